@@ -1,0 +1,71 @@
+"""The one interface every affect source implements, and what it is handed.
+
+A source turns decoded media into per-window valence/arousal with a confidence. The
+fuser (``analysis.fusion``) only ever sees :class:`SourceArc`; it never knows which
+source produced one. Media is decoded once (``analysis.media``) into
+:class:`MediaStreams` and shared by all sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class MediaStreams:
+    """A clip decoded once for every source.
+
+    ``frames`` are RGB ``uint8`` of shape ``(n, h, w, 3)`` sampled at ``frame_times``
+    (seconds), downscaled for analysis. ``audio`` is mono float32 at ``sample_rate``,
+    or ``None`` when the clip has no audio stream. ``cuts`` are hard-cut times
+    (seconds), found before the sources run so they can use shot structure.
+    """
+
+    path: Path
+    duration: float
+    fps: float
+    frame_times: np.ndarray
+    frames: np.ndarray
+    audio: np.ndarray | None
+    sample_rate: int
+    cuts: tuple[float, ...] = ()
+    subtitles: Path | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class SourceArc:
+    """One source's reading: per-window values on the window centres ``times``.
+
+    ``confidence`` in [0, 1] per window says how much the fuser should trust it; a
+    window with nothing to read (no face, no speech) has confidence 0 rather than a
+    fake neutral value. ``emotions`` holds probabilities where the source can tell
+    them, ``features`` the raw per-window features for inspection and plots.
+    """
+
+    name: str
+    times: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+    confidence: np.ndarray
+    emotions: Mapping[str, np.ndarray] | None = None
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AffectSource(Protocol):
+    """Reads one kind of evidence (pixels, sound, faces, words) into a :class:`SourceArc`.
+
+    Heavy models load in the constructor or lazily on first use, never per call, so one
+    instance can analyse many clips.
+    """
+
+    name: ClassVar[str]
+
+    def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
+        """Per-window readings on the grid ``analysis.arc.grid(media.duration, hop)``."""
+        ...

@@ -1,0 +1,1 @@
+"""The ``soundtrack`` command line: a thin shell over ``analysis``, ``matching`` and ``composer``."""

@@ -1,0 +1,66 @@
+"""Entry point of the ``soundtrack`` console script.
+
+Subcommands live one per module in :mod:`soundtrack.commands`. Errors the product
+raises on purpose print one sentence on stderr and exit with status 2; ``--json``
+output goes to stdout alone, so it can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+import soundtrack.commands as commands_pkg
+
+
+def _command_modules() -> list[ModuleType]:
+    mods = [import_module(f"soundtrack.commands.{m.name}") for m in pkgutil.iter_modules(commands_pkg.__path__)]
+    return sorted((m for m in mods if hasattr(m, "NAME")), key=lambda m: getattr(m, "ORDER", 100))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="soundtrack",
+        description="Find or compose music whose emotional arc follows a video's.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout (the only thing ``--json`` prints there)."""
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from analysis.errors import SoundtrackError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args._run(args) or 0)
+    except SoundtrackError as err:
+        print(f"soundtrack {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"soundtrack {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

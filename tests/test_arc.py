@@ -1,0 +1,60 @@
+"""EmotionArc: circumplex mapping, validation, resampling, slicing and JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.arc import EMOTION_VA, EMOTIONS, EmotionArc, emotions_to_va, grid, va_to_emotions
+from analysis.errors import ParameterError
+
+
+def test_emotion_prototypes_map_back_to_themselves():
+    for name in EMOTIONS:
+        v, a = EMOTION_VA[name]
+        probs = va_to_emotions(v, a)
+        assert max(probs, key=lambda k: probs[k][0]) == name
+
+
+def test_emotions_to_va_is_weighted_mean():
+    v, a = emotions_to_va({"joy": 0.5, "sadness": 0.5})
+    assert v[0] == pytest.approx((0.76 - 0.63) / 2)
+    assert a[0] == pytest.approx((0.48 - 0.27) / 2)
+    with pytest.raises(ParameterError, match="unknown emotions"):
+        emotions_to_va({"glee": 1.0})
+
+
+def test_arc_derives_emotions_and_clips_values():
+    arc = EmotionArc.from_va([0.25, 0.75], [2.0, -0.7], [0.5, -0.3])
+    assert arc.valence.tolist() == [1.0, -0.7]
+    assert set(arc.emotions) == set(EMOTIONS)
+    assert arc.dominant_emotion() == ["joy", "sadness"]
+    with pytest.raises(ValueError):
+        arc.valence[0] = 0.0  # read-only
+
+
+@pytest.mark.parametrize(
+    "times, val, aro, match",
+    [([0, 1], [0], [0, 0], "equal length"), ([1, 0], [0, 0], [0, 0], "strictly increasing"),
+     ([0, 1], [np.nan, 0], [0, 0], "finite")],
+)
+def test_arc_rejects_bad_input(times, val, aro, match):
+    with pytest.raises(ParameterError, match=match):
+        EmotionArc.from_va(times, val, aro)
+
+
+def test_grid_resample_slice_roundtrip():
+    t = grid(10.0, 0.5)
+    assert t[0] == 0.25 and t[-1] == 9.75 and t.size == 20
+    arc = EmotionArc.from_va(t, np.linspace(-1, 1, t.size), np.zeros(t.size))
+    assert arc.hop == pytest.approx(0.5)
+    assert arc.duration == pytest.approx(10.0)
+    fine = arc.resample(0.25)
+    assert fine.valence[0] == pytest.approx(-1) and fine.valence[-1] == pytest.approx(1)
+    assert np.all(np.diff(fine.valence) > 0)
+    part = arc.slice(5.0, 7.5)
+    assert len(part) == 5 and part.times[0] == pytest.approx(0.25)
+    assert part.valence[0] == pytest.approx(arc.valence[10])
+    back = EmotionArc.from_json(arc.to_json())
+    np.testing.assert_allclose(back.valence, arc.valence, atol=1e-4)
+    np.testing.assert_allclose(back.emotions["joy"], arc.emotions["joy"], atol=1e-4)
