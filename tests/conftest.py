@@ -1,0 +1,62 @@
+"""Shared fixtures: small generated clips with known cuts, brightness, motion and audio.
+
+Clips are written once per test session with :mod:`mediagen` (next to this file) into
+a session temporary folder. Each fixture returns a :class:`mediagen.KnownClip`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from mediagen import KnownClip, Shot, make_clip
+
+FPS = 25
+
+
+def _known(tmp_path_factory: pytest.TempPathFactory, name: str, shots: list[Shot], audio: str) -> KnownClip:
+    path = tmp_path_factory.mktemp("clips") / name
+    make_clip(path, shots=shots, fps=FPS, audio=audio)
+    return KnownClip(path=path, shots=tuple(shots), fps=FPS, has_audio=audio != "none")
+
+
+@pytest.fixture(scope="session")
+def four_shot_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
+    """6.8 s, 4 shots of different colour and motion, cuts at frames 40, 75, 125; drone audio."""
+    shots = [
+        Shot(40, (200, 60, 50), motion=0.6),
+        Shot(35, (40, 90, 180), motion=0.3),
+        Shot(50, (70, 160, 70), motion=0.8),
+        Shot(45, (150, 150, 150), motion=0.1),
+    ]
+    return _known(tmp_path_factory, "four_shots.mp4", shots, "drone")
+
+
+@pytest.fixture(scope="session")
+def bright_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
+    """4 s bright, saturated, warm, fast-moving picture in 4 short shots; loud percussion."""
+    colors = [(250, 190, 40), (240, 80, 60), (250, 220, 60), (230, 120, 40)]
+    shots = [Shot(25, c, motion=1.0) for c in colors]
+    return _known(tmp_path_factory, "bright.mp4", shots, "percussion")
+
+
+@pytest.fixture(scope="session")
+def dark_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
+    """4 s dark, grey, perfectly still single shot; quiet drone."""
+    return _known(tmp_path_factory, "dark.mp4", [Shot(100, (35, 35, 38), motion=0.0)], "drone")
+
+
+@pytest.fixture(scope="session")
+def silent_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
+    """3 s mid-grey clip with some motion and no audio stream at all."""
+    return _known(tmp_path_factory, "silent.mp4", [Shot(75, (120, 120, 120), motion=0.4)], "none")
+
+
+@pytest.fixture(scope="session")
+def percussion_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
+    """4 s neutral picture with loud, fast percussion (150 BPM eighth notes)."""
+    return _known(tmp_path_factory, "percussion.mp4", [Shot(100, (120, 120, 120), motion=0.3)], "percussion")
+
+
+@pytest.fixture(scope="session")
+def drone_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
+    """4 s neutral picture (same as ``percussion_clip``) with a quiet low drone."""
+    return _known(tmp_path_factory, "drone.mp4", [Shot(100, (120, 120, 120), motion=0.3)], "drone")

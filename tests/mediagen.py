@@ -1,0 +1,266 @@
+"""Small synthetic media for tests and benchmarks, written with PyAV.
+
+A clip is a list of :class:`Shot`; each shot has a frame count, a base colour and a
+motion amount, so its cut frames, brightness, saturation and motion are known by
+construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
+
+    from mediagen import Shot, make_clip, cut_frames
+
+    shots = [Shot(25, (200, 40, 40), motion=1.0), Shot(25, (30, 30, 30))]
+    make_clip(tmp_path / "a.mp4", shots=shots, audio="percussion")
+    cut_frames(shots)  # [25]: index of the first frame of every shot after the first
+
+API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
+:func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+
+#: Friendly codec names -> FFmpeg encoder names.
+VIDEO_ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "vp8": "libvpx", "mpeg4": "mpeg4"}
+AUDIO_ENCODERS = {"aac": "aac", "mp3": "libmp3lame", "ac3": "ac3", "opus": "libopus", "vorbis": "libvorbis"}
+#: Audio codec picked when ``audio_codec`` is None, by container suffix.
+DEFAULT_AUDIO = {".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "mp3", ".webm": "opus", ".m4a": "aac"}
+
+AudioSpec = Literal["none", "drone", "percussion"] | np.ndarray
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot: ``frames`` frames of a scene in base colour ``color`` (RGB 0..255).
+
+    The scene is the flat base colour with a few darker/lighter rectangles on it.
+    ``motion`` in [0, 1] scales how fast the rectangles move and how much per-frame
+    noise there is (0: a perfectly still picture). Brightness and saturation are those
+    of ``color``; a grey colour gives saturation 0.
+    """
+
+    frames: int
+    color: tuple[int, int, int] = (128, 128, 128)
+    motion: float = 0.0
+
+
+@dataclass(frozen=True)
+class KnownClip:
+    """A generated clip and what is known about it by construction."""
+
+    path: Path
+    shots: tuple[Shot, ...]
+    fps: int
+    has_audio: bool
+
+    @property
+    def cut_frames(self) -> list[int]:
+        return cut_frames(self.shots)
+
+    @property
+    def cut_times(self) -> list[float]:
+        return [f / self.fps for f in self.cut_frames]
+
+    @property
+    def duration(self) -> float:
+        return sum(s.frames for s in self.shots) / self.fps
+
+
+def cut_frames(shots: Sequence[Shot]) -> list[int]:
+    """Index of the first frame of every shot after the first: the true cut frames."""
+    return [int(x) for x in np.cumsum([s.frames for s in shots])[:-1]]
+
+
+def _render_shot(shot: Shot, index: int, size: tuple[int, int], rng: np.random.Generator):
+    """Yield the RGB frames of one shot."""
+    w, h = size
+    base = np.array(shot.color, dtype=np.float32)
+    # Four rectangles, 1/6 of the frame each, half darker and half lighter than the base
+    # so the mean brightness stays near the base colour.
+    srng = np.random.default_rng(1000 + index)
+    rw, rh = w // 6, h // 6
+    pos = srng.uniform([0, 0], [w - rw, h - rh], size=(4, 2))
+    vel = srng.uniform(-1, 1, size=(4, 2)) * np.array([w, h]) * 0.04  # pixels per frame at motion=1
+    tints = [0.55, 1.45, 0.55, 1.45]
+    for f in range(shot.frames):
+        img = np.empty((h, w, 3), dtype=np.float32)
+        img[:] = base
+        for k in range(4):
+            x, y = pos[k] + vel[k] * f * shot.motion
+            x = int(x % (w - rw))
+            y = int(y % (h - rh))
+            img[y : y + rh, x : x + rw] = np.clip(base * tints[k] + (20 if tints[k] > 1 else 0), 0, 255)
+        if shot.motion > 0:
+            img += rng.normal(0.0, 25.0 * shot.motion, size=(h // 4, w // 4, 1)).repeat(4, 0).repeat(4, 1)
+        yield np.clip(img, 0, 255).astype(np.uint8)
+
+
+def tone(freqs: Sequence[float], seconds: float, *, sample_rate: int = 44100, amplitude: float = 0.1) -> np.ndarray:
+    """A sum of sines (float32 mono), peak ``amplitude``."""
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    y = sum(np.sin(2 * np.pi * f * t) for f in freqs)
+    y = y / max(1, len(freqs)) * amplitude
+    return np.asarray(y, dtype=np.float32)
+
+
+def drone(seconds: float, *, sample_rate: int = 44100) -> np.ndarray:
+    """A quiet, steady low drone (A2 + E3, peak 0.05): low arousal."""
+    return tone([110.0, 164.8], seconds, sample_rate=sample_rate, amplitude=0.05)
+
+
+def percussion(seconds: float, *, sample_rate: int = 44100, bpm: float = 150.0, seed: int = 0) -> np.ndarray:
+    """Loud, fast percussion: a noise hit with a low thump every eighth note at ``bpm``.
+
+    Peak about 0.9, five hits a second at 150 BPM: high arousal.
+    """
+    rng = np.random.default_rng(seed)
+    n = round(seconds * sample_rate)
+    y = np.zeros(n, dtype=np.float32)
+    step = int(sample_rate * 60.0 / bpm / 2)
+    hit_len = min(step, int(0.12 * sample_rate))
+    t = np.arange(hit_len) / sample_rate
+    env = np.exp(-t * 35.0)
+    for i, start in enumerate(range(0, n, step)):
+        m = min(hit_len, n - start)
+        noise = rng.uniform(-1, 1, m) * env[:m] * (0.7 if i % 2 else 0.5)
+        thump = np.sin(2 * np.pi * 60 * t[:m]) * env[:m] * (0.5 if i % 2 == 0 else 0.0)
+        y[start : start + m] += (noise + thump).astype(np.float32)
+    return np.clip(y, -0.95, 0.95)
+
+
+def _audio_samples(audio: AudioSpec, seconds: float, sample_rate: int) -> np.ndarray | None:
+    if isinstance(audio, np.ndarray):
+        return np.asarray(audio, dtype=np.float32).reshape(-1)
+    if audio == "none":
+        return None
+    if audio == "drone":
+        return drone(seconds, sample_rate=sample_rate)
+    if audio == "percussion":
+        return percussion(seconds, sample_rate=sample_rate)
+    raise ValueError(f"`audio` must be 'none', 'drone', 'percussion' or an array (received {audio!r})")
+
+
+def _add_audio_stream(container, codec: str, sample_rate: int):
+    name = AUDIO_ENCODERS.get(codec, codec)
+    if name == "libopus":
+        sample_rate = 48000  # Opus only runs at 48 kHz (and a few lower rates)
+    stream = container.add_stream(name, rate=sample_rate)
+    stream.layout = "mono"
+    return stream, sample_rate
+
+
+def _encode_audio(container, stream, samples: np.ndarray, src_rate: int) -> None:
+    """Encode mono float32 ``samples`` (at ``src_rate``) in 1024-sample frames."""
+    resampler = av.AudioResampler(
+        format=stream.codec_context.format, layout="mono", rate=stream.codec_context.sample_rate
+    )
+    chunk = 1024
+    pts = 0
+    for start in range(0, samples.size, chunk):
+        block = samples[start : start + chunk][None, :]
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="flt", layout="mono")
+        frame.sample_rate = src_rate
+        frame.pts = pts
+        frame.time_base = Fraction(1, src_rate)
+        pts += block.shape[1]
+        for rf in resampler.resample(frame):
+            container.mux(stream.encode(rf))
+    for rf in resampler.resample(None):
+        container.mux(stream.encode(rf))
+    container.mux(stream.encode(None))
+
+
+def make_clip(
+    path: str | Path,
+    *,
+    shots: Sequence[Shot],
+    fps: int = 25,
+    size: tuple[int, int] = (320, 180),
+    codec: str = "h264",
+    audio: AudioSpec = "none",
+    audio_codec: str | None = None,
+    sample_rate: int = 44100,
+    seed: int = 0,
+) -> Path:
+    """Write a clip of ``shots`` at ``fps`` and ``size`` (width, height; even numbers).
+
+    ``codec`` is ``h264``, ``hevc``, ``mpeg4``, ``vp9``, ``vp8`` or any FFmpeg encoder
+    name; ``audio`` is ``"none"`` (no audio stream at all), ``"drone"``,
+    ``"percussion"`` or a mono float array at ``sample_rate`` (any length). The audio
+    codec defaults by container (aac for mp4/mov/mkv, mp3 for avi, opus for webm).
+    ``shots=[]`` writes a container with a video stream and no frames. Returns ``path``.
+    """
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    n_frames = sum(s.frames for s in shots)
+    seconds = n_frames / fps
+    samples = _audio_samples(audio, seconds, sample_rate)
+    with av.open(str(path), mode="w") as container:
+        vstream = container.add_stream(VIDEO_ENCODERS.get(codec, codec), rate=fps)
+        vstream.width, vstream.height = size
+        vstream.pix_fmt = "yuv420p"
+        if vstream.codec_context.name == "libx264":
+            vstream.options = {"preset": "ultrafast"}
+        elif vstream.codec_context.name == "libx265":
+            vstream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
+        elif vstream.codec_context.name.startswith("libvpx"):
+            vstream.options = {"deadline": "realtime", "cpu-used": "8"}
+        elif vstream.codec_context.name == "mpeg4":
+            vstream.bit_rate = 2_000_000
+        astream = None
+        if samples is not None:
+            acodec = audio_codec or DEFAULT_AUDIO.get(path.suffix.lower(), "aac")
+            astream, _ = _add_audio_stream(container, acodec, sample_rate)
+        container.start_encoding()  # writes the header even when there are no frames
+        for i, shot in enumerate(shots):
+            for img in _render_shot(shot, i, size, rng):
+                container.mux(vstream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(vstream.encode(None))
+        if astream is not None and samples is not None:
+            _encode_audio(container, astream, samples, sample_rate)
+    return path
+
+
+def make_audio_file(
+    path: str | Path,
+    *,
+    audio: AudioSpec = "drone",
+    seconds: float = 2.0,
+    codec: str | None = None,
+    sample_rate: int = 44100,
+) -> Path:
+    """An audio-only file (no video stream), e.g. ``.m4a`` (aac) or ``.mp3``."""
+    path = Path(path)
+    samples = _audio_samples(audio, seconds, sample_rate)
+    if samples is None:
+        raise ValueError("an audio-only file needs audio (received 'none')")
+    acodec = codec or {".mp3": "mp3", ".opus": "opus", ".ogg": "vorbis"}.get(path.suffix.lower(), "aac")
+    with av.open(str(path), mode="w") as container:
+        stream, _ = _add_audio_stream(container, acodec, sample_rate)
+        _encode_audio(container, stream, samples, sample_rate)
+    return path
+
+
+def corrupt_copy(
+    src: str | Path, dst: str | Path, *, mode: Literal["truncate", "garble"] = "truncate", keep: float = 0.3,
+    seed: int = 0,
+) -> Path:
+    """Copy ``src`` to ``dst`` damaged: ``truncate`` keeps the first ``keep`` share of the
+    bytes; ``garble`` keeps the first 64 bytes and overwrites everything after them with
+    random bytes (a file that still starts like a video but is not one)."""
+    data = bytearray(Path(src).read_bytes())
+    if mode == "truncate":
+        data = data[: max(1, int(len(data) * keep))]
+    elif mode == "garble":
+        rng = np.random.default_rng(seed)
+        data[64:] = rng.integers(0, 256, len(data) - 64, dtype=np.uint8).tobytes()
+    else:
+        raise ValueError(f"`mode` must be 'truncate' or 'garble' (received {mode!r})")
+    dst = Path(dst)
+    dst.write_bytes(bytes(data))
+    return dst
