@@ -1,0 +1,61 @@
+"""Subtitles source: the emotion of a user's .srt/.vtt cues, aligned to their timestamps.
+
+The cues run through the same text-emotion path as the speech transcript
+(:mod:`analysis.text_emotion`), so a subtitle file and speech recognition of the same
+dialogue give comparable readings. Windows without a cue have confidence 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from analysis.arc import grid
+from analysis.sources.base import MediaStreams, SourceArc
+from analysis.subtitle_files import Subtitles, read_subtitles
+from analysis.text_emotion import Method, TextEmotion, align_to_grid, shared
+
+
+class SubtitleSource:
+    """Reads ``path`` (or ``media.subtitles`` when ``path`` is None) into a :class:`SourceArc`.
+
+    Without any subtitle file every window has confidence 0: the source is simply silent.
+    """
+
+    name: ClassVar[str] = "subtitles"
+
+    def __init__(self, path: str | Path | None = None, *, method: Method = "embedding") -> None:
+        self.path = Path(path) if path is not None else None
+        self.method = method
+        self._text: TextEmotion | None = None  # loaded on first use: a clip may have no subtitles
+
+    def _reader(self) -> TextEmotion:
+        if self._text is None:
+            self._text = shared(self.method)
+        return self._text
+
+    def read(self, subtitles: Subtitles, *, duration: float, hop: float) -> SourceArc:
+        """The arc of already-parsed ``subtitles`` over ``duration`` seconds."""
+        times = grid(duration, hop)
+        cues = [c for c in subtitles.cues if c.text and c.start < duration]
+        readings = self._reader().read([c.text for c in cues]) if cues else []
+        w = align_to_grid(times, hop, [(c.start, c.end, r) for c, r in zip(cues, readings, strict=True)])
+        return SourceArc(
+            name=self.name,
+            times=times,
+            valence=w.valence,
+            arousal=w.arousal,
+            confidence=w.confidence,
+            emotions=w.emotions,
+            features={"coverage": w.coverage, "cue_count": np.full(times.size, float(len(cues)))},
+        )
+
+    def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
+        path = self.path or media.subtitles
+        if path is None:
+            times = grid(media.duration, hop)
+            zeros = np.zeros(times.size)
+            return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()})
+        return self.read(read_subtitles(path), duration=media.duration, hop=hop)

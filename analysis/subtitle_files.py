@@ -1,0 +1,142 @@
+"""SubRip (.srt) and WebVTT (.vtt) subtitle files -> timed cues, with line-numbered errors.
+
+Only what the analysis needs is kept: each cue's start, end and plain text (formatting
+tags such as ``<i>``, ``<v Speaker>`` and ``{\\an8}`` are stripped). A malformed file
+raises :class:`MediaError` naming the file and the line, e.g.
+``subs.srt: line 7: timing line '00:00:0x,000 --> 00:00:04,000' is malformed (expected
+'HH:MM:SS,mmm --> HH:MM:SS,mmm')``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from analysis.errors import MediaError, ParameterError
+
+Kind = Literal["srt", "vtt"]
+
+_TS = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{2})[,.](\d{1,3})"
+_TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}(?:\s+.*)?$")
+_TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+_MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: shown from ``start`` to ``end`` seconds; ``line`` is its timing line (1-based)."""
+
+    start: float
+    end: float
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Subtitles:
+    """The cues of one file, sorted by start time."""
+
+    path: Path
+    kind: Kind
+    cues: tuple[Cue, ...]
+
+    @property
+    def end(self) -> float:
+        return max((c.end for c in self.cues), default=0.0)
+
+
+def _seconds(groups: tuple[str | None, ...]) -> float:
+    h, m, s, frac = groups
+    if int(m) > 59 or int(s) > 59:
+        raise ValueError("minutes and seconds must be below 60")
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000.0
+
+
+def _clean(lines: list[str]) -> str:
+    text = " ".join(_TAG.sub("", ln).strip() for ln in lines)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_subtitles(text: str, *, kind: Kind, name: str | Path = "<subtitles>") -> Subtitles:
+    """Parse subtitle ``text`` of ``kind`` (``"srt"`` or ``"vtt"``); ``name`` is used in errors."""
+    if kind not in ("srt", "vtt"):
+        raise ParameterError(f"`kind` must be 'srt' or 'vtt' (received {kind!r})")
+    path = Path(name)
+    expected = "'HH:MM:SS,mmm --> HH:MM:SS,mmm'" if kind == "srt" else "'[HH:]MM:SS.mmm --> [HH:]MM:SS.mmm'"
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    i = 0
+    if kind == "vtt":
+        if not lines[0].lstrip("\ufeff").startswith("WEBVTT"):
+            raise MediaError(path, f"line 1: a WebVTT file must start with 'WEBVTT' (received {lines[0][:40]!r})")
+        i = 1
+        while i < len(lines) and lines[i].strip():  # header lines up to the first blank line
+            i += 1
+    cues: list[Cue] = []
+    n = len(lines)
+    while i < n:
+        if not lines[i].strip():
+            i += 1
+            continue
+        # A block: [identifier or SRT counter] timing-line text-lines... blank
+        block_start = i
+        block: list[str] = []
+        while i < n and lines[i].strip():
+            block.append(lines[i])
+            i += 1
+        head = block[0].strip()
+        if kind == "vtt" and (head.startswith(("NOTE", "STYLE", "REGION")) and "-->" not in head):
+            continue
+        t_idx = 0 if "-->" in block[0] else 1
+        if t_idx == 1 and kind == "srt" and not head.isdigit():
+            raise MediaError(path, f"line {block_start + 1}: expected a cue number or a timing line, "
+                                   f"received {head[:60]!r}")
+        if t_idx >= len(block) or "-->" not in block[t_idx]:
+            where = block_start + 1 + min(t_idx, len(block) - 1)
+            got = block[t_idx] if t_idx < len(block) else "(end of block)"
+            raise MediaError(path, f"line {where}: expected a timing line {expected}, received {got.strip()[:60]!r}")
+        line_no = block_start + 1 + t_idx
+        m = _TIMING.match(block[t_idx])
+        if m is None:
+            raise MediaError(path, f"line {line_no}: timing line {block[t_idx].strip()[:60]!r} is malformed "
+                                   f"(expected {expected})")
+        try:
+            start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
+        except ValueError as err:
+            bad = block[t_idx].strip()[:60]
+            raise MediaError(path, f"line {line_no}: timing line {bad!r} is invalid ({err})") from None
+        if end < start:
+            raise MediaError(path, f"line {line_no}: cue ends before it starts ({start:.3f} s -> {end:.3f} s)")
+        cues.append(Cue(start=start, end=end, text=_clean(block[t_idx + 1 :]), line=line_no))
+    cues.sort(key=lambda c: (c.start, c.line))
+    return Subtitles(path=path, kind=kind, cues=tuple(cues))
+
+
+def read_subtitles(path: str | Path) -> Subtitles:
+    """Read an ``.srt`` or ``.vtt`` file (kind from the suffix, or sniffed from a ``WEBVTT`` header)."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "subtitle file not found")
+    if not path.is_file():
+        raise MediaError(path, "is not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError(path, "subtitle file is empty (0 bytes)")
+    if size > _MAX_BYTES:
+        raise MediaError(path, f"subtitle file is too large ({size} bytes, limit {_MAX_BYTES})")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise MediaError(path, "is not a text file (found NUL bytes); expected .srt or .vtt subtitles")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")  # old SRT files are often Windows-1252
+    suffix = path.suffix.lower()
+    if suffix == ".vtt" or text.lstrip().startswith("WEBVTT"):
+        kind: Kind = "vtt"
+    elif suffix == ".srt":
+        kind = "srt"
+    else:
+        raise MediaError(path, f"unknown subtitle format {suffix or '(no suffix)'!r} (expected .srt or .vtt)")
+    return parse_subtitles(text, kind=kind, name=path)

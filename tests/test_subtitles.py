@@ -1,0 +1,112 @@
+"""Subtitles: .srt/.vtt parsing with line-numbered errors, and the subtitle affect source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.errors import MediaError
+from analysis.sources import source_class
+from analysis.sources.base import MediaStreams
+from analysis.sources.subtitles import SubtitleSource
+from analysis.subtitle_files import parse_subtitles, read_subtitles
+
+DATA = Path(__file__).parent / "data"
+
+
+def _media(duration: float, subtitles: Path | None) -> MediaStreams:
+    return MediaStreams(
+        path=Path("clip.mp4"), duration=duration, fps=25.0, frame_times=np.zeros(0),
+        frames=np.zeros((0, 8, 8, 3), np.uint8), audio=None, sample_rate=16000, subtitles=subtitles,
+    )
+
+
+@pytest.mark.parametrize("name", ["joy_then_grim.srt", "joy_then_grim.vtt"])
+def test_both_formats_give_the_same_cues(name: str) -> None:
+    subs = read_subtitles(DATA / name)
+    assert [(c.start, c.end) for c in subs.cues] == [(0.5, 3.5), (6.0, 9.0)]
+    assert subs.cues[0].text == "What a glorious morning! I'm so happy to see you all, this is wonderful."
+    assert subs.cues[1].text == "He is dead. They killed him, and nothing is left but grief."  # tags stripped
+    assert subs.end == 9.0
+
+
+@pytest.mark.parametrize("name", ["joy_then_grim.srt", "joy_then_grim.vtt"])
+def test_valence_moves_from_positive_to_negative_at_the_cue_times(name: str) -> None:
+    arc = source_class("subtitles")().analyze(_media(10.0, DATA / name), hop=0.5)
+    assert arc.name == "subtitles"
+    t = arc.times
+    first = (t > 0.5) & (t < 3.5)
+    gap = (t > 3.75) & (t < 5.75)
+    second = (t > 6.0) & (t < 9.0)
+    assert np.all(arc.valence[first] > 0.3)
+    assert np.all(arc.valence[second] < -0.3)
+    assert np.all(arc.confidence[first] > 0.2) and np.all(arc.confidence[second] > 0.2)
+    assert np.all(arc.confidence[gap] == 0.0)  # nothing said: no reading, not a fake neutral
+    # The sign changes between the end of the joyful cue and the start of the grim one.
+    said = arc.confidence > 0
+    signs = np.sign(arc.valence[said])
+    flip = t[said][np.flatnonzero(np.diff(signs) != 0)[0] + 1]
+    assert 3.5 < flip <= 6.25
+    assert arc.emotions["joy"][first].mean() > arc.emotions["joy"][second].mean()
+    assert arc.emotions["sadness"][second].mean() > arc.emotions["sadness"][first].mean()
+
+
+def test_no_subtitle_file_gives_zero_confidence() -> None:
+    arc = SubtitleSource().analyze(_media(4.0, None), hop=1.0)
+    assert arc.times.tolist() == [0.5, 1.5, 2.5, 3.5]
+    assert np.all(arc.confidence == 0.0)
+
+
+SRT_BAD_TIME = "1\n00:00:01,000 --> 00:00:02,000\nHello.\n\n2\n00:00:0x,000 --> 00:00:04,000\nBye.\n"
+SRT_NO_TIMING = "1\n00:00:01,000 --> 00:00:02,000\nHello.\n\n2\nBye without timing.\n"
+SRT_BACKWARDS = "1\n00:00:05,000 --> 00:00:02,000\nHello.\n"
+VTT_NO_HEADER = "00:01.000 --> 00:02.000\nHello.\n"
+VTT_BAD_MINUTES = "WEBVTT\n\n00:01.000 --> 00:02.000\nHi.\n\n00:75.000 --> 00:76.000\nHo.\n"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "line", "phrase"),
+    [
+        (".srt", SRT_BAD_TIME, 6, "malformed"),
+        (".srt", SRT_NO_TIMING, 6, "expected a timing line"),
+        (".srt", SRT_BACKWARDS, 2, "ends before it starts"),
+        (".vtt", VTT_NO_HEADER, 1, "WEBVTT"),
+        (".vtt", VTT_BAD_MINUTES, 6, "below 60"),
+    ],
+)
+def test_malformed_files_name_the_file_and_line(tmp_path: Path, suffix: str, text: str, line: int, phrase: str) -> None:
+    path = tmp_path / f"bad{suffix}"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MediaError) as info:
+        read_subtitles(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: line {line}:"), msg
+    assert phrase in msg
+
+
+def test_unusable_files(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="not found"):
+        read_subtitles(tmp_path / "missing.srt")
+    (tmp_path / "empty.srt").write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        read_subtitles(tmp_path / "empty.srt")
+    (tmp_path / "x.ass").write_text("[Script Info]\n")
+    with pytest.raises(MediaError, match="unknown subtitle format"):
+        read_subtitles(tmp_path / "x.ass")
+    (tmp_path / "bin.srt").write_bytes(b"\x00\x01\x02")
+    with pytest.raises(MediaError, match="not a text file"):
+        read_subtitles(tmp_path / "bin.srt")
+
+
+def test_windows_crlf_and_cp1252_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "win.srt"
+    path.write_bytes("1\r\n00:00:01,000 --> 00:00:02,500\r\nCaf\u00e9 au lait.\r\n".encode("cp1252"))
+    subs = read_subtitles(path)
+    assert subs.cues[0].text == "Caf\u00e9 au lait." and subs.cues[0].end == 2.5
+
+
+def test_parse_from_text_with_hours() -> None:
+    subs = parse_subtitles("WEBVTT\n\n01:02:03.5 --> 01:02:04.250\nHi\n", kind="vtt")
+    assert subs.cues[0].start == pytest.approx(3723.5) and subs.cues[0].end == pytest.approx(3724.25)
