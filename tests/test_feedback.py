@@ -151,3 +151,29 @@ def test_engagement_rewards_and_config_checks():
         LearnerConfig(max_explore=0.0)
     with pytest.raises(ParameterError, match="prior_w_dtw"):
         LearnerConfig(prior_w_dtw=1.5)
+
+
+def test_cli_stats_export_delete(tmp_path, capsys):
+    import json
+
+    from soundtrack.cli import main
+
+    db = tmp_path / "lib.db"
+    log = FeedbackLog(db)
+    learner = WeightLearner(log, config=LearnerConfig(prior_w_dtw=0.3))
+    rng = np.random.default_rng(3)
+    for i in range(40):
+        _one_round(log, learner, Population(hidden_w_dtw=0.8), rng, user=f"u{i % 2}", content_type="drama")
+    assert main(["feedback", "stats", "--library", str(db), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    drama = next(w for w in out["weights"] if w["content_type"] == "drama")
+    assert drama["n_ratings"] == 40 and drama["n_users"] == 2 and drama["transition"] == 1.5
+    assert main(["feedback", "stats", "--library", str(db), "--user", "u1"]) == 0
+    assert "drama" in capsys.readouterr().out
+    assert main(["feedback", "export", "--library", str(db), "--user", "u1"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert len(exported["recommendations"]) == 20 and len(exported["events"]) == 20
+    assert main(["feedback", "delete", "--library", str(db), "--user", "u1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"]["events"] == 20
+    assert main(["feedback", "delete", "--library", str(db), "--user", "not valid!"]) == 2
+    assert "user_id" in capsys.readouterr().err

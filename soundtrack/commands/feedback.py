@@ -1,0 +1,80 @@
+"""``soundtrack feedback``: the learned ranking weights, and one user's data (export, delete)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAME = "feedback"
+HELP = "show the weights learned from listener feedback; export or delete one user's data"
+ORDER = 80
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    stats = sub.add_parser("stats", help="learned blend and DTW-transition weights per content type, with evidence")
+    export = sub.add_parser("export", help="print (or write) everything stored about one user as JSON")
+    delete = sub.add_parser("delete", help="delete everything stored about one user")
+    for p in (stats, export, delete):
+        p.add_argument(
+            "--library", metavar="DB", default=None,
+            help="library database (SQLite path or URL) holding the feedback; default: the demo library's",
+        )
+    stats.add_argument("--user", metavar="ID", default=None, help="also show this user's personal weights")
+    stats.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    export.add_argument("--user", metavar="ID", required=True, help="the anonymous user id (shown in the app)")
+    export.add_argument("-o", "--output", metavar="FILE", type=Path, default=None, help="write the JSON here")
+    delete.add_argument("--user", metavar="ID", required=True, help="the anonymous user id (shown in the app)")
+    delete.add_argument("--json", action="store_true", help="print the deleted row counts as JSON on stdout")
+
+
+def default_database() -> str:
+    """The demo library's database, where the app logs feedback when started without ``--library``."""
+    from matching import demo
+
+    return str(demo.default_library_path())
+
+
+def run(args: argparse.Namespace) -> int:
+    from matching.feedback import WeightLearner
+    from matching.feedback_log import FeedbackLog
+    from soundtrack.cli import print_json
+
+    log = FeedbackLog(args.library or default_database())
+    if args.action == "export":
+        text = log.export_user_json(args.user)
+        if args.output:
+            args.output.write_text(text + "\n")
+            print(f"wrote {args.output}")
+        else:
+            print(text)
+        return 0
+    if args.action == "delete":
+        removed = log.delete_user(args.user)
+        if args.json:
+            print_json({"user_id": args.user, "deleted": removed})
+        else:
+            print(
+                f"deleted user {args.user}: {removed['recommendations']} recommendations, "
+                f"{removed['candidates']} candidates, {removed['events']} events"
+            )
+        return 0
+
+    learner = WeightLearner(log)
+    n = learner.refresh()
+    rows = learner.stats()
+    if args.user:
+        rows += [learner.estimate(r.content_type, args.user) for r in learner.stats()]
+    if args.json:
+        print_json({"events_read": n, "counts": log.counts(), "weights": [r.to_dict() for r in rows]})
+        return 0
+    print(f"{n} events in the feedback log ({json.dumps(log.counts())})")
+    print(f"{'content type':<14}{'user':<14}{'w_dtw':>7}{'w_emb':>7}{'transition':>11}{'events':>8}{'ratings':>8}"
+          f"{'users':>6}{'sd(w)':>7}")
+    for r in rows:
+        print(
+            f"{r.content_type:<14}{(r.user or '-'):<14}{r.w_dtw:>7.3f}{r.w_emb:>7.3f}{r.transition:>11.2f}"
+            f"{r.n_events:>8}{r.n_ratings:>8}{r.n_users:>6}{r.w_dtw_sd:>7.3f}"
+        )
+    return 0
