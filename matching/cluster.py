@@ -1,0 +1,311 @@
+"""Run one task per file on this machine or on a Dask cluster, and cache heavy models per worker.
+
+Shared by batch scoring (``composer.batch``) and catalogue indexing
+(``matching.library``); it lives in ``matching`` because ``matching`` may not import
+``composer``.
+
+Where tasks run (:func:`run_tasks`):
+
+- ``client=`` a :class:`distributed.Client`: on that cluster, left open afterwards.
+- ``scheduler="tcp://host:8786"``: connect to a running scheduler (``dask scheduler`` +
+  ``dask worker ADDR``), disconnect afterwards.
+- neither: a :class:`distributed.LocalCluster` on loopback, one single-threaded worker
+  *process* per core (``workers=`` to override), closed afterwards. Processes, because
+  decoding, analysis and generation hold the GIL for long stretches; a LocalCluster
+  rather than a bare process pool, so that the local and the distributed runs are one
+  code path (same futures, same per-worker cache, same retry of a task whose worker
+  died) and a bug found on a laptop is the bug seen on the cluster.
+- ``workers=0``: in this process, one task after another (debugging, tiny batches).
+
+Results stream back to the calling process as they finish (:class:`TaskOutcome`,
+finishing order); the caller does every write (manifest lines, library rows), so
+workers only read. A task that raises gives an outcome with ``error`` set and never
+stops the others; so does a file that kills its worker process every time it is tried
+(Dask's ``KilledWorker``). Losing the scheduler itself raises :class:`ClusterError`.
+
+Heavy models: :func:`worker_cache` keeps one instance per key per worker process, so a
+model loads once per worker, not once per task; :class:`Preload` is a worker plugin
+that loads them as each worker starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from analysis.errors import ParameterError, SoundtrackError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Seconds to wait for a remote scheduler to answer.
+CONNECT_TIMEOUT = 20.0
+
+
+class ClusterError(SoundtrackError):
+    """The Dask scheduler could not be reached or was lost during a batch."""
+
+
+# --------------------------------------------------------------------------- worker cache
+
+_CACHE: dict[Hashable, Any] = {}
+_LOADS: Counter[str] = Counter()
+_LOCK = threading.RLock()
+
+
+def worker_cache(key: Hashable, factory: Callable[[], T]) -> T:
+    """The object cached under ``key`` in this process, built by ``factory()`` on first use.
+
+    In a Dask worker process the cache lives as long as the worker, so a model built
+    here loads once per worker however many tasks use it. ``factory`` must not be
+    cheap to call twice by accident: the lock makes concurrent first uses build once.
+    """
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = factory()
+            _LOADS[repr(key)] += 1
+        return _CACHE[key]
+
+
+def cache_info() -> dict[str, int]:
+    """How many times each key was loaded in this process (1 each when the cache works)."""
+    with _LOCK:
+        return dict(_LOADS)
+
+
+def clear_cache() -> None:
+    """Drop every cached object in this process (tests; freeing memory)."""
+    with _LOCK:
+        _CACHE.clear()
+        _LOADS.clear()
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process: which worker ran a task."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+try:  # distributed is a declared dependency; keep the import error readable if it is missing
+    from distributed import WorkerPlugin as _WorkerPluginBase
+except ImportError:  # pragma: no cover
+    _WorkerPluginBase = object  # type: ignore[assignment,misc]
+
+
+class Preload(_WorkerPluginBase):  # type: ignore[misc,valid-type]
+    """Worker plugin: call each loader once when a worker starts (and on workers that join later).
+
+    ``loaders`` are importable module-level functions that fill :func:`worker_cache`,
+    so the first task on a worker does not pay for model loading. A loader that fails
+    is logged, not fatal: the task that needs the model will raise a clear error itself.
+    """
+
+    idempotent = True
+
+    def __init__(self, loaders: Sequence[Callable[[], object]]) -> None:
+        self.loaders = tuple(loaders)
+
+    def setup(self, worker: object) -> None:
+        for load in self.loaders:
+            try:
+                load()
+            except Exception as err:
+                log.warning("preloading %s on %s failed: %s", getattr(load, "__name__", load), worker, err)
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def default_workers() -> int:
+    """Worker processes for a local cluster: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def get_client(scheduler: str | None = None, workers: int | None = None) -> Client:
+    """A Dask client: connected to ``scheduler`` if given, else owning a new loopback LocalCluster.
+
+    The local cluster has ``workers`` single-threaded worker processes (default: one per
+    core), no dashboard (no fixed port to collide with) and a random scheduler port;
+    ``client.close()`` shuts it down.
+    """
+    from distributed import Client
+
+    if scheduler is not None:
+        if workers is not None:
+            log.info("`workers` (%s) is ignored with a scheduler: the cluster has its own", workers)
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler!r} ({err})") from None
+    n = default_workers() if workers is None else workers
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ParameterError(f"`workers` must be a whole number >= 1 for a local cluster (received {workers!r})")
+    return Client(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        set_as_default=False,
+    )
+
+
+@contextmanager
+def cluster_session(
+    client: Client | None = None, scheduler: str | None = None, workers: int | None = None
+) -> Iterator[Client]:
+    """Yield ``client`` as is, or a client from :func:`get_client` that is closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    own = get_client(scheduler=scheduler, workers=workers)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One finished task: its input, the task's return value or an error sentence, time and worker."""
+
+    item: Any
+    value: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+    worker: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def describe_error(err: BaseException) -> str:
+    """One sentence for a manifest: the product's own message, or the exception type and message."""
+    if isinstance(err, SoundtrackError):
+        return str(err)
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def run_one(fn: Callable[[Any], Any], item: Any) -> TaskOutcome:
+    """Run ``fn(item)`` and catch any error into the outcome (this is what a worker executes)."""
+    start = time.perf_counter()
+    try:
+        value, error = fn(item), None
+    except Exception as err:
+        log.debug("task %s failed", item, exc_info=True)
+        value, error = None, describe_error(err)
+    return TaskOutcome(item, value, error, time.perf_counter() - start, worker_name())
+
+
+def _progress(total: int, desc: str, unit: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_tasks(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    desc: str = "tasks",
+    unit: str = "file",
+    preload: Sequence[Callable[[], object]] = (),
+) -> Iterator[TaskOutcome]:
+    """Yield one :class:`TaskOutcome` per item as tasks finish (see the module docstring for where).
+
+    ``items`` are any picklable values (paths, small job records); ``fn`` must be
+    picklable for a cluster (a module-level function, or a :func:`functools.partial`
+    of one). ``preload`` loaders run once per worker before
+    its first task. Closing the generator early (``break``, Ctrl-C) cancels the tasks
+    not yet finished and closes a cluster this call started.
+    """
+    items = list(items)
+    if workers == 0 and client is None and scheduler is None:
+        yield from _run_inline(fn, items, progress=progress, desc=desc, unit=unit, preload=preload)
+        return
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ParameterError(f"`workers` must be a whole number >= 0 (received {workers!r})")
+    if not items:
+        return
+    with cluster_session(client, scheduler, workers) as cl:
+        yield from _run_dask(cl, fn, items, progress=progress, desc=desc, unit=unit, preload=preload)
+
+
+def _run_inline(
+    fn: Callable[[Any], Any],
+    items: list[Any],
+    *,
+    progress: bool,
+    desc: str,
+    unit: str,
+    preload: Sequence[Callable[[], object]],
+) -> Iterator[TaskOutcome]:
+    Preload(preload).setup(worker="this process")
+    with _progress(len(items), desc, unit, progress) as bar:
+        for item in items:
+            outcome = run_one(fn, item)
+            bar.update(1)
+            yield outcome
+
+
+def _run_dask(
+    client: Client,
+    fn: Callable[[Any], Any],
+    items: list[Any],
+    *,
+    progress: bool,
+    desc: str,
+    unit: str,
+    preload: Sequence[Callable[[], object]],
+) -> Iterator[TaskOutcome]:
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    if preload:
+        client.register_plugin(Preload(preload), name=f"soundtrack-preload-{abs(hash(tuple(preload)))}")
+    # pure=False: two items never share a key, and a rerun is never served a stale result.
+    futures = {client.submit(run_one, fn, item, pure=False): item for item in items}
+    finished = False
+    try:
+        with _progress(len(items), desc, unit, progress) as bar:
+            for future in as_completed(list(futures)):
+                item = futures.pop(future)
+                try:
+                    outcome = future.result()
+                except KilledWorker as err:
+                    # The task took down its worker every time it was tried: a file that
+                    # crashes the decoder, or runs it out of memory. Record it, carry on.
+                    outcome = TaskOutcome(item, None, f"the task killed its worker process repeatedly ({err})")
+                except Exception as err:
+                    raise ClusterError(f"lost the Dask cluster while running {item}: {describe_error(err)}") from err
+                bar.update(1)
+                yield outcome
+        finished = True
+    finally:
+        if not finished and futures:
+            client.cancel(list(futures))

@@ -1,0 +1,304 @@
+"""Batch manifest: one record per finished task, appended as it finishes, in JSON Lines and CSV.
+
+The JSON Lines file is the source of truth; the CSV beside it holds the same records
+flattened for spreadsheets. Every record is written, flushed and fsynced the moment its
+task finishes, so a batch killed at any point loses at most the line being written; a
+torn last line (the process died mid-write) is skipped by the reader and the next
+append starts on a fresh line.
+
+A rerun resumes by *content*: a record is keyed by the SHA-256 of the input file and a
+digest of the task settings, so a renamed file is still recognised as done, while the
+same file scored with other settings (threshold, style, ...) is not. When a key has
+several records (an error retried later), the last one wins.
+
+Only one process may append to a manifest at a time: in a distributed batch that is the
+client, which receives every result and writes it (workers never touch the manifest).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from analysis.errors import MediaError, ParameterError
+
+log = logging.getLogger(__name__)
+
+JSONL_NAME = "manifest.jsonl"
+CSV_NAME = "manifest.csv"
+#: CSV columns, in order. ``outputs``, ``timings`` and ``result`` hold JSON text.
+CSV_COLUMNS = (
+    "input",
+    "content_hash",
+    "settings",
+    "status",
+    "chosen",
+    "choice",
+    "score",
+    "outputs",
+    "seconds",
+    "timings",
+    "error",
+    "worker",
+    "finished_at",
+    "result",
+)
+Status = Literal["ok", "error"]
+
+
+def content_hash(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks so large files stay out of memory."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(chunk_size):
+                digest.update(block)
+    except FileNotFoundError:
+        raise MediaError(path, "file not found") from None
+    except IsADirectoryError:
+        raise MediaError(path, "is a directory, not a file") from None
+    except OSError as err:
+        raise MediaError(path, f"cannot be read ({err.strerror or err})") from None
+    return digest.hexdigest()
+
+
+def settings_digest(settings: Mapping[str, Any]) -> str:
+    """A short, stable digest of JSON-ready task settings (key order does not matter)."""
+    text = json.dumps(dict(settings), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a batch task returns to the client: JSON-ready fields, files written, step timings."""
+
+    result: Mapping[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one task produced: its input, key, outcome, outputs and timings.
+
+    ``result`` holds the task's own JSON-ready fields; by convention ``chosen`` (e.g.
+    ``"match"``/``"compose"``/``"indexed"``), ``choice`` (track or piece) and ``score``
+    are lifted into their own CSV columns. ``error`` is one sentence when ``status`` is
+    ``"error"``; ``worker`` names the process that ran the task.
+    """
+
+    input: str
+    content_hash: str
+    settings: str
+    status: Status
+    result: Mapping[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    seconds: float = 0.0
+    timings: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    worker: str = ""
+    finished_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in ("ok", "error"):
+            raise ParameterError(f"`status` must be 'ok' or 'error' (received {self.status!r})")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The resume key: (content hash, settings digest)."""
+        return (self.content_hash, self.settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "content_hash": self.content_hash,
+            "settings": self.settings,
+            "status": self.status,
+            "result": dict(self.result),
+            "outputs": list(self.outputs),
+            "seconds": self.seconds,
+            "timings": dict(self.timings),
+            "error": self.error,
+            "worker": self.worker,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
+        return cls(
+            input=str(data["input"]),
+            content_hash=str(data["content_hash"]),
+            settings=str(data.get("settings", "")),
+            status=data["status"],
+            result=dict(data.get("result") or {}),
+            outputs=tuple(str(p) for p in data.get("outputs") or ()),
+            seconds=float(data.get("seconds") or 0.0),
+            timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()},
+            error=data.get("error") or None,
+            worker=str(data.get("worker") or ""),
+            finished_at=str(data.get("finished_at") or ""),
+        )
+
+    def csv_row(self) -> dict[str, str]:
+        score = self.result.get("score")
+        return {
+            "input": self.input,
+            "content_hash": self.content_hash,
+            "settings": self.settings,
+            "status": self.status,
+            "chosen": str(self.result.get("chosen") or ""),
+            "choice": str(self.result.get("choice") or ""),
+            "score": "" if score is None else f"{float(score):.6g}",
+            "outputs": json.dumps(list(self.outputs)),
+            "seconds": f"{self.seconds:.3f}",
+            "timings": json.dumps(dict(self.timings)),
+            "error": self.error or "",
+            "worker": self.worker,
+            "finished_at": self.finished_at,
+            "result": json.dumps(dict(self.result), default=str),
+        }
+
+    @classmethod
+    def from_csv_row(cls, row: Mapping[str, str]) -> Record:
+        return cls(
+            input=row["input"],
+            content_hash=row["content_hash"],
+            settings=row["settings"],
+            status=row["status"],  # type: ignore[arg-type]
+            result=json.loads(row["result"] or "{}"),
+            outputs=tuple(json.loads(row["outputs"] or "[]")),
+            seconds=float(row["seconds"] or 0.0),
+            timings=json.loads(row["timings"] or "{}"),
+            error=row["error"] or None,
+            worker=row["worker"],
+            finished_at=row["finished_at"],
+        )
+
+
+def _append_line(path: Path, text: str) -> None:
+    """Append ``text`` (one line, no newline) durably, starting a fresh line after a torn one."""
+    with path.open("a+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        prefix = b""
+        if fh.tell() > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                prefix = b"\n"
+        fh.write(prefix + text.encode() + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _csv_line(row: Mapping[str, str]) -> str:
+    import io
+
+    buf = io.StringIO()
+    csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n").writerow(row)
+    return buf.getvalue().rstrip("\n")
+
+
+def read_jsonl(path: str | Path) -> list[Record]:
+    """Every record in a JSON Lines manifest, in order; a torn or foreign line is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(Record.from_dict(json.loads(line)))
+        except (ValueError, KeyError, TypeError) as err:
+            log.warning("%s line %d is not a manifest record, skipped (%s)", path, n, err)
+    return records
+
+
+def read_csv(path: str | Path) -> list[Record]:
+    """Every record in a CSV manifest, in order; a torn or foreign row is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is not None and tuple(reader.fieldnames) != CSV_COLUMNS:
+            raise MediaError(path, f"is not a manifest CSV (columns {reader.fieldnames!r})")
+        for n, row in enumerate(reader, start=2):
+            try:
+                records.append(Record.from_csv_row(row))
+            except (ValueError, KeyError, TypeError) as err:
+                log.warning("%s row %d is not a manifest record, skipped (%s)", path, n, err)
+    return records
+
+
+class Manifest:
+    """The manifest of one batch in ``folder``: ``manifest.jsonl`` and ``manifest.csv``.
+
+    >>> m = Manifest(out_dir)
+    >>> m.append(record)              # durable as soon as it returns
+    >>> m.completed()                 # resume keys already done
+    """
+
+    def __init__(self, folder: str | Path, *, write_csv: bool = True) -> None:
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ParameterError(f"`folder` must be a directory for the manifest (received file {str(folder)!r})")
+        self.jsonl_path = self.folder / JSONL_NAME
+        self.csv_path = self.folder / CSV_NAME
+        self.write_csv = write_csv
+
+    def records(self) -> list[Record]:
+        """Every record written so far, in the order written (retries included)."""
+        return read_jsonl(self.jsonl_path)
+
+    def latest(self) -> dict[tuple[str, str], Record]:
+        """The last record of every resume key."""
+        return {r.key: r for r in self.records()}
+
+    def completed(self, *, retry_errors: bool = False) -> set[tuple[str, str]]:
+        """Resume keys a rerun should skip: every recorded key, or only the successes with ``retry_errors``."""
+        return {k for k, r in self.latest().items() if r.status == "ok" or not retry_errors}
+
+    def append(self, record: Record) -> None:
+        """Write one record to both files, flushed and fsynced before returning."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _append_line(self.jsonl_path, json.dumps(record.to_dict(), default=str))
+        if self.write_csv:
+            if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
+                _append_line(self.csv_path, ",".join(CSV_COLUMNS))
+            _append_line(self.csv_path, _csv_line(record.csv_row()))
+
+    def sync_csv(self) -> bool:
+        """Rewrite the CSV from the JSON Lines file if they disagree (a kill between the two writes).
+
+        Returns True when the CSV was rewritten.
+        """
+        if not self.write_csv:
+            return False
+        records = self.records()
+        try:
+            current = read_csv(self.csv_path)
+        except MediaError:
+            current = []
+        def ident(rs: list[Record]) -> list[tuple[str, str, str, str]]:
+            return [(r.input, r.content_hash, r.settings, r.status) for r in rs]
+
+        if ident(current) == ident(records):
+            return False
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        lines = [",".join(CSV_COLUMNS), *(_csv_line(r.csv_row()) for r in records)]
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, self.csv_path)
+        return True
+
+    def extend(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.append(record)
