@@ -1,0 +1,301 @@
+"""Score many clips: one task per clip, on this machine or a Dask cluster, resumable.
+
+>>> report = composer.score_videos("clips/", library="library.db", out_dir="scores/")
+>>> report.ok, report.errors, report.manifest        # manifest.jsonl (+ manifest.csv) in out_dir
+
+Each clip is one task (:func:`matching.cluster.run_tasks`). Its record goes to the
+manifest (:mod:`matching.manifest`) the moment it finishes, written by this process
+only. A rerun with the same settings skips every clip whose *content* is already
+recorded, so an interrupted batch picks up where it stopped; a clip that fails is
+recorded with its error and the batch goes on.
+
+Workers open the library read-only, once per worker (:func:`matching.cluster.worker_cache`),
+and write only their own clip's output folder ``out_dir/clips/<stem>-<hash8>/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analysis.errors import MediaError, ParameterError
+from matching.cluster import TaskOutcome, run_tasks, worker_cache
+from matching.manifest import Manifest, Record, TaskResult, content_hash, settings_digest
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+#: File suffixes taken as clips when a folder is given.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv"})
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything a scoring task needs besides its clip; all of it but ``out_dir`` keys the resume."""
+
+    out_dir: str
+    library: str | None = None
+    threshold: float | None = None
+    style: str | None = None
+    instrument: str | None = None
+    content_type: str | None = None
+
+    def resume_fields(self) -> dict[str, Any]:
+        fields = asdict(self)
+        del fields["out_dir"]
+        return fields
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """One clip to score: where it is, its content hash, and the folder its outputs go to."""
+
+    path: str
+    content_hash: str
+    out_dir: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+#: A task: (job, settings) -> TaskResult. Must be a picklable module-level function for a cluster.
+ClipTask = Callable[[ClipJob, ScoreSettings], TaskResult]
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one call did. ``records`` are this run's records in finishing order."""
+
+    manifest: Path
+    csv: Path | None
+    total: int  # clips given (after expanding folders)
+    ran: int  # tasks run this time
+    ok: int
+    errors: int
+    skipped: int  # already in the manifest with these settings
+    duplicates: tuple[str, ...]  # same content as another clip of this batch: run once
+    seconds: float
+    records: tuple[Record, ...] = field(default=(), repr=False)
+
+    @property
+    def clips_per_minute(self) -> float:
+        return 60.0 * self.ran / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest),
+            "csv": None if self.csv is None else str(self.csv),
+            "total": self.total,
+            "ran": self.ran,
+            "ok": self.ok,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "duplicates": list(self.duplicates),
+            "seconds": round(self.seconds, 3),
+            "clips_per_minute": round(self.clips_per_minute, 2),
+            "records": [r.to_dict() for r in self.records],
+        }
+
+
+def find_clips(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """Video files under ``folder`` (by suffix), sorted, hidden files left out."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MediaError(folder, "is not a folder of clips")
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in folder.glob(pattern)
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _expand(paths: str | Path | Iterable[str | Path], recursive: bool) -> list[Path]:
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        out.extend(find_clips(p, recursive=recursive) if p.is_dir() else [p])
+    return out
+
+
+# --------------------------------------------------------------------------- the default task
+
+
+def _open_library(url: str) -> Any:
+    from matching.library import Library
+
+    return Library(url)
+
+
+def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Score one clip with :func:`composer.score_video` (the default batch task; runs on a worker)."""
+    from composer.score import score_video
+
+    library = None
+    start = time.perf_counter()
+    if settings.library is not None:
+        library = worker_cache(("library", settings.library), functools.partial(_open_library, settings.library))
+    opened = time.perf_counter()
+    options: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("threshold", settings.threshold),
+            ("style", settings.style),
+            ("instrument", settings.instrument),
+            ("content_type", settings.content_type),
+        )
+        if v is not None
+    }
+    result = score_video(job.path, library=library, out_dir=job.out_dir, **options)
+    done = time.perf_counter()
+    return summarize_score(result, timings={"library": opened - start, "score": done - opened})
+
+
+def summarize_score(result: Any, *, timings: dict[str, float]) -> TaskResult:
+    """A :class:`~composer.score.ScoreResult` as manifest fields: chosen, choice, score, outputs."""
+    data = result.to_dict() if hasattr(result, "to_dict") else {}
+    chosen = getattr(result, "chosen", data.get("chosen"))
+    match = getattr(result, "match", None)
+    choice = data.get("choice")
+    if choice is None and chosen == "match" and match is not None:
+        choice = getattr(match, "path", None) or getattr(match, "track_id", None)
+    score = getattr(result, "score", data.get("score"))
+    outputs = getattr(result, "outputs", data.get("outputs")) or ()
+    if isinstance(outputs, dict):
+        outputs = outputs.values()
+    summary = {"chosen": chosen, "choice": None if choice is None else str(choice), "score": score, **data}
+    for name, seconds in (data.get("timings") or {}).items():
+        timings = {**timings, str(name): float(seconds)}
+    return TaskResult(result=summary, outputs=tuple(str(p) for p in outputs if p), timings=timings)
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+def _run_job(job: ClipJob, *, task: ClipTask, settings: ScoreSettings) -> TaskResult:
+    Path(job.out_dir).mkdir(parents=True, exist_ok=True)
+    return task(job, settings)
+
+
+def _record(outcome: TaskOutcome, digest: str) -> Record:
+    job: ClipJob = outcome.item
+    value: TaskResult | None = outcome.value
+    if outcome.ok and not isinstance(value, TaskResult):
+        value, error = None, f"the batch task returned {type(outcome.value).__name__}, not a TaskResult"
+    else:
+        error = outcome.error
+    return Record(
+        input=job.path,
+        content_hash=job.content_hash,
+        settings=digest,
+        status="ok" if error is None else "error",
+        result=dict(value.result) if value else {},
+        outputs=tuple(value.outputs) if value else (),
+        seconds=round(outcome.seconds, 4),
+        timings=dict(value.timings) if value else {},
+        error=error,
+        worker=outcome.worker,
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+
+
+def score_videos(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    out_dir: str | Path,
+    library: str | Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    threshold: float | None = None,
+    style: str | None = None,
+    instrument: str | None = None,
+    content_type: str | None = None,
+    recursive: bool = True,
+    retry_errors: bool = False,
+    task: ClipTask = score_clip,
+) -> BatchReport:
+    """Score every clip in ``paths`` (files and/or folders) into ``out_dir``; see the module docstring.
+
+    ``library`` is a database path or URL, opened read-only on each worker (a
+    :class:`matching.Library` object cannot travel to other processes; its path can).
+    ``client``/``scheduler``/``workers`` pick where tasks run
+    (:func:`matching.cluster.run_tasks`: none of them means a local cluster with one
+    worker per core, ``workers=0`` this process). ``retry_errors`` reruns clips whose
+    last record is an error. ``task`` replaces :func:`score_clip` (e.g. analysis only).
+    """
+    start = time.perf_counter()
+    if library is not None and not isinstance(library, str | Path):
+        raise ParameterError(
+            f"`library` must be a database path or URL, so that workers can open it (received {type(library).__name__})"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = ScoreSettings(
+        out_dir=str(out),
+        library=None if library is None else str(library),
+        threshold=threshold,
+        style=style,
+        instrument=instrument,
+        content_type=content_type,
+    )
+    digest = settings_digest(settings.resume_fields())
+    manifest = Manifest(out)
+    manifest.sync_csv()
+    done = manifest.completed(retry_errors=retry_errors)
+
+    clips = _expand(paths, recursive)
+    jobs: list[ClipJob] = []
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    unreadable: list[Record] = []
+    skipped = 0
+    for clip in clips:
+        try:
+            digest_hex = content_hash(clip)
+        except MediaError as err:
+            # Nothing to hash, so nothing to resume by: recorded now, tried again next run.
+            unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client"))
+            continue
+        if (digest_hex, digest) in done:
+            skipped += 1
+        elif digest_hex in seen:
+            duplicates.append(str(clip))
+        else:
+            seen[digest_hex] = str(clip)
+            jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
+
+    records: list[Record] = []
+    for rec in unreadable:
+        manifest.append(rec)
+        records.append(rec)
+    fn = functools.partial(_run_job, task=task, settings=settings)
+    for outcome in run_tasks(fn, jobs, client=client, scheduler=scheduler, workers=workers, progress=progress,
+                             desc="scoring", unit="clip"):
+        rec = _record(outcome, digest)
+        manifest.append(rec)
+        records.append(rec)
+        if rec.error:
+            log.warning("%s: %s", rec.input, rec.error)
+    n_err = sum(r.status == "error" for r in records)
+    return BatchReport(
+        manifest=manifest.jsonl_path,
+        csv=manifest.csv_path if manifest.write_csv else None,
+        total=len(clips),
+        ran=len(records),
+        ok=len(records) - n_err,
+        errors=n_err,
+        skipped=skipped,
+        duplicates=tuple(duplicates),
+        seconds=time.perf_counter() - start,
+        records=tuple(records),
+    )

@@ -1,0 +1,199 @@
+"""Batch scoring machinery on generated clips: manifest with errors, resume, interruption, a real kill.
+
+The batch runs a real task injected through ``task=``: :func:`probe_task` decodes every
+frame of a clip with PyAV and reports its frame count and mean brightness, which are
+known by construction, so a wrong or mixed-up record is caught. Runs here are in this
+process (``workers=0``); the same batch on a real Dask cluster is in ``test_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from mediagen import Shot, corrupt_copy, make_clip
+
+from analysis.errors import MediaError
+from composer.batch import ClipJob, ScoreSettings, find_clips, score_videos
+from matching.cluster import worker_cache
+from matching.manifest import Manifest, TaskResult, read_csv
+
+HERE = Path(__file__).parent
+#: name -> (frames, grey level) of the good clips
+GOOD = {"dark": (12, 40), "mid": (15, 120), "bright": (10, 220), "cut": (14, 90)}
+BAD = ("truncated", "garbled")
+
+
+def _probe_model() -> dict[str, float]:
+    """Stands in for a heavy model: slow to build, so building it per task would show."""
+    time.sleep(0.05)
+    return {"scale": 1.0}
+
+
+def probe_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Decode every frame; frame count and mean grey level. Bad media raises MediaError."""
+    model = worker_cache("probe-model", _probe_model)
+    try:
+        with av.open(job.path) as container:
+            levels = [f.to_ndarray(format="gray").mean() for f in container.decode(video=0)]
+    except (av.error.FFmpegError, UnicodeDecodeError) as err:
+        raise MediaError(job.path, f"cannot be decoded ({type(err).__name__})") from None
+    if not levels:
+        raise MediaError(job.path, "has no video frames")
+    out = Path(job.out_dir) / "probe.json"
+    out.write_text(json.dumps({"frames": len(levels)}))
+    result = {"chosen": "probe", "choice": Path(job.path).stem, "score": float(np.mean(levels)) * model["scale"] / 255,
+              "frames": len(levels)}
+    return TaskResult(result=result, outputs=(str(out),), timings={"decode": 0.0})
+
+
+def interrupting_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Like :func:`probe_task`, but Ctrl-C arrives while the 'bright' clip is being scored."""
+    if Path(job.path).stem == "bright":
+        raise KeyboardInterrupt
+    return probe_task(job, settings)
+
+
+def make_batch(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (frames, grey) in GOOD.items():
+        shots = [Shot(frames, (grey, grey, grey))]
+        if name == "cut":
+            shots = [Shot(7, (grey, grey, grey)), Shot(frames - 7, (grey, grey, grey))]
+        make_clip(folder / f"{name}.mp4", shots=shots, fps=10, size=(64, 48))
+    make_clip(folder / "tmp_src.mkv", shots=[Shot(30, (90, 30, 30), motion=1.0)], fps=10, size=(64, 48))
+    corrupt_copy(folder / "tmp_src.mkv", folder / "truncated.mp4", mode="truncate", keep=0.02)
+    corrupt_copy(folder / "tmp_src.mkv", folder / "garbled.mp4", mode="garble")
+    (folder / "tmp_src.mkv").unlink()
+    (folder / "notes.txt").write_text("not a clip")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_batch(tmp_path_factory.mktemp("batch") / "clips")
+
+
+def _by_stem(manifest: Manifest) -> dict[str, object]:
+    return {Path(r.input).stem: r for r in manifest.latest().values()}
+
+
+def test_find_clips_takes_videos_only(clips: Path) -> None:
+    assert sorted(p.stem for p in find_clips(clips)) == sorted([*GOOD, *BAD])
+    with pytest.raises(MediaError, match="not a folder"):
+        find_clips(clips / "notes.txt")
+
+
+def test_batch_with_corrupt_clips_writes_complete_manifest(clips: Path, tmp_path: Path) -> None:
+    report = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    assert (report.total, report.ran, report.ok, report.errors, report.skipped) == (6, 6, 4, 2, 0)
+    manifest = Manifest(tmp_path)
+    recs = _by_stem(manifest)
+    assert sorted(recs) == sorted([*GOOD, *BAD])
+    for name, (frames, grey) in GOOD.items():
+        r = recs[name]
+        assert r.status == "ok" and r.error is None
+        assert r.result["frames"] == frames
+        assert r.result["score"] == pytest.approx(grey / 255, abs=0.03)  # lossy codec: within a few levels
+        assert r.result["chosen"] == "probe" and r.result["choice"] == name
+        assert len(r.content_hash) == 64 and r.outputs and Path(r.outputs[0]).is_file()
+        assert Path(r.outputs[0]).parent.name.startswith(f"{name}-{r.content_hash[:8]}")
+    for name in BAD:
+        r = recs[name]
+        assert r.status == "error" and f"{name}.mp4" in r.error and not r.outputs
+    # The CSV says the same, row for row.
+    rows = read_csv(report.csv)
+    assert [(r.input, r.status, r.error) for r in rows] == [(r.input, r.status, r.error) for r in manifest.records()]
+    assert report.to_dict()["errors"] == 2 and len(report.to_dict()["records"]) == 6
+
+
+def test_rerun_skips_done_and_retry_errors_reruns_only_errors(clips: Path, tmp_path: Path) -> None:
+    score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    again = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    assert (again.ran, again.skipped) == (0, 6)
+    retry = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task, retry_errors=True)
+    assert (retry.ran, retry.skipped) == (2, 4)
+    assert sorted(Path(r.input).stem for r in retry.records) == sorted(BAD)
+    # Other settings are another job: nothing is skipped.
+    other = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task, style="jazz")
+    assert (other.ran, other.skipped) == (6, 0)
+    assert len(Manifest(tmp_path).records()) == 6 + 2 + 6
+
+
+def test_renamed_and_duplicate_clips_are_recognised_by_content(clips: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes((clips / "mid.mp4").read_bytes())
+    (folder / "b.mp4").write_bytes((clips / "mid.mp4").read_bytes())
+    first = score_videos(folder, out_dir=tmp_path / "out", workers=0, progress=False, task=probe_task)
+    assert first.ran == 1 and first.duplicates == (str(folder / "b.mp4"),)
+    (folder / "a.mp4").rename(folder / "renamed.mp4")
+    (folder / "b.mp4").unlink()
+    second = score_videos(folder, out_dir=tmp_path / "out", workers=0, progress=False, task=probe_task)
+    assert (second.ran, second.skipped) == (0, 1)
+
+
+def test_missing_file_is_recorded_not_fatal(clips: Path, tmp_path: Path) -> None:
+    report = score_videos([clips / "mid.mp4", tmp_path / "gone.mp4"], out_dir=tmp_path / "o", workers=0,
+                          progress=False, task=probe_task)
+    assert (report.ok, report.errors) == (1, 1)
+    gone = next(r for r in report.records if r.status == "error")
+    assert "gone.mp4: file not found" in gone.error and gone.content_hash == ""
+
+
+def test_interrupted_batch_resumes_with_only_the_rest(clips: Path, tmp_path: Path) -> None:
+    order = [clips / f"{n}.mp4" for n in ("dark", "mid", "truncated", "bright", "cut", "garbled")]
+    with pytest.raises(KeyboardInterrupt):
+        score_videos(order, out_dir=tmp_path, workers=0, progress=False, task=interrupting_task)
+    assert sorted(_by_stem(Manifest(tmp_path))) == ["dark", "mid", "truncated"]
+    rest = score_videos(order, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    assert sorted(Path(r.input).stem for r in rest.records) == ["bright", "cut", "garbled"]
+    assert rest.skipped == 3
+    keys = [r.key for r in Manifest(tmp_path).records()]
+    assert len(keys) == len(set(keys)) == 6  # nothing lost, nothing twice
+
+
+_KILLABLE = """
+import sys, time
+from pathlib import Path
+import test_batch
+from composer.batch import score_videos
+
+def slow(job, settings):
+    time.sleep(0.4)
+    return test_batch.probe_task(job, settings)
+
+test_batch.slow = slow
+score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=0, progress=False, task=slow)
+"""
+
+
+def test_killed_batch_process_resumes_with_only_the_rest(clips: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
+    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(clips), str(tmp_path)], env=env)
+    manifest = Manifest(tmp_path)
+    deadline = time.monotonic() + 60
+    try:
+        while len(manifest.records()) < 2:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"batch subprocess ended early or stalled (rc {proc.returncode})")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    done_before = {Path(r.input).stem for r in manifest.records()}
+    assert 2 <= len(done_before) < 6
+    rest = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    assert {Path(r.input).stem for r in rest.records} == {*GOOD, *BAD} - done_before
+    assert rest.skipped == len(done_before)
+    keys = [r.key for r in manifest.records()]
+    assert len(keys) == len(set(keys)) == 6
+    assert len(read_csv(manifest.csv_path)) == 6
