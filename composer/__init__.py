@@ -6,7 +6,7 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "compose": "composer.compose",
+    "compose": "composer.composing",  # not composer/compose.py: a submodule named like the function shadows it
     "Composition": "composer.composition",
     "score_video": "composer.score",
     "ScoreResult": "composer.score",
