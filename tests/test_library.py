@@ -1,0 +1,168 @@
+"""The library catalogue: idempotent adds, resumable indexing, bad files, tags, catalogue loading.
+
+A small stand-in analyser reads real WAV files with soundfile (so a corrupt file
+really fails to decode) and derives a TrackAnalysis-like result from their loudness;
+the real ``analysis.analyze_track`` is used in ``test_rank.py``'s rendered library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError, ParameterError
+from matching.catalog import SUMMARY_DIMS, Catalog, arc_summary
+from matching.library import Library
+
+SR = 8000
+CALLS: list[str] = []
+INTERRUPT_AFTER: list[int] = []
+
+
+@dataclass(frozen=True)
+class FakeTrack:
+    path: Path
+    kind: str
+    duration: float
+    arc: EmotionArc
+    tempo: float
+    key: str
+    mode: str
+    loudness: float
+    embedding: np.ndarray
+
+
+def loudness_analyzer(path: Path, *, hop: float = 0.5) -> FakeTrack:
+    """Arousal follows the RMS of each ``hop`` window; valence rises with pitch (zero crossings)."""
+    CALLS.append(Path(path).name)
+    if INTERRUPT_AFTER and len(CALLS) > INTERRUPT_AFTER[0]:
+        raise KeyboardInterrupt
+    try:
+        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise MediaError(path, f"cannot be decoded as audio ({err})") from None
+    y = y.mean(axis=1)
+    if y.size == 0:
+        raise MediaError(path, "has no audio samples")
+    w = int(hop * sr)
+    n = max(1, y.size // w)
+    frames = y[: n * w].reshape(n, w)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    zc = (np.diff(np.sign(frames), axis=1) != 0).mean(axis=1)
+    t = (np.arange(n) + 0.5) * hop
+    arc = EmotionArc.from_va(t, np.clip(zc * 20 - 0.5, -1, 1), np.clip(rms * 4 - 1, -1, 1))
+    loud = float(20 * np.log10(rms.mean() + 1e-9))
+    emb = np.array([rms.mean(), zc.mean()], dtype=np.float32)
+    return FakeTrack(Path(path), "audio", y.size / sr, arc, 100.0, "C", "major", loud, emb)
+
+
+def _write_tone(path: Path, freq: float, amp_from: float, amp_to: float, seconds: float = 3.0) -> Path:
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(str(path), np.sin(2 * np.pi * freq * t) * np.linspace(amp_from, amp_to, t.size), SR)
+    return path
+
+
+@pytest.fixture()
+def music(tmp_path: Path) -> Path:
+    folder = tmp_path / "music"
+    (folder / "sub").mkdir(parents=True)
+    _write_tone(folder / "rising.wav", 220, 0.05, 0.5)
+    _write_tone(folder / "falling.wav", 440, 0.5, 0.05)
+    _write_tone(folder / "sub" / "steady.wav", 330, 0.2, 0.2)
+    (folder / "notes.txt").write_text("not music")
+    CALLS.clear()
+    INTERRUPT_AFTER.clear()
+    return folder
+
+
+def test_add_is_idempotent_by_content(music: Path, tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    a = lib.add(music / "rising.wav", title="Rise", tags=["Calm", "build"], licence="CC0")
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes((music / "rising.wav").read_bytes())
+    b = lib.add(copy)
+    assert a == b and len(lib) == 1 and CALLS == ["rising.wav"]
+    assert a.title == "Rise" and a.tags == ("build", "calm") and a.licence == "CC0"
+    assert a.duration == pytest.approx(3.0) and a.kind == "audio"
+    arc = lib.arc(a.id)
+    assert len(arc) == 6 and arc.arousal[-1] > arc.arousal[0]  # the tone gets louder
+    assert lib.get(a.id) == a
+
+
+def test_add_folder_tags_search_remove(music: Path, tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    report = lib.add_folder(music, workers=2, progress=False, tags=["demo"])
+    assert len(report.added) == 3 and report.skipped == () and report.existing == 0
+    assert report.tracks_per_second > 0
+    assert {r.title for r in lib.search("DEMO")} == {"rising", "falling", "steady"}
+    lib.add(music / "rising.wav")  # no new track
+    steady = next(r for r in lib.list() if r.title == "steady")
+    assert lib.remove(steady.id) == steady and len(lib) == 2
+    with pytest.raises(ParameterError, match=str(steady.id)):
+        lib.get(steady.id)
+    assert lib.list(tag="nope") == []
+    flat = lib.add_folder(music, recursive=False, progress=False)
+    assert len(flat.added) == 0 and flat.existing == 2  # sub/steady.wav not visited
+
+
+def test_interrupted_index_resumes(music: Path, tmp_path: Path) -> None:
+    db = tmp_path / "lib.db"
+    lib = Library(db, analyzer=loudness_analyzer)
+    INTERRUPT_AFTER.append(2)
+    with pytest.raises(KeyboardInterrupt):
+        lib.add_folder(music, workers=0, progress=False)
+    assert len(Library(db, analyzer=loudness_analyzer)) == 2  # each finished track was committed
+    INTERRUPT_AFTER.clear()
+    CALLS.clear()
+    report = Library(db, analyzer=loudness_analyzer).add_folder(music, workers=0, progress=False)
+    assert len(report.added) == 1 and report.existing == 2 and len(CALLS) == 1
+    assert len(lib) == 3
+
+
+def test_bad_files_are_skipped_with_reason(music: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (music / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    (music / "empty.flac").write_bytes(b"")
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    with caplog.at_level("WARNING", logger="matching.indexing"):
+        report = lib.add_folder(music, workers=2, progress=False)
+    assert len(report.added) == 3
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(reasons) == {"broken.wav", "empty.flac"}
+    assert all("decoded" in r for r in reasons.values())
+    assert "broken.wav" in caplog.text
+    with pytest.raises(MediaError, match=r"missing\.wav"):
+        lib.add(music / "missing.wav")
+
+
+def test_catalog_loads_all_arcs_and_is_invalidated(music: Path, tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    lib.add_folder(music, workers=0, progress=False)
+    cat = lib.catalog()
+    assert lib.catalog() is cat and len(cat) == 3
+    for i, tid in enumerate(cat.ids):
+        np.testing.assert_allclose(cat.track_va(i), lib.arc(int(tid)).va(), atol=1e-6)
+    assert cat.embeddings is not None and cat.embeddings.shape == (3, 2)
+    assert cat.summaries.shape == (3, len(SUMMARY_DIMS))
+    lib.remove(int(cat.ids[0]))
+    assert len(lib.catalog()) == 2
+
+
+def test_arc_summary_matches_definition() -> None:
+    t = np.arange(9) * 0.5 + 0.25
+    arc = EmotionArc.from_va(t, np.linspace(-0.4, 0.4, 9), np.r_[np.zeros(6), np.ones(3) * 0.6])
+    s = dict(zip(SUMMARY_DIMS, arc_summary(arc), strict=True))
+    assert s["valence_mean"] == pytest.approx(0.0, abs=1e-6)
+    assert s["arousal_mean"] == pytest.approx(0.2)
+    assert s["valence_trend"] == pytest.approx(0.6)  # thirds of 3 steps: mean 0.3 - mean -0.3
+    assert s["arousal_trend"] == pytest.approx(0.6)
+    assert s["valence_rate"] == pytest.approx(0.2)  # 0.1 per 0.5 s step
+    assert s["arousal_rate"] == pytest.approx(0.6 / 8 / 0.5)
+    # The vectorised summaries of a catalogue equal the one-arc function.
+    cat = Catalog.from_arcs([arc, EmotionArc.constant(4.0, 0.3, -0.2)])
+    np.testing.assert_allclose(cat.summaries[0], arc_summary(arc), atol=1e-6)
+    assert cat.summaries[1][2:].tolist() == pytest.approx([0] * 6, abs=1e-6)
