@@ -285,7 +285,7 @@ def score_videos(
         manifest.append(rec)
         records.append(rec)
         if rec.error:
-            log.warning("%s: %s", rec.input, rec.error)
+            log.warning("%s", rec.error)
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
         manifest=manifest.jsonl_path,

@@ -135,12 +135,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def get_client(scheduler: str | None = None, workers: int | None = None) -> Client:
+def get_client(scheduler: str | None = None, workers: int | None = None, *, timeout: float = CONNECT_TIMEOUT) -> Client:
     """A Dask client: connected to ``scheduler`` if given, else owning a new loopback LocalCluster.
 
     The local cluster has ``workers`` single-threaded worker processes (default: one per
     core), no dashboard (no fixed port to collide with) and a random scheduler port;
-    ``client.close()`` shuts it down.
+    ``client.close()`` shuts it down. ``timeout`` (seconds) bounds the wait for a remote scheduler.
     """
     from distributed import Client
 
@@ -148,7 +148,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None) -> Clie
         if workers is not None:
             log.info("`workers` (%s) is ignored with a scheduler: the cluster has its own", workers)
         try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            return Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as err:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler!r} ({err})") from None
     n = default_workers() if workers is None else workers
@@ -293,7 +293,7 @@ def _run_dask(
     finished = False
     try:
         with _progress(len(items), desc, unit, progress) as bar:
-            for future in as_completed(list(futures)):
+            for future in as_completed(list(futures), loop=client.loop):
                 item = futures.pop(future)
                 try:
                     outcome = future.result()

@@ -1,0 +1,127 @@
+"""The same batch on a real Dask LocalCluster (2 worker processes on loopback) as in this process.
+
+Uses the generated batch and the real decoding task of ``test_batch.py``. One cluster
+is shared by the module to keep the run short; one test starts its own through the
+default path (no client, ``workers=2``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import pytest
+from test_batch import BAD, GOOD, make_batch, probe_task
+
+from composer.batch import ClipJob, ScoreSettings, score_videos
+from matching.cluster import ClusterError, cache_info, get_client, run_tasks, worker_cache
+from matching.manifest import Manifest, TaskResult
+
+distributed = pytest.importorskip("distributed")
+
+
+def _comparable(manifest: Manifest) -> dict[str, tuple]:
+    """Per input: everything that must not depend on where the task ran."""
+    return {
+        Path(r.input).name: (r.content_hash, r.settings, r.status, r.error, dict(r.result),
+                             tuple(Path(p).relative_to(manifest.folder).as_posix() for p in r.outputs))
+        for r in manifest.latest().values()
+    }
+
+
+def crashing_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Takes its worker process down on the 'dark' clip, as a decoder segfault would."""
+    if Path(job.path).stem == "dark":
+        os._exit(3)
+    return probe_task(job, settings)
+
+
+def _preload_probe() -> None:
+    worker_cache("preloaded", lambda: "ready")
+
+
+def _pid(_item: object) -> int:
+    return os.getpid()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_batch(tmp_path_factory.mktemp("cluster") / "clips")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    # No retries of a task whose worker died, so the crash test does not kill 4 workers.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=0,
+            dashboard_address=None,
+        )
+    cl = distributed.Client(cluster, set_as_default=False)
+    try:
+        yield cl
+    finally:
+        cl.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def local_run(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    out = tmp_path_factory.mktemp("local")
+    score_videos(clips, out_dir=out, workers=0, progress=False, task=probe_task)
+    return Manifest(out)
+
+
+def test_own_local_cluster_gives_the_same_results_as_in_process(clips: Path, local_run: Manifest,
+                                                                 tmp_path: Path) -> None:
+    report = score_videos(clips, out_dir=tmp_path, workers=2, progress=False, task=probe_task)
+    assert (report.ran, report.ok, report.errors) == (6, 4, 2)
+    assert _comparable(Manifest(tmp_path)) == _comparable(local_run)
+    assert all(r.worker != local_run.records()[0].worker for r in report.records)  # not this process
+
+
+def test_scheduler_address_runs_on_that_cluster_once_model_per_worker(client, clips: Path, local_run: Manifest,
+                                                                      tmp_path: Path) -> None:
+    address = client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    report = score_videos(clips, out_dir=tmp_path, scheduler=address, progress=False, task=probe_task)
+    assert _comparable(Manifest(tmp_path)) == _comparable(local_run)
+    workers = {r.worker for r in report.records}
+    worker_pids = set(client.run(os.getpid).values())
+    assert {int(w.rsplit(":", 1)[1]) for w in workers} <= worker_pids
+    # Six tasks, the "model" built once per worker process, never per task.
+    loads = client.run(cache_info)
+    assert all(info.get("'probe-model'", 0) <= 1 for info in loads.values())
+    assert sum(info.get("'probe-model'", 0) for info in loads.values()) == len(workers)
+
+
+def test_resume_on_the_cluster_skips_what_the_local_run_did(client, clips: Path, tmp_path: Path) -> None:
+    first = score_videos([clips / "dark.mp4", clips / "garbled.mp4"], out_dir=tmp_path, workers=0,
+                         progress=False, task=probe_task)
+    assert first.ran == 2
+    rest = score_videos(clips, out_dir=tmp_path, client=client, progress=False, task=probe_task)
+    assert (rest.ran, rest.skipped) == (4, 2)
+    assert len(Manifest(tmp_path).records()) == len({*GOOD, *BAD})
+
+
+def test_preload_plugin_loads_on_every_worker_before_tasks(client) -> None:
+    outcomes = list(run_tasks(_pid, [1], client=client, progress=False, preload=[_preload_probe]))
+    assert outcomes[0].ok
+    infos = client.run(cache_info)
+    assert len(infos) == 2 and all(info.get("'preloaded'") == 1 for info in infos.values())
+
+
+def test_task_that_kills_its_worker_is_recorded_and_batch_goes_on(client, clips: Path, tmp_path: Path) -> None:
+    report = score_videos(clips, out_dir=tmp_path, client=client, progress=False, task=crashing_task)
+    recs = {Path(r.input).stem: r for r in report.records}
+    assert sorted(recs) == sorted([*GOOD, *BAD])
+    assert recs["dark"].status == "error" and "killed its worker" in recs["dark"].error
+    assert all(recs[n].status == "ok" for n in GOOD if n != "dark")
+    assert all(recs[n].status == "error" for n in BAD)
+
+
+def test_unreachable_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:9"):
+        get_client("tcp://127.0.0.1:9", timeout=1)
