@@ -82,11 +82,12 @@ class _Arranger:
 
     def steps(self, per_beat: int) -> list[float]:
         """Times of ``per_beat`` equal subdivisions of every beat."""
-        b = np.append(self.beats, self.plan.duration)
+        last = self.beats[-1] - self.beats[-2] if self.beats.size > 1 else 60.0 / self.plan.base_tempo
+        b = np.append(self.beats, self.beats[-1] + last)  # the last beat keeps its length
         out: list[float] = []
         for s, e in itertools.pairwise(b):
             out.extend(s + (e - s) * k / per_beat for k in range(per_beat))
-        return out
+        return [t for t in out if t < self.plan.duration - 1e-6]
 
     def lead(self, material: Material) -> list[Note]:
         out = []

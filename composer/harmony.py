@@ -256,8 +256,9 @@ def plan_harmony(
         ph = int(np.searchsorted(phrase_arr, start, side="right")) - 1
         ph_end = phrase_arr[ph + 1] if ph + 1 < len(phrase_arr) else duration
         ph_val = float(np.mean([val_at(t) for t in np.linspace(phrase_arr[ph], ph_end, 9)]))
-        v, v_prev = val_at(0.5 * (start + end)), val_at(max(0.0, start - 2.0))
-        falling = v - v_prev < -0.2
+        mid = 0.5 * (start + end)
+        v = val_at(mid)
+        falling = v - val_at(max(0.0, mid - 3.0)) < -0.15  # valence falling over the last 3 s
         if v < -0.5 or (falling and v < 0.1):
             mood = "tense"
         elif 0.6 * v + 0.4 * ph_val >= 0.15:

@@ -1,0 +1,82 @@
+"""Arranger: texture and dynamics follow arousal, register follows valence, the user's instrument leads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.arc import EmotionArc, grid
+from composer import compose
+from composer.styles import resolve_instrument
+
+
+def _ramp(duration: float, valence: tuple[float, float], arousal: tuple[float, float]) -> EmotionArc:
+    t = grid(duration, 0.5)
+    return EmotionArc.from_va(t, np.linspace(*valence, t.size), np.linspace(*arousal, t.size))
+
+
+@pytest.fixture(scope="module")
+def rising():
+    return compose(_ramp(45.0, (0.2, 0.2), (-0.9, 0.9)), (), 45.0, seed=3, source="rules")
+
+
+def _thirds(piece, attr: str) -> list[float]:
+    notes = [n for p in piece.parts for n in p.notes]
+    out = []
+    for k in range(3):
+        lo, hi = k * piece.duration / 3, (k + 1) * piece.duration / 3
+        sel = [n for n in notes if lo <= n.start < hi]
+        out.append(len(sel) / (hi - lo) if attr == "density" else float(np.mean([n.velocity for n in sel])))
+    return out
+
+
+def test_rising_arousal_gives_rising_density_and_velocity(rising) -> None:
+    density = _thirds(rising, "density")
+    vel = _thirds(rising, "velocity")
+    assert density[0] < density[1] < density[2]
+    assert density[2] > 3 * density[0]
+    assert vel[0] + 10 < vel[1] + 5 < vel[2]
+
+
+def test_texture_layers_enter_as_arousal_rises(rising) -> None:
+    first = {p.name: min(n.start for n in p.notes) for p in rising.parts}
+    assert first["lead"] < 5 and first["pad"] == 0.0
+    assert first["arpeggio"] < first["ostinato"]  # arpeggios in between, ostinati when intense
+    assert first["ostinato"] > 25 and first["brass"] > 25
+    drums = next(p for p in rising.parts if p.is_drum)
+    assert min(n.start for n in drums.notes) > 25  # GM percussion only in the intense part
+
+
+def test_calm_piece_is_sparse_pads_and_a_solo_line() -> None:
+    piece = compose(EmotionArc.constant(20, 0.3, -0.8), (), 20.0, source="rules")
+    names = {p.name for p in piece.parts}
+    assert names <= {"lead", "pad", "bass"}
+    assert not any(p.is_drum for p in piece.parts)
+
+
+def test_register_follows_valence() -> None:
+    def mean_pitch(valence: float) -> float:
+        piece = compose(EmotionArc.constant(20, valence, 0.0), (), 20.0, seed=1, source="rules")
+        return float(np.mean([n.pitch for p in piece.parts if p.name in ("lead", "pad") for n in p.notes]))
+
+    assert mean_pitch(0.8) > mean_pitch(-0.8) + 4
+
+
+@pytest.mark.parametrize("instrument", ["violin", "flute", "sitar", "Acoustic Grand Piano", 71, "22"])
+def test_users_instrument_leads(instrument) -> None:
+    piece = compose(EmotionArc.constant(8, 0.2, 0.1), (2.0, 5.0), 8.0, instrument=instrument, source="rules")
+    program = resolve_instrument(instrument)
+    lead = piece.midi.instruments[0]
+    assert lead.name == "lead" and lead.program == program and not lead.is_drum
+    assert piece.instrument == program
+    assert len(lead.notes) > 4
+    # the lead carries the melody: the most notes above middle C of any pitched part
+    high = {i.name: sum(n.pitch >= 60 for n in i.notes) for i in piece.midi.instruments if not i.is_drum}
+    assert high["lead"] >= 0.5 * max(high.values())
+
+
+def test_dynamics_follow_arousal_per_layer(rising) -> None:
+    pad = next(p for p in rising.parts if p.name == "pad")
+    early = np.mean([n.velocity for n in pad.notes if n.start < 10])
+    late = np.mean([n.velocity for n in pad.notes if n.start > 35])
+    assert late > early + 25

@@ -1,0 +1,126 @@
+"""Harmony planner: chord on every cut, tempo map landing cuts on beats, phrases, mode from valence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.arc import EmotionArc, grid
+from analysis.errors import ParameterError
+from composer.harmony import base_tempo, build_chord, chord_symbol, phrase_starts, plan_harmony, tempo_map
+from composer.styles import STYLES, get_style
+
+CINEMATIC = get_style("cinematic")
+
+
+def _arc(duration: float, valence, arousal, hop: float = 0.5) -> EmotionArc:
+    t = grid(duration, hop)
+    v = np.interp(t, np.linspace(0, duration, len(valence)), valence)
+    a = np.interp(t, np.linspace(0, duration, len(arousal)), arousal)
+    return EmotionArc.from_va(t, v, a)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_cut_starts_a_different_chord(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.uniform(0.5, 39.5, 12))
+    cuts = np.append(cuts, cuts[3] + 0.12)  # two cuts a fraction of a beat apart
+    arc = _arc(40, [0.6, -0.7, 0.2], [-0.6, 0.8, 0.0])
+    plan = plan_harmony(arc, cuts, 40.0, style=CINEMATIC, seed=seed)
+    starts = np.array(plan.chord_times)
+    for c in cuts:
+        i = int(np.argmin(np.abs(starts - c)))
+        assert abs(starts[i] - c) <= 0.1
+        assert i > 0
+        before, at = plan.chords[i - 1], plan.chords[i]
+        assert set(before.pitches) != set(at.pitches) or before.root != at.root
+    assert plan.chords[0].start == 0.0
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(plan.chords, plan.chords[1:], strict=False))
+    assert plan.chords[-1].end == pytest.approx(40.0)
+
+
+def test_tempo_map_puts_beats_on_cuts_by_hand() -> None:
+    # base 120 bpm: 2.0 s = 4 beats exactly; 2.1 s more = 4.2 beats -> 4 beats at 114.29 bpm;
+    # a cut 0.1 s later would need a tempo far beyond the 12 % bend: left off the grid.
+    tmap, beats = tempo_map([2.0, 4.1, 4.2], 8.0, 120.0)
+    assert tmap[0] == (0.0, pytest.approx(120.0))
+    assert tmap[1] == (2.0, pytest.approx(4 * 60 / 2.1))
+    assert np.min(np.abs(beats - 2.0)) < 1e-9
+    assert np.min(np.abs(beats - 4.1)) < 1e-9
+    assert np.min(np.abs(beats - 4.2)) > 0.09
+    assert np.all(np.diff(beats) > 0) and beats[-1] < 8.0
+
+
+def test_plan_reports_shift_per_cut() -> None:
+    arc = EmotionArc.constant(12.0, 0.2, 0.0)
+    plan = plan_harmony(arc, [3.0, 6.1, 6.25, 9.0], 12.0, style=CINEMATIC)
+    assert len(plan.cut_shifts) == 4
+    shifts = np.abs(plan.cut_shifts)
+    assert shifts[0] < 1e-6 and shifts[1] < 1e-6 and shifts[3] < 1e-6
+    assert shifts[2] > 0.05  # 0.15 s after the previous cut: not on a beat, but reported
+    bpms = np.array([b for _, b in plan.tempo_map])
+    assert np.all(np.abs(bpms / plan.base_tempo - 1) <= 0.12 + 1e-9)
+
+
+def test_tempo_rises_with_arousal_and_cut_rate() -> None:
+    assert base_tempo(-0.8, 0, CINEMATIC) < base_tempo(0.0, 0, CINEMATIC) < base_tempo(0.8, 0, CINEMATIC)
+    assert base_tempo(0.0, 30, CINEMATIC) > base_tempo(0.0, 0, CINEMATIC)
+    assert base_tempo(0.0, 0, get_style("ambient")) < base_tempo(0.0, 0, CINEMATIC)
+
+
+def test_harmonic_rhythm_follows_arousal() -> None:
+    calm = plan_harmony(EmotionArc.constant(30, 0.3, -0.8), (), 30.0, style=CINEMATIC)
+    intense = plan_harmony(EmotionArc.constant(30, 0.3, 0.8), (), 30.0, style=CINEMATIC)
+    calm_beats = np.median(np.diff(calm.chord_times)) * calm.base_tempo / 60
+    intense_beats = np.median(np.diff(intense.chord_times)) * intense.base_tempo / 60
+    assert calm_beats == pytest.approx(8, abs=0.01)
+    assert intense_beats == pytest.approx(2, abs=0.01)
+
+
+def test_mode_follows_valence() -> None:
+    happy = plan_harmony(EmotionArc.constant(30, 0.7, 0.0), (), 30.0, style=CINEMATIC, seed=4)
+    sad = plan_harmony(EmotionArc.constant(30, -0.7, 0.0), (), 30.0, style=CINEMATIC, seed=4)
+    assert {c.mood for c in happy.chords} == {"bright"}
+    assert {c.mood for c in sad.chords} == {"tense"}  # very low valence: tension chords with sevenths
+    assert all(len(c.pitches) == 4 for c in sad.chords)
+    falling = plan_harmony(_arc(30, [0.3, 0.3, -0.5, -0.5], [0, 0]), (), 30.0, style=CINEMATIC)
+    assert falling.chord_at(15.0).mood == "tense"  # valence falls by 0.08 per second from 10 to 20 s
+    assert falling.chords[0].mood == "bright"
+
+
+def test_phrases_start_at_the_biggest_turn() -> None:
+    arc = _arc(60, [-0.6, 0.8, -0.6], [0, 0, 0])  # valence turns at 30 s
+    starts = phrase_starts(arc, 60.0)
+    assert starts[0] == 0.0
+    assert any(abs(s - 30) < 2 for s in starts[1:])
+    plan = plan_harmony(arc, (), 60.0, style=CINEMATIC)
+    turn = min(plan.phrases[1:], key=lambda p: abs(p - 30))
+    assert plan.chord_at(turn).degree == 0  # a phrase returns to the tonic
+
+
+def test_chord_building_by_hand() -> None:
+    c_major = (0, 2, 4, 5, 7, 9, 11)
+    assert build_chord(c_major, 0, seventh=False, ninth=False) == (0, 4, 7)
+    assert build_chord(c_major, 4, seventh=True, ninth=False) == (7, 11, 2, 5)
+    assert chord_symbol(7, (7, 11, 2, 5)) == "G7"
+    assert chord_symbol(11, (11, 2, 5)) == "Bdim"
+    assert chord_symbol(9, (9, 0, 4)) == "Am"
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_chords_use_only_their_scale(name: str) -> None:
+    style = STYLES[name]
+    plan = plan_harmony(_arc(40, [0.8, -0.8, 0.1], [-0.5, 0.7]), [5.0, 13.3, 22.0], 40.0, style=style, seed=1)
+    for c in plan.chords:
+        assert set(c.pitches) <= set(c.scale)
+        assert c.scale == style.scale(c.mood)
+
+
+def test_bad_parameters_are_named() -> None:
+    arc = EmotionArc.constant(5, 0, 0)
+    with pytest.raises(ParameterError, match="duration"):
+        plan_harmony(arc, (), 0.0, style=CINEMATIC)
+    with pytest.raises(ParameterError, match="tempo"):
+        plan_harmony(arc, (), 5.0, style=CINEMATIC, tempo=500)
+    with pytest.raises(ParameterError, match="energy"):
+        plan_harmony(arc, (), 5.0, style=CINEMATIC, energy=3)
