@@ -33,7 +33,7 @@ def four_shot_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
 @pytest.fixture(scope="session")
 def bright_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
     """4 s bright, saturated, warm, fast-moving picture in 4 short shots; loud percussion."""
-    colors = [(250, 190, 40), (240, 80, 60), (250, 220, 60), (230, 120, 40)]
+    colors = [(250, 200, 40), (240, 50, 60), (250, 130, 20), (230, 60, 170)]
     shots = [Shot(25, c, motion=1.0) for c in colors]
     return _known(tmp_path_factory, "bright.mp4", shots, "percussion")
 

@@ -1,0 +1,186 @@
+"""Visual affect: colour, light, motion and shot rhythm of the sampled frames -> valence/arousal.
+
+Each feature is put on a fixed, absolute scale in [-1, 1] (not rescaled per clip, so a
+dark film reads darker than a bright one), then mixed with fixed signed weights. The
+directions follow the affective-video literature:
+
+* **motion** (mean absolute frame difference, cuts excluded) -> arousal +. Hanjalic &
+  Xu (2005) model arousal from motion activity, rhythm and sound energy; fast action
+  excites.
+* **shot rhythm** (cuts per minute around the window) -> arousal +. Short shots make
+  the tempo of a film (Hanjalic & Xu 2005; Wang & Cheong 2006).
+* **brightness** (mean luma) -> valence +, a little arousal -. Valdez & Mehrabian
+  (1994): pleasure rises with brightness (0.69 B), arousal falls a little with it; low-key
+  lighting signals sad or threatening scenes (Wang & Cheong 2006).
+* **saturation** -> valence + and arousal +. Valdez & Mehrabian (1994): arousal rises
+  strongly with saturation (0.60 S), pleasure somewhat (0.22 S).
+* **colourfulness** (Hasler & Süsstrunk 2003, opponent-channel statistics) -> valence
+  + and arousal +: vivid scenes read lively and pleasant, grey scenes dull and sad
+  (Machajdik & Hanbury 2010 use it for affective image classification).
+* **warm/cool balance** (share of saturated red-yellow pixels minus blue-cyan ones)
+  -> arousal + and a little valence +: warm hues are exciting, cool hues calming
+  (Valdez & Mehrabian 1994 on hue; Wang & Cheong 2006 colour energy).
+* **contrast** (RMS contrast of luma) -> arousal +: high-contrast lighting is tense and
+  dramatic, flat lighting calm (Wang & Cheong 2006, lighting key).
+
+Confidence is 1 where frames were seen, lower for near-black frames (colour is
+meaningless there) and for windows that had to be interpolated between samples.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from analysis.arc import grid
+from analysis.sources.base import MediaStreams, SourceArc
+
+#: feature -> (valence weight, arousal weight). Each row's feature is in [-1, 1].
+WEIGHTS: dict[str, tuple[float, float]] = {
+    "brightness": (0.35, -0.05),
+    "saturation": (0.20, 0.15),
+    "colourfulness": (0.25, 0.10),
+    "warmth": (0.10, 0.10),
+    "contrast": (0.0, 0.10),
+    "motion": (0.05, 0.35),
+    "rhythm": (0.05, 0.20),
+}
+_V_NORM = sum(abs(v) for v, _ in WEIGHTS.values())
+_A_NORM = sum(abs(a) for _, a in WEIGHTS.values())
+
+
+def _unit(x: np.ndarray, mid: float, half_range: float) -> np.ndarray:
+    return np.clip((x - mid) / half_range, -1.0, 1.0)
+
+
+def frame_features(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw per-frame colour features of RGB ``uint8`` frames ``(n, h, w, 3)``.
+
+    brightness, saturation, contrast in [0, 1]; colourfulness on Hasler-Süsstrunk's
+    scale (0 grey .. ~110 extremely colourful); warmth in [-1, 1].
+    """
+    f = frames.astype(np.float32)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    luma = (0.299 * r + 0.587 * g + 0.114 * b) / 255.0  # (n, h, w)
+    mx = f.max(axis=-1)
+    mn = f.min(axis=-1)
+    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-6), 0.0)  # HSV saturation
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    axes = (1, 2)
+    colourful = np.sqrt(rg.std(axes) ** 2 + yb.std(axes) ** 2) + 0.3 * np.sqrt(
+        rg.mean(axes) ** 2 + yb.mean(axes) ** 2
+    )
+    # Hue in degrees from the opponent channels; warm = red..yellow, cool = cyan..blue.
+    hue = (np.degrees(np.arctan2(np.sqrt(3.0) * (g - b), 2 * r - g - b)) + 360.0) % 360.0
+    weight = sat * (mx / 255.0)  # only coloured, lit pixels have a meaningful hue
+    warm = ((hue < 70) | (hue >= 330)) * weight
+    cool = ((hue >= 170) & (hue < 270)) * weight
+    total = np.maximum(weight.sum(axes), 1e-6)
+    return {
+        "brightness": luma.mean(axes),
+        "saturation": sat.mean(axes),
+        "colourfulness": colourful,
+        "warmth": (warm.sum(axes) - cool.sum(axes)) / total,
+        "contrast": luma.std(axes),
+    }
+
+
+def frame_motion(frames: np.ndarray, times: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
+    """Mean absolute grey-level change per 0.2 s between consecutive sampled frames.
+
+    Pairs that straddle a cut are a change of scene, not motion: they take the value of
+    their neighbours. The first frame copies the second's value.
+    """
+    n = frames.shape[0]
+    if n < 2:
+        return np.zeros(n)
+    grey = frames.astype(np.float32).mean(axis=-1)
+    diff = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))  # (n-1,)
+    dt = np.maximum(np.diff(times), 1e-3)
+    rate = diff * (0.2 / dt)
+    c = np.asarray(cuts, dtype=float)
+    straddles = np.array([np.any((c > times[i]) & (c <= times[i + 1])) for i in range(n - 1)]) if c.size else None
+    if straddles is not None and straddles.any():
+        keep = ~straddles
+        rate = np.interp(np.arange(n - 1), np.flatnonzero(keep), rate[keep]) if keep.any() else np.zeros(n - 1)
+    return np.concatenate([rate[:1], rate])
+
+
+def _to_windows(
+    times: np.ndarray, values: np.ndarray, centres: np.ndarray, hop: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` per window around ``centres``; empty windows interpolated.
+
+    Returns (window values, bool mask of windows that held at least one sample).
+    """
+    idx = np.floor(times / hop).astype(int)
+    n = centres.size
+    ok = (idx >= 0) & (idx < n)
+    sums = np.bincount(idx[ok], weights=values[ok], minlength=n)
+    counts = np.bincount(idx[ok], minlength=n)
+    filled = counts > 0
+    out = np.interp(centres, times, values)
+    out[filled] = sums[filled] / counts[filled]
+    return out, filled
+
+
+def _rhythm(cuts: tuple[float, ...], centres: np.ndarray, duration: float, window: float = 10.0) -> np.ndarray:
+    """Cuts per minute within ``window`` seconds around each centre (window clipped to the clip)."""
+    c = np.asarray(cuts, dtype=float)
+    lo = np.clip(centres - window / 2, 0, duration)
+    hi = np.clip(centres + window / 2, 0, duration)
+    counts = np.searchsorted(c, hi) - np.searchsorted(c, lo)
+    return counts / np.maximum(hi - lo, 1.0) * 60.0
+
+
+class VisualSource:
+    """Valence/arousal from the picture alone; see the module docstring for the features."""
+
+    name: ClassVar[str] = "visual"
+
+    def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
+        centres = grid(media.duration, hop)
+        n = centres.size
+        if media.frames.shape[0] == 0:
+            z = np.zeros(n)
+            return SourceArc(self.name, centres, z, z.copy(), z.copy())
+        times = np.asarray(media.frame_times, dtype=float)
+        raw = frame_features(media.frames)
+        raw["motion"] = frame_motion(media.frames, times, media.cuts)
+        windows: dict[str, np.ndarray] = {}
+        filled = np.ones(n, dtype=bool)
+        for key, vals in raw.items():
+            windows[key], filled = _to_windows(times, vals, centres, hop)
+        windows["rhythm"] = _rhythm(media.cuts, centres, media.duration)
+
+        scaled = {
+            "brightness": _unit(windows["brightness"], 0.45, 0.35),
+            "saturation": _unit(windows["saturation"], 0.30, 0.30),
+            "colourfulness": _unit(windows["colourfulness"], 35.0, 35.0),
+            "warmth": np.clip(windows["warmth"], -1.0, 1.0),
+            "contrast": _unit(windows["contrast"], 0.18, 0.15),
+            # Saturating maps: 0 -> -1, a calm handheld shot (~3) -> about -0.3, action (>15) -> near +1.
+            "motion": 2.0 * (1.0 - np.exp(-windows["motion"] / 6.0)) - 1.0,
+            # 0 cuts/min -> -1, 15 -> about 0, 45+ -> near +1.
+            "rhythm": 2.0 * (1.0 - np.exp(-windows["rhythm"] / 20.0)) - 1.0,
+        }
+        valence = sum(WEIGHTS[k][0] * scaled[k] for k in WEIGHTS) / _V_NORM
+        arousal = sum(WEIGHTS[k][1] * scaled[k] for k in WEIGHTS) / _A_NORM
+        # Scale so a strongly coloured/lit/moving scene reaches the outer third of the plane.
+        valence = np.clip(1.6 * valence, -1, 1)
+        arousal = np.clip(1.6 * arousal, -1, 1)
+
+        confidence = np.where(filled, 1.0, 0.7)
+        dark = windows["brightness"] < 0.04  # near-black (fades): colour says little
+        confidence = np.where(dark, 0.3 * confidence, confidence)
+        return SourceArc(
+            name=self.name,
+            times=centres,
+            valence=valence,
+            arousal=arousal,
+            confidence=confidence,
+            emotions=None,
+            features=windows,
+        )

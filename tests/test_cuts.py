@@ -1,0 +1,54 @@
+"""Cut detection on generated clips with known cut frames, and pace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.cuts import DETECTORS, CutDetector, detect_cuts, pace
+from analysis.errors import ParameterError
+
+
+def test_adaptive_finds_every_cut_within_two_frames(four_shot_clip) -> None:
+    cuts = detect_cuts(four_shot_clip.path)
+    assert len(cuts) == len(four_shot_clip.cut_frames)
+    for found, true in zip(cuts, four_shot_clip.cut_times, strict=True):
+        assert abs(found - true) * four_shot_clip.fps <= 2
+
+
+@pytest.mark.parametrize("detector", ["content", "hash", "histogram"])
+def test_other_detectors_find_the_cuts(four_shot_clip, detector: str) -> None:
+    cuts = detect_cuts(four_shot_clip.path, detector=detector)
+    found = np.array(cuts) * four_shot_clip.fps
+    for true in four_shot_clip.cut_frames:
+        assert np.min(np.abs(found - true)) <= 2
+
+
+def test_single_still_shot_has_no_cuts(dark_clip) -> None:
+    assert detect_cuts(dark_clip.path) == ()
+
+
+def test_threshold_is_configurable(four_shot_clip) -> None:
+    # An absurdly high content threshold sees no cut at all.
+    assert detect_cuts(four_shot_clip.path, detector="content", threshold=250.0) == ()
+
+
+def test_unknown_detector_and_bad_threshold() -> None:
+    with pytest.raises(ParameterError, match="unknown cut detector 'fancy'"):
+        CutDetector(fps=25, detector="fancy")
+    with pytest.raises(ParameterError, match="received -1"):
+        CutDetector(fps=25, threshold=-1)
+    assert set(DETECTORS) >= {"adaptive", "content", "threshold", "hash"}
+
+
+def test_pace_counts_cuts_per_minute() -> None:
+    # 6 cuts evenly in 60 s: 6 per minute; a 10 s window around t = 30 s holds one.
+    cuts = [5.0, 15.0, 25.0, 35.0, 45.0, 55.0]
+    p = pace(cuts, 60.0, hop=0.5, window=10.0)
+    assert p.mean == pytest.approx(6.0)
+    assert p.times.size == 120
+    i = int(np.argmin(np.abs(p.times - 30.25)))
+    assert p.cuts_per_minute[i] == pytest.approx(6.0)
+    # near the start the window is clipped to [0, 5.25): one cut at 5.0 in 5.25 s
+    assert p.cuts_per_minute[0] == pytest.approx(60 / 5.25)
+    assert pace([], 10.0).mean == 0.0

@@ -1,0 +1,129 @@
+"""Decoding: container/codec combinations, sampling, audio, and every kind of bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from mediagen import Shot, corrupt_copy, make_audio_file, make_clip
+
+from analysis.errors import MediaError, ParameterError
+from analysis.media import MediaWarning, decode, decode_report, probe
+
+SHOTS = [Shot(20, (200, 60, 50), motion=0.5), Shot(20, (40, 90, 180), motion=0.2)]
+
+# (suffix, video codec, audio codec): every container, video and audio codec the issue names.
+COMBOS = [
+    (".mp4", "h264", "aac"),
+    (".mov", "hevc", "aac"),
+    (".avi", "mpeg4", "mp3"),
+    (".mkv", "h264", "ac3"),
+    (".mkv", "hevc", "opus"),
+    (".webm", "vp9", "opus"),
+    (".mp4", "mpeg4", "mp3"),
+]
+
+
+def _has_encoder(name: str) -> bool:
+    try:
+        av.codec.Codec(name, "w")
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("suffix", "vcodec", "acodec"), COMBOS, ids=["-".join(c).lstrip(".") for c in COMBOS])
+def test_decodes_container_codec_combo(tmp_path: Path, suffix: str, vcodec: str, acodec: str) -> None:
+    from mediagen import AUDIO_ENCODERS, VIDEO_ENCODERS
+
+    for enc in (VIDEO_ENCODERS[vcodec], AUDIO_ENCODERS[acodec]):
+        if not _has_encoder(enc):
+            pytest.skip(f"this FFmpeg build has no {enc} encoder")
+    path = make_clip(tmp_path / f"clip{suffix}", shots=SHOTS, codec=vcodec, audio="drone", audio_codec=acodec)
+    info = probe(path)
+    assert (info.width, info.height) == (320, 180)
+    assert info.fps == pytest.approx(25, abs=0.1)
+    seen: list[int] = []
+    res = decode_report(path, sample_fps=5, width=160, frame_sink=lambda i, t, img: seen.append(i))
+    media = res.media
+    assert res.frame_count == 40 and seen == list(range(40))  # every frame went to the sink
+    assert media.duration == pytest.approx(1.6, abs=0.05)
+    assert media.frames.shape[1:] == (90, 160, 3)
+    assert media.frames.shape[0] == pytest.approx(8, abs=1)  # 1.6 s at 5 fps
+    assert np.all(np.diff(media.frame_times) > 0.15)
+    assert media.audio is not None and media.audio.dtype == np.float32 and media.sample_rate == 22050
+    assert media.audio.size / 22050 == pytest.approx(1.6, abs=0.1)
+    # the first shot is red, the second blue: the sampled frames say so
+    first, last = media.frames[0].reshape(-1, 3).mean(0), media.frames[-1].reshape(-1, 3).mean(0)
+    assert first[0] > first[2] and last[2] > last[0]
+
+
+def test_no_audio_stream_gives_none(silent_clip) -> None:
+    media = decode(silent_clip.path)
+    assert media.audio is None
+    assert media.frames.shape[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "file not found"),
+        ("directory", "is not a file"),
+        ("empty_bytes", "empty"),
+        ("text", "not a readable video"),
+        ("random", "not a readable video"),
+        ("zero_length", "no streams"),
+        ("audio_only", "no video stream"),
+        ("truncated_mp4", "not a readable video"),
+        ("garbled", "not a readable video"),
+    ],
+)
+def test_bad_input_raises_one_media_error(tmp_path: Path, four_shot_clip, case: str, message: str) -> None:
+    p = tmp_path / f"{case}.mp4"
+    if case == "directory":
+        p.mkdir()
+    elif case == "empty_bytes":
+        p.write_bytes(b"")
+    elif case == "text":
+        p.write_text("this is not a video\n" * 50)
+    elif case == "random":
+        p.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    elif case == "zero_length":
+        make_clip(p, shots=[])
+    elif case == "audio_only":
+        p = make_audio_file(tmp_path / "sound.m4a", seconds=1.0)
+    elif case == "truncated_mp4":  # mp4 index (moov) sits at the end: a cut-off file has none
+        corrupt_copy(four_shot_clip.path, p, keep=0.5)
+    elif case == "garbled":
+        corrupt_copy(four_shot_clip.path, p, mode="garble")
+    with pytest.raises(MediaError, match=message) as err:
+        decode(p)
+    assert str(p.name) in str(err.value)
+
+
+def test_truncated_mkv_gives_partial_result_with_warning(tmp_path: Path) -> None:
+    full = make_clip(tmp_path / "full.mkv", shots=[Shot(100, (100, 150, 200), motion=0.5)], audio="drone")
+    cut = corrupt_copy(full, tmp_path / "cut.mkv", keep=0.5)
+    res = decode_report(cut)
+    assert 0.5 < res.media.duration < 3.5
+    assert any("truncated" in w for w in res.warnings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decode(cut)
+    assert any(issubclass(w.category, MediaWarning) for w in caught)
+
+
+def test_absurd_resolution_refused_before_decoding(tmp_path: Path) -> None:
+    # Encoding a truly absurd frame would itself take minutes; the check is the same
+    # pixel-count test, so lower the limit instead.
+    p = make_clip(tmp_path / "big.mp4", shots=[Shot(3, (10, 10, 10))], size=(640, 360))
+    with pytest.raises(MediaError, match="640x360 is too large"):
+        decode(p, max_pixels=320 * 180)
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(ParameterError, match="sample_fps"):
+        decode_report("x.mp4", sample_fps=0)
