@@ -105,6 +105,34 @@ def pair_roughness(presence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rough, k * (k - 1) / 2.0
 
 
+def music_cues(
+    *,
+    mode: np.ndarray,
+    consonance: np.ndarray,
+    register: np.ndarray,
+    density: np.ndarray,
+    tempo: np.ndarray,
+    velocity: np.ndarray,
+    articulation: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each music feature on [-1, 1] around a neutral anchor (NaN = unknown = 0).
+
+    Anchors: consonance 0.8 ± 0.2 (a chorale sits near 0.8-0.9, clusters below 0.6),
+    register MIDI pitch 62 ± 14, density 2.5 onsets/s (x3 per unit, log scale), tempo
+    100 ± 50 bpm, velocity 72 ± 40, articulation ratio 0.85 (staccato ~0.45 gives +1).
+    """
+    n = lambda x, c, s: np.clip(np.nan_to_num((np.asarray(x, float) - c) / s), -1.0, 1.0)  # noqa: E731
+    return {
+        "mode": np.clip(np.nan_to_num(np.asarray(mode, float)), -1.0, 1.0),
+        "consonance": n(consonance, 0.8, 0.2),
+        "register": n(register, 62.0, 14.0),
+        "density": n(np.log(np.maximum(np.asarray(density, float), 0.05) / 2.5), 0.0, np.log(3.0)),
+        "tempo": n(tempo, 100.0, 50.0),
+        "velocity": n(velocity, 72.0, 40.0),
+        "staccato": n(articulation, 0.85, -0.4),
+    }
+
+
 def music_va(
     *,
     mode: np.ndarray,
@@ -117,21 +145,17 @@ def music_va(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Map music features to (valence, arousal) in [-1, 1]; shared by the MIDI and audio estimators.
 
-    Each cue is first put on [-1, 1] around a neutral anchor (NaN = unknown = neutral):
-    consonance 0.8 (a typical chorale sits near 0.8-0.9, clusters below 0.6), register
-    MIDI pitch 62 ± 14, density 2.5 onsets/s (x3 per unit, log scale), tempo 100 ± 50 bpm,
-    velocity 72 ± 40, articulation ratio 0.85 (staccato ~0.45 gives +1).
+    valence = 0.6 mode + 0.25 consonance + 0.15 register (mode is the strongest valence
+    cue in Gabrielsson & Lindström's review; high register reads brighter/happier);
+    arousal = 0.35 density + 0.3 velocity + 0.15 tempo + 0.1 register + 0.1 staccato,
+    all on the cue scale of :func:`music_cues`.
     """
-    n = lambda x, c, s: np.clip(np.nan_to_num((np.asarray(x, float) - c) / s), -1.0, 1.0)  # noqa: E731
-    m = np.nan_to_num(np.asarray(mode, float))
-    cons = n(consonance, 0.8, 0.2)
-    reg = n(register, 62.0, 14.0)
-    dens = n(np.log(np.maximum(np.asarray(density, float), 0.05) / 2.5), 0.0, np.log(3.0))
-    tem = n(tempo, 100.0, 50.0)
-    vel = n(velocity, 72.0, 40.0)
-    stacc = n(articulation, 0.85, -0.4)
-    valence = 0.6 * m + 0.25 * cons + 0.15 * reg
-    arousal = 0.35 * dens + 0.15 * tem + 0.3 * vel + 0.1 * reg + 0.1 * stacc
+    c = music_cues(
+        mode=mode, consonance=consonance, register=register, density=density,
+        tempo=tempo, velocity=velocity, articulation=articulation,
+    )
+    valence = 0.6 * c["mode"] + 0.25 * c["consonance"] + 0.15 * c["register"]
+    arousal = 0.35 * c["density"] + 0.15 * c["tempo"] + 0.3 * c["velocity"] + 0.1 * c["register"] + 0.1 * c["staccato"]
     return np.clip(valence, -1.0, 1.0), np.clip(arousal, -1.0, 1.0)
 
 
@@ -154,6 +178,18 @@ class MusicFeatures:
     velocity: np.ndarray
     register: np.ndarray
     articulation: np.ndarray
+
+    def cues(self) -> dict[str, np.ndarray]:
+        """The features on the [-1, 1] cue scale of :func:`music_cues`."""
+        return music_cues(
+            mode=self.mode,
+            consonance=self.consonance,
+            register=self.register,
+            density=self.density,
+            tempo=self.tempo,
+            velocity=self.velocity,
+            articulation=self.articulation,
+        )
 
     def va(self) -> tuple[np.ndarray, np.ndarray]:
         return music_va(
