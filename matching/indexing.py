@@ -8,6 +8,7 @@ parent stores each result as it arrives, one transaction per track.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -79,11 +80,14 @@ def _results(
     analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, client: Any
 ) -> Iterator[_Outcome]:
     if client is not None:
-        from distributed import as_completed as dask_completed
+        # A distributed.Client or a scheduler address; matching.cluster streams results in
+        # finishing order and records a file that kills its worker instead of failing the run.
+        from matching.cluster import run_tasks
 
-        futures = [client.submit(analyze_one, analyzer, p, hop, pure=False) for p in paths]
-        for fut in dask_completed(futures):
-            yield fut.result()
+        task = functools.partial(analyze_one, analyzer, hop=hop)
+        address, dask_client = (client, None) if isinstance(client, str) else (None, client)
+        for done in run_tasks(task, paths, client=dask_client, scheduler=address, progress=False, desc="indexing"):
+            yield done.value if done.ok else _Outcome(done.item, error=done.error)
     elif workers <= 1 or len(paths) <= 1:
         for p in paths:
             yield analyze_one(analyzer, p, hop)

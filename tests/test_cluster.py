@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dask
+import numpy as np
 import pytest
+import soundfile as sf
+from mediagen import drone, percussion
 from test_batch import BAD, GOOD, make_batch, probe_task
 
 from composer.batch import ClipJob, ScoreSettings, score_videos
@@ -125,3 +128,26 @@ def test_task_that_kills_its_worker_is_recorded_and_batch_goes_on(client, clips:
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:9"):
         get_client("tcp://127.0.0.1:9", timeout=1)
+
+
+def test_index_folder_on_the_cluster_matches_in_process(client, tmp_path: Path) -> None:
+    from matching.library import Library
+
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(music / "calm.wav", drone(2.0), 22050)
+    sf.write(music / "busy.flac", percussion(2.0), 22050)
+    (music / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    local = Library(tmp_path / "local.db")
+    here = local.add_folder(music, workers=0, progress=False)
+    remote = Library(tmp_path / "remote.db")
+    there = remote.add_folder(music, client=client, progress=False)
+    assert len(here.added) == len(there.added) == 2
+    assert [s.path for s in here.skipped] == [s.path for s in there.skipped] == [str(music / "broken.wav")]
+    by_sum = {r.checksum: r for r in local.list()}
+    for rec in remote.list():
+        twin = by_sum[rec.checksum]
+        assert np.allclose(remote.arc(rec.id).arousal, local.arc(twin.id).arousal)
+    # A scheduler address works too, and nothing is analysed twice.
+    again = remote.add_folder(music, client=client.scheduler.address, progress=False)
+    assert (len(again.added), again.existing) == (0, 2)
