@@ -1,0 +1,81 @@
+"""``soundtrack analyze``: a clip's emotion arc, cuts, pace and suggested tempo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "analyze"
+HELP = "analyse a video into a valence-arousal arc, cuts and pace"
+ORDER = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, help="video file (mp4, mov, avi, mkv, webm, ...)")
+    parser.add_argument("--json", action="store_true", help="print the whole analysis as JSON on stdout")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="write a plot of the arc with the cuts marked")
+    parser.add_argument("--hop", type=float, default=0.5, help="seconds between arc points (default 0.5)")
+    parser.add_argument("--sources", default="visual,audio",
+                        help="comma-separated affect sources (default visual,audio; also faces, speech, subtitles)")
+    parser.add_argument("--content-type", default="general",
+                        help="source-weight preset: general, drama, documentary, interview, courtroom, action, "
+                             "sports, music_video (default general)")
+    parser.add_argument("--subtitles", type=Path, metavar="FILE", help=".srt/.vtt subtitles (adds that source)")
+    parser.add_argument("--cut-detector", default="adaptive",
+                        help="adaptive, content, threshold, hash or histogram (default adaptive)")
+    parser.add_argument("--cut-threshold", type=float, default=None, help="detector threshold (default: its own)")
+    parser.add_argument("--smoothing", default="savgol", help="savgol, moving_average or none (default savgol)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.video import analyze_video
+
+    sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=100, desc="analyse", unit="%", file=sys.stderr, leave=False)
+
+    def progress(fraction: float, message: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(message, refresh=False)
+            bar.update(max(0, round(100 * fraction) - bar.n))
+
+    try:
+        result = analyze_video(
+            args.clip,
+            hop=args.hop,
+            sources=sources,
+            content_type=args.content_type,
+            subtitles=args.subtitles,
+            smoothing=args.smoothing,
+            cut_detector=args.cut_detector,
+            cut_threshold=args.cut_threshold,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    for note in result.warnings:
+        print(f"soundtrack analyze: warning: {note}", file=sys.stderr)
+    if args.plot:
+        from analysis.plot import plot_arc
+
+        plot_arc(result.arc, args.plot, cuts=result.cuts, title=result.path.name)
+    if args.json:
+        from soundtrack.cli import print_json
+
+        print_json(result.to_dict())
+        return 0
+    arc = result.arc
+    print(f"{result.path}: {result.duration:.1f} s, {len(result.cuts)} cuts ({result.pace.mean:.1f}/min), "
+          f"audio: {'yes' if result.has_audio else 'none'}")
+    print(f"mean valence {arc.valence.mean():+.2f}, mean arousal {arc.arousal.mean():+.2f}, "
+          f"suggested tempo {result.suggested_tempo:.0f} BPM")
+    print("cuts (s): " + (", ".join(f"{c:.2f}" for c in result.cuts) or "none"))
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0

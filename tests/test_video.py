@@ -1,0 +1,95 @@
+"""analyze_video end to end on generated clips, and the arc plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mediagen import corrupt_copy
+
+import analysis
+from analysis.errors import MediaError, ParameterError
+from analysis.plot import plot_arc, sections
+from analysis.video import VideoAnalysis, analyze_video, get_source
+
+
+def test_four_shot_clip_end_to_end(four_shot_clip) -> None:
+    steps: list[tuple[float, str]] = []
+    res = analysis.analyze_video(four_shot_clip.path, progress=lambda f, m: steps.append((f, m)))
+    assert isinstance(res, VideoAnalysis)
+    assert res.duration == pytest.approx(four_shot_clip.duration, abs=0.05)
+    assert len(res.cuts) == 3
+    for found, true in zip(res.cuts, four_shot_clip.cut_times, strict=True):
+        assert abs(found - true) <= 2 / four_shot_clip.fps
+    assert res.arc.hop == pytest.approx(0.5)
+    assert len(res.arc) == int(np.ceil(four_shot_clip.duration / 0.5))
+    assert set(res.source_arcs) == {"visual", "audio"} and res.has_audio
+    assert res.pace.mean == pytest.approx(3 / four_shot_clip.duration * 60)
+    assert 50 <= res.suggested_tempo <= 180
+    fractions = [f for f, _ in steps]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["cuts"] == list(res.cuts) and len(d["arc"]["valence"]) == len(res.arc)
+    assert analysis.EmotionArc.from_dict(d["arc"]).times.size == len(res.arc)
+
+
+def test_bright_clip_beats_dark_clip_on_both_axes(bright_clip, dark_clip) -> None:
+    bright = analyze_video(bright_clip.path)
+    dark = analyze_video(dark_clip.path)
+    assert bright.arc.valence.mean() > dark.arc.valence.mean() + 0.3
+    assert bright.arc.arousal.mean() > dark.arc.arousal.mean() + 0.5
+    assert bright.suggested_tempo > dark.suggested_tempo
+
+
+def test_clip_without_audio_still_gets_an_arc(silent_clip) -> None:
+    res = analyze_video(silent_clip.path)
+    assert not res.has_audio
+    assert len(res.arc) == 6 and res.coverage == 1.0
+    assert np.all(res.source_arcs["audio"].confidence == 0)
+    # the arc is the visual reading alone (smoothed)
+    assert np.all(np.isfinite(res.arc.valence)) and np.std(res.arc.arousal) < 0.2
+    assert any("no audio" in w for w in res.warnings)
+
+
+def test_visual_only_and_content_type(four_shot_clip) -> None:
+    res = analyze_video(four_shot_clip.path, sources=["visual"], content_type="action", smoothing="none")
+    assert list(res.source_arcs) == ["visual"]
+    assert res.arc.valence == pytest.approx(np.clip(res.source_arcs["visual"].valence, -1, 1))
+
+
+def test_sources_are_created_once_per_process() -> None:
+    assert get_source("visual") is get_source("visual")
+
+
+def test_partial_read_is_a_warning(tmp_path: Path, four_shot_clip) -> None:
+    from mediagen import make_clip
+
+    full = make_clip(tmp_path / "full.mkv", shots=list(four_shot_clip.shots), audio="drone")
+    res = analyze_video(corrupt_copy(full, tmp_path / "cut.mkv", keep=0.5))
+    assert res.duration < four_shot_clip.duration - 1
+    assert any("truncated" in w for w in res.warnings)
+
+
+def test_errors_name_the_problem(tmp_path: Path, four_shot_clip) -> None:
+    with pytest.raises(MediaError, match=r"missing\.mp4: file not found"):
+        analyze_video(tmp_path / "missing.mp4")
+    with pytest.raises(ParameterError, match="unknown source"):
+        analyze_video(four_shot_clip.path, sources=("visual", "smell"))
+    with pytest.raises(ParameterError, match="hop"):
+        analyze_video(four_shot_clip.path, hop=0)
+    with pytest.raises(ParameterError, match="unknown content type"):
+        analyze_video(four_shot_clip.path, content_type="western")
+    with pytest.raises(MediaError, match="subtitle file not found"):
+        analyze_video(four_shot_clip.path, subtitles=tmp_path / "none.srt")
+
+
+def test_plot_writes_png_and_sections_cover_the_arc(tmp_path: Path) -> None:
+    t = (np.arange(20) + 0.5) * 0.5
+    arc = analysis.EmotionArc.from_va(t, np.where(t < 5, 0.8, -0.7), np.where(t < 5, 0.5, -0.3))
+    secs = sections(arc)
+    assert [s[2] for s in secs] == ["joy", "sadness"]
+    assert secs[0][0] == pytest.approx(0.0) and secs[-1][1] == pytest.approx(10.0)
+    out = plot_arc(arc, tmp_path / "arc.png", cuts=(5.0,))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
