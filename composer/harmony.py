@@ -46,6 +46,10 @@ DEGREE_WEIGHTS = {
     "tense": (0.14, 0.16, 0.02, 0.14, 0.24, 0.10, 0.20),
 }
 
+#: Allowed degrees by slot of the four-chord cycle in a phrase (7-note scales):
+#: tonic; anything; pre-dominant (ii, IV, vi); dominant (V, vii).
+FUNCTIONS = {0: (0,), 1: tuple(range(7)), 2: (1, 3, 5), 3: (4, 6)}
+
 _QUALITIES = {
     (0, 4, 7): "",
     (0, 3, 7): "m",
@@ -183,6 +187,14 @@ def build_chord(scale: Sequence[int], degree: int, *, seventh: bool, ninth: bool
     return tuple(dict.fromkeys(scale[(degree + i) % n] for i in idx))
 
 
+def _chord(scale: Sequence[int], degree: int, rel_degree: int, mood: str, valence: float, arousal: float):
+    """Chord colour: sevenths on tense (and intense non-bright) non-tonic chords, added
+    ninths on bright tonic and subdominant chords when valence is high."""
+    seventh = rel_degree != 0 and (mood == "tense" or (arousal > 0.3 and mood != "bright"))
+    ninth = mood == "bright" and valence > 0.4 and rel_degree in (0, 3)
+    return build_chord(scale, degree, seventh=seventh, ninth=ninth)
+
+
 def plan_harmony(
     arc: EmotionArc,
     cuts: Sequence[float],
@@ -250,6 +262,7 @@ def plan_harmony(
 
     chords: list[ChordSpan] = []
     phrase_arr = np.asarray(phrases)
+    k_in_phrase, last_phrase = 0, -1
     for start, end in zip(times, ends, strict=True):
         if end - start < 1e-3:
             continue
@@ -273,25 +286,28 @@ def plan_harmony(
         n = len(rel)
         weights = np.asarray(DEGREE_WEIGHTS[mood], float) if n == 7 else np.array([2.0] + [1.0] * (n - 1))
         is_phrase = marks[start] == "phrase"
+        k_in_phrase = 0 if is_phrase or ph != last_phrase else k_in_phrase + 1
+        last_phrase = ph
         tonic_idx = scale.index(key % 12)
-        seventh = mood == "tense" or (aro_at(start) > 0.3 and mood != "bright")
-        ninth = mood == "bright" and v > 0.4
         prev = chords[-1] if chords else None
-        options = list(range(n))
-        if is_phrase and (prev is None or prev.root != key % 12 or prev.mood != mood):
-            rel_degree = 0
-        else:
-            w = weights.copy()
+        # functional cycle within a phrase: tonic, free, pre-dominant, dominant
+        slot = k_in_phrase % 4
+        allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
+        w = np.zeros(n)
+        w[list(allowed)] = weights[list(allowed)] + (1.0 if slot == 0 else 0.0)
+        for attempt in (w, weights.copy(), np.ones(n)):
+            cand_w = attempt.copy()
             if prev is not None:
-                for d in options:
-                    cand = build_chord(scale, (tonic_idx + d) % n, seventh=seventh, ninth=ninth)
-                    if scale[(tonic_idx + d) % n] == prev.root or set(cand) == set(prev.pitches):
-                        w[d] = 0.0
-            if w.sum() <= 0:
-                w = np.ones(n)
-            rel_degree = int(rng.choice(n, p=w / w.sum()))
+                for d in range(n):
+                    deg = (tonic_idx + d) % n
+                    cand = _chord(scale, deg, d, mood, v, aro_at(start))
+                    if scale[deg] == prev.root or set(cand) == set(prev.pitches):
+                        cand_w[d] = 0.0  # a new chord must sound different
+            if cand_w.sum() > 0:
+                break
+        rel_degree = int(rng.choice(n, p=cand_w / cand_w.sum()))
         degree = (tonic_idx + rel_degree) % n
-        pitches = build_chord(scale, degree, seventh=seventh, ninth=ninth)
+        pitches = _chord(scale, degree, rel_degree, mood, v, aro_at(start))
         chords.append(
             ChordSpan(
                 start=float(start),

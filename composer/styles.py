@@ -125,8 +125,8 @@ STYLES: Mapping[str, Style] = MappingProxyType(
             ),
             Style(
                 name="ambient",
-                description="Slow pads and bells: lydian/dorian/phrygian colours, no drums, stays sparse.",
-                scales={"bright": LYDIAN, "dark": DORIAN, "tense": PHRYGIAN},
+                description="Slow pads and bells: lydian/aeolian/phrygian colours, no drums, stays sparse.",
+                scales={"bright": LYDIAN, "dark": AEOLIAN, "tense": PHRYGIAN},
                 tonic=4,  # E
                 lead=75,  # pan flute
                 pad=89,  # warm pad
