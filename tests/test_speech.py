@@ -1,0 +1,108 @@
+"""Speech source on generated speech: espeak-ng says a happy sentence, then a sad one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from analysis.sources import source_class
+from analysis.sources.base import MediaStreams
+from analysis.sources.speech import SpeechSource, Transcriber, prosody, to_16k, word_error_rate
+
+HAPPY = "What a wonderful day. I am so happy and delighted to see all my friends again."
+SAD = "My dog died yesterday. I feel terribly sad, lonely and miserable."
+GAP = 2.5  # seconds of silence between the two sentences
+
+
+def espeak(text: str, path: Path) -> tuple[np.ndarray, int]:
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True, timeout=60)
+    audio, sr = sf.read(path, dtype="float32")
+    return audio, sr
+
+
+@pytest.fixture(scope="module")
+def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """An mp4 (grey picture, AAC audio) of HAPPY, a pause, then SAD; returns the path and when SAD starts."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng (Debian package) is not installed")
+    from mediagen import Shot, make_clip
+
+    tmp = tmp_path_factory.mktemp("speech")
+    happy, sr = espeak(HAPPY, tmp / "happy.wav")
+    sad, sr2 = espeak(SAD, tmp / "sad.wav")
+    assert sr == sr2
+    audio = np.concatenate([happy, np.zeros(int(GAP * sr), np.float32), sad, np.zeros(sr // 2, np.float32)])
+    fps = 10
+    frames = int(np.ceil(audio.size / sr * fps))
+    path = make_clip(tmp / "speech.mp4", shots=[Shot(frames)], fps=fps, audio=audio, sample_rate=sr)
+    return path, (happy.size / sr) + GAP
+
+
+@pytest.fixture(scope="module")
+def analysed(speech_clip):
+    from analysis.media import decode
+
+    path, sad_start = speech_clip
+    media = decode(path)
+    source = source_class("speech")()
+    return source, source.analyze(media, hop=0.5), sad_start
+
+
+def test_transcript_has_word_timestamps_and_low_word_error(analysed) -> None:
+    source, _, sad_start = analysed
+    tr = source.last_transcript
+    assert word_error_rate(f"{HAPPY} {SAD}", tr.text) <= 0.15, tr.text
+    words = tr.words
+    assert all(w.end >= w.start for w in words)
+    happy = next(w for w in words if w.text.strip(".,").lower() == "happy")
+    sad = next(w for w in words if w.text.strip(".,").lower() == "sad")
+    assert happy.end < sad_start < sad.start
+
+
+def test_happy_sentence_reads_more_positive_than_the_sad_one(analysed) -> None:
+    _, arc, sad_start = analysed
+    t = arc.times
+    said = arc.confidence > 0
+    first = said & (t < sad_start - GAP)
+    second = said & (t > sad_start + 0.25)
+    assert first.sum() >= 4 and second.sum() >= 4
+    assert arc.valence[first].mean() > 0.3
+    assert arc.valence[second].mean() < -0.3
+    assert arc.emotions["joy"][first].mean() > arc.emotions["joy"][second].mean()
+    # The pause between the sentences (less VAD padding) and the tail are silent: no reading.
+    pause = (t > sad_start - GAP + 0.75) & (t < sad_start - 0.75)
+    assert pause.any() and np.all(arc.confidence[pause] == 0.0)
+    assert np.all(arc.features["words_per_s"][first] > 1.5)  # espeak talks at ~3 words/s
+
+
+def test_silence_and_no_audio_give_zero_confidence() -> None:
+    source = SpeechSource()
+    base = dict(path=Path("x.mp4"), duration=3.0, fps=25.0, frame_times=np.zeros(0),
+                frames=np.zeros((0, 8, 8, 3), np.uint8), sample_rate=22050)
+    quiet = np.random.default_rng(0).normal(0, 1e-4, 3 * 22050).astype(np.float32)
+    for audio in (None, quiet):
+        arc = source.analyze(MediaStreams(audio=audio, **base), hop=0.5)
+        assert arc.times.size == 6 and np.all(arc.confidence == 0.0)
+
+
+def test_prosody_tracks_a_known_pitch() -> None:
+    sr = 22050
+    t = np.arange(sr) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 150.0 * t)).astype(np.float32)
+    p = prosody(to_16k(tone, sr))
+    assert np.nanmedian(p.f0) == pytest.approx(150.0, rel=0.02)
+    assert to_16k(tone, sr).size == 16000
+
+
+def test_word_error_rate() -> None:
+    assert word_error_rate("the cat sat", "The cat sat.") == 0.0
+    assert word_error_rate("the cat sat", "the bat sat down") == pytest.approx(2 / 3)
+
+
+def test_model_loads_once() -> None:
+    assert Transcriber()._model is Transcriber()._model
