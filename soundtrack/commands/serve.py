@@ -1,0 +1,44 @@
+"""``soundtrack serve``: the web page (Gradio), on 127.0.0.1 unless told to listen on the LAN."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "serve"
+HELP = "serve the web page: upload a clip, see its arc, hear and rate matching tracks, compose"
+ORDER = 70
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--library", metavar="DB", default=None,
+                        help="library database (SQLite path or URL); default: the built-in demo library")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--share-lan", action="store_true", help="listen on 0.0.0.0 so other machines can connect")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="folder for uploads, outputs and examples (default $SOUNDTRACK_HOME/app)")
+    parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (default 200)")
+    parser.add_argument("--max-duration", type=float, default=600.0,
+                        help="longest clip accepted, seconds (default 600)")
+    parser.add_argument("--cleanup-hours", type=float, default=6.0,
+                        help="remove session uploads and outputs older than this (default 6)")
+    parser.add_argument("-k", type=int, default=8, help="ranked tracks to show (default 8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.errors import ParameterError
+    from app import AppConfig, serve
+
+    if not 0 < args.port < 65536:
+        raise ParameterError(f"`--port` must be within 1 and 65535 (received {args.port})")
+    config = AppConfig(
+        library=args.library,
+        work_dir=args.work_dir,
+        max_upload_mb=args.max_upload_mb,
+        max_duration_s=args.max_duration,
+        cleanup_age_s=args.cleanup_hours * 3600.0,
+        k=args.k,
+    )
+    serve(config, host="0.0.0.0" if args.share_lan else args.host, port=args.port)
+    return 0
