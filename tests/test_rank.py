@@ -1,0 +1,158 @@
+"""Ranking: warped copies beat decoys, sections are found, the fast path equals the exhaustive one.
+
+The last test builds a real library from music21 corpus pieces (MIDI, and the same
+MIDI rendered through FluidSynth to WAV) analysed by ``analysis.analyze_track``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.arc import EmotionArc
+from analysis.errors import ParameterError
+from matching.catalog import Catalog
+from matching.rank import Match, Ranking, rank
+from matching.weights import MatchWeights
+
+HOP = 0.5
+
+
+def _smooth_walk(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = np.cumsum(rng.normal(0, 0.08, (n, 2)), axis=0)
+    kernel = np.ones(5) / 5
+    x = np.stack([np.convolve(x[:, c], kernel, mode="same") for c in range(2)], axis=1)
+    return np.clip(x - x.mean(axis=0) + rng.uniform(-0.5, 0.5, 2), -1, 1)
+
+
+def _arc(va: np.ndarray, hop: float = HOP) -> EmotionArc:
+    return EmotionArc.from_va((np.arange(len(va)) + 0.5) * hop, va[:, 0], va[:, 1])
+
+
+def _warp(va: np.ndarray, n: int, power: float) -> np.ndarray:
+    x = np.linspace(0, 1, n) ** power * (len(va) - 1)
+    return np.stack([np.interp(x, np.arange(len(va)), va[:, c]) for c in range(2)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def library() -> tuple[Catalog, list[np.ndarray]]:
+    rng = np.random.default_rng(42)
+    vas = [_smooth_walk(rng, int(rng.integers(40, 160))) for _ in range(300)]
+    return Catalog.from_arcs([_arc(v) for v in vas]), vas
+
+
+def test_time_warped_copy_ranks_first_among_decoys(library: tuple[Catalog, list[np.ndarray]]) -> None:
+    cat, vas = library
+    rng = np.random.default_rng(1)
+    for target in (3, 150, 299):
+        source = vas[target]
+        clip = _arc(_warp(source, len(source), 1.25) + rng.normal(0, 0.02, (len(source), 2)))
+        hits = rank(clip, cat, k=5, fast=False)
+        assert hits[0].track_id == cat.ids[target]
+        assert hits[0].score > hits[1].score
+        assert all(0 <= m.score <= 1 and 0 <= m.dtw_score <= 1 and 0 <= m.embedding_score <= 1 for m in hits)
+
+
+def test_best_section_start_within_one_hop(library: tuple[Catalog, list[np.ndarray]]) -> None:
+    cat, vas = library
+    long_tracks = [i for i, v in enumerate(vas) if len(v) >= 120][:3]
+    for i in long_tracks:
+        start = 37
+        clip = _arc(vas[i][start : start + 40])
+        hits = rank(clip, cat, k=3)
+        assert hits[0].track_id == cat.ids[i]
+        assert abs(hits[0].start - start * HOP) <= HOP
+        assert hits[0].stretch == pytest.approx(1.0, abs=0.06)
+        assert hits[0].end - hits[0].start == pytest.approx(clip.duration, abs=2 * HOP)
+
+
+def test_fast_path_equals_exhaustive(library: tuple[Catalog, list[np.ndarray]]) -> None:
+    cat, vas = library
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        i = int(rng.integers(0, len(vas)))
+        a = int(rng.integers(0, max(1, len(vas[i]) - 30)))
+        clip = _arc(_warp(vas[i][a : a + 30], 34, 1.1) + rng.normal(0, 0.03, (34, 2)))
+        exhaustive = rank(clip, cat, k=10, fast=False)
+        fast = rank(clip, cat, k=10, fast=True)
+        assert [m.track_id for m in fast] == [m.track_id for m in exhaustive]
+        assert [m.score for m in fast] == pytest.approx([m.score for m in exhaustive])
+
+
+def test_ranking_is_a_list_with_verdict(library: tuple[Catalog, list[np.ndarray]]) -> None:
+    cat, vas = library
+    clip = _arc(vas[10][:30])
+    hits = rank(clip, cat, k=4)
+    assert isinstance(hits, list) and isinstance(hits, Ranking) and len(hits) == 4
+    assert all(isinstance(m, Match) for m in hits)
+    assert [m.score for m in hits] == sorted((m.score for m in hits), reverse=True)
+    assert hits.compose_instead is False
+    strict = rank(clip, cat, k=4, weights=MatchWeights(compose_threshold=0.999))
+    assert strict.compose_instead is True and strict.to_dict()["compose_instead"] is True
+    # A clip far from everything (extreme fast oscillation) gets the flag at default weights.
+    t = np.arange(40)
+    odd = _arc(np.stack([np.where(t % 2, 1.0, -1.0), np.where(t % 2, -1.0, 1.0)], axis=1))
+    assert rank(odd, cat, k=3).compose_instead is True
+    assert rank(clip, Catalog.from_arcs([]), k=3).compose_instead is True
+
+
+def test_content_type_changes_weights(library: tuple[Catalog, list[np.ndarray]]) -> None:
+    cat, vas = library
+    clip = _arc(vas[5][:30])
+    drama = rank(clip, cat, k=2, content_type="drama")
+    assert drama.weights.valence == 1.2
+    with pytest.raises(ParameterError, match="k"):
+        rank(clip, cat, k=0)
+    with pytest.raises(ParameterError, match="clip"):
+        rank("clip.mp4", cat)
+
+
+# --------------------------------------------------------------------------- a real library
+PIECES = {  # music21 corpus piece -> tempo scale (faster = more aroused)
+    "bach/bwv66.6": 1.0,
+    "essenFolksong/altdeu10": 1.3,
+}
+
+
+@pytest.fixture(scope="module")
+def real_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    import soundfile as sf
+    from music21 import corpus
+
+    folder = tmp_path_factory.mktemp("real_music")
+    for name, scale in PIECES.items():
+        score = corpus.parse(name)
+        if hasattr(score, "scores"):  # an opus: take its first tune
+            score = score.scores[0]
+        stem = name.replace("/", "_")
+        mid = folder / f"{stem}.mid"
+        score.write("midi", fp=str(mid))
+        pm = pretty_midi.PrettyMIDI(str(mid))
+        pm.adjust_times([0, pm.get_end_time()], [0, pm.get_end_time() / scale])
+        for inst in pm.instruments:  # keep the test fast: the first 16 s
+            inst.notes = [n for n in inst.notes if n.end <= 16.0]
+        pm.write(str(mid))
+        audio = pm.fluidsynth(fs=16000, synthesizer="/usr/share/sounds/sf2/FluidR3_GM.sf2")
+        sf.write(str(folder / f"{stem}.wav"), audio / max(1e-9, np.abs(audio).max()) * 0.8, 16000)
+    return folder
+
+
+@pytest.mark.slow  # ~25 s: music21 parsing, FluidSynth rendering and four track analyses
+def test_real_library_neighbours(real_library: Path, tmp_path: Path) -> None:
+    from matching.library import Library
+
+    lib = Library(tmp_path / "lib.db")
+    report = lib.add_folder(real_library, workers=2, progress=False, tags=["corpus"])
+    assert len(report.added) == 2 * len(PIECES) and not report.skipped
+    assert len(lib.search("corpus")) == 2 * len(PIECES)
+    # A clip whose arc is a section of one MIDI piece: that piece ranks first.
+    midi = next(r for r in lib.list() if r.kind == "midi")
+    arc = lib.arc(midi.id)
+    clip = arc.slice(arc.duration * 0.3, arc.duration * 0.3 + arc.duration * 0.5)
+    hits = rank(clip, lib, k=len(lib))
+    assert hits[0].track_id == midi.id
+    assert abs(hits[0].start - arc.duration * 0.3) <= arc.hop + 1e-6
+    assert len({m.track_id for m in hits}) == len(lib)
