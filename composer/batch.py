@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import MediaError, ParameterError
-from matching.cluster import TaskOutcome, run_tasks, worker_cache
+from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
 from matching.manifest import Manifest, Record, TaskResult, content_hash, settings_digest
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def _expand(paths: str | Path | Iterable[str | Path], recursive: bool) -> list[P
 def _open_library(url: str) -> Any:
     from matching.library import Library
 
-    return Library(url)
+    return Library(readonly_url(url))
 
 
 def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
@@ -238,6 +238,8 @@ def score_videos(
         raise ParameterError(
             f"`library` must be a database path or URL, so that workers can open it (received {type(library).__name__})"
         )
+    if library is not None and "://" not in str(library) and not Path(library).is_file():
+        raise MediaError(Path(library), "library database not found (index tracks with `soundtrack index` first)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = ScoreSettings(

@@ -124,6 +124,23 @@ class Preload(_WorkerPluginBase):  # type: ignore[misc,valid-type]
                 log.warning("preloading %s on %s failed: %s", getattr(load, "__name__", load), worker, err)
 
 
+def readonly_url(library: str) -> str:
+    """A database URL that opens ``library`` read-only: workers read the catalogue, only the client writes.
+
+    An SQLite file path becomes an SQLite URI with ``mode=ro`` (any write then fails
+    with "attempt to write a readonly database"); a database URL is returned as is,
+    since read-only there is a matter of the account's grants.
+    """
+    if "://" in library:
+        return library
+    from pathlib import Path
+    from urllib.parse import quote
+
+    # Quoted for the SQLite URI, then its "%" quoted again because SQLAlchemy unquotes the URL once.
+    path = quote(str(Path(library).expanduser().resolve())).replace("%", "%25")
+    return f"sqlite:///file:{path}?mode=ro&uri=true"
+
+
 # --------------------------------------------------------------------------- clients
 
 

@@ -197,3 +197,26 @@ def test_killed_batch_process_resumes_with_only_the_rest(clips: Path, tmp_path: 
     keys = [r.key for r in manifest.records()]
     assert len(keys) == len(set(keys)) == 6
     assert len(read_csv(manifest.csv_path)) == 6
+
+
+def test_cli_batch_reports_a_missing_library_in_one_line(clips: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from soundtrack.cli import main
+
+    rc = main(["batch", str(clips), "--out", str(tmp_path / "o"), "--library", str(tmp_path / "none.db")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and "none.db: library database not found" in err
+
+
+def test_workers_on_the_library_cannot_write(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from matching.cluster import readonly_url
+    from matching.library import Library
+
+    db = tmp_path / "odd name #1%.db"
+    Library(db).engine.dispose()
+    ro = Library(readonly_url(str(db)))
+    assert len(ro) == 0
+    with pytest.raises(sa.exc.OperationalError, match="readonly"), ro.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO track_tags VALUES (1, 'x')"))

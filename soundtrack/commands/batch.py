@@ -1,0 +1,75 @@
+"""``soundtrack batch``: score a folder of clips, on this machine or a Dask cluster, resumable.
+
+Every finished clip is appended to ``OUT/manifest.jsonl`` and ``OUT/manifest.csv``;
+running the same command again skips clips already recorded (by content), so an
+interrupted batch resumes. Exit status 0 when every clip of this run succeeded, 1 when
+some were recorded with an error (the batch itself still finished), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "batch"
+HELP = "score many clips (match or compose each), locally or on a Dask cluster; resumable via a manifest"
+ORDER = 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clips", nargs="+", type=Path, metavar="CLIPS_DIR",
+                        help="folder(s) of clips (searched recursively) and/or clip files")
+    parser.add_argument("--library", metavar="DB", default=None,
+                        help="library database (SQLite path or URL), opened read-only by the workers")
+    parser.add_argument("--out", metavar="OUT", type=Path, required=True,
+                        help="output folder: one sub-folder per clip, plus manifest.jsonl and manifest.csv")
+    parser.add_argument("--scheduler", metavar="ADDR", default=None,
+                        help="Dask scheduler address (tcp://host:8786); default: a local cluster on this machine")
+    parser.add_argument("--workers", metavar="N", type=int, default=None,
+                        help="local worker processes (default: one per core; 0 = run in this process)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="lowest match score accepted before composing instead (default: score_video's)")
+    parser.add_argument("--style", default=None, help="composition style preset")
+    parser.add_argument("--instrument", default=None, help="lead instrument for composed pieces")
+    parser.add_argument("--content-type", default=None, help="content-type preset for the analysis (drama, action...)")
+    parser.add_argument("--no-recursive", action="store_true", help="only the top level of each folder")
+    parser.add_argument("--retry-errors", action="store_true", help="run again the clips recorded with an error")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--json", action="store_true", help="print the batch report as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.errors import ParameterError
+    from composer.batch import score_videos
+
+    if args.workers is not None and args.workers < 0:
+        raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")
+    report = score_videos(
+        args.clips,
+        library=args.library,
+        out_dir=args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not args.no_progress,
+        threshold=args.threshold,
+        style=args.style,
+        instrument=args.instrument,
+        content_type=args.content_type,
+        recursive=not args.no_recursive,
+        retry_errors=args.retry_errors,
+    )
+    if args.json:
+        from soundtrack.cli import print_json
+
+        print_json(report.to_dict())
+    else:
+        print(
+            f"{report.ran} clip(s) scored ({report.ok} ok, {report.errors} with errors), {report.skipped} already done"
+            f", {len(report.duplicates)} duplicate(s); {report.clips_per_minute:.1f} clips/min"
+        )
+        print(f"manifest: {report.manifest}" + (f" and {report.csv}" if report.csv else ""))
+        for rec in report.records:
+            if rec.error:
+                print(f"  error: {rec.error}", file=sys.stderr)
+    return 1 if report.errors else 0
