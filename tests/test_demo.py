@@ -1,0 +1,73 @@
+"""Demo library: a small subset builds from the music21 corpus, records its sources, and is idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.errors import ParameterError
+from analysis.symbolic import estimate_key, midi_arc
+from matching.demo import PIECES, demo_home, demo_library, make_midi
+
+pytest.importorskip("music21")
+
+
+def test_small_demo_library_builds_once(tmp_path):
+    calls: list[tuple[int, int, str]] = []
+    lib = demo_library(tmp_path, pieces=2, progress=lambda done, total, title: calls.append((done, total, title)))
+    records = lib.list()
+    corpus_tracks = [r for r in records if "recording" not in r.tags]
+    assert [r.title for r in corpus_tracks] == [PIECES[0].title, PIECES[1].title]
+    assert len(calls) == len(records) and calls[-1][0] == calls[-1][1] == len(records)
+    for piece, rec in zip(PIECES[:2], corpus_tracks, strict=True):
+        assert Path(rec.path) == (tmp_path / f"{piece.slug}.ogg").resolve()
+        assert (tmp_path / f"{piece.slug}.mid").is_file()
+        assert "demo" in rec.tags and f"corpus:{piece.corpus}" in rec.tags
+        assert "music21 corpus" in rec.licence and rec.artist == "J. S. Bach"
+        assert rec.kind == "audio" and rec.duration > 10
+        assert len(lib.arc(rec.id)) > 20
+    for rec in records:
+        if "recording" in rec.tags:
+            assert "shipped with" in rec.licence
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.ogg")}
+    again = demo_library(tmp_path, pieces=2, progress=False)
+    assert [r.id for r in again.list()] == [r.id for r in records]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.ogg")} == stamps  # nothing re-rendered
+
+
+def test_home_follows_env_at_call_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUNDTRACK_HOME", str(tmp_path))
+    assert demo_home() == tmp_path / "demo"
+    monkeypatch.delenv("SOUNDTRACK_HOME")
+    assert demo_home() == Path.home() / ".cache" / "soundtrack" / "demo"
+
+
+def _piece(slug: str):
+    return next(p for p in PIECES if p.slug == slug)
+
+
+def test_mode_changes_and_turns_show_in_the_arc():
+    hopeful, sad = make_midi(_piece("chorale-hopeful")), make_midi(_piece("chorale-sad"))
+    assert estimate_key(hopeful).mode == "major" and estimate_key(sad).mode == "minor"
+    assert midi_arc(hopeful).valence.mean() > midi_arc(sad).valence.mean() + 0.5
+    assert midi_arc(hopeful).arousal.mean() > midi_arc(sad).arousal.mean() + 0.3  # slower and softer
+    turn = midi_arc(make_midi(_piece("chorale-grief-to-hope")))
+    third = len(turn) // 3
+    assert turn.valence[-third:].mean() > turn.valence[:third].mean() + 0.5
+    rise = midi_arc(make_midi(_piece("chorale-rising")))
+    assert rise.arousal[-third:].mean() > rise.arousal[:third].mean()
+
+
+def test_demo_pieces_are_varied():
+    assert 20 <= len(PIECES) <= 30
+    assert len({p.slug for p in PIECES}) == len(PIECES)
+    assert len({p.program for p in PIECES}) >= 8
+    tempi = np.array([p.tempo for p in PIECES])
+    assert tempi.min() < 0.7 and tempi.max() > 1.5
+
+
+def test_bad_subset_size(tmp_path):
+    with pytest.raises(ParameterError, match="`pieces` must be within 0 and"):
+        demo_library(tmp_path, pieces=-1)
