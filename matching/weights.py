@@ -90,11 +90,17 @@ class MatchWeights:
 
 #: Presets per content type: drama and documentary follow slow emotional development
 #: (levels matter, transitions a bit less); action and trailers live on changes.
+#: The names follow the analysis' content-type presets (``analysis.presets``), plus "trailer".
 PRESETS: Mapping[str, MatchWeights] = {
     "default": MatchWeights(),
+    "general": MatchWeights(),
     "drama": MatchWeights(transition=1.5, valence=1.2),
     "documentary": MatchWeights(transition=1.0, dtw=0.6, embedding=0.4),
+    "interview": MatchWeights(transition=1.0, dtw=0.6, embedding=0.4),
+    "courtroom": MatchWeights(transition=1.0, dtw=0.6, embedding=0.4),
     "action": MatchWeights(transition=3.0, arousal=1.3),
+    "sports": MatchWeights(transition=3.0, arousal=1.3),
+    "music_video": MatchWeights(transition=2.5, arousal=1.2),
     "trailer": MatchWeights(transition=3.0, max_stretch=1.35),
 }
 

@@ -1,0 +1,171 @@
+"""Fit a ranked track to a clip: cut its section, time-stretch it to end with the clip, mux.
+
+``stretch`` follows :class:`matching.rank.Match`: clip duration / section duration, so
+the section taken from the track lasts ``duration / stretch`` seconds and is played at
+``librosa.effects.time_stretch`` rate ``1 / stretch``. The factor is clamped to
+``[1 / max_stretch, max_stretch]``; if the track ends early, the rest is silence (the
+fade-out still lands at the clip's end). MIDI tracks are rendered with FluidSynth and
+the FluidR3 General MIDI soundfont first. The video stream is copied, never re-encoded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.errors import MediaError, ParameterError
+
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit_track` / :func:`fit_to_clip` wrote."""
+
+    wav: Path
+    #: The clip muxed with the fitted audio (None when no clip was given).
+    video: Path | None
+    duration: float
+    start: float
+    #: The stretch actually applied (clip / section duration) after clamping.
+    stretch: float
+    pitch_shift: float
+
+
+def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
+    """``(channels, samples)`` float32 audio of a track; MIDI is rendered with FluidSynth."""
+    if not path.is_file():
+        raise MediaError(path, "is not a file")
+    if path.suffix.lower() in MIDI_SUFFIXES:
+        import pretty_midi
+
+        try:
+            pm = pretty_midi.PrettyMIDI(str(path))
+        except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
+            raise MediaError(path, f"cannot be read as MIDI ({err})") from None
+        if not SOUNDFONT.is_file():
+            raise MediaError(SOUNDFONT, "soundfont missing (install the Debian package fluid-soundfont-gm)")
+        audio = pm.fluidsynth(fs=sr, synthesizer=str(SOUNDFONT))
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        return (audio / peak * 0.8 if peak > 0 else audio).astype(np.float32)[None, :]
+    import librosa
+
+    try:
+        y, _ = librosa.load(str(path), sr=sr, mono=False)
+    except Exception as err:  # audioread/soundfile raise many unrelated types for bad files
+        raise MediaError(path, f"cannot be decoded as audio ({type(err).__name__})") from None
+    y = np.atleast_2d(y).astype(np.float32)
+    if y.shape[1] == 0:
+        raise MediaError(path, "has no audio samples")
+    return y
+
+
+def fit_track(
+    track: str | Path,
+    out_wav: str | Path,
+    *,
+    start: float,
+    duration: float,
+    stretch: float = 1.0,
+    max_stretch: float = 1.25,
+    pitch_shift: float = 0.0,
+    fade_in: float = 0.05,
+    fade_out: float = 0.5,
+    sr: int = 44100,
+) -> FitResult:
+    """Write ``duration`` seconds of ``track`` from ``start``, time-stretched by ``stretch``."""
+    if duration <= 0:
+        raise ParameterError(f"`duration` must be positive (received {duration})")
+    if start < 0:
+        raise ParameterError(f"`start` must not be negative (received {start})")
+    if stretch <= 0 or max_stretch < 1:
+        raise ParameterError(f"`stretch` must be positive and `max_stretch` >= 1 (received {stretch}, {max_stretch})")
+    import librosa
+    import soundfile as sf
+
+    applied = float(min(max(stretch, 1.0 / max_stretch), max_stretch))
+    y = load_track_audio(Path(track), sr=sr)
+    a = round(start * sr)
+    b = a + int(np.ceil(duration / applied * sr)) + int(0.1 * sr)  # a little spare for the stretcher's edges
+    section = y[:, a:b]
+    if section.shape[1] == 0:
+        raise ParameterError(f"`start` {start} s is past the end of {track} ({y.shape[1] / sr:.2f} s)")
+    if abs(applied - 1.0) > 1e-6:
+        section = librosa.effects.time_stretch(section, rate=1.0 / applied)
+    if pitch_shift:
+        section = librosa.effects.pitch_shift(section, sr=sr, n_steps=float(pitch_shift))
+    n = round(duration * sr)
+    out = np.zeros((y.shape[0], n), dtype=np.float32)
+    take = min(n, section.shape[1])
+    out[:, :take] = section[:, :take]
+    fi, fo = min(n, int(fade_in * sr)), min(n, int(fade_out * sr))
+    if fi:
+        out[:, :fi] *= np.linspace(0.0, 1.0, fi, dtype=np.float32)
+    if fo:
+        out[:, n - fo :] *= np.linspace(1.0, 0.0, fo, dtype=np.float32)
+    out_path = Path(out_wav)
+    sf.write(str(out_path), out.T, sr)
+    return FitResult(out_path, None, n / sr, float(start), applied, float(pitch_shift))
+
+
+def media_duration(path: Path) -> float:
+    """Duration of a media file in seconds (container duration, else the longest stream)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.duration:
+                return container.duration / 1_000_000
+            durs = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
+    except (av.error.FFmpegError, OSError) as err:
+        raise MediaError(path, f"cannot be opened ({err})") from None
+    if not durs:
+        raise MediaError(path, "has no known duration")
+    return max(durs)
+
+
+def mux(video: Path, wav: Path, out: Path, *, duration: float) -> Path:
+    """Replace ``video``'s audio with ``wav``: video stream copied, output trimmed to ``duration``."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise MediaError(video, "cannot be muxed: ffmpeg is not installed")
+    cmd = [
+        ffmpeg, "-y", "-v", "error", "-i", str(video), "-i", str(wav),
+        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
+        "-t", f"{duration:.3f}", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise MediaError(video, f"ffmpeg could not mux the fitted audio ({last})")
+    return out
+
+
+def fit_to_clip(
+    track: str | Path,
+    clip: str | Path,
+    out_video: str | Path,
+    *,
+    start: float,
+    stretch: float = 1.0,
+    max_stretch: float = 1.25,
+    pitch_shift: float = 0.0,
+    out_wav: str | Path | None = None,
+) -> FitResult:
+    """Fit ``track`` (a section from ``start``) to the clip's duration and mux it with the clip."""
+    clip_path = Path(clip)
+    if not clip_path.is_file():
+        raise MediaError(clip_path, "is not a file")
+    duration = media_duration(clip_path)
+    out_video = Path(out_video)
+    wav = Path(out_wav) if out_wav is not None else out_video.with_suffix(".fitted.wav")
+    res = fit_track(
+        track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift
+    )
+    mux(clip_path, wav, out_video, duration=duration)
+    return FitResult(wav, out_video, res.duration, res.start, res.stretch, res.pitch_shift)

@@ -1,0 +1,43 @@
+"""``soundtrack match``: rank library tracks by how well their emotional arc fits a clip's."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "match"
+HELP = "rank the library's tracks against a video clip's emotional arc"
+ORDER = 30
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, help="video file")
+    parser.add_argument("--library", default="library.db", help="SQLite path or database URL (default library.db)")
+    parser.add_argument("-k", "--k", type=int, default=10, help="number of tracks to list (default 10)")
+    parser.add_argument("--content-type", default=None, help="weight preset (default, drama, action, ...)")
+    parser.add_argument("--exhaustive", action="store_true", help="exact DTW on every track (no pruning)")
+    parser.add_argument("--json", action="store_true", help="print the ranking as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.errors import ParameterError
+    from analysis.video import analyze_video
+    from matching.library import Library
+    from matching.rank import rank
+
+    lib = Library(args.library)
+    if len(lib) == 0:
+        raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")
+    clip = analyze_video(args.clip)
+    hits = rank(clip, lib, k=args.k, content_type=args.content_type, fast=not args.exhaustive)
+    if args.json:
+        from soundtrack.cli import print_json
+
+        print_json({"clip": str(args.clip), "duration": clip.duration, **hits.to_dict()})
+        return 0
+    for i, m in enumerate(hits, 1):
+        print(f"{i:2d}. {m.score:.3f} (dtw {m.dtw_score:.3f}, emb {m.embedding_score:.3f})  "
+              f"{m.title or Path(m.path).name}  from {m.start:.1f} s, stretch {m.stretch:.2f}")
+    if hits.compose_instead:
+        print(f"best score below {hits.threshold:.2f}: compose instead (`soundtrack compose`)")
+    return 0

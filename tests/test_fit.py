@@ -1,0 +1,96 @@
+"""Fitting a track to a clip: section cut, stretch, fades, WAV length, muxed video, MIDI rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+from mediagen import Shot, make_clip
+
+from analysis.errors import MediaError, ParameterError
+from matching.fit import fit_to_clip, fit_track, media_duration
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fit") / "clip.mp4"
+    make_clip(path, shots=[Shot(50, (200, 60, 50), motion=0.5), Shot(50, (40, 90, 180))], fps=25, audio="drone")
+    return path
+
+
+@pytest.fixture(scope="module")
+def chirp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s stereo WAV whose frequency marks the time: f(t) = 200 + 50 t Hz."""
+    t = np.arange(10 * SR) / SR
+    y = 0.5 * np.sin(2 * np.pi * (200 * t + 25 * t**2))
+    path = tmp_path_factory.mktemp("fit") / "chirp.wav"
+    sf.write(str(path), np.stack([y, y], axis=1), SR)
+    return path
+
+
+def _freq(y: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    return float(np.fft.rfftfreq(y.size, 1 / sr)[spec.argmax()])
+
+
+def test_fit_track_cuts_section_and_fades(chirp: Path, tmp_path: Path) -> None:
+    res = fit_track(chirp, tmp_path / "out.wav", start=4.0, duration=3.0, sr=SR)
+    y, sr = sf.read(str(res.wav))
+    assert y.shape == (3 * SR, 2) and res.duration == pytest.approx(3.0)
+    # The section starts at 4 s: 0.5 s in, the chirp is at 200 + 50 * 4.5 Hz.
+    assert _freq(y[int(0.4 * sr) : int(0.6 * sr), 0], sr) == pytest.approx(425, abs=15)
+    assert abs(y[0, 0]) < 1e-3 and np.abs(y[-200:, 0]).max() < 0.01  # faded in and out
+    assert np.abs(y[sr : 2 * sr, 0]).max() > 0.4
+
+
+def test_fit_track_stretches_within_limit(chirp: Path, tmp_path: Path) -> None:
+    res = fit_track(chirp, tmp_path / "slow.wav", start=2.0, duration=4.0, stretch=2.0, max_stretch=1.25, sr=SR)
+    assert res.stretch == pytest.approx(1.25)
+    y, sr = sf.read(str(res.wav))
+    assert y.shape[0] == 4 * SR
+    # Slowed by 1.25: 3.5 s into the output is 2.8 s into the section, at 4.8 s of the chirp.
+    assert _freq(y[int(3.4 * sr) : int(3.6 * sr), 0], sr) == pytest.approx(440, abs=20)
+    shifted = fit_track(chirp, tmp_path / "up.wav", start=2.0, duration=1.0, pitch_shift=12, sr=SR)
+    z, _ = sf.read(str(shifted.wav))
+    assert _freq(z[int(0.4 * SR) : int(0.6 * SR), 0], SR) == pytest.approx(2 * 325, abs=30)
+
+
+def test_fit_to_clip_durations_match(chirp: Path, clip: Path, tmp_path: Path) -> None:
+    res = fit_to_clip(chirp, clip, tmp_path / "scored.mp4", start=1.0, stretch=0.9)
+    clip_dur = media_duration(clip)
+    assert clip_dur == pytest.approx(4.0, abs=0.1)
+    assert sf.info(str(res.wav)).duration == pytest.approx(clip_dur, abs=0.05)
+    assert media_duration(res.video) == pytest.approx(clip_dur, abs=0.05)
+    with av.open(str(clip)) as a, av.open(str(res.video)) as b:
+        va, vb = a.streams.video[0], b.streams.video[0]
+        assert vb.codec_context.name == va.codec_context.name and vb.frames == va.frames
+        assert float(b.streams.audio[0].duration * b.streams.audio[0].time_base) == pytest.approx(clip_dur, abs=0.05)
+
+
+def test_midi_track_is_rendered(tmp_path: Path) -> None:
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i, start=i * 0.5, end=i * 0.5 + 0.45) for i in range(16)]
+    pm.instruments.append(piano)
+    mid = tmp_path / "tune.mid"
+    pm.write(str(mid))
+    res = fit_track(mid, tmp_path / "tune.wav", start=1.0, duration=3.0, sr=SR)
+    y, _ = sf.read(str(res.wav))
+    assert y.shape[0] == 3 * SR and np.abs(y).max() > 0.1
+
+
+def test_bad_inputs(tmp_path: Path, chirp: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(MediaError, match=r"bad\.wav"):
+        fit_track(bad, tmp_path / "x.wav", start=0, duration=1)
+    with pytest.raises(ParameterError, match="duration"):
+        fit_track(chirp, tmp_path / "x.wav", start=0, duration=0)
+    with pytest.raises(ParameterError, match="past the end"):
+        fit_track(chirp, tmp_path / "x.wav", start=60, duration=1, sr=SR)
