@@ -9,6 +9,7 @@ _LAZY = {
     "Library": "matching.library",
     "Match": "matching.rank",
     "rank": "matching.rank",
+    "demo_library": "matching.demo",
 }
 
 
