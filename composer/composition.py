@@ -124,8 +124,11 @@ class Composition:
         # MusicXML has no tempo map worth the name: write on the base tempo's grid.
         buf = io.BytesIO()
         pitched.write(buf)
-        score = converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
-        score.write("musicxml", fp=str(out))
+        try:
+            score = converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
+            score.write("musicxml", fp=str(out))
+        except Exception as err:  # music21 raises many exception types on odd rhythms
+            raise MediaError(out, f"MusicXML export failed ({type(err).__name__}: {err})") from None
         return out
 
     def render(self, wav_path: str | Path, soundfont: str | Path | None = None) -> Path:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -117,6 +118,9 @@ class NoteSource(Protocol):
 
 
 SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
+#: Where the learned source's checkpoint lives (``composer.checkpoint.DEFAULT``); checked
+#: here so that "auto" without a trained model never pays for importing torch.
+LEARNED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "composer.pt"
 
 
 def get_source(name: str = "auto") -> NoteSource:
@@ -128,8 +132,8 @@ def get_source(name: str = "auto") -> NoteSource:
     """
     if name not in SOURCES:
         raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {name!r})")
-    if name == "rules":
-        return RuleSource()
+    if name == "rules" or (name == "auto" and not LEARNED_CHECKPOINT.is_file()):
+        return RuleSource()  # no checkpoint: skip importing torch at all
     try:
         from composer.sample import learned_source  # the model's module; absent until trained
     except ImportError as err:

@@ -12,7 +12,7 @@ from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.symbolic import bar_va, estimate_key
 from composer import Composition, compose
-from composer.material import SOURCES, Note, RuleSource, get_source
+from composer.material import LEARNED_CHECKPOINT, SOURCES, Note, RuleSource, get_source
 
 
 def _flat(valence: float, arousal: float = 0.0, duration: float = 24.0) -> EmotionArc:
@@ -116,6 +116,8 @@ def test_sources() -> None:
     with pytest.raises(ParameterError, match="source"):
         get_source("oracle")
     assert set(SOURCES) == {"auto", "rules", "learned"}
+    checkpoint = pytest.importorskip("composer.checkpoint")
+    assert checkpoint.DEFAULT == LEARNED_CHECKPOINT  # "auto" looks where the model is saved
     try:
         learned = get_source("learned")
     except ModelError:

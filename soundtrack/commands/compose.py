@@ -1,0 +1,103 @@
+"""``soundtrack compose``: compose a score for an arc JSON or a clip; write MIDI, MusicXML, WAV (and MP4)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "compose"
+HELP = "compose music that follows an emotion arc (from ARC.json or a clip), with chord changes on the cuts"
+ORDER = 40
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", nargs="?", type=Path, help="video to analyse and score (omit with --arc)")
+    parser.add_argument("--arc", type=Path, metavar="ARC.json",
+                        help="arc JSON (EmotionArc.to_json, or a whole `soundtrack analyze --json` output)")
+    parser.add_argument("--cuts", default=None, help="comma-separated cut times in seconds (default: the clip's)")
+    parser.add_argument("--duration", type=float, default=None, help="seconds (default: the clip's or the arc's)")
+    parser.add_argument("--style", default="cinematic",
+                        help="cinematic, ambient, piano_solo, indian_raga, arabic_maqam, west_african, celtic")
+    parser.add_argument("--instrument", default=None, help="lead instrument: GM name (violin, sitar) or 0-127")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--tempo", type=float, default=None, help="base tempo in BPM (default: from the arc)")
+    parser.add_argument("--energy", type=float, default=None, help="-1..1 added to arousal (default 0)")
+    parser.add_argument("--seed-melody", type=Path, default=None, metavar="MIDI", help="a short melody to develop")
+    parser.add_argument("--source", default="auto", help="note source: auto, rules or learned (default auto)")
+    parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
+    parser.add_argument("--no-audio", action="store_true", help="write MIDI and MusicXML only")
+    parser.add_argument("--stems", action="store_true", help="also write one WAV per instrument")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def _cuts(text: str | None) -> tuple[float, ...] | None:
+    from analysis.errors import ParameterError
+
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ParameterError(f"`--cuts` must be comma-separated seconds (received {text!r})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.arc import EmotionArc
+    from analysis.errors import MediaError, ParameterError
+    from composer.composing import compose
+
+    if (args.arc is None) == (args.clip is None):
+        raise ParameterError("give either --arc ARC.json or a clip to analyse (received "
+                             f"{'both' if args.arc else 'neither'})")
+    cuts = _cuts(args.cuts)
+    duration = args.duration
+    if args.arc is not None:
+        if not args.arc.is_file():
+            raise MediaError(args.arc, "arc file not found")
+        import json
+
+        text = args.arc.read_text(encoding="utf-8")
+        arc = EmotionArc.from_json(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = {}
+        if cuts is None and isinstance(data, dict):
+            cuts = tuple(float(c) for c in data.get("cuts", ()))  # a whole analysis JSON carries its cuts
+        if duration is None and isinstance(data, dict) and "duration" in data:
+            duration = float(data["duration"])
+        stem = args.arc.stem
+    else:
+        from analysis.video import analyze_video
+
+        clip = analyze_video(args.clip)
+        arc = clip.arc
+        cuts = clip.cuts if cuts is None else cuts
+        duration = clip.duration if duration is None else duration
+        stem = args.clip.stem
+    piece = compose(arc, cuts or (), duration, style=args.style, instrument=args.instrument, seed=args.seed,
+                    tempo=args.tempo, energy=args.energy, seed_melody=args.seed_melody, source=args.source)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"mid": piece.write_midi(out / f"{stem}-score.mid"),
+             "musicxml": piece.write_musicxml(out / f"{stem}-score.musicxml")}
+    if not args.no_audio:
+        files["wav"] = piece.render(out / f"{stem}-score.wav")
+        if args.clip is not None:
+            files["mp4"] = piece.mux(args.clip, out / f"{stem}-score.mp4", wav=files["wav"])
+        if args.stems:
+            for i, p in enumerate(piece.write_stems(out / f"{stem}-stems")):
+                files[f"stem{i + 1}"] = p
+    if args.json:
+        from soundtrack.cli import print_json
+
+        print_json({**piece.to_dict(), "outputs": {k: str(v) for k, v in files.items()}})
+        return 0
+    plan = piece.plan
+    print(f"composed {piece.duration:.1f} s of {piece.style} led by {piece.instrument_name} ({piece.source} source), "
+          f"{plan.base_tempo:.0f} BPM, {len(piece.chord_times)} chords, {len(plan.cuts)} cuts")
+    if plan.cuts:
+        print("cut shifts to the nearest beat (ms): " + ", ".join(f"{s * 1000:+.0f}" for s in plan.cut_shifts))
+    for kind, p in files.items():
+        print(f"{kind}: {p}")
+    return 0

@@ -1,0 +1,44 @@
+"""``soundtrack score``: fit the best library track to a clip, or compose one when none fits."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "score"
+HELP = "give a clip a soundtrack: the best-fitting library track, or a newly composed score"
+ORDER = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, help="video file to score")
+    parser.add_argument("--library", default=None, metavar="DB", help="library database (SQLite path or URL)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="output folder (default: <clip>-score beside the clip)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="best-match score (0..1) needed to use a library track (default: the preset's)")
+    parser.add_argument("--style", default="cinematic", help="style when composing (default cinematic)")
+    parser.add_argument("--instrument", default=None, help="lead instrument when composing (GM name or number)")
+    parser.add_argument("--content-type", default="general", help="analysis and matching preset (default general)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed when composing (default 0)")
+    parser.add_argument("--source", default="auto", help="note source when composing: auto, rules, learned")
+    parser.add_argument("--no-musicxml", action="store_true", help="skip the MusicXML export when composing")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from composer.score import score_video
+
+    result = score_video(args.clip, library=args.library, threshold=args.threshold, out_dir=args.out,
+                         style=args.style, instrument=args.instrument, content_type=args.content_type,
+                         seed=args.seed, source=args.source, musicxml=not args.no_musicxml)
+    if args.json:
+        from soundtrack.cli import print_json
+
+        print_json(result.to_dict())
+        return 0
+    print(f"{result.path}: {result.chosen} ({result.reason})")
+    for kind, p in result.outputs.items():
+        print(f"{kind}: {p}")
+    print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+    return 0
