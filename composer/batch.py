@@ -177,6 +177,39 @@ def summarize_score(result: Any, *, timings: dict[str, float]) -> TaskResult:
     return TaskResult(result=summary, outputs=tuple(str(p) for p in outputs if p), timings=timings)
 
 
+def analyze_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Analysis only (``soundtrack batch --analyze-only``): the clip's arc, cuts and pace as JSON.
+
+    Useful to pre-analyse a catalogue of clips, and as a lighter task for benchmarks.
+    Affect sources are created once per worker process by :func:`analysis.video.get_source`.
+    """
+    import json
+
+    from analysis.video import analyze_video
+
+    start = time.perf_counter()
+    clip = analyze_video(job.path, content_type=settings.content_type or "general")
+    analysed = time.perf_counter()
+    out = Path(job.out_dir) / "analysis.json"
+    out.write_text(json.dumps(clip.to_dict()), encoding="utf-8")
+    result = {
+        "chosen": "analysis",
+        "choice": None,
+        "score": None,
+        "duration": round(clip.duration, 3),
+        "cuts": list(clip.cuts),
+        "valence": round(float(clip.arc.valence.mean()), 4) if len(clip.arc) else None,
+        "arousal": round(float(clip.arc.arousal.mean()), 4) if len(clip.arc) else None,
+        "suggested_tempo": clip.suggested_tempo,
+        "warnings": list(clip.warnings),
+    }
+    return TaskResult(result=result, outputs=(str(out),), timings={"analysis": analysed - start})
+
+
+def _task_name(task: ClipTask) -> str:
+    return f"{getattr(task, '__module__', '?')}.{getattr(task, '__qualname__', type(task).__name__)}"
+
+
 # --------------------------------------------------------------------------- the batch
 
 
@@ -250,7 +283,8 @@ def score_videos(
         instrument=instrument,
         content_type=content_type,
     )
-    digest = settings_digest(settings.resume_fields())
+    # The task is part of the key: analysing a clip does not make it scored.
+    digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})
     manifest = Manifest(out)
     manifest.sync_csv()
     done = manifest.completed(retry_errors=retry_errors)

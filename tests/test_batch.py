@@ -38,8 +38,17 @@ def _probe_model() -> dict[str, float]:
     return {"scale": 1.0}
 
 
+#: Set by tests running in one process: Ctrl-C arrives when this clip (stem) is reached.
+INTERRUPT_AT: str | None = None
+#: Seconds each task waits first (the SIGKILL test slows the batch down to kill it mid-way).
+DELAY = 0.0
+
+
 def probe_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     """Decode every frame; frame count and mean grey level. Bad media raises MediaError."""
+    if Path(job.path).stem == INTERRUPT_AT:
+        raise KeyboardInterrupt
+    time.sleep(DELAY)
     model = worker_cache("probe-model", _probe_model)
     try:
         with av.open(job.path) as container:
@@ -53,13 +62,6 @@ def probe_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     result = {"chosen": "probe", "choice": Path(job.path).stem, "score": float(np.mean(levels)) * model["scale"] / 255,
               "frames": len(levels)}
     return TaskResult(result=result, outputs=(str(out),), timings={"decode": 0.0})
-
-
-def interrupting_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
-    """Like :func:`probe_task`, but Ctrl-C arrives while the 'bright' clip is being scored."""
-    if Path(job.path).stem == "bright":
-        raise KeyboardInterrupt
-    return probe_task(job, settings)
 
 
 def make_batch(folder: Path) -> Path:
@@ -149,10 +151,13 @@ def test_missing_file_is_recorded_not_fatal(clips: Path, tmp_path: Path) -> None
     assert "gone.mp4: file not found" in gone.error and gone.content_hash == ""
 
 
-def test_interrupted_batch_resumes_with_only_the_rest(clips: Path, tmp_path: Path) -> None:
+def test_interrupted_batch_resumes_with_only_the_rest(clips: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     order = [clips / f"{n}.mp4" for n in ("dark", "mid", "truncated", "bright", "cut", "garbled")]
+    monkeypatch.setattr(sys.modules[__name__], "INTERRUPT_AT", "bright")
     with pytest.raises(KeyboardInterrupt):
-        score_videos(order, out_dir=tmp_path, workers=0, progress=False, task=interrupting_task)
+        score_videos(order, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    monkeypatch.setattr(sys.modules[__name__], "INTERRUPT_AT", None)
     assert sorted(_by_stem(Manifest(tmp_path))) == ["dark", "mid", "truncated"]
     rest = score_videos(order, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
     assert sorted(Path(r.input).stem for r in rest.records) == ["bright", "cut", "garbled"]
@@ -162,17 +167,13 @@ def test_interrupted_batch_resumes_with_only_the_rest(clips: Path, tmp_path: Pat
 
 
 _KILLABLE = """
-import sys, time
+import sys
 from pathlib import Path
 import test_batch
 from composer.batch import score_videos
 
-def slow(job, settings):
-    time.sleep(0.4)
-    return test_batch.probe_task(job, settings)
-
-test_batch.slow = slow
-score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=0, progress=False, task=slow)
+test_batch.DELAY = 0.4
+score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=0, progress=False, task=test_batch.probe_task)
 """
 
 
@@ -220,3 +221,24 @@ def test_workers_on_the_library_cannot_write(tmp_path: Path) -> None:
     assert len(ro) == 0
     with pytest.raises(sa.exc.OperationalError, match="readonly"), ro.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO track_tags VALUES (1, 'x')"))
+
+
+def test_cli_analyze_only_on_real_clips(four_shot_clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundtrack.cli import main
+
+    bad = corrupt_copy(four_shot_clip.path, tmp_path / "bad.mp4", mode="garble")
+    out = tmp_path / "out"
+    argv = ["batch", str(four_shot_clip.path), str(bad), "--out", str(out), "--workers", "0", "--analyze-only",
+            "--json", "--no-progress"]
+    rc = main(argv)
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 1 and (report["ok"], report["errors"]) == (1, 1)
+    good = next(r for r in report["records"] if r["status"] == "ok")
+    assert good["result"]["cuts"] == pytest.approx(four_shot_clip.cut_times, abs=2 / four_shot_clip.fps)
+    assert good["result"]["duration"] == pytest.approx(four_shot_clip.duration, abs=0.1)
+    assert json.loads(Path(good["outputs"][0]).read_text())["cuts"] == good["result"]["cuts"]
+    assert "bad.mp4" in next(r for r in report["records"] if r["status"] == "error")["error"]
+    # A second run skips both clips (the error too, unless --retry-errors).
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["ran"], again["skipped"]) == (0, 2)

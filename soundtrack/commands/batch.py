@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", default=None, help="composition style preset")
     parser.add_argument("--instrument", default=None, help="lead instrument for composed pieces")
     parser.add_argument("--content-type", default=None, help="content-type preset for the analysis (drama, action...)")
+    parser.add_argument("--analyze-only", action="store_true",
+                        help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>/analysis.json")
     parser.add_argument("--no-recursive", action="store_true", help="only the top level of each folder")
     parser.add_argument("--retry-errors", action="store_true", help="run again the clips recorded with an error")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -41,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
-    from composer.batch import score_videos
+    from composer.batch import analyze_clip, score_clip, score_videos
 
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         content_type=args.content_type,
         recursive=not args.no_recursive,
         retry_errors=args.retry_errors,
+        task=analyze_clip if args.analyze_only else score_clip,
     )
     if args.json:
         from soundtrack.cli import print_json
