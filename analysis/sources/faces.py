@@ -128,10 +128,13 @@ class FaceExpression:
         min_neighbors: int = 3,
         min_face: int = 24,
         detect_width: int = 320,
+        scale_factor: float = 1.1,
         threads: int = 1,
     ) -> None:
         if not 0 <= margin <= 0.5:
             raise ParameterError(f"`margin` must be within 0 and 0.5 (received {margin})")
+        if not 1.01 <= scale_factor <= 2.0:
+            raise ParameterError(f"`scale_factor` must be within 1.01 and 2 (received {scale_factor})")
         if min_neighbors < 1 or min_face < 8 or detect_width < 64:
             raise ParameterError(
                 "`min_neighbors` >= 1, `min_face` >= 8 and `detect_width` >= 64 are required "
@@ -141,6 +144,7 @@ class FaceExpression:
         self.min_neighbors = min_neighbors
         self.min_face = min_face
         self.detect_width = detect_width
+        self.scale_factor = scale_factor
         self._cascade = _cascade(cascade)
         self._model = _interpreter(str(model_path()), threads)
         self._in = self._model.get_input_details()[0]["index"]
@@ -164,23 +168,25 @@ class FaceExpression:
         else:
             raise ParameterError(f"`image` must be (h, w, 3) or (h, w) (received shape {image.shape})")
         h0 = grey.shape[0]
-        # Small analysis frames are upscaled before detection: the cascade needs ~24 px faces.
-        scale = max(1.0, self.detect_width / grey.shape[1])
-        if scale > 1.0:
-            grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        # Detection runs at ``detect_width`` (small analysis frames are upscaled: the cascade
+        # needs ~24 px faces; big stills are downscaled: cost grows with the pixel count);
+        # expressions are read from crops of the original image.
+        scale = self.detect_width / grey.shape[1]
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=interpolation)
         boxes, neighbours = self._cascade.detectMultiScale2(
-            grey, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(self.min_face, self.min_face)
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face),
         )
-        pad = round(self.margin * max((int(b[2]) for b in boxes), default=0))
+        boxes = [tuple(round(v / scale) for v in b) for b in boxes]
+        pad = round(self.margin * max((b[2] for b in boxes), default=0))
         padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else grey
         out = []
         for (x, y, w, h), n in zip(boxes, np.ravel(neighbours), strict=True):
             m = round(self.margin * w)
             crop = padded[y + pad - m : y + pad + h + m, x + pad - m : x + pad + w + m]
-            probs = self.classify(crop)
-            box = tuple(round(v / scale) for v in (x, y, w, h))
-            out.append(Face(box=box, detection=float(1.0 - np.exp(-float(n) / 15.0)), size=h / scale / h0,
-                            probs=tuple(float(p) for p in probs)))
+            out.append(Face(box=(x, y, w, h), detection=float(1.0 - np.exp(-float(n) / 15.0)), size=h / h0,
+                            probs=tuple(float(p) for p in self.classify(crop))))
         return sorted(out, key=lambda f: -f.box[2])
 
     def read_image(self, path: str | Path) -> list[Face]:
