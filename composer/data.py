@@ -168,7 +168,8 @@ def label_piece(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer) -> Piece:
     bars = bar_va(pm)
     idx = np.clip(np.searchsorted(bars.starts, enc.times, side="right") - 1, 0, bars.starts.size - 1)
     va = np.stack([bars.valence[idx], bars.arousal[idx]], axis=1)
-    chord_times = np.array([t for t, _ in chords], np.float32)
+    step = tokenizer.config.time_step  # on the token grid, so a cut sits exactly on its CHORD token
+    chord_times = np.array([round(t / step) * step for t, _ in chords], np.float32)
     return Piece(enc.tokens.astype(np.int16), enc.times, va.astype(np.float16), chord_times)
 
 

@@ -27,8 +27,8 @@ from composer.tokens import Tokenizer
 
 #: Named model sizes for the command line (the tiny test config lives in the tests).
 PRESETS: dict[str, dict] = {
-    "small": {"n_layer": 4, "n_head": 4, "n_embd": 256, "block_size": 512},
-    "medium": {"n_layer": 6, "n_head": 8, "n_embd": 384, "block_size": 512},
+    "small": {"n_layer": 4, "n_head": 4, "n_embd": 192, "block_size": 384},
+    "base": {"n_layer": 6, "n_head": 8, "n_embd": 256, "block_size": 512},
 }
 
 
@@ -94,8 +94,14 @@ def train(
     out: str | Path,
     *,
     log: bool = True,
+    until: int | None = None,
+    max_seconds: float | None = None,
 ) -> TrainResult:
-    """Train (or resume) to ``cfg.steps``; writes ``<out>/composer.pt`` and the log ``<out>/train.jsonl``."""
+    """Train (or resume) to ``cfg.steps``; writes ``<out>/composer.pt`` and the log ``<out>/train.jsonl``.
+
+    ``until`` stops (after saving) at that step and ``max_seconds`` after that much time in
+    this call, as an interruption would; the same call again resumes on the same schedule.
+    """
     if model_cfg.vocab_size != tokenizer.vocab_size:
         raise ParameterError(f"`vocab_size` {model_cfg.vocab_size} != tokenizer vocabulary {tokenizer.vocab_size}")
     if cfg.block > model_cfg.block_size:
@@ -126,7 +132,9 @@ def train(
     train_loss = float("nan")
     ho = float("nan")
     recent: list[float] = []
-    while step < cfg.steps:
+    stop = min(cfg.steps, until or cfg.steps)
+    t_call = time.time()
+    while step < stop:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         b = _tensors(data["train"].batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
@@ -137,8 +145,9 @@ def train(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        recent.append(float(loss))
-        last = step == cfg.steps
+        recent.append(loss.item())
+        out_of_time = max_seconds is not None and time.time() - t_call > max_seconds
+        last = step == stop or out_of_time
         if step % cfg.eval_every == 0 or last:
             train_loss = float(np.mean(recent))
             recent = []
@@ -153,11 +162,13 @@ def train(
             meta = {"steps": step, "train_seconds": round(time.time() - t0, 1), "train_loss": train_loss,
                     "heldout_loss": ho, "train_config": asdict(cfg), "n_params": model.n_params(),
                     "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
-                    "heldout_pieces": len(data["heldout"]), "torch": torch.__version__}
+                    "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__)}
             checkpoint.save(out / "composer.pt", model, tokenizer, meta=meta)
             torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(),
                         "np_rng": json.dumps(rng.bit_generator.state), "step": step,
                         "elapsed": time.time() - t0}, state_path)
+        if out_of_time:
+            break
     logf.close()
     return TrainResult(step, train_loss, ho, time.time() - t0, out / "composer.pt")
 
@@ -174,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
     ap.add_argument("--workers", type=int, default=2, help="processes for preprocessing")
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     ap.add_argument("--max-files", type=int, default=None, help="use only the first N parsed files")
     args = ap.parse_args(argv)
     tokenizer = Tokenizer()
@@ -185,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   threads=args.threads, block=args.block or model_cfg.block_size, eval_every=args.eval_every,
                   save_every=args.eval_every)
-    res = train(model_cfg, cfg, data, tokenizer, args.out)
+    res = train(model_cfg, cfg, data, tokenizer, args.out,
+                max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")
     return 0
 

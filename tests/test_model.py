@@ -1,0 +1,135 @@
+"""The conditional transformer, its batches, trainer and checkpoints, with a tiny config on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from music21 import corpus
+
+from analysis.errors import ModelError, ParameterError
+from analysis.symbolic import score_to_midi
+from composer import checkpoint
+from composer.data import _stack, clean, label_piece
+from composer.model import ModelConfig, MusicTransformer
+from composer.tokens import Tokenizer
+from composer.train import TrainConfig, heldout_loss, train
+
+CHORALES = ("bwv66.6", "bwv269", "bwv347", "bwv153.1", "bwv86.6")
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer()
+
+
+@pytest.fixture(scope="module")
+def data(tok: Tokenizer):
+    """Four Bach chorales for training and one held out, labelled by the real pipeline."""
+    pieces = [(name, label_piece(clean(score_to_midi(corpus.parse(name))), tok)) for name in CHORALES]
+    return {"train": _stack(pieces[:4]), "heldout": _stack(pieces[4:])}
+
+
+@pytest.fixture(scope="module")
+def tiny(tok: Tokenizer) -> ModelConfig:
+    return ModelConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=2, n_embd=32)
+
+
+@pytest.fixture(scope="module")
+def tiny_train() -> TrainConfig:
+    return TrainConfig(steps=12, batch_size=4, block=64, lr=1e-2, warmup=3, eval_every=6, eval_batches=2,
+                       save_every=6, threads=1)
+
+
+def test_batches_hold_shifted_targets_and_boundaries(data, tok: Tokenizer) -> None:
+    b = data["train"].batch(np.random.default_rng(0), batch_size=6, block=64, cut_prob=1.0, clamp=4.0)
+    assert b["x"].shape == b["y"].shape == (6, 64) and b["va"].shape == (6, 64, 2)
+    assert np.array_equal(b["x"][:, 1:], b["y"][:, :-1])
+    assert b["x"].min() >= 0 and b["x"].max() < tok.vocab_size
+    assert np.all((b["boundary"] >= 0) & (b["boundary"] <= 4.0))
+    assert np.all(np.abs(b["va"]) <= 1.0)
+    # with every chord change a cut, the offset is 0 right before each CHORD token is read
+    chord_next = (b["y"] >= tok.chord_offset) & (b["y"] < tok.vocab_size)
+    assert chord_next.any() and np.all(b["boundary"][chord_next] < 1e-3)
+
+
+def test_shapes_loss_and_kv_cache_match_the_full_pass(tiny: ModelConfig, data) -> None:
+    torch.manual_seed(0)
+    model = MusicTransformer(tiny).eval()
+    batch = data["train"].batch(np.random.default_rng(1), batch_size=2, block=32)
+    b = {k: torch.from_numpy(v) for k, v in batch.items()}
+    logits, loss, cache = model(b["x"], b["va"], b["boundary"], targets=b["y"])
+    assert logits.shape == (2, 32, tiny.vocab_size)
+    assert loss is not None and abs(loss.item() - np.log(tiny.vocab_size)) < 1.0  # untrained: near uniform
+    assert len(cache) == 2 and cache[0][0].shape == (2, 2, 32, 16)
+    # prefix of 20, then one token at a time, must equal the full pass
+    _, _, past = model(b["x"][:, :20], b["va"][:, :20], b["boundary"][:, :20])
+    steps = []
+    for t in range(20, 32):
+        out, _, past = model(b["x"][:, t : t + 1], b["va"][:, t : t + 1], b["boundary"][:, t : t + 1],
+                             past=past, start=t)
+        steps.append(out)
+    torch.testing.assert_close(torch.cat(steps, 1), logits[:, 20:], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ParameterError, match="block_size"):
+        model(torch.zeros(1, 65, dtype=torch.long), torch.zeros(1, 65, 2), torch.zeros(1, 65))
+
+
+def test_condition_changes_logits_and_null_condition_ignores_it(tiny: ModelConfig) -> None:
+    torch.manual_seed(0)
+    model = MusicTransformer(tiny).eval()
+    with torch.no_grad():
+        model.null_va.normal_()  # trained models have a non-zero null vector
+    x = torch.tensor([[1, 3, 140, 200]])
+    bnd = torch.full((1, 4), 4.0)
+    happy, sad = torch.full((1, 4, 2), 0.9), torch.full((1, 4, 2), -0.9)
+    lh, _, _ = model(x, happy, bnd)
+    ls, _, _ = model(x, sad, bnd)
+    assert (lh - ls).abs().max() > 1e-3
+    off = torch.tensor([False])
+    nh, _, _ = model(x, happy, bnd, cond_mask=off)
+    ns, _, _ = model(x, sad, torch.zeros(1, 4), cond_mask=off)
+    torch.testing.assert_close(nh, ns)
+    lb, _, _ = model(x, happy, torch.zeros(1, 4))
+    assert (lh - lb).abs().max() > 1e-3  # the boundary offset is seen too
+
+
+def test_training_learns_is_deterministic_and_resumes(tiny, tiny_train, data, tok, tmp_path) -> None:
+    a = train(tiny, tiny_train, data, tok, tmp_path / "a", log=False)
+    b = train(tiny, tiny_train, data, tok, tmp_path / "b", log=False)
+    first = [line for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
+    assert len(first) == 2 and a.steps == 12
+    assert a.heldout_loss == b.heldout_loss and a.train_loss == b.train_loss
+    # stop at 6 steps, then resume to 12: same weights as the straight run
+    half = train(tiny, tiny_train, data, tok, tmp_path / "c", log=False, until=6)
+    assert half.steps == 6
+    c = train(tiny, tiny_train, data, tok, tmp_path / "c", log=False)
+    assert c.steps == 12
+    wa = checkpoint.load(a.checkpoint).model.state_dict()
+    wc = checkpoint.load(c.checkpoint).model.state_dict()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wc[k])
+    untrained = MusicTransformer(tiny)
+    assert a.heldout_loss < heldout_loss(untrained, data["heldout"], tiny_train) - 0.5
+
+
+def test_checkpoint_round_trip_and_clear_errors(tiny, tok, tmp_path) -> None:
+    torch.manual_seed(3)
+    model = MusicTransformer(tiny).eval()
+    path = checkpoint.save(tmp_path / "m.pt", model, tok, meta={"steps": 0})
+    loaded = checkpoint.load(path)
+    assert loaded is checkpoint.load(path)  # read once per process
+    assert loaded.tokenizer.config == tok.config and loaded.meta["steps"] == 0
+    x = torch.tensor([[1, 5, 9]])
+    va, bnd = torch.zeros(1, 3, 2), torch.ones(1, 3)
+    torch.testing.assert_close(loaded.model(x, va, bnd)[0], model(x, va, bnd)[0])
+    assert (tmp_path / "m.json").exists()
+    with pytest.raises(ModelError, match="no composer checkpoint"):
+        checkpoint.load(tmp_path / "missing.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="cannot read"):
+        checkpoint.load(tmp_path / "bad.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"]["n_embd"] = 64
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(ModelError, match="does not fit"):
+        checkpoint.load(tmp_path / "other.pt")

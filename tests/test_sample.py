@@ -1,0 +1,113 @@
+"""Sampling: valid MIDI of the asked length, seeded determinism, conditioning, cuts, seed melody."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pretty_midi
+import pytest
+from music21 import corpus
+
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError, ModelError, ParameterError
+from analysis.symbolic import score_to_midi
+from composer import checkpoint
+from composer.data import _stack, clean, label_piece
+from composer.material import MaterialRequest, Note
+from composer.model import ModelConfig
+from composer.sample import LearnedSource, generate, midi_bytes
+from composer.tokens import Tokenizer
+from composer.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny model trained for a few seconds on three Bach chorales (enough to write notes and chords)."""
+    tok = Tokenizer()
+    pieces = [(n, label_piece(clean(score_to_midi(corpus.parse(n))), tok)) for n in ("bwv66.6", "bwv269", "bwv347")]
+    data = {"train": _stack(pieces[:2]), "heldout": _stack(pieces[2:])}
+    cfg = ModelConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=2, n_embd=32)
+    tcfg = TrainConfig(steps=40, batch_size=8, block=64, lr=1e-2, warmup=5, eval_every=40, eval_batches=1, threads=1)
+    res = train(cfg, tcfg, data, tok, tmp_path_factory.mktemp("tiny"), log=False)
+    return checkpoint.load(res.checkpoint)
+
+
+def _arc(duration: float, v0: float, v1: float) -> EmotionArc:
+    t = np.arange(0.25, duration, 0.5)
+    return EmotionArc.from_va(t, np.linspace(v0, v1, t.size), np.linspace(v0, v1, t.size))
+
+
+def test_piece_is_valid_midi_of_the_requested_duration(model) -> None:
+    piece = generate(_arc(8.0, -0.5, 0.8), duration=8.0, cuts=(3.0, 6.0), seed=1, model=model)
+    again = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(piece.midi)))
+    assert again.get_end_time() == pytest.approx(8.0, abs=0.01)
+    notes = [n for i in again.instruments for n in i.notes]
+    assert notes and all(0 <= n.start < n.end <= 8.0 + 1e-3 for n in notes)
+    assert piece.tokens.min() >= 0 and piece.tokens.max() < model.tokenizer.vocab_size
+    assert piece.cuts == (3.0, 6.0) and len(piece.cut_hits) == 2
+    assert piece.compute_seconds > 0
+
+
+def test_same_seed_same_piece_other_seed_other_piece(model) -> None:
+    arc = _arc(6.0, 0.0, 0.0)
+    a = generate(arc, duration=6.0, seed=7, model=model)
+    b = generate(arc, duration=6.0, seed=7, model=model)
+    c = generate(arc, duration=6.0, seed=8, model=model)
+    assert np.array_equal(a.tokens, b.tokens)
+    assert not np.array_equal(a.tokens, c.tokens)
+
+
+def test_conditioning_changes_the_output(model) -> None:
+    happy = generate(_arc(6.0, 0.9, 0.9), duration=6.0, seed=3, model=model)
+    sad = generate(_arc(6.0, -0.9, -0.9), duration=6.0, seed=3, model=model)
+    null = generate(_arc(6.0, 0.9, 0.9), duration=6.0, seed=3, model=model, conditioned=False)
+    null2 = generate(None, duration=6.0, seed=3, model=model)
+    assert not np.array_equal(happy.tokens, sad.tokens)
+    assert np.array_equal(null.tokens, null2.tokens)  # the null condition ignores the arc
+
+
+def test_forced_chord_changes_land_on_every_cut(model) -> None:
+    cuts = (1.37, 2.91, 4.05)
+    free = generate(_arc(6.0, 0.2, 0.2), duration=6.0, cuts=cuts, seed=5, model=model)
+    aided = generate(_arc(6.0, 0.2, 0.2), duration=6.0, cuts=cuts, seed=5, model=model, force_cuts=True)
+    assert all(aided.cut_hits) and aided.cut_hit_rate == 1.0
+    assert aided.forced == sum(not h for h in free.cut_hits) or aided.forced <= len(cuts)
+    for c in cuts:
+        assert np.min(np.abs(np.asarray(aided.chord_times) - c)) <= 0.1
+
+
+def test_seed_melody_is_continued(model) -> None:
+    seed = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    inst.notes = [pretty_midi.Note(80, p, 0.5 * i, 0.5 * i + 0.5) for i, p in enumerate((60, 62, 64, 65, 67))]
+    seed.instruments.append(inst)
+    piece = generate(_arc(6.0, 0.5, 0.5), duration=6.0, seed=0, seed_midi=seed, model=model)
+    starts = sorted((round(n.start, 2), n.pitch) for n in piece.notes() if n.start < 2.5)
+    assert [p for t, p in starts if t in (0.0, 0.5, 1.0, 1.5, 2.0)][:5] == [60, 62, 64, 65, 67]
+    assert any(n.start >= 2.5 for n in piece.notes())  # it went on after the seed
+
+
+def test_bad_arguments_give_clear_errors(model, tmp_path) -> None:
+    with pytest.raises(ParameterError, match="duration"):
+        generate(None, duration=0.0, model=model)
+    with pytest.raises(ParameterError, match="top_p"):
+        generate(None, duration=2.0, top_p=0.0, model=model)
+    with pytest.raises(ModelError, match="no composer checkpoint"):
+        generate(None, duration=2.0, model=tmp_path / "none.pt")
+    bad = tmp_path / "seed.mid"
+    bad.write_bytes(b"MThd nonsense")
+    with pytest.raises(MediaError, match=r"seed\.mid"):
+        generate(None, duration=2.0, seed_midi=bad, model=model)
+
+
+def test_learned_source_fills_a_material_request(model) -> None:
+    beats = np.arange(0.0, 8.0, 0.5)
+    req = MaterialRequest(arc=_arc(8.0, 0.3, 0.6), duration=8.0, cuts=(4.0,), beats=beats, downbeats=beats[::4],
+                          chords=(), tonic=0, seed=2, seed_melody=(Note(0.0, 1.0, 67, 90), Note(1.0, 2.0, 69, 90)))
+    mat = LearnedSource(model).generate(req)
+    assert mat.source == "learned" and mat.melody
+    for line in (mat.melody, mat.counter):
+        assert all(0 <= n.start < n.end <= 8.0 + 1e-6 and 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127 for n in line)
+        assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(line))  # one voice
