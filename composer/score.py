@@ -2,7 +2,7 @@
 
 The decision is one threshold on the best match's blended score (``matching.rank``'s
 score in [0, 1]): at or above it the track's best section is fitted to the clip
-(``matching.fit.fit_to_video``); below it, or with no library or an empty one, a new
+(``matching.fit.fit_to_clip``: section cut, stretched, muxed); below it, or with no library or an empty one, a new
 score is composed for the clip's arc and cuts. The result says which path was taken
 and why (the scores and the threshold), and lists the files written.
 """
@@ -91,6 +91,7 @@ def score_video(
     source: str = "auto",
     musicxml: bool = True,
     soundfont: str | Path | None = None,
+    clip_analysis: Any = None,
 ) -> ScoreResult:
     """Give ``path`` a soundtrack: the best library track when it fits well enough, else a new score.
 
@@ -98,11 +99,12 @@ def score_video(
     compose); ``threshold`` in [0, 1] defaults to the content type's
     ``compose_threshold`` (``matching.weights``); ``out_dir`` defaults to
     ``<clip stem>-score/`` beside the clip. ``style``, ``instrument``, ``seed`` and
-    ``source`` go to :func:`composer.compose`.
+    ``source`` go to :func:`composer.compose`. ``clip_analysis`` reuses an
+    ``analysis.VideoAnalysis`` of this clip (the app and the benchmark have one already).
     """
     import analysis
-    import matching
     from composer.composing import compose
+    from matching.rank import rank  # not `matching.rank`: the submodule of that name shadows the function
 
     clip_path = Path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
@@ -111,12 +113,12 @@ def score_video(
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    clip = analysis.analyze_video(clip_path, content_type=content_type)
+    clip = clip_analysis if clip_analysis is not None else analysis.analyze_video(clip_path, content_type=content_type)
     timings["analysis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     lib = _library(library)
-    ranking = matching.rank(clip, lib, k=k, content_type=content_type) if lib is not None else None
+    ranking = rank(clip, lib, k=k, content_type=content_type) if lib is not None else None
     timings["ranking"] = time.perf_counter() - t0
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
@@ -125,13 +127,13 @@ def score_video(
     out.mkdir(parents=True, exist_ok=True)
     stem = clip_path.stem
     if best is not None and best.score >= limit:
-        from matching.fit import fit_to_video
+        from matching.fit import fit_to_clip
 
         t0 = time.perf_counter()
-        mp4 = out / f"{stem}-match.mp4"
-        fitted = fit_to_video(best, clip_path, mp4, duration=clip.duration)
+        fitted = fit_to_clip(best.path, clip_path, out / f"{stem}-match.mp4", start=best.start, stretch=best.stretch,
+                             out_wav=out / f"{stem}-match.wav")
         timings["fitting"] = time.perf_counter() - t0
-        outputs = {"mp4": mp4, **_fit_outputs(fitted)}
+        outputs = {"wav": fitted.wav, "mp4": fitted.video or out / f"{stem}-match.mp4"}
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
                            clip.duration)
@@ -153,14 +155,3 @@ def score_video(
     timings["rendering"] = time.perf_counter() - t0
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs_c, timings, clip.duration, composition=piece)
-
-
-def _fit_outputs(fitted: Any) -> dict[str, Path]:
-    """Files a fit reported beside the mp4 (its audio render, when it names one)."""
-    found: dict[str, Path] = {}
-    for key in ("wav", "audio", "audio_path"):
-        value = getattr(fitted, key, None)
-        if isinstance(value, str | Path) and Path(value).is_file():
-            found["wav"] = Path(value)
-            break
-    return found

@@ -1,0 +1,120 @@
+"""score_video and the compose/score commands: match when a track clears the threshold, compose otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile
+from mediagen import Shot, make_clip
+
+import analysis
+import matching
+from analysis.errors import MediaError, ParameterError
+from composer import ScoreResult, compose, score_video
+from composer.render import media_duration
+from matching.rank import rank
+from soundtrack.cli import main
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory):
+    """A 5 s clip growing brighter and faster over 3 shots; its analysis."""
+    path = tmp_path_factory.mktemp("score") / "clip.mp4"
+    shots = [Shot(40, (60, 60, 70), 0.1), Shot(40, (150, 140, 120), 0.5), Shot(45, (250, 200, 40), 1.0)]
+    make_clip(path, shots=shots, fps=25, audio="percussion")
+    return path, analysis.analyze_video(path)
+
+
+@pytest.fixture(scope="module")
+def library(clip, tmp_path_factory: pytest.TempPathFactory):
+    """A library of two tracks: one composed for the clip's arc, one for its mirror image."""
+    _, va = clip
+    folder = tmp_path_factory.mktemp("library")
+    compose(va.arc, va.cuts, va.duration, source="rules").render(folder / "follows.wav")
+    mirror = analysis.EmotionArc.from_va(va.arc.times, -va.arc.valence, -va.arc.arousal)
+    compose(mirror, (), va.duration, style="ambient", source="rules").render(folder / "mirror.wav")
+    lib = matching.Library(folder / "lib.db")
+    lib.add(folder / "follows.wav", title="follows")
+    lib.add(folder / "mirror.wav", title="mirror")
+    return lib
+
+
+def _close_to_clip(path, clip_path) -> None:
+    assert path.is_file()
+    assert abs(media_duration(path) - media_duration(clip_path)) < 0.05
+
+
+def test_empty_or_no_library_composes(clip, tmp_path) -> None:
+    path, va = clip
+    empty = matching.Library(tmp_path / "empty.db")
+    result = score_video(path, library=empty, out_dir=tmp_path / "a", clip_analysis=va, source="rules")
+    assert isinstance(result, ScoreResult)
+    assert result.chosen == "compose" and result.match is None and result.score is None
+    assert "no tracks" in result.reason
+    assert set(result.outputs) == {"mid", "musicxml", "wav", "mp4"}
+    _close_to_clip(result.outputs["mp4"], path)
+    assert abs(soundfile.info(str(result.outputs["wav"])).duration - va.duration) < 0.05
+    assert result.composition is not None and result.composition.duration == pytest.approx(va.duration)
+    none = score_video(path, out_dir=tmp_path / "b", clip_analysis=va, musicxml=False, source="rules")
+    assert none.chosen == "compose" and "no library" in none.reason and "musicxml" not in none.outputs
+
+
+def test_threshold_decides_between_match_and_compose(clip, library, tmp_path) -> None:
+    path, va = clip
+    best = rank(va, library, k=5)[0]
+    good = score_video(path, library=library, threshold=max(0.0, best.score - 0.01), out_dir=tmp_path / "m",
+                       clip_analysis=va)
+    assert good.chosen == "match" and good.match.track_id == best.track_id
+    assert good.score == pytest.approx(best.score)
+    assert f"{best.score:.3f}" in good.reason and ">=" in good.reason
+    assert set(good.outputs) == {"wav", "mp4"}
+    _close_to_clip(good.outputs["mp4"], path)
+    assert {"analysis", "ranking", "fitting"} <= set(good.timings)
+    d = good.to_dict()
+    assert d["chosen"] == "match" and d["choice"] == best.path and len(d["candidates"]) == 2
+
+    bad = score_video(path, library=library, threshold=min(1.0, best.score + 0.01), out_dir=tmp_path / "c",
+                      clip_analysis=va, musicxml=False, source="rules")
+    assert bad.chosen == "compose" and bad.score == pytest.approx(best.score) and "<" in bad.reason
+    _close_to_clip(bad.outputs["mp4"], path)
+    assert {"analysis", "ranking", "composing", "rendering"} <= set(bad.timings)
+
+
+def test_bad_arguments(clip, tmp_path) -> None:
+    path, va = clip
+    with pytest.raises(ParameterError, match="threshold"):
+        score_video(path, threshold=1.5, clip_analysis=va)
+    with pytest.raises(MediaError, match="nope"):
+        score_video(path, library=tmp_path / "nope.db", clip_analysis=va)
+    with pytest.raises(MediaError):
+        score_video(tmp_path / "missing.mp4", out_dir=tmp_path / "x")
+
+
+def test_score_command(clip, library, tmp_path, capsys) -> None:
+    path, _ = clip
+    db = library.catalog().paths  # the library exists on disk
+    assert len(db) == 2
+    rc = main(["score", str(path), "--library", str(tmp_path.parent / "x.db"), "--json"])
+    assert rc == 2 and "x.db" in capsys.readouterr().err
+    rc = main(["score", str(path), "--out", str(tmp_path / "s"), "--threshold", "0.5", "--source", "rules",
+               "--no-musicxml", "--json"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["chosen"] == "compose" and data["threshold"] == 0.5
+    _close_to_clip(tmp_path / "s" / "clip-score.mp4", path)
+
+
+def test_compose_command_from_arc_json(clip, tmp_path, capsys) -> None:
+    _, va = clip
+    arc_json = tmp_path / "clip.json"
+    arc_json.write_text(json.dumps(va.to_dict()))  # a whole analysis: arc, cuts, duration
+    rc = main(["compose", "--arc", str(arc_json), "--style", "indian_raga", "--instrument", "sitar",
+               "--source", "rules", "--out", str(tmp_path / "o"), "--json"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["instrument"] == 104 and data["style"] == "indian_raga"
+    assert data["plan"]["cuts"] == pytest.approx(list(va.cuts), abs=1e-3)
+    assert set(data["outputs"]) == {"mid", "musicxml", "wav"}
+    assert main(["compose", "--source", "rules"]) == 2
+    assert "either --arc" in capsys.readouterr().err
