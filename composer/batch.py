@@ -30,6 +30,8 @@ from matching.manifest import Manifest, Record, TaskResult, content_hash, settin
 if TYPE_CHECKING:
     from distributed import Client
 
+    from composer.score import ScoreResult
+
 log = logging.getLogger(__name__)
 
 #: File suffixes taken as clips when a folder is given.
@@ -43,9 +45,10 @@ class ScoreSettings:
     out_dir: str
     library: str | None = None
     threshold: float | None = None
-    style: str | None = None
+    style: str = "cinematic"
     instrument: str | None = None
-    content_type: str | None = None
+    content_type: str = "general"
+    seed: int = 0
 
     def resume_fields(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -144,37 +147,34 @@ def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     if settings.library is not None:
         library = worker_cache(("library", settings.library), functools.partial(_open_library, settings.library))
     opened = time.perf_counter()
-    options: dict[str, Any] = {
-        k: v
-        for k, v in (
-            ("threshold", settings.threshold),
-            ("style", settings.style),
-            ("instrument", settings.instrument),
-            ("content_type", settings.content_type),
-        )
-        if v is not None
+    result = score_video(
+        job.path,
+        library=library,
+        threshold=settings.threshold,
+        out_dir=job.out_dir,
+        style=settings.style,
+        instrument=settings.instrument,
+        content_type=settings.content_type,
+        seed=settings.seed,
+    )
+    return summarize_score(result, library_seconds=opened - start)
+
+
+def summarize_score(result: ScoreResult, *, library_seconds: float = 0.0) -> TaskResult:
+    """A :class:`~composer.score.ScoreResult` as manifest fields (the composition itself stays in its files)."""
+    data = result.to_dict()
+    summary = {
+        "chosen": result.chosen,
+        "choice": result.choice,
+        "score": data["score"],
+        "reason": result.reason,
+        "threshold": result.threshold,
+        "duration": data["duration"],
+        "match": data["match"],
+        "candidates": [{"path": c.get("path"), "score": c.get("score")} for c in data["candidates"]],
     }
-    result = score_video(job.path, library=library, out_dir=job.out_dir, **options)
-    done = time.perf_counter()
-    return summarize_score(result, timings={"library": opened - start, "score": done - opened})
-
-
-def summarize_score(result: Any, *, timings: dict[str, float]) -> TaskResult:
-    """A :class:`~composer.score.ScoreResult` as manifest fields: chosen, choice, score, outputs."""
-    data = result.to_dict() if hasattr(result, "to_dict") else {}
-    chosen = getattr(result, "chosen", data.get("chosen"))
-    match = getattr(result, "match", None)
-    choice = data.get("choice")
-    if choice is None and chosen == "match" and match is not None:
-        choice = getattr(match, "path", None) or getattr(match, "track_id", None)
-    score = getattr(result, "score", data.get("score"))
-    outputs = getattr(result, "outputs", data.get("outputs")) or ()
-    if isinstance(outputs, dict):
-        outputs = outputs.values()
-    summary = {"chosen": chosen, "choice": None if choice is None else str(choice), "score": score, **data}
-    for name, seconds in (data.get("timings") or {}).items():
-        timings = {**timings, str(name): float(seconds)}
-    return TaskResult(result=summary, outputs=tuple(str(p) for p in outputs if p), timings=timings)
+    timings = {"library": round(library_seconds, 4), **{k: float(v) for k, v in data["timings"].items()}}
+    return TaskResult(result=summary, outputs=tuple(str(p) for p in result.outputs.values()), timings=timings)
 
 
 def analyze_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
@@ -188,7 +188,7 @@ def analyze_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     from analysis.video import analyze_video
 
     start = time.perf_counter()
-    clip = analyze_video(job.path, content_type=settings.content_type or "general")
+    clip = analyze_video(job.path, content_type=settings.content_type)
     analysed = time.perf_counter()
     out = Path(job.out_dir) / "analysis.json"
     out.write_text(json.dumps(clip.to_dict()), encoding="utf-8")
@@ -250,9 +250,10 @@ def score_videos(
     workers: int | None = None,
     progress: bool = True,
     threshold: float | None = None,
-    style: str | None = None,
+    style: str = "cinematic",
     instrument: str | None = None,
-    content_type: str | None = None,
+    content_type: str = "general",
+    seed: int = 0,
     recursive: bool = True,
     retry_errors: bool = False,
     task: ClipTask = score_clip,
@@ -282,6 +283,7 @@ def score_videos(
         style=style,
         instrument=instrument,
         content_type=content_type,
+        seed=seed,
     )
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})

@@ -242,3 +242,28 @@ def test_cli_analyze_only_on_real_clips(four_shot_clip, tmp_path: Path, capsys: 
     assert main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert (again["ran"], again["skipped"]) == (0, 2)
+
+
+@pytest.mark.slow
+def test_real_scoring_batch_matches_from_a_read_only_library(four_shot_clip, tmp_path: Path) -> None:
+    """The default task end to end: analysis, ranking on the library, fitting the match to the clip."""
+    import soundfile as sf
+    from mediagen import percussion
+
+    from matching.library import Library
+
+    song = tmp_path / "song.wav"
+    sf.write(song, percussion(8.0), 22050)
+    db = tmp_path / "lib.db"
+    Library(db).add(song)
+    bad = corrupt_copy(four_shot_clip.path, tmp_path / "bad.mp4", mode="garble")
+    before = db.read_bytes()
+    report = score_videos([four_shot_clip.path, bad], library=db, out_dir=tmp_path / "out", workers=0,
+                          progress=False, threshold=0.0)
+    assert (report.ok, report.errors) == (1, 1)
+    rec = next(r for r in report.records if r.status == "ok")
+    assert rec.result["chosen"] == "match" and Path(rec.result["choice"]) == song.resolve()
+    assert 0.0 <= rec.result["score"] <= 1.0 and rec.result["duration"] == pytest.approx(four_shot_clip.duration, 0.05)
+    assert {Path(p).suffix for p in rec.outputs} == {".wav", ".mp4"} and all(Path(p).is_file() for p in rec.outputs)
+    assert {"analysis", "ranking", "fitting"} <= set(rec.timings)
+    assert db.read_bytes() == before  # workers only read the library

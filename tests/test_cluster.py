@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -18,6 +19,8 @@ import soundfile as sf
 from mediagen import drone, percussion
 from test_batch import BAD, GOOD, make_batch, probe_task
 
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError
 from composer.batch import ClipJob, ScoreSettings, score_videos
 from matching.cluster import ClusterError, cache_info, get_client, run_tasks, worker_cache
 from matching.manifest import Manifest, TaskResult
@@ -130,7 +133,29 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
         get_client("tcp://127.0.0.1:9", timeout=1)
 
 
-def test_index_folder_on_the_cluster_matches_in_process(client, tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class RmsTrack:
+    kind: str
+    duration: float
+    arc: EmotionArc
+    embedding: np.ndarray
+
+
+def rms_analyzer(path: Path, *, hop: float = 0.5) -> RmsTrack:
+    """A light track analyzer for indexing tests: arousal follows the RMS of each window."""
+    try:
+        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise MediaError(path, f"cannot be decoded as audio ({err})") from None
+    y = y.mean(axis=1)
+    w = int(hop * sr)
+    n = max(1, y.size // w)
+    rms = np.sqrt((y[: n * w].reshape(n, w) ** 2).mean(axis=1))
+    arc = EmotionArc.from_va((np.arange(n) + 0.5) * hop, np.zeros(n), np.clip(rms * 4 - 1, -1, 1))
+    return RmsTrack("audio", y.size / sr, arc, np.array([rms.mean()], dtype=np.float32))
+
+
+def _index_both_ways(client, tmp_path: Path, analyzer) -> None:
     from matching.library import Library
 
     music = tmp_path / "music"
@@ -138,9 +163,9 @@ def test_index_folder_on_the_cluster_matches_in_process(client, tmp_path: Path) 
     sf.write(music / "calm.wav", drone(2.0), 22050)
     sf.write(music / "busy.flac", percussion(2.0), 22050)
     (music / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    local = Library(tmp_path / "local.db")
+    local = Library(tmp_path / "local.db", analyzer=analyzer)
     here = local.add_folder(music, workers=0, progress=False)
-    remote = Library(tmp_path / "remote.db")
+    remote = Library(tmp_path / "remote.db", analyzer=analyzer)
     there = remote.add_folder(music, client=client, progress=False)
     assert len(here.added) == len(there.added) == 2
     assert [s.path for s in here.skipped] == [s.path for s in there.skipped] == [str(music / "broken.wav")]
@@ -148,6 +173,18 @@ def test_index_folder_on_the_cluster_matches_in_process(client, tmp_path: Path) 
     for rec in remote.list():
         twin = by_sum[rec.checksum]
         assert np.allclose(remote.arc(rec.id).arousal, local.arc(twin.id).arousal)
+    assert {r.checksum for r in remote.list()} == set(by_sum)
     # A scheduler address works too, and nothing is analysed twice.
     again = remote.add_folder(music, client=client.scheduler.address, progress=False)
     assert (len(again.added), again.existing) == (0, 2)
+
+
+def test_index_folder_on_the_cluster_matches_in_process(client, tmp_path: Path) -> None:
+    _index_both_ways(client, tmp_path, rms_analyzer)
+
+
+@pytest.mark.slow
+def test_index_folder_on_the_cluster_with_the_real_track_analysis(client, tmp_path: Path) -> None:
+    from analysis.track import analyze_track
+
+    _index_both_ways(client, tmp_path, analyze_track)

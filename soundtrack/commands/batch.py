@@ -30,9 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local worker processes (default: one per core; 0 = run in this process)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="lowest match score accepted before composing instead (default: score_video's)")
-    parser.add_argument("--style", default=None, help="composition style preset")
+    parser.add_argument("--style", default="cinematic", help="composition style preset (default cinematic)")
     parser.add_argument("--instrument", default=None, help="lead instrument for composed pieces")
-    parser.add_argument("--content-type", default=None, help="content-type preset for the analysis (drama, action...)")
+    parser.add_argument("--content-type", default="general",
+                        help="content-type preset for analysis and matching (default general)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of composed pieces (default 0)")
     parser.add_argument("--analyze-only", action="store_true",
                         help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>/analysis.json")
     parser.add_argument("--no-recursive", action="store_true", help="only the top level of each folder")
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         style=args.style,
         instrument=args.instrument,
         content_type=args.content_type,
+        seed=args.seed,
         recursive=not args.no_recursive,
         retry_errors=args.retry_errors,
         task=analyze_clip if args.analyze_only else score_clip,
