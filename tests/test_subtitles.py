@@ -110,3 +110,19 @@ def test_windows_crlf_and_cp1252_are_read(tmp_path: Path) -> None:
 def test_parse_from_text_with_hours() -> None:
     subs = parse_subtitles("WEBVTT\n\n01:02:03.5 --> 01:02:04.250\nHi\n", kind="vtt")
     assert subs.cues[0].start == pytest.approx(3723.5) and subs.cues[0].end == pytest.approx(3724.25)
+
+
+def test_analyze_video_takes_subtitles_and_reports_their_arc(tmp_path: Path) -> None:
+    """Through the public API: the fused arc is higher during the joyful cue than the grim one."""
+    from mediagen import Shot, make_clip
+
+    import analysis
+
+    clip = make_clip(tmp_path / "grey.mp4", shots=[Shot(100)], fps=10)  # 10 s of a still grey picture
+    result = analysis.analyze_video(clip, sources=("visual",), subtitles=DATA / "joy_then_grim.srt")
+    assert set(result.source_arcs) == {"visual", "subtitles"}
+    t = result.arc.times
+    joyful = result.arc.valence[(t > 1.0) & (t < 3.0)].mean()
+    grim = result.arc.valence[(t > 6.5) & (t < 8.5)].mean()
+    assert joyful > grim + 0.3
+    assert result.to_dict()["sources"]["subtitles"]["confidence"][1] > 0
