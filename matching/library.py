@@ -351,8 +351,9 @@ class Library:
         commits as soon as it is analysed, so an interrupted run resumes on the next
         call. Files that cannot be read or analysed are skipped, logged, and listed in
         the report. ``workers`` processes analyse in parallel (default: up to 4; 0 or 1
-        analyse in this process); a Dask ``client`` runs the same per-file function on
-        its cluster instead.
+        analyse in this process); a Dask ``client`` (a ``distributed.Client`` or a
+        scheduler address such as ``tcp://host:8786``) runs the same per-file function on
+        its cluster instead (``matching.cluster.run_tasks``); only this process writes.
         """
         root = Path(folder)
         if root.is_file():

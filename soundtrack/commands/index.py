@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", action="append", default=[], help="tag every new track (repeatable)")
     parser.add_argument("--licence", default=None, help="licence recorded for every new track")
     parser.add_argument("--workers", type=int, default=None, help="analysis processes (default up to 4; 0: none)")
+    parser.add_argument("--scheduler", metavar="ADDR", default=None,
+                        help="Dask scheduler address (tcp://host:8786): analyse on that cluster; the library is "
+                        "written here only")
     parser.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     parser.add_argument("--json", action="store_true", help="print the index report as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -30,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         recursive=not args.no_recursive,
         workers=args.workers,
         progress=not args.no_progress,
+        client=args.scheduler,
         tags=args.tag,
         licence=args.licence,
     )
