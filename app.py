@@ -35,6 +35,7 @@ import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
 from matching.feedback import WeightLearner
 from matching.feedback_log import FeedbackLog, clip_fingerprint
+from matching.rank import rank  # not matching.rank: the submodule import rebinds that name to the module
 
 log = logging.getLogger("soundtrack.app")
 
@@ -82,6 +83,7 @@ class Session:
     matches: list[Any] = field(default_factory=list)
     recommendation_id: int | None = None
     played: set[int] = field(default_factory=set)
+    max_stretch: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,13 @@ class SoundtrackService:
         if self.config.library is None:
             from matching.demo import demo_library
 
-            if progress:
-                progress(0.0, "building the demo library (first start only)")
-            self.library = demo_library()
+            report = progress or (lambda f, m: None)
+            report(0.0, "opening the demo library (built on first start; this takes a minute or two)")
+
+            def tick(done: int, total: int, title: str) -> None:
+                report(done / total, f"demo library {done}/{total}: {title}")
+
+            self.library = demo_library(progress=tick)
         else:
             self.library = matching.Library(self.config.library)
         self.feedback = FeedbackLog(self.library)
@@ -229,6 +235,31 @@ class SoundtrackService:
             make_example_clip(path)
         return path
 
+    def warm_up(self) -> float:
+        """Load every model and cache once (analysis sources, plotting, fitting) on the example clip.
+
+        Nothing is logged to the feedback tables; the throwaway session folder is removed.
+        Returns the seconds it took.
+        """
+        t0 = time.perf_counter()
+        session = self.new_session()
+        try:
+            clip = analysis.analyze_video(self.example_clip(), hop=self.config.hop, sources=self.config.sources)
+            from analysis.plot import plot_arc
+
+            plot_arc(clip.arc, session.folder / "arc.png", cuts=tuple(clip.cuts))
+            hits = rank(clip, self.library, k=1)
+            if hits:
+                from matching.fit import fit_to_clip
+
+                fit_to_clip(hits[0].path, self.example_clip(), session.folder / "warm.mp4", start=hits[0].start,
+                            stretch=hits[0].stretch)
+        except SoundtrackError as err:  # a broken library track must not stop the app from starting
+            log.warning("warm-up incomplete: %s", err)
+        finally:
+            shutil.rmtree(session.folder, ignore_errors=True)
+        return time.perf_counter() - t0
+
     # ------------------------------------------------------------------ the clip
     def check_upload(self, path: str | Path) -> float:
         """Size and duration limits; returns the duration."""
@@ -270,7 +301,8 @@ class SoundtrackService:
         report(0.75, "ranking the library")
         self.learner.refresh()
         weights = self.learner.sample_weights(content_type, user_id)
-        matches = list(matching.rank(clip, self.library, k=self.config.k, weights=weights))
+        ranking = rank(clip, self.library, k=self.config.k, weights=weights)
+        matches = list(ranking)
         report(0.9, "drawing the arc")
         from analysis.plot import plot_arc
 
@@ -282,6 +314,7 @@ class SoundtrackService:
             weights=weights.to_dict(),
             content_type=content_type,
         )
+        session.max_stretch = weights.max_stretch
         session.video, session.clip, session.matches = local, clip, matches
         session.recommendation_id, session.played = rec, set()
         table = [
@@ -291,9 +324,13 @@ class SoundtrackService:
         ]
         choices = [f"{i + 1}. {m.title}" for i, m in enumerate(matches)]
         best = f"best fit {matches[0].score:.2f}" if matches else "the library is empty"
+        if getattr(ranking, "compose_instead", False):
+            best += " (no track fits well: try **Compose instead** below)"
+        dominant = clip.arc.dominant_emotion()
+        n_cuts = len(clip.cuts)
         summary = (
-            f"{clip.duration:.1f} s, {len(clip.cuts)} cuts, dominant emotion "
-            f"{max(set(clip.arc.dominant_emotion()), key=clip.arc.dominant_emotion().count)}; {best}"
+            f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
+            f"{max(set(dominant), key=dominant.count)}; {best}"
         )
         report(1.0, "done")
         return AnalysisView(plot=Path(plot), table=table, choices=choices, summary=summary, recommendation_id=rec)
@@ -312,11 +349,12 @@ class SoundtrackService:
     def preview(self, session: Session, choice: str | int) -> Path:
         """The clip with the chosen track's fitted section as its soundtrack."""
         pos = self._position(session, choice)
-        from matching.fit import fit_to_video
+        from matching.fit import fit_to_clip
 
+        m = session.matches[pos]
         out = session.folder / f"preview-{pos + 1}.mp4"
         if not out.exists():
-            fit_to_video(session.matches[pos], session.video, out, duration=session.clip.duration)
+            fit_to_clip(m.path, session.video, out, start=m.start, stretch=m.stretch, max_stretch=session.max_stretch)
         return out
 
     def event(self, session: Session | None, kind: str, choice: str | int | None = None, *,
@@ -560,7 +598,7 @@ def serve(
     """Load everything once, start the cleanup sweeper, and serve the page."""
     cfg = config or AppConfig()
     service = SoundtrackService(cfg, progress=lambda f, m: print(m, flush=True))
-    service.example_clip()
+    print(f"loaded models and caches in {service.warm_up():.1f} s", flush=True)
     service.cleanup()
     service.start_sweeper()
     demo = build_ui(service)

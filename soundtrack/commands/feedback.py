@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def default_database() -> str:
     """The demo library's database, where the app logs feedback when started without ``--library``."""
-    from matching import demo
+    from matching.demo import demo_home
 
-    return str(demo.default_library_path())
+    return str(demo_home() / "library.db")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,154 @@
+"""The app's handlers, called directly (no browser): analyse, rank, preview, rate, compose, limits."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pretty_midi
+import pytest
+from mediagen import Shot, corrupt_copy, make_clip
+
+from analysis.errors import MediaError, ParameterError
+from app import AppConfig, SoundtrackService, make_example_clip, probe_video
+
+HERE = Path(__file__).parent
+
+
+def write_midi(path: Path, *, pitches: list[int], tempo: float, velocity: int, program: int, bars: int = 8) -> Path:
+    """A short MIDI piece: a repeating arpeggio over ``pitches`` at ``tempo`` bpm."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    inst = pretty_midi.Instrument(program=program)
+    beat = 60.0 / tempo
+    t = 0.0
+    for i in range(bars * 4):
+        for j, p in enumerate(pitches):
+            inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=p + 12 * (i % 2 and j == 0), start=t,
+                                               end=t + beat * 0.9))
+        t += beat
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+def build_small_library(folder: Path):
+    """Three MIDI tracks of different moods (fast major, slow minor, mid), analysed into a Library."""
+    import matching
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lib = matching.Library(folder / "lib.db")
+    specs = {
+        "bright-march": ([60, 64, 67], 150.0, 110, 0),
+        "slow-lament": ([57, 60, 64], 60.0, 45, 48),
+        "steady-walk": ([62, 65, 69], 100.0, 80, 24),
+    }
+    for title, (pitches, tempo, vel, prog) in specs.items():
+        lib.add(write_midi(folder / f"{title}.mid", pitches=pitches, tempo=tempo, velocity=vel, program=prog),
+                title=title)
+    return lib
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    build_small_library(root / "library")
+    return SoundtrackService(AppConfig(library=root / "library" / "lib.db", work_dir=root / "work", k=3))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    shots = [Shot(50, (30, 40, 120), motion=0.1), Shot(50, (250, 160, 40), motion=1.0)]
+    make_clip(path, shots=shots, fps=25, audio="percussion")
+    return path
+
+
+def test_analyse_rank_preview_rate_and_log(service, clip):
+    session = service.new_session()
+    steps = []
+    view = service.analyse(session, clip, user_id="tester", progress=lambda f, m: steps.append((f, m)))
+    assert view.plot.is_file() and view.plot.stat().st_size > 5000
+    assert len(view.table) == 3 and {row[1] for row in view.table} == {"bright-march", "slow-lament", "steady-walk"}
+    scores = [row[2] for row in view.table]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert "4.0 s, 1 cut," in view.summary and "try **Compose instead**" in view.summary  # best fit is poor
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(steps) >= 3
+
+    mp4 = service.preview(session, view.choices[0])
+    assert mp4.parent == session.folder and abs(probe_video(mp4) - 4.0) < 0.2
+    service.event(session, "play", view.choices[0])
+    service.event(session, "play", view.choices[0])  # second play of the same track: a replay
+    service.event(session, "skip", view.choices[1], value=0.5, duration=4.0)
+    assert "rated 4/5" in service.rate(session, view.choices[0], "4")
+
+    kinds = [(o.kind, o.position, o.value) for o in service.feedback.observations()
+             if o.recommendation_id == view.recommendation_id]
+    assert kinds == [("play", 0, None), ("replay", 0, None), ("skip", 1, 0.5), ("rating", 0, 4.0)]
+    export = service.feedback.export_user("tester")
+    rec = next(r for r in export["recommendations"] if r["id"] == view.recommendation_id)
+    assert [c["title"] for c in rec["candidates"]] == [row[1] for row in view.table]
+    assert set(rec["weights"]) >= {"dtw", "embedding", "transition"}
+
+
+def test_sessions_are_separate_and_old_ones_are_swept(service, clip):
+    a, b = service.new_session(), service.new_session()
+    assert a.folder != b.folder and a.folder.parent == b.folder.parent
+    (a.folder / "x.wav").write_bytes(b"1")
+    old = time.time() - 2 * service.config.cleanup_age_s
+    os.utime(a.folder / "x.wav", (old, old))
+    os.utime(a.folder, (old, old))
+    assert service.cleanup() >= 1
+    assert not a.folder.exists() and b.folder.exists()
+    assert service.ensure_session(None).folder.is_dir()
+
+
+def test_bad_uploads_give_readable_errors(service, clip, tmp_path):
+    session = service.new_session()
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video")
+    with pytest.raises(MediaError, match=r"notes\.mp4: is not a readable video"):
+        service.analyse(session, text, user_id="tester")
+    broken = corrupt_copy(clip, tmp_path / "broken.mp4", mode="garble")
+    with pytest.raises(MediaError, match=r"broken\.mp4"):
+        service.analyse(session, broken, user_id="tester")
+    small = SoundtrackService(AppConfig(library=service.config.library, work_dir=service.work, max_duration_s=2.0))
+    with pytest.raises(MediaError, match=r"lasts 4 s; the limit is 2 s"):
+        small.check_upload(clip)
+    tiny = SoundtrackService(AppConfig(library=service.config.library, work_dir=service.work, max_upload_mb=0.001))
+    with pytest.raises(MediaError, match="MB; the limit is 0 MB"):
+        tiny.check_upload(clip)
+    with pytest.raises(ParameterError, match="analyse a clip first"):
+        service.rate(service.new_session(), "1. x", 3)
+    with pytest.raises(ParameterError, match="max_upload_mb"):
+        AppConfig(max_upload_mb=0)
+
+
+def test_compose_instead_writes_all_downloads(service, clip):
+    session = service.new_session()
+    view = service.analyse(session, clip, user_id="composer-fan")
+    out = service.compose(session, style="cinematic", instrument="violin", tempo=90, energy=0.3)
+    assert out.midi.suffix == ".mid" and out.wav.suffix == ".wav" and out.video.suffix == ".mp4"
+    assert all(p.parent == session.folder and p.stat().st_size > 0 for p in (out.midi, out.wav, out.video))
+    assert out.musicxml is not None and out.musicxml.stat().st_size > 0
+    assert abs(probe_video(out.video) - 4.0) < 0.2
+    assert "violin" in out.summary.lower()
+    kinds = [o.kind for o in service.feedback.observations() if o.recommendation_id == view.recommendation_id]
+    assert kinds == ["compose_instead"]
+
+
+def test_library_tab_adds_tracks_and_lists_catalogue(service, tmp_path):
+    before = len(service.catalogue())
+    extra = write_midi(tmp_path / "new-tune.mid", pitches=[65, 69, 72], tempo=120, velocity=90, program=73)
+    bad = tmp_path / "noise.mid"
+    bad.write_bytes(b"not midi at all")
+    msg = service.add_tracks([extra, bad])
+    assert msg.startswith("added 1 track") and "noise.mid" in msg
+    rows = service.catalogue()
+    assert len(rows) == before + 1 and rows[-1][1] == "new-tune"
+
+
+def test_example_clip_is_a_readable_video(tmp_path):
+    path = make_example_clip(tmp_path / "ex.mp4", seconds_per_shot=1.0)
+    assert abs(probe_video(path) - 3.0) < 0.2
