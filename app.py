@@ -40,7 +40,6 @@ from matching.rank import rank  # not matching.rank: the submodule import rebind
 log = logging.getLogger("soundtrack.app")
 
 Progress = Callable[[float, str], None]
-CONTENT_TYPES = ("general", "drama", "documentary", "interview", "courtroom", "action", "sports", "music_video")
 
 
 def default_home() -> Path:
@@ -442,6 +441,7 @@ def build_ui(service: SoundtrackService) -> Any:
     """The Gradio Blocks page; every handler is a thin call into ``service``."""
     import gradio as gr
 
+    from analysis.presets import PRESETS as CONTENT_PRESETS
     from composer.styles import STYLES
 
     def on_load(user_id: str | None) -> tuple[str, str]:
@@ -482,7 +482,7 @@ def build_ui(service: SoundtrackService) -> Any:
     def on_skip(session, choice, position, length):
         try:
             service.event(session, "skip", choice, value=position, duration=length or None)
-            return "Skipped."
+            return f"Skipped at {position or 0:.1f} s."
         except SoundtrackError as err:
             return _error(err)
 
@@ -537,7 +537,7 @@ def build_ui(service: SoundtrackService) -> Any:
                 with gr.Column(scale=1):
                     video = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
                     example = gr.Button("Use the example clip", size="sm")
-                    content_type = gr.Dropdown(list(CONTENT_TYPES), value="general", label="Content type")
+                    content_type = gr.Dropdown(sorted(CONTENT_PRESETS), value="general", label="Content type")
                     analyse = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
                 with gr.Column(scale=2):
                     error = gr.Markdown(elem_id="error")
@@ -549,7 +549,7 @@ def build_ui(service: SoundtrackService) -> Any:
                 with gr.Column(scale=1):
                     choice = gr.Dropdown([], label="Track", elem_id="choice")
                     preview_btn = gr.Button("Preview on the video", elem_id="preview-btn")
-                    skip = gr.Button("Skip this track", size="sm")
+                    skip = gr.Button("Skip this track", size="sm", elem_id="skip-btn")
                     rating = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
                     rate_btn = gr.Button("Submit rating", elem_id="rate-btn")
                     feedback_note = gr.Markdown(elem_id="feedback-note")

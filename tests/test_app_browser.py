@@ -114,6 +114,12 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
     page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }")
     page.evaluate("() => { const v = document.querySelector('#preview video'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#preview video').currentTime > 0.2", timeout=20_000)
+    page.locator("#skip-btn").click()
+    expect(page.locator("#feedback-note")).to_contain_text("Skipped at", timeout=10_000)
+    # Play again to the end, fast: a replay and a completion.
+    page.evaluate("""() => { const v = document.querySelector('#preview video');
+        v.pause(); v.currentTime = 0; v.playbackRate = 8; return v.play(); }""")
+    page.wait_for_function("() => document.querySelector('#preview video').ended", timeout=20_000)
 
     page.locator("#rating").get_by_text("4", exact=True).click()
     page.locator("#rate-btn").click()
@@ -125,8 +131,10 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
         kinds = [r[0] for r in conn.execute("SELECT kind FROM feedback_events ORDER BY id")]
         rating = conn.execute("SELECT value, position FROM feedback_events WHERE kind='rating'").fetchall()
         shown = conn.execute("SELECT COUNT(*) FROM feedback_candidates").fetchone()[0]
+        skip = conn.execute("SELECT value, duration FROM feedback_events WHERE kind='skip'").fetchall()
     assert rating == [(4.0, 0)]
-    assert "play" in kinds and shown == 3
+    assert kinds[0] == "play" and {"skip", "replay", "complete", "rating"} <= set(kinds) and shown == 3, kinds
+    assert len(skip) == 1 and 0.2 < skip[0][0] < 4.0 and abs(skip[0][1] - 4.0) < 0.2
     page.close()
 
 
