@@ -106,3 +106,28 @@ def test_word_error_rate() -> None:
 
 def test_model_loads_once() -> None:
     assert Transcriber()._model is Transcriber()._model
+
+
+def test_faster_speech_reads_as_more_aroused(tmp_path: Path) -> None:
+    """One neutral sentence said slowly, then fast: words/s and arousal both rise."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng (Debian package) is not installed")
+    text = "The report has four sections and the meeting is on Tuesday afternoon in the main office."
+    parts = []
+    for speed in ("110", "280"):
+        subprocess.run(["espeak-ng", "-s", speed, "-w", str(tmp_path / f"{speed}.wav"), text],
+                       check=True, capture_output=True, timeout=60)
+        audio, sr = sf.read(tmp_path / f"{speed}.wav", dtype="float32")
+        parts += [audio, np.zeros(sr, np.float32)]
+    audio = np.concatenate(parts)
+    slow_end = (parts[0].size + sr) / sr
+    media = MediaStreams(path=Path("rate.wav"), duration=audio.size / sr, fps=25.0, frame_times=np.zeros(0),
+                         frames=np.zeros((0, 8, 8, 3), np.uint8), audio=audio, sample_rate=sr)
+    arc = SpeechSource().analyze(media, hop=0.5)
+    said = arc.confidence > 0
+    slow = said & (arc.times < slow_end - 1.5)
+    fast = said & (arc.times > slow_end)
+    assert slow.sum() >= 3 and fast.sum() >= 2
+    rate = arc.features["words_per_s"]
+    assert rate[fast].mean() > 1.8 * rate[slow].mean()
+    assert arc.arousal[fast].mean() > arc.arousal[slow].mean() + 0.1  # rate is 1/6 of arousal here

@@ -9,8 +9,10 @@ offline in the constructor. The model loads once per process and is reused.
 Per window:
 
 * valence: text emotion of the overlapping segments (:mod:`analysis.text_emotion`);
-* arousal: the text's arousal blended with prosody cues relative to the clip's own
-  speaker baseline: speech rate (words/s), voice pitch (YIN f0) and loudness (RMS dB);
+* arousal: the text's arousal blended with prosody cues: speech rate (words/s, against
+  a conversational 2.5 words/s and against the clip's own median rate, so speeding up
+  reads as arousal), and voice pitch (YIN f0) and loudness (RMS dB of voiced frames)
+  against the clip's own median;
 * confidence: share of the window covered by speech times the transcription's own
   confidence. Windows without speech have confidence 0.
 """
@@ -229,7 +231,9 @@ class SpeechSource:
         talk = np.array([sum(max(0.0, min(s.end, c + span / 2) - max(s.start, c - span / 2))
                              for s in transcript.segments) for c in times])
         rate = np.where(talk > 0.25, rate * span / np.maximum(talk, 1e-9), 0.0)  # words per second of speech
-        rate_cue = np.clip((rate - self.base_rate) / self.base_rate, -1.0, 1.0)
+        # Half from the absolute rate, half from the change against this speaker's usual rate in the clip.
+        usual = float(np.median(rate[speaking & (rate > 0)])) if np.any(speaking & (rate > 0)) else self.base_rate
+        rate_cue = np.clip(0.5 * (rate - self.base_rate) / self.base_rate + 0.5 * (rate - usual) / usual, -1.0, 1.0)
 
         # Prosody relative to this clip's speaker: higher and louder than usual reads as aroused.
         pros = prosody(audio16)
