@@ -188,3 +188,49 @@ def test_index_folder_on_the_cluster_with_the_real_track_analysis(client, tmp_pa
     from analysis.track import analyze_track
 
     _index_both_ways(client, tmp_path, analyze_track)
+
+
+@pytest.mark.slow
+def test_readme_recipe_dask_scheduler_and_worker_cli(clips: Path, tmp_path: Path) -> None:
+    """`dask scheduler` + `dask worker ADDR` as separate processes, then `soundtrack batch/index --scheduler`."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    import soundfile as sf
+
+    bin_dir = Path(sys.executable).parent
+    info = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(info)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        procs.append(subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                       "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out = tmp_path / "out"
+        done = subprocess.run([str(bin_dir / "soundtrack"), "batch", str(clips), "--out", str(out), "--scheduler",
+                               address, "--analyze-only", "--json", "--no-progress"],
+                              capture_output=True, text=True, timeout=300)
+        report = json.loads(done.stdout)
+        assert done.returncode == 1 and (report["ok"], report["errors"]) == (4, 2), done.stderr
+        assert {r["worker"] for r in report["records"]} and all(
+            int(r["worker"].rsplit(":", 1)[1]) != os.getpid() for r in report["records"])
+        music = tmp_path / "music"
+        music.mkdir()
+        sf.write(music / "calm.wav", drone(2.0), 22050)
+        sf.write(music / "busy.wav", percussion(2.0), 22050)
+        db = tmp_path / "lib.db"
+        idx = subprocess.run([str(bin_dir / "soundtrack"), "index", str(music), "--library", str(db), "--scheduler",
+                              address, "--json", "--no-progress"], capture_output=True, text=True, timeout=300)
+        assert idx.returncode == 0, idx.stderr
+        assert json.loads(idx.stdout)["tracks"] == 2
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
