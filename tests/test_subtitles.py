@@ -126,3 +126,18 @@ def test_analyze_video_takes_subtitles_and_reports_their_arc(tmp_path: Path) -> 
     grim = result.arc.valence[(t > 6.5) & (t < 8.5)].mean()
     assert joyful > grim + 0.3
     assert result.to_dict()["sources"]["subtitles"]["confidence"][1] > 0
+
+
+@pytest.mark.parametrize("name", ["faces", "speech", "subtitles"])
+def test_people_sources_with_nothing_to_read_are_silent(name: str) -> None:
+    """No frames, no audio, no subtitle file: the grid is right and every confidence is 0."""
+    from analysis.sources import AffectSource
+
+    source = source_class(name)()
+    assert isinstance(source, AffectSource) and source.name == name
+    arc = source.analyze(_media(3.2, None), hop=0.5)
+    assert arc.name == name
+    assert arc.times.tolist() == [0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25]
+    for a in (arc.valence, arc.arousal, arc.confidence):
+        assert a.shape == arc.times.shape and np.all(np.isfinite(a))
+    assert np.all(arc.confidence == 0.0)

