@@ -54,7 +54,7 @@ def test_cuts_are_not_counted_as_motion(four_shot_clip) -> None:
     without = VisualSource().analyze(media, hop=0.5)
     # The cut at 5.0 s leads into an almost still shot: the pair across it is not motion.
     i = int(5.0 / 0.5)
-    assert with_cuts.features["motion"][i] < 0.5 * without.features["motion"][i]
+    assert with_cuts.features["motion"][i] < 0.7 * without.features["motion"][i]
     assert with_cuts.features["motion"].sum() < without.features["motion"].sum()
 
 

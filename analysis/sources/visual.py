@@ -29,8 +29,10 @@ meaningless there) and for windows that had to be interpolated between samples.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import ClassVar
 
+import cv2
 import numpy as np
 
 from analysis.arc import grid
@@ -54,37 +56,38 @@ def _unit(x: np.ndarray, mid: float, half_range: float) -> np.ndarray:
     return np.clip((x - mid) / half_range, -1.0, 1.0)
 
 
+def _one_frame(img: np.ndarray) -> tuple[float, float, float, float, float]:
+    """(brightness, saturation, colourfulness, warmth, contrast) of one RGB uint8 image."""
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)  # H 0..179 (degrees / 2), S and V 0..255
+    g_mean, g_std = cv2.meanStdDev(grey)
+    sat = hsv[..., 1].astype(np.float32) / 255.0
+    f = img.astype(np.float32)
+    rg = f[..., 0] - f[..., 1]
+    yb = 0.5 * (f[..., 0] + f[..., 1]) - f[..., 2]
+    colourful = np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    hue = hsv[..., 0].astype(np.float32) * 2.0
+    weight = sat * (hsv[..., 2].astype(np.float32) / 255.0)  # only coloured, lit pixels have a hue
+    warm = weight[(hue < 70) | (hue >= 330)].sum()
+    cool = weight[(hue >= 170) & (hue < 270)].sum()
+    warmth = (warm - cool) / max(float(weight.sum()), 1e-6)
+    return (
+        float(g_mean[0, 0]) / 255.0, float(sat.mean()), float(colourful), float(warmth), float(g_std[0, 0]) / 255.0
+    )
+
+
 def frame_features(frames: np.ndarray) -> dict[str, np.ndarray]:
     """Raw per-frame colour features of RGB ``uint8`` frames ``(n, h, w, 3)``.
 
-    brightness, saturation, contrast in [0, 1]; colourfulness on Hasler-Süsstrunk's
-    scale (0 grey .. ~110 extremely colourful); warmth in [-1, 1].
+    brightness (mean luma), saturation (mean HSV saturation), contrast (RMS contrast of
+    luma) in [0, 1]; colourfulness on Hasler-Süsstrunk's scale (0 grey .. ~110
+    extremely colourful); warmth in [-1, 1]. Frames wider than 160 px are read at every
+    second pixel: the statistics do not change, the cost drops fourfold.
     """
-    f = frames.astype(np.float32)
-    r, g, b = f[..., 0], f[..., 1], f[..., 2]
-    luma = (0.299 * r + 0.587 * g + 0.114 * b) / 255.0  # (n, h, w)
-    mx = f.max(axis=-1)
-    mn = f.min(axis=-1)
-    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-6), 0.0)  # HSV saturation
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    axes = (1, 2)
-    colourful = np.sqrt(rg.std(axes) ** 2 + yb.std(axes) ** 2) + 0.3 * np.sqrt(
-        rg.mean(axes) ** 2 + yb.mean(axes) ** 2
-    )
-    # Hue in degrees from the opponent channels; warm = red..yellow, cool = cyan..blue.
-    hue = (np.degrees(np.arctan2(np.sqrt(3.0) * (g - b), 2 * r - g - b)) + 360.0) % 360.0
-    weight = sat * (mx / 255.0)  # only coloured, lit pixels have a meaningful hue
-    warm = ((hue < 70) | (hue >= 330)) * weight
-    cool = ((hue >= 170) & (hue < 270)) * weight
-    total = np.maximum(weight.sum(axes), 1e-6)
-    return {
-        "brightness": luma.mean(axes),
-        "saturation": sat.mean(axes),
-        "colourfulness": colourful,
-        "warmth": (warm.sum(axes) - cool.sum(axes)) / total,
-        "contrast": luma.std(axes),
-    }
+    step = 2 if frames.shape[2] > 160 else 1
+    rows = np.array([_one_frame(np.ascontiguousarray(f[::step, ::step])) for f in frames]).reshape(-1, 5)
+    keys = ("brightness", "saturation", "colourfulness", "warmth", "contrast")
+    return {k: rows[:, i] for i, k in enumerate(keys)}
 
 
 def frame_motion(frames: np.ndarray, times: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
@@ -96,8 +99,9 @@ def frame_motion(frames: np.ndarray, times: np.ndarray, cuts: tuple[float, ...])
     n = frames.shape[0]
     if n < 2:
         return np.zeros(n)
-    grey = frames.astype(np.float32).mean(axis=-1)
-    diff = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))  # (n-1,)
+    step = 2 if frames.shape[2] > 160 else 1
+    grey = np.stack([cv2.cvtColor(np.ascontiguousarray(f[::step, ::step]), cv2.COLOR_RGB2GRAY) for f in frames])
+    diff = np.array([cv2.absdiff(a, b).mean() for a, b in pairwise(grey)])  # (n-1,)
     dt = np.maximum(np.diff(times), 1e-3)
     rate = diff * (0.2 / dt)
     c = np.asarray(cuts, dtype=float)
