@@ -17,7 +17,7 @@ from analysis.errors import MediaError, ParameterError
 from composer.arranger import arrange
 from composer.composition import Composition, build_midi
 from composer.harmony import plan_harmony
-from composer.material import MaterialRequest, Note, get_source
+from composer.material import MaterialRequest, Note, NoteSource, get_source
 from composer.styles import Style, get_style, resolve_instrument
 
 SeedMelody = str | Path | pretty_midi.PrettyMIDI | Sequence[Note]
@@ -69,7 +69,7 @@ def compose(
     tempo: float | None = None,
     energy: float | None = None,
     seed_melody: SeedMelody | None = None,
-    source: str = "auto",
+    source: str | NoteSource = "auto",
 ) -> Composition:
     """Compose music that follows ``arc`` with a chord change on every cut.
 
@@ -77,7 +77,8 @@ def compose(
     style's lead) plays the lead line; ``energy`` in [-1, 1] shifts arousal for tempo
     and texture; ``tempo`` (bpm) replaces the derived base tempo; ``seed_melody`` (MIDI
     path, PrettyMIDI or notes) is developed through the piece; ``source`` picks the
-    note source (``"auto"``: the learned model when available, else rules).
+    note source (``"auto"``: the learned model when available, else rules; or a
+    :class:`~composer.material.NoteSource` instance).
     """
     if not isinstance(arc, EmotionArc):
         raise ParameterError(f"`arc` must be an EmotionArc (received {type(arc).__name__})")

@@ -123,13 +123,16 @@ SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
 LEARNED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "composer.pt"
 
 
-def get_source(name: str = "auto") -> NoteSource:
+def get_source(name: str | NoteSource = "auto") -> NoteSource:
     """The note source called ``name``.
 
     ``"auto"`` uses the learned source when ``composer.sample`` imports and its
     checkpoint loads, else :class:`RuleSource`; ``"learned"`` raises
     :class:`ModelError` when the model is unavailable; ``"rules"`` never needs a model.
+    A :class:`NoteSource` instance is returned as it is.
     """
+    if not isinstance(name, str) and isinstance(name, NoteSource):
+        return name
     if name not in SOURCES:
         raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {name!r})")
     if name == "rules" or (name == "auto" and not LEARNED_CHECKPOINT.is_file()):

@@ -156,3 +156,25 @@ def test_energy_shifts_tempo_and_texture() -> None:
     assert sum(len(p.notes) for p in high.parts) > 2 * sum(len(p.notes) for p in low.parts)
     fixed = compose(arc, tempo=90, source="rules")
     assert fixed.plan.base_tempo == 90
+
+
+def test_a_learned_source_plugs_into_the_protocol(tmp_path) -> None:
+    """A tiny untrained transformer behind the NoteSource protocol: the frame still holds."""
+    pytest.importorskip("torch")
+    from composer import checkpoint
+    from composer.model import ModelConfig, MusicTransformer
+    from composer.sample import LearnedSource
+    from composer.tokens import Tokenizer, TokenizerConfig
+
+    tok = Tokenizer(TokenizerConfig())
+    model = MusicTransformer(ModelConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=32))
+    source = LearnedSource(checkpoint.load(checkpoint.save(tmp_path / "tiny.pt", model, tok)))
+    cuts = (2.5, 5.2)
+    piece = compose(_flat(-0.4, 0.3, 8.0), cuts, seed=0, source=source)
+    assert piece.source == "learned"
+    starts = np.array(piece.chord_times)
+    assert all(np.min(np.abs(starts - c)) <= 0.1 for c in cuts)
+    for inst in piece.midi.instruments:
+        for n in inst.notes if not inst.is_drum else ():
+            span = piece.plan.chord_at(n.start + 1e-9)
+            assert n.pitch % 12 in span.scale
