@@ -124,7 +124,10 @@ def score_video(
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
     best = candidates[0] if candidates else None
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
     stem = clip_path.stem
     if best is not None and best.score >= limit:
         from matching.fit import fit_to_clip
