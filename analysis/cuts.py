@@ -82,7 +82,7 @@ class CutDetector:
 
 
 def detect_cuts(
-    path: str | Path, *, detector: str = "adaptive", threshold: float | None = None, width: int = 256
+    path: str | Path, *, detector: str = "adaptive", threshold: float | None = None, width: int = 160
 ) -> tuple[float, ...]:
     """Cut times in ``path`` (one decode pass at ``width`` pixels wide)."""
     from analysis.media import decode_report, probe

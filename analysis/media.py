@@ -183,7 +183,7 @@ def decode_report(
     audio_rate: int = 22050,
     max_pixels: int = MAX_PIXELS,
     frame_sink: FrameSink | None = None,
-    sink_width: int = 256,
+    sink_width: int = 160,
     sink_format: str = "bgr",
     progress: Callable[[float], None] | None = None,
 ) -> Decoded:
@@ -311,7 +311,7 @@ def decode(
     audio_rate: int = 22050,
     max_pixels: int = MAX_PIXELS,
     frame_sink: FrameSink | None = None,
-    sink_width: int = 256,
+    sink_width: int = 160,
 ) -> MediaStreams:
     """Decode ``path`` into :class:`MediaStreams` (``audio`` is None without an audio stream).
 

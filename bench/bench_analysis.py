@@ -10,7 +10,7 @@ known cuts, moving content, loud percussion), then times, best of ``--repeat`` r
 and prints the wall times, the ratio analysis / decode and how many times faster than
 real time the analysis runs. Targets: ratio <= 2, >= 20x real time on 2 cores.
 
-    .venv/bin/python bench/bench_analysis.py [--seconds 60] [--repeat 2] [--keep DIR]
+    .venv/bin/python bench/bench_analysis.py [--seconds 60] [--repeat 2] [--keep DIR | --clip FILE]
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="clip length (default 60)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement, best kept (default 2)")
     parser.add_argument("--keep", type=Path, default=None, help="write the clip into this folder and keep it")
+    parser.add_argument("--clip", type=Path, default=None, help="time this existing clip instead of generating one")
     args = parser.parse_args(argv)
 
     from analysis.video import analyze_video
@@ -107,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        clip, true_cuts = make_bench_clip(folder / "bench_720p.mp4", args.seconds)
-        print(f"generated {clip.name}: {args.seconds:.0f} s 1280x720 h264+aac in {time.perf_counter() - t0:.1f} s")
+        if args.clip is not None:
+            clip, true_cuts = args.clip, []
+            print(f"timing {clip}")
+        else:
+            clip, true_cuts = make_bench_clip(folder / "bench_720p.mp4", args.seconds)
+            print(f"generated {clip.name}: {args.seconds:.0f} s 1280x720 h264+aac in {time.perf_counter() - t0:.1f} s")
 
         print(f"{'':24}{'wall s':>8}{'cpu s':>8}")
         t_pyav, c_pyav, frames = best_of(lambda: pyav_decode(clip), args.repeat)
@@ -121,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             print("ffmpeg -f null          (ffmpeg not installed)")
         analyze_video(clip, sources=("visual",), hop=5.0)  # warm-up: imports, source instances
         t_an, c_an, res = best_of(lambda: analyze_video(clip), args.repeat)
-        print(f"{'analyze_video (full)':24}{t_an:8.2f}{c_an:8.2f}  ({len(res.cuts)} cuts found, {len(true_cuts)} true)")
+        known = str(len(true_cuts)) if args.clip is None else "?"
+        print(f"{'analyze_video (full)':24}{t_an:8.2f}{c_an:8.2f}  ({len(res.cuts)} cuts found, {known} true)")
         print(f"ratio analysis / PyAV decode:   wall {t_an / t_pyav:5.2f}, cpu {c_an / c_pyav:5.2f}  (target <= 2)")
         if t_ff and c_ff:
             print(f"ratio analysis / ffmpeg decode: wall {t_an / t_ff:5.2f}, cpu {c_an / c_ff:5.2f}")
