@@ -119,9 +119,8 @@ class Composition:
         from music21 import converter
 
         out = _target(path)
-        pitched = pretty_midi.PrettyMIDI(resolution=RESOLUTION, initial_tempo=self.plan.base_tempo)
-        pitched.instruments = [i for i in self.midi.instruments if not i.is_drum]
-        # MusicXML has no tempo map worth the name: write on the base tempo's grid.
+        # the pitched parts on the same tempo map, so every beat is a quarter note in the score
+        pitched = build_midi(tuple(p for p in self.parts if not p.is_drum), self.plan)
         buf = io.BytesIO()
         pitched.write(buf)
         try:
