@@ -1,15 +1,24 @@
-"""Matching benchmark: exhaustive DTW vs the pruned fast path, recall@10, index throughput.
+"""Matching benchmark: exhaustive DTW vs the sketch-shortlist fast path, recall@10, index throughput.
 
 Synthetic libraries of smoothed random-walk arcs (30-240 steps at 1 s, i.e. 0.5-4 min
-tracks); each query clip is a time-warped, noisy 30-step section of a random track.
-Exhaustive ranking is timed on every track where ``--exhaustive-limit`` allows and
-otherwise extrapolated from a timed sample (the output says so); recall@10 of the
-fast path is measured only where the exhaustive ranking was really computed.
+tracks). Queries: two in three are time-warped, noisy sections (12 to 90 steps) of a
+random track, one in three an unrelated random walk of 15 to 90 steps. For every query
+that is ranked exhaustively, every track's exact blended score is computed (what
+``rank(fast=False)`` does); recall@10 of ``rank(fast=True)`` is the share of the exact
+top 10 it returns. Exhaustive time is measured on the queries ranked exhaustively
+(``--exhaustive-limit``, ``--exhaustive-queries``), otherwise extrapolated from a
+timed 2,000-track sample (the output says which). Fast-path times exclude the one-off
+sketch-table build, which is reported separately with the tables' memory.
+
+``--sweep`` also reports, for the exhaustively ranked queries, the recall and the
+estimate time of other shortlist sizes, sketch points and strides (the shortlist
+recall is exact: the fast path's top 10 is the exact top 10 of its shortlist).
 Index throughput: ``Library.add_folder`` with the real ``analysis.analyze_track`` on
 small generated WAV files.
 
     .venv/bin/python bench/bench_matching.py            # 1k, 10k, 100k
-    .venv/bin/python bench/bench_matching.py --sizes 1000 --queries 3
+    .venv/bin/python bench/bench_matching.py --sizes 1000 --queries 6 --index-files 0
+    .venv/bin/python bench/bench_matching.py --sizes 100000 --exhaustive-limit 100000 --exhaustive-queries 3
 """
 
 from __future__ import annotations
@@ -21,11 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from matching.catalog import Catalog
-from matching.fast import FastIndex
-from matching.rank import rank
+from analysis.arc import EmotionArc
+from matching import fast as fastmod
+from matching.catalog import Catalog, arc_summary
+from matching.dtw import align, distance_to_score
+from matching.rank import CANDIDATES, embedding_scores, rank, steps_at, track_va_at
+from matching.weights import MatchWeights
 
 HOP = 1.0
+W = MatchWeights()
 
 
 def synthetic_catalog(n: int, rng: np.random.Generator) -> Catalog:
@@ -48,53 +61,129 @@ def synthetic_catalog(n: int, rng: np.random.Generator) -> Catalog:
     )
 
 
-def query(cat: Catalog, rng: np.random.Generator):
-    from analysis.arc import EmotionArc
-
-    i = int(rng.integers(0, len(cat)))
-    va = cat.track_va(i)
-    a = int(rng.integers(0, max(1, len(va) - 30)))
-    sec = va[a : a + 30]
-    x = np.linspace(0, 1, 34) ** 1.15 * (len(sec) - 1)
-    q = np.stack([np.interp(x, np.arange(len(sec)), sec[:, c]) for c in range(2)], axis=1)
-    q = np.clip(q + rng.normal(0, 0.03, q.shape), -1, 1)
+def _arc(q: np.ndarray) -> EmotionArc:
     return EmotionArc.from_va((np.arange(len(q)) + 0.5) * HOP, q[:, 0], q[:, 1])
 
 
-def bench_size(n: int, queries: int, exhaustive_limit: int, rng: np.random.Generator) -> None:
+def query(cat: Catalog, rng: np.random.Generator, kind: str) -> EmotionArc:
+    """A warped noisy section of a random track (``kind="section"``) or an unrelated walk."""
+    if kind == "random":
+        m = int(rng.integers(15, 91))
+        x = np.cumsum(rng.normal(0, 0.08, (m, 2)), axis=0)
+        x = np.stack([np.convolve(x[:, c], np.ones(5) / 5, mode="same") for c in range(2)], axis=1)
+        return _arc(np.clip(x - x.mean(axis=0) + rng.uniform(-0.5, 0.5, 2), -1, 1))
+    i = int(rng.integers(0, len(cat)))
+    va = cat.track_va(i)
+    length = min(int(rng.integers(12, 91)), len(va))
+    a = int(rng.integers(0, len(va) - length + 1))
+    sec = va[a : a + length]
+    n = max(4, round(length * rng.uniform(0.85, 1.15)))
+    x = np.linspace(0, 1, n) ** rng.uniform(0.85, 1.2) * (len(sec) - 1)
+    q = np.stack([np.interp(x, np.arange(len(sec)), sec[:, c]) for c in range(2)], axis=1)
+    return _arc(np.clip(q + rng.normal(0, 0.03, q.shape), -1, 1))
+
+
+def exact_scores(cat: Catalog, clip: EmotionArc, w: MatchWeights = W) -> np.ndarray:
+    """Every track's exact blended score, as ``rank(fast=False)`` computes it."""
+    q, hop = clip.va(), clip.hop or 0.5
+    w_dtw, w_emb = w.blend
+    emb = embedding_scores(arc_summary(clip), cat.summaries)
+    dtw = np.array([align(q, track_va_at(cat, i, hop), hop=hop, weights=w).score for i in range(len(cat))])
+    return w_dtw * dtw + w_emb * emb
+
+
+def top10(scores: np.ndarray, cat: Catalog) -> set[int]:
+    order = np.lexsort((cat.ids, -scores))  # score descending, then id, like rank()
+    return {int(cat.ids[i]) for i in order[:10]}
+
+
+def shortlist_recall(
+    cat: Catalog, clip: EmotionArc, exact: np.ndarray, *, candidates: int, points: int, stride: float
+) -> tuple[float, float]:
+    """(recall@10, estimate seconds) of one shortlist configuration against exact scores."""
+    q, hop = clip.va(), clip.hop or 0.5
+    for length in fastmod.lengths_for(len(q) * hop, W.max_stretch):
+        fastmod.sketch_table(cat, length, points=points, stride=stride)  # build outside the timing
+    t = time.perf_counter()
+    est = fastmod.estimate(cat, q, hop=hop, weights=W, points=points, stride=stride).distance
+    m = steps_at(np.diff(cat.offsets), cat.hops, hop)
+    w_dtw, w_emb = W.blend
+    emb = embedding_scores(arc_summary(clip), cat.summaries)
+    guess = w_dtw * np.minimum(1.0, m * W.max_stretch / len(q)) * distance_to_score(est, W.distance_scale)
+    short = np.argpartition(-(guess + w_emb * emb), candidates - 1)[:candidates]
+    seconds = time.perf_counter() - t
+    sub = np.full(len(cat), -np.inf)
+    sub[short] = exact[short]
+    return len(top10(sub, cat) & top10(exact, cat)) / 10, seconds
+
+
+def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> None:
     t = time.perf_counter()
     cat = synthetic_catalog(n, rng)
     t_cat = time.perf_counter() - t
+    kinds = ["section", "section", "random"] * args.queries
+    clips = [query(cat, rng, kinds[j]) for j in range(args.queries)]
+    # One-off index build for every length the queries need, timed and sized.
+    needed = sorted({L for c in clips for L in fastmod.lengths_for(c.duration, W.max_stretch)})
+    fastmod.MAX_TABLES = max(fastmod.MAX_TABLES, len(needed))  # keep them all for the timed queries
     t = time.perf_counter()
-    FastIndex.for_catalog(cat)
-    t_index = time.perf_counter() - t
-    clips = [query(cat, rng) for _ in range(queries)]
-    fast_times, recalls, ex_times = [], [], []
-    for clip in clips:
+    tables = [fastmod.sketch_table(cat, L) for L in needed]  # built on first use, then cached
+    t_build = time.perf_counter() - t
+    print(f"N={n:>7,d}: catalogue {t_cat:.1f} s, {cat.va.nbytes / 1e6:.0f} MB of arcs")
+    print(f"   sketch tables (P={fastmod.POINTS}, stride {fastmod.STRIDE}): {len(tables)} lengths built in "
+          f"{t_build:.2f} s ({t_build / len(tables):.2f} s per length)")
+    print("     " + ", ".join(f"{tb.length:.0f} s: {tb.rows.shape[0] / 1e6:.2f}M rows {tb.nbytes / 1e6:.0f} MB"
+                            for tb in tables))
+    del tables
+    fast_times, recalls, ex_times, kinds_done = [], [], [], []
+    exacts: list[tuple[EmotionArc, np.ndarray]] = []
+    for j, clip in enumerate(clips):
         t = time.perf_counter()
-        fast = rank(clip, cat, k=10, fast=True)
+        hits = rank(clip, cat, k=10, fast=True, candidates=args.candidates)
         fast_times.append(time.perf_counter() - t)
-        if n <= exhaustive_limit:
+        if n <= args.exhaustive_limit and j < args.exhaustive_queries:
             t = time.perf_counter()
-            ex = rank(clip, cat, k=10, fast=False)
+            ex = exact_scores(cat, clip)
             ex_times.append(time.perf_counter() - t)
-            recalls.append(len({m.track_id for m in fast} & {m.track_id for m in ex}) / 10)
+            recalls.append(len({m.track_id for m in hits} & top10(ex, cat)) / 10)
+            kinds_done.append(kinds[j])
+            exacts.append((clip, ex))
+            if n <= 2000:  # the helper agrees with rank(fast=False)
+                ids = {m.track_id for m in rank(clip, cat, k=10, fast=False)}
+                assert ids == top10(ex, cat), "exact_scores disagrees with rank(fast=False)"
     if ex_times:
-        ex_note = f"{np.mean(ex_times):.2f} s (measured)"
+        ex_note = f"{np.mean(ex_times):.2f} s (measured on {len(ex_times)} queries)"
     else:
         sample = Catalog(
             ids=cat.ids[:2000], paths=cat.paths[:2000], titles=cat.titles[:2000], durations=cat.durations[:2000],
             hops=cat.hops[:2000], offsets=cat.offsets[:2001], va=cat.va[: cat.offsets[2000]], embeddings=None,
         )  # fmt: skip
         t = time.perf_counter()
-        rank(clips[0], sample, k=10, fast=False)
+        exact_scores(sample, clips[0])
         per_track = (time.perf_counter() - t) / 2000
         ex_note = f"{per_track * n:.1f} s (EXTRAPOLATED from 2,000 tracks timed: {per_track * 1e6:.0f} us/track)"
-    recall = f"{np.mean(recalls):.3f} over {len(recalls)} queries" if recalls else "not measured (no exhaustive run)"
-    print(f"N={n:>7,d}: catalogue {t_cat:.1f} s, fast index build {t_index:.2f} s")
     print(f"   exhaustive DTW per query: {ex_note}")
-    print(f"   fast path per query: mean {np.mean(fast_times):.3f} s, max {np.max(fast_times):.3f} s")
-    print(f"   fast path recall@10 vs exhaustive: {recall}")
+    print(f"   fast path per query (C={args.candidates}): mean {np.mean(fast_times):.3f} s, "
+          f"median {np.median(fast_times):.3f} s, max {np.max(fast_times):.3f} s over {len(clips)} queries")
+    if recalls:
+        r = np.array(recalls)
+        sec = r[np.array(kinds_done) == "section"]
+        rnd = r[np.array(kinds_done) == "random"]
+        print(f"   fast path recall@10 vs exhaustive: mean {r.mean():.3f}, min {r.min():.1f} over {len(r)} queries "
+              f"(sections {sec.mean() if sec.size else float('nan'):.3f} x{sec.size}, "
+              f"unrelated {rnd.mean() if rnd.size else float('nan'):.3f} x{rnd.size})")
+    else:
+        print("   fast path recall@10 vs exhaustive: not measured (no exhaustive run)")
+    if args.sweep and exacts:
+        for points in args.sweep_points:
+            for stride in args.sweep_strides:
+                for c in args.sweep_candidates:
+                    res = [
+                        shortlist_recall(cat, cl, ex, candidates=c, points=points, stride=stride) for cl, ex in exacts
+                    ]
+                    rec = np.array([x[0] for x in res])
+                    print(f"     sweep P={points:>2d} stride={stride:.3f} C={c:>4d}: recall@10 mean {rec.mean():.3f} "
+                          f"min {rec.min():.1f}; estimate+shortlist {np.mean([x[1] for x in res]) * 1e3:.0f} ms")
 
 
 def bench_index(files: int) -> None:
@@ -123,13 +212,19 @@ def bench_index(files: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--queries", type=int, default=5)
+    parser.add_argument("--queries", type=int, default=12)
+    parser.add_argument("--candidates", type=int, default=CANDIDATES, help="fast-path shortlist size")
     parser.add_argument("--exhaustive-limit", type=int, default=10000, help="largest N ranked exhaustively")
+    parser.add_argument("--exhaustive-queries", type=int, default=12, help="queries ranked exhaustively per size")
+    parser.add_argument("--sweep", action="store_true", help="recall of other shortlist configurations")
+    parser.add_argument("--sweep-candidates", type=int, nargs="+", default=[50, 100, 200, 300, 500])
+    parser.add_argument("--sweep-points", type=int, nargs="+", default=[fastmod.POINTS])
+    parser.add_argument("--sweep-strides", type=float, nargs="+", default=[fastmod.STRIDE])
     parser.add_argument("--index-files", type=int, default=12)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     for n in args.sizes:
-        bench_size(n, args.queries, args.exhaustive_limit, rng)
+        bench_size(n, args, rng)
     if args.index_files:
         bench_index(args.index_files)
 

@@ -1,110 +1,268 @@
-"""Pruning for large libraries: a lower bound on every track's DTW distance, exact DTW on few.
+"""Shortlisting for large libraries: section sketches compared in one BLAS product.
 
-**The bound.** In any DTW alignment every clip step is matched to at least one step of
-the (fitted) section, and step costs are non-negative, so
+Exact ranking (:func:`matching.dtw.align`) costs about a millisecond per track, so
+100,000 tracks take minutes. The fast path estimates every track's DTW distance from
+small *sketches* and runs the exact alignment only on a shortlist (:mod:`matching.rank`).
 
-    DTW^2 >= sum_i min_j |q_i - s_j|^2 >= min(w_v, w_a) * sum_i dist^2(q_i, track's VA path)
+**Sketches.** A track's candidate sections are windows of a few lengths on a geometric
+ladder (``BASE_SECONDS * RATIO**j``: 4, 5.7, 8, 11, 16, 23, 32, ... s), starting every
+``stride`` window lengths and always including one that ends with the track; a track
+shorter than the window gets one row, the whole track (the exact path clamps a section
+to the track too). Each window is reduced to ``P`` piecewise aggregate (PAA) means of
+valence and of arousal, one float32 row of ``2P`` numbers. A clip is reduced the same
+way, whole, to ``P`` bins. Fitting stretches a section to the clip, so in the clip's
+time base both sketches are ``P`` bins of ``D / P`` seconds (``D`` the clip duration).
 
-(the derivative channels only add cost, and the section is part of the track's path in
-the valence-arousal plane). The path of every track is rasterised once on a
-``G x G`` grid over [-1, 1]^2 (the polyline densified between steps); for each cell
-the squared distance to the nearest occupied cell, less one cell per axis (the
-positions inside both cells are unknown), is stored as a float32 ``(N, G*G)`` table.
-A query sums one column per clip step: one matrix-vector product for all tracks.
+**Estimate.** With ``e = u - y`` the clip's minus a row's sketch (per channel) and
+``S`` the central difference between bins (one-sided at the ends, like
+:func:`matching.dtw._slope`), the estimated mean squared step cost is
 
-**The search.** The bound on the distance gives an upper bound on each track's blended
-score (the embedding part is computed exactly for all tracks, vectorised). Tracks are
-visited best upper bound first and scored exactly (:func:`matching.dtw.align`); the
-search stops when the next upper bound cannot beat the k-th best exact score. The
-result equals the exhaustive ranking up to rasterisation of the densified path, which
-the benchmark measures as recall@10 (``bench/bench_matching.py``).
+    d2 = (w_v |e_v|^2 + w_a |e_a|^2) / P + w_t (|S e_v|^2 + |S e_a|^2) / (P * (D / P)^2)
+
+the same weighted levels and changes per second that DTW compares. It is a quadratic
+form ``e' M e`` with ``M`` fixed for the query, so ``d2 = u'Mu - 2 (Mu)'y + y'My`` and
+``y'My`` needs only three stored numbers per row (``|y_v|^2``, ``|y_a|^2``,
+``|S y_v|^2 + |S y_a|^2``): one matrix-vector product over all rows serves any
+weights, and ``np.minimum.reduceat`` takes each track's best row. Only ladder lengths
+within ``[D / max_stretch, D * max_stretch]`` are read (the exact section is clamped to
+that range; with ``RATIO = sqrt(2)`` at least one always lies in it).
+
+It is an estimate, not a bound (no warping, sections on a stride grid): the shortlist
+size trades recall against time, measured by ``bench/bench_matching.py``.
+
+**Memory.** Tables are built lazily per window length, kept per catalogue (a new
+:class:`~matching.catalog.Catalog`, as ``Library.catalog()`` returns after any write,
+gets new tables) and at most ``MAX_TABLES`` lengths per catalogue. A row costs
+``4 * (2P + 3)`` bytes plus 4 for its track; a track of ``T`` seconds has about
+``(T - L) / (stride * L) + 1`` rows at length ``L``.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from analysis.errors import ParameterError
 from matching.catalog import Catalog
+from matching.weights import MatchWeights
 
-#: Grid cells per axis over [-1, 1].
-GRID = 16
-#: Points inserted between consecutive arc steps when rasterising a track's path.
-DENSIFY = 4
-_CHUNK = 8192
+#: Shortest ladder window, seconds.
+BASE_SECONDS = 4.0
+#: Ratio between consecutive window lengths.
+RATIO = math.sqrt(2.0)
+#: Ladder steps (the longest window is ``BASE_SECONDS * RATIO**(LADDER - 1)``, ~ 1 h).
+LADDER = 27
+#: PAA bins per sketch.
+POINTS = 16
+#: Window start spacing as a fraction of the window length.
+STRIDE = 0.25
+#: Window lengths kept per catalogue (least recently used dropped first).
+MAX_TABLES = 4
+#: Tracks per build chunk (bounds the temporary float64 prefix sums).
+_CHUNK = 16384
 
-_cache: weakref.WeakKeyDictionary[Catalog, FastIndex] = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Catalog, OrderedDict[tuple[float, int, float], SketchTable]] = (
+    weakref.WeakKeyDictionary()
+)
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
-class FastIndex:
-    """Per-track shrunk squared distance tables in units of VA (see module docstring)."""
+class SketchTable:
+    """Sketches of every track's windows of one length (see module docstring)."""
 
-    grid: int
-    #: (N, grid * grid) float32: lower bound of the squared distance from any point of a
-    #: cell to the track's VA path.
-    table: np.ndarray
+    #: Window length, seconds.
+    length: float
+    points: int
+    stride: float
+    #: (R, 2P) float32: P valence bin means, then P arousal bin means; rows sorted by track.
+    rows: np.ndarray
+    #: (R, 3) float32: |y_v|^2, |y_a|^2, |S y_v|^2 + |S y_a|^2 of each row.
+    norms: np.ndarray
+    #: (N,) int64: first row of each track (every track has at least one row).
+    first_row: np.ndarray
 
-    @classmethod
-    def for_catalog(cls, catalog: Catalog, *, grid: int = GRID) -> FastIndex:
-        """Build (or fetch the cached) index of ``catalog``."""
-        cached = _cache.get(catalog)
-        if cached is not None and cached.grid == grid:
-            return cached
-        index = cls(grid=grid, table=_build_table(catalog, grid))
-        _cache[catalog] = index
-        return index
-
-    def cells(self, va: np.ndarray) -> np.ndarray:
-        """Flat grid cell of each ``(n, 2)`` VA point."""
-        ij = np.clip(np.floor((np.asarray(va, dtype=np.float64) + 1.0) / 2.0 * self.grid), 0, self.grid - 1)
-        ij = ij.astype(np.int64)
-        return ij[:, 0] * self.grid + ij[:, 1]
-
-    def lower_bound(self, query_va: np.ndarray, *, level_weight: float) -> np.ndarray:
-        """``(N,)`` lower bound of the length-normalised DTW distance of every track (see module docstring)."""
-        cells, counts = np.unique(self.cells(query_va), return_counts=True)
-        total = self.table[:, cells] @ counts.astype(np.float32)  # (N,)
-        n = len(query_va)
-        return np.sqrt(np.maximum(total, 0.0) * level_weight / n).astype(np.float64)
+    @property
+    def nbytes(self) -> int:
+        return int(self.rows.nbytes + self.norms.nbytes + self.first_row.nbytes)
 
 
-def _build_table(catalog: Catalog, grid: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Estimate:
+    """Every track's estimated DTW distance to one clip."""
+
+    #: (N,) estimated RMS step distance (comparable with :attr:`matching.dtw.Alignment.distance`).
+    distance: np.ndarray
+    #: Window lengths (seconds) that were compared.
+    lengths: tuple[float, ...]
+
+
+def ladder() -> np.ndarray:
+    """All window lengths of the ladder, seconds."""
+    return BASE_SECONDS * RATIO ** np.arange(LADDER)
+
+
+def lengths_for(duration: float, max_stretch: float) -> tuple[float, ...]:
+    """Ladder lengths a clip of ``duration`` seconds can be fitted to (the nearest one if none)."""
+    if not duration > 0:
+        raise ParameterError(f"`duration` must be positive (received {duration})")
+    lad = ladder()
+    inside = lad[(lad >= duration / max_stretch - 1e-9) & (lad <= duration * max_stretch + 1e-9)]
+    if inside.size:
+        return tuple(float(x) for x in inside)
+    return (float(lad[np.argmin(np.abs(np.log(lad / duration)))]),)
+
+
+def diff_operator(points: int) -> np.ndarray:
+    """``(P, P)`` central difference between bins (one-sided at the ends), in units per bin."""
+    s = np.zeros((points, points))
+    if points < 2:
+        return s
+    idx = np.arange(points)
+    hi = np.minimum(idx + 1, points - 1)
+    lo = np.maximum(idx - 1, 0)
+    s[idx, hi] += 1.0 / (hi - lo)
+    s[idx, lo] -= 1.0 / (hi - lo)
+    return s
+
+
+def paa(va: np.ndarray, points: int) -> np.ndarray:
+    """``(2P,)`` sketch of one whole arc: ``P`` bin means of valence, then of arousal."""
+    va = np.asarray(va, dtype=np.float64)
+    if va.ndim != 2 or va.shape[1] != 2 or va.shape[0] < 1:
+        raise ParameterError(f"`va` must be an (n, 2) array with n >= 1 (received shape {va.shape})")
+    cum = np.concatenate([np.zeros((1, 2)), np.cumsum(va, axis=0)])
+    m = np.array([va.shape[0]])
+    return _bin_means(va, cum, np.zeros(1, np.int64), m, np.zeros(1), m.astype(np.float64), points)[0]
+
+
+def _bin_means(
+    va: np.ndarray,
+    cum: np.ndarray,
+    base: np.ndarray,
+    m: np.ndarray,
+    start: np.ndarray,
+    width: np.ndarray,
+    points: int,
+) -> np.ndarray:
+    """``(R, 2P)`` bin means of windows ``[start, start + width)`` (steps) of tracks at ``base``.
+
+    Step ``i`` of a track holds its value on ``[i, i + 1)``; ``cum`` is the prefix sum of
+    ``va`` with a leading zero row, so the integral up to ``t`` is read in O(1).
+    """
+    edges = start[:, None] + width[:, None] * (np.arange(points + 1) / points)[None, :]  # (R, P+1)
+    edges = np.clip(edges, 0.0, m[:, None].astype(np.float64))
+    idx = np.minimum(np.floor(edges).astype(np.int64), (m - 1)[:, None])
+    frac = (edges - idx)[..., None]  # (R, P+1, 1)
+    g = base[:, None] + idx
+    integral = cum[g] + frac * va[g]  # (R, P+1, 2)
+    means = np.diff(integral, axis=1) / (width / points)[:, None, None]  # (R, P, 2)
+    return np.concatenate([means[..., 0], means[..., 1]], axis=1)
+
+
+def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
+    """Sketch every track's windows of ``length`` seconds (see module docstring)."""
+    if not length > 0:
+        raise ParameterError(f"`length` must be positive (received {length})")
+    if not isinstance(points, int) or points < 2:
+        raise ParameterError(f"`points` must be an integer >= 2 (received {points!r})")
+    if not 0 < stride <= 1:
+        raise ParameterError(f"`stride` must be within 0 and 1 (received {stride})")
     n_tracks = len(catalog)
-    table = np.empty((n_tracks, grid * grid), dtype=np.float32)
-    cell = 2.0 / grid
+    m_all = np.diff(catalog.offsets).astype(np.int64)
+    w_all = length / catalog.hops  # window width in each track's steps
+    counts = np.where(m_all > w_all, np.ceil((m_all - w_all) / (stride * w_all) - 1e-9).astype(np.int64) + 1, 1)
+    first_row = np.concatenate([[0], np.cumsum(counts)])
+    total = int(first_row[-1])
+    rows = np.empty((total, 2 * points), dtype=np.float32)
+    norms = np.empty((total, 3), dtype=np.float32)
+    s_op = diff_operator(points)
     for lo in range(0, n_tracks, _CHUNK):
         hi = min(n_tracks, lo + _CHUNK)
-        occ = _occupancy(catalog, lo, hi, grid)
-        # Dilate by one cell per axis: the distance from cell c to the nearest dilated
-        # cell is, per axis, max(0, |c - o| - 1) cells: a bound valid anywhere in both cells.
-        occ = ndimage.binary_dilation(occ, structure=np.ones((1, 3, 3), dtype=bool))
-        # Tracks are stacked along axis 0 at a distance far beyond any in-plane one, so
-        # one EDT over the chunk never takes a nearest cell from a neighbouring track.
-        d = ndimage.distance_transform_edt(~occ, sampling=(4.0 * grid, 1.0, 1.0))
-        table[lo:hi] = ((d * cell) ** 2).reshape(hi - lo, grid * grid)
+        a, b = int(catalog.offsets[lo]), int(catalog.offsets[hi])
+        va = catalog.va[a:b].astype(np.float64)
+        cum = np.concatenate([np.zeros((1, 2)), np.cumsum(va, axis=0)])
+        cnt = counts[lo:hi]
+        track = np.repeat(np.arange(lo, hi), cnt)
+        k = np.arange(track.size) - np.repeat(first_row[lo:hi] - first_row[lo], cnt)  # window number in its track
+        m, w = m_all[track], w_all[track]
+        whole = m <= w
+        width = np.where(whole, m, w).astype(np.float64)
+        start = np.where(whole, 0.0, np.minimum(k * stride * w, m - w))
+        sk = _bin_means(va, cum, catalog.offsets[track] - a, m, start, width, points)
+        r0, r1 = int(first_row[lo]), int(first_row[hi])
+        rows[r0:r1] = sk
+        v, ar = sk[:, :points], sk[:, points:]
+        norms[r0:r1, 0] = (v * v).sum(axis=1)
+        norms[r0:r1, 1] = (ar * ar).sum(axis=1)
+        norms[r0:r1, 2] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
+    return SketchTable(
+        length=float(length), points=points, stride=float(stride), rows=rows, norms=norms, first_row=first_row[:-1]
+    )
+
+
+def sketch_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
+    """The cached table of ``catalog`` at ``length`` seconds, built on first use."""
+    key = (round(float(length), 6), int(points), float(stride))
+    with _lock:
+        tables = _cache.setdefault(catalog, OrderedDict())
+        table = tables.get(key)
+        if table is not None:
+            tables.move_to_end(key)
+            return table
+    table = build_table(catalog, length, points=points, stride=stride)
+    with _lock:
+        tables = _cache.setdefault(catalog, OrderedDict())
+        tables[key] = table
+        tables.move_to_end(key)
+        while len(tables) > MAX_TABLES:
+            tables.popitem(last=False)
     return table
 
 
-def _occupancy(catalog: Catalog, lo: int, hi: int, grid: int) -> np.ndarray:
-    """``(hi - lo, grid, grid)`` cells touched by each track's densified VA path."""
-    start, end = catalog.offsets[lo], catalog.offsets[hi]
-    va = catalog.va[start:end].astype(np.float64)
-    row = np.repeat(np.arange(hi - lo), np.diff(catalog.offsets[lo : hi + 1]))
-    pts = [va]
-    rows = [row]
-    if va.shape[0] > 1:
-        same = row[1:] == row[:-1]  # segments inside one track
-        a, b, r = va[:-1][same], va[1:][same], row[1:][same]
-        for f in np.arange(1, DENSIFY + 1) / (DENSIFY + 1):
-            pts.append(a + (b - a) * f)
-            rows.append(r)
-    p = np.concatenate(pts)
-    rr = np.concatenate(rows)
-    ij = np.clip(np.floor((p + 1.0) / 2.0 * grid), 0, grid - 1).astype(np.int64)
-    occ = np.zeros((hi - lo, grid, grid), dtype=bool)
-    occ[rr, ij[:, 0], ij[:, 1]] = True
-    return occ
+def cached_tables(catalog: Catalog) -> tuple[SketchTable, ...]:
+    """The tables currently cached for ``catalog`` (for memory reports and tests)."""
+    with _lock:
+        return tuple(_cache.get(catalog, OrderedDict()).values())
+
+
+def estimate(
+    catalog: Catalog,
+    query_va: np.ndarray,
+    *,
+    hop: float,
+    weights: MatchWeights,
+    points: int = POINTS,
+    stride: float = STRIDE,
+) -> Estimate:
+    """Estimated RMS DTW distance of a clip (``(n, 2)`` VA every ``hop`` s) to every track."""
+    q = np.asarray(query_va, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != 2 or q.shape[0] < 1:
+        raise ParameterError(f"`query_va` must be an (n, 2) array with n >= 1 (received shape {q.shape})")
+    if hop <= 0:
+        raise ParameterError(f"`hop` must be positive (received {hop})")
+    duration = q.shape[0] * hop
+    if len(catalog) == 0:
+        return Estimate(distance=np.zeros(0), lengths=())
+    lengths = lengths_for(duration, weights.max_stretch)
+    u = paa(q, points)
+    spacing = duration / points
+    s_op = diff_operator(points)
+    c_lev = np.r_[np.full(points, weights.valence), np.full(points, weights.arousal)] / points
+    c_der = weights.transition / (points * spacing * spacing)
+    sts = s_op.T @ s_op
+    mu = c_lev * u + c_der * np.r_[sts @ u[:points], sts @ u[points:]]  # M u
+    umu = float(u @ mu)
+    coef = np.array([weights.valence / points, weights.arousal / points, c_der], dtype=np.float32)
+    best = np.full(len(catalog), np.inf)
+    for length in lengths:
+        table = sketch_table(catalog, length, points=points, stride=stride)
+        d2 = table.norms @ coef  # (R,) y'My
+        d2 -= 2.0 * (table.rows @ mu.astype(np.float32))
+        np.minimum(best, np.minimum.reduceat(d2, table.first_row) + umu, out=best)
+    return Estimate(distance=np.sqrt(np.maximum(best, 0.0)), lengths=lengths)

@@ -19,7 +19,6 @@ carries ``compose_instead`` (True when even the best score is below the weights'
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,8 @@ from matching.weights import MatchWeights, weights_for
 
 #: Per-dimension scale of the arc-summary comparison (means, spreads, trends, rates per s).
 EMBED_SCALE = np.array([0.5, 0.5, 0.3, 0.3, 0.5, 0.5, 0.1, 0.1])
+#: Tracks the fast path scores exactly (the shortlist; see ``bench/bench_matching.py``).
+CANDIDATES = 300
 
 
 @dataclass(frozen=True)
@@ -131,15 +132,19 @@ def rank(
     weights: MatchWeights | None = None,
     content_type: str | None = None,
     fast: bool = True,
+    candidates: int = CANDIDATES,
 ) -> Ranking:
     """The ``k`` tracks of ``library`` whose arcs fit ``clip``'s best (see module docstring).
 
     ``clip`` is a VideoAnalysis or an EmotionArc; ``library`` a :class:`matching.Library`
-    or a :class:`matching.catalog.Catalog`. ``fast`` prunes with lower bounds
-    (:mod:`matching.fast`) before exact DTW; ``fast=False`` scores every track.
+    or a :class:`matching.catalog.Catalog`. ``fast`` scores exactly only the
+    ``candidates`` tracks whose sketches (:mod:`matching.fast`) fit best;
+    ``fast=False`` scores every track.
     """
     if not isinstance(k, int) or k < 1:
         raise ParameterError(f"`k` must be a positive integer (received {k!r})")
+    if not isinstance(candidates, int) or candidates < 1:
+        raise ParameterError(f"`candidates` must be a positive integer (received {candidates!r})")
     w = weights_for(content_type, weights)
     arc = clip_arc(clip)
     cat = _catalog(library)
@@ -167,32 +172,26 @@ def rank(
     if not fast or len(cat) <= k:
         best = sorted((exact(i) for i in range(len(cat))), key=lambda m: (-m.score, m.track_id))[:k]
     else:
-        best = _pruned(cat, q, hop, k, w, emb, exact)
+        best = _shortlisted(cat, q, hop, k, w, emb, exact, candidates)
     top = best[0].score if best else 0.0
     return Ranking(best, compose_instead=top < w.compose_threshold, threshold=w.compose_threshold, weights=w)
 
 
-def _pruned(
-    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, exact: Any
+def _shortlisted(
+    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, exact: Any, candidates: int
 ) -> list[Match]:
-    """Best-first exact scoring in order of an upper bound on the score; stops when none can enter."""
-    from matching.fast import FastIndex
+    """Exact scoring of the ``candidates`` tracks with the best estimated blended score.
+
+    The estimate (:func:`matching.fast.estimate`) replaces the exact DTW distance in the
+    blend; the embedding part and the coverage of short tracks are exact already.
+    """
+    from matching.fast import estimate
 
     w_dtw, w_emb = w.blend
-    lb = FastIndex.for_catalog(cat).lower_bound(q, level_weight=min(w.valence, w.arousal))
-    n = q.shape[0]
+    est = estimate(cat, q, hop=hop, weights=w).distance
     m = steps_at(np.diff(cat.offsets), cat.hops, hop)
-    coverage = np.minimum(1.0, m * w.max_stretch / n)
-    upper = w_dtw * coverage * distance_to_score(lb, w.distance_scale) + w_emb * emb
-    order = np.argsort(-upper, kind="stable")
-    heap: list[tuple[float, int, Match]] = []  # min-heap of the k best (score, -id)
-    for i in order:
-        if len(heap) == k and upper[i] < heap[0][0] - 1e-12:
-            break
-        match = exact(int(i))
-        item = (match.score, -match.track_id, match)
-        if len(heap) < k:
-            heapq.heappush(heap, item)
-        elif item[:2] > heap[0][:2]:
-            heapq.heapreplace(heap, item)
-    return [it[2] for it in sorted(heap, key=lambda it: (-it[0], -it[1]))]
+    coverage = np.minimum(1.0, m * w.max_stretch / q.shape[0])
+    guess = w_dtw * coverage * distance_to_score(est, w.distance_scale) + w_emb * emb
+    c = min(len(cat), max(candidates, k))
+    short = np.argpartition(-guess, c - 1)[:c] if c < len(cat) else np.arange(len(cat))
+    return sorted((exact(int(i)) for i in short), key=lambda m: (-m.score, m.track_id))[:k]
