@@ -190,6 +190,7 @@ class SoundtrackService:
         self.feedback = FeedbackLog(self.library)
         self.learner = WeightLearner(self.feedback)
         self.learner.refresh()
+        self._plot_lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -286,6 +287,8 @@ class SoundtrackService:
     ) -> AnalysisView:
         """Analyse the clip, rank the library with the learner's weights, log what is shown."""
         report = progress or (lambda f, m: None)
+        if not video:
+            raise ParameterError("upload a clip (or use the example clip) first")
         self.check_upload(video)
         src = Path(video)
         local = session.folder / f"clip{src.suffix.lower() or '.mp4'}"
@@ -305,7 +308,8 @@ class SoundtrackService:
         report(0.9, "drawing the arc")
         from analysis.plot import plot_arc
 
-        plot = plot_arc(clip.arc, session.folder / "arc.png", cuts=tuple(clip.cuts), title=src.name)
+        with self._plot_lock:  # pyplot keeps global state: one figure at a time
+            plot = plot_arc(clip.arc, session.folder / "arc.png", cuts=tuple(clip.cuts), title=src.name)
         rec = self.feedback.log_recommendation(
             user_id=user_id,
             clip_fingerprint=clip_fingerprint(local),

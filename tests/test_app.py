@@ -119,6 +119,8 @@ def test_bad_uploads_give_readable_errors(service, clip, tmp_path):
     tiny = SoundtrackService(AppConfig(library=service.config.library, work_dir=service.work, max_upload_mb=0.001))
     with pytest.raises(MediaError, match="MB; the limit is 0 MB"):
         tiny.check_upload(clip)
+    with pytest.raises(ParameterError, match="upload a clip"):
+        service.analyse(session, None, user_id="tester")
     with pytest.raises(ParameterError, match="analyse a clip first"):
         service.rate(service.new_session(), "1. x", 3)
     with pytest.raises(ParameterError, match="max_upload_mb"):
@@ -152,3 +154,20 @@ def test_library_tab_adds_tracks_and_lists_catalogue(service, tmp_path):
 def test_example_clip_is_a_readable_video(tmp_path):
     path = make_example_clip(tmp_path / "ex.mp4", seconds_per_shot=1.0)
     assert abs(probe_video(path) - 3.0) < 0.2
+
+
+def test_two_users_at_once_keep_their_own_files_and_logs(service, clip):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sessions = {user: service.new_session() for user in ("alice", "bob")}
+    with ThreadPoolExecutor(2) as pool:
+        views = dict(zip(sessions, pool.map(lambda u: service.analyse(sessions[u], clip, user_id=u), sessions),
+                         strict=True))
+    for user, view in views.items():
+        assert view.plot.parent == sessions[user].folder
+        assert sessions[user].video.parent == sessions[user].folder
+    assert views["alice"].recommendation_id != views["bob"].recommendation_id
+    service.rate(sessions["alice"], 0, 5)
+    alice = service.feedback.export_user("alice")
+    assert [e["kind"] for e in alice["events"]] == ["rating"]
+    assert service.feedback.export_user("bob")["events"] == []
