@@ -43,7 +43,7 @@ PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 DEGREE_WEIGHTS = {
     "bright": (0.24, 0.10, 0.05, 0.22, 0.21, 0.18, 0.0),
     "dark": (0.24, 0.03, 0.12, 0.20, 0.12, 0.16, 0.13),
-    "tense": (0.14, 0.16, 0.02, 0.14, 0.24, 0.10, 0.20),
+    "tense": (0.22, 0.12, 0.02, 0.20, 0.20, 0.12, 0.12),
 }
 
 #: Allowed degrees by slot of the four-chord cycle in a phrase (7-note scales):
@@ -279,7 +279,8 @@ def plan_harmony(
         elif 0.6 * v + 0.4 * ph_val <= -0.15:
             mood = "dark"
         else:
-            mood = "bright" if rng.random() < 0.6 else "dark"  # modal mixture
+            blend = 0.6 * v + 0.4 * ph_val
+            mood = "bright" if rng.random() < 0.5 + 2.5 * blend else "dark"  # modal mixture, leaning with valence
         key = style.tonic if tonic is None else tonic
         scale = style.scale(mood, key)
         rel = style.scales[mood]
@@ -293,6 +294,12 @@ def plan_harmony(
         # functional cycle within a phrase: tonic, free, pre-dominant, dominant
         slot = k_in_phrase % 4
         allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
+        # colour by valence: the brighter, the fewer minor chords (and the darker, the fewer major ones)
+        thirds = np.array([(scale[(tonic_idx + d + 2) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
+        if mood == "bright":
+            weights = weights * np.where(thirds == 3, 1.0 - 0.8 * max(v, 0.0), 1.0)
+        else:
+            weights = weights * np.where(thirds == 4, 1.0 - 0.6 * min(1.0, max(-v, 0.0)), 1.0)
         w = np.zeros(n)
         w[list(allowed)] = weights[list(allowed)] + (1.0 if slot == 0 else 0.0)
         for attempt in (w, weights.copy(), np.ones(n)):
