@@ -9,6 +9,14 @@ known cuts, moving shapes, a percussion track) and the demo library are built on
 under ``--work`` and reused; building them is not timed.
 
     .venv/bin/python bench/bench_score.py [--work DIR] [--json]
+    .venv/bin/python bench/bench_score.py --control   # compose() control error only
+
+``--control`` measures instead how well ``composer.compose`` (rule source) follows an
+arc: on 8 random smooth 60 s arcs with 10 random cuts, in two styles, the symbolic
+estimator (``analysis.symbolic.bar_va``) reads valence/arousal per bar back from the
+MIDI; control error = mean |target - measured| / 2 (so in [0, 1]), beside the same
+measure for an unconditioned baseline (the same calls with a flat neutral arc), and
+the cut hit rate (share of cuts with a chord change within 0.1 s).
 """
 
 from __future__ import annotations
@@ -87,11 +95,53 @@ def ffmpeg_decode_seconds(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+def control_error(*, pieces: int = 8, seed: int = 0) -> dict[str, float]:
+    """Control error and cut hit rate of compose() against a flat-arc baseline (see module doc)."""
+    from analysis.arc import EmotionArc, grid
+    from analysis.symbolic import bar_va
+    from composer.composing import compose
+
+    rng = np.random.default_rng(seed)
+    t = grid(60.0, 0.5)
+    out: dict[str, list[float]] = {k: [] for k in ("valence", "arousal", "base_valence", "base_arousal", "hits")}
+
+    def smooth() -> np.ndarray:
+        waves = [rng.uniform(-0.5, 0.5) * np.sin(2 * np.pi * t / rng.uniform(20, 90) + rng.uniform(0, 6))
+                 for _ in range(3)]
+        return np.clip(np.sum(waves, axis=0), -1, 1)
+
+    for k in range(pieces):
+        v, a = smooth(), smooth()
+        cuts = np.sort(rng.uniform(1, 59, 10))
+        for style in ("cinematic", "piano_solo"):
+            for arc, prefix in ((EmotionArc.from_va(t, v, a), ""), (EmotionArc.constant(60.0, 0.0, 0.0), "base_")):
+                piece = compose(arc, cuts, 60.0, style=style, seed=k, source="rules")
+                bars = bar_va(piece.midi)
+                mid = (bars.starts + bars.ends) / 2
+                out[prefix + "valence"].append(float(np.mean(np.abs(np.interp(mid, t, v) - bars.valence)) / 2))
+                out[prefix + "arousal"].append(float(np.mean(np.abs(np.interp(mid, t, a) - bars.arousal)) / 2))
+                if not prefix:
+                    starts = np.array(piece.chord_times)
+                    out["hits"].append(float(np.mean([np.min(np.abs(starts - c)) <= 0.1 for c in cuts])))
+    res = {k: round(float(np.mean(x)), 3) for k, x in out.items()}
+    res["mean"] = round((res["valence"] + res["arousal"]) / 2, 3)
+    res["base_mean"] = round((res["base_valence"] + res["base_arousal"]) / 2, 3)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "soundtrack" / "bench")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--control", action="store_true", help="measure compose() control error only")
     args = parser.parse_args(argv)
+    if args.control:
+        res = control_error()
+        print(json.dumps(res, indent=2) if args.json else
+              f"control error {res['mean']:.3f} (valence {res['valence']:.3f}, arousal {res['arousal']:.3f}); "
+              f"flat-arc baseline {res['base_mean']:.3f} (valence {res['base_valence']:.3f}, arousal "
+              f"{res['base_arousal']:.3f}); cut hit rate {res['hits']:.3f}")
+        return 0
     args.work.mkdir(parents=True, exist_ok=True)
 
     from matching.demo import demo_library
