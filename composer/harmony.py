@@ -208,6 +208,9 @@ def plan_harmony(
 ) -> HarmonyPlan:
     """The chord plan of a ``duration``-second piece following ``arc`` with a chord change on every cut.
 
+    Cuts outside ``(0.05, duration - 0.05)`` s are ignored (a change there is the start
+    or end of the piece), as is a cut within 50 ms of the previous one.
+
     ``energy`` (in [-1, 1]) is added to the arc's arousal; ``tempo`` (bpm) replaces the
     derived base tempo (the map still bends it towards the cuts).
     """
@@ -217,6 +220,11 @@ def plan_harmony(
         raise ParameterError(f"`tempo` must be within 30 and 240 bpm (received {tempo})")
     if energy is not None and not -1 <= energy <= 1:
         raise ParameterError(f"`energy` must be within -1 and 1 (received {energy})")
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+    raw = np.asarray(list(cuts), float)
+    if raw.size and not np.all(np.isfinite(raw)):
+        raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
     bias = float(energy or 0.0)
     clean: list[float] = []
     for c in sorted(float(c) for c in cuts):

@@ -134,6 +134,8 @@ def test_sources() -> None:
         ({"tempo": 10}, "tempo"),
         ({"energy": 2.0}, "energy"),
         ({"source": "oracle"}, "source"),
+        ({"seed": -1}, "seed"),
+        ({"cuts": (1.0, float("nan"))}, "cuts"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, word: str) -> None:
