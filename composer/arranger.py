@@ -113,7 +113,9 @@ class _Arranger:
     def bass(self) -> list[Note]:
         out = []
         down = set(np.round(self.plan.downbeats, 6))
-        for t, nxt in _pairs(self.steps(2), self.plan.duration):
+        starts = [c.start for c in self.plan.chords]
+        grid = [t for t in self.steps(2) if min(abs(t - c) for c in starts) > 0.03]
+        for t, nxt in _pairs(sorted([*grid, *starts]), self.plan.duration):  # every chord start, even off the grid
             lv, span = self.level(t), self.chord(t)
             on_beat = abs(t - self.beats[np.argmin(np.abs(self.beats - t))]) < 1e-6
             starts_chord = abs(t - span.start) < 1e-6

@@ -80,3 +80,14 @@ def test_dynamics_follow_arousal_per_layer(rising) -> None:
     early = np.mean([n.velocity for n in pad.notes if n.start < 10])
     late = np.mean([n.velocity for n in pad.notes if n.start > 35])
     assert late > early + 25
+
+
+def test_bass_and_pad_change_on_every_cut() -> None:
+    cuts = (2.13, 2.35, 7.37)  # the second comes 0.22 s after the first: no beat can land on both
+    piece = compose(EmotionArc.constant(10, 0.1, 0.0), cuts, 10.0, tempo=97, source="rules")
+    assert max(abs(s) for s in piece.plan.cut_shifts) > 0.05  # one of them is off the beat grid
+    for name in ("bass", "pad"):
+        part = next(p for p in piece.parts if p.name == name)
+        onsets = np.array([n.start for n in part.notes])
+        for c in cuts:
+            assert np.min(np.abs(onsets - c)) < 1e-6, (name, c)
