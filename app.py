@@ -530,7 +530,10 @@ def build_ui(service: SoundtrackService) -> Any:
     skip_js = """(s, c, p, l) => { const v = document.querySelector('#preview video');
         return [s, c, v ? v.currentTime : 0, v ? v.duration : 0]; }"""
 
-    with gr.Blocks(title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s))) as demo:
+    # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
+    with gr.Blocks(
+        title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False
+    ) as demo:
         user_id = gr.BrowserState(None, storage_key="soundtrack-user")
         session = gr.State(None)
         gr.Markdown("# Soundtrack composer\nUpload a clip: see its emotional arc, hear library tracks fitted to it, "
@@ -607,7 +610,7 @@ def serve(
     service.start_sweeper()
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=2)
-    demo.launch(
+    demo.launch(  # Gradio's default theme serves its fonts locally; the browser test checks no outside request
         server_name=host,
         server_port=port,
         max_file_size=f"{int(cfg.max_upload_mb)}mb",

@@ -98,6 +98,9 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
     make_clip(clip, shots=[Shot(50, (30, 40, 120), motion=0.1), Shot(50, (250, 160, 40), motion=1.0)],
               fps=25, audio="percussion")
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    outside: list[str] = []
+    local = ("http://127.0.0.1", "data:", "blob:")
+    page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
     page.goto(server["url"])
     page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
     _upload(page, clip)
@@ -133,6 +136,7 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
         shown = conn.execute("SELECT COUNT(*) FROM feedback_candidates").fetchone()[0]
         skip = conn.execute("SELECT value, duration FROM feedback_events WHERE kind='skip'").fetchall()
     assert rating == [(4.0, 0)]
+    assert outside == []  # the page fetched nothing from outside this machine
     assert kinds[0] == "play" and {"skip", "replay", "complete", "rating"} <= set(kinds) and shown == 3, kinds
     assert len(skip) == 1 and 0.2 < skip[0][0] < 4.0 and abs(skip[0][1] - 4.0) < 0.2
     page.close()
