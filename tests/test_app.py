@@ -171,3 +171,19 @@ def test_two_users_at_once_keep_their_own_files_and_logs(service, clip):
     alice = service.feedback.export_user("alice")
     assert [e["kind"] for e in alice["events"]] == ["rating"]
     assert service.feedback.export_user("bob")["events"] == []
+
+
+def test_serve_command_parses_limits_and_lan_flag(monkeypatch, tmp_path):
+    import app
+    from soundtrack.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append((config, host, port)))
+    assert main(["serve", "--library", str(tmp_path / "l.db"), "--port", "7999", "--max-upload-mb", "50",
+                 "--max-duration", "120", "--cleanup-hours", "2", "-k", "5"]) == 0
+    assert main(["serve", "--share-lan"]) == 0
+    (cfg, host, port), (cfg2, host2, _) = calls
+    assert (host, port, host2) == ("127.0.0.1", 7999, "0.0.0.0")
+    assert (cfg.max_upload_mb, cfg.max_duration_s, cfg.cleanup_age_s, cfg.k) == (50, 120, 7200, 5)
+    assert cfg2.library is None  # no --library: the built-in demo library
+    assert main(["serve", "--port", "70000"]) == 2

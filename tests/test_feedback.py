@@ -186,3 +186,5 @@ def test_cli_stats_export_delete(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["deleted"]["events"] == 20
     assert main(["feedback", "delete", "--library", str(db), "--user", "not valid!"]) == 2
     assert "user_id" in capsys.readouterr().err
+    assert main(["feedback", "stats", "--library", str(tmp_path / "nope.db")]) == 2
+    assert "nope.db" in capsys.readouterr().err and not (tmp_path / "nope.db").exists()

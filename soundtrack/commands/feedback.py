@@ -37,11 +37,15 @@ def default_database() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from analysis.errors import ParameterError
     from matching.feedback import WeightLearner
     from matching.feedback_log import FeedbackLog
     from soundtrack.cli import print_json
 
-    log = FeedbackLog(args.library or default_database())
+    db = args.library or default_database()
+    if "://" not in db and not Path(db).expanduser().is_file():
+        raise ParameterError(f"`--library` names no database file (received {db!r}); serve or index first")
+    log = FeedbackLog(db)
     if args.action == "export":
         text = log.export_user_json(args.user)
         if args.output:
