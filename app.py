@@ -509,7 +509,7 @@ def build_ui(service: SoundtrackService) -> Any:
     def on_download(session):
         try:
             if session and session.recommendation_id is not None:
-                service.feedback.log_event(session.recommendation_id, "download", position=0)
+                service.feedback.log_event(session.recommendation_id, "download")  # a composed file
         except SoundtrackError:
             pass
 

@@ -179,8 +179,10 @@ class WeightLearner:
             self._ct.setdefault(o.content_type, _Stats()),
             self._user.setdefault((o.content_type, o.user_id), _Stats()),
         )
-        arm = self._arm_of(o.weights.get("transition"))
         has_x = o.dtw_score is not None and o.embedding_score is not None
+        if not has_x and o.kind != "compose_instead":
+            return  # e.g. the download of a composed piece: says nothing about the ranking
+        arm = self._arm_of(o.weights.get("transition"))
         x = np.array([1.0, o.dtw_score, o.embedding_score]) if has_x else None
         # Transition arms learn from the *residual*: the reward minus what the component
         # scores already predict. Raw rewards would credit whichever arm happened to be

@@ -265,13 +265,15 @@ class FeedbackLog:
         """Record one action on recommendation ``recommendation_id`` (candidate ``position``, 0-based).
 
         ``rating`` needs ``value`` in 1..5; ``skip`` takes the position in seconds as
-        ``value`` and the preview length as ``duration``. Returns the event id.
+        ``value`` and the preview length as ``duration``. ``compose_instead`` concerns the
+        whole list, and so does a ``download`` without ``position`` (a composed piece was
+        downloaded). Returns the event id.
         """
         if kind not in EVENT_KINDS:
             raise ParameterError(f"`kind` must be one of {', '.join(EVENT_KINDS)} (received {kind!r})")
         if kind == "rating" and (value is None or not 1 <= float(value) <= 5 or float(value) != int(value)):
             raise ParameterError(f"a rating must be a whole number from 1 to 5 (received {value!r})")
-        if kind != "compose_instead" and position is None:
+        if kind not in ("compose_instead", "download") and position is None:
             raise ParameterError(f"`position` (which candidate) is required for a {kind!r} event")
         # Read the owner first, in its own short transaction, then write in another: a
         # read-then-write transaction could deadlock on SQLite under many writers.

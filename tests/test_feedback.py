@@ -156,6 +156,19 @@ def test_engagement_rewards_and_config_checks():
     assert early[0] < 0.1 < late[0]
     assert reward(obs("complete"))[0] > late[0] and reward(obs("complete"))[1] < 1.0
     assert reward(obs("play")) is None
+
+
+def test_list_wide_events_do_not_train_the_blend(tmp_path):
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log)
+    rec = log.log_recommendation(user_id="u", clip_fingerprint="c", candidates=[
+        {"score": 0.5, "dtw_score": 0.9, "embedding_score": 0.1}], weights=PRESETS["default"].to_dict())
+    log.log_event(rec, "download")  # a composed piece was downloaded
+    log.log_event(rec, "compose_instead")
+    learner.refresh()
+    est = learner.estimate()
+    assert est.n_events == 1 and est.n_ratings == 0  # only compose_instead, and only for the transition arm
+    assert est.w_dtw == pytest.approx(PRESETS["default"].blend[0], abs=1e-3)
     with pytest.raises(ParameterError, match="max_explore"):
         LearnerConfig(max_explore=0.0)
     with pytest.raises(ParameterError, match="prior_w_dtw"):
