@@ -6,6 +6,7 @@ apart. Four systems are run on the same conditions:
 
 * ``model``: the conditioned model, unaided (the model alone decides where chords change);
 * ``model+force``: the same with chord changes forced onto cuts it misses;
+* ``model+cfgG``: conditioned, unaided, with classifier-free guidance of strength G;
 * ``null``: the same weights on the null condition (no VA, no cut information);
 * ``rules``: :class:`composer.material.RuleSource` melody over a fixed I-IV-V-vi block-chord
   plan (major if the arc's valence is >= 0, else minor) that changes chord on every cut.
@@ -60,7 +61,7 @@ class PieceStats:
 
 def piece_stats(pm: pretty_midi.PrettyMIDI, bar_times: np.ndarray, duration: float) -> PieceStats:
     """Musical statistics of one piece (pitched notes; bars from ``bar_times``)."""
-    notes = [n for i in pm.instruments if not i.is_drum for n in i.notes]
+    notes = [n for i in pm.instruments if not i.is_drum for n in i.notes if n.start < duration]
     if not notes:
         return PieceStats(0.0, 0.0, 0.0, 0.0)
     hist = np.zeros(12)
@@ -171,7 +172,13 @@ def rule_piece(cond: Condition, seed: int) -> tuple[pretty_midi.PrettyMIDI, np.n
 
 
 def evaluate(
-    ckpt: Path = checkpoint.DEFAULT, *, n: int = 12, duration: float = 30.0, seed: int = 0, threads: int = 2
+    ckpt: Path = checkpoint.DEFAULT,
+    *,
+    n: int = 12,
+    duration: float = 30.0,
+    seed: int = 0,
+    threads: int = 2,
+    guidance: float = 2.0,
 ) -> dict:
     import torch
 
@@ -196,7 +203,7 @@ def evaluate(
         dec = tok.decode(data.piece(i))
         real.append(piece_stats(dec.midi, np.array(dec.bar_times), min(duration, dec.duration)))
     rows: dict[str, dict] = {}
-    for system in ("model", "model+force", "null", "rules"):
+    for system in ("model", "model+force", f"model+cfg{guidance:g}", "null", "rules"):
         errs, hits, stats, forced, secs, music = [], [], [], 0, 0.0, 0.0
         for k, c in enumerate(conds):
             if system == "rules":
@@ -204,7 +211,8 @@ def evaluate(
                 hits += [bool(np.min(np.abs(chord_times - x)) <= CUT_TOLERANCE) for x in c.cuts]
             else:
                 g = generate(c.arc, duration=c.duration, cuts=c.cuts, seed=seed + k, model=loaded,
-                             force_cuts=system == "model+force", conditioned=system != "null")
+                             force_cuts=system == "model+force", conditioned=system != "null",
+                             guidance=guidance if "cfg" in system else 1.0)
                 pm, bar_times = g.midi, np.array(g.bar_times)
                 hits += list(g.cut_hits)
                 forced += g.forced
@@ -245,9 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pieces", type=int, default=12)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
-    res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed)
+    res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed, threads=args.threads,
+                   guidance=args.guidance)
     print(f"held-out loss: conditioned {res['heldout_loss']['model']:.4f}, null {res['heldout_loss']['null']:.4f}")
     print(table(res))
     print(f"60 s piece in {res['seconds_for_60s_piece']:.2f} s ({res['tokens_60s']} tokens)")

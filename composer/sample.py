@@ -94,14 +94,17 @@ def generate(
     top_p: float = 0.95,
     force_cuts: bool = False,
     conditioned: bool = True,
+    guidance: float = 1.0,
     seed_midi: pretty_midi.PrettyMIDI | str | Path | None = None,
     model: checkpoint.Loaded | str | Path | None = None,
 ) -> Generated:
     """Sample ``duration`` seconds of music following ``arc`` with chord changes meant for ``cuts``.
 
     ``arc=None`` or ``conditioned=False`` runs the model on its null condition (the
-    unconditioned baseline). ``seed_midi`` is encoded as the start of the piece, which
-    the model continues up to ``duration``. ``model`` is a loaded checkpoint or a path
+    unconditioned baseline). ``guidance`` > 1 applies classifier-free guidance: logits
+    ``null + guidance * (conditioned - null)``, both rows in one batched pass.
+    ``seed_midi`` is encoded as the start of the piece, which the model continues up to
+    ``duration``. ``model`` is a loaded checkpoint or a path
     (default: the shipped ``checkpoints/composer.pt``).
     """
     if not 0 < duration <= 3600:
@@ -118,6 +121,9 @@ def generate(
     cut_steps = np.array([round(c / step) for c in cut_list], dtype=np.int64)
     end_step = round(duration / step)
     use_cond = conditioned and arc is not None
+    if guidance < 0:
+        raise ParameterError(f"`guidance` must be non-negative (received {guidance})")
+    guided = use_cond and guidance != 1.0
 
     def condition(now: int) -> tuple[float, float, float]:
         t = now * step
@@ -132,7 +138,7 @@ def generate(
     tokens, times = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)
     conds = [condition(round(t / step)) for t in times]
     now = round(times[-1] / step)
-    mask = torch.tensor([use_cond])
+    mask = torch.tensor([True, False]) if guided else torch.tensor([use_cond])
     chord_lo, chord_hi = tok.chord_offset, tok.vocab_size
     forced = 0
     chord_at_now = False
@@ -146,11 +152,12 @@ def generate(
             window_start = max(0, len(tokens) - keep)
             cache, n_cached = None, 0
         new = slice(window_start + n_cached, len(tokens))
-        idx = torch.tensor([tokens[new]])
-        c = torch.tensor([conds[new]], dtype=torch.float32)  # (1, T, 3)
-        logits, _, cache = net(idx, c[..., :2], c[..., 2], cond_mask=mask, past=cache, start=n_cached)
+        rows = mask.shape[0]  # 2 rows (conditioned, null) under guidance
+        idx = torch.tensor([tokens[new]] * rows)
+        c = torch.tensor([conds[new]] * rows, dtype=torch.float32)  # (rows, T, 3)
+        out, _, cache = net(idx, c[..., :2], c[..., 2], cond_mask=mask, past=cache, start=n_cached)
         n_cached += idx.shape[1]
-        logits = logits[0, -1].float()
+        logits = out[0, -1] if not guided else out[1, -1] + guidance * (out[0, -1] - out[1, -1])
         logits[0] = float("-inf")  # PAD
         logits[EOS] = float("-inf")
         logits[BOS] = float("-inf")

@@ -27,7 +27,7 @@ from composer.tokens import Tokenizer
 
 #: Named model sizes for the command line (the tiny test config lives in the tests).
 PRESETS: dict[str, dict] = {
-    "small": {"n_layer": 4, "n_head": 4, "n_embd": 192, "block_size": 384},
+    "small": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 384},
     "base": {"n_layer": 6, "n_head": 8, "n_embd": 256, "block_size": 512},
 }
 

@@ -66,6 +66,8 @@ def test_conditioning_changes_the_output(model) -> None:
     null2 = generate(None, duration=6.0, seed=3, model=model)
     assert not np.array_equal(happy.tokens, sad.tokens)
     assert np.array_equal(null.tokens, null2.tokens)  # the null condition ignores the arc
+    guided = generate(_arc(6.0, 0.9, 0.9), duration=6.0, seed=3, model=model, guidance=3.0)
+    assert not np.array_equal(guided.tokens, happy.tokens)
 
 
 def test_forced_chord_changes_land_on_every_cut(model) -> None:
