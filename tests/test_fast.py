@@ -93,9 +93,10 @@ def test_estimate_equals_the_quadratic_form_row_by_row() -> None:
     cat = Catalog.from_arcs([_arc(_walk(rng, int(m))) for m in rng.integers(8, 70, 25)])
     q = _walk(rng, 20)
     w = MatchWeights(valence=1.3, arousal=0.7, transition=2.5)
-    est = fast.estimate(cat, q, hop=HOP, weights=w, points=10, stride=0.25)
+    shifts = (-0.1, 0.0, 0.1)
+    est = fast.estimate(cat, q, hop=HOP, weights=w, points=10, stride=0.25, shifts=shifts)
     p = 10
-    u = fast.paa(q, p)
+    variants = fast.query_sketches(q, p, shifts)
     s = fast.diff_operator(p)
     spacing = len(q) * HOP / p
     expected = np.full(len(cat), np.inf)
@@ -103,11 +104,22 @@ def test_estimate_equals_the_quadratic_form_row_by_row() -> None:
         table = fast.build_table(cat, length, points=p, stride=0.25)
         track = np.repeat(np.arange(len(cat)), np.diff(np.r_[table.first_row, table.rows.shape[0]]))
         for row, i in zip(table.rows.astype(np.float64), track, strict=True):
-            e = u - row
-            d2 = (w.valence * e[:p] @ e[:p] + w.arousal * e[p:] @ e[p:]) / p
-            d2 += w.transition * (np.sum((s @ e[:p]) ** 2) + np.sum((s @ e[p:]) ** 2)) / (p * spacing**2)
-            expected[i] = min(expected[i], d2)
+            for u in variants:
+                e = u - row
+                d2 = (w.valence * e[:p] @ e[:p] + w.arousal * e[p:] @ e[p:]) / p
+                d2 += w.transition * (np.sum((s @ e[:p]) ** 2) + np.sum((s @ e[p:]) ** 2)) / (p * spacing**2)
+                expected[i] = min(expected[i], d2)
     assert est.distance == pytest.approx(np.sqrt(expected), abs=1e-4)
+
+
+def test_query_sketches_shift_the_clip_and_hold_its_ends() -> None:
+    q = np.stack([np.arange(20.0), np.full(20, 0.3)], axis=1)
+    k = fast.query_sketches(q, 4, (0.0, 0.25, -0.25))
+    assert k[0] == pytest.approx(fast.paa(q, 4))
+    # Shifted a quarter later: the first bin holds the first step, then steps 0-4, 5-9, 10-14.
+    assert k[1][:4] == pytest.approx([0.0, 2.0, 7.0, 12.0], abs=0.1)
+    assert k[2][:4] == pytest.approx([7.0, 12.0, 17.0, 19.0], abs=0.1)
+    assert k[:, 4:] == pytest.approx(np.full((3, 4), 0.3))
 
 
 def test_estimate_tracks_the_exact_distance_of_a_clean_section() -> None:
