@@ -287,6 +287,8 @@ class SoundtrackService:
     ) -> AnalysisView:
         """Analyse the clip, rank the library with the learner's weights, log what is shown."""
         report = progress or (lambda f, m: None)
+        # Forget the previous clip first, so an error leaves no stale list to rate.
+        session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
         if not video:
             raise ParameterError("upload a clip (or use the example clip) first")
         self.check_upload(video)

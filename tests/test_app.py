@@ -119,8 +119,11 @@ def test_bad_uploads_give_readable_errors(service, clip, tmp_path):
     tiny = SoundtrackService(AppConfig(library=service.config.library, work_dir=service.work, max_upload_mb=0.001))
     with pytest.raises(MediaError, match="MB; the limit is 0 MB"):
         tiny.check_upload(clip)
+    service.analyse(session, clip, user_id="tester")
     with pytest.raises(ParameterError, match="upload a clip"):
         service.analyse(session, None, user_id="tester")
+    with pytest.raises(ParameterError, match="analyse a clip first"):  # the failed upload left no stale list
+        service.rate(session, 0, 3)
     with pytest.raises(ParameterError, match="analyse a clip first"):
         service.rate(service.new_session(), "1. x", 3)
     with pytest.raises(ParameterError, match="max_upload_mb"):
