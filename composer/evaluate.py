@@ -91,6 +91,35 @@ def piece_stats(pm: pretty_midi.PrettyMIDI, bar_times: np.ndarray, duration: flo
     return PieceStats(entropy, float(scale), groove, len(notes) / duration)
 
 
+def _window_chord(notes: list[pretty_midi.Note], a: float, b: float) -> int:
+    """Best root x quality template (index) of the pitch classes sounding in [a, b); -1 if silent."""
+    from composer.data import _TEMPLATES
+
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += max(0.0, min(n.end, b) - max(n.start, a))
+    if hist.sum() <= 0:
+        return -1
+    scores = []
+    for t in _TEMPLATES.values():
+        for r in range(12):
+            inside = hist[[(r + i) % 12 for i in t]].sum()
+            scores.append(inside / len(t) ** 0.5 - 0.5 * (hist.sum() - inside))
+    return int(np.argmax(scores))
+
+
+def note_cut_hits(pm: pretty_midi.PrettyMIDI, cuts: tuple[float, ...], *, span: float = 0.6) -> list[bool]:
+    """Cut hits read from the notes, not the CHORD tokens: a note starts within 0.1 s of the cut and the
+    best-matching chord of the ``span`` seconds after it differs from that of the ``span`` seconds before."""
+    notes = [n for i in pm.instruments if not i.is_drum for n in i.notes]
+    onsets = np.array(sorted(n.start for n in notes)) if notes else np.zeros(0)
+    out = []
+    for c in cuts:
+        near = onsets.size > 0 and float(np.min(np.abs(onsets - c))) <= 0.1
+        out.append(bool(near and _window_chord(notes, c - span, c) != _window_chord(notes, c, c + span)))
+    return out
+
+
 def control_error(pm: pretty_midi.PrettyMIDI, arc: EmotionArc) -> tuple[float, float]:
     """Mean |target - measured| per bar of (valence, arousal), each on [0, 1]."""
     from analysis.symbolic import bar_va
@@ -110,7 +139,7 @@ def overlap(a: list[float], b: list[float]) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
     span = max(hi - lo, 1e-3)
-    x = np.linspace(lo - 0.5 * span, hi + 0.5 * span, 512)
+    x = np.linspace(lo - 2 * span, hi + 2 * span, 1024)
     jitter = lambda v: v + np.random.default_rng(0).normal(0, 1e-3 * span, v.size)  # noqa: E731 -- singular KDEs
     pa, pb = gaussian_kde(jitter(a))(x), gaussian_kde(jitter(b))(x)
     return float(np.trapezoid(np.minimum(pa, pb), x))
@@ -204,7 +233,7 @@ def evaluate(
         real.append(piece_stats(dec.midi, np.array(dec.bar_times), min(duration, dec.duration)))
     rows: dict[str, dict] = {}
     for system in ("model", "model+force", f"model+cfg{guidance:g}", "null", "rules"):
-        errs, hits, stats, forced, secs, music = [], [], [], 0, 0.0, 0.0
+        errs, hits, note_hits, stats, forced, secs, music = [], [], [], [], 0, 0.0, 0.0
         for k, c in enumerate(conds):
             if system == "rules":
                 pm, chord_times, bar_times = rule_piece(c, seed + k)
@@ -218,6 +247,7 @@ def evaluate(
                 forced += g.forced
                 secs += g.compute_seconds
                 music += c.duration
+            note_hits += note_cut_hits(pm, c.cuts)
             errs.append(control_error(pm, c.arc))
             stats.append(piece_stats(pm, bar_times, c.duration))
         e = np.array(errs)
@@ -226,6 +256,7 @@ def evaluate(
             "valence_error": float(e[:, 0].mean()),
             "arousal_error": float(e[:, 1].mean()),
             "cut_hit_rate": float(np.mean(hits)),
+            "note_cut_hit_rate": float(np.mean(note_hits)),
             "forced_chords": forced,
             **{f"OA_{f}": overlap([getattr(s, f) for s in stats], [getattr(r, f) for r in real])
                for f in PieceStats.__dataclass_fields__},
@@ -239,7 +270,7 @@ def evaluate(
 
 
 def table(res: dict) -> str:
-    cols = ["control_error", "valence_error", "arousal_error", "cut_hit_rate", "OA_pc_entropy",
+    cols = ["control_error", "valence_error", "arousal_error", "cut_hit_rate", "note_cut_hit_rate", "OA_pc_entropy",
             "OA_scale_consistency", "OA_groove_consistency", "OA_note_density"]
     lines = ["| system | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
     for name, row in res["systems"].items():

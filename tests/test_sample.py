@@ -113,3 +113,24 @@ def test_learned_source_fills_a_material_request(model) -> None:
     for line in (mat.melody, mat.counter):
         assert all(0 <= n.start < n.end <= 8.0 + 1e-6 and 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127 for n in line)
         assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(line))  # one voice
+
+
+def test_evaluation_metrics_on_a_hand_built_piece() -> None:
+    from composer.evaluate import note_cut_hits, overlap, piece_stats
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    scale = (60, 62, 64, 65, 67, 69, 71)
+    for bar in range(2):  # two identical bars of the C major scale, one note per 2/7 s
+        t0 = 2.0 * bar
+        inst.notes += [pretty_midi.Note(80, p, t0 + k * 2 / 7, t0 + (k + 1) * 2 / 7) for k, p in enumerate(scale)]
+    for start, chord in ((4.0, (48, 52, 55)), (6.0, (45, 48, 52))):  # C major, then A minor at 6.0
+        inst.notes += [pretty_midi.Note(80, p, start, start + 2.0) for p in chord]
+    pm.instruments.append(inst)
+    s = piece_stats(pm, np.array([0.0, 2.0]), 4.0)
+    assert s.pc_entropy == pytest.approx(np.log2(7))
+    assert s.scale_consistency == 1.0 and s.groove_consistency == 1.0
+    assert s.note_density == pytest.approx(14 / 4.0)
+    assert note_cut_hits(pm, (5.0, 6.0, 7.0)) == [False, True, False]
+    assert overlap([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == pytest.approx(1.0, abs=0.02)
+    assert overlap([1.0, 1.1, 1.2], [9.0, 9.1, 9.2]) < 0.01
