@@ -39,7 +39,6 @@ gets new tables) and at most ``MAX_TABLES`` lengths per catalogue. A row costs
 
 from __future__ import annotations
 
-import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -54,19 +53,22 @@ from matching.weights import MatchWeights
 #: Shortest ladder window, seconds.
 BASE_SECONDS = 4.0
 #: Ratio between consecutive window lengths.
-RATIO = math.sqrt(2.0)
+RATIO = 2 ** (1 / 4)
+#: Slack below the shortest and above the clip's own length when choosing ladder lengths.
+LOW_SLACK = 2 ** (1 / 8)
+HIGH_SLACK = 2 ** (1 / 8)
 #: Ladder steps (the longest window is ``BASE_SECONDS * RATIO**(LADDER - 1)``, ~ 1 h).
-LADDER = 27
+LADDER = 40
 #: PAA bins per sketch.
 POINTS = 16
 #: Window start spacing as a fraction of the window length.
 STRIDE = 0.25
 #: Clip shifts compared with every window, fractions of the clip's duration (see :func:`query_sketches`).
 SHIFTS: tuple[float, ...] = (-0.12, -0.06, 0.0, 0.06, 0.12)
-#: Rows per block of the product (bounds the (rows, shifts) temporary).
+#: Windows per block of the product (bounds the (shifts, windows) temporary).
 _ROWS = 1 << 17
 #: Window lengths kept per catalogue (least recently used dropped first).
-MAX_TABLES = 4
+MAX_TABLES = 6
 #: Tracks per build chunk (bounds the temporary float64 prefix sums).
 _CHUNK = 16384
 
@@ -84,16 +86,26 @@ class SketchTable:
     length: float
     points: int
     stride: float
-    #: (R, 2P) float32: P valence bin means, then P arousal bin means; rows sorted by track.
-    rows: np.ndarray
-    #: (R, 3) float32: |y_v|^2, |y_a|^2, |S y_v|^2 + |S y_a|^2 of each row.
-    norms: np.ndarray
-    #: (N,) int64: first row of each track (every track has at least one row).
+    #: (2P + 3, R) float32, one column per window (sorted by track): P valence bin means,
+    #: P arousal bin means, then |y_v|^2, |y_a|^2 and |S y_v|^2 + |S y_a|^2. Windows are
+    #: columns so that the product and the minimum over clip shifts run along memory.
+    matrix: np.ndarray
+    #: (N,) int64: first window of each track (every track has at least one).
     first_row: np.ndarray
 
     @property
+    def rows(self) -> np.ndarray:
+        """(R, 2P) view: the sketches."""
+        return self.matrix[: 2 * self.points].T
+
+    @property
+    def norms(self) -> np.ndarray:
+        """(R, 3) view: the stored norms."""
+        return self.matrix[2 * self.points :].T
+
+    @property
     def nbytes(self) -> int:
-        return int(self.rows.nbytes + self.norms.nbytes + self.first_row.nbytes)
+        return int(self.matrix.nbytes + self.first_row.nbytes)
 
 
 @dataclass(frozen=True)
@@ -112,11 +124,17 @@ def ladder() -> np.ndarray:
 
 
 def lengths_for(duration: float, max_stretch: float) -> tuple[float, ...]:
-    """Ladder lengths a clip of ``duration`` seconds can be fitted to (the nearest one if none)."""
+    """Ladder lengths for a clip of ``duration`` seconds (the nearest one if none).
+
+    The exact section search compresses more often than it stretches: sections run
+    from ``duration / max_stretch`` (the clamp) to a little over ``duration``, so the
+    lengths read lie in ``[duration / max_stretch / LOW_SLACK, duration * HIGH_SLACK]``.
+    """
     if not duration > 0:
         raise ParameterError(f"`duration` must be positive (received {duration})")
     lad = ladder()
-    inside = lad[(lad >= duration / max_stretch - 1e-9) & (lad <= duration * max_stretch + 1e-9)]
+    lo, hi = duration / max_stretch / LOW_SLACK, duration * HIGH_SLACK
+    inside = lad[(lad >= lo - 1e-9) & (lad <= hi + 1e-9)]
     if inside.size:
         return tuple(float(x) for x in inside)
     return (float(lad[np.argmin(np.abs(np.log(lad / duration)))]),)
@@ -185,8 +203,7 @@ def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride
     counts = np.where(m_all > w_all, np.ceil((m_all - w_all) / (stride * w_all) - 1e-9).astype(np.int64) + 1, 1)
     first_row = np.concatenate([[0], np.cumsum(counts)])
     total = int(first_row[-1])
-    rows = np.empty((total, 2 * points), dtype=np.float32)
-    norms = np.empty((total, 3), dtype=np.float32)
+    matrix = np.empty((2 * points + 3, total), dtype=np.float32)
     s_op = diff_operator(points)
     for lo in range(0, n_tracks, _CHUNK):
         hi = min(n_tracks, lo + _CHUNK)
@@ -202,13 +219,13 @@ def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride
         start = np.where(whole, 0.0, np.minimum(k * stride * w, m - w))
         sk = _bin_means(va, cum, catalog.offsets[track] - a, m, start, width, points)
         r0, r1 = int(first_row[lo]), int(first_row[hi])
-        rows[r0:r1] = sk
         v, ar = sk[:, :points], sk[:, points:]
-        norms[r0:r1, 0] = (v * v).sum(axis=1)
-        norms[r0:r1, 1] = (ar * ar).sum(axis=1)
-        norms[r0:r1, 2] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
+        matrix[: 2 * points, r0:r1] = sk.T
+        matrix[2 * points, r0:r1] = (v * v).sum(axis=1)
+        matrix[2 * points + 1, r0:r1] = (ar * ar).sum(axis=1)
+        matrix[2 * points + 2, r0:r1] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
     return SketchTable(
-        length=float(length), points=points, stride=float(stride), rows=rows, norms=norms, first_row=first_row[:-1]
+        length=float(length), points=points, stride=float(stride), matrix=matrix, first_row=first_row[:-1]
     )
 
 
@@ -288,15 +305,17 @@ def estimate(
     sts = s_op.T @ s_op
     mu = c_lev * u + c_der * np.concatenate([u[:, :points] @ sts, u[:, points:] @ sts], axis=1)  # (K, 2P): M u
     umu = (u * mu).sum(axis=1).astype(np.float32)  # (K,)
-    mu2 = (-2.0 * mu.T).astype(np.float32)  # (2P, K)
-    coef = np.array([weights.valence / points, weights.arousal / points, c_der], dtype=np.float32)
+    coef = np.array([weights.valence / points, weights.arousal / points, c_der])
+    # d2[k, r] = u_k'Mu_k - 2 (Mu_k)'y_r + y_r'My_r: one (K, 2P + 3) x (2P + 3, R) product.
+    a = np.concatenate([-2.0 * mu, np.broadcast_to(coef, (mu.shape[0], 3))], axis=1).astype(np.float32)
     best = np.full(len(catalog), np.inf)
     for length in lengths:
         table = sketch_table(catalog, length, points=points, stride=stride)
-        d2 = np.empty(table.rows.shape[0], dtype=np.float32)
-        for lo in range(0, d2.size, _ROWS):  # bounded temporaries: (rows, K) per block
-            block = table.rows[lo : lo + _ROWS] @ mu2  # -2 y'Mu_k
-            block += umu
-            d2[lo : lo + _ROWS] = block.min(axis=1) + table.norms[lo : lo + _ROWS] @ coef
+        n_rows = table.matrix.shape[1]
+        d2 = np.empty(n_rows, dtype=np.float32)
+        for lo in range(0, n_rows, _ROWS):  # bounded temporaries: (K, block) per block
+            block = a @ table.matrix[:, lo : lo + _ROWS]
+            block += umu[:, None]
+            np.min(block, axis=0, out=d2[lo : lo + _ROWS])
         np.minimum(best, np.minimum.reduceat(d2, table.first_row), out=best)
     return Estimate(distance=np.sqrt(np.maximum(best, 0.0)), lengths=lengths)

@@ -76,11 +76,15 @@ def test_windows_are_in_seconds_whatever_the_track_hop() -> None:
     assert table.rows[r1:] == pytest.approx(table.rows[:r1], abs=1e-5)
 
 
-def test_lengths_for_stays_within_stretch() -> None:
-    for duration in (3.0, 12.0, 34.0, 95.0, 400.0):
-        lengths = fast.lengths_for(duration, 1.25)
-        assert lengths
-        assert all(duration / 1.25 - 1e-6 <= x <= duration * 1.25 + 1e-6 for x in lengths) or duration < 4 / 1.25
+def test_lengths_for_cover_the_section_lengths_exact_alignment_uses() -> None:
+    for duration in (12.0, 34.0, 58.0, 95.0, 400.0):
+        lengths = np.array(fast.lengths_for(duration, 1.25))
+        assert lengths.min() >= duration / 1.25 / fast.LOW_SLACK - 1e-6
+        assert lengths.max() <= duration * fast.HIGH_SLACK + 1e-6
+        # Every section length from the clamp (duration / 1.25) to the clip's own is within
+        # half a ladder step of a compared window length.
+        for section in np.linspace(duration / 1.25, duration, 7):
+            assert np.min(np.abs(np.log(lengths / section))) <= np.log(fast.RATIO) / 2 + 1e-9
     assert fast.lengths_for(2.0, 1.25) == (fast.BASE_SECONDS,)
     with pytest.raises(ParameterError, match="duration"):
         fast.lengths_for(0.0, 1.25)
