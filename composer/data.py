@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zlib
+from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -272,10 +273,17 @@ def build(
     cache: Path = CACHE,
     workers: int = 2,
     max_files: int | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, TokenData]:
-    """``{"train": ..., "heldout": ...}`` from the parsed corpus, cached as one ``.npz``."""
+    """``{"train": ..., "heldout": ...}`` from the parsed corpus, cached as one ``.npz``.
+
+    ``only`` restricts the corpus to these MIDI file names (a run's recorded file list).
+    """
     src = Path(source) if source else midi_dir(cache)
-    files = sorted(str(p) for p in src.glob("*.mid"))[:max_files]
+    files = sorted(str(p) for p in src.glob("*.mid") if only is None or p.name in only)[:max_files]
+    if only is not None and len(files) < len(set(only)):
+        raise ParameterError(f"`only` names {len(set(only))} files but {src} holds {len(files)} of them "
+                             "(run `python -m composer.corpus` to parse the rest)")
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.corpus` first)")
     key = hashlib.sha1(

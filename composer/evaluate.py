@@ -217,7 +217,9 @@ def evaluate(
 
     torch.set_num_threads(threads)
     loaded = checkpoint.load(ckpt)
-    data = build(Tokenizer(loaded.tokenizer.config), DataConfig())["heldout"]
+    files = Path(ckpt).with_name("composer-files.txt")  # the corpus files the checkpoint was trained on
+    only = files.read_text().split() if files.exists() else None
+    data = build(Tokenizer(loaded.tokenizer.config), DataConfig(), only=only)["heldout"]
     saved = loaded.meta.get("train_config", {})
     tc = TrainConfig(**{**{k: v for k, v in saved.items() if k in TrainConfig.__annotations__}, "eval_batches": 32})
     losses = {

@@ -145,7 +145,8 @@ def generate(
     cache = None
     n_cached = 0  # tokens already in the cache
     window_start = 0  # index in `tokens` of the cache's first token
-    while now < end_step and len(tokens) < 40 * duration / step:
+    max_tokens = len(tokens) + int(100 * duration) + 512  # a stuck model (no time shifts) still stops
+    while now < end_step and len(tokens) < max_tokens:
         if cache is None or len(tokens) - window_start > cfg.block_size:
             # (re)fill the cache: the whole prompt at first, then the last half-context when full
             keep = cfg.block_size if cache is None else cfg.block_size // 2

@@ -182,18 +182,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=int, default=None, help="training window (default: the preset's block_size)")
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
     ap.add_argument("--workers", type=int, default=2, help="processes for preprocessing")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     ap.add_argument("--max-files", type=int, default=None, help="use only the first N parsed files")
+    ap.add_argument("--files-from", type=Path, default=None, help="use only the MIDI files named in this list")
     args = ap.parse_args(argv)
     tokenizer = Tokenizer()
     t = time.time()
-    data = build(tokenizer, DataConfig(), workers=args.workers, max_files=args.max_files)
+    only = args.files_from.read_text().split() if args.files_from else None
+    data = build(tokenizer, DataConfig(), workers=args.workers, max_files=args.max_files, only=only)
     print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
           f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)
-    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, **PRESETS[args.config])
+    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.config])
     cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   threads=args.threads, block=args.block or model_cfg.block_size, eval_every=args.eval_every,
                   save_every=args.eval_every)
