@@ -34,7 +34,7 @@ from analysis.arc import EmotionArc
 from matching import fast as fastmod
 from matching.catalog import Catalog, arc_summary
 from matching.dtw import align, distance_to_score
-from matching.rank import CANDIDATES, embedding_scores, rank, steps_at, track_va_at
+from matching.rank import embedding_scores, rank, shortlist_size, steps_at, track_va_at
 from matching.weights import MatchWeights
 
 HOP = 1.0
@@ -130,7 +130,8 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
     tables = [fastmod.sketch_table(cat, L) for L in needed]  # built on first use, then cached
     t_build = time.perf_counter() - t
     print(f"N={n:>7,d}: catalogue {t_cat:.1f} s, {cat.va.nbytes / 1e6:.0f} MB of arcs")
-    print(f"   sketch tables (P={fastmod.POINTS}, stride {fastmod.STRIDE}): {len(tables)} lengths built in "
+    print(f"   sketch tables (P={fastmod.POINTS}, stride {fastmod.STRIDE}, {len(fastmod.MASKS)} sub-ranges): "
+          f"{len(tables)} lengths built in "
           f"{t_build:.2f} s ({t_build / len(tables):.2f} s per length)")
     print("     " + ", ".join(f"{tb.length:.0f} s: {tb.rows.shape[0] / 1e6:.2f}M rows {tb.nbytes / 1e6:.0f} MB"
                             for tb in tables))
@@ -163,7 +164,8 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
         per_track = (time.perf_counter() - t) / 2000
         ex_note = f"{per_track * n:.1f} s (EXTRAPOLATED from 2,000 tracks timed: {per_track * 1e6:.0f} us/track)"
     print(f"   exhaustive DTW per query: {ex_note}")
-    print(f"   fast path per query (C={args.candidates}): mean {np.mean(fast_times):.3f} s, "
+    c_used = args.candidates or shortlist_size(n)
+    print(f"   fast path per query (C={c_used}): mean {np.mean(fast_times):.3f} s, "
           f"median {np.median(fast_times):.3f} s, max {np.max(fast_times):.3f} s over {len(clips)} queries")
     if recalls:
         r = np.array(recalls)
@@ -213,11 +215,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=12)
-    parser.add_argument("--candidates", type=int, default=CANDIDATES, help="fast-path shortlist size")
+    parser.add_argument("--candidates", type=int, default=None, help="shortlist size (default: rank's rule)")
     parser.add_argument("--exhaustive-limit", type=int, default=10000, help="largest N ranked exhaustively")
     parser.add_argument("--exhaustive-queries", type=int, default=12, help="queries ranked exhaustively per size")
     parser.add_argument("--sweep", action="store_true", help="recall of other shortlist configurations")
-    parser.add_argument("--sweep-candidates", type=int, nargs="+", default=[50, 100, 200, 300, 500])
+    parser.add_argument("--sweep-candidates", type=int, nargs="+", default=[100, 200, 300, 500])
     parser.add_argument("--sweep-points", type=int, nargs="+", default=[fastmod.POINTS])
     parser.add_argument("--sweep-strides", type=float, nargs="+", default=[fastmod.STRIDE])
     parser.add_argument("--index-files", type=int, default=12)

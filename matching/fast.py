@@ -13,28 +13,31 @@ valence and of arousal, one float32 row of ``2P`` numbers. A clip is reduced the
 way, whole, to ``P`` bins. Fitting stretches a section to the clip, so in the clip's
 time base both sketches are ``P`` bins of ``D / P`` seconds (``D`` the clip duration).
 
-**Estimate.** With ``e = u - y`` the clip's minus a row's sketch (per channel) and
+**Estimate.** With ``e = u - y`` the clip's minus a window's sketch (per channel) and
 ``S`` the central difference between bins (one-sided at the ends, like
 :func:`matching.dtw._slope`), the estimated mean squared step cost is
 
     d2 = (w_v |e_v|^2 + w_a |e_a|^2) / P + w_t (|S e_v|^2 + |S e_a|^2) / (P * (D / P)^2)
 
 the same weighted levels and changes per second that DTW compares. It is a quadratic
-form ``e' M e`` with ``M`` fixed for the query, so ``d2 = u'Mu - 2 (Mu)'y + y'My`` and
-``y'My`` needs only three stored numbers per row (``|y_v|^2``, ``|y_a|^2``,
-``|S y_v|^2 + |S y_a|^2``): one matrix-vector product over all rows serves any
-weights, and ``np.minimum.reduceat`` takes each track's best row. Only ladder lengths
-within ``[D / max_stretch, D * max_stretch]`` are read (the exact section is clamped to
-that range; with ``RATIO = sqrt(2)`` at least one always lies in it).
+form ``e' M e`` with ``M`` fixed for the query, so ``d2 = u'Mu - 2 (Mu)'y + y'My``, and
+``y'My`` needs only three stored norms per window. A section rarely sits exactly on a
+window, so each window is also compared on sub-ranges (:data:`MASKS`: one or two bins
+dropped at either end) with the clip shifted or squeezed onto them
+(:func:`query_variants`); each sub-range stores its own three norms. Every variant is a
+row of one ``(K, 2P + 3 * len(MASKS))`` matrix: one float32 product with the table gives
+all ``K x R`` estimates, a minimum over variants and ``np.minimum.reduceat`` each
+track's best, and any weights can be used without rebuilding. Only ladder lengths near
+the section lengths the exact search produces are read (:func:`lengths_for`).
 
-It is an estimate, not a bound (no warping, sections on a stride grid): the shortlist
-size trades recall against time, measured by ``bench/bench_matching.py``.
+It is an estimate, not a bound (no warping inside a bin, sections on a stride grid): the
+shortlist size trades recall against time, measured by ``bench/bench_matching.py``.
 
 **Memory.** Tables are built lazily per window length, kept per catalogue (a new
 :class:`~matching.catalog.Catalog`, as ``Library.catalog()`` returns after any write,
-gets new tables) and at most ``MAX_TABLES`` lengths per catalogue. A row costs
-``4 * (2P + 3)`` bytes plus 4 for its track; a track of ``T`` seconds has about
-``(T - L) / (stride * L) + 1`` rows at length ``L``.
+gets new tables) and at most ``MAX_TABLES`` lengths per catalogue. A window costs
+``4 * (2P + 3 * len(MASKS))`` bytes (156 at the defaults); a track of ``T`` seconds has
+about ``(T - L) / (stride * L) + 1`` windows of length ``L``.
 """
 
 from __future__ import annotations
@@ -60,15 +63,15 @@ HIGH_SLACK = 2 ** (1 / 8)
 #: Ladder steps (the longest window is ``BASE_SECONDS * RATIO**(LADDER - 1)``, ~ 1 h).
 LADDER = 40
 #: PAA bins per sketch.
-POINTS = 16
+POINTS = 12
 #: Window start spacing as a fraction of the window length.
 STRIDE = 0.25
-#: Clip shifts compared with every window, fractions of the clip's duration (see :func:`query_sketches`).
-SHIFTS: tuple[float, ...] = (-0.12, -0.06, 0.0, 0.06, 0.12)
+#: Window sub-ranges compared (bins dropped at the start, at the end): see :func:`query_variants`.
+MASKS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (2, 0), (0, 1), (0, 2))
 #: Windows per block of the product (bounds the (shifts, windows) temporary).
 _ROWS = 1 << 17
 #: Window lengths kept per catalogue (least recently used dropped first).
-MAX_TABLES = 6
+MAX_TABLES = 4
 #: Tracks per build chunk (bounds the temporary float64 prefix sums).
 _CHUNK = 16384
 
@@ -203,8 +206,7 @@ def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride
     counts = np.where(m_all > w_all, np.ceil((m_all - w_all) / (stride * w_all) - 1e-9).astype(np.int64) + 1, 1)
     first_row = np.concatenate([[0], np.cumsum(counts)])
     total = int(first_row[-1])
-    matrix = np.empty((2 * points + 3, total), dtype=np.float32)
-    s_op = diff_operator(points)
+    matrix = np.empty((2 * points + 3 * len(MASKS), total), dtype=np.float32)
     for lo in range(0, n_tracks, _CHUNK):
         hi = min(n_tracks, lo + _CHUNK)
         a, b = int(catalog.offsets[lo]), int(catalog.offsets[hi])
@@ -219,11 +221,14 @@ def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride
         start = np.where(whole, 0.0, np.minimum(k * stride * w, m - w))
         sk = _bin_means(va, cum, catalog.offsets[track] - a, m, start, width, points)
         r0, r1 = int(first_row[lo]), int(first_row[hi])
-        v, ar = sk[:, :points], sk[:, points:]
         matrix[: 2 * points, r0:r1] = sk.T
-        matrix[2 * points, r0:r1] = (v * v).sum(axis=1)
-        matrix[2 * points + 1, r0:r1] = (ar * ar).sum(axis=1)
-        matrix[2 * points + 2, r0:r1] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
+        for j, (head, tail) in enumerate(MASKS):  # norms of each window sub-range
+            v, ar = sk[:, head : points - tail], sk[:, points + head : 2 * points - tail]
+            s_op = diff_operator(points - head - tail)
+            row = 2 * points + 3 * j
+            matrix[row, r0:r1] = (v * v).sum(axis=1)
+            matrix[row + 1, r0:r1] = (ar * ar).sum(axis=1)
+            matrix[row + 2, r0:r1] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
     return SketchTable(
         length=float(length), points=points, stride=float(stride), matrix=matrix, first_row=first_row[:-1]
     )
@@ -254,26 +259,35 @@ def cached_tables(catalog: Catalog) -> tuple[SketchTable, ...]:
         return tuple(_cache.get(catalog, OrderedDict()).values())
 
 
-def query_sketches(query_va: np.ndarray, points: int, shifts: tuple[float, ...] = SHIFTS) -> np.ndarray:
-    """``(K, 2P)`` sketches of a clip shifted by ``shifts`` (fractions of its duration).
+@dataclass(frozen=True)
+class Variant:
+    """One way of laying a clip over a window: its sketch on window bins ``[head, P - tail)``."""
 
-    Variant ``k`` reads the clip at ``t - shift * D`` (held at its first or last value
-    outside it): the cost of one DTW path that lingers at one end. The minimum over the
-    variants absorbs most of the misplacement of a section on the stride grid. Shift 0
-    is :func:`paa` exactly; the others are averaged from 16 samples per bin.
+    head: int
+    tail: int
+    #: (2 * (P - head - tail),) the clip's bin means on those bins (valence, then arousal).
+    sketch: np.ndarray
+    #: Clip seconds per bin.
+    spacing: float
+
+
+def query_variants(query_va: np.ndarray, points: int, duration: float) -> list[Variant]:
+    """The clip laid over a window in the ways the estimate compares (see the module docstring).
+
+    Whole window; and for each sub-range of :data:`MASKS`, the clip *shifted* (its bins
+    kept, the part that falls outside the window dropped: the section starts or ends
+    between stride points) or *squeezed* (the whole clip in fewer bins: a shorter section).
     """
-    q = np.asarray(query_va, dtype=np.float64)
-    n = q.shape[0]
-    fine = 16 * points
-    t = (np.arange(fine) + 0.5) / fine  # clip time as a fraction of D
-    out = np.empty((len(shifts), 2 * points))
-    for j, shift in enumerate(shifts):
-        if shift == 0:
-            out[j] = paa(q, points)
+    u = paa(query_va, points)
+    out = [Variant(0, 0, u, duration / points)]
+    for head, tail in MASKS:
+        if head == tail == 0:
             continue
-        step = np.minimum(np.floor(np.clip(t - shift, 0.0, 1.0) * n).astype(np.int64), n - 1)
-        vals = q[step].reshape(points, 16, 2).mean(axis=1)  # (P, 2)
-        out[j] = np.r_[vals[:, 0], vals[:, 1]]
+        keep = points - head - tail
+        lo = tail if head == 0 else 0  # window bin head + j holds clip bin lo + j
+        shifted = np.r_[u[lo : lo + keep], u[points + lo : points + lo + keep]]
+        out.append(Variant(head, tail, shifted, duration / points))
+        out.append(Variant(head, tail, paa(query_va, keep), duration / keep))
     return out
 
 
@@ -285,7 +299,6 @@ def estimate(
     weights: MatchWeights,
     points: int = POINTS,
     stride: float = STRIDE,
-    shifts: tuple[float, ...] = SHIFTS,
 ) -> Estimate:
     """Estimated RMS DTW distance of a clip (``(n, 2)`` VA every ``hop`` s) to every track."""
     q = np.asarray(query_va, dtype=np.float64)
@@ -297,17 +310,25 @@ def estimate(
     if len(catalog) == 0:
         return Estimate(distance=np.zeros(0), lengths=())
     lengths = lengths_for(duration, weights.max_stretch)
-    u = query_sketches(q, points, shifts)  # (K, 2P)
-    spacing = duration / points
-    s_op = diff_operator(points)
-    c_lev = np.r_[np.full(points, weights.valence), np.full(points, weights.arousal)] / points
-    c_der = weights.transition / (points * spacing * spacing)
-    sts = s_op.T @ s_op
-    mu = c_lev * u + c_der * np.concatenate([u[:, :points] @ sts, u[:, points:] @ sts], axis=1)  # (K, 2P): M u
-    umu = (u * mu).sum(axis=1).astype(np.float32)  # (K,)
-    coef = np.array([weights.valence / points, weights.arousal / points, c_der])
-    # d2[k, r] = u_k'Mu_k - 2 (Mu_k)'y_r + y_r'My_r: one (K, 2P + 3) x (2P + 3, R) product.
-    a = np.concatenate([-2.0 * mu, np.broadcast_to(coef, (mu.shape[0], 3))], axis=1).astype(np.float32)
+    variants = query_variants(q, points, duration)
+    # d2[k, r] = u_k'M_k u_k - 2 (M_k u_k)'y_r + y_r'M_k y_r, with M_k the weighted level and
+    # change costs on variant k's bins; y'M_k y is read from the stored sub-range norms.
+    a = np.zeros((len(variants), 2 * points + 3 * len(MASKS)))
+    umu = np.empty(len(variants))
+    for k, var in enumerate(variants):
+        keep = points - var.head - var.tail
+        sts = diff_operator(keep).T @ diff_operator(keep)
+        c_der = weights.transition / (keep * var.spacing**2)
+        uv, ua = var.sketch[:keep], var.sketch[keep:]
+        mv = weights.valence / keep * uv + c_der * (sts @ uv)
+        ma = weights.arousal / keep * ua + c_der * (sts @ ua)
+        umu[k] = uv @ mv + ua @ ma
+        a[k, var.head : points - var.tail] = -2.0 * mv
+        a[k, points + var.head : 2 * points - var.tail] = -2.0 * ma
+        j = 2 * points + 3 * MASKS.index((var.head, var.tail))
+        a[k, j : j + 3] = (weights.valence / keep, weights.arousal / keep, c_der)
+    a = a.astype(np.float32)
+    umu = umu.astype(np.float32)
     best = np.full(len(catalog), np.inf)
     for length in lengths:
         table = sketch_table(catalog, length, points=points, stride=stride)

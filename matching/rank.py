@@ -19,6 +19,7 @@ carries ``compose_instead`` (True when even the best score is below the weights'
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,14 @@ from matching.weights import MatchWeights, weights_for
 
 #: Per-dimension scale of the arc-summary comparison (means, spreads, trends, rates per s).
 EMBED_SCALE = np.array([0.5, 0.5, 0.3, 0.3, 0.5, 0.5, 0.1, 0.1])
-#: Tracks the fast path scores exactly (the shortlist; see ``bench/bench_matching.py``).
-CANDIDATES = 300
+#: Fewest tracks the fast path scores exactly; it scores ``max(CANDIDATES, sqrt(N))`` of N
+#: (the shortlist must grow with the library for the same recall: ``bench/bench_matching.py``).
+CANDIDATES = 250
+
+
+def shortlist_size(n_tracks: int) -> int:
+    """Default number of tracks the fast path scores exactly in a library of ``n_tracks``."""
+    return max(CANDIDATES, math.ceil(math.sqrt(n_tracks)))
 
 
 @dataclass(frozen=True)
@@ -132,18 +139,18 @@ def rank(
     weights: MatchWeights | None = None,
     content_type: str | None = None,
     fast: bool = True,
-    candidates: int = CANDIDATES,
+    candidates: int | None = None,
 ) -> Ranking:
     """The ``k`` tracks of ``library`` whose arcs fit ``clip``'s best (see module docstring).
 
     ``clip`` is a VideoAnalysis or an EmotionArc; ``library`` a :class:`matching.Library`
     or a :class:`matching.catalog.Catalog`. ``fast`` scores exactly only the
-    ``candidates`` tracks whose sketches (:mod:`matching.fast`) fit best;
-    ``fast=False`` scores every track.
+    ``candidates`` tracks (default :func:`shortlist_size`) whose sketches
+    (:mod:`matching.fast`) fit best; ``fast=False`` scores every track.
     """
     if not isinstance(k, int) or k < 1:
         raise ParameterError(f"`k` must be a positive integer (received {k!r})")
-    if not isinstance(candidates, int) or candidates < 1:
+    if candidates is not None and (not isinstance(candidates, int) or candidates < 1):
         raise ParameterError(f"`candidates` must be a positive integer (received {candidates!r})")
     w = weights_for(content_type, weights)
     arc = clip_arc(clip)
@@ -172,7 +179,8 @@ def rank(
     if not fast or len(cat) <= k:
         best = sorted((exact(i) for i in range(len(cat))), key=lambda m: (-m.score, m.track_id))[:k]
     else:
-        best = _shortlisted(cat, q, hop, k, w, emb, exact, candidates)
+        size = candidates if candidates is not None else shortlist_size(len(cat))
+        best = _shortlisted(cat, q, hop, k, w, emb, exact, size)
     top = best[0].score if best else 0.0
     return Ranking(best, compose_instead=top < w.compose_threshold, threshold=w.compose_threshold, weights=w)
 

@@ -91,39 +91,43 @@ def test_lengths_for_cover_the_section_lengths_exact_alignment_uses() -> None:
 
 
 # --------------------------------------------------------------------------- the estimate
-def test_estimate_equals_the_quadratic_form_row_by_row() -> None:
-    # The one-product expansion gives, per track, the smallest e'Me over its rows.
+def test_estimate_equals_the_masked_distances_row_by_row() -> None:
+    # The one-product expansion gives, per track, the smallest weighted distance over its
+    # windows and every variant, each computed here directly on its window bins.
     rng = np.random.default_rng(5)
     cat = Catalog.from_arcs([_arc(_walk(rng, int(m))) for m in rng.integers(8, 70, 25)])
     q = _walk(rng, 20)
     w = MatchWeights(valence=1.3, arousal=0.7, transition=2.5)
-    shifts = (-0.1, 0.0, 0.1)
-    est = fast.estimate(cat, q, hop=HOP, weights=w, points=10, stride=0.25, shifts=shifts)
     p = 10
-    variants = fast.query_sketches(q, p, shifts)
-    s = fast.diff_operator(p)
-    spacing = len(q) * HOP / p
+    est = fast.estimate(cat, q, hop=HOP, weights=w, points=p, stride=0.25)
+    variants = fast.query_variants(q, p, len(q) * HOP)
+    assert len(variants) == 1 + 2 * (len(fast.MASKS) - 1)
     expected = np.full(len(cat), np.inf)
     for length in est.lengths:
         table = fast.build_table(cat, length, points=p, stride=0.25)
         track = np.repeat(np.arange(len(cat)), np.diff(np.r_[table.first_row, table.rows.shape[0]]))
         for row, i in zip(table.rows.astype(np.float64), track, strict=True):
-            for u in variants:
-                e = u - row
-                d2 = (w.valence * e[:p] @ e[:p] + w.arousal * e[p:] @ e[p:]) / p
-                d2 += w.transition * (np.sum((s @ e[:p]) ** 2) + np.sum((s @ e[p:]) ** 2)) / (p * spacing**2)
+            for var in variants:
+                keep = p - var.head - var.tail
+                ev = var.sketch[:keep] - row[var.head : p - var.tail]
+                ea = var.sketch[keep:] - row[p + var.head : 2 * p - var.tail]
+                s = fast.diff_operator(keep)
+                d2 = (w.valence * ev @ ev + w.arousal * ea @ ea) / keep
+                d2 += w.transition * (np.sum((s @ ev) ** 2) + np.sum((s @ ea) ** 2)) / (keep * var.spacing**2)
                 expected[i] = min(expected[i], d2)
-    assert est.distance == pytest.approx(np.sqrt(expected), abs=1e-4)
+    assert est.distance == pytest.approx(np.sqrt(expected), abs=2e-4)
 
 
-def test_query_sketches_shift_the_clip_and_hold_its_ends() -> None:
-    q = np.stack([np.arange(20.0), np.full(20, 0.3)], axis=1)
-    k = fast.query_sketches(q, 4, (0.0, 0.25, -0.25))
-    assert k[0] == pytest.approx(fast.paa(q, 4))
-    # Shifted a quarter later: the first bin holds the first step, then steps 0-4, 5-9, 10-14.
-    assert k[1][:4] == pytest.approx([0.0, 2.0, 7.0, 12.0], abs=0.1)
-    assert k[2][:4] == pytest.approx([7.0, 12.0, 17.0, 19.0], abs=0.1)
-    assert k[:, 4:] == pytest.approx(np.full((3, 4), 0.3))
+def test_query_variants_shift_and_squeeze_the_clip() -> None:
+    q = np.stack([np.arange(12.0), np.full(12, 0.3)], axis=1)
+    variants = {(v.head, v.tail, round(v.spacing, 6)): v.sketch for v in fast.query_variants(q, 6, 12.0)}
+    assert variants[(0, 0, 2.0)] == pytest.approx([0.5, 2.5, 4.5, 6.5, 8.5, 10.5] + [0.3] * 6)
+    # Shifted: the section starts one bin into the window, the clip's last bin falls outside.
+    assert variants[(1, 0, 2.0)] == pytest.approx([0.5, 2.5, 4.5, 6.5, 8.5] + [0.3] * 5)
+    # ... or ends two bins before the window's end, its first two bins before the window.
+    assert variants[(0, 2, 2.0)] == pytest.approx([4.5, 6.5, 8.5, 10.5] + [0.3] * 4)
+    # Squeezed: the whole clip in the four bins of a shorter section.
+    assert variants[(0, 2, 3.0)] == pytest.approx([1.0, 4.0, 7.0, 10.0] + [0.3] * 4)
 
 
 def test_estimate_tracks_the_exact_distance_of_a_clean_section() -> None:
