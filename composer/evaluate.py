@@ -208,6 +208,7 @@ def evaluate(
     seed: int = 0,
     threads: int = 2,
     guidance: float = 2.0,
+    files_from: Path | None = None,
 ) -> dict:
     import torch
 
@@ -217,7 +218,8 @@ def evaluate(
 
     torch.set_num_threads(threads)
     loaded = checkpoint.load(ckpt)
-    files = Path(ckpt).with_name("composer-files.txt")  # the corpus files the checkpoint was trained on
+    # by default the corpus files the checkpoint was trained on (its held-out split)
+    files = files_from or Path(ckpt).with_name("composer-files.txt")
     only = files.read_text().split() if files.exists() else None
     data = build(Tokenizer(loaded.tokenizer.config), DataConfig(), only=only)["heldout"]
     saved = loaded.meta.get("train_config", {})
@@ -288,10 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--files-from", type=Path, default=None, help="corpus file list (default: beside the checkpoint)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed, threads=args.threads,
-                   guidance=args.guidance)
+                   guidance=args.guidance, files_from=args.files_from)
     print(f"held-out loss: conditioned {res['heldout_loss']['model']:.4f}, null {res['heldout_loss']['null']:.4f}")
     print(table(res))
     print(f"60 s piece in {res['seconds_for_60s_piece']:.2f} s ({res['tokens_60s']} tokens)")
