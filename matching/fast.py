@@ -5,11 +5,11 @@ Exact ranking (:func:`matching.dtw.align`) costs about a millisecond per track, 
 small *sketches* and runs the exact alignment only on a shortlist (:mod:`matching.rank`).
 
 **Sketches.** A track's candidate sections are windows of a few lengths on a geometric
-ladder (``BASE_SECONDS * RATIO**j``: 4, 5.7, 8, 11, 16, 23, 32, ... s), starting every
+ladder (``BASE_SECONDS * RATIO**j``: 4, 4.8, 5.7, 6.7, 8, ... 32, 38, 45, ... s), starting every
 ``stride`` window lengths and always including one that ends with the track; a track
 shorter than the window gets one row, the whole track (the exact path clamps a section
 to the track too). Each window is reduced to ``P`` piecewise aggregate (PAA) means of
-valence and of arousal, one float32 row of ``2P`` numbers. A clip is reduced the same
+valence and of arousal (``2P`` numbers). A clip is reduced the same
 way, whole, to ``P`` bins. Fitting stretches a section to the clip, so in the clip's
 time base both sketches are ``P`` bins of ``D / P`` seconds (``D`` the clip duration).
 
@@ -68,7 +68,7 @@ POINTS = 12
 STRIDE = 0.25
 #: Window sub-ranges compared (bins dropped at the start, at the end): see :func:`query_variants`.
 MASKS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (2, 0), (0, 1), (0, 2))
-#: Windows per block of the product (bounds the (shifts, windows) temporary).
+#: Windows per block of the product (bounds the (variants, windows) temporary).
 _ROWS = 1 << 17
 #: Window lengths kept per catalogue (least recently used dropped first).
 MAX_TABLES = 4
@@ -89,9 +89,10 @@ class SketchTable:
     length: float
     points: int
     stride: float
-    #: (2P + 3, R) float32, one column per window (sorted by track): P valence bin means,
-    #: P arousal bin means, then |y_v|^2, |y_a|^2 and |S y_v|^2 + |S y_a|^2. Windows are
-    #: columns so that the product and the minimum over clip shifts run along memory.
+    #: (2P + 3 * len(MASKS), R) float32, one column per window (sorted by track): P valence
+    #: bin means, P arousal bin means, then for each sub-range of MASKS |y_v|^2, |y_a|^2 and
+    #: |S y_v|^2 + |S y_a|^2 on it. Windows are columns so that the product and the minimum
+    #: over clip variants run along memory.
     matrix: np.ndarray
     #: (N,) int64: first window of each track (every track has at least one).
     first_row: np.ndarray
@@ -103,7 +104,7 @@ class SketchTable:
 
     @property
     def norms(self) -> np.ndarray:
-        """(R, 3) view: the stored norms."""
+        """(R, 3 * len(MASKS)) view: the stored norms (the whole window's first)."""
         return self.matrix[2 * self.points :].T
 
     @property
@@ -192,12 +193,17 @@ def _bin_means(
     return out
 
 
+def _check_points(points: int) -> None:
+    least = 3 + max(head + tail for head, tail in MASKS)  # every sub-range keeps 3 bins
+    if not isinstance(points, int) or points < least:
+        raise ParameterError(f"`points` must be an integer >= {least} (received {points!r})")
+
+
 def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
     """Sketch every track's windows of ``length`` seconds (see module docstring)."""
     if not length > 0:
         raise ParameterError(f"`length` must be positive (received {length})")
-    if not isinstance(points, int) or points < 2:
-        raise ParameterError(f"`points` must be an integer >= 2 (received {points!r})")
+    _check_points(points)
     if not 0 < stride <= 1:
         raise ParameterError(f"`stride` must be within 0 and 1 (received {stride})")
     n_tracks = len(catalog)
@@ -306,6 +312,7 @@ def estimate(
         raise ParameterError(f"`query_va` must be an (n, 2) array with n >= 1 (received shape {q.shape})")
     if hop <= 0:
         raise ParameterError(f"`hop` must be positive (received {hop})")
+    _check_points(points)
     duration = q.shape[0] * hop
     if len(catalog) == 0:
         return Estimate(distance=np.zeros(0), lengths=())

@@ -42,6 +42,8 @@ def test_paa_bin_means_by_hand() -> None:
     assert fast.paa(three, 4)[:4] == pytest.approx([0.0, (0.25 * 0 + 0.5 * 4) / 0.75, (0.5 * 4 + 0.25 * 8) / 0.75, 8.0])
     with pytest.raises(ParameterError, match="va"):
         fast.paa(np.zeros((0, 2)), 4)
+    with pytest.raises(ParameterError, match="points"):
+        fast.build_table(Catalog.from_arcs([_arc(va)]), 8.0, points=4)
 
 
 def test_diff_operator_matches_dtw_slope() -> None:
