@@ -10,9 +10,8 @@ top 10 it returns. Exhaustive time is measured on the queries ranked exhaustivel
 timed 2,000-track sample (the output says which). Fast-path times exclude the one-off
 sketch-table build, which is reported separately with the tables' memory.
 
-``--sweep`` also reports, for the exhaustively ranked queries, the recall and the
-estimate time of other shortlist sizes, sketch points and strides (the shortlist
-recall is exact: the fast path's top 10 is the exact top 10 of its shortlist).
+``--sweep`` also reports, for the exhaustively ranked queries, the recall of other
+shortlist sizes (exact: the fast path's top 10 is the exact top 10 of its shortlist).
 Index throughput: ``Library.add_folder`` with the real ``analysis.analyze_track`` on
 small generated WAV files.
 
@@ -97,24 +96,21 @@ def top10(scores: np.ndarray, cat: Catalog) -> set[int]:
     return {int(cat.ids[i]) for i in order[:10]}
 
 
-def shortlist_recall(
-    cat: Catalog, clip: EmotionArc, exact: np.ndarray, *, candidates: int, points: int, stride: float
-) -> tuple[float, float]:
-    """(recall@10, estimate seconds) of one shortlist configuration against exact scores."""
+def shortlist_recall(cat: Catalog, clip: EmotionArc, exact: np.ndarray, sizes: list[int]) -> list[float]:
+    """recall@10 of shortlists of each size in ``sizes`` against exact scores."""
     q, hop = clip.va(), clip.hop or 0.5
-    for length in fastmod.lengths_for(len(q) * hop, W.max_stretch):
-        fastmod.sketch_table(cat, length, points=points, stride=stride)  # build outside the timing
-    t = time.perf_counter()
-    est = fastmod.estimate(cat, q, hop=hop, weights=W, points=points, stride=stride).distance
+    est = fastmod.estimate(cat, q, hop=hop, weights=W).distance
     m = steps_at(np.diff(cat.offsets), cat.hops, hop)
     w_dtw, w_emb = W.blend
     emb = embedding_scores(arc_summary(clip), cat.summaries)
-    guess = w_dtw * np.minimum(1.0, m * W.max_stretch / len(q)) * distance_to_score(est, W.distance_scale)
-    short = np.argpartition(-(guess + w_emb * emb), candidates - 1)[:candidates]
-    seconds = time.perf_counter() - t
-    sub = np.full(len(cat), -np.inf)
-    sub[short] = exact[short]
-    return len(top10(sub, cat) & top10(exact, cat)) / 10, seconds
+    cover = np.minimum(1.0, m * W.max_stretch / len(q))
+    order = np.argsort(-(w_dtw * cover * distance_to_score(est, W.distance_scale) + w_emb * emb), kind="stable")
+    out = []
+    for size in sizes:
+        sub = np.full(len(cat), -np.inf)
+        sub[order[:size]] = exact[order[:size]]
+        out.append(len(top10(sub, cat) & top10(exact, cat)) / 10)
+    return out
 
 
 def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> None:
@@ -123,22 +119,17 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
     t_cat = time.perf_counter() - t
     kinds = ["section", "section", "random"] * args.queries
     clips = [query(cat, rng, kinds[j]) for j in range(args.queries)]
-    # One-off index build for every length the queries need, timed and sized.
-    needed = sorted({L for c in clips for L in fastmod.lengths_for(c.duration, W.max_stretch)})
-    fastmod.MAX_TABLES = max(fastmod.MAX_TABLES, len(needed))  # keep them all for the timed queries
-    t = time.perf_counter()
-    tables = [fastmod.sketch_table(cat, L) for L in needed]  # built on first use, then cached
-    t_build = time.perf_counter() - t
     print(f"N={n:>7,d}: catalogue {t_cat:.1f} s, {cat.va.nbytes / 1e6:.0f} MB of arcs")
-    print(f"   sketch tables (P={fastmod.POINTS}, stride {fastmod.STRIDE}, {len(fastmod.MASKS)} sub-ranges): "
-          f"{len(tables)} lengths built in "
-          f"{t_build:.2f} s ({t_build / len(tables):.2f} s per length)")
-    print("     " + ", ".join(f"{tb.length:.0f} s: {tb.rows.shape[0] / 1e6:.2f}M rows {tb.nbytes / 1e6:.0f} MB"
-                            for tb in tables))
-    del tables
+    built: dict[float, tuple[float, int, int]] = {}  # length -> (build seconds, bytes, windows)
     fast_times, recalls, ex_times, kinds_done = [], [], [], []
-    exacts: list[tuple[EmotionArc, np.ndarray]] = []
+    sweeps: list[list[float]] = []
     for j, clip in enumerate(clips):
+        for length in fastmod.lengths_for(clip.duration, W.max_stretch):  # one-off builds, timed apart
+            t = time.perf_counter()
+            table = fastmod.sketch_table(cat, length)  # built on first use (again if evicted), then cached
+            if length not in built:
+                built[length] = (time.perf_counter() - t, table.nbytes, table.matrix.shape[1])
+        del table
         t = time.perf_counter()
         hits = rank(clip, cat, k=10, fast=True, candidates=args.candidates)
         fast_times.append(time.perf_counter() - t)
@@ -148,7 +139,8 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
             ex_times.append(time.perf_counter() - t)
             recalls.append(len({m.track_id for m in hits} & top10(ex, cat)) / 10)
             kinds_done.append(kinds[j])
-            exacts.append((clip, ex))
+            if args.sweep:  # while this query's tables are cached
+                sweeps.append(shortlist_recall(cat, clip, ex, args.sweep_candidates))
             if n <= 2000:  # the helper agrees with rank(fast=False)
                 ids = {m.track_id for m in rank(clip, cat, k=10, fast=False)}
                 assert ids == top10(ex, cat), "exact_scores disagrees with rank(fast=False)"
@@ -163,6 +155,12 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
         exact_scores(sample, clips[0])
         per_track = (time.perf_counter() - t) / 2000
         ex_note = f"{per_track * n:.1f} s (EXTRAPOLATED from 2,000 tracks timed: {per_track * 1e6:.0f} us/track)"
+    build_s = np.array([b[0] for b in built.values()])
+    print(f"   sketch tables (P={fastmod.POINTS}, stride {fastmod.STRIDE}, {len(fastmod.MASKS)} sub-ranges, "
+          f"at most {fastmod.MAX_TABLES} cached): {len(built)} lengths used, build {build_s.mean():.2f} s per length "
+          f"(max {build_s.max():.2f} s)")
+    print("     " + ", ".join(f"{length:.0f} s: {b[2] / 1e6:.2f}M windows {b[1] / 1e6:.0f} MB"
+                            for length, b in sorted(built.items())))
     print(f"   exhaustive DTW per query: {ex_note}")
     c_used = args.candidates or shortlist_size(n)
     print(f"   fast path per query (C={c_used}): mean {np.mean(fast_times):.3f} s, "
@@ -176,16 +174,9 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
               f"unrelated {rnd.mean() if rnd.size else float('nan'):.3f} x{rnd.size})")
     else:
         print("   fast path recall@10 vs exhaustive: not measured (no exhaustive run)")
-    if args.sweep and exacts:
-        for points in args.sweep_points:
-            for stride in args.sweep_strides:
-                for c in args.sweep_candidates:
-                    res = [
-                        shortlist_recall(cat, cl, ex, candidates=c, points=points, stride=stride) for cl, ex in exacts
-                    ]
-                    rec = np.array([x[0] for x in res])
-                    print(f"     sweep P={points:>2d} stride={stride:.3f} C={c:>4d}: recall@10 mean {rec.mean():.3f} "
-                          f"min {rec.min():.1f}; estimate+shortlist {np.mean([x[1] for x in res]) * 1e3:.0f} ms")
+    if sweeps:
+        for c, rec in zip(args.sweep_candidates, np.array(sweeps).T, strict=True):
+            print(f"     shortlist C={c:>4d}: recall@10 mean {rec.mean():.3f} min {rec.min():.1f}")
 
 
 def bench_index(files: int) -> None:
@@ -220,8 +211,6 @@ def main() -> None:
     parser.add_argument("--exhaustive-queries", type=int, default=12, help="queries ranked exhaustively per size")
     parser.add_argument("--sweep", action="store_true", help="recall of other shortlist configurations")
     parser.add_argument("--sweep-candidates", type=int, nargs="+", default=[100, 200, 300, 500])
-    parser.add_argument("--sweep-points", type=int, nargs="+", default=[fastmod.POINTS])
-    parser.add_argument("--sweep-strides", type=float, nargs="+", default=[fastmod.STRIDE])
     parser.add_argument("--index-files", type=int, default=12)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
