@@ -69,7 +69,7 @@ STRIDE = 0.25
 #: Window sub-ranges compared (bins dropped at the start, at the end): see :func:`query_variants`.
 MASKS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (2, 0), (0, 1), (0, 2))
 #: Windows per block of the product (bounds the (variants, windows) temporary).
-_ROWS = 1 << 17
+_ROWS = 1 << 20
 #: Window lengths kept per catalogue (least recently used dropped first).
 MAX_TABLES = 4
 #: Tracks per build chunk (bounds the temporary float64 prefix sums).
