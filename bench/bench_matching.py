@@ -33,7 +33,7 @@ from analysis.arc import EmotionArc
 from matching import fast as fastmod
 from matching.catalog import Catalog, arc_summary
 from matching.dtw import align, distance_to_score
-from matching.rank import embedding_scores, rank, shortlist_size, steps_at, track_va_at
+from matching.ranking import embedding_scores, rank, shortlist_size, steps_at, track_va_at
 from matching.weights import MatchWeights
 
 HOP = 1.0

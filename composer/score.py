@@ -1,6 +1,6 @@
 """``score_video()``: analyse a clip, rank the library, then fit the best track or compose.
 
-The decision is one threshold on the best match's blended score (``matching.rank``'s
+The decision is one threshold on the best match's blended score (``matching.ranking``'s
 score in [0, 1]): at or above it the track's best section is fitted to the clip
 (``matching.fit.fit_to_clip``: section cut, stretched, muxed); below it, or with no library or an empty one, a new
 score is composed for the clip's arc and cuts. The result says which path was taken
@@ -104,7 +104,7 @@ def score_video(
     """
     import analysis
     from composer.composing import compose
-    from matching.rank import rank  # not `matching.rank`: the submodule of that name shadows the function
+    from matching.ranking import rank
 
     clip_path = Path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):

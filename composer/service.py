@@ -32,7 +32,7 @@ import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
 from matching.feedback import WeightLearner
 from matching.feedback_log import FeedbackLog, clip_fingerprint
-from matching.rank import rank  # not matching.rank: the submodule import rebinds that name to the module
+from matching.ranking import rank
 
 log = logging.getLogger("soundtrack.service")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 _LAZY = {
     "Library": "matching.library",
-    "Match": "matching.rank",
-    "rank": "matching.rank",
+    "Match": "matching.ranking",
+    "rank": "matching.ranking",
     "demo_library": "matching.demo",
 }
 

@@ -2,7 +2,7 @@
 
 Exact ranking (:func:`matching.dtw.align`) costs about a millisecond per track, so
 100,000 tracks take minutes. The fast path estimates every track's DTW distance from
-small *sketches* and runs the exact alignment only on a shortlist (:mod:`matching.rank`).
+small *sketches* and runs the exact alignment only on a shortlist (:mod:`matching.ranking`).
 
 **Sketches.** A track's candidate sections are windows of a few lengths on a geometric
 ladder (``BASE_SECONDS * RATIO**j``: 4, 4.8, 5.7, 6.7, 8, ... 32, 38, 45, ... s), starting every

@@ -12,7 +12,7 @@ from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from matching import fast
 from matching.catalog import Catalog
-from matching.rank import rank
+from matching.ranking import rank
 from matching.weights import MatchWeights
 
 HOP = 1.0

@@ -14,7 +14,7 @@ import pytest
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from matching.catalog import Catalog
-from matching.rank import Match, Ranking, rank
+from matching.ranking import Match, Ranking, rank
 from matching.weights import MatchWeights
 
 HOP = 0.5

@@ -13,7 +13,7 @@ import matching
 from analysis.errors import MediaError, ParameterError
 from composer import ScoreResult, compose, score_video
 from composer.render import media_duration
-from matching.rank import rank
+from matching.ranking import rank
 from soundtrack.cli import main
 
 

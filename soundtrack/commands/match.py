@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from analysis.video import analyze_video
     from matching.library import Library
-    from matching.rank import rank
+    from matching.ranking import rank
 
     lib = Library(args.library)
     if len(lib) == 0:
