@@ -66,7 +66,8 @@ class ScoreResult:
         }
 
 
-def _library(library: Any) -> Any:
+def open_library(library: Any) -> Any:
+    """A ``matching.Library`` for a path or URL (an existing one is passed through)."""
     if library is None or not isinstance(library, str | Path):
         return library
     from matching.library import Library
@@ -92,6 +93,7 @@ def score_video(
     musicxml: bool = True,
     soundfont: str | Path | None = None,
     clip_analysis: Any = None,
+    weights: Any = None,
 ) -> ScoreResult:
     """Give ``path`` a soundtrack: the best library track when it fits well enough, else a new score.
 
@@ -101,6 +103,8 @@ def score_video(
     ``<clip stem>-score/`` beside the clip. ``style``, ``instrument``, ``seed`` and
     ``source`` go to :func:`composer.compose`. ``clip_analysis`` reuses an
     ``analysis.VideoAnalysis`` of this clip (the app and the benchmark have one already).
+    ``weights`` (a ``matching.weights.MatchWeights``, e.g. learned from feedback by
+    ``matching.feedback.current_weights``) overrides the content type's preset blend.
     """
     import analysis
     from composer.composing import compose
@@ -117,8 +121,8 @@ def score_video(
     timings["analysis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    lib = _library(library)
-    ranking = rank(clip, lib, k=k, content_type=content_type) if lib is not None else None
+    lib = open_library(library)
+    ranking = rank(clip, lib, k=k, content_type=content_type, weights=weights) if lib is not None else None
     timings["ranking"] = time.perf_counter() - t0
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from analysis.video import analyze_video
+    from matching.feedback import current_weights
     from matching.library import Library
     from matching.ranking import rank
 
@@ -29,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     if len(lib) == 0:
         raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")
     clip = analyze_video(args.clip)
-    hits = rank(clip, lib, k=args.k, content_type=args.content_type, fast=not args.exhaustive)
+    # The blend learned from listeners' feedback in this library (the preset until there is any).
+    weights = current_weights(args.content_type, db=lib)
+    hits = rank(clip, lib, k=args.k, content_type=args.content_type, weights=weights, fast=not args.exhaustive)
     if args.json:
         from soundtrack.cli import print_json
 

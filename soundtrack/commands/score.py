@@ -27,9 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from composer.score import score_video
+    from composer.score import open_library, score_video
 
-    result = score_video(args.clip, library=args.library, threshold=args.threshold, out_dir=args.out,
+    lib = open_library(args.library)
+    weights = None
+    if lib is not None:
+        from matching.feedback import current_weights
+
+        # The blend learned from listeners' feedback in this library (the preset until there is any).
+        weights = current_weights(args.content_type, db=lib)
+    result = score_video(args.clip, library=lib, weights=weights, threshold=args.threshold, out_dir=args.out,
                          style=args.style, instrument=args.instrument, content_type=args.content_type,
                          seed=args.seed, source=args.source, musicxml=not args.no_musicxml)
     if args.json:
