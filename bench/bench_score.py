@@ -95,7 +95,7 @@ def ffmpeg_decode_seconds(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def control_error(*, pieces: int = 8, seed: int = 0) -> dict[str, float]:
+def control_error(*, pieces: int = 8, seed: int = 0, source: str = "rules") -> dict[str, float]:
     """Control error and cut hit rate of compose() against a flat-arc baseline (see module doc)."""
     from analysis.arc import EmotionArc, grid
     from analysis.symbolic import bar_va
@@ -115,7 +115,7 @@ def control_error(*, pieces: int = 8, seed: int = 0) -> dict[str, float]:
         cuts = np.sort(rng.uniform(1, 59, 10))
         for style in ("cinematic", "piano_solo"):
             for arc, prefix in ((EmotionArc.from_va(t, v, a), ""), (EmotionArc.constant(60.0, 0.0, 0.0), "base_")):
-                piece = compose(arc, cuts, 60.0, style=style, seed=k, source="rules")
+                piece = compose(arc, cuts, 60.0, style=style, seed=k, source=source)
                 bars = bar_va(piece.midi)
                 mid = (bars.starts + bars.ends) / 2
                 out[prefix + "valence"].append(float(np.mean(np.abs(np.interp(mid, t, v) - bars.valence)) / 2))
@@ -134,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "soundtrack" / "bench")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--control", action="store_true", help="measure compose() control error only")
+    parser.add_argument("--source", default="rules", choices=("rules", "learned"), help="note source for --control")
     args = parser.parse_args(argv)
     if args.control:
-        res = control_error()
+        res = control_error(source=args.source)
         print(json.dumps(res, indent=2) if args.json else
               f"control error {res['mean']:.3f} (valence {res['valence']:.3f}, arousal {res['arousal']:.3f}); "
               f"flat-arc baseline {res['base_mean']:.3f} (valence {res['base_valence']:.3f}, arousal "
