@@ -38,6 +38,7 @@ from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from analysis.arc import grid
 from analysis.sources.base import MediaStreams, SourceArc
+from analysis.symbolic import key_correlations
 
 N_FFT = 1024
 HOP = 512
@@ -57,19 +58,6 @@ WEIGHTS: dict[str, tuple[float, float]] = {
 _V_NORM = sum(abs(v) for v, _ in WEIGHTS.values())
 _A_NORM = sum(abs(a) for _, a in WEIGHTS.values())
 
-# Krumhansl & Kessler (1982) key profiles, C major / C minor.
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-def _profiles() -> np.ndarray:
-    """(24, 12) z-scored key profiles: 12 major keys then 12 minor keys."""
-    rows = [np.roll(p, k) for p in (_MAJOR, _MINOR) for k in range(12)]
-    m = np.array(rows)
-    return (m - m.mean(1, keepdims=True)) / m.std(1, keepdims=True)
-
-
-_KEYS = _profiles()
 
 
 def _stft(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,8 +161,7 @@ def _mode(chroma: np.ndarray) -> float:
     c = chroma.sum(0)
     if not np.any(c) or c.std() == 0:
         return 0.0
-    z = (c - c.mean()) / c.std()
-    corr = _KEYS @ z / 12.0
+    corr = key_correlations(c)  # Krumhansl & Kessler (1982), shared with the symbolic estimator
     return float(np.clip((corr[:12].max() - corr[12:].max()) * 3.0, -1.0, 1.0))
 
 
