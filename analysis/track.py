@@ -9,7 +9,6 @@ the two kinds compare directly.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ParameterError
+from analysis.files import content_hash
 from analysis.symbolic import MusicFeatures
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus")
@@ -99,14 +99,6 @@ def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
         m(cues["density"]), m(cues["tempo"]), m(cues["velocity"]),
     ]
     return np.clip(np.asarray(vec, dtype=np.float32), -1.0, 1.0)
-
-
-def _checksum(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_av(path: Path, sr: int) -> np.ndarray:
@@ -224,5 +216,5 @@ def analyze_track(path: str | Path, *, hop: float = 0.5) -> TrackAnalysis:
         mode=mode,
         loudness=float(loudness),
         embedding=embedding(arc, feats),
-        checksum=_checksum(p),
+        checksum=content_hash(p),
     )

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import MediaError, ParameterError
+from analysis.files import content_hash
 from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
-from matching.manifest import Manifest, Record, TaskResult, content_hash, settings_digest
+from matching.manifest import Manifest, Record, TaskResult, settings_digest
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -19,7 +19,6 @@ delete --user ID``), which removes their recommendations, candidates and events.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -31,7 +30,8 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import ParameterError
+from analysis.files import content_hash
 
 #: The actions a listener can take on a recommendation.
 EVENT_KINDS: tuple[str, ...] = ("rating", "play", "skip", "replay", "complete", "download", "compose_instead")
@@ -150,15 +150,7 @@ class Observation:
 
 def clip_fingerprint(path: str | Path) -> str:
     """SHA-256 of a clip's bytes (hex), so the log can tell repeated clips apart without storing them."""
-    p = Path(path)
-    h = hashlib.sha256()
-    try:
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as err:
-        raise MediaError(p, f"cannot be read ({err.strerror or err})") from None
-    return h.hexdigest()
+    return content_hash(path)
 
 
 def _weights_dict(weights: Any) -> dict[str, float]:

@@ -115,7 +115,8 @@ def analyze_files(
     """See :meth:`matching.Library.add_folder`."""
     from tqdm import tqdm
 
-    from matching.library import _default_analyzer, file_checksum
+    from analysis.files import content_hash
+    from matching.library import _default_analyzer
 
     t0 = time.perf_counter()
     skipped: list[Skipped] = []
@@ -124,7 +125,7 @@ def analyze_files(
     existing = 0
     for f in files:
         try:
-            checksum = file_checksum(f)
+            checksum = content_hash(f)
         except MediaError as err:
             skipped.append(Skipped(str(f), err.problem))
             log.warning("skipped %s: %s", f, err.problem)

@@ -13,7 +13,6 @@ is cached and rebuilt after any write (by this or another process).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 
 from analysis.arc import EMOTIONS, EmotionArc
 from analysis.errors import MediaError, ParameterError
+from analysis.files import content_hash
 from matching.catalog import Catalog, build_catalog
 from matching.indexing import IndexReport, Skipped, analyze_files
 
@@ -84,18 +84,6 @@ def blob(a: np.ndarray) -> bytes:
 
 def unblob(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4").astype(np.float64)
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of the file's bytes (the identity of a track)."""
-    h = hashlib.sha256()
-    try:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as err:
-        raise MediaError(path, f"cannot be read ({err.strerror or err})") from None
-    return h.hexdigest()
 
 
 def make_engine(url_or_path: str | Path) -> sa.Engine:
@@ -273,7 +261,7 @@ class Library:
         p = Path(path)
         if not p.is_file():
             raise MediaError(p, "is not a file")
-        checksum = file_checksum(p)
+        checksum = content_hash(p)
         existing = self.by_checksum(checksum)
         if existing is not None:
             return existing

@@ -53,23 +53,6 @@ CSV_COLUMNS = (
 Status = Literal["ok", "error"]
 
 
-def content_hash(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 (hex) of a file's bytes, read in chunks so large files stay out of memory."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as fh:
-            while block := fh.read(chunk_size):
-                digest.update(block)
-    except FileNotFoundError:
-        raise MediaError(path, "file not found") from None
-    except IsADirectoryError:
-        raise MediaError(path, "is a directory, not a file") from None
-    except OSError as err:
-        raise MediaError(path, f"cannot be read ({err.strerror or err})") from None
-    return digest.hexdigest()
-
-
 def settings_digest(settings: Mapping[str, Any]) -> str:
     """A short, stable digest of JSON-ready task settings (key order does not matter)."""
     text = json.dumps(dict(settings), sort_keys=True, default=str, separators=(",", ":"))
