@@ -21,7 +21,10 @@ Results stream back to the calling process as they finish (:class:`TaskOutcome`,
 finishing order); the caller does every write (manifest lines, library rows), so
 workers only read. A task that raises gives an outcome with ``error`` set and never
 stops the others; so does a file that kills its worker process every time it is tried
-(Dask's ``KilledWorker``). Losing the scheduler itself raises :class:`ClusterError`.
+(Dask's ``KilledWorker``). A dying worker also fails the tasks queued beside it, so every
+task that comes back ``KilledWorker`` is rerun alone after the others: the innocent ones
+then succeed, and only a task that kills its worker on its own is recorded as an error.
+Losing the scheduler itself raises :class:`ClusterError`.
 
 Heavy models: :func:`worker_cache` keeps one instance per key per worker process, so a
 model loads once per worker, not once per task; :class:`Preload` is a worker plugin
@@ -307,6 +310,7 @@ def _run_dask(
         client.register_plugin(Preload(preload), name=f"soundtrack-preload-{abs(hash(tuple(preload)))}")
     # pure=False: two items never share a key, and a rerun is never served a stale result.
     futures = {client.submit(run_one, fn, item, pure=False): item for item in items}
+    suspects: list[Any] = []
     finished = False
     try:
         with _progress(len(items), desc, unit, progress) as bar:
@@ -314,15 +318,36 @@ def _run_dask(
                 item = futures.pop(future)
                 try:
                     outcome = future.result()
-                except KilledWorker as err:
-                    # The task took down its worker every time it was tried: a file that
-                    # crashes the decoder, or runs it out of memory. Record it, carry on.
-                    outcome = TaskOutcome(item, None, f"the task killed its worker process repeatedly ({err})")
+                except KilledWorker:
+                    # Its worker died under it, but a dying worker also fails the tasks
+                    # queued beside it: rerun it alone once the others are done.
+                    suspects.append(item)
+                    continue
                 except Exception as err:
                     raise ClusterError(f"lost the Dask cluster while running {item}: {describe_error(err)}") from err
+                bar.update(1)
+                yield outcome
+            for item in suspects:
+                future = client.submit(run_one, fn, item, pure=False)
+                futures[future] = item
+                outcome = _isolated_result(future, item)
+                futures.pop(future)
                 bar.update(1)
                 yield outcome
         finished = True
     finally:
         if not finished and futures:
             client.cancel(list(futures))
+
+
+def _isolated_result(future: Any, item: Any) -> TaskOutcome:
+    """The outcome of a task rerun with nothing else in flight: a death now is its own doing."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker as err:
+        # A file that crashes the decoder or runs it out of memory. Record it, carry on.
+        return TaskOutcome(item, None, f"the task killed its worker process, also when run alone ({err})")
+    except Exception as err:
+        raise ClusterError(f"lost the Dask cluster while running {item}: {describe_error(err)}") from err
