@@ -395,3 +395,24 @@ def score_to_midi(score) -> pretty_midi.PrettyMIDI:
     from music21.midi.translate import streamToMidiFile
 
     return pretty_midi.PrettyMIDI(io.BytesIO(streamToMidiFile(score).writestr()))
+
+
+def change_mode(pm: pretty_midi.PrettyMIDI, *, to: str, after: float = 0.0, before: float = float("inf")) -> None:
+    """Move scale degrees 3, 6, 7 between major and natural minor, in place, for notes starting in ``[after, before)``.
+
+    The key is the global estimate (:func:`estimate_key`); nothing changes when the piece
+    is already in mode ``to`` ("major" or "minor"). Drums are left alone.
+    """
+    if to not in ("major", "minor"):
+        raise ParameterError(f"`to` must be 'major' or 'minor' (received {to!r})")
+    key = estimate_key(pm)
+    if to == "minor" and key.mode == "major":
+        shift = {4: -1, 9: -1, 11: -1}  # degrees 3, 6, 7 down: natural minor
+    elif to == "major" and key.mode == "minor":
+        shift = {3: 1, 8: 1, 10: 1}  # degrees 3, 6, 7 up
+    else:
+        return
+    for inst in pm.instruments:
+        for n in inst.notes:
+            if after <= n.start < before and not inst.is_drum:
+                n.pitch += shift.get((n.pitch - key.tonic) % 12, 0)

@@ -115,29 +115,12 @@ def demo_home() -> Path:
     return (Path(home).expanduser() if home else Path.home() / ".cache" / "soundtrack") / "demo"
 
 
-def _change_mode(pm, *, to: str, after: float = 0.0, before: float = float("inf")) -> None:
-    """Move scale degrees between major and minor, in place, for notes starting in ``[after, before)``."""
-    from analysis.symbolic import estimate_key
-
-    key = estimate_key(pm)
-    if to == "minor" and key.mode == "major":
-        shift = {4: -1, 9: -1, 11: -1}  # degrees 3, 6, 7 down: natural minor
-    elif to == "major" and key.mode == "minor":
-        shift = {3: 1, 8: 1, 10: 1}  # degrees 3, 6, 7 up
-    else:
-        return
-    for inst in pm.instruments:
-        for n in inst.notes:
-            if after <= n.start < before and not inst.is_drum:
-                n.pitch += shift.get((n.pitch - key.tonic) % 12, 0)
-
-
 def make_midi(piece: DemoPiece):
     """The varied PrettyMIDI of one demo piece."""
     import music21
     import pretty_midi
 
-    from analysis.symbolic import score_to_midi
+    from analysis.symbolic import change_mode, score_to_midi
 
     score = music21.corpus.parse(piece.corpus, number=piece.number) if piece.number else music21.corpus.parse(
         piece.corpus)
@@ -163,11 +146,11 @@ def make_midi(piece: DemoPiece):
         pm.instruments.append(new)
     half = end / piece.tempo / 2
     if piece.mode in ("minor", "major"):
-        _change_mode(pm, to=piece.mode)
+        change_mode(pm, to=piece.mode)
     elif piece.mode == "minor-to-major":
-        _change_mode(pm, to="minor", before=half)
+        change_mode(pm, to="minor", before=half)
     elif piece.mode == "major-to-minor":
-        _change_mode(pm, to="minor", after=half)
+        change_mode(pm, to="minor", after=half)
     elif piece.mode != "keep":
         raise ParameterError(f"`mode` of demo piece {piece.slug!r} is unknown (received {piece.mode!r})")
     return pm

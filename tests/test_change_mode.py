@@ -1,0 +1,81 @@
+"""change_mode (analysis.symbolic) and the mode-flip augmentation (composer.data) on MIDI built in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from analysis.errors import ParameterError
+from analysis.symbolic import bar_va, change_mode, estimate_key
+
+C_MAJOR_SCALE = [60, 62, 64, 65, 67, 69, 71, 72]
+C_MINOR_SCALE = [60, 62, 63, 65, 67, 68, 70, 72]  # natural minor
+
+
+def _scale_midi(pitches: list[int], *, reps: int = 4, beat: float = 0.5) -> pretty_midi.PrettyMIDI:
+    """The scale up and down ``reps`` times on a piano, plus a drum hit on every beat."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0)
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    seq = (pitches + pitches[-2:0:-1]) * reps + [pitches[0]]
+    for i, p in enumerate(seq):
+        piano.notes.append(pretty_midi.Note(velocity=80, pitch=p, start=i * beat, end=(i + 1) * beat))
+        drums.notes.append(pretty_midi.Note(velocity=80, pitch=64, start=i * beat, end=i * beat + 0.1))
+    pm.instruments.extend([piano, drums])
+    return pm
+
+
+def _pitches(pm: pretty_midi.PrettyMIDI) -> list[int]:
+    return [n.pitch for n in pm.instruments[0].notes]
+
+
+def test_c_major_scale_becomes_c_natural_minor_and_valence_drops() -> None:
+    pm = _scale_midi(C_MAJOR_SCALE)
+    key = estimate_key(pm)
+    assert (key.tonic, key.mode) == (0, "major")
+    before = float(bar_va(pm).valence.mean())
+    change_mode(pm, to="minor")
+    assert set(_pitches(pm)) == set(C_MINOR_SCALE)
+    assert _pitches(pm)[: len(C_MINOR_SCALE)] == C_MINOR_SCALE
+    assert [n.pitch for n in pm.instruments[1].notes] == [64] * len(pm.instruments[1].notes)  # drums untouched
+    assert (estimate_key(pm).tonic, estimate_key(pm).mode) == (0, "minor")
+    after = float(bar_va(pm).valence.mean())
+    assert after < before - 0.1, (before, after)
+
+
+def test_minor_back_to_major_and_no_op_in_same_mode() -> None:
+    pm = _scale_midi(C_MINOR_SCALE)
+    change_mode(pm, to="minor")  # already minor: nothing moves
+    assert set(_pitches(pm)) == set(C_MINOR_SCALE)
+    change_mode(pm, to="major")
+    assert set(_pitches(pm)) == set(C_MAJOR_SCALE)
+
+
+def test_time_window_limits_the_change() -> None:
+    pm = _scale_midi(C_MAJOR_SCALE)
+    change_mode(pm, to="minor", after=4.0)
+    notes = pm.instruments[0].notes
+    early = {n.pitch for n in notes if n.start < 4.0}
+    late = {n.pitch for n in notes if n.start >= 4.0}
+    assert early == set(C_MAJOR_SCALE)
+    assert late == set(C_MINOR_SCALE)
+
+
+def test_bad_mode_is_a_parameter_error() -> None:
+    with pytest.raises(ParameterError, match="dorian"):
+        change_mode(_scale_midi(C_MAJOR_SCALE), to="dorian")
+
+
+def test_mode_flipped_copy_leaves_the_original_and_relabels_lower() -> None:
+    from composer.data import label_piece, mode_flipped
+    from composer.tokens import Tokenizer
+
+    pm = _scale_midi(C_MAJOR_SCALE)
+    flipped = mode_flipped(pm)
+    assert set(_pitches(pm)) == set(C_MAJOR_SCALE)
+    assert set(_pitches(flipped)) == set(C_MINOR_SCALE)
+    tokenizer = Tokenizer()
+    orig, flip = label_piece(pm, tokenizer), label_piece(flipped, tokenizer)
+    assert flip.va[:, 0].astype(float).mean() < orig.va[:, 0].astype(float).mean() - 0.05
+    assert np.allclose(flip.va[:, 1].astype(float).mean(), orig.va[:, 1].astype(float).mean(), atol=0.05)
