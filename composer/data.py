@@ -11,6 +11,9 @@ Per piece (one MIDI file written by :mod:`composer.corpus`):
 4. valence/arousal per bar come from the symbolic estimator
    (:func:`analysis.symbolic.bar_va`) and are spread to every token of the bar.
 
+With ``DataConfig(mode_flip=True)`` each training piece also gets a copy moved to the
+other mode (:func:`mode_flipped`), relabelled like the others.
+
 Held-out pieces (a fixed hash of the piece name) get no augmentation. Everything lands
 in one ``.npz`` under ``data-cache/`` keyed by the tokenizer config, the augmentation
 settings and the list of parsed files, so a second run loads in a second.
@@ -57,6 +60,7 @@ class DataConfig:
     heldout_percent: int = 5
     max_seconds: float = 600.0
     version: int = 1
+    mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
 
 
 def is_heldout(name: str, percent: int = 5) -> bool:
@@ -102,6 +106,20 @@ def augment(pm: pretty_midi.PrettyMIDI, *, transpose: int, tempo: float, velocit
     if tempo != 1.0:
         end = out.get_end_time() + 1.0
         out.adjust_times([0.0, end], [0.0, end / tempo])
+    return out
+
+
+def mode_flipped(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
+    """A copy in the other mode (major -> natural minor or minor -> major, by :func:`change_mode`).
+
+    The corpus mostly keeps one mode per piece, and mode goes with other style features;
+    a pair that differs mainly in mode (and so in its valence label) is meant to teach the
+    model valence -> mode rather than valence -> style.
+    """
+    from analysis.symbolic import change_mode, estimate_key
+
+    out = pretty_midi.PrettyMIDI(io.BytesIO(_to_bytes(pm)))
+    change_mode(out, to="minor" if estimate_key(out).mode == "major" else "major")
     return out
 
 
@@ -192,6 +210,8 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
             tempo = float(np.exp(rng.uniform(*np.log(cfg.tempo_range))))
             vel = float(rng.uniform(*cfg.velocity_range))
             out.append((name, held, label_piece(augment(pm, transpose=t, tempo=tempo, velocity=vel), tokenizer)))
+        if cfg.mode_flip and not held:
+            out.append((name, held, label_piece(mode_flipped(pm), tokenizer)))
         return out
     except Exception:
         return []
@@ -286,8 +306,11 @@ def build(
                              "(run `python -m composer.corpus` to parse the rest)")
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.corpus` first)")
+    fields = asdict(config)
+    if not fields["mode_flip"]:
+        del fields["mode_flip"]  # caches built before the option keep their key
     key = hashlib.sha1(
-        (tokenizer.config.to_json() + repr(asdict(config)) + "\n".join(Path(f).name for f in files)).encode()
+        (tokenizer.config.to_json() + repr(fields) + "\n".join(Path(f).name for f in files)).encode()
     ).hexdigest()[:12]
     path = cache / f"tokens-{key}.npz"
     if path.exists():
