@@ -71,9 +71,15 @@ def parse_corpus(
     max_tunes: int = 40,
     per_file_limit: float = 60.0,
     skip: tuple[str, ...] = (),
+    only: set[str] | None = None,
     verbose: bool = True,
 ) -> Path:
-    """Parse every corpus file not parsed yet (except folders named in ``skip``); returns the MIDI folder."""
+    """Parse every corpus file not parsed yet (except folders named in ``skip``); returns the MIDI folder.
+
+    ``only``: MIDI file names (as in a checkpoint's ``composer-files.txt``); then only
+    the corpus files that produce one of them are parsed, so a checkpoint's data can be
+    rebuilt without parsing the whole corpus.
+    """
     from music21 import corpus
 
     out = midi_dir(cache)
@@ -82,6 +88,9 @@ def parse_corpus(
     done = set(done_log.read_text().splitlines()) if done_log.exists() else set()
     paths = [str(p) for p in corpus.getPaths() if p.suffix in {".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid"}]
     todo = [p for p in paths if p not in done and not any(f"/corpus/{s}/" in p for s in skip)]
+    if only is not None:
+        wanted = {name.removesuffix(".mid") for name in only}
+        todo = [p for p in todo if _names_one_of(Path(p), wanted)]
     todo.sort(key=lambda p: Path(p).stat().st_size)  # small (fast) files first: most pieces per minute
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=workers) as pool, done_log.open("a") as log:
@@ -94,14 +103,24 @@ def parse_corpus(
     return out
 
 
+def _names_one_of(path: Path, wanted: set[str]) -> bool:
+    """Whether ``path`` (as a whole score, or one tune of a multi-tune file) is among ``wanted`` names."""
+    whole = piece_name(path, None)
+    return whole in wanted or any(name.startswith(whole + "-") for name in wanted)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Parse the music21 corpus into cached MIDI files.")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-tunes", type=int, default=40)
     ap.add_argument("--limit", type=float, default=60.0, help="seconds allowed per file")
     ap.add_argument("--skip", nargs="*", default=[], help="corpus folders to leave out, e.g. essenFolksong")
+    ap.add_argument("--files-from", type=Path, default=None,
+                    help="parse only the files behind these MIDI names (e.g. checkpoints/composer-files.txt)")
     args = ap.parse_args()
-    out = parse_corpus(workers=args.workers, max_tunes=args.max_tunes, per_file_limit=args.limit, skip=tuple(args.skip))
+    only = set(args.files_from.read_text().split()) if args.files_from else None
+    out = parse_corpus(workers=args.workers, max_tunes=args.max_tunes, per_file_limit=args.limit,
+                       skip=tuple(args.skip), only=only)
     print(f"{len(list(out.glob('*.mid')))} MIDI files in {out}")
 
 
