@@ -25,7 +25,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -224,9 +224,13 @@ def evaluate(
     data = build(Tokenizer(loaded.tokenizer.config), DataConfig(), only=only)["heldout"]
     saved = loaded.meta.get("train_config", {})
     tc = TrainConfig(**{**{k: v for k, v in saved.items() if k in TrainConfig.__annotations__}, "eval_batches": 32})
+    negated = data.va.copy()
+    negated[:, 0] = -negated[:, 0]
     losses = {
         "model": heldout_loss(loaded.model, data, tc),
         "null": heldout_loss(loaded.model, data, tc, conditioned=False),
+        # the same windows told the opposite valence: no rise means the model ignores valence
+        "valence_negated": heldout_loss(loaded.model, replace(data, va=negated), tc),
     }
     conds = conditions(data, n=n, duration=duration, seed=seed)
     tok = loaded.tokenizer
@@ -270,7 +274,41 @@ def evaluate(
     g60 = generate(conds[0].arc if duration >= 60 else None, duration=60.0, seed=seed, model=loaded)
     speed60 = time.perf_counter() - t0
     return {"checkpoint": str(ckpt), "pieces": len(conds), "duration": duration, "heldout_loss": losses,
-            "systems": rows, "seconds_for_60s_piece": speed60, "tokens_60s": int(g60.tokens.size)}
+            "systems": rows, "response": {"model": response(loaded, duration=duration),
+                                          f"model+cfg{guidance:g}": response(loaded, duration=duration,
+                                                                             guidance=guidance)},
+            "seconds_for_60s_piece": speed60, "tokens_60s": int(g60.tokens.size)}
+
+
+def response(loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 4, guidance: float = 1.0) -> dict:
+    """How far the measured valence and arousal move when the target does, one axis at a time.
+
+    Constant targets (valence -0.6 / 0 / +0.6 at arousal 0.1; arousal -0.4 / +0.2 / +0.7 at
+    valence 0.2), ``seeds`` pieces each, no cuts; per target the mean of
+    :func:`analysis.symbolic.bar_va` over the bars of every piece. ``slope`` is the least-squares
+    slope of measured on target (1 = follows exactly, 0 = ignores the condition).
+    """
+    from analysis.symbolic import bar_va
+    from composer.sample import generate
+
+    sweeps = {"valence": [(v, 0.1) for v in (-0.6, 0.0, 0.6)], "arousal": [(0.2, a) for a in (-0.4, 0.2, 0.7)]}
+    out: dict[str, dict] = {}
+    for axis, targets in sweeps.items():
+        col = 0 if axis == "valence" else 1
+        measured = []
+        for v, a in targets:
+            arc = EmotionArc.constant(duration, valence=v, arousal=a)
+            vals = []
+            for k in range(seeds):
+                pm = generate(arc, duration=duration, seed=k, model=loaded, guidance=guidance).midi
+                if any(i.notes for i in pm.instruments):
+                    bars = bar_va(pm)
+                    vals.append(float(np.mean(bars.valence if col == 0 else bars.arousal)))
+            measured.append(float(np.mean(vals)) if vals else float("nan"))
+        x = np.array([t[col] for t in targets])
+        out[axis] = {"targets": x.tolist(), "measured": measured,
+                     "slope": float(np.polyfit(x, np.array(measured), 1)[0])}
+    return out
 
 
 def table(res: dict) -> str:
@@ -295,8 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed, threads=args.threads,
                    guidance=args.guidance, files_from=args.files_from)
-    print(f"held-out loss: conditioned {res['heldout_loss']['model']:.4f}, null {res['heldout_loss']['null']:.4f}")
+    loss = res["heldout_loss"]
+    print(f"held-out loss: conditioned {loss['model']:.4f}, null {loss['null']:.4f}, "
+          f"valence negated {loss['valence_negated']:.4f}")
     print(table(res))
+    for system, sweeps in res["response"].items():
+        for axis, r in sweeps.items():
+            pairs = ", ".join(f"{t:+.1f} -> {m:+.2f}" for t, m in zip(r["targets"], r["measured"], strict=True))
+            print(f"{system} {axis} response (target -> measured): {pairs}; slope {r['slope']:.2f}")
     print(f"60 s piece in {res['seconds_for_60s_piece']:.2f} s ({res['tokens_60s']} tokens)")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))

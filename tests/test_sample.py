@@ -134,3 +134,14 @@ def test_evaluation_metrics_on_a_hand_built_piece() -> None:
     assert note_cut_hits(pm, (5.0, 6.0, 7.0)) == [False, True, False]
     assert overlap([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == pytest.approx(1.0, abs=0.02)
     assert overlap([1.0, 1.1, 1.2], [9.0, 9.1, 9.2]) < 0.01
+
+
+def test_response_sweep_reads_back_each_axis(model) -> None:
+    from composer.evaluate import response
+
+    res = response(model, duration=4.0, seeds=1)
+    assert set(res) == {"valence", "arousal"}
+    assert res["valence"]["targets"] == [-0.6, 0.0, 0.6] and res["arousal"]["targets"] == [-0.4, 0.2, 0.7]
+    for r in res.values():
+        assert len(r["measured"]) == 3 and all(-1.0 <= m <= 1.0 for m in r["measured"])
+        assert r["slope"] == pytest.approx(np.polyfit(r["targets"], r["measured"], 1)[0])
