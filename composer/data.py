@@ -12,7 +12,9 @@ Per piece (one MIDI file written by :mod:`composer.corpus`):
    (:func:`analysis.symbolic.bar_va`) and are spread to every token of the bar.
 
 With ``DataConfig(mode_flip=True)`` each training piece also gets a copy moved to the
-other mode (:func:`mode_flipped`), relabelled like the others.
+other mode (:func:`mode_flipped`), and with ``mode_turn=True`` one that turns to the other
+mode at a seeded point 30-70 % through, relabelled like the others.  A turn is where the
+notes so far mislead and only the condition tells what comes next.
 
 Held-out pieces (a fixed hash of the piece name) get no augmentation. Everything lands
 in one ``.npz`` under ``data-cache/`` keyed by the tokenizer config, the augmentation
@@ -61,6 +63,7 @@ class DataConfig:
     max_seconds: float = 600.0
     version: int = 1
     mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
+    mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
 
 
 def is_heldout(name: str, percent: int = 5) -> bool:
@@ -109,8 +112,9 @@ def augment(pm: pretty_midi.PrettyMIDI, *, transpose: int, tempo: float, velocit
     return out
 
 
-def mode_flipped(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
-    """A copy in the other mode (major -> natural minor or minor -> major, by :func:`change_mode`).
+def mode_flipped(pm: pretty_midi.PrettyMIDI, *, after: float = 0.0) -> pretty_midi.PrettyMIDI:
+    """A copy in the other mode (major -> natural minor or minor -> major, by :func:`change_mode`)
+    for the notes starting at or after ``after`` seconds.
 
     The corpus mostly keeps one mode per piece, and mode goes with other style features;
     a pair that differs mainly in mode (and so in its valence label) is meant to teach the
@@ -119,7 +123,7 @@ def mode_flipped(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
     from analysis.symbolic import change_mode, estimate_key
 
     out = pretty_midi.PrettyMIDI(io.BytesIO(_to_bytes(pm)))
-    change_mode(out, to="minor" if estimate_key(out).mode == "major" else "major")
+    change_mode(out, to="minor" if estimate_key(out).mode == "major" else "major", after=after)
     return out
 
 
@@ -212,6 +216,9 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
             out.append((name, held, label_piece(augment(pm, transpose=t, tempo=tempo, velocity=vel), tokenizer)))
         if cfg.mode_flip and not held:
             out.append((name, held, label_piece(mode_flipped(pm), tokenizer)))
+        if cfg.mode_turn and not held:
+            turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
+            out.append((name, held, label_piece(mode_flipped(pm, after=turn), tokenizer)))
         return out
     except Exception:
         return []
@@ -307,8 +314,9 @@ def build(
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.corpus` first)")
     fields = asdict(config)
-    if not fields["mode_flip"]:
-        del fields["mode_flip"]  # caches built before the option keep their key
+    for option in ("mode_flip", "mode_turn"):
+        if not fields[option]:
+            del fields[option]  # caches built before the option keep their key
     key = hashlib.sha1(
         (tokenizer.config.to_json() + repr(fields) + "\n".join(Path(f).name for f in files)).encode()
     ).hexdigest()[:12]

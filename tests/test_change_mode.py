@@ -79,3 +79,38 @@ def test_mode_flipped_copy_leaves_the_original_and_relabels_lower() -> None:
     orig, flip = label_piece(pm, tokenizer), label_piece(flipped, tokenizer)
     assert flip.va[:, 0].astype(float).mean() < orig.va[:, 0].astype(float).mean() - 0.05
     assert np.allclose(flip.va[:, 1].astype(float).mean(), orig.va[:, 1].astype(float).mean(), atol=0.05)
+
+
+def test_mode_turn_copy_changes_only_after_the_turn_and_its_late_bars_read_darker() -> None:
+    from composer.data import mode_flipped
+
+    pm = _scale_midi(C_MAJOR_SCALE, reps=8)  # 60 notes of 0.5 s
+    turned = mode_flipped(pm, after=15.0)
+    notes = turned.instruments[0].notes
+    assert {n.pitch for n in notes if n.start < 15.0} == set(C_MAJOR_SCALE)
+    assert {n.pitch for n in notes if n.start >= 15.0} == set(C_MINOR_SCALE)
+    orig_bars, turned_bars = bar_va(pm), bar_va(turned)
+    early = orig_bars.ends <= 10.0
+    late = orig_bars.starts >= 20.0
+    assert np.allclose(turned_bars.valence[early], orig_bars.valence[early], atol=0.05)
+    assert turned_bars.valence[late].mean() < orig_bars.valence[late].mean() - 0.1
+
+
+def test_prepare_adds_one_copy_per_mode_option_to_training_pieces_only(tmp_path) -> None:
+    from dataclasses import asdict
+
+    from composer.data import DataConfig, _prepare, is_heldout
+    from composer.tokens import Tokenizer
+
+    names = [f"piece{i}" for i in range(200)]
+    train_name = next(n for n in names if not is_heldout(n))
+    held_name = next(n for n in names if is_heldout(n))
+    tok = asdict(Tokenizer().config)
+    for name, held in ((train_name, False), (held_name, True)):
+        path = tmp_path / f"{name}.mid"
+        _scale_midi(C_MAJOR_SCALE).write(str(path))
+        base = _prepare((str(path), tok, asdict(DataConfig())))
+        both = _prepare((str(path), tok, asdict(DataConfig(mode_flip=True, mode_turn=True))))
+        assert all(h == held for _, h, _ in both)
+        assert len(both) == len(base) + (0 if held else 2)
+        assert len(base) == 1 + (0 if held else DataConfig().augment_copies)
