@@ -214,9 +214,10 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
             tempo = float(np.exp(rng.uniform(*np.log(cfg.tempo_range))))
             vel = float(rng.uniform(*cfg.velocity_range))
             out.append((name, held, label_piece(augment(pm, transpose=t, tempo=tempo, velocity=vel), tokenizer)))
-        if cfg.mode_flip and not held:
+        pitched = any(i.notes and not i.is_drum for i in pm.instruments)  # drums only: no mode to move
+        if cfg.mode_flip and pitched and not held:
             out.append((name, held, label_piece(mode_flipped(pm), tokenizer)))
-        if cfg.mode_turn and not held:
+        if cfg.mode_turn and pitched and not held:
             turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
             out.append((name, held, label_piece(mode_flipped(pm, after=turn), tokenizer)))
         return out

@@ -96,8 +96,11 @@ def train(
     log: bool = True,
     until: int | None = None,
     max_seconds: float | None = None,
+    data_config: DataConfig | None = None,
 ) -> TrainResult:
     """Train (or resume) to ``cfg.steps``; writes ``<out>/composer.pt`` and the log ``<out>/train.jsonl``.
+
+    ``data_config``, the settings ``data`` was built with, is recorded in the checkpoint's metadata.
 
     ``until`` stops (after saving) at that step and ``max_seconds`` after that much time in
     this call, as an interruption would; the same call again resumes on the same schedule.
@@ -162,7 +165,8 @@ def train(
             meta = {"steps": step, "train_seconds": round(time.time() - t0, 1), "train_loss": train_loss,
                     "heldout_loss": ho, "train_config": asdict(cfg), "n_params": model.n_params(),
                     "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
-                    "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__)}
+                    "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__),
+                    **({"data_config": asdict(data_config)} if data_config else {})}
             checkpoint.save(out / "composer.pt", model, tokenizer, meta=meta)
             torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(),
                         "np_rng": json.dumps(rng.bit_generator.state), "step": step,
@@ -204,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   threads=args.threads, block=args.block or model_cfg.block_size, eval_every=args.eval_every,
                   save_every=args.eval_every)
-    res = train(model_cfg, cfg, data, tokenizer, args.out,
+    res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg,
                 max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")
     return 0

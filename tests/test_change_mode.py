@@ -114,3 +114,18 @@ def test_prepare_adds_one_copy_per_mode_option_to_training_pieces_only(tmp_path)
         assert all(h == held for _, h, _ in both)
         assert len(both) == len(base) + (0 if held else 2)
         assert len(base) == 1 + (0 if held else DataConfig().augment_copies)
+
+
+def test_drums_only_piece_keeps_its_copies_without_mode_moves(tmp_path) -> None:
+    from dataclasses import asdict
+
+    from composer.data import DataConfig, _prepare, is_heldout
+    from composer.tokens import Tokenizer
+
+    name = next(f"drums{i}" for i in range(200) if not is_heldout(f"drums{i}"))
+    pm = _scale_midi(C_MAJOR_SCALE)
+    pm.instruments = [i for i in pm.instruments if i.is_drum]
+    pm.write(str(tmp_path / f"{name}.mid"))
+    out = _prepare((str(tmp_path / f"{name}.mid"), asdict(Tokenizer().config),
+                    asdict(DataConfig(mode_flip=True, mode_turn=True))))
+    assert len(out) == 1 + DataConfig().augment_copies

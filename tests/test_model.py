@@ -10,7 +10,7 @@ from music21 import corpus
 from analysis.errors import ModelError, ParameterError
 from analysis.symbolic import score_to_midi
 from composer import checkpoint
-from composer.data import _stack, clean, label_piece
+from composer.data import DataConfig, _stack, clean, label_piece
 from composer.model import ModelConfig, MusicTransformer
 from composer.tokens import Tokenizer
 from composer.train import TrainConfig, heldout_loss, train
@@ -95,7 +95,9 @@ def test_condition_changes_logits_and_null_condition_ignores_it(tiny: ModelConfi
 
 def test_training_learns_is_deterministic_and_resumes(tiny, tiny_train, data, tok, tmp_path) -> None:
     a = train(tiny, tiny_train, data, tok, tmp_path / "a", log=False)
-    b = train(tiny, tiny_train, data, tok, tmp_path / "b", log=False)
+    b = train(tiny, tiny_train, data, tok, tmp_path / "b", log=False, data_config=DataConfig(mode_turn=True))
+    assert checkpoint.load(b.checkpoint).meta["data_config"]["mode_turn"] is True
+    assert "data_config" not in checkpoint.load(a.checkpoint).meta
     first = [line for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
     assert len(first) == 2 and a.steps == 12
     assert a.heldout_loss == b.heldout_loss and a.train_loss == b.train_loss
