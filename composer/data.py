@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import zlib
 from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
@@ -50,6 +51,8 @@ _TEMPLATES = {
     "dom7": (0, 4, 7, 10),
 }
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -64,6 +67,7 @@ class DataConfig:
     version: int = 1
     mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
     mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
+    valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
 
 
 def is_heldout(name: str, percent: int = 5) -> bool:
@@ -182,15 +186,30 @@ class Piece:
     chord_times: np.ndarray  # (k,) float32 chord change times
 
 
-def label_piece(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer) -> Piece:
-    """Tokens of a cleaned piece with per-token bar VA labels and its chord changes."""
+def smooth_bars(values: np.ndarray, mids: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-weighted average of per-bar ``values`` over bar mid-times, ``sigma`` seconds wide."""
+    if sigma <= 0 or values.size < 2:
+        return values
+    w = np.exp(-0.5 * ((mids[:, None] - mids[None, :]) / sigma) ** 2)  # (bars, bars)
+    return (w @ values) / w.sum(1)
+
+
+def label_piece(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer, *, valence_sigma: float = 0.0) -> Piece:
+    """Tokens of a cleaned piece with per-token bar VA labels and its chord changes.
+
+    ``valence_sigma`` > 0 smooths the per-bar valence over that many seconds: the per-bar
+    reading jumps from bar to bar (within-piece sd 0.24 against 0.08 for arousal on the
+    corpus subset) while a piece's mode holds, and a model learns to ignore an input that
+    noisy; the arcs it is given at run time are smooth too.
+    """
     from analysis.symbolic import bar_va
 
     chords = beat_chords(pm, tokenizer)
     enc = tokenizer.encode(pm, chords=chords)
     bars = bar_va(pm)
+    valence = smooth_bars(np.asarray(bars.valence, float), (bars.starts + bars.ends) / 2, valence_sigma)
     idx = np.clip(np.searchsorted(bars.starts, enc.times, side="right") - 1, 0, bars.starts.size - 1)
-    va = np.stack([bars.valence[idx], bars.arousal[idx]], axis=1)
+    va = np.stack([valence[idx], bars.arousal[idx]], axis=1)
     step = tokenizer.config.time_step  # on the token grid, so a cut sits exactly on its CHORD token
     chord_times = np.array([round(t / step) * step for t, _ in chords], np.float32)
     return Piece(enc.tokens.astype(np.int16), enc.times, va.astype(np.float16), chord_times)
@@ -208,18 +227,22 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
         if pm.get_end_time() <= 1.0 or pm.get_end_time() > cfg.max_seconds:
             return []
         rng = np.random.default_rng(zlib.crc32(name.encode()))
-        out = [(name, held, label_piece(pm, tokenizer))]
+
+        def label(piece: pretty_midi.PrettyMIDI) -> Piece:
+            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma)
+
+        out = [(name, held, label(pm))]
         for _ in range(0 if held else cfg.augment_copies):
             t = int(rng.integers(-cfg.max_transpose, cfg.max_transpose + 1))
             tempo = float(np.exp(rng.uniform(*np.log(cfg.tempo_range))))
             vel = float(rng.uniform(*cfg.velocity_range))
-            out.append((name, held, label_piece(augment(pm, transpose=t, tempo=tempo, velocity=vel), tokenizer)))
+            out.append((name, held, label(augment(pm, transpose=t, tempo=tempo, velocity=vel))))
         pitched = any(i.notes and not i.is_drum for i in pm.instruments)  # drums only: no mode to move
         if cfg.mode_flip and pitched and not held:
-            out.append((name, held, label_piece(mode_flipped(pm), tokenizer)))
+            out.append((name, held, label(mode_flipped(pm))))
         if cfg.mode_turn and pitched and not held:
             turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
-            out.append((name, held, label_piece(mode_flipped(pm, after=turn), tokenizer)))
+            out.append((name, held, label(mode_flipped(pm, after=turn))))
         return out
     except Exception:
         return []
@@ -315,7 +338,7 @@ def build(
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.corpus` first)")
     fields = asdict(config)
-    for option in ("mode_flip", "mode_turn"):
+    for option in ("mode_flip", "mode_turn", "valence_sigma"):
         if not fields[option]:
             del fields[option]  # caches built before the option keep their key
     key = hashlib.sha1(
@@ -331,6 +354,10 @@ def build(
             results = list(pool.map(_prepare, jobs, chunksize=16))
     else:
         results = [_prepare(j) for j in jobs]
+    skipped = sum(not res for res in results)
+    if skipped:
+        log.warning("%d of %d MIDI files gave no sequence (unreadable, shorter than 1 s or longer than %g s)",
+                    skipped, len(results), config.max_seconds)
     splits = {"train": [], "heldout": []}
     for res in results:
         for name, held, piece in res:

@@ -194,13 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-files", type=int, default=None, help="use only the first N parsed files")
     ap.add_argument("--files-from", type=Path, default=None, help="use only the MIDI files named in this list")
     ap.add_argument("--mode-flip", action="store_true", help="add a major<->minor flipped copy of each training piece")
+    ap.add_argument("--valence-sigma", type=float, default=0.0,
+                    help="seconds of Gaussian smoothing of the per-bar valence labels")
     ap.add_argument("--mode-turn", action="store_true",
                     help="add a copy of each training piece that turns to the other mode part-way")
     args = ap.parse_args(argv)
     tokenizer = Tokenizer()
     t = time.time()
     only = args.files_from.read_text().split() if args.files_from else None
-    data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn)
+    data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma)
     data = build(tokenizer, data_cfg, workers=args.workers, max_files=args.max_files, only=only)
     print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
           f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)

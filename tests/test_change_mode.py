@@ -129,3 +129,31 @@ def test_drums_only_piece_keeps_its_copies_without_mode_moves(tmp_path) -> None:
     out = _prepare((str(tmp_path / f"{name}.mid"), asdict(Tokenizer().config),
                     asdict(DataConfig(mode_flip=True, mode_turn=True))))
     assert len(out) == 1 + DataConfig().augment_copies
+
+
+def test_smooth_bars_averages_bar_noise_but_keeps_a_turn() -> None:
+    from composer.data import smooth_bars
+
+    mids = np.arange(20) * 2.0 + 1.0  # 20 bars of 2 s
+    noisy = np.where(np.arange(20) % 2 == 0, 0.6, -0.2)  # bar-to-bar jitter around +0.2
+    smoothed = smooth_bars(noisy, mids, sigma=4.0)
+    assert np.abs(np.diff(smoothed)).max() < 0.1 < np.abs(np.diff(noisy)).min()
+    assert smoothed[5:15] == pytest.approx(0.2, abs=0.05)
+    turn = np.where(mids < 20.0, 0.5, -0.5)
+    st = smooth_bars(turn, mids, sigma=4.0)
+    assert st[0] > 0.4 and st[-1] < -0.4 and st[8] > 0 > st[11]
+    assert np.array_equal(smooth_bars(noisy, mids, sigma=0.0), noisy)
+
+
+def test_label_piece_valence_sigma_smooths_only_valence() -> None:
+    from composer.data import label_piece
+    from composer.tokens import Tokenizer
+
+    pm = _scale_midi(C_MAJOR_SCALE, reps=8)
+    change_mode(pm, to="minor", after=28.0)
+    raw, smooth = label_piece(pm, Tokenizer()), label_piece(pm, Tokenizer(), valence_sigma=6.0)
+    assert np.array_equal(raw.va[:, 1], smooth.va[:, 1])
+    rv, sv = raw.va[:, 0].astype(float), smooth.va[:, 0].astype(float)
+    assert np.abs(np.diff(sv)).max() <= np.abs(np.diff(rv)).max()
+    early, late = raw.times < 15.0, raw.times > 42.0
+    assert sv[early].mean() > sv[late].mean() + 0.1  # the turn to minor survives the smoothing
