@@ -64,7 +64,7 @@ class DataConfig:
     velocity_range: tuple[float, float] = (0.7, 1.3)
     heldout_percent: int = 5
     max_seconds: float = 600.0
-    version: int = 1
+    version: int = 2  # 2: a drums-only piece keeps its copies (the mode options once dropped it)
     mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
     mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
     valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
