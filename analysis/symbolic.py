@@ -397,15 +397,17 @@ def score_to_midi(score) -> pretty_midi.PrettyMIDI:
     return pretty_midi.PrettyMIDI(io.BytesIO(streamToMidiFile(score).writestr()))
 
 
-def change_mode(pm: pretty_midi.PrettyMIDI, *, to: str, after: float = 0.0, before: float = float("inf")) -> None:
+def change_mode(
+    pm: pretty_midi.PrettyMIDI, *, to: str, after: float = 0.0, before: float = float("inf"), key: Key | None = None
+) -> None:
     """Move scale degrees 3, 6, 7 between major and natural minor, in place, for notes starting in ``[after, before)``.
 
-    The key is the global estimate (:func:`estimate_key`); nothing changes when the piece
-    is already in mode ``to`` ("major" or "minor"). Drums are left alone.
+    The key is ``key`` or else the global estimate (:func:`estimate_key`); nothing changes
+    when it is already in mode ``to`` ("major" or "minor"). Drums are left alone.
     """
     if to not in ("major", "minor"):
         raise ParameterError(f"`to` must be 'major' or 'minor' (received {to!r})")
-    key = estimate_key(pm)
+    key = key or estimate_key(pm)
     if to == "minor" and key.mode == "major":
         shift = {4: -1, 9: -1, 11: -1}  # degrees 3, 6, 7 down: natural minor
     elif to == "major" and key.mode == "minor":

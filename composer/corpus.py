@@ -89,8 +89,9 @@ def parse_corpus(
     paths = [str(p) for p in corpus.getPaths() if p.suffix in {".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid"}]
     todo = [p for p in paths if p not in done and not any(f"/corpus/{s}/" in p for s in skip)]
     if only is not None:
-        wanted = {name.removesuffix(".mid") for name in only}
-        todo = [p for p in todo if _names_one_of(Path(p), wanted)]
+        # "<stem>-<digest>" for a whole score, plus "-<tune index>" for one tune of a multi-tune file
+        wanted = {re.sub(r"-\d{4}$", "", name.removesuffix(".mid")) for name in only}
+        todo = [p for p in todo if piece_name(Path(p), None) in wanted]
     todo.sort(key=lambda p: Path(p).stat().st_size)  # small (fast) files first: most pieces per minute
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=workers) as pool, done_log.open("a") as log:
@@ -101,12 +102,6 @@ def parse_corpus(
             if verbose and (error or k % 100 == 0):
                 print(f"[{k + 1}/{len(todo)} {time.time() - t0:.0f}s] {Path(path).name}: {written} {error}", flush=True)
     return out
-
-
-def _names_one_of(path: Path, wanted: set[str]) -> bool:
-    """Whether ``path`` (as a whole score, or one tune of a multi-tune file) is among ``wanted`` names."""
-    whole = piece_name(path, None)
-    return whole in wanted or any(name.startswith(whole + "-") for name in wanted)
 
 
 def main() -> None:

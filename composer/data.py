@@ -40,6 +40,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.errors import ParameterError
+from analysis.symbolic import Key, bar_va, change_mode, estimate_key
 from composer.corpus import CACHE, midi_dir
 from composer.tokens import Tokenizer, TokenizerConfig
 
@@ -104,7 +105,7 @@ def clean(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
 
 def augment(pm: pretty_midi.PrettyMIDI, *, transpose: int, tempo: float, velocity: float) -> pretty_midi.PrettyMIDI:
     """A copy transposed by ``transpose`` semitones, played ``tempo`` times faster, louder by ``velocity``."""
-    out = pretty_midi.PrettyMIDI(io.BytesIO(_to_bytes(pm)))
+    out = _copy(pm)
     for inst in out.instruments:
         for n in inst.notes:
             if not inst.is_drum:
@@ -116,18 +117,17 @@ def augment(pm: pretty_midi.PrettyMIDI, *, transpose: int, tempo: float, velocit
     return out
 
 
-def mode_flipped(pm: pretty_midi.PrettyMIDI, *, after: float = 0.0) -> pretty_midi.PrettyMIDI:
+def mode_flipped(pm: pretty_midi.PrettyMIDI, *, after: float = 0.0, key: Key | None = None) -> pretty_midi.PrettyMIDI:
     """A copy in the other mode (major -> natural minor or minor -> major, by :func:`change_mode`)
-    for the notes starting at or after ``after`` seconds.
+    for the notes starting at or after ``after`` seconds; ``key`` is ``pm``'s key if already estimated.
 
     The corpus mostly keeps one mode per piece, and mode goes with other style features;
     a pair that differs mainly in mode (and so in its valence label) is meant to teach the
     model valence -> mode rather than valence -> style.
     """
-    from analysis.symbolic import change_mode, estimate_key
-
-    out = pretty_midi.PrettyMIDI(io.BytesIO(_to_bytes(pm)))
-    change_mode(out, to="minor" if estimate_key(out).mode == "major" else "major", after=after)
+    key = key or estimate_key(pm)
+    out = _copy(pm)
+    change_mode(out, to="minor" if key.mode == "major" else "major", after=after, key=key)
     return out
 
 
@@ -135,6 +135,11 @@ def _to_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     buf = io.BytesIO()
     pm.write(buf)
     return buf.getvalue()
+
+
+def _copy(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
+    """A deep copy by a MIDI round trip (what a worker would read back from the file)."""
+    return pretty_midi.PrettyMIDI(io.BytesIO(_to_bytes(pm)))
 
 
 def beat_chords(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer) -> list[tuple[float, int]]:
@@ -202,8 +207,6 @@ def label_piece(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer, *, valence_sig
     corpus subset) while a piece's mode holds, and a model learns to ignore an input that
     noisy; the arcs it is given at run time are smooth too.
     """
-    from analysis.symbolic import bar_va
-
     chords = beat_chords(pm, tokenizer)
     enc = tokenizer.encode(pm, chords=chords)
     bars = bar_va(pm)
@@ -238,11 +241,12 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
             vel = float(rng.uniform(*cfg.velocity_range))
             out.append((name, held, label(augment(pm, transpose=t, tempo=tempo, velocity=vel))))
         pitched = any(i.notes and not i.is_drum for i in pm.instruments)  # drums only: no mode to move
-        if cfg.mode_flip and pitched and not held:
-            out.append((name, held, label(mode_flipped(pm))))
-        if cfg.mode_turn and pitched and not held:
+        key = estimate_key(pm) if pitched and not held and (cfg.mode_flip or cfg.mode_turn) else None
+        if cfg.mode_flip and key:
+            out.append((name, held, label(mode_flipped(pm, key=key))))
+        if cfg.mode_turn and key:
             turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
-            out.append((name, held, label(mode_flipped(pm, after=turn))))
+            out.append((name, held, label(mode_flipped(pm, after=turn, key=key))))
         return out
     except Exception:
         return []
@@ -337,12 +341,8 @@ def build(
                              "(run `python -m composer.corpus` to parse the rest)")
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.corpus` first)")
-    fields = asdict(config)
-    for option in ("mode_flip", "mode_turn", "valence_sigma"):
-        if not fields[option]:
-            del fields[option]  # caches built before the option keep their key
     key = hashlib.sha1(
-        (tokenizer.config.to_json() + repr(fields) + "\n".join(Path(f).name for f in files)).encode()
+        (tokenizer.config.to_json() + repr(asdict(config)) + "\n".join(Path(f).name for f in files)).encode()
     ).hexdigest()[:12]
     path = cache / f"tokens-{key}.npz"
     if path.exists():

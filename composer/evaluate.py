@@ -293,8 +293,7 @@ def response(loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 
 
     sweeps = {"valence": [(v, 0.1) for v in (-0.6, 0.0, 0.6)], "arousal": [(0.2, a) for a in (-0.4, 0.2, 0.7)]}
     out: dict[str, dict] = {}
-    for axis, targets in sweeps.items():
-        col = 0 if axis == "valence" else 1
+    for col, (axis, targets) in enumerate(sweeps.items()):
         measured = []
         for v, a in targets:
             arc = EmotionArc.constant(duration, valence=v, arousal=a)
@@ -302,8 +301,7 @@ def response(loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 
             for k in range(seeds):
                 pm = generate(arc, duration=duration, seed=k, model=loaded, guidance=guidance).midi
                 if any(i.notes for i in pm.instruments):
-                    bars = bar_va(pm)
-                    vals.append(float(np.mean(bars.valence if col == 0 else bars.arousal)))
+                    vals.append(float(np.mean(getattr(bar_va(pm), axis))))
             measured.append(float(np.mean(vals)) if vals else float("nan"))
         x = np.array([t[col] for t in targets])
         out[axis] = {"targets": x.tolist(), "measured": measured,

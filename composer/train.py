@@ -194,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-files", type=int, default=None, help="use only the first N parsed files")
     ap.add_argument("--files-from", type=Path, default=None, help="use only the MIDI files named in this list")
     ap.add_argument("--mode-flip", action="store_true", help="add a major<->minor flipped copy of each training piece")
-    ap.add_argument("--valence-sigma", type=float, default=0.0,
-                    help="seconds of Gaussian smoothing of the per-bar valence labels")
     ap.add_argument("--mode-turn", action="store_true",
                     help="add a copy of each training piece that turns to the other mode part-way")
+    ap.add_argument("--valence-sigma", type=float, default=0.0,
+                    help="seconds of Gaussian smoothing of the per-bar valence labels")
     args = ap.parse_args(argv)
     tokenizer = Tokenizer()
     t = time.time()
