@@ -317,21 +317,24 @@ def _run_dask(
             for future in as_completed(list(futures), loop=client.loop):
                 item = futures.pop(future)
                 try:
-                    outcome = future.result()
+                    outcome = _result(future, item)
                 except KilledWorker:
                     # Its worker died under it, but a dying worker also fails the tasks
                     # queued beside it: rerun it alone once the others are done.
                     suspects.append(item)
                     continue
-                except Exception as err:
-                    raise ClusterError(f"lost the Dask cluster while running {item}: {describe_error(err)}") from err
                 bar.update(1)
                 yield outcome
             for item in suspects:
                 future = client.submit(run_one, fn, item, pure=False)
-                futures[future] = item
-                outcome = _isolated_result(future, item)
-                futures.pop(future)
+                futures[future] = item  # cancelled in `finally` if the caller stops here
+                try:
+                    outcome = _result(future, item)
+                except KilledWorker as err:
+                    # Alone, so its own doing: a file that crashes the decoder or runs it out of memory.
+                    error = f"the task killed its worker process, also when run alone ({err})"
+                    outcome = TaskOutcome(item, None, error)
+                del futures[future]
                 bar.update(1)
                 yield outcome
         finished = True
@@ -340,14 +343,13 @@ def _run_dask(
             client.cancel(list(futures))
 
 
-def _isolated_result(future: Any, item: Any) -> TaskOutcome:
-    """The outcome of a task rerun with nothing else in flight: a death now is its own doing."""
+def _result(future: Any, item: Any) -> TaskOutcome:
+    """The task's outcome; ``KilledWorker`` passes through, any other failure means the cluster is lost."""
     from distributed.scheduler import KilledWorker
 
     try:
         return future.result()
-    except KilledWorker as err:
-        # A file that crashes the decoder or runs it out of memory. Record it, carry on.
-        return TaskOutcome(item, None, f"the task killed its worker process, also when run alone ({err})")
+    except KilledWorker:
+        raise
     except Exception as err:
         raise ClusterError(f"lost the Dask cluster while running {item}: {describe_error(err)}") from err
