@@ -2,7 +2,7 @@
 
 ``soundtrack serve`` starts it (127.0.0.1:7860 by default; ``--share-lan`` listens on
 0.0.0.0). Everything that loads once and every handler lives in
-:class:`composer.service.SoundtrackService`; :func:`build_ui` only wires Gradio
+:class:`soundtrack.service.SoundtrackService`; :func:`build_ui` only wires Gradio
 components to it. Gradio is imported only here.
 """
 
@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from analysis.errors import SoundtrackError
-from composer.service import CATALOGUE_HEADERS, TABLE_HEADERS, AppConfig, SoundtrackService
+from soundtrack.service import CATALOGUE_HEADERS, TABLE_HEADERS, AppConfig, SoundtrackService
 
 
 def _error(err: Exception) -> str:
@@ -25,7 +25,7 @@ def build_ui(service: SoundtrackService) -> Any:
     import gradio as gr
 
     from analysis.presets import PRESETS as CONTENT_PRESETS
-    from composer.styles import STYLES
+    from composer.music.styles import STYLES
 
     def on_load(user_id: str | None) -> tuple[str, str]:
         uid = user_id or uuid.uuid4().hex[:16]

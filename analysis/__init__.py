@@ -15,8 +15,8 @@ from analysis.errors import MediaError, ModelError, ParameterError, SoundtrackEr
 _LAZY = {
     "analyze_video": "analysis.video",
     "VideoAnalysis": "analysis.video",
-    "analyze_track": "analysis.track",
-    "TrackAnalysis": "analysis.track",
+    "analyze_track": "analysis.music.track",
+    "TrackAnalysis": "analysis.music.track",
 }
 
 

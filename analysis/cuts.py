@@ -1,6 +1,6 @@
 """Hard cuts with PySceneDetect on downscaled frames, and pace (cuts per minute) over time.
 
-:class:`CutDetector` is fed every decoded frame (``analysis.media`` hands them over in
+:class:`CutDetector` is fed every decoded frame (``analysis.media.decode`` hands them over in
 the same pass that samples frames for the sources, so nothing is decoded twice). The
 default is ``AdaptiveDetector``: the strongest of PySceneDetect's detectors at their
 defaults on its own benchmark (hard-cut F1 91.6 on BBC), because it compares each
@@ -85,7 +85,7 @@ def detect_cuts(
     path: str | Path, *, detector: str = "adaptive", threshold: float | None = None, width: int = 160
 ) -> tuple[float, ...]:
     """Cut times in ``path`` (one decode pass at ``width`` pixels wide)."""
-    from analysis.media import decode_report, probe
+    from analysis.media.decode import decode_report, probe
 
     info = probe(path)
     cd = CutDetector(fps=info.fps or 25.0, detector=detector, threshold=threshold)

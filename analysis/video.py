@@ -20,7 +20,7 @@ from analysis.arc import EmotionArc, grid
 from analysis.cuts import CutDetector, Pace, pace
 from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.fusion import fuse
-from analysis.media import VideoInfo, decode_report, probe
+from analysis.media.decode import VideoInfo, decode_report, probe
 from analysis.presets import source_weights
 from analysis.sources import REGISTRY, AffectSource, SourceArc, source_class
 

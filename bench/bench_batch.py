@@ -42,7 +42,7 @@ def make_clips(folder: Path, n: int, seconds: float) -> list[Path]:
 
 
 def run_once(task_name: str, clips: list[Path], warm: list[Path], workers: int, work: Path) -> dict[str, float]:
-    from composer.batch import analyze_clip, score_clip, score_videos
+    from composer.pipeline.batch import analyze_clip, score_clip, score_videos
     from matching.cluster import get_client
 
     task = analyze_clip if task_name == "analyze" else score_clip

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.arc import EmotionArc
-from matching import fast as fastmod
-from matching.catalog import Catalog, arc_summary
-from matching.dtw import align, distance_to_score
-from matching.ranking import embedding_scores, rank, shortlist_size, steps_at, track_va_at
-from matching.weights import MatchWeights
+from matching.ranking import sketches as fastmod
+from matching.ranking.catalog import Catalog, arc_summary
+from matching.ranking.dtw import align, distance_to_score
+from matching.ranking.ranker import embedding_scores, rank, shortlist_size, steps_at, track_va_at
+from matching.ranking.weights import MatchWeights
 
 HOP = 1.0
 W = MatchWeights()
@@ -182,7 +182,7 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
 def bench_index(files: int) -> None:
     import soundfile as sf
 
-    from matching.library import Library
+    from matching.library.store import Library
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "music"

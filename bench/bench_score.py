@@ -13,7 +13,7 @@ under ``--work`` and reused; building them is not timed.
 
 ``--control`` measures instead how well ``composer.compose`` (rule source) follows an
 arc: on 8 random smooth 60 s arcs with 10 random cuts, in two styles, the symbolic
-estimator (``analysis.symbolic.bar_va``) reads valence/arousal per bar back from the
+estimator (``analysis.music.symbolic.bar_va``) reads valence/arousal per bar back from the
 MIDI; control error = mean |target - measured| / 2 (so in [0, 1]), beside the same
 measure for an unconditioned baseline (the same calls with a flat neutral arc), and
 the cut hit rate (share of cuts with a chord change within 0.1 s).
@@ -98,8 +98,8 @@ def ffmpeg_decode_seconds(path: Path) -> float:
 def control_error(*, pieces: int = 8, seed: int = 0, source: str = "rules") -> dict[str, float]:
     """Control error and cut hit rate of compose() against a flat-arc baseline (see module doc)."""
     from analysis.arc import EmotionArc, grid
-    from analysis.symbolic import bar_va
-    from composer.composing import compose
+    from analysis.music.symbolic import bar_va
+    from composer.pipeline.compose import compose
 
     rng = np.random.default_rng(seed)
     t = grid(60.0, 0.5)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
 
-    from matching.demo import demo_library
+    from matching.library.demo import demo_library
 
     t0 = time.perf_counter()
     lib = demo_library(progress=False)
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"setup: demo library {len(lib.list())} tracks ({setup_lib:.1f} s), clip ({setup_clip:.1f} s)",
           file=sys.stderr)
 
-    from composer.score import score_video
+    from composer.pipeline.score_video import score_video
 
     decode = ffmpeg_decode_seconds(clip)
     runs = {}

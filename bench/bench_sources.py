@@ -29,11 +29,11 @@ import numpy as np
 import soundfile as sf
 
 from analysis.arc import EMOTION_VA
-from analysis.media import decode
+from analysis.media.decode import decode
 from analysis.sources.faces import FaceExpression, FaceSource
 from analysis.sources.speech import SpeechSource, Transcriber, word_error_rate
 from analysis.sources.subtitles import SubtitleSource
-from analysis.text_emotion import METHODS, TextEmotion
+from analysis.text.emotion import METHODS, TextEmotion
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 STILLS = {"0-f1-su-ph.jpg": "surprise", "0-f15-hao-ph.jpg": "joy", "15-f13-anc-ph.jpg": "anger",

@@ -1,11 +1,11 @@
 """Agreement of the audio and MIDI music estimators on music21 corpus pieces rendered with FluidSynth.
 
 Each piece is varied (tempo, velocity, transposition, GM instrument), rendered with
-``analysis.music_audio.render_midi``, and both estimators read it on the same 0.5 s
+``analysis.music.audio.render_midi``, and both estimators read it on the same 0.5 s
 grid. Prints per-piece and pooled agreement (Pearson r and mean |diff| of valence and
 arousal), and with ``--fit`` the least-squares calibration of the raw audio readings
 (register, dBFS, consonance, onset rate) against their symbolic counterparts, to paste
-into ``analysis/music_audio.py``.
+into ``analysis/music/audio.py``.
 
     .venv/bin/python bench/music_audio_agreement.py [--fit] [--pieces N]
 """
@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pretty_midi
 
-from analysis.music_audio import SR, analyze_audio, render_midi
-from analysis.symbolic import midi_features, score_to_midi
+from analysis.music.audio import SR, analyze_audio, render_midi
+from analysis.music.symbolic import midi_features, score_to_midi
 
 PIECES = (
     "bach/bwv66.6", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv269", "bach/bwv255",

@@ -6,11 +6,11 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "compose": "composer.composing",  # not composer/compose.py: a submodule named like the function shadows it
-    "Composition": "composer.composition",
-    "score_video": "composer.score",
-    "ScoreResult": "composer.score",
-    "score_videos": "composer.batch",
+    "compose": "composer.pipeline.compose",  # never composer/compose.py: a submodule named like the function shadows it
+    "Composition": "composer.output.piece",
+    "score_video": "composer.pipeline.score_video",
+    "ScoreResult": "composer.pipeline.score_video",
+    "score_videos": "composer.pipeline.batch",
 }
 
 

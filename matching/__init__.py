@@ -6,10 +6,10 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "Library": "matching.library",
-    "Match": "matching.ranking",
-    "rank": "matching.ranking",
-    "demo_library": "matching.demo",
+    "Library": "matching.library.store",
+    "Match": "matching.ranking.ranker",
+    "rank": "matching.ranking.ranker",
+    "demo_library": "matching.library.demo",
 }
 
 

@@ -1,7 +1,7 @@
 """Run one task per file on this machine or on a Dask cluster, and cache heavy models per worker.
 
-Shared by batch scoring (``composer.batch``) and catalogue indexing
-(``matching.library``); it lives in ``matching`` because ``matching`` may not import
+Shared by batch scoring (``composer.pipeline.batch``) and catalogue indexing
+(``matching.library.store``); it lives in ``matching`` because ``matching`` may not import
 ``composer``.
 
 Where tasks run (:func:`run_tasks`):

@@ -1,6 +1,6 @@
 """Fit a ranked track to a clip: cut its section, time-stretch it to end with the clip, mux.
 
-``stretch`` follows :class:`matching.ranking.Match`: clip duration / section duration, so
+``stretch`` follows :class:`matching.ranking.ranker.Match`: clip duration / section duration, so
 the section taken from the track lasts ``duration / stretch`` seconds and is played at
 ``librosa.effects.time_stretch`` rate ``1 / stretch``. The factor is clamped to
 ``[1 / max_stretch, max_stretch]``; if the track ends early, the rest is silence (the

@@ -11,7 +11,7 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_clip
 
 from analysis.errors import MediaError, ParameterError
-from composer.service import AppConfig, SoundtrackService, make_example_clip, probe_video
+from soundtrack.service import AppConfig, SoundtrackService, make_example_clip, probe_video
 
 HERE = Path(__file__).parent
 

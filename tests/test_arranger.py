@@ -7,7 +7,7 @@ import pytest
 
 from analysis.arc import EmotionArc, grid
 from composer import compose
-from composer.styles import resolve_instrument
+from composer.music.styles import resolve_instrument
 
 
 def _ramp(duration: float, valence: tuple[float, float], arousal: tuple[float, float]) -> EmotionArc:

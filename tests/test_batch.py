@@ -22,9 +22,9 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_clip
 
 from analysis.errors import MediaError
-from composer.batch import ClipJob, ScoreSettings, find_clips, score_videos
+from composer.pipeline.batch import ClipJob, ScoreSettings, find_clips, score_videos
+from composer.pipeline.manifest import Manifest, TaskResult, read_csv
 from matching.cluster import worker_cache
-from matching.manifest import Manifest, TaskResult, read_csv
 
 HERE = Path(__file__).parent
 #: name -> (frames, grey level) of the good clips
@@ -170,7 +170,7 @@ _KILLABLE = """
 import sys
 from pathlib import Path
 import test_batch
-from composer.batch import score_videos
+from composer.pipeline.batch import score_videos
 
 test_batch.DELAY = 0.4
 score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=0, progress=False, task=test_batch.probe_task)
@@ -213,7 +213,7 @@ def test_workers_on_the_library_cannot_write(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
     from matching.cluster import readonly_url
-    from matching.library import Library
+    from matching.library.store import Library
 
     db = tmp_path / "odd name #1%.db"
     Library(db).engine.dispose()
@@ -250,7 +250,7 @@ def test_real_scoring_batch_matches_from_a_read_only_library(four_shot_clip, tmp
     import soundfile as sf
     from mediagen import percussion
 
-    from matching.library import Library
+    from matching.library.store import Library
 
     song = tmp_path / "song.wav"
     sf.write(song, percussion(8.0), 22050)

@@ -1,4 +1,4 @@
-"""change_mode (analysis.symbolic) and the mode-flip augmentation (composer.data) on MIDI built in memory."""
+"""change_mode (analysis.music.symbolic) and the mode-flip augmentation (composer.training.data), MIDI in memory."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pretty_midi
 import pytest
 
 from analysis.errors import ParameterError
-from analysis.symbolic import bar_va, change_mode, estimate_key
+from analysis.music.symbolic import bar_va, change_mode, estimate_key
 
 C_MAJOR_SCALE = [60, 62, 64, 65, 67, 69, 71, 72]
 C_MINOR_SCALE = [60, 62, 63, 65, 67, 68, 70, 72]  # natural minor
@@ -68,8 +68,8 @@ def test_bad_mode_is_a_parameter_error() -> None:
 
 
 def test_mode_flipped_copy_leaves_the_original_and_relabels_lower() -> None:
-    from composer.data import label_piece, mode_flipped
-    from composer.tokens import Tokenizer
+    from composer.model.tokens import Tokenizer
+    from composer.training.data import label_piece, mode_flipped
 
     pm = _scale_midi(C_MAJOR_SCALE)
     flipped = mode_flipped(pm)
@@ -82,7 +82,7 @@ def test_mode_flipped_copy_leaves_the_original_and_relabels_lower() -> None:
 
 
 def test_mode_turn_copy_changes_only_after_the_turn_and_its_late_bars_read_darker() -> None:
-    from composer.data import mode_flipped
+    from composer.training.data import mode_flipped
 
     pm = _scale_midi(C_MAJOR_SCALE, reps=8)  # 60 notes of 0.5 s
     turned = mode_flipped(pm, after=15.0)
@@ -99,8 +99,8 @@ def test_mode_turn_copy_changes_only_after_the_turn_and_its_late_bars_read_darke
 def test_prepare_adds_one_copy_per_mode_option_to_training_pieces_only(tmp_path) -> None:
     from dataclasses import asdict
 
-    from composer.data import DataConfig, _prepare, is_heldout
-    from composer.tokens import Tokenizer
+    from composer.model.tokens import Tokenizer
+    from composer.training.data import DataConfig, _prepare, is_heldout
 
     names = [f"piece{i}" for i in range(200)]
     train_name = next(n for n in names if not is_heldout(n))
@@ -119,8 +119,8 @@ def test_prepare_adds_one_copy_per_mode_option_to_training_pieces_only(tmp_path)
 def test_drums_only_piece_keeps_its_copies_without_mode_moves(tmp_path) -> None:
     from dataclasses import asdict
 
-    from composer.data import DataConfig, _prepare, is_heldout
-    from composer.tokens import Tokenizer
+    from composer.model.tokens import Tokenizer
+    from composer.training.data import DataConfig, _prepare, is_heldout
 
     name = next(f"drums{i}" for i in range(200) if not is_heldout(f"drums{i}"))
     pm = _scale_midi(C_MAJOR_SCALE)
@@ -132,7 +132,7 @@ def test_drums_only_piece_keeps_its_copies_without_mode_moves(tmp_path) -> None:
 
 
 def test_smooth_bars_averages_bar_noise_but_keeps_a_turn() -> None:
-    from composer.data import smooth_bars
+    from composer.training.data import smooth_bars
 
     mids = np.arange(20) * 2.0 + 1.0  # 20 bars of 2 s
     noisy = np.where(np.arange(20) % 2 == 0, 0.6, -0.2)  # bar-to-bar jitter around +0.2
@@ -146,8 +146,8 @@ def test_smooth_bars_averages_bar_noise_but_keeps_a_turn() -> None:
 
 
 def test_label_piece_valence_sigma_smooths_only_valence() -> None:
-    from composer.data import label_piece
-    from composer.tokens import Tokenizer
+    from composer.model.tokens import Tokenizer
+    from composer.training.data import label_piece
 
     pm = _scale_midi(C_MAJOR_SCALE, reps=8)
     change_mode(pm, to="minor", after=28.0)

@@ -21,9 +21,9 @@ from test_batch import BAD, GOOD, make_batch, probe_task
 
 from analysis.arc import EmotionArc
 from analysis.errors import MediaError
-from composer.batch import ClipJob, ScoreSettings, score_videos
+from composer.pipeline.batch import ClipJob, ScoreSettings, score_videos
+from composer.pipeline.manifest import Manifest, TaskResult
 from matching.cluster import ClusterError, cache_info, get_client, run_tasks, worker_cache
-from matching.manifest import Manifest, TaskResult
 
 distributed = pytest.importorskip("distributed")
 
@@ -156,7 +156,7 @@ def rms_analyzer(path: Path, *, hop: float = 0.5) -> RmsTrack:
 
 
 def _index_both_ways(client, tmp_path: Path, analyzer) -> None:
-    from matching.library import Library
+    from matching.library.store import Library
 
     music = tmp_path / "music"
     music.mkdir()
@@ -185,7 +185,7 @@ def test_index_folder_on_the_cluster_matches_in_process(client, tmp_path: Path) 
 
 @pytest.mark.slow
 def test_index_folder_on_the_cluster_with_the_real_track_analysis(client, tmp_path: Path) -> None:
-    from analysis.track import analyze_track
+    from analysis.music.track import analyze_track
 
     _index_both_ways(client, tmp_path, analyze_track)
 

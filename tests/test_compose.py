@@ -10,9 +10,11 @@ import pytest
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ModelError, ParameterError
-from analysis.symbolic import bar_va, estimate_key
+from analysis.music.symbolic import bar_va, estimate_key
 from composer import Composition, compose
-from composer.material import LEARNED_CHECKPOINT, SOURCES, Note, RuleSource, get_source
+from composer.music.notes import Note
+from composer.music.rules import RuleSource
+from composer.music.sources import LEARNED_CHECKPOINT, SOURCES, get_source
 
 
 def _flat(valence: float, arousal: float = 0.0, duration: float = 24.0) -> EmotionArc:
@@ -116,7 +118,7 @@ def test_sources() -> None:
     with pytest.raises(ParameterError, match="source"):
         get_source("oracle")
     assert set(SOURCES) == {"auto", "rules", "learned"}
-    checkpoint = pytest.importorskip("composer.checkpoint")
+    checkpoint = pytest.importorskip("composer.model.checkpoint")
     assert checkpoint.DEFAULT == LEARNED_CHECKPOINT  # "auto" looks where the model is saved
     try:
         learned = get_source("learned")
@@ -163,10 +165,10 @@ def test_energy_shifts_tempo_and_texture() -> None:
 def test_a_learned_source_plugs_into_the_protocol(tmp_path) -> None:
     """A tiny untrained transformer behind the NoteSource protocol: the frame still holds."""
     pytest.importorskip("torch")
-    from composer import checkpoint
-    from composer.model import ModelConfig, MusicTransformer
-    from composer.sample import LearnedSource
-    from composer.tokens import Tokenizer, TokenizerConfig
+    from composer.model import checkpoint
+    from composer.model.generate import LearnedSource
+    from composer.model.tokens import Tokenizer, TokenizerConfig
+    from composer.model.transformer import ModelConfig, MusicTransformer
 
     tok = Tokenizer(TokenizerConfig())
     model = MusicTransformer(ModelConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=32))

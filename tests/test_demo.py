@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from analysis.errors import ParameterError
-from analysis.symbolic import estimate_key, midi_arc
-from matching.demo import PIECES, demo_home, demo_library, make_midi
+from analysis.music.symbolic import estimate_key, midi_arc
+from matching.library.demo import PIECES, demo_home, demo_library, make_midi
 
 pytest.importorskip("music21")
 

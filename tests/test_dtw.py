@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from analysis.errors import ParameterError
-from matching.dtw import Section, align, arc_distance, best_section, clamp_section, distance_to_score, features
-from matching.weights import MatchWeights, weights_for
+from matching.ranking.dtw import Section, align, arc_distance, best_section, clamp_section, distance_to_score, features
+from matching.ranking.weights import MatchWeights, weights_for
 
 LEVELS_ONLY = MatchWeights(transition=0.0, arousal=0.0, window=1.0)
 

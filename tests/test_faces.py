@@ -56,7 +56,7 @@ def test_happy_vs_sad_face_of_one_person(fx: FaceExpression) -> None:
 
 
 def test_single_face_video_gets_a_face_track() -> None:
-    from analysis.media import decode
+    from analysis.media.decode import decode
 
     media = decode(DATA / "single_face.mp4")  # the shared decoder's default analysis frames (160 px wide)
     source = FaceSource()

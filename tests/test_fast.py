@@ -10,10 +10,10 @@ import pytest
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
-from matching import fast
-from matching.catalog import Catalog
-from matching.ranking import rank
-from matching.weights import MatchWeights
+from matching.ranking import sketches as fast
+from matching.ranking.catalog import Catalog
+from matching.ranking.ranker import rank
+from matching.ranking.weights import MatchWeights
 
 HOP = 1.0
 
@@ -206,7 +206,7 @@ class _Analysis:
 
 
 def test_cache_follows_the_library(tmp_path: Path) -> None:
-    from matching.library import Library
+    from matching.library.store import Library
 
     rng = np.random.default_rng(8)
     lib = Library(tmp_path / "lib.db", hop=HOP)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from analysis.errors import ParameterError
-from matching.feedback import LearnerConfig, WeightLearner, current_weights, reward
-from matching.feedback_log import FeedbackLog, Observation
-from matching.weights import PRESETS, MatchWeights
+from matching.feedback.learner import LearnerConfig, WeightLearner, current_weights, reward
+from matching.feedback.log import FeedbackLog, Observation
+from matching.ranking.weights import PRESETS, MatchWeights
 
 #: The number of ratings within which the learned blend must reach the hidden one (+-0.1)
 #: and stay there. Measured on 20 seeds of the first test's setup (prior 0.3, hidden 0.8,

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from analysis.errors import MediaError, ParameterError
-from matching.feedback_log import EVENT_KINDS, Candidate, FeedbackLog, clip_fingerprint
+from matching.feedback.log import EVENT_KINDS, Candidate, FeedbackLog, clip_fingerprint
 
 CANDS = [
     {"track_id": 1, "title": "a", "score": 0.9, "dtw_score": 0.95, "embedding_score": 0.7, "start": 3.0,

@@ -7,8 +7,8 @@ import pytest
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
-from composer.harmony import base_tempo, build_chord, chord_symbol, phrase_starts, plan_harmony, tempo_map
-from composer.styles import STYLES, get_style
+from composer.music.harmony import base_tempo, build_chord, chord_symbol, phrase_starts, plan_harmony, tempo_map
+from composer.music.styles import STYLES, get_style
 
 CINEMATIC = get_style("cinematic")
 

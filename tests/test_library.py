@@ -16,8 +16,8 @@ import soundfile as sf
 
 from analysis.arc import EmotionArc
 from analysis.errors import MediaError, ParameterError
-from matching.catalog import SUMMARY_DIMS, Catalog, arc_summary
-from matching.library import Library
+from matching.library.store import Library
+from matching.ranking.catalog import SUMMARY_DIMS, Catalog, arc_summary
 
 SR = 8000
 CALLS: list[str] = []
@@ -128,7 +128,7 @@ def test_bad_files_are_skipped_with_reason(music: Path, tmp_path: Path, caplog: 
     (music / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     (music / "empty.flac").write_bytes(b"")
     lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
-    with caplog.at_level("WARNING", logger="matching.indexing"):
+    with caplog.at_level("WARNING", logger="matching.library.indexing"):
         report = lib.add_folder(music, workers=2, progress=False)
     assert len(report.added) == 3
     reasons = {Path(s.path).name: s.reason for s in report.skipped}

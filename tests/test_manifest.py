@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from analysis.errors import MediaError, ParameterError
-from analysis.files import content_hash
-from matching.manifest import CSV_COLUMNS, Manifest, Record, read_csv, read_jsonl, settings_digest
+from analysis.media.hashing import content_hash
+from composer.pipeline.manifest import CSV_COLUMNS, Manifest, Record, read_csv, read_jsonl, settings_digest
 
 
 def _rec(name: str, h: str, status: str = "ok", **extra) -> Record:

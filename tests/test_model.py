@@ -8,12 +8,12 @@ import torch
 from music21 import corpus
 
 from analysis.errors import ModelError, ParameterError
-from analysis.symbolic import score_to_midi
-from composer import checkpoint
-from composer.data import DataConfig, _stack, clean, label_piece
-from composer.model import ModelConfig, MusicTransformer
-from composer.tokens import Tokenizer
-from composer.train import TrainConfig, heldout_loss, train
+from analysis.music.symbolic import score_to_midi
+from composer.model import checkpoint
+from composer.model.tokens import Tokenizer
+from composer.model.transformer import ModelConfig, MusicTransformer
+from composer.training.data import DataConfig, _stack, clean, label_piece
+from composer.training.train import TrainConfig, heldout_loss, train
 
 CHORALES = ("bwv66.6", "bwv269", "bwv347", "bwv153.1", "bwv86.6")
 

@@ -13,9 +13,9 @@ import pytest
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
-from matching.catalog import Catalog
-from matching.ranking import Match, Ranking, rank
-from matching.weights import MatchWeights
+from matching.ranking.catalog import Catalog
+from matching.ranking.ranker import Match, Ranking, rank
+from matching.ranking.weights import MatchWeights
 
 HOP = 0.5
 
@@ -142,7 +142,7 @@ def real_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow  # ~25 s: music21 parsing, FluidSynth rendering and four track analyses
 def test_real_library_neighbours(real_library: Path, tmp_path: Path) -> None:
-    from matching.library import Library
+    from matching.library.store import Library
 
     lib = Library(tmp_path / "lib.db")
     report = lib.add_folder(real_library, workers=2, progress=False, tags=["corpus"])

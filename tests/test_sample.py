@@ -12,14 +12,14 @@ from music21 import corpus
 
 from analysis.arc import EmotionArc
 from analysis.errors import MediaError, ModelError, ParameterError
-from analysis.symbolic import score_to_midi
-from composer import checkpoint
-from composer.data import _stack, clean, label_piece
-from composer.material import MaterialRequest, Note
-from composer.model import ModelConfig
-from composer.sample import LearnedSource, generate, midi_bytes
-from composer.tokens import Tokenizer
-from composer.train import TrainConfig, train
+from analysis.music.symbolic import score_to_midi
+from composer.model import checkpoint
+from composer.model.generate import LearnedSource, generate, midi_bytes
+from composer.model.tokens import Tokenizer
+from composer.model.transformer import ModelConfig
+from composer.music.notes import MaterialRequest, Note
+from composer.training.data import _stack, clean, label_piece
+from composer.training.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_learned_source_fills_a_material_request(model) -> None:
 
 
 def test_evaluation_metrics_on_a_hand_built_piece() -> None:
-    from composer.evaluate import note_cut_hits, overlap, piece_stats
+    from composer.training.evaluate import note_cut_hits, overlap, piece_stats
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
     inst = pretty_midi.Instrument(program=0)
@@ -137,7 +137,7 @@ def test_evaluation_metrics_on_a_hand_built_piece() -> None:
 
 
 def test_response_sweep_reads_back_each_axis(model) -> None:
-    from composer.evaluate import response
+    from composer.training.evaluate import response
 
     res = response(model, duration=4.0, seeds=1)
     assert set(res) == {"valence", "arousal"}

@@ -12,8 +12,8 @@ import analysis
 import matching
 from analysis.errors import MediaError, ParameterError
 from composer import ScoreResult, compose, score_video
-from composer.render import media_duration
-from matching.ranking import rank
+from composer.output.render import media_duration
+from matching.ranking.ranker import rank
 from soundtrack.cli import main
 
 

@@ -45,7 +45,7 @@ def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
 
 @pytest.fixture(scope="module")
 def analysed(speech_clip):
-    from analysis.media import decode
+    from analysis.media.decode import decode
 
     path, sad_start = speech_clip
     media = decode(path)

@@ -8,8 +8,8 @@ import pytest
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
 from composer import compose
-from composer import styles as styles_module
-from composer.styles import MOODS, STYLES, Style, get_style, resolve_instrument
+from composer.music import styles as styles_module
+from composer.music.styles import MOODS, STYLES, Style, get_style, resolve_instrument
 
 
 def _journey(duration: float) -> EmotionArc:

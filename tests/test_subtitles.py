@@ -11,7 +11,7 @@ from analysis.errors import MediaError
 from analysis.sources import source_class
 from analysis.sources.base import MediaStreams
 from analysis.sources.subtitles import SubtitleSource
-from analysis.subtitle_files import parse_subtitles, read_subtitles
+from analysis.text.captions import parse_subtitles, read_subtitles
 
 DATA = Path(__file__).parent / "data"
 

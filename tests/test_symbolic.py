@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 
 from analysis.errors import ParameterError
-from analysis.symbolic import bar_va, estimate_key, key_from_chroma, midi_arc, midi_features, score_to_midi
+from analysis.music.symbolic import bar_va, estimate_key, key_from_chroma, midi_arc, midi_features, score_to_midi
 
 
 def _midi(events: list[tuple[float, float, list[int], int]], *, program: int = 0, bpm: float = 120.0):
@@ -69,7 +69,7 @@ def test_key_of_a_scale(scale, expected):
 
 
 def test_key_from_chroma_of_profile_itself():
-    from analysis.symbolic import KK_MINOR
+    from analysis.music.symbolic import KK_MINOR
 
     key = key_from_chroma(np.roll(KK_MINOR, 9))
     assert (key.name, key.correlation) == ("A minor", pytest.approx(1.0))

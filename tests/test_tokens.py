@@ -7,8 +7,8 @@ import pretty_midi
 import pytest
 
 from analysis.errors import ParameterError
-from composer.data import augment, beat_chords, clean
-from composer.tokens import BAR, BOS, EOS, Tokenizer, TokenizerConfig
+from composer.model.tokens import BAR, BOS, EOS, Tokenizer, TokenizerConfig
+from composer.training.data import augment, beat_chords, clean
 
 
 def _quantised_piece(tok: Tokenizer, seed: int = 0) -> pretty_midi.PrettyMIDI:

@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 from analysis.errors import MediaError
-from analysis.music_audio import SR, render_midi
-from analysis.symbolic import score_to_midi
-from analysis.track import EMBEDDING_DIMS, TrackAnalysis, analyze_track
+from analysis.music.audio import SR, render_midi
+from analysis.music.symbolic import score_to_midi
+from analysis.music.track import EMBEDDING_DIMS, TrackAnalysis, analyze_track
 
 FORMATS = ("wav", "flac", "ogg", "mp3", "m4a")
 

@@ -11,7 +11,7 @@ from mediagen import tone
 from analysis.arc import grid
 from analysis.errors import ParameterError
 from analysis.fusion import fuse, smooth
-from analysis.media import decode
+from analysis.media.decode import decode
 from analysis.presets import PRESETS, source_weights
 from analysis.sources import REGISTRY, SourceArc
 from analysis.sources.audio import AudioSource

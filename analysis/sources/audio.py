@@ -37,8 +37,8 @@ import scipy.fft
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from analysis.arc import grid
+from analysis.music.symbolic import key_correlations
 from analysis.sources.base import MediaStreams, SourceArc
-from analysis.symbolic import key_correlations
 
 N_FFT = 1024
 HOP = 512

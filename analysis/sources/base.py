@@ -2,7 +2,7 @@
 
 A source turns decoded media into per-window valence/arousal with a confidence. The
 fuser (``analysis.fusion``) only ever sees :class:`SourceArc`; it never knows which
-source produced one. Media is decoded once (``analysis.media``) into
+source produced one. Media is decoded once (``analysis.media.decode``) into
 :class:`MediaStreams` and shared by all sources.
 """
 

@@ -8,7 +8,7 @@ offline in the constructor. The model loads once per process and is reused.
 
 Per window:
 
-* valence: text emotion of the overlapping segments (:mod:`analysis.text_emotion`);
+* valence: text emotion of the overlapping segments (:mod:`analysis.text.emotion`);
 * arousal: the text's arousal blended with prosody cues: speech rate (words/s, against
   a conversational 2.5 words/s and against the clip's own median rate, so speeding up
   reads as arousal), and voice pitch (YIN f0) and loudness (RMS dB of voiced frames)
@@ -32,7 +32,7 @@ import numpy as np
 from analysis.arc import grid
 from analysis.errors import ModelError, ParameterError
 from analysis.sources.base import MediaStreams, SourceArc
-from analysis.text_emotion import Method, TextEmotion, align_to_grid, shared
+from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
 
 SAMPLE_RATE = 16000  # what Whisper expects
 _HOP = 320  # 20 ms prosody frames at 16 kHz

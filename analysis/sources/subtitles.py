@@ -1,7 +1,7 @@
 """Subtitles source: the emotion of a user's .srt/.vtt cues, aligned to their timestamps.
 
 The cues run through the same text-emotion path as the speech transcript
-(:mod:`analysis.text_emotion`), so a subtitle file and speech recognition of the same
+(:mod:`analysis.text.emotion`), so a subtitle file and speech recognition of the same
 dialogue give comparable readings. Windows without a cue have confidence 0.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 
 from analysis.arc import grid
 from analysis.sources.base import MediaStreams, SourceArc
-from analysis.subtitle_files import Subtitles, read_subtitles
-from analysis.text_emotion import Method, TextEmotion, align_to_grid, shared
+from analysis.text.captions import Subtitles, read_subtitles
+from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
 
 
 class SubtitleSource:

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
-    from composer.batch import analyze_clip, score_clip, score_videos
+    from composer.pipeline.batch import analyze_clip, score_clip, score_videos
 
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")

@@ -44,7 +44,7 @@ def _cuts(text: str | None) -> tuple[float, ...] | None:
 def run(args: argparse.Namespace) -> int:
     from analysis.arc import EmotionArc
     from analysis.errors import MediaError, ParameterError
-    from composer.composing import compose
+    from composer.pipeline.compose import compose
 
     if (args.arc is None) == (args.clip is None):
         raise ParameterError("give either --arc ARC.json or a clip to analyse (received "

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from matching.demo import demo_library
+    from matching.library.demo import demo_library
     from soundtrack.cli import print_json
 
     lib = demo_library(args.path, pieces=args.pieces, progress=not args.json)

@@ -31,15 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def default_database() -> str:
     """The demo library's database, where the app logs feedback when started without ``--library``."""
-    from matching.demo import demo_home
+    from matching.library.demo import demo_home
 
     return str(demo_home() / "library.db")
 
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
-    from matching.feedback import WeightLearner
-    from matching.feedback_log import FeedbackLog
+    from matching.feedback.learner import WeightLearner
+    from matching.feedback.log import FeedbackLog
     from soundtrack.cli import print_json
 
     db = args.library or default_database()

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from matching.library import Library
+    from matching.library.store import Library
 
     lib = Library(args.library)
     report = lib.add_folder(

@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from analysis.video import analyze_video
-    from matching.feedback import current_weights
-    from matching.library import Library
-    from matching.ranking import rank
+    from matching.feedback.learner import current_weights
+    from matching.library.store import Library
+    from matching.ranking.ranker import rank
 
     lib = Library(args.library)
     if len(lib) == 0:

@@ -27,12 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from composer.score import open_library, score_video
+    from composer.pipeline.score_video import open_library, score_video
 
     lib = open_library(args.library)
     weights = None
     if lib is not None:
-        from matching.feedback import current_weights
+        from matching.feedback.learner import current_weights
 
         # The blend learned from listeners' feedback in this library (the preset until there is any).
         weights = current_weights(args.content_type, db=lib)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from app import serve
-    from composer.service import AppConfig
+    from soundtrack.service import AppConfig
 
     if not 0 < args.port < 65536:
         raise ParameterError(f"`--port` must be within 1 and 65535 (received {args.port})")

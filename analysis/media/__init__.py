@@ -1,0 +1,1 @@
+"""Media plumbing: probe, decode, mux, content hash, MIDI synthesis."""

@@ -1,0 +1,1 @@
+"""Music tracks: symbolic (MIDI) and audio features on one arc scale."""

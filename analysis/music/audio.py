@@ -1,0 +1,184 @@
+"""Valence/arousal of recorded music, on the scale of the symbolic estimator.
+
+The audio is read into the very :class:`~analysis.music.symbolic.MusicFeatures` the MIDI
+estimator produces, then mapped by the shared :func:`~analysis.music.symbolic.music_va`:
+
+* a power spectrogram (STFT 4096/512 at 22.05 kHz) folded onto semitones C2..C8
+  gives chroma (-> Krumhansl-Kessler **mode**, as for MIDI), the pitch classes present
+  in each frame (-> **consonance**, by the same pair-roughness table) and a
+  power-weighted mean pitch (-> **register**);
+* onsets (spectral flux of the semitone spectrum) per second -> **density**;
+* the global beat tempo -> **tempo**;
+* RMS loudness (dBFS) -> a MIDI-velocity equivalent -> **velocity**;
+* **articulation** is not read from audio (NaN, i.e. neutral).
+
+Raw audio readings differ from their symbolic counterparts (harmonics raise the
+apparent register and add fifths/thirds to the chroma, reverb blurs chords), so each is
+mapped by a linear calibration fitted on music21 corpus pieces rendered through
+FluidSynth with :func:`render_midi` (``bench/music_audio_agreement.py`` refits and
+reports the agreement). Loudness assumes the level convention of :func:`render_midi`:
+a four-part texture at MIDI velocity 90 sits near -20 dBFS, as a mastered track does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from analysis.arc import EmotionArc, grid
+from analysis.errors import ParameterError
+from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
+
+if TYPE_CHECKING:
+    import pretty_midi
+
+SR = 22050
+HOP = 512
+N_FFT = 4096
+FRAME_RATE = SR / HOP
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+#: Gain applied to FluidSynth's raw output by :func:`render_midi` (see module docstring).
+RENDER_GAIN = 6.0
+_PITCHES = np.arange(36, 109)  # C2..C8
+
+# Calibration (raw audio reading -> symbolic scale), fitted by bench/music_audio_agreement.py.
+CAL_REGISTER = (-4.29, 1.0145)  # register = a + b * power-weighted mean pitch
+CAL_VELOCITY = (158.6, 3.943)  # velocity = a + b * dBFS
+CAL_CONSONANCE = (0.644, 0.351)  # consonance = a + b * raw pair consonance
+CAL_DENSITY = (1.047, 0.7063)  # density = a + b * detected onsets/s (0 in silence)
+CHROMA_PRESENT = 0.35  # a pitch class "sounds" in a frame above this share of the frame's maximum
+SILENCE_DB = -60.0
+
+
+def _semitone_filterbank() -> np.ndarray:
+    """Triangular (±1 semitone, log-frequency) weights from STFT bins to pitches, ``(73, 1 + N_FFT/2)``."""
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SR)
+    with np.errstate(divide="ignore"):
+        midi = 69 + 12 * np.log2(np.maximum(freqs, 1e-6) / 440.0)
+    fb = np.clip(1.0 - np.abs(midi[None, :] - _PITCHES[:, None]), 0.0, None)
+    return fb / np.maximum(fb.sum(1, keepdims=True), 1e-12)
+
+
+_FB = _semitone_filterbank()
+
+
+@dataclass(frozen=True, eq=False)
+class AudioMusic:
+    """What the audio estimator reads from one recording."""
+
+    arc: EmotionArc
+    features: MusicFeatures
+    key: Key
+    tempo: float
+    loudness: float  # dBFS of the whole recording (RMS over non-silent frames)
+    duration: float
+    raw: Mapping[str, np.ndarray]  # uncalibrated per-window readings: register, db, consonance, onset_rate
+
+
+def _prefix(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+
+
+def analyze_audio(
+    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0
+) -> AudioMusic:
+    """Read mono audio ``y`` (any rate; resampled to 22.05 kHz) into features, arc, key, tempo and loudness."""
+    import librosa
+
+    for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
+        if value <= 0:
+            raise ParameterError(f"`{name}` must be positive (received {value})")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ParameterError(f"`y` must be non-empty mono audio (received shape {y.shape})")
+    if sr != SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=SR)
+    duration = y.size / SR
+    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2  # (bins, T)
+    semis = (_FB @ power).T  # (T, 73)
+    frame_pow = librosa.feature.rms(y=y, frame_length=2048, hop_length=HOP)[0, : power.shape[1]] ** 2
+    db = 10 * np.log10(np.maximum(frame_pow, 1e-12))
+    sounding = (db > SILENCE_DB).astype(float)
+    chroma = np.zeros((semis.shape[0], 12))
+    for i, p in enumerate(_PITCHES):
+        chroma[:, p % 12] += np.sqrt(semis[:, i])
+    cmax = chroma.max(1, keepdims=True)
+    chroma_n = np.divide(chroma, cmax, out=np.zeros_like(chroma), where=cmax > 0) * sounding[:, None]
+    present = (chroma_n > CHROMA_PRESENT).astype(float)
+    rough, pairs = pair_roughness(present)
+    spow = semis.sum(1)
+    pitch = np.divide(semis @ _PITCHES, spow, out=np.zeros_like(spow), where=spow > 0)
+    # spectral flux on the semitone spectrum (dB) finds pitch changes of soft-attack instruments too
+    env = librosa.onset.onset_strength(S=librosa.power_to_db(semis.T, ref=np.max, top_db=60), sr=SR, hop_length=HOP)
+    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=SR, hop_length=HOP, units="time", delta=0.1, wait=3)
+    tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP))[0])
+
+    t = grid(duration, hop)
+    n = power.shape[1]
+    to_frame = lambda s: np.clip(np.round(np.asarray(s) * FRAME_RATE).astype(int), 0, n)  # noqa: E731
+    a = np.minimum(to_frame(np.maximum(t - window / 2, 0)), n - 1)
+    b = np.maximum(to_frame(t + window / 2), a + 1)
+    ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
+    kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
+    win = lambda x, lo, hi: (c := _prefix(x))[hi] - c[lo]  # noqa: E731
+    snd = win(sounding, a, b)
+    hist = win(chroma_n, ka, kb)
+    mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)
+    pr = win(pairs, a, b)
+    cons_raw = np.where(pr > 0, 1.0 - win(rough, a, b) / np.maximum(pr, 1e-9), np.nan)
+    reg_raw = np.where(snd > 0, win(pitch * sounding, a, b) / np.maximum(snd, 1e-9), np.nan)
+    pow_mean = np.where(snd > 0, win(frame_pow * sounding, a, b) / np.maximum(snd, 1e-9), 0.0)
+    db_win = 10 * np.log10(np.maximum(pow_mean, 1e-12))
+    velocity = np.where(snd > 0, np.clip(CAL_VELOCITY[0] + CAL_VELOCITY[1] * db_win, 1.0, 127.0), 0.0)
+    span = (b - a) / FRAME_RATE
+    onset_rate = (np.searchsorted(onsets, b / FRAME_RATE) - np.searchsorted(onsets, a / FRAME_RATE)) / span
+    feats = MusicFeatures(
+        starts=a / FRAME_RATE,
+        ends=b / FRAME_RATE,
+        mode=mode,
+        consonance=np.clip(CAL_CONSONANCE[0] + CAL_CONSONANCE[1] * cons_raw, 0.0, 1.0),
+        tempo=np.full(t.shape, tempo),
+        density=np.where(snd > 0, CAL_DENSITY[0] + CAL_DENSITY[1] * onset_rate, 0.0),
+        velocity=velocity,
+        register=CAL_REGISTER[0] + CAL_REGISTER[1] * reg_raw,
+        articulation=np.full(t.shape, np.nan),
+    )
+    v, ar = feats.va()
+    loud = frame_pow[sounding > 0].mean() if sounding.any() else 0.0
+    return AudioMusic(
+        arc=EmotionArc.from_va(t, v, ar),
+        features=feats,
+        key=key_from_chroma(chroma_n.sum(0)),
+        tempo=tempo,
+        loudness=float(10 * np.log10(max(loud, 1e-12))),
+        duration=duration,
+        raw={
+            "register": reg_raw,
+            "db": np.where(snd > 0, db_win, np.nan),
+            "consonance": cons_raw,
+            "onset_rate": onset_rate,
+        },
+    )
+
+
+def audio_arc(y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0) -> EmotionArc:
+    """The emotion arc of mono audio ``y`` at rate ``sr`` (see :func:`analyze_audio`)."""
+    return analyze_audio(y, sr, hop=hop, window=window, key_window=key_window).arc
+
+
+def render_midi(pm: pretty_midi.PrettyMIDI, *, sr: int = SR, sf2_path: str = SOUNDFONT) -> np.ndarray:
+    """FluidSynth render at the level convention the audio estimator is calibrated on (float32 mono).
+
+    pretty_midi divides its unnormalised output by the number of instruments; that is
+    undone here, so loudness follows velocity and polyphony rather than track count.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        y = pm.fluidsynth(fs=sr, sf2_path=sf2_path, normalize=False)
+    y = y * max(len(pm.instruments), 1) * RENDER_GAIN
+    return np.clip(y, -1.0, 1.0).astype(np.float32)

@@ -1,0 +1,220 @@
+"""Analyse one music track (audio or MIDI) into an emotion arc, tempo, key, loudness and an embedding.
+
+``analyze_track("song.ogg")`` reads wav/flac/ogg with soundfile and mp3/m4a (or
+anything soundfile refuses) with PyAV; ``.mid``/``.midi`` with pretty_midi. Audio goes
+through :mod:`analysis.music.audio`, MIDI through :mod:`analysis.music.symbolic`; both
+produce the same :class:`~analysis.music.symbolic.MusicFeatures`, so arcs and embeddings of
+the two kinds compare directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.arc import EmotionArc, grid
+from analysis.errors import MediaError, ParameterError
+from analysis.media.hashing import content_hash
+from analysis.music.symbolic import MusicFeatures
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus")
+MIDI_SUFFIXES = (".mid", ".midi")
+_AV_FIRST = (".mp3", ".m4a", ".aac", ".opus")
+
+#: Names of the embedding dimensions, in order. Every value lies in [-1, 1]:
+#: 0-3 mean and spread of the arc; 4-5 its drift (mean of the last third minus the
+#: first, halved); 6-11 the track means of the music cues of
+#: :func:`analysis.music.symbolic.music_cues` (mode +1 major, consonance, register, onset
+#: density, tempo, dynamics).
+EMBEDDING_DIMS = (
+    "valence_mean", "arousal_mean", "valence_std", "arousal_std", "valence_drift", "arousal_drift",
+    "mode", "consonance", "register", "density", "tempo", "dynamics",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class TrackAnalysis:
+    """One analysed track. ``key`` like "A minor"; ``loudness`` in dBFS (MIDI: the
+    level its render would have, from the velocity calibration of the audio estimator)."""
+
+    path: Path
+    kind: str  # "audio" | "midi"
+    duration: float
+    arc: EmotionArc
+    tempo: float
+    key: str
+    mode: str
+    loudness: float
+    embedding: np.ndarray  # float32, len(EMBEDDING_DIMS)
+    checksum: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "duration": round(self.duration, 4),
+            "tempo": round(self.tempo, 3),
+            "key": self.key,
+            "mode": self.mode,
+            "loudness": round(self.loudness, 3),
+            "embedding": [round(float(x), 6) for x in self.embedding],
+            "checksum": self.checksum,
+            "arc": self.arc.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrackAnalysis:
+        try:
+            return cls(
+                path=Path(data["path"]),
+                kind=str(data["kind"]),
+                duration=float(data["duration"]),
+                arc=EmotionArc.from_dict(data["arc"]),
+                tempo=float(data["tempo"]),
+                key=str(data["key"]),
+                mode=str(data["mode"]),
+                loudness=float(data["loudness"]),
+                embedding=np.asarray(data["embedding"], dtype=np.float32),
+                checksum=str(data["checksum"]),
+            )
+        except KeyError as err:
+            raise ParameterError(f"track data lacks the key {err.args[0]!r}") from None
+
+
+def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
+    """The static embedding of :data:`EMBEDDING_DIMS` (same definition for audio and MIDI)."""
+    v, a = arc.valence, arc.arousal
+    third = max(1, len(v) // 3)
+    cues = features.cues()
+    sounding = features.velocity > 0
+    m = lambda x: float(np.mean(x[sounding])) if sounding.any() else 0.0  # noqa: E731
+    vec = [
+        v.mean(), a.mean(), v.std(), a.std(),
+        (v[-third:].mean() - v[:third].mean()) / 2, (a[-third:].mean() - a[:third].mean()) / 2,
+        m(cues["mode"]), m(cues["consonance"]), m(cues["register"]),
+        m(cues["density"]), m(cues["tempo"]), m(cues["velocity"]),
+    ]
+    return np.clip(np.asarray(vec, dtype=np.float32), -1.0, 1.0)
+
+
+def _load_av(path: Path, sr: int) -> np.ndarray:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(path, "has no audio stream")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+            chunks = []
+            for frame in container.decode(stream):
+                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    except MediaError:
+        raise
+    except Exception as err:  # PyAV raises many types (InvalidDataError, ValueError, ...)
+        raise MediaError(path, f"is not readable audio ({type(err).__name__}: {err})") from None
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
+    """Mono float32 samples of an audio file at rate ``sr``; :class:`MediaError` when unreadable or empty."""
+    import librosa
+    import soundfile as sf
+
+    p = Path(path)
+    y: np.ndarray | None = None
+    if p.suffix.lower() not in _AV_FIRST:
+        try:
+            data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
+            y = data.mean(axis=1)
+            if file_sr != sr and y.size:
+                y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
+        except (sf.LibsndfileError, RuntimeError, ValueError):
+            y = None
+    if y is None:
+        y = _load_av(p, sr)
+    if y.size == 0:
+        raise MediaError(p, "has no audio samples (zero length)")
+    if not np.all(np.isfinite(y)):
+        raise MediaError(p, "has non-finite audio samples")
+    return y.astype(np.float32)
+
+
+def _analyze_midi(p: Path, hop: float) -> tuple[EmotionArc, MusicFeatures, float, str, str, float, float]:
+    import pretty_midi
+
+    from analysis.music.audio import CAL_VELOCITY
+    from analysis.music.symbolic import estimate_key, midi_features
+
+    try:
+        pm = pretty_midi.PrettyMIDI(str(p))
+    except Exception as err:  # mido/pretty_midi raise OSError, EOFError, ValueError, KeySignatureError, ...
+        raise MediaError(p, f"is not a readable MIDI file ({type(err).__name__}: {err})") from None
+    if not any(inst.notes for inst in pm.instruments) or pm.get_end_time() <= 0:
+        raise MediaError(p, "has no notes")
+    feats = midi_features(pm, hop=hop)
+    v, a = feats.va()
+    arc = EmotionArc.from_va(grid(float(pm.get_end_time()), hop), v, a)
+    try:
+        key = estimate_key(pm)
+    except ParameterError:
+        key = None  # drums only
+    times, bpm = pm.get_tempo_changes()
+    spans = np.diff(np.append(times, max(pm.get_end_time(), times[-1]))) if len(bpm) else np.zeros(0)
+    if len(bpm) and spans.sum() > 0:
+        tempo = float(np.average(bpm, weights=spans))
+    else:
+        tempo = float(bpm[0]) if len(bpm) else 120.0
+    sounding = feats.velocity > 0
+    vel = float(feats.velocity[sounding].mean()) if sounding.any() else 1.0
+    loudness = (vel - CAL_VELOCITY[0]) / CAL_VELOCITY[1]
+    key_name, mode = (key.name, key.mode) if key else ("unknown", "unknown")
+    return arc, feats, tempo, key_name, mode, loudness, float(pm.get_end_time())
+
+
+def analyze_track(path: str | Path, *, hop: float = 0.5) -> TrackAnalysis:
+    """Analyse an audio (wav, flac, ogg, mp3, m4a) or MIDI (.mid/.midi) file.
+
+    Raises :class:`MediaError` naming the file for a missing, empty, corrupt or
+    unsupported file and for one without sound or notes.
+    """
+    from analysis.music.audio import SR, analyze_audio
+
+    if hop <= 0:
+        raise ParameterError(f"`hop` must be positive (received {hop})")
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(p, "does not exist or is not a file")
+    if p.stat().st_size == 0:
+        raise MediaError(p, "is empty (0 bytes)")
+    suffix = p.suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        arc, feats, tempo, key, mode, loudness, duration = _analyze_midi(p, hop)
+        kind = "midi"
+    elif suffix in AUDIO_SUFFIXES:
+        y = load_audio(p, sr=SR)
+        if np.max(np.abs(y)) < 1e-4:
+            raise MediaError(p, "is silent (peak below -80 dBFS)")
+        res = analyze_audio(y, SR, hop=hop)
+        arc, feats, tempo, loudness, duration = res.arc, res.features, res.tempo, res.loudness, res.duration
+        key, mode = res.key.name, res.key.mode
+        kind = "audio"
+    else:
+        raise MediaError(p, f"is not a supported audio or MIDI file (suffix {suffix or 'none'!r})")
+    return TrackAnalysis(
+        path=p,
+        kind=kind,
+        duration=float(duration),
+        arc=arc,
+        tempo=float(tempo),
+        key=key,
+        mode=mode,
+        loudness=float(loudness),
+        embedding=embedding(arc, feats),
+        checksum=content_hash(p),
+    )

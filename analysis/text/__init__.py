@@ -1,0 +1,1 @@
+"""Text: subtitle files and text emotion."""

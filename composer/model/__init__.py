@@ -1,0 +1,1 @@
+"""The conditional transformer: tokens, model, checkpoint I/O, generation."""

@@ -1,0 +1,290 @@
+"""Sampling the conditional generator: a VA arc and cut times in, MIDI with chord times out.
+
+At every step the model sees the target (valence, arousal) at the current time and the
+boundary offset (seconds to the next cut at or after now, clamped), exactly as in
+training, and the next token is drawn with temperature and nucleus (top-p) sampling
+from a seeded generator, with a KV cache (the context slides by re-reading the last
+half when it fills). ``EOS`` is masked until the target duration is reached.
+
+Unaided, the model alone decides whether it changes chord on a cut. With
+``force_cuts=True`` a time shift that would jump over a cut is shortened to land on it,
+and if the model then writes no ``CHORD`` at the cut one is drawn from the chord tokens
+only; :attr:`Generated.forced` counts those interventions so the unaided hit rate can
+be reported apart.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pretty_midi
+import torch
+
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError, ParameterError
+from composer.model import checkpoint
+from composer.model.tokens import BAR, BOS, EOS, Decoded
+from composer.music.notes import Material, MaterialRequest, Note
+
+CUT_TOLERANCE = 0.1  # seconds: a chord change this close to a cut counts as landing on it
+
+
+@dataclass(frozen=True, eq=False)
+class Generated:
+    """A sampled piece. ``cut_hits[i]`` is whether a chord change lies within 0.1 s of ``cuts[i]``."""
+
+    midi: pretty_midi.PrettyMIDI
+    chord_times: tuple[float, ...]
+    chords: tuple[str, ...]
+    bar_times: tuple[float, ...]
+    cuts: tuple[float, ...]
+    cut_hits: tuple[bool, ...]
+    forced: int
+    tokens: np.ndarray
+    duration: float
+    compute_seconds: float
+
+    @property
+    def cut_hit_rate(self) -> float:
+        return float(np.mean(self.cut_hits)) if self.cut_hits else float("nan")
+
+    def notes(self) -> list[Note]:
+        pitched = [i for i in self.midi.instruments if not i.is_drum]
+        return [Note(n.start, n.end, n.pitch, n.velocity) for i in pitched for n in i.notes]
+
+
+def _nucleus(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok) -> tuple[list[int], list[float]]:
+    from composer.training.data import beat_chords, clean
+
+    if not isinstance(seed_midi, pretty_midi.PrettyMIDI):
+        try:
+            seed_midi = pretty_midi.PrettyMIDI(str(seed_midi))
+        except Exception as err:
+            raise MediaError(seed_midi, f"not a readable MIDI file ({type(err).__name__})") from None
+    if seed_midi.get_end_time() <= 0:
+        raise MediaError("seed_midi", "the seed MIDI has no notes")
+    pm = clean(seed_midi)
+    enc = tok.encode(pm, chords=beat_chords(pm, tok), eos=False)
+    return enc.tokens.tolist(), enc.times.tolist()
+
+
+@torch.inference_mode()
+def generate(
+    arc: EmotionArc | None,
+    *,
+    duration: float,
+    cuts: Sequence[float] = (),
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    force_cuts: bool = False,
+    conditioned: bool = True,
+    guidance: float = 1.0,
+    seed_midi: pretty_midi.PrettyMIDI | str | Path | None = None,
+    model: checkpoint.Loaded | str | Path | None = None,
+) -> Generated:
+    """Sample ``duration`` seconds of music following ``arc`` with chord changes meant for ``cuts``.
+
+    ``arc=None`` or ``conditioned=False`` runs the model on its null condition (the
+    unconditioned baseline). ``guidance`` > 1 applies classifier-free guidance: logits
+    ``null + guidance * (conditioned - null)``, both rows in one batched pass.
+    ``seed_midi`` is encoded as the start of the piece, which the model continues up to
+    ``duration``. ``model`` is a loaded checkpoint or a path
+    (default: the shipped ``checkpoints/composer.pt``).
+    """
+    if not 0 < duration <= 3600:
+        raise ParameterError(f"`duration` must be within 0 and 3600 s (received {duration})")
+    if temperature <= 0:
+        raise ParameterError(f"`temperature` must be positive (received {temperature})")
+    if not 0 < top_p <= 1:
+        raise ParameterError(f"`top_p` must be within 0 and 1 (received {top_p})")
+    loaded = model if isinstance(model, checkpoint.Loaded) else checkpoint.load(model or checkpoint.DEFAULT)
+    net, tok = loaded.model, loaded.tokenizer
+    cfg = net.config
+    step = tok.config.time_step
+    cut_list = sorted(float(c) for c in cuts if 0 < float(c) < duration)
+    cut_steps = np.array([round(c / step) for c in cut_list], dtype=np.int64)
+    end_step = round(duration / step)
+    use_cond = conditioned and arc is not None
+    if guidance < 0:
+        raise ParameterError(f"`guidance` must be non-negative (received {guidance})")
+    guided = use_cond and guidance != 1.0
+
+    def condition(now: int) -> tuple[float, float, float]:
+        t = now * step
+        v = float(np.interp(t, arc.times, arc.valence)) if use_cond else 0.0
+        a = float(np.interp(t, arc.times, arc.arousal)) if use_cond else 0.0
+        k = int(np.searchsorted(cut_steps, now, side="left"))
+        b = (cut_steps[k] - now) * step if k < cut_steps.size else cfg.max_boundary
+        return v, a, min(float(b), cfg.max_boundary)
+
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(int(seed))
+    tokens, times = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)
+    conds = [condition(round(t / step)) for t in times]
+    now = round(times[-1] / step)
+    mask = torch.tensor([True, False]) if guided else torch.tensor([use_cond])
+    chord_lo, chord_hi = tok.chord_offset, tok.vocab_size
+    forced = 0
+    chord_at_now = False
+    cache = None
+    n_cached = 0  # tokens already in the cache
+    window_start = 0  # index in `tokens` of the cache's first token
+    max_tokens = len(tokens) + int(100 * duration) + 512  # a stuck model (no time shifts) still stops
+    while now < end_step and len(tokens) < max_tokens:
+        if cache is None or len(tokens) - window_start > cfg.block_size:
+            # (re)fill the cache: the whole prompt at first, then the last half-context when full
+            keep = cfg.block_size if cache is None else cfg.block_size // 2
+            window_start = max(0, len(tokens) - keep)
+            cache, n_cached = None, 0
+        new = slice(window_start + n_cached, len(tokens))
+        rows = mask.shape[0]  # 2 rows (conditioned, null) under guidance
+        idx = torch.tensor([tokens[new]] * rows)
+        c = torch.tensor([conds[new]] * rows, dtype=torch.float32)  # (rows, T, 3)
+        out, _, cache = net(idx, c[..., :2], c[..., 2], cond_mask=mask, past=cache, start=n_cached)
+        n_cached += idx.shape[1]
+        logits = out[0, -1] if not guided else out[1, -1] + guidance * (out[0, -1] - out[1, -1])
+        logits[0] = float("-inf")  # PAD
+        logits[EOS] = float("-inf")
+        logits[BOS] = float("-inf")
+        nxt = _nucleus(logits, temperature, top_p, gen)
+        k = int(np.searchsorted(cut_steps, now, side="left"))
+        at_cut = k < cut_steps.size and cut_steps[k] == now
+        if force_cuts and at_cut and not chord_at_now and nxt != BAR and not tok.is_chord(nxt):
+            chord_logits = torch.full_like(logits, float("-inf"))
+            chord_logits[chord_lo:chord_hi] = logits[chord_lo:chord_hi]
+            nxt = _nucleus(chord_logits, temperature, 1.0, gen)
+            forced += 1
+        if tok.is_shift(nxt):
+            n = nxt - tok.shift_offset + 1
+            if force_cuts and k < cut_steps.size and now < cut_steps[k] < now + n:
+                n = int(cut_steps[k] - now)
+                nxt = tok.shift_offset + n - 1
+            now += n
+            chord_at_now = False
+        elif tok.is_chord(nxt):
+            chord_at_now = True
+        tokens.append(nxt)
+        times.append(now * step)
+        conds.append(condition(now))
+    tokens.append(EOS)
+    decoded = tok.decode(tokens)
+    midi = _with_tempo(decoded, duration)
+    chord_times = np.asarray(decoded.chord_times)
+    hits = tuple(bool(chord_times.size and np.min(np.abs(chord_times - c)) <= CUT_TOLERANCE + 1e-9) for c in cut_list)
+    return Generated(
+        midi=midi,
+        chord_times=decoded.chord_times,
+        chords=decoded.chords,
+        bar_times=decoded.bar_times,
+        cuts=tuple(cut_list),
+        cut_hits=hits,
+        forced=forced,
+        tokens=np.asarray(tokens, np.int32),
+        duration=duration,
+        compute_seconds=time.perf_counter() - t0,
+    )
+
+
+def _with_tempo(decoded: Decoded, duration: float) -> pretty_midi.PrettyMIDI:
+    """The decoded notes trimmed to ``duration``, in a MIDI whose tempo follows the model's bars
+    (4/4 assumed), so beats, downbeats and the estimator's tempo cue mean something."""
+    bars = np.diff(decoded.bar_times)
+    bars = bars[bars > 0.5]
+    bpm = float(np.clip(240.0 / np.median(bars), 40, 200)) if bars.size else 120.0
+    pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(4, 4, 0.0)]
+    for inst in decoded.midi.instruments:
+        keep = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum)
+        for n in inst.notes:
+            if n.start < duration - 1e-6:
+                keep.notes.append(pretty_midi.Note(n.velocity, n.pitch, n.start, min(n.end, duration)))
+        if keep.notes:
+            pm.instruments.append(keep)
+    if not pm.instruments:
+        pm.instruments.append(pretty_midi.Instrument(program=0))
+    # "all notes off" at the requested end, so the file is exactly ``duration`` long even if it ends in a rest
+    pm.instruments[0].control_changes.append(pretty_midi.ControlChange(123, 0, duration))
+    return pm
+
+
+def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- note-source protocol
+
+
+class LearnedSource:
+    """The transformer as a :class:`composer.music.notes.NoteSource`.
+
+    It samples a piece following the request's arc with chord changes forced onto the
+    starts of the harmony plan's chord spans that fall on cuts, then hands the arranger
+    its top line as the melody and its bass line as the counter line (the arranger
+    snaps pitches to each span's scale).
+    """
+
+    name: ClassVar[str] = "learned"
+
+    def __init__(self, model: checkpoint.Loaded | None = None) -> None:
+        self.model = model or checkpoint.load()
+
+    def generate(self, request: MaterialRequest) -> Material:
+        seed_pm = None
+        if request.seed_melody:
+            beats = np.asarray(request.beats, float)
+            beat = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
+            seed_pm = pretty_midi.PrettyMIDI(initial_tempo=60.0 / beat)
+            inst = pretty_midi.Instrument(program=0)
+            inst.notes = [
+                pretty_midi.Note(n.velocity, n.pitch, n.start * beat, n.end * beat) for n in request.seed_melody
+            ]
+            seed_pm.instruments.append(inst)
+        piece = generate(request.arc, duration=request.duration, cuts=request.cuts, seed=request.seed,
+                         force_cuts=True, seed_midi=seed_pm, model=self.model)
+        notes = sorted(piece.notes(), key=lambda n: (n.start, -n.pitch))
+        return Material(melody=tuple(_line(notes, top=True)), source=self.name, counter=tuple(_line(notes, top=False)))
+
+
+def _line(notes: list[Note], *, top: bool) -> list[Note]:
+    """Skyline (or bassline): at each onset the highest (lowest) note, cut where the next one starts."""
+    by_onset: dict[float, Note] = {}
+    for n in notes:
+        cur = by_onset.get(round(n.start, 3))
+        if cur is None or (n.pitch > cur.pitch if top else n.pitch < cur.pitch):
+            by_onset[round(n.start, 3)] = n
+    line = [by_onset[k] for k in sorted(by_onset)]
+    out = []
+    for i, n in enumerate(line):
+        end = min(n.end, line[i + 1].start) if i + 1 < len(line) else n.end
+        if end - n.start > 0.02:
+            out.append(Note(n.start, end, n.pitch, max(1, min(127, n.velocity))))
+    return out
+
+
+_SOURCE: LearnedSource | None = None
+
+
+def learned_source() -> LearnedSource:
+    """The process-wide learned note source (raises ModelError when no checkpoint loads)."""
+    global _SOURCE
+    if _SOURCE is None:
+        _SOURCE = LearnedSource()
+    return _SOURCE

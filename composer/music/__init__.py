@@ -1,0 +1,1 @@
+"""Rule-based music: note types and sources, harmony, arranger, styles."""

@@ -1,0 +1,351 @@
+"""Harmony planner: tempo map, beats, phrases and a chord on every cut.
+
+The plan is fixed before any note is written, so every note source and the arranger
+share it:
+
+* **Tempo** from mean arousal (60 bpm calm .. 130 bpm excited), plus up to 20 bpm for a
+  high cut rate, times the style's ``tempo_scale``. **Tempo map**: between consecutive
+  cuts the planner picks the whole number of beats nearest the base tempo and bends the
+  tempo of that segment so the cut falls exactly on a beat, as long as the bend stays
+  within ``MAX_BEND`` (12 %). A cut that would need more (two cuts a fraction of a beat
+  apart) is left off the grid and its shift is reported; the chord still changes exactly
+  on it. A constant tempo would land most cuts between beats; a bent map keeps the pulse
+  within a tempo a listener hears as one, and DAWs read it from the MIDI file.
+* **Harmonic rhythm** from local arousal: a chord every 8 beats when calm, 4 in between,
+  2 when intense (halved again above 20 cuts per minute). Every cut starts a new chord
+  that differs from the one before it.
+* **Phrases** start at the biggest turns of the (smoothed) arc; each phrase returns to
+  the tonic; a chord takes its mode from valence (0.6 x its own + 0.4 x its phrase's
+  mean): ``bright`` scale above +0.15, ``dark`` below -0.15, modal mixture in between
+  (chords borrowed from the dark scale).
+  Where valence falls steeply or is very low, chords come from the ``tense`` scale with
+  sevenths (diminished, half-diminished and dominant colours); very positive spans get
+  added ninths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analysis.arc import EmotionArc
+from analysis.errors import ParameterError
+from composer.music.notes import ChordSpan
+from composer.music.styles import Style
+
+MAX_BEND = 0.12
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+#: Degree weights (scale index of the chord root) for 7-note scales, by mood.
+DEGREE_WEIGHTS = {
+    "bright": (0.24, 0.10, 0.05, 0.22, 0.21, 0.18, 0.0),
+    "dark": (0.24, 0.03, 0.12, 0.20, 0.12, 0.16, 0.13),
+    "tense": (0.22, 0.12, 0.02, 0.20, 0.20, 0.12, 0.12),
+}
+
+#: Allowed degrees by slot of the four-chord cycle in a phrase (7-note scales):
+#: tonic; anything; pre-dominant (ii, IV, vi); dominant (V, vii).
+FUNCTIONS = {0: (0,), 1: tuple(range(7)), 2: (1, 3, 5), 3: (4, 6)}
+
+_QUALITIES = {
+    (0, 4, 7): "",
+    (0, 3, 7): "m",
+    (0, 3, 6): "dim",
+    (0, 4, 8): "aug",
+    (0, 4, 7, 11): "maj7",
+    (0, 4, 7, 10): "7",
+    (0, 3, 7, 10): "m7",
+    (0, 3, 6, 10): "m7b5",
+    (0, 3, 6, 9): "dim7",
+    (0, 3, 7, 11): "m(maj7)",
+    (0, 2, 4, 7): "add9",
+    (0, 2, 3, 7): "m(add9)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class HarmonyPlan:
+    """The harmonic frame of a piece.
+
+    ``tempo_map`` holds ``(time_s, bpm)`` pairs, first at 0; ``beats``/``downbeats`` are
+    times in seconds; ``cut_shifts[i]`` is the nearest beat minus ``cuts[i]`` (0 where
+    the map put a beat on the cut); ``phrases`` are phrase start times.
+    """
+
+    duration: float
+    tonic: int
+    style: str
+    base_tempo: float
+    tempo_map: tuple[tuple[float, float], ...]
+    beats: np.ndarray
+    downbeats: np.ndarray
+    chords: tuple[ChordSpan, ...]
+    cuts: tuple[float, ...]
+    cut_shifts: tuple[float, ...]
+    phrases: tuple[float, ...]
+
+    @property
+    def chord_times(self) -> tuple[float, ...]:
+        return tuple(c.start for c in self.chords)
+
+    def chord_at(self, t: float) -> ChordSpan:
+        starts = [c.start for c in self.chords]
+        return self.chords[max(0, int(np.searchsorted(starts, t, side="right")) - 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        r = lambda x: round(float(x), 4)  # noqa: E731
+        return {
+            "duration": r(self.duration),
+            "tonic": PITCH_NAMES[self.tonic],
+            "style": self.style,
+            "base_tempo": r(self.base_tempo),
+            "tempo_map": [[r(t), r(b)] for t, b in self.tempo_map],
+            "cuts": [r(c) for c in self.cuts],
+            "cut_shifts": [r(s) for s in self.cut_shifts],
+            "phrases": [r(p) for p in self.phrases],
+            "chords": [
+                {"time": r(c.start), "symbol": c.symbol, "mood": c.mood, "cut": c.cut, "scale": list(c.scale)}
+                for c in self.chords
+            ],
+        }
+
+
+def base_tempo(arousal: float, cuts_per_minute: float, style: Style) -> float:
+    """Tempo (bpm) from mean arousal and cut rate, scaled by the style."""
+    bpm = (60.0 + 35.0 * (float(np.clip(arousal, -1, 1)) + 1.0) + min(20.0, 0.4 * cuts_per_minute)) * style.tempo_scale
+    return float(np.clip(bpm, 40.0, 180.0))
+
+
+def tempo_map(
+    cuts: Sequence[float], duration: float, bpm: float, *, max_bend: float = MAX_BEND
+) -> tuple[tuple[tuple[float, float], ...], np.ndarray]:
+    """Piecewise-constant tempo putting beats on cuts where a bend of ``max_bend`` allows.
+
+    Returns the map ``((start_s, bpm), ...)`` and the beat times.
+    """
+    segments: list[tuple[float, float]] = []
+    anchor = 0.0
+    for c in cuts:
+        gap = c - anchor
+        n = round(gap * bpm / 60.0)
+        if n >= 1 and abs(n * 60.0 / gap - bpm) / bpm <= max_bend:
+            segments.append((anchor, n * 60.0 / gap))
+            anchor = c
+    segments.append((anchor, bpm))
+    merged: list[tuple[float, float]] = []
+    for t, b in segments:
+        if merged and abs(merged[-1][1] - b) < 1e-6:
+            continue
+        merged.append((t, b))
+    beats: list[float] = []
+    ends = [t for t, _ in merged[1:]] + [duration]
+    for (start, b), end in zip(merged, ends, strict=True):
+        step = 60.0 / b
+        k = np.arange(0, max(1, int(np.ceil((end - start) / step - 1e-6))))
+        beats.extend(start + k * step)
+    beat_arr = np.asarray(beats, float)
+    beat_arr = beat_arr[beat_arr < duration - 1e-6]
+    return tuple((round(t, 6), b) for t, b in merged), beat_arr
+
+
+def phrase_starts(arc: EmotionArc, duration: float, *, every: float = 16.0) -> list[float]:
+    """Phrase starts: 0 plus the biggest turns of the smoothed arc, at most one per ``every`` s."""
+    if len(arc) < 5:
+        return [0.0]
+    k = max(1, round(2.0 / max(arc.hop, 1e-3)))
+    kernel = np.ones(2 * k + 1) / (2 * k + 1)
+    va = np.stack([np.convolve(np.pad(x, k, mode="edge"), kernel, "valid") for x in (arc.valence, arc.arousal)], 1)
+    slope = np.gradient(va, arc.times, axis=0)
+    turn = np.linalg.norm(np.gradient(slope, arc.times, axis=0), axis=1)
+    n_max = int(duration // every)
+    picked: list[float] = []
+    for i in np.argsort(-turn):
+        t = float(arc.times[i])
+        if len(picked) >= n_max or turn[i] <= 1e-3:
+            break
+        if t < every / 2 or t > duration - every / 4 or any(abs(t - p) < every / 2 for p in picked):
+            continue
+        picked.append(t)
+    return [0.0, *sorted(picked)]
+
+
+def chord_symbol(root: int, pitches: Sequence[int]) -> str:
+    rel = tuple(sorted({(p - root) % 12 for p in pitches}))
+    quality = _QUALITIES.get(rel)
+    if quality is None:
+        quality = "(" + ",".join(str(x) for x in rel[1:]) + ")"
+    return PITCH_NAMES[root] + quality
+
+
+def build_chord(scale: Sequence[int], degree: int, *, seventh: bool, ninth: bool) -> tuple[int, ...]:
+    """Pitch classes stacked in thirds of ``scale`` (every other scale step) from ``degree``."""
+    n = len(scale)
+    idx = [0, 2, 4] + ([6] if seventh and n >= 7 else []) + ([1] if ninth and not seventh else [])
+    return tuple(dict.fromkeys(scale[(degree + i) % n] for i in idx))
+
+
+def _chord(scale: Sequence[int], degree: int, rel_degree: int, mood: str, valence: float, arousal: float):
+    """Chord colour: sevenths on tense (and intense non-bright) non-tonic chords, added
+    ninths on bright tonic and subdominant chords when valence is high."""
+    seventh = rel_degree != 0 and (mood == "tense" or (arousal > 0.3 and mood != "bright"))
+    ninth = mood == "bright" and valence > 0.4 and rel_degree in (0, 3)
+    return build_chord(scale, degree, seventh=seventh, ninth=ninth)
+
+
+def plan_harmony(
+    arc: EmotionArc,
+    cuts: Sequence[float],
+    duration: float,
+    *,
+    style: Style,
+    seed: int = 0,
+    tempo: float | None = None,
+    energy: float | None = None,
+    tonic: int | None = None,
+) -> HarmonyPlan:
+    """The chord plan of a ``duration``-second piece following ``arc`` with a chord change on every cut.
+
+    Cuts outside ``(0.05, duration - 0.05)`` s are ignored (a change there is the start
+    or end of the piece), as is a cut within 50 ms of the previous one.
+
+    ``energy`` (in [-1, 1]) is added to the arc's arousal; ``tempo`` (bpm) replaces the
+    derived base tempo (the map still bends it towards the cuts).
+    """
+    if duration <= 0:
+        raise ParameterError(f"`duration` must be positive (received {duration})")
+    if tempo is not None and not 30 <= tempo <= 240:
+        raise ParameterError(f"`tempo` must be within 30 and 240 bpm (received {tempo})")
+    if energy is not None and not -1 <= energy <= 1:
+        raise ParameterError(f"`energy` must be within -1 and 1 (received {energy})")
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+    raw = np.asarray(list(cuts), float)
+    if raw.size and not np.all(np.isfinite(raw)):
+        raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
+    bias = float(energy or 0.0)
+    clean: list[float] = []
+    for c in sorted(float(c) for c in cuts):
+        if 0.05 < c < duration - 0.05 and (not clean or c - clean[-1] > 0.05):
+            clean.append(c)
+    cpm = 60.0 * len(clean) / duration
+    rng = np.random.default_rng(seed)
+    aro_at = lambda t: float(np.clip(np.interp(t, arc.times, arc.arousal) + bias, -1, 1))  # noqa: E731
+    val_at = lambda t: float(np.interp(t, arc.times, arc.valence))  # noqa: E731
+    bpm = float(tempo) if tempo is not None else base_tempo(float(np.mean(arc.arousal)) + bias, cpm, style)
+    tmap, beats = tempo_map(clean, duration, bpm)
+    downbeats = beats[::4]
+    shifts = tuple(float(beats[np.argmin(np.abs(beats - c))] - c) for c in clean)
+    phrases = phrase_starts(arc, duration)
+    phrases = [float(beats[np.argmin(np.abs(beats - p))]) if p > 0 else 0.0 for p in phrases]
+
+    # chord boundaries: 0, every cut, every phrase start, and beats by harmonic rhythm
+    beat_len = 60.0 / bpm
+    marks: dict[float, str] = {0.0: "phrase"}
+    for p in phrases:
+        marks.setdefault(p, "phrase")
+    for c in clean:
+        marks[c] = "cut"
+    anchors = np.asarray(sorted(marks))
+    last = 0.0
+    for b in beats[1:]:
+        if b > duration - beat_len:
+            break
+        near = anchors[np.abs(anchors - b) < 0.5 * beat_len]
+        passed = anchors[(anchors > last) & (anchors <= b)]
+        if near.size or passed.size:
+            last = float(near[0]) if near.size else float(passed[-1])
+            continue
+        a = aro_at(b) + style.texture_bias * 0.5
+        every = 8 if a < -0.35 else (4 if a < 0.3 else 2)
+        if cpm > 20:
+            every = max(2, every // 2)
+        if round((b - last) / beat_len) >= every:
+            marks[float(b)] = "rhythm"
+            last = float(b)
+    times = sorted(marks)
+    ends = [*times[1:], duration]
+
+    chords: list[ChordSpan] = []
+    phrase_arr = np.asarray(phrases)
+    k_in_phrase, last_phrase = 0, -1
+    for start, end in zip(times, ends, strict=True):
+        if end - start < 1e-3:
+            continue
+        ph = int(np.searchsorted(phrase_arr, start, side="right")) - 1
+        ph_end = phrase_arr[ph + 1] if ph + 1 < len(phrase_arr) else duration
+        ph_val = float(np.mean([val_at(t) for t in np.linspace(phrase_arr[ph], ph_end, 9)]))
+        mid = 0.5 * (start + end)
+        v = val_at(mid)
+        falling = v - val_at(max(0.0, mid - 3.0)) < -0.15  # valence falling over the last 3 s
+        if v < -0.5 or (falling and v < 0.1):
+            mood = "tense"
+        elif 0.6 * v + 0.4 * ph_val >= 0.15:
+            mood = "bright"
+        elif 0.6 * v + 0.4 * ph_val <= -0.15:
+            mood = "dark"
+        else:
+            blend = 0.6 * v + 0.4 * ph_val
+            mood = "bright" if rng.random() < 0.5 + 2.5 * blend else "dark"  # modal mixture, leaning with valence
+        key = style.tonic if tonic is None else tonic
+        scale = style.scale(mood, key)
+        rel = style.scales[mood]
+        n = len(rel)
+        weights = np.asarray(DEGREE_WEIGHTS[mood], float) if n == 7 else np.array([2.0] + [1.0] * (n - 1))
+        is_phrase = marks[start] == "phrase"
+        k_in_phrase = 0 if is_phrase or ph != last_phrase else k_in_phrase + 1
+        last_phrase = ph
+        tonic_idx = scale.index(key % 12)
+        prev = chords[-1] if chords else None
+        # functional cycle within a phrase: tonic, free, pre-dominant, dominant
+        slot = k_in_phrase % 4
+        allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
+        # colour by valence: the brighter, the fewer minor chords (and the darker, the fewer major ones)
+        thirds = np.array([(scale[(tonic_idx + d + 2) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
+        if mood == "bright":
+            weights = weights * np.where(thirds == 3, 1.0 - 0.8 * max(v, 0.0), 1.0)
+        else:
+            weights = weights * np.where(thirds == 4, 1.0 - 0.6 * min(1.0, max(-v, 0.0)), 1.0)
+        w = np.zeros(n)
+        w[list(allowed)] = weights[list(allowed)] + (1.0 if slot == 0 else 0.0)
+        for attempt in (w, weights.copy(), np.ones(n)):
+            cand_w = attempt.copy()
+            if prev is not None:
+                for d in range(n):
+                    deg = (tonic_idx + d) % n
+                    cand = _chord(scale, deg, d, mood, v, aro_at(start))
+                    if scale[deg] == prev.root or set(cand) == set(prev.pitches):
+                        cand_w[d] = 0.0  # a new chord must sound different
+            if cand_w.sum() > 0:
+                break
+        rel_degree = int(rng.choice(n, p=cand_w / cand_w.sum()))
+        degree = (tonic_idx + rel_degree) % n
+        pitches = _chord(scale, degree, rel_degree, mood, v, aro_at(start))
+        chords.append(
+            ChordSpan(
+                start=float(start),
+                end=float(end),
+                root=scale[degree],
+                pitches=pitches,
+                scale=scale,
+                symbol=chord_symbol(scale[degree], pitches),
+                degree=rel_degree,
+                mood=mood,
+                cut=marks[start] == "cut",
+            )
+        )
+    return HarmonyPlan(
+        duration=float(duration),
+        tonic=(style.tonic if tonic is None else tonic) % 12,
+        style=style.name,
+        base_tempo=bpm,
+        tempo_map=tmap,
+        beats=beats,
+        downbeats=downbeats,
+        chords=tuple(chords),
+        cuts=tuple(clean),
+        cut_shifts=shifts,
+        phrases=tuple(phrases),
+    )

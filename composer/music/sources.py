@@ -1,0 +1,42 @@
+"""Resolve a note source by name: the learned model when its checkpoint loads, else the rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.errors import ModelError, ParameterError
+from composer.music.notes import NoteSource
+from composer.music.rules import RuleSource
+
+SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
+#: Where the learned source's checkpoint lives (``composer.model.checkpoint.DEFAULT``); checked
+#: here so that "auto" without a trained model never pays for importing torch.
+LEARNED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "composer.pt"
+
+
+def get_source(name: str | NoteSource = "auto") -> NoteSource:
+    """The note source called ``name``.
+
+    ``"auto"`` uses the learned source when ``composer.model.generate`` imports and its
+    checkpoint loads, else :class:`RuleSource`; ``"learned"`` raises
+    :class:`ModelError` when the model is unavailable; ``"rules"`` never needs a model.
+    A :class:`NoteSource` instance is returned as it is.
+    """
+    if not isinstance(name, str) and isinstance(name, NoteSource):
+        return name
+    if name not in SOURCES:
+        raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {name!r})")
+    if name == "rules" or (name == "auto" and not LEARNED_CHECKPOINT.is_file()):
+        return RuleSource()  # no checkpoint: skip importing torch at all
+    try:
+        from composer.model.generate import learned_source  # the model's module; absent until trained
+    except ImportError as err:
+        if name == "learned":
+            raise ModelError(f"the learned note source is not available ({err})") from None
+        return RuleSource()
+    try:
+        return learned_source()
+    except ModelError:
+        if name == "learned":
+            raise
+        return RuleSource()

@@ -1,0 +1,1 @@
+"""The composed piece and its outputs: MIDI, MusicXML, audio."""

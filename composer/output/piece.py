@@ -1,0 +1,175 @@
+"""The composed piece and its writers: MIDI (tempo map + cut markers), MusicXML, WAV, stems, muxed clip.
+
+The MIDI carries the planner's tempo map. ``pretty_midi`` builds files with a single
+tempo, so :func:`build_midi` sets its tick scales (``_tick_scales``, the attribute its
+own reader fills from a file's tempo events) and rebuilds the tick-to-time table;
+``write()`` then emits one set-tempo event per change and places notes in ticks on
+the bent grid. Cut markers are added to the first track with ``mido`` after writing,
+as ``marker`` meta events that DAWs show on their timeline.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mido
+import numpy as np
+import pretty_midi
+
+from analysis.errors import MediaError
+from composer.music.arranger import Part
+from composer.music.harmony import HarmonyPlan
+from composer.output.render import SAMPLE_RATE, mux, synthesize, write_wav
+
+RESOLUTION = 480
+
+
+def build_midi(parts: tuple[Part, ...], plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
+    """A PrettyMIDI of ``parts`` with the plan's tempo map, 4/4 and key signature."""
+    pm = pretty_midi.PrettyMIDI(resolution=RESOLUTION, initial_tempo=plan.tempo_map[0][1])
+    scales: list[tuple[int, float]] = []
+    tick, prev_t, prev_bpm = 0, 0.0, plan.tempo_map[0][1]
+    for t, bpm in plan.tempo_map:
+        tick += round((t - prev_t) * prev_bpm / 60.0 * RESOLUTION)
+        scales.append((tick, 60.0 / (bpm * RESOLUTION)))
+        prev_t, prev_bpm = t, bpm
+    pm._tick_scales = scales
+    last_tick = tick + round((plan.duration - prev_t + 1.0) * prev_bpm / 60.0 * RESOLUTION)
+    pm._update_tick_to_time(last_tick)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    minor = bool(plan.chords) and plan.chords[0].mood != "bright"
+    pm.key_signature_changes.append(pretty_midi.KeySignature(plan.tonic + (12 if minor else 0), 0.0))
+    for part in parts:
+        inst = pretty_midi.Instrument(program=part.program, is_drum=part.is_drum, name=part.name)
+        inst.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in part.notes]
+        pm.instruments.append(inst)
+    return pm
+
+
+@dataclass(frozen=True, eq=False)
+class Composition:
+    """A composed soundtrack.
+
+    ``chords`` are symbols aligned with ``chord_times`` (seconds); ``tempo_map`` holds
+    ``(time_s, bpm)``; ``instrument`` is the lead's GM program; ``parts`` the arranged
+    notes per instrument (``parts[0]`` is the lead); ``source`` the note source used.
+    """
+
+    midi: pretty_midi.PrettyMIDI
+    chord_times: tuple[float, ...]
+    chords: tuple[str, ...]
+    tempo_map: tuple[tuple[float, float], ...]
+    style: str
+    instrument: int
+    plan: HarmonyPlan
+    parts: tuple[Part, ...]
+    duration: float
+    source: str
+
+    @property
+    def instrument_name(self) -> str:
+        return pretty_midi.program_to_instrument_name(self.instrument)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration": round(self.duration, 4),
+            "style": self.style,
+            "instrument": self.instrument,
+            "instrument_name": self.instrument_name,
+            "source": self.source,
+            "parts": [
+                {"name": p.name, "program": p.program, "drum": p.is_drum, "notes": len(p.notes)} for p in self.parts
+            ],
+            "plan": self.plan.to_dict(),
+        }
+
+    # ------------------------------------------------------------------ writers
+    def write_midi(self, path: str | Path) -> Path:
+        """Standard MIDI file with the tempo map and a ``marker`` meta event at each cut."""
+        out = _target(path)
+        buf = io.BytesIO()
+        self.midi.write(buf)
+        buf.seek(0)
+        mf = mido.MidiFile(file=buf)
+        track = mf.tracks[0]
+        absolute, t = [], 0
+        for msg in track:
+            t += msg.time
+            absolute.append((t, msg))
+        for i, (cut, shift) in enumerate(zip(self.plan.cuts, self.plan.cut_shifts, strict=True)):
+            text = f"cut {i + 1}" + (f" ({shift * 1000:+.0f} ms to beat)" if abs(shift) > 1e-3 else "")
+            absolute.append((self.midi.time_to_tick(cut), mido.MetaMessage("marker", text=text)))
+        end = [m for m in absolute if m[1].type == "end_of_track"]
+        body = sorted((m for m in absolute if m[1].type != "end_of_track"), key=lambda m: m[0])
+        body += [(max([body[-1][0], *(e[0] for e in end)]) if body else 0, mido.MetaMessage("end_of_track"))]
+        track.clear()
+        prev = 0
+        for tick, msg in body:
+            track.append(msg.copy(time=tick - prev))
+            prev = tick
+        mf.save(str(out))
+        return out
+
+    def write_musicxml(self, path: str | Path) -> Path:
+        """MusicXML of the pitched parts (music21, quantised to sixteenths and triplets)."""
+        from music21 import converter
+
+        out = _target(path)
+        # the pitched parts on the same tempo map, so every beat is a quarter note in the score
+        pitched = build_midi(tuple(p for p in self.parts if not p.is_drum), self.plan)
+        buf = io.BytesIO()
+        pitched.write(buf)
+        try:
+            score = converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
+            score.write("musicxml", fp=str(out))
+        except Exception as err:  # music21 raises many exception types on odd rhythms
+            raise MediaError(out, f"MusicXML export failed ({type(err).__name__}: {err})") from None
+        return out
+
+    def render(self, wav_path: str | Path, soundfont: str | Path | None = None) -> Path:
+        """WAV (44.1 kHz stereo, 16 bit) of exactly ``duration`` seconds, via FluidSynth."""
+        audio = synthesize(self.parts, self.duration, soundfont=soundfont)
+        return write_wav(_target(wav_path), audio, SAMPLE_RATE)
+
+    def write_stems(self, directory: str | Path, soundfont: str | Path | None = None) -> tuple[Path, ...]:
+        """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for i, part in enumerate(self.parts, 1):
+            label = "drums" if part.is_drum else pretty_midi.program_to_instrument_name(part.program)
+            name = re.sub(r"[^a-z0-9]+", "-", f"{part.name}-{label}".lower()).strip("-")
+            audio = synthesize((part,), self.duration, soundfont=soundfont)
+            paths.append(write_wav(d / f"{i:02d}-{name}.wav", audio, SAMPLE_RATE))
+        return tuple(paths)
+
+    def mux(
+        self,
+        video: str | Path,
+        out_mp4: str | Path,
+        *,
+        wav: str | Path | None = None,
+        soundfont: str | Path | None = None,
+    ) -> Path:
+        """``video`` with this piece as its audio (video stream copied). Renders a WAV beside
+        ``out_mp4`` unless ``wav`` (an existing render) is given."""
+        out = _target(out_mp4)
+        audio = Path(wav) if wav is not None else self.render(out.with_suffix(".wav"), soundfont=soundfont)
+        return mux(video, audio, out)
+
+
+def _target(path: str | Path) -> Path:
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise MediaError(p, "is a directory, expected a file path to write")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def note_onsets(parts: tuple[Part, ...]) -> np.ndarray:
+    """Sorted onset times of all notes (handy for density measures)."""
+    return np.sort(np.array([n.start for p in parts for n in p.notes], float))

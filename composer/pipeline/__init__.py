@@ -1,0 +1,1 @@
+"""Pipelines: compose, match-or-compose for a video, batch."""

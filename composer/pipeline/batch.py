@@ -1,0 +1,340 @@
+"""Score many clips: one task per clip, on this machine or a Dask cluster, resumable.
+
+>>> report = composer.score_videos("clips/", library="library.db", out_dir="scores/")
+>>> report.ok, report.errors, report.manifest        # manifest.jsonl (+ manifest.csv) in out_dir
+
+Each clip is one task (:func:`matching.cluster.run_tasks`). Its record goes to the
+manifest (:mod:`composer.pipeline.manifest`) the moment it finishes, written by this process
+only. A rerun with the same settings skips every clip whose *content* is already
+recorded, so an interrupted batch picks up where it stopped; a clip that fails is
+recorded with its error and the batch goes on.
+
+Workers open the library read-only, once per worker (:func:`matching.cluster.worker_cache`),
+and write only their own clip's output folder ``out_dir/clips/<stem>-<hash8>/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analysis.errors import MediaError, ParameterError
+from analysis.media.hashing import content_hash
+from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
+from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from composer.pipeline.score_video import ScoreResult
+
+log = logging.getLogger(__name__)
+
+#: File suffixes taken as clips when a folder is given.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv"})
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything a scoring task needs besides its clip; all of it but ``out_dir`` keys the resume."""
+
+    out_dir: str
+    library: str | None = None
+    threshold: float | None = None
+    style: str = "cinematic"
+    instrument: str | None = None
+    content_type: str = "general"
+    seed: int = 0
+
+    def resume_fields(self) -> dict[str, Any]:
+        fields = asdict(self)
+        del fields["out_dir"]
+        return fields
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """One clip to score: where it is, its content hash, and the folder its outputs go to."""
+
+    path: str
+    content_hash: str
+    out_dir: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+#: A task: (job, settings) -> TaskResult. Must be a picklable module-level function for a cluster.
+ClipTask = Callable[[ClipJob, ScoreSettings], TaskResult]
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one call did. ``records`` are this run's records in finishing order."""
+
+    manifest: Path
+    csv: Path | None
+    total: int  # clips given (after expanding folders)
+    ran: int  # tasks run this time
+    ok: int
+    errors: int
+    skipped: int  # already in the manifest with these settings
+    duplicates: tuple[str, ...]  # same content as another clip of this batch: run once
+    seconds: float
+    records: tuple[Record, ...] = field(default=(), repr=False)
+
+    @property
+    def clips_per_minute(self) -> float:
+        return 60.0 * self.ran / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest),
+            "csv": None if self.csv is None else str(self.csv),
+            "total": self.total,
+            "ran": self.ran,
+            "ok": self.ok,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "duplicates": list(self.duplicates),
+            "seconds": round(self.seconds, 3),
+            "clips_per_minute": round(self.clips_per_minute, 2),
+            "records": [r.to_dict() for r in self.records],
+        }
+
+
+def find_clips(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """Video files under ``folder`` (by suffix), sorted, hidden files left out."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MediaError(folder, "is not a folder of clips")
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in folder.glob(pattern)
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _expand(paths: str | Path | Iterable[str | Path], recursive: bool) -> list[Path]:
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        out.extend(find_clips(p, recursive=recursive) if p.is_dir() else [p])
+    return out
+
+
+# --------------------------------------------------------------------------- the default task
+
+
+def _open_library(url: str) -> Any:
+    from matching.library.store import Library
+
+    return Library(readonly_url(url))
+
+
+def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Score one clip with :func:`composer.score_video` (the default batch task; runs on a worker)."""
+    from composer.pipeline.score_video import score_video
+
+    library = None
+    start = time.perf_counter()
+    if settings.library is not None:
+        library = worker_cache(("library", settings.library), functools.partial(_open_library, settings.library))
+    opened = time.perf_counter()
+    result = score_video(
+        job.path,
+        library=library,
+        threshold=settings.threshold,
+        out_dir=job.out_dir,
+        style=settings.style,
+        instrument=settings.instrument,
+        content_type=settings.content_type,
+        seed=settings.seed,
+    )
+    return summarize_score(result, library_seconds=opened - start)
+
+
+def summarize_score(result: ScoreResult, *, library_seconds: float = 0.0) -> TaskResult:
+    """A :class:`~composer.pipeline.score_video.ScoreResult` as manifest fields (the piece stays in its files)."""
+    data = result.to_dict()
+    summary = {
+        "chosen": result.chosen,
+        "choice": result.choice,
+        "score": data["score"],
+        "reason": result.reason,
+        "threshold": result.threshold,
+        "duration": data["duration"],
+        "match": data["match"],
+        "candidates": [{"path": c.get("path"), "score": c.get("score")} for c in data["candidates"]],
+    }
+    timings = {"library": round(library_seconds, 4), **{k: float(v) for k, v in data["timings"].items()}}
+    return TaskResult(result=summary, outputs=tuple(str(p) for p in result.outputs.values()), timings=timings)
+
+
+def analyze_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Analysis only (``soundtrack batch --analyze-only``): the clip's arc, cuts and pace as JSON.
+
+    Useful to pre-analyse a catalogue of clips, and as a lighter task for benchmarks.
+    Affect sources are created once per worker process by :func:`analysis.video.get_source`.
+    """
+    import json
+
+    from analysis.video import analyze_video
+
+    start = time.perf_counter()
+    clip = analyze_video(job.path, content_type=settings.content_type)
+    analysed = time.perf_counter()
+    out = Path(job.out_dir) / "analysis.json"
+    out.write_text(json.dumps(clip.to_dict()), encoding="utf-8")
+    result = {
+        "chosen": "analysis",
+        "choice": None,
+        "score": None,
+        "duration": round(clip.duration, 3),
+        "cuts": list(clip.cuts),
+        "valence": round(float(clip.arc.valence.mean()), 4) if len(clip.arc) else None,
+        "arousal": round(float(clip.arc.arousal.mean()), 4) if len(clip.arc) else None,
+        "suggested_tempo": clip.suggested_tempo,
+        "warnings": list(clip.warnings),
+    }
+    return TaskResult(result=result, outputs=(str(out),), timings={"analysis": analysed - start})
+
+
+def _task_name(task: ClipTask) -> str:
+    return f"{getattr(task, '__module__', '?')}.{getattr(task, '__qualname__', type(task).__name__)}"
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+def _run_job(job: ClipJob, *, task: ClipTask, settings: ScoreSettings) -> TaskResult:
+    Path(job.out_dir).mkdir(parents=True, exist_ok=True)
+    return task(job, settings)
+
+
+def _record(outcome: TaskOutcome, digest: str) -> Record:
+    job: ClipJob = outcome.item
+    value: TaskResult | None = outcome.value
+    if outcome.ok and not isinstance(value, TaskResult):
+        value, error = None, f"the batch task returned {type(outcome.value).__name__}, not a TaskResult"
+    else:
+        error = outcome.error
+    return Record(
+        input=job.path,
+        content_hash=job.content_hash,
+        settings=digest,
+        status="ok" if error is None else "error",
+        result=dict(value.result) if value else {},
+        outputs=tuple(value.outputs) if value else (),
+        seconds=round(outcome.seconds, 4),
+        timings=dict(value.timings) if value else {},
+        error=error,
+        worker=outcome.worker,
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+
+
+def score_videos(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    out_dir: str | Path,
+    library: str | Path | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    threshold: float | None = None,
+    style: str = "cinematic",
+    instrument: str | None = None,
+    content_type: str = "general",
+    seed: int = 0,
+    recursive: bool = True,
+    retry_errors: bool = False,
+    task: ClipTask = score_clip,
+) -> BatchReport:
+    """Score every clip in ``paths`` (files and/or folders) into ``out_dir``; see the module docstring.
+
+    ``library`` is a database path or URL, opened read-only on each worker (a
+    :class:`matching.Library` object cannot travel to other processes; its path can).
+    ``client``/``scheduler``/``workers`` pick where tasks run
+    (:func:`matching.cluster.run_tasks`: none of them means a local cluster with one
+    worker per core, ``workers=0`` this process). ``retry_errors`` reruns clips whose
+    last record is an error. ``task`` replaces :func:`score_clip` (e.g. analysis only).
+    """
+    start = time.perf_counter()
+    if library is not None and not isinstance(library, str | Path):
+        raise ParameterError(
+            f"`library` must be a database path or URL, so that workers can open it (received {type(library).__name__})"
+        )
+    if library is not None and "://" not in str(library) and not Path(library).is_file():
+        raise MediaError(Path(library), "library database not found (index tracks with `soundtrack index` first)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = ScoreSettings(
+        out_dir=str(out),
+        library=None if library is None else str(library),
+        threshold=threshold,
+        style=style,
+        instrument=instrument,
+        content_type=content_type,
+        seed=seed,
+    )
+    # The task is part of the key: analysing a clip does not make it scored.
+    digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})
+    manifest = Manifest(out)
+    manifest.sync_csv()
+    done = manifest.completed(retry_errors=retry_errors)
+
+    clips = _expand(paths, recursive)
+    jobs: list[ClipJob] = []
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    unreadable: list[Record] = []
+    skipped = 0
+    for clip in clips:
+        try:
+            digest_hex = content_hash(clip)
+        except MediaError as err:
+            # Nothing to hash, so nothing to resume by: recorded now, tried again next run.
+            unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client"))
+            continue
+        if (digest_hex, digest) in done:
+            skipped += 1
+        elif digest_hex in seen:
+            duplicates.append(str(clip))
+        else:
+            seen[digest_hex] = str(clip)
+            jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
+
+    records: list[Record] = []
+    for rec in unreadable:
+        manifest.append(rec)
+        records.append(rec)
+    fn = functools.partial(_run_job, task=task, settings=settings)
+    for outcome in run_tasks(fn, jobs, client=client, scheduler=scheduler, workers=workers, progress=progress,
+                             desc="scoring", unit="clip"):
+        rec = _record(outcome, digest)
+        manifest.append(rec)
+        records.append(rec)
+        if rec.error:
+            log.warning("%s", rec.error)
+    n_err = sum(r.status == "error" for r in records)
+    return BatchReport(
+        manifest=manifest.jsonl_path,
+        csv=manifest.csv_path if manifest.write_csv else None,
+        total=len(clips),
+        ran=len(records),
+        ok=len(records) - n_err,
+        errors=n_err,
+        skipped=skipped,
+        duplicates=tuple(duplicates),
+        seconds=time.perf_counter() - start,
+        records=tuple(records),
+    )

@@ -1,0 +1,122 @@
+"""``compose()``: an emotion arc (and cuts) in, a :class:`~composer.output.piece.Composition` out.
+
+Plan harmony and tempo (:mod:`composer.music.harmony`), ask a note source for the lead line
+(:mod:`composer.music.notes`), arrange (:mod:`composer.music.arranger`), and build the MIDI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError, ParameterError
+from composer.music.arranger import arrange
+from composer.music.harmony import plan_harmony
+from composer.music.notes import MaterialRequest, Note, NoteSource
+from composer.music.sources import get_source
+from composer.music.styles import Style, get_style, resolve_instrument
+from composer.output.piece import Composition, build_midi
+
+SeedMelody = str | Path | pretty_midi.PrettyMIDI | Sequence[Note]
+
+
+def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
+    """A seed melody as notes in *beats* from its first onset (at most 16 notes, top voice).
+
+    Accepts a MIDI path, a PrettyMIDI, or :class:`Note` objects in seconds at 120 bpm.
+    """
+    if isinstance(seed, (str, Path)):
+        path = Path(seed)
+        if not path.is_file():
+            raise MediaError(path, "seed melody file not found")
+        try:
+            pm = pretty_midi.PrettyMIDI(str(path))
+        except Exception as err:  # mido/pretty_midi raise many types on a corrupt file
+            raise MediaError(path, f"not a readable MIDI file ({type(err).__name__})") from None
+        seed = pm
+    if isinstance(seed, pretty_midi.PrettyMIDI):
+        _, bpms = seed.get_tempo_changes()
+        beat = 60.0 / float(bpms[0]) if len(bpms) else 0.5
+        raw = [n for inst in seed.instruments if not inst.is_drum for n in inst.notes]
+        notes = [Note(n.start, n.end, n.pitch, n.velocity) for n in raw]
+    else:
+        beat = 0.5
+        notes = list(seed)
+    if not notes:
+        raise ParameterError("`seed_melody` has no pitched notes")
+    # keep the top voice: the highest note of each onset
+    by_onset: dict[float, Note] = {}
+    for n in notes:
+        key = round(n.start, 3)
+        if key not in by_onset or n.pitch > by_onset[key].pitch:
+            by_onset[key] = n
+    top = sorted(by_onset.values(), key=lambda n: n.start)[:16]
+    t0 = top[0].start
+    return tuple(Note((n.start - t0) / beat, (n.end - t0) / beat, n.pitch, n.velocity) for n in top)
+
+
+def compose(
+    arc: EmotionArc,
+    cuts: Sequence[float] = (),
+    duration: float | None = None,
+    *,
+    style: str | Style = "cinematic",
+    instrument: str | int | None = None,
+    seed: int = 0,
+    tempo: float | None = None,
+    energy: float | None = None,
+    seed_melody: SeedMelody | None = None,
+    source: str | NoteSource = "auto",
+) -> Composition:
+    """Compose music that follows ``arc`` with a chord change on every cut.
+
+    ``duration`` defaults to the arc's; ``instrument`` (GM name or number, default the
+    style's lead) plays the lead line; ``energy`` in [-1, 1] shifts arousal for tempo
+    and texture; ``tempo`` (bpm) replaces the derived base tempo; ``seed_melody`` (MIDI
+    path, PrettyMIDI or notes) is developed through the piece; ``source`` picks the
+    note source (``"auto"``: the learned model when available, else rules; or a
+    :class:`~composer.music.notes.NoteSource` instance).
+    """
+    if not isinstance(arc, EmotionArc):
+        raise ParameterError(f"`arc` must be an EmotionArc (received {type(arc).__name__})")
+    if len(arc) == 0:
+        raise ParameterError("`arc` is empty (received an arc with no time steps)")
+    dur = float(arc.duration if duration is None else duration)
+    if not np.isfinite(dur) or dur <= 0:
+        raise ParameterError(f"`duration` must be positive (received {duration})")
+    if dur > 3600:
+        raise ParameterError(f"`duration` must be at most one hour (received {dur} s)")
+    sty = get_style(style)
+    program = sty.lead if instrument is None else resolve_instrument(instrument)
+    plan = plan_harmony(arc, cuts, dur, style=sty, seed=seed, tempo=tempo, energy=energy)
+    motif = load_seed_melody(seed_melody) if seed_melody is not None else ()
+    request = MaterialRequest(
+        arc=arc,
+        duration=dur,
+        cuts=plan.cuts,
+        beats=plan.beats,
+        downbeats=plan.downbeats,
+        chords=plan.chords,
+        tonic=plan.tonic,
+        seed=seed,
+        seed_melody=motif,
+    )
+    note_source = get_source(source)
+    material = note_source.generate(request)
+    parts = arrange(plan, material, arc=arc, style=sty, lead_program=program, energy=energy, seed=seed)
+    return Composition(
+        midi=build_midi(parts, plan),
+        chord_times=plan.chord_times,
+        chords=tuple(c.symbol for c in plan.chords),
+        tempo_map=plan.tempo_map,
+        style=sty.name,
+        instrument=program,
+        plan=plan,
+        parts=parts,
+        duration=dur,
+        source=material.source,
+    )

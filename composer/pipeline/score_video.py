@@ -1,0 +1,164 @@
+"""``score_video()``: analyse a clip, rank the library, then fit the best track or compose.
+
+The decision is one threshold on the best match's blended score (``matching.ranking.ranker``'s
+score in [0, 1]): at or above it the track's best section is fitted to the clip
+(``matching.fit.fit_to_clip``: section cut, stretched, muxed); below it, or with no library or an empty one, a new
+score is composed for the clip's arc and cuts. The result says which path was taken
+and why (the scores and the threshold), and lists the files written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis.errors import MediaError, ParameterError
+from composer.output.piece import Composition
+
+CHOICES = ("match", "compose")
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreResult:
+    """What :func:`score_video` chose for a clip, why, and what it wrote.
+
+    ``chosen`` is ``"match"`` or ``"compose"``; ``reason`` one sentence with the numbers;
+    ``score`` the best match's score (``None`` when the library was empty or absent);
+    ``candidates`` the ranked matches shown to the decision; ``outputs`` maps ``wav``,
+    ``mp4`` (and, when composing, ``mid`` and ``musicxml``) to files; ``timings`` the
+    seconds spent in ``analysis``, ``ranking``, ``composing``/``fitting`` and ``rendering``.
+    """
+
+    path: Path
+    chosen: str
+    reason: str
+    threshold: float
+    score: float | None
+    match: Any | None
+    candidates: tuple[Any, ...]
+    outputs: Mapping[str, Path]
+    timings: Mapping[str, float]
+    duration: float
+    composition: Composition | None = field(default=None, repr=False)
+
+    @property
+    def choice(self) -> str:
+        """The matched track's path, or ``"composed"``."""
+        return str(self.match.path) if self.match is not None else "composed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "chosen": self.chosen,
+            "choice": self.choice,
+            "reason": self.reason,
+            "threshold": self.threshold,
+            "score": None if self.score is None else round(self.score, 4),
+            "match": None if self.match is None else self.match.to_dict(),
+            "candidates": [m.to_dict() for m in self.candidates],
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "duration": round(self.duration, 4),
+            "composition": None if self.composition is None else self.composition.to_dict(),
+        }
+
+
+def open_library(library: Any) -> Any:
+    """A ``matching.Library`` for a path or URL (an existing one is passed through)."""
+    if library is None or not isinstance(library, str | Path):
+        return library
+    from matching.library.store import Library
+
+    p = Path(library)
+    if "://" not in str(library) and not p.is_file():
+        raise MediaError(p, "library database not found")
+    return Library(str(library))
+
+
+def score_video(
+    path: str | Path,
+    *,
+    library: Any = None,
+    threshold: float | None = None,
+    out_dir: str | Path | None = None,
+    style: str = "cinematic",
+    instrument: str | int | None = None,
+    content_type: str = "general",
+    seed: int = 0,
+    k: int = 5,
+    source: str = "auto",
+    musicxml: bool = True,
+    soundfont: str | Path | None = None,
+    clip_analysis: Any = None,
+    weights: Any = None,
+) -> ScoreResult:
+    """Give ``path`` a soundtrack: the best library track when it fits well enough, else a new score.
+
+    ``library`` is a :class:`matching.Library`, a database path/URL, or ``None`` (always
+    compose); ``threshold`` in [0, 1] defaults to the content type's
+    ``compose_threshold`` (``matching.ranking.weights``); ``out_dir`` defaults to
+    ``<clip stem>-score/`` beside the clip. ``style``, ``instrument``, ``seed`` and
+    ``source`` go to :func:`composer.compose`. ``clip_analysis`` reuses an
+    ``analysis.VideoAnalysis`` of this clip (the app and the benchmark have one already).
+    ``weights`` (a ``matching.ranking.weights.MatchWeights``, e.g. learned from feedback by
+    ``matching.feedback.learner.current_weights``) overrides the content type's preset blend.
+    """
+    import analysis
+    from composer.pipeline.compose import compose
+    from matching.ranking.ranker import rank
+
+    clip_path = Path(path)
+    if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
+        raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
+    out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{clip_path.stem}-score")
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    clip = clip_analysis if clip_analysis is not None else analysis.analyze_video(clip_path, content_type=content_type)
+    timings["analysis"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    lib = open_library(library)
+    ranking = rank(clip, lib, k=k, content_type=content_type, weights=weights) if lib is not None else None
+    timings["ranking"] = time.perf_counter() - t0
+    candidates = tuple(ranking) if ranking is not None else ()
+    limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
+    best = candidates[0] if candidates else None
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
+    stem = clip_path.stem
+    if best is not None and best.score >= limit:
+        from matching.fit import fit_to_clip
+
+        t0 = time.perf_counter()
+        fitted = fit_to_clip(best.path, clip_path, out / f"{stem}-match.mp4", start=best.start, stretch=best.stretch,
+                             out_wav=out / f"{stem}-match.wav")
+        timings["fitting"] = time.perf_counter() - t0
+        outputs = {"wav": fitted.wav, "mp4": fitted.video or out / f"{stem}-match.mp4"}
+        reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
+        return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
+                           clip.duration)
+
+    if best is None:
+        reason = "no library given" if lib is None else "the library has no tracks"
+        reason += f": composed a new score (threshold {limit:.3f})"
+    else:
+        reason = f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
+    t0 = time.perf_counter()
+    piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed, source=source)
+    outputs_c: dict[str, Path] = {"mid": piece.write_midi(out / f"{stem}-score.mid")}
+    if musicxml:
+        outputs_c["musicxml"] = piece.write_musicxml(out / f"{stem}-score.musicxml")
+    timings["composing"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    outputs_c["wav"] = piece.render(out / f"{stem}-score.wav", soundfont=soundfont)
+    outputs_c["mp4"] = piece.mux(clip_path, out / f"{stem}-score.mp4", wav=outputs_c["wav"])
+    timings["rendering"] = time.perf_counter() - t0
+    return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
+                       outputs_c, timings, clip.duration, composition=piece)

@@ -1,0 +1,1 @@
+"""Training tools: corpus, data, training loop, evaluation."""

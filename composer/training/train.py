@@ -1,0 +1,220 @@
+"""Train the conditional generator on CPU (or whatever torch finds): ``python -m composer.training.train``.
+
+Resumable (``<out>/composer.state.pt`` holds optimiser and RNG state; rerun the same
+command to continue), deterministic under ``--seed`` for a given thread count, logs
+train loss and held-out loss as JSON lines. Condition dropout: each sequence of a
+batch uses the null condition with probability ``cond_dropout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from analysis.errors import ParameterError
+from composer.model import checkpoint
+from composer.model.tokens import Tokenizer
+from composer.model.transformer import ModelConfig, MusicTransformer
+from composer.training.data import DataConfig, TokenData, build
+
+#: Named model sizes for the command line (the tiny test config lives in the tests).
+PRESETS: dict[str, dict] = {
+    "small": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 384},
+    "base": {"n_layer": 6, "n_head": 8, "n_embd": 256, "block_size": 512},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 8
+    block: int = 512
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    weight_decay: float = 0.05
+    cond_dropout: float = 0.15
+    cut_prob: float = 0.3
+    eval_every: int = 100
+    eval_batches: int = 8
+    save_every: int = 100
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    train_loss: float
+    heldout_loss: float
+    seconds: float
+    checkpoint: Path
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
+
+
+def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def heldout_loss(model: MusicTransformer, data: TokenData, cfg: TrainConfig, *, conditioned: bool = True) -> float:
+    """Mean loss over ``eval_batches`` fixed held-out batches (same windows every call)."""
+    rng = np.random.default_rng(12345)
+    was = model.training
+    model.eval()
+    losses = []
+    for _ in range(cfg.eval_batches):
+        b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
+        mask = torch.full((cfg.batch_size,), conditioned)
+        _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, targets=b["y"])
+        losses.append(float(loss))
+    model.train(was)
+    return float(np.mean(losses))
+
+
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    data: dict[str, TokenData],
+    tokenizer: Tokenizer,
+    out: str | Path,
+    *,
+    log: bool = True,
+    until: int | None = None,
+    max_seconds: float | None = None,
+    data_config: DataConfig | None = None,
+) -> TrainResult:
+    """Train (or resume) to ``cfg.steps``; writes ``<out>/composer.pt`` and the log ``<out>/train.jsonl``.
+
+    ``data_config``, the settings ``data`` was built with, is recorded in the checkpoint's metadata.
+
+    ``until`` stops (after saving) at that step and ``max_seconds`` after that much time in
+    this call, as an interruption would; the same call again resumes on the same schedule.
+    """
+    if model_cfg.vocab_size != tokenizer.vocab_size:
+        raise ParameterError(f"`vocab_size` {model_cfg.vocab_size} != tokenizer vocabulary {tokenizer.vocab_size}")
+    if cfg.block > model_cfg.block_size:
+        raise ParameterError(f"`block` must be at most `block_size` {model_cfg.block_size} (received {cfg.block})")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = MusicTransformer(model_cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    other = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}], lr=cfg.lr
+    )
+    rng = np.random.default_rng(cfg.seed)
+    step, elapsed = 0, 0.0
+    state_path = out / "composer.state.pt"
+    if state_path.exists():
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        torch.set_rng_state(st["torch_rng"])
+        rng.bit_generator.state = json.loads(st["np_rng"])
+        step, elapsed = int(st["step"]), float(st["elapsed"])
+    logf = (out / "train.jsonl").open("a")
+    model.train()
+    t0 = time.time() - elapsed
+    train_loss = float("nan")
+    ho = float("nan")
+    recent: list[float] = []
+    stop = min(cfg.steps, until or cfg.steps)
+    t_call = time.time()
+    while step < stop:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        b = _tensors(data["train"].batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
+        mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.cond_dropout)
+        _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, targets=b["y"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        recent.append(loss.item())
+        out_of_time = max_seconds is not None and time.time() - t_call > max_seconds
+        last = step == stop or out_of_time
+        if step % cfg.eval_every == 0 or last:
+            train_loss = float(np.mean(recent))
+            recent = []
+            ho = heldout_loss(model, data["heldout"], cfg)
+            rec = {"step": step, "train_loss": round(train_loss, 4), "heldout_loss": round(ho, 4),
+                   "lr": lr_at(step - 1, cfg), "seconds": round(time.time() - t0, 1)}
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            if log:
+                print(json.dumps(rec), flush=True)
+        if step % cfg.save_every == 0 or last:
+            meta = {"steps": step, "train_seconds": round(time.time() - t0, 1), "train_loss": train_loss,
+                    "heldout_loss": ho, "train_config": asdict(cfg), "n_params": model.n_params(),
+                    "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
+                    "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__),
+                    **({"data_config": asdict(data_config)} if data_config else {})}
+            checkpoint.save(out / "composer.pt", model, tokenizer, meta=meta)
+            torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "np_rng": json.dumps(rng.bit_generator.state), "step": step,
+                        "elapsed": time.time() - t0}, state_path)
+        if out_of_time:
+            break
+    logf.close()
+    return TrainResult(step, train_loss, ho, time.time() - t0, out / "composer.pt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train the conditional MIDI generator on the music21 corpus.")
+    ap.add_argument("--config", choices=sorted(PRESETS), default="small")
+    ap.add_argument("--out", type=Path, default=Path("checkpoints"))
+    ap.add_argument("--steps", type=int, default=TrainConfig.steps)
+    ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    ap.add_argument("--block", type=int, default=None, help="training window (default: the preset's block_size)")
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
+    ap.add_argument("--workers", type=int, default=2, help="processes for preprocessing")
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    ap.add_argument("--max-files", type=int, default=None, help="use only the first N parsed files")
+    ap.add_argument("--files-from", type=Path, default=None, help="use only the MIDI files named in this list")
+    ap.add_argument("--mode-flip", action="store_true", help="add a major<->minor flipped copy of each training piece")
+    ap.add_argument("--mode-turn", action="store_true",
+                    help="add a copy of each training piece that turns to the other mode part-way")
+    ap.add_argument("--valence-sigma", type=float, default=0.0,
+                    help="seconds of Gaussian smoothing of the per-bar valence labels")
+    args = ap.parse_args(argv)
+    tokenizer = Tokenizer()
+    t = time.time()
+    only = args.files_from.read_text().split() if args.files_from else None
+    data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma)
+    data = build(tokenizer, data_cfg, workers=args.workers, max_files=args.max_files, only=only)
+    print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
+          f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)
+    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.config])
+    cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  threads=args.threads, block=args.block or model_cfg.block_size, eval_every=args.eval_every,
+                  save_every=args.eval_every)
+    res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg,
+                max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+    print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""People's ratings: the event log and the blend learner."""

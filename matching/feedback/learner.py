@@ -1,0 +1,360 @@
+"""Online learning of the ranking weights from the feedback log.
+
+Two things are learned, per content type and optionally per user:
+
+1. **Blend weight** ``w_dtw`` (arc fit) against ``w_emb = 1 - w_dtw`` (embedding): a
+   Bayesian linear regression of reward on the candidate's component scores,
+   ``reward ~ b0 + b_dtw * dtw_score + b_emb * embedding_score``, with a Gaussian prior
+   centred on the default weights. The learned blend is ``b_dtw / (b_dtw + b_emb)``
+   (negative coefficients clipped to 0). The posterior updates in closed form from
+   sufficient statistics, one event at a time, so learning is online and cheap.
+2. **DTW transition weight** (how much the derivative channels count in the DTW cost):
+   the log only holds DTW scores computed under the weight that was used, so this one is
+   a bandit over a small grid of settings: a Gaussian posterior of the reward per arm.
+
+Rewards come from ratings (1..5 mapped to 0..1, full weight) and engagement, which is
+noisier and so counts less: completion, replay and download up; a skip scores by how far
+into the preview it came (an early skip is near 0). "Compose instead" lowers the reward
+of the transition setting that produced the list. Play events carry no reward.
+
+Exploration is bounded: :meth:`WeightLearner.sample_weights` draws from the posterior
+(Thompson sampling) but never strays more than ``max_explore`` from the posterior mean
+blend, nor more than one grid step from the best transition weight, so a listener still
+sees good results while the learner keeps learning.
+
+A per-user posterior starts from the content type's posterior (its covariance widened by
+``user_prior_inflation``) and adds only that user's events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import ParameterError
+from matching.feedback.log import FeedbackLog, Observation
+from matching.ranking.weights import PRESETS, MatchWeights, weights_for
+
+_ENGAGEMENT = {"complete": (0.8, 0.3), "replay": (0.85, 0.3), "download": (0.9, 0.5)}
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """How strongly the learner trusts its prior and each kind of evidence."""
+
+    noise_var: float = 0.04  # variance of a rating's reward on the 0..1 scale (about 0.8 stars)
+    prior_precision: float = 10.0  # on b_dtw - b_emb (which sets the blend); ~ a dozen ratings' worth
+    prior_scale_precision: float = 50.0  # on b_dtw + b_emb around 1 (reward ~ combined score), see _posterior
+    user_prior_inflation: float = 4.0  # a user's prior = content type's posterior, covariance x this
+    max_explore: float = 0.1  # sampled w_dtw stays within this of the posterior mean
+    transition_grid: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+    arm_prior_count: float = 5.0  # pseudo-observations of zero residual reward, per transition arm
+    switch_z: float = 1.0  # an arm replaces the default only when better by this many posterior sds
+    implicit_weight: float = 1.0  # multiplies the engagement weights in _ENGAGEMENT and skips
+    prior_w_dtw: float | None = None  # centre of the prior blend; None: the content type's preset
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_explore <= 0.5:
+            raise ParameterError(f"`max_explore` must be in (0, 0.5] (received {self.max_explore})")
+        if self.noise_var <= 0 or self.prior_precision <= 0:
+            raise ParameterError(
+                f"`noise_var` and `prior_precision` must be positive (received {self.noise_var}, "
+                f"{self.prior_precision})"
+            )
+        if self.prior_w_dtw is not None and not 0 <= self.prior_w_dtw <= 1:
+            raise ParameterError(f"`prior_w_dtw` must be within 0 and 1 (received {self.prior_w_dtw})")
+        if not self.transition_grid or list(self.transition_grid) != sorted(set(self.transition_grid)):
+            raise ParameterError(f"`transition_grid` must be increasing (received {self.transition_grid})")
+
+
+def reward(obs: Observation, *, implicit_weight: float = 1.0) -> tuple[float, float] | None:
+    """``(reward in [0, 1], evidence weight)`` of one event, or ``None`` if it says nothing."""
+    if obs.kind == "rating" and obs.value is not None:
+        return (float(obs.value) - 1.0) / 4.0, 1.0
+    if obs.kind in _ENGAGEMENT:
+        y, w = _ENGAGEMENT[obs.kind]
+        return y, w * implicit_weight
+    if obs.kind == "skip":
+        frac = 0.5 if not obs.duration or obs.value is None else float(np.clip(obs.value / obs.duration, 0, 1))
+        return 0.6 * frac, 0.3 * implicit_weight
+    if obs.kind == "compose_instead":
+        return 0.1, 0.2 * implicit_weight
+    return None
+
+
+@dataclass
+class _Stats:
+    """Sufficient statistics of the weighted regression and of the transition arms."""
+
+    xtx: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    xty: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    arm_w: dict[float, float] = field(default_factory=dict)
+    arm_wr: dict[float, float] = field(default_factory=dict)  # weighted residual rewards
+    sum_w: float = 0.0
+    sum_wy: float = 0.0
+    n_events: int = 0
+    n_ratings: int = 0
+    users: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class WeightEstimate:
+    """The learned weights for one content type (and user), with the evidence behind them."""
+
+    content_type: str
+    user: str | None
+    w_dtw: float
+    w_emb: float
+    transition: float
+    n_events: int  # events that carried a reward
+    n_ratings: int
+    n_users: int
+    w_dtw_sd: float  # posterior standard deviation of w_dtw (by sampling)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def base_weights(content_type: str) -> MatchWeights:
+    """The preset of ``content_type`` in :mod:`matching.ranking.weights` (``default`` when it has none)."""
+    return weights_for(content_type if content_type in PRESETS else None)
+
+
+def _default_blend(content_type: str) -> tuple[float, float]:
+    """Default ``(w_dtw, transition)`` of a content type."""
+    base = base_weights(content_type)
+    return base.blend[0], float(base.transition)
+
+
+def make_weights(content_type: str, *, w_dtw: float, transition: float) -> MatchWeights:
+    """The content type's preset with the learned blend and transition weight."""
+    w = float(np.clip(w_dtw, 0.0, 1.0))
+    return dataclasses.replace(base_weights(content_type), dtw=w, embedding=1.0 - w, transition=float(transition))
+
+
+class WeightLearner:
+    """Learns blend and DTW-transition weights from a :class:`FeedbackLog`, online.
+
+    :meth:`refresh` reads only the events logged since the last call. It is thread-safe,
+    so one learner can serve every request of the app.
+    """
+
+    def __init__(self, log: FeedbackLog, *, config: LearnerConfig | None = None) -> None:
+        self.log = log
+        self.config = config or LearnerConfig()
+        self._ct: dict[str, _Stats] = {}
+        self._user: dict[tuple[str, str], _Stats] = {}
+        self._last_id = 0
+        self._lock = threading.RLock()  # refresh() may run while another request reads
+
+    # ------------------------------------------------------------------ updating
+    def refresh(self) -> int:
+        """Fold new events of the log into the posteriors; returns how many were read."""
+        with self._lock:
+            obs = self.log.observations(since_id=self._last_id)
+            for o in obs:
+                self._update(o)
+                self._last_id = max(self._last_id, o.event_id)
+            return len(obs)
+
+    def rebuild(self) -> int:
+        """Forget everything and re-read the whole log (after deleting a user's data, say)."""
+        with self._lock:
+            self._ct.clear()
+            self._user.clear()
+            self._last_id = 0
+            return self.refresh()
+
+    def _update(self, o: Observation) -> None:
+        r = reward(o, implicit_weight=self.config.implicit_weight)
+        if r is None:
+            return
+        y, w = r
+        targets = (
+            self._ct.setdefault(o.content_type, _Stats()),
+            self._user.setdefault((o.content_type, o.user_id), _Stats()),
+        )
+        has_x = o.dtw_score is not None and o.embedding_score is not None
+        if not has_x and o.kind != "compose_instead":
+            return  # e.g. the download of a composed piece: says nothing about the ranking
+        arm = self._arm_of(o.weights.get("transition"))
+        x = np.array([1.0, o.dtw_score, o.embedding_score]) if has_x else None
+        # Transition arms learn from the *residual*: the reward minus what the component
+        # scores already predict. Raw rewards would credit whichever arm happened to be
+        # used after the blend had been learned, since ratings rise as the blend improves.
+        ct = targets[0]
+        if x is not None:
+            residual = y - float(x @ self._posterior(o.content_type, None)[0])
+        else:
+            residual = y - (ct.sum_wy / ct.sum_w if ct.sum_w else 0.5)
+        for s in targets:
+            s.n_events += 1
+            s.n_ratings += o.kind == "rating"
+            s.users.add(o.user_id)
+            s.sum_w += w
+            s.sum_wy += w * y
+            if x is not None:
+                s.xtx += w * np.outer(x, x)
+                s.xty += w * y * x
+            if arm is not None:
+                s.arm_w[arm] = s.arm_w.get(arm, 0.0) + w
+                s.arm_wr[arm] = s.arm_wr.get(arm, 0.0) + w * residual
+
+    def _arm_of(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        grid = np.asarray(self.config.transition_grid)
+        return float(grid[np.argmin(np.abs(grid - float(value)))])
+
+    # ------------------------------------------------------------------ posteriors
+    def _posterior(self, content_type: str, user: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of ``(b0, b_dtw, b_emb)``."""
+        cfg = self.config
+        w0, _ = _default_blend(content_type)
+        w0 = w0 if cfg.prior_w_dtw is None else cfg.prior_w_dtw
+        # Prior on (b0, b_dtw, b_emb): b0 free; the sum b_dtw + b_emb held near 1 (a reward
+        # on the 0..1 scale tracks the combined score), the difference, which decides the
+        # blend, loose. Without the sum anchor, top-ranked candidates (whose two scores
+        # trade off, so dtw + emb is nearly constant) leave the scale unidentified.
+        u, v = np.array([0.0, 1.0, 1.0]) / np.sqrt(2), np.array([0.0, 1.0, -1.0]) / np.sqrt(2)
+        prec = np.diag([1e-2, 0.0, 0.0]) + cfg.prior_scale_precision * np.outer(u, u)
+        prec += cfg.prior_precision * np.outer(v, v)
+        mean0 = np.array([0.0, w0, 1.0 - w0])
+        s = self._ct.get(content_type, _Stats())
+        prec_ct = prec + s.xtx / cfg.noise_var
+        cov_ct = np.linalg.inv(prec_ct)
+        mean_ct = cov_ct @ (prec @ mean0 + s.xty / cfg.noise_var)
+        if user is None:
+            return mean_ct, cov_ct
+        u = self._user.get((content_type, user), _Stats())
+        prec_u0 = np.linalg.inv(cov_ct * cfg.user_prior_inflation)
+        prec_u = prec_u0 + u.xtx / cfg.noise_var
+        cov_u = np.linalg.inv(prec_u)
+        return cov_u @ (prec_u0 @ mean_ct + u.xty / cfg.noise_var), cov_u
+
+    @staticmethod
+    def _blend(b: np.ndarray) -> np.ndarray:
+        """w_dtw from coefficient vectors ``(..., 3)``; 0.5 where neither score helps."""
+        pos = np.clip(b[..., 1:], 0.0, None)
+        tot = pos.sum(-1)
+        return np.where(tot > 1e-9, pos[..., 0] / np.where(tot > 1e-9, tot, 1.0), 0.5)
+
+    def _arms(self, content_type: str, user: str | None) -> dict[float, tuple[float, float]]:
+        """Posterior ``(mean, variance)`` of the residual reward per transition arm.
+
+        A user's arms take the content type's posterior as their prior.
+        """
+        cfg = self.config
+        s = self._ct.get(content_type) or _Stats()
+        out = {}
+        for a in cfg.transition_grid:
+            n = cfg.arm_prior_count + s.arm_w.get(a, 0.0)
+            out[a] = (s.arm_wr.get(a, 0.0) / n, cfg.noise_var / n)
+        if user is None:
+            return out
+        us = self._user.get((content_type, user)) or _Stats()
+        for a, (m, var) in out.items():
+            prec = 1.0 / var + us.arm_w.get(a, 0.0) / cfg.noise_var
+            out[a] = ((m / var + us.arm_wr.get(a, 0.0) / cfg.noise_var) / prec, 1.0 / prec)
+        return out
+
+    def _best_arm(self, content_type: str, user: str | None) -> float:
+        """The best arm by posterior mean, if it beats the default by ``switch_z`` sds; else the default."""
+        _, default_t = _default_blend(content_type)
+        arms = self._arms(content_type, user)
+        default = self._arm_of(default_t)
+        best = max(arms, key=lambda a: arms[a][0])
+        if default not in arms:
+            return best
+        gap = arms[best][0] - arms[default][0]
+        return best if gap > self.config.switch_z * np.sqrt(arms[best][1] + arms[default][1]) else default
+
+    # ------------------------------------------------------------------ reading
+    def estimate(self, content_type: str = "general", user: str | None = None) -> WeightEstimate:
+        """Posterior-mean weights and the evidence they rest on."""
+        with self._lock:
+            return self._estimate(content_type, user)
+
+    def _estimate(self, content_type: str, user: str | None) -> WeightEstimate:
+        mean, cov = self._posterior(content_type, user)
+        draws = np.random.default_rng(0).multivariate_normal(mean, cov, size=400)
+        w = float(self._blend(mean))
+        s = (self._user.get((content_type, user)) if user else self._ct.get(content_type)) or _Stats()
+        return WeightEstimate(
+            content_type=content_type,
+            user=user,
+            w_dtw=round(w, 4),
+            w_emb=round(1.0 - w, 4),
+            transition=self._best_arm(content_type, user),
+            n_events=s.n_events,
+            n_ratings=s.n_ratings,
+            n_users=len(s.users),
+            w_dtw_sd=round(float(self._blend(draws).std()), 4),
+        )
+
+    def current_weights(self, content_type: str = "general", user: str | None = None) -> MatchWeights:
+        """The weights the ranker should use now (posterior mean), as :mod:`matching.ranking.weights`' dataclass."""
+        est = self.estimate(content_type, user)
+        return make_weights(content_type, w_dtw=est.w_dtw, transition=est.transition)
+
+    def sample_weights(
+        self, content_type: str = "general", user: str | None = None, *, rng: np.random.Generator | None = None
+    ) -> MatchWeights:
+        """Thompson draw for exploration, bounded to stay near the posterior mean (see module doc)."""
+        with self._lock:
+            return self._sample(content_type, user, rng or np.random.default_rng())
+
+    def _sample(self, content_type: str, user: str | None, rng: np.random.Generator) -> MatchWeights:
+        mean, cov = self._posterior(content_type, user)
+        w_mean = float(self._blend(mean))
+        w = float(self._blend(rng.multivariate_normal(mean, cov)))
+        lim = self.config.max_explore
+        w = float(np.clip(w, max(0.0, w_mean - lim), min(1.0, w_mean + lim)))
+        grid = list(self.config.transition_grid)
+        best = grid.index(self._best_arm(content_type, user))
+        near = grid[max(0, best - 1) : best + 2]
+        arms = self._arms(content_type, user)
+        draws = {a: rng.normal(arms[a][0], np.sqrt(arms[a][1])) for a in near}
+        return make_weights(content_type, w_dtw=w, transition=max(draws, key=lambda a: draws[a]))
+
+    def stats(self) -> list[WeightEstimate]:
+        """One estimate per content type seen in the log (``general`` always included)."""
+        with self._lock:
+            return [self._estimate(ct, None) for ct in sorted(set(self._ct) | {"general"})]
+
+
+_LEARNERS: dict[str, WeightLearner] = {}
+_LEARNERS_LOCK = threading.Lock()
+
+
+def learner_for(db: Any) -> WeightLearner:
+    """One cached learner per database (a FeedbackLog, Library, Engine, URL or SQLite path)."""
+    engine = getattr(db, "engine", db)
+    if hasattr(engine, "url"):
+        key = str(engine.url)
+    else:
+        key = str(db) if "://" in str(db) else str(Path(db).expanduser().resolve())
+    with _LEARNERS_LOCK:
+        if key not in _LEARNERS:
+            _LEARNERS[key] = WeightLearner(db if isinstance(db, FeedbackLog) else FeedbackLog(db))
+        return _LEARNERS[key]
+
+
+def current_weights(content_type: str = "general", user: str | None = None, *, db: Any) -> MatchWeights:
+    """The learned weights for ``content_type`` (and ``user``) from the feedback in ``db``.
+
+    ``db`` is the library's database (a Library, FeedbackLog, Engine, URL or SQLite path);
+    the learner is cached per database and reads only new events on each call, so a
+    ranker can call this per request: ``rank(clip, lib, weights=current_weights(ct, db=lib))``.
+    """
+    learner = learner_for(db)
+    learner.refresh()
+    return learner.current_weights(content_type, user)
+
+
+__all__ = ["LearnerConfig", "WeightEstimate", "WeightLearner", "current_weights", "learner_for", "reward"]

@@ -1,0 +1,1 @@
+"""The track library: its store, indexing, and the built-in demo library."""

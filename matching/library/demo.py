@@ -1,0 +1,248 @@
+"""The built-in demo library: music21 corpus scores rendered through FluidSynth in several moods.
+
+``demo_library()`` builds it once into ``$SOUNDTRACK_HOME/demo`` (default
+``~/.cache/soundtrack/demo``) and reuses it afterwards: each piece is a public-domain
+score from the music21 corpus, varied in mode (major <-> minor by moving scale degrees
+3, 6, 7), tempo, dynamics (including crescendi and a minor-to-major turn, so that arcs
+*flow*), transposition and General MIDI instrument, written as ``.mid`` and rendered
+with the FluidR3_GM soundfont to ``.ogg``. Two real recordings that ship inside
+installed packages are added when present (see :data:`RECORDINGS`). Every track
+records where it comes from in its tags (``corpus:...``) and licence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.errors import ParameterError
+from matching.library.store import Library
+
+log = logging.getLogger(__name__)
+
+SCORE_LICENCE = "public-domain composition, music21 corpus (BSD-3-Clause); rendered with FluidR3_GM (MIT)"
+
+
+@dataclass(frozen=True)
+class DemoPiece:
+    """How one demo track is made from a corpus score.
+
+    ``mode``: "keep", "minor", "major", "minor-to-major" (first half minor, second half
+    major) or "major-to-minor". ``velocity`` is a (start, end) factor ramp over the piece.
+    """
+
+    slug: str
+    corpus: str
+    title: str
+    tags: tuple[str, ...]
+    program: int = 0
+    tempo: float = 1.0
+    velocity: tuple[float, float] = (1.0, 1.0)
+    transpose: int = 0
+    mode: str = "keep"
+    number: int | None = None  # work number inside a corpus opus (ABC/Essen collections)
+    max_seconds: float = 45.0
+
+
+PIECES: tuple[DemoPiece, ...] = (
+    DemoPiece("chorale-calm", "bach/bwv1.6", "Chorale in F, calm organ", ("calm", "warm", "organ"), 19, 0.85),
+    DemoPiece("chorale-hopeful", "bach/bwv86.6", "Chorale in E, hopeful strings", ("hopeful", "strings"), 48),
+    DemoPiece("chorale-sad", "bach/bwv86.6", "Chorale turned minor, slow strings", ("sad", "strings"), 48, 0.6,
+              (0.55, 0.5), -5, "minor"),
+    DemoPiece("chorale-lament", "bach/bwv40.8", "Chorale in F minor, lament", ("sad", "dark", "piano"), 0, 0.7,
+              (0.6, 0.45)),
+    DemoPiece("chorale-grief-to-hope", "bach/bwv57.8", "Chorale: from grief to hope", ("sad", "hopeful", "turn"),
+              48, 0.8, (0.6, 1.0), 0, "minor-to-major"),
+    DemoPiece("chorale-hope-to-grief", "bach/bwv269", "Chorale: hope darkening", ("hopeful", "sad", "turn"),
+              0, 0.9, (1.0, 0.55), 0, "major-to-minor"),
+    DemoPiece("chorale-triumph", "bach/bwv57.8", "Chorale, brass in triumph", ("triumphant", "energetic", "brass"),
+              61, 1.5, (1.2, 1.35), 2),
+    DemoPiece("chorale-rising", "bach/bwv255", "Chorale, rising choir", ("building", "hopeful", "choir"), 52, 1.0,
+              (0.45, 1.3)),
+    DemoPiece("chorale-tense-fast", "bach/bwv153.1", "Chorale in A minor, urgent", ("tense", "urgent", "piano"), 0,
+              1.9, (1.2, 1.3)),
+    DemoPiece("chorale-fading", "bach/bwv66.6", "Chorale in F# minor, fading", ("sad", "fading", "choir"), 52, 0.75,
+              (1.0, 0.35)),
+    DemoPiece("chorale-bright-harp", "bach/bwv84.5", "Chorale on harp, bright", ("tender", "bright", "harp"), 46,
+              1.1, (0.8, 0.8), 12),
+    DemoPiece("chorale-dark-low", "bach/bwv244.3", "Passion chorale, dark and low", ("dark", "solemn", "strings"),
+              48, 0.7, (0.7, 0.7), -12),
+    DemoPiece("chorale-march", "bach/bwv10.7", "Chorale as a brisk march", ("energetic", "march", "brass"), 61, 1.7,
+              (1.15, 1.15)),
+    DemoPiece("folk-playful", "essenFolksong/altdeu10", "German folk tune, playful flute", ("playful", "folk",
+              "flute"), 73, 1.5, (1.0, 1.0), 12, "keep", 3),
+    DemoPiece("folk-wistful", "essenFolksong/altdeu10", "German folk tune, wistful clarinet", ("wistful", "folk",
+              "clarinet"), 71, 0.7, (0.6, 0.6), 0, "minor", 3),
+    DemoPiece("air-lively", "airdsAirs/book1.abc", "Scottish air, lively fiddle", ("lively", "folk", "violin"), 40,
+              1.6, (1.1, 1.1), 0, "keep", 5),
+    DemoPiece("air-gentle", "airdsAirs/book1.abc", "Scottish air, gentle guitar", ("gentle", "calm", "guitar"), 24,
+              0.8, (0.7, 0.7), 0, "keep", 5),
+    DemoPiece("corelli-grave", "corelli/opus3no1/1grave", "Corelli, Grave", ("solemn", "calm", "strings"), 48),
+    DemoPiece("corelli-grave-minor", "corelli/opus3no1/1grave", "Corelli, Grave in minor", ("sad", "solemn",
+              "organ"), 19, 0.8, (0.7, 0.6), 0, "minor"),
+    DemoPiece("schoenberg-unease", "schoenberg/opus19/movement2", "Schoenberg op. 19/2, unease", ("tense", "eerie",
+              "piano"), 0, 0.8, (0.6, 0.6)),
+    DemoPiece("schoenberg-threat", "schoenberg/opus19/movement2", "Schoenberg op. 19/2, threat", ("tense", "fear",
+              "strings"), 48, 1.6, (1.1, 1.35), -12),
+    DemoPiece("joplin-rag", "joplin/maple_leaf_rag", "Joplin, Maple Leaf Rag", ("joyful", "energetic", "piano"), 0,
+              1.0, (1.05, 1.05), 0, "keep", None, 40.0),
+    DemoPiece("joplin-marimba", "joplin/maple_leaf_rag", "Joplin on marimba, slow", ("playful", "light",
+              "marimba"), 12, 0.7, (0.8, 0.8), 0, "keep", None, 40.0),
+    DemoPiece("madrigal", "monteverdi/madrigal.3.1.mxl", "Monteverdi madrigal, choir", ("wistful", "choir"), 52,
+              1.0, (0.8, 0.8), 0, "keep", None, 40.0),
+)
+
+#: Real recordings shipped inside installed Python packages: (package, file, title, tags, licence).
+#: Found by searching site-packages for audio: gradio's sax.wav (16 s saxophone) and music21's
+#: audioSearch test_audio.wav (20 s). gradio's cantina.wav (a film-score excerpt) and its
+#: speech clips are left out.
+RECORDINGS = (
+    ("gradio", "media_assets/audio/sax.wav", "Saxophone phrase (gradio sample)", ("recording", "saxophone"),
+     "shipped with gradio (Apache-2.0)"),
+    ("music21", "audioSearch/test_audio.wav", "Recorder melody (music21 sample)", ("recording", "folk"),
+     "shipped with music21 (BSD-3-Clause)"),
+)
+
+
+def demo_home() -> Path:
+    """``$SOUNDTRACK_HOME/demo`` if that variable is set (read at call time), else ``~/.cache/soundtrack/demo``."""
+    home = os.environ.get("SOUNDTRACK_HOME")
+    return (Path(home).expanduser() if home else Path.home() / ".cache" / "soundtrack") / "demo"
+
+
+def make_midi(piece: DemoPiece):
+    """The varied PrettyMIDI of one demo piece."""
+    import music21
+    import pretty_midi
+
+    from analysis.music.symbolic import change_mode, score_to_midi
+
+    score = music21.corpus.parse(piece.corpus, number=piece.number) if piece.number else music21.corpus.parse(
+        piece.corpus)
+    if isinstance(score, music21.stream.Opus):
+        score = score.scores[0]
+    src = score_to_midi(score)
+    tempos = src.get_tempo_changes()[1]
+    end = min(src.get_end_time(), piece.max_seconds * piece.tempo)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=float(tempos[0] if len(tempos) else 120.0) * piece.tempo)
+    v0, v1 = piece.velocity
+    for inst in src.instruments:
+        new = pretty_midi.Instrument(program=piece.program, is_drum=inst.is_drum, name=inst.name)
+        for n in inst.notes:
+            if n.start >= end:
+                continue
+            ramp = v0 + (v1 - v0) * n.start / max(end, 1e-9)
+            new.notes.append(pretty_midi.Note(
+                velocity=int(np.clip(round(n.velocity * ramp), 1, 127)),
+                pitch=int(np.clip(n.pitch + piece.transpose, 12, 115)),
+                start=n.start / piece.tempo,
+                end=min(n.end, end) / piece.tempo,
+            ))
+        pm.instruments.append(new)
+    half = end / piece.tempo / 2
+    if piece.mode in ("minor", "major"):
+        change_mode(pm, to=piece.mode)
+    elif piece.mode == "minor-to-major":
+        change_mode(pm, to="minor", before=half)
+    elif piece.mode == "major-to-minor":
+        change_mode(pm, to="minor", after=half)
+    elif piece.mode != "keep":
+        raise ParameterError(f"`mode` of demo piece {piece.slug!r} is unknown (received {piece.mode!r})")
+    return pm
+
+
+def _render(piece: DemoPiece, folder: Path) -> Path:
+    """Write ``<slug>.mid`` and ``<slug>.ogg`` unless the .ogg exists (so checksums stay stable)."""
+    import soundfile as sf
+
+    from analysis.music.audio import SR, render_midi
+
+    audio = folder / f"{piece.slug}.ogg"
+    if audio.exists() and audio.stat().st_size > 0:
+        return audio
+    pm = make_midi(piece)
+    pm.write(str(folder / f"{piece.slug}.mid"))
+    tmp = folder / f".{piece.slug}.partial.ogg"
+    sf.write(tmp, render_midi(pm), SR, format="OGG", subtype="VORBIS")
+    tmp.replace(audio)  # atomic: an interrupted build never leaves a half-written track
+    return audio
+
+
+def demo_library(
+    path: str | Path | None = None,
+    *,
+    pieces: int | None = None,
+    recordings: bool = True,
+    include_midi: bool = False,
+    progress: bool | Callable[[int, int, str], None] = True,
+) -> Library:
+    """Build (once) and open the demo library in folder ``path`` (default :func:`demo_home`).
+
+    ``pieces`` limits the build to the first N of :data:`PIECES` (tests use a few);
+    ``include_midi`` also catalogues each ``.mid``; ``progress`` is True for a tqdm bar,
+    False for none, or a callback ``(done, total, title)``. A second call re-renders
+    nothing and re-analyses nothing (tracks are known by content hash).
+    """
+    if pieces is not None and not 0 <= pieces <= len(PIECES):
+        raise ParameterError(f"`pieces` must be within 0 and {len(PIECES)} (received {pieces})")
+    folder = Path(path).expanduser() if path is not None else demo_home()
+    folder.mkdir(parents=True, exist_ok=True)
+    lib = Library(folder / "library.db")
+    chosen = PIECES[: len(PIECES) if pieces is None else pieces]
+    found = _recordings() if recordings else []
+    total = len(chosen) + len(found)
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="demo library", unit="track")
+    for i, piece in enumerate(chosen):
+        audio = _render(piece, folder)
+        tags = (*piece.tags, "demo", f"corpus:{piece.corpus}")
+        lib.add(audio, title=piece.title, artist=_composer(piece.corpus), tags=tags, licence=SCORE_LICENCE)
+        if include_midi:
+            lib.add(folder / f"{piece.slug}.mid", title=f"{piece.title} (MIDI)", artist=_composer(piece.corpus),
+                    tags=(*tags, "midi"), licence=SCORE_LICENCE)
+        _tick(bar, progress, i + 1, total, piece.title)
+    for j, (file, title, tags, licence) in enumerate(found):
+        lib.add(file, title=title, tags=(*tags, "demo"), licence=licence)
+        _tick(bar, progress, len(chosen) + j + 1, total, title)
+    if bar is not None:
+        bar.close()
+    return lib
+
+
+def _tick(bar, progress, done: int, total: int, title: str) -> None:
+    if bar is not None:
+        bar.update(1)
+    elif callable(progress):
+        progress(done, total, title)
+
+
+def _composer(corpus: str) -> str:
+    names = {"bach": "J. S. Bach", "corelli": "A. Corelli", "schoenberg": "A. Schoenberg", "joplin": "S. Joplin",
+             "monteverdi": "C. Monteverdi", "essenFolksong": "Traditional (German)",
+             "airdsAirs": "Traditional (Scottish)"}
+    return names.get(corpus.split("/")[0], corpus.split("/")[0])
+
+
+def _recordings() -> list[tuple[Path, str, tuple[str, ...], str]]:
+    """The :data:`RECORDINGS` present in this environment, located through their packages."""
+    from importlib.util import find_spec
+
+    out = []
+    for package, rel, title, tags, licence in RECORDINGS:
+        spec = find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        file = Path(next(iter(spec.submodule_search_locations))) / rel
+        if file.is_file():
+            out.append((file, title, tags, licence))
+        else:
+            log.info("demo recording %s/%s is not installed; skipped", package, rel)
+    return out

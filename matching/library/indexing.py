@@ -1,0 +1,165 @@
+"""Parallel, resumable indexing of many files into a :class:`matching.Library`.
+
+Checksums are computed here first, so files already catalogued are never analysed
+again (that is what makes an interrupted run resume). The analysis of each new file
+runs in a process pool (or on a Dask client) through :func:`analyze_one`, and the
+parent stores each result as it arrives, one transaction per track.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from analysis.errors import MediaError, SoundtrackError
+from matching.library.records import TrackRecord
+
+log = logging.getLogger(__name__)
+
+
+class TrackStore(Protocol):
+    """What indexing needs of a library (:class:`matching.Library` is one)."""
+
+    hop: float
+
+    def by_checksum(self, checksum: str) -> TrackRecord | None: ...
+
+    def store(self, path: Path, analysis: Any, *, checksum: str, tags: tuple[str, ...],
+              licence: str | None) -> TrackRecord: ...
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``add_folder`` call did."""
+
+    added: tuple[TrackRecord, ...]
+    #: Files whose bytes were already in the library (not analysed again).
+    existing: int
+    skipped: tuple[Skipped, ...]
+    seconds: float
+
+    @property
+    def tracks_per_second(self) -> float:
+        """Newly analysed and stored tracks per wall-clock second."""
+        return len(self.added) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": [r.to_dict() for r in self.added],
+            "existing": self.existing,
+            "skipped": [s.__dict__ for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+            "tracks_per_second": round(self.tracks_per_second, 3),
+        }
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    path: str
+    analysis: Any = None
+    error: str | None = None
+
+
+def analyze_one(analyzer: Callable[..., Any], path: str, hop: float) -> _Outcome:
+    """Analyse one file; any failure becomes a reason string (runs in a worker)."""
+    try:
+        return _Outcome(path, analysis=analyzer(Path(path), hop=hop))
+    except MediaError as err:
+        return _Outcome(path, error=err.problem)
+    except (SoundtrackError, OSError, ValueError, RuntimeError, EOFError) as err:
+        return _Outcome(path, error=f"{type(err).__name__}: {err}")
+
+
+def _results(
+    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, client: Any
+) -> Iterator[_Outcome]:
+    if client is not None:
+        # A distributed.Client or a scheduler address; matching.cluster streams results in
+        # finishing order and records a file that kills its worker instead of failing the run.
+        from matching.cluster import run_tasks
+
+        task = functools.partial(analyze_one, analyzer, hop=hop)
+        address, dask_client = (client, None) if isinstance(client, str) else (None, client)
+        for done in run_tasks(task, paths, client=dask_client, scheduler=address, progress=False, desc="indexing"):
+            yield done.value if done.ok else _Outcome(done.item, error=done.error)
+    elif workers <= 1 or len(paths) <= 1:
+        for p in paths:
+            yield analyze_one(analyzer, p, hop)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futs: list[Future[_Outcome]] = [pool.submit(analyze_one, analyzer, p, hop) for p in paths]
+            try:
+                for fut in as_completed(futs):
+                    yield fut.result()
+            finally:
+                for f in futs:
+                    f.cancel()
+
+
+def analyze_files(
+    library: TrackStore,
+    files: Sequence[Path],
+    *,
+    analyzer: Callable[..., Any],
+    workers: int | None,
+    progress: bool,
+    client: Any,
+    tags: tuple[str, ...],
+    licence: str | None,
+) -> IndexReport:
+    """See :meth:`matching.Library.add_folder`."""
+    from tqdm import tqdm
+
+    from analysis.media.hashing import content_hash
+
+    t0 = time.perf_counter()
+    skipped: list[Skipped] = []
+    todo: dict[str, str] = {}  # path -> checksum
+    seen: set[str] = set()
+    existing = 0
+    for f in files:
+        try:
+            checksum = content_hash(f)
+        except MediaError as err:
+            skipped.append(Skipped(str(f), err.problem))
+            log.warning("skipped %s: %s", f, err.problem)
+            continue
+        if checksum in seen or library.by_checksum(checksum) is not None:
+            existing += 1
+            continue
+        seen.add(checksum)
+        todo[str(f)] = checksum
+    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+    added: list[TrackRecord] = []
+    bar = tqdm(total=len(todo), desc="indexing", unit="track", disable=not progress)
+    try:
+        for out in _results(analyzer, list(todo), library.hop, n_workers, client):
+            bar.update(1)
+            if out.error is not None:
+                skipped.append(Skipped(out.path, out.error))
+                log.warning("skipped %s: %s", out.path, out.error)
+                continue
+            try:
+                added.append(library.store(Path(out.path), out.analysis, checksum=todo[out.path], tags=tags,
+                                           licence=licence))
+            except MediaError as err:
+                skipped.append(Skipped(out.path, err.problem))
+                log.warning("skipped %s: %s", out.path, err.problem)
+    finally:
+        bar.close()
+    return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0)

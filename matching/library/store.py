@@ -1,0 +1,336 @@
+"""The music library: a catalogue of analysed tracks in SQLite (default) or any SQLAlchemy URL.
+
+Tables (SQLAlchemy Core, no ORM): ``tracks`` (metadata, ``checksum`` UNIQUE: the
+SHA-256 of the file's bytes), ``track_tags`` (one row per tag, indexed for search),
+``arcs`` (the emotion arc as little-endian float32 blobs) and ``embeddings`` (the
+track analysis' static feature vector, float32 blob). Each track is committed as soon
+as its analysis finishes, so an interrupted :meth:`Library.add_folder` resumes where it
+stopped; re-adding a file with the same bytes returns the existing record.
+
+:meth:`Library.catalog` loads every arc and embedding into flat arrays for ranking; it
+is cached and rebuilt after any write (by this or another process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from analysis.arc import EMOTIONS, EmotionArc
+from analysis.errors import MediaError, ParameterError
+from analysis.media.hashing import content_hash
+from matching.db import make_engine
+from matching.library.indexing import IndexReport, Skipped, analyze_files
+from matching.library.records import TrackRecord
+from matching.ranking.catalog import Catalog, build_catalog
+
+log = logging.getLogger(__name__)
+
+#: File suffixes that ``add_folder`` picks up (audio that librosa reads, and MIDI).
+TRACK_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".mid", ".midi"})
+
+metadata = sa.MetaData()
+tracks = sa.Table(
+    "tracks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("title", sa.Text),
+    sa.Column("artist", sa.Text),
+    sa.Column("tags", sa.Text, nullable=False, default=""),  # comma-joined copy for display
+    sa.Column("licence", sa.Text),
+    sa.Column("checksum", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("tempo", sa.Float),
+    sa.Column("key", sa.String(8)),
+    sa.Column("mode", sa.String(8)),
+    sa.Column("loudness", sa.Float),
+    sa.Column("added_at", sa.Float, nullable=False),
+)
+track_tags = sa.Table(
+    "track_tags",
+    metadata,
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag", sa.String(64), primary_key=True, index=True),
+)
+arcs = sa.Table(
+    "arcs",
+    metadata,
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("hop", sa.Float, nullable=False),
+    sa.Column("times", sa.LargeBinary, nullable=False),
+    sa.Column("valence", sa.LargeBinary, nullable=False),
+    sa.Column("arousal", sa.LargeBinary, nullable=False),
+    sa.Column("emotions", sa.LargeBinary, nullable=False),  # (len(EMOTIONS), n) float32, EMOTIONS order
+)
+embeddings = sa.Table(
+    "embeddings",
+    metadata,
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("dim", sa.Integer, nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
+
+def blob(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype="<f4").tobytes()
+
+
+def unblob(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype="<f4").astype(np.float64)
+
+
+def _clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for t in tags:
+        t = str(t).strip().lower()
+        if not t or len(t) > 64:
+            raise ParameterError(f"tags must be 1-64 characters (received {t!r})")
+        if t not in out:
+            out.append(t)
+    return tuple(out)
+
+
+def _default_analyzer() -> Callable[..., Any]:
+    from analysis.music.track import analyze_track
+
+    return analyze_track
+
+
+class Library:
+    """A catalogue of analysed music tracks.
+
+    ``analyzer`` turns a path into a ``TrackAnalysis`` (default
+    :func:`analysis.analyze_track`); it must be a picklable module-level function for
+    parallel indexing. ``engine`` is public so other components (the feedback log) keep
+    their tables in the same database.
+    """
+
+    def __init__(
+        self,
+        url_or_path: str | Path = "library.db",
+        *,
+        hop: float = 0.5,
+        analyzer: Callable[..., Any] | None = None,
+    ) -> None:
+        if hop <= 0:
+            raise ParameterError(f"`hop` must be positive (received {hop})")
+        self.url = str(url_or_path)
+        self.hop = float(hop)
+        self.analyzer = analyzer
+        self.engine = make_engine(url_or_path)
+        metadata.create_all(self.engine)
+        self._catalog: Catalog | None = None
+        self._catalog_stamp: tuple[Any, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"Library({self.url!r}, tracks={len(self)})"
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(tracks)).scalar_one())
+
+    def _records(self, where: Any = None) -> list[TrackRecord]:
+        q = sa.select(tracks).order_by(tracks.c.id)
+        if where is not None:
+            q = q.where(where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+            ids = [r["id"] for r in rows]
+            tag_rows = conn.execute(sa.select(track_tags).where(track_tags.c.track_id.in_(ids))).all() if ids else []
+        tag_map: dict[int, list[str]] = {}
+        for tid, tag in tag_rows:
+            tag_map.setdefault(tid, []).append(tag)
+        return [
+            TrackRecord(**{**dict(r), "tags": tuple(sorted(tag_map.get(r["id"], [])))})  # type: ignore[arg-type]
+            for r in rows
+        ]
+
+    def get(self, track_id: int) -> TrackRecord:
+        found = self._records(tracks.c.id == int(track_id))
+        if not found:
+            raise ParameterError(f"`track_id` {track_id} is not in the library {self.url!r}")
+        return found[0]
+
+    def by_checksum(self, checksum: str) -> TrackRecord | None:
+        found = self._records(tracks.c.checksum == checksum)
+        return found[0] if found else None
+
+    def list(self, tag: str | None = None) -> list[TrackRecord]:
+        """All tracks in insertion order, or those carrying ``tag``."""
+        if tag is None:
+            return self._records()
+        (clean,) = _clean_tags([tag])
+        sub = sa.select(track_tags.c.track_id).where(track_tags.c.tag == clean)
+        return self._records(tracks.c.id.in_(sub))
+
+    def search(self, tag: str) -> list[TrackRecord]:
+        """Tracks carrying ``tag`` (case-insensitive)."""
+        return self.list(tag=tag)
+
+    def arc(self, track_id: int) -> EmotionArc:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(arcs).where(arcs.c.track_id == int(track_id))).mappings().first()
+        if row is None:
+            raise ParameterError(f"`track_id` {track_id} is not in the library {self.url!r}")
+        emo = unblob(row["emotions"]).reshape(len(EMOTIONS), -1)
+        return EmotionArc(
+            times=unblob(row["times"]),
+            valence=unblob(row["valence"]),
+            arousal=unblob(row["arousal"]),
+            emotions={e: emo[i] for i, e in enumerate(EMOTIONS)},
+        )
+
+    def catalog(self) -> Catalog:
+        """Every track's arc, embedding and metadata as flat arrays (cached until the next write)."""
+        with self.engine.connect() as conn:
+            stamp = tuple(
+                conn.execute(
+                    sa.select(sa.func.count(), sa.func.max(tracks.c.id), sa.func.sum(tracks.c.id)).select_from(tracks)
+                ).one()
+            )
+        if self._catalog is None or stamp != self._catalog_stamp:
+            self._catalog = build_catalog(self.engine, tracks, arcs, embeddings)
+            self._catalog_stamp = stamp
+        return self._catalog
+
+    # ------------------------------------------------------------------ writing
+    def add(
+        self,
+        path: str | Path,
+        *,
+        title: str | None = None,
+        artist: str | None = None,
+        tags: Sequence[str] = (),
+        licence: str | None = None,
+    ) -> TrackRecord:
+        """Analyse and store one audio or MIDI file; the existing record if its bytes are known."""
+        p = Path(path)
+        if not p.is_file():
+            raise MediaError(p, "is not a file")
+        checksum = content_hash(p)
+        existing = self.by_checksum(checksum)
+        if existing is not None:
+            return existing
+        analysis = (self.analyzer or _default_analyzer())(p, hop=self.hop)
+        return self.store(p, analysis, checksum=checksum, title=title, artist=artist, tags=tags, licence=licence)
+
+    def store(
+        self,
+        path: Path,
+        analysis: Any,
+        *,
+        checksum: str,
+        title: str | None = None,
+        artist: str | None = None,
+        tags: Sequence[str] = (),
+        licence: str | None = None,
+    ) -> TrackRecord:
+        """Insert an already computed ``TrackAnalysis`` in one transaction (idempotent by checksum)."""
+        clean = _clean_tags(tags)
+        arc: EmotionArc = analysis.arc
+        if len(arc) < 1:
+            raise MediaError(path, "analysis produced an empty arc")
+        emb = np.asarray(getattr(analysis, "embedding", np.zeros(0)), dtype=np.float32).ravel()
+        with self.engine.begin() as conn:
+            found = conn.execute(sa.select(tracks.c.id).where(tracks.c.checksum == checksum)).first()
+            if found is not None:
+                track_id = int(found[0])
+            else:
+                track_id = conn.execute(
+                    tracks.insert().values(
+                        path=str(Path(path).resolve()),
+                        title=title if title is not None else Path(path).stem,
+                        artist=artist,
+                        tags=",".join(clean),
+                        licence=licence,
+                        checksum=checksum,
+                        kind=str(getattr(analysis, "kind", "audio")),
+                        duration=float(getattr(analysis, "duration", arc.duration)),
+                        tempo=_opt_float(getattr(analysis, "tempo", None)),
+                        key=getattr(analysis, "key", None),
+                        mode=getattr(analysis, "mode", None),
+                        loudness=_opt_float(getattr(analysis, "loudness", None)),
+                        added_at=time.time(),
+                    )
+                ).inserted_primary_key[0]
+                if clean:
+                    conn.execute(track_tags.insert(), [{"track_id": track_id, "tag": t} for t in clean])
+                conn.execute(
+                    arcs.insert().values(
+                        track_id=track_id,
+                        hop=arc.hop or self.hop,
+                        times=blob(arc.times),
+                        valence=blob(arc.valence),
+                        arousal=blob(arc.arousal),
+                        emotions=blob(np.stack([arc.emotions[e] for e in EMOTIONS])),
+                    )
+                )
+                conn.execute(embeddings.insert().values(track_id=track_id, dim=int(emb.size), vector=blob(emb)))
+        return self.get(track_id)
+
+    def add_folder(
+        self,
+        folder: str | Path,
+        *,
+        recursive: bool = True,
+        workers: int | None = None,
+        progress: bool = True,
+        client: Any = None,
+        tags: Sequence[str] = (),
+        licence: str | None = None,
+    ) -> IndexReport:
+        """Analyse every audio/MIDI file under ``folder`` (or one file) and store the new ones.
+
+        Files whose bytes are already catalogued are not analysed again; each new track
+        commits as soon as it is analysed, so an interrupted run resumes on the next
+        call. Files that cannot be read or analysed are skipped, logged, and listed in
+        the report. ``workers`` processes analyse in parallel (default: up to 4; 0 or 1
+        analyse in this process); a Dask ``client`` (a ``distributed.Client`` or a
+        scheduler address such as ``tcp://host:8786``) runs the same per-file function on
+        its cluster instead (``matching.cluster.run_tasks``); only this process writes.
+        """
+        root = Path(folder)
+        if root.is_file():
+            files = [root]
+        elif root.is_dir():
+            pattern = root.rglob("*") if recursive else root.glob("*")
+            files = sorted(p for p in pattern if p.is_file() and p.suffix.lower() in TRACK_SUFFIXES)
+        else:
+            raise MediaError(root, "is neither a folder nor a file")
+        return analyze_files(
+            self,
+            files,
+            analyzer=self.analyzer or _default_analyzer(),
+            workers=workers,
+            progress=progress,
+            client=client,
+            tags=_clean_tags(tags),
+            licence=licence,
+        )
+
+    def remove(self, track_id: int) -> TrackRecord:
+        """Delete one track (and its arc, embedding and tags); returns what was removed."""
+        record = self.get(track_id)
+        with self.engine.begin() as conn:
+            for table in (track_tags, arcs, embeddings):
+                conn.execute(table.delete().where(table.c.track_id == record.id))
+            conn.execute(tracks.delete().where(tracks.c.id == record.id))
+        return record
+
+
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+__all__ = ["IndexReport", "Library", "Skipped", "TrackRecord"]

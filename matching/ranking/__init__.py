@@ -1,0 +1,1 @@
+"""Ranking: DTW, the sketch fast path, the in-memory catalogue, blend weights."""

@@ -1,0 +1,205 @@
+"""Rank library tracks by how well their emotional flow fits a clip's.
+
+``score = w_dtw * dtw_score + w_emb * embedding_score`` (weights renormalised to sum
+to one, from :class:`matching.ranking.weights.MatchWeights`, per content type):
+
+* ``dtw_score``: the best section of the track, fitted to the clip's length, compared
+  by length-normalised windowed DTW with transition channels
+  (:func:`matching.ranking.dtw.align`; a track too short to stretch over the clip is scaled
+  down by the share it covers).
+* ``embedding_score``: the clip's and the track's 8-number arc summaries
+  (:mod:`matching.ranking.catalog`: levels, spreads, trends, rates of change), compared as
+  ``1 / (1 + mean(((x - y) / scale)^2))`` with the per-dimension ``EMBED_SCALE``.
+  Both sides use the same summary of their arcs, so they share every dimension.
+
+:func:`rank` returns a :class:`Ranking`: a ``list[Match]``, best first, that also
+carries ``compose_instead`` (True when even the best score is below the weights'
+``compose_threshold``, or the library is empty).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analysis.arc import EmotionArc
+from analysis.errors import ParameterError
+from matching.ranking.catalog import Catalog, arc_summary
+from matching.ranking.dtw import align, distance_to_score
+from matching.ranking.weights import MatchWeights, weights_for
+
+#: Per-dimension scale of the arc-summary comparison (means, spreads, trends, rates per s).
+EMBED_SCALE = np.array([0.5, 0.5, 0.3, 0.3, 0.5, 0.5, 0.1, 0.1])
+#: Fewest tracks the fast path scores exactly; it scores ``max(CANDIDATES, sqrt(N))`` of N
+#: (the shortlist must grow with the library for the same recall: ``bench/bench_matching.py``).
+CANDIDATES = 250
+
+
+def shortlist_size(n_tracks: int) -> int:
+    """Default number of tracks the fast path scores exactly in a library of ``n_tracks``."""
+    return max(CANDIDATES, math.ceil(math.sqrt(n_tracks)))
+
+
+@dataclass(frozen=True)
+class Match:
+    """One ranked track."""
+
+    track_id: int
+    path: str
+    title: str | None
+    #: Blended score in [0, 1].
+    score: float
+    dtw_score: float
+    embedding_score: float
+    #: Start and end of the best section in the track, seconds.
+    start: float
+    end: float
+    #: Clip duration / section duration (> 1: the section is slowed down to fit).
+    stretch: float
+    #: Share of the clip the stretched section covers (1.0 unless the track is too short).
+    coverage: float
+    #: Length-normalised DTW distance behind ``dtw_score``.
+    distance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+class Ranking(list[Match]):
+    """``list[Match]`` best first, plus the verdict of the "compose instead" threshold."""
+
+    def __init__(self, matches: list[Match], *, compose_instead: bool, threshold: float, weights: MatchWeights):
+        super().__init__(matches)
+        self.compose_instead = compose_instead
+        self.threshold = threshold
+        self.weights = weights
+
+    @property
+    def matches(self) -> list[Match]:
+        return list(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "matches": [m.to_dict() for m in self],
+            "compose_instead": self.compose_instead,
+            "threshold": self.threshold,
+            "weights": self.weights.to_dict(),
+        }
+
+
+def clip_arc(clip: Any) -> EmotionArc:
+    """The arc of a VideoAnalysis (anything with ``.arc``) or an EmotionArc itself."""
+    arc = clip if isinstance(clip, EmotionArc) else getattr(clip, "arc", None)
+    if not isinstance(arc, EmotionArc):
+        raise ParameterError(f"`clip` must be an EmotionArc or have an .arc (received {type(clip).__name__})")
+    if len(arc) < 1:
+        raise ParameterError("`clip` arc is empty (received 0 steps)")
+    return arc
+
+
+def embedding_scores(clip_summary: np.ndarray, summaries: np.ndarray) -> np.ndarray:
+    """``(N,)`` arc-summary similarity in (0, 1] of the clip against every track."""
+    z = (summaries - clip_summary[None, :]) / EMBED_SCALE
+    return 1.0 / (1.0 + (z * z).mean(axis=1))
+
+
+def steps_at(m: np.ndarray | int, track_hop: np.ndarray | float, hop: float) -> np.ndarray:
+    """Steps of a track of ``m`` steps at ``track_hop`` after resampling to ``hop``."""
+    m = np.asarray(m)
+    return np.where(np.abs(track_hop - hop) < 1e-9, m, np.maximum(1, np.round((m - 1) * track_hop / hop) + 1))
+
+
+def track_va_at(catalog: Catalog, i: int, hop: float) -> np.ndarray:
+    """Track ``i``'s VA resampled to the clip's ``hop``."""
+    va = catalog.track_va(i)
+    m_new = int(steps_at(va.shape[0], float(catalog.hops[i]), hop))
+    if m_new == va.shape[0]:
+        return va
+    x = np.linspace(0.0, va.shape[0] - 1.0, m_new)
+    xp = np.arange(va.shape[0], dtype=np.float64)
+    return np.stack([np.interp(x, xp, va[:, 0]), np.interp(x, xp, va[:, 1])], axis=1)
+
+
+def _catalog(library: Any) -> Catalog:
+    if isinstance(library, Catalog):
+        return library
+    if hasattr(library, "catalog"):
+        return library.catalog()
+    raise ParameterError(f"`library` must be a matching.Library or a Catalog (received {type(library).__name__})")
+
+
+def rank(
+    clip: Any,
+    library: Any,
+    k: int = 10,
+    *,
+    weights: MatchWeights | None = None,
+    content_type: str | None = None,
+    fast: bool = True,
+    candidates: int | None = None,
+) -> Ranking:
+    """The ``k`` tracks of ``library`` whose arcs fit ``clip``'s best (see module docstring).
+
+    ``clip`` is a VideoAnalysis or an EmotionArc; ``library`` a :class:`matching.Library`
+    or a :class:`matching.ranking.catalog.Catalog`. ``fast`` scores exactly only the
+    ``candidates`` tracks (default :func:`shortlist_size`) whose sketches
+    (:mod:`matching.ranking.sketches`) fit best; ``fast=False`` scores every track.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ParameterError(f"`k` must be a positive integer (received {k!r})")
+    if candidates is not None and (not isinstance(candidates, int) or candidates < 1):
+        raise ParameterError(f"`candidates` must be a positive integer (received {candidates!r})")
+    w = weights_for(content_type, weights)
+    arc = clip_arc(clip)
+    cat = _catalog(library)
+    hop = arc.hop or 0.5
+    q = arc.va()
+    w_dtw, w_emb = w.blend
+    emb = embedding_scores(arc_summary(arc), cat.summaries) if len(cat) else np.zeros(0)
+
+    def exact(i: int) -> Match:
+        al = align(q, track_va_at(cat, i, hop), hop=hop, weights=w)
+        return Match(
+            track_id=int(cat.ids[i]),
+            path=cat.paths[i],
+            title=cat.titles[i],
+            score=float(w_dtw * al.score + w_emb * emb[i]),
+            dtw_score=al.score,
+            embedding_score=float(emb[i]),
+            start=al.start,
+            end=al.end,
+            stretch=al.stretch,
+            coverage=al.coverage,
+            distance=al.distance,
+        )
+
+    if not fast or len(cat) <= k:
+        best = sorted((exact(i) for i in range(len(cat))), key=lambda m: (-m.score, m.track_id))[:k]
+    else:
+        size = candidates if candidates is not None else shortlist_size(len(cat))
+        best = _shortlisted(cat, q, hop, k, w, emb, exact, size)
+    top = best[0].score if best else 0.0
+    return Ranking(best, compose_instead=top < w.compose_threshold, threshold=w.compose_threshold, weights=w)
+
+
+def _shortlisted(
+    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, exact: Any, candidates: int
+) -> list[Match]:
+    """Exact scoring of the ``candidates`` tracks with the best estimated blended score.
+
+    The estimate (:func:`matching.ranking.sketches.estimate`) replaces the exact DTW distance in the
+    blend; the embedding part and the coverage of short tracks are exact already.
+    """
+    from matching.ranking.sketches import estimate
+
+    w_dtw, w_emb = w.blend
+    est = estimate(cat, q, hop=hop, weights=w).distance
+    m = steps_at(np.diff(cat.offsets), cat.hops, hop)
+    coverage = np.minimum(1.0, m * w.max_stretch / q.shape[0])
+    guess = w_dtw * coverage * distance_to_score(est, w.distance_scale) + w_emb * emb
+    c = min(len(cat), max(candidates, k))
+    short = np.argpartition(-guess, c - 1)[:c] if c < len(cat) else np.arange(len(cat))
+    return sorted((exact(int(i)) for i in short), key=lambda m: (-m.score, m.track_id))[:k]
