@@ -2,12 +2,23 @@
 
 A plain path means an SQLite file, opened in WAL mode (readers never block the writer)
 with a busy timeout, so concurrent raters and indexers wait for each other instead of
-failing. Anything with ``://`` is an SQLAlchemy URL (PostgreSQL, for example) and is
-passed through.
+failing. Anything with ``://`` is an SQLAlchemy URL and is passed through; a PostgreSQL
+URL without a driver (``postgresql://user@host/db``, ``postgres://...``) gets psycopg 3,
+the driver this project installs, so the URL a server's documentation shows works as is.
+
+PostgreSQL engines check each pooled connection before use (a restarted server costs one
+retry, not an error) and are made safe across ``fork``: a child process (a process pool
+of the indexer, a forked rater) drops the pool it inherited without closing the parent's
+sockets, and opens its own connections.
+
+:func:`create_tables` creates a component's tables once even when many processes start
+at the same moment (on PostgreSQL two concurrent ``CREATE TABLE`` of one name fail).
 """
 
 from __future__ import annotations
 
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +28,42 @@ from analysis.errors import ParameterError
 
 #: Seconds a writer waits on a locked SQLite database before giving up.
 BUSY_TIMEOUT = 30.0
+#: Seconds to wait for a database server to accept a connection.
+CONNECT_TIMEOUT = 20
+
+_forked_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_forked_engines):
+        engine.dispose(close=False)  # the parent keeps using those sockets
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def server_url(url: str) -> str:
+    """``url`` with psycopg 3 as the driver when a PostgreSQL URL names none."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redacted(url: str) -> str:
+    """``url`` with any password hidden, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def make_engine(url_or_path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sa.Engine:
     """An engine for a database URL, or for an SQLite file path (WAL, ``busy_timeout`` seconds)."""
     text = str(url_or_path)
     if "://" in text and not text.startswith("sqlite"):
-        return sa.create_engine(text)
+        return _server_engine(server_url(text))
     if "://" in text:
         url = text
     else:
@@ -45,3 +85,30 @@ def make_engine(url_or_path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) 
         cur.close()
 
     return engine
+
+
+def _server_engine(url: str) -> sa.Engine:
+    """A pooled engine for a database server (PostgreSQL, or any other SQLAlchemy dialect)."""
+    try:
+        parsed = sa.engine.make_url(url)
+        args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql":
+            args["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+        engine = sa.create_engine(parsed, pool_pre_ping=True, **args)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as err:
+        shown = redacted(url)
+        raise ParameterError(f"`url_or_path` is not a usable database URL (received {shown!r}: {err})") from None
+    _forked_engines.add(engine)
+    return engine
+
+
+def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
+    """Create ``metadata``'s missing tables, once, even if many processes start together.
+
+    On PostgreSQL a transaction-scoped advisory lock serialises the creators: the first
+    creates, the others then find the tables. SQLite serialises schema writes itself.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(726354001)"))
+        metadata.create_all(conn)

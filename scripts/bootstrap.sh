@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg fluidsynth fluid-soundfont-gm espeak-ng chromium sox)
+APT_PACKAGES=(ffmpeg fluidsynth fluid-soundfont-gm espeak-ng chromium sox postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

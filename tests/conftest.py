@@ -6,7 +6,12 @@ a session temporary folder. Each fixture returns a :class:`mediagen.KnownClip`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from dbfixtures import URL_ENV, PostgresServer, PostgresUnavailable, new_database
 from mediagen import KnownClip, Shot, make_clip
 
 FPS = 25
@@ -60,3 +65,34 @@ def percussion_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
 def drone_clip(tmp_path_factory: pytest.TempPathFactory) -> KnownClip:
     """4 s neutral picture (same as ``percussion_clip``) with a quiet low drone."""
     return _known(tmp_path_factory, "drone.mp4", [Shot(100, (120, 120, 120), motion=0.3)], "drone")
+
+
+# --------------------------------------------------------------------------- databases
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """URL of a PostgreSQL server for this session: ``SOUNDTRACK_TEST_POSTGRES_URL``, or one started here.
+
+    Skipped, with the reason, only where PostgreSQL is not installed.
+    """
+    if os.environ.get(URL_ENV):
+        yield os.environ[URL_ENV]
+        return
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as err:
+        pytest.skip(str(err))
+    server.start()
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: an SQLite file path, or a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "lib.db")
+    return new_database(request.getfixturevalue("postgres_admin_url"))

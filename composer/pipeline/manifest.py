@@ -13,6 +13,12 @@ several records (an error retried later), the last one wins.
 
 Only one process may append to a manifest at a time: in a distributed batch that is the
 client, which receives every result and writes it (workers never touch the manifest).
+
+With ``database=`` (an SQLite path or a database URL such as ``postgresql://host/db``,
+opened by :func:`matching.db.make_engine`) every record is also stored in the table
+``batch_records`` under the batch's name (the output folder's absolute path unless
+``batch=`` names it), and the database becomes the source of truth for resuming: a
+batch rerun from another machine against the same database skips what is done there.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import sqlalchemy as sa
 
 from analysis.errors import MediaError, ParameterError
 
@@ -222,6 +230,43 @@ def read_csv(path: str | Path) -> list[Record]:
     return records
 
 
+_meta = sa.MetaData()
+records_table = sa.Table(
+    "batch_records",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch", sa.Text, nullable=False, index=True),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("settings", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),  # the JSON Lines text of the record
+)
+
+
+class RecordTable:
+    """The records of one batch in a database table (see the module docstring)."""
+
+    def __init__(self, database: str | Path, batch: str) -> None:
+        from matching.db import create_tables, make_engine
+
+        self.engine = make_engine(database)
+        self.batch = batch
+        create_tables(_meta, self.engine)
+
+    def append(self, record: Record) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(records_table.insert().values(
+                batch=self.batch, input=record.input, content_hash=record.content_hash, settings=record.settings,
+                status=record.status, record=json.dumps(record.to_dict(), default=str),
+            ))  # fmt: skip
+
+    def records(self) -> list[Record]:
+        q = sa.select(records_table.c.record).where(records_table.c.batch == self.batch).order_by(records_table.c.id)
+        with self.engine.connect() as conn:
+            return [Record.from_dict(json.loads(text)) for (text,) in conn.execute(q)]
+
+
 class Manifest:
     """The manifest of one batch in ``folder``: ``manifest.jsonl`` and ``manifest.csv``.
 
@@ -230,16 +275,27 @@ class Manifest:
     >>> m.completed()                 # resume keys already done
     """
 
-    def __init__(self, folder: str | Path, *, write_csv: bool = True) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        write_csv: bool = True,
+        database: str | Path | None = None,
+        batch: str | None = None,
+    ) -> None:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise ParameterError(f"`folder` must be a directory for the manifest (received file {str(folder)!r})")
         self.jsonl_path = self.folder / JSONL_NAME
         self.csv_path = self.folder / CSV_NAME
         self.write_csv = write_csv
+        name = batch if batch is not None else str(self.folder.resolve())
+        self.table = RecordTable(database, name) if database is not None else None
 
     def records(self) -> list[Record]:
         """Every record written so far, in the order written (retries included)."""
+        if self.table is not None:
+            return self.table.records()
         return read_jsonl(self.jsonl_path)
 
     def latest(self) -> dict[tuple[str, str], Record]:
@@ -251,7 +307,9 @@ class Manifest:
         return {k for k, r in self.latest().items() if r.status == "ok" or not retry_errors}
 
     def append(self, record: Record) -> None:
-        """Write one record to both files, flushed and fsynced before returning."""
+        """Write one record to the database (if any) and both files, flushed and fsynced before returning."""
+        if self.table is not None:
+            self.table.append(record)
         self.folder.mkdir(parents=True, exist_ok=True)
         _append_line(self.jsonl_path, json.dumps(record.to_dict(), default=str))
         if self.write_csv:

@@ -10,9 +10,10 @@ WAL mode by default, or any SQLAlchemy URL), in three tables of its own:
 - ``feedback_events``: what the listener did: ``rating`` (1-5), ``play``, ``skip`` (with
   the position in seconds), ``replay``, ``complete``, ``download``, ``compose_instead``.
 
-Privacy: user ids are random tokens made by the browser, never names or addresses, and
-nothing is sent anywhere; the data stays in this database file. One user's data can be
-exported as JSON with :meth:`FeedbackLog.export_user` (CLI: ``soundtrack feedback export
+Privacy: user ids are random tokens, never names or addresses, and nothing is sent
+anywhere; the data stays in this database file. The page's ids are issued and signed by
+the server (:mod:`matching.feedback.identity`), so a visitor cannot write under another's.
+One user's data can be exported as JSON with :meth:`FeedbackLog.export_user` (CLI: ``soundtrack feedback export
 --user ID``) and deleted with :meth:`FeedbackLog.delete_user` (``soundtrack feedback
 delete --user ID``), which removes their recommendations, candidates and events.
 """
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from analysis.errors import ParameterError
 from analysis.media.hashing import content_hash
-from matching.db import make_engine
+from matching.db import create_tables, make_engine
 
 #: The actions a listener can take on a recommendation.
 EVENT_KINDS: tuple[str, ...] = ("rating", "play", "skip", "replay", "complete", "download", "compose_instead")
@@ -122,7 +123,7 @@ class Candidate:
                 dtw_score=float(get("dtw_score")),
                 embedding_score=float(get("embedding_score")),
                 track_id=None if get("track_id") is None else int(get("track_id")),
-                title=None if get("title") is None else str(get("title")),
+                title=None if get("title") is None else str(get("title"))[:256],  # the column's width
                 start=None if get("start") is None else float(get("start")),
                 stretch=None if get("stretch") is None else float(get("stretch")),
             )
@@ -192,7 +193,7 @@ class FeedbackLog:
             raise ParameterError(
                 f"`target` must be a Library, an Engine, a URL or a path (received {type(target).__name__})"
             )
-        _meta.create_all(self.engine)
+        create_tables(_meta, self.engine)
 
     # ------------------------------------------------------------------ writing
     def log_recommendation(

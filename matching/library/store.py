@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from analysis.arc import EMOTIONS, EmotionArc
 from analysis.errors import MediaError, ParameterError
 from analysis.media.hashing import content_hash
-from matching.db import make_engine
+from matching.db import BUSY_TIMEOUT, create_tables, make_engine
 from matching.library.indexing import IndexReport, Skipped, analyze_files
 from matching.library.records import TrackRecord
 from matching.ranking.catalog import Catalog, build_catalog
@@ -121,14 +121,15 @@ class Library:
         *,
         hop: float = 0.5,
         analyzer: Callable[..., Any] | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         if hop <= 0:
             raise ParameterError(f"`hop` must be positive (received {hop})")
         self.url = str(url_or_path)
         self.hop = float(hop)
         self.analyzer = analyzer
-        self.engine = make_engine(url_or_path)
-        metadata.create_all(self.engine)
+        self.engine = make_engine(url_or_path, busy_timeout=busy_timeout)
+        create_tables(metadata, self.engine)
         self._catalog: Catalog | None = None
         self._catalog_stamp: tuple[Any, ...] | None = None
 
@@ -242,6 +243,21 @@ class Library:
         if len(arc) < 1:
             raise MediaError(path, "analysis produced an empty arc")
         emb = np.asarray(getattr(analysis, "embedding", np.zeros(0)), dtype=np.float32).ravel()
+        try:
+            track_id = self._insert(path, analysis, arc, emb, checksum, clean, title, artist, licence)
+        except sa.exc.IntegrityError:
+            # Another process stored the same bytes between our check and our insert (on a
+            # server database both transactions run at once): theirs is the record.
+            existing = self.by_checksum(checksum)
+            if existing is None:
+                raise
+            return existing
+        return self.get(track_id)
+
+    def _insert(
+        self, path: Path, analysis: Any, arc: EmotionArc, emb: np.ndarray, checksum: str,
+        clean: tuple[str, ...], title: str | None, artist: str | None, licence: str | None,
+    ) -> int:
         with self.engine.begin() as conn:
             found = conn.execute(sa.select(tracks.c.id).where(tracks.c.checksum == checksum)).first()
             if found is not None:
@@ -277,7 +293,7 @@ class Library:
                     )
                 )
                 conn.execute(embeddings.insert().values(track_id=track_id, dim=int(emb.size), vector=blob(emb)))
-        return self.get(track_id)
+        return track_id
 
     def add_folder(
         self,
@@ -289,6 +305,7 @@ class Library:
         client: Any = None,
         tags: Sequence[str] = (),
         licence: str | None = None,
+        within: str | Path | None = None,
     ) -> IndexReport:
         """Analyse every audio/MIDI file under ``folder`` (or one file) and store the new ones.
 
@@ -299,6 +316,7 @@ class Library:
         analyse in this process); a Dask ``client`` (a ``distributed.Client`` or a
         scheduler address such as ``tcp://host:8786``) runs the same per-file function on
         its cluster instead (``matching.cluster.run_tasks``); only this process writes.
+        ``within`` drops files whose real path (links resolved) lies outside that folder.
         """
         root = Path(folder)
         if root.is_file():
@@ -308,6 +326,9 @@ class Library:
             files = sorted(p for p in pattern if p.is_file() and p.suffix.lower() in TRACK_SUFFIXES)
         else:
             raise MediaError(root, "is neither a folder nor a file")
+        if within is not None:  # links out of an allowed root are not followed
+            fence = Path(within).resolve()
+            files = [p for p in files if p.resolve().is_relative_to(fence)]
         return analyze_files(
             self,
             files,
@@ -318,6 +339,14 @@ class Library:
             tags=_clean_tags(tags),
             licence=licence,
         )
+
+    def relocate(self, track_id: int, path: str | Path) -> TrackRecord:
+        """Point a track at another copy of its bytes (the caller checked they are the same)."""
+        record = self.get(track_id)
+        with self.engine.begin() as conn:
+            conn.execute(tracks.update().where(tracks.c.id == record.id).values(path=str(Path(path).resolve())))
+        self._catalog = None  # paths live in the cached catalogue; the stamp does not see this write
+        return self.get(track_id)
 
     def remove(self, track_id: int) -> TrackRecord:
         """Delete one track (and its arc, embedding and tags); returns what was removed."""
