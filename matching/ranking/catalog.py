@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -58,6 +59,23 @@ class Catalog:
     def track_va(self, i: int) -> np.ndarray:
         """``(m, 2)`` float64 VA of the track in row ``i``."""
         return self.va[self.offsets[i] : self.offsets[i + 1]].astype(np.float64)
+
+    def subset(self, rows: np.ndarray | Sequence[int]) -> Catalog:
+        """The catalogue of rows ``rows`` (in that order): a shard, a tag's tracks."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = np.diff(self.offsets)[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        steps = np.arange(int(offsets[-1])) + np.repeat(self.offsets[rows] - offsets[:-1], lengths)
+        return Catalog(
+            ids=self.ids[rows],
+            paths=tuple(self.paths[i] for i in rows),
+            titles=tuple(self.titles[i] for i in rows),
+            durations=self.durations[rows],
+            hops=self.hops[rows],
+            offsets=offsets,
+            va=self.va[steps],
+            embeddings=None if self.embeddings is None else self.embeddings[rows],
+        )
 
     @classmethod
     def from_arcs(
@@ -118,8 +136,10 @@ def arc_summary(arc: EmotionArc) -> np.ndarray:
     return arc_summaries(va, np.array([0, len(arc)]), np.array([arc.hop or 0.5]))[0]
 
 
-def build_catalog(engine: sa.Engine, tracks: sa.Table, arcs: sa.Table, embeddings: sa.Table) -> Catalog:
-    """Load every track of a library database in one query."""
+def build_catalog(
+    engine: sa.Engine, tracks: sa.Table, arcs: sa.Table, embeddings: sa.Table, *, where: Any = None
+) -> Catalog:
+    """Load every track of a library database (those matching ``where``, if given) in one query."""
     q = (
         sa.select(
             tracks.c.id, tracks.c.path, tracks.c.title, tracks.c.duration, arcs.c.hop,
@@ -129,6 +149,8 @@ def build_catalog(engine: sa.Engine, tracks: sa.Table, arcs: sa.Table, embedding
         .outerjoin(embeddings, embeddings.c.track_id == tracks.c.id)
         .order_by(tracks.c.id)
     )  # fmt: skip
+    if where is not None:
+        q = q.where(where)
     with engine.connect() as conn:
         rows = conn.execute(q).all()
     vals = [np.frombuffer(r.valence, dtype="<f4") for r in rows]
