@@ -2,13 +2,12 @@
 
 Pipeline: probe -> one decode pass (every frame to the cut detector, sampled frames and
 mono audio kept) -> each affect source -> confidence-weighted fusion -> pace. Source
-instances are created once per process and reused (:func:`get_source`), so batch use
-does not reload models.
+instances are created once per process and reused (:func:`get_source`, held in the
+``affect-sources`` cache of :mod:`analysis.caches`), so batch use does not reload models.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from analysis.arc import EmotionArc, grid
+from analysis.caches import Cache
 from analysis.cuts import CutDetector, Pace, pace
 from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.fusion import fuse
@@ -27,16 +27,12 @@ from analysis.sources import REGISTRY, AffectSource, SourceArc, source_class
 #: Called with (fraction done in [0, 1], what is happening).
 Progress = Callable[[float, str], None]
 
-_INSTANCES: dict[str, AffectSource] = {}
-_LOCK = threading.Lock()
+_SOURCES = Cache("affect-sources")
 
 
 def get_source(name: str) -> AffectSource:
     """The process-wide instance of source ``name`` (created on first use)."""
-    with _LOCK:
-        if name not in _INSTANCES:
-            _INSTANCES[name] = source_class(name)()
-        return _INSTANCES[name]
+    return _SOURCES.get(name, lambda: source_class(name)())
 
 
 def _r(a: np.ndarray, nd: int = 4) -> list[float]:

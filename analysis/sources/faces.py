@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib.util
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,6 +30,7 @@ import cv2
 import numpy as np
 
 from analysis.arc import EMOTIONS, emotions_to_va, grid
+from analysis.caches import cached
 from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.sources.base import MediaStreams, SourceArc
 
@@ -51,7 +51,7 @@ def model_path() -> Path:
     return path
 
 
-@lru_cache(maxsize=2)
+@cached("face-expression-model", maxsize=2)
 def _interpreter(path: str, threads: int):
     """The TFLite interpreter, loaded once per process."""
     from ai_edge_litert.interpreter import Interpreter
@@ -67,13 +67,29 @@ def _interpreter(path: str, threads: int):
     return it
 
 
-@lru_cache(maxsize=4)
+@cached("face-detector", maxsize=4)
 def _cascade(name: str) -> cv2.CascadeClassifier:
     path = Path(cv2.data.haarcascades) / name
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise ModelError(f"Haar cascade {path} could not be loaded (OpenCV 4.x wheels ship them; 5.x do not)")
     return cascade
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box (x, y, w, h) in an image's pixels and the cascade's neighbour count for it."""
+
+    box: tuple[int, int, int, int]
+    neighbours: int
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if image.ndim == 2:
+        return image
+    raise ParameterError(f"`image` must be (h, w, 3) or (h, w) (received shape {image.shape})")
 
 
 @dataclass(frozen=True)
@@ -147,50 +163,82 @@ class FaceExpression:
         self.min_face = min_face
         self.detect_width = detect_width
         self.scale_factor = scale_factor
+        self.threads = threads
         self._cascade = _cascade(cascade)
-        self._model = _interpreter(str(model_path()), threads)
-        self._in = self._model.get_input_details()[0]["index"]
-        self._out = self._model.get_output_details()[0]["index"]
+        self._model = None  # the expression model loads with the first face: a faceless clip never loads it
+
+    def _interpreter(self):
+        if self._model is None:
+            self._model = _interpreter(str(model_path()), self.threads)
+            self._in = self._model.get_input_details()[0]["index"]
+            self._out = self._model.get_output_details()[0]["index"]
+        return self._model
 
     def classify(self, crop: np.ndarray) -> np.ndarray:
         """Expression probabilities ``(7,)`` of one grey face crop of any size."""
         x = cv2.resize(crop, (_INPUT, _INPUT), interpolation=cv2.INTER_AREA).astype(np.float32)
         x = (x / 255.0 - 0.5) * 2.0  # the model's training normalisation: [-1, 1]
+        model = self._interpreter()
         with _MODEL_LOCK:  # one interpreter per process; TFLite interpreters are not thread-safe
-            self._model.set_tensor(self._in, x[None, :, :, None])
-            self._model.invoke()
-            p = np.asarray(self._model.get_tensor(self._out)[0], dtype=np.float64)
+            model.set_tensor(self._in, x[None, :, :, None])
+            model.invoke()
+            p = np.asarray(model.get_tensor(self._out)[0], dtype=np.float64)
         return p / p.sum() if p.sum() > 0 else np.full(len(FACE_LABELS), 1.0 / len(FACE_LABELS))
 
-    def faces(self, image: np.ndarray) -> list[Face]:
-        """All faces in ``image`` (``(h, w, 3)`` RGB or ``(h, w)`` grey uint8), biggest first."""
-        if image.ndim == 3:
-            grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        elif image.ndim == 2:
-            grey = image
+    def detect(
+        self, grey: np.ndarray, *, width: int | None = None, scale_factor: float | None = None,
+        near: tuple[int, int, int, int] | None = None,
+    ) -> list[Detection]:
+        """Face boxes in ``grey``'s pixels with the cascade's neighbour counts (no expression model).
+
+        Detection runs at ``width`` pixels (default ``detect_width``: small analysis frames
+        are upscaled, the cascade needs ~24 px faces; big stills are downscaled, cost grows
+        with the pixel count). ``near`` (a box) searches only around it, for a face of about
+        its size: following a face from frame to frame costs a fraction of a full search.
+        """
+        x0 = y0 = 0
+        min_size, max_size = (self.min_face, self.min_face), None
+        if near is not None:
+            bx, by, bw, bh = near
+            m = bw // 2
+            x0, y0 = max(0, bx - m), max(0, by - m)
+            grey = grey[y0 : by + bh + m, x0 : bx + bw + m]
+            scale = 40.0 / max(bw, 1)  # the followed face becomes ~40 px: a handful of scales to try
+            min_size, max_size = (28, 28), (58, 58)
         else:
-            raise ParameterError(f"`image` must be (h, w, 3) or (h, w) (received shape {image.shape})")
-        h0 = grey.shape[0]
-        # Detection runs at ``detect_width`` (small analysis frames are upscaled: the cascade
-        # needs ~24 px faces; big stills are downscaled: cost grows with the pixel count);
-        # expressions are read from crops of the original image.
-        scale = self.detect_width / grey.shape[1]
+            scale = (width or self.detect_width) / grey.shape[1]
+        if grey.size == 0:
+            return []
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=interpolation)
         boxes, neighbours = self._cascade.detectMultiScale2(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(self.min_face, self.min_face),
+            small, scaleFactor=scale_factor or self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=min_size, maxSize=max_size or (0, 0),
         )
-        boxes = [tuple(round(v / scale) for v in b) for b in boxes]
-        pad = round(self.margin * max((b[2] for b in boxes), default=0))
+        return [
+            Detection((round(b[0] / scale) + x0, round(b[1] / scale) + y0, round(b[2] / scale), round(b[3] / scale)),
+                      int(n))
+            for b, n in zip(boxes, np.ravel(neighbours), strict=True)
+        ]
+
+    def read(self, grey: np.ndarray, detections: list[Detection]) -> list[Face]:
+        """The expressions of already-detected faces in ``grey``, biggest first."""
+        h0 = grey.shape[0]
+        pad = round(self.margin * max((d.box[2] for d in detections), default=0))
         padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else grey
         out = []
-        for (x, y, w, h), n in zip(boxes, np.ravel(neighbours), strict=True):
+        for d in detections:
+            x, y, w, h = d.box
             m = round(self.margin * w)
             crop = padded[y + pad - m : y + pad + h + m, x + pad - m : x + pad + w + m]
-            out.append(Face(box=(x, y, w, h), detection=float(1.0 - np.exp(-float(n) / 15.0)), size=h / h0,
+            out.append(Face(box=d.box, detection=float(1.0 - np.exp(-float(d.neighbours) / 15.0)), size=h / h0,
                             probs=tuple(float(p) for p in self.classify(crop))))
         return sorted(out, key=lambda f: -f.box[2])
+
+    def faces(self, image: np.ndarray) -> list[Face]:
+        """All faces in ``image`` (``(h, w, 3)`` RGB or ``(h, w)`` grey uint8), biggest first."""
+        grey = _grey(image)
+        return self.read(grey, self.detect(grey))
 
     def read_image(self, path: str | Path) -> list[Face]:
         """Faces in an image file (anything OpenCV reads)."""
@@ -208,24 +256,70 @@ class FaceSource:
 
     name: ClassVar[str] = "faces"
 
-    def __init__(self, *, expression: FaceExpression | None = None) -> None:
+    def __init__(
+        self, *, expression: FaceExpression | None = None, probe_every: float = 1.0, probe_width: int = 192,
+        probe_scale: float = 1.2,
+    ) -> None:
+        if not probe_every > 0 or probe_width < 64 or not 1.01 <= probe_scale <= 2.0:
+            raise ParameterError(
+                "`probe_every` > 0, `probe_width` >= 64 and `probe_scale` within 1.01 and 2 are required "
+                f"(received {probe_every}, {probe_width}, {probe_scale})"
+            )
         self._expression = expression
+        self.probe_every = probe_every
+        self.probe_width = probe_width
+        self.probe_scale = probe_scale
 
     @property
     def expression(self) -> FaceExpression:
-        if self._expression is None:  # loads the cascade and model on first use (cached per process)
+        if self._expression is None:  # the cascade now; the expression model with the first face
             self._expression = FaceExpression()
         return self._expression
 
+    def _probe(self, greys: list[np.ndarray | None], frames: np.ndarray, times: np.ndarray) -> dict[int, list]:
+        """A quick full-frame search (coarser scales, ``probe_width`` px) one frame every ``probe_every`` s."""
+        marks = np.arange(times[0], times[-1] + 1e-9, self.probe_every)
+        found = {}
+        for i in sorted({int(min(np.searchsorted(times, m), len(times) - 1)) for m in marks}):
+            greys[i] = _grey(frames[i])
+            found[i] = self.expression.detect(greys[i], width=self.probe_width, scale_factor=self.probe_scale)
+        return found
+
     def track(self, frames: np.ndarray, frame_times: np.ndarray) -> FaceTrack:
-        """Per frame: faces pooled by weight into one expression distribution."""
+        """Per frame: faces pooled by weight into one expression distribution.
+
+        Only the detector runs everywhere, and sparsely: a probe every ``probe_every`` s.
+        Frames between two probes are read only when either probe found a face; there a
+        face is followed from frame to frame by searching around its last box, and the
+        expression model reads it. A clip without faces costs its probes alone and never
+        loads the expression model; a face on screen for less than ``probe_every`` s can be
+        missed.
+        """
         n = len(frames)
+        times = np.asarray(frame_times, float)
         probs = np.zeros((n, len(FACE_LABELS)))
         weight = np.zeros(n)
         boxes = np.zeros((n, 4), dtype=int)
         count = np.zeros(n, dtype=int)
-        for i, frame in enumerate(frames):
-            faces = self.expression.faces(frame)
+        greys: list[np.ndarray | None] = [None] * n
+        found = self._probe(greys, frames, times) if n else {}
+        keys = np.array(sorted(found))
+        last: list[Detection] = []
+        for i in range(n):
+            before = keys[np.searchsorted(keys, i, "right") - 1]
+            after = keys[min(np.searchsorted(keys, i), keys.size - 1)]
+            if not (found[before] or found[after]):
+                last = []
+                continue
+            grey = greys[i] if greys[i] is not None else _grey(frames[i])
+            if i in found:
+                dets = found[i]
+            elif last:
+                dets = [d for b in last for d in self.expression.detect(grey, near=b.box)[:1]]
+            else:
+                dets = self.expression.detect(grey, width=self.probe_width, scale_factor=self.probe_scale)
+            last = dets
+            faces = self.expression.read(grey, dets)
             if not faces:
                 continue
             w = np.array([f.weight for f in faces])
@@ -234,11 +328,16 @@ class FaceSource:
             weight[i] = 1.0 - np.prod(1.0 - np.clip(w, 0.0, 1.0))  # any one clear face is enough
             boxes[i] = faces[int(np.argmax(w))].box
             count[i] = len(faces)
-        return FaceTrack(times=np.asarray(frame_times, float), probs=probs, weight=weight, boxes=boxes, count=count)
+        return FaceTrack(times=times, probs=probs, weight=weight, boxes=boxes, count=count)
 
     def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
         times = grid(media.duration, hop)
         track = self.track(media.frames, media.frame_times)
+        if not track.detected.any():
+            zeros = np.zeros(times.size)
+            return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(),
+                             features={"faces": zeros.copy(), "face_height": zeros.copy(), "disgust": zeros.copy()},
+                             switched_off="no face found in the sampled frames")
         frame_dt = float(np.median(np.diff(track.times))) if track.times.size > 1 else hop
         half = max(hop, frame_dt) / 2  # every window sees at least its nearest frame
         n = times.size

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from math import gcd
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from analysis.arc import grid
+from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
 from analysis.sources.base import MediaStreams, SourceArc
+from analysis.sources.vad import VoiceActivity, to_16k, voice_activity  # noqa: F401 (to_16k: re-exported)
 from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
 
 SAMPLE_RATE = 16000  # what Whisper expects
@@ -82,7 +83,7 @@ def default_model_dir() -> Path:
     return path
 
 
-@lru_cache(maxsize=2)
+@cached("whisper", maxsize=2)
 def _whisper(model_dir: str, threads: int):
     from faster_whisper import WhisperModel
 
@@ -90,19 +91,6 @@ def _whisper(model_dir: str, threads: int):
         return WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True)
     except Exception as err:  # CTranslate2 raises plain RuntimeErrors; the user needs one sentence
         raise ModelError(f"Whisper model at {model_dir} could not be loaded ({err})") from None
-
-
-def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mono float32 at 16 kHz (polyphase resampling)."""
-    if sample_rate <= 0:
-        raise ParameterError(f"`sample_rate` must be positive (received {sample_rate})")
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if sample_rate == SAMPLE_RATE:
-        return audio
-    from scipy.signal import resample_poly
-
-    g = gcd(SAMPLE_RATE, int(sample_rate))
-    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
 
 
 class Transcriber:
@@ -116,12 +104,32 @@ class Transcriber:
         self.beam_size = beam_size
         self._model = _whisper(str(self.model_dir), threads)
 
-    def transcribe(self, audio: np.ndarray) -> Transcript:
-        """Transcribe mono float32 ``audio`` at 16 kHz."""
+    def transcribe(self, audio: np.ndarray, regions: Sequence[tuple[float, float]] | None = None) -> Transcript:
+        """Transcribe mono float32 ``audio`` at 16 kHz.
+
+        ``regions`` are speech stretches (s) already found by :mod:`analysis.sources.vad`:
+        Whisper then reads only those, glued together, and the times are mapped back (what
+        faster-whisper's own ``vad_filter`` does, without running the VAD a second time).
+        Without ``regions`` faster-whisper runs its own VAD.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        chunks = None
+        if regions is not None:
+            from faster_whisper.vad import collect_chunks
+
+            chunks = [{"start": int(s * SAMPLE_RATE), "end": min(audio.size, int(e * SAMPLE_RATE))} for s, e in regions]
+            chunks = [c for c in chunks if c["end"] > c["start"]]
+            if not chunks:
+                return Transcript(())
+            audio = np.concatenate(collect_chunks(audio, chunks)[0])
         segments, _ = self._model.transcribe(
-            np.asarray(audio, dtype=np.float32), language="en", beam_size=self.beam_size, vad_filter=True,
+            audio, language="en", beam_size=self.beam_size, vad_filter=chunks is None,
             word_timestamps=True, condition_on_previous_text=False,
         )
+        if chunks is not None:
+            from faster_whisper.transcribe import restore_speech_timestamps
+
+            segments = restore_speech_timestamps(segments, chunks, SAMPLE_RATE)
         out = []
         for s in segments:
             text = s.text.strip()
@@ -159,9 +167,40 @@ def prosody(audio16: np.ndarray) -> Prosody:
     return Prosody(np.arange(n) * _HOP / SAMPLE_RATE, f0, db)
 
 
-def _silent(name: str, times: np.ndarray) -> SourceArc:
+def _voice_cues(
+    audio16: np.ndarray, times: np.ndarray, hop: float, speaking: np.ndarray, voice: VoiceActivity | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per window: voice pitch (Hz), loudness (dB) and their cues in [-1, 1] against this clip's speaker.
+
+    Higher and louder than the speaker's own median reads as aroused: 6 semitones above it
+    is +1 for pitch, 10 dB above it +1 for loudness. NaN pitch/loudness where nothing voiced.
+    """
+    pros = prosody(audio16)
+    in_speech = voice.mask(pros.times) if voice is not None else np.ones(pros.times.size, dtype=bool)
+    pitch = np.full(times.size, np.nan)
+    loud = np.full(times.size, np.nan)
+    for k, c in enumerate(times):
+        sel = (np.abs(pros.times - c) <= hop / 2) & in_speech
+        f = pros.f0[sel]
+        f = f[np.isfinite(f)]
+        if f.size:
+            pitch[k] = float(np.median(f))
+        voiced = pros.db[sel & np.isfinite(pros.f0)]  # loudness of the voice, not of the pauses
+        if voiced.size:
+            loud[k] = float(np.mean(voiced))
+    ref_pitch = np.nanmedian(pitch[speaking]) if np.isfinite(pitch[speaking]).any() else np.nan
+    ref_loud = np.nanmedian(loud[speaking]) if np.isfinite(loud[speaking]).any() else np.nan
+    pitch_cue = np.nan_to_num(np.clip(12 * np.log2(pitch / ref_pitch) / 6.0, -1, 1)) if np.isfinite(ref_pitch) \
+        else np.zeros(times.size)
+    loud_cue = np.nan_to_num(np.clip((loud - ref_loud) / 10.0, -1, 1)) if np.isfinite(ref_loud) \
+        else np.zeros(times.size)
+    return pitch, loud, pitch_cue, loud_cue
+
+
+def _silent(name: str, times: np.ndarray, why: str) -> SourceArc:
     z = np.zeros(times.size)
-    return SourceArc(name, times, z, z.copy(), z.copy(), features={"words_per_s": z.copy(), "coverage": z.copy()})
+    return SourceArc(name, times, z, z.copy(), z.copy(), features={"words_per_s": z.copy(), "coverage": z.copy()},
+                     switched_off=why)
 
 
 class SpeechSource:
@@ -203,18 +242,28 @@ class SpeechSource:
         return shared(self.text_method)
 
     def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
+        """Whisper runs only on the stretches the shared voice-activity detector marks as speech;
+        a clip without any is left alone (the model is not even loaded)."""
         times = grid(media.duration, hop)
-        if media.audio is None or media.audio.size == 0:
-            return _silent(self.name, times)
-        audio16 = to_16k(media.audio, media.sample_rate)
-        transcript = self.transcriber.transcribe(audio16)
+        voice = voice_activity(media)
+        if voice is None or not voice.any:
+            self.last_transcript = None
+            return _silent(self.name, times, "no audio track" if voice is None else "no voice detected")
+        transcript = self.transcriber.transcribe(voice.audio16, voice.regions)
         self.last_transcript = transcript
         if not transcript.segments:
-            return _silent(self.name, times)
-        return self.read(transcript, audio16, times=times, hop=hop)
+            return _silent(self.name, times, "voice detected but no words recognised")
+        return self.read(transcript, voice.audio16, times=times, hop=hop, voice=voice)
 
-    def read(self, transcript: Transcript, audio16: np.ndarray, *, times: np.ndarray, hop: float) -> SourceArc:
-        """The arc of an existing ``transcript`` of ``audio16`` on the window grid ``times``."""
+    def read(
+        self, transcript: Transcript, audio16: np.ndarray, *, times: np.ndarray, hop: float,
+        voice: VoiceActivity | None = None,
+    ) -> SourceArc:
+        """The arc of an existing ``transcript`` of ``audio16`` on the window grid ``times``.
+
+        With ``voice`` (the clip's voice activity) pitch and loudness are read from speech
+        frames only, so music between the lines does not pass for the speaker's voice.
+        """
         readings = self.text.read([s.text for s in transcript.segments])
         spans = [
             (s.start, s.end, dataclasses.replace(r, confidence=r.confidence * s.confidence))
@@ -235,26 +284,7 @@ class SpeechSource:
         usual = float(np.median(rate[speaking & (rate > 0)])) if np.any(speaking & (rate > 0)) else self.base_rate
         rate_cue = np.clip(0.5 * (rate - self.base_rate) / self.base_rate + 0.5 * (rate - usual) / usual, -1.0, 1.0)
 
-        # Prosody relative to this clip's speaker: higher and louder than usual reads as aroused.
-        pros = prosody(audio16)
-        pitch = np.full(times.size, np.nan)
-        loud = np.full(times.size, np.nan)
-        for k, c in enumerate(times):
-            sel = np.abs(pros.times - c) <= hop / 2
-            f = pros.f0[sel]
-            f = f[np.isfinite(f)]
-            if f.size:
-                pitch[k] = float(np.median(f))
-            voiced = pros.db[sel & np.isfinite(pros.f0)]  # loudness of the voice, not of the pauses
-            if voiced.size:
-                loud[k] = float(np.mean(voiced))
-        ref_pitch = np.nanmedian(pitch[speaking]) if np.isfinite(pitch[speaking]).any() else np.nan
-        ref_loud = np.nanmedian(loud[speaking]) if np.isfinite(loud[speaking]).any() else np.nan
-        # A semitone scale for pitch (6 st above the median: +1), dB for loudness (10 dB: +1).
-        pitch_cue = np.nan_to_num(np.clip(12 * np.log2(pitch / ref_pitch) / 6.0, -1, 1)) if np.isfinite(ref_pitch) \
-            else np.zeros(times.size)
-        loud_cue = np.nan_to_num(np.clip((loud - ref_loud) / 10.0, -1, 1)) if np.isfinite(ref_loud) \
-            else np.zeros(times.size)
+        pitch, loud, pitch_cue, loud_cue = _voice_cues(audio16, times, hop, speaking, voice)
         prosody_cue = (rate_cue + pitch_cue + loud_cue) / 3.0
         arousal = np.where(speaking, self.text_weight * w.arousal + (1 - self.text_weight) * prosody_cue, 0.0)
 

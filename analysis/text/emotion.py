@@ -31,12 +31,12 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from analysis.arc import EMOTION_VA, EMOTIONS, emotions_to_va, va_to_emotions
+from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
 
 Method = Literal["vader", "nrc", "embedding", "hybrid"]
@@ -122,21 +122,21 @@ def _va(probs: Mapping[str, float]) -> tuple[float, float]:
     return float(v[0]), float(a[0])
 
 
-@lru_cache(maxsize=1)
+@cached("vader", maxsize=1)
 def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
 
 
-@lru_cache(maxsize=1)
+@cached("nrc-lexicon", maxsize=1)
 def _nrc_lexicon():
     from nrclex import NRCLex
 
     return NRCLex()
 
 
-@lru_cache(maxsize=2)
+@cached("sentence-embedder", maxsize=2)
 def _embedder(model_dir: str):
     """The sentence-embedding model, loaded once per process from its package folder."""
     # Never reach for the hub: the model is a local folder. Set here, not at import.
@@ -251,7 +251,7 @@ class TextEmotion:
         return self.read([text])[0]
 
 
-@lru_cache(maxsize=4)
+@cached("text-emotion-model", maxsize=4)
 def shared(method: Method = "embedding") -> TextEmotion:
     """A process-wide :class:`TextEmotion` per method, so speech and subtitles share one model."""
     return TextEmotion(method)

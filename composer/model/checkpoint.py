@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from analysis.caches import cached
 from analysis.errors import ModelError
 from composer.model.tokens import Tokenizer, TokenizerConfig
 from composer.model.transformer import ModelConfig, MusicTransformer
@@ -57,7 +57,7 @@ def load(path: str | Path = DEFAULT) -> Loaded:
     return _load(str(path), path.stat().st_mtime_ns)
 
 
-@lru_cache(maxsize=4)
+@cached("checkpoint", maxsize=4)
 def _load(path: str, mtime: int) -> Loaded:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -27,6 +27,7 @@ import pretty_midi
 import torch
 
 from analysis.arc import EmotionArc
+from analysis.caches import cached
 from analysis.errors import MediaError, ParameterError
 from composer.model import checkpoint
 from composer.model.tokens import BAR, BOS, EOS, Decoded
@@ -279,12 +280,7 @@ def _line(notes: list[Note], *, top: bool) -> list[Note]:
     return out
 
 
-_SOURCE: LearnedSource | None = None
-
-
+@cached("learned-source", maxsize=1)
 def learned_source() -> LearnedSource:
     """The process-wide learned note source (raises ModelError when no checkpoint loads)."""
-    global _SOURCE
-    if _SOURCE is None:
-        _SOURCE = LearnedSource()
-    return _SOURCE
+    return LearnedSource()

@@ -24,20 +24,29 @@ sees good results while the learner keeps learning.
 
 A per-user posterior starts from the content type's posterior (its covariance widened by
 ``user_prior_inflation``) and adds only that user's events.
+
+Deleted data stops counting without a restart: :meth:`WeightLearner.refresh` notices when
+events it has read are gone from the log (``soundtrack feedback delete`` run beside a
+running app, say) and re-reads the whole log, and :func:`delete_user` also drops the
+database's cached learner (the ``feedback-learners`` cache of :mod:`analysis.caches`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
+from analysis.caches import Cache
 from analysis.errors import ParameterError
-from matching.feedback.log import FeedbackLog, Observation
+from matching.db import server_url
+from matching.feedback.log import FeedbackLog, Observation, event_table, rec_table
 from matching.ranking.weights import PRESETS, MatchWeights, weights_for
 
 _ENGAGEMENT = {"complete": (0.8, 0.3), "replay": (0.85, 0.3), "download": (0.9, 0.5)}
@@ -150,25 +159,52 @@ class WeightLearner:
         self._ct: dict[str, _Stats] = {}
         self._user: dict[tuple[str, str], _Stats] = {}
         self._last_id = 0
+        self._n_read = 0  # events read so far (all with ids up to _last_id)
+        self._read_at = 0.0  # time.time() when the last read began
         self._lock = threading.RLock()  # refresh() may run while another request reads
 
     # ------------------------------------------------------------------ updating
     def refresh(self) -> int:
-        """Fold new events of the log into the posteriors; returns how many were read."""
+        """Fold new events of the log into the posteriors; returns how many were read.
+
+        When events already read have left the log since (a user's data was deleted, by
+        this process or another), everything is forgotten and the whole log re-read first.
+        """
         with self._lock:
+            if self._last_id and self._log_rewritten():
+                self._forget()
+            started = time.time()
             obs = self.log.observations(since_id=self._last_id)
             for o in obs:
                 self._update(o)
                 self._last_id = max(self._last_id, o.event_id)
+            self._n_read += len(obs)
+            self._read_at = started
             return len(obs)
 
     def rebuild(self) -> int:
-        """Forget everything and re-read the whole log (after deleting a user's data, say)."""
+        """Forget everything and re-read the whole log."""
         with self._lock:
-            self._ct.clear()
-            self._user.clear()
-            self._last_id = 0
+            self._forget()
             return self.refresh()
+
+    def _forget(self) -> None:
+        self._ct.clear()
+        self._user.clear()
+        self._last_id, self._n_read, self._read_at = 0, 0, 0.0
+
+    def _log_rewritten(self) -> bool:
+        """Whether the events up to the last one read differ from those read: fewer (deleted)
+        or any newer than the last read (SQLite reuses the ids of deleted rows at the end)."""
+        e, r = event_table, rec_table
+        query = (
+            sa.select(sa.func.count(), sa.func.max(e.c.created_at))
+            .select_from(e.join(r, r.c.id == e.c.recommendation_id))
+            .where(e.c.id <= self._last_id)
+        )
+        with self.log.engine.connect() as conn:
+            n, newest = conn.execute(query).one()
+        return int(n) != self._n_read or (newest is not None and float(newest) > self._read_at)
 
     def _update(self, o: Observation) -> None:
         r = reward(o, implicit_weight=self.config.implicit_weight)
@@ -328,21 +364,48 @@ class WeightLearner:
             return [self._estimate(ct, None) for ct in sorted(set(self._ct) | {"general"})]
 
 
-_LEARNERS: dict[str, WeightLearner] = {}
-_LEARNERS_LOCK = threading.Lock()
+_LEARNERS = Cache("feedback-learners")
+
+
+def database_key(db: Any) -> str:
+    """One name per database however it is given (a FeedbackLog, Library, Engine, URL or SQLite path):
+    an SQLite file by its resolved path, a server by its URL (password hidden)."""
+    engine = getattr(db, "engine", db)
+    if isinstance(engine, sa.Engine):
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return f"sqlite-memory-{id(engine)}"  # every in-memory engine is a database of its own
+    elif "://" in str(db):
+        try:
+            url = sa.engine.make_url(server_url(str(db)))
+        except sa.exc.ArgumentError:
+            return str(db)  # opening it will say what is wrong
+    else:
+        return str(Path(db).expanduser().resolve())
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(Path(url.database).expanduser().resolve())
+    return url.render_as_string(hide_password=True)
 
 
 def learner_for(db: Any) -> WeightLearner:
     """One cached learner per database (a FeedbackLog, Library, Engine, URL or SQLite path)."""
-    engine = getattr(db, "engine", db)
-    if hasattr(engine, "url"):
-        key = str(engine.url)
-    else:
-        key = str(db) if "://" in str(db) else str(Path(db).expanduser().resolve())
-    with _LEARNERS_LOCK:
-        if key not in _LEARNERS:
-            _LEARNERS[key] = WeightLearner(db if isinstance(db, FeedbackLog) else FeedbackLog(db))
-        return _LEARNERS[key]
+    return _LEARNERS.get(
+        database_key(db), lambda: WeightLearner(db if isinstance(db, FeedbackLog) else FeedbackLog(db))
+    )
+
+
+def forget_learner(db: Any) -> None:
+    """Drop the cached learner of ``db``; the next :func:`learner_for` reads the whole log anew."""
+    _LEARNERS.pop(database_key(db))
+
+
+def delete_user(db: Any, user_id: str) -> dict[str, int]:
+    """Delete everything stored about ``user_id`` in ``db``'s feedback log and drop its cached learner,
+    so the learned weights stop reflecting that user at once; returns the removed row counts."""
+    log = db if isinstance(db, FeedbackLog) else FeedbackLog(db)
+    removed = log.delete_user(user_id)
+    forget_learner(db)
+    return removed
 
 
 def current_weights(content_type: str = "general", user: str | None = None, *, db: Any) -> MatchWeights:
@@ -357,4 +420,14 @@ def current_weights(content_type: str = "general", user: str | None = None, *, d
     return learner.current_weights(content_type, user)
 
 
-__all__ = ["LearnerConfig", "WeightEstimate", "WeightLearner", "current_weights", "learner_for", "reward"]
+__all__ = [
+    "LearnerConfig",
+    "WeightEstimate",
+    "WeightLearner",
+    "current_weights",
+    "database_key",
+    "delete_user",
+    "forget_learner",
+    "learner_for",
+    "reward",
+]

@@ -38,14 +38,17 @@ def default_database() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
-    from matching.feedback.learner import WeightLearner
+    from matching.feedback.learner import WeightLearner, delete_user
     from matching.feedback.log import FeedbackLog
     from soundtrack.cli import print_json
 
     db = args.library or default_database()
     if "://" not in db and not Path(db).expanduser().is_file():
         raise ParameterError(f"`--library` names no database file (received {db!r}); serve or index first")
-    log = FeedbackLog(db)
+    from matching.db import make_engine
+    from soundtrack.cli import CLI_BUSY_TIMEOUT
+
+    log = FeedbackLog(make_engine(db, busy_timeout=CLI_BUSY_TIMEOUT))
     if args.action == "export":
         text = log.export_user_json(args.user)
         if args.output:
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             print(text)
         return 0
     if args.action == "delete":
-        removed = log.delete_user(args.user)
+        removed = delete_user(log, args.user)  # also drops this database's cached learner
         if args.json:
             print_json({"user_id": args.user, "deleted": removed})
         else:
