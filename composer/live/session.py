@@ -1,0 +1,264 @@
+"""``LiveComposer``: music that follows a valence/arousal target set at any moment, rendered in chunks.
+
+The piece never restarts. Bars are planned ahead (:mod:`composer.live.planner`) for the
+target of the moment and scheduled on one persistent synthesiser
+(:mod:`composer.live.engine`). :meth:`LiveComposer.update` with a target that differs
+noticeably from the one the planned music follows (by ``TURN_THRESHOLD`` on either
+axis, or a change of mood) withdraws everything planned from the next beat on and
+replans the current bar from that beat: texture, dynamics and harmony turn within a
+beat (at most 1 s at the slowest tempo), and the tempo glides over the next bars.
+Smaller changes are taken up by the next bar planned.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+from numbers import Real
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from analysis.errors import ParameterError
+from composer.live.engine import Channel, LiveSynth
+from composer.live.planner import Bar, BarPlanner, HarmonicState, choose_mood
+from composer.music.arranger import Part
+from composer.music.harmony import HarmonyPlan
+from composer.music.notes import Note, NoteSource
+from composer.music.sources import get_source
+from composer.music.styles import Style, get_style, resolve_instrument
+from composer.output.piece import build_midi
+
+TURN_THRESHOLD = 0.2  # change of valence or arousal that replans from the next beat
+LOOKAHEAD_S = 0.5  # music is planned at least this far past the end of each chunk
+MAX_CHUNK_S = 600.0
+FALLBACK_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+ROLES = ("lead", "pad", "bass", "arpeggio", "counter", "ostinato", "brass")
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A bar placed on the timeline: where it starts, and what it was planned from."""
+
+    start: float
+    state_before: HarmonicState
+    target: tuple[float, float]
+    bar: Bar
+
+    @property
+    def end(self) -> float:
+        return self.start + self.bar.duration
+
+
+def _soundfont(soundfont: str | Path | None) -> Path:
+    """The shared SoundFont lookup (:func:`analysis.media.synth.soundfont_path`) where it exists."""
+    try:
+        from analysis.media.synth import soundfont_path
+    except ImportError:  # older tree: the Debian FluidR3_GM path (LiveSynth checks it exists)
+        return Path(soundfont) if soundfont is not None else FALLBACK_SOUNDFONT
+    return soundfont_path(soundfont)
+
+
+def _check_va(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ParameterError(f"`{name}` must be a number within -1 and 1 (received {value!r})")
+    v = float(value)
+    if not math.isfinite(v) or not -1.0 <= v <= 1.0:
+        raise ParameterError(f"`{name}` must be within -1 and 1 (received {value!r})")
+    return v
+
+
+def _channels(style: Style, lead: int) -> tuple[Channel, ...]:
+    programs = {"lead": lead, "pad": style.pad, "bass": style.bass, "arpeggio": style.arp,
+                "counter": style.counter, "ostinato": style.ostinato, "brass": style.brass}
+    out, chan = [], 0
+    for role in ROLES:
+        if programs[role] is None:
+            continue
+        chan += chan == 9  # channel 9 is percussion
+        out.append(Channel(role, chan, int(programs[role]), tie=role == "pad"))
+        chan += 1
+    if style.drums:
+        out.append(Channel("drums", 9, 0, is_drum=True))
+    return tuple(out)
+
+
+class LiveComposer:
+    """A live score: ``update()`` the target at any time, ``render_next()`` the audio, ``midi_so_far()``.
+
+    ``style`` is one of :data:`composer.music.styles.STYLES`; ``instrument`` (GM name or
+    number) plays the lead (default the style's); ``source`` is ``"rules"`` (default),
+    ``"learned"`` or ``"auto"`` (as in :func:`composer.compose`). The learned model samples
+    each bar afresh; with one torch thread that costs ~0.2 s of compute per 2 s bar, which
+    leaves less headroom for real time than the rules (``bench/bench_live.py``). Audio is
+    stereo float32 ``(n, 2)`` at :attr:`sample_rate`. Thread-safe: one thread may
+    render while another updates.
+    """
+
+    def __init__(
+        self,
+        style: str | Style = "cinematic",
+        seed: int = 0,
+        instrument: str | int | None = None,
+        *,
+        source: str | NoteSource = "rules",
+        valence: float = 0.0,
+        arousal: float = 0.0,
+        sample_rate: int = 44100,
+        soundfont: str | Path | None = None,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 96000:
+            raise ParameterError(f"`sample_rate` must be an integer within 8000 and 96000 (received {sample_rate!r})")
+        self.style = get_style(style)
+        self.instrument = self.style.lead if instrument is None else resolve_instrument(instrument)
+        self.seed = int(seed)
+        self.sample_rate = sample_rate
+        self._target = (_check_va("valence", valence), _check_va("arousal", arousal))
+        self._planner = BarPlanner(self.style, get_source(source), self.instrument, self.seed)
+        self.source = self._planner.source.name
+        channels = _channels(self.style, self.instrument)
+        self._role_of = {c.role: i for i, c in enumerate(channels)}
+        self._synth = LiveSynth(channels, soundfont=_soundfont(soundfont), sample_rate=sample_rate)
+        self._lock = threading.RLock()
+        self._bars: deque[_Placed] = deque()  # planned bars not yet fully played (and the one playing)
+        self._next_index, self._next_start = 0, 0.0
+        self._state, self._bpm = HarmonicState(valence=self._target[0]), None
+        self._tempo: list[tuple[float, float]] = []
+        self._chords: list[tuple[float, str, str]] = []
+        self._requested = 0.0  # seconds asked for so far
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def time(self) -> float:
+        """Seconds of audio rendered so far."""
+        return self._synth.position / self.sample_rate
+
+    @property
+    def target(self) -> tuple[float, float]:
+        return self._target
+
+    @property
+    def chords_so_far(self) -> tuple[tuple[float, str, str], ...]:
+        """(time s, chord symbol, mood) of every chord planned up to now and just ahead."""
+        with self._lock:
+            return tuple(self._chords)
+
+    def update(self, valence: float, arousal: float) -> None:
+        """Set the target; a noticeable change turns the music at the next beat."""
+        target = (_check_va("valence", valence), _check_va("arousal", arousal))
+        with self._lock:
+            self._target = target
+            now = self.time
+            current = next((p for p in self._bars if p.start <= now < p.end), None)
+            ahead = [p for p in self._bars if p.end > now]
+            if current is None or not any(self._differs(p.target, target, p.bar) for p in ahead):
+                return
+            beat = current.bar.duration / 4
+            turn = current.start + math.ceil((now - current.start) / beat - 1e-9) * beat
+            self._withdraw(turn)
+            if self._bars and self._bars[-1] is current and turn < current.end - 1e-9:
+                self._bars.pop()  # replan the rest of this bar from the next beat
+                self._state, self._next_index, self._next_start = current.state_before, current.bar.index, current.start
+                self._place(current.bar.bpm, keep_from=turn)
+
+    def render_next(self, seconds: float) -> np.ndarray:
+        """The next ``seconds`` of audio, stereo float32 ``(n, 2)``."""
+        if isinstance(seconds, bool) or not isinstance(seconds, Real) or not math.isfinite(float(seconds)):
+            raise ParameterError(f"`seconds` must be a finite number of seconds (received {seconds!r})")
+        if not 0 <= float(seconds) <= MAX_CHUNK_S:
+            raise ParameterError(f"`seconds` must be within 0 and {MAX_CHUNK_S:.0f} (received {seconds!r})")
+        with self._lock:
+            self._requested += float(seconds)  # chunk lengths add up exactly: no drift from rounding
+            n = max(0, round(self._requested * self.sample_rate) - self._synth.position)
+            end_s = (self._synth.position + n) / self.sample_rate
+            while self._next_start < end_s + LOOKAHEAD_S:
+                self._place(None)
+            audio = self._synth.render(n)
+            while self._bars and self._bars[0].end <= self.time and len(self._bars) > 1:
+                self._bars.popleft()
+            return audio
+
+    def midi_so_far(self) -> pretty_midi.PrettyMIDI:
+        """Everything played so far (notes still sounding end now), with the tempo map."""
+        with self._lock:
+            rec = self._synth.record
+            rows = [(rec.role[i], rec.start[i], rec.end[i], rec.pitch[i], rec.velocity[i]) for i in range(len(rec))]
+            rows += self._synth.sounding_notes()
+            now = max(self.time, 1e-3)
+            tempo = tuple(self._tempo) or ((0.0, self._bpm or 120.0),)
+        parts = []
+        for i, ch in enumerate(self._synth.channels):
+            notes = tuple(Note(s, max(e, s + 1e-3), p, v) for r, s, e, p, v in rows if r == i)
+            parts.append(Part(ch.role, ch.program, ch.is_drum, tuple(sorted(notes, key=lambda n: n.start))))
+        summary = HarmonyPlan(
+            duration=now, tonic=self.style.tonic % 12, style=self.style.name, base_tempo=tempo[0][1],
+            tempo_map=tempo, beats=np.empty(0), downbeats=np.empty(0), chords=(), cuts=(), cut_shifts=(),
+            phrases=(0.0,),
+        )
+        return build_midi(tuple(parts), summary)
+
+    def close(self) -> None:
+        """Release the synthesiser (also done when the object is collected)."""
+        self._synth.close()
+
+    def __del__(self) -> None:
+        synth = getattr(self, "_synth", None)
+        if synth is not None:
+            synth.close()
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _differs(planned: tuple[float, float], target: tuple[float, float], bar: Bar) -> bool:
+        if max(abs(planned[0] - target[0]), abs(planned[1] - target[1])) >= TURN_THRESHOLD:
+            return True
+        mood = bar.chords[-1].mood if bar.chords else None
+        return choose_mood(target[0], mood, False) != mood
+
+    def _withdraw(self, turn: float) -> None:
+        """Drop what is planned from ``turn`` on: notes, bars starting then or later, tempo and chord entries."""
+        self._synth.cut_at(round(turn * self.sample_rate))
+        while self._bars and self._bars[-1].start >= turn - 1e-9:
+            dropped = self._bars.pop()
+            self._state, self._next_index, self._next_start = dropped.state_before, dropped.bar.index, dropped.start
+        self._tempo = [t for t in self._tempo if t[0] < turn - 1e-9]
+        self._bpm = self._tempo[-1][1] if self._tempo else None
+        self._chords = [c for c in self._chords if c[0] < turn - 1e-9]
+
+    def _place(self, bpm: float | None, *, keep_from: float | None = None) -> None:
+        """Plan the next bar for the current target and schedule its notes (from ``keep_from`` when replanning)."""
+        val, aro = self._target
+        if bpm is None:
+            bpm = self._planner.next_bpm(self._bpm, aro)
+        bar = self._planner.plan(self._next_index, self._state, val, aro, bpm)
+        start = self._next_start
+        placed = _Placed(start=start, state_before=self._state, target=self._target, bar=bar)
+        self._bars.append(placed)
+        self._state, self._next_index, self._next_start = bar.state_after, bar.index + 1, placed.end
+        if not self._tempo or abs(self._tempo[-1][1] - bpm) > 1e-6:
+            self._tempo.append((start, bpm))
+        self._bpm = bpm
+        cut = keep_from if keep_from is not None else start
+        for c in bar.chords:
+            at = max(start + c.start, cut)
+            if start + c.end > cut + 1e-9 and not (at == cut and self._chords and self._chords[-1][1] == c.symbol):
+                self._chords.append((at, c.symbol, c.mood))
+        min_left = 0.5 * bar.duration / 4  # a note cut by the turn is struck again only with half a beat left
+        sr = self.sample_rate
+        for part in bar.parts:
+            role = self._role_of.get("drums" if part.is_drum else part.name)
+            if role is None:
+                continue
+            notes = []
+            for n in part.notes:
+                on, off = start + n.start, start + n.end
+                if on < cut - 1e-9:
+                    if off - cut < min_left:
+                        continue
+                    on = cut
+                notes.append((round(on * sr), round(off * sr), int(n.pitch), int(n.velocity)))
+            self._synth.schedule(notes, role)

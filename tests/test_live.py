@@ -1,0 +1,199 @@
+"""Live scoring: the music turns soon after a new target, continues across chunks, and stays small."""
+
+from __future__ import annotations
+
+import math
+import os
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from analysis.errors import ParameterError
+from composer.live import LiveComposer
+
+SR = 22050
+CALM = (0.5, -0.8)
+TENSE = (-0.6, 0.8)
+
+
+def _onsets(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
+    return np.sort([n.start for inst in pm.instruments for n in inst.notes])
+
+
+def _rms(audio: np.ndarray, sr: int, t0: float, t1: float) -> float:
+    seg = audio[round(t0 * sr):round(t1 * sr)]
+    return float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+@pytest.fixture(scope="module")
+def calm_to_tense() -> tuple[LiveComposer, np.ndarray, float]:
+    """8 s calm in 0.25 s chunks, then tense for 4 s: the update lands mid-bar, at 8.1 s."""
+    live = LiveComposer(seed=3, valence=CALM[0], arousal=CALM[1], sample_rate=SR)
+    chunks = [live.render_next(0.25) for _ in range(32)]
+    chunks.append(live.render_next(0.1))
+    t_update = live.time
+    live.update(*TENSE)
+    chunks += [live.render_next(0.25) for _ in range(16)]
+    return live, np.concatenate(chunks), t_update
+
+
+def test_audio_is_stereo_float32_at_the_sample_rate(calm_to_tense) -> None:
+    live, audio, _ = calm_to_tense
+    assert live.sample_rate == SR
+    assert audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[1] == 2
+    assert audio.shape[0] == round(12.1 * SR)  # chunks add up exactly, no drift
+    assert 0.0 < float(np.abs(audio).max()) <= 1.0
+
+
+def test_calm_to_tense_raises_density_and_level_within_two_seconds(calm_to_tense) -> None:
+    live, audio, t = calm_to_tense
+    onsets = _onsets(live.midi_so_far())
+    before = np.sum((onsets >= t - 4) & (onsets < t)) / 4.0
+    after = np.sum((onsets >= t) & (onsets < t + 2)) / 2.0
+    assert after > 3 * before, (before, after)
+    level_before, level_after = _rms(audio, SR, t - 4, t), _rms(audio, SR, t + 1, t + 2)
+    assert level_after > 2 * level_before, (level_before, level_after)
+
+
+def test_the_turn_is_at_the_next_beat_and_the_mode_darkens(calm_to_tense) -> None:
+    live, _, t = calm_to_tense
+    chords = live.chords_so_far
+    assert all(mood == "bright" for when, _, mood in chords if when < t)
+    turned = [when for when, _, mood in chords if when >= t]
+    bpm_before = live.midi_so_far().get_tempo_changes()[1][0]
+    assert turned and turned[0] - t <= 60.0 / bpm_before + 1e-6  # within one beat
+    assert {mood for when, _, mood in chords if when >= t} <= {"tense", "dark"}
+
+
+def test_the_piece_continues_without_restarting(calm_to_tense) -> None:
+    live, audio, t = calm_to_tense
+    pm = live.midi_so_far()
+    assert pm.get_end_time() == pytest.approx(live.time, abs=0.05)
+    notes = [n for inst in pm.instruments for n in inst.notes]
+    # notes ring across chunk boundaries (0.25 s grid) instead of being cut at each chunk
+    assert any(math.floor(n.start / 0.25) < math.floor((n.end - 1e-6) / 0.25) for n in notes)
+    assert np.all(np.diff(pm.get_tempo_changes()[0]) > 0)
+    # no silence gap around the turn: audio keeps sounding through it
+    assert _rms(audio, SR, t - 0.05, t + 0.3) > 0.002
+
+
+def test_small_changes_wait_for_the_next_bar() -> None:
+    live = LiveComposer(seed=1, valence=0.3, arousal=0.0, sample_rate=SR)
+    live.render_next(3.0)
+    planned = live.chords_so_far
+    live.update(0.35, 0.05)  # below the turn threshold: nothing already planned changes
+    assert live.chords_so_far == planned
+    assert live.target == (0.35, 0.05)
+
+
+def test_midi_so_far_grows_and_writes(tmp_path: Path) -> None:
+    live = LiveComposer(style="piano_solo", seed=2, instrument="violin", sample_rate=SR)
+    live.render_next(2.0)
+    first = live.midi_so_far()
+    live.update(0.8, 0.6)
+    live.render_next(4.0)
+    second = live.midi_so_far()
+    count = lambda pm: sum(len(i.notes) for i in pm.instruments)  # noqa: E731
+    assert 0 < count(first) < count(second)
+    assert second.get_end_time() <= live.time + 1e-6
+    lead = second.instruments[0]
+    assert lead.program == 40 and lead.notes  # the chosen lead instrument plays
+    out = tmp_path / "live.mid"
+    second.write(str(out))
+    again = pretty_midi.PrettyMIDI(str(out))
+    assert count(again) == count(second)
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (lambda lc: lc.update(1.5, 0.0), "`valence` must be within -1 and 1 (received 1.5)"),
+        (lambda lc: lc.update(0.0, float("nan")), "`arousal` must be within -1 and 1 (received nan)"),
+        (lambda lc: lc.update("0.2", 0.0), "`valence` must be a number"),
+        (lambda lc: lc.render_next(-1.0), "`seconds` must be within 0 and"),
+        (lambda lc: lc.render_next(float("inf")), "`seconds` must be a finite number"),
+    ],
+)
+def test_invalid_input_is_a_parameter_error(call, needle) -> None:
+    live = LiveComposer(sample_rate=SR)
+    with pytest.raises(ParameterError) as err:
+        call(live)
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"style": "polka"}, "`style` must be one of"),
+        ({"seed": -1}, "`seed` must be a non-negative integer (received -1)"),
+        ({"instrument": "kazoo-horn"}, "`instrument` is not a General MIDI"),
+        ({"valence": 2.0}, "`valence` must be within -1 and 1 (received 2.0)"),
+    ],
+)
+def test_invalid_construction_is_a_parameter_error(kwargs, needle) -> None:
+    with pytest.raises(ParameterError) as err:
+        LiveComposer(**kwargs)
+    assert needle in str(err.value)
+
+
+def test_zero_seconds_is_an_empty_chunk() -> None:
+    live = LiveComposer(sample_rate=SR)
+    assert live.render_next(0).shape == (0, 2)
+    assert live.time == 0.0
+
+
+def _long_session(minutes: float, sr: int) -> dict[str, float]:
+    """Render ``minutes`` in 1 s chunks with a target that wanders; memory at 20 % and at the end."""
+    live = LiveComposer(seed=5, sample_rate=sr)
+    rng = np.random.default_rng(0)
+    tracemalloc.start()
+    marks: dict[str, float] = {}
+    total = round(minutes * 60)
+    for i in range(total):
+        if i % 7 == 0:
+            live.update(*(float(x) for x in rng.uniform(-1, 1, 2)))
+        live.render_next(1.0)
+        if i == total // 5:
+            marks["py_early"], marks["rss_early"] = tracemalloc.get_traced_memory()[0] / 1e6, _rss_mb()
+    marks["py_end"], marks["rss_end"] = tracemalloc.get_traced_memory()[0] / 1e6, _rss_mb()
+    tracemalloc.stop()
+    pm = live.midi_so_far()
+    marks["notes"] = sum(len(i.notes) for i in pm.instruments)
+    marks["record_mb"] = live._synth.record.nbytes / 1e6
+    return marks
+
+
+def test_a_three_minute_session_keeps_memory_flat() -> None:
+    m = _long_session(3, 16000)
+    assert m["notes"] > 500
+    assert m["record_mb"] < 0.05 * m["notes"] / 1000  # ~21 bytes a note
+    assert m["py_end"] - m["py_early"] < 3.0, m  # Python heap: the note history only
+    assert m["rss_end"] - m["rss_early"] < 20.0, m
+
+
+@pytest.mark.slow
+def test_a_ten_minute_session_keeps_memory_flat() -> None:
+    m = _long_session(10, 44100)
+    assert m["notes"] > 3000
+    assert m["py_end"] - m["py_early"] < 5.0, m
+    assert m["rss_end"] - m["rss_early"] < 30.0, m
+
+
+@pytest.mark.slow
+def test_the_learned_source_plays_live() -> None:
+    from composer.music.sources import LEARNED_CHECKPOINT
+
+    if not LEARNED_CHECKPOINT.is_file():
+        pytest.skip("no trained checkpoint")
+    live = LiveComposer(source="learned", seed=0, sample_rate=SR, valence=0.5, arousal=0.2)
+    audio = live.render_next(6.0)
+    assert live.source == "learned" and float(np.abs(audio).max()) > 0.01
+    assert sum(len(i.notes) for i in live.midi_so_far().instruments) > 10
