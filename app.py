@@ -2,179 +2,263 @@
 
 ``soundtrack serve`` starts it (127.0.0.1:7860 by default; ``--share-lan`` listens on
 0.0.0.0). Everything that loads once and every handler lives in
-:class:`soundtrack.service.SoundtrackService`; :func:`build_ui` only wires Gradio
-components to it. Gradio is imported only here.
+:class:`soundtrack.service.SoundtrackService`; this module only lays out Gradio
+components and wires them to it. Gradio is imported only here.
+
+Files: nothing under the work folder is served by path. A file a handler returns is
+copied into Gradio's upload cache under a folder named by the hash of its bytes
+(:func:`_publish`), so a visitor can fetch only the files their own session was shown.
 """
 
 from __future__ import annotations
 
-import contextlib
-import uuid
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from analysis.errors import SoundtrackError
+from soundtrack.security import public_message
 from soundtrack.service import CATALOGUE_HEADERS, TABLE_HEADERS, AppConfig, SoundtrackService
+
+log = logging.getLogger("soundtrack.app")
+
+SKIP_JS = """(s, c, p, l) => { const v = document.querySelector('#preview video');
+    return [s, c, v ? v.currentTime : 0, v ? v.duration : 0]; }"""
+UNEXPECTED = "**Error:** the server could not do that (it has been logged); try again or reload the page."
 
 
 def _error(err: Exception) -> str:
-    return f"**Error:** {err}"
+    return f"**Error:** {public_message(err)}" if isinstance(err, SoundtrackError) else UNEXPECTED
+
+
+def _publish(path: str | Path | None) -> str | None:
+    """A copy of ``path`` in Gradio's cache, in a folder named by the hash of its bytes (see module doc)."""
+    if path is None:
+        return None
+    from gradio import processing_utils, utils
+
+    return processing_utils.save_file_to_cache(path, utils.get_upload_folder())
+
+
+def _guard(on_error: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn any exception of a handler into ``on_error(message)``: no traceback reaches the page."""
+
+    def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except Exception as err:
+                if not isinstance(err, SoundtrackError):
+                    log.exception("handler %s failed", handler.__name__)
+                return on_error(_error(err))
+
+        return run
+
+    return wrap
+
+
+def _score_tab(gr: Any) -> dict[str, Any]:
+    from analysis.presets import PRESETS as CONTENT_PRESETS
+
+    c: dict[str, Any] = {}
+    with gr.Row():
+        with gr.Column(scale=1):
+            c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+            c["example"] = gr.Button("Use the example clip", size="sm")
+            c["content_type"] = gr.Dropdown(sorted(CONTENT_PRESETS), value="general", label="Content type")
+            c["analyse"] = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
+        with gr.Column(scale=2):
+            c["error"] = gr.Markdown(elem_id="error")
+            c["summary"] = gr.Markdown(elem_id="summary")
+            c["plot"] = gr.Image(label="Valence and arousal over time (cuts dashed)", type="filepath",
+                                 elem_id="arc-plot")
+    c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks", interactive=False, elem_id="ranked")
+    with gr.Row():
+        with gr.Column(scale=1):
+            c["choice"] = gr.Dropdown([], label="Track", elem_id="choice")
+            c["preview_btn"] = gr.Button("Preview on the video", elem_id="preview-btn")
+            c["skip"] = gr.Button("Skip this track", size="sm", elem_id="skip-btn")
+            c["rating"] = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
+            c["rate_btn"] = gr.Button("Submit rating", elem_id="rate-btn")
+            c["feedback_note"] = gr.Markdown(elem_id="feedback-note")
+        with gr.Column(scale=2):
+            c["preview"] = gr.Video(label="Preview", interactive=False, elem_id="preview")
+    return c
+
+
+def _compose_box(gr: Any) -> dict[str, Any]:
+    from composer.music.styles import STYLES
+
+    c: dict[str, Any] = {}
+    with gr.Accordion("Compose instead", open=False):
+        with gr.Row():
+            c["style"] = gr.Dropdown(sorted(STYLES), value="cinematic", label="Style")
+            c["instrument"] = gr.Textbox(label="Lead instrument (GM name or number; empty: the style's)")
+            c["tempo"] = gr.Number(0, label="Tempo bpm (0: from the clip)")
+            c["energy"] = gr.Slider(-1, 1, 0, step=0.1, label="Energy")
+            c["seed"] = gr.Number(0, label="Seed", precision=0)
+        c["compose_btn"] = gr.Button("Compose", elem_id="compose-btn")
+        c["compose_note"] = gr.Markdown()
+        c["composed"] = gr.Video(label="Composed score on the video", interactive=False)
+        c["downloads"] = gr.File(label="MIDI, MusicXML, WAV, MP4", file_count="multiple")
+    return c
+
+
+def _library_tab(gr: Any, service: SoundtrackService) -> dict[str, Any]:
+    c: dict[str, Any] = {"lib_note": gr.Markdown(elem_id="lib-note")}
+    if service.config.allow_uploads:
+        c["uploads"] = gr.File(label="Add audio or MIDI tracks", file_count="multiple", elem_id="track-upload")
+        c["add_btn"] = gr.Button("Add uploaded tracks", elem_id="add-btn")
+    else:
+        gr.Markdown("Adding tracks is switched off on this server.")
+    if service.config.index_roots:  # absent unless the operator named folders (`serve --index-root`)
+        c["folder"] = gr.Textbox(label="Or index a folder (inside the folders this server allows)",
+                                 elem_id="index-folder")
+        c["folder_btn"] = gr.Button("Index folder", elem_id="index-btn")
+    c["catalogue"] = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue", interactive=False)
+    return c
+
+
+def _data_box(gr: Any) -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    with gr.Accordion("Your data", open=False):
+        gr.Markdown("Everything this server stored about your anonymous id: the lists shown to you and what "
+                    "you did with them.")
+        with gr.Row():
+            c["export_btn"] = gr.Button("Download my data", elem_id="export-btn")
+            c["confirm"] = gr.Checkbox(label="Yes, delete everything stored about my id", elem_id="delete-confirm")
+            c["delete_btn"] = gr.Button("Delete my data", variant="stop", elem_id="delete-btn")
+        c["data_note"] = gr.Markdown(elem_id="data-note")
+        c["data_file"] = gr.File(label="Your data (JSON)", elem_id="data-file")
+    return c
+
+
+def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
+    """Analyse, preview, listen, skip and rate."""
+    no_list = gr.update(choices=[], value=None)
+
+    @_guard(lambda msg: (None, msg, None, None, no_list, "", None))
+    def on_analyse(video, content_type, token, session, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        session = service.ensure_session(session)
+        progress(0.0, desc="checking the upload")
+        try:
+            view = service.analyse(session, video, user=token, content_type=content_type,
+                                   progress=lambda f, m: progress(f, desc=m))
+        except SoundtrackError as err:
+            return (session, _error(err), None, None, no_list, "", None)
+        first = view.choices[0] if view.choices else None
+        return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
+                view.summary, None)
+
+    @_guard(lambda msg: (msg, None))
+    def on_preview(session, choice):
+        return "", _publish(service.preview(service.ensure_session(session), choice))
+
+    @_guard(lambda msg: None)
+    def on_listen(session, choice, kind):
+        service.event(session, kind, choice)
+
+    @_guard(lambda msg: msg)
+    def on_skip(session, choice, position, length):
+        service.event(session, "skip", choice, value=position or 0.0, duration=length or None)
+        return f"Skipped at {float(position or 0):.1f} s."
+
+    @_guard(lambda msg: msg)
+    def on_rate(session, choice, rating):
+        return service.rate(session, choice, rating)
+
+    c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
+    c["analyse"].click(on_analyse, [c["video"], c["content_type"], c["token"], c["session"]],
+                       [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"]],
+                       api_name="analyse")
+    c["preview_btn"].click(on_preview, [c["session"], c["choice"]], [c["error"], c["preview"]], api_name="preview")
+    c["preview"].play(lambda s, ch: on_listen(s, ch, "play"), [c["session"], c["choice"]], None)
+    c["preview"].end(lambda s, ch: on_listen(s, ch, "complete"), [c["session"], c["choice"]], None)
+    pos, length = gr.Number(visible=False), gr.Number(visible=False)
+    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length], c["feedback_note"], js=SKIP_JS)
+    c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate")
+
+
+def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
+    @_guard(lambda msg: (msg, None, None))
+    def on_compose(session, style, instrument, tempo, energy, seed, progress=gr.Progress()):  # noqa: B008
+        progress(0.1, desc="composing")
+        view = service.compose(service.ensure_session(session), style=style, instrument=instrument or None,
+                               tempo=tempo, energy=energy, seed=seed if seed is not None else 0)
+        files = [_publish(p) for p in (view.midi, view.musicxml, view.wav, view.video) if p is not None]
+        return view.summary, _publish(view.video), files
+
+    @_guard(lambda msg: None)
+    def on_download(session):
+        if session and session.recommendation_id is not None:
+            service.event(session, "download")  # a composed file
+
+    @_guard(lambda msg: (msg, None))
+    def on_export(session, token):
+        path = service.export_my_data(service.ensure_session(session), token)
+        return "Your data is ready below.", _publish(path)
+
+    @_guard(lambda msg: msg)
+    def on_delete(token, confirmed):
+        if not confirmed:
+            return "Tick the box first: deleting cannot be undone."
+        return service.delete_my_data(token)
+
+    c["compose_btn"].click(on_compose, [c["session"], c["style"], c["instrument"], c["tempo"], c["energy"],
+                                        c["seed"]], [c["compose_note"], c["composed"], c["downloads"]],
+                           api_name="compose")
+    c["downloads"].download(on_download, [c["session"]], None)
+    c["export_btn"].click(on_export, [c["session"], c["token"]], [c["data_note"], c["data_file"]],
+                          api_name="export_my_data")
+    c["delete_btn"].click(on_delete, [c["token"], c["confirm"]], c["data_note"], api_name="delete_my_data")
+
+
+def _wire_library(service: SoundtrackService, c: dict[str, Any]) -> None:
+    @_guard(lambda msg: (msg, service.catalogue()))
+    def on_add(files):
+        return service.add_tracks([f if isinstance(f, str) else f.name for f in files or []]), service.catalogue()
+
+    @_guard(lambda msg: (msg, service.catalogue()))
+    def on_folder(folder):
+        return service.add_folder(folder), service.catalogue()
+
+    if "add_btn" in c:
+        c["add_btn"].click(on_add, [c["uploads"]], [c["lib_note"], c["catalogue"]], api_name="add_tracks")
+    if "folder_btn" in c:
+        c["folder_btn"].click(on_folder, [c["folder"]], [c["lib_note"], c["catalogue"]], api_name="index_folder")
 
 
 def build_ui(service: SoundtrackService) -> Any:
     """The Gradio Blocks page; every handler is a thin call into ``service``."""
     import gradio as gr
 
-    from analysis.presets import PRESETS as CONTENT_PRESETS
-    from composer.music.styles import STYLES
-
-    def on_load(user_id: str | None) -> tuple[str, str]:
-        uid = user_id or uuid.uuid4().hex[:16]
-        note = f"Your anonymous id: `{uid}` (your data: `soundtrack feedback export|delete --user {uid}`)"
-        return uid, note
-
-    def on_example() -> str:
-        return str(service.example_clip())
-
-    def on_analyse(video, content_type, user_id, session, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
-        session = service.ensure_session(session)
-        progress(0.0, desc="checking the upload")
-        try:
-            view = service.analyse(session, video, user_id=user_id or "anonymous", content_type=content_type,
-                                   progress=lambda f, m: progress(f, desc=m))
-        except SoundtrackError as err:
-            return (session, _error(err), None, None, gr.update(choices=[], value=None), "", None)
-        first = view.choices[0] if view.choices else None
-        return (session, "", str(view.plot), view.table, gr.update(choices=view.choices, value=first), view.summary,
-                None)
-
-    def on_preview(session, choice):
-        try:
-            path = service.preview(service.ensure_session(session), choice)
-        except SoundtrackError as err:
-            return _error(err), None
-        return "", str(path)
-
-    def on_play(session, choice):
-        with contextlib.suppress(SoundtrackError):
-            service.event(session, "play", choice)
-
-    def on_end(session, choice):
-        with contextlib.suppress(SoundtrackError):
-            service.event(session, "complete", choice)
-
-    def on_skip(session, choice, position, length):
-        try:
-            service.event(session, "skip", choice, value=position, duration=length or None)
-            return f"Skipped at {position or 0:.1f} s."
-        except SoundtrackError as err:
-            return _error(err)
-
-    def on_rate(session, choice, rating):
-        try:
-            return service.rate(session, choice, rating)
-        except SoundtrackError as err:
-            return _error(err)
-
-    def on_compose(session, style, instrument, tempo, energy, seed, progress=gr.Progress()):  # noqa: B008
-        progress(0.1, desc="composing")
-        try:
-            view = service.compose(service.ensure_session(session), style=style, instrument=instrument or None,
-                                   tempo=tempo or None, energy=energy, seed=int(seed or 0))
-        except SoundtrackError as err:
-            return _error(err), None, None
-        files = [str(p) for p in (view.midi, view.musicxml, view.wav, view.video) if p is not None]
-        return view.summary, str(view.video), files
-
-    def on_download(session):
-        try:
-            if session and session.recommendation_id is not None:
-                service.feedback.log_event(session.recommendation_id, "download")  # a composed file
-        except SoundtrackError:
-            pass
-
-    def on_add(files):
-        try:
-            msg = service.add_tracks([f if isinstance(f, str) else f.name for f in files or []])
-        except SoundtrackError as err:
-            msg = _error(err)
-        return msg, service.catalogue()
-
-    def on_folder(folder):
-        try:
-            msg = service.add_folder(folder)
-        except SoundtrackError as err:
-            msg = _error(err)
-        return msg, service.catalogue()
-
-    skip_js = """(s, c, p, l) => { const v = document.querySelector('#preview video');
-        return [s, c, v ? v.currentTime : 0, v ? v.duration : 0]; }"""
+    @_guard(lambda msg: (None, msg))
+    def on_load(token):
+        token, uid = service.identify(token)
+        return token, f"Your anonymous id: `{uid}` (see **Your data** below to download or delete what is stored)"
 
     # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
     with gr.Blocks(
         title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False
     ) as demo:
-        user_id = gr.BrowserState(None, storage_key="soundtrack-user")
-        session = gr.State(None)
+        c: dict[str, Any] = {"token": gr.BrowserState(None, storage_key="soundtrack-user"), "session": gr.State(None)}
         gr.Markdown("# Soundtrack composer\nUpload a clip: see its emotional arc, hear library tracks fitted to it, "
                     "rate them, or compose a new score.")
         who = gr.Markdown(elem_id="user-note")
         with gr.Tab("Score a clip"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    video = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
-                    example = gr.Button("Use the example clip", size="sm")
-                    content_type = gr.Dropdown(sorted(CONTENT_PRESETS), value="general", label="Content type")
-                    analyse = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
-                with gr.Column(scale=2):
-                    error = gr.Markdown(elem_id="error")
-                    summary = gr.Markdown(elem_id="summary")
-                    plot = gr.Image(label="Valence and arousal over time (cuts dashed)", type="filepath",
-                                    elem_id="arc-plot")
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks", interactive=False, elem_id="ranked")
-            with gr.Row():
-                with gr.Column(scale=1):
-                    choice = gr.Dropdown([], label="Track", elem_id="choice")
-                    preview_btn = gr.Button("Preview on the video", elem_id="preview-btn")
-                    skip = gr.Button("Skip this track", size="sm", elem_id="skip-btn")
-                    rating = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
-                    rate_btn = gr.Button("Submit rating", elem_id="rate-btn")
-                    feedback_note = gr.Markdown(elem_id="feedback-note")
-                with gr.Column(scale=2):
-                    preview = gr.Video(label="Preview", interactive=False, elem_id="preview")
-            with gr.Accordion("Compose instead", open=False):
-                with gr.Row():
-                    style = gr.Dropdown(sorted(STYLES), value="cinematic", label="Style")
-                    instrument = gr.Textbox(label="Lead instrument (GM name or number; empty: the style's)")
-                    tempo = gr.Number(0, label="Tempo bpm (0: from the clip)")
-                    energy = gr.Slider(-1, 1, 0, step=0.1, label="Energy")
-                    seed = gr.Number(0, label="Seed", precision=0)
-                compose_btn = gr.Button("Compose", elem_id="compose-btn")
-                compose_note = gr.Markdown()
-                composed = gr.Video(label="Composed score on the video", interactive=False)
-                downloads = gr.File(label="MIDI, MusicXML, WAV, MP4", file_count="multiple")
+            c.update(_score_tab(gr))
+            c.update(_compose_box(gr))
+            c.update(_data_box(gr))
         with gr.Tab("Library"):
-            lib_note = gr.Markdown()
-            uploads = gr.File(label="Add audio or MIDI tracks", file_count="multiple")
-            add_btn = gr.Button("Add uploaded tracks")
-            folder = gr.Textbox(label="Or index a folder on the server")
-            folder_btn = gr.Button("Index folder")
-            catalogue = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue", interactive=False)
-
-        demo.load(on_load, [user_id], [user_id, who]).then(service.catalogue, None, catalogue)
-        example.click(on_example, None, video)
-        analyse.click(on_analyse, [video, content_type, user_id, session],
-                      [session, error, plot, table, choice, summary, preview])
-        preview_btn.click(on_preview, [session, choice], [error, preview])
-        preview.play(on_play, [session, choice], None)
-        preview.end(on_end, [session, choice], None)
-        pos, length = gr.Number(visible=False), gr.Number(visible=False)
-        skip.click(on_skip, [session, choice, pos, length], feedback_note, js=skip_js)
-        rate_btn.click(on_rate, [session, choice, rating], feedback_note)
-        compose_btn.click(on_compose, [session, style, instrument, tempo, energy, seed],
-                          [compose_note, composed, downloads])
-        downloads.download(on_download, [session], None)
-        add_btn.click(on_add, [uploads], [lib_note, catalogue])
-        folder_btn.click(on_folder, [folder], [lib_note, catalogue])
+            c.update(_library_tab(gr, service))
+        demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify").then(
+            service.catalogue, None, c["catalogue"])
+        _wire_clip(gr, service, c)
+        _wire_compose_and_data(gr, service, c)
+        _wire_library(service, c)
     return demo
 
 
@@ -193,7 +277,7 @@ def serve(
         server_name=host,
         server_port=port,
         max_file_size=f"{int(cfg.max_upload_mb)}mb",
-        allowed_paths=[str(service.work)],
+        allowed_paths=[],  # nothing by path: handlers publish copies (see _publish)
         prevent_thread_lock=not block,
         show_error=True,
     )

@@ -1,8 +1,11 @@
 """Entry point of the ``soundtrack`` console script.
 
-Subcommands live one per module in :mod:`soundtrack.commands`. Errors the product
-raises on purpose print one sentence on stderr and exit with status 2; ``--json``
-output goes to stdout alone, so it can be piped.
+Subcommands live one per module in :mod:`soundtrack.commands`. Every error prints one
+sentence on stderr and exits with status 2, never a traceback (``-v`` adds the
+traceback of an unexpected one): the product's own errors, a library that is not a
+database or is locked (the CLI waits :data:`CLI_BUSY_TIMEOUT` seconds, not the
+library's 30), files it cannot read or write. ``--json`` output goes to stdout alone,
+so it can be piped.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ import json
 import logging
 import pkgutil
 import sys
+import traceback
 from collections.abc import Sequence
 from importlib import import_module
 from types import ModuleType
 from typing import Any
 
 import soundtrack.commands as commands_pkg
+
+#: Seconds a command waits for a library database another process holds locked.
+CLI_BUSY_TIMEOUT = 3.0
 
 
 def _command_modules() -> list[ModuleType]:
@@ -45,6 +52,25 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def describe(err: BaseException) -> str:
+    """One sentence for an error the product did not raise on purpose."""
+    if type(err).__module__.startswith("sqlalchemy"):
+        cause = str(getattr(err, "orig", None) or err).splitlines()[0]
+        if "locked" in cause or "busy" in cause:
+            return (f"the library database is locked by another process (waited {CLI_BUSY_TIMEOUT:g} s); "
+                    "try again when it has finished")
+        if "not a database" in cause or "malformed" in cause or "encrypted" in cause:
+            return f"`--library` does not name a database this program can read ({cause})"
+        return f"the library database could not be used ({cause})"
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror or err}"
+    if isinstance(err, RecursionError):
+        return "the input is nested too deeply to be read"
+    detail = str(err).splitlines()[0] if str(err) else "no detail"
+    return f"unexpected {type(err).__name__}: {detail} (run `soundtrack -v ...` for the traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from analysis.errors import SoundtrackError
 
@@ -64,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
         sys.stderr.close()
         return 141
+    except Exception as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"soundtrack {args.command}: error: {describe(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ Limits and hygiene: uploads larger than ``max_upload_mb`` or longer than
 raises a readable error; each browser session works in its own folder under
 ``work_dir/sessions``; a background sweeper removes session folders older than
 ``cleanup_age_s`` (never a shared folder, never per request).
+
+Security (see SECURITY.md): the server issues each browser a signed anonymous id and
+refuses feedback under any other; folders are indexed only inside ``index_roots``;
+uploaded tracks are copied into the library's own storage, and only when
+``allow_uploads``; messages name files, never the server folders they live in.
 """
 
 from __future__ import annotations
@@ -21,18 +26,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
+from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, clip_fingerprint
+from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
+from soundtrack.clips import make_example_clip, probe_video
+from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 
 log = logging.getLogger("soundtrack.service")
 
@@ -56,6 +62,12 @@ class AppConfig:
     k: int = 8
     hop: float = 0.5
     sources: tuple[str, ...] = ("visual", "audio")
+    #: Folders a visitor may have indexed (empty: indexing from the page is off).
+    index_roots: tuple[Path, ...] = ()
+    #: Whether visitors may add uploaded tracks to the shared catalogue.
+    allow_uploads: bool = True
+    #: Where uploaded tracks are kept (None: beside an SQLite library, else <work>/library-files).
+    storage_dir: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_duration_s", "cleanup_age_s", "hop"):
@@ -63,6 +75,9 @@ class AppConfig:
                 raise ParameterError(f"`{name}` must be positive (received {getattr(self, name)})")
         if not 1 <= self.k <= 100:
             raise ParameterError(f"`k` must be within 1 and 100 (received {self.k})")
+        for root in self.index_roots:
+            if not Path(root).is_dir():
+                raise ParameterError(f"`index_roots` must name existing folders (received {str(root)!r})")
 
     @property
     def work(self) -> Path:
@@ -107,64 +122,6 @@ class ComposeView:
 TABLE_HEADERS = ["#", "title", "score", "DTW", "embedding", "start (s)", "stretch"]
 
 
-def make_example_clip(path: Path, *, seconds_per_shot: float = 3.0, fps: int = 25) -> Path:
-    """A small synthetic clip (three shots: calm blue, bright busy orange, dim grey, with a drone)."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.mp4")
-    w, h, sr = 320, 180, 22050
-    shots = [((30, 60, 140), 0.1), ((250, 150, 40), 1.0), ((70, 70, 70), 0.0)]
-    rng = np.random.default_rng(0)
-    with av.open(str(tmp), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        aus = out.add_stream("aac", rate=sr)
-        n = int(seconds_per_shot * fps)
-        for s, (colour, motion) in enumerate(shots):
-            for i in range(n):
-                img = np.empty((h, w, 3), np.uint8)
-                img[:] = colour
-                x = int((i * motion * 8 + 40 * s) % (w - 60))
-                img[60:120, x : x + 60] = np.clip(np.array(colour) * 0.4, 0, 255)
-                if motion:
-                    img = np.clip(img + rng.normal(0, 12 * motion, img.shape), 0, 255).astype(np.uint8)
-                out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        out.mux(vs.encode())
-        t = np.arange(int(sr * seconds_per_shot * len(shots))) / sr
-        tone = (0.2 * np.sin(2 * np.pi * 110 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))).astype(np.float32)
-        for start in range(0, tone.size, 1024):
-            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
-            frame.sample_rate = sr
-            frame.time_base = Fraction(1, sr)
-            frame.pts = start
-            out.mux(aus.encode(frame))
-        out.mux(aus.encode())
-    tmp.replace(path)
-    return path
-
-
-def probe_video(path: Path) -> float:
-    """Duration in seconds of a readable video, or a :class:`MediaError` naming the problem."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(path.name, "has no video stream (is it a video file?)")
-            stream = container.streams.video[0]
-            if container.duration:
-                return container.duration / 1_000_000
-            if stream.duration and stream.time_base:
-                return float(stream.duration * stream.time_base)
-            frames = sum(1 for _ in container.decode(stream))
-            return frames / float(stream.average_rate or 25)
-    except MediaError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError) as err:
-        raise MediaError(path.name, f"is not a readable video ({type(err).__name__})") from None
-
-
 class SoundtrackService:
     """Loads the library, feedback log and learner once; handles every request of the page."""
 
@@ -187,6 +144,10 @@ class SoundtrackService:
         self.feedback = FeedbackLog(self.library)
         self.learner = WeightLearner(self.feedback)
         self.learner.refresh()
+        beside = default_storage(self.library)  # <db folder>/<db stem>-files for an SQLite library
+        self.storage = Path(self.config.storage_dir or beside or self.work / "library-files")
+        key = beside.with_name(beside.name.removesuffix("-files") + "-identity.key") if beside else None
+        self.signer = IdentitySigner.beside(key or self.work / "identity.key")
         self._plot_lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
@@ -266,27 +227,55 @@ class SoundtrackService:
         mb = p.stat().st_size / 1e6
         if mb > self.config.max_upload_mb:
             raise MediaError(p.name, f"is {mb:.0f} MB; the limit is {self.config.max_upload_mb:.0f} MB")
-        duration = probe_video(p)
-        if duration > self.config.max_duration_s:
-            raise MediaError(p.name, f"lasts {duration:.0f} s; the limit is {self.config.max_duration_s:.0f} s")
-        if duration <= 0:
-            raise MediaError(p.name, "has no frames")
-        return duration
+        return probe_video(p, max_duration=self.config.max_duration_s)  # counted from packets, not the header
+
+    # ------------------------------------------------------------------ identity
+    def identify(self, token: object = None) -> tuple[str, str]:
+        """The browser's (token, user id): its own token if this server signed it, else a new one."""
+        try:
+            return str(token), self.signer.verify(token)
+        except ParameterError:
+            fresh = self.signer.issue()
+            return fresh, self.signer.verify(fresh)
+
+    def user_of(self, token: object) -> str:
+        """The user id inside a token this server signed; :class:`ParameterError` for anything else."""
+        return self.signer.verify(token)
+
+    def export_my_data(self, session: Session, token: object) -> Path:
+        """Everything stored about the token's user, as a JSON file in the session's folder."""
+        uid = self.user_of(token)
+        out = session.folder / f"my-data-{uid}.json"
+        out.write_text(self.feedback.export_user_json(uid) + "\n")
+        return out
+
+    def delete_my_data(self, token: object) -> str:
+        """Delete everything stored about the token's user (the id stays theirs)."""
+        uid = self.user_of(token)
+        removed = self.feedback.delete_user(uid)
+        return (f"Deleted your data: {removed['recommendations']} recommendation(s), "
+                f"{removed['candidates']} candidate(s), {removed['events']} event(s).")
 
     def analyse(
         self,
         session: Session,
         video: str | Path,
         *,
-        user_id: str,
+        user: object,
         content_type: str = "general",
         progress: Progress | None = None,
     ) -> AnalysisView:
-        """Analyse the clip, rank the library with the learner's weights, log what is shown."""
+        """Analyse the clip, rank the library with the learner's weights, log what is shown.
+
+        ``user`` is the token :meth:`identify` issued; anything else is refused before any work.
+        """
         report = progress or (lambda f, m: None)
         # Forget the previous clip first, so an error leaves no stale list to rate.
         session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
-        if not video:
+        user_id = self.user_of(user)
+        if not isinstance(content_type, str):
+            raise ParameterError(f"`content_type` must be a preset name (received {type(content_type).__name__})")
+        if not video or not isinstance(video, str | Path):
             raise ParameterError("upload a clip (or use the example clip) first")
         self.check_upload(video)
         src = Path(video)
@@ -319,23 +308,8 @@ class SoundtrackService:
         session.max_stretch = weights.max_stretch
         session.video, session.clip, session.matches = local, clip, matches
         session.recommendation_id, session.played = rec, set()
-        table = [
-            [i + 1, m.title, round(m.score, 3), round(m.dtw_score, 3), round(m.embedding_score, 3),
-             round(m.start, 2), round(m.stretch, 3)]
-            for i, m in enumerate(matches)
-        ]
-        choices = [f"{i + 1}. {m.title}" for i, m in enumerate(matches)]
-        best = f"best fit {matches[0].score:.2f}" if matches else "the library is empty"
-        if getattr(ranking, "compose_instead", False):
-            best += " (no track fits well: try **Compose instead** below)"
-        dominant = clip.arc.dominant_emotion()
-        n_cuts = len(clip.cuts)
-        summary = (
-            f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
-            f"{max(set(dominant), key=dominant.count)}; {best}"
-        )
         report(1.0, "done")
-        return AnalysisView(plot=Path(plot), table=table, choices=choices, summary=summary, recommendation_id=rec)
+        return _view(clip, matches, getattr(ranking, "compose_instead", False), Path(plot), rec)
 
     def _position(self, session: Session | None, choice: str | int | None) -> int:
         if session is None or not session.matches:
@@ -365,6 +339,8 @@ class SoundtrackService:
         if session is None or session.recommendation_id is None:
             raise ParameterError("analyse a clip first (nothing to rate yet)")
         pos = None if choice is None else self._position(session, choice)
+        value = optional_number("value", value, -1e9, 1e9) if value != 0 else 0.0
+        duration = optional_number("duration", duration, 0.0, 1e9)
         if kind == "play" and pos is not None:
             kind = "replay" if pos in session.played else "play"
             session.played.add(pos)
@@ -373,7 +349,7 @@ class SoundtrackService:
     def rate(self, session: Session | None, choice: str | int, rating: int | str) -> str:
         try:
             stars = int(rating)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ParameterError(f"choose a rating from 1 to 5 (received {rating!r})") from None
         self.event(session, "rating", choice, value=stars)
         return f"Thanks: {session.matches[self._position(session, choice)].title} rated {stars}/5."
@@ -393,6 +369,11 @@ class SoundtrackService:
 
         if session.clip is None:
             raise ParameterError("analyse a clip first (nothing to compose for)")
+        seed = check_seed(seed)
+        tempo = optional_number("tempo", tempo, 20.0, 400.0)
+        energy = optional_number("energy", energy, -1.0, 1.0)
+        if not isinstance(style, str) or not (instrument is None or isinstance(instrument, str | int)):
+            raise ParameterError(f"`style` and `instrument` must be names (received {style!r}, {instrument!r})")
         if session.recommendation_id is not None:
             self.feedback.log_event(session.recommendation_id, "compose_instead")
         clip = session.clip
@@ -414,23 +395,62 @@ class SoundtrackService:
 
     # ------------------------------------------------------------------ the library
     def add_tracks(self, paths: Sequence[str | Path]) -> str:
-        added, failed = [], []
+        """Copy uploaded tracks into the library's storage and catalogue them; duplicates are named as such."""
+        if not self.config.allow_uploads:
+            raise ParameterError("adding tracks is switched off on this server (the operator can allow it with "
+                                 "`soundtrack serve --allow-uploads`)")
+        added, duplicates, failed = [], [], []
         for p in paths:
+            name = Path(p).name
             try:
-                added.append(self.library.add(p, title=Path(p).stem).title)
+                if Path(p).is_file() and Path(p).stat().st_size > self.config.max_upload_mb * 1e6:
+                    raise MediaError(name, f"is larger than the {self.config.max_upload_mb:.0f} MB limit")
+                record, new = import_track(self.library, p, storage=self.storage, title=Path(p).stem)
+            except MediaError as err:  # named by the upload's name, not the stored copy's
+                failed.append(public_message(MediaError(name, err.problem)))
+                continue
             except SoundtrackError as err:
-                failed.append(str(err))
-        return f"added {len(added)} track(s)" + (f"; skipped: {'; '.join(failed)}" if failed else "")
+                failed.append(f"{name}: {public_message(err)}")
+                continue
+            (added if new else duplicates).append(record.title or name)
+        msg = f"added {len(added)} track(s)" + (f": {', '.join(added)}" if added else "")
+        if duplicates:
+            msg += f"; already in the library (duplicates): {', '.join(duplicates)}"
+        return msg + (f"; skipped: {'; '.join(failed)}" if failed else "")
 
-    def add_folder(self, folder: str) -> str:
-        report = self.library.add_folder(Path(folder).expanduser(), progress=False)
-        return str(getattr(report, "summary", report))
+    def add_folder(self, folder: object) -> str:
+        """Index a folder inside the operator's ``index_roots``; the reply gives counts and titles, no paths."""
+        real = resolve_under_roots(folder, self.config.index_roots)
+        report = self.library.add_folder(real, progress=False, workers=0,
+                                         within=root_of(real, self.config.index_roots))
+        titles = ", ".join(r.title or "?" for r in report.added[:20]) + (" ..." if len(report.added) > 20 else "")
+        return (f"indexed the folder: added {len(report.added)} track(s)" + (f" ({titles})" if titles else "")
+                + f", {report.existing} already in the library, {len(report.skipped)} skipped")
 
     def catalogue(self) -> list[list[Any]]:
         return [
             [r.id, r.title, r.kind, round(r.duration, 1), r.tempo and round(r.tempo), r.key, r.mode, ", ".join(r.tags)]
             for r in self.library.list()
         ]
+
+
+def _view(clip: Any, matches: list[Any], compose_instead: bool, plot: Path, rec: int) -> AnalysisView:
+    table = [
+        [i + 1, m.title, round(m.score, 3), round(m.dtw_score, 3), round(m.embedding_score, 3),
+         round(m.start, 2), round(m.stretch, 3)]
+        for i, m in enumerate(matches)
+    ]
+    choices = [f"{i + 1}. {m.title}" for i, m in enumerate(matches)]
+    best = f"best fit {matches[0].score:.2f}" if matches else "the library is empty"
+    if compose_instead:
+        best += " (no track fits well: try **Compose instead** below)"
+    dominant = clip.arc.dominant_emotion()
+    n_cuts = len(clip.cuts)
+    summary = (
+        f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
+        f"{max(set(dominant), key=dominant.count)}; {best}"
+    )
+    return AnalysisView(plot=plot, table=table, choices=choices, summary=summary, recommendation_id=rec)
 
 
 CATALOGUE_HEADERS = ["id", "title", "kind", "duration (s)", "tempo", "key", "mode", "tags"]

@@ -67,7 +67,8 @@ def clip(tmp_path_factory):
 def test_analyse_rank_preview_rate_and_log(service, clip):
     session = service.new_session()
     steps = []
-    view = service.analyse(session, clip, user_id="tester", progress=lambda f, m: steps.append((f, m)))
+    token = service.signer.sign("tester")
+    view = service.analyse(session, clip, user=token, progress=lambda f, m: steps.append((f, m)))
     assert view.plot.is_file() and view.plot.stat().st_size > 5000
     assert len(view.table) == 3 and {row[1] for row in view.table} == {"bright-march", "slow-lament", "steady-walk"}
     scores = [row[2] for row in view.table]
@@ -109,19 +110,19 @@ def test_bad_uploads_give_readable_errors(service, clip, tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video")
     with pytest.raises(MediaError, match=r"notes\.mp4: is not a readable video"):
-        service.analyse(session, text, user_id="tester")
+        service.analyse(session, text, user=service.signer.sign("tester"))
     broken = corrupt_copy(clip, tmp_path / "broken.mp4", mode="garble")
     with pytest.raises(MediaError, match=r"broken\.mp4"):
-        service.analyse(session, broken, user_id="tester")
+        service.analyse(session, broken, user=service.signer.sign("tester"))
     small = SoundtrackService(AppConfig(library=service.config.library, work_dir=service.work, max_duration_s=2.0))
-    with pytest.raises(MediaError, match=r"lasts 4 s; the limit is 2 s"):
+    with pytest.raises(MediaError, match=r"lasts more than 2 s"):
         small.check_upload(clip)
     tiny = SoundtrackService(AppConfig(library=service.config.library, work_dir=service.work, max_upload_mb=0.001))
     with pytest.raises(MediaError, match="MB; the limit is 0 MB"):
         tiny.check_upload(clip)
-    service.analyse(session, clip, user_id="tester")
+    service.analyse(session, clip, user=service.signer.sign("tester"))
     with pytest.raises(ParameterError, match="upload a clip"):
-        service.analyse(session, None, user_id="tester")
+        service.analyse(session, None, user=service.signer.sign("tester"))
     with pytest.raises(ParameterError, match="analyse a clip first"):  # the failed upload left no stale list
         service.rate(session, 0, 3)
     with pytest.raises(ParameterError, match="analyse a clip first"):
@@ -132,7 +133,7 @@ def test_bad_uploads_give_readable_errors(service, clip, tmp_path):
 
 def test_compose_instead_writes_all_downloads(service, clip):
     session = service.new_session()
-    view = service.analyse(session, clip, user_id="composer-fan")
+    view = service.analyse(session, clip, user=service.signer.sign("composer-fan"))
     out = service.compose(session, style="cinematic", instrument="violin", tempo=90, energy=0.3)
     assert out.midi.suffix == ".mid" and out.wav.suffix == ".wav" and out.video.suffix == ".mp4"
     assert all(p.parent == session.folder and p.stat().st_size > 0 for p in (out.midi, out.wav, out.video))
@@ -164,8 +165,10 @@ def test_two_users_at_once_keep_their_own_files_and_logs(service, clip):
 
     sessions = {user: service.new_session() for user in ("alice", "bob")}
     with ThreadPoolExecutor(2) as pool:
-        views = dict(zip(sessions, pool.map(lambda u: service.analyse(sessions[u], clip, user_id=u), sessions),
-                         strict=True))
+        def run(u: str):
+            return service.analyse(sessions[u], clip, user=service.signer.sign(u))
+
+        views = dict(zip(sessions, pool.map(run, sessions), strict=True))
     for user, view in views.items():
         assert view.plot.parent == sessions[user].folder
         assert sessions[user].video.parent == sessions[user].folder

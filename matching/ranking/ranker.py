@@ -95,8 +95,9 @@ def clip_arc(clip: Any) -> EmotionArc:
     arc = clip if isinstance(clip, EmotionArc) else getattr(clip, "arc", None)
     if not isinstance(arc, EmotionArc):
         raise ParameterError(f"`clip` must be an EmotionArc or have an .arc (received {type(clip).__name__})")
-    if len(arc) < 1:
-        raise ParameterError("`clip` arc is empty (received 0 steps)")
+    if len(arc) < 2:  # one point has no shape: DTW against it would call nearly any track a fit
+        raise ParameterError(f"`clip` arc needs at least 2 steps to be matched (received {len(arc)}): "
+                             "the clip is shorter than two arc steps")
     return arc
 
 

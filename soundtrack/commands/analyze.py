@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from soundtrack.argtypes import input_path
 
 NAME = "analyze"
 HELP = "analyse a video into a valence-arousal arc, cuts and pace"
@@ -12,16 +13,16 @@ ORDER = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("clip", type=Path, help="video file (mp4, mov, avi, mkv, webm, ...)")
+    parser.add_argument("clip", type=input_path, help="video file (mp4, mov, avi, mkv, webm, ...)")
     parser.add_argument("--json", action="store_true", help="print the whole analysis as JSON on stdout")
-    parser.add_argument("--plot", type=Path, metavar="PNG", help="write a plot of the arc with the cuts marked")
+    parser.add_argument("--plot", type=input_path, metavar="PNG", help="write a plot of the arc with the cuts marked")
     parser.add_argument("--hop", type=float, default=0.5, help="seconds between arc points (default 0.5)")
     parser.add_argument("--sources", default="visual,audio",
                         help="comma-separated affect sources (default visual,audio; also faces, speech, subtitles)")
     parser.add_argument("--content-type", default="general",
                         help="source-weight preset: general, drama, documentary, interview, courtroom, action, "
                              "sports, music_video (default general)")
-    parser.add_argument("--subtitles", type=Path, metavar="FILE", help=".srt/.vtt subtitles (adds that source)")
+    parser.add_argument("--subtitles", type=input_path, metavar="FILE", help=".srt/.vtt subtitles (adds that source)")
     parser.add_argument("--cut-detector", default="adaptive",
                         help="adaptive, content, threshold, hash or histogram (default adaptive)")
     parser.add_argument("--cut-threshold", type=float, default=None, help="detector threshold (default: its own)")

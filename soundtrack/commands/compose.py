@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+from soundtrack.argtypes import input_path, safe_stem
 
 NAME = "compose"
 HELP = "compose music that follows an emotion arc (from ARC.json or a clip), with chord changes on the cuts"
@@ -11,8 +14,8 @@ ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("clip", nargs="?", type=Path, help="video to analyse and score (omit with --arc)")
-    parser.add_argument("--arc", type=Path, metavar="ARC.json",
+    parser.add_argument("clip", nargs="?", type=input_path, help="video to analyse and score (omit with --arc)")
+    parser.add_argument("--arc", type=input_path, metavar="ARC.json",
                         help="arc JSON (EmotionArc.to_json, or a whole `soundtrack analyze --json` output)")
     parser.add_argument("--cuts", default=None, help="comma-separated cut times in seconds (default: the clip's)")
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: the clip's or the arc's)")
@@ -22,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--tempo", type=float, default=None, help="base tempo in BPM (default: from the arc)")
     parser.add_argument("--energy", type=float, default=None, help="-1..1 added to arousal (default 0)")
-    parser.add_argument("--seed-melody", type=Path, default=None, metavar="MIDI", help="a short melody to develop")
+    parser.add_argument("--seed-melody", type=input_path, default=None, metavar="MIDI",
+                        help="a short melody to develop")
     parser.add_argument("--source", default="auto", help="note source: auto, rules or learned (default auto)")
-    parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
+    parser.add_argument("--out", type=input_path, default=Path("."), metavar="DIR", help="output folder (default .)")
     parser.add_argument("--no-audio", action="store_true", help="write MIDI and MusicXML only")
     parser.add_argument("--stems", action="store_true", help="also write one WAV per instrument")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -36,14 +40,16 @@ def _cuts(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
+        cuts = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise ParameterError(f"`--cuts` must be comma-separated seconds (received {text!r})") from None
+        cuts = (math.nan,)
+    if not all(math.isfinite(c) and c >= 0 for c in cuts):
+        raise ParameterError(f"`--cuts` must be comma-separated seconds (received {text!r})")
+    return cuts
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.arc import EmotionArc
-    from analysis.errors import MediaError, ParameterError
+    from analysis.errors import ParameterError
     from composer.pipeline.compose import compose
 
     if (args.arc is None) == (args.clip is None):
@@ -51,22 +57,15 @@ def run(args: argparse.Namespace) -> int:
                              f"{'both' if args.arc else 'neither'})")
     cuts = _cuts(args.cuts)
     duration = args.duration
+    args.out = Path(args.out).absolute()  # no derived name can start with a dash
     if args.arc is not None:
-        if not args.arc.is_file():
-            raise MediaError(args.arc, "arc file not found")
-        import json
+        from soundtrack.arcfile import read_arc_file
 
-        text = args.arc.read_text(encoding="utf-8")
-        arc = EmotionArc.from_json(text)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = {}
-        if cuts is None and isinstance(data, dict):
-            cuts = tuple(float(c) for c in data.get("cuts", ()))  # a whole analysis JSON carries its cuts
-        if duration is None and isinstance(data, dict) and "duration" in data:
-            duration = float(data["duration"])
-        stem = args.arc.stem
+        given = read_arc_file(args.arc)  # refuses every wrong shape in one sentence
+        arc = given.arc
+        cuts = given.cuts if cuts is None else cuts  # a whole analysis JSON carries its cuts
+        duration = given.duration if duration is None else duration
+        stem = safe_stem(args.arc.stem, fallback="arc")
     else:
         from analysis.video import analyze_video
 
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         arc = clip.arc
         cuts = clip.cuts if cuts is None else cuts
         duration = clip.duration if duration is None else duration
-        stem = args.clip.stem
+        stem = safe_stem(args.clip.stem)
     piece = compose(arc, cuts or (), duration, style=args.style, instrument=args.instrument, seed=args.seed,
                     tempo=args.tempo, energy=args.energy, seed_melody=args.seed_melody, source=args.source)
     out: Path = args.out

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from soundtrack.argtypes import input_path
 
 NAME = "index"
 HELP = "analyse a folder (or one file) of audio/MIDI tracks into a music library"
@@ -11,7 +12,7 @@ ORDER = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", type=Path, metavar="DIR|FILE", help="folder to scan (recursively) or one track")
+    parser.add_argument("source", type=input_path, metavar="DIR|FILE", help="folder to scan (recursively) or one track")
     parser.add_argument("--library", default="library.db", help="SQLite path or database URL (default library.db)")
     parser.add_argument("--tag", action="append", default=[], help="tag every new track (repeatable)")
     parser.add_argument("--licence", default=None, help="licence recorded for every new track")
@@ -26,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from matching.library.store import Library
+    from soundtrack.cli import CLI_BUSY_TIMEOUT
 
-    lib = Library(args.library)
+    lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     report = lib.add_folder(
         args.source,
         recursive=not args.no_recursive,

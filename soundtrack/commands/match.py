@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soundtrack.argtypes import input_path
+
 NAME = "match"
 HELP = "rank the library's tracks against a video clip's emotional arc"
 ORDER = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("clip", type=Path, help="video file")
+    parser.add_argument("clip", type=input_path, help="video file")
     parser.add_argument("--library", default="library.db", help="SQLite path or database URL (default library.db)")
     parser.add_argument("-k", "--k", type=int, default=10, help="number of tracks to list (default 10)")
     parser.add_argument("--content-type", default=None, help="weight preset (default, drama, action, ...)")
@@ -25,8 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from matching.feedback.learner import current_weights
     from matching.library.store import Library
     from matching.ranking.ranker import rank
+    from soundtrack.cli import CLI_BUSY_TIMEOUT
 
-    lib = Library(args.library)
+    lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
         raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")
     clip = analyze_video(args.clip)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soundtrack.argtypes import input_path
+
 NAME = "score"
 HELP = "give a clip a soundtrack: the best-fitting library track, or a newly composed score"
 ORDER = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("clip", type=Path, help="video file to score")
+    parser.add_argument("clip", type=input_path, help="video file to score")
     parser.add_argument("--library", default=None, metavar="DB", help="library database (SQLite path or URL)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=input_path, default=None, metavar="DIR",
                         help="output folder (default: <clip>-score beside the clip)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="best-match score (0..1) needed to use a library track (default: the preset's)")
@@ -27,9 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from composer.pipeline.score_video import open_library, score_video
+    from analysis.errors import MediaError
+    from composer.pipeline.score_video import score_video
+    from matching.library.store import Library
+    from soundtrack.cli import CLI_BUSY_TIMEOUT
 
-    lib = open_library(args.library)
+    lib = None
+    if args.library is not None:
+        if "://" not in args.library and not Path(args.library).is_file():
+            raise MediaError(args.library, "library database not found")
+        lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     weights = None
     if lib is not None:
         from matching.feedback.learner import current_weights

@@ -9,6 +9,9 @@ NAME = "serve"
 HELP = "serve the web page: upload a clip, see its arc, hear and rate matching tracks, compose"
 ORDER = 70
 
+#: Addresses only this machine can reach: there, visitors may add tracks without --allow-uploads.
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", metavar="DB", default=None,
@@ -24,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cleanup-hours", type=float, default=6.0,
                         help="remove session uploads and outputs older than this (default 6)")
     parser.add_argument("-k", type=int, default=8, help="ranked tracks to show (default 8)")
+    parser.add_argument("--index-root", metavar="DIR", type=Path, action="append", default=[],
+                        help="a folder visitors may have indexed into the library (repeatable; default: none, "
+                             "and the page offers no folder indexing)")
+    parser.add_argument("--allow-uploads", action="store_true",
+                        help="let visitors add uploaded tracks to the shared library even with --share-lan "
+                             "(on by default only when listening on 127.0.0.1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise ParameterError(f"`--port` must be within 1 and 65535 (received {args.port})")
+    host = "0.0.0.0" if args.share_lan else args.host
+    for root in args.index_root:
+        if not root.is_dir():
+            raise ParameterError(f"`--index-root` must be an existing folder (received {str(root)!r})")
     config = AppConfig(
         library=args.library,
         work_dir=args.work_dir,
@@ -40,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
         cleanup_age_s=args.cleanup_hours * 3600.0,
         k=args.k,
+        index_roots=tuple(root.resolve() for root in args.index_root),
+        allow_uploads=args.allow_uploads or host in LOOPBACK,
     )
-    serve(config, host="0.0.0.0" if args.share_lan else args.host, port=args.port)
+    serve(config, host=host, port=args.port)
     return 0

@@ -1,0 +1,98 @@
+"""The library's own copies of tracks added by upload, content-addressed beside the database.
+
+A file uploaded through the page arrives in a temporary folder that the web server
+empties; cataloguing that path left a track that still ranked but could no longer be
+played after a restart. :func:`import_track` copies the bytes first, to
+``<storage>/<first two hex digits>/<sha256><suffix>``, and catalogues the copy. The
+same bytes uploaded again are a duplicate: nothing is copied or analysed, and the
+caller is told. A catalogued track whose file has vanished (an upload catalogued
+before this module existed) gets its bytes back from the new upload.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from analysis.errors import MediaError, ParameterError
+from analysis.media.hashing import content_hash
+from matching.library.records import TrackRecord
+
+#: Suffixes an upload may have (what ``Library.add_folder`` indexes).
+UPLOAD_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".mid", ".midi"})
+
+
+def default_storage(library: Any) -> Path | None:
+    """``<folder of the database>/<database stem>-files`` for an SQLite file; None for a server or memory."""
+    url = str(getattr(library, "url", library))
+    if url.startswith("sqlite:///"):
+        url = url[len("sqlite:///"):]
+    elif "://" in url:
+        return None
+    if not url or ":memory:" in url:
+        return None
+    db = Path(url).expanduser()
+    return db.parent / f"{db.stem}-files"
+
+
+def _copy_in(src: Path, dest: Path) -> None:
+    """Copy ``src`` to ``dest`` atomically (a crash leaves no half-written track)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def import_track(
+    library: Any,
+    path: str | Path,
+    *,
+    storage: str | Path,
+    title: str | None = None,
+    tags: Sequence[str] = (),
+) -> tuple[TrackRecord, bool]:
+    """Copy ``path`` into ``storage`` and catalogue the copy; returns (record, newly added).
+
+    ``library`` is a :class:`matching.Library`. A file whose bytes are already catalogued
+    returns the existing record and ``False``.
+    """
+    src = Path(path)
+    suffix = src.suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise MediaError(src.name, f"is not an audio or MIDI file (suffix {suffix or 'none'!r}; "
+                                   f"accepted: {', '.join(sorted(UPLOAD_SUFFIXES))})")
+    checksum = content_hash(src)
+    dest = Path(storage) / checksum[:2] / f"{checksum}{suffix}"
+    existing = library.by_checksum(checksum)
+    if existing is not None:
+        if not Path(existing.path).is_file():  # its file is gone: keep these bytes for it
+            _copy_in(src, dest)
+            existing = library.relocate(existing.id, dest)
+        return existing, False
+    if not dest.is_file():
+        _copy_in(src, dest)
+    try:
+        record = library.add(dest, title=title if title is not None else src.stem, tags=tags)
+    except BaseException:
+        dest.unlink(missing_ok=True)  # analysis failed: keep no orphan bytes
+        raise
+    return record, True
+
+
+def check_storage(storage: str | Path | None) -> Path:
+    if storage is None:
+        raise ParameterError("`storage` is needed for a library that is not an SQLite file (received None)")
+    return Path(storage)
+
+
+__all__ = ["UPLOAD_SUFFIXES", "check_storage", "default_storage", "import_track"]

@@ -1,0 +1,28 @@
+"""Argument types and names shared by the subcommands: paths that cannot pass for options.
+
+A file named ``-rf.mp4`` given as ``./-rf.mp4`` becomes ``Path("-rf.mp4")`` (pathlib
+drops the ``./``), and a name derived from it (``-rf-score.mp4``) would reach FFmpeg
+as an option. Every path the CLI takes is made absolute on the way in, and every output
+name it derives from an input's name goes through :func:`safe_stem`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def input_path(text: str) -> Path:
+    """An argparse ``type``: the path made absolute (``~`` expanded, links kept)."""
+    return Path(text).expanduser().absolute()
+
+
+def safe_stem(name: str, *, fallback: str = "clip") -> str:
+    """``name`` fit for a derived file name: no leading ``-`` or ``.``, no separators, at most 100 characters."""
+    stem = _UNSAFE.sub("_", name).lstrip("-.")[:100]
+    return stem or fallback
+
+
+__all__ = ["input_path", "safe_stem"]

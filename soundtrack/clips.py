@@ -1,0 +1,92 @@
+"""Clips the page handles itself: the example clip, and the check an upload passes before analysis.
+
+:func:`probe_video` measures a clip from its packets, not from its container header: a
+file whose header claims 10 s but holds 20 minutes is stopped once the packets pass the
+limit, and a still image posing as a video (one frame) is refused.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import MediaError
+
+
+def make_example_clip(path: Path, *, seconds_per_shot: float = 3.0, fps: int = 25) -> Path:
+    """A small synthetic clip (three shots: calm blue, bright busy orange, dim grey, with a drone)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.mp4")
+    w, h, sr = 320, 180, 22050
+    shots = [((30, 60, 140), 0.1), ((250, 150, 40), 1.0), ((70, 70, 70), 0.0)]
+    rng = np.random.default_rng(0)
+    with av.open(str(tmp), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        aus = out.add_stream("aac", rate=sr)
+        n = int(seconds_per_shot * fps)
+        for s, (colour, motion) in enumerate(shots):
+            for i in range(n):
+                img = np.empty((h, w, 3), np.uint8)
+                img[:] = colour
+                x = int((i * motion * 8 + 40 * s) % (w - 60))
+                img[60:120, x : x + 60] = np.clip(np.array(colour) * 0.4, 0, 255)
+                if motion:
+                    img = np.clip(img + rng.normal(0, 12 * motion, img.shape), 0, 255).astype(np.uint8)
+                out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
+        t = np.arange(int(sr * seconds_per_shot * len(shots))) / sr
+        tone = (0.2 * np.sin(2 * np.pi * 110 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))).astype(np.float32)
+        for start in range(0, tone.size, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate = sr
+            frame.time_base = Fraction(1, sr)
+            frame.pts = start
+            out.mux(aus.encode(frame))
+        out.mux(aus.encode())
+    tmp.replace(path)
+    return path
+
+
+def probe_video(path: Path, *, max_duration: float | None = None) -> float:
+    """Seconds of video in ``path``, counted from its packets; :class:`MediaError` naming the problem.
+
+    Demuxing (no decoding) stops as soon as the packets pass ``max_duration`` seconds,
+    whatever the header claims; a stream of fewer than two frames is refused.
+    """
+    import av
+
+    try:
+        with av.open(str(path), timeout=(30.0, 30.0)) as container:
+            if not container.streams.video:
+                raise MediaError(path.name, "has no video stream (is it a video file?)")
+            stream = container.streams.video[0]
+            return _packet_duration(path, container, stream, max_duration)
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as err:
+        raise MediaError(path.name, f"is not a readable video ({type(err).__name__})") from None
+
+
+def _packet_duration(path: Path, container: Any, stream: Any, max_duration: float | None) -> float:
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    frames, first, last = 0, None, 0.0
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the flush packet at the end
+            continue
+        frames += 1
+        if packet.pts is not None and packet.time_base:
+            t = float(packet.pts * packet.time_base)
+            first = t if first is None else min(first, t)
+            last = max(last, t + float((packet.duration or 0) * packet.time_base))
+        seconds = max(last - (first or 0.0), frames / rate)
+        if max_duration is not None and seconds > max_duration:
+            raise MediaError(path.name, f"lasts more than {max_duration:.0f} s (the limit), whatever its header says")
+    if frames < 2:
+        raise MediaError(path.name, "has no video stream with more than one frame (is it a still image?)")
+    return max(last - (first or 0.0), frames / rate)
