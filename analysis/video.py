@@ -22,7 +22,7 @@ from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.fusion import fuse
 from analysis.media.decode import VideoInfo, decode_report, probe
 from analysis.presets import source_weights
-from analysis.sources import REGISTRY, AffectSource, SourceArc, source_class
+from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, SourceArc, source_class
 
 #: Called with (fraction done in [0, 1], what is happening).
 Progress = Callable[[float, str], None]
@@ -54,6 +54,13 @@ class VideoAnalysis:
     warnings: tuple[str, ...] = ()
     coverage: float = 1.0  # share of arc windows where some source had evidence
     info: VideoInfo | None = field(default=None, repr=False)
+    #: sources asked for that switched themselves off for want of evidence, with the reason
+    sources_off: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sources_used(self) -> tuple[str, ...]:
+        """The sources that spoke: some window of theirs had evidence (confidence above 0)."""
+        return tuple(name for name, s in self.source_arcs.items() if s.spoke)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: arc, cuts, pace, per-source readings, warnings."""
@@ -65,6 +72,8 @@ class VideoAnalysis:
             "has_audio": self.has_audio,
             "coverage": round(self.coverage, 4),
             "warnings": list(self.warnings),
+            "sources_used": list(self.sources_used),
+            "sources_off": dict(self.sources_off),
             "arc": self.arc.to_dict(),
             "pace": self.pace.to_dict(),
             "sources": {
@@ -104,7 +113,7 @@ def analyze_video(
     path: str | Path,
     *,
     hop: float = 0.5,
-    sources: Sequence[str] = ("visual", "audio"),
+    sources: Sequence[str] = DEFAULT_SOURCES,
     content_type: str = "general",
     weights: Mapping[str, float] | None = None,
     subtitles: str | Path | None = None,
@@ -119,7 +128,10 @@ def analyze_video(
 ) -> VideoAnalysis:
     """Analyse ``path`` into an emotion arc on a ``hop``-second grid, cuts, pace and tempo.
 
-    ``sources`` are names from ``analysis.sources.REGISTRY``; giving ``subtitles`` (an
+    ``sources`` are names from ``analysis.sources.REGISTRY``, by default all of them: faces,
+    speech and subtitles switch themselves off where they find no evidence (no face in the
+    sampled frames, no voice, no subtitle file) and then cost only their detector; they are
+    left out of ``source_arcs`` and listed in ``sources_off``. Giving ``subtitles`` (an
     .srt/.vtt file) adds the ``subtitles`` source. ``content_type`` picks a preset of
     source weights (``analysis.presets``), ``weights`` overrides single ones. Frames for
     the sources are sampled at ``sample_fps`` and ``frame_width`` pixels wide; the cut
@@ -163,13 +175,19 @@ def analyze_video(
         notes.append("no audio track: the arc comes from the other sources alone")
 
     arcs: dict[str, SourceArc] = {}
+    off: dict[str, str] = {}
     for i, name in enumerate(names):
         report(0.75 + 0.2 * i / len(names), f"source {name}")
         try:
             src = get_source(name)
-            arcs[name] = src.analyze(media, hop=hop)
+            arc = src.analyze(media, hop=hop)
         except (ModelError, ImportError) as err:
             notes.append(f"source {name!r} unavailable and left out ({err})")
+            continue
+        if arc.switched_off is not None:
+            off[name] = arc.switched_off
+        else:
+            arcs[name] = arc
 
     times = grid(media.duration, hop)
     report(0.95, "fusing")
@@ -199,4 +217,5 @@ def analyze_video(
         warnings=tuple(notes),
         coverage=fusion.coverage,
         info=info,
+        sources_off=off,
     )

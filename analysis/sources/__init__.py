@@ -19,6 +19,10 @@ REGISTRY: dict[str, str] = {
     "subtitles": "analysis.sources.subtitles:SubtitleSource",
 }
 
+#: What ``analyze_video`` reads by default: every source. Faces, speech and subtitles switch
+#: themselves off without evidence (no face found, no voice detected, no subtitle file).
+DEFAULT_SOURCES: tuple[str, ...] = tuple(REGISTRY)
+
 
 def source_class(name: str) -> type[AffectSource]:
     """The class registered under ``name``."""
@@ -29,4 +33,4 @@ def source_class(name: str) -> type[AffectSource]:
     return getattr(import_module(module), cls)
 
 
-__all__ = ["REGISTRY", "AffectSource", "MediaStreams", "SourceArc", "source_class"]
+__all__ = ["DEFAULT_SOURCES", "REGISTRY", "AffectSource", "MediaStreams", "SourceArc", "source_class"]

@@ -24,12 +24,19 @@ Directions after the affective-video and music-emotion literature:
   weighted by how tonal the sound is -> valence +. Major is heard as happy, minor as sad
   (Hevner 1935; Gabrielsson & Lindström 2010). Noise gets no mode.
 
+Dialogue is not music: stretches the shared voice-activity detector marks as speech
+(:mod:`analysis.sources.vad`) are silenced before any feature is read, so music and
+ambience cues come only from the rest; a voice's pitch, loudness and rate reach the arc
+through the speech source.
+
 Confidence follows the level: 0 below -55 dBFS (near silence says nothing about the
-scene), 1 above -40 dBFS. A clip without audio gets confidence 0 everywhere.
+scene), 1 above -40 dBFS, times the share of the window that is not speech. A clip
+without audio gets confidence 0 everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -37,8 +44,10 @@ import scipy.fft
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from analysis.arc import grid
+from analysis.errors import ModelError
 from analysis.music.symbolic import key_correlations
 from analysis.sources.base import MediaStreams, SourceArc
+from analysis.sources.vad import voice_activity
 
 N_FFT = 1024
 HOP = 512
@@ -165,6 +174,27 @@ def _mode(chroma: np.ndarray) -> float:
     return float(np.clip((corr[:12].max() - corr[12:].max()) * 3.0, -1.0, 1.0))
 
 
+def _without_speech(media: MediaStreams) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The clip's audio with its speech stretches silenced, and a test "is time t speech?".
+
+    Speech comes from the voice-activity detector shared with the speech source
+    (:mod:`analysis.sources.vad`). Dialogue is read by the speech source; here it would pass
+    for music (a voice is tonal, has a pitch, a loudness and a syllable rate). Without the
+    detector (``faster-whisper`` missing) nothing is silenced.
+    """
+    none = lambda t: np.zeros(np.shape(t), dtype=bool)  # noqa: E731
+    try:
+        voice = voice_activity(media)
+    except ModelError:
+        return media.audio, none
+    if voice is None or not voice.any:
+        return media.audio, none
+    y = media.audio.copy()
+    for start, end in voice.regions:
+        y[int(start * media.sample_rate) : int(np.ceil(end * media.sample_rate))] = 0.0
+    return y, voice.mask
+
+
 class AudioSource:
     """Valence/arousal from the soundtrack; see the module docstring for the features."""
 
@@ -177,13 +207,16 @@ class AudioSource:
         if media.audio is None or media.audio.size < N_FFT:
             return SourceArc(self.name, centres, zeros, zeros.copy(), zeros.copy())
         sr = media.sample_rate
-        f = frame_features(media.audio, sr)
+        y, speech_at = _without_speech(media)
+        f = frame_features(y, sr)
         ft = np.arange(f["db"].size) * HOP / sr  # frame centres (s)
         idx = np.clip(np.floor(ft / hop).astype(int), 0, n - 1)
-        counts = np.maximum(np.bincount(idx, minlength=n), 1)
+        keep = (~speech_at(ft)).astype(float)  # frames outside speech: the only ones read here
+        counts = np.maximum(np.bincount(idx, weights=keep, minlength=n), 1e-9)
+        share = counts / np.maximum(np.bincount(idx, minlength=n), 1)  # non-speech share of each window
 
         def wmean(x: np.ndarray) -> np.ndarray:
-            return np.bincount(idx, weights=x, minlength=n) / counts
+            return np.bincount(idx, weights=x * keep, minlength=n) / counts
 
         power_mean = wmean(10 ** (f["db"] / 10))
         level = 10 * np.log10(np.maximum(power_mean, 1e-12))
@@ -192,7 +225,7 @@ class AudioSource:
         smooth = lambda x: uniform_filter1d(x, size=ctx, mode="nearest")  # noqa: E731
         db_var = np.sqrt(np.maximum(smooth(wmean(f["db"] ** 2)) - smooth(wmean(f["db"])) ** 2, 0))
         tonal = wmean(f["tonal"])
-        tw = f["tonal"]
+        tw = f["tonal"] * keep
         tonal_sum = np.maximum(np.bincount(idx, weights=tw, minlength=n), 1e-9)
         pitch_mean = np.bincount(idx, weights=tw * f["midi"], minlength=n) / tonal_sum
         pitch_sq = np.bincount(idx, weights=tw * f["midi"] ** 2, minlength=n) / tonal_sum
@@ -231,7 +264,8 @@ class AudioSource:
         }
         valence = np.clip(1.6 * sum(WEIGHTS[k][0] * scaled[k] for k in WEIGHTS) / _V_NORM, -1, 1)
         arousal = np.clip(1.6 * sum(WEIGHTS[k][1] * scaled[k] for k in WEIGHTS) / _A_NORM, -1, 1)
-        confidence = np.clip((level + 55.0) / 15.0, 0.0, 1.0)
+        confidence = np.clip((level + 55.0) / 15.0, 0.0, 1.0) * np.clip(share, 0.0, 1.0)
+        feats["speech_share"] = 1.0 - np.clip(share, 0.0, 1.0)
         return SourceArc(
             name=self.name,
             times=centres,

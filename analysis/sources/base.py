@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,7 +23,9 @@ class MediaStreams:
     ``frames`` are RGB ``uint8`` of shape ``(n, h, w, 3)`` sampled at ``frame_times``
     (seconds), downscaled for analysis. ``audio`` is mono float32 at ``sample_rate``,
     or ``None`` when the clip has no audio stream. ``cuts`` are hard-cut times
-    (seconds), found before the sources run so they can use shot structure.
+    (seconds), found before the sources run so they can use shot structure. ``memo``
+    holds what one source works out about the clip and another reuses (the voice activity
+    of ``analysis.sources.vad``), so it is computed once per clip.
     """
 
     path: Path
@@ -35,6 +37,7 @@ class MediaStreams:
     sample_rate: int
     cuts: tuple[float, ...] = ()
     subtitles: Path | None = None
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +48,8 @@ class SourceArc:
     window with nothing to read (no face, no speech) has confidence 0 rather than a
     fake neutral value. ``emotions`` holds probabilities where the source can tell
     them, ``features`` the raw per-window features for inspection and plots.
+    ``switched_off`` says why a source that reads only on evidence (faces, speech,
+    subtitles) found none in the whole clip and left it alone; None when it read.
     """
 
     name: str
@@ -54,6 +59,12 @@ class SourceArc:
     confidence: np.ndarray
     emotions: Mapping[str, np.ndarray] | None = None
     features: Mapping[str, np.ndarray] = field(default_factory=dict)
+    switched_off: str | None = None
+
+    @property
+    def spoke(self) -> bool:
+        """Whether any window had evidence (confidence above 0)."""
+        return bool(np.any(np.asarray(self.confidence) > 0))
 
 
 @runtime_checkable

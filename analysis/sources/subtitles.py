@@ -57,5 +57,6 @@ class SubtitleSource:
         if path is None:
             times = grid(media.duration, hop)
             zeros = np.zeros(times.size)
-            return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()})
+            return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
+                             switched_off="no subtitle file given")
         return self.read(read_subtitles(path), duration=media.duration, hop=hop)
