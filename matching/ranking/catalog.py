@@ -48,10 +48,12 @@ class Catalog:
     offsets: np.ndarray  # (N + 1,) track i's steps are va[offsets[i]:offsets[i + 1]]
     va: np.ndarray  # (total, 2) float32 valence/arousal of all tracks
     embeddings: np.ndarray | None  # (N, D) float32 track-analysis embeddings when all share one D
-    summaries: np.ndarray = field(init=False)  # (N, 8) arc summaries, see module docstring
+    #: (N, 8) arc summaries (module docstring); computed from the arcs unless given (a persistent index has them).
+    summaries: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "summaries", arc_summaries(self.va, self.offsets, self.hops))
+        if self.summaries is None:
+            object.__setattr__(self, "summaries", arc_summaries(self.va, self.offsets, self.hops))
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -102,11 +104,24 @@ class Catalog:
         )
 
 
+#: Tracks summarised at a time (bounds the float64 temporaries for a million tracks).
+_CHUNK = 65536
+
+
 def arc_summaries(va: np.ndarray, offsets: np.ndarray, hops: np.ndarray) -> np.ndarray:
     """``(N, 8)`` arc summaries of the segments ``va[offsets[i]:offsets[i+1]]`` (see module docstring)."""
     n_tracks = offsets.size - 1
     if n_tracks == 0:
         return np.zeros((0, len(SUMMARY_DIMS)))
+    out = np.empty((n_tracks, len(SUMMARY_DIMS)))
+    for lo in range(0, n_tracks, _CHUNK):
+        hi = min(n_tracks, lo + _CHUNK)
+        a, b = int(offsets[lo]), int(offsets[hi])
+        out[lo:hi] = _summaries(va[a:b], np.asarray(offsets[lo : hi + 1]) - a, np.asarray(hops[lo:hi]))
+    return out
+
+
+def _summaries(va: np.ndarray, offsets: np.ndarray, hops: np.ndarray) -> np.ndarray:
     x = va.astype(np.float64)
     lengths = np.diff(offsets).astype(np.float64)
     safe_len = np.maximum(lengths, 1.0)[:, None]

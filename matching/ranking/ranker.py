@@ -127,9 +127,14 @@ def track_va_at(catalog: Catalog, i: int, hop: float) -> np.ndarray:
 def _catalog(library: Any) -> Catalog:
     if isinstance(library, Catalog):
         return library
-    if hasattr(library, "catalog"):
-        return library.catalog()
-    raise ParameterError(f"`library` must be a matching.Library or a Catalog (received {type(library).__name__})")
+    cat = getattr(library, "catalog", None)
+    if isinstance(cat, Catalog):  # a persistent index (matching.ranking.index.SketchIndex)
+        return cat
+    if callable(cat):
+        return cat()
+    raise ParameterError(
+        f"`library` must be a matching.Library, a SketchIndex or a Catalog (received {type(library).__name__})"
+    )
 
 
 def rank(

@@ -45,10 +45,12 @@ lengths. Short clips against large libraries are the expensive case.
 
 from __future__ import annotations
 
+import mmap
 import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +84,8 @@ _cache: weakref.WeakKeyDictionary[Catalog, OrderedDict[tuple[float, int, float],
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+#: Catalogues opened from a persistent index, and that index (see :func:`sketch_table`).
+_indexes: weakref.WeakKeyDictionary[Catalog, Any] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,8 +98,8 @@ class SketchTable:
     stride: float
     #: (2P + 3 * len(MASKS), R) float32, one column per window (sorted by track): P valence
     #: bin means, P arousal bin means, then for each sub-range of MASKS |y_v|^2, |y_a|^2 and
-    #: |S y_v|^2 + |S y_a|^2 on it. Windows are columns so that the product and the minimum
-    #: over clip variants run along memory.
+    #: |S y_v|^2 + |S y_a|^2 on it. It is the transposed view of row-major ``(R, width)``
+    #: storage, so a persistent table grows by appending rows to its file.
     matrix: np.ndarray
     #: (N,) int64: first window of each track (every track has at least one).
     first_row: np.ndarray
@@ -202,24 +206,39 @@ def _check_points(points: int) -> None:
         raise ParameterError(f"`points` must be an integer >= {least} (received {points!r})")
 
 
-def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
-    """Sketch every track's windows of ``length`` seconds (see module docstring)."""
+def table_layout(catalog: Catalog, length: float, stride: float) -> np.ndarray:
+    """``(N + 1,)`` first window of each track at ``length`` seconds, and the total last."""
+    m_all = np.diff(catalog.offsets).astype(np.int64)
+    w_all = length / np.asarray(catalog.hops)  # window width in each track's steps
+    counts = np.where(m_all > w_all, np.ceil((m_all - w_all) / (stride * w_all) - 1e-9).astype(np.int64) + 1, 1)
+    return np.concatenate([[0], np.cumsum(counts)])
+
+
+def table_width(points: int) -> int:
+    """Numbers stored per window: ``2P`` bin means and three norms per sub-range of :data:`MASKS`."""
+    return 2 * points + 3 * len(MASKS)
+
+
+def _check_table(length: float, points: int, stride: float) -> None:
     if not length > 0:
         raise ParameterError(f"`length` must be positive (received {length})")
     _check_points(points)
     if not 0 < stride <= 1:
         raise ParameterError(f"`stride` must be within 0 and 1 (received {stride})")
+
+
+def fill_rows(
+    catalog: Catalog, length: float, points: int, stride: float, first_row: np.ndarray, out: np.ndarray
+) -> None:
+    """Write every window's row (see :class:`SketchTable`) into ``out`` (``(R, width)``, may be a memmap)."""
     n_tracks = len(catalog)
     m_all = np.diff(catalog.offsets).astype(np.int64)
-    w_all = length / catalog.hops  # window width in each track's steps
-    counts = np.where(m_all > w_all, np.ceil((m_all - w_all) / (stride * w_all) - 1e-9).astype(np.int64) + 1, 1)
-    first_row = np.concatenate([[0], np.cumsum(counts)])
-    total = int(first_row[-1])
-    matrix = np.empty((2 * points + 3 * len(MASKS), total), dtype=np.float32)
+    w_all = length / np.asarray(catalog.hops)
+    counts = np.diff(first_row)
     for lo in range(0, n_tracks, _CHUNK):
         hi = min(n_tracks, lo + _CHUNK)
         a, b = int(catalog.offsets[lo]), int(catalog.offsets[hi])
-        va = catalog.va[a:b].astype(np.float64)
+        va = np.asarray(catalog.va[a:b], dtype=np.float64)
         cum = np.concatenate([np.zeros((1, 2)), np.cumsum(va, axis=0)])
         cnt = counts[lo:hi]
         track = np.repeat(np.arange(lo, hi), cnt)
@@ -228,23 +247,39 @@ def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride
         whole = m <= w
         width = np.where(whole, m, w).astype(np.float64)
         start = np.where(whole, 0.0, np.minimum(k * stride * w, m - w))
-        sk = _bin_means(va, cum, catalog.offsets[track] - a, m, start, width, points)
+        sk = _bin_means(va, cum, np.asarray(catalog.offsets)[track] - a, m, start, width, points)
         r0, r1 = int(first_row[lo]), int(first_row[hi])
-        matrix[: 2 * points, r0:r1] = sk.T
+        rows = np.empty((r1 - r0, table_width(points)), dtype=np.float32)
+        rows[:, : 2 * points] = sk
         for j, (head, tail) in enumerate(MASKS):  # norms of each window sub-range
             v, ar = sk[:, head : points - tail], sk[:, points + head : 2 * points - tail]
             s_op = diff_operator(points - head - tail)
-            row = 2 * points + 3 * j
-            matrix[row, r0:r1] = (v * v).sum(axis=1)
-            matrix[row + 1, r0:r1] = (ar * ar).sum(axis=1)
-            matrix[row + 2, r0:r1] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
-    return SketchTable(
-        length=float(length), points=points, stride=float(stride), matrix=matrix, first_row=first_row[:-1]
-    )
+            col = 2 * points + 3 * j
+            rows[:, col] = (v * v).sum(axis=1)
+            rows[:, col + 1] = (ar * ar).sum(axis=1)
+            rows[:, col + 2] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
+        out[r0:r1] = rows
+
+
+def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
+    """Sketch every track's windows of ``length`` seconds (see module docstring), in memory."""
+    _check_table(length, points, stride)
+    first_row = table_layout(catalog, length, stride)
+    rows = np.empty((int(first_row[-1]), table_width(points)), dtype=np.float32)
+    fill_rows(catalog, length, points, stride, first_row, rows)
+    return SketchTable(length=float(length), points=points, stride=float(stride), matrix=rows.T,
+                       first_row=first_row[:-1])  # fmt: skip
 
 
 def sketch_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
-    """The cached table of ``catalog`` at ``length`` seconds, built on first use."""
+    """The cached table of ``catalog`` at ``length`` seconds, built on first use.
+
+    A catalogue opened from a persistent index (:mod:`matching.ranking.index`) reads its
+    memory-mapped tables instead, building and storing a missing length once.
+    """
+    index = _indexes.get(catalog)
+    if index is not None:
+        return index.table(length, points=points, stride=stride)
     key = (round(float(length), 6), int(points), float(stride))
     with _lock:
         tables = _cache.setdefault(catalog, OrderedDict())
@@ -348,5 +383,28 @@ def estimate(
             block = a @ table.matrix[:, lo : lo + _ROWS]
             block += umu[:, None]
             np.min(block, axis=0, out=d2[lo : lo + _ROWS])
+            release_rows(table, lo, min(n_rows, lo + _ROWS))
         np.minimum(best, np.minimum.reduceat(d2, table.first_row), out=best)
     return Estimate(distance=np.sqrt(np.maximum(best, 0.0)), lengths=lengths)
+
+
+#: Tables larger than this (bytes) give their pages back after each block of a query, so a
+#: query over a memory-mapped table holds one block, not the whole table, in memory.
+RESIDENT_LIMIT = 1 << 30
+
+
+def release_rows(table: SketchTable, lo: int, hi: int) -> None:
+    """Drop the pages of rows ``[lo, hi)`` of a large memory-mapped table from this process.
+
+    They stay in the operating system's page cache (a warm query reads them again without
+    touching the disk) but stop counting against this process's memory.
+    """
+    mm = getattr(table.matrix, "_mmap", None)
+    if mm is None or table.matrix.nbytes <= RESIDENT_LIMIT:
+        return
+    width = table.matrix.shape[0] * table.matrix.itemsize
+    page = mmap.PAGESIZE
+    start = (lo * width) // page * page
+    stop = min(len(mm), -(-(hi * width) // page) * page)
+    if stop > start:
+        mm.madvise(mmap.MADV_DONTNEED, start, stop - start)

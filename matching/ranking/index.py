@@ -1,0 +1,269 @@
+"""A persistent sketch index beside the catalogue: memory-mapped arrays that survive restarts.
+
+Without it every process loads the whole library from the database and builds the
+sketch tables (:mod:`matching.ranking.sketches`) of each clip length it meets, in memory.
+The index keeps both on disk, in a folder (``library.db.index/`` beside an SQLite
+library by default):
+
+- ``index.json``: format, sizes, which tracks are in (count, last id, id sum: the
+  library's stamp) and which tables exist;
+- the catalogue as raw little-endian arrays (``ids``, ``offsets``, ``durations``,
+  ``hops``, ``va``, ``summaries``, ``embeddings``) and ``names.jsonl`` (path and title);
+- one table per window length: ``(R, width)`` float32 rows, one per window, sorted by
+  track, and each track's first row.
+
+Opening maps the arrays (nothing is read until used; a million tracks open in well
+under a second, ``bench/bench_matching.py`` prints it), so a restart costs no rebuild. A
+table missing when a query needs it is built once and stored. Adding tracks appends
+their rows to every array and table file (rows are windows, so a table grows at its
+end); only a removal rebuilds. Writers take a lock file; readers see the tracks that
+``index.json`` counted when they opened.
+
+Per-query memory: the query reads each table block by block and gives the pages of a
+large table back after each block (:func:`matching.ranking.sketches.release_rows`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import ParameterError
+from matching.ranking import sketches
+from matching.ranking.catalog import Catalog
+
+FORMAT = 1
+_ARRAYS = {  # name: (dtype, columns or 0 for a vector)
+    "ids": ("<i8", 0), "durations": ("<f8", 0), "hops": ("<f8", 0), "va": ("<f4", 2), "summaries": ("<f8", 8),
+}  # fmt: skip
+
+
+def default_folder(library: str | Path) -> Path:
+    """``<file>.index`` beside an SQLite library; a server URL needs a folder of its own."""
+    text = str(library)
+    if "://" in text:
+        raise ParameterError(f"`folder` is required for an index of a database server (received {text!r})")
+    return Path(text).expanduser().with_name(Path(text).name + ".index")
+
+
+def _table_name(length: float, points: int, stride: float) -> str:
+    return f"L{length:.6f}-P{points}-S{stride:g}"
+
+
+class SketchIndex:
+    """An open index folder (see the module docstring); :attr:`catalog` ranks with its tables."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        meta_path = self.folder / "index.json"
+        if not meta_path.is_file():
+            raise ParameterError(f"`folder` holds no sketch index (received {str(folder)!r})")
+        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT:
+            raise ParameterError(f"`folder` holds an index of format {self.meta.get('format')!r}, not {FORMAT}")
+        self._tables: dict[str, sketches.SketchTable] = {}
+        self.catalog = self._open_catalog()
+        sketches._indexes[self.catalog] = self
+
+    def __len__(self) -> int:
+        return int(self.meta["tracks"])
+
+    # ------------------------------------------------------------------ reading
+    def _map(self, name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        if int(np.prod(shape)) == 0:
+            return np.zeros(shape, dtype=dtype)
+        return np.memmap(self.folder / name, dtype=dtype, mode="r", shape=shape)
+
+    def _open_catalog(self) -> Catalog:
+        n, total, dim = len(self), int(self.meta["steps"]), int(self.meta["embedding_dim"])
+        arr = {k: self._map(k, dt, (n if k != "va" else total, c) if c else (n,)) for k, (dt, c) in _ARRAYS.items()}
+        lines = (self.folder / "names.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+        names = json.loads("[" + ",".join(lines) + "]")  # one parse: a million lines in about a second
+        return Catalog(
+            ids=arr["ids"], paths=tuple(p for p, _ in names), titles=tuple(t for _, t in names),
+            durations=arr["durations"], hops=arr["hops"], offsets=self._map("offsets", "<i8", (n + 1,)),
+            va=arr["va"], embeddings=self._map("embeddings", "<f4", (n, dim)) if dim else None,
+            summaries=arr["summaries"],
+        )  # fmt: skip
+
+    def table(self, length: float, *, points: int = sketches.POINTS, stride: float = sketches.STRIDE):
+        """The memory-mapped table of ``length`` seconds, built and stored first if missing."""
+        name = _table_name(length, points, stride)
+        if name in self._tables:
+            return self._tables[name]
+        info = self.meta["tables"].get(name)
+        if info is None or info["tracks"] < len(self):
+            with _locked(self.folder):
+                self._reload_meta()
+                info = self.meta["tables"].get(name)
+                if info is None or info["tracks"] < len(self):
+                    info = _extend_table(self.folder, self.catalog, name, length, points, stride, info)
+                    self.meta["tables"][name] = info
+                    _write_meta(self.folder, self.meta)
+        n, width = len(self), sketches.table_width(points)
+        first_all = np.asarray(self._map(name + ".first", "<i8", (int(info["tracks"]),)))
+        end = int(first_all[n]) if int(info["tracks"]) > n else int(info["rows"])  # tracks added since we opened
+        rows = self._map(name + ".rows", "<f4", (end, width))
+        first = first_all[:n]
+        table = sketches.SketchTable(length=float(length), points=points, stride=float(stride), matrix=rows.T,
+                                     first_row=first)  # fmt: skip
+        self._tables[name] = table
+        return table
+
+    def _reload_meta(self) -> None:
+        fresh = json.loads((self.folder / "index.json").read_text())
+        self.meta["tables"] = fresh["tables"]
+
+    def lengths(self) -> list[float]:
+        """Window lengths (seconds) with a stored table."""
+        return sorted(float(v["length"]) for v in self.meta["tables"].values())
+
+    def nbytes_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    with (folder / ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    tmp = folder / f"index.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, folder / "index.json")
+
+
+def _append(path: Path, array: np.ndarray, dtype: str) -> None:
+    with path.open("ab") as fh:
+        fh.write(np.ascontiguousarray(array, dtype=dtype).tobytes())
+
+
+def _extend_table(
+    folder: Path, catalog: Catalog, name: str, length: float, points: int, stride: float, info: dict | None
+) -> dict[str, Any]:
+    """Append the rows of the tracks a table lacks (all of them for a new table) to its files."""
+    done = 0 if info is None else int(info["tracks"])
+    rows_before = 0 if info is None else int(info["rows"])
+    if info is None:
+        for suffix in (".rows", ".first"):
+            (folder / (name + suffix)).unlink(missing_ok=True)
+    step = 131072  # tracks per piece: bounds the temporary rows to a few hundred MB
+    for lo in range(done, len(catalog), step):
+        part = catalog.subset(np.arange(lo, min(len(catalog), lo + step)))
+        first = sketches.table_layout(part, length, stride)
+        rows = np.empty((int(first[-1]), sketches.table_width(points)), dtype=np.float32)
+        sketches.fill_rows(part, length, points, stride, first, rows)
+        _append(folder / (name + ".rows"), rows, "<f4")
+        _append(folder / (name + ".first"), first[:-1] + rows_before, "<i8")
+        rows_before += int(first[-1])
+    return {"length": float(length), "points": points, "stride": float(stride), "rows": rows_before,
+            "tracks": len(catalog)}  # fmt: skip
+
+
+def _append_catalog(folder: Path, meta: dict[str, Any], new: Catalog) -> None:
+    """Append ``new``'s tracks to the catalogue files (data first, ``index.json`` last)."""
+    for key, (dtype, _cols) in _ARRAYS.items():
+        _append(folder / key, getattr(new, key), dtype)
+    _append(folder / "offsets", np.asarray(new.offsets[1:]) + int(meta["steps"]), "<i8")
+    dim = int(meta["embedding_dim"])
+    if dim and (new.embeddings is None or new.embeddings.shape[1] != dim):
+        raise ParameterError(f"new tracks' embeddings must have {dim} dimensions like the indexed ones")
+    if dim:
+        _append(folder / "embeddings", new.embeddings, "<f4")
+    with (folder / "names.jsonl").open("a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps([p, t]) + "\n" for p, t in zip(new.paths, new.titles, strict=True))
+    meta["tracks"] = int(meta["tracks"]) + len(new)
+    meta["steps"] = int(meta["steps"]) + int(new.offsets[-1])
+    if len(new):
+        meta["last_id"] = max(int(meta["last_id"]), int(np.max(new.ids)))
+        meta["id_sum"] = int(meta["id_sum"]) + int(np.sum(new.ids))
+
+
+def create_index(
+    folder: str | Path, catalog: Catalog, *, lengths: Sequence[float] = (), points: int = sketches.POINTS,
+    stride: float = sketches.STRIDE,
+) -> SketchIndex:
+    """Write ``catalog`` (replacing any index in ``folder``) and build the tables of ``lengths`` seconds."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):
+        for p in folder.iterdir():
+            if p.is_file() and p.name != ".lock":
+                p.unlink()
+        dim = 0 if catalog.embeddings is None else int(catalog.embeddings.shape[1])
+        meta: dict[str, Any] = {"format": FORMAT, "tracks": 0, "steps": 0, "embedding_dim": dim, "last_id": 0,
+                                "id_sum": 0, "tables": {}}  # fmt: skip
+        (folder / "offsets").write_bytes(np.zeros(1, "<i8").tobytes())
+        for key in (*_ARRAYS, "embeddings", "names.jsonl"):
+            (folder / key).touch()
+        _append_catalog(folder, meta, catalog)
+        for length in lengths:
+            name = _table_name(length, points, stride)
+            meta["tables"][name] = _extend_table(folder, catalog, name, length, points, stride, None)
+        _write_meta(folder, meta)
+    return SketchIndex(folder)
+
+
+def append_tracks(folder: str | Path, new: Catalog) -> SketchIndex:
+    """Add ``new``'s tracks (ids above every indexed id) to the index and to each of its tables."""
+    folder = Path(folder)
+    with _locked(folder):
+        meta = json.loads((folder / "index.json").read_text())
+        if len(new) and int(np.min(new.ids)) <= int(meta["last_id"]):
+            raise ParameterError(f"appended track ids must exceed the last indexed id {meta['last_id']}")
+        _append_catalog(folder, meta, new)
+        _write_meta(folder, meta)
+    index = SketchIndex(folder)  # maps the grown catalogue
+    with _locked(folder):
+        for name, info in list(index.meta["tables"].items()):
+            index.meta["tables"][name] = _extend_table(
+                folder, index.catalog, name, info["length"], info["points"], info["stride"], info
+            )
+        _write_meta(folder, index.meta)
+    return SketchIndex(folder)
+
+
+def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Sequence[float] = ()) -> SketchIndex:
+    """The index of a :class:`matching.Library`, brought up to date with its database.
+
+    New tracks (ids above the last indexed one) are appended; if any indexed track was
+    removed, the index is rebuilt. ``lengths`` are tables to build now (at index time)
+    rather than on a query's first use.
+    """
+    import sqlalchemy as sa
+
+    from matching.library.store import arcs, embeddings, tracks
+    from matching.ranking.catalog import build_catalog
+
+    folder = Path(folder) if folder is not None else default_folder(library.url)
+    index = SketchIndex(folder) if (folder / "index.json").is_file() else None
+    if index is not None:
+        known = int(index.meta["last_id"])
+        with library.engine.connect() as conn:
+            count, total = conn.execute(
+                sa.select(sa.func.count(), sa.func.sum(tracks.c.id)).select_from(tracks).where(tracks.c.id <= known)
+            ).one()
+            newest = conn.execute(sa.select(sa.func.max(tracks.c.id))).scalar()
+        if (int(count), int(total or 0)) != (len(index), int(index.meta["id_sum"])):
+            index = None  # an indexed track was removed: rebuild
+        elif int(newest or 0) > known:
+            new = build_catalog(library.engine, tracks, arcs, embeddings, where=tracks.c.id > known)
+            index = append_tracks(folder, new)
+    if index is None:
+        index = create_index(folder, library.catalog(), lengths=lengths)
+    for length in lengths:
+        index.table(length)
+    return index
+

@@ -1,0 +1,102 @@
+"""The persistent sketch index: same rankings as in memory, survives reopening, grows by appending."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_shards import section, walks
+
+from matching.library.store import Library
+from matching.ranking import sketches
+from matching.ranking.catalog import Catalog
+from matching.ranking.index import SketchIndex, append_tracks, create_index, sync_index
+from matching.ranking.ranker import rank
+from matching.ranking.weights import MatchWeights
+
+
+@pytest.fixture(scope="module")
+def arcs():
+    return walks(600, seed=5)
+
+
+def queries(arcs):
+    return [section(arcs[11], 3, 18), section(arcs[420], 10, 40), walks(1, seed=77)[0]]
+
+
+def test_index_ranks_like_the_catalogue_and_survives_reopening(arcs, tmp_path: Path) -> None:
+    cat = Catalog.from_arcs(arcs)
+    create_index(tmp_path / "idx", cat)
+    index = SketchIndex(tmp_path / "idx")  # a fresh process would do just this
+    assert len(index) == 600 and index.lengths() == []
+    assert np.array_equal(index.catalog.va, cat.va) and index.catalog.paths == cat.paths
+    assert np.allclose(index.catalog.summaries, cat.summaries)
+    for clip in queries(arcs):
+        one, two = rank(clip, cat, k=10), rank(clip, index, k=10)
+        assert [m.track_id for m in two] == [m.track_id for m in one]
+        assert [m.score for m in two] == [m.score for m in one]
+    built = index.lengths()
+    assert built and all(isinstance(index.table(x).matrix, np.memmap) for x in built)
+    again = SketchIndex(tmp_path / "idx")
+    assert again.lengths() == built  # stored, not rebuilt
+    table = again.table(built[0])
+    fresh = sketches.build_table(cat, built[0])
+    assert np.array_equal(np.asarray(table.matrix), fresh.matrix)
+    assert np.array_equal(table.first_row, fresh.first_row)
+
+
+def test_appending_tracks_equals_indexing_them_all(arcs, tmp_path: Path) -> None:
+    cat = Catalog.from_arcs(arcs)
+    first = cat.subset(np.arange(400))
+    create_index(tmp_path / "idx", first, lengths=[9.513656920021768, 32.0])
+    grown = append_tracks(tmp_path / "idx", cat.subset(np.arange(400, 600)))
+    assert len(grown) == 600 and np.array_equal(grown.catalog.ids, cat.ids)
+    for length in (9.513656920021768, 32.0):
+        table, full = grown.table(length), sketches.build_table(cat, length)
+        assert np.allclose(np.asarray(table.matrix), full.matrix, rtol=1e-6, atol=1e-7)  # prefix sums start apart
+        assert np.array_equal(table.first_row, full.first_row)
+    with pytest.raises(Exception, match="must exceed the last indexed id 600"):
+        append_tracks(tmp_path / "idx", cat.subset(np.arange(3)))
+
+
+def test_a_query_gives_the_pages_of_a_large_table_back(arcs, tmp_path: Path, monkeypatch) -> None:
+    cat = Catalog.from_arcs(arcs)
+    index = create_index(tmp_path / "idx", cat)
+    clip = queries(arcs)[1]
+    w = MatchWeights()
+    expected = sketches.estimate(cat, clip.va(), hop=1.0, weights=w).distance
+    monkeypatch.setattr(sketches, "RESIDENT_LIMIT", 0)
+    monkeypatch.setattr(sketches, "_ROWS", 1000)  # many blocks, each released after use
+    got = sketches.estimate(index.catalog, clip.va(), hop=1.0, weights=w).distance
+    assert np.allclose(got, expected, rtol=1e-5)  # blocks of another size sum in another order
+
+
+@dataclass(frozen=True)
+class Stored:
+    arc: object
+    duration: float
+    kind: str = "audio"
+
+
+def test_sync_follows_the_library(arcs, db_url: str, tmp_path: Path) -> None:
+    lib = Library(db_url)
+
+    def add(i: int) -> None:
+        lib.store(tmp_path / f"t{i}.wav", Stored(arcs[i], arcs[i].duration), checksum=f"{i:064x}")
+
+    for i in range(50):
+        add(i)
+    index = sync_index(lib, tmp_path / "idx", lengths=[16.0])
+    assert len(index) == 50 and index.lengths() == [16.0]
+    for i in range(50, 80):
+        add(i)
+    index = sync_index(lib, tmp_path / "idx")
+    assert len(index) == 80 and index.meta["tables"][next(iter(index.meta["tables"]))]["tracks"] == 80
+    clip = section(arcs[65], 0, 20)
+    assert [m.track_id for m in rank(clip, index)] == [m.track_id for m in rank(clip, lib)]
+    lib.remove(index.catalog.ids[3])
+    index = sync_index(lib, tmp_path / "idx")
+    assert len(index) == 79 and int(index.catalog.ids[3]) == 5
+    assert [m.track_id for m in rank(clip, index)] == [m.track_id for m in rank(clip, lib)]
