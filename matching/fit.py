@@ -4,22 +4,22 @@
 the section taken from the track lasts ``duration / stretch`` seconds and is played at
 ``librosa.effects.time_stretch`` rate ``1 / stretch``. The factor is clamped to
 ``[1 / max_stretch, max_stretch]``; if the track ends early, the rest is silence (the
-fade-out still lands at the clip's end). MIDI tracks are rendered with FluidSynth and
-the FluidR3 General MIDI soundfont first. The video stream is copied, never re-encoded.
+fade-out still lands at the clip's end). MIDI tracks are rendered first by the one
+renderer, :mod:`analysis.media.synth`. Muxing is :func:`analysis.media.mux.mux`: the video
+stream is copied, never re-encoded.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.mux import mux
+from analysis.media.probe import media_duration
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
@@ -38,7 +38,7 @@ class FitResult:
 
 
 def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
-    """``(channels, samples)`` float32 audio of a track; MIDI is rendered with FluidSynth."""
+    """``(channels, samples)`` float32 audio of a track; MIDI is rendered (mono, peak 0.8)."""
     if not path.is_file():
         raise MediaError(path, "is not a file")
     if path.suffix.lower() in MIDI_SUFFIXES:
@@ -48,9 +48,9 @@ def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
             pm = pretty_midi.PrettyMIDI(str(path))
         except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
             raise MediaError(path, f"cannot be read as MIDI ({err})") from None
-        if not SOUNDFONT.is_file():
-            raise MediaError(SOUNDFONT, "soundfont missing (install the Debian package fluid-soundfont-gm)")
-        audio = pm.fluidsynth(fs=sr, synthesizer=str(SOUNDFONT))
+        from analysis.media.synth import render_mono
+
+        audio = render_mono(pm.instruments, fs=sr)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         return (audio / peak * 0.8 if peak > 0 else audio).astype(np.float32)[None, :]
     import librosa
@@ -111,39 +111,6 @@ def fit_track(
     out_path = Path(out_wav)
     sf.write(str(out_path), out.T, sr)
     return FitResult(out_path, None, n / sr, float(start), applied, float(pitch_shift))
-
-
-def media_duration(path: Path) -> float:
-    """Duration of a media file in seconds (container duration, else the longest stream)."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if container.duration:
-                return container.duration / 1_000_000
-            durs = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
-    except (av.error.FFmpegError, OSError) as err:
-        raise MediaError(path, f"cannot be opened ({err})") from None
-    if not durs:
-        raise MediaError(path, "has no known duration")
-    return max(durs)
-
-
-def mux(video: Path, wav: Path, out: Path, *, duration: float) -> Path:
-    """Replace ``video``'s audio with ``wav``: video stream copied, output trimmed to ``duration``."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise MediaError(video, "cannot be muxed: ffmpeg is not installed")
-    cmd = [
-        ffmpeg, "-y", "-v", "error", "-i", str(video), "-i", str(wav),
-        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
-        "-t", f"{duration:.3f}", str(out),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise MediaError(video, f"ffmpeg could not mux the fitted audio ({last})")
-    return out
 
 
 def fit_to_clip(

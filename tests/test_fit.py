@@ -12,7 +12,8 @@ import soundfile as sf
 from mediagen import Shot, make_clip
 
 from analysis.errors import MediaError, ParameterError
-from matching.fit import fit_to_clip, fit_track, media_duration
+from analysis.media.probe import media_duration
+from matching.fit import fit_to_clip, fit_track
 
 SR = 22050
 

@@ -12,8 +12,8 @@ from mediagen import Shot, corrupt_copy, make_clip
 
 from analysis.arc import EmotionArc
 from analysis.errors import MediaError
+from analysis.media.probe import media_duration
 from composer import compose
-from composer.output.render import media_duration
 
 CUTS = (1.6, 3.0, 4.4)
 DURATION = 6.0

@@ -11,8 +11,8 @@ from mediagen import Shot, make_clip
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError
+from analysis.media.probe import media_duration
 from composer import ScoreResult, compose, score_video
-from composer.output.render import media_duration
 from matching.ranking.ranker import rank
 from soundtrack.cli import main
 

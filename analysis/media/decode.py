@@ -4,12 +4,15 @@ One demux pass over video and audio with PyAV (FFmpeg inside the wheel, codec
 threading on). Every video frame is downscaled by swscale to ``sink_width`` and handed
 to an optional ``frame_sink`` (the cut detector needs every frame, at low resolution);
 frames at ``sample_fps`` are kept at ``width`` for the affect sources; the audio is
-resampled to mono float32. Nothing is decoded twice.
+resampled to mono float32. Nothing is decoded twice. Container facts come from
+:mod:`analysis.media.probe`.
 
 Bad media never escapes as a decoder traceback: a missing, empty, non-media, corrupt,
-zero-length, video-less or absurdly large file raises :class:`MediaError` naming the
-file and the problem. A file that breaks off part-way (truncated, damaged packets)
-gives what could be decoded, with a warning in :attr:`Decoded.warnings`.
+zero-length, video-less, single-image or absurdly large file raises :class:`MediaError`
+naming the file and the problem, and so does a clip that decodes past ``max_duration``
+seconds, whatever its header claims. A file that breaks off part-way (truncated, damaged
+packets) gives what could be decoded: each packet that does not decode is skipped and
+counted, with a warning in :attr:`Decoded.warnings`.
 """
 
 from __future__ import annotations
@@ -25,37 +28,24 @@ import cv2
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.probe import MAX_PIXELS, VideoInfo, open_media, probe, read_info, reason
 from analysis.sources.base import MediaStreams
+
+__all__ = ["MAX_PIXELS", "Decoded", "FrameSink", "MediaWarning", "VideoInfo", "decode", "decode_report", "probe"]
 
 log = logging.getLogger(__name__)
 
 #: Called with (frame index, time in seconds, image) for every decoded video frame.
 FrameSink = Callable[[int, float, np.ndarray], None]
 
-#: Pixel count above which a video is refused (16K x 16K). FFmpeg would try to allocate it.
-MAX_PIXELS = 16384 * 16384
 #: Give up after this many undecodable packets in a row (a garbled file, not a glitch).
 _MAX_BAD_PACKETS = 200
+#: What a packet that does not decode raises (PyAV's FFmpeg errors are ValueErrors or OSErrors).
+_PACKET_ERRORS = (av.error.FFmpegError, ValueError)
 
 
 class MediaWarning(UserWarning):
     """A clip could only be read in part (issued by :func:`decode`)."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a clip, before decoding."""
-
-    path: Path
-    duration: float  # seconds; 0.0 when the container does not say
-    width: int
-    height: int
-    fps: float
-    video_codec: str
-    frame_count: int  # 0 when the container does not say
-    audio_codec: str | None  # None: no audio stream
-    sample_rate: int  # 0 without audio
-    container: str
 
 
 @dataclass(frozen=True)
@@ -66,69 +56,8 @@ class Decoded:
     info: VideoInfo
     frame_count: int  # video frames actually decoded (all of them went to the sink)
     warnings: tuple[str, ...]
-
-
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise MediaError(path, "file not found")
-    if not path.is_file():
-        raise MediaError(path, "is not a file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
-    try:
-        # timeout (open, read) in seconds guards against a read that never returns.
-        return av.open(str(path), mode="r", timeout=(30.0, 30.0))
-    except av.error.FFmpegError as err:
-        raise MediaError(path, f"not a readable video file ({_reason(err)})") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise MediaError(path, f"cannot be opened ({err})") from None
-
-
-def _reason(err: Exception) -> str:
-    msg = getattr(err, "strerror", None) or str(err)
-    return str(msg).split(":")[0].strip() or type(err).__name__
-
-
-def _info(path: Path, container: av.container.InputContainer, *, max_pixels: int) -> VideoInfo:
-    if not container.streams:
-        raise MediaError(path, "contains no streams at all (zero-length or unfinished file)")
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams})
-        raise MediaError(path, f"has no video stream (found only: {', '.join(kinds)})")
-    v = container.streams.video[0]
-    w, h = int(v.codec_context.width or 0), int(v.codec_context.height or 0)
-    if w <= 0 or h <= 0:
-        raise MediaError(path, f"video stream has no usable frame size (received {w}x{h})")
-    if w * h > max_pixels:
-        raise MediaError(path, f"resolution {w}x{h} is too large to analyse (limit {max_pixels} pixels)")
-    rate = v.average_rate or v.guessed_rate or v.base_rate
-    fps = float(rate) if rate else 0.0
-    if container.duration:
-        duration = container.duration / av.time_base
-    elif v.duration and v.time_base:
-        duration = float(v.duration * v.time_base)
-    else:
-        duration = 0.0
-    a = container.streams.audio[0] if container.streams.audio else None
-    return VideoInfo(
-        path=path,
-        duration=max(0.0, float(duration)),
-        width=w,
-        height=h,
-        fps=fps,
-        video_codec=v.codec_context.name,
-        frame_count=int(v.frames or 0),
-        audio_codec=a.codec_context.name if a is not None else None,
-        sample_rate=int(a.codec_context.sample_rate or 0) if a is not None else 0,
-        container=container.format.name,
-    )
-
-
-def probe(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> VideoInfo:
-    """Container facts (size, frame rate, duration, codecs) without decoding."""
-    path = Path(path)
-    with _open(path) as container:
-        return _info(path, container, max_pixels=max_pixels)
+    #: Packets skipped because they did not decode, by stream type ("video", "audio").
+    skipped_packets: tuple[tuple[str, int], ...] = ()
 
 
 # Limited-range (16..235 / 16..240) to full-range lookup tables for 8-bit YCbCr.
@@ -175,6 +104,182 @@ def _scaled_size(w: int, h: int, width: int) -> tuple[int, int]:
     return max(2, tw // 2 * 2), th
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The checked parameters of one decode pass."""
+
+    sample_fps: float
+    width: int
+    audio_rate: int
+    sink_width: int
+    sink_format: str
+    max_duration: float | None
+
+    def check(self) -> None:
+        if self.sample_fps <= 0:
+            raise ParameterError(f"`sample_fps` must be positive (received {self.sample_fps})")
+        if self.width < 8 or self.sink_width < 8:
+            raise ParameterError(
+                f"`width` and `sink_width` must be at least 8 (received {self.width}, {self.sink_width})"
+            )
+        if self.sink_format not in ("bgr", "rgb"):
+            raise ParameterError(f"`sink_format` must be 'bgr' or 'rgb' (received {self.sink_format!r})")
+        if self.audio_rate < 1000:
+            raise ParameterError(f"`audio_rate` must be at least 1000 Hz (received {self.audio_rate})")
+        limit = self.max_duration
+        if limit is not None and not (isinstance(limit, int | float) and np.isfinite(limit) and limit > 0):
+            raise ParameterError(f"`max_duration` must be a positive number of seconds or None (received {limit!r})")
+
+
+class _Pass:
+    """The state of one decode pass: frames and audio kept so far, clocks, skipped packets."""
+
+    def __init__(self, path: Path, info: VideoInfo, opts: _Options, vstream: av.VideoStream, has_audio: bool,
+                 frame_sink: FrameSink | None, progress: Callable[[float], None] | None) -> None:
+        self.path, self.info, self.opts = path, info, opts
+        self.frame_sink, self.progress = frame_sink, progress
+        self.size = _scaled_size(info.width, info.height, opts.width)
+        self.sink_size = _scaled_size(info.width, info.height, opts.sink_width)
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=opts.audio_rate) if has_audio else None
+        self.v_start = float(vstream.start_time * vstream.time_base) if vstream.start_time is not None else 0.0
+        self.fps = info.fps or 25.0
+        self.frames: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.chunks: list[np.ndarray] = []
+        self.audio_samples = 0
+        self.n_video = 0
+        self.last_t = -1.0
+        self.next_sample = 0.0
+        self.next_report = 0.0
+        self.bad_in_row = 0
+        self.skipped = {"video": 0, "audio": 0}
+        self.notes: list[str] = []
+
+    # ---------------------------------------------------------------- the demux loop
+    def run(self, container: av.container.InputContainer, streams: list[av.stream.Stream]) -> None:
+        """Demux and decode every packet; stops early (with a note) on a garbled or broken-off file."""
+        try:
+            for packet in container.demux(streams):
+                decoded = self._decode(packet)
+                if decoded is None:
+                    if self.bad_in_row > _MAX_BAD_PACKETS:
+                        self.notes.append(f"stopped after {self.bad_in_row} undecodable packets in a row")
+                        break
+                    continue
+                for frame in decoded:
+                    if packet.stream.type == "video":
+                        self._video(frame)
+                    else:
+                        self._audio(frame)
+        except av.error.FFmpegError as err:  # the demuxer itself gave up (cut-off or garbled container)
+            self.notes.append(f"reading stopped early ({reason(err)})")
+        self._audio(None)
+
+    def _decode(self, packet: av.Packet) -> list[av.frame.Frame] | None:
+        """The packet's frames, or None (counted and logged) when it does not decode."""
+        try:
+            frames = packet.decode()
+        except _PACKET_ERRORS as err:
+            kind = packet.stream.type
+            self.bad_in_row += 1
+            self.skipped[kind] = self.skipped.get(kind, 0) + 1
+            if self.bad_in_row == 1:
+                log.info("%s: skipping an undecodable %s packet (%s)", self.path, kind, reason(err))
+            return None
+        self.bad_in_row = 0
+        return frames
+
+    # ---------------------------------------------------------------- per frame
+    def _check_limit(self, seconds: float) -> None:
+        limit = self.opts.max_duration
+        if limit is not None and seconds > limit:
+            announced = f"{self.info.duration:.1f} s" if self.info.duration > 0 else "no duration"
+            raise MediaError(self.path, f"lasts longer than the {limit:g} s limit (decoding stopped at "
+                                        f"{seconds:.1f} s; the container announces {announced})")
+
+    def _video(self, frame: av.VideoFrame) -> None:
+        t = float(frame.time) - self.v_start if frame.time is not None else self.n_video / self.fps
+        if t <= self.last_t:  # missing or repeated timestamps: fall back to frame counting
+            t = self.last_t + 1.0 / self.fps
+        self._check_limit(t)
+        self.last_t = t
+        opts = self.opts
+        small = None
+        if self.frame_sink is not None:
+            small = _fast_small_bgr(frame, opts.sink_width)
+            if small is None:
+                small = frame.to_ndarray(width=self.sink_size[0], height=self.sink_size[1], format="bgr24",
+                                         interpolation="FAST_BILINEAR")
+            self.frame_sink(self.n_video, t, small if opts.sink_format == "bgr" else small[..., ::-1])
+        if t + 1e-6 >= self.next_sample:
+            self.frames.append(self._sample(frame, small))
+            self.times.append(t)
+            self.next_sample = max(self.next_sample + 1.0 / opts.sample_fps, t - 0.5 / opts.sample_fps)
+        self.n_video += 1
+        duration = self.info.duration
+        if self.progress is not None and duration > 0 and t >= self.next_report:
+            self.progress(min(1.0, t / duration))
+            self.next_report = t + duration / 50
+
+    def _sample(self, frame: av.VideoFrame, small: np.ndarray | None) -> np.ndarray:
+        """The RGB frame kept for the sources, ``width`` wide (reusing the sink's image when it fits)."""
+        if self.opts.width == self.opts.sink_width and small is not None:
+            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        bgr = _fast_small_bgr(frame, self.opts.width)
+        if bgr is not None:
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return frame.to_ndarray(width=self.size[0], height=self.size[1], format="rgb24", interpolation="AREA")
+
+    def _audio(self, frame: av.AudioFrame | None) -> None:
+        """Resample one audio frame (None: flush the resampler) into the mono chunks."""
+        if self.resampler is None:
+            return
+        try:
+            resampled = self.resampler.resample(frame)
+        except _PACKET_ERRORS as err:  # a damaged frame the resampler refuses: skip it like a bad packet
+            self.skipped["audio"] += 1
+            log.info("%s: skipping an audio frame that does not resample (%s)", self.path, reason(err))
+            return
+        for rf in resampled:
+            chunk = rf.to_ndarray().reshape(-1)
+            self.chunks.append(chunk)
+            self.audio_samples += chunk.size
+        self._check_limit(self.audio_samples / self.opts.audio_rate - 1.0)  # a second of slack for the mux order
+
+    # ---------------------------------------------------------------- the result
+    def result(self) -> Decoded:
+        path, info, opts = self.path, self.info, self.opts
+        if self.n_video == 0:
+            raise MediaError(path, "contains no decodable video frames (empty, corrupt or truncated)")
+        if self.n_video == 1:
+            raise MediaError(path, "has no video stream with more than one frame (a still image is not a clip)")
+        notes = list(self.notes)
+        skipped = tuple((k, n) for k, n in self.skipped.items() if n)
+        if skipped:
+            counts = " and ".join(f"{n} {k}" for k, n in skipped)
+            notes.append(f"skipped {counts} packet(s) that did not decode; the rest was analysed")
+        frame_dt = 1.0 / self.fps
+        video_end = self.last_t + frame_dt
+        audio = np.concatenate(self.chunks).astype(np.float32, copy=False) if self.chunks else None
+        if self.resampler is not None and (audio is None or audio.size == 0):
+            notes.append("the audio stream could not be decoded; analysing without audio")
+            audio = None
+        if info.duration > 0 and video_end < 0.9 * info.duration - 1.0:
+            notes.append(f"decoded {video_end:.1f} s of the {info.duration:.1f} s the container announces "
+                         "(truncated?)")
+        media = MediaStreams(
+            path=path,
+            duration=float(video_end),
+            fps=float(info.fps or self.n_video / max(video_end, frame_dt)),
+            frame_times=np.asarray(self.times, dtype=np.float64),
+            frames=np.stack(self.frames) if self.frames else np.zeros((0, self.size[1], self.size[0], 3), np.uint8),
+            audio=audio,
+            sample_rate=opts.audio_rate,
+        )
+        return Decoded(media=media, info=info, frame_count=self.n_video, warnings=tuple(notes),
+                       skipped_packets=skipped)
+
+
 def decode_report(
     path: str | Path,
     *,
@@ -186,6 +291,7 @@ def decode_report(
     sink_width: int = 160,
     sink_format: str = "bgr",
     progress: Callable[[float], None] | None = None,
+    max_duration: float | None = None,
 ) -> Decoded:
     """Decode ``path`` in one pass; see the module docstring. Warnings are returned, not issued.
 
@@ -193,114 +299,26 @@ def decode_report(
     for large 4:2:0 video, which is sampled by strides instead of filtered) in
     ``sink_format`` ``"bgr"`` (what OpenCV-based detectors expect) or ``"rgb"``. Sampled
     frames are RGB, about ``width`` wide in the same way. ``progress`` gets the fraction
-    of the container duration decoded so far.
+    of the container duration decoded so far. ``max_duration`` (seconds) refuses a clip
+    whose header announces more, and stops decoding with a :class:`MediaError` as soon as
+    the video or audio decoded goes past it, whatever the header says.
     """
     path = Path(path)
-    if sample_fps <= 0:
-        raise ParameterError(f"`sample_fps` must be positive (received {sample_fps})")
-    if width < 8 or sink_width < 8:
-        raise ParameterError(f"`width` and `sink_width` must be at least 8 (received {width}, {sink_width})")
-    if sink_format not in ("bgr", "rgb"):
-        raise ParameterError(f"`sink_format` must be 'bgr' or 'rgb' (received {sink_format!r})")
-    if audio_rate < 1000:
-        raise ParameterError(f"`audio_rate` must be at least 1000 Hz (received {audio_rate})")
-    notes: list[str] = []
-    with _open(path) as container:
-        info = _info(path, container, max_pixels=max_pixels)
+    opts = _Options(sample_fps, width, audio_rate, sink_width, sink_format, max_duration)
+    opts.check()
+    with open_media(path) as container:
+        info = read_info(path, container, max_pixels=max_pixels)
+        if max_duration is not None and info.duration > max_duration:
+            raise MediaError(path, f"lasts {info.duration:.1f} s; the limit is {max_duration:g} s")
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"  # frame + slice threads: the decode is the bulk of the work
         astream = container.streams.audio[0] if container.streams.audio else None
-        size = _scaled_size(info.width, info.height, width)
-        sink_size = _scaled_size(info.width, info.height, sink_width)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=audio_rate) if astream else None
-        v_start = float(vstream.start_time * vstream.time_base) if vstream.start_time is not None else 0.0
-        fps_guess = info.fps or 25.0
-
-        frames: list[np.ndarray] = []
-        times: list[float] = []
-        chunks: list[np.ndarray] = []
-        n_video = 0
-        last_t = -1.0
-        next_sample = 0.0
-        bad_in_row = 0
-        bad_total = 0
-        next_report = 0.0
-        streams = [vstream] + ([astream] if astream is not None else [])
-        try:
-            for packet in container.demux(streams):
-                try:
-                    decoded = packet.decode()
-                    bad_in_row = 0
-                except (av.error.InvalidDataError, av.error.ValueError, av.error.UndefinedError) as err:
-                    bad_in_row += 1
-                    bad_total += 1
-                    if bad_in_row == 1:
-                        log.info("%s: skipping an undecodable %s packet (%s)", path, packet.stream.type, _reason(err))
-                    if bad_in_row > _MAX_BAD_PACKETS:
-                        notes.append(f"stopped after {bad_in_row} undecodable packets in a row")
-                        break
-                    continue
-                for frame in decoded:
-                    if packet.stream.type == "video":
-                        t = float(frame.time) - v_start if frame.time is not None else n_video / fps_guess
-                        if t <= last_t:  # missing or repeated timestamps: fall back to frame counting
-                            t = last_t + 1.0 / fps_guess
-                        last_t = t
-                        sample = t + 1e-6 >= next_sample
-                        small = _fast_small_bgr(frame, sink_width) if frame_sink is not None else None
-                        if frame_sink is not None:
-                            if small is None:
-                                small = frame.to_ndarray(width=sink_size[0], height=sink_size[1], format="bgr24",
-                                                         interpolation="FAST_BILINEAR")
-                            frame_sink(n_video, t, small if sink_format == "bgr" else small[..., ::-1])
-                        if sample:
-                            if width == sink_width and small is not None:
-                                rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-                            else:
-                                rgb = _fast_small_bgr(frame, width)
-                                rgb = (cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB) if rgb is not None else
-                                       frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
-                                                        interpolation="AREA"))
-                            frames.append(rgb)
-                            times.append(t)
-                            next_sample = max(next_sample + 1.0 / sample_fps, t - 0.5 / sample_fps)
-                        n_video += 1
-                        if progress is not None and info.duration > 0 and t >= next_report:
-                            progress(min(1.0, t / info.duration))
-                            next_report = t + info.duration / 50
-                    elif resampler is not None:
-                        for rf in resampler.resample(frame):
-                            chunks.append(rf.to_ndarray().reshape(-1))
-            if resampler is not None:
-                for rf in resampler.resample(None):
-                    chunks.append(rf.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as err:
-            notes.append(f"reading stopped early ({_reason(err)})")
-        if bad_total:
-            notes.append(f"skipped {bad_total} undecodable packet(s)")
-
-    if n_video == 0:
-        raise MediaError(path, "contains no decodable video frames (empty, corrupt or truncated)")
-    frame_dt = 1.0 / fps_guess
-    video_end = last_t + frame_dt
-    audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else None
-    if astream is not None and (audio is None or audio.size == 0):
-        notes.append("the audio stream could not be decoded; analysing without audio")
-        audio = None
-    if info.duration > 0 and video_end < 0.9 * info.duration - 1.0:
-        notes.append(f"decoded {video_end:.1f} s of the {info.duration:.1f} s the container announces (truncated?)")
-    media = MediaStreams(
-        path=path,
-        duration=float(video_end),
-        fps=float(info.fps or n_video / max(video_end, frame_dt)),
-        frame_times=np.asarray(times, dtype=np.float64),
-        frames=np.stack(frames) if frames else np.zeros((0, size[1], size[0], 3), np.uint8),
-        audio=audio,
-        sample_rate=audio_rate,
-    )
+        state = _Pass(path, info, opts, vstream, astream is not None, frame_sink, progress)
+        state.run(container, [vstream] + ([astream] if astream is not None else []))
+    result = state.result()
     if progress is not None:
         progress(1.0)
-    return Decoded(media=media, info=info, frame_count=n_video, warnings=tuple(notes))
+    return result
 
 
 def decode(
@@ -312,6 +330,7 @@ def decode(
     max_pixels: int = MAX_PIXELS,
     frame_sink: FrameSink | None = None,
     sink_width: int = 160,
+    max_duration: float | None = None,
 ) -> MediaStreams:
     """Decode ``path`` into :class:`MediaStreams` (``audio`` is None without an audio stream).
 
@@ -320,7 +339,7 @@ def decode(
     """
     result = decode_report(
         path, sample_fps=sample_fps, width=width, audio_rate=audio_rate, max_pixels=max_pixels,
-        frame_sink=frame_sink, sink_width=sink_width,
+        frame_sink=frame_sink, sink_width=sink_width, max_duration=max_duration,
     )
     for note in result.warnings:
         warnings.warn(f"{result.media.path}: {note}", MediaWarning, stacklevel=2)

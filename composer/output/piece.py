@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import mido
-import numpy as np
 import pretty_midi
 
 from analysis.errors import MediaError
+from analysis.media.mux import mux
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
-from composer.output.render import SAMPLE_RATE, mux, synthesize, write_wav
+from composer.output.render import SAMPLE_RATE, synthesize, write_wav
 
 RESOLUTION = 480
 
@@ -169,7 +169,3 @@ def _target(path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 
-
-def note_onsets(parts: tuple[Part, ...]) -> np.ndarray:
-    """Sorted onset times of all notes (handy for density measures)."""
-    return np.sort(np.array([n.start for p in parts for n in p.notes], float))

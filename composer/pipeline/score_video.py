@@ -150,15 +150,15 @@ def score_video(
         reason += f": composed a new score (threshold {limit:.3f})"
     else:
         reason = f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
+    from composer.output.write import write_outputs
+
     t0 = time.perf_counter()
     piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed, source=source)
-    outputs_c: dict[str, Path] = {"mid": piece.write_midi(out / f"{stem}-score.mid")}
-    if musicxml:
-        outputs_c["musicxml"] = piece.write_musicxml(out / f"{stem}-score.musicxml")
     timings["composing"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    outputs_c["wav"] = piece.render(out / f"{stem}-score.wav", soundfont=soundfont)
-    outputs_c["mp4"] = piece.mux(clip_path, out / f"{stem}-score.mp4", wav=outputs_c["wav"])
-    timings["rendering"] = time.perf_counter() - t0
+    steps: dict[str, float] = {}
+    formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
+    outputs_c = write_outputs(piece, out, f"{stem}-score", clip_path, formats, soundfont=soundfont, timings=steps)
+    timings["composing"] += steps.get("mid", 0.0) + steps.get("musicxml", 0.0)
+    timings["rendering"] = steps.get("wav", 0.0) + steps.get("mp4", 0.0)
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs_c, timings, clip.duration, composition=piece)

@@ -50,6 +50,7 @@ def _cuts(text: str | None) -> tuple[float, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
+    from composer.output.write import write_outputs
     from composer.pipeline.compose import compose
 
     if (args.arc is None) == (args.clip is None):
@@ -76,17 +77,10 @@ def run(args: argparse.Namespace) -> int:
         stem = safe_stem(args.clip.stem)
     piece = compose(arc, cuts or (), duration, style=args.style, instrument=args.instrument, seed=args.seed,
                     tempo=args.tempo, energy=args.energy, seed_melody=args.seed_melody, source=args.source)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"mid": piece.write_midi(out / f"{stem}-score.mid"),
-             "musicxml": piece.write_musicxml(out / f"{stem}-score.musicxml")}
+    formats = ["mid", "musicxml"]
     if not args.no_audio:
-        files["wav"] = piece.render(out / f"{stem}-score.wav")
-        if args.clip is not None:
-            files["mp4"] = piece.mux(args.clip, out / f"{stem}-score.mp4", wav=files["wav"])
-        if args.stems:
-            for i, p in enumerate(piece.write_stems(out / f"{stem}-stems")):
-                files[f"stem{i + 1}"] = p
+        formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
+    files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats)
     if args.json:
         from soundtrack.cli import print_json
 

@@ -1,0 +1,121 @@
+"""What a media file is, before decoding: open it safely, read its container facts, its duration.
+
+Every reader of the product opens media through :func:`open_media`, so a missing, empty
+or unreadable file gives one :class:`MediaError` naming the file and the problem, never
+a decoder traceback. :func:`probe` reads a video's facts (size, frame rate, duration,
+codecs); :func:`media_duration` the duration of any media file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from analysis.errors import MediaError
+
+#: Pixel count above which a video is refused (16K x 16K). FFmpeg would try to allocate it.
+MAX_PIXELS = 16384 * 16384
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a clip, before decoding."""
+
+    path: Path
+    duration: float  # seconds; 0.0 when the container does not say
+    width: int
+    height: int
+    fps: float
+    video_codec: str
+    frame_count: int  # 0 when the container does not say
+    audio_codec: str | None  # None: no audio stream
+    sample_rate: int  # 0 without audio
+    container: str
+
+
+def reason(err: Exception) -> str:
+    """The short cause of a PyAV/FFmpeg error (its message without the call details)."""
+    msg = getattr(err, "strerror", None) or str(err)
+    return str(msg).split(":")[0].strip() or type(err).__name__
+
+
+def open_media(path: Path) -> av.container.InputContainer:
+    """``path`` opened for reading by PyAV, or a :class:`MediaError` saying why not."""
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "is not a file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
+    try:
+        # timeout (open, read) in seconds guards against a read that never returns.
+        return av.open(str(path), mode="r", timeout=(30.0, 30.0))
+    except av.error.FFmpegError as err:
+        raise MediaError(path, f"not a readable video file ({reason(err)})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise MediaError(path, f"cannot be opened ({err})") from None
+
+
+def container_duration(container: av.container.InputContainer) -> float:
+    """Seconds the container announces (else its longest stream); 0.0 when nothing says."""
+    if container.duration:
+        return max(0.0, float(container.duration / av.time_base))
+    durations = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
+    return max(0.0, max(durations, default=0.0))
+
+
+def read_info(path: Path, container: av.container.InputContainer, *, max_pixels: int = MAX_PIXELS) -> VideoInfo:
+    """The :class:`VideoInfo` of an open container; :class:`MediaError` when it holds no usable video."""
+    if not container.streams:
+        raise MediaError(path, "contains no streams at all (zero-length or unfinished file)")
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        raise MediaError(path, f"has no video stream (found only: {', '.join(kinds)})")
+    v = container.streams.video[0]
+    w, h = int(v.codec_context.width or 0), int(v.codec_context.height or 0)
+    if w <= 0 or h <= 0:
+        raise MediaError(path, f"video stream has no usable frame size (received {w}x{h})")
+    if w * h > max_pixels:
+        raise MediaError(path, f"resolution {w}x{h} is too large to analyse (limit {max_pixels} pixels)")
+    rate = v.average_rate or v.guessed_rate or v.base_rate
+    if container.duration:
+        duration = container.duration / av.time_base
+    elif v.duration and v.time_base:
+        duration = float(v.duration * v.time_base)
+    else:
+        duration = 0.0
+    a = container.streams.audio[0] if container.streams.audio else None
+    return VideoInfo(
+        path=path,
+        duration=max(0.0, float(duration)),
+        width=w,
+        height=h,
+        fps=float(rate) if rate else 0.0,
+        video_codec=v.codec_context.name,
+        frame_count=int(v.frames or 0),
+        audio_codec=a.codec_context.name if a is not None else None,
+        sample_rate=int(a.codec_context.sample_rate or 0) if a is not None else 0,
+        container=container.format.name,
+    )
+
+
+def probe(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> VideoInfo:
+    """Container facts of a video (size, frame rate, duration, codecs) without decoding."""
+    path = Path(path)
+    with open_media(path) as container:
+        return read_info(path, container, max_pixels=max_pixels)
+
+
+def media_duration(path: str | Path) -> float:
+    """Duration in seconds of any media file: the container's, else its longest stream's.
+
+    Raises :class:`MediaError` when the file cannot be read or nothing in it says how long it is.
+    """
+    path = Path(path)
+    with open_media(path) as container:
+        duration = container_duration(container)
+    if duration <= 0:
+        raise MediaError(path, "has no known duration")
+    return duration

@@ -1,0 +1,80 @@
+"""Write a composed piece's files in one call: MIDI, MusicXML, WAV, stems and the clip with its new score.
+
+The one place that turns a :class:`~composer.output.piece.Composition` into files, used by
+:func:`composer.score_video` (and so by batch scoring), ``soundtrack compose`` and the page.
+Files are named ``<stem>.mid``, ``<stem>.musicxml``, ``<stem>.wav``, ``<stem>.mp4`` and
+``<stem>-stems/NN-<part>.wav`` inside ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, MutableMapping
+from pathlib import Path
+
+from analysis.errors import MediaError, ParameterError, SoundtrackError
+from composer.output.piece import Composition
+
+log = logging.getLogger(__name__)
+
+#: Every format :func:`write_outputs` knows, in the order they are written.
+FORMATS = ("mid", "musicxml", "wav", "mp4", "stems")
+#: What is written unless asked otherwise (stems are one WAV per part: opt in).
+DEFAULT_FORMATS = ("mid", "musicxml", "wav", "mp4")
+
+
+def write_outputs(
+    piece: Composition,
+    out_dir: str | Path,
+    stem: str,
+    clip: str | Path | None = None,
+    formats: Collection[str] = DEFAULT_FORMATS,
+    *,
+    soundfont: str | Path | None = None,
+    optional: Collection[str] = (),
+    timings: MutableMapping[str, float] | None = None,
+) -> dict[str, Path]:
+    """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
+
+    ``mp4`` (the clip with the piece as its only audio, video stream copied) is written
+    only when ``clip`` is given, from the ``wav`` when that is written too. ``stems`` adds
+    one entry per part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails
+    with a :class:`SoundtrackError` (MusicXML export of odd rhythms, say) is logged and left
+    out instead of raising. ``timings``, when given, receives the seconds each format took.
+    """
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
+    if not stem or Path(stem).name != stem:
+        raise ParameterError(f"`stem` must be a plain file name without folders (received {stem!r})")
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(folder, f"cannot create the output folder ({err.strerror})") from None
+    files: dict[str, Path] = {}
+    for fmt in FORMATS:
+        if fmt not in formats or (fmt == "mp4" and clip is None):
+            continue
+        t0 = time.perf_counter()
+        try:
+            if fmt == "mid":
+                files["mid"] = piece.write_midi(folder / f"{stem}.mid")
+            elif fmt == "musicxml":
+                files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml")
+            elif fmt == "wav":
+                files["wav"] = piece.render(folder / f"{stem}.wav", soundfont=soundfont)
+            elif fmt == "mp4":
+                files["mp4"] = piece.mux(clip, folder / f"{stem}.mp4", wav=files.get("wav"),
+                                         soundfont=soundfont)
+            else:
+                stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
+                files.update({f"stem{i}": p for i, p in enumerate(stems, 1)})
+        except SoundtrackError as err:
+            if fmt not in optional:
+                raise
+            log.warning("%s export left out: %s", fmt, err)
+        if timings is not None:
+            timings[fmt] = time.perf_counter() - t0
+    return files
