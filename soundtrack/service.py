@@ -381,16 +381,11 @@ class SoundtrackService:
             clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
             seed=int(seed), tempo=tempo or None, energy=energy,
         )
-        stem = session.folder / f"composed-{style}-{int(seed)}"
-        midi = piece.write_midi(stem.with_suffix(".mid"))
-        try:
-            xml: Path | None = piece.write_musicxml(stem.with_suffix(".musicxml"))
-        except SoundtrackError as err:
-            log.warning("MusicXML export failed: %s", err)
-            xml = None
-        wav = piece.render(stem.with_suffix(".wav"))
-        mp4 = piece.mux(session.video, stem.with_suffix(".mp4"), wav=wav)
-        return ComposeView(video=mp4, midi=midi, musicxml=xml, wav=wav,
+        from composer.output.write import write_outputs
+
+        files = write_outputs(piece, session.folder, f"composed-{style}-{int(seed)}", session.video,
+                              optional=("musicxml",))
+        return ComposeView(video=files["mp4"], midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            summary=f"{piece.style}, {piece.instrument_name}, {len(piece.chord_times)} chord changes")
 
     # ------------------------------------------------------------------ the library
