@@ -84,6 +84,124 @@ def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok) -> tuple[l
     return enc.tokens.tolist(), enc.times.tolist()
 
 
+@dataclass(frozen=True, eq=False)
+class _Target:
+    """What the model is asked for at each time step: (valence, arousal, seconds to the next cut)."""
+
+    arc: EmotionArc | None  # None: the null condition
+    cut_steps: np.ndarray  # cut times in time steps, sorted
+    step: float  # seconds per time step
+    max_boundary: float
+
+    def next_cut(self, now: int) -> int:
+        """Index in ``cut_steps`` of the first cut at or after step ``now``."""
+        return int(np.searchsorted(self.cut_steps, now, side="left"))
+
+    def at(self, now: int) -> tuple[float, float, float]:
+        t = now * self.step
+        v = float(np.interp(t, self.arc.times, self.arc.valence)) if self.arc is not None else 0.0
+        a = float(np.interp(t, self.arc.times, self.arc.arousal)) if self.arc is not None else 0.0
+        k = self.next_cut(now)
+        b = (self.cut_steps[k] - now) * self.step if k < self.cut_steps.size else self.max_boundary
+        return v, a, min(float(b), self.max_boundary)
+
+
+class _Sampler:
+    """The state of one sampling run: the tokens so far with their times and conditions, the KV
+    cache and the window it covers, the current time step and the count of forced chords."""
+
+    def __init__(
+        self,
+        loaded: checkpoint.Loaded,
+        target: _Target,
+        prompt: tuple[list[int], list[float]],
+        *,
+        mask: torch.Tensor,
+        guidance: float,
+        temperature: float,
+        top_p: float,
+        force_cuts: bool,
+        gen: torch.Generator,
+    ) -> None:
+        self.net, self.tok, self.target = loaded.model, loaded.tokenizer, target
+        self.tokens, self.times = prompt
+        self.conds = [target.at(round(t / target.step)) for t in self.times]
+        self.now = round(self.times[-1] / target.step)
+        self.mask = mask  # (rows,): 2 rows (conditioned, null) under guidance
+        self.guidance, self.temperature, self.top_p = guidance, temperature, top_p
+        self.force_cuts, self.gen = force_cuts, gen
+        self.forced = 0
+        self.chord_at_now = False
+        self.cache = None
+        self.n_cached = 0  # tokens already in the cache
+        self.window_start = 0  # index in `tokens` of the cache's first token
+
+    def run(self, end_step: int, max_tokens: int) -> None:
+        """Sample until step ``end_step`` (or ``max_tokens``, so a stuck model still stops)."""
+        while self.now < end_step and len(self.tokens) < max_tokens:
+            self._append(self._choose(self._logits()))
+
+    def _logits(self) -> torch.Tensor:
+        """Feed the tokens not yet in the cache; the next token's logits (PAD, EOS and BOS masked)."""
+        block = self.net.config.block_size
+        if self.cache is None or len(self.tokens) - self.window_start > block:
+            # (re)fill the cache: the whole prompt at first, then the last half-context when full
+            keep = block if self.cache is None else block // 2
+            self.window_start = max(0, len(self.tokens) - keep)
+            self.cache, self.n_cached = None, 0
+        new = slice(self.window_start + self.n_cached, len(self.tokens))
+        rows = self.mask.shape[0]
+        idx = torch.tensor([self.tokens[new]] * rows)
+        c = torch.tensor([self.conds[new]] * rows, dtype=torch.float32)  # (rows, T, 3)
+        out, _, self.cache = self.net(
+            idx, c[..., :2], c[..., 2], cond_mask=self.mask, past=self.cache, start=self.n_cached
+        )
+        self.n_cached += idx.shape[1]
+        guided = rows == 2
+        logits = out[0, -1] if not guided else out[1, -1] + self.guidance * (out[0, -1] - out[1, -1])
+        logits[0] = float("-inf")  # PAD
+        logits[EOS] = float("-inf")
+        logits[BOS] = float("-inf")
+        return logits
+
+    def _choose(self, logits: torch.Tensor) -> int:
+        """Draw the next token; under ``force_cuts`` a chord at a cut the model passes by, and a time
+        shift that would jump over a cut shortened to land on it."""
+        tok, cut_steps = self.tok, self.target.cut_steps
+        nxt = _nucleus(logits, self.temperature, self.top_p, self.gen)
+        k = self.target.next_cut(self.now)
+        at_cut = k < cut_steps.size and cut_steps[k] == self.now
+        if self.force_cuts and at_cut and not self.chord_at_now and nxt != BAR and not tok.is_chord(nxt):
+            chord_logits = torch.full_like(logits, float("-inf"))
+            chord_logits[tok.chord_offset : tok.vocab_size] = logits[tok.chord_offset : tok.vocab_size]
+            nxt = _nucleus(chord_logits, self.temperature, 1.0, self.gen)
+            self.forced += 1
+        if self.force_cuts and tok.is_shift(nxt) and k < cut_steps.size:
+            n = nxt - tok.shift_offset + 1
+            if self.now < cut_steps[k] < self.now + n:
+                nxt = tok.shift_offset + int(cut_steps[k] - self.now) - 1
+        return nxt
+
+    def _append(self, nxt: int) -> None:
+        if self.tok.is_shift(nxt):
+            self.now += nxt - self.tok.shift_offset + 1
+            self.chord_at_now = False
+        elif self.tok.is_chord(nxt):
+            self.chord_at_now = True
+        self.tokens.append(nxt)
+        self.times.append(self.now * self.target.step)
+        self.conds.append(self.target.at(self.now))
+
+
+def _check_sampling(duration: float, temperature: float, top_p: float) -> None:
+    if not 0 < duration <= 3600:
+        raise ParameterError(f"`duration` must be within 0 and 3600 s (received {duration})")
+    if temperature <= 0:
+        raise ParameterError(f"`temperature` must be positive (received {temperature})")
+    if not 0 < top_p <= 1:
+        raise ParameterError(f"`top_p` must be within 0 and 1 (received {top_p})")
+
+
 @torch.inference_mode()
 def generate(
     arc: EmotionArc | None,
@@ -108,94 +226,44 @@ def generate(
     ``duration``. ``model`` is a loaded checkpoint or a path
     (default: the shipped ``checkpoints/composer.pt``).
     """
-    if not 0 < duration <= 3600:
-        raise ParameterError(f"`duration` must be within 0 and 3600 s (received {duration})")
-    if temperature <= 0:
-        raise ParameterError(f"`temperature` must be positive (received {temperature})")
-    if not 0 < top_p <= 1:
-        raise ParameterError(f"`top_p` must be within 0 and 1 (received {top_p})")
+    _check_sampling(duration, temperature, top_p)
     loaded = model if isinstance(model, checkpoint.Loaded) else checkpoint.load(model or checkpoint.DEFAULT)
-    net, tok = loaded.model, loaded.tokenizer
-    cfg = net.config
+    tok = loaded.tokenizer
     step = tok.config.time_step
     cut_list = sorted(float(c) for c in cuts if 0 < float(c) < duration)
     cut_steps = np.array([round(c / step) for c in cut_list], dtype=np.int64)
-    end_step = round(duration / step)
     use_cond = conditioned and arc is not None
     if guidance < 0:
         raise ParameterError(f"`guidance` must be non-negative (received {guidance})")
     guided = use_cond and guidance != 1.0
-
-    def condition(now: int) -> tuple[float, float, float]:
-        t = now * step
-        v = float(np.interp(t, arc.times, arc.valence)) if use_cond else 0.0
-        a = float(np.interp(t, arc.times, arc.arousal)) if use_cond else 0.0
-        k = int(np.searchsorted(cut_steps, now, side="left"))
-        b = (cut_steps[k] - now) * step if k < cut_steps.size else cfg.max_boundary
-        return v, a, min(float(b), cfg.max_boundary)
+    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary)
 
     t0 = time.perf_counter()
-    gen = torch.Generator().manual_seed(int(seed))
-    tokens, times = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)
-    conds = [condition(round(t / step)) for t in times]
-    now = round(times[-1] / step)
-    mask = torch.tensor([True, False]) if guided else torch.tensor([use_cond])
-    chord_lo, chord_hi = tok.chord_offset, tok.vocab_size
-    forced = 0
-    chord_at_now = False
-    cache = None
-    n_cached = 0  # tokens already in the cache
-    window_start = 0  # index in `tokens` of the cache's first token
-    max_tokens = len(tokens) + int(100 * duration) + 512  # a stuck model (no time shifts) still stops
-    while now < end_step and len(tokens) < max_tokens:
-        if cache is None or len(tokens) - window_start > cfg.block_size:
-            # (re)fill the cache: the whole prompt at first, then the last half-context when full
-            keep = cfg.block_size if cache is None else cfg.block_size // 2
-            window_start = max(0, len(tokens) - keep)
-            cache, n_cached = None, 0
-        new = slice(window_start + n_cached, len(tokens))
-        rows = mask.shape[0]  # 2 rows (conditioned, null) under guidance
-        idx = torch.tensor([tokens[new]] * rows)
-        c = torch.tensor([conds[new]] * rows, dtype=torch.float32)  # (rows, T, 3)
-        out, _, cache = net(idx, c[..., :2], c[..., 2], cond_mask=mask, past=cache, start=n_cached)
-        n_cached += idx.shape[1]
-        logits = out[0, -1] if not guided else out[1, -1] + guidance * (out[0, -1] - out[1, -1])
-        logits[0] = float("-inf")  # PAD
-        logits[EOS] = float("-inf")
-        logits[BOS] = float("-inf")
-        nxt = _nucleus(logits, temperature, top_p, gen)
-        k = int(np.searchsorted(cut_steps, now, side="left"))
-        at_cut = k < cut_steps.size and cut_steps[k] == now
-        if force_cuts and at_cut and not chord_at_now and nxt != BAR and not tok.is_chord(nxt):
-            chord_logits = torch.full_like(logits, float("-inf"))
-            chord_logits[chord_lo:chord_hi] = logits[chord_lo:chord_hi]
-            nxt = _nucleus(chord_logits, temperature, 1.0, gen)
-            forced += 1
-        if tok.is_shift(nxt):
-            n = nxt - tok.shift_offset + 1
-            if force_cuts and k < cut_steps.size and now < cut_steps[k] < now + n:
-                n = int(cut_steps[k] - now)
-                nxt = tok.shift_offset + n - 1
-            now += n
-            chord_at_now = False
-        elif tok.is_chord(nxt):
-            chord_at_now = True
-        tokens.append(nxt)
-        times.append(now * step)
-        conds.append(condition(now))
-    tokens.append(EOS)
+    prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)
+    sampler = _Sampler(
+        loaded,
+        target,
+        prompt,
+        mask=torch.tensor([True, False]) if guided else torch.tensor([use_cond]),
+        guidance=guidance,
+        temperature=temperature,
+        top_p=top_p,
+        force_cuts=force_cuts,
+        gen=torch.Generator().manual_seed(int(seed)),
+    )
+    sampler.run(round(duration / step), len(sampler.tokens) + int(100 * duration) + 512)
+    tokens = [*sampler.tokens, EOS]
     decoded = tok.decode(tokens)
-    midi = _with_tempo(decoded, duration)
     chord_times = np.asarray(decoded.chord_times)
     hits = tuple(bool(chord_times.size and np.min(np.abs(chord_times - c)) <= CUT_TOLERANCE + 1e-9) for c in cut_list)
     return Generated(
-        midi=midi,
+        midi=_with_tempo(decoded, duration),
         chord_times=decoded.chord_times,
         chords=decoded.chords,
         bar_times=decoded.bar_times,
         cuts=tuple(cut_list),
         cut_hits=hits,
-        forced=forced,
+        forced=sampler.forced,
         tokens=np.asarray(tokens, np.int32),
         duration=duration,
         compute_seconds=time.perf_counter() - t0,

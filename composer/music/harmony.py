@@ -195,6 +195,203 @@ def _chord(scale: Sequence[int], degree: int, rel_degree: int, mood: str, valenc
     return build_chord(scale, degree, seventh=seventh, ninth=ninth)
 
 
+@dataclass(frozen=True)
+class _Contour:
+    """The arc read at any time: arousal (shifted by the energy bias, clipped) and valence."""
+
+    arc: EmotionArc
+    bias: float
+
+    def arousal(self, t: float) -> float:
+        return float(np.clip(np.interp(t, self.arc.times, self.arc.arousal) + self.bias, -1, 1))
+
+    def valence(self, t: float) -> float:
+        return float(np.interp(t, self.arc.times, self.arc.valence))
+
+
+def _check_plan(duration: float, tempo: float | None, energy: float | None, seed: int) -> None:
+    if duration <= 0:
+        raise ParameterError(f"`duration` must be positive (received {duration})")
+    if tempo is not None and not 30 <= tempo <= 240:
+        raise ParameterError(f"`tempo` must be within 30 and 240 bpm (received {tempo})")
+    if energy is not None and not -1 <= energy <= 1:
+        raise ParameterError(f"`energy` must be within -1 and 1 (received {energy})")
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+
+
+def usable_cuts(cuts: Sequence[float], duration: float) -> list[float]:
+    """The cuts a chord changes on: sorted, inside ``(0.05, duration - 0.05)`` s, none within 50 ms
+    of the one before."""
+    raw = np.asarray(list(cuts), float)
+    if raw.size and not np.all(np.isfinite(raw)):
+        raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
+    clean: list[float] = []
+    for c in sorted(float(c) for c in cuts):
+        if 0.05 < c < duration - 0.05 and (not clean or c - clean[-1] > 0.05):
+            clean.append(c)
+    return clean
+
+
+def beats_per_chord(arousal: float, cuts_per_minute: float) -> int:
+    """Harmonic rhythm: a chord every 8 beats when calm, 4 in between, 2 when intense (halved
+    again, to no fewer than 2, above 20 cuts per minute)."""
+    every = 8 if arousal < -0.35 else (4 if arousal < 0.3 else 2)
+    if cuts_per_minute > 20:
+        every = max(2, every // 2)
+    return every
+
+
+def _chord_starts(
+    beats: np.ndarray,
+    phrases: Sequence[float],
+    cuts: Sequence[float],
+    *,
+    duration: float,
+    bpm: float,
+    cuts_per_minute: float,
+    contour: _Contour,
+    style: Style,
+) -> dict[float, str]:
+    """Chord boundaries, each marked ``phrase``, ``cut`` or ``rhythm``: 0, every phrase start and
+    cut, and beats by harmonic rhythm wherever no boundary lies within half a beat."""
+    beat_len = 60.0 / bpm
+    marks: dict[float, str] = {0.0: "phrase"}
+    for p in phrases:
+        marks.setdefault(p, "phrase")
+    for c in cuts:
+        marks[c] = "cut"
+    anchors = np.asarray(sorted(marks))
+    last = 0.0
+    for b in beats[1:]:
+        if b > duration - beat_len:
+            break
+        near = anchors[np.abs(anchors - b) < 0.5 * beat_len]
+        passed = anchors[(anchors > last) & (anchors <= b)]
+        if near.size or passed.size:
+            last = float(near[0]) if near.size else float(passed[-1])
+            continue
+        every = beats_per_chord(contour.arousal(b) + style.texture_bias * 0.5, cuts_per_minute)
+        if round((b - last) / beat_len) >= every:
+            marks[float(b)] = "rhythm"
+            last = float(b)
+    return marks
+
+
+def _mood(valence: float, phrase_valence: float, falling: bool, rng: np.random.Generator) -> str:
+    """``tense`` where valence is very low or falls steeply, else ``bright``/``dark`` by the blend
+    of the chord's and its phrase's valence; modal mixture (a draw leaning with valence) in between."""
+    if valence < -0.5 or (falling and valence < 0.1):
+        return "tense"
+    if 0.6 * valence + 0.4 * phrase_valence >= 0.15:
+        return "bright"
+    if 0.6 * valence + 0.4 * phrase_valence <= -0.15:
+        return "dark"
+    blend = 0.6 * valence + 0.4 * phrase_valence
+    return "bright" if rng.random() < 0.5 + 2.5 * blend else "dark"
+
+
+def _degree_weights(
+    mood: str, scale: Sequence[int], n: int, tonic_idx: int, valence: float, slot: int
+) -> tuple[np.ndarray, ...]:
+    """Weights of the chord degrees (relative to the tonic) to draw from, best first: the
+    functional slot's degrees, then any degree, then any degree equally."""
+    weights = np.asarray(DEGREE_WEIGHTS[mood], float) if n == 7 else np.array([2.0] + [1.0] * (n - 1))
+    # functional cycle within a phrase: tonic, free, pre-dominant, dominant
+    allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
+    # colour by valence: the brighter, the fewer minor chords (and the darker, the fewer major ones)
+    thirds = np.array([(scale[(tonic_idx + d + 2) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
+    if mood == "bright":
+        weights = weights * np.where(thirds == 3, 1.0 - 0.8 * max(valence, 0.0), 1.0)
+    else:
+        weights = weights * np.where(thirds == 4, 1.0 - 0.6 * min(1.0, max(-valence, 0.0)), 1.0)
+    w = np.zeros(n)
+    w[list(allowed)] = weights[list(allowed)] + (1.0 if slot == 0 else 0.0)
+    return w, weights.copy(), np.ones(n)
+
+
+def _pick_degree(
+    attempts: tuple[np.ndarray, ...],
+    *,
+    scale: Sequence[int],
+    tonic_idx: int,
+    mood: str,
+    valence: float,
+    arousal: float,
+    prev: ChordSpan | None,
+    rng: np.random.Generator,
+) -> int:
+    """Draw a degree (relative to the tonic) from the first weights that leave a chord sounding
+    different from ``prev`` (another root and other pitches)."""
+    n = len(attempts[0])
+    for attempt in attempts:
+        cand_w = attempt.copy()
+        if prev is not None:
+            for d in range(n):
+                deg = (tonic_idx + d) % n
+                cand = _chord(scale, deg, d, mood, valence, arousal)
+                if scale[deg] == prev.root or set(cand) == set(prev.pitches):
+                    cand_w[d] = 0.0  # a new chord must sound different
+        if cand_w.sum() > 0:
+            break
+    return int(rng.choice(n, p=cand_w / cand_w.sum()))
+
+
+def _plan_chords(
+    marks: dict[float, str],
+    phrases: Sequence[float],
+    *,
+    duration: float,
+    contour: _Contour,
+    style: Style,
+    key: int,
+    rng: np.random.Generator,
+) -> list[ChordSpan]:
+    """One chord per span between consecutive boundaries in ``marks``."""
+    times = sorted(marks)
+    ends = [*times[1:], duration]
+    chords: list[ChordSpan] = []
+    phrase_arr = np.asarray(phrases)
+    k_in_phrase, last_phrase = 0, -1
+    for start, end in zip(times, ends, strict=True):
+        if end - start < 1e-3:
+            continue
+        ph = int(np.searchsorted(phrase_arr, start, side="right")) - 1
+        ph_end = phrase_arr[ph + 1] if ph + 1 < len(phrase_arr) else duration
+        ph_val = float(np.mean([contour.valence(t) for t in np.linspace(phrase_arr[ph], ph_end, 9)]))
+        mid = 0.5 * (start + end)
+        v = contour.valence(mid)
+        falling = v - contour.valence(max(0.0, mid - 3.0)) < -0.15  # valence falling over the last 3 s
+        mood = _mood(v, ph_val, falling, rng)
+        scale = style.scale(mood, key)
+        n = len(style.scales[mood])
+        k_in_phrase = 0 if marks[start] == "phrase" or ph != last_phrase else k_in_phrase + 1
+        last_phrase = ph
+        tonic_idx = scale.index(key % 12)
+        arousal = contour.arousal(start)
+        rel_degree = _pick_degree(
+            _degree_weights(mood, scale, n, tonic_idx, v, k_in_phrase % 4),
+            scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
+            prev=chords[-1] if chords else None, rng=rng,
+        )
+        degree = (tonic_idx + rel_degree) % n
+        pitches = _chord(scale, degree, rel_degree, mood, v, arousal)
+        chords.append(
+            ChordSpan(
+                start=float(start),
+                end=float(end),
+                root=scale[degree],
+                pitches=pitches,
+                scale=scale,
+                symbol=chord_symbol(scale[degree], pitches),
+                degree=rel_degree,
+                mood=mood,
+                cut=marks[start] == "cut",
+            )
+        )
+    return chords
+
+
 def plan_harmony(
     arc: EmotionArc,
     cuts: Sequence[float],
@@ -214,136 +411,29 @@ def plan_harmony(
     ``energy`` (in [-1, 1]) is added to the arc's arousal; ``tempo`` (bpm) replaces the
     derived base tempo (the map still bends it towards the cuts).
     """
-    if duration <= 0:
-        raise ParameterError(f"`duration` must be positive (received {duration})")
-    if tempo is not None and not 30 <= tempo <= 240:
-        raise ParameterError(f"`tempo` must be within 30 and 240 bpm (received {tempo})")
-    if energy is not None and not -1 <= energy <= 1:
-        raise ParameterError(f"`energy` must be within -1 and 1 (received {energy})")
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
-    raw = np.asarray(list(cuts), float)
-    if raw.size and not np.all(np.isfinite(raw)):
-        raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
+    _check_plan(duration, tempo, energy, seed)
+    clean = usable_cuts(cuts, duration)
     bias = float(energy or 0.0)
-    clean: list[float] = []
-    for c in sorted(float(c) for c in cuts):
-        if 0.05 < c < duration - 0.05 and (not clean or c - clean[-1] > 0.05):
-            clean.append(c)
+    contour = _Contour(arc, bias)
     cpm = 60.0 * len(clean) / duration
     rng = np.random.default_rng(seed)
-    aro_at = lambda t: float(np.clip(np.interp(t, arc.times, arc.arousal) + bias, -1, 1))  # noqa: E731
-    val_at = lambda t: float(np.interp(t, arc.times, arc.valence))  # noqa: E731
     bpm = float(tempo) if tempo is not None else base_tempo(float(np.mean(arc.arousal)) + bias, cpm, style)
     tmap, beats = tempo_map(clean, duration, bpm)
-    downbeats = beats[::4]
     shifts = tuple(float(beats[np.argmin(np.abs(beats - c))] - c) for c in clean)
-    phrases = phrase_starts(arc, duration)
-    phrases = [float(beats[np.argmin(np.abs(beats - p))]) if p > 0 else 0.0 for p in phrases]
-
-    # chord boundaries: 0, every cut, every phrase start, and beats by harmonic rhythm
-    beat_len = 60.0 / bpm
-    marks: dict[float, str] = {0.0: "phrase"}
-    for p in phrases:
-        marks.setdefault(p, "phrase")
-    for c in clean:
-        marks[c] = "cut"
-    anchors = np.asarray(sorted(marks))
-    last = 0.0
-    for b in beats[1:]:
-        if b > duration - beat_len:
-            break
-        near = anchors[np.abs(anchors - b) < 0.5 * beat_len]
-        passed = anchors[(anchors > last) & (anchors <= b)]
-        if near.size or passed.size:
-            last = float(near[0]) if near.size else float(passed[-1])
-            continue
-        a = aro_at(b) + style.texture_bias * 0.5
-        every = 8 if a < -0.35 else (4 if a < 0.3 else 2)
-        if cpm > 20:
-            every = max(2, every // 2)
-        if round((b - last) / beat_len) >= every:
-            marks[float(b)] = "rhythm"
-            last = float(b)
-    times = sorted(marks)
-    ends = [*times[1:], duration]
-
-    chords: list[ChordSpan] = []
-    phrase_arr = np.asarray(phrases)
-    k_in_phrase, last_phrase = 0, -1
-    for start, end in zip(times, ends, strict=True):
-        if end - start < 1e-3:
-            continue
-        ph = int(np.searchsorted(phrase_arr, start, side="right")) - 1
-        ph_end = phrase_arr[ph + 1] if ph + 1 < len(phrase_arr) else duration
-        ph_val = float(np.mean([val_at(t) for t in np.linspace(phrase_arr[ph], ph_end, 9)]))
-        mid = 0.5 * (start + end)
-        v = val_at(mid)
-        falling = v - val_at(max(0.0, mid - 3.0)) < -0.15  # valence falling over the last 3 s
-        if v < -0.5 or (falling and v < 0.1):
-            mood = "tense"
-        elif 0.6 * v + 0.4 * ph_val >= 0.15:
-            mood = "bright"
-        elif 0.6 * v + 0.4 * ph_val <= -0.15:
-            mood = "dark"
-        else:
-            blend = 0.6 * v + 0.4 * ph_val
-            mood = "bright" if rng.random() < 0.5 + 2.5 * blend else "dark"  # modal mixture, leaning with valence
-        key = style.tonic if tonic is None else tonic
-        scale = style.scale(mood, key)
-        rel = style.scales[mood]
-        n = len(rel)
-        weights = np.asarray(DEGREE_WEIGHTS[mood], float) if n == 7 else np.array([2.0] + [1.0] * (n - 1))
-        is_phrase = marks[start] == "phrase"
-        k_in_phrase = 0 if is_phrase or ph != last_phrase else k_in_phrase + 1
-        last_phrase = ph
-        tonic_idx = scale.index(key % 12)
-        prev = chords[-1] if chords else None
-        # functional cycle within a phrase: tonic, free, pre-dominant, dominant
-        slot = k_in_phrase % 4
-        allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
-        # colour by valence: the brighter, the fewer minor chords (and the darker, the fewer major ones)
-        thirds = np.array([(scale[(tonic_idx + d + 2) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
-        if mood == "bright":
-            weights = weights * np.where(thirds == 3, 1.0 - 0.8 * max(v, 0.0), 1.0)
-        else:
-            weights = weights * np.where(thirds == 4, 1.0 - 0.6 * min(1.0, max(-v, 0.0)), 1.0)
-        w = np.zeros(n)
-        w[list(allowed)] = weights[list(allowed)] + (1.0 if slot == 0 else 0.0)
-        for attempt in (w, weights.copy(), np.ones(n)):
-            cand_w = attempt.copy()
-            if prev is not None:
-                for d in range(n):
-                    deg = (tonic_idx + d) % n
-                    cand = _chord(scale, deg, d, mood, v, aro_at(start))
-                    if scale[deg] == prev.root or set(cand) == set(prev.pitches):
-                        cand_w[d] = 0.0  # a new chord must sound different
-            if cand_w.sum() > 0:
-                break
-        rel_degree = int(rng.choice(n, p=cand_w / cand_w.sum()))
-        degree = (tonic_idx + rel_degree) % n
-        pitches = _chord(scale, degree, rel_degree, mood, v, aro_at(start))
-        chords.append(
-            ChordSpan(
-                start=float(start),
-                end=float(end),
-                root=scale[degree],
-                pitches=pitches,
-                scale=scale,
-                symbol=chord_symbol(scale[degree], pitches),
-                degree=rel_degree,
-                mood=mood,
-                cut=marks[start] == "cut",
-            )
-        )
+    phrases = [float(beats[np.argmin(np.abs(beats - p))]) if p > 0 else 0.0 for p in phrase_starts(arc, duration)]
+    marks = _chord_starts(
+        beats, phrases, clean, duration=duration, bpm=bpm, cuts_per_minute=cpm, contour=contour, style=style
+    )
+    key = style.tonic if tonic is None else tonic
+    chords = _plan_chords(marks, phrases, duration=duration, contour=contour, style=style, key=key, rng=rng)
     return HarmonyPlan(
         duration=float(duration),
-        tonic=(style.tonic if tonic is None else tonic) % 12,
+        tonic=key % 12,
         style=style.name,
         base_tempo=bpm,
         tempo_map=tmap,
         beats=beats,
-        downbeats=downbeats,
+        downbeats=beats[::4],
         chords=tuple(chords),
         cuts=tuple(clean),
         cut_shifts=shifts,

@@ -86,6 +86,76 @@ def heldout_loss(model: MusicTransformer, data: TokenData, cfg: TrainConfig, *, 
     return float(np.mean(losses))
 
 
+def _optimizer(model: MusicTransformer, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on biases and norms)."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    other = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}], lr=cfg.lr
+    )
+
+
+def _resume(
+    state_path: Path, model: MusicTransformer, opt: torch.optim.Optimizer, rng: np.random.Generator
+) -> tuple[int, float]:
+    """Restore model, optimiser and both RNGs from ``state_path`` if it exists; ``(step, seconds)`` so far."""
+    if not state_path.exists():
+        return 0, 0.0
+    st = torch.load(state_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["optim"])
+    torch.set_rng_state(st["torch_rng"])
+    rng.bit_generator.state = json.loads(st["np_rng"])
+    return int(st["step"]), float(st["elapsed"])
+
+
+def _train_step(
+    model: MusicTransformer, opt: torch.optim.Optimizer, data: TokenData, cfg: TrainConfig, rng: np.random.Generator,
+    step: int,
+) -> float:
+    """One optimiser step on a fresh batch (each sequence on the null condition with ``cond_dropout``); the loss."""
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, cfg)
+    b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
+    mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.cond_dropout)
+    _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, targets=b["y"])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
+def _save(
+    out: Path,
+    model: MusicTransformer,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    tokenizer: Tokenizer,
+    *,
+    meta: dict,
+    step: int,
+    elapsed: float,
+) -> None:
+    """Write the checkpoint (``composer.pt``) and the resume state (``composer.state.pt``)."""
+    checkpoint.save(out / "composer.pt", model, tokenizer, meta=meta)
+    torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                "np_rng": json.dumps(rng.bit_generator.state), "step": step,
+                "elapsed": elapsed}, out / "composer.state.pt")
+
+
+def _meta(
+    step: int, seconds: float, train_loss: float, heldout: float, cfg: TrainConfig, model: MusicTransformer,
+    data: dict[str, TokenData], data_config: DataConfig | None,
+) -> dict:
+    """The checkpoint's training metadata (shown in the model card)."""
+    return {"steps": step, "train_seconds": round(seconds, 1), "train_loss": train_loss,
+            "heldout_loss": heldout, "train_config": asdict(cfg), "n_params": model.n_params(),
+            "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
+            "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__),
+            **({"data_config": asdict(data_config)} if data_config else {})}
+
+
 def train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
@@ -114,66 +184,36 @@ def train(
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = MusicTransformer(model_cfg)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    other = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}], lr=cfg.lr
-    )
+    opt = _optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
-    step, elapsed = 0, 0.0
-    state_path = out / "composer.state.pt"
-    if state_path.exists():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        torch.set_rng_state(st["torch_rng"])
-        rng.bit_generator.state = json.loads(st["np_rng"])
-        step, elapsed = int(st["step"]), float(st["elapsed"])
-    logf = (out / "train.jsonl").open("a")
+    step, elapsed = _resume(out / "composer.state.pt", model, opt, rng)
     model.train()
     t0 = time.time() - elapsed
-    train_loss = float("nan")
-    ho = float("nan")
+    train_loss = ho = float("nan")
     recent: list[float] = []
     stop = min(cfg.steps, until or cfg.steps)
     t_call = time.time()
-    while step < stop:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        b = _tensors(data["train"].batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
-        mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.cond_dropout)
-        _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, targets=b["y"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        recent.append(loss.item())
-        out_of_time = max_seconds is not None and time.time() - t_call > max_seconds
-        last = step == stop or out_of_time
-        if step % cfg.eval_every == 0 or last:
-            train_loss = float(np.mean(recent))
-            recent = []
-            ho = heldout_loss(model, data["heldout"], cfg)
-            rec = {"step": step, "train_loss": round(train_loss, 4), "heldout_loss": round(ho, 4),
-                   "lr": lr_at(step - 1, cfg), "seconds": round(time.time() - t0, 1)}
-            logf.write(json.dumps(rec) + "\n")
-            logf.flush()
-            if log:
-                print(json.dumps(rec), flush=True)
-        if step % cfg.save_every == 0 or last:
-            meta = {"steps": step, "train_seconds": round(time.time() - t0, 1), "train_loss": train_loss,
-                    "heldout_loss": ho, "train_config": asdict(cfg), "n_params": model.n_params(),
-                    "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
-                    "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__),
-                    **({"data_config": asdict(data_config)} if data_config else {})}
-            checkpoint.save(out / "composer.pt", model, tokenizer, meta=meta)
-            torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                        "np_rng": json.dumps(rng.bit_generator.state), "step": step,
-                        "elapsed": time.time() - t0}, state_path)
-        if out_of_time:
-            break
-    logf.close()
+    with (out / "train.jsonl").open("a") as logf:
+        while step < stop:
+            recent.append(_train_step(model, opt, data["train"], cfg, rng, step))
+            step += 1
+            out_of_time = max_seconds is not None and time.time() - t_call > max_seconds
+            last = step == stop or out_of_time
+            if step % cfg.eval_every == 0 or last:
+                train_loss = float(np.mean(recent))
+                recent = []
+                ho = heldout_loss(model, data["heldout"], cfg)
+                rec = {"step": step, "train_loss": round(train_loss, 4), "heldout_loss": round(ho, 4),
+                       "lr": lr_at(step - 1, cfg), "seconds": round(time.time() - t0, 1)}
+                logf.write(json.dumps(rec) + "\n")
+                logf.flush()
+                if log:
+                    print(json.dumps(rec), flush=True)
+            if step % cfg.save_every == 0 or last:
+                meta = _meta(step, time.time() - t0, train_loss, ho, cfg, model, data, data_config)
+                _save(out, model, opt, rng, tokenizer, meta=meta, step=step, elapsed=time.time() - t0)
+            if out_of_time:
+                break
     return TrainResult(step, train_loss, ho, time.time() - t0, out / "composer.pt")
 
 
