@@ -88,13 +88,6 @@ def cache_info() -> dict[str, int]:
         return dict(_LOADS)
 
 
-def clear_cache() -> None:
-    """Drop every cached object in this process (tests; freeing memory)."""
-    with _LOCK:
-        _CACHE.clear()
-        _LOADS.clear()
-
-
 def worker_name() -> str:
     """``host:pid`` of this process: which worker ran a task."""
     return f"{socket.gethostname()}:{os.getpid()}"
