@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import SoundtrackError
+from soundtrack.live_page import build_live_tab
 from soundtrack.security import public_message
 from soundtrack.service import CATALOGUE_HEADERS, TABLE_HEADERS, AppConfig, SoundtrackService
 
@@ -62,6 +63,7 @@ def _guard(on_error: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Cal
 
 def _score_tab(gr: Any) -> dict[str, Any]:
     from analysis.presets import PRESETS as CONTENT_PRESETS
+    from analysis.sources import DEFAULT_SOURCES
 
     c: dict[str, Any] = {}
     with gr.Row():
@@ -69,6 +71,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             c["example"] = gr.Button("Use the example clip", size="sm")
             c["content_type"] = gr.Dropdown(sorted(CONTENT_PRESETS), value="general", label="Content type")
+            c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",
+                                            label="Read from (faces, speech, subtitles switch off without evidence)")
             c["analyse"] = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
         with gr.Column(scale=2):
             c["error"] = gr.Markdown(elem_id="error")
@@ -141,11 +145,11 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     no_list = gr.update(choices=[], value=None)
 
     @_guard(lambda msg: (None, msg, None, None, no_list, "", None))
-    def on_analyse(video, content_type, token, session, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def on_analyse(video, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         session = service.ensure_session(session)
         progress(0.0, desc="checking the upload")
         try:
-            view = service.analyse(session, video, user=token, content_type=content_type,
+            view = service.analyse(session, video, user=token, content_type=content_type, sources=sources,
                                    progress=lambda f, m: progress(f, desc=m))
         except SoundtrackError as err:
             return (session, _error(err), None, None, no_list, "", None)
@@ -171,7 +175,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         return service.rate(session, choice, rating)
 
     c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
-    c["analyse"].click(on_analyse, [c["video"], c["content_type"], c["token"], c["session"]],
+    c["analyse"].click(on_analyse, [c["video"], c["content_type"], c["sources"], c["token"], c["session"]],
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"]],
                        api_name="analyse")
     c["preview_btn"].click(on_preview, [c["session"], c["choice"]], [c["error"], c["preview"]], api_name="preview")
@@ -254,6 +258,7 @@ def build_ui(service: SoundtrackService) -> Any:
             c.update(_data_box(gr))
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
+        build_live_tab(service, c["session"], c["token"], _publish)  # soundtrack/live_page.py
         demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify").then(
             service.catalogue, None, c["catalogue"])
         _wire_clip(gr, service, c)

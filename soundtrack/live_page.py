@@ -1,0 +1,249 @@
+"""The page's Live tab: the analysed clip plays with a soundtrack composed live from its arc.
+
+:class:`LiveService` holds the handlers (plain Python, testable without a browser);
+:func:`build_live_tab` wires them to Gradio components inside the page's ``Blocks``.
+
+* **Streamed score.** "Play live" starts a :class:`composer.live.LiveComposer` and a
+  generator that, every ``CHUNK_S`` of music, sets the target to the clip's arc at that
+  moment (plus the nudges below) and yields the chunk to a streaming ``gr.Audio``. The
+  generator keeps at most ``AHEAD_S`` ahead of the wall clock, so a nudge is heard
+  within about ``AHEAD_S`` + one beat.
+* **Follow my reactions** (opt-in, off by default). Only while the switch is on, the
+  webcam component streams frames to this server every ``FRAME_EVERY_S``; each frame is
+  read in memory with the faces source's expression model
+  (:meth:`analysis.sources.faces.FaceExpression.faces`) and dropped. What is kept is one
+  smoothed (valence, arousal) pair per browser session, forgotten after
+  ``REACTION_TTL_S`` without a face and when the switch goes off. A red "camera on"
+  indicator shows while the switch is on. The reaction moves the target by
+  ``REACTION_WEIGHT`` times the viewer's expression (valence and arousal).
+* **Taste.** What the viewer's ratings taught shifts the music lighter or darker: the
+  mean over their rated tracks of (stars - 3) / 2 x the track's mean valence, times
+  ``TASTE_GAIN``, capped at +-``TASTE_MAX``, is added to the valence target (positive:
+  they rate bright tracks up and dark ones down). No ratings, no shift.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import uuid
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import ParameterError, SoundtrackError
+from soundtrack.security import public_message
+from soundtrack.service import Session, SoundtrackService
+
+log = logging.getLogger("soundtrack.live")
+
+CHUNK_S = 0.5
+AHEAD_S = 1.0
+SAMPLE_RATE = 22050
+FRAME_EVERY_S = 0.5
+REACTION_WEIGHT = 0.35
+REACTION_TTL_S = 3.0
+TASTE_GAIN = 0.5
+TASTE_MAX = 0.2
+CAMERA_ON = ('<div id="camera-indicator" role="status" style="color:#b00020;font-weight:600">'
+             '&#9679; Camera on: frames go only to this server, are read for expression and discarded. {detail}</div>')
+CAMERA_OFF = '<div id="camera-indicator-off">Camera off.</div>'
+
+
+@dataclass
+class _Listener:
+    """One browser session's live state: the smoothed reaction and when it was last read."""
+
+    reaction: tuple[float, float] | None = None
+    seen_at: float = 0.0
+    camera: bool = False
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A stereo float chunk as 16-bit PCM WAV bytes, in memory."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(pcm.shape[1] if pcm.ndim == 2 else 1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+class LiveService:
+    """Handlers of the Live tab over a :class:`SoundtrackService` (its library and feedback log)."""
+
+    def __init__(self, service: SoundtrackService) -> None:
+        self.service = service
+        self._listeners: dict[str, _Listener] = {}
+        self._lock = threading.Lock()
+        self._faces: Any = None
+
+    def listener(self, key: str | None) -> tuple[str, _Listener]:
+        with self._lock:
+            key = key if key in self._listeners else uuid.uuid4().hex
+            return key, self._listeners.setdefault(key, _Listener())
+
+    # ------------------------------------------------------------------ the nudges
+    def taste(self, token: object) -> float:
+        """Valence shift learned from the ratings of the token's user (see the module docstring)."""
+        try:
+            data = self.service.feedback.export_user(self.service.user_of(token))
+        except SoundtrackError:  # no valid id yet: no ratings to learn from
+            return 0.0
+        tracks = {(r["id"], c["position"]): c.get("track_id") for r in data["recommendations"] for c in r["candidates"]}
+        terms = []
+        for e in data["events"]:
+            track = tracks.get((e["recommendation_id"], e["position"]))
+            if e["kind"] != "rating" or track is None or e["value"] is None:
+                continue
+            try:
+                mood = float(np.mean(self.service.library.arc(int(track)).valence))
+            except (SoundtrackError, KeyError):
+                continue  # the track left the library
+            terms.append((float(e["value"]) - 3.0) / 2.0 * mood)
+        return float(np.clip(TASTE_GAIN * np.mean(terms), -TASTE_MAX, TASTE_MAX)) if terms else 0.0
+
+    def set_camera(self, key: str | None, on: bool) -> tuple[str, str]:
+        """The switch: returns the session key and the indicator's HTML; off forgets the reaction."""
+        key, who = self.listener(key)
+        who.camera = bool(on)
+        if not on:
+            who.reaction, who.seen_at = None, 0.0
+        return key, CAMERA_ON.format(detail="Waiting for a face.") if on else CAMERA_OFF
+
+    def read_frame(self, key: str | None, frame: np.ndarray | None) -> str:
+        """Read one webcam frame's expression into the session's reaction; the frame is not kept."""
+        key, who = self.listener(key)
+        if not who.camera:
+            return CAMERA_OFF
+        if frame is None or not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
+            return CAMERA_ON.format(detail="No frame yet.")
+        if self._faces is None:
+            from analysis.sources.faces import FaceExpression
+
+            self._faces = FaceExpression()
+        faces = self._faces.faces(np.ascontiguousarray(frame[..., :3]) if frame.ndim == 3 else frame)
+        del frame
+        if not faces:
+            return CAMERA_ON.format(detail="No face in view.")
+        face = max(faces, key=lambda f: f.weight)
+        v, a = face.va
+        with self._lock:
+            old = who.reaction
+            who.reaction = (v, a) if old is None else (0.5 * old[0] + 0.5 * v, 0.5 * old[1] + 0.5 * a)
+            who.seen_at = time.monotonic()
+        return CAMERA_ON.format(detail=f"You look: {face.expression}.")
+
+    def target(self, clip: Any, t: float, key: str | None, taste: float) -> tuple[float, float]:
+        """The clip's arc at ``t`` plus the taste and reaction nudges, within [-1, 1]."""
+        arc = clip.arc
+        v = float(np.interp(t, arc.times, arc.valence)) + taste
+        a = float(np.interp(t, arc.times, arc.arousal))
+        who = self._listeners.get(key or "")
+        if who is not None and who.reaction is not None and time.monotonic() - who.seen_at < REACTION_TTL_S:
+            v += REACTION_WEIGHT * who.reaction[0]
+            a += REACTION_WEIGHT * who.reaction[1]
+        return float(np.clip(v, -1, 1)), float(np.clip(a, -1, 1))
+
+    # ------------------------------------------------------------------ the stream
+    def prepare(self, session: Session | None) -> str:
+        """The clip to play beside the live score (the one analysed in the first tab)."""
+        if session is None or session.clip is None or session.video is None:
+            raise ParameterError("analyse a clip in the first tab, then come back to play it live")
+        return str(session.video)
+
+    def stream(self, session: Session | None, key: str | None, style: str, token: object,
+               *, pace: bool = True) -> Iterator[tuple[bytes, str]]:
+        """WAV chunks of the live score for the session's clip, with a one-line status."""
+        from composer.live import LiveComposer
+
+        self.prepare(session)
+        clip = session.clip
+        taste = self.taste(token)
+        live = LiveComposer(style=style or "cinematic", seed=0, sample_rate=SAMPLE_RATE)
+        lean = "lighter" if taste > 0.01 else "darker" if taste < -0.01 else "neutral"
+        t0 = time.monotonic()
+        try:
+            while live.time < clip.duration - 1e-6:
+                v, a = self.target(clip, live.time, key, taste)
+                live.update(v, a)
+                audio = live.render_next(min(CHUNK_S, clip.duration - live.time))
+                status = (f"Live: {live.time:.1f} / {clip.duration:.1f} s, target valence {v:+.2f}, "
+                          f"arousal {a:+.2f}; your ratings lean {lean} ({taste:+.2f})")
+                yield wav_bytes(audio, SAMPLE_RATE), status
+                if pace:
+                    time.sleep(max(0.0, live.time - AHEAD_S - (time.monotonic() - t0)))
+        finally:
+            live.close()
+
+
+def _message(err: Exception) -> str:
+    if isinstance(err, SoundtrackError):
+        return f"**Error:** {public_message(err)}"
+    log.exception("live tab handler failed")
+    return "**Error:** the server could not do that (it has been logged); try again or reload the page."
+
+
+def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any]) -> Any:
+    """The Live tab, built inside the page's ``gr.Blocks`` (call it within ``with gr.Blocks()``).
+
+    ``session`` and ``token`` are the page's ``gr.State`` and ``gr.BrowserState``;
+    ``publish`` makes a server file fetchable by the page (the app's copy-to-cache policy).
+    """
+    import gradio as gr
+
+    from composer.music.styles import STYLES
+
+    live = LiveService(service)
+
+    def on_start(sess):
+        try:
+            return "", publish(live.prepare(sess))
+        except Exception as err:
+            return _message(err), None
+
+    def on_stream(sess, key, style, tok):
+        try:
+            yield from live.stream(sess, key, style, tok)
+        except Exception as err:
+            yield None, _message(err)
+
+    def on_switch(key, on):
+        key, html = live.set_camera(key, on)
+        return key, html, gr.update(visible=bool(on))
+
+    with gr.Tab("Live", elem_id="live-tab") as tab:
+        gr.Markdown("Play the analysed clip with a score composed **live** from its arc. Optionally let the "
+                    "music follow your reactions: your webcam frames go only to this server, are read for "
+                    "facial expression and discarded; nothing is stored.")
+        key = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=2):
+                video = gr.Video(label="Clip", interactive=False, autoplay=True, elem_id="live-video")
+                audio = gr.Audio(label="Live score", streaming=True, autoplay=True, interactive=False,
+                                 elem_id="live-audio")
+                status = gr.Markdown(elem_id="live-status")
+            with gr.Column(scale=1):
+                style = gr.Dropdown(sorted(STYLES), value="cinematic", label="Style")
+                start = gr.Button("Play live", variant="primary", elem_id="live-start")
+                stop = gr.Button("Stop", elem_id="live-stop")
+                follow = gr.Checkbox(False, label="Follow my reactions (uses your webcam)", elem_id="live-follow")
+                indicator = gr.HTML(CAMERA_OFF, elem_id="live-indicator")
+                cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Your camera (not stored)",
+                               visible=False, elem_id="live-cam")
+        mute = "() => { const v = document.querySelector('#live-video video'); if (v) { v.muted = true; } }"
+        started = start.click(on_start, [session], [status, video])
+        streaming = started.then(None, None, None, js=mute).then(on_stream, [session, key, style, token],
+                                                                [audio, status], concurrency_limit=4)
+        stop.click(None, None, None, cancels=[streaming])
+        follow.change(on_switch, [key, follow], [key, indicator, cam])
+        cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,
+                   show_progress="hidden")
+    return tab
