@@ -23,6 +23,9 @@ small generated WAV files.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +36,7 @@ from analysis.arc import EmotionArc
 from matching.ranking import sketches as fastmod
 from matching.ranking.catalog import Catalog, arc_summary
 from matching.ranking.dtw import align, distance_to_score
+from matching.ranking.index import SketchIndex, create_index
 from matching.ranking.ranker import embedding_scores, rank, shortlist_size, steps_at, track_va_at
 from matching.ranking.weights import MatchWeights
 
@@ -41,21 +45,37 @@ W = MatchWeights()
 
 
 def synthetic_catalog(n: int, rng: np.random.Generator) -> Catalog:
+    """Smoothed random walks (5-step moving average, zero-padded at the ends), centred on a random level.
+
+    Generated in vectorised chunks straight into float32, so a million tracks cost about
+    1 GB and a few seconds.
+    """
     lengths = rng.integers(30, 241, n)
-    kernel = np.ones(5) / 5
-    vas = []
-    for m in lengths:
-        x = np.cumsum(rng.normal(0, 0.08, (m, 2)), axis=0)
-        x = np.stack([np.convolve(x[:, c], kernel, mode="same") for c in range(2)], axis=1)
-        vas.append(np.clip(x - x.mean(axis=0) + rng.uniform(-0.5, 0.5, 2), -1, 1))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    va = np.empty((int(offsets[-1]), 2), dtype=np.float32)
+    for lo in range(0, n, 65536):
+        hi = min(n, lo + 65536)
+        m = lengths[lo:hi]
+        starts = offsets[lo:hi] - offsets[lo]
+        seg = np.repeat(np.arange(hi - lo), m)
+        x = np.cumsum(rng.normal(0, 0.08, (int(m.sum()), 2)), axis=0)
+        x -= np.repeat(np.where(starts[:, None] > 0, x[np.maximum(starts - 1, 0)], 0.0), m, axis=0)  # per track
+        pos = np.arange(x.shape[0]) - starts[seg]
+        cum = np.concatenate([np.zeros((1, 2)), np.cumsum(x, axis=0)])
+        a = starts[seg] + np.maximum(pos - 2, 0)
+        b = starts[seg] + np.minimum(pos + 2, m[seg] - 1) + 1
+        x = (cum[b] - cum[a]) / 5  # np.convolve(x, ones(5) / 5, "same") inside each track
+        mean = np.add.reduceat(x, starts, axis=0) / m[:, None]
+        level = rng.uniform(-0.5, 0.5, (hi - lo, 2))
+        va[offsets[lo] : offsets[hi]] = np.clip(x - np.repeat(mean - level, m, axis=0), -1, 1)
     return Catalog(
         ids=np.arange(1, n + 1, dtype=np.int64),
         paths=tuple(f"synthetic/{i}" for i in range(1, n + 1)),
         titles=(None,) * n,
         durations=lengths * HOP,
         hops=np.full(n, HOP),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]),
-        va=np.concatenate(vas).astype(np.float32),
+        offsets=offsets,
+        va=va,
         embeddings=None,
     )
 
@@ -115,11 +135,29 @@ def shortlist_recall(cat: Catalog, clip: EmotionArc, exact: np.ndarray, sizes: l
 
 def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> None:
     t = time.perf_counter()
-    cat = synthetic_catalog(n, rng)
+    made = synthetic_catalog(n, rng)
     t_cat = time.perf_counter() - t
+    folder = Path(tempfile.mkdtemp(prefix="bench-index-", dir=args.index_dir))
+    t = time.perf_counter()
+    create_index(folder, made)
+    t_write = time.perf_counter() - t
+    del made
+    t = time.perf_counter()
+    index = SketchIndex(folder)  # what a restarted process does (the page cache may hold the files)
+    t_open = time.perf_counter() - t
+    cat = index.catalog
     kinds = ["section", "section", "random"] * args.queries
     clips = [query(cat, rng, kinds[j]) for j in range(args.queries)]
-    print(f"N={n:>7,d}: catalogue {t_cat:.1f} s, {cat.va.nbytes / 1e6:.0f} MB of arcs")
+    print(f"N={n:>7,d}: catalogue {t_cat:.1f} s, {cat.va.nbytes / 1e6:.0f} MB of arcs; persistent index written in "
+          f"{t_write:.1f} s, opened in {t_open:.2f} s (memory-mapped, {folder})")
+    try:
+        _bench_queries(n, cat, clips, kinds, args, index)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bench_queries(n: int, cat: Catalog, clips: list[EmotionArc], kinds: list[str], args: argparse.Namespace,
+                   index: SketchIndex) -> None:
     built: dict[float, tuple[float, int, int]] = {}  # length -> (build seconds, bytes, windows)
     fast_times, recalls, ex_times, kinds_done = [], [], [], []
     sweeps: list[list[float]] = []
@@ -144,20 +182,30 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
             if n <= 2000:  # the helper agrees with rank(fast=False)
                 ids = {m.track_id for m in rank(clip, cat, k=10, fast=False)}
                 assert ids == top10(ex, cat), "exact_scores disagrees with rank(fast=False)"
+    ex_note = _exhaustive_note(n, ex_times, cat, clips)
+    _report(n, args, built, ex_note, fast_times, recalls, kinds_done, sweeps, clips)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"   persistent index on disk: {index.nbytes_on_disk() / 1e9:.2f} GB ({len(index.lengths())} tables); "
+          f"peak memory of this process so far (max RSS): {peak:.2f} GB")
+
+
+def _exhaustive_note(n: int, ex_times: list[float], cat: Catalog, clips: list[EmotionArc]) -> str:
     if ex_times:
-        ex_note = f"{np.mean(ex_times):.2f} s (measured on {len(ex_times)} queries)"
-    else:
-        sample = Catalog(
-            ids=cat.ids[:2000], paths=cat.paths[:2000], titles=cat.titles[:2000], durations=cat.durations[:2000],
-            hops=cat.hops[:2000], offsets=cat.offsets[:2001], va=cat.va[: cat.offsets[2000]], embeddings=None,
-        )  # fmt: skip
-        t = time.perf_counter()
-        exact_scores(sample, clips[0])
-        per_track = (time.perf_counter() - t) / 2000
-        ex_note = f"{per_track * n:.1f} s (EXTRAPOLATED from 2,000 tracks timed: {per_track * 1e6:.0f} us/track)"
+        return f"{np.mean(ex_times):.2f} s (measured on {len(ex_times)} queries)"
+    sample = Catalog(
+        ids=cat.ids[:2000], paths=cat.paths[:2000], titles=cat.titles[:2000], durations=cat.durations[:2000],
+        hops=cat.hops[:2000], offsets=cat.offsets[:2001], va=cat.va[: cat.offsets[2000]], embeddings=None,
+    )  # fmt: skip
+    t = time.perf_counter()
+    exact_scores(sample, clips[0])
+    per_track = (time.perf_counter() - t) / 2000
+    return f"{per_track * n:.1f} s (EXTRAPOLATED from 2,000 tracks timed: {per_track * 1e6:.0f} us/track)"
+
+
+def _report(n, args, built, ex_note, fast_times, recalls, kinds_done, sweeps, clips) -> None:
     build_s = np.array([b[0] for b in built.values()])
     print(f"   sketch tables (P={fastmod.POINTS}, stride {fastmod.STRIDE}, {len(fastmod.MASKS)} sub-ranges, "
-          f"at most {fastmod.MAX_TABLES} cached): {len(built)} lengths used, build {build_s.mean():.2f} s per length "
+          f"persistent, memory-mapped): {len(built)} lengths used, build {build_s.mean():.2f} s per length "
           f"(max {build_s.max():.2f} s)")
     print("     " + ", ".join(f"{length:.0f} s: {b[2] / 1e6:.2f}M windows {b[1] / 1e6:.0f} MB"
                             for length, b in sorted(built.items())))
@@ -179,9 +227,16 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> No
             print(f"     shortlist C={c:>4d}: recall@10 mean {rec.mean():.3f} min {rec.min():.1f}")
 
 
-def bench_index(files: int) -> None:
+def bench_index(files: int, worker_counts: list[int]) -> None:
+    """Index the same generated WAV folder on Dask LocalClusters of each size.
+
+    Neither the cluster's start nor each worker's model loading (one analysis on every
+    worker before the clock starts) is timed: what scales is the per-file work.
+    """
     import soundfile as sf
 
+    from analysis.music.track import analyze_track
+    from matching.cluster import get_client
     from matching.library.store import Library
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,12 +249,24 @@ def bench_index(files: int) -> None:
             f = 110 * 2 ** (rng.integers(0, 24) / 12)
             env = np.linspace(rng.uniform(0.05, 0.5), rng.uniform(0.05, 0.5), t.size)
             sf.write(str(folder / f"t{i:03d}.wav"), np.sin(2 * np.pi * f * t) * env, sr)
-        lib = Library(Path(tmp) / "lib.db")
-        report = lib.add_folder(folder, workers=2, progress=False)
-        again = lib.add_folder(folder, workers=2, progress=False)
-    print(f"index: {len(report.added)} x 6 s WAV with analysis.analyze_track, 2 workers: "
-          f"{report.tracks_per_second:.2f} tracks/s ({report.seconds:.1f} s); "
-          f"re-run (all known): {again.existing} skipped by checksum in {again.seconds:.2f} s")
+        rates = {}
+        for workers in worker_counts:
+            lib = Library(Path(tmp) / f"lib{workers}.db")
+            client = get_client(workers=workers)
+            try:
+                client.run(analyze_track, str(folder / "t000.wav"))  # every worker loads its models first
+                report = lib.add_folder(folder, progress=False, client=client)
+                again = lib.add_folder(folder, progress=False, client=client)
+            finally:
+                client.close()
+            rates[workers] = report.tracks_per_second
+            print(f"index: {len(report.added)} x 6 s WAV with analysis.analyze_track on a {workers}-worker Dask "
+                  f"LocalCluster: {report.tracks_per_second:.2f} tracks/s ({report.seconds:.1f} s); re-run (all "
+                  f"known): {again.existing} skipped by checksum in {again.seconds:.2f} s")
+        if len(rates) > 1:
+            base = rates[worker_counts[0]]
+            print("index scaling: " + ", ".join(f"{w} workers {r / base:.2f}x" for w, r in rates.items())
+                  + f" of {worker_counts[0]} (on this machine's {len(os.sched_getaffinity(0))} cores)")
 
 
 def main() -> None:
@@ -212,12 +279,15 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="recall of other shortlist configurations")
     parser.add_argument("--sweep-candidates", type=int, nargs="+", default=[100, 200, 300, 500])
     parser.add_argument("--index-files", type=int, default=12)
+    parser.add_argument("--index-workers", type=int, nargs="+", default=[1, 2],
+                        help="Dask worker counts to index --index-files files with (scaling)")
+    parser.add_argument("--index-dir", default=None, help="folder for the temporary persistent index")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     for n in args.sizes:
         bench_size(n, args, rng)
     if args.index_files:
-        bench_index(args.index_files)
+        bench_index(args.index_files, args.index_workers)
 
 
 if __name__ == "__main__":
