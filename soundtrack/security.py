@@ -44,7 +44,7 @@ def resolve_under_roots(folder: object, roots: Sequence[Path]) -> Path:
             continue
         if real.is_dir() and any(real.is_relative_to(root) for root in real_roots):
             return real
-    raise ParameterError(f"{folder.strip()!r} is not a folder inside the folders this server allows")
+    raise ParameterError("the folder named is not a folder inside the folders this server allows")
 
 
 def root_of(folder: Path, roots: Sequence[Path]) -> Path:

@@ -13,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -157,4 +159,38 @@ def test_corrupt_upload_shows_error_and_app_keeps_serving(server, browser, tmp_p
     assert "Error" in err.inner_text()
     with urllib.request.urlopen(server["url"], timeout=5) as resp:  # still serving
         assert resp.status == 200
+    page.close()
+
+
+def test_no_folder_box_without_index_root_and_no_session_file_by_path(server, browser, tmp_path):
+    """Issue 14: the folder box is absent unless the operator names --index-root, the API has no such
+    endpoint, and files under the work folder are not served by path (only the copies a page was shown)."""
+    import json
+
+    page = browser.new_page()
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#track-upload").wait_for(timeout=10_000)  # on loopback, uploads stay on
+    assert page.locator("#index-folder").count() == 0 and page.get_by_text("index a folder").count() == 0
+    with urllib.request.urlopen(server["url"] + "config", timeout=5) as resp:
+        names = {d.get("api_name") for d in json.load(resp)["dependencies"]}
+    assert "index_folder" not in names and "identify" in names
+
+    clip = tmp_path / "mine.mp4"
+    make_clip(clip, shots=[Shot(30, (200, 90, 40), motion=0.6)], fps=25, audio="drone")
+    page.get_by_role("tab", name="Score a clip").click()
+    _upload(page, clip)
+    page.locator("#analyse").click()
+    img = page.locator("#arc-plot img")
+    img.wait_for(timeout=60_000)
+    shown = urllib.parse.urljoin(server["url"], img.get_attribute("src"))
+    with urllib.request.urlopen(shown, timeout=5) as resp:  # what this page was shown: served
+        assert resp.status == 200 and resp.read(4) == b"\x89PNG"
+    session_files = sorted((server["root"] / "work" / "sessions").rglob("*.*"))
+    assert session_files, "the analysis left no session files to probe"
+    for path in session_files:  # by path: refused
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{server['url']}gradio_api/file={path}", timeout=5)
+        assert err.value.code == 403, path
     page.close()

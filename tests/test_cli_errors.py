@@ -1,0 +1,144 @@
+"""Every command-line error path: one sentence on stderr, exit status 2, never a traceback.
+
+The attacks of issue 14: a ``--library`` that is not a database or is locked, ``compose
+--arc`` JSON of the wrong shape, a clip whose name starts with a dash, a still image
+posing as a video.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_app import write_midi
+from test_security import still_as_mp4
+
+from soundtrack.cli import CLI_BUSY_TIMEOUT, main
+
+ROOT = Path(__file__).parent.parent
+
+
+def _one_sentence(capsys, argv: list[str]) -> str:
+    rc = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and "warning:" not in line]
+    assert rc == 2, (rc, err)
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"soundtrack {argv[0]}: error: "), err
+    return lines[0]
+
+
+@pytest.fixture()
+def not_databases(tmp_path) -> dict[str, Path]:
+    noise = tmp_path / "noise.db"
+    noise.write_bytes(os.urandom(8192))
+    text = tmp_path / "notes.db"
+    text.write_text("shopping list: eggs, milk\n" * 100)
+    return {"noise": noise, "text": text}
+
+
+@pytest.mark.parametrize("kind", ["noise", "text"])
+def test_a_library_that_is_not_a_database(capsys, tmp_path, not_databases, kind):
+    db = str(not_databases[kind])
+    music = tmp_path / "music"
+    music.mkdir()
+    for argv in (["index", str(music), "--library", db, "--no-progress"],
+                 ["feedback", "export", "--user", "someone", "--library", db],
+                 ["feedback", "stats", "--library", db]):
+        line = _one_sentence(capsys, argv)
+        assert "does not name a database this program can read (file is not a database)" in line
+
+
+def test_a_locked_library_fails_fast(capsys, tmp_path):
+    db = tmp_path / "lib.db"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
+    music = tmp_path / "music"
+    music.mkdir()
+    write_midi(music / "a.mid", pitches=[60, 64, 67], tempo=120, velocity=90, program=0)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(60)
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        locked.wait(10)
+        t0 = time.monotonic()
+        line = _one_sentence(capsys, ["index", str(music), "--library", str(db), "--workers", "0", "--no-progress"])
+        waited = time.monotonic() - t0
+        assert "locked by another process" in line
+        assert CLI_BUSY_TIMEOUT <= waited < CLI_BUSY_TIMEOUT + 15, waited  # not the library's 30 s
+        line = _one_sentence(capsys, ["feedback", "delete", "--user", "someone", "--library", str(db)])
+        assert "locked by another process" in line
+    finally:
+        release.set()
+        holder.join()
+
+
+ARCS = {
+    "a list": ("[1, 2, 3]", "must hold a JSON object with times, valence and arousal (received a list of 3"),
+    "null": ("null", "must hold a JSON object with times, valence and arousal (received None)"),
+    "strings for numbers": ('{"times": ["0.25", "0.75"], "valence": [0, 0], "arousal": [0, 0]}',
+                            "field 'times' must hold only finite numbers (item 0 is '0.25')"),
+    "null among the cuts": ('{"arc": {"times": [0.25, 0.75], "valence": [0, 0], "arousal": [0, 0]}, '
+                            '"cuts": [1.0, null], "duration": 2}', "field 'cuts' must hold only finite numbers"),
+    "deep nesting": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    "deep inside a field": ('{"times": ' + "[" * 5000 + "]" * 5000 + ', "valence": [0], "arousal": [0]}',
+                            "nested too deeply"),
+    "unequal lengths": ('{"times": [0.25, 0.75], "valence": [0], "arousal": [0, 0]}', "equally long"),
+    "a string duration": ('{"arc": {"times": [0.25], "valence": [0], "arousal": [0]}, "duration": "ten"}',
+                          "'duration' must be a positive number"),
+    "not JSON": ("{times: 1}", "is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("name", list(ARCS))
+def test_compose_arc_of_the_wrong_shape(capsys, tmp_path, name):
+    text, expected = ARCS[name]
+    arc = tmp_path / "arc.json"
+    arc.write_text(text)
+    line = _one_sentence(capsys, ["compose", "--arc", str(arc), "--no-audio", "--out", str(tmp_path / "out")])
+    assert expected in line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_compose_cuts_must_be_numbers(capsys, tmp_path):
+    arc = tmp_path / "arc.json"
+    arc.write_text(json.dumps({"times": [0.25, 0.75], "valence": [0, 0], "arousal": [0, 0]}))
+    for cuts in ("1,nan", "1,x", "-1"):
+        assert "`--cuts` must be comma-separated seconds" in _one_sentence(
+            capsys, ["compose", "--arc", str(arc), "--cuts", cuts, "--no-audio", "--out", str(tmp_path)])
+
+
+def test_a_clip_named_like_an_option_is_composed_end_to_end(tmp_path, bright_clip):
+    """``soundtrack compose ./-rf.mp4``: FFmpeg must see file names, never options."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "-rf.mp4").write_bytes(bright_clip.path.read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "soundtrack.cli", "compose", "./-rf.mp4", "--json"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    outputs = json.loads(done.stdout)["outputs"]
+    assert {Path(p).name for p in outputs.values()} == {"rf-score.mid", "rf-score.musicxml", "rf-score.wav",
+                                                        "rf-score.mp4"}
+    assert all(Path(p).is_absolute() and Path(p).stat().st_size > 0 for p in outputs.values())
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith("-")) == ["-rf.mp4"]
+
+
+def test_a_still_image_posing_as_video_is_refused_by_the_cli(capsys, tmp_path):
+    still = still_as_mp4(tmp_path / "photo.mp4")
+    line = _one_sentence(capsys, ["analyze", str(still)])
+    assert "no video stream with more than one frame" in line

@@ -1,0 +1,251 @@
+"""Hostile inputs on the page's service layer: folders, uploads, identities, numbers, lying media.
+
+Each test is one attack from issue 14, run against the real service on a small library.
+The command-line attacks are in ``test_cli_errors.py``; the browser ones in
+``test_app_browser.py``.
+"""
+
+from __future__ import annotations
+
+import stat
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_app import build_small_library, write_midi
+
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError, ParameterError
+from matching.feedback.identity import IdentitySigner
+from soundtrack.service import AppConfig, SoundtrackService
+
+
+@pytest.fixture(scope="module")
+def lib_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("seclib")
+    build_small_library(root / "library")
+    return root / "library" / "lib.db"
+
+
+def _service(lib_path: Path, tmp: Path, **kw) -> SoundtrackService:
+    return SoundtrackService(AppConfig(library=lib_path, work_dir=tmp / "work", k=3, **kw))
+
+
+def lying_mkv(path: Path, *, seconds: int, claimed: float) -> Path:
+    """A tiny MKV holding ``seconds`` of 1 fps video whose header claims ``claimed`` seconds."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as out:
+        vs = out.add_stream("libx264", rate=1)
+        vs.width, vs.height, vs.pix_fmt = 32, 32, "yuv420p"
+        img = np.zeros((32, 32, 3), np.uint8)
+        for i in range(seconds):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 1)
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode())
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Segment Info > Duration, an 8-byte float in milliseconds
+    assert at > 0, "no Duration element written"
+    data[at + 3 : at + 11] = struct.pack(">d", claimed * 1000.0)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def still_as_mp4(path: Path) -> Path:
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 160, 3), dtype=np.uint8)).save(path, "PNG")
+    return path
+
+
+# ---------------------------------------------------------------------- folders
+def test_folder_indexing_is_off_without_roots(lib_path, tmp_path):
+    service = _service(lib_path, tmp_path)
+    before = len(service.library)
+    for folder in ("", "/etc", str(lib_path.parent), ".", None, {"a": 1}):
+        with pytest.raises(ParameterError, match="switched off"):
+            service.add_folder(folder)
+    assert len(service.library) == before
+
+
+def test_folder_indexing_stays_inside_the_roots(lib_path, tmp_path):
+    root, outside = tmp_path / "allowed", tmp_path / "outside"
+    (root / "music").mkdir(parents=True)
+    outside.mkdir()
+    write_midi(root / "music" / "inside-tune.mid", pitches=[60, 64, 67], tempo=120, velocity=90, program=0)
+    secret = write_midi(outside / "secret-tune.mid", pitches=[57, 60, 64], tempo=70, velocity=50, program=40)
+    (root / "escape").symlink_to(outside, target_is_directory=True)  # a folder link out of the root
+    (root / "music" / "leak.mid").symlink_to(secret)  # a file link out of the root
+    service = _service(lib_path, tmp_path, index_roots=(root,))
+    before = len(service.library)
+    for folder in ("", "../outside", str(outside), "escape", "music/../../outside", "/", "nonexistent"):
+        with pytest.raises(ParameterError) as err:
+            service.add_folder(folder)
+        assert str(tmp_path) not in str(err.value)
+    msg = service.add_folder("music")
+    assert msg.startswith("indexed the folder: added 1 track(s) (inside-tune)"), msg
+    assert str(tmp_path) not in msg and "/" not in msg
+    titles = [r.title for r in service.library.list()]
+    assert "inside-tune" in titles and "secret-tune" not in titles and "leak" not in titles
+    assert len(service.library) == before + 1
+    again = service.add_folder(str(root / "music"))  # an absolute name inside the root is fine
+    assert "added 0 track(s), 1 already in the library" in again
+
+
+# ---------------------------------------------------------------------- uploads
+def test_uploads_are_copied_into_storage_and_duplicates_reported(lib_path, tmp_path):
+    service = _service(lib_path, tmp_path)
+    upload = write_midi(tmp_path / "upload-tune.mid", pitches=[62, 66, 69], tempo=132, velocity=100, program=56)
+    msg = service.add_tracks([upload])
+    assert msg == "added 1 track(s): upload-tune", msg
+    record = next(r for r in service.library.list() if r.title == "upload-tune")
+    stored = Path(record.path)
+    assert stored.is_relative_to(service.storage) and stored.name == f"{record.checksum}.mid"
+    assert service.storage.parent == lib_path.parent  # beside the database
+    upload.unlink()  # the web server empties its upload folder
+    restarted = _service(lib_path, tmp_path)
+    assert Path(restarted.library.get(record.id).path).is_file()
+    again = write_midi(tmp_path / "same-bytes.mid", pitches=[62, 66, 69], tempo=132, velocity=100, program=56)
+    assert restarted.add_tracks([again]) == "added 0 track(s); already in the library (duplicates): upload-tune"
+
+
+def test_a_track_catalogued_under_a_vanished_upload_path_is_repaired(lib_path, tmp_path):
+    service = _service(lib_path, tmp_path)
+    old = write_midi(tmp_path / "tmp-upload.mid", pitches=[64, 67, 71], tempo=96, velocity=70, program=11)
+    legacy = service.library.add(old, title="legacy-tune")  # how uploads were catalogued before
+    old.unlink()
+    fresh = write_midi(tmp_path / "again.mid", pitches=[64, 67, 71], tempo=96, velocity=70, program=11)
+    assert "duplicates): legacy-tune" in service.add_tracks([fresh])
+    moved = service.library.get(legacy.id)
+    assert Path(moved.path).is_file() and Path(moved.path).is_relative_to(service.storage)
+
+
+def test_upload_failures_name_the_file_not_the_server_folder(lib_path, tmp_path):
+    service = _service(lib_path, tmp_path)
+    bad = tmp_path / "noise.mid"
+    bad.write_bytes(b"not midi at all")
+    script = tmp_path / "evil.sh"
+    script.write_text("rm -rf /")
+    kept = set(service.storage.rglob("*"))
+    msg = service.add_tracks([bad, script])
+    assert msg.startswith("added 0 track(s); skipped: noise.mid: ") and "evil.sh: is not an audio or MIDI" in msg
+    assert str(tmp_path) not in msg and str(service.storage) not in msg
+    assert {p for p in service.storage.rglob("*") if p.is_file()} <= kept  # no orphan bytes kept
+
+
+def test_uploads_can_be_switched_off(lib_path, tmp_path):
+    service = _service(lib_path, tmp_path, allow_uploads=False)
+    upload = write_midi(tmp_path / "x.mid", pitches=[60], tempo=100, velocity=80, program=0)
+    with pytest.raises(ParameterError, match="switched off"):
+        service.add_tracks([upload])
+
+
+# ---------------------------------------------------------------------- identity
+def test_the_server_issues_signed_ids_and_refuses_others(lib_path, tmp_path, bright_clip):
+    service = _service(lib_path, tmp_path)
+    token, uid = service.identify(None)
+    assert token.startswith(uid + ".") and service.user_of(token) == uid
+    assert service.identify(token) == (token, uid)  # a returning browser keeps its id
+    key = next(service.storage.parent.glob("*-identity.key"))
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_bytes()) == 32
+    assert _service(lib_path, tmp_path).user_of(token) == uid  # the key survives a restart
+    other = IdentitySigner(b"another server's key, 32 bytes..").sign("victim")
+    forged = ["victim", f"{uid}x.{token.rsplit('.', 1)[1]}", "victim." + "0" * 32, other, {"id": "victim"},
+              ["victim"], None, 7, "", "." * 200]
+    session = service.new_session()
+    before = service.feedback.counts()["recommendations"]
+    for bad in forged:
+        with pytest.raises(ParameterError, match=r"not an id issued by this server|user_id"):
+            service.analyse(session, bright_clip.path, user=bad)
+        token2, uid2 = service.identify(bad)  # the page replaces it with a fresh id
+        assert uid2 != "victim" and service.user_of(token2) == uid2
+    assert service.feedback.counts()["recommendations"] == before  # nothing was logged
+
+
+def test_export_and_delete_my_data(lib_path, tmp_path, bright_clip):
+    import json
+
+    service = _service(lib_path, tmp_path)
+    me, _ = service.identify(None)
+    other, other_id = service.identify(None)
+    s1, s2 = service.new_session(), service.new_session()
+    service.analyse(s1, bright_clip.path, user=me)
+    service.rate(s1, 0, 5)
+    service.analyse(s2, bright_clip.path, user=other)
+    path = service.export_my_data(s1, me)
+    data = json.loads(path.read_text())
+    assert path.parent == s1.folder and data["user_id"] == service.user_of(me)
+    assert len(data["recommendations"]) == 1 and [e["kind"] for e in data["events"]] == ["rating"]
+    with pytest.raises(ParameterError):
+        service.export_my_data(s1, other_id)  # an id alone is not enough
+    assert service.delete_my_data(me) == "Deleted your data: 1 recommendation(s), 3 candidate(s), 1 event(s)."
+    assert service.feedback.export_user(service.user_of(me))["recommendations"] == []
+    assert len(service.feedback.export_user(other_id)["recommendations"]) == 1
+
+
+# ---------------------------------------------------------------------- numbers and media
+def test_hostile_numbers_are_refused_in_one_sentence(lib_path, tmp_path, bright_clip):
+    service = _service(lib_path, tmp_path)
+    session = service.new_session()
+    token, _ = service.identify(None)
+    service.analyse(session, bright_clip.path, user=token)
+    for kw, pattern in [({"seed": 2**70}, "seed` must be within 0 and"), ({"seed": -1}, "seed"),
+                        ({"seed": 1.5}, "whole number"), ({"seed": "7"}, "whole number"),
+                        ({"tempo": float("nan")}, "tempo"), ({"tempo": 1e9}, "tempo"), ({"energy": 5}, "energy"),
+                        ({"style": {"a": 1}}, "style"), ({"style": "../../etc"}, "style")]:
+        with pytest.raises(ParameterError, match=pattern):
+            service.compose(session, **kw)
+    for rating in (float("inf"), "5; DROP TABLE", None, 6, 0):
+        with pytest.raises(ParameterError):
+            service.rate(session, 0, rating)
+    for value in ("x", float("nan"), [1]):
+        with pytest.raises(ParameterError):
+            service.event(session, "skip", 0, value=value)
+    with pytest.raises(ParameterError, match="content_type"):
+        service.analyse(session, bright_clip.path, user=token, content_type=["general"])
+
+
+def test_duration_limit_counts_the_packets_not_the_header(lib_path, tmp_path):
+    liar = lying_mkv(tmp_path / "liar.mkv", seconds=1200, claimed=10.0)
+    import av
+
+    with av.open(str(liar)) as c:
+        assert abs(c.duration / 1e6 - 10.0) < 0.5  # the header does lie
+    service = _service(lib_path, tmp_path)
+    with pytest.raises(MediaError, match=r"liar\.mkv: lasts more than 600 s"):
+        service.check_upload(liar)
+    with pytest.raises(MediaError, match="lasts more than"):
+        service.analyse(service.new_session(), liar, user=service.identify(None)[0])
+
+
+def test_a_still_image_posing_as_video_is_refused(lib_path, tmp_path):
+    service = _service(lib_path, tmp_path)
+    still = still_as_mp4(tmp_path / "photo.mp4")
+    with pytest.raises(MediaError, match="no video stream with more than one frame"):
+        service.analyse(service.new_session(), still, user=service.identify(None)[0])
+
+
+def test_a_one_point_arc_is_never_scored(lib_path):
+    import matching
+
+    one = EmotionArc(times=np.array([0.25]), valence=np.array([0.5]), arousal=np.array([0.2]))
+    with pytest.raises(ParameterError, match="at least 2 steps"):
+        matching.rank(one, matching.Library(lib_path), k=3)
+
+
+def test_page_messages_never_show_server_folders(lib_path, tmp_path):
+    from app import _error
+
+    service = _service(lib_path, tmp_path)
+    broken = tmp_path / "deep" / "folder" / "broken.mp4"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x00" * 100)
+    try:
+        service.analyse(service.new_session(), broken, user=service.identify(None)[0])
+    except MediaError as err:
+        shown = _error(err)
+    assert shown.startswith("**Error:** broken.mp4: ") and str(tmp_path) not in shown
+    assert _error(RuntimeError(f"boom in {tmp_path}")).startswith("**Error:** the server could not do that")
