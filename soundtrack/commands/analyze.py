@@ -10,6 +10,8 @@ from soundtrack.argtypes import input_path
 NAME = "analyze"
 HELP = "analyse a video into a valence-arousal arc, cuts and pace"
 ORDER = 10
+#: Every affect source (``analysis.sources.DEFAULT_SOURCES``), spelt out so parsing imports no analysis code.
+SOURCES_HELP_DEFAULT = "visual,audio,faces,speech,subtitles"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the whole analysis as JSON on stdout")
     parser.add_argument("--plot", type=input_path, metavar="PNG", help="write a plot of the arc with the cuts marked")
     parser.add_argument("--hop", type=float, default=0.5, help="seconds between arc points (default 0.5)")
-    parser.add_argument("--sources", default="visual,audio",
-                        help="comma-separated affect sources (default visual,audio; also faces, speech, subtitles)")
+    parser.add_argument("--sources", default=SOURCES_HELP_DEFAULT,
+                        help=f"comma-separated affect sources (default all: {SOURCES_HELP_DEFAULT}; faces, speech "
+                             "and subtitles switch themselves off when they find no face, voice or subtitle file)")
     parser.add_argument("--content-type", default="general",
                         help="source-weight preset: general, drama, documentary, interview, courtroom, action, "
                              "sports, music_video (default general)")
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"mean valence {arc.valence.mean():+.2f}, mean arousal {arc.arousal.mean():+.2f}, "
           f"suggested tempo {result.suggested_tempo:.0f} BPM")
     print("cuts (s): " + (", ".join(f"{c:.2f}" for c in result.cuts) or "none"))
+    off = "".join(f"; {name} off ({why})" for name, why in result.sources_off.items())
+    print(f"sources: {', '.join(result.sources_used) or 'none had evidence'}{off}")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from soundtrack.argtypes import input_path
+from soundtrack.commands.analyze import SOURCES_HELP_DEFAULT
 
 NAME = "match"
 HELP = "rank the library's tracks against a video clip's emotional arc"
@@ -17,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", default="library.db", help="SQLite path or database URL (default library.db)")
     parser.add_argument("-k", "--k", type=int, default=10, help="number of tracks to list (default 10)")
     parser.add_argument("--content-type", default=None, help="weight preset (default, drama, action, ...)")
+    parser.add_argument("--sources", default=SOURCES_HELP_DEFAULT,
+                        help=f"comma-separated affect sources for the clip (default all: {SOURCES_HELP_DEFAULT}; "
+                             "those without evidence switch themselves off)")
     parser.add_argument("--exhaustive", action="store_true", help="exact DTW on every track (no pruning)")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON on stdout")
 
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
         raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")
-    clip = analyze_video(args.clip)
+    clip = analyze_video(args.clip, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()))
     # The blend learned from listeners' feedback in this library (the preset until there is any).
     weights = current_weights(args.content_type, db=lib)
     hits = rank(clip, lib, k=args.k, content_type=args.content_type, weights=weights, fast=not args.exhaustive)
