@@ -197,3 +197,87 @@ def test_the_learned_source_plays_live() -> None:
     audio = live.render_next(6.0)
     assert live.source == "learned" and float(np.abs(audio).max()) > 0.01
     assert sum(len(i.notes) for i in live.midi_so_far().instruments) > 10
+
+
+# --------------------------------------------------------------------------- the page's Live service
+
+
+@pytest.fixture(scope="module")
+def live_service(tmp_path_factory):
+    from test_app import build_small_library
+
+    from soundtrack.live_page import LiveService
+    from soundtrack.service import AppConfig, SoundtrackService
+
+    root = tmp_path_factory.mktemp("live-app")
+    build_small_library(root / "library")
+    service = SoundtrackService(AppConfig(library=root / "library" / "lib.db", work_dir=root / "work", k=3))
+    return LiveService(service)
+
+
+def _rate(live_service, stars_bright: int, stars_dark: int) -> str:
+    """A new user who rated the brightest library track ``stars_bright`` and the darkest ``stars_dark``."""
+    service = live_service.service
+    token, uid = service.identify(None)
+    records = service.library.list()
+    mood = {r.id: float(np.mean(service.library.arc(r.id).valence)) for r in records}
+    bright, dark = max(mood, key=mood.get), min(mood, key=mood.get)
+    assert mood[bright] > mood[dark]
+    cands = [{"score": 0.5, "dtw_score": 0.5, "embedding_score": 0.5, "track_id": t} for t in (bright, dark)]
+    rec = service.feedback.log_recommendation(user_id=uid, clip_fingerprint="x", candidates=cands)
+    service.feedback.log_event(rec, "rating", position=0, value=stars_bright)
+    service.feedback.log_event(rec, "rating", position=1, value=stars_dark)
+    return token
+
+
+def test_ratings_shift_the_live_score_lighter_or_darker(live_service) -> None:
+    from soundtrack.live_page import TASTE_MAX
+
+    assert live_service.taste(None) == 0.0
+    assert live_service.taste("not-a-token") == 0.0
+    lighter, darker = live_service.taste(_rate(live_service, 5, 1)), live_service.taste(_rate(live_service, 1, 5))
+    assert 0.0 < lighter <= TASTE_MAX and -TASTE_MAX <= darker < 0.0
+    assert lighter == pytest.approx(-darker)
+
+
+def test_a_webcam_frame_nudges_the_target_only_when_switched_on(live_service) -> None:
+    import cv2
+
+    from analysis.arc import EmotionArc
+
+    frame = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "data" / "0-f15-hao-ph.jpg")), cv2.COLOR_BGR2RGB)
+    clip = type("Clip", (), {"arc": EmotionArc(np.array([0.0, 4.0]), np.zeros(2), np.zeros(2)), "duration": 4.0})
+    key, html = live_service.set_camera(None, False)
+    assert "Camera on" not in live_service.read_frame(key, frame)  # off: the frame is not read
+    assert live_service.target(clip, 1.0, key, 0.0) == (0.0, 0.0)
+    key, html = live_service.set_camera(key, True)
+    assert "Camera on" in html
+    assert "You look: joy" in live_service.read_frame(key, frame)
+    v, a = live_service.target(clip, 1.0, key, 0.1)
+    assert v > 0.1 + 0.15 and a > 0.0  # a smile lifts valence (and some arousal) on top of the taste shift
+    live_service.set_camera(key, False)
+    assert live_service.target(clip, 1.0, key, 0.0) == (0.0, 0.0)  # switching off forgets the reaction
+
+
+def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) -> None:
+    import io
+    import wave
+
+    from analysis.arc import EmotionArc
+    from soundtrack.live_page import SAMPLE_RATE
+    from soundtrack.service import Session
+
+    arc = EmotionArc(np.linspace(0, 3, 7), np.linspace(0.6, -0.6, 7), np.linspace(-0.8, 0.8, 7))
+    session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=type("Clip", (), {"arc": arc,
+                                                                                            "duration": 3.0}))
+    frames, statuses = 0, []
+    for chunk, status in live_service.stream(session, None, "ambient", None, pace=False):
+        with wave.open(io.BytesIO(chunk)) as w:
+            assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 2
+            frames += w.getnframes()
+        statuses.append(status)
+    assert frames == round(3.0 * SAMPLE_RATE)
+    # the target follows the arc: at 0 s and at the last chunk's start (2.5 s)
+    assert "valence +0.60, arousal -0.80" in statuses[0] and "valence -0.40, arousal +0.53" in statuses[-1]
+    with pytest.raises(ParameterError, match="analyse a clip"):
+        next(live_service.stream(Session(folder=tmp_path), None, "cinematic", None))
