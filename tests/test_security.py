@@ -249,3 +249,35 @@ def test_page_messages_never_show_server_folders(lib_path, tmp_path):
         shown = _error(err)
     assert shown.startswith("**Error:** broken.mp4: ") and str(tmp_path) not in shown
     assert _error(RuntimeError(f"boom in {tmp_path}")).startswith("**Error:** the server could not do that")
+
+
+# ---------------------------------------------------------------------- the operator's switches
+def _elem_ids(demo) -> set[str]:
+    return {c.get("props", {}).get("elem_id") for c in demo.config["components"]} - {None}
+
+
+def test_the_page_offers_folders_and_uploads_only_when_the_operator_allows(lib_path, tmp_path):
+    from app import build_ui
+
+    closed = build_ui(_service(lib_path, tmp_path, allow_uploads=False))
+    assert {"index-folder", "track-upload"}.isdisjoint(_elem_ids(closed))
+    assert "index_folder" not in {d.get("api_name") for d in closed.config["dependencies"]}
+    opened = build_ui(_service(lib_path, tmp_path, index_roots=(tmp_path,)))
+    assert {"index-folder", "track-upload", "export-btn", "delete-btn"} <= _elem_ids(opened)
+
+
+def test_serve_flags_index_roots_and_uploads_on_the_lan(monkeypatch, tmp_path):
+    import app
+    from soundtrack.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append((config, host)))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert main(["serve", "--index-root", str(tmp_path / "a"), "--index-root", str(tmp_path / "b")]) == 0
+    assert main(["serve", "--share-lan"]) == 0
+    assert main(["serve", "--share-lan", "--allow-uploads"]) == 0
+    (local, _), (lan, host), (lan_open, _) = calls
+    assert local.index_roots == (tmp_path / "a", tmp_path / "b") and local.allow_uploads
+    assert host == "0.0.0.0" and lan.index_roots == () and not lan.allow_uploads and lan_open.allow_uploads
+    assert main(["serve", "--index-root", str(tmp_path / "missing")]) == 2
