@@ -32,6 +32,7 @@ from typing import Any
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
+from analysis.sources import DEFAULT_SOURCES
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, clip_fingerprint
@@ -61,7 +62,7 @@ class AppConfig:
     cleanup_age_s: float = 6 * 3600.0
     k: int = 8
     hop: float = 0.5
-    sources: tuple[str, ...] = ("visual", "audio")
+    sources: tuple[str, ...] = DEFAULT_SOURCES  # each switches itself off without evidence
     #: Folders a visitor may have indexed (empty: indexing from the page is off).
     index_roots: tuple[Path, ...] = ()
     #: Whether visitors may add uploaded tracks to the shared catalogue.
@@ -263,11 +264,13 @@ class SoundtrackService:
         *,
         user: object,
         content_type: str = "general",
+        sources: Sequence[str] | None = None,
         progress: Progress | None = None,
     ) -> AnalysisView:
         """Analyse the clip, rank the library with the learner's weights, log what is shown.
 
         ``user`` is the token :meth:`identify` issued; anything else is refused before any work.
+        ``sources`` are the affect sources the user left switched on (default: the config's).
         """
         report = progress or (lambda f, m: None)
         # Forget the previous clip first, so an error leaves no stale list to rate.
@@ -281,10 +284,12 @@ class SoundtrackService:
         src = Path(video)
         local = session.folder / f"clip{src.suffix.lower() or '.mp4'}"
         shutil.copyfile(src, local)
+        if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):
+            raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
         clip = analysis.analyze_video(
             local,
             hop=self.config.hop,
-            sources=self.config.sources,
+            sources=self.config.sources if sources is None else tuple(sources),
             content_type=content_type,
             progress=lambda f, m: report(0.7 * f, f"analysing: {m}"),
         )
@@ -443,7 +448,8 @@ def _view(clip: Any, matches: list[Any], compose_instead: bool, plot: Path, rec:
     n_cuts = len(clip.cuts)
     summary = (
         f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
-        f"{max(set(dominant), key=dominant.count)}; {best}"
+        f"{max(set(dominant), key=dominant.count)}; {best}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
+        + "".join(f"; {name} off ({why})" for name, why in clip.sources_off.items())
     )
     return AnalysisView(plot=plot, table=table, choices=choices, summary=summary, recommendation_id=rec)
 
