@@ -115,7 +115,8 @@ class LiveService:
         key, who = self.listener(key)
         who.camera = bool(on)
         if not on:
-            who.reaction, who.seen_at = None, 0.0
+            with self._lock:
+                self._listeners.pop(key, None)  # forget the reaction (and the entry)
         return key, CAMERA_ON.format(detail="Waiting for a face.") if on else CAMERA_OFF
 
     def read_frame(self, key: str | None, frame: np.ndarray | None) -> str:
