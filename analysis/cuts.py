@@ -85,7 +85,8 @@ def detect_cuts(
     path: str | Path, *, detector: str = "adaptive", threshold: float | None = None, width: int = 160
 ) -> tuple[float, ...]:
     """Cut times in ``path`` (one decode pass at ``width`` pixels wide)."""
-    from analysis.media.decode import decode_report, probe
+    from analysis.media.decode import decode_report
+    from analysis.media.probe import probe
 
     info = probe(path)
     cd = CutDetector(fps=info.fps or 25.0, detector=detector, threshold=threshold)

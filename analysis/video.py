@@ -20,7 +20,8 @@ from analysis.caches import Cache
 from analysis.cuts import CutDetector, Pace, pace
 from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.fusion import fuse
-from analysis.media.decode import VideoInfo, decode_report, probe
+from analysis.media.decode import decode_report
+from analysis.media.probe import VideoInfo, probe
 from analysis.presets import source_weights
 from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, SourceArc, source_class
 
@@ -124,6 +125,7 @@ def analyze_video(
     cut_threshold: float | None = None,
     sample_fps: float = 5.0,
     frame_width: int = 256,
+    max_duration: float | None = None,
     progress: Progress | None = None,
 ) -> VideoAnalysis:
     """Analyse ``path`` into an emotion arc on a ``hop``-second grid, cuts, pace and tempo.
@@ -136,7 +138,8 @@ def analyze_video(
     source weights (``analysis.presets``), ``weights`` overrides single ones. Frames for
     the sources are sampled at ``sample_fps`` and ``frame_width`` pixels wide; the cut
     detector sees every frame. Bad media raises :class:`MediaError`; a partial read
-    gives a result with ``warnings``.
+    gives a result with ``warnings``. ``max_duration`` (seconds) refuses a clip that
+    decodes past it, whatever its header claims (the page's limit).
     """
     if not (isinstance(hop, int | float) and 0.05 <= hop <= 60):
         raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
@@ -167,6 +170,7 @@ def analyze_video(
         width=frame_width,
         frame_sink=detector.feed,
         progress=lambda f: report(0.75 * f, "decoding and detecting cuts"),
+        max_duration=max_duration,
     )
     cuts = detector.cuts()
     media = replace(decoded.media, cuts=cuts, subtitles=subtitles)

@@ -11,7 +11,8 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_audio_file, make_clip
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.decode import MediaWarning, decode, decode_report, probe
+from analysis.media.decode import MediaWarning, decode, decode_report
+from analysis.media.probe import probe
 
 SHOTS = [Shot(20, (200, 60, 50), motion=0.5), Shot(20, (40, 90, 180), motion=0.2)]
 

@@ -28,10 +28,8 @@ import cv2
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.probe import MAX_PIXELS, VideoInfo, open_media, probe, read_info, reason
+from analysis.media.probe import MAX_PIXELS, VideoInfo, open_media, read_info, reason
 from analysis.sources.base import MediaStreams
-
-__all__ = ["MAX_PIXELS", "Decoded", "FrameSink", "MediaWarning", "VideoInfo", "decode", "decode_report", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +193,7 @@ class _Pass:
         if limit is not None and seconds > limit:
             announced = f"{self.info.duration:.1f} s" if self.info.duration > 0 else "no duration"
             raise MediaError(self.path, f"lasts longer than the {limit:g} s limit (decoding stopped at "
-                                        f"{seconds:.1f} s; the container announces {announced})")
+                                        f"{seconds:.2f} s; the container announces {announced})")
 
     def _video(self, frame: av.VideoFrame) -> None:
         t = float(frame.time) - self.v_start if frame.time is not None else self.n_video / self.fps
