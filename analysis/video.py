@@ -23,7 +23,7 @@ from analysis.fusion import fuse
 from analysis.media.decode import decode_report
 from analysis.media.probe import VideoInfo, probe
 from analysis.presets import source_weights
-from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, SourceArc, source_class
+from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, MediaStreams, SourceArc, source_class
 
 #: Called with (fraction done in [0, 1], what is happening).
 Progress = Callable[[float, str], None]
@@ -110,6 +110,87 @@ def suggested_tempo(arc: EmotionArc, cuts_per_minute: float) -> float:
     return float(round(np.clip(bpm, 50.0, 180.0)))
 
 
+def _source_names(sources: Sequence[str], subtitles: str | Path | None) -> tuple[list[str], Path | None]:
+    """The sources to run, in order without repeats (``subtitles`` added when a file is given), and
+    the subtitle file; unknown names, an empty list and a missing subtitle file are refused."""
+    if isinstance(sources, str):
+        raise ParameterError(f"`sources` must be a sequence of names, not one string (received {sources!r})")
+    names = list(dict.fromkeys(sources))
+    if subtitles is not None:
+        subtitles = Path(subtitles)
+        if not subtitles.is_file():
+            raise MediaError(subtitles, "subtitle file not found")
+        if "subtitles" not in names:
+            names.append("subtitles")
+    if not names:
+        raise ParameterError("`sources` must name at least one source (received none)")
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ParameterError(f"unknown source(s) {unknown} (known: {', '.join(REGISTRY)})")
+    return names, subtitles
+
+
+def _read_clip(
+    path: Path,
+    *,
+    subtitles: Path | None,
+    sample_fps: float,
+    frame_width: int,
+    cut_detector: str,
+    cut_threshold: float | None,
+    max_duration: float | None,
+    report: Progress,
+) -> tuple[VideoInfo, MediaStreams, list[str]]:
+    """Probe, then one decode pass: every frame to the cut detector, sampled frames and mono audio
+    kept. ``(info, streams with their cuts and subtitle file, the decoder's warnings)``."""
+    report(0.0, "probing")
+    info = probe(path)
+    detector = CutDetector(fps=info.fps or 25.0, detector=cut_detector, threshold=cut_threshold)
+    decoded = decode_report(
+        path,
+        sample_fps=sample_fps,
+        width=frame_width,
+        frame_sink=detector.feed,
+        progress=lambda f: report(0.75 * f, "decoding and detecting cuts"),
+        max_duration=max_duration,
+    )
+    media = replace(decoded.media, cuts=detector.cuts(), subtitles=subtitles)
+    return info, media, list(decoded.warnings)
+
+
+def _run_sources(
+    names: Sequence[str], media: MediaStreams, *, hop: float, report: Progress, notes: list[str]
+) -> tuple[dict[str, SourceArc], dict[str, str]]:
+    """Each source's reading of ``media``: ``(arcs of the sources that spoke, {switched off: why})``.
+
+    A source whose model cannot load is left out with a note in ``notes``.
+    """
+    arcs: dict[str, SourceArc] = {}
+    off: dict[str, str] = {}
+    for i, name in enumerate(names):
+        report(0.75 + 0.2 * i / len(names), f"source {name}")
+        try:
+            src = get_source(name)
+            arc = src.analyze(media, hop=hop)
+        except (ModelError, ImportError) as err:
+            notes.append(f"source {name!r} unavailable and left out ({err})")
+            continue
+        if arc.switched_off is not None:
+            off[name] = arc.switched_off
+        else:
+            arcs[name] = arc
+    return arcs, off
+
+
+def _coverage_notes(coverage: float) -> list[str]:
+    """A warning when some windows (or all) had no evidence from any source."""
+    if coverage == 0.0:
+        return ["no source had any evidence: the arc is neutral (0, 0) throughout"]
+    if coverage < 1.0:
+        return [f"{100 * (1 - coverage):.0f}% of windows had no evidence and were interpolated"]
+    return []
+
+
 def analyze_video(
     path: str | Path,
     *,
@@ -143,70 +224,30 @@ def analyze_video(
     """
     if not (isinstance(hop, int | float) and 0.05 <= hop <= 60):
         raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
-    if isinstance(sources, str):
-        raise ParameterError(f"`sources` must be a sequence of names, not one string (received {sources!r})")
-    names = list(dict.fromkeys(sources))
-    if subtitles is not None:
-        subtitles = Path(subtitles)
-        if not subtitles.is_file():
-            raise MediaError(subtitles, "subtitle file not found")
-        if "subtitles" not in names:
-            names.append("subtitles")
-    if not names:
-        raise ParameterError("`sources` must name at least one source (received none)")
-    unknown = [n for n in names if n not in REGISTRY]
-    if unknown:
-        raise ParameterError(f"unknown source(s) {unknown} (known: {', '.join(REGISTRY)})")
+    names, subtitles = _source_names(sources, subtitles)
     preset = source_weights(content_type, weights)
     report = progress or (lambda _f, _m: None)
 
     path = Path(path)
-    report(0.0, "probing")
-    info = probe(path)
-    detector = CutDetector(fps=info.fps or 25.0, detector=cut_detector, threshold=cut_threshold)
-    decoded = decode_report(
+    info, media, notes = _read_clip(
         path,
+        subtitles=subtitles,
         sample_fps=sample_fps,
-        width=frame_width,
-        frame_sink=detector.feed,
-        progress=lambda f: report(0.75 * f, "decoding and detecting cuts"),
+        frame_width=frame_width,
+        cut_detector=cut_detector,
+        cut_threshold=cut_threshold,
         max_duration=max_duration,
+        report=report,
     )
-    cuts = detector.cuts()
-    media = replace(decoded.media, cuts=cuts, subtitles=subtitles)
-    notes = list(decoded.warnings)
+    cuts = media.cuts
     if media.audio is None and "audio" in names:
         notes.append("no audio track: the arc comes from the other sources alone")
+    arcs, off = _run_sources(names, media, hop=hop, report=report, notes=notes)
 
-    arcs: dict[str, SourceArc] = {}
-    off: dict[str, str] = {}
-    for i, name in enumerate(names):
-        report(0.75 + 0.2 * i / len(names), f"source {name}")
-        try:
-            src = get_source(name)
-            arc = src.analyze(media, hop=hop)
-        except (ModelError, ImportError) as err:
-            notes.append(f"source {name!r} unavailable and left out ({err})")
-            continue
-        if arc.switched_off is not None:
-            off[name] = arc.switched_off
-        else:
-            arcs[name] = arc
-
-    times = grid(media.duration, hop)
     report(0.95, "fusing")
-    fusion = fuse(
-        list(arcs.values()),
-        times=times,
-        weights=preset,
-        smoothing=smoothing,
-        smoothing_window=smoothing_window,
-        normalize=normalize,
-    )
-    if fusion.coverage == 0.0:
-        notes.append("no source had any evidence: the arc is neutral (0, 0) throughout")
-    elif fusion.coverage < 1.0:
-        notes.append(f"{100 * (1 - fusion.coverage):.0f}% of windows had no evidence and were interpolated")
+    fusion = fuse(list(arcs.values()), times=grid(media.duration, hop), weights=preset, smoothing=smoothing,
+                  smoothing_window=smoothing_window, normalize=normalize)
+    notes.extend(_coverage_notes(fusion.coverage))
     p = pace(cuts, media.duration, hop=hop)
     report(1.0, "done")
     return VideoAnalysis(
