@@ -241,6 +241,50 @@ def _record(outcome: TaskOutcome, digest: str) -> Record:
     )
 
 
+def _check_library(library: Any) -> None:
+    """A batch takes the library as a path or URL (workers open it themselves), and it must exist."""
+    if library is not None and not isinstance(library, str | Path):
+        raise ParameterError(
+            f"`library` must be a database path or URL, so that workers can open it (received {type(library).__name__})"
+        )
+    if library is not None and "://" not in str(library) and not Path(library).is_file():
+        raise MediaError(Path(library), "library database not found (index tracks with `soundtrack index` first)")
+
+
+@dataclass(frozen=True)
+class _JobPlan:
+    """What a run does with each clip: a job, a skip (done before), a duplicate, or an unreadable record."""
+
+    jobs: list[ClipJob]
+    skipped: int
+    duplicates: list[str]
+    unreadable: list[Record]
+
+
+def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: set[tuple[str, str]]) -> _JobPlan:
+    """One job per distinct clip content not done before under these settings (``digest``)."""
+    jobs: list[ClipJob] = []
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    unreadable: list[Record] = []
+    skipped = 0
+    for clip in clips:
+        try:
+            digest_hex = content_hash(clip)
+        except MediaError as err:
+            # Nothing to hash, so nothing to resume by: recorded now, tried again next run.
+            unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client"))
+            continue
+        if (digest_hex, digest) in done:
+            skipped += 1
+        elif digest_hex in seen:
+            duplicates.append(str(clip))
+        else:
+            seen[digest_hex] = str(clip)
+            jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
+    return _JobPlan(jobs, skipped, duplicates, unreadable)
+
+
 def score_videos(
     paths: str | Path | Iterable[str | Path],
     *,
@@ -269,12 +313,7 @@ def score_videos(
     last record is an error. ``task`` replaces :func:`score_clip` (e.g. analysis only).
     """
     start = time.perf_counter()
-    if library is not None and not isinstance(library, str | Path):
-        raise ParameterError(
-            f"`library` must be a database path or URL, so that workers can open it (received {type(library).__name__})"
-        )
-    if library is not None and "://" not in str(library) and not Path(library).is_file():
-        raise MediaError(Path(library), "library database not found (index tracks with `soundtrack index` first)")
+    _check_library(library)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = ScoreSettings(
@@ -293,32 +332,13 @@ def score_videos(
     done = manifest.completed(retry_errors=retry_errors)
 
     clips = _expand(paths, recursive)
-    jobs: list[ClipJob] = []
-    seen: dict[str, str] = {}
-    duplicates: list[str] = []
-    unreadable: list[Record] = []
-    skipped = 0
-    for clip in clips:
-        try:
-            digest_hex = content_hash(clip)
-        except MediaError as err:
-            # Nothing to hash, so nothing to resume by: recorded now, tried again next run.
-            unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client"))
-            continue
-        if (digest_hex, digest) in done:
-            skipped += 1
-        elif digest_hex in seen:
-            duplicates.append(str(clip))
-        else:
-            seen[digest_hex] = str(clip)
-            jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
-
+    plan = _plan_jobs(clips, out=out, digest=digest, done=done)
     records: list[Record] = []
-    for rec in unreadable:
+    for rec in plan.unreadable:
         manifest.append(rec)
         records.append(rec)
     fn = functools.partial(_run_job, task=task, settings=settings)
-    for outcome in run_tasks(fn, jobs, client=client, scheduler=scheduler, workers=workers, progress=progress,
+    for outcome in run_tasks(fn, plan.jobs, client=client, scheduler=scheduler, workers=workers, progress=progress,
                              desc="scoring", unit="clip"):
         rec = _record(outcome, digest)
         manifest.append(rec)
@@ -333,8 +353,8 @@ def score_videos(
         ran=len(records),
         ok=len(records) - n_err,
         errors=n_err,
-        skipped=skipped,
-        duplicates=tuple(duplicates),
+        skipped=plan.skipped,
+        duplicates=tuple(plan.duplicates),
         seconds=time.perf_counter() - start,
         records=tuple(records),
     )
