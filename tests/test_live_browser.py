@@ -90,6 +90,7 @@ def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
         page.locator("#analyse").click()
         page.locator("#arc-plot img").wait_for(timeout=90_000)
         images_before = _images(live_server["gradio_tmp"])
+        assert images_before, "the arc plot should be published under GRADIO_TEMP_DIR (the folder watched below)"
 
         page.get_by_role("tab", name="Live").click()
         expect(page.locator("#camera-indicator")).to_have_count(0)  # off until the viewer opts in
