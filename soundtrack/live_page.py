@@ -6,8 +6,10 @@
 * **Streamed score.** "Play live" starts a :class:`composer.live.LiveComposer` and a
   generator that, every ``CHUNK_S`` of music, sets the target to the clip's arc at that
   moment (plus the nudges below) and yields the chunk to a streaming ``gr.Audio``. The
-  generator keeps at most ``AHEAD_S`` ahead of the wall clock, so a nudge is heard
-  within about ``AHEAD_S`` + one beat.
+  generator keeps at most ``AHEAD_S`` ahead of the wall clock, so a nudge reaches the
+  music within about ``AHEAD_S`` + one beat of generated audio; the browser's buffering
+  of the stream (Gradio encodes the chunks to MP3 segments) adds its own delay. The clip
+  and the stream start together but are not locked to each other.
 * **Follow my reactions** (opt-in, off by default). Only while the switch is on, the
   webcam component streams frames to this server every ``FRAME_EVERY_S``; each frame is
   read in memory with the faces source's expression model
