@@ -183,7 +183,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     c["preview"].end(lambda s, ch: on_listen(s, ch, "complete"), [c["session"], c["choice"]], None)
     pos, length = gr.Number(visible=False), gr.Number(visible=False)
     c["skip"].click(on_skip, [c["session"], c["choice"], pos, length], c["feedback_note"], js=SKIP_JS)
-    c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate")
+    c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
+                        concurrency_limit=None)  # one short write: no need to queue behind analyses
 
 
 def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
@@ -259,7 +260,7 @@ def build_ui(service: SoundtrackService) -> Any:
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
         build_live_tab(service, c["session"], c["token"], _publish)  # soundtrack/live_page.py
-        demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify").then(
+        demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None).then(
             service.catalogue, None, c["catalogue"])
         _wire_clip(gr, service, c)
         _wire_compose_and_data(gr, service, c)
