@@ -128,3 +128,38 @@ def test_absurd_resolution_refused_before_decoding(tmp_path: Path) -> None:
 def test_bad_parameters() -> None:
     with pytest.raises(ParameterError, match="sample_fps"):
         decode_report("x.mp4", sample_fps=0)
+
+
+def test_media_duration_reads_the_container(four_shot_clip, tmp_path: Path) -> None:
+    from analysis.media.probe import media_duration
+
+    assert media_duration(four_shot_clip.path) == pytest.approx(four_shot_clip.duration, abs=0.05)
+    sound = make_audio_file(tmp_path / "sound.m4a", seconds=1.5)
+    assert media_duration(sound) == pytest.approx(1.5, abs=0.05)  # any media file, not only video
+    with pytest.raises(MediaError, match="file not found"):
+        media_duration(tmp_path / "missing.mp4")
+
+
+def test_mux_takes_file_names_that_start_with_a_dash(four_shot_clip, tmp_path: Path, monkeypatch) -> None:
+    """Relative names like ``-y.mp4`` reach ffmpeg as absolute paths, never as options."""
+    import shutil
+
+    import soundfile
+
+    from analysis.media.mux import mux
+    from analysis.media.probe import media_duration
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(four_shot_clip.path, tmp_path / "-i.mp4")
+    tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(3 * 44100) / 44100)  # 3 s, shorter than the 6.8 s clip
+    soundfile.write(tmp_path / "-y.wav", np.stack([tone, tone], 1), 44100)
+    out = mux("-i.mp4", "-y.wav", "-out.mp4")
+    assert out == Path("-out.mp4") and (tmp_path / "-out.mp4").is_file()
+    assert media_duration(out) == pytest.approx(four_shot_clip.duration, abs=0.1)  # the clip's length by default
+    with av.open("-out.mp4") as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        assert c.streams.video[0].codec_context.name == "h264"  # copied
+    short = mux("-i.mp4", "-y.wav", "short.mp4", duration=2.0)
+    assert media_duration(short) == pytest.approx(2.0, abs=0.1)
+    with pytest.raises(MediaError, match="audio file not found"):
+        mux("-i.mp4", "-missing.wav", "x.mp4")

@@ -11,7 +11,7 @@ import soundfile
 from mediagen import Shot, corrupt_copy, make_clip
 
 from analysis.arc import EmotionArc
-from analysis.errors import MediaError
+from analysis.errors import MediaError, ParameterError
 from analysis.media.probe import media_duration
 from composer import compose
 
@@ -106,3 +106,113 @@ def test_mux_bad_video_is_a_media_error(piece, clip, tmp_path) -> None:
     broken = corrupt_copy(clip, tmp_path / "broken.mp4", mode="garble")
     with pytest.raises(MediaError, match="broken"):
         piece.mux(broken, tmp_path / "y.mp4")
+
+
+# ---------------------------------------------------------------------- the one MIDI renderer
+
+
+def _tone_part(program: int = 0, pitch: int = 69, seconds: float = 1.0) -> pretty_midi.Instrument:
+    inst = pretty_midi.Instrument(program=program)
+    inst.notes = [pretty_midi.Note(velocity=100, pitch=pitch, start=0.0, end=seconds)]
+    return inst
+
+
+def _peak_hz(y: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    return float(np.fft.rfftfreq(y.size, 1 / sr)[spec.argmax()])
+
+
+def test_synth_renders_the_same_notes_to_the_same_samples(piece) -> None:
+    from analysis.media.synth import render
+
+    first = render(piece.parts, DURATION, fs=22050)
+    render((_tone_part(40, 50, 2.0),), fs=22050)  # something else in between
+    again = render(piece.parts, DURATION, fs=22050)
+    assert first.shape == (round(DURATION * 22050), 2) and first.dtype == np.float32
+    assert np.array_equal(first, again)
+    assert 0.01 < np.abs(first).max() < 1.0  # FluidSynth's own level, not normalised
+
+
+def test_synth_length_tail_and_empty_parts() -> None:
+    from analysis.media.synth import render, render_mono
+
+    y = render_mono((_tone_part(seconds=1.0),), fs=22050)  # default: last note end + 1 s of release
+    assert y.shape == (2 * 22050,)
+    assert np.abs(y[: 22050 // 2]).max() > 0.01 and np.abs(y[-100:]).max() < np.abs(y[:22050]).max() / 10
+    assert render((pretty_midi.Instrument(program=0),), fs=22050).shape == (0, 2)  # no note, no samples
+    assert render((), 0.5, fs=22050).shape == (11025, 2)
+
+
+def test_synth_plays_pitch_bends_and_drums() -> None:
+    from analysis.media.synth import render_mono
+
+    sr = 22050
+    flat = _tone_part(pitch=69, seconds=1.0)  # A4, 440 Hz
+    bent = _tone_part(pitch=69, seconds=1.0)
+    bent.pitch_bends = [pretty_midi.PitchBend(pitch=4096, time=0.0)]  # +1 semitone (full range 8192 = 2)
+    a, b = render_mono((flat,), 1.0, fs=sr), render_mono((bent,), 1.0, fs=sr)
+    window = slice(sr // 4, 3 * sr // 4)
+    assert _peak_hz(a[window], sr) == pytest.approx(440, rel=0.02)
+    assert _peak_hz(b[window], sr) == pytest.approx(440 * 2 ** (1 / 12), rel=0.01)
+    kit = pretty_midi.Instrument(program=0, is_drum=True)
+    kit.notes = [pretty_midi.Note(velocity=110, pitch=38, start=0.1 * i, end=0.1 * i + 0.05) for i in range(8)]
+    drums = render_mono((kit,), 1.0, fs=sr)
+    assert np.abs(drums).max() > 0.01  # a snare, not silence
+
+
+def test_synth_gives_every_part_its_own_channel() -> None:
+    from analysis.media.synth import CHANNELS, _channels
+
+    parts = [_tone_part(program=i % 128) for i in range(250)] + [pretty_midi.Instrument(0, is_drum=True)] * 2
+    groups = _channels(parts)
+    melodic = CHANNELS - CHANNELS // 16
+    assert [len(g) for g in groups] == [melodic, 250 - melodic + 2]  # a second pass once channels run out
+    for group in groups:
+        channels = [c for c, _ in group]
+        assert len(set(channels)) == len(channels)
+        assert all((c % 16 == 9) == part.is_drum for c, part in group)
+
+
+def test_missing_soundfont_is_a_media_error(tmp_path) -> None:
+    from analysis.media.synth import render
+
+    with pytest.raises(MediaError, match="SoundFont not found"):
+        render((_tone_part(),), fs=22050, soundfont=tmp_path / "none.sf2")
+
+
+# ---------------------------------------------------------------------- write_outputs
+
+
+def test_write_outputs_writes_each_format_once(piece, clip, tmp_path) -> None:
+    from composer.output.write import write_outputs
+
+    timings: dict[str, float] = {}
+    files = write_outputs(piece, tmp_path / "out", "clip-score", clip, ("mid", "wav", "mp4", "stems"),
+                          timings=timings)
+    stems = [k for k in files if k.startswith("stem")]
+    assert set(files) == {"mid", "wav", "mp4", *stems} and len(stems) == len(piece.parts)
+    assert files["mid"] == tmp_path / "out" / "clip-score.mid" and files["mp4"].name == "clip-score.mp4"
+    assert files["stem1"].parent.name == "clip-score-stems"
+    assert set(timings) == {"mid", "wav", "mp4", "stems"}
+    assert abs(media_duration(files["mp4"]) - media_duration(clip)) < 0.05
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "clip-score-stems", "clip-score.mid", "clip-score.mp4", "clip-score.wav"]
+    no_clip = write_outputs(piece, tmp_path / "arc-only", "arc-score")  # mp4 needs a clip: left out
+    assert set(no_clip) == {"mid", "musicxml", "wav"}
+
+
+def test_write_outputs_optional_formats_and_bad_arguments(piece, tmp_path, monkeypatch) -> None:
+    from composer.output.write import write_outputs
+
+    def broken(self, path):
+        raise MediaError(path, "MusicXML export failed (test)")
+
+    monkeypatch.setattr(type(piece), "write_musicxml", broken)
+    files = write_outputs(piece, tmp_path, "p", formats=("mid", "musicxml"), optional=("musicxml",))
+    assert set(files) == {"mid"}
+    with pytest.raises(MediaError, match="MusicXML export failed"):
+        write_outputs(piece, tmp_path, "p", formats=("mid", "musicxml"))
+    with pytest.raises(ParameterError, match="formats"):
+        write_outputs(piece, tmp_path, "p", formats=("mid", "flac"))
+    with pytest.raises(ParameterError, match="stem"):
+        write_outputs(piece, tmp_path, "../p", formats=("mid",))

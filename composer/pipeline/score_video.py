@@ -132,15 +132,8 @@ def score_video(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
-    stem = clip_path.stem
     if best is not None and best.score >= limit:
-        from matching.fit import fit_to_clip
-
-        t0 = time.perf_counter()
-        fitted = fit_to_clip(best.path, clip_path, out / f"{stem}-match.mp4", start=best.start, stretch=best.stretch,
-                             out_wav=out / f"{stem}-match.wav")
-        timings["fitting"] = time.perf_counter() - t0
-        outputs = {"wav": fitted.wav, "mp4": fitted.video or out / f"{stem}-match.mp4"}
+        outputs = _fit_match(best, clip_path, out, timings)
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
                            clip.duration)
@@ -150,15 +143,35 @@ def score_video(
         reason += f": composed a new score (threshold {limit:.3f})"
     else:
         reason = f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
-    from composer.output.write import write_outputs
-
     t0 = time.perf_counter()
     piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed, source=source)
     timings["composing"] = time.perf_counter() - t0
+    outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont)
+    return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
+                       outputs, timings, clip.duration, composition=piece)
+
+
+def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float]) -> dict[str, Path]:
+    """The matched track's section fitted to the clip: ``<stem>-match.wav`` and ``.mp4``."""
+    from matching.fit import fit_to_clip
+
+    t0 = time.perf_counter()
+    mp4 = out / f"{clip_path.stem}-match.mp4"
+    fitted = fit_to_clip(best.path, clip_path, mp4, start=best.start, stretch=best.stretch,
+                         out_wav=out / f"{clip_path.stem}-match.wav")
+    timings["fitting"] = time.perf_counter() - t0
+    return {"wav": fitted.wav, "mp4": fitted.video or mp4}
+
+
+def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: dict[str, float], *,
+                       musicxml: bool, soundfont: str | Path | None) -> dict[str, Path]:
+    """``<stem>-score.mid/.musicxml/.wav/.mp4``; writing the scores counts as composing, audio as rendering."""
+    from composer.output.write import write_outputs
+
     steps: dict[str, float] = {}
     formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
-    outputs_c = write_outputs(piece, out, f"{stem}-score", clip_path, formats, soundfont=soundfont, timings=steps)
+    outputs = write_outputs(piece, out, f"{clip_path.stem}-score", clip_path, formats, soundfont=soundfont,
+                            timings=steps)
     timings["composing"] += steps.get("mid", 0.0) + steps.get("musicxml", 0.0)
     timings["rendering"] = steps.get("wav", 0.0) + steps.get("mp4", 0.0)
-    return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
-                       outputs_c, timings, clip.duration, composition=piece)
+    return outputs
