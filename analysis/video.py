@@ -36,7 +36,7 @@ def get_source(name: str) -> AffectSource:
     return _SOURCES.get(name, lambda: source_class(name)())
 
 
-def _r(a: np.ndarray, nd: int = 4) -> list[float]:
+def _rounded(a: np.ndarray, nd: int = 4) -> list[float]:
     return [round(float(x), nd) for x in a]
 
 
@@ -79,10 +79,10 @@ class VideoAnalysis:
             "pace": self.pace.to_dict(),
             "sources": {
                 name: {
-                    "valence": _r(s.valence),
-                    "arousal": _r(s.arousal),
-                    "confidence": _r(s.confidence, 3),
-                    "features": {k: _r(np.asarray(v), 3) for k, v in s.features.items() if np.ndim(v) == 1},
+                    "valence": _rounded(s.valence),
+                    "arousal": _rounded(s.arousal),
+                    "confidence": _rounded(s.confidence, 3),
+                    "features": {k: _rounded(np.asarray(v), 3) for k, v in s.features.items() if np.ndim(v) == 1},
                 }
                 for name, s in self.source_arcs.items()
             },
