@@ -291,6 +291,7 @@ class SoundtrackService:
             hop=self.config.hop,
             sources=self.config.sources if sources is None else tuple(sources),
             content_type=content_type,
+            max_duration=self.config.max_duration_s,  # enforced on what is decoded, not only on the header
             progress=lambda f, m: report(0.7 * f, f"analysing: {m}"),
         )
         report(0.75, "ranking the library")
