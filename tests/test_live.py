@@ -144,6 +144,13 @@ def test_invalid_construction_is_a_parameter_error(kwargs, needle) -> None:
     assert needle in str(err.value)
 
 
+def test_a_missing_soundfont_is_a_media_error(tmp_path: Path) -> None:
+    from analysis.errors import MediaError
+
+    with pytest.raises(MediaError, match="SoundFont not found"):
+        LiveComposer(soundfont=tmp_path / "none.sf2")
+
+
 def test_zero_seconds_is_an_empty_chunk() -> None:
     live = LiveComposer(sample_rate=SR)
     assert live.render_next(0).shape == (0, 2)

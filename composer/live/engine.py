@@ -67,8 +67,7 @@ class LiveSynth:
     """FluidSynth with a note schedule; renders stereo float32 in chunks."""
 
     def __init__(self, channels: Sequence[Channel], *, soundfont: Path, sample_rate: int, gain: float = 0.6) -> None:
-        if not soundfont.is_file():
-            raise MediaError(soundfont, "SoundFont not found (install fluid-soundfont-gm or pass `soundfont`)")
+        """``soundfont`` is an existing file (:func:`analysis.media.synth.soundfont_path` checks it)."""
         try:
             import fluidsynth
         except ImportError as err:  # pyfluidsynth or libfluidsynth missing

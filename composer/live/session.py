@@ -23,6 +23,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.errors import ParameterError
+from analysis.media.synth import soundfont_path
 from composer.live.engine import Channel, LiveSynth
 from composer.live.planner import Bar, BarPlanner, HarmonicState, choose_mood
 from composer.music.arranger import Part
@@ -35,7 +36,6 @@ from composer.output.piece import build_midi
 TURN_THRESHOLD = 0.2  # change of valence or arousal that replans from the next beat
 LOOKAHEAD_S = 0.5  # music is planned at least this far past the end of each chunk
 MAX_CHUNK_S = 600.0
-FALLBACK_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 ROLES = ("lead", "pad", "bass", "arpeggio", "counter", "ostinato", "brass")
 
 
@@ -51,15 +51,6 @@ class _Placed:
     @property
     def end(self) -> float:
         return self.start + self.bar.duration
-
-
-def _soundfont(soundfont: str | Path | None) -> Path:
-    """The shared SoundFont lookup (:func:`analysis.media.synth.soundfont_path`) where it exists."""
-    try:
-        from analysis.media.synth import soundfont_path
-    except ImportError:  # older tree: the Debian FluidR3_GM path (LiveSynth checks it exists)
-        return Path(soundfont) if soundfont is not None else FALLBACK_SOUNDFONT
-    return soundfont_path(soundfont)
 
 
 def _check_va(name: str, value: object) -> float:
@@ -123,7 +114,7 @@ class LiveComposer:
         self.source = self._planner.source.name
         channels = _channels(self.style, self.instrument)
         self._role_of = {c.role: i for i, c in enumerate(channels)}
-        self._synth = LiveSynth(channels, soundfont=_soundfont(soundfont), sample_rate=sample_rate)
+        self._synth = LiveSynth(channels, soundfont=soundfont_path(soundfont), sample_rate=sample_rate)
         self._lock = threading.RLock()
         self._bars: deque[_Placed] = deque()  # planned bars not yet fully played (and the one playing)
         self._next_index, self._next_start = 0, 0.0
