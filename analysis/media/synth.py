@@ -1,4 +1,4 @@
-"""MIDI to audio, in one place: the SoundFont lookup, one cached FluidSynth, and rendering of parts.
+"""MIDI to audio, in one place: the SoundFont lookup, the FluidSynth setup, and rendering of parts.
 
 Everything that turns notes into sound (the composer's WAVs and stems, fitting a MIDI
 library track to a clip, the demo library and the audio estimator's calibration) renders
@@ -116,7 +116,9 @@ def _write_float() -> Any:
 
     import fluidsynth
 
-    fn = fluidsynth._fl.fluid_synth_write_float
+    fn = getattr(getattr(fluidsynth, "_fl", None), "fluid_synth_write_float", None)
+    if fn is None:
+        raise ModelError("this pyfluidsynth exposes no libfluidsynth handle (`fluidsynth._fl`) to render floats")
     c_int, c_ptr = ctypes.c_int, ctypes.c_void_p
     fn.argtypes = [c_ptr, c_int, c_ptr, c_int, c_int, c_ptr, c_int, c_int]
     fn.restype = c_int
