@@ -152,7 +152,7 @@ def test_max_duration_refuses_a_long_header_before_decoding(clips) -> None:
     assert seen == []
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "10"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "10", True])
 def test_max_duration_must_be_positive(clips, bad) -> None:
     with pytest.raises(ParameterError, match="max_duration"):
         decode_report(clips[".mkv"], max_duration=bad)

@@ -125,7 +125,8 @@ class _Options:
         if self.audio_rate < 1000:
             raise ParameterError(f"`audio_rate` must be at least 1000 Hz (received {self.audio_rate})")
         limit = self.max_duration
-        if limit is not None and not (isinstance(limit, int | float) and np.isfinite(limit) and limit > 0):
+        number = isinstance(limit, int | float) and not isinstance(limit, bool)
+        if limit is not None and not (number and np.isfinite(limit) and limit > 0):
             raise ParameterError(f"`max_duration` must be a positive number of seconds or None (received {limit!r})")
 
 
