@@ -159,7 +159,7 @@ def _extend_table(
     if info is None:
         for suffix in (".rows", ".first"):
             (folder / (name + suffix)).unlink(missing_ok=True)
-    step = 131072  # tracks per piece: bounds the temporary rows to a few hundred MB
+    step = 16384  # tracks per piece: bounds the temporary rows to about 150 MB at the shortest length
     for lo in range(done, len(catalog), step):
         part = catalog.subset(np.arange(lo, min(len(catalog), lo + step)))
         first = sketches.table_layout(part, length, stride)

@@ -388,9 +388,10 @@ def estimate(
     return Estimate(distance=np.sqrt(np.maximum(best, 0.0)), lengths=lengths)
 
 
-#: Tables larger than this (bytes) give their pages back after each block of a query, so a
-#: query over a memory-mapped table holds one block, not the whole table, in memory.
-RESIDENT_LIMIT = 1 << 30
+#: Memory-mapped tables larger than this (bytes) give their pages back after each block of a
+#: query, so a query holds one block, not the whole table, in memory (re-mapping a page from
+#: the page cache costs far less than the product that reads it).
+RESIDENT_LIMIT = 1 << 28
 
 
 def release_rows(table: SketchTable, lo: int, hi: int) -> None:
