@@ -33,6 +33,7 @@ from analysis.media.decode import decode
 from analysis.sources.faces import FaceExpression, FaceSource
 from analysis.sources.speech import SpeechSource, Transcriber, word_error_rate
 from analysis.sources.subtitles import SubtitleSource
+from analysis.sources.vad import vad_model
 from analysis.text.emotion import METHODS, TextEmotion
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -204,7 +205,8 @@ def main() -> None:
     if shutil.which("espeak-ng") is None:
         raise SystemExit("bench_sources: espeak-ng is needed (Debian package espeak-ng)")
     load = {}  # cold, first thing in the process: models are cached afterwards
-    for name, make in (("faces", FaceExpression), ("whisper", lambda: Transcriber(threads=args.threads)),
+    for name, make in (("faces", lambda: FaceExpression()._interpreter()),  # the model loads with the first face
+                       ("vad", vad_model), ("whisper", lambda: Transcriber(threads=args.threads)),
                        ("text_embedding", lambda: TextEmotion("embedding"))):
         load[name] = round(timed(make)[0], 2)
     with tempfile.TemporaryDirectory() as d:

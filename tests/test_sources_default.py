@@ -24,6 +24,7 @@ import analysis.sources.faces as faces_mod
 import analysis.sources.speech as speech_mod
 import analysis.sources.vad as vad_mod
 from analysis.caches import clear_caches
+from analysis.errors import ParameterError
 from analysis.media.decode import decode
 from analysis.sources import DEFAULT_SOURCES, REGISTRY
 from analysis.sources.audio import AudioSource
@@ -204,3 +205,21 @@ def test_speech_regions_by_hand() -> None:
     va = VoiceActivity(p, ((1.0, 2.0),), np.zeros(0))
     assert va.coverage(np.array([1.0, 1.25, 2.0, 3.0]), 0.5) == pytest.approx([0.5, 1.0, 0.5, 0.0])
     assert list(va.mask(np.array([0.5, 1.0, 1.99, 2.0]))) == [False, True, True, False]
+
+
+def test_page_lets_a_user_toggle_sources_and_says_which_spoke(tmp_path: Path, drone_clip) -> None:
+    from test_app import build_small_library
+
+    from soundtrack.service import AppConfig, SoundtrackService
+
+    build_small_library(tmp_path / "library")
+    service = SoundtrackService(AppConfig(library=tmp_path / "library" / "lib.db", work_dir=tmp_path / "work", k=3))
+    assert service.config.sources == DEFAULT_SOURCES
+    token = service.signer.sign("tester")
+    view = service.analyse(service.new_session(), drone_clip.path, user=token)
+    assert "Read from: visual, audio" in view.summary and "faces off (no face found" in view.summary
+    session = service.new_session()
+    view = service.analyse(session, drone_clip.path, user=token, sources=["visual"])
+    assert list(session.clip.source_arcs) == ["visual"] and view.summary.endswith("Read from: visual")
+    with pytest.raises(ParameterError, match="at least one source"):
+        service.analyse(service.new_session(), drone_clip.path, user=token, sources=[])
