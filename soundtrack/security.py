@@ -61,9 +61,10 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def optional_number(name: str, value: Any, low: float, high: float) -> float | None:
-    """``None`` for empty or 0 (the page's 'automatic'), else a finite number within [low, high]."""
-    if value is None or value == "" or value == 0:
+def optional_number(name: str, value: Any, low: float, high: float, *, zero_means_none: bool = True) -> float | None:
+    """``None`` for empty (and for 0, the page's 'automatic', unless told otherwise), else a finite number
+    within [low, high]."""
+    if value is None or value == "" or (zero_means_none and isinstance(value, int | float) and value == 0):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ParameterError(f"`{name}` must be a number (received {value!r})")

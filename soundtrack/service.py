@@ -345,7 +345,7 @@ class SoundtrackService:
         if session is None or session.recommendation_id is None:
             raise ParameterError("analyse a clip first (nothing to rate yet)")
         pos = None if choice is None else self._position(session, choice)
-        value = optional_number("value", value, -1e9, 1e9) if value != 0 else 0.0
+        value = optional_number("value", value, -1e9, 1e9, zero_means_none=False)  # a skip at 0 s is a value
         duration = optional_number("duration", duration, 0.0, 1e9)
         if kind == "play" and pos is not None:
             kind = "replay" if pos in session.played else "play"
