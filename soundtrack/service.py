@@ -254,6 +254,7 @@ class SoundtrackService:
         """Delete everything stored about the token's user (the id stays theirs)."""
         uid = self.user_of(token)
         removed = self.feedback.delete_user(uid)
+        self.learner.refresh()  # it sees the deletion and re-reads the log: the weights forget this user now
         return (f"Deleted your data: {removed['recommendations']} recommendation(s), "
                 f"{removed['candidates']} candidate(s), {removed['events']} event(s).")
 

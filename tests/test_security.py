@@ -181,7 +181,10 @@ def test_export_and_delete_my_data(lib_path, tmp_path, bright_clip):
     assert len(data["recommendations"]) == 1 and [e["kind"] for e in data["events"]] == ["rating"]
     with pytest.raises(ParameterError):
         service.export_my_data(s1, other_id)  # an id alone is not enough
+    service.learner.refresh()
+    ratings = sum(r.n_ratings for r in service.learner.stats())
     assert service.delete_my_data(me) == "Deleted your data: 1 recommendation(s), 3 candidate(s), 1 event(s)."
+    assert sum(r.n_ratings for r in service.learner.stats()) == ratings - 1  # the weights forget it at once
     assert service.feedback.export_user(service.user_of(me))["recommendations"] == []
     assert len(service.feedback.export_user(other_id)["recommendations"]) == 1
 
