@@ -51,7 +51,9 @@ def test_a_library_that_is_not_a_database(capsys, tmp_path, not_databases, kind)
     music.mkdir()
     for argv in (["index", str(music), "--library", db, "--no-progress"],
                  ["feedback", "export", "--user", "someone", "--library", db],
-                 ["feedback", "stats", "--library", db]):
+                 ["feedback", "stats", "--library", db],
+                 ["batch", str(music), "--library", db, "--out", str(tmp_path / "out"), "--workers", "0"],
+                 ["serve", "--library", db, "--port", "1"]):
         line = _one_sentence(capsys, argv)
         assert "does not name a database this program can read (file is not a database)" in line
 

@@ -49,6 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")
+    if args.library is not None:  # a library that cannot be read fails the batch once, not every clip
+        from analysis.errors import MediaError
+        from matching.library.store import Library
+        from soundtrack.cli import CLI_BUSY_TIMEOUT
+
+        if "://" not in args.library and not Path(args.library).is_file():
+            raise MediaError(args.library, "library database not found")
+        Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT).engine.dispose()
     report = score_videos(
         args.clips,
         library=args.library,
