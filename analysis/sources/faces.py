@@ -252,12 +252,19 @@ class FaceExpression:
 
 
 class FaceSource:
-    """Expression of the faces on screen, per window, weighted by face size and detection confidence."""
+    """Expression of the faces on screen, per window, weighted by face size and detection confidence.
+
+    The probe (see :meth:`track`) looks at one frame every ``probe_every`` s at
+    ``probe_width`` px with scale steps of ``probe_scale``: at 224 px and the detector's
+    24 px minimum it finds faces from about a fifth of a 16:9 frame's height (close-ups to
+    medium close-ups) for ~0.13 s of CPU per minute on a frame without faces; bench/bench_analysis.py
+    measures what all detectors together add to a clip without faces or speech.
+    """
 
     name: ClassVar[str] = "faces"
 
     def __init__(
-        self, *, expression: FaceExpression | None = None, probe_every: float = 1.0, probe_width: int = 192,
+        self, *, expression: FaceExpression | None = None, probe_every: float = 2.0, probe_width: int = 224,
         probe_scale: float = 1.2,
     ) -> None:
         if not probe_every > 0 or probe_width < 64 or not 1.01 <= probe_scale <= 2.0:
