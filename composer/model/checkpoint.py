@@ -16,10 +16,12 @@ import torch
 
 from analysis.caches import cached
 from analysis.errors import ModelError
+from composer.model.shipped import shipped_file
 from composer.model.tokens import Tokenizer, TokenizerConfig
 from composer.model.transformer import ModelConfig, MusicTransformer
 
-DEFAULT = Path(__file__).resolve().parents[2] / "checkpoints" / "composer.pt"
+#: The shipped generator: package data of the ``checkpoints`` package (see :mod:`composer.model.shipped`).
+DEFAULT = shipped_file()
 
 
 @dataclass(frozen=True, eq=False)

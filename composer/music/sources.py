@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from analysis.errors import ModelError, ParameterError
+from composer.model.shipped import shipped_file
 from composer.music.notes import NoteSource
 from composer.music.rules import RuleSource
 
 SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
-#: Where the learned source's checkpoint lives (``composer.model.checkpoint.DEFAULT``); checked
-#: here so that "auto" without a trained model never pays for importing torch.
-LEARNED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "composer.pt"
+#: Where the learned source's checkpoint lives (``composer.model.checkpoint.DEFAULT``: package data,
+#: found by :mod:`importlib.resources`); checked here so that "auto" without a trained model never
+#: pays for importing torch.
+LEARNED_CHECKPOINT = shipped_file()
 
 
 def get_source(name: str | NoteSource = "auto") -> NoteSource:
