@@ -4,7 +4,8 @@
 the section taken from the track lasts ``duration / stretch`` seconds and is played at
 ``librosa.effects.time_stretch`` rate ``1 / stretch``. The factor is clamped to
 ``[1 / max_stretch, max_stretch]``; if the track ends early, the rest is silence (the
-fade-out still lands at the clip's end). MIDI tracks are rendered first by the one
+fade-out still lands at the clip's end). The fitted audio is brought to one loudness,
+:data:`analysis.media.loudness.TARGET_LUFS` (EBU R128), like composed pieces. MIDI tracks are rendered first by the one
 renderer, :mod:`analysis.media.synth`. Muxing is :func:`analysis.media.mux.mux`: the video
 stream is copied, never re-encoded.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from analysis.media.mux import mux
 from analysis.media.probe import media_duration
 
@@ -77,8 +79,12 @@ def fit_track(
     fade_in: float = 0.05,
     fade_out: float = 0.5,
     sr: int = 44100,
+    target_lufs: float | None = TARGET_LUFS,
 ) -> FitResult:
-    """Write ``duration`` seconds of ``track`` from ``start``, time-stretched by ``stretch``."""
+    """Write ``duration`` seconds of ``track`` from ``start``, time-stretched by ``stretch``.
+
+    ``target_lufs``: integrated loudness of the written audio (None: the track's own level).
+    """
     if duration <= 0:
         raise ParameterError(f"`duration` must be positive (received {duration})")
     if start < 0:
@@ -108,6 +114,8 @@ def fit_track(
         out[:, :fi] *= np.linspace(0.0, 1.0, fi, dtype=np.float32)
     if fo:
         out[:, n - fo :] *= np.linspace(1.0, 0.0, fo, dtype=np.float32)
+    if target_lufs is not None:
+        out = normalize_loudness(out, sr, target=target_lufs, channels_first=True)
     out_path = Path(out_wav)
     sf.write(str(out_path), out.T, sr)
     return FitResult(out_path, None, n / sr, float(start), applied, float(pitch_shift))

@@ -3,7 +3,9 @@
 The one place that turns a :class:`~composer.output.piece.Composition` into files, used by
 :func:`composer.score_video` (and so by batch scoring), ``soundtrack compose`` and the page.
 Files are named ``<stem>.mid``, ``<stem>.musicxml``, ``<stem>.wav``, ``<stem>.mp4`` and
-``<stem>-stems/NN-<part>.wav`` inside ``out_dir``.
+``<stem>-stems/NN-<part>.wav`` inside ``out_dir``. The WAV (and so the MP4 muxed from it) is
+brought to :data:`analysis.media.loudness.TARGET_LUFS`, the level of the page's library
+previews; stems keep the render's peak level so they still sum to the mix's balance.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Collection, MutableMapping
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError
+from analysis.media.loudness import normalize_file
 from composer.output.piece import Composition
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ def write_outputs(
                 files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml")
             elif fmt == "wav":
                 files["wav"] = piece.render(folder / f"{stem}.wav", soundfont=soundfont)
+                normalize_file(files["wav"])
             elif fmt == "mp4":
                 files["mp4"] = piece.mux(clip, folder / f"{stem}.mp4", wav=files.get("wav"),
                                          soundfont=soundfont)
