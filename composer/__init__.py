@@ -11,6 +11,8 @@ _LAZY = {
     "score_video": "composer.pipeline.score_video",
     "ScoreResult": "composer.pipeline.score_video",
     "score_videos": "composer.pipeline.batch",
+    "generate": "composer.model.raw",  # the model alone; composer/model/generate.py is nested, so it cannot shadow
+    "RawPiece": "composer.model.raw",
 }
 
 

@@ -1,0 +1,250 @@
+"""composer.generate (the model alone) and the shipped checkpoint: shapes, seeds, no forcing or snapping,
+direction of the conditioning, and the checkpoint as package data of an installed wheel."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import subprocess
+import sys
+import tomllib
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+import composer
+from analysis.arc import EmotionArc
+from analysis.errors import ParameterError
+from analysis.music.symbolic import mode_score
+from composer.model import checkpoint
+from composer.model.raw import CONDITIONED_ON, RawPiece
+from composer.model.shipped import shipped_file
+from composer.model.tokens import Tokenizer
+from composer.model.transformer import ModelConfig, MusicTransformer
+from composer.music.harmony import plan_harmony
+from composer.music.sources import LEARNED_CHECKPOINT
+from composer.music.styles import get_style
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = pytest.mark.skipif(not LEARNED_CHECKPOINT.is_file(), reason="no shipped checkpoint in this checkout")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Sampling is one token at a time: a second thread only spins on a shared machine (and the
+    figures below were measured on one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> checkpoint.Loaded:
+    """An untrained two-layer model: random tokens, enough for shapes, seeds and forcing."""
+    tok = Tokenizer()
+    net = MusicTransformer(ModelConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=2, n_embd=32))
+    return checkpoint.load(checkpoint.save(tmp_path_factory.mktemp("tiny") / "tiny.pt", net, tok))
+
+
+def _flat(duration: float, valence: float = 0.2, arousal: float = 0.2) -> EmotionArc:
+    return EmotionArc.constant(duration, valence=valence, arousal=arousal)
+
+
+def _notes(piece: RawPiece) -> list[tuple[float, float, int, int]]:
+    return sorted((n.start, n.end, n.pitch, n.velocity) for i in piece.midi.instruments for n in i.notes)
+
+
+def test_generate_is_the_public_lazy_export() -> None:
+    from composer.model import raw
+
+    assert composer.generate is raw.generate and composer.RawPiece is RawPiece
+    assert "generate" in composer.__all__
+
+
+def test_a_raw_piece_is_typed_frozen_and_of_the_asked_length(tiny) -> None:
+    piece = composer.generate(_flat(4.0), cuts=(1.5, 3.0), duration=4.0, seed=1, model=tiny)
+    assert isinstance(piece, RawPiece) and isinstance(piece.midi, pretty_midi.PrettyMIDI)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        piece.seed = 2  # type: ignore[misc]
+    assert piece.midi.get_end_time() == pytest.approx(4.0, abs=0.01)
+    assert all(0 <= s < e <= 4.0 + 1e-6 for s, e, _, _ in _notes(piece))
+    assert all(0.0 <= t <= 4.0 for t in piece.chord_times) and len(piece.chords) == len(piece.chord_times)
+    assert piece.cuts == (1.5, 3.0) and len(piece.cut_hits) == 2 and piece.forced == 0  # unaided: nothing forced
+    assert piece.tokens > 2 and piece.source == "learned" and piece.checkpoint == "given model"
+    assert piece.conditioned_on == CONDITIONED_ON and piece.plan is None and piece.plan_following() is None
+    d = json.loads(json.dumps(piece.to_dict()))
+    assert d["tokens"] == piece.tokens and d["cuts"] == [1.5, 3.0] and d["source"] == "learned"
+
+
+def test_same_seed_same_piece_other_seed_other_piece(tiny) -> None:
+    a, b, c = (composer.generate(_flat(3.0), duration=3.0, seed=s, model=tiny) for s in (4, 4, 5))
+    assert _notes(a) == _notes(b) and a.chord_times == b.chord_times and a.tokens == b.tokens
+    assert _notes(a) != _notes(c)
+
+
+def test_force_cuts_lands_a_chord_on_every_cut_and_counts_it(tiny) -> None:
+    cuts = (1.37, 2.91)
+    aided = composer.generate(_flat(4.0), cuts=cuts, duration=4.0, seed=5, force_cuts=True, model=tiny)
+    assert all(aided.cut_hits) and 0 <= aided.forced <= len(cuts)
+    for c in cuts:  # on the cut itself (shifts shortened to land on it), not merely within 0.1 s
+        assert np.min(np.abs(np.asarray(aided.chord_times) - c)) < 0.01
+
+
+def test_a_plan_gives_defaults_and_is_measured_against_not_imposed(tiny) -> None:
+    arc = _flat(5.0, 0.5, 0.3)
+    plan = plan_harmony(arc, (2.0, 3.5), 5.0, style=get_style("cinematic"), seed=0)
+    piece = composer.generate(arc, seed=2, plan=plan, model=tiny)
+    assert piece.duration == 5.0 and piece.cuts == plan.cuts and piece.plan is plan
+    follow = piece.plan_following()
+    assert follow["notes"] == len(_notes(piece)) > 0
+    assert 0.0 <= follow["in_chord"] <= follow["in_scale"] <= 1.0
+    # an untrained model writes any pitch: nothing snaps them into the plan's scale
+    assert follow["in_scale"] < 1.0
+    with pytest.raises(ParameterError, match="plan"):
+        composer.generate(arc, duration=6.0, plan=plan, model=tiny)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"arc": "calm"}, "arc"),
+        ({"duration": 0.0}, "duration"),
+        ({"duration": "long"}, "duration"),
+        ({"cuts": (1.0, float("nan"))}, "cuts"),
+        ({"seed": 1.5}, "seed"),
+        ({"plan": {"chords": []}}, "plan"),
+    ],
+)
+def test_bad_arguments_name_the_argument(tiny, kwargs, match) -> None:
+    args = {"arc": _flat(4.0), "duration": 4.0, **kwargs}
+    with pytest.raises(ParameterError, match=match):
+        composer.generate(args.pop("arc"), model=tiny, **args)
+
+
+# --------------------------------------------------------------------------- the shipped checkpoint
+
+
+@SHIPPED
+def test_shipped_checkpoint_raw_piece_is_deterministic_and_unsnapped() -> None:
+    arc = _flat(8.0, 0.3, 0.3)
+    plan = plan_harmony(arc, (4.0,), 8.0, style=get_style("cinematic"), seed=0)
+    a = composer.generate(arc, seed=0, plan=plan)
+    b = composer.generate(arc, seed=0, plan=plan)
+    assert a.checkpoint == "composer.pt" and a.source == "learned" and a.forced == 0
+    assert _notes(a) == _notes(b) and a.chord_times == b.chord_times and a.tokens > 100
+    assert a.midi.get_end_time() == pytest.approx(8.0, abs=0.01)
+    follow = a.plan_following()
+    assert follow["notes"] > 20 and follow["in_scale"] < 1.0  # the model's pitches, some outside the plan
+
+
+@SHIPPED
+def test_compose_reports_the_learned_source_when_the_checkpoint_ships() -> None:
+    piece = composer.compose(_flat(8.0), cuts=(4.0,), duration=8.0, seed=0)  # source="auto"
+    assert piece.source == "learned" and piece.to_dict()["source"] == "learned"
+
+
+def _stats(piece: RawPiece) -> tuple[float, float, float]:
+    """Notes per second, mean velocity, key-profile major-minor score (duration-weighted chroma)."""
+    notes = [n for i in piece.midi.instruments if not i.is_drum for n in i.notes]
+    chroma = np.zeros(12)
+    for n in notes:
+        chroma[n.pitch % 12] += n.end - n.start
+    velocity = float(np.mean([n.velocity for n in notes])) if notes else 0.0
+    return len(notes) / piece.duration, velocity, float(mode_score(chroma))
+
+
+def _sweep(axis: str, level: float, seeds: int = 3) -> np.ndarray:
+    """(seeds, 3) statistics of 20 s pieces at a constant target on one axis, the other at 0."""
+    target = {"valence": 0.0, "arousal": 0.0, axis: level}
+    return np.array([_stats(composer.generate(_flat(20.0, **target), duration=20.0, seed=s)) for s in range(seeds)])
+
+
+@pytest.fixture(scope="module")
+def arousal_sweep() -> dict[float, np.ndarray]:
+    return {level: _sweep("arousal", level) for level in (-0.7, 0.7)}
+
+
+@SHIPPED
+@pytest.mark.slow
+def test_shipped_higher_arousal_gives_denser_notes(arousal_sweep) -> None:
+    # measured 2026-12-02, seeds 0-3: 0.40/0.30/0.55/0.00 notes/s at -0.7, 5.65/6.80/4.50/21.1 at +0.7
+    low, high = arousal_sweep[-0.7][:, 0], arousal_sweep[0.7][:, 0]
+    assert np.all(high > low)
+    assert high.mean() > 3.0 * low.mean() + 1.0
+
+
+@SHIPPED
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the shipped model picks one velocity per piece from the seed, whatever the "
+                   "arousal: mean velocity 98/90/74/90 at seeds 0-3 for both arousal -0.7 and +0.7 (measured "
+                   "2026-12-02); louder at high arousal comes from the arranger today")
+def test_shipped_higher_arousal_gives_louder_notes(arousal_sweep) -> None:
+    low, high = arousal_sweep[-0.7][:, 1], arousal_sweep[0.7][:, 1]
+    assert high.mean() > low.mean() + 5.0
+
+
+@SHIPPED
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the shipped model ignores valence: model card valence response slope 0.01 "
+                   "(negating valence moves held-out loss 2.925 -> 2.928); issue 12 item 2")
+def test_shipped_higher_valence_gives_a_more_major_key_profile() -> None:
+    low, high = _sweep("valence", -0.7)[:, 2], _sweep("valence", 0.7)[:, 2]
+    assert high.mean() > low.mean() + 0.2
+
+
+@SHIPPED
+@pytest.mark.slow
+def test_shipped_unaided_chord_changes_land_near_cuts_above_a_floor() -> None:
+    from composer.model.generate import generate as sample
+
+    hits = null_hits = total = 0
+    for s in range(4):
+        rng = np.random.default_rng(100 + s)
+        cuts = tuple(float(c) for c in np.cumsum(rng.uniform(3.0, 8.0, 10)) if c < 29.0)
+        piece = composer.generate(_flat(30.0), cuts=cuts, duration=30.0, seed=s)
+        null = sample(None, duration=30.0, cuts=cuts, seed=s)  # same weights, no cut information
+        assert piece.forced == 0
+        hits, null_hits, total = hits + sum(piece.cut_hits), null_hits + sum(null.cut_hits), total + len(cuts)
+    # measured 2026-12-02: 14 of 19 cuts (0.74) unaided, 4 of 19 (0.21) on the null condition;
+    # the floors leave a margin for other platforms' kernels
+    assert hits / total >= 0.5
+    assert hits - null_hits >= 0.25 * total
+
+
+# --------------------------------------------------------------------------- the checkpoint as package data
+
+
+def test_checkpoint_is_package_data_found_by_importlib_resources() -> None:
+    ref = resources.files("checkpoints").joinpath("composer.pt")
+    assert ref.is_file() and Path(str(ref)) == shipped_file() == checkpoint.DEFAULT == LEARNED_CHECKPOINT
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "checkpoints" in conf["packages"]["find"]["include"]
+    patterns = conf["package-data"]["checkpoints"]
+    for name in ("composer.pt", "composer.json", "README.md"):
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+
+
+@pytest.mark.slow
+def test_a_built_wheel_carries_the_checkpoint_and_finds_it_from_elsewhere(tmp_path) -> None:
+    """Build the wheel, unpack it as site-packages would hold it, and look the checkpoint up from another
+    directory with this checkout's editable install out of the way (``-S``: no .pth files)."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "wheel"), str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "wheel").glob("*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        assert "checkpoints/composer.pt" in z.namelist() and "checkpoints/__init__.py" in z.namelist()
+        z.extractall(tmp_path / "site")
+    code = ("from composer.model.shipped import _from_package, shipped_file; "
+            "print(_from_package('composer.pt')); print(shipped_file())")
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(tmp_path / "site")}, check=True, timeout=60).stdout.split()
+    expected = str(tmp_path / "site" / "checkpoints" / "composer.pt")
+    assert out == [expected, expected]
