@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import SoundtrackError
+from soundtrack import results
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import public_message
 from soundtrack.service import CATALOGUE_HEADERS, TABLE_HEADERS, AppConfig, SoundtrackService
@@ -70,21 +71,24 @@ def _score_tab(gr: Any) -> dict[str, Any]:
         with gr.Column(scale=1):
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             c["example"] = gr.Button("Use the example clip", size="sm")
-            c["content_type"] = gr.Dropdown(sorted(CONTENT_PRESETS), value="general", label="Content type")
+            c["content_type"] = gr.Dropdown([(results.readable(n, results.CONTENT_NAMES), n) for n in CONTENT_PRESETS],
+                                            value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",
                                             label="Read from (faces, speech, subtitles switch off without evidence)")
             c["analyse"] = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
+            c["error"] = gr.Markdown(elem_id="error")  # next to the button it answers
         with gr.Column(scale=2):
-            c["error"] = gr.Markdown(elem_id="error")
             c["summary"] = gr.Markdown(elem_id="summary")
-            c["plot"] = gr.Image(label="Valence and arousal over time (cuts dashed)", type="filepath",
-                                 elem_id="arc-plot")
-    c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks", interactive=False, elem_id="ranked")
+            c["plot"] = gr.Image(label="Why it fits: the clip's arc (solid) and the chosen track's section (dashed)",
+                                 type="filepath", elem_id="arc-plot")
+    c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "
+                              "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked")
     with gr.Row():
         with gr.Column(scale=1):
             c["choice"] = gr.Dropdown([], label="Track", elem_id="choice")
             c["preview_btn"] = gr.Button("Preview on the video", elem_id="preview-btn")
-            c["skip"] = gr.Button("Skip this track", size="sm", elem_id="skip-btn")
+            c["preview_error"] = gr.Markdown(elem_id="preview-error")
+            c["skip"] = gr.Button("Skip to the next track", size="sm", elem_id="skip-btn")
             c["rating"] = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
             c["rate_btn"] = gr.Button("Submit rating", elem_id="rate-btn")
             c["feedback_note"] = gr.Markdown(elem_id="feedback-note")
@@ -94,20 +98,31 @@ def _score_tab(gr: Any) -> dict[str, Any]:
 
 
 def _compose_box(gr: Any) -> dict[str, Any]:
+    import pretty_midi
+
     from composer.music.styles import STYLES
 
+    gm = [pretty_midi.program_to_instrument_name(p) for p in range(128)]
     c: dict[str, Any] = {}
-    with gr.Accordion("Compose instead", open=False):
+    with gr.Accordion("Compose instead", open=False, elem_id="compose-box") as box:
+        c["compose_box"] = box
         with gr.Row():
-            c["style"] = gr.Dropdown(sorted(STYLES), value="cinematic", label="Style")
-            c["instrument"] = gr.Textbox(label="Lead instrument (GM name or number; empty: the style's)")
+            c["style"] = gr.Dropdown([(results.readable(n, results.STYLE_NAMES), n) for n in STYLES],
+                                     value="cinematic", label="Style", info=STYLES["cinematic"].description,
+                                     elem_id="style")
+            c["instrument"] = gr.Dropdown([("The style's own lead", "")] + [(n, n) for n in gm], value="",
+                                          filterable=True, label="Lead instrument (type to search)",
+                                          elem_id="instrument")
             c["tempo"] = gr.Number(0, label="Tempo bpm (0: from the clip)")
-            c["energy"] = gr.Slider(-1, 1, 0, step=0.1, label="Energy")
-            c["seed"] = gr.Number(0, label="Seed", precision=0)
+            c["energy"] = gr.Slider(-1, 1, 0, step=0.1, label="Energy",
+                                    info="-1 calmer and sparser, +1 busier and faster than the clip alone suggests")
+            c["seed"] = gr.Number(0, label="Seed", precision=0,
+                                  info="the same seed gives the same piece; change it for another take")
         c["compose_btn"] = gr.Button("Compose", elem_id="compose-btn")
-        c["compose_note"] = gr.Markdown()
-        c["composed"] = gr.Video(label="Composed score on the video", interactive=False)
-        c["downloads"] = gr.File(label="MIDI, MusicXML, WAV, MP4", file_count="multiple")
+        c["compose_note"] = gr.Markdown(elem_id="compose-note")
+        c["composed"] = gr.Video(label="Composed score on the video", interactive=False, elem_id="composed")
+        c["downloads"] = gr.File(label="MIDI, MusicXML, WAV, MP4 and the stems (one WAV per part, zipped)",
+                                 file_count="multiple", elem_id="downloads")
     return c
 
 
@@ -141,10 +156,10 @@ def _data_box(gr: Any) -> dict[str, Any]:
 
 
 def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
-    """Analyse, preview, listen, skip and rate."""
+    """Analyse, preview, listen, skip and rate; every success clears the messages it makes stale."""
     no_list = gr.update(choices=[], value=None)
 
-    @_guard(lambda msg: (None, msg, None, None, no_list, "", None))
+    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None))
     def on_analyse(video, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         session = service.ensure_session(session)
         progress(0.0, desc="checking the upload")
@@ -152,23 +167,35 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
             view = service.analyse(session, video, user=token, content_type=content_type, sources=sources,
                                    progress=lambda f, m: progress(f, desc=m))
         except SoundtrackError as err:
-            return (session, _error(err), None, None, no_list, "", None)
+            return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None)
         first = view.choices[0] if view.choices else None
         return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
-                view.summary, None)
+                view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None)
 
     @_guard(lambda msg: (msg, None))
     def on_preview(session, choice):
         return "", _publish(service.preview(service.ensure_session(session), choice))
 
+    @_guard(lambda msg: (msg, gr.update(), None, None))
+    def on_choose(session, choice):  # a new track: its own plot, no old rating, no other track's preview
+        return "", _publish(service.why(session, choice)), None, None
+
     @_guard(lambda msg: None)
     def on_listen(session, choice, kind):
         service.event(session, kind, choice)
 
-    @_guard(lambda msg: msg)
+    @_guard(lambda msg: (msg, gr.update(), gr.update(), gr.update(), gr.update()))
     def on_skip(session, choice, position, length):
         service.event(session, "skip", choice, value=position or 0.0, duration=length or None)
-        return f"Skipped at {float(position or 0):.1f} s."
+        note = f"Skipped at {float(position or 0):.1f} s."
+        choices = [f"{i + 1}. {m.title}" for i, m in enumerate(session.matches)]
+        pos = choices.index(choice) if choice in choices else len(choices) - 1
+        if pos + 1 >= len(choices):
+            return note + " That was the last track: try **Compose instead** below.", gr.update(), None, None, \
+                gr.update()
+        nxt = choices[pos + 1]
+        return (note + f" Now: {nxt}.", gr.update(value=nxt), None, _publish(service.preview(session, nxt)),
+                _publish(service.why(session, nxt)))
 
     @_guard(lambda msg: msg)
     def on_rate(session, choice, rating):
@@ -176,24 +203,31 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
 
     c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
     c["analyse"].click(on_analyse, [c["video"], c["content_type"], c["sources"], c["token"], c["session"]],
-                       [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"]],
+                       [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
+                        c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"]],
                        api_name="analyse")
-    c["preview_btn"].click(on_preview, [c["session"], c["choice"]], [c["error"], c["preview"]], api_name="preview")
+    c["preview_btn"].click(on_preview, [c["session"], c["choice"]], [c["preview_error"], c["preview"]],
+                           api_name="preview")
+    c["choice"].input(on_choose, [c["session"], c["choice"]], [c["preview_error"], c["plot"], c["rating"],
+                                                               c["preview"]])
     c["preview"].play(lambda s, ch: on_listen(s, ch, "play"), [c["session"], c["choice"]], None)
     c["preview"].end(lambda s, ch: on_listen(s, ch, "complete"), [c["session"], c["choice"]], None)
     pos, length = gr.Number(visible=False), gr.Number(visible=False)
-    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length], c["feedback_note"], js=SKIP_JS)
+    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length],
+                    [c["feedback_note"], c["choice"], c["rating"], c["preview"], c["plot"]], js=SKIP_JS)
     c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
                         concurrency_limit=None)  # one short write: no need to queue behind analyses
 
 
 def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
+    from composer.music.styles import STYLES
+
     @_guard(lambda msg: (msg, None, None))
     def on_compose(session, style, instrument, tempo, energy, seed, progress=gr.Progress()):  # noqa: B008
-        progress(0.1, desc="composing")
         view = service.compose(service.ensure_session(session), style=style, instrument=instrument or None,
-                               tempo=tempo, energy=energy, seed=seed if seed is not None else 0)
-        files = [_publish(p) for p in (view.midi, view.musicxml, view.wav, view.video) if p is not None]
+                               tempo=tempo, energy=energy, seed=seed if seed is not None else 0,
+                               progress=lambda f, m: progress(f, desc=m))
+        files = [_publish(p) for p in (view.midi, view.musicxml, view.wav, view.video, view.stems) if p is not None]
         return view.summary, _publish(view.video), files
 
     @_guard(lambda msg: None)
@@ -216,6 +250,8 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
                                         c["seed"]], [c["compose_note"], c["composed"], c["downloads"]],
                            api_name="compose")
     c["downloads"].download(on_download, [c["session"]], None)
+    c["style"].change(lambda s: gr.update(info=STYLES[s].description if s in STYLES else ""), c["style"],
+                      c["style"])
     c["export_btn"].click(on_export, [c["session"], c["token"]], [c["data_note"], c["data_file"]],
                           api_name="export_my_data")
     c["delete_btn"].click(on_delete, [c["token"], c["confirm"]], c["data_note"], api_name="delete_my_data")
@@ -243,7 +279,10 @@ def build_ui(service: SoundtrackService) -> Any:
     @_guard(lambda msg: (None, msg))
     def on_load(token):
         token, uid = service.identify(token)
-        return token, f"Your anonymous id: `{uid}` (see **Your data** below to download or delete what is stored)"
+        return token, (f"Your anonymous id: `{uid}`. Under it this server keeps the lists of tracks it showed you "
+                       "and what you did with them (plays, skips, ratings, downloads), to learn what fits; your "
+                       f"clips and files are deleted after {service.config.cleanup_age_s / 3600:g} hours. Download "
+                       "or delete what is kept under **Your data** below.")
 
     # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
     with gr.Blocks(
@@ -290,5 +329,13 @@ def serve(
     return demo
 
 
+def main() -> None:
+    """``python app.py``: the demo library on ``GRADIO_SERVER_NAME``:``GRADIO_SERVER_PORT`` (else 127.0.0.1:7860)."""
+    from soundtrack.commands.serve import LOOPBACK, address
+
+    host, port = address()
+    serve(AppConfig(allow_uploads=host in LOOPBACK), host=host, port=port)  # off the loopback: --share-lan defaults
+
+
 if __name__ == "__main__":
-    serve()
+    main()

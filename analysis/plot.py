@@ -1,14 +1,25 @@
 """Plot a clip's valence and arousal over time with the cuts marked (matplotlib, Agg).
 
 A strip below the curves shows the dominant emotion per section: the arc is cut into
-runs of the same most-probable emotion and each run is coloured and labelled.
+runs of the same most-probable emotion and each run is coloured and labelled. A chosen
+track's used section can be drawn over the clip's arc (:class:`ArcOverlay`), with the
+section marked on the track's own timeline.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from analysis.arc import EMOTIONS, EmotionArc
+import numpy as np
+
+from analysis.arc import EmotionArc
+
+#: Text and frame colour: mid-grey reads on white and on Gradio's dark background.
+INK = "#8a8f98"
+VALENCE = "#3b8fd9"
+AROUSAL = "#e0474c"
 
 _COLOURS = {
     "joy": "#f2b134",
@@ -35,47 +46,106 @@ def sections(arc: EmotionArc) -> list[tuple[float, float, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class ArcOverlay:
+    """A track's used section drawn over a clip's arc: its VA on the clip's time steps and where it sits."""
+
+    label: str
+    valence: np.ndarray  # on the clip's arc.times (already warped onto the clip)
+    arousal: np.ndarray
+    track_duration: float
+    start: float
+    end: float
+
+
+def _style(ax: Any) -> None:
+    """Mid-grey text and frames: readable on the light and the dark page (the figure is transparent)."""
+    ax.tick_params(colors=INK, labelsize=8)
+    for side in ax.spines.values():
+        side.set_color(INK)
+    ax.xaxis.label.set_color(INK)
+    ax.yaxis.label.set_color(INK)
+    ax.title.set_color(INK)
+
+
 def plot_arc(
-    arc: EmotionArc, path: str | Path, *, cuts: tuple[float, ...] = (), title: str | None = None, dpi: int = 110
+    arc: EmotionArc,
+    path: str | Path,
+    *,
+    cuts: tuple[float, ...] = (),
+    title: str | None = None,
+    dpi: int = 110,
+    overlay: ArcOverlay | None = None,
 ) -> Path:
-    """Write a PNG (or any format matplotlib knows from the suffix) of ``arc`` to ``path``."""
+    """Write a PNG (or any format matplotlib knows from the suffix) of ``arc`` to ``path``.
+
+    The background is transparent and text mid-grey, so the picture reads on a light or a
+    dark page. With ``overlay``, the track's section is drawn dashed over the clip's curves
+    and a third strip shows the track's own timeline with the used section marked.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
 
     path = Path(path)
-    fig, (ax, strip) = plt.subplots(
-        2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [5, 1], "hspace": 0.08}
-    )
+    rows, ratios = (3, [5, 1, 1]) if overlay is not None else (2, [5, 1])
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 4.2 + 0.8 * (rows - 2)),
+                             gridspec_kw={"height_ratios": ratios, "hspace": 0.35})
+    ax, strip = axes[0], axes[1]
+    strip.sharex(ax)
     try:
-        ax.plot(arc.times, arc.valence, color="#1f77b4", lw=2, label="valence")
-        ax.plot(arc.times, arc.arousal, color="#d62728", lw=2, label="arousal")
-        ax.axhline(0, color="black", lw=0.6)
-        for i, c in enumerate(cuts):
-            ax.axvline(c, color="grey", ls="--", lw=0.9, label="cut" if i == 0 else None)
-            strip.axvline(c, color="black", lw=0.9)
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_ylabel("valence / arousal")
-        ax.legend(loc="upper right", fontsize=8, ncol=3)
-        ax.grid(alpha=0.3)
+        _curves(ax, arc, cuts, overlay)
         if title:
-            ax.set_title(title)
-        used = []
-        for start, end, emo in sections(arc):
-            strip.axvspan(start, end, color=_COLOURS[emo], alpha=0.85)
-            if end - start > 0.06 * max(arc.duration, 1e-9):
-                strip.text((start + end) / 2, 0.5, emo, ha="center", va="center", fontsize=7)
-            used.append(emo)
-        strip.set_yticks([])
-        strip.set_ylabel("emotion", fontsize=8)
-        strip.set_xlabel("time (s)")
-        strip.set_xlim(0, max(arc.duration, 1e-3))
-        handles = [Patch(color=_COLOURS[e], label=e) for e in EMOTIONS if e in used]
-        if handles:
-            strip.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+            ax.set_title(title, fontsize=9, loc="right", color=INK)
+        _strip(strip, arc, cuts)
+        if overlay is not None:
+            _timeline(axes[2], overlay)
+        for a in axes:
+            _style(a)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", transparent=True)
     finally:
         plt.close(fig)
     return path
+
+
+def _curves(ax: Any, arc: EmotionArc, cuts: tuple[float, ...], overlay: ArcOverlay | None) -> None:
+    ax.plot(arc.times, arc.valence, color=VALENCE, lw=2, label="clip valence")
+    ax.plot(arc.times, arc.arousal, color=AROUSAL, lw=2, label="clip arousal")
+    if overlay is not None:
+        ax.plot(arc.times, overlay.valence, color=VALENCE, lw=1.6, ls=(0, (4, 2)), alpha=0.9, label="track valence")
+        ax.plot(arc.times, overlay.arousal, color=AROUSAL, lw=1.6, ls=(0, (4, 2)), alpha=0.9, label="track arousal")
+    ax.axhline(0, color=INK, lw=0.6)
+    for i, c in enumerate(cuts):
+        ax.axvline(c, color=INK, ls=":", lw=0.9, label="cut" if i == 0 else None)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_ylabel("valence / arousal", fontsize=8)
+    ax.grid(alpha=0.25, color=INK)
+    # above the axes, never over the curves or the ticks
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=5, frameon=False, labelcolor=INK)
+    ax.tick_params(labelbottom=False)
+
+
+def _strip(strip: Any, arc: EmotionArc, cuts: tuple[float, ...]) -> None:
+    for c in cuts:
+        strip.axvline(c, color="black", lw=0.9)
+    for start, end, emo in sections(arc):
+        strip.axvspan(start, end, color=_COLOURS[emo], alpha=0.85)
+        if end - start > 0.06 * max(arc.duration, 1e-9):
+            strip.text((start + end) / 2, 0.5, emo, ha="center", va="center", fontsize=7, color="black")
+    strip.set_yticks([])
+    strip.set_ylabel("emotion", fontsize=8, rotation=0, ha="right", va="center")
+    strip.set_xlabel("clip time (s)", fontsize=8)
+    strip.set_xlim(0, max(arc.duration, 1e-3))
+
+
+def _timeline(ax: Any, o: ArcOverlay) -> None:
+    """The whole track as a bar with the used section filled and labelled."""
+    ax.axvspan(0, o.track_duration, color=INK, alpha=0.2)
+    ax.axvspan(o.start, o.end, color=AROUSAL, alpha=0.8)
+    ax.text((o.start + o.end) / 2, 0.5, f"used {o.start:.1f}-{o.end:.1f} s", ha="center", va="center", fontsize=7,
+            color="white")
+    ax.set_xlim(0, max(o.track_duration, o.end, 1e-3))
+    ax.set_yticks([])
+    ax.set_ylabel("track", fontsize=8, rotation=0, ha="right", va="center")
+    ax.set_xlabel(f"{o.label}: its own time (s)", fontsize=8)

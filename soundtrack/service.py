@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
@@ -38,6 +40,8 @@ from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, clip_fingerprint
 from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
+from matching.ranking.weights import weights_for
+from soundtrack import fitscale, results
 from soundtrack.clips import make_example_clip, probe_video
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 
@@ -96,6 +100,9 @@ class Session:
     recommendation_id: int | None = None
     played: set[int] = field(default_factory=set)
     max_stretch: float = 1.25
+    weights: Any = None  # the MatchWeights the list was ranked with (posterior mean)
+    name: str = ""  # the uploaded clip's file name, for plot titles
+    display: Path | None = None  # what players show: the clip, or its browser-playable proxy
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,10 @@ class AnalysisView:
     choices: list[str]
     summary: str
     recommendation_id: int
+    #: True when even the best track is below the calibrated line (soundtrack/fitscale.py).
+    compose_instead: bool = False
+    #: A browser-playable copy of the clip when the browser could not play the upload (else None).
+    proxy: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -118,9 +129,13 @@ class ComposeView:
     musicxml: Path | None
     wav: Path
     summary: str
+    #: The piece's parts, one WAV each, zipped (None when the stems could not be written).
+    stems: Path | None = None
 
 
-TABLE_HEADERS = ["#", "title", "score", "DTW", "embedding", "start (s)", "stretch"]
+TABLE_HEADERS = results.TABLE_HEADERS
+#: Most tracks scored exactly per clip for the fit percentiles (the rest count as scoring lower).
+SCORED = 300
 
 
 class SoundtrackService:
@@ -276,6 +291,7 @@ class SoundtrackService:
         report = progress or (lambda f, m: None)
         # Forget the previous clip first, so an error leaves no stale list to rate.
         session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
+        session.display = None
         user_id = self.user_of(user)
         if not isinstance(content_type, str):
             raise ParameterError(f"`content_type` must be a preset name (received {type(content_type).__name__})")
@@ -285,6 +301,8 @@ class SoundtrackService:
         src = Path(video)
         local = session.folder / f"clip{src.suffix.lower() or '.mp4'}"
         shutil.copyfile(src, local)
+        report(0.0, "checking the clip plays in a browser")
+        proxy, why_proxy = self._proxy(session, local)
         if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):
             raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
         clip = analysis.analyze_video(
@@ -297,14 +315,11 @@ class SoundtrackService:
         )
         report(0.75, "ranking the library")
         self.learner.refresh()
-        weights = self.learner.sample_weights(content_type, user_id)
-        ranking = rank(clip, self.library, k=self.config.k, weights=weights)
-        matches = list(ranking)
-        report(0.9, "drawing the arc")
-        from analysis.plot import plot_arc
-
-        with self._plot_lock:  # pyplot keeps global state: one figure at a time
-            plot = plot_arc(clip.arc, session.folder / "arc.png", cuts=tuple(clip.cuts), title=src.name)
+        weights = self.learner.current_weights(content_type, user_id)  # steady: the posterior mean
+        cat = self.library.catalog()
+        everyone = rank(clip, cat, k=max(1, min(len(cat), SCORED)), weights=weights) if len(cat) else []
+        matches, lifted = results.explore_one_slot(everyone[: self.config.k],
+                                                   self.learner.sample_weights(content_type, user_id))
         rec = self.feedback.log_recommendation(
             user_id=user_id,
             clip_fingerprint=clip_fingerprint(local),
@@ -312,11 +327,83 @@ class SoundtrackService:
             weights=weights.to_dict(),
             content_type=content_type,
         )
-        session.max_stretch = weights.max_stretch
-        session.video, session.clip, session.matches = local, clip, matches
+        session.max_stretch, session.weights = weights.max_stretch, weights
+        session.video, session.clip, session.matches, session.name = local, clip, matches, src.name
         session.recommendation_id, session.played = rec, set()
+        report(0.85, "calibrating the fit scale")
+        scale = fitscale.scale_for(cat, weights)
+        scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
+        fits = fitscale.percentiles([m.score for m in matches], scores)
+        rows = [results.Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", self._mood(cat, clip, m),
+                            self._tags(m.track_id), m.start, m.end, m.stretch, exploring=i == lifted)
+                for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
+        report(0.9, "drawing the arc")
+        plot = self.why(session, 0) if matches else self._plot(session, None, src.name)
         report(1.0, "done")
-        return _view(clip, matches, getattr(ranking, "compose_instead", False), Path(plot), rec)
+        best = matches[0] if matches else None
+        compose_instead = best is None or not scale.fits(max(m.score for m in matches))
+        verdict = ("the library is empty: try **Compose instead** below" if best is None else
+                   results.fit_sentence(rows[0].word, not compose_instead, rows[0].title, rows[0].fit))
+        table, choices = results.table_rows(rows)
+        note = f" Your clip ({why_proxy}) is shown converted for the browser; the analysis read the original." \
+            if proxy else ""
+        return AnalysisView(plot=plot, table=table, choices=choices, summary=_summary(clip, verdict) + note,
+                            recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
+
+    @staticmethod
+    def _proxy(session: Session, local: Path) -> tuple[Path | None, str | None]:
+        """(proxy, why) when browsers may not play ``local``; sets what the session's players show."""
+        from analysis.media.proxy import browser_proxy, proxy_reason
+
+        why = proxy_reason(local)
+        proxy = browser_proxy(local, session.folder / "clip-play.mp4") if why else None
+        session.display = proxy or local
+        return proxy, why
+
+    def display_video(self, session: Session) -> Path:
+        """The clip as players show it: its browser-playable proxy when one was made."""
+        return session.display or session.video
+
+    def _mood(self, cat: Any, clip: Any, m: Any) -> str:
+        from matching.ranking.ranker import track_va_at
+
+        rows = np.flatnonzero(cat.ids == m.track_id)
+        if not rows.size:
+            return "?"
+        hop = clip.arc.hop or self.config.hop
+        va = track_va_at(cat, int(rows[0]), hop)
+        return results.mood(va[results.steps(m.start, m.end, hop)])
+
+    def _tags(self, track_id: int) -> tuple[str, ...]:
+        try:
+            return tuple(self.library.get(track_id).tags)
+        except SoundtrackError:
+            return ()
+
+    def _plot(self, session: Session, overlay: Any, title: str | None, name: str = "arc.png") -> Path:
+        from analysis.plot import plot_arc
+
+        clip = session.clip
+        with self._plot_lock:  # pyplot keeps global state: one figure at a time
+            return Path(plot_arc(clip.arc, session.folder / name, cuts=tuple(clip.cuts), title=title,
+                                 overlay=overlay))
+
+    def why(self, session: Session | None, choice: str | int) -> Path:
+        """The clip's arc with the chosen track's used section warped onto it along the DTW path."""
+        pos = self._position(session, choice)
+        from analysis.plot import ArcOverlay
+        from matching.ranking.ranker import track_va_at
+
+        m, cat, arc, title = session.matches[pos], self.library.catalog(), session.clip.arc, session.name
+        rows = np.flatnonzero(cat.ids == m.track_id)
+        if not rows.size:  # the track left the library since: the clip's arc alone
+            return self._plot(session, None, title)
+        hop = arc.hop or self.config.hop
+        warped = results.warped_section(arc.va(), track_va_at(cat, int(rows[0]), hop), hop=hop, start=m.start,
+                                        end=m.end, weights=session.weights or weights_for(None, None))
+        overlay = ArcOverlay(label=m.title or f"track {m.track_id}", valence=warped[:, 0], arousal=warped[:, 1],
+                             track_duration=float(cat.durations[rows[0]]), start=m.start, end=m.end)
+        return self._plot(session, overlay, title, name=f"arc-{pos + 1}.png")
 
     def _position(self, session: Session | None, choice: str | int | None) -> int:
         if session is None or not session.matches:
@@ -337,7 +424,8 @@ class SoundtrackService:
         m = session.matches[pos]
         out = session.folder / f"preview-{pos + 1}.mp4"
         if not out.exists():
-            fit_to_clip(m.path, session.video, out, start=m.start, stretch=m.stretch, max_stretch=session.max_stretch)
+            fit_to_clip(m.path, self.display_video(session), out, start=m.start, stretch=m.stretch,
+                        max_stretch=session.max_stretch)
         return out
 
     def event(self, session: Session | None, kind: str, choice: str | int | None = None, *,
@@ -370,9 +458,15 @@ class SoundtrackService:
         tempo: float | None = None,
         energy: float | None = None,
         seed: int = 0,
+        progress: Progress | None = None,
     ) -> ComposeView:
-        """Compose for the current clip; logs "compose instead" against the shown list."""
+        """Compose for the current clip; logs "compose instead" against the shown list.
+
+        ``progress`` hears each real stage: composing, the score files, the audio, the video, the stems.
+        """
         import composer
+
+        report = progress or (lambda f, m: None)
 
         if session.clip is None:
             raise ParameterError("analyse a clip first (nothing to compose for)")
@@ -384,16 +478,49 @@ class SoundtrackService:
         if session.recommendation_id is not None:
             self.feedback.log_event(session.recommendation_id, "compose_instead")
         clip = session.clip
+        report(0.05, "composing the score")
         piece = composer.compose(
             clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
             seed=int(seed), tempo=tempo or None, energy=energy,
         )
         from composer.output.write import write_outputs
 
-        files = write_outputs(piece, session.folder, f"composed-{style}-{int(seed)}", session.video,
-                              optional=("musicxml",))
-        return ComposeView(video=files["mp4"], midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
+        stem, folder = f"composed-{style}-{int(seed)}", session.folder
+        report(0.3, "writing MIDI and MusicXML")
+        files = write_outputs(piece, folder, stem, formats=("mid",))
+        try:
+            files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml", title=_title(session.name),
+                                                     composer=PRODUCT)
+        except SoundtrackError as err:  # music21 cannot notate some rhythms: the other files still come
+            log.warning("MusicXML left out: %s", err)
+        report(0.45, "rendering the audio")
+        files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
+        report(0.7, "putting it on the video")
+        video = piece.mux(self.display_video(session), folder / f"{stem}.mp4", wav=files["wav"])
+        report(0.8, "rendering the stems")
+        stems = self._stems(piece, folder, stem)
+        report(1.0, "done")
+        return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
+                           stems=stems,
                            summary=f"{piece.style}, {piece.instrument_name}, {len(piece.chord_times)} chord changes")
+
+    @staticmethod
+    def _stems(piece: Any, folder: Path, stem: str) -> Path | None:
+        import zipfile
+
+        from composer.output.write import write_outputs
+
+        try:
+            parts = [p for k, p in write_outputs(piece, folder, stem, formats=("stems",)).items()
+                     if k.startswith("stem")]
+        except SoundtrackError as err:
+            log.warning("stems left out: %s", err)
+            return None
+        out = folder / f"{stem}-stems.zip"
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for part in parts:
+                z.write(part, arcname=part.name)
+        return out
 
     # ------------------------------------------------------------------ the library
     def add_tracks(self, paths: Sequence[str | Path]) -> str:
@@ -436,24 +563,23 @@ class SoundtrackService:
         ]
 
 
-def _view(clip: Any, matches: list[Any], compose_instead: bool, plot: Path, rec: int) -> AnalysisView:
-    table = [
-        [i + 1, m.title, round(m.score, 3), round(m.dtw_score, 3), round(m.embedding_score, 3),
-         round(m.start, 2), round(m.stretch, 3)]
-        for i, m in enumerate(matches)
-    ]
-    choices = [f"{i + 1}. {m.title}" for i, m in enumerate(matches)]
-    best = f"best fit {matches[0].score:.2f}" if matches else "the library is empty"
-    if compose_instead:
-        best += " (no track fits well: try **Compose instead** below)"
+PRODUCT = "Soundtrack composer"
+
+
+def _title(name: str) -> str:
+    """A piece's title from the clip's file name: "beach-run_final.mp4" -> "Score for beach run final"."""
+    words = " ".join(Path(name).stem.replace("_", " ").replace("-", " ").split()) if name else ""
+    return f"Score for {words}" if words else "Score"
+
+
+def _summary(clip: Any, verdict: str) -> str:
     dominant = clip.arc.dominant_emotion()
     n_cuts = len(clip.cuts)
-    summary = (
+    return (
         f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
-        f"{max(set(dominant), key=dominant.count)}; {best}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
+        f"{max(set(dominant), key=dominant.count)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
         + "".join(f"; {name} off ({why})" for name, why in clip.sources_off.items())
     )
-    return AnalysisView(plot=plot, table=table, choices=choices, summary=summary, recommendation_id=rec)
 
 
 CATALOGUE_HEADERS = ["id", "title", "kind", "duration (s)", "tempo", "key", "mode", "tags"]

@@ -11,6 +11,7 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_clip
 
 from analysis.errors import MediaError, ParameterError
+from soundtrack.results import EXPLORE_MARK
 from soundtrack.service import AppConfig, SoundtrackService, make_example_clip, probe_video
 
 HERE = Path(__file__).parent
@@ -70,10 +71,13 @@ def test_analyse_rank_preview_rate_and_log(service, clip):
     token = service.signer.sign("tester")
     view = service.analyse(session, clip, user=token, progress=lambda f, m: steps.append((f, m)))
     assert view.plot.is_file() and view.plot.stat().st_size > 5000
-    assert len(view.table) == 3 and {row[1] for row in view.table} == {"bright-march", "slow-lament", "steady-walk"}
-    scores = [row[2] for row in view.table]
-    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    assert "4.0 s, 1 cut," in view.summary and "try **Compose instead**" in view.summary  # best fit is poor
+    titles = [row[1].split(". ", 1)[1].removesuffix(EXPLORE_MARK) for row in view.table]
+    assert len(view.table) == 3 and set(titles) == {"bright-march", "slow-lament", "steady-walk"}
+    fits = [int(row[0].split()[0]) for row in view.table]
+    assert sorted(fits, reverse=True) == [100, 50, 0]  # percentiles among the three tracks for this clip
+    assert all(row[0].split()[1] in {"great", "good", "weak"} for row in view.table)
+    # best fit is below the calibrated line (soundtrack/fitscale.py): compose instead, and the box opens
+    assert "4.0 s, 1 cut," in view.summary and "try **Compose instead**" in view.summary and view.compose_instead
     fractions = [f for f, _ in steps]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(steps) >= 3
 
@@ -89,7 +93,7 @@ def test_analyse_rank_preview_rate_and_log(service, clip):
     assert kinds == [("play", 0, None), ("replay", 0, None), ("skip", 1, 0.5), ("rating", 0, 4.0)]
     export = service.feedback.export_user("tester")
     rec = next(r for r in export["recommendations"] if r["id"] == view.recommendation_id)
-    assert [c["title"] for c in rec["candidates"]] == [row[1] for row in view.table]
+    assert [c["title"] for c in rec["candidates"]] == titles
     assert set(rec["weights"]) >= {"dtw", "embedding", "transition"}
 
 

@@ -25,6 +25,9 @@ from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
 from composer.output.render import SAMPLE_RATE, synthesize, write_wav
 
+#: Who a score names as its composer unless told otherwise.
+CREDIT = "Soundtrack composer"
+
 RESOLUTION = 480
 
 
@@ -114,9 +117,13 @@ class Composition:
         mf.save(str(out))
         return out
 
-    def write_musicxml(self, path: str | Path) -> Path:
-        """MusicXML of the pitched parts (music21, quantised to sixteenths and triplets)."""
-        from music21 import converter
+    def write_musicxml(self, path: str | Path, *, title: str | None = None, composer: str | None = None) -> Path:
+        """MusicXML of the pitched parts (music21, quantised to sixteenths and triplets).
+
+        The score's title and composer are ``title`` (default: "<Style> score") and ``composer``
+        (default :data:`CREDIT`), not music21's "Music21 Fragment" by "Music21".
+        """
+        from music21 import converter, metadata
 
         out = _target(path)
         # the pitched parts on the same tempo map, so every beat is a quarter note in the score
@@ -125,6 +132,10 @@ class Composition:
         pitched.write(buf)
         try:
             score = converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
+            score.metadata = metadata.Metadata()
+            score.metadata.title = title or f"{self.style.replace('_', ' ').capitalize()} score"
+            score.metadata.movementName = score.metadata.title  # some readers show this one
+            score.metadata.composer = composer or CREDIT
             score.write("musicxml", fp=str(out))
         except Exception as err:  # music21 raises many exception types on odd rhythms
             raise MediaError(out, f"MusicXML export failed ({type(err).__name__}: {err})") from None

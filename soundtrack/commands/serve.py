@@ -1,8 +1,14 @@
-"""``soundtrack serve``: the web page (Gradio), on 127.0.0.1 unless told to listen on the LAN."""
+"""``soundtrack serve``: the web page (Gradio), on 127.0.0.1 unless told to listen on the LAN.
+
+Without ``--host``/``--port``, Gradio's own variables ``GRADIO_SERVER_NAME`` and
+``GRADIO_SERVER_PORT`` are honoured (hosts set them); a non-loopback address from either
+source gets the ``--share-lan`` defaults: visitors cannot add tracks unless ``--allow-uploads``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 NAME = "serve"
@@ -16,8 +22,9 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", metavar="DB", default=None,
                         help="library database (SQLite path or URL); default: the built-in demo library")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--host", default=None,
+                        help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else 7860)")
     parser.add_argument("--share-lan", action="store_true", help="listen on 0.0.0.0 so other machines can connect")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder for uploads, outputs and examples (default $SOUNDTRACK_HOME/app)")
@@ -35,14 +42,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(on by default only when listening on 127.0.0.1)")
 
 
+def address(host: str | None = None, port: int | None = None, *, share_lan: bool = False) -> tuple[str, int]:
+    """(host, port): the flags, else ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, else 127.0.0.1:7860."""
+    from analysis.errors import ParameterError
+
+    env_port = os.environ.get("GRADIO_SERVER_PORT", "").strip()
+    if port is None and env_port:
+        try:
+            port = int(env_port)
+        except ValueError:
+            raise ParameterError(f"`GRADIO_SERVER_PORT` must be a port number (received {env_port!r})") from None
+    port = 7860 if port is None else port
+    if not 0 < port < 65536:
+        raise ParameterError(f"`--port` must be within 1 and 65535 (received {port})")
+    if share_lan:
+        return "0.0.0.0", port
+    return (host or os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"), port
+
+
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from app import serve
     from soundtrack.service import AppConfig
 
-    if not 0 < args.port < 65536:
-        raise ParameterError(f"`--port` must be within 1 and 65535 (received {args.port})")
-    host = "0.0.0.0" if args.share_lan else args.host
+    host, port = address(args.host, args.port, share_lan=args.share_lan)
     for root in args.index_root:
         if not root.is_dir():
             raise ParameterError(f"`--index-root` must be an existing folder (received {str(root)!r})")
@@ -56,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
         index_roots=tuple(root.resolve() for root in args.index_root),
         allow_uploads=args.allow_uploads or host in LOOPBACK,
     )
-    serve(config, host=host, port=args.port)
+    serve(config, host=host, port=port)
     return 0

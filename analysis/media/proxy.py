@@ -1,0 +1,80 @@
+"""A browser-playable copy of a clip for display (H.264 yuv420p + AAC in MP4); analysis keeps the original.
+
+Browsers play H.264 only in 4:2:0 and not every codec or container at all, and a clip with
+a damaged frame can leave a player blank. :func:`proxy_reason` says why a clip needs a
+proxy (None: play it as it is); :func:`browser_proxy` writes one with ``ffmpeg`` given an
+argument list and absolute paths only (so no file name is read as an option).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from analysis.errors import MediaError
+from analysis.media.probe import open_media, read_info
+
+#: What the page's players can play as is.
+PLAYABLE_VIDEO = frozenset({"h264", "vp8", "vp9", "av1"})
+PLAYABLE_AUDIO = frozenset({"aac", "mp3", "opus", "vorbis"})
+PLAYABLE_PIXELS = frozenset({"yuv420p", "yuvj420p"})
+PLAYABLE_CONTAINERS = ("mp4", "webm")  # substrings of FFmpeg's format names ("mov,mp4,m4a,...")
+
+
+def _ffmpeg(path: Path) -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise MediaError(path, "cannot be converted: ffmpeg is not installed (Debian package ffmpeg)")
+    return ffmpeg
+
+
+#: Seconds of video :func:`decode_errors` decodes looking for damage (a full decode of a long clip is slow).
+SCAN_S = 120.0
+
+
+def decode_errors(path: str | Path, *, seconds: float = SCAN_S) -> str | None:
+    """The first decoder complaint about the first ``seconds`` of ``path``'s video stream, or None."""
+    src = Path(path).resolve()
+    cmd = [_ffmpeg(src), "-nostdin", "-v", "error", "-t", f"{seconds:.3f}", "-i", str(src), "-map", "0:v:0",
+           "-f", "null", "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    return lines[0] if lines or proc.returncode else None
+
+
+def proxy_reason(path: str | Path) -> str | None:
+    """Why browsers may not play ``path`` (codec, pixel format, container, damaged frames); None if they will."""
+    p = Path(path)
+    with open_media(p) as container:
+        info = read_info(p, container)
+        pix = container.streams.video[0].codec_context.pix_fmt
+    if info.video_codec not in PLAYABLE_VIDEO:
+        return f"video codec {info.video_codec}"
+    if pix not in PLAYABLE_PIXELS:
+        return f"pixel format {pix}"
+    if info.audio_codec is not None and info.audio_codec not in PLAYABLE_AUDIO:
+        return f"audio codec {info.audio_codec}"
+    if not any(name in info.container.split(",") for name in PLAYABLE_CONTAINERS):
+        return f"container {info.container}"
+    damage = decode_errors(p)
+    return f"damaged frames ({damage})" if damage else None
+
+
+def browser_proxy(src: str | Path, out: str | Path) -> Path:
+    """Write ``out``: ``src`` as H.264 yuv420p + AAC in MP4, even dimensions, fast start."""
+    source, dst = Path(src).resolve(), Path(out).resolve()
+    if not source.is_file():
+        raise MediaError(src, "file not found")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        _ffmpeg(source), "-nostdin", "-y", "-v", "error", "-err_detect", "ignore_err", "-i", str(source),
+        "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+        "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:a", "aac", "-b:a", "128k",
+        "-movflags", "+faststart", str(dst),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not dst.is_file() or dst.stat().st_size == 0:
+        lines = proc.stderr.strip().splitlines()
+        raise MediaError(src, f"could not be converted for the browser ({lines[-1] if lines else 'no message'})")
+    return Path(out)

@@ -1,0 +1,131 @@
+"""What the results page shows about ranked tracks, in a creator's words.
+
+* :func:`explore_one_slot`: the list is ranked by the learned blend's posterior mean; a
+  Thompson draw of the blend may lift *one* track by *one* slot (marked "trying"), so the
+  learner keeps learning while the scores and order a creator sees stay steady.
+* :func:`table_rows`: fit 0-100 and its word first (they stay on screen at phone width),
+  then the track, its mood in the used section, its tags, the section and the speed change.
+* :func:`warped_section`: the used section of a track warped onto the clip's time axis
+  along the DTW path, for the "why it fits" plot.
+* :data:`STYLE_NAMES` / :data:`CONTENT_NAMES` / :func:`readable`: names for the dropdowns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analysis.arc import EmotionArc
+from matching.ranking.weights import MatchWeights
+
+#: Readable names of composer styles and content types (anything else: underscores to spaces).
+STYLE_NAMES = {"piano_solo": "Solo piano", "indian_raga": "Indian raga", "arabic_maqam": "Arabic maqam",
+               "west_african": "West African"}
+CONTENT_NAMES = {"general": "General", "music_video": "Music video", "courtroom": "Courtroom"}
+TABLE_HEADERS = ["fit", "track", "mood", "tags", "section used", "speed"]
+EXPLORE_MARK = " (trying: up one place)"
+
+
+def readable(name: str, names: dict[str, str]) -> str:
+    return names.get(name, name.replace("_", " ").capitalize())
+
+
+def explore_one_slot(matches: Sequence[Any], sampled: MatchWeights) -> tuple[list[Any], int | None]:
+    """``matches`` (best first under the posterior mean) with at most one track lifted one slot.
+
+    The highest track that the sampled blend scores above its upper neighbour swaps with it;
+    returns the new order and the lifted track's new index (None: nothing moved).
+    """
+    w_dtw, w_emb = sampled.blend
+    drawn = [w_dtw * m.dtw_score + w_emb * m.embedding_score for m in matches]
+    for i in range(1, len(matches)):
+        if drawn[i] > drawn[i - 1]:
+            out = list(matches)
+            out[i - 1], out[i] = out[i], out[i - 1]
+            return out, i - 1
+    return list(matches), None
+
+
+def mood(va: np.ndarray) -> str:
+    """The most frequent dominant emotion of an ``(m, 2)`` VA stretch, with its energy."""
+    if len(va) == 0:
+        return "?"
+    arc = EmotionArc.from_va(np.arange(len(va), dtype=float) + 0.5, va[:, 0], va[:, 1])
+    emotion = Counter(arc.dominant_emotion()).most_common(1)[0][0]
+    energy = float(np.mean(va[:, 1]))
+    return f"{emotion}, {'energetic' if energy > 0.25 else 'calm' if energy < -0.25 else 'moderate'}"
+
+
+def speed(stretch: float) -> str:
+    pct = round((1.0 / stretch - 1.0) * 100) if stretch > 0 else 0
+    return "as recorded" if pct == 0 else f"{abs(pct)} % {'faster' if pct > 0 else 'slower'}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """The facts of one ranked track the table shows."""
+
+    fit: int
+    word: str
+    title: str
+    mood: str
+    tags: Sequence[str]
+    start: float
+    end: float
+    stretch: float
+    exploring: bool = False
+
+
+def table_rows(rows: Sequence[Row]) -> tuple[list[list[Any]], list[str]]:
+    """The table and the track dropdown's choices ("1. title")."""
+    table, choices = [], []
+    for i, r in enumerate(rows):
+        name = f"{i + 1}. {r.title}"
+        choices.append(name)
+        table.append([f"{r.fit} {r.word}", name + (EXPLORE_MARK if r.exploring else ""), r.mood,
+                      ", ".join(r.tags) or "-", f"{r.start:.1f}-{r.end:.1f} s", speed(r.stretch)])
+    return table, choices
+
+
+def warped_section(clip_va: np.ndarray, track_va: np.ndarray, *, hop: float, start: float, end: float,
+                   weights: MatchWeights) -> np.ndarray:
+    """``(n, 2)``: the track's section ``[start, end)`` s warped onto the clip's ``n`` steps by DTW.
+
+    The section is resampled to the clip's length (as fitting stretches the audio), then each
+    clip step takes the mean of the section steps the DTW path pairs with it, in the same
+    channels and band as :func:`matching.ranking.dtw.arc_distance` scores.
+    """
+    from dtaidistance import dtw_ndim
+
+    from matching.ranking.dtw import band, features, resample_va
+
+    q = np.asarray(clip_va, dtype=np.float64)
+    n = q.shape[0]
+    section = resample_va(np.asarray(track_va, dtype=np.float64)[steps(start, end, hop)], n)
+    if n < 2:
+        return section
+    path = dtw_ndim.warping_path(features(q, hop, weights), features(section, hop, weights),
+                                 window=band(n, weights))
+    total, count = np.zeros((n, 2)), np.zeros(n)
+    for i, j in path:
+        total[i] += section[j]
+        count[i] += 1
+    return total / np.maximum(count, 1)[:, None]
+
+
+def steps(start: float, end: float, hop: float) -> slice:
+    """The steps of a track's arc (sampled every ``hop`` s) inside the section ``[start, end)`` s."""
+    a = round(start / hop)
+    return slice(a, max(a + 1, round(end / hop)))
+
+
+def fit_sentence(word: str, fits: bool, title: str, fit: int) -> str:
+    """The summary's verdict on the best track."""
+    if not fits:
+        return (f"**no track fits well** (the best, {title}, scores lower than the library does for nine "
+                "clips in ten): try **Compose instead** below")
+    return f"best: **{title}**, a **{word}** fit ({fit}/100 against the library for this clip)"

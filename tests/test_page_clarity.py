@@ -1,0 +1,178 @@
+"""Issue 15: steady scores on a readable fit scale, why a track fits, plain words, playable media,
+titled MusicXML with stems, and Gradio's address variables."""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+from mediagen import Shot, make_clip
+from test_app import build_small_library
+
+from analysis.arc import EmotionArc
+from analysis.errors import ParameterError
+from matching.ranking.catalog import Catalog
+from matching.ranking.weights import MatchWeights
+from soundtrack import fitscale, results
+from soundtrack.service import AppConfig, SoundtrackService, probe_video
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clarity")
+    build_small_library(root / "library")
+    return SoundtrackService(AppConfig(library=root / "library" / "lib.db", work_dir=root / "work", k=3))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "beach_run-final.mp4"
+    make_clip(path, shots=[Shot(50, (30, 40, 120), motion=0.1), Shot(50, (250, 160, 40), motion=1.0)], fps=25,
+              audio="percussion")
+    return path
+
+
+def test_percentiles_count_the_other_tracks_below():
+    everyone = [0.9, 0.5, 0.5, 0.1, 0.3]
+    # 0.9 beats all 4 others; 0.5 beats 2 and ties 1 (half); 0.1 beats none
+    assert fitscale.percentiles([0.9, 0.5, 0.1], everyone) == [100, 62, 0]
+    assert fitscale.percentiles([0.4], [0.4]) == [100]
+
+
+def test_scale_words_and_the_calibrated_line():
+    scale = fitscale.FitScale(great=0.5, good=0.3, bests=(0.2, 0.3, 0.5, 0.7))
+    assert [scale.word(s) for s in (0.6, 0.5, 0.4, 0.3, 0.29)] == ["great", "great", "good", "good", "weak"]
+    assert scale.fits(0.31) and not scale.fits(0.29)
+
+
+def test_calibration_on_a_catalogue_orders_its_lines():
+    rng = np.random.default_rng(1)
+    arcs = [EmotionArc.from_va(np.arange(40) * 0.5 + 0.25, *np.clip(rng.normal(0, 0.4, (2, 40)), -1, 1))
+            for _ in range(6)]
+    cat = Catalog.from_arcs(arcs, ids=list(range(1, 7)), paths=[f"t{i}.wav" for i in range(6)])
+    scale = fitscale.calibrate(cat, MatchWeights(), n=12)
+    assert len(scale.bests) == 12 and list(scale.bests) == sorted(scale.bests)
+    assert 0 < scale.good <= scale.great <= max(scale.bests)
+    assert scale.good == pytest.approx(np.percentile(scale.bests, fitscale.WEAK_PERCENTILE))
+    again = fitscale.reference_arcs(3)
+    assert [len(a) for a in again] == [len(a) for a in fitscale.reference_arcs(3)]  # seeded: the same arcs
+
+
+class _M:
+    def __init__(self, dtw, emb):
+        self.dtw_score, self.embedding_score = dtw, emb
+
+
+def test_exploration_lifts_at_most_one_track_by_one_slot():
+    # ranked by a mean blend that favours DTW; a draw favouring the embedding prefers the later tracks
+    ms = [_M(0.9, 0.1), _M(0.7, 0.5), _M(0.5, 0.9), _M(0.1, 1.0)]
+    order, lifted = results.explore_one_slot(ms, MatchWeights(dtw=0.2, embedding=0.8))
+    assert lifted == 0 and order == [ms[1], ms[0], ms[2], ms[3]]  # one swap, though more would differ
+    order, lifted = results.explore_one_slot(ms, MatchWeights(dtw=1.0, embedding=0.0))
+    assert lifted is None and order == ms
+
+
+def test_same_clip_three_times_gives_the_same_scores_and_order(service, clip):
+    token = service.signer.sign("steady")
+    first = service.analyse(service.new_session(), clip, user=token)
+    for stars, row in ((5, 1), (1, 0), (4, 2)):  # feedback moves the posterior; the mean moves little
+        session = service.new_session()
+        service.analyse(session, clip, user=token)
+        service.rate(session, row, stars)
+    tables = [service.analyse(service.new_session(), clip, user=token).table for _ in range(3)]
+    assert tables[0] == tables[1] == tables[2]
+    marked = [r for r in tables[0] if r[1].endswith(results.EXPLORE_MARK)]
+    assert len(marked) <= 1
+    assert {r[0] for r in tables[0]} == {r[0] for r in first.table}  # the same fit values, maybe one swap
+
+
+def test_why_it_fits_draws_the_track_over_the_clip(service, clip):
+    session = service.new_session()
+    view = service.analyse(session, clip, user=service.signer.sign("why"))
+    assert view.plot.name == "arc-1.png"
+    second = service.why(session, view.choices[1])
+    assert second.name == "arc-2.png" and second.read_bytes() != view.plot.read_bytes()
+    from PIL import Image
+
+    with Image.open(second) as im:
+        assert im.mode == "RGBA" and im.getpixel((0, 0))[3] == 0  # transparent: follows a dark page too
+    moods = [row[2] for row in view.table]
+    assert all(m.split(",")[0] in {"joy", "sadness", "anger", "fear", "surprise", "neutral"} for m in moods)
+    assert all(row[4].endswith(" s") for row in view.table)
+
+
+def test_warped_section_of_the_clip_itself_is_the_clip():
+    t = np.arange(20)
+    va = np.stack([np.sin(t / 3), np.cos(t / 4)], axis=1) * 0.8
+    out = results.warped_section(va, va, hop=0.5, start=0.0, end=10.0, weights=MatchWeights())
+    assert out == pytest.approx(va, abs=1e-9)
+
+
+def test_readable_names():
+    from analysis.presets import PRESETS
+    from composer.music.styles import STYLES
+
+    names = [results.readable(n, results.STYLE_NAMES) for n in STYLES] + [
+        results.readable(n, results.CONTENT_NAMES) for n in PRESETS]
+    assert "Arabic maqam" in names and "Music video" in names and "West African" in names
+    assert not any("_" in n for n in names)
+    assert results.speed(1.0) == "as recorded" and results.speed(1.25) == "20 % slower"
+
+
+def test_a_clip_the_browser_cannot_play_gets_a_proxy_and_is_analysed_as_is(service, clip, tmp_path):
+    odd = tmp_path / "odd.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-pix_fmt",
+                    "yuv444p", "-c:a", "copy", str(odd)], check=True)
+    session = service.new_session()
+    view = service.analyse(session, odd, user=service.signer.sign("proxy"))
+    assert view.proxy is not None and "pixel format yuv444p" in view.summary
+    from analysis.media.probe import probe
+    from analysis.media.proxy import proxy_reason
+
+    assert proxy_reason(view.proxy) is None and probe(view.proxy).video_codec == "h264"
+    assert session.video.name == "clip.mp4" and proxy_reason(session.video) == "pixel format yuv444p"
+    preview = service.preview(session, 0)
+    assert proxy_reason(preview) is None and abs(probe_video(preview) - 4.0) < 0.2
+    plain = service.analyse(service.new_session(), clip, user=service.signer.sign("proxy"))
+    assert plain.proxy is None
+
+
+def test_compose_titles_the_musicxml_and_zips_the_stems(service, clip):
+    session = service.new_session()
+    service.analyse(session, clip, user=service.signer.sign("composer"))
+    stages = []
+    out = service.compose(session, style="ambient", seed=3, progress=lambda f, m: stages.append((f, m)))
+    xml = out.musicxml.read_text()
+    assert "<work-title>Score for beach run final</work-title>" in xml or "Score for beach run final" in xml
+    assert "Soundtrack composer" in xml and "Music21 Fragment" not in xml
+    with zipfile.ZipFile(out.stems) as z:
+        names = z.namelist()
+    assert len(names) >= 2 and all(n.endswith(".wav") for n in names)
+    fractions = [f for f, _ in stages]
+    assert fractions == sorted(fractions) and len(set(fractions)) >= 5 and fractions[-1] == 1.0
+    assert any("rendering the audio" in m for _, m in stages)
+
+
+def test_gradio_address_variables_when_no_flag_is_given(monkeypatch):
+    import app
+    from soundtrack.cli import main
+    from soundtrack.commands.serve import address
+
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    assert address() == ("0.0.0.0", 8123)
+    assert address("127.0.0.1", 9000) == ("127.0.0.1", 9000)  # flags win
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append((config, host, port)))
+    assert main(["serve"]) == 0
+    assert main(["serve", "--host", "127.0.0.1"]) == 0
+    (lan, host, port), (local, host2, port2) = calls
+    assert (host, port, lan.allow_uploads) == ("0.0.0.0", 8123, False)  # off the loopback: no uploads
+    assert (host2, port2, local.allow_uploads) == ("127.0.0.1", 8123, True)
+    app.main()
+    assert calls[-1][1:] == ("0.0.0.0", 8123) and calls[-1][0].allow_uploads is False
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "http")
+    with pytest.raises(ParameterError, match="GRADIO_SERVER_PORT"):
+        address()
