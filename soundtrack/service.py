@@ -502,7 +502,8 @@ class SoundtrackService:
         report(1.0, "done")
         return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
-                           summary=f"{piece.style}, {piece.instrument_name}, {len(piece.chord_times)} chord changes")
+                           summary=f"{piece.style}, {piece.instrument_name}, {len(piece.chord_times)} chord changes, "
+                                   f"notes from the {piece.source} source")
 
     @staticmethod
     def _stems(piece: Any, folder: Path, stem: str) -> Path | None:
