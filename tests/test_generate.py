@@ -248,3 +248,34 @@ def test_a_built_wheel_carries_the_checkpoint_and_finds_it_from_elsewhere(tmp_pa
                          env={"PYTHONPATH": str(tmp_path / "site")}, check=True, timeout=60).stdout.split()
     expected = str(tmp_path / "site" / "checkpoints" / "composer.pt")
     assert out == [expected, expected]
+
+
+# --------------------------------------------------------------------------- the note source on the CLI
+
+
+@SHIPPED
+def test_compose_command_says_which_note_source_wrote_the_notes(tmp_path, capsys) -> None:
+    from soundtrack.cli import main
+
+    arc_json = tmp_path / "arc.json"
+    arc_json.write_text(_flat(6.0).to_json())
+    common = ["compose", "--arc", str(arc_json), "--cuts", "3", "--duration", "6", "--no-audio", "--out"]
+    assert main([*common, str(tmp_path / "a"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "learned"  # "auto" with the shipped checkpoint
+    assert main([*common, str(tmp_path / "b"), "--source", "rules"]) == 0
+    assert "(rules source)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_score_command_says_which_note_source_wrote_the_notes(tmp_path, capsys) -> None:
+    from mediagen import Shot, make_clip
+
+    from soundtrack.cli import main
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, shots=[Shot(25, (60, 60, 70), 0.1), Shot(25, (220, 180, 60), 0.8)], fps=25, audio="none")
+    args = ["score", str(clip), "--source", "rules", "--no-musicxml", "--out"]
+    assert main([*args, str(tmp_path / "s")]) == 0
+    assert "notes from the rules source" in capsys.readouterr().out
+    assert main([*args, str(tmp_path / "j"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["composition"]["source"] == "rules"

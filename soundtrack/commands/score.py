@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
         return 0
     print(f"{result.path}: {result.chosen} ({result.reason})")
+    if result.composition is not None:
+        print(f"notes from the {result.composition.source} source")  # the shipped model, or rules without it
     for kind, p in result.outputs.items():
         print(f"{kind}: {p}")
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
