@@ -16,7 +16,7 @@ other mode (:func:`mode_flipped`), and with ``mode_turn=True`` one that turns to
 mode at a seeded point 30-70 % through, relabelled like the others.  A turn is where the
 notes so far mislead and only the condition tells what comes next.
 
-Held-out pieces (a fixed hash of the piece name) get no augmentation. Everything lands
+Held-out pieces (a committed list, made by a fixed hash of the piece name) get no augmentation. Everything lands
 in one ``.npz`` under ``data-cache/`` keyed by the tokenizer config, the augmentation
 settings and the list of parsed files, so a second run loads in a second.
 
@@ -39,10 +39,11 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from analysis.caches import cached
 from analysis.errors import ParameterError
 from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key
 from composer.model.tokens import Tokenizer, TokenizerConfig
-from composer.training.corpus import CACHE, midi_dir
+from composer.training.corpus import CACHE, HELDOUT_LIST, midi_dir
 
 _TEMPLATES = {
     "maj": (0, 4, 7),
@@ -72,8 +73,18 @@ class DataConfig:
 
 
 def is_heldout(name: str, percent: int = 5) -> bool:
-    """Fixed split by piece: the same pieces are held out on every machine and run."""
-    return zlib.crc32(name.encode()) % 100 < percent
+    """Fixed split by piece: the same pieces are held out on every machine and run.
+
+    A piece named in the committed list (:data:`composer.training.corpus.HELDOUT_LIST`,
+    written from the whole parsed corpus) is held out whatever the rule; any other piece
+    by the rule that made the list, CRC32 of its name mod 100 below ``percent``.
+    """
+    return name in _listed_heldout() or zlib.crc32(name.encode()) % 100 < percent
+
+
+@cached("heldout-list", maxsize=1)
+def _listed_heldout() -> frozenset[str]:
+    return frozenset(HELDOUT_LIST.read_text().split()) if HELDOUT_LIST.is_file() else frozenset()
 
 
 # --------------------------------------------------------------------------- piece prep
