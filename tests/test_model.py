@@ -181,12 +181,12 @@ def test_a_multi_tune_file_is_split_into_named_tunes_that_parse_alone(tmp_path) 
 
 
 def test_the_heldout_list_is_fixed_and_follows_the_hash_rule() -> None:
-    from composer.training.corpus import HELDOUT_LIST, heldout_by_hash
-    from composer.training.data import is_heldout
+    from composer.training.data import is_heldout as used_by_data
+    from composer.training.layout import HELDOUT_LIST, heldout_by_hash, is_heldout
 
     if not HELDOUT_LIST.is_file():
         pytest.skip("no held-out list written yet (python -m composer.training.corpus --write-heldout)")
     names = HELDOUT_LIST.read_text().split()
     assert names == sorted(set(names)) and len(names) > 100
-    assert all(heldout_by_hash(n) and is_heldout(n) for n in names)
+    assert all(heldout_by_hash(n) and is_heldout(n) for n in names) and used_by_data is is_heldout
     assert not is_heldout("bach_bwv66.6.mxl-000000")  # CRC32 mod 100 = 47: not held out

@@ -24,24 +24,17 @@ import json
 import re
 import signal
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parents[2] / "data-cache"
-#: The fixed held-out pieces (by name), committed: :func:`composer.training.data.is_heldout` reads it.
-HELDOUT_LIST = Path(__file__).resolve().parents[2] / "checkpoints" / "corpus-heldout.txt"
+from composer.training.layout import CACHE, HELDOUT_LIST, heldout_by_hash, is_heldout, midi_dir
+
+__all__ = ["CACHE", "HELDOUT_LIST", "midi_dir", "parse_corpus", "piece_name", "report", "split_abc", "write_heldout"]
 SUFFIXES = frozenset({".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid"})
 _TUNE = re.compile(r"^X:", re.M)
-
-
-def midi_dir(cache: Path = CACHE) -> Path:
-    import music21
-
-    return cache / f"midi-{music21.VERSION_STR}"
 
 
 def piece_name(path: Path, index: int | None) -> str:
@@ -55,11 +48,6 @@ def piece_name(path: Path, index: int | None) -> str:
 def collection(name: str) -> str:
     """The corpus folder a piece comes from (``essenFolksong``, ``bach``, ...)."""
     return name.split("_", 1)[0]
-
-
-def heldout_by_hash(name: str, percent: int = 5) -> bool:
-    """The rule that made :data:`HELDOUT_LIST`: CRC32 of the piece name mod 100 below ``percent``."""
-    return zlib.crc32(name.encode()) % 100 < percent
 
 
 @dataclass(frozen=True)
@@ -222,7 +210,7 @@ def report(out: Path) -> str:
     for name, p in pieces.items():
         for key in (collection(name), "all"):
             r = rows[key]
-            r[0], r[1], r[2], r[3] = r[0] + 1, r[1] + p["tokens"], r[2] + p["seconds"] / 3600, r[3] + is_held(name)
+            r[0], r[1], r[2], r[3] = r[0] + 1, r[1] + p["tokens"], r[2] + p["seconds"] / 3600, r[3] + is_heldout(name)
     errors = (out / "_errors.txt").read_text().splitlines() if (out / "_errors.txt").exists() else []
     lines = ["| collection | pieces | tokens | hours | held out |", "| --- | --- | --- | --- | --- |"]
     for key in sorted(rows, key=lambda k: (k == "all", -rows[k][0])):
@@ -230,12 +218,6 @@ def report(out: Path) -> str:
         lines.append(f"| {key} | {n:,} | {t:,} | {h:.1f} | {held} |")
     lines.append(f"jobs failed: {len(errors)} (reasons in {out / '_errors.txt'})")
     return "\n".join(lines)
-
-
-def is_held(name: str) -> bool:
-    from composer.training.data import is_heldout
-
-    return is_heldout(name)
 
 
 def write_heldout(out: Path, path: Path = HELDOUT_LIST) -> int:

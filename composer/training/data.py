@@ -39,11 +39,10 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from analysis.caches import cached
 from analysis.errors import ParameterError
 from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key
 from composer.model.tokens import Tokenizer, TokenizerConfig
-from composer.training.corpus import CACHE, HELDOUT_LIST, midi_dir
+from composer.training.layout import CACHE, is_heldout, midi_dir
 
 _TEMPLATES = {
     "maj": (0, 4, 7),
@@ -70,21 +69,6 @@ class DataConfig:
     mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
     mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
     valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
-
-
-def is_heldout(name: str, percent: int = 5) -> bool:
-    """Fixed split by piece: the same pieces are held out on every machine and run.
-
-    A piece named in the committed list (:data:`composer.training.corpus.HELDOUT_LIST`,
-    written from the whole parsed corpus) is held out whatever the rule; any other piece
-    by the rule that made the list, CRC32 of its name mod 100 below ``percent``.
-    """
-    return name in _listed_heldout() or zlib.crc32(name.encode()) % 100 < percent
-
-
-@cached("heldout-list", maxsize=1)
-def _listed_heldout() -> frozenset[str]:
-    return frozenset(HELDOUT_LIST.read_text().split()) if HELDOUT_LIST.is_file() else frozenset()
 
 
 # --------------------------------------------------------------------------- piece prep
