@@ -28,6 +28,13 @@ log = logging.getLogger("soundtrack.app")
 
 SKIP_JS = """(s, c, p, l) => { const v = document.querySelector('#preview video');
     return [s, c, v ? v.currentTime : 0, v ? v.duration : 0]; }"""
+#: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text.
+#: (Gradio's image markup: .image-container > button > .image-frame > img; checked by the phone browser test.)
+CSS = """@media (max-width: 640px) {
+  #arc-plot .image-container { overflow-x: auto; }
+  #arc-plot .image-container > button { justify-content: flex-start; min-width: 600px; }
+  #arc-plot img { min-width: 600px; max-width: none; }
+}"""
 UNEXPECTED = "**Error:** the server could not do that (it has been logged); try again or reload the page."
 
 
@@ -79,8 +86,9 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["error"] = gr.Markdown(elem_id="error")  # next to the button it answers
         with gr.Column(scale=2):
             c["summary"] = gr.Markdown(elem_id="summary")
-            c["plot"] = gr.Image(label="Why it fits: the clip's arc (solid) and the chosen track's section (dashed)",
-                                 type="filepath", elem_id="arc-plot")
+            gr.Markdown("**Why it fits:** the clip's valence and arousal (solid) and the chosen track's section "
+                        "(dashed, warped onto the clip), with the section marked on the track's own timeline.")
+            c["plot"] = gr.Image(show_label=False, type="filepath", elem_id="arc-plot")
     c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "
                               "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked")
     with gr.Row():
@@ -286,7 +294,8 @@ def build_ui(service: SoundtrackService) -> Any:
 
     # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
     with gr.Blocks(
-        title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False
+        title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False,
+        css=CSS,
     ) as demo:
         c: dict[str, Any] = {"token": gr.BrowserState(None, storage_key="soundtrack-user"), "session": gr.State(None)}
         gr.Markdown("# Soundtrack composer\nUpload a clip: see its emotional arc, hear library tracks fitted to it, "

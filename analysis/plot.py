@@ -60,7 +60,7 @@ class ArcOverlay:
 
 def _style(ax: Any) -> None:
     """Mid-grey text and frames: readable on the light and the dark page (the figure is transparent)."""
-    ax.tick_params(colors=INK, labelsize=8)
+    ax.tick_params(colors=INK, labelsize=9)
     for side in ax.spines.values():
         side.set_color(INK)
     ax.xaxis.label.set_color(INK)
@@ -90,14 +90,18 @@ def plot_arc(
 
     path = Path(path)
     rows, ratios = (3, [5, 1, 1]) if overlay is not None else (2, [5, 1])
-    fig, axes = plt.subplots(rows, 1, figsize=(10, 4.2 + 0.8 * (rows - 2)),
-                             gridspec_kw={"height_ratios": ratios, "hspace": 0.35})
+    # 7 inches wide with 9 pt text: the page shows it at least 600 px wide, readable on a phone too
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 4.4 + 1.0 * (rows - 2)),
+                             gridspec_kw={"height_ratios": ratios, "hspace": 0.45})
     ax, strip = axes[0], axes[1]
     strip.sharex(ax)
     try:
         _curves(ax, arc, cuts, overlay)
-        if title:
-            ax.set_title(title, fontsize=9, loc="right", color=INK)
+        # below everything: a page's own buttons and labels sit over a picture's top corners
+        short = title if not title or len(title) <= 48 else title[:45] + "..."
+        legend = fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                            fontsize=9, ncol=3, frameon=False, labelcolor=INK, title=short, title_fontsize=9)
+        legend.get_title().set_color(INK)
         _strip(strip, arc, cuts)
         if overlay is not None:
             _timeline(axes[2], overlay)
@@ -119,10 +123,8 @@ def _curves(ax: Any, arc: EmotionArc, cuts: tuple[float, ...], overlay: ArcOverl
     for i, c in enumerate(cuts):
         ax.axvline(c, color=INK, ls=":", lw=0.9, label="cut" if i == 0 else None)
     ax.set_ylim(-1.05, 1.05)
-    ax.set_ylabel("valence / arousal", fontsize=8)
+    ax.set_ylabel("valence / arousal", fontsize=9)
     ax.grid(alpha=0.25, color=INK)
-    # above the axes, never over the curves or the ticks
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=5, frameon=False, labelcolor=INK)
     ax.tick_params(labelbottom=False)
 
 
@@ -132,10 +134,10 @@ def _strip(strip: Any, arc: EmotionArc, cuts: tuple[float, ...]) -> None:
     for start, end, emo in sections(arc):
         strip.axvspan(start, end, color=_COLOURS[emo], alpha=0.85)
         if end - start > 0.06 * max(arc.duration, 1e-9):
-            strip.text((start + end) / 2, 0.5, emo, ha="center", va="center", fontsize=7, color="black")
+            strip.text((start + end) / 2, 0.5, emo, ha="center", va="center", fontsize=9, color="black")
     strip.set_yticks([])
-    strip.set_ylabel("emotion", fontsize=8, rotation=0, ha="right", va="center")
-    strip.set_xlabel("clip time (s)", fontsize=8)
+    strip.set_ylabel("emotion", fontsize=9, rotation=0, ha="right", va="center")
+    strip.set_xlabel("clip time (s)", fontsize=9)
     strip.set_xlim(0, max(arc.duration, 1e-3))
 
 
@@ -143,9 +145,9 @@ def _timeline(ax: Any, o: ArcOverlay) -> None:
     """The whole track as a bar with the used section filled and labelled."""
     ax.axvspan(0, o.track_duration, color=INK, alpha=0.2)
     ax.axvspan(o.start, o.end, color=AROUSAL, alpha=0.8)
-    ax.text((o.start + o.end) / 2, 0.5, f"used {o.start:.1f}-{o.end:.1f} s", ha="center", va="center", fontsize=7,
+    ax.text((o.start + o.end) / 2, 0.5, f"used {o.start:.1f}-{o.end:.1f} s", ha="center", va="center", fontsize=9,
             color="white")
     ax.set_xlim(0, max(o.track_duration, o.end, 1e-3))
     ax.set_yticks([])
-    ax.set_ylabel("track", fontsize=8, rotation=0, ha="right", va="center")
-    ax.set_xlabel(f"{o.label}: its own time (s)", fontsize=8)
+    ax.set_ylabel("track", fontsize=9, rotation=0, ha="right", va="center")
+    ax.set_xlabel(f"{o.label}: its own time (s)", fontsize=9)

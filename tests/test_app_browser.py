@@ -8,6 +8,7 @@ A screenshot of the results page is saved to ``test-artifacts/app-results.png``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -119,11 +120,18 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
     page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }")
     page.evaluate("() => { const v = document.querySelector('#preview video'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#preview video').currentTime > 0.2", timeout=20_000)
+    first_src = video.get_attribute("src")
+    page.locator("#rating").get_by_text("2", exact=True).click()
     page.locator("#skip-btn").click()
     expect(page.locator("#feedback-note")).to_contain_text("Skipped at", timeout=10_000)
-    # Play again to the end, fast: a replay and a completion.
+    # Skip moves on (issue 15): the next track is chosen, previewed, and the old rating is cleared.
+    expect(page.locator("#choice input")).to_have_value(re.compile(r"^2\. "), timeout=20_000)
+    page.wait_for_function("(src) => { const v = document.querySelector('#preview video'); "
+                           "return v && v.src && v.getAttribute('src') !== src; }", arg=first_src, timeout=30_000)
+    assert page.locator("#rating input:checked").count() == 0
+    # Play the next track to the end, fast: a play and a completion.
     page.evaluate("""() => { const v = document.querySelector('#preview video');
-        v.pause(); v.currentTime = 0; v.playbackRate = 8; return v.play(); }""")
+        v.muted = true; v.currentTime = 0; v.playbackRate = 8; return v.play(); }""")
     page.wait_for_function("() => document.querySelector('#preview video').ended", timeout=20_000)
 
     page.locator("#rating").get_by_text("4", exact=True).click()
@@ -137,9 +145,9 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
         rating = conn.execute("SELECT value, position FROM feedback_events WHERE kind='rating'").fetchall()
         shown = conn.execute("SELECT COUNT(*) FROM feedback_candidates").fetchone()[0]
         skip = conn.execute("SELECT value, duration FROM feedback_events WHERE kind='skip'").fetchall()
-    assert rating == [(4.0, 0)]
+    assert rating == [(4.0, 1)]  # on the track skip moved to
     assert outside == []  # the page fetched nothing from outside this machine
-    assert kinds[0] == "play" and {"skip", "replay", "complete", "rating"} <= set(kinds) and shown == 3, kinds
+    assert kinds[0] == "play" and {"skip", "complete", "rating"} <= set(kinds) and shown == 3, kinds
     assert len(skip) == 1 and 0.2 < skip[0][0] < 4.0 and abs(skip[0][1] - 4.0) < 0.2
     page.close()
 
@@ -193,4 +201,92 @@ def test_no_folder_box_without_index_root_and_no_session_file_by_path(server, br
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"{server['url']}gradio_api/file={path}", timeout=5)
         assert err.value.code == 403, path
+    page.close()
+
+
+def _analysed(browser, server, clip: Path, *, viewport: dict, theme: str = ""):
+    page = browser.new_page(viewport=viewport)
+    page.goto(server["url"] + theme)
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    _upload(page, clip)
+    page.locator("#analyse").click()
+    page.locator("#arc-plot img").wait_for(timeout=60_000)
+    from playwright.sync_api import expect
+
+    expect(page.locator("#ranked")).to_contain_text("bright-march", timeout=20_000)
+    return page
+
+
+def _fit_cells(page) -> list[str]:
+    return [page.get_by_test_id(f"cell-{row}-0").inner_text().strip() for row in range(3)]
+
+
+@pytest.fixture(scope="module")
+def two_shots(tmp_path_factory):
+    clip = tmp_path_factory.mktemp("shots") / "harbour-at-dusk.mp4"
+    make_clip(clip, shots=[Shot(50, (30, 40, 120), motion=0.1), Shot(50, (250, 160, 40), motion=1.0)],
+              fps=25, audio="percussion")
+    return clip
+
+
+def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, browser, two_shots):
+    """Issue 15 at 1280 px: fit words, plain names, errors beside their control, stems and a titled score."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    expect(page.locator("#user-note")).to_contain_text("what you did with them")
+    page.locator("#preview-btn").click()  # nothing analysed yet: the error shows beside the preview button
+    expect(page.locator("#preview-error")).to_contain_text("analyse a clip first", timeout=10_000)
+    assert page.locator("#error").inner_text().strip() == ""
+    page.close()
+
+    page = _analysed(browser, server, two_shots, viewport={"width": 1280, "height": 1000})
+    expect(page.locator("#ranked")).to_contain_text("fit")
+    cells = _fit_cells(page)
+    assert all(re.fullmatch(r"\d{1,3} (great|good|weak)", c) for c in cells), cells
+    # the small library fits this clip badly: the summary says so and the compose box is open by itself
+    expect(page.locator("#summary")).to_contain_text("no track fits well")
+    expect(page.locator("#compose-btn")).to_be_visible(timeout=10_000)
+    page.locator("#instrument input").fill("viol")
+    expect(page.get_by_role("option", name="Violin", exact=True)).to_be_visible(timeout=10_000)
+    page.get_by_role("option", name="Violin", exact=True).click()
+    page.locator("#compose-btn").click()
+    page.locator("#composed video").wait_for(timeout=120_000)
+    files = page.locator("#downloads")
+    for suffix in (".mid", ".musicxml", ".wav", ".mp4", "-stems", ".zip"):
+        expect(files).to_contain_text(suffix, timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-desktop.png"), full_page=True)
+    page.close()
+
+
+def test_phone_keeps_the_fit_column_in_view(server, browser, two_shots):
+    page = _analysed(browser, server, two_shots, viewport={"width": 390, "height": 844})
+    header = page.locator("#ranked th:visible").first
+    box = header.bounding_box()
+    assert "fit" in header.inner_text() and box is not None and box["x"] + box["width"] <= 390, box
+    first = page.get_by_test_id("cell-0-0")
+    assert re.fullmatch(r"\d{1,3} (great|good|weak)", first.inner_text().strip())
+    cell = first.bounding_box()
+    assert cell is not None and cell["x"] >= 0 and cell["x"] + cell["width"] <= 390, cell
+    # the plot keeps a readable width (>= 600 px) and starts at its left edge: it scrolls, it is not cut
+    plot = page.locator("#arc-plot img").bounding_box()
+    frame = page.locator("#arc-plot").bounding_box()
+    assert plot is not None and frame is not None and plot["width"] >= 600 and plot["x"] >= frame["x"] - 1, plot
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-phone.png"), full_page=True)
+    page.close()
+
+
+def test_dark_mode_plot_is_transparent(server, browser, two_shots):
+    page = _analysed(browser, server, two_shots, viewport={"width": 1280, "height": 1000}, theme="?__theme=dark")
+    assert "dark" in (page.locator("body").get_attribute("class") or "")
+    src = urllib.parse.urljoin(server["url"], page.locator("#arc-plot img").get_attribute("src"))
+    with urllib.request.urlopen(src, timeout=5) as resp:
+        png = resp.read()
+    assert png[25] == 6  # PNG colour type 6: RGBA, so the page's dark background shows through
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-dark.png"), full_page=True)
     page.close()
