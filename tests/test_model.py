@@ -190,3 +190,13 @@ def test_the_heldout_list_is_fixed_and_follows_the_hash_rule() -> None:
     assert names == sorted(set(names)) and len(names) > 100
     assert all(heldout_by_hash(n) and is_heldout(n) for n in names) and used_by_data is is_heldout
     assert not is_heldout("bach_bwv66.6.mxl-000000")  # CRC32 mod 100 = 47: not held out
+
+
+def test_retry_finds_the_jobs_that_wrote_nothing(tmp_path) -> None:
+    from composer.training.corpus import _unfinished
+
+    for stem in ("folk_book.abc-aaaaaa-0000", "quartet.mxl-bbbbbb-0001"):
+        (tmp_path / f"{stem}.mid").write_bytes(b"")
+    done = {"folk_book.abc-aaaaaa-0000", "folk_book.abc-aaaaaa-0001", "quartet.mxl-bbbbbb", "bach.mxl-cccccc"}
+    # a tune without its file failed; a whole file that wrote indexed scores finished
+    assert _unfinished(tmp_path, done) == {"folk_book.abc-aaaaaa-0001", "bach.mxl-cccccc"}

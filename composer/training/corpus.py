@@ -115,20 +115,38 @@ def _parse(job: tuple[Job, str, float]) -> tuple[Job, list[dict], str]:
         parsed = converter.parse(item.path) if item.text is None else converter.parse(item.text, format="abc")
         opus = isinstance(parsed, stream.Opus) and item.text is None  # a non-ABC file holding several scores
         scores = list(parsed.scores) if opus else [parsed]
+        failures = []
         for i, score in enumerate(scores):
             name = piece_name(Path(item.path), i) if opus else item.name
             try:
-                data = midi.translate.music21ObjectToMidiFile(score).writestr()
+                data = _to_midi(score, midi)
                 seconds, tokens, notes = piece_stats(data)
-            except Exception:  # one untranslatable score should not sink the file
+            except Exception as err:  # one untranslatable score should not sink the file
+                failures.append(f"{type(err).__name__}: {str(err)[:100]}")
                 continue
             (Path(out) / f"{name}.mid").write_bytes(data)
             pieces.append({"name": name, "seconds": round(seconds, 3), "tokens": tokens, "notes": notes})
-        return item, pieces, ""
+        return item, pieces, "" if pieces or not failures else f"no piece written ({failures[0]})"
     except Exception as err:  # music21 raises anything on odd files; logged, not fatal
         return item, pieces, f"{type(err).__name__}: {str(err)[:160]}"
     finally:
         signal.alarm(0)
+
+
+def _to_midi(score: object, midi: object) -> bytes:
+    """MIDI bytes of a music21 score; some ABC tunes (repeat marks music21 cannot expand, a repeated
+    time signature) only translate once flattened to one stream."""
+    try:
+        return midi.translate.music21ObjectToMidiFile(score).writestr()
+    except Exception:
+        return midi.translate.music21ObjectToMidiFile(score.flatten()).writestr()
+
+
+def _unfinished(out: Path, done: set[str]) -> set[str]:
+    """The jobs in ``done`` that left no MIDI file (failed, or a file parsed by an older run's rules)."""
+    stems = {f.stem for f in out.glob("*.mid")}
+    stems |= {re.sub(r"-\d{4}$", "", s) for s in stems}
+    return {n for n in done if n not in stems}
 
 
 def _corpus_paths(skip: tuple[str, ...]) -> list[Path]:
@@ -146,6 +164,7 @@ def parse_corpus(
     per_file_limit: float = 900.0,
     skip: tuple[str, ...] = (),
     only: set[str] | None = None,
+    retry_failed: bool = False,
     verbose: bool = True,
 ) -> Path:
     """Parse every job of the corpus not done yet (except folders named in ``skip``); returns the MIDI folder.
@@ -153,12 +172,14 @@ def parse_corpus(
     ``max_tunes`` caps the tunes taken from one multi-tune file (default: all of them);
     ``only``: MIDI file names (as in a checkpoint's ``composer-files.txt``), then only
     the jobs that produce one of them run, so a checkpoint's data can be rebuilt without
-    parsing the whole corpus.
+    parsing the whole corpus; ``retry_failed`` runs again the jobs that wrote nothing.
     """
     out = midi_dir(cache)
     out.mkdir(parents=True, exist_ok=True)
     done_log = out / "_jobs.txt"
     done = set(done_log.read_text().splitlines()) if done_log.exists() else set()
+    if retry_failed:
+        done -= _unfinished(out, done)
     todo = [j for j in corpus_jobs(_corpus_paths(skip), max_tunes=max_tunes) if j.name not in done]
     if only is not None:
         wanted = {name.removesuffix(".mid") for name in only}
@@ -237,6 +258,7 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], help="corpus folders to leave out, e.g. essenFolksong")
     ap.add_argument("--files-from", type=Path, default=None,
                     help="parse only the files behind these MIDI names (e.g. checkpoints/composer-files.txt)")
+    ap.add_argument("--retry-failed", action="store_true", help="run again the jobs that wrote no MIDI file")
     ap.add_argument("--report", action="store_true", help="only print pieces, tokens and hours parsed so far")
     ap.add_argument("--write-heldout", action="store_true", help=f"also write the held-out list ({HELDOUT_LIST})")
     args = ap.parse_args()
@@ -245,7 +267,7 @@ def main() -> None:
         return
     only = set(args.files_from.read_text().split()) if args.files_from else None
     out = parse_corpus(workers=args.workers, max_tunes=args.max_tunes, per_file_limit=args.limit,
-                       skip=tuple(args.skip), only=only)
+                       skip=tuple(args.skip), only=only, retry_failed=args.retry_failed)
     if args.write_heldout:
         print(f"{write_heldout(out)} held-out pieces listed in {HELDOUT_LIST}")
     print(report(out))
