@@ -22,7 +22,14 @@ from analysis.errors import SoundtrackError
 from soundtrack import results
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import public_message
-from soundtrack.service import CATALOGUE_HEADERS, TABLE_HEADERS, AppConfig, SoundtrackService
+from soundtrack.service import (
+    CATALOGUE_HEADERS,
+    EXAMPLE_CREDIT,
+    TABLE_HEADERS,
+    AppConfig,
+    SoundtrackService,
+    shipped_example,
+)
 
 log = logging.getLogger("soundtrack.app")
 
@@ -77,7 +84,9 @@ def _score_tab(gr: Any) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(scale=1):
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
-            c["example"] = gr.Button("Use the example clip", size="sm")
+            c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
+            if shipped_example() is not None:
+                gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
             c["content_type"] = gr.Dropdown([(results.readable(n, results.CONTENT_NAMES), n) for n in CONTENT_PRESETS],
                                             value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",

