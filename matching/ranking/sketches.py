@@ -40,7 +40,9 @@ gets new tables) and at most ``MAX_TABLES`` lengths per catalogue. A window cost
 about ``(T - L) / (stride * L) + 1`` windows of length ``L``. Measured on 100,000
 synthetic tracks of 0.5-4 min (``bench/bench_matching.py``): 0.85 GB for 10 s windows,
 0.49 GB for 16 s, 0.22 GB for 32 s, 0.06 GB for 91 s; a query reads two or three
-lengths. Short clips against large libraries are the expensive case.
+lengths. Short clips against large libraries are the expensive case. A catalogue opened
+from a persistent index (:mod:`matching.ranking.index`) keeps its tables on disk instead,
+memory-mapped, built once per length and appended to as tracks are added.
 """
 
 from __future__ import annotations
