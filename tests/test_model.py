@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,23 @@ def test_retry_finds_the_jobs_that_wrote_nothing(tmp_path) -> None:
     done = {"folk_book.abc-aaaaaa-0000", "folk_book.abc-aaaaaa-0001", "quartet.mxl-bbbbbb", "bach.mxl-cccccc"}
     # a tune without its file failed; a whole file that wrote indexed scores finished
     assert _unfinished(tmp_path, done) == {"folk_book.abc-aaaaaa-0001", "bach.mxl-cccccc"}
+
+
+def test_a_time_signature_shared_by_two_measures_still_translates() -> None:
+    """music21's ABC reader can place one TimeSignature object in several measures; its MIDI writer refuses."""
+    import pretty_midi
+    from music21 import meter, midi, note, stream
+
+    from composer.training.corpus import _to_midi
+
+    shared, part = meter.TimeSignature("4/4"), stream.Part()
+    for k, pitch in enumerate(("C4", "E4")):
+        m = stream.Measure(number=k + 1)
+        m.insert(0, shared)
+        m.append(note.Note(pitch, quarterLength=4))
+        part.append(m)
+    score = stream.Score([part])
+    with pytest.raises(Exception, match="already found"):
+        midi.translate.music21ObjectToMidiFile(score)
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(_to_midi(score, midi)))
+    assert [n.pitch for i in pm.instruments for n in i.notes] == [60, 64]
