@@ -290,3 +290,25 @@ def test_dark_mode_plot_is_transparent(server, browser, two_shots):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-dark.png"), full_page=True)
     page.close()
+
+
+def test_unplayable_clip_is_shown_through_a_proxy_and_stale_errors_clear(server, browser, two_shots, tmp_path):
+    from playwright.sync_api import expect
+
+    odd = tmp_path / "four-four-four.mp4"  # H.264 4:4:4: Chromium cannot play it
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(two_shots), "-c:v", "libx264", "-pix_fmt",
+                    "yuv444p", "-c:a", "copy", str(odd)], check=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    page.locator("#analyse").click()  # no clip yet: the error shows under the button
+    expect(page.locator("#error")).to_contain_text("upload a clip", timeout=20_000)
+    _upload(page, odd)
+    page.locator("#analyse").click()
+    expect(page.locator("#summary")).to_contain_text("converted for the browser", timeout=60_000)
+    expect(page.locator("#error")).to_have_text("", timeout=10_000)  # the old error went with the success
+    page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }",
+                           timeout=20_000)
+    page.evaluate("() => { const v = document.querySelector('#preview video'); v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('#preview video').currentTime > 0.2", timeout=20_000)
+    page.close()
