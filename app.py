@@ -303,8 +303,7 @@ def build_ui(service: SoundtrackService) -> Any:
 
     # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
     with gr.Blocks(
-        title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False,
-        css=CSS,
+        title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False
     ) as demo:
         c: dict[str, Any] = {"token": gr.BrowserState(None, storage_key="soundtrack-user"), "session": gr.State(None)}
         gr.Markdown("# Soundtrack composer\nUpload a clip: see its emotional arc, hear library tracks fitted to it, "
@@ -343,6 +342,7 @@ def serve(
         allowed_paths=[],  # nothing by path: handlers publish copies (see _publish)
         prevent_thread_lock=not block,
         show_error=True,
+        css=CSS,  # Gradio 6 takes page CSS at launch
     )
     return demo
 
