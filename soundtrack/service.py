@@ -338,11 +338,7 @@ class SoundtrackService:
         session.recommendation_id, session.played = rec, set()
         report(0.85, "calibrating the fit scale")
         scale = fitscale.scale_for(cat, weights)
-        scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
-        fits = fitscale.percentiles([m.score for m in matches], scores)
-        rows = [results.Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", self._mood(cat, clip, m),
-                            self._tags(m.track_id), m.start, m.end, m.stretch, exploring=i == lifted)
-                for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
+        rows = self._rows(cat, clip, matches, everyone, scale, lifted)
         report(0.9, "drawing the arc")
         plot = self.why(session, 0) if matches else self._plot(session, None, src.name)
         report(1.0, "done")
@@ -369,6 +365,15 @@ class SoundtrackService:
     def display_video(self, session: Session) -> Path:
         """The clip as players show it: its browser-playable proxy when one was made."""
         return session.display or session.video
+
+    def _rows(self, cat: Any, clip: Any, matches: list[Any], everyone: Sequence[Any], scale: fitscale.FitScale,
+              lifted: int | None) -> list[results.Row]:
+        """The table's facts: fit percentile among every scored track (unscored ones count as lower), word, mood."""
+        scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
+        fits = fitscale.percentiles([m.score for m in matches], scores)
+        return [results.Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", self._mood(cat, clip, m),
+                            self._tags(m.track_id), m.start, m.end, m.stretch, exploring=i == lifted)
+                for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
 
     def _mood(self, cat: Any, clip: Any, m: Any) -> str:
         from matching.ranking.ranker import track_va_at
