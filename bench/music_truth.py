@@ -6,19 +6,23 @@ accuracy of track-mean valence over pairs whose valence labels differ, the same 
 arousal, and the standard deviation of track-mean arousal. Candidates:
 
 * ``today``: the hand-built audio features (:func:`analysis.music.audio.analyze_audio`);
-* ``model``: the trained reader :func:`analysis.music.emotion.music_emotion` (``checkpoints/music_emotion.npz``);
-* ``analyze_track``: what :func:`analysis.analyze_track` returns now (the shipped wiring; whole files).
+* ``model``: both heads of the trained model of :mod:`analysis.music.emotion` (``checkpoints/music_emotion.npz``);
+* ``shipped``: what :func:`analysis.music.audio.analyze_audio` (hence :func:`analysis.analyze_track`)
+  returns by default: the model's arousal with the hand-built valence;
+* ``analyze_track``: :func:`analysis.analyze_track` itself on the whole files (slow).
 
 Each recording is decoded once and cut to its first ``--seconds`` (default 60; 0 = whole
 track) for ``today`` and ``model``, to keep the run to minutes on a shared 2-core machine.
 The set is for validation only: nothing here is fitted on it.
 
-    .venv/bin/python bench/music_truth.py [--candidates today,model] [--seconds 60] [--per-track]
+    .venv/bin/python bench/music_truth.py [--candidates today,model,shipped] [--seconds 60] [--per-track]
+        [--checkpoint NAME=PATH ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -50,15 +54,22 @@ def pairwise_accuracy(pred: np.ndarray, label: np.ndarray) -> tuple[float, int]:
 def read_today(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
     from analysis.music.audio import SR, analyze_audio
 
-    arc = analyze_audio(y, SR).arc
+    arc = analyze_audio(y, SR, reader="features").arc
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
-def read_model(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
+def read_model(track: TruthTrack, y: np.ndarray, checkpoint: str | None = None) -> tuple[float, float]:
     from analysis.music.audio import SR
     from analysis.music.emotion import music_emotion
 
-    arc = music_emotion(y, SR)
+    arc = music_emotion(y, SR, valence_from="model", checkpoint=checkpoint)
+    return float(arc.valence.mean()), float(arc.arousal.mean())
+
+
+def read_shipped(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
+    from analysis.music.audio import SR, analyze_audio
+
+    arc = analyze_audio(y, SR).arc
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
@@ -69,7 +80,9 @@ def read_analyze_track(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
-CANDIDATES: dict[str, Reader] = {"today": read_today, "model": read_model, "analyze_track": read_analyze_track}
+CANDIDATES: dict[str, Reader] = {
+    "today": read_today, "model": read_model, "shipped": read_shipped, "analyze_track": read_analyze_track,
+}
 
 
 def evaluate(name: str, va: np.ndarray, seconds: float, tracks: list[TruthTrack], per_track: bool) -> dict:
@@ -93,10 +106,16 @@ def evaluate(name: str, va: np.ndarray, seconds: float, tracks: list[TruthTrack]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", default="today,model", help=f"comma list of {', '.join(CANDIDATES)}")
+    ap.add_argument("--candidates", default="today,model,shipped", help=f"comma list of {', '.join(CANDIDATES)}")
     ap.add_argument("--seconds", type=float, default=60.0, help="analyse the first SECONDS of each track (0: all)")
     ap.add_argument("--per-track", action="store_true", help="print every track's means")
+    ap.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                    help="also run the model reader with another checkpoint (repeatable)")
     args = ap.parse_args()
+    for spec in args.checkpoint:
+        name, _, path = spec.partition("=")
+        CANDIDATES[name] = functools.partial(read_model, checkpoint=path)
+        args.candidates += f",{name}"
     tracks = [t for t in read_manifest() if t.local.is_file()]
     total = len(read_manifest())
     if len(tracks) < total:

@@ -54,6 +54,8 @@ CAL_CONSONANCE = (0.644, 0.351)  # consonance = a + b * raw pair consonance
 CAL_DENSITY = (1.047, 0.7063)  # density = a + b * detected onsets/s (0 in silence)
 CHROMA_PRESENT = 0.35  # a pitch class "sounds" in a frame above this share of the frame's maximum
 SILENCE_DB = -60.0
+#: Arc readers of :func:`analyze_audio`.
+READERS = ("model", "features")
 
 
 def _semitone_filterbank() -> np.ndarray:
@@ -86,14 +88,22 @@ def _prefix(x: np.ndarray) -> np.ndarray:
 
 
 def analyze_audio(
-    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0
+    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0, reader: str = "model"
 ) -> AudioMusic:
-    """Read mono audio ``y`` (any rate; resampled to 22.05 kHz) into features, arc, key, tempo and loudness."""
+    """Read mono audio ``y`` (any rate; resampled to 22.05 kHz) into features, arc, key, tempo and loudness.
+
+    ``reader`` chooses the arc: "model" (default) takes arousal from the trained reader of
+    :mod:`analysis.music.emotion` and valence from the features below, the pair that real
+    recordings confirm best (``bench/music_truth.py``); "features" maps the features below
+    through :func:`~analysis.music.symbolic.music_va` for both axes.
+    """
     import librosa
 
     for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
         if value <= 0:
             raise ParameterError(f"`{name}` must be positive (received {value})")
+    if reader not in READERS:
+        raise ParameterError(f"`reader` must be one of {', '.join(READERS)} (received {reader!r})")
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ParameterError(f"`y` must be non-empty mono audio (received shape {y.shape})")
@@ -149,10 +159,9 @@ def analyze_audio(
         register=CAL_REGISTER[0] + CAL_REGISTER[1] * reg_raw,
         articulation=np.full(t.shape, np.nan),
     )
-    v, ar = feats.va()
     loud = frame_pow[sounding > 0].mean() if sounding.any() else 0.0
     return AudioMusic(
-        arc=EmotionArc.from_va(t, v, ar),
+        arc=_arc(reader, y, t, feats, hop=hop, window=window, key_window=key_window),
         features=feats,
         key=key_from_chroma(chroma_n.sum(0)),
         tempo=tempo,
@@ -165,6 +174,18 @@ def analyze_audio(
             "onset_rate": onset_rate,
         },
     )
+
+
+def _arc(
+    reader: str, y: np.ndarray, t: np.ndarray, feats: MusicFeatures, *, hop: float, window: float, key_window: float
+) -> EmotionArc:
+    """The arc of 22.05 kHz audio ``y`` by ``reader`` (see :func:`analyze_audio`)."""
+    if reader == "model":
+        from analysis.music.emotion import music_emotion
+
+        return music_emotion(y, SR, hop=hop, window=window, key_window=key_window, cues=feats)
+    v, ar = feats.va()
+    return EmotionArc.from_va(t, v, ar)
 
 
 def render_midi(pm: pretty_midi.PrettyMIDI, *, sr: int = SR, soundfont: str | Path | None = None) -> np.ndarray:

@@ -1,0 +1,199 @@
+"""Valence/arousal of recorded music by a small model trained on rendered, symbolically labelled music.
+
+:func:`music_emotion` reads mono audio into per-window valence/arousal (an
+:class:`~analysis.arc.EmotionArc` on the grid the rest of the analysis uses). Per window
+(``window`` seconds, centred every ``hop``) it summarises:
+
+* a 40-band log-mel spectrum up to 8 kHz (absolute dB, so level counts): mean and standard deviation;
+* onset strength (mean, spread) and detected onsets per second;
+* RMS level (dBFS mean and spread), spectral centroid and flatness below 8 kHz (no spectral
+  contrast: a lossy codec moves its valleys by several within-piece standard deviations);
+* over a wider ``key_window``, the best major and best minor Krumhansl-Kessler correlation of
+  the chroma and their difference (mode);
+* the global beat tempo.
+
+A model trained by :mod:`analysis.music.train_emotion` maps those features to the
+labels the symbolic estimator (:func:`analysis.music.symbolic.midi_arc`) gives the
+music21 corpus pieces they were rendered from (several General MIDI programs,
+mode-flipped copies, tempo/velocity/transposition varied, drums added to some, with room
+reverb, EQ tilt, noise and gain augmentation so it transfers to recordings). The weights
+(``checkpoints/music_emotion.npz``: feature standardisation, weights of the valence and
+arousal heads, and the output calibration fitted on the training data) load once per
+process; :mod:`numpy` alone runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.arc import EmotionArc, grid
+from analysis.caches import cached
+from analysis.errors import ModelError, ParameterError
+from analysis.music.symbolic import MusicFeatures, key_correlations
+
+SR = 22050
+HOP = 512
+N_FFT = 2048
+N_MELS = 40
+FRAME_RATE = SR / HOP
+MEL_FLOOR = 1e-7  # -70 dB
+#: Bumped whenever the features change (training caches are keyed by it).
+FEATURE_VERSION = 3
+FMAX = 8000.0  # Hz
+CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "music_emotion.npz"
+
+#: Names of the window features, in order (the model's input).
+FEATURE_NAMES = (
+    *(f"mel_mean_{i}" for i in range(N_MELS)), *(f"mel_std_{i}" for i in range(N_MELS)),
+    "onset_mean", "onset_std", "onset_rate", "db_mean", "db_std", "centroid", "flatness",
+    "key_major", "key_minor", "mode", "tempo",
+)
+#: Where each axis of :func:`music_emotion` comes from by default (see the module docstring).
+VALENCE_FROM = ("features", "model")
+
+
+def _prefix(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+
+
+def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+    """Frame-wise features ``(T, F)``, chroma ``(T, 12)``, onset times, tempo and onset envelope."""
+    import librosa
+
+    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2  # (bins, T)
+    # nothing above FMAX: lossy codecs low-pass there (an mp3 moves the 9-11 kHz bands by >10 sd)
+    mel = librosa.feature.melspectrogram(S=power, sr=SR, n_mels=N_MELS, fmax=FMAX)
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SR)
+    low = np.sqrt(power[freqs <= FMAX])
+    # absolute dB (level is an arousal cue), floored at -70 dB: below that, bands hold codec and
+    # dither noise, which an ogg/mp3 encoder changes by tens of dB and a model must not read
+    logmel = 10 * np.log10(np.maximum(mel, MEL_FLOOR))
+    env = librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=np.max, top_db=80), sr=SR, hop_length=HOP)
+    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=SR, hop_length=HOP, units="time")
+    tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP))[0])
+    rms = librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT)[0]
+    db = 20 * np.log10(np.maximum(rms, 1e-5))
+    centroid = librosa.feature.spectral_centroid(S=low, sr=SR, freq=freqs[freqs <= FMAX])[0]
+    flat = librosa.feature.spectral_flatness(S=low)[0]
+    chroma = librosa.feature.chroma_stft(S=power, sr=SR, tuning=0.0).T  # (T, 12)
+    n = power.shape[1]
+    frames = np.column_stack([
+        logmel.T, logmel.T ** 2, env[:n], env[:n] ** 2, db, db ** 2,
+        np.log2(np.maximum(centroid, 50.0) / 1000.0), np.log10(np.maximum(flat, 1e-3)),
+    ])
+    return frames, chroma, onsets, tempo, env
+
+
+def window_features(
+    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window centres ``grid(duration, hop)`` and the ``(n, len(FEATURE_NAMES))`` feature matrix."""
+    import librosa
+
+    for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
+        if value <= 0:
+            raise ParameterError(f"`{name}` must be positive (received {value})")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ParameterError(f"`y` must be non-empty mono audio (received shape {y.shape})")
+    if sr != SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=SR)
+    if y.size < N_FFT:
+        y = np.pad(y, (0, N_FFT - y.size))
+    frames, chroma, onsets, tempo, _ = _frame_features(y)
+    n = frames.shape[0]
+    t = grid(y.size / SR, hop)
+    to_frame = lambda s: np.clip(np.round(np.asarray(s) * FRAME_RATE).astype(int), 0, n)  # noqa: E731
+    a = np.minimum(to_frame(np.maximum(t - window / 2, 0)), n - 1)
+    b = np.maximum(to_frame(t + window / 2), a + 1)
+    cnt = (b - a)[:, None].astype(float)
+    c = _prefix(frames)
+    mean = (c[b] - c[a]) / cnt
+    m = N_MELS
+    mel_mean, mel_sq = mean[:, :m], mean[:, m:2 * m]
+    env_mean, env_sq, db_mean, db_sq = (mean[:, 2 * m + i] for i in range(4))
+    rest = mean[:, 2 * m + 4:]  # centroid, flatness
+    sd = lambda m1, m2: np.sqrt(np.maximum(m2 - m1 ** 2, 0.0))  # noqa: E731
+    span = (b - a) / FRAME_RATE
+    rate = (np.searchsorted(onsets, b / FRAME_RATE) - np.searchsorted(onsets, a / FRAME_RATE)) / span
+    ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
+    kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
+    cc = _prefix(chroma)
+    r = key_correlations(cc[kb] - cc[ka])  # (n, 24)
+    major, minor = r[:, :12].max(1), r[:, 12:].max(1)
+    x = np.column_stack([
+        mel_mean, sd(mel_mean, mel_sq), env_mean, sd(env_mean, env_sq), rate, db_mean, sd(db_mean, db_sq), rest,
+        major, minor, major - minor, np.full(len(t), np.log2(max(tempo, 30.0) / 100.0)),
+    ])
+    return t, x.astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class EmotionModel:
+    """Standardisation, a one-hidden-layer network per axis (or linear when ``hidden`` is empty),
+    and the output calibration ``scale * raw + offset`` (fitted on the training data)."""
+
+    mean: np.ndarray  # (F,)
+    std: np.ndarray  # (F,)
+    w1: np.ndarray  # (F, H) or (F, 0)
+    b1: np.ndarray  # (H,)
+    w2: np.ndarray  # (H + F, 2): hidden units then a linear skip from the inputs
+    b2: np.ndarray  # (2,)
+    scale: np.ndarray  # (2,)
+    offset: np.ndarray  # (2,)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``(n, F)`` features -> ``(n, 2)`` valence, arousal in [-1, 1]."""
+        z = (np.asarray(x, float) - self.mean) / self.std
+        h = np.tanh(z @ self.w1 + self.b1) if self.w1.shape[1] else np.zeros((len(z), 0))
+        raw = np.concatenate([h, z], axis=1) @ self.w2 + self.b2
+        return np.clip(raw * self.scale + self.offset, -1.0, 1.0)
+
+    def save(self, path: Path, **meta: str) -> None:
+        arrays = {k: getattr(self, k) for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")}
+        extra = {f"meta_{k}": np.array(v) for k, v in meta.items()}
+        np.savez_compressed(path, features=np.array(FEATURE_NAMES), **arrays, **extra)
+
+
+@cached("music_emotion_model", maxsize=2)
+def load_model(path: str = str(CHECKPOINT)) -> EmotionModel:
+    """The trained reader (loaded once per process and path)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"the music emotion checkpoint {p} is missing (python -m analysis.music.train_emotion)")
+    with np.load(p, allow_pickle=False) as data:
+        if tuple(str(s) for s in data["features"]) != FEATURE_NAMES:
+            raise ModelError(f"the music emotion checkpoint {p} was trained on other features than this code reads")
+        return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")})
+
+
+def music_emotion(
+    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0,
+    valence_from: str = "features", checkpoint: str | Path | None = None, cues: MusicFeatures | None = None,
+) -> EmotionArc:
+    """Per-window valence/arousal of mono audio ``y`` at rate ``sr`` on ``grid(duration, hop)``.
+
+    Arousal is the trained model's. Valence is, by default (``valence_from="features"``), the
+    hand-built estimate (:func:`analysis.music.symbolic.music_va` of the features of
+    :func:`analysis.music.audio.analyze_audio`, passed as ``cues`` when the caller has them),
+    which ranks the real validation set better than the model's valence head
+    (``"model"``); see ``checkpoints/README.md``. Meant for music (a soundtrack, a library
+    track, the music in a video's audio): callers gate out speech and silence first.
+    """
+    if valence_from not in VALENCE_FROM:
+        raise ParameterError(f"`valence_from` must be one of {', '.join(VALENCE_FROM)} (received {valence_from!r})")
+    t, x = window_features(y, sr, hop=hop, window=window, key_window=key_window)
+    va = load_model(str(checkpoint or CHECKPOINT)).predict(x)
+    valence = va[:, 0]
+    if valence_from == "features":
+        if cues is None:
+            from analysis.music.audio import analyze_audio
+
+            cues = analyze_audio(y, sr, hop=hop, window=window, key_window=key_window, reader="features").features
+        if len(cues.mode) != len(t):
+            raise ParameterError(f"`cues` must have one row per window ({len(t)}; received {len(cues.mode)})")
+        valence = cues.va()[0]
+    return EmotionArc.from_va(t, valence, va[:, 1])

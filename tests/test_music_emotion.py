@@ -1,0 +1,83 @@
+"""The trained audio music reader (analysis.music.emotion) on small rendered pieces built in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from analysis.errors import ModelError, ParameterError
+from analysis.music.audio import SR, analyze_audio, render_midi
+from analysis.music.emotion import FEATURE_NAMES, load_model, music_emotion, window_features
+
+MAJOR = (0, 4, 7, 12, 16, 19, 24)  # C major arpeggio degrees
+MINOR = (0, 3, 7, 12, 15, 19, 24)  # C minor
+
+
+def _piece(*, steps: tuple[int, ...], bpm: float, velocity: int, seconds: float = 10.0) -> pretty_midi.PrettyMIDI:
+    """Block triads under an arpeggio on a piano, ``bpm`` eighth notes, from C3/C4."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    piano = pretty_midi.Instrument(program=0)
+    beat = 60.0 / bpm
+    t, i = 0.0, 0
+    while t < seconds:
+        piano.notes.append(pretty_midi.Note(velocity=velocity, pitch=60 + steps[i % len(steps)], start=t,
+                                            end=t + beat / 2))
+        if i % 8 == 0:
+            for s in steps[:3]:
+                piano.notes.append(pretty_midi.Note(velocity=velocity, pitch=48 + s, start=t, end=t + 4 * beat))
+        t += beat / 2
+        i += 1
+    pm.instruments.append(piano)
+    return pm
+
+
+@pytest.fixture(scope="module")
+def pieces() -> dict[str, np.ndarray]:
+    return {
+        "happy": render_midi(_piece(steps=MAJOR, bpm=150.0, velocity=110)),
+        "sad": render_midi(_piece(steps=MINOR, bpm=60.0, velocity=45)),
+    }
+
+
+@pytest.mark.parametrize("valence_from", ["features", "model"])
+def test_bright_fast_loud_reads_above_dark_slow_quiet(pieces, valence_from):
+    happy = music_emotion(pieces["happy"], SR, valence_from=valence_from)
+    sad = music_emotion(pieces["sad"], SR, valence_from=valence_from)
+    assert happy.valence.mean() > sad.valence.mean() + 0.2
+    assert happy.arousal.mean() > sad.arousal.mean() + 0.3
+    for arc in (happy, sad):
+        assert np.all(np.abs(arc.va()) <= 1.0)
+
+
+def test_track_analysis_uses_model_arousal_and_hand_built_valence(pieces):
+    y = pieces["sad"]
+    shipped = analyze_audio(y, SR).arc  # reader="model" is the default
+    hand = analyze_audio(y, SR, reader="features").arc
+    model = music_emotion(y, SR, valence_from="model")
+    assert np.allclose(shipped.times, hand.times) and np.allclose(shipped.times, model.times)
+    assert np.allclose(shipped.valence, hand.valence)
+    assert np.allclose(shipped.arousal, model.arousal) and not np.allclose(shipped.arousal, hand.arousal)
+    assert np.allclose(music_emotion(y, SR).va(), shipped.va())
+
+
+def test_features_have_the_declared_names_and_any_rate_works(pieces):
+    y = pieces["happy"][: SR * 4]
+    t, x = window_features(y, SR, hop=1.0)
+    assert x.shape == (len(t), len(FEATURE_NAMES)) and np.isfinite(x).all()
+    t2, _ = window_features(y[::2], SR // 2, hop=1.0)  # resampled to the model's rate
+    assert len(t2) == len(t)
+
+
+def test_bad_arguments_and_checkpoint(tmp_path, pieces):
+    with pytest.raises(ParameterError, match="`hop` must be positive"):
+        music_emotion(pieces["sad"], SR, hop=0)
+    with pytest.raises(ParameterError, match="non-empty mono"):
+        music_emotion(np.zeros((2, 100), np.float32), SR)
+    with pytest.raises(ParameterError, match="`valence_from` must be one of"):
+        music_emotion(pieces["sad"], SR, valence_from="magic")
+    with pytest.raises(ParameterError, match="`reader` must be one of"):
+        analyze_audio(pieces["sad"], SR, reader="magic")
+    with pytest.raises(ModelError, match="missing"):
+        load_model(str(tmp_path / "none.npz"))
+    assert load_model() is load_model()  # loaded once per process
