@@ -106,6 +106,9 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["preview_btn"] = gr.Button("Preview on the video", elem_id="preview-btn")
             c["preview_error"] = gr.Markdown(elem_id="preview-error")
             c["skip"] = gr.Button("Skip to the next track", size="sm", elem_id="skip-btn")
+            c["alone_btn"] = gr.Button("Hear the track alone", size="sm", elem_id="alone-btn")
+            c["alone"] = gr.Audio(label="The track alone (the section used)", type="filepath", interactive=False,
+                                  elem_id="alone")
             c["rating"] = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
             c["rate_btn"] = gr.Button("Submit rating", elem_id="rate-btn")
             c["feedback_note"] = gr.Markdown(elem_id="feedback-note")
@@ -154,7 +157,10 @@ def _library_tab(gr: Any, service: SoundtrackService) -> dict[str, Any]:
         c["folder"] = gr.Textbox(label="Or index a folder (inside the folders this server allows)",
                                  elem_id="index-folder")
         c["folder_btn"] = gr.Button("Index folder", elem_id="index-btn")
-    c["catalogue"] = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue", interactive=False)
+    c["catalogue"] = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue (click a row to hear the track)",
+                                  interactive=False, elem_id="catalogue")
+    c["lib_audio"] = gr.Audio(label="The track (its first 30 s)", type="filepath", interactive=False,
+                              elem_id="lib-audio")
     return c
 
 
@@ -214,6 +220,10 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         return (note + f" Now: {nxt}.", gr.update(value=nxt), None, _publish(service.preview(session, nxt)),
                 _publish(service.why(session, nxt)))
 
+    @_guard(lambda msg: (msg, None))
+    def on_alone(session, choice):
+        return "", _publish(service.hear_alone(service.ensure_session(session), choice))
+
     @_guard(lambda msg: msg)
     def on_rate(session, choice, rating):
         return service.rate(session, choice, rating)
@@ -232,6 +242,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     pos, length = gr.Number(visible=False), gr.Number(visible=False)
     c["skip"].click(on_skip, [c["session"], c["choice"], pos, length],
                     [c["feedback_note"], c["choice"], c["rating"], c["preview"], c["plot"]], js=SKIP_JS)
+    c["alone_btn"].click(on_alone, [c["session"], c["choice"]], [c["preview_error"], c["alone"]])
     c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
                         concurrency_limit=None)  # one short write: no need to queue behind analyses
 
@@ -274,7 +285,16 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
     c["delete_btn"].click(on_delete, [c["token"], c["confirm"]], c["data_note"], api_name="delete_my_data")
 
 
-def _wire_library(service: SoundtrackService, c: dict[str, Any]) -> None:
+def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
+    def pick(session, evt):  # a click on a catalogue row: hear that track
+        session = service.ensure_session(session)
+        return session, "", _publish(service.excerpt(session, (evt.row_value or [None])[0]))
+
+    # Gradio finds the event argument by its annotation; a real class, since this module's are strings
+    pick.__annotations__ = {"evt": gr.SelectData}
+    on_pick = _guard(lambda msg: (gr.update(), msg, None))(pick)
+    c["catalogue"].select(on_pick, [c["session"]], [c["session"], c["lib_note"], c["lib_audio"]])
+
     @_guard(lambda msg: (msg, service.catalogue()))
     def on_add(files):
         return service.add_tracks([f if isinstance(f, str) else f.name for f in files or []]), service.catalogue()
@@ -320,7 +340,7 @@ def build_ui(service: SoundtrackService) -> Any:
             service.catalogue, None, c["catalogue"])
         _wire_clip(gr, service, c)
         _wire_compose_and_data(gr, service, c)
-        _wire_library(service, c)
+        _wire_library(gr, service, c)
     return demo
 
 

@@ -439,6 +439,25 @@ class SoundtrackService:
                         max_stretch=session.max_stretch)
         return out
 
+    def hear_alone(self, session: Session, choice: str | int) -> Path:
+        """The chosen track's fitted section alone (the audio of its preview, at the page's one loudness)."""
+        self.preview(session, choice)
+        return session.folder / f"preview-{self._position(session, choice) + 1}.fitted.wav"
+
+    def excerpt(self, session: Session, track_id: object, *, seconds: float = 30.0) -> Path:
+        """The first ``seconds`` of a catalogued track, at the page's one loudness, in the session's folder."""
+        try:
+            tid = int(track_id)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise ParameterError(f"pick a track from the catalogue (received {track_id!r})") from None
+        record = self.library.get(tid)
+        from matching.fit import fit_track
+
+        out = session.folder / f"track-{record.id}.wav"
+        if not out.exists():
+            fit_track(record.path, out, start=0.0, duration=max(0.5, min(seconds, record.duration)))
+        return out
+
     def event(self, session: Session | None, kind: str, choice: str | int | None = None, *,
               value: float | None = None, duration: float | None = None) -> int:
         """Log a listener action on the current recommendation; ``play`` of a played track is a replay."""

@@ -312,3 +312,14 @@ def test_unplayable_clip_is_shown_through_a_proxy_and_stale_errors_clear(server,
     page.evaluate("() => { const v = document.querySelector('#preview video'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#preview video').currentTime > 0.2", timeout=20_000)
     page.close()
+
+
+def test_library_tab_plays_a_track_alone(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#catalogue").get_by_text("slow-lament").first.click()
+    page.locator("#lib-audio button.play-pause-button").wait_for(timeout=30_000)  # a player with the track
+    assert page.locator("#lib-note").inner_text().strip() == ""
+    page.close()

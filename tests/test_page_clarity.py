@@ -192,3 +192,24 @@ def test_the_example_is_a_real_clip_with_its_licence(service):
     assert (info.width, info.height, info.audio_codec) == (1280, 720, "aac") and 5.0 < info.duration < 5.6
     assert proxy_reason(real) is None  # plays in the browser as it is
     assert service.synthetic_example().is_file()  # warm-up keeps the quick synthetic one
+
+
+def test_a_track_can_be_heard_alone_from_the_list_and_the_catalogue(service, clip):
+    import soundfile as sf
+
+    from analysis.media.loudness import TARGET_LUFS, integrated_loudness
+
+    session = service.new_session()
+    view = service.analyse(session, clip, user=service.signer.sign("listener"))
+    alone = service.hear_alone(session, view.choices[1])
+    audio, sr = sf.read(str(alone))
+    assert alone.parent == session.folder and abs(len(audio) / sr - 4.0) < 0.1
+    assert integrated_loudness(audio, sr) == pytest.approx(TARGET_LUFS, abs=0.5)
+    first = service.catalogue()[0]
+    excerpt = service.excerpt(session, first[0], seconds=5.0)
+    audio, sr = sf.read(str(excerpt))
+    assert abs(len(audio) / sr - min(5.0, first[3])) < 0.2
+    with pytest.raises(ParameterError, match="pick a track"):
+        service.excerpt(session, "../etc/passwd")
+    with pytest.raises(ParameterError, match="not in the library"):
+        service.excerpt(session, 99999)
