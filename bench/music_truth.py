@@ -62,7 +62,7 @@ def read_model(track: TruthTrack, y: np.ndarray, checkpoint: str | None = None) 
     from analysis.music.audio import SR
     from analysis.music.emotion import music_emotion
 
-    arc = music_emotion(y, SR, valence_from="model", checkpoint=checkpoint)
+    arc = music_emotion(y, SR, checkpoint=checkpoint)
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 

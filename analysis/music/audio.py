@@ -180,11 +180,14 @@ def _arc(
     reader: str, y: np.ndarray, t: np.ndarray, feats: MusicFeatures, *, hop: float, window: float, key_window: float
 ) -> EmotionArc:
     """The arc of 22.05 kHz audio ``y`` by ``reader`` (see :func:`analyze_audio`)."""
+    v, ar = feats.va()
     if reader == "model":
         from analysis.music.emotion import music_emotion
 
-        return music_emotion(y, SR, hop=hop, window=window, key_window=key_window, cues=feats)
-    v, ar = feats.va()
+        model = music_emotion(y, SR, hop=hop, window=window, key_window=key_window)
+        if len(model.times) != len(t):
+            raise ParameterError(f"the model's grid has {len(model.times)} windows, the features' {len(t)}")
+        ar = model.arousal
     return EmotionArc.from_va(t, v, ar)
 
 

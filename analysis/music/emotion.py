@@ -32,7 +32,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
-from analysis.music.symbolic import MusicFeatures, key_correlations
+from analysis.music.symbolic import key_correlations
 
 SR = 22050
 HOP = 512
@@ -51,8 +51,6 @@ FEATURE_NAMES = (
     "onset_mean", "onset_std", "onset_rate", "db_mean", "db_std", "centroid", "flatness",
     "key_major", "key_minor", "mode", "tempo",
 )
-#: Where each axis of :func:`music_emotion` comes from by default (see the module docstring).
-VALENCE_FROM = ("features", "model")
 
 
 def _prefix(x: np.ndarray) -> np.ndarray:
@@ -172,28 +170,14 @@ def load_model(path: str = str(CHECKPOINT)) -> EmotionModel:
 
 def music_emotion(
     y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0,
-    valence_from: str = "features", checkpoint: str | Path | None = None, cues: MusicFeatures | None = None,
+    checkpoint: str | Path | None = None,
 ) -> EmotionArc:
-    """Per-window valence/arousal of mono audio ``y`` at rate ``sr`` on ``grid(duration, hop)``.
+    """Per-window valence/arousal of mono audio ``y`` at rate ``sr`` on ``grid(duration, hop)``, both by the model.
 
-    Arousal is the trained model's. Valence is, by default (``valence_from="features"``), the
-    hand-built estimate (:func:`analysis.music.symbolic.music_va` of the features of
-    :func:`analysis.music.audio.analyze_audio`, passed as ``cues`` when the caller has them),
-    which ranks the real validation set better than the model's valence head
-    (``"model"``); see ``checkpoints/README.md``. Meant for music (a soundtrack, a library
-    track, the music in a video's audio): callers gate out speech and silence first.
+    Track analysis (:func:`analysis.music.audio.analyze_audio`, reader "model") keeps this
+    arousal and takes valence from its hand-built cues, which rank real recordings better
+    (``checkpoints/README.md``). Meant for music: callers gate out speech and silence first.
     """
-    if valence_from not in VALENCE_FROM:
-        raise ParameterError(f"`valence_from` must be one of {', '.join(VALENCE_FROM)} (received {valence_from!r})")
     t, x = window_features(y, sr, hop=hop, window=window, key_window=key_window)
     va = load_model(str(checkpoint or CHECKPOINT)).predict(x)
-    valence = va[:, 0]
-    if valence_from == "features":
-        if cues is None:
-            from analysis.music.audio import analyze_audio
-
-            cues = analyze_audio(y, sr, hop=hop, window=window, key_window=key_window, reader="features").features
-        if len(cues.mode) != len(t):
-            raise ParameterError(f"`cues` must have one row per window ({len(t)}; received {len(cues.mode)})")
-        valence = cues.va()[0]
-    return EmotionArc.from_va(t, valence, va[:, 1])
+    return EmotionArc.from_va(t, va[:, 0], va[:, 1])
