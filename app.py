@@ -22,14 +22,8 @@ from analysis.errors import SoundtrackError
 from soundtrack import results
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import public_message
-from soundtrack.service import (
-    CATALOGUE_HEADERS,
-    EXAMPLE_CREDIT,
-    TABLE_HEADERS,
-    AppConfig,
-    SoundtrackService,
-    shipped_example,
-)
+from soundtrack.service import TABLE_HEADERS, SoundtrackService
+from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, shipped_example
 
 log = logging.getLogger("soundtrack.app")
 
@@ -369,7 +363,7 @@ def serve(
 
 def main() -> None:
     """``python app.py``: the demo library on ``GRADIO_SERVER_NAME``:``GRADIO_SERVER_PORT`` (else 127.0.0.1:7860)."""
-    from soundtrack.commands.serve import LOOPBACK, address
+    from soundtrack.security import LOOPBACK, address
 
     host, port = address()
     serve(AppConfig(allow_uploads=host in LOOPBACK), host=host, port=port)  # off the loopback: --share-lan defaults

@@ -40,7 +40,8 @@ import numpy as np
 
 from analysis.errors import ParameterError, SoundtrackError
 from soundtrack.security import public_message
-from soundtrack.service import Session, SoundtrackService
+from soundtrack.service import SoundtrackService
+from soundtrack.session import Session
 
 log = logging.getLogger("soundtrack.live")
 

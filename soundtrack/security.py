@@ -9,6 +9,7 @@ goes back never shows where on the server a file lives.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,3 +89,23 @@ def _strip_folders(text: str) -> str:
 
 
 __all__ = ["MAX_SEED", "check_seed", "optional_number", "public_message", "resolve_under_roots", "root_of"]
+
+
+#: Addresses only this machine can reach: there, visitors may add tracks without --allow-uploads.
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def address(host: str | None = None, port: int | None = None, *, share_lan: bool = False) -> tuple[str, int]:
+    """(host, port): the flags, else ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, else 127.0.0.1:7860."""
+    env_port = os.environ.get("GRADIO_SERVER_PORT", "").strip()
+    if port is None and env_port:
+        try:
+            port = int(env_port)
+        except ValueError:
+            raise ParameterError(f"`GRADIO_SERVER_PORT` must be a port number (received {env_port!r})") from None
+    port = 7860 if port is None else port
+    if not 0 < port < 65536:
+        raise ParameterError(f"`--port` must be within 1 and 65535 (received {port})")
+    if share_lan:
+        return "0.0.0.0", port
+    return (host or os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"), port

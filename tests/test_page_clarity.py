@@ -158,7 +158,7 @@ def test_compose_titles_the_musicxml_and_zips_the_stems(service, clip):
 def test_gradio_address_variables_when_no_flag_is_given(monkeypatch):
     import app
     from soundtrack.cli import main
-    from soundtrack.commands.serve import address
+    from soundtrack.security import address
 
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
@@ -179,7 +179,7 @@ def test_gradio_address_variables_when_no_flag_is_given(monkeypatch):
 
 
 def test_the_example_is_a_real_clip_with_its_licence(service):
-    from soundtrack.service import EXAMPLE_CREDIT, shipped_example
+    from soundtrack.session import EXAMPLE_CREDIT, shipped_example
 
     real = shipped_example()
     if real is None:

@@ -8,16 +8,11 @@ source gets the ``--share-lan`` defaults: visitors cannot add tracks unless ``--
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 NAME = "serve"
 HELP = "serve the web page: upload a clip, see its arc, hear and rate matching tracks, compose"
 ORDER = 70
-
-#: Addresses only this machine can reach: there, visitors may add tracks without --allow-uploads.
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", metavar="DB", default=None,
@@ -42,28 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(on by default only when listening on 127.0.0.1)")
 
 
-def address(host: str | None = None, port: int | None = None, *, share_lan: bool = False) -> tuple[str, int]:
-    """(host, port): the flags, else ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, else 127.0.0.1:7860."""
-    from analysis.errors import ParameterError
-
-    env_port = os.environ.get("GRADIO_SERVER_PORT", "").strip()
-    if port is None and env_port:
-        try:
-            port = int(env_port)
-        except ValueError:
-            raise ParameterError(f"`GRADIO_SERVER_PORT` must be a port number (received {env_port!r})") from None
-    port = 7860 if port is None else port
-    if not 0 < port < 65536:
-        raise ParameterError(f"`--port` must be within 1 and 65535 (received {port})")
-    if share_lan:
-        return "0.0.0.0", port
-    return (host or os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"), port
-
-
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from app import serve
-    from soundtrack.service import AppConfig
+    from soundtrack.security import LOOPBACK, address
+    from soundtrack.session import AppConfig
 
     host, port = address(args.host, args.port, share_lan=args.share_lan)
     for root in args.index_root:
