@@ -87,6 +87,19 @@ def _prefix(x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
 
 
+def _checked(y: np.ndarray, *, hop: float, window: float, key_window: float, reader: str) -> np.ndarray:
+    """``y`` as float32 mono, after checking the arguments of :func:`analyze_audio`."""
+    for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
+        if value <= 0:
+            raise ParameterError(f"`{name}` must be positive (received {value})")
+    if reader not in READERS:
+        raise ParameterError(f"`reader` must be one of {', '.join(READERS)} (received {reader!r})")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ParameterError(f"`y` must be non-empty mono audio (received shape {y.shape})")
+    return y
+
+
 def analyze_audio(
     y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0, reader: str = "model"
 ) -> AudioMusic:
@@ -99,14 +112,7 @@ def analyze_audio(
     """
     import librosa
 
-    for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
-        if value <= 0:
-            raise ParameterError(f"`{name}` must be positive (received {value})")
-    if reader not in READERS:
-        raise ParameterError(f"`reader` must be one of {', '.join(READERS)} (received {reader!r})")
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1 or y.size == 0:
-        raise ParameterError(f"`y` must be non-empty mono audio (received shape {y.shape})")
+    y = _checked(y, hop=hop, window=window, key_window=key_window, reader=reader)
     if sr != SR:
         y = librosa.resample(y, orig_sr=sr, target_sr=SR)
     duration = y.size / SR
