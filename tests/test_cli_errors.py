@@ -129,7 +129,8 @@ def test_a_clip_named_like_an_option_is_composed_end_to_end(tmp_path, bright_cli
     work = tmp_path / "work"
     work.mkdir()
     (work / "-rf.mp4").write_bytes(bright_clip.path.read_bytes())
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # CI=1: pyfluidsynth then prints where it found libfluidsynth; --json stdout must stay JSON.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "1"}
     done = subprocess.run([sys.executable, "-m", "soundtrack.cli", "compose", "./-rf.mp4", "--json"], cwd=work,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

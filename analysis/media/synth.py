@@ -14,7 +14,9 @@ channels, 9 + 16 k), so all parts sound together in one synthesizer pass.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +55,21 @@ def soundfont_path(soundfont: str | Path | None = None) -> Path:
     return path
 
 
+@functools.cache
+def fluidsynth_module() -> Any:
+    """The ``fluidsynth`` module (pyfluidsynth), imported once with its stdout kept clean.
+
+    pyfluidsynth 1.4 prints where it found libfluidsynth when ``CI`` is set; that line on
+    stdout would break ``soundtrack ... --json`` output, so it goes to stderr instead.
+    """
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            import fluidsynth
+    except (ImportError, OSError) as err:  # pyfluidsynth or libfluidsynth missing
+        raise ModelError(f"FluidSynth is not available ({err})") from None
+    return fluidsynth
+
+
 def synthesizer(soundfont: str | Path | None = None, fs: int = 44100) -> tuple[Any, int]:
     """A new ``(fluidsynth.Synth, soundfont id)`` at ``fs`` Hz; the caller deletes it.
 
@@ -64,10 +81,7 @@ def synthesizer(soundfont: str | Path | None = None, fs: int = 44100) -> tuple[A
     same notes to the same samples.
     """
     path = soundfont_path(soundfont)
-    try:
-        import fluidsynth
-    except ImportError as err:  # pyfluidsynth or libfluidsynth missing
-        raise ModelError(f"FluidSynth is not available ({err})") from None
+    fluidsynth = fluidsynth_module()
     synth = fluidsynth.Synth(samplerate=float(fs), channels=CHANNELS, **{"synth.dynamic-sample-loading": 1})
     sfid = synth.sfload(str(path))
     if sfid < 0:
@@ -114,9 +128,7 @@ def _write_float() -> Any:
     """libfluidsynth's ``fluid_synth_write_float`` (pyfluidsynth wraps only the 16-bit writer)."""
     import ctypes
 
-    import fluidsynth
-
-    fn = getattr(getattr(fluidsynth, "_fl", None), "fluid_synth_write_float", None)
+    fn = getattr(getattr(fluidsynth_module(), "_fl", None), "fluid_synth_write_float", None)
     if fn is None:
         raise ModelError("this pyfluidsynth exposes no libfluidsynth handle (`fluidsynth._fl`) to render floats")
     c_int, c_ptr = ctypes.c_int, ctypes.c_void_p

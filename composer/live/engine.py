@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import MediaError, ModelError
+from analysis.errors import MediaError
+from analysis.media.synth import fluidsynth_module
 
 #: FluidSynth settings for real time on one core: chorus off, and at most 64 voices (FluidSynth then
 #: ends the oldest release tails first). Rendering speed depends mostly on the voices that sound;
@@ -68,10 +69,7 @@ class LiveSynth:
 
     def __init__(self, channels: Sequence[Channel], *, soundfont: Path, sample_rate: int, gain: float = 0.6) -> None:
         """``soundfont`` is an existing file (:func:`analysis.media.synth.soundfont_path` checks it)."""
-        try:
-            import fluidsynth
-        except ImportError as err:  # pyfluidsynth or libfluidsynth missing
-            raise ModelError(f"FluidSynth is not available ({err})") from None
+        fluidsynth = fluidsynth_module()
         self.sample_rate = int(sample_rate)
         self.channels = tuple(channels)
         self._synth = fluidsynth.Synth(gain=gain, samplerate=float(sample_rate), **SETTINGS)
