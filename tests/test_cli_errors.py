@@ -124,6 +124,11 @@ def test_compose_cuts_must_be_numbers(capsys, tmp_path):
             capsys, ["compose", "--arc", str(arc), "--cuts", cuts, "--no-audio", "--out", str(tmp_path)])
 
 
+def test_a_batch_name_needs_a_manifest_database(capsys, tmp_path):
+    line = _one_sentence(capsys, ["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--batch-name", "nightly"])
+    assert "`--batch-name` names a batch in `--manifest-db`" in line
+
+
 def test_a_clip_named_like_an_option_is_composed_end_to_end(tmp_path, bright_clip):
     """``soundtrack compose ./-rf.mp4``: FFmpeg must see file names, never options."""
     work = tmp_path / "work"

@@ -151,3 +151,24 @@ def test_manifest_in_the_database_resumes_from_another_folder(db_url: str, tmp_p
     assert other_machine.completed(retry_errors=True) == {(f"{i:064x}", "s1") for i in range(3)}
     assert Manifest(tmp_path / "c", database=db_url, batch="another").records() == []
     assert len(first.records()) == len(Manifest(tmp_path / "a").records()) == 4  # the files hold them too
+
+
+def test_batch_rerun_elsewhere_resumes_from_the_database(db_url: str, tmp_path: Path) -> None:
+    """`score_videos(manifest_db=...)`: a second machine (another output folder) skips what the first did."""
+    from test_batch import make_batch, probe_task
+
+    from composer.pipeline.batch import score_videos
+
+    clips = make_batch(tmp_path / "clips")
+    first = score_videos(clips, out_dir=tmp_path / "a", workers=0, progress=False, task=probe_task,
+                         manifest_db=db_url, batch="nightly")  # fmt: skip
+    assert (first.ran, first.ok, first.errors) == (6, 4, 2)
+    again = score_videos(clips, out_dir=tmp_path / "b", workers=0, progress=False, task=probe_task,
+                         manifest_db=db_url, batch="nightly", retry_errors=True)  # fmt: skip
+    assert (again.ran, again.skipped) == (2, 4)  # only the two clips that failed ran again
+    assert {r.status for r in again.records} == {"error"}
+    fresh = score_videos(clips, out_dir=tmp_path / "c", workers=0, progress=False, task=probe_task,
+                         manifest_db=db_url, batch="another")  # fmt: skip
+    assert fresh.ran == 6
+    stored = Manifest(tmp_path / "x", database=db_url, batch="nightly").records()
+    assert len(stored) == 8 and {r.result["frames"] for r in stored if r.status == "ok"} == {12, 15, 10, 14}

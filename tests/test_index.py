@@ -100,3 +100,30 @@ def test_sync_follows_the_library(arcs, db_url: str, tmp_path: Path) -> None:
     index = sync_index(lib, tmp_path / "idx")
     assert len(index) == 79 and int(index.catalog.ids[3]) == 5
     assert [m.track_id for m in rank(clip, index)] == [m.track_id for m in rank(clip, lib)]
+
+
+def test_the_cli_keeps_the_index_up_to_date_and_matches_with_it(tmp_path: Path, bright_clip, capsys) -> None:
+    """`soundtrack index --sketch-index` builds it, a later `index` appends to it, `match` ranks with it."""
+    import json
+
+    from test_app import write_midi
+
+    from soundtrack.cli import main
+
+    music, db = tmp_path / "music", str(tmp_path / "lib.db")
+    music.mkdir()
+    for i, (pitches, tempo) in enumerate([([60, 64, 67], 90), ([57, 60, 64], 70), ([62, 66, 69], 140)]):
+        write_midi(music / f"t{i}.mid", pitches=pitches, tempo=tempo, velocity=60 + 20 * i, program=0)
+    assert main(["index", str(music), "--library", db, "--workers", "0", "--no-progress", "--sketch-index"]) == 0
+    assert len(SketchIndex(tmp_path / "lib.db.index")) == 3
+    write_midi(music / "t3.mid", pitches=[55, 59, 62], tempo=120, velocity=100, program=0)
+    assert main(["index", str(music), "--library", db, "--workers", "0", "--no-progress"]) == 0  # no flag: kept up
+    index = SketchIndex(tmp_path / "lib.db.index")
+    assert len(index) == 4 and sorted(index.catalog.paths) == sorted(r.path for r in Library(db).list())
+    capsys.readouterr()
+    assert main(["match", str(bright_clip.path), "--library", db, "--sources", "visual,audio", "--json"]) == 0
+    via_index = json.loads(capsys.readouterr().out)["matches"]
+    assert main(["match", str(bright_clip.path), "--library", db, "--sources", "visual,audio", "--json",
+                 "--exhaustive"]) == 0  # fmt: skip
+    exact = json.loads(capsys.readouterr().out)["matches"]
+    assert [m["track_id"] for m in via_index] == [m["track_id"] for m in exact] and len(exact) == 4

@@ -302,6 +302,8 @@ def score_videos(
     recursive: bool = True,
     retry_errors: bool = False,
     task: ClipTask = score_clip,
+    manifest_db: str | Path | None = None,
+    batch: str | None = None,
 ) -> BatchReport:
     """Score every clip in ``paths`` (files and/or folders) into ``out_dir``; see the module docstring.
 
@@ -311,6 +313,11 @@ def score_videos(
     (:func:`matching.cluster.run_tasks`: none of them means a local cluster with one
     worker per core, ``workers=0`` this process). ``retry_errors`` reruns clips whose
     last record is an error. ``task`` replaces :func:`score_clip` (e.g. analysis only).
+    ``manifest_db`` (an SQLite path or a URL such as ``postgresql://host/db``) keeps the
+    manifest in a database table as well, under the name ``batch`` (default: the output
+    folder's absolute path): a rerun from another machine or folder against the same
+    database and batch name skips the clips done there
+    (:class:`composer.pipeline.manifest.Manifest`).
     """
     start = time.perf_counter()
     _check_library(library)
@@ -327,7 +334,7 @@ def score_videos(
     )
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})
-    manifest = Manifest(out)
+    manifest = Manifest(out, database=manifest_db, batch=batch)
     manifest.sync_csv()
     done = manifest.completed(retry_errors=retry_errors)
 

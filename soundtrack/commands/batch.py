@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed of composed pieces (default 0)")
     parser.add_argument("--analyze-only", action="store_true",
                         help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>/analysis.json")
+    parser.add_argument("--manifest-db", metavar="DB", default=None,
+                        help="also keep the manifest in this database (SQLite path or postgresql:// URL), so a "
+                             "rerun elsewhere against it resumes")
+    parser.add_argument("--batch-name", metavar="NAME", default=None,
+                        help="the batch's name in --manifest-db (default: the --out folder's absolute path)")
     parser.add_argument("--no-recursive", action="store_true", help="only the top level of each folder")
     parser.add_argument("--retry-errors", action="store_true", help="run again the clips recorded with an error")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")
+    if args.batch_name is not None and args.manifest_db is None:
+        raise ParameterError("`--batch-name` names a batch in `--manifest-db`; give that too")
     if args.library is not None:  # a library that cannot be read fails the batch once, not every clip
         from analysis.errors import MediaError
         from matching.library.store import Library
@@ -72,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         recursive=not args.no_recursive,
         retry_errors=args.retry_errors,
         task=analyze_clip if args.analyze_only else score_clip,
+        manifest_db=args.manifest_db,
+        batch=args.batch_name,
     )
     if args.json:
         from soundtrack.cli import print_json

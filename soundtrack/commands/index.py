@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from soundtrack.argtypes import input_path
 
@@ -21,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Dask scheduler address (tcp://host:8786): analyse on that cluster; the library is "
                         "written here only")
     parser.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
+    parser.add_argument("--sketch-index", nargs="?", const="", default=None, metavar="DIR",
+                        help="keep a persistent sketch index of the library for fast matching in large catalogues "
+                             "(default folder: <library>.index beside an SQLite file); an existing one is always "
+                             "brought up to date")
     parser.add_argument("--json", action="store_true", help="print the index report as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -39,13 +45,41 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tag,
         licence=args.licence,
     )
+    index = update_sketch_index(lib, args.sketch_index)
     if args.json:
         from soundtrack.cli import print_json
 
-        print_json({**report.to_dict(), "library": args.library, "tracks": len(lib)})
+        print_json({**report.to_dict(), "library": args.library, "tracks": len(lib),
+                    "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
     else:
         print(f"added {len(report.added)}, already there {report.existing}, skipped {len(report.skipped)} "
               f"in {report.seconds:.1f} s; library {args.library} holds {len(lib)} tracks")
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
+        if index is not None:
+            print(f"sketch index {index.folder} holds {len(index)} tracks")
     return 0
+
+
+def sketch_index_folder(library: str, option: str | None) -> Path | None:
+    """The sketch index folder ``--sketch-index`` names, or the default one if it exists (else None)."""
+    from matching.ranking.index import default_folder
+
+    if option:
+        return Path(option)
+    if "://" in library:
+        if option is not None:
+            from analysis.errors import ParameterError
+
+            raise ParameterError("`--sketch-index` needs a folder for a database server library")
+        return None
+    folder = default_folder(library)
+    return folder if option is not None or (folder / "index.json").is_file() else None
+
+
+def update_sketch_index(lib: Any, option: str | None) -> Any:
+    """Bring the library's sketch index up to date (see :func:`sketch_index_folder`); None if it has none."""
+    from matching.ranking.index import sync_index
+
+    folder = sketch_index_folder(str(lib.url), option)
+    return None if folder is None else sync_index(lib, folder)

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated affect sources for the clip (default all: {SOURCES_HELP_DEFAULT}; "
                              "those without evidence switch themselves off)")
     parser.add_argument("--exhaustive", action="store_true", help="exact DTW on every track (no pruning)")
+    parser.add_argument("--sketch-index", default=None, metavar="DIR",
+                        help="persistent sketch index to rank with (default: <library>.index when it exists; "
+                             "`soundtrack index --sketch-index` builds it)")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON on stdout")
 
 
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from matching.library.store import Library
     from matching.ranking.ranker import rank
     from soundtrack.cli import CLI_BUSY_TIMEOUT
+    from soundtrack.commands.index import update_sketch_index
 
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
@@ -39,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     clip = analyze_video(args.clip, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()))
     # The blend learned from listeners' feedback in this library (the preset until there is any).
     weights = current_weights(args.content_type, db=lib)
-    hits = rank(clip, lib, k=args.k, content_type=args.content_type, weights=weights, fast=not args.exhaustive)
+    index = update_sketch_index(lib, args.sketch_index)  # new tracks appended, removals rebuilt
+    hits = rank(clip, lib if index is None else index, k=args.k, content_type=args.content_type, weights=weights,
+                fast=not args.exhaustive)
     if args.json:
         from soundtrack.cli import print_json
 
