@@ -67,12 +67,17 @@ def normalize_loudness(
     audio: np.ndarray, sr: int, *, target: float = TARGET_LUFS, channels_first: bool = False
 ) -> np.ndarray:
     """``audio`` (same shape and layout, float32) at ``target`` LUFS, peaks kept under :data:`CEILING`."""
+    return _normalized(audio, sr, target, channels_first)[0]
+
+
+def _normalized(audio: np.ndarray, sr: int, target: float, channels_first: bool) -> tuple[np.ndarray, float, float]:
+    """:func:`normalize_loudness` and the loudness before and after (each measured once)."""
     if not -70.0 <= target <= 0.0:
         raise ParameterError(f"`target` must be within -70 and 0 LUFS (received {target})")
     x = _frames(audio, channels_first)
     before = integrated_loudness(x, sr)
     if not math.isfinite(before):
-        return np.asarray(audio, dtype=np.float32)
+        return np.asarray(audio, dtype=np.float32), before, before
     y, level = x, before
     for _ in range(_PASSES):  # limiting takes loudness away with the peaks: measure and go again
         y = _limit(y * 10 ** ((target - level) / 20))
@@ -81,8 +86,8 @@ def normalize_loudness(
             break
     y = y.astype(np.float32)
     if np.asarray(audio).ndim == 1:
-        return y[:, 0]
-    return y.T if channels_first else y
+        return y[:, 0], before, level
+    return (y.T if channels_first else y), before, level
 
 
 def normalize_file(path: str | Path, *, target: float = TARGET_LUFS) -> tuple[float, float]:
@@ -95,7 +100,6 @@ def normalize_file(path: str | Path, *, target: float = TARGET_LUFS) -> tuple[fl
         audio, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as err:
         raise MediaError(p, f"cannot be read as audio to normalise its loudness ({err})") from None
-    before = integrated_loudness(audio, sr)
-    out = normalize_loudness(audio, sr, target=target)
+    out, before, after = _normalized(audio, sr, target, False)
     sf.write(str(p), out, sr, subtype=info.subtype)
-    return before, integrated_loudness(out, sr)
+    return before, after

@@ -27,7 +27,6 @@ labelled evaluation set.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,14 +137,15 @@ def _nrc_lexicon():
 
 @cached("sentence-embedder", maxsize=2)
 def _embedder(model_dir: str):
-    """The sentence-embedding model, loaded once per process from its package folder."""
-    # Never reach for the hub: the model is a local folder. Set here, not at import.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        from sentence_transformers import SentenceTransformer
+    """The sentence-embedding model, loaded once per process from its package folder (no hub).
 
-        return SentenceTransformer(model_dir, device="cpu", local_files_only=True)
+    :class:`analysis.text.minilm.SentenceEncoder` runs it without ``sentence-transformers``,
+    whose import alone took about 6 s of every dialogue clip's `soundtrack score`.
+    """
+    try:
+        from analysis.text.minilm import SentenceEncoder
+
+        return SentenceEncoder(model_dir)
     except Exception as err:  # a broken install should read as one sentence, not a traceback
         raise ModelError(f"sentence-embedding model at {model_dir} could not be loaded ({err})") from None
 
