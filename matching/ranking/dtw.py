@@ -110,8 +110,12 @@ def arc_distance(query_va: np.ndarray, series_va: np.ndarray, *, hop: float, wei
     q = np.asarray(query_va, dtype=np.float64)
     if q.ndim != 2 or q.shape[0] < 1:
         raise ParameterError(f"`query_va` must be an (n, 2) array with n >= 1 (received shape {q.shape})")
-    n = q.shape[0]
-    fq = features(q, hop, weights)
+    return _fitted_distance(features(q, hop, weights), series_va, hop=hop, weights=weights)
+
+
+def _fitted_distance(fq: np.ndarray, series_va: np.ndarray, *, hop: float, weights: MatchWeights) -> float:
+    """:func:`arc_distance` with the query's features (:func:`features`) given."""
+    n = fq.shape[0]
     fs = features(resample_va(series_va, n), hop, weights)
     return float(dtw_ndim.distance_fast(fq, fs, window=band(n, weights))) / math.sqrt(n)
 
@@ -202,17 +206,26 @@ class Alignment:
 
 
 def align(
-    query_va: np.ndarray, series_va: np.ndarray, *, hop: float, weights: MatchWeights = DEFAULT
+    query_va: np.ndarray,
+    series_va: np.ndarray,
+    *,
+    hop: float,
+    weights: MatchWeights = DEFAULT,
+    query_features: np.ndarray | None = None,
 ) -> Alignment:
     """Find, fit and score the best section of a track (``series_va``) for a clip (``query_va``).
 
-    Both arrays are sampled every ``hop`` seconds from time 0.
+    Both arrays are sampled every ``hop`` seconds from time 0. ``query_features``, the
+    clip's :func:`features` at ``hop`` and ``weights``, saves computing them per track when
+    one clip is aligned with many (the ranking does; the result is the same).
     """
     q = np.asarray(query_va, dtype=np.float64)
     s = np.asarray(series_va, dtype=np.float64)
     n, m = q.shape[0], s.shape[0]
-    sec = clamp_section(best_section(q, s, hop=hop, weights=weights), n=n, m=m, max_stretch=weights.max_stretch)
-    dist = arc_distance(q, s[sec.start : sec.end + 1], hop=hop, weights=weights)
+    fq = features(q, hop, weights) if query_features is None else query_features
+    found = section_search(fq, features(s, hop, weights), weights=weights)
+    sec = clamp_section(found, n=n, m=m, max_stretch=weights.max_stretch)
+    dist = _fitted_distance(fq, s[sec.start : sec.end + 1], hop=hop, weights=weights)
     raw_stretch = n / sec.length
     stretch = min(raw_stretch, weights.max_stretch)
     coverage = min(1.0, stretch / raw_stretch)

@@ -28,7 +28,7 @@ import numpy as np
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog, arc_summary
-from matching.ranking.dtw import align, distance_to_score
+from matching.ranking.dtw import align, distance_to_score, features
 from matching.ranking.weights import MatchWeights, weights_for
 
 #: Per-dimension scale of the arc-summary comparison (means, spreads, trends, rates per s).
@@ -166,8 +166,10 @@ def rank(
     w_dtw, w_emb = w.blend
     emb = embedding_scores(arc_summary(arc), cat.summaries) if len(cat) else np.zeros(0)
 
+    fq = features(q, hop, w)  # once per clip, not per track
+
     def exact(i: int) -> Match:
-        al = align(q, track_va_at(cat, i, hop), hop=hop, weights=w)
+        al = align(q, track_va_at(cat, i, hop), hop=hop, weights=w, query_features=fq)
         return Match(
             track_id=int(cat.ids[i]),
             path=cat.paths[i],
