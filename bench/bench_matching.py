@@ -306,6 +306,7 @@ def bench_index(files: int, worker_counts: list[int]) -> None:
 
 
 def main() -> None:
+    global EXHAUSTIVE_WORKERS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=12)
@@ -321,7 +322,6 @@ def main() -> None:
                         help="Dask worker counts to index --index-files files with (scaling)")
     parser.add_argument("--index-dir", default=None, help="folder for the temporary persistent index")
     args = parser.parse_args()
-    global EXHAUSTIVE_WORKERS
     EXHAUSTIVE_WORKERS = args.exhaustive_workers
     rng = np.random.default_rng(0)
     for n in args.sizes:
