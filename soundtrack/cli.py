@@ -11,8 +11,6 @@ so it can be piped.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import pkgutil
 import sys
@@ -20,9 +18,9 @@ import traceback
 from collections.abc import Sequence
 from importlib import import_module
 from types import ModuleType
-from typing import Any, TextIO
 
 import soundtrack.commands as commands_pkg
+from soundtrack.jsonout import json_stdout
 
 #: Seconds a command waits for a library database another process holds locked.
 CLI_BUSY_TIMEOUT = 3.0
@@ -45,36 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
-
-
-#: Where :func:`print_json` writes while :func:`main` sends everything else on stdout to stderr.
-_json_out: TextIO | None = None
-
-
-def print_json(data: Any) -> None:
-    """Write ``data`` as JSON on stdout (the only thing ``--json`` prints there)."""
-    out = _json_out or sys.stdout
-    json.dump(data, out, indent=2, default=str)
-    out.write("\n")
-
-
-@contextlib.contextmanager
-def _stdout_for_json(enabled: bool) -> Any:
-    """With ``--json``, anything but :func:`print_json` that writes to stdout goes to stderr.
-
-    Libraries print on import (pyfluidsynth says where it found libfluidsynth when ``CI``
-    is set, and pretty_midi imports it), and one such line would break a JSON pipe.
-    """
-    global _json_out
-    if not enabled:
-        yield
-        return
-    _json_out = sys.stdout
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        _json_out = None
 
 
 def describe(err: BaseException) -> str:
@@ -104,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        with _stdout_for_json(bool(getattr(args, "json", False))):
+        with json_stdout(bool(getattr(args, "json", False))):
             return int(args._run(args) or 0)
     except SoundtrackError as err:
         print(f"soundtrack {args.command}: error: {err}", file=sys.stderr)
@@ -124,8 +92,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m soundtrack.cli` runs this file as __main__; the commands import
-    # `soundtrack.cli`, so run that module's main to share one `_json_out`.
-    from soundtrack.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -14,9 +14,7 @@ channels, 9 + 16 k), so all parts sound together in one synthesizer pass.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,16 +53,10 @@ def soundfont_path(soundfont: str | Path | None = None) -> Path:
     return path
 
 
-@functools.cache
 def fluidsynth_module() -> Any:
-    """The ``fluidsynth`` module (pyfluidsynth), imported once with its stdout kept clean.
-
-    pyfluidsynth 1.4 prints where it found libfluidsynth when ``CI`` is set; that line on
-    stdout would break ``soundtrack ... --json`` output, so it goes to stderr instead.
-    """
+    """The ``fluidsynth`` module (pyfluidsynth), or one :class:`ModelError` sentence when it is missing."""
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            import fluidsynth
+        import fluidsynth
     except (ImportError, OSError) as err:  # pyfluidsynth or libfluidsynth missing
         raise ModelError(f"FluidSynth is not available ({err})") from None
     return fluidsynth

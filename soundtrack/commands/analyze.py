@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
         plot_arc(result.arc, args.plot, cuts=result.cuts, title=result.path.name)
     if args.json:
-        from soundtrack.cli import print_json
+        from soundtrack.jsonout import print_json
 
         print_json(result.to_dict())
         return 0

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch_name,
     )
     if args.json:
-        from soundtrack.cli import print_json
+        from soundtrack.jsonout import print_json
 
         print_json(report.to_dict())
     else:

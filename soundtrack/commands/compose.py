@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
     files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats)
     if args.json:
-        from soundtrack.cli import print_json
+        from soundtrack.jsonout import print_json
 
         print_json({**piece.to_dict(), "outputs": {k: str(v) for k, v in files.items()}})
         return 0

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from matching.library.demo import demo_library
-    from soundtrack.cli import print_json
+    from soundtrack.jsonout import print_json
 
     lib = demo_library(args.path, pieces=args.pieces, progress=not args.json)
     records = lib.list()

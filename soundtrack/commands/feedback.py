@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from matching.feedback.learner import WeightLearner, delete_user
     from matching.feedback.log import FeedbackLog
-    from soundtrack.cli import print_json
+    from soundtrack.jsonout import print_json
 
     db = args.library or default_database()
     if "://" not in db and not Path(db).expanduser().is_file():

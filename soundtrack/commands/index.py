@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     )
     index = update_sketch_index(lib, args.sketch_index)
     if args.json:
-        from soundtrack.cli import print_json
+        from soundtrack.jsonout import print_json
 
         print_json({**report.to_dict(), "library": args.library, "tracks": len(lib),
                     "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
@@ -62,19 +62,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sketch_index_folder(library: str, option: str | None) -> Path | None:
-    """The sketch index folder ``--sketch-index`` names, or the default one if it exists (else None)."""
+    """The folder ``--sketch-index DIR`` names; with a bare ``--sketch-index`` (``""``) the default
+    one beside an SQLite library; without the option, that default only if an index is there."""
     from matching.ranking.index import default_folder
 
     if option:
         return Path(option)
     if "://" in library:
-        if option is not None:
+        if option == "":
             from analysis.errors import ParameterError
 
             raise ParameterError("`--sketch-index` needs a folder for a database server library")
         return None
     folder = default_folder(library)
-    return folder if option is not None or (folder / "index.json").is_file() else None
+    return folder if option == "" or (folder / "index.json").is_file() else None
 
 
 def update_sketch_index(lib: Any, option: str | None) -> Any:

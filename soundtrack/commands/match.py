@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     hits = rank(clip, lib if index is None else index, k=args.k, content_type=args.content_type, weights=weights,
                 fast=not args.exhaustive)
     if args.json:
-        from soundtrack.cli import print_json
+        from soundtrack.jsonout import print_json
 
         print_json({"clip": str(args.clip), "duration": clip.duration, **hits.to_dict()})
         return 0

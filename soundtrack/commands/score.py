@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                          style=args.style, instrument=args.instrument, content_type=args.content_type,
                          seed=args.seed, source=args.source, musicxml=not args.no_musicxml)
     if args.json:
-        from soundtrack.cli import print_json
+        from soundtrack.jsonout import print_json
 
         print_json(result.to_dict())
         return 0
