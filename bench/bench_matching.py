@@ -106,6 +106,12 @@ def query(cat: Catalog, rng: np.random.Generator, kind: str) -> EmotionArc:
 _JOB: tuple | None = None
 #: Processes the exhaustive reference uses (``--exhaustive-workers``; default one per core).
 EXHAUSTIVE_WORKERS = len(os.sched_getaffinity(0))
+#: Smallest catalogue whose exhaustive reference is split over processes (below, forking costs more).
+FORK_FROM = 20000
+
+
+def _exhaustive_processes(n: int) -> int:
+    return EXHAUSTIVE_WORKERS if n >= FORK_FROM else 1
 
 
 def _exact_dtw(lo: int, hi: int) -> np.ndarray:
@@ -126,8 +132,9 @@ def exact_scores(cat: Catalog, clip: EmotionArc, w: MatchWeights = W) -> np.ndar
     emb = embedding_scores(arc_summary(clip), cat.summaries)
     _JOB = (cat, q, hop, w, features(q, hop, w))
     try:
-        n, workers = len(cat), EXHAUSTIVE_WORKERS
-        if workers <= 1 or n < 20000:
+        n = len(cat)
+        workers = _exhaustive_processes(n)
+        if workers <= 1:
             dtw = _exact_dtw(0, n)
         else:
             import multiprocessing as mp
@@ -229,7 +236,7 @@ def _bench_queries(n: int, cat: Catalog, clips: list[EmotionArc], kinds: list[st
 def _exhaustive_note(n: int, ex_times: list[float], cat: Catalog, clips: list[EmotionArc]) -> str:
     if ex_times:
         return (f"{np.mean(ex_times):.2f} s (measured on {len(ex_times)} queries, "
-                f"{EXHAUSTIVE_WORKERS if n >= 20000 else 1} process(es))")
+                f"{_exhaustive_processes(n)} process(es))")
     s = min(2000, n)
     sample = cat.subset(np.arange(s))
     t = time.perf_counter()

