@@ -1,4 +1,4 @@
-"""The sketch shortlist of the fast path: sketches, the one-product estimate, recall, the cache."""
+"""The sketch shortlist of the fast path: sketches, the compiled estimate, recall, the cache."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_paa_bin_means_by_hand() -> None:
     with pytest.raises(ParameterError, match="va"):
         fast.paa(np.zeros((0, 2)), 4)
     with pytest.raises(ParameterError, match="points"):
-        fast.build_table(Catalog.from_arcs([_arc(va)]), 8.0, points=4)
+        fast.build_table(Catalog.from_arcs([_arc(va)]), 8.0, points=2)
 
 
 def test_diff_operator_matches_dtw_slope() -> None:
@@ -59,13 +59,12 @@ def test_windows_cover_the_track_and_short_tracks_are_whole() -> None:
     table = fast.build_table(cat, 16.0, points=8, stride=0.25)
     # Track 0: starts 0, 4, ..., 24 (the last ends with the track); track 1: one whole-track row.
     assert table.first_row.tolist() == [0, 7]
-    assert table.rows.shape == (8, 16)
+    assert table.blocks[0].shape == (16, 8) and table.blocks[0].dtype == np.int8
+    rows = table.values()
+    half_step = 0.5 / fast.QUANT + 1e-12  # stored as round(127 x)
     for j, start in enumerate(range(0, 25, 4)):
-        assert table.rows[j] == pytest.approx(fast.paa(long[start : start + 16], 8), abs=1e-6)
-    assert table.rows[7] == pytest.approx(fast.paa(short, 8), abs=1e-6)
-    v, a = table.rows[:, :8].astype(np.float64), table.rows[:, 8:].astype(np.float64)
-    s = fast.diff_operator(8)
-    assert table.norms[:, 2] == pytest.approx(((v @ s.T) ** 2).sum(1) + ((a @ s.T) ** 2).sum(1), rel=1e-5)
+        assert np.abs(rows[j] - fast.paa(long[start : start + 16], 8)).max() <= half_step
+    assert np.abs(rows[7] - fast.paa(short, 8)).max() <= half_step
 
 
 def test_windows_are_in_seconds_whatever_the_track_hop() -> None:
@@ -73,9 +72,10 @@ def test_windows_are_in_seconds_whatever_the_track_hop() -> None:
     va = _walk(np.random.default_rng(3), 50)
     cat = Catalog.from_arcs([_arc(va, 1.0), _arc(np.repeat(va, 2, axis=0), 0.5)])
     table = fast.build_table(cat, 22.6, points=12, stride=0.3)
+    rows = table.values()
     r0, r1 = table.first_row
-    assert r1 == r0 + (table.rows.shape[0] - r1)
-    assert table.rows[r1:] == pytest.approx(table.rows[:r1], abs=1e-5)
+    assert r1 == r0 + (rows.shape[0] - r1)
+    assert rows[r1:] == pytest.approx(rows[:r1], abs=1.01 / fast.QUANT)
 
 
 def test_lengths_for_cover_the_section_lengths_exact_alignment_uses() -> None:
@@ -93,53 +93,54 @@ def test_lengths_for_cover_the_section_lengths_exact_alignment_uses() -> None:
 
 
 # --------------------------------------------------------------------------- the estimate
-def test_estimate_equals_the_masked_distances_row_by_row() -> None:
-    # The one-product expansion gives, per track, the smallest weighted distance over its
-    # windows and every variant, each computed here directly on its window bins.
+def test_estimate_equals_the_window_distances_row_by_row() -> None:
+    # The compiled scan gives, per track, the smallest weighted distance over its windows and
+    # the three shifts, each computed here plainly on the stored sketches.
     rng = np.random.default_rng(5)
     cat = Catalog.from_arcs([_arc(_walk(rng, int(m))) for m in rng.integers(8, 70, 25)])
     q = _walk(rng, 20)
     w = MatchWeights(valence=1.3, arousal=0.7, transition=2.5)
-    p = 10
-    est = fast.estimate(cat, q, hop=HOP, weights=w, points=p, stride=0.25)
-    variants = fast.query_variants(q, p, len(q) * HOP)
-    assert len(variants) == 1 + 2 * (len(fast.MASKS) - 1)
+    p = 8
+    est = fast.estimate(cat, q, hop=HOP, weights=w, points=p, stride=0.5)
+    u = fast.paa(q, p)
     expected = np.full(len(cat), np.inf)
     for length in est.lengths:
-        table = fast.build_table(cat, length, points=p, stride=0.25)
-        track = np.repeat(np.arange(len(cat)), np.diff(np.r_[table.first_row, table.rows.shape[0]]))
-        for row, i in zip(table.rows.astype(np.float64), track, strict=True):
-            for var in variants:
-                keep = p - var.head - var.tail
-                ev = var.sketch[:keep] - row[var.head : p - var.tail]
-                ea = var.sketch[keep:] - row[p + var.head : 2 * p - var.tail]
-                s = fast.diff_operator(keep)
-                d2 = (w.valence * ev @ ev + w.arousal * ea @ ea) / keep
-                d2 += w.transition * (np.sum((s @ ev) ** 2) + np.sum((s @ ea) ** 2)) / (keep * var.spacing**2)
+        table = fast.build_table(cat, length, points=p, stride=0.5)
+        rows = table.values()
+        track = np.repeat(np.arange(len(cat)), np.diff(np.r_[table.first_row, rows.shape[0]]))
+        for row, i in zip(rows, track, strict=True):
+            for shift in fast.SHIFTS:
+                d2 = fast.window_distance(u, row, shift, spacing=len(q) * HOP / p, weights=w)
                 expected[i] = min(expected[i], d2)
-    assert est.distance == pytest.approx(np.sqrt(expected), abs=2e-4)
+    assert est.distance == pytest.approx(np.sqrt(expected), rel=1e-4, abs=1e-5)  # float32 in the scan
 
 
-def test_query_variants_shift_and_squeeze_the_clip() -> None:
-    q = np.stack([np.arange(12.0), np.full(12, 0.3)], axis=1)
-    variants = {(v.head, v.tail, round(v.spacing, 6)): v.sketch for v in fast.query_variants(q, 6, 12.0)}
-    assert variants[(0, 0, 2.0)] == pytest.approx([0.5, 2.5, 4.5, 6.5, 8.5, 10.5] + [0.3] * 6)
-    # Shifted: the section starts one bin into the window, the clip's last bin falls outside.
-    assert variants[(1, 0, 2.0)] == pytest.approx([0.5, 2.5, 4.5, 6.5, 8.5] + [0.3] * 5)
-    # ... or ends two bins before the window's end, its first two bins before the window.
-    assert variants[(0, 2, 2.0)] == pytest.approx([4.5, 6.5, 8.5, 10.5] + [0.3] * 4)
-    # Squeezed: the whole clip in the four bins of a shorter section.
-    assert variants[(0, 2, 3.0)] == pytest.approx([1.0, 4.0, 7.0, 10.0] + [0.3] * 4)
+def test_shifts_find_a_section_that_starts_between_windows() -> None:
+    # Window bins 0..5 hold 0, 1, ..., 5. A clip holding bins 1..6 of the same ramp is the window
+    # shifted by one bin (the section starts a bin into the window): the aligned comparison
+    # misses it, the (0, 1) shift sees no difference on the five bins they share, and (1, 0)
+    # shifts the wrong way.
+    w = MatchWeights(valence=1.0, arousal=1.0, transition=1.0)
+    ramp = np.arange(7) / 10
+    y = np.r_[ramp[:6], np.zeros(6)]
+    u = np.r_[ramp[1:], np.zeros(6)]
+    aligned = fast.window_distance(u, y, (0, 0), spacing=1.0, weights=w)
+    assert aligned == pytest.approx(0.01)  # every bin 0.1 apart, no change in the differences
+    assert fast.window_distance(u, y, (0, 1), spacing=1.0, weights=w) == pytest.approx(0.0, abs=1e-12)
+    assert fast.window_distance(u, y, (1, 0), spacing=1.0, weights=w) == pytest.approx(0.04)
 
 
 def test_estimate_tracks_the_exact_distance_of_a_clean_section() -> None:
     rng = np.random.default_rng(11)
     vas = [_walk(rng, 120) for _ in range(30)]
     cat = Catalog.from_arcs([_arc(v) for v in vas])
-    clip = vas[17][40:72]  # 32 s: a ladder length
-    est = fast.estimate(cat, clip, hop=HOP, weights=MatchWeights()).distance
-    assert int(np.argmin(est)) == 17
-    assert est[17] < 0.05 < np.sort(est)[1]
+    # 32 s windows start every 16 s: a section starting at 32 s is a window, one at 40 s lies
+    # half a bin from the nearest shift. Both rank their track first.
+    on = fast.estimate(cat, vas[17][32:64], hop=HOP, weights=MatchWeights()).distance
+    between = fast.estimate(cat, vas[17][40:72], hop=HOP, weights=MatchWeights()).distance
+    assert int(np.argmin(on)) == int(np.argmin(between)) == 17
+    assert on[17] < 0.01 < 0.1 < np.sort(on)[1]
+    assert between[17] < 0.8 * np.sort(between)[1]
 
 
 # --------------------------------------------------------------------------- recall of the fast path

@@ -1,28 +1,33 @@
-"""DTW between valence-arousal arcs, with transition channels, on dtaidistance's C path.
+"""DTW between valence-arousal arcs, with transition channels.
 
 A clip's arc (``n`` steps) is compared with a track's arc in two stages:
 
-1. **Section search** (subsequence alignment, Müller 2015; dtaidistance's
-   ``warping_paths_fast`` with the series' start and end relaxed through ``psi``, on
-   the weighted valence/arousal levels):
+1. **Section search** (subsequence alignment, Müller 2015: the series' start and end
+   relaxed as dtaidistance's ``psi`` does, on the weighted valence/arousal levels):
    the end of the best-matching section is the argmin of the last row of the
    accumulated-cost matrix; its start is found by the same search on the reversed
    sequences, anchored at that end. The section length is then clamped so that
    fitting it to the clip needs a time-stretch of at most ``max_stretch``.
 2. **Scoring** (length-normalised, windowed DTW): the section is resampled to the
    clip's ``n`` steps (exactly what fitting will do to the audio), so long and short
-   tracks compare on the same footing, and compared by ``dtw_ndim.distance_fast``
-   with a Sakoe-Chiba band of ``ceil(window * n)`` steps. The distance is divided by
-   ``sqrt(n)``: the result is a root-mean-square step distance in VA units.
+   tracks compare on the same footing, and compared by DTW with a Sakoe-Chiba band of
+   ``ceil(window * n)`` steps. The distance is divided by ``sqrt(n)``: the result is a
+   root-mean-square step distance in VA units.
 
 Each step is the 4-vector described in :class:`matching.ranking.weights.MatchWeights`
 (weighted valence, arousal and their changes per second), so a rise from sadness to
 joy costs more to miss than a flat stretch. :func:`distance_to_score` maps a distance
 to [0, 1].
+
+:func:`align` and :func:`align_series` run compiled kernels
+(:mod:`matching.ranking.dtw_kernels`, many tracks in parallel); :func:`best_section`
+and :func:`arc_distance` are the same two stages on dtaidistance's C code, kept as
+the reference the kernels are tested against (``tests/test_dtw_kernels.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -30,6 +35,7 @@ import numpy as np
 from dtaidistance import dtw_ndim
 
 from analysis.errors import ParameterError
+from matching.ranking.dtw_kernels import align_many, band
 from matching.ranking.weights import MatchWeights
 
 DEFAULT = MatchWeights()
@@ -92,11 +98,6 @@ def resample_va(va: np.ndarray, n: int) -> np.ndarray:
     x = np.linspace(0.0, m - 1.0, n)
     xp = np.arange(m, dtype=np.float64)
     return np.stack([np.interp(x, xp, va[:, c]) for c in range(va.shape[1])], axis=1)
-
-
-def band(n: int, weights: MatchWeights = DEFAULT) -> int:
-    """Sakoe-Chiba band in steps for a length-``n`` comparison (at least 2, so a step can warp)."""
-    return max(2, math.ceil(weights.window * n))
 
 
 def arc_distance(query_va: np.ndarray, series_va: np.ndarray, *, hop: float, weights: MatchWeights = DEFAULT) -> float:
@@ -205,6 +206,56 @@ class Alignment:
     coverage: float
 
 
+@dataclass(frozen=True)
+class Alignments:
+    """:class:`Alignment` of one clip with many series, one array per field."""
+
+    distance: np.ndarray
+    score: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    stretch: np.ndarray
+    coverage: np.ndarray
+
+    def __getitem__(self, i: int) -> Alignment:
+        return Alignment(*(float(getattr(self, f.name)[i]) for f in dataclasses.fields(self)))
+
+
+def _query(query_va: np.ndarray) -> np.ndarray:
+    q = np.asarray(query_va, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != 2 or q.shape[0] < 1:
+        raise ParameterError(f"`query_va` must be an (n, 2) array with n >= 1 (received shape {q.shape})")
+    return q
+
+
+def align_series(
+    query_va: np.ndarray,
+    va: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    hop: float,
+    weights: MatchWeights = DEFAULT,
+    query_features: np.ndarray | None = None,
+) -> Alignments:
+    """:func:`align` a clip with every series of ``va`` (series ``t`` is ``va[offsets[t]:offsets[t + 1]]``).
+
+    All are sampled every ``hop`` seconds from time 0; they are aligned on every core.
+    """
+    q = _query(query_va)
+    n = q.shape[0]
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or np.any(np.diff(offsets) < 1):
+        raise ParameterError("`offsets` must be increasing: every series needs at least one step")
+    fq = features(q, hop, weights) if query_features is None else query_features
+    dist, first, last = align_many(fq, va, offsets, hop=hop, weights=weights)
+    raw_stretch = n / (last - first + 1)
+    stretch = np.minimum(raw_stretch, weights.max_stretch)
+    coverage = np.minimum(1.0, stretch / raw_stretch)
+    score = distance_to_score(dist, weights.distance_scale) * coverage
+    return Alignments(distance=dist, score=np.asarray(score, dtype=np.float64), start=first * hop,
+                      end=(last + 1) * hop, stretch=stretch, coverage=coverage)  # fmt: skip
+
+
 def align(
     query_va: np.ndarray,
     series_va: np.ndarray,
@@ -217,24 +268,10 @@ def align(
 
     Both arrays are sampled every ``hop`` seconds from time 0. ``query_features``, the
     clip's :func:`features` at ``hop`` and ``weights``, saves computing them per track when
-    one clip is aligned with many (the ranking does; the result is the same).
+    one clip is aligned with many (the result is the same).
     """
-    q = np.asarray(query_va, dtype=np.float64)
     s = np.asarray(series_va, dtype=np.float64)
-    n, m = q.shape[0], s.shape[0]
-    fq = features(q, hop, weights) if query_features is None else query_features
-    found = section_search(fq, features(s, hop, weights), weights=weights)
-    sec = clamp_section(found, n=n, m=m, max_stretch=weights.max_stretch)
-    dist = _fitted_distance(fq, s[sec.start : sec.end + 1], hop=hop, weights=weights)
-    raw_stretch = n / sec.length
-    stretch = min(raw_stretch, weights.max_stretch)
-    coverage = min(1.0, stretch / raw_stretch)
-    score = float(distance_to_score(dist, weights.distance_scale)) * coverage
-    return Alignment(
-        distance=dist,
-        score=score,
-        start=sec.start * hop,
-        end=(sec.end + 1) * hop,
-        stretch=float(stretch),
-        coverage=float(coverage),
-    )
+    if s.ndim != 2 or s.shape[1] != 2 or s.shape[0] < 1:
+        raise ParameterError(f"`series_va` must be an (m, 2) array with m >= 1 (received shape {s.shape})")
+    return align_series(query_va, s, np.array([0, s.shape[0]]), hop=hop, weights=weights,
+                        query_features=query_features)[0]  # fmt: skip

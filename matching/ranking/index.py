@@ -9,18 +9,18 @@ library by default):
   library's stamp) and which tables exist;
 - the catalogue as raw little-endian arrays (``ids``, ``offsets``, ``durations``,
   ``hops``, ``va``, ``summaries``, ``embeddings``) and ``names.jsonl`` (path and title);
-- one table per window length: ``(R, width)`` float32 rows, one per window, sorted by
-  track, and each track's first row.
+- one table per window length: blocks of ``(2P, n)`` int8 columns (windows sorted by
+  track; a block per append) and each track's first window.
 
-Opening maps the arrays (nothing is read until used; a million tracks open in well
-under a second, ``bench/bench_matching.py`` prints it), so a restart costs no rebuild. A
+Opening maps the arrays (nothing is read until used; a million tracks open in about a
+second, ``bench/bench_matching.py`` prints it), so a restart costs no rebuild. A
 table missing when a query needs it is built once and stored. Adding tracks appends
-their rows to every array and table file (rows are windows, so a table grows at its
-end); only a removal rebuilds. Writers take a lock file; readers see the tracks that
-``index.json`` counted when they opened.
+their rows to every array file and a block of windows to every table file; only a
+removal rebuilds. An index of an older format is rebuilt by :func:`sync_index`. Writers
+take a lock file; readers see the tracks that ``index.json`` counted when they opened.
 
 Per-query memory: the query reads each table block by block and gives the pages of a
-large table back after each block (:func:`matching.ranking.sketches.release_rows`).
+large table back after each block (:func:`matching.ranking.sketches.release_block`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from analysis.errors import ParameterError
 from matching.ranking import sketches
 from matching.ranking.catalog import Catalog
 
-FORMAT = 1
+FORMAT = 2  # 2: int8 six-bin sketches (1 held float32 twelve-bin ones)
 _ARRAYS = {  # name: (dtype, columns or 0 for a vector)
     "ids": ("<i8", 0), "durations": ("<f8", 0), "hops": ("<f8", 0), "va": ("<f4", 2), "summaries": ("<f8", 8),
 }  # fmt: skip
@@ -107,13 +107,19 @@ class SketchIndex:
                     info = _extend_table(self.folder, self.catalog, name, length, points, stride, info)
                     self.meta["tables"][name] = info
                     _write_meta(self.folder, self.meta)
-        n, width = len(self), sketches.table_width(points)
+        n = len(self)
         first_all = np.asarray(self._map(name + ".first", "<i8", (int(info["tracks"]),)))
         end = int(first_all[n]) if int(info["tracks"]) > n else int(info["rows"])  # tracks added since we opened
-        rows = self._map(name + ".rows", "<f4", (end, width))
-        first = first_all[:n]
-        table = sketches.SketchTable(length=float(length), points=points, stride=float(stride), matrix=rows.T,
-                                     first_row=first)  # fmt: skip
+        blocks, start = [], 0
+        for size in info["blocks"]:
+            if start >= end:
+                break
+            block = np.memmap(self.folder / (name + ".rows"), dtype="i1", mode="r", offset=2 * points * start,
+                              shape=(2 * points, size))  # fmt: skip
+            blocks.append(block if start + size <= end else block[:, : end - start])
+            start += size
+        table = sketches.SketchTable(length=float(length), points=points, stride=float(stride), blocks=tuple(blocks),
+                                     first_row=first_all[:n])  # fmt: skip
         self._tables[name] = table
         return table
 
@@ -156,20 +162,20 @@ def _extend_table(
     """Append the rows of the tracks a table lacks (all of them for a new table) to its files."""
     done = 0 if info is None else int(info["tracks"])
     rows_before = 0 if info is None else int(info["rows"])
+    blocks = [] if info is None else list(info["blocks"])
     if info is None:
         for suffix in (".rows", ".first"):
             (folder / (name + suffix)).unlink(missing_ok=True)
-    step = 16384  # tracks per piece: bounds the temporary rows to about 150 MB at the shortest length
+    step = 16384  # tracks per piece: bounds the temporary rows
     for lo in range(done, len(catalog), step):
         part = catalog.subset(np.arange(lo, min(len(catalog), lo + step)))
         first = sketches.table_layout(part, length, stride)
-        rows = np.empty((int(first[-1]), sketches.table_width(points)), dtype=np.float32)
-        sketches.fill_rows(part, length, points, stride, first, rows)
-        _append(folder / (name + ".rows"), rows, "<f4")
+        _append(folder / (name + ".rows"), sketches.sketch_columns(part, length, points, stride, first), "i1")
         _append(folder / (name + ".first"), first[:-1] + rows_before, "<i8")
         rows_before += int(first[-1])
+        blocks.append(int(first[-1]))
     return {"length": float(length), "points": points, "stride": float(stride), "rows": rows_before,
-            "tracks": len(catalog)}  # fmt: skip
+            "tracks": len(catalog), "blocks": blocks}  # fmt: skip
 
 
 def _append_catalog(folder: Path, meta: dict[str, Any], new: Catalog) -> None:
@@ -235,6 +241,14 @@ def append_tracks(folder: str | Path, new: Catalog) -> SketchIndex:
     return SketchIndex(folder)
 
 
+def _open_current(folder: Path) -> SketchIndex | None:
+    """The index in ``folder``, or None when there is none or it has an older format (to be rebuilt)."""
+    meta = folder / "index.json"
+    if not meta.is_file() or json.loads(meta.read_text()).get("format") != FORMAT:
+        return None
+    return SketchIndex(folder)
+
+
 def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Sequence[float] = ()) -> SketchIndex:
     """The index of a :class:`matching.Library`, brought up to date with its database.
 
@@ -248,7 +262,7 @@ def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Seque
     from matching.ranking.catalog import build_catalog
 
     folder = Path(folder) if folder is not None else default_folder(library.url)
-    index = SketchIndex(folder) if (folder / "index.json").is_file() else None
+    index = _open_current(folder)
     if index is not None:
         known = int(index.meta["last_id"])
         with library.engine.connect() as conn:

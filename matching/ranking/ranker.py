@@ -19,28 +19,33 @@ carries ``compose_instead`` (True when even the best score is below the weights'
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import mmap
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit, prange
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog, arc_summary
-from matching.ranking.dtw import align, distance_to_score, features
+from matching.ranking.dtw import Alignments, align_series, distance_to_score, features
 from matching.ranking.weights import MatchWeights, weights_for
 
 #: Per-dimension scale of the arc-summary comparison (means, spreads, trends, rates per s).
 EMBED_SCALE = np.array([0.5, 0.5, 0.3, 0.3, 0.5, 0.5, 0.1, 0.1])
-#: Fewest tracks the fast path scores exactly; it scores ``max(CANDIDATES, sqrt(N))`` of N
+#: Fewest tracks the fast path scores exactly; it scores ``max(CANDIDATES, 10 * sqrt(N))`` of N
 #: (the shortlist must grow with the library for the same recall: ``bench/bench_matching.py``).
-CANDIDATES = 250
+#: Exact alignment is compiled and parallel, so a large shortlist is cheap: 10,000 tracks at a
+#: million take about 0.15 s on two cores.
+CANDIDATES = 1000
 
 
 def shortlist_size(n_tracks: int) -> int:
     """Default number of tracks the fast path scores exactly in a library of ``n_tracks``."""
-    return max(CANDIDATES, math.ceil(math.sqrt(n_tracks)))
+    return max(CANDIDATES, math.ceil(10 * math.sqrt(n_tracks)))
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,22 @@ def clip_arc(clip: Any) -> EmotionArc:
 
 def embedding_scores(clip_summary: np.ndarray, summaries: np.ndarray) -> np.ndarray:
     """``(N,)`` arc-summary similarity in (0, 1] of the clip against every track."""
-    z = (summaries - clip_summary[None, :]) / EMBED_SCALE
-    return 1.0 / (1.0 + (z * z).mean(axis=1))
+    summaries = np.asarray(summaries, dtype=np.float64)
+    if summaries.ndim != 2 or summaries.shape[1] != EMBED_SCALE.size:
+        raise ParameterError(f"`summaries` must be (N, {EMBED_SCALE.size}) (received shape {summaries.shape})")
+    return _embedding_scores(np.asarray(clip_summary, dtype=np.float64), summaries, EMBED_SCALE)
+
+
+@njit(cache=True, parallel=True)
+def _embedding_scores(clip: np.ndarray, summaries: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    out = np.empty(summaries.shape[0])
+    for i in prange(summaries.shape[0]):
+        acc = 0.0
+        for j in range(clip.size):
+            z = (summaries[i, j] - clip[j]) / scale[j]
+            acc += z * z
+        out[i] = 1.0 / (1.0 + acc / clip.size)
+    return out
 
 
 def steps_at(m: np.ndarray | int, track_hop: np.ndarray | float, hop: float) -> np.ndarray:
@@ -168,35 +187,73 @@ def rank(
 
     fq = features(q, hop, w)  # once per clip, not per track
 
-    def exact(i: int) -> Match:
-        al = align(q, track_va_at(cat, i, hop), hop=hop, weights=w, query_features=fq)
-        return Match(
-            track_id=int(cat.ids[i]),
-            path=cat.paths[i],
-            title=cat.titles[i],
-            score=float(w_dtw * al.score + w_emb * emb[i]),
-            dtw_score=al.score,
-            embedding_score=float(emb[i]),
-            start=al.start,
-            end=al.end,
-            stretch=al.stretch,
-            coverage=al.coverage,
-            distance=al.distance,
-        )
+    def exact(chosen: np.ndarray) -> list[Match]:
+        al = align_tracks(cat, chosen, q, hop, w, fq)
+        score = w_dtw * al.score + w_emb * emb[chosen]
+        order = np.lexsort((np.asarray(cat.ids)[chosen], -score))[:k]  # best first, ties by track id
+        return [_match(cat, int(chosen[r]), float(score[r]), al, r, float(emb[chosen[r]])) for r in order]
 
     if not fast or len(cat) <= k:
-        best = sorted((exact(i) for i in range(len(cat))), key=lambda m: (-m.score, m.track_id))[:k]
+        best = exact(np.arange(len(cat)))
     else:
         size = candidates if candidates is not None else shortlist_size(len(cat))
-        best = _shortlisted(cat, q, hop, k, w, emb, exact, size)
+        best = exact(_shortlist(cat, q, hop, k, w, emb, size))
     top = best[0].score if best else 0.0
     return Ranking(best, compose_instead=top < w.compose_threshold, threshold=w.compose_threshold, weights=w)
 
 
-def _shortlisted(
-    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, exact: Any, candidates: int
-) -> list[Match]:
-    """Exact scoring of the ``candidates`` tracks with the best estimated blended score.
+def _match(cat: Catalog, i: int, score: float, al: Alignments, r: int, emb: float) -> Match:
+    a = al[r]
+    return Match(track_id=int(cat.ids[i]), path=cat.paths[i], title=cat.titles[i], score=score, dtw_score=a.score,
+                 embedding_score=emb, start=a.start, end=a.end, stretch=a.stretch, coverage=a.coverage,
+                 distance=a.distance)  # fmt: skip
+
+
+#: Tracks aligned per call when every track is scored: a memory-mapped catalogue gives the
+#: pages of each part back, so ranking a million tracks exhaustively holds one part in memory.
+_PART = 1 << 17
+
+
+def align_tracks(
+    cat: Catalog, chosen: np.ndarray, q: np.ndarray, hop: float, w: MatchWeights, fq: np.ndarray | None = None
+) -> Alignments:
+    """:func:`~matching.ranking.dtw.align_series` of clip ``q`` with tracks ``chosen`` (sorted indices)."""
+    if chosen.size <= _PART:
+        return align_series(q, *series_at(cat, chosen, hop), hop=hop, weights=w, query_features=fq)
+    parts = []
+    for lo in range(0, chosen.size, _PART):
+        part = chosen[lo : lo + _PART]
+        parts.append(align_series(q, *series_at(cat, part, hop), hop=hop, weights=w, query_features=fq))
+        mm = getattr(cat.va, "_mmap", None)
+        if mm is not None and getattr(cat.va, "offset", None) == 0:  # arcs stay in the page cache, out of this process
+            a = int(cat.offsets[part[0]]) * cat.va.strides[0] // mmap.PAGESIZE * mmap.PAGESIZE
+            b = int(cat.offsets[part[-1] + 1]) * cat.va.strides[0]
+            mm.madvise(mmap.MADV_DONTNEED, a, min(len(mm), b) - a)
+    return Alignments(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Alignments)))
+
+
+def series_at(cat: Catalog, chosen: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
+    """The VA of tracks ``chosen`` at the clip's ``hop``, as one array and offsets (no copy for all tracks)."""
+    hops = np.asarray(cat.hops)[chosen]
+    same = np.abs(hops - hop) < 1e-9
+    if same.all() and chosen.size and np.array_equal(chosen, np.arange(chosen[0], chosen[0] + chosen.size)):
+        lo, hi = int(cat.offsets[chosen[0]]), int(cat.offsets[chosen[-1] + 1])
+        return cat.va[lo:hi], np.asarray(cat.offsets[chosen[0] : chosen[-1] + 2]) - lo  # a run: no copy
+    if same.all():
+        lo, hi = np.asarray(cat.offsets)[chosen], np.asarray(cat.offsets)[chosen + 1]
+        m = hi - lo
+        offsets = np.concatenate([[0], np.cumsum(m)])
+        rows = np.repeat(lo - offsets[:-1], m) + np.arange(int(offsets[-1]))
+        return np.asarray(cat.va[rows]), offsets
+    parts = [track_va_at(cat, int(i), hop) for i in chosen]
+    offsets = np.concatenate([[0], np.cumsum([p.shape[0] for p in parts])])
+    return np.concatenate(parts).astype(np.float64), offsets
+
+
+def _shortlist(
+    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, candidates: int
+) -> np.ndarray:
+    """The ``candidates`` tracks with the best estimated blended score, to be scored exactly.
 
     The estimate (:func:`matching.ranking.sketches.estimate`) replaces the exact DTW distance in the
     blend; the embedding part and the coverage of short tracks are exact already.
@@ -209,5 +266,4 @@ def _shortlisted(
     coverage = np.minimum(1.0, m * w.max_stretch / q.shape[0])
     guess = w_dtw * coverage * distance_to_score(est, w.distance_scale) + w_emb * emb
     c = min(len(cat), max(candidates, k))
-    short = np.argpartition(-guess, c - 1)[:c] if c < len(cat) else np.arange(len(cat))
-    return sorted((exact(int(i)) for i in short), key=lambda m: (-m.score, m.track_id))[:k]
+    return np.sort(np.argpartition(-guess, c - 1)[:c]) if c < len(cat) else np.arange(len(cat))

@@ -1,34 +1,34 @@
-"""Shortlisting for large libraries: section sketches compared in one BLAS product.
+"""Shortlisting for large libraries: tiny section sketches compared by a compiled scan.
 
-Exact ranking (:func:`matching.ranking.dtw.align`) costs about a millisecond per track, so
-100,000 tracks take minutes. The fast path estimates every track's DTW distance from
-small *sketches* and runs the exact alignment only on a shortlist (:mod:`matching.ranking.ranker`).
+Exact ranking (:func:`matching.ranking.dtw.align_series`) costs tens of microseconds per
+track on every core, so a million tracks take seconds. The fast path estimates every
+track's DTW distance from small *sketches* and runs the exact alignment only on a
+shortlist (:mod:`matching.ranking.ranker`).
 
 **Sketches.** A track's candidate sections are windows of a few lengths on a geometric
 ladder (``BASE_SECONDS * RATIO**j``: 4, 4.8, 5.7, 6.7, 8, ... 32, 38, 45, ... s), starting every
 ``stride`` window lengths and always including one that ends with the track; a track
 shorter than the window gets one row, the whole track (the exact path clamps a section
 to the track too). Each window is reduced to ``P`` piecewise aggregate (PAA) means of
-valence and of arousal (``2P`` numbers). A clip is reduced the same
-way, whole, to ``P`` bins. Fitting stretches a section to the clip, so in the clip's
-time base both sketches are ``P`` bins of ``D / P`` seconds (``D`` the clip duration).
+valence and of arousal, stored as ``2P`` signed bytes (``round(127 * x)``: VA lies in
+[-1, 1], so a step of 0.008, far below what separates a fit from a miss). A clip is
+reduced the same way, whole, to ``P`` bins. Fitting stretches a section to the clip,
+so in the clip's time base both sketches are ``P`` bins of ``D / P`` seconds (``D``
+the clip duration).
 
-**Estimate.** With ``e = u - y`` the clip's minus a window's sketch (per channel) and
-``S`` the central difference between bins (one-sided at the ends, like
-:func:`matching.ranking.dtw._slope`), the estimated mean squared step cost is
+**Estimate.** With ``e = u - y`` the clip's minus a window's sketch (per channel) on
+``K`` compared bins and ``S`` the central difference between bins (one-sided at the
+ends, like :func:`matching.ranking.dtw._slope`), the estimated mean squared step cost is
 
-    d2 = (w_v |e_v|^2 + w_a |e_a|^2) / P + w_t (|S e_v|^2 + |S e_a|^2) / (P * (D / P)^2)
+    d2 = (w_v |e_v|^2 + w_a |e_a|^2) / K + w_t (|S e_v|^2 + |S e_a|^2) / (K * (D / P)^2)
 
-the same weighted levels and changes per second that DTW compares. It is a quadratic
-form ``e' M e`` with ``M`` fixed for the query, so ``d2 = u'Mu - 2 (Mu)'y + y'My``, and
-``y'My`` needs only three stored norms per window. A section rarely sits exactly on a
-window, so each window is also compared on sub-ranges (:data:`MASKS`: one or two bins
-dropped at either end) with the clip shifted or squeezed onto them
-(:func:`query_variants`); each sub-range stores its own three norms. Every variant is a
-row of one ``(K, 2P + 3 * len(MASKS))`` matrix: one float32 product with the table gives
-all ``K x R`` estimates, a minimum over variants and ``np.minimum.reduceat`` each
-track's best, and any weights can be used without rebuilding. Only ladder lengths near
-the section lengths the exact search produces are read (:func:`lengths_for`).
+the same weighted levels and changes per second that DTW compares. A section rarely
+starts on a window, so each window is compared three ways (:data:`SHIFTS`): aligned, and
+with the clip shifted one bin either way (``K = P - 1``). With ``P = 6`` and a stride of
+half a window (three bins), the shifts cover every start between two windows. A
+compiled kernel (:func:`_track_minimum`) takes the smallest ``d2`` over a track's
+windows and shifts, on every core. Only ladder lengths near the section lengths the
+exact search produces are read (:func:`lengths_for`).
 
 It is an estimate, not a bound (no warping inside a bin, sections on a stride grid): the
 shortlist size trades recall against time, measured by ``bench/bench_matching.py``.
@@ -36,13 +36,11 @@ shortlist size trades recall against time, measured by ``bench/bench_matching.py
 **Memory.** Tables are built lazily per window length, kept per catalogue (a new
 :class:`~matching.ranking.catalog.Catalog`, as ``Library.catalog()`` returns after any write,
 gets new tables) and at most ``MAX_TABLES`` lengths per catalogue. A window costs
-``4 * (2P + 3 * len(MASKS))`` bytes (156 at the defaults); a track of ``T`` seconds has
-about ``(T - L) / (stride * L) + 1`` windows of length ``L``. Measured on 100,000
-synthetic tracks of 0.5-4 min (``bench/bench_matching.py``): 0.85 GB for 10 s windows,
-0.49 GB for 16 s, 0.22 GB for 32 s, 0.06 GB for 91 s; a query reads two or three
-lengths. Short clips against large libraries are the expensive case. A catalogue opened
-from a persistent index (:mod:`matching.ranking.index`) keeps its tables on disk instead,
-memory-mapped, built once per length and appended to as tracks are added.
+``2P`` = 12 bytes; a track of ``T`` seconds has about ``(T - L) / (stride * L) + 1``
+windows of length ``L``: at a million tracks of 0.5-4 min, 0.25 GB for 13 s windows.
+A catalogue opened from a persistent index (:mod:`matching.ranking.index`) keeps its
+tables on disk instead, memory-mapped, built once per length and appended to as tracks
+are added.
 """
 
 from __future__ import annotations
@@ -55,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit, prange
 
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog
@@ -70,13 +69,17 @@ HIGH_SLACK = 2 ** (1 / 8)
 #: Ladder steps (the longest window is ``BASE_SECONDS * RATIO**(LADDER - 1)``, ~ 1 h).
 LADDER = 40
 #: PAA bins per sketch.
-POINTS = 12
+POINTS = 6
 #: Window start spacing as a fraction of the window length.
-STRIDE = 0.25
-#: Window sub-ranges compared (bins dropped at the start, at the end): see :func:`query_variants`.
-MASKS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (2, 0), (0, 1), (0, 2))
-#: Windows per block of the product (bounds the (variants, windows) temporary).
-_ROWS = 1 << 20
+STRIDE = 0.5
+#: How a clip is laid over a window: (clip bins skipped at the start, window bins skipped at the
+#: start); a shifted comparison covers ``P - 1`` bins. (1, 0): the section starts a bin before the
+#: window; (0, 1): a bin into it.
+SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (0, 1))
+#: Sketch values are stored as ``round(QUANT * x)`` in a signed byte.
+QUANT = 127
+#: Windows per call of the scan (bounds the temporaries of an in-memory table).
+_ROWS = 1 << 22
 #: Window lengths kept per catalogue (least recently used dropped first).
 MAX_TABLES = 4
 #: Tracks per build chunk (bounds the temporary float64 prefix sums).
@@ -98,27 +101,26 @@ class SketchTable:
     length: float
     points: int
     stride: float
-    #: (2P + 3 * len(MASKS), R) float32, one column per window (sorted by track): P valence
-    #: bin means, P arousal bin means, then for each sub-range of MASKS |y_v|^2, |y_a|^2 and
-    #: |S y_v|^2 + |S y_a|^2 on it. It is the transposed view of row-major ``(R, width)``
-    #: storage, so a persistent table grows by appending rows to its file.
-    matrix: np.ndarray
+    #: Consecutive blocks of windows (sorted by track), each ``(2P, n)`` int8 and column-major:
+    #: ``P`` valence bin means, then ``P`` arousal bin means, times :data:`QUANT`. Columns let the
+    #: scan run over windows in SIMD lanes; blocks let a persistent table grow by appending one.
+    blocks: tuple[np.ndarray, ...]
     #: (N,) int64: first window of each track (every track has at least one).
     first_row: np.ndarray
 
     @property
-    def rows(self) -> np.ndarray:
-        """(R, 2P) view: the sketches."""
-        return self.matrix[: 2 * self.points].T
-
-    @property
-    def norms(self) -> np.ndarray:
-        """(R, 3 * len(MASKS)) view: the stored norms (the whole window's first)."""
-        return self.matrix[2 * self.points :].T
+    def n_rows(self) -> int:
+        return sum(int(b.shape[1]) for b in self.blocks)
 
     @property
     def nbytes(self) -> int:
-        return int(self.matrix.nbytes + self.first_row.nbytes)
+        return int(sum(b.nbytes for b in self.blocks) + self.first_row.nbytes)
+
+    def values(self) -> np.ndarray:
+        """(R, 2P) float64: every window's sketch in VA units, one row per window."""
+        if not self.blocks:
+            return np.zeros((0, 2 * self.points))
+        return np.concatenate([b.T for b in self.blocks]).astype(np.float64) / QUANT
 
 
 @dataclass(frozen=True)
@@ -202,10 +204,13 @@ def _bin_means(
     return out
 
 
-def _check_points(points: int) -> None:
-    least = 3 + max(head + tail for head, tail in MASKS)  # every sub-range keeps 3 bins
-    if not isinstance(points, int) or points < least:
-        raise ParameterError(f"`points` must be an integer >= {least} (received {points!r})")
+def _check_table(length: float, points: int, stride: float) -> None:
+    if not length > 0:
+        raise ParameterError(f"`length` must be positive (received {length})")
+    if not isinstance(points, int) or points < 3:  # a shifted comparison keeps at least 2 bins
+        raise ParameterError(f"`points` must be an integer >= 3 (received {points!r})")
+    if not 0 < stride <= 1:
+        raise ParameterError(f"`stride` must be within 0 and 1 (received {stride})")
 
 
 def table_layout(catalog: Catalog, length: float, stride: float) -> np.ndarray:
@@ -216,27 +221,13 @@ def table_layout(catalog: Catalog, length: float, stride: float) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)])
 
 
-def table_width(points: int) -> int:
-    """Numbers stored per window: ``2P`` bin means and three norms per sub-range of :data:`MASKS`."""
-    return 2 * points + 3 * len(MASKS)
-
-
-def _check_table(length: float, points: int, stride: float) -> None:
-    if not length > 0:
-        raise ParameterError(f"`length` must be positive (received {length})")
-    _check_points(points)
-    if not 0 < stride <= 1:
-        raise ParameterError(f"`stride` must be within 0 and 1 (received {stride})")
-
-
-def fill_rows(
-    catalog: Catalog, length: float, points: int, stride: float, first_row: np.ndarray, out: np.ndarray
-) -> None:
-    """Write every window's row (see :class:`SketchTable`) into ``out`` (``(R, width)``, may be a memmap)."""
+def sketch_columns(catalog: Catalog, length: float, points: int, stride: float, first_row: np.ndarray) -> np.ndarray:
+    """Every window's sketch (see :class:`SketchTable`) as one ``(2P, R)`` int8 block."""
     n_tracks = len(catalog)
     m_all = np.diff(catalog.offsets).astype(np.int64)
     w_all = length / np.asarray(catalog.hops)
     counts = np.diff(first_row)
+    out = np.empty((2 * points, int(first_row[-1])), dtype=np.int8)
     for lo in range(0, n_tracks, _CHUNK):
         hi = min(n_tracks, lo + _CHUNK)
         a, b = int(catalog.offsets[lo]), int(catalog.offsets[hi])
@@ -250,26 +241,16 @@ def fill_rows(
         width = np.where(whole, m, w).astype(np.float64)
         start = np.where(whole, 0.0, np.minimum(k * stride * w, m - w))
         sk = _bin_means(va, cum, np.asarray(catalog.offsets)[track] - a, m, start, width, points)
-        r0, r1 = int(first_row[lo]), int(first_row[hi])
-        rows = np.empty((r1 - r0, table_width(points)), dtype=np.float32)
-        rows[:, : 2 * points] = sk
-        for j, (head, tail) in enumerate(MASKS):  # norms of each window sub-range
-            v, ar = sk[:, head : points - tail], sk[:, points + head : 2 * points - tail]
-            s_op = diff_operator(points - head - tail)
-            col = 2 * points + 3 * j
-            rows[:, col] = (v * v).sum(axis=1)
-            rows[:, col + 1] = (ar * ar).sum(axis=1)
-            rows[:, col + 2] = ((v @ s_op.T) ** 2).sum(axis=1) + ((ar @ s_op.T) ** 2).sum(axis=1)
-        out[r0:r1] = rows
+        out[:, int(first_row[lo]) : int(first_row[hi])] = np.rint(np.clip(sk, -1.0, 1.0) * QUANT).T
+    return out
 
 
 def build_table(catalog: Catalog, length: float, *, points: int = POINTS, stride: float = STRIDE) -> SketchTable:
     """Sketch every track's windows of ``length`` seconds (see module docstring), in memory."""
     _check_table(length, points, stride)
     first_row = table_layout(catalog, length, stride)
-    rows = np.empty((int(first_row[-1]), table_width(points)), dtype=np.float32)
-    fill_rows(catalog, length, points, stride, first_row, rows)
-    return SketchTable(length=float(length), points=points, stride=float(stride), matrix=rows.T,
+    cols = sketch_columns(catalog, length, points, stride, first_row)
+    return SketchTable(length=float(length), points=points, stride=float(stride), blocks=(cols,),
                        first_row=first_row[:-1])  # fmt: skip
 
 
@@ -305,36 +286,86 @@ def cached_tables(catalog: Catalog) -> tuple[SketchTable, ...]:
         return tuple(_cache.get(catalog, OrderedDict()).values())
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One way of laying a clip over a window: its sketch on window bins ``[head, P - tail)``."""
+def window_distance(
+    u: np.ndarray, y: np.ndarray, shift: tuple[int, int], *, spacing: float, weights: MatchWeights
+) -> float:
+    """``d2`` of clip sketch ``u`` laid over window sketch ``y`` (both ``(2P,)``) with ``shift``.
 
-    head: int
-    tail: int
-    #: (2 * (P - head - tail),) the clip's bin means on those bins (valence, then arousal).
-    sketch: np.ndarray
-    #: Clip seconds per bin.
-    spacing: float
-
-
-def query_variants(query_va: np.ndarray, points: int, duration: float) -> list[Variant]:
-    """The clip laid over a window in the ways the estimate compares (see the module docstring).
-
-    Whole window; and for each sub-range of :data:`MASKS`, the clip *shifted* (its bins
-    kept, the part that falls outside the window dropped: the section starts or ends
-    between stride points) or *squeezed* (the whole clip in fewer bins: a shorter section).
+    The formula of the module docstring, written plainly: the reference for the kernel.
     """
-    u = paa(query_va, points)
-    out = [Variant(0, 0, u, duration / points)]
-    for head, tail in MASKS:
-        if head == tail == 0:
-            continue
-        keep = points - head - tail
-        lo = tail if head == 0 else 0  # window bin head + j holds clip bin lo + j
-        shifted = np.r_[u[lo : lo + keep], u[points + lo : points + lo + keep]]
-        out.append(Variant(head, tail, shifted, duration / points))
-        out.append(Variant(head, tail, paa(query_va, keep), duration / keep))
-    return out
+    points = u.size // 2
+    hu, hy = shift
+    keep = points - max(hu, hy)
+    ev = u[hu : hu + keep] - y[hy : hy + keep]
+    ea = u[points + hu : points + hu + keep] - y[points + hy : points + hy + keep]
+    s = diff_operator(keep)
+    level = (weights.valence * ev @ ev + weights.arousal * ea @ ea) / keep
+    return float(level + weights.transition * (np.sum((s @ ev) ** 2) + np.sum((s @ ea) ** 2)) / (keep * spacing**2))
+
+
+#: Windows per unit of work of the compiled scan (one thread's pass over its columns).
+_BLOCK = 4096
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def _scan(
+    cols: np.ndarray, u: np.ndarray, shifts: np.ndarray, wv: float, wa: float, wt: float, out: np.ndarray
+) -> None:
+    """``out[r]``: the smallest :func:`window_distance` of window ``r`` (``cols[:, r]``) over ``shifts``.
+
+    ``wt`` is the change weight per bin^2. Each bin adds its level term and its central
+    difference (one-sided at both ends, as :func:`diff_operator`), over a run of windows at once.
+    """
+    width, n_rows = cols.shape
+    p = width // 2
+    inv = np.float32(1.0 / QUANT)
+    uf = u.astype(np.float32)
+    wv32, wa32, wt32 = np.float32(wv), np.float32(wa), np.float32(wt)
+    for b in prange((n_rows + _BLOCK - 1) // _BLOCK):
+        lo = b * _BLOCK
+        hi = min(n_rows, lo + _BLOCK)
+        best = np.full(hi - lo, np.inf, np.float32)
+        level = np.empty(hi - lo, np.float32)
+        change = np.empty(hi - lo, np.float32)
+        for j in range(shifts.shape[0]):
+            hu, hy = shifts[j, 0], shifts[j, 1]
+            keep = p - max(hu, hy)
+            level[:] = 0
+            change[:] = 0
+            for i in range(keep):
+                prev, nxt = max(i - 1, 0), min(i + 1, keep - 1)
+                f = np.float32(1.0 / (nxt - prev) ** 2)
+                yv, ya = cols[hy + i, lo:hi], cols[p + hy + i, lo:hi]
+                pv, pa = cols[hy + prev, lo:hi], cols[p + hy + prev, lo:hi]
+                nv, na = cols[hy + nxt, lo:hi], cols[p + hy + nxt, lo:hi]
+                uv, ua = uf[hu + i], uf[p + hu + i]
+                sv, sa = uf[hu + nxt] - uf[hu + prev], uf[p + hu + nxt] - uf[p + hu + prev]
+                for r in range(hi - lo):
+                    ev = uv - yv[r] * inv
+                    ea = ua - ya[r] * inv
+                    dv = sv - (nv[r] - pv[r]) * inv
+                    da = sa - (na[r] - pa[r]) * inv
+                    level[r] += wv32 * ev * ev + wa32 * ea * ea
+                    change[r] += f * (dv * dv + da * da)
+            scale = np.float32(1.0 / keep)
+            for r in range(hi - lo):
+                d2 = (level[r] + wt32 * change[r]) * scale
+                if d2 < best[r]:
+                    best[r] = d2
+        out[lo:hi] = best
+
+
+@njit(cache=True, parallel=True)
+def _lower_to_track_minimum(d2: np.ndarray, first_row: np.ndarray, best: np.ndarray) -> None:
+    """``best[t] = min(best[t], d2 of track t's windows)`` (``np.minimum.reduceat``, on every core)."""
+    n = first_row.size
+    for t in prange(n):
+        end = first_row[t + 1] if t + 1 < n else d2.size
+        m = best[t]
+        for r in range(first_row[t], end):
+            if d2[r] < m:
+                m = d2[r]
+        best[t] = m
 
 
 def estimate(
@@ -352,62 +383,44 @@ def estimate(
         raise ParameterError(f"`query_va` must be an (n, 2) array with n >= 1 (received shape {q.shape})")
     if hop <= 0:
         raise ParameterError(f"`hop` must be positive (received {hop})")
-    _check_points(points)
+    _check_table(1.0, points, stride)
     duration = q.shape[0] * hop
     if len(catalog) == 0:
         return Estimate(distance=np.zeros(0), lengths=())
     lengths = lengths_for(duration, weights.max_stretch)
-    variants = query_variants(q, points, duration)
-    # d2[k, r] = u_k'M_k u_k - 2 (M_k u_k)'y_r + y_r'M_k y_r, with M_k the weighted level and
-    # change costs on variant k's bins; y'M_k y is read from the stored sub-range norms.
-    a = np.zeros((len(variants), 2 * points + 3 * len(MASKS)))
-    umu = np.empty(len(variants))
-    for k, var in enumerate(variants):
-        keep = points - var.head - var.tail
-        sts = diff_operator(keep).T @ diff_operator(keep)
-        c_der = weights.transition / (keep * var.spacing**2)
-        uv, ua = var.sketch[:keep], var.sketch[keep:]
-        mv = weights.valence / keep * uv + c_der * (sts @ uv)
-        ma = weights.arousal / keep * ua + c_der * (sts @ ua)
-        umu[k] = uv @ mv + ua @ ma
-        a[k, var.head : points - var.tail] = -2.0 * mv
-        a[k, points + var.head : 2 * points - var.tail] = -2.0 * ma
-        j = 2 * points + 3 * MASKS.index((var.head, var.tail))
-        a[k, j : j + 3] = (weights.valence / keep, weights.arousal / keep, c_der)
-    a = a.astype(np.float32)
-    umu = umu.astype(np.float32)
+    u = np.clip(paa(q, points), -1.0, 1.0)  # what a window holding the clip would store
+    shifts = np.array(SHIFTS, dtype=np.int64)
+    wt = weights.transition / (duration / points) ** 2
     best = np.full(len(catalog), np.inf)
     for length in lengths:
         table = sketch_table(catalog, length, points=points, stride=stride)
-        n_rows = table.matrix.shape[1]
-        d2 = np.empty(n_rows, dtype=np.float32)
-        for lo in range(0, n_rows, _ROWS):  # bounded temporaries: (K, block) per block
-            block = a @ table.matrix[:, lo : lo + _ROWS]
-            block += umu[:, None]
-            np.min(block, axis=0, out=d2[lo : lo + _ROWS])
-            release_rows(table, lo, min(n_rows, lo + _ROWS))
-        np.minimum(best, np.minimum.reduceat(d2, table.first_row), out=best)
+        d2 = np.empty(table.n_rows, dtype=np.float32)
+        lo = 0
+        for block in table.blocks:  # a persistent table's blocks are given back as they are read
+            hi = lo + block.shape[1]
+            for a in range(lo, hi, _ROWS):  # bounded pages of an in-memory table per call
+                b = min(hi, a + _ROWS)
+                _scan(block[:, a - lo : b - lo], u, shifts, weights.valence, weights.arousal, wt, d2[a:b])
+            if table.nbytes > RESIDENT_LIMIT:
+                release_block(block)
+            lo = hi
+        _lower_to_track_minimum(d2, np.asarray(table.first_row), best)
     return Estimate(distance=np.sqrt(np.maximum(best, 0.0)), lengths=lengths)
 
 
 #: Memory-mapped tables larger than this (bytes) give their pages back after each block of a
 #: query, so a query holds one block, not the whole table, in memory (re-mapping a page from
-#: the page cache costs far less than the product that reads it).
+#: the page cache costs far less than the scan that reads it).
 RESIDENT_LIMIT = 1 << 28
 
 
-def release_rows(table: SketchTable, lo: int, hi: int) -> None:
-    """Drop the pages of rows ``[lo, hi)`` of a large memory-mapped table from this process.
+def release_block(block: np.ndarray) -> None:
+    """Drop the pages of a memory-mapped block from this process once it has been read.
 
     They stay in the operating system's page cache (a warm query reads them again without
-    touching the disk) but stop counting against this process's memory.
+    touching the disk) but stop counting against this process's memory. In-memory blocks are
+    left alone.
     """
-    mm = getattr(table.matrix, "_mmap", None)
-    if mm is None or table.matrix.nbytes <= RESIDENT_LIMIT:
-        return
-    width = table.matrix.shape[0] * table.matrix.itemsize
-    page = mmap.PAGESIZE
-    start = (lo * width) // page * page
-    stop = min(len(mm), -(-(hi * width) // page) * page)
-    if stop > start:
-        mm.madvise(mmap.MADV_DONTNEED, start, stop - start)
+    mm = getattr(block, "_mmap", None)
+    if mm is not None:
+        mm.madvise(mmap.MADV_DONTNEED)
