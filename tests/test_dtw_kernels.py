@@ -60,3 +60,39 @@ def test_alignment_fields_follow_the_section() -> None:
 def test_bad_offsets_are_refused() -> None:
     with pytest.raises(ValueError, match="offsets"):
         align_series(np.zeros((5, 2)), np.zeros((4, 2)), np.array([0, 2, 2, 4]), hop=1.0)
+
+
+FORK_AFTER_RANKING = """
+import multiprocessing as mp
+import numpy as np
+from matching.ranking.catalog import Catalog
+from matching.ranking.ranker import rank
+from analysis.arc import EmotionArc
+
+def arc(va):
+    return EmotionArc.from_va(np.arange(len(va)) + 0.5, va[:, 0], va[:, 1])
+
+def child(seed):
+    import torch
+    rng = np.random.default_rng(seed)
+    walks = [np.clip(np.cumsum(rng.normal(0, 0.1, (60, 2)), axis=0), -1, 1) for _ in range(3000)]
+    x = torch.randn(600, 600)
+    return len(rank(arc(walks[0][5:35]), Catalog.from_arcs([arc(w) for w in walks]), k=3)) + int((x @ x).shape[0])
+
+rng = np.random.default_rng(0)
+walks = [np.clip(np.cumsum(rng.normal(0, 0.1, (60, 2)), axis=0), -1, 1) for _ in range(3000)]
+rank(arc(walks[0][5:35]), Catalog.from_arcs([arc(w) for w in walks]), k=3)
+with mp.get_context("fork").Pool(2) as pool:
+    print(pool.map(child, [1, 2]))
+"""
+
+
+def test_a_process_forked_after_ranking_can_rank_and_use_torch() -> None:
+    # The library's indexing pool forks. Kernels on an OpenMP pool (Numba's parallel=True)
+    # left every forked child that used OpenMP in turn (torch does) hanging.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FORK_AFTER_RANKING], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[603, 603]"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_shards import section, walks
 
+from analysis.errors import ParameterError
 from matching.library.store import Library
 from matching.ranking import sketches
 from matching.ranking.catalog import Catalog
@@ -73,7 +74,6 @@ def test_a_query_gives_the_pages_of_a_large_table_back(arcs, tmp_path: Path, mon
     released = []
     monkeypatch.setattr(sketches, "RESIDENT_LIMIT", 0)
     monkeypatch.setattr(sketches, "release_block", lambda block: released.append(block.shape))
-    monkeypatch.setattr(sketches, "_ROWS", 1000)  # many calls of the scan per block
     got = sketches.estimate(index.catalog, clip.va(), hop=1.0, weights=w).distance
     assert np.array_equal(got, expected)
     assert len(released) == len(index.lengths()) and all(shape[0] == 2 * sketches.POINTS for shape in released)
@@ -133,3 +133,18 @@ def test_the_cli_keeps_the_index_up_to_date_and_matches_with_it(tmp_path: Path, 
                  "--exhaustive"]) == 0  # fmt: skip
     exact = json.loads(capsys.readouterr().out)["matches"]
     assert [m["track_id"] for m in via_index] == [m["track_id"] for m in exact] and len(exact) == 4
+
+
+def test_an_index_of_an_older_format_is_rebuilt(arcs, db_url: str, tmp_path: Path) -> None:
+    import json
+
+    lib = Library(db_url)
+    for i in range(20):
+        lib.store(tmp_path / f"t{i}.wav", Stored(arcs[i], arcs[i].duration), checksum=f"{i:064x}")
+    index = sync_index(lib, tmp_path / "idx", lengths=[16.0])
+    meta = json.loads((index.folder / "index.json").read_text())
+    (index.folder / "index.json").write_text(json.dumps({**meta, "format": 1}))
+    with pytest.raises(ParameterError, match="format 1"):
+        SketchIndex(index.folder)
+    again = sync_index(lib, tmp_path / "idx")
+    assert again.meta["format"] == 2 and len(again) == 20 and again.lengths() == []

@@ -6,7 +6,7 @@ shortlist (a thousand tracks at a million) or, exhaustively, every track, so the
 steps are written here as Numba kernels: section search (subsequence DTW on the level
 channels, then the reversed search for the start), the clamp to ``max_stretch``, the
 linear resampling of the section to the clip's length and the banded DTW that scores
-it. :func:`align_many` runs them over tracks in parallel.
+it. :func:`align_many` runs them over tracks on every core (:mod:`matching.ranking.threads`).
 
 The recurrences are dtaidistance's (squared Euclidean step cost, ``penalty**2`` on
 non-diagonal steps, ``psi`` relaxation of the series' start and end, the Sakoe-Chiba
@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from matching.ranking.threads import run_parts
 from matching.ranking.weights import MatchWeights
 
 _INF = np.inf
@@ -161,19 +162,15 @@ def _align_one(
     return _banded(fq, fitted, window) / math.sqrt(n), first, first + length - 1
 
 
-@njit(cache=True, parallel=True)
-def _align_many(
-    fq: np.ndarray, va: np.ndarray, offsets: np.ndarray, hop: float, k: int, sv: float, sa: float, st: float,
-    pen2: float, max_stretch: float, window: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    count = offsets.shape[0] - 1
-    dist = np.empty(count)
-    start = np.empty(count, np.int64)
-    end = np.empty(count, np.int64)
-    for t in prange(count):
+@njit(cache=True, nogil=True)
+def _align_range(
+    fq: np.ndarray, va: np.ndarray, offsets: np.ndarray, lo: int, hi: int, hop: float, k: int, sv: float, sa: float,
+    st: float, pen2: float, max_stretch: float, window: int, dist: np.ndarray, start: np.ndarray, end: np.ndarray,
+) -> None:  # fmt: skip
+    """Series ``lo`` to ``hi`` of :func:`align_many`, written into ``dist``, ``start`` and ``end``."""
+    for t in range(lo, hi):
         s = va[offsets[t] : offsets[t + 1]].astype(np.float64)
         dist[t], start[t], end[t] = _align_one(fq, s, hop, k, sv, sa, st, pen2, max_stretch, window)
-    return dist, start, end
 
 
 def band(n: int, weights: MatchWeights) -> int:
@@ -191,10 +188,12 @@ def align_many(
     and each fitted section's first and last step (inclusive). Runs on every core.
     """
     fq = np.ascontiguousarray(query_features, dtype=np.float64)
-    n = fq.shape[0]
-    k = max(1, round(weights.transition_span / (2 * hop)))
-    return _align_many(
-        fq, np.ascontiguousarray(va), np.ascontiguousarray(offsets, dtype=np.int64), float(hop), int(k),
-        math.sqrt(weights.valence), math.sqrt(weights.arousal), math.sqrt(weights.transition),
-        float(weights.penalty) ** 2, float(weights.max_stretch), band(n, weights),
-    )  # fmt: skip
+    va = np.ascontiguousarray(va)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    count = offsets.size - 1
+    dist, start, end = np.empty(count), np.empty(count, np.int64), np.empty(count, np.int64)
+    args = (float(hop), max(1, round(weights.transition_span / (2 * hop))), math.sqrt(weights.valence),
+            math.sqrt(weights.arousal), math.sqrt(weights.transition), float(weights.penalty) ** 2,
+            float(weights.max_stretch), band(fq.shape[0], weights))  # fmt: skip
+    run_parts(lambda lo, hi: _align_range(fq, va, offsets, lo, hi, *args, dist, start, end), count, least=16)
+    return dist, start, end

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog, arc_summary
 from matching.ranking.dtw import Alignments, align_series, distance_to_score, features
+from matching.ranking.threads import run_parts
 from matching.ranking.weights import MatchWeights, weights_for
 
 #: Per-dimension scale of the arc-summary comparison (means, spreads, trends, rates per s).
@@ -111,19 +112,21 @@ def embedding_scores(clip_summary: np.ndarray, summaries: np.ndarray) -> np.ndar
     summaries = np.asarray(summaries, dtype=np.float64)
     if summaries.ndim != 2 or summaries.shape[1] != EMBED_SCALE.size:
         raise ParameterError(f"`summaries` must be (N, {EMBED_SCALE.size}) (received shape {summaries.shape})")
-    return _embedding_scores(np.asarray(clip_summary, dtype=np.float64), summaries, EMBED_SCALE)
-
-
-@njit(cache=True, parallel=True)
-def _embedding_scores(clip: np.ndarray, summaries: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    clip = np.asarray(clip_summary, dtype=np.float64)
     out = np.empty(summaries.shape[0])
-    for i in prange(summaries.shape[0]):
+    run_parts(lambda lo, hi: _embedding_scores(clip, summaries, EMBED_SCALE, out, lo, hi), len(out), least=8192)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _embedding_scores(clip: np.ndarray, summaries: np.ndarray, scale: np.ndarray, out: np.ndarray, lo: int,
+                      hi: int) -> None:  # fmt: skip
+    for i in range(lo, hi):
         acc = 0.0
         for j in range(clip.size):
             z = (summaries[i, j] - clip[j]) / scale[j]
             acc += z * z
         out[i] = 1.0 / (1.0 + acc / clip.size)
-    return out
 
 
 def steps_at(m: np.ndarray | int, track_hop: np.ndarray | float, hop: float) -> np.ndarray:

@@ -53,10 +53,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog
+from matching.ranking.threads import run_parts
 from matching.ranking.weights import MatchWeights
 
 #: Shortest ladder window, seconds.
@@ -78,8 +79,6 @@ STRIDE = 0.5
 SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (0, 1))
 #: Sketch values are stored as ``round(QUANT * x)`` in a signed byte.
 QUANT = 127
-#: Windows per call of the scan (bounds the temporaries of an in-memory table).
-_ROWS = 1 << 22
 #: Window lengths kept per catalogue (least recently used dropped first).
 MAX_TABLES = 4
 #: Tracks per build chunk (bounds the temporary float64 prefix sums).
@@ -307,23 +306,25 @@ def window_distance(
 _BLOCK = 4096
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _scan(
-    cols: np.ndarray, u: np.ndarray, shifts: np.ndarray, wv: float, wa: float, wt: float, out: np.ndarray
-) -> None:
-    """``out[r]``: the smallest :func:`window_distance` of window ``r`` (``cols[:, r]``) over ``shifts``.
+    cols: np.ndarray, first: int, last: int, u: np.ndarray, shifts: np.ndarray, wv: float, wa: float, wt: float,
+    out: np.ndarray,
+) -> None:  # fmt: skip
+    """``out[r - first]``: the smallest :func:`window_distance` of window ``r`` (``cols[:, r]``) over
+    ``shifts``, for windows ``first`` to ``last`` (whole blocks are passed: one compiled signature).
 
     ``wt`` is the change weight per bin^2. Each bin adds its level term and its central
     difference (one-sided at both ends, as :func:`diff_operator`), over a run of windows at once.
     """
-    width, n_rows = cols.shape
-    p = width // 2
+    p = cols.shape[0] // 2
+    n_rows = last - first
     inv = np.float32(1.0 / QUANT)
     uf = u.astype(np.float32)
     wv32, wa32, wt32 = np.float32(wv), np.float32(wa), np.float32(wt)
-    for b in prange((n_rows + _BLOCK - 1) // _BLOCK):
-        lo = b * _BLOCK
-        hi = min(n_rows, lo + _BLOCK)
+    for b in range((n_rows + _BLOCK - 1) // _BLOCK):
+        lo = first + b * _BLOCK
+        hi = min(last, lo + _BLOCK)
         best = np.full(hi - lo, np.inf, np.float32)
         level = np.empty(hi - lo, np.float32)
         change = np.empty(hi - lo, np.float32)
@@ -352,20 +353,38 @@ def _scan(
                 d2 = (level[r] + wt32 * change[r]) * scale
                 if d2 < best[r]:
                     best[r] = d2
-        out[lo:hi] = best
+        out[lo - first : hi - first] = best
 
 
-@njit(cache=True, parallel=True)
-def _lower_to_track_minimum(d2: np.ndarray, first_row: np.ndarray, best: np.ndarray) -> None:
-    """``best[t] = min(best[t], d2 of track t's windows)`` (``np.minimum.reduceat``, on every core)."""
+@njit(cache=True, nogil=True)
+def _lower_to_track_minimum(d2: np.ndarray, first_row: np.ndarray, best: np.ndarray, lo: int, hi: int) -> None:
+    """``best[t] = min(best[t], d2 of track t's windows)`` for tracks ``lo`` to ``hi``."""
     n = first_row.size
-    for t in prange(n):
+    for t in range(lo, hi):
         end = first_row[t + 1] if t + 1 < n else d2.size
         m = best[t]
         for r in range(first_row[t], end):
             if d2[r] < m:
                 m = d2[r]
         best[t] = m
+
+
+#: Windows per piece of work of a scan: a thread scans whole pieces (each call of a compiled
+#: function costs some microseconds of argument checking, so pieces are not small).
+_PIECE = 1 << 18
+
+
+def _pieces(table: SketchTable, d2: np.ndarray) -> list[tuple[np.ndarray, int, int, np.ndarray, bool]]:
+    """``(block, first window, last, their part of d2, whether the piece ends the block)`` covering ``table``."""
+    pieces = []
+    lo = 0
+    for block in table.blocks:
+        n = block.shape[1]
+        for a in range(0, n, _PIECE):
+            b = min(n, a + _PIECE)
+            pieces.append((block, a, b, d2[lo + a : lo + b], b == n))
+        lo += n
+    return pieces
 
 
 def estimate(
@@ -395,16 +414,19 @@ def estimate(
     for length in lengths:
         table = sketch_table(catalog, length, points=points, stride=stride)
         d2 = np.empty(table.n_rows, dtype=np.float32)
-        lo = 0
-        for block in table.blocks:  # a persistent table's blocks are given back as they are read
-            hi = lo + block.shape[1]
-            for a in range(lo, hi, _ROWS):  # bounded pages of an in-memory table per call
-                b = min(hi, a + _ROWS)
-                _scan(block[:, a - lo : b - lo], u, shifts, weights.valence, weights.arousal, wt, d2[a:b])
-            if table.nbytes > RESIDENT_LIMIT:
-                release_block(block)
-            lo = hi
-        _lower_to_track_minimum(d2, np.asarray(table.first_row), best)
+        pieces = _pieces(table, d2)
+        release = table.nbytes > RESIDENT_LIMIT  # a persistent table's blocks are given back as they are read
+
+        def scan(i: int, j: int, pieces: list = pieces, release: bool = release) -> None:
+            for block, a, b, out, ends in pieces[i:j]:
+                _scan(block, a, b, u, shifts, weights.valence, weights.arousal, wt, out)
+                if release and ends:
+                    release_block(block)
+
+        run_parts(scan, len(pieces), least=1)
+        first_row = np.asarray(table.first_row)
+        run_parts(lambda a, b, d2=d2, first_row=first_row: _lower_to_track_minimum(d2, first_row, best, a, b),
+                  len(catalog), least=4096)  # fmt: skip
     return Estimate(distance=np.sqrt(np.maximum(best, 0.0)), lengths=lengths)
 
 
