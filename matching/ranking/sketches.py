@@ -26,8 +26,9 @@ the same weighted levels and changes per second that DTW compares. A section rar
 starts on a window, so each window is compared three ways (:data:`SHIFTS`): aligned, and
 with the clip shifted one bin either way (``K = P - 1``). With ``P = 6`` and a stride of
 half a window (three bins), the shifts cover every start between two windows. A
-compiled kernel (:func:`_track_minimum`) takes the smallest ``d2`` over a track's
-windows and shifts, on every core. Only ladder lengths near the section lengths the
+compiled scan (:func:`_scan`, over the windows of a block in SIMD lanes, blocks spread
+over the cores by :mod:`matching.ranking.threads`) takes the smallest ``d2`` over a
+track's windows and shifts. Only ladder lengths near the section lengths the
 exact search produces are read (:func:`lengths_for`).
 
 It is an estimate, not a bound (no warping inside a bin, sections on a stride grid): the
