@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -251,10 +252,15 @@ class SpeechSource:
         if voice is None or not voice.any:
             self.last_transcript = None
             return _silent(self.name, times, "no audio track" if voice is None else "no voice detected")
-        transcript = self.transcriber.transcribe(voice.audio16, voice.regions)
+        # The text model (torch and MiniLM: about 2 s on a first call) loads while Whisper, whose
+        # decoding runs outside the GIL, transcribes.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-model") as pool:
+            text_model = pool.submit(lambda: self.text)
+            transcript = self.transcriber.transcribe(voice.audio16, voice.regions)
         self.last_transcript = transcript
         if not transcript.segments:
             return _silent(self.name, times, "voice detected but no words recognised")
+        text_model.result()  # a model that failed to load raises here, as it would in read()
         return self.read(transcript, voice.audio16, times=times, hop=hop, voice=voice)
 
     def read(
