@@ -35,9 +35,8 @@ import numpy as np
 from analysis.arc import EmotionArc
 from matching.ranking import sketches as fastmod
 from matching.ranking.catalog import Catalog, arc_summary
-from matching.ranking.dtw import distance_to_score
 from matching.ranking.index import SketchIndex, create_index
-from matching.ranking.ranker import align_tracks, embedding_scores, rank, shortlist_size, steps_at
+from matching.ranking.ranker import align_tracks, embedding_scores, estimated_scores, rank, shortlist_size
 from matching.ranking.weights import MatchWeights
 
 HOP = 1.0
@@ -119,12 +118,8 @@ def top10(scores: np.ndarray, cat: Catalog) -> set[int]:
 def shortlist_recall(cat: Catalog, clip: EmotionArc, exact: np.ndarray, sizes: list[int]) -> list[float]:
     """recall@10 of shortlists of each size in ``sizes`` against exact scores."""
     q, hop = clip.va(), clip.hop or 0.5
-    est = fastmod.estimate(cat, q, hop=hop, weights=W).distance
-    m = steps_at(np.diff(cat.offsets), cat.hops, hop)
-    w_dtw, w_emb = W.blend
     emb = embedding_scores(arc_summary(clip), cat.summaries)
-    cover = np.minimum(1.0, m * W.max_stretch / len(q))
-    order = np.argsort(-(w_dtw * cover * distance_to_score(est, W.distance_scale) + w_emb * emb), kind="stable")
+    order = np.argsort(-estimated_scores(cat, q, hop, W, emb), kind="stable")
     out = []
     for size in sizes:
         sub = np.full(len(cat), -np.inf)

@@ -108,6 +108,7 @@ def _section(fq: np.ndarray, fs: np.ndarray, pen2: float) -> tuple[int, int]:
     m = fs.shape[0]
     if m == 1:
         return 0, 0
+    # argmin over square roots, as over dtaidistance's paths: two costs one ulp apart tie alike.
     end = int(np.argmin(np.sqrt(_last_row(fq, fs, m, pen2, True))))
     if end == 0:
         return 0, 0

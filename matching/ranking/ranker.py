@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import mmap
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog, arc_summary
 from matching.ranking.dtw import Alignments, align_series, distance_to_score, features
+from matching.ranking.sketches import estimate, release_pages
 from matching.ranking.threads import run_parts
 from matching.ranking.weights import MatchWeights, weights_for
 
@@ -227,11 +227,7 @@ def align_tracks(
     for lo in range(0, chosen.size, _PART):
         part = chosen[lo : lo + _PART]
         parts.append(align_series(q, *series_at(cat, part, hop), hop=hop, weights=w, query_features=fq))
-        mm = getattr(cat.va, "_mmap", None)
-        if mm is not None and getattr(cat.va, "offset", None) == 0:  # arcs stay in the page cache, out of this process
-            a = int(cat.offsets[part[0]]) * cat.va.strides[0] // mmap.PAGESIZE * mmap.PAGESIZE
-            b = int(cat.offsets[part[-1] + 1]) * cat.va.strides[0]
-            mm.madvise(mmap.MADV_DONTNEED, a, min(len(mm), b) - a)
+        release_pages(cat.va, int(cat.offsets[part[0]]), int(cat.offsets[part[-1] + 1]))
     return Alignments(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Alignments)))
 
 
@@ -253,20 +249,23 @@ def series_at(cat: Catalog, chosen: np.ndarray, hop: float) -> tuple[np.ndarray,
     return np.concatenate(parts).astype(np.float64), offsets
 
 
-def _shortlist(
-    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, candidates: int
-) -> np.ndarray:
-    """The ``candidates`` tracks with the best estimated blended score, to be scored exactly.
+def estimated_scores(cat: Catalog, q: np.ndarray, hop: float, w: MatchWeights, emb: np.ndarray) -> np.ndarray:
+    """``(N,)`` every track's blended score with the sketch estimate in place of exact DTW.
 
     The estimate (:func:`matching.ranking.sketches.estimate`) replaces the exact DTW distance in the
     blend; the embedding part and the coverage of short tracks are exact already.
     """
-    from matching.ranking.sketches import estimate
-
     w_dtw, w_emb = w.blend
     est = estimate(cat, q, hop=hop, weights=w).distance
     m = steps_at(np.diff(cat.offsets), cat.hops, hop)
     coverage = np.minimum(1.0, m * w.max_stretch / q.shape[0])
-    guess = w_dtw * coverage * distance_to_score(est, w.distance_scale) + w_emb * emb
+    return w_dtw * coverage * distance_to_score(est, w.distance_scale) + w_emb * emb
+
+
+def _shortlist(
+    cat: Catalog, q: np.ndarray, hop: float, k: int, w: MatchWeights, emb: np.ndarray, candidates: int
+) -> np.ndarray:
+    """The ``candidates`` tracks with the best :func:`estimated_scores`, to be scored exactly."""
+    guess = estimated_scores(cat, q, hop, w, emb)
     c = min(len(cat), max(candidates, k))
     return np.sort(np.argpartition(-guess, c - 1)[:c]) if c < len(cat) else np.arange(len(cat))

@@ -204,13 +204,17 @@ def _bin_means(
     return out
 
 
-def _check_table(length: float, points: int, stride: float) -> None:
-    if not length > 0:
-        raise ParameterError(f"`length` must be positive (received {length})")
+def _check_sketch(points: int, stride: float) -> None:
     if not isinstance(points, int) or points < 3:  # a shifted comparison keeps at least 2 bins
         raise ParameterError(f"`points` must be an integer >= 3 (received {points!r})")
     if not 0 < stride <= 1:
         raise ParameterError(f"`stride` must be within 0 and 1 (received {stride})")
+
+
+def _check_table(length: float, points: int, stride: float) -> None:
+    if not length > 0:
+        raise ParameterError(f"`length` must be positive (received {length})")
+    _check_sketch(points, stride)
 
 
 def table_layout(catalog: Catalog, length: float, stride: float) -> np.ndarray:
@@ -403,7 +407,7 @@ def estimate(
         raise ParameterError(f"`query_va` must be an (n, 2) array with n >= 1 (received shape {q.shape})")
     if hop <= 0:
         raise ParameterError(f"`hop` must be positive (received {hop})")
-    _check_table(1.0, points, stride)
+    _check_sketch(points, stride)
     duration = q.shape[0] * hop
     if len(catalog) == 0:
         return Estimate(distance=np.zeros(0), lengths=())
@@ -438,12 +442,29 @@ RESIDENT_LIMIT = 1 << 28
 
 
 def release_block(block: np.ndarray) -> None:
-    """Drop the pages of a memory-mapped block from this process once it has been read.
+    """Drop the pages of a memory-mapped block from this process once it has been read (see
+    :func:`release_pages`)."""
+    release_pages(block)
+
+
+def release_pages(array: np.ndarray, lo: int = 0, hi: int | None = None) -> None:
+    """Drop the pages of a memory-mapped array from this process: its whole mapping, or the
+    pages of rows ``[lo, hi)`` of an array mapped from the start of its file.
 
     They stay in the operating system's page cache (a warm query reads them again without
-    touching the disk) but stop counting against this process's memory. In-memory blocks are
-    left alone.
+    touching the disk) but stop counting against this process's memory. In-memory arrays
+    are left alone.
     """
-    mm = getattr(block, "_mmap", None)
-    if mm is not None:
-        mm.madvise(mmap.MADV_DONTNEED)
+    mm = getattr(array, "_mmap", None)
+    if mm is None:
+        return
+    if lo == 0 and hi is None:
+        mm.madvise(mmap.MADV_DONTNEED)  # a table block is mapped on its own
+        return
+    if getattr(array, "offset", None) != 0:
+        return  # rows are located from the start of the mapping
+    row = array.strides[0]
+    start = lo * row // mmap.PAGESIZE * mmap.PAGESIZE
+    stop = min(len(mm), (array.shape[0] if hi is None else hi) * row)
+    if stop > start:
+        mm.madvise(mmap.MADV_DONTNEED, start, stop - start)
