@@ -79,7 +79,11 @@ def test_a_raw_piece_is_typed_frozen_and_of_the_asked_length(tiny) -> None:
     assert all(0.0 <= t <= 4.0 for t in piece.chord_times) and len(piece.chords) == len(piece.chord_times)
     assert piece.cuts == (1.5, 3.0) and len(piece.cut_hits) == 2 and piece.forced == 0  # unaided: nothing forced
     assert piece.tokens > 2 and piece.source == "learned" and piece.checkpoint == "given model"
-    assert piece.conditioned_on == CONDITIONED_ON and piece.plan is None and piece.plan_following() is None
+    # by default the planner's plan for the arc and cuts; a model without plan input is only measured against it
+    assert piece.conditioned_on == CONDITIONED_ON and piece.plan is not None and piece.plan.cuts == (1.5, 3.0)
+    assert piece.plan_following()["notes"] == len(_notes(piece))
+    alone = composer.generate(_flat(4.0), cuts=(1.5, 3.0), duration=4.0, seed=1, model=tiny, plan=False)
+    assert alone.plan is None and alone.plan_following() is None and _notes(alone) == _notes(piece)
     d = json.loads(json.dumps(piece.to_dict()))
     assert d["tokens"] == piece.tokens and d["cuts"] == [1.5, 3.0] and d["source"] == "learned"
 

@@ -32,7 +32,9 @@ from analysis.arc import EmotionArc
 from analysis.caches import cached
 from analysis.errors import MediaError, ParameterError
 from composer.model import checkpoint
+from composer.model.plan import ChordPlan, PlanTrack, plan_track
 from composer.model.tokens import BAR, BOS, EOS, Decoded
+from composer.model.transformer import Plan
 from composer.music.notes import Material, MaterialRequest, Note
 
 CUT_TOLERANCE = 0.1  # seconds: a chord change this close to a cut counts as landing on it
@@ -112,24 +114,27 @@ def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok) -> tuple[l
 
 @dataclass(frozen=True, eq=False)
 class _Target:
-    """What the model is asked for at each time step: (valence, arousal, seconds to the next cut)."""
+    """What the model is asked for at each time step: valence, arousal, seconds to the next cut
+    and, with a plan, the planned chord class, key class and seconds to the next chord change."""
 
     arc: EmotionArc | None  # None: the null condition
     cut_steps: np.ndarray  # cut times in time steps, sorted
     step: float  # seconds per time step
     max_boundary: float
+    plan: PlanTrack | None = None
 
     def next_cut(self, now: int) -> int:
         """Index in ``cut_steps`` of the first cut at or after step ``now``."""
         return int(np.searchsorted(self.cut_steps, now, side="left"))
 
-    def at(self, now: int) -> tuple[float, float, float]:
+    def at(self, now: int) -> tuple[float, float, float, int, int, float]:
         t = now * self.step
         v = float(np.interp(t, self.arc.times, self.arc.valence)) if self.arc is not None else 0.0
         a = float(np.interp(t, self.arc.times, self.arc.arousal)) if self.arc is not None else 0.0
         k = self.next_cut(now)
         b = (self.cut_steps[k] - now) * self.step if k < self.cut_steps.size else self.max_boundary
-        return v, a, min(float(b), self.max_boundary)
+        chord, key, change = self.plan.at(now, self.max_boundary) if self.plan is not None else (0, 0, 0.0)
+        return v, a, min(float(b), self.max_boundary), chord, key, change
 
 
 class _Sampler:
@@ -178,9 +183,11 @@ class _Sampler:
         new = slice(self.window_start + self.n_cached, len(self.tokens))
         rows = self.mask.shape[0]
         idx = torch.tensor([self.tokens[new]] * rows)
-        c = torch.tensor([self.conds[new]] * rows, dtype=torch.float32)  # (rows, T, 3)
+        c = torch.tensor([self.conds[new]] * rows, dtype=torch.float64)  # (rows, T, 6)
+        plan = Plan(c[..., 3].long(), c[..., 4].long(), c[..., 5].float())
         out, _, self.cache = self.net(
-            idx, c[..., :2], c[..., 2], cond_mask=self.mask, past=self.cache, start=self.n_cached
+            idx, c[..., :2].float(), c[..., 2].float(), cond_mask=self.mask, plan=plan,
+            plan_mask=self.mask & (self.target.plan is not None), past=self.cache, start=self.n_cached,
         )
         self.n_cached += idx.shape[1]
         guided = rows == 2
@@ -243,6 +250,7 @@ def generate(
     guidance: float = 1.0,
     seed_midi: pretty_midi.PrettyMIDI | str | Path | None = None,
     model: checkpoint.Loaded | str | Path | None = None,
+    plan: ChordPlan | None = None,
 ) -> Generated:
     """Sample ``duration`` seconds of music following ``arc`` with chord changes meant for ``cuts``.
 
@@ -251,7 +259,10 @@ def generate(
     ``null + guidance * (conditioned - null)``, both rows in one batched pass.
     ``seed_midi`` is encoded as the start of the piece, which the model continues up to
     ``duration``. ``model`` is a loaded checkpoint or a path
-    (default: the shipped ``checkpoints/composer.pt``).
+    (default: the shipped ``checkpoints/composer.pt``). ``plan`` (a harmony plan, or anything
+    with its ``chords`` and ``tonic``) tells a model with plan input the chord, key and next
+    change at every token; a model without plan input ignores it. The plan is dropped with
+    the rest of the condition when ``conditioned`` is False.
     """
     _check_sampling(duration, temperature, top_p)
     loaded = model if isinstance(model, checkpoint.Loaded) else checkpoint.load(model or checkpoint.DEFAULT)
@@ -263,7 +274,8 @@ def generate(
     if guidance < 0:
         raise ParameterError(f"`guidance` must be non-negative (received {guidance})")
     guided = use_cond and guidance != 1.0
-    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary)
+    track = plan_track(plan, tok) if plan is not None and use_cond and plan.chords else None
+    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary, track)
 
     t0 = time.perf_counter()
     prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)
@@ -331,10 +343,11 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
 class LearnedSource:
     """The transformer as a :class:`composer.music.notes.NoteSource`.
 
-    It samples a piece following the request's arc with chord changes forced onto the
-    starts of the harmony plan's chord spans that fall on cuts, then hands the arranger
-    its top line as the melody and its bass line as the counter line (the arranger
-    snaps pitches to each span's scale).
+    It samples a piece following the request's arc, told the request's harmony plan (a
+    model with plan input writes inside the planned chords and changes chord where the
+    plan does), with a chord forced onto any cut the model passes by, then hands the
+    arranger its top line as the melody and its bass line as the counter line (the
+    arranger snaps pitches to each span's scale: a safety net for the notes that stray).
     """
 
     name: ClassVar[str] = "learned"
@@ -354,7 +367,7 @@ class LearnedSource:
             ]
             seed_pm.instruments.append(inst)
         piece = generate(request.arc, duration=request.duration, cuts=request.cuts, seed=request.seed,
-                         force_cuts=True, seed_midi=seed_pm, model=self.model)
+                         force_cuts=True, seed_midi=seed_pm, model=self.model, plan=request)
         notes = sorted(piece.notes(), key=lambda n: (n.start, -n.pitch))
         return Material(melody=tuple(_line(notes, top=True)), source=self.name, counter=tuple(_line(notes, top=False)))
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pretty_midi
@@ -22,11 +22,13 @@ from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from composer.model import checkpoint
 from composer.model import generate as sampling
-from composer.music.harmony import HarmonyPlan
+from composer.music.harmony import HarmonyPlan, plan_harmony
+from composer.music.styles import get_style
 
-#: What the shipped model reads at every token today. It is *not* yet conditioned on a
-#: harmony plan's key or chords (issue 12, item 2); a ``plan`` is only measured against.
+#: What a model reads at every token: every checkpoint reads the first three; one with plan
+#: input (``ModelConfig.plan_chords``) also reads the last three when it is given a plan.
 CONDITIONED_ON: tuple[str, ...] = ("valence", "arousal", "seconds to the next cut")
+PLAN_INPUTS: tuple[str, ...] = ("key", "chord", "seconds to the next chord change")
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,39 +142,49 @@ def generate(
     *,
     seed: int = 0,
     force_cuts: bool = False,
-    plan: HarmonyPlan | None = None,
+    plan: HarmonyPlan | Literal[False] | None = None,
+    style: str = "cinematic",
     temperature: float = 1.0,
     top_p: float = 0.95,
     model: checkpoint.Loaded | str | Path | None = None,
 ) -> RawPiece:
     """The learned model's own piece for ``arc`` and ``cuts``: no forcing, no snapping.
 
-    What the model is conditioned on today: at every token, the arc's valence and
-    arousal at that time and the seconds to the next cut (clamped to a few seconds).
-    It is **not yet conditioned on chords or key**: a ``plan`` (a
+    At every token the model reads the arc's valence and arousal at that time and the
+    seconds to the next cut (clamped to a few seconds) and, if it has plan input (the
+    shipped checkpoint does), the plan it must realise: the key, the chord sounding at
+    that time and the seconds to the next chord change. ``plan`` is a
     :class:`~composer.music.harmony.HarmonyPlan` from
-    :func:`~composer.music.harmony.plan_harmony`, or ``None`` for the model alone) is
-    kept on the result so that :meth:`RawPiece.plan_following` can measure how many of
-    the model's notes fall inside the planned chords and scales; it also supplies the
-    default ``cuts`` and ``duration``. Unaided (``force_cuts=False``) the model decides
-    by itself whether it changes chord on a cut; ``force_cuts=True`` shortens time
-    shifts to land on each cut and draws a chord there when the model writes none
-    (counted in ``forced``). Pitches are the model's: they may leave any scale.
+    :func:`~composer.music.harmony.plan_harmony`; ``None`` (the default) makes the
+    planner's plan for ``arc`` and ``cuts`` in ``style`` with ``seed``, as ``compose``
+    does; ``False`` runs the model without a plan. The plan is kept on the result so that
+    :meth:`RawPiece.plan_following` can measure how many of the model's notes fall inside
+    the planned chords and scales (for a model without plan input it is only measured
+    against). It also supplies the default ``cuts`` and ``duration``.
+
+    Unaided (``force_cuts=False``) the model decides by itself whether it changes chord
+    on a cut; ``force_cuts=True`` shortens time shifts to land on each cut and draws a
+    chord there when the model writes none (counted in ``forced``). Pitches are the
+    model's: they may leave any scale.
 
     ``duration`` defaults to the plan's, else the arc's; the same ``seed`` gives the same
     piece; ``model`` is a loaded checkpoint or a path (default: the shipped one).
     Raises ``ParameterError`` on bad arguments and ``ModelError`` when no checkpoint loads.
     """
-    dur, cut_times = _check(arc, cuts, duration, plan)
+    given = plan if isinstance(plan, HarmonyPlan) else None
+    dur, cut_times = _check(arc, cuts, duration, plan if plan is not False else None)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ParameterError(f"`seed` must be an integer (received {seed!r})")
+    if plan is None:
+        given = plan_harmony(arc, cut_times, dur, style=get_style(style), seed=int(seed))
     if isinstance(model, checkpoint.Loaded):
         loaded, name = model, "given model"
     else:
         path = Path(model) if model is not None else checkpoint.DEFAULT
         loaded, name = checkpoint.load(path), path.name
     piece = sampling.generate(arc, duration=dur, cuts=cut_times, seed=int(seed), temperature=temperature,
-                              top_p=top_p, force_cuts=bool(force_cuts), model=loaded)
+                              top_p=top_p, force_cuts=bool(force_cuts), model=loaded, plan=given)
+    reads_plan = bool(loaded.model.config.plan_chords) and given is not None
     return RawPiece(
         midi=piece.midi,
         chord_times=tuple(float(t) for t in piece.chord_times),
@@ -185,7 +197,7 @@ def generate(
         seed=int(seed),
         source=sampling.LearnedSource.name,
         checkpoint=name,
-        conditioned_on=CONDITIONED_ON,
-        plan=plan,
+        conditioned_on=CONDITIONED_ON + (PLAN_INPUTS if reads_plan else ()),
+        plan=given,
         compute_seconds=piece.compute_seconds,
     )

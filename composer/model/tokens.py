@@ -40,6 +40,7 @@ SPECIALS = ("PAD", "BOS", "EOS", "BAR")
 PAD, BOS, EOS, BAR = range(4)
 N_PROGRAMS = 129  # 128 GM programs + drums
 DRUMS = 128
+N_KEYS = 24  # keys of the plan condition: 12 tonics x (major, minor), index tonic + 12 * minor
 ROOTS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 

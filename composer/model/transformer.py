@@ -8,7 +8,15 @@ Input at position ``t`` is the sum of
   dropped (``cond_mask`` False), so one model also runs unconditioned,
 * an embedding of the *boundary offset*: seconds from the token to the next cut,
   clamped to ``max_boundary`` and cut into ``boundary_bins`` bins; the extra bin
-  ``boundary_bins`` is the null (no cut information).
+  ``boundary_bins`` is the null (no cut information). With ``fine_boundary`` the bins
+  are 10 ms wide below one second (one per ``SHIFT`` step) and 0.1 s wide above, so
+  the model can land a time shift exactly on a change it is told about,
+* with ``plan_chords`` > 0, the *plan* the piece must realise (issue 12): embeddings of
+  the planned chord sounding at the token's time (``plan_chords`` classes, the
+  tokenizer's chord vocabulary, plus a null), of the key (12 tonics x major/minor,
+  plus a null) and of the seconds to the next planned chord change (binned like the
+  boundary). A learned null replaces all three when the plan is dropped (``plan_mask``
+  False), so one model runs with or without a plan.
 
 Shapes: B batch, T time, C ``n_embd``, H heads, D = C / H.
 """
@@ -23,6 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from analysis.errors import ParameterError
+from composer.model.tokens import N_KEYS
+
+FINE_BELOW = 100  # fine boundary bins: 0..99 are 0.00..0.99 s in 10 ms steps
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,15 @@ class ModelConfig:
     dropout: float = 0.0
     boundary_bins: int = 32
     max_boundary: float = 4.0
+    fine_boundary: bool = False  # 10 ms bins below 1 s, 0.1 s above (boundary_bins is then derived)
+    plan_chords: int = 0  # chord classes of the plan condition; 0 = no plan input (checkpoints before issue 12)
 
     def __post_init__(self) -> None:
+        if self.fine_boundary:
+            object.__setattr__(self, "boundary_bins", FINE_BELOW + round((self.max_boundary - 1.0) / 0.1) + 1)
+        self._check()
+
+    def _check(self) -> None:
         if self.n_embd % self.n_head:
             raise ParameterError(f"`n_embd` must be a multiple of `n_head` (received {self.n_embd}, {self.n_head})")
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "boundary_bins"):
@@ -48,6 +66,16 @@ class ModelConfig:
 
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (k, v), each (B, H, T_past, D)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The plan per token: ``chord`` (B, T) long chord class (``plan_chords`` = none), ``key`` (B, T)
+    long ``tonic + 12 * minor`` (24 = none), ``change`` (B, T) float seconds to the next planned change."""
+
+    chord: torch.Tensor
+    key: torch.Tensor
+    change: torch.Tensor
 
 
 class SelfAttention(nn.Module):
@@ -112,6 +140,10 @@ class MusicTransformer(nn.Module):
         self.va_proj = nn.Sequential(nn.Linear(2, cfg.n_embd), nn.GELU(), nn.Linear(cfg.n_embd, cfg.n_embd))
         self.null_va = nn.Parameter(torch.zeros(cfg.n_embd))
         self.boundary = nn.Embedding(cfg.boundary_bins + 1, cfg.n_embd)  # last index = null
+        if cfg.plan_chords:
+            self.plan_chord = nn.Embedding(cfg.plan_chords + 1, cfg.n_embd)  # last index = null
+            self.plan_key = nn.Embedding(N_KEYS + 1, cfg.n_embd)
+            self.plan_change = nn.Embedding(cfg.boundary_bins + 1, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)
@@ -137,8 +169,29 @@ class MusicTransformer(nn.Module):
     def boundary_bin(self, seconds: torch.Tensor) -> torch.Tensor:
         """Bin index of boundary offsets in seconds, (B, T) float -> (B, T) long."""
         c = self.config
-        frac = seconds.clamp(0.0, c.max_boundary) / c.max_boundary
-        return (frac * (c.boundary_bins - 1)).round().long()
+        s = seconds.clamp(0.0, c.max_boundary)
+        if c.fine_boundary:
+            fine = (s / 0.01).round()
+            coarse = FINE_BELOW + ((s - 1.0) / 0.1).round().clamp(min=0)
+            return torch.where(fine < FINE_BELOW, fine, coarse).long().clamp(0, c.boundary_bins - 1)
+        return (s / c.max_boundary * (c.boundary_bins - 1)).round().long()
+
+    def plan_embedding(self, plan: Plan | None, plan_mask: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
+        """Sum of the plan embeddings (B, T, C); nulls where there is no plan or ``plan_mask`` is False."""
+        c = self.config
+        dev = self.tok.weight.device
+        if plan is None:
+            chord = torch.full(shape, c.plan_chords, dtype=torch.long, device=dev)
+            key = torch.full(shape, N_KEYS, dtype=torch.long, device=dev)
+            change = torch.full(shape, c.boundary_bins, dtype=torch.long, device=dev)
+        else:
+            chord, key, change = plan.chord, plan.key, self.boundary_bin(plan.change)
+            if plan_mask is not None:
+                keep = plan_mask.view(-1, 1)
+                chord = torch.where(keep, chord, torch.full_like(chord, c.plan_chords))
+                key = torch.where(keep, key, torch.full_like(key, N_KEYS))
+                change = torch.where(keep, change, torch.full_like(change, c.boundary_bins))
+        return self.plan_chord(chord) + self.plan_key(key) + self.plan_change(change)
 
     def forward(
         self,
@@ -147,6 +200,8 @@ class MusicTransformer(nn.Module):
         boundary: torch.Tensor,
         *,
         cond_mask: torch.Tensor | None = None,
+        plan: Plan | None = None,
+        plan_mask: torch.Tensor | None = None,
         targets: torch.Tensor | None = None,
         past: KVCache | None = None,
         start: int = 0,
@@ -155,6 +210,9 @@ class MusicTransformer(nn.Module):
 
         ``idx`` (B, T) long; ``va`` (B, T, 2) float in [-1, 1]; ``boundary`` (B, T) float seconds;
         ``cond_mask`` (B,) bool, False = use the null condition (VA and boundary) for that row;
+        ``plan`` the planned chord, key and seconds to the next change per token (ignored by a
+        model without plan input; ``None`` = no plan) and ``plan_mask`` (B,) bool, False = no plan
+        for that row;
         ``past`` the cache from earlier calls and ``start`` the position of ``idx[:, 0]``.
         """
         B, T = idx.shape
@@ -167,7 +225,10 @@ class MusicTransformer(nn.Module):
             keep = cond_mask.view(B, 1)
             cond = torch.where(keep.unsqueeze(-1), cond, self.null_va.view(1, 1, -1))
             bnd = torch.where(keep, bnd, torch.full_like(bnd, self.config.boundary_bins))
-        x = self.drop(self.tok(idx) + self.pos(pos) + cond + self.boundary(bnd))  # (B, T, C)
+        x = self.tok(idx) + self.pos(pos) + cond + self.boundary(bnd)  # (B, T, C)
+        if self.config.plan_chords:
+            x = x + self.plan_embedding(plan, plan_mask, (B, T))
+        x = self.drop(x)
         cache: KVCache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, None if past is None else past[i])

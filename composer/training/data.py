@@ -33,7 +33,7 @@ import logging
 import zlib
 from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ import pretty_midi
 
 from analysis.errors import ParameterError
 from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key
-from composer.model.tokens import Tokenizer, TokenizerConfig
+from composer.model.tokens import DRUMS, N_KEYS, Tokenizer, TokenizerConfig
 from composer.training.layout import CACHE, is_heldout, midi_dir
 
 _TEMPLATES = {
@@ -65,7 +65,7 @@ class DataConfig:
     velocity_range: tuple[float, float] = (0.7, 1.3)
     heldout_percent: int = 5
     max_seconds: float = 600.0
-    version: int = 2  # 2: a drums-only piece keeps its copies (the mode options once dropped it)
+    version: int = 3  # 2: a drums-only piece keeps its copies; 3: plan arrays (key, chord ids, pitched)
     mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
     mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
     valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
@@ -184,6 +184,9 @@ class Piece:
     times: np.ndarray  # (n,) float32 seconds after each token
     va: np.ndarray  # (n, 2) float16 valence/arousal of each token's bar
     chord_times: np.ndarray  # (k,) float32 chord change times
+    chord_ids: np.ndarray  # (k,) int16 chord class of each change (token id - chord_offset)
+    key: np.ndarray  # (n,) int8 key at each token, tonic + 12 * minor (24: none, e.g. drums only)
+    pitched: np.ndarray  # (n,) bool: a note token of a pitched instrument (moved by transposition)
 
 
 def smooth_bars(values: np.ndarray, mids: np.ndarray, sigma: float) -> np.ndarray:
@@ -194,8 +197,36 @@ def smooth_bars(values: np.ndarray, mids: np.ndarray, sigma: float) -> np.ndarra
     return (w @ values) / w.sum(1)
 
 
-def label_piece(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer, *, valence_sigma: float = 0.0) -> Piece:
-    """Tokens of a cleaned piece with per-token bar VA labels and its chord changes.
+def key_index(key: Key | None, *, flip: bool = False) -> int:
+    """``tonic + 12 * minor`` (24 for no key); ``flip`` gives the other mode on the same tonic."""
+    if key is None:
+        return N_KEYS
+    return key.tonic % 12 + 12 * ((key.mode == "minor") != flip)
+
+
+def pitched_notes(tokens: np.ndarray, tokenizer: Tokenizer) -> np.ndarray:
+    """Per token: a NOTE_ON/NOTE_OFF of a pitched (not drum) instrument."""
+    prog = np.full(tokens.size, -1, np.int64)
+    is_prog = (tokens >= tokenizer.program_offset) & (tokens < tokenizer.velocity_offset)
+    prog[is_prog] = tokens[is_prog] - tokenizer.program_offset
+    idx = np.maximum.accumulate(np.where(is_prog, np.arange(tokens.size), 0))
+    current = np.where(is_prog[idx], prog[idx], 0)  # program 0 until the first PROGRAM token
+    notes = (tokens >= tokenizer.note_on_offset) & (tokens < tokenizer.shift_offset)
+    return notes & (current != DRUMS)
+
+
+def label_piece(
+    pm: pretty_midi.PrettyMIDI,
+    tokenizer: Tokenizer,
+    *,
+    valence_sigma: float = 0.0,
+    key: Key | None = None,
+    turn: float | None = None,
+) -> Piece:
+    """Tokens of a cleaned piece with per-token bar VA labels, its chord changes and its key.
+
+    ``key`` is the piece's key (None: no key, e.g. drums only); tokens at or after ``turn``
+    seconds get the other mode on the same tonic (a mode-turned copy).
 
     ``valence_sigma`` > 0 smooths the per-bar valence over that many seconds: the per-bar
     reading jumps from bar to bar (within-piece sd 0.24 against 0.08 for arousal on the
@@ -210,7 +241,12 @@ def label_piece(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer, *, valence_sig
     va = np.stack([valence[idx], bars.arousal[idx]], axis=1)
     step = tokenizer.config.time_step  # on the token grid, so a cut sits exactly on its CHORD token
     chord_times = np.array([round(t / step) * step for t, _ in chords], np.float32)
-    return Piece(enc.tokens.astype(np.int16), enc.times, va.astype(np.float16), chord_times)
+    chord_ids = np.array([tok - tokenizer.chord_offset for _, tok in chords], np.int16)
+    keys = np.full(enc.tokens.size, key_index(key), np.int8)
+    if key is not None and turn is not None:
+        keys[enc.times >= turn - 1e-6] = key_index(key, flip=True)
+    pitched = pitched_notes(enc.tokens.astype(np.int64), tokenizer)
+    return Piece(enc.tokens.astype(np.int16), enc.times, va.astype(np.float16), chord_times, chord_ids, keys, pitched)
 
 
 def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
@@ -226,22 +262,26 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
             return []
         rng = np.random.default_rng(zlib.crc32(name.encode()))
 
-        def label(piece: pretty_midi.PrettyMIDI) -> Piece:
-            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma)
+        pitched = any(i.notes and not i.is_drum for i in pm.instruments)  # drums only: no key, no mode to move
+        key = estimate_key(pm) if pitched else None
 
-        out = [(name, held, label(pm))]
+        def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None) -> Piece:
+            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, key=k, turn=turn)
+
+        out = [(name, held, label(pm, key))]
         for _ in range(0 if held else cfg.augment_copies):
             t = int(rng.integers(-cfg.max_transpose, cfg.max_transpose + 1))
             tempo = float(np.exp(rng.uniform(*np.log(cfg.tempo_range))))
             vel = float(rng.uniform(*cfg.velocity_range))
-            out.append((name, held, label(augment(pm, transpose=t, tempo=tempo, velocity=vel))))
-        pitched = any(i.notes and not i.is_drum for i in pm.instruments)  # drums only: no mode to move
-        key = estimate_key(pm) if pitched and not held and (cfg.mode_flip or cfg.mode_turn) else None
-        if cfg.mode_flip and key:
-            out.append((name, held, label(mode_flipped(pm, key=key))))
-        if cfg.mode_turn and key:
+            moved = None if key is None else replace(key, tonic=(key.tonic + t) % 12)
+            out.append((name, held, label(augment(pm, transpose=t, tempo=tempo, velocity=vel), moved)))
+        if held or key is None:
+            return out
+        if cfg.mode_flip:
+            out.append((name, held, label(mode_flipped(pm, key=key), key, turn=0.0)))
+        if cfg.mode_turn:
             turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
-            out.append((name, held, label(mode_flipped(pm, after=turn, key=key))))
+            out.append((name, held, label(mode_flipped(pm, after=turn, key=key), key, turn=turn)))
         return out
     except Exception:
         return []
@@ -258,6 +298,9 @@ class TokenData:
     chord_times: np.ndarray
     chord_offsets: np.ndarray
     names: tuple[str, ...]
+    chord_ids: np.ndarray
+    key: np.ndarray
+    pitched: np.ndarray
 
     def __len__(self) -> int:
         return len(self.names)
@@ -266,19 +309,38 @@ class TokenData:
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     def batch(
-        self, rng: np.random.Generator, *, batch_size: int, block: int, cut_prob: float = 0.3, clamp: float = 4.0
+        self,
+        rng: np.random.Generator,
+        *,
+        batch_size: int,
+        block: int,
+        cut_prob: float = 0.3,
+        clamp: float = 4.0,
+        transpose: int = 0,
+        tokenizer: Tokenizer | None = None,
     ) -> dict[str, np.ndarray]:
         """Random windows of ``block + 1`` tokens (pieces weighted by length; shorter ones padded).
 
         Returns ``x``/``y`` (B, block) int64 (PAD targets are ignored by the loss), ``va``
-        (B, block, 2) float32 and ``boundary`` (B, block) float32: seconds from each input
-        token to the next stand-in cut, a random ``cut_prob`` share of the chord changes.
+        (B, block, 2) float32, ``boundary`` (B, block) float32: seconds from each input
+        token to the next stand-in cut, a random ``cut_prob`` share of the chord changes;
+        and the plan of each input token: ``chord`` (B, block) int64 chord class sounding at
+        its time (the class of the piece's own chord labels), ``key`` (B, block) int64 and
+        ``change`` (B, block) float32 seconds to the next chord change.
+
+        ``transpose`` > 0 moves each window by a random number of semitones in
+        ``[-transpose, transpose]`` (notes, chord tokens, chords and keys together; 0 where a
+        pitch would leave the MIDI range); it needs the ``tokenizer`` the data was made with.
         """
         lengths = np.diff(self.offsets)
         piece = rng.choice(len(lengths), size=batch_size, p=lengths / lengths.sum())
         x = np.zeros((batch_size, block + 1), np.int64)
         va = np.zeros((batch_size, block + 1, 2), np.float32)
         bnd = np.full((batch_size, block + 1), clamp, np.float32)
+        chord = np.zeros((batch_size, block + 1), np.int64)
+        key = np.full((batch_size, block + 1), N_KEYS, np.int64)
+        change = np.full((batch_size, block + 1), clamp, np.float32)
+        spans: list[tuple[int, int]] = []
         for b, i in enumerate(piece):
             n = int(lengths[i])
             start = 0 if n <= block + 1 or rng.random() < 0.1 else int(rng.integers(0, n - block - 1))
@@ -287,16 +349,52 @@ class TokenData:
             x[b, :m] = self.tokens[s0 : s0 + m]
             va[b, :m] = self.va[s0 : s0 + m]
             va[b, m:] = va[b, m - 1]
-            chords = self.chord_times[self.chord_offsets[i] : self.chord_offsets[i + 1]]
-            cuts = chords[rng.random(chords.size) < cut_prob]
+            key[b, :m] = self.key[s0 : s0 + m]
+            c0, c1 = self.chord_offsets[i], self.chord_offsets[i + 1]
+            chords, ids = self.chord_times[c0:c1], self.chord_ids[c0:c1].astype(np.int64)
             t = self.times[s0 : s0 + m]
+            if chords.size:
+                # the chord sounding at each token's time (a change at that time already sounds) and the next change
+                cur = np.searchsorted(chords, t + 1e-4, side="right")
+                chord[b, :m] = ids[np.maximum(cur - 1, 0)]
+                ahead = np.where(cur < chords.size, chords[np.minimum(cur, chords.size - 1)] - t, clamp)
+                change[b, :m] = np.clip(ahead, 0.0, clamp)
+            cuts = chords[rng.random(chords.size) < cut_prob]
             if cuts.size:
                 # the next cut at or after each token's time (a cut at the current time is still ahead:
                 # its CHORD token has not been read yet when the offset is 0)
                 nxt = np.searchsorted(cuts, t - 1e-4, side="left")
                 ahead = np.where(nxt < cuts.size, cuts[np.minimum(nxt, cuts.size - 1)] - t, clamp)
                 bnd[b, :m] = np.clip(ahead, 0.0, clamp)
-        return {"x": x[:, :-1], "y": x[:, 1:], "va": va[:, :-1], "boundary": bnd[:, :-1]}
+            spans.append((s0, m))
+        if transpose:  # drawn after the windows, so a seed gives the same windows with or without it
+            if tokenizer is None:
+                raise ParameterError("`transpose` needs the `tokenizer` the data was made with")
+            for b, ((s0, m), k) in enumerate(zip(spans, rng.integers(-transpose, transpose + 1, batch_size),
+                                                 strict=True)):
+                _transpose(x[b, :m], chord[b, :m], key[b, :m], self.pitched[s0 : s0 + m], int(k), tokenizer)
+        return {"x": x[:, :-1], "y": x[:, 1:], "va": va[:, :-1], "boundary": bnd[:, :-1],
+                "chord": chord[:, :-1], "key": key[:, :-1], "change": change[:, :-1]}
+
+
+def _transpose(x: np.ndarray, chord: np.ndarray, key: np.ndarray, pitched: np.ndarray, k: int,
+               tokenizer: Tokenizer) -> None:
+    """Move one window by ``k`` semitones in place (nothing when a pitch would leave 0..127)."""
+    if k == 0:
+        return
+    on = pitched & (x < tokenizer.note_off_offset)
+    pitch = np.where(on, x - tokenizer.note_on_offset, x - tokenizer.note_off_offset)[pitched]
+    if pitch.size and (pitch.min() + k < 0 or pitch.max() + k > 127):
+        return
+    x[pitched] += k
+    none = tokenizer.n_chords - 1
+    is_chord = (x >= tokenizer.chord_offset) & (x < tokenizer.chord_offset + none)
+    rel = x[is_chord] - tokenizer.chord_offset
+    x[is_chord] = tokenizer.chord_offset + rel - rel % 12 + (rel + k) % 12
+    real = chord < none
+    chord[real] = chord[real] - chord[real] % 12 + (chord[real] + k) % 12
+    keyed = key < N_KEYS
+    key[keyed] = key[keyed] - key[keyed] % 12 + (key[keyed] + k) % 12
 
 
 def _stack(pieces: list[tuple[str, Piece]]) -> TokenData:
@@ -312,6 +410,9 @@ def _stack(pieces: list[tuple[str, Piece]]) -> TokenData:
         chord_times=np.concatenate([p.chord_times for _, p in pieces]),
         chord_offsets=np.concatenate([[0], np.cumsum(clens)]).astype(np.int64),
         names=tuple(n for n, _ in pieces),
+        chord_ids=np.concatenate([p.chord_ids for _, p in pieces]),
+        key=np.concatenate([p.key for _, p in pieces]),
+        pitched=np.concatenate([p.pitched for _, p in pieces]),
     )
 
 
@@ -346,7 +447,11 @@ def build(
     jobs = [(f, asdict(tokenizer.config), asdict(config)) for f in files]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_prepare, jobs, chunksize=16))
+            results = []
+            for i, res in enumerate(pool.map(_prepare, jobs, chunksize=16)):
+                results.append(res)
+                if (i + 1) % 1000 == 0:
+                    log.info("labelled %d of %d files", i + 1, len(jobs))
     else:
         results = [_prepare(j) for j in jobs]
     skipped = sum(not res for res in results)
@@ -364,7 +469,8 @@ def build(
     return data
 
 
-_FIELDS = ("tokens", "times", "va", "offsets", "chord_times", "chord_offsets", "names")
+_FIELDS = ("tokens", "times", "va", "offsets", "chord_times", "chord_offsets", "names", "chord_ids", "key",
+           "pitched")
 
 
 def _unpack(z: np.lib.npyio.NpzFile, split: str) -> TokenData:

@@ -2,16 +2,22 @@
 
 Conditions come from held-out pieces: each piece's per-bar valence/arousal (first
 ``duration`` seconds) is the target arc, and cuts fall at seeded random times 3-8 s
-apart. Four systems are run on the same conditions:
+apart. These systems are run on the same conditions:
 
-* ``model``: the conditioned model, unaided (the model alone decides where chords change);
-* ``model+force``: the same with chord changes forced onto cuts it misses;
-* ``model+cfgG``: conditioned, unaided, with classifier-free guidance of strength G;
-* ``null``: the same weights on the null condition (no VA, no cut information);
+* ``model+plan``: the conditioned model, unaided, told the plan that
+  :func:`composer.music.harmony.plan_harmony` makes for the target arc and cuts (key,
+  chord of each moment, seconds to the next change): the product's use of a model with
+  plan input. Nothing is forced or snapped;
+* ``model``: the conditioned model, unaided, without a plan (the model alone decides where chords change);
+* ``model+force``: the same with chord changes forced onto cuts it misses (``--force``);
+* ``model+cfgG``: conditioned, unaided, with classifier-free guidance of strength G (``--guidance G``);
+* ``null``: the same weights on the null condition (no VA, no cut information, no plan);
 * ``rules``: :class:`composer.music.rules.RuleSource` melody over a fixed I-IV-V-vi block-chord
   plan (major if the arc's valence is >= 0, else minor) that changes chord on every cut.
 
-Metrics: control error (mean |target - measured| per bar of valence and arousal, each
+Metrics: chord following of ``model+plan`` (the share of its notes whose pitch class lies
+in the planned chord, and in the planned scale, at the note's onset, before any snapping);
+control error (mean |target - measured| per bar of valence and arousal, each
 normalised to [0, 1] by dividing by the range 2, measured by
 :func:`analysis.music.symbolic.bar_va`); cut hit rate (share of cuts with a chord change,
 i.e. a ``CHORD`` token, within 0.1 s); musical statistics per piece (pitch-class entropy,
@@ -33,8 +39,10 @@ import pretty_midi
 
 from analysis.arc import EmotionArc
 from composer.model import checkpoint
+from composer.music.harmony import HarmonyPlan, plan_harmony
 from composer.music.notes import ChordSpan, MaterialRequest
 from composer.music.rules import RuleSource
+from composer.music.styles import get_style
 from composer.training.data import DataConfig, TokenData, build
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -169,6 +177,20 @@ def conditions(data: TokenData, *, n: int, duration: float, seed: int = 0) -> li
     return out
 
 
+def plan_for(cond: Condition, seed: int, style: str = "cinematic") -> HarmonyPlan:
+    """The harmony planner's plan for a condition: what the product gives a model with plan input."""
+    return plan_harmony(cond.arc, cond.cuts, cond.duration, style=get_style(style), seed=seed)
+
+
+def plan_following(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> tuple[int, int, int]:
+    """(notes in the planned chord, notes in the planned scale, pitched notes) at each note's onset."""
+    notes = [n for i in pm.instruments if not i.is_drum for n in i.notes if n.start < plan.duration]
+    spans = [plan.chord_at(n.start) for n in notes]
+    in_chord = sum(n.pitch % 12 in {p % 12 for p in s.pitches} for n, s in zip(notes, spans, strict=True))
+    in_scale = sum(n.pitch % 12 in {p % 12 for p in s.scale} for n, s in zip(notes, spans, strict=True))
+    return in_chord, in_scale, len(notes)
+
+
 def rule_piece(cond: Condition, seed: int) -> tuple[pretty_midi.PrettyMIDI, np.ndarray, np.ndarray]:
     """The rule-based baseline: (MIDI, chord times, bar times) at 100 bpm in 4/4."""
     beat = 0.6
@@ -208,7 +230,8 @@ def evaluate(
     duration: float = 30.0,
     seed: int = 0,
     threads: int = 2,
-    guidance: float = 2.0,
+    guidance: float | None = None,
+    force: bool = False,
     files_from: Path | None = None,
 ) -> dict:
     import torch
@@ -222,7 +245,7 @@ def evaluate(
     # by default the corpus files the checkpoint was trained on (its held-out split)
     files = files_from or Path(ckpt).with_name("composer-files.txt")
     only = files.read_text().split() if files.exists() else None
-    data = build(Tokenizer(loaded.tokenizer.config), DataConfig(), only=only)["heldout"]
+    data = build(Tokenizer(loaded.tokenizer.config), _data_config(loaded.meta), only=only)["heldout"]
     saved = loaded.meta.get("train_config", {})
     tc = TrainConfig(**{**{k: v for k, v in saved.items() if k in TrainConfig.__annotations__}, "eval_batches": 32})
     negated = data.va.copy()
@@ -233,6 +256,9 @@ def evaluate(
         # the same windows told the opposite valence: no rise means the model ignores valence
         "valence_negated": heldout_loss(loaded.model, replace(data, va=negated), tc),
     }
+    has_plan = bool(loaded.model.config.plan_chords)
+    if has_plan:
+        losses["plan_dropped"] = heldout_loss(loaded.model, data, tc, plan=False)
     conds = conditions(data, n=n, duration=duration, seed=seed)
     tok = loaded.tokenizer
     real = []
@@ -241,21 +267,27 @@ def evaluate(
         dec = tok.decode(data.piece(i))
         real.append(piece_stats(dec.midi, np.array(dec.bar_times), min(duration, dec.duration)))
     rows: dict[str, dict] = {}
-    for system in ("model", "model+force", f"model+cfg{guidance:g}", "null", "rules"):
+    systems = [*(["model+plan"] if has_plan else []), "model", *(["model+force"] if force else []),
+               *([f"model+cfg{guidance:g}"] if guidance else []), "null", "rules"]
+    for system in systems:
         errs, hits, note_hits, stats, forced, secs, music = [], [], [], [], 0, 0.0, 0.0
+        following = np.zeros(3, int)
         for k, c in enumerate(conds):
             if system == "rules":
                 pm, chord_times, bar_times = rule_piece(c, seed + k)
                 hits += [bool(np.min(np.abs(chord_times - x)) <= CUT_TOLERANCE) for x in c.cuts]
             else:
+                plan = plan_for(c, seed + k) if system == "model+plan" else None
                 g = generate(c.arc, duration=c.duration, cuts=c.cuts, seed=seed + k, model=loaded,
                              force_cuts=system == "model+force", conditioned=system != "null",
-                             guidance=guidance if "cfg" in system else 1.0)
+                             guidance=guidance if "cfg" in system else 1.0, plan=plan)
                 pm, bar_times = g.midi, np.array(g.bar_times)
                 hits += list(g.cut_hits)
                 forced += g.forced
                 secs += g.compute_seconds
                 music += c.duration
+                if plan is not None:
+                    following += plan_following(pm, plan)
             note_hits += note_cut_hits(pm, c.cuts)
             errs.append(control_error(pm, c.arc))
             stats.append(piece_stats(pm, bar_times, c.duration))
@@ -267,27 +299,45 @@ def evaluate(
             "cut_hit_rate": float(np.mean(hits)),
             "note_cut_hit_rate": float(np.mean(note_hits)),
             "forced_chords": forced,
+            "in_chord": float(following[0] / following[2]) if following[2] else None,
+            "in_scale": float(following[1] / following[2]) if following[2] else None,
             **{f"OA_{f}": overlap([getattr(s, f) for s in stats], [getattr(r, f) for r in real])
                for f in PieceStats.__dataclass_fields__},
             "speed_x_realtime": music / secs if secs else None,
         }
+    arc60 = EmotionArc.constant(60.0, valence=0.2, arousal=0.2)
+    cond60 = Condition("speed", arc60, (12.0, 31.5, 47.0), 60.0)
     t0 = time.perf_counter()
-    g60 = generate(conds[0].arc if duration >= 60 else None, duration=60.0, seed=seed, model=loaded)
+    g60 = generate(arc60, duration=60.0, cuts=cond60.cuts, seed=seed, model=loaded,
+                   plan=plan_for(cond60, seed) if has_plan else None)
     speed60 = time.perf_counter() - t0
-    return {"checkpoint": str(ckpt), "pieces": len(conds), "duration": duration, "heldout_loss": losses,
-            "systems": rows, "response": {"model": response(loaded, duration=duration),
-                                          f"model+cfg{guidance:g}": response(loaded, duration=duration,
-                                                                             guidance=guidance)},
+    sweeps = {"model": response(loaded, duration=duration)}
+    if has_plan:
+        sweeps["model+plan"] = response(loaded, duration=duration, plan=True)
+    if guidance:
+        sweeps[f"model+cfg{guidance:g}"] = response(loaded, duration=duration, guidance=guidance)
+    return {"checkpoint": str(ckpt), "pieces": len(conds), "duration": duration, "seed": seed,
+            "heldout_loss": losses, "systems": rows, "response": sweeps,
             "seconds_for_60s_piece": speed60, "tokens_60s": int(g60.tokens.size)}
 
 
-def response(loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 4, guidance: float = 1.0) -> dict:
+def _data_config(meta: dict) -> DataConfig:
+    """The data settings a checkpoint was trained with (so its held-out split loads from the same cache)."""
+    saved = meta.get("data_config") or {}
+    fields = DataConfig.__dataclass_fields__
+    return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields})
+
+
+def response(
+    loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 4, guidance: float = 1.0, plan: bool = False
+) -> dict:
     """How far the measured valence and arousal move when the target does, one axis at a time.
 
     Constant targets (valence -0.6 / 0 / +0.6 at arousal 0.1; arousal -0.4 / +0.2 / +0.7 at
     valence 0.2), ``seeds`` pieces each, no cuts; per target the mean of
     :func:`analysis.music.symbolic.bar_va` over the bars of every piece. ``slope`` is the least-squares
-    slope of measured on target (1 = follows exactly, 0 = ignores the condition).
+    slope of measured on target (1 = follows exactly, 0 = ignores the condition). With ``plan``
+    each piece is told the harmony planner's plan for its target (:func:`plan_for`, no cuts).
     """
     from analysis.music.symbolic import bar_va
     from composer.model.generate import generate
@@ -300,7 +350,8 @@ def response(loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 
             arc = EmotionArc.constant(duration, valence=v, arousal=a)
             vals = []
             for k in range(seeds):
-                pm = generate(arc, duration=duration, seed=k, model=loaded, guidance=guidance).midi
+                p = plan_for(Condition("response", arc, (), duration), k) if plan else None
+                pm = generate(arc, duration=duration, seed=k, model=loaded, guidance=guidance, plan=p).midi
                 if any(i.notes for i in pm.instruments):
                     vals.append(float(np.mean(getattr(bar_va(pm), axis))))
             measured.append(float(np.mean(vals)) if vals else float("nan"))
@@ -311,11 +362,12 @@ def response(loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 
 
 
 def table(res: dict) -> str:
-    cols = ["control_error", "valence_error", "arousal_error", "cut_hit_rate", "note_cut_hit_rate", "OA_pc_entropy",
-            "OA_scale_consistency", "OA_groove_consistency", "OA_note_density"]
+    cols = ["control_error", "valence_error", "arousal_error", "cut_hit_rate", "note_cut_hit_rate", "in_chord",
+            "in_scale", "OA_pc_entropy", "OA_scale_consistency", "OA_groove_consistency", "OA_note_density"]
     lines = ["| system | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
     for name, row in res["systems"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in cols) + " |")
+        cells = ("-" if row[c] is None else f"{row[c]:.3f}" for c in cols)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -325,16 +377,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pieces", type=int, default=12)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--guidance", type=float, default=None, help="also run classifier-free guidance of this strength")
+    ap.add_argument("--force", action="store_true", help="also run the model with chords forced onto missed cuts")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--files-from", type=Path, default=None, help="corpus file list (default: beside the checkpoint)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed, threads=args.threads,
-                   guidance=args.guidance, files_from=args.files_from)
+                   guidance=args.guidance, force=args.force, files_from=args.files_from)
     loss = res["heldout_loss"]
-    print(f"held-out loss: conditioned {loss['model']:.4f}, null {loss['null']:.4f}, "
-          f"valence negated {loss['valence_negated']:.4f}")
+    print("held-out loss: " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in loss.items()))
     print(table(res))
     for system, sweeps in res["response"].items():
         for axis, r in sweeps.items():

@@ -22,7 +22,7 @@ import torch
 from analysis.errors import ParameterError
 from composer.model import checkpoint
 from composer.model.tokens import Tokenizer
-from composer.model.transformer import ModelConfig, MusicTransformer
+from composer.model.transformer import ModelConfig, MusicTransformer, Plan
 from composer.training.data import DataConfig, TokenData, build
 
 #: Named model sizes for the command line (the tiny test config lives in the tests).
@@ -42,6 +42,8 @@ class TrainConfig:
     warmup: int = 100
     weight_decay: float = 0.05
     cond_dropout: float = 0.15
+    plan_dropout: float = 0.25  # share of sequences trained without a plan (a model with plan input)
+    transpose: int = 0  # windows moved by up to this many semitones at batch time
     cut_prob: float = 0.3
     eval_every: int = 100
     eval_batches: int = 8
@@ -70,17 +72,30 @@ def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in batch.items()}
 
 
+def _batch(data: TokenData, rng: np.random.Generator, cfg: TrainConfig, tokenizer: Tokenizer | None,
+           transpose: int = 0) -> tuple[dict[str, torch.Tensor], Plan]:
+    b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob,
+                            transpose=transpose, tokenizer=tokenizer))
+    return b, Plan(b["chord"], b["key"], b["change"])
+
+
 @torch.no_grad()
-def heldout_loss(model: MusicTransformer, data: TokenData, cfg: TrainConfig, *, conditioned: bool = True) -> float:
-    """Mean loss over ``eval_batches`` fixed held-out batches (same windows every call)."""
+def heldout_loss(
+    model: MusicTransformer, data: TokenData, cfg: TrainConfig, *, conditioned: bool = True, plan: bool = True
+) -> float:
+    """Mean loss over ``eval_batches`` fixed held-out batches (same windows every call).
+
+    ``conditioned=False`` drops the whole condition (VA, boundary and plan); ``plan=False``
+    only the plan."""
     rng = np.random.default_rng(12345)
     was = model.training
     model.eval()
     losses = []
     for _ in range(cfg.eval_batches):
-        b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
+        b, given = _batch(data, rng, cfg, None)
         mask = torch.full((cfg.batch_size,), conditioned)
-        _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, targets=b["y"])
+        _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, plan=given, plan_mask=mask & plan,
+                           targets=b["y"])
         losses.append(float(loss))
     model.train(was)
     return float(np.mean(losses))
@@ -111,14 +126,17 @@ def _resume(
 
 def _train_step(
     model: MusicTransformer, opt: torch.optim.Optimizer, data: TokenData, cfg: TrainConfig, rng: np.random.Generator,
-    step: int,
+    step: int, tokenizer: Tokenizer,
 ) -> float:
-    """One optimiser step on a fresh batch (each sequence on the null condition with ``cond_dropout``); the loss."""
+    """One optimiser step on a fresh batch; the loss. Each sequence runs on the null condition
+    with ``cond_dropout`` and, independently, without its plan with ``plan_dropout``."""
     for g in opt.param_groups:
         g["lr"] = lr_at(step, cfg)
-    b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob))
+    b, plan = _batch(data, rng, cfg, tokenizer, cfg.transpose)
     mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.cond_dropout)
-    _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, targets=b["y"])
+    plan_mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.plan_dropout)
+    _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, plan=plan, plan_mask=plan_mask,
+                       targets=b["y"])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -195,7 +213,7 @@ def train(
     t_call = time.time()
     with (out / "train.jsonl").open("a") as logf:
         while step < stop:
-            recent.append(_train_step(model, opt, data["train"], cfg, rng, step))
+            recent.append(_train_step(model, opt, data["train"], cfg, rng, step, tokenizer))
             step += 1
             out_of_time = max_seconds is not None and time.time() - t_call > max_seconds
             last = step == stop or out_of_time
@@ -238,18 +256,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="add a copy of each training piece that turns to the other mode part-way")
     ap.add_argument("--valence-sigma", type=float, default=0.0,
                     help="seconds of Gaussian smoothing of the per-bar valence labels")
+    ap.add_argument("--augment-copies", type=int, default=DataConfig.augment_copies,
+                    help="transposed, tempo- and velocity-scaled copies of each training piece, labelled ahead")
+    ap.add_argument("--transpose", type=int, default=0, help="move each training window by up to N semitones")
+    ap.add_argument("--no-plan", action="store_true",
+                    help="no plan input (key, chords, next change) and coarse boundary bins: the pre-issue-12 model")
     args = ap.parse_args(argv)
     tokenizer = Tokenizer()
     t = time.time()
     only = args.files_from.read_text().split() if args.files_from else None
-    data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma)
+    data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma,
+                          augment_copies=args.augment_copies)
     data = build(tokenizer, data_cfg, workers=args.workers, max_files=args.max_files, only=only)
     print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
           f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)
-    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.config])
+    plan = {} if args.no_plan else {"plan_chords": tokenizer.n_chords, "fine_boundary": True}
+    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.config], **plan)
     cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   threads=args.threads, block=args.block or model_cfg.block_size, eval_every=args.eval_every,
-                  save_every=args.eval_every)
+                  save_every=args.eval_every, transpose=args.transpose)
     res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg,
                 max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")

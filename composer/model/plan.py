@@ -1,0 +1,87 @@
+"""The harmony plan as the generator reads it: chord class, key and the next change per time step.
+
+:func:`composer.music.harmony.plan_harmony` writes chords with any colour (sevenths, ninths,
+half-diminished ...) on a style's scales; the model knows the tokenizer's chord classes
+(root x maj, min, dim, aug, dom7) and 24 keys. :func:`plan_track` maps one onto the other
+so the model is told, at every token, what the training data told it: the chord sounding
+now, the key, and the seconds to the next chord change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from composer.model.tokens import Tokenizer
+from composer.music.notes import ChordSpan
+
+
+class ChordPlan(Protocol):
+    """What the generator reads of a plan: a :class:`~composer.music.harmony.HarmonyPlan` or a
+    :class:`~composer.music.notes.MaterialRequest` both have these."""
+
+    @property
+    def chords(self) -> Sequence[ChordSpan]: ...
+
+    @property
+    def tonic(self) -> int: ...
+
+#: Chord quality by the intervals above the root that decide it, most specific first.
+_QUALITY_BY_INTERVALS = (
+    ({4, 7, 10}, "dom7"),
+    ({3, 6}, "dim"),
+    ({4, 8}, "aug"),
+    ({3, 7}, "min"),
+    ({4, 7}, "maj"),
+    ({3}, "min"),
+    ({4}, "maj"),
+)
+
+
+def chord_class(span: ChordSpan, tokenizer: Tokenizer) -> int:
+    """The tokenizer's chord class (token id - ``chord_offset``) nearest to a planned chord."""
+    intervals = {(p - span.root) % 12 for p in span.pitches}
+    for needed, quality in _QUALITY_BY_INTERVALS:
+        if needed <= intervals and quality in tokenizer.config.chord_qualities:
+            return tokenizer.chord_token(span.root, quality) - tokenizer.chord_offset
+    return tokenizer.n_chords - 1  # CHORD_N: no class fits
+
+
+def key_class(span: ChordSpan, tonic: int) -> int:
+    """``tonic + 12 * minor`` of the plan's key while ``span`` sounds: minor where its scale has
+    the minor third above the tonic and not the major one (the planner's dark and tense scales)."""
+    pcs = {p % 12 for p in span.scale}
+    minor = (tonic + 3) % 12 in pcs and (tonic + 4) % 12 not in pcs
+    return tonic % 12 + 12 * int(minor)
+
+
+@dataclass(frozen=True, eq=False)
+class PlanTrack:
+    """A plan on the token grid: ``starts`` (k,) steps where each chord begins, its ``chords``
+    and ``keys`` classes; ``step`` seconds per time step."""
+
+    starts: np.ndarray
+    chords: np.ndarray
+    keys: np.ndarray
+    step: float
+
+    def at(self, now: int, clamp: float) -> tuple[int, int, float]:
+        """(chord class, key class, seconds to the next change, clamped) at step ``now``."""
+        i = max(int(np.searchsorted(self.starts, now, side="right")) - 1, 0)
+        ahead = (self.starts[i + 1] - now) * self.step if i + 1 < self.starts.size else clamp
+        return int(self.chords[i]), int(self.keys[i]), min(float(ahead), clamp)
+
+
+def plan_track(plan: ChordPlan, tokenizer: Tokenizer) -> PlanTrack:
+    """The plan's chords on ``tokenizer``'s time grid and chord classes."""
+    step = tokenizer.config.time_step
+    spans = plan.chords
+    return PlanTrack(
+        starts=np.array([round(c.start / step) for c in spans], np.int64),
+        chords=np.array([chord_class(c, tokenizer) for c in spans], np.int64),
+        keys=np.array([key_class(c, plan.tonic) for c in spans], np.int64),
+        step=step,
+    )
