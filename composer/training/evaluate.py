@@ -223,6 +223,50 @@ def rule_piece(cond: Condition, seed: int) -> tuple[pretty_midi.PrettyMIDI, np.n
 # --------------------------------------------------------------------------- main
 
 
+def run_system(
+    system: str, conds: list[Condition], real: list[PieceStats], loaded: checkpoint.Loaded, *, seed: int,
+    guidance: float,
+) -> dict:
+    """One row of the table: ``system`` (see the module docstring) on every condition."""
+    from composer.model.generate import CUT_TOLERANCE, generate
+
+    errs, hits, note_hits, stats, forced, secs, music = [], [], [], [], 0, 0.0, 0.0
+    following = np.zeros(3, int)
+    for k, c in enumerate(conds):
+        if system == "rules":
+            pm, chord_times, bar_times = rule_piece(c, seed + k)
+            hits += [bool(np.min(np.abs(chord_times - x)) <= CUT_TOLERANCE) for x in c.cuts]
+        else:
+            plan = plan_for(c, seed + k) if system == "model+plan" else None
+            g = generate(c.arc, duration=c.duration, cuts=c.cuts, seed=seed + k, model=loaded,
+                         force_cuts=system == "model+force", conditioned=system != "null",
+                         guidance=guidance if "cfg" in system else 1.0, plan=plan)
+            pm, bar_times = g.midi, np.array(g.bar_times)
+            hits += list(g.cut_hits)
+            forced += g.forced
+            secs += g.compute_seconds
+            music += c.duration
+            if plan is not None:
+                following += plan_following(pm, plan)
+        note_hits += note_cut_hits(pm, c.cuts)
+        errs.append(control_error(pm, c.arc))
+        stats.append(piece_stats(pm, bar_times, c.duration))
+    e = np.array(errs)
+    return {
+        "control_error": float(e.mean()),
+        "valence_error": float(e[:, 0].mean()),
+        "arousal_error": float(e[:, 1].mean()),
+        "cut_hit_rate": float(np.mean(hits)),
+        "note_cut_hit_rate": float(np.mean(note_hits)),
+        "forced_chords": forced,
+        "in_chord": float(following[0] / following[2]) if following[2] else None,
+        "in_scale": float(following[1] / following[2]) if following[2] else None,
+        **{f"OA_{f}": overlap([getattr(s, f) for s in stats], [getattr(r, f) for r in real])
+           for f in PieceStats.__dataclass_fields__},
+        "speed_x_realtime": music / secs if secs else None,
+    }
+
+
 def evaluate(
     ckpt: Path = checkpoint.DEFAULT,
     *,
@@ -233,10 +277,17 @@ def evaluate(
     guidance: float | None = None,
     force: bool = False,
     files_from: Path | None = None,
+    data_like: Path | None = None,
 ) -> dict:
+    """Run every system on the same held-out conditions; the results as a dict (see :func:`table`).
+
+    The held-out pieces are those of the corpus files in ``files_from`` (default: the list beside
+    the checkpoint), loaded from the data cache made with the checkpoint's own data settings, or
+    with those of the checkpoint ``data_like`` (to score an older checkpoint on a newer split).
+    """
     import torch
 
-    from composer.model.generate import CUT_TOLERANCE, generate
+    from composer.model.generate import generate
     from composer.model.tokens import Tokenizer
     from composer.training.train import TrainConfig, heldout_loss
 
@@ -245,7 +296,8 @@ def evaluate(
     # by default the corpus files the checkpoint was trained on (its held-out split)
     files = files_from or Path(ckpt).with_name("composer-files.txt")
     only = files.read_text().split() if files.exists() else None
-    data = build(Tokenizer(loaded.tokenizer.config), _data_config(loaded.meta), only=only)["heldout"]
+    settings = _data_config(checkpoint.load(data_like).meta if data_like else loaded.meta)
+    data = build(Tokenizer(loaded.tokenizer.config), settings, only=only)["heldout"]
     saved = loaded.meta.get("train_config", {})
     tc = TrainConfig(**{**{k: v for k, v in saved.items() if k in TrainConfig.__annotations__}, "eval_batches": 32})
     negated = data.va.copy()
@@ -270,41 +322,7 @@ def evaluate(
     systems = [*(["model+plan"] if has_plan else []), "model", *(["model+force"] if force else []),
                *([f"model+cfg{guidance:g}"] if guidance else []), "null", "rules"]
     for system in systems:
-        errs, hits, note_hits, stats, forced, secs, music = [], [], [], [], 0, 0.0, 0.0
-        following = np.zeros(3, int)
-        for k, c in enumerate(conds):
-            if system == "rules":
-                pm, chord_times, bar_times = rule_piece(c, seed + k)
-                hits += [bool(np.min(np.abs(chord_times - x)) <= CUT_TOLERANCE) for x in c.cuts]
-            else:
-                plan = plan_for(c, seed + k) if system == "model+plan" else None
-                g = generate(c.arc, duration=c.duration, cuts=c.cuts, seed=seed + k, model=loaded,
-                             force_cuts=system == "model+force", conditioned=system != "null",
-                             guidance=guidance if "cfg" in system else 1.0, plan=plan)
-                pm, bar_times = g.midi, np.array(g.bar_times)
-                hits += list(g.cut_hits)
-                forced += g.forced
-                secs += g.compute_seconds
-                music += c.duration
-                if plan is not None:
-                    following += plan_following(pm, plan)
-            note_hits += note_cut_hits(pm, c.cuts)
-            errs.append(control_error(pm, c.arc))
-            stats.append(piece_stats(pm, bar_times, c.duration))
-        e = np.array(errs)
-        rows[system] = {
-            "control_error": float(e.mean()),
-            "valence_error": float(e[:, 0].mean()),
-            "arousal_error": float(e[:, 1].mean()),
-            "cut_hit_rate": float(np.mean(hits)),
-            "note_cut_hit_rate": float(np.mean(note_hits)),
-            "forced_chords": forced,
-            "in_chord": float(following[0] / following[2]) if following[2] else None,
-            "in_scale": float(following[1] / following[2]) if following[2] else None,
-            **{f"OA_{f}": overlap([getattr(s, f) for s in stats], [getattr(r, f) for r in real])
-               for f in PieceStats.__dataclass_fields__},
-            "speed_x_realtime": music / secs if secs else None,
-        }
+        rows[system] = run_system(system, conds, real, loaded, seed=seed, guidance=guidance or 1.0)
     arc60 = EmotionArc.constant(60.0, valence=0.2, arousal=0.2)
     cond60 = Condition("speed", arc60, (12.0, 31.5, 47.0), 60.0)
     t0 = time.perf_counter()
@@ -381,10 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="also run the model with chords forced onto missed cuts")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--files-from", type=Path, default=None, help="corpus file list (default: beside the checkpoint)")
+    ap.add_argument("--data-like", type=Path, default=None,
+                    help="load the held-out split with this checkpoint's data settings (compare an older model)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed, threads=args.threads,
-                   guidance=args.guidance, force=args.force, files_from=args.files_from)
+                   guidance=args.guidance, force=args.force, files_from=args.files_from, data_like=args.data_like)
     loss = res["heldout_loss"]
     print("held-out loss: " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in loss.items()))
     print(table(res))
