@@ -165,3 +165,20 @@ def test_generate_tells_a_plan_model_the_plan_and_reports_it(planned, tok, tmp_p
     assert with_plan.plan_following()["notes"] > 0
     notes = lambda p: sorted((n.start, n.pitch) for i in p.midi.instruments for n in i.notes)  # noqa: E731
     assert notes(with_plan) != notes(without)
+
+
+def test_targets_beyond_the_training_labels_are_read_at_their_edge(planned, tok, tmp_path) -> None:
+    torch.manual_seed(2)
+    meta = {"label_range": {"valence": [-0.6, 0.75], "arousal": [-0.2, 0.6]}}
+    net = MusicTransformer(planned)
+    with torch.no_grad():
+        net.va_proj[2].weight.mul_(100.0)  # an untrained model barely reads VA: make it matter
+    loaded = checkpoint.load(checkpoint.save(tmp_path / "ranged.pt", net, tok, meta=meta))
+    notes = lambda p: sorted((n.start, n.pitch) for i in p.midi.instruments for n in i.notes)  # noqa: E731
+
+    def piece(arousal: float):
+        return composer.generate(EmotionArc.constant(3.0, valence=0.1, arousal=arousal), duration=3.0, seed=4,
+                                 model=loaded, plan=False)
+
+    assert notes(piece(-0.9)) == notes(piece(-0.25))  # both read as -0.2, the lowest label trained on
+    assert notes(piece(-0.9)) != notes(piece(0.5))

@@ -122,6 +122,7 @@ class _Target:
     step: float  # seconds per time step
     max_boundary: float
     plan: PlanTrack | None = None
+    limits: tuple[tuple[float, float], tuple[float, float]] = ((-1.0, 1.0), (-1.0, 1.0))  # valence, arousal
 
     def next_cut(self, now: int) -> int:
         """Index in ``cut_steps`` of the first cut at or after step ``now``."""
@@ -131,6 +132,7 @@ class _Target:
         t = now * self.step
         v = float(np.interp(t, self.arc.times, self.arc.valence)) if self.arc is not None else 0.0
         a = float(np.interp(t, self.arc.times, self.arc.arousal)) if self.arc is not None else 0.0
+        v, a = float(np.clip(v, *self.limits[0])), float(np.clip(a, *self.limits[1]))
         k = self.next_cut(now)
         b = (self.cut_steps[k] - now) * self.step if k < self.cut_steps.size else self.max_boundary
         chord, key, change = self.plan.at(now, self.max_boundary) if self.plan is not None else (0, 0, 0.0)
@@ -259,7 +261,8 @@ def generate(
     ``null + guidance * (conditioned - null)``, both rows in one batched pass.
     ``seed_midi`` is encoded as the start of the piece, which the model continues up to
     ``duration``. ``model`` is a loaded checkpoint or a path
-    (default: the shipped ``checkpoints/composer.pt``). ``plan`` (a harmony plan, or anything
+    (default: the shipped ``checkpoints/composer.pt``); targets beyond the range of its training
+    labels (``meta["label_range"]``) are read as the nearest value in it. ``plan`` (a harmony plan, or anything
     with its ``chords`` and ``tonic``) tells a model with plan input the chord, key and next
     change at every token; a model without plan input ignores it. The plan is dropped with
     the rest of the condition when ``conditioned`` is False.
@@ -275,7 +278,9 @@ def generate(
         raise ParameterError(f"`guidance` must be non-negative (received {guidance})")
     guided = use_cond and guidance != 1.0
     track = plan_track(plan, tok) if plan is not None and use_cond and plan.chords else None
-    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary, track)
+    reach = loaded.meta.get("label_range", {})
+    limits = tuple(tuple(reach.get(axis, (-1.0, 1.0))) for axis in ("valence", "arousal"))
+    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary, track, limits)
 
     t0 = time.perf_counter()
     prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)

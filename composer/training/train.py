@@ -171,7 +171,20 @@ def _meta(
             "heldout_loss": heldout, "train_config": asdict(cfg), "n_params": model.n_params(),
             "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
             "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__),
+            "label_range": label_range(data["train"]),
             **({"data_config": asdict(data_config)} if data_config else {})}
+
+
+def label_range(data: TokenData, low: float = 1.0, high: float = 99.0) -> dict[str, list[float]]:
+    """The 1st and 99th percentiles of the training labels per axis (every token's bar label).
+
+    Sampling reads a target beyond them as the nearest one (:mod:`composer.model.generate`): the
+    symbolic estimator gives the corpus arousal labels from about -0.2 to +0.65, and a model asked
+    for -0.7 is asked for music it has never seen (the first plan checkpoint went silent there).
+    """
+    va = data.va.astype(np.float32)
+    return {axis: [round(float(np.percentile(va[:, i], low)), 3), round(float(np.percentile(va[:, i], high)), 3)]
+            for i, axis in enumerate(("valence", "arousal"))}
 
 
 def train(
