@@ -182,3 +182,28 @@ def test_targets_beyond_the_training_labels_are_read_at_their_edge(planned, tok,
 
     assert notes(piece(-0.9)) == notes(piece(-0.25))  # both read as -0.2, the lowest label trained on
     assert notes(piece(-0.9)) != notes(piece(0.5))
+
+
+def test_the_beat_warp_puts_the_plans_beats_on_the_corpus_clock() -> None:
+    from composer.model.plan import IDENTITY, MODEL_BEAT, beat_warp
+
+    beats = np.array([0.0, 0.6, 1.2, 1.9, 2.5])  # a bent tempo map
+    warp = beat_warp(beats)
+    assert np.allclose(warp.to_model(beats), np.arange(5) * MODEL_BEAT)
+    t = np.array([0.1, 0.95, 2.2, 3.4, 7.0])  # inside and past the last beat
+    assert np.allclose(warp.to_real(warp.to_model(t)), t)
+    assert float(warp.to_model(3.1)) == pytest.approx(2.0 + 0.6 / 0.6 * MODEL_BEAT)  # last segment's slope
+    assert beat_warp([0.0]) is IDENTITY and beat_warp([0.0, 0.5, 0.5]) is IDENTITY
+
+
+def test_a_plan_model_writes_on_the_plans_clock_and_ends_on_time(planned, tok, tmp_path) -> None:
+    from composer.model.generate import generate as sample
+
+    torch.manual_seed(5)
+    loaded = checkpoint.load(checkpoint.save(tmp_path / "clock.pt", MusicTransformer(planned), tok))
+    arc = EmotionArc.constant(6.0, valence=0.2, arousal=-0.5)  # calm: a slow plan, beats ~0.9 s apart
+    plan = plan_harmony(arc, (2.7,), 6.0, style=get_style("cinematic"), seed=0)
+    piece = sample(arc, duration=6.0, cuts=(2.7,), seed=1, model=loaded, plan=plan, force_cuts=True)
+    assert np.median(np.diff(plan.beats)) > 0.7
+    assert piece.midi.get_end_time() == pytest.approx(6.0, abs=0.01)
+    assert any(abs(t - 2.7) < 0.011 for t in piece.chord_times)  # forced in model time, found in seconds

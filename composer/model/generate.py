@@ -32,7 +32,7 @@ from analysis.arc import EmotionArc
 from analysis.caches import cached
 from analysis.errors import MediaError, ParameterError
 from composer.model import checkpoint
-from composer.model.plan import ChordPlan, PlanTrack, plan_track
+from composer.model.plan import IDENTITY, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
 from composer.model.tokens import BAR, BOS, EOS, Decoded
 from composer.model.transformer import Plan
 from composer.music.notes import Material, MaterialRequest, Note
@@ -97,7 +97,7 @@ def _nucleus(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
-def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok) -> tuple[list[int], list[float]]:
+def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok, warp: TimeWarp) -> tuple[list[int], list[float]]:
     from composer.training.data import beat_chords, clean
 
     if not isinstance(seed_midi, pretty_midi.PrettyMIDI):
@@ -108,6 +108,10 @@ def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok) -> tuple[l
     if seed_midi.get_end_time() <= 0:
         raise MediaError("seed_midi", "the seed MIDI has no notes")
     pm = clean(seed_midi)
+    if warp is not IDENTITY:  # the seed's seconds into the model's time
+        for inst in pm.instruments:
+            for n in inst.notes:
+                n.start, n.end = float(warp.to_model(n.start)), float(warp.to_model(n.end))
     enc = tok.encode(pm, chords=beat_chords(pm, tok), eos=False)
     return enc.tokens.tolist(), enc.times.tolist()
 
@@ -123,13 +127,14 @@ class _Target:
     max_boundary: float
     plan: PlanTrack | None = None
     limits: tuple[tuple[float, float], tuple[float, float]] = ((-1.0, 1.0), (-1.0, 1.0))  # valence, arousal
+    warp: TimeWarp = IDENTITY  # steps count model time; the arc is read at the matching second
 
     def next_cut(self, now: int) -> int:
         """Index in ``cut_steps`` of the first cut at or after step ``now``."""
         return int(np.searchsorted(self.cut_steps, now, side="left"))
 
     def at(self, now: int) -> tuple[float, float, float, int, int, float]:
-        t = now * self.step
+        t = float(self.warp.to_real(now * self.step)) if self.warp is not IDENTITY else now * self.step
         v = float(np.interp(t, self.arc.times, self.arc.valence)) if self.arc is not None else 0.0
         a = float(np.interp(t, self.arc.times, self.arc.arousal)) if self.arc is not None else 0.0
         v, a = float(np.clip(v, *self.limits[0])), float(np.clip(a, *self.limits[1]))
@@ -259,6 +264,9 @@ def generate(
     ``arc=None`` or ``conditioned=False`` runs the model on its null condition (the
     unconditioned baseline). ``guidance`` > 1 applies classifier-free guidance: logits
     ``null + guidance * (conditioned - null)``, both rows in one batched pass.
+    With a plan the model samples in its own clock, the plan's beats at the corpus's 120 bpm,
+    and its notes and chord changes are mapped back to seconds by the plan's tempo map
+    (:class:`~composer.model.plan.TimeWarp`).
     ``seed_midi`` is encoded as the start of the piece, which the model continues up to
     ``duration``. ``model`` is a loaded checkpoint or a path
     (default: the shipped ``checkpoints/composer.pt``); targets beyond the range of its training
@@ -271,19 +279,21 @@ def generate(
     loaded = model if isinstance(model, checkpoint.Loaded) else checkpoint.load(model or checkpoint.DEFAULT)
     tok = loaded.tokenizer
     step = tok.config.time_step
-    cut_list = sorted(float(c) for c in cuts if 0 < float(c) < duration)
-    cut_steps = np.array([round(c / step) for c in cut_list], dtype=np.int64)
     use_cond = conditioned and arc is not None
     if guidance < 0:
         raise ParameterError(f"`guidance` must be non-negative (received {guidance})")
     guided = use_cond and guidance != 1.0
-    track = plan_track(plan, tok) if plan is not None and use_cond and plan.chords else None
+    planned = plan is not None and use_cond and bool(plan.chords) and bool(loaded.model.config.plan_chords)
+    warp = beat_warp(plan.beats) if planned else IDENTITY
+    cut_list = sorted(float(c) for c in cuts if 0 < float(c) < duration)
+    cut_steps = np.array([round(float(warp.to_model(c)) / step) for c in cut_list], dtype=np.int64)
     reach = loaded.meta.get("label_range", {})
     limits = tuple(tuple(reach.get(axis, (-1.0, 1.0))) for axis in ("valence", "arousal"))
-    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary, track, limits)
+    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary,
+                     plan_track(plan, tok, warp) if planned else None, limits, warp)
 
     t0 = time.perf_counter()
-    prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok)
+    prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok, warp)
     sampler = _Sampler(
         loaded,
         target,
@@ -295,9 +305,10 @@ def generate(
         force_cuts=force_cuts,
         gen=torch.Generator().manual_seed(int(seed)),
     )
-    sampler.run(round(duration / step), len(sampler.tokens) + int(100 * duration) + 512)
+    model_duration = float(warp.to_model(duration))
+    sampler.run(round(model_duration / step), len(sampler.tokens) + int(100 * model_duration) + 512)
     tokens = [*sampler.tokens, EOS]
-    decoded = tok.decode(tokens)
+    decoded = _to_real(tok.decode(tokens), warp)
     chord_times = np.asarray(decoded.chord_times)
     hits = tuple(bool(chord_times.size and np.min(np.abs(chord_times - c)) <= CUT_TOLERANCE + 1e-9) for c in cut_list)
     return Generated(
@@ -312,6 +323,24 @@ def generate(
         duration=duration,
         compute_seconds=time.perf_counter() - t0,
     )
+
+
+def _to_real(decoded: Decoded, warp: TimeWarp) -> Decoded:
+    """The decoded piece with every time mapped from model time to seconds."""
+    if warp is IDENTITY:
+        return decoded
+    real = lambda ts: tuple(float(x) for x in warp.to_real(np.asarray(ts, float)))  # noqa: E731
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    for inst in decoded.midi.instruments:
+        out = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum)
+        if inst.notes:
+            starts = real([n.start for n in inst.notes])
+            ends = real([n.end for n in inst.notes])
+            out.notes = [pretty_midi.Note(n.velocity, n.pitch, a, b) for n, a, b in zip(inst.notes, starts, ends,
+                                                                                      strict=True)]
+        pm.instruments.append(out)
+    return Decoded(pm, real(decoded.chord_times), decoded.chords, real(decoded.bar_times),
+                   float(warp.to_real(decoded.duration)))
 
 
 def _with_tempo(decoded: Decoded, duration: float) -> pretty_midi.PrettyMIDI:

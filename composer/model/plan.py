@@ -18,6 +18,8 @@ import numpy as np
 from composer.model.tokens import Tokenizer
 from composer.music.notes import ChordSpan
 
+MODEL_BEAT = 0.5  # seconds per quarter note in the training MIDI (music21 writes 120 bpm)
+
 
 class ChordPlan(Protocol):
     """What the generator reads of a plan: a :class:`~composer.music.harmony.HarmonyPlan` or a
@@ -28,6 +30,42 @@ class ChordPlan(Protocol):
 
     @property
     def tonic(self) -> int: ...
+
+    @property
+    def beats(self) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class TimeWarp:
+    """A piecewise-linear map between seconds (``real``) and model time (``model``), both increasing."""
+
+    real: np.ndarray
+    model: np.ndarray
+
+    def to_model(self, t: float | np.ndarray) -> np.ndarray:
+        return _extrapolate(t, self.real, self.model)
+
+    def to_real(self, t: float | np.ndarray) -> np.ndarray:
+        return _extrapolate(t, self.model, self.real)
+
+
+def _extrapolate(t: float | np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.interp`` continued past both ends with the end segments' slopes."""
+    t = np.asarray(t, float)
+    out = np.interp(t, x, y)
+    lo, hi = (y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2])
+    return np.where(t < x[0], y[0] + (t - x[0]) * lo, np.where(t > x[-1], y[-1] + (t - x[-1]) * hi, out))
+
+
+IDENTITY = TimeWarp(np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+
+
+def beat_warp(beats: Sequence[float] | np.ndarray) -> TimeWarp:
+    """The warp putting beat ``i`` (seconds) at ``i * MODEL_BEAT``; the identity for fewer than two beats."""
+    b = np.asarray(beats, float)
+    if b.size < 2 or np.any(np.diff(b) <= 0):
+        return IDENTITY
+    return TimeWarp(b, b[0] + np.arange(b.size) * MODEL_BEAT)
 
 #: Chord quality by the intervals above the root that decide it, most specific first.
 _QUALITY_BY_INTERVALS = (
@@ -75,12 +113,12 @@ class PlanTrack:
         return int(self.chords[i]), int(self.keys[i]), min(float(ahead), clamp)
 
 
-def plan_track(plan: ChordPlan, tokenizer: Tokenizer) -> PlanTrack:
-    """The plan's chords on ``tokenizer``'s time grid and chord classes."""
+def plan_track(plan: ChordPlan, tokenizer: Tokenizer, warp: TimeWarp = IDENTITY) -> PlanTrack:
+    """The plan's chords on ``tokenizer``'s time grid (in ``warp``'s model time) and chord classes."""
     step = tokenizer.config.time_step
     spans = plan.chords
     return PlanTrack(
-        starts=np.array([round(c.start / step) for c in spans], np.int64),
+        starts=np.array([round(float(warp.to_model(c.start)) / step) for c in spans], np.int64),
         chords=np.array([chord_class(c, tokenizer) for c in spans], np.int64),
         keys=np.array([key_class(c, plan.tonic) for c in spans], np.int64),
         step=step,
