@@ -137,16 +137,16 @@ def test_bad_arguments_name_the_argument(tiny, kwargs, match) -> None:
 
 
 @SHIPPED
-def test_shipped_checkpoint_raw_piece_is_deterministic_and_unsnapped() -> None:
+def test_shipped_checkpoint_raw_piece_is_deterministic_and_follows_the_plan() -> None:
     arc = _flat(8.0, 0.3, 0.3)
     plan = plan_harmony(arc, (4.0,), 8.0, style=get_style("cinematic"), seed=0)
     a = composer.generate(arc, seed=0, plan=plan)
     b = composer.generate(arc, seed=0, plan=plan)
     assert a.checkpoint == "composer.pt" and a.source == "learned" and a.forced == 0
-    assert _notes(a) == _notes(b) and a.chord_times == b.chord_times and a.tokens > 100
+    assert _notes(a) == _notes(b) and a.chord_times == b.chord_times and a.tokens > 40
     assert a.midi.get_end_time() == pytest.approx(8.0, abs=0.01)
     follow = a.plan_following()
-    assert follow["notes"] > 20 and follow["in_scale"] < 1.0  # the model's pitches, some outside the plan
+    assert follow["notes"] > 20 and follow["in_scale"] >= 0.9  # the model itself writes inside the plan
 
 
 @SHIPPED
@@ -165,10 +165,12 @@ def _stats(piece: RawPiece) -> tuple[float, float, float]:
     return len(notes) / piece.duration, velocity, float(mode_score(chroma))
 
 
-def _sweep(axis: str, level: float, seeds: int = 3) -> np.ndarray:
-    """(seeds, 3) statistics of 20 s pieces at a constant target on one axis, the other at 0."""
+def _sweep(axis: str, level: float, seeds: int = 3, duration: float = 12.0) -> np.ndarray:
+    """(seeds, 3) statistics of pieces at a constant target on one axis, the other at 0; the planner's plan
+    for that target (``composer.generate``'s default), nothing forced or snapped."""
     target = {"valence": 0.0, "arousal": 0.0, axis: level}
-    return np.array([_stats(composer.generate(_flat(20.0, **target), duration=20.0, seed=s)) for s in range(seeds)])
+    pieces = (composer.generate(_flat(duration, **target), duration=duration, seed=s) for s in range(seeds))
+    return np.array([_stats(p) for p in pieces])
 
 
 @pytest.fixture(scope="module")
@@ -177,31 +179,45 @@ def arousal_sweep() -> dict[float, np.ndarray]:
 
 
 @SHIPPED
-@pytest.mark.slow
 def test_shipped_higher_arousal_gives_denser_notes(arousal_sweep) -> None:
-    # measured 2026-12-02, seeds 0-3: 0.40/0.30/0.55/0.00 notes/s at -0.7, 5.65/6.80/4.50/21.1 at +0.7
+    # measured 2026-12-03 (12 s, seeds 0-2): 0.92/0.17/2.33 notes/s at -0.7, 7.75/7.83/8.00 at +0.7
     low, high = arousal_sweep[-0.7][:, 0], arousal_sweep[0.7][:, 0]
     assert np.all(high > low)
-    assert high.mean() > 3.0 * low.mean() + 1.0
+    assert high.mean() > 2.0 * low.mean() + 1.0
 
 
 @SHIPPED
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped model picks one velocity per piece from the seed, whatever the "
-                   "arousal: mean velocity 98/90/74/90 at seeds 0-3 for both arousal -0.7 and +0.7 (measured "
-                   "2026-12-02); louder at high arousal comes from the arranger today")
+@pytest.mark.xfail(strict=True, reason="the corpus MIDI plays at one velocity per part (music21's default), so the "
+                   "model has no loudness to learn from: mean velocity 90 at every seed and both levels "
+                   "(measured 2026-12-03); louder at high arousal comes from the arranger")
 def test_shipped_higher_arousal_gives_louder_notes(arousal_sweep) -> None:
     low, high = arousal_sweep[-0.7][:, 1], arousal_sweep[0.7][:, 1]
     assert high.mean() > low.mean() + 5.0
 
 
 @SHIPPED
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped model ignores valence: model card valence response slope 0.01 "
-                   "(negating valence moves held-out loss 2.925 -> 2.928); issue 12 item 2")
 def test_shipped_higher_valence_gives_a_more_major_key_profile() -> None:
+    # measured 2026-12-03 (12 s, seeds 0-2): -0.16/-0.80/-0.87 at valence -0.7, +0.84/+0.87/+0.96 at +0.7
     low, high = _sweep("valence", -0.7)[:, 2], _sweep("valence", 0.7)[:, 2]
-    assert high.mean() > low.mean() + 0.2
+    assert high.mean() > low.mean() + 0.5
+
+
+@SHIPPED
+def test_shipped_model_writes_inside_the_planned_chords_by_itself() -> None:
+    """Chord following before any snapping: the share of the model's notes in the planned chord and scale."""
+    from composer.training.evaluate import plan_following
+
+    told = alone = np.zeros(3)
+    for s in range(3):
+        arc = _flat(12.0, 0.4 * (s - 1), 0.2)
+        piece = composer.generate(arc, cuts=(4.0, 8.5), duration=12.0, seed=s)
+        without = composer.generate(arc, cuts=(4.0, 8.5), duration=12.0, seed=s, plan=False)
+        told = told + plan_following(piece.midi, piece.plan)
+        alone = alone + plan_following(without.midi, piece.plan)
+    # measured 2026-12-03: in chord 66 of 78 notes (0.85), in scale 78 of 78 told the plan;
+    # in chord 26 of 85 (0.31), in scale 65 of 85 (0.76) without it
+    assert told[1] / told[2] >= 0.9 and told[0] / told[2] >= 0.6
+    assert told[0] / told[2] > alone[0] / alone[2] + 0.2
 
 
 @SHIPPED
@@ -214,12 +230,12 @@ def test_shipped_unaided_chord_changes_land_near_cuts_above_a_floor() -> None:
         rng = np.random.default_rng(100 + s)
         cuts = tuple(float(c) for c in np.cumsum(rng.uniform(3.0, 8.0, 10)) if c < 29.0)
         piece = composer.generate(_flat(30.0), cuts=cuts, duration=30.0, seed=s)
-        null = sample(None, duration=30.0, cuts=cuts, seed=s)  # same weights, no cut information
+        null = sample(None, duration=30.0, cuts=cuts, seed=s)  # same weights, no cut information, no plan
         assert piece.forced == 0
         hits, null_hits, total = hits + sum(piece.cut_hits), null_hits + sum(null.cut_hits), total + len(cuts)
-    # measured 2026-12-02: 14 of 19 cuts (0.74) unaided, 4 of 19 (0.21) on the null condition;
+    # measured 2026-12-03: 18 of 19 cuts (0.95) unaided with the planner's plan, 1 of 19 on the null condition;
     # the floors leave a margin for other platforms' kernels
-    assert hits / total >= 0.5
+    assert hits / total >= 0.8
     assert hits - null_hits >= 0.25 * total
 
 
