@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import pretty_midi
 
 from composer.model.tokens import Tokenizer
+from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan
 
 MODEL_BEAT = 0.5  # seconds per quarter note in the training MIDI (music21 writes 120 bpm)
@@ -123,3 +125,13 @@ def plan_track(plan: ChordPlan, tokenizer: Tokenizer, warp: TimeWarp = IDENTITY)
         keys=np.array([key_class(c, plan.tonic) for c in spans], np.int64),
         step=step,
     )
+
+
+def plan_following(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> tuple[int, int, int]:
+    """(notes in the planned chord, notes in the planned scale, pitched notes before ``plan.duration``),
+    each note judged by the chord sounding at its onset. Nothing is snapped: this measures the notes."""
+    notes = [n for i in pm.instruments if not i.is_drum for n in i.notes if n.start < plan.duration]
+    spans = [plan.chord_at(n.start) for n in notes]
+    in_chord = sum(n.pitch % 12 in {p % 12 for p in s.pitches} for n, s in zip(notes, spans, strict=True))
+    in_scale = sum(n.pitch % 12 in {p % 12 for p in s.scale} for n, s in zip(notes, spans, strict=True))
+    return in_chord, in_scale, len(notes)

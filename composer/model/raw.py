@@ -22,6 +22,7 @@ from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
 from composer.model import checkpoint
 from composer.model import generate as sampling
+from composer.model.plan import plan_following
 from composer.music.harmony import HarmonyPlan, plan_harmony
 from composer.music.styles import get_style
 
@@ -73,13 +74,10 @@ class RawPiece:
         at the note's onset (``None`` without a plan). Nothing is snapped, so these measure the model."""
         if self.plan is None:
             return None
-        notes = [n for i in self.midi.instruments if not i.is_drum for n in i.notes]
-        if not notes:
+        in_chord, in_scale, n = plan_following(self.midi, self.plan)
+        if not n:
             return {"in_chord": float("nan"), "in_scale": float("nan"), "notes": 0}
-        spans = [self.plan.chord_at(n.start) for n in notes]
-        in_chord = np.mean([n.pitch % 12 in {p % 12 for p in s.pitches} for n, s in zip(notes, spans, strict=True)])
-        in_scale = np.mean([n.pitch % 12 in {p % 12 for p in s.scale} for n, s in zip(notes, spans, strict=True)])
-        return {"in_chord": float(in_chord), "in_scale": float(in_scale), "notes": len(notes)}
+        return {"in_chord": in_chord / n, "in_scale": in_scale / n, "notes": n}
 
     def to_dict(self) -> dict[str, Any]:
         r = lambda x: round(float(x), 4)  # noqa: E731
@@ -171,12 +169,10 @@ def generate(
     piece; ``model`` is a loaded checkpoint or a path (default: the shipped one).
     Raises ``ParameterError`` on bad arguments and ``ModelError`` when no checkpoint loads.
     """
-    given = plan if isinstance(plan, HarmonyPlan) else None
-    dur, cut_times = _check(arc, cuts, duration, plan if plan is not False else None)
+    dur, cut_times = _check(arc, cuts, duration, None if plan is False else plan)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ParameterError(f"`seed` must be an integer (received {seed!r})")
-    if plan is None:
-        given = plan_harmony(arc, cut_times, dur, style=get_style(style), seed=int(seed))
+    given = plan_harmony(arc, cut_times, dur, style=get_style(style), seed=int(seed)) if plan is None else plan or None
     if isinstance(model, checkpoint.Loaded):
         loaded, name = model, "given model"
     else:

@@ -39,6 +39,7 @@ import pretty_midi
 
 from analysis.arc import EmotionArc
 from composer.model import checkpoint
+from composer.model.plan import plan_following
 from composer.music.harmony import HarmonyPlan, plan_harmony
 from composer.music.notes import ChordSpan, MaterialRequest
 from composer.music.rules import RuleSource
@@ -180,15 +181,6 @@ def conditions(data: TokenData, *, n: int, duration: float, seed: int = 0) -> li
 def plan_for(cond: Condition, seed: int, style: str = "cinematic") -> HarmonyPlan:
     """The harmony planner's plan for a condition: what the product gives a model with plan input."""
     return plan_harmony(cond.arc, cond.cuts, cond.duration, style=get_style(style), seed=seed)
-
-
-def plan_following(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> tuple[int, int, int]:
-    """(notes in the planned chord, notes in the planned scale, pitched notes) at each note's onset."""
-    notes = [n for i in pm.instruments if not i.is_drum for n in i.notes if n.start < plan.duration]
-    spans = [plan.chord_at(n.start) for n in notes]
-    in_chord = sum(n.pitch % 12 in {p % 12 for p in s.pitches} for n, s in zip(notes, spans, strict=True))
-    in_scale = sum(n.pitch % 12 in {p % 12 for p in s.scale} for n, s in zip(notes, spans, strict=True))
-    return in_chord, in_scale, len(notes)
 
 
 def rule_piece(cond: Condition, seed: int) -> tuple[pretty_midi.PrettyMIDI, np.ndarray, np.ndarray]:

@@ -164,14 +164,14 @@ def _save(
 
 def _meta(
     step: int, seconds: float, train_loss: float, heldout: float, cfg: TrainConfig, model: MusicTransformer,
-    data: dict[str, TokenData], data_config: DataConfig | None,
+    data: dict[str, TokenData], data_config: DataConfig | None, labels: dict[str, list[float]],
 ) -> dict:
-    """The checkpoint's training metadata (shown in the model card)."""
+    """The checkpoint's training metadata (shown in the model card); ``labels`` is :func:`label_range`."""
     return {"steps": step, "train_seconds": round(seconds, 1), "train_loss": train_loss,
             "heldout_loss": heldout, "train_config": asdict(cfg), "n_params": model.n_params(),
             "train_tokens": int(data["train"].tokens.size), "train_pieces": len(data["train"]),
             "heldout_pieces": len(data["heldout"]), "torch": str(torch.__version__),
-            "label_range": label_range(data["train"]),
+            "label_range": labels,
             **({"data_config": asdict(data_config)} if data_config else {})}
 
 
@@ -223,6 +223,7 @@ def train(
     train_loss = ho = float("nan")
     recent: list[float] = []
     stop = min(cfg.steps, until or cfg.steps)
+    labels = label_range(data["train"])  # percentiles over every training token: once, not at every save
     t_call = time.time()
     with (out / "train.jsonl").open("a") as logf:
         while step < stop:
@@ -241,7 +242,7 @@ def train(
                 if log:
                     print(json.dumps(rec), flush=True)
             if step % cfg.save_every == 0 or last:
-                meta = _meta(step, time.time() - t0, train_loss, ho, cfg, model, data, data_config)
+                meta = _meta(step, time.time() - t0, train_loss, ho, cfg, model, data, data_config, labels)
                 _save(out, model, opt, rng, tokenizer, meta=meta, step=step, elapsed=time.time() - t0)
             if out_of_time:
                 break
