@@ -4,7 +4,9 @@ At every step the model sees the target (valence, arousal) at the current time a
 boundary offset (seconds to the next cut at or after now, clamped), exactly as in
 training, and the next token is drawn with temperature and nucleus (top-p) sampling
 from a seeded generator, with a KV cache (the context slides by re-reading the last
-half when it fills). ``EOS`` is masked until the target duration is reached.
+half when it fills). Each token after the first window goes through
+:class:`~composer.model.decode.StepDecoder`, the forward's computation for one token
+without its per-call overhead. ``EOS`` is masked until the target duration is reached.
 
 Unaided, the model alone decides whether it changes chord on a cut. With
 ``force_cuts=True`` a time shift that would jump over a cut is shortened to land on it,
@@ -32,9 +34,9 @@ from analysis.arc import EmotionArc
 from analysis.caches import cached
 from analysis.errors import MediaError, ParameterError
 from composer.model import checkpoint
+from composer.model.decode import decoder_for, forward_window
 from composer.model.plan import IDENTITY, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
 from composer.model.tokens import BAR, BOS, EOS, Decoded
-from composer.model.transformer import Plan
 from composer.music.notes import Material, MaterialRequest, Note
 
 CUT_TOLERANCE = 0.1  # seconds: a chord change this close to a cut counts as landing on it
@@ -89,11 +91,17 @@ class Generated:
 
 
 def _nucleus(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
-    probs = torch.softmax(logits / temperature, dim=-1)
+    """Draw from the smallest set of most probable tokens holding ``top_p`` of the mass, at ``temperature``.
+
+    Written for few torch calls (it runs once per token): no division at temperature 1 (x / 1 is x)
+    and the tokens outside the set zeroed in place by one scatter, not gathered by boolean indexing.
+    The draw and the generator's state after it are those of the plain form.
+    """
+    probs = torch.softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)
     if top_p < 1.0:
         sorted_p, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p
-        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+        probs.scatter_(0, order, sorted_p * keep)  # order is a permutation: every token written once
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
@@ -170,8 +178,8 @@ class _Sampler:
         self.force_cuts, self.gen = force_cuts, gen
         self.forced = 0
         self.chord_at_now = False
-        self.cache = None
-        self.n_cached = 0  # tokens already in the cache
+        self.plan_mask = mask & (target.plan is not None)
+        self.decoder = decoder_for(self.net, mask, self.plan_mask)  # holds the KV cache
         self.window_start = 0  # index in `tokens` of the cache's first token
 
     def run(self, end_step: int, max_tokens: int) -> None:
@@ -180,57 +188,58 @@ class _Sampler:
             self._append(self._choose(self._logits()))
 
     def _logits(self) -> torch.Tensor:
-        """Feed the tokens not yet in the cache; the next token's logits (PAD, EOS and BOS masked)."""
-        block = self.net.config.block_size
-        if self.cache is None or len(self.tokens) - self.window_start > block:
-            # (re)fill the cache: the whole prompt at first, then the last half-context when full
-            keep = block if self.cache is None else block // 2
-            self.window_start = max(0, len(self.tokens) - keep)
-            self.cache, self.n_cached = None, 0
-        new = slice(self.window_start + self.n_cached, len(self.tokens))
-        rows = self.mask.shape[0]
-        idx = torch.tensor([self.tokens[new]] * rows)
-        c = torch.tensor([self.conds[new]] * rows, dtype=torch.float64)  # (rows, T, 6)
-        plan = Plan(c[..., 3].long(), c[..., 4].long(), c[..., 5].float())
-        out, _, self.cache = self.net(
-            idx, c[..., :2].float(), c[..., 2].float(), cond_mask=self.mask, plan=plan,
-            plan_mask=self.mask & (self.target.plan is not None), past=self.cache, start=self.n_cached,
-        )
-        self.n_cached += idx.shape[1]
-        guided = rows == 2
-        logits = out[0, -1] if not guided else out[1, -1] + self.guidance * (out[0, -1] - out[1, -1])
+        """The next token's logits (PAD, EOS and BOS masked): the newest token through the step decoder,
+        or the whole window through the forward while the cache is empty or when it is full."""
+        if self.decoder.n and len(self.tokens) - self.window_start == self.decoder.n + 1 <= self.net.config.block_size:
+            out = self.decoder.step(self.tokens[-1], self.conds[-1])  # (rows, V)
+        else:
+            out = self._refill()
+        logits = out[0] if out.shape[0] == 1 else out[1] + self.guidance * (out[0] - out[1])
         logits[0] = float("-inf")  # PAD
         logits[EOS] = float("-inf")
         logits[BOS] = float("-inf")
         return logits
+
+    def _refill(self) -> torch.Tensor:
+        """(Re)fill the cache through the forward: the whole prompt at first, then the last half-context
+        when it is full; the last position's logits (rows, V)."""
+        block = self.net.config.block_size
+        self.window_start = max(0, len(self.tokens) - (block if self.decoder.n == 0 else block // 2))
+        window = slice(self.window_start, len(self.tokens))
+        out, cache = forward_window(self.net, self.tokens[window], self.conds[window], self.mask, self.plan_mask)
+        self.decoder.load(cache)
+        return out
 
     def _choose(self, logits: torch.Tensor) -> int:
         """Draw the next token; under ``force_cuts`` a chord at a cut the model passes by, and a time
         shift that would jump over a cut shortened to land on it."""
         tok, cut_steps = self.tok, self.target.cut_steps
         nxt = _nucleus(logits, self.temperature, self.top_p, self.gen)
+        if not self.force_cuts:
+            return nxt
         k = self.target.next_cut(self.now)
         at_cut = k < cut_steps.size and cut_steps[k] == self.now
-        if self.force_cuts and at_cut and not self.chord_at_now and nxt != BAR and not tok.is_chord(nxt):
+        if at_cut and not self.chord_at_now and nxt != BAR and not tok.is_chord(nxt):
             chord_logits = torch.full_like(logits, float("-inf"))
             chord_logits[tok.chord_offset : tok.vocab_size] = logits[tok.chord_offset : tok.vocab_size]
             nxt = _nucleus(chord_logits, self.temperature, 1.0, self.gen)
             self.forced += 1
-        if self.force_cuts and tok.is_shift(nxt) and k < cut_steps.size:
+        if tok.is_shift(nxt) and k < cut_steps.size:
             n = nxt - tok.shift_offset + 1
             if self.now < cut_steps[k] < self.now + n:
                 nxt = tok.shift_offset + int(cut_steps[k] - self.now) - 1
         return nxt
 
     def _append(self, nxt: int) -> None:
-        if self.tok.is_shift(nxt):
+        shift = self.tok.is_shift(nxt)
+        if shift:
             self.now += nxt - self.tok.shift_offset + 1
             self.chord_at_now = False
         elif self.tok.is_chord(nxt):
             self.chord_at_now = True
         self.tokens.append(nxt)
         self.times.append(self.now * self.target.step)
-        self.conds.append(self.target.at(self.now))
+        self.conds.append(self.target.at(self.now) if shift else self.conds[-1])  # only a shift moves time
 
 
 def _check_sampling(duration: float, temperature: float, top_p: float) -> None:
@@ -289,8 +298,15 @@ def generate(
     cut_steps = np.array([round(float(warp.to_model(c)) / step) for c in cut_list], dtype=np.int64)
     reach = loaded.meta.get("label_range", {})
     limits = tuple(tuple(reach.get(axis, (-1.0, 1.0))) for axis in ("valence", "arousal"))
-    target = _Target(arc if use_cond else None, cut_steps, step, loaded.model.config.max_boundary,
-                     plan_track(plan, tok, warp) if planned else None, limits, warp)
+    target = _Target(
+        arc if use_cond else None,
+        cut_steps,
+        step,
+        loaded.model.config.max_boundary,
+        plan_track(plan, tok, warp) if planned else None,
+        limits,
+        warp,
+    )
 
     t0 = time.perf_counter()
     prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok, warp)
@@ -336,11 +352,13 @@ def _to_real(decoded: Decoded, warp: TimeWarp) -> Decoded:
         if inst.notes:
             starts = real([n.start for n in inst.notes])
             ends = real([n.end for n in inst.notes])
-            out.notes = [pretty_midi.Note(n.velocity, n.pitch, a, b) for n, a, b in zip(inst.notes, starts, ends,
-                                                                                      strict=True)]
+            out.notes = [
+                pretty_midi.Note(n.velocity, n.pitch, a, b) for n, a, b in zip(inst.notes, starts, ends, strict=True)
+            ]
         pm.instruments.append(out)
-    return Decoded(pm, real(decoded.chord_times), decoded.chords, real(decoded.bar_times),
-                   float(warp.to_real(decoded.duration)))
+    return Decoded(
+        pm, real(decoded.chord_times), decoded.chords, real(decoded.bar_times), float(warp.to_real(decoded.duration))
+    )
 
 
 def _with_tempo(decoded: Decoded, duration: float) -> pretty_midi.PrettyMIDI:
@@ -400,8 +418,16 @@ class LearnedSource:
                 pretty_midi.Note(n.velocity, n.pitch, n.start * beat, n.end * beat) for n in request.seed_melody
             ]
             seed_pm.instruments.append(inst)
-        piece = generate(request.arc, duration=request.duration, cuts=request.cuts, seed=request.seed,
-                         force_cuts=True, seed_midi=seed_pm, model=self.model, plan=request)
+        piece = generate(
+            request.arc,
+            duration=request.duration,
+            cuts=request.cuts,
+            seed=request.seed,
+            force_cuts=True,
+            seed_midi=seed_pm,
+            model=self.model,
+            plan=request,
+        )
         notes = sorted(piece.notes(), key=lambda n: (n.start, -n.pitch))
         return Material(melody=tuple(_line(notes, top=True)), source=self.name, counter=tuple(_line(notes, top=False)))
 
