@@ -40,6 +40,7 @@ from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
 
 SAMPLE_RATE = 16000  # what Whisper expects
 _HOP = 320  # 20 ms prosody frames at 16 kHz
+_FRAME = 1024  # 64 ms analysis window: two periods of the lowest pitch (65 Hz)
 
 
 @dataclass(frozen=True)
@@ -155,19 +156,60 @@ class Prosody:
     db: np.ndarray
 
 
+def _centred_frames(x: np.ndarray, frame: int, hop: int) -> np.ndarray:
+    """Frames of ``x`` centred on ``k * hop`` (zero padded by half a frame each side), a view."""
+    padded = np.pad(np.asarray(x, np.float32), frame // 2)
+    return np.lib.stride_tricks.sliding_window_view(padded, frame)[: (1 + x.size // hop) * hop : hop]
+
+
+def yin(
+    audio: np.ndarray, sr: int, *, fmin: float, fmax: float, frame: int = _FRAME, hop: int = _HOP,
+    threshold: float = 0.1,
+) -> np.ndarray:
+    """Fundamental frequency (Hz) of each centred frame by YIN (de Cheveigne & Kawahara 2002).
+
+    Per frame: the difference function over half a frame (by FFT), cumulatively mean
+    normalised; the first local dip under ``threshold`` within the ``fmin``..``fmax`` lags
+    (else the lowest point), refined by a parabola. What ``librosa.yin`` computes, in NumPy:
+    importing librosa costs about 2 s in a fresh process, longer than the pitch itself.
+    """
+    import scipy.fft
+
+    frames = _centred_frames(audio, frame, hop)
+    n, w = frames.shape[0], frame // 2
+    lo, hi = int(np.floor(sr / fmax)), min(int(np.ceil(sr / fmin)), w - 1)
+    lags = np.arange(hi + 2)
+    spec = scipy.fft.rfft(frames, 2 * frame, axis=1)
+    spec *= np.conj(scipy.fft.rfft(frames[:, :w], 2 * frame, axis=1))
+    corr = scipy.fft.irfft(spec, 2 * frame, axis=1)[:, : hi + 2].astype(np.float64)  # sum_j x[j] x[j+lag], j < w
+    padded_energy = np.concatenate([[0.0], np.cumsum(np.pad(audio.astype(np.float64), frame // 2) ** 2)])
+    starts = np.arange(n)[:, None] * hop + lags
+    energy = padded_energy[starts + w] - padded_energy[starts]
+    diff = np.maximum(energy[:, :1] + energy - 2 * corr, 0.0)
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] * lags[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
+    seg = cmnd[:, lo : hi + 1]
+    dip = np.zeros(seg.shape, dtype=bool)
+    dip[:, 1:-1] = (seg[:, 1:-1] <= seg[:, :-2]) & (seg[:, 1:-1] < seg[:, 2:]) & (seg[:, 1:-1] < threshold)
+    lag = np.clip(np.where(dip.any(axis=1), dip.argmax(axis=1), seg.argmin(axis=1)) + lo, 1, hi)
+    rows = np.arange(n)
+    left, mid, right = cmnd[rows, lag - 1], cmnd[rows, lag], cmnd[rows, lag + 1]
+    curve = left - 2 * mid + right
+    bent = np.abs(curve) > 1e-12
+    shift = np.where(bent, 0.5 * (left - right) / np.where(bent, curve, 1.0), 0.0)
+    return sr / (lag + np.clip(shift, -1.0, 1.0))
+
+
 def prosody(audio16: np.ndarray) -> Prosody:
     """YIN pitch (65-400 Hz) and RMS loudness of 16 kHz audio."""
-    import librosa
-
-    if audio16.size < 2048:
+    audio16 = np.asarray(audio16, np.float32)
+    if audio16.size < 2 * _FRAME:
         return Prosody(np.zeros(0), np.zeros(0), np.zeros(0))
-    rms = librosa.feature.rms(y=audio16, frame_length=1024, hop_length=_HOP)[0]
+    rms = np.sqrt(np.mean(np.square(_centred_frames(audio16, _FRAME, _HOP), dtype=np.float64), axis=1))
     db = 20 * np.log10(np.maximum(rms, 1e-5))
-    f0 = librosa.yin(audio16, fmin=65.0, fmax=400.0, sr=SAMPLE_RATE, frame_length=1024, hop_length=_HOP)
-    n = min(rms.size, f0.size)
-    f0, db = f0[:n], db[:n]
+    f0 = yin(audio16, SAMPLE_RATE, fmin=65.0, fmax=400.0)
     f0 = np.where(db > db.max() - 35.0, f0, np.nan)  # quiet frames carry no pitch
-    return Prosody(np.arange(n) * _HOP / SAMPLE_RATE, f0, db)
+    return Prosody(np.arange(f0.size) * _HOP / SAMPLE_RATE, f0, db)
 
 
 def _voice_cues(
@@ -252,8 +294,8 @@ class SpeechSource:
         if voice is None or not voice.any:
             self.last_transcript = None
             return _silent(self.name, times, "no audio track" if voice is None else "no voice detected")
-        # The text model (torch and MiniLM: about 2 s on a first call) loads while Whisper, whose
-        # decoding runs outside the GIL, transcribes.
+        # The text model (MiniLM and its emotion prototypes: about 0.7 s on a first call) loads
+        # while Whisper, whose decoding runs outside the GIL, transcribes.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-model") as pool:
             text_model = pool.submit(lambda: self.text)
             transcript = self.transcriber.transcribe(voice.audio16, voice.regions)
