@@ -1,4 +1,4 @@
-"""The plain-torch sentence encoder against ``sentence-transformers`` on the same weights."""
+"""The NumPy sentence encoder against ``sentence-transformers`` on the same weights."""
 
 from __future__ import annotations
 
