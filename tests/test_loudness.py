@@ -26,6 +26,23 @@ def test_a_full_scale_sine_reads_about_minus_3_lufs():
     assert integrated_loudness(np.sin(2 * np.pi * 997 * t), SR) == pytest.approx(-3.01, abs=0.1)
 
 
+@pytest.mark.parametrize("sr", [22050, 44100, 48000])
+def test_the_meter_reads_what_pyloudnorm_reads(sr):
+    """The NumPy meter against pyloudnorm's (the reference it replaced) on music-like, noisy, quiet,
+    mono and stereo audio, including a part under the absolute gate."""
+    import pyloudnorm
+
+    rng = np.random.default_rng(sr)
+    t = np.arange(int(7.3 * sr)) / sr
+    music = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 0.3 * t)) + rng.normal(0, 0.02, t.size)
+    gated = music.copy()
+    gated[: t.size // 3] *= 1e-4  # a third far below the others: the relative gate drops it
+    signals = [music[:, None], np.stack([music, 0.5 * gated], axis=1), rng.normal(0, 1e-3, (t.size, 2)),
+               np.stack([30 * np.diff(music, prepend=0), music], axis=1)]
+    for x in signals:
+        assert integrated_loudness(x, sr) == pytest.approx(pyloudnorm.Meter(sr).integrated_loudness(x), abs=1e-6)
+
+
 @pytest.mark.parametrize("amp", [0.003, 0.05, 0.9])
 def test_quiet_and_loud_audio_end_at_the_target(amp):
     x = tone(amp)

