@@ -11,6 +11,7 @@ so it can be piped.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import pkgutil
 import sys
@@ -91,5 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The ``soundtrack`` command: :func:`main`, then exit without the final garbage collection.
+
+    A process that has loaded torch spends about 0.5 s at exit collecting objects that the
+    exit frees anyway; frozen, they are skipped (0.16 s). Tests call :func:`main` instead.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

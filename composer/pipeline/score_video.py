@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,9 @@ def score_video(
     ``weights`` (a ``matching.ranking.weights.MatchWeights``, e.g. learned from feedback by
     ``matching.feedback.learner.current_weights``) overrides the content type's preset blend.
     """
-    import analysis
+    from analysis.video import analyze_video
+    from composer.music.sources import get_source
     from composer.pipeline.compose import compose
-    from matching.ranking.ranker import rank
 
     clip_path = Path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
@@ -117,12 +118,24 @@ def score_video(
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    clip = clip_analysis if clip_analysis is not None else analysis.analyze_video(clip_path, content_type=content_type)
+    # When nothing can match, the note source (the learned model: torch and the checkpoint, about
+    # 1.5 s) loads while the clip is analysed, beside the decoder, instead of after it. (Imported
+    # above, the analysis's own modules do not queue behind torch's import for the GIL.)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="note-source")
+    note_source = pool.submit(get_source, source) if library is None or threshold == 1 else None
+    try:
+        clip = clip_analysis if clip_analysis is not None else analyze_video(clip_path, content_type=content_type)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     timings["analysis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     lib = open_library(library)
-    ranking = rank(clip, lib, k=k, content_type=content_type, weights=weights) if lib is not None else None
+    ranking = None
+    if lib is not None:
+        from matching.ranking.ranker import rank
+
+        ranking = rank(clip, lib, k=k, content_type=content_type, weights=weights)
     timings["ranking"] = time.perf_counter() - t0
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
@@ -144,7 +157,9 @@ def score_video(
     else:
         reason = f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
     t0 = time.perf_counter()
-    piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed, source=source)
+    chosen_source = note_source.result() if note_source is not None else source
+    piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed,
+                    source=chosen_source)
     timings["composing"] = time.perf_counter() - t0
     outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont)
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,

@@ -31,11 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import MediaError
     from composer.pipeline.score_video import score_video
-    from matching.library.store import Library
     from soundtrack.cli import CLI_BUSY_TIMEOUT
 
     lib = None
     if args.library is not None:
+        from matching.library.store import Library
+
         if "://" not in args.library and not Path(args.library).is_file():
             raise MediaError(args.library, "library database not found")
         lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
