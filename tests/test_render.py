@@ -216,3 +216,15 @@ def test_write_outputs_optional_formats_and_bad_arguments(piece, tmp_path, monke
         write_outputs(piece, tmp_path, "p", formats=("mid", "flac"))
     with pytest.raises(ParameterError, match="stem"):
         write_outputs(piece, tmp_path, "../p", formats=("mid",))
+
+
+def test_write_outputs_mix_is_at_the_target_loudness_and_a_folder_in_the_way_is_named(piece, tmp_path) -> None:
+    from analysis.media.loudness import TARGET_LUFS, integrated_loudness
+    from composer.output.write import write_outputs
+
+    wav = write_outputs(piece, tmp_path, "p", formats=("wav",))["wav"]
+    audio, sr = soundfile.read(wav, dtype="float32")
+    assert integrated_loudness(audio, sr) == pytest.approx(TARGET_LUFS, abs=0.3)
+    (tmp_path / "q.wav").mkdir()
+    with pytest.raises(MediaError, match="is a directory"):
+        write_outputs(piece, tmp_path, "q", formats=("wav",))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.errors import MediaError
 from analysis.media.synth import render
 from composer.music.arranger import Part
 
@@ -37,10 +38,12 @@ def synthesize(
 
 
 def write_wav(path: str | Path, audio: np.ndarray, fs: int = SAMPLE_RATE) -> Path:
-    """``audio`` as a 16-bit PCM WAV at ``path`` (folders created)."""
+    """``audio`` as a 16-bit PCM WAV at ``path`` (folders created); a folder in the way is a :class:`MediaError`."""
     import soundfile
 
     out = Path(path)
+    if out.is_dir():
+        raise MediaError(out, "is a directory, expected a file path to write")
     out.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(out), audio, fs, subtype="PCM_16")
     return out
