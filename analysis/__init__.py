@@ -11,15 +11,15 @@ from importlib import import_module
 from typing import Any
 
 # Thread pools that spin while they wait collapse when the cores are shared (by the page's
-# other requests, a batch, or this package's own steps that run side by side: transcription
-# beside the picture decoding, the note model loading beside the analysis):
-# * OpenMP workers (Whisper's CTranslate2, torch) sleep when idle instead of spinning: the
-#   analysis of a minute of dialogue took 10.3 s and 27 s spinning against 6.6 s and 14 s
-#   sleeping on this 2-core machine while another job ran. Set before either library loads
-#   its OpenMP runtime; a value set by the user wins.
+# other requests, a batch, or this package's own steps that run side by side: the text model
+# beside Whisper, the note model loading beside the analysis). Measured on this 2-core machine,
+# a minute of dialogue analysed with two of its steps on threads side by side:
+# * OpenMP workers (Whisper's CTranslate2, torch) sleep when idle instead of spinning: 10.3 s
+#   and 27 s spinning against 6.6 s and 14 s sleeping, while another job ran. Set before either
+#   library loads its OpenMP runtime; a value set by the user wins.
 # * NumPy's BLAS (OpenBLAS, whose threads spin) runs on one thread: every matrix here is small
-#   (the sentence encoder's, the audio cues'), and on two threads beside Whisper the same
-#   analysis took 26-36 s instead of 6. Unless the user set a BLAS thread count.
+#   (the sentence encoder's, the audio cues'), and on two threads the same analysis took
+#   26-36 s instead of 6. Unless the user set a BLAS thread count.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"} & set(os.environ):
     import numpy  # noqa: F401 (loads the BLAS that the limit applies to)
