@@ -189,8 +189,9 @@ class _Sampler:
 
     def _logits(self) -> torch.Tensor:
         """The next token's logits (PAD, EOS and BOS masked): the newest token through the step decoder,
-        or the whole window through the forward while the cache is empty or when it is full."""
-        if self.decoder.n and len(self.tokens) - self.window_start == self.decoder.n + 1 <= self.net.config.block_size:
+        or the whole window through the forward while the cache is empty or when it is full. The cache
+        always holds every token but the newest, so ``decoder.n`` alone says which."""
+        if 0 < self.decoder.n < self.net.config.block_size:
             out = self.decoder.step(self.tokens[-1], self.conds[-1])  # (rows, V)
         else:
             out = self._refill()

@@ -172,7 +172,9 @@ def generate(
     dur, cut_times = _check(arc, cuts, duration, None if plan is False else plan)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ParameterError(f"`seed` must be an integer (received {seed!r})")
-    given = plan_harmony(arc, cut_times, dur, style=get_style(style), seed=int(seed)) if plan is None else plan or None
+    if plan is None:
+        plan = plan_harmony(arc, cut_times, dur, style=get_style(style), seed=int(seed))
+    given = None if plan is False else plan
     if isinstance(model, checkpoint.Loaded):
         loaded, name = model, "given model"
     else:
