@@ -39,6 +39,24 @@ def test_every_cut_starts_a_different_chord(seed: int) -> None:
     assert plan.chords[-1].end == pytest.approx(40.0)
 
 
+@pytest.mark.parametrize("valence", [0.6, 0.0, -0.6])
+def test_a_cut_changes_at_least_two_tones(valence: float) -> None:
+    """On a cut the new chord keeps at most one pitch class of the old (I -> IV, V, ii, not I -> vi),
+    so the change is heard; between cuts the planner still moves by thirds."""
+    rng = np.random.default_rng(7)
+    cuts = np.cumsum(rng.uniform(3.0, 8.0, 30))
+    cuts = cuts[cuts < 118.0]
+    arc = EmotionArc.constant(120.0, valence=valence, arousal=0.3)
+    shared_at_cuts, shared_elsewhere = [], []
+    for seed in range(4):
+        plan = plan_harmony(arc, cuts, 120.0, style=CINEMATIC, seed=seed)
+        for before, at in zip(plan.chords, plan.chords[1:], strict=False):
+            (shared_at_cuts if at.cut else shared_elsewhere).append(len(set(before.pitches) & set(at.pitches)))
+    assert len(shared_at_cuts) >= 4 * (cuts.size - 2)
+    assert max(shared_at_cuts) <= 1
+    assert max(shared_elsewhere) >= 2
+
+
 def test_tempo_map_puts_beats_on_cuts_by_hand() -> None:
     # base 120 bpm: 2.0 s = 4 beats exactly; 2.1 s more = 4.2 beats -> 4 beats at 114.29 bpm;
     # a cut 0.1 s later would need a tempo far beyond the 12 % bend: left off the grid.

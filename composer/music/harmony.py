@@ -13,7 +13,10 @@ share it:
   within a tempo a listener hears as one, and DAWs read it from the MIDI file.
 * **Harmonic rhythm** from local arousal: a chord every 8 beats when calm, 4 in between,
   2 when intense (halved again above 20 cuts per minute). Every cut starts a new chord
-  that differs from the one before it.
+  that differs from the one before it and keeps at most one of its tones whenever a chord
+  of the scale can (a root a third away keeps two and sounds like the same harmony going on;
+  this outranks the phrase's functional slot, so a phrase that starts on a cut may start
+  off the tonic).
 * **Phrases** start at the biggest turns of the (smoothed) arc; each phrase returns to
   the tonic; a chord takes its mode from valence (0.6 x its own + 0.4 x its phrase's
   mean): ``bright`` scale above +0.15, ``dark`` below -0.15, modal mixture in between
@@ -320,20 +323,32 @@ def _pick_degree(
     arousal: float,
     prev: ChordSpan | None,
     rng: np.random.Generator,
+    at_cut: bool = False,
 ) -> int:
     """Draw a degree (relative to the tonic) from the first weights that leave a chord sounding
-    different from ``prev`` (another root and other pitches)."""
+    different from ``prev`` (another root and other pitches).
+
+    ``at_cut``: the chord starts on a scene cut, where the change must be heard. A root a third
+    away keeps two of the three tones (I -> vi, I -> iii) and sounds like the same harmony going on,
+    so a cut first draws among chords sharing at most one pitch class with ``prev`` (I -> IV, V, ii),
+    through every set of weights, before it allows the rest.
+    """
     n = len(attempts[0])
-    for attempt in attempts:
-        cand_w = attempt.copy()
-        if prev is not None:
-            for d in range(n):
-                deg = (tonic_idx + d) % n
-                cand = _chord(scale, deg, d, mood, valence, arousal)
-                if scale[deg] == prev.root or set(cand) == set(prev.pitches):
-                    cand_w[d] = 0.0  # a new chord must sound different
-        if cand_w.sum() > 0:
-            break
+    allowed, shared = np.ones(n), np.zeros(n, int)
+    if prev is not None:
+        for d in range(n):
+            deg = (tonic_idx + d) % n
+            cand = _chord(scale, deg, d, mood, valence, arousal)
+            shared[d] = len(set(cand) & set(prev.pitches))
+            if scale[deg] == prev.root or set(cand) == set(prev.pitches):
+                allowed[d] = 0.0  # a new chord must sound different
+    masks = ([allowed * (shared <= 1)] if at_cut else []) + [allowed]
+    for mask in masks:
+        for attempt in attempts:
+            cand_w = attempt * mask
+            if cand_w.sum() > 0:
+                return int(rng.choice(n, p=cand_w / cand_w.sum()))
+    cand_w = attempts[-1]
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
 
 
@@ -372,7 +387,7 @@ def _plan_chords(
         rel_degree = _pick_degree(
             _degree_weights(mood, scale, n, tonic_idx, v, k_in_phrase % 4),
             scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
-            prev=chords[-1] if chords else None, rng=rng,
+            prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut",
         )
         degree = (tonic_idx + rel_degree) % n
         pitches = _chord(scale, degree, rel_degree, mood, v, arousal)
