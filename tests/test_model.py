@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -114,6 +115,21 @@ def test_training_learns_is_deterministic_and_resumes(tiny, tiny_train, data, to
         torch.testing.assert_close(wa[k], wc[k])
     untrained = MusicTransformer(tiny)
     assert a.heldout_loss < heldout_loss(untrained, data["heldout"], tiny_train) - 0.5
+
+
+def test_fine_tuning_starts_from_the_given_weights(tiny, tiny_train, data, tok, tmp_path) -> None:
+    base = train(tiny, tiny_train, data, tok, tmp_path / "base", log=False)
+    parent = checkpoint.load(base.checkpoint)
+    still = replace(tiny_train, steps=2, lr=0.0, min_lr=0.0, eval_every=2, save_every=2)
+    kept = train(tiny, still, data, tok, tmp_path / "kept", log=False, init=parent)
+    for k, w in parent.model.state_dict().items():  # a zero learning rate leaves the parent's weights
+        torch.testing.assert_close(checkpoint.load(kept.checkpoint).model.state_dict()[k], w)
+    assert kept.heldout_loss == pytest.approx(base.heldout_loss, rel=1e-5)
+    assert checkpoint.load(kept.checkpoint).meta["init"]["steps"] == 12
+    tuned = train(tiny, replace(tiny_train, steps=6, velocity_shift=16), data, tok, tmp_path / "tuned", log=False,
+                  init=parent)
+    fresh = train(tiny, replace(tiny_train, steps=6, velocity_shift=16), data, tok, tmp_path / "fresh", log=False)
+    assert tuned.heldout_loss < fresh.heldout_loss  # six steps from trained weights beat six from scratch
 
 
 def test_checkpoint_round_trip_and_clear_errors(tiny, tok, tmp_path) -> None:

@@ -11,6 +11,7 @@ from music21 import corpus
 
 import composer
 from analysis.arc import EmotionArc
+from analysis.errors import ParameterError
 from analysis.music.symbolic import Key, score_to_midi
 from composer.model import checkpoint
 from composer.model.plan import chord_class, key_class, plan_track
@@ -20,7 +21,7 @@ from composer.model.transformer import ModelConfig, MusicTransformer, Plan
 from composer.music.harmony import plan_harmony
 from composer.music.notes import ChordSpan
 from composer.music.styles import get_style
-from composer.training.data import _stack, clean, key_index, label_piece, mode_flipped
+from composer.training.data import _stack, clean, key_index, label_piece, mode_flipped, velocity_arousal
 
 CHORALES = ("bwv66.6", "bwv269", "bwv347")
 
@@ -79,6 +80,34 @@ def test_transposition_moves_notes_chords_plan_and_key_together_and_leaves_drums
     assert drums > 0
     planned, written = _chord_before_chord_tokens(moved, tok)
     assert np.array_equal(planned, written)
+
+
+def test_velocity_shift_moves_loudness_and_arousal_together(chorales, tok) -> None:
+    """Louder windows carry a higher arousal label by the estimator's velocity cue; nothing else moves."""
+    plain = chorales.batch(np.random.default_rng(4), batch_size=48, block=96, tokenizer=tok)
+    loud = chorales.batch(np.random.default_rng(4), batch_size=48, block=96, velocity_shift=32, tokenizer=tok)
+    lo, n = tok.velocity_offset, tok.config.velocity_bins
+    moved = 0
+    for row in range(48):
+        x0, x1 = plain["x"][row], loud["x"][row]
+        vel = (x0 >= lo) & (x0 < lo + n)
+        assert np.array_equal(x0[~vel], x1[~vel])  # notes, shifts, chords untouched
+        if not vel.any():  # the corpus sets a part's velocity once: a window past it has nothing to move
+            np.testing.assert_array_equal(loud["va"][row], plain["va"][row])
+            continue
+        assert np.all((x1[vel] >= lo) & (x1[vel] < lo + n))
+        bins = np.unique(x1[vel] - x0[vel])
+        assert bins.size == 1 and abs(int(bins[0])) <= 8  # one shift per window, at most 32 velocity units
+        before, after = (np.mean([tok.bin_velocity(int(v) - lo) for v in x[vel]]) for x in (x0, x1))
+        expect = velocity_arousal(before, after)
+        np.testing.assert_allclose(loud["va"][row, :, 1] - plain["va"][row, :, 1], expect, atol=1e-5)
+        np.testing.assert_array_equal(loud["va"][row, :, 0], plain["va"][row, :, 0])
+        if bins[0] != 0:
+            moved += 1
+            assert np.sign(expect) == np.sign(bins[0])
+    assert moved >= 4
+    with pytest.raises(ParameterError):
+        chorales.batch(np.random.default_rng(4), batch_size=2, block=96, velocity_shift=8)
 
 
 def test_a_mode_turned_copy_changes_key_at_the_turn(tok) -> None:

@@ -317,6 +317,7 @@ class TokenData:
         cut_prob: float = 0.3,
         clamp: float = 4.0,
         transpose: int = 0,
+        velocity_shift: int = 0,
         tokenizer: Tokenizer | None = None,
     ) -> dict[str, np.ndarray]:
         """Random windows of ``block + 1`` tokens (pieces weighted by length; shorter ones padded).
@@ -331,6 +332,12 @@ class TokenData:
         ``transpose`` > 0 moves each window by a random number of semitones in
         ``[-transpose, transpose]`` (notes, chord tokens, chords and keys together; 0 where a
         pitch would leave the MIDI range); it needs the ``tokenizer`` the data was made with.
+
+        ``velocity_shift`` > 0 plays each window louder or softer by a random number of MIDI
+        velocity units in ``[-velocity_shift, velocity_shift]`` (every ``VELOCITY`` token moves by
+        the same number of bins) and moves its arousal label by what the symbolic estimator's
+        velocity cue gives for the change (:func:`velocity_arousal`). The corpus plays each part at
+        one velocity, so without this the model never sees loudness go with arousal.
         """
         lengths = np.diff(self.offsets)
         piece = rng.choice(len(lengths), size=batch_size, p=lengths / lengths.sum())
@@ -373,8 +380,36 @@ class TokenData:
             for b, ((s0, m), k) in enumerate(zip(spans, rng.integers(-transpose, transpose + 1, batch_size),
                                                  strict=True)):
                 _transpose(x[b, :m], chord[b, :m], key[b, :m], self.pitched[s0 : s0 + m], int(k), tokenizer)
+        if velocity_shift:  # drawn last, so the windows and transpositions of a seed stay as they were
+            if tokenizer is None:
+                raise ParameterError("`velocity_shift` needs the `tokenizer` the data was made with")
+            width = 128 // tokenizer.config.velocity_bins
+            bins = rng.integers(-(velocity_shift // width), velocity_shift // width + 1, batch_size)
+            for b, ((_, m), k) in enumerate(zip(spans, bins, strict=True)):
+                va[b, :, 1] = np.clip(va[b, :, 1] + _shift_velocity(x[b, :m], int(k), tokenizer), -1.0, 1.0)
         return {"x": x[:, :-1], "y": x[:, 1:], "va": va[:, :-1], "boundary": bnd[:, :-1],
                 "chord": chord[:, :-1], "key": key[:, :-1], "change": change[:, :-1]}
+
+
+def velocity_arousal(before: float, after: float) -> float:
+    """How far :func:`analysis.music.symbolic.music_va` moves arousal when the mean velocity goes
+    from ``before`` to ``after`` (its weight 0.3 on the velocity cue, 72 +- 40)."""
+    cue = lambda v: float(np.clip((v - 72.0) / 40.0, -1.0, 1.0))  # noqa: E731
+    return 0.3 * (cue(after) - cue(before))
+
+
+def _shift_velocity(x: np.ndarray, k: int, tokenizer: Tokenizer) -> float:
+    """Move every ``VELOCITY`` token of one window by ``k`` bins in place (clipped to the bins);
+    the change of arousal label that goes with it (0 when the window sets no velocity)."""
+    lo, n = tokenizer.velocity_offset, tokenizer.config.velocity_bins
+    at = (x >= lo) & (x < lo + n)
+    if k == 0 or not at.any():
+        return 0.0
+    old = x[at] - lo
+    new = np.clip(old + k, 0, n - 1)
+    x[at] = lo + new
+    mean = lambda bins: float(np.mean([tokenizer.bin_velocity(int(v)) for v in bins]))  # noqa: E731
+    return velocity_arousal(mean(old), mean(new))
 
 
 def _transpose(x: np.ndarray, chord: np.ndarray, key: np.ndarray, pitched: np.ndarray, k: int,

@@ -44,6 +44,7 @@ class TrainConfig:
     cond_dropout: float = 0.15
     plan_dropout: float = 0.25  # share of sequences trained without a plan (a model with plan input)
     transpose: int = 0  # windows moved by up to this many semitones at batch time
+    velocity_shift: int = 0  # windows played up to this many MIDI velocity units louder or softer
     cut_prob: float = 0.3
     eval_every: int = 100
     eval_batches: int = 8
@@ -73,9 +74,9 @@ def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def _batch(data: TokenData, rng: np.random.Generator, cfg: TrainConfig, tokenizer: Tokenizer | None,
-           transpose: int = 0) -> tuple[dict[str, torch.Tensor], Plan]:
+           transpose: int = 0, velocity_shift: int = 0) -> tuple[dict[str, torch.Tensor], Plan]:
     b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob,
-                            transpose=transpose, tokenizer=tokenizer))
+                            transpose=transpose, velocity_shift=velocity_shift, tokenizer=tokenizer))
     return b, Plan(b["chord"], b["key"], b["change"])
 
 
@@ -132,7 +133,7 @@ def _train_step(
     with ``cond_dropout`` and, independently, without its plan with ``plan_dropout``."""
     for g in opt.param_groups:
         g["lr"] = lr_at(step, cfg)
-    b, plan = _batch(data, rng, cfg, tokenizer, cfg.transpose)
+    b, plan = _batch(data, rng, cfg, tokenizer, cfg.transpose, cfg.velocity_shift)
     mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.cond_dropout)
     plan_mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.plan_dropout)
     _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, plan=plan, plan_mask=plan_mask,
@@ -198,10 +199,13 @@ def train(
     until: int | None = None,
     max_seconds: float | None = None,
     data_config: DataConfig | None = None,
+    init: checkpoint.Loaded | None = None,
 ) -> TrainResult:
     """Train (or resume) to ``cfg.steps``; writes ``<out>/composer.pt`` and the log ``<out>/train.jsonl``.
 
     ``data_config``, the settings ``data`` was built with, is recorded in the checkpoint's metadata.
+    ``init`` starts from that checkpoint's weights (fine-tuning; its steps and training metadata are
+    recorded as ``meta["init"]``) instead of random ones; a resume state in ``out`` still wins.
 
     ``until`` stops (after saving) at that step and ``max_seconds`` after that much time in
     this call, as an interruption would; the same call again resumes on the same schedule.
@@ -215,6 +219,8 @@ def train(
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = MusicTransformer(model_cfg)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
     opt = _optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     step, elapsed = _resume(out / "composer.state.pt", model, opt, rng)
@@ -243,6 +249,8 @@ def train(
                     print(json.dumps(rec), flush=True)
             if step % cfg.save_every == 0 or last:
                 meta = _meta(step, time.time() - t0, train_loss, ho, cfg, model, data, data_config, labels)
+                if init is not None:
+                    meta["init"] = {k: init.meta.get(k) for k in ("steps", "train_seconds", "train_config", "init")}
                 _save(out, model, opt, rng, tokenizer, meta=meta, step=step, elapsed=time.time() - t0)
             if out_of_time:
                 break
@@ -257,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--block", type=int, default=None, help="training window (default: the preset's block_size)")
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--min-lr", type=float, default=TrainConfig.min_lr, help="learning rate at the end of the cosine")
+    ap.add_argument("--warmup", type=int, default=TrainConfig.warmup)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="fine-tune: start from this checkpoint's weights (its model and tokenizer settings)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=2)
@@ -273,10 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--augment-copies", type=int, default=DataConfig.augment_copies,
                     help="transposed, tempo- and velocity-scaled copies of each training piece, labelled ahead")
     ap.add_argument("--transpose", type=int, default=0, help="move each training window by up to N semitones")
+    ap.add_argument("--velocity-shift", type=int, default=0,
+                    help="play each training window up to N MIDI velocity units louder or softer (arousal label moved)")
     ap.add_argument("--no-plan", action="store_true",
                     help="no plan input (key, chords, next change) and coarse boundary bins: the pre-issue-12 model")
     args = ap.parse_args(argv)
-    tokenizer = Tokenizer()
+    parent = checkpoint.load(args.init) if args.init else None
+    tokenizer = parent.tokenizer if parent else Tokenizer()
     t = time.time()
     only = args.files_from.read_text().split() if args.files_from else None
     data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma,
@@ -285,11 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
           f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)
     plan = {} if args.no_plan else {"plan_chords": tokenizer.n_chords, "fine_boundary": True}
-    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.config], **plan)
-    cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                  threads=args.threads, block=args.block or model_cfg.block_size, eval_every=args.eval_every,
-                  save_every=args.eval_every, transpose=args.transpose)
-    res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg,
+    if parent:  # the parent's architecture; --config and --no-plan do not apply
+        model_cfg = replace(parent.model.config, dropout=args.dropout)
+    else:
+        model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.config], **plan)
+    cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
+                  warmup=args.warmup, seed=args.seed, threads=args.threads, block=args.block or model_cfg.block_size,
+                  eval_every=args.eval_every, save_every=args.eval_every, transpose=args.transpose,
+                  velocity_shift=args.velocity_shift)
+    res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg, init=parent,
                 max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")
     return 0
