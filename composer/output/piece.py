@@ -23,6 +23,7 @@ from analysis.errors import MediaError
 from analysis.media.mux import mux
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
+from composer.output.musicxml import score_xml
 from composer.output.render import SAMPLE_RATE, synthesize, write_wav
 
 #: Who a score names as its composer unless told otherwise.
@@ -118,26 +119,16 @@ class Composition:
         return out
 
     def write_musicxml(self, path: str | Path, *, title: str | None = None, composer: str | None = None) -> Path:
-        """MusicXML of the pitched parts (music21, quantised to sixteenths and triplets).
+        """MusicXML of the pitched parts, quantised to sixteenths and triplets (:mod:`composer.output.musicxml`).
 
         The score's title and composer are ``title`` (default: "<Style> score") and ``composer``
-        (default :data:`CREDIT`), not music21's "Music21 Fragment" by "Music21".
+        (default :data:`CREDIT`).
         """
-        from music21 import converter, metadata
-
         out = _target(path)
-        # the pitched parts on the same tempo map, so every beat is a quarter note in the score
-        pitched = build_midi(tuple(p for p in self.parts if not p.is_drum), self.plan)
-        buf = io.BytesIO()
-        pitched.write(buf)
+        title = title or f"{self.style.replace('_', ' ').capitalize()} score"
         try:
-            score = converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
-            score.metadata = metadata.Metadata()
-            score.metadata.title = title or f"{self.style.replace('_', ' ').capitalize()} score"
-            score.metadata.movementName = score.metadata.title  # some readers show this one
-            score.metadata.composer = composer or CREDIT
-            score.write("musicxml", fp=str(out))
-        except Exception as err:  # music21 raises many exception types on odd rhythms
+            out.write_bytes(score_xml(self.parts, self.plan, title=title, composer=composer or CREDIT))
+        except (OSError, ValueError) as err:
             raise MediaError(out, f"MusicXML export failed ({type(err).__name__}: {err})") from None
         return out
 

@@ -1,0 +1,240 @@
+"""MusicXML written straight from the composition (no MIDI round trip, no music21).
+
+Every beat of the plan is a quarter note in 4/4, so seconds go to beats through the
+tempo map. Each note's start and end are quantised per beat to the nearer of two grids,
+sixteenths or eighth triplets, and held as integer ticks (``DIVISIONS`` per quarter), so
+every measure sums to exactly four quarters. Per part the timeline is cut at every
+onset/offset, barline and triplet-beat boundary; each slice is a note, a chord or a rest,
+spelled with standard note types and tied where one note spans slices. One voice per
+part (overlapping notes become chords), no beams: readers beam by meter themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import NamedTuple
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import pretty_midi
+
+from composer.music.arranger import Part
+from composer.music.harmony import PITCH_NAMES, HarmonyPlan
+
+DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
+BAR = 4 * DIVISIONS
+DOCTYPE = ('<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
+           '"http://www.musicxml.org/dtds/partwise.dtd">')
+SOFTWARE = "soundtrack composer"
+#: Plain (ticks -> type, dots) values, longest first; triplet ticks -> type.
+_VALUES = ((48, "whole", 0), (36, "half", 1), (24, "half", 0), (18, "quarter", 1),
+           (12, "quarter", 0), (9, "eighth", 1), (6, "eighth", 0), (3, "16th", 0))
+_TRIPLETS = {4: "eighth", 8: "quarter"}
+_SHARP_SPELLING = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_SPELLING = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_CHANNELS = tuple(c for c in range(1, 17) if c != 10)
+
+
+class QNote(NamedTuple):
+    """A quantised note in ticks from the start of the score."""
+
+    start: int
+    end: int
+    pitch: int
+
+
+class Piece(NamedTuple):
+    """One written value: ``ticks`` long, ``kind`` (note type), ``dots``, under a 3:2 triplet or not."""
+
+    ticks: int
+    kind: str
+    dots: int
+    triplet: bool
+
+
+def to_beats(times: Sequence[float] | np.ndarray, tempo_map: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Seconds to beats: the tempo map is piecewise constant, so beats grow linearly within a segment."""
+    t = np.asarray(times, float)
+    starts = np.array([s for s, _ in tempo_map], float)
+    bpm = np.array([b for _, b in tempo_map], float)
+    at = np.concatenate([[0.0], np.cumsum(np.diff(starts) * bpm[:-1] / 60.0)])
+    i = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(starts) - 1)
+    return at[i] + (t - starts[i]) * bpm[i] / 60.0
+
+
+def quantise(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, frozenset[int]]:
+    """Starts and ends (beats) to ticks, each beat on the grid (sixteenths or triplets) that fits it
+    better; returns the ticks and the triplet beats. Zero-length notes get one grid step."""
+    values = np.maximum(np.concatenate([starts, ends]).astype(float), 0.0)
+    if not values.size:
+        return np.zeros(0, int), np.zeros(0, int), frozenset()
+    beat = np.floor(values).astype(int)
+    err16 = np.abs(values * 4 - np.round(values * 4)) / 4
+    err3 = np.abs(values * 3 - np.round(values * 3)) / 3
+    n = int(beat.max()) + 2
+    tri = np.bincount(beat, err3, n) < np.bincount(beat, err16, n) - 1e-9  # ties -> sixteenths
+    ticks = np.where(tri[beat], np.round(values * 3) * 4, np.round(values * 4) * 3).astype(int)
+    s, e = ticks[: len(starts)], ticks[len(starts):]
+    step = np.where(tri[np.minimum(s // DIVISIONS, n - 1)], 4, 3)
+    return s, np.maximum(e, s + step), frozenset(int(b) for b in np.flatnonzero(tri))
+
+
+def _no_unisons(notes: list[QNote]) -> list[QNote]:
+    """Same-pitch overlaps cannot be written in one voice: the earlier note ends where the later starts."""
+    out: list[QNote] = []
+    last: dict[int, int] = {}  # pitch -> index in out
+    for n in sorted(notes, key=lambda n: (n.start, -n.end)):
+        i = last.get(n.pitch)
+        if i is not None and out[i].end > n.start:
+            if out[i].start == n.start:  # same onset: the longer (earlier in order) note stays
+                continue
+            out[i] = out[i]._replace(end=n.start)
+        last[n.pitch] = len(out)
+        out.append(n)
+    return sorted(out)
+
+
+def _slices(notes: list[QNote], triplets: frozenset[int], total: int) -> list[tuple[int, int, list[QNote]]]:
+    """The timeline cut at every onset, offset, barline and triplet-beat edge, with the notes sounding in each."""
+    cuts = set(range(0, total + 1, BAR)) | {n.start for n in notes} | {n.end for n in notes}
+    cuts |= {b * DIVISIONS + k for b in triplets for k in (0, DIVISIONS)}
+    points = sorted(c for c in cuts if 0 <= c <= total)
+    out, active, i = [], [], 0
+    for a, b in itertools.pairwise(points):
+        active = [n for n in active if n.end > a]
+        while i < len(notes) and notes[i].start <= a:
+            active.append(notes[i])
+            i += 1
+        out.append((a, b, sorted(active, key=lambda n: n.pitch)))
+    return out
+
+
+def pieces(start: int, end: int, triplet: bool) -> list[Piece]:
+    """Standard values for ``[start, end)`` ticks: triplet slices are one 3:2 value; others are
+    greedy, longest value first, values under a quarter never crossing a beat and halves or
+    longer starting on beat 1 or 3, so the beats and the middle of the bar stay visible."""
+    if triplet and end - start < DIVISIONS:
+        return [Piece(end - start, _TRIPLETS[end - start], 0, True)]
+    out, pos = [], start
+    while pos < end:
+        room = end - pos if pos % DIVISIONS == 0 else min(end - pos, DIVISIONS - pos % DIVISIONS)
+        ticks, kind, dots = next(v for v in _VALUES if v[0] <= room and (v[0] < 24 or pos % 24 == 0))
+        out.append(Piece(ticks, kind, dots, False))
+        pos += ticks
+    return out
+
+
+def _note(piece: Piece, pitch: str, ties: tuple[bool, bool], *, chord: bool = False, tuplet: str = "") -> str:
+    """One ``<note>``, children in schema order (chord, pitch|rest, duration, tie, voice, type, dot,
+    time-modification, notations) so strict readers accept it."""
+    stop, start = ties
+    xml = ["<note>", "<chord/>" if chord else "", pitch, f"<duration>{piece.ticks}</duration>",
+           '<tie type="stop"/>' if stop else "", '<tie type="start"/>' if start else "",
+           f"<voice>1</voice><type>{piece.kind}</type>", "<dot/>" * piece.dots]
+    if piece.triplet:
+        xml.append("<time-modification><actual-notes>3</actual-notes><normal-notes>2</normal-notes></time-modification>")
+    marks = ('<tied type="stop"/>' if stop else "") + ('<tied type="start"/>' if start else "")
+    marks += f'<tuplet type="{tuplet}" bracket="yes"/>' if tuplet and not chord else ""
+    if marks:
+        xml.append(f"<notations>{marks}</notations>")
+    return "".join(xml) + "</note>"
+
+
+def _pitch(midi: int, flats: bool) -> str:
+    """Sharps in sharp keys, flats in flat keys, so accidentals follow the key signature."""
+    name = (_FLAT_SPELLING if flats else _SHARP_SPELLING)[midi % 12]
+    alter = {"#": 1, "b": -1}.get(name[1:], 0)
+    step = f"<step>{name[0]}</step>" + (f"<alter>{alter}</alter>" if alter else "")
+    return f"<pitch>{step}<octave>{midi // 12 - 1}</octave></pitch>"
+
+
+def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], flats: bool) -> list[str]:
+    """The notes, chords or rests that write one slice, tied across its pieces and to the slices around it."""
+    if not sounding and b - a == BAR:
+        return [f'<note><rest measure="yes"/><duration>{BAR}</duration><voice>1</voice></note>']
+    triplet = a // DIVISIONS in triplets
+    values = pieces(a, b, triplet)
+    out = []
+    for k, piece in enumerate(values):
+        tuplet = ("start" if a % DIVISIONS == 0 else "stop" if b % DIVISIONS == 0 else "") if piece.triplet else ""
+        if not sounding:
+            out.append(_note(piece, "<rest/>", (False, False), tuplet=tuplet))
+        for j, n in enumerate(sounding):
+            ties = (k > 0 or n.start < a, k < len(values) - 1 or n.end > b)
+            out.append(_note(piece, _pitch(n.pitch, flats), ties, chord=j > 0, tuplet=tuplet))
+    return out
+
+
+def key_signature(plan: HarmonyPlan) -> tuple[int, str]:
+    """Fifths and mode of the plan's key (minor when the first chord is not bright, as the MIDI says)."""
+    minor = bool(plan.chords) and plan.chords[0].mood != "bright"
+    fifths = ((plan.tonic + (3 if minor else 0)) * 7) % 12
+    fifths = fifths - 12 if fifths > 6 or (fifths == 6 and "b" in PITCH_NAMES[plan.tonic % 12]) else fifths
+    return fifths, "minor" if minor else "major"
+
+
+def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
+    """``<direction>`` per tick where the (rounded) tempo changes; placed at slice starts with an offset."""
+    out, last = {}, None
+    ticks = np.round(to_beats([t for t, _ in plan.tempo_map], plan.tempo_map) * DIVISIONS).astype(int)
+    for tick, (_, bpm) in zip(ticks, plan.tempo_map, strict=True):
+        if round(bpm, 2) != last:
+            last = round(bpm, 2)
+            out[int(tick)] = ('<direction placement="above"><direction-type><metronome><beat-unit>quarter</beat-unit>'
+                              f"<per-minute>{round(bpm)}</per-minute></metronome></direction-type>{{offset}}"
+                              f'<sound tempo="{last:g}"/></direction>')
+    return out
+
+
+def _part_xml(index: int, notes: list[QNote], triplets: frozenset[int], total: int, plan: HarmonyPlan) -> str:
+    """One ``<part>``: attributes in the first measure, tempo marks in the first part only."""
+    fifths, mode = key_signature(plan)
+    pitches = [n.pitch for n in notes]
+    treble = not pitches or float(np.median(pitches)) >= 60
+    clef = "<sign>G</sign><line>2</line>" if treble else "<sign>F</sign><line>4</line>"
+    attributes = (f"<attributes><divisions>{DIVISIONS}</divisions><key><fifths>{fifths}</fifths><mode>{mode}</mode>"
+                  f"</key><time><beats>4</beats><beat-type>4</beat-type></time><clef>{clef}</clef></attributes>")
+    marks = sorted(_tempo_marks(plan).items()) if index == 0 else []
+    bars: list[list[str]] = [[] for _ in range(total // BAR)]
+    bars[0].append(attributes)
+    for a, b, sounding in _slices(notes, triplets, total):
+        while marks and marks[0][0] < b:
+            offset = marks[0][0] - a
+            bars[a // BAR].append(marks.pop(0)[1].format(offset=f"<offset>{offset}</offset>" if offset > 0 else ""))
+        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, fifths < 0))
+    body = "\n".join(f'<measure number="{i + 1}">\n' + "\n".join(bar) + "\n</measure>" for i, bar in enumerate(bars))
+    return f'<part id="P{index + 1}">\n{body}\n</part>'
+
+
+def _part_list(parts: Sequence[Part]) -> str:
+    """``<part-list>``: the part's role and GM instrument, one MIDI channel each (10 skipped: drums)."""
+    out = ["<part-list>"]
+    for i, part in enumerate(parts, 1):
+        name = pretty_midi.program_to_instrument_name(part.program)
+        out.append(f'<score-part id="P{i}"><part-name>{escape(f"{part.name} ({name})")}</part-name>'
+                   f'<score-instrument id="P{i}-I1"><instrument-name>{escape(name)}</instrument-name>'
+                   f'</score-instrument><midi-instrument id="P{i}-I1"><midi-channel>{_CHANNELS[(i - 1) % 15]}'
+                   f"</midi-channel><midi-program>{part.program + 1}</midi-program></midi-instrument></score-part>")
+    return "\n".join([*out, "</part-list>"])
+
+
+def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer: str) -> bytes:
+    """A MusicXML 4.0 partwise score of the pitched ``parts`` (drums left out) on the plan's tempo map."""
+    pitched = [p for p in parts if not p.is_drum]
+    quantised = []
+    for part in pitched:
+        beats = to_beats([t for n in part.notes for t in (n.start, n.end)], plan.tempo_map)
+        s, e, triplets = quantise(beats[0::2], beats[1::2])
+        notes = [QNote(int(a), int(b), n.pitch) for a, b, n in zip(s, e, part.notes, strict=True)]
+        quantised.append((_no_unisons(notes), triplets))
+    end = float(to_beats([plan.duration], plan.tempo_map)[0]) * DIVISIONS
+    last = max([round(end), 1, *(n.end for notes, _ in quantised for n in notes)])
+    total = -(-last // BAR) * BAR
+    head = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', DOCTYPE, '<score-partwise version="4.0">',
+            f"<work><work-title>{escape(title)}</work-title></work>",
+            f"<movement-title>{escape(title)}</movement-title>",
+            f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
+            f"<encoding><software>{SOFTWARE}</software></encoding></identification>", _part_list(pitched)]
+    body = [_part_xml(i, notes, tri, total, plan) for i, (notes, tri) in enumerate(quantised)]
+    return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")

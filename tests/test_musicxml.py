@@ -1,0 +1,211 @@
+"""The direct MusicXML writer: music21 reads it back note for note, measures fill 4/4 exactly,
+ties, triplets, tiny notes, keys and tempo marks come out as written, children in schema order."""
+
+from __future__ import annotations
+
+import dataclasses
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from music21 import converter, key, meter, tempo
+
+import composer
+from analysis.arc import EmotionArc
+from composer.model.plan import MODEL_BEAT, beat_warp
+from composer.music.arranger import Part
+from composer.music.harmony import HarmonyPlan
+from composer.music.notes import ChordSpan, Note
+from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_xml
+
+NOTE_ORDER = ("chord", "pitch|rest", "duration", "tie", "voice", "type", "dot", "time-modification", "staff",
+              "notations")
+ATTRIBUTE_ORDER = ("divisions", "key", "time", "clef")
+
+
+@pytest.fixture(scope="module", params=["rules", "auto"])
+def piece(request):
+    arc = EmotionArc.constant(20.0, valence=0.3, arousal=0.4)
+    return composer.compose(arc, cuts=(7.5, 13.0), duration=20.0, seed=0, source=request.param)
+
+
+@pytest.fixture(scope="module")
+def written(piece, tmp_path_factory):
+    path = piece.write_musicxml(tmp_path_factory.mktemp("xml") / f"{piece.source}.musicxml")
+    return path, converter.parse(str(path))
+
+
+def plan_at_60(duration: float, *, tonic: int = 0, mood: str = "bright", tempo_map=((0.0, 60.0),)) -> HarmonyPlan:
+    """A plan where one second is one beat (until the map says otherwise)."""
+    chord = ChordSpan(0.0, duration, tonic, (tonic,), (tonic,), "C", 0, mood)
+    beats = np.arange(0.0, duration, 1.0)
+    return HarmonyPlan(duration, tonic, "cinematic", 60.0, tuple(tempo_map), beats, beats[::4], (chord,),
+                       (), (), (0.0,))
+
+
+def hand_score(notes: list[Note], tmp_path, *, plan: HarmonyPlan | None = None, name: str = "lead"):
+    """Write one hand-built part; return the parsed XML root and music21's score."""
+    plan = plan or plan_at_60(8.0)
+    path = tmp_path / "hand.musicxml"
+    path.write_bytes(score_xml((Part(name, 40, False, tuple(notes)),), plan, title="Hand", composer="Me"))
+    return ET.parse(path).getroot(), converter.parse(str(path))
+
+
+def sounding(part) -> list[tuple[Fraction, Fraction, int]]:
+    """(onset, duration, MIDI pitch) in quarters, ties merged per pitch. Not ``stripTies()``: with
+    ``matchByPitch`` it merges a whole chord into the next note when only one member is tied."""
+    events = []
+    for el in part.flatten().notes:
+        for n in getattr(el, "notes", (el,)):
+            events.append([Fraction(el.offset), Fraction(el.quarterLength), n.pitch.midi, n.tie and n.tie.type])
+    events.sort(key=lambda e: (e[2], e[0]))
+    merged: list[list] = []
+    for ev in events:
+        prev = merged[-1] if merged else None
+        if (prev and prev[2] == ev[2] and prev[0] + prev[1] == ev[0] and prev[3] in ("start", "continue")
+                and ev[3] in ("stop", "continue")):
+            prev[1] += ev[1]
+            prev[3] = ev[3]
+        else:
+            merged.append(ev)
+    return sorted((o, d, p) for o, d, p, _ in merged)
+
+
+def expected(part: Part, plan: HarmonyPlan) -> list[tuple[Fraction, Fraction, int]]:
+    """The part's notes in beats (via the beat grid, not the tempo map), quantised; a same-pitch
+    overlap ends the earlier note where the later starts (one voice cannot hold both)."""
+    beats = np.append(plan.beats, plan.beats[-1] + 60.0 / plan.tempo_map[-1][1])  # two beats at least
+    to_beats = lambda t: beat_warp(beats).to_model(np.asarray(t)) / MODEL_BEAT  # noqa: E731
+    raw_s, raw_e = to_beats([n.start for n in part.notes]), to_beats([n.end for n in part.notes])
+    s, e, _ = quantise(raw_s, raw_e)
+    assert np.all(np.abs(s / DIVISIONS - raw_s) <= 1 / 6 + 1e-6)
+    by_pitch = defaultdict(list)
+    for a, b, n in sorted(zip(s.tolist(), e.tolist(), part.notes, strict=True), key=lambda x: (x[0], -x[1])):
+        held = by_pitch[n.pitch]
+        if held and held[-1][0] == a:
+            continue
+        if held and held[-1][1] > a:
+            held[-1][1] = a
+        held.append([a, b])
+    return sorted((Fraction(a, DIVISIONS), Fraction(b - a, DIVISIONS), p) for p, v in by_pitch.items() for a, b in v)
+
+
+def test_music21_reads_parts_names_key_and_meter(piece, written) -> None:
+    _, score = written
+    pitched = [p for p in piece.parts if not p.is_drum]
+    assert len(score.parts) == len(pitched) >= 4
+    assert [p.partName.split(" (")[0] for p in score.parts] == [p.name for p in pitched]
+    fifths, mode = key_signature(piece.plan)
+    for part in score.parts:
+        ks = part.recurse().getElementsByClass(key.KeySignature).first()
+        assert ks.sharps == fifths and ks.mode == mode
+        assert part.recurse().getElementsByClass(meter.TimeSignature).first().ratioString == "4/4"
+    assert score.metadata.composer == "Soundtrack composer"
+
+
+def test_every_sounding_note_comes_back(piece, written) -> None:
+    _, score = written
+    pitched = [p for p in piece.parts if not p.is_drum]
+    for part, read in zip(pitched, score.parts, strict=True):
+        want, got = expected(part, piece.plan), sounding(read)
+        assert len(got) == len(want), part.name
+        for (wo, wd, wp), (go, gd, gp) in zip(want, got, strict=True):
+            assert gp == wp and abs(go - wo) <= Fraction(1, 6) and abs(gd - wd) <= Fraction(1, 6), part.name
+
+
+def test_measures_fill_four_quarters_and_children_keep_schema_order(written) -> None:
+    path, _ = written
+    root = ET.parse(path).getroot()
+    assert root.tag == "score-partwise" and root.get("version") == "4.0"
+    rank = {t: i for i, tags in enumerate(NOTE_ORDER) for t in tags.split("|")}
+    for part in root.iter("part"):
+        measures = part.findall("measure")
+        assert [m.get("number") for m in measures] == [str(i + 1) for i in range(len(measures))]
+        for m in measures:
+            total = 0
+            for el in m:
+                if el.tag == "note" and el.find("chord") is None:
+                    total += int(el.findtext("duration"))
+                total += {"backup": -1, "forward": 1}.get(el.tag, 0) * int(el.findtext("duration") or 0)
+            assert total == 4 * DIVISIONS, (part.get("id"), m.get("number"))
+        for note in part.iter("note"):
+            ranks = [rank[c.tag] for c in note]
+            assert ranks == sorted(ranks), [c.tag for c in note]
+        attrs = measures[0].find("attributes")
+        assert [c.tag for c in attrs] == list(ATTRIBUTE_ORDER)
+        assert attrs.findtext("divisions") == str(DIVISIONS)
+
+
+def test_a_note_across_the_barline_is_two_tied_notes(tmp_path) -> None:
+    root, score = hand_score([Note(3.0, 5.0, 48, 80)], tmp_path)
+    m1, m2 = root.find("part").findall("measure")[:2]
+    last, first = m1.findall("note")[-1], m2.findall("note")[0]
+    assert last.findtext("pitch/step") == first.findtext("pitch/step") == "C"
+    assert [t.get("type") for t in last.findall("tie")] == ["start"]
+    assert [t.get("type") for t in first.findall("tie")] == ["stop"]
+    assert last.find("notations/tied").get("type") == "start" and first.find("notations/tied").get("type") == "stop"
+    assert sounding(score.parts[0]) == [(3, 2, 48)]
+    assert root.findtext("part/measure/attributes/clef/sign") == "F" and root.findtext(".//line") == "4"
+
+
+def test_triplets_get_time_modification(tmp_path) -> None:
+    third = 1 / 3
+    root, score = hand_score([Note(1 + k * third, 1 + (k + 1) * third, 60 + 2 * k, 80) for k in range(3)], tmp_path)
+    notes = [n for n in root.iter("note") if n.find("pitch") is not None]
+    assert len(notes) == 3
+    for n in notes:
+        assert n.findtext("time-modification/actual-notes") == "3"
+        assert n.findtext("time-modification/normal-notes") == "2"
+        assert n.findtext("type") == "eighth" and n.findtext("duration") == str(DIVISIONS // 3)
+    assert [n.find("notations/tuplet").get("type") for n in (notes[0], notes[2])] == ["start", "stop"]
+    assert sounding(score.parts[0]) == [(1 + Fraction(k, 3), Fraction(1, 3), 60 + 2 * k) for k in range(3)]
+
+
+def test_a_tiny_note_still_sounds_and_an_empty_part_rests(tmp_path) -> None:
+    _, score = hand_score([Note(1.0, 1.01, 64, 80)], tmp_path)
+    assert sounding(score.parts[0]) == [(1, Fraction(1, 4), 64)]
+    root, score = hand_score([], tmp_path)
+    measures = root.find("part").findall("measure")
+    assert len(measures) == 2 and all(m.find("note/rest").get("measure") == "yes" for m in measures)
+    assert len(score.parts) == 1 and not score.flatten().notes
+
+
+def test_overlapping_notes_are_chords_with_ties(tmp_path) -> None:
+    notes = [Note(0.0, 2.0, 48, 80), Note(0.0, 0.5, 60, 80), Note(0.5, 1.25, 62, 80), Note(1.25, 2.0, 64, 80),
+             Note(1.5, 3.0, 48, 80)]  # the held C3 is struck again while it sounds
+    root, score = hand_score(notes, tmp_path, name="pad")
+    assert root.find("part/measure/note/chord") is not None
+    assert sounding(score.parts[0]) == [(0, Fraction(1, 2), 60), (0, Fraction(3, 2), 48),
+                                        (Fraction(1, 2), Fraction(3, 4), 62), (Fraction(5, 4), Fraction(3, 4), 64),
+                                        (Fraction(3, 2), Fraction(3, 2), 48)]
+    assert root.findtext("part/measure/attributes/clef/sign") == "G"  # median pitch 60
+
+
+def test_keys_spell_with_the_signature(tmp_path) -> None:
+    assert key_signature(plan_at_60(4.0, tonic=2)) == (2, "major")
+    assert key_signature(plan_at_60(4.0, tonic=6)) == (6, "major")
+    assert key_signature(plan_at_60(4.0, tonic=9, mood="dark")) == (0, "minor")
+    assert key_signature(plan_at_60(4.0, tonic=3, mood="tense")) == (-6, "minor")
+    root, score = hand_score([Note(0.0, 1.0, 70, 80)], tmp_path, plan=plan_at_60(4.0, tonic=5))
+    assert root.findtext(".//pitch/step") == "B" and root.findtext(".//pitch/alter") == "-1"
+    assert score.parts[0].recurse().getElementsByClass(key.KeySignature).first().sharps == -1
+    root, _ = hand_score([Note(0.0, 1.0, 70, 80)], tmp_path, plan=plan_at_60(4.0, tonic=7))
+    assert root.findtext(".//pitch/step") == "A" and root.findtext(".//pitch/alter") == "1"
+
+
+def test_tempo_marks_follow_the_map(tmp_path) -> None:
+    plan = plan_at_60(6.0, tempo_map=((0.0, 60.0), (4.0, 120.0)))  # 4 beats, then 4 more in 2 s
+    plan = dataclasses.replace(plan, beats=np.array([0, 1, 2, 3, 4, 4.5, 5, 5.5]))
+    _, score = hand_score([Note(4.0, 4.5, 72, 80), Note(5.0, 6.0, 74, 80)], tmp_path, plan=plan)
+    marks = score.parts[0].recurse().getElementsByClass(tempo.MetronomeMark)
+    assert [(m.getOffsetInHierarchy(score.parts[0]), m.number) for m in marks] == [(0, 60), (4, 120)]
+    assert sounding(score.parts[0]) == [(4, 1, 72), (6, 2, 74)]
+
+
+def test_short_piece_writes_a_readable_score(tmp_path) -> None:
+    short = composer.compose(EmotionArc.constant(0.5, valence=0.0, arousal=0.0), duration=0.5, seed=2, source="rules")
+    score = converter.parse(str(short.write_musicxml(tmp_path / "short.musicxml", title="A & B <short>")))
+    assert score.metadata.movementName == "A & B <short>"
+    assert len(score.parts) == len([p for p in short.parts if not p.is_drum])
