@@ -189,7 +189,9 @@ def test_shipped_higher_arousal_gives_denser_notes(arousal_sweep) -> None:
 @SHIPPED
 @pytest.mark.xfail(strict=True, reason="the corpus MIDI plays at one velocity per part (music21's default), so the "
                    "model has no loudness to learn from: mean velocity 90 at every seed and both levels "
-                   "(measured 2026-12-03); louder at high arousal comes from the arranger")
+                   "(measured 2026-12-03); louder at high arousal comes from the arranger. A fine-tune with "
+                   "--velocity-shift 32 learned some (mean 84 -> 95 over 8 seeds) but lost chord following, "
+                   "note cut hits and both response slopes, so it was not shipped (model card)")
 def test_shipped_higher_arousal_gives_louder_notes(arousal_sweep) -> None:
     low, high = arousal_sweep[-0.7][:, 1], arousal_sweep[0.7][:, 1]
     assert high.mean() > low.mean() + 5.0
@@ -214,8 +216,8 @@ def test_shipped_model_writes_inside_the_planned_chords_by_itself() -> None:
         without = composer.generate(arc, cuts=(4.0, 8.5), duration=12.0, seed=s, plan=False)
         told = told + plan_following(piece.midi, piece.plan)
         alone = alone + plan_following(without.midi, piece.plan)
-    # measured 2026-12-03: in chord 66 of 78 notes (0.85), in scale 78 of 78 told the plan;
-    # in chord 26 of 85 (0.31), in scale 65 of 85 (0.76) without it
+    # measured 2026-12-03 (planner keeping at most one tone across a cut): in chord 70 of 81 notes (0.86),
+    # in scale 81 of 81 told the plan; in chord 29 of 85 (0.34), in scale 65 of 85 (0.76) without it
     assert told[1] / told[2] >= 0.9 and told[0] / told[2] >= 0.6
     assert told[0] / told[2] > alone[0] / alone[2] + 0.2
 
@@ -233,7 +235,8 @@ def test_shipped_unaided_chord_changes_land_near_cuts_above_a_floor() -> None:
         null = sample(None, duration=30.0, cuts=cuts, seed=s)  # same weights, no cut information, no plan
         assert piece.forced == 0
         hits, null_hits, total = hits + sum(piece.cut_hits), null_hits + sum(null.cut_hits), total + len(cuts)
-    # measured 2026-12-03: 18 of 19 cuts (0.95) unaided with the planner's plan, 1 of 19 on the null condition;
+    # measured 2026-12-03: 19 of 19 cuts unaided with the planner's plan (18 of 19 before the planner kept at most
+    # one tone across a cut), 1 of 19 on the null condition;
     # the floors leave a margin for other platforms' kernels
     assert hits / total >= 0.8
     assert hits - null_hits >= 0.25 * total
