@@ -443,7 +443,7 @@ class SoundtrackService:
         try:
             files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml", title=_title(session.name),
                                                      composer=PRODUCT)
-        except SoundtrackError as err:  # music21 cannot notate some rhythms: the other files still come
+        except SoundtrackError as err:  # a folder in the way, a full disk: the other files still come
             log.warning("MusicXML left out: %s", err)
         report(0.45, "rendering the audio")
         files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
