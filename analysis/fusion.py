@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.signal import savgol_filter
 
 from analysis.arc import EMOTIONS, EmotionArc, va_to_emotions
 from analysis.errors import ParameterError
+from analysis.filters import moving_average, savgol
 from analysis.sources.base import SourceArc
 
 Smoothing = Literal["none", "moving_average", "savgol"]
@@ -74,11 +73,11 @@ def smooth(x: np.ndarray, *, hop: float, method: str = "savgol", window: float =
     if method == "none" or k < 2 or n < 3:
         return x
     if method == "moving_average":
-        return uniform_filter1d(x, size=min(k, n), mode="nearest")
+        return moving_average(x, min(k, n), mode="nearest")
     k = min(k | 1, n if n % 2 else n - 1)  # odd, no longer than the series
     if k <= polyorder:
-        return uniform_filter1d(x, size=min(max(k, 2), n), mode="nearest")
-    return savgol_filter(x, window_length=k, polyorder=polyorder, mode="interp")
+        return moving_average(x, min(max(k, 2), n), mode="nearest")
+    return savgol(x, window_length=k, polyorder=polyorder)
 
 
 def _fill(values: np.ndarray, has: np.ndarray, times: np.ndarray) -> np.ndarray:

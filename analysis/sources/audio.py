@@ -41,10 +41,10 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.fft
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from analysis.arc import grid
 from analysis.errors import ModelError
+from analysis.filters import moving_average, moving_max
 from analysis.music.symbolic import key_correlations
 from analysis.sources.base import MediaStreams, SourceArc
 from analysis.sources.vad import voice_activity
@@ -142,9 +142,9 @@ def frame_features(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     logmag = np.log1p(100 * mag)
     flux = np.concatenate([[0.0], np.maximum(np.diff(logmag, axis=0), 0).mean(1)])
     # Onsets: flux peaks that are local maxima over +-50 ms and stand above a running mean.
-    ref = uniform_filter1d(flux, size=max(3, int(0.5 * fps)))
-    peaks = (flux == maximum_filter1d(flux, size=max(3, int(0.1 * fps)))) & (flux > 1.5 * ref + 0.08)
-    onset_rate = uniform_filter1d(peaks.astype(float), size=max(3, int(2 * fps))) * fps  # onsets/s over 2 s
+    ref = moving_average(flux, max(3, int(0.5 * fps)))
+    peaks = (flux == moving_max(flux, max(3, int(0.1 * fps)))) & (flux > 1.5 * ref + 0.08)
+    onset_rate = moving_average(peaks.astype(float), max(3, int(2 * fps))) * fps  # onsets/s over 2 s
     tempo = _local_tempo(flux, fps)
     # Tonal frames: low spectral flatness; their strongest bin in 80 Hz..2 kHz is the pitch.
     flat = np.exp(np.mean(np.log(power + 1e-12), 1)) / (power.mean(1) + 1e-12)
@@ -222,7 +222,7 @@ class AudioSource:
         level = 10 * np.log10(np.maximum(power_mean, 1e-12))
         # Context of about 2 s around each window for the slower features.
         ctx = max(1, round(2.0 / hop))
-        smooth = lambda x: uniform_filter1d(x, size=ctx, mode="nearest")  # noqa: E731
+        smooth = lambda x: moving_average(x, ctx, mode="nearest")  # noqa: E731
         db_var = np.sqrt(np.maximum(smooth(wmean(f["db"] ** 2)) - smooth(wmean(f["db"])) ** 2, 0))
         tonal = wmean(f["tonal"])
         tw = f["tonal"] * keep

@@ -24,6 +24,7 @@ import numpy as np
 
 from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
+from analysis.filters import resample_poly
 from analysis.sources.base import MediaStreams
 
 SAMPLE_RATE = 16000  # what Silero VAD (and Whisper) expect
@@ -56,8 +57,6 @@ def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate == SAMPLE_RATE:
         return audio
     from math import gcd
-
-    from scipy.signal import resample_poly
 
     g = gcd(SAMPLE_RATE, int(sample_rate))
     return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)

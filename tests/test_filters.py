@@ -1,0 +1,112 @@
+"""analysis.filters equals the SciPy functions it replaces, and the analysis path no longer imports
+scipy.signal or scipy.ndimage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.signal import resample_poly as scipy_resample_poly
+from scipy.signal import savgol_filter
+
+from analysis.filters import moving_average, moving_max, resample_poly, savgol
+
+LENGTHS = (1, 2, 3, 4, 7, 10, 33, 500)
+SIZES = (1, 2, 3, 4, 5, 8, 11, 40)  # even and odd, several longer than the shorter inputs
+MODES = ("reflect", "nearest")
+
+
+def _series(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed + n).standard_normal(n) * 3 + 1
+
+
+def _close(ours: np.ndarray, theirs: np.ndarray) -> None:
+    assert ours.shape == theirs.shape
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("mode", MODES)
+def test_moving_average_equals_uniform_filter1d(n: int, mode: str) -> None:
+    x = _series(n)
+    for size in SIZES:
+        _close(moving_average(x, size, mode=mode), uniform_filter1d(x, size=size, mode=mode))
+    _close(moving_average(x, 3), uniform_filter1d(x, size=3))  # default mode: reflect
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(moving_average(x32, 4, mode), uniform_filter1d(x32, 4, mode=mode), rtol=1e-6)
+    assert moving_average(x32, 4, mode).dtype == np.float32
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("mode", MODES)
+def test_moving_max_equals_maximum_filter1d(n: int, mode: str) -> None:
+    x = _series(n)
+    for size in SIZES:
+        np.testing.assert_array_equal(moving_max(x, size, mode=mode), maximum_filter1d(x, size=size, mode=mode))
+    np.testing.assert_array_equal(moving_max(x, 4), maximum_filter1d(x, size=4))
+
+
+@pytest.mark.parametrize("n", (1, 2, 3, 5, 8, 21, 100, 1001))
+def test_savgol_equals_savgol_filter_interp(n: int) -> None:
+    x = _series(n)
+    for window in (1, 2, 3, 4, 5, 7, 8, 21):
+        for order in range(min(window, 5)):
+            if window <= n:
+                _close(savgol(x, window, order), savgol_filter(x, window_length=window, polyorder=order, mode="interp"))
+
+
+def test_savgol_rejects_what_scipy_rejects() -> None:
+    with pytest.raises(ValueError):
+        savgol(np.zeros(4), 5, 2)  # window longer than the series
+    with pytest.raises(ValueError):
+        savgol(np.zeros(9), 3, 3)  # polyorder not below the window
+
+
+@pytest.mark.parametrize("n", (0, 1, 2, 5, 100, 4410, 22050))
+@pytest.mark.parametrize("up,down", [(320, 441), (160, 441), (1, 3), (2, 1), (1, 1), (3, 2), (640, 2205)])
+def test_resample_poly_equals_scipy(n: int, up: int, down: int) -> None:
+    x = np.random.default_rng(n + up).uniform(-1, 1, n)
+    ours, theirs = resample_poly(x, up, down), scipy_resample_poly(x, up, down)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+
+
+def test_resample_poly_across_blocks_and_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    import analysis.filters
+
+    monkeypatch.setattr(analysis.filters, "_CHUNK", 1000)  # many small blocks, some not full
+    x = np.random.default_rng(1).uniform(-1, 1, 12345).astype(np.float32)
+    for up, down in ((320, 441), (1, 3), (40, 147), (2, 1)):
+        np.testing.assert_allclose(resample_poly(x, up, down), scipy_resample_poly(x, up, down), rtol=0, atol=1e-6)
+
+
+def test_analysis_path_imports_neither_scipy_signal_nor_ndimage() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "import soundtrack.cli\n"
+        "from composer.pipeline.score_video import score_video\n"
+        "import analysis.video\n"
+        "from analysis.sources.vad import to_16k\n"
+        "audio = np.random.default_rng(0).uniform(-1, 1, 22050).astype(np.float32)\n"
+        "for sr in (22050, 44100, 48000):\n"
+        "    assert to_16k(audio, sr).size == -(-audio.size * 16000 // sr)\n"
+        "bad = [m for m in ('scipy.signal', 'scipy.ndimage') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_only_1d_input() -> None:
+    for call in (
+        lambda x: moving_average(x, 3),
+        lambda x: moving_max(x, 3),
+        lambda x: savgol(x, 3, 1),
+        lambda x: resample_poly(x, 2, 1),
+    ):
+        with pytest.raises(ValueError):
+            call(np.zeros((4, 4)))
