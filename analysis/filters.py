@@ -1,13 +1,15 @@
 """Small 1-D filters in plain NumPy, equal to the SciPy functions the analysis used.
 
 Importing ``scipy.signal`` (which pulls in ``scipy.stats``) and ``scipy.ndimage`` costs about
-1.3 s, while the analysis needs only four of their simplest functions. Each function here names
-the SciPy call it reproduces and the modes in which it does; ``tests/test_filters.py`` checks
-the equality. All take a 1-D array (the only shape the analysis passes) and raise otherwise.
+1.3 s, while the analysis needs only four of their simplest functions (and rendering only
+:func:`sosfilt`, for the loudness meter). Each function here names the SciPy call it reproduces
+and the modes in which it does; ``tests/test_filters.py`` checks the equality. All but
+:func:`sosfilt` take a 1-D array (the only shape the analysis passes) and raise otherwise.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import gcd
 from typing import Literal
 
@@ -17,6 +19,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 Mode = Literal["reflect", "nearest"]
 _PAD = {"reflect": "symmetric", "nearest": "edge"}  # scipy.ndimage mode -> numpy.pad mode
 _CHUNK = 1 << 18  # resample_poly: about this many output samples per block
+_SOS_BLOCK = 64  # sosfilt: samples per block (one matrix product for all blocks)
+_SOS_GROUP = 64  # sosfilt: blocks per group (their entering states: one matrix product)
 
 
 def _as_1d(x: np.ndarray) -> np.ndarray:
@@ -138,3 +142,87 @@ def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
             out = y[i0 + j : i1 : up]
             out[:] = win[start : start + down * (out.size - 1) + 1 : down] @ phase[p % up]
     return y
+
+
+def _sos_step(sos: np.ndarray, state: np.ndarray, u: float) -> tuple[float, np.ndarray]:
+    """One sample of scipy's ``sosfilt`` recurrence (transposed direct form II, sections in
+    order) from ``state`` (sections x 2) with input ``u``: the output and the next state."""
+    z = state.copy()
+    for i, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        y = b0 * u + z[i, 0]
+        z[i, 0] = b1 * u - a1 * y + z[i, 1]
+        z[i, 1] = b2 * u - a2 * y
+        u = y
+    return u, z
+
+
+def _powers(a: np.ndarray, count: int) -> np.ndarray:
+    """``a^0 .. a^(count-1)`` stacked, by doubling."""
+    p = np.empty((count, *a.shape))
+    p[0] = np.eye(len(a))
+    k = 1
+    while k < count:
+        step = min(k, count - k)
+        p[k : k + step] = p[:step] @ (p[k - 1] @ a)
+        k += step
+    return p
+
+
+@lru_cache(maxsize=16)
+def _sos_plan(sos_bytes: bytes, size: int, groups: int) -> tuple[np.ndarray, ...]:
+    """The matrices :func:`sosfilt` applies, from the cascade's state-space form (state x' = A x
+    + B u, output y = C x + D u; read off one step from each basis state and from a unit input).
+    With F = A^size: block input -> block end state (row j: A^(size-1-j) B); [block input, state
+    entering it] -> block output (the Toeplitz matrix of the impulse response h[k] = C A^(k-1) B,
+    h[0] = D, over rows C A^k); a group's end states from zero -> the states entering each of its
+    blocks and leaving it (F^(g-1-j)); the state entering a group -> those entering its blocks
+    (F^g); and F^groups."""
+    sos = np.frombuffer(sos_bytes).reshape(-1, 6)
+    m = sos.size // 3
+    steps = [_sos_step(sos, e.reshape(-1, 2), 0.0) for e in np.eye(m)] + [_sos_step(sos, np.zeros((m // 2, 2)), 1.0)]
+    ab = np.array([z.ravel() for _, z in steps]).T
+    a, b, c, d = ab[:, :m], ab[:, m], np.array([y for y, _ in steps[:m]]), steps[m][0]
+    p = _powers(a, size + 1)
+    a_b, c_a = p[:size] @ b, c @ p[:size]
+    h = np.concatenate([[d], a_b[:-1] @ c])
+    lag = np.subtract.outer(np.arange(size), np.arange(size))  # [k, j] -> k - j
+    weights = np.vstack([np.where(lag >= 0, h[np.maximum(lag, 0)], 0.0).T, c_a.T])
+    f = _powers(p[size], groups + 1)
+    lag = np.subtract.outer(np.arange(groups + 1), np.arange(groups)) - 1  # [g, j] -> g - 1 - j
+    within = np.where((lag >= 0)[..., None, None], f[np.maximum(lag, 0)], 0.0)
+    within = within.transpose(1, 3, 0, 2).reshape(groups * m, (groups + 1) * m)
+    entering = f[:groups].transpose(2, 0, 1).reshape(m, groups * m)
+    return a_b[::-1].copy(), weights, within, entering, f[groups].T.copy()
+
+
+def sosfilt(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Cascaded second-order sections along the first axis of ``x`` ((n,) or (n, channels)) from
+    zero state; equals ``scipy.signal.sosfilt(sos, x, axis=0)`` (``sos`` of shape (sections, 6),
+    a0 = 1) to float64 rounding, computed and returned in float64. Exact, in matrix products:
+    blocks of :data:`_SOS_BLOCK` samples are filtered from zero state by their Toeplitz matrix,
+    plus the response to the state entering them, which comes from the blocks before in groups
+    of :data:`_SOS_GROUP` blocks, and only a short loop carries the state from group to group."""
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    if sos.ndim != 2 or sos.shape[1] != 6 or not len(sos) or not np.all(sos[:, 3] == 1):
+        raise ValueError(f"sos must have shape (n_sections, 6) and sos[:, 3] all ones (received {sos.shape})")
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"expected a 1-D or 2-D array (received shape {x.shape})")
+    if x.size == 0:
+        return np.zeros(x.shape)
+    size, groups, (n, ch), m = _SOS_BLOCK, _SOS_GROUP, x.reshape(len(x), -1).shape, 2 * len(sos)
+    ends, weights, within, entering, carry = _sos_plan(sos.tobytes(), size, groups)
+    ng = -(-n // (size * groups))
+    full = n // size
+    buf = np.zeros((ch, ng * groups, size + m))  # each block's samples, then the state entering it
+    buf[:, :full, :size] = x[: full * size].reshape(full, size, ch).transpose(2, 0, 1)
+    if n > full * size:
+        buf[:, full, : n - full * size] = x[full * size :].reshape(-1, ch).T
+    flat = buf.reshape(-1, size + m)
+    states = (flat[:, :size] @ ends).reshape(ch, ng, groups * m) @ within
+    start = np.zeros((ch, ng, m))  # state entering each group
+    for g in range(1, ng):
+        start[:, g] = start[:, g - 1] @ carry + states[:, g - 1, groups * m :]
+    buf[..., size:] = (states[..., : groups * m] + start @ entering).reshape(ch, -1, m)
+    y = (flat @ weights).reshape(ch, -1)[:, :n].T
+    return y[:, 0] if x.ndim == 1 else y

@@ -9,10 +9,13 @@ import sys
 import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.signal import butter, savgol_filter
 from scipy.signal import resample_poly as scipy_resample_poly
-from scipy.signal import savgol_filter
+from scipy.signal import sosfilt as scipy_sosfilt
 
-from analysis.filters import moving_average, moving_max, resample_poly, savgol
+import analysis.filters
+from analysis.filters import moving_average, moving_max, resample_poly, savgol, sosfilt
+from analysis.media.loudness import _k_weighting
 
 LENGTHS = (1, 2, 3, 4, 7, 10, 33, 500)
 SIZES = (1, 2, 3, 4, 5, 8, 11, 40)  # even and odd, several longer than the shorter inputs
@@ -84,7 +87,44 @@ def test_resample_poly_across_blocks_and_float32(monkeypatch: pytest.MonkeyPatch
         np.testing.assert_allclose(resample_poly(x, up, down), scipy_resample_poly(x, up, down), rtol=0, atol=1e-6)
 
 
-def test_analysis_path_imports_neither_scipy_signal_nor_ndimage() -> None:
+BLOCK = analysis.filters._SOS_BLOCK
+SPAN = BLOCK * analysis.filters._SOS_GROUP  # samples per group of blocks
+SOS_LENGTHS = (0, 1, 5, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17, SPAN - 1, SPAN, SPAN + 1, 3 * SPAN + 17, 100_000)
+FILTERS = {
+    "k22050": _k_weighting(22050),
+    "k44100": _k_weighting(44100),
+    "k48000": _k_weighting(48000),
+    "butter6": butter(6, 0.1, output="sos"),  # three sections
+}
+
+
+@pytest.mark.parametrize("name", FILTERS)
+@pytest.mark.parametrize("channels", (None, 1, 2))
+def test_sosfilt_equals_scipy(name: str, channels: int | None) -> None:
+    sos = FILTERS[name]
+    rng = np.random.default_rng(len(name) + (channels or 0))
+    for n in SOS_LENGTHS:
+        x = rng.uniform(-1, 1, n if channels is None else (n, channels))
+        ours = sosfilt(sos, x)
+        assert ours.shape == x.shape and ours.dtype == np.float64
+        if n == 0:  # scipy cannot filter an empty array
+            continue
+        theirs = scipy_sosfilt(sos, x, axis=0)
+        assert np.abs(ours - theirs).max() <= 1e-10 * np.abs(theirs).max(), (name, n)
+
+
+def test_sosfilt_input_checks() -> None:
+    sos = FILTERS["butter6"]
+    x = np.arange(3000) % 7 - 3  # integers: filtered as float64
+    np.testing.assert_allclose(sosfilt(sos, x), scipy_sosfilt(sos, x.astype(np.float64)), rtol=0, atol=1e-12)
+    for bad_sos in (sos[:, :5], np.zeros((0, 6)), sos * 2):
+        with pytest.raises(ValueError):
+            sosfilt(bad_sos, x)
+    with pytest.raises(ValueError):
+        sosfilt(sos, np.zeros((4, 2, 2)))
+
+
+def test_analysis_and_rendering_import_neither_scipy_signal_nor_ndimage() -> None:
     code = (
         "import sys, numpy as np\n"
         "import soundtrack.cli\n"
@@ -94,6 +134,9 @@ def test_analysis_path_imports_neither_scipy_signal_nor_ndimage() -> None:
         "audio = np.random.default_rng(0).uniform(-1, 1, 22050).astype(np.float32)\n"
         "for sr in (22050, 44100, 48000):\n"
         "    assert to_16k(audio, sr).size == -(-audio.size * 16000 // sr)\n"
+        "from analysis.media.loudness import normalize_loudness\n"  # what rendering does
+        "stereo = np.random.default_rng(1).uniform(-0.5, 0.5, (44100, 2))\n"
+        "assert normalize_loudness(stereo, 44100).shape == stereo.shape\n"
         "bad = [m for m in ('scipy.signal', 'scipy.ndimage') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
