@@ -21,7 +21,7 @@ from composer.model.transformer import ModelConfig, MusicTransformer, Plan
 from composer.music.harmony import plan_harmony
 from composer.music.notes import ChordSpan
 from composer.music.styles import get_style
-from composer.training.data import _stack, clean, key_index, label_piece, mode_flipped, velocity_arousal
+from composer.training.data import _stack, clean, key_index, label_piece, mode_flipped, register_va, velocity_arousal
 
 CHORALES = ("bwv66.6", "bwv269", "bwv347")
 
@@ -108,6 +108,32 @@ def test_velocity_shift_moves_loudness_and_arousal_together(chorales, tok) -> No
     assert moved >= 4
     with pytest.raises(ParameterError):
         chorales.batch(np.random.default_rng(4), batch_size=2, block=96, velocity_shift=8)
+
+
+def test_octave_shift_moves_register_and_labels_together(chorales, tok) -> None:
+    """Windows an octave up read brighter by the estimator's register cue; chords, plan and drums stay."""
+    plain = chorales.batch(np.random.default_rng(5), batch_size=16, block=96, tokenizer=tok)
+    moved = chorales.batch(np.random.default_rng(5), batch_size=16, block=96, octave_shift=1.0, tokenizer=tok)
+    ups = downs = 0
+    for row in range(16):
+        # the whole window (inputs and the last target) is what moved and what the label follows
+        x0, x1 = (np.append(b["x"][row], b["y"][row, -1]) for b in (plain, moved))
+        changed = x1 != x0
+        assert np.array_equal(moved["chord"][row], plain["chord"][row])
+        assert np.array_equal(moved["key"][row], plain["key"][row])
+        if not changed.any():
+            np.testing.assert_array_equal(moved["va"][row], plain["va"][row])
+            continue
+        k = int(np.unique(x1[changed] - x0[changed])[0])
+        assert np.unique(x1[changed] - x0[changed]).size == 1 and k in (-12, 12)
+        assert np.all((x0[changed] >= tok.note_on_offset) & (x0[changed] < tok.shift_offset))  # only notes
+        on = changed & (x0 < tok.note_off_offset)
+        mean = float(np.mean(x0[on] - tok.note_on_offset))
+        shift = np.broadcast_to(register_va(mean, mean + k), plain["va"][row].shape)
+        np.testing.assert_allclose(moved["va"][row] - plain["va"][row], shift, atol=1e-5)
+        assert np.sign(moved["va"][row, 0, 0] - plain["va"][row, 0, 0]) == np.sign(k)
+        ups, downs = ups + (k > 0), downs + (k < 0)
+    assert ups >= 3 and downs >= 3
 
 
 def test_a_mode_turned_copy_changes_key_at_the_turn(tok) -> None:

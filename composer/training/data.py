@@ -318,6 +318,7 @@ class TokenData:
         clamp: float = 4.0,
         transpose: int = 0,
         velocity_shift: int = 0,
+        octave_shift: float = 0.0,
         tokenizer: Tokenizer | None = None,
     ) -> dict[str, np.ndarray]:
         """Random windows of ``block + 1`` tokens (pieces weighted by length; shorter ones padded).
@@ -338,6 +339,10 @@ class TokenData:
         the same number of bins) and moves its arousal label by what the symbolic estimator's
         velocity cue gives for the change (:func:`velocity_arousal`). The corpus plays each part at
         one velocity, so without this the model never sees loudness go with arousal.
+
+        ``octave_shift`` in (0, 1]: that share of windows moves an octave up or down (half each; not
+        where a pitch would leave the MIDI range), and its labels move by the estimator's register
+        cue (:func:`register_va`): higher reads brighter and a little more aroused.
         """
         lengths = np.diff(self.offsets)
         piece = rng.choice(len(lengths), size=batch_size, p=lengths / lengths.sum())
@@ -387,6 +392,13 @@ class TokenData:
             bins = rng.integers(-(velocity_shift // width), velocity_shift // width + 1, batch_size)
             for b, ((_, m), k) in enumerate(zip(spans, bins, strict=True)):
                 va[b, :, 1] = np.clip(va[b, :, 1] + _shift_velocity(x[b, :m], int(k), tokenizer), -1.0, 1.0)
+        if octave_shift:
+            if tokenizer is None:
+                raise ParameterError("`octave_shift` needs the `tokenizer` the data was made with")
+            moves = np.where(rng.random(batch_size) < octave_shift, rng.choice((-12, 12), batch_size), 0)
+            for b, ((s0, m), k) in enumerate(zip(spans, moves, strict=True)):
+                va[b] = np.clip(va[b] + _shift_octave(x[b, :m], self.pitched[s0 : s0 + m], int(k), tokenizer),
+                                -1.0, 1.0)
         return {"x": x[:, :-1], "y": x[:, 1:], "va": va[:, :-1], "boundary": bnd[:, :-1],
                 "chord": chord[:, :-1], "key": key[:, :-1], "change": change[:, :-1]}
 
@@ -396,6 +408,26 @@ def velocity_arousal(before: float, after: float) -> float:
     from ``before`` to ``after`` (its weight 0.3 on the velocity cue, 72 +- 40)."""
     cue = lambda v: float(np.clip((v - 72.0) / 40.0, -1.0, 1.0))  # noqa: E731
     return 0.3 * (cue(after) - cue(before))
+
+
+def register_va(before: float, after: float) -> np.ndarray:
+    """How far :func:`analysis.music.symbolic.music_va` moves (valence, arousal) when the mean pitch
+    goes from ``before`` to ``after`` (weights 0.15 and 0.1 on the register cue, MIDI 62 +- 14)."""
+    cue = lambda p: float(np.clip((p - 62.0) / 14.0, -1.0, 1.0))  # noqa: E731
+    return np.array([0.15, 0.1]) * (cue(after) - cue(before))
+
+
+def _shift_octave(x: np.ndarray, pitched: np.ndarray, k: int, tokenizer: Tokenizer) -> np.ndarray:
+    """Move one window's pitched notes by ``k`` semitones in place (nothing when a pitch would leave
+    0..127 or the window has no note); the change of (valence, arousal) label that goes with it."""
+    on = pitched & (x < tokenizer.note_off_offset)
+    if k == 0 or not on.any():
+        return np.zeros(2)
+    pitch = (x - tokenizer.note_on_offset)[on]
+    if pitch.min() + k < 0 or pitch.max() + k > 127:
+        return np.zeros(2)
+    x[pitched] += k
+    return register_va(float(pitch.mean()), float(pitch.mean()) + k)
 
 
 def _shift_velocity(x: np.ndarray, k: int, tokenizer: Tokenizer) -> float:

@@ -45,6 +45,7 @@ class TrainConfig:
     plan_dropout: float = 0.25  # share of sequences trained without a plan (a model with plan input)
     transpose: int = 0  # windows moved by up to this many semitones at batch time
     velocity_shift: int = 0  # windows played up to this many MIDI velocity units louder or softer
+    octave_shift: float = 0.0  # share of windows moved an octave up or down
     cut_prob: float = 0.3
     eval_every: int = 100
     eval_batches: int = 8
@@ -74,9 +75,12 @@ def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def _batch(data: TokenData, rng: np.random.Generator, cfg: TrainConfig, tokenizer: Tokenizer | None,
-           transpose: int = 0, velocity_shift: int = 0) -> tuple[dict[str, torch.Tensor], Plan]:
+           augment: bool = False) -> tuple[dict[str, torch.Tensor], Plan]:
+    """A batch; with ``augment`` the config's batch-time augmentation (training, not evaluation)."""
+    extra = {"transpose": cfg.transpose, "velocity_shift": cfg.velocity_shift,
+             "octave_shift": cfg.octave_shift} if augment else {}
     b = _tensors(data.batch(rng, batch_size=cfg.batch_size, block=cfg.block, cut_prob=cfg.cut_prob,
-                            transpose=transpose, velocity_shift=velocity_shift, tokenizer=tokenizer))
+                            tokenizer=tokenizer, **extra))
     return b, Plan(b["chord"], b["key"], b["change"])
 
 
@@ -133,7 +137,7 @@ def _train_step(
     with ``cond_dropout`` and, independently, without its plan with ``plan_dropout``."""
     for g in opt.param_groups:
         g["lr"] = lr_at(step, cfg)
-    b, plan = _batch(data, rng, cfg, tokenizer, cfg.transpose, cfg.velocity_shift)
+    b, plan = _batch(data, rng, cfg, tokenizer, augment=True)
     mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.cond_dropout)
     plan_mask = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.plan_dropout)
     _, loss, _ = model(b["x"], b["va"], b["boundary"], cond_mask=mask, plan=plan, plan_mask=plan_mask,
@@ -285,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--augment-copies", type=int, default=DataConfig.augment_copies,
                     help="transposed, tempo- and velocity-scaled copies of each training piece, labelled ahead")
     ap.add_argument("--transpose", type=int, default=0, help="move each training window by up to N semitones")
+    ap.add_argument("--octave-shift", type=float, default=0.0,
+                    help="move this share of training windows an octave up or down (valence/arousal labels moved)")
     ap.add_argument("--velocity-shift", type=int, default=0,
                     help="play each training window up to N MIDI velocity units louder or softer (arousal label moved)")
     ap.add_argument("--no-plan", action="store_true",
@@ -307,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
                   warmup=args.warmup, seed=args.seed, threads=args.threads, block=args.block or model_cfg.block_size,
                   eval_every=args.eval_every, save_every=args.eval_every, transpose=args.transpose,
-                  velocity_shift=args.velocity_shift)
+                  velocity_shift=args.velocity_shift, octave_shift=args.octave_shift)
     res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg, init=parent,
                 max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")
