@@ -40,7 +40,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.errors import ParameterError
-from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key
+from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key, music_va
 from composer.model.tokens import DRUMS, N_KEYS, Tokenizer, TokenizerConfig
 from composer.training.layout import CACHE, is_heldout, midi_dir
 
@@ -403,18 +403,25 @@ class TokenData:
                 "chord": chord[:, :-1], "key": key[:, :-1], "change": change[:, :-1]}
 
 
+_FEATURES = ("mode", "consonance", "register", "density", "tempo", "velocity", "articulation")
+
+
+def _feature_va(feature: str, before: float, after: float) -> np.ndarray:
+    """How far :func:`analysis.music.symbolic.music_va` moves (valence, arousal) when one music
+    feature goes from ``before`` to ``after`` and the others are unknown (NaN: their neutral cue)."""
+    neutral = dict.fromkeys(_FEATURES, np.array([np.nan]))
+    va = [np.concatenate(music_va(**{**neutral, feature: np.array([x], float)})) for x in (before, after)]
+    return va[1] - va[0]
+
+
 def velocity_arousal(before: float, after: float) -> float:
-    """How far :func:`analysis.music.symbolic.music_va` moves arousal when the mean velocity goes
-    from ``before`` to ``after`` (its weight 0.3 on the velocity cue, 72 +- 40)."""
-    cue = lambda v: float(np.clip((v - 72.0) / 40.0, -1.0, 1.0))  # noqa: E731
-    return 0.3 * (cue(after) - cue(before))
+    """The arousal change the estimator gives when the mean velocity goes from ``before`` to ``after``."""
+    return float(_feature_va("velocity", before, after)[1])
 
 
 def register_va(before: float, after: float) -> np.ndarray:
-    """How far :func:`analysis.music.symbolic.music_va` moves (valence, arousal) when the mean pitch
-    goes from ``before`` to ``after`` (weights 0.15 and 0.1 on the register cue, MIDI 62 +- 14)."""
-    cue = lambda p: float(np.clip((p - 62.0) / 14.0, -1.0, 1.0))  # noqa: E731
-    return np.array([0.15, 0.1]) * (cue(after) - cue(before))
+    """The (valence, arousal) change the estimator gives when the mean pitch goes from ``before`` to ``after``."""
+    return _feature_va("register", before, after)
 
 
 def _shift_octave(x: np.ndarray, pitched: np.ndarray, k: int, tokenizer: Tokenizer) -> np.ndarray:
