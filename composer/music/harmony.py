@@ -343,12 +343,8 @@ def _pick_degree(
             if scale[deg] == prev.root or set(cand) == set(prev.pitches):
                 allowed[d] = 0.0  # a new chord must sound different
     masks = ([allowed * (shared <= 1)] if at_cut else []) + [allowed]
-    for mask in masks:
-        for attempt in attempts:
-            cand_w = attempt * mask
-            if cand_w.sum() > 0:
-                return int(rng.choice(n, p=cand_w / cand_w.sum()))
-    cand_w = attempts[-1]
+    # the last weights are uniform and a scale has more than one root, so some weights always remain
+    cand_w = next(w for mask in masks for attempt in attempts if (w := attempt * mask).sum() > 0)
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
 
 
