@@ -119,7 +119,7 @@ def test_sources() -> None:
         get_source("oracle")
     assert set(SOURCES) == {"auto", "rules", "learned"}
     checkpoint = pytest.importorskip("composer.model.checkpoint")
-    assert checkpoint.DEFAULT == LEARNED_CHECKPOINT  # "auto" looks where the model is saved
+    assert checkpoint.SAMPLING == LEARNED_CHECKPOINT  # "auto" looks where the weights are saved
     try:
         learned = get_source("learned")
     except ModelError:

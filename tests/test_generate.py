@@ -142,11 +142,13 @@ def test_shipped_checkpoint_raw_piece_is_deterministic_and_follows_the_plan() ->
     plan = plan_harmony(arc, (4.0,), 8.0, style=get_style("cinematic"), seed=0)
     a = composer.generate(arc, seed=0, plan=plan)
     b = composer.generate(arc, seed=0, plan=plan)
-    assert a.checkpoint == "composer.pt" and a.source == "learned" and a.forced == 0
+    assert a.checkpoint == "composer.npz" and a.source == "learned" and a.forced == 0
     assert _notes(a) == _notes(b) and a.chord_times == b.chord_times and a.tokens > 40
     assert a.midi.get_end_time() == pytest.approx(8.0, abs=0.01)
-    follow = a.plan_following()
-    assert follow["notes"] > 20 and follow["in_scale"] >= 0.9  # the model itself writes inside the plan
+    # the model itself writes inside the plan: pooled over three seeds (one 8 s piece holds 19-29 notes)
+    follows = [composer.generate(arc, seed=s, plan=plan).plan_following() for s in (1, 2)] + [a.plan_following()]
+    notes = sum(f["notes"] for f in follows)
+    assert notes > 50 and sum(f["in_scale"] * f["notes"] for f in follows) >= 0.9 * notes
 
 
 @SHIPPED
@@ -180,7 +182,7 @@ def arousal_sweep() -> dict[float, np.ndarray]:
 
 @SHIPPED
 def test_shipped_higher_arousal_gives_denser_notes(arousal_sweep) -> None:
-    # measured 2026-12-03 (12 s, seeds 0-2): 0.92/0.17/2.33 notes/s at -0.7, 7.75/7.83/8.00 at +0.7
+    # measured 2026-12-03, NumPy sampler (12 s, seeds 0-2): 0.17/0.17/0.25 notes/s at -0.7, 7.75/7.83/5.92 at +0.7
     low, high = arousal_sweep[-0.7][:, 0], arousal_sweep[0.7][:, 0]
     assert np.all(high > low)
     assert high.mean() > 2.0 * low.mean() + 1.0
@@ -199,7 +201,7 @@ def test_shipped_higher_arousal_gives_louder_notes(arousal_sweep) -> None:
 
 @SHIPPED
 def test_shipped_higher_valence_gives_a_more_major_key_profile() -> None:
-    # measured 2026-12-03 (12 s, seeds 0-2): -0.16/-0.80/-0.87 at valence -0.7, +0.84/+0.87/+0.96 at +0.7
+    # measured 2026-12-03, NumPy sampler (12 s, seeds 0-2): -0.07/-0.73/-0.82 at valence -0.7, +0.97/-0.18/+0.97 at +0.7
     low, high = _sweep("valence", -0.7)[:, 2], _sweep("valence", 0.7)[:, 2]
     assert high.mean() > low.mean() + 0.5
 
@@ -216,8 +218,8 @@ def test_shipped_model_writes_inside_the_planned_chords_by_itself() -> None:
         without = composer.generate(arc, cuts=(4.0, 8.5), duration=12.0, seed=s, plan=False)
         told = told + plan_following(piece.midi, piece.plan)
         alone = alone + plan_following(without.midi, piece.plan)
-    # measured 2026-12-03 (planner keeping at most one tone across a cut): in chord 70 of 81 notes (0.86),
-    # in scale 81 of 81 told the plan; in chord 29 of 85 (0.34), in scale 65 of 85 (0.76) without it
+    # measured 2026-12-03 (NumPy sampler): in chord 65 of 76 notes (0.86), in scale 75 of 76 told the plan;
+    # in chord 11 of 90 (0.12), in scale 40 of 90 (0.44) without it
     assert told[1] / told[2] >= 0.9 and told[0] / told[2] >= 0.6
     assert told[0] / told[2] > alone[0] / alone[2] + 0.2
 
@@ -239,9 +241,9 @@ def test_shipped_unaided_chord_changes_land_near_cuts_above_a_floor() -> None:
         # heard in the notes: an onset within 0.1 s and another chord in the 0.6 s after than before
         heard += sum(note_cut_hits(piece.midi, cuts))
         null_heard += sum(note_cut_hits(null.midi, cuts))
-    # measured 2026-12-03: 19 of 19 cuts unaided with the planner's plan (18 of 19 before the planner kept at most
-    # one tone across a cut), 1 of 19 on the null condition; heard in the notes 14 of 19 against 8 of 19;
-    # the floors leave a margin for other platforms' kernels
+    # measured 2026-12-03 (NumPy sampler): 19 of 19 cuts unaided with the planner's plan, 2 of 19 on the null
+    # condition; heard in the notes 16 of 19 against 9 of 19 (14 and 8 with the earlier torch sampler's draws);
+    # the floors leave a margin for other seeds and platforms
     assert hits / total >= 0.8
     assert hits - null_hits >= 0.25 * total
     assert heard / total >= 0.6
@@ -253,12 +255,39 @@ def test_shipped_unaided_chord_changes_land_near_cuts_above_a_floor() -> None:
 
 def test_checkpoint_is_package_data_found_by_importlib_resources() -> None:
     ref = resources.files("checkpoints").joinpath("composer.pt")
-    assert ref.is_file() and Path(str(ref)) == shipped_file() == checkpoint.DEFAULT == LEARNED_CHECKPOINT
+    assert ref.is_file() and Path(str(ref)) == shipped_file() == checkpoint.DEFAULT
+    twin = resources.files("checkpoints").joinpath("composer.npz")
+    assert twin.is_file()
+    assert Path(str(twin)) == shipped_file("composer.npz") == checkpoint.SAMPLING == LEARNED_CHECKPOINT
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "checkpoints" in conf["packages"]["find"]["include"]
     patterns = conf["package-data"]["checkpoints"]
-    for name in ("composer.pt", "composer.json", "README.md"):
+    for name in ("composer.pt", "composer.npz", "composer.json", "README.md"):
         assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+
+
+@SHIPPED
+def test_the_shipped_npz_holds_the_checkpoints_weights_and_settings() -> None:
+    """``composer.npz`` is what composing loads: it must be the ``.pt``'s twin, not a stale copy
+    (``python -m composer.model.checkpoint`` rewrites it)."""
+    pt, npz = checkpoint.load(checkpoint.DEFAULT), checkpoint.load(checkpoint.SAMPLING)
+    state = {k: v.numpy() for k, v in pt.model.state_dict().items() if k != "head.weight"}
+    assert set(state) == set(npz.model.arrays)
+    for name, value in state.items():
+        np.testing.assert_array_equal(npz.model[name], value, err_msg=name)
+    assert npz.model.config == pt.model.config and npz.tokenizer.config == pt.tokenizer.config
+    assert npz.meta == json.loads(json.dumps(pt.meta, default=str))
+
+
+@SHIPPED
+def test_composing_with_the_shipped_model_never_imports_torch() -> None:
+    """Importing torch costs about 2 s of CPU; the learned note source samples in NumPy."""
+    code = ("import sys, composer; from analysis.arc import EmotionArc; "
+            "p = composer.compose(EmotionArc.constant(6.0, 0.3, 0.5), cuts=(3.0,), duration=6.0, source='learned'); "
+            "print(p.source, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         timeout=120).stdout.split()
+    assert out == ["learned", "False"]
 
 
 @pytest.mark.slow
@@ -269,7 +298,8 @@ def test_a_built_wheel_carries_the_checkpoint_and_finds_it_from_elsewhere(tmp_pa
                     str(tmp_path / "wheel"), str(ROOT)], check=True, capture_output=True, timeout=300)
     wheel = next((tmp_path / "wheel").glob("*.whl"))
     with zipfile.ZipFile(wheel) as z:
-        assert "checkpoints/composer.pt" in z.namelist() and "checkpoints/__init__.py" in z.namelist()
+        names = z.namelist()
+        assert {"checkpoints/composer.pt", "checkpoints/composer.npz", "checkpoints/__init__.py"} <= set(names)
         z.extractall(tmp_path / "site")
     code = ("from composer.model.shipped import _from_package, shipped_file; "
             "print(_from_package('composer.pt')); print(shipped_file())")

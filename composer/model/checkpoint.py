@@ -1,9 +1,12 @@
-"""Checkpoint I/O: one ``.pt`` holding weights and both configs, loaded once per process.
+"""Checkpoint I/O: a ``.pt`` holding weights and both configs, and its ``.npz`` twin for sampling.
 
 A checkpoint is a plain dict (``torch.load(..., weights_only=True)`` safe):
 ``{"model": state_dict, "model_config": {...}, "tokenizer_config": {...}, "meta": {...}}``.
-The tokenizer config is also written beside it as JSON (``<name>.json``) for people and
-other tools.
+:func:`save` writes beside it the same weights as a NumPy ``.npz`` (the configs and meta as
+one JSON string under ``__checkpoint__``), which :func:`load` reads without importing torch:
+sampling runs in NumPy (:mod:`composer.model.infer`), so composing never pays for torch.
+The tokenizer config is also written as JSON (``<name>.json``) for people and other tools.
+Each file is read once per process.
 """
 
 from __future__ import annotations
@@ -11,30 +14,42 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from analysis.caches import cached
 from analysis.errors import ModelError
+from composer.model.config import ModelConfig
+from composer.model.infer import Weights
 from composer.model.shipped import shipped_file
 from composer.model.tokens import Tokenizer, TokenizerConfig
-from composer.model.transformer import ModelConfig, MusicTransformer
+
+if TYPE_CHECKING:
+    from composer.model.transformer import MusicTransformer
 
 #: The shipped generator: package data of the ``checkpoints`` package (see :mod:`composer.model.shipped`).
 DEFAULT = shipped_file()
+#: Its NumPy twin, what composing loads (no torch).
+SAMPLING = shipped_file("composer.npz")
+_HEADER = "__checkpoint__"
 
 
 @dataclass(frozen=True, eq=False)
 class Loaded:
-    """A model ready for sampling (eval mode) with its tokenizer and training metadata."""
+    """A model ready for sampling with its tokenizer and training metadata: ``model`` is a torch
+    :class:`~composer.model.transformer.MusicTransformer` in eval mode (from a ``.pt``) or its
+    :class:`~composer.model.infer.Weights` (from a ``.npz``); both have ``.config``."""
 
-    model: MusicTransformer
+    model: Any
     tokenizer: Tokenizer
     meta: dict
 
 
 def save(path: str | Path, model: MusicTransformer, tokenizer: Tokenizer, *, meta: dict | None = None) -> Path:
-    """Write the checkpoint and its ``.json`` side file; returns the ``.pt`` path."""
+    """Write the checkpoint, its ``.npz`` twin and its ``.json`` side file; returns the ``.pt`` path."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -48,7 +63,28 @@ def save(path: str | Path, model: MusicTransformer, tokenizer: Tokenizer, *, met
     tmp.replace(path)
     side = {"model_config": payload["model_config"], "tokenizer_config": payload["tokenizer_config"], **payload["meta"]}
     path.with_suffix(".json").write_text(json.dumps(side, indent=2, default=str))
+    write_npz(path.with_suffix(".npz"), payload)
     return path
+
+
+def write_npz(path: str | Path, payload: dict) -> Path:
+    """The weights of a checkpoint ``payload`` (as :func:`save` builds it) as float32 arrays, configs and
+    meta as JSON under ``__checkpoint__``; written atomically."""
+    path = Path(path)
+    header = {k: payload[k] for k in ("model_config", "tokenizer_config", "meta")}
+    arrays = {k: v.detach().float().numpy() for k, v in payload["model"].items()}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **{_HEADER: np.array(json.dumps(header, default=str))}, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def export_npz(pt: str | Path) -> Path:
+    """Write the ``.npz`` twin beside an existing ``.pt`` checkpoint (for one saved before the twin existed)."""
+    import torch
+
+    payload = torch.load(Path(pt), map_location="cpu", weights_only=True)
+    return write_npz(Path(pt).with_suffix(".npz"), payload)
 
 
 def load(path: str | Path = DEFAULT) -> Loaded:
@@ -61,6 +97,12 @@ def load(path: str | Path = DEFAULT) -> Loaded:
 
 @cached("checkpoint", maxsize=4)
 def _load(path: str, mtime: int) -> Loaded:
+    if path.endswith(".npz"):
+        return _load_npz(path)
+    import torch
+
+    from composer.model.transformer import MusicTransformer
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -84,3 +126,28 @@ def _load(path: str, mtime: int) -> Loaded:
         raise ModelError(f"{path} does not fit this code's model: {err}") from err
     model.eval()
     return Loaded(model=model, tokenizer=tokenizer, meta=dict(payload.get("meta", {})))
+
+
+def _load_npz(path: str) -> Loaded:
+    """A ``.npz`` twin: the configs and meta from its header, the weights as :class:`Weights` (no torch)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z[_HEADER]))
+            arrays = {k: z[k] for k in z.files if k != _HEADER}
+    except Exception as err:
+        raise ModelError(f"cannot read composer weights {path}: {err}") from err
+    try:
+        tokenizer = Tokenizer(TokenizerConfig(**header["tokenizer_config"]))
+        weights = Weights.from_state(ModelConfig(**header["model_config"]), arrays)
+    except Exception as err:
+        raise ModelError(f"{path} does not fit this code's model: {err}") from err
+    if weights.config.vocab_size != tokenizer.vocab_size:
+        raise ModelError(f"{path}: model vocabulary {weights.config.vocab_size} != tokenizer vocabulary "
+                         f"{tokenizer.vocab_size}")
+    return Loaded(model=weights, tokenizer=tokenizer, meta=dict(header.get("meta", {})))
+
+
+if __name__ == "__main__":  # python -m composer.model.checkpoint [checkpoint.pt]: (re)write its .npz twin
+    import sys
+
+    print(export_npz(sys.argv[1] if len(sys.argv) > 1 else DEFAULT))

@@ -3,10 +3,11 @@
 At every step the model sees the target (valence, arousal) at the current time and the
 boundary offset (seconds to the next cut at or after now, clamped), exactly as in
 training, and the next token is drawn with temperature and nucleus (top-p) sampling
-from a seeded generator, with a KV cache (the context slides by re-reading the last
-half when it fills). Each token after the first window goes through
-:class:`~composer.model.decode.StepDecoder`, the forward's computation for one token
-without its per-call overhead. ``EOS`` is masked until the target duration is reached.
+from a seeded NumPy generator, with a KV cache (the context slides by re-reading the last
+half when it fills). The model runs in NumPy (:class:`~composer.model.infer.NumpyDecoder`):
+the shipped weights load without torch, and a torch module from training is read through
+views of its parameters (:func:`composer.model.decode.decoder_for`), so composing never
+imports torch. ``EOS`` is masked until the target duration is reached.
 
 Unaided, the model alone decides whether it changes chord on a cut. With
 ``force_cuts=True`` a time shift that would jump over a cut is shortened to land on it,
@@ -17,53 +18,26 @@ be reported apart.
 
 from __future__ import annotations
 
-import functools
 import io
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pretty_midi
-import torch
 
 from analysis.arc import EmotionArc
 from analysis.caches import cached
 from analysis.errors import MediaError, ParameterError
 from composer.model import checkpoint
-from composer.model.decode import decoder_for, forward_window
+from composer.model.infer import NumpyDecoder, Weights
 from composer.model.plan import IDENTITY, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
 from composer.model.tokens import BAR, BOS, EOS, Decoded
 from composer.music.notes import Material, MaterialRequest, Note
 
 CUT_TOLERANCE = 0.1  # seconds: a chord change this close to a cut counts as landing on it
-
-F = TypeVar("F", bound=Callable[..., Any])
-_THREADS_LOCK = threading.Lock()
-
-
-def one_thread(fn: F) -> F:
-    """Run ``fn`` with torch on one intra-op thread.
-
-    Sampling runs the small model one token at a time, so there is no parallel work worth
-    sharing out, and OpenMP's spinning workers collapse when the cores are busy: a 60 s
-    piece took 75 s with 2 threads against 6.9 s with 1 while another job held the CPU.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _THREADS_LOCK:
-            before = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                torch.set_num_threads(before)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,19 +64,21 @@ class Generated:
         return [Note(n.start, n.end, n.pitch, n.velocity) for i in pitched for n in i.notes]
 
 
-def _nucleus(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+def _nucleus(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
     """Draw from the smallest set of most probable tokens holding ``top_p`` of the mass, at ``temperature``.
 
-    Written for few torch calls (it runs once per token): no division at temperature 1 (x / 1 is x)
-    and the tokens outside the set zeroed in place by one scatter, not gathered by boolean indexing.
-    The draw and the generator's state after it are those of the plain form.
+    One uniform number per draw, read against the cumulative probabilities of the kept tokens in
+    vocabulary order (a token outside the set, or masked to -inf, adds nothing and is never drawn).
     """
-    probs = torch.softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)
+    z = logits.astype(np.float64) / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
     if top_p < 1.0:
-        sorted_p, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p
-        probs.scatter_(0, order, sorted_p * keep)  # order is a permutation: every token written once
-    return int(torch.multinomial(probs, 1, generator=gen))
+        order = np.argsort(-p, kind="stable")
+        sorted_p = p[order]
+        p[order[np.cumsum(sorted_p) - sorted_p >= top_p]] = 0.0
+    cdf = np.cumsum(p)
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), p.size - 1))
 
 
 def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok, warp: TimeWarp) -> tuple[list[int], list[float]]:
@@ -152,6 +128,16 @@ class _Target:
         return v, a, min(float(b), self.max_boundary), chord, key, change
 
 
+def _decoder(model: Any, cond_mask: np.ndarray, plan_mask: np.ndarray) -> Any:
+    """The decoder for ``model``: NumPy weights directly; a torch module through
+    :func:`composer.model.decode.decoder_for` (torch is imported only then)."""
+    if isinstance(model, Weights):
+        return NumpyDecoder(model, cond_mask, plan_mask)
+    from composer.model.decode import decoder_for
+
+    return decoder_for(model, cond_mask, plan_mask)
+
+
 class _Sampler:
     """The state of one sampling run: the tokens so far with their times and conditions, the KV
     cache and the window it covers, the current time step and the count of forced chords."""
@@ -162,12 +148,12 @@ class _Sampler:
         target: _Target,
         prompt: tuple[list[int], list[float]],
         *,
-        mask: torch.Tensor,
+        mask: np.ndarray,
         guidance: float,
         temperature: float,
         top_p: float,
         force_cuts: bool,
-        gen: torch.Generator,
+        rng: np.random.Generator,
     ) -> None:
         self.net, self.tok, self.target = loaded.model, loaded.tokenizer, target
         self.tokens, self.times = prompt
@@ -175,11 +161,11 @@ class _Sampler:
         self.now = round(self.times[-1] / target.step)
         self.mask = mask  # (rows,): 2 rows (conditioned, null) under guidance
         self.guidance, self.temperature, self.top_p = guidance, temperature, top_p
-        self.force_cuts, self.gen = force_cuts, gen
+        self.force_cuts, self.rng = force_cuts, rng
         self.forced = 0
         self.chord_at_now = False
         self.plan_mask = mask & (target.plan is not None)
-        self.decoder = decoder_for(self.net, mask, self.plan_mask)  # holds the KV cache
+        self.decoder = _decoder(self.net, mask, self.plan_mask)  # holds the KV cache
         self.window_start = 0  # index in `tokens` of the cache's first token
 
     def run(self, end_step: int, max_tokens: int) -> None:
@@ -187,43 +173,41 @@ class _Sampler:
         while self.now < end_step and len(self.tokens) < max_tokens:
             self._append(self._choose(self._logits()))
 
-    def _logits(self) -> torch.Tensor:
-        """The next token's logits (PAD, EOS and BOS masked): the newest token through the step decoder,
-        or the whole window through the forward while the cache is empty or when it is full. The cache
+    def _logits(self) -> np.ndarray:
+        """The next token's logits (PAD, EOS and BOS masked): the newest token through the decoder's step,
+        or the whole window through its prefill while the cache is empty or when it is full. The cache
         always holds every token but the newest, so ``decoder.n`` alone says which."""
         if 0 < self.decoder.n < self.net.config.block_size:
             out = self.decoder.step(self.tokens[-1], self.conds[-1])  # (rows, V)
         else:
             out = self._refill()
-        logits = out[0] if out.shape[0] == 1 else out[1] + self.guidance * (out[0] - out[1])
+        logits = out[0].copy() if out.shape[0] == 1 else out[1] + np.float32(self.guidance) * (out[0] - out[1])
         logits[0] = float("-inf")  # PAD
         logits[EOS] = float("-inf")
         logits[BOS] = float("-inf")
         return logits
 
-    def _refill(self) -> torch.Tensor:
-        """(Re)fill the cache through the forward: the whole prompt at first, then the last half-context
-        when it is full; the last position's logits (rows, V)."""
+    def _refill(self) -> np.ndarray:
+        """(Re)fill the cache: the whole prompt at first, then the last half-context when it is full;
+        the last position's logits (rows, V)."""
         block = self.net.config.block_size
         self.window_start = max(0, len(self.tokens) - (block if self.decoder.n == 0 else block // 2))
         window = slice(self.window_start, len(self.tokens))
-        out, cache = forward_window(self.net, self.tokens[window], self.conds[window], self.mask, self.plan_mask)
-        self.decoder.load(cache)
-        return out
+        return self.decoder.prefill(self.tokens[window], self.conds[window])
 
-    def _choose(self, logits: torch.Tensor) -> int:
+    def _choose(self, logits: np.ndarray) -> int:
         """Draw the next token; under ``force_cuts`` a chord at a cut the model passes by, and a time
         shift that would jump over a cut shortened to land on it."""
         tok, cut_steps = self.tok, self.target.cut_steps
-        nxt = _nucleus(logits, self.temperature, self.top_p, self.gen)
+        nxt = _nucleus(logits, self.temperature, self.top_p, self.rng)
         if not self.force_cuts:
             return nxt
         k = self.target.next_cut(self.now)
         at_cut = k < cut_steps.size and cut_steps[k] == self.now
         if at_cut and not self.chord_at_now and nxt != BAR and not tok.is_chord(nxt):
-            chord_logits = torch.full_like(logits, float("-inf"))
+            chord_logits = np.full_like(logits, -np.inf)
             chord_logits[tok.chord_offset : tok.vocab_size] = logits[tok.chord_offset : tok.vocab_size]
-            nxt = _nucleus(chord_logits, self.temperature, 1.0, self.gen)
+            nxt = _nucleus(chord_logits, self.temperature, 1.0, self.rng)
             self.forced += 1
         if tok.is_shift(nxt) and k < cut_steps.size:
             n = nxt - tok.shift_offset + 1
@@ -252,8 +236,6 @@ def _check_sampling(duration: float, temperature: float, top_p: float) -> None:
         raise ParameterError(f"`top_p` must be within 0 and 1 (received {top_p})")
 
 
-@one_thread
-@torch.inference_mode()
 def generate(
     arc: EmotionArc | None,
     *,
@@ -278,15 +260,15 @@ def generate(
     and its notes and chord changes are mapped back to seconds by the plan's tempo map
     (:class:`~composer.model.plan.TimeWarp`).
     ``seed_midi`` is encoded as the start of the piece, which the model continues up to
-    ``duration``. ``model`` is a loaded checkpoint or a path
-    (default: the shipped ``checkpoints/composer.pt``); targets beyond the range of its training
+    ``duration``. ``model`` is a loaded checkpoint or a path (default: the shipped weights,
+    ``checkpoints/composer.npz``, the NumPy twin of ``composer.pt``); targets beyond the range of its training
     labels (``meta["label_range"]``) are read as the nearest value in it. ``plan`` (a harmony plan, or anything
     with its ``chords`` and ``tonic``) tells a model with plan input the chord, key and next
     change at every token; a model without plan input ignores it. The plan is dropped with
     the rest of the condition when ``conditioned`` is False.
     """
     _check_sampling(duration, temperature, top_p)
-    loaded = model if isinstance(model, checkpoint.Loaded) else checkpoint.load(model or checkpoint.DEFAULT)
+    loaded = model if isinstance(model, checkpoint.Loaded) else checkpoint.load(model or checkpoint.SAMPLING)
     tok = loaded.tokenizer
     step = tok.config.time_step
     use_cond = conditioned and arc is not None
@@ -315,12 +297,12 @@ def generate(
         loaded,
         target,
         prompt,
-        mask=torch.tensor([True, False]) if guided else torch.tensor([use_cond]),
+        mask=np.array([True, False]) if guided else np.array([use_cond]),
         guidance=guidance,
         temperature=temperature,
         top_p=top_p,
         force_cuts=force_cuts,
-        gen=torch.Generator().manual_seed(int(seed)),
+        rng=np.random.default_rng(int(seed)),
     )
     model_duration = float(warp.to_model(duration))
     sampler.run(round(model_duration / step), len(sampler.tokens) + int(100 * model_duration) + 512)
@@ -406,7 +388,7 @@ class LearnedSource:
     name: ClassVar[str] = "learned"
 
     def __init__(self, model: checkpoint.Loaded | None = None) -> None:
-        self.model = model or checkpoint.load()
+        self.model = model or checkpoint.load(checkpoint.SAMPLING)
 
     def generate(self, request: MaterialRequest) -> Material:
         seed_pm = None

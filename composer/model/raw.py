@@ -166,7 +166,7 @@ def generate(
     model's: they may leave any scale.
 
     ``duration`` defaults to the plan's, else the arc's; the same ``seed`` gives the same
-    piece; ``model`` is a loaded checkpoint or a path (default: the shipped one).
+    piece; ``model`` is a loaded checkpoint or a path (default: the shipped weights, ``composer.npz``).
     Raises ``ParameterError`` on bad arguments and ``ModelError`` when no checkpoint loads.
     """
     dur, cut_times = _check(arc, cuts, duration, None if plan is False else plan)
@@ -178,7 +178,7 @@ def generate(
     if isinstance(model, checkpoint.Loaded):
         loaded, name = model, "given model"
     else:
-        path = Path(model) if model is not None else checkpoint.DEFAULT
+        path = Path(model) if model is not None else checkpoint.SAMPLING
         loaded, name = checkpoint.load(path), path.name
     piece = sampling.generate(arc, duration=dur, cuts=cut_times, seed=int(seed), temperature=temperature,
                               top_p=top_p, force_cuts=bool(force_cuts), model=loaded, plan=given)

@@ -8,10 +8,10 @@ from composer.music.notes import NoteSource
 from composer.music.rules import RuleSource
 
 SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
-#: Where the learned source's checkpoint lives (``composer.model.checkpoint.DEFAULT``: package data,
-#: found by :mod:`importlib.resources`); checked here so that "auto" without a trained model never
-#: pays for importing torch.
-LEARNED_CHECKPOINT = shipped_file()
+#: Where the learned source's weights live (``composer.model.checkpoint.SAMPLING``, the NumPy twin of
+#: ``composer.pt``: package data, found by :mod:`importlib.resources`); checked here so that "auto"
+#: without a trained model never imports the model's modules.
+LEARNED_CHECKPOINT = shipped_file("composer.npz")
 
 
 def get_source(name: str | NoteSource = "auto") -> NoteSource:
@@ -27,7 +27,7 @@ def get_source(name: str | NoteSource = "auto") -> NoteSource:
     if name not in SOURCES:
         raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {name!r})")
     if name == "rules" or (name == "auto" and not LEARNED_CHECKPOINT.is_file()):
-        return RuleSource()  # no checkpoint: skip importing torch at all
+        return RuleSource()  # no weights: skip importing the model at all
     try:
         from composer.model.generate import learned_source  # the model's module; absent until trained
     except ImportError as err:
