@@ -4,14 +4,25 @@ Pipeline: probe -> one decode pass (every frame to the cut detector, sampled fra
 mono audio kept) -> each affect source -> confidence-weighted fusion -> pace. Source
 instances are created once per process and reused (:func:`get_source`, held in the
 ``affect-sources`` cache of :mod:`analysis.caches`), so batch use does not reload models.
+
+With the speech source asked for and an audio stream in the clip, the audio is decoded
+first, on its own (:func:`analysis.media.decode.decode_audio`, a few hundredths of a second),
+and the speech source's audio-only work, voice activity and Whisper, starts at once on a
+second thread (:class:`_SpeechLane`) while the video is decoded and the other sources run;
+the speech arc is read on the clip's window grid last. The result is the same as running
+the sources one after another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +31,15 @@ from analysis.caches import Cache
 from analysis.cuts import CutDetector, Pace, pace
 from analysis.errors import MediaError, ModelError, ParameterError
 from analysis.fusion import fuse
-from analysis.media.decode import decode_report
+from analysis.media.decode import AudioTrack, decode_audio, decode_report
 from analysis.media.probe import VideoInfo, probe
 from analysis.presets import source_weights
-from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, MediaStreams, SourceArc, source_class
+from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, MediaStreams, SourceArc, source_class, vad
+
+if TYPE_CHECKING:
+    from analysis.sources.speech import Heard, SpeechSource
+
+log = logging.getLogger(__name__)
 
 #: Called with (fraction done in [0, 1], what is happening).
 Progress = Callable[[float, str], None]
@@ -130,8 +146,83 @@ def _source_names(sources: Sequence[str], subtitles: str | Path | None) -> tuple
     return names, subtitles
 
 
+@dataclass(frozen=True, eq=False)
+class _SpeechLane:
+    """The speech source's audio-only work, started before the video is decoded.
+
+    ``track`` is the clip's audio, decoded first; ``voice`` (Silero VAD) and then ``heard``
+    (Whisper on the speech stretches) run in that order on one worker thread. The voice
+    activity is found for the clip ending where its video packets say; once the video is
+    decoded it is cut at the real end (:meth:`VoiceActivity.until`), and should that move
+    the samples Whisper reads, the transcript is made again, so the result is always that
+    of the sources run one after another.
+    """
+
+    track: AudioTrack
+    speech: SpeechSource
+    voice: Future[vad.VoiceActivity]
+    heard: Future[Heard]
+
+    @staticmethod
+    @contextmanager
+    def open(
+        path: Path, info: VideoInfo, names: Sequence[str], max_duration: float | None
+    ) -> Iterator[_SpeechLane | None]:
+        """A lane when the speech source is asked for and the clip has an audio stream, else None
+        (and no extra pass); its thread is waited for on leaving."""
+        from analysis.sources.speech import SpeechSource
+
+        if "speech" not in names or info.audio_codec is None:
+            yield None
+            return
+        try:
+            speech = get_source("speech")
+            track = decode_audio(path, max_duration=max_duration)
+        except (ModelError, ImportError, MediaError, ParameterError):  # the plain path says so, as it always has
+            yield None
+            return
+        if not isinstance(speech, SpeechSource) or track.samples is None:
+            yield None
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech-lane") as pool:
+            voice = pool.submit(vad.detect, track.samples, track.sample_rate, duration=track.video_end)
+            heard = pool.submit(lambda: speech.hear(voice.result()))
+            try:
+                yield _SpeechLane(track, speech, voice, heard)
+            finally:
+                heard.cancel()  # not yet started: not needed after all (an error on the way)
+
+    def share_voice(self, media: MediaStreams) -> None:
+        """Put the lane's voice activity, cut at the clip's decoded end, where the audio source finds it.
+
+        Nothing when the decode read other audio (it stopped on a garbled stretch) or the VAD
+        model did not load: each source then asks for its own, as without the lane.
+        """
+        if media.audio is not self.track.samples:
+            return
+        try:
+            voice = self.voice.result()
+        except (ModelError, ImportError):
+            return
+        media.memo["voice"] = voice.until(media.duration)
+
+    def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
+        """The speech source's arc of ``media``, as ``SpeechSource.analyze`` would give it."""
+        if media.audio is not self.track.samples or "voice" not in media.memo:
+            wait_for([self.heard])  # one Whisper at a time
+            return self.speech.analyze(media, hop=hop)
+        voice = media.memo["voice"]
+        heard = self.heard.result().for_voice(voice)
+        if heard is None:
+            log.info("%s: the clip ends at %.3f s, not where its packets said; transcribing again",
+                     media.path, media.duration)
+            heard = self.speech.hear(voice)
+        return self.speech.finish(heard, times=grid(media.duration, hop), hop=hop)
+
+
 def _read_clip(
     path: Path,
+    info: VideoInfo,
     *,
     subtitles: Path | None,
     sample_fps: float,
@@ -140,11 +231,11 @@ def _read_clip(
     cut_threshold: float | None,
     max_duration: float | None,
     report: Progress,
-) -> tuple[VideoInfo, MediaStreams, list[str]]:
-    """Probe, then one decode pass: every frame to the cut detector, sampled frames and mono audio
-    kept. ``(info, streams with their cuts and subtitle file, the decoder's warnings)``."""
-    report(0.0, "probing")
-    info = probe(path)
+    audio: AudioTrack | None = None,
+) -> tuple[MediaStreams, list[str]]:
+    """One decode pass (of the video alone when ``audio`` was decoded already): every frame to the
+    cut detector, sampled frames and mono audio kept. ``(streams with their cuts and subtitle file,
+    the decoder's warnings)``."""
     detector = CutDetector(fps=info.fps or 25.0, detector=cut_detector, threshold=cut_threshold)
     decoded = decode_report(
         path,
@@ -153,32 +244,45 @@ def _read_clip(
         frame_sink=detector.feed,
         progress=lambda f: report(0.75 * f, "decoding and detecting cuts"),
         max_duration=max_duration,
+        audio=audio,
     )
     media = replace(decoded.media, cuts=detector.cuts(), subtitles=subtitles)
-    return info, media, list(decoded.warnings)
+    return media, list(decoded.warnings)
 
 
 def _run_sources(
-    names: Sequence[str], media: MediaStreams, *, hop: float, report: Progress, notes: list[str]
+    names: Sequence[str], media: MediaStreams, *, hop: float, report: Progress, notes: list[str],
+    lane: _SpeechLane | None = None,
 ) -> tuple[dict[str, SourceArc], dict[str, str]]:
     """Each source's reading of ``media``: ``(arcs of the sources that spoke, {switched off: why})``.
 
-    A source whose model cannot load is left out with a note in ``notes``.
+    A source whose model cannot load is left out with a note in ``notes``. With a speech
+    ``lane`` the speech source is read last (its transcript is being made meanwhile); the
+    results are still given in the order of ``names``.
     """
-    arcs: dict[str, SourceArc] = {}
-    off: dict[str, str] = {}
-    for i, name in enumerate(names):
+    if lane is not None:
+        lane.share_voice(media)
+    order = [n for n in names if lane is None or n != "speech"] + (["speech"] if lane is not None else [])
+    outcome: dict[str, SourceArc | str] = {}
+    for i, name in enumerate(order):
         report(0.75 + 0.2 * i / len(names), f"source {name}")
         try:
-            src = get_source(name)
-            arc = src.analyze(media, hop=hop)
+            if lane is not None and name == "speech":
+                outcome[name] = lane.analyze(media, hop=hop)
+            else:
+                outcome[name] = get_source(name).analyze(media, hop=hop)
         except (ModelError, ImportError) as err:
-            notes.append(f"source {name!r} unavailable and left out ({err})")
-            continue
-        if arc.switched_off is not None:
-            off[name] = arc.switched_off
+            outcome[name] = f"source {name!r} unavailable and left out ({err})"
+    arcs: dict[str, SourceArc] = {}
+    off: dict[str, str] = {}
+    for name in names:
+        result = outcome[name]
+        if isinstance(result, str):
+            notes.append(result)
+        elif result.switched_off is not None:
+            off[name] = result.switched_off
         else:
-            arcs[name] = arc
+            arcs[name] = result
     return arcs, off
 
 
@@ -229,20 +333,25 @@ def analyze_video(
     report = progress or (lambda _f, _m: None)
 
     path = Path(path)
-    info, media, notes = _read_clip(
-        path,
-        subtitles=subtitles,
-        sample_fps=sample_fps,
-        frame_width=frame_width,
-        cut_detector=cut_detector,
-        cut_threshold=cut_threshold,
-        max_duration=max_duration,
-        report=report,
-    )
+    report(0.0, "probing")
+    info = probe(path)
+    with _SpeechLane.open(path, info, names, max_duration) as lane:
+        media, notes = _read_clip(
+            path,
+            info,
+            subtitles=subtitles,
+            sample_fps=sample_fps,
+            frame_width=frame_width,
+            cut_detector=cut_detector,
+            cut_threshold=cut_threshold,
+            max_duration=max_duration,
+            report=report,
+            audio=lane.track if lane is not None else None,
+        )
+        if media.audio is None and "audio" in names:
+            notes.append("no audio track: the arc comes from the other sources alone")
+        arcs, off = _run_sources(names, media, hop=hop, report=report, notes=notes, lane=lane)
     cuts = media.cuts
-    if media.audio is None and "audio" in names:
-        notes.append("no audio track: the arc comes from the other sources alone")
-    arcs, off = _run_sources(names, media, hop=hop, report=report, notes=notes)
 
     report(0.95, "fusing")
     fusion = fuse(list(arcs.values()), times=grid(media.duration, hop), weights=preset, smoothing=smoothing,

@@ -20,8 +20,9 @@ import pytest
 from mediagen import Shot, make_clip
 
 import analysis
+import analysis.media.decode as decode_mod
 from analysis.errors import MediaError, ParameterError
-from analysis.media.decode import decode_report
+from analysis.media.decode import decode_audio, decode_report
 from analysis.media.probe import probe
 
 SHOTS = [Shot(50, (200, 60, 50), motion=0.5), Shot(50, (40, 90, 180), motion=0.3)]  # 4.0 s at 25 fps, cut at 2 s
@@ -62,6 +63,13 @@ def test_one_damaged_packet_in_mkv_is_skipped_and_counted(clips, tmp_path: Path,
     decoded = decode_report(damaged)
     assert dict(decoded.skipped_packets) == {kind: 1}
     assert any(f"skipped 1 {kind} packet" in w for w in decoded.warnings)
+    # The audio decoded on its own first, then the video: the same samples, counts and wording, once.
+    track = decode_audio(damaged)
+    assert track.skipped_packets == (kind == "audio")
+    split = decode_report(damaged, audio=track)
+    np.testing.assert_array_equal(split.media.audio, decoded.media.audio)
+    assert split.warnings == decoded.warnings and split.skipped_packets == decoded.skipped_packets
+    assert sum("did not decode" in w for w in split.warnings) == 1
     clip = analysis.analyze_video(damaged, sources=SOURCES)
     assert clip.duration == pytest.approx(4.0, abs=0.1)  # the arc covers the rest of the clip
     assert clip.arc.times[-1] > 3.0 and clip.has_audio
@@ -83,6 +91,23 @@ def test_damaged_packets_in_avi_leave_a_whole_arc(clips, tmp_path: Path, kind: s
     clip = analysis.analyze_video(damaged, sources=SOURCES)
     assert clip.duration == pytest.approx(4.0, abs=0.1)
     assert clip.has_audio and len(clip.arc) >= 7
+
+
+def test_a_garbled_stretch_stops_the_video_pass_where_one_pass_stops(clips, tmp_path: Path, monkeypatch) -> None:
+    """Video and audio packets garbled together for longer than the decoder puts up with: one pass
+    stops there and reads no audio past it, and so does the video pass handed the audio decoded first."""
+    monkeypatch.setattr(decode_mod, "_MAX_BAD_PACKETS", 20)
+    full = clips[".mkv"]
+    video, audio = _packets(full, "video"), _packets(full, "audio")
+    damaged = _overwrite(full, tmp_path / "garbled.mkv", video[40:70] + audio[60:110])
+    one = decode_report(damaged)
+    assert "stopped after 21 undecodable packets in a row" in one.warnings
+    track = decode_audio(damaged)
+    assert track.samples.size > one.media.audio.size  # the audio pass alone read on past the garbled stretch
+    split = decode_report(damaged, audio=track)
+    np.testing.assert_array_equal(split.media.audio, one.media.audio)
+    assert split.warnings == one.warnings and split.skipped_packets == one.skipped_packets
+    assert split.media.duration == one.media.duration
 
 
 def test_no_decodable_video_is_one_media_error(clips, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_audio_file, make_clip
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.decode import MediaWarning, decode, decode_report
+from analysis.media.decode import MediaWarning, decode, decode_audio, decode_report
 from analysis.media.probe import probe
 
 SHOTS = [Shot(20, (200, 60, 50), motion=0.5), Shot(20, (40, 90, 180), motion=0.2)]
@@ -60,6 +60,14 @@ def test_decodes_container_codec_combo(tmp_path: Path, suffix: str, vcodec: str,
     # the first shot is red, the second blue: the sampled frames say so
     first, last = media.frames[0].reshape(-1, 3).mean(0), media.frames[-1].reshape(-1, 3).mean(0)
     assert first[0] > first[2] and last[2] > last[0]
+    # The audio alone, then the video alone: the same samples, frames and clip end as one pass.
+    track = decode_audio(path)
+    np.testing.assert_array_equal(track.samples, media.audio)
+    assert track.video_end == media.duration and track.warnings == ()
+    split = decode_report(path, sample_fps=5, width=160, audio=track)
+    assert split.media.audio is track.samples and split.media.duration == media.duration
+    np.testing.assert_array_equal(split.media.frames, media.frames)
+    assert split.warnings == res.warnings and split.frame_count == 40
 
 
 def test_no_audio_stream_gives_none(silent_clip) -> None:
@@ -111,6 +119,9 @@ def test_truncated_mkv_gives_partial_result_with_warning(tmp_path: Path) -> None
     res = decode_report(cut)
     assert 0.5 < res.media.duration < 3.5
     assert any("truncated" in w for w in res.warnings)
+    split = decode_report(cut, audio=decode_audio(cut))  # the audio decoded first: the same partial read
+    np.testing.assert_array_equal(split.media.audio, res.media.audio)
+    assert split.warnings == res.warnings and split.media.duration == res.media.duration
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         decode(cut)

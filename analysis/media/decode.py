@@ -7,6 +7,11 @@ frames at ``sample_fps`` are kept at ``width`` for the affect sources; the audio
 resampled to mono float32. Nothing is decoded twice. Container facts come from
 :mod:`analysis.media.probe`.
 
+The audio can also come first, on its own: :func:`decode_audio` decodes only the audio
+(the video packets are read, not decoded: a few hundredths of a second for a minute of
+720p), so work on it can start at once, and ``decode_report(..., audio=track)`` then
+decodes the video alone and reports what the one pass would have.
+
 Bad media never escapes as a decoder traceback: a missing, empty, non-media, corrupt,
 zero-length, video-less, single-image or absurdly large file raises :class:`MediaError`
 naming the file and the problem, and so does a clip that decodes past ``max_duration``
@@ -106,12 +111,12 @@ def _scaled_size(w: int, h: int, width: int) -> tuple[int, int]:
 class _Options:
     """The checked parameters of one decode pass."""
 
-    sample_fps: float
-    width: int
-    audio_rate: int
-    sink_width: int
-    sink_format: str
-    max_duration: float | None
+    sample_fps: float = 5.0
+    width: int = 160
+    audio_rate: int = 22050
+    sink_width: int = 160
+    sink_format: str = "bgr"
+    max_duration: float | None = None
 
     def check(self) -> None:
         if self.sample_fps <= 0:
@@ -130,16 +135,61 @@ class _Options:
             raise ParameterError(f"`max_duration` must be a positive number of seconds or None (received {limit!r})")
 
 
-class _Pass:
-    """The state of one decode pass: frames and audio kept so far, clocks, skipped packets."""
+@dataclass(frozen=True, eq=False)
+class AudioTrack:
+    """A clip's audio decoded on its own by :func:`decode_audio`, to hand to :func:`decode_report` later.
 
-    def __init__(self, path: Path, info: VideoInfo, opts: _Options, vstream: av.VideoStream, has_audio: bool,
-                 frame_sink: FrameSink | None, progress: Callable[[float], None] | None) -> None:
-        self.path, self.info, self.opts = path, info, opts
+    ``samples`` is mono float32 at ``sample_rate``, None when the clip has no audio stream
+    or none of it decodes; ``warnings`` are what this pass alone would report. The rest
+    lets the later video pass report exactly what one pass over both streams would:
+    ``packets`` is how many packets (of both streams, in demux order) were read before
+    the pass ended, ``bad_packets`` the positions in that order of the audio packets that
+    did not decode, ``unresampled`` the decoded audio frames the resampler refused.
+    ``video_end`` is where the decoded video will end (seconds, as
+    :attr:`MediaStreams.duration`) going by the video packets' timestamps, which the video
+    is not decoded for here; None without video timestamps.
+    """
+
+    samples: np.ndarray | None
+    sample_rate: int
+    warnings: tuple[str, ...]
+    video_end: float | None
+    packets: int
+    bad_packets: frozenset[int]
+    unresampled: int
+
+    @property
+    def skipped_packets(self) -> int:
+        """Audio packets (and frames) skipped because they did not decode."""
+        return len(self.bad_packets) + self.unresampled
+
+
+class _Undecodable(ValueError):
+    """An audio packet the audio pass already found undecodable (see :class:`AudioTrack`)."""
+
+
+class _Pass:
+    """The state of one demux pass: frames and audio kept so far, clocks, skipped packets.
+
+    Every pass demuxes the video and the audio stream together, so each sees the packets
+    in the same order, and decodes those in ``decodes``. A pass for the audio alone
+    (:func:`decode_audio`) only notes the video packets' timestamps; a video pass handed an
+    :class:`AudioTrack` takes its samples and counts the audio packets that track found
+    undecodable where they come. Either way the runs of bad packets, the early stops and
+    the skipped counts come out as in one pass decoding both streams.
+    """
+
+    def __init__(self, path: Path, info: VideoInfo, opts: _Options, vstream: av.VideoStream,
+                 astream: av.AudioStream | None, *, decodes: frozenset[str], track: AudioTrack | None = None,
+                 frame_sink: FrameSink | None = None, progress: Callable[[float], None] | None = None) -> None:
+        self.path, self.info, self.opts, self.decodes = path, info, opts, decodes
         self.frame_sink, self.progress = frame_sink, progress
         self.size = _scaled_size(info.width, info.height, opts.width)
         self.sink_size = _scaled_size(info.width, info.height, opts.sink_width)
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=opts.audio_rate) if has_audio else None
+        self.has_audio = astream is not None
+        self.track = track if self.has_audio else None
+        resample = self.has_audio and "audio" in decodes and self.track is None
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=opts.audio_rate) if resample else None
         self.v_start = float(vstream.start_time * vstream.time_base) if vstream.start_time is not None else 0.0
         self.fps = info.fps or 25.0
         self.frames: list[np.ndarray] = []
@@ -148,17 +198,25 @@ class _Pass:
         self.audio_samples = 0
         self.n_video = 0
         self.last_t = -1.0
+        self.last_packet_t: float | None = None  # latest video packet time, where video is not decoded
         self.next_sample = 0.0
         self.next_report = 0.0
+        self.packets = 0
         self.bad_in_row = 0
+        self.bad_packets: set[int] = set()
         self.skipped = {"video": 0, "audio": 0}
+        self.unresampled = 0
         self.notes: list[str] = []
 
     # ---------------------------------------------------------------- the demux loop
-    def run(self, container: av.container.InputContainer, streams: list[av.stream.Stream]) -> None:
-        """Demux and decode every packet; stops early (with a note) on a garbled or broken-off file."""
+    def run(self, container: av.container.InputContainer, streams: list[av.stream.Stream], *,
+            until: int | None = None) -> None:
+        """Demux and decode every packet (the first ``until``); stops early (with a note) on a garbled
+        or broken-off file."""
         try:
             for packet in container.demux(streams):
+                if until is not None and self.packets >= until:
+                    break
                 decoded = self._decode(packet)
                 if decoded is None:
                     if self.bad_in_row > _MAX_BAD_PACKETS:
@@ -176,17 +234,33 @@ class _Pass:
 
     def _decode(self, packet: av.Packet) -> list[av.frame.Frame] | None:
         """The packet's frames, or None (counted and logged) when it does not decode."""
+        index, kind = self.packets, packet.stream.type
+        self.packets += 1
         try:
+            if kind not in self.decodes:
+                return self._pass_over(packet, index)
             frames = packet.decode()
         except _PACKET_ERRORS as err:
-            kind = packet.stream.type
             self.bad_in_row += 1
             self.skipped[kind] = self.skipped.get(kind, 0) + 1
-            if self.bad_in_row == 1:
+            self.bad_packets.add(index)
+            if self.bad_in_row == 1 and not isinstance(err, _Undecodable):  # the audio pass logged those
                 log.info("%s: skipping an undecodable %s packet (%s)", self.path, kind, reason(err))
             return None
         self.bad_in_row = 0
         return frames
+
+    def _pass_over(self, packet: av.Packet, index: int) -> list[av.frame.Frame]:
+        """A packet of the stream this pass does not decode: undecodable if the audio track says
+        so; a video packet's time is noted for :attr:`AudioTrack.video_end`."""
+        if self.track is not None and index in self.track.bad_packets:
+            raise _Undecodable("did not decode in the audio pass")
+        self.bad_in_row = 0
+        if packet.stream.type == "video" and packet.pts is not None:
+            tb = packet.time_base
+            t = float(packet.pts) * tb.numerator / tb.denominator - self.v_start  # as Frame.time computes it
+            self.last_packet_t = t if self.last_packet_t is None else max(self.last_packet_t, t)
+        return []
 
     # ---------------------------------------------------------------- per frame
     def _check_limit(self, seconds: float) -> None:
@@ -237,6 +311,7 @@ class _Pass:
             resampled = self.resampler.resample(frame)
         except _PACKET_ERRORS as err:  # a damaged frame the resampler refuses: skip it like a bad packet
             self.skipped["audio"] += 1
+            self.unresampled += 1
             log.info("%s: skipping an audio frame that does not resample (%s)", self.path, reason(err))
             return
         for rf in resampled:
@@ -246,23 +321,45 @@ class _Pass:
         self._check_limit(self.audio_samples / self.opts.audio_rate - 1.0)  # a second of slack for the mux order
 
     # ---------------------------------------------------------------- the result
+    def _samples(self) -> np.ndarray | None:
+        """The mono audio of this pass (or of the audio track it was handed); None when there is none."""
+        if self.track is not None:
+            return self.track.samples
+        audio = np.concatenate(self.chunks).astype(np.float32, copy=False) if self.chunks else None
+        return audio if audio is not None and audio.size else None
+
+    def _notes(self, audio: np.ndarray | None) -> tuple[list[str], tuple[tuple[str, int], ...]]:
+        """The notes about the streams read (the video's length aside) and the skipped packets by type."""
+        skipped = dict(self.skipped)
+        if self.track is not None:
+            skipped["audio"] += self.track.unresampled
+        counted = tuple((k, n) for k, n in skipped.items() if n)
+        notes = list(self.notes)
+        if counted:
+            counts = " and ".join(f"{n} {k}" for k, n in counted)
+            notes.append(f"skipped {counts} packet(s) that did not decode; the rest was analysed")
+        if self.has_audio and audio is None:
+            notes.append("the audio stream could not be decoded; analysing without audio")
+        return notes, counted
+
+    def audio_track(self) -> AudioTrack:
+        """What a pass over the audio alone found (see :class:`AudioTrack`)."""
+        audio = self._samples()
+        notes, _ = self._notes(audio)
+        end = None if self.last_packet_t is None else self.last_packet_t + 1.0 / self.fps
+        return AudioTrack(samples=audio, sample_rate=self.opts.audio_rate, warnings=tuple(notes), video_end=end,
+                          packets=self.packets, bad_packets=frozenset(self.bad_packets), unresampled=self.unresampled)
+
     def result(self) -> Decoded:
         path, info, opts = self.path, self.info, self.opts
         if self.n_video == 0:
             raise MediaError(path, "contains no decodable video frames (empty, corrupt or truncated)")
         if self.n_video == 1:
             raise MediaError(path, "has no video stream with more than one frame (a still image is not a clip)")
-        notes = list(self.notes)
-        skipped = tuple((k, n) for k, n in self.skipped.items() if n)
-        if skipped:
-            counts = " and ".join(f"{n} {k}" for k, n in skipped)
-            notes.append(f"skipped {counts} packet(s) that did not decode; the rest was analysed")
+        audio = self._samples()
+        notes, skipped = self._notes(audio)
         frame_dt = 1.0 / self.fps
         video_end = self.last_t + frame_dt
-        audio = np.concatenate(self.chunks).astype(np.float32, copy=False) if self.chunks else None
-        if self.resampler is not None and (audio is None or audio.size == 0):
-            notes.append("the audio stream could not be decoded; analysing without audio")
-            audio = None
         if info.duration > 0 and video_end < 0.9 * info.duration - 1.0:
             notes.append(f"decoded {video_end:.1f} s of the {info.duration:.1f} s the container announces "
                          "(truncated?)")
@@ -279,6 +376,45 @@ class _Pass:
                        skipped_packets=skipped)
 
 
+def _read(path: Path, opts: _Options, max_pixels: int, *, decodes: frozenset[str], track: AudioTrack | None = None,
+          frame_sink: FrameSink | None = None, progress: Callable[[float], None] | None = None,
+          until: int | None = None) -> _Pass:
+    """Open ``path``, check it, and run one :class:`_Pass` over its video and audio streams
+    (over their first ``until`` packets in demux order, when given)."""
+    opts.check()
+    with open_media(path) as container:
+        info = read_info(path, container, max_pixels=max_pixels)
+        if opts.max_duration is not None and info.duration > opts.max_duration:
+            raise MediaError(path, f"lasts {info.duration:.1f} s; the limit is {opts.max_duration:g} s")
+        vstream = container.streams.video[0]
+        if "video" in decodes:
+            vstream.thread_type = "AUTO"  # frame + slice threads: the decode is the bulk of the work
+        astream = container.streams.audio[0] if container.streams.audio else None
+        state = _Pass(path, info, opts, vstream, astream, decodes=decodes, track=track, frame_sink=frame_sink,
+                      progress=progress)
+        state.run(container, [vstream] + ([astream] if astream is not None else []), until=until)
+    return state
+
+
+def decode_audio(
+    path: str | Path,
+    *,
+    audio_rate: int = 22050,
+    max_pixels: int = MAX_PIXELS,
+    max_duration: float | None = None,
+) -> AudioTrack:
+    """The mono audio of the clip ``path``, without decoding its video (a small part of the time).
+
+    The same samples, checks and warnings as :func:`decode_report` for the audio: the file
+    must be a clip it accepts (a video stream; ``max_duration`` as there). Hand the result to
+    ``decode_report(path, audio=...)`` to decode the video without decoding the audio again,
+    e.g. to start work on the audio while the video decodes.
+    """
+    state = _read(Path(path), _Options(audio_rate=audio_rate, max_duration=max_duration), max_pixels,
+                  decodes=frozenset({"audio"}))
+    return state.audio_track()
+
+
 def decode_report(
     path: str | Path,
     *,
@@ -291,6 +427,7 @@ def decode_report(
     sink_format: str = "bgr",
     progress: Callable[[float], None] | None = None,
     max_duration: float | None = None,
+    audio: AudioTrack | None = None,
 ) -> Decoded:
     """Decode ``path`` in one pass; see the module docstring. Warnings are returned, not issued.
 
@@ -301,19 +438,24 @@ def decode_report(
     of the container duration decoded so far. ``max_duration`` (seconds) refuses a clip
     whose header announces more, and stops decoding with a :class:`MediaError` as soon as
     the video or audio decoded goes past it, whatever the header says.
+
+    ``audio``, what :func:`decode_audio` gave for the same file at ``audio_rate``, is taken
+    as the audio instead of decoding it again: the result (``media.audio`` is
+    ``audio.samples``, the warnings, the skipped counts) is what decoding both would give.
+    Should this pass stop on a garbled stretch before the audio pass did, the audio up to
+    that point is decoded again (one pass would not have read the rest).
     """
     path = Path(path)
     opts = _Options(sample_fps, width, audio_rate, sink_width, sink_format, max_duration)
     opts.check()
-    with open_media(path) as container:
-        info = read_info(path, container, max_pixels=max_pixels)
-        if max_duration is not None and info.duration > max_duration:
-            raise MediaError(path, f"lasts {info.duration:.1f} s; the limit is {max_duration:g} s")
-        vstream = container.streams.video[0]
-        vstream.thread_type = "AUTO"  # frame + slice threads: the decode is the bulk of the work
-        astream = container.streams.audio[0] if container.streams.audio else None
-        state = _Pass(path, info, opts, vstream, astream is not None, frame_sink, progress)
-        state.run(container, [vstream] + ([astream] if astream is not None else []))
+    if audio is not None and audio.sample_rate != audio_rate:
+        raise ParameterError(f"`audio` was decoded at {audio.sample_rate} Hz, not at `audio_rate` {audio_rate} Hz")
+    decodes = frozenset({"video"} if audio is not None else {"video", "audio"})
+    state = _read(path, opts, max_pixels, decodes=decodes, track=audio, frame_sink=frame_sink, progress=progress)
+    if state.track is not None and state.packets != state.track.packets:
+        # This pass stopped on a garbled stretch before the audio pass did; one pass decoding both
+        # would not have read the audio past it either.
+        state.track = _read(path, opts, max_pixels, decodes=frozenset({"audio"}), until=state.packets).audio_track()
     result = state.result()
     if progress is not None:
         progress(1.0)

@@ -97,6 +97,12 @@ def _whisper(model_dir: str, threads: int):
         raise ModelError(f"Whisper model at {model_dir} could not be loaded ({err})") from None
 
 
+def speech_chunks(regions: Sequence[tuple[float, float]], n_samples: int) -> list[dict[str, int]]:
+    """The sample ranges of ``n_samples`` of 16 kHz audio that Whisper reads for the speech ``regions`` (s)."""
+    chunks = [{"start": int(s * SAMPLE_RATE), "end": min(n_samples, int(e * SAMPLE_RATE))} for s, e in regions]
+    return [c for c in chunks if c["end"] > c["start"]]
+
+
 class Transcriber:
     """Whisper tiny.en via faster-whisper, with VAD and word timestamps; one model per process."""
 
@@ -121,8 +127,7 @@ class Transcriber:
         if regions is not None:
             from faster_whisper.vad import collect_chunks
 
-            chunks = [{"start": int(s * SAMPLE_RATE), "end": min(audio.size, int(e * SAMPLE_RATE))} for s, e in regions]
-            chunks = [c for c in chunks if c["end"] > c["start"]]
+            chunks = speech_chunks(regions, audio.size)
             if not chunks:
                 return Transcript(())
             audio = np.concatenate(collect_chunks(audio, chunks)[0])
@@ -242,6 +247,28 @@ def _voice_cues(
     return pitch, loud, pitch_cue, loud_cue
 
 
+@dataclass(frozen=True, eq=False)
+class Heard:
+    """What the speech source makes of a clip's audio before it needs the clip's time grid.
+
+    ``voice`` is the voice activity it listened to; ``transcript`` Whisper's transcript of
+    its speech stretches, None when there are none (Whisper was not run).
+    """
+
+    voice: VoiceActivity
+    transcript: Transcript | None
+
+    def for_voice(self, voice: VoiceActivity) -> Heard | None:
+        """This transcript as that of ``voice``, the same audio with its stretches found for another clip
+        end (:meth:`VoiceActivity.until`); None when Whisper would read other samples for it."""
+        if voice.audio16 is not self.voice.audio16 or voice.any != self.voice.any:
+            return None
+        n = voice.audio16.size
+        if speech_chunks(voice.regions, n) != speech_chunks(self.voice.regions, n):
+            return None
+        return Heard(voice, self.transcript)
+
+
 def _silent(name: str, times: np.ndarray, why: str) -> SourceArc:
     z = np.zeros(times.size)
     return SourceArc(name, times, z, z.copy(), z.copy(), features={"words_per_s": z.copy(), "coverage": z.copy()},
@@ -288,22 +315,40 @@ class SpeechSource:
 
     def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
         """Whisper runs only on the stretches the shared voice-activity detector marks as speech;
-        a clip without any is left alone (the model is not even loaded)."""
-        times = grid(media.duration, hop)
+        a clip without any is left alone (the model is not even loaded).
+
+        The two steps, :meth:`hear` (the audio alone) and :meth:`finish` (on the clip's
+        window grid), can also run apart: ``analyze_video`` starts the first while the
+        video is still being decoded.
+        """
         voice = voice_activity(media)
-        if voice is None or not voice.any:
+        if voice is None:
             self.last_transcript = None
-            return _silent(self.name, times, "no audio track" if voice is None else "no voice detected")
+            return _silent(self.name, grid(media.duration, hop), "no audio track")
+        return self.finish(self.hear(voice), times=grid(media.duration, hop), hop=hop)
+
+    def hear(self, voice: VoiceActivity) -> Heard:
+        """Transcribe the speech stretches of ``voice`` (nothing, not even loading Whisper, without any)."""
+        if not voice.any:
+            return Heard(voice, None)
         # The text model (MiniLM and its emotion prototypes: about 0.7 s on a first call) loads
         # while Whisper, whose decoding runs outside the GIL, transcribes.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-model") as pool:
             text_model = pool.submit(lambda: self.text)
             transcript = self.transcriber.transcribe(voice.audio16, voice.regions)
         self.last_transcript = transcript
-        if not transcript.segments:
+        if transcript.segments:
+            text_model.result()  # a model that failed to load raises here, as it would in read()
+        return Heard(voice, transcript)
+
+    def finish(self, heard: Heard, *, times: np.ndarray, hop: float) -> SourceArc:
+        """The arc on the window grid ``times`` of what :meth:`hear` heard."""
+        self.last_transcript = heard.transcript
+        if heard.transcript is None:
+            return _silent(self.name, times, "no voice detected")
+        if not heard.transcript.segments:
             return _silent(self.name, times, "voice detected but no words recognised")
-        text_model.result()  # a model that failed to load raises here, as it would in read()
-        return self.read(transcript, voice.audio16, times=times, hop=hop, voice=voice)
+        return self.read(heard.transcript, heard.voice.audio16, times=times, hop=hop, voice=heard.voice)
 
     def read(
         self, transcript: Transcript, audio16: np.ndarray, *, times: np.ndarray, hop: float,

@@ -11,7 +11,8 @@ per minute of audio, so every clip can afford it. Two sources read it:
   music (a voice's pitch, loudness and rate reach the arc through the speech source).
 
 :func:`voice_activity` memoises the result on the clip's :class:`MediaStreams`, so the
-second source to ask gets it for free; the model itself loads once per process
+second source to ask gets it for free (``analyze_video`` finds it ahead, from the audio
+decoded before the video, and puts it there); the model itself loads once per process
 (``analysis.caches`` name ``silero-vad``).
 """
 
@@ -138,6 +139,12 @@ class VoiceActivity:
         for s, e in self.regions:
             inside |= (t >= s) & (t < e)
         return inside
+
+    def until(self, duration: float | None) -> VoiceActivity:
+        """The voice activity of the same audio in a clip that ends at ``duration`` s: what
+        ``detect(..., duration=duration)`` gives, the last stretch cut at the clip's end."""
+        regions = speech_regions(self.probability, duration=duration)
+        return self if regions == self.regions else VoiceActivity(self.probability, regions, self.audio16)
 
     def coverage(self, times: np.ndarray, hop: float) -> np.ndarray:
         """Share in [0, 1] of each window ``[c - hop/2, c + hop/2)`` that is speech."""
