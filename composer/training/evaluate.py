@@ -28,6 +28,7 @@ pieces as the overlapping area (OA, 1 = same distribution) of Gaussian KDEs; and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -270,8 +271,11 @@ def evaluate(
     force: bool = False,
     files_from: Path | None = None,
     data_like: Path | None = None,
+    response_seeds: int = 16,
 ) -> dict:
     """Run every system on the same held-out conditions; the results as a dict (see :func:`table`).
+
+    ``response_seeds`` pieces per target in the constant-target sweeps (:func:`response`).
 
     The held-out pieces are those of the corpus files in ``files_from`` (default: the list beside
     the checkpoint), loaded from the data cache made with the checkpoint's own data settings, or
@@ -321,11 +325,12 @@ def evaluate(
     g60 = generate(arc60, duration=60.0, cuts=cond60.cuts, seed=seed, model=loaded,
                    plan=plan_for(cond60, seed) if has_plan else None)
     speed60 = time.perf_counter() - t0
-    sweeps = {"model": response(loaded, duration=duration)}
+    sweep = functools.partial(response, loaded, duration=duration, seeds=response_seeds)
+    sweeps = {"model": sweep()}
     if has_plan:
-        sweeps["model+plan"] = response(loaded, duration=duration, plan=True)
+        sweeps["model+plan"] = sweep(plan=True)
     if guidance:
-        sweeps[f"model+cfg{guidance:g}"] = response(loaded, duration=duration, guidance=guidance)
+        sweeps[f"model+cfg{guidance:g}"] = sweep(guidance=guidance)
     return {"checkpoint": str(ckpt), "pieces": len(conds), "duration": duration, "seed": seed,
             "heldout_loss": losses, "systems": rows, "response": sweeps,
             "seconds_for_60s_piece": speed60, "tokens_60s": int(g60.tokens.size)}
@@ -339,7 +344,7 @@ def _data_config(meta: dict) -> DataConfig:
 
 
 def response(
-    loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 4, guidance: float = 1.0, plan: bool = False
+    loaded: checkpoint.Loaded, *, duration: float = 30.0, seeds: int = 16, guidance: float = 1.0, plan: bool = False
 ) -> dict:
     """How far the measured valence and arousal move when the target does, one axis at a time.
 
@@ -394,9 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-like", type=Path, default=None,
                     help="load the held-out split with this checkpoint's data settings (compare an older model)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--response-seeds", type=int, default=16,
+                    help="pieces per target in the constant-target sweeps (4 before 2026-12-03: too noisy)")
     args = ap.parse_args(argv)
     res = evaluate(args.checkpoint, n=args.pieces, duration=args.duration, seed=args.seed, threads=args.threads,
-                   guidance=args.guidance, force=args.force, files_from=args.files_from, data_like=args.data_like)
+                   guidance=args.guidance, force=args.force, files_from=args.files_from, data_like=args.data_like,
+                   response_seeds=args.response_seeds)
     loss = res["heldout_loss"]
     print("held-out loss: " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in loss.items()))
     print(table(res))
