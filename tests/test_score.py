@@ -118,3 +118,20 @@ def test_compose_command_from_arc_json(clip, tmp_path, capsys) -> None:
     assert set(data["outputs"]) == {"mid", "musicxml", "wav"}
     assert main(["compose", "--source", "rules"]) == 2
     assert "either --arc" in capsys.readouterr().err
+
+
+def test_scoring_runs_where_torch_cannot_be_imported(clip, tmp_path) -> None:
+    """torch is only the `train` extra: analysing, composing with the shipped model and rendering need none."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, _ = clip
+    code = ("import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
+            "from soundtrack.cli import main\n"
+            f"sys.exit(main(['score', {str(path)!r}, '--out', {str(tmp_path / 'out')!r}, '--source', 'learned']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "learned source" in done.stdout
+    _close_to_clip(tmp_path / "out" / "clip-score.mp4", path)
