@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 from mediagen import Shot, make_clip
 from test_damaged_media import SHOTS, _overwrite, _packets, _patch_mkv_duration
+from test_sources_default import Counter
 
 import analysis.sources.speech as speech_mod
 import analysis.sources.vad as vad_mod
@@ -45,17 +46,6 @@ def talk_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frames = int(audio.size / sr * 10)
     return make_clip(tmp / "talk.mp4", shots=[Shot(frames, (90, 120, 150), motion=0.3)], fps=10, audio=audio,
                      sample_rate=sr)
-
-
-class Counter:
-    """Wraps a callable and counts its calls."""
-
-    def __init__(self, fn) -> None:
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.fn(*args, **kwargs)
 
 
 @contextmanager
