@@ -286,8 +286,8 @@ def test_composing_with_the_shipped_model_never_imports_torch() -> None:
             "p = composer.compose(EmotionArc.constant(6.0, 0.3, 0.5), cuts=(3.0,), duration=6.0, source='learned'); "
             "print(p.source, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         timeout=120).stdout.split()
-    assert out == ["learned", "False"]
+                         timeout=120).stdout.strip().splitlines()
+    assert out[-1].split() == ["learned", "False"]  # the last line: pyfluidsynth may print where it found its library
 
 
 @pytest.mark.slow
