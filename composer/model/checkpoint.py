@@ -22,7 +22,7 @@ from analysis.caches import cached
 from analysis.errors import ModelError
 from composer.model.config import ModelConfig
 from composer.model.infer import Weights
-from composer.model.shipped import shipped_file
+from composer.model.shipped import SAMPLING_NAME, shipped_file
 from composer.model.tokens import Tokenizer, TokenizerConfig
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: The shipped generator: package data of the ``checkpoints`` package (see :mod:`composer.model.shipped`).
 DEFAULT = shipped_file()
 #: Its NumPy twin, what composing loads (no torch).
-SAMPLING = shipped_file("composer.npz")
+SAMPLING = shipped_file(SAMPLING_NAME)
 _HEADER = "__checkpoint__"
 
 
@@ -95,6 +95,13 @@ def load(path: str | Path = DEFAULT) -> Loaded:
     return _load(str(path), path.stat().st_mtime_ns)
 
 
+def _fitting(path: str, cfg: ModelConfig, tokenizer: Tokenizer) -> ModelConfig:
+    """``cfg``, when its vocabulary is the tokenizer's (else a :class:`ModelError`)."""
+    if cfg.vocab_size != tokenizer.vocab_size:
+        raise ModelError(f"{path}: model vocabulary {cfg.vocab_size} != tokenizer vocabulary {tokenizer.vocab_size}")
+    return cfg
+
+
 @cached("checkpoint", maxsize=4)
 def _load(path: str, mtime: int) -> Loaded:
     if path.endswith(".npz"):
@@ -111,11 +118,7 @@ def _load(path: str, mtime: int) -> Loaded:
         raise ModelError(f"{path} is not a composer checkpoint (keys: {sorted(payload)[:8]})")
     try:
         tokenizer = Tokenizer(TokenizerConfig(**payload["tokenizer_config"]))
-        cfg = ModelConfig(**payload["model_config"])
-        if cfg.vocab_size != tokenizer.vocab_size:
-            raise ModelError(
-                f"{path}: model vocabulary {cfg.vocab_size} != tokenizer vocabulary {tokenizer.vocab_size}"
-            )
+        cfg = _fitting(path, ModelConfig(**payload["model_config"]), tokenizer)
         model = MusicTransformer(cfg)
         state = dict(payload["model"])
         state["head.weight"] = state["tok.weight"]
@@ -138,12 +141,11 @@ def _load_npz(path: str) -> Loaded:
         raise ModelError(f"cannot read composer weights {path}: {err}") from err
     try:
         tokenizer = Tokenizer(TokenizerConfig(**header["tokenizer_config"]))
-        weights = Weights.from_state(ModelConfig(**header["model_config"]), arrays)
+        weights = Weights.from_state(_fitting(path, ModelConfig(**header["model_config"]), tokenizer), arrays)
+    except ModelError:
+        raise
     except Exception as err:
         raise ModelError(f"{path} does not fit this code's model: {err}") from err
-    if weights.config.vocab_size != tokenizer.vocab_size:
-        raise ModelError(f"{path}: model vocabulary {weights.config.vocab_size} != tokenizer vocabulary "
-                         f"{tokenizer.vocab_size}")
     return Loaded(model=weights, tokenizer=tokenizer, meta=dict(header.get("meta", {})))
 
 

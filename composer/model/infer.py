@@ -141,6 +141,7 @@ class NumpyDecoder:
         self.v = [np.zeros(shape, np.float32) for _ in range(cfg.n_layer)]
         self.n = 0  # positions in the cache
         self._memo: dict[Hashable, np.ndarray] = {}  # one embedded part of the condition, by its value
+        self._conds: dict[Condition, tuple[np.ndarray, ...]] = {}  # a condition's parts
 
     # ------------------------------------------------------------------ the two entry points
     def prefill(self, tokens: Sequence[int], conds: Sequence[Condition]) -> np.ndarray:
@@ -199,15 +200,20 @@ class NumpyDecoder:
 
     # ------------------------------------------------------------------ the condition
     def _parts(self, cond: Condition) -> tuple[np.ndarray, ...]:
-        """The condition's embedded parts for one position, each (rows, C), kept by value."""
+        """The condition's embedded parts for one position, each (rows, C): kept per condition (time
+        moves one step at a time, so most tokens repeat the last one) and each part by its own value."""
+        parts = self._conds.get(cond)
+        if parts is not None:
+            return parts
         v, a, boundary, chord, key, change = cond
-        parts = [self._memo_part(("va", v, a), lambda: self._va(np.array([[v, a]]))[:, 0]),
-                 self._memo_part(("boundary", boundary), lambda: self._boundary(np.array([boundary]))[:, 0])]
+        made = [self._memo_part(("va", v, a), lambda: self._va(np.array([[v, a]]))[:, 0]),
+                self._memo_part(("boundary", boundary), lambda: self._boundary(np.array([boundary]))[:, 0])]
         if self.config.plan_chords:
-            parts.append(self._memo_part(
+            made.append(self._memo_part(
                 ("plan", chord, key, change),
                 lambda: self._plan(np.array([chord]), np.array([key]), np.array([change]))[:, 0]))
-        return tuple(parts)
+        parts = self._conds[cond] = tuple(made)
+        return parts
 
     def _memo_part(self, key: Hashable, make: Callable[[], np.ndarray]) -> np.ndarray:
         part = self._memo.get(key)

@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 
 CHECKPOINT_NAME = "composer.pt"
+#: Its NumPy twin, what composing loads (no torch).
+SAMPLING_NAME = "composer.npz"
 _SIBLING = Path(__file__).resolve().parents[2] / "checkpoints"
 
 

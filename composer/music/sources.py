@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analysis.errors import ModelError, ParameterError
-from composer.model.shipped import shipped_file
+from composer.model.shipped import SAMPLING_NAME, shipped_file
 from composer.music.notes import NoteSource
 from composer.music.rules import RuleSource
 
@@ -11,7 +11,7 @@ SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
 #: Where the learned source's weights live (``composer.model.checkpoint.SAMPLING``, the NumPy twin of
 #: ``composer.pt``: package data, found by :mod:`importlib.resources`); checked here so that "auto"
 #: without a trained model never imports the model's modules.
-LEARNED_CHECKPOINT = shipped_file("composer.npz")
+LEARNED_CHECKPOINT = shipped_file(SAMPLING_NAME)
 
 
 def get_source(name: str | NoteSource = "auto") -> NoteSource:
