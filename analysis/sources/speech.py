@@ -331,12 +331,11 @@ class SpeechSource:
         """Transcribe the speech stretches of ``voice`` (nothing, not even loading Whisper, without any)."""
         if not voice.any:
             return Heard(voice, None)
-        # The text model (MiniLM and its emotion prototypes: about 0.7 s on a first call) loads
+        # The text model (MiniLM with its shipped prototypes: about 0.5 s on a first call) loads
         # while Whisper, whose decoding runs outside the GIL, transcribes.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-model") as pool:
             text_model = pool.submit(lambda: self.text)
             transcript = self.transcriber.transcribe(voice.audio16, voice.regions)
-        self.last_transcript = transcript
         if transcript.segments:
             text_model.result()  # a model that failed to load raises here, as it would in read()
         return Heard(voice, transcript)
