@@ -446,8 +446,7 @@ def decode_report(
     that point is decoded again (one pass would not have read the rest).
     """
     path = Path(path)
-    opts = _Options(sample_fps, width, audio_rate, sink_width, sink_format, max_duration)
-    opts.check()
+    opts = _Options(sample_fps, width, audio_rate, sink_width, sink_format, max_duration)  # _read checks it
     if audio is not None and audio.sample_rate != audio_rate:
         raise ParameterError(f"`audio` was decoded at {audio.sample_rate} Hz, not at `audio_rate` {audio_rate} Hz")
     decodes = frozenset({"video"} if audio is not None else {"video", "audio"})
