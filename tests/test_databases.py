@@ -9,6 +9,7 @@ page's workers and a batch's client do.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +91,24 @@ def test_library_round_trip(db_url: str, music: Path) -> None:
     assert len(lib) == 3 and len(lib.catalog()) == 3 and lib.by_checksum(rising.checksum) is None
 
 
+#: A child that cannot reach the start line fails instead of keeping the others (and the run) waiting.
+BARRIER_S = 60.0
+
+
+def _join_all(procs: list, seconds: float) -> None:
+    """Join every process within one shared deadline; stop the ones still running after it."""
+    deadline = time.monotonic() + seconds
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=5)
+
+
 def _add_same(url: str, path: str, barrier: mp.Barrier, out: mp.Queue) -> None:
     lib = Library(url, analyzer=level_analyzer)
-    barrier.wait()
+    barrier.wait(timeout=BARRIER_S)
     out.put(lib.add(Path(path)).id)
 
 
@@ -104,15 +120,14 @@ def test_processes_adding_the_same_file_get_one_record(db_url: str, music: Path)
     for p in procs:
         p.start()
     ids = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    _join_all(procs, 60.0)
     assert [p.exitcode for p in procs] == [0] * 4
     assert len(set(ids)) == 1 and len(Library(db_url)) == 1
 
 
 def _rate(url: str, rec: int, i: int, barrier: mp.Barrier) -> None:
     log = FeedbackLog(url)
-    barrier.wait()
+    barrier.wait(timeout=BARRIER_S)
     log.rate(rec, i % 2, 1 + i % 5)
     log.log_event(rec, "play", position=i % 2)
 
@@ -127,8 +142,7 @@ def test_fifty_raters_in_separate_processes_lose_nothing(db_url: str) -> None:
     procs = [ctx.Process(target=_rate, args=(db_url, rec, i, barrier)) for i in range(RATERS)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(timeout=180)
+    _join_all(procs, 180.0)
     assert [p.exitcode for p in procs] == [0] * RATERS
     obs = log.observations()  # the parent's pooled connection still works after the forks
     ratings = sorted(o.value for o in obs if o.kind == "rating")
