@@ -26,12 +26,25 @@ def _register(name: str, clear: Callable[[], None]) -> None:
 
 
 def cached(name: str, *, maxsize: int | None = 4) -> Callable[[F], F]:
-    """``functools.lru_cache`` that registers itself as ``name``."""
+    """``functools.lru_cache`` that registers itself as ``name`` and builds each entry once.
+
+    Calls hold a per-function lock, so two threads asking for the same model at once (the
+    speech lane and the subtitles source both want the text model) load it once, not twice.
+    """
 
     def wrap(fn: F) -> F:
         inner = functools.lru_cache(maxsize=maxsize)(fn)
+        lock = threading.RLock()
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return inner(*args, **kwargs)
+
+        call.cache_clear = inner.cache_clear  # type: ignore[attr-defined]
+        call.cache_info = inner.cache_info  # type: ignore[attr-defined]
         _register(name, inner.cache_clear)
-        return inner  # type: ignore[return-value]
+        return call  # type: ignore[return-value]
 
     return wrap
 

@@ -261,3 +261,32 @@ def test_refresh_reads_only_new_events_while_nothing_is_deleted(tmp_path: Path) 
     log.delete_user("b")
     assert learner.refresh() == 6  # re-read from the start
     assert learner.estimate().n_ratings == 6
+
+
+def test_threads_asking_at_once_build_a_cached_model_once() -> None:
+    import threading
+    import time
+
+    from analysis import caches
+
+    builds: list[int] = []
+
+    @caches.cached("test-slow-model", maxsize=1)
+    def slow(key: int) -> object:
+        builds.append(key)
+        time.sleep(0.2)  # long enough for every thread to arrive while the first builds
+        return object()
+
+    try:
+        got: list[object] = []
+        threads = [threading.Thread(target=lambda: got.append(slow(1))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert builds == [1] and len({id(g) for g in got}) == 1
+        clear_caches("test-slow-model")
+        slow(1)
+        assert builds == [1, 1]
+    finally:
+        caches._REGISTRY.pop("test-slow-model", None)
