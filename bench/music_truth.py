@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fetch_music_truth import TruthTrack, read_manifest
+from fetch_music_truth import MANIFEST, TruthTrack, read_truth
 
 Reader = Callable[[TruthTrack, np.ndarray], tuple[float, float]]
 
@@ -109,6 +109,9 @@ def main() -> None:
     ap.add_argument("--candidates", default="today,model,shipped", help=f"comma list of {', '.join(CANDIDATES)}")
     ap.add_argument("--seconds", type=float, default=60.0, help="analyse the first SECONDS of each track (0: all)")
     ap.add_argument("--per-track", action="store_true", help="print every track's means")
+    ap.add_argument("--manifest", type=Path, default=MANIFEST,
+                    help="recordings to score (default: the validation set; eight other "
+                         "games are bench/data/music_other_games.csv)")
     ap.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
                     help="also run the model reader with another checkpoint (repeatable)")
     args = ap.parse_args()
@@ -116,10 +119,11 @@ def main() -> None:
         name, _, path = spec.partition("=")
         CANDIDATES[name] = functools.partial(read_model, checkpoint=path)
         args.candidates += f",{name}"
-    tracks = [t for t in read_manifest() if t.local.is_file()]
-    total = len(read_manifest())
+    tracks = [t for t in read_truth(args.manifest) if t.local.is_file()]
+    total = len(read_truth(args.manifest))
     if len(tracks) < total:
-        print(f"warning: {total - len(tracks)} of {total} recordings are not fetched (bench/fetch_music_truth.py)")
+        print(f"warning: {total - len(tracks)} of {total} recordings are not fetched "
+              f"(bench/fetch_music_truth.py --manifest {args.manifest})")
     srcs = sorted({t.source for t in tracks})
     print(f"{len(tracks)} real recordings from {', '.join(srcs)}")
     print(f"{'candidate':14s} {'valence acc':>12s} {'(pairs)':>8s} {'arousal acc':>12s} {'(pairs)':>8s} "

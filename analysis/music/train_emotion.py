@@ -13,7 +13,15 @@ Pieces are split (CRC32 of the name mod 10 == 0 held out); the report gives held
 window r and pairwise accuracy of piece means. The output calibration (``scale``,
 ``offset``) makes the spread of training predictions match the spread of training labels.
 
+``--real CSV`` adds real recordings whose games label them (combat, peace, victory...;
+:mod:`analysis.music.recordings`, fetched by ``bench/fetch_music_truth.py --manifest CSV``):
+each window carries its track's label signs, scaled to the rendered labels' spread, with
+``--real-share`` of the training weight; ``--cv`` then reports, for every game, a model
+fitted without that game's recordings. Never pass the validation set
+(``bench/data/music_truth.csv``) here.
+
     .venv/bin/python -m analysis.music.train_emotion [--pieces 110] [--variants 3] [--hidden 0] [--l2 0.1]
+        [--real bench/data/music_other_games.csv --real-share 0.5 --cv]
 """
 
 from __future__ import annotations
@@ -172,14 +180,59 @@ def build(n_pieces: int, variants: int, seconds: float, seed: int) -> dict[str, 
     return {"x": np.concatenate(xs), "y": np.concatenate(ys), "ids": np.concatenate(ids), "held": np.array(held)}
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, hidden: int, l2: float, steps: int, seed: int) -> EmotionModel:
-    """A tanh hidden layer plus a linear skip (ridge alone when ``hidden`` is 0), full-batch Adam on MSE."""
+def real_windows(manifest: Path, seconds: float) -> dict[str, np.ndarray]:
+    """Features of the first ``seconds`` of every recording of ``manifest``, each window labelled
+    with its track's valence/arousal signs; ``ids`` number the tracks, ``held`` marks held-out tracks."""
+    import hashlib
+
+    from analysis.music.audio import SR
+    from analysis.music.recordings import read_manifest
+    from analysis.music.track import load_audio
+
+    tracks = read_manifest(manifest)
+    missing = [t.path for t in tracks if not t.local.is_file()]
+    if missing:
+        raise SystemExit(f"{len(missing)} recordings of {manifest} are not fetched: "
+                         f"bench/fetch_music_truth.py --manifest {manifest}")
+    key = hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]
+    cache = CACHE / f"real-{key}-{seconds:g}-v{FEATURE_VERSION}.npz"
+    if cache.is_file():
+        return dict(np.load(cache))
+    xs, ys, ids = [], [], []
+    for k, t in enumerate(tracks):
+        y = load_audio(t.local, sr=SR)[: int(seconds * SR)]
+        _, x = window_features(y, SR)
+        xs.append(x)
+        ys.append(np.tile([float(t.valence), float(t.arousal)], (len(x), 1)))
+        ids.append(np.full(len(x), k))
+    held = np.array([zlib.crc32(t.path.encode()) % 10 == 0 for t in tracks])
+    data = {"x": np.concatenate(xs), "y": np.concatenate(ys), "ids": np.concatenate(ids), "held": held,
+            "source": np.array([t.source for t in tracks])}
+    np.savez_compressed(cache, **data)
+    return data
+
+
+def fit(
+    x: np.ndarray, y: np.ndarray, *, hidden: int, l2: float, steps: int, seed: int, weight: np.ndarray | None = None,
+) -> EmotionModel:
+    """A tanh hidden layer plus a linear skip (ridge alone when ``hidden`` is 0), full-batch Adam on MSE.
+
+    ``weight`` (per window, or per window and axis; ridge only) lets a few long real recordings
+    count as much as many short rendered copies, and leaves out an axis a recording has no label for."""
     mean, std = x.mean(0), np.maximum(x.std(0), 1e-6)
     z = (x - mean) / std
     rng = np.random.default_rng(seed)
     f = z.shape[1]
+    if hidden and weight is not None:
+        raise ValueError("window weights are supported by the ridge fit only (hidden 0)")
+    w = np.ones((len(z), 2)) if weight is None else np.asarray(weight, float).reshape(len(z), -1) * np.ones(2)
+    w = w * len(z) / w.sum(0)
     zs = np.column_stack([z, np.ones(len(z))])
-    ridge = np.linalg.solve(zs.T @ zs + l2 * len(z) * np.diag([1.0] * f + [0.0]), zs.T @ y)  # (F+1, 2)
+    ridge = np.column_stack([
+        np.linalg.solve(zs.T @ (zs * w[:, j, None]) + l2 * len(z) * np.diag([1.0] * f + [0.0]),
+                        zs.T @ (y[:, j] * w[:, j]))
+        for j in range(2)
+    ])  # (F+1, 2)
     p = {"w1": rng.normal(0, 1 / np.sqrt(f), (f, hidden)), "b1": np.zeros(hidden),
          "w2": np.concatenate([np.zeros((hidden, 2)), ridge[:f]]), "b2": ridge[f].copy()}
     m = {k: np.zeros_like(v) for k, v in p.items()}
@@ -197,8 +250,10 @@ def fit(x: np.ndarray, y: np.ndarray, *, hidden: int, l2: float, steps: int, see
             p[k] -= 3e-3 * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
     model = EmotionModel(mean=mean, std=std, scale=np.ones(2), offset=np.zeros(2), **p)
     raw = model.predict(x)  # clipped; fine for a spread estimate
-    scale = y.std(0) / np.maximum(raw.std(0), 1e-6)
-    offset = y.mean(0) - scale * raw.mean(0)
+    avg = lambda a: (a * w).sum(0) / w.sum(0)  # noqa: E731
+    wstd = lambda a: np.sqrt(avg((a - avg(a)) ** 2))  # noqa: E731
+    scale = wstd(y) / np.maximum(wstd(raw), 1e-6)
+    offset = avg(y) - scale * avg(raw)
     return EmotionModel(mean=mean, std=std, scale=scale, offset=offset, **p)
 
 
@@ -207,15 +262,64 @@ def report(model: EmotionModel, data: dict[str, np.ndarray], mask: np.ndarray, t
     pred, y, ids = model.predict(data["x"][mask]), data["y"][mask], data["ids"][mask]
     out = [title]
     for j, axis in enumerate(("valence", "arousal")):
-        r = np.corrcoef(pred[:, j], y[:, j])[0, 1]
+        r = np.corrcoef(pred[:, j], y[:, j])[0, 1] if y[:, j].std() > 0 else float("nan")
         u = np.unique(ids)
         pm = np.array([pred[ids == i, j].mean() for i in u])
         lm = np.array([y[ids == i, j].mean() for i in u])
-        d = np.sign(pm[:, None] - pm[None, :]) * np.sign(lm[:, None] - lm[None, :])
+        dl = np.sign(lm[:, None] - lm[None, :])
+        d = np.sign(pm[:, None] - pm[None, :]) * dl
         iu = np.triu_indices(len(u), 1)
-        acc = (d[iu] > 0).mean()
+        differ = dl[iu] != 0  # pairs whose labels differ
+        if not differ.any():
+            out.append(f"  {axis}: every one of the {len(u)} copies has the same label")
+            continue
+        acc = (d[iu][differ] > 0).mean()
         out.append(f"  {axis}: window r {r:.3f}, copy-mean pairwise accuracy {acc:.3f} ({len(u)} copies)")
     return "\n".join(out)
+
+
+def with_real(data: dict[str, np.ndarray], real: dict[str, np.ndarray], share: float):
+    """Training windows, labels and per-axis weights: the rendered copies' plus the real recordings',
+    the real labels scaled to the rendered labels' spread and given ``share`` of the total weight
+    (none on an axis a recording has no label for)."""
+    syn = ~data["held"][data["ids"]]
+    keep = ~real["held"][real["ids"]]
+    ys, yr = data["y"][syn], real["y"][keep]
+    known = yr != 0  # 0: the game gives no label on that axis
+    yr = np.sign(yr) * ys.std(0)  # a +-1 label becomes +- one standard deviation of the rendered labels
+    w = np.concatenate([np.full((len(ys), 2), (1 - share) / max(len(ys), 1)),
+                        known * share / np.maximum(known.sum(0), 1)])
+    return np.concatenate([data["x"][syn], real["x"][keep]]), np.concatenate([ys, yr]), w
+
+
+def cross_validate(data: dict[str, np.ndarray], real: dict[str, np.ndarray], share: float, l2: float) -> str:
+    """Track-mean pairwise accuracy on real recordings, each predicted by a model fitted without its
+    game (leave one source out; five folds by track when there is one source)."""
+    sources = real["source"]
+    folds = sources if len(set(sources)) > 1 else np.arange(len(sources)) % 5
+    pred = np.zeros((len(sources), 2))
+    for fold in np.unique(folds):
+        out = folds[real["ids"]] == fold
+        train = {**real, "held": folds == fold}
+        x, y, w = with_real(data, train, share)
+        model = fit(x, y, hidden=0, l2=l2, steps=0, seed=0, weight=w)
+        for k in np.flatnonzero(folds == fold):
+            pred[k] = model.predict(real["x"][out & (real["ids"] == k)]).mean(0)
+    labels = np.array([real["y"][real["ids"] == k][0] for k in range(len(sources))])
+    lines = [f"cross-validated on real recordings ({'by game' if len(set(sources)) > 1 else 'five folds'})"]
+    for j, axis in enumerate(("valence", "arousal")):
+        lab, pr = labels[:, j], pred[:, j]
+        keep = lab != 0
+        dl = np.sign(lab[keep, None] - lab[None, keep])
+        d = np.sign(pr[keep, None] - pr[None, keep]) * dl
+        iu = np.triu_indices(int(keep.sum()), 1)
+        acc = (d[iu][dl[iu] != 0] > 0).mean()
+        lines.append(f"  {axis}: pairwise accuracy of track means {acc:.3f}, std {pr[keep].std():.3f}")
+    for src in sorted(set(sources)):
+        m = sources == src
+        lines.append(f"  {src}: " + ", ".join(f"{lab} {pred[m & (labels[:, 1] == a)].mean(0).round(2).tolist()}"
+                     for lab, a in (("high", 1), ("low", -1)) if (m & (labels[:, 1] == a)).any()))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -227,6 +331,12 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=0.1)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--real", default="", metavar="CSV",
+                    help="also train on the labelled real recordings of CSV (e.g. bench/data/music_other_games.csv; "
+                         "default: rendered copies only, as shipped)")
+    ap.add_argument("--real-seconds", type=float, default=120.0, help="first SECONDS of each real recording")
+    ap.add_argument("--real-share", type=float, default=0.5, help="share of the training weight on real recordings")
+    ap.add_argument("--cv", action="store_true", help="also cross-validate on the real recordings (by game)")
     ap.add_argument("--out", type=Path, default=CHECKPOINT)
     args = ap.parse_args()
     cache = CACHE / f"data-{args.pieces}-{args.variants}-{args.seconds:g}-{args.seed}-v{FEATURE_VERSION}.npz"
@@ -238,13 +348,25 @@ def main() -> None:
         np.savez_compressed(cache, **data)
     print(f"{len(data['x'])} windows from {len(data['held'])} copies ({time.perf_counter() - t0:.0f} s)")
     test = data["held"][data["ids"]]
-    model = fit(data["x"][~test], data["y"][~test], hidden=args.hidden, l2=args.l2, steps=args.steps, seed=args.seed)
+    real = real_windows(Path(args.real), args.real_seconds) if args.real else None
+    if real is None:
+        x, y, w = data["x"][~test], data["y"][~test], None
+    else:
+        print(f"{len(real['x'])} windows from {len(real['held'])} real recordings, share {args.real_share}")
+        x, y, w = with_real(data, real, args.real_share)
+    model = fit(x, y, hidden=args.hidden, l2=args.l2, steps=args.steps, seed=args.seed, weight=w)
     print(report(model, data, ~test, "train"))
     print(report(model, data, test, "held-out pieces"))
+    if real is not None:
+        rtest = real["held"][real["ids"]]
+        print(report(model, real, ~rtest, "real recordings, train"))
+        print(report(model, real, rtest, "real recordings, held out"))
+        if args.cv:
+            print(cross_validate(data, real, args.real_share, args.l2))
     model.save(args.out, pieces=str(args.pieces), variants=str(args.variants), hidden=str(args.hidden),
-               l2=str(args.l2), steps=str(args.steps), seed=str(args.seed), windows=str(int((~test).sum())))
+               l2=str(args.l2), steps=str(args.steps), seed=str(args.seed), windows=str(len(x)),
+               real=Path(args.real).name if args.real else "", real_share=str(args.real_share))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB) in {time.perf_counter() - t0:.0f} s")
-
 
 if __name__ == "__main__":
     main()
