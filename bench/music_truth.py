@@ -33,22 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from fetch_music_truth import MANIFEST, TruthTrack, read_truth
 
+from analysis.music.recordings import pairwise_accuracy
+
 Reader = Callable[[TruthTrack, np.ndarray], tuple[float, float]]
-
-
-def pairwise_accuracy(pred: np.ndarray, label: np.ndarray) -> tuple[float, int]:
-    """Share of pairs with different non-zero labels that ``pred`` orders the same way (ties count half)."""
-    pred, label = np.asarray(pred, float), np.asarray(label, float)
-    keep = label != 0
-    p, lab = pred[keep], label[keep]
-    dl = np.sign(lab[:, None] - lab[None, :])
-    dp = np.sign(p[:, None] - p[None, :])
-    upper = np.triu(np.ones_like(dl, dtype=bool), 1) & (dl != 0)
-    n = int(upper.sum())
-    if n == 0:
-        return float("nan"), 0
-    agree = np.where(dp[upper] == 0, 0.5, (dp[upper] == dl[upper]).astype(float))
-    return float(agree.mean()), n
 
 
 def read_today(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from analysis.music import recordings
-from analysis.music.train_emotion import fit, with_real
+from analysis.music.recordings import pairwise_accuracy
+from analysis.music.train_emotion import fit, real_windows, with_real
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = ROOT / "bench" / "data" / "music_truth.csv"
@@ -98,3 +99,21 @@ def test_real_recordings_get_their_share_of_the_weight_and_no_weight_where_unlab
     assert np.allclose(w[:20].sum(0), 0.75) and np.allclose(w[20:].sum(0), 0.25)
     assert np.all(w[24:, 0] == 0)  # no valence label on the second recording
     assert np.allclose(np.abs(y[20:24, 0]), data["y"][:20, 0].std())  # scaled to the rendered labels' spread
+
+
+def test_pairwise_accuracy_counts_pairs_whose_labels_differ_and_ties_half():
+    label = np.array([1, 1, -1, 0])  # 0: unlabelled, left out
+    assert pairwise_accuracy(np.array([0.5, 0.1, -0.2, 9.0]), label) == (1.0, 2)
+    assert pairwise_accuracy(np.array([0.5, -0.3, -0.2, 9.0]), label) == (0.5, 2)
+    assert pairwise_accuracy(np.array([0.5, -0.2, -0.2, 9.0]), label) == (0.75, 2)
+    acc, pairs = pairwise_accuracy(np.zeros(3), np.ones(3))
+    assert pairs == 0 and np.isnan(acc)
+
+
+@pytest.mark.parametrize("package", ["0ad-data", "wesnoth-1.16-music"])
+def test_training_refuses_the_validation_sets_packages_and_wesnoth(tmp_path, package):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("source,package,version,path,label,valence,arousal,label_source,licence\n"
+                        f"g,{package},1,usr/a.ogg,peace,1,-1,cfg,GPL\n")
+    with pytest.raises(SystemExit, match=package):
+        real_windows(manifest, 10.0)

@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 CACHE = Path.home() / ".cache" / "soundtrack" / "music_truth"
 
 
@@ -89,3 +91,19 @@ def fetch(manifest: Path, debs: Path | None = None) -> list[Recording]:
     for (package, version), group in by_pkg.items():
         fetch_package(package, version, group, debs)
     return tracks
+
+
+def pairwise_accuracy(pred: np.ndarray, label: np.ndarray) -> tuple[float, int]:
+    """Share of pairs with different non-zero labels that ``pred`` orders the same way (ties count
+    half), and the number of such pairs (``nan`` accuracy when there are none)."""
+    pred, label = np.asarray(pred, float), np.asarray(label, float)
+    keep = label != 0
+    p, lab = pred[keep], label[keep]
+    dl = np.sign(lab[:, None] - lab[None, :])
+    dp = np.sign(p[:, None] - p[None, :])
+    upper = np.triu(np.ones_like(dl, dtype=bool), 1) & (dl != 0)
+    n = int(upper.sum())
+    if n == 0:
+        return float("nan"), 0
+    agree = np.where(dp[upper] == 0, 0.5, (dp[upper] == dl[upper]).astype(float))
+    return float(agree.mean()), n
