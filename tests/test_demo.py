@@ -12,7 +12,7 @@ from analysis.errors import ParameterError
 from analysis.music.symbolic import estimate_key, midi_arc
 from matching.library.demo import PIECES, demo_home, demo_library, make_midi
 from matching.library.store import arcs as arcs_table
-from matching.library.store import blob
+from matching.library.store import blob, track_readers
 
 pytest.importorskip("music21")
 
@@ -39,17 +39,18 @@ def test_small_demo_library_builds_once(tmp_path):
     assert [r.id for r in again.list()] == [r.id for r in records]
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.ogg")} == stamps  # nothing re-rendered
 
-    # arcs stored by an older music reader are read again by this one; the renders stay
+    # arcs stored by an older music reader are read again by this one, in place; the renders stay
     current = again.arc(corpus_tracks[0].id).arousal
     with again.engine.begin() as conn:
         conn.execute(sa.update(arcs_table).values(arousal=blob(np.zeros_like(current))))
-    again.engine.dispose()
+    assert not again.stale()
     assert np.all(demo_library(tmp_path, pieces=2, progress=False).arc(corpus_tracks[0].id).arousal == 0)
-    (tmp_path / "reader.stamp").write_text("features v0, weights old")
+    with again.engine.begin() as conn:
+        conn.execute(sa.update(track_readers).values(reader="features v0, weights old"))
+    assert [r.id for r in again.stale()] == [r.id for r in records]
     fresh = demo_library(tmp_path, pieces=2, progress=False)
-    assert [r.title for r in fresh.list()] == [r.title for r in records]
-    assert np.allclose(fresh.arc(fresh.list()[0].id).arousal, current)
-    assert (tmp_path / "reader.stamp").read_text() != "features v0, weights old"
+    assert [(r.id, r.title, r.tags) for r in fresh.list()] == [(r.id, r.title, r.tags) for r in records]
+    assert np.allclose(fresh.arc(corpus_tracks[0].id).arousal, current) and not fresh.stale()
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.ogg")} == stamps
 
 

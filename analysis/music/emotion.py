@@ -24,6 +24,7 @@ process; :mod:`numpy` alone runs it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +155,16 @@ class EmotionModel:
         arrays = {k: getattr(self, k) for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")}
         extra = {f"meta_{k}": np.array(v) for k, v in meta.items()}
         np.savez_compressed(path, features=np.array(FEATURE_NAMES), **arrays, **extra)
+
+
+def reader_stamp(checkpoint: str | Path | None = None) -> str:
+    """What a recording's arc depends on besides its bytes: this reader's feature version and weights.
+
+    A library stores it with each audio track (:meth:`matching.Library.stale`), so tracks
+    analysed by an older reader can be found and analysed again."""
+    path = Path(checkpoint or CHECKPOINT)
+    weights = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
+    return f"features v{FEATURE_VERSION}, weights {weights}"
 
 
 @cached("music_emotion_model", maxsize=2)

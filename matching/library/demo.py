@@ -12,7 +12,6 @@ records where it comes from in its tags (``corpus:...``) and licence.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -188,19 +187,18 @@ def demo_library(
     ``include_midi`` also catalogues each ``.mid``; ``progress`` is True for a tqdm bar,
     False for none, or a callback ``(done, total, title)``. A second call re-renders
     nothing and re-analyses nothing (tracks are known by content hash), unless the music
-    reader changed since (``reader.stamp``): then the tracks are analysed again, as a
-    shipped demo must show what the current reader hears.
+    reader changed since (:meth:`Library.stale`): then those tracks are analysed again, in
+    place, as a shipped demo must show what the current reader hears.
     """
     if pieces is not None and not 0 <= pieces <= len(PIECES):
         raise ParameterError(f"`pieces` must be within 0 and {len(PIECES)} (received {pieces})")
     folder = Path(path).expanduser() if path is not None else demo_home()
     folder.mkdir(parents=True, exist_ok=True)
-    stamp, reader = folder / "reader.stamp", _reader_stamp()
-    if (folder / "library.db").exists() and (not stamp.is_file() or stamp.read_text() != reader):
-        log.info("the music reader changed since the demo library was analysed: analysing it again")
-        for db in folder.glob("library.db*"):  # the database and SQLite's -wal/-shm files; renders stay
-            db.unlink()
     lib = Library(folder / "library.db")
+    stale = lib.stale()
+    if stale:  # analysed by an earlier music reader: the page must show what this one hears
+        log.info("analysing %d demo tracks again with the current music reader", len(stale))
+        lib.reanalyse(stale, progress=progress if callable(progress) else None)
     chosen = PIECES[: len(PIECES) if pieces is None else pieces]
     found = _recordings() if recordings else []
     total = len(chosen) + len(found)
@@ -222,16 +220,7 @@ def demo_library(
         _tick(bar, progress, len(chosen) + j + 1, total, title)
     if bar is not None:
         bar.close()
-    stamp.write_text(reader)
     return lib
-
-
-def _reader_stamp() -> str:
-    """What the demo's stored arcs depend on beyond the audio: the music reader's features and weights."""
-    from analysis.music.emotion import CHECKPOINT, FEATURE_VERSION
-
-    weights = hashlib.sha256(CHECKPOINT.read_bytes()).hexdigest()[:16] if CHECKPOINT.is_file() else "none"
-    return f"features v{FEATURE_VERSION}, weights {weights}"
 
 
 def _tick(bar, progress, done: int, total: int, title: str) -> None:

@@ -3,7 +3,8 @@
 Tables (SQLAlchemy Core, no ORM): ``tracks`` (metadata, ``checksum`` UNIQUE: the
 SHA-256 of the file's bytes), ``track_tags`` (one row per tag, indexed for search),
 ``arcs`` (the emotion arc as little-endian float32 blobs) and ``embeddings`` (the
-track analysis' static feature vector, float32 blob). Each track is committed as soon
+track analysis' static feature vector, float32 blob) and ``track_readers`` (which music
+reader analysed each track, and how often it was analysed again). Each track is committed as soon
 as its analysis finishes, so an interrupted :meth:`Library.add_folder` resumes where it
 stopped; re-adding a file with the same bytes returns the existing record.
 
@@ -26,7 +27,7 @@ from analysis.arc import EMOTIONS, EmotionArc
 from analysis.errors import MediaError, ParameterError
 from analysis.media.hashing import content_hash
 from matching.db import BUSY_TIMEOUT, create_tables, make_engine
-from matching.library.indexing import IndexReport, Skipped, analyze_files
+from matching.library.indexing import IndexReport, Skipped, analyze_files, analyze_one
 from matching.library.records import TrackRecord
 from matching.ranking.catalog import Catalog, build_catalog
 
@@ -69,6 +70,13 @@ arcs = sa.Table(
     sa.Column("valence", sa.LargeBinary, nullable=False),
     sa.Column("arousal", sa.LargeBinary, nullable=False),
     sa.Column("emotions", sa.LargeBinary, nullable=False),  # (len(EMOTIONS), n) float32, EMOTIONS order
+)
+track_readers = sa.Table(
+    "track_readers",
+    metadata,
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("reader", sa.String(80), nullable=False),  # analysis.music.emotion.reader_stamp(); "symbolic": MIDI
+    sa.Column("revision", sa.Integer, nullable=False, default=0),  # times analysed again (cache stamps sum it)
 )
 embeddings = sa.Table(
     "embeddings",
@@ -195,11 +203,8 @@ class Library:
     def catalog(self) -> Catalog:
         """Every track's arc, embedding and metadata as flat arrays (cached until the next write)."""
         with self.engine.connect() as conn:
-            stamp = tuple(
-                conn.execute(
-                    sa.select(sa.func.count(), sa.func.max(tracks.c.id), sa.func.sum(tracks.c.id)).select_from(tracks)
-                ).one()
-            )
+            ids = sa.select(sa.func.count(), sa.func.max(tracks.c.id), sa.func.sum(tracks.c.id)).select_from(tracks)
+            stamp = (*conn.execute(ids).one(), self.revisions(conn))
         if self._catalog is None or stamp != self._catalog_stamp:
             self._catalog = build_catalog(self.engine, tracks, arcs, embeddings)
             self._catalog_stamp = stamp
@@ -293,6 +298,7 @@ class Library:
                     )
                 )
                 conn.execute(embeddings.insert().values(track_id=track_id, dim=int(emb.size), vector=blob(emb)))
+                conn.execute(track_readers.insert().values(track_id=track_id, reader=_reader_of(analysis), revision=0))
         return track_id
 
     def add_folder(
@@ -352,10 +358,75 @@ class Library:
         """Delete one track (and its arc, embedding and tags); returns what was removed."""
         record = self.get(track_id)
         with self.engine.begin() as conn:
-            for table in (track_tags, arcs, embeddings):
+            for table in (track_tags, arcs, embeddings, track_readers):
                 conn.execute(table.delete().where(table.c.track_id == record.id))
             conn.execute(tracks.delete().where(tracks.c.id == record.id))
         return record
+
+    # ------------------------------------------------------------------ re-analysis
+    def revisions(self, conn: Any = None) -> int:
+        """How many times tracks were analysed again in all (part of the cache stamps)."""
+        q = sa.select(sa.func.coalesce(sa.func.sum(track_readers.c.revision), 0))
+        if conn is not None:
+            return int(conn.execute(q).scalar_one())
+        with self.engine.connect() as c:
+            return int(c.execute(q).scalar_one())
+
+    def stale(self) -> list[TrackRecord]:
+        """Audio tracks that another music reader analysed (or one from before readers were recorded)."""
+        from analysis.music.emotion import reader_stamp
+
+        current = sa.select(track_readers.c.track_id).where(track_readers.c.reader == reader_stamp())
+        return self._records(sa.and_(tracks.c.kind != "midi", tracks.c.id.not_in(current)))
+
+    def reanalyse(
+        self, records: Sequence[TrackRecord] | None = None, *, progress: Callable[[int, int, str], None] | None = None,
+    ) -> tuple[list[TrackRecord], list[Skipped]]:
+        """Analyse ``records`` (default: :meth:`stale`) again in place: same ids, titles, tags and
+        licences, new arcs, embeddings and musical facts. A file that is gone or unreadable is
+        skipped and keeps its old analysis. Returns ``(done, skipped)``."""
+        todo = self.stale() if records is None else list(records)
+        analyzer = self.analyzer or _default_analyzer()
+        done: list[TrackRecord] = []
+        skipped: list[Skipped] = []
+        for i, rec in enumerate(todo, 1):
+            outcome = analyze_one(analyzer, rec.path, self.hop)
+            if outcome.error is None:
+                self._replace(rec.id, outcome.analysis)
+                done.append(self.get(rec.id))
+            else:
+                log.warning("kept the old analysis of %s: %s", rec.path, outcome.error)
+                skipped.append(Skipped(path=rec.path, reason=outcome.error))
+            if progress is not None:
+                progress(i, len(todo), rec.title or rec.path)
+        return done, skipped
+
+    def _replace(self, track_id: int, analysis: Any) -> None:
+        arc: EmotionArc = analysis.arc
+        emb = np.asarray(getattr(analysis, "embedding", np.zeros(0)), dtype=np.float32).ravel()
+        where = lambda table: table.c.track_id == track_id  # noqa: E731
+        with self.engine.begin() as conn:
+            conn.execute(tracks.update().where(tracks.c.id == track_id).values(
+                duration=float(getattr(analysis, "duration", arc.duration)),
+                tempo=_opt_float(getattr(analysis, "tempo", None)), key=getattr(analysis, "key", None),
+                mode=getattr(analysis, "mode", None), loudness=_opt_float(getattr(analysis, "loudness", None))))
+            conn.execute(arcs.update().where(where(arcs)).values(
+                hop=arc.hop or self.hop, times=blob(arc.times), valence=blob(arc.valence), arousal=blob(arc.arousal),
+                emotions=blob(np.stack([arc.emotions[e] for e in EMOTIONS]))))
+            conn.execute(embeddings.update().where(where(embeddings)).values(dim=int(emb.size), vector=blob(emb)))
+            old = conn.execute(sa.select(track_readers.c.revision).where(where(track_readers))).scalar()
+            conn.execute(track_readers.delete().where(where(track_readers)))
+            conn.execute(track_readers.insert().values(
+                track_id=track_id, reader=_reader_of(analysis), revision=(old or 0) + 1))
+
+
+def _reader_of(analysis: Any) -> str:
+    """The reader stamp stored with a new track: MIDI arcs come from the score, not the audio reader."""
+    if str(getattr(analysis, "kind", "audio")) == "midi":
+        return "symbolic"
+    from analysis.music.emotion import reader_stamp
+
+    return reader_stamp()
 
 
 def _opt_float(x: Any) -> float | None:

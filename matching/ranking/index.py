@@ -253,8 +253,8 @@ def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Seque
     """The index of a :class:`matching.Library`, brought up to date with its database.
 
     New tracks (ids above the last indexed one) are appended; if any indexed track was
-    removed, the index is rebuilt. ``lengths`` are tables to build now (at index time)
-    rather than on a query's first use.
+    removed or analysed again (:meth:`matching.Library.reanalyse`), the index is rebuilt.
+    ``lengths`` are tables to build now (at index time) rather than on a query's first use.
     """
     import sqlalchemy as sa
 
@@ -263,6 +263,9 @@ def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Seque
 
     folder = Path(folder) if folder is not None else default_folder(library.url)
     index = _open_current(folder)
+    revisions = library.revisions()
+    if index is not None and int(index.meta.get("revisions", 0)) != revisions:
+        index = None  # tracks were analysed again: their sketches changed
     if index is not None:
         known = int(index.meta["last_id"])
         with library.engine.connect() as conn:
@@ -277,6 +280,9 @@ def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Seque
             index = append_tracks(folder, new)
     if index is None:
         index = create_index(folder, library.catalog(), lengths=lengths)
+    if int(index.meta.get("revisions", 0)) != revisions:
+        index.meta["revisions"] = revisions
+        _write_meta(folder, index.meta)
     for length in lengths:
         index.table(length)
     return index

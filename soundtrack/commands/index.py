@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep a persistent sketch index of the library for fast matching in large catalogues "
                              "(default folder: <library>.index beside an SQLite file); an existing one is always "
                              "brought up to date")
+    parser.add_argument("--reanalyse", action="store_true",
+                        help="also analyse again, in place, every track of the library that an earlier music "
+                             "reader analysed (ids, titles and tags stay)")
     parser.add_argument("--json", action="store_true", help="print the index report as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -45,20 +49,43 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tag,
         licence=args.licence,
     )
+    redone, kept = reanalyse(lib, progress=not args.no_progress) if args.reanalyse else ([], [])
+    stale = len(lib.stale())
     index = update_sketch_index(lib, args.sketch_index)
     if args.json:
         from soundtrack.jsonout import print_json
 
         print_json({**report.to_dict(), "library": args.library, "tracks": len(lib),
+                    "reanalysed": len(redone), "stale": stale,
                     "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
     else:
         print(f"added {len(report.added)}, already there {report.existing}, skipped {len(report.skipped)} "
               f"in {report.seconds:.1f} s; library {args.library} holds {len(lib)} tracks")
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
+        if args.reanalyse:
+            print(f"analysed again with the current music reader: {len(redone)}")
+            for s in kept:
+                print(f"  kept the old analysis of {s.path}: {s.reason}")
+        if stale:
+            print(f"{stale} tracks were analysed by an earlier music reader: their arcs are not comparable with "
+                  f"the new ones until you run this command again with --reanalyse", file=sys.stderr)
         if index is not None:
             print(f"sketch index {index.folder} holds {len(index)} tracks")
     return 0
+
+
+def reanalyse(lib: Any, *, progress: bool) -> tuple[list[Any], list[Any]]:
+    """:meth:`Library.reanalyse` of every stale track, with a progress bar on stderr."""
+    stale = lib.stale()
+    if not stale:
+        return [], []
+    if not progress:
+        return lib.reanalyse(stale)
+    from tqdm import tqdm
+
+    with tqdm(total=len(stale), desc="analysing again", unit="track") as bar:
+        return lib.reanalyse(stale, progress=lambda done, total, title: bar.update(1))
 
 
 def sketch_index_folder(library: str, option: str | None) -> Path | None:
