@@ -20,8 +20,9 @@ def louder_analyzer(path: Path, *, hop: float = 0.5):
     return type(t)(t.path, t.kind, t.duration, arc, 120.0, t.key, t.mode, t.loudness, t.embedding * 2)
 
 
-def _library(tmp_path: Path, analyzer=loudness_analyzer) -> Library:
-    return Library(tmp_path / "lib.db", analyzer=analyzer)
+def _library(where: Path | str, analyzer=loudness_analyzer) -> Library:
+    """A library in ``where``: a folder (SQLite file inside) or a database URL."""
+    return Library(where / "lib.db" if isinstance(where, Path) else where, analyzer=analyzer)
 
 
 def _age(lib: Library, reader: str = "features v0, weights old") -> None:
@@ -46,12 +47,12 @@ def test_new_tracks_carry_the_current_reader_and_old_ones_are_stale(tmp_path):
     assert len(lib.stale()) == 3
 
 
-def test_reanalyse_keeps_ids_titles_and_tags_and_refreshes_every_cache(tmp_path):
+def test_reanalyse_keeps_ids_titles_and_tags_and_refreshes_every_cache(tmp_path, db_url):
     music = tmp_path / "m"
     music.mkdir()
     _write_tone(music / "rise.wav", 220, 0.05, 0.5)
     _write_tone(music / "fall.wav", 440, 0.5, 0.05)
-    old = _library(tmp_path)
+    old = _library(db_url)
     old.add_folder(music, workers=0, progress=False, tags=["calm"])
     before = old.list()
     arousal = {r.id: old.arc(r.id).arousal for r in before}
@@ -59,7 +60,7 @@ def test_reanalyse_keeps_ids_titles_and_tags_and_refreshes_every_cache(tmp_path)
     cat = old.catalog()
     _age(old)
 
-    new = _library(tmp_path, analyzer=louder_analyzer)  # the upgraded process
+    new = _library(db_url, analyzer=louder_analyzer)  # the upgraded process
     seen: list[tuple[int, int]] = []
     done, skipped = new.reanalyse(progress=lambda i, n, title: seen.append((i, n)))
     assert skipped == [] and seen == [(1, 2), (2, 2)]
