@@ -108,5 +108,11 @@ def test_the_cli_names_stale_tracks_and_reanalyses_them(tmp_path, capsys):
     assert "2 tracks were analysed by an earlier music reader" in capsys.readouterr().err
     assert main([*args, "--reanalyse"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["reanalysed"] == 2 and out["stale"] == 0 and out["added"] == []
+    assert out["reanalysed"] == 2 and out["stale"] == 0 and out["added"] == [] and out["kept"] == []
     assert [r.id for r in Library(db).list()] == ids and Library(db).stale() == []
+    (music / "a.wav").unlink()  # a file that is gone keeps its old analysis, and the command says so
+    _age(Library(db))
+    assert main([*args[:-1], "--reanalyse"]) == 0
+    captured = capsys.readouterr()
+    assert "kept the old analysis of" in captured.out and "a.wav" in captured.out
+    assert "1 tracks keep an earlier music reader's analysis" in captured.err

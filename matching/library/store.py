@@ -2,9 +2,9 @@
 
 Tables (SQLAlchemy Core, no ORM): ``tracks`` (metadata, ``checksum`` UNIQUE: the
 SHA-256 of the file's bytes), ``track_tags`` (one row per tag, indexed for search),
-``arcs`` (the emotion arc as little-endian float32 blobs) and ``embeddings`` (the
-track analysis' static feature vector, float32 blob) and ``track_readers`` (which music
-reader analysed each track, and how often it was analysed again). Each track is committed as soon
+``arcs`` (the emotion arc as little-endian float32 blobs), ``embeddings`` (the track
+analysis' static feature vector, float32 blob) and ``track_readers`` (which music reader
+analysed each track, and how often it was analysed again). Each track is committed as soon
 as its analysis finishes, so an interrupted :meth:`Library.add_folder` resumes where it
 stopped; re-adding a file with the same bytes returns the existing record.
 

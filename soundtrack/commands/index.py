@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         from soundtrack.jsonout import print_json
 
         print_json({**report.to_dict(), "library": args.library, "tracks": len(lib),
-                    "reanalysed": len(redone), "stale": stale,
+                    "reanalysed": len(redone), "kept": [k.__dict__ for k in kept], "stale": stale,
                     "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
     else:
         print(f"added {len(report.added)}, already there {report.existing}, skipped {len(report.skipped)} "
@@ -67,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"analysed again with the current music reader: {len(redone)}")
             for s in kept:
                 print(f"  kept the old analysis of {s.path}: {s.reason}")
-        if stale:
+        if stale and args.reanalyse:
+            print(f"{stale} tracks keep an earlier music reader's analysis: their files could not be analysed",
+                  file=sys.stderr)
+        elif stale:
             print(f"{stale} tracks were analysed by an earlier music reader: their arcs are not comparable with "
                   f"the new ones until you run this command again with --reanalyse", file=sys.stderr)
         if index is not None:
