@@ -117,3 +117,17 @@ def test_training_refuses_the_validation_sets_packages_and_wesnoth(tmp_path, pac
                         f"g,{package},1,usr/a.ogg,peace,1,-1,cfg,GPL\n")
     with pytest.raises(SystemExit, match=package):
         real_windows(manifest, 10.0)
+
+
+def test_a_clipped_model_reads_an_outlying_feature_as_the_clip_value():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 4))
+    y = np.column_stack([x[:, 0], x[:, 1]]) * 0.3
+    model = fit(x, y, hidden=0, l2=0.01, steps=0, seed=0, z_clip=3.0)
+    far, edge = np.zeros((1, 4)), np.zeros((1, 4))
+    far[0, 1], edge[0, 1] = 50.0 * x[:, 1].std(), 3.0 * x[:, 1].std()
+    far[0, 1] += x[:, 1].mean()
+    edge[0, 1] += x[:, 1].mean()
+    assert np.allclose(model.predict(far), model.predict(edge))
+    assert not np.allclose(fit(x, y, hidden=0, l2=0.01, steps=0, seed=0).predict(far)[0, 1],
+                           model.predict(edge)[0, 1])

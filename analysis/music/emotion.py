@@ -143,16 +143,19 @@ class EmotionModel:
     b2: np.ndarray  # (2,)
     scale: np.ndarray  # (2,)
     offset: np.ndarray  # (2,)
+    #: Standardised features are clipped to +-this (``train_emotion --z-clip``; the shipped
+    #: weights have none): a linear model extrapolates an outlying feature without bound.
+    z_clip: float = np.inf
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(n, F)`` features -> ``(n, 2)`` valence, arousal in [-1, 1]."""
-        z = (np.asarray(x, float) - self.mean) / self.std
+        z = np.clip((np.asarray(x, float) - self.mean) / self.std, -self.z_clip, self.z_clip)
         h = np.tanh(z @ self.w1 + self.b1) if self.w1.shape[1] else np.zeros((len(z), 0))
         raw = np.concatenate([h, z], axis=1) @ self.w2 + self.b2
         return np.clip(raw * self.scale + self.offset, -1.0, 1.0)
 
     def save(self, path: Path, **meta: str) -> None:
-        arrays = {k: getattr(self, k) for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")}
+        arrays = {k: getattr(self, k) for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset", "z_clip")}
         extra = {f"meta_{k}": np.array(v) for k, v in meta.items()}
         np.savez_compressed(path, features=np.array(FEATURE_NAMES), **arrays, **extra)
 
@@ -176,7 +179,9 @@ def load_model(path: str = str(CHECKPOINT)) -> EmotionModel:
     with np.load(p, allow_pickle=False) as data:
         if tuple(str(s) for s in data["features"]) != FEATURE_NAMES:
             raise ModelError(f"the music emotion checkpoint {p} was trained on other features than this code reads")
-        return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")})
+        clip = float(data["z_clip"]) if "z_clip" in data.files else np.inf  # the first version has none
+        return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")},
+                            z_clip=clip)
 
 
 def music_emotion(

@@ -224,13 +224,14 @@ def real_windows(manifest: Path, seconds: float) -> dict[str, np.ndarray]:
 
 def fit(
     x: np.ndarray, y: np.ndarray, *, hidden: int, l2: float, steps: int, seed: int, weight: np.ndarray | None = None,
+    z_clip: float = np.inf,
 ) -> EmotionModel:
     """A tanh hidden layer plus a linear skip (ridge alone when ``hidden`` is 0), full-batch Adam on MSE.
 
     ``weight`` (per window, or per window and axis; ridge only) lets a few long real recordings
     count as much as many short rendered copies, and leaves out an axis a recording has no label for."""
     mean, std = x.mean(0), np.maximum(x.std(0), 1e-6)
-    z = (x - mean) / std
+    z = np.clip((x - mean) / std, -z_clip, z_clip)
     rng = np.random.default_rng(seed)
     f = z.shape[1]
     if hidden and weight is not None:
@@ -258,13 +259,13 @@ def fit(
             m[k] = 0.9 * m[k] + 0.1 * g[k]
             v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
             p[k] -= 3e-3 * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
-    model = EmotionModel(mean=mean, std=std, scale=np.ones(2), offset=np.zeros(2), **p)
+    model = EmotionModel(mean=mean, std=std, scale=np.ones(2), offset=np.zeros(2), z_clip=z_clip, **p)
     raw = model.predict(x)  # clipped; fine for a spread estimate
     avg = lambda a: (a * w).sum(0) / w.sum(0)  # noqa: E731
     wstd = lambda a: np.sqrt(avg((a - avg(a)) ** 2))  # noqa: E731
     scale = wstd(y) / np.maximum(wstd(raw), 1e-6)
     offset = avg(y) - scale * avg(raw)
-    return EmotionModel(mean=mean, std=std, scale=scale, offset=offset, **p)
+    return EmotionModel(mean=mean, std=std, scale=scale, offset=offset, z_clip=z_clip, **p)
 
 
 def report(model: EmotionModel, data: dict[str, np.ndarray], mask: np.ndarray, title: str) -> str:
@@ -328,6 +329,8 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=0.1)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--z-clip", type=float, default=float("inf"),
+                    help="clip standardised features to +-Z in training and reading (default: no clip)")
     ap.add_argument("--real", default="", metavar="CSV",
                     help="also train on the labelled real recordings of CSV (e.g. bench/data/music_other_games.csv; "
                          "default: rendered copies only, as shipped)")
@@ -353,7 +356,7 @@ def main() -> None:
     else:
         print(f"{len(real['x'])} windows from {len(real['held'])} real recordings, share {args.real_share}")
         x, y, w = with_real(data, real, args.real_share)
-    model = fit(x, y, hidden=args.hidden, l2=args.l2, steps=args.steps, seed=args.seed, weight=w)
+    model = fit(x, y, hidden=args.hidden, l2=args.l2, steps=args.steps, seed=args.seed, weight=w, z_clip=args.z_clip)
     print(report(model, data, ~test, "train"))
     print(report(model, data, test, "held-out pieces"))
     if real is not None:
