@@ -8,7 +8,7 @@ import numpy as np
 import sqlalchemy as sa
 from test_library import _write_tone, loudness_analyzer
 
-from analysis.music.emotion import reader_stamp
+from analysis.music.audio import reader_stamp
 from matching.library.store import Library, track_readers
 from matching.ranking.index import sync_index
 
@@ -116,3 +116,21 @@ def test_the_cli_names_stale_tracks_and_reanalyses_them(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "kept the old analysis of" in captured.out and "a.wav" in captured.out
     assert "1 tracks keep an earlier music reader's analysis" in captured.err
+
+
+def test_a_new_cue_version_or_new_weights_make_tracks_stale(tmp_path, monkeypatch):
+    from analysis.music import audio, emotion
+
+    music = tmp_path / "m"
+    music.mkdir()
+    _write_tone(music / "t.wav", 220, 0.1, 0.4)
+    lib = _library(tmp_path)
+    lib.add_folder(music, workers=0, progress=False)
+    assert lib.stale() == []
+    monkeypatch.setattr(audio, "CUES_VERSION", audio.CUES_VERSION + 1)
+    assert [r.title for r in lib.stale()] == ["t"]
+    monkeypatch.undo()
+    other = tmp_path / "other.npz"
+    other.write_bytes(emotion.CHECKPOINT.read_bytes() + b"\0")  # other weights, same features
+    monkeypatch.setattr(emotion, "CHECKPOINT", other)
+    assert [r.title for r in lib.stale()] == ["t"]

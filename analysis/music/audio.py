@@ -56,6 +56,18 @@ CHROMA_PRESENT = 0.35  # a pitch class "sounds" in a frame above this share of t
 SILENCE_DB = -60.0
 #: Arc readers of :func:`analyze_audio`.
 READERS = ("model", "features")
+#: Bump when the hand-built cues above or their mapping (:func:`~analysis.music.symbolic.music_va`)
+#: change: libraries then analyse their tracks again (:func:`reader_stamp`).
+CUES_VERSION = 1
+
+
+def reader_stamp() -> str:
+    """What a recording's arc depends on besides its bytes: the model's features and weights and
+    the hand-built cues' version. A library stores it with each audio track
+    (:meth:`matching.Library.stale`), so tracks an earlier reader analysed are found again."""
+    from analysis.music.emotion import model_stamp
+
+    return f"{model_stamp()}, cues v{CUES_VERSION}"
 
 
 def _semitone_filterbank() -> np.ndarray:

@@ -160,11 +160,9 @@ class EmotionModel:
         np.savez_compressed(path, features=np.array(FEATURE_NAMES), **arrays, **extra)
 
 
-def reader_stamp(checkpoint: str | Path | None = None) -> str:
-    """What a recording's arc depends on besides its bytes: this reader's feature version and weights.
-
-    A library stores it with each audio track (:meth:`matching.Library.stale`), so tracks
-    analysed by an older reader can be found and analysed again."""
+def model_stamp(checkpoint: str | Path | None = None) -> str:
+    """This model's feature version and a hash of its weights (part of
+    :func:`analysis.music.audio.reader_stamp`)."""
     path = Path(checkpoint or CHECKPOINT)
     weights = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
     return f"features v{FEATURE_VERSION}, weights {weights}"

@@ -75,7 +75,7 @@ track_readers = sa.Table(
     "track_readers",
     metadata,
     sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("reader", sa.String(80), nullable=False),  # analysis.music.emotion.reader_stamp(); "symbolic": MIDI
+    sa.Column("reader", sa.String(80), nullable=False),  # analysis.music.audio.reader_stamp(); "symbolic": MIDI
     sa.Column("revision", sa.Integer, nullable=False, default=0),  # times analysed again (cache stamps sum it)
 )
 embeddings = sa.Table(
@@ -374,7 +374,7 @@ class Library:
 
     def stale(self) -> list[TrackRecord]:
         """Audio tracks that another music reader analysed (or one from before readers were recorded)."""
-        from analysis.music.emotion import reader_stamp
+        from analysis.music.audio import reader_stamp
 
         current = sa.select(track_readers.c.track_id).where(track_readers.c.reader == reader_stamp())
         return self._records(sa.and_(tracks.c.kind != "midi", tracks.c.id.not_in(current)))
@@ -424,7 +424,7 @@ def _reader_of(analysis: Any) -> str:
     """The reader stamp stored with a new track: MIDI arcs come from the score, not the audio reader."""
     if str(getattr(analysis, "kind", "audio")) == "midi":
         return "symbolic"
-    from analysis.music.emotion import reader_stamp
+    from analysis.music.audio import reader_stamp
 
     return reader_stamp()
 
