@@ -118,7 +118,7 @@ def music_table(seconds: float) -> None:
         print(header + "\n" + "".join(f"  {n:10s}{'n/a':>13s}{'n/a':>13s}{'n/a':>13s}\n" for n in names), end="")
         return
     truth = _load("music_truth", truth_py)
-    tracks = [t for t in truth.read_truth() if t.local.is_file()]
+    tracks = [t for t in truth.read_manifest(truth.MANIFEST) if t.local.is_file()]
     readers = _music_readers() if tracks else {}
     print(header)
     if not tracks:

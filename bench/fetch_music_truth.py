@@ -19,17 +19,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.music.recordings import CACHE, Recording, fetch, read_manifest
+from analysis.music.recordings import CACHE, fetch
 
 MANIFEST = Path(__file__).parent / "data" / "music_truth.csv"
-TruthTrack = Recording  # the name the bench scripts use
-
-
-def read_truth(path: Path = MANIFEST) -> list[Recording]:
-    """The validation set's rows."""
-    return read_manifest(path)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--debs", type=Path, default=None, help="folder of already downloaded .deb files to use first")

@@ -31,21 +31,21 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fetch_music_truth import MANIFEST, TruthTrack, read_truth
+from fetch_music_truth import MANIFEST
 
-from analysis.music.recordings import pairwise_accuracy
+from analysis.music.recordings import Recording, pairwise_accuracy, read_manifest
 
-Reader = Callable[[TruthTrack, np.ndarray], tuple[float, float]]
+Reader = Callable[[Recording, np.ndarray], tuple[float, float]]
 
 
-def read_today(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
+def read_today(track: Recording, y: np.ndarray) -> tuple[float, float]:
     from analysis.music.audio import SR, analyze_audio
 
     arc = analyze_audio(y, SR, reader="features").arc
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
-def read_model(track: TruthTrack, y: np.ndarray, checkpoint: str | None = None) -> tuple[float, float]:
+def read_model(track: Recording, y: np.ndarray, checkpoint: str | None = None) -> tuple[float, float]:
     from analysis.music.audio import SR
     from analysis.music.emotion import music_emotion
 
@@ -53,14 +53,14 @@ def read_model(track: TruthTrack, y: np.ndarray, checkpoint: str | None = None) 
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
-def read_shipped(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
+def read_shipped(track: Recording, y: np.ndarray) -> tuple[float, float]:
     from analysis.music.audio import SR, analyze_audio
 
     arc = analyze_audio(y, SR).arc
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
-def read_analyze_track(track: TruthTrack, y: np.ndarray) -> tuple[float, float]:
+def read_analyze_track(track: Recording, y: np.ndarray) -> tuple[float, float]:
     import analysis
 
     arc = analysis.analyze_track(track.local).arc
@@ -72,7 +72,7 @@ CANDIDATES: dict[str, Reader] = {
 }
 
 
-def evaluate(name: str, va: np.ndarray, seconds: float, tracks: list[TruthTrack], per_track: bool) -> dict:
+def evaluate(name: str, va: np.ndarray, seconds: float, tracks: list[Recording], per_track: bool) -> dict:
     """The table row of one candidate from its ``(n, 2)`` track means."""
     if per_track:
         for t, (v, a) in zip(tracks, va, strict=True):
@@ -106,8 +106,8 @@ def main() -> None:
         name, _, path = spec.partition("=")
         CANDIDATES[name] = functools.partial(read_model, checkpoint=path)
         args.candidates += f",{name}"
-    tracks = [t for t in read_truth(args.manifest) if t.local.is_file()]
-    total = len(read_truth(args.manifest))
+    tracks = [t for t in read_manifest(args.manifest) if t.local.is_file()]
+    total = len(read_manifest(args.manifest))
     if len(tracks) < total:
         print(f"warning: {total - len(tracks)} of {total} recordings are not fetched "
               f"(bench/fetch_music_truth.py --manifest {args.manifest})")

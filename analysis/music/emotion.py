@@ -163,8 +163,15 @@ class EmotionModel:
 def model_stamp(checkpoint: str | Path | None = None) -> str:
     """This model's feature version and a hash of its weights (part of
     :func:`analysis.music.audio.reader_stamp`)."""
-    path = Path(checkpoint or CHECKPOINT)
-    weights = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
+    return _stamp_of(str(checkpoint or CHECKPOINT))
+
+
+@cached("music_emotion_stamp", maxsize=2)
+def _stamp_of(path: str) -> str:
+    """Hashed once per process and path, as :func:`load_model` reads the weights once: a library
+    stores it with every track it adds, and it describes the weights this process reads with."""
+    p = Path(path)
+    weights = hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else "none"
     return f"features v{FEATURE_VERSION}, weights {weights}"
 
 

@@ -195,8 +195,8 @@ def real_windows(manifest: Path, seconds: float) -> dict[str, np.ndarray]:
     from analysis.music.track import load_audio
 
     tracks = read_manifest(manifest)
-    held = {r.package for r in read_manifest(VALIDATION)} if VALIDATION.is_file() else set()
-    clash = sorted(p for p in {t.package for t in tracks} if p in held or "wesnoth" in p)
+    reserved = {r.package for r in read_manifest(VALIDATION)} if VALIDATION.is_file() else set()
+    clash = sorted(p for p in {t.package for t in tracks} if p in reserved or "wesnoth" in p)
     if clash:
         raise SystemExit(f"{manifest} lists {', '.join(clash)}: the validation set's packages and Wesnoth's "
                          "recordings are never trained on")

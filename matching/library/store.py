@@ -78,6 +78,8 @@ track_readers = sa.Table(
     sa.Column("reader", sa.String(80), nullable=False),  # analysis.music.audio.reader_stamp(); "symbolic": MIDI
     sa.Column("revision", sa.Integer, nullable=False, default=0),  # times analysed again (cache stamps sum it)
 )
+#: Times tracks were analysed again, summed: it changes when an arc is replaced in place.
+_REVISIONS = sa.select(sa.func.coalesce(sa.func.sum(track_readers.c.revision), 0))
 embeddings = sa.Table(
     "embeddings",
     metadata,
@@ -203,8 +205,10 @@ class Library:
     def catalog(self) -> Catalog:
         """Every track's arc, embedding and metadata as flat arrays (cached until the next write)."""
         with self.engine.connect() as conn:
-            ids = sa.select(sa.func.count(), sa.func.max(tracks.c.id), sa.func.sum(tracks.c.id)).select_from(tracks)
-            stamp = (*conn.execute(ids).one(), self.revisions(conn))
+            stamp = tuple(conn.execute(
+                sa.select(sa.func.count(), sa.func.max(tracks.c.id), sa.func.sum(tracks.c.id),
+                          _REVISIONS.scalar_subquery()).select_from(tracks)
+            ).one())
         if self._catalog is None or stamp != self._catalog_stamp:
             self._catalog = build_catalog(self.engine, tracks, arcs, embeddings)
             self._catalog_stamp = stamp
@@ -364,13 +368,10 @@ class Library:
         return record
 
     # ------------------------------------------------------------------ re-analysis
-    def revisions(self, conn: Any = None) -> int:
+    def revisions(self) -> int:
         """How many times tracks were analysed again in all (part of the cache stamps)."""
-        q = sa.select(sa.func.coalesce(sa.func.sum(track_readers.c.revision), 0))
-        if conn is not None:
-            return int(conn.execute(q).scalar_one())
-        with self.engine.connect() as c:
-            return int(c.execute(q).scalar_one())
+        with self.engine.connect() as conn:
+            return int(conn.execute(_REVISIONS).scalar_one())
 
     def stale(self) -> list[TrackRecord]:
         """Audio tracks that another music reader analysed (or one from before readers were recorded)."""
