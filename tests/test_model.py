@@ -238,3 +238,29 @@ def test_a_time_signature_shared_by_two_measures_still_translates() -> None:
         midi.translate.music21ObjectToMidiFile(score)
     pm = pretty_midi.PrettyMIDI(io.BytesIO(_to_midi(score, midi)))
     assert [n.pitch for i in pm.instruments for n in i.notes] == [60, 64]
+
+
+def test_a_heldout_only_build_needs_no_training_files_and_matches_the_full_split(tok, tmp_path) -> None:
+    from composer.training.data import build
+    from composer.training.layout import heldout_by_hash
+
+    names = [f"bach_chorale.mxl-{i:06d}" for i in range(300)]
+    held = [n for n in names if heldout_by_hash(n)][:2]
+    trained = [n for n in names if not heldout_by_hash(n)][:2]
+    src = tmp_path / "midi"
+    src.mkdir()
+    for name, chorale in zip(held + trained, CHORALES, strict=False):
+        score_to_midi(corpus.parse(chorale)).write(str(src / f"{name}.mid"))
+    cfg = DataConfig(augment_copies=0)
+    full = build(tok, cfg, source=src, cache=tmp_path / "cache", workers=1)
+    assert sorted(full["heldout"].names) == sorted(held) and len(full["train"]) == len(trained)
+
+    (src / f"{trained[0]}.mid").unlink()  # a training file this machine never parsed
+    listed = [f"{n}.mid" for n in held + trained]
+    with pytest.raises(ParameterError, match="parse the rest"):
+        build(tok, cfg, source=src, cache=tmp_path / "cache", workers=1, only=listed)
+    for _ in range(2):  # labelled, then read back from its own cache file
+        part = build(tok, cfg, source=src, cache=tmp_path / "cache", workers=1, only=listed, heldout_only=True)
+        assert set(part) == {"heldout"} and part["heldout"].names == full["heldout"].names
+        np.testing.assert_array_equal(part["heldout"].tokens, full["heldout"].tokens)
+        np.testing.assert_array_equal(part["heldout"].va, full["heldout"].va)

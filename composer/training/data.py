@@ -499,25 +499,34 @@ def build(
     workers: int = 2,
     max_files: int | None = None,
     only: Collection[str] | None = None,
+    heldout_only: bool = False,
 ) -> dict[str, TokenData]:
     """``{"train": ..., "heldout": ...}`` from the parsed corpus, cached as one ``.npz``.
 
     ``only`` restricts the corpus to these MIDI file names (a run's recorded file list).
+    ``heldout_only`` labels the held-out pieces alone and returns ``{"heldout": ...}``, the same
+    split a full build gives: evaluating needs only those parsed
+    (``python -m composer.training.corpus --files-from checkpoints/corpus-heldout.txt``, a minute).
     """
     src = Path(source) if source else midi_dir(cache)
-    files = sorted(str(p) for p in src.glob("*.mid") if only is None or p.name in only)[:max_files]
+    wanted = lambda name: not heldout_only or is_heldout(Path(name).stem, config.heldout_percent)  # noqa: E731
+    if only is not None:
+        only = {n for n in only if wanted(n)}
+    files = sorted(str(p) for p in src.glob("*.mid") if (only is None or p.name in only) and wanted(p.name))
+    files = files[:max_files]
     if only is not None and len(files) < len(set(only)):
         raise ParameterError(f"`only` names {len(set(only))} files but {src} holds {len(files)} of them "
                              "(run `python -m composer.training.corpus` to parse the rest)")
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.training.corpus` first)")
     key = hashlib.sha1(
-        (tokenizer.config.to_json() + repr(asdict(config)) + "\n".join(Path(f).name for f in files)).encode()
+        (tokenizer.config.to_json() + repr(asdict(config)) + "\n".join(Path(f).name for f in files)
+         + ("\nheld-out only" if heldout_only else "")).encode()
     ).hexdigest()[:12]
     path = cache / f"tokens-{key}.npz"
     if path.exists():
         with np.load(path) as z:
-            return {s: _unpack(z, s) for s in ("train", "heldout")}
+            return {s: _unpack(z, s) for s in (("heldout",) if heldout_only else ("train", "heldout"))}
     jobs = [(f, asdict(tokenizer.config), asdict(config)) for f in files]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -532,10 +541,10 @@ def build(
     if skipped:
         log.warning("%d of %d MIDI files gave no sequence (unreadable, shorter than 1 s or longer than %g s)",
                     skipped, len(results), config.max_seconds)
-    splits = {"train": [], "heldout": []}
+    splits: dict[str, list] = {"heldout": []} if heldout_only else {"train": [], "heldout": []}
     for res in results:
-        for name, held, piece in res:
-            splits["heldout" if held else "train"].append((name, piece))
+        for name, is_held, piece in res:
+            splits["heldout" if is_held else "train"].append((name, piece))
     data = {s: _stack(p) for s, p in splits.items()}
     cache.mkdir(parents=True, exist_ok=True)
     arrays = {f"{s}_{k}": np.asarray(getattr(d, k)) for s, d in data.items() for k in _FIELDS}

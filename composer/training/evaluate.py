@@ -293,7 +293,7 @@ def evaluate(
     files = files_from or Path(ckpt).with_name("composer-files.txt")
     only = files.read_text().split() if files.exists() else None
     settings = _data_config(checkpoint.load(data_like).meta if data_like else loaded.meta)
-    data = build(Tokenizer(loaded.tokenizer.config), settings, only=only)["heldout"]
+    data = build(Tokenizer(loaded.tokenizer.config), settings, only=only, heldout_only=True)["heldout"]
     saved = loaded.meta.get("train_config", {})
     tc = TrainConfig(**{**{k: v for k, v in saved.items() if k in TrainConfig.__annotations__}, "eval_batches": 32})
     negated = data.va.copy()
