@@ -1,0 +1,137 @@
+"""How far the generator's valence and control-error goals are reachable under their own measure.
+
+Prints three figures for the model card of ``checkpoints/composer.pt``:
+
+1. **Valence response ceilings.** The constant-target sweep of ``composer.training.evaluate``
+   (valence -0.6 / 0 / +0.6 at arousal 0.1, the planner's plan, ``--seeds`` pieces per target), read
+   by ``bar_va`` for: the model as it writes; the same notes with every note outside the planned
+   chord moved to the nearest tone of it (perfect chord following); the plan's chords alone as
+   block chords.
+2. **Control-error floor.** The held-out pieces of the evaluation (``--pieces`` longest, first
+   30 s) against their own per-bar arcs: the pieces themselves, and their top line alone.
+3. **What the corpus's minor and major pieces read.** Per-bar valence labels of the held-out
+   pieces by the key their labelling found.
+
+Needs the held-out pieces parsed (``python -m composer.training.corpus --files-from
+checkpoints/corpus-heldout.txt``).
+
+    .venv/bin/python bench/composer_ceilings.py [--seeds 16] [--pieces 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from analysis.arc import EmotionArc
+from analysis.music.symbolic import bar_va
+from composer.model import checkpoint
+from composer.model.generate import generate
+from composer.model.tokens import Tokenizer
+from composer.music.harmony import HarmonyPlan
+from composer.training.data import build
+from composer.training.evaluate import Condition, _data_config, conditions, control_error, plan_for
+
+
+def in_chord(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
+    """``pm`` with every pitched note outside the chord planned at its onset moved to the nearest chord tone."""
+    out = copy.deepcopy(pm)
+    for inst in (i for i in out.instruments if not i.is_drum):
+        for note in inst.notes:
+            pcs = {p % 12 for p in plan.chord_at(note.start).pitches}
+            if note.pitch % 12 not in pcs:
+                near = [note.pitch + d for d in range(-6, 7) if (note.pitch + d) % 12 in pcs]
+                note.pitch = min(near, key=lambda p: (abs(p - note.pitch), p))
+    return out
+
+
+def block_chords(plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
+    """The plan's chords as sustained block chords around middle C."""
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=0)
+    for c in plan.chords:
+        inst.notes += [pretty_midi.Note(80, 48 + p % 12, c.start, c.end) for p in c.pitches]
+    pm.instruments.append(inst)
+    return pm
+
+
+def top_line(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
+    """The highest sounding note at every onset (a skyline melody)."""
+    notes = sorted((n for i in pm.instruments if not i.is_drum for n in i.notes), key=lambda n: (n.start, -n.pitch))
+    out, last = pretty_midi.Instrument(program=0), None
+    for n in notes:
+        if last is not None and n.start < last.end:
+            if n.pitch <= last.pitch:
+                continue
+            last.end = n.start
+        last = pretty_midi.Note(n.velocity, n.pitch, n.start, n.end)
+        out.notes.append(last)
+    pm_out = pretty_midi.PrettyMIDI()
+    pm_out.instruments.append(out)
+    return pm_out
+
+
+def valence_ceilings(loaded: checkpoint.Loaded, seeds: int) -> None:
+    targets = (-0.6, 0.0, 0.6)
+    reads: dict[str, list[float]] = {"model": [], "model, off-chord notes moved into the chord": [],
+                                     "the plan's chords alone": []}
+    for v in targets:
+        arc = EmotionArc.constant(30.0, valence=v, arousal=0.1)
+        got: dict[str, list[float]] = {k: [] for k in reads}
+        for k in range(seeds):
+            plan = plan_for(Condition("response", arc, (), 30.0), k)
+            pm = generate(arc, duration=30.0, seed=k, model=loaded, plan=plan).midi
+            for name, piece in zip(reads, (pm, in_chord(pm, plan), block_chords(plan)), strict=True):
+                got[name].append(float(np.mean(bar_va(piece).valence)))
+        for name in reads:
+            reads[name].append(float(np.mean(got[name])))
+    print(f"valence response, {seeds} pieces per target ({' / '.join(f'{t:+.1f}' for t in targets)}):")
+    for name, r in reads.items():
+        slope = np.polyfit(targets, r, 1)[0]
+        print(f"  {name:46s} {' / '.join(f'{x:+.2f}' for x in r)}  slope {slope:.2f}")
+
+
+def control_floor(loaded: checkpoint.Loaded, pieces: int) -> None:
+    files = Path(checkpoint.DEFAULT).with_name("composer-files.txt").read_text().split()
+    data = build(Tokenizer(loaded.tokenizer.config), _data_config(loaded.meta), only=files,
+                 heldout_only=True)["heldout"]
+    conds = conditions(data, n=pieces, duration=30.0, seed=0)
+    rows: dict[str, list[tuple[float, float]]] = {"held-out pieces themselves": [], "their top line alone": []}
+    for c in conds:
+        pm = loaded.tokenizer.decode(data.piece(data.names.index(c.name))).midi
+        for inst in pm.instruments:  # the first 30 s, as the target arc
+            inst.notes = [n for n in inst.notes if n.start < c.duration]
+            for n in inst.notes:
+                n.end = min(n.end, c.duration)
+        rows["held-out pieces themselves"].append(control_error(pm, c.arc))
+        rows["their top line alone"].append(control_error(top_line(pm), c.arc))
+    print(f"control error against their own arcs ({len(conds)} held-out pieces, first 30 s):")
+    for name, errs in rows.items():
+        e = np.array(errs)
+        print(f"  {name:28s} {e.mean():.3f} (valence {e[:, 0].mean():.3f}, arousal {e[:, 1].mean():.3f})")
+    print("per-bar valence labels of the held-out pieces, by the key their labelling found:")
+    for mode, test in (("minor", lambda k: k >= 12), ("major", lambda k: k < 12)):
+        vals = [data.va[s:e, 0] for s, e in zip(data.offsets[:-1], data.offsets[1:], strict=True) if test(data.key[s])]
+        allv = np.concatenate(vals).astype(float)
+        p10, p50, p90 = np.percentile(allv, [10, 50, 90])
+        print(f"  {mode}: {len(vals)} pieces, median of piece means {np.median([v.mean() for v in vals]):+.2f}, "
+              f"token percentiles 10/50/90 {p10:+.2f} / {p50:+.2f} / {p90:+.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", type=Path, default=checkpoint.DEFAULT)
+    ap.add_argument("--seeds", type=int, default=16, help="pieces per target in the valence sweep")
+    ap.add_argument("--pieces", type=int, default=16, help="held-out pieces for the control-error floor")
+    args = ap.parse_args()
+    loaded = checkpoint.load(args.checkpoint)
+    valence_ceilings(loaded, args.seeds)
+    control_floor(loaded, args.pieces)
+
+
+if __name__ == "__main__":
+    main()
