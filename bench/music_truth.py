@@ -9,7 +9,9 @@ arousal, and the standard deviation of track-mean arousal. Candidates:
 * ``model``: both heads of the trained model of :mod:`analysis.music.emotion` (``checkpoints/music_emotion.npz``);
 * ``shipped``: what :func:`analysis.music.audio.analyze_audio` (hence :func:`analysis.analyze_track`)
   returns by default: the model's arousal with the hand-built valence;
-* ``analyze_track``: :func:`analysis.analyze_track` itself on the whole files (slow).
+* ``analyze_track``: :func:`analysis.analyze_track` itself on the whole files (slow);
+* ``transcribed``: the MIDI estimator's features of the notes the Basic Pitch network hears
+  (``bench/transcribed.py``; needs ``pip install --no-deps basic-pitch``), loudness and tempo as ``today``.
 
 Each recording is decoded once and cut to its first ``--seconds`` (default 60; 0 = whole
 track) for ``today`` and ``model``, to keep the run to minutes on a shared 2-core machine.
@@ -60,6 +62,18 @@ def read_shipped(track: Recording, y: np.ndarray) -> tuple[float, float]:
     return float(arc.valence.mean()), float(arc.arousal.mean())
 
 
+def read_transcribed(track: Recording, y: np.ndarray) -> tuple[float, float]:
+    from transcribed import posteriorgrams, window_features
+
+    from analysis.music.audio import SR, analyze_audio
+
+    f = analyze_audio(y, SR, reader="features").features
+    heard = window_features(posteriorgrams(y, SR), f.starts, f.ends, key_window=8.0, tempo=f.tempo,
+                            velocity=f.velocity)
+    v, a = heard.va()
+    return float(v.mean()), float(a.mean())
+
+
 def read_analyze_track(track: Recording, y: np.ndarray) -> tuple[float, float]:
     import analysis
 
@@ -69,6 +83,7 @@ def read_analyze_track(track: Recording, y: np.ndarray) -> tuple[float, float]:
 
 CANDIDATES: dict[str, Reader] = {
     "today": read_today, "model": read_model, "shipped": read_shipped, "analyze_track": read_analyze_track,
+    "transcribed": read_transcribed,
 }
 
 
