@@ -5,8 +5,8 @@ Prints three figures for the model card of ``checkpoints/composer.pt``:
 1. **Valence response ceilings.** The constant-target sweep of ``composer.training.evaluate``
    (valence -0.6 / 0 / +0.6 at arousal 0.1, the planner's plan, ``--seeds`` pieces per target), read
    by ``bar_va`` for: the model as it writes; the same notes with every note outside the planned
-   chord moved to the nearest tone of it (perfect chord following); the plan's chords alone as
-   block chords.
+   chord moved to the nearest tone of it (perfect chord following); the model's notes over the
+   plan's chord roots as a bass line; the plan's chords alone as block chords.
 2. **Control-error floor.** The held-out pieces of the evaluation (``--pieces`` longest, first
    30 s) against their own per-bar arcs: the pieces themselves, and their top line alone.
 3. **What the corpus's minor and major pieces read.** Per-bar valence labels of the held-out
@@ -49,6 +49,15 @@ def in_chord(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.Prett
     return out
 
 
+def with_bass(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
+    """``pm`` plus the root of each planned chord held an octave below middle C."""
+    out = copy.deepcopy(pm)
+    bass = pretty_midi.Instrument(program=32)
+    bass.notes = [pretty_midi.Note(80, 36 + c.root % 12, c.start, c.end) for c in plan.chords]
+    out.instruments.append(bass)
+    return out
+
+
 def block_chords(plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
     """The plan's chords as sustained block chords around middle C."""
     pm = pretty_midi.PrettyMIDI()
@@ -78,6 +87,7 @@ def top_line(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
 def valence_ceilings(loaded: checkpoint.Loaded, seeds: int) -> None:
     targets = (-0.6, 0.0, 0.6)
     reads: dict[str, list[float]] = {"model": [], "model, off-chord notes moved into the chord": [],
+                                     "model, with the plan's roots as a bass line": [],
                                      "the plan's chords alone": []}
     for v in targets:
         arc = EmotionArc.constant(30.0, valence=v, arousal=0.1)
@@ -85,7 +95,8 @@ def valence_ceilings(loaded: checkpoint.Loaded, seeds: int) -> None:
         for k in range(seeds):
             plan = plan_for(Condition("response", arc, (), 30.0), k)
             pm = generate(arc, duration=30.0, seed=k, model=loaded, plan=plan).midi
-            for name, piece in zip(reads, (pm, in_chord(pm, plan), block_chords(plan)), strict=True):
+            pieces = (pm, in_chord(pm, plan), with_bass(pm, plan), block_chords(plan))
+            for name, piece in zip(reads, pieces, strict=True):
                 got[name].append(float(np.mean(bar_va(piece).valence)))
         for name in reads:
             reads[name].append(float(np.mean(got[name])))
