@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
+from analysis.jit import load_librosa
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from analysis.media.mux import mux
 from analysis.media.probe import media_duration
@@ -55,7 +56,7 @@ def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
         audio = render_mono(pm.instruments, fs=sr)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         return (audio / peak * 0.8 if peak > 0 else audio).astype(np.float32)[None, :]
-    import librosa
+    librosa = load_librosa()
 
     try:
         y, _ = librosa.load(str(path), sr=sr, mono=False)
@@ -91,8 +92,9 @@ def fit_track(
         raise ParameterError(f"`start` must not be negative (received {start})")
     if stretch <= 0 or max_stretch < 1:
         raise ParameterError(f"`stretch` must be positive and `max_stretch` >= 1 (received {stretch}, {max_stretch})")
-    import librosa
     import soundfile as sf
+
+    librosa = load_librosa()
 
     applied = float(min(max(stretch, 1.0 / max_stretch), max_stretch))
     y = load_track_audio(Path(track), sr=sr)

@@ -31,6 +31,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
+from analysis.jit import load_librosa
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def analyze_audio(
     recordings confirm best (``bench/music_truth.py``); "features" maps the features below
     through :func:`~analysis.music.symbolic.music_va` for both axes.
     """
-    import librosa
+    librosa = load_librosa()
 
     y = _checked(y, hop=hop, window=window, key_window=key_window, reader=reader)
     if sr != SR:

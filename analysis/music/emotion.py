@@ -33,6 +33,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
+from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
 
 SR = 22050
@@ -60,7 +61,7 @@ def _prefix(x: np.ndarray) -> np.ndarray:
 
 def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     """Frame-wise features ``(T, F)``, chroma ``(T, 12)``, onset times, tempo and onset envelope."""
-    import librosa
+    librosa = load_librosa()
 
     power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2  # (bins, T)
     # nothing above FMAX: lossy codecs low-pass there (an mp3 moves the 9-11 kHz bands by >10 sd)
@@ -90,7 +91,7 @@ def window_features(
     y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Window centres ``grid(duration, hop)`` and the ``(n, len(FEATURE_NAMES))`` feature matrix."""
-    import librosa
+    librosa = load_librosa()
 
     for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
         if value <= 0:

@@ -18,6 +18,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ParameterError
+from analysis.jit import load_librosa
 from analysis.media.hashing import content_hash
 from analysis.music.symbolic import MusicFeatures
 
@@ -123,8 +124,9 @@ def _load_av(path: Path, sr: int) -> np.ndarray:
 
 def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
     """Mono float32 samples of an audio file at rate ``sr``; :class:`MediaError` when unreadable or empty."""
-    import librosa
     import soundfile as sf
+
+    librosa = load_librosa()
 
     p = Path(path)
     y: np.ndarray | None = None

@@ -1,0 +1,77 @@
+"""librosa's numba kernels are built under one lock shared by every process (analysis/jit.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from analysis.jit import KERNEL_MODULES, kernel_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Imports numba and scipy first, so that "ready" marks the moment the kernels start to build.
+CHILD = """
+import numba, scipy.signal
+print("ready", flush=True)
+from analysis.jit import load_librosa
+load_librosa()
+print("loaded", flush=True)
+"""
+
+#: What the product does with librosa, then which loaded librosa modules hold numba gufuncs.
+PRODUCT = """
+import json, sys
+import numpy as np, soundfile as sf
+from numba.np.ufunc.gufunc import GUFunc
+from analysis.music.audio import analyze_audio
+from analysis.music.emotion import music_emotion
+from analysis.music.track import load_audio
+from matching.fit import fit_track
+
+y = np.sin(2 * np.pi * 220 * np.arange(3 * 22050) / 22050).astype(np.float32) * 0.3
+sf.write(sys.argv[1], y, 22050)
+analyze_audio(load_audio(sys.argv[1]), 22050)
+music_emotion(y, 22050)
+fit_track(sys.argv[1], sys.argv[2], start=0.5, duration=1.0, stretch=1.1, pitch_shift=1.0)
+mods = [n for n, m in list(sys.modules.items()) if n.startswith("librosa") and m is not None
+        and any(isinstance(v, GUFunc) for v in vars(m).values())]
+print(json.dumps(sorted(mods)))
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+
+
+def test_building_the_kernels_waits_for_the_lock(tmp_path) -> None:
+    """Held by another process, the lock keeps a fresh process from building (and writing) any
+    kernel; released, the process builds them. Unlocked, its first kernel file appears about 4 s
+    after "ready" on the 2-core machine."""
+    cache = tmp_path / "numba"
+    child = subprocess.Popen([sys.executable, "-c", CHILD], env=_env(NUMBA_CACHE_DIR=str(cache)),
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        with kernel_lock() as held:
+            assert held
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(8.0)
+            assert child.poll() is None and not list(cache.rglob("*.nbi"))
+        deadline = time.monotonic() + 120.0
+        while not list(cache.rglob("*.nbi")) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(cache.rglob("*.nbi")), "the child built nothing after the lock was released"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_every_librosa_kernel_the_product_loads_is_built_under_the_lock(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-c", PRODUCT, str(tmp_path / "a.wav"), str(tmp_path / "b.wav")],
+                         env=_env(), capture_output=True, text=True, cwd=ROOT, timeout=600, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded, "the product loaded no librosa kernel at all: the check below would prove nothing"
+    assert set(loaded) <= set(KERNEL_MODULES)
