@@ -515,8 +515,9 @@ def build(
     files = sorted(str(p) for p in src.glob("*.mid") if (only is None or p.name in only) and wanted(p.name))
     files = files[:max_files]
     if only is not None and len(files) < len(set(only)):
+        hint = " --files-from checkpoints/corpus-heldout.txt" if heldout_only else ""
         raise ParameterError(f"`only` names {len(set(only))} files but {src} holds {len(files)} of them "
-                             "(run `python -m composer.training.corpus` to parse the rest)")
+                             f"(run `python -m composer.training.corpus{hint}` to parse the rest)")
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.training.corpus` first)")
     key = hashlib.sha1(
