@@ -31,10 +31,9 @@ from analysis.arc import EmotionArc
 from analysis.music.symbolic import bar_va
 from composer.model import checkpoint
 from composer.model.generate import generate
-from composer.model.tokens import Tokenizer
 from composer.music.harmony import HarmonyPlan
-from composer.training.data import build
-from composer.training.evaluate import Condition, _data_config, conditions, control_error, plan_for
+from composer.music.notes import Note, snap_to_scale, voice_line
+from composer.training.evaluate import Condition, conditions, control_error, heldout_data, plan_for
 
 
 def in_chord(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
@@ -42,10 +41,7 @@ def in_chord(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.Prett
     out = copy.deepcopy(pm)
     for inst in (i for i in out.instruments if not i.is_drum):
         for note in inst.notes:
-            pcs = {p % 12 for p in plan.chord_at(note.start).pitches}
-            if note.pitch % 12 not in pcs:
-                near = [note.pitch + d for d in range(-6, 7) if (note.pitch + d) % 12 in pcs]
-                note.pitch = min(near, key=lambda p: (abs(p - note.pitch), p))
+            note.pitch = snap_to_scale(note.pitch, {p % 12 for p in plan.chord_at(note.start).pitches})
     return out
 
 
@@ -69,19 +65,13 @@ def block_chords(plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
 
 
 def top_line(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
-    """The highest sounding note at every onset (a skyline melody)."""
-    notes = sorted((n for i in pm.instruments if not i.is_drum for n in i.notes), key=lambda n: (n.start, -n.pitch))
-    out, last = pretty_midi.Instrument(program=0), None
-    for n in notes:
-        if last is not None and n.start < last.end:
-            if n.pitch <= last.pitch:
-                continue
-            last.end = n.start
-        last = pretty_midi.Note(n.velocity, n.pitch, n.start, n.end)
-        out.notes.append(last)
-    pm_out = pretty_midi.PrettyMIDI()
-    pm_out.instruments.append(out)
-    return pm_out
+    """The highest note of every onset (:func:`composer.music.notes.voice_line`, the learned source's melody)."""
+    notes = [Note(n.start, n.end, n.pitch, n.velocity) for i in pm.instruments if not i.is_drum for n in i.notes]
+    line = pretty_midi.Instrument(program=0)
+    line.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in voice_line(notes)]
+    out = pretty_midi.PrettyMIDI()
+    out.instruments.append(line)
+    return out
 
 
 def valence_ceilings(loaded: checkpoint.Loaded, seeds: int) -> None:
@@ -106,10 +96,8 @@ def valence_ceilings(loaded: checkpoint.Loaded, seeds: int) -> None:
         print(f"  {name:46s} {' / '.join(f'{x:+.2f}' for x in r)}  slope {slope:.2f}")
 
 
-def control_floor(loaded: checkpoint.Loaded, pieces: int) -> None:
-    files = Path(checkpoint.DEFAULT).with_name("composer-files.txt").read_text().split()
-    data = build(Tokenizer(loaded.tokenizer.config), _data_config(loaded.meta), only=files,
-                 heldout_only=True)["heldout"]
+def control_floor(ckpt: Path, loaded: checkpoint.Loaded, pieces: int) -> None:
+    data = heldout_data(ckpt, loaded)
     conds = conditions(data, n=pieces, duration=30.0, seed=0)
     rows: dict[str, list[tuple[float, float]]] = {"held-out pieces themselves": [], "their top line alone": []}
     for c in conds:
@@ -141,7 +129,7 @@ def main() -> None:
     args = ap.parse_args()
     loaded = checkpoint.load(args.checkpoint)
     valence_ceilings(loaded, args.seeds)
-    control_floor(loaded, args.pieces)
+    control_floor(args.checkpoint, loaded, args.pieces)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from composer.model import checkpoint
 from composer.model.infer import NumpyDecoder, Weights
 from composer.model.plan import IDENTITY, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
 from composer.model.tokens import BAR, BOS, EOS, Decoded
-from composer.music.notes import Material, MaterialRequest, Note
+from composer.music.notes import Material, MaterialRequest, Note, voice_line
 
 CUT_TOLERANCE = 0.1  # seconds: a chord change this close to a cut counts as landing on it
 
@@ -412,23 +412,8 @@ class LearnedSource:
             plan=request,
         )
         notes = sorted(piece.notes(), key=lambda n: (n.start, -n.pitch))
-        return Material(melody=tuple(_line(notes, top=True)), source=self.name, counter=tuple(_line(notes, top=False)))
-
-
-def _line(notes: list[Note], *, top: bool) -> list[Note]:
-    """Skyline (or bassline): at each onset the highest (lowest) note, cut where the next one starts."""
-    by_onset: dict[float, Note] = {}
-    for n in notes:
-        cur = by_onset.get(round(n.start, 3))
-        if cur is None or (n.pitch > cur.pitch if top else n.pitch < cur.pitch):
-            by_onset[round(n.start, 3)] = n
-    line = [by_onset[k] for k in sorted(by_onset)]
-    out = []
-    for i, n in enumerate(line):
-        end = min(n.end, line[i + 1].start) if i + 1 < len(line) else n.end
-        if end - n.start > 0.02:
-            out.append(Note(n.start, end, n.pitch, max(1, min(127, n.velocity))))
-    return out
+        return Material(melody=tuple(voice_line(notes, top=True)), source=self.name,
+                        counter=tuple(voice_line(notes, top=False)))
 
 
 @cached("learned-source", maxsize=1)

@@ -115,6 +115,22 @@ class NoteSource(Protocol):
         ...
 
 
+def voice_line(notes: Sequence[Note], *, top: bool = True) -> list[Note]:
+    """Skyline (or bassline): at each onset the highest (lowest) note, cut where the next one starts."""
+    by_onset: dict[float, Note] = {}
+    for n in notes:
+        cur = by_onset.get(round(n.start, 3))
+        if cur is None or (n.pitch > cur.pitch if top else n.pitch < cur.pitch):
+            by_onset[round(n.start, 3)] = n
+    line = [by_onset[k] for k in sorted(by_onset)]
+    out = []
+    for i, n in enumerate(line):
+        end = min(n.end, line[i + 1].start) if i + 1 < len(line) else n.end
+        if end - n.start > 0.02:
+            out.append(Note(n.start, end, n.pitch, max(1, min(127, n.velocity))))
+    return out
+
+
 def snap_to_scale(pitch: int, scale: Sequence[int]) -> int:
     """The nearest pitch whose pitch class is in ``scale`` (ties go down)."""
     pcs = set(scale)

@@ -41,6 +41,7 @@ import pretty_midi
 from analysis.arc import EmotionArc
 from composer.model import checkpoint
 from composer.model.plan import plan_following
+from composer.model.tokens import Tokenizer
 from composer.music.harmony import HarmonyPlan, plan_harmony
 from composer.music.notes import ChordSpan, MaterialRequest
 from composer.music.rules import RuleSource
@@ -277,23 +278,16 @@ def evaluate(
 
     ``response_seeds`` pieces per target in the constant-target sweeps (:func:`response`).
 
-    The held-out pieces are those of the corpus files in ``files_from`` (default: the list beside
-    the checkpoint), loaded from the data cache made with the checkpoint's own data settings, or
-    with those of the checkpoint ``data_like`` (to score an older checkpoint on a newer split).
+    The held-out pieces: :func:`heldout_data`.
     """
     import torch
 
     from composer.model.generate import generate
-    from composer.model.tokens import Tokenizer
     from composer.training.train import TrainConfig, heldout_loss
 
     torch.set_num_threads(threads)
     loaded = checkpoint.load(ckpt)
-    # by default the corpus files the checkpoint was trained on (its held-out split)
-    files = files_from or Path(ckpt).with_name("composer-files.txt")
-    only = files.read_text().split() if files.exists() else None
-    settings = _data_config(checkpoint.load(data_like).meta if data_like else loaded.meta)
-    data = build(Tokenizer(loaded.tokenizer.config), settings, only=only, heldout_only=True)["heldout"]
+    data = heldout_data(ckpt, loaded, files_from=files_from, data_like=data_like)
     saved = loaded.meta.get("train_config", {})
     tc = TrainConfig(**{**{k: v for k, v in saved.items() if k in TrainConfig.__annotations__}, "eval_batches": 32})
     negated = data.va.copy()
@@ -334,6 +328,18 @@ def evaluate(
     return {"checkpoint": str(ckpt), "pieces": len(conds), "duration": duration, "seed": seed,
             "heldout_loss": losses, "systems": rows, "response": sweeps,
             "seconds_for_60s_piece": speed60, "tokens_60s": int(g60.tokens.size)}
+
+
+def heldout_data(
+    ckpt: Path, loaded: checkpoint.Loaded, *, files_from: Path | None = None, data_like: Path | None = None
+) -> TokenData:
+    """The held-out pieces of the corpus files in ``files_from`` (default: the list beside the
+    checkpoint), labelled with the checkpoint's own data settings, or with those of the checkpoint
+    ``data_like`` (to score an older checkpoint on a newer split). Only they need to be parsed."""
+    files = files_from or Path(ckpt).with_name("composer-files.txt")
+    only = files.read_text().split() if files.exists() else None
+    settings = _data_config(checkpoint.load(data_like).meta if data_like else loaded.meta)
+    return build(Tokenizer(loaded.tokenizer.config), settings, only=only, heldout_only=True)["heldout"]
 
 
 def _data_config(meta: dict) -> DataConfig:
