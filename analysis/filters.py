@@ -41,6 +41,11 @@ def _extend(x: np.ndarray, size: int, mode: str) -> np.ndarray:
     return np.pad(x, (left, size - 1 - left), mode=_PAD[mode])
 
 
+def prefix_sum(x: np.ndarray) -> np.ndarray:
+    """Cumulative sums along axis 0 with a leading row of zeros: ``c[b] - c[a]`` sums rows ``[a, b)``."""
+    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+
+
 def moving_average(x: np.ndarray, size: int, mode: Mode = "reflect") -> np.ndarray:
     """Mean over a window of ``size`` samples; equals ``scipy.ndimage.uniform_filter1d(x, size,
     mode=mode)`` for ``mode`` "reflect" (the default) or "nearest", including its window for even

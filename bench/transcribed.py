@@ -28,6 +28,7 @@ import numpy as np
 
 from analysis.caches import cached
 from analysis.errors import ModelError
+from analysis.filters import prefix_sum
 from analysis.music.symbolic import MusicFeatures, mode_score, pair_roughness
 
 SR = 22050
@@ -115,9 +116,6 @@ def posteriorgrams(y: np.ndarray, sr: int = SR) -> Posteriorgrams:
     return Posteriorgrams(note=note, onset=onset)
 
 
-def _prefix(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
-
 
 def onset_times(onset: np.ndarray, *, threshold: float = ONSET_THRESHOLD, merge: float = 0.02) -> np.ndarray:
     """Distinct note-start times (s): peaks in time of each key's onset probability above
@@ -164,7 +162,7 @@ def window_features(
     mid = (np.asarray(starts) + np.asarray(ends)) / 2
     ka = np.minimum(frames(np.maximum(np.minimum(starts, mid - key_window / 2), 0)), max(n - 1, 0))
     kb = np.maximum(frames(np.maximum(ends, mid + key_window / 2)), ka + 1)
-    win = lambda x, lo, hi: (c := _prefix(x))[np.minimum(hi, n)] - c[lo]  # noqa: E731
+    win = lambda x, lo, hi: (c := prefix_sum(x))[np.minimum(hi, n)] - c[lo]  # noqa: E731
     hist = win(pcs, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)
     pr = win(pairs, a, b)

@@ -31,6 +31,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
+from analysis.filters import prefix_sum
 from analysis.jit import load_librosa
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
@@ -96,9 +97,6 @@ class AudioMusic:
     raw: Mapping[str, np.ndarray]  # uncalibrated per-window readings: register, db, consonance, onset_rate
 
 
-def _prefix(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
-
 
 def _checked(y: np.ndarray, *, hop: float, window: float, key_window: float, reader: str) -> np.ndarray:
     """``y`` as float32 mono, after checking the arguments of :func:`analyze_audio`."""
@@ -155,7 +153,7 @@ def analyze_audio(
     b = np.maximum(to_frame(t + window / 2), a + 1)
     ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
     kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
-    win = lambda x, lo, hi: (c := _prefix(x))[hi] - c[lo]  # noqa: E731
+    win = lambda x, lo, hi: (c := prefix_sum(x))[hi] - c[lo]  # noqa: E731
     snd = win(sounding, a, b)
     hist = win(chroma_n, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)

@@ -33,6 +33,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
+from analysis.filters import prefix_sum
 from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
 
@@ -54,9 +55,6 @@ FEATURE_NAMES = (
     "key_major", "key_minor", "mode", "tempo",
 )
 
-
-def _prefix(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
 
 
 def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
@@ -110,7 +108,7 @@ def window_features(
     a = np.minimum(to_frame(np.maximum(t - window / 2, 0)), n - 1)
     b = np.maximum(to_frame(t + window / 2), a + 1)
     cnt = (b - a)[:, None].astype(float)
-    c = _prefix(frames)
+    c = prefix_sum(frames)
     mean = (c[b] - c[a]) / cnt
     m = N_MELS
     mel_mean, mel_sq = mean[:, :m], mean[:, m:2 * m]
@@ -121,7 +119,7 @@ def window_features(
     rate = (np.searchsorted(onsets, b / FRAME_RATE) - np.searchsorted(onsets, a / FRAME_RATE)) / span
     ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
     kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
-    cc = _prefix(chroma)
+    cc = prefix_sum(chroma)
     r = key_correlations(cc[kb] - cc[ka])  # (n, 24)
     major, minor = r[:, :12].max(1), r[:, 12:].max(1)
     x = np.column_stack([

@@ -33,6 +33,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
+from analysis.filters import prefix_sum
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -294,14 +295,13 @@ def _window_sum(cum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _features(roll: _Roll, tempo_fn, starts: np.ndarray, ends: np.ndarray, key_window: float) -> MusicFeatures:
     n_frames = roll.count.shape[0]
     frames = lambda t: np.clip(np.round(np.asarray(t) * ROLL_RATE).astype(int), 0, n_frames)  # noqa: E731
-    prefix = lambda x: np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])  # noqa: E731
     a, b = frames(starts), np.maximum(frames(ends), frames(starts) + 1)
     b = np.minimum(b, n_frames)
     a = np.minimum(a, b - 1)
     rough, pairs = pair_roughness(roll.pcs)
-    c_pcs, c_rough, c_pairs = prefix(roll.pcs), prefix(rough), prefix(pairs)
-    c_cnt, c_pitch = prefix(roll.count), prefix(roll.pitch_sum)
-    c_vs, c_vc = prefix(roll.vel_sum), prefix(roll.vel_count)
+    c_pcs, c_rough, c_pairs = prefix_sum(roll.pcs), prefix_sum(rough), prefix_sum(pairs)
+    c_cnt, c_pitch = prefix_sum(roll.count), prefix_sum(roll.pitch_sum)
+    c_vs, c_vc = prefix_sum(roll.vel_sum), prefix_sum(roll.vel_count)
     mid = (np.asarray(starts) + np.asarray(ends)) / 2
     ka = frames(np.maximum(np.minimum(starts, mid - key_window / 2), 0))
     kb = np.maximum(frames(np.maximum(ends, mid + key_window / 2)), ka + 1)
