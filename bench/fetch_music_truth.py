@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.music.recordings import CACHE, fetch
 
 MANIFEST = Path(__file__).parent / "data" / "music_truth.csv"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--debs", type=Path, default=None, help="folder of already downloaded .deb files to use first")

@@ -370,5 +370,6 @@ def main() -> None:
                real=Path(args.real).name if args.real else "", real_share=str(args.real_share))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB) in {time.perf_counter() - t0:.0f} s")
 
+
 if __name__ == "__main__":
     main()
