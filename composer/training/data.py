@@ -14,7 +14,9 @@ Per piece (one MIDI file written by :mod:`composer.training.corpus`):
 With ``DataConfig(mode_flip=True)`` each training piece also gets a copy moved to the
 other mode (:func:`mode_flipped`), and with ``mode_turn=True`` one that turns to the other
 mode at a seeded point 30-70 % through, relabelled like the others.  A turn is where the
-notes so far mislead and only the condition tells what comes next.
+notes so far mislead and only the condition tells what comes next. With ``accompany=True``
+one more copy sounds the piece's harmony as block chords for a seeded stretch
+(:mod:`composer.training.voicing`), so the valence label also moves within one plan.
 
 Held-out pieces (a committed list, made by a fixed hash of the piece name) get no augmentation. Everything lands
 in one ``.npz`` under ``data-cache/`` keyed by the tokenizer config, the augmentation
@@ -43,6 +45,7 @@ from analysis.errors import ParameterError
 from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key, music_va
 from composer.model.tokens import DRUMS, N_KEYS, Tokenizer, TokenizerConfig
 from composer.training.layout import CACHE, is_heldout, midi_dir
+from composer.training.voicing import accompanied
 
 _TEMPLATES = {
     "maj": (0, 4, 7),
@@ -69,6 +72,7 @@ class DataConfig:
     mode_flip: bool = False  # one extra copy per training piece moved to the other mode (major <-> minor)
     mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
     valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
+    accompany: bool = False  # one extra copy per training piece with block chords for a stretch (voicing.py)
 
 
 # --------------------------------------------------------------------------- piece prep
@@ -282,6 +286,10 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
         if cfg.mode_turn:
             turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
             out.append((name, held, label(mode_flipped(pm, after=turn, key=key), key, turn=turn)))
+        if cfg.accompany:
+            start = float(rng.uniform(0.0, 0.4)) * pm.get_end_time()
+            end = start + float(rng.uniform(0.3, 0.6)) * pm.get_end_time()
+            out.append((name, held, label(clean(accompanied(pm, key, start=start, end=end)), key)))
         return out
     except Exception:
         return []
