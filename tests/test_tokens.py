@@ -8,7 +8,8 @@ import pytest
 
 from analysis.errors import ParameterError
 from composer.model.tokens import BAR, BOS, EOS, Tokenizer, TokenizerConfig
-from composer.training.data import augment, beat_chords, clean
+from composer.training.chords import beat_chords
+from composer.training.data import augment, clean
 
 
 def _quantised_piece(tok: Tokenizer, seed: int = 0) -> pretty_midi.PrettyMIDI:

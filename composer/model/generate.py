@@ -82,7 +82,8 @@ def _nucleus(logits: np.ndarray, temperature: float, top_p: float, rng: np.rando
 
 
 def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok, warp: TimeWarp) -> tuple[list[int], list[float]]:
-    from composer.training.data import beat_chords, clean
+    from composer.training.chords import beat_chords
+    from composer.training.data import clean
 
     if not isinstance(seed_midi, pretty_midi.PrettyMIDI):
         try:

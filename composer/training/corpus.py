@@ -94,7 +94,8 @@ def piece_stats(data: bytes) -> tuple[float, int, int]:
     import pretty_midi
 
     from composer.model.tokens import Tokenizer
-    from composer.training.data import beat_chords, clean
+    from composer.training.chords import beat_chords
+    from composer.training.data import clean
 
     tok = Tokenizer()
     pm = clean(pretty_midi.PrettyMIDI(io.BytesIO(data)))

@@ -6,7 +6,7 @@ Per piece (one MIDI file written by :mod:`composer.training.corpus`):
    ``PROGRAM`` tokens stay rare) and same-pitch overlaps are cut;
 2. augmented copies are made (transposition, tempo and velocity scaling), each
    relabelled from scratch so labels match what the copy sounds like;
-3. chords are read per beat (:func:`beat_chords`) and their changes become ``CHORD``
+3. chords are read per beat (:func:`composer.training.chords.beat_chords`) and their changes become ``CHORD``
    tokens; bars are the MIDI's downbeats;
 4. valence/arousal per bar come from the symbolic estimator
    (:func:`analysis.music.symbolic.bar_va`) and are spread to every token of the bar.
@@ -44,16 +44,9 @@ import pretty_midi
 from analysis.errors import ParameterError
 from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key, music_va
 from composer.model.tokens import DRUMS, N_KEYS, Tokenizer, TokenizerConfig
+from composer.training.chords import beat_chords
 from composer.training.layout import CACHE, is_heldout, midi_dir
 from composer.training.voicing import accompanied
-
-_TEMPLATES = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
-    "dom7": (0, 4, 7, 10),
-}
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +66,7 @@ class DataConfig:
     mode_turn: bool = False  # one extra copy per training piece that turns to the other mode part-way
     valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
     accompany: bool = False  # one extra copy per training piece with block chords for a stretch (voicing.py)
+    key_chords: bool = False  # chord labels break ties toward the piece's key (chords.py), not by table order
 
 
 # --------------------------------------------------------------------------- piece prep
@@ -141,47 +135,6 @@ def _copy(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
     return pretty_midi.PrettyMIDI(io.BytesIO(_to_bytes(pm)))
 
 
-def beat_chords(pm: pretty_midi.PrettyMIDI, tokenizer: Tokenizer) -> list[tuple[float, int]]:
-    """Chord changes ``(time, chord token)``: template matching on each beat's pitch classes.
-
-    A beat's duration-weighted pitch-class histogram is scored against every root x
-    quality template (weight inside minus half the weight outside); the label is
-    repeated until it changes. Beats with no pitched note read as ``CHORD_N``.
-    """
-    beats = np.asarray(pm.get_beats(), float)
-    end = pm.get_end_time()
-    beats = beats[beats < end]
-    if beats.size == 0:
-        return []
-    edges = np.append(beats, end)
-    hist = np.zeros((beats.size, 12))
-    for inst in pm.instruments:
-        if inst.is_drum:
-            continue
-        for n in inst.notes:
-            i0 = max(int(np.searchsorted(edges, n.start, side="right")) - 1, 0)
-            i1 = int(np.searchsorted(edges, n.end, side="left"))
-            for i in range(i0, min(i1, beats.size)):
-                hist[i, n.pitch % 12] += min(n.end, edges[i + 1]) - max(n.start, edges[i])
-    quals = [q for q in tokenizer.config.chord_qualities if q in _TEMPLATES]
-    masks = np.zeros((len(quals) * 12, 12))
-    for qi, q in enumerate(quals):
-        for r in range(12):
-            masks[qi * 12 + r, [(r + i) % 12 for i in _TEMPLATES[q]]] = 1.0
-    masks /= masks.sum(1, keepdims=True) ** 0.5  # triads and sevenths on a par
-    total = hist.sum(1, keepdims=True)
-    score = hist @ masks.T - 0.5 * (total - hist @ (masks > 0).T)
-    best = score.argmax(1)
-    changes: list[tuple[float, int]] = []
-    last = -1
-    for i, b in enumerate(best):
-        tok = tokenizer.chord_token(None, None) if total[i, 0] <= 0 else tokenizer.chord_token(b % 12, quals[b // 12])
-        if tok != last:
-            changes.append((float(beats[i]), tok))
-            last = tok
-    return changes
-
-
 @dataclass(frozen=True, eq=False)
 class Piece:
     tokens: np.ndarray  # (n,) int16
@@ -226,18 +179,20 @@ def label_piece(
     valence_sigma: float = 0.0,
     key: Key | None = None,
     turn: float | None = None,
+    key_chords: bool = False,
 ) -> Piece:
     """Tokens of a cleaned piece with per-token bar VA labels, its chord changes and its key.
 
     ``key`` is the piece's key (None: no key, e.g. drums only); tokens at or after ``turn``
-    seconds get the other mode on the same tonic (a mode-turned copy).
+    seconds get the other mode on the same tonic (a mode-turned copy). ``key_chords`` reads the
+    chord labels with ties broken toward that key (:func:`composer.training.chords.beat_chords`).
 
     ``valence_sigma`` > 0 smooths the per-bar valence over that many seconds: the per-bar
     reading jumps from bar to bar (within-piece sd 0.24 against 0.08 for arousal on the
     corpus subset) while a piece's mode holds, and a model learns to ignore an input that
     noisy; the arcs it is given at run time are smooth too.
     """
-    chords = beat_chords(pm, tokenizer)
+    chords = beat_chords(pm, tokenizer, key, turn=turn) if key_chords else beat_chords(pm, tokenizer)
     enc = tokenizer.encode(pm, chords=chords)
     bars = bar_va(pm)
     valence = smooth_bars(np.asarray(bars.valence, float), (bars.starts + bars.ends) / 2, valence_sigma)
@@ -270,7 +225,8 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
         key = estimate_key(pm) if pitched else None
 
         def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None) -> Piece:
-            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, key=k, turn=turn)
+            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, key=k, turn=turn,
+                               key_chords=cfg.key_chords)
 
         out = [(name, held, label(pm, key))]
         for _ in range(0 if held else cfg.augment_copies):

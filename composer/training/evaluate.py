@@ -105,7 +105,7 @@ def piece_stats(pm: pretty_midi.PrettyMIDI, bar_times: np.ndarray, duration: flo
 
 def _window_chord(notes: list[pretty_midi.Note], a: float, b: float) -> int:
     """Best root x quality template (index) of the pitch classes sounding in [a, b); -1 if silent."""
-    from composer.training.data import _TEMPLATES
+    from composer.training.chords import TEMPLATES
 
     hist = np.zeros(12)
     for n in notes:
@@ -113,7 +113,7 @@ def _window_chord(notes: list[pretty_midi.Note], a: float, b: float) -> int:
     if hist.sum() <= 0:
         return -1
     scores = []
-    for t in _TEMPLATES.values():
+    for t in TEMPLATES.values():
         for r in range(12):
             inside = hist[[(r + i) % 12 for i in t]].sum()
             scores.append(inside / len(t) ** 0.5 - 0.5 * (hist.sum() - inside))

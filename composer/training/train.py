@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="add a copy of each training piece that turns to the other mode part-way")
     ap.add_argument("--accompany", action="store_true",
                     help="add a copy of each training piece with block chords of its harmony for a stretch")
+    ap.add_argument("--key-chords", action="store_true",
+                    help="chord labels break ties toward the piece's key (one-note beats read as the key's chords)")
     ap.add_argument("--valence-sigma", type=float, default=0.0,
                     help="seconds of Gaussian smoothing of the per-bar valence labels")
     ap.add_argument("--augment-copies", type=int, default=DataConfig.augment_copies,
@@ -303,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     t = time.time()
     only = args.files_from.read_text().split() if args.files_from else None
     data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma,
-                          augment_copies=args.augment_copies, accompany=args.accompany)
+                          augment_copies=args.augment_copies, accompany=args.accompany,
+                          key_chords=args.key_chords)
     data = build(tokenizer, data_cfg, workers=args.workers, max_files=args.max_files, only=only)
     print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
           f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)

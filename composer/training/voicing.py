@@ -9,9 +9,7 @@ triads for a stretch and is labelled again from its notes, so within one plan th
 moves with the voicing: the condition then tells the model how strongly to state the mode.
 
 The chord of each beat is the best-matching triad of the beat's pitch classes, with ties
-(a one-note beat fits six triads) broken toward the key's diatonic chords, then its tonic,
-then the chord before; the plain template labels of :func:`composer.training.data.beat_chords`
-break ties by table order and so call most one-note beats major.
+broken toward the key (:func:`composer.training.chords.best_chords`).
 """
 
 from __future__ import annotations
@@ -20,59 +18,16 @@ import numpy as np
 import pretty_midi
 
 from analysis.music.symbolic import Key
+from composer.training.chords import TEMPLATES, beat_histograms, best_chords
 
-#: Triads the accompaniment may sound, as semitones above the root.
-TRIADS = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6)}
-_MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor and the leading tone (harmonic V)
-
-
-def _beat_histograms(pm: pretty_midi.PrettyMIDI) -> tuple[np.ndarray, np.ndarray]:
-    """Beat edges (``beats + 1``,) and each beat's duration-weighted pitch-class histogram."""
-    end = pm.get_end_time()
-    beats = np.asarray(pm.get_beats(), float)
-    edges = np.append(beats[beats < end], end)
-    hist = np.zeros((edges.size - 1, 12))
-    for inst in pm.instruments:
-        if inst.is_drum:
-            continue
-        for n in inst.notes:
-            i0 = max(int(np.searchsorted(edges, n.start, side="right")) - 1, 0)
-            i1 = min(int(np.searchsorted(edges, n.end, side="left")), hist.shape[0])
-            for i in range(i0, i1):
-                hist[i, n.pitch % 12] += min(n.end, edges[i + 1]) - max(n.start, edges[i])
-    return edges, hist
+TRIADS = ("maj", "min", "dim")  # what the accompaniment may sound
 
 
 def key_triads(pm: pretty_midi.PrettyMIDI, key: Key) -> tuple[np.ndarray, list[tuple[int, str] | None]]:
-    """Beat edges and the triad ``(root, quality)`` of each beat (None where nothing sounds).
-
-    Score as in ``beat_chords`` (weight inside the triad minus half the weight outside);
-    the tie-breaks are worth a twentieth of the beat's weight each, so they decide only
-    between triads that fit the notes (nearly) equally well.
-    """
-    edges, hist = _beat_histograms(pm)
-    names = [(r, q) for q in TRIADS for r in range(12)]
-    masks = np.zeros((len(names), 12))
-    for i, (r, q) in enumerate(names):
-        masks[i, [(r + s) % 12 for s in TRIADS[q]]] = 1.0
-    scale = {(key.tonic + d) % 12 for d in (_MINOR_SCALE if key.mode == "minor" else _MAJOR_SCALE)}
-    bonus = 2.0 * np.array([all(p in scale for p in np.flatnonzero(m)) for m in masks])
-    bonus[names.index((key.tonic, "min" if key.mode == "minor" else "maj"))] += 1.0
-    total = hist.sum(1)
-    score = hist @ masks.T / np.sqrt(3.0) - 0.5 * (total[:, None] - hist @ masks.T)
-    out: list[tuple[int, str] | None] = []
-    prev: int | None = None
-    for i in range(hist.shape[0]):
-        if total[i] <= 0:
-            out.append(None)
-            continue
-        s = score[i] + 0.05 * total[i] * bonus
-        if prev is not None:
-            s[prev] += 0.05 * total[i]
-        prev = int(s.argmax())
-        out.append(names[prev])
-    return edges, out
+    """Beat edges and the triad ``(root, quality)`` of each beat (None where nothing sounds),
+    ties broken toward ``key`` (:func:`composer.training.chords.best_chords`)."""
+    edges, hist = beat_histograms(pm)
+    return edges, best_chords(hist, TRIADS, key)
 
 
 def accompanied(
@@ -105,7 +60,7 @@ def accompanied(
         root, quality = triad
         low = floor + (root - floor) % 12
         voice.notes.extend(pretty_midi.Note(vel, low + s, float(edges[i]), float(edges[i + 1]))
-                           for s in TRIADS[quality])
+                           for s in TEMPLATES[quality])
     if voice.notes:
         out.instruments.append(voice)
     return out
