@@ -31,21 +31,23 @@ from composer.model.tokens import N_KEYS
 Condition = tuple[float, float, float, int, int, float]
 
 _EPS = 1e-5  # nn.LayerNorm's default
-_ERF = (1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+_ERF = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)  # Abramowitz & Stegun 7.1.26
+_ERF_P = 0.3275911
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function to within 1.2e-7 (Numerical Recipes' Chebyshev fit of erfc), as float32.
+    """The error function to within 1.5e-7 (Abramowitz & Stegun 7.1.26), in float32.
 
     NumPy has no erf, and importing ``scipy.special`` for it costs more than a piece takes to sample.
+    Five terms in float32: the GELU of every block calls it once a token.
     """
-    z = np.abs(x.astype(np.float64))
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = 0.0
-    for c in reversed(_ERF):
-        poly = c + t * poly
-    erfc = t * np.exp(-z * z - 1.26551223 + t * poly)
-    return np.copysign(1.0 - erfc, x).astype(np.float32)
+    z = np.abs(x)
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(_ERF_P) * z)
+    poly = np.float32(_ERF[4]) * t
+    for c in _ERF[3::-1]:
+        poly += np.float32(c)
+        poly *= t
+    return np.copysign(np.float32(1.0) - poly * np.exp(-z * z), x)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -53,12 +55,21 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return x * np.float32(0.5) * (np.float32(1.0) + erf(x * np.float32(1 / np.sqrt(2.0))))
 
 
-def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """``nn.LayerNorm`` over the last axis (biased variance, eps 1e-5)."""
+def normalise(x: np.ndarray) -> np.ndarray:
+    """``nn.LayerNorm`` over the last axis (biased variance, eps 1e-5) before its gain and bias, which
+    :class:`Weights` folds into the linear layer that follows."""
     n = np.float32(x.shape[-1])  # np.add.reduce / n is np.mean without its per-call Python overhead
     centred = x - np.add.reduce(x, -1, keepdims=True) / n
     var = np.add.reduce(centred * centred, -1, keepdims=True) / n
-    return centred / np.sqrt(var + np.float32(_EPS)) * weight + bias
+    return centred / np.sqrt(var + np.float32(_EPS))
+
+
+def fold(norm: tuple[np.ndarray, np.ndarray], weight: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """``(W', b')`` with ``normalise(x) @ W' + b' == (normalise(x) * gain + shift) @ weight + bias``; ``weight`` is
+    (in, out) for ``x @ weight``. One product and one sum a layer fewer per token."""
+    gain, shift = norm
+    folded = bias if bias is not None else np.zeros(weight.shape[1], np.float32)
+    return np.ascontiguousarray(gain[:, None] * weight), (shift @ weight + folded).astype(np.float32)
 
 
 def boundary_bin(config: ModelConfig, seconds: np.ndarray) -> np.ndarray:
@@ -73,12 +84,14 @@ def boundary_bin(config: ModelConfig, seconds: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class _Layer:
-    """One block's parameters, the linear weights transposed once (``x @ w``) for row-major products."""
+    """One block's parameters, the linear weights transposed once (``x @ w``) for row-major products.
 
-    ln1: tuple[np.ndarray, np.ndarray]
+    ``qkv`` holds ``ln1``'s gain and bias and the attention's 1/sqrt(head size) on its query columns;
+    ``fc1`` holds ``ln2``'s (:func:`fold`).
+    """
+
     qkv: tuple[np.ndarray, np.ndarray]  # (C, 3C), (3C,)
     proj: tuple[np.ndarray, np.ndarray]
-    ln2: tuple[np.ndarray, np.ndarray]
     fc1: tuple[np.ndarray, np.ndarray]
     fc2: tuple[np.ndarray, np.ndarray]
 
@@ -90,12 +103,15 @@ class Weights:
     config: ModelConfig
     arrays: Mapping[str, np.ndarray]  # the state dict by name (``head.weight`` is ``tok.weight``: tied)
     layers: tuple[_Layer, ...] = field(init=False, repr=False)
+    head: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)  # ln_f folded into the tied head
 
     def __post_init__(self) -> None:
         missing = sorted(set(self.required()) - set(self.arrays))
         if missing:
             raise ParameterError(f"generator weights lack {', '.join(missing[:5])}")
         object.__setattr__(self, "layers", tuple(self._layer(i) for i in range(self.config.n_layer)))
+        ln_f = (self.arrays["ln_f.weight"], self.arrays["ln_f.bias"])
+        object.__setattr__(self, "head", fold(ln_f, self.arrays["tok.weight"].T, None))
 
     def required(self) -> list[str]:
         names = ["tok.weight", "pos.weight", "va_proj.0.weight", "va_proj.0.bias", "va_proj.2.weight",
@@ -112,8 +128,11 @@ class Weights:
     def _layer(self, i: int) -> _Layer:
         a = lambda p: self.arrays[f"blocks.{i}.{p}"]  # noqa: E731
         linear = lambda p: (np.ascontiguousarray(a(f"{p}.weight").T), a(f"{p}.bias"))  # noqa: E731
-        return _Layer(ln1=(a("ln1.weight"), a("ln1.bias")), qkv=linear("attn.qkv"), proj=linear("attn.proj"),
-                      ln2=(a("ln2.weight"), a("ln2.bias")), fc1=linear("mlp.0"), fc2=linear("mlp.2"))
+        qkv_w, qkv_b = fold((a("ln1.weight"), a("ln1.bias")), *linear("attn.qkv"))
+        scale = np.ones(qkv_b.size, np.float32)
+        scale[: self.config.n_embd] = 1.0 / np.sqrt(self.config.n_embd // self.config.n_head)
+        return _Layer(qkv=(qkv_w * scale, qkv_b * scale), proj=linear("attn.proj"),
+                      fc1=fold((a("ln2.weight"), a("ln2.bias")), *linear("mlp.0")), fc2=linear("mlp.2"))
 
     @classmethod
     def from_state(cls, config: ModelConfig, state: Mapping[str, np.ndarray]) -> Weights:
@@ -135,7 +154,6 @@ class NumpyDecoder:
         self.plan_mask = np.asarray(plan_mask, bool).reshape(-1)
         self.rows = self.cond_mask.size
         self.heads, self.head_dim = cfg.n_head, cfg.n_embd // cfg.n_head
-        self.scale = np.float32(1.0 / np.sqrt(self.head_dim))
         shape = (self.rows, cfg.n_head, cfg.block_size, self.head_dim)
         self.k = [np.zeros(shape, np.float32) for _ in range(cfg.n_layer)]
         self.v = [np.zeros(shape, np.float32) for _ in range(cfg.n_layer)]
@@ -181,22 +199,22 @@ class NumpyDecoder:
         """One pre-norm block on positions ``at ..`` of x (rows, T, C); K and V join layer ``i``'s cache."""
         rows, T, C = x.shape
         H, D = self.heads, self.head_dim
-        qkv = layer_norm(x, *layer.ln1) @ layer.qkv[0] + layer.qkv[1]  # (rows, T, 3C)
+        qkv = normalise(x) @ layer.qkv[0] + layer.qkv[1]  # (rows, T, 3C), queries already scaled
         q, k, v = (qkv[..., j * C : (j + 1) * C].reshape(rows, T, H, D).transpose(0, 2, 1, 3) for j in range(3))
         self.k[i][:, :, at : at + T] = k
         self.v[i][:, :, at : at + T] = v
         keys, values = self.k[i][:, :, : at + T], self.v[i][:, :, : at + T]  # (rows, H, at + T, D)
-        att = (q @ keys.transpose(0, 1, 3, 2)) * self.scale  # (rows, H, T, at + T)
+        att = q @ keys.transpose(0, 1, 3, 2)  # (rows, H, T, at + T)
         if causal is not None:
             att = np.where(causal, np.float32(-np.inf), att)
         att = np.exp(att - att.max(-1, keepdims=True))
         y = (att / att.sum(-1, keepdims=True)) @ values  # (rows, H, T, D)
         x = x + y.transpose(0, 2, 1, 3).reshape(rows, T, C) @ layer.proj[0] + layer.proj[1]
-        h = gelu(layer_norm(x, *layer.ln2) @ layer.fc1[0] + layer.fc1[1])
+        h = gelu(normalise(x) @ layer.fc1[0] + layer.fc1[1])
         return x + h @ layer.fc2[0] + layer.fc2[1]
 
     def _head(self, x: np.ndarray) -> np.ndarray:
-        return layer_norm(x, self.w["ln_f.weight"], self.w["ln_f.bias"]) @ self.w["tok.weight"].T  # (rows, V)
+        return normalise(x) @ self.w.head[0] + self.w.head[1]  # (rows, V)
 
     # ------------------------------------------------------------------ the condition
     def _parts(self, cond: Condition) -> tuple[np.ndarray, ...]:
