@@ -23,6 +23,9 @@ normalised to [0, 1] by dividing by the range 2, measured by
 i.e. a ``CHORD`` token, within 0.1 s); musical statistics per piece (pitch-class entropy,
 scale consistency, groove consistency, note density) compared with the held-out real
 pieces as the overlapping area (OA, 1 = same distribution) of Gaussian KDEs; and speed.
+Groove consistency compares onset patterns across the piece's bars: for ``model+plan`` the
+plan's downbeats, as for ``rules`` (the model's own ``BAR`` tokens, read as well, are
+``OA_groove_consistency_bar_tokens``); elsewhere the ``BAR`` tokens.
 """
 
 from __future__ import annotations
@@ -225,6 +228,7 @@ def run_system(
     from composer.model.generate import CUT_TOLERANCE, generate
 
     errs, hits, note_hits, stats, forced, secs, music = [], [], [], [], 0, 0.0, 0.0
+    token_bar_grooves: list[float] = []  # model+plan: groove read on the model's own BAR tokens as well
     following = np.zeros(3, int)
     for k, c in enumerate(conds):
         if system == "rules":
@@ -242,6 +246,10 @@ def run_system(
             music += c.duration
             if plan is not None:
                 following += plan_following(pm, plan)
+                # the piece's bars are the plan's: its tempo map places every note, and the arranger
+                # and the score use its downbeats; the model's BAR tokens need not fall on them
+                token_bar_grooves.append(piece_stats(pm, bar_times, c.duration).groove_consistency)
+                bar_times = np.asarray(plan.downbeats, float)
         note_hits += note_cut_hits(pm, c.cuts)
         errs.append(control_error(pm, c.arc))
         stats.append(piece_stats(pm, bar_times, c.duration))
@@ -258,6 +266,8 @@ def run_system(
         **{f"OA_{f}": overlap([getattr(s, f) for s in stats], [getattr(r, f) for r in real])
            for f in PieceStats.__dataclass_fields__},
         "speed_x_realtime": music / secs if secs else None,
+        "OA_groove_consistency_bar_tokens": overlap(token_bar_grooves, [r.groove_consistency for r in real])
+        if token_bar_grooves else None,
     }
 
 
