@@ -46,6 +46,12 @@ def prefix_sum(x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
 
 
+def window_sums(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Sums of the rows ``[lo[i], hi[i])`` of ``x`` for every window ``i``, by one prefix sum."""
+    c = prefix_sum(x)
+    return c[hi] - c[lo]
+
+
 def moving_average(x: np.ndarray, size: int, mode: Mode = "reflect") -> np.ndarray:
     """Mean over a window of ``size`` samples; equals ``scipy.ndimage.uniform_filter1d(x, size,
     mode=mode)`` for ``mode`` "reflect" (the default) or "nearest", including its window for even

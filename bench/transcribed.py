@@ -28,7 +28,7 @@ import numpy as np
 
 from analysis.caches import cached
 from analysis.errors import ModelError
-from analysis.filters import prefix_sum
+from analysis.filters import window_sums
 from analysis.music.symbolic import MusicFeatures, mode_score, pair_roughness
 
 SR = 22050
@@ -116,7 +116,6 @@ def posteriorgrams(y: np.ndarray, sr: int = SR) -> Posteriorgrams:
     return Posteriorgrams(note=note, onset=onset)
 
 
-
 def onset_times(onset: np.ndarray, *, threshold: float = ONSET_THRESHOLD, merge: float = 0.02) -> np.ndarray:
     """Distinct note-start times (s): peaks in time of each key's onset probability above
     ``threshold``, merged across keys within ``merge`` seconds (as the MIDI estimator counts them)."""
@@ -162,7 +161,7 @@ def window_features(
     mid = (np.asarray(starts) + np.asarray(ends)) / 2
     ka = np.minimum(frames(np.maximum(np.minimum(starts, mid - key_window / 2), 0)), max(n - 1, 0))
     kb = np.maximum(frames(np.maximum(ends, mid + key_window / 2)), ka + 1)
-    win = lambda x, lo, hi: (c := prefix_sum(x))[np.minimum(hi, n)] - c[lo]  # noqa: E731
+    win = lambda x, lo, hi: window_sums(x, lo, np.minimum(hi, n))  # noqa: E731
     hist = win(pcs, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)
     pr = win(pairs, a, b)

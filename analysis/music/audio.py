@@ -31,7 +31,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
-from analysis.filters import prefix_sum
+from analysis.filters import window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
@@ -97,7 +97,6 @@ class AudioMusic:
     raw: Mapping[str, np.ndarray]  # uncalibrated per-window readings: register, db, consonance, onset_rate
 
 
-
 def _checked(y: np.ndarray, *, hop: float, window: float, key_window: float, reader: str) -> np.ndarray:
     """``y`` as float32 mono, after checking the arguments of :func:`analyze_audio`."""
     for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
@@ -153,14 +152,13 @@ def analyze_audio(
     b = np.maximum(to_frame(t + window / 2), a + 1)
     ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
     kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
-    win = lambda x, lo, hi: (c := prefix_sum(x))[hi] - c[lo]  # noqa: E731
-    snd = win(sounding, a, b)
-    hist = win(chroma_n, ka, kb)
+    snd = window_sums(sounding, a, b)
+    hist = window_sums(chroma_n, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)
-    pr = win(pairs, a, b)
-    cons_raw = np.where(pr > 0, 1.0 - win(rough, a, b) / np.maximum(pr, 1e-9), np.nan)
-    reg_raw = np.where(snd > 0, win(pitch * sounding, a, b) / np.maximum(snd, 1e-9), np.nan)
-    pow_mean = np.where(snd > 0, win(frame_pow * sounding, a, b) / np.maximum(snd, 1e-9), 0.0)
+    pr = window_sums(pairs, a, b)
+    cons_raw = np.where(pr > 0, 1.0 - window_sums(rough, a, b) / np.maximum(pr, 1e-9), np.nan)
+    reg_raw = np.where(snd > 0, window_sums(pitch * sounding, a, b) / np.maximum(snd, 1e-9), np.nan)
+    pow_mean = np.where(snd > 0, window_sums(frame_pow * sounding, a, b) / np.maximum(snd, 1e-9), 0.0)
     db_win = 10 * np.log10(np.maximum(pow_mean, 1e-12))
     velocity = np.where(snd > 0, np.clip(CAL_VELOCITY[0] + CAL_VELOCITY[1] * db_win, 1.0, 127.0), 0.0)
     span = (b - a) / FRAME_RATE

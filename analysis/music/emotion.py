@@ -33,7 +33,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
-from analysis.filters import prefix_sum
+from analysis.filters import window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
 
@@ -54,7 +54,6 @@ FEATURE_NAMES = (
     "onset_mean", "onset_std", "onset_rate", "db_mean", "db_std", "centroid", "flatness",
     "key_major", "key_minor", "mode", "tempo",
 )
-
 
 
 def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
@@ -108,8 +107,7 @@ def window_features(
     a = np.minimum(to_frame(np.maximum(t - window / 2, 0)), n - 1)
     b = np.maximum(to_frame(t + window / 2), a + 1)
     cnt = (b - a)[:, None].astype(float)
-    c = prefix_sum(frames)
-    mean = (c[b] - c[a]) / cnt
+    mean = window_sums(frames, a, b) / cnt
     m = N_MELS
     mel_mean, mel_sq = mean[:, :m], mean[:, m:2 * m]
     env_mean, env_sq, db_mean, db_sq = (mean[:, 2 * m + i] for i in range(4))
@@ -119,8 +117,7 @@ def window_features(
     rate = (np.searchsorted(onsets, b / FRAME_RATE) - np.searchsorted(onsets, a / FRAME_RATE)) / span
     ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
     kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
-    cc = prefix_sum(chroma)
-    r = key_correlations(cc[kb] - cc[ka])  # (n, 24)
+    r = key_correlations(window_sums(chroma, ka, kb))  # (n, 24)
     major, minor = r[:, :12].max(1), r[:, 12:].max(1)
     x = np.column_stack([
         mel_mean, sd(mel_mean, mel_sq), env_mean, sd(env_mean, env_sq), rate, db_mean, sd(db_mean, db_sq), rest,

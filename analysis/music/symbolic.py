@@ -33,7 +33,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
-from analysis.filters import prefix_sum
+from analysis.filters import window_sums
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -287,11 +287,6 @@ def _roll(pm: pretty_midi.PrettyMIDI) -> _Roll:
     )
 
 
-def _window_sum(cum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Sum of per-frame values over frames ``[a, b)`` using a prefix sum ``cum`` (leading 0 row)."""
-    return cum[b] - cum[a]
-
-
 def _features(roll: _Roll, tempo_fn, starts: np.ndarray, ends: np.ndarray, key_window: float) -> MusicFeatures:
     n_frames = roll.count.shape[0]
     frames = lambda t: np.clip(np.round(np.asarray(t) * ROLL_RATE).astype(int), 0, n_frames)  # noqa: E731
@@ -299,29 +294,25 @@ def _features(roll: _Roll, tempo_fn, starts: np.ndarray, ends: np.ndarray, key_w
     b = np.minimum(b, n_frames)
     a = np.minimum(a, b - 1)
     rough, pairs = pair_roughness(roll.pcs)
-    c_pcs, c_rough, c_pairs = prefix_sum(roll.pcs), prefix_sum(rough), prefix_sum(pairs)
-    c_cnt, c_pitch = prefix_sum(roll.count), prefix_sum(roll.pitch_sum)
-    c_vs, c_vc = prefix_sum(roll.vel_sum), prefix_sum(roll.vel_count)
     mid = (np.asarray(starts) + np.asarray(ends)) / 2
     ka = frames(np.maximum(np.minimum(starts, mid - key_window / 2), 0))
     kb = np.maximum(frames(np.maximum(ends, mid + key_window / 2)), ka + 1)
-    hist = _window_sum(c_pcs, ka, np.minimum(kb, n_frames))
+    hist = window_sums(roll.pcs, ka, np.minimum(kb, n_frames))
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)
-    pr = _window_sum(c_pairs, a, b)
-    consonance = np.where(pr > 0, 1.0 - _window_sum(c_rough, a, b) / np.maximum(pr, 1e-9), np.nan)
-    cnt = _window_sum(c_cnt, a, b)
-    register = np.where(cnt > 0, _window_sum(c_pitch, a, b) / np.maximum(cnt, 1e-9), np.nan)
-    vc = _window_sum(c_vc, a, b)
-    velocity = np.where(vc > 0, _window_sum(c_vs, a, b) / np.maximum(vc, 1e-9), 0.0)
+    pr = window_sums(pairs, a, b)
+    consonance = np.where(pr > 0, 1.0 - window_sums(rough, a, b) / np.maximum(pr, 1e-9), np.nan)
+    cnt = window_sums(roll.count, a, b)
+    register = np.where(cnt > 0, window_sums(roll.pitch_sum, a, b) / np.maximum(cnt, 1e-9), np.nan)
+    vc = window_sums(roll.vel_count, a, b)
+    velocity = np.where(vc > 0, window_sums(roll.vel_sum, a, b) / np.maximum(vc, 1e-9), 0.0)
     span = (b - a) / ROLL_RATE
     s_t, e_t = a / ROLL_RATE, b / ROLL_RATE
     density = (np.searchsorted(roll.onsets, e_t) - np.searchsorted(roll.onsets, s_t)) / span
     i0, i1 = np.searchsorted(roll.note_starts, s_t), np.searchsorted(roll.note_starts, e_t)
     ok = np.nan_to_num(roll.note_ratio, nan=0.0)
     has = (~np.isnan(roll.note_ratio)).astype(float)
-    c_ok, c_has = np.concatenate([[0.0], np.cumsum(ok)]), np.concatenate([[0.0], np.cumsum(has)])
-    nh = c_has[i1] - c_has[i0]
-    articulation = np.where(nh > 0, (c_ok[i1] - c_ok[i0]) / np.maximum(nh, 1e-9), np.nan)
+    nh = window_sums(has, i0, i1)
+    articulation = np.where(nh > 0, window_sums(ok, i0, i1) / np.maximum(nh, 1e-9), np.nan)
     return MusicFeatures(
         starts=np.asarray(starts, float),
         ends=np.asarray(ends, float),
