@@ -106,21 +106,15 @@ def piece_stats(pm: pretty_midi.PrettyMIDI, bar_times: np.ndarray, duration: flo
     return PieceStats(entropy, float(scale), groove, len(notes) / duration)
 
 
-def _window_chord(notes: list[pretty_midi.Note], a: float, b: float) -> int:
-    """Best root x quality template (index) of the pitch classes sounding in [a, b); -1 if silent."""
-    from composer.training.chords import TEMPLATES
+def _window_chord(notes: list[pretty_midi.Note], a: float, b: float) -> tuple[int, str] | None:
+    """Best root x quality template of the pitch classes sounding in [a, b) (the training labels'
+    scoring, :func:`composer.training.chords.best_chords`); None if silent."""
+    from composer.training.chords import TEMPLATES, best_chords
 
-    hist = np.zeros(12)
+    hist = np.zeros((1, 12))
     for n in notes:
-        hist[n.pitch % 12] += max(0.0, min(n.end, b) - max(n.start, a))
-    if hist.sum() <= 0:
-        return -1
-    scores = []
-    for t in TEMPLATES.values():
-        for r in range(12):
-            inside = hist[[(r + i) % 12 for i in t]].sum()
-            scores.append(inside / len(t) ** 0.5 - 0.5 * (hist.sum() - inside))
-    return int(np.argmax(scores))
+        hist[0, n.pitch % 12] += max(0.0, min(n.end, b) - max(n.start, a))
+    return best_chords(hist, tuple(TEMPLATES))[0]
 
 
 def note_cut_hits(pm: pretty_midi.PrettyMIDI, cuts: tuple[float, ...], *, span: float = 0.6) -> list[bool]:
