@@ -1,4 +1,4 @@
-"""Accompanied training copies (composer.training.voicing), MIDI built in memory."""
+"""Accompanied training copies (composer.training.voicing and data.accompanied), MIDI built in memory."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pretty_midi
 
 from analysis.music.symbolic import Key, bar_va, estimate_key
 from composer.model.tokens import Tokenizer
-from composer.training.data import DataConfig, _prepare, clean, is_heldout
-from composer.training.voicing import accompanied, key_triads
+from composer.training.data import DataConfig, _prepare, accompanied, clean, is_heldout
+from composer.training.voicing import key_triads
 
 A_MINOR = Key(9, "minor", 1.0)
 C_MAJOR = Key(0, "major", 1.0)

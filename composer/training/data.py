@@ -46,7 +46,7 @@ from analysis.music.symbolic import Key, bar_va, change_mode, estimate_key, musi
 from composer.model.tokens import DRUMS, N_KEYS, Tokenizer, TokenizerConfig
 from composer.training.chords import beat_chords
 from composer.training.layout import CACHE, is_heldout, midi_dir
-from composer.training.voicing import accompanied
+from composer.training.voicing import accompaniment
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,18 @@ def mode_flipped(pm: pretty_midi.PrettyMIDI, *, after: float = 0.0, key: Key | N
     key = key or estimate_key(pm)
     out = _copy(pm)
     change_mode(out, to="minor" if key.mode == "major" else "major", after=after, key=key)
+    return out
+
+
+def accompanied(
+    pm: pretty_midi.PrettyMIDI, key: Key, *, start: float = 0.0, end: float = float("inf")
+) -> pretty_midi.PrettyMIDI:
+    """A copy of ``pm`` with block chords of its own harmony for the beats in ``[start, end)``
+    (:func:`composer.training.voicing.accompaniment`); ``pm`` is not changed."""
+    out = _copy(pm)
+    voice = accompaniment(pm, key, start=start, end=end)
+    if voice is not None:
+        out.instruments.append(voice)
     return out
 
 

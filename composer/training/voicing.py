@@ -1,4 +1,5 @@
-"""Accompanied training copies: block chords under a piece for part of its length.
+"""The voice of accompanied training copies: block chords under a piece for part of its length
+(the copy itself: :func:`composer.training.data.accompanied`).
 
 The corpus is mostly single-line folk melody, and the symbolic estimator reads a melody's
 mode over 8 s only weakly: held-out minor-key pieces read a median valence of -0.14 per
@@ -30,26 +31,17 @@ def key_triads(pm: pretty_midi.PrettyMIDI, key: Key) -> tuple[np.ndarray, list[t
     return edges, best_chords(hist, TRIADS, key)
 
 
-def accompanied(
+def accompaniment(
     pm: pretty_midi.PrettyMIDI, key: Key, *, start: float = 0.0, end: float = float("inf"), velocity: float = 0.8
-) -> pretty_midi.PrettyMIDI:
-    """``pm`` with one more instrument (same program as the first pitched one) playing the triad
-    of each beat (:func:`key_triads`) that starts in ``[start, end)``, held for the beat, at
-    ``velocity`` times the median velocity, the root in the octave below the lowest tenth of
-    the melody less a minor third (and below middle C). A new object; ``pm`` is not changed.
+) -> pretty_midi.Instrument | None:
+    """A voice (same program as the first pitched instrument) playing the triad of each beat of ``pm``
+    (:func:`key_triads`) that starts in ``[start, end)``, held for the beat, at ``velocity`` times the
+    median velocity, the root in the octave below the lowest tenth of the melody less a minor third
+    (and below middle C); None where nothing would sound.
     """
-    out = pretty_midi.PrettyMIDI(resolution=pm.resolution)
-    out.time_signature_changes = list(pm.time_signature_changes)
-    out.key_signature_changes = list(pm.key_signature_changes)
-    out._tick_scales = list(pm._tick_scales)  # the tempo map: same bars, same beats
-    out._update_tick_to_time(pm.time_to_tick(pm.get_end_time()) + 1)
-    for inst in pm.instruments:
-        copy = pretty_midi.Instrument(inst.program, is_drum=inst.is_drum, name=inst.name)
-        copy.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in inst.notes]
-        out.instruments.append(copy)
     pitched = [(i, n) for i in pm.instruments if not i.is_drum for n in i.notes]
     if not pitched:
-        return out
+        return None
     vel = int(np.clip(round(np.median([n.velocity for _, n in pitched]) * velocity), 1, 127))
     floor = min(60, int(np.percentile([n.pitch for _, n in pitched], 10)) - 3) - 12  # lowest root allowed
     voice = pretty_midi.Instrument(pitched[0][0].program, name="accompaniment")
@@ -61,6 +53,4 @@ def accompanied(
         low = floor + (root - floor) % 12
         voice.notes.extend(pretty_midi.Note(vel, low + s, float(edges[i]), float(edges[i + 1]))
                            for s in TEMPLATES[quality])
-    if voice.notes:
-        out.instruments.append(voice)
-    return out
+    return voice if voice.notes else None
