@@ -16,6 +16,7 @@ import pretty_midi
 
 from analysis.music.symbolic import Key
 from composer.model.tokens import Tokenizer
+from composer.music.styles import AEOLIAN, HARMONIC_MINOR, IONIAN
 
 TEMPLATES = {
     "maj": (0, 4, 7),
@@ -24,8 +25,7 @@ TEMPLATES = {
     "aug": (0, 4, 8),
     "dom7": (0, 4, 7, 10),
 }
-_MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor and the leading tone (harmonic V)
+_SCALES = {"major": set(IONIAN), "minor": set(AEOLIAN) | set(HARMONIC_MINOR)}  # minor: natural and harmonic V
 
 
 def beat_histograms(pm: pretty_midi.PrettyMIDI) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def beat_histograms(pm: pretty_midi.PrettyMIDI) -> tuple[np.ndarray, np.ndarray]
 
 
 def _key_bonus(names: list[tuple[int, str]], masks: np.ndarray, key: Key) -> np.ndarray:
-    scale = {(key.tonic + d) % 12 for d in (_MINOR_SCALE if key.mode == "minor" else _MAJOR_SCALE)}
+    scale = {(key.tonic + d) % 12 for d in _SCALES[key.mode]}
     bonus = 2.0 * np.array([all(p in scale for p in np.flatnonzero(m)) for m in masks])
     bonus[names.index((key.tonic, "min" if key.mode == "minor" else "maj"))] += 1.0
     return bonus
@@ -66,7 +66,8 @@ def best_chords(
     if key is None:
         return [None if total[i] <= 0 else names[b] for i, b in enumerate(score.argmax(1))]
     bonus = _key_bonus(names, masks, key)
-    other = _key_bonus(names, masks, Key(key.tonic, "major" if key.mode == "minor" else "minor", key.correlation))
+    if turn is not None:
+        other = _key_bonus(names, masks, Key(key.tonic, "major" if key.mode == "minor" else "minor", key.correlation))
     out: list[tuple[int, str] | None] = []
     prev: int | None = None
     for i in range(hist.shape[0]):
