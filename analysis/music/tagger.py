@@ -1,0 +1,151 @@
+"""A music auto-tagger trained on real recordings (musicnn, MagnaTagATune), run in NumPy.
+
+``musicnn`` 0.1.0 (Pons and Serra, 2019; ISC licence, Music Technology Group, Universitat
+Pompeu Fabra; notice in ``checkpoints/MUSICNN-LICENSE.md``) ships its trained TensorFlow
+checkpoints inside the wheel. ``scripts/musicnn_weights.py`` reads the MagnaTagATune model's
+tensors straight from that wheel (no TensorFlow) into ``checkpoints/musicnn_mtt.npz``; this
+module is its forward pass, which matches the TensorFlow graph to 1e-6 on the tag
+probabilities of a 3 s patch (``scripts/musicnn_weights.py --check`` where TensorFlow is
+installed).
+
+The network, on a 96-band log-compressed mel spectrogram at 16 kHz (hop 256, 62.5 frames/s):
+
+* front end: timbral filters (7 frames x 38 and x 67 bands) and temporal filters (128, 64
+  and 32 frames x 1 band), each max-pooled over frequency: 561 features per frame;
+* mid end: three 7-frame convolutions of 64 channels with residual connections;
+* back end: max and mean over the window's frames, two dense layers, 50 tag logits.
+
+The front and mid ends are convolutions, so they run once over the whole recording and each
+analysis window only pools its own frames (the published extractor cuts 3 s patches; on a
+rendered chorale the two agree to r 0.997 on the tag probabilities, the patch edges being
+the only difference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.caches import cached
+from analysis.errors import ModelError, ParameterError
+from analysis.jit import load_librosa
+
+SR = 16000
+HOP = 256
+N_FFT = 512
+N_MELS = 96
+FRAME_RATE = SR / HOP
+CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "musicnn_mtt.npz"
+TAGS = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano", "ambient",
+    "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing", "vocals", "no vocals",
+    "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
+    "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello",
+    "no voice", "weird", "country", "metal", "female voice", "choral",
+)
+#: Front-end filters: (kernel name, batch-norm name, frames, bands); "same" padding in time.
+TIMBRAL = (("conv0", "bn1", 7, 38), ("conv1", "bn2", 7, 67))
+TEMPORAL = (("conv2", "bn3", 128), ("conv3", "bn4", 64), ("conv4", "bn5", 32))
+MIDEND = (("conv5", "bn6"), ("conv6", "bn7"), ("conv7", "bn8"))
+CHUNK = 512  # frames per front-end block (bounds the working memory to ~30 MB)
+
+
+def logmel(y: np.ndarray) -> np.ndarray:
+    """``(T, 96)`` log10(1 + 10^4 mel power) of 16 kHz mono audio, as the network was trained on."""
+    librosa = load_librosa()
+
+    mel = librosa.feature.melspectrogram(y=y, sr=SR, hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS).T
+    return np.log10(1.0 + 10000.0 * mel.astype(np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class Tagger:
+    """The network's tensors: kernels ``conv*`` and biases ``conv*_b``, batch norms as
+    per-channel ``bn*_scale`` / ``bn*_shift``, dense layers ``dense*`` / ``dense*_b``."""
+
+    w: dict[str, np.ndarray]
+
+    def _bn(self, name: str, x: np.ndarray) -> np.ndarray:
+        return x * self.w[f"{name}_scale"] + self.w[f"{name}_shift"]
+
+    def _front(self, x: np.ndarray) -> np.ndarray:
+        """Normalised spectrogram ``(T, 96)`` -> front-end features ``(T, 561)``."""
+        t = len(x)
+        out = []
+        for conv, bn, kt, kf in TIMBRAL:
+            k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, kf, C)
+            pad = np.pad(x, ((kt // 2, kt - 1 - kt // 2), (0, 0)))
+            bands = np.lib.stride_tricks.sliding_window_view(pad, kf, axis=1)  # (T + kt - 1, F', kf)
+            feats = np.empty((t, k.shape[2]), np.float32)
+            for s in range(0, t, CHUNK):
+                e = min(s + CHUNK, t)
+                acc = sum(bands[s + i:e + i] @ k[i] for i in range(kt)) + b
+                feats[s:e] = self._bn(bn, np.maximum(acc, 0)).max(1)
+            out.append(feats)
+        for conv, bn, kt in TEMPORAL:
+            k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, C)
+            lo = (kt - 1) // 2
+            pad = np.pad(x, ((lo, kt - 1 - lo), (0, 0)))
+            frames = np.lib.stride_tricks.sliding_window_view(pad, kt, axis=0)  # (T, 96, kt)
+            feats = np.empty((t, k.shape[1]), np.float32)
+            for s in range(0, t, CHUNK):
+                e = min(s + CHUNK, t)
+                feats[s:e] = self._bn(bn, np.maximum(frames[s:e] @ k + b, 0)).max(1)
+            out.append(feats)
+        return np.concatenate(out, axis=1)
+
+    def frames(self, spec: np.ndarray) -> np.ndarray:
+        """Log-mel ``(T, 96)`` -> per-frame features ``(T, 753)``: front end and the three mid-end layers."""
+        x = self._bn("bn0", np.asarray(spec, np.float32))
+        h = self._front(x)
+        layers = [h]
+        for i, (conv, bn) in enumerate(MIDEND):
+            k = self.w[conv]  # (7, C_in, C_out)
+            pad = np.pad(h, ((3, 3), (0, 0)))
+            y = self._bn(bn, np.maximum(sum(pad[j:j + len(h)] @ k[j] for j in range(7)) + self.w[f"{conv}_b"], 0))
+            h = y if i == 0 else y + h
+            layers.append(h)
+        return np.concatenate(layers, axis=1)
+
+    def logits(self, frames: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Tag logits ``(n, 50)`` of the frame ranges ``spans`` (each pooled by max and mean)."""
+        pooled = np.stack([np.stack([frames[a:b].max(0), frames[a:b].mean(0)], 1).reshape(-1) for a, b in spans])
+        h = self._bn("bn10", np.maximum(self._bn("bn9", pooled) @ self.w["dense0"] + self.w["dense0_b"], 0))
+        return h @ self.w["dense1"] + self.w["dense1_b"]
+
+
+@cached("musicnn_tagger", maxsize=1)
+def load_tagger(path: str = str(CHECKPOINT)) -> Tagger:
+    """The tagger's weights (loaded once per process)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"the music tagger's weights {p} are missing (python scripts/musicnn_weights.py)")
+    with np.load(p, allow_pickle=False) as data:
+        if tuple(str(s) for s in data["tags"]) != TAGS:
+            raise ModelError(f"{p} holds another tagger than this code reads")
+        return Tagger({k: data[k] for k in data.files if k != "tags"})
+
+
+def window_logits(
+    y: np.ndarray, sr: int, centres: np.ndarray, *, window: float = 3.0, checkpoint: str | Path | None = None
+) -> np.ndarray:
+    """Tag logits ``(len(centres), 50)`` of mono audio ``y`` (rate ``sr``) in ``window``-second windows."""
+    librosa = load_librosa()
+
+    y = np.asarray(y, np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ParameterError(f"`y` must be non-empty mono audio (received shape {y.shape})")
+    if window <= 0:
+        raise ParameterError(f"`window` must be positive (received {window})")
+    if sr != SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=SR)
+    tagger = load_tagger(str(checkpoint or CHECKPOINT))
+    feats = tagger.frames(logmel(y))
+    n = len(feats)
+    c = np.asarray(centres, float) * FRAME_RATE
+    a = np.clip(np.round(c - window * FRAME_RATE / 2).astype(int), 0, n - 1)
+    b = np.maximum(np.clip(np.round(c + window * FRAME_RATE / 2).astype(int), 0, n), a + 1)
+    return tagger.logits(feats, list(zip(a.tolist(), b.tolist(), strict=True)))

@@ -1,0 +1,84 @@
+"""The NumPy musicnn tagger: it computes what the original TensorFlow graph computes, pools a
+whole recording as the published 3 s patches do, and hears tempo and loudness."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from analysis.errors import ParameterError
+from analysis.music.audio import SR, render_midi
+from analysis.music.tagger import FRAME_RATE, TAGS, load_tagger, logmel, window_logits
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("musicnn_weights", ROOT / "scripts" / "musicnn_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matches_the_tensorflow_graph():
+    """Tag probabilities of two fixed inputs, against the wheel's own graph run under TensorFlow
+    (``scripts/musicnn_weights.py --check`` wrote the reference)."""
+    script = _script()
+    ref = np.loadtxt(script.REFERENCE)
+    tagger = load_tagger()
+    ours = np.concatenate([tagger.logits(tagger.frames(x), [(0, len(x))]) for x in script.reference_inputs()])
+    assert ref.shape == ours.shape == (2, len(TAGS))
+    np.testing.assert_allclose(1 / (1 + np.exp(-ours)), ref, atol=5e-6)
+
+
+def _piece(bpm: float, velocity: int, *, drums: bool, seconds: float = 12.0) -> np.ndarray:
+    """A C-major arpeggio on piano, one note per beat, with a kick and hi-hat when ``drums``."""
+    pm = pretty_midi.PrettyMIDI()
+    piano, kit = pretty_midi.Instrument(program=0), pretty_midi.Instrument(program=0, is_drum=True)
+    beat = 60.0 / bpm
+    for i in range(int(seconds / beat)):
+        t = i * beat
+        piano.notes.append(pretty_midi.Note(velocity=velocity, pitch=(60, 64, 67, 72)[i % 4], start=t, end=t + beat))
+        if drums:
+            kit.notes.append(pretty_midi.Note(velocity=velocity, pitch=36 if i % 2 == 0 else 38, start=t, end=t + 0.1))
+            kit.notes.append(pretty_midi.Note(velocity=velocity, pitch=42, start=t + beat / 2, end=t + beat / 2 + 0.05))
+    pm.instruments = [piano] + ([kit] if drums else [])
+    return render_midi(pm)
+
+
+def test_whole_recording_pools_like_patches():
+    """Features computed once over the recording and pooled per window give the tags the
+    published extractor gets from separate 3 s patches (zero padding at each patch's edges)."""
+    y = _piece(140, 100, drums=True)
+    y16 = __import__("librosa").resample(y, orig_sr=SR, target_sr=16000)
+    spec = logmel(y16)
+    tagger = load_tagger()
+    patches = [spec[i:i + 187] for i in range(0, len(spec) - 186, 187)]
+    alone = np.concatenate([tagger.logits(tagger.frames(p), [(0, 187)]) for p in patches])
+    centres = (np.arange(len(patches)) * 187 + 93.5) / FRAME_RATE
+    pooled = window_logits(y, SR, centres)
+    p, q = 1 / (1 + np.exp(-alone)), 1 / (1 + np.exp(-pooled))
+    assert np.corrcoef(p.ravel(), q.ravel())[0, 1] > 0.97
+    assert np.abs(p - q).max() < 0.25
+
+
+def test_hears_tempo_and_loudness():
+    """A fast, loud piece with drums reads fast/loud/drums; a slow, soft one slow/quiet/soft."""
+    tag = {name: i for i, name in enumerate(TAGS)}
+    busy, calm = (window_logits(y, SR, np.arange(1.5, 11.0, 1.0)).mean(0)
+                  for y in (_piece(150, 120, drums=True), _piece(50, 40, drums=False)))
+    for name in ("fast", "drums", "beat"):
+        assert busy[tag[name]] > calm[tag[name]] + 1.0, name
+    for name in ("slow", "quiet", "soft"):
+        assert calm[tag[name]] > busy[tag[name]] + 1.0, name
+
+
+def test_bad_input_raises():
+    with pytest.raises(ParameterError):
+        window_logits(np.zeros((2, 100), np.float32), SR, np.array([0.5]))
+    with pytest.raises(ParameterError):
+        window_logits(np.zeros(SR, np.float32), SR, np.array([0.5]), window=0.0)
