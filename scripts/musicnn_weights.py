@@ -148,8 +148,8 @@ def check(wheel: Path, out: Path) -> None:
     from analysis.music.tagger import load_tagger
 
     inputs = reference_inputs()
-    with tempfile.TemporaryDirectory() as tmp:
-        zipfile.ZipFile(wheel).extractall(tmp)
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as whl:
+        whl.extractall(tmp)
         sys.path.insert(0, tmp)
         from musicnn import models
 

@@ -11,6 +11,7 @@ import pretty_midi
 import pytest
 
 from analysis.errors import ParameterError
+from analysis.jit import load_librosa
 from analysis.music.audio import SR, render_midi
 from analysis.music.tagger import FRAME_RATE, TAGS, load_tagger, logmel, window_logits
 
@@ -54,7 +55,7 @@ def test_whole_recording_pools_like_patches():
     """Features computed once over the recording and pooled per window give the tags the
     published extractor gets from separate 3 s patches (zero padding at each patch's edges)."""
     y = _piece(140, 100, drums=True)
-    y16 = __import__("librosa").resample(y, orig_sr=SR, target_sr=16000)
+    y16 = load_librosa().resample(y, orig_sr=SR, target_sr=16000)
     spec = logmel(y16)
     tagger = load_tagger()
     patches = [spec[i:i + 187] for i in range(0, len(spec) - 186, 187)]

@@ -32,10 +32,11 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
-from analysis.errors import ModelError, ParameterError
+from analysis.errors import ParameterError
 from analysis.filters import window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
+from analysis.music.weights import read_weights
 
 SR = 22050
 HOP = 512
@@ -174,15 +175,10 @@ def _stamp_of(path: str) -> str:
 @cached("music_emotion_model", maxsize=2)
 def load_model(path: str = str(CHECKPOINT)) -> EmotionModel:
     """The trained reader (loaded once per process and path)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"the music emotion checkpoint {p} is missing (python -m analysis.music.train_emotion)")
-    with np.load(p, allow_pickle=False) as data:
-        if tuple(str(s) for s in data["features"]) != FEATURE_NAMES:
-            raise ModelError(f"the music emotion checkpoint {p} was trained on other features than this code reads")
-        clip = float(data["z_clip"]) if "z_clip" in data.files else np.inf  # the first version has none
-        return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")},
-                            z_clip=clip)
+    data = read_weights(path, "features", FEATURE_NAMES, what="the music emotion checkpoint",
+                        remedy="python -m analysis.music.train_emotion")
+    clip = float(data["z_clip"]) if "z_clip" in data else np.inf  # the first version has none
+    return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")}, z_clip=clip)
 
 
 def music_emotion(

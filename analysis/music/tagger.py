@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from analysis.caches import cached
-from analysis.errors import ModelError, ParameterError
+from analysis.errors import ParameterError
 from analysis.jit import load_librosa
+from analysis.music.weights import read_weights
 
 SR = 16000
 HOP = 256
@@ -46,11 +47,18 @@ TAGS = (
     "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello",
     "no voice", "weird", "country", "metal", "female voice", "choral",
 )
-#: Front-end filters: (kernel name, batch-norm name, frames, bands); "same" padding in time.
+#: Front-end filters: (kernel name, batch-norm name, frames[, bands]); "same" padding in time.
 TIMBRAL = (("conv0", "bn1", 7, 38), ("conv1", "bn2", 7, 67))
 TEMPORAL = (("conv2", "bn3", 128), ("conv3", "bn4", 64), ("conv4", "bn5", 32))
 MIDEND = (("conv5", "bn6"), ("conv6", "bn7"), ("conv7", "bn8"))
 CHUNK = 512  # frames per front-end block (bounds the working memory to ~30 MB)
+
+
+def _same(x: np.ndarray, frames: int) -> np.ndarray:
+    """``x`` zero-padded in time as TensorFlow's "same" does for a ``frames``-long kernel (the
+    extra frame of an even kernel goes after)."""
+    before = (frames - 1) // 2
+    return np.pad(x, ((before, frames - 1 - before), (0, 0)))
 
 
 def logmel(y: np.ndarray) -> np.ndarray:
@@ -77,8 +85,7 @@ class Tagger:
         out = []
         for conv, bn, kt, kf in TIMBRAL:
             k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, kf, C)
-            pad = np.pad(x, ((kt // 2, kt - 1 - kt // 2), (0, 0)))
-            bands = np.lib.stride_tricks.sliding_window_view(pad, kf, axis=1)  # (T + kt - 1, F', kf)
+            bands = np.lib.stride_tricks.sliding_window_view(_same(x, kt), kf, axis=1)  # (T + kt - 1, F', kf)
             feats = np.empty((t, k.shape[2]), np.float32)
             for s in range(0, t, CHUNK):
                 e = min(s + CHUNK, t)
@@ -87,9 +94,7 @@ class Tagger:
             out.append(feats)
         for conv, bn, kt in TEMPORAL:
             k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, C)
-            lo = (kt - 1) // 2
-            pad = np.pad(x, ((lo, kt - 1 - lo), (0, 0)))
-            frames = np.lib.stride_tricks.sliding_window_view(pad, kt, axis=0)  # (T, 96, kt)
+            frames = np.lib.stride_tricks.sliding_window_view(_same(x, kt), kt, axis=0)  # (T, 96, kt)
             feats = np.empty((t, k.shape[1]), np.float32)
             for s in range(0, t, CHUNK):
                 e = min(s + CHUNK, t)
@@ -104,8 +109,8 @@ class Tagger:
         layers = [h]
         for i, (conv, bn) in enumerate(MIDEND):
             k = self.w[conv]  # (7, C_in, C_out)
-            pad = np.pad(h, ((3, 3), (0, 0)))
-            y = self._bn(bn, np.maximum(sum(pad[j:j + len(h)] @ k[j] for j in range(7)) + self.w[f"{conv}_b"], 0))
+            pad = _same(h, len(k))
+            y = self._bn(bn, np.maximum(sum(pad[j:j + len(h)] @ k[j] for j in range(len(k))) + self.w[f"{conv}_b"], 0))
             h = y if i == 0 else y + h
             layers.append(h)
         return np.concatenate(layers, axis=1)
@@ -120,13 +125,8 @@ class Tagger:
 @cached("musicnn_tagger", maxsize=1)
 def load_tagger(path: str = str(CHECKPOINT)) -> Tagger:
     """The tagger's weights (loaded once per process)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"the music tagger's weights {p} are missing (python scripts/musicnn_weights.py)")
-    with np.load(p, allow_pickle=False) as data:
-        if tuple(str(s) for s in data["tags"]) != TAGS:
-            raise ModelError(f"{p} holds another tagger than this code reads")
-        return Tagger({k: data[k] for k in data.files if k != "tags"})
+    return Tagger(read_weights(path, "tags", TAGS, what="the music tagger's weights",
+                               remedy="python scripts/musicnn_weights.py"))
 
 
 def window_logits(
