@@ -20,6 +20,6 @@ def read_weights(
     if not p.is_file():
         raise ModelError(f"{what} {p} is missing ({remedy})")
     with np.load(p, allow_pickle=False) as data:
-        if tuple(str(s) for s in data[names_key]) != tuple(names):
+        if names_key not in data.files or tuple(str(s) for s in data[names_key]) != tuple(names):
             raise ModelError(f"{what} {p} was made for other {names_key} than this code reads")
         return {k: data[k] for k in data.files if k != names_key}
