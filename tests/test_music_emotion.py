@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pretty_midi
 import pytest
 
 from analysis.errors import ModelError, ParameterError
-from analysis.music.audio import SR, analyze_audio, render_midi
+from analysis.music.audio import SR, analyze_audio, reader_stamp, render_midi
 from analysis.music.emotion import FEATURE_NAMES, load_model, music_emotion, window_features
 
 MAJOR = (0, 4, 7, 12, 16, 19, 24)  # C major arpeggio degrees
@@ -59,6 +61,27 @@ def test_track_analysis_uses_model_arousal_and_hand_built_valence(pieces):
     assert np.allclose(shipped.valence, hand.valence)
     assert np.allclose(shipped.arousal, model.arousal) and not np.allclose(shipped.arousal, hand.arousal)
     assert not np.allclose(model.valence, shipped.valence)
+
+
+def test_arousal_is_the_mean_of_the_model_and_the_tagger(pieces, tmp_path):
+    y = np.concatenate([pieces["sad"], pieces["happy"]])
+    both, alone = music_emotion(y, SR), music_emotion(y, SR, tags=False)
+    assert np.allclose(both.valence, alone.valence)  # the tagger reads arousal only
+    tagger = 2 * both.arousal - alone.arousal  # what the tagger read, per window
+    assert np.all(np.abs(tagger) <= 1.0 + 1e-9)
+    n = len(tagger) // 2
+    assert tagger[n:].mean() > tagger[:n].mean() + 0.3  # fast, loud, bright above slow, soft, dark
+    assert not np.allclose(both.arousal, alone.arousal)
+    # a checkpoint from before the tagger has no calibration for it: the model alone reads arousal
+    old = tmp_path / "before_tagger.npz"
+    dataclasses.replace(load_model(), tag_arousal=None).save(old)
+    assert np.allclose(music_emotion(y, SR, checkpoint=old).arousal, alone.arousal)
+
+
+def test_reader_stamp_names_both_weights_and_fits_the_library_column():
+    stamp = reader_stamp()
+    assert "weights " in stamp and "tagger " in stamp and "cues v" in stamp
+    assert len(stamp) <= 80  # matching.library.store: track_readers.reader is String(80)
 
 
 def test_features_have_the_declared_names_and_any_rate_works(pieces):

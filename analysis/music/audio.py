@@ -115,8 +115,9 @@ def analyze_audio(
 ) -> AudioMusic:
     """Read mono audio ``y`` (any rate; resampled to 22.05 kHz) into features, arc, key, tempo and loudness.
 
-    ``reader`` chooses the arc: "model" (default) takes arousal from the trained reader of
-    :mod:`analysis.music.emotion` and valence from the features below, the pair that real
+    ``reader`` chooses the arc: "model" (default) takes arousal from
+    :mod:`analysis.music.emotion` (the mean of its model trained on rendered music and of a
+    tagger trained on real recordings) and valence from the features below, the pair that real
     recordings confirm best (``bench/music_truth.py``); "features" maps the features below
     through :func:`~analysis.music.symbolic.music_va` for both axes.
     """

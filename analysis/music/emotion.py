@@ -20,6 +20,13 @@ reverb, EQ tilt, noise and gain augmentation so it transfers to recordings). The
 (``checkpoints/music_emotion.npz``: feature standardisation, weights of the valence and
 arousal heads, and the output calibration fitted on the training data) load once per
 process; :mod:`numpy` alone runs it.
+
+Arousal is the mean of that model's and of a tagger trained on real recordings
+(:mod:`analysis.music.tagger`, musicnn on MagnaTagATune): the gap between its high- and
+low-arousal tag logits, mapped onto the symbolic scale by a line fitted on the same rendered
+training windows (``tag_arousal`` in the checkpoint). The model alone agrees better with the
+symbolic labels of rendered pieces; the tagger ranks real game music better; their mean keeps
+most of both (``checkpoints/README.md``).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from analysis.errors import ParameterError
 from analysis.filters import window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
+from analysis.music.tagger import CHECKPOINT as TAGGER_CHECKPOINT
+from analysis.music.tagger import arousal_contrast, window_logits
 from analysis.music.weights import read_weights
 
 SR = 22050
@@ -44,8 +53,9 @@ N_FFT = 2048
 N_MELS = 40
 FRAME_RATE = SR / HOP
 MEL_FLOOR = 1e-7  # -70 dB
-#: Bumped whenever the features change (training caches are keyed by it).
-FEATURE_VERSION = 3
+#: Bumped whenever the features change (training caches are keyed by it). 4: the tagger's
+#: arousal contrast joins the window features of the training data.
+FEATURE_VERSION = 4
 FMAX = 8000.0  # Hz
 CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "music_emotion.npz"
 
@@ -143,33 +153,44 @@ class EmotionModel:
     #: Standardised features are clipped to +-this (``train_emotion --z-clip``; the shipped
     #: weights have none): a linear model extrapolates an outlying feature without bound.
     z_clip: float = np.inf
+    #: ``(scale, offset)`` mapping the tagger's :func:`~analysis.music.tagger.arousal_contrast`
+    #: onto the arousal scale, or ``None``: arousal is then the model's alone.
+    tag_arousal: np.ndarray | None = None
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """``(n, F)`` features -> ``(n, 2)`` valence, arousal in [-1, 1]."""
+    def predict(self, x: np.ndarray, tags: np.ndarray | None = None) -> np.ndarray:
+        """``(n, F)`` features -> ``(n, 2)`` valence, arousal in [-1, 1].
+
+        With the tagger's arousal contrast ``tags`` ``(n,)`` (and a checkpoint that calibrates
+        it), arousal is the mean of the model's and the tagger's."""
         z = np.clip((np.asarray(x, float) - self.mean) / self.std, -self.z_clip, self.z_clip)
         h = np.tanh(z @ self.w1 + self.b1) if self.w1.shape[1] else np.zeros((len(z), 0))
         raw = np.concatenate([h, z], axis=1) @ self.w2 + self.b2
-        return np.clip(raw * self.scale + self.offset, -1.0, 1.0)
+        va = np.clip(raw * self.scale + self.offset, -1.0, 1.0)
+        if tags is not None and self.tag_arousal is not None:
+            scale, offset = self.tag_arousal
+            va[:, 1] = 0.5 * (va[:, 1] + np.clip(scale * np.asarray(tags, float) + offset, -1.0, 1.0))
+        return va
 
     def save(self, path: Path, **meta: str) -> None:
-        arrays = {k: getattr(self, k) for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset", "z_clip")}
+        names = ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset", "z_clip", "tag_arousal")
+        arrays = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
         extra = {f"meta_{k}": np.array(v) for k, v in meta.items()}
         np.savez_compressed(path, features=np.array(FEATURE_NAMES), **arrays, **extra)
 
 
 def model_stamp(checkpoint: str | Path | None = None) -> str:
-    """This model's feature version and a hash of its weights (part of
+    """This model's feature version and hashes of its and the tagger's weights (part of
     :func:`analysis.music.audio.reader_stamp`)."""
-    return _stamp_of(str(checkpoint or CHECKPOINT))
+    return f"features v{FEATURE_VERSION}, weights {_hash_of(str(checkpoint or CHECKPOINT))}, " \
+           f"tagger {_hash_of(str(TAGGER_CHECKPOINT))[:8]}"
 
 
-@cached("music_emotion_stamp", maxsize=2)
-def _stamp_of(path: str) -> str:
-    """Hashed once per process and path, as :func:`load_model` reads the weights once: a library
-    stores it with every track it adds, and it describes the weights this process reads with."""
+@cached("music_emotion_stamp", maxsize=4)
+def _hash_of(path: str) -> str:
+    """Hashed once per process and path, as the weights are read once: a library stores the
+    stamp with every track it adds, and it describes the weights this process reads with."""
     p = Path(path)
-    weights = hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else "none"
-    return f"features v{FEATURE_VERSION}, weights {weights}"
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else "none"
 
 
 @cached("music_emotion_model", maxsize=2)
@@ -178,19 +199,27 @@ def load_model(path: str = str(CHECKPOINT)) -> EmotionModel:
     data = read_weights(path, "features", FEATURE_NAMES, what="the music emotion checkpoint",
                         remedy="python -m analysis.music.train_emotion")
     clip = float(data["z_clip"]) if "z_clip" in data else np.inf  # the first version has none
-    return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")}, z_clip=clip)
+    tags = data.get("tag_arousal")  # nor had versions before the tagger
+    return EmotionModel(**{k: data[k] for k in ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset")},
+                        z_clip=clip, tag_arousal=tags)
 
 
 def music_emotion(
     y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0,
-    checkpoint: str | Path | None = None,
+    checkpoint: str | Path | None = None, tags: bool = True,
 ) -> EmotionArc:
-    """Per-window valence/arousal of mono audio ``y`` at rate ``sr`` on ``grid(duration, hop)``, both by the model.
+    """Per-window valence/arousal of mono audio ``y`` at rate ``sr`` on ``grid(duration, hop)``.
 
-    Track analysis (:func:`analysis.music.audio.analyze_audio`, reader "model") keeps this
-    arousal and takes valence from its hand-built cues, which rank real recordings better
-    (``checkpoints/README.md``). Meant for music: callers gate out speech and silence first.
+    Valence is the model's; arousal the mean of the model's and the tagger's (the model's alone
+    with ``tags=False``, or when the checkpoint does not calibrate the tagger). Track analysis
+    (:func:`analysis.music.audio.analyze_audio`, reader "model") keeps this arousal and takes
+    valence from its hand-built cues, which rank real recordings better (``checkpoints/README.md``).
+    Meant for music: callers gate out speech and silence first.
     """
     t, x = window_features(y, sr, hop=hop, window=window, key_window=key_window)
-    va = load_model(str(checkpoint or CHECKPOINT)).predict(x)
+    model = load_model(str(checkpoint or CHECKPOINT))
+    contrast = None
+    if tags and model.tag_arousal is not None:
+        contrast = arousal_contrast(window_logits(y, sr, t, window=window))
+    va = model.predict(x, contrast)
     return EmotionArc.from_va(t, va[:, 0], va[:, 1])

@@ -52,6 +52,10 @@ TIMBRAL = (("conv0", "bn1", 7, 38), ("conv1", "bn2", 7, 67))
 TEMPORAL = (("conv2", "bn3", 128), ("conv3", "bn4", 64), ("conv4", "bn5", 32))
 MIDEND = (("conv5", "bn6"), ("conv6", "bn7"), ("conv7", "bn8"))
 CHUNK = 512  # frames per front-end block (bounds the working memory to ~30 MB)
+#: Tags that name high and low arousal, chosen by their names before any figure was measured
+#: (``checkpoints/README.md``); :func:`arousal_contrast` is the gap between their mean logits.
+AROUSAL_UP = ("fast", "loud", "beat", "beats", "drums", "techno", "rock", "metal", "dance", "electronic")
+AROUSAL_DOWN = ("slow", "quiet", "soft", "ambient", "new age")
 
 
 def _same(x: np.ndarray, frames: int) -> np.ndarray:
@@ -120,6 +124,15 @@ class Tagger:
         pooled = np.stack([np.stack([frames[a:b].max(0), frames[a:b].mean(0)], 1).reshape(-1) for a, b in spans])
         h = self._bn("bn10", np.maximum(self._bn("bn9", pooled) @ self.w["dense0"] + self.w["dense0_b"], 0))
         return h @ self.w["dense1"] + self.w["dense1_b"]
+
+
+def arousal_contrast(logits: np.ndarray) -> np.ndarray:
+    """Mean logit of :data:`AROUSAL_UP` minus that of :data:`AROUSAL_DOWN`, per row of ``(n, 50)`` logits.
+
+    Uncalibrated: :mod:`analysis.music.emotion` maps it onto the symbolic arousal scale."""
+    up = [TAGS.index(t) for t in AROUSAL_UP]
+    down = [TAGS.index(t) for t in AROUSAL_DOWN]
+    return logits[:, up].mean(1) - logits[:, down].mean(1)
 
 
 @cached("musicnn_tagger", maxsize=1)

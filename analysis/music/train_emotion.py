@@ -12,7 +12,9 @@ reverb, an EQ tilt, noise and a gain change, so that the reader transfers to rec
 
 Pieces are split (CRC32 of the name mod 10 == 0 held out); the report gives held-out
 window r and pairwise accuracy of piece means. The output calibration (``scale``,
-``offset``) makes the spread of training predictions match the spread of training labels.
+``offset``) makes the spread of training predictions match the spread of training labels;
+so does the line (``tag_arousal``) that maps the tagger's arousal contrast
+(:func:`analysis.music.tagger.arousal_contrast`, recorded per window) onto arousal.
 
 ``--real CSV`` adds real recordings whose games label them (combat, peace, victory...;
 :mod:`analysis.music.recordings`, fetched by ``bench/fetch_music_truth.py --manifest CSV``):
@@ -28,6 +30,7 @@ fitted without that game's recordings. Never pass the validation set
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import zlib
 from pathlib import Path
@@ -36,6 +39,7 @@ import numpy as np
 
 from analysis.music.emotion import CHECKPOINT, FEATURE_VERSION, EmotionModel, window_features
 from analysis.music.recordings import pairwise_accuracy
+from analysis.music.tagger import arousal_contrast, window_logits
 
 CACHE = Path.home() / ".cache" / "soundtrack" / "music_emotion"
 #: The real-recording validation set (bench/data/music_truth.csv): its packages are refused as training data.
@@ -159,12 +163,12 @@ def augment(y: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def build(n_pieces: int, variants: int, seconds: float, seed: int) -> dict[str, np.ndarray]:
-    """Features, labels and piece ids of every window of every rendered variant."""
+    """Features, tagger arousal contrast, labels and piece ids of every window of every rendered variant."""
     from analysis.music.audio import SR, render_midi
     from analysis.music.symbolic import midi_arc
 
     rng = np.random.default_rng(seed)
-    xs, ys, ids, held = [], [], [], []
+    xs, tags, ys, ids, held = [], [], [], [], []
     pieces = corpus_midis(n_pieces)
     t0 = time.perf_counter()
     for k, (name, pm) in enumerate(pieces):
@@ -174,15 +178,17 @@ def build(n_pieces: int, variants: int, seconds: float, seed: int) -> dict[str, 
                 continue
             arc = midi_arc(var)
             y = augment(render_midi(var, sr=SR), SR, rng)
-            _, x = window_features(y, SR)
+            t, x = window_features(y, SR)
             n = min(len(x), len(arc.times))
             xs.append(x[:n])
+            tags.append(arousal_contrast(window_logits(y, SR, t[:n])))
             ys.append(np.column_stack([arc.valence[:n], arc.arousal[:n]]))
             ids.append(np.full(n, len(held)))
             held.append(zlib.crc32(name.encode()) % 10 == 0)
         if k % 10 == 0:
             print(f"{k + 1}/{len(pieces)} pieces, {time.perf_counter() - t0:.0f} s", flush=True)
-    return {"x": np.concatenate(xs), "y": np.concatenate(ys), "ids": np.concatenate(ids), "held": np.array(held)}
+    return {"x": np.concatenate(xs), "tags": np.concatenate(tags), "y": np.concatenate(ys),
+            "ids": np.concatenate(ids), "held": np.array(held)}
 
 
 def real_windows(manifest: Path, seconds: float) -> dict[str, np.ndarray]:
@@ -268,9 +274,20 @@ def fit(
     return EmotionModel(mean=mean, std=std, scale=scale, offset=offset, z_clip=z_clip, **p)
 
 
-def report(model: EmotionModel, data: dict[str, np.ndarray], mask: np.ndarray, title: str) -> str:
-    """Window Pearson r and pairwise accuracy of per-copy means on the windows in ``mask``."""
-    pred, y, ids = model.predict(data["x"][mask]), data["y"][mask], data["ids"][mask]
+def calibrate_tags(contrast: np.ndarray, arousal: np.ndarray) -> np.ndarray:
+    """``(scale, offset)`` that give the tagger's arousal contrast the mean and spread of the
+    arousal labels (the sign of their correlation, positive on the shipped data)."""
+    r = np.corrcoef(contrast, arousal)[0, 1]
+    scale = np.sign(r) * arousal.std() / max(contrast.std(), 1e-6)
+    return np.array([scale, arousal.mean() - scale * contrast.mean()])
+
+
+def report(model: EmotionModel, data: dict[str, np.ndarray], mask: np.ndarray, title: str, *,
+           tags: bool = True) -> str:
+    """Window Pearson r and pairwise accuracy of per-copy means on the windows in ``mask``
+    (arousal with the tagger's where the data hold its contrast, unless ``tags`` is false)."""
+    contrast = data["tags"][mask] if tags and "tags" in data else None
+    pred, y, ids = model.predict(data["x"][mask], contrast), data["y"][mask], data["ids"][mask]
     out = [title]
     for j, axis in enumerate(("valence", "arousal")):
         r = np.corrcoef(pred[:, j], y[:, j])[0, 1] if y[:, j].std() > 0 else float("nan")
@@ -357,8 +374,11 @@ def main() -> None:
         print(f"{len(real['x'])} windows from {len(real['held'])} real recordings, share {args.real_share}")
         x, y, w = with_real(data, real, args.real_share)
     model = fit(x, y, hidden=args.hidden, l2=args.l2, steps=args.steps, seed=args.seed, weight=w, z_clip=args.z_clip)
+    model = dataclasses.replace(model, tag_arousal=calibrate_tags(data["tags"][~test], data["y"][~test, 1]))
+    print(f"tagger arousal = {model.tag_arousal[0]:.4f} * contrast + {model.tag_arousal[1]:.4f}")
     print(report(model, data, ~test, "train"))
     print(report(model, data, test, "held-out pieces"))
+    print(report(model, data, test, "held-out pieces, model alone", tags=False))
     if real is not None:
         rtest = real["held"][real["ids"]]
         print(report(model, real, ~rtest, "real recordings, train"))
