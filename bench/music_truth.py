@@ -6,9 +6,13 @@ accuracy of track-mean valence over pairs whose valence labels differ, the same 
 arousal, and the standard deviation of track-mean arousal. Candidates:
 
 * ``today``: the hand-built audio features (:func:`analysis.music.audio.analyze_audio`);
-* ``model``: both heads of the trained model of :mod:`analysis.music.emotion` (``checkpoints/music_emotion.npz``);
+* ``model``: both heads of the trained model of :mod:`analysis.music.emotion` (``checkpoints/music_emotion.npz``)
+  alone, without the tagger;
+* ``before``: the hand-built valence with the model's arousal alone (shipped until the tagger joined);
+* ``tagger``: the hand-built valence with the tagger's calibrated arousal contrast alone
+  (:mod:`analysis.music.tagger`);
 * ``shipped``: what :func:`analysis.music.audio.analyze_audio` (hence :func:`analysis.analyze_track`)
-  returns by default: the model's arousal with the hand-built valence;
+  returns by default: the hand-built valence with the mean of the model's and the tagger's arousal;
 * ``analyze_track``: :func:`analysis.analyze_track` itself on the whole files (slow);
 * ``transcribed``: the MIDI estimator's features of the notes the Basic Pitch network hears
   (``bench/transcribed.py``; needs ``pip install --no-deps basic-pitch``), loudness and tempo as ``today``.
@@ -17,7 +21,8 @@ Each recording is decoded once and cut to its first ``--seconds`` (default 60; 0
 track) for ``today`` and ``model``, to keep the run to minutes on a shared 2-core machine.
 The set is for validation only: nothing here is fitted on it.
 
-    .venv/bin/python bench/music_truth.py [--candidates today,model,shipped] [--seconds 60] [--per-track]
+    .venv/bin/python bench/music_truth.py [--candidates today,model,before,tagger,shipped] [--seconds 60]
+        [--per-track]
         [--checkpoint NAME=PATH ...]
 """
 
@@ -51,8 +56,28 @@ def read_model(track: Recording, y: np.ndarray, checkpoint: str | None = None) -
     from analysis.music.audio import SR
     from analysis.music.emotion import music_emotion
 
-    arc = music_emotion(y, SR, checkpoint=checkpoint)
+    arc = music_emotion(y, SR, checkpoint=checkpoint, tags=False)
     return float(arc.valence.mean()), float(arc.arousal.mean())
+
+
+def read_before(track: Recording, y: np.ndarray) -> tuple[float, float]:
+    from analysis.music.audio import SR, analyze_audio
+    from analysis.music.emotion import music_emotion
+
+    valence = analyze_audio(y, SR, reader="features").arc.valence
+    return float(valence.mean()), float(music_emotion(y, SR, tags=False).arousal.mean())
+
+
+def read_tagger(track: Recording, y: np.ndarray) -> tuple[float, float]:
+    from analysis.arc import grid
+    from analysis.music.audio import SR, analyze_audio
+    from analysis.music.emotion import load_model
+    from analysis.music.tagger import arousal_contrast, window_logits
+
+    valence = analyze_audio(y, SR, reader="features").arc.valence
+    scale, offset = load_model().tag_arousal
+    arousal = np.clip(scale * arousal_contrast(window_logits(y, SR, grid(len(y) / SR, 0.5))) + offset, -1.0, 1.0)
+    return float(valence.mean()), float(arousal.mean())
 
 
 def read_shipped(track: Recording, y: np.ndarray) -> tuple[float, float]:
@@ -82,8 +107,8 @@ def read_analyze_track(track: Recording, y: np.ndarray) -> tuple[float, float]:
 
 
 CANDIDATES: dict[str, Reader] = {
-    "today": read_today, "model": read_model, "shipped": read_shipped, "analyze_track": read_analyze_track,
-    "transcribed": read_transcribed,
+    "today": read_today, "model": read_model, "before": read_before, "tagger": read_tagger, "shipped": read_shipped,
+    "analyze_track": read_analyze_track, "transcribed": read_transcribed,
 }
 
 
@@ -108,7 +133,8 @@ def evaluate(name: str, va: np.ndarray, seconds: float, tracks: list[Recording],
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", default="today,model,shipped", help=f"comma list of {', '.join(CANDIDATES)}")
+    ap.add_argument("--candidates", default="today,model,before,tagger,shipped",
+                    help=f"comma list of {', '.join(CANDIDATES)}")
     ap.add_argument("--seconds", type=float, default=60.0, help="analyse the first SECONDS of each track (0: all)")
     ap.add_argument("--per-track", action="store_true", help="print every track's means")
     ap.add_argument("--manifest", type=Path, default=MANIFEST,
