@@ -51,7 +51,7 @@ TAGS = (
 TIMBRAL = (("conv0", "bn1", 7, 38), ("conv1", "bn2", 7, 67))
 TEMPORAL = (("conv2", "bn3", 128), ("conv3", "bn4", 64), ("conv4", "bn5", 32))
 MIDEND = (("conv5", "bn6"), ("conv6", "bn7"), ("conv7", "bn8"))
-CHUNK = 512  # frames per front-end block (bounds the working memory to ~30 MB)
+CHUNK = 256  # frames per front-end block (bounds the working memory to ~40 MB)
 #: Tags that name high and low arousal, chosen by their names before any figure was measured
 #: (``checkpoints/README.md``); :func:`arousal_contrast` is the gap between their mean logits.
 AROUSAL_UP = ("fast", "loud", "beat", "beats", "drums", "techno", "rock", "metal", "dance", "electronic")
@@ -83,18 +83,27 @@ class Tagger:
     def _bn(self, name: str, x: np.ndarray) -> np.ndarray:
         return x * self.w[f"{name}_scale"] + self.w[f"{name}_shift"]
 
+    def _bn_max(self, name: str, x: np.ndarray) -> np.ndarray:
+        """``_bn(name, x).max(1)`` for ``x`` ``(T, F, C)``, with the batch norm applied after the
+        pooling: max of a per-channel affine map is the map of the max (of the min where the
+        scale is negative), which spares the affine map over every band."""
+        scale = self.w[f"{name}_scale"]
+        return self._bn(name, np.where(scale >= 0, x.max(1), x.min(1)))
+
     def _front(self, x: np.ndarray) -> np.ndarray:
         """Normalised spectrogram ``(T, 96)`` -> front-end features ``(T, 561)``."""
         t = len(x)
         out = []
         for conv, bn, kt, kf in TIMBRAL:
             k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, kf, C)
-            bands = np.lib.stride_tricks.sliding_window_view(_same(x, kt), kf, axis=1)  # (T + kt - 1, F', kf)
+            # every (kt x kf) patch as one row, so the convolution is one matrix product per block
+            patches = np.lib.stride_tricks.sliding_window_view(_same(x, kt), (kt, kf), axis=(0, 1))  # (T, F', kt, kf)
+            kernel = k.reshape(kt * kf, -1)
             feats = np.empty((t, k.shape[2]), np.float32)
             for s in range(0, t, CHUNK):
                 e = min(s + CHUNK, t)
-                acc = sum(bands[s + i:e + i] @ k[i] for i in range(kt)) + b
-                feats[s:e] = self._bn(bn, np.maximum(acc, 0)).max(1)
+                acc = (patches[s:e].reshape(-1, kt * kf) @ kernel).reshape(e - s, patches.shape[1], -1) + b
+                feats[s:e] = self._bn_max(bn, np.maximum(acc, 0))
             out.append(feats)
         for conv, bn, kt in TEMPORAL:
             k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, C)
@@ -102,7 +111,7 @@ class Tagger:
             feats = np.empty((t, k.shape[1]), np.float32)
             for s in range(0, t, CHUNK):
                 e = min(s + CHUNK, t)
-                feats[s:e] = self._bn(bn, np.maximum(frames[s:e] @ k + b, 0)).max(1)
+                feats[s:e] = self._bn_max(bn, np.maximum(frames[s:e] @ k + b, 0))
             out.append(feats)
         return np.concatenate(out, axis=1)
 
