@@ -181,8 +181,8 @@ class EmotionModel:
 def model_stamp(checkpoint: str | Path | None = None) -> str:
     """This model's feature version and hashes of its and the tagger's weights (part of
     :func:`analysis.music.audio.reader_stamp`)."""
-    return f"features v{FEATURE_VERSION}, weights {_hash_of(str(checkpoint or CHECKPOINT))}, " \
-           f"tagger {_hash_of(str(TAGGER_CHECKPOINT))[:8]}"
+    weights, tagger = _hash_of(str(checkpoint or CHECKPOINT)), _hash_of(str(TAGGER_CHECKPOINT))[:8]
+    return f"features v{FEATURE_VERSION}, weights {weights}, tagger {tagger}"
 
 
 @cached("music_emotion_stamp", maxsize=4)
