@@ -300,6 +300,9 @@ def test_a_built_wheel_carries_the_checkpoint_and_finds_it_from_elsewhere(tmp_pa
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         assert {"checkpoints/composer.pt", "checkpoints/composer.npz", "checkpoints/__init__.py"} <= set(names)
+        # the music readers' weights, and the licence notice the tagger's weights came with
+        assert {"checkpoints/music_emotion.npz", "checkpoints/musicnn_mtt.npz",
+                "checkpoints/MUSICNN-LICENSE.md"} <= set(names)
         z.extractall(tmp_path / "site")
     code = ("from composer.model.shipped import _from_package, shipped_file; "
             "print(_from_package('composer.pt')); print(shipped_file())")
