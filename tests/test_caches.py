@@ -227,7 +227,6 @@ def test_a_running_learner_forgets_data_deleted_by_another_process(tmp_path: Pat
     assert learner.estimate().n_ratings == 4 and learner.estimate().w_dtw < with_fan.w_dtw - 0.1
 
 
-
 def _newest_event(log: FeedbackLog) -> int:
     return max(o.event_id for o in log.observations())
 

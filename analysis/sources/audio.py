@@ -68,7 +68,6 @@ _V_NORM = sum(abs(v) for v, _ in WEIGHTS.values())
 _A_NORM = sum(abs(a) for _, a in WEIGHTS.values())
 
 
-
 def _stft(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(RMS per frame, magnitude spectrogram (frames, bins)), frames centred at ``i * HOP``."""
     padded = np.pad(y.astype(np.float32, copy=False), N_FFT // 2)
