@@ -52,6 +52,15 @@ def window_sums(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return c[hi] - c[lo]
 
 
+def frame_spans(starts: np.ndarray, ends: np.ndarray, rate: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ranges ``[lo, hi)`` of the windows ``[starts, ends)`` (seconds) over ``n`` frames at
+    ``rate`` per second, for :func:`window_sums`: clipped to the signal, and never empty (a window
+    past the end keeps the last frame)."""
+    to_frame = lambda s: np.clip(np.round(np.asarray(s, float) * rate).astype(int), 0, n)  # noqa: E731
+    lo = np.minimum(to_frame(np.maximum(starts, 0)), max(n - 1, 0))
+    return lo, np.maximum(to_frame(ends), lo + 1)
+
+
 def moving_average(x: np.ndarray, size: int, mode: Mode = "reflect") -> np.ndarray:
     """Mean over a window of ``size`` samples; equals ``scipy.ndimage.uniform_filter1d(x, size,
     mode=mode)`` for ``mode`` "reflect" (the default) or "nearest", including its window for even

@@ -28,7 +28,7 @@ import numpy as np
 
 from analysis.caches import cached
 from analysis.errors import ModelError
-from analysis.filters import window_sums
+from analysis.filters import frame_spans, window_sums
 from analysis.music.symbolic import MusicFeatures, mode_score, pair_roughness
 
 SR = 22050
@@ -155,12 +155,10 @@ def window_features(
     pitches = np.arange(LOWEST_KEY, LOWEST_KEY + KEYS)
     count, pitch_sum = active.sum(1).astype(float), active.astype(float) @ pitches
     rough, pairs = pair_roughness(pcs)
-    frames = lambda s: np.clip(np.round(np.asarray(s) * FRAME_RATE).astype(int), 0, n)  # noqa: E731
-    a = np.minimum(frames(starts), max(n - 1, 0))
-    b = np.maximum(frames(ends), a + 1)
+    a, b = frame_spans(starts, ends, FRAME_RATE, n)
     mid = (np.asarray(starts) + np.asarray(ends)) / 2
-    ka = np.minimum(frames(np.maximum(np.minimum(starts, mid - key_window / 2), 0)), max(n - 1, 0))
-    kb = np.maximum(frames(np.maximum(ends, mid + key_window / 2)), ka + 1)
+    key_lo, key_hi = np.minimum(starts, mid - key_window / 2), np.maximum(ends, mid + key_window / 2)
+    ka, kb = frame_spans(key_lo, key_hi, FRAME_RATE, n)
     win = lambda x, lo, hi: window_sums(x, lo, np.minimum(hi, n))  # noqa: E731
     hist = win(pcs, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)

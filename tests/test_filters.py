@@ -14,7 +14,7 @@ from scipy.signal import resample_poly as scipy_resample_poly
 from scipy.signal import sosfilt as scipy_sosfilt
 
 import analysis.filters
-from analysis.filters import moving_average, moving_max, resample_poly, savgol, sosfilt
+from analysis.filters import frame_spans, moving_average, moving_max, resample_poly, savgol, sosfilt, window_sums
 from analysis.media.loudness import _k_weighting
 
 LENGTHS = (1, 2, 3, 4, 7, 10, 33, 500)
@@ -153,3 +153,12 @@ def test_only_1d_input() -> None:
     ):
         with pytest.raises(ValueError):
             call(np.zeros((4, 4)))
+
+
+def test_frame_spans_clip_to_the_signal_and_are_never_empty():
+    # 10 frames at 4 per second: windows before, inside, across and past the end of 2.5 s
+    lo, hi = frame_spans(np.array([-1.0, 0.5, 2.0, 3.0]), np.array([0.0, 1.0, 3.0, 4.0]), 4.0, 10)
+    assert lo.tolist() == [0, 2, 8, 9] and hi.tolist() == [1, 4, 10, 10]
+    assert np.all(hi > lo) and np.all(hi <= 10)
+    x = np.arange(10.0)
+    assert window_sums(x, lo, hi).tolist() == [0.0, 5.0, 17.0, 9.0]

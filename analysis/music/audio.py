@@ -31,7 +31,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
-from analysis.filters import window_sums
+from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
@@ -148,11 +148,8 @@ def analyze_audio(
 
     t = grid(duration, hop)
     n = power.shape[1]
-    to_frame = lambda s: np.clip(np.round(np.asarray(s) * FRAME_RATE).astype(int), 0, n)  # noqa: E731
-    a = np.minimum(to_frame(np.maximum(t - window / 2, 0)), n - 1)
-    b = np.maximum(to_frame(t + window / 2), a + 1)
-    ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
-    kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
+    a, b = frame_spans(t - window / 2, t + window / 2, FRAME_RATE, n)
+    ka, kb = frame_spans(t - key_window / 2, t + key_window / 2, FRAME_RATE, n)
     snd = window_sums(sounding, a, b)
     hist = window_sums(chroma_n, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)

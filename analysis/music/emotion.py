@@ -40,7 +40,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
 from analysis.errors import ParameterError
-from analysis.filters import window_sums
+from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
 from analysis.music.tagger import CHECKPOINT as TAGGER_CHECKPOINT
@@ -114,9 +114,7 @@ def window_features(
     frames, chroma, onsets, tempo, _ = _frame_features(y)
     n = frames.shape[0]
     t = grid(y.size / SR, hop)
-    to_frame = lambda s: np.clip(np.round(np.asarray(s) * FRAME_RATE).astype(int), 0, n)  # noqa: E731
-    a = np.minimum(to_frame(np.maximum(t - window / 2, 0)), n - 1)
-    b = np.maximum(to_frame(t + window / 2), a + 1)
+    a, b = frame_spans(t - window / 2, t + window / 2, FRAME_RATE, n)
     cnt = (b - a)[:, None].astype(float)
     mean = window_sums(frames, a, b) / cnt
     m = N_MELS
@@ -126,8 +124,7 @@ def window_features(
     sd = lambda m1, m2: np.sqrt(np.maximum(m2 - m1 ** 2, 0.0))  # noqa: E731
     span = (b - a) / FRAME_RATE
     rate = (np.searchsorted(onsets, b / FRAME_RATE) - np.searchsorted(onsets, a / FRAME_RATE)) / span
-    ka = np.minimum(to_frame(np.maximum(t - key_window / 2, 0)), n - 1)
-    kb = np.maximum(to_frame(t + key_window / 2), ka + 1)
+    ka, kb = frame_spans(t - key_window / 2, t + key_window / 2, FRAME_RATE, n)
     r = key_correlations(window_sums(chroma, ka, kb))  # (n, 24)
     major, minor = r[:, :12].max(1), r[:, 12:].max(1)
     x = np.column_stack([

@@ -31,6 +31,7 @@ import numpy as np
 
 from analysis.caches import cached
 from analysis.errors import ParameterError
+from analysis.filters import frame_spans
 from analysis.jit import load_librosa
 from analysis.music.weights import read_weights
 
@@ -167,7 +168,6 @@ def window_logits(
     tagger = load_tagger(str(checkpoint or CHECKPOINT))
     feats = tagger.frames(logmel(y))
     n = len(feats)
-    c = np.asarray(centres, float) * FRAME_RATE
-    a = np.clip(np.round(c - window * FRAME_RATE / 2).astype(int), 0, n - 1)
-    b = np.maximum(np.clip(np.round(c + window * FRAME_RATE / 2).astype(int), 0, n), a + 1)
+    c = np.asarray(centres, float)
+    a, b = frame_spans(c - window / 2, c + window / 2, FRAME_RATE, n)
     return tagger.logits(feats, list(zip(a.tolist(), b.tolist(), strict=True)))
