@@ -48,11 +48,8 @@ from composer.model.tokens import Tokenizer
 from composer.music.harmony import HarmonyPlan, plan_harmony
 from composer.music.notes import ChordSpan, MaterialRequest
 from composer.music.rules import RuleSource
-from composer.music.styles import get_style
+from composer.music.styles import AEOLIAN, IONIAN, get_style
 from composer.training.data import DataConfig, TokenData, build
-
-MAJOR = (0, 2, 4, 5, 7, 9, 11)
-MINOR = (0, 2, 3, 5, 7, 8, 10)
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ def piece_stats(pm: pretty_midi.PrettyMIDI, bar_times: np.ndarray, duration: flo
     p = hist / hist.sum()
     entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
     counts = np.bincount([n.pitch % 12 for n in notes], minlength=12)
-    scale = max(counts[[(r + i) % 12 for i in s]].sum() for r in range(12) for s in (MAJOR, MINOR)) / counts.sum()
+    scale = max(counts[[(r + i) % 12 for i in s]].sum() for r in range(12) for s in (IONIAN, AEOLIAN)) / counts.sum()
     onsets = np.array(sorted(n.start for n in notes))
     bars = np.asarray(bar_times, float)
     bars = bars[bars < duration]
@@ -188,7 +185,7 @@ def rule_piece(cond: Condition, seed: int) -> tuple[pretty_midi.PrettyMIDI, np.n
     beats = np.arange(0.0, cond.duration, beat)
     downbeats = beats[::4]
     major = float(np.mean(cond.arc.valence)) >= 0
-    scale = MAJOR if major else MINOR
+    scale = IONIAN if major else AEOLIAN
     degrees = (0, 3, 4, 5)
     changes = sorted({*np.round(downbeats[::2], 3).tolist(), *cond.cuts})
     spans = []
