@@ -11,6 +11,8 @@ twentieth of the beat's weight, so it decides only between chords that fit the n
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pretty_midi
 
@@ -45,7 +47,19 @@ def beat_histograms(pm: pretty_midi.PrettyMIDI) -> tuple[np.ndarray, np.ndarray]
     return edges, hist
 
 
-def _key_bonus(names: list[tuple[int, str]], masks: np.ndarray, key: Key) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def _chord_masks(qualities: tuple[str, ...]) -> tuple[tuple[tuple[int, str], ...], np.ndarray]:
+    """Every ``(root, quality)`` of ``qualities`` and its pitch-class mask ``(n, 12)`` (built once
+    per quality list: labelling a corpus calls :func:`best_chords` once per piece and copy)."""
+    names = tuple((r, q) for q in qualities for r in range(12))
+    masks = np.zeros((len(names), 12))
+    for i, (r, q) in enumerate(names):
+        masks[i, [(r + s) % 12 for s in TEMPLATES[q]]] = 1.0
+    masks.flags.writeable = False
+    return names, masks
+
+
+def _key_bonus(names: tuple[tuple[int, str], ...], masks: np.ndarray, key: Key) -> np.ndarray:
     scale = {(key.tonic + d) % 12 for d in _SCALES[key.mode]}
     bonus = 2.0 * np.array([all(p in scale for p in np.flatnonzero(m)) for m in masks])
     bonus[names.index((key.tonic, "min" if key.mode == "minor" else "maj"))] += 1.0
@@ -57,10 +71,7 @@ def best_chords(
 ) -> list[tuple[int, str] | None]:
     """The ``(root, quality)`` of each row of ``hist`` (None where it is silent); from row ``turn`` on,
     ties go toward the other mode of ``key`` (a mode-turned copy)."""
-    names = [(r, q) for q in qualities for r in range(12)]
-    masks = np.zeros((len(names), 12))
-    for i, (r, q) in enumerate(names):
-        masks[i, [(r + s) % 12 for s in TEMPLATES[q]]] = 1.0
+    names, masks = _chord_masks(tuple(qualities))
     total = hist.sum(1)
     score = hist @ (masks / masks.sum(1, keepdims=True) ** 0.5).T - 0.5 * (total[:, None] - hist @ masks.T)
     if key is None:
