@@ -52,3 +52,19 @@ def test_a_mode_turn_turns_the_tie_breaks_and_label_piece_uses_them() -> None:
     plain, keyed = label_piece(pm, tok, key=A_MINOR), label_piece(pm, tok, key=A_MINOR, key_chords=True)
     assert [tok.token_name(tok.chord_offset + int(c)) for c in keyed.chord_ids] == ["CHORD_A_min"]
     assert [tok.token_name(tok.chord_offset + int(c)) for c in plain.chord_ids] != ["CHORD_A_min"]
+
+
+def test_a_seed_is_labelled_as_the_checkpoint_was_trained() -> None:
+    """A generator's seed MIDI gets its chord labels the way the checkpoint's training data did."""
+    from composer.model.generate import _seed_tokens
+    from composer.model.plan import IDENTITY
+
+    tok = Tokenizer()
+    seed = _melody([69, 72, 76, 72, 69, 76, 72, 69])  # A C E C ...: A minor, one note a beat
+
+    def chords(key_chords: bool) -> list[str]:
+        names = [tok.token_name(t) for t in _seed_tokens(seed, tok, IDENTITY, key_chords=key_chords)[0]]
+        return [n for n in names if n.startswith("CHORD_")]
+
+    assert chords(True)[0] == "CHORD_A_min"
+    assert not any(n.endswith("_min") for n in chords(False))  # table order, as training without key chords

@@ -81,7 +81,12 @@ def _nucleus(logits: np.ndarray, temperature: float, top_p: float, rng: np.rando
     return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), p.size - 1))
 
 
-def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok, warp: TimeWarp) -> tuple[list[int], list[float]]:
+def _seed_tokens(
+    seed_midi: pretty_midi.PrettyMIDI | str | Path, tok, warp: TimeWarp, *, key_chords: bool = False
+) -> tuple[list[int], list[float]]:
+    """The seed's tokens and times, its chords labelled as the model's training data were (with
+    ties toward the seed's estimated key when ``key_chords``, the checkpoint's data setting)."""
+    from analysis.music.symbolic import estimate_key
     from composer.training.chords import beat_chords
     from composer.training.data import clean
 
@@ -97,7 +102,9 @@ def _seed_tokens(seed_midi: pretty_midi.PrettyMIDI | str | Path, tok, warp: Time
         for inst in pm.instruments:
             for n in inst.notes:
                 n.start, n.end = float(warp.to_model(n.start)), float(warp.to_model(n.end))
-    enc = tok.encode(pm, chords=beat_chords(pm, tok), eos=False)
+    pitched = any(i.notes and not i.is_drum for i in pm.instruments)
+    key = estimate_key(pm) if key_chords and pitched else None
+    enc = tok.encode(pm, chords=beat_chords(pm, tok, key), eos=False)
     return enc.tokens.tolist(), enc.times.tolist()
 
 
@@ -293,7 +300,8 @@ def generate(
     )
 
     t0 = time.perf_counter()
-    prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok, warp)
+    key_chords = bool(loaded.meta.get("data_config", {}).get("key_chords", False))
+    prompt = ([BOS], [0.0]) if seed_midi is None else _seed_tokens(seed_midi, tok, warp, key_chords=key_chords)
     sampler = _Sampler(
         loaded,
         target,
