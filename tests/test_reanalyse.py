@@ -45,6 +45,10 @@ def test_new_tracks_carry_the_current_reader_and_old_ones_are_stale(tmp_path):
     with lib.engine.begin() as conn:  # a library from before readers were recorded has no rows at all
         conn.execute(track_readers.delete())
     assert len(lib.stale()) == 3
+    done, _ = lib.reanalyse()  # analysed again, such a library records its reader
+    assert len(done) == 3 and lib.stale() == []
+    with lib.engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(track_readers.c.revision))) == [(1,), (1,), (1,)]
 
 
 def test_reanalyse_keeps_ids_titles_and_tags_and_refreshes_every_cache(tmp_path, db_url):

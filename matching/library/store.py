@@ -415,10 +415,11 @@ class Library:
                 hop=arc.hop or self.hop, times=blob(arc.times), valence=blob(arc.valence), arousal=blob(arc.arousal),
                 emotions=blob(np.stack([arc.emotions[e] for e in EMOTIONS]))))
             conn.execute(embeddings.update().where(where(embeddings)).values(dim=int(emb.size), vector=blob(emb)))
-            old = conn.execute(sa.select(track_readers.c.revision).where(where(track_readers))).scalar()
-            conn.execute(track_readers.delete().where(where(track_readers)))
-            conn.execute(track_readers.insert().values(
-                track_id=track_id, reader=_reader_of(analysis), revision=(old or 0) + 1))
+            reader = _reader_of(analysis)
+            bumped = conn.execute(track_readers.update().where(where(track_readers)).values(
+                reader=reader, revision=track_readers.c.revision + 1))
+            if not bumped.rowcount:  # a track stored before readers were recorded
+                conn.execute(track_readers.insert().values(track_id=track_id, reader=reader, revision=1))
 
 
 def _reader_of(analysis: Any) -> str:
