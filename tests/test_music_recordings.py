@@ -13,7 +13,7 @@ import pytest
 
 from analysis.music import recordings
 from analysis.music.recordings import pairwise_accuracy
-from analysis.music.train_emotion import fit, real_windows, with_real
+from analysis.music.train_emotion import calibrate_tags, fit, real_windows, with_real
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = ROOT / "bench" / "data" / "music_truth.csv"
@@ -131,3 +131,15 @@ def test_a_clipped_model_reads_an_outlying_feature_as_the_clip_value():
     assert np.allclose(model.predict(far), model.predict(edge))
     assert not np.allclose(fit(x, y, hidden=0, l2=0.01, steps=0, seed=0).predict(far)[0, 1],
                            model.predict(edge)[0, 1])
+
+
+def test_the_tag_calibration_gives_the_contrast_the_labels_mean_and_spread():
+    rng = np.random.default_rng(2)
+    arousal = 0.3 * rng.standard_normal(500) + 0.1
+    contrast = 4.0 * arousal + 0.5 * rng.standard_normal(500) - 2.0  # another scale, with noise
+    scale, offset = calibrate_tags(contrast, arousal)
+    mapped = scale * contrast + offset
+    assert mapped.mean() == pytest.approx(arousal.mean()) and mapped.std() == pytest.approx(arousal.std())
+    assert np.corrcoef(mapped, arousal)[0, 1] > 0.9
+    flipped, _ = calibrate_tags(-contrast, arousal)  # a contrast that falls with arousal is turned around
+    assert flipped == pytest.approx(-scale)

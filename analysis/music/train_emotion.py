@@ -360,9 +360,8 @@ def main() -> None:
     name = f"data-{args.pieces}-{args.variants}-{args.seconds:g}-{args.seed}-v{FEATURE_VERSION}-{recipe:08x}.npz"
     cache = CACHE / name
     t0 = time.perf_counter()
-    if cache.is_file():
-        data = dict(np.load(cache))
-    else:
+    data = dict(np.load(cache)) if cache.is_file() else {}
+    if "tags" not in data:  # not built yet, or by a scratch build of the same version without the tagger
         data = build(args.pieces, args.variants, args.seconds, args.seed)
         np.savez_compressed(cache, **data)
     print(f"{len(data['x'])} windows from {len(data['held'])} copies ({time.perf_counter() - t0:.0f} s)")
