@@ -75,8 +75,7 @@ def read_tagger(track: Recording, y: np.ndarray) -> tuple[float, float]:
     from analysis.music.tagger import arousal_contrast, window_logits
 
     valence = analyze_audio(y, SR, reader="features").arc.valence
-    scale, offset = load_model().tag_arousal
-    arousal = np.clip(scale * arousal_contrast(window_logits(y, SR, grid(len(y) / SR, 0.5))) + offset, -1.0, 1.0)
+    arousal = load_model().tag_reading(arousal_contrast(window_logits(y, SR, grid(len(y) / SR, 0.5))))
     return float(valence.mean()), float(arousal.mean())
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from analysis.arc import EmotionArc, grid
 from analysis.caches import cached
-from analysis.errors import ParameterError
+from analysis.errors import ModelError, ParameterError
 from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
 from analysis.music.symbolic import key_correlations
@@ -164,9 +164,16 @@ class EmotionModel:
         raw = np.concatenate([h, z], axis=1) @ self.w2 + self.b2
         va = np.clip(raw * self.scale + self.offset, -1.0, 1.0)
         if tags is not None and self.tag_arousal is not None:
-            scale, offset = self.tag_arousal
-            va[:, 1] = 0.5 * (va[:, 1] + np.clip(scale * np.asarray(tags, float) + offset, -1.0, 1.0))
+            va[:, 1] = 0.5 * (va[:, 1] + self.tag_reading(tags))
         return va
+
+    def tag_reading(self, tags: np.ndarray) -> np.ndarray:
+        """The tagger's arousal: its contrast ``tags`` through the calibration line, in [-1, 1]."""
+        if self.tag_arousal is None:
+            raise ModelError("this music emotion checkpoint has no calibration for the tagger "
+                             "(python -m analysis.music.train_emotion)")
+        scale, offset = self.tag_arousal
+        return np.clip(scale * np.asarray(tags, float) + offset, -1.0, 1.0)
 
     def save(self, path: Path, **meta: str) -> None:
         names = ("mean", "std", "w1", "b1", "w2", "b2", "scale", "offset", "z_clip", "tag_arousal")

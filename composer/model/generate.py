@@ -86,9 +86,8 @@ def _seed_tokens(
 ) -> tuple[list[int], list[float]]:
     """The seed's tokens and times, its chords labelled as the model's training data were (with
     ties toward the seed's estimated key when ``key_chords``, the checkpoint's data setting)."""
-    from analysis.music.symbolic import estimate_key
     from composer.training.chords import beat_chords
-    from composer.training.data import clean
+    from composer.training.data import clean, piece_key
 
     if not isinstance(seed_midi, pretty_midi.PrettyMIDI):
         try:
@@ -102,9 +101,7 @@ def _seed_tokens(
         for inst in pm.instruments:
             for n in inst.notes:
                 n.start, n.end = float(warp.to_model(n.start)), float(warp.to_model(n.end))
-    pitched = any(i.notes and not i.is_drum for i in pm.instruments)
-    key = estimate_key(pm) if key_chords and pitched else None
-    enc = tok.encode(pm, chords=beat_chords(pm, tok, key), eos=False)
+    enc = tok.encode(pm, chords=beat_chords(pm, tok, piece_key(pm) if key_chords else None), eos=False)
     return enc.tokens.tolist(), enc.times.tolist()
 
 

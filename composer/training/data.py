@@ -166,6 +166,12 @@ def smooth_bars(values: np.ndarray, mids: np.ndarray, sigma: float) -> np.ndarra
     return (w @ values) / w.sum(1)
 
 
+def piece_key(pm: pretty_midi.PrettyMIDI) -> Key | None:
+    """The piece's key (:func:`~analysis.music.symbolic.estimate_key`); None for drums only, which
+    have no key and no mode to move."""
+    return estimate_key(pm) if any(i.notes and not i.is_drum for i in pm.instruments) else None
+
+
 def key_index(key: Key | None, *, flip: bool = False) -> int:
     """``tonic + 12 * minor`` (24 for no key); ``flip`` gives the other mode on the same tonic."""
     if key is None:
@@ -233,8 +239,7 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
             return []
         rng = np.random.default_rng(zlib.crc32(name.encode()))
 
-        pitched = any(i.notes and not i.is_drum for i in pm.instruments)  # drums only: no key, no mode to move
-        key = estimate_key(pm) if pitched else None
+        key = piece_key(pm)
 
         def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None) -> Piece:
             return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, key=k, turn=turn,
