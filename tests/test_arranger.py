@@ -91,3 +91,23 @@ def test_bass_and_pad_change_on_every_cut() -> None:
         onsets = np.array([n.start for n in part.notes])
         for c in cuts:
             assert np.min(np.abs(onsets - c)) < 1e-6, (name, c)
+
+
+def test_a_sources_second_line_follows_the_arcs_dynamics_below_the_lead() -> None:
+    """The learned source writes every note at the corpus's one velocity (90): its counter line must
+    still get the arc's dynamics, under the lead, as the lead does."""
+    from composer.music.arranger import arrange
+    from composer.music.harmony import plan_harmony
+    from composer.music.notes import Material, Note
+    from composer.music.styles import get_style
+
+    style = get_style("cinematic")
+    arc = _ramp(20.0, (0.0, 0.0), (-0.8, 0.8))
+    plan = plan_harmony(arc, (), 20.0, style=style, seed=0)
+    line = tuple(Note(t, t + 0.9, 60, 90) for t in np.arange(0.0, 20.0, 1.0))
+    parts = arrange(plan, Material(melody=line, source="test", counter=line), arc=arc, style=style, lead_program=40)
+    lead, counter = (next(p for p in parts if p.name == name) for name in ("lead", "counter"))
+    lv, cv = np.array([n.velocity for n in lead.notes]), np.array([n.velocity for n in counter.notes])
+    assert len(cv) == len(lv) == 20
+    assert np.all(cv < lv)  # the same notes and accents, a layer under the lead
+    assert cv[-5:].mean() > cv[:5].mean() + 30  # calm start soft, excited end loud

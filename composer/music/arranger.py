@@ -95,9 +95,13 @@ class _Arranger:
             if n.end <= n.start or n.start >= self.plan.duration:
                 continue
             p = snap_to_scale(int(n.pitch), self.chord(n.start).scale)
-            v = velocity(self.aro(n.start), 8 + round((n.velocity - 76) * 0.25))
-            out.append(Note(n.start, min(n.end, self.plan.duration), p, v))
+            out.append(Note(n.start, min(n.end, self.plan.duration), p, self._dynamic(n, 8)))
         return out
+
+    def _dynamic(self, n: Note, offset: int) -> int:
+        """A source note's velocity: the arc's dynamics at its onset plus ``offset`` for its layer,
+        moved by a quarter of the source's own accent (its velocity against 76)."""
+        return velocity(self.aro(n.start), offset + round((n.velocity - 76) * 0.25))
 
     def pad(self) -> list[Note]:
         out = []
@@ -153,7 +157,10 @@ class _Arranger:
 
     def counter(self, given: tuple[Note, ...]) -> list[Note]:
         if given:
-            return [Note(n.start, n.end, snap_to_scale(n.pitch, self.chord(n.start).scale), n.velocity) for n in given]
+            return [
+                Note(n.start, n.end, snap_to_scale(n.pitch, self.chord(n.start).scale), self._dynamic(n, -12))
+                for n in given
+            ]
         out: list[Note] = []
         prev = 55
         for t, _ in _pairs([float(b) for b in self.beats[::2]], self.plan.duration):
