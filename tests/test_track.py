@@ -143,3 +143,42 @@ def test_truncated_ogg_raises_media_error(chorale, tmp_path):
     path.write_bytes((chorale / "c.ogg").read_bytes()[:300])
     with pytest.raises(MediaError, match=r"cut\.ogg"):
         analyze_track(path)
+
+
+def _harmonic_tone(pitch: int, seconds: float, *, harmonics: int = 10, decay: float = 0.7) -> np.ndarray:
+    """A note with ``harmonics`` partials, each ``decay`` times the one below (not the template's 0.8)."""
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+    return sum(decay ** (h - 1) * np.sin(2 * np.pi * h * f0 * t) for h in range(1, harmonics + 1))
+
+
+def test_fundamentals_take_a_notes_harmonics_back_from_its_fifth() -> None:
+    import librosa
+
+    from analysis.music.audio import _FB, _PITCHES, HOP, N_FFT, fundamentals
+
+    y = (0.05 * _harmonic_tone(60, 2.0)).astype(np.float32)  # C4
+    amp = np.sqrt((_FB @ np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2).T)
+
+    def shares(a: np.ndarray) -> np.ndarray:
+        pc = np.bincount(_PITCHES % 12, weights=a.sum(0), minlength=12)
+        return pc / pc[0]
+
+    raw, notes = shares(amp), shares(fundamentals(amp))
+    assert raw[7] > 0.15  # G: the 3rd and 6th harmonics
+    assert notes[7] < raw[7] / 10
+    assert notes.argmax() == 0
+
+
+@pytest.mark.parametrize("slug", ["corelli-grave", "chorale-dark-low", "chorale-sad"])
+def test_rendered_key_is_the_scores_not_a_fifth_above(slug: str) -> None:
+    """Demo pieces whose first 30 s read a fifth above their MIDI's key when the semitone
+    amplitudes were folded onto pitch classes as they were (F major as C, B minor as F#)."""
+    from analysis.music.audio import analyze_audio
+    from analysis.music.symbolic import estimate_key
+    from matching.library.demo import PIECES, make_midi
+
+    pm = make_midi(next(p for p in PIECES if p.slug == slug))
+    key = analyze_audio(render_midi(pm)[: 30 * SR], SR, reader="features").key
+    want = estimate_key(pm)
+    assert (key.tonic, key.mode) == (want.tonic, want.mode)
