@@ -4,11 +4,9 @@ The audio is read into the very :class:`~analysis.music.symbolic.MusicFeatures` 
 estimator produces, then mapped by the shared :func:`~analysis.music.symbolic.music_va`:
 
 * a power spectrogram (STFT 4096/512 at 22.05 kHz) folded onto semitones C2..C8
-  gives chroma: the pitch classes present in each frame (-> **consonance**, by the same
-  pair-roughness table) and a power-weighted mean pitch (-> **register**). For the
-  Krumhansl-Kessler **mode** and key, as for MIDI, the semitone amplitudes are first
-  explained as notes with harmonics (:func:`fundamentals`), so that a note's third and sixth
-  harmonics do not read as its fifth;
+  gives chroma (-> Krumhansl-Kessler **mode**, as for MIDI), the pitch classes present
+  in each frame (-> **consonance**, by the same pair-roughness table) and a
+  power-weighted mean pitch (-> **register**);
 * onsets (spectral flux of the semitone spectrum) per second -> **density**;
 * the global beat tempo -> **tempo**;
 * RMS loudness (dBFS) -> a MIDI-velocity equivalent -> **velocity**;
@@ -56,17 +54,13 @@ CAL_REGISTER = (-4.29, 1.0145)  # register = a + b * power-weighted mean pitch
 CAL_VELOCITY = (158.6, 3.943)  # velocity = a + b * dBFS
 CAL_CONSONANCE = (0.644, 0.351)  # consonance = a + b * raw pair consonance
 CAL_DENSITY = (1.047, 0.7063)  # density = a + b * detected onsets/s (0 in silence)
-#: Harmonics of the note template of :func:`fundamentals` and the amplitude ratio of each to the
-#: one below. Chosen on the development sets (other games' valence labels, the demo library
-#: against its MIDI): decay 0.6-0.9 and 5-8 harmonics read valence about equally well.
-HARMONICS, HARMONIC_DECAY = 8, 0.8
 CHROMA_PRESENT = 0.35  # a pitch class "sounds" in a frame above this share of the frame's maximum
 SILENCE_DB = -60.0
 #: Arc readers of :func:`analyze_audio`.
 READERS = ("model", "features")
 #: Bump when the hand-built cues above or their mapping (:func:`~analysis.music.symbolic.music_va`)
 #: change: libraries then analyse their tracks again (:func:`reader_stamp`).
-CUES_VERSION = 2  # 2: mode and key from the notes under the harmonics (fundamentals)
+CUES_VERSION = 1
 
 
 def reader_stamp() -> str:
@@ -88,38 +82,6 @@ def _semitone_filterbank() -> np.ndarray:
 
 
 _FB = _semitone_filterbank()
-
-
-def _note_templates() -> np.ndarray:
-    """``(73, 73)``: column ``k`` is the semitone amplitudes of a note at ``_PITCHES[k]`` with its harmonics."""
-    d = np.zeros((_PITCHES.size, _PITCHES.size))
-    for k in range(_PITCHES.size):
-        for h in range(1, HARMONICS + 1):
-            row = k + round(12 * np.log2(h))
-            if row < _PITCHES.size:
-                d[row, k] += HARMONIC_DECAY ** (h - 1)
-    return d
-
-
-_NOTES = _note_templates().astype(np.float32)
-_NOTES_GRAM = _NOTES.T @ _NOTES
-
-
-def fundamentals(amplitude: np.ndarray, iterations: int = 40) -> np.ndarray:
-    """Non-negative note amplitudes ``(T, 73)`` whose harmonics best explain the semitone amplitudes
-    ``amplitude`` (T, 73) in least squares (multiplicative updates, as NNLS chroma does).
-
-    Folded onto pitch classes as they are, a recording's semitone amplitudes credit every note's
-    third and sixth harmonics to its fifth (and its fifth harmonic to its major third), so keys
-    read a fifth too high. On the demo library's first minutes, keys agreed with their MIDI's for
-    15 of 24 tracks before and 17 after (3 new errors, a fifth below: a note read as the third
-    harmonic of one under it), and modes for 20 and 22.
-    """
-    x = amplitude.astype(np.float32, copy=True)
-    target = x @ _NOTES
-    for _ in range(iterations):
-        x *= target / (x @ _NOTES_GRAM + np.float32(1e-9))
-    return x  # float32: within 1e-6 of float64 and 6x faster (18 ms for a minute of audio)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,9 +132,12 @@ def analyze_audio(
     frame_pow = librosa.feature.rms(y=y, frame_length=2048, hop_length=HOP)[0, : power.shape[1]] ** 2
     db = 10 * np.log10(np.maximum(frame_pow, 1e-12))
     sounding = (db > SILENCE_DB).astype(float)
-    amplitude = np.sqrt(semis)
-    present = (_chroma(amplitude, sounding) > CHROMA_PRESENT).astype(float)
-    notes = _chroma(fundamentals(amplitude), sounding)
+    chroma = np.zeros((semis.shape[0], 12))
+    for i, p in enumerate(_PITCHES):
+        chroma[:, p % 12] += np.sqrt(semis[:, i])
+    cmax = chroma.max(1, keepdims=True)
+    chroma_n = np.divide(chroma, cmax, out=np.zeros_like(chroma), where=cmax > 0) * sounding[:, None]
+    present = (chroma_n > CHROMA_PRESENT).astype(float)
     rough, pairs = pair_roughness(present)
     spow = semis.sum(1)
     pitch = np.divide(semis @ _PITCHES, spow, out=np.zeros_like(spow), where=spow > 0)
@@ -186,7 +151,7 @@ def analyze_audio(
     a, b = frame_spans(t - window / 2, t + window / 2, FRAME_RATE, n)
     ka, kb = frame_spans(t - key_window / 2, t + key_window / 2, FRAME_RATE, n)
     snd = window_sums(sounding, a, b)
-    hist = window_sums(notes, ka, kb)
+    hist = window_sums(chroma_n, ka, kb)
     mode = np.where(hist.sum(1) > 0, mode_score(hist), 0.0)
     pr = window_sums(pairs, a, b)
     cons_raw = np.where(pr > 0, 1.0 - window_sums(rough, a, b) / np.maximum(pr, 1e-9), np.nan)
@@ -211,7 +176,7 @@ def analyze_audio(
     return AudioMusic(
         arc=_arc(reader, y, t, feats, hop=hop, window=window, key_window=key_window),
         features=feats,
-        key=key_from_chroma(notes.sum(0)),
+        key=key_from_chroma(chroma_n.sum(0)),
         tempo=tempo,
         loudness=float(10 * np.log10(max(loud, 1e-12))),
         duration=duration,
@@ -222,16 +187,6 @@ def analyze_audio(
             "onset_rate": onset_rate,
         },
     )
-
-
-def _chroma(amplitude: np.ndarray, sounding: np.ndarray) -> np.ndarray:
-    """Semitone amplitudes ``(T, 73)`` folded onto pitch classes, each frame scaled to a maximum of 1
-    (0 where silent)."""
-    chroma = np.zeros((amplitude.shape[0], 12))
-    for i, p in enumerate(_PITCHES):
-        chroma[:, p % 12] += amplitude[:, i]
-    cmax = chroma.max(1, keepdims=True)
-    return np.divide(chroma, cmax, out=np.zeros_like(chroma), where=cmax > 0) * sounding[:, None]
 
 
 def _arc(
