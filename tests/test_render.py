@@ -88,6 +88,19 @@ def test_stems_one_per_part(piece, tmp_path) -> None:
     assert np.abs(lead).max() > 0.1
 
 
+def test_stems_sum_to_the_mix(piece, tmp_path) -> None:
+    """Stems are for a DAW: laid side by side at unity gain they must give the piece's mix, not
+    each its own peak level."""
+    stems = [soundfile.read(str(p))[0] for p in piece.write_stems(tmp_path / "stems")]
+    mix, _ = soundfile.read(str(piece.render(tmp_path / "mix.wav")))
+    total = np.sum(stems, axis=0)
+    assert len(stems) >= 4
+    assert np.abs(total).max() <= 0.95
+    assert np.sqrt(np.mean((total - mix) ** 2) / np.mean(mix**2)) < 0.05
+    loudest, quietest = (f(np.sqrt(np.mean(s**2)) for s in stems) for f in (max, min))
+    assert loudest > 2 * quietest  # the parts keep their own levels
+
+
 def test_mux_copies_video_and_matches_duration(piece, clip, tmp_path) -> None:
     out = piece.mux(clip, tmp_path / "scored.mp4")
     assert abs(media_duration(out) - media_duration(clip)) < 0.05

@@ -24,7 +24,7 @@ from analysis.media.mux import mux
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
 from composer.output.musicxml import score_xml
-from composer.output.render import SAMPLE_RATE, synthesize, write_wav
+from composer.output.render import SAMPLE_RATE, stems, synthesize, write_wav
 
 #: Who a score names as its composer unless told otherwise.
 CREDIT = "Soundtrack composer"
@@ -138,14 +138,15 @@ class Composition:
         return write_wav(_target(wav_path), audio, SAMPLE_RATE)
 
     def write_stems(self, directory: str | Path, soundfont: str | Path | None = None) -> tuple[Path, ...]:
-        """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long."""
+        """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long; together they
+        sum to :meth:`render`'s audio."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
-        for i, part in enumerate(self.parts, 1):
+        for i, (part, audio) in enumerate(zip(self.parts, stems(self.parts, self.duration, soundfont=soundfont),
+                                              strict=True), 1):
             label = "drums" if part.is_drum else pretty_midi.program_to_instrument_name(part.program)
             name = re.sub(r"[^a-z0-9]+", "-", f"{part.name}-{label}".lower()).strip("-")
-            audio = synthesize((part,), self.duration, soundfont=soundfont)
             paths.append(write_wav(d / f"{i:02d}-{name}.wav", audio, SAMPLE_RATE))
         return tuple(paths)
 

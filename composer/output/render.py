@@ -2,7 +2,8 @@
 
 Rendering is :func:`analysis.media.synth.render` (one cached FluidSynth and SoundFont per
 process); here the piece's audio is peak-normalised to 0.9 and faded out over its last
-50 ms, so a WAV and the clip it scores have the same length and end cleanly.
+50 ms, so a WAV and the clip it scores have the same length and end cleanly. Stems share their
+mix's gain, so they sum to it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,27 @@ def synthesize(
 ) -> np.ndarray:
     """Stereo float32 audio ``(round(duration * fs), 2)`` of ``parts``, peak-normalised to :data:`PEAK`."""
     audio = render(parts, duration, fs=fs, soundfont=soundfont)
+    return _faded(audio * peak_gain(audio), fs)
+
+
+def stems(
+    parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
+) -> list[np.ndarray]:
+    """Each part's audio at the one gain that peak-normalises their sum, so the stems add up to
+    the piece's render (each normalised on its own, seven stems at 0.9 peaked at 2.6 together
+    and lost the balance)."""
+    raw = [render((part,), duration, fs=fs, soundfont=soundfont) for part in parts]
+    gain = peak_gain(np.sum(raw, axis=0)) if raw else 1.0
+    return [_faded(audio * gain, fs) for audio in raw]
+
+
+def peak_gain(audio: np.ndarray) -> float:
+    """The factor that brings ``audio``'s peak to :data:`PEAK` (1 for silence)."""
     peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak > 0:
-        audio *= PEAK / peak
+    return PEAK / peak if peak > 0 else 1.0
+
+
+def _faded(audio: np.ndarray, fs: int) -> np.ndarray:
     fade = min(len(audio), int(FADE * fs))
     if fade:
         audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]

@@ -5,7 +5,8 @@ The one place that turns a :class:`~composer.output.piece.Composition` into file
 Files are named ``<stem>.mid``, ``<stem>.musicxml``, ``<stem>.wav``, ``<stem>.mp4`` and
 ``<stem>-stems/NN-<part>.wav`` inside ``out_dir``. The WAV (and so the MP4 muxed from it) is
 brought to :data:`analysis.media.loudness.TARGET_LUFS`, the level of the page's library
-previews; stems keep the render's peak level so they still sum to the mix's balance.
+previews; the stems share the gain that peak-normalises their sum, so they add up to the mix
+before its loudness normalisation.
 """
 
 from __future__ import annotations
