@@ -4,6 +4,7 @@ ties, triplets, tiny notes, keys and tempo marks come out as written, children i
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from fractions import Fraction
@@ -209,3 +210,46 @@ def test_short_piece_writes_a_readable_score(tmp_path) -> None:
     score = converter.parse(str(short.write_musicxml(tmp_path / "short.musicxml", title="A & B <short>")))
     assert score.metadata.movementName == "A & B <short>"
     assert len(score.parts) == len([p for p in short.parts if not p.is_drum])
+
+
+def test_a_lasting_turn_of_mode_changes_the_key_signature_in_the_score_and_the_midi(tmp_path) -> None:
+    from analysis.arc import grid
+    from composer.music.harmony import key_sections
+
+    t = grid(40.0, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(-0.7, 0.7, t.size), np.zeros(t.size))  # grief to hope
+    piece = composer.compose(arc, cuts=(12.0, 27.0), duration=40.0, seed=0, source="rules")
+    sections = key_sections(piece.plan)
+    assert [mode for _, mode in sections] == ["minor", "major"]
+    turn = sections[1][0]
+    path = piece.write_musicxml(tmp_path / "turn.musicxml")
+    lead = converter.parse(str(path)).parts[0]
+    signatures = [(ks.measureNumber, ks.mode) for ks in lead.recurse().getElementsByClass(key.KeySignature)]
+    assert signatures == [(1, "minor"), (turn + 1, "major")]
+    tonic = piece.plan.tonic
+    want = [(0, tonic + 12), (pytest.approx(float(piece.plan.downbeats[turn])), tonic)]
+    assert [(k.time, k.key_number) for k in piece.midi.key_signature_changes] == want
+    # accidentals are spelled as each bar's signature spells them: sharps in sharp keys, flats in flat keys
+    flats = [key_signature(piece.plan, bar)[0] < 0 for bar in range(len(piece.plan.downbeats))]
+    assert flats[0] != flats[-1]  # D minor (one flat) turns to D major (two sharps) at this seed
+    root = ET.parse(path).getroot()
+    for part in root.iter("part"):
+        for i, measure in enumerate(part.findall("measure")):
+            alters = {int(a.text) for a in measure.iter("alter")}
+            assert alters <= ({-1} if flats[min(i, len(flats) - 1)] else {1}), (part.get("id"), i + 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_modal_mixture_keeps_one_signature_for_whole_phrases(seed: int) -> None:
+    """Near valence 0 the planner draws bright and dark chords by turns; the score changes key only
+    for stretches of four bars or more."""
+    from analysis.arc import grid
+    from composer.music.harmony import key_sections
+
+    t = grid(60.0, 0.5)
+    arc = EmotionArc.from_va(t, 0.05 + 0.1 * np.sin(t / 3), np.full(t.size, 0.2))
+    plan = composer.compose(arc, cuts=(10.0, 25.0, 41.0), duration=60.0, seed=seed, source="rules").plan
+    moods = {c.mood == "bright" for c in plan.chords}
+    assert moods == {True, False}  # the mixture is there
+    firsts = [bar for bar, _ in key_sections(plan)] + [len(plan.downbeats)]
+    assert firsts[0] == 0 and all(b - a >= 4 for a, b in itertools.pairwise(firsts))

@@ -116,6 +116,38 @@ class HarmonyPlan:
         }
 
 
+def key_sections(plan: HarmonyPlan, *, min_bars: int = 4) -> list[tuple[int, str]]:
+    """``(first bar, "major" | "minor")`` of each stretch one key signature should hold.
+
+    A bar (from one of ``plan.downbeats`` to the next) is major when its chords come mostly
+    from the style's bright scale. A stretch shorter than ``min_bars`` joins the stretch before
+    it (the first joins the next), so modal mixture within a phrase is written with
+    accidentals and only a lasting turn, an arc going from grief to hope, changes the signature.
+    """
+    if len(plan.downbeats) == 0:  # no bar to read: the first chord's mode
+        return [(0, "minor" if plan.chords and plan.chords[0].mood != "bright" else "major")]
+    runs: list[list[Any]] = []  # [first bar, bars, mode]
+    for bar, (a, b) in enumerate(zip(plan.downbeats, [*plan.downbeats[1:], plan.duration], strict=True)):
+        bright = sum(max(0.0, min(b, c.end) - max(a, c.start)) for c in plan.chords if c.mood == "bright")
+        mode = "major" if bright >= 0.5 * (b - a) else "minor"
+        if runs and runs[-1][2] == mode:
+            runs[-1][1] += 1
+        else:
+            runs.append([bar, 1, mode])
+    while len(runs) > 1 and (short := next((i for i, r in enumerate(runs) if r[1] < min_bars), None)) is not None:
+        keep = short - 1 if short > 0 else 1
+        runs[keep][0] = min(runs[keep][0], runs[short][0])
+        runs[keep][1] += runs.pop(short)[1]
+        merged: list[list[Any]] = []
+        for run in runs:  # neighbours of one mode become one stretch
+            if merged and merged[-1][2] == run[2]:
+                merged[-1][1] += run[1]
+            else:
+                merged.append(run)
+        runs = merged
+    return [(first, mode) for first, _, mode in runs]
+
+
 def base_tempo(arousal: float, cuts_per_minute: float, style: Style) -> float:
     """Tempo (bpm) from mean arousal and cut rate, scaled by the style."""
     bpm = (60.0 + 35.0 * (float(np.clip(arousal, -1, 1)) + 1.0) + min(20.0, 0.4 * cuts_per_minute)) * style.tempo_scale

@@ -20,7 +20,7 @@ import numpy as np
 import pretty_midi
 
 from composer.music.arranger import Part
-from composer.music.harmony import PITCH_NAMES, HarmonyPlan
+from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
 
 DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
 BAR = 4 * DIVISIONS
@@ -166,12 +166,15 @@ def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], 
     return out
 
 
-def key_signature(plan: HarmonyPlan) -> tuple[int, str]:
-    """Fifths and mode of the plan's key (minor when the first chord is not bright, as the MIDI says)."""
-    minor = bool(plan.chords) and plan.chords[0].mood != "bright"
-    fifths = ((plan.tonic + (3 if minor else 0)) * 7) % 12
-    fifths = fifths - 12 if fifths > 6 or (fifths == 6 and "b" in PITCH_NAMES[plan.tonic % 12]) else fifths
-    return fifths, "minor" if minor else "major"
+def key_signature(plan: HarmonyPlan, bar: int = 0) -> tuple[int, str]:
+    """Fifths and mode of the plan's key at ``bar`` (:func:`~composer.music.harmony.key_sections`)."""
+    mode = next(m for first, m in reversed(key_sections(plan)) if first <= bar)
+    return _fifths(plan.tonic, mode), mode
+
+
+def _fifths(tonic: int, mode: str) -> int:
+    fifths = ((tonic + (3 if mode == "minor" else 0)) * 7) % 12
+    return fifths - 12 if fifths > 6 or (fifths == 6 and "b" in PITCH_NAMES[tonic % 12]) else fifths
 
 
 def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
@@ -188,21 +191,28 @@ def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
 
 
 def _part_xml(index: int, notes: list[QNote], triplets: frozenset[int], total: int, plan: HarmonyPlan) -> str:
-    """One ``<part>``: attributes in the first measure, tempo marks in the first part only."""
-    fifths, mode = key_signature(plan)
+    """One ``<part>``: attributes in the first measure, a new key where the plan's mode turns for
+    good, tempo marks in the first part only."""
     pitches = [n.pitch for n in notes]
     treble = not pitches or float(np.median(pitches)) >= 60
     clef = "<sign>G</sign><line>2</line>" if treble else "<sign>F</sign><line>4</line>"
-    attributes = (f"<attributes><divisions>{DIVISIONS}</divisions><key><fifths>{fifths}</fifths><mode>{mode}</mode>"
-                  f"</key><time><beats>4</beats><beat-type>4</beat-type></time><clef>{clef}</clef></attributes>")
     marks = sorted(_tempo_marks(plan).items()) if index == 0 else []
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
-    bars[0].append(attributes)
+    fifths = [0] * len(bars)  # the key signature of each bar: sharps > 0, flats < 0
+    for first, mode in key_sections(plan):
+        if first >= len(bars):
+            break
+        fifths[first:] = [_fifths(plan.tonic, mode)] * (len(bars) - first)
+        key = f"<key><fifths>{fifths[first]}</fifths><mode>{mode}</mode></key>"
+        bars[first].append(
+            f"<attributes><divisions>{DIVISIONS}</divisions>{key}<time><beats>4</beats><beat-type>4</beat-type></time>"
+            f"<clef>{clef}</clef></attributes>" if first == 0 else f"<attributes>{key}</attributes>"
+        )
     for a, b, sounding in _slices(notes, triplets, total):
         while marks and marks[0][0] < b:
             offset = marks[0][0] - a
             bars[a // BAR].append(marks.pop(0)[1].format(offset=f"<offset>{offset}</offset>" if offset > 0 else ""))
-        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, fifths < 0))
+        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, fifths[a // BAR] < 0))
     body = "\n".join(f'<measure number="{i + 1}">\n' + "\n".join(bar) + "\n</measure>" for i, bar in enumerate(bars))
     return f'<part id="P{index + 1}">\n{body}\n</part>'
 

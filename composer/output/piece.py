@@ -22,7 +22,7 @@ import pretty_midi
 from analysis.errors import MediaError
 from analysis.media.mux import mux
 from composer.music.arranger import Part
-from composer.music.harmony import HarmonyPlan
+from composer.music.harmony import HarmonyPlan, key_sections
 from composer.output.musicxml import score_xml
 from composer.output.render import SAMPLE_RATE, stems, synthesize, write_wav
 
@@ -33,7 +33,7 @@ RESOLUTION = 480
 
 
 def build_midi(parts: tuple[Part, ...], plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
-    """A PrettyMIDI of ``parts`` with the plan's tempo map, 4/4 and key signature."""
+    """A PrettyMIDI of ``parts`` with the plan's tempo map, 4/4 and key signatures."""
     pm = pretty_midi.PrettyMIDI(resolution=RESOLUTION, initial_tempo=plan.tempo_map[0][1])
     scales: list[tuple[int, float]] = []
     tick, prev_t, prev_bpm = 0, 0.0, plan.tempo_map[0][1]
@@ -45,8 +45,9 @@ def build_midi(parts: tuple[Part, ...], plan: HarmonyPlan) -> pretty_midi.Pretty
     last_tick = tick + round((plan.duration - prev_t + 1.0) * prev_bpm / 60.0 * RESOLUTION)
     pm._update_tick_to_time(last_tick)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
-    minor = bool(plan.chords) and plan.chords[0].mood != "bright"
-    pm.key_signature_changes.append(pretty_midi.KeySignature(plan.tonic + (12 if minor else 0), 0.0))
+    for bar, mode in key_sections(plan):
+        when = float(plan.downbeats[bar]) if bar < len(plan.downbeats) else 0.0
+        pm.key_signature_changes.append(pretty_midi.KeySignature(plan.tonic + (12 if mode == "minor" else 0), when))
     for part in parts:
         inst = pretty_midi.Instrument(program=part.program, is_drum=part.is_drum, name=part.name)
         inst.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in part.notes]
