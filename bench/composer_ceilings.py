@@ -5,8 +5,10 @@ Prints three figures for the model card of ``checkpoints/composer.pt``:
 1. **Valence response ceilings.** The constant-target sweep of ``composer.training.evaluate``
    (valence -0.6 / 0 / +0.6 at arousal 0.1, the planner's plan, ``--seeds`` pieces per target), read
    by ``bar_va`` for: the model as it writes; the same notes with every note outside the planned
-   chord moved to the nearest tone of it (perfect chord following); the model's notes over the
-   plan's chord roots as a bass line; the plan's chords alone as block chords.
+   chord moved to the nearest tone of it (perfect chord following); the same notes with half of
+   those on a chord's root or fifth moved to its third; the model's notes over the plan's chord
+   roots as a bass line; the plan's chords alone as block chords. With each row, the means of the
+   three valence cues (mode, consonance, register on [-1, 1]) at the three targets.
 2. **Control-error floor.** The held-out pieces of the evaluation (``--pieces`` longest, first
    30 s) against their own per-bar arcs: the pieces themselves, and their top line alone.
 3. **What the corpus's minor and major pieces read.** Per-bar valence labels of the held-out
@@ -28,7 +30,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.arc import EmotionArc
-from analysis.music.symbolic import bar_va
+from analysis.music.symbolic import bar_va, music_cues
 from composer.model import checkpoint
 from composer.model.generate import generate
 from composer.music.harmony import HarmonyPlan
@@ -43,6 +45,27 @@ def in_chord(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.Prett
         for note in inst.notes:
             note.pitch = snap_to_scale(note.pitch, {p % 12 for p in plan.chord_at(note.start).pitches})
     return out
+
+
+def more_thirds(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan, share: float, seed: int) -> pretty_midi.PrettyMIDI:
+    """``pm`` with ``share`` of its notes on the planned chord's root or fifth moved to the nearest third."""
+    out = copy.deepcopy(pm)
+    rng = np.random.default_rng(seed)
+    for inst in (i for i in out.instruments if not i.is_drum):
+        for note in inst.notes:
+            chord = [p % 12 for p in plan.chord_at(note.start).pitches]
+            if len(chord) >= 3 and note.pitch % 12 in (chord[0], chord[2]) and rng.random() < share:
+                note.pitch = min((q for q in range(note.pitch - 6, note.pitch + 7) if q % 12 == chord[1]),
+                                 key=lambda q: abs(q - note.pitch))
+    return out
+
+
+def cues(pm: pretty_midi.PrettyMIDI) -> tuple[float, float, float]:
+    """Mean mode, consonance and register cues of ``pm``'s bars (unknown reads 0, as in ``music_va``)."""
+    f = bar_va(pm).features
+    c = music_cues(mode=f.mode, consonance=f.consonance, register=f.register, density=f.density, tempo=f.tempo,
+                   velocity=f.velocity, articulation=f.articulation)
+    return float(c["mode"].mean()), float(c["consonance"].mean()), float(c["register"].mean())
 
 
 def with_bass(pm: pretty_midi.PrettyMIDI, plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
@@ -76,24 +99,30 @@ def top_line(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
 
 def valence_ceilings(loaded: checkpoint.Loaded, seeds: int) -> None:
     targets = (-0.6, 0.0, 0.6)
-    reads: dict[str, list[float]] = {"model": [], "model, off-chord notes moved into the chord": [],
-                                     "model, with the plan's roots as a bass line": [],
-                                     "the plan's chords alone": []}
+    names = ("model", "model, off-chord notes moved into the chord", "model, half its roots and fifths as thirds",
+             "model, with the plan's roots as a bass line", "the plan's chords alone")
+    reads: dict[str, list[float]] = {k: [] for k in names}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for v in targets:
         arc = EmotionArc.constant(30.0, valence=v, arousal=0.1)
-        got: dict[str, list[float]] = {k: [] for k in reads}
+        got: dict[str, list[float]] = {k: [] for k in names}
+        cue: dict[str, list[tuple[float, float, float]]] = {k: [] for k in names}
         for k in range(seeds):
             plan = plan_for(Condition("response", arc, (), 30.0), k)
             pm = generate(arc, duration=30.0, seed=k, model=loaded, plan=plan).midi
-            pieces = (pm, in_chord(pm, plan), with_bass(pm, plan), block_chords(plan))
-            for name, piece in zip(reads, pieces, strict=True):
+            pieces = (pm, in_chord(pm, plan), more_thirds(pm, plan, 0.5, k), with_bass(pm, plan), block_chords(plan))
+            for name, piece in zip(names, pieces, strict=True):
                 got[name].append(float(np.mean(bar_va(piece).valence)))
-        for name in reads:
+                cue[name].append(cues(piece))
+        for name in names:
             reads[name].append(float(np.mean(got[name])))
+            parts[name].append(np.mean(cue[name], axis=0))
     print(f"valence response, {seeds} pieces per target ({' / '.join(f'{t:+.1f}' for t in targets)}):")
     for name, r in reads.items():
         slope = np.polyfit(targets, r, 1)[0]
         print(f"  {name:46s} {' / '.join(f'{x:+.2f}' for x in r)}  slope {slope:.2f}")
+        for i, cue_name in enumerate(("mode", "consonance", "register")):
+            print(f"    {cue_name:12s} {' / '.join(f'{p[i]:+.2f}' for p in parts[name])}")
 
 
 def control_floor(ckpt: Path, loaded: checkpoint.Loaded, pieces: int) -> None:
