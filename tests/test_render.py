@@ -101,6 +101,21 @@ def test_stems_sum_to_the_mix(piece, tmp_path) -> None:
     assert loudest > 2 * quietest  # the parts keep their own levels
 
 
+def test_stems_after_their_mix_reuse_its_gain(piece, tmp_path, monkeypatch) -> None:
+    from composer.output import render as rendering
+
+    rendering._GAINS.clear()
+    calls = []
+    real = rendering.render
+    monkeypatch.setattr(rendering, "render", lambda parts, *a, **k: calls.append(len(parts)) or real(parts, *a, **k))
+    piece.write_stems(tmp_path / "alone")  # no mix yet: rendered once for its gain
+    assert calls == [len(piece.parts)] + [1] * len(piece.parts)
+    calls.clear()
+    piece.render(tmp_path / "mix.wav")
+    piece.write_stems(tmp_path / "after")
+    assert calls == [len(piece.parts)] + [1] * len(piece.parts)
+
+
 def test_mux_copies_video_and_matches_duration(piece, clip, tmp_path) -> None:
     out = piece.mux(clip, tmp_path / "scored.mp4")
     assert abs(media_duration(out) - media_duration(clip)) < 0.05

@@ -8,7 +8,8 @@ mix's gain, so they sum to it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +30,34 @@ def synthesize(
 ) -> np.ndarray:
     """Stereo float32 audio ``(round(duration * fs), 2)`` of ``parts``, peak-normalised to :data:`PEAK`."""
     audio = render(parts, duration, fs=fs, soundfont=soundfont)
-    return _faded(audio * peak_gain(audio), fs)
+    gain = peak_gain(audio)
+    _remember_gain((tuple(parts), duration, str(soundfont), fs), gain)
+    return _faded(audio * gain, fs)
 
 
 def stems(
     parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
-) -> list[np.ndarray]:
-    """Each part's audio at the one gain that peak-normalises their sum, so the stems add up to
-    the piece's render (each normalised on its own, seven stems at 0.9 peaked at 2.6 together
-    and lost the balance)."""
-    raw = [render((part,), duration, fs=fs, soundfont=soundfont) for part in parts]
-    gain = peak_gain(np.sum(raw, axis=0)) if raw else 1.0
-    return [_faded(audio * gain, fs) for audio in raw]
+) -> Iterator[np.ndarray]:
+    """Each part's audio in turn, at the gain that peak-normalises the whole piece, so the stems add
+    up to its render (each normalised on its own, seven stems at 0.9 peaked at 2.6 together and lost
+    the balance). One part at a time: an hour of eight parts would not fit in memory at once."""
+    key = (tuple(parts), duration, str(soundfont), fs)
+    gain = _GAINS.get(key)
+    if gain is None:  # the mix was not rendered just before (write_outputs renders it first)
+        gain = peak_gain(render(parts, duration, fs=fs, soundfont=soundfont))
+    for part in parts:
+        yield _faded(render((part,), duration, fs=fs, soundfont=soundfont) * gain, fs)
+
+
+#: The peak gains of the last mixes :func:`synthesize` rendered, so their stems need no second render.
+_GAINS: OrderedDict[tuple, float] = OrderedDict()
+
+
+def _remember_gain(key: tuple, gain: float) -> None:
+    _GAINS[key] = gain
+    _GAINS.move_to_end(key)
+    while len(_GAINS) > 8:
+        _GAINS.popitem(last=False)
 
 
 def peak_gain(audio: np.ndarray) -> float:
