@@ -190,16 +190,19 @@ def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
     return out
 
 
-def _part_xml(index: int, notes: list[QNote], triplets: frozenset[int], total: int, plan: HarmonyPlan) -> str:
-    """One ``<part>``: attributes in the first measure, a new key where the plan's mode turns for
-    good, tempo marks in the first part only."""
+def _part_xml(
+    index: int, notes: list[QNote], triplets: frozenset[int], total: int, plan: HarmonyPlan,
+    sections: list[tuple[int, str]],
+) -> str:
+    """One ``<part>``: attributes in the first measure, a new key at each of ``sections`` (the
+    plan's :func:`~composer.music.harmony.key_sections`), tempo marks in the first part only."""
     pitches = [n.pitch for n in notes]
     treble = not pitches or float(np.median(pitches)) >= 60
     clef = "<sign>G</sign><line>2</line>" if treble else "<sign>F</sign><line>4</line>"
     marks = sorted(_tempo_marks(plan).items()) if index == 0 else []
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
     fifths = [0] * len(bars)  # the key signature of each bar: sharps > 0, flats < 0
-    for first, mode in key_sections(plan):
+    for first, mode in sections:
         if first >= len(bars):
             break
         fifths[first:] = [_fifths(plan.tonic, mode)] * (len(bars) - first)
@@ -246,5 +249,6 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
             f"<movement-title>{escape(title)}</movement-title>",
             f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
             f"<encoding><software>{SOFTWARE}</software></encoding></identification>", _part_list(pitched)]
-    body = [_part_xml(i, notes, tri, total, plan) for i, (notes, tri) in enumerate(quantised)]
+    sections = key_sections(plan)
+    body = [_part_xml(i, notes, tri, total, plan, sections) for i, (notes, tri) in enumerate(quantised)]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")

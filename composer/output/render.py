@@ -8,6 +8,7 @@ mix's gain, so they sum to it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -41,23 +42,26 @@ def stems(
     """Each part's audio in turn, at the gain that peak-normalises the whole piece, so the stems add
     up to its render (each normalised on its own, seven stems at 0.9 peaked at 2.6 together and lost
     the balance). One part at a time: an hour of eight parts would not fit in memory at once."""
-    key = (tuple(parts), duration, str(soundfont), fs)
-    gain = _GAINS.get(key)
+    with _GAINS_LOCK:
+        gain = _GAINS.get((tuple(parts), duration, str(soundfont), fs))
     if gain is None:  # the mix was not rendered just before (write_outputs renders it first)
         gain = peak_gain(render(parts, duration, fs=fs, soundfont=soundfont))
     for part in parts:
         yield _faded(render((part,), duration, fs=fs, soundfont=soundfont) * gain, fs)
 
 
-#: The peak gains of the last mixes :func:`synthesize` rendered, so their stems need no second render.
+#: The peak gains of the last mixes :func:`synthesize` rendered, so their stems need no second render;
+#: locked, as the page composes for several visitors at once.
 _GAINS: OrderedDict[tuple, float] = OrderedDict()
+_GAINS_LOCK = threading.Lock()
 
 
 def _remember_gain(key: tuple, gain: float) -> None:
-    _GAINS[key] = gain
-    _GAINS.move_to_end(key)
-    while len(_GAINS) > 8:
-        _GAINS.popitem(last=False)
+    with _GAINS_LOCK:
+        _GAINS[key] = gain
+        _GAINS.move_to_end(key)
+        while len(_GAINS) > 8:
+            _GAINS.popitem(last=False)
 
 
 def peak_gain(audio: np.ndarray) -> float:
