@@ -27,8 +27,11 @@ from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, shi
 
 log = logging.getLogger("soundtrack.app")
 
-SKIP_JS = """(s, c, p, l) => { const v = document.querySelector('#preview video');
-    return [s, c, v ? v.currentTime : 0, v ? v.duration : 0]; }"""
+SKIP_JS = """(s, c, p, l, k) => { const v = document.querySelector('#preview video');
+    return [s, c, v ? v.currentTime : 0, v ? v.duration : 0, k]; }"""
+#: The page's choices for the clip's own sound under a preview or a composed score.
+CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
+                      ("Keep all of it under the music", "keep"), ("Replace it with the music", "replace")]
 #: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text.
 #: (Gradio's image markup: .image-container > button > .image-frame > img; checked by the phone browser test.)
 CSS = """@media (max-width: 640px) {
@@ -85,6 +88,9 @@ def _score_tab(gr: Any) -> dict[str, Any]:
                                             value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",
                                             label="Read from (faces, speech, subtitles switch off without evidence)")
+            c["clip_sound"] = gr.Radio(CLIP_SOUND_CHOICES, value="auto", label="The clip's own sound",
+                                       info="a clip without speech has its sound replaced unless you keep all of it",
+                                       elem_id="clip-sound")
             c["analyse"] = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
             c["error"] = gr.Markdown(elem_id="error")  # next to the button it answers
         with gr.Column(scale=2):
@@ -190,8 +196,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                 view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None)
 
     @_guard(lambda msg: (msg, None))
-    def on_preview(session, choice):
-        return "", _publish(service.preview(service.ensure_session(session), choice))
+    def on_preview(session, choice, clip_sound):
+        return "", _publish(service.preview(service.ensure_session(session), choice, clip_sound))
 
     @_guard(lambda msg: (msg, gr.update(), None, None))
     def on_choose(session, choice):  # a new track: its own plot, no old rating, no other track's preview
@@ -202,7 +208,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         service.event(session, kind, choice)
 
     @_guard(lambda msg: (msg, gr.update(), gr.update(), gr.update(), gr.update()))
-    def on_skip(session, choice, position, length):
+    def on_skip(session, choice, position, length, clip_sound):
         service.event(session, "skip", choice, value=position or 0.0, duration=length or None)
         note = f"Skipped at {float(position or 0):.1f} s."
         choices = [f"{i + 1}. {m.title}" for i, m in enumerate(session.matches)]
@@ -211,7 +217,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
             return note + " That was the last track: try **Compose instead** below.", gr.update(), None, None, \
                 gr.update()
         nxt = choices[pos + 1]
-        return (note + f" Now: {nxt}.", gr.update(value=nxt), None, _publish(service.preview(session, nxt)),
+        return (note + f" Now: {nxt}.", gr.update(value=nxt), None, _publish(service.preview(session, nxt, clip_sound)),
                 _publish(service.why(session, nxt)))
 
     @_guard(lambda msg: (msg, None))
@@ -227,14 +233,14 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"]],
                        api_name="analyse")
-    c["preview_btn"].click(on_preview, [c["session"], c["choice"]], [c["preview_error"], c["preview"]],
+    c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"]], [c["preview_error"], c["preview"]],
                            api_name="preview")
     c["choice"].input(on_choose, [c["session"], c["choice"]], [c["preview_error"], c["plot"], c["rating"],
                                                                c["preview"]])
     c["preview"].play(lambda s, ch: on_listen(s, ch, "play"), [c["session"], c["choice"]], None)
     c["preview"].end(lambda s, ch: on_listen(s, ch, "complete"), [c["session"], c["choice"]], None)
     pos, length = gr.Number(visible=False), gr.Number(visible=False)
-    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length],
+    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length, c["clip_sound"]],
                     [c["feedback_note"], c["choice"], c["rating"], c["preview"], c["plot"]], js=SKIP_JS)
     c["alone_btn"].click(on_alone, [c["session"], c["choice"]], [c["preview_error"], c["alone"]])
     c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
@@ -245,10 +251,11 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
     from composer.music.styles import STYLES
 
     @_guard(lambda msg: (msg, None, None))
-    def on_compose(session, style, instrument, tempo, energy, seed, progress=gr.Progress()):  # noqa: B008
+    def on_compose(session, style, instrument, tempo, energy, seed, clip_sound,
+                   progress=gr.Progress()):  # noqa: B008
         view = service.compose(service.ensure_session(session), style=style, instrument=instrument or None,
                                tempo=tempo, energy=energy, seed=seed if seed is not None else 0,
-                               progress=lambda f, m: progress(f, desc=m))
+                               progress=lambda f, m: progress(f, desc=m), clip_sound=clip_sound)
         files = [_publish(p) for p in (view.midi, view.musicxml, view.wav, view.video, view.stems) if p is not None]
         return view.summary, _publish(view.video), files
 
@@ -269,7 +276,7 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
         return service.delete_my_data(token)
 
     c["compose_btn"].click(on_compose, [c["session"], c["style"], c["instrument"], c["tempo"], c["energy"],
-                                        c["seed"]], [c["compose_note"], c["composed"], c["downloads"]],
+                                        c["seed"], c["clip_sound"]], [c["compose_note"], c["composed"], c["downloads"]],
                            api_name="compose")
     c["downloads"].download(on_download, [c["session"]], None)
     c["style"].change(lambda s: gr.update(info=STYLES[s].description if s in STYLES else ""), c["style"],

@@ -19,8 +19,8 @@ import numpy as np
 
 from analysis.errors import MediaError, ParameterError
 from analysis.jit import load_librosa
+from analysis.media.dialogue import DialogueMix, check_clip_sound, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
-from analysis.media.mux import mux
 from analysis.media.probe import media_duration
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -38,6 +38,8 @@ class FitResult:
     #: The stretch actually applied (clip / section duration) after clamping.
     stretch: float
     pitch_shift: float
+    #: What became of the clip's own sound (:mod:`analysis.media.dialogue`); None without a clip.
+    clip_sound: DialogueMix | None = None
 
 
 def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
@@ -133,8 +135,12 @@ def fit_to_clip(
     max_stretch: float = 1.25,
     pitch_shift: float = 0.0,
     out_wav: str | Path | None = None,
+    clip_sound: str = "auto",
 ) -> FitResult:
-    """Fit ``track`` (a section from ``start``) to the clip's duration and mux it with the clip."""
+    """Fit ``track`` (a section from ``start``) to the clip's duration and mux it with the clip;
+    ``clip_sound`` says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by
+    default its dialogue stays, the music ducked under it)."""
+    check_clip_sound(clip_sound)
     clip_path = Path(clip)
     if not clip_path.is_file():
         raise MediaError(clip_path, "is not a file")
@@ -144,5 +150,5 @@ def fit_to_clip(
     res = fit_track(
         track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift
     )
-    mux(clip_path, wav, out_video, duration=duration)
-    return FitResult(wav, out_video, res.duration, res.start, res.stretch, res.pitch_shift)
+    _, sound = mux_soundtrack(clip_path, wav, out_video, duration=duration, clip_sound=clip_sound)
+    return FitResult(wav, out_video, res.duration, res.start, res.stretch, res.pitch_shift, sound)

@@ -8,6 +8,7 @@ name it derives from an input's name goes through :func:`safe_stem`.
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -25,4 +26,13 @@ def safe_stem(name: str, *, fallback: str = "clip") -> str:
     return stem or fallback
 
 
-__all__ = ["input_path", "safe_stem"]
+def add_clip_sound(parser: argparse.ArgumentParser) -> None:
+    """``--clip-sound``: what becomes of the clip's own sound under its new soundtrack."""
+    from analysis.media.dialogue import CLIP_SOUNDS
+
+    parser.add_argument("--clip-sound", choices=CLIP_SOUNDS, default="auto",
+                        help="the clip's own sound: auto (default) keeps its dialogue with the music ducked under "
+                             "it and replaces a sound without speech; keep keeps any sound; replace drops it")
+
+
+__all__ = ["add_clip_sound", "input_path", "safe_stem"]

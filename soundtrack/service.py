@@ -32,6 +32,7 @@ import numpy as np
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
+from analysis.media.dialogue import check_clip_sound, mux_soundtrack
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, clip_fingerprint
@@ -349,16 +350,19 @@ class SoundtrackService:
             raise ParameterError(f"track number must be within 1 and {len(session.matches)} (received {pos + 1})")
         return pos
 
-    def preview(self, session: Session, choice: str | int) -> Path:
-        """The clip with the chosen track's fitted section as its soundtrack."""
+    def preview(self, session: Session, choice: str | int, clip_sound: str = "auto") -> Path:
+        """The clip with the chosen track's fitted section as its soundtrack; ``clip_sound`` says
+        what becomes of the clip's own sound (:mod:`analysis.media.dialogue`)."""
         pos = self._position(session, choice)
+        check_clip_sound(clip_sound)
         from matching.fit import fit_to_clip
 
         m = session.matches[pos]
-        out = session.folder / f"preview-{pos + 1}.mp4"
+        out = session.folder / f"preview-{pos + 1}-{clip_sound}.mp4"
         if not out.exists():
             fit_to_clip(m.path, self.display_video(session), out, start=m.start, stretch=m.stretch,
-                        max_stretch=session.max_stretch)
+                        max_stretch=session.max_stretch, out_wav=session.folder / f"preview-{pos + 1}.fitted.wav",
+                        clip_sound=clip_sound)
         return out
 
     def hear_alone(self, session: Session, choice: str | int) -> Path:
@@ -411,10 +415,12 @@ class SoundtrackService:
         energy: float | None = None,
         seed: int = 0,
         progress: Progress | None = None,
+        clip_sound: str = "auto",
     ) -> ComposeView:
         """Compose for the current clip; logs "compose instead" against the shown list.
 
         ``progress`` hears each real stage: composing, the score files, the audio, the video, the stems.
+        ``clip_sound`` says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`).
         """
         import composer
 
@@ -423,6 +429,7 @@ class SoundtrackService:
         if session.clip is None:
             raise ParameterError("analyse a clip first (nothing to compose for)")
         seed = check_seed(seed)
+        check_clip_sound(clip_sound)
         tempo = optional_number("tempo", tempo, 20.0, 400.0)
         energy = optional_number("energy", energy, -1.0, 1.0)
         if not isinstance(style, str) or not (instrument is None or isinstance(instrument, str | int)):
@@ -448,14 +455,15 @@ class SoundtrackService:
         report(0.45, "rendering the audio")
         files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
         report(0.7, "putting it on the video")
-        video = piece.mux(self.display_video(session), folder / f"{stem}.mp4", wav=files["wav"])
+        video, sound = mux_soundtrack(self.display_video(session), files["wav"], folder / f"{stem}.mp4",
+                                      clip_sound=clip_sound)
         report(0.8, "rendering the stems")
         stems = self._stems(piece, folder, stem)
         report(1.0, "done")
         return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
                            summary=f"{piece.style}, {piece.instrument_name}, {len(piece.chord_times)} chord changes, "
-                                   f"notes from the {piece.source} source")
+                                   f"notes from the {piece.source} source; {sound.describe()}")
 
     @staticmethod
     def _stems(piece: Any, folder: Path, stem: str) -> Path | None:

@@ -254,6 +254,42 @@ def make_audio_file(
     return path
 
 
+def spoken(text: str, *, sample_rate: int = 44100) -> np.ndarray | None:
+    """``text`` said by espeak-ng (Debian package), mono float32 at ``sample_rate``; None without espeak-ng."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    if shutil.which("espeak-ng") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "said.wav"
+        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True, timeout=60)
+        audio, sr = sf.read(wav, dtype="float32")
+    n = round(audio.size * sample_rate / sr)
+    return np.interp(np.arange(n) * sr / sample_rate, np.arange(audio.size), audio).astype(np.float32)
+
+
+def talking_clip(path: str | Path, lines: Sequence[tuple[float, str]], *, shots: Sequence[Shot],
+                 fps: int = 25, sample_rate: int = 44100) -> tuple[Path, tuple[tuple[float, float], ...]] | None:
+    """A clip of ``shots`` whose sound is faint room noise with each ``(start s, sentence)`` of ``lines``
+    said over it (at half scale); returns the clip and where each sentence is (s). None without espeak-ng."""
+    seconds = sum(s.frames for s in shots) / fps
+    sound = np.random.default_rng(0).normal(0.0, 0.003, round(seconds * sample_rate)).astype(np.float32)
+    spans = []
+    for start, text in lines:
+        said = spoken(text, sample_rate=sample_rate)
+        if said is None:
+            return None
+        i = round(start * sample_rate)
+        said = said[: sound.size - i] * 0.5
+        sound[i : i + said.size] += said
+        spans.append((start, start + said.size / sample_rate))
+    return make_clip(path, shots=shots, fps=fps, audio=sound, sample_rate=sample_rate), tuple(spans)
+
+
 def corrupt_copy(
     src: str | Path, dst: str | Path, *, mode: Literal["truncate", "garble"] = "truncate", keep: float = 0.3,
     seed: int = 0,

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from mediagen import Shot, corrupt_copy, make_clip
+from mediagen import Shot, corrupt_copy, make_clip, talking_clip
 from test_app import build_small_library
 
 pytestmark = pytest.mark.browser
@@ -322,4 +322,28 @@ def test_library_tab_plays_a_track_alone(server, browser):
     page.locator("#catalogue").get_by_text("slow-lament").first.click()
     page.locator("#lib-audio button.play-pause-button").wait_for(timeout=30_000)  # a player with the track
     assert page.locator("#lib-note").inner_text().strip() == ""
+    page.close()
+
+
+def test_the_clip_sound_choice_reaches_preview_and_compose(server, browser, tmp_path):
+    """A clip with a spoken line keeps it under a composed score by default; "replace" drops it."""
+    from playwright.sync_api import expect
+
+    shots = [Shot(100, (30, 40, 120), motion=0.2), Shot(100, (250, 160, 40), motion=0.6)]
+    made = talking_clip(tmp_path / "interview.mp4", [(1.0, "I am so happy to see all my friends again.")], shots=shots)
+    if made is None:
+        pytest.skip("espeak-ng (Debian package) is not installed")
+    page = _analysed(browser, server, made[0], viewport={"width": 1280, "height": 1000})
+    if not page.locator("#compose-btn").is_visible():  # the box opens by itself when no track fits
+        page.locator("#compose-box").get_by_text("Compose instead").first.click()
+    page.locator("#compose-btn").click()
+    expect(page.locator("#compose-note")).to_contain_text("dialogue is kept", timeout=120_000)
+    page.locator("#clip-sound").get_by_text("Replace it with the music").click()
+    page.locator("#preview-btn").click()
+    page.wait_for_function("() => { const v = document.querySelector('#preview video'); "
+                           "return v && (v.getAttribute('src') || '').includes('-replace'); }", timeout=60_000)
+    page.locator("#compose-btn").click()
+    expect(page.locator("#compose-note")).to_contain_text("replaced by the music", timeout=120_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-clip-sound.png"), full_page=True)
     page.close()

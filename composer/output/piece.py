@@ -20,7 +20,7 @@ import mido
 import pretty_midi
 
 from analysis.errors import MediaError
-from analysis.media.mux import mux
+from analysis.media.dialogue import check_clip_sound, mux_soundtrack
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.output.musicxml import score_xml
@@ -158,12 +158,19 @@ class Composition:
         *,
         wav: str | Path | None = None,
         soundfont: str | Path | None = None,
+        clip_sound: str = "auto",
     ) -> Path:
-        """``video`` with this piece as its audio (video stream copied). Renders a WAV beside
-        ``out_mp4`` unless ``wav`` (an existing render) is given."""
+        """``video`` with this piece as its soundtrack (video stream copied). Renders a WAV beside
+        ``out_mp4`` unless ``wav`` (an existing render) is given.
+
+        ``clip_sound``: ``"auto"`` keeps a clip's dialogue with the music ducked under it and
+        replaces a clip's sound without speech; ``"keep"`` always keeps it; ``"replace"`` never
+        (:mod:`analysis.media.dialogue`).
+        """
+        check_clip_sound(clip_sound)
         out = _target(out_mp4)
         audio = Path(wav) if wav is not None else self.render(out.with_suffix(".wav"), soundfont=soundfont)
-        return mux(video, audio, out)
+        return mux_soundtrack(video, audio, out, clip_sound=clip_sound)[0]
 
 
 def _target(path: str | Path) -> Path:

@@ -3,7 +3,8 @@
 The one place that turns a :class:`~composer.output.piece.Composition` into files, used by
 :func:`composer.score_video` (and so by batch scoring), ``soundtrack compose`` and the page.
 Files are named ``<stem>.mid``, ``<stem>.musicxml``, ``<stem>.wav``, ``<stem>.mp4`` and
-``<stem>-stems/NN-<part>.wav`` inside ``out_dir``. The WAV (and so the MP4 muxed from it) is
+``<stem>-stems/NN-<part>.wav`` inside ``out_dir`` (the MP4 keeps a clip's dialogue under the music:
+:mod:`analysis.media.dialogue`). The WAV (and so the MP4 muxed from it) is
 brought to :data:`analysis.media.loudness.TARGET_LUFS`, the level of the page's library
 previews; the stems share the gain that peak-normalises their sum, so they add up to the mix
 before its loudness normalisation.
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError
+from analysis.media.dialogue import DialogueMix, check_clip_sound, mux_soundtrack
 from analysis.media.loudness import normalize_loudness
 from composer.output.piece import Composition
 from composer.output.render import SAMPLE_RATE, synthesize, write_wav
@@ -40,15 +42,21 @@ def write_outputs(
     soundfont: str | Path | None = None,
     optional: Collection[str] = (),
     timings: MutableMapping[str, float] | None = None,
+    clip_sound: str = "auto",
+    notes: list[str] | None = None,
 ) -> dict[str, Path]:
     """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
 
-    ``mp4`` (the clip with the piece as its only audio, video stream copied) is written
-    only when ``clip`` is given, from the ``wav`` when that is written too. ``stems`` adds
+    ``mp4`` (the clip with the piece as its soundtrack, video stream copied) is written
+    only when ``clip`` is given, from the ``wav`` when that is written too; ``clip_sound``
+    says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by default a
+    clip's dialogue stays, the music ducked under it), and ``notes``, when given, receives
+    one line saying which it was. ``stems`` adds
     one entry per part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails
     with a :class:`SoundtrackError` (MusicXML export of odd rhythms, say) is logged and left
     out instead of raising. ``timings``, when given, receives the seconds each format took.
     """
+    check_clip_sound(clip_sound)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
@@ -65,7 +73,13 @@ def write_outputs(
     def write(fmt: str) -> None:
         t0 = time.perf_counter()
         try:
-            written[fmt] = _write_one(piece, fmt, folder, stem, clip, soundfont, written.get("wav", {}).get("wav"))
+            if fmt == "mp4":
+                written[fmt], sound = _mux(piece, clip, folder / f"{stem}.mp4", soundfont,
+                                           written.get("wav", {}).get("wav"), clip_sound)
+                if notes is not None:
+                    notes.append(sound.describe())
+            else:
+                written[fmt] = _write_one(piece, fmt, folder, stem, soundfont)
         except SoundtrackError as err:
             if fmt not in optional:
                 raise
@@ -91,9 +105,19 @@ def write_outputs(
     return {key: path for fmt in wanted for key, path in written.get(fmt, {}).items()}
 
 
-def _write_one(piece: Composition, fmt: str, folder: Path, stem: str, clip: str | Path | None,
-               soundfont: str | Path | None, wav: Path | None) -> dict[str, Path]:
-    """One format's files (``wav``: the mix already written, which ``mp4`` muxes)."""
+def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str | Path | None, wav: Path | None,
+         clip_sound: str) -> tuple[dict[str, Path], DialogueMix]:
+    """The clip with ``piece`` as its soundtrack, muxed from ``wav`` (the mix already written) or a fresh render."""
+    if clip is None:
+        raise ParameterError("an mp4 needs a clip to put the piece on")
+    audio = wav if wav is not None else piece.render(out.with_suffix(".wav"), soundfont=soundfont)
+    path, sound = mux_soundtrack(clip, audio, out, clip_sound=clip_sound)
+    return {"mp4": path}, sound
+
+
+def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
+               soundfont: str | Path | None) -> dict[str, Path]:
+    """One format's files, the clip aside (:func:`_mux`)."""
     if fmt == "mid":
         return {"mid": piece.write_midi(folder / f"{stem}.mid")}
     if fmt == "musicxml":
@@ -101,7 +125,5 @@ def _write_one(piece: Composition, fmt: str, folder: Path, stem: str, clip: str 
     if fmt == "wav":
         audio = normalize_loudness(synthesize(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
         return {"wav": write_wav(folder / f"{stem}.wav", audio, SAMPLE_RATE)}
-    if fmt == "mp4":
-        return {"mp4": piece.mux(clip, folder / f"{stem}.mp4", wav=wav, soundfont=soundfont)}
     stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
     return {f"stem{i}": p for i, p in enumerate(stems, 1)}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.dialogue import check_clip_sound
 from analysis.media.hashing import content_hash
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
 from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
@@ -50,6 +51,7 @@ class ScoreSettings:
     instrument: str | None = None
     content_type: str = "general"
     seed: int = 0
+    clip_sound: str = "auto"
 
     def resume_fields(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -157,6 +159,7 @@ def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
         instrument=settings.instrument,
         content_type=settings.content_type,
         seed=settings.seed,
+        clip_sound=settings.clip_sound,
     )
     return summarize_score(result, library_seconds=opened - start)
 
@@ -169,6 +172,7 @@ def summarize_score(result: ScoreResult, *, library_seconds: float = 0.0) -> Tas
         "choice": result.choice,
         "score": data["score"],
         "reason": result.reason,
+        "clip_sound": result.clip_sound,
         "threshold": result.threshold,
         "duration": data["duration"],
         "match": data["match"],
@@ -304,6 +308,7 @@ def score_videos(
     task: ClipTask = score_clip,
     manifest_db: str | Path | None = None,
     batch: str | None = None,
+    clip_sound: str = "auto",
 ) -> BatchReport:
     """Score every clip in ``paths`` (files and/or folders) into ``out_dir``; see the module docstring.
 
@@ -317,8 +322,10 @@ def score_videos(
     manifest in a database table as well, under the name ``batch`` (default: the output
     folder's absolute path): a rerun from another machine or folder against the same
     database and batch name skips the clips done there
-    (:class:`composer.pipeline.manifest.Manifest`).
+    (:class:`composer.pipeline.manifest.Manifest`). ``clip_sound`` is :func:`composer.score_video`'s:
+    by default a clip's dialogue stays under its new soundtrack.
     """
+    check_clip_sound(clip_sound)
     start = time.perf_counter()
     _check_library(library)
     out = Path(out_dir)
@@ -331,6 +338,7 @@ def score_videos(
         instrument=instrument,
         content_type=content_type,
         seed=seed,
+        clip_sound=clip_sound,
     )
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})

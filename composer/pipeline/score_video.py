@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.dialogue import check_clip_sound
 from composer.output.piece import Composition
 
 CHOICES = ("match", "compose")
@@ -44,6 +45,8 @@ class ScoreResult:
     timings: Mapping[str, float]
     duration: float
     composition: Composition | None = field(default=None, repr=False)
+    #: What became of the clip's own sound under the new soundtrack, in a sentence.
+    clip_sound: str | None = None
 
     @property
     def choice(self) -> str:
@@ -64,6 +67,7 @@ class ScoreResult:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "duration": round(self.duration, 4),
             "composition": None if self.composition is None else self.composition.to_dict(),
+            "clip_sound": self.clip_sound,
         }
 
 
@@ -95,6 +99,7 @@ def score_video(
     soundfont: str | Path | None = None,
     clip_analysis: Any = None,
     weights: Any = None,
+    clip_sound: str = "auto",
 ) -> ScoreResult:
     """Give ``path`` a soundtrack: the best library track when it fits well enough, else a new score.
 
@@ -106,11 +111,15 @@ def score_video(
     ``analysis.VideoAnalysis`` of this clip (the app and the benchmark have one already).
     ``weights`` (a ``matching.ranking.weights.MatchWeights``, e.g. learned from feedback by
     ``matching.feedback.learner.current_weights``) overrides the content type's preset blend.
+    ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue
+    with the music ducked under it, ``"keep"`` keeps any sound, ``"replace"`` none
+    (:mod:`analysis.media.dialogue`).
     """
     from analysis.video import analyze_video
     from composer.music.sources import get_source
     from composer.pipeline.compose import compose
 
+    check_clip_sound(clip_sound)
     clip_path = Path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
@@ -146,10 +155,10 @@ def score_video(
     except OSError as err:
         raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
     if best is not None and best.score >= limit:
-        outputs = _fit_match(best, clip_path, out, timings)
+        outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound)
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
-                           clip.duration)
+                           clip.duration, clip_sound=sound)
 
     if best is None:
         reason = "no library given" if lib is None else "the library has no tracks"
@@ -161,25 +170,31 @@ def score_video(
     piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed,
                     source=chosen_source)
     timings["composing"] = time.perf_counter() - t0
-    outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont)
+    notes: list[str] = []
+    outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
+                                 clip_sound=clip_sound, notes=notes)
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
-                       outputs, timings, clip.duration, composition=piece)
+                       outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None)
 
 
-def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float]) -> dict[str, Path]:
-    """The matched track's section fitted to the clip: ``<stem>-match.wav`` and ``.mp4``."""
+def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
+               clip_sound: str) -> tuple[dict[str, Path], str | None]:
+    """The matched track's section fitted to the clip: ``<stem>-match.wav`` and ``.mp4``, and what
+    became of the clip's own sound."""
     from matching.fit import fit_to_clip
 
     t0 = time.perf_counter()
     mp4 = out / f"{clip_path.stem}-match.mp4"
     fitted = fit_to_clip(best.path, clip_path, mp4, start=best.start, stretch=best.stretch,
-                         out_wav=out / f"{clip_path.stem}-match.wav")
+                         out_wav=out / f"{clip_path.stem}-match.wav", clip_sound=clip_sound)
     timings["fitting"] = time.perf_counter() - t0
-    return {"wav": fitted.wav, "mp4": fitted.video or mp4}
+    sound = fitted.clip_sound.describe() if fitted.clip_sound is not None else None
+    return {"wav": fitted.wav, "mp4": fitted.video or mp4}, sound
 
 
 def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: dict[str, float], *,
-                       musicxml: bool, soundfont: str | Path | None) -> dict[str, Path]:
+                       musicxml: bool, soundfont: str | Path | None, clip_sound: str,
+                       notes: list[str]) -> dict[str, Path]:
     """``<stem>-score.mid/.musicxml/.wav/.mp4``; the MIDI counts as composing, the rest as rendering.
 
     MusicXML is written beside the audio (:func:`composer.output.write.write_outputs`), so
@@ -191,7 +206,7 @@ def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: 
     formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
     t0 = time.perf_counter()
     outputs = write_outputs(piece, out, f"{clip_path.stem}-score", clip_path, formats, soundfont=soundfont,
-                            timings=steps)
+                            timings=steps, clip_sound=clip_sound, notes=notes)
     timings["composing"] += steps.get("mid", 0.0)
     timings["rendering"] = time.perf_counter() - t0 - steps.get("mid", 0.0)
     return outputs

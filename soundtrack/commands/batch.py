@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from soundtrack.argtypes import add_clip_sound
+
 NAME = "batch"
 HELP = "score many clips (match or compose each), locally or on a Dask cluster; resumable via a manifest"
 ORDER = 60
@@ -35,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-type", default="general",
                         help="content-type preset for analysis and matching (default general)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of composed pieces (default 0)")
+    add_clip_sound(parser)
     parser.add_argument("--analyze-only", action="store_true",
                         help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>/analysis.json")
     parser.add_argument("--manifest-db", metavar="DB", default=None,
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         task=analyze_clip if args.analyze_only else score_clip,
         manifest_db=args.manifest_db,
         batch=args.batch_name,
+        clip_sound=args.clip_sound,
     )
     if args.json:
         from soundtrack.jsonout import print_json

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from soundtrack.argtypes import input_path, safe_stem
+from soundtrack.argtypes import add_clip_sound, input_path, safe_stem
 
 NAME = "compose"
 HELP = "compose music that follows an emotion arc (from ARC.json or a clip), with chord changes on the cuts"
@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="auto", help="note source: auto, rules or learned (default auto)")
     parser.add_argument("--out", type=input_path, default=Path("."), metavar="DIR", help="output folder (default .)")
     parser.add_argument("--no-audio", action="store_true", help="write MIDI and MusicXML only")
+    add_clip_sound(parser)
     parser.add_argument("--stems", action="store_true", help="also write one WAV per instrument")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -80,17 +81,21 @@ def run(args: argparse.Namespace) -> int:
     formats = ["mid", "musicxml"]
     if not args.no_audio:
         formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
-    files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats)
+    notes: list[str] = []
+    files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats, clip_sound=args.clip_sound, notes=notes)
     if args.json:
         from soundtrack.jsonout import print_json
 
-        print_json({**piece.to_dict(), "outputs": {k: str(v) for k, v in files.items()}})
+        print_json({**piece.to_dict(), "outputs": {k: str(v) for k, v in files.items()},
+                    "clip_sound": notes[0] if notes else None})
         return 0
     plan = piece.plan
     print(f"composed {piece.duration:.1f} s of {piece.style} led by {piece.instrument_name} ({piece.source} source), "
           f"{plan.base_tempo:.0f} BPM, {len(piece.chord_times)} chords, {len(plan.cuts)} cuts")
     if plan.cuts:
         print("cut shifts to the nearest beat (ms): " + ", ".join(f"{s * 1000:+.0f}" for s in plan.cut_shifts))
+    for line in notes:
+        print(line)
     for kind, p in files.items():
         print(f"{kind}: {p}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from soundtrack.argtypes import input_path
+from soundtrack.argtypes import add_clip_sound, input_path
 
 NAME = "score"
 HELP = "give a clip a soundtrack: the best-fitting library track, or a newly composed score"
@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-type", default="general", help="analysis and matching preset (default general)")
     parser.add_argument("--seed", type=int, default=0, help="random seed when composing (default 0)")
     parser.add_argument("--source", default="auto", help="note source when composing: auto, rules, learned")
+    add_clip_sound(parser)
     parser.add_argument("--no-musicxml", action="store_true", help="skip the MusicXML export when composing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         weights = current_weights(args.content_type, db=lib)
     result = score_video(args.clip, library=lib, weights=weights, threshold=args.threshold, out_dir=args.out,
                          style=args.style, instrument=args.instrument, content_type=args.content_type,
-                         seed=args.seed, source=args.source, musicxml=not args.no_musicxml)
+                         seed=args.seed, source=args.source, musicxml=not args.no_musicxml,
+                         clip_sound=args.clip_sound)
     if args.json:
         from soundtrack.jsonout import print_json
 
@@ -57,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.path}: {result.chosen} ({result.reason})")
     if result.composition is not None:
         print(f"notes from the {result.composition.source} source")  # the shipped model, or rules without it
+    if result.clip_sound:
+        print(result.clip_sound)
     for kind, p in result.outputs.items():
         print(f"{kind}: {p}")
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))

@@ -1,0 +1,167 @@
+"""A clip's dialogue stays under its new soundtrack, the music ducked where people speak.
+
+The clips hold espeak-ng sentences at known times over faint room noise. What the written MP4
+holds is read back by fitting each half second of its audio as ``a * music + b * clip sound``
+(least squares against the two sources): ``a`` is the music's gain there, ``b`` the clip's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from mediagen import Shot, make_clip, talking_clip, tone
+
+from analysis.errors import ParameterError
+from analysis.media.dialogue import (
+    ATTACK_S,
+    GAP_DB,
+    HOLD_S,
+    RELEASE_S,
+    UNDER_DB,
+    clip_audio,
+    duck_curve,
+    mux_soundtrack,
+)
+from analysis.media.loudness import TARGET_LUFS, integrated_loudness, normalize_loudness
+
+SR = 44100
+SECONDS = 16
+SHOTS = [Shot(200, (60, 90, 160), motion=0.2), Shot(200, (160, 90, 40), motion=0.2)]  # 16 s at 25 fps
+FIRST, SECOND = 0.5, 10.0  # where the two sentences start (s)
+LINES = ((FIRST, "What a wonderful day. I am so happy to see all my friends again."),
+         (SECOND, "Tomorrow we travel to the mountains."))
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[tuple[float, float], ...]]:
+    """A 16 s clip: two sentences over room noise; returns the clip and where the sentences are (s)."""
+    made = talking_clip(tmp_path_factory.mktemp("talk") / "talk.mp4", LINES, shots=SHOTS, sample_rate=SR)
+    if made is None:
+        pytest.skip("espeak-ng (Debian package) is not installed")
+    return made
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 s of a sustained chord with a slow swell, stereo, at the outputs' loudness."""
+    t = np.arange(SECONDS * SR) / SR
+    y = tone([220.0, 277.2, 329.6], SECONDS, sample_rate=SR) * (0.6 + 0.4 * np.sin(2 * np.pi * t / SECONDS))
+    y = normalize_loudness(np.stack([y, y]), SR, channels_first=True)
+    path = tmp_path_factory.mktemp("music") / "music.wav"
+    sf.write(path, y.T, SR)
+    return path
+
+
+def _gains(mp4: Path, music: Path, clip: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per half second of the MP4's audio: its time (s), the music's gain and the clip sound's gain (dB)."""
+    out = clip_audio(mp4, SR)[0]
+    m = sf.read(music, dtype="float32", always_2d=True)[0][:, 0]
+    own = clip_audio(clip, SR)[0]
+    n, w = min(out.size, m.size, own.size), SR // 2
+    times, a, b = [], [], []
+    for i in range(0, n - w + 1, w):
+        fit, *_ = np.linalg.lstsq(np.stack([m[i : i + w], own[i : i + w]], axis=1), out[i : i + w], rcond=None)
+        times.append((i + w / 2) / SR)
+        a.append(20 * np.log10(abs(fit[0]) + 1e-9))
+        b.append(20 * np.log10(abs(fit[1]) + 1e-9))
+    return np.array(times), np.array(a), np.array(b)
+
+
+def test_duck_curve_leads_speech_bridges_short_pauses_and_comes_back() -> None:
+    sr = 1000
+    regions = ((2.0, 3.0), (3.0 + HOLD_S / 2, 4.0), (8.0, 9.0))
+    d = duck_curve(regions, 12 * sr, sr)
+    at = lambda s: d[int(s * sr)]  # noqa: E731
+    assert at(1.0) == 0.0 and at(2.0 - ATTACK_S / 2) == pytest.approx(0.5, abs=0.02)
+    assert at(2.0) == pytest.approx(1.0, abs=0.01)
+    assert at(3.0 + HOLD_S / 4) == pytest.approx(1.0, abs=0.01)  # the short pause stays down
+    assert at(4.0 + RELEASE_S / 2) == pytest.approx(0.5, abs=0.02)
+    assert at(4.0 + RELEASE_S + 0.1) == 0.0 and at(6.0) == 0.0 and at(8.5) == pytest.approx(1.0, abs=0.01)
+    assert np.all(np.diff(d[int(1.0 * sr) : int(2.0 * sr)]) >= 0)  # no dip before the rise
+
+
+def test_dialogue_stays_and_the_music_ducks_under_it(talk, music, tmp_path: Path) -> None:
+    clip, spans = talk
+    out, report = mux_soundtrack(clip, music, tmp_path / "scored.mp4")
+    assert report.kept and "dialogue is kept" in report.describe()
+    found = report.regions
+    for s, e in spans:  # both sentences found, where they are
+        covered = sum(max(0.0, min(e, fe) - max(s, fs)) for fs, fe in found)
+        assert covered > 0.9 * (e - s) and any(abs(fs - s) < 0.3 for fs, _ in found), (s, e, found)
+    times, a, b = _gains(out, music, clip)
+    speech = np.array([any(s + 0.5 <= t <= e - 0.5 for s, e in spans) for t in times])
+    apart = np.array([all(t < s - ATTACK_S - 0.5 or t > e + RELEASE_S + 0.5 for s, e in found) for t in times])
+    assert speech.sum() >= 8 and apart.sum() >= 4
+    assert np.median(a[apart]) - np.median(a[speech]) == pytest.approx(UNDER_DB - GAP_DB, abs=1.0)
+    assert np.ptp(b[speech]) < 1.0  # the dialogue keeps one level throughout
+    assert integrated_loudness(clip_audio(out, SR), SR, channels_first=True) == pytest.approx(TARGET_LUFS, abs=0.5)
+    assert not list(tmp_path.glob(".*.wav"))  # the mix WAV is gone once muxed
+
+
+def test_a_clip_without_speech_has_its_sound_replaced_unless_kept(music, tmp_path: Path) -> None:
+    hum = tone([110.0], SECONDS, sample_rate=SR, amplitude=0.05)
+    clip = make_clip(tmp_path / "hum.mp4", shots=SHOTS, audio=hum, sample_rate=SR)
+    out, report = mux_soundtrack(clip, music, tmp_path / "auto.mp4")
+    assert not report.kept and report.regions == () and "no speech" in report.describe()
+    written, m = clip_audio(out, SR)[0], sf.read(music, dtype="float32", always_2d=True)[0][:, 0]
+    n = min(written.size, m.size)
+    assert np.corrcoef(written[:n], m[:n])[0, 1] > 0.99  # the music alone
+    kept, report = mux_soundtrack(clip, music, tmp_path / "keep.mp4", clip_sound="keep")
+    assert report.kept and report.regions == ()
+    _, a, b = _gains(kept, music, clip)
+    assert np.median(b) > -30 and np.ptp(a) < 1.0  # the hum is there, the music at one level
+
+
+def test_replace_and_a_silent_clip_give_the_music_alone(talk, music, tmp_path: Path) -> None:
+    clip, _ = talk
+    m = sf.read(music, dtype="float32", always_2d=True)[0][:, 0]
+    mute = make_clip(tmp_path / "mute.mp4", shots=SHOTS)
+    for video, mode, why in ((clip, "replace", "replaced by the music"), (mute, "auto", "no sound of its own"),
+                             (mute, "keep", "no sound of its own")):
+        out, report = mux_soundtrack(video, music, tmp_path / f"{mode}-{video.stem}.mp4", clip_sound=mode)
+        assert not report.kept and why in report.describe() and "no speech" not in report.describe()
+        written = clip_audio(out, SR)[0]
+        n = min(written.size, m.size)
+        assert np.corrcoef(written[:n], m[:n])[0, 1] > 0.99
+
+
+def test_a_damaged_audio_packet_keeps_the_dialogue_in_sync(talk, music, tmp_path: Path) -> None:
+    import av
+
+    clip, spans = talk
+    with av.open(str(clip)) as container:
+        packets = [(p.pos, p.size) for p in container.demux() if p.size and p.stream.type == "audio"]
+    pos, size = packets[len(packets) // 8]  # before the first sentence ends
+    data = bytearray(clip.read_bytes())
+    data[pos + 8 : pos + size - 4] = bytes((i * 37 + 11) % 256 for i in range(size - 12))
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    own, clean = clip_audio(damaged, SR), clip_audio(clip, SR)
+    assert abs(own.shape[1] - clean.shape[1]) < SR // 10  # the gap is filled, not dropped
+    late = slice(int(SECOND * SR), int(spans[1][1] * SR))
+    assert np.corrcoef(own[0, late], clean[0, late])[0, 1] > 0.99  # the second sentence where it was
+    out, report = mux_soundtrack(damaged, music, tmp_path / "scored.mp4")
+    assert report.kept and clip_audio(out, SR).shape[1] >= (SECONDS - 0.1) * SR
+
+
+def test_an_unknown_clip_sound_is_refused(talk, music, tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="clip_sound"):
+        mux_soundtrack(talk[0], music, tmp_path / "x.mp4", clip_sound="mute")
+
+
+def test_score_keeps_the_dialogue_by_default_and_says_so(talk, tmp_path: Path, capsys) -> None:
+    from soundtrack.cli import main
+
+    clip, _ = talk
+    assert main(["score", str(clip), "--out", str(tmp_path / "a"), "--source", "rules", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "dialogue is kept" in result["clip_sound"]
+    assert main(["score", str(clip), "--out", str(tmp_path / "b"), "--source", "rules", "--clip-sound", "replace"]) == 0
+    assert "replaced by the music" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(["score", str(clip), "--clip-sound", "mute"])
+    assert stop.value.code == 2
