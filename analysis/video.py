@@ -73,6 +73,9 @@ class VideoAnalysis:
     info: VideoInfo | None = field(default=None, repr=False)
     #: sources asked for that switched themselves off for want of evidence, with the reason
     sources_off: Mapping[str, str] = field(default_factory=dict)
+    #: where the clip's audio holds speech (s), as the voice activity detector found it; None when
+    #: no source looked (or the clip has no audio). Mixing keeps the dialogue by it (analysis.media.dialogue).
+    speech_regions: tuple[tuple[float, float], ...] | None = None
 
     @property
     def sources_used(self) -> tuple[str, ...]:
@@ -91,6 +94,8 @@ class VideoAnalysis:
             "warnings": list(self.warnings),
             "sources_used": list(self.sources_used),
             "sources_off": dict(self.sources_off),
+            "speech_regions": None if self.speech_regions is None else [
+                [round(s, 3), round(e, 3)] for s, e in self.speech_regions],
             "arc": self.arc.to_dict(),
             "pace": self.pace.to_dict(),
             "sources": {
@@ -352,6 +357,7 @@ def analyze_video(
             notes.append("no audio track: the arc comes from the other sources alone")
         arcs, off = _run_sources(names, media, hop=hop, report=report, notes=notes, lane=lane)
     cuts = media.cuts
+    voice = media.memo.get("voice")
 
     report(0.95, "fusing")
     fusion = fuse(list(arcs.values()), times=grid(media.duration, hop), weights=preset, smoothing=smoothing,
@@ -372,4 +378,5 @@ def analyze_video(
         coverage=fusion.coverage,
         info=info,
         sources_off=off,
+        speech_regions=None if voice is None else tuple(voice.regions),
     )

@@ -136,10 +136,12 @@ def fit_to_clip(
     pitch_shift: float = 0.0,
     out_wav: str | Path | None = None,
     clip_sound: str = "auto",
+    speech: tuple[tuple[float, float], ...] | None = None,
 ) -> FitResult:
     """Fit ``track`` (a section from ``start``) to the clip's duration and mux it with the clip;
     ``clip_sound`` says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by
-    default its dialogue stays, the music ducked under it)."""
+    default its dialogue stays, the music ducked under it); ``speech``: the clip's speech stretches
+    when known (``VideoAnalysis.speech_regions``), else the mix finds them."""
     check_clip_sound(clip_sound)
     clip_path = Path(clip)
     if not clip_path.is_file():
@@ -150,5 +152,6 @@ def fit_to_clip(
     res = fit_track(
         track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift
     )
-    _, sound = mux_soundtrack(clip_path, wav, out_video, duration=duration, clip_sound=clip_sound)
+    _, sound = mux_soundtrack(clip_path, wav, out_video, duration=duration, clip_sound=clip_sound,
+                              speech=speech)
     return FitResult(wav, out_video, res.duration, res.start, res.stretch, res.pitch_shift, sound)

@@ -362,7 +362,7 @@ class SoundtrackService:
         if not out.exists():
             fit_to_clip(m.path, self.display_video(session), out, start=m.start, stretch=m.stretch,
                         max_stretch=session.max_stretch, out_wav=session.folder / f"preview-{pos + 1}.fitted.wav",
-                        clip_sound=clip_sound)
+                        clip_sound=clip_sound, speech=getattr(session.clip, "speech_regions", None))
         return out
 
     def hear_alone(self, session: Session, choice: str | int) -> Path:
@@ -456,7 +456,7 @@ class SoundtrackService:
         files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
         report(0.7, "putting it on the video")
         video, sound = mux_soundtrack(self.display_video(session), files["wav"], folder / f"{stem}.mp4",
-                                      clip_sound=clip_sound)
+                                      clip_sound=clip_sound, speech=clip.speech_regions)
         report(0.8, "rendering the stems")
         stems = self._stems(piece, folder, stem)
         report(1.0, "done")

@@ -98,7 +98,9 @@ def test_dialogue_stays_and_the_music_ducks_under_it(talk, music, tmp_path: Path
     assert speech.sum() >= 8 and apart.sum() >= 4
     assert np.median(a[apart]) - np.median(a[speech]) == pytest.approx(UNDER_DB - GAP_DB, abs=1.0)
     assert np.ptp(b[speech]) < 1.0  # the dialogue keeps one level throughout
-    assert integrated_loudness(clip_audio(out, SR), SR, channels_first=True) == pytest.approx(TARGET_LUFS, abs=0.5)
+    written = clip_audio(out, SR)
+    said = np.concatenate([written[:, int(s * SR) : int(e * SR)] for s, e in found], axis=1)
+    assert integrated_loudness(said, SR, channels_first=True) == pytest.approx(TARGET_LUFS, abs=0.5)  # the dialogue
     assert not list(tmp_path.glob(".*.wav"))  # the mix WAV is gone once muxed
 
 
@@ -165,3 +167,21 @@ def test_score_keeps_the_dialogue_by_default_and_says_so(talk, tmp_path: Path, c
     with pytest.raises(SystemExit) as stop:
         main(["score", str(clip), "--clip-sound", "mute"])
     assert stop.value.code == 2
+
+
+def test_scoring_mixes_by_the_speech_its_analysis_found(talk, tmp_path: Path, monkeypatch) -> None:
+    import analysis.media.dialogue as dialogue_mod
+    from analysis.video import analyze_video
+    from composer import score_video
+
+    clip, spans = talk
+    analysed = analyze_video(clip)
+    assert analysed.speech_regions and analysed.to_dict()["speech_regions"]
+    assert all(any(fs <= s + 0.3 and fe > s for fs, fe in analysed.speech_regions) for s, _ in spans)
+
+    def no_second_look(*_args, **_kwargs):
+        raise AssertionError("voice activity was detected again for the mix")
+
+    monkeypatch.setattr(dialogue_mod, "dialogue_regions", no_second_look)
+    result = score_video(clip, clip_analysis=analysed, out_dir=tmp_path, source="rules", musicxml=False)
+    assert "dialogue is kept" in result.clip_sound

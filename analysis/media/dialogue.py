@@ -4,13 +4,15 @@ A vlog, an interview or a scene with lines loses its point when the new score re
 sound. With ``clip_sound="auto"`` (the default of every user-facing call) a clip whose audio
 holds speech keeps its own sound, and the music is laid under it, as an editor's auto-ducking does:
 
-* **between lines** the music sits :data:`GAP_DB` under the dialogue's loudness;
+* **the dialogue** is brought to :data:`analysis.media.loudness.TARGET_LUFS`, measured over the
+  speech alone (dialogue-anchored, as broadcast loudness rules measure programmes with speech);
+* **between lines** the music sits :data:`GAP_DB` under it;
 * **under speech** (the Silero VAD stretches the speech source reads, :mod:`analysis.sources.vad`)
   it sits :data:`UNDER_DB` under it, the usual distance of a music bed from dialogue. The
   stretches are known before the mix, so the dip leads the first word by :data:`ATTACK_S` and
   comes back over :data:`RELEASE_S` after the last; a pause shorter than :data:`HOLD_S` stays
   down, so the music does not pump between sentences;
-* the sum is brought to :data:`analysis.media.loudness.TARGET_LUFS` like every other output.
+* peaks are soft-limited like every other output's.
 
 A clip without speech has its sound replaced (``auto``): camera noise or a temp track under a new
 score only muddies it. ``keep`` keeps the clip's sound always (music at its own level where nobody
@@ -37,11 +39,11 @@ from typing import Literal
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.loudness import TARGET_LUFS, integrated_loudness, normalize_loudness
+from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
 
 log = logging.getLogger(__name__)
 
-ClipSound = Literal["auto", "keep", "replace"]
+ClipSoundChoice = Literal["auto", "keep", "replace"]
 #: What a clip's own sound can become under its new soundtrack.
 CLIP_SOUNDS: tuple[str, ...] = ("auto", "keep", "replace")
 #: Music between lines: this many LU under the dialogue's loudness.
@@ -87,7 +89,7 @@ class DialogueMix:
                 f"{-self.under_db:.0f} dB under it while people speak, {-self.gap_db:.0f} dB between lines")
 
 
-def check_clip_sound(clip_sound: str) -> ClipSound:
+def check_clip_sound(clip_sound: str) -> ClipSoundChoice:
     """``clip_sound`` checked against :data:`CLIP_SOUNDS` (a :class:`ParameterError` names the choices)."""
     if clip_sound not in CLIP_SOUNDS:
         raise ParameterError(f"`clip_sound` must be one of {', '.join(CLIP_SOUNDS)} (received {clip_sound!r})")
@@ -139,27 +141,60 @@ def duck_curve(regions: tuple[tuple[float, float], ...], n: int, sr: int) -> np.
     return np.interp(np.arange(n) / sr, t, duck)
 
 
-def mix_under_dialogue(music: np.ndarray, clip: np.ndarray, sr: int,
-                       regions: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, DialogueMix]:
-    """``music`` (channels, n) laid under the clip's sound ``clip`` (channels, m, trimmed or padded
-    to n), ducked under ``regions``; the sum at :data:`TARGET_LUFS`. Without regions the music
-    keeps its own level and the clip's sound its own."""
-    music = np.asarray(music, dtype=np.float32)
-    n = music.shape[1]
-    own = np.zeros_like(music)
-    m = min(n, clip.shape[1])
-    own[:, :m] = clip[:, :m]
-    speech_lufs = math.nan
-    gain = np.ones(n, np.float32)
+@dataclass(frozen=True, eq=False)
+class ClipSound:
+    """A clip's own sound, read once for the mix (:func:`read_clip_sound`; it can be read while the
+    music renders): ``samples`` (channels, n) float32 at ``sr`` when it is kept, else None, with
+    the speech stretches and their loudness; ``report`` says what becomes of it."""
+
+    samples: np.ndarray | None
+    sr: int
+    report: DialogueMix
+
+
+def read_clip_sound(video: str | Path, clip_sound: str = "auto", *,
+                    speech: tuple[tuple[float, float], ...] | None = None, sr: int = 44100,
+                    channels: int = 2) -> ClipSound:
+    """Decide what becomes of ``video``'s own sound and read it when it stays. ``speech``: its speech
+    stretches when known already (``VideoAnalysis.speech_regions``), else found here."""
+    mode = check_clip_sound(clip_sound)
+    if mode == "replace":
+        return ClipSound(None, sr, DialogueMix(False, (), why="asked"))
+    own = clip_audio(video, sr, channels=channels)
+    if own is None:
+        return ClipSound(None, sr, DialogueMix(False, (), why="no sound"))
+    regions = tuple(speech) if speech is not None else dialogue_regions(own, sr)
+    if mode == "auto" and not regions:
+        return ClipSound(None, sr, DialogueMix(False, (), why="no speech"))
+    lufs = math.nan
     if regions:
-        speech = np.concatenate([own[:, int(s * sr): int(e * sr)] for s, e in regions], axis=1)
-        speech_lufs = integrated_loudness(speech, sr, channels_first=True)
-        music_lufs = integrated_loudness(music, sr, channels_first=True)
-        if math.isfinite(speech_lufs) and math.isfinite(music_lufs):
-            gap, under = speech_lufs - GAP_DB - music_lufs, speech_lufs - UNDER_DB - music_lufs
-            gain = (10 ** ((gap + (under - gap) * duck_curve(regions, n, sr)) / 20)).astype(np.float32)
-    mixed = normalize_loudness(own + music * gain, sr, target=TARGET_LUFS, channels_first=True)
-    return mixed, DialogueMix(True, tuple(regions), speech_lufs)
+        said = np.concatenate([own[:, int(s * sr) : int(e * sr)] for s, e in regions], axis=1)
+        lufs = integrated_loudness(said, sr, channels_first=True)
+    return ClipSound(own, sr, DialogueMix(True, regions, lufs))
+
+
+def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float | None = None) -> np.ndarray:
+    """``music`` (channels, n at ``sound.sr``) laid under the clip's kept sound (trimmed or padded
+    to n): dialogue at :data:`TARGET_LUFS`, the music ducked under it. Without speech (``keep``)
+    each keeps its own level and the sum is brought to :data:`TARGET_LUFS`. ``music_lufs``: the
+    music's integrated loudness when known (the writers bring it to :data:`TARGET_LUFS`), else measured."""
+    music = np.asarray(music, dtype=np.float32)
+    if sound.samples is None:
+        raise ParameterError("the clip's own sound is not kept: there is nothing to mix")
+    n, sr, regions = music.shape[1], sound.sr, sound.report.regions
+    own = np.zeros_like(music)
+    m = min(n, sound.samples.shape[1])
+    own[:, :m] = sound.samples[:, :m] if sound.samples.shape[0] == music.shape[0] else (
+        np.broadcast_to(sound.samples[:, :m].mean(axis=0), (music.shape[0], m)))
+    speech_lufs = sound.report.speech_lufs
+    if music_lufs is None:
+        music_lufs = integrated_loudness(music, sr, channels_first=True) if regions else math.nan
+    if not (math.isfinite(speech_lufs) and math.isfinite(music_lufs)):
+        return normalize_loudness(own + music, sr, target=TARGET_LUFS, channels_first=True)
+    own *= np.float32(10 ** ((TARGET_LUFS - speech_lufs) / 20))
+    gap, under = TARGET_LUFS - GAP_DB - music_lufs, TARGET_LUFS - UNDER_DB - music_lufs
+    own += music * (10 ** ((gap + (under - gap) * duck_curve(regions, n, sr)) / 20)).astype(np.float32)
+    return limit_peaks(own)
 
 
 def dialogue_regions(clip: np.ndarray, sr: int) -> tuple[tuple[float, float], ...]:
@@ -169,26 +204,14 @@ def dialogue_regions(clip: np.ndarray, sr: int) -> tuple[tuple[float, float], ..
     return detect(clip.mean(axis=0), sr, duration=clip.shape[1] / sr).regions
 
 
-def soundtrack_audio(video: str | Path, music: np.ndarray, sr: int,
-                     clip_sound: str = "auto") -> tuple[np.ndarray, DialogueMix]:
-    """The audio to put on ``video``: ``music`` (channels, n) alone, or under the clip's own
-    sound as ``clip_sound`` asks (see the module docstring)."""
-    mode = check_clip_sound(clip_sound)
-    if mode == "replace":
-        return music, DialogueMix(False, (), why="asked")
-    clip = clip_audio(video, sr, channels=music.shape[0])
-    if clip is None:
-        return music, DialogueMix(False, (), why="no sound")
-    regions = dialogue_regions(clip, sr)
-    if mode == "auto" and not regions:
-        return music, DialogueMix(False, (), why="no speech")
-    return mix_under_dialogue(music, clip, sr, regions)
-
-
 def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None,
-                   clip_sound: str = "auto") -> tuple[Path, DialogueMix]:
+                   clip_sound: str = "auto", speech: tuple[tuple[float, float], ...] | None = None,
+                   sound: ClipSound | None = None, music_lufs: float | None = None) -> tuple[Path, DialogueMix]:
     """Write ``out``: ``video``'s picture with ``audio`` (a WAV) as its soundtrack, the clip's own
     sound kept under it as ``clip_sound`` asks; returns ``out`` and what became of that sound.
+    ``speech``: the clip's speech stretches when known (``VideoAnalysis.speech_regions``);
+    ``sound``: the clip's sound when it was read already (:func:`read_clip_sound`); ``music_lufs``:
+    the loudness of ``audio`` when known (else it is measured).
 
     A kept sound is mixed into a WAV beside ``out`` that is removed once muxed.
     """
@@ -197,15 +220,17 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
     from analysis.media.mux import mux
 
     check_clip_sound(clip_sound)
-    if clip_sound == "replace":
+    if sound is None and clip_sound == "replace":
         return mux(video, audio, out, duration=duration), DialogueMix(False, (), why="asked")
     try:
         music, sr = soundfile.read(str(audio), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as err:  # soundfile raises LibsndfileError (a RuntimeError) on bad files
         raise MediaError(audio, f"cannot be read as audio ({err})") from None
-    mixed, report = soundtrack_audio(video, music.T, sr, clip_sound)
-    if not report.kept:
-        return mux(video, audio, out, duration=duration), report
+    if sound is None or sound.sr != sr:
+        sound = read_clip_sound(video, clip_sound, speech=speech, sr=sr, channels=music.shape[1])
+    if sound.samples is None:
+        return mux(video, audio, out, duration=duration), sound.report
+    mixed = mix_under_dialogue(music.T, sound, music_lufs=music_lufs)
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.mix.wav")
@@ -214,5 +239,5 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
         mux(video, tmp, out, duration=duration)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("%s: %s", video, report.describe())
-    return dst, report
+    log.info("%s: %s", video, sound.report.describe())
+    return dst, sound.report

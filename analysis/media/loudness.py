@@ -92,7 +92,7 @@ def integrated_loudness(audio: np.ndarray, sr: int, *, channels_first: bool = Fa
     return float(-0.691 + 10 * np.log10(power[loud & (level > relative)].mean()))
 
 
-def _limit(x: np.ndarray) -> np.ndarray:
+def limit_peaks(x: np.ndarray) -> np.ndarray:
     """Soft-limit ``x``: identity below :data:`KNEE`, tanh towards :data:`CEILING` above it."""
     mag = np.abs(x)
     over = mag > KNEE
@@ -121,7 +121,7 @@ def _normalized(audio: np.ndarray, sr: int, target: float, channels_first: bool)
         return np.asarray(audio, dtype=np.float32), before, before
     y, level = x, before
     for _ in range(_PASSES):  # limiting takes loudness away with the peaks: measure and go again
-        y = _limit(y * 10 ** ((target - level) / 20))
+        y = limit_peaks(y * 10 ** ((target - level) / 20))
         level = integrated_loudness(y, sr)
         if not math.isfinite(level) or abs(level - target) < 0.2:
             break

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError
-from analysis.media.dialogue import DialogueMix, check_clip_sound, mux_soundtrack
-from analysis.media.loudness import normalize_loudness
+from analysis.media.dialogue import ClipSound, DialogueMix, check_clip_sound, mux_soundtrack, read_clip_sound
+from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from composer.output.piece import Composition
 from composer.output.render import SAMPLE_RATE, synthesize, write_wav
 
@@ -44,6 +44,7 @@ def write_outputs(
     timings: MutableMapping[str, float] | None = None,
     clip_sound: str = "auto",
     notes: list[str] | None = None,
+    speech: tuple[tuple[float, float], ...] | None = None,
 ) -> dict[str, Path]:
     """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
 
@@ -51,7 +52,8 @@ def write_outputs(
     only when ``clip`` is given, from the ``wav`` when that is written too; ``clip_sound``
     says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by default a
     clip's dialogue stays, the music ducked under it), and ``notes``, when given, receives
-    one line saying which it was. ``stems`` adds
+    one line saying which it was; ``speech`` gives the clip's speech stretches when they are known
+    (``VideoAnalysis.speech_regions``), else the mix finds them. ``stems`` adds
     one entry per part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails
     with a :class:`SoundtrackError` (MusicXML export of odd rhythms, say) is logged and left
     out instead of raising. ``timings``, when given, receives the seconds each format took.
@@ -70,12 +72,13 @@ def write_outputs(
     wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
     written: dict[str, dict[str, Path]] = {}
 
-    def write(fmt: str) -> None:
+    def write(fmt: str, own: Future[ClipSound] | None = None) -> None:
         t0 = time.perf_counter()
         try:
             if fmt == "mp4":
                 written[fmt], sound = _mux(piece, clip, folder / f"{stem}.mp4", soundfont,
-                                           written.get("wav", {}).get("wav"), clip_sound)
+                                           written.get("wav", {}).get("wav"), clip_sound, speech,
+                                           own.result() if own is not None else None)
                 if notes is not None:
                     notes.append(sound.describe())
             else:
@@ -91,12 +94,16 @@ def write_outputs(
     # The MIDI and the mix first: FluidSynth is fed one event at a time from Python, so beside other
     # Python work it waits for the GIL at every note (beside music21's MusicXML export a minute took
     # 3 s instead of 1.2 s). The MusicXML (0.01 s now) and stems then run while FFmpeg, a process of
-    # its own, muxes the clip.
-    for fmt in wanted:
-        if fmt in ("mid", "wav"):
-            write(fmt)
+    # its own, muxes the clip. The clip's own sound (an FFmpeg decode and a loudness reading) is read
+    # meanwhile, while the mix renders.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mux") as pool:
-        mux = pool.submit(write, "mp4") if "mp4" in wanted else None
+        own = None
+        if "mp4" in wanted and clip is not None:
+            own = pool.submit(read_clip_sound, clip, clip_sound, speech=speech, sr=SAMPLE_RATE)
+        for fmt in wanted:
+            if fmt in ("mid", "wav"):
+                write(fmt)
+        mux = pool.submit(write, "mp4", own) if "mp4" in wanted else None
         for fmt in wanted:
             if fmt in ("musicxml", "stems"):
                 write(fmt)
@@ -106,13 +113,19 @@ def write_outputs(
 
 
 def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str | Path | None, wav: Path | None,
-         clip_sound: str) -> tuple[dict[str, Path], DialogueMix]:
-    """The clip with ``piece`` as its soundtrack, muxed from ``wav`` (the mix already written) or a fresh render."""
+         clip_sound: str, speech: tuple[tuple[float, float], ...] | None,
+         sound: ClipSound | None) -> tuple[dict[str, Path], DialogueMix]:
+    """The clip with ``piece`` as its soundtrack, muxed from ``wav`` (the mix already written) or a fresh render;
+    ``sound``: the clip's own sound, read already."""
     if clip is None:
         raise ParameterError("an mp4 needs a clip to put the piece on")
-    audio = wav if wav is not None else piece.render(out.with_suffix(".wav"), soundfont=soundfont)
-    path, sound = mux_soundtrack(clip, audio, out, clip_sound=clip_sound)
-    return {"mp4": path}, sound
+    if wav is None:  # a render of its own, at the piece's own level
+        audio, level = piece.render(out.with_suffix(".wav"), soundfont=soundfont), None
+    else:  # the WAV written above, at the outputs' one loudness
+        audio, level = wav, TARGET_LUFS
+    path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
+                                  music_lufs=level)
+    return {"mp4": path}, report
 
 
 def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,

@@ -155,7 +155,7 @@ def score_video(
     except OSError as err:
         raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
     if best is not None and best.score >= limit:
-        outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound)
+        outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions)
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
                            clip.duration, clip_sound=sound)
@@ -172,13 +172,13 @@ def score_video(
     timings["composing"] = time.perf_counter() - t0
     notes: list[str] = []
     outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
-                                 clip_sound=clip_sound, notes=notes)
+                                 clip_sound=clip_sound, notes=notes, speech=clip.speech_regions)
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None)
 
 
 def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
-               clip_sound: str) -> tuple[dict[str, Path], str | None]:
+               clip_sound: str, speech: tuple[tuple[float, float], ...] | None) -> tuple[dict[str, Path], str | None]:
     """The matched track's section fitted to the clip: ``<stem>-match.wav`` and ``.mp4``, and what
     became of the clip's own sound."""
     from matching.fit import fit_to_clip
@@ -186,7 +186,8 @@ def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
     t0 = time.perf_counter()
     mp4 = out / f"{clip_path.stem}-match.mp4"
     fitted = fit_to_clip(best.path, clip_path, mp4, start=best.start, stretch=best.stretch,
-                         out_wav=out / f"{clip_path.stem}-match.wav", clip_sound=clip_sound)
+                         out_wav=out / f"{clip_path.stem}-match.wav", clip_sound=clip_sound,
+                         speech=speech)
     timings["fitting"] = time.perf_counter() - t0
     sound = fitted.clip_sound.describe() if fitted.clip_sound is not None else None
     return {"wav": fitted.wav, "mp4": fitted.video or mp4}, sound
@@ -194,7 +195,7 @@ def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
 
 def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: dict[str, float], *,
                        musicxml: bool, soundfont: str | Path | None, clip_sound: str,
-                       notes: list[str]) -> dict[str, Path]:
+                       notes: list[str], speech: tuple[tuple[float, float], ...] | None) -> dict[str, Path]:
     """``<stem>-score.mid/.musicxml/.wav/.mp4``; the MIDI counts as composing, the rest as rendering.
 
     MusicXML is written beside the audio (:func:`composer.output.write.write_outputs`), so
@@ -206,7 +207,7 @@ def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: 
     formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
     t0 = time.perf_counter()
     outputs = write_outputs(piece, out, f"{clip_path.stem}-score", clip_path, formats, soundfont=soundfont,
-                            timings=steps, clip_sound=clip_sound, notes=notes)
+                            timings=steps, clip_sound=clip_sound, notes=notes, speech=speech)
     timings["composing"] += steps.get("mid", 0.0)
     timings["rendering"] = time.perf_counter() - t0 - steps.get("mid", 0.0)
     return outputs
