@@ -57,6 +57,7 @@ RELEASE_S = 0.8
 #: Pauses shorter than this stay ducked (s).
 HOLD_S = 1.5
 _CONTROL_HZ = 200  # the gain curve's rate before it is spread to samples
+_BLOCK = 1 << 20  # samples mixed at a time
 
 
 @dataclass(frozen=True)
@@ -122,22 +123,28 @@ def clip_audio(video: str | Path, sr: int, *, channels: int = 2) -> np.ndarray |
     return np.ascontiguousarray(raw.reshape(-1, channels).T)
 
 
-def duck_curve(regions: tuple[tuple[float, float], ...], n: int, sr: int) -> np.ndarray:
-    """How far the music is ducked at each of ``n`` samples: 1 under speech, 0 away from it,
-    ramps of :data:`ATTACK_S` before and :data:`RELEASE_S` after each stretch; pauses shorter
-    than :data:`HOLD_S` are bridged."""
+def _duck_control(regions: tuple[tuple[float, float], ...], seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """The duck curve at :data:`_CONTROL_HZ`: its times (s) and values (see :func:`duck_curve`)."""
     merged: list[tuple[float, float]] = []
     for s, e in sorted(regions):
         if merged and s - merged[-1][1] < HOLD_S:
             merged[-1] = (merged[-1][0], max(merged[-1][1], e))
         else:
             merged.append((s, e))
-    t = np.arange(math.ceil(n / sr * _CONTROL_HZ) + 2) / _CONTROL_HZ
+    t = np.arange(math.ceil(seconds * _CONTROL_HZ) + 2) / _CONTROL_HZ
     duck = np.zeros(t.size)
     for s, e in merged:
         rise = np.clip((t - (s - ATTACK_S)) / ATTACK_S, 0.0, 1.0)
         fall = np.clip(((e + RELEASE_S) - t) / RELEASE_S, 0.0, 1.0)
         duck = np.maximum(duck, np.minimum(rise, fall))
+    return t, duck
+
+
+def duck_curve(regions: tuple[tuple[float, float], ...], n: int, sr: int) -> np.ndarray:
+    """How far the music is ducked at each of ``n`` samples: 1 under speech, 0 away from it,
+    ramps of :data:`ATTACK_S` before and :data:`RELEASE_S` after each stretch; pauses shorter
+    than :data:`HOLD_S` are bridged."""
+    t, duck = _duck_control(regions, n / sr)
     return np.interp(np.arange(n) / sr, t, duck)
 
 
@@ -193,7 +200,11 @@ def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float
         return normalize_loudness(own + music, sr, target=TARGET_LUFS, channels_first=True)
     own *= np.float32(10 ** ((TARGET_LUFS - speech_lufs) / 20))
     gap, under = TARGET_LUFS - GAP_DB - music_lufs, TARGET_LUFS - UNDER_DB - music_lufs
-    own += music * (10 ** ((gap + (under - gap) * duck_curve(regions, n, sr)) / 20)).astype(np.float32)
+    t, duck = _duck_control(regions, n / sr)
+    gain_t = 10 ** ((gap + (under - gap) * duck) / 20)
+    for i in range(0, n, _BLOCK):  # in blocks: an hour of stereo is 1.3 GB, its gain curve need not be
+        j = min(n, i + _BLOCK)
+        own[:, i:j] += music[:, i:j] * np.interp(np.arange(i, j) / sr, t, gain_t).astype(np.float32)
     return limit_peaks(own)
 
 
