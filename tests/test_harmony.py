@@ -142,3 +142,32 @@ def test_bad_parameters_are_named() -> None:
         plan_harmony(arc, (), 5.0, style=CINEMATIC, tempo=500)
     with pytest.raises(ParameterError, match="energy"):
         plan_harmony(arc, (), 5.0, style=CINEMATIC, energy=3)
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+@pytest.mark.parametrize("end_valence", [-0.7, 0.6])
+def test_the_piece_ends_on_its_tonic_in_the_mode_of_its_end(name: str, end_valence: float) -> None:
+    style = get_style(name)
+    arc = _arc(30, [-end_valence, 0.0, end_valence], [0.2, 0.5, 0.1])
+    for seed in range(4):
+        cuts = np.sort(np.random.default_rng(seed).uniform(2.0, 27.0, 5))
+        plan = plan_harmony(arc, cuts, 30.0, style=style, seed=seed)
+        last = plan.chords[-1]
+        assert last.root == plan.tonic, (name, seed, [c.symbol for c in plan.chords[-3:]])
+        assert (last.mood == "bright") == (end_valence > 0), (name, seed, last.mood)
+        third = {(last.root + 3) % 12, (last.root + 4) % 12} & set(last.scale)  # the mode's own third
+        if len(last.scale) == 7 and len(third) == 1:  # pentatonic chords stack scale steps, not thirds
+            assert third <= set(last.pitches), (name, seed, last.symbol)
+        assert last.end - last.start >= 60.0 / plan.base_tempo - 1e-6  # a beat at least, to be heard
+
+
+def test_a_last_cut_onto_the_tonic_keeps_its_change() -> None:
+    arc = _arc(20, [0.5], [0.0])
+    for seed in range(6):
+        plan = plan_harmony(arc, [18.0], 20.0, style=CINEMATIC, seed=seed)
+        i = int(np.argmin(np.abs(np.array(plan.chord_times) - 18.0)))
+        before, at = plan.chords[i - 1], plan.chords[i]
+        assert at.start == pytest.approx(18.0, abs=0.1)
+        assert (before.root, set(before.pitches)) != (at.root, set(at.pitches))
+        if before.root != plan.tonic:
+            assert at.root == plan.tonic and at is plan.chords[-1]

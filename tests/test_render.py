@@ -75,6 +75,11 @@ def test_wav_has_the_clip_length_and_sound(piece, tmp_path) -> None:
     rms = np.sqrt(np.mean(audio**2, axis=1))
     assert rms[: sr // 2].max() > 0.01  # sound from the start
     assert 0.5 < np.abs(audio).max() <= 0.91
+    # it dies away over its last 0.6 s (a tenth of 6 s) instead of stopping on the last frame
+    fade = int(0.1 * DURATION * sr)
+    before, last = (np.sqrt(np.mean(audio[i : i + sr // 20] ** 2)) for i in (len(audio) - fade - sr // 20,
+                                                                               len(audio) - sr // 20))
+    assert last < 0.05 * before, (before, last)
 
 
 def test_stems_one_per_part(piece, tmp_path) -> None:

@@ -24,12 +24,16 @@ share it:
   Where valence falls steeply or is very low, chords come from the ``tense`` scale with
   sevenths (diminished, half-diminished and dominant colours); very positive spans get
   added ninths.
+* **An ending**: the last chord is the tonic, in the mode valence gives it there, so the piece
+  comes home as the clip ends (the render fades it out over its last second). A last chord
+  that starts on a cut must sound different from the one before: when that one is the tonic
+  already, the cut keeps its own chord; otherwise the tonic before it simply holds to the end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -417,6 +421,13 @@ def _plan_chords(
             scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
             prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut",
         )
+        if end >= duration - 1e-6 and chords:  # the ending comes home (see the module docstring)
+            prev = chords[-1]
+            if prev.root != key % 12:
+                rel_degree = 0
+            elif marks[start] != "cut":
+                chords[-1] = replace(prev, end=float(end))
+                continue
         degree = (tonic_idx + rel_degree) % n
         pitches = _chord(scale, degree, rel_degree, mood, v, arousal)
         chords.append(

@@ -1,9 +1,10 @@
 """Audio out for a composed piece: its parts rendered to exactly ``duration`` seconds, and the WAV writer.
 
 Rendering is :func:`analysis.media.synth.render` (one cached FluidSynth and SoundFont per
-process); here the piece's audio is peak-normalised to 0.9 and faded out over its last
-50 ms, so a WAV and the clip it scores have the same length and end cleanly. Stems share their
-mix's gain, so they sum to it.
+process); here the piece's audio is peak-normalised to 0.9 and faded out over its last second
+(a tenth of a piece shorter than ten seconds), so a WAV and the clip it scores have the same
+length and the final chord dies away with the picture instead of stopping on it. Stems share
+their mix's gain and fade, so they sum to it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from composer.music.arranger import Part
 SAMPLE_RATE = 44100
 #: Peak level of a rendered piece or stem.
 PEAK = 0.9
-#: Seconds of fade-out at the end of every render.
-FADE = 0.05
+#: Seconds of fade-out at the end of every render (at most a tenth of the piece).
+FADE = 1.0
 
 
 def synthesize(
@@ -71,9 +72,10 @@ def peak_gain(audio: np.ndarray) -> float:
 
 
 def _faded(audio: np.ndarray, fs: int) -> np.ndarray:
-    fade = min(len(audio), int(FADE * fs))
+    """``audio`` faded out over its last :data:`FADE` seconds (a raised cosine: no corner where it starts)."""
+    fade = min(len(audio), int(min(FADE, 0.1 * len(audio) / fs) * fs))
     if fade:
-        audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        audio[-fade:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)[:, None]
     return audio
 
 
