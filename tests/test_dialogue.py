@@ -118,7 +118,7 @@ def test_a_clip_without_speech_has_its_sound_replaced_unless_kept(music, tmp_pat
     assert np.median(b) > -30 and np.ptp(a) < 1.0  # the hum is there, the music at one level
 
 
-def test_replace_and_a_silent_clip_give_the_music_alone(talk, music, tmp_path: Path) -> None:
+def test_replace_and_a_silent_clip_give_the_music_alone(talk, music, tmp_path: Path, caplog) -> None:
     clip, _ = talk
     m = sf.read(music, dtype="float32", always_2d=True)[0][:, 0]
     mute = make_clip(tmp_path / "mute.mp4", shots=SHOTS)
@@ -129,6 +129,7 @@ def test_replace_and_a_silent_clip_give_the_music_alone(talk, music, tmp_path: P
         written = clip_audio(out, SR)[0]
         n = min(written.size, m.size)
         assert np.corrcoef(written[:n], m[:n])[0, 1] > 0.99
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # no audio stream is no damage
 
 
 def test_a_damaged_audio_packet_keeps_the_dialogue_in_sync(talk, music, tmp_path: Path) -> None:

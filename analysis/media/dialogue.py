@@ -40,6 +40,7 @@ import numpy as np
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
+from analysis.media.probe import open_media
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,9 @@ def clip_audio(video: str | Path, sr: int, *, channels: int = 2) -> np.ndarray |
     Damaged packets are skipped and their time filled with silence, so what follows stays in sync.
     """
     src = Path(video).resolve()
-    if not src.is_file():
-        raise MediaError(video, "file not found")
+    with open_media(src) as container:  # a MediaError names a missing or unreadable clip
+        if not container.streams.audio:
+            return None
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise MediaError(video, "cannot be mixed: ffmpeg is not installed (Debian package ffmpeg)")
