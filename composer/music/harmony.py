@@ -25,9 +25,10 @@ share it:
   sevenths (diminished, half-diminished and dominant colours); very positive spans get
   added ninths.
 * **An ending**: the last chord is the tonic, in the mode valence gives it there, so the piece
-  comes home as the clip ends (the render fades it out over its last second). A last chord
-  that starts on a cut must sound different from the one before: when that one is the tonic
-  already, the cut keeps its own chord; otherwise the tonic before it simply holds to the end.
+  comes home as the clip ends (the render fades it out over its last second); when the chord
+  before is the tonic already, it holds to the end. A last chord that starts on a cut follows
+  the cut's rule first: it keeps its own chord when the tonic would repeat the chord before or
+  share two of its tones (vi -> I goes on sounding like one harmony).
 """
 
 from __future__ import annotations
@@ -384,6 +385,20 @@ def _pick_degree(
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
 
 
+def _home(prev: ChordSpan, at_cut: bool, scale: Sequence[int], tonic_idx: int, mood: str, valence: float,
+          arousal: float) -> tuple[int, ...] | None:
+    """The last chord as the tonic (its colour, else the plain triad) when that sounds different from
+    ``prev`` and, on a cut, keeps at most one of its tones (A -> Dadd9 keeps A and E, A -> D only A);
+    None when neither does."""
+    if prev.root == scale[tonic_idx]:
+        return None
+    for home in (_chord(scale, tonic_idx, 0, mood, valence, arousal),
+                 build_chord(scale, tonic_idx, seventh=False, ninth=False)):
+        if not at_cut or len(set(home) & set(prev.pitches)) <= 1:
+            return home
+    return None
+
+
 def _plan_chords(
     marks: dict[float, str],
     phrases: Sequence[float],
@@ -421,15 +436,15 @@ def _plan_chords(
             scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
             prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut",
         )
+        home = None
         if end >= duration - 1e-6 and chords:  # the ending comes home (see the module docstring)
-            prev = chords[-1]
-            if prev.root != key % 12:
-                rel_degree = 0
-            elif marks[start] != "cut":
-                chords[-1] = replace(prev, end=float(end))
+            if chords[-1].root == key % 12 and marks[start] != "cut":
+                chords[-1] = replace(chords[-1], end=float(end))
                 continue
+            home = _home(chords[-1], marks[start] == "cut", scale, tonic_idx, mood, v, arousal)
+            rel_degree = 0 if home is not None else rel_degree
         degree = (tonic_idx + rel_degree) % n
-        pitches = _chord(scale, degree, rel_degree, mood, v, arousal)
+        pitches = home or _chord(scale, degree, rel_degree, mood, v, arousal)
         chords.append(
             ChordSpan(
                 start=float(start),
