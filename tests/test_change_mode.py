@@ -157,3 +157,22 @@ def test_label_piece_valence_sigma_smooths_only_valence() -> None:
     assert np.abs(np.diff(sv)).max() <= np.abs(np.diff(rv)).max()
     early, late = raw.times < 15.0, raw.times > 42.0
     assert sv[early].mean() > sv[late].mean() + 0.1  # the turn to minor survives the smoothing
+
+
+def test_a_blind_turn_copy_turns_its_notes_and_labels_but_not_its_plan() -> None:
+    from composer.model.tokens import Tokenizer
+    from composer.training.data import key_index, label_piece, mode_flipped, piece_key
+
+    pm = _scale_midi(C_MAJOR_SCALE, reps=8)  # 30 s
+    key, tokenizer = piece_key(pm), Tokenizer()
+    turned = mode_flipped(pm, after=15.0, key=key)
+    seen = label_piece(turned, tokenizer, key=key, turn=15.0)  # the mode-turn copy: its plan turns
+    blind = label_piece(turned, tokenizer, key=key, turn=15.0, plan_from=pm)
+    orig = label_piece(pm, tokenizer, key=key)
+    late = blind.times >= 20.0
+    assert set(np.unique(blind.key)) == {key_index(key)}  # the key never turns
+    assert set(np.unique(seen.key[seen.times >= 20.0])) == {key_index(key, flip=True)}
+    np.testing.assert_array_equal(blind.chord_ids, orig.chord_ids)  # the original's chords
+    assert not np.array_equal(seen.chord_ids, orig.chord_ids)
+    np.testing.assert_array_equal(blind.va, seen.va)  # the labels read the turned notes
+    assert blind.va[late, 0].astype(float).mean() < orig.va[orig.times >= 20.0, 0].astype(float).mean() - 0.1

@@ -67,6 +67,7 @@ class DataConfig:
     valence_sigma: float = 0.0  # seconds of Gaussian smoothing of the per-bar valence labels (label_piece)
     accompany: bool = False  # one extra copy per training piece with block chords for a stretch (voicing.py)
     key_chords: bool = False  # chord labels break ties toward the piece's key (chords.py), not by table order
+    blind_turn: bool = False  # one extra mode-turned copy whose plan (chords, key) stays the original's
 
 
 # --------------------------------------------------------------------------- piece prep
@@ -198,19 +199,24 @@ def label_piece(
     key: Key | None = None,
     turn: float | None = None,
     key_chords: bool = False,
+    plan_from: pretty_midi.PrettyMIDI | None = None,
 ) -> Piece:
     """Tokens of a cleaned piece with per-token bar VA labels, its chord changes and its key.
 
     ``key`` is the piece's key (None: no key, e.g. drums only); tokens at or after ``turn``
     seconds get the other mode on the same tonic (a mode-turned copy). ``key_chords`` reads the
     chord labels with ties broken toward that key (:func:`composer.training.chords.beat_chords`).
+    ``plan_from`` reads the chords (the plan and the ``CHORD`` tokens) from another version of the
+    piece, and keeps the key unturned: a mode-turned copy whose plan does not turn, so that only
+    its valence labels say the notes turn.
 
     ``valence_sigma`` > 0 smooths the per-bar valence over that many seconds: the per-bar
     reading jumps from bar to bar (within-piece sd 0.24 against 0.08 for arousal on the
     corpus subset) while a piece's mode holds, and a model learns to ignore an input that
     noisy; the arcs it is given at run time are smooth too.
     """
-    chords = beat_chords(pm, tokenizer, key, turn=turn) if key_chords else beat_chords(pm, tokenizer)
+    source = pm if plan_from is None else plan_from
+    chords = beat_chords(source, tokenizer, key, turn=turn) if key_chords else beat_chords(source, tokenizer)
     enc = tokenizer.encode(pm, chords=chords)
     bars = bar_va(pm)
     valence = smooth_bars(np.asarray(bars.valence, float), (bars.starts + bars.ends) / 2, valence_sigma)
@@ -220,7 +226,7 @@ def label_piece(
     chord_times = np.array([round(t / step) * step for t, _ in chords], np.float32)
     chord_ids = np.array([tok - tokenizer.chord_offset for _, tok in chords], np.int16)
     keys = np.full(enc.tokens.size, key_index(key), np.int8)
-    if key is not None and turn is not None:
+    if key is not None and turn is not None and plan_from is None:
         keys[enc.times >= turn - 1e-6] = key_index(key, flip=True)
     pitched = pitched_notes(enc.tokens.astype(np.int64), tokenizer)
     return Piece(enc.tokens.astype(np.int16), enc.times, va.astype(np.float16), chord_times, chord_ids, keys, pitched)
@@ -241,9 +247,10 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
 
         key = piece_key(pm)
 
-        def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None) -> Piece:
+        def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None,
+                  plan_from: pretty_midi.PrettyMIDI | None = None) -> Piece:
             return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, key=k, turn=turn,
-                               key_chords=cfg.key_chords)
+                               key_chords=cfg.key_chords, plan_from=plan_from)
 
         out = [(name, held, label(pm, key))]
         for _ in range(0 if held else cfg.augment_copies):
@@ -259,6 +266,9 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
         if cfg.mode_turn:
             turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
             out.append((name, held, label(mode_flipped(pm, after=turn, key=key), key, turn=turn)))
+        if cfg.blind_turn:
+            turn = float(rng.uniform(0.3, 0.7)) * pm.get_end_time()
+            out.append((name, held, label(mode_flipped(pm, after=turn, key=key), key, turn=turn, plan_from=pm)))
         if cfg.accompany:
             start = float(rng.uniform(0.0, 0.4)) * pm.get_end_time()
             end = start + float(rng.uniform(0.3, 0.6)) * pm.get_end_time()

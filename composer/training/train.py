@@ -284,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode-flip", action="store_true", help="add a major<->minor flipped copy of each training piece")
     ap.add_argument("--mode-turn", action="store_true",
                     help="add a copy of each training piece that turns to the other mode part-way")
+    ap.add_argument("--blind-turn", action="store_true",
+                    help="add a mode-turned copy whose plan stays the original's: only valence says it turns")
     ap.add_argument("--accompany", action="store_true",
                     help="add a copy of each training piece with block chords of its harmony for a stretch")
     ap.add_argument("--key-chords", action="store_true",
@@ -306,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     only = args.files_from.read_text().split() if args.files_from else None
     data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma,
                           augment_copies=args.augment_copies, accompany=args.accompany,
-                          key_chords=args.key_chords)
+                          key_chords=args.key_chords, blind_turn=args.blind_turn)
     data = build(tokenizer, data_cfg, workers=args.workers, max_files=args.max_files, only=only)
     print(f"data: {len(data['train'])} train / {len(data['heldout'])} held-out sequences, "
           f"{data['train'].tokens.size} train tokens ({time.time() - t:.1f}s)", flush=True)
