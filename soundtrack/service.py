@@ -366,9 +366,18 @@ class SoundtrackService:
         return out
 
     def hear_alone(self, session: Session, choice: str | int) -> Path:
-        """The chosen track's fitted section alone (the audio of its preview, at the page's one loudness)."""
-        self.preview(session, choice)
-        return session.folder / f"preview-{self._position(session, choice) + 1}.fitted.wav"
+        """The chosen track's fitted section alone (the audio of its preview, at the page's one loudness);
+        fitted here when no preview has been made, without putting it on the video."""
+        pos = self._position(session, choice)
+        wav = session.folder / f"preview-{pos + 1}.fitted.wav"
+        if not wav.exists():
+            from analysis.media.probe import media_duration
+            from matching.fit import fit_track
+
+            m = session.matches[pos]
+            fit_track(m.path, wav, start=m.start, duration=media_duration(self.display_video(session)),
+                      stretch=m.stretch, max_stretch=session.max_stretch)
+        return wav
 
     def excerpt(self, session: Session, track_id: object, *, seconds: float = 30.0) -> Path:
         """The first ``seconds`` of a catalogued track, at the page's one loudness, in the session's folder."""

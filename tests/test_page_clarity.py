@@ -213,3 +213,12 @@ def test_a_track_can_be_heard_alone_from_the_list_and_the_catalogue(service, cli
         service.excerpt(session, "../etc/passwd")
     with pytest.raises(ParameterError, match="not in the library"):
         service.excerpt(session, 99999)
+
+
+def test_hearing_a_track_alone_puts_nothing_on_the_video(service, clip):
+    session = service.new_session()
+    view = service.analyse(session, clip, user=service.signer.sign("listener"))
+    alone = service.hear_alone(session, view.choices[0])
+    assert alone.is_file() and not list(session.folder.glob("preview-*.mp4"))
+    preview = service.preview(session, view.choices[0], "replace")
+    assert preview.name == "preview-1-replace.mp4" and alone.is_file()
