@@ -153,5 +153,5 @@ def fit_to_clip(
         track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift
     )
     _, sound = mux_soundtrack(clip_path, wav, out_video, duration=duration, clip_sound=clip_sound,
-                              speech=speech)
+                              speech=speech, music_lufs=TARGET_LUFS)  # fit_track wrote it at that level
     return FitResult(wav, out_video, res.duration, res.start, res.stretch, res.pitch_shift, sound)

@@ -33,6 +33,7 @@ import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
 from analysis.media.dialogue import check_clip_sound, mux_soundtrack
+from analysis.media.loudness import TARGET_LUFS
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, clip_fingerprint
@@ -465,7 +466,8 @@ class SoundtrackService:
         files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
         report(0.7, "putting it on the video")
         video, sound = mux_soundtrack(self.display_video(session), files["wav"], folder / f"{stem}.mp4",
-                                      clip_sound=clip_sound, speech=clip.speech_regions)
+                                      clip_sound=clip_sound, speech=clip.speech_regions,
+                                      music_lufs=TARGET_LUFS)  # write_outputs' WAV is at that level
         report(0.8, "rendering the stems")
         stems = self._stems(piece, folder, stem)
         report(1.0, "done")

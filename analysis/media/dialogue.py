@@ -64,15 +64,13 @@ _BLOCK = 1 << 20  # samples mixed at a time
 @dataclass(frozen=True)
 class DialogueMix:
     """What became of a clip's own sound: ``kept`` or replaced (``why``: ``"asked"``, ``"no speech"``,
-    ``"no sound"``), the speech stretches found (s), the dialogue's loudness (LUFS, NaN without
-    speech) and the music's level between lines and under speech relative to it (LU)."""
+    ``"no sound"``), the speech stretches found (s) and the dialogue's loudness (LUFS, NaN without
+    speech); the music sits :data:`GAP_DB` and :data:`UNDER_DB` under it."""
 
     kept: bool
     regions: tuple[tuple[float, float], ...]
     speech_lufs: float = math.nan
     why: str = ""
-    gap_db: float = -GAP_DB
-    under_db: float = -UNDER_DB
 
     @property
     def speech_seconds(self) -> float:
@@ -88,7 +86,7 @@ class DialogueMix:
         if not self.regions:
             return "the clip's own sound is kept under the music (no speech in it)"
         return (f"the clip's dialogue is kept ({self.speech_seconds:.1f} s of speech); the music sits "
-                f"{-self.under_db:.0f} dB under it while people speak, {-self.gap_db:.0f} dB between lines")
+                f"{UNDER_DB:.0f} dB under it while people speak, {GAP_DB:.0f} dB between lines")
 
 
 def check_clip_sound(clip_sound: str) -> ClipSoundChoice:
@@ -235,6 +233,8 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
     check_clip_sound(clip_sound)
     if sound is None and clip_sound == "replace":
         return mux(video, audio, out, duration=duration), DialogueMix(False, (), why="asked")
+    if sound is not None and sound.samples is None:  # read already, and nothing of it to mix
+        return mux(video, audio, out, duration=duration), sound.report
     try:
         music, sr = soundfile.read(str(audio), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as err:  # soundfile raises LibsndfileError (a RuntimeError) on bad files
