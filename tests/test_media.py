@@ -174,3 +174,40 @@ def test_mux_takes_file_names_that_start_with_a_dash(four_shot_clip, tmp_path: P
     assert media_duration(short) == pytest.approx(2.0, abs=0.1)
     with pytest.raises(MediaError, match="audio file not found"):
         mux("-i.mp4", "-missing.wav", "x.mp4")
+
+
+@pytest.mark.parametrize(("name", "codec"), [("clip.webm", "vp8"), ("clip.mkv", "ffv1")])
+def test_mux_reencodes_a_picture_that_mp4_cannot_hold(tmp_path: Path, name: str, codec: str) -> None:
+    """VP8 WebM or FFV1 (as ProRes, WMV, GIF ...): FFmpeg's MP4 muxer refuses the codec, so the picture
+    becomes H.264 4:2:0 with the same frames, instead of the job failing at its last step."""
+    import soundfile
+
+    from analysis.media.mux import mux
+
+    shots = [Shot(25, (200, 60, 50)), Shot(25, (40, 90, 180))]
+    clip = make_clip(tmp_path / name, shots=shots, codec=codec, size=(160, 90), audio="drone")
+    soundfile.write(tmp_path / "music.wav", 0.1 * np.ones((2 * 44100, 2)), 44100)
+    out = mux(clip, tmp_path / "music.wav", tmp_path / "out.mp4")
+    with av.open(str(out)) as c:
+        video = c.streams.video[0]
+        assert (video.codec_context.name, video.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert c.streams.audio[0].codec_context.name == "aac"
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video)]
+    assert len(frames) == 50
+    for i, shot in ((10, shots[0]), (40, shots[1])):  # each shot's colour, through two lossy encodes
+        assert np.abs(frames[i].reshape(-1, 3).mean(0) - shot.color).max() < 12
+
+
+def test_mux_copies_hevc_tagged_for_apple_players(tmp_path: Path) -> None:
+    import soundfile
+
+    from analysis.media.mux import mux
+
+    clip = make_clip(tmp_path / "clip.mp4", shots=[Shot(10, (90, 90, 90))], codec="hevc", size=(160, 90))
+    soundfile.write(tmp_path / "music.wav", np.zeros((44100, 2)), 44100)
+    out = mux(clip, tmp_path / "music.wav", tmp_path / "out.mp4")
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        assert b.streams.video[0].codec_context.name == "hevc"
+        assert b.streams.video[0].codec_tag == "hvc1"
+        copied = [bytes(p) for p in b.demux(b.streams.video[0]) if p.size]
+        assert copied == [bytes(p) for p in a.demux(a.streams.video[0]) if p.size]  # not re-encoded

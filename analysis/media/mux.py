@@ -1,17 +1,23 @@
-"""Put a new soundtrack on a clip: one ``ffmpeg`` call, video stream copied, audio encoded as AAC.
+"""Put a new soundtrack on a clip: one ``ffmpeg`` call, audio encoded as AAC, video copied where MP4 can hold it.
 
-``ffmpeg`` gets an argument list (never a shell string) and only absolute paths, so a
-file name that starts with a dash can never be read as an option.
+A clip whose video codec the MP4 container cannot hold (ProRes or DNxHD from an edit suite, VP8
+WebM, Theora, FFV1, WMV, FLV, GIF, raw video) has its picture re-encoded to H.264 instead of
+failing at the last step of a job; every other clip keeps its picture bit for bit. ``ffmpeg`` gets
+an argument list (never a shell string) and only absolute paths, so a file name that starts with a
+dash can never be read as an option.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.probe import media_duration
+from analysis.media.probe import container_duration, open_media
+
+log = logging.getLogger(__name__)
 
 #: AAC bit rate of the new soundtrack.
 AUDIO_BITRATE = "192k"
@@ -19,34 +25,76 @@ AUDIO_BITRATE = "192k"
 #: (0.75 s against 1.43 s here) and, at 192 kb/s, decodes as close to the WAV (SNR 32.7 dB
 #: against 30.6 dB on a composed piece).
 AAC_CODER = "fast"
+#: Video codecs (FFmpeg decoder names) copied into the MP4 as they are. FFmpeg's MP4 muxer refuses
+#: prores, dnxhd, vp8, theora, ffv1, wmv*, flv1, gif, rawvideo, h263 and more; png it takes, but
+#: players do not play it.
+MP4_VIDEO = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4", "mpeg2video", "mpeg1video", "mjpeg"})
+#: The picture of any other clip: H.264 in 4:2:0 as every player takes it, CRF 18 (visually
+#: lossless for a review copy), even dimensions (4:2:0 needs them), each frame kept at its own time
+#: (no frame repeated to fill the length, a GIF's uneven frame times kept).
+REENCODE = (
+    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough",
+    "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+)  # fmt: skip
+
+
+def video_args(codec: str) -> list[str]:
+    """FFmpeg's video output arguments for a clip whose video codec is ``codec``: copied when MP4 holds it."""
+    if codec not in MP4_VIDEO:
+        return list(REENCODE)
+    if codec == "hevc":  # Apple's players want HEVC tagged hvc1 (FFmpeg writes hev1)
+        return ["-c:v", "copy", "-tag:v", "hvc1"]
+    return ["-c:v", "copy"]
+
+
+def _video_facts(path: Path) -> tuple[str, float]:
+    """``(video codec, duration in seconds)`` of ``path``; :class:`MediaError` without a video stream."""
+    with open_media(path) as container:
+        if not container.streams.video:
+            raise MediaError(path, "has no video stream to put the soundtrack on")
+        return container.streams.video[0].codec_context.name, container_duration(container)
+
+
+def _ffmpeg_reason(stderr: str) -> str:
+    """FFmpeg's first complaint, without its ``[muxer @ 0x...]`` prefix (the last line only says it stopped)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    if not lines:
+        return "no message"
+    first = lines[0]
+    return first.split("] ", 1)[1] if first.startswith("[") and "] " in first else first
 
 
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None) -> Path:
     """Write ``out``: ``video``'s picture with ``audio`` as its only sound, ``duration`` seconds long.
 
     ``duration`` defaults to the clip's own, so the result lasts as long as the clip
-    whatever the audio's length. Returns ``out``; raises :class:`MediaError` naming the
-    clip when a file is missing or ffmpeg fails.
+    whatever the audio's length. The picture is copied, or re-encoded to H.264 when MP4
+    cannot hold the clip's codec (:data:`MP4_VIDEO`). Returns ``out``; raises
+    :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
     if not src.is_file():
         raise MediaError(video, "file not found")
     if not sound.is_file():
         raise MediaError(audio, "audio file not found")
-    length = media_duration(src) if duration is None else float(duration)
+    codec, own = _video_facts(src)
+    length = own if duration is None else float(duration)
     if not length > 0:
+        if duration is None:
+            raise MediaError(video, "has no known duration")
         raise ParameterError(f"`duration` must be positive (received {duration})")
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise MediaError(video, "cannot be muxed: ffmpeg is not installed (Debian package ffmpeg)")
+    if codec not in MP4_VIDEO:
+        log.info("%s: MP4 cannot hold %s video; re-encoding the picture to H.264", video, codec)
     dst.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
-        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AUDIO_BITRATE,
-        "-t", f"{length:.3f}", str(dst),
+        "-map", "0:v:0", "-map", "1:a:0", *video_args(codec),
+        "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AUDIO_BITRATE, "-t", f"{length:.3f}", str(dst),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        raise MediaError(video, f"ffmpeg could not mux the soundtrack ({lines[-1] if lines else 'no message'})")
+        raise MediaError(video, f"ffmpeg could not mux the soundtrack ({_ffmpeg_reason(proc.stderr)})")
     return Path(out)

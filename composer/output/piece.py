@@ -160,8 +160,9 @@ class Composition:
         soundfont: str | Path | None = None,
         clip_sound: str = "auto",
     ) -> Path:
-        """``video`` with this piece as its soundtrack (video stream copied). Renders a WAV beside
-        ``out_mp4`` unless ``wav`` (an existing render) is given.
+        """``video`` with this piece as its soundtrack (video stream copied, or re-encoded to H.264
+        where MP4 cannot hold its codec). Renders a WAV beside ``out_mp4`` unless ``wav`` (an
+        existing render) is given.
 
         ``clip_sound``: ``"auto"`` keeps a clip's dialogue with the music ducked under it and
         replaces a clip's sound without speech; ``"keep"`` always keeps it; ``"replace"`` never

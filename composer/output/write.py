@@ -48,7 +48,8 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
 
-    ``mp4`` (the clip with the piece as its soundtrack, video stream copied) is written
+    ``mp4`` (the clip with the piece as its soundtrack, video stream copied, or
+    re-encoded to H.264 where MP4 cannot hold its codec) is written
     only when ``clip`` is given, from the ``wav`` when that is written too; ``clip_sound``
     says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by default a
     clip's dialogue stays, the music ducked under it), and ``notes``, when given, receives
