@@ -11,7 +11,7 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
     cut_frames(shots)  # [25]: index of the first frame of every shot after the first
 
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
-:func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`.
+:func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`.
 """
 
 from __future__ import annotations
@@ -308,3 +308,21 @@ def corrupt_copy(
     dst = Path(dst)
     dst.write_bytes(bytes(data))
     return dst
+
+
+def sideways_copy(src: str | Path, dst: str | Path, *, degrees: int = 90) -> Path:
+    """Copy ``src``'s picture (H.264, no sound) stored turned ``degrees`` clockwise, with a display
+    rotation of ``degrees`` counter-clockwise that shows it upright again: what a phone writes
+    when it films held upright (players, FFmpeg and browsers show it as ``src``)."""
+    turns = {90: -1, 180: 2, 270: 1}[degrees]  # np.rot90's counter-clockwise quarter turns
+    with av.open(str(src)) as a, av.open(str(dst), mode="w") as b:
+        vs = a.streams.video[0]
+        images = [np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24"), turns)) for f in a.decode(vs)]
+        out = b.add_stream("libx264", rate=vs.average_rate)
+        out.height, out.width = images[0].shape[:2]
+        out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
+        out.set_display_rotation(degrees)
+        for img in images:
+            b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        b.mux(out.encode(None))
+    return Path(dst)

@@ -100,6 +100,17 @@ def _fast_small_bgr(frame: av.VideoFrame, target: int) -> np.ndarray | None:
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)  # BT.601
 
 
+#: ``cv2.rotate`` codes by quarter turns counter-clockwise.
+_ROTATIONS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Quarter turns counter-clockwise (0-3) that show ``frame`` as players do: the rotation of its
+    display matrix (what a phone writes when it films held upright), to the nearest quarter."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return round(float(degrees) / 90.0) % 4
+
+
 def _scaled_size(w: int, h: int, width: int) -> tuple[int, int]:
     """(width, height) no wider than ``width``, aspect kept, both even."""
     tw = min(width, w)
@@ -184,6 +195,7 @@ class _Pass:
                  frame_sink: FrameSink | None = None, progress: Callable[[float], None] | None = None) -> None:
         self.path, self.info, self.opts, self.decodes = path, info, opts, decodes
         self.frame_sink, self.progress = frame_sink, progress
+        self.turn: int | None = None  # quarter turns counter-clockwise that show the picture upright
         self.size = _scaled_size(info.width, info.height, opts.width)
         self.sink_size = _scaled_size(info.width, info.height, opts.sink_width)
         self.has_audio = astream is not None
@@ -295,13 +307,21 @@ class _Pass:
             self.next_report = t + duration / 50
 
     def _sample(self, frame: av.VideoFrame, small: np.ndarray | None) -> np.ndarray:
-        """The RGB frame kept for the sources, ``width`` wide (reusing the sink's image when it fits)."""
-        if self.opts.width == self.opts.sink_width and small is not None:
+        """The RGB frame kept for the sources, ``width`` wide as the clip is shown (reusing the sink's image
+        when it fits): a phone clip stored sideways with a rotation to show it upright is turned upright,
+        as players turn it, or the face detector would look for faces lying on their side."""
+        if self.turn is None:
+            self.turn = quarter_turns(frame)
+        if self.turn == 0 and self.opts.width == self.opts.sink_width and small is not None:
             return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        bgr = _fast_small_bgr(frame, self.opts.width)
-        if bgr is not None:
-            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        return frame.to_ndarray(width=self.size[0], height=self.size[1], format="rgb24", interpolation="AREA")
+        if self.turn % 2 == 0:
+            w, h = self.size
+        else:  # `width` wide once turned: the stored picture scaled to that height
+            h, w = _scaled_size(self.info.height, self.info.width, self.opts.width)
+        bgr = _fast_small_bgr(frame, w)
+        rgb = (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr is not None
+               else frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA"))
+        return rgb if self.turn == 0 else cv2.rotate(rgb, _ROTATIONS[self.turn])
 
     def _audio(self, frame: av.AudioFrame | None) -> None:
         """Resample one audio frame (None: flush the resampler) into the mono chunks."""
