@@ -167,6 +167,10 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
     n = default_workers() if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ParameterError(f"`workers` must be a whole number >= 1 for a local cluster (received {workers!r})")
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # `silence_logs` quiets distributed's own handler, but its INFO records (some 45 lines of
+        # starting and closing nannies and workers per batch) still reach the application's handler.
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     return Client(
         n_workers=n,
         threads_per_worker=1,
@@ -231,10 +235,18 @@ def run_one(fn: Callable[[Any], Any], item: Any) -> TaskOutcome:
     return TaskOutcome(item, value, error, time.perf_counter() - start, worker_name())
 
 
-def _progress(total: int, desc: str, unit: str, enabled: bool):
+@contextmanager
+def _progress(total: int, desc: str, unit: str, enabled: bool) -> Iterator[Any]:
+    """A tqdm bar on stderr; log lines written meanwhile go above it instead of through it."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    with tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True) as bar:
+        if not enabled:
+            yield bar
+            return
+        with logging_redirect_tqdm():
+            yield bar
 
 
 def run_tasks(

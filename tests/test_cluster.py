@@ -128,6 +128,27 @@ def test_task_that_kills_its_worker_is_recorded_and_batch_goes_on(client, clips:
     assert all(recs[n].status == "error" for n in BAD)
 
 
+def test_a_local_cluster_keeps_its_info_lines_to_itself() -> None:
+    """A quiet application (root at WARNING, as the CLI without -v) gets none of the cluster's INFO
+    lines: some 45 per batch (nannies, workers, client connections starting and closing) came through."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    root, distributed = logging.getLogger(), logging.getLogger("distributed")
+    levels = root.level, distributed.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        get_client(workers=1).close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        distributed.setLevel(levels[1])
+    assert not [r.getMessage() for r in records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+
+
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:9"):
         get_client("tcp://127.0.0.1:9", timeout=1)
