@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
 _SOURCES = Cache("affect-sources")
+#: ``subtitles`` default of :func:`analyze_video`: the file beside the clip, if there is one.
+AUTO = "auto"
 
 
 def get_source(name: str) -> AffectSource:
@@ -76,6 +78,8 @@ class VideoAnalysis:
     #: where the clip's audio holds speech (s), as the voice activity detector found it; None when
     #: no source looked (or the clip has no audio). Mixing keeps the dialogue by it (analysis.media.dialogue).
     speech_regions: tuple[tuple[float, float], ...] | None = None
+    #: the subtitle file read (given, or found beside the clip); None when none was
+    subtitles: Path | None = None
 
     @property
     def sources_used(self) -> tuple[str, ...]:
@@ -94,6 +98,7 @@ class VideoAnalysis:
             "warnings": list(self.warnings),
             "sources_used": list(self.sources_used),
             "sources_off": dict(self.sources_off),
+            "subtitles": None if self.subtitles is None else str(self.subtitles),
             "speech_regions": None if self.speech_regions is None else [
                 [round(s, 3), round(e, 3)] for s, e in self.speech_regions],
             "arc": self.arc.to_dict(),
@@ -131,12 +136,30 @@ def suggested_tempo(arc: EmotionArc, cuts_per_minute: float) -> float:
     return float(round(np.clip(bpm, 50.0, 180.0)))
 
 
+def _sidecar(path: Path, names: Sequence[str], notes: list[str]) -> Path | None:
+    """The subtitle file beside the clip when the subtitles source is asked for and the file reads;
+    one that does not read is left out with a note, not an error (nobody named it)."""
+    from analysis.text.captions import read_subtitles, sidecar_subtitles
+
+    found = sidecar_subtitles(path) if "subtitles" in names else None
+    if found is None:
+        return None
+    try:
+        read_subtitles(found)
+    except MediaError as err:
+        notes.append(f"the subtitles beside the clip were left out ({err})")
+        return None
+    return found
+
+
 def _source_names(sources: Sequence[str], subtitles: str | Path | None) -> tuple[list[str], Path | None]:
     """The sources to run, in order without repeats (``subtitles`` added when a file is given), and
     the subtitle file; unknown names, an empty list and a missing subtitle file are refused."""
     if isinstance(sources, str):
         raise ParameterError(f"`sources` must be a sequence of names, not one string (received {sources!r})")
     names = list(dict.fromkeys(sources))
+    if subtitles == AUTO:
+        subtitles = None
     if subtitles is not None:
         subtitles = Path(subtitles)
         if not subtitles.is_file():
@@ -307,7 +330,7 @@ def analyze_video(
     sources: Sequence[str] = DEFAULT_SOURCES,
     content_type: str = "general",
     weights: Mapping[str, float] | None = None,
-    subtitles: str | Path | None = None,
+    subtitles: str | Path | None = AUTO,
     smoothing: str = "savgol",
     smoothing_window: float = 2.0,
     normalize: str = "calibrated",
@@ -324,7 +347,9 @@ def analyze_video(
     speech and subtitles switch themselves off where they find no evidence (no face in the
     sampled frames, no voice, no subtitle file) and then cost only their detector; they are
     left out of ``source_arcs`` and listed in ``sources_off``. Giving ``subtitles`` (an
-    .srt/.vtt file) adds the ``subtitles`` source. ``content_type`` picks a preset of
+    .srt/.vtt file) adds the ``subtitles`` source; by default (``"auto"``) that source reads the
+    file beside the clip as players find it (``clip.srt``, ``clip.vtt``, ``clip.en.srt``; one that
+    does not parse is left out with a warning), and ``None`` reads none. ``content_type`` picks a preset of
     source weights (``analysis.presets``), ``weights`` overrides single ones. Frames for
     the sources are sampled at ``sample_fps`` and ``frame_width`` pixels wide; the cut
     detector sees every frame. Bad media raises :class:`MediaError`; a partial read
@@ -333,6 +358,7 @@ def analyze_video(
     """
     if not (isinstance(hop, int | float) and 0.05 <= hop <= 60):
         raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
+    auto = isinstance(subtitles, str) and subtitles == AUTO
     names, subtitles = _source_names(sources, subtitles)
     preset = source_weights(content_type, weights)
     report = progress or (lambda _f, _m: None)
@@ -340,6 +366,9 @@ def analyze_video(
     path = Path(path)
     report(0.0, "probing")
     info = probe(path)
+    notes_before: list[str] = []
+    if auto:
+        subtitles = _sidecar(path, names, notes_before)
     with _SpeechLane.open(path, info, names, max_duration) as lane:
         media, notes = _read_clip(
             path,
@@ -353,6 +382,7 @@ def analyze_video(
             report=report,
             audio=lane.track if lane is not None else None,
         )
+        notes[:0] = notes_before
         if media.audio is None and "audio" in names:
             notes.append("no audio track: the arc comes from the other sources alone")
         arcs, off = _run_sources(names, media, hop=hop, report=report, notes=notes, lane=lane)
@@ -379,4 +409,5 @@ def analyze_video(
         info=info,
         sources_off=off,
         speech_regions=None if voice is None else tuple(voice.regions),
+        subtitles=subtitles,
     )

@@ -135,3 +135,24 @@ def test_scoring_runs_where_torch_cannot_be_imported(clip, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "learned source" in done.stdout
     _close_to_clip(tmp_path / "out" / "clip-score.mp4", path)
+
+
+def test_score_command_reads_subtitles_and_says_what_it_warned_of(tmp_path, capsys) -> None:
+    """The subtitles beside a clip reach `soundtrack score` (and a named file beats them); the analysis's
+    warnings reach the user, on stderr and in the JSON."""
+    import shutil
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    path = make_clip(tmp_path / "talk.mp4", shots=[Shot(60, (90, 90, 90))], fps=10)  # no audio stream
+    shutil.copyfile(data / "joy_then_grim.srt", tmp_path / "talk.en.srt")
+    assert main(["score", str(path), "--out", str(tmp_path / "a"), "--source", "rules", "--no-musicxml"]) == 0
+    out, err = capsys.readouterr()
+    assert f"subtitles read: {tmp_path / 'talk.en.srt'}" in out
+    assert "soundtrack score: warning: no audio track" in err
+    shutil.copyfile(data / "joy_then_grim.vtt", tmp_path / "named.vtt")
+    assert main(["score", str(path), "--out", str(tmp_path / "b"), "--source", "rules", "--no-musicxml",
+                 "--subtitles", str(tmp_path / "named.vtt"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["subtitles"] == str(tmp_path / "named.vtt")
+    assert any(w.startswith("no audio track") for w in result["warnings"])

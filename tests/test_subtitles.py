@@ -141,3 +141,51 @@ def test_people_sources_with_nothing_to_read_are_silent(name: str) -> None:
     for a in (arc.valence, arc.arousal, arc.confidence):
         assert a.shape == arc.times.shape and np.all(np.isfinite(a))
     assert np.all(arc.confidence == 0.0)
+
+
+def test_sidecar_subtitles_are_found_as_players_find_them(tmp_path: Path) -> None:
+    from analysis.text.captions import sidecar_subtitles
+
+    clip = tmp_path / "trip [final].mp4"  # glob characters in the name are taken literally
+    clip.write_bytes(b"")
+    assert sidecar_subtitles(clip) is None
+    (tmp_path / "trip [other].srt").write_text("")  # another clip's
+    (tmp_path / "trip [final].mp4.txt").write_text("")
+    assert sidecar_subtitles(clip) is None
+    (tmp_path / "trip [final].fr.vtt").write_text("")
+    (tmp_path / "trip [final].en.srt").write_text("")
+    assert sidecar_subtitles(clip) == tmp_path / "trip [final].en.srt"  # language-tagged: the first by name
+    (tmp_path / "trip [final].VTT").write_text("")
+    assert sidecar_subtitles(clip) == tmp_path / "trip [final].VTT"  # the clip's own name first
+    (tmp_path / "trip [final].srt").write_text("")
+    assert sidecar_subtitles(clip) == tmp_path / "trip [final].srt"
+
+
+def test_analyze_video_reads_the_subtitles_beside_the_clip(tmp_path: Path) -> None:
+    """By default the subtitles source reads ``clip.srt``; ``subtitles=None`` reads none; a sidecar that
+    does not parse is left out with a warning (nobody named it); a source list without subtitles ignores it."""
+    import shutil
+
+    from mediagen import Shot, make_clip
+
+    import analysis
+
+    clip = make_clip(tmp_path / "grey.mp4", shots=[Shot(100)], fps=10)
+    alone = analysis.analyze_video(clip, sources=("visual", "subtitles"))
+    assert alone.subtitles is None and alone.sources_off["subtitles"] == "no subtitle file given or beside the clip"
+
+    shutil.copyfile(DATA / "joy_then_grim.srt", tmp_path / "grey.srt")
+    found = analysis.analyze_video(clip, sources=("visual", "subtitles"))
+    assert found.subtitles == tmp_path / "grey.srt" and "subtitles" in found.sources_used
+    t = found.arc.times
+    assert found.arc.valence[(t > 1.0) & (t < 3.0)].mean() > found.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3
+    assert found.to_dict()["subtitles"] == str(tmp_path / "grey.srt")
+    assert "subtitles" not in analysis.analyze_video(clip, sources=("visual", "subtitles"), subtitles=None).source_arcs
+    assert "subtitles" not in analysis.analyze_video(clip, sources=("visual",)).source_arcs
+
+    (tmp_path / "grey.srt").write_text("garbage\nnot a cue\n")
+    broken = analysis.analyze_video(clip, sources=("visual", "subtitles"))
+    assert broken.subtitles is None and "subtitles" not in broken.source_arcs
+    assert any("subtitles beside the clip were left out" in w and "line 1" in w for w in broken.warnings)
+    with pytest.raises(MediaError, match="line 1"):  # named, the same file is an error
+        analysis.analyze_video(clip, sources=("visual",), subtitles=tmp_path / "grey.srt")

@@ -58,5 +58,5 @@ class SubtitleSource:
             times = grid(media.duration, hop)
             zeros = np.zeros(times.size)
             return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
-                             switched_off="no subtitle file given")
+                             switched_off="no subtitle file given or beside the clip")
         return self.read(read_subtitles(path), duration=media.duration, hop=hop)

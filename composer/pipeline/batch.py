@@ -173,6 +173,8 @@ def summarize_score(result: ScoreResult, *, library_seconds: float = 0.0) -> Tas
         "score": data["score"],
         "reason": result.reason,
         "clip_sound": result.clip_sound,
+        "subtitles": data["subtitles"],
+        "warnings": data["warnings"],
         "threshold": result.threshold,
         "duration": data["duration"],
         "match": data["match"],

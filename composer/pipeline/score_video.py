@@ -47,6 +47,10 @@ class ScoreResult:
     composition: Composition | None = field(default=None, repr=False)
     #: What became of the clip's own sound under the new soundtrack, in a sentence.
     clip_sound: str | None = None
+    #: The subtitle file the analysis read (given, or found beside the clip); None when none was.
+    subtitles: Path | None = None
+    #: What the analysis warned of (a damaged stretch skipped, subtitles left out, ...).
+    warnings: tuple[str, ...] = ()
 
     @property
     def choice(self) -> str:
@@ -68,6 +72,8 @@ class ScoreResult:
             "duration": round(self.duration, 4),
             "composition": None if self.composition is None else self.composition.to_dict(),
             "clip_sound": self.clip_sound,
+            "subtitles": None if self.subtitles is None else str(self.subtitles),
+            "warnings": list(self.warnings),
         }
 
 
@@ -100,6 +106,7 @@ def score_video(
     clip_analysis: Any = None,
     weights: Any = None,
     clip_sound: str = "auto",
+    subtitles: str | Path | None = "auto",
 ) -> ScoreResult:
     """Give ``path`` a soundtrack: the best library track when it fits well enough, else a new score.
 
@@ -113,7 +120,8 @@ def score_video(
     ``matching.feedback.learner.current_weights``) overrides the content type's preset blend.
     ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue
     with the music ducked under it, ``"keep"`` keeps any sound, ``"replace"`` none
-    (:mod:`analysis.media.dialogue`).
+    (:mod:`analysis.media.dialogue`). ``subtitles`` is :func:`analysis.analyze_video`'s: by default
+    the .srt/.vtt file beside the clip, if there is one.
     """
     from analysis.video import analyze_video
     from composer.music.sources import get_source
@@ -133,10 +141,13 @@ def score_video(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="note-source")
     note_source = pool.submit(get_source, source) if library is None or threshold == 1 else None
     try:
-        clip = clip_analysis if clip_analysis is not None else analyze_video(clip_path, content_type=content_type)
+        clip = clip_analysis
+        if clip is None:
+            clip = analyze_video(clip_path, content_type=content_type, subtitles=subtitles)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     timings["analysis"] = time.perf_counter() - t0
+    read = {"subtitles": getattr(clip, "subtitles", None), "warnings": tuple(getattr(clip, "warnings", ()))}
 
     t0 = time.perf_counter()
     lib = open_library(library)
@@ -158,7 +169,7 @@ def score_video(
         outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions)
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
-                           clip.duration, clip_sound=sound)
+                           clip.duration, clip_sound=sound, **read)
 
     if best is None:
         reason = "no library given" if lib is None else "the library has no tracks"
@@ -174,7 +185,8 @@ def score_video(
     outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
                                  clip_sound=clip_sound, notes=notes, speech=clip.speech_regions)
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
-                       outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None)
+                       outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
+                       **read)
 
 
 def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],

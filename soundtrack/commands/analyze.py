@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-type", default="general",
                         help="source-weight preset: general, drama, documentary, interview, courtroom, action, "
                              "sports, music_video (default general)")
-    parser.add_argument("--subtitles", type=input_path, metavar="FILE", help=".srt/.vtt subtitles (adds that source)")
+    parser.add_argument("--subtitles", type=input_path, metavar="FILE",
+                        help=".srt/.vtt subtitles (adds that source; by default the subtitles source reads the file "
+                             "beside the clip, such as clip.srt or clip.en.srt)")
     parser.add_argument("--cut-detector", default="adaptive",
                         help="adaptive, content, threshold, hash or histogram (default adaptive)")
     parser.add_argument("--cut-threshold", type=float, default=None, help="detector threshold (default: its own)")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             hop=args.hop,
             sources=sources,
             content_type=args.content_type,
-            subtitles=args.subtitles,
+            subtitles=args.subtitles or "auto",
             smoothing=args.smoothing,
             cut_detector=args.cut_detector,
             cut_threshold=args.cut_threshold,

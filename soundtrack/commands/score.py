@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from soundtrack.argtypes import add_clip_sound, input_path
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed when composing (default 0)")
     parser.add_argument("--source", default="auto", help="note source when composing: auto, rules, learned")
     add_clip_sound(parser)
+    parser.add_argument("--subtitles", type=input_path, default=None, metavar="FILE",
+                        help=".srt/.vtt subtitles (default: the file beside the clip, such as clip.srt or clip.en.srt)")
     parser.add_argument("--no-musicxml", action="store_true", help="skip the MusicXML export when composing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -50,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     result = score_video(args.clip, library=lib, weights=weights, threshold=args.threshold, out_dir=args.out,
                          style=args.style, instrument=args.instrument, content_type=args.content_type,
                          seed=args.seed, source=args.source, musicxml=not args.no_musicxml,
-                         clip_sound=args.clip_sound)
+                         clip_sound=args.clip_sound, subtitles=args.subtitles or "auto")
+    for note in result.warnings:
+        print(f"soundtrack score: warning: {note}", file=sys.stderr)
     if args.json:
         from soundtrack.jsonout import print_json
 
@@ -59,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.path}: {result.chosen} ({result.reason})")
     if result.composition is not None:
         print(f"notes from the {result.composition.source} source")  # the shipped model, or rules without it
+    if result.subtitles is not None:
+        print(f"subtitles read: {result.subtitles}")
     if result.clip_sound:
         print(result.clip_sound)
     for kind, p in result.outputs.items():
