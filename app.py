@@ -84,6 +84,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
             if shipped_example() is not None:
                 gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
+            c["subtitles"] = gr.File(label="Subtitles (optional .srt or .vtt)", file_types=[".srt", ".vtt"],
+                                     type="filepath", height=90, elem_id="subtitles")
             c["content_type"] = gr.Dropdown([(results.readable(n, results.CONTENT_NAMES), n) for n in CONTENT_PRESETS],
                                             value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",
@@ -183,12 +185,12 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     no_list = gr.update(choices=[], value=None)
 
     @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None))
-    def on_analyse(video, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def on_analyse(video, subtitles, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008
         session = service.ensure_session(session)
         progress(0.0, desc="checking the upload")
         try:
             view = service.analyse(session, video, user=token, content_type=content_type, sources=sources,
-                                   progress=lambda f, m: progress(f, desc=m))
+                                   subtitles=subtitles, progress=lambda f, m: progress(f, desc=m))
         except SoundtrackError as err:
             return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None)
         first = view.choices[0] if view.choices else None
@@ -229,7 +231,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         return service.rate(session, choice, rating)
 
     c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
-    c["analyse"].click(on_analyse, [c["video"], c["content_type"], c["sources"], c["token"], c["session"]],
+    c["analyse"].click(on_analyse, [c["video"], c["subtitles"], c["content_type"], c["sources"], c["token"],
+                                    c["session"]],
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"]],
                        api_name="analyse")

@@ -211,12 +211,15 @@ class SoundtrackService:
         user: object,
         content_type: str = "general",
         sources: Sequence[str] | None = None,
+        subtitles: str | Path | None = None,
         progress: Progress | None = None,
     ) -> AnalysisView:
         """Analyse the clip, rank the library with the learner's weights, log what is shown.
 
         ``user`` is the token :meth:`identify` issued; anything else is refused before any work.
         ``sources`` are the affect sources the user left switched on (default: the config's).
+        ``subtitles`` is an uploaded .srt/.vtt file for the subtitles source (read only while that
+        source is switched on); nothing else beside the clip is ever read.
         """
         report = progress or (lambda f, m: None)
         # Forget the previous clip first, so an error leaves no stale list to rate.
@@ -235,10 +238,12 @@ class SoundtrackService:
         proxy, why_proxy = self._proxy(session, local)
         if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):
             raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
+        names = self.config.sources if sources is None else tuple(sources)
         clip = analysis.analyze_video(
             local,
             hop=self.config.hop,
-            sources=self.config.sources if sources is None else tuple(sources),
+            sources=names,
+            subtitles=self._subtitles(session, subtitles) if "subtitles" in names else None,
             content_type=content_type,
             max_duration=self.config.max_duration_s,  # enforced on what is decoded, not only on the header
             progress=lambda f, m: report(0.7 * f, f"analysing: {m}"),
@@ -275,6 +280,31 @@ class SoundtrackService:
             if proxy else ""
         return AnalysisView(plot=plot, table=table, choices=choices, summary=_summary(clip, verdict) + note,
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
+
+    @staticmethod
+    def _subtitles(session: Session, upload: object) -> Path | None:
+        """An uploaded subtitle file copied into the session's folder and parsed; errors name the upload."""
+        from analysis.text.captions import MAX_BYTES, read_subtitles
+
+        if not upload:
+            return None
+        if not isinstance(upload, str | Path):
+            raise ParameterError(f"`subtitles` must be an uploaded file (received {type(upload).__name__})")
+        src = Path(upload)
+        suffix = src.suffix.lower()
+        if not src.is_file():
+            raise MediaError(src.name, "was not received (upload it again)")
+        if suffix not in (".srt", ".vtt"):
+            raise MediaError(src.name, "is not a subtitle file: upload an .srt or .vtt file")
+        if src.stat().st_size > MAX_BYTES:
+            raise MediaError(src.name, f"is larger than the {MAX_BYTES // 2**20} MB a subtitle file may be")
+        local = session.folder / f"subtitles{suffix}"
+        shutil.copyfile(src, local)
+        try:
+            read_subtitles(local)
+        except MediaError as err:
+            raise MediaError(src.name, err.problem) from None
+        return local
 
     @staticmethod
     def _proxy(session: Session, local: Path) -> tuple[Path | None, str | None]:
@@ -547,7 +577,11 @@ def _summary(clip: Any, verdict: str) -> str:
     return (
         f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
         f"{max(set(dominant), key=dominant.count)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
-        + "".join(f"; {name} off ({why})" for name, why in clip.sources_off.items())
+        + "".join(f"; {name} off ({PAGE_REASONS.get(name, why)})" for name, why in clip.sources_off.items())
     )
+
+
+#: Why a source was off, as the page puts it (the page reads no file beside an upload).
+PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
 
 

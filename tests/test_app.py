@@ -197,3 +197,28 @@ def test_serve_command_parses_limits_and_lan_flag(monkeypatch, tmp_path):
     assert (cfg.max_upload_mb, cfg.max_duration_s, cfg.cleanup_age_s, cfg.k) == (50, 120, 7200, 5)
     assert cfg2.library is None  # no --library: the built-in demo library
     assert main(["serve", "--port", "70000"]) == 2
+
+
+def test_uploaded_subtitles_reach_the_subtitles_source_and_nothing_else_does(service, clip, tmp_path):
+    """An .srt uploaded beside the clip is read while the subtitles source is on; a file that lies beside the
+    session's copy is not (the page reads only uploads); a bad upload is an error naming it."""
+    token = service.signer.sign("captions")
+    session = service.new_session()
+    plain = service.analyse(session, clip, user=token)
+    assert "subtitles off (no subtitle file uploaded)" in plain.summary
+    (session.folder / "clip.srt").write_text((HERE / "data" / "joy_then_grim.srt").read_text())  # not an upload
+    assert "subtitles off" in service.analyse(session, clip, user=token).summary
+
+    view = service.analyse(session, clip, user=token, subtitles=HERE / "data" / "joy_then_grim.srt")
+    assert "Read from: " in view.summary and "subtitles" in view.summary.split("Read from: ")[1].split(";")[0]
+    assert session.clip.subtitles == session.folder / "subtitles.srt"
+    switched_off = service.analyse(session, clip, user=token, sources=["visual", "audio"],
+                                   subtitles=HERE / "data" / "joy_then_grim.srt")
+    assert "subtitles" not in switched_off.summary and session.clip.subtitles is None
+
+    bad = tmp_path / "my captions.srt"
+    bad.write_text("1\nnot a timing line\nhello\n")
+    with pytest.raises(MediaError, match=r"^my captions\.srt: line 2"):
+        service.analyse(session, clip, user=token, subtitles=bad)
+    with pytest.raises(MediaError, match="upload an .srt or .vtt"):
+        service.analyse(session, clip, user=token, subtitles=HERE / "data" / "0-f1-su-ph.jpg")

@@ -107,12 +107,15 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
     page.goto(server["url"])
     page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
     _upload(page, clip)
+    page.locator("#subtitles input[type=file]").set_input_files(str(ROOT / "tests" / "data" / "joy_then_grim.srt"))
+    expect(page.locator("#subtitles")).to_contain_text("joy_then_grim.srt", timeout=20_000)
     page.locator("#analyse").click()
     page.locator("#arc-plot img").wait_for(timeout=60_000)
     table = page.locator("#ranked")
     for title in ("bright-march", "slow-lament", "steady-walk"):
         expect(table).to_contain_text(title, timeout=10_000)
     expect(page.locator("#summary")).to_contain_text("cut")
+    expect(page.locator("#summary")).to_contain_text(re.compile(r"Read from: [a-z, ]*subtitles"))  # the upload spoke
 
     page.locator("#preview-btn").click()
     video = page.locator("#preview video")

@@ -22,7 +22,8 @@ Kind = Literal["srt", "vtt"]
 _TS = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{2})[,.](\d{1,3})"
 _TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}(?:\s+.*)?$")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
-_MAX_BYTES = 20 * 1024 * 1024
+#: Largest subtitle file read (bytes): a feature film's SRT is well under 1 MB.
+MAX_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def read_subtitles(path: str | Path) -> Subtitles:
     size = path.stat().st_size
     if size == 0:
         raise MediaError(path, "subtitle file is empty (0 bytes)")
-    if size > _MAX_BYTES:
-        raise MediaError(path, f"subtitle file is too large ({size} bytes, limit {_MAX_BYTES})")
+    if size > MAX_BYTES:
+        raise MediaError(path, f"subtitle file is too large ({size} bytes, limit {MAX_BYTES})")
     raw = path.read_bytes()
     if b"\x00" in raw[:4096]:
         raise MediaError(path, "is not a text file (found NUL bytes); expected .srt or .vtt subtitles")
