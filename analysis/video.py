@@ -38,6 +38,7 @@ from analysis.sources import DEFAULT_SOURCES, REGISTRY, AffectSource, MediaStrea
 
 if TYPE_CHECKING:
     from analysis.sources.speech import Heard, SpeechSource
+    from analysis.text.captions import Subtitles
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
 _SOURCES = Cache("affect-sources")
-#: ``subtitles`` default of :func:`analyze_video`: the file beside the clip, if there is one.
+#: ``subtitles`` default of :func:`analyze_video`: the file beside the clip, else its own text track.
 AUTO = "auto"
 
 
@@ -78,8 +79,9 @@ class VideoAnalysis:
     #: where the clip's audio holds speech (s), as the voice activity detector found it; None when
     #: no source looked (or the clip has no audio). Mixing keeps the dialogue by it (analysis.media.dialogue).
     speech_regions: tuple[tuple[float, float], ...] | None = None
-    #: the subtitle file read (given, or found beside the clip); None when none was
-    subtitles: Path | None = None
+    #: the subtitles read: a file's path (given, or found beside the clip) or the clip's own track
+    #: ("clip.mkv (subtitle track 2, subrip)"); None when none was
+    subtitles: str | None = None
 
     @property
     def sources_used(self) -> tuple[str, ...]:
@@ -98,7 +100,7 @@ class VideoAnalysis:
             "warnings": list(self.warnings),
             "sources_used": list(self.sources_used),
             "sources_off": dict(self.sources_off),
-            "subtitles": None if self.subtitles is None else str(self.subtitles),
+            "subtitles": self.subtitles,
             "speech_regions": None if self.speech_regions is None else [
                 [round(s, 3), round(e, 3)] for s, e in self.speech_regions],
             "arc": self.arc.to_dict(),
@@ -134,22 +136,6 @@ def suggested_tempo(arc: EmotionArc, cuts_per_minute: float) -> float:
     a = float(np.mean(arc.arousal)) if len(arc) else 0.0
     bpm = 60.0 + 30.0 * (a + 1.0) + min(20.0, 0.4 * cuts_per_minute)
     return float(round(np.clip(bpm, 50.0, 180.0)))
-
-
-def _sidecar(path: Path, names: Sequence[str], notes: list[str]) -> Path | None:
-    """The subtitle file beside the clip when the subtitles source is asked for and the file reads;
-    one that does not read is left out with a note, not an error (nobody named it)."""
-    from analysis.text.captions import read_subtitles, sidecar_subtitles
-
-    found = sidecar_subtitles(path) if "subtitles" in names else None
-    if found is None:
-        return None
-    try:
-        read_subtitles(found)
-    except MediaError as err:
-        notes.append(f"the subtitles beside the clip were left out ({err})")
-        return None
-    return found
 
 
 def _source_names(sources: Sequence[str], subtitles: str | Path | None) -> tuple[list[str], Path | None]:
@@ -252,7 +238,7 @@ def _read_clip(
     path: Path,
     info: VideoInfo,
     *,
-    subtitles: Path | None,
+    subtitles: Path | Subtitles | None,
     sample_fps: float,
     frame_width: int,
     cut_detector: str,
@@ -347,9 +333,10 @@ def analyze_video(
     speech and subtitles switch themselves off where they find no evidence (no face in the
     sampled frames, no voice, no subtitle file) and then cost only their detector; they are
     left out of ``source_arcs`` and listed in ``sources_off``. Giving ``subtitles`` (an
-    .srt/.vtt file) adds the ``subtitles`` source; by default (``"auto"``) that source reads the
-    file beside the clip as players find it (``clip.srt``, ``clip.vtt``, ``clip.en.srt``; one that
-    does not parse is left out with a warning), and ``None`` reads none. ``content_type`` picks a preset of
+    .srt/.vtt file) adds the ``subtitles`` source; by default (``"auto"``) that source reads what a
+    player would show: the file beside the clip (``clip.srt``, ``clip.vtt``, ``clip.en.srt``), else
+    the clip's own text subtitle track (:mod:`analysis.text.sidecar`; what does not read is left out
+    with a warning), and ``None`` reads none. ``content_type`` picks a preset of
     source weights (``analysis.presets``), ``weights`` overrides single ones. Frames for
     the sources are sampled at ``sample_fps`` and ``frame_width`` pixels wide; the cut
     detector sees every frame. Bad media raises :class:`MediaError`; a partial read
@@ -367,8 +354,10 @@ def analyze_video(
     report(0.0, "probing")
     info = probe(path)
     notes_before: list[str] = []
-    if auto:
-        subtitles = _sidecar(path, names, notes_before)
+    if auto and "subtitles" in names:
+        from analysis.text.sidecar import find_subtitles
+
+        subtitles = find_subtitles(path, notes_before)
     with _SpeechLane.open(path, info, names, max_duration) as lane:
         media, notes = _read_clip(
             path,
@@ -409,5 +398,5 @@ def analyze_video(
         info=info,
         sources_off=off,
         speech_regions=None if voice is None else tuple(voice.regions),
-        subtitles=subtitles,
+        subtitles=None if subtitles is None else str(subtitles if isinstance(subtitles, Path) else subtitles.path),
     )

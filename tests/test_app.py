@@ -211,7 +211,7 @@ def test_uploaded_subtitles_reach_the_subtitles_source_and_nothing_else_does(ser
 
     view = service.analyse(session, clip, user=token, subtitles=HERE / "data" / "joy_then_grim.srt")
     assert "Read from: " in view.summary and "subtitles" in view.summary.split("Read from: ")[1].split(";")[0]
-    assert session.clip.subtitles == session.folder / "subtitles.srt"
+    assert session.clip.subtitles == str(session.folder / "subtitles.srt")
     switched_off = service.analyse(session, clip, user=token, sources=["visual", "audio"],
                                    subtitles=HERE / "data" / "joy_then_grim.srt")
     assert "subtitles" not in switched_off.summary and session.clip.subtitles is None
@@ -220,5 +220,5 @@ def test_uploaded_subtitles_reach_the_subtitles_source_and_nothing_else_does(ser
     bad.write_text("1\nnot a timing line\nhello\n")
     with pytest.raises(MediaError, match=r"^my captions\.srt: line 2"):
         service.analyse(session, clip, user=token, subtitles=bad)
-    with pytest.raises(MediaError, match="upload an .srt or .vtt"):
+    with pytest.raises(MediaError, match=r"upload an \.srt or \.vtt"):
         service.analyse(session, clip, user=token, subtitles=HERE / "data" / "0-f1-su-ph.jpg")

@@ -144,7 +144,7 @@ def test_people_sources_with_nothing_to_read_are_silent(name: str) -> None:
 
 
 def test_sidecar_subtitles_are_found_as_players_find_them(tmp_path: Path) -> None:
-    from analysis.text.captions import sidecar_subtitles
+    from analysis.text.sidecar import sidecar_subtitles
 
     clip = tmp_path / "trip [final].mp4"  # glob characters in the name are taken literally
     clip.write_bytes(b"")
@@ -176,7 +176,7 @@ def test_analyze_video_reads_the_subtitles_beside_the_clip(tmp_path: Path) -> No
 
     shutil.copyfile(DATA / "joy_then_grim.srt", tmp_path / "grey.srt")
     found = analysis.analyze_video(clip, sources=("visual", "subtitles"))
-    assert found.subtitles == tmp_path / "grey.srt" and "subtitles" in found.sources_used
+    assert found.subtitles == str(tmp_path / "grey.srt") and "subtitles" in found.sources_used
     t = found.arc.times
     assert found.arc.valence[(t > 1.0) & (t < 3.0)].mean() > found.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3
     assert found.to_dict()["subtitles"] == str(tmp_path / "grey.srt")
@@ -189,3 +189,34 @@ def test_analyze_video_reads_the_subtitles_beside_the_clip(tmp_path: Path) -> No
     assert any("subtitles beside the clip were left out" in w and "line 1" in w for w in broken.warnings)
     with pytest.raises(MediaError, match="line 1"):  # named, the same file is an error
         analysis.analyze_video(clip, sources=("visual",), subtitles=tmp_path / "grey.srt")
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mkv", "srt"), (".mp4", "mov_text")])
+def test_analyze_video_reads_the_clips_own_subtitle_track(tmp_path: Path, suffix: str, codec: str) -> None:
+    """Without a file beside it, the clip's own text subtitle track is read (piped through FFmpeg, nothing
+    written); a file beside the clip comes first, as players take it."""
+    import shutil
+    import subprocess
+
+    from mediagen import Shot, make_clip
+
+    import analysis
+
+    grey = make_clip(tmp_path / "grey.mp4", shots=[Shot(100)], fps=10)
+    late = tmp_path / "late.srt"  # a last cue 30 s after the 10 s picture ends, as credits can
+    late.write_text((DATA / "joy_then_grim.srt").read_text() + "\n3\n00:00:40,000 --> 00:00:41,000\nThe end.\n")
+    clip = tmp_path / f"subbed{suffix}"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(grey), "-i", str(late),
+                    "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec, str(clip)], check=True)
+    late.unlink()
+    result = analysis.analyze_video(clip, sources=("visual", "subtitles"))
+    assert result.subtitles == f"{clip.name} (subtitle track 1, {codec})"
+    # The clip lasts as long as its picture: Matroska's own duration runs to the last cue (41 s).
+    assert result.duration == pytest.approx(10.0, abs=0.1) and not result.warnings
+    t = result.arc.times
+    assert result.arc.valence[(t > 1.0) & (t < 3.0)].mean() > result.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4", clip.name]  # nothing written beside it
+
+    shutil.copyfile(DATA / "joy_then_grim.vtt", tmp_path / "subbed.vtt")
+    assert analysis.analyze_video(clip, sources=("visual", "subtitles")).subtitles == str(tmp_path / "subbed.vtt")
+    assert analysis.analyze_video(clip, sources=("visual", "subtitles"), subtitles=None).subtitles is None

@@ -58,8 +58,31 @@ def open_media(path: Path) -> av.container.InputContainer:
         raise MediaError(path, f"cannot be opened ({err})") from None
 
 
+def _stream_seconds(stream: av.stream.Stream) -> float | None:
+    """Seconds a stream says it lasts: its duration, else Matroska's ``DURATION`` tag; None when neither says."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = next((v for k, v in stream.metadata.items() if k.upper().startswith("DURATION")), None)
+    parts = str(tag).split(":") if tag else []
+    try:
+        return float(parts[0]) * 3600 + float(parts[1]) * 60 + float(parts[2]) if len(parts) == 3 else None
+    except ValueError:
+        return None
+
+
 def container_duration(container: av.container.InputContainer) -> float:
-    """Seconds the container announces (else its longest stream); 0.0 when nothing says."""
+    """Seconds of the clip's picture and sound: what the container announces (else its longest stream);
+    0.0 when nothing says.
+
+    A container holding a subtitle or data track counts the picture and sound streams alone where
+    they say how long they are: Matroska's duration runs to the last subtitle, which may come long
+    after the picture ends.
+    """
+    picture_sound = [s for s in container.streams if s.type in ("video", "audio")]
+    if len(picture_sound) < len(container.streams):
+        known = [d for d in map(_stream_seconds, picture_sound) if d]
+        if known:
+            return max(known)
     if container.duration:
         return max(0.0, float(container.duration / av.time_base))
     durations = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
@@ -80,12 +103,7 @@ def read_info(path: Path, container: av.container.InputContainer, *, max_pixels:
     if w * h > max_pixels:
         raise MediaError(path, f"resolution {w}x{h} is too large to analyse (limit {max_pixels} pixels)")
     rate = v.average_rate or v.guessed_rate or v.base_rate
-    if container.duration:
-        duration = container.duration / av.time_base
-    elif v.duration and v.time_base:
-        duration = float(v.duration * v.time_base)
-    else:
-        duration = 0.0
+    duration = container_duration(container)
     a = container.streams.audio[0] if container.streams.audio else None
     return VideoInfo(
         path=path,

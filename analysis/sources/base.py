@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from analysis.text.captions import Subtitles
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +39,7 @@ class MediaStreams:
     audio: np.ndarray | None
     sample_rate: int
     cuts: tuple[float, ...] = ()
-    subtitles: Path | None = None
+    subtitles: Path | Subtitles | None = None  # a file, or a clip's own track already read
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 

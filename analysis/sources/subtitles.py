@@ -59,4 +59,5 @@ class SubtitleSource:
             zeros = np.zeros(times.size)
             return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
                              switched_off="no subtitle file given or beside the clip")
-        return self.read(read_subtitles(path), duration=media.duration, hop=hop)
+        subs = path if isinstance(path, Subtitles) else read_subtitles(path)
+        return self.read(subs, duration=media.duration, hop=hop)

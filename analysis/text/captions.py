@@ -9,7 +9,6 @@ raises :class:`MediaError` naming the file and the line, e.g.
 
 from __future__ import annotations
 
-import glob
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,21 +142,3 @@ def read_subtitles(path: str | Path) -> Subtitles:
         raise MediaError(path, f"unknown subtitle format {suffix or '(no suffix)'!r} (expected .srt or .vtt)")
     return parse_subtitles(text, kind=kind, name=path)
 
-
-def sidecar_subtitles(clip: str | Path) -> Path | None:
-    """The subtitle file beside ``clip`` as video players find one, or None.
-
-    ``<stem>.srt`` or ``<stem>.vtt`` (any case) first, else a language-tagged ``<stem>.<tag>.srt``
-    or ``.vtt`` (``clip.en.srt``, as downloaders write them; the first by name).
-    """
-    clip = Path(clip)
-    for suffix in (".srt", ".vtt", ".SRT", ".VTT"):
-        exact = clip.with_suffix(suffix)
-        if exact.is_file():
-            return exact
-    try:
-        tagged = sorted(p for p in clip.parent.glob(f"{glob.escape(clip.stem)}.*.*")
-                        if p.suffix.lower() in (".srt", ".vtt") and p.is_file())
-    except OSError:  # an unreadable folder has no sidecar to offer
-        return None
-    return tagged[0] if tagged else None

@@ -47,8 +47,8 @@ class ScoreResult:
     composition: Composition | None = field(default=None, repr=False)
     #: What became of the clip's own sound under the new soundtrack, in a sentence.
     clip_sound: str | None = None
-    #: The subtitle file the analysis read (given, or found beside the clip); None when none was.
-    subtitles: Path | None = None
+    #: The subtitles the analysis read (a file given or beside the clip, or the clip's own track); None if none.
+    subtitles: str | None = None
     #: What the analysis warned of (a damaged stretch skipped, subtitles left out, ...).
     warnings: tuple[str, ...] = ()
 
@@ -72,7 +72,7 @@ class ScoreResult:
             "duration": round(self.duration, 4),
             "composition": None if self.composition is None else self.composition.to_dict(),
             "clip_sound": self.clip_sound,
-            "subtitles": None if self.subtitles is None else str(self.subtitles),
+            "subtitles": self.subtitles,
             "warnings": list(self.warnings),
         }
 

@@ -1,0 +1,95 @@
+"""Where a clip's subtitles come from when nobody names a file: beside the clip, or inside it.
+
+:func:`find_subtitles` looks as players do: a file beside the clip (``clip.srt``, ``clip.vtt``,
+then a language-tagged ``clip.en.srt``), else the clip's own first text subtitle track
+(``mov_text`` in MP4, SubRip or ASS in Matroska, WebVTT in WebM), which FFmpeg turns into
+SubRip text on a pipe: nothing is written to disk. Picture subtitles (DVD, Blu-ray) cannot be
+read as text and are left out with a note. Nobody asked for these subtitles, so one that
+does not parse is a note too, never an error.
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import subprocess
+from pathlib import Path
+
+from analysis.errors import MediaError
+from analysis.media.probe import open_media
+from analysis.text.captions import Subtitles, parse_subtitles, read_subtitles
+
+#: Subtitle codecs (FFmpeg names) FFmpeg can turn into SubRip text.
+TEXT_CODECS = frozenset({"subrip", "srt", "mov_text", "ass", "ssa", "webvtt", "text", "microdvd", "sami", "jacosub"})
+#: Seconds FFmpeg may take to pull the subtitle track out of a clip (it reads the whole file).
+EXTRACT_TIMEOUT = 120.0
+
+
+def sidecar_subtitles(clip: str | Path) -> Path | None:
+    """The subtitle file beside ``clip`` as video players find one, or None.
+
+    ``<stem>.srt`` or ``<stem>.vtt`` (any case) first, else a language-tagged ``<stem>.<tag>.srt``
+    or ``.vtt`` (``clip.en.srt``, as downloaders write them; the first by name).
+    """
+    clip = Path(clip)
+    for suffix in (".srt", ".vtt", ".SRT", ".VTT"):
+        exact = clip.with_suffix(suffix)
+        if exact.is_file():
+            return exact
+    try:
+        tagged = sorted(p for p in clip.parent.glob(f"{glob.escape(clip.stem)}.*.*")
+                        if p.suffix.lower() in (".srt", ".vtt") and p.is_file())
+    except OSError:  # an unreadable folder has no sidecar to offer
+        return None
+    return tagged[0] if tagged else None
+
+
+def embedded_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
+    """The clip's first text subtitle track (its default one first), or None; ``notes`` gets why a track
+    that is there was not read."""
+    clip = Path(clip)
+    with open_media(clip) as container:
+        tracks = sorted(container.streams.subtitles, key=lambda s: (not s.disposition & 1, s.index))  # default first
+        found = [(s.index, s.codec_context.name if s.codec_context else "unknown") for s in tracks]
+    if not found:
+        return None
+    text = [(i, codec) for i, codec in found if codec in TEXT_CODECS]
+    if not text:
+        notes.append(f"the clip's subtitle track is pictures ({found[0][1]}), not text: left out")
+        return None
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        notes.append("the clip's subtitle track was left out: ffmpeg is not installed (Debian package ffmpeg)")
+        return None
+    index, codec = text[0]
+    name = f"{clip.name} (subtitle track {index}, {codec})"
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", str(clip.resolve()), "-map", f"0:{index}", "-f", "srt", "pipe:1"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=EXTRACT_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        notes.append(f"{name} was left out: reading it took over {EXTRACT_TIMEOUT:.0f} s")
+        return None
+    srt = proc.stdout.decode("utf-8", errors="replace")
+    if proc.returncode != 0 or not srt.strip():
+        err = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        notes.append(f"{name} was left out ({err[0] if err else 'it holds no cue'})")
+        return None
+    try:
+        return parse_subtitles(srt, kind="srt", name=name)
+    except MediaError as err:
+        notes.append(f"{name} was left out ({err.problem})")
+        return None
+
+
+def find_subtitles(clip: str | Path, notes: list[str]) -> Path | Subtitles | None:
+    """The subtitles a player would show with ``clip``: the file beside it (as a path), else its own text
+    track (parsed), else None. What was there but could not be read goes to ``notes``."""
+    beside = sidecar_subtitles(clip)
+    if beside is not None:
+        try:
+            read_subtitles(beside)
+        except MediaError as err:
+            notes.append(f"the subtitles beside the clip were left out ({err})")
+        else:
+            return beside
+    return embedded_subtitles(clip, notes)
