@@ -138,18 +138,23 @@ def suggested_tempo(arc: EmotionArc, cuts_per_minute: float) -> float:
     return float(round(np.clip(bpm, 50.0, 180.0)))
 
 
-def _source_names(sources: Sequence[str], subtitles: str | Path | None) -> tuple[list[str], Path | None]:
-    """The sources to run, in order without repeats (``subtitles`` added when a file is given), and
-    the subtitle file; unknown names, an empty list and a missing subtitle file are refused."""
+def _source_names(
+    sources: Sequence[str], subtitles: str | Path | Subtitles | None
+) -> tuple[list[str], Path | Subtitles | None]:
+    """The sources to run, in order without repeats (``subtitles`` added when subtitles are given), and
+    the subtitles; unknown names, an empty list and a missing subtitle file are refused."""
+    from analysis.text.captions import Subtitles
+
     if isinstance(sources, str):
         raise ParameterError(f"`sources` must be a sequence of names, not one string (received {sources!r})")
     names = list(dict.fromkeys(sources))
-    if subtitles == AUTO:
+    if isinstance(subtitles, str) and subtitles == AUTO:
         subtitles = None
     if subtitles is not None:
-        subtitles = Path(subtitles)
-        if not subtitles.is_file():
-            raise MediaError(subtitles, "subtitle file not found")
+        if not isinstance(subtitles, Subtitles):
+            subtitles = Path(subtitles)
+            if not subtitles.is_file():
+                raise MediaError(subtitles, "subtitle file not found")
         if "subtitles" not in names:
             names.append("subtitles")
     if not names:
@@ -316,7 +321,7 @@ def analyze_video(
     sources: Sequence[str] = DEFAULT_SOURCES,
     content_type: str = "general",
     weights: Mapping[str, float] | None = None,
-    subtitles: str | Path | None = AUTO,
+    subtitles: str | Path | Subtitles | None = AUTO,
     smoothing: str = "savgol",
     smoothing_window: float = 2.0,
     normalize: str = "calibrated",
@@ -336,7 +341,8 @@ def analyze_video(
     .srt/.vtt file) adds the ``subtitles`` source; by default (``"auto"``) that source reads what a
     player would show: the file beside the clip (``clip.srt``, ``clip.vtt``, ``clip.en.srt``), else
     the clip's own text subtitle track (:mod:`analysis.text.sidecar`; what does not read is left out
-    with a warning), and ``None`` reads none. ``content_type`` picks a preset of
+    with a warning), and ``None`` reads none; subtitles already read (a
+    :class:`~analysis.text.captions.Subtitles`) are taken as they are. ``content_type`` picks a preset of
     source weights (``analysis.presets``), ``weights`` overrides single ones. Frames for
     the sources are sampled at ``sample_fps`` and ``frame_width`` pixels wide; the cut
     detector sees every frame. Bad media raises :class:`MediaError`; a partial read

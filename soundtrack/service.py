@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from soundtrack.session import (
     Session,
     shipped_example,
 )
+
+if TYPE_CHECKING:
+    from analysis.text.captions import Subtitles
 
 log = logging.getLogger("soundtrack.service")
 
@@ -239,11 +242,12 @@ class SoundtrackService:
         if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):
             raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
         names = self.config.sources if sources is None else tuple(sources)
+        found: list[str] = []
         clip = analysis.analyze_video(
             local,
             hop=self.config.hop,
             sources=names,
-            subtitles=self._subtitles(session, subtitles) if "subtitles" in names else None,
+            subtitles=self._subtitles(session, subtitles, local, found) if "subtitles" in names else None,
             content_type=content_type,
             max_duration=self.config.max_duration_s,  # enforced on what is decoded, not only on the header
             progress=lambda f, m: report(0.7 * f, f"analysing: {m}"),
@@ -278,16 +282,20 @@ class SoundtrackService:
         table, choices = results.table_rows(rows)
         note = f" Your clip ({why_proxy}) is shown converted for the browser; the analysis read the original." \
             if proxy else ""
+        notes = [*found, *clip.warnings]
+        note += f" Note: {'; '.join(notes)}." if notes else ""
         return AnalysisView(plot=plot, table=table, choices=choices, summary=_summary(clip, verdict) + note,
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
 
     @staticmethod
-    def _subtitles(session: Session, upload: object) -> Path | None:
-        """An uploaded subtitle file copied into the session's folder and parsed; errors name the upload."""
+    def _subtitles(session: Session, upload: object, clip: Path, notes: list[str]) -> Path | Subtitles | None:
+        """An uploaded subtitle file copied into the session's folder and parsed (errors name the upload),
+        else the clip's own text subtitle track (``notes`` say why one there was not read), else None."""
         from analysis.text.captions import MAX_BYTES, read_subtitles
+        from analysis.text.sidecar import embedded_subtitles
 
         if not upload:
-            return None
+            return embedded_subtitles(clip, notes)
         if not isinstance(upload, str | Path):
             raise ParameterError(f"`subtitles` must be an uploaded file (received {type(upload).__name__})")
         src = Path(upload)

@@ -222,3 +222,20 @@ def test_uploaded_subtitles_reach_the_subtitles_source_and_nothing_else_does(ser
         service.analyse(session, clip, user=token, subtitles=bad)
     with pytest.raises(MediaError, match=r"upload an \.srt or \.vtt"):
         service.analyse(session, clip, user=token, subtitles=HERE / "data" / "0-f1-su-ph.jpg")
+
+
+def test_the_clips_own_subtitle_track_and_its_warnings_reach_the_page(service, clip, tmp_path):
+    """An uploaded clip's own subtitle track is read without an upload of its own, and what the analysis
+    warned of (here: no audio track) is said under the summary."""
+    import subprocess
+
+    silent = make_clip(tmp_path / "silent.mp4", shots=[Shot(100, (120, 120, 120))], fps=10)
+    subbed = tmp_path / "subbed.mp4"
+    srt = HERE / "data" / "joy_then_grim.srt"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(silent), "-i", str(srt), "-map", "0", "-map", "1",
+                    "-c", "copy", "-c:s", "mov_text", str(subbed)], check=True)
+    session = service.new_session()
+    view = service.analyse(session, subbed, user=service.signer.sign("track"))
+    assert "subtitles" in view.summary.split("Read from: ")[1].split(";")[0]
+    assert session.clip.subtitles == "clip.mp4 (subtitle track 1, mov_text)"
+    assert "Note: no audio track" in view.summary
