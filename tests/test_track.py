@@ -143,3 +143,25 @@ def test_truncated_ogg_raises_media_error(chorale, tmp_path):
     path.write_bytes((chorale / "c.ogg").read_bytes()[:300])
     with pytest.raises(MediaError, match=r"cut\.ogg"):
         analyze_track(path)
+
+
+def test_a_damaged_packet_is_skipped_in_time(tmp_path, caplog):
+    """A library track with one damaged stretch (a bad rip, a broken download) is read, not refused: the bad
+    packets are skipped with a warning and their time kept as silence, so the music after them stays put."""
+    from mediagen import make_audio_file
+
+    from analysis.music.track import load_audio
+
+    clean = make_audio_file(tmp_path / "clean.m4a", audio="percussion", seconds=12.0)
+    data = bytearray(clean.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 3000] = np.random.default_rng(0).bytes(3000)
+    damaged = tmp_path / "damaged.m4a"
+    damaged.write_bytes(bytes(data))
+    a, b = load_audio(clean), load_audio(damaged)
+    assert abs(b.size - a.size) < 0.01 * SR
+    n = min(a.size, b.size)
+    tail = slice(n - 3 * SR, n)  # the last 3 s, after the damage
+    assert np.corrcoef(a[tail], b[tail])[0, 1] > 0.99
+    assert "skipped" in caplog.text and "damaged.m4a" in caplog.text
+    assert analyze_track(damaged).duration == pytest.approx(analyze_track(clean).duration, abs=0.05)

@@ -9,6 +9,7 @@ the two kinds compare directly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from analysis.errors import MediaError, ParameterError
 from analysis.jit import load_librosa
 from analysis.media.hashing import content_hash
 from analysis.music.symbolic import MusicFeatures
+
+log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -102,24 +105,60 @@ def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
     return np.clip(np.asarray(vec, dtype=np.float32), -1.0, 1.0)
 
 
+#: Undecodable packets in a row after which a file counts as unreadable from there on.
+MAX_BAD_PACKETS = 200
+#: A jump in the decoded frames' times longer than this (s) is filled with silence, so that the
+#: music after a skipped packet stays where it was in time.
+GAP_S = 0.05
+
+
 def _load_av(path: Path, sr: int) -> np.ndarray:
+    """Mono samples by PyAV; a packet that does not decode (a bad rip, a damaged download) is skipped
+    with its time kept as silence, as the video decoder does, instead of refusing the whole track."""
     import av
 
+    from analysis.media.probe import reason
+
+    errors = (av.error.FFmpegError, ValueError)
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(path, "has no audio stream")
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-            chunks = []
-            for frame in container.decode(stream):
-                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        container = av.open(str(path))
+    except (*errors, OSError, UnicodeDecodeError) as err:
+        raise MediaError(path, f"is not readable audio ({reason(err)})") from None
+    chunks: list[np.ndarray] = []
+    fed, start, bad, in_row, first_error = 0.0, None, 0, 0, ""  # fed: seconds of audio decoded (or filled)
+    with container:
+        if not container.streams.audio:
+            raise MediaError(path, "has no audio stream")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        try:
+            for packet in container.demux(container.streams.audio[0]):
+                try:
+                    frames = packet.decode()
+                    out = [(f.time, f.samples / (f.sample_rate or sr), resampler.resample(f)) for f in frames]
+                except errors as err:
+                    bad, in_row, first_error = bad + 1, in_row + 1, first_error or reason(err)
+                    if in_row > MAX_BAD_PACKETS:
+                        break
+                    continue
+                in_row = 0
+                for t, seconds, resampled in out:
+                    if t is not None:  # counted on the decoder's side: the resampler holds a few samples back
+                        start = t if start is None else start
+                        gap = (t - start) - fed
+                        if gap > GAP_S:
+                            chunks.append(np.zeros(round(gap * sr), np.float32))
+                            fed += gap
+                    fed += seconds
+                    chunks.extend(f.to_ndarray().reshape(-1) for f in resampled)
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    except MediaError:
-        raise
-    except Exception as err:  # PyAV raises many types (InvalidDataError, ValueError, ...)
-        raise MediaError(path, f"is not readable audio ({type(err).__name__}: {err})") from None
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        except errors as err:  # the demuxer itself gave up: keep what was read
+            first_error = first_error or reason(err)
+    if not chunks:
+        raise MediaError(path, f"is not readable audio ({first_error or 'no audio decoded'})")
+    if bad:
+        log.warning("%s: skipped %d undecodable audio packet(s) (%s); their time is kept as silence",
+                    path, bad, first_error)
+    return np.concatenate(chunks)
 
 
 def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
