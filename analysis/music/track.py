@@ -114,7 +114,12 @@ GAP_S = 0.05
 
 def _load_av(path: Path, sr: int) -> np.ndarray:
     """Mono samples by PyAV; a packet that does not decode (a bad rip, a damaged download) is skipped
-    with its time kept as silence, as the video decoder does, instead of refusing the whole track."""
+    with its time kept as silence, as the video decoder does, instead of refusing the whole track.
+
+    The time is kept where frames carry their own times (M4A, Matroska, Ogg through PyAV); a raw MP3
+    stream's times are counted frame by frame, so after a damaged MP3 stretch the music comes that
+    much early (0.8 s for 3 kB of garbage at 128 kb/s).
+    """
     import av
 
     from analysis.media.probe import reason
