@@ -55,6 +55,18 @@ def get_source(name: str) -> AffectSource:
     return _SOURCES.get(name, lambda: source_class(name)())
 
 
+def _quiet_reason(name: str, arc: SourceArc, has_audio: bool) -> str:
+    """Why a source that ran found nothing to read anywhere in the clip."""
+    if name == "audio":
+        if not has_audio:
+            return "the clip has no sound"
+        speech = arc.features.get("speech_share")
+        if speech is not None and np.size(speech) and float(np.mean(speech)) >= 0.5:
+            return "speech throughout, which the speech source reads"
+        return "too quiet to read"
+    return "no evidence in any window"
+
+
 def _rounded(a: np.ndarray, nd: int = 4) -> list[float]:
     return [round(float(x), nd) for x in a]
 
@@ -88,6 +100,12 @@ class VideoAnalysis:
         """The sources that spoke: some window of theirs had evidence (confidence above 0)."""
         return tuple(name for name, s in self.source_arcs.items() if s.spoke)
 
+    @property
+    def sources_quiet(self) -> dict[str, str]:
+        """Sources that ran but had no evidence in any window (their arcs stay, at confidence 0), with why:
+        neither used nor switched off, they would otherwise go unmentioned."""
+        return {name: _quiet_reason(name, s, self.has_audio) for name, s in self.source_arcs.items() if not s.spoke}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: arc, cuts, pace, per-source readings, warnings."""
         return {
@@ -100,6 +118,7 @@ class VideoAnalysis:
             "warnings": list(self.warnings),
             "sources_used": list(self.sources_used),
             "sources_off": dict(self.sources_off),
+            "sources_quiet": self.sources_quiet,
             "subtitles": self.subtitles,
             "speech_regions": None if self.speech_regions is None else [
                 [round(s, 3), round(e, 3)] for s, e in self.speech_regions],

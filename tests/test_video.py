@@ -48,6 +48,7 @@ def test_clip_without_audio_still_gets_an_arc(silent_clip) -> None:
     assert not res.has_audio
     assert len(res.arc) == 6 and res.coverage == 1.0
     assert np.all(res.source_arcs["audio"].confidence == 0)
+    assert res.sources_quiet == {"audio": "the clip has no sound"}  # said, not left unmentioned
     # the arc is the visual reading alone (smoothed)
     assert np.all(np.isfinite(res.arc.valence)) and np.std(res.arc.arousal) < 0.2
     assert any("no audio" in w for w in res.warnings)
@@ -93,3 +94,19 @@ def test_plot_writes_png_and_sections_cover_the_arc(tmp_path: Path) -> None:
     assert secs[0][0] == pytest.approx(0.0) and secs[-1][1] == pytest.approx(10.0)
     out = plot_arc(arc, tmp_path / "arc.png", cuts=(5.0,))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_a_clip_of_nothing_but_speech_says_why_the_audio_source_found_nothing(tmp_path) -> None:
+    """Dialogue is read by the speech source alone; the audio source, with no stretch without speech long or
+    loud enough, is listed as having found nothing and why, instead of going unmentioned."""
+    from mediagen import Shot, talking_clip
+
+    lines = [(0.1, "I am so happy to see all my friends again today."),
+             (2.6, "What a wonderful morning it is, my dear friends.")]
+    made = talking_clip(tmp_path / "talk.mp4", lines, shots=[Shot(125, (90, 90, 90))])
+    if made is None:
+        pytest.skip("espeak-ng is not installed")
+    res = analyze_video(made[0])
+    assert "speech" in res.sources_used and "audio" not in res.sources_used and "audio" not in res.sources_off
+    assert res.sources_quiet == {"audio": "speech throughout, which the speech source reads"}
+    assert res.to_dict()["sources_quiet"] == res.sources_quiet

@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
           f"suggested tempo {result.suggested_tempo:.0f} BPM")
     print("cuts (s): " + (", ".join(f"{c:.2f}" for c in result.cuts) or "none"))
     off = "".join(f"; {name} off ({why})" for name, why in result.sources_off.items())
+    off += "".join(f"; {name} found nothing ({why})" for name, why in result.sources_quiet.items())
     print(f"sources: {', '.join(result.sources_used) or 'none had evidence'}{off}")
     if args.plot:
         print(f"plot written to {args.plot}")
