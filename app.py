@@ -85,7 +85,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             if shipped_example() is not None:
                 gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
             c["subtitles"] = gr.File(label="Subtitles (optional .srt or .vtt)", file_types=[".srt", ".vtt"],
-                                     type="filepath", height=90, elem_id="subtitles")
+                                     type="filepath", height=130, elem_id="subtitles")
             c["content_type"] = gr.Dropdown([(results.readable(n, results.CONTENT_NAMES), n) for n in CONTENT_PRESETS],
                                             value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",
@@ -101,7 +101,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
                         "(dashed, warped onto the clip), with the section marked on the track's own timeline.")
             c["plot"] = gr.Image(show_label=False, type="filepath", elem_id="arc-plot")
     c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "
-                              "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked")
+                              "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked",
+                              column_widths=["10%", "25%", "17%", "24%", "13%", "11%"])  # all six on a laptop
     with gr.Row():
         with gr.Column(scale=1):
             c["choice"] = gr.Dropdown([], label="Track", elem_id="choice")

@@ -86,8 +86,10 @@ def table_rows(rows: Sequence[Row]) -> tuple[list[list[Any]], list[str]]:
     for i, r in enumerate(rows):
         name = f"{i + 1}. {r.title}"
         choices.append(name)
+        shown = [t for t in r.tags if ":" not in t]  # what the track is like; where it came from (corpus:...) is
+        # the Library tab's, and here pushed the section and speed columns off the page
         table.append([f"{r.fit} {r.word}", name + (EXPLORE_MARK if r.exploring else ""), r.mood,
-                      ", ".join(r.tags) or "-", f"{r.start:.1f}-{r.end:.1f} s", speed(r.stretch)])
+                      ", ".join(shown) or "-", f"{r.start:.1f}-{r.end:.1f} s", speed(r.stretch)])
     return table, choices
 
 

@@ -222,3 +222,14 @@ def test_hearing_a_track_alone_puts_nothing_on_the_video(service, clip):
     assert alone.is_file() and not list(session.folder.glob("preview-*.mp4"))
     preview = service.preview(session, view.choices[0], "replace")
     assert preview.name == "preview-1-replace.mp4" and alone.is_file()
+
+
+def test_the_ranked_table_shows_what_a_track_is_like_not_where_it_came_from() -> None:
+    """Provenance tags (``corpus:bach/bwv1.6``) stay in the Library tab: in the ranked table they pushed the
+    section and speed columns off a laptop's page."""
+    row = results.Row(fit=91, word="great", title="Chorale", mood="joy, moderate",
+                      tags=("calm", "corpus:bach/bwv1.6", "demo", "licence:cc0"), start=0.0, end=12.5, stretch=1.0)
+    table, choices = results.table_rows([row, results.Row(40, "weak", "Bare", "sadness, calm", ("corpus:x",),
+                                                          0.0, 5.0, 1.0)])
+    assert [r[3] for r in table] == ["calm, demo", "-"]
+    assert choices == ["1. Chorale", "2. Bare"] and table[0][4] == "0.0-12.5 s"
