@@ -100,9 +100,10 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             gr.Markdown("**Why it fits:** the clip's valence and arousal (solid) and the chosen track's section "
                         "(dashed, warped onto the clip), with the section marked on the track's own timeline.")
             c["plot"] = gr.Image(show_label=False, type="filepath", elem_id="arc-plot")
+    # Pixel widths: all six columns on a laptop; a phone scrolls the table sideways.
     c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "
                               "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked",
-                              column_widths=["10%", "25%", "17%", "24%", "13%", "11%"])  # all six on a laptop
+                              column_widths=["100px", "270px", "180px", "260px", "130px", "120px"])
     with gr.Row():
         with gr.Column(scale=1):
             c["choice"] = gr.Dropdown([], label="Track", elem_id="choice")
