@@ -132,6 +132,28 @@ def test_fine_tuning_starts_from_the_given_weights(tiny, tiny_train, data, tok, 
     assert tuned.heldout_loss < fresh.heldout_loss  # six steps from trained weights beat six from scratch
 
 
+def test_the_condition_can_learn_apart(tiny, tiny_train, data, tok, tmp_path) -> None:
+    """``cond_lr_scale``: the valence-arousal MLP in a group of its own, without weight decay and at that
+    multiple of the learning rate; everything else trains as before."""
+    from composer.training.train import _optimizer
+
+    model = MusicTransformer(tiny)
+    groups = _optimizer(model, replace(tiny_train, cond_lr_scale=10.0)).param_groups
+    cond = {id(p) for p in model.va_proj.parameters()}
+    assert [len(g["params"]) for g in groups][-1] == len(cond) and {id(p) for p in groups[-1]["params"]} == cond
+    assert groups[-1]["weight_decay"] == 0.0 and groups[-1]["lr_scale"] == 10.0
+    assert len(_optimizer(model, tiny_train).param_groups) == 2  # the default: as before
+    still = replace(tiny_train, steps=2, lr=0.0, min_lr=0.0, eval_every=2, save_every=2, cond_lr_scale=10.0)
+    parent = checkpoint.load(train(tiny, tiny_train, data, tok, tmp_path / "base", log=False).checkpoint)
+    kept = train(tiny, still, data, tok, tmp_path / "kept", log=False, init=parent)
+    for k, w in parent.model.state_dict().items():  # a zero rate times ten is still zero
+        torch.testing.assert_close(checkpoint.load(kept.checkpoint).model.state_dict()[k], w)
+    moved = train(tiny, replace(still, lr=1e-3, min_lr=1e-3), data, tok, tmp_path / "moved", log=False, init=parent)
+    after = checkpoint.load(moved.checkpoint).model.state_dict()
+    step = {k: float((after[k] - w).abs().max()) for k, w in parent.model.state_dict().items()}
+    assert step["va_proj.0.weight"] > 5 * step["blocks.0.attn.qkv.weight"]  # the condition moves ten times as far
+
+
 def test_checkpoint_round_trip_and_clear_errors(tiny, tok, tmp_path) -> None:
     torch.manual_seed(3)
     model = MusicTransformer(tiny).eval()
