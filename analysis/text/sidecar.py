@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from av.stream import Disposition
+
 from analysis.errors import MediaError
 from analysis.media.probe import open_media
 from analysis.text.captions import Subtitles, parse_subtitles, read_subtitles
@@ -45,11 +47,11 @@ def sidecar_subtitles(clip: str | Path) -> Path | None:
 
 
 def embedded_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
-    """The clip's first text subtitle track (its default one first), or None; ``notes`` gets why a track
-    that is there was not read."""
+    """The clip's first text subtitle track (a default-flagged one first), read; None when there is none,
+    and then ``notes`` gets why a track that is there was not read."""
     clip = Path(clip)
     with open_media(clip) as container:
-        tracks = sorted(container.streams.subtitles, key=lambda s: (not s.disposition & 1, s.index))  # default first
+        tracks = sorted(container.streams.subtitles, key=lambda s: (not s.disposition & Disposition.default, s.index))
         found = [(s.index, s.codec_context.name if s.codec_context else "unknown") for s in tracks]
     if not found:
         return None
@@ -81,15 +83,13 @@ def embedded_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
         return None
 
 
-def find_subtitles(clip: str | Path, notes: list[str]) -> Path | Subtitles | None:
-    """The subtitles a player would show with ``clip``: the file beside it (as a path), else its own text
-    track (parsed), else None. What was there but could not be read goes to ``notes``."""
+def find_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
+    """The subtitles a player would show with ``clip``, read: the file beside it, else its own text track,
+    else None. What was there but could not be read goes to ``notes``."""
     beside = sidecar_subtitles(clip)
     if beside is not None:
         try:
-            read_subtitles(beside)
+            return read_subtitles(beside)
         except MediaError as err:
             notes.append(f"the subtitles beside the clip were left out ({err})")
-        else:
-            return beside
     return embedded_subtitles(clip, notes)
