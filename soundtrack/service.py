@@ -294,8 +294,8 @@ class SoundtrackService:
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
 
     @staticmethod
-    def _subtitles(session: Session, upload: object, clip: Path, notes: list[str]) -> Path | Subtitles | None:
-        """An uploaded subtitle file copied into the session's folder and parsed (errors name the upload),
+    def _subtitles(session: Session, upload: object, clip: Path, notes: list[str]) -> Subtitles | None:
+        """An uploaded subtitle file copied into the session's folder and read (errors name the upload),
         else the clip's own text subtitle track (``notes`` say why one there was not read), else None."""
         from analysis.text.captions import MAX_BYTES, read_subtitles
         from analysis.text.sidecar import embedded_subtitles
@@ -315,10 +315,9 @@ class SoundtrackService:
         local = session.folder / f"subtitles{suffix}"
         shutil.copyfile(src, local)
         try:
-            read_subtitles(local)
+            return read_subtitles(local)
         except MediaError as err:
             raise MediaError(src.name, err.problem) from None
-        return local
 
     @staticmethod
     def _proxy(session: Session, local: Path) -> tuple[Path | None, str | None]:
@@ -585,6 +584,10 @@ def _title(name: str) -> str:
     return f"Score for {words}" if words else "Score"
 
 
+#: Why a source was off, as the page puts it (the page reads no file beside an upload).
+PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
+
+
 def _summary(clip: Any, verdict: str) -> str:
     dominant = clip.arc.dominant_emotion()
     n_cuts = len(clip.cuts)
@@ -594,9 +597,3 @@ def _summary(clip: Any, verdict: str) -> str:
         + "".join(f"; {name} off ({PAGE_REASONS.get(name, why)})" for name, why in clip.sources_off.items())
         + "".join(f"; {name} found nothing ({why})" for name, why in clip.sources_quiet.items())
     )
-
-
-#: Why a source was off, as the page puts it (the page reads no file beside an upload).
-PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
-
-
