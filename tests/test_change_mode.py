@@ -176,3 +176,24 @@ def test_a_blind_turn_copy_turns_its_notes_and_labels_but_not_its_plan() -> None
     assert not np.array_equal(seen.chord_ids, orig.chord_ids)
     np.testing.assert_array_equal(blind.va, seen.va)  # the labels read the turned notes
     assert blind.va[late, 0].astype(float).mean() < orig.va[orig.times >= 20.0, 0].astype(float).mean() - 0.1
+
+
+def test_label_piece_valence_ahead_reads_where_the_music_goes() -> None:
+    """``valence_ahead``: each bar's valence label is the bar reading that many seconds later (interpolated
+    between bar centres, the last bar's past the end); arousal and tokens stay the bar's own."""
+    from composer.model.tokens import Tokenizer
+    from composer.training.data import label_piece, mode_flipped, piece_key
+
+    pm = _scale_midi(C_MAJOR_SCALE, reps=8)
+    key, tokenizer = piece_key(pm), Tokenizer()
+    turned = mode_flipped(pm, after=15.0, key=key)
+    now = label_piece(turned, tokenizer, key=key, turn=15.0)
+    ahead = label_piece(turned, tokenizer, key=key, turn=15.0, valence_ahead=6.0)
+    np.testing.assert_array_equal(ahead.va[:, 1], now.va[:, 1])
+    np.testing.assert_array_equal(ahead.tokens, now.tokens)
+    bars = bar_va(turned)
+    centres = (bars.starts + bars.ends) / 2
+    later = np.interp(centres + 6.0, centres, bars.valence)  # three bars on at 2 s a bar
+    idx = np.clip(np.searchsorted(bars.starts, ahead.times, side="right") - 1, 0, bars.starts.size - 1)
+    np.testing.assert_allclose(ahead.va[:, 0].astype(float), later[idx], atol=2e-3)  # float16 labels
+    assert later[0] == pytest.approx(bars.valence[3]) and later[-1] == pytest.approx(bars.valence[-1])

@@ -68,6 +68,7 @@ class DataConfig:
     accompany: bool = False  # one extra copy per training piece with block chords for a stretch (voicing.py)
     key_chords: bool = False  # chord labels break ties toward the piece's key (chords.py), not by table order
     blind_turn: bool = False  # one extra mode-turned copy whose plan (chords, key) stays the original's
+    valence_ahead: float = 0.0  # seconds: each bar's valence label is the reading this far ahead (label_piece)
 
 
 # --------------------------------------------------------------------------- piece prep
@@ -196,6 +197,7 @@ def label_piece(
     tokenizer: Tokenizer,
     *,
     valence_sigma: float = 0.0,
+    valence_ahead: float = 0.0,
     key: Key | None = None,
     turn: float | None = None,
     key_chords: bool = False,
@@ -214,12 +216,19 @@ def label_piece(
     reading jumps from bar to bar (within-piece sd 0.24 against 0.08 for arousal on the
     corpus subset) while a piece's mode holds, and a model learns to ignore an input that
     noisy; the arcs it is given at run time are smooth too.
+
+    ``valence_ahead`` > 0 labels each bar with the valence read that many seconds later (the last
+    bar's beyond the end): a reading over 8 s centred on the bar is mostly known from the notes
+    before it, one ahead says where the music goes, which the past notes cannot.
     """
     source = pm if plan_from is None else plan_from
     chords = beat_chords(source, tokenizer, key, turn=turn) if key_chords else beat_chords(source, tokenizer)
     enc = tokenizer.encode(pm, chords=chords)
     bars = bar_va(pm)
-    valence = smooth_bars(np.asarray(bars.valence, float), (bars.starts + bars.ends) / 2, valence_sigma)
+    centres = (bars.starts + bars.ends) / 2
+    valence = smooth_bars(np.asarray(bars.valence, float), centres, valence_sigma)
+    if valence_ahead > 0:
+        valence = np.interp(centres + valence_ahead, centres, valence)
     idx = np.clip(np.searchsorted(bars.starts, enc.times, side="right") - 1, 0, bars.starts.size - 1)
     va = np.stack([valence[idx], bars.arousal[idx]], axis=1)
     step = tokenizer.config.time_step  # on the token grid, so a cut sits exactly on its CHORD token
@@ -249,7 +258,8 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
 
         def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None,
                   plan_from: pretty_midi.PrettyMIDI | None = None) -> Piece:
-            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, key=k, turn=turn,
+            return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, valence_ahead=cfg.valence_ahead,
+                               key=k, turn=turn,
                                key_chords=cfg.key_chords, plan_from=plan_from)
 
         out = [(name, held, label(pm, key))]
@@ -511,8 +521,11 @@ def build(
                              f"(run `python -m composer.training.corpus{hint}` to parse the rest)")
     if not files:
         raise ParameterError(f"`source` {src} holds no .mid files (run `python -m composer.training.corpus` first)")
+    described = asdict(config)
+    if not config.valence_ahead:  # added later: the caches built before it keep their keys
+        del described["valence_ahead"]
     key = hashlib.sha1(
-        (tokenizer.config.to_json() + repr(asdict(config)) + "\n".join(Path(f).name for f in files)
+        (tokenizer.config.to_json() + repr(described) + "\n".join(Path(f).name for f in files)
          + ("\nheld-out only" if heldout_only else "")).encode()
     ).hexdigest()[:12]
     path = cache / f"tokens-{key}.npz"

@@ -303,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="add a copy of each training piece with block chords of its harmony for a stretch")
     ap.add_argument("--key-chords", action="store_true",
                     help="chord labels break ties toward the piece's key (one-note beats read as the key's chords)")
+    ap.add_argument("--valence-ahead", type=float, default=0.0,
+                    help="label each bar with the valence read this many seconds later (default 0)")
     ap.add_argument("--valence-sigma", type=float, default=0.0,
                     help="seconds of Gaussian smoothing of the per-bar valence labels")
     ap.add_argument("--augment-copies", type=int, default=DataConfig.augment_copies,
@@ -320,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     t = time.time()
     only = args.files_from.read_text().split() if args.files_from else None
     data_cfg = DataConfig(mode_flip=args.mode_flip, mode_turn=args.mode_turn, valence_sigma=args.valence_sigma,
+                          valence_ahead=args.valence_ahead,
                           augment_copies=args.augment_copies, accompany=args.accompany,
                           key_chords=args.key_chords, blind_turn=args.blind_turn)
     data = build(tokenizer, data_cfg, workers=args.workers, max_files=args.max_files, only=only)
