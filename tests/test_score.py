@@ -97,6 +97,8 @@ def test_score_command(clip, library, tmp_path, capsys) -> None:
     assert len(db) == 2
     rc = main(["score", str(path), "--library", str(tmp_path.parent / "x.db"), "--json"])
     assert rc == 2 and "x.db" in capsys.readouterr().err
+    assert main(["score", str(tmp_path)]) == 2  # a folder: the command that takes one is named
+    assert "is a folder: `soundtrack batch FOLDER`" in capsys.readouterr().err
     rc = main(["score", str(path), "--out", str(tmp_path / "s"), "--threshold", "0.5", "--source", "rules",
                "--no-musicxml", "--json"])
     assert rc == 0

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from composer.pipeline.score_video import score_video
     from soundtrack.cli import CLI_BUSY_TIMEOUT
 
+    if args.clip.is_dir():
+        raise MediaError(args.clip, "is a folder: `soundtrack batch FOLDER` scores every clip in it")
     lib = None
     if args.library is not None:
         from matching.library.store import Library
