@@ -286,7 +286,7 @@ class SoundtrackService:
         verdict = ("the library is empty: try **Compose instead** below" if best is None else
                    results.fit_sentence(rows[0].word, not compose_instead, rows[0].title, rows[0].fit))
         table, choices = results.table_rows(rows)
-        note = f" Your clip ({why_proxy}) is shown converted for the browser; the analysis read the original." \
+        note = f" Your clip is shown converted for the browser ({why_proxy}); the analysis read the original." \
             if proxy else ""
         notes = [*found, *clip.warnings]
         note += f" Note: {'; '.join(notes)}." if notes else ""

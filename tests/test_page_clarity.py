@@ -233,3 +233,20 @@ def test_the_ranked_table_shows_what_a_track_is_like_not_where_it_came_from() ->
                                                           0.0, 5.0, 1.0)])
     assert [r[3] for r in table] == ["calm, demo", "-"]
     assert choices == ["1. Chorale", "2. Bare"] and table[0][4] == "0.0-12.5 s"
+
+
+def test_a_damaged_upload_is_explained_in_words_not_decoder_lines(service, tmp_path):
+    """A clip with bytes overwritten mid-file: shown through a proxy, the summary says why in words (the
+    decoder's own line, '[NULL @ 0x...] Invalid NAL unit size ...', goes to the log) and what was skipped."""
+    clip = make_clip(tmp_path / "long.mp4", shots=[Shot(100, (200, 60, 50), 0.5), Shot(100, (40, 90, 180), 0.2)],
+                     audio="percussion")
+    data = bytearray(clip.read_bytes())
+    third = len(data) // 3
+    data[third : third + 20000] = np.random.default_rng(0).bytes(20000)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    view = service.analyse(service.new_session(), damaged, user=service.signer.sign("damage"))
+    assert view.proxy is not None
+    assert "shown converted for the browser (damaged frames)" in view.summary
+    assert "Note: skipped" in view.summary and "did not decode" in view.summary
+    assert "0x" not in view.summary and " @ " not in view.summary

@@ -8,12 +8,15 @@ argument list and absolute paths only (so no file name is read as an option).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
 
 from analysis.errors import MediaError
 from analysis.media.probe import open_media, read_info
+
+log = logging.getLogger(__name__)
 
 #: What the page's players can play as is.
 PLAYABLE_VIDEO = frozenset({"h264", "vp8", "vp9", "av1"})
@@ -58,7 +61,9 @@ def proxy_reason(path: str | Path) -> str | None:
     if not any(name in info.container.split(",") for name in PLAYABLE_CONTAINERS):
         return f"container {info.container}"
     damage = decode_errors(p)
-    return f"damaged frames ({damage})" if damage else None
+    if damage:  # the decoder's own words are for the log; the page says what it means
+        log.info("%s: the decoder complains: %s", p, damage)
+    return "damaged frames" if damage else None
 
 
 def browser_proxy(src: str | Path, out: str | Path) -> Path:
