@@ -186,3 +186,29 @@ def test_scoring_mixes_by_the_speech_its_analysis_found(talk, tmp_path: Path, mo
     monkeypatch.setattr(dialogue_mod, "dialogue_regions", no_second_look)
     result = score_video(clip, clip_analysis=analysed, out_dir=tmp_path, source="rules", musicxml=False)
     assert "dialogue is kept" in result.clip_sound
+
+
+def test_quiet_dialogue_is_raised_at_most_max_boost_and_the_music_follows_it(talk, music, tmp_path: Path) -> None:
+    """A whisper 24 dB below the talking clip: its dialogue is raised by MAX_BOOST_DB only (raising it to
+    -16 LUFS would bring its room hiss up 24 dB too), and the music still sits under it as usual."""
+    from analysis.media.dialogue import MAX_BOOST_DB
+
+    clip, spans = talk
+    whisper = make_clip(tmp_path / "whisper.mp4", shots=SHOTS, audio=clip_audio(clip, SR)[0] * 10 ** (-24 / 20),
+                        sample_rate=SR)
+    out, report = mux_soundtrack(whisper, music, tmp_path / "scored.mp4")
+    assert report.kept and report.speech_lufs < TARGET_LUFS - MAX_BOOST_DB - 5
+    assert f"raised {MAX_BOOST_DB:.0f} dB as the most" in report.describe()
+    times, a, b = _gains(out, music, whisper)
+    speech = np.array([any(s + 0.5 <= t <= e - 0.5 for s, e in spans) for t in times])
+    apart = np.array([all(t < s - ATTACK_S - 0.5 or t > e + RELEASE_S + 0.5 for s, e in report.regions)
+                      for t in times])
+    assert np.median(b[speech]) == pytest.approx(MAX_BOOST_DB, abs=0.5)  # raised 12 dB, not 24+
+    assert np.median(a[apart]) - np.median(a[speech]) == pytest.approx(UNDER_DB - GAP_DB, abs=1.0)
+    written = clip_audio(out, SR)
+    said = np.concatenate([written[:, int(s * SR) : int(e * SR)] for s, e in report.regions], axis=1)
+    dialogue = report.speech_lufs + MAX_BOOST_DB
+    music_under = np.median(a[speech]) + integrated_loudness(sf.read(music, dtype="float32")[0].T, SR,
+                                                            channels_first=True)
+    assert dialogue - music_under == pytest.approx(UNDER_DB, abs=1.5)  # the music under the dialogue as raised
+    assert integrated_loudness(said, SR, channels_first=True) < TARGET_LUFS - 5

@@ -5,7 +5,10 @@ sound. With ``clip_sound="auto"`` (the default of every user-facing call) a clip
 holds speech keeps its own sound, and the music is laid under it, as an editor's auto-ducking does:
 
 * **the dialogue** is brought to :data:`analysis.media.loudness.TARGET_LUFS`, measured over the
-  speech alone (dialogue-anchored, as broadcast loudness rules measure programmes with speech);
+  speech alone (dialogue-anchored, as broadcast loudness rules measure programmes with speech),
+  but raised by :data:`MAX_BOOST_DB` at most: a whisper recorded far from the microphone would
+  otherwise bring its room hiss up with it, and the music is then set against the dialogue's
+  level as raised;
 * **between lines** the music sits :data:`GAP_DB` under it;
 * **under speech** (the Silero VAD stretches the speech source reads, :mod:`analysis.sources.vad`)
   it sits :data:`UNDER_DB` under it, the usual distance of a music bed from dialogue. The
@@ -51,6 +54,9 @@ CLIP_SOUNDS: tuple[str, ...] = ("auto", "keep", "replace")
 GAP_DB = 4.0
 #: Music under speech: this many LU under the dialogue's loudness.
 UNDER_DB = 14.0
+#: The most quiet dialogue is raised (dB): 12 dB takes a -28 LUFS recording to -16; a quieter
+#: one stays quieter, the music still under it by GAP_DB and UNDER_DB.
+MAX_BOOST_DB = 12.0
 #: The dip starts this long before a speech stretch and is full at its start (s).
 ATTACK_S = 0.3
 #: After a speech stretch the music comes back over this long (s).
@@ -85,7 +91,9 @@ class DialogueMix:
                 " (no speech in it)" if self.why == "no speech" else "")
         if not self.regions:
             return "the clip's own sound is kept under the music (no speech in it)"
-        return (f"the clip's dialogue is kept ({self.speech_seconds:.1f} s of speech); the music sits "
+        quiet = TARGET_LUFS - self.speech_lufs > MAX_BOOST_DB
+        raised = f", raised {MAX_BOOST_DB:.0f} dB as the most for a quiet recording" if quiet else ""
+        return (f"the clip's dialogue is kept ({self.speech_seconds:.1f} s of speech{raised}); the music sits "
                 f"{UNDER_DB:.0f} dB under it while people speak, {GAP_DB:.0f} dB between lines")
 
 
@@ -198,8 +206,10 @@ def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float
         music_lufs = integrated_loudness(music, sr, channels_first=True) if regions else math.nan
     if not (math.isfinite(speech_lufs) and math.isfinite(music_lufs)):
         return normalize_loudness(own + music, sr, target=TARGET_LUFS, channels_first=True)
-    own *= np.float32(10 ** ((TARGET_LUFS - speech_lufs) / 20))
-    gap, under = TARGET_LUFS - GAP_DB - music_lufs, TARGET_LUFS - UNDER_DB - music_lufs
+    boost = min(TARGET_LUFS - speech_lufs, MAX_BOOST_DB)
+    own *= np.float32(10 ** (boost / 20))
+    dialogue = speech_lufs + boost  # TARGET_LUFS unless the dialogue is too quiet to raise that far
+    gap, under = dialogue - GAP_DB - music_lufs, dialogue - UNDER_DB - music_lufs
     t, duck = _duck_control(regions, n / sr)
     gain_t = 10 ** ((gap + (under - gap) * duck) / 20)
     for i in range(0, n, _BLOCK):  # in blocks: an hour of stereo is 1.3 GB, its gain curve need not be
