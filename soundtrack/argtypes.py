@@ -1,4 +1,5 @@
-"""Argument types and names shared by the subcommands: paths that cannot pass for options.
+"""Argument types and names shared by the subcommands: paths that cannot pass for options, and the
+progress bar of long commands.
 
 A file named ``-rf.mp4`` given as ``./-rf.mp4`` becomes ``Path("-rf.mp4")`` (pathlib
 drops the ``./``), and a name derived from it (``-rf-score.mp4``) would reach FFmpeg
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -36,3 +40,29 @@ def add_clip_sound(parser: argparse.ArgumentParser) -> None:
 
 
 __all__ = ["add_clip_sound", "input_path", "safe_stem"]
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: no bar on stderr (there is none anyway when stderr is not a terminal)."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+@contextmanager
+def progress_bar(desc: str, enabled: bool) -> Iterator[Callable[[float, str], None]]:
+    """A ``(fraction done, what is happening)`` callback that draws a bar on stderr while the block runs,
+    when ``enabled`` and stderr is a terminal; a callback that does nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _f, _m: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%", file=sys.stderr, leave=False)
+
+    def report(fraction: float, message: str) -> None:
+        bar.set_postfix_str(message, refresh=False)
+        bar.update(max(0, round(100 * fraction) - bar.n))
+
+    try:
+        yield report
+    finally:
+        bar.close()

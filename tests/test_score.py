@@ -158,3 +158,31 @@ def test_score_command_reads_subtitles_and_says_what_it_warned_of(tmp_path, caps
     result = json.loads(capsys.readouterr().out)
     assert result["subtitles"] == str(tmp_path / "named.vtt")
     assert any(w.startswith("no audio track") for w in result["warnings"])
+
+
+def test_score_video_reports_its_progress(clip, library, tmp_path) -> None:
+    """From 0 to 1 without going back, through each stage of the way taken (the CLI draws it as a bar)."""
+    path, _ = clip
+    for threshold, stage in ((1.0, "composing"), (0.0, "fitting")):
+        seen: list[tuple[float, str]] = []
+        score_video(path, library=library, threshold=threshold, out_dir=tmp_path / stage, source="rules",
+                    progress=lambda f, m: seen.append((f, m)))  # noqa: B023 - used at once
+        fractions = [f for f, _ in seen]
+        assert fractions[0] < 0.1 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+        said = " | ".join(m for _, m in seen)
+        assert "analysing: decoding" in said and "ranking the library" in said and stage in said, said
+
+
+def test_progress_bar_draws_only_on_a_terminal(monkeypatch, capsys) -> None:
+    from soundtrack.argtypes import progress_bar
+
+    with progress_bar("score", True) as report:  # pytest's stderr is no terminal: nothing drawn
+        report(0.5, "halfway")
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    with progress_bar("score", True) as report:
+        report(0.5, "halfway")
+    assert "score:" in capsys.readouterr().err
+    with progress_bar("score", False) as report:  # --no-progress
+        report(0.5, "halfway")
+    assert capsys.readouterr().err == ""

@@ -10,7 +10,7 @@ and why (the scores and the threshold), and lists the files written.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +107,7 @@ def score_video(
     weights: Any = None,
     clip_sound: str = "auto",
     subtitles: str | Path | None = "auto",
+    progress: Callable[[float, str], None] | None = None,
 ) -> ScoreResult:
     """Give ``path`` a soundtrack: the best library track when it fits well enough, else a new score.
 
@@ -121,7 +122,8 @@ def score_video(
     ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue
     with the music ducked under it, ``"keep"`` keeps any sound, ``"replace"`` none
     (:mod:`analysis.media.dialogue`). ``subtitles`` is :func:`analysis.analyze_video`'s: by default
-    the .srt/.vtt file beside the clip, if there is one.
+    the .srt/.vtt file beside the clip, if there is one. ``progress`` is called with (fraction done,
+    what is happening), as :func:`analysis.analyze_video` calls it.
     """
     from analysis.video import analyze_video
     from composer.music.sources import get_source
@@ -133,6 +135,7 @@ def score_video(
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{clip_path.stem}-score")
     timings: dict[str, float] = {}
+    report = progress or (lambda _f, _m: None)
 
     t0 = time.perf_counter()
     # When nothing can match, the note source (the learned model: torch and the checkpoint, about
@@ -143,7 +146,8 @@ def score_video(
     try:
         clip = clip_analysis
         if clip is None:
-            clip = analyze_video(clip_path, content_type=content_type, subtitles=subtitles)
+            clip = analyze_video(clip_path, content_type=content_type, subtitles=subtitles,
+                                 progress=lambda f, m: report(0.7 * f, f"analysing: {m}"))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     timings["analysis"] = time.perf_counter() - t0
@@ -155,6 +159,7 @@ def score_video(
     if lib is not None:
         from matching.ranking.ranker import rank
 
+        report(0.7, "ranking the library")
         ranking = rank(clip, lib, k=k, content_type=content_type, weights=weights)
     timings["ranking"] = time.perf_counter() - t0
     candidates = tuple(ranking) if ranking is not None else ()
@@ -166,7 +171,9 @@ def score_video(
     except OSError as err:
         raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
     if best is not None and best.score >= limit:
+        report(0.75, f"fitting {best.title or Path(best.path).name} to the clip")
         outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions)
+        report(1.0, "done")
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
                            clip.duration, clip_sound=sound, **read)
@@ -177,13 +184,16 @@ def score_video(
     else:
         reason = f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
     t0 = time.perf_counter()
+    report(0.75, "composing")
     chosen_source = note_source.result() if note_source is not None else source
     piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed,
                     source=chosen_source)
     timings["composing"] = time.perf_counter() - t0
     notes: list[str] = []
+    report(0.8, "rendering the score and putting it on the clip")
     outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
                                  clip_sound=clip_sound, notes=notes, speech=clip.speech_regions)
+    report(1.0, "done")
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
                        **read)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from soundtrack.argtypes import input_path
+from soundtrack.argtypes import add_progress, input_path, progress_bar
 
 NAME = "analyze"
 HELP = "analyse a video into a valence-arousal arc, cuts and pace"
@@ -32,25 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="adaptive, content, threshold, hash or histogram (default adaptive)")
     parser.add_argument("--cut-threshold", type=float, default=None, help="detector threshold (default: its own)")
     parser.add_argument("--smoothing", default="savgol", help="savgol, moving_average or none (default savgol)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_progress(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from analysis.video import analyze_video
 
     sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
-    bar = None
-    if not args.no_progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=100, desc="analyse", unit="%", file=sys.stderr, leave=False)
-
-    def progress(fraction: float, message: str) -> None:
-        if bar is not None:
-            bar.set_postfix_str(message, refresh=False)
-            bar.update(max(0, round(100 * fraction) - bar.n))
-
-    try:
+    with progress_bar("analyse", not args.no_progress) as progress:
         result = analyze_video(
             args.clip,
             hop=args.hop,
@@ -62,9 +51,6 @@ def run(args: argparse.Namespace) -> int:
             cut_threshold=args.cut_threshold,
             progress=progress,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     for note in result.warnings:
         print(f"soundtrack analyze: warning: {note}", file=sys.stderr)
     if args.plot:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound, input_path
+from soundtrack.argtypes import add_clip_sound, add_progress, input_path, progress_bar
 
 NAME = "score"
 HELP = "give a clip a soundtrack: the best-fitting library track, or a newly composed score"
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else the clip's own track)")
     parser.add_argument("--no-musicxml", action="store_true", help="skip the MusicXML export when composing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_progress(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
 
         # The blend learned from listeners' feedback in this library (the preset until there is any).
         weights = current_weights(args.content_type, db=lib)
-    result = score_video(args.clip, library=lib, weights=weights, threshold=args.threshold, out_dir=args.out,
-                         style=args.style, instrument=args.instrument, content_type=args.content_type,
-                         seed=args.seed, source=args.source, musicxml=not args.no_musicxml,
-                         clip_sound=args.clip_sound, subtitles=args.subtitles or "auto")
+    with progress_bar("score", not args.no_progress) as progress:
+        result = score_video(args.clip, library=lib, weights=weights, threshold=args.threshold, out_dir=args.out,
+                             style=args.style, instrument=args.instrument, content_type=args.content_type,
+                             seed=args.seed, source=args.source, musicxml=not args.no_musicxml,
+                             clip_sound=args.clip_sound, subtitles=args.subtitles or "auto", progress=progress)
     for note in result.warnings:
         print(f"soundtrack score: warning: {note}", file=sys.stderr)
     if args.json:
