@@ -158,6 +158,8 @@ def test_score_command_reads_subtitles_and_says_what_it_warned_of(tmp_path, caps
     result = json.loads(capsys.readouterr().out)
     assert result["subtitles"] == str(tmp_path / "named.vtt")
     assert any(w.startswith("no audio track") for w in result["warnings"])
+    assert main(["compose", str(path), "--out", str(tmp_path / "c"), "--source", "rules"]) == 0
+    assert "soundtrack compose: warning: no audio track" in capsys.readouterr().err
 
 
 def test_score_video_reports_its_progress(clip, library, tmp_path) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound, input_path, safe_stem
+from soundtrack.argtypes import add_clip_sound, add_progress, input_path, progress_bar, safe_stem
 
 NAME = "compose"
 HELP = "compose music that follows an emotion arc (from ARC.json or a clip), with chord changes on the cuts"
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_clip_sound(parser)
     parser.add_argument("--stems", action="store_true", help="also write one WAV per instrument")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_progress(parser)
 
 
 def _cuts(text: str | None) -> tuple[float, ...] | None:
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
                              f"{'both' if args.arc else 'neither'})")
     cuts = _cuts(args.cuts)
     duration = args.duration
+    speech = None
     args.out = Path(args.out).absolute()  # no derived name can start with a dash
     if args.arc is not None:
         from soundtrack.arcfile import read_arc_file
@@ -71,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         from analysis.video import analyze_video
 
-        clip = analyze_video(args.clip)
-        arc = clip.arc
+        with progress_bar("analyse", not args.no_progress) as progress:
+            clip = analyze_video(args.clip, progress=progress)
+        for note in clip.warnings:
+            print(f"soundtrack compose: warning: {note}", file=sys.stderr)
+        arc, speech = clip.arc, clip.speech_regions  # the mix keeps the dialogue where the analysis heard it
         cuts = clip.cuts if cuts is None else cuts
         duration = clip.duration if duration is None else duration
         stem = safe_stem(args.clip.stem)
@@ -82,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_audio:
         formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
     notes: list[str] = []
-    files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats, clip_sound=args.clip_sound, notes=notes)
+    files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats, clip_sound=args.clip_sound, notes=notes,
+                          speech=speech)
     if args.json:
         from soundtrack.jsonout import print_json
 
