@@ -107,6 +107,18 @@ def test_windows_crlf_and_cp1252_are_read(tmp_path: Path) -> None:
     assert subs.cues[0].text == "Caf\u00e9 au lait." and subs.cues[0].end == 2.5
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_with_its_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """Windows Notepad saves "Unicode" as UTF-16 with a byte-order mark: text, though full of NUL bytes."""
+    import codecs
+
+    mark = {"utf-16": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}[encoding]
+    path = tmp_path / "notepad.srt"
+    path.write_bytes(mark + "1\r\n00:00:01,000 --> 00:00:02,500\r\n\u00c7a va tr\u00e8s bien.\r\n".encode(encoding))
+    subs = read_subtitles(path)
+    assert subs.cues[0].text == "\u00c7a va tr\u00e8s bien." and subs.cues[0].end == 2.5
+
+
 def test_parse_from_text_with_hours() -> None:
     subs = parse_subtitles("WEBVTT\n\n01:02:03.5 --> 01:02:04.250\nHi\n", kind="vtt")
     assert subs.cues[0].start == pytest.approx(3723.5) and subs.cues[0].end == pytest.approx(3724.25)

@@ -9,6 +9,7 @@ raises :class:`MediaError` naming the file and the line, e.g.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,12 +128,15 @@ def read_subtitles(path: str | Path) -> Subtitles:
     if size > MAX_BYTES:
         raise MediaError(path, f"subtitle file is too large ({size} bytes, limit {MAX_BYTES})")
     raw = path.read_bytes()
-    if b"\x00" in raw[:4096]:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows Notepad's "Unicode"
+        text = raw.decode("utf-16", errors="replace")
+    elif b"\x00" in raw[:4096]:
         raise MediaError(path, "is not a text file (found NUL bytes); expected .srt or .vtt subtitles")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")  # old SRT files are often Windows-1252
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")  # old SRT files are often Windows-1252
     suffix = path.suffix.lower()
     if suffix == ".vtt" or text.lstrip().startswith("WEBVTT"):
         kind: Kind = "vtt"
