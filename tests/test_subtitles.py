@@ -232,3 +232,23 @@ def test_analyze_video_reads_the_clips_own_subtitle_track(tmp_path: Path, suffix
     shutil.copyfile(DATA / "joy_then_grim.vtt", tmp_path / "subbed.vtt")
     assert analysis.analyze_video(clip, sources=("visual", "subtitles")).subtitles == str(tmp_path / "subbed.vtt")
     assert analysis.analyze_video(clip, sources=("visual", "subtitles"), subtitles=None).subtitles is None
+
+
+def test_an_ass_file_beside_the_clip_is_read_through_ffmpeg(tmp_path: Path) -> None:
+    """ASS/SSA (what Aegisub and fansubs write) beside the clip: FFmpeg turns it into SubRip text."""
+    import subprocess
+
+    from mediagen import Shot, make_clip
+
+    import analysis
+
+    clip = make_clip(tmp_path / "anime.mp4", shots=[Shot(100)], fps=10)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(DATA / "joy_then_grim.srt"),
+                    str(tmp_path / "anime.ja.ass")], check=True)
+    result = analysis.analyze_video(clip, sources=("visual", "subtitles"))
+    assert result.subtitles == str(tmp_path / "anime.ja.ass") and "subtitles" in result.sources_used
+    t = result.arc.times
+    assert result.arc.valence[(t > 1.0) & (t < 3.0)].mean() > result.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3
+    (tmp_path / "anime.ja.ass").write_text("not a subtitle file at all")
+    broken = analysis.analyze_video(clip, sources=("visual", "subtitles"))
+    assert broken.subtitles is None and any("anime.ja.ass was left out" in w for w in broken.warnings)
