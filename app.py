@@ -76,6 +76,7 @@ def _guard(on_error: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Cal
 def _score_tab(gr: Any) -> dict[str, Any]:
     from analysis.presets import PRESETS as CONTENT_PRESETS
     from analysis.sources import DEFAULT_SOURCES
+    from analysis.text.sidecar import SIDECAR_SUFFIXES
 
     c: dict[str, Any] = {}
     with gr.Row():
@@ -84,8 +85,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
             if shipped_example() is not None:
                 gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
-            c["subtitles"] = gr.File(label="Subtitles (optional .srt or .vtt)", file_types=[".srt", ".vtt"],
-                                     type="filepath", height=130, elem_id="subtitles")
+            c["subtitles"] = gr.File(label="Subtitles (optional .srt, .vtt or .ass)", type="filepath", height=130,
+                                     file_types=list(SIDECAR_SUFFIXES), elem_id="subtitles")
             c["content_type"] = gr.Dropdown([(results.readable(n, results.CONTENT_NAMES), n) for n in CONTENT_PRESETS],
                                             value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",

@@ -222,7 +222,7 @@ class SoundtrackService:
 
         ``user`` is the token :meth:`identify` issued; anything else is refused before any work.
         ``sources`` are the affect sources the user left switched on (default: the config's).
-        ``subtitles`` is an uploaded .srt/.vtt file for the subtitles source (read only while that
+        ``subtitles`` is an uploaded .srt/.vtt/.ass file for the subtitles source (read only while that
         source is switched on); nothing else beside the clip is ever read.
         """
         report = progress or (lambda f, m: None)
@@ -298,7 +298,7 @@ class SoundtrackService:
         """An uploaded subtitle file copied into the session's folder and read (errors name the upload),
         else the clip's own text subtitle track (``notes`` say why one there was not read), else None."""
         from analysis.text.captions import MAX_BYTES, read_subtitles
-        from analysis.text.sidecar import embedded_subtitles
+        from analysis.text.sidecar import SIDECAR_SUFFIXES, as_srt, embedded_subtitles
 
         if not upload:
             return embedded_subtitles(clip, notes)
@@ -308,12 +308,19 @@ class SoundtrackService:
         suffix = src.suffix.lower()
         if not src.is_file():
             raise MediaError(src.name, "was not received (upload it again)")
-        if suffix not in (".srt", ".vtt"):
-            raise MediaError(src.name, "is not a subtitle file: upload an .srt or .vtt file")
+        if suffix not in SIDECAR_SUFFIXES:
+            raise MediaError(src.name, "is not a subtitle file: upload an .srt, .vtt or .ass file")
         if src.stat().st_size > MAX_BYTES:
             raise MediaError(src.name, f"is larger than the {MAX_BYTES // 2**20} MB a subtitle file may be")
         local = session.folder / f"subtitles{suffix}"
         shutil.copyfile(src, local)
+        if suffix in (".ass", ".ssa"):
+            unread: list[str] = []
+            subs = as_srt(local, "0:s:0", str(local), unread)
+            if subs is None:
+                log.info("subtitle upload %s: %s", src.name, "; ".join(unread))
+                raise MediaError(src.name, "could not be read as ASS/SSA subtitles")
+            return subs
         try:
             return read_subtitles(local)
         except MediaError as err:

@@ -220,8 +220,19 @@ def test_uploaded_subtitles_reach_the_subtitles_source_and_nothing_else_does(ser
     bad.write_text("1\nnot a timing line\nhello\n")
     with pytest.raises(MediaError, match=r"^my captions\.srt: line 2"):
         service.analyse(session, clip, user=token, subtitles=bad)
-    with pytest.raises(MediaError, match=r"upload an \.srt or \.vtt"):
+    with pytest.raises(MediaError, match=r"upload an \.srt, \.vtt or \.ass"):
         service.analyse(session, clip, user=token, subtitles=HERE / "data" / "0-f1-su-ph.jpg")
+    fake = tmp_path / "fansub.ass"
+    fake.write_text("no dialogue lines here")
+    with pytest.raises(MediaError, match=r"^fansub\.ass: could not be read as ASS/SSA subtitles"):
+        service.analyse(session, clip, user=token, subtitles=fake)
+    import subprocess
+
+    ass = tmp_path / "real.ass"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(HERE / "data" / "joy_then_grim.srt"), str(ass)],
+                   check=True)
+    view = service.analyse(session, clip, user=token, subtitles=ass)
+    assert "subtitles" in view.summary.split("Read from: ")[1].split(";")[0]
 
 
 def test_the_clips_own_subtitle_track_and_its_warnings_reach_the_page(service, clip, tmp_path):

@@ -52,7 +52,7 @@ def sidecar_subtitles(clip: str | Path) -> Path | None:
     return tagged[0] if tagged else None
 
 
-def _as_srt(source: Path, stream: str, name: str, notes: list[str]) -> Subtitles | None:
+def as_srt(source: Path, stream: str, name: str, notes: list[str]) -> Subtitles | None:
     """Subtitle stream ``stream`` (``-map`` syntax) of ``source`` as SubRip text on FFmpeg's pipe, parsed;
     None, and ``notes`` says why, when that does not work."""
     ffmpeg = shutil.which("ffmpeg")
@@ -91,7 +91,7 @@ def embedded_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
         notes.append(f"the clip's subtitle track is pictures ({found[0][1]}), not text: left out")
         return None
     index, codec = text[0]
-    return _as_srt(clip, f"0:{index}", f"{clip.name} (subtitle track {index}, {codec})", notes)
+    return as_srt(clip, f"0:{index}", f"{clip.name} (subtitle track {index}, {codec})", notes)
 
 
 def find_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
@@ -99,7 +99,7 @@ def find_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
     else None. What was there but could not be read goes to ``notes``."""
     beside = sidecar_subtitles(clip)
     if beside is not None and beside.suffix.lower() in (".ass", ".ssa"):
-        found = _as_srt(beside, "0:s:0", str(beside), notes)
+        found = as_srt(beside, "0:s:0", str(beside), notes)
         if found is not None:
             return found
     elif beside is not None:
