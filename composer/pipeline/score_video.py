@@ -122,7 +122,7 @@ def score_video(
     ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue
     with the music ducked under it, ``"keep"`` keeps any sound, ``"replace"`` none
     (:mod:`analysis.media.dialogue`). ``subtitles`` is :func:`analysis.analyze_video`'s: by default
-    the .srt/.vtt file beside the clip, if there is one. ``progress`` is called with (fraction done,
+    what a player would show (a subtitle file beside the clip, else its own text track). ``progress`` is called with (fraction done,
     what is happening), as :func:`analysis.analyze_video` calls it.
     """
     from analysis.video import analyze_video
