@@ -1,4 +1,5 @@
-"""Clips the page handles itself: the example clip, and the check an upload passes before analysis.
+"""Clips the page handles itself: the example clip, and the checks an upload (a clip, its subtitles)
+passes before analysis.
 
 :func:`probe_video` measures a clip from its packets, not from its container header: a
 file whose header claims 10 s but holds 20 minutes is stopped once the packets pass the
@@ -7,13 +8,20 @@ limit, and a still image posing as a video (one frame) is refused.
 
 from __future__ import annotations
 
+import logging
+import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.errors import MediaError
+from analysis.errors import MediaError, ParameterError
+
+if TYPE_CHECKING:
+    from analysis.text.captions import Subtitles
+
+log = logging.getLogger(__name__)
 
 
 def make_example_clip(path: Path, *, seconds_per_shot: float = 3.0, fps: int = 25) -> Path:
@@ -90,3 +98,34 @@ def _packet_duration(path: Path, container: Any, stream: Any, max_duration: floa
     if frames < 2:
         raise MediaError(path.name, "has no video stream with more than one frame (is it a still image?)")
     return max(last - (first or 0.0), frames / rate)
+
+
+def read_subtitle_upload(upload: object, folder: Path) -> Subtitles:
+    """An uploaded .srt/.vtt/.ass file, checked, copied into the session's ``folder`` and read; every error
+    names the upload as the user knows it (its file name), not the server's copy."""
+    from analysis.text.captions import MAX_BYTES, read_subtitles
+    from analysis.text.sidecar import SIDECAR_SUFFIXES, as_srt
+
+    if not isinstance(upload, str | Path):
+        raise ParameterError(f"`subtitles` must be an uploaded file (received {type(upload).__name__})")
+    src = Path(upload)
+    suffix = src.suffix.lower()
+    if not src.is_file():
+        raise MediaError(src.name, "was not received (upload it again)")
+    if suffix not in SIDECAR_SUFFIXES:
+        raise MediaError(src.name, "is not a subtitle file: upload an .srt, .vtt or .ass file")
+    if src.stat().st_size > MAX_BYTES:
+        raise MediaError(src.name, f"is larger than the {MAX_BYTES // 2**20} MB a subtitle file may be")
+    local = folder / f"subtitles{suffix}"
+    shutil.copyfile(src, local)
+    if suffix in (".ass", ".ssa"):
+        unread: list[str] = []
+        subs = as_srt(local, "0:s:0", str(local), unread)
+        if subs is None:
+            log.info("subtitle upload %s: %s", src.name, "; ".join(unread))
+            raise MediaError(src.name, "could not be read as ASS/SSA subtitles")
+        return subs
+    try:
+        return read_subtitles(local)
+    except MediaError as err:
+        raise MediaError(src.name, err.problem) from None

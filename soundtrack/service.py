@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
-from soundtrack.clips import make_example_clip, probe_video
+from soundtrack.clips import make_example_clip, probe_video, read_subtitle_upload
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
     PRODUCT,
@@ -52,9 +52,6 @@ from soundtrack.session import (
     Session,
     shipped_example,
 )
-
-if TYPE_CHECKING:
-    from analysis.text.captions import Subtitles
 
 log = logging.getLogger("soundtrack.service")
 
@@ -242,7 +239,11 @@ class SoundtrackService:
             raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
         names = self.config.sources if sources is None else tuple(sources)
         found: list[str] = []
-        subs = self._subtitles(session, subtitles, local, found) if "subtitles" in names else None
+        subs = None
+        if "subtitles" in names:  # an upload, else the clip's own text track; no file beside it
+            from analysis.text.sidecar import embedded_subtitles
+
+            subs = read_subtitle_upload(subtitles, session.folder) if subtitles else embedded_subtitles(local, found)
         # Whether browsers play the clip as it is (an FFmpeg pass over its video, a process of its own)
         # is found, and a proxy made if not, while the clip is analysed rather than before (a minute of
         # 720p here: 5.3-5.5 s to the ranked list instead of 6.0-6.2 s).
@@ -292,39 +293,6 @@ class SoundtrackService:
         note += f" Note: {'; '.join(notes)}." if notes else ""
         return AnalysisView(plot=plot, table=table, choices=choices, summary=_summary(clip, verdict) + note,
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
-
-    @staticmethod
-    def _subtitles(session: Session, upload: object, clip: Path, notes: list[str]) -> Subtitles | None:
-        """An uploaded subtitle file copied into the session's folder and read (errors name the upload),
-        else the clip's own text subtitle track (``notes`` say why one there was not read), else None."""
-        from analysis.text.captions import MAX_BYTES, read_subtitles
-        from analysis.text.sidecar import SIDECAR_SUFFIXES, as_srt, embedded_subtitles
-
-        if not upload:
-            return embedded_subtitles(clip, notes)
-        if not isinstance(upload, str | Path):
-            raise ParameterError(f"`subtitles` must be an uploaded file (received {type(upload).__name__})")
-        src = Path(upload)
-        suffix = src.suffix.lower()
-        if not src.is_file():
-            raise MediaError(src.name, "was not received (upload it again)")
-        if suffix not in SIDECAR_SUFFIXES:
-            raise MediaError(src.name, "is not a subtitle file: upload an .srt, .vtt or .ass file")
-        if src.stat().st_size > MAX_BYTES:
-            raise MediaError(src.name, f"is larger than the {MAX_BYTES // 2**20} MB a subtitle file may be")
-        local = session.folder / f"subtitles{suffix}"
-        shutil.copyfile(src, local)
-        if suffix in (".ass", ".ssa"):
-            unread: list[str] = []
-            subs = as_srt(local, "0:s:0", str(local), unread)
-            if subs is None:
-                log.info("subtitle upload %s: %s", src.name, "; ".join(unread))
-                raise MediaError(src.name, "could not be read as ASS/SSA subtitles")
-            return subs
-        try:
-            return read_subtitles(local)
-        except MediaError as err:
-            raise MediaError(src.name, err.problem) from None
 
     @staticmethod
     def _proxy(session: Session, local: Path) -> tuple[Path | None, str | None]:

@@ -122,8 +122,9 @@ def score_video(
     ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue
     with the music ducked under it, ``"keep"`` keeps any sound, ``"replace"`` none
     (:mod:`analysis.media.dialogue`). ``subtitles`` is :func:`analysis.analyze_video`'s: by default
-    what a player would show (a subtitle file beside the clip, else its own text track). ``progress`` is called with (fraction done,
-    what is happening), as :func:`analysis.analyze_video` calls it.
+    what a player would show (a subtitle file beside the clip, else its own text track).
+    ``progress`` is called with (fraction done, what is happening), as
+    :func:`analysis.analyze_video` calls it.
     """
     from analysis.video import analyze_video
     from composer.music.sources import get_source
@@ -136,7 +137,6 @@ def score_video(
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{clip_path.stem}-score")
     timings: dict[str, float] = {}
     report = progress or (lambda _f, _m: None)
-
     t0 = time.perf_counter()
     # When nothing can match, the note source (the learned model: torch and the checkpoint, about
     # 1.5 s) loads while the clip is analysed, beside the decoder, instead of after it. (Imported
@@ -144,15 +144,12 @@ def score_video(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="note-source")
     note_source = pool.submit(get_source, source) if library is None or threshold == 1 else None
     try:
-        clip = clip_analysis
-        if clip is None:
-            clip = analyze_video(clip_path, content_type=content_type, subtitles=subtitles,
-                                 progress=lambda f, m: report(0.7 * f, f"analysing: {m}"))
+        clip = clip_analysis or analyze_video(clip_path, content_type=content_type, subtitles=subtitles,
+                                              progress=lambda f, m: report(0.7 * f, f"analysing: {m}"))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     timings["analysis"] = time.perf_counter() - t0
     read = {"subtitles": getattr(clip, "subtitles", None), "warnings": tuple(getattr(clip, "warnings", ()))}
-
     t0 = time.perf_counter()
     lib = open_library(library)
     ranking = None
@@ -165,11 +162,7 @@ def score_video(
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
     best = candidates[0] if candidates else None
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
+    _make_folder(out)
     if best is not None and best.score >= limit:
         report(0.75, f"fitting {best.title or Path(best.path).name} to the clip")
         outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions)
@@ -178,11 +171,7 @@ def score_video(
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
                            clip.duration, clip_sound=sound, **read)
 
-    if best is None:
-        reason = "no library given" if lib is None else "the library has no tracks"
-        reason += f": composed a new score (threshold {limit:.3f})"
-    else:
-        reason = f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
+    reason = _why_composed(best, lib is None, limit)
     t0 = time.perf_counter()
     report(0.75, "composing")
     chosen_source = note_source.result() if note_source is not None else source
@@ -197,6 +186,21 @@ def score_video(
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
                        **read)
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
+
+
+def _why_composed(best: Any, no_library: bool, limit: float) -> str:
+    """The one sentence that says why a new score was composed."""
+    if best is not None:
+        return f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
+    why = "no library given" if no_library else "the library has no tracks"
+    return f"{why}: composed a new score (threshold {limit:.3f})"
 
 
 def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
