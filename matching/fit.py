@@ -22,8 +22,7 @@ from analysis.jit import load_librosa
 from analysis.media.dialogue import DialogueMix, check_clip_sound, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from analysis.media.probe import media_duration
-
-MIDI_SUFFIXES = (".mid", ".midi")
+from analysis.music.formats import MIDI_SUFFIXES
 
 
 @dataclass(frozen=True)

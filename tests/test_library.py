@@ -166,3 +166,27 @@ def test_arc_summary_matches_definition() -> None:
     cat = Catalog.from_arcs([arc, EmotionArc.constant(4.0, 0.3, -0.2)])
     np.testing.assert_allclose(cat.summaries[0], arc_summary(arc), atol=1e-6)
     assert cat.summaries[1][2:].tolist() == pytest.approx([0] * 6, abs=1e-6)
+
+
+def test_a_folder_scan_takes_every_type_a_track_may_be(tmp_path: Path) -> None:
+    """What add_folder picks up is what analyze_track reads (one list): AIFF from a studio library and
+    Opus WebM as downloaders save music were skipped or passed over before."""
+    import shutil
+    import subprocess
+
+    from analysis.music.formats import TRACK_SUFFIXES
+    from matching.library.uploads import UPLOAD_SUFFIXES
+
+    assert UPLOAD_SUFFIXES == TRACK_SUFFIXES and {".aiff", ".aif", ".webm", ".opus", ".mid"} <= TRACK_SUFFIXES
+    folder = tmp_path / "music"
+    folder.mkdir()
+    t = np.arange(2 * 22050) / 22050
+    sf.write(folder / "studio.aiff", 0.3 * np.sin(2 * np.pi * 220 * t), 22050)
+    if shutil.which("ffmpeg"):
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(folder / "studio.aiff"), "-c:a", "libopus",
+                        str(folder / "download.webm")], check=True)
+    (folder / "notes.txt").write_text("not music")
+    report = Library(tmp_path / "lib.db").add_folder(folder, workers=0, progress=False)  # the real track reader
+    assert not report.skipped
+    assert sorted(Path(r.path).name for r in report.added) == sorted(p.name for p in folder.iterdir()
+                                                                      if p.suffix != ".txt")

@@ -19,7 +19,7 @@ from analysis.music.audio import SR, render_midi
 from analysis.music.symbolic import score_to_midi
 from analysis.music.track import EMBEDDING_DIMS, TrackAnalysis, analyze_track
 
-FORMATS = ("wav", "flac", "ogg", "mp3", "m4a")
+FORMATS = ("wav", "flac", "ogg", "mp3", "m4a", "aiff", "webm")
 
 
 def _variant(pm: pretty_midi.PrettyMIDI, *, tempo: float, velocity: float) -> pretty_midi.PrettyMIDI:
@@ -43,11 +43,11 @@ def chorale(tmp_path_factory) -> Path:
     pm = score_to_midi(music21.corpus.parse("bach/bwv66.6"))
     pm.write(str(folder / "c.mid"))
     y = render_midi(pm)
-    for ext in ("wav", "flac", "ogg"):
+    for ext in ("wav", "flac", "ogg", "aiff"):  # libsndfile's own formats
         sf.write(folder / f"c.{ext}", y, SR)
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg:
-        for ext in ("mp3", "m4a"):
+        for ext in ("mp3", "m4a", "webm"):  # webm: Opus audio, as downloaders save music
             subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(folder / "c.wav"), str(folder / f"c.{ext}")],
                            check=True)
     fast = _variant(pm, tempo=1.6, velocity=1.3)

@@ -21,13 +21,11 @@ from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ParameterError
 from analysis.jit import load_librosa
 from analysis.media.hashing import content_hash
+from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES
 from analysis.music.symbolic import MusicFeatures
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus")
-MIDI_SUFFIXES = (".mid", ".midi")
-_AV_FIRST = (".mp3", ".m4a", ".aac", ".opus")
 
 #: Names of the embedding dimensions, in order. Every value lies in [-1, 1]:
 #: 0-3 mean and spread of the arc; 4-5 its drift (mean of the last third minus the
@@ -174,7 +172,7 @@ def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
 
     p = Path(path)
     y: np.ndarray | None = None
-    if p.suffix.lower() not in _AV_FIRST:
+    if p.suffix.lower() not in AV_FIRST:
         try:
             data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
             y = data.mean(axis=1)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from analysis.arc import EMOTIONS, EmotionArc
 from analysis.errors import MediaError, ParameterError
 from analysis.media.hashing import content_hash
+from analysis.music.formats import TRACK_SUFFIXES  # what add_folder picks up: what analyze_track reads
 from matching.db import BUSY_TIMEOUT, create_tables, make_engine
 from matching.library.indexing import IndexReport, Skipped, analyze_files, analyze_one
 from matching.library.records import TrackRecord
@@ -33,8 +34,6 @@ from matching.ranking.catalog import Catalog, build_catalog
 
 log = logging.getLogger(__name__)
 
-#: File suffixes that ``add_folder`` picks up (audio that librosa reads, and MIDI).
-TRACK_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".mid", ".midi"})
 
 metadata = sa.MetaData()
 tracks = sa.Table(

@@ -20,10 +20,11 @@ from typing import Any
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.hashing import content_hash
+from analysis.music.formats import TRACK_SUFFIXES
 from matching.library.records import TrackRecord
 
 #: Suffixes an upload may have (what ``Library.add_folder`` indexes).
-UPLOAD_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".mid", ".midi"})
+UPLOAD_SUFFIXES = TRACK_SUFFIXES
 
 
 def default_storage(library: Any) -> Path | None:
