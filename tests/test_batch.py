@@ -94,6 +94,14 @@ def test_find_clips_takes_videos_only(clips: Path) -> None:
         find_clips(clips / "notes.txt")
 
 
+def test_find_clips_takes_camera_and_broadcast_files(tmp_path: Path) -> None:
+    """AVCHD camcorders (.MTS, .m2ts), pro cameras (.mxf), old phones (.3gp), DVDs (.vob) and DV tape."""
+    names = ["a.MTS", "b.m2ts", "c.mxf", "d.3gp", "e.vob", "f.dv", "g.flv", "h.ogv", "notes.txt", "song.flac"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(p.name for p in find_clips(tmp_path)) == sorted(names[:8])
+
+
 def test_batch_with_corrupt_clips_writes_complete_manifest(clips: Path, tmp_path: Path) -> None:
     report = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
     assert (report.total, report.ran, report.ok, report.errors, report.skipped) == (6, 6, 4, 2, 0)
