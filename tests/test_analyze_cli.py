@@ -26,6 +26,11 @@ def test_plain_text_summary(silent_clip, capsys: pytest.CaptureFixture[str]) -> 
     rc = main(["analyze", str(silent_clip.path), "--sources", "visual"])
     out = capsys.readouterr().out
     assert rc == 0 and "audio: none" in out and "cuts (s): none" in out
+    assert "subtitles read" not in out
+    srt = Path(__file__).parent / "data" / "joy_then_grim.srt"
+    assert main(["analyze", str(silent_clip.path), "--sources", "visual", "--subtitles", str(srt)]) == 0
+    out = capsys.readouterr().out
+    assert f"subtitles read: {srt}" in out and "sources: visual, subtitles" in out
 
 
 @pytest.mark.parametrize(

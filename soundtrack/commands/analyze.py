@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     off = "".join(f"; {name} off ({why})" for name, why in result.sources_off.items())
     off += "".join(f"; {name} found nothing ({why})" for name, why in result.sources_quiet.items())
     print(f"sources: {', '.join(result.sources_used) or 'none had evidence'}{off}")
+    if result.subtitles is not None:
+        print(f"subtitles read: {result.subtitles}")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
