@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Literal
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.ffmpeg import ffmpeg_binary
 from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
 from analysis.media.probe import open_media
 
@@ -113,9 +113,7 @@ def clip_audio(video: str | Path, sr: int, *, channels: int = 2) -> np.ndarray |
     with open_media(src) as container:  # a MediaError names a missing or unreadable clip
         if not container.streams.audio:
             return None
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise MediaError(video, "cannot be mixed: ffmpeg is not installed (Debian package ffmpeg)")
+    ffmpeg = ffmpeg_binary(video, "mixed")
     cmd = [
         ffmpeg, "-nostdin", "-v", "error", "-err_detect", "ignore_err", "-i", str(src), "-map", "0:a:0?", "-vn",
         "-af", "aresample=async=1:min_hard_comp=0.01:first_pts=0", "-ac", str(channels), "-ar", str(sr),

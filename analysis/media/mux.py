@@ -10,11 +10,11 @@ dash can never be read as an option.
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
 from analysis.media.probe import container_duration, open_media
 
 log = logging.getLogger(__name__)
@@ -55,15 +55,6 @@ def _video_facts(path: Path) -> tuple[str, float]:
         return container.streams.video[0].codec_context.name, container_duration(container)
 
 
-def _ffmpeg_reason(stderr: str) -> str:
-    """FFmpeg's first complaint, without its ``[muxer @ 0x...]`` prefix (the last line only says it stopped)."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    if not lines:
-        return "no message"
-    first = lines[0]
-    return first.split("] ", 1)[1] if first.startswith("[") and "] " in first else first
-
-
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None) -> Path:
     """Write ``out``: ``video``'s picture with ``audio`` as its only sound, ``duration`` seconds long.
 
@@ -83,9 +74,7 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
         if duration is None:
             raise MediaError(video, "has no known duration")
         raise ParameterError(f"`duration` must be positive (received {duration})")
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise MediaError(video, "cannot be muxed: ffmpeg is not installed (Debian package ffmpeg)")
+    ffmpeg = ffmpeg_binary(video, "muxed")
     if codec not in MP4_VIDEO:
         log.info("%s: MP4 cannot hold %s video; re-encoding the picture to H.264", video, codec)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -96,5 +85,5 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise MediaError(video, f"ffmpeg could not mux the soundtrack ({_ffmpeg_reason(proc.stderr)})")
+        raise MediaError(video, f"ffmpeg could not mux the soundtrack ({first_complaint(proc.stderr)})")
     return Path(out)

@@ -9,11 +9,11 @@ argument list and absolute paths only (so no file name is read as an option).
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
 from analysis.errors import MediaError
+from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
 from analysis.media.probe import open_media, read_info
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,6 @@ PLAYABLE_PIXELS = frozenset({"yuv420p", "yuvj420p"})
 PLAYABLE_CONTAINERS = ("mp4", "webm")  # substrings of FFmpeg's format names ("mov,mp4,m4a,...")
 
 
-def _ffmpeg(path: Path) -> str:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise MediaError(path, "cannot be converted: ffmpeg is not installed (Debian package ffmpeg)")
-    return ffmpeg
-
-
 #: Seconds of video :func:`decode_errors` decodes looking for damage (a full decode of a long clip is slow).
 SCAN_S = 120.0
 
@@ -39,11 +32,11 @@ SCAN_S = 120.0
 def decode_errors(path: str | Path, *, seconds: float = SCAN_S) -> str | None:
     """The first decoder complaint about the first ``seconds`` of ``path``'s video stream, or None."""
     src = Path(path).resolve()
-    cmd = [_ffmpeg(src), "-nostdin", "-v", "error", "-t", f"{seconds:.3f}", "-i", str(src), "-map", "0:v:0",
-           "-f", "null", "-"]
+    cmd = [ffmpeg_binary(src, "converted"), "-nostdin", "-v", "error", "-t", f"{seconds:.3f}", "-i", str(src),
+           "-map", "0:v:0", "-f", "null", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    return lines[0] if lines or proc.returncode else None
+    said = proc.stderr.strip()
+    return first_complaint(said) if said or proc.returncode else None
 
 
 def proxy_reason(path: str | Path) -> str | None:
@@ -72,8 +65,9 @@ def browser_proxy(src: str | Path, out: str | Path) -> Path:
     if not source.is_file():
         raise MediaError(src, "file not found")
     dst.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg = ffmpeg_binary(source, "converted")
     cmd = [
-        _ffmpeg(source), "-nostdin", "-y", "-v", "error", "-err_detect", "ignore_err", "-i", str(source),
+        ffmpeg, "-nostdin", "-y", "-v", "error", "-err_detect", "ignore_err", "-i", str(source),
         "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
         "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:a", "aac", "-b:a", "128k",
         "-movflags", "+faststart", str(dst),

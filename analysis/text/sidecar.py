@@ -11,13 +11,13 @@ does not parse is a note too, never an error.
 from __future__ import annotations
 
 import glob
-import shutil
 import subprocess
 from pathlib import Path
 
 from av.stream import Disposition
 
 from analysis.errors import MediaError
+from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
 from analysis.media.probe import open_media
 from analysis.text.captions import Subtitles, parse_subtitles, read_subtitles
 
@@ -55,8 +55,9 @@ def sidecar_subtitles(clip: str | Path) -> Path | None:
 def as_srt(source: Path, stream: str, name: str, notes: list[str]) -> Subtitles | None:
     """Subtitle stream ``stream`` (``-map`` syntax) of ``source`` as SubRip text on FFmpeg's pipe, parsed;
     None, and ``notes`` says why, when that does not work."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
+    try:
+        ffmpeg = ffmpeg_binary(source, "read")
+    except MediaError:
         notes.append(f"{name} was left out: ffmpeg is not installed (Debian package ffmpeg)")
         return None
     cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", str(source.resolve()), "-map", stream, "-f", "srt", "pipe:1"]
@@ -67,8 +68,7 @@ def as_srt(source: Path, stream: str, name: str, notes: list[str]) -> Subtitles 
         return None
     srt = proc.stdout.decode("utf-8", errors="replace")
     if proc.returncode != 0 or not srt.strip():
-        err = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        notes.append(f"{name} was left out ({err[0] if err else 'it holds no cue'})")
+        notes.append(f"{name} was left out ({first_complaint(proc.stderr, default='it holds no cue')})")
         return None
     try:
         return parse_subtitles(srt, kind="srt", name=name)
