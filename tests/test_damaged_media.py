@@ -96,7 +96,7 @@ def test_damaged_packets_in_avi_leave_a_whole_arc(clips, tmp_path: Path, kind: s
 def test_a_garbled_stretch_stops_the_video_pass_where_one_pass_stops(clips, tmp_path: Path, monkeypatch) -> None:
     """Video and audio packets garbled together for longer than the decoder puts up with: one pass
     stops there and reads no audio past it, and so does the video pass handed the audio decoded first."""
-    monkeypatch.setattr(decode_mod, "_MAX_BAD_PACKETS", 20)
+    monkeypatch.setattr(decode_mod, "MAX_BAD_PACKETS", 20)
     full = clips[".mkv"]
     video, audio = _packets(full, "video"), _packets(full, "audio")
     damaged = _overwrite(full, tmp_path / "garbled.mkv", video[40:70] + audio[60:110])

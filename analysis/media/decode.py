@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 FrameSink = Callable[[int, float, np.ndarray], None]
 
 #: Give up after this many undecodable packets in a row (a garbled file, not a glitch).
-_MAX_BAD_PACKETS = 200
+MAX_BAD_PACKETS = 200
 #: What a packet that does not decode raises (PyAV's FFmpeg errors are ValueErrors or OSErrors).
-_PACKET_ERRORS = (av.error.FFmpegError, ValueError)
+PACKET_ERRORS = (av.error.FFmpegError, ValueError)
 
 
 class MediaWarning(UserWarning):
@@ -271,7 +271,7 @@ class _Pass:
                     break
                 decoded = self._decode(packet)
                 if decoded is None:
-                    if self.bad_in_row > _MAX_BAD_PACKETS:
+                    if self.bad_in_row > MAX_BAD_PACKETS:
                         self.notes.append(f"stopped after {self.bad_in_row} undecodable packets in a row")
                         break
                     continue
@@ -292,7 +292,7 @@ class _Pass:
             if kind not in self.decodes:
                 return self._pass_over(packet, index)
             frames = packet.decode()
-        except _PACKET_ERRORS as err:
+        except PACKET_ERRORS as err:
             self.bad_in_row += 1
             self.skipped[kind] = self.skipped.get(kind, 0) + 1
             self.bad_packets.add(index)
@@ -369,7 +369,7 @@ class _Pass:
             return
         try:
             resampled = self.resampler.resample(frame)
-        except _PACKET_ERRORS as err:  # a damaged frame the resampler refuses: skip it like a bad packet
+        except PACKET_ERRORS as err:  # a damaged frame the resampler refuses: skip it like a bad packet
             self.skipped["audio"] += 1
             self.unresampled += 1
             log.info("%s: skipping an audio frame that does not resample (%s)", self.path, reason(err))

@@ -103,8 +103,6 @@ def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
     return np.clip(np.asarray(vec, dtype=np.float32), -1.0, 1.0)
 
 
-#: Undecodable packets in a row after which a file counts as unreadable from there on.
-MAX_BAD_PACKETS = 200
 #: A jump in the decoded frames' times longer than this (s) is filled with silence, so that the
 #: music after a skipped packet stays where it was in time.
 GAP_S = 0.05
@@ -120,9 +118,10 @@ def _load_av(path: Path, sr: int) -> np.ndarray:
     """
     import av
 
+    from analysis.media.decode import MAX_BAD_PACKETS
+    from analysis.media.decode import PACKET_ERRORS as errors
     from analysis.media.probe import reason
 
-    errors = (av.error.FFmpegError, ValueError)
     try:
         container = av.open(str(path))
     except (*errors, OSError, UnicodeDecodeError) as err:
