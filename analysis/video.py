@@ -106,6 +106,13 @@ class VideoAnalysis:
         neither used nor switched off, they would otherwise go unmentioned."""
         return {name: _quiet_reason(name, s, self.has_audio) for name, s in self.source_arcs.items() if not s.spoke}
 
+    def silent_sources(self, reasons: Mapping[str, str] | None = None) -> str:
+        """The sources that did not speak, for a summary line: ``"; faces off (why); audio found nothing
+        (why)"``. ``reasons`` replaces a switched-off source's own reason (the page words some its way)."""
+        reasons = reasons or {}
+        off = "".join(f"; {name} off ({reasons.get(name, why)})" for name, why in self.sources_off.items())
+        return off + "".join(f"; {name} found nothing ({why})" for name, why in self.sources_quiet.items())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: arc, cuts, pace, per-source readings, warnings."""
         return {

@@ -569,6 +569,5 @@ def _summary(clip: Any, verdict: str) -> str:
     return (
         f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
         f"{max(set(dominant), key=dominant.count)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
-        + "".join(f"; {name} off ({PAGE_REASONS.get(name, why)})" for name, why in clip.sources_off.items())
-        + "".join(f"; {name} found nothing ({why})" for name, why in clip.sources_quiet.items())
+        + clip.silent_sources(PAGE_REASONS)
     )

@@ -145,4 +145,3 @@ def read_subtitles(path: str | Path) -> Subtitles:
     else:
         raise MediaError(path, f"unknown subtitle format {suffix or '(no suffix)'!r} (expected .srt or .vtt)")
     return parse_subtitles(text, kind=kind, name=path)
-

@@ -144,8 +144,9 @@ def score_video(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="note-source")
     note_source = pool.submit(get_source, source) if library is None or threshold == 1 else None
     try:
-        clip = clip_analysis or analyze_video(clip_path, content_type=content_type, subtitles=subtitles,
-                                              progress=lambda f, m: report(0.7 * f, f"analysing: {m}"))
+        clip = clip_analysis if clip_analysis is not None else analyze_video(
+            clip_path, content_type=content_type, subtitles=subtitles,
+            progress=lambda f, m: report(0.7 * f, f"analysing: {m}"))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     timings["analysis"] = time.perf_counter() - t0

@@ -259,8 +259,7 @@ def _prepare(job: tuple[str, dict, dict]) -> list[tuple[str, bool, Piece]]:
         def label(piece: pretty_midi.PrettyMIDI, k: Key | None, turn: float | None = None,
                   plan_from: pretty_midi.PrettyMIDI | None = None) -> Piece:
             return label_piece(piece, tokenizer, valence_sigma=cfg.valence_sigma, valence_ahead=cfg.valence_ahead,
-                               key=k, turn=turn,
-                               key_chords=cfg.key_chords, plan_from=plan_from)
+                               key=k, turn=turn, key_chords=cfg.key_chords, plan_from=plan_from)
 
         out = [(name, held, label(pm, key))]
         for _ in range(0 if held else cfg.augment_copies):

@@ -115,11 +115,11 @@ def _optimizer(model: MusicTransformer, cfg: TrainConfig) -> torch.optim.AdamW:
     shrunk under weight decay (its first-layer column norm 0.13 against 0.77 for arousal), since
     the loss gained little from it.
     """
-    own = cfg.cond_lr_scale != 1.0
-    cond = [p for n, p in model.named_parameters() if own and n.startswith("va_proj.")]
-    rest = [(n, p) for n, p in model.named_parameters() if not (own and n.startswith("va_proj."))]
-    groups = [{"params": [p for _, p in rest if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for _, p in rest if p.dim() < 2], "weight_decay": 0.0}]
+    apart = cfg.cond_lr_scale != 1.0
+    decay, other, cond = [], [], []
+    for name, p in model.named_parameters():
+        (cond if apart and name.startswith("va_proj.") else decay if p.dim() >= 2 else other).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}]
     if cond:
         groups.append({"params": cond, "weight_decay": 0.0, "lr_scale": cfg.cond_lr_scale})
     return torch.optim.AdamW(groups, lr=cfg.lr)

@@ -68,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"mean valence {arc.valence.mean():+.2f}, mean arousal {arc.arousal.mean():+.2f}, "
           f"suggested tempo {result.suggested_tempo:.0f} BPM")
     print("cuts (s): " + (", ".join(f"{c:.2f}" for c in result.cuts) or "none"))
-    off = "".join(f"; {name} off ({why})" for name, why in result.sources_off.items())
-    off += "".join(f"; {name} found nothing ({why})" for name, why in result.sources_quiet.items())
-    print(f"sources: {', '.join(result.sources_used) or 'none had evidence'}{off}")
+    print(f"sources: {', '.join(result.sources_used) or 'none had evidence'}{result.silent_sources()}")
     if result.subtitles is not None:
         print(f"subtitles read: {result.subtitles}")
     if args.plot:
