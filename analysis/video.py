@@ -166,21 +166,17 @@ def suggested_tempo(arc: EmotionArc, cuts_per_minute: float) -> float:
 
 def _source_names(
     sources: Sequence[str], subtitles: str | Path | Subtitles | None
-) -> tuple[list[str], Path | Subtitles | None]:
+) -> tuple[list[str], Subtitles | None]:
     """The sources to run, in order without repeats (``subtitles`` added when subtitles are given), and
-    the subtitles; unknown names, an empty list and a missing subtitle file are refused."""
-    from analysis.text.captions import Subtitles
+    the subtitles read; unknown names, an empty list and a subtitle file that does not read are refused."""
+    from analysis.text.captions import Subtitles, read_subtitles
 
     if isinstance(sources, str):
         raise ParameterError(f"`sources` must be a sequence of names, not one string (received {sources!r})")
     names = list(dict.fromkeys(sources))
-    if isinstance(subtitles, str) and subtitles == AUTO:
-        subtitles = None
     if subtitles is not None:
         if not isinstance(subtitles, Subtitles):
-            subtitles = Path(subtitles)
-            if not subtitles.is_file():
-                raise MediaError(subtitles, "subtitle file not found")
+            subtitles = read_subtitles(subtitles)  # before any decoding: a bad file fails at once
         if "subtitles" not in names:
             names.append("subtitles")
     if not names:
@@ -269,7 +265,7 @@ def _read_clip(
     path: Path,
     info: VideoInfo,
     *,
-    subtitles: Path | Subtitles | None,
+    subtitles: Subtitles | None,
     sample_fps: float,
     frame_width: int,
     cut_detector: str,
@@ -378,7 +374,7 @@ def analyze_video(
     if not (isinstance(hop, int | float) and 0.05 <= hop <= 60):
         raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
     auto = isinstance(subtitles, str) and subtitles == AUTO
-    names, subtitles = _source_names(sources, subtitles)
+    names, subtitles = _source_names(sources, None if auto else subtitles)
     preset = source_weights(content_type, weights)
     report = progress or (lambda _f, _m: None)
 
@@ -430,5 +426,5 @@ def analyze_video(
         info=info,
         sources_off=off,
         speech_regions=None if voice is None else tuple(voice.regions),
-        subtitles=None if subtitles is None else str(subtitles if isinstance(subtitles, Path) else subtitles.path),
+        subtitles=None if subtitles is None else str(subtitles.path),
     )
