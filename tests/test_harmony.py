@@ -42,7 +42,8 @@ def test_every_cut_starts_a_different_chord(seed: int) -> None:
 @pytest.mark.parametrize("valence", [0.6, 0.0, -0.6])
 def test_a_cut_changes_at_least_two_tones(valence: float) -> None:
     """On a cut the new chord keeps at most one pitch class of the old (I -> IV, V, ii, not I -> vi),
-    so the change is heard; between cuts the planner still moves by thirds."""
+    and none where the style's weights allow it (I -> ii, IV -> V, V -> vi), so the change is heard;
+    between cuts the planner still moves by thirds."""
     rng = np.random.default_rng(7)
     cuts = np.cumsum(rng.uniform(3.0, 8.0, 30))
     cuts = cuts[cuts < 118.0]
@@ -54,6 +55,8 @@ def test_a_cut_changes_at_least_two_tones(valence: float) -> None:
             (shared_at_cuts if at.cut else shared_elsewhere).append(len(set(before.pitches) & set(at.pitches)))
     assert len(shared_at_cuts) >= 4 * (cuts.size - 2)
     assert max(shared_at_cuts) <= 1
+    # 0.43 / 1.0 / 0.61 here; 0.09 / 0.29 / 0.28 when any chord keeping one tone would do
+    assert np.mean(np.array(shared_at_cuts) == 0) >= 0.4
     assert max(shared_elsewhere) >= 2
 
 

@@ -367,8 +367,10 @@ def _pick_degree(
 
     ``at_cut``: the chord starts on a scene cut, where the change must be heard. A root a third
     away keeps two of the three tones (I -> vi, I -> iii) and sounds like the same harmony going on,
-    so a cut first draws among chords sharing at most one pitch class with ``prev`` (I -> IV, V, ii),
-    through every set of weights, before it allows the rest.
+    and a melody that dwells on one shared tone (I -> V keeps the fifth) hides the change as well.
+    So a cut first draws among chords sharing no pitch class with ``prev`` (I -> ii, IV -> V, V -> vi)
+    by the style's weights, then among those sharing at most one (I -> IV, V) by any weights,
+    before it allows the rest.
     """
     n = len(attempts[0])
     allowed, shared = np.ones(n), np.zeros(n, int)
@@ -379,9 +381,11 @@ def _pick_degree(
             shared[d] = len(set(cand) & set(prev.pitches))
             if scale[deg] == prev.root or set(cand) == set(prev.pitches):
                 allowed[d] = 0.0  # a new chord must sound different
-    masks = ([allowed * (shared <= 1)] if at_cut else []) + [allowed]
+    tries = [(allowed, attempts)]
+    if at_cut:  # no tone kept where the style's own weights allow it, else one (any weights)
+        tries = [(allowed * (shared == 0), attempts[:-1]), (allowed * (shared <= 1), attempts), *tries]
     # the last weights are uniform and a scale has more than one root, so some weights always remain
-    cand_w = next(w for mask in masks for attempt in attempts if (w := attempt * mask).sum() > 0)
+    cand_w = next(w for mask, tried in tries for attempt in tried if (w := attempt * mask).sum() > 0)
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
 
 
