@@ -143,8 +143,9 @@ class VideoAnalysis:
             "video": None
             if self.info is None
             else {
-                "width": self.info.width,
-                "height": self.info.height,
+                "width": self.info.shown_size[0],  # as players show it
+                "height": self.info.shown_size[1],
+                "rotation": self.info.rotation,
                 "fps": round(self.info.fps, 3),
                 "video_codec": self.info.video_codec,
                 "audio_codec": self.info.audio_codec,
@@ -273,10 +274,10 @@ def _read_clip(
     max_duration: float | None,
     report: Progress,
     audio: AudioTrack | None = None,
-) -> tuple[MediaStreams, list[str]]:
+) -> tuple[MediaStreams, list[str], VideoInfo]:
     """One decode pass (of the video alone when ``audio`` was decoded already): every frame to the
     cut detector, sampled frames and mono audio kept. ``(streams with their cuts and subtitle file,
-    the decoder's warnings)``."""
+    the decoder's warnings, the container facts with the picture's rotation)``."""
     detector = CutDetector(fps=info.fps or 25.0, detector=cut_detector, threshold=cut_threshold)
     decoded = decode_report(
         path,
@@ -288,7 +289,7 @@ def _read_clip(
         audio=audio,
     )
     media = replace(decoded.media, cuts=detector.cuts(), subtitles=subtitles)
-    return media, list(decoded.warnings)
+    return media, list(decoded.warnings), decoded.info
 
 
 def _run_sources(
@@ -387,7 +388,7 @@ def analyze_video(
 
         subtitles = find_subtitles(path, notes_before)
     with _SpeechLane.open(path, info, names, max_duration) as lane:
-        media, notes = _read_clip(
+        media, notes, info = _read_clip(
             path,
             info,
             subtitles=subtitles,

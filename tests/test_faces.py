@@ -90,6 +90,23 @@ def test_a_phone_clip_stored_sideways_is_read_upright(tmp_path: Path, degrees: i
     assert track.detected.mean() >= 0.9
 
 
+def test_a_phone_clip_reports_the_size_players_show(tmp_path: Path) -> None:
+    """The analysis names the picture's size as it is shown, with the rotation that shows it so;
+    the container alone gives the stored, sideways size."""
+    from mediagen import sideways_copy
+
+    from analysis.media.probe import probe
+    from analysis.video import analyze_video
+
+    original = probe(DATA / "single_face.mp4")
+    phone = sideways_copy(DATA / "single_face.mp4", tmp_path / "phone.mp4", degrees=90)
+    assert (probe(phone).width, probe(phone).height) == (original.height, original.width)
+    video = analyze_video(phone, sources=("visual",)).to_dict()["video"]
+    assert (video["width"], video["height"], video["rotation"]) == (original.width, original.height, 90)
+    video = analyze_video(DATA / "single_face.mp4", sources=("visual",)).to_dict()["video"]
+    assert (video["width"], video["height"], video["rotation"]) == (original.width, original.height, 0)
+
+
 def test_no_face_means_zero_confidence_not_neutral() -> None:
     rng = np.random.default_rng(0)
     frames = np.clip(rng.normal(120, 30, size=(10, 90, 160, 3)), 0, 255).astype(np.uint8)

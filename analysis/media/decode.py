@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -432,8 +432,8 @@ class _Pass:
             audio=audio,
             sample_rate=opts.audio_rate,
         )
-        return Decoded(media=media, info=info, frame_count=self.n_video, warnings=tuple(notes),
-                       skipped_packets=skipped)
+        return Decoded(media=media, info=replace(info, rotation=90 * (self.turn or 0)), frame_count=self.n_video,
+                       warnings=tuple(notes), skipped_packets=skipped)
 
 
 def _read(path: Path, opts: _Options, max_pixels: int, *, decodes: frozenset[str], track: AudioTrack | None = None,

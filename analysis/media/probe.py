@@ -33,6 +33,14 @@ class VideoInfo:
     audio_codec: str | None  # None: no audio stream
     sample_rate: int  # 0 without audio
     container: str
+    #: Degrees counter-clockwise that show the stored picture upright (a phone filming held upright
+    #: stores it sideways); read from the first frame, so 0 until the clip is decoded.
+    rotation: int = 0
+
+    @property
+    def shown_size(self) -> tuple[int, int]:
+        """(width, height) as players show the picture: the stored size, swapped by a quarter turn."""
+        return (self.height, self.width) if self.rotation % 180 == 90 else (self.width, self.height)
 
 
 def reason(err: Exception) -> str:
