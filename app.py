@@ -27,8 +27,8 @@ from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, shi
 
 log = logging.getLogger("soundtrack.app")
 
-SKIP_JS = """(s, c, p, l, k) => { const v = document.querySelector('#preview video');
-    return [s, c, v ? v.currentTime : 0, v ? v.duration : 0, k]; }"""
+SKIP_JS = """(s, c, p, l, k, d) => { const v = document.querySelector('#preview video');
+    return [s, c, v ? v.currentTime : 0, v ? v.duration : 0, k, d]; }"""
 #: The page's choices for the clip's own sound under a preview or a composed score.
 CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
                       ("Keep all of it under the music", "keep"), ("Replace it with the music", "replace")]
@@ -74,6 +74,7 @@ def _guard(on_error: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Cal
 
 
 def _score_tab(gr: Any) -> dict[str, Any]:
+    from analysis.media.dialogue import MAX_DUCK_DB, MIN_DUCK_DB, UNDER_DB
     from analysis.presets import PRESETS as CONTENT_PRESETS
     from analysis.sources import DEFAULT_SOURCES
     from analysis.text.sidecar import SIDECAR_SUFFIXES
@@ -94,6 +95,9 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["clip_sound"] = gr.Radio(CLIP_SOUND_CHOICES, value="auto", label="The clip's own sound",
                                        info="a clip without speech has its sound replaced unless you keep all of it",
                                        elem_id="clip-sound")
+            c["duck"] = gr.Slider(MIN_DUCK_DB, MAX_DUCK_DB, value=UNDER_DB, step=1, elem_id="duck",
+                                  label="Music under speech (dB below the dialogue)",
+                                  info="how far the music steps back while people speak, when their dialogue is kept")
             c["analyse"] = gr.Button("Analyse and rank", variant="primary", elem_id="analyse")
             c["error"] = gr.Markdown(elem_id="error")  # next to the button it answers
         with gr.Column(scale=2):
@@ -201,8 +205,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                 view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None)
 
     @_guard(lambda msg: (msg, None))
-    def on_preview(session, choice, clip_sound):
-        return "", _publish(service.preview(service.ensure_session(session), choice, clip_sound))
+    def on_preview(session, choice, clip_sound, duck_db):
+        return "", _publish(service.preview(service.ensure_session(session), choice, clip_sound, duck_db))
 
     @_guard(lambda msg: (msg, gr.update(), None, None))
     def on_choose(session, choice):  # a new track: its own plot, no old rating, no other track's preview
@@ -213,7 +217,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         service.event(session, kind, choice)
 
     @_guard(lambda msg: (msg, gr.update(), gr.update(), gr.update(), gr.update()))
-    def on_skip(session, choice, position, length, clip_sound):
+    def on_skip(session, choice, position, length, clip_sound, duck_db):
         service.event(session, "skip", choice, value=position or 0.0, duration=length or None)
         note = f"Skipped at {float(position or 0):.1f} s."
         choices = [f"{i + 1}. {m.title}" for i, m in enumerate(session.matches)]
@@ -222,8 +226,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
             return note + " That was the last track: try **Compose instead** below.", gr.update(), None, None, \
                 gr.update()
         nxt = choices[pos + 1]
-        return (note + f" Now: {nxt}.", gr.update(value=nxt), None, _publish(service.preview(session, nxt, clip_sound)),
-                _publish(service.why(session, nxt)))
+        preview = _publish(service.preview(session, nxt, clip_sound, duck_db))
+        return note + f" Now: {nxt}.", gr.update(value=nxt), None, preview, _publish(service.why(session, nxt))
 
     @_guard(lambda msg: (msg, None))
     def on_alone(session, choice):
@@ -239,14 +243,14 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"]],
                        api_name="analyse")
-    c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"]], [c["preview_error"], c["preview"]],
-                           api_name="preview")
+    c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"], c["duck"]],
+                           [c["preview_error"], c["preview"]], api_name="preview")
     c["choice"].input(on_choose, [c["session"], c["choice"]], [c["preview_error"], c["plot"], c["rating"],
                                                                c["preview"]])
     c["preview"].play(lambda s, ch: on_listen(s, ch, "play"), [c["session"], c["choice"]], None)
     c["preview"].end(lambda s, ch: on_listen(s, ch, "complete"), [c["session"], c["choice"]], None)
     pos, length = gr.Number(visible=False), gr.Number(visible=False)
-    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length, c["clip_sound"]],
+    c["skip"].click(on_skip, [c["session"], c["choice"], pos, length, c["clip_sound"], c["duck"]],
                     [c["feedback_note"], c["choice"], c["rating"], c["preview"], c["plot"]], js=SKIP_JS)
     c["alone_btn"].click(on_alone, [c["session"], c["choice"]], [c["preview_error"], c["alone"]])
     c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
@@ -257,11 +261,11 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
     from composer.music.styles import STYLES
 
     @_guard(lambda msg: (msg, None, None))
-    def on_compose(session, style, instrument, tempo, energy, seed, clip_sound,
+    def on_compose(session, style, instrument, tempo, energy, seed, clip_sound, duck_db,
                    progress=gr.Progress()):  # noqa: B008
         view = service.compose(service.ensure_session(session), style=style, instrument=instrument or None,
                                tempo=tempo, energy=energy, seed=seed if seed is not None else 0,
-                               progress=lambda f, m: progress(f, desc=m), clip_sound=clip_sound)
+                               progress=lambda f, m: progress(f, desc=m), clip_sound=clip_sound, duck_db=duck_db)
         files = [_publish(p) for p in (view.midi, view.musicxml, view.wav, view.video, view.stems) if p is not None]
         return view.summary, _publish(view.video), files
 
@@ -282,7 +286,8 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
         return service.delete_my_data(token)
 
     c["compose_btn"].click(on_compose, [c["session"], c["style"], c["instrument"], c["tempo"], c["energy"],
-                                        c["seed"], c["clip_sound"]], [c["compose_note"], c["composed"], c["downloads"]],
+                                        c["seed"], c["clip_sound"], c["duck"]],
+                           [c["compose_note"], c["composed"], c["downloads"]],
                            api_name="compose")
     c["downloads"].download(on_download, [c["session"]], None)
     c["style"].change(lambda s: gr.update(info=STYLES[s].description if s in STYLES else ""), c["style"],

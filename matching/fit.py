@@ -19,7 +19,7 @@ import numpy as np
 
 from analysis.errors import MediaError, ParameterError
 from analysis.jit import load_librosa
-from analysis.media.dialogue import DialogueMix, check_clip_sound, mux_soundtrack
+from analysis.media.dialogue import UNDER_DB, DialogueMix, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from analysis.media.probe import media_duration
 from analysis.music.formats import MIDI_SUFFIXES
@@ -136,12 +136,15 @@ def fit_to_clip(
     out_wav: str | Path | None = None,
     clip_sound: str = "auto",
     speech: tuple[tuple[float, float], ...] | None = None,
+    duck_db: float = UNDER_DB,
 ) -> FitResult:
     """Fit ``track`` (a section from ``start``) to the clip's duration and mux it with the clip;
     ``clip_sound`` says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by
     default its dialogue stays, the music ducked under it); ``speech``: the clip's speech stretches
-    when known (``VideoAnalysis.speech_regions``), else the mix finds them."""
+    when known (``VideoAnalysis.speech_regions``), else the mix finds them; ``duck_db``: how far the
+    music sits under speech (dB below the dialogue)."""
     check_clip_sound(clip_sound)
+    check_duck_db(duck_db)
     clip_path = Path(clip)
     if not clip_path.is_file():
         raise MediaError(clip_path, "is not a file")
@@ -151,6 +154,6 @@ def fit_to_clip(
     res = fit_track(
         track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift
     )
-    _, sound = mux_soundtrack(clip_path, wav, out_video, duration=duration, clip_sound=clip_sound,
-                              speech=speech, music_lufs=TARGET_LUFS)  # fit_track wrote it at that level
+    _, sound = mux_soundtrack(clip_path, wav, out_video, duration=duration, clip_sound=clip_sound, speech=speech,
+                              duck_db=duck_db, music_lufs=TARGET_LUFS)  # fit_track wrote it at that level
     return FitResult(wav, out_video, res.duration, res.start, res.stretch, res.pitch_shift, sound)

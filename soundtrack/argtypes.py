@@ -30,16 +30,32 @@ def safe_stem(name: str, *, fallback: str = "clip") -> str:
     return stem or fallback
 
 
+def duck_depth(text: str) -> float:
+    """An argparse ``type``: the music's depth under speech (dB), refused outside the range the mix allows."""
+    from analysis.errors import ParameterError
+    from analysis.media.dialogue import MAX_DUCK_DB, MIN_DUCK_DB, check_duck_db
+
+    try:
+        return check_duck_db(float(text))
+    except (ValueError, ParameterError):
+        raise argparse.ArgumentTypeError(
+            f"must be within {MIN_DUCK_DB:g} and {MAX_DUCK_DB:g} dB below the dialogue (received {text!r})") from None
+
+
 def add_clip_sound(parser: argparse.ArgumentParser) -> None:
-    """``--clip-sound``: what becomes of the clip's own sound under its new soundtrack."""
-    from analysis.media.dialogue import CLIP_SOUNDS
+    """``--clip-sound``: what becomes of the clip's own sound under its new soundtrack; ``--duck``: how far
+    the music sits under the clip's speech."""
+    from analysis.media.dialogue import CLIP_SOUNDS, MAX_DUCK_DB, MIN_DUCK_DB, UNDER_DB
 
     parser.add_argument("--clip-sound", choices=CLIP_SOUNDS, default="auto",
                         help="the clip's own sound: auto (default) keeps its dialogue with the music ducked under "
                              "it and replaces a sound without speech; keep keeps any sound; replace drops it")
+    parser.add_argument("--duck", type=duck_depth, default=UNDER_DB, metavar="DB", dest="duck_db",
+                        help=f"music under speech: this many dB below the dialogue ({MIN_DUCK_DB:g} to "
+                             f"{MAX_DUCK_DB:g}, default {UNDER_DB:g})")
 
 
-__all__ = ["add_clip_sound", "input_path", "safe_stem"]
+__all__ = ["add_clip_sound", "duck_depth", "input_path", "safe_stem"]
 
 
 def add_progress(parser: argparse.ArgumentParser) -> None:

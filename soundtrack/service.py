@@ -33,7 +33,7 @@ import numpy as np
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
-from analysis.media.dialogue import check_clip_sound, mux_soundtrack
+from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
@@ -369,19 +369,24 @@ class SoundtrackService:
             raise ParameterError(f"track number must be within 1 and {len(session.matches)} (received {pos + 1})")
         return pos
 
-    def preview(self, session: Session, choice: str | int, clip_sound: str = "auto") -> Path:
+    def preview(self, session: Session, choice: str | int, clip_sound: str = "auto",
+                duck_db: float = UNDER_DB) -> Path:
         """The clip with the chosen track's fitted section as its soundtrack; ``clip_sound`` says
-        what becomes of the clip's own sound (:mod:`analysis.media.dialogue`)."""
+        what becomes of the clip's own sound, ``duck_db`` how far the music sits under its speech
+        (:mod:`analysis.media.dialogue`)."""
         pos = self._position(session, choice)
         check_clip_sound(clip_sound)
+        duck_db = check_duck_db(duck_db)
         from matching.fit import fit_to_clip
 
         m = session.matches[pos]
-        out = session.folder / f"preview-{pos + 1}-{clip_sound}.mp4"
+        depth = "" if clip_sound == "replace" or duck_db == UNDER_DB else f"-{duck_db:g}db"  # default names as before
+        out = session.folder / f"preview-{pos + 1}-{clip_sound}{depth}.mp4"
         if not out.exists():
             fit_to_clip(m.path, self.display_video(session), out, start=m.start, stretch=m.stretch,
                         max_stretch=session.max_stretch, out_wav=session.folder / f"preview-{pos + 1}.fitted.wav",
-                        clip_sound=clip_sound, speech=getattr(session.clip, "speech_regions", None))
+                        clip_sound=clip_sound, speech=getattr(session.clip, "speech_regions", None),
+                        duck_db=duck_db)
         return out
 
     def hear_alone(self, session: Session, choice: str | int) -> Path:
@@ -444,11 +449,13 @@ class SoundtrackService:
         seed: int = 0,
         progress: Progress | None = None,
         clip_sound: str = "auto",
+        duck_db: float = UNDER_DB,
     ) -> ComposeView:
         """Compose for the current clip; logs "compose instead" against the shown list.
 
         ``progress`` hears each real stage: composing, the score files, the audio, the video, the stems.
-        ``clip_sound`` says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`).
+        ``clip_sound`` says what becomes of the clip's own sound, ``duck_db`` how far the music sits
+        under its speech (:mod:`analysis.media.dialogue`).
         """
         import composer
 
@@ -458,6 +465,7 @@ class SoundtrackService:
             raise ParameterError("analyse a clip first (nothing to compose for)")
         seed = check_seed(seed)
         check_clip_sound(clip_sound)
+        duck_db = check_duck_db(duck_db)
         tempo = optional_number("tempo", tempo, 20.0, 400.0)
         energy = optional_number("energy", energy, -1.0, 1.0)
         if not isinstance(style, str) or not (instrument is None or isinstance(instrument, str | int)):
@@ -484,7 +492,7 @@ class SoundtrackService:
         files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
         report(0.7, "putting it on the video")
         video, sound = mux_soundtrack(self.display_video(session), files["wav"], folder / f"{stem}.mp4",
-                                      clip_sound=clip_sound, speech=clip.speech_regions,
+                                      clip_sound=clip_sound, speech=clip.speech_regions, duck_db=duck_db,
                                       music_lufs=TARGET_LUFS)  # write_outputs' WAV is at that level
         report(0.8, "rendering the stems")
         stems = self._stems(piece, folder, stem)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pretty_midi
 import pytest
-from mediagen import Shot, corrupt_copy, make_clip
+from mediagen import Shot, corrupt_copy, make_clip, talking_clip
 
 from analysis.errors import MediaError, ParameterError
 from soundtrack.results import EXPLORE_MARK
@@ -250,3 +251,65 @@ def test_the_clips_own_subtitle_track_and_its_warnings_reach_the_page(service, c
     assert "subtitles" in view.summary.split("Read from: ")[1].split(";")[0]
     assert session.clip.subtitles == "clip.mp4 (subtitle track 1, mov_text)"
     assert "Note: no audio track" in view.summary
+
+
+def test_the_music_under_speech_slider_reaches_preview_skip_and_compose(service, tmp_path, monkeypatch):
+    """The page's "Music under speech" slider: each handler that mixes the clip's sound gets its value."""
+    import gradio as gr
+
+    from app import build_ui
+    from soundtrack.session import ComposeView
+
+    demo = build_ui(service)
+    slider = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "duck")
+    assert (slider.minimum, slider.maximum, slider.value) == (6, 30, 14)
+    made = tmp_path / "made.mp4"
+    made.write_bytes(b"a file to publish")
+    calls = []
+
+    def preview(session, choice, clip_sound="auto", duck_db=14.0):
+        calls.append(("preview", clip_sound, duck_db))
+        return made
+
+    def compose(session, *, clip_sound="auto", duck_db=14.0, **_):
+        calls.append(("compose", clip_sound, duck_db))
+        return ComposeView(video=made, midi=made, musicxml=None, wav=made, summary="composed")
+
+    session = service.new_session()
+    session.matches = [SimpleNamespace(title="one"), SimpleNamespace(title="two")]  # a skip previews the second
+    monkeypatch.setattr(service, "preview", preview)
+    monkeypatch.setattr(service, "compose", compose)
+    monkeypatch.setattr(service, "event", lambda *a, **kw: 0)
+    monkeypatch.setattr(service, "why", lambda *a: made)
+    page = {"duck": 20.0, "clip-sound": "keep", "choice": "1. one"}  # what the browser sends, by elem_id
+    wired = [fn for fn in demo.fns.values() if slider in fn.inputs]
+    assert {fn.name for fn in wired} == {"on_preview", "on_skip", "on_compose"}
+    for fn in wired:
+        fn.fn(*[session if isinstance(i, gr.State) else page.get(i.elem_id) for i in fn.inputs])
+    assert sorted(calls) == [("compose", "keep", 20.0), ("preview", "keep", 20.0), ("preview", "keep", 20.0)]
+
+
+def test_preview_and_compose_put_the_music_as_far_under_speech_as_asked(service, tmp_path):
+    import soundfile as sf
+    from test_dialogue import LINES, SHOTS, _depths
+
+    from analysis.media.dialogue import read_clip_sound
+
+    made = talking_clip(tmp_path / "talk.mp4", LINES, shots=SHOTS)
+    if made is None:
+        pytest.skip("espeak-ng (Debian package) is not installed")
+    clip, spans = made
+    session = service.new_session()
+    view = service.analyse(session, clip, user=service.signer.sign("editor"))
+    for bad in (5, 31):
+        with pytest.raises(ParameterError, match="within 6 and 30 dB"):
+            service.preview(session, view.choices[0], "auto", bad)
+        with pytest.raises(ParameterError, match="within 6 and 30 dB"):
+            service.compose(session, duck_db=bad)
+    mp4 = service.preview(session, view.choices[0], "auto", 20)
+    assert mp4 != service.preview(session, view.choices[0])  # another depth is another preview, not the cached one
+    music = session.folder / "preview-1.fitted.wav"
+    own = read_clip_sound(clip, channels=sf.info(str(music)).channels).report  # as the mix read it (mono here)
+    under, between = _depths(mp4, music, clip, own, spans)
+    assert under == pytest.approx(20.0, abs=1.0) and between == pytest.approx(4.0, abs=1.0)
+    assert "sits 20 dB under it while people speak" in service.compose(session, duck_db=20).summary

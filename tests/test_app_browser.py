@@ -329,7 +329,8 @@ def test_library_tab_plays_a_track_alone(server, browser):
 
 
 def test_the_clip_sound_choice_reaches_preview_and_compose(server, browser, tmp_path):
-    """A clip with a spoken line keeps it under a composed score by default; "replace" drops it."""
+    """A clip with a spoken line keeps it under a composed score, the music as far under its speech as
+    the slider says; "replace" drops it."""
     from playwright.sync_api import expect
 
     shots = [Shot(100, (30, 40, 120), motion=0.2), Shot(100, (250, 160, 40), motion=0.6)]
@@ -339,8 +340,11 @@ def test_the_clip_sound_choice_reaches_preview_and_compose(server, browser, tmp_
     page = _analysed(browser, server, made[0], viewport={"width": 1280, "height": 1000})
     if not page.locator("#compose-btn").is_visible():  # the box opens by itself when no track fits
         page.locator("#compose-box").get_by_text("Compose instead").first.click()
+    page.locator("#duck input[type=number]").fill("20")
+    page.locator("#duck input[type=number]").press("Enter")
     page.locator("#compose-btn").click()
     expect(page.locator("#compose-note")).to_contain_text("dialogue is kept", timeout=120_000)
+    expect(page.locator("#compose-note")).to_contain_text("sits 20 dB under it while people speak")
     page.locator("#clip-sound").get_by_text("Replace it with the music").click()
     page.locator("#preview-btn").click()
     page.wait_for_function("() => { const v = document.querySelector('#preview video'); "

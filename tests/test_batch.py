@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from mediagen import Shot, corrupt_copy, make_clip
 
-from analysis.errors import MediaError
+from analysis.errors import MediaError, ParameterError
 from composer.pipeline.batch import ClipJob, ScoreSettings, find_clips, score_videos
 from composer.pipeline.manifest import Manifest, TaskResult, read_csv
 from matching.cluster import worker_cache
@@ -136,6 +136,29 @@ def test_rerun_skips_done_and_retry_errors_reruns_only_errors(clips: Path, tmp_p
     other = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task, style="jazz")
     assert (other.ran, other.skipped) == (6, 0)
     assert len(Manifest(tmp_path).records()) == 6 + 2 + 6
+
+
+def depth_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Records the music's depth under speech that the task was given."""
+    return TaskResult(result={"chosen": "probe", "choice": Path(job.path).stem, "duck_db": settings.duck_db})
+
+
+def test_the_duck_depth_reaches_the_task_and_keys_the_resume_only_when_chosen(clips: Path, tmp_path: Path) -> None:
+    from composer.pipeline.batch import summarize_score
+    from composer.pipeline.score_video import ScoreResult
+
+    assert "duck_db" not in ScoreSettings("o").resume_fields()  # a manifest from before the choice still resumes
+    clip = clips / "dark.mp4"
+    deep = score_videos(clip, out_dir=tmp_path, workers=0, progress=False, task=depth_task, duck_db=20)
+    assert deep.records[0].result["duck_db"] == 20.0
+    again = score_videos(clip, out_dir=tmp_path, workers=0, progress=False, task=depth_task, duck_db=20)
+    assert (again.ran, again.skipped) == (0, 1)
+    usual = score_videos(clip, out_dir=tmp_path, workers=0, progress=False, task=depth_task)  # another depth
+    assert (usual.ran, usual.records[0].result["duck_db"]) == (1, 14.0)
+    with pytest.raises(ParameterError, match="within 6 and 30 dB"):
+        score_videos(clip, out_dir=tmp_path, workers=0, progress=False, task=depth_task, duck_db=40)
+    scored = ScoreResult(clip, "compose", "why", 0.5, None, None, (), {}, {}, 1.0, duck_db=20.0)
+    assert summarize_score(scored).result["duck_db"] == 20.0  # the default task's manifest record
 
 
 def test_renamed_and_duplicate_clips_are_recognised_by_content(clips: Path, tmp_path: Path) -> None:

@@ -150,3 +150,15 @@ def test_a_still_image_posing_as_video_is_refused_by_the_cli(capsys, tmp_path):
     still = still_as_mp4(tmp_path / "photo.mp4")
     line = _one_sentence(capsys, ["analyze", str(still)])
     assert "no video stream with more than one frame" in line
+
+
+@pytest.mark.parametrize("command", ["score", "compose", "batch"])
+@pytest.mark.parametrize("depth", ["5", "31", "loud"])
+def test_a_duck_depth_out_of_range_is_refused_before_any_work(capsys, tmp_path, command, depth):
+    extra = ["--out", str(tmp_path)] if command == "batch" else []  # batch's one required option
+    argv = [command, str(tmp_path / "clip.mp4"), "--duck", depth, *extra]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err
+    assert f"argument --duck: must be within 6 and 30 dB below the dialogue (received '{depth}')" in err

@@ -20,10 +20,14 @@ from analysis.media.dialogue import (
     ATTACK_S,
     GAP_DB,
     HOLD_S,
+    MAX_BOOST_DB,
     RELEASE_S,
     UNDER_DB,
+    ClipSound,
+    DialogueMix,
     clip_audio,
     duck_curve,
+    mix_under_dialogue,
     mux_soundtrack,
 )
 from analysis.media.loudness import TARGET_LUFS, integrated_loudness, normalize_loudness
@@ -57,10 +61,12 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _gains(mp4: Path, music: Path, clip: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per half second of the MP4's audio: its time (s), the music's gain and the clip sound's gain (dB)."""
-    out = clip_audio(mp4, SR)[0]
+    """Per half second of the MP4's audio: its time (s), the music's gain and the clip sound's gain (dB).
+    The MP4 and the clip are decoded to the music's channels: FFmpeg spreads mono to stereo 3 dB down."""
+    channels = sf.info(str(music)).channels
+    out = clip_audio(mp4, SR, channels=channels)[0]
     m = sf.read(music, dtype="float32", always_2d=True)[0][:, 0]
-    own = clip_audio(clip, SR)[0]
+    own = clip_audio(clip, SR, channels=channels)[0]
     n, w = min(out.size, m.size, own.size), SR // 2
     times, a, b = [], [], []
     for i in range(0, n - w + 1, w):
@@ -102,6 +108,41 @@ def test_dialogue_stays_and_the_music_ducks_under_it(talk, music, tmp_path: Path
     said = np.concatenate([written[:, int(s * SR) : int(e * SR)] for s, e in found], axis=1)
     assert integrated_loudness(said, SR, channels_first=True) == pytest.approx(TARGET_LUFS, abs=0.5)  # the dialogue
     assert not list(tmp_path.glob(".*.wav"))  # the mix WAV is gone once muxed
+
+
+def _depths(mp4: Path, music: Path, clip: Path, report: DialogueMix, spans) -> tuple[float, float]:
+    """How far the music sits under the written dialogue (dB) under speech and between lines: the
+    dialogue's level as raised against the music's gain there (median) plus the music's own loudness."""
+    times, a, _ = _gains(mp4, music, clip)
+    speech = np.array([any(s + 0.5 <= t <= e - 0.5 for s, e in spans) for t in times])
+    apart = np.array([all(t < s - ATTACK_S - 0.5 or t > e + RELEASE_S + 0.5 for s, e in report.regions)
+                      for t in times])
+    assert speech.sum() >= 8 and apart.sum() >= 4
+    dialogue = report.speech_lufs + min(TARGET_LUFS - report.speech_lufs, MAX_BOOST_DB)
+    level = integrated_loudness(sf.read(music, dtype="float32")[0].T, SR, channels_first=True)
+    return dialogue - (np.median(a[speech]) + level), dialogue - (np.median(a[apart]) + level)
+
+
+def test_the_music_sits_as_far_under_speech_as_asked(talk, music, tmp_path: Path) -> None:
+    clip, spans = talk
+    out, report = mux_soundtrack(clip, music, tmp_path / "deep.mp4", duck_db=20)
+    assert report.kept and report.duck_db == 20 and "sits 20 dB under it while people speak" in report.describe()
+    under, between = _depths(out, music, clip, report, spans)
+    assert under == pytest.approx(20.0, abs=1.0) and between == pytest.approx(GAP_DB, abs=1.0)
+    out, report = mux_soundtrack(clip, music, tmp_path / "default.mp4")
+    assert report.duck_db == UNDER_DB and f"sits {UNDER_DB:g} dB under it" in report.describe()
+    under, between = _depths(out, music, clip, report, spans)
+    assert under == pytest.approx(UNDER_DB, abs=1.0) and between == pytest.approx(GAP_DB, abs=1.0)
+
+
+@pytest.mark.parametrize("depth", [5.9, 30.5, float("nan"), True, "20"])
+def test_a_duck_depth_out_of_range_is_refused(talk, music, tmp_path: Path, depth) -> None:
+    with pytest.raises(ParameterError, match=r"`duck_db`.* within 6 and 30 dB"):
+        mux_soundtrack(talk[0], music, tmp_path / "x.mp4", duck_db=depth)
+    sound = ClipSound(np.zeros((2, SR), np.float32), SR, DialogueMix(True, ((0.1, 0.5),), -20.0))
+    with pytest.raises(ParameterError, match="within 6 and 30 dB"):
+        mix_under_dialogue(np.zeros((2, SR), np.float32), sound, duck_db=depth)
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_a_clip_without_speech_has_its_sound_replaced_unless_kept(music, tmp_path: Path) -> None:
@@ -168,6 +209,34 @@ def test_score_keeps_the_dialogue_by_default_and_says_so(talk, tmp_path: Path, c
     with pytest.raises(SystemExit) as stop:
         main(["score", str(clip), "--clip-sound", "mute"])
     assert stop.value.code == 2
+
+
+def test_score_compose_and_batch_take_the_depth_from_the_command_line(talk, tmp_path: Path, capsys,
+                                                                      monkeypatch) -> None:
+    import composer.pipeline.score_video as score_mod
+    from analysis.media.dialogue import read_clip_sound
+    from soundtrack.cli import main
+
+    clip, spans = talk
+    assert main(["score", str(clip), "--out", str(tmp_path / "s"), "--source", "rules", "--duck", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["duck_db"] == 20 and "sits 20 dB under it while people speak" in result["clip_sound"]
+    own = read_clip_sound(clip, sr=SR).report  # the speech and its loudness, as the mix read them
+    under, between = _depths(Path(result["outputs"]["mp4"]), Path(result["outputs"]["wav"]), clip, own, spans)
+    assert under == pytest.approx(20.0, abs=1.0) and between == pytest.approx(GAP_DB, abs=1.0)
+
+    argv = ["compose", str(clip), "--out", str(tmp_path / "c"), "--source", "rules", "--duck", "24", "--json",
+            "--no-progress"]
+    assert main(argv) == 0
+    assert "sits 24 dB under it" in json.loads(capsys.readouterr().out)["clip_sound"]
+
+    real = score_mod.score_video  # the batch's own task, with the rules source (no model to load)
+    monkeypatch.setattr(score_mod, "score_video", lambda *a, **kw: real(*a, **{**kw, "source": "rules"}))
+    argv = ["batch", str(clip), "--out", str(tmp_path / "b"), "--workers", "0", "--duck", "8", "--json",
+            "--no-progress"]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out)["records"][0]["result"]
+    assert record["duck_db"] == 8 and "sits 8 dB under it" in record["clip_sound"]
 
 
 def test_scoring_mixes_by_the_speech_its_analysis_found(talk, tmp_path: Path, monkeypatch) -> None:

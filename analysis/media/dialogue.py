@@ -11,7 +11,8 @@ holds speech keeps its own sound, and the music is laid under it, as an editor's
   level as raised;
 * **between lines** the music sits :data:`GAP_DB` under it;
 * **under speech** (the Silero VAD stretches the speech source reads, :mod:`analysis.sources.vad`)
-  it sits :data:`UNDER_DB` under it, the usual distance of a music bed from dialogue. The
+  it sits :data:`UNDER_DB` under it, the usual distance of a music bed from dialogue (``duck_db``
+  chooses another, :data:`MIN_DUCK_DB` to :data:`MAX_DUCK_DB`, as an editor's ducking control does). The
   stretches are known before the mix, so the dip leads the first word by :data:`ATTACK_S` and
   comes back over :data:`RELEASE_S` after the last; a pause shorter than :data:`HOLD_S` stays
   down, so the music does not pump between sentences;
@@ -34,7 +35,7 @@ import math
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -52,10 +53,14 @@ ClipSoundChoice = Literal["auto", "keep", "replace"]
 CLIP_SOUNDS: tuple[str, ...] = ("auto", "keep", "replace")
 #: Music between lines: this many LU under the dialogue's loudness.
 GAP_DB = 4.0
-#: Music under speech: this many LU under the dialogue's loudness.
+#: Music under speech: this many LU under the dialogue's loudness (the default of ``duck_db``).
 UNDER_DB = 14.0
+#: The depths a user may choose for the music under speech (dB): under 6 the words fight the music
+#: (and never under GAP_DB: the music would swell as people speak), past 30 it is as good as gone
+#: (``replace`` says that better).
+MIN_DUCK_DB, MAX_DUCK_DB = max(6.0, GAP_DB), 30.0
 #: The most quiet dialogue is raised (dB): 12 dB takes a -28 LUFS recording to -16; a quieter
-#: one stays quieter, the music still under it by GAP_DB and UNDER_DB.
+#: one stays quieter, the music still under it by GAP_DB and duck_db.
 MAX_BOOST_DB = 12.0
 #: The dip starts this long before a speech stretch and is full at its start (s).
 ATTACK_S = 0.3
@@ -71,12 +76,13 @@ _BLOCK = 1 << 20  # samples mixed at a time
 class DialogueMix:
     """What became of a clip's own sound: ``kept`` or replaced (``why``: ``"asked"``, ``"no speech"``,
     ``"no sound"``), the speech stretches found (s) and the dialogue's loudness (LUFS, NaN without
-    speech); the music sits :data:`GAP_DB` and :data:`UNDER_DB` under it."""
+    speech); the music sits :data:`GAP_DB` under it between lines and ``duck_db`` under speech."""
 
     kept: bool
     regions: tuple[tuple[float, float], ...]
     speech_lufs: float = math.nan
     why: str = ""
+    duck_db: float = UNDER_DB
 
     @property
     def speech_seconds(self) -> float:
@@ -94,7 +100,7 @@ class DialogueMix:
         quiet = TARGET_LUFS - self.speech_lufs > MAX_BOOST_DB
         raised = f", raised {MAX_BOOST_DB:.0f} dB as the most for a quiet recording" if quiet else ""
         return (f"the clip's dialogue is kept ({self.speech_seconds:.1f} s of speech{raised}); the music sits "
-                f"{UNDER_DB:.0f} dB under it while people speak, {GAP_DB:.0f} dB between lines")
+                f"{self.duck_db:g} dB under it while people speak, {GAP_DB:.0f} dB between lines")
 
 
 def check_clip_sound(clip_sound: str) -> ClipSoundChoice:
@@ -102,6 +108,16 @@ def check_clip_sound(clip_sound: str) -> ClipSoundChoice:
     if clip_sound not in CLIP_SOUNDS:
         raise ParameterError(f"`clip_sound` must be one of {', '.join(CLIP_SOUNDS)} (received {clip_sound!r})")
     return clip_sound  # type: ignore[return-value]
+
+
+def check_duck_db(duck_db: float) -> float:
+    """``duck_db`` (the music under speech, dB below the dialogue) checked to lie within
+    :data:`MIN_DUCK_DB` and :data:`MAX_DUCK_DB`, and so never above the music between lines."""
+    in_range = isinstance(duck_db, int | float) and MIN_DUCK_DB <= duck_db <= MAX_DUCK_DB
+    if isinstance(duck_db, bool) or not in_range:
+        raise ParameterError(f"`duck_db` (the music under speech) must be within {MIN_DUCK_DB:g} and "
+                             f"{MAX_DUCK_DB:g} dB below the dialogue (received {duck_db!r})")
+    return float(duck_db)
 
 
 def clip_audio(video: str | Path, sr: int, *, channels: int = 2) -> np.ndarray | None:
@@ -186,11 +202,14 @@ def read_clip_sound(video: str | Path, clip_sound: str = "auto", *,
     return ClipSound(own, sr, DialogueMix(True, regions, lufs))
 
 
-def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float | None = None) -> np.ndarray:
+def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float | None = None,
+                       duck_db: float = UNDER_DB) -> np.ndarray:
     """``music`` (channels, n at ``sound.sr``) laid under the clip's kept sound (trimmed or padded
-    to n): dialogue at :data:`TARGET_LUFS`, the music ducked under it. Without speech (``keep``)
-    each keeps its own level and the sum is brought to :data:`TARGET_LUFS`. ``music_lufs``: the
-    music's integrated loudness when known (the writers bring it to :data:`TARGET_LUFS`), else measured."""
+    to n): dialogue at :data:`TARGET_LUFS`, the music :data:`GAP_DB` under it between lines and
+    ``duck_db`` under speech. Without speech (``keep``) each keeps its own level and the sum is
+    brought to :data:`TARGET_LUFS`. ``music_lufs``: the music's integrated loudness when known (the
+    writers bring it to :data:`TARGET_LUFS`), else measured."""
+    duck_db = check_duck_db(duck_db)
     music = np.asarray(music, dtype=np.float32)
     if sound.samples is None:
         raise ParameterError("the clip's own sound is not kept: there is nothing to mix")
@@ -207,7 +226,7 @@ def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float
     boost = min(TARGET_LUFS - speech_lufs, MAX_BOOST_DB)
     own *= np.float32(10 ** (boost / 20))
     dialogue = speech_lufs + boost  # TARGET_LUFS unless the dialogue is too quiet to raise that far
-    gap, under = dialogue - GAP_DB - music_lufs, dialogue - UNDER_DB - music_lufs
+    gap, under = dialogue - GAP_DB - music_lufs, dialogue - duck_db - music_lufs
     t, duck = _duck_control(regions, n / sr)
     gain_t = 10 ** ((gap + (under - gap) * duck) / 20)
     for i in range(0, n, _BLOCK):  # in blocks: an hour of stereo is 1.3 GB, its gain curve need not be
@@ -225,9 +244,11 @@ def dialogue_regions(clip: np.ndarray, sr: int) -> tuple[tuple[float, float], ..
 
 def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None,
                    clip_sound: str = "auto", speech: tuple[tuple[float, float], ...] | None = None,
-                   sound: ClipSound | None = None, music_lufs: float | None = None) -> tuple[Path, DialogueMix]:
+                   sound: ClipSound | None = None, music_lufs: float | None = None,
+                   duck_db: float = UNDER_DB) -> tuple[Path, DialogueMix]:
     """Write ``out``: ``video``'s picture with ``audio`` (a WAV) as its soundtrack, the clip's own
-    sound kept under it as ``clip_sound`` asks; returns ``out`` and what became of that sound.
+    sound kept under it as ``clip_sound`` asks, the music ``duck_db`` under its speech (dB below the
+    dialogue, :data:`MIN_DUCK_DB` to :data:`MAX_DUCK_DB`); returns ``out`` and what became of that sound.
     ``speech``: the clip's speech stretches when known (``VideoAnalysis.speech_regions``);
     ``sound``: the clip's sound when it was read already (:func:`read_clip_sound`); ``music_lufs``:
     the loudness of ``audio`` when known (else it is measured).
@@ -239,19 +260,21 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
     from analysis.media.mux import mux
 
     check_clip_sound(clip_sound)
+    duck_db = check_duck_db(duck_db)
     if sound is None and clip_sound == "replace":
-        return mux(video, audio, out, duration=duration), DialogueMix(False, (), why="asked")
+        return mux(video, audio, out, duration=duration), DialogueMix(False, (), why="asked", duck_db=duck_db)
     if sound is not None and sound.samples is None:  # read already, and nothing of it to mix
-        return mux(video, audio, out, duration=duration), sound.report
+        return mux(video, audio, out, duration=duration), replace(sound.report, duck_db=duck_db)
     try:
         music, sr = soundfile.read(str(audio), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as err:  # soundfile raises LibsndfileError (a RuntimeError) on bad files
         raise MediaError(audio, f"cannot be read as audio ({err})") from None
     if sound is None or sound.sr != sr:
         sound = read_clip_sound(video, clip_sound, speech=speech, sr=sr, channels=music.shape[1])
+    report = replace(sound.report, duck_db=duck_db)  # read before the depth was known
     if sound.samples is None:
-        return mux(video, audio, out, duration=duration), sound.report
-    mixed = mix_under_dialogue(music.T, sound, music_lufs=music_lufs)
+        return mux(video, audio, out, duration=duration), report
+    mixed = mix_under_dialogue(music.T, sound, music_lufs=music_lufs, duck_db=duck_db)
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.mix.wav")
@@ -260,5 +283,5 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
         mux(video, tmp, out, duration=duration)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("%s: %s", video, sound.report.describe())
-    return dst, sound.report
+    log.info("%s: %s", video, report.describe())
+    return dst, report

@@ -20,7 +20,7 @@ import mido
 import pretty_midi
 
 from analysis.errors import MediaError
-from analysis.media.dialogue import check_clip_sound, mux_soundtrack
+from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.output.musicxml import score_xml
@@ -159,6 +159,7 @@ class Composition:
         wav: str | Path | None = None,
         soundfont: str | Path | None = None,
         clip_sound: str = "auto",
+        duck_db: float = UNDER_DB,
     ) -> Path:
         """``video`` with this piece as its soundtrack (video stream copied, or re-encoded to H.264
         where MP4 cannot hold its codec). Renders a WAV beside ``out_mp4`` unless ``wav`` (an
@@ -166,12 +167,14 @@ class Composition:
 
         ``clip_sound``: ``"auto"`` keeps a clip's dialogue with the music ducked under it and
         replaces a clip's sound without speech; ``"keep"`` always keeps it; ``"replace"`` never
-        (:mod:`analysis.media.dialogue`).
+        (:mod:`analysis.media.dialogue`). ``duck_db``: how far the music sits under speech (dB below
+        the dialogue).
         """
         check_clip_sound(clip_sound)
+        check_duck_db(duck_db)
         out = _target(out_mp4)
         audio = Path(wav) if wav is not None else self.render(out.with_suffix(".wav"), soundfont=soundfont)
-        return mux_soundtrack(video, audio, out, clip_sound=clip_sound)[0]
+        return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db)[0]
 
 
 def _target(path: str | Path) -> Path:

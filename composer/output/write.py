@@ -19,7 +19,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError
-from analysis.media.dialogue import ClipSound, DialogueMix, check_clip_sound, mux_soundtrack, read_clip_sound
+from analysis.media.dialogue import (
+    UNDER_DB,
+    ClipSound,
+    DialogueMix,
+    check_clip_sound,
+    check_duck_db,
+    mux_soundtrack,
+    read_clip_sound,
+)
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from composer.output.piece import Composition
 from composer.output.render import SAMPLE_RATE, synthesize, write_wav
@@ -45,6 +53,7 @@ def write_outputs(
     clip_sound: str = "auto",
     notes: list[str] | None = None,
     speech: tuple[tuple[float, float], ...] | None = None,
+    duck_db: float = UNDER_DB,
 ) -> dict[str, Path]:
     """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
 
@@ -54,12 +63,14 @@ def write_outputs(
     says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by default a
     clip's dialogue stays, the music ducked under it), and ``notes``, when given, receives
     one line saying which it was; ``speech`` gives the clip's speech stretches when they are known
-    (``VideoAnalysis.speech_regions``), else the mix finds them. ``stems`` adds
+    (``VideoAnalysis.speech_regions``), else the mix finds them; ``duck_db``, how far the music
+    sits under speech (dB below the dialogue). ``stems`` adds
     one entry per part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails
     with a :class:`SoundtrackError` (MusicXML export of odd rhythms, say) is logged and left
     out instead of raising. ``timings``, when given, receives the seconds each format took.
     """
     check_clip_sound(clip_sound)
+    check_duck_db(duck_db)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
@@ -79,7 +90,7 @@ def write_outputs(
             if fmt == "mp4":
                 written[fmt], sound = _mux(piece, clip, folder / f"{stem}.mp4", soundfont,
                                            written.get("wav", {}).get("wav"), clip_sound, speech,
-                                           own.result() if own is not None else None)
+                                           own.result() if own is not None else None, duck_db)
                 if notes is not None:
                     notes.append(sound.describe())
             else:
@@ -115,7 +126,7 @@ def write_outputs(
 
 def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str | Path | None, wav: Path | None,
          clip_sound: str, speech: tuple[tuple[float, float], ...] | None,
-         sound: ClipSound | None) -> tuple[dict[str, Path], DialogueMix]:
+         sound: ClipSound | None, duck_db: float) -> tuple[dict[str, Path], DialogueMix]:
     """The clip with ``piece`` as its soundtrack, muxed from ``wav`` (the mix already written) or a fresh render;
     ``sound``: the clip's own sound, read already."""
     if clip is None:
@@ -125,7 +136,7 @@ def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str 
     else:  # the WAV written above, at the outputs' one loudness
         audio, level = wav, TARGET_LUFS
     path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
-                                  music_lufs=level)
+                                  music_lufs=level, duck_db=duck_db)
     return {"mp4": path}, report
 
 

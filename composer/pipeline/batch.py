@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.dialogue import check_clip_sound
+from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from analysis.media.hashing import content_hash
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
 from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
@@ -53,10 +53,13 @@ class ScoreSettings:
     content_type: str = "general"
     seed: int = 0
     clip_sound: str = "auto"
+    duck_db: float = UNDER_DB
 
     def resume_fields(self) -> dict[str, Any]:
         fields = asdict(self)
         del fields["out_dir"]
+        if fields["duck_db"] == UNDER_DB:  # the depth before it could be chosen: older manifests still resume
+            del fields["duck_db"]
         return fields
 
 
@@ -161,6 +164,7 @@ def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
         content_type=settings.content_type,
         seed=settings.seed,
         clip_sound=settings.clip_sound,
+        duck_db=settings.duck_db,
     )
     return summarize_score(result, library_seconds=opened - start)
 
@@ -174,6 +178,7 @@ def summarize_score(result: ScoreResult, *, library_seconds: float = 0.0) -> Tas
         "score": data["score"],
         "reason": result.reason,
         "clip_sound": result.clip_sound,
+        "duck_db": data["duck_db"],
         "subtitles": data["subtitles"],
         "warnings": data["warnings"],
         "threshold": result.threshold,
@@ -312,6 +317,7 @@ def score_videos(
     manifest_db: str | Path | None = None,
     batch: str | None = None,
     clip_sound: str = "auto",
+    duck_db: float = UNDER_DB,
 ) -> BatchReport:
     """Score every clip in ``paths`` (files and/or folders) into ``out_dir``; see the module docstring.
 
@@ -325,10 +331,12 @@ def score_videos(
     manifest in a database table as well, under the name ``batch`` (default: the output
     folder's absolute path): a rerun from another machine or folder against the same
     database and batch name skips the clips done there
-    (:class:`composer.pipeline.manifest.Manifest`). ``clip_sound`` is :func:`composer.score_video`'s:
-    by default a clip's dialogue stays under its new soundtrack.
+    (:class:`composer.pipeline.manifest.Manifest`). ``clip_sound`` and ``duck_db`` are
+    :func:`composer.score_video`'s: by default a clip's dialogue stays under its new soundtrack, the
+    music :data:`~analysis.media.dialogue.UNDER_DB` under its speech.
     """
     check_clip_sound(clip_sound)
+    duck_db = check_duck_db(duck_db)
     start = time.perf_counter()
     _check_library(library)
     out = Path(out_dir)
@@ -342,6 +350,7 @@ def score_videos(
         content_type=content_type,
         seed=seed,
         clip_sound=clip_sound,
+        duck_db=duck_db,
     )
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})

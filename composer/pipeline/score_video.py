@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import MediaError, ParameterError
-from analysis.media.dialogue import check_clip_sound
+from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from composer.output.piece import Composition
 
 CHOICES = ("match", "compose")
@@ -47,6 +47,8 @@ class ScoreResult:
     composition: Composition | None = field(default=None, repr=False)
     #: What became of the clip's own sound under the new soundtrack, in a sentence.
     clip_sound: str | None = None
+    #: How far the music was asked to sit under the clip's speech (dB below the dialogue).
+    duck_db: float = UNDER_DB
     #: The subtitles the analysis read (a file given or beside the clip, or the clip's own track); None if none.
     subtitles: str | None = None
     #: What the analysis warned of (a damaged stretch skipped, subtitles left out, ...).
@@ -72,6 +74,7 @@ class ScoreResult:
             "duration": round(self.duration, 4),
             "composition": None if self.composition is None else self.composition.to_dict(),
             "clip_sound": self.clip_sound,
+            "duck_db": self.duck_db,
             "subtitles": self.subtitles,
             "warnings": list(self.warnings),
         }
@@ -106,6 +109,7 @@ def score_video(
     clip_analysis: Any = None,
     weights: Any = None,
     clip_sound: str = "auto",
+    duck_db: float = UNDER_DB,
     subtitles: str | Path | None = "auto",
     progress: Callable[[float, str], None] | None = None,
 ) -> ScoreResult:
@@ -119,18 +123,18 @@ def score_video(
     ``analysis.VideoAnalysis`` of this clip (the app and the benchmark have one already).
     ``weights`` (a ``matching.ranking.weights.MatchWeights``, e.g. learned from feedback by
     ``matching.feedback.learner.current_weights``) overrides the content type's preset blend.
-    ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue
-    with the music ducked under it, ``"keep"`` keeps any sound, ``"replace"`` none
-    (:mod:`analysis.media.dialogue`). ``subtitles`` is :func:`analysis.analyze_video`'s: by default
-    what a player would show (a subtitle file beside the clip, else its own text track).
-    ``progress`` is called with (fraction done, what is happening), as
-    :func:`analysis.analyze_video` calls it.
+    ``clip_sound`` says what becomes of the clip's own sound: ``"auto"`` keeps a clip's dialogue, the
+    music ``duck_db`` dB under its speech (6 to 30), ``"keep"`` any sound, ``"replace"`` none
+    (:mod:`analysis.media.dialogue`). ``subtitles`` is :func:`analysis.analyze_video`'s: by default what a
+    player would show (a subtitle file beside the clip, else its own text track). ``progress`` is called
+    with (fraction done, what is happening), as :func:`analysis.analyze_video` calls it.
     """
     from analysis.video import analyze_video
     from composer.music.sources import get_source
     from composer.pipeline.compose import compose
 
     check_clip_sound(clip_sound)
+    duck_db = check_duck_db(duck_db)
     clip_path = Path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
@@ -166,11 +170,11 @@ def score_video(
     _make_folder(out)
     if best is not None and best.score >= limit:
         report(0.75, f"fitting {best.title or Path(best.path).name} to the clip")
-        outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions)
+        outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions, duck_db)
         report(1.0, "done")
         reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
         return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
-                           clip.duration, clip_sound=sound, **read)
+                           clip.duration, clip_sound=sound, duck_db=duck_db, **read)
 
     reason = _why_composed(best, lib is None, limit)
     t0 = time.perf_counter()
@@ -182,11 +186,11 @@ def score_video(
     notes: list[str] = []
     report(0.8, "rendering the score and putting it on the clip")
     outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
-                                 clip_sound=clip_sound, notes=notes, speech=clip.speech_regions)
+                                 clip_sound=clip_sound, notes=notes, speech=clip.speech_regions, duck_db=duck_db)
     report(1.0, "done")
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
-                       **read)
+                       duck_db=duck_db, **read)
 
 
 def _make_folder(out: Path) -> None:
@@ -204,8 +208,8 @@ def _why_composed(best: Any, no_library: bool, limit: float) -> str:
     return f"{why}: composed a new score (threshold {limit:.3f})"
 
 
-def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
-               clip_sound: str, speech: tuple[tuple[float, float], ...] | None) -> tuple[dict[str, Path], str | None]:
+def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float], clip_sound: str,
+               speech: tuple[tuple[float, float], ...] | None, duck_db: float) -> tuple[dict[str, Path], str | None]:
     """The matched track's section fitted to the clip: ``<stem>-match.wav`` and ``.mp4``, and what
     became of the clip's own sound."""
     from matching.fit import fit_to_clip
@@ -214,15 +218,15 @@ def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
     mp4 = out / f"{clip_path.stem}-match.mp4"
     fitted = fit_to_clip(best.path, clip_path, mp4, start=best.start, stretch=best.stretch,
                          out_wav=out / f"{clip_path.stem}-match.wav", clip_sound=clip_sound,
-                         speech=speech)
+                         speech=speech, duck_db=duck_db)
     timings["fitting"] = time.perf_counter() - t0
     sound = fitted.clip_sound.describe() if fitted.clip_sound is not None else None
     return {"wav": fitted.wav, "mp4": fitted.video or mp4}, sound
 
 
 def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: dict[str, float], *,
-                       musicxml: bool, soundfont: str | Path | None, clip_sound: str,
-                       notes: list[str], speech: tuple[tuple[float, float], ...] | None) -> dict[str, Path]:
+                       musicxml: bool, soundfont: str | Path | None, clip_sound: str, notes: list[str],
+                       speech: tuple[tuple[float, float], ...] | None, duck_db: float) -> dict[str, Path]:
     """``<stem>-score.mid/.musicxml/.wav/.mp4``; the MIDI counts as composing, the rest as rendering.
 
     MusicXML is written beside the audio (:func:`composer.output.write.write_outputs`), so
@@ -234,7 +238,7 @@ def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: 
     formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
     t0 = time.perf_counter()
     outputs = write_outputs(piece, out, f"{clip_path.stem}-score", clip_path, formats, soundfont=soundfont,
-                            timings=steps, clip_sound=clip_sound, notes=notes, speech=speech)
+                            timings=steps, clip_sound=clip_sound, notes=notes, speech=speech, duck_db=duck_db)
     timings["composing"] += steps.get("mid", 0.0)
     timings["rendering"] = time.perf_counter() - t0 - steps.get("mid", 0.0)
     return outputs

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         manifest_db=args.manifest_db,
         batch=args.batch_name,
         clip_sound=args.clip_sound,
+        duck_db=args.duck_db,
     )
     if args.json:
         from soundtrack.jsonout import print_json

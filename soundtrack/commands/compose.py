@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
     notes: list[str] = []
     files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats, clip_sound=args.clip_sound, notes=notes,
-                          speech=speech)
+                          speech=speech, duck_db=args.duck_db)
     if args.json:
         from soundtrack.jsonout import print_json
 

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         result = score_video(args.clip, library=lib, weights=weights, threshold=args.threshold, out_dir=args.out,
                              style=args.style, instrument=args.instrument, content_type=args.content_type,
                              seed=args.seed, source=args.source, musicxml=not args.no_musicxml,
-                             clip_sound=args.clip_sound, subtitles=args.subtitles or "auto", progress=progress)
+                             clip_sound=args.clip_sound, duck_db=args.duck_db, subtitles=args.subtitles or "auto",
+                             progress=progress)
     for note in result.warnings:
         print(f"soundtrack score: warning: {note}", file=sys.stderr)
     if args.json:
