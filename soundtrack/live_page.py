@@ -18,6 +18,11 @@
   ``REACTION_TTL_S`` without a face and when the switch goes off. A red "camera on"
   indicator shows while the switch is on. The reaction moves the target by
   ``REACTION_WEIGHT`` times the viewer's expression (valence and arousal).
+* **Dialogue.** A clip with speech (the analysis's speech stretches) plays with its own sound,
+  and the live score steps back ``UNDER_DB - GAP_DB`` dB under the speech, with the file mix's
+  ramps (:func:`analysis.media.dialogue.duck_curve`); the clip's level is the browser's, so
+  the dip is relative to the music between lines. A clip without speech plays muted, under
+  the live score alone (as the file mix replaces a sound without speech).
 * **Taste.** What the viewer's ratings taught shifts the music lighter or darker: the
   mean over their rated tracks of (stars - 3) / 2 x the track's mean valence, times
   ``TASTE_GAIN``, capped at +-``TASTE_MAX``, is added to the valence target (positive:
@@ -39,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import ParameterError, SoundtrackError
+from analysis.media.dialogue import GAP_DB, UNDER_DB, duck_curve
 from soundtrack.security import public_message
 from soundtrack.service import SoundtrackService
 from soundtrack.session import Session
@@ -49,6 +55,8 @@ CHUNK_S = 0.5
 AHEAD_S = 1.0
 SAMPLE_RATE = 22050
 FRAME_EVERY_S = 0.5
+#: How far the live score dips under the clip's speech, against where nobody speaks (dB).
+DIALOGUE_DIP_DB = UNDER_DB - GAP_DB
 REACTION_WEIGHT = 0.35
 REACTION_TTL_S = 3.0
 TASTE_GAIN = 0.5
@@ -157,11 +165,12 @@ class LiveService:
         return float(np.clip(v, -1, 1)), float(np.clip(a, -1, 1))
 
     # ------------------------------------------------------------------ the stream
-    def prepare(self, session: Session | None) -> str:
-        """The clip to play beside the live score (the one analysed in the first tab)."""
+    def prepare(self, session: Session | None) -> tuple[str, bool]:
+        """The clip to play beside the live score (the one analysed in the first tab), and whether it
+        plays with its own sound: only when people speak in it."""
         if session is None or session.clip is None or session.video is None:
             raise ParameterError("analyse a clip in the first tab, then come back to play it live")
-        return str(session.video)
+        return str(session.video), bool(_speech(session.clip))
 
     def stream(self, session: Session | None, key: str | None, style: str, token: object,
                *, pace: bool = True) -> Iterator[tuple[bytes, str]]:
@@ -173,19 +182,37 @@ class LiveService:
         taste = self.taste(token)
         live = LiveComposer(style=style or "cinematic", seed=0, sample_rate=SAMPLE_RATE)
         lean = "lighter" if taste > 0.01 else "darker" if taste < -0.01 else "neutral"
+        speech = _speech(clip)
+        dialogue = f"; the clip's dialogue plays, the music {DIALOGUE_DIP_DB:g} dB down under it" if speech else ""
         t0 = time.monotonic()
         try:
             while live.time < clip.duration - 1e-6:
                 v, a = self.target(clip, live.time, key, taste)
                 live.update(v, a)
+                start = live.time
                 audio = live.render_next(min(CHUNK_S, clip.duration - live.time))
+                if speech:
+                    audio = duck_under(audio, speech, start)
                 status = (f"Live: {live.time:.1f} / {clip.duration:.1f} s, target valence {v:+.2f}, "
-                          f"arousal {a:+.2f}; your ratings lean {lean} ({taste:+.2f})")
+                          f"arousal {a:+.2f}; your ratings lean {lean} ({taste:+.2f}){dialogue}")
                 yield wav_bytes(audio, SAMPLE_RATE), status
                 if pace:
                     time.sleep(max(0.0, live.time - AHEAD_S - (time.monotonic() - t0)))
         finally:
             live.close()
+
+
+def _speech(clip: Any) -> tuple[tuple[float, float], ...]:
+    return tuple(getattr(clip, "speech_regions", None) or ())
+
+
+def duck_under(audio: np.ndarray, speech: tuple[tuple[float, float], ...], start: float) -> np.ndarray:
+    """A chunk (n, channels) that starts ``start`` s into the clip, dipped by :data:`DIALOGUE_DIP_DB`
+    where ``speech`` is (the curve is the file mix's, read from the chunk's start)."""
+    shifted = tuple((s - start, e - start) for s, e in speech)
+    duck = duck_curve(shifted, audio.shape[0], SAMPLE_RATE)
+    gain = (10.0 ** (-DIALOGUE_DIP_DB * duck / 20.0)).astype(np.float32)
+    return audio * (gain[:, None] if audio.ndim == 2 else gain)
 
 
 def _message(err: Exception) -> str:
@@ -209,9 +236,10 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
 
     def on_start(sess):
         try:
-            return "", publish(live.prepare(sess))
+            video, with_sound = live.prepare(sess)
+            return "", publish(video), with_sound
         except Exception as err:
-            return _message(err), None
+            return _message(err), None, False
 
     def on_stream(sess, key, style, tok):
         try:
@@ -242,10 +270,11 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
                 indicator = gr.HTML(CAMERA_OFF, elem_id="live-indicator")
                 cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Your camera (not stored)",
                                visible=False, elem_id="live-cam")
-        mute = "() => { const v = document.querySelector('#live-video video'); if (v) { v.muted = true; } }"
-        started = start.click(on_start, [session], [status, video])
-        streaming = started.then(None, None, None, js=mute).then(on_stream, [session, key, style, token],
-                                                                [audio, status], concurrency_limit=4)
+        with_sound = gr.Checkbox(False, visible=False, elem_id="live-clip-sound")  # the clip's dialogue plays
+        mute = "(keep) => { const v = document.querySelector('#live-video video'); if (v) { v.muted = !keep; } }"
+        started = start.click(on_start, [session], [status, video, with_sound])
+        streaming = started.then(None, [with_sound], None, js=mute).then(on_stream, [session, key, style, token],
+                                                                         [audio, status], concurrency_limit=4)
         stop.click(None, None, None, cancels=[streaming])
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,

@@ -288,3 +288,38 @@ def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) 
     assert "valence +0.60, arousal -0.80" in statuses[0] and "valence -0.40, arousal +0.53" in statuses[-1]
     with pytest.raises(ParameterError, match="analyse a clip"):
         next(live_service.stream(Session(folder=tmp_path), None, "cinematic", None))
+
+
+def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path) -> None:
+    """With speech in the clip, the clip plays with its sound and the live score dips by
+    DIALOGUE_DIP_DB under the speech (ramps as the file mix's); without, the clip plays muted."""
+    import io
+    import wave
+
+    from analysis.arc import EmotionArc
+    from soundtrack.live_page import DIALOGUE_DIP_DB, SAMPLE_RATE
+    from soundtrack.session import Session
+
+    arc = EmotionArc(np.linspace(0, 6, 13), np.full(13, 0.3), np.full(13, 0.4))
+
+    def played(speech):
+        clip = type("Clip", (), {"arc": arc, "duration": 6.0, "speech_regions": speech})
+        session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=clip)
+        chunks, statuses = [], []
+        for chunk, status in live_service.stream(session, None, "ambient", None, pace=False):
+            with wave.open(io.BytesIO(chunk)) as w:
+                pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
+            chunks.append(pcm.astype(float) / 32767)
+            statuses.append(status)
+        return np.concatenate(chunks), statuses, live_service.prepare(session)[1]
+
+    plain, plain_status, plain_sound = played(None)
+    spoken, spoken_status, spoken_sound = played(((2.5, 4.5),))
+    assert not plain_sound and spoken_sound  # the clip's own sound plays only with speech in it
+    assert "dialogue" not in plain_status[-1] and f"{DIALOGUE_DIP_DB:g} dB down" in spoken_status[-1]
+    sr = SAMPLE_RATE
+    assert np.array_equal(spoken[: 2 * sr], plain[: 2 * sr])  # untouched until the dip's ramp (0.3 s ahead)
+    under = slice(int(2.6 * sr), int(4.4 * sr))
+    ratio = np.sqrt(np.mean(spoken[under] ** 2) / np.mean(plain[under] ** 2))
+    assert 20 * np.log10(ratio) == pytest.approx(-DIALOGUE_DIP_DB, abs=0.1)
+    assert np.array_equal(spoken[int(5.4 * sr):], plain[int(5.4 * sr):])  # back after the 0.8 s release

@@ -109,6 +109,7 @@ def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "live-tab.png"), full_page=True)
         played = page.evaluate("() => { const a = document.querySelector('#live-audio audio'); "
                                "return a ? a.currentTime : -1; }")
+        muted = page.evaluate("() => document.querySelector('#live-video video').muted")
 
         page.locator("#live-follow input").uncheck()
         expect(page.locator("#camera-indicator")).to_have_count(0, timeout=10_000)
@@ -116,6 +117,7 @@ def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
 
     assert float(text.split("Live:")[1].split("/")[0]) > 1.0, text  # the stream moved on
     assert played > 0.0, played  # the browser played the streamed score
+    assert muted is True  # nobody speaks in the clip: it plays under the live score alone
     assert outside == []
     assert _images(live_server["gradio_tmp"]) == images_before  # no webcam frame written to disk
 
