@@ -42,6 +42,15 @@ def duck_depth(text: str) -> float:
             f"must be within {MIN_DUCK_DB:g} and {MAX_DUCK_DB:g} dB below the dialogue (received {text!r})") from None
 
 
+def check_library(library: str) -> None:
+    """A ``--library`` that a command only reads must exist: opening a mistyped SQLite path would make an
+    empty database there. A database URL (``://``) is left to the database to refuse."""
+    from analysis.errors import MediaError
+
+    if "://" not in library and not Path(library).is_file():
+        raise MediaError(library, "library database not found (`soundtrack index DIR --library FILE` makes one)")
+
+
 def add_clip_sound(parser: argparse.ArgumentParser) -> None:
     """``--clip-sound``: what becomes of the clip's own sound under its new soundtrack; ``--duck``: how far
     the music sits under the clip's speech."""
@@ -55,7 +64,7 @@ def add_clip_sound(parser: argparse.ArgumentParser) -> None:
                              f"{MAX_DUCK_DB:g}, default {UNDER_DB:g})")
 
 
-__all__ = ["add_clip_sound", "duck_depth", "input_path", "safe_stem"]
+__all__ = ["add_clip_sound", "check_library", "duck_depth", "input_path", "safe_stem"]
 
 
 def add_progress(parser: argparse.ArgumentParser) -> None:

@@ -162,3 +162,26 @@ def test_a_duck_depth_out_of_range_is_refused_before_any_work(capsys, tmp_path, 
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "Traceback" not in err
     assert f"argument --duck: must be within 6 and 30 dB below the dialogue (received '{depth}')" in err
+
+
+def test_read_only_commands_name_a_missing_library_and_make_none(capsys, tmp_path):
+    """A mistyped `--library` is refused in one line; before, `match` opened it and left an empty
+    SQLite database (and its -wal and -shm files) under the mistyped name."""
+    clip = still_as_mp4(tmp_path / "clip.mp4")
+    for command in ("match", "score", "batch"):
+        extra = ["--out", str(tmp_path / "out")] if command == "batch" else []
+        line = _one_sentence(capsys, [command, str(clip), "--library", str(tmp_path / "libary.db"), *extra])
+        assert "libary.db: library database not found" in line
+    assert not list(tmp_path.glob("libary.db*"))
+
+
+def test_an_empty_folder_is_said_to_hold_nothing(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = _one_sentence(capsys, ["batch", str(empty), "--out", str(tmp_path / "out")])
+    assert "empty: holds no video clips (looked for .3gp" in line
+    assert not (tmp_path / "out").exists()  # no output folder or manifest for a batch of nothing
+    assert main(["index", str(empty), "--library", str(tmp_path / "lib.db"), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "holds no audio or MIDI files (looked for .aac" in err and "indexing" not in err
+    assert "added 0" in out

@@ -339,6 +339,13 @@ def score_videos(
     duck_db = check_duck_db(duck_db)
     start = time.perf_counter()
     _check_library(library)
+    clips = _expand(paths, recursive)
+    if not clips:  # a wrong folder, most likely: say so before any output folder or manifest is made
+        looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
+        given = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+        if len(given) == 1:
+            raise MediaError(given[0], f"holds no video clips ({looked})")
+        raise ParameterError(f"no video clips in {', '.join(map(str, given)) or 'no paths'} ({looked})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = ScoreSettings(
@@ -358,7 +365,6 @@ def score_videos(
     manifest.sync_csv()
     done = manifest.completed(retry_errors=retry_errors)
 
-    clips = _expand(paths, recursive)
     plan = _plan_jobs(clips, out=out, digest=digest, done=done)
     records: list[Record] = []
     for rec in plan.unreadable:

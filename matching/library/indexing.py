@@ -146,7 +146,7 @@ def analyze_files(
         todo[str(f)] = checksum
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     added: list[TrackRecord] = []
-    bar = tqdm(total=len(todo), desc="indexing", unit="track", disable=not progress)
+    bar = tqdm(total=len(todo), desc="indexing", unit="track", disable=not progress or not todo)
     try:
         for out in _results(analyzer, list(todo), library.hop, n_workers, client):
             bar.update(1)

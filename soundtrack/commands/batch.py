@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound
+from soundtrack.argtypes import add_clip_sound, check_library
 
 NAME = "batch"
 HELP = "score many clips (match or compose each), locally or on a Dask cluster; resumable via a manifest"
@@ -60,12 +60,10 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_name is not None and args.manifest_db is None:
         raise ParameterError("`--batch-name` names a batch in `--manifest-db`; give that too")
     if args.library is not None:  # a library that cannot be read fails the batch once, not every clip
-        from analysis.errors import MediaError
         from matching.library.store import Library
         from soundtrack.cli import CLI_BUSY_TIMEOUT
 
-        if "://" not in args.library and not Path(args.library).is_file():
-            raise MediaError(args.library, "library database not found")
+        check_library(args.library)
         Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT).engine.dispose()
     report = score_videos(
         args.clips,

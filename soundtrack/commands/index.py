@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from analysis.music.formats import TRACK_SUFFIXES
     from matching.library.store import Library
     from soundtrack.cli import CLI_BUSY_TIMEOUT
 
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tag,
         licence=args.licence,
     )
+    if Path(args.source).is_dir() and not (report.added or report.existing or report.skipped):
+        print(f"soundtrack index: warning: {args.source} holds no audio or MIDI files (looked for "
+              f"{', '.join(sorted(TRACK_SUFFIXES))})", file=sys.stderr)
     redone, kept = reanalyse(lib, progress=not args.no_progress) if args.reanalyse else ([], [])
     stale = len(lib.stale())
     index = update_sketch_index(lib, args.sketch_index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from soundtrack.argtypes import input_path
+from soundtrack.argtypes import check_library, input_path
 from soundtrack.commands.analyze import SOURCES_HELP_DEFAULT
 
 NAME = "match"
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from soundtrack.cli import CLI_BUSY_TIMEOUT
     from soundtrack.commands.index import update_sketch_index
 
+    check_library(args.library)
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
         raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound, add_progress, input_path, progress_bar
+from soundtrack.argtypes import add_clip_sound, add_progress, check_library, input_path, progress_bar
 
 NAME = "score"
 HELP = "give a clip a soundtrack: the best-fitting library track, or a newly composed score"
@@ -45,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.library is not None:
         from matching.library.store import Library
 
-        if "://" not in args.library and not Path(args.library).is_file():
-            raise MediaError(args.library, "library database not found")
+        check_library(args.library)
         lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     weights = None
     if lib is not None:
