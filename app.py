@@ -347,7 +347,7 @@ def build_ui(service: SoundtrackService) -> Any:
             c.update(_data_box(gr))
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
-        build_live_tab(service, c["session"], c["token"], _publish)  # soundtrack/live_page.py
+        build_live_tab(service, c["session"], c["token"], _publish, c["duck"])  # soundtrack/live_page.py
         demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None).then(
             service.catalogue, None, c["catalogue"])
         _wire_clip(gr, service, c)

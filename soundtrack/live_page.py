@@ -19,9 +19,10 @@
   indicator shows while the switch is on. The reaction moves the target by
   ``REACTION_WEIGHT`` times the viewer's expression (valence and arousal).
 * **Dialogue.** A clip with speech (the analysis's speech stretches) plays with its own sound,
-  and the live score steps back ``UNDER_DB - GAP_DB`` dB under the speech, with the file mix's
-  ramps (:func:`analysis.media.dialogue.duck_curve`); the clip's level is the browser's, so
-  the dip is relative to the music between lines. A clip without speech plays muted, under
+  and the live score steps back under the speech by ``duck_db - GAP_DB`` dB (the first tab's
+  "Music under speech" slider; 10 dB at its default), with the file mix's ramps
+  (:func:`analysis.media.dialogue.duck_curve`). The clip's level is the browser's, so the dip is
+  relative to the music between lines, as in the file mix. A clip without speech plays muted, under
   the live score alone (as the file mix replaces a sound without speech).
 * **Taste.** What the viewer's ratings taught shifts the music lighter or darker: the
   mean over their rated tracks of (stars - 3) / 2 x the track's mean valence, times
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import ParameterError, SoundtrackError
-from analysis.media.dialogue import GAP_DB, UNDER_DB, duck_curve
+from analysis.media.dialogue import GAP_DB, UNDER_DB, check_duck_db, duck_curve
 from soundtrack.security import public_message
 from soundtrack.service import SoundtrackService
 from soundtrack.session import Session
@@ -55,7 +56,7 @@ CHUNK_S = 0.5
 AHEAD_S = 1.0
 SAMPLE_RATE = 22050
 FRAME_EVERY_S = 0.5
-#: How far the live score dips under the clip's speech, against where nobody speaks (dB).
+#: How far the live score dips under the clip's speech by default, against where nobody speaks (dB).
 DIALOGUE_DIP_DB = UNDER_DB - GAP_DB
 REACTION_WEIGHT = 0.35
 REACTION_TTL_S = 3.0
@@ -173,17 +174,19 @@ class LiveService:
         return str(session.video), bool(_speech(session.clip))
 
     def stream(self, session: Session | None, key: str | None, style: str, token: object,
-               *, pace: bool = True) -> Iterator[tuple[bytes, str]]:
-        """WAV chunks of the live score for the session's clip, with a one-line status."""
+               *, pace: bool = True, duck_db: float = UNDER_DB) -> Iterator[tuple[bytes, str]]:
+        """WAV chunks of the live score for the session's clip, with a one-line status; ``duck_db``: the
+        music under speech as the file mix means it (dB below the dialogue; the dip is that less GAP_DB)."""
         from composer.live import LiveComposer
 
+        dip = check_duck_db(duck_db) - GAP_DB
         self.prepare(session)
         clip = session.clip
         taste = self.taste(token)
         live = LiveComposer(style=style or "cinematic", seed=0, sample_rate=SAMPLE_RATE)
         lean = "lighter" if taste > 0.01 else "darker" if taste < -0.01 else "neutral"
         speech = _speech(clip)
-        dialogue = f"; the clip's dialogue plays, the music {DIALOGUE_DIP_DB:g} dB down under it" if speech else ""
+        dialogue = f"; the clip's dialogue plays, the music {dip:g} dB down under it" if speech else ""
         t0 = time.monotonic()
         try:
             while live.time < clip.duration - 1e-6:
@@ -192,7 +195,7 @@ class LiveService:
                 start = live.time
                 audio = live.render_next(min(CHUNK_S, clip.duration - live.time))
                 if speech:
-                    audio = duck_under(audio, speech, start)
+                    audio = duck_under(audio, speech, start, dip)
                 status = (f"Live: {live.time:.1f} / {clip.duration:.1f} s, target valence {v:+.2f}, "
                           f"arousal {a:+.2f}; your ratings lean {lean} ({taste:+.2f}){dialogue}")
                 yield wav_bytes(audio, SAMPLE_RATE), status
@@ -206,12 +209,13 @@ def _speech(clip: Any) -> tuple[tuple[float, float], ...]:
     return tuple(getattr(clip, "speech_regions", None) or ())
 
 
-def duck_under(audio: np.ndarray, speech: tuple[tuple[float, float], ...], start: float) -> np.ndarray:
-    """A chunk (n, channels) that starts ``start`` s into the clip, dipped by :data:`DIALOGUE_DIP_DB`
-    where ``speech`` is (the curve is the file mix's, read from the chunk's start)."""
+def duck_under(audio: np.ndarray, speech: tuple[tuple[float, float], ...], start: float,
+               dip_db: float = DIALOGUE_DIP_DB) -> np.ndarray:
+    """A chunk (n, channels) that starts ``start`` s into the clip, dipped by ``dip_db`` where ``speech``
+    is (the curve is the file mix's, read from the chunk's start)."""
     shifted = tuple((s - start, e - start) for s, e in speech)
     duck = duck_curve(shifted, audio.shape[0], SAMPLE_RATE)
-    gain = (10.0 ** (-DIALOGUE_DIP_DB * duck / 20.0)).astype(np.float32)
+    gain = (10.0 ** (-dip_db * duck / 20.0)).astype(np.float32)
     return audio * (gain[:, None] if audio.ndim == 2 else gain)
 
 
@@ -222,10 +226,12 @@ def _message(err: Exception) -> str:
     return "**Error:** the server could not do that (it has been logged); try again or reload the page."
 
 
-def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any]) -> Any:
+def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any],
+                   duck: Any = None) -> Any:
     """The Live tab, built inside the page's ``gr.Blocks`` (call it within ``with gr.Blocks()``).
 
-    ``session`` and ``token`` are the page's ``gr.State`` and ``gr.BrowserState``;
+    ``session`` and ``token`` are the page's ``gr.State`` and ``gr.BrowserState``; ``duck``, its
+    "Music under speech" slider (None: the default depth);
     ``publish`` makes a server file fetchable by the page (the app's copy-to-cache policy).
     """
     import gradio as gr
@@ -241,9 +247,9 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         except Exception as err:
             return _message(err), None, False
 
-    def on_stream(sess, key, style, tok):
+    def on_stream(sess, key, style, tok, duck_db=UNDER_DB):
         try:
-            yield from live.stream(sess, key, style, tok)
+            yield from live.stream(sess, key, style, tok, duck_db=duck_db)
         except Exception as err:
             yield None, _message(err)
 
@@ -273,8 +279,9 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         with_sound = gr.Checkbox(False, visible=False, elem_id="live-clip-sound")  # the clip's dialogue plays
         mute = "(keep) => { const v = document.querySelector('#live-video video'); if (v) { v.muted = !keep; } }"
         started = start.click(on_start, [session], [status, video, with_sound])
-        streaming = started.then(None, [with_sound], None, js=mute).then(on_stream, [session, key, style, token],
-                                                                         [audio, status], concurrency_limit=4)
+        inputs = [session, key, style, token, *([duck] if duck is not None else [])]
+        streaming = started.then(None, [with_sound], None, js=mute).then(on_stream, inputs, [audio, status],
+                                                                         concurrency_limit=4)
         stop.click(None, None, None, cancels=[streaming])
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,

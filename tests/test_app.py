@@ -254,7 +254,8 @@ def test_the_clips_own_subtitle_track_and_its_warnings_reach_the_page(service, c
 
 
 def test_the_music_under_speech_slider_reaches_preview_skip_and_compose(service, tmp_path, monkeypatch):
-    """The page's "Music under speech" slider: each handler that mixes the clip's sound gets its value."""
+    """The page's "Music under speech" slider: each handler that mixes the clip's sound, and the Live tab's
+    score, gets its value."""
     import gradio as gr
 
     from app import build_ui
@@ -281,12 +282,20 @@ def test_the_music_under_speech_slider_reaches_preview_skip_and_compose(service,
     monkeypatch.setattr(service, "compose", compose)
     monkeypatch.setattr(service, "event", lambda *a, **kw: 0)
     monkeypatch.setattr(service, "why", lambda *a: made)
+
+    def stream(self, *args, duck_db=14.0, **kw):  # the Live tab's score
+        calls.append(("live", None, duck_db))
+        yield b"", "live"
+
+    monkeypatch.setattr("soundtrack.live_page.LiveService.stream", stream)
     page = {"duck": 20.0, "clip-sound": "keep", "choice": "1. one"}  # what the browser sends, by elem_id
     wired = [fn for fn in demo.fns.values() if slider in fn.inputs]
-    assert {fn.name for fn in wired} == {"on_preview", "on_skip", "on_compose"}
+    assert {fn.name for fn in wired} == {"on_preview", "on_skip", "on_compose", "on_stream"}
     for fn in wired:
-        fn.fn(*[session if isinstance(i, gr.State) else page.get(i.elem_id) for i in fn.inputs])
-    assert sorted(calls) == [("compose", "keep", 20.0), ("preview", "keep", 20.0), ("preview", "keep", 20.0)]
+        out = fn.fn(*[session if isinstance(i, gr.State) else page.get(i.elem_id) for i in fn.inputs])
+        list(out) if fn.name == "on_stream" else None  # a generator runs when read
+    assert sorted(calls) == [("compose", "keep", 20.0), ("live", None, 20.0), ("preview", "keep", 20.0),
+                             ("preview", "keep", 20.0)]
 
 
 def test_preview_and_compose_put_the_music_as_far_under_speech_as_asked(service, tmp_path):

@@ -297,16 +297,17 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
     import wave
 
     from analysis.arc import EmotionArc
+    from analysis.media.dialogue import GAP_DB
     from soundtrack.live_page import DIALOGUE_DIP_DB, SAMPLE_RATE
     from soundtrack.session import Session
 
     arc = EmotionArc(np.linspace(0, 6, 13), np.full(13, 0.3), np.full(13, 0.4))
 
-    def played(speech):
+    def played(speech, **kw):
         clip = type("Clip", (), {"arc": arc, "duration": 6.0, "speech_regions": speech})
         session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=clip)
         chunks, statuses = [], []
-        for chunk, status in live_service.stream(session, None, "ambient", None, pace=False):
+        for chunk, status in live_service.stream(session, None, "ambient", None, pace=False, **kw):
             with wave.open(io.BytesIO(chunk)) as w:
                 pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
             chunks.append(pcm.astype(float) / 32767)
@@ -323,3 +324,8 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
     ratio = np.sqrt(np.mean(spoken[under] ** 2) / np.mean(plain[under] ** 2))
     assert 20 * np.log10(ratio) == pytest.approx(-DIALOGUE_DIP_DB, abs=0.1)
     assert np.array_equal(spoken[int(5.4 * sr):], plain[int(5.4 * sr):])  # back after the 0.8 s release
+    deeper, deeper_status, _ = played(((2.5, 4.5),), duck_db=20)  # the page's "Music under speech" at 20 dB
+    ratio = np.sqrt(np.mean(deeper[under] ** 2) / np.mean(plain[under] ** 2))
+    assert 20 * np.log10(ratio) == pytest.approx(-(20 - GAP_DB), abs=0.1) and "16 dB down" in deeper_status[-1]
+    with pytest.raises(ParameterError, match="within 6 and 30 dB"):
+        next(live_service.stream(Session(folder=tmp_path), None, "ambient", None, duck_db=40))
