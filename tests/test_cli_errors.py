@@ -185,3 +185,10 @@ def test_an_empty_folder_is_said_to_hold_nothing(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert "holds no audio or MIDI files (looked for .aac" in err and "indexing" not in err
     assert "added 0" in out
+
+
+def test_a_batch_where_every_clip_failed_gives_no_speed(capsys, tmp_path):
+    """A rate over clips that only failed (23,690 clips/min for one missing file) says nothing."""
+    rc = main(["batch", str(tmp_path / "gone.mp4"), "--out", str(tmp_path / "out"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "1 clip(s) scored (0 ok, 1 with errors)" in out and "clips/min" not in out

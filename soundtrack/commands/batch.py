@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
         print_json(report.to_dict())
     else:
+        rate = f"; {report.clips_per_minute:.1f} clips/min" if report.ok else ""  # not the speed of failing
         print(
             f"{report.ran} clip(s) scored ({report.ok} ok, {report.errors} with errors), {report.skipped} already done"
-            f", {len(report.duplicates)} duplicate(s); {report.clips_per_minute:.1f} clips/min"
+            f", {len(report.duplicates)} duplicate(s){rate}"
         )
         print(f"manifest: {report.manifest}" + (f" and {report.csv}" if report.csv else ""))
         for rec in report.records:
