@@ -298,3 +298,15 @@ def test_real_scoring_batch_matches_from_a_read_only_library(four_shot_clip, tmp
     assert {Path(p).suffix for p in rec.outputs} == {".wav", ".mp4"} and all(Path(p).is_file() for p in rec.outputs)
     assert {"analysis", "ranking", "fitting"} <= set(rec.timings)
     assert db.read_bytes() == before  # workers only read the library
+
+
+def test_a_batch_of_no_clips_is_refused_before_any_output(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "notes.txt").write_text("not a clip")
+    with pytest.raises(MediaError, match="holds no video clips"):
+        score_videos(a, out_dir=tmp_path / "out", workers=0, progress=False)
+    with pytest.raises(ParameterError, match=r"no video clips in .*a, .*b \(looked for .3gp"):
+        score_videos(iter([a, b]), out_dir=tmp_path / "out", workers=0, progress=False)  # an iterator is read once
+    assert not (tmp_path / "out").exists()

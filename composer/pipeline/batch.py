@@ -339,10 +339,10 @@ def score_videos(
     duck_db = check_duck_db(duck_db)
     start = time.perf_counter()
     _check_library(library)
-    clips = _expand(paths, recursive)
+    given = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]  # read once: may be an iterator
+    clips = _expand(given, recursive)
     if not clips:  # a wrong folder, most likely: say so before any output folder or manifest is made
         looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
-        given = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
         if len(given) == 1:
             raise MediaError(given[0], f"holds no video clips ({looked})")
         raise ParameterError(f"no video clips in {', '.join(map(str, given)) or 'no paths'} ({looked})")
