@@ -243,6 +243,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"]],
                        api_name="analyse")
+    # the depth under speech means nothing when the clip's sound is replaced
+    c["clip_sound"].change(lambda choice: gr.update(interactive=choice != "replace"), c["clip_sound"], c["duck"])
     c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"], c["duck"]],
                            [c["preview_error"], c["preview"]], api_name="preview")
     c["choice"].input(on_choose, [c["session"], c["choice"]], [c["preview_error"], c["plot"], c["rating"],
@@ -347,7 +349,7 @@ def build_ui(service: SoundtrackService) -> Any:
             c.update(_data_box(gr))
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
-        build_live_tab(service, c["session"], c["token"], _publish, c["duck"])  # soundtrack/live_page.py
+        build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # live_page.py
         demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None).then(
             service.catalogue, None, c["catalogue"])
         _wire_clip(gr, service, c)

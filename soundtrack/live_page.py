@@ -18,12 +18,12 @@
   ``REACTION_TTL_S`` without a face and when the switch goes off. A red "camera on"
   indicator shows while the switch is on. The reaction moves the target by
   ``REACTION_WEIGHT`` times the viewer's expression (valence and arousal).
-* **Dialogue.** A clip with speech (the analysis's speech stretches) plays with its own sound,
-  and the live score steps back under the speech by ``duck_db - GAP_DB`` dB (the first tab's
-  "Music under speech" slider; 10 dB at its default), with the file mix's ramps
-  (:func:`analysis.media.dialogue.duck_curve`). The clip's level is the browser's, so the dip is
-  relative to the music between lines, as in the file mix. A clip without speech plays muted, under
-  the live score alone (as the file mix replaces a sound without speech).
+* **The clip's own sound** follows the first tab's choice, as the file mix does: ``auto`` plays a
+  clip with speech (the analysis's speech stretches) with its own sound and mutes one without;
+  ``keep`` always plays it; ``replace`` never. Where its speech plays, the live score steps back
+  under it by ``duck_db - GAP_DB`` dB (the first tab's "Music under speech" slider; 10 dB at its
+  default), with the file mix's ramps (:func:`analysis.media.dialogue.duck_curve`). The clip's
+  level is the browser's, so the dip is relative to the music between lines, as in the file mix.
 * **Taste.** What the viewer's ratings taught shifts the music lighter or darker: the
   mean over their rated tracks of (stars - 3) / 2 x the track's mean valence, times
   ``TASTE_GAIN``, capped at +-``TASTE_MAX``, is added to the valence target (positive:
@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import ParameterError, SoundtrackError
-from analysis.media.dialogue import GAP_DB, UNDER_DB, check_duck_db, duck_curve
+from analysis.media.dialogue import GAP_DB, UNDER_DB, check_clip_sound, check_duck_db, duck_curve
 from soundtrack.security import public_message
 from soundtrack.service import SoundtrackService
 from soundtrack.session import Session
@@ -166,27 +166,29 @@ class LiveService:
         return float(np.clip(v, -1, 1)), float(np.clip(a, -1, 1))
 
     # ------------------------------------------------------------------ the stream
-    def prepare(self, session: Session | None) -> tuple[str, bool]:
+    def prepare(self, session: Session | None, clip_sound: str = "auto") -> tuple[str, bool]:
         """The clip to play beside the live score (the one analysed in the first tab), and whether it
-        plays with its own sound: only when people speak in it."""
+        plays with its own sound (``clip_sound``: ``auto`` only when people speak in it)."""
+        check_clip_sound(clip_sound)
         if session is None or session.clip is None or session.video is None:
             raise ParameterError("analyse a clip in the first tab, then come back to play it live")
-        return str(session.video), bool(_speech(session.clip))
+        return str(session.video), clip_sound == "keep" or (clip_sound == "auto" and bool(_speech(session.clip)))
 
-    def stream(self, session: Session | None, key: str | None, style: str, token: object,
-               *, pace: bool = True, duck_db: float = UNDER_DB) -> Iterator[tuple[bytes, str]]:
-        """WAV chunks of the live score for the session's clip, with a one-line status; ``duck_db``: the
-        music under speech as the file mix means it (dB below the dialogue; the dip is that less GAP_DB)."""
+    def stream(self, session: Session | None, key: str | None, style: str, token: object, *, pace: bool = True,
+               clip_sound: str = "auto", duck_db: float = UNDER_DB) -> Iterator[tuple[bytes, str]]:
+        """WAV chunks of the live score for the session's clip, with a one-line status. ``clip_sound`` and
+        ``duck_db`` as the file mix takes them (the dip under speech is ``duck_db`` less GAP_DB)."""
         from composer.live import LiveComposer
 
         dip = check_duck_db(duck_db) - GAP_DB
-        self.prepare(session)
+        _, with_sound = self.prepare(session, clip_sound)
         clip = session.clip
         taste = self.taste(token)
         live = LiveComposer(style=style or "cinematic", seed=0, sample_rate=SAMPLE_RATE)
         lean = "lighter" if taste > 0.01 else "darker" if taste < -0.01 else "neutral"
-        speech = _speech(clip)
-        dialogue = f"; the clip's dialogue plays, the music {dip:g} dB down under it" if speech else ""
+        speech = _speech(clip) if with_sound else ()
+        dialogue = (f"; the clip's dialogue plays, the music {dip:g} dB down under it" if speech
+                    else "; the clip's own sound plays with it" if with_sound else "")
         t0 = time.monotonic()
         try:
             while live.time < clip.duration - 1e-6:
@@ -227,11 +229,11 @@ def _message(err: Exception) -> str:
 
 
 def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any],
-                   duck: Any = None) -> Any:
+                   sound: tuple[Any, Any] | None = None) -> Any:
     """The Live tab, built inside the page's ``gr.Blocks`` (call it within ``with gr.Blocks()``).
 
-    ``session`` and ``token`` are the page's ``gr.State`` and ``gr.BrowserState``; ``duck``, its
-    "Music under speech" slider (None: the default depth);
+    ``session`` and ``token`` are the page's ``gr.State`` and ``gr.BrowserState``; ``sound``, its
+    clip-sound choice and "Music under speech" slider (None: their defaults);
     ``publish`` makes a server file fetchable by the page (the app's copy-to-cache policy).
     """
     import gradio as gr
@@ -240,16 +242,16 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
 
     live = LiveService(service)
 
-    def on_start(sess):
+    def on_start(sess, clip_sound="auto"):
         try:
-            video, with_sound = live.prepare(sess)
+            video, with_sound = live.prepare(sess, clip_sound)
             return "", publish(video), with_sound
         except Exception as err:
             return _message(err), None, False
 
-    def on_stream(sess, key, style, tok, duck_db=UNDER_DB):
+    def on_stream(sess, key, style, tok, clip_sound="auto", duck_db=UNDER_DB):
         try:
-            yield from live.stream(sess, key, style, tok, duck_db=duck_db)
+            yield from live.stream(sess, key, style, tok, clip_sound=clip_sound, duck_db=duck_db)
         except Exception as err:
             yield None, _message(err)
 
@@ -278,10 +280,10 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
                                visible=False, elem_id="live-cam")
         with_sound = gr.Checkbox(False, visible=False, elem_id="live-clip-sound")  # the clip's dialogue plays
         mute = "(keep) => { const v = document.querySelector('#live-video video'); if (v) { v.muted = !keep; } }"
-        started = start.click(on_start, [session], [status, video, with_sound])
-        inputs = [session, key, style, token, *([duck] if duck is not None else [])]
-        streaming = started.then(None, [with_sound], None, js=mute).then(on_stream, inputs, [audio, status],
-                                                                         concurrency_limit=4)
+        controls = list(sound or ())
+        started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound])
+        streaming = started.then(None, [with_sound], None, js=mute).then(
+            on_stream, [session, key, style, token, *controls], [audio, status], concurrency_limit=4)
         stop.click(None, None, None, cancels=[streaming])
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,

@@ -283,8 +283,8 @@ def test_the_music_under_speech_slider_reaches_preview_skip_and_compose(service,
     monkeypatch.setattr(service, "event", lambda *a, **kw: 0)
     monkeypatch.setattr(service, "why", lambda *a: made)
 
-    def stream(self, *args, duck_db=14.0, **kw):  # the Live tab's score
-        calls.append(("live", None, duck_db))
+    def stream(self, *args, clip_sound="auto", duck_db=14.0, **kw):  # the Live tab's score
+        calls.append(("live", clip_sound, duck_db))
         yield b"", "live"
 
     monkeypatch.setattr("soundtrack.live_page.LiveService.stream", stream)
@@ -294,8 +294,11 @@ def test_the_music_under_speech_slider_reaches_preview_skip_and_compose(service,
     for fn in wired:
         out = fn.fn(*[session if isinstance(i, gr.State) else page.get(i.elem_id) for i in fn.inputs])
         list(out) if fn.name == "on_stream" else None  # a generator runs when read
-    assert sorted(calls) == [("compose", "keep", 20.0), ("live", None, 20.0), ("preview", "keep", 20.0),
+    assert sorted(calls) == [("compose", "keep", 20.0), ("live", "keep", 20.0), ("preview", "keep", 20.0),
                              ("preview", "keep", 20.0)]
+    radio = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "clip-sound")
+    toggle = next(fn for fn in demo.fns.values() if radio in fn.inputs and slider in fn.outputs)
+    assert [toggle.fn(v)["interactive"] for v in ("replace", "auto", "keep")] == [False, True, True]
 
 
 def test_preview_and_compose_put_the_music_as_far_under_speech_as_asked(service, tmp_path):

@@ -292,7 +292,8 @@ def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) 
 
 def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path) -> None:
     """With speech in the clip, the clip plays with its sound and the live score dips by
-    DIALOGUE_DIP_DB under the speech (ramps as the file mix's); without, the clip plays muted."""
+    DIALOGUE_DIP_DB under the speech (ramps as the file mix's); without, the clip plays muted. The
+    page's clip-sound choice rules as in the file mix: "replace" mutes it, "keep" plays any sound."""
     import io
     import wave
 
@@ -303,16 +304,17 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
 
     arc = EmotionArc(np.linspace(0, 6, 13), np.full(13, 0.3), np.full(13, 0.4))
 
-    def played(speech, **kw):
+    def played(speech, clip_sound="auto", **kw):
         clip = type("Clip", (), {"arc": arc, "duration": 6.0, "speech_regions": speech})
         session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=clip)
         chunks, statuses = [], []
-        for chunk, status in live_service.stream(session, None, "ambient", None, pace=False, **kw):
+        for chunk, status in live_service.stream(session, None, "ambient", None, pace=False, clip_sound=clip_sound,
+                                                 **kw):
             with wave.open(io.BytesIO(chunk)) as w:
                 pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
             chunks.append(pcm.astype(float) / 32767)
             statuses.append(status)
-        return np.concatenate(chunks), statuses, live_service.prepare(session)[1]
+        return np.concatenate(chunks), statuses, live_service.prepare(session, clip_sound)[1]
 
     plain, plain_status, plain_sound = played(None)
     spoken, spoken_status, spoken_sound = played(((2.5, 4.5),))
@@ -324,6 +326,10 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
     ratio = np.sqrt(np.mean(spoken[under] ** 2) / np.mean(plain[under] ** 2))
     assert 20 * np.log10(ratio) == pytest.approx(-DIALOGUE_DIP_DB, abs=0.1)
     assert np.array_equal(spoken[int(5.4 * sr):], plain[int(5.4 * sr):])  # back after the 0.8 s release
+    replaced, replaced_status, replaced_sound = played(((2.5, 4.5),), clip_sound="replace")
+    assert not replaced_sound and np.array_equal(replaced, plain) and replaced_status[-1] == plain_status[-1]
+    kept, kept_status, kept_sound = played(None, clip_sound="keep")  # no speech, sound kept: no dip
+    assert kept_sound and np.array_equal(kept, plain) and "the clip's own sound plays" in kept_status[-1]
     deeper, deeper_status, _ = played(((2.5, 4.5),), duck_db=20)  # the page's "Music under speech" at 20 dB
     ratio = np.sqrt(np.mean(deeper[under] ** 2) / np.mean(plain[under] ** 2))
     assert 20 * np.log10(ratio) == pytest.approx(-(20 - GAP_DB), abs=0.1) and "16 dB down" in deeper_status[-1]
