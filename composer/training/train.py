@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cond-lr-scale", type=float, default=TrainConfig.cond_lr_scale,
                     help="the valence-arousal MLP learns this much faster and without weight decay (default 1: as "
                          "the rest)")
+    ap.add_argument("--plan-dropout", type=float, default=TrainConfig.plan_dropout,
+                    help="share of training sequences without their plan (default 0.25)")
     ap.add_argument("--min-lr", type=float, default=TrainConfig.min_lr, help="learning rate at the end of the cosine")
     ap.add_argument("--warmup", type=int, default=TrainConfig.warmup)
     ap.add_argument("--init", type=Path, default=None,
@@ -336,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(TrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr,
                   warmup=args.warmup, seed=args.seed, threads=args.threads, block=args.block or model_cfg.block_size,
                   eval_every=args.eval_every, save_every=args.eval_every, transpose=args.transpose,
-                  velocity_shift=args.velocity_shift, octave_shift=args.octave_shift, cond_lr_scale=args.cond_lr_scale)
+                  velocity_shift=args.velocity_shift, octave_shift=args.octave_shift, cond_lr_scale=args.cond_lr_scale,
+                  plan_dropout=args.plan_dropout)
     res = train(model_cfg, cfg, data, tokenizer, args.out, data_config=data_cfg, init=parent,
                 max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"done: {res.steps} steps, held-out loss {res.heldout_loss:.4f}, {res.seconds:.0f}s -> {res.checkpoint}")
