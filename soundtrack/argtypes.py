@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,7 +64,13 @@ def add_clip_sound(parser: argparse.ArgumentParser) -> None:
                              f"{MAX_DUCK_DB:g}, default {UNDER_DB:g})")
 
 
-__all__ = ["add_clip_sound", "check_library", "duck_depth", "input_path", "safe_stem"]
+__all__ = ["add_clip_sound", "check_library", "duck_depth", "input_path", "print_warnings", "safe_stem"]
+
+
+def print_warnings(command: str, notes: Iterable[str]) -> None:
+    """Each note on stderr as ``soundtrack COMMAND: warning: NOTE``, the way errors are said."""
+    for note in notes:
+        print(f"soundtrack {command}: warning: {note}", file=sys.stderr)
 
 
 def add_progress(parser: argparse.ArgumentParser) -> None:

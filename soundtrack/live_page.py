@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import ParameterError, SoundtrackError
-from analysis.media.dialogue import GAP_DB, UNDER_DB, check_clip_sound, check_duck_db, duck_curve
+from analysis.media.dialogue import GAP_DB, UNDER_DB, check_duck_db, duck_curve, keeps_clip_sound
 from soundtrack.security import public_message
 from soundtrack.service import SoundtrackService
 from soundtrack.session import Session
@@ -169,10 +169,9 @@ class LiveService:
     def prepare(self, session: Session | None, clip_sound: str = "auto") -> tuple[str, bool]:
         """The clip to play beside the live score (the one analysed in the first tab), and whether it
         plays with its own sound (``clip_sound``: ``auto`` only when people speak in it)."""
-        check_clip_sound(clip_sound)
         if session is None or session.clip is None or session.video is None:
             raise ParameterError("analyse a clip in the first tab, then come back to play it live")
-        return str(session.video), clip_sound == "keep" or (clip_sound == "auto" and bool(_speech(session.clip)))
+        return str(session.video), keeps_clip_sound(clip_sound, bool(_speech(session.clip)))
 
     def stream(self, session: Session | None, key: str | None, style: str, token: object, *, pace: bool = True,
                clip_sound: str = "auto", duck_db: float = UNDER_DB) -> Iterator[tuple[bytes, str]]:

@@ -110,6 +110,13 @@ def check_clip_sound(clip_sound: str) -> ClipSoundChoice:
     return clip_sound  # type: ignore[return-value]
 
 
+def keeps_clip_sound(clip_sound: str, has_speech: bool) -> bool:
+    """Whether a clip's own sound stays under its new music: ``keep`` always, ``auto`` where people speak
+    in it, ``replace`` never (the one rule of the file mix and the page's Live tab)."""
+    mode = check_clip_sound(clip_sound)
+    return mode == "keep" or (mode == "auto" and has_speech)
+
+
 def check_duck_db(duck_db: float) -> float:
     """``duck_db`` (the music under speech, dB below the dialogue) checked to lie within
     :data:`MIN_DUCK_DB` and :data:`MAX_DUCK_DB`, and so never above the music between lines."""
@@ -193,7 +200,7 @@ def read_clip_sound(video: str | Path, clip_sound: str = "auto", *,
     if own is None:
         return ClipSound(None, sr, DialogueMix(False, (), why="no sound"))
     regions = tuple(speech) if speech is not None else dialogue_regions(own, sr)
-    if mode == "auto" and not regions:
+    if not keeps_clip_sound(mode, bool(regions)):
         return ClipSound(None, sr, DialogueMix(False, (), why="no speech"))
     lufs = math.nan
     if regions:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from soundtrack.argtypes import add_progress, input_path, progress_bar
+from soundtrack.argtypes import add_progress, input_path, print_warnings, progress_bar
 
 NAME = "analyze"
 HELP = "analyse a video into a valence-arousal arc, cuts and pace"
@@ -51,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
             cut_threshold=args.cut_threshold,
             progress=progress,
         )
-    for note in result.warnings:
-        print(f"soundtrack analyze: warning: {note}", file=sys.stderr)
+    print_warnings("analyze", result.warnings)
     if args.plot:
         from analysis.plot import plot_arc
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound, add_progress, input_path, progress_bar, safe_stem
+from soundtrack.argtypes import add_clip_sound, add_progress, input_path, print_warnings, progress_bar, safe_stem
 
 NAME = "compose"
 HELP = "compose music that follows an emotion arc (from ARC.json or a clip), with chord changes on the cuts"
@@ -76,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
         with progress_bar("analyse", not args.no_progress) as progress:
             clip = analyze_video(args.clip, progress=progress)
-        for note in clip.warnings:
-            print(f"soundtrack compose: warning: {note}", file=sys.stderr)
+        print_warnings("compose", clip.warnings)
         arc, speech = clip.arc, clip.speech_regions  # the mix keeps the dialogue where the analysis heard it
         cuts = clip.cuts if cuts is None else cuts
         duration = clip.duration if duration is None else duration

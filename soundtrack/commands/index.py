@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from soundtrack.argtypes import input_path
+from soundtrack.argtypes import input_path, print_warnings
 
 NAME = "index"
 HELP = "analyse a folder (or one file) of audio/MIDI tracks into a music library"
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         licence=args.licence,
     )
     if Path(args.source).is_dir() and not (report.added or report.existing or report.skipped):
-        print(f"soundtrack index: warning: {args.source} holds no audio or MIDI files (looked for "
-              f"{', '.join(sorted(TRACK_SUFFIXES))})", file=sys.stderr)
+        print_warnings("index", [f"{args.source} holds no audio or MIDI files (looked for "
+                                 f"{', '.join(sorted(TRACK_SUFFIXES))})"])
     redone, kept = reanalyse(lib, progress=not args.no_progress) if args.reanalyse else ([], [])
     stale = len(lib.stale())
     index = update_sketch_index(lib, args.sketch_index)

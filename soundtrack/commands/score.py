@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from soundtrack.argtypes import add_clip_sound, add_progress, check_library, input_path, progress_bar
+from soundtrack.argtypes import (
+    add_clip_sound,
+    add_progress,
+    check_library,
+    input_path,
+    print_warnings,
+    progress_bar,
+)
 
 NAME = "score"
 HELP = "give a clip a soundtrack: the best-fitting library track, or a newly composed score"
@@ -58,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed, source=args.source, musicxml=not args.no_musicxml,
                              clip_sound=args.clip_sound, duck_db=args.duck_db, subtitles=args.subtitles or "auto",
                              progress=progress)
-    for note in result.warnings:
-        print(f"soundtrack score: warning: {note}", file=sys.stderr)
+    print_warnings("score", result.warnings)
     if args.json:
         from soundtrack.jsonout import print_json
 
