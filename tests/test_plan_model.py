@@ -251,6 +251,18 @@ def test_the_beat_warp_puts_the_plans_beats_on_the_corpus_clock() -> None:
     assert beat_warp([0.0]) is IDENTITY and beat_warp([0.0, 0.5, 0.5]) is IDENTITY
 
 
+def test_the_warps_tempo_map_is_the_plans() -> None:
+    from composer.model.plan import IDENTITY, beat_warp
+    from composer.music.harmony import tempo_map
+
+    plan_map, beats = tempo_map((2.9, 7.3), 10.0, 100.0)  # bent to land beats on both cuts
+    assert len(plan_map) == 3
+    got = beat_warp(beats).tempo_map()
+    assert [t for t, _ in got] == pytest.approx([t for t, _ in plan_map])
+    assert [b for _, b in got] == pytest.approx([b for _, b in plan_map])
+    assert IDENTITY.tempo_map() == ((0.0, 120.0),)  # no plan: the corpus clock
+
+
 def test_a_plan_model_writes_on_the_plans_clock_and_ends_on_time(planned, tok, tmp_path) -> None:
     from composer.model.generate import generate as sample
 
@@ -262,3 +274,22 @@ def test_a_plan_model_writes_on_the_plans_clock_and_ends_on_time(planned, tok, t
     assert np.median(np.diff(plan.beats)) > 0.7
     assert piece.midi.get_end_time() == pytest.approx(6.0, abs=0.01)
     assert any(abs(t - 2.7) < 0.011 for t in piece.chord_times)  # forced in model time, found in seconds
+
+
+def test_raw_midi_carries_the_plans_tempo_and_bars(planned, tok, tmp_path) -> None:
+    """A DAW, and the estimator's tempo cue, see the beats the notes were written on: the plan's
+    tempo map and downbeats; without a plan the 120 bpm of the corpus clock."""
+    torch.manual_seed(6)
+    loaded = checkpoint.load(checkpoint.save(tmp_path / "tempo.pt", MusicTransformer(planned), tok))
+    arc = EmotionArc.constant(8.0, valence=0.2, arousal=-0.5)  # a slow plan: far from 120 bpm
+    plan = plan_harmony(arc, (3.1,), 8.0, style=get_style("cinematic"), seed=0)
+    raw = composer.generate(arc, cuts=(3.1,), duration=8.0, seed=2, model=loaded, plan=plan)
+    reread = pretty_midi.PrettyMIDI(str(raw.write_midi(tmp_path / "raw.mid")))
+    times, bpm = reread.get_tempo_changes()
+    assert times == pytest.approx([t for t, _ in plan.tempo_map], abs=1e-3)
+    assert bpm == pytest.approx([b for _, b in plan.tempo_map], rel=1e-3)
+    assert np.all(bpm < 100)
+    assert reread.get_downbeats() == pytest.approx(plan.downbeats[plan.downbeats < reread.get_end_time()], abs=1e-3)
+    free = composer.generate(arc, duration=8.0, seed=2, model=loaded, plan=False)
+    assert free.midi.get_tempo_changes()[1].tolist() == [120.0]
+

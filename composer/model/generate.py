@@ -33,8 +33,9 @@ from analysis.caches import cached
 from analysis.errors import MediaError, ParameterError
 from composer.model import checkpoint
 from composer.model.infer import NumpyDecoder, Weights
-from composer.model.plan import IDENTITY, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
+from composer.model.plan import IDENTITY, MODEL_BEAT, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
 from composer.model.tokens import BAR, BOS, EOS, Decoded
+from composer.music.midi import tempo_midi
 from composer.music.notes import Material, MaterialRequest, Note, voice_line
 
 CUT_TOLERANCE = 0.1  # seconds: a chord change this close to a cut counts as landing on it
@@ -317,7 +318,7 @@ def generate(
     chord_times = np.asarray(decoded.chord_times)
     hits = tuple(bool(chord_times.size and np.min(np.abs(chord_times - c)) <= CUT_TOLERANCE + 1e-9) for c in cut_list)
     return Generated(
-        midi=_with_tempo(decoded, duration),
+        midi=_with_tempo(decoded, duration, warp, planned),
         chord_times=decoded.chord_times,
         chords=decoded.chords,
         bar_times=decoded.bar_times,
@@ -350,14 +351,21 @@ def _to_real(decoded: Decoded, warp: TimeWarp) -> Decoded:
     )
 
 
-def _with_tempo(decoded: Decoded, duration: float) -> pretty_midi.PrettyMIDI:
-    """The decoded notes trimmed to ``duration``, in a MIDI whose tempo follows the model's bars
-    (4/4 assumed), so beats, downbeats and the estimator's tempo cue mean something."""
-    bars = np.diff(decoded.bar_times)
-    bars = bars[bars > 0.5]
-    bpm = float(np.clip(240.0 / np.median(bars), 40, 200)) if bars.size else 120.0
-    pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
-    pm.time_signature_changes = [pretty_midi.TimeSignature(4, 4, 0.0)]
+def _with_tempo(decoded: Decoded, duration: float, warp: TimeWarp, planned: bool) -> pretty_midi.PrettyMIDI:
+    """The decoded notes trimmed to ``duration``, in a MIDI whose beats are the music's: the model's
+    quarter notes through ``warp`` (the plan's tempo map, or the 120 bpm music21 wrote the corpus at),
+    in the plan's 4/4 bars when it followed a plan, else in the meter of its own ``BAR`` tokens.
+
+    So a DAW shows the beats where the notes have them, and the estimator's tempo cue reads the
+    tempo the corpus labels were read at (the tempo read from the bars with 4/4 assumed took a
+    piece in 4/2 for half its tempo)."""
+    meter = 4
+    if not planned:
+        bars = np.diff(decoded.bar_times)
+        bars = bars[bars > 0.5]
+        quarters = round(float(np.median(bars)) / MODEL_BEAT) if bars.size else 4
+        meter = quarters if 2 <= quarters <= 12 else 4
+    pm = tempo_midi(warp.tempo_map(), duration, beats_per_bar=meter)
     for inst in decoded.midi.instruments:
         keep = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum)
         for n in inst.notes:

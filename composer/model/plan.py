@@ -50,6 +50,16 @@ class TimeWarp:
     def to_real(self, t: float | np.ndarray) -> np.ndarray:
         return _extrapolate(t, self.model, self.real)
 
+    def tempo_map(self) -> tuple[tuple[float, float], ...]:
+        """``(start_s, bpm)`` pairs, the first at 0, of the quarter notes the model wrote (one per
+        ``MODEL_BEAT`` of model time) as they sound in seconds."""
+        bpm = 60.0 / MODEL_BEAT * np.diff(self.model) / np.diff(self.real)
+        out = [(0.0, float(bpm[0]))]
+        for t, b in zip(self.real[1:-1], bpm[1:], strict=True):
+            if abs(b - out[-1][1]) > 1e-6 * b:
+                out.append((float(t), float(b)))
+        return tuple(out)
+
 
 def _extrapolate(t: float | np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``np.interp`` continued past both ends with the end segments' slopes."""

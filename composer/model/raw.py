@@ -99,7 +99,8 @@ class RawPiece:
         }
 
     def write_midi(self, path: str | Path) -> Path:
-        """The piece as a standard MIDI file (tempo from the model's bars, 4/4)."""
+        """The piece as a standard MIDI file: the plan's tempo map and 4/4 bars, or without a plan the
+        model's own 120 bpm in the meter of its bars."""
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         self.midi.write(str(out))

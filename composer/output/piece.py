@@ -1,11 +1,8 @@
 """The composed piece and its writers: MIDI (tempo map + cut markers), MusicXML, WAV, stems, muxed clip.
 
-The MIDI carries the planner's tempo map. ``pretty_midi`` builds files with a single
-tempo, so :func:`build_midi` sets its tick scales (``_tick_scales``, the attribute its
-own reader fills from a file's tempo events) and rebuilds the tick-to-time table;
-``write()`` then emits one set-tempo event per change and places notes in ticks on
-the bent grid. Cut markers are added to the first track with ``mido`` after writing,
-as ``marker`` meta events that DAWs show on their timeline.
+The MIDI carries the planner's tempo map (:func:`composer.music.midi.tempo_midi`). Cut markers
+are added to the first track with ``mido`` after writing, as ``marker`` meta events that DAWs show
+on their timeline.
 """
 
 from __future__ import annotations
@@ -23,28 +20,16 @@ from analysis.errors import MediaError
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
+from composer.music.midi import tempo_midi
 from composer.output.musicxml import score_xml
 from composer.output.render import SAMPLE_RATE, stems, synthesize, write_wav
 
 #: Who a score names as its composer unless told otherwise.
 CREDIT = "Soundtrack composer"
 
-RESOLUTION = 480
-
-
 def build_midi(parts: tuple[Part, ...], plan: HarmonyPlan) -> pretty_midi.PrettyMIDI:
     """A PrettyMIDI of ``parts`` with the plan's tempo map, 4/4 and key signatures."""
-    pm = pretty_midi.PrettyMIDI(resolution=RESOLUTION, initial_tempo=plan.tempo_map[0][1])
-    scales: list[tuple[int, float]] = []
-    tick, prev_t, prev_bpm = 0, 0.0, plan.tempo_map[0][1]
-    for t, bpm in plan.tempo_map:
-        tick += round((t - prev_t) * prev_bpm / 60.0 * RESOLUTION)
-        scales.append((tick, 60.0 / (bpm * RESOLUTION)))
-        prev_t, prev_bpm = t, bpm
-    pm._tick_scales = scales
-    last_tick = tick + round((plan.duration - prev_t + 1.0) * prev_bpm / 60.0 * RESOLUTION)
-    pm._update_tick_to_time(last_tick)
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    pm = tempo_midi(plan.tempo_map, plan.duration)
     for bar, mode in key_sections(plan):
         when = float(plan.downbeats[bar]) if bar < len(plan.downbeats) else 0.0
         pm.key_signature_changes.append(pretty_midi.KeySignature(plan.tonic + (12 if mode == "minor" else 0), when))
