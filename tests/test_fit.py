@@ -113,3 +113,37 @@ def test_midi_track_renders_its_pitches_the_same_each_time(tmp_path: Path) -> No
     assert np.array_equal(y, z)
     assert _freq(y[SR // 2 : SR], SR) == pytest.approx(440, abs=5)
     assert 0.3 < np.abs(y).max() <= 0.81  # the whole render was normalised to 0.8; this section is part of it
+
+
+def test_a_damaged_m4a_fits_in_time_and_keeps_its_channels(tmp_path: Path) -> None:
+    """The fitting reads a track as the analysis did: a damaged packet skipped with its time kept as
+    silence (so the section the arc chose is the one cut), stereo kept, left and right in order."""
+    from analysis.music.track import load_audio
+    from matching.fit import load_track_audio
+
+    t = np.arange(12 * SR) / SR
+    left, right = 0.4 * np.sin(2 * np.pi * 440 * t), 0.4 * np.sin(2 * np.pi * 660 * t)
+    wav = tmp_path / "two.wav"
+    sf.write(str(wav), np.stack([left, right], axis=1), SR)
+    clean = tmp_path / "clean.m4a"
+    with av.open(str(wav)) as src, av.open(str(clean), "w") as dst:
+        out = dst.add_stream("aac", rate=SR, layout="stereo")
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for packet in out.encode(frame):
+                dst.mux(packet)
+        for packet in out.encode(None):
+            dst.mux(packet)
+    data = bytearray(clean.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 3000] = np.random.default_rng(0).bytes(3000)
+    damaged = tmp_path / "damaged.m4a"
+    damaged.write_bytes(bytes(data))
+
+    a, b = load_track_audio(clean, sr=SR), load_track_audio(damaged, sr=SR)
+    assert a.shape[0] == b.shape[0] == 2
+    assert abs(b.shape[1] - a.shape[1]) < 0.01 * SR  # the damaged stretch is silence, not gone
+    assert abs(b.shape[1] - load_audio(damaged, sr=SR).size) < 0.01 * SR  # as long as the analysis read it
+    tail = slice(b.shape[1] - 2 * SR, b.shape[1] - SR)  # after the damage: still in place, channels in order
+    assert _freq(b[0, tail], SR) == pytest.approx(440, abs=5) and _freq(b[1, tail], SR) == pytest.approx(660, abs=5)
+    assert np.corrcoef(a[0, tail], b[0, tail])[0, 1] > 0.99

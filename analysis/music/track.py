@@ -108,9 +108,11 @@ def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
 GAP_S = 0.05
 
 
-def _load_av(path: Path, sr: int) -> np.ndarray:
-    """Mono samples by PyAV; a packet that does not decode (a bad rip, a damaged download) is skipped
-    with its time kept as silence, as the video decoder does, instead of refusing the whole track.
+def load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
+    """Samples by PyAV at rate ``sr``: ``(n,)`` mono, or with ``mono=False`` ``(channels, n)`` (a mono
+    file gives one channel, more than two are mixed down to stereo). A packet that does not decode (a
+    bad rip, a damaged download) is skipped with its time kept as silence, as the video decoder does,
+    instead of refusing the whole track.
 
     The time is kept where frames carry their own times (M4A, Matroska, Ogg through PyAV); a raw MP3
     stream's times are counted frame by frame, so after a damaged MP3 stretch the music comes that
@@ -131,9 +133,11 @@ def _load_av(path: Path, sr: int) -> np.ndarray:
     with container:
         if not container.streams.audio:
             raise MediaError(path, "has no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        stream = container.streams.audio[0]
+        width = 1 if mono or stream.channels < 2 else 2
+        resampler = av.AudioResampler(format="fltp", layout="mono" if width == 1 else "stereo", rate=sr)
         try:
-            for packet in container.demux(container.streams.audio[0]):
+            for packet in container.demux(stream):
                 try:
                     frames = packet.decode()
                     out = [(f.time, f.samples / (f.sample_rate or sr), resampler.resample(f)) for f in frames]
@@ -148,11 +152,11 @@ def _load_av(path: Path, sr: int) -> np.ndarray:
                         start = t if start is None else start
                         gap = (t - start) - fed
                         if gap > GAP_S:
-                            chunks.append(np.zeros(round(gap * sr), np.float32))
+                            chunks.append(np.zeros((width, round(gap * sr)), np.float32))
                             fed += gap
                     fed += seconds
-                    chunks.extend(f.to_ndarray().reshape(-1) for f in resampled)
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+                    chunks.extend(f.to_ndarray() for f in resampled)
+            chunks.extend(f.to_ndarray() for f in resampler.resample(None))
         except errors as err:  # the demuxer itself gave up: keep what was read
             first_error = first_error or reason(err)
     if not chunks:
@@ -160,7 +164,8 @@ def _load_av(path: Path, sr: int) -> np.ndarray:
     if bad:
         log.warning("%s: skipped %d undecodable audio packet(s) (%s); their time is kept as silence",
                     path, bad, first_error)
-    return np.concatenate(chunks)
+    y = np.concatenate(chunks, axis=1)
+    return y[0] if mono else y
 
 
 def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
@@ -180,7 +185,7 @@ def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
         except (sf.LibsndfileError, RuntimeError, ValueError):
             y = None
     if y is None:
-        y = _load_av(p, sr)
+        y = load_av(p, sr)
     if y.size == 0:
         raise MediaError(p, "has no audio samples (zero length)")
     if not np.all(np.isfinite(y)):
