@@ -152,7 +152,8 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
     """A Dask client: connected to ``scheduler`` if given, else owning a new loopback LocalCluster.
 
     The local cluster has ``workers`` single-threaded worker processes (default: one per
-    core), no dashboard (no fixed port to collide with) and a random scheduler port;
+    core), no dashboard, a random scheduler port and a random port for the scheduler's HTTP routes
+    (nothing fixed to collide with), all on loopback;
     ``client.close()`` shuts it down. ``timeout`` (seconds) bounds the wait for a remote scheduler.
     """
     from distributed import Client
@@ -178,6 +179,9 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
         host="127.0.0.1",
         scheduler_port=0,
         dashboard_address=None,
+        # the scheduler serves its HTTP routes (health, metrics) even without a dashboard, on 8787
+        # unless told otherwise: a second batch running beside the first then warned of a taken port
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
         set_as_default=False,
     )

@@ -149,6 +149,33 @@ def test_a_local_cluster_keeps_its_info_lines_to_itself() -> None:
     assert not [r.getMessage() for r in records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
 
 
+def test_a_second_local_cluster_finds_no_port_taken() -> None:
+    """A batch beside another (or beside anything on 8787) warned "Port 8787 is already in use": the
+    scheduler serves its HTTP routes even without a dashboard. They now take a random loopback port."""
+    import socket
+    import warnings
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something holds it already, which is the case to test
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            client = get_client(workers=1)
+            try:
+                port = client.scheduler_info()["services"]["dashboard"]
+                assert client.submit(abs, -3).result() == 3
+            finally:
+                client.close()
+    finally:
+        holder.close()
+    assert port != 8787
+    assert not [w for w in seen if "already in use" in str(w.message)]
+
+
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:9"):
         get_client("tcp://127.0.0.1:9", timeout=1)
