@@ -73,6 +73,11 @@ def print_warnings(command: str, notes: Iterable[str]) -> None:
         print(f"soundtrack {command}: warning: {note}", file=sys.stderr)
 
 
+def counted(n: int, noun: str) -> str:
+    """``"1 track"``, ``"3 tracks"``: the count with its noun, for the CLI's report lines."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def add_progress(parser: argparse.ArgumentParser) -> None:
     """``--no-progress``: no bar on stderr (there is none anyway when stderr is not a terminal)."""
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -184,7 +184,13 @@ def test_an_empty_folder_is_said_to_hold_nothing(capsys, tmp_path):
     assert main(["index", str(empty), "--library", str(tmp_path / "lib.db"), "--no-progress"]) == 0
     out, err = capsys.readouterr()
     assert "holds no audio or MIDI files (looked for .aac" in err and "indexing" not in err
-    assert "added 0" in out
+    assert "added 0" in out and "holds 0 tracks" in out
+
+
+def test_counted_names_one_in_the_singular() -> None:
+    from soundtrack.argtypes import counted
+
+    assert [counted(n, "track") for n in (0, 1, 2)] == ["0 tracks", "1 track", "2 tracks"]
 
 
 def test_a_batch_where_every_clip_failed_gives_no_speed(capsys, tmp_path):

@@ -109,7 +109,7 @@ def test_the_cli_names_stale_tracks_and_reanalyses_them(tmp_path, capsys):
     _age(Library(db))
     capsys.readouterr()
     assert main(args[:-1]) == 0
-    assert "2 tracks were analysed by an earlier music reader" in capsys.readouterr().err
+    assert "an earlier music reader analysed 2 tracks" in capsys.readouterr().err
     assert main([*args, "--reanalyse"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["reanalysed"] == 2 and out["stale"] == 0 and out["added"] == [] and out["kept"] == []
@@ -119,7 +119,7 @@ def test_the_cli_names_stale_tracks_and_reanalyses_them(tmp_path, capsys):
     assert main([*args[:-1], "--reanalyse"]) == 0
     captured = capsys.readouterr()
     assert "kept the old analysis of" in captured.out and "a.wav" in captured.out
-    assert "1 tracks keep an earlier music reader's analysis" in captured.err
+    assert "an earlier music reader's analysis stays on 1 track that" in captured.err
 
 
 def test_a_new_cue_version_or_new_weights_make_tracks_stale(tmp_path, monkeypatch):

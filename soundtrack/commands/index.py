@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from soundtrack.argtypes import input_path, print_warnings
+from soundtrack.argtypes import counted, input_path, print_warnings
 
 NAME = "index"
 HELP = "analyse a folder (or one file) of audio/MIDI tracks into a music library"
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                     "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
     else:
         print(f"added {len(report.added)}, already there {report.existing}, skipped {len(report.skipped)} "
-              f"in {report.seconds:.1f} s; library {args.library} holds {len(lib)} tracks")
+              f"in {report.seconds:.1f} s; library {args.library} holds {counted(len(lib), 'track')}")
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
         if args.reanalyse:
@@ -72,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
             for s in kept:
                 print(f"  kept the old analysis of {s.path}: {s.reason}")
         if stale and args.reanalyse:
-            print(f"{stale} tracks keep an earlier music reader's analysis: their files could not be analysed",
-                  file=sys.stderr)
+            print(f"an earlier music reader's analysis stays on {counted(stale, 'track')} that could not be "
+                  f"analysed again", file=sys.stderr)
         elif stale:
-            print(f"{stale} tracks were analysed by an earlier music reader: their arcs are not comparable with "
-                  f"the new ones until you run this command again with --reanalyse", file=sys.stderr)
+            print(f"an earlier music reader analysed {counted(stale, 'track')}: not comparable with the new arcs "
+                  f"until you run this command again with --reanalyse", file=sys.stderr)
         if index is not None:
-            print(f"sketch index {index.folder} holds {len(index)} tracks")
+            print(f"sketch index {index.folder} holds {counted(len(index), 'track')}")
     return 0
 
 
