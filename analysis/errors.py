@@ -7,6 +7,7 @@ and echo what was received, so a user can act on them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -32,3 +33,11 @@ class MediaError(SoundtrackError):
 
 class ModelError(SoundtrackError):
     """A model or checkpoint could not be loaded or does not fit its config."""
+
+
+def as_path(value: object, name: str = "path") -> Path:
+    """``value`` as a :class:`Path`, or a :class:`ParameterError` naming ``name`` when it is not a path
+    (``analyze_video(None)`` should not surface as pathlib's TypeError)."""
+    if isinstance(value, str | os.PathLike) and str(value):
+        return Path(value)
+    raise ParameterError(f"`{name}` must be a path, a str or os.PathLike (received {value!r})")

@@ -29,7 +29,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import Cache
 from analysis.cuts import CutDetector, Pace, pace
-from analysis.errors import MediaError, ModelError, ParameterError
+from analysis.errors import MediaError, ModelError, ParameterError, as_path
 from analysis.fusion import fuse
 from analysis.media.decode import AudioTrack, decode_audio, decode_report
 from analysis.media.probe import VideoInfo, probe
@@ -372,6 +372,7 @@ def analyze_video(
     gives a result with ``warnings``. ``max_duration`` (seconds) refuses a clip that
     decodes past it, whatever its header claims (the page's limit).
     """
+    path = as_path(path)
     if not (isinstance(hop, int | float) and 0.05 <= hop <= 60):
         raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
     auto = isinstance(subtitles, str) and subtitles == AUTO
@@ -379,7 +380,6 @@ def analyze_video(
     preset = source_weights(content_type, weights)
     report = progress or (lambda _f, _m: None)
 
-    path = Path(path)
     report(0.0, "probing")
     info = probe(path)
     notes_before: list[str] = []

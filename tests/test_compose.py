@@ -138,6 +138,8 @@ def test_sources() -> None:
         ({"source": "oracle"}, "source"),
         ({"seed": -1}, "seed"),
         ({"cuts": (1.0, float("nan"))}, "cuts"),
+        ({"cuts": "abc"}, "cuts"),
+        ({"cuts": 5}, "cuts"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, word: str) -> None:

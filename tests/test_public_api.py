@@ -1,4 +1,5 @@
-"""The public names of DESIGN.md resolve, and stay what they are after every submodule is imported.
+"""The public names of DESIGN.md resolve, and stay what they are after every submodule is imported;
+their file arguments refuse what is not a path by name.
 
 A submodule named like a lazily exported function (``matching/rank.py`` beside
 ``matching.rank``) would replace the function with the module once imported anywhere.
@@ -32,3 +33,28 @@ def test_design_api_names():
     assert callable(analysis.analyze_video) and callable(analysis.analyze_track)
     assert callable(matching.rank) and inspect.isclass(matching.Library) and inspect.isclass(matching.Match)
     assert callable(composer.compose) and callable(composer.score_video) and callable(composer.score_videos)
+
+
+def test_what_is_not_a_path_is_named_before_any_work(tmp_path) -> None:
+    """None or a number where a file goes is a ParameterError naming the argument (it was pathlib's
+    TypeError), and a render is refused before it synthesises anything."""
+    from analysis.arc import EmotionArc
+    from analysis.errors import ParameterError
+    from composer.pipeline.score_video import score_video
+
+    piece = composer.compose(EmotionArc.constant(4.0, valence=0.0, arousal=0.0), source="rules")
+    lib = matching.Library(f"sqlite:///{tmp_path / 'lib.db'}")
+    calls = {
+        "path": [lambda: analysis.analyze_video(None), lambda: analysis.analyze_track(123),
+                 lambda: lib.add(None), lambda: piece.write_midi(None), lambda: piece.write_musicxml(7),
+                 lambda: score_video(None, library=lib, out_dir=tmp_path / "out")],
+        "folder": [lambda: lib.add_folder(None)],
+        "wav_path": [lambda: piece.render(None)],
+        "video": [lambda: piece.mux(None, tmp_path / "o.mp4")],
+        "directory": [lambda: piece.write_stems(None)],
+    }
+    for name, fns in calls.items():
+        for fn in fns:
+            with pytest.raises(ParameterError, match=f"`{name}` must be a path"):
+                fn()
+    assert not list(tmp_path.glob("*.wav")) and not (tmp_path / "out").exists()

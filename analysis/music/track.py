@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from analysis.arc import EmotionArc, grid
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, as_path
 from analysis.jit import load_librosa
 from analysis.media.hashing import content_hash
 from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES
@@ -235,7 +235,7 @@ def analyze_track(path: str | Path, *, hop: float = 0.5) -> TrackAnalysis:
 
     if hop <= 0:
         raise ParameterError(f"`hop` must be positive (received {hop})")
-    p = Path(path)
+    p = as_path(path)
     if not p.is_file():
         raise MediaError(p, "does not exist or is not a file")
     if p.stat().st_size == 0:

@@ -263,11 +263,14 @@ def _check_plan(duration: float, tempo: float | None, energy: float | None, seed
 def usable_cuts(cuts: Sequence[float], duration: float) -> list[float]:
     """The cuts a chord changes on: sorted, inside ``(0.05, duration - 0.05)`` s, none within 50 ms
     of the one before."""
-    raw = np.asarray(list(cuts), float)
+    try:
+        raw = np.asarray([float(c) for c in cuts], float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"`cuts` must be a sequence of seconds (received {cuts!r})") from None
     if raw.size and not np.all(np.isfinite(raw)):
         raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
     clean: list[float] = []
-    for c in sorted(float(c) for c in cuts):
+    for c in sorted(raw.tolist()):
         if 0.05 < c < duration - 0.05 and (not clean or c - clean[-1] > 0.05):
             clean.append(c)
     return clean

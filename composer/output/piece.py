@@ -16,7 +16,7 @@ from typing import Any
 import mido
 import pretty_midi
 
-from analysis.errors import MediaError
+from analysis.errors import MediaError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
@@ -120,13 +120,13 @@ class Composition:
 
     def render(self, wav_path: str | Path, soundfont: str | Path | None = None) -> Path:
         """WAV (44.1 kHz stereo, 16 bit) of exactly ``duration`` seconds, via FluidSynth."""
-        audio = synthesize(self.parts, self.duration, soundfont=soundfont)
-        return write_wav(_target(wav_path), audio, SAMPLE_RATE)
+        out = _target(wav_path, "wav_path")
+        return write_wav(out, synthesize(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
 
     def write_stems(self, directory: str | Path, soundfont: str | Path | None = None) -> tuple[Path, ...]:
         """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long; together they
         sum to :meth:`render`'s audio."""
-        d = Path(directory)
+        d = as_path(directory, "directory")
         d.mkdir(parents=True, exist_ok=True)
         paths = []
         for i, (part, audio) in enumerate(zip(self.parts, stems(self.parts, self.duration, soundfont=soundfont),
@@ -155,15 +155,16 @@ class Composition:
         (:mod:`analysis.media.dialogue`). ``duck_db``: how far the music sits under speech (dB below
         the dialogue).
         """
+        video = as_path(video, "video")
         check_clip_sound(clip_sound)
         check_duck_db(duck_db)
-        out = _target(out_mp4)
+        out = _target(out_mp4, "out_mp4")
         audio = Path(wav) if wav is not None else self.render(out.with_suffix(".wav"), soundfont=soundfont)
         return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db)[0]
 
 
-def _target(path: str | Path) -> Path:
-    p = Path(path)
+def _target(path: str | Path, name: str = "path") -> Path:
+    p = as_path(path, name)
     if p.exists() and p.is_dir():
         raise MediaError(p, "is a directory, expected a file path to write")
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from composer.output.piece import Composition
 
@@ -135,7 +135,7 @@ def score_video(
 
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
-    clip_path = Path(path)
+    clip_path = as_path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{clip_path.stem}-score")

@@ -24,7 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from analysis.arc import EMOTIONS, EmotionArc
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.hashing import content_hash
 from analysis.music.formats import TRACK_SUFFIXES  # what add_folder picks up: what analyze_track reads
 from matching.db import BUSY_TIMEOUT, create_tables, make_engine
@@ -224,7 +224,7 @@ class Library:
         licence: str | None = None,
     ) -> TrackRecord:
         """Analyse and store one audio or MIDI file; the existing record if its bytes are known."""
-        p = Path(path)
+        p = as_path(path)
         if not p.is_file():
             raise MediaError(p, "is not a file")
         checksum = content_hash(p)
@@ -327,7 +327,7 @@ class Library:
         its cluster instead (``matching.cluster.run_tasks``); only this process writes.
         ``within`` drops files whose real path (links resolved) lies outside that folder.
         """
-        root = Path(folder)
+        root = as_path(folder, "folder")
         if root.is_file():
             files = [root]
         elif root.is_dir():
