@@ -61,6 +61,8 @@ def redacted(url: str) -> str:
 
 def make_engine(url_or_path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sa.Engine:
     """An engine for a database URL, or for an SQLite file path (WAL, ``busy_timeout`` seconds)."""
+    if not isinstance(url_or_path, str | os.PathLike) or not str(url_or_path):
+        raise ParameterError(f"`url_or_path` must be a database path or URL (received {url_or_path!r})")
     text = str(url_or_path)
     if "://" in text and not text.startswith("sqlite"):
         return _server_engine(server_url(text))

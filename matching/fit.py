@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, as_path
 from analysis.jit import load_librosa
 from analysis.media.dialogue import UNDER_DB, DialogueMix, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
@@ -106,12 +106,13 @@ def fit_track(
         raise ParameterError(f"`start` must not be negative (received {start})")
     if stretch <= 0 or max_stretch < 1:
         raise ParameterError(f"`stretch` must be positive and `max_stretch` >= 1 (received {stretch}, {max_stretch})")
+    track, out_path = as_path(track, "track"), as_path(out_wav, "out_wav")
     import soundfile as sf
 
     librosa = load_librosa()
 
     applied = float(min(max(stretch, 1.0 / max_stretch), max_stretch))
-    y = load_track_audio(Path(track), sr=sr)
+    y = load_track_audio(track, sr=sr)
     a = round(start * sr)
     b = a + int(np.ceil(duration / applied * sr)) + int(0.1 * sr)  # a little spare for the stretcher's edges
     section = y[:, a:b]
@@ -132,7 +133,6 @@ def fit_track(
         out[:, n - fo :] *= np.linspace(1.0, 0.0, fo, dtype=np.float32)
     if target_lufs is not None:
         out = normalize_loudness(out, sr, target=target_lufs, channels_first=True)
-    out_path = Path(out_wav)
     sf.write(str(out_path), out.T, sr)
     return FitResult(out_path, None, n / sr, float(start), applied, float(pitch_shift))
 
@@ -158,11 +158,11 @@ def fit_to_clip(
     music sits under speech (dB below the dialogue)."""
     check_clip_sound(clip_sound)
     check_duck_db(duck_db)
-    clip_path = Path(clip)
+    clip_path = as_path(clip, "clip")
     if not clip_path.is_file():
         raise MediaError(clip_path, "is not a file")
     duration = media_duration(clip_path)
-    out_video = Path(out_video)
+    out_video = as_path(out_video, "out_video")
     wav = Path(out_wav) if out_wav is not None else out_video.with_suffix(".fitted.wav")
     res = fit_track(
         track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift

@@ -35,12 +35,13 @@ def test_design_api_names():
     assert callable(composer.compose) and callable(composer.score_video) and callable(composer.score_videos)
 
 
-def test_what_is_not_a_path_is_named_before_any_work(tmp_path) -> None:
+def test_what_is_not_a_path_is_named_before_any_work(tmp_path, monkeypatch) -> None:
     """None or a number where a file goes is a ParameterError naming the argument (it was pathlib's
     TypeError), and a render is refused before it synthesises anything."""
     from analysis.arc import EmotionArc
     from analysis.errors import ParameterError
     from composer.pipeline.score_video import score_video
+    from matching.fit import fit_to_clip, fit_track
 
     piece = composer.compose(EmotionArc.constant(4.0, valence=0.0, arousal=0.0), source="rules")
     lib = matching.Library(f"sqlite:///{tmp_path / 'lib.db'}")
@@ -52,9 +53,16 @@ def test_what_is_not_a_path_is_named_before_any_work(tmp_path) -> None:
         "wav_path": [lambda: piece.render(None)],
         "video": [lambda: piece.mux(None, tmp_path / "o.mp4")],
         "directory": [lambda: piece.write_stems(None)],
+        "track": [lambda: fit_track(None, tmp_path / "f.wav", start=0.0, duration=2.0)],
+        "clip": [lambda: fit_to_clip(tmp_path / "t.wav", None, tmp_path / "f.mp4", start=0.0)],
     }
     for name, fns in calls.items():
         for fn in fns:
             with pytest.raises(ParameterError, match=f"`{name}` must be a path"):
                 fn()
     assert not list(tmp_path.glob("*.wav")) and not (tmp_path / "out").exists()
+    monkeypatch.chdir(tmp_path)
+    for value in (None, "", 5):  # Library(None) made an SQLite file named "None"
+        with pytest.raises(ParameterError, match="`url_or_path` must be a database path or URL"):
+            matching.Library(value)
+    assert not [p.name for p in tmp_path.iterdir() if not p.name.startswith("lib.db")]
