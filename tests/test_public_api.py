@@ -55,12 +55,16 @@ def test_what_is_not_a_path_is_named_before_any_work(tmp_path, monkeypatch) -> N
         "directory": [lambda: piece.write_stems(None)],
         "track": [lambda: fit_track(None, tmp_path / "f.wav", start=0.0, duration=2.0)],
         "clip": [lambda: fit_to_clip(tmp_path / "t.wav", None, tmp_path / "f.mp4", start=0.0)],
+        "paths": [lambda: composer.score_videos([None], out_dir=tmp_path / "out")],
     }
     for name, fns in calls.items():
         for fn in fns:
             with pytest.raises(ParameterError, match=f"`{name}` must be a path"):
                 fn()
     assert not list(tmp_path.glob("*.wav")) and not (tmp_path / "out").exists()
+    for paths in (None, 5):
+        with pytest.raises(ParameterError, match="`paths` must be a clip, a folder or an iterable of them"):
+            composer.score_videos(paths, out_dir=tmp_path / "out")
     monkeypatch.chdir(tmp_path)
     for value in (None, "", 5):  # Library(None) made an SQLite file named "None"
         with pytest.raises(ParameterError, match="`url_or_path` must be a database path or URL"):

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from analysis.media.hashing import content_hash
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
@@ -339,7 +340,12 @@ def score_videos(
     duck_db = check_duck_db(duck_db)
     start = time.perf_counter()
     _check_library(library)
-    given = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]  # read once: may be an iterator
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    try:
+        given = [as_path(p, "paths") for p in paths]  # read once: may be an iterator
+    except TypeError:
+        raise ParameterError(f"`paths` must be a clip, a folder or an iterable of them (received {paths!r})") from None
     clips = _expand(given, recursive)
     if not clips:  # a wrong folder, most likely: say so before any output folder or manifest is made
         looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
