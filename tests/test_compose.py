@@ -135,6 +135,8 @@ def test_sources() -> None:
         ({"instrument": "kazoo-9000"}, "instrument"),
         ({"tempo": 10}, "tempo"),
         ({"energy": 2.0}, "energy"),
+        ({"tempo": "fast"}, "tempo"),
+        ({"energy": "high"}, "energy"),
         ({"source": "oracle"}, "source"),
         ({"seed": -1}, "seed"),
         ({"cuts": (1.0, float("nan"))}, "cuts"),
