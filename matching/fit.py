@@ -22,8 +22,8 @@ from analysis.jit import load_librosa
 from analysis.media.dialogue import UNDER_DB, DialogueMix, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from analysis.media.probe import media_duration
-from analysis.music.formats import AV_FIRST, MIDI_SUFFIXES
-from analysis.music.track import load_av
+from analysis.music.formats import MIDI_SUFFIXES
+from analysis.music.track import load_audio
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ class FitResult:
 
 def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
     """``(channels, samples)`` float32 audio of a track (one or two channels); MIDI is rendered (mono,
-    peak 0.8). Read as the analysis reads it (:func:`analysis.music.track.load_audio`): libsndfile
-    first, else PyAV, so a damaged packet that the analysis skipped is skipped here too, its time
-    kept as silence, and the fitted section starts where the arc said."""
+    peak 0.8). Read as the analysis reads it (:func:`analysis.music.track.load_audio`, keeping the
+    channels), so a damaged packet that the analysis skipped is skipped here too, its time kept as
+    silence, and the fitted section starts where the arc said."""
     if not path.is_file():
         raise MediaError(path, "is not a file")
     if path.suffix.lower() in MIDI_SUFFIXES:
@@ -61,25 +61,7 @@ def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
         audio = render_mono(pm.instruments, fs=sr)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         return (audio / peak * 0.8 if peak > 0 else audio).astype(np.float32)[None, :]
-    librosa = load_librosa()
-    y: np.ndarray | None = None
-    if path.suffix.lower() not in AV_FIRST:
-        import soundfile as sf
-
-        try:
-            data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-            if data.shape[1] <= 2:  # surround goes to PyAV, which mixes it down to stereo
-                y = data.T
-                if file_sr != sr and y.shape[1]:
-                    y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
-        except (sf.LibsndfileError, RuntimeError, ValueError):
-            y = None
-    if y is None:  # what libsndfile does not read, or cannot: PyAV, skipping damaged packets
-        y = load_av(path, sr, mono=False)
-    y = np.ascontiguousarray(y, np.float32)
-    if y.shape[1] == 0:
-        raise MediaError(path, "has no audio samples")
-    return y
+    return load_audio(path, sr=sr, mono=False)
 
 
 def fit_track(

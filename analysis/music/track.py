@@ -108,7 +108,7 @@ def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
 GAP_S = 0.05
 
 
-def load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
+def _load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
     """Samples by PyAV at rate ``sr``: ``(n,)`` mono, or with ``mono=False`` ``(channels, n)`` (a mono
     file gives one channel, more than two are mixed down to stereo). A packet that does not decode (a
     bad rip, a damaged download) is skipped with its time kept as silence, as the video decoder does,
@@ -168,8 +168,10 @@ def load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
     return y[0] if mono else y
 
 
-def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
-    """Mono float32 samples of an audio file at rate ``sr``; :class:`MediaError` when unreadable or empty."""
+def load_audio(path: str | Path, *, sr: int = 22050, mono: bool = True) -> np.ndarray:
+    """Float32 samples of an audio file at rate ``sr``: ``(n,)`` mono, or with ``mono=False``
+    ``(channels, n)``, one or two channels (PyAV mixes more down to stereo); :class:`MediaError` when
+    unreadable or empty. libsndfile reads what it can, PyAV the rest (:func:`_load_av`)."""
     import soundfile as sf
 
     librosa = load_librosa()
@@ -179,18 +181,19 @@ def load_audio(path: str | Path, *, sr: int = 22050) -> np.ndarray:
     if p.suffix.lower() not in AV_FIRST:
         try:
             data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
-            y = data.mean(axis=1)
-            if file_sr != sr and y.size:
-                y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
+            if mono or data.shape[1] <= 2:
+                y = data.mean(axis=1) if mono else data.T
+                if file_sr != sr and y.shape[-1]:
+                    y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
         except (sf.LibsndfileError, RuntimeError, ValueError):
             y = None
     if y is None:
-        y = load_av(p, sr)
-    if y.size == 0:
+        y = _load_av(p, sr, mono=mono)
+    if y.shape[-1] == 0:
         raise MediaError(p, "has no audio samples (zero length)")
     if not np.all(np.isfinite(y)):
         raise MediaError(p, "has non-finite audio samples")
-    return y.astype(np.float32)
+    return np.ascontiguousarray(y, np.float32)
 
 
 def _analyze_midi(p: Path, hop: float) -> tuple[EmotionArc, MusicFeatures, float, str, str, float, float]:
