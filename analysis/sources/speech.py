@@ -40,6 +40,9 @@ from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
 
 SAMPLE_RATE = 16000  # what Whisper expects
 _HOP = 320  # 20 ms prosody frames at 16 kHz
+#: Why the source is off when the voice detector fired and Whisper heard no words (animal calls,
+#: singing, a crowd): what it heard is then not dialogue either (:func:`analysis.analyze_video`).
+NO_WORDS = "voice detected but no words recognised"
 _FRAME = 1024  # 64 ms analysis window: two periods of the lowest pitch (65 Hz)
 
 
@@ -346,7 +349,7 @@ class SpeechSource:
         if heard.transcript is None:
             return _silent(self.name, times, "no voice detected")
         if not heard.transcript.segments:
-            return _silent(self.name, times, "voice detected but no words recognised")
+            return _silent(self.name, times, NO_WORDS)
         return self.read(heard.transcript, heard.voice.audio16, times=times, hop=hop, voice=heard.voice)
 
     def read(
