@@ -42,6 +42,7 @@ from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
+from soundtrack.argtypes import counted
 from soundtrack.clips import make_example_clip, probe_video, read_subtitle_upload
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
@@ -499,7 +500,8 @@ class SoundtrackService:
         report(1.0, "done")
         return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
-                           summary=f"{piece.style}, {piece.instrument_name}, {len(piece.chord_times)} chord changes, "
+                           summary=f"{piece.style}, {piece.instrument_name}, "
+                                   f"{counted(len(piece.chord_times), 'chord change')}, "
                                    f"notes from the {piece.source} source; {sound.describe()}")
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -145,6 +146,8 @@ def test_compose_instead_writes_all_downloads(service, clip):
     assert out.musicxml is not None and out.musicxml.stat().st_size > 0
     assert abs(probe_video(out.video) - 4.0) < 0.2
     assert "violin" in out.summary.lower()
+    changes = re.search(r", (\d+) chord (change|changes), ", out.summary)  # "1 chord change", "2 chord changes"
+    assert changes and (changes[2] == "change") == (changes[1] == "1")
     kinds = [o.kind for o in service.feedback.observations() if o.recommendation_id == view.recommendation_id]
     assert kinds == ["compose_instead"]
 
