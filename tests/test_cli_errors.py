@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -122,6 +123,16 @@ def test_compose_cuts_must_be_numbers(capsys, tmp_path):
     for cuts in ("1,nan", "1,x", "-1"):
         assert "`--cuts` must be comma-separated seconds" in _one_sentence(
             capsys, ["compose", "--arc", str(arc), "--cuts", cuts, "--no-audio", "--out", str(tmp_path)])
+
+
+def test_compose_counts_one_cut_in_the_singular(capsys, tmp_path):
+    arc = tmp_path / "arc.json"
+    arc.write_text(json.dumps({"times": [0.25, 7.75], "valence": [0, 0], "arousal": [0, 0]}))
+    argv = ["compose", "--arc", str(arc), "--cuts", "3.5", "--no-audio", "--source", "rules", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("composed ") and line.endswith(", 1 cut"), line
+    assert re.search(r", (1 chord|\d+ chords), 1 cut$", line), line
 
 
 def test_a_batch_name_needs_a_manifest_database(capsys, tmp_path):

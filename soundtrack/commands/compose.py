@@ -6,7 +6,15 @@ import argparse
 import math
 from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound, add_progress, input_path, print_warnings, progress_bar, safe_stem
+from soundtrack.argtypes import (
+    add_clip_sound,
+    add_progress,
+    counted,
+    input_path,
+    print_warnings,
+    progress_bar,
+    safe_stem,
+)
 
 NAME = "compose"
 HELP = "compose music that follows an emotion arc (from ARC.json or a clip), with chord changes on the cuts"
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     plan = piece.plan
     print(f"composed {piece.duration:.1f} s of {piece.style} led by {piece.instrument_name} ({piece.source} source), "
-          f"{plan.base_tempo:.0f} BPM, {len(piece.chord_times)} chords, {len(plan.cuts)} cuts")
+          f"{plan.base_tempo:.0f} BPM, {counted(len(piece.chord_times), 'chord')}, {counted(len(plan.cuts), 'cut')}")
     if plan.cuts:
         print("cut shifts to the nearest beat (ms): " + ", ".join(f"{s * 1000:+.0f}" for s in plan.cut_shifts))
     for line in notes:
