@@ -74,7 +74,7 @@ def print_warnings(command: str, notes: Iterable[str]) -> None:
 
 
 def counted(n: int, noun: str) -> str:
-    """``"1 track"``, ``"3 tracks"``: the count with its noun, for the CLI's report lines."""
+    """``"1 track"``, ``"3 tracks"``: the count with its noun, for report lines (the CLI's and the page's)."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
