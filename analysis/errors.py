@@ -7,6 +7,7 @@ and echo what was received, so a user can act on them.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -33,6 +34,11 @@ class MediaError(SoundtrackError):
 
 class ModelError(SoundtrackError):
     """A model or checkpoint could not be loaded or does not fit its config."""
+
+
+def is_number(value: object) -> bool:
+    """An int, float or NumPy number, not a bool (``True`` passes ``isinstance(x, int)``)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def as_path(value: object, name: str = "path") -> Path:

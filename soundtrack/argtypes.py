@@ -64,9 +64,6 @@ def add_clip_sound(parser: argparse.ArgumentParser) -> None:
                              f"{MAX_DUCK_DB:g}, default {UNDER_DB:g})")
 
 
-__all__ = ["add_clip_sound", "check_library", "duck_depth", "input_path", "print_warnings", "safe_stem"]
-
-
 def print_warnings(command: str, notes: Iterable[str]) -> None:
     """Each note on stderr as ``soundtrack COMMAND: warning: NOTE``, the way errors are said."""
     for note in notes:
@@ -102,3 +99,7 @@ def progress_bar(desc: str, enabled: bool) -> Iterator[Callable[[float, str], No
         yield report
     finally:
         bar.close()
+
+
+__all__ = ["add_clip_sound", "add_progress", "check_library", "counted", "duck_depth", "input_path", "print_warnings",
+           "progress_bar", "safe_stem"]

@@ -32,7 +32,7 @@ import av
 import cv2
 import numpy as np
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, is_number
 from analysis.media.probe import MAX_PIXELS, VideoInfo, open_media, read_info, reason
 from analysis.sources.base import MediaStreams
 
@@ -181,8 +181,7 @@ class _Options:
         if self.audio_rate < 1000:
             raise ParameterError(f"`audio_rate` must be at least 1000 Hz (received {self.audio_rate})")
         limit = self.max_duration
-        number = isinstance(limit, int | float) and not isinstance(limit, bool)
-        if limit is not None and not (number and np.isfinite(limit) and limit > 0):
+        if limit is not None and not (is_number(limit) and np.isfinite(limit) and limit > 0):
             raise ParameterError(f"`max_duration` must be a positive number of seconds or None (received {limit!r})")
 
 

@@ -41,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, is_number
 from analysis.media.ffmpeg import ffmpeg_binary
 from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
 from analysis.media.probe import open_media
@@ -120,8 +120,7 @@ def keeps_clip_sound(clip_sound: str, has_speech: bool) -> bool:
 def check_duck_db(duck_db: float) -> float:
     """``duck_db`` (the music under speech, dB below the dialogue) checked to lie within
     :data:`MIN_DUCK_DB` and :data:`MAX_DUCK_DB`, and so never above the music between lines."""
-    in_range = isinstance(duck_db, int | float) and MIN_DUCK_DB <= duck_db <= MAX_DUCK_DB
-    if isinstance(duck_db, bool) or not in_range:
+    if not (is_number(duck_db) and MIN_DUCK_DB <= duck_db <= MAX_DUCK_DB):
         raise ParameterError(f"`duck_db` (the music under speech) must be within {MIN_DUCK_DB:g} and "
                              f"{MAX_DUCK_DB:g} dB below the dialogue (received {duck_db!r})")
     return float(duck_db)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from analysis.arc import EmotionArc
-from analysis.errors import ParameterError
+from analysis.errors import ParameterError, is_number
 from composer.music.notes import ChordSpan
 from composer.music.styles import Style
 
@@ -252,10 +252,9 @@ class _Contour:
 def _check_plan(duration: float, tempo: float | None, energy: float | None, seed: int) -> None:
     if duration <= 0:
         raise ParameterError(f"`duration` must be positive (received {duration})")
-    number = lambda x: isinstance(x, int | float | np.number) and not isinstance(x, bool)  # noqa: E731
-    if tempo is not None and not (number(tempo) and 30 <= tempo <= 240):
+    if tempo is not None and not (is_number(tempo) and 30 <= tempo <= 240):
         raise ParameterError(f"`tempo` must be within 30 and 240 bpm (received {tempo!r})")
-    if energy is not None and not (number(energy) and -1 <= energy <= 1):
+    if energy is not None and not (is_number(energy) and -1 <= energy <= 1):
         raise ParameterError(f"`energy` must be within -1 and 1 (received {energy!r})")
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
         raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")

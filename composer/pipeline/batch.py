@@ -127,12 +127,10 @@ def find_clips(folder: str | Path, *, recursive: bool = True) -> list[Path]:
     )
 
 
-def _expand(paths: str | Path | Iterable[str | Path], recursive: bool) -> list[Path]:
-    if isinstance(paths, str | Path):
-        paths = [paths]
+def _expand(paths: list[Path], recursive: bool) -> list[Path]:
+    """Each path, a folder as the clips in it."""
     out: list[Path] = []
     for p in paths:
-        p = Path(p)
         out.extend(find_clips(p, recursive=recursive) if p.is_dir() else [p])
     return out
 
