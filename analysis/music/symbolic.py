@@ -160,6 +160,9 @@ def music_va(
     return np.clip(valence, -1.0, 1.0), np.clip(arousal, -1.0, 1.0)
 
 
+_CUE_INPUTS = ("mode", "consonance", "register", "density", "tempo", "velocity", "articulation")
+
+
 @dataclass(frozen=True, eq=False)
 class MusicFeatures:
     """Per-window (or per-bar) music features on intervals ``[starts, ends)`` (seconds).
@@ -180,28 +183,15 @@ class MusicFeatures:
     register: np.ndarray
     articulation: np.ndarray
 
+    def _cue_inputs(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in _CUE_INPUTS}
+
     def cues(self) -> dict[str, np.ndarray]:
         """The features on the [-1, 1] cue scale of :func:`music_cues`."""
-        return music_cues(
-            mode=self.mode,
-            consonance=self.consonance,
-            register=self.register,
-            density=self.density,
-            tempo=self.tempo,
-            velocity=self.velocity,
-            articulation=self.articulation,
-        )
+        return music_cues(**self._cue_inputs())
 
     def va(self) -> tuple[np.ndarray, np.ndarray]:
-        return music_va(
-            mode=self.mode,
-            consonance=self.consonance,
-            register=self.register,
-            density=self.density,
-            tempo=self.tempo,
-            velocity=self.velocity,
-            articulation=self.articulation,
-        )
+        return music_va(**self._cue_inputs())
 
 
 @dataclass(frozen=True, eq=False)

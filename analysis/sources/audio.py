@@ -46,14 +46,14 @@ from analysis.arc import grid
 from analysis.errors import ModelError
 from analysis.filters import moving_average, moving_max
 from analysis.music.symbolic import key_correlations
-from analysis.sources.base import MediaStreams, SourceArc
+from analysis.sources.base import CueWeights, MediaStreams, SourceArc, weighted_va
 from analysis.sources.vad import voice_activity
 
 N_FFT = 1024
 HOP = 512
 
 #: feature -> (valence weight, arousal weight); each feature is in [-1, 1].
-WEIGHTS: dict[str, tuple[float, float]] = {
+WEIGHTS: CueWeights = {
     "loudness": (0.0, 0.30),
     "energy_variation": (0.0, 0.12),
     "centroid": (0.10, 0.10),
@@ -64,8 +64,6 @@ WEIGHTS: dict[str, tuple[float, float]] = {
     "pitch_height": (0.20, 0.0),
     "mode": (0.50, 0.0),
 }
-_V_NORM = sum(abs(v) for v, _ in WEIGHTS.values())
-_A_NORM = sum(abs(a) for _, a in WEIGHTS.values())
 
 
 def _stft(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,8 +259,7 @@ class AudioSource:
             "pitch_height": np.clip((feats["pitch_midi"] - 64.0) / 12.0, -1, 1) * pitched,
             "mode": feats["mode"],
         }
-        valence = np.clip(1.6 * sum(WEIGHTS[k][0] * scaled[k] for k in WEIGHTS) / _V_NORM, -1, 1)
-        arousal = np.clip(1.6 * sum(WEIGHTS[k][1] * scaled[k] for k in WEIGHTS) / _A_NORM, -1, 1)
+        valence, arousal = weighted_va(WEIGHTS, scaled)
         confidence = np.clip((level + 55.0) / 15.0, 0.0, 1.0) * np.clip(share, 0.0, 1.0)
         feats["speech_share"] = 1.0 - np.clip(share, 0.0, 1.0)
         return SourceArc(

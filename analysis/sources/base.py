@@ -70,6 +70,27 @@ class SourceArc:
         return bool(np.any(np.asarray(self.confidence) > 0))
 
 
+#: What a source's weights map to: cue name -> (valence weight, arousal weight).
+CueWeights = Mapping[str, tuple[float, float]]
+
+
+def weighted_va(
+    weights: CueWeights, cues: Mapping[str, np.ndarray], gain: float = 1.6
+) -> tuple[np.ndarray, np.ndarray]:
+    """Valence and arousal as the weighted means of ``cues`` (each on [-1, 1]), times ``gain``, clipped.
+
+    Each axis is divided by the sum of its absolute weights, so every cue at +1 reads +1
+    before the gain; the gain (1.6) lets a clearly lit, coloured or loud window reach the
+    outer third of the plane, since real cues seldom agree all at once.
+    """
+    axes = []
+    for axis in (0, 1):
+        norm = sum(abs(w[axis]) for w in weights.values())
+        mean = sum(w[axis] * np.asarray(cues[k], float) for k, w in weights.items()) / norm
+        axes.append(np.clip(gain * mean, -1.0, 1.0))
+    return axes[0], axes[1]
+
+
 @runtime_checkable
 class AffectSource(Protocol):
     """Reads one kind of evidence (pixels, sound, faces, words) into a :class:`SourceArc`.

@@ -36,10 +36,10 @@ import cv2
 import numpy as np
 
 from analysis.arc import grid
-from analysis.sources.base import MediaStreams, SourceArc
+from analysis.sources.base import CueWeights, MediaStreams, SourceArc, weighted_va
 
 #: feature -> (valence weight, arousal weight). Each row's feature is in [-1, 1].
-WEIGHTS: dict[str, tuple[float, float]] = {
+WEIGHTS: CueWeights = {
     "brightness": (0.35, -0.05),
     "saturation": (0.20, 0.15),
     "colourfulness": (0.25, 0.10),
@@ -48,8 +48,6 @@ WEIGHTS: dict[str, tuple[float, float]] = {
     "motion": (0.05, 0.35),
     "rhythm": (0.05, 0.20),
 }
-_V_NORM = sum(abs(v) for v, _ in WEIGHTS.values())
-_A_NORM = sum(abs(a) for _, a in WEIGHTS.values())
 
 
 def _unit(x: np.ndarray, mid: float, half_range: float) -> np.ndarray:
@@ -170,11 +168,7 @@ class VisualSource:
             # 0 cuts/min -> -1, 15 -> about 0, 45+ -> near +1.
             "rhythm": 2.0 * (1.0 - np.exp(-windows["rhythm"] / 20.0)) - 1.0,
         }
-        valence = sum(WEIGHTS[k][0] * scaled[k] for k in WEIGHTS) / _V_NORM
-        arousal = sum(WEIGHTS[k][1] * scaled[k] for k in WEIGHTS) / _A_NORM
-        # Scale so a strongly coloured/lit/moving scene reaches the outer third of the plane.
-        valence = np.clip(1.6 * valence, -1, 1)
-        arousal = np.clip(1.6 * arousal, -1, 1)
+        valence, arousal = weighted_va(WEIGHTS, scaled)
 
         confidence = np.where(filled, 1.0, 0.7)
         dark = windows["brightness"] < 0.04  # near-black (fades): colour says little
