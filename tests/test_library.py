@@ -190,3 +190,43 @@ def test_a_folder_scan_takes_every_type_a_track_may_be(tmp_path: Path) -> None:
     assert not report.skipped
     assert sorted(Path(r.path).name for r in report.added) == sorted(p.name for p in folder.iterdir()
                                                                       if p.suffix != ".txt")
+
+
+def test_the_library_follows_files_edited_moved_and_deleted(music: Path, tmp_path: Path, capsys) -> None:
+    """Re-indexing a folder after a user edited, moved and deleted files leaves one true record per file."""
+    from soundtrack.cli import main
+
+    db = tmp_path / "lib.db"
+    lib = Library(db, analyzer=loudness_analyzer)
+    lib.add_folder(music, workers=0, progress=False)
+    rising = next(r for r in lib.list() if r.title == "rising")
+    falling = next(r for r in lib.list() if r.title == "falling")
+    _write_tone(music / "rising.wav", 220, 0.5, 0.05)  # edited: now it falls
+    (music / "falling.wav").rename(music / "sub" / "down.wav")  # moved
+    CALLS.clear()
+    report = lib.add_folder(music, workers=0, progress=False)
+    assert report.added == () and CALLS == ["rising.wav"]  # the moved file is not analysed again
+    assert [r.id for r in report.updated] == [rising.id] and [r.id for r in report.moved] == [falling.id]
+    assert len(lib) == 3
+    edited = lib.get(rising.id)
+    assert edited.title == "rising" and edited.checksum != rising.checksum and edited.path == rising.path
+    arc = lib.arc(rising.id)
+    assert arc.arousal[-1] < arc.arousal[0]  # the stored arc is the new file's
+    assert lib.get(falling.id).path == str((music / "sub" / "down.wav").resolve())
+    assert lib.missing() == []
+
+    # One file at a time does the same.
+    _write_tone(music / "rising.wav", 220, 0.2, 0.2)
+    again = lib.add(music / "rising.wav")
+    assert again.id == rising.id and len(lib) == 3
+
+    (music / "sub" / "steady.wav").unlink()  # deleted
+    assert [r.title for r in lib.missing(under=music)] == ["steady"] and lib.missing(under=tmp_path / "x") == []
+    assert main(["index", str(music), "--library", str(db), "--no-progress", "--workers", "0"]) == 0
+    said = capsys.readouterr()
+    assert "files of 1 track stored under this folder are gone" in said.err and "steady.wav" in said.err
+    assert len(Library(db)) == 3
+    assert main(["index", str(music), "--library", str(db), "--no-progress", "--prune"]) == 0
+    assert "removed 1 track whose file is gone" in capsys.readouterr().out
+    assert sorted(r.title for r in Library(db).list()) == ["falling", "rising"]
+

@@ -4,6 +4,11 @@ Checksums are computed here first, so files already catalogued are never analyse
 again (that is what makes an interrupted run resume). The analysis of each new file
 runs in a process pool (or on a Dask client) through :func:`analyze_one`, and the
 parent stores each result as it arrives, one transaction per track.
+
+The library follows the folder as a user edits it: known bytes found at a new path whose
+old file is gone are the same track moved (the record points at the new path); new bytes at
+a path the library already holds are that track edited (it is analysed again in place,
+keeping its id, title, tags and ratings).
 """
 
 from __future__ import annotations
@@ -31,8 +36,14 @@ class TrackStore(Protocol):
 
     def by_checksum(self, checksum: str) -> TrackRecord | None: ...
 
+    def at_paths(self, paths: Sequence[str]) -> dict[str, TrackRecord]: ...
+
     def store(self, path: Path, analysis: Any, *, checksum: str, tags: tuple[str, ...],
               licence: str | None) -> TrackRecord: ...
+
+    def update(self, track_id: int, path: str | Path, analysis: Any, *, checksum: str) -> TrackRecord: ...
+
+    def relocate(self, track_id: int, path: str | Path) -> TrackRecord: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,10 @@ class IndexReport:
     existing: int
     skipped: tuple[Skipped, ...]
     seconds: float
+    #: Tracks whose file changed on disk, analysed again in place.
+    updated: tuple[TrackRecord, ...] = ()
+    #: Tracks found at a new path (their old file gone), now pointing there.
+    moved: tuple[TrackRecord, ...] = ()
 
     @property
     def tracks_per_second(self) -> float:
@@ -61,6 +76,8 @@ class IndexReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": [r.to_dict() for r in self.added],
+            "updated": [r.to_dict() for r in self.updated],
+            "moved": [r.to_dict() for r in self.moved],
             "existing": self.existing,
             "skipped": [s.__dict__ for s in self.skipped],
             "seconds": round(self.seconds, 3),
@@ -132,6 +149,7 @@ def analyze_files(
     todo: dict[str, str] = {}  # path -> checksum
     seen: set[str] = set()
     existing = 0
+    moved: list[TrackRecord] = []
     for f in files:
         try:
             checksum = content_hash(f)
@@ -139,13 +157,19 @@ def analyze_files(
             skipped.append(Skipped(str(f), err.problem))
             log.warning("skipped %s: %s", f, err.problem)
             continue
-        if checksum in seen or library.by_checksum(checksum) is not None:
+        known = None if checksum in seen else library.by_checksum(checksum)
+        if known is not None and moved_here(known, f):
+            moved.append(library.relocate(known.id, f))
+            log.info("%s moved to %s", known.path, f)
+        elif checksum in seen or known is not None:
             existing += 1
-            continue
+        else:
+            todo[str(f)] = checksum
         seen.add(checksum)
-        todo[str(f)] = checksum
+    edited = library.at_paths(list(todo)) if todo else {}
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     added: list[TrackRecord] = []
+    updated: list[TrackRecord] = []
     bar = tqdm(total=len(todo), desc="indexing", unit="track", disable=not progress or not todo)
     try:
         for out in _results(analyzer, list(todo), library.hop, n_workers, client):
@@ -155,11 +179,21 @@ def analyze_files(
                 log.warning("skipped %s: %s", out.path, out.error)
                 continue
             try:
-                added.append(library.store(Path(out.path), out.analysis, checksum=todo[out.path], tags=tags,
-                                           licence=licence))
+                old = edited.get(str(Path(out.path).resolve()))
+                if old is not None:  # the file at a known path has new bytes: the same track, edited
+                    updated.append(library.update(old.id, out.path, out.analysis, checksum=todo[out.path]))
+                else:
+                    added.append(library.store(Path(out.path), out.analysis, checksum=todo[out.path], tags=tags,
+                                               licence=licence))
             except MediaError as err:
                 skipped.append(Skipped(out.path, err.problem))
                 log.warning("skipped %s: %s", out.path, err.problem)
     finally:
         bar.close()
-    return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0)
+    return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0, tuple(updated), tuple(moved))
+
+
+def moved_here(known: TrackRecord, found: Path) -> bool:
+    """Whether ``found`` holds a catalogued track's bytes because the track moved there: its
+    stored file is gone. (With the stored file still there, ``found`` is a copy.)"""
+    return known.path != str(found.resolve()) and not Path(known.path).is_file()

@@ -28,7 +28,7 @@ from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.hashing import content_hash
 from analysis.music.formats import TRACK_SUFFIXES  # what add_folder picks up: what analyze_track reads
 from matching.db import BUSY_TIMEOUT, create_tables, make_engine
-from matching.library.indexing import IndexReport, Skipped, analyze_files, analyze_one
+from matching.library.indexing import IndexReport, Skipped, analyze_files, analyze_one, moved_here
 from matching.library.records import TrackRecord
 from matching.ranking.catalog import Catalog, build_catalog
 
@@ -176,6 +176,23 @@ class Library:
         found = self._records(tracks.c.checksum == checksum)
         return found[0] if found else None
 
+    def at_paths(self, paths: Iterable[str | Path]) -> dict[str, TrackRecord]:
+        """The tracks stored under any of ``paths`` (resolved), keyed by their stored path."""
+        wanted = sorted({str(Path(p).resolve()) for p in paths})
+        found: dict[str, TrackRecord] = {}
+        for lo in range(0, len(wanted), 500):  # a bounded IN list for every database
+            found.update((r.path, r) for r in self._records(tracks.c.path.in_(wanted[lo : lo + 500])))
+        return found
+
+    def missing(self, under: str | Path | None = None) -> list[TrackRecord]:
+        """Tracks whose file is gone (deleted, or moved where no index run has found it), optionally
+        only those stored under the folder ``under``."""
+        where = None
+        if under is not None:
+            root = str(Path(under).resolve())
+            where = sa.or_(tracks.c.path == root, tracks.c.path.startswith(root.rstrip("/") + "/", autoescape=True))
+        return [r for r in self._records(where) if not Path(r.path).is_file()]
+
     def list(self, tag: str | None = None) -> list[TrackRecord]:
         """All tracks in insertion order, or those carrying ``tag``."""
         if tag is None:
@@ -223,15 +240,23 @@ class Library:
         tags: Sequence[str] = (),
         licence: str | None = None,
     ) -> TrackRecord:
-        """Analyse and store one audio or MIDI file; the existing record if its bytes are known."""
+        """Analyse and store one audio or MIDI file; the existing record if its bytes are known.
+
+        As :meth:`add_folder` does, known bytes whose stored file is gone move the record to
+        ``path``, and new bytes at a path the library holds replace that track's analysis in
+        place (its title and tags stay).
+        """
         p = as_path(path)
         if not p.is_file():
             raise MediaError(p, "is not a file")
         checksum = content_hash(p)
         existing = self.by_checksum(checksum)
         if existing is not None:
-            return existing
+            return self.relocate(existing.id, p) if moved_here(existing, p) else existing
         analysis = (self.analyzer or _default_analyzer())(p, hop=self.hop)
+        edited = self.at_paths([p]).get(str(p.resolve()))
+        if edited is not None:
+            return self.update(edited.id, p, analysis, checksum=checksum)
         return self.store(p, analysis, checksum=checksum, title=title, artist=artist, tags=tags, licence=licence)
 
     def store(
@@ -357,6 +382,16 @@ class Library:
         self._catalog = None  # paths live in the cached catalogue; the stamp does not see this write
         return self.get(track_id)
 
+    def update(self, track_id: int, path: str | Path, analysis: Any, *, checksum: str) -> TrackRecord:
+        """Store new bytes of a track in place: its file at ``path`` was edited (new ``checksum``).
+
+        The id, title, tags and licence stay (ratings refer to the id); the arc, embedding and
+        musical facts are ``analysis``'s.
+        """
+        record = self.get(track_id)
+        self._replace(record.id, analysis, path=Path(path).resolve(), checksum=checksum)
+        return self.get(record.id)
+
     def remove(self, track_id: int) -> TrackRecord:
         """Delete one track (and its arc, embedding and tags); returns what was removed."""
         record = self.get(track_id)
@@ -401,13 +436,17 @@ class Library:
                 progress(i, len(todo), rec.title or rec.path)
         return done, skipped
 
-    def _replace(self, track_id: int, analysis: Any) -> None:
+    def _replace(self, track_id: int, analysis: Any, *, path: Path | None = None, checksum: str | None = None) -> None:
         arc: EmotionArc = analysis.arc
+        if len(arc) < 1:
+            raise MediaError(path or self.get(track_id).path, "analysis produced an empty arc")
         emb = np.asarray(getattr(analysis, "embedding", np.zeros(0)), dtype=np.float32).ravel()
         where = lambda table: table.c.track_id == track_id  # noqa: E731
+        moved = {} if checksum is None else {"checksum": checksum, "path": str(path),
+                                             "kind": str(getattr(analysis, "kind", "audio"))}
         with self.engine.begin() as conn:
             conn.execute(tracks.update().where(tracks.c.id == track_id).values(
-                duration=float(getattr(analysis, "duration", arc.duration)),
+                **moved, duration=float(getattr(analysis, "duration", arc.duration)),
                 tempo=_opt_float(getattr(analysis, "tempo", None)), key=getattr(analysis, "key", None),
                 mode=getattr(analysis, "mode", None), loudness=_opt_float(getattr(analysis, "loudness", None))))
             conn.execute(arcs.update().where(where(arcs)).values(

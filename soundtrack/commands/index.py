@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reanalyse", action="store_true",
                         help="also analyse again, in place, every track of the library that an earlier music "
                              "reader analysed (ids, titles and tags stay)")
+    parser.add_argument("--prune", action="store_true",
+                        help="remove from the library the tracks stored under DIR whose files are gone "
+                             "(a moved file is found again by its bytes and needs no pruning)")
     parser.add_argument("--json", action="store_true", help="print the index report as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print_warnings("index", [f"{args.source} holds no audio or MIDI files (looked for "
                                  f"{', '.join(sorted(TRACK_SUFFIXES))})"])
     redone, kept = reanalyse(lib, progress=not args.no_progress) if args.reanalyse else ([], [])
+    gone = lib.missing(under=args.source)
+    pruned = [lib.remove(r.id) for r in gone] if args.prune else []
     stale = len(lib.stale())
     index = update_sketch_index(lib, args.sketch_index)
     if args.json:
@@ -61,12 +66,20 @@ def run(args: argparse.Namespace) -> int:
 
         print_json({**report.to_dict(), "library": args.library, "tracks": len(lib),
                     "reanalysed": len(redone), "kept": [k.__dict__ for k in kept], "stale": stale,
+                    "missing": [r.path for r in gone], "pruned": len(pruned),
                     "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
     else:
-        print(f"added {len(report.added)}, already there {report.existing}, skipped {len(report.skipped)} "
+        changed = "".join(f", {what} {len(records)}" for what, records in
+                          (("updated", report.updated), ("moved", report.moved)) if records)
+        print(f"added {len(report.added)}{changed}, already there {report.existing}, skipped {len(report.skipped)} "
               f"in {report.seconds:.1f} s; library {args.library} holds {counted(len(lib), 'track')}")
+        for r in report.updated:
+            print(f"  {r.path} changed on disk: analysed again (its title and tags stay)")
+        for r in report.moved:
+            print(f"  moved: {r.title or r.id} is now {r.path}")
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
+        print_gone(gone, pruned=bool(pruned))
         if args.reanalyse:
             print(f"analysed again with the current music reader: {len(redone)}")
             for s in kept:
@@ -80,6 +93,21 @@ def run(args: argparse.Namespace) -> int:
         if index is not None:
             print(f"sketch index {index.folder} holds {counted(len(index), 'track')}")
     return 0
+
+
+def print_gone(gone: list[Any], *, pruned: bool) -> None:
+    """Name the tracks whose files are gone: removed (``--prune``), or still listed (matching skips them)."""
+    if not gone:
+        return
+    if pruned:
+        print(f"removed {counted(len(gone), 'track')} whose file is gone")
+        return
+    print(f"the files of {counted(len(gone), 'track')} stored under this folder are gone (scoring passes over "
+          f"them; --prune removes them):", file=sys.stderr)
+    for r in gone[:10]:
+        print(f"  {r.path}", file=sys.stderr)
+    if len(gone) > 10:
+        print(f"  ... and {len(gone) - 10} more", file=sys.stderr)
 
 
 def reanalyse(lib: Any, *, progress: bool) -> tuple[list[Any], list[Any]]:
