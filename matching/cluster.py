@@ -123,18 +123,17 @@ class Preload(_WorkerPluginBase):  # type: ignore[misc,valid-type]
 def readonly_url(library: str) -> str:
     """A database URL that opens ``library`` read-only: workers read the catalogue, only the client writes.
 
-    An SQLite file path becomes an SQLite URI with ``mode=ro`` (any write then fails
-    with "attempt to write a readonly database"); a database URL is returned as is,
-    since read-only there is a matter of the account's grants.
+    An SQLite file path becomes an SQLite URI with ``mode=ro`` (``immutable=1`` on read-only media;
+    :func:`matching.db.sqlite_url`), so any write fails with "attempt to write a readonly database"; a
+    database URL is returned as is, since read-only there is a matter of the account's grants.
     """
     if "://" in library:
         return library
     from pathlib import Path
-    from urllib.parse import quote
 
-    # Quoted for the SQLite URI, then its "%" quoted again because SQLAlchemy unquotes the URL once.
-    path = quote(str(Path(library).expanduser().resolve())).replace("%", "%25")
-    return f"sqlite:///file:{path}?mode=ro&uri=true"
+    from matching.db import sqlite_url
+
+    return sqlite_url(Path(library).expanduser(), read_only=True)
 
 
 # --------------------------------------------------------------------------- clients

@@ -2,9 +2,11 @@
 
 A plain path means an SQLite file, opened in WAL mode (readers never block the writer)
 with a busy timeout, so concurrent raters and indexers wait for each other instead of
-failing. Anything with ``://`` is an SQLAlchemy URL and is passed through; a PostgreSQL
-URL without a driver (``postgresql://user@host/db``, ``postgres://...``) gets psycopg 3,
-the driver this project installs, so the URL a server's documentation shows works as is.
+failing. A file that cannot be written (read-only media or permissions) is opened read-only
+and immutable, so ranking from a mounted catalogue works. Anything with ``://`` is an
+SQLAlchemy URL and is passed through; a PostgreSQL URL without a driver
+(``postgresql://user@host/db``, ``postgres://...``) gets psycopg 3, the driver this project
+installs, so the URL a server's documentation shows works as is.
 
 PostgreSQL engines check each pooled connection before use (a restarted server costs one
 retry, not an error) and are made safe across ``fork``: a child process (a process pool
@@ -17,10 +19,13 @@ at the same moment (on PostgreSQL two concurrent ``CREATE TABLE`` of one name fa
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import weakref
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -32,6 +37,21 @@ BUSY_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 20
 
 _forked_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+_sqlite_files: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+_read_only_files: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
+class ReadOnlyDatabase(ParameterError):
+    """A read-only database lacks tables that a component would create (the feedback log, a manifest)."""
+
+
+@atexit.register
+def _close_sqlite_files() -> None:
+    """Close every SQLite file's connections as the process ends: the last close folds the WAL into
+    the database file, so ``library.db`` alone (copied, mounted read-only) holds every track."""
+    for engine in list(_sqlite_files):
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # too late to report; SQLite recovers the WAL on open
+            engine.dispose()
 
 
 def _after_fork_in_child() -> None:
@@ -71,15 +91,21 @@ def make_engine(url_or_path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) 
     else:
         path = Path(text).expanduser()
         if not path.parent.exists():
-            raise ParameterError(f"`url_or_path` folder does not exist (received {text!r})")
-        url = f"sqlite:///{path}"
+            raise ParameterError(f"the database's folder does not exist (received {text!r})")
+        if path.is_dir():
+            raise ParameterError(f"a database path must name a file, not a folder (received {text!r})")
+        url = sqlite_url(path, read_only=path.is_file() and not writable(path))
+    query = sa.engine.make_url(url).query
+    read_only = query.get("mode") == "ro" or query.get("immutable") == "1"
     in_memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout})
+    if not in_memory:
+        (_read_only_files if read_only else _sqlite_files).add(engine)
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        if not in_memory:
+        if not in_memory and not read_only:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; an OS crash may lose the last commits
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -87,6 +113,22 @@ def make_engine(url_or_path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) 
         cur.close()
 
     return engine
+
+
+def sqlite_url(path: Path, *, read_only: bool = False) -> str:
+    """The URL of an SQLite file; read-only, an SQLite URI with ``mode=ro``, or ``immutable=1`` where
+    the file cannot be written at all (read-only media: no WAL or lock files can be made there, so SQLite
+    could not open it otherwise). Writing through a read-only URL fails with SQLite's own error."""
+    if not read_only:
+        return f"sqlite:///{path}"
+    # Quoted for the SQLite URI, then its "%" quoted again because SQLAlchemy unquotes the URL once.
+    quoted = quote(str(path.resolve())).replace("%", "%25")
+    return f"sqlite:///file:{quoted}?{'mode=ro' if writable(path) else 'immutable=1'}&uri=true"
+
+
+def writable(path: Path) -> bool:
+    """Whether an SQLite file and its folder (where the WAL and lock files go) can be written."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _server_engine(url: str) -> sa.Engine:
@@ -108,8 +150,15 @@ def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
     """Create ``metadata``'s missing tables, once, even if many processes start together.
 
     On PostgreSQL a transaction-scoped advisory lock serialises the creators: the first
-    creates, the others then find the tables. SQLite serialises schema writes itself.
+    creates, the others then find the tables. SQLite serialises schema writes itself. On a
+    read-only SQLite file, missing tables raise :class:`ReadOnlyDatabase`.
     """
+    if engine in _read_only_files:  # nothing can be created: the tables are there, or they are not
+        missing = sorted(set(metadata.tables) - set(sa.inspect(engine).get_table_names()))
+        if missing:
+            raise ReadOnlyDatabase(f"the database {engine.url.database} is read-only and has no {', '.join(missing)} "
+                                   "table yet")
+        return
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(726354001)"))

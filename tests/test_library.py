@@ -230,3 +230,43 @@ def test_the_library_follows_files_edited_moved_and_deleted(music: Path, tmp_pat
     assert "removed 1 track whose file is gone" in capsys.readouterr().out
     assert sorted(r.title for r in Library(db).list()) == ["falling", "rising"]
 
+
+def test_a_library_file_alone_holds_every_track_once_its_writer_exits(music: Path, tmp_path: Path) -> None:
+    """The WAL is folded into the file at exit, so copying library.db (as a user ships a catalogue)
+    copies the tracks; before, everything sat in library.db-wal and the copy was empty."""
+    import shutil
+    import subprocess
+    import sys
+
+    db = tmp_path / "lib.db"
+    code = ("import sys; from matching.library.store import Library; "
+            "Library(sys.argv[1]).add_folder(sys.argv[2], workers=0, progress=False)")
+    subprocess.run([sys.executable, "-c", code, str(db), str(music / "sub")], check=True, cwd=Path(__file__).parents[1])
+    assert not db.with_name("lib.db-wal").exists()
+    (tmp_path / "copy").mkdir()
+    shutil.copy(db, tmp_path / "copy" / "lib.db")
+    assert [r.title for r in Library(tmp_path / "copy" / "lib.db").list()] == ["steady"]
+
+
+def test_a_library_on_read_only_media_ranks_with_the_preset_blend(music: Path, tmp_path: Path, monkeypatch) -> None:
+    """A catalogue that cannot be written (a read-only mount: tests run as root, so it is simulated)
+    is opened immutable: ranking and the learned weights work, writing fails with SQLite's error."""
+    import sqlalchemy as sa
+
+    from matching import db as dbmod
+    from matching.feedback.learner import current_weights
+    from matching.ranking.ranker import rank
+    from matching.ranking.weights import weights_for
+
+    lib_path = tmp_path / "lib.db"
+    writer = Library(lib_path, analyzer=loudness_analyzer)
+    writer.add_folder(music, workers=0, progress=False)
+    writer.engine.dispose()  # as the indexing process exiting does
+    monkeypatch.setattr(dbmod, "writable", lambda path: Path(path).resolve() != lib_path.resolve())
+    ro = Library(lib_path, analyzer=loudness_analyzer)
+    assert "immutable=1" in str(ro.engine.url) and len(ro) == 3
+    clip = ro.arc(ro.list()[0].id)
+    assert len(rank(clip, ro, k=3)) == 3
+    assert current_weights("general", db=ro) == weights_for("general")  # no feedback tables, none can be made
+    with pytest.raises(sa.exc.OperationalError, match="readonly"):
+        ro.remove(ro.list()[0].id)

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 
 from analysis.caches import Cache
 from analysis.errors import ParameterError
-from matching.db import server_url
+from matching.db import ReadOnlyDatabase, server_url
 from matching.feedback.log import FeedbackLog, Observation, event_table, rec_table
 from matching.ranking.weights import PRESETS, MatchWeights, weights_for
 
@@ -415,7 +415,10 @@ def current_weights(content_type: str = "general", user: str | None = None, *, d
     the learner is cached per database and reads only new events on each call, so a
     ranker can call this per request: ``rank(clip, lib, weights=current_weights(ct, db=lib))``.
     """
-    learner = learner_for(db)
+    try:
+        learner = learner_for(db)
+    except ReadOnlyDatabase:  # a catalogue on read-only media that no one has rated: the preset blend
+        return weights_for(content_type)
     learner.refresh()
     return learner.current_weights(content_type, user)
 
