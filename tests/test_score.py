@@ -188,3 +188,45 @@ def test_progress_bar_draws_only_on_a_terminal(monkeypatch, capsys) -> None:
     with progress_bar("score", False) as report:  # --no-progress
         report(0.5, "halfway")
     assert capsys.readouterr().err == ""
+
+
+def test_tracks_that_cannot_be_fitted_are_passed_over(clip, library, tmp_path) -> None:
+    """A track whose file is gone, changed since it was analysed, or too short for the clip is not
+    fitted (the clip would get silence or the wrong music): the next usable match is, or a new score."""
+    import shutil
+
+    path, va = clip
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    follows = next(r for r in library.list() if r.title == "follows")
+    for name in ("gone", "edited", "fits"):
+        shutil.copy(follows.path, folder / f"{name}.wav")
+    # Three copies of one track would be one record: make each file's bytes its own.
+    for i, name in enumerate(("gone", "edited", "fits")):
+        y, sr = soundfile.read(folder / f"{name}.wav")
+        soundfile.write(folder / f"{name}.wav", y * (1.0 - 0.01 * i), sr)
+    compose(va.arc, va.cuts, 1.5, source="rules").render(folder / "short.wav")
+    lib = matching.Library(tmp_path / "lib.db")
+    lib.add_folder(folder, workers=0, progress=False)
+    (folder / "gone.wav").unlink()
+    y, sr = soundfile.read(folder / "edited.wav")
+    soundfile.write(folder / "edited.wav", y[: sr // 2], sr)
+    result = score_video(path, library=lib, threshold=0.0, out_dir=tmp_path / "out", clip_analysis=va)
+    assert result.chosen == "match" and result.match.title == "fits" and "best usable" in result.reason
+    passed = "\n".join(result.warnings)
+    assert "gone.wav is gone" in passed and "edited.wav changed since it was analysed" in passed
+    _close_to_clip(result.outputs["mp4"], path)
+
+    (folder / "fits.wav").unlink()
+    composed = score_video(path, library=lib, threshold=0.0, out_dir=tmp_path / "out2", clip_analysis=va,
+                           source="rules", musicxml=False)
+    assert composed.chosen == "compose" and "the 4 matches at or above" in composed.reason
+    assert any(w.startswith("passed over short: too short, even slowed down it covers") for w in composed.warnings)
+
+
+def test_a_clip_too_short_to_match_is_composed_for(library, tmp_path) -> None:
+    path = tmp_path / "blink.mp4"
+    make_clip(path, shots=[Shot(8, (200, 180, 40), 0.5)], fps=25, audio="percussion")  # 0.32 s: one arc step
+    result = score_video(path, library=library, out_dir=tmp_path / "out", source="rules", musicxml=False)
+    assert result.chosen == "compose" and "too short to match" in result.reason
+    _close_to_clip(result.outputs["mp4"], path)

@@ -158,7 +158,8 @@ def score_video(
     t0 = time.perf_counter()
     lib = open_library(library)
     ranking = None
-    if lib is not None:
+    too_short = lib is not None and len(clip.arc) < 2  # one arc step has no shape to match
+    if lib is not None and not too_short:
         from matching.ranking.ranker import rank
 
         report(0.7, "ranking the library")
@@ -168,15 +169,20 @@ def score_video(
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
     best = candidates[0] if candidates else None
     _make_folder(out)
-    if best is not None and best.score >= limit:
-        report(0.75, f"fitting {best.title or Path(best.path).name} to the clip")
-        outputs, sound = _fit_match(best, clip_path, out, timings, clip_sound, clip.speech_regions, duck_db)
+    chosen, passed = _usable_match(candidates, limit, lib)
+    read["warnings"] += tuple(passed)
+    if chosen is not None:
+        report(0.75, f"fitting {chosen.title or Path(chosen.path).name} to the clip")
+        outputs, sound = _fit_match(chosen, clip_path, out, timings, clip_sound, clip.speech_regions, duck_db)
         report(1.0, "done")
-        reason = f"best match {best.title or best.path} scored {best.score:.3f} >= threshold {limit:.3f}"
-        return ScoreResult(clip_path, "match", reason, limit, best.score, best, candidates, outputs, timings,
+        reason = f"{'best' if chosen is best else 'best usable'} match {chosen.title or chosen.path} scored " \
+                 f"{chosen.score:.3f} >= threshold {limit:.3f}"
+        return ScoreResult(clip_path, "match", reason, limit, best.score, chosen, candidates, outputs, timings,
                            clip.duration, clip_sound=sound, duck_db=duck_db, **read)
 
-    reason = _why_composed(best, lib is None, limit)
+    reason = _why_composed(best, lib is None, limit, passed=len(passed))
+    if too_short:
+        reason = f"the clip is too short to match a track ({clip.duration:.1f} s, one arc step): composed a new score"
     t0 = time.perf_counter()
     report(0.75, "composing")
     chosen_source = note_source.result() if note_source is not None else source
@@ -200,8 +206,47 @@ def _make_folder(out: Path) -> None:
         raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
 
 
-def _why_composed(best: Any, no_library: bool, limit: float) -> str:
+#: Least share of the clip a fitted track must cover (stretched at most ``max_stretch``): below it
+#: the music would stop well before the picture does.
+MIN_COVERAGE = 0.98
+
+
+def _usable_match(candidates: tuple[Any, ...], limit: float, lib: Any) -> tuple[Any | None, list[str]]:
+    """The best candidate at or above ``limit`` that can be fitted, and why each better one could not."""
+    passed: list[str] = []
+    for match in candidates:
+        if match.score < limit:
+            break
+        why = _unusable(match, lib)
+        if why is None:
+            return match, passed
+        passed.append(f"passed over {match.title or match.path}: {why}")
+    return None, passed
+
+
+def _unusable(match: Any, lib: Any) -> str | None:
+    """Why a ranked track cannot be fitted to the clip (None when it can): too short, its file gone or
+    changed since it was analysed (the ranking read its stored arc, not the file)."""
+    from analysis.media.hashing import content_hash
+
+    if getattr(match, "coverage", 1.0) < MIN_COVERAGE:
+        return f"too short, even slowed down it covers {match.coverage:.0%} of the clip"
+    path = Path(match.path)
+    if not path.is_file():
+        return f"its file {path} is gone (`soundtrack index` finds a moved file again)"
+    stored = getattr(lib.get(match.track_id), "checksum", None) if hasattr(lib, "get") else None
+    try:
+        changed = stored is not None and content_hash(path) != stored
+    except MediaError as err:
+        return f"{path} {err.problem}"
+    return f"{path} changed since it was analysed (`soundtrack index` analyses it again)" if changed else None
+
+
+def _why_composed(best: Any, no_library: bool, limit: float, *, passed: int = 0) -> str:
     """The one sentence that says why a new score was composed."""
+    if passed:
+        return (f"{'the match' if passed == 1 else f'the {passed} matches'} at or above threshold {limit:.3f} "
+                f"could not be used (see the warnings): composed")
     if best is not None:
         return f"best match {best.title or best.path} scored {best.score:.3f} < threshold {limit:.3f}: composed"
     why = "no library given" if no_library else "the library has no tracks"
