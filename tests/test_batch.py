@@ -269,10 +269,16 @@ def test_cli_analyze_only_on_real_clips(four_shot_clip, tmp_path: Path, capsys: 
     assert good["result"]["duration"] == pytest.approx(four_shot_clip.duration, abs=0.1)
     assert json.loads(Path(good["outputs"][0]).read_text())["cuts"] == good["result"]["cuts"]
     assert "bad.mp4" in next(r for r in report["records"] if r["status"] == "error")["error"]
-    # A second run skips both clips (the error too, unless --retry-errors).
-    assert main(argv) == 0
+    # A second run skips both clips (the error too, unless --retry-errors), and still fails: the
+    # batch's bad clip stands as an error, which the report names.
+    assert main(argv) == 1
     again = json.loads(capsys.readouterr().out)
-    assert (again["ran"], again["skipped"]) == (0, 2)
+    assert (again["ran"], again["skipped"], again["errors"]) == (0, 2, 0)
+    assert [Path(r["input"]).name for r in again["failed_before"]] == ["bad.mp4"]
+    assert main([a for a in argv if a != "--json"]) == 1
+    said = capsys.readouterr()
+    assert "2 already done (1 of them failed)" in said.out
+    assert "error (an earlier run):" in said.err and "bad.mp4" in said.err and "--retry-errors" in said.err
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +94,13 @@ class BatchReport:
     duplicates: tuple[str, ...]  # same content as another clip of this batch: run once
     seconds: float
     records: tuple[Record, ...] = field(default=(), repr=False)
+    #: Skipped clips whose last record is an error (``retry_errors`` runs them again).
+    failed_before: tuple[Record, ...] = field(default=(), repr=False)
+
+    @property
+    def failing(self) -> int:
+        """Clips of this batch whose latest outcome is an error: this run's and the skipped earlier ones."""
+        return self.errors + len(self.failed_before)
 
     @property
     def clips_per_minute(self) -> float:
@@ -108,6 +115,7 @@ class BatchReport:
             "ok": self.ok,
             "errors": self.errors,
             "skipped": self.skipped,
+            "failed_before": [r.to_dict() for r in self.failed_before],
             "duplicates": list(self.duplicates),
             "seconds": round(self.seconds, 3),
             "clips_per_minute": round(self.clips_per_minute, 2),
@@ -226,8 +234,20 @@ def _task_name(task: ClipTask) -> str:
 
 
 def _run_job(job: ClipJob, *, task: ClipTask, settings: ScoreSettings) -> TaskResult:
-    Path(job.out_dir).mkdir(parents=True, exist_ok=True)
-    return task(job, settings)
+    folder = Path(job.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return task(job, settings)
+    except BaseException:
+        if not any(folder.iterdir()):  # a failed clip leaves no empty folder behind
+            folder.rmdir()
+        raise
+
+
+def named_error(record: Record) -> str:
+    """A record's error with its clip named (a parameter error does not say which clip it came from)."""
+    error = record.error or ""
+    return error if record.input in error else f"{record.input}: {error}"
 
 
 def _record(outcome: TaskOutcome, digest: str) -> Record:
@@ -270,14 +290,17 @@ class _JobPlan:
     skipped: int
     duplicates: list[str]
     unreadable: list[Record]
+    failed_before: list[Record]
 
 
-def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: set[tuple[str, str]]) -> _JobPlan:
-    """One job per distinct clip content not done before under these settings (``digest``)."""
+def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple[str, str], Record]) -> _JobPlan:
+    """One job per distinct clip content not done before under these settings (``digest``); ``done``
+    holds the last record of each key to skip."""
     jobs: list[ClipJob] = []
     seen: dict[str, str] = {}
     duplicates: list[str] = []
     unreadable: list[Record] = []
+    failed_before: list[Record] = []
     skipped = 0
     for clip in clips:
         try:
@@ -288,12 +311,14 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: set[tuple[str
             continue
         if (digest_hex, digest) in done:
             skipped += 1
+            if done[digest_hex, digest].status == "error":
+                failed_before.append(done[digest_hex, digest])
         elif digest_hex in seen:
             duplicates.append(str(clip))
         else:
             seen[digest_hex] = str(clip)
             jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
-    return _JobPlan(jobs, skipped, duplicates, unreadable)
+    return _JobPlan(jobs, skipped, duplicates, unreadable, failed_before)
 
 
 def score_videos(
@@ -367,7 +392,7 @@ def score_videos(
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})
     manifest = Manifest(out, database=manifest_db, batch=batch)
     manifest.sync_csv()
-    done = manifest.completed(retry_errors=retry_errors)
+    done = manifest.to_skip(retry_errors=retry_errors)
 
     plan = _plan_jobs(clips, out=out, digest=digest, done=done)
     records: list[Record] = []
@@ -381,7 +406,7 @@ def score_videos(
         manifest.append(rec)
         records.append(rec)
         if rec.error:
-            log.warning("%s", rec.error)
+            log.warning("%s", named_error(rec))
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
         manifest=manifest.jsonl_path,
@@ -394,4 +419,5 @@ def score_videos(
         duplicates=tuple(plan.duplicates),
         seconds=time.perf_counter() - start,
         records=tuple(records),
+        failed_before=tuple(plan.failed_before),
     )

@@ -304,7 +304,11 @@ class Manifest:
 
     def completed(self, *, retry_errors: bool = False) -> set[tuple[str, str]]:
         """Resume keys a rerun should skip: every recorded key, or only the successes with ``retry_errors``."""
-        return {k for k, r in self.latest().items() if r.status == "ok" or not retry_errors}
+        return set(self.to_skip(retry_errors=retry_errors))
+
+    def to_skip(self, *, retry_errors: bool = False) -> dict[tuple[str, str], Record]:
+        """The last record of each key in :meth:`completed` (a rerun reports the errors it skips)."""
+        return {k: r for k, r in self.latest().items() if r.status == "ok" or not retry_errors}
 
     def append(self, record: Record) -> None:
         """Write one record to the database (if any) and both files, flushed and fsynced before returning."""

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
-    from composer.pipeline.batch import analyze_clip, score_clip, score_videos
+    from composer.pipeline.batch import analyze_clip, named_error, score_clip, score_videos
 
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")
@@ -91,12 +91,17 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
     else:
         rate = f"; {report.clips_per_minute:.1f} clips/min" if report.ok else ""  # not the speed of failing
+        failed = f" ({len(report.failed_before)} of them failed)" if report.failed_before else ""
         print(
             f"{report.ran} clip(s) scored ({report.ok} ok, {report.errors} with errors), {report.skipped} already done"
-            f", {len(report.duplicates)} duplicate(s){rate}"
+            f"{failed}, {len(report.duplicates)} duplicate(s){rate}"
         )
         print(f"manifest: {report.manifest}" + (f" and {report.csv}" if report.csv else ""))
         for rec in report.records:
             if rec.error:
-                print(f"  error: {rec.error}", file=sys.stderr)
-    return 1 if report.errors else 0
+                print(f"  error: {named_error(rec)}", file=sys.stderr)
+        for rec in report.failed_before:
+            print(f"  error (an earlier run): {named_error(rec)}", file=sys.stderr)
+        if report.failed_before:
+            print("  --retry-errors runs the clips that failed before again", file=sys.stderr)
+    return 1 if report.failing else 0
