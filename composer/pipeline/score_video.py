@@ -157,13 +157,8 @@ def score_video(
     read = {"subtitles": getattr(clip, "subtitles", None), "warnings": tuple(getattr(clip, "warnings", ()))}
     t0 = time.perf_counter()
     lib = open_library(library)
-    ranking = None
     too_short = lib is not None and len(clip.arc) < 2  # one arc step has no shape to match
-    if lib is not None and not too_short:
-        from matching.ranking.ranker import rank
-
-        report(0.7, "ranking the library")
-        ranking = rank(clip, lib, k=k, content_type=content_type, weights=weights)
+    ranking = None if lib is None or too_short else _rank(clip, lib, k, content_type, weights, report)
     timings["ranking"] = time.perf_counter() - t0
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
@@ -197,6 +192,13 @@ def score_video(
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
                        duck_db=duck_db, **read)
+
+
+def _rank(clip: Any, lib: Any, k: int, content_type: str, weights: Any, report: Callable[[float, str], None]) -> Any:
+    from matching.ranking.ranker import rank
+
+    report(0.7, "ranking the library")
+    return rank(clip, lib, k=k, content_type=content_type, weights=weights)
 
 
 def _make_folder(out: Path) -> None:
