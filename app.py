@@ -39,6 +39,8 @@ CSS = """@media (max-width: 640px) {
   #arc-plot .image-container > button { justify-content: flex-start; min-width: 600px; }
   #arc-plot img { min-width: 600px; max-width: none; }
 }"""
+#: The track list's value while no clip is analysed (a cleared value would leave the last pick on show).
+NO_TRACK = "(none)"
 UNEXPECTED = "**Error:** the server could not do that (it has been logged); try again or reload the page."
 
 
@@ -111,7 +113,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
                               column_widths=["100px", "270px", "180px", "260px", "130px", "120px"])
     with gr.Row():
         with gr.Column(scale=1):
-            c["choice"] = gr.Dropdown([], label="Track", elem_id="choice")
+            c["choice"] = gr.Dropdown([], label="Track", elem_id="choice", allow_custom_value=True)  # a stale pick is
+            # answered by the handler ("analyse a clip first"), not by a Gradio toast
             c["preview_btn"] = gr.Button("Preview on the video", elem_id="preview-btn")
             c["preview_error"] = gr.Markdown(elem_id="preview-error")
             c["skip"] = gr.Button("Skip to the next track", size="sm", elem_id="skip-btn")
@@ -189,9 +192,13 @@ def _data_box(gr: Any) -> dict[str, Any]:
 
 def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     """Analyse, preview, listen, skip and rate; every success clears the messages it makes stale."""
-    no_list = gr.update(choices=[], value=None)
+    no_list = gr.update(choices=[("no tracks listed: analyse a clip", NO_TRACK)], value=NO_TRACK)
 
-    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None))
+    # The composed score, its files and the track heard alone belong to one clip: cleared when another
+    # is chosen or analysed, so nothing of the last clip stays on show.
+    gone = (None, None, None)
+
+    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone))
     def on_analyse(video, subtitles, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008
         session = service.ensure_session(session)
         progress(0.0, desc="checking the upload")
@@ -199,24 +206,30 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
             view = service.analyse(session, video, user=token, content_type=content_type, sources=sources,
                                    subtitles=subtitles, progress=lambda f, m: progress(f, desc=m))
         except SoundtrackError as err:
-            return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None)
+            return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None, *gone)
         first = view.choices[0] if view.choices else None
         return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
-                view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None)
+                view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None,
+                *gone)
+
+    @_guard(lambda msg: ("", None, None, no_list, "", None, "", "", None, "", *gone))
+    def on_new_clip(session):  # an upload, the example, or the clip cleared: the old results go
+        service.forget_clip(session)
+        return ("", None, None, no_list, "", None, "", "", None, "", *gone)
 
     @_guard(lambda msg: (msg, None))
     def on_preview(session, choice, clip_sound, duck_db):
         return "", _publish(service.preview(service.ensure_session(session), choice, clip_sound, duck_db))
 
-    @_guard(lambda msg: (msg, gr.update(), None, None))
-    def on_choose(session, choice):  # a new track: its own plot, no old rating, no other track's preview
-        return "", _publish(service.why(session, choice)), None, None
+    @_guard(lambda msg: (msg, gr.update(), None, None, None))
+    def on_choose(session, choice):  # a new track: its own plot, no old rating, no other track's preview or audio
+        return "", _publish(service.why(session, choice)), None, None, None
 
     @_guard(lambda msg: None)
     def on_listen(session, choice, kind):
         service.event(session, kind, choice)
 
-    @_guard(lambda msg: (msg, gr.update(), gr.update(), gr.update(), gr.update()))
+    @_guard(lambda msg: (msg, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
     def on_skip(session, choice, position, length, clip_sound, duck_db):
         service.event(session, "skip", choice, value=position or 0.0, duration=length or None)
         note = f"Skipped at {float(position or 0):.1f} s."
@@ -224,10 +237,11 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         pos = choices.index(choice) if choice in choices else len(choices) - 1
         if pos + 1 >= len(choices):
             return note + " That was the last track: try **Compose instead** below.", gr.update(), None, None, \
-                gr.update()
+                gr.update(), None
         nxt = choices[pos + 1]
         preview = _publish(service.preview(session, nxt, clip_sound, duck_db))
-        return note + f" Now: {nxt}.", gr.update(value=nxt), None, preview, _publish(service.why(session, nxt))
+        return (note + f" Now: {nxt}.", gr.update(value=nxt), None, preview, _publish(service.why(session, nxt)),
+                None)
 
     @_guard(lambda msg: (msg, None))
     def on_alone(session, choice):
@@ -241,19 +255,25 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     c["analyse"].click(on_analyse, [c["video"], c["subtitles"], c["content_type"], c["sources"], c["token"],
                                     c["session"]],
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
-                        c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"]],
+                        c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"],
+                        c["composed"], c["downloads"], c["alone"]],
                        api_name="analyse")
+    c["video"].change(on_new_clip, [c["session"]],
+                      [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
+                       c["preview_error"], c["rating"], c["compose_note"], c["composed"], c["downloads"], c["alone"]]
+                      ).then(lambda: gr.update(value=NO_TRACK), None, c["choice"])  # after the choices, or the
+    # page would keep showing the last pick
     # the depth under speech means nothing when the clip's sound is replaced
     c["clip_sound"].change(lambda choice: gr.update(interactive=choice != "replace"), c["clip_sound"], c["duck"])
     c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"], c["duck"]],
                            [c["preview_error"], c["preview"]], api_name="preview")
     c["choice"].input(on_choose, [c["session"], c["choice"]], [c["preview_error"], c["plot"], c["rating"],
-                                                               c["preview"]])
+                                                               c["preview"], c["alone"]])
     c["preview"].play(lambda s, ch: on_listen(s, ch, "play"), [c["session"], c["choice"]], None)
     c["preview"].end(lambda s, ch: on_listen(s, ch, "complete"), [c["session"], c["choice"]], None)
     pos, length = gr.Number(visible=False), gr.Number(visible=False)
     c["skip"].click(on_skip, [c["session"], c["choice"], pos, length, c["clip_sound"], c["duck"]],
-                    [c["feedback_note"], c["choice"], c["rating"], c["preview"], c["plot"]], js=SKIP_JS)
+                    [c["feedback_note"], c["choice"], c["rating"], c["preview"], c["plot"], c["alone"]], js=SKIP_JS)
     c["alone_btn"].click(on_alone, [c["session"], c["choice"]], [c["preview_error"], c["alone"]])
     c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
                         concurrency_limit=None)  # one short write: no need to queue behind analyses
@@ -281,11 +301,11 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
         path = service.export_my_data(service.ensure_session(session), token)
         return "Your data is ready below.", _publish(path)
 
-    @_guard(lambda msg: msg)
-    def on_delete(token, confirmed):
+    @_guard(lambda msg: (msg, gr.update()))
+    def on_delete(token, confirmed, session):
         if not confirmed:
-            return "Tick the box first: deleting cannot be undone."
-        return service.delete_my_data(token)
+            return "Tick the box first: deleting cannot be undone.", gr.update()
+        return service.delete_my_data(token, session), False  # the next deletion asks again
 
     c["compose_btn"].click(on_compose, [c["session"], c["style"], c["instrument"], c["tempo"], c["energy"],
                                         c["seed"], c["clip_sound"], c["duck"]],
@@ -296,7 +316,8 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
                       c["style"])
     c["export_btn"].click(on_export, [c["session"], c["token"]], [c["data_note"], c["data_file"]],
                           api_name="export_my_data")
-    c["delete_btn"].click(on_delete, [c["token"], c["confirm"]], c["data_note"], api_name="delete_my_data")
+    c["delete_btn"].click(on_delete, [c["token"], c["confirm"], c["session"]], [c["data_note"], c["confirm"]],
+                          api_name="delete_my_data")
 
 
 def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:

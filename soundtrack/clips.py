@@ -77,8 +77,8 @@ def probe_video(path: Path, *, max_duration: float | None = None) -> float:
             return _packet_duration(path, container, stream, max_duration)
     except MediaError:
         raise
-    except (av.error.FFmpegError, OSError, ValueError) as err:
-        raise MediaError(path.name, f"is not a readable video ({type(err).__name__})") from None
+    except (av.error.FFmpegError, OSError, ValueError):
+        raise MediaError(path.name, "is not a readable video (FFmpeg cannot open it as one)") from None
 
 
 def _packet_duration(path: Path, container: Any, stream: Any, max_duration: float | None) -> float:

@@ -238,6 +238,7 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
     import gradio as gr
 
     from composer.music.styles import STYLES
+    from soundtrack.results import STYLE_NAMES, readable
 
     live = LiveService(service)
 
@@ -270,7 +271,7 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
                                  elem_id="live-audio")
                 status = gr.Markdown(elem_id="live-status")
             with gr.Column(scale=1):
-                style = gr.Dropdown(sorted(STYLES), value="cinematic", label="Style")
+                style = gr.Dropdown([(readable(n, STYLE_NAMES), n) for n in STYLES], value="cinematic", label="Style")
                 start = gr.Button("Play live", variant="primary", elem_id="live-start")
                 stop = gr.Button("Stop", elem_id="live-stop")
                 follow = gr.Checkbox(False, label="Follow my reactions (uses your webcam)", elem_id="live-follow")

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,9 +127,37 @@ def steps(start: float, end: float, hop: float) -> slice:
     return slice(a, max(a + 1, round(end / hop)))
 
 
+def file_stem(name: str) -> str:
+    """A download's stem from the uploaded clip's file name: letters, digits, ``-`` and ``_`` (at most 40),
+    so two clips' scores keep apart in a Downloads folder; ``clip`` when nothing is left."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-_")[:40].strip("-_")
+    return stem or "clip"
+
+
 def fit_sentence(word: str, fits: bool, title: str, fit: int) -> str:
     """The summary's verdict on the best track."""
     if not fits:
         return (f"**no track fits well** (the best, {title}, scores lower than the library does for nine "
                 "clips in ten): try **Compose instead** below")
     return f"best: **{title}**, a **{word}** fit" + ("" if fit == 100 else f" ({fit}/100 against the library)")
+
+
+def score_title(name: str) -> str:
+    """A piece's title from the clip's file name: "beach-run_final.mp4" -> "Score for beach run final"."""
+    words = " ".join(Path(name).stem.replace("_", " ").replace("-", " ").split()) if name else ""
+    return f"Score for {words}" if words else "Score"
+
+
+#: Why a source was off, as the page puts it (the page reads no file beside an upload).
+PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
+
+
+def summary(clip: Any, verdict: str) -> str:
+    """The page's one paragraph on an analysed clip: length, cuts, mood, the verdict, what it read from."""
+    dominant = clip.arc.dominant_emotion()
+    n_cuts = len(clip.cuts)
+    return (
+        f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
+        f"{max(set(dominant), key=dominant.count)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
+        + clip.silent_sources(PAGE_REASONS) + "."
+    )

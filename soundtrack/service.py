@@ -197,13 +197,25 @@ class SoundtrackService:
         out.write_text(self.feedback.export_user_json(uid) + "\n")
         return out
 
-    def delete_my_data(self, token: object) -> str:
-        """Delete everything stored about the token's user (the id stays theirs)."""
+    def delete_my_data(self, token: object, session: Session | None = None) -> str:
+        """Delete everything stored about the token's user (the id stays theirs). The list ``session``
+        shows was logged under it, so it can no longer be rated: the session forgets it."""
         uid = self.user_of(token)
         removed = self.feedback.delete_user(uid)
         self.learner.refresh()  # it sees the deletion and re-reads the log: the weights forget this user now
-        return (f"Deleted your data: {removed['recommendations']} recommendation(s), "
-                f"{removed['candidates']} candidate(s), {removed['events']} event(s).")
+        shown = session is not None and session.recommendation_id is not None
+        if session is not None:
+            session.recommendation_id, session.played = None, set()
+        return (f"Deleted your data: {counted(removed['recommendations'], 'recommendation')}, "
+                f"{counted(removed['candidates'], 'candidate')}, {counted(removed['events'], 'event')}."
+                + (" Analyse the clip again to rate its tracks." if shown else ""))
+
+    def forget_clip(self, session: Session | None) -> None:
+        """A new clip was chosen on the page: nothing shown for the old one may be previewed, rated or
+        composed for."""
+        if session is not None:
+            session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
+            session.video = session.display = None
 
     def analyse(
         self,
@@ -264,7 +276,9 @@ class SoundtrackService:
         self.learner.refresh()
         weights = self.learner.current_weights(content_type, user_id)  # steady: the posterior mean
         cat = self.library.catalog()
-        everyone = rank(clip, cat, k=max(1, min(len(cat), SCORED)), weights=weights) if len(cat) else []
+        too_short = len(clip.arc) < 2  # one arc step has no shape to match: the clip can only be composed for
+        everyone = rank(clip, cat, k=max(1, min(len(cat), SCORED)), weights=weights) if len(cat) and not too_short \
+            else []
         matches, lifted = results.explore_one_slot(everyone[: self.config.k],
                                                    self.learner.sample_weights(content_type, user_id))
         rec = self.feedback.log_recommendation(
@@ -283,16 +297,18 @@ class SoundtrackService:
         report(0.9, "drawing the arc")
         plot = self.why(session, 0) if matches else self._plot(session, None, src.name)
         report(1.0, "done")
-        best = matches[0] if matches else None
+        best = max(rows, key=lambda r: r.fit, default=None)  # the top row may be a trial pick (explore_one_slot)
         compose_instead = best is None or not scale.fits(max(m.score for m in matches))
-        verdict = ("the library is empty: try **Compose instead** below" if best is None else
-                   results.fit_sentence(rows[0].word, not compose_instead, rows[0].title, rows[0].fit))
+        empty = (f"the clip is too short to match a track ({clip.duration:.1f} s; a second or more can be matched)"
+                 if too_short else "the library is empty")
+        verdict = (f"{empty}: try **Compose instead** below" if best is None else
+                   results.fit_sentence(best.word, not compose_instead, best.title, best.fit))
         table, choices = results.table_rows(rows)
         note = f" Your clip is shown converted for the browser ({why_proxy}); the analysis read the original." \
             if proxy else ""
         notes = [*found, *clip.warnings]
         note += f" Note: {'; '.join(notes)}." if notes else ""
-        return AnalysisView(plot=plot, table=table, choices=choices, summary=_summary(clip, verdict) + note,
+        return AnalysisView(plot=plot, table=table, choices=choices, summary=results.summary(clip, verdict) + note,
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
 
     @staticmethod
@@ -422,7 +438,7 @@ class SoundtrackService:
               value: float | None = None, duration: float | None = None) -> int:
         """Log a listener action on the current recommendation; ``play`` of a played track is a replay."""
         if session is None or session.recommendation_id is None:
-            raise ParameterError("analyse a clip first (nothing to rate yet)")
+            raise ParameterError("analyse a clip first (no tracks are listed yet)")
         pos = None if choice is None else self._position(session, choice)
         value = optional_number("value", value, -1e9, 1e9, zero_means_none=False)  # a skip at 0 s is a value
         duration = optional_number("duration", duration, 0.0, 1e9)
@@ -432,6 +448,8 @@ class SoundtrackService:
         return self.feedback.log_event(session.recommendation_id, kind, position=pos, value=value, duration=duration)
 
     def rate(self, session: Session | None, choice: str | int, rating: int | str) -> str:
+        if rating is None or rating == "":
+            raise ParameterError("pick a rating (1 to 5) first")
         try:
             stars = int(rating)
         except (TypeError, ValueError, OverflowError):
@@ -481,12 +499,12 @@ class SoundtrackService:
         )
         from composer.output.write import write_outputs
 
-        stem, folder = f"composed-{style}-{int(seed)}", session.folder
+        stem, folder = f"{results.file_stem(session.name)}-{style}-{int(seed)}", session.folder
         report(0.3, "writing MIDI and MusicXML")
         files = write_outputs(piece, folder, stem, formats=("mid",))
         try:
-            files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml", title=_title(session.name),
-                                                     composer=PRODUCT)
+            files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml",
+                                                     title=results.score_title(session.name), composer=PRODUCT)
         except SoundtrackError as err:  # a folder in the way, a full disk: the other files still come
             log.warning("MusicXML left out: %s", err)
         report(0.45, "rendering the audio")
@@ -500,8 +518,8 @@ class SoundtrackService:
         report(1.0, "done")
         return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
-                           summary=f"{piece.style}, {piece.instrument_name}, "
-                                   f"{counted(len(piece.chord_times), 'chord change')}, "
+                           summary=f"{results.readable(piece.style, results.STYLE_NAMES)}, {piece.instrument_name}, "
+                                   f"{counted(len(piece.chord_times), 'chord')}, "
                                    f"notes from the {piece.source} source; {sound.describe()}")
 
     @staticmethod
@@ -561,23 +579,3 @@ class SoundtrackService:
             [r.id, r.title, r.kind, round(r.duration, 1), r.tempo and round(r.tempo), r.key, r.mode, ", ".join(r.tags)]
             for r in self.library.list()
         ]
-
-
-def _title(name: str) -> str:
-    """A piece's title from the clip's file name: "beach-run_final.mp4" -> "Score for beach run final"."""
-    words = " ".join(Path(name).stem.replace("_", " ").replace("-", " ").split()) if name else ""
-    return f"Score for {words}" if words else "Score"
-
-
-#: Why a source was off, as the page puts it (the page reads no file beside an upload).
-PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
-
-
-def _summary(clip: Any, verdict: str) -> str:
-    dominant = clip.arc.dominant_emotion()
-    n_cuts = len(clip.cuts)
-    return (
-        f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
-        f"{max(set(dominant), key=dominant.count)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
-        + clip.silent_sources(PAGE_REASONS)
-    )

@@ -146,8 +146,12 @@ def test_compose_instead_writes_all_downloads(service, clip):
     assert out.musicxml is not None and out.musicxml.stat().st_size > 0
     assert abs(probe_video(out.video) - 4.0) < 0.2
     assert "violin" in out.summary.lower()
-    changes = re.search(r", (\d+) chord (change|changes), ", out.summary)  # "1 chord change", "2 chord changes"
-    assert changes and (changes[2] == "change") == (changes[1] == "1")
+    # "1 chord", "3 chords": the opening chord counts, as in `soundtrack compose` (it said "1 chord change"
+    # of a piece that never changed chord)
+    chords = re.search(r", (\d+) (chord|chords), ", out.summary)
+    assert chords and (chords[2] == "chord") == (chords[1] == "1")
+    assert out.summary.startswith("Cinematic, ")  # the style's name, not its key
+    assert out.midi.name == "clip-cinematic-0.mid"  # named after the uploaded clip
     kinds = [o.kind for o in service.feedback.observations() if o.recommendation_id == view.recommendation_id]
     assert kinds == ["compose_instead"]
 

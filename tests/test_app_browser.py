@@ -233,7 +233,7 @@ def two_shots(tmp_path_factory):
     return clip
 
 
-def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, browser, two_shots):
+def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, browser, two_shots, tmp_path):
     """Issue 15 at 1280 px: fit words, plain names, errors beside their control, stems and a titled score."""
     from playwright.sync_api import expect
 
@@ -261,9 +261,26 @@ def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, b
     files = page.locator("#downloads")
     for suffix in (".mid", ".musicxml", ".wav", ".mp4", "-stems", ".zip"):
         expect(files).to_contain_text(suffix, timeout=30_000)
+    expect(files).to_contain_text(re.compile(r"harbour-at-dusk-cinematic-0\s*\.mid"))  # named after its clip
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-desktop.png"), full_page=True)
+    # Another clip: nothing made for the last one stays on show (its score, files, list and summary).
+    other = tmp_path / "second.mp4"
+    make_clip(other, shots=[Shot(40, (200, 200, 60), motion=0.5)], fps=25, audio="percussion")
+    page.locator("#clip").get_by_role("button", name=re.compile("clear", re.I)).first.click()
+    expect(page.locator("#composed video")).to_have_count(0, timeout=10_000)  # clearing the clip is enough
+    _upload(page, other)
+    expect(page.locator("#downloads")).not_to_contain_text(".mid")
+    expect(page.locator("#summary")).to_have_text("")
+    assert _fit_cells_or_none(page) is None
+    page.locator("#preview-btn").click()  # the old list cannot be previewed on the new clip
+    expect(page.locator("#preview-error")).to_contain_text("analyse a clip first", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "app-new-clip.png"), full_page=True)
     page.close()
+
+
+def _fit_cells_or_none(page):
+    return None if page.get_by_test_id("cell-0-0").count() == 0 else _fit_cells(page)
 
 
 def test_phone_keeps_the_fit_column_in_view(server, browser, two_shots):

@@ -250,3 +250,29 @@ def test_a_damaged_upload_is_explained_in_words_not_decoder_lines(service, tmp_p
     assert "shown converted for the browser (damaged frames)" in view.summary
     assert "Note: skipped" in view.summary and "did not decode" in view.summary
     assert "0x" not in view.summary and " @ " not in view.summary
+
+
+def test_the_summary_names_the_best_fit_even_when_a_trial_pick_is_shown_first(service, clip, monkeypatch):
+    """Exploration may lift the second track into the top row; the summary's "best" is still the best fit."""
+    def lift_second(matches, sampled):
+        out = list(matches)
+        out[0], out[1] = out[1], out[0]
+        return out, 0
+
+    monkeypatch.setattr(results, "explore_one_slot", lift_second)
+    view = service.analyse(service.new_session(), clip, user=service.signer.sign("explorer"))
+    fits = [int(row[0].split()[0]) for row in view.table]
+    assert fits[0] < fits[1] and results.EXPLORE_MARK in view.table[0][1]
+    best_title = view.table[1][1].split(". ", 1)[1]
+    assert best_title in view.summary and view.table[0][1].split(". ", 1)[1].split(" (")[0] not in view.summary
+
+
+def test_a_clip_too_short_to_match_can_still_be_composed_for(service, tmp_path):
+    short = tmp_path / "blink.mp4"
+    make_clip(short, shots=[Shot(8, (220, 160, 40), motion=0.5)], fps=25, audio="percussion")  # 0.32 s
+    session = service.new_session()
+    view = service.analyse(session, short, user=service.signer.sign("brief"))
+    assert view.choices == [] and view.compose_instead
+    assert "too short to match a track (0.3 s" in view.summary
+    out = service.compose(session)
+    assert abs(probe_video(out.video) - 0.32) < 0.1

@@ -183,7 +183,10 @@ def test_export_and_delete_my_data(lib_path, tmp_path, bright_clip):
         service.export_my_data(s1, other_id)  # an id alone is not enough
     service.learner.refresh()
     ratings = sum(r.n_ratings for r in service.learner.stats())
-    assert service.delete_my_data(me) == "Deleted your data: 1 recommendation(s), 3 candidate(s), 1 event(s)."
+    assert service.delete_my_data(me, s1) == ("Deleted your data: 1 recommendation, 3 candidates, 1 event. "
+                                              "Analyse the clip again to rate its tracks.")
+    with pytest.raises(ParameterError, match="analyse a clip first"):  # the list shown was logged under the id
+        service.rate(s1, "1. x", 3)
     assert sum(r.n_ratings for r in service.learner.stats()) == ratings - 1  # the weights forget it at once
     assert service.feedback.export_user(service.user_of(me))["recommendations"] == []
     assert len(service.feedback.export_user(other_id)["recommendations"]) == 1

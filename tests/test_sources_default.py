@@ -217,6 +217,6 @@ def test_page_lets_a_user_toggle_sources_and_says_which_spoke(tmp_path: Path, dr
     assert "Read from: visual, audio" in view.summary and "faces off (no face found" in view.summary
     session = service.new_session()
     view = service.analyse(session, drone_clip.path, user=token, sources=["visual"])
-    assert list(session.clip.source_arcs) == ["visual"] and view.summary.endswith("Read from: visual")
+    assert list(session.clip.source_arcs) == ["visual"] and view.summary.endswith("Read from: visual.")
     with pytest.raises(ParameterError, match="at least one source"):
         service.analyse(service.new_session(), drone_clip.path, user=token, sources=[])

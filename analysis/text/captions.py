@@ -131,7 +131,7 @@ def read_subtitles(path: str | Path) -> Subtitles:
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows Notepad's "Unicode"
         text = raw.decode("utf-16", errors="replace")
     elif b"\x00" in raw[:4096]:
-        raise MediaError(path, "is not a text file (found NUL bytes); expected .srt or .vtt subtitles")
+        raise MediaError(path, "is not a text file (found NUL bytes), so not subtitles")
     else:
         try:
             text = raw.decode("utf-8-sig")
