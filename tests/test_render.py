@@ -139,6 +139,23 @@ def test_mux_bad_video_is_a_media_error(piece, clip, tmp_path) -> None:
     broken = corrupt_copy(clip, tmp_path / "broken.mp4", mode="garble")
     with pytest.raises(MediaError, match="broken"):
         piece.mux(broken, tmp_path / "y.mp4")
+    with pytest.raises(ParameterError, match=r"\.mp4, \.m4v, \.mov, \.mkv"):  # AAC cannot go into WebM
+        piece.mux(clip, tmp_path / "z.webm")
+    # Nothing is left of a mux that failed: no render beside it, no broken video.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4"]
+
+
+def test_a_failed_mux_leaves_no_partial_video(clip, tmp_path, monkeypatch) -> None:
+    from analysis.media import mux as muxmod
+
+    (tmp_path / "scored.mp4").write_bytes(b"an earlier good file")
+    monkeypatch.setattr(muxmod, "AUDIO_BITRATE", "-1k")  # ffmpeg starts writing, then refuses
+    sound = tmp_path / "sound.wav"
+    soundfile.write(sound, np.zeros(22050, np.float32), 22050)
+    with pytest.raises(MediaError, match="ffmpeg could not mux"):
+        muxmod.mux(clip, sound, tmp_path / "scored.mp4")
+    assert (tmp_path / "scored.mp4").read_bytes() == b"an earlier good file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scored.mp4", "sound.wav"]
 
 
 # ---------------------------------------------------------------------- the one MIDI renderer
@@ -220,8 +237,14 @@ def test_write_outputs_writes_each_format_once(piece, clip, tmp_path) -> None:
     from composer.output.write import write_outputs
 
     timings: dict[str, float] = {}
+    said: list[tuple[float, str]] = []
     files = write_outputs(piece, tmp_path / "out", "clip-score", clip, ("mid", "wav", "mp4", "stems"),
-                          timings=timings)
+                          timings=timings, progress=lambda f, m: said.append((f, m)))
+    # Each stage is said as it starts (a command's bar shows what a long render is doing), in order, to the end.
+    assert [m for _, m in said] == ["writing the MIDI", "rendering the audio", "putting the score on the clip",
+                                    "rendering the stems", "written"]
+    fractions = [f for f, _ in said]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     stems = [k for k in files if k.startswith("stem")]
     assert set(files) == {"mid", "wav", "mp4", *stems} and len(stems) == len(piece.parts)
     assert files["mid"] == tmp_path / "out" / "clip-score.mid" and files["mp4"].name == "clip-score.mp4"

@@ -10,7 +10,9 @@ dash can never be read as an option.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
+import threading
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError
@@ -38,6 +40,10 @@ REENCODE = (
 )  # fmt: skip
 
 
+#: Containers the new soundtrack (AAC) and the picture (copied, or H.264) can be written to.
+CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv")
+
+
 def video_args(codec: str) -> list[str]:
     """FFmpeg's video output arguments for a clip whose video codec is ``codec``: copied when MP4 holds it."""
     if codec not in MP4_VIDEO:
@@ -55,6 +61,17 @@ def _video_facts(path: Path) -> tuple[str, float]:
         return container.streams.video[0].codec_context.name, container_duration(container)
 
 
+def check_mux(video: str | Path, out: str | Path) -> tuple[str, float]:
+    """``(video codec, duration)`` when ``video`` can take a soundtrack into ``out``; else a clear error
+    before any work (a render, a mix) is spent on it."""
+    if Path(out).suffix.lower() not in CONTAINERS:
+        raise ParameterError(f"the scored video must be one of {', '.join(CONTAINERS)} (received {str(out)!r})")
+    src = Path(video)
+    if not src.is_file():
+        raise MediaError(video, "file not found")
+    return _video_facts(src.resolve())
+
+
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None) -> Path:
     """Write ``out``: ``video``'s picture with ``audio`` as its only sound, ``duration`` seconds long.
 
@@ -64,11 +81,9 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
-    if not src.is_file():
-        raise MediaError(video, "file not found")
+    codec, own = check_mux(src, dst)
     if not sound.is_file():
         raise MediaError(audio, "audio file not found")
-    codec, own = _video_facts(src)
     length = own if duration is None else float(duration)
     if not length > 0:
         if duration is None:
@@ -78,12 +93,18 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     if codec not in MP4_VIDEO:
         log.info("%s: MP4 cannot hold %s video; re-encoding the picture to H.264", video, codec)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a passing name and renamed when whole: a failure leaves no broken file at ``out``.
+    part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
         "-map", "0:v:0", "-map", "1:a:0", *video_args(codec),
-        "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AUDIO_BITRATE, "-t", f"{length:.3f}", str(dst),
+        "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AUDIO_BITRATE, "-t", f"{length:.3f}", str(part),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise MediaError(video, f"ffmpeg could not mux the soundtrack ({first_complaint(proc.stderr)})")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise MediaError(video, f"ffmpeg could not mux the soundtrack ({first_complaint(proc.stderr)})")
+        part.replace(dst)
+    finally:
+        part.unlink(missing_ok=True)
     return Path(out)

@@ -18,6 +18,7 @@ import pretty_midi
 
 from analysis.errors import MediaError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
+from analysis.media.mux import check_mux
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.music.midi import tempo_midi
@@ -159,8 +160,15 @@ class Composition:
         check_clip_sound(clip_sound)
         check_duck_db(duck_db)
         out = _target(out_mp4, "out_mp4")
-        audio = Path(wav) if wav is not None else self.render(out.with_suffix(".wav"), soundfont=soundfont)
-        return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db)[0]
+        check_mux(video, out)  # a missing clip or a container that cannot take the sound: said before rendering
+        if wav is not None:
+            return mux_soundtrack(video, wav, out, clip_sound=clip_sound, duck_db=duck_db)[0]
+        audio = self.render(out.with_suffix(".wav"), soundfont=soundfont)
+        try:
+            return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db)[0]
+        except BaseException:
+            audio.unlink(missing_ok=True)  # the render was for this video only
+            raise
 
 
 def _target(path: str | Path, name: str = "path") -> Path:
