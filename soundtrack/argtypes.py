@@ -90,10 +90,14 @@ def progress_bar(desc: str, enabled: bool) -> Iterator[Callable[[float, str], No
     from tqdm import tqdm
 
     bar = tqdm(total=100, desc=desc, unit="%", file=sys.stderr, leave=False)
+    said = [""]
 
     def report(fraction: float, message: str) -> None:
         bar.set_postfix_str(message, refresh=False)
         bar.update(max(0, round(100 * fraction) - bar.n))
+        if message != said[0]:  # a new stage shows at once: tqdm skips draws within 0.1 s of the last one,
+            said[0] = message  # and the stage after them may run for minutes (rendering an hour of music)
+            bar.refresh()
 
     try:
         yield report

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, MutableMapping
+from collections.abc import Callable, Collection, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -54,6 +54,7 @@ def write_outputs(
     notes: list[str] | None = None,
     speech: tuple[tuple[float, float], ...] | None = None,
     duck_db: float = UNDER_DB,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Path]:
     """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
 
@@ -67,7 +68,8 @@ def write_outputs(
     sits under speech (dB below the dialogue). ``stems`` adds
     one entry per part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails
     with a :class:`SoundtrackError` (MusicXML export of odd rhythms, say) is logged and left
-    out instead of raising. ``timings``, when given, receives the seconds each format took.
+    out instead of raising. ``timings``, when given, receives the seconds each format took;
+    ``progress``, (fraction of the writing done, what is being written) as each format starts.
     """
     check_clip_sound(clip_sound)
     check_duck_db(duck_db)
@@ -83,8 +85,14 @@ def write_outputs(
         raise MediaError(folder, f"cannot create the output folder ({err.strerror})") from None
     wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
     written: dict[str, dict[str, Path]] = {}
+    # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.
+    share = {f: _SHARE[f] / sum(_SHARE[w] for w in wanted) for f in wanted}
+    done = [0.0]
 
     def write(fmt: str, own: Future[ClipSound] | None = None) -> None:
+        if progress is not None and fmt != "mp4":  # the mux runs beside the others: said when it starts
+            progress(done[0], _DOING[fmt])
+            done[0] += share[fmt]
         t0 = time.perf_counter()
         try:
             if fmt == "mp4":
@@ -115,13 +123,23 @@ def write_outputs(
         for fmt in wanted:
             if fmt in ("mid", "wav"):
                 write(fmt)
+        if progress is not None and "mp4" in wanted:
+            progress(done[0], _DOING["mp4"])
+            done[0] += share["mp4"]
         mux = pool.submit(write, "mp4", own) if "mp4" in wanted else None
         for fmt in wanted:
             if fmt in ("musicxml", "stems"):
                 write(fmt)
         if mux is not None:
             mux.result()
+    if progress is not None:
+        progress(1.0, "written")
     return {key: path for fmt in wanted for key, path in written.get(fmt, {}).items()}
+
+
+_SHARE = {"mid": 0.02, "musicxml": 0.05, "wav": 0.6, "mp4": 0.15, "stems": 0.6}
+_DOING = {"mid": "writing the MIDI", "musicxml": "writing the MusicXML", "wav": "rendering the audio",
+          "mp4": "putting the score on the clip", "stems": "rendering the stems"}
 
 
 def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str | Path | None, wav: Path | None,

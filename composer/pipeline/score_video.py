@@ -187,7 +187,8 @@ def score_video(
     notes: list[str] = []
     report(0.8, "rendering the score and putting it on the clip")
     outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
-                                 clip_sound=clip_sound, notes=notes, speech=clip.speech_regions, duck_db=duck_db)
+                                 clip_sound=clip_sound, notes=notes, speech=clip.speech_regions, duck_db=duck_db,
+                                 progress=lambda f, m: report(0.8 + 0.2 * f, m))
     report(1.0, "done")
     return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
                        outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
@@ -273,7 +274,8 @@ def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
 
 def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: dict[str, float], *,
                        musicxml: bool, soundfont: str | Path | None, clip_sound: str, notes: list[str],
-                       speech: tuple[tuple[float, float], ...] | None, duck_db: float) -> dict[str, Path]:
+                       speech: tuple[tuple[float, float], ...] | None, duck_db: float,
+                       progress: Callable[[float, str], None]) -> dict[str, Path]:
     """``<stem>-score.mid/.musicxml/.wav/.mp4``; the MIDI counts as composing, the rest as rendering.
 
     MusicXML is written beside the audio (:func:`composer.output.write.write_outputs`), so
@@ -285,7 +287,8 @@ def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: 
     formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
     t0 = time.perf_counter()
     outputs = write_outputs(piece, out, f"{clip_path.stem}-score", clip_path, formats, soundfont=soundfont,
-                            timings=steps, clip_sound=clip_sound, notes=notes, speech=speech, duck_db=duck_db)
+                            timings=steps, clip_sound=clip_sound, notes=notes, speech=speech, duck_db=duck_db,
+                            progress=progress)
     timings["composing"] += steps.get("mid", 0.0)
     timings["rendering"] = time.perf_counter() - t0 - steps.get("mid", 0.0)
     return outputs

@@ -88,14 +88,17 @@ def run(args: argparse.Namespace) -> int:
         cuts = clip.cuts if cuts is None else cuts
         duration = clip.duration if duration is None else duration
         stem = safe_stem(args.clip.stem)
-    piece = compose(arc, cuts or (), duration, style=args.style, instrument=args.instrument, seed=args.seed,
-                    tempo=args.tempo, energy=args.energy, seed_melody=args.seed_melody, source=args.source)
     formats = ["mid", "musicxml"]
     if not args.no_audio:
         formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
     notes: list[str] = []
-    files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats, clip_sound=args.clip_sound, notes=notes,
-                          speech=speech, duck_db=args.duck_db)
+    with progress_bar("compose", not args.no_progress) as progress:
+        progress(0.0, "composing")
+        piece = compose(arc, cuts or (), duration, style=args.style, instrument=args.instrument, seed=args.seed,
+                        tempo=args.tempo, energy=args.energy, seed_melody=args.seed_melody, source=args.source)
+        files = write_outputs(piece, args.out, f"{stem}-score", args.clip, formats, clip_sound=args.clip_sound,
+                              notes=notes, speech=speech, duck_db=args.duck_db,
+                              progress=lambda f, m: progress(0.1 + 0.9 * f, m))
     if args.json:
         from soundtrack.jsonout import print_json
 
