@@ -76,6 +76,12 @@ def read_arc_file(path: Path) -> ArcInput:
     if len({len(v) for v in fields.values()}) != 1 or not fields["times"]:
         raise ParameterError("`--arc` times, valence and arousal must be equally long and not empty (received "
                              + ", ".join(f"{len(v)}" for v in fields.values()) + ")")
+    for axis in ("valence", "arousal"):  # the composer reads them on [-1, 1]; 50 would be read as +1
+        outside = [x for x in fields[axis] if not -1.0 <= x <= 1.0]
+        if outside:
+            raise ParameterError(f"`--arc` {axis} must lie within -1 and 1 (received {outside[0]:g})")
+    if min(fields["times"]) < 0:
+        raise ParameterError(f"`--arc` times must not be negative (received {min(fields['times']):g})")
     emotions = part.get("emotions") or {}
     if not isinstance(emotions, dict):
         raise ParameterError(f"`--arc` field 'emotions' must be an object (received {_what(emotions)})")

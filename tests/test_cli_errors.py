@@ -56,7 +56,7 @@ def test_a_library_that_is_not_a_database(capsys, tmp_path, not_databases, kind)
                  ["batch", str(music), "--library", db, "--out", str(tmp_path / "out"), "--workers", "0"],
                  ["serve", "--library", db, "--port", "1"]):
         line = _one_sentence(capsys, argv)
-        assert "does not name a database this program can read (file is not a database)" in line
+        assert f"{db} is not an SQLite database" in line
 
 
 def test_a_locked_library_fails_fast(capsys, tmp_path):
@@ -120,9 +120,35 @@ def test_compose_arc_of_the_wrong_shape(capsys, tmp_path, name):
 def test_compose_cuts_must_be_numbers(capsys, tmp_path):
     arc = tmp_path / "arc.json"
     arc.write_text(json.dumps({"times": [0.25, 0.75], "valence": [0, 0], "arousal": [0, 0]}))
-    for cuts in ("1,nan", "1,x", "-1"):
+    for cuts in ("1,nan", "1,x"):
         assert "`--cuts` must be comma-separated seconds" in _one_sentence(
             capsys, ["compose", "--arc", str(arc), "--cuts", cuts, "--no-audio", "--out", str(tmp_path)])
+    assert "`--cuts` must not be negative (received -1)" in _one_sentence(
+        capsys, ["compose", "--arc", str(arc), "--cuts=-1,2", "--no-audio", "--out", str(tmp_path)])
+
+
+def test_compose_says_what_an_arc_or_its_cuts_cannot_mean(capsys, tmp_path):
+    """Values off the [-1, 1] plane, a one-point arc with no length, cuts past the end (which were dropped
+    in silence)."""
+    big, one = tmp_path / "big.json", tmp_path / "one.json"
+    big.write_text(json.dumps({"times": [0.25, 0.75], "valence": [50, 0], "arousal": [0, 0]}))
+    one.write_text(json.dumps({"times": [0.25], "valence": [0.2], "arousal": [0.1]}))
+    out = ["--no-audio", "--out", str(tmp_path / "out")]
+    assert "valence must lie within -1 and 1 (received 50)" in _one_sentence(capsys, ["compose", "--arc", str(big), *out])
+    assert "one-point arc has no length of its own: give --duration" in _one_sentence(
+        capsys, ["compose", "--arc", str(one), *out])
+    assert main(["compose", "--arc", str(one), "--duration", "6", "--cuts", "1,8,20", *out]) == 0
+    said = capsys.readouterr()
+    assert "warning: 2 cuts at or past the end (6 s) left out: 8 s, 20 s" in said.err and "1 cut" in said.out
+
+
+def test_a_plot_name_and_a_missing_folder_are_refused_before_any_work(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:  # the parser says it, before the clip is even looked at
+        main(["analyze", str(tmp_path / "clip.mp4"), "--plot", str(tmp_path / "arc.txt")])
+    assert stop.value.code == 2 and "the plot is an image: name it .png" in capsys.readouterr().err
+    assert "nowhere: is neither a folder nor a file" in _one_sentence(
+        capsys, ["index", str(tmp_path / "nowhere"), "--library", str(tmp_path / "lib.db"), "--no-progress"])
+    assert not list(tmp_path.glob("lib.db*"))  # no library made for nothing
 
 
 def test_compose_counts_one_cut_in_the_singular(capsys, tmp_path):

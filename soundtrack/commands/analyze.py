@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from soundtrack.argtypes import add_progress, input_path, print_warnings, progress_bar
 
@@ -13,10 +14,23 @@ ORDER = 10
 SOURCES_HELP_DEFAULT = "visual,audio,faces,speech,subtitles"
 
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp")
+
+
+def plot_path(text: str) -> Path:
+    """An argparse ``type``: a plot file whose suffix names an image format (checked before the analysis)."""
+    path = input_path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"the plot is an image: name it {', '.join(PLOT_SUFFIXES)} "
+                                         f"(received {text!r})")
+    return path
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=input_path, help="video file (mp4, mov, avi, mkv, webm, ...)")
     parser.add_argument("--json", action="store_true", help="print the whole analysis as JSON on stdout")
-    parser.add_argument("--plot", type=input_path, metavar="PNG", help="write a plot of the arc with the cuts marked")
+    parser.add_argument("--plot", type=plot_path, metavar="PNG",
+                        help="write a plot of the arc with the cuts marked (.png, .svg, .pdf, .jpg or .webp)")
     parser.add_argument("--hop", type=float, default=0.5, help="seconds between arc points (default 0.5)")
     parser.add_argument("--sources", default=SOURCES_HELP_DEFAULT,
                         help=f"comma-separated affect sources (default all: {SOURCES_HELP_DEFAULT}; faces, speech "

@@ -53,8 +53,10 @@ def _cuts(text: str | None) -> tuple[float, ...] | None:
         cuts = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         cuts = (math.nan,)
-    if not all(math.isfinite(c) and c >= 0 for c in cuts):
+    if not all(math.isfinite(c) for c in cuts):
         raise ParameterError(f"`--cuts` must be comma-separated seconds (received {text!r})")
+    if any(c < 0 for c in cuts):
+        raise ParameterError(f"`--cuts` must not be negative (received {min(cuts):g})")
     return cuts
 
 
@@ -88,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
         cuts = clip.cuts if cuts is None else cuts
         duration = clip.duration if duration is None else duration
         stem = safe_stem(args.clip.stem)
+    if duration is None and len(arc) < 2:
+        raise ParameterError("a one-point arc has no length of its own: give --duration")
+    end = duration if duration is not None else arc.duration
+    late = [c for c in cuts or () if c >= end]
+    if late:
+        print_warnings("compose", [f"{counted(len(late), 'cut')} at or past the end ({end:g} s) left out: "
+                                   + ", ".join(f"{c:g} s" for c in late)])
     formats = ["mid", "musicxml"]
     if not args.no_audio:
         formats += ["wav", "mp4"] + (["stems"] if args.stems else [])

@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from matching.library.store import Library
     from soundtrack.cli import CLI_BUSY_TIMEOUT
 
+    if not args.source.exists():  # said before a library file is created for nothing
+        from analysis.errors import MediaError
+
+        raise MediaError(args.source, "is neither a folder nor a file")
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     report = lib.add_folder(
         args.source,
