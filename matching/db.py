@@ -159,7 +159,13 @@ def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
             raise ReadOnlyDatabase(f"the database {engine.url.database} is read-only and has no {', '.join(missing)} "
                                    "table yet")
         return
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(726354001)"))
-        metadata.create_all(conn)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(726354001)"))
+            metadata.create_all(conn)
+    except sa.exc.DatabaseError as err:
+        if engine.dialect.name == "sqlite" and "not a database" in str(err.orig):
+            raise ParameterError(f"{engine.url.database} is not an SQLite database (received a file of another "
+                                 "kind)") from None
+        raise

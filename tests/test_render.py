@@ -67,6 +67,28 @@ def test_musicxml_is_readable(piece, tmp_path) -> None:
     assert len(score.flatten().notes) > 20
 
 
+def test_an_mxl_name_gets_compressed_musicxml(piece, tmp_path) -> None:
+    """Notation programs open ``.mxl`` as a zip; plain XML under that name they refuse."""
+    import zipfile
+
+    from music21 import converter
+
+    path = piece.write_musicxml(tmp_path / "out.mxl")
+    with zipfile.ZipFile(path) as z:
+        assert z.namelist()[0] == "mimetype" and "score.musicxml" in z.read("META-INF/container.xml").decode()
+    plain = converter.parse(str(piece.write_musicxml(tmp_path / "out.musicxml")))
+    assert len(converter.parse(str(path)).flatten().notes) == len(plain.flatten().notes) > 20
+
+
+def test_audio_and_durations_of_the_wrong_kind_are_said_before_rendering(piece, tmp_path, monkeypatch) -> None:
+    import composer.output.piece as piece_module
+
+    monkeypatch.setattr(piece_module, "synthesize", lambda *a, **k: pytest.fail("rendered before refusing"))
+    for name in ("x.mp3", "x.txt"):
+        with pytest.raises(ParameterError, match="name the file .wav"):
+            piece.render(tmp_path / name)
+    with pytest.raises(ParameterError, match="`duration` must be a number of seconds"):
+        compose(EmotionArc.from_va([0.25], [0.0], [0.0]), (), "abc", source="rules")
 def test_wav_has_the_clip_length_and_sound(piece, tmp_path) -> None:
     path = piece.render(tmp_path / "out.wav")
     audio, sr = soundfile.read(str(path))

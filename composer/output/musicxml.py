@@ -252,3 +252,20 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
     sections = key_sections(plan)
     body = [_part_xml(i, notes, tri, total, plan, sections) for i, (notes, tri) in enumerate(quantised)]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")
+
+
+def compressed_musicxml(xml: bytes) -> bytes:
+    """``xml`` as compressed MusicXML (``.mxl``): a zip whose ``META-INF/container.xml`` names the score,
+    the score stored as ``score.musicxml`` (MusicXML 4.0's container, read by MuseScore, Finale, Sibelius)."""
+    import io
+    import zipfile
+
+    container = ('<?xml version="1.0" encoding="UTF-8"?>\n<container><rootfiles>'
+                 '<rootfile full-path="score.musicxml" media-type="application/vnd.recordare.musicxml+xml"/>'
+                 "</rootfiles></container>\n")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.recordare.musicxml", zipfile.ZIP_STORED)
+        z.writestr("META-INF/container.xml", container)
+        z.writestr("score.musicxml", xml)
+    return buf.getvalue()

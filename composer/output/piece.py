@@ -22,8 +22,8 @@ from analysis.media.mux import check_mux
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.music.midi import tempo_midi
-from composer.output.musicxml import score_xml
-from composer.output.render import SAMPLE_RATE, stems, synthesize, write_wav
+from composer.output.musicxml import compressed_musicxml, score_xml
+from composer.output.render import SAMPLE_RATE, check_wav_name, stems, synthesize, write_wav
 
 #: Who a score names as its composer unless told otherwise.
 CREDIT = "Soundtrack composer"
@@ -109,19 +109,21 @@ class Composition:
         """MusicXML of the pitched parts, quantised to sixteenths and triplets (:mod:`composer.output.musicxml`).
 
         The score's title and composer are ``title`` (default: "<Style> score") and ``composer``
-        (default :data:`CREDIT`).
+        (default :data:`CREDIT`). A ``.mxl`` path gets compressed MusicXML (the zip notation programs
+        expect under that name), any other the plain XML.
         """
         out = _target(path)
         title = title or f"{self.style.replace('_', ' ').capitalize()} score"
         try:
-            out.write_bytes(score_xml(self.parts, self.plan, title=title, composer=composer or CREDIT))
+            xml = score_xml(self.parts, self.plan, title=title, composer=composer or CREDIT)
+            out.write_bytes(compressed_musicxml(xml) if out.suffix.lower() == ".mxl" else xml)
         except (OSError, ValueError) as err:
             raise MediaError(out, f"MusicXML export failed ({type(err).__name__}: {err})") from None
         return out
 
     def render(self, wav_path: str | Path, soundfont: str | Path | None = None) -> Path:
         """WAV (44.1 kHz stereo, 16 bit) of exactly ``duration`` seconds, via FluidSynth."""
-        out = _target(wav_path, "wav_path")
+        out = check_wav_name(_target(wav_path, "wav_path"))  # before minutes of rendering, not after
         return write_wav(out, synthesize(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
 
     def write_stems(self, directory: str | Path, soundfont: str | Path | None = None) -> tuple[Path, ...]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import MediaError
+from analysis.errors import MediaError, ParameterError
 from analysis.media.synth import render
 from composer.music.arranger import Part
 
@@ -79,13 +79,22 @@ def _faded(audio: np.ndarray, fs: int) -> np.ndarray:
     return audio
 
 
+def check_wav_name(path: str | Path) -> Path:
+    """``path``, which must end in ``.wav``: soundfile would pick another format by the name and fail
+    on .mp3 or .txt only after the render."""
+    out = Path(path)
+    if out.suffix.lower() != ".wav":
+        raise ParameterError(f"the rendered audio is a WAV: name the file .wav (received {str(out)!r})")
+    return out
+
+
 def write_wav(path: str | Path, audio: np.ndarray, fs: int = SAMPLE_RATE) -> Path:
     """``audio`` as a 16-bit PCM WAV at ``path`` (folders created); a folder in the way is a :class:`MediaError`."""
     import soundfile
 
-    out = Path(path)
+    out = check_wav_name(path)
     if out.is_dir():
         raise MediaError(out, "is a directory, expected a file path to write")
     out.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(out), audio, fs, subtype="PCM_16")
+    soundfile.write(str(out), audio, fs, subtype="PCM_16", format="WAV")
     return out

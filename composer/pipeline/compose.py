@@ -13,7 +13,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.arc import EmotionArc
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, is_number
 from composer.music.arranger import arrange
 from composer.music.harmony import plan_harmony
 from composer.music.notes import MaterialRequest, Note, NoteSource
@@ -85,9 +85,11 @@ def compose(
         raise ParameterError(f"`arc` must be an EmotionArc (received {type(arc).__name__})")
     if len(arc) == 0:
         raise ParameterError("`arc` is empty (received an arc with no time steps)")
+    if duration is not None and not is_number(duration):
+        raise ParameterError(f"`duration` must be a number of seconds (received {duration!r})")
     dur = float(arc.duration if duration is None else duration)
     if not np.isfinite(dur) or dur <= 0:
-        raise ParameterError(f"`duration` must be positive (received {duration})")
+        raise ParameterError(f"`duration` must be positive (received {dur if duration is None else duration})")
     if dur > 3600:
         raise ParameterError(f"`duration` must be at most one hour (received {dur} s)")
     sty = get_style(style)
