@@ -392,6 +392,16 @@ class Library:
         self._replace(record.id, analysis, path=Path(path).resolve(), checksum=checksum)
         return self.get(record.id)
 
+    def set_key(self, track_id: int, key: str, mode: str) -> TrackRecord:
+        """Record a track's key where it is known better than the audio reader hears it (the demo's tracks:
+        the score they were rendered from). The next analysis of the track replaces it."""
+        if mode not in ("major", "minor") or not isinstance(key, str) or not 1 <= len(key) <= 2:
+            raise ParameterError(f"a key is a tonic name and major or minor (received {key!r} {mode!r})")
+        record = self.get(track_id)
+        with self.engine.begin() as conn:
+            conn.execute(tracks.update().where(tracks.c.id == record.id).values(key=key, mode=mode))
+        return self.get(record.id)
+
     def remove(self, track_id: int) -> TrackRecord:
         """Delete one track (and its arc, embedding and tags); returns what was removed."""
         record = self.get(track_id)
