@@ -136,6 +136,21 @@ def test_fast_start_mp4_cut_short_gives_the_part_before_the_cut(tmp_path: Path) 
     assert any("truncated" in w for w in clip.warnings)
 
 
+def test_sound_that_runs_past_the_picture_is_not_called_truncated(tmp_path: Path) -> None:
+    """The container announces its longest stream; a clip whose sound outlasts its picture is whole."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed")
+    clip = tmp_path / "long-sound.mp4"
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=15:duration=4",
+           "-f", "lavfi", "-i", "sine=f=440:duration=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)]
+    subprocess.run(cmd, check=True)
+    assert probe(clip).duration > 7.5
+    result = analysis.analyze_video(clip, sources=SOURCES)
+    assert result.duration == pytest.approx(4.0, abs=0.1)
+    assert not any("truncated" in w for w in result.warnings), result.warnings
+
+
 def test_image_renamed_mp4_is_refused(tmp_path: Path) -> None:
     png = tmp_path / "still.png"
     cv2.imwrite(str(png), np.full((90, 160, 3), 128, np.uint8))

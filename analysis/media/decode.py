@@ -419,8 +419,11 @@ class _Pass:
         notes, skipped = self._notes(audio)
         frame_dt = 1.0 / self.fps
         video_end = self.last_t + frame_dt
-        if info.duration > 0 and video_end < 0.9 * info.duration - 1.0:
-            notes.append(f"decoded {video_end:.1f} s of the {info.duration:.1f} s the container announces "
+        # The video's own announced length where its header counts frames: a clip whose sound runs on past
+        # the picture announces the longer length, and is not truncated.
+        announced = info.frame_count / info.fps if info.frame_count > 0 and info.fps > 0 else info.duration
+        if announced > 0 and video_end < 0.9 * announced - 1.0:
+            notes.append(f"decoded {video_end:.1f} s of the {announced:.1f} s the container announces "
                          "(truncated?)")
         media = MediaStreams(
             path=path,
