@@ -141,7 +141,7 @@ def test_default_analysis_reads_faces_and_speech(face_speech_clip) -> None:
     res = analyze_video(face_speech_clip)
     d = json.loads(json.dumps(res.to_dict()))
     assert {"visual", "faces", "speech"} <= set(d["sources_used"])
-    assert d["sources_off"] == {"subtitles": "no subtitle file given or beside the clip"}
+    assert d["sources_off"] == {"subtitles": "no readable subtitles given or beside the clip"}
     assert res.source_arcs["speech"].valence[res.source_arcs["speech"].confidence > 0].mean() > 0.3
 
 

@@ -58,6 +58,6 @@ class SubtitleSource:
             times = grid(media.duration, hop)
             zeros = np.zeros(times.size)
             return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
-                             switched_off="no subtitle file given or beside the clip")
+                             switched_off="no readable subtitles given or beside the clip")
         subs = path if isinstance(path, Subtitles) else read_subtitles(path)
         return self.read(subs, duration=media.duration, hop=hop)
