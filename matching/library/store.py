@@ -449,14 +449,14 @@ class Library:
     def _replace(self, track_id: int, analysis: Any, *, path: Path | None = None, checksum: str | None = None) -> None:
         arc: EmotionArc = analysis.arc
         if len(arc) < 1:
-            raise MediaError(path or self.get(track_id).path, "analysis produced an empty arc")
+            raise MediaError(path or Path(self.get(track_id).path), "analysis produced an empty arc")
         emb = np.asarray(getattr(analysis, "embedding", np.zeros(0)), dtype=np.float32).ravel()
         where = lambda table: table.c.track_id == track_id  # noqa: E731
-        moved = {} if checksum is None else {"checksum": checksum, "path": str(path),
-                                             "kind": str(getattr(analysis, "kind", "audio"))}
+        new_bytes = {} if checksum is None else {"checksum": checksum, "path": str(path),
+                                                 "kind": str(getattr(analysis, "kind", "audio"))}
         with self.engine.begin() as conn:
             conn.execute(tracks.update().where(tracks.c.id == track_id).values(
-                **moved, duration=float(getattr(analysis, "duration", arc.duration)),
+                **new_bytes, duration=float(getattr(analysis, "duration", arc.duration)),
                 tempo=_opt_float(getattr(analysis, "tempo", None)), key=getattr(analysis, "key", None),
                 mode=getattr(analysis, "mode", None), loudness=_opt_float(getattr(analysis, "loudness", None))))
             conn.execute(arcs.update().where(where(arcs)).values(
