@@ -519,7 +519,7 @@ class SoundtrackService:
         return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
                            summary=f"{results.readable(piece.style, results.STYLE_NAMES)}, {piece.instrument_name}, "
-                                   f"{counted(len(piece.chord_times), 'chord')}, "
+                                   f"{counted(len(piece.chord_times), 'chord')}, seed {seed}, "
                                    f"notes from the {piece.source} source; {sound.describe()}")
 
     @staticmethod

@@ -151,6 +151,7 @@ def test_compose_instead_writes_all_downloads(service, clip):
     chords = re.search(r", (\d+) (chord|chords), ", out.summary)
     assert chords and (chords[2] == "chord") == (chords[1] == "1")
     assert out.summary.startswith("Cinematic, ")  # the style's name, not its key
+    assert ", seed 0, " in out.summary  # the seed used (the page's field may show what it rounded)
     assert out.midi.name == "clip-cinematic-0.mid"  # named after the uploaded clip
     kinds = [o.kind for o in service.feedback.observations() if o.recommendation_id == view.recommendation_id]
     assert kinds == ["compose_instead"]
