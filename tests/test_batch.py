@@ -133,7 +133,7 @@ def test_rerun_skips_done_and_retry_errors_reruns_only_errors(clips: Path, tmp_p
     assert (retry.ran, retry.skipped) == (2, 4)
     assert sorted(Path(r.input).stem for r in retry.records) == sorted(BAD)
     # Other settings are another job: nothing is skipped.
-    other = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task, style="jazz")
+    other = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task, style="ambient")
     assert (other.ran, other.skipped) == (6, 0)
     assert len(Manifest(tmp_path).records()) == 6 + 2 + 6
 
@@ -316,3 +316,36 @@ def test_a_batch_of_no_clips_is_refused_before_any_output(tmp_path: Path) -> Non
     with pytest.raises(ParameterError, match=r"no video clips in .*a, .*b \(looked for .3gp"):
         score_videos(iter([a, b]), out_dir=tmp_path / "out", workers=0, progress=False)  # an iterator is read once
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_resumes_however_its_paths_are_spelt_and_skips_its_own_outputs(clips: Path, tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    """Relative paths become absolute (workers elsewhere read them), ``lib.db`` and ``./lib.db`` are one
+    library, the preset's own threshold given explicitly is the default, and an output folder inside the
+    clips folder is not searched for clips."""
+    import shutil
+
+    from matching.library.store import Library
+
+    folder = tmp_path / "work"
+    shutil.copytree(clips, folder / "clips")
+    Library(folder / "lib.db").engine.dispose()
+    monkeypatch.chdir(folder)
+    first = score_videos("clips", library="lib.db", out_dir="clips/scores", workers=0, progress=False, task=probe_task)
+    assert first.ran == 6 and all(Path(r.input).is_absolute() for r in first.records)
+    (folder / "clips" / "scores" / "clips" / "made-by-the-batch.mp4").write_bytes((clips / "dark.mp4").read_bytes())
+    again = score_videos(["./clips"], library="./lib.db", out_dir="clips/scores", workers=0, progress=False,
+                         task=probe_task, threshold=0.55)
+    assert (again.total, again.ran, again.skipped) == (6, 0, 6)
+
+
+def test_settings_every_clip_would_fail_on_are_refused_before_any_clip_runs(clips: Path, tmp_path: Path) -> None:
+    for bad, said in ((dict(style="nope"), "style"), (dict(threshold=2), "threshold"), (dict(seed=-5), "seed"),
+                      (dict(instrument="kazooo"), "instrument"), (dict(content_type="nope"), "content_type"),
+                      (dict(workers=-1), "workers"), (dict(batch="x"), "manifest_db")):
+        with pytest.raises(ParameterError, match=said):
+            score_videos(clips, out_dir=tmp_path / "out", progress=False, task=probe_task, **bad)
+        assert not (tmp_path / "out").exists()  # no folder, no manifest, no clip run
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(MediaError, match="cannot create the output folder"):
+        score_videos(clips, out_dir=tmp_path / "a-file", workers=0, progress=False, task=probe_task)

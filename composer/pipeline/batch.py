@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analysis.errors import MediaError, ParameterError, as_path
+from analysis.errors import MediaError, ParameterError, as_path, is_number
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from analysis.media.hashing import content_hash
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
@@ -104,7 +104,8 @@ class BatchReport:
 
     @property
     def clips_per_minute(self) -> float:
-        return 60.0 * self.ran / self.seconds if self.seconds > 0 else 0.0
+        """Clips done well per minute of this run (a clip that failed in a moment is not speed)."""
+        return 60.0 * self.ok / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,6 +273,37 @@ def _record(outcome: TaskOutcome, digest: str) -> Record:
     )
 
 
+def _check_settings(threshold: float | None, style: str, instrument: str | int | None, content_type: str,
+                    seed: int, workers: int | None, batch: str | None, manifest_db: str | Path | None) -> float | None:
+    """Refuse settings every clip would fail on, before any clip runs; returns the threshold as the resume key
+    reads it (the content type's own line given explicitly is the default, None)."""
+    from composer.music.styles import get_style, resolve_instrument
+    from matching.ranking.weights import weights_for
+
+    get_style(style)
+    if instrument is not None:
+        resolve_instrument(instrument)
+    default = weights_for(content_type).compose_threshold
+    if threshold is not None and not (is_number(threshold) and 0 <= threshold <= 1):
+        raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        raise ParameterError(f"`seed` must be a whole number, 0 or more (received {seed!r})")
+    if workers is not None and not (isinstance(workers, int) and workers >= 0):
+        raise ParameterError(f"`workers` must be 0 (this process) or more (received {workers!r})")
+    if batch is not None and manifest_db is None:
+        raise ParameterError("`batch` names a batch in `manifest_db`; give that too")
+    return None if threshold is not None and float(threshold) == default else threshold
+
+
+def _library_key(library: str | Path | None) -> str | None:
+    """The library as workers open it and the resume key names it: a file by its absolute path
+    (``lib.db`` and ``./lib.db`` are one library, read from any folder), a URL as it is."""
+    if library is None:
+        return None
+    text = str(library)
+    return text if "://" in text else str(Path(text).expanduser().resolve())
+
+
 def _check_library(library: Any) -> None:
     """A batch takes the library as a path or URL (workers open it themselves), and it must exist."""
     if library is not None and not isinstance(library, str | Path):
@@ -363,23 +395,28 @@ def score_videos(
     duck_db = check_duck_db(duck_db)
     start = time.perf_counter()
     _check_library(library)
+    threshold = _check_settings(threshold, style, instrument, content_type, seed, workers, batch, manifest_db)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     try:
-        given = [as_path(p, "paths") for p in paths]  # read once: may be an iterator
+        # Absolute, as workers elsewhere (a Dask worker started in another folder) read them.
+        given = [as_path(p, "paths").absolute() for p in paths]  # read once: may be an iterator
     except TypeError:
         raise ParameterError(f"`paths` must be a clip, a folder or an iterable of them (received {paths!r})") from None
-    clips = _expand(given, recursive)
+    out = as_path(out_dir, "out_dir").absolute()
+    clips = [c for c in _expand(given, recursive) if not c.resolve().is_relative_to(out.resolve())]  # not its own
     if not clips:  # a wrong folder, most likely: say so before any output folder or manifest is made
         looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
         if len(given) == 1:
             raise MediaError(given[0], f"holds no video clips ({looked})")
         raise ParameterError(f"no video clips in {', '.join(map(str, given)) or 'no paths'} ({looked})")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
     settings = ScoreSettings(
         out_dir=str(out),
-        library=None if library is None else str(library),
+        library=_library_key(library),
         threshold=threshold,
         style=style,
         instrument=instrument,
@@ -406,7 +443,7 @@ def score_videos(
         manifest.append(rec)
         records.append(rec)
         if rec.error:
-            log.warning("%s", named_error(rec))
+            log.info("%s", named_error(rec))  # the report lists every error; the CLI prints them once
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
         manifest=manifest.jsonl_path,

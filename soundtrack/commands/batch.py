@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         rate = f"; {report.clips_per_minute:.1f} clips/min" if report.ok else ""  # not the speed of failing
         failed = f" ({len(report.failed_before)} of them failed)" if report.failed_before else ""
+        done = "analysed" if args.analyze_only else "scored"
         print(
-            f"{report.ran} clip(s) scored ({report.ok} ok, {report.errors} with errors), {report.skipped} already done"
+            f"{report.ran} clip(s) {done} ({report.ok} ok, {report.errors} with errors), {report.skipped} already done"
             f"{failed}, {len(report.duplicates)} duplicate(s){rate}"
         )
         print(f"manifest: {report.manifest}" + (f" and {report.csv}" if report.csv else ""))
