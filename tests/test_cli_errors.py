@@ -235,3 +235,27 @@ def test_a_batch_where_every_clip_failed_gives_no_speed(capsys, tmp_path):
     rc = main(["batch", str(tmp_path / "gone.mp4"), "--out", str(tmp_path / "out"), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 1 and "1 clip(s) scored (0 ok, 1 with errors)" in out and "clips/min" not in out
+
+
+def test_serve_names_its_flags_and_a_taken_port_before_loading_anything(capsys, tmp_path):
+    import socket
+
+    for argv, said in ((["-k", "0"], "`-k` must be within 1 and 100"),
+                       (["--max-duration", "0"], "`--max-duration` must be positive"),
+                       (["--cleanup-hours", "-1"], "`--cleanup-hours` must be positive"),
+                       (["--max-upload-mb", "0"], "`--max-upload-mb` must be positive")):
+        assert said in _one_sentence(capsys, ["serve", "--library", str(tmp_path / "none.db"), *argv])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert f"port {port} on 127.0.0.1 cannot be listened on" in _one_sentence(capsys, ["serve", "--port", str(port)])
+
+
+def test_feedback_stats_checks_the_user_id_as_export_does(capsys, tmp_path):
+    from matching.library.store import Library
+
+    Library(tmp_path / "lib.db").engine.dispose()
+    for action in ("stats", "export"):
+        assert "`user_id` must be 1-64 characters" in _one_sentence(
+            capsys, ["feedback", action, "--user", "bad id!", "--library", str(tmp_path / "lib.db")])

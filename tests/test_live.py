@@ -335,3 +335,12 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
     assert 20 * np.log10(ratio) == pytest.approx(-(20 - GAP_DB), abs=0.1) and "16 dB down" in deeper_status[-1]
     with pytest.raises(ParameterError, match="within 6 and 30 dB"):
         next(live_service.stream(Session(folder=tmp_path), None, "ambient", None, duck_db=40))
+
+
+def test_a_closed_session_says_so() -> None:
+    live = LiveComposer(seed=1, valence=0.3, arousal=0.0, sample_rate=SR)
+    assert live.render_next(0.5).shape == (SR // 2, 2)
+    live.close()
+    for call in (lambda: live.render_next(0.5), lambda: live.update(0.1, 0.1)):
+        with pytest.raises(ParameterError, match="closed"):  # was an AttributeError from the freed synthesiser
+            call()

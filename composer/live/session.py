@@ -141,6 +141,7 @@ class LiveComposer:
 
     def update(self, valence: float, arousal: float) -> None:
         """Set the target; a noticeable change turns the music at the next beat."""
+        self._check_open()
         target = (_check_va("valence", valence), _check_va("arousal", arousal))
         with self._lock:
             self._target = target
@@ -159,6 +160,7 @@ class LiveComposer:
 
     def render_next(self, seconds: float) -> np.ndarray:
         """The next ``seconds`` of audio, stereo float32 ``(n, 2)``."""
+        self._check_open()
         if isinstance(seconds, bool) or not isinstance(seconds, Real) or not math.isfinite(float(seconds)):
             raise ParameterError(f"`seconds` must be a finite number of seconds (received {seconds!r})")
         if not 0 <= float(seconds) <= MAX_CHUNK_S:
@@ -194,8 +196,13 @@ class LiveComposer:
         return build_midi(tuple(parts), summary)
 
     def close(self) -> None:
-        """Release the synthesiser (also done when the object is collected)."""
+        """Release the synthesiser (also done when the object is collected). Nothing more can be played."""
+        self._closed = True
         self._synth.close()
+
+    def _check_open(self) -> None:
+        if getattr(self, "_closed", False):
+            raise ParameterError("this live session is closed: start another LiveComposer to play on")
 
     def __del__(self) -> None:
         synth = getattr(self, "_synth", None)

@@ -39,7 +39,7 @@ def default_database() -> str:
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from matching.feedback.learner import WeightLearner, delete_user
-    from matching.feedback.log import FeedbackLog
+    from matching.feedback.log import FeedbackLog, check_user
     from soundtrack.jsonout import print_json
 
     db = args.library or default_database()
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     learner = WeightLearner(log)
     n = learner.refresh()
     rows = learner.stats()
+    if args.user is not None:
+        check_user(args.user)  # as export and delete check it
     if args.user:
         rows += [learner.estimate(r.content_type, args.user) for r in learner.stats()]
     if args.json:

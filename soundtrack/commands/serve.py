@@ -37,6 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(on by default only when listening on 127.0.0.1)")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """A :class:`ParameterError` when ``host:port`` cannot be listened on (another server has it)."""
+    import socket
+
+    from analysis.errors import ParameterError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed one's port is free
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise ParameterError(f"port {port} on {host} cannot be listened on ({err.strerror}): choose another "
+                                 "with --port") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from app import serve
@@ -44,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from soundtrack.session import AppConfig
 
     host, port = address(args.host, args.port, share_lan=args.share_lan)
+    for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-duration", args.max_duration),
+                        ("--cleanup-hours", args.cleanup_hours)):
+        if not value > 0:
+            raise ParameterError(f"`{flag}` must be positive (received {value:g})")
+    if not 1 <= args.k <= 100:
+        raise ParameterError(f"`-k` must be within 1 and 100 (received {args.k})")
+    check_port_free(host, port)  # said now, not after a minute of loading models
     for root in args.index_root:
         if not root.is_dir():
             raise ParameterError(f"`--index-root` must be an existing folder (received {str(root)!r})")
