@@ -339,7 +339,8 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
             digest_hex = content_hash(clip)
         except MediaError as err:
             # Nothing to hash, so nothing to resume by: recorded now, tried again next run.
-            unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client"))
+            unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client",
+                                     finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
             continue
         if (digest_hex, digest) in done:
             skipped += 1

@@ -14,6 +14,7 @@ is cached and rebuilt after any write (by this or another process).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -360,10 +361,13 @@ class Library:
             files = sorted(p for p in pattern if p.is_file() and p.suffix.lower() in TRACK_SUFFIXES)
         else:
             raise MediaError(root, "is neither a folder nor a file")
-        if within is not None:  # links out of an allowed root are not followed
+        outside: list[Skipped] = []
+        if within is not None:  # links out of an allowed root are not followed, and are said to be skipped
             fence = Path(within).resolve()
+            outside = [Skipped(str(p), "links to a file outside the folders allowed") for p in files
+                       if not p.resolve().is_relative_to(fence)]
             files = [p for p in files if p.resolve().is_relative_to(fence)]
-        return analyze_files(
+        report = analyze_files(
             self,
             files,
             analyzer=self.analyzer or _default_analyzer(),
@@ -373,6 +377,7 @@ class Library:
             tags=_clean_tags(tags),
             licence=licence,
         )
+        return dataclasses.replace(report, skipped=report.skipped + tuple(outside)) if outside else report
 
     def relocate(self, track_id: int, path: str | Path) -> TrackRecord:
         """Point a track at another copy of its bytes (the caller checked they are the same)."""
