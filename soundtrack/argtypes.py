@@ -80,6 +80,12 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
+def wants_bar(args: argparse.Namespace) -> bool:
+    """Whether a command draws progress bars: not asked not to, and stderr is a terminal (a log file
+    would fill with redrawn bars)."""
+    return not args.no_progress and sys.stderr.isatty()
+
+
 @contextmanager
 def progress_bar(desc: str, enabled: bool) -> Iterator[Callable[[float, str], None]]:
     """A ``(fraction done, what is happening)`` callback that draws a bar on stderr while the block runs,
@@ -106,4 +112,4 @@ def progress_bar(desc: str, enabled: bool) -> Iterator[Callable[[float, str], No
 
 
 __all__ = ["add_clip_sound", "add_progress", "check_library", "counted", "duck_depth", "input_path", "print_warnings",
-           "progress_bar", "safe_stem"]
+           "progress_bar", "safe_stem", "wants_bar"]

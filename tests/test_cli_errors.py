@@ -134,7 +134,8 @@ def test_compose_says_what_an_arc_or_its_cuts_cannot_mean(capsys, tmp_path):
     big.write_text(json.dumps({"times": [0.25, 0.75], "valence": [50, 0], "arousal": [0, 0]}))
     one.write_text(json.dumps({"times": [0.25], "valence": [0.2], "arousal": [0.1]}))
     out = ["--no-audio", "--out", str(tmp_path / "out")]
-    assert "valence must lie within -1 and 1 (received 50)" in _one_sentence(capsys, ["compose", "--arc", str(big), *out])
+    assert "valence must lie within -1 and 1 (received 50)" in _one_sentence(
+        capsys, ["compose", "--arc", str(big), *out])
     assert "one-point arc has no length of its own: give --duration" in _one_sentence(
         capsys, ["compose", "--arc", str(one), *out])
     assert main(["compose", "--arc", str(one), "--duration", "6", "--cuts", "1,8,20", *out]) == 0
@@ -249,7 +250,8 @@ def test_serve_names_its_flags_and_a_taken_port_before_loading_anything(capsys, 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert f"port {port} on 127.0.0.1 cannot be listened on" in _one_sentence(capsys, ["serve", "--port", str(port)])
+        said = _one_sentence(capsys, ["serve", "--port", str(port)])
+        assert f"port {port} on 127.0.0.1 cannot be listened on" in said
 
 
 def test_feedback_stats_checks_the_user_id_as_export_does(capsys, tmp_path):

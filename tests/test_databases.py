@@ -19,7 +19,7 @@ import soundfile as sf
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
-from composer.pipeline.manifest import Manifest, Record
+from composer.pipeline.manifest import Manifest, Record, read_csv, read_jsonl
 from matching.db import make_engine, server_url
 from matching.feedback.log import FeedbackLog
 from matching.library.store import Library
@@ -181,6 +181,8 @@ def test_batch_rerun_elsewhere_resumes_from_the_database(db_url: str, tmp_path: 
                          manifest_db=db_url, batch="nightly", retry_errors=True)  # fmt: skip
     assert (again.ran, again.skipped) == (2, 4)  # only the two clips that failed ran again
     assert {r.status for r in again.records} == {"error"}
+    # The new folder's files show the whole batch, the JSON Lines as well as the CSV (it held 2 of 8).
+    assert len(read_jsonl(tmp_path / "b" / "manifest.jsonl")) == 8 == len(read_csv(tmp_path / "b" / "manifest.csv"))
     fresh = score_videos(clips, out_dir=tmp_path / "c", workers=0, progress=False, task=probe_task,
                          manifest_db=db_url, batch="another")  # fmt: skip
     assert fresh.ran == 6

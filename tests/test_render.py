@@ -85,7 +85,7 @@ def test_audio_and_durations_of_the_wrong_kind_are_said_before_rendering(piece, 
 
     monkeypatch.setattr(piece_module, "synthesize", lambda *a, **k: pytest.fail("rendered before refusing"))
     for name in ("x.mp3", "x.txt"):
-        with pytest.raises(ParameterError, match="name the file .wav"):
+        with pytest.raises(ParameterError, match=r"name the file \.wav"):
             piece.render(tmp_path / name)
     with pytest.raises(ParameterError, match="`duration` must be a number of seconds"):
         compose(EmotionArc.from_va([0.25], [0.0], [0.0]), (), "abc", source="rules")

@@ -184,7 +184,8 @@ def test_analyze_video_reads_the_subtitles_beside_the_clip(tmp_path: Path) -> No
 
     clip = make_clip(tmp_path / "grey.mp4", shots=[Shot(100)], fps=10)
     alone = analysis.analyze_video(clip, sources=("visual", "subtitles"))
-    assert alone.subtitles is None and alone.sources_off["subtitles"] == "no readable subtitles given or beside the clip"
+    assert alone.subtitles is None
+    assert alone.sources_off["subtitles"] == "no readable subtitles given or beside the clip"
 
     shutil.copyfile(DATA / "joy_then_grim.srt", tmp_path / "grey.srt")
     found = analysis.analyze_video(clip, sources=("visual", "subtitles"))

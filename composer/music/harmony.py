@@ -42,7 +42,7 @@ import numpy as np
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError, is_number
 from composer.music.notes import ChordSpan
-from composer.music.styles import Style
+from composer.music.styles import Style, get_style
 
 MAX_BEND = 0.12
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -473,7 +473,7 @@ def plan_harmony(
     cuts: Sequence[float],
     duration: float,
     *,
-    style: Style,
+    style: Style | str,
     seed: int = 0,
     tempo: float | None = None,
     energy: float | None = None,
@@ -485,8 +485,10 @@ def plan_harmony(
     or end of the piece), as is a cut within 50 ms of the previous one.
 
     ``energy`` (in [-1, 1]) is added to the arc's arousal; ``tempo`` (bpm) replaces the
-    derived base tempo (the map still bends it towards the cuts).
+    derived base tempo (the map still bends it towards the cuts). ``style`` is a :class:`Style` or
+    its name, as :func:`composer.compose` takes it.
     """
+    style = get_style(style)
     _check_plan(duration, tempo, energy, seed)
     clean = usable_cuts(cuts, duration)
     bias = float(energy or 0.0)

@@ -429,6 +429,7 @@ def score_videos(
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})
     manifest = Manifest(out, database=manifest_db, batch=batch)
+    manifest.sync_jsonl()
     manifest.sync_csv()
     done = manifest.to_skip(retry_errors=retry_errors)
 

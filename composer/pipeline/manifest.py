@@ -321,6 +321,27 @@ class Manifest:
                 _append_line(self.csv_path, ",".join(CSV_COLUMNS))
             _append_line(self.csv_path, _csv_line(record.csv_row()))
 
+    def sync_jsonl(self) -> bool:
+        """With a database, rewrite ``manifest.jsonl`` from its records when the file holds others (a batch
+        resumed into a new folder: the folder's manifest files show the whole batch, as the CSV does).
+
+        Returns True when the file was rewritten.
+        """
+        if self.table is None:
+            return False
+        records = self.records()
+        try:
+            current = read_jsonl(self.jsonl_path)
+        except MediaError:
+            current = []
+        if [r.to_dict() for r in current] == [r.to_dict() for r in records]:
+            return False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r.to_dict(), default=str) + "\n" for r in records), encoding="utf-8")
+        os.replace(tmp, self.jsonl_path)
+        return True
+
     def sync_csv(self) -> bool:
         """Rewrite the CSV from the JSON Lines file if they disagree (a kill between the two writes).
 

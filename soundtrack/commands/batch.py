@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from soundtrack.argtypes import add_clip_sound, check_library
+from soundtrack.argtypes import add_clip_sound, check_library, wants_bar
 
 NAME = "batch"
 HELP = "score many clips (match or compose each), locally or on a Dask cluster; resumable via a manifest"
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed of composed pieces (default 0)")
     add_clip_sound(parser)
     parser.add_argument("--analyze-only", action="store_true",
-                        help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>/analysis.json")
+                        help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>-<hash>/analysis.json")
     parser.add_argument("--manifest-db", metavar="DB", default=None,
                         help="also keep the manifest in this database (SQLite path or postgresql:// URL), so a "
                              "rerun elsewhere against it resumes")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         scheduler=args.scheduler,
         workers=args.workers,
-        progress=not args.no_progress,
+        progress=wants_bar(args),
         threshold=args.threshold,
         style=args.style,
         instrument=args.instrument,

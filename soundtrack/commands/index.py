@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from soundtrack.argtypes import counted, input_path, print_warnings
+from soundtrack.argtypes import counted, input_path, print_warnings, wants_bar
 
 NAME = "index"
 HELP = "analyse a folder (or one file) of audio/MIDI tracks into a music library"
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         args.source,
         recursive=not args.no_recursive,
         workers=args.workers,
-        progress=not args.no_progress,
+        progress=wants_bar(args),
         client=args.scheduler,
         tags=args.tag,
         licence=args.licence,
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.source).is_dir() and not (report.added or report.existing or report.skipped):
         print_warnings("index", [f"{args.source} holds no audio or MIDI files (looked for "
                                  f"{', '.join(sorted(TRACK_SUFFIXES))})"])
-    redone, kept = reanalyse(lib, progress=not args.no_progress) if args.reanalyse else ([], [])
+    redone, kept = reanalyse(lib, progress=wants_bar(args)) if args.reanalyse else ([], [])
     gone = lib.missing(under=args.source)
     pruned = [lib.remove(r.id) for r in gone] if args.prune else []
     stale = len(lib.stale())
