@@ -136,6 +136,26 @@ def find_clips(folder: str | Path, *, recursive: bool = True) -> list[Path]:
     )
 
 
+def _clips_of(paths: str | Path | Iterable[str | Path], recursive: bool, out: Path) -> list[Path]:
+    """The clips ``paths`` name (folders searched), absolute, as workers elsewhere (a Dask worker started in
+    another folder) read them; none under the output folder ``out`` (a batch does not score its own outputs).
+    No clip at all is an error, said before any output folder or manifest is made (a wrong folder, most
+    likely)."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    try:
+        given = [as_path(p, "paths").absolute() for p in paths]  # read once: may be an iterator
+    except TypeError:
+        raise ParameterError(f"`paths` must be a clip, a folder or an iterable of them (received {paths!r})") from None
+    clips = [c for c in _expand(given, recursive) if not c.resolve().is_relative_to(out.resolve())]
+    if not clips:
+        looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
+        if len(given) == 1:
+            raise MediaError(given[0], f"holds no video clips ({looked})")
+        raise ParameterError(f"no video clips in {', '.join(map(str, given)) or 'no paths'} ({looked})")
+    return clips
+
+
 def _expand(paths: list[Path], recursive: bool) -> list[Path]:
     """Each path, a folder as the clips in it."""
     out: list[Path] = []
@@ -397,20 +417,8 @@ def score_videos(
     start = time.perf_counter()
     _check_library(library)
     threshold = _check_settings(threshold, style, instrument, content_type, seed, workers, batch, manifest_db)
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    try:
-        # Absolute, as workers elsewhere (a Dask worker started in another folder) read them.
-        given = [as_path(p, "paths").absolute() for p in paths]  # read once: may be an iterator
-    except TypeError:
-        raise ParameterError(f"`paths` must be a clip, a folder or an iterable of them (received {paths!r})") from None
     out = as_path(out_dir, "out_dir").absolute()
-    clips = [c for c in _expand(given, recursive) if not c.resolve().is_relative_to(out.resolve())]  # not its own
-    if not clips:  # a wrong folder, most likely: say so before any output folder or manifest is made
-        looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
-        if len(given) == 1:
-            raise MediaError(given[0], f"holds no video clips ({looked})")
-        raise ParameterError(f"no video clips in {', '.join(map(str, given)) or 'no paths'} ({looked})")
+    clips = _clips_of(paths, recursive, out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -175,9 +175,7 @@ def score_video(
         return ScoreResult(clip_path, "match", reason, limit, best.score, chosen, candidates, outputs, timings,
                            clip.duration, clip_sound=sound, duck_db=duck_db, **read)
 
-    reason = _why_composed(best, lib is None, limit, passed=len(passed))
-    if too_short:
-        reason = f"the clip is too short to match a track ({clip.duration:.1f} s, one arc step): composed a new score"
+    reason = _why_composed(best, lib is None, limit, passed=len(passed), too_short=clip.duration if too_short else None)
     t0 = time.perf_counter()
     report(0.75, "composing")
     chosen_source = note_source.result() if note_source is not None else source
@@ -245,8 +243,11 @@ def _unusable(match: Any, lib: Any) -> str | None:
     return f"{path} changed since it was analysed (`soundtrack index` analyses it again)" if changed else None
 
 
-def _why_composed(best: Any, no_library: bool, limit: float, *, passed: int = 0) -> str:
-    """The one sentence that says why a new score was composed."""
+def _why_composed(best: Any, no_library: bool, limit: float, *, passed: int = 0, too_short: float | None = None) -> str:
+    """The one sentence that says why a new score was composed (``too_short``: the clip's length when it
+    was too short to match)."""
+    if too_short is not None:
+        return f"the clip is too short to match a track ({too_short:.1f} s, one arc step): composed a new score"
     if passed:
         return (f"{'the match' if passed == 1 else f'the {passed} matches'} at or above threshold {limit:.3f} "
                 f"could not be used (see the warnings): composed")
