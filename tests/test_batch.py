@@ -168,6 +168,10 @@ def test_renamed_and_duplicate_clips_are_recognised_by_content(clips: Path, tmp_
     (folder / "b.mp4").write_bytes((clips / "mid.mp4").read_bytes())
     first = score_videos(folder, out_dir=tmp_path / "out", workers=0, progress=False, task=probe_task)
     assert first.ran == 1 and first.duplicates == (str(folder / "b.mp4"),)
+    # Each clip given can be looked up in the manifest: the duplicate with its twin's outputs.
+    rows = {Path(r.input).name: r for r in Manifest(tmp_path / "out").records()}
+    assert set(rows) == {"a.mp4", "b.mp4"} and rows["b.mp4"].outputs == rows["a.mp4"].outputs
+    assert rows["b.mp4"].result["same_as"] == str(folder / "a.mp4") and rows["b.mp4"].status == "ok"
     (folder / "a.mp4").rename(folder / "renamed.mp4")
     (folder / "b.mp4").unlink()
     second = score_videos(folder, out_dir=tmp_path / "out", workers=0, progress=False, task=probe_task)

@@ -15,6 +15,7 @@ and write only their own clip's output folder ``out_dir/clips/<stem>-<hash8>/``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -293,6 +294,19 @@ def _record(outcome: TaskOutcome, digest: str) -> Record:
     )
 
 
+def _same_as(duplicates: list[tuple[str, str]], records: list[Record]) -> list[Record]:
+    """A manifest row for each clip whose bytes another clip of the batch has: that clip's outcome and
+    outputs, with ``result["same_as"]`` naming it (so every clip given can be looked up in the manifest)."""
+    by_hash = {r.content_hash: r for r in records}
+    rows = []
+    for path, digest_hex in duplicates:
+        twin = by_hash.get(digest_hex)
+        if twin is not None:
+            rows.append(dataclasses.replace(twin, input=path, result={**twin.result, "same_as": twin.input},
+                                            seconds=0.0, timings={}, worker="client"))
+    return rows
+
+
 def _check_settings(threshold: float | None, style: str, instrument: str | int | None, content_type: str,
                     seed: int, workers: int | None, batch: str | None, manifest_db: str | Path | None) -> float | None:
     """Refuse settings every clip would fail on, before any clip runs; returns the threshold as the resume key
@@ -340,7 +354,7 @@ class _JobPlan:
 
     jobs: list[ClipJob]
     skipped: int
-    duplicates: list[str]
+    duplicates: list[tuple[str, str]]  # (clip, content hash): another clip of the batch has its bytes
     unreadable: list[Record]
     failed_before: list[Record]
 
@@ -350,7 +364,7 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
     holds the last record of each key to skip."""
     jobs: list[ClipJob] = []
     seen: dict[str, str] = {}
-    duplicates: list[str] = []
+    duplicates: list[tuple[str, str]] = []
     unreadable: list[Record] = []
     failed_before: list[Record] = []
     skipped = 0
@@ -367,7 +381,7 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
             if done[digest_hex, digest].status == "error":
                 failed_before.append(done[digest_hex, digest])
         elif digest_hex in seen:
-            duplicates.append(str(clip))
+            duplicates.append((str(clip), digest_hex))
         else:
             seen[digest_hex] = str(clip)
             jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
@@ -454,6 +468,8 @@ def score_videos(
         records.append(rec)
         if rec.error:
             log.info("%s", named_error(rec))  # the report lists every error; the CLI prints them once
+    for rec in _same_as(plan.duplicates, records):
+        manifest.append(rec)
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
         manifest=manifest.jsonl_path,
@@ -463,7 +479,7 @@ def score_videos(
         ok=len(records) - n_err,
         errors=n_err,
         skipped=plan.skipped,
-        duplicates=tuple(plan.duplicates),
+        duplicates=tuple(path for path, _ in plan.duplicates),
         seconds=time.perf_counter() - start,
         records=tuple(records),
         failed_before=tuple(plan.failed_before),
