@@ -26,6 +26,7 @@ scales always hold whatever the note source wrote.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,8 +251,29 @@ def arrange(
 
 
 def _clip(part: Part, duration: float) -> Part:
-    """Notes end by ``duration`` (the MIDI's end is the clip's) and last at least 30 ms."""
-    notes = tuple(
-        Note(n.start, min(n.end, duration), n.pitch, n.velocity) for n in part.notes if n.start < duration - 0.03
-    )
-    return Part(part.name, part.program, part.is_drum, notes)
+    """Notes end by ``duration`` (the MIDI's end is the clip's) and last at least 30 ms, and no note
+    overlaps another of its pitch (:func:`no_restrike_overlaps`)."""
+    notes = [Note(n.start, min(n.end, duration), n.pitch, n.velocity) for n in part.notes if n.start < duration - 0.03]
+    return Part(part.name, part.program, part.is_drum, no_restrike_overlaps(notes))
+
+
+def no_restrike_overlaps(notes: Sequence[Note]) -> tuple[Note, ...]:
+    """``notes`` with each note that is struck again while it sounds ended where the new one starts.
+
+    One channel holds one voice per pitch: in a MIDI file (and in FluidSynth) the first note's
+    note-off also silences the restruck one, so a bass restruck under a held note lost up to 0.6 s. Two
+    strikes within 30 ms are one note (the longer, the louder velocity). Sorted by start, then pitch.
+    """
+    out: list[Note] = []
+    last: dict[int, int] = {}  # pitch -> index in out of its latest note
+    for n in sorted(notes, key=lambda n: (n.start, n.pitch)):
+        i = last.get(n.pitch)
+        if i is not None and n.start < out[i].end:
+            held = out[i]
+            if n.start - held.start < 0.03:
+                out[i] = Note(held.start, max(held.end, n.end), n.pitch, max(held.velocity, n.velocity))
+                continue
+            out[i] = Note(held.start, n.start, held.pitch, held.velocity)
+        last[n.pitch] = len(out)
+        out.append(n)
+    return tuple(out)
