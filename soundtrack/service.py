@@ -18,6 +18,7 @@ uploaded tracks are copied into the library's own storage, and only when
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -37,7 +38,7 @@ from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, m
 from analysis.media.loudness import TARGET_LUFS
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
-from matching.feedback.log import FeedbackLog, clip_fingerprint
+from matching.feedback.log import FeedbackLog, UnknownRecommendation, clip_fingerprint
 from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
@@ -216,6 +217,8 @@ class SoundtrackService:
         if session is not None:
             session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
             session.video = session.display = None
+            for made in session.folder.glob("preview-*"):  # named by list position: the next list's would reuse
+                made.unlink(missing_ok=True)
 
     def analyse(
         self,
@@ -237,8 +240,7 @@ class SoundtrackService:
         """
         report = progress or (lambda f, m: None)
         # Forget the previous clip first, so an error leaves no stale list to rate.
-        session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
-        session.display = None
+        self.forget_clip(session)
         user_id = self.user_of(user)
         if not isinstance(content_type, str):
             raise ParameterError(f"`content_type` must be a preset name (received {type(content_type).__name__})")
@@ -445,7 +447,13 @@ class SoundtrackService:
         if kind == "play" and pos is not None:
             kind = "replay" if pos in session.played else "play"
             session.played.add(pos)
-        return self.feedback.log_event(session.recommendation_id, kind, position=pos, value=value, duration=duration)
+        try:
+            return self.feedback.log_event(session.recommendation_id, kind, position=pos, value=value,
+                                           duration=duration)
+        except UnknownRecommendation:  # deleted with the user's data, in another tab
+            session.recommendation_id = None
+            raise ParameterError("this list was deleted with your data: analyse the clip again to rate its "
+                                 "tracks") from None
 
     def rate(self, session: Session | None, choice: str | int, rating: int | str) -> str:
         if rating is None or rating == "":
@@ -490,8 +498,9 @@ class SoundtrackService:
         if not isinstance(style, str) or not (instrument is None or isinstance(instrument, str | int)):
             raise ParameterError(f"`style` and `instrument` must be names (received {style!r}, {instrument!r})")
         if session.recommendation_id is not None:
-            self.feedback.log_event(session.recommendation_id, "compose_instead")
-        clip = session.clip
+            with contextlib.suppress(UnknownRecommendation):  # the list went with the user's data: compose anyway
+                self.feedback.log_event(session.recommendation_id, "compose_instead")
+        clip, display = session.clip, self.display_video(session)  # as they are now: a new clip may come meanwhile
         report(0.05, "composing the score")
         piece = composer.compose(
             clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
@@ -510,12 +519,14 @@ class SoundtrackService:
         report(0.45, "rendering the audio")
         files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
         report(0.7, "putting it on the video")
-        video, sound = mux_soundtrack(self.display_video(session), files["wav"], folder / f"{stem}.mp4",
+        video, sound = mux_soundtrack(display, files["wav"], folder / f"{stem}.mp4",
                                       clip_sound=clip_sound, speech=clip.speech_regions, duck_db=duck_db,
                                       music_lufs=TARGET_LUFS)  # write_outputs' WAV is at that level
         report(0.8, "rendering the stems")
         stems = self._stems(piece, folder, stem)
         report(1.0, "done")
+        if session.clip is not clip:  # cleared or replaced while this ran: its score would show under the new one
+            raise ParameterError("the clip changed while its score was composed: compose again for the clip on show")
         return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
                            summary=f"{results.readable(piece.style, results.STYLE_NAMES)}, {piece.instrument_name}, "

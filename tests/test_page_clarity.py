@@ -276,3 +276,39 @@ def test_a_clip_too_short_to_match_can_still_be_composed_for(service, tmp_path):
     assert "too short to match a track (0.3 s" in view.summary
     out = service.compose(session)
     assert abs(probe_video(out.video) - 0.32) < 0.1
+
+
+def test_a_new_clip_gets_its_own_preview_and_the_old_clip_no_late_score(service, clip, tmp_path, monkeypatch):
+    """Previews were named by list position and reused: the next clip's first preview replayed the last
+    clip's. A compose whose clip is cleared while it runs says so, instead of a score for a clip not on show
+    (it failed with a TypeError when the clip went before the mux)."""
+    import composer
+
+    session, user = service.new_session(), service.signer.sign("one-tab")
+    short = tmp_path / "short.mp4"
+    make_clip(short, shots=[Shot(40, (220, 60, 60), motion=0.3), Shot(35, (40, 200, 90), motion=0.8)], fps=25,
+              audio="percussion")  # 3 s, against the 4 s clip
+    service.analyse(session, clip, user=user)
+    assert abs(probe_video(service.preview(session, 0)) - 4.0) < 0.2
+    service.analyse(session, short, user=user)
+    assert abs(probe_video(service.preview(session, 0)) - 3.0) < 0.2
+
+    real = composer.compose
+
+    def cleared_meanwhile(*args, **kwargs):
+        service.forget_clip(session)  # the visitor clears the clip while the score is composed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(composer, "compose", cleared_meanwhile)
+    with pytest.raises(ParameterError, match="the clip changed while its score was composed"):
+        service.compose(session, style="ambient")
+
+
+def test_rating_a_list_deleted_from_another_tab_says_what_happened(service, clip):
+    user = service.signer.sign("two-tabs")
+    first, second = service.new_session(), service.new_session()
+    service.analyse(first, clip, user=user)
+    service.analyse(second, clip, user=user)
+    service.delete_my_data(user, second)  # in the other tab
+    with pytest.raises(ParameterError, match="this list was deleted with your data: analyse the clip again"):
+        service.rate(first, "1. x", 3)

@@ -113,6 +113,17 @@ def test_uploads_are_copied_into_storage_and_duplicates_reported(lib_path, tmp_p
     assert restarted.add_tracks([again]) == "added 0 track(s); already in the library (duplicates): upload-tune"
 
 
+def test_two_visitors_adding_the_same_bytes_at_once_hear_it_was_one_track(lib_path, tmp_path, monkeypatch):
+    """The second visitor's check ran before the first visitor's track was stored (simulated: the
+    library answers that it does not know the bytes yet): it is told of a duplicate, not of a new track."""
+    service = _service(lib_path, tmp_path)
+    first = write_midi(tmp_path / "race-a.mid", pitches=[60, 63, 67], tempo=100, velocity=90, program=5)
+    assert service.add_tracks([first]) == "added 1 track(s): race-a"
+    second = write_midi(tmp_path / "race-b.mid", pitches=[60, 63, 67], tempo=100, velocity=90, program=5)
+    monkeypatch.setattr(service.library, "by_checksum", lambda checksum: None)
+    assert "added 0 track(s); already in the library (duplicates): race-a" in service.add_tracks([second])
+
+
 def test_a_track_catalogued_under_a_vanished_upload_path_is_repaired(lib_path, tmp_path):
     service = _service(lib_path, tmp_path)
     old = write_midi(tmp_path / "tmp-upload.mid", pitches=[64, 67, 71], tempo=96, velocity=70, program=11)

@@ -167,6 +167,10 @@ def _weights_dict(weights: Any) -> dict[str, float]:
     return {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
+class UnknownRecommendation(ParameterError):
+    """An event for a recommendation the log does not hold (never logged, or deleted with its user's data)."""
+
+
 def check_user(user_id: str) -> str:
     """Validate an anonymous user id (1-64 characters of letters, digits and ``_.:-``)."""
     if not isinstance(user_id, str) or not _USER_RE.match(user_id):
@@ -255,7 +259,7 @@ class FeedbackLog:
                 sa.select(rec_table.c.user_id).where(rec_table.c.id == int(recommendation_id))
             ).scalar_one_or_none()
         if user_id is None:
-            raise ParameterError(f"no recommendation with id {recommendation_id} in the feedback log")
+            raise UnknownRecommendation(f"no recommendation with id {recommendation_id} in the feedback log")
         with self.engine.begin() as conn:
             event_id = conn.execute(
                 event_table.insert().values(

@@ -247,18 +247,31 @@ class Library:
         ``path``, and new bytes at a path the library holds replace that track's analysis in
         place (its title and tags stay).
         """
+        return self.add_new(path, title=title, artist=artist, tags=tags, licence=licence)[0]
+
+    def add_new(
+        self,
+        path: str | Path,
+        *,
+        title: str | None = None,
+        artist: str | None = None,
+        tags: Sequence[str] = (),
+        licence: str | None = None,
+    ) -> tuple[TrackRecord, bool]:
+        """:meth:`add`, and whether this call catalogued a new track (False: its bytes were known, or
+        another process stored the same bytes at the same moment: theirs is the record)."""
         p = as_path(path)
         if not p.is_file():
             raise MediaError(p, "is not a file")
         checksum = content_hash(p)
         existing = self.by_checksum(checksum)
         if existing is not None:
-            return self.relocate(existing.id, p) if moved_here(existing, p) else existing
+            return (self.relocate(existing.id, p) if moved_here(existing, p) else existing), False
         analysis = (self.analyzer or _default_analyzer())(p, hop=self.hop)
         edited = self.at_paths([p]).get(str(p.resolve()))
         if edited is not None:
-            return self.update(edited.id, p, analysis, checksum=checksum)
-        return self.store(p, analysis, checksum=checksum, title=title, artist=artist, tags=tags, licence=licence)
+            return self.update(edited.id, p, analysis, checksum=checksum), False
+        return self._store(p, analysis, checksum=checksum, title=title, artist=artist, tags=tags, licence=licence)
 
     def store(
         self,
@@ -272,63 +285,71 @@ class Library:
         licence: str | None = None,
     ) -> TrackRecord:
         """Insert an already computed ``TrackAnalysis`` in one transaction (idempotent by checksum)."""
+        return self._store(path, analysis, checksum=checksum, title=title, artist=artist, tags=tags,
+                           licence=licence)[0]
+
+    def _store(
+        self, path: Path, analysis: Any, *, checksum: str, title: str | None, artist: str | None,
+        tags: Sequence[str], licence: str | None,
+    ) -> tuple[TrackRecord, bool]:
+        """:meth:`store`, and whether this call inserted the track (False: the bytes were there, or another
+        process stored them first)."""
         clean = _clean_tags(tags)
         arc: EmotionArc = analysis.arc
         if len(arc) < 1:
             raise MediaError(path, "analysis produced an empty arc")
         emb = np.asarray(getattr(analysis, "embedding", np.zeros(0)), dtype=np.float32).ravel()
         try:
-            track_id = self._insert(path, analysis, arc, emb, checksum, clean, title, artist, licence)
+            track_id, inserted = self._insert(path, analysis, arc, emb, checksum, clean, title, artist, licence)
         except sa.exc.IntegrityError:
             # Another process stored the same bytes between our check and our insert (on a
             # server database both transactions run at once): theirs is the record.
             existing = self.by_checksum(checksum)
             if existing is None:
                 raise
-            return existing
-        return self.get(track_id)
+            return existing, False
+        return self.get(track_id), inserted
 
     def _insert(
         self, path: Path, analysis: Any, arc: EmotionArc, emb: np.ndarray, checksum: str,
         clean: tuple[str, ...], title: str | None, artist: str | None, licence: str | None,
-    ) -> int:
+    ) -> tuple[int, bool]:
         with self.engine.begin() as conn:
             found = conn.execute(sa.select(tracks.c.id).where(tracks.c.checksum == checksum)).first()
             if found is not None:
-                track_id = int(found[0])
-            else:
-                track_id = conn.execute(
-                    tracks.insert().values(
-                        path=str(Path(path).resolve()),
-                        title=title if title is not None else Path(path).stem,
-                        artist=artist,
-                        tags=",".join(clean),
-                        licence=licence,
-                        checksum=checksum,
-                        kind=str(getattr(analysis, "kind", "audio")),
-                        duration=float(getattr(analysis, "duration", arc.duration)),
-                        tempo=_opt_float(getattr(analysis, "tempo", None)),
-                        key=getattr(analysis, "key", None),
-                        mode=getattr(analysis, "mode", None),
-                        loudness=_opt_float(getattr(analysis, "loudness", None)),
-                        added_at=time.time(),
-                    )
-                ).inserted_primary_key[0]
-                if clean:
-                    conn.execute(track_tags.insert(), [{"track_id": track_id, "tag": t} for t in clean])
-                conn.execute(
-                    arcs.insert().values(
-                        track_id=track_id,
-                        hop=arc.hop or self.hop,
-                        times=blob(arc.times),
-                        valence=blob(arc.valence),
-                        arousal=blob(arc.arousal),
-                        emotions=blob(np.stack([arc.emotions[e] for e in EMOTIONS])),
-                    )
+                return int(found[0]), False
+            track_id = conn.execute(
+                tracks.insert().values(
+                    path=str(Path(path).resolve()),
+                    title=title if title is not None else Path(path).stem,
+                    artist=artist,
+                    tags=",".join(clean),
+                    licence=licence,
+                    checksum=checksum,
+                    kind=str(getattr(analysis, "kind", "audio")),
+                    duration=float(getattr(analysis, "duration", arc.duration)),
+                    tempo=_opt_float(getattr(analysis, "tempo", None)),
+                    key=getattr(analysis, "key", None),
+                    mode=getattr(analysis, "mode", None),
+                    loudness=_opt_float(getattr(analysis, "loudness", None)),
+                    added_at=time.time(),
                 )
-                conn.execute(embeddings.insert().values(track_id=track_id, dim=int(emb.size), vector=blob(emb)))
-                conn.execute(track_readers.insert().values(track_id=track_id, reader=_reader_of(analysis), revision=0))
-        return track_id
+            ).inserted_primary_key[0]
+            if clean:
+                conn.execute(track_tags.insert(), [{"track_id": track_id, "tag": t} for t in clean])
+            conn.execute(
+                arcs.insert().values(
+                    track_id=track_id,
+                    hop=arc.hop or self.hop,
+                    times=blob(arc.times),
+                    valence=blob(arc.valence),
+                    arousal=blob(arc.arousal),
+                    emotions=blob(np.stack([arc.emotions[e] for e in EMOTIONS])),
+                )
+            )
+            conn.execute(embeddings.insert().values(track_id=track_id, dim=int(emb.size), vector=blob(emb)))
+            conn.execute(track_readers.insert().values(track_id=track_id, reader=_reader_of(analysis), revision=0))
+        return track_id, True
 
     def add_folder(
         self,

@@ -83,11 +83,12 @@ def import_track(
     if not dest.is_file():
         _copy_in(src, dest)
     try:
-        record = library.add(dest, title=title if title is not None else src.stem, tags=tags)
+        # Two visitors adding the same bytes at once: the second finds the first's record, and hears so.
+        return library.add_new(dest, title=title if title is not None else src.stem, tags=tags)
     except BaseException:
-        dest.unlink(missing_ok=True)  # analysis failed: keep no orphan bytes
+        if library.by_checksum(checksum) is None:  # analysis failed: keep no orphan bytes (nobody's record)
+            dest.unlink(missing_ok=True)
         raise
-    return record, True
 
 
 def check_storage(storage: str | Path | None) -> Path:
