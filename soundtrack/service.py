@@ -500,7 +500,8 @@ class SoundtrackService:
         if session.recommendation_id is not None:
             with contextlib.suppress(UnknownRecommendation):  # the list went with the user's data: compose anyway
                 self.feedback.log_event(session.recommendation_id, "compose_instead")
-        clip, display = session.clip, self.display_video(session)  # as they are now: a new clip may come meanwhile
+        # As they are now: another clip may be chosen on the page while this runs.
+        clip, display, name = session.clip, self.display_video(session), session.name
         report(0.05, "composing the score")
         piece = composer.compose(
             clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
@@ -508,12 +509,12 @@ class SoundtrackService:
         )
         from composer.output.write import write_outputs
 
-        stem, folder = f"{results.file_stem(session.name)}-{style}-{int(seed)}", session.folder
+        stem, folder = f"{results.file_stem(name)}-{style}-{int(seed)}", session.folder
         report(0.3, "writing MIDI and MusicXML")
         files = write_outputs(piece, folder, stem, formats=("mid",))
         try:
             files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml",
-                                                     title=results.score_title(session.name), composer=PRODUCT)
+                                                     title=results.score_title(name), composer=PRODUCT)
         except SoundtrackError as err:  # a folder in the way, a full disk: the other files still come
             log.warning("MusicXML left out: %s", err)
         report(0.45, "rendering the audio")
