@@ -124,6 +124,8 @@ def _zero_length_wav(path: Path) -> None:
         ("garbage.mp3", lambda p: p.write_bytes(np.random.default_rng(0).bytes(4000)), "not readable audio"),
         ("zero.wav", _zero_length_wav, "zero length"),
         ("silent.flac", lambda p: sf.write(p, np.zeros(SR, np.float32), SR), "silent"),
+        # a cut-off download: 0.03 s was catalogued, ranked, and fitted as silence after 0.25 s
+        ("click.wav", lambda p: sf.write(p, 0.5 * np.sin(np.arange(660) / 10.0), SR), r"too short to be a track"),
         ("garbage.mid", lambda p: p.write_bytes(b"MThd" + bytes(100)), "not a readable MIDI"),
         ("notes.txt", lambda p: p.write_text("hello"), "not a supported"),
         ("nonotes.mid", lambda p: pretty_midi.PrettyMIDI().write(str(p)), "has no notes"),

@@ -228,6 +228,10 @@ def _analyze_midi(p: Path, hop: float) -> tuple[EmotionArc, MusicFeatures, float
     return arc, feats, tempo, key_name, mode, loudness, float(pm.get_end_time())
 
 
+#: Shortest audio catalogued as a track (seconds).
+MIN_SECONDS = 0.5
+
+
 def analyze_track(path: str | Path, *, hop: float = 0.5) -> TrackAnalysis:
     """Analyse an audio (wav, flac, ogg, mp3, m4a) or MIDI (.mid/.midi) file.
 
@@ -249,6 +253,8 @@ def analyze_track(path: str | Path, *, hop: float = 0.5) -> TrackAnalysis:
         kind = "midi"
     elif suffix in AUDIO_SUFFIXES:
         y = load_audio(p, sr=SR)
+        if y.size < MIN_SECONDS * SR:  # a cut-off download or a click: no arc to match, nothing to fit
+            raise MediaError(p, f"is too short to be a track ({y.size / SR:.2f} s; at least {MIN_SECONDS:g} s)")
         if np.max(np.abs(y)) < 1e-4:
             raise MediaError(p, "is silent (peak below -80 dBFS)")
         res = analyze_audio(y, SR, hop=hop)
