@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -267,6 +267,21 @@ class RecordTable:
             return [Record.from_dict(json.loads(text)) for (text,) in conn.execute(q)]
 
 
+def _read_or_empty(read: Callable[[Path], list[Record]], path: Path) -> list[Record]:
+    """The records a manifest file holds; none when it cannot be read (it is then written anew)."""
+    try:
+        return read(path)
+    except MediaError:
+        return []
+
+
+def _replace_lines(path: Path, lines: list[str]) -> None:
+    """``path`` rewritten with ``lines`` at once (a kill mid-write leaves the old file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 class Manifest:
     """The manifest of one batch in ``folder``: ``manifest.jsonl`` and ``manifest.csv``.
 
@@ -330,16 +345,10 @@ class Manifest:
         if self.table is None:
             return False
         records = self.records()
-        try:
-            current = read_jsonl(self.jsonl_path)
-        except MediaError:
-            current = []
-        if [r.to_dict() for r in current] == [r.to_dict() for r in records]:
+        if [r.to_dict() for r in _read_or_empty(read_jsonl, self.jsonl_path)] == [r.to_dict() for r in records]:
             return False
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r.to_dict(), default=str) + "\n" for r in records), encoding="utf-8")
-        os.replace(tmp, self.jsonl_path)
+        _replace_lines(self.jsonl_path, [json.dumps(r.to_dict(), default=str) for r in records])
         return True
 
     def sync_csv(self) -> bool:
@@ -350,19 +359,12 @@ class Manifest:
         if not self.write_csv:
             return False
         records = self.records()
-        try:
-            current = read_csv(self.csv_path)
-        except MediaError:
-            current = []
         def ident(rs: list[Record]) -> list[tuple[str, str, str, str]]:
             return [(r.input, r.content_hash, r.settings, r.status) for r in rs]
 
-        if ident(current) == ident(records):
+        if ident(_read_or_empty(read_csv, self.csv_path)) == ident(records):
             return False
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        lines = [",".join(CSV_COLUMNS), *(_csv_line(r.csv_row()) for r in records)]
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, self.csv_path)
+        _replace_lines(self.csv_path, [",".join(CSV_COLUMNS), *(_csv_line(r.csv_row()) for r in records)])
         return True
 
     def extend(self, records: Iterable[Record]) -> None:
