@@ -22,7 +22,6 @@ from analysis.jit import load_librosa
 from analysis.media.dialogue import UNDER_DB, DialogueMix, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
 from analysis.media.mux import check_mux
-from analysis.media.probe import media_duration
 from analysis.music.formats import MIDI_SUFFIXES
 from analysis.music.track import load_audio
 
@@ -145,8 +144,9 @@ def fit_to_clip(
     if not clip_path.is_file():
         raise MediaError(clip_path, "is not a file")
     out_video = as_path(out_video, "out_video")
-    check_mux(clip_path, out_video)  # said before the track is cut and stretched
-    duration = media_duration(clip_path)
+    _, duration = check_mux(clip_path, out_video)  # said before the track is cut and stretched
+    if duration <= 0:
+        raise MediaError(clip_path, "has no known duration")
     wav = Path(out_wav) if out_wav is not None else out_video.with_suffix(".fitted.wav")
     res = fit_track(
         track, wav, start=start, duration=duration, stretch=stretch, max_stretch=max_stretch, pitch_shift=pitch_shift

@@ -115,6 +115,7 @@ class LiveComposer:
         channels = _channels(self.style, self.instrument)
         self._role_of = {c.role: i for i, c in enumerate(channels)}
         self._synth = LiveSynth(channels, soundfont=soundfont_path(soundfont), sample_rate=sample_rate)
+        self._closed = False
         self._lock = threading.RLock()
         self._bars: deque[_Placed] = deque()  # planned bars not yet fully played (and the one playing)
         self._next_index, self._next_start = 0, 0.0
@@ -201,7 +202,7 @@ class LiveComposer:
         self._synth.close()
 
     def _check_open(self) -> None:
-        if getattr(self, "_closed", False):
+        if self._closed:
             raise ParameterError("this live session is closed: start another LiveComposer to play on")
 
     def __del__(self) -> None:
