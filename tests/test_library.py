@@ -270,3 +270,16 @@ def test_a_library_on_read_only_media_ranks_with_the_preset_blend(music: Path, t
     assert current_weights("general", db=ro) == weights_for("general")  # no feedback tables, none can be made
     with pytest.raises(sa.exc.OperationalError, match="readonly"):
         ro.remove(ro.list()[0].id)
+
+
+def test_bytes_another_indexer_stored_meanwhile_count_as_existing(music: Path, tmp_path: Path, monkeypatch) -> None:
+    """Two indexers over one library: the second's check ran before the first stored the track (simulated:
+    the library answers that it does not know the bytes yet). It reports the track as already there."""
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    lib.add(music / "rising.wav")
+    copy = tmp_path / "elsewhere"
+    copy.mkdir()
+    (copy / "same.wav").write_bytes((music / "rising.wav").read_bytes())
+    monkeypatch.setattr(lib, "by_checksum", lambda checksum: None)
+    report = lib.add_folder(copy, workers=0, progress=False)
+    assert (report.added, report.existing) == ((), 1) and len(lib) == 1

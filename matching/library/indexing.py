@@ -38,8 +38,8 @@ class TrackStore(Protocol):
 
     def at_paths(self, paths: Sequence[str]) -> dict[str, TrackRecord]: ...
 
-    def store(self, path: Path, analysis: Any, *, checksum: str, tags: tuple[str, ...],
-              licence: str | None) -> TrackRecord: ...
+    def store_new(self, path: Path, analysis: Any, *, checksum: str, tags: tuple[str, ...],
+                  licence: str | None) -> tuple[TrackRecord, bool]: ...
 
     def update(self, track_id: int, path: str | Path, analysis: Any, *, checksum: str) -> TrackRecord: ...
 
@@ -183,8 +183,12 @@ def analyze_files(
                 if old is not None:  # the file at a known path has new bytes: the same track, edited
                     updated.append(library.update(old.id, out.path, out.analysis, checksum=todo[out.path]))
                 else:
-                    added.append(library.store(Path(out.path), out.analysis, checksum=todo[out.path], tags=tags,
-                                               licence=licence))
+                    record, inserted = library.store_new(Path(out.path), out.analysis, checksum=todo[out.path],
+                                                         tags=tags, licence=licence)
+                    if inserted:
+                        added.append(record)
+                    else:  # another process catalogued the same bytes meanwhile: theirs is the record
+                        existing += 1
             except MediaError as err:
                 skipped.append(Skipped(out.path, err.problem))
                 log.warning("skipped %s: %s", out.path, err.problem)

@@ -271,7 +271,8 @@ class Library:
         edited = self.at_paths([p]).get(str(p.resolve()))
         if edited is not None:
             return self.update(edited.id, p, analysis, checksum=checksum), False
-        return self._store(p, analysis, checksum=checksum, title=title, artist=artist, tags=tags, licence=licence)
+        return self.store_new(p, analysis, checksum=checksum, title=title, artist=artist, tags=tags,
+                              licence=licence)
 
     def store(
         self,
@@ -285,12 +286,12 @@ class Library:
         licence: str | None = None,
     ) -> TrackRecord:
         """Insert an already computed ``TrackAnalysis`` in one transaction (idempotent by checksum)."""
-        return self._store(path, analysis, checksum=checksum, title=title, artist=artist, tags=tags,
-                           licence=licence)[0]
+        return self.store_new(path, analysis, checksum=checksum, title=title, artist=artist, tags=tags,
+                              licence=licence)[0]
 
-    def _store(
-        self, path: Path, analysis: Any, *, checksum: str, title: str | None, artist: str | None,
-        tags: Sequence[str], licence: str | None,
+    def store_new(
+        self, path: Path, analysis: Any, *, checksum: str, title: str | None = None, artist: str | None = None,
+        tags: Sequence[str] = (), licence: str | None = None,
     ) -> tuple[TrackRecord, bool]:
         """:meth:`store`, and whether this call inserted the track (False: the bytes were there, or another
         process stored them first)."""
