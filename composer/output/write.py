@@ -40,6 +40,16 @@ FORMATS = ("mid", "musicxml", "wav", "mp4", "stems")
 DEFAULT_FORMATS = ("mid", "musicxml", "wav", "mp4")
 
 
+def make_folder(folder: Path) -> Path:
+    """``folder``, created with its parents; a :class:`MediaError` naming it when it cannot be (a file in
+    the way, no permission)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(folder, f"cannot create the output folder ({err.strerror})") from None
+    return folder
+
+
 def write_outputs(
     piece: Composition,
     out_dir: str | Path,
@@ -78,11 +88,7 @@ def write_outputs(
         raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
     if not stem or Path(stem).name != stem:
         raise ParameterError(f"`stem` must be a plain file name without folders (received {stem!r})")
-    folder = Path(out_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(folder, f"cannot create the output folder ({err.strerror})") from None
+    folder = make_folder(Path(out_dir))
     wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
     written: dict[str, dict[str, Path]] = {}
     # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.

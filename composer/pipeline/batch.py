@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from analysis.errors import MediaError, ParameterError, as_path, is_number
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from analysis.media.hashing import content_hash
+from composer.output.write import make_folder
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
 from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
 
@@ -266,6 +267,11 @@ def _run_job(job: ClipJob, *, task: ClipTask, settings: ScoreSettings) -> TaskRe
         raise
 
 
+def _now() -> str:
+    """A record's finishing time: UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def named_error(record: Record) -> str:
     """A record's error with its clip named (a parameter error does not say which clip it came from)."""
     error = record.error or ""
@@ -290,7 +296,7 @@ def _record(outcome: TaskOutcome, digest: str) -> Record:
         timings=dict(value.timings) if value else {},
         error=error,
         worker=outcome.worker,
-        finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        finished_at=_now(),
     )
 
 
@@ -374,7 +380,7 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
         except MediaError as err:
             # Nothing to hash, so nothing to resume by: recorded now, tried again next run.
             unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client",
-                                     finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+                                     finished_at=_now()))
             continue
         if (digest_hex, digest) in done:
             skipped += 1
@@ -433,10 +439,7 @@ def score_videos(
     threshold = _check_settings(threshold, style, instrument, content_type, seed, workers, batch, manifest_db)
     out = as_path(out_dir, "out_dir").absolute()
     clips = _clips_of(paths, recursive, out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
+    make_folder(out)
     settings = ScoreSettings(
         out_dir=str(out),
         library=_library_key(library),

@@ -19,6 +19,7 @@ from typing import Any
 from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from composer.output.piece import Composition
+from composer.output.write import make_folder
 
 CHOICES = ("match", "compose")
 
@@ -163,7 +164,7 @@ def score_video(
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
     best = candidates[0] if candidates else None
-    _make_folder(out)
+    make_folder(out)
     chosen, passed = _usable_match(candidates, limit, lib)
     read["warnings"] += tuple(passed)
     if chosen is not None:
@@ -198,13 +199,6 @@ def _rank(clip: Any, lib: Any, k: int, content_type: str, weights: Any, report: 
 
     report(0.7, "ranking the library")
     return rank(clip, lib, k=k, content_type=content_type, weights=weights)
-
-
-def _make_folder(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(out, f"cannot create the output folder ({err.strerror})") from None
 
 
 #: Least share of the clip a fitted track must cover (stretched at most ``max_stretch``): below it
