@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,13 +124,6 @@ def steps(start: float, end: float, hop: float) -> slice:
     """The steps of a track's arc (sampled every ``hop`` s) inside the section ``[start, end)`` s."""
     a = round(start / hop)
     return slice(a, max(a + 1, round(end / hop)))
-
-
-def file_stem(name: str) -> str:
-    """A download's stem from the uploaded clip's file name: letters, digits, ``-`` and ``_`` (at most 40),
-    so two clips' scores keep apart in a Downloads folder; ``clip`` when nothing is left."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-_")[:40].strip("-_")
-    return stem or "clip"
 
 
 def fit_sentence(word: str, fits: bool, title: str, fit: int) -> str:

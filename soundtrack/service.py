@@ -43,7 +43,7 @@ from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
-from soundtrack.argtypes import counted
+from soundtrack.argtypes import counted, safe_stem
 from soundtrack.clips import make_example_clip, probe_video, read_subtitle_upload
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
@@ -509,7 +509,7 @@ class SoundtrackService:
         )
         from composer.output.write import write_outputs
 
-        stem, folder = f"{results.file_stem(name)}-{style}-{int(seed)}", session.folder
+        stem, folder = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder
         report(0.3, "writing MIDI and MusicXML")
         files = write_outputs(piece, folder, stem, formats=("mid",))
         try:
