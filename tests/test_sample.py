@@ -143,6 +143,17 @@ def test_learned_source_fills_a_material_request(model) -> None:
         assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(line))  # one voice
 
 
+
+def test_the_second_voice_is_the_models_own_lower_line_or_nothing() -> None:
+    from composer.model.generate import second_voice
+    from composer.music.notes import voice_line
+
+    one = [Note(float(t), t + 0.5, 67 + t % 3, 90) for t in range(8)]
+    assert second_voice(one, voice_line(one)) == []  # one voice: the melody is not its own counter line
+    two = one + [Note(float(t), t + 1.0, 55 - t % 2, 90) for t in range(0, 8, 2)]
+    low = second_voice(two, voice_line(two))
+    assert [n.pitch for n in low] == [55, 55, 55, 55] and all(n.end <= n.start + 1.0 for n in low)
+
 def test_evaluation_metrics_on_a_hand_built_piece() -> None:
     from composer.training.evaluate import note_cut_hits, overlap, piece_stats
 

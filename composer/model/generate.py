@@ -395,7 +395,7 @@ class LearnedSource:
     It samples a piece following the request's arc, told the request's harmony plan (a
     model with plan input writes inside the planned chords and changes chord where the
     plan does), with a chord forced onto any cut the model passes by, then hands the
-    arranger its top line as the melody and its bass line as the counter line (the
+    arranger its top line as the melody and its own lower voice, if it wrote one, as the counter line (the
     arranger snaps pitches to each span's scale: a safety net for the notes that stray).
     """
 
@@ -426,8 +426,23 @@ class LearnedSource:
             plan=request,
         )
         notes = sorted(piece.notes(), key=lambda n: (n.start, -n.pitch))
-        return Material(melody=tuple(voice_line(notes, top=True)), source=self.name,
-                        counter=tuple(voice_line(notes, top=False)))
+        melody = voice_line(notes, top=True)
+        return Material(melody=tuple(melody), source=self.name, counter=tuple(second_voice(notes, melody)))
+
+
+def second_voice(notes: Sequence[Note], melody: Sequence[Note]) -> list[Note]:
+    """The model's lowest voice where it is a voice of its own, else nothing.
+
+    Much of the corpus is one line (Essen, O'Neill), so the model often writes a single voice and
+    its lowest line is its melody: handed on as the counter line, it doubled the lead in unison
+    (95 % of counter notes over 16 cinematic cues). Notes the melody already plays are left out; when
+    most of the lowest line is the melody, none is given, and the arranger writes its own counter line
+    on the chord tones.
+    """
+    lead = {(round(n.start, 3), n.pitch) for n in melody}
+    low = voice_line(notes, top=False)
+    own = [n for n in low if (round(n.start, 3), n.pitch) not in lead]
+    return own if len(own) >= 0.5 * len(low) else []
 
 
 @cached("learned-source", maxsize=1)
