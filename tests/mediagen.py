@@ -11,7 +11,8 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
     cut_frames(shots)  # [25]: index of the first frame of every shot after the first
 
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
-:func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`.
+:func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
+:func:`video_packets`.
 """
 
 from __future__ import annotations
@@ -326,3 +327,10 @@ def sideways_copy(src: str | Path, dst: str | Path, *, degrees: int = 90) -> Pat
             b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         b.mux(out.encode(None))
     return Path(dst)
+
+
+def video_packets(path: str | Path) -> list[bytes]:
+    """The bytes of every packet of the first video stream: equal lists mean the picture was copied,
+    not re-encoded (a re-encode to the same codec keeps its name and frame count)."""
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]

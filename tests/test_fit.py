@@ -9,7 +9,7 @@ import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
-from mediagen import Shot, make_clip
+from mediagen import Shot, make_clip, video_packets
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.probe import media_duration
@@ -72,6 +72,7 @@ def test_fit_to_clip_durations_match(chirp: Path, clip: Path, tmp_path: Path) ->
         va, vb = a.streams.video[0], b.streams.video[0]
         assert vb.codec_context.name == va.codec_context.name and vb.frames == va.frames
         assert float(b.streams.audio[0].duration * b.streams.audio[0].time_base) == pytest.approx(clip_dur, abs=0.05)
+    assert video_packets(res.video) == video_packets(clip)  # copied, not re-encoded
 
 
 def test_midi_track_is_rendered(tmp_path: Path) -> None:
