@@ -60,6 +60,20 @@ def test_visual_only_and_content_type(four_shot_clip) -> None:
     assert res.arc.valence == pytest.approx(np.clip(res.source_arcs["visual"].valence, -1, 1))
 
 
+
+def test_the_content_type_sets_how_much_each_source_counts(four_shot_clip) -> None:
+    """A music video trusts the sound more than an action clip does (audio 1.8 : visual 1.0 against
+    1.3 : 1.6), so its fused arousal lies nearer the audio source's reading."""
+    share = {}
+    for kind in ("action", "music_video"):
+        res = analyze_video(four_shot_clip.path, sources=["visual", "audio"], content_type=kind, smoothing="none")
+        vis, aud = res.source_arcs["visual"].arousal, res.source_arcs["audio"].arousal
+        apart = np.abs(aud - vis) > 0.1
+        assert apart.sum() >= 5
+        share[kind] = float(np.median((res.arc.arousal - vis)[apart] / (aud - vis)[apart]))
+    assert 0.0 < share["action"] < share["music_video"] < 1.0
+    assert share["music_video"] - share["action"] > 0.1
+
 def test_sources_are_created_once_per_process() -> None:
     assert get_source("visual") is get_source("visual")
 
