@@ -86,12 +86,26 @@ def test_the_piece_continues_without_restarting(calm_to_tense) -> None:
 
 
 def test_small_changes_wait_for_the_next_bar() -> None:
-    live = LiveComposer(seed=1, valence=0.3, arousal=0.0, sample_rate=SR)
-    live.render_next(3.0)
-    planned = live.chords_so_far
-    live.update(0.35, 0.05)  # below the turn threshold: nothing already planned changes
-    assert live.chords_so_far == planned
-    assert live.target == (0.35, 0.05)
+    """Below the turn threshold the bar being played sounds as planned, note for note, and the new target
+    takes over from the next bar (a replan at once keeps the chords but moves the dynamics)."""
+
+    def play(update: bool) -> tuple[LiveComposer, np.ndarray]:
+        live = LiveComposer(seed=1, valence=0.3, arousal=0.0, sample_rate=SR)
+        first = live.render_next(3.0)
+        if update:
+            live.update(0.35, 0.05)
+            assert live.target == (0.35, 0.05)
+        return live, np.concatenate([first, live.render_next(3.0)])
+
+    (steady, steady_audio), (moved, moved_audio) = play(False), play(True)
+    bar_end = next(when for when, _, _ in steady.chords_so_far if when > 3.0)  # the next bar's first chord
+    notes = lambda live, lo, hi: sorted(  # noqa: E731
+        (round(n.start, 4), n.pitch, n.velocity) for i in live.midi_so_far().instruments for n in i.notes
+        if lo <= n.start < hi)
+    assert 3.0 < bar_end < 6.0
+    assert notes(moved, 0.0, bar_end) == notes(steady, 0.0, bar_end)
+    assert np.array_equal(moved_audio[: int(bar_end * SR)], steady_audio[: int(bar_end * SR)])
+    assert notes(moved, bar_end, 6.0) != notes(steady, bar_end, 6.0)  # then the new target plays
 
 
 def test_midi_so_far_grows_and_writes(tmp_path: Path) -> None:
