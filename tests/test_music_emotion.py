@@ -67,7 +67,10 @@ def test_arousal_is_the_mean_of_the_model_and_the_tagger(pieces, tmp_path):
     y = np.concatenate([pieces["sad"], pieces["happy"]])
     both, alone = music_emotion(y, SR), music_emotion(y, SR, tags=False)
     assert np.allclose(both.valence, alone.valence)  # the tagger reads arousal only
-    tagger = 2 * both.arousal - alone.arousal  # what the tagger read, per window
+    from analysis.music.tagger import arousal_contrast, window_logits
+
+    tagger = load_model().tag_reading(arousal_contrast(window_logits(y, SR, both.times)))  # read on its own
+    assert np.allclose(both.arousal, 0.5 * (alone.arousal + tagger), atol=1e-6)
     assert np.all(np.abs(tagger) <= 1.0 + 1e-9)
     n = len(tagger) // 2
     assert tagger[n:].mean() > tagger[:n].mean() + 0.3  # fast, loud, bright above slow, soft, dark
