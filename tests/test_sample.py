@@ -184,3 +184,9 @@ def test_response_sweep_reads_back_each_axis(model) -> None:
     for r in res.values():
         assert len(r["measured"]) == 3 and all(-1.0 <= m <= 1.0 for m in r["measured"])
         assert r["slope"] == pytest.approx(np.polyfit(r["targets"], r["measured"], 1)[0])
+    from analysis.music.symbolic import bar_va
+
+    # Each sweep reads its own axis of the piece written for its target (seed 0, the only one here).
+    for axis, (v, a) in (("valence", (-0.6, 0.1)), ("arousal", (0.2, -0.4))):
+        pm = generate(EmotionArc.constant(4.0, valence=v, arousal=a), duration=4.0, seed=0, model=model).midi
+        assert res[axis]["measured"][0] == pytest.approx(float(np.mean(getattr(bar_va(pm), axis))))
