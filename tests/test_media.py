@@ -230,3 +230,27 @@ def test_the_frame_store_grows_past_its_estimate_and_caps_what_it_reserves(monke
     huge = dec._FrameStore(expected=10**12)  # a header that claims a millennium
     huge.append(frames[0])
     assert len(huge.buffer) == 10
+
+
+@pytest.mark.parametrize(("offset", "onset"), [(3.0, 4.5), (-1.0, 0.5)])
+def test_sound_is_placed_on_the_pictures_clock(tmp_path: Path, offset: float, onset: float) -> None:
+    """An audio stream that starts after the picture (a camera's, an editor's export) was read from 0 s, so
+    the arc and the speech stretches came early; one that starts before it keeps only what plays with it."""
+    import subprocess
+
+    import soundfile
+
+    picture = make_clip(tmp_path / "picture.mp4", shots=[Shot(200, (90, 90, 90))])  # 8 s, no sound
+    sr = 22050
+    burst = np.zeros(int(3.0 * sr), np.float32)
+    burst[int(1.5 * sr) : int(2.5 * sr)] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr)  # 1.5-2.5 s
+    soundfile.write(tmp_path / "burst.wav", burst, sr)
+    clip = tmp_path / "offset.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(picture), "-itsoffset", str(offset), "-i",
+                    str(tmp_path / "burst.wav"), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+                    str(clip)], check=True)
+    media = decode(clip)
+    hop = media.sample_rate // 100
+    loud = np.flatnonzero([np.abs(media.audio[i : i + hop]).max() > 0.05 for i in range(0, media.audio.size, hop)])
+    assert loud[0] / 100 == pytest.approx(onset, abs=0.05)  # where a player sounds it
+    assert (loud[-1] - loud[0]) / 100 == pytest.approx(1.0, abs=0.05)

@@ -45,6 +45,9 @@ FrameSink = Callable[[int, float, np.ndarray], None]
 MAX_BAD_PACKETS = 200
 #: What a packet that does not decode raises (PyAV's FFmpeg errors are ValueErrors or OSErrors).
 PACKET_ERRORS = (av.error.FFmpegError, ValueError)
+#: Audio missing for more than 1/this of a second (a late start, lost packets) is filled with silence,
+#: so the sound stays on the picture's clock; shorter jitter of the timestamps is left alone.
+GAP_FRACTION = 20
 
 
 class MediaWarning(UserWarning):
@@ -247,6 +250,7 @@ class _Pass:
         self.times: list[float] = []
         self.chunks: list[np.ndarray] = []
         self.audio_samples = 0
+        self.trim = 0  # samples still to drop: the audio stream starts before the picture
         self.n_video = 0
         self.last_t = -1.0
         self.last_packet_t: float | None = None  # latest video packet time, where video is not decoded
@@ -373,11 +377,29 @@ class _Pass:
             self.unresampled += 1
             log.info("%s: skipping an audio frame that does not resample (%s)", self.path, reason(err))
             return
+        if frame is not None:
+            self._fill_to(frame)
         for rf in resampled:
             chunk = rf.to_ndarray().reshape(-1)
+            if self.trim:  # sound from before the picture starts
+                cut, self.trim = min(self.trim, chunk.size), self.trim - min(self.trim, chunk.size)
+                chunk = chunk[cut:]
             self.chunks.append(chunk)
             self.audio_samples += chunk.size
         self._check_limit(self.audio_samples / self.opts.audio_rate - 1.0)  # a second of slack for the mux order
+
+    def _fill_to(self, frame: av.AudioFrame) -> None:
+        """Place ``frame`` at its own time on the picture's clock, as players do: silence for a stream
+        that starts late or a stretch of lost packets; sound from before the first picture is dropped."""
+        if frame.time is None:
+            return
+        at = round((float(frame.time) - self.v_start) * self.opts.audio_rate)
+        if self.audio_samples == 0 and not self.chunks and at < 0:
+            self.trim = -at
+        gap = at - self.audio_samples
+        if gap > self.opts.audio_rate // GAP_FRACTION:
+            self.chunks.append(np.zeros(gap, np.float32))
+            self.audio_samples += gap
 
     # ---------------------------------------------------------------- the result
     def _samples(self) -> np.ndarray | None:
