@@ -261,3 +261,9 @@ def test_feedback_stats_checks_the_user_id_as_export_does(capsys, tmp_path):
     for action in ("stats", "export"):
         assert "`user_id` must be 1-64 characters" in _one_sentence(
             capsys, ["feedback", action, "--user", "bad id!", "--library", str(tmp_path / "lib.db")])
+
+
+def test_python_dash_m_soundtrack_runs_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "soundtrack", "compose", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: soundtrack compose"), done.stderr
