@@ -111,3 +111,27 @@ def test_bad_input_raises_parameter_error() -> None:
         weights_for("opera")
     w = MatchWeights(transition=3.0)
     assert MatchWeights.from_dict(w.to_dict()) == w
+
+
+def test_a_slowly_moving_arc_is_fitted_unstretched() -> None:
+    """The search can rest many clip steps on a few track steps, so on a nearly flat arc it found a short
+    section and the clamp slowed it by the largest stretch (1.25 on 18 of 20 real matches): the music
+    played a fifth slower for an arc no closer than the unstretched one."""
+    rng = np.random.default_rng(0)
+    flat = lambda n: np.stack([-0.5 + 0.01 * rng.standard_normal(n), 0.4 + 0.01 * rng.standard_normal(n)], 1)  # noqa: E731
+    track = flat(120)
+    for n in (40, 80, 120):
+        fitted = align(flat(n), track, hop=0.5)
+        assert fitted.stretch == 1.0 and fitted.end - fitted.start == pytest.approx(n * 0.5), n
+        assert fitted.score > 0.98
+
+
+@pytest.mark.parametrize("true", [0.8, 1.25])
+def test_a_real_change_of_pace_is_still_fitted_stretched(true: float) -> None:
+    from matching.ranking.dtw import resample_va
+
+    t = np.linspace(0, 1, 150)
+    track = np.stack([np.sin(6 * t), 0.8 * np.cos(4 * t)], 1)
+    clip = resample_va(track[40:90], round(50 * true))  # the section at 0.8x or 1.25x its pace
+    fitted = align(clip, track, hop=0.5)
+    assert fitted.stretch == pytest.approx(true, abs=0.02) and fitted.start == pytest.approx(20.0, abs=0.5)

@@ -1,7 +1,7 @@
 """The compiled alignment (matching.ranking.dtw_kernels) against dtaidistance's C code.
 
-``align`` and ``align_series`` run the Numba kernels; ``best_section``, ``clamp_section``
-and ``arc_distance`` are the same steps on dtaidistance. Both must find the same
+``align`` and ``align_series`` run the Numba kernels; ``fit_section`` (``best_section``,
+``clamp_section`` and ``arc_distance``) is the same steps on dtaidistance. Both must find the same
 section and the same distance on every kind of pair: clips longer and shorter than
 the track, one-step tracks, half-second hops, other weights.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matching.ranking.dtw import align, align_series, arc_distance, best_section, clamp_section
+from matching.ranking.dtw import align, align_series, fit_section
 from matching.ranking.weights import MatchWeights
 
 
@@ -20,8 +20,7 @@ def _walk(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _reference(q: np.ndarray, s: np.ndarray, hop: float, w: MatchWeights) -> tuple[float, int, int]:
-    sec = clamp_section(best_section(q, s, hop=hop, weights=w), n=len(q), m=len(s), max_stretch=w.max_stretch)
-    return arc_distance(q, s[sec.start : sec.end + 1], hop=hop, weights=w), sec.start, sec.end
+    return fit_section(q, s, hop=hop, weights=w)
 
 
 @pytest.mark.parametrize(

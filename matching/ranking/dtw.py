@@ -7,7 +7,12 @@ A clip's arc (``n`` steps) is compared with a track's arc in two stages:
    the end of the best-matching section is the argmin of the last row of the
    accumulated-cost matrix; its start is found by the same search on the reversed
    sequences, anchored at that end. The section length is then clamped so that
-   fitting it to the clip needs a time-stretch of at most ``max_stretch``.
+   fitting it to the clip needs a time-stretch of at most ``max_stretch``. The search
+   can rest many clip steps on a few track steps, so on a slowly moving arc it finds a
+   short section and the clamp gives the largest slow-down; the window of the clip's own
+   length about the same centre is scored too, and kept unless the stretched section fits
+   better by more than :data:`STRETCH_COST` per unit of ``|ln stretch|`` (music played
+   slower or faster is heard; an arc closer by a hundredth is not).
 2. **Scoring** (length-normalised, windowed DTW): the section is resampled to the
    clip's ``n`` steps (exactly what fitting will do to the audio), so long and short
    tracks compare on the same footing, and compared by DTW with a Sakoe-Chiba band of
@@ -36,7 +41,7 @@ from dtaidistance import dtw_ndim
 
 from analysis.errors import ParameterError
 from matching.ranking.dtw_kernels import align_many, band
-from matching.ranking.weights import MatchWeights
+from matching.ranking.weights import STRETCH_COST, MatchWeights
 
 DEFAULT = MatchWeights()
 
@@ -187,6 +192,27 @@ def clamp_section(section: Section, *, n: int, m: int, max_stretch: float) -> Se
     start = round(centre - (length - 1) / 2)
     start = min(max(0, start), m - length)
     return Section(start, start + length - 1, section.search_cost)
+
+
+def fit_section(
+    query_va: np.ndarray, series_va: np.ndarray, *, hop: float, weights: MatchWeights = DEFAULT
+) -> tuple[float, int, int]:
+    """``(distance, first, last)``: the section :func:`align` fits, on dtaidistance (the reference).
+
+    The searched section clamped to ``max_stretch`` (:func:`best_section`, :func:`clamp_section`),
+    or the unstretched window about its centre when that fits within :data:`STRETCH_COST`.
+    """
+    q, s = np.asarray(query_va, dtype=np.float64), np.asarray(series_va, dtype=np.float64)
+    n, m = len(q), len(s)
+    sec = clamp_section(best_section(q, s, hop=hop, weights=weights), n=n, m=m, max_stretch=weights.max_stretch)
+    dist = arc_distance(q, s[sec.start : sec.end + 1], hop=hop, weights=weights)
+    if sec.length == n or n > m:
+        return dist, sec.start, sec.end
+    first = min(max(0, round((sec.start + sec.end) / 2 - (n - 1) / 2)), m - n)
+    plain = arc_distance(q, s[first : first + n], hop=hop, weights=weights)
+    if plain <= dist + STRETCH_COST * abs(math.log(n / sec.length)):
+        return plain, first, first + n - 1
+    return dist, sec.start, sec.end
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from matching.ranking.threads import run_parts
-from matching.ranking.weights import MatchWeights
+from matching.ranking.weights import STRETCH_COST, MatchWeights
 
 _INF = np.inf
 
@@ -147,7 +147,7 @@ def _banded(fq: np.ndarray, fs: np.ndarray, window: int) -> float:
 @njit(cache=True, nogil=True)
 def _align_one(
     fq: np.ndarray, s: np.ndarray, hop: float, k: int, sv: float, sa: float, st: float, pen2: float,
-    max_stretch: float, window: int,
+    max_stretch: float, window: int, stretch_cost: float,
 ) -> tuple[float, int, int]:  # fmt: skip
     """One track: (RMS distance, section start, section end) as :func:`matching.ranking.dtw.align`."""
     n, m = fq.shape[0], s.shape[0]
@@ -160,18 +160,26 @@ def _align_one(
     first = int(np.rint(centre - (length - 1) / 2))
     first = min(max(0, first), m - length)
     fitted = _features(_resample(s[first : first + length], n), hop, k, sv, sa, st)
-    return _banded(fq, fitted, window) / math.sqrt(n), first, first + length - 1
+    dist = _banded(fq, fitted, window) / math.sqrt(n)
+    if length != n and n <= m:  # the unstretched window about the same centre (dtw.fit_section)
+        plain_first = min(max(0, int(np.rint(first + (length - 1) / 2 - (n - 1) / 2))), m - n)
+        plain = _features(s[plain_first : plain_first + n], hop, k, sv, sa, st)
+        plain_dist = _banded(fq, plain, window) / math.sqrt(n)
+        if plain_dist <= dist + stretch_cost * abs(math.log(n / length)):
+            return plain_dist, plain_first, plain_first + n - 1
+    return dist, first, first + length - 1
 
 
 @njit(cache=True, nogil=True)
 def _align_range(
     fq: np.ndarray, va: np.ndarray, offsets: np.ndarray, lo: int, hi: int, hop: float, k: int, sv: float, sa: float,
-    st: float, pen2: float, max_stretch: float, window: int, dist: np.ndarray, start: np.ndarray, end: np.ndarray,
+    st: float, pen2: float, max_stretch: float, window: int, stretch_cost: float, dist: np.ndarray,
+    start: np.ndarray, end: np.ndarray,
 ) -> None:  # fmt: skip
     """Series ``lo`` to ``hi`` of :func:`align_many`, written into ``dist``, ``start`` and ``end``."""
     for t in range(lo, hi):
         s = va[offsets[t] : offsets[t + 1]].astype(np.float64)
-        dist[t], start[t], end[t] = _align_one(fq, s, hop, k, sv, sa, st, pen2, max_stretch, window)
+        dist[t], start[t], end[t] = _align_one(fq, s, hop, k, sv, sa, st, pen2, max_stretch, window, stretch_cost)
 
 
 def band(n: int, weights: MatchWeights) -> int:
@@ -195,6 +203,6 @@ def align_many(
     dist, start, end = np.empty(count), np.empty(count, np.int64), np.empty(count, np.int64)
     args = (float(hop), max(1, round(weights.transition_span / (2 * hop))), math.sqrt(weights.valence),
             math.sqrt(weights.arousal), math.sqrt(weights.transition), float(weights.penalty) ** 2,
-            float(weights.max_stretch), band(fq.shape[0], weights))  # fmt: skip
+            float(weights.max_stretch), band(fq.shape[0], weights), STRETCH_COST)  # fmt: skip
     run_parts(lambda lo, hi: _align_range(fq, va, offsets, lo, hi, *args, dist, start, end), count, least=16)
     return dist, start, end
