@@ -20,7 +20,8 @@ Styles without a pad keep their arpeggio at every level (a piano's left hand).
 Dynamics: velocity 40..100 from arousal. Register: the pad and arpeggio centres move
 +-5 semitones with valence (the lead's register is set by the note source). Every
 pitched note is snapped to the scale of the chord span where it starts, so a style's
-scales always hold whatever the note source wrote.
+scales always hold whatever the note source wrote, and a source's lines start on the plan's
+sixteenths or triplets (:func:`composer.music.grid.on_grid`), cuts aside.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.arc import EmotionArc
+from composer.music.grid import on_grid
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Material, Note, scale_pitches, snap_to_scale
 from composer.music.styles import Style
@@ -92,7 +94,7 @@ class _Arranger:
 
     def lead(self, material: Material) -> list[Note]:
         out = []
-        for n in material.melody:
+        for n in on_grid(material.melody, self.beats, self.plan.cuts):
             if n.end <= n.start or n.start >= self.plan.duration:
                 continue
             p = snap_to_scale(int(n.pitch), self.chord(n.start).scale)
@@ -160,7 +162,7 @@ class _Arranger:
         if given:
             return [
                 Note(n.start, n.end, snap_to_scale(n.pitch, self.chord(n.start).scale), self._dynamic(n, -12))
-                for n in given
+                for n in on_grid(given, self.beats, self.plan.cuts)
             ]
         out: list[Note] = []
         prev = 55
