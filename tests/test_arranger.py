@@ -185,3 +185,23 @@ def test_the_lead_stays_on_the_grid_after_an_early_cut_and_the_score_keeps_one_v
         assert q.size > (20 if name == "lead" else 5) and off.sum() == 0, (name, q[off][:5])
     score = music21.converter.parse(str(piece.write_musicxml(tmp_path / "cue.musicxml")))
     assert not [n for n in score.parts[0].flatten().notes if len(n.pitches) > 1]  # the lead is one line
+
+
+def test_every_part_lies_in_its_instruments_range() -> None:
+    """The source set the lead's register whatever the instrument: a tuba was handed A5 (81) and a piccolo
+    B3 (59). A part already inside its range is not moved."""
+    from composer.music.ranges import playable_range
+
+    t = np.arange(0.5, 15, 1.0)
+    arc = EmotionArc.from_va(t, np.linspace(-0.8, 0.8, t.size), np.linspace(-0.9, 0.95, t.size))
+    leads = {}
+    for instrument in ("tuba", "piccolo", "violin", "contrabass"):
+        piece = compose(arc, cuts=[5.0, 10.0], duration=15, style="cinematic", instrument=instrument, seed=2)
+        for part in piece.parts:
+            if part.notes and not part.is_drum:
+                low, high = playable_range(part.program)
+                assert all(low <= n.pitch <= high for n in part.notes), (instrument, part.name)
+        leads[instrument] = [n.pitch for n in piece.parts[0].notes]
+    assert playable_range(40) == (55, 100) and min(leads["violin"]) >= 55
+    assert np.median(leads["tuba"]) < np.median(leads["violin"]) < np.median(leads["piccolo"])
+    assert [p % 12 for p in leads["tuba"]] == [p % 12 for p in leads["violin"]]  # moved by octaves: the same line

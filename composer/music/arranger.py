@@ -36,6 +36,7 @@ from analysis.arc import EmotionArc
 from composer.music.grid import on_grid
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Material, Note, scale_pitches, snap_to_scale
+from composer.music.ranges import in_range
 from composer.music.styles import Style
 
 CRASH = 49
@@ -253,9 +254,11 @@ def arrange(
 
 
 def _clip(part: Part, duration: float) -> Part:
-    """Notes end by ``duration`` (the MIDI's end is the clip's) and last at least 30 ms, and no note
-    overlaps another of its pitch (:func:`no_restrike_overlaps`)."""
-    notes = [Note(n.start, min(n.end, duration), n.pitch, n.velocity) for n in part.notes if n.start < duration - 0.03]
+    """Notes end by ``duration`` (the MIDI's end is the clip's) and last at least 30 ms, lie in the
+    instrument's range (:func:`composer.music.ranges.in_range`), and no note overlaps another of its
+    pitch (:func:`no_restrike_overlaps`)."""
+    playable = part.notes if part.is_drum else in_range(part.notes, part.program)
+    notes = [Note(n.start, min(n.end, duration), n.pitch, n.velocity) for n in playable if n.start < duration - 0.03]
     return Part(part.name, part.program, part.is_drum, no_restrike_overlaps(notes))
 
 
