@@ -9,6 +9,8 @@ frame's change with its neighbours' and so ignores steady camera motion.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +29,52 @@ DETECTORS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Detectors that compare each frame with the one before against a fixed threshold. Their
+#: candidates must also stand out from the neighbouring frames' changes (as AdaptiveDetector's
+#: do by construction), else motion and noise that cross the threshold become cuts once shots
+#: as short as ``MIN_SHOT`` are allowed. ThresholdDetector (fades, on brightness) is left as is.
+_FIXED_THRESHOLD = frozenset({"content", "hash", "histogram"})
+#: How many times the mean change of the two frames either side a candidate's change must be.
+_STANDS_OUT = 2.0
+
+#: Shortest shot that gets its own cut, in seconds: a chord per shot stops making sense
+#: much below a quarter second (an eighth note at 120 BPM). Converted to frames per clip.
+MIN_SHOT = 0.25
+#: Size (width, height) of the thumbnails kept to compare neighbouring frames.
+_THUMB = (32, 18)
+
+
+def min_shot_frames(fps: float, seconds: float = MIN_SHOT) -> int:
+    """``seconds`` as a whole number of frames at ``fps``, rounded up, at least 1."""
+    return max(1, math.ceil(seconds * fps - 1e-6))
+
+
+def _hsv_thumb(frame_bgr: np.ndarray) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(frame_bgr, _THUMB, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2HSV).astype(np.int16)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """ContentDetector's score (mean of the hue, saturation and value differences) of two thumbnails."""
+    return float(np.mean(np.abs(a - b)))
+
+
 class CutDetector:
     """Feeds frames to one PySceneDetect detector and collects cut times in seconds.
 
     ``threshold`` None keeps the detector's own default (adaptive 3.0, content 27,
-    threshold 12, hash 0.35, histogram 0.2). ``min_scene_len`` is in frames. One
-    instance serves one clip; make a new one per clip.
+    threshold 12, hash 0.35, histogram 0.2). ``min_shot`` is the shortest shot in seconds
+    (converted to frames at ``fps``); it holds for the first and last shot too. The
+    detector reports every candidate; this class then drops cuts that leave a shot
+    shorter than ``min_shot`` (the earlier cut is kept).
+
+    One instance serves one clip; make a new one per clip.
     """
 
     def __init__(
-        self, *, fps: float, detector: str = "adaptive", threshold: float | None = None, min_scene_len: int = 15
+        self, *, fps: float, detector: str = "adaptive", threshold: float | None = None, min_shot: float = MIN_SHOT
     ) -> None:
         if detector not in DETECTORS:
             raise ParameterError(f"unknown cut detector {detector!r} (known: {', '.join(DETECTORS)})")
@@ -44,19 +82,22 @@ class CutDetector:
             raise ParameterError(f"`threshold` must be positive (received {threshold})")
         if not fps > 0:
             raise ParameterError(f"`fps` must be positive (received {fps})")
-        if min_scene_len < 1:
-            raise ParameterError(f"`min_scene_len` must be at least 1 frame (received {min_scene_len})")
+        if not min_shot > 0:
+            raise ParameterError(f"`min_shot` must be positive seconds (received {min_shot})")
         import scenedetect.detectors as sd  # imported here: it pulls in OpenCV
 
         cls_name, arg = DETECTORS[detector]
-        params: dict[str, float | int] = {"min_scene_len": min_scene_len}
+        params: dict[str, float | int] = {"min_scene_len": 0}  # every candidate: the length rule is ours
         if threshold is not None:
             params[arg] = threshold
         self.name = detector
         self._detector = getattr(sd, cls_name)(**params)
         self._fps = float(fps)
+        self._min_frames = min_shot_frames(self._fps, min_shot)
         self._times: list[float] = []
-        self._cut_frames: list[int] = []
+        self._thumbs: deque[np.ndarray] = deque(maxlen=2 * self._min_frames + 16)  # the latest frames
+        self._pending: list[int] = []  # candidates whose following frames are not all in yet
+        self._candidates: list[int] = []  # candidates that passed the checks
         self._done = False
 
     def _timecode(self, index: int):
@@ -66,19 +107,52 @@ class CutDetector:
 
     def feed(self, index: int, time: float, frame_bgr: np.ndarray) -> None:
         """Process frame ``index`` (0-based, consecutive) shown at ``time`` seconds."""
+        thumb = _hsv_thumb(frame_bgr)
         self._times.append(time)
-        for tc in self._detector.process_frame(self._timecode(index), frame_bgr):
-            self._cut_frames.append(tc.frame_num)
+        self._thumbs.append(thumb)
+        self._pending += [tc.frame_num for tc in self._detector.process_frame(self._timecode(index), frame_bgr)]
+        self._check_pending(final=False)
+
+    def _thumb(self, index: int) -> np.ndarray:
+        return self._thumbs[index - (len(self._times) - len(self._thumbs))]
+
+    def _check_pending(self, *, final: bool) -> None:
+        """Check the candidates whose following ``min_shot`` has been fed (all when ``final``)."""
+        n, k = len(self._times), self._min_frames
+        ready = [c for c in self._pending if final or c + k < n]
+        self._pending = [c for c in self._pending if c not in ready]
+        self._candidates += [c for c in ready if 0 < c < n and self._stands_out(c)]
+
+    def _step(self, i: int) -> float:
+        return _distance(self._thumb(i - 1), self._thumb(i))
+
+    def _stands_out(self, c: int) -> bool:
+        """Whether candidate ``c`` changes the picture at least ``_STANDS_OUT`` times as much as the
+        two frames either side do (always true for the detectors that see to it themselves)."""
+        if self.name not in _FIXED_THRESHOLD:
+            return True
+        n, oldest = len(self._times), len(self._times) - len(self._thumbs)
+        around = [self._step(i) for i in (c - 2, c - 1, c + 1, c + 2) if oldest < i < n]
+        return not around or self._step(c) >= _STANDS_OUT * float(np.mean(around))
+
+    def _spaced(self, frames: list[int]) -> list[int]:
+        """``frames`` (sorted) without those that leave a shot shorter than ``min_shot``, the first and
+        last shot included; of two cuts too close together the earlier is kept."""
+        k, n = self._min_frames, len(self._times)
+        kept: list[int] = []
+        for f in frames:
+            if f - (kept[-1] if kept else 0) >= k and n - f >= k:
+                kept.append(f)
+        return kept
 
     def cuts(self) -> tuple[float, ...]:
         """Cut times (seconds, the first frame of each new shot), after the last frame was fed."""
         if not self._done and self._times:
-            for tc in self._detector.post_process(self._timecode(len(self._times) - 1)):
-                self._cut_frames.append(tc.frame_num)
+            self._pending += [tc.frame_num for tc in self._detector.post_process(self._timecode(len(self._times) - 1))]
+            self._check_pending(final=True)
             self._done = True
-        n = len(self._times)
-        frames = sorted({f for f in self._cut_frames if 0 < f < n})
-        return tuple(round(self._times[f], 4) for f in frames)
+        frames = sorted(set(self._candidates))
+        return tuple(round(self._times[f], 4) for f in self._spaced(frames))
 
 
 def detect_cuts(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from mediagen import Shot, cut_frames, make_clip
 
-from analysis.cuts import DETECTORS, CutDetector, detect_cuts, pace
+from analysis.cuts import DETECTORS, CutDetector, detect_cuts, min_shot_frames, pace
 from analysis.errors import ParameterError
 
 
@@ -52,3 +55,38 @@ def test_pace_counts_cuts_per_minute() -> None:
     # near the start the window is clipped to [0, 5.25): one cut at 5.0 in 5.25 s
     assert p.cuts_per_minute[0] == pytest.approx(60 / 5.25)
     assert pace([], 10.0).mean == 0.0
+
+
+# --- minimum shot length, flashes, fades, keyframe pops -------------------------------------------
+
+_COLOURS = [(200, 40, 40), (40, 90, 200), (60, 170, 60), (150, 150, 150),
+            (220, 200, 40), (140, 50, 160), (230, 120, 30), (30, 160, 160)]
+
+
+def _shots(*frames: int) -> list[Shot]:
+    return [Shot(n, _COLOURS[i % len(_COLOURS)]) for i, n in enumerate(frames)]
+
+
+@pytest.mark.parametrize(
+    ("fps", "frames"),
+    [(1, (4, 4, 4)), (5, (10, 10, 10)), (25, (10,) * 8)],
+    ids=["1fps-4s-shots", "5fps-2s-shots", "25fps-0.4s-shots"],
+)
+def test_cuts_at_low_frame_rates_and_in_fast_cutting(tmp_path: Path, fps: int, frames: tuple[int, ...]) -> None:
+    shots = _shots(*frames)
+    clip = make_clip(tmp_path / "c.mp4", shots=shots, fps=fps)
+    assert list(detect_cuts(clip)) == pytest.approx([f / fps for f in cut_frames(shots)])
+
+
+def test_first_and_last_shot_obey_the_same_minimum(tmp_path: Path) -> None:
+    # 8 frames (0.32 s) at either end make a shot; 3 frames (0.12 s) do not, at either end.
+    long_ends = make_clip(tmp_path / "long.mp4", shots=_shots(8, 50, 8))
+    assert list(detect_cuts(long_ends)) == pytest.approx([0.32, 2.32])
+    short_ends = make_clip(tmp_path / "short.mp4", shots=_shots(3, 50, 3))
+    assert detect_cuts(short_ends) == ()
+
+
+def test_min_shot_is_seconds_converted_per_frame_rate() -> None:
+    assert [min_shot_frames(fps) for fps in (1, 5, 24, 25, 60)] == [1, 2, 6, 7, 15]
+    with pytest.raises(ParameterError, match="min_shot"):
+        CutDetector(fps=25, min_shot=0)
