@@ -40,7 +40,10 @@ _STANDS_OUT = 2.0
 #: Shortest shot that gets its own cut, in seconds: a chord per shot stops making sense
 #: much below a quarter second (an eighth note at 120 BPM). Converted to frames per clip.
 MIN_SHOT = 0.25
-#: Size (width, height) of the thumbnails kept to compare neighbouring frames.
+#: A frame whose mean HSV value (0..255) is below this is black: hue and saturation of
+#: near-black pixels are noise, so a fade's last step to pure black scores like a hard cut.
+BLACK = 12.0
+#: Size (width, height) of the thumbnails kept to compare frames a few apart (flash check).
 _THUMB = (32, 18)
 
 
@@ -67,8 +70,14 @@ class CutDetector:
     ``threshold`` None keeps the detector's own default (adaptive 3.0, content 27,
     threshold 12, hash 0.35, histogram 0.2). ``min_shot`` is the shortest shot in seconds
     (converted to frames at ``fps``); it holds for the first and last shot too. The
-    detector reports every candidate; this class then drops cuts that leave a shot
-    shorter than ``min_shot`` (the earlier cut is kept).
+    detector reports every candidate; this class then drops
+
+    * flashes: a candidate inside a stretch shorter than ``min_shot`` after which the
+      picture returns to what it was (a white flash, a codec's keyframe pop);
+    * fades to or from black at the clip's ends: a candidate between two black frames
+      with no picture before it or none after it. A fade through black between two
+      pictures keeps its cut (a scene change, scored like a cut);
+    * cuts that leave a shot shorter than ``min_shot`` (the earlier cut is kept).
 
     One instance serves one clip; make a new one per clip.
     """
@@ -95,6 +104,7 @@ class CutDetector:
         self._fps = float(fps)
         self._min_frames = min_shot_frames(self._fps, min_shot)
         self._times: list[float] = []
+        self._brightness: list[float] = []  # mean HSV value of every frame
         self._thumbs: deque[np.ndarray] = deque(maxlen=2 * self._min_frames + 16)  # the latest frames
         self._pending: list[int] = []  # candidates whose following frames are not all in yet
         self._candidates: list[int] = []  # candidates that passed the checks
@@ -109,6 +119,7 @@ class CutDetector:
         """Process frame ``index`` (0-based, consecutive) shown at ``time`` seconds."""
         thumb = _hsv_thumb(frame_bgr)
         self._times.append(time)
+        self._brightness.append(float(thumb[..., 2].mean()))
         self._thumbs.append(thumb)
         self._pending += [tc.frame_num for tc in self._detector.process_frame(self._timecode(index), frame_bgr)]
         self._check_pending(final=False)
@@ -121,7 +132,8 @@ class CutDetector:
         n, k = len(self._times), self._min_frames
         ready = [c for c in self._pending if final or c + k < n]
         self._pending = [c for c in self._pending if c not in ready]
-        self._candidates += [c for c in ready if 0 < c < n and self._stands_out(c)]
+        self._candidates += [c for c in ready if 0 < c < n and self._stands_out(c)
+                             and (self._between_black(c) or not self._is_flash(c))]
 
     def _step(self, i: int) -> float:
         return _distance(self._thumb(i - 1), self._thumb(i))
@@ -134,6 +146,35 @@ class CutDetector:
         n, oldest = len(self._times), len(self._times) - len(self._thumbs)
         around = [self._step(i) for i in (c - 2, c - 1, c + 1, c + 2) if oldest < i < n]
         return not around or self._step(c) >= _STANDS_OUT * float(np.mean(around))
+
+    def _between_black(self, c: int) -> bool:
+        """Whether the frames either side of candidate ``c`` are both black. The flash check leaves
+        these to :meth:`_in_black`: two dark frames of a fade through black compare alike."""
+        return self._brightness[c - 1] < BLACK and self._brightness[c] < BLACK
+
+    def _is_flash(self, c: int) -> bool:
+        """Whether the picture comes back within ``min_shot`` to what it was before candidate ``c``.
+
+        Frames ``a < c <= b`` with fewer than ``min_shot`` frames between them are compared; the
+        picture has come back when they differ by less than half the change at ``c``.
+        """
+        n, k = len(self._times), self._min_frames
+        first = max(0, c - k, n - len(self._thumbs))
+        step = self._step(c)
+        return any(
+            _distance(self._thumb(a), self._thumb(b)) < 0.5 * step
+            for a in range(first, c)
+            for b in range(c, min(n, a + k + 1))
+            if (a, b) != (c - 1, c)
+        )
+
+    def _in_black(self, frames: list[int]) -> set[int]:
+        """The candidates among ``frames`` that lie between black frames before the first picture
+        or after the last (inside a fade from black at the start or to black at the end)."""
+        lit = [i for i, v in enumerate(self._brightness) if v >= BLACK]
+        return {
+            c for c in frames if self._between_black(c) and (not lit or c < lit[0] or c > lit[-1])
+        }
 
     def _spaced(self, frames: list[int]) -> list[int]:
         """``frames`` (sorted) without those that leave a shot shorter than ``min_shot``, the first and
@@ -152,6 +193,8 @@ class CutDetector:
             self._check_pending(final=True)
             self._done = True
         frames = sorted(set(self._candidates))
+        black = self._in_black(frames)
+        frames = [c for c in frames if c not in black]
         return tuple(round(self._times[f], 4) for f in self._spaced(frames))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,19 @@ def _shots(*frames: int) -> list[Shot]:
     return [Shot(n, _COLOURS[i % len(_COLOURS)]) for i, n in enumerate(frames)]
 
 
+def _ffmpeg(out: Path, *args: str) -> Path:
+    """Run ffmpeg with ``args`` (inputs and filters) writing ``out``; skip without ffmpeg."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed")
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", *args, str(out)], check=True, timeout=120)
+    return out
+
+
+_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+_VP8 = ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "150k", "-g", "50"]
+
+
 @pytest.mark.parametrize(
     ("fps", "frames"),
     [(1, (4, 4, 4)), (5, (10, 10, 10)), (25, (10,) * 8)],
@@ -90,3 +105,50 @@ def test_min_shot_is_seconds_converted_per_frame_rate() -> None:
     assert [min_shot_frames(fps) for fps in (1, 5, 24, 25, 60)] == [1, 2, 6, 7, 15]
     with pytest.raises(ParameterError, match="min_shot"):
         CutDetector(fps=25, min_shot=0)
+
+
+def test_a_flash_is_no_cut_and_a_cut_after_it_is(tmp_path: Path) -> None:
+    # Two white frames at 1.0 s; the picture then returns. A hard cut follows at 2.0 s.
+    clip = _ffmpeg(
+        tmp_path / "flash.mp4",
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=2",
+        "-filter_complex",
+        "[0:v]drawbox=x=0:y=0:w=iw:h=ih:t=fill:color=white:enable='between(n,25,26)'[a];[a][1:v]concat=n=2:v=1[v]",
+        "-map", "[v]", *_H264,
+    )
+    assert list(detect_cuts(clip)) == pytest.approx([2.0])
+
+
+def test_no_cut_inside_a_fade_from_or_to_black_at_the_ends(tmp_path: Path) -> None:
+    # 0.5 s black, fade in over 1 s, ... fade out over 1 s from 4.5 s, black from 5.5 s to the end.
+    clip = _ffmpeg(
+        tmp_path / "fades.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=6",
+        "-vf", "fade=t=in:st=0.5:d=1,fade=t=out:st=4.5:d=1", *_H264,
+    )
+    assert detect_cuts(clip) == ()
+
+
+def test_a_fade_through_black_between_two_scenes_keeps_one_cut(tmp_path: Path) -> None:
+    # A scene change an editor scores like a cut: kept, at the black frame (2.0 s).
+    clip = _ffmpeg(
+        tmp_path / "through.mp4",
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=2",
+        "-filter_complex", "[0:v]fade=t=out:st=1:d=1[a];[1:v]fade=t=in:st=0:d=1[b];[a][b]concat=n=2:v=1[v]",
+        "-map", "[v]", *_H264,
+    )
+    cuts = detect_cuts(clip)
+    assert len(cuts) == 1 and abs(cuts[0] - 2.0) <= 2 / 25
+
+
+def test_vp8_keyframes_in_a_still_picture_are_no_cuts(tmp_path: Path) -> None:
+    # Each keyframe (every 2 s) sharpens the picture for a frame; it is no cut.
+    still = _ffmpeg(tmp_path / "still.webm", "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=10", *_VP8)
+    assert detect_cuts(still) == ()
+    # ... while real cuts in the same encoding are all found.
+    cut = _ffmpeg(
+        tmp_path / "cuts.webm",
+        "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=3", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3",
+        "-f", "lavfi", "-i", "rgbtestsrc=s=320x240:r=25:d=3",
+        "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1[v]", "-map", "[v]", *_VP8,
+    )
+    assert list(detect_cuts(cut)) == pytest.approx([3.0, 6.0])
