@@ -10,24 +10,17 @@ name it derives from an input's name goes through :func:`safe_stem`.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+from composer.output.names import safe_stem
 
 
 def input_path(text: str) -> Path:
     """An argparse ``type``: the path made absolute (``~`` expanded, links kept)."""
     return Path(text).expanduser().absolute()
-
-
-def safe_stem(name: str, *, fallback: str = "clip") -> str:
-    """``name`` fit for a derived file name: no leading ``-`` or ``.``, no separators, at most 100 characters."""
-    stem = _UNSAFE.sub("_", name).lstrip("-.")[:100]
-    return stem or fallback
 
 
 def duck_depth(text: str) -> float:

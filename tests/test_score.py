@@ -230,3 +230,18 @@ def test_a_clip_too_short_to_match_is_composed_for(library, tmp_path) -> None:
     result = score_video(path, library=library, out_dir=tmp_path / "out", source="rules", musicxml=False)
     assert result.chosen == "compose" and "too short to match" in result.reason
     _close_to_clip(result.outputs["mp4"], path)
+
+
+def test_derived_names_keep_every_script_and_never_start_like_an_option(clip, tmp_path) -> None:
+    """An ASCII-only rule named ``場面一.mp4`` and ``場面二.mp4`` both ``_-score``, so the second clip's files
+    replaced the first's; ``score`` took ``-dash.mp4``'s stem as it was (``-dash-score/-dash-score.mid``)."""
+    import shutil
+
+    from composer.output.names import safe_stem
+
+    assert [safe_stem(s) for s in ("場面一", "場面二", "Szene Über", "Сцена 1", "-rf", "../x", "a/b\\c", "")] == [
+        "場面一", "場面二", "Szene_Über", "Сцена_1", "rf", "x", "a_b_c", "clip"]
+    path, va = clip
+    dashed = shutil.copyfile(path, tmp_path / "-dash.mp4")
+    result = score_video(dashed, clip_analysis=va, musicxml=False, source="rules", clip_sound="replace")
+    assert result.outputs["mid"] == tmp_path / "dash-score" / "dash-score.mid" and result.outputs["mid"].is_file()

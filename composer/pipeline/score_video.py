@@ -18,6 +18,7 @@ from typing import Any
 
 from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
+from composer.output.names import safe_stem
 from composer.output.piece import Composition
 from composer.output.write import make_folder
 
@@ -139,7 +140,8 @@ def score_video(
     clip_path = as_path(path)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
-    out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{clip_path.stem}-score")
+    stem = safe_stem(clip_path.stem)
+    out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{stem}-score")
     timings: dict[str, float] = {}
     report = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
@@ -258,9 +260,9 @@ def _fit_match(best: Any, clip_path: Path, out: Path, timings: dict[str, float],
     from matching.fit import fit_to_clip
 
     t0 = time.perf_counter()
-    mp4 = out / f"{clip_path.stem}-match.mp4"
+    mp4 = out / f"{safe_stem(clip_path.stem)}-match.mp4"
     fitted = fit_to_clip(best.path, clip_path, mp4, start=best.start, stretch=best.stretch,
-                         out_wav=out / f"{clip_path.stem}-match.wav", clip_sound=clip_sound,
+                         out_wav=out / f"{safe_stem(clip_path.stem)}-match.wav", clip_sound=clip_sound,
                          speech=speech, duck_db=duck_db)
     timings["fitting"] = time.perf_counter() - t0
     sound = fitted.clip_sound.describe() if fitted.clip_sound is not None else None
@@ -281,7 +283,7 @@ def _write_composition(piece: Composition, clip_path: Path, out: Path, timings: 
     steps: dict[str, float] = {}
     formats = ("mid", "musicxml", "wav", "mp4") if musicxml else ("mid", "wav", "mp4")
     t0 = time.perf_counter()
-    outputs = write_outputs(piece, out, f"{clip_path.stem}-score", clip_path, formats, soundfont=soundfont,
+    outputs = write_outputs(piece, out, f"{safe_stem(clip_path.stem)}-score", clip_path, formats, soundfont=soundfont,
                             timings=steps, clip_sound=clip_sound, notes=notes, speech=speech, duck_db=duck_db,
                             progress=progress)
     timings["composing"] += steps.get("mid", 0.0)
