@@ -69,11 +69,13 @@ def probe_video(path: Path, *, max_duration: float | None = None) -> float:
     """
     import av
 
+    from analysis.media.probe import main_video
+
     try:
         with av.open(str(path), timeout=(30.0, 30.0)) as container:
             if not container.streams.video:
                 raise MediaError(path.name, "has no video stream (is it a video file?)")
-            stream = container.streams.video[0]
+            stream = main_video(container)
             return _packet_duration(path, container, stream, max_duration)
     except MediaError:
         raise

@@ -254,3 +254,27 @@ def test_sound_is_placed_on_the_pictures_clock(tmp_path: Path, offset: float, on
     loud = np.flatnonzero([np.abs(media.audio[i : i + hop]).max() > 0.05 for i in range(0, media.audio.size, hop)])
     assert loud[0] / 100 == pytest.approx(onset, abs=0.05)  # where a player sounds it
     assert (loud[-1] - loud[0]) / 100 == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_clips_picture_is_found_beside_a_cover_or_a_thumbnail_track(tmp_path: Path) -> None:
+    """The first video stream was taken: a file whose first track is its cover art was refused as "a still
+    image", and one whose first track is a small preview was analysed at the preview's size."""
+    import subprocess
+
+    import cv2
+
+    from analysis.video import analyze_video
+
+    shots = [Shot(50, (200, 60, 50)), Shot(50, (40, 90, 180))]
+    main = make_clip(tmp_path / "main.mp4", shots=shots, size=(320, 180), audio="drone")
+    thumb = make_clip(tmp_path / "thumb.mp4", shots=[Shot(100, (90, 90, 90))], size=(160, 90))
+    cv2.imwrite(str(tmp_path / "cover.png"), np.full((180, 320, 3), 128, np.uint8))
+    ff = ["ffmpeg", "-v", "error", "-y"]
+    subprocess.run([*ff, "-i", str(tmp_path / "cover.png"), "-i", str(main), "-map", "0", "-map", "1",
+                    "-c:v:0", "mjpeg", "-c:v:1", "copy", "-c:a", "copy", str(tmp_path / "cover_first.mkv")], check=True)
+    subprocess.run([*ff, "-i", str(thumb), "-i", str(main), "-map", "0:v", "-map", "1:v", "-map", "1:a", "-c", "copy",
+                    str(tmp_path / "preview_first.mp4")], check=True)
+    for name in ("cover_first.mkv", "preview_first.mp4"):
+        res = analyze_video(tmp_path / name, sources=["visual", "audio"], subtitles=None)
+        assert (res.info.width, res.info.height) == (320, 180), name
+        assert res.cuts == pytest.approx([2.0], abs=0.05), name

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError, is_number
-from analysis.media.probe import MAX_PIXELS, VideoInfo, open_media, read_info, reason
+from analysis.media.probe import MAX_PIXELS, VideoInfo, main_video, open_media, read_info, reason
 from analysis.sources.base import MediaStreams
 
 log = logging.getLogger(__name__)
@@ -470,7 +470,7 @@ def _read(path: Path, opts: _Options, max_pixels: int, *, decodes: frozenset[str
         info = read_info(path, container, max_pixels=max_pixels)
         if opts.max_duration is not None and info.duration > opts.max_duration:
             raise MediaError(path, f"lasts {info.duration:.1f} s; the limit is {opts.max_duration:g} s")
-        vstream = container.streams.video[0]
+        vstream = main_video(container)
         if "video" in decodes:
             vstream.thread_type = "AUTO"  # frame + slice threads: the decode is the bulk of the work
         astream = container.streams.audio[0] if container.streams.audio else None

@@ -97,6 +97,28 @@ def container_duration(container: av.container.InputContainer) -> float:
     return max(0.0, max(durations, default=0.0))
 
 
+#: Codecs of still pictures: a stream of one of them is a cover or a thumbnail beside the clip's video.
+_STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "tiff", "webp", "jpeg2000"})
+
+
+def main_video(container: av.container.InputContainer) -> av.VideoStream:
+    """The clip's picture among its video streams, as players choose it: no attached picture (cover art),
+    a video codec before a still-picture one, then the largest frame, then the first. The first video
+    stream was taken before, so a file whose first track is its cover was refused as "a still image"."""
+    def rank(s: av.VideoStream) -> tuple[bool, bool, int, int]:
+        attached = bool(s.disposition & av.stream.Disposition.attached_pic)
+        area = int(s.codec_context.width or 0) * int(s.codec_context.height or 0)
+        return attached, s.codec_context.name in _STILL_CODECS, -area, s.index
+
+    return min(container.streams.video, key=rank)
+
+
+def main_video_map(path: str | Path) -> str:
+    """FFmpeg's ``-map`` for ``path``'s :func:`main_video` (``0:<index>``), so FFmpeg's picture is the one analysed."""
+    with open_media(Path(path)) as container:
+        return f"0:{main_video(container).index}" if container.streams.video else "0:v:0"
+
+
 def read_info(path: Path, container: av.container.InputContainer, *, max_pixels: int = MAX_PIXELS) -> VideoInfo:
     """The :class:`VideoInfo` of an open container; :class:`MediaError` when it holds no usable video."""
     if not container.streams:
@@ -104,7 +126,7 @@ def read_info(path: Path, container: av.container.InputContainer, *, max_pixels:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         raise MediaError(path, f"has no video stream (found only: {', '.join(kinds)})")
-    v = container.streams.video[0]
+    v = main_video(container)
     w, h = int(v.codec_context.width or 0), int(v.codec_context.height or 0)
     if w <= 0 or h <= 0:
         raise MediaError(path, f"video stream has no usable frame size (received {w}x{h})")

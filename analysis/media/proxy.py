@@ -14,7 +14,7 @@ from pathlib import Path
 
 from analysis.errors import MediaError
 from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
-from analysis.media.probe import open_media, read_info
+from analysis.media.probe import main_video, main_video_map, open_media, read_info
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def decode_errors(path: str | Path, *, seconds: float = SCAN_S) -> str | None:
     """The first decoder complaint about the first ``seconds`` of ``path``'s video stream, or None."""
     src = Path(path).resolve()
     cmd = [ffmpeg_binary(src, "converted"), "-nostdin", "-v", "error", "-t", f"{seconds:.3f}", "-i", str(src),
-           "-map", "0:v:0", "-f", "null", "-"]
+           "-map", main_video_map(src), "-f", "null", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     said = proc.stderr.strip()
     return first_complaint(said) if said or proc.returncode else None
@@ -44,7 +44,7 @@ def proxy_reason(path: str | Path) -> str | None:
     p = Path(path)
     with open_media(p) as container:
         info = read_info(p, container)
-        pix = container.streams.video[0].codec_context.pix_fmt
+        pix = main_video(container).codec_context.pix_fmt
     if info.video_codec not in PLAYABLE_VIDEO:
         return f"video codec {info.video_codec}"
     if pix not in PLAYABLE_PIXELS:
@@ -68,7 +68,7 @@ def browser_proxy(src: str | Path, out: str | Path) -> Path:
     ffmpeg = ffmpeg_binary(source, "converted")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-err_detect", "ignore_err", "-i", str(source),
-        "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+        "-map", main_video_map(source), "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
         "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:a", "aac", "-b:a", "128k",
         "-movflags", "+faststart", str(dst),
     ]  # fmt: skip
