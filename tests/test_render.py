@@ -248,8 +248,20 @@ def test_synth_gives_every_part_its_own_channel() -> None:
 def test_missing_soundfont_is_a_media_error(tmp_path) -> None:
     from analysis.media.synth import render
 
-    with pytest.raises(MediaError, match="SoundFont not found"):
+    with pytest.raises(MediaError, match=r"SoundFont not found.*\$SOUNDTRACK_SOUNDFONT"):
         render((_tone_part(),), fs=22050, soundfont=tmp_path / "none.sf2")
+
+
+def test_the_soundfont_can_be_named_in_the_environment(tmp_path, monkeypatch) -> None:
+    """The CLI and the page have no SoundFont option: off Debian, $SOUNDTRACK_SOUNDFONT names one."""
+    from analysis.media.synth import SOUNDFONT, render
+
+    monkeypatch.setenv("SOUNDTRACK_SOUNDFONT", str(tmp_path / "none.sf2"))
+    with pytest.raises(MediaError, match=r"none\.sf2: SoundFont not found"):
+        render((_tone_part(),), fs=22050)
+    (tmp_path / "mine.sf2").symlink_to(SOUNDFONT)
+    monkeypatch.setenv("SOUNDTRACK_SOUNDFONT", str(tmp_path / "mine.sf2"))
+    assert np.abs(render((_tone_part(),), fs=22050)).max() > 0.01
 
 
 # ---------------------------------------------------------------------- write_outputs

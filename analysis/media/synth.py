@@ -49,11 +49,18 @@ class PartLike(Protocol):
     notes: Sequence[NoteLike]
 
 
+#: Environment variable naming the SoundFont to use instead of :data:`SOUNDFONT` (any General MIDI .sf2),
+#: for machines without Debian's fluid-soundfont-gm: the CLI and the page have no option for it.
+SOUNDFONT_ENV = "SOUNDTRACK_SOUNDFONT"
+
+
 def soundfont_path(soundfont: str | Path | None = None) -> Path:
-    """``soundfont`` (default :data:`SOUNDFONT`) as an existing file, else a :class:`MediaError`."""
-    path = Path(soundfont) if soundfont is not None else SOUNDFONT
+    """``soundfont``, else ``$SOUNDTRACK_SOUNDFONT``, else :data:`SOUNDFONT`, as an existing file, else a
+    :class:`MediaError` that says how to get one."""
+    path = Path(soundfont or os.environ.get(SOUNDFONT_ENV) or SOUNDFONT)
     if not path.is_file():
-        raise MediaError(path, "SoundFont not found (install Debian fluid-soundfont-gm or pass `soundfont`)")
+        raise MediaError(path, f"SoundFont not found: install Debian's fluid-soundfont-gm, or name a General "
+                               f"MIDI .sf2 file in ${SOUNDFONT_ENV} (or the API's `soundfont=`)")
     return path
 
 
@@ -62,7 +69,8 @@ def fluidsynth_module() -> Any:
     try:
         import fluidsynth
     except (ImportError, OSError) as err:  # pyfluidsynth or libfluidsynth missing
-        raise ModelError(f"FluidSynth is not available ({err})") from None
+        raise ModelError(f"FluidSynth is not available ({err}): install Debian's fluidsynth, or write MIDI and "
+                         "MusicXML alone (--no-audio)") from None
     return fluidsynth
 
 
