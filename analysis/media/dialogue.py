@@ -92,7 +92,7 @@ class DialogueMix:
         """One line for a user: what happened to the clip's sound."""
         if not self.kept:
             if self.why == "no sound":
-                return "the clip has no sound of its own that decodes; the music is all it has"
+                return "the clip has no sound of its own (no audio track, or none that decodes): only the music"
             return "the clip's own sound is replaced by the music" + (
                 " (no speech in it)" if self.why == "no speech" else "")
         if not self.regions:
