@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError, is_number
+from analysis.media.hdr import hdr_to_sdr, hdr_transfer
 from analysis.media.probe import MAX_PIXELS, VideoInfo, main_video, open_media, read_info, reason
 from analysis.sources.base import MediaStreams
 
@@ -352,18 +353,23 @@ class _Pass:
     def _sample(self, frame: av.VideoFrame, small: np.ndarray | None) -> np.ndarray:
         """The RGB frame kept for the sources, ``width`` wide as the clip is shown (reusing the sink's image
         when it fits): a phone clip stored sideways with a rotation to show it upright is turned upright,
-        as players turn it, or the face detector would look for faces lying on their side."""
+        as players turn it, or the face detector would look for faces lying on their side. An HDR frame
+        (PQ or HLG) is converted to SDR as a player shows it (:mod:`analysis.media.hdr`)."""
         if self.turn is None:
             self.turn = quarter_turns(frame)
-        if self.turn == 0 and self.opts.width == self.opts.sink_width and small is not None:
+        trc = hdr_transfer(frame)
+        if trc is None and self.turn == 0 and self.opts.width == self.opts.sink_width and small is not None:
             return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         if self.turn % 2 == 0:
             w, h = self.size
         else:  # `width` wide once turned: the stored picture scaled to that height
             h, w = _scaled_size(self.info.height, self.info.width, self.opts.width)
-        bgr = _fast_small_bgr(frame, w)
-        rgb = (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr is not None
-               else frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA"))
+        if trc is not None:  # PQ or HLG: as an SDR player shows it, not its HDR code values
+            rgb = hdr_to_sdr(frame, trc, w, h)
+        else:
+            bgr = _fast_small_bgr(frame, w)
+            rgb = (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr is not None
+                   else frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA"))
         return rgb if self.turn == 0 else cv2.rotate(rgb, _ROTATIONS[self.turn])
 
     def _audio(self, frame: av.AudioFrame | None) -> None:
