@@ -12,7 +12,7 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
 
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
 :func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
-:func:`video_packets`.
+:func:`boxed_copy`, :func:`video_packets`.
 """
 
 from __future__ import annotations
@@ -325,6 +325,25 @@ def sideways_copy(src: str | Path, dst: str | Path, *, degrees: int = 90) -> Pat
         out.set_display_rotation(degrees)
         for img in images:
             b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        b.mux(out.encode(None))
+    return Path(dst)
+
+
+def boxed_copy(src: str | Path, dst: str | Path, *, size: tuple[int, int] = (320, 180)) -> Path:
+    """Copy ``src``'s picture (H.264, no sound) centred on black in a frame of ``size`` (width, height):
+    letterboxed when ``src`` is wider than ``size``'s aspect, pillarboxed when narrower."""
+    w, h = size
+    with av.open(str(src)) as a, av.open(str(dst), mode="w") as b:
+        vs = a.streams.video[0]
+        out = b.add_stream("libx264", rate=vs.average_rate)
+        out.width, out.height = w, h
+        out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
+        for f in a.decode(vs):
+            img = f.to_ndarray(format="rgb24")
+            top, left = (h - img.shape[0]) // 2, (w - img.shape[1]) // 2
+            boxed = np.zeros((h, w, 3), np.uint8)
+            boxed[top : top + img.shape[0], left : left + img.shape[1]] = img
+            b.mux(out.encode(av.VideoFrame.from_ndarray(boxed, format="rgb24")))
         b.mux(out.encode(None))
     return Path(dst)
 
