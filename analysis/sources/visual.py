@@ -23,6 +23,10 @@ directions follow the affective-video literature:
 * **contrast** (RMS contrast of luma) -> arousal +: high-contrast lighting is tense and
   dramatic, flat lighting calm (Wang & Cheong 2006, lighting key).
 
+Black bars (letterbox, pillarbox) are not picture: edge rows and columns that stay black in
+every sampled frame are left out of every feature (:func:`picture_box`), or a film framed
+2.39:1 inside 16:9 would read darker, greyer and stiller than the same picture full frame.
+
 Confidence is 1 where frames were seen, lower for near-black frames (colour is
 meaningless there) and for windows that had to be interpolated between samples.
 """
@@ -48,6 +52,46 @@ WEIGHTS: CueWeights = {
     "motion": (0.05, 0.35),
     "rhythm": (0.05, 0.20),
 }
+
+
+#: An edge row or column is a black bar while its brightest channel stays below this (of 255) in every
+#: sampled frame: about ffmpeg's cropdetect limit, above the noise a codec leaves in digital black.
+BAR_LEVEL = 24
+#: Bars are cut away only while the picture left holds at least this share of the frame.
+MIN_PICTURE = 0.5
+
+
+def _lit_span(lit: np.ndarray) -> tuple[int, int]:
+    """(first, end) of the lit lines between bars on both ends, less the line at each bar's edge (bar
+    and picture blended by scaling and chroma subsampling); the whole length unless both ends are
+    dark (a dark sky at the top alone is picture, not a letterbox)."""
+    idx = np.flatnonzero(lit)
+    first, end = int(idx[0]), int(idx[-1]) + 1
+    if first == 0 or end == lit.size or end - first < 3:
+        return 0, lit.size
+    return first + 1, end - 1
+
+
+def picture_box(frames: np.ndarray) -> tuple[slice, slice]:
+    """(rows, columns) of RGB ``frames`` ``(n, h, w, 3)`` inside black bars, as ffmpeg's cropdetect
+    finds them: edge lines whose every pixel stays under :data:`BAR_LEVEL` in all frames.
+
+    The whole frame when there are no bars, when the clip is dark throughout (a dark scene is not
+    a letterbox), or when the bars would leave less than :data:`MIN_PICTURE` of it or not its centre.
+    """
+    n, h, w = frames.shape[:3]
+    whole = (slice(0, h), slice(0, w))
+    if n == 0 or h == 0 or w == 0:
+        return whole
+    peak = frames.max(axis=0).max(axis=-1)  # brightest channel each pixel reaches in the clip
+    rows, cols = peak.max(axis=1) >= BAR_LEVEL, peak.max(axis=0) >= BAR_LEVEL
+    if not rows.any():
+        return whole
+    (top, bottom), (left, right) = _lit_span(rows), _lit_span(cols)
+    centred = top <= h // 2 < bottom and left <= w // 2 < right
+    if not centred or (bottom - top) * (right - left) < MIN_PICTURE * h * w:
+        return whole
+    return slice(top, bottom), slice(left, right)
 
 
 def _unit(x: np.ndarray, mid: float, half_range: float) -> np.ndarray:
@@ -149,8 +193,10 @@ class VisualSource:
             z = np.zeros(n)
             return SourceArc(self.name, centres, z, z.copy(), z.copy())
         times = np.asarray(media.frame_times, dtype=float)
-        raw = frame_features(media.frames)
-        raw["motion"] = frame_motion(media.frames, times, media.cuts)
+        rows, cols = picture_box(media.frames)
+        frames = media.frames[:, rows, cols]  # a view: black bars left out
+        raw = frame_features(frames)
+        raw["motion"] = frame_motion(frames, times, media.cuts)
         windows: dict[str, np.ndarray] = {}
         filled = np.ones(n, dtype=bool)
         for key, vals in raw.items():
