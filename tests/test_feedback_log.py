@@ -127,3 +127,42 @@ def test_candidate_from_match_like_object_and_fingerprint(tmp_path):
     assert clip_fingerprint(clip) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     with pytest.raises(MediaError, match=r"missing\.mp4"):
         clip_fingerprint(tmp_path / "missing.mp4")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "rating", "position": 2, "value": 5}, r"`position` must be within 0 and 1, .*received 2"),
+        ({"kind": "rating", "position": 99, "value": 5}, r"`position` must be within 0 and 1, .*received 99"),
+        ({"kind": "rating", "position": -1, "value": 5}, r"`position` must be within 0 and 1, .*received -1"),
+        ({"kind": "rating", "position": 0.7, "value": 5}, r"`position` must be a whole number \(received 0.7\)"),
+        ({"kind": "rating", "position": 0, "value": True}, r"`value` must be a finite number \(received True\)"),
+        ({"kind": "skip", "position": 0, "value": -5.0, "duration": 10.0}, r"`value` of a skip .*received -5.0"),
+        ({"kind": "skip", "position": 0, "value": 2.0, "duration": 0.0}, r"`duration` must be positive"),
+        ({"kind": "skip", "position": 0, "value": float("nan"), "duration": 10.0}, r"`value` must be a finite"),
+        ({"kind": "compose_instead", "position": 5}, r"`position` must be within 0 and 1"),
+    ],
+)
+def test_impossible_events_are_refused_before_anything_is_stored(log, kwargs, message):
+    rec = log.log_recommendation(user_id="u1", clip_fingerprint="abc", candidates=CANDS)  # positions 0 and 1
+    kind = kwargs.pop("kind")
+    with pytest.raises(ParameterError, match=message):
+        log.log_event(rec, kind, **kwargs)
+    assert log.observations() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"score": float("nan"), "dtw_score": float("nan")}, r"`score` must be within 0 and 1 \(received nan"),
+        ({"dtw_score": 1e6}, r"candidate `dtw_score` must be within 0 and 1 \(received 1000000.0\)"),
+        ({"embedding_score": -1e6}, r"candidate `embedding_score` must be within 0 and 1"),
+        ({"content_type": "nonsense"}, r"`content_type` must be one of .*received 'nonsense'"),
+    ],
+)
+def test_impossible_recommendations_are_refused_before_anything_is_stored(log, change, message):
+    content_type = change.pop("content_type", "general")
+    cands = [{**CANDS[0], **change}, CANDS[1]]
+    with pytest.raises(ParameterError, match=message):
+        log.log_recommendation(user_id="u1", clip_fingerprint="abc", candidates=cands, content_type=content_type)
+    assert log.counts() == {"recommendations": 0, "candidates": 0}

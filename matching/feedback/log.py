@@ -21,6 +21,8 @@ delete --user ID``), which removes their recommendations, candidates and events.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -34,10 +36,12 @@ from sqlalchemy.engine import Engine
 from analysis.errors import ParameterError
 from analysis.media.hashing import content_hash
 from matching.db import create_tables, make_engine
+from matching.ranking.weights import PRESETS
 
 #: The actions a listener can take on a recommendation.
 EVENT_KINDS: tuple[str, ...] = ("rating", "play", "skip", "replay", "complete", "download", "compose_instead")
 
+_SCORE_SLACK = 1e-9  # floating-point rounding of a score computed as 1.0
 _USER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 _meta = sa.MetaData()
@@ -118,19 +122,27 @@ class Candidate:
             return item
         get = item.get if isinstance(item, Mapping) else lambda k, d=None: getattr(item, k, d)
         try:
-            return cls(
-                score=float(get("score")),
-                dtw_score=float(get("dtw_score")),
-                embedding_score=float(get("embedding_score")),
-                track_id=None if get("track_id") is None else int(get("track_id")),
-                title=None if get("title") is None else str(get("title"))[:256],  # the column's width
-                start=None if get("start") is None else float(get("start")),
-                stretch=None if get("stretch") is None else float(get("stretch")),
-            )
+            fields = {
+                "score": float(get("score")),
+                "dtw_score": float(get("dtw_score")),
+                "embedding_score": float(get("embedding_score")),
+                "track_id": None if get("track_id") is None else int(get("track_id")),
+                "title": None if get("title") is None else str(get("title"))[:256],  # the column's width
+                "start": None if get("start") is None else float(get("start")),
+                "stretch": None if get("stretch") is None else float(get("stretch")),
+            }
         except (TypeError, ValueError):
             raise ParameterError(
                 f"candidate needs numeric score, dtw_score and embedding_score (received {item!r})"
             ) from None
+        return cls(**fields)
+
+    def __post_init__(self) -> None:
+        # The ranker's scores all lie in [0, 1]; anything else (NaN, 1e6) would poison the learner.
+        for name in ("score", "dtw_score", "embedding_score"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and -_SCORE_SLACK <= v <= 1 + _SCORE_SLACK):
+                raise ParameterError(f"candidate `{name}` must be within 0 and 1 (received {v!r})")
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,30 @@ def _weights_dict(weights: Any) -> dict[str, float]:
     else:
         raise ParameterError(f"`weights` must be a dataclass or a mapping (received {type(weights).__name__})")
     return {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check_event(kind: str, position: Any, value: Any, duration: Any) -> None:
+    """Refuse an event that could not have happened, before anything is stored."""
+    if kind not in EVENT_KINDS:
+        raise ParameterError(f"`kind` must be one of {', '.join(EVENT_KINDS)} (received {kind!r})")
+    if position is None:
+        if kind not in ("compose_instead", "download"):
+            raise ParameterError(f"`position` (which candidate) is required for a {kind!r} event")
+    elif not isinstance(position, numbers.Integral) or isinstance(position, bool):
+        raise ParameterError(f"`position` must be a whole number (received {position!r})")
+    for name, x in (("value", value), ("duration", duration)):
+        if x is not None and not (_is_number(x) and math.isfinite(x)):
+            raise ParameterError(f"`{name}` must be a finite number (received {x!r})")
+    if kind == "rating" and (value is None or not 1 <= value <= 5 or value != int(value)):
+        raise ParameterError(f"a rating must be a whole number from 1 to 5 (received {value!r})")
+    if duration is not None and duration <= 0:
+        raise ParameterError(f"`duration` must be positive (received {duration!r})")
+    if kind == "skip" and value is not None and value < 0:
+        raise ParameterError(f"`value` of a skip is its position in seconds, 0 or more (received {value!r})")
 
 
 class UnknownRecommendation(ParameterError):
@@ -211,6 +247,8 @@ class FeedbackLog:
     ) -> int:
         """Store a ranked list as shown (best first); returns its recommendation id."""
         check_user(user_id)
+        if content_type not in PRESETS:
+            raise ParameterError(f"`content_type` must be one of {sorted(PRESETS)} (received {content_type!r})")
         cands = [Candidate.of(c) for c in candidates]
         now = time.time()
         with self.engine.begin() as conn:
@@ -246,26 +284,29 @@ class FeedbackLog:
         whole list, and so does a ``download`` without ``position`` (a composed piece was
         downloaded). Returns the event id.
         """
-        if kind not in EVENT_KINDS:
-            raise ParameterError(f"`kind` must be one of {', '.join(EVENT_KINDS)} (received {kind!r})")
-        if kind == "rating" and (value is None or not 1 <= float(value) <= 5 or float(value) != int(value)):
-            raise ParameterError(f"a rating must be a whole number from 1 to 5 (received {value!r})")
-        if kind not in ("compose_instead", "download") and position is None:
-            raise ParameterError(f"`position` (which candidate) is required for a {kind!r} event")
+        _check_event(kind, position, value, duration)
         # Read the owner first, in its own short transaction, then write in another: a
         # read-then-write transaction could deadlock on SQLite under many writers.
         with self.engine.connect() as conn:
             user_id = conn.execute(
                 sa.select(rec_table.c.user_id).where(rec_table.c.id == int(recommendation_id))
             ).scalar_one_or_none()
+            n_cands = conn.execute(
+                sa.select(sa.func.count()).where(cand_table.c.recommendation_id == int(recommendation_id))
+            ).scalar_one()
         if user_id is None:
             raise UnknownRecommendation(f"no recommendation with id {recommendation_id} in the feedback log")
+        if position is not None and not 0 <= position < n_cands:
+            raise ParameterError(
+                f"`position` must be within 0 and {n_cands - 1}, the candidates of recommendation "
+                f"{recommendation_id} (received {position})"
+            )
         with self.engine.begin() as conn:
             event_id = conn.execute(
                 event_table.insert().values(
                     recommendation_id=int(recommendation_id),
                     user_id=user_id,
-                    position=position,
+                    position=None if position is None else int(position),
                     kind=kind,
                     value=None if value is None else float(value),
                     duration=None if duration is None else float(duration),
