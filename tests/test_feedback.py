@@ -201,3 +201,20 @@ def test_cli_stats_export_delete(tmp_path, capsys):
     assert "user_id" in capsys.readouterr().err
     assert main(["feedback", "stats", "--library", str(tmp_path / "nope.db")]) == 2
     assert "nope.db" in capsys.readouterr().err and not (tmp_path / "nope.db").exists()
+
+
+def test_a_few_poor_ratings_keep_the_default_transition(tmp_path):
+    # Poor ratings under the default setting (2.0) are no evidence that a setting never
+    # tried is better: the transition weight stays put, rating after rating.
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log)
+    cands = [{"score": 0.9, "dtw_score": 0.95, "embedding_score": 0.8},
+             {"score": 0.8, "dtw_score": 0.8, "embedding_score": 0.8}]  # fmt: skip
+    rec = log.log_recommendation(user_id="grumpy", clip_fingerprint="c", candidates=cands,
+                                 weights=PRESETS["general"].to_dict())  # fmt: skip
+    seen = []
+    for position in (0, 1, 0):
+        log.rate(rec, position, 1)
+        learner.refresh()
+        seen += [learner.estimate().transition, learner.estimate(user="grumpy").transition]
+    assert seen == [PRESETS["general"].transition] * 6

@@ -300,15 +300,29 @@ class WeightLearner:
         return out
 
     def _best_arm(self, content_type: str, user: str | None) -> float:
-        """The best arm by posterior mean, if it beats the default by ``switch_z`` sds; else the default."""
+        """The best tried arm by posterior mean, if it beats the default by ``switch_z`` sds; else the default.
+
+        Only arms with evidence of their own may replace the default: an untried arm keeps its
+        prior mean 0, and a few poor ratings under the default (its mean below 0) must not hand
+        the list to a setting no one has heard, nor flip it back with the next rating.
+        """
         _, default_t = _default_blend(content_type)
         arms = self._arms(content_type, user)
         default = self._arm_of(default_t)
-        best = max(arms, key=lambda a: arms[a][0])
+        tried = self._tried_arms(content_type, user)
         if default not in arms:
-            return best
+            return max(tried or arms, key=lambda a: arms[a][0])
+        challengers = [a for a in tried if a != default]
+        if not challengers:
+            return default
+        best = max(challengers, key=lambda a: arms[a][0])
         gap = arms[best][0] - arms[default][0]
         return best if gap > self.config.switch_z * np.sqrt(arms[best][1] + arms[default][1]) else default
+
+    def _tried_arms(self, content_type: str, user: str | None) -> list[float]:
+        """The arms that any event of ``content_type`` was logged under (a user's arms build on these)."""
+        s = self._ct.get(content_type) or _Stats()
+        return [a for a in self.config.transition_grid if s.arm_w.get(a, 0.0) > 0]
 
     # ------------------------------------------------------------------ reading
     def estimate(self, content_type: str = "general", user: str | None = None) -> WeightEstimate:
