@@ -218,3 +218,32 @@ def test_a_few_poor_ratings_keep_the_default_transition(tmp_path):
         learner.refresh()
         seen += [learner.estimate().transition, learner.estimate(user="grumpy").transition]
     assert seen == [PRESETS["general"].transition] * 6
+
+
+def test_reading_the_log_costs_one_posterior_per_content_type_not_per_event(tmp_path, monkeypatch):
+    # Reading is a batch update of sufficient statistics: 100k events must not mean 100k
+    # matrix inversions (that took ~20 s on every CLI run).
+    log = FeedbackLog(tmp_path / "lib.db")
+    cands = [{"score": 0.5, "dtw_score": 0.9, "embedding_score": 0.1},
+             {"score": 0.5, "dtw_score": 0.1, "embedding_score": 0.9}]  # fmt: skip
+    for content_type in ("general", "drama"):
+        for i in range(15):
+            weights = PRESETS[content_type].to_dict()
+            rec = log.log_recommendation(user_id=f"u{i % 3}", clip_fingerprint="c", candidates=cands,
+                                         weights=weights, content_type=content_type)  # fmt: skip
+            log.rate(rec, i % 2, 1 + i % 5)
+    learner = WeightLearner(log)
+    calls = []
+    real = WeightLearner._posterior
+    monkeypatch.setattr(WeightLearner, "_posterior", lambda self, ct, user: calls.append(ct) or real(self, ct, user))
+    assert learner.refresh() == 30
+    assert sorted(calls) == ["drama", "general"]
+    monkeypatch.undo()
+    # The same statistics as reading the events one at a time.
+    one_by_one = WeightLearner(log)
+    for o in log.observations():
+        one_by_one._fold([o])
+    for ct in ("general", "drama"):
+        assert learner._ct[ct].xtx == pytest.approx(one_by_one._ct[ct].xtx)
+        assert learner._ct[ct].xty == pytest.approx(one_by_one._ct[ct].xty)
+        assert learner.estimate(ct, "u1").n_ratings == one_by_one.estimate(ct, "u1").n_ratings == 5

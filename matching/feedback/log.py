@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -340,11 +341,15 @@ class FeedbackLog:
             q = q.where(r.c.content_type == content_type)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
+        # Parsed once per distinct weights text (every event of a list shares it), read-only.
+        parsed: dict[str, Mapping[str, float]] = {}
+        for text in {row[10] for row in rows}:
+            parsed[text] = MappingProxyType(json.loads(text or "{}"))
         return [
             Observation(
                 event_id=row[0], recommendation_id=row[1], user_id=row[2], content_type=row[3], kind=row[4],
                 value=row[5], duration=row[6], position=row[7], dtw_score=row[8], embedding_score=row[9],
-                weights=json.loads(row[10] or "{}"),
+                weights=parsed[row[10]],
             )
             for row in rows
         ]
