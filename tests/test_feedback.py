@@ -247,3 +247,22 @@ def test_reading_the_log_costs_one_posterior_per_content_type_not_per_event(tmp_
         assert learner._ct[ct].xtx == pytest.approx(one_by_one._ct[ct].xtx)
         assert learner._ct[ct].xty == pytest.approx(one_by_one._ct[ct].xty)
         assert learner.estimate(ct, "u1").n_ratings == one_by_one.estimate(ct, "u1").n_ratings == 5
+
+
+def test_a_users_own_ratings_count_once_in_their_weights(tmp_path):
+    # With one user and a prior not widened for users, the user's posterior and everyone's are
+    # the same evidence (the preset plus these ratings, once): they must agree exactly.
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log, config=LearnerConfig(user_prior_inflation=1.0))
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        _one_round(log, learner, Population(hidden_w_dtw=0.2), rng, user="solo")
+    everyone, solo = learner.estimate(), learner.estimate(user="solo")
+    assert solo.n_ratings == everyone.n_ratings == 6
+    assert solo.w_dtw == pytest.approx(everyone.w_dtw, abs=1e-4)
+    assert np.allclose(learner._posterior("general", "solo")[1], learner._posterior("general", None)[1])
+    ours, theirs = learner._arms("general", "solo"), learner._arms("general", None)
+    assert all(ours[a] == pytest.approx(theirs[a]) for a in theirs)
+    # A second user's ratings are the first one's prior, not part of their own evidence.
+    other = learner.estimate(user="newcomer")
+    assert other.w_dtw == pytest.approx(everyone.w_dtw, abs=1e-4) and other.n_ratings == 0

@@ -23,8 +23,9 @@ Exploration is bounded: :meth:`WeightLearner.sample_weights` draws from the post
 blend, nor more than one grid step from the best transition weight, so a listener still
 sees good results while the learner keeps learning.
 
-A per-user posterior starts from the content type's posterior (its covariance widened by
-``user_prior_inflation``) and adds only that user's events.
+A per-user posterior starts from the content type's posterior *without that user's events*
+(its covariance widened by ``user_prior_inflation``) and adds the user's events, so each of
+them counts once.
 
 Deleted data stops counting without a restart: :meth:`WeightLearner.refresh` notices when
 events it has read are gone from the log (``soundtrack feedback delete`` run beside a
@@ -371,12 +372,14 @@ class WeightLearner:
         prec += cfg.prior_precision * np.outer(v, v)
         mean0 = np.array([0.0, w0, 1.0 - w0])
         s = self._ct.get(content_type, _Stats())
-        prec_ct = prec + s.xtx / cfg.noise_var
+        u = self._user.get((content_type, user), _Stats()) if user is not None else _Stats()
+        # A user's prior is what *everyone else* taught (the content type's statistics less
+        # the user's own), so each of the user's ratings counts once, in the user's part.
+        prec_ct = prec + (s.xtx - u.xtx) / cfg.noise_var
         cov_ct = np.linalg.inv(prec_ct)
-        mean_ct = cov_ct @ (prec @ mean0 + s.xty / cfg.noise_var)
+        mean_ct = cov_ct @ (prec @ mean0 + (s.xty - u.xty) / cfg.noise_var)
         if user is None:
             return mean_ct, cov_ct
-        u = self._user.get((content_type, user), _Stats())
         prec_u0 = np.linalg.inv(cov_ct * cfg.user_prior_inflation)
         prec_u = prec_u0 + u.xtx / cfg.noise_var
         cov_u = np.linalg.inv(prec_u)
@@ -392,17 +395,18 @@ class WeightLearner:
     def _arms(self, content_type: str, user: str | None) -> dict[float, tuple[float, float]]:
         """Posterior ``(mean, variance)`` of the residual reward per transition arm.
 
-        A user's arms take the content type's posterior as their prior.
+        A user's arms take as their prior the content type's posterior without the user's own
+        events (as the blend does, see :meth:`_posterior`).
         """
         cfg = self.config
         s = self._ct.get(content_type) or _Stats()
+        us = (self._user.get((content_type, user)) if user is not None else None) or _Stats()
         out = {}
         for a in cfg.transition_grid:
-            n = cfg.arm_prior_count + s.arm_w.get(a, 0.0)
-            out[a] = (s.arm_wr.get(a, 0.0) / n, cfg.noise_var / n)
+            n = cfg.arm_prior_count + s.arm_w.get(a, 0.0) - us.arm_w.get(a, 0.0)
+            out[a] = ((s.arm_wr.get(a, 0.0) - us.arm_wr.get(a, 0.0)) / n, cfg.noise_var / n)
         if user is None:
             return out
-        us = self._user.get((content_type, user)) or _Stats()
         for a, (m, var) in out.items():
             prec = 1.0 / var + us.arm_w.get(a, 0.0) / cfg.noise_var
             out[a] = ((m / var + us.arm_wr.get(a, 0.0) / cfg.noise_var) / prec, 1.0 / prec)
