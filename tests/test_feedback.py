@@ -266,3 +266,37 @@ def test_a_users_own_ratings_count_once_in_their_weights(tmp_path):
     # A second user's ratings are the first one's prior, not part of their own evidence.
     other = learner.estimate(user="newcomer")
     assert other.w_dtw == pytest.approx(everyone.w_dtw, abs=1e-4) and other.n_ratings == 0
+
+
+@pytest.mark.parametrize("stars", [1, 3, 5])
+def test_ratings_that_do_not_vary_within_a_list_leave_the_blend_alone(tmp_path, stars):
+    # A listener gives every track of 20 top-10 lists the same stars: nothing says which score
+    # they care about. (Counted as independent ratings, these drove w_dtw from 0.75 to ~0.03.)
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        # Top-ranked candidates: both scores high and close, as the ranker returns them.
+        dtw = np.sort(0.96 + rng.normal(0, 0.01, 10))[::-1]
+        emb = 0.93 + rng.normal(0, 0.02) + rng.normal(0, 0.015, 10)
+        cands = [{"score": 0.75 * d + 0.25 * e, "dtw_score": d, "embedding_score": e}
+                 for d, e in zip(dtw, emb, strict=True)]  # fmt: skip
+        rec = log.log_recommendation(user_id="flat", clip_fingerprint="c", candidates=cands,
+                                     weights=PRESETS["general"].to_dict())  # fmt: skip
+        for position in range(10):
+            log.rate(rec, position, stars)
+        log.rate(rec, 0, stars)  # the same track again
+    learner.refresh()
+    for est in (learner.estimate(), learner.estimate(user="flat")):
+        assert est.n_ratings == 220
+        assert est.w_dtw == pytest.approx(PRESETS["general"].blend[0], abs=0.02)
+    # Ratings that do vary within a list are learned from: the embedding-heavy track is preferred.
+    rec = log.log_recommendation(user_id="picky", clip_fingerprint="c", candidates=[
+        {"score": 0.9, "dtw_score": 0.95, "embedding_score": 0.8},
+        {"score": 0.9, "dtw_score": 0.8, "embedding_score": 0.95},
+    ])  # fmt: skip
+    for _ in range(5):
+        log.rate(rec, 0, 1)
+        log.rate(rec, 1, 5)
+    learner.refresh()
+    assert learner.estimate().w_dtw < PRESETS["general"].blend[0] - 0.1
