@@ -137,7 +137,7 @@ class _Stats:
     users: set[str] = field(default_factory=set)
 
     def add_blend(self, sums: np.ndarray) -> None:
-        """Add one row of :func:`_blend_sums` (``xtx`` (9), ``xty`` (3), ``sum_w``, ``sum_wy``, events, ratings)."""
+        """Add one row of summed terms: ``xtx`` (9), ``xty`` (3), ``sum_w``, ``sum_wy``, events, ratings."""
         self.xtx += sums[:9].reshape(3, 3)
         self.xty += sums[9:12]
         self.sum_w += float(sums[12])
