@@ -318,3 +318,24 @@ def test_write_outputs_mix_is_at_the_target_loudness_and_a_folder_in_the_way_is_
     (tmp_path / "q.wav").mkdir()
     with pytest.raises(MediaError, match="is a directory"):
         write_outputs(piece, tmp_path, "q", formats=("wav",))
+
+
+def test_renders_carry_no_dc_offset(tmp_path) -> None:
+    """FluidSynth's ambient pads sit off zero (a mean of 0.056 at -16 LUFS, a third of the energy under
+    5 Hz): every render, the mix at its loudness and each stem, passes a DC-blocking high-pass."""
+    from composer.output.write import write_outputs
+
+    t = np.arange(0.25, DURATION, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(0.5, -0.5, t.size), np.linspace(-0.2, 0.9, t.size))
+    ambient = compose(arc, CUTS, DURATION, style="ambient", seed=1, source="rules")
+    files = write_outputs(ambient, tmp_path, "a", formats=("wav", "stems"))
+    mix, sr = soundfile.read(str(files["wav"]), always_2d=True)
+    assert np.abs(mix.mean(axis=0)).max() < 1e-3, mix.mean(axis=0)
+    assert max(np.abs(mix[i : i + sr].mean(axis=0)).max() for i in range(0, len(mix) - sr, sr)) < 3e-3
+    power = np.abs(np.fft.rfft(mix, axis=0)) ** 2
+    assert power[np.fft.rfftfreq(len(mix), 1 / sr) < 5].sum() < 1e-4 * power.sum()
+    for key in (k for k in files if k.startswith("stem")):
+        stem, _ = soundfile.read(str(files[key]), always_2d=True)
+        assert np.abs(stem.mean(axis=0)).max() < 1e-3, (key, stem.mean(axis=0))
+    raw, _ = soundfile.read(str(ambient.render(tmp_path / "raw.wav")))  # the API's render, at its peak level
+    assert np.abs(raw).max() > 0.5 and np.abs(raw.mean(axis=0)).max() < 1e-3
