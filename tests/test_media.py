@@ -278,3 +278,64 @@ def test_the_clips_picture_is_found_beside_a_cover_or_a_thumbnail_track(tmp_path
         res = analyze_video(tmp_path / name, sources=["visual", "audio"], subtitles=None)
         assert (res.info.width, res.info.height) == (320, 180), name
         assert res.cuts == pytest.approx([2.0], abs=0.05), name
+
+
+def _decoded_on_its_timeline(path: Path, sr: int = 8000) -> np.ndarray:
+    """The first audio track of ``path`` as mono samples from the file's 0 s (as players place it)."""
+    import subprocess
+
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-af", "aresample=first_pts=0",
+           "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, dtype="<f4")
+
+
+def _first_frame(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return float(c.streams.video[0].start_time * c.streams.video[0].time_base)
+
+
+def _onsets(x: np.ndarray, sr: int) -> list[float]:
+    """Where each loud stretch of ``x`` starts (s): 5 ms frames above a tenth of the loudest."""
+    hop = sr // 200
+    env = np.abs(x[: x.size // hop * hop]).reshape(-1, hop).max(axis=1)
+    loud = env > 0.1 * env.max()
+    return [i / 200 for i in np.flatnonzero(loud[1:] & ~loud[:-1]) + 1]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_mux_starts_the_music_with_the_first_frame_of_a_late_picture(tmp_path: Path, suffix: str) -> None:
+    """A clip whose picture starts 0.5 s into its timeline (``-itsoffset``): the copied video keeps that
+    start, so the music (timed from the first frame) is delayed by as much, and the clip's own sound
+    kept under it stays where it was. Before, the music came 0.5 s early against the picture."""
+    import subprocess
+
+    import soundfile
+
+    from analysis.media.dialogue import mux_soundtrack
+
+    sr = 44100
+    burst = np.zeros(4 * sr, np.float32)  # the clip's sound: a burst 2.5 s into the file (2.0 s into the picture)
+    tone = np.sin(2 * np.pi * 440 * np.arange(int(0.3 * sr)) / sr)
+    burst[int(2.5 * sr) : int(2.5 * sr) + tone.size] = 0.3 * tone
+    plain = make_clip(tmp_path / "plain.mp4", shots=[Shot(100, (90, 90, 90))], size=(160, 90), audio=burst)
+    late = tmp_path / f"late{suffix}"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-itsoffset", "0.5", "-i", str(plain), "-i", str(plain),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)
+    music = np.zeros((4 * sr, 2), np.float32)  # a chord 1.0 s after the first frame
+    music[sr : sr + tone.size] = 0.3 * tone[:, None]
+    soundfile.write(tmp_path / "music.wav", music, sr)
+
+    alone, _ = mux_soundtrack(late, tmp_path / "music.wav", tmp_path / f"alone{suffix}", clip_sound="replace")
+    kept, report = mux_soundtrack(late, tmp_path / "music.wav", tmp_path / f"kept{suffix}", clip_sound="keep",
+                                  speech=())
+    assert report.kept
+    first = _first_frame(late)  # 0.5 s (0.523 in Matroska, which keeps the H.264 frames' delay)
+    (said,) = _onsets(_decoded_on_its_timeline(late), 8000)  # the burst: 2.5 s in (2.52 in Matroska)
+    assert first >= 0.5 and said == pytest.approx(2.5, abs=0.03)
+    for out in (alone, kept):  # the muxer may shift the whole timeline (Matroska: by the AAC priming)
+        shift = _first_frame(out) - first
+        assert 0 <= shift < 0.03
+        heard = _onsets(_decoded_on_its_timeline(out), 8000)
+        assert heard[0] == pytest.approx(first + shift + 1.0, abs=0.015)  # the chord, 1 s after the first frame
+        if out == kept:  # the clip's burst where it was
+            assert heard[1:] == [pytest.approx(said + shift, abs=0.015)]

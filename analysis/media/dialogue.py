@@ -44,7 +44,7 @@ import numpy as np
 from analysis.errors import MediaError, ParameterError, is_number
 from analysis.media.ffmpeg import ffmpeg_binary
 from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
-from analysis.media.probe import open_media
+from analysis.media.probe import open_media, picture_start
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,16 @@ def check_duck_db(duck_db: float) -> float:
 def clip_audio(video: str | Path, sr: int, *, channels: int = 2) -> np.ndarray | None:
     """The clip's first audio stream as float32 ``(channels, n)`` at ``sr``; None when it has none.
 
-    Damaged packets are skipped and their time filled with silence, so what follows stays in sync.
+    Sample 0 is the first frame's time (sound from before the picture dropped, a late start padded
+    with silence), the clock of the analysis' speech stretches and of the music, which
+    :func:`analysis.media.mux.mux` delays to the first frame. Damaged packets are skipped and their
+    time filled with silence, so what follows stays in sync.
     """
     src = Path(video).resolve()
     with open_media(src) as container:  # a MediaError names a missing or unreadable clip
         if not container.streams.audio:
             return None
+        before = round(picture_start(container) * sr)
     ffmpeg = ffmpeg_binary(video, "mixed")
     cmd = [
         ffmpeg, "-nostdin", "-v", "error", "-err_detect", "ignore_err", "-i", str(src), "-map", "0:a:0?", "-vn",
@@ -147,8 +151,8 @@ def clip_audio(video: str | Path, sr: int, *, channels: int = 2) -> np.ndarray |
         if proc.returncode != 0:
             log.warning("%s: its audio could not be decoded; the music replaces it", video)
         return None
-    raw = raw[: raw.size // channels * channels]
-    return np.ascontiguousarray(raw.reshape(-1, channels).T)
+    raw = raw[: raw.size // channels * channels].reshape(-1, channels)[before:]
+    return np.ascontiguousarray(raw.T) if raw.size else None
 
 
 def _duck_control(regions: tuple[tuple[float, float], ...], seconds: float) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
-from analysis.media.probe import container_duration, open_media
+from analysis.media.probe import container_duration, open_media, picture_start
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,22 @@ def video_args(codec: str) -> list[str]:
     return ["-c:v", "copy"]
 
 
-def _video_facts(path: Path) -> tuple[str, float]:
-    """``(video codec, duration in seconds)`` of ``path``; :class:`MediaError` without a video stream."""
+def _video_facts(path: Path) -> tuple[str, float, float]:
+    """``(video codec, duration in seconds, start of the picture in seconds)`` of ``path``
+    (:func:`~analysis.media.probe.picture_start`); :class:`MediaError` without a video stream."""
     with open_media(path) as container:
         if not container.streams.video:
             raise MediaError(path, "has no video stream to put the soundtrack on")
-        return container.streams.video[0].codec_context.name, container_duration(container)
+        codec = container.streams.video[0].codec_context.name
+        return codec, container_duration(container), picture_start(container)
+
+
+def _delayed(start: float) -> list[str]:
+    """The new sound's filter that puts it ``start`` seconds late on the output's timeline, with the
+    copied picture's first frame (silence before it; ``adelay`` rounds to the sample)."""
+    if start < 0.0005:
+        return []
+    return ["-filter:a:0", f"adelay=delays={start * 1000:.3f}:all=1"]
 
 
 def check_mux(video: str | Path, out: str | Path) -> tuple[str, float]:
@@ -69,22 +79,25 @@ def check_mux(video: str | Path, out: str | Path) -> tuple[str, float]:
     src = Path(video)
     if not src.is_file():
         raise MediaError(video, "file not found")
-    return _video_facts(src.resolve())
+    return _video_facts(src.resolve())[:2]
 
 
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None) -> Path:
     """Write ``out``: ``video``'s picture with ``audio`` as its only sound, ``duration`` seconds long.
 
     ``duration`` defaults to the clip's own, so the result lasts as long as the clip
-    whatever the audio's length. The picture is copied, or re-encoded to H.264 when MP4
+    whatever the audio's length. ``audio`` starts with the first frame: where the picture starts
+    late on the clip's timeline (the copied video keeps its start), the sound is delayed by as much,
+    with silence before it. The picture is copied, or re-encoded to H.264 when MP4
     cannot hold the clip's codec (:data:`MP4_VIDEO`). Returns ``out``; raises
     :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
-    codec, own = check_mux(src, dst)
+    check_mux(src, dst)
+    codec, own, start = _video_facts(src)
     if not sound.is_file():
         raise MediaError(audio, "audio file not found")
-    length = own if duration is None else float(duration)
+    length = own if duration is None else start + float(duration)
     if not length > 0:
         if duration is None:
             raise MediaError(video, "has no known duration")
@@ -97,7 +110,7 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
-        "-map", "0:v:0", "-map", "1:a:0", *video_args(codec),
+        "-map", "0:v:0", "-map", "1:a:0", *video_args(codec), *_delayed(start),
         "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AUDIO_BITRATE, "-t", f"{length:.3f}", str(part),
     ]  # fmt: skip
     try:

@@ -119,6 +119,19 @@ def main_video_map(path: str | Path) -> str:
         return f"0:{main_video(container).index}" if container.streams.video else "0:v:0"
 
 
+def picture_start(container: av.container.InputContainer) -> float:
+    """Seconds from the start of ``container``'s timeline (its earliest stream, where FFmpeg puts 0 s) to
+    its first picture: a clip whose video starts late (``-itsoffset``, a camera's audio pre-roll) is
+    seen from its first frame, so everything timed against the picture is shifted by this much in it."""
+    if not container.streams.video:
+        return 0.0
+    video = main_video(container)
+    if video.start_time is None or not video.time_base:
+        return 0.0
+    origin = container.start_time / av.time_base if container.start_time is not None else 0.0
+    return max(0.0, float(video.start_time * video.time_base) - origin)
+
+
 def read_info(path: Path, container: av.container.InputContainer, *, max_pixels: int = MAX_PIXELS) -> VideoInfo:
     """The :class:`VideoInfo` of an open container; :class:`MediaError` when it holds no usable video."""
     if not container.streams:
