@@ -339,3 +339,31 @@ def test_renders_carry_no_dc_offset(tmp_path) -> None:
         assert np.abs(stem.mean(axis=0)).max() < 1e-3, (key, stem.mean(axis=0))
     raw, _ = soundfile.read(str(ambient.render(tmp_path / "raw.wav")))  # the API's render, at its peak level
     assert np.abs(raw).max() > 0.5 and np.abs(raw.mean(axis=0)).max() < 1e-3
+
+
+def test_a_rerun_replaces_its_own_set_of_files(piece, tmp_path, caplog) -> None:
+    """A second run into the same folder: its stems alone in the stems folder (a piano piece's three
+    beside a cinematic piece's five were eight), the user's own files left, and the WAV of an earlier
+    run beside a MIDI-only run named in a warning."""
+    import logging
+
+    from composer.output.write import write_outputs
+
+    first = write_outputs(piece, tmp_path, "clip-score", formats=("mid", "wav", "stems"))
+    folder = first["stem1"].parent
+    (folder / "my-take.wav").write_bytes(b"the user's own")
+    (folder / "notes.txt").write_text("mine")
+    t = np.arange(0.25, DURATION, 0.5)
+    solo = compose(EmotionArc.from_va(t, np.zeros(t.size), np.zeros(t.size)), CUTS, DURATION, style="piano_solo",
+                   seed=1, source="rules")
+    assert len(solo.parts) < len(piece.parts)
+    second = write_outputs(solo, tmp_path, "clip-score", formats=("mid", "wav", "stems"))
+    stems = sorted(p.name for p in folder.glob("[0-9][0-9]-*.wav"))
+    assert stems == sorted(p.name for k, p in second.items() if k.startswith("stem"))
+    assert (folder / "my-take.wav").read_bytes() == b"the user's own" and (folder / "notes.txt").is_file()
+    with caplog.at_level(logging.WARNING, logger="composer.output.write"):
+        third = write_outputs(solo, tmp_path, "clip-score", formats=("mid", "musicxml"))
+    assert set(third) == {"mid", "musicxml"}
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "clip-score.wav, clip-score-stems/ in" in said and "from an earlier run" in said
+    assert (tmp_path / "clip-score.wav").is_file()  # told, not deleted: it may be the render a user wanted

@@ -4,7 +4,10 @@ The one place that turns a :class:`~composer.output.piece.Composition` into file
 :func:`composer.score_video` (and so by batch scoring), ``soundtrack compose`` and the page.
 Files are named ``<stem>.mid``, ``<stem>.musicxml``, ``<stem>.wav``, ``<stem>.mp4`` and
 ``<stem>-stems/NN-<part>.wav`` inside ``out_dir`` (the MP4 keeps a clip's dialogue under the music:
-:mod:`analysis.media.dialogue`). The WAV (and so the MP4 muxed from it) is
+:mod:`analysis.media.dialogue`). A run replaces its own set: stems an earlier run left in
+``<stem>-stems`` (another style, fewer parts) are removed, and files of the same stem that this
+run does not write (the WAV and MP4 beside a ``--no-audio`` run's MIDI) are named by
+:func:`stale_outputs`, so a user is told they belong to an earlier piece. The WAV (and so the MP4 muxed from it) is
 brought to :data:`analysis.media.loudness.TARGET_LUFS`, the level of the page's library
 previews; the stems share the gain that peak-normalises their sum, so they add up to the mix
 before its loudness normalisation.
@@ -13,6 +16,7 @@ before its loudness normalisation.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +42,11 @@ log = logging.getLogger(__name__)
 FORMATS = ("mid", "musicxml", "wav", "mp4", "stems")
 #: What is written unless asked otherwise (stems are one WAV per part: opt in).
 DEFAULT_FORMATS = ("mid", "musicxml", "wav", "mp4")
+#: The name :meth:`Composition.write_stems` gives a stem (``03-pad-warm-pad.wav``): only files named so
+#: are removed from a stems folder, never a file a user put there.
+STEM_NAME = re.compile(r"\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*\.wav")
+#: The files :func:`write_outputs` may write for a stem, by suffix (stems: a folder).
+_SUFFIXES = (".mid", ".musicxml", ".wav", ".mp4", "-stems")
 
 
 def make_folder(folder: Path) -> Path:
@@ -140,7 +149,51 @@ def write_outputs(
             mux.result()
     if progress is not None:
         progress(1.0, "written")
-    return {key: path for fmt in wanted for key, path in written.get(fmt, {}).items()}
+    files = {key: path for fmt in wanted for key, path in written.get(fmt, {}).items()}
+    stale = stale_outputs(folder, stem, files)
+    if stale:
+        log.warning("%s", stale_note(stale, files))
+    return files
+
+
+def stale_outputs(folder: Path, stem: str, files: dict[str, Path]) -> list[Path]:
+    """The files named as :func:`write_outputs` names ``stem``'s outputs in ``folder`` that are not among
+    ``files`` (what a run wrote): an earlier run's, of another piece. A stems folder counts when it
+    holds stems (:data:`STEM_NAME`) and this run wrote none."""
+    written = {Path(p) for p in files.values()}
+    stale = []
+    for suffix in _SUFFIXES:
+        path = folder / f"{stem}{suffix}"
+        if suffix == "-stems":
+            if path.is_dir() and not any(p.parent == path for p in written) and _stems_in(path):
+                stale.append(path)
+        elif path.is_file() and path not in written:
+            stale.append(path)
+    return stale
+
+
+def stale_note(stale: list[Path], files: dict[str, Path]) -> str:
+    """One line telling a user that ``stale`` files are not of the piece just written (``files``)."""
+    names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in stale)
+    wrote = ", ".join(p.name for k, p in files.items() if not k.startswith("stem") or k == "stem1")
+    return (f"{names} in {stale[0].parent} {'is' if len(stale) == 1 else 'are'} from an earlier run, not of this "
+            f"piece (this run wrote {wrote or 'nothing'}); remove or rename {'it' if len(stale) == 1 else 'them'}")
+
+
+def _stems_in(folder: Path) -> list[Path]:
+    """The stems (files named as :data:`STEM_NAME`) in ``folder``."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and STEM_NAME.fullmatch(p.name))
+
+
+def _drop_old_stems(folder: Path, kept: tuple[Path, ...]) -> None:
+    """Remove the stems an earlier run left in ``folder`` (another style has other parts): the folder
+    holds this piece's stems alone. Files not named as stems are left."""
+    for old in set(_stems_in(folder)) - set(kept):
+        try:
+            old.unlink()
+        except OSError as err:
+            raise MediaError(old, f"an earlier run's stem cannot be removed ({err.strerror})") from None
+        log.info("removed %s, a stem of an earlier run", old)
 
 
 _SHARE = {"mid": 0.02, "musicxml": 0.05, "wav": 0.6, "mp4": 0.15, "stems": 0.6}
@@ -175,4 +228,5 @@ def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
         audio = normalize_loudness(synthesize(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
         return {"wav": write_wav(folder / f"{stem}.wav", audio, SAMPLE_RATE)}
     stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
+    _drop_old_stems(folder / f"{stem}-stems", stems)
     return {f"stem{i}": p for i, p in enumerate(stems, 1)}
