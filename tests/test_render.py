@@ -152,7 +152,27 @@ def test_mux_copies_video_and_matches_duration(piece, clip, tmp_path) -> None:
         assert abs(float(a.duration * a.time_base) - DURATION) < 0.05
         assert a.codec_context.name == "aac"
     assert video_packets(out) == video_packets(clip)  # the picture bit for bit, not re-encoded
-    assert out.with_suffix(".wav").is_file()
+
+
+def test_the_apis_mux_plays_at_the_clis_loudness_and_writes_no_wav_unasked(piece, clip, tmp_path) -> None:
+    """``piece.mux`` gave -12.2 LUFS where the CLI's clip plays at -16, and wrote ``<out>.wav`` over a
+    user's own file of that name."""
+    import subprocess
+
+    from analysis.media.loudness import TARGET_LUFS, integrated_loudness
+
+    (tmp_path / "scored.wav").write_bytes(b"the user's own")
+    out = piece.mux(clip, tmp_path / "scored.mp4")  # the clip's drone has no speech: the music replaces it
+    assert (tmp_path / "scored.wav").read_bytes() == b"the user's own"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scored.mp4", "scored.wav"]
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(out), "-map", "0:a:0", "-ac", "2", "-ar", "44100",
+           "-f", "f32le", "-"]
+    heard = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, "<f4").reshape(-1, 2)
+    assert integrated_loudness(heard, 44100) == pytest.approx(TARGET_LUFS, abs=0.5)
+    saved = piece.mux(clip, tmp_path / "again.mp4", save_wav=tmp_path / "kept.wav")
+    assert saved.is_file()
+    mix, sr = soundfile.read(str(tmp_path / "kept.wav"))
+    assert integrated_loudness(mix, sr) == pytest.approx(TARGET_LUFS, abs=0.3)
 
 
 def test_mux_bad_video_is_a_media_error(piece, clip, tmp_path) -> None:

@@ -8,7 +8,11 @@ on their timeline.
 from __future__ import annotations
 
 import io
+import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +22,13 @@ import pretty_midi
 
 from analysis.errors import MediaError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
+from analysis.media.loudness import TARGET_LUFS
 from analysis.media.mux import check_mux
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.music.midi import tempo_midi
 from composer.output.musicxml import compressed_musicxml, score_xml
-from composer.output.render import SAMPLE_RATE, check_wav_name, stems, synthesize, write_wav
+from composer.output.render import SAMPLE_RATE, check_wav_name, delivered_mix, stems, synthesize, write_wav
 
 #: Who a score names as its composer unless told otherwise.
 CREDIT = "Soundtrack composer"
@@ -123,8 +128,8 @@ class Composition:
 
     def render(self, wav_path: str | Path, soundfont: str | Path | None = None) -> Path:
         """WAV (44.1 kHz stereo, 16 bit) of exactly ``duration`` seconds, via FluidSynth: the mix as rendered,
-        peaking at 0.9 (its stems, :meth:`write_stems`, sum to it). The files the CLI, the page and
-        :func:`composer.output.write.write_outputs` deliver are brought to -16 LUFS instead."""
+        peaking at 0.9 (its stems, :meth:`write_stems`, sum to it). The files the CLI, the page,
+        :meth:`mux` and :func:`composer.output.write.write_outputs` deliver are brought to -16 LUFS instead."""
         out = check_wav_name(_target(wav_path, "wav_path"))  # before minutes of rendering, not after
         return write_wav(out, synthesize(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
 
@@ -150,29 +155,44 @@ class Composition:
         soundfont: str | Path | None = None,
         clip_sound: str = "auto",
         duck_db: float = UNDER_DB,
+        save_wav: str | Path | None = None,
     ) -> Path:
         """``video`` with this piece as its soundtrack (video stream copied, or re-encoded to H.264
-        where MP4 cannot hold its codec). Renders a WAV beside ``out_mp4`` unless ``wav`` (an
-        existing render) is given.
+        where MP4 cannot hold its codec), the music at -16 LUFS as the CLI delivers it.
 
-        ``clip_sound``: ``"auto"`` keeps a clip's dialogue with the music ducked under it and
-        replaces a clip's sound without speech; ``"keep"`` always keeps it; ``"replace"`` never
-        (:mod:`analysis.media.dialogue`). ``duck_db``: how far the music sits under speech (dB below
-        the dialogue).
+        ``wav``: an existing render to use as it is (its own level) instead of rendering; else the
+        piece is rendered for the clip alone, and its WAV kept at ``save_wav`` only when that is given
+        (no file is written beside ``out_mp4``). ``clip_sound``: ``"auto"`` keeps a clip's dialogue
+        with the music ducked under it and replaces a clip's sound without speech; ``"keep"`` always
+        keeps it; ``"replace"`` never (:mod:`analysis.media.dialogue`). ``duck_db``: how far the music
+        sits under speech (dB below the dialogue).
         """
         video = as_path(video, "video")
         check_clip_sound(clip_sound)
         check_duck_db(duck_db)
         out = _target(out_mp4, "out_mp4")
+        saved = check_wav_name(_target(save_wav, "save_wav")) if save_wav is not None else None
         check_mux(video, out)  # a missing clip or a container that cannot take the sound: said before rendering
         if wav is not None:
             return mux_soundtrack(video, wav, out, clip_sound=clip_sound, duck_db=duck_db)[0]
-        audio = self.render(out.with_suffix(".wav"), soundfont=soundfont)
-        try:
-            return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db)[0]
-        except BaseException:
-            audio.unlink(missing_ok=True)  # the render was for this video only
-            raise
+        if saved is not None:
+            write_wav(saved, delivered_mix(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
+            return mux_soundtrack(video, saved, out, clip_sound=clip_sound, duck_db=duck_db,
+                                  music_lufs=TARGET_LUFS)[0]
+        with music_file(self, out, soundfont) as audio:
+            return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db,
+                                  music_lufs=TARGET_LUFS)[0]
+
+
+@contextmanager
+def music_file(piece: Composition, out: Path, soundfont: str | Path | None) -> Iterator[Path]:
+    """The piece rendered at -16 LUFS into a passing WAV beside ``out`` (the clip it is muxed into),
+    removed afterwards: a user's own ``<out>.wav`` is never touched."""
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{threading.get_ident()}.music.wav")
+    try:
+        yield write_wav(tmp, delivered_mix(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _target(path: str | Path, name: str = "path") -> Path:

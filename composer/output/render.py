@@ -53,6 +53,16 @@ def synthesize(
     return _faded(audio * gain, fs)
 
 
+def delivered_mix(
+    parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
+) -> np.ndarray:
+    """:func:`synthesize`'s audio brought to :data:`~analysis.media.loudness.TARGET_LUFS`: the level of
+    every WAV and clip the product delivers (the CLI's, the page's, ``Composition.mux``'s)."""
+    from analysis.media.loudness import normalize_loudness
+
+    return normalize_loudness(synthesize(parts, duration, soundfont=soundfont, fs=fs), fs)
+
+
 def stems(
     parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
 ) -> Iterator[np.ndarray]:

@@ -32,9 +32,9 @@ from analysis.media.dialogue import (
     mux_soundtrack,
     read_clip_sound,
 )
-from analysis.media.loudness import TARGET_LUFS, normalize_loudness
-from composer.output.piece import Composition
-from composer.output.render import SAMPLE_RATE, synthesize, write_wav
+from analysis.media.loudness import TARGET_LUFS
+from composer.output.piece import Composition, music_file
+from composer.output.render import SAMPLE_RATE, delivered_mix, write_wav
 
 log = logging.getLogger(__name__)
 
@@ -208,12 +208,13 @@ def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str 
     ``sound``: the clip's own sound, read already."""
     if clip is None:
         raise ParameterError("an mp4 needs a clip to put the piece on")
-    if wav is None:  # a render of its own, at the piece's own level
-        audio, level = piece.render(out.with_suffix(".wav"), soundfont=soundfont), None
-    else:  # the WAV written above, at the outputs' one loudness
-        audio, level = wav, TARGET_LUFS
-    path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
-                                  music_lufs=level, duck_db=duck_db)
+    if wav is None:  # the mix was not asked for: rendered for the clip alone, at the outputs' one loudness
+        with music_file(piece, out, soundfont) as audio:
+            path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
+                                          music_lufs=TARGET_LUFS, duck_db=duck_db)
+    else:  # the WAV written above
+        path, report = mux_soundtrack(clip, wav, out, clip_sound=clip_sound, speech=speech, sound=sound,
+                                      music_lufs=TARGET_LUFS, duck_db=duck_db)
     return {"mp4": path}, report
 
 
@@ -225,7 +226,7 @@ def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
     if fmt == "musicxml":
         return {"musicxml": piece.write_musicxml(folder / f"{stem}.musicxml")}
     if fmt == "wav":
-        audio = normalize_loudness(synthesize(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
+        audio = delivered_mix(piece.parts, piece.duration, soundfont=soundfont)
         return {"wav": write_wav(folder / f"{stem}.wav", audio, SAMPLE_RATE)}
     stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
     _drop_old_stems(folder / f"{stem}-stems", stems)
