@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import av
 import mido
 import numpy as np
@@ -387,3 +389,36 @@ def test_a_rerun_replaces_its_own_set_of_files(piece, tmp_path, caplog) -> None:
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "clip-score.wav, clip-score-stems/ in" in said and "from an earlier run" in said
     assert (tmp_path / "clip-score.wav").is_file()  # told, not deleted: it may be the render a user wanted
+
+
+@pytest.fixture
+def unwritable(tmp_path):
+    """A folder no file can be created in: a read-only one, or (as root, whom permissions do not stop)
+    /sys, which refuses new files to everyone."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "ro"
+        folder.mkdir(mode=0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    try:
+        open("/sys/soundtrack-probe.wav", "wb").close()
+    except OSError:
+        yield Path("/sys")
+    else:
+        pytest.skip("no folder here refuses new files")
+
+
+def test_an_unwritable_folder_is_a_media_error_naming_the_file(piece, clip, unwritable) -> None:
+    """``write_midi`` raised a bare OSError and ``render``/``mux`` soundfile's LibsndfileError."""
+    cases = [(lambda: piece.write_midi(unwritable / "x.mid"), "x.mid"),
+             (lambda: piece.render(unwritable / "x.wav"), "x.wav"),
+             (lambda: piece.write_stems(unwritable / "stems"), "stems"),
+             (lambda: piece.mux(clip, unwritable / "x.mp4"), "x"),
+             (lambda: piece.mux(clip, unwritable / "y.mp4", save_wav=unwritable / "y.wav"), "y.wav")]
+    why = r"\((Permission denied|Operation not permitted|Read-only file system)\)"
+    for write, name in cases:
+        with pytest.raises(MediaError, match=rf"{name}.*: cannot (be written|create the folder) {why}"):
+            write()

@@ -45,6 +45,7 @@ from analysis.errors import MediaError, ParameterError, is_number
 from analysis.media.ffmpeg import ffmpeg_binary
 from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
 from analysis.media.probe import open_media, picture_start
+from analysis.media.wavio import write_wav_file
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.mix.wav")
     try:
-        soundfile.write(str(tmp), mixed.T, sr, subtype="PCM_16")
+        write_wav_file(tmp, mixed.T, sr)
         mux(video, tmp, out, duration=duration)
     finally:
         tmp.unlink(missing_ok=True)

@@ -105,7 +105,10 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     ffmpeg = ffmpeg_binary(video, "muxed")
     if codec not in MP4_VIDEO:
         log.info("%s: MP4 cannot hold %s video; re-encoding the picture to H.264", video, codec)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(dst.parent, f"cannot create the output folder ({err.strerror or err})") from None
     # Written under a passing name and renamed when whole: a failure leaves no broken file at ``out``.
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [

@@ -107,7 +107,10 @@ class Composition:
         for tick, msg in body:
             track.append(msg.copy(time=tick - prev))
             prev = tick
-        mf.save(str(out))
+        try:
+            mf.save(str(out))
+        except OSError as err:
+            raise MediaError(out, f"cannot be written ({err.strerror or err})") from None
         return out
 
     def write_musicxml(self, path: str | Path, *, title: str | None = None, composer: str | None = None) -> Path:
@@ -137,7 +140,7 @@ class Composition:
         """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long; together they
         sum to :meth:`render`'s audio."""
         d = as_path(directory, "directory")
-        d.mkdir(parents=True, exist_ok=True)
+        _make_folder(d)
         paths = []
         for i, (part, audio) in enumerate(zip(self.parts, stems(self.parts, self.duration, soundfont=soundfont),
                                               strict=True), 1):
@@ -199,6 +202,14 @@ def _target(path: str | Path, name: str = "path") -> Path:
     p = as_path(path, name)
     if p.exists() and p.is_dir():
         raise MediaError(p, "is a directory, expected a file path to write")
-    p.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(p.parent)
     return p
+
+
+def _make_folder(folder: Path) -> None:
+    """``folder`` and its parents created; a :class:`MediaError` naming it when they cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(folder, f"cannot create the folder ({err.strerror or err})") from None
 

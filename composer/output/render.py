@@ -20,6 +20,7 @@ import numpy as np
 from analysis.errors import MediaError, ParameterError
 from analysis.filters import sosfilt
 from analysis.media.synth import render
+from analysis.media.wavio import write_wav_file
 from composer.music.arranger import Part
 
 SAMPLE_RATE = 44100
@@ -115,12 +116,9 @@ def check_wav_name(path: str | Path) -> Path:
 
 
 def write_wav(path: str | Path, audio: np.ndarray, fs: int = SAMPLE_RATE) -> Path:
-    """``audio`` as a 16-bit PCM WAV at ``path`` (folders created); a folder in the way is a :class:`MediaError`."""
-    import soundfile
-
+    """``audio`` as a 16-bit PCM WAV at ``path`` (folders created); a folder in the way or one that cannot
+    be written (read-only, full) is a :class:`MediaError` naming the file."""
     out = check_wav_name(path)
     if out.is_dir():
         raise MediaError(out, "is a directory, expected a file path to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(out), audio, fs, subtype="PCM_16", format="WAV")
-    return out
+    return write_wav_file(out, audio, fs)
