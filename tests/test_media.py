@@ -339,3 +339,50 @@ def test_mux_starts_the_music_with_the_first_frame_of_a_late_picture(tmp_path: P
         assert heard[0] == pytest.approx(first + shift + 1.0, abs=0.015)  # the chord, 1 s after the first frame
         if out == kept:  # the clip's burst where it was
             assert heard[1:] == [pytest.approx(said + shift, abs=0.015)]
+
+
+def _streams(path: Path) -> list[tuple[str, str, int]]:
+    with av.open(str(path)) as c:
+        return [(s.type, s.codec_context.name, int(bool(s.disposition & av.stream.Disposition.default)))
+                for s in c.streams if s.type != "data"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_mux_keeps_subtitles_extra_audio_and_creation_time(tmp_path: Path, suffix: str) -> None:
+    """The scored clip dropped the clip's subtitles (mov_text in MP4, SubRip in Matroska), its commentary
+    track and its creation_time: they are kept, converted where the container needs another text
+    format, and the new soundtrack stays the first, default audio."""
+    import subprocess
+
+    import soundfile
+
+    from analysis.media.mux import mux
+
+    plain = make_clip(tmp_path / "plain.mp4", shots=[Shot(50, (90, 90, 90))], size=(160, 90), audio="drone")
+    (tmp_path / "subs.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHello there\n")
+    for src_suffix, sub_codec in ((".mp4", "mov_text"), (".mkv", "srt")):
+        rich = tmp_path / f"rich{src_suffix}"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(plain), "-i", str(plain),
+                        "-i", str(tmp_path / "subs.srt"), "-map", "0:v", "-map", "0:a", "-map", "1:a", "-map", "2:s",
+                        "-c:v", "copy", "-c:a", "copy", "-c:s", sub_codec,
+                        "-metadata", "creation_time=2024-05-01T10:00:00Z", str(rich)], check=True)
+        soundfile.write(tmp_path / "music.wav", 0.1 * np.ones((2 * 44100, 2)), 44100)
+        out = mux(rich, tmp_path / "music.wav", tmp_path / f"out-{src_suffix[1:]}{suffix}")
+        want_sub = ("mov_text",) if suffix == ".mp4" else ("subrip", "srt")
+        kinds = [(t, c) for t, c, _ in _streams(out)]
+        assert kinds[:3] == [("video", "h264"), ("audio", "aac"), ("audio", "aac")], src_suffix
+        assert len(kinds) == 4 and kinds[3][0] == "subtitle" and kinds[3][1] in want_sub, kinds
+        assert [d for t, _, d in _streams(out) if t == "audio"] == [1, 0]  # the new soundtrack plays by default
+        with av.open(str(out)) as c:
+            assert c.metadata.get("creation_time", "").startswith("2024-05-01T10:00:00")
+            said = [str(s) for p in c.demux(c.streams.subtitles[0]) for s in p.decode()]
+        assert any("Hello there" in s for s in said)
+        assert video_packets(out) == video_packets(rich)
+    from analysis.media.mux import _subtitle_codec
+
+    assert _subtitle_codec("hdmv_pgs_subtitle", matroska=False) is None  # MP4 holds no picture subtitles
+    assert _subtitle_codec("hdmv_pgs_subtitle", matroska=True) == "copy"
+    from analysis.media.dialogue import DialogueMix  # a track left out is said in the result's one line
+
+    assert DialogueMix(False, (), why="asked", left_out=("the clip's x track is left out",)).describe().endswith(
+        "replaced by the music; the clip's x track is left out")

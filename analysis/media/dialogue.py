@@ -84,13 +84,18 @@ class DialogueMix:
     speech_lufs: float = math.nan
     why: str = ""
     duck_db: float = UNDER_DB
+    #: The clip's tracks the output could not hold (:func:`analysis.media.mux.kept_streams`), one line each.
+    left_out: tuple[str, ...] = ()
 
     @property
     def speech_seconds(self) -> float:
         return float(sum(e - s for s, e in self.regions))
 
     def describe(self) -> str:
-        """One line for a user: what happened to the clip's sound."""
+        """One line for a user: what happened to the clip's sound (and to tracks the output could not hold)."""
+        return "; ".join((self._sound(), *self.left_out))
+
+    def _sound(self) -> str:
         if not self.kept:
             if self.why == "no sound":
                 return "the clip has no sound of its own (no audio track, or none that decodes): only the music"
@@ -272,27 +277,31 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
 
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
+    notes: list[str] = []
     if sound is None and clip_sound == "replace":
-        return mux(video, audio, out, duration=duration), DialogueMix(False, (), why="asked", duck_db=duck_db)
+        path = mux(video, audio, out, duration=duration, notes=notes)
+        return path, DialogueMix(False, (), why="asked", duck_db=duck_db, left_out=tuple(notes))
     if sound is not None and sound.samples is None:  # read already, and nothing of it to mix
-        return mux(video, audio, out, duration=duration), replace(sound.report, duck_db=duck_db)
+        path = mux(video, audio, out, duration=duration, notes=notes)
+        return path, replace(sound.report, duck_db=duck_db, left_out=tuple(notes))
     try:
         music, sr = soundfile.read(str(audio), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as err:  # soundfile raises LibsndfileError (a RuntimeError) on bad files
         raise MediaError(audio, f"cannot be read as audio ({err})") from None
     if sound is None or sound.sr != sr:
         sound = read_clip_sound(video, clip_sound, speech=speech, sr=sr, channels=music.shape[1])
-    report = replace(sound.report, duck_db=duck_db)  # read before the depth was known
     if sound.samples is None:
-        return mux(video, audio, out, duration=duration), report
+        path = mux(video, audio, out, duration=duration, notes=notes)
+        return path, replace(sound.report, duck_db=duck_db, left_out=tuple(notes))
     mixed = mix_under_dialogue(music.T, sound, music_lufs=music_lufs, duck_db=duck_db)
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.mix.wav")
     try:
         write_wav_file(tmp, mixed.T, sr)
-        mux(video, tmp, out, duration=duration)
+        mux(video, tmp, out, duration=duration, notes=notes)
     finally:
         tmp.unlink(missing_ok=True)
+    report = replace(sound.report, duck_db=duck_db, left_out=tuple(notes))  # read before the depth was known
     log.info("%s: %s", video, report.describe())
     return dst, report

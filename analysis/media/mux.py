@@ -42,6 +42,14 @@ REENCODE = (
 
 #: Containers the new soundtrack (AAC) and the picture (copied, or H.264) can be written to.
 CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv")
+#: Subtitle codecs written as text: MP4 and QuickTime hold them as mov_text, Matroska as they are
+#: (mov_text, which Matroska cannot hold, as SubRip).
+TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"})
+#: Picture subtitles (DVD, Blu-ray, DVB) that Matroska holds as they are; MP4 holds none of them.
+BITMAP_SUBTITLES = frozenset({"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle"})
+#: Audio codecs an extra track (commentary, another language) is copied in when the output is MP4 or
+#: QuickTime; any other is encoded to AAC. Matroska copies every one.
+MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac"})
 
 
 def video_args(codec: str) -> list[str]:
@@ -63,6 +71,49 @@ def _video_facts(path: Path) -> tuple[str, float, float]:
         return codec, container_duration(container), picture_start(container)
 
 
+def kept_streams(video: str | Path, out: str | Path) -> tuple[list[str], list[str]]:
+    """FFmpeg's arguments that carry ``video``'s other streams into ``out`` after the picture and the
+    new soundtrack (input 0 is the clip), and a note for each left out.
+
+    Extra audio tracks (``0:a:1`` on: a commentary, another language) follow the new soundtrack,
+    which stays the first and default one; subtitle tracks are copied, or converted between text
+    formats where the container needs another (:data:`TEXT_SUBTITLES`); a track the container
+    cannot hold (a DVD's picture subtitles in MP4) is left out with a note, not a failure. The
+    clip's metadata (``creation_time``, title) is copied too (FFmpeg drops ``creation_time`` unless told).
+    """
+    matroska = Path(out).suffix.lower() == ".mkv"
+    args, notes, n_audio, n_subs = ["-map_metadata", "0", "-disposition:a:0", "default"], [], 1, 0
+    with open_media(Path(video)) as container:
+        extras = [s for s in container.streams if s.type in ("audio", "subtitle")]
+        first_audio = container.streams.audio[0].index if container.streams.audio else None
+        for stream in extras:
+            name = stream.codec_context.name if stream.codec_context else "unknown"
+            if stream.type == "audio" and stream.index != first_audio:
+                copy = matroska or name in MP4_AUDIO
+                args += ["-map", f"0:{stream.index}", f"-c:a:{n_audio}", "copy" if copy else "aac",
+                         *([] if copy else [f"-b:a:{n_audio}", AUDIO_BITRATE]), f"-disposition:a:{n_audio}", "0"]
+                n_audio += 1
+            elif stream.type == "subtitle":
+                codec = _subtitle_codec(name, matroska)
+                if codec is None:
+                    notes.append(f"the clip's {name} subtitle track {stream.index} is left out: "
+                                 f"{Path(out).suffix.lower()} cannot hold it")
+                    continue
+                args += ["-map", f"0:{stream.index}", f"-c:s:{n_subs}", codec]
+                n_subs += 1
+    return args, notes
+
+
+def _subtitle_codec(name: str, matroska: bool) -> str | None:
+    """How a ``name`` subtitle track goes into the output: ``copy``, the text encoder to convert it
+    with, or None when the container cannot hold it."""
+    if matroska:
+        if name == "mov_text":
+            return "srt"
+        return "copy" if name in TEXT_SUBTITLES | BITMAP_SUBTITLES else None
+    return "mov_text" if name in TEXT_SUBTITLES else None
+
+
 def _delayed(start: float) -> list[str]:
     """The new sound's filter that puts it ``start`` seconds late on the output's timeline, with the
     copied picture's first frame (silence before it; ``adelay`` rounds to the sample)."""
@@ -82,8 +133,12 @@ def check_mux(video: str | Path, out: str | Path) -> tuple[str, float]:
     return _video_facts(src.resolve())[:2]
 
 
-def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None) -> Path:
-    """Write ``out``: ``video``'s picture with ``audio`` as its only sound, ``duration`` seconds long.
+def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None,
+        notes: list[str] | None = None) -> Path:
+    """Write ``out``: ``video``'s picture with ``audio`` as its soundtrack, ``duration`` seconds long.
+
+    The clip's first audio track is replaced; its other audio tracks, subtitles and metadata are
+    kept (:func:`kept_streams`), and ``notes``, when given, receives a line for each left out.
 
     ``duration`` defaults to the clip's own, so the result lasts as long as the clip
     whatever the audio's length. ``audio`` starts with the first frame: where the picture starts
@@ -103,6 +158,11 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
             raise MediaError(video, "has no known duration")
         raise ParameterError(f"`duration` must be positive (received {duration})")
     ffmpeg = ffmpeg_binary(video, "muxed")
+    others, left_out = kept_streams(src, dst)
+    for line in left_out:
+        log.warning("%s: %s", video, line)
+    if notes is not None:
+        notes.extend(left_out)
     if codec not in MP4_VIDEO:
         log.info("%s: MP4 cannot hold %s video; re-encoding the picture to H.264", video, codec)
     try:
@@ -113,8 +173,8 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
-        "-map", "0:v:0", "-map", "1:a:0", *video_args(codec), *_delayed(start),
-        "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AUDIO_BITRATE, "-t", f"{length:.3f}", str(part),
+        "-map", "0:v:0", "-map", "1:a:0", *video_args(codec), *_delayed(start), "-c:a:0", "aac",
+        "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}", str(part),
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
