@@ -278,6 +278,13 @@ def test_the_clips_picture_is_found_beside_a_cover_or_a_thumbnail_track(tmp_path
         res = analyze_video(tmp_path / name, sources=["visual", "audio"], subtitles=None)
         assert (res.info.width, res.info.height) == (320, 180), name
         assert res.cuts == pytest.approx([2.0], abs=0.05), name
+    import soundfile
+
+    from analysis.media.mux import mux
+
+    soundfile.write(tmp_path / "music.wav", np.zeros((4 * 44100, 2)), 44100)
+    scored = mux(tmp_path / "preview_first.mp4", tmp_path / "music.wav", tmp_path / "scored.mp4")
+    assert video_packets(scored) == video_packets(main)  # the scored clip carries the same picture
 
 
 def _decoded_on_its_timeline(path: Path, sr: int = 8000) -> np.ndarray:

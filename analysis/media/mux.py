@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
-from analysis.media.probe import container_duration, open_media, picture_start
+from analysis.media.probe import container_duration, main_video, open_media, picture_start
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,15 @@ def video_args(codec: str) -> list[str]:
     return ["-c:v", "copy"]
 
 
-def _video_facts(path: Path) -> tuple[str, float, float]:
-    """``(video codec, duration in seconds, start of the picture in seconds)`` of ``path``
-    (:func:`~analysis.media.probe.picture_start`); :class:`MediaError` without a video stream."""
+def _video_facts(path: Path) -> tuple[str, float, float, int]:
+    """``(video codec, duration in seconds, start of the picture in seconds, its stream index)`` of
+    ``path``'s picture (:func:`~analysis.media.probe.main_video`, :func:`~analysis.media.probe.picture_start`);
+    :class:`MediaError` without a video stream."""
     with open_media(path) as container:
         if not container.streams.video:
             raise MediaError(path, "has no video stream to put the soundtrack on")
-        codec = container.streams.video[0].codec_context.name
-        return codec, container_duration(container), picture_start(container)
+        video = main_video(container)
+        return video.codec_context.name, container_duration(container), picture_start(container), video.index
 
 
 def kept_streams(video: str | Path, out: str | Path) -> tuple[list[str], list[str]]:
@@ -149,7 +150,7 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
     check_mux(src, dst)
-    codec, own, start = _video_facts(src)
+    codec, own, start, index = _video_facts(src)
     if not sound.is_file():
         raise MediaError(audio, "audio file not found")
     length = own if duration is None else start + float(duration)
@@ -173,7 +174,7 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
-        "-map", "0:v:0", "-map", "1:a:0", *video_args(codec), *_delayed(start), "-c:a:0", "aac",
+        "-map", f"0:{index}", "-map", "1:a:0", *video_args(codec), *_delayed(start), "-c:a:0", "aac",
         "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}", str(part),
     ]  # fmt: skip
     try:
