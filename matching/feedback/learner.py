@@ -11,7 +11,7 @@ Two things are learned, per content type and optionally per user:
    once, so learning is online and cheap: 100k events fold in a fraction of a second.
    The ratings of one list share an offset (the listener's mood and generosity), so the
    regression learns mostly from contrasts *within* a list, and a list whose tracks all got
-   the same reward teaches nothing about the blend (see :func:`_list_evidence`).
+   the same reward teaches nothing about the blend (see :func:`matching.feedback.evidence.list_evidence`).
 2. **DTW transition weight** (how much the derivative channels count in the DTW cost):
    the log only holds DTW scores computed under the weight that was used, so this one is
    a bandit over a small grid of settings: a Gaussian posterior of the reward per arm.
@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,21 @@ import sqlalchemy as sa
 from analysis.caches import Cache
 from analysis.errors import ParameterError
 from matching.db import ReadOnlyDatabase, server_url
+from matching.feedback.evidence import (
+    LIST_WIDTH,
+    Batch,
+    Stats,
+    event_terms,
+    floats,
+    group,
+    list_evidence,
+    list_rows,
+    reward,
+    rewards,
+    sum_by,
+)
 from matching.feedback.log import FeedbackLog, Observation, event_table, rec_table
 from matching.ranking.weights import PRESETS, MatchWeights, weights_for
-
-_ENGAGEMENT = {"complete": (0.8, 0.3), "replay": (0.85, 0.3), "download": (0.9, 0.5)}
 
 
 @dataclass(frozen=True)
@@ -69,8 +80,8 @@ class LearnerConfig:
     transition_grid: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
     arm_prior_count: float = 5.0  # pseudo-observations of zero residual reward, per transition arm
     switch_z: float = 1.0  # an arm replaces the default only when better by this many posterior sds
-    implicit_weight: float = 1.0  # multiplies the engagement weights in _ENGAGEMENT and skips
-    list_offset_var: float = 0.02  # variance of a list's shared reward offset (mood, generosity), see _list_evidence
+    implicit_weight: float = 1.0  # multiplies the engagement weights (evidence._ENGAGEMENT) and skips
+    list_offset_var: float = 0.02  # variance of a list's shared reward offset (mood, generosity), see list_evidence
     prior_w_dtw: float | None = None  # centre of the prior blend; None: the content type's preset
 
     def __post_init__(self) -> None:
@@ -87,137 +98,6 @@ class LearnerConfig:
             raise ParameterError(f"`prior_w_dtw` must be within 0 and 1 (received {self.prior_w_dtw})")
         if not self.transition_grid or list(self.transition_grid) != sorted(set(self.transition_grid)):
             raise ParameterError(f"`transition_grid` must be increasing (received {self.transition_grid})")
-
-
-def reward(obs: Observation, *, implicit_weight: float = 1.0) -> tuple[float, float] | None:
-    """``(reward in [0, 1], evidence weight)`` of one event, or ``None`` if it says nothing."""
-    y, w = _rewards(
-        np.array([obs.kind]), _floats([obs.value]), _floats([obs.duration]), implicit_weight=implicit_weight
-    )
-    return None if np.isnan(y[0]) else (float(y[0]), float(w[0]))
-
-
-def _floats(values: list[Any]) -> np.ndarray:
-    """A float array with NaN for ``None``."""
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def _rewards(
-    kind: np.ndarray, value: np.ndarray, duration: np.ndarray, *, implicit_weight: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`reward` of many events at once: ``(reward, weight)`` arrays, reward NaN where none."""
-    y, w = np.full(len(kind), np.nan), np.zeros(len(kind))
-    rated = (kind == "rating") & ~np.isnan(value)
-    y[rated], w[rated] = (value[rated] - 1.0) / 4.0, 1.0
-    for k, (yk, wk) in _ENGAGEMENT.items():
-        m = kind == k
-        y[m], w[m] = yk, wk * implicit_weight
-    skip = kind == "skip"
-    known = skip & (duration > 0) & ~np.isnan(value)  # NaN compares False
-    frac = np.full(len(kind), 0.5)
-    frac[known] = np.clip(value[known] / duration[known], 0.0, 1.0)
-    y[skip], w[skip] = 0.6 * frac[skip], 0.3 * implicit_weight
-    other = kind == "compose_instead"
-    y[other], w[other] = 0.1, 0.2 * implicit_weight
-    return y, w
-
-
-@dataclass
-class _Stats:
-    """Sufficient statistics of the weighted regression and of the transition arms."""
-
-    xtx: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
-    xty: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    arm_w: dict[float, float] = field(default_factory=dict)
-    arm_wr: dict[float, float] = field(default_factory=dict)  # weighted residual rewards
-    sum_w: float = 0.0
-    sum_wy: float = 0.0
-    n_events: int = 0
-    n_ratings: int = 0
-    users: set[str] = field(default_factory=set)
-
-    def add_blend(self, sums: np.ndarray) -> None:
-        """Add one row of summed terms: ``xtx`` (9), ``xty`` (3), ``sum_w``, ``sum_wy``, events, ratings."""
-        self.xtx += sums[:9].reshape(3, 3)
-        self.xty += sums[9:12]
-        self.sum_w += float(sums[12])
-        self.sum_wy += float(sums[13])
-        self.n_events += int(sums[14])
-        self.n_ratings += int(sums[15])
-
-    def add_arms(self, grid: tuple[float, ...], arm_w: np.ndarray, arm_wr: np.ndarray) -> None:
-        for a, aw, awr in zip(grid, arm_w, arm_wr, strict=True):
-            if aw:
-                self.arm_w[a] = self.arm_w.get(a, 0.0) + float(aw)
-                self.arm_wr[a] = self.arm_wr.get(a, 0.0) + float(awr)
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """The events of one read that carry a reward, as arrays (one entry per event)."""
-
-    content_type: np.ndarray  # str
-    user: np.ndarray  # str
-    rec: np.ndarray  # recommendation (list) id
-    y: np.ndarray  # reward
-    w: np.ndarray  # evidence weight
-    x: np.ndarray  # (n, 3): 1, dtw_score, embedding_score; NaN rows for list-wide events
-    has_x: np.ndarray  # bool
-    rating: np.ndarray  # bool
-    arm: np.ndarray  # index into the transition grid, -1 where the weights used are unknown
-
-
-def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct ``keys`` and each entry's index among them."""
-    return np.unique(keys, return_inverse=True)
-
-
-def _sum_by(index: np.ndarray, n_groups: int, columns: np.ndarray) -> np.ndarray:
-    """``(n_groups, k)`` sums of the ``(n, k)`` ``columns`` over the entries of each group."""
-    return np.stack([np.bincount(index, weights=c, minlength=n_groups) for c in columns.T], axis=1)
-
-
-def _event_terms(b: _Batch) -> np.ndarray:
-    """Per event, the columns of :meth:`_Stats.add_blend`: 0 for X^T W X and X^T W y (those come per
-    list, from :func:`_list_evidence`), then w, w y, 1, rating."""
-    rest = np.stack([b.w, b.w * b.y, np.ones_like(b.w), b.rating.astype(np.float64)], axis=1)
-    return np.concatenate([np.zeros((len(b.w), 12)), rest], axis=1)
-
-
-#: Per list: events, W = sum w, sum w x (3), sum w y, sum w y^2, sum w x x^T (9), sum w x y (3).
-_LIST_WIDTH = 19
-
-
-def _list_rows(b: _Batch) -> np.ndarray:
-    """Per event with scores, its terms of the list sums (:data:`_LIST_WIDTH` columns)."""
-    x, w, y = np.nan_to_num(b.x), b.w, b.y
-    wx = w[:, None] * x
-    return np.column_stack(
-        [np.ones_like(w), w, wx, w * y, w * y * y, (wx[:, :, None] * x[:, None, :]).reshape(-1, 9), wx * y[:, None]]
-    )
-
-
-def _list_evidence(sums: np.ndarray, noise_var: float, offset_var: float) -> np.ndarray:
-    """``(n, 12)``: what lists with these sums ``(n, _LIST_WIDTH)`` add to X^T W X (9) and X^T W y (3).
-
-    The rewards of one list share an offset (the listener's mood and generosity, the clip),
-    of variance t beside the noise variance s. Generalised least squares with that offset
-    takes ``k Sx Sx^T`` out of the list's X^T W X and ``k Sx Sy`` out of its X^T W y, with
-    ``k = t / (s + t W)``: the blend is learned from the contrasts within a list, and the
-    list's level counts about as much as one more rating (so one rating per list still teaches).
-
-    A list whose several rewards are all equal adds nothing: the listener did not tell its
-    tracks apart, which says nothing about which score matters (with such lists counted, one
-    listener giving every track the same stars drove both coefficients to 0 and the blend,
-    their ratio, to noise: 200 equal ratings moved w_dtw from 0.75 to 0.03).
-    """
-    n, w, sx, sy, syy = sums[:, 0], sums[:, 1], sums[:, 2:5], sums[:, 5], sums[:, 6]
-    spread = syy * w - sy * sy  # W^2 x the weighted variance of the list's rewards
-    flat = (n >= 2) & (spread <= 1e-12 * np.maximum(w * w, 1e-300))
-    k = offset_var / (noise_var + offset_var * w)
-    xtx = sums[:, 7:16] - (k[:, None, None] * sx[:, :, None] * sx[:, None, :]).reshape(-1, 9)
-    xty = sums[:, 16:19] - k[:, None] * sx * sy[:, None]
-    return np.where(flat[:, None], 0.0, np.concatenate([xtx, xty], axis=1))
 
 
 @dataclass(frozen=True)
@@ -265,9 +145,9 @@ class WeightLearner:
     def __init__(self, log: FeedbackLog, *, config: LearnerConfig | None = None) -> None:
         self.log = log
         self.config = config or LearnerConfig()
-        self._ct: dict[str, _Stats] = {}
-        self._user: dict[tuple[str, str], _Stats] = {}
-        self._lists: dict[int, np.ndarray] = {}  # per list id, its sums (see _LIST_WIDTH)
+        self._ct: dict[str, Stats] = {}
+        self._user: dict[tuple[str, str], Stats] = {}
+        self._lists: dict[int, np.ndarray] = {}  # per list id, its sums (see LIST_WIDTH)
         self._last_id = 0
         self._n_read = 0  # events read so far (all with ids up to _last_id)
         self._read_at = 0.0  # time.time() when the last read began
@@ -317,24 +197,24 @@ class WeightLearner:
             n, newest = conn.execute(query).one()
         return int(n) != self._n_read or (newest is not None and float(newest) > self._read_at)
 
-    def _batch(self, obs: list[Observation]) -> _Batch:
+    def _batch(self, obs: list[Observation]) -> Batch:
         """The events of ``obs`` that say something about the ranking, as arrays."""
         kind = np.array([o.kind for o in obs], dtype=str)
-        y, w = _rewards(
-            kind, _floats([o.value for o in obs]), _floats([o.duration for o in obs]),
+        y, w = rewards(
+            kind, floats([o.value for o in obs]), floats([o.duration for o in obs]),
             implicit_weight=self.config.implicit_weight,
         )  # fmt: skip
         x = np.stack(
-            [np.ones(len(obs)), _floats([o.dtw_score for o in obs]), _floats([o.embedding_score for o in obs])], axis=1
+            [np.ones(len(obs)), floats([o.dtw_score for o in obs]), floats([o.embedding_score for o in obs])], axis=1
         )
         has_x = ~np.isnan(x).any(axis=1)
         # A list-wide event without scores (the download of a composed piece) says nothing about
         # the ranking; "compose instead" still counts against the transition setting used.
         keep = ~np.isnan(y) & (has_x | (kind == "compose_instead"))
         grid = np.asarray(self.config.transition_grid)
-        used = _floats([o.weights.get("transition") for o in obs])
+        used = floats([o.weights.get("transition") for o in obs])
         arm = np.where(np.isnan(used), -1, np.argmin(np.abs(grid[None, :] - used[:, None]), axis=1))
-        return _Batch(
+        return Batch(
             content_type=np.array([o.content_type for o in obs], dtype=str)[keep],
             user=np.array([o.user_id for o in obs], dtype=str)[keep],
             rec=np.array([o.recommendation_id for o in obs], dtype=np.int64)[keep],
@@ -354,47 +234,47 @@ class WeightLearner:
         b = self._batch(obs)
         if not len(b.y):
             return
-        cts, ct_index = _group(b.content_type)
-        users, user_index = _group(b.user)
-        pairs, pair_index = _group(ct_index * len(users) + user_index)
+        cts, ct_index = group(b.content_type)
+        users, user_index = group(b.user)
+        pairs, pair_index = group(ct_index * len(users) + user_index)
         terms, ct_of, pair_of = self._list_terms(b, ct_index, pair_index)
-        ct_sums, pair_sums = _sum_by(ct_of, len(cts), terms), _sum_by(pair_of, len(pairs), terms)
+        ct_sums, pair_sums = sum_by(ct_of, len(cts), terms), sum_by(pair_of, len(pairs), terms)
         for g, ct in enumerate(cts):
-            s = self._ct.setdefault(str(ct), _Stats())
+            s = self._ct.setdefault(str(ct), Stats())
             s.add_blend(ct_sums[g])
             s.users.update(np.unique(b.user[ct_index == g]).tolist())
         pair_stats = []
         for g, key in enumerate(pairs):
             ct, user = str(cts[key // len(users)]), str(users[key % len(users)])
-            s = self._user.setdefault((ct, user), _Stats())
+            s = self._user.setdefault((ct, user), Stats())
             s.add_blend(pair_sums[g])
             s.users.add(user)
             pair_stats.append(s)
         self._fold_arms(b, cts, ct_index, pair_stats, pair_index)
 
     def _list_terms(
-        self, b: _Batch, ct_index: np.ndarray, pair_index: np.ndarray
+        self, b: Batch, ct_index: np.ndarray, pair_index: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The batch's per-event terms, plus per list it touches the change of that list's
-        evidence (:func:`_list_evidence`), as rows to sum by content type and by user."""
-        events = _event_terms(b)
+        evidence (:func:`list_evidence`), as rows to sum by content type and by user."""
+        events = event_terms(b)
         scored = np.flatnonzero(b.has_x)
-        lists, list_index = _group(b.rec[scored])
-        added = _sum_by(list_index, len(lists), _list_rows(b)[scored])
+        lists, list_index = group(b.rec[scored])
+        added = sum_by(list_index, len(lists), list_rows(b)[scored])
         first = np.zeros(len(lists), dtype=np.int64)
         first[list_index[::-1]] = scored[::-1]  # an event of each list: its content type and user
-        old = np.array([self._lists.get(int(r), np.zeros(_LIST_WIDTH)) for r in lists]).reshape(-1, _LIST_WIDTH)
+        old = np.array([self._lists.get(int(r), np.zeros(LIST_WIDTH)) for r in lists]).reshape(-1, LIST_WIDTH)
         new = old + added
         self._lists.update(zip(lists.tolist(), new, strict=True))
         cfg = self.config
         rows = np.zeros((len(lists), events.shape[1]))
-        rows[:, :12] = _list_evidence(new, cfg.noise_var, cfg.list_offset_var)
-        rows[:, :12] -= _list_evidence(old, cfg.noise_var, cfg.list_offset_var)
+        rows[:, :12] = list_evidence(new, cfg.noise_var, cfg.list_offset_var)
+        rows[:, :12] -= list_evidence(old, cfg.noise_var, cfg.list_offset_var)
         terms = np.concatenate([events, rows])
         return terms, np.concatenate([ct_index, ct_index[first]]), np.concatenate([pair_index, pair_index[first]])
 
     def _fold_arms(
-        self, b: _Batch, cts: np.ndarray, ct_index: np.ndarray, pair_stats: list[_Stats], pair_index: np.ndarray
+        self, b: Batch, cts: np.ndarray, ct_index: np.ndarray, pair_stats: list[Stats], pair_index: np.ndarray
     ) -> None:
         """Add the batch's residual rewards to the transition arms of each content type and user."""
         means = np.stack([self._posterior(str(ct), None)[0] for ct in cts])
@@ -406,7 +286,7 @@ class WeightLearner:
         cols = np.stack([b.w, b.w * residual], axis=1)[tried]
         for stats, index in ((None, ct_index), (pair_stats, pair_index)):
             n = len(cts) if stats is None else len(stats)
-            sums = _sum_by(index[tried] * n_arms + b.arm[tried], n * n_arms, cols).reshape(n, n_arms, 2)
+            sums = sum_by(index[tried] * n_arms + b.arm[tried], n * n_arms, cols).reshape(n, n_arms, 2)
             for g in range(n):
                 s = self._ct[str(cts[g])] if stats is None else stats[g]
                 s.add_arms(self.config.transition_grid, sums[g, :, 0], sums[g, :, 1])
@@ -431,8 +311,8 @@ class WeightLearner:
         prec = np.diag([1e-2, 0.0, 0.0]) + cfg.prior_scale_precision * np.outer(u, u)
         prec += cfg.prior_precision * np.outer(v, v)
         mean0 = np.array([0.0, w0, 1.0 - w0])
-        s = self._ct.get(content_type, _Stats())
-        u = self._user.get((content_type, user), _Stats()) if user is not None else _Stats()
+        s = self._ct.get(content_type, Stats())
+        u = self._user.get((content_type, user), Stats()) if user is not None else Stats()
         # A user's prior is what *everyone else* taught (the content type's statistics less
         # the user's own), so each of the user's ratings counts once, in the user's part.
         prec_ct = prec + (s.xtx - u.xtx) / cfg.noise_var
@@ -459,8 +339,8 @@ class WeightLearner:
         events (as the blend does, see :meth:`_posterior`).
         """
         cfg = self.config
-        s = self._ct.get(content_type) or _Stats()
-        us = (self._user.get((content_type, user)) if user is not None else None) or _Stats()
+        s = self._ct.get(content_type) or Stats()
+        us = (self._user.get((content_type, user)) if user is not None else None) or Stats()
         out = {}
         for a in cfg.transition_grid:
             n = cfg.arm_prior_count + s.arm_w.get(a, 0.0) - us.arm_w.get(a, 0.0)
@@ -494,7 +374,7 @@ class WeightLearner:
 
     def _tried_arms(self, content_type: str, user: str | None) -> list[float]:
         """The arms that any event of ``content_type`` was logged under (a user's arms build on these)."""
-        s = self._ct.get(content_type) or _Stats()
+        s = self._ct.get(content_type) or Stats()
         return [a for a in self.config.transition_grid if s.arm_w.get(a, 0.0) > 0]
 
     # ------------------------------------------------------------------ reading
@@ -507,7 +387,7 @@ class WeightLearner:
         mean, cov = self._posterior(content_type, user)
         draws = np.random.default_rng(0).multivariate_normal(mean, cov, size=400)
         w = float(self._blend(mean))
-        s = (self._user.get((content_type, user)) if user else self._ct.get(content_type)) or _Stats()
+        s = (self._user.get((content_type, user)) if user else self._ct.get(content_type)) or Stats()
         return WeightEstimate(
             content_type=content_type,
             user=user,
