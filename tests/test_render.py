@@ -313,6 +313,24 @@ def test_write_outputs_writes_each_format_once(piece, clip, tmp_path) -> None:
     assert set(no_clip) == {"mid", "musicxml", "wav"}
 
 
+
+def test_a_missing_tool_is_named_before_any_file_is_written(piece, clip, tmp_path, monkeypatch) -> None:
+    """Without FFmpeg the MIDI, MusicXML and WAV were written before the mux failed, a partial set left
+    behind; a missing SoundFont left the MIDI."""
+    from analysis.media import ffmpeg
+    from composer.output.write import write_outputs
+
+    monkeypatch.setattr(ffmpeg.shutil, "which", lambda name: None)
+    with pytest.raises(MediaError, match="ffmpeg is not installed"):
+        write_outputs(piece, tmp_path / "a", "cue", clip)
+    monkeypatch.undo()
+    with pytest.raises(MediaError, match="SoundFont not found"):
+        write_outputs(piece, tmp_path / "b", "cue", clip, soundfont=tmp_path / "none.sf2")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    midi_only = write_outputs(piece, tmp_path / "c", "cue", formats=("mid",), soundfont=tmp_path / "none.sf2")
+    assert set(midi_only) == {"mid"}  # MIDI alone needs neither
+
+
 def test_write_outputs_optional_formats_and_bad_arguments(piece, tmp_path, monkeypatch) -> None:
     from composer.output.write import write_outputs
 

@@ -59,6 +59,19 @@ def make_folder(folder: Path) -> Path:
     return folder
 
 
+def _check_tools(wanted: Collection[str], clip: str | Path | None, soundfont: str | Path | None) -> None:
+    """FFmpeg, FluidSynth and the SoundFont, where ``wanted`` needs them, before any file is written: a
+    missing one was found after the MIDI, MusicXML and WAV were, leaving a partial set behind."""
+    from analysis.media.ffmpeg import ffmpeg_binary
+    from analysis.media.synth import fluidsynth_module, soundfont_path
+
+    if "mp4" in wanted and clip is not None:
+        ffmpeg_binary(clip, "muxed")
+    if {"wav", "stems", "mp4"} & set(wanted):
+        soundfont_path(soundfont)
+        fluidsynth_module()
+
+
 def write_outputs(
     piece: Composition,
     out_dir: str | Path,
@@ -97,8 +110,9 @@ def write_outputs(
         raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
     if not stem or Path(stem).name != stem:
         raise ParameterError(f"`stem` must be a plain file name without folders (received {stem!r})")
-    folder = make_folder(Path(out_dir))
     wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
+    _check_tools(wanted, clip, soundfont)
+    folder = make_folder(Path(out_dir))
     written: dict[str, dict[str, Path]] = {}
     # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.
     share = {f: _SHARE[f] / sum(_SHARE[w] for w in wanted) for f in wanted}
