@@ -57,13 +57,24 @@ class ScoreSettings:
     seed: int = 0
     clip_sound: str = "auto"
     duck_db: float = UNDER_DB
+    #: The blend learned from the library's feedback (``MatchWeights.to_dict()``), read once by the
+    #: submitting process so that every clip ranks with the same weights; None: the content type's preset.
+    weights: tuple[tuple[str, float], ...] | None = None
 
     def resume_fields(self) -> dict[str, Any]:
         fields = asdict(self)
         del fields["out_dir"]
         if fields["duck_db"] == UNDER_DB:  # the depth before it could be chosen: older manifests still resume
             del fields["duck_db"]
+        if fields["weights"] is None:  # the preset, as before feedback was read: older manifests still resume
+            del fields["weights"]
         return fields
+
+    def match_weights(self) -> Any:
+        """The :class:`~matching.ranking.weights.MatchWeights` to rank with (None: the content type's preset)."""
+        from matching.ranking.weights import MatchWeights
+
+        return None if self.weights is None else MatchWeights.from_dict(dict(self.weights))
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,7 @@ def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
         seed=settings.seed,
         clip_sound=settings.clip_sound,
         duck_db=settings.duck_db,
+        weights=settings.match_weights(),
     )
     return summarize_score(result, library_seconds=opened - start)
 
@@ -344,6 +356,23 @@ def _library_key(library: str | Path | None) -> str | None:
     return text if "://" in text else str(Path(text).expanduser().resolve())
 
 
+def learned_weights(library: str | None, content_type: str) -> tuple[tuple[str, float], ...] | None:
+    """The blend learned from the feedback in ``library`` (a :func:`_library_key`) for ``content_type``, as
+    ``soundtrack match``, ``soundtrack score`` and the page read it; None while it is the preset's.
+
+    Read here, once, through a read-only connection (the batch does not write the library): workers
+    then rank every clip with the same weights even if ratings arrive during the batch, and the
+    weights key the resume, so a batch run again after the ratings changed the blend is scored again.
+    """
+    if library is None:
+        return None
+    from matching.feedback.learner import current_weights
+    from matching.ranking.weights import weights_for
+
+    learned = current_weights(content_type, db=readonly_url(library))
+    return None if learned == weights_for(content_type) else tuple(sorted(learned.to_dict().items()))
+
+
 def _check_library(library: Any) -> None:
     """A batch takes the library as a path or URL (workers open it themselves), and it must exist."""
     if library is not None and not isinstance(library, str | Path):
@@ -450,6 +479,7 @@ def score_videos(
         seed=seed,
         clip_sound=clip_sound,
         duck_db=duck_db,
+        weights=None if task is analyze_clip else learned_weights(_library_key(library), content_type),
     )
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=input_path, help="video file")
     parser.add_argument("--library", default="library.db", help="SQLite path or database URL (default library.db)")
     parser.add_argument("-k", "--k", type=int, default=10, help="number of tracks to list (default 10)")
-    parser.add_argument("--content-type", default=None, help="weight preset (default, drama, action, ...)")
+    parser.add_argument("--content-type", default="general",
+                        help="analysis and matching preset (default general, as `score`, `batch` and the page use; "
+                             "drama, action, ...)")
     parser.add_argument("--sources", default=SOURCES_HELP_DEFAULT,
                         help=f"comma-separated affect sources for the clip (default all: {SOURCES_HELP_DEFAULT}; "
                              "those without evidence switch themselves off)")
@@ -41,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
         raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")
-    clip = analyze_video(args.clip, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()))
-    # The blend learned from listeners' feedback in this library (the preset until there is any).
+    clip = analyze_video(args.clip, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
+                         content_type=args.content_type)
+    # The blend learned from listeners' feedback in this library (the preset until there is any), for the
+    # content type the ratings were logged under: `score`, `batch` and the page read the same.
     weights = current_weights(args.content_type, db=lib)
     index = update_sketch_index(lib, args.sketch_index)  # new tracks appended, removals rebuilt
     hits = rank(clip, lib if index is None else index, k=args.k, content_type=args.content_type, weights=weights,
