@@ -109,6 +109,37 @@ def test_content_type_changes_weights(library: tuple[Catalog, list[np.ndarray]])
         rank("clip.mp4", cat)
 
 
+def _flat(level: tuple[float, float], seconds: float, hop: float = HOP) -> np.ndarray:
+    return np.tile(np.array(level, dtype=float), (max(1, round(seconds / hop)), 1))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_coverage_scales_the_whole_blend_of_a_short_track(fast: bool) -> None:
+    """A 1 s sting of the clip's very mood covered 6 % of a 20 s clip and still ranked first on its full
+    embedding credit (0.297 over a 60 s track's 0.166); a 2 s sting scored >= 0.312 on any 30 s clip."""
+    from matching.ranking.ranker import estimated_scores
+    from matching.ranking.weights import weights_for
+
+    tense, calm = (-0.5, 0.4), (0.4, -0.5)
+    sting, long_calm, long_tense = _flat(tense, 1.0), _flat(calm, 60.0), _flat((-0.3, 0.2), 60.0)
+    fillers = [_flat((x, -x), 60.0) for x in np.linspace(0.1, 0.8, 12)]  # more than k: the fast path prunes
+    cat = Catalog.from_arcs([_arc(v) for v in [sting, long_calm, long_tense, *fillers]])
+    clip = _arc(_flat(tense, 20.0))
+    hits = rank(clip, cat, k=3, fast=fast)
+    by_id = {m.track_id: m for m in rank(clip, cat, k=len(cat), fast=False)}
+    short = by_id[int(cat.ids[0])]
+    assert short.coverage == pytest.approx(1.25 / 20.0)
+    assert short.score <= short.coverage + 1e-9  # a track covering 6 % of the clip scores 6 % at most
+    assert hits[0].track_id == int(cat.ids[2]) and int(cat.ids[0]) not in [m.track_id for m in hits]
+    w_dtw, w_emb = weights_for("general").blend
+    for m in by_id.values():  # the page re-blends these two with an exploration draw: they must add up
+        assert m.score == pytest.approx(w_dtw * m.dtw_score + w_emb * m.embedding_score)
+    est = estimated_scores(cat, clip.va(), HOP, weights_for("general"), np.ones(len(cat)))
+    assert est[0] <= short.coverage + 1e-9  # the sketch estimate that picks the shortlist agrees
+    long_clip = _arc(_flat(tense, 3600.0, hop=2.0), hop=2.0)  # an hour
+    assert all(m.score <= m.coverage + 1e-9 < 0.03 for m in rank(long_clip, cat, k=3, fast=fast))
+
+
 # --------------------------------------------------------------------------- a real library
 PIECES = {  # music21 corpus piece -> tempo scale (faster = more aroused)
     "bach/bwv66.6": 1.0,

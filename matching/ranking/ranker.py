@@ -5,12 +5,17 @@ to one, from :class:`matching.ranking.weights.MatchWeights`, per content type):
 
 * ``dtw_score``: the best section of the track, fitted to the clip's length, compared
   by length-normalised windowed DTW with transition channels
-  (:func:`matching.ranking.dtw.align`; a track too short to stretch over the clip is scaled
-  down by the share it covers).
+  (:func:`matching.ranking.dtw.align`).
 * ``embedding_score``: the clip's and the track's 8-number arc summaries
   (:mod:`matching.ranking.catalog`: levels, spreads, trends, rates of change), compared as
   ``1 / (1 + mean(((x - y) / scale)^2))`` with the per-dimension ``EMBED_SCALE``.
   Both sides use the same summary of their arcs, so they share every dimension.
+
+Both parts of a track too short to stretch over the clip are scaled down by the share of the clip
+it covers (``coverage``), so the whole blend is: a 1 s sting on a 20 s clip covers 6 % of it and
+cannot rank as a good match on its mood summary alone. ``score`` stays exactly the blend of the
+two scores a :class:`Match` reports (the page re-blends them with an exploration draw, and the
+feedback learner learns the blend from them).
 
 :func:`rank` returns a :class:`Ranking`: a ``list[Match]``, best first, that also
 carries ``compose_instead`` (True when even the best score is below the weights'
@@ -58,7 +63,9 @@ class Match:
     title: str | None
     #: Blended score in [0, 1].
     score: float
+    #: Arc-flow score, scaled by ``coverage``.
     dtw_score: float
+    #: Arc-summary score, scaled by ``coverage``.
     embedding_score: float
     #: Start and end of the best section in the track, seconds.
     start: float
@@ -192,9 +199,10 @@ def rank(
 
     def exact(chosen: np.ndarray) -> list[Match]:
         al = align_tracks(cat, chosen, q, hop, w, fq)
-        score = w_dtw * al.score + w_emb * emb[chosen]
+        covered_emb = al.coverage * emb[chosen]  # al.score carries the coverage already
+        score = w_dtw * al.score + w_emb * covered_emb
         order = np.lexsort((np.asarray(cat.ids)[chosen], -score))[:k]  # best first, ties by track id
-        return [_match(cat, int(chosen[r]), float(score[r]), al, r, float(emb[chosen[r]])) for r in order]
+        return [_match(cat, int(chosen[r]), float(score[r]), al, r, float(covered_emb[r])) for r in order]
 
     if not fast or len(cat) <= k:
         best = exact(np.arange(len(cat)))
@@ -253,13 +261,18 @@ def estimated_scores(cat: Catalog, q: np.ndarray, hop: float, w: MatchWeights, e
     """``(N,)`` every track's blended score with the sketch estimate in place of exact DTW.
 
     The estimate (:func:`matching.ranking.sketches.estimate`) replaces the exact DTW distance in the
-    blend; the embedding part and the coverage of short tracks are exact already.
+    blend; the embedding part and the coverage of short tracks (which scales the whole blend, as in
+    :func:`rank`) are exact already.
     """
     w_dtw, w_emb = w.blend
     est = estimate(cat, q, hop=hop, weights=w).distance
+    return coverages(cat, q.shape[0], hop, w) * (w_dtw * distance_to_score(est, w.distance_scale) + w_emb * emb)
+
+
+def coverages(cat: Catalog, clip_steps: int, hop: float, w: MatchWeights) -> np.ndarray:
+    """``(N,)`` share of a clip of ``clip_steps`` steps each track covers, slowed down ``max_stretch`` at most."""
     m = steps_at(np.diff(cat.offsets), cat.hops, hop)
-    coverage = np.minimum(1.0, m * w.max_stretch / q.shape[0])
-    return w_dtw * coverage * distance_to_score(est, w.distance_scale) + w_emb * emb
+    return np.minimum(1.0, m * w.max_stretch / clip_steps)
 
 
 def _shortlist(
