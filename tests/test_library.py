@@ -283,3 +283,40 @@ def test_bytes_another_indexer_stored_meanwhile_count_as_existing(music: Path, t
     monkeypatch.setattr(lib, "by_checksum", lambda checksum: None)
     report = lib.add_folder(copy, workers=0, progress=False)
     assert (report.added, report.existing) == ((), 1) and len(lib) == 1
+
+
+def test_a_loaded_catalogue_follows_a_move_another_process_indexed(music: Path, tmp_path: Path) -> None:
+    """The page's Library keeps its catalogue; `soundtrack index` in another process finds a moved file.
+    A move changes no count, id or revision, so the cached catalogue kept the old path."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "lib.db"
+    page = Library(db, analyzer=loudness_analyzer)
+    page.add_folder(music, workers=0, progress=False)
+    assert str((music / "rising.wav").resolve()) in page.catalog().paths  # loaded and cached
+    (music / "sub" / "moved").mkdir()
+    (music / "rising.wav").rename(music / "sub" / "moved" / "rising_new.wav")
+    code = ("import sys; from matching.library.store import Library; "
+            "print(len(Library(sys.argv[1]).add_folder(sys.argv[2], workers=0, progress=False).moved))")
+    out = subprocess.run([sys.executable, "-c", code, str(db), str(music)], check=True, capture_output=True,
+                         text=True, cwd=Path(__file__).parents[1]).stdout  # fmt: skip
+    assert out.split()[-1] == "1"
+    paths = page.catalog().paths
+    assert str((music / "sub" / "moved" / "rising_new.wav").resolve()) in paths
+    assert str((music / "rising.wav").resolve()) not in paths
+
+
+def test_a_read_only_library_from_before_moves_were_recorded_opens(music: Path, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from matching.cluster import readonly_url
+
+    db = tmp_path / "lib.db"
+    writer = Library(db, analyzer=loudness_analyzer)
+    writer.add_folder(music, workers=0, progress=False)
+    with writer.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE track_moves"))  # as an older version made it
+    writer.engine.dispose()
+    ro = Library(readonly_url(str(db)))
+    assert ro.moves() == 0 and len(ro.catalog()) == 3

@@ -14,6 +14,7 @@ is cached and rebuilt after any write (by this or another process).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -28,7 +29,7 @@ from analysis.arc import EMOTIONS, EmotionArc
 from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.hashing import content_hash
 from analysis.music.formats import TRACK_SUFFIXES  # what add_folder picks up: what analyze_track reads
-from matching.db import BUSY_TIMEOUT, create_tables, make_engine
+from matching.db import BUSY_TIMEOUT, ReadOnlyDatabase, create_tables, make_engine
 from matching.library.indexing import IndexReport, Skipped, analyze_files, analyze_one, moved_here
 from matching.library.records import TrackRecord
 from matching.ranking.catalog import Catalog, build_catalog
@@ -80,6 +81,18 @@ track_readers = sa.Table(
 )
 #: Times tracks were analysed again, summed: it changes when an arc is replaced in place.
 _REVISIONS = sa.select(sa.func.coalesce(sa.func.sum(track_readers.c.revision), 0))
+#: One row per move of a track's file (:meth:`Library.relocate`). The catalogue cache and the sketch
+#: index hold paths, and a move changes no count, id or revision, so the largest id here is part of their
+#: stamps. Its own metadata: a library made before moves were recorded still opens read-only without it.
+moves_metadata = sa.MetaData()
+track_moves = sa.Table(
+    "track_moves",
+    moves_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("moved_at", sa.Float, nullable=False),
+)
+_MOVES = sa.select(sa.func.coalesce(sa.func.max(track_moves.c.id), 0))
 embeddings = sa.Table(
     "embeddings",
     metadata,
@@ -140,6 +153,8 @@ class Library:
         self.analyzer = analyzer
         self.engine = make_engine(url_or_path, busy_timeout=busy_timeout)
         create_tables(metadata, self.engine)
+        with contextlib.suppress(ReadOnlyDatabase):  # read-only, from before moves were recorded: none are
+            create_tables(moves_metadata, self.engine)
         self._catalog: Catalog | None = None
         self._catalog_stamp: tuple[Any, ...] | None = None
 
@@ -220,12 +235,14 @@ class Library:
         )
 
     def catalog(self) -> Catalog:
-        """Every track's arc, embedding and metadata as flat arrays (cached until the next write)."""
+        """Every track's arc, embedding and metadata as flat arrays (cached until the next write, by this
+        process or another: tracks added, removed, analysed again or moved)."""
         with self.engine.connect() as conn:
-            stamp = tuple(conn.execute(
+            counts = conn.execute(
                 sa.select(sa.func.count(), sa.func.max(tracks.c.id), sa.func.sum(tracks.c.id),
                           _REVISIONS.scalar_subquery()).select_from(tracks)
-            ).one())
+            ).one()
+            stamp = (*counts, _moves(conn))
         if self._catalog is None or stamp != self._catalog_stamp:
             self._catalog = build_catalog(self.engine, tracks, arcs, embeddings)
             self._catalog_stamp = stamp
@@ -406,7 +423,8 @@ class Library:
         record = self.get(track_id)
         with self.engine.begin() as conn:
             conn.execute(tracks.update().where(tracks.c.id == record.id).values(path=str(Path(path).resolve())))
-        self._catalog = None  # paths live in the cached catalogue; the stamp does not see this write
+            conn.execute(track_moves.insert().values(track_id=record.id, moved_at=time.time()))  # the stamps see it
+        self._catalog = None
         return self.get(track_id)
 
     def update(self, track_id: int, path: str | Path, analysis: Any, *, checksum: str) -> TrackRecord:
@@ -437,6 +455,11 @@ class Library:
                 conn.execute(table.delete().where(table.c.track_id == record.id))
             conn.execute(tracks.delete().where(tracks.c.id == record.id))
         return record
+
+    def moves(self) -> int:
+        """A number that changes whenever a track's file is moved (:meth:`relocate`): part of the cache stamps."""
+        with self.engine.connect() as conn:
+            return _moves(conn)
 
     # ------------------------------------------------------------------ re-analysis
     def revisions(self) -> int:
@@ -495,6 +518,13 @@ class Library:
                 reader=reader, revision=track_readers.c.revision + 1))
             if not bumped.rowcount:  # a track stored before readers were recorded
                 conn.execute(track_readers.insert().values(track_id=track_id, reader=reader, revision=1))
+
+
+def _moves(conn: sa.Connection) -> int:
+    """The moves stamp (0 in a read-only library from before moves were recorded: it has no table)."""
+    if not sa.inspect(conn).has_table(track_moves.name):
+        return 0
+    return int(conn.execute(_MOVES).scalar_one())
 
 
 def _reader_of(analysis: Any) -> str:

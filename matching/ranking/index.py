@@ -5,8 +5,8 @@ sketch tables (:mod:`matching.ranking.sketches`) of each clip length it meets, i
 The index keeps both on disk, in a folder (``library.db.index/`` beside an SQLite
 library by default):
 
-- ``index.json``: format, sizes, which tracks are in (count, last id, id sum: the
-  library's stamp) and which tables exist;
+- ``index.json``: format, sizes, which tracks are in (count, last id, id sum, and the
+  library's revisions and moves: its stamp) and which tables exist;
 - the catalogue as raw little-endian arrays (``ids``, ``offsets``, ``durations``,
   ``hops``, ``va``, ``summaries``, ``embeddings``) and ``names.jsonl`` (path and title);
 - one table per window length: blocks of ``(2P, n)`` int8 columns (windows sorted by
@@ -249,11 +249,32 @@ def _open_current(folder: Path) -> SketchIndex | None:
     return SketchIndex(folder)
 
 
+def _rewrite_names(folder: Path, library: Any, index: SketchIndex) -> SketchIndex | None:
+    """The index with ``names.jsonl`` read anew from the library (tracks were moved: their paths changed,
+    their arcs and sketches did not); None when the library no longer holds the indexed tracks (rebuild)."""
+    import sqlalchemy as sa
+
+    from matching.library.store import tracks
+
+    with library.engine.connect() as conn:
+        rows = conn.execute(sa.select(tracks.c.id, tracks.c.path, tracks.c.title)
+                            .where(tracks.c.id <= int(index.meta["last_id"])).order_by(tracks.c.id)).all()
+    if not np.array_equal(np.array([r.id for r in rows], dtype=np.int64), np.asarray(index.catalog.ids)):
+        return None
+    with _locked(folder):
+        tmp = folder / f"names.jsonl.{os.getpid()}.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps([r.path, r.title]) + "\n" for r in rows)
+        os.replace(tmp, folder / "names.jsonl")  # readers that opened the index keep the names they read
+    return SketchIndex(folder)
+
+
 def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Sequence[float] = ()) -> SketchIndex:
     """The index of a :class:`matching.Library`, brought up to date with its database.
 
     New tracks (ids above the last indexed one) are appended; if any indexed track was
-    removed or analysed again (:meth:`matching.Library.reanalyse`), the index is rebuilt.
+    removed or analysed again (:meth:`matching.Library.reanalyse`), the index is rebuilt;
+    if any was moved (:meth:`matching.Library.relocate`), its paths are read again.
     ``lengths`` are tables to build now (at index time) rather than on a query's first use.
     """
     import sqlalchemy as sa
@@ -263,6 +284,7 @@ def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Seque
 
     folder = Path(folder) if folder is not None else default_folder(library.url)
     index = _open_current(folder)
+    moves = library.moves()  # before the paths are read: a move after this is seen by the next call
     revisions = library.revisions()
     if index is not None and int(index.meta.get("revisions", 0)) != revisions:
         index = None  # tracks were analysed again: their sketches changed
@@ -278,11 +300,16 @@ def sync_index(library: Any, folder: str | Path | None = None, *, lengths: Seque
         elif int(newest or 0) > known:
             new = build_catalog(library.engine, tracks, arcs, embeddings, where=tracks.c.id > known)
             index = append_tracks(folder, new)
+    if index is not None and index.meta.get("moves") != moves:  # no "moves": an index from before they counted
+        index = _rewrite_names(folder, library, index)
     if index is None:
         index = create_index(folder, library.catalog(), lengths=lengths)
-    if int(index.meta.get("revisions", 0)) != revisions:
-        index.meta["revisions"] = revisions
-        _write_meta(folder, index.meta)
+    if int(index.meta.get("revisions", 0)) != revisions or index.meta.get("moves") != moves:
+        with _locked(folder):  # another process may be storing a table's entry
+            meta = json.loads((folder / "index.json").read_text())
+            meta["revisions"], meta["moves"] = revisions, moves
+            _write_meta(folder, meta)
+        index.meta["revisions"], index.meta["moves"] = revisions, moves
     for length in lengths:
         index.table(length)
     return index
