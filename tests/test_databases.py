@@ -125,6 +125,31 @@ def test_processes_adding_the_same_file_get_one_record(db_url: str, music: Path)
     assert len(set(ids)) == 1 and len(Library(db_url)) == 1
 
 
+def _open_new(path: str, barrier: mp.Barrier, out: mp.Queue) -> None:
+    barrier.wait(timeout=BARRIER_S)
+    try:
+        Library(path)
+        FeedbackLog(path)  # the page opens both: the feedback tables are created on the same path
+        out.put("ok")
+    except Exception as err:  # reported to the test, which names it
+        out.put(f"{type(err).__name__}: {str(err)[:120]}")
+
+
+def test_processes_opening_a_new_sqlite_library_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two `soundtrack index` on a new file: "table tracks already exists" in about half the rounds."""
+    ctx = mp.get_context("fork")
+    said: list[str] = []
+    for round_ in range(6):
+        path = str(tmp_path / f"new{round_}.db")
+        barrier, out = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_new, args=(path, barrier, out)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        said += [out.get(timeout=120) for _ in procs]
+        _join_all(procs, 60.0)
+    assert said == ["ok"] * 24
+
+
 def _rate(url: str, rec: int, i: int, barrier: mp.Barrier) -> None:
     log = FeedbackLog(url)
     barrier.wait(timeout=BARRIER_S)
