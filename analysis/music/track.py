@@ -21,7 +21,7 @@ from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ParameterError, as_path
 from analysis.jit import load_librosa
 from analysis.media.hashing import content_hash
-from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES
+from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES, header_frames
 from analysis.music.symbolic import MusicFeatures
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,7 @@ def load_audio(path: str | Path, *, sr: int = 22050, mono: bool = True) -> np.nd
     if p.suffix.lower() not in AV_FIRST:
         try:
             data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
+            _warn_if_cut(p, data.shape[0], file_sr)
             if mono or data.shape[1] <= 2:
                 y = data.mean(axis=1) if mono else data.T
                 if file_sr != sr and y.shape[-1]:
@@ -194,6 +195,15 @@ def load_audio(path: str | Path, *, sr: int = 22050, mono: bool = True) -> np.nd
     if not np.all(np.isfinite(y)):
         raise MediaError(p, "has non-finite audio samples")
     return np.ascontiguousarray(y, np.float32)
+
+
+def _warn_if_cut(p: Path, frames: int, sr: int) -> None:
+    """Warn when a WAV or AIFF holds fewer frames than its header announces (cut off part-way), as the
+    video decoder warns of a clip shorter than its container says; what was read is still used."""
+    announced = header_frames(p)
+    if announced is not None and announced - frames > max(0.1 * sr, 0.01 * announced):
+        log.warning("%s: decoded %.1f s of the %.1f s its header announces (truncated?)", p, frames / sr,
+                    announced / sr)
 
 
 def _analyze_midi(p: Path, hop: float) -> tuple[EmotionArc, MusicFeatures, float, str, str, float, float]:
