@@ -83,24 +83,25 @@ def weights_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
                               "w_dtw": None if w is None else w.blend[0]})
 
 
-def test_batch_ranks_with_the_learned_blend_and_keys_the_resume_with_it(tmp_path: Path) -> None:
+def test_batch_ranks_with_the_learned_blend_and_a_resume_keeps_what_it_finished(tmp_path: Path) -> None:
     from mediagen import Shot, make_clip
 
     db = tmp_path / "lib.db"
     lib, _ = _library(db)
     lib.engine.dispose()
     (tmp_path / "clips").mkdir()
-    make_clip(tmp_path / "clips" / "a.mp4", shots=[Shot(10, (90, 90, 90))], fps=10, size=(64, 48))
+    for name, grey in (("a", 90), ("b", 160)):  # other bytes: not one clip twice
+        make_clip(tmp_path / "clips" / f"{name}.mp4", shots=[Shot(10, (grey,) * 3)], fps=10, size=(64, 48))
     kwargs = dict(library=db, out_dir=tmp_path / "out", workers=0, progress=False, task=weights_task)
-    before = score_videos(tmp_path / "clips", **kwargs)
-    assert before.records[0].result["w_dtw"] is None  # no ratings: the preset, and the key of older manifests
+    before = score_videos(tmp_path / "clips" / "a.mp4", **kwargs)
+    assert before.records[0].result["w_dtw"] is None  # no ratings: the preset
     _rate_embedding_fan(db)
     learned = current_weights("general", db=db)
     assert learned_weights(str(db), "general") == tuple(sorted(learned.to_dict().items()))
-    after = score_videos(tmp_path / "clips", **kwargs)
-    assert after.ran == 1 and after.records[0].result["w_dtw"] == pytest.approx(learned.blend[0])
-    again = score_videos(tmp_path / "clips", **kwargs)
-    assert (again.ran, again.skipped) == (0, 1)  # the same learned blend: done already
+    after = score_videos(tmp_path / "clips", **kwargs)  # ratings arrived meanwhile: resumed, not redone
+    assert (after.ran, after.skipped) == (1, 1)
+    done = {Path(r.input).stem: r.result["w_dtw"] for r in after.records if r.result}
+    assert done["b"] == pytest.approx(learned.blend[0])  # the clip still to do ranks with the learned blend
 
 
 def test_the_batch_reads_the_weights_without_writing_the_library(tmp_path: Path) -> None:

@@ -66,8 +66,9 @@ class ScoreSettings:
         del fields["out_dir"]
         if fields["duck_db"] == UNDER_DB:  # the depth before it could be chosen: older manifests still resume
             del fields["duck_db"]
-        if fields["weights"] is None:  # the preset, as before feedback was read: older manifests still resume
-            del fields["weights"]
+        # The learned blend ranks the clips still to do, but does not key the resume: ratings arriving on the
+        # page during a long batch would otherwise make a resumed run score its finished clips again.
+        del fields["weights"]
         return fields
 
     def match_weights(self) -> Any:
@@ -361,8 +362,8 @@ def learned_weights(library: str | None, content_type: str) -> tuple[tuple[str, 
     ``soundtrack match``, ``soundtrack score`` and the page read it; None while it is the preset's.
 
     Read here, once, through a read-only connection (the batch does not write the library): workers
-    then rank every clip with the same weights even if ratings arrive during the batch, and the
-    weights key the resume, so a batch run again after the ratings changed the blend is scored again.
+    then rank every clip with the same weights even if ratings arrive during the batch. They do not
+    key the resume (:meth:`ScoreSettings.resume_fields`): a resumed batch keeps the clips it finished.
     """
     if library is None:
         return None
