@@ -186,3 +186,21 @@ def test_a_learned_source_plugs_into_the_protocol(tmp_path) -> None:
         for n in inst.notes if not inst.is_drum else ():
             span = piece.plan.chord_at(n.start + 1e-9)
             assert n.pitch % 12 in span.scale
+
+
+def test_a_cue_gets_a_melody_where_the_model_writes_almost_none() -> None:
+    """The model wrote no lead at all for a calm dark West African cue (2 of 24 calm cues empty, 12 of 24
+    with two notes or fewer); with ``source="auto"`` the rule source writes one instead, and says so."""
+    from composer.music.sources import LEARNED_CHECKPOINT
+    from composer.pipeline.compose import MIN_LEAD_SHARE, lead_share
+
+    if not LEARNED_CHECKPOINT.is_file():
+        pytest.skip("no shipped checkpoint in this checkout")
+    arc = EmotionArc.constant(15.0, valence=-0.6, arousal=-0.6)
+    cuts = [3.0, 6.0, 9.0, 12.0]
+    asked = compose(arc, cuts=cuts, duration=15.0, style="west_african", seed=1, source="learned")
+    assert lead_share(asked.parts[0].notes if asked.parts[0].name == "lead" else (), 15.0) < MIN_LEAD_SHARE
+    auto = compose(arc, cuts=cuts, duration=15.0, style="west_african", seed=1)
+    assert auto.source == "rules" and auto.parts[0].name == "lead"
+    assert lead_share(auto.parts[0].notes, 15.0) >= MIN_LEAD_SHARE
+    assert lead_share([], 15.0) == 0.0 and lead_share([Note(0.0, 3.0, 60, 90), Note(2.0, 6.0, 62, 90)], 12.0) == 0.5

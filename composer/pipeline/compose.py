@@ -6,6 +6,7 @@ Plan harmony and tempo (:mod:`composer.music.harmony`), ask a note source for th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,22 @@ from composer.music.styles import Style, get_style, resolve_instrument
 from composer.output.piece import Composition, build_midi
 
 SeedMelody = str | Path | pretty_midi.PrettyMIDI | Sequence[Note]
+log = logging.getLogger(__name__)
+
+#: With ``source="auto"``, a learned melody that sounds for less than this share of the piece is
+#: replaced by the rule source's: a cue whose lead is silent most of the time has no tune to follow.
+MIN_LEAD_SHARE = 0.5
+
+
+def lead_share(melody: Sequence[Note], duration: float) -> float:
+    """The share of ``duration`` during which some note of ``melody`` sounds."""
+    spans = sorted((max(0.0, n.start), min(duration, n.end)) for n in melody if n.end > n.start)
+    covered, reach = 0.0, 0.0
+    for a, b in spans:
+        a = max(a, reach)
+        if b > a:
+            covered, reach = covered + b - a, b
+    return covered / duration if duration > 0 else 0.0
 
 
 def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
@@ -78,7 +95,8 @@ def compose(
     style's lead) plays the lead line; ``energy`` in [-1, 1] shifts arousal for tempo
     and texture; ``tempo`` (bpm) replaces the derived base tempo; ``seed_melody`` (MIDI
     path, PrettyMIDI or notes) is developed through the piece; ``source`` picks the
-    note source (``"auto"``: the learned model when available, else rules; or a
+    note source (``"auto"``: the learned model when available, else rules, and rules too where the
+    model's melody would sound for less than half the piece; or a
     :class:`~composer.music.notes.NoteSource` instance).
     """
     if not isinstance(arc, EmotionArc):
@@ -109,6 +127,12 @@ def compose(
     )
     note_source = get_source(source)
     material = note_source.generate(request)
+    if source == "auto" and material.source != "rules" and lead_share(material.melody, dur) < MIN_LEAD_SHARE:
+        # The model wrote almost no melody for this plan (West African calm plans, whose quartal chords
+        # it seldom saw: 2 of 24 empty, 12 of 24 with two notes or fewer): the rule source writes one.
+        log.info("the model's melody sounds for %.0f %% of the piece; the rule source's is used",
+                 100 * lead_share(material.melody, dur))
+        material = get_source("rules").generate(request)
     parts = arrange(plan, material, arc=arc, style=sty, lead_program=program, energy=energy, seed=seed)
     return Composition(
         midi=build_midi(parts, plan),
