@@ -179,3 +179,40 @@ def test_a_last_cut_keeps_the_cut_rule_and_comes_home_when_it_can() -> None:
                 assert at.root == plan.tonic, (before.symbol, at.symbol)  # home whenever it can be
                 home += 1
     assert home >= 12  # (A -> D at a cut: the add9 would keep two tones, the triad keeps one)
+
+
+def test_a_bright_calm_cue_holds_no_cluster_or_diminished_chord() -> None:
+    """A bright ambient plan took the Lydian fourth degree, a diminished triad, and added its ninth: a
+    minor second and two tritones held for 8 s in a calm, happy cue (4 of 6 seeds)."""
+    arc = EmotionArc.constant(30.0, valence=0.6, arousal=-0.6)
+    for style in ("ambient", "cinematic", "piano_solo"):
+        for seed in range(6):
+            for chord in plan_harmony(arc, (), 30.0, style=get_style(style), seed=seed).chords:
+                pcs = sorted({p % 12 for p in chord.pitches})
+                steps = {(b - a) % 12 for a in pcs for b in pcs if a != b}
+                assert not steps & {1, 6, 11}, (style, seed, chord.symbol)
+
+
+def test_grief_is_dark_and_threat_is_tense() -> None:
+    """Below valence -0.5 every chord was ``tense``, whatever the arousal: a calm sad cue alternated its minor
+    tonic with diminished sevenths."""
+    moods = {}
+    for arousal in (-0.6, 0.8):
+        arc = EmotionArc.constant(15.0, valence=-0.6, arousal=arousal)
+        plans = [plan_harmony(arc, (3.0, 6.0, 9.0, 12.0), 15.0, style=get_style("cinematic"), seed=s) for s in range(4)]
+        moods[arousal] = {c.mood for p in plans for c in p.chords}
+        symbols = [c.symbol for p in plans for c in p.chords]
+        if arousal < 0:
+            assert not any("dim7" in s for s in symbols), symbols  # a ii° may pass; no diminished sevenths
+    assert moods == {-0.6: {"dark"}, 0.8: {"tense"}}
+
+
+def test_cuts_at_the_very_ends_are_the_opening_and_the_ending() -> None:
+    """A cut 0.1 s in struck every part twice, and one 0.2 s before the end left the cue off its tonic (on a
+    diminished seventh inside the fade)."""
+    arc = EmotionArc.constant(15.0, valence=-0.2, arousal=0.9)
+    for seed in range(4):
+        plan = plan_harmony(arc, (0.1, 7.5, 14.8), 15.0, style=get_style("cinematic"), seed=seed)
+        assert plan.cuts == (7.5,)
+        assert plan.chords[0].start == 0.0 and plan.chords[1].start > 0.3
+        assert plan.chords[-1].root == plan.tonic and plan.chords[-1].end == 15.0

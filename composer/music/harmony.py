@@ -229,9 +229,13 @@ def build_chord(scale: Sequence[int], degree: int, *, seventh: bool, ninth: bool
 
 def _chord(scale: Sequence[int], degree: int, rel_degree: int, mood: str, valence: float, arousal: float):
     """Chord colour: sevenths on tense (and intense non-bright) non-tonic chords, added
-    ninths on bright tonic and subdominant chords when valence is high."""
+    ninths on bright tonic and subdominant chords when valence is high, if they have a perfect fifth
+    (a Lydian scale's fourth degree is a diminished triad: with its ninth, a cluster of a minor
+    second and two tritones held for a whole calm chord)."""
     seventh = rel_degree != 0 and (mood == "tense" or (arousal > 0.3 and mood != "bright"))
-    ninth = mood == "bright" and valence > 0.4 and rel_degree in (0, 3)
+    triad = build_chord(scale, degree, seventh=False, ninth=False)
+    fifth = len(triad) == 3 and (triad[2] - triad[0]) % 12 == 7
+    ninth = mood == "bright" and valence > 0.4 and rel_degree in (0, 3) and fifth
     return build_chord(scale, degree, seventh=seventh, ninth=ninth)
 
 
@@ -260,8 +264,14 @@ def _check_plan(duration: float, tempo: float | None, energy: float | None, seed
         raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
 
 
+#: Cuts this close (s) to the start or the end are part of the opening or the ending: a chord changed
+#: 0.1 s in struck every part twice (a flam), and one 0.2 s before the end left the cue on a diminished
+#: seventh inside its fade instead of its tonic.
+EDGE = 0.3
+
+
 def usable_cuts(cuts: Sequence[float], duration: float) -> list[float]:
-    """The cuts a chord changes on: sorted, inside ``(0.05, duration - 0.05)`` s, none within 50 ms
+    """The cuts a chord changes on: sorted, inside ``(EDGE, duration - EDGE)`` s, none within 50 ms
     of the one before."""
     try:
         raw = np.asarray([float(c) for c in cuts], float)
@@ -271,7 +281,7 @@ def usable_cuts(cuts: Sequence[float], duration: float) -> list[float]:
         raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
     clean: list[float] = []
     for c in sorted(raw.tolist()):
-        if 0.05 < c < duration - 0.05 and (not clean or c - clean[-1] > 0.05):
+        if EDGE < c < duration - EDGE and (not clean or c - clean[-1] > 0.05):
             clean.append(c)
     return clean
 
@@ -321,11 +331,19 @@ def _chord_starts(
     return marks
 
 
-def _mood(valence: float, phrase_valence: float, falling: bool, rng: np.random.Generator) -> str:
-    """``tense`` where valence is very low or falls steeply, else ``bright``/``dark`` by the blend
-    of the chord's and its phrase's valence; modal mixture (a draw leaning with valence) in between."""
-    if valence < -0.5 or (falling and valence < 0.1):
+#: Below this arousal a very negative valence is grief, not threat: ``dark`` harmony, not ``tense``
+#: (a calm sad cue alternated a minor tonic with diminished sevenths).
+CALM = -0.2
+
+
+def _mood(valence: float, phrase_valence: float, falling: bool, rng: np.random.Generator, arousal: float = 0.0) -> str:
+    """``tense`` where valence is very low (and the moment is not calm) or falls steeply, else
+    ``bright``/``dark`` by the blend of the chord's and its phrase's valence; modal mixture (a draw
+    leaning with valence) in between."""
+    if (valence < -0.5 and arousal >= CALM) or (falling and valence < 0.1):
         return "tense"
+    if valence < -0.5:
+        return "dark"
     if 0.6 * valence + 0.4 * phrase_valence >= 0.15:
         return "bright"
     if 0.6 * valence + 0.4 * phrase_valence <= -0.15:
@@ -344,8 +362,11 @@ def _degree_weights(
     allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
     # colour by valence: the brighter, the fewer minor chords (and the darker, the fewer major ones)
     thirds = np.array([(scale[(tonic_idx + d + 2) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
+    fifths = np.array([(scale[(tonic_idx + d + 4) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
     if mood == "bright":
         weights = weights * np.where(thirds == 3, 1.0 - 0.8 * max(valence, 0.0), 1.0)
+        if valence > 0.3:  # no diminished chord in a clearly bright cue (a Lydian scale's fourth degree)
+            weights = weights * (fifths != 6)
     else:
         weights = weights * np.where(thirds == 4, 1.0 - 0.6 * min(1.0, max(-valence, 0.0)), 1.0)
     w = np.zeros(n)
@@ -431,7 +452,7 @@ def _plan_chords(
         mid = 0.5 * (start + end)
         v = contour.valence(mid)
         falling = v - contour.valence(max(0.0, mid - 3.0)) < -0.15  # valence falling over the last 3 s
-        mood = _mood(v, ph_val, falling, rng)
+        mood = _mood(v, ph_val, falling, rng, contour.arousal(mid))
         scale = style.scale(mood, key)
         n = len(style.scales[mood])
         k_in_phrase = 0 if marks[start] == "phrase" or ph != last_phrase else k_in_phrase + 1
@@ -481,7 +502,7 @@ def plan_harmony(
 ) -> HarmonyPlan:
     """The chord plan of a ``duration``-second piece following ``arc`` with a chord change on every cut.
 
-    Cuts outside ``(0.05, duration - 0.05)`` s are ignored (a change there is the start
+    Cuts within :data:`EDGE` (0.3 s) of either end are ignored (a change there is the start
     or end of the piece), as is a cut within 50 ms of the previous one.
 
     ``energy`` (in [-1, 1]) is added to the arc's arousal; ``tempo`` (bpm) replaces the
