@@ -137,12 +137,13 @@ def test_stems_after_their_mix_reuse_its_gain(piece, tmp_path, monkeypatch) -> N
     calls = []
     real = rendering.render
     monkeypatch.setattr(rendering, "render", lambda parts, *a, **k: calls.append(len(parts)) or real(parts, *a, **k))
-    piece.write_stems(tmp_path / "alone")  # no mix yet: rendered once for its gain
-    assert calls == [len(piece.parts)] + [1] * len(piece.parts)
+    mix = [1, len(piece.parts) - 1]  # the lead and the rest, for the lead's level (lead_boost)
+    piece.write_stems(tmp_path / "alone")  # no mix yet: rendered once for its gains
+    assert calls == mix + [1] * len(piece.parts)
     calls.clear()
     piece.render(tmp_path / "mix.wav")
     piece.write_stems(tmp_path / "after")
-    assert calls == [len(piece.parts)] + [1] * len(piece.parts)
+    assert calls == mix + [1] * len(piece.parts)
 
 
 def test_mux_copies_video_and_matches_duration(piece, clip, tmp_path) -> None:
@@ -440,3 +441,31 @@ def test_an_unwritable_folder_is_a_media_error_naming_the_file(piece, clip, unwr
     for write, name in cases:
         with pytest.raises(MediaError, match=rf"{name}.*: cannot (be written|create the folder) {why}"):
             write()
+
+
+def test_the_lead_is_not_buried_under_the_accompaniment() -> None:
+    """GM patches differ in loudness by 15 dB and more: a violin lead sat 7.5 dB under the brass of a tense
+    cinematic cue, a guitar lead 14 dB under its accompaniment. The lead is lifted to the level of the other
+    parts together (median of 100 ms frames while it sounds), and the stems still add up to the mix."""
+    from composer import compose
+    from composer.output.render import lead_boost, stems, synthesize
+
+    fs = 22050
+    arc = EmotionArc.constant(12.0, valence=-0.7, arousal=0.8)
+    piece = compose(arc, cuts=[4.0, 8.0], duration=12.0, style="cinematic", instrument="violin", seed=1)
+    mix = synthesize(piece.parts, 12.0, fs=fs)
+    parts = list(stems(piece.parts, 12.0, fs=fs))
+    assert np.sqrt(np.mean((sum(parts) - mix) ** 2) / np.mean(mix**2)) < 0.01
+    lead, bed = parts[0], sum(parts[1:])
+    assert lead_boost(lead, bed, fs) == pytest.approx(1.0, abs=0.02)  # level with the rest now
+    hop = fs // 10
+
+    def level(x: np.ndarray) -> np.ndarray:
+        frames = x[: len(x) // hop * hop].reshape(-1, hop, 2)
+        return 20 * np.log10(np.sqrt((frames**2).mean(axis=(1, 2))) + 1e-12)
+
+    on = level(lead) > level(lead).max() - 30
+    assert all(np.median(level(lead)[on]) > np.median(level(p)[on]) for p in parts[1:] if np.abs(p).max() > 0)
+    quiet, loud = 0.01 * np.ones((fs, 2), np.float32), 0.1 * np.ones((fs, 2), np.float32)
+    assert lead_boost(quiet, loud, fs) == pytest.approx(10 ** (12 / 20))  # 20 dB under: lifted 12 dB at most
+    assert lead_boost(loud, quiet, fs) == 1.0  # on top already: left alone

@@ -31,6 +31,10 @@ FADE = 1.0
 #: Corner of the DC-blocking high-pass every render passes (Hz): below the lowest note a piece plays
 #: (an organ's 32 Hz C1 loses 0.1 dB), above the offsets and drifts under 5 Hz.
 DC_CUTOFF_HZ = 12.0
+#: Where the lead sits against the other parts together (dB, median while it sounds): level with them.
+LEAD_OVER_DB = 0.0
+#: The most the lead is lifted (dB).
+MAX_LEAD_BOOST_DB = 12.0
 
 
 def dc_blocked(audio: np.ndarray, fs: int) -> np.ndarray:
@@ -44,13 +48,44 @@ def dc_blocked(audio: np.ndarray, fs: int) -> np.ndarray:
     return sosfilt(sos, audio).astype(np.float32) if len(audio) else audio
 
 
+def lead_boost(lead: np.ndarray, bed: np.ndarray, fs: int) -> float:
+    """The gain that lifts ``lead`` to :data:`LEAD_OVER_DB` over ``bed`` (the other parts together), compared
+    as the median level of 100 ms frames while the lead sounds; 1 when it is there already, at most
+    :data:`MAX_LEAD_BOOST_DB`. GM patches differ by 15 dB and more in loudness, so velocities alone left a
+    plucked or bowed lead 7-14 dB under a sustained pad or brass."""
+    hop = max(1, int(0.1 * fs))
+    n = min(len(lead), len(bed)) // hop
+    if n == 0:
+        return 1.0
+    level = [20 * np.log10(np.sqrt((x[: n * hop].reshape(n, hop, -1) ** 2).mean(axis=(1, 2))) + 1e-12)
+             for x in (lead, bed)]
+    sounding = level[0] > level[0].max() - 30.0
+    gap = float(np.median(level[1][sounding]) + LEAD_OVER_DB - np.median(level[0][sounding]))
+    return float(10 ** (np.clip(gap, 0.0, MAX_LEAD_BOOST_DB) / 20))
+
+
+def _balanced(
+    parts: Sequence[Part], duration: float, soundfont: str | Path | None, fs: int
+) -> tuple[np.ndarray, float]:
+    """The render of ``parts`` with the lead at :func:`lead_boost`, and that boost."""
+    lead = [p for p in parts if p.name == "lead" and p.notes]
+    bed = [p for p in parts if not (p.name == "lead" and p.notes)]
+    if not lead or not bed:
+        return dc_blocked(render(parts, duration, fs=fs, soundfont=soundfont), fs), 1.0
+    lead_audio = dc_blocked(render(lead, duration, fs=fs, soundfont=soundfont), fs)
+    bed_audio = dc_blocked(render(bed, duration, fs=fs, soundfont=soundfont), fs)
+    boost = lead_boost(lead_audio, bed_audio, fs)
+    return lead_audio * np.float32(boost) + bed_audio, boost
+
+
 def synthesize(
     parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
 ) -> np.ndarray:
-    """Stereo float32 audio ``(round(duration * fs), 2)`` of ``parts``, peak-normalised to :data:`PEAK`."""
-    audio = dc_blocked(render(parts, duration, fs=fs, soundfont=soundfont), fs)
+    """Stereo float32 audio ``(round(duration * fs), 2)`` of ``parts``, the lead lifted over the others where
+    it would sit under them (:func:`lead_boost`), peak-normalised to :data:`PEAK`."""
+    audio, boost = _balanced(parts, duration, soundfont, fs)
     gain = peak_gain(audio)
-    _remember_gain((tuple(parts), duration, str(soundfont), fs), gain)
+    _remember_gain((tuple(parts), duration, str(soundfont), fs), (gain, boost))
     return _faded(audio * gain, fs)
 
 
@@ -71,20 +106,23 @@ def stems(
     up to its render (each normalised on its own, seven stems at 0.9 peaked at 2.6 together and lost
     the balance). One part at a time: an hour of eight parts would not fit in memory at once."""
     with _GAINS_LOCK:
-        gain = _GAINS.get((tuple(parts), duration, str(soundfont), fs))
-    if gain is None:  # the mix was not rendered just before (write_outputs renders it first)
-        gain = peak_gain(dc_blocked(render(parts, duration, fs=fs, soundfont=soundfont), fs))
+        gains = _GAINS.get((tuple(parts), duration, str(soundfont), fs))
+    if gains is None:  # the mix was not rendered just before (write_outputs renders it first)
+        audio, boost = _balanced(parts, duration, soundfont, fs)
+        gains = (peak_gain(audio), boost)
+    gain, boost = gains
     for part in parts:
-        yield _faded(dc_blocked(render((part,), duration, fs=fs, soundfont=soundfont), fs) * gain, fs)
+        lifted = boost if part.name == "lead" else 1.0
+        yield _faded(dc_blocked(render((part,), duration, fs=fs, soundfont=soundfont), fs) * (gain * lifted), fs)
 
 
-#: The peak gains of the last mixes :func:`synthesize` rendered, so their stems need no second render;
-#: locked, as the page composes for several visitors at once.
-_GAINS: OrderedDict[tuple, float] = OrderedDict()
+#: The peak gains and lead boosts of the last mixes :func:`synthesize` rendered, so their stems need no
+#: second render; locked, as the page composes for several visitors at once.
+_GAINS: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
 _GAINS_LOCK = threading.Lock()
 
 
-def _remember_gain(key: tuple, gain: float) -> None:
+def _remember_gain(key: tuple, gain: tuple[float, float]) -> None:
     with _GAINS_LOCK:
         _GAINS[key] = gain
         _GAINS.move_to_end(key)
