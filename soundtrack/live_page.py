@@ -227,6 +227,10 @@ def _message(err: Exception) -> str:
     return "**Error:** the server could not do that (it has been logged); try again or reload the page."
 
 
+#: The Live tab's status after Stop.
+STOPPED = "Live: stopped. Press **Play live** to start again from the beginning."
+
+
 def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any],
                    sound: tuple[Any, Any] | None = None) -> Any:
     """The Live tab, built inside the page's ``gr.Blocks`` (call it within ``with gr.Blocks()``).
@@ -284,7 +288,10 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound])
         streaming = started.then(None, [with_sound], None, js=mute).then(
             on_stream, [session, key, style, token, *controls], [audio, status], concurrency_limit=4)
-        stop.click(None, None, None, cancels=[streaming])
+        # Stop halts the clip as well as the score (the clip played on, with its dialogue), and says so.
+        halt = ("() => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "
+                "{ m.pause(); } }")
+        stop.click(lambda: STOPPED, None, [status], cancels=[streaming], js=halt)
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,
                    show_progress="hidden")

@@ -113,6 +113,13 @@ def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
 
         page.locator("#live-follow input").uncheck()
         expect(page.locator("#camera-indicator")).to_have_count(0, timeout=10_000)
+        page.locator("#live-stop").click()  # the clip played on, with its sound, after Stop
+        expect(status).to_contain_text("stopped", timeout=10_000)
+        halted = page.evaluate("() => [...document.querySelectorAll('#live-video video, #live-audio audio')]"
+                               ".map((m) => m.paused)")
+        at = page.evaluate("() => document.querySelector('#live-video video').currentTime")
+        page.wait_for_timeout(1000)
+        still = page.evaluate("() => document.querySelector('#live-video video').currentTime")
         browser.close()
 
     assert float(text.split("Live:")[1].split("/")[0]) > 1.0, text  # the stream moved on
@@ -120,6 +127,7 @@ def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
     assert muted is True  # nobody speaks in the clip: it plays under the live score alone
     assert outside == []
     assert _images(live_server["gradio_tmp"]) == images_before  # no webcam frame written to disk
+    assert halted and all(halted) and still == at  # Stop halts the clip and the score alike
 
 
 def _start_webcam_stream(page) -> None:
