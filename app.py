@@ -142,9 +142,11 @@ def _compose_box(gr: Any) -> dict[str, Any]:
             c["style"] = gr.Dropdown([(results.readable(n, results.STYLE_NAMES), n) for n in STYLES],
                                      value="cinematic", label="Style", info=STYLES["cinematic"].description,
                                      elem_id="style")
-            c["instrument"] = gr.Dropdown([("The style's own lead", "")] + [(n, n) for n in gm], value="",
+            # Empty by default: a default shown as text took the typing ("The style's own leadcello" found
+            # nothing, and the piece was composed with the style's lead).
+            c["instrument"] = gr.Dropdown([("The style's own lead", "")] + [(n, n) for n in gm], value=None,
                                           filterable=True, label="Lead instrument (type to search)",
-                                          elem_id="instrument")
+                                          info="Empty: the style's own lead", elem_id="instrument")
             c["tempo"] = gr.Number(0, label="Tempo bpm (0: from the clip)")
             c["energy"] = gr.Slider(-1, 1, 0, step=0.1, label="Energy",
                                     info="-1 calmer and sparser, +1 busier and faster than the clip alone suggests")

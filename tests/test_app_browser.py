@@ -253,7 +253,8 @@ def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, b
     # the small library fits this clip badly: the summary says so and the compose box is open by itself
     expect(page.locator("#summary")).to_contain_text("no track fits well")
     expect(page.locator("#compose-btn")).to_be_visible(timeout=10_000)
-    page.locator("#instrument input").fill("viol")
+    page.locator("#instrument input").click()  # as a creator does: click, then type
+    page.keyboard.type("viol")
     expect(page.get_by_role("option", name="Violin", exact=True)).to_be_visible(timeout=10_000)
     page.get_by_role("option", name="Violin", exact=True).click()
     page.locator("#compose-btn").click()
