@@ -21,6 +21,7 @@ _PAD = {"reflect": "symmetric", "nearest": "edge"}  # scipy.ndimage mode -> nump
 _CHUNK = 1 << 18  # resample_poly: about this many output samples per block
 _SOS_BLOCK = 64  # sosfilt: samples per block (one matrix product for all blocks)
 _SOS_GROUP = 64  # sosfilt: blocks per group (their entering states: one matrix product)
+_SOS_STRETCH = 16 * _SOS_BLOCK * _SOS_GROUP  # sosfilt: samples filtered at once (whole groups), 1.5 s at 44.1 kHz
 
 
 def _as_1d(x: np.ndarray) -> np.ndarray:
@@ -215,34 +216,52 @@ def _sos_plan(sos_bytes: bytes, size: int, groups: int) -> tuple[np.ndarray, ...
     return a_b[::-1].copy(), weights, within, entering, f[groups].T.copy()
 
 
-def sosfilt(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+def sosfilt(sos: np.ndarray, x: np.ndarray, *, dtype: type | np.dtype = np.float64) -> np.ndarray:
     """Cascaded second-order sections along the first axis of ``x`` ((n,) or (n, channels)) from
     zero state; equals ``scipy.signal.sosfilt(sos, x, axis=0)`` (``sos`` of shape (sections, 6),
-    a0 = 1) to float64 rounding, computed and returned in float64. Exact, in matrix products:
-    blocks of :data:`_SOS_BLOCK` samples are filtered from zero state by their Toeplitz matrix,
-    plus the response to the state entering them, which comes from the blocks before in groups
-    of :data:`_SOS_GROUP` blocks, and only a short loop carries the state from group to group."""
+    a0 = 1) to float64 rounding, computed in float64 and returned as ``dtype``. Exact, in matrix
+    products: blocks of :data:`_SOS_BLOCK` samples are filtered from zero state by their Toeplitz
+    matrix, plus the response to the state entering them, which comes from the blocks before in
+    groups of :data:`_SOS_GROUP` blocks, and only a short loop carries the state from group to group.
+    The signal goes through in stretches of :data:`_SOS_STRETCH` samples, the state carried across,
+    so the float64 work space does not grow with it (a whole hour of stereo took 9 GB)."""
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     if sos.ndim != 2 or sos.shape[1] != 6 or not len(sos) or not np.all(sos[:, 3] == 1):
         raise ValueError(f"sos must have shape (n_sections, 6) and sos[:, 3] all ones (received {sos.shape})")
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"expected a 1-D or 2-D array (received shape {x.shape})")
     if x.size == 0:
-        return np.zeros(x.shape)
-    size, groups, (n, ch), m = _SOS_BLOCK, _SOS_GROUP, x.reshape(len(x), -1).shape, 2 * len(sos)
-    ends, weights, within, entering, carry = _sos_plan(sos.tobytes(), size, groups)
+        return np.zeros(x.shape, dtype)
+    flat = x.reshape(len(x), -1)
+    out = np.empty(flat.shape, dtype)
+    plan = _sos_plan(sos.tobytes(), _SOS_BLOCK, _SOS_GROUP)
+    state = np.zeros((flat.shape[1], 2 * len(sos)))
+    for a in range(0, len(flat), _SOS_STRETCH):
+        out[a : a + _SOS_STRETCH], state = _sos_stretch(flat[a : a + _SOS_STRETCH].astype(np.float64), state, plan)
+    return out[:, 0] if x.ndim == 1 else out
+
+
+def _sos_stretch(
+    x: np.ndarray, entering: np.ndarray, plan: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sosfilt` of the ``(n, channels)`` stretch ``x`` from the state ``entering`` it ``(channels,
+    m)``: its output, and the state after it (exact when ``n`` fills whole groups, as every stretch
+    but the last does)."""
+    size, groups, (n, ch) = _SOS_BLOCK, _SOS_GROUP, x.shape
+    ends, weights, within, to_blocks, carry = plan
+    m = carry.shape[0]
     ng = -(-n // (size * groups))
     full = n // size
     buf = np.zeros((ch, ng * groups, size + m))  # each block's samples, then the state entering it
     buf[:, :full, :size] = x[: full * size].reshape(full, size, ch).transpose(2, 0, 1)
     if n > full * size:
-        buf[:, full, : n - full * size] = x[full * size :].reshape(-1, ch).T
+        buf[:, full, : n - full * size] = x[full * size :].T
     flat = buf.reshape(-1, size + m)
     states = (flat[:, :size] @ ends).reshape(ch, ng, groups * m) @ within
-    start = np.zeros((ch, ng, m))  # state entering each group
-    for g in range(1, ng):
+    start = np.zeros((ch, ng + 1, m))  # state entering each group, and leaving the last
+    start[:, 0] = entering
+    for g in range(1, ng + 1):
         start[:, g] = start[:, g - 1] @ carry + states[:, g - 1, groups * m :]
-    buf[..., size:] = (states[..., : groups * m] + start @ entering).reshape(ch, -1, m)
-    y = (flat @ weights).reshape(ch, -1)[:, :n].T
-    return y[:, 0] if x.ndim == 1 else y
+    buf[..., size:] = (states[..., : groups * m] + start[:, :ng] @ to_blocks).reshape(ch, -1, m)
+    return (flat @ weights).reshape(ch, -1)[:, :n].T, start[:, ng]
