@@ -83,3 +83,17 @@ def test_bad_input_raises():
         window_logits(np.zeros((2, 100), np.float32), SR, np.array([0.5]))
     with pytest.raises(ParameterError):
         window_logits(np.zeros(SR, np.float32), SR, np.array([0.5]), window=0.0)
+
+
+def test_a_long_recording_is_tagged_in_stretches_to_the_same_logits(monkeypatch):
+    """The features of a whole track were computed at once: 3 KB a frame, 5.5 GB for an hour (11 GB peak
+    indexing a 2-hour recording). Stretches with the convolutions' reach of context give the same logits."""
+    from analysis.music import tagger
+
+    y = np.concatenate([_piece(140, 100, drums=True), _piece(70, 50, drums=False)] * 2)
+    centres = np.arange(1.5, len(y) / SR - 1.5, 0.5)
+    whole = window_logits(y, SR, centres)
+    monkeypatch.setattr(tagger, "SPAN", 400)  # stretches of 6.4 s instead of 4 minutes
+    np.testing.assert_allclose(window_logits(y, SR, centres), whole, atol=2e-4)
+    monkeypatch.setattr(tagger, "HALO", 0)  # without the context: the stretches' edges would differ
+    assert np.abs(window_logits(y, SR, centres) - whole).max() > 0.01

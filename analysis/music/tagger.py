@@ -53,6 +53,12 @@ TIMBRAL = (("conv0", "bn1", 7, 38), ("conv1", "bn2", 7, 67))
 TEMPORAL = (("conv2", "bn3", 128), ("conv3", "bn4", 64), ("conv4", "bn5", 32))
 MIDEND = (("conv5", "bn6"), ("conv6", "bn7"), ("conv7", "bn8"))
 CHUNK = 256  # frames per front-end block (bounds the working memory to ~40 MB)
+#: Frames of windows tagged at once (about 4 minutes): the per-frame features take 3 KB a frame.
+SPAN = 1 << 14
+#: Frames either side a stretch's features depend on: the widest kernel's reach (the 128-frame temporal
+#: one, 64) and the three 7-frame mid-end layers' (9), rounded up. Computed with it, a stretch's features
+#: equal the whole track's.
+HALO = 80
 #: Tags that name high and low arousal, chosen by their names before any figure was measured
 #: (``checkpoints/README.md``); :func:`arousal_contrast` is the gap between their mean logits.
 AROUSAL_UP = ("fast", "loud", "beat", "beats", "drums", "techno", "rock", "metal", "dance", "electronic")
@@ -166,8 +172,18 @@ def window_logits(
     if sr != SR:
         y = librosa.resample(y, orig_sr=sr, target_sr=SR)
     tagger = load_tagger(str(checkpoint or CHECKPOINT))
-    feats = tagger.frames(logmel(y))
-    n = len(feats)
+    spec = logmel(y)
     c = np.asarray(centres, float)
-    a, b = frame_spans(c - window / 2, c + window / 2, FRAME_RATE, n)
-    return tagger.logits(feats, list(zip(a.tolist(), b.tolist(), strict=True)))
+    a, b = frame_spans(c - window / 2, c + window / 2, FRAME_RATE, len(spec))
+    out = np.empty((len(c), len(TAGS)), np.float32)
+    i = 0
+    while i < len(c):  # windows in stretches of SPAN frames: the features of a whole track took 5.5 GB an hour
+        lo, j = int(a[i]), i + 1
+        while j < len(c) and b[j] - lo <= SPAN and a[j] >= lo:
+            j += 1
+        hi = int(b[i:j].max())
+        first, last = max(0, lo - HALO), min(len(spec), hi + HALO)  # context the convolutions reach into
+        feats = tagger.frames(spec[first:last])[lo - first : hi - first]
+        out[i:j] = tagger.logits(feats, [(int(s) - lo, int(e) - lo) for s, e in zip(a[i:j], b[i:j], strict=True)])
+        i = j
+    return out
