@@ -110,6 +110,43 @@ def _checked(y: np.ndarray, *, hop: float, window: float, key_window: float, rea
     return y
 
 
+#: STFT frames computed at once by :func:`band_power` (about 48 s at 22.05 kHz / 512).
+STFT_FRAMES = 1 << 11
+
+
+def band_power(y: np.ndarray, bands: np.ndarray) -> np.ndarray:
+    """``(T, len(bands))``: the power spectrogram of ``y`` (librosa's centred STFT, ``N_FFT`` / ``HOP``)
+    summed into ``bands`` ``(n, bins)``, a stretch of :data:`STFT_FRAMES` frames at a time. The
+    spectrogram of a whole track took 4096 / 2 complex bins a frame at once: 0.8 GB for 10 minutes."""
+    librosa = load_librosa()
+    padded = np.pad(y, N_FFT // 2)  # what the centred STFT pads (zeros)
+    frames = 1 + (len(padded) - N_FFT) // HOP
+    out = np.empty((frames, len(bands)), np.float64)
+    for k in range(0, frames, STFT_FRAMES):
+        last = min(frames, k + STFT_FRAMES)
+        piece = padded[k * HOP : (last - 1) * HOP + N_FFT]
+        out[k:last] = (bands @ (np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2)).T
+    return out
+
+
+def frame_power(y: np.ndarray, length: int) -> np.ndarray:
+    """Mean square of ``y`` in centred ``length``-sample frames every ``HOP`` samples, as
+    ``librosa.feature.rms(...) ** 2`` gives it, from one running sum (librosa frames the whole
+    signal: ``length`` floats a frame, 0.2 GB for 10 minutes)."""
+    if length % HOP:
+        raise ValueError(f"`length` must be a whole number of hops (received {length})")
+    padded = np.pad(np.asarray(y, np.float32), length // 2)
+    blocks = len(padded) // HOP
+    per_block = np.concatenate([  # the sum of squares of each hop, a stretch at a time (float64 sums)
+        np.einsum("ij,ij->i", part, part, dtype=np.float64)
+        for part in (padded[a * HOP : min(blocks, a + STFT_FRAMES) * HOP].reshape(-1, HOP).astype(np.float64)
+                     for a in range(0, blocks, STFT_FRAMES))
+    ])
+    sums = np.concatenate([[0.0], np.cumsum(per_block)])
+    k, span = 1 + (len(padded) - length) // HOP, length // HOP
+    return (sums[span : span + k] - sums[:k]) / length
+
+
 def analyze_audio(
     y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0, reader: str = "model"
 ) -> AudioMusic:
@@ -127,9 +164,8 @@ def analyze_audio(
     if sr != SR:
         y = librosa.resample(y, orig_sr=sr, target_sr=SR)
     duration = y.size / SR
-    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2  # (bins, T)
-    semis = (_FB @ power).T  # (T, 73)
-    frame_pow = librosa.feature.rms(y=y, frame_length=2048, hop_length=HOP)[0, : power.shape[1]] ** 2
+    semis = band_power(y, _FB)  # (T, 73)
+    frame_pow = frame_power(y, 2048)[: len(semis)]
     db = 10 * np.log10(np.maximum(frame_pow, 1e-12))
     sounding = (db > SILENCE_DB).astype(float)
     chroma = np.zeros((semis.shape[0], 12))
@@ -147,7 +183,7 @@ def analyze_audio(
     tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP))[0])
 
     t = grid(duration, hop)
-    n = power.shape[1]
+    n = len(semis)
     a, b = frame_spans(t - window / 2, t + window / 2, FRAME_RATE, n)
     ka, kb = frame_spans(t - key_window / 2, t + key_window / 2, FRAME_RATE, n)
     snd = window_sums(sounding, a, b)
