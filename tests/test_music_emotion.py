@@ -105,3 +105,22 @@ def test_bad_arguments_and_checkpoint(tmp_path, pieces):
     with pytest.raises(ModelError, match="missing"):
         load_model(str(tmp_path / "none.npz"))
     assert load_model() is load_model()  # loaded once per process
+
+
+def test_a_long_track_is_read_a_stretch_of_spectrogram_at_a_time_to_the_same_features():
+    """The ridge's spectrogram was made for the whole track at once (0.7 GB for 10 minutes); each of its
+    features reads one frame's spectrum, so stretches give the same values."""
+    from analysis.jit import load_librosa
+    from analysis.music import emotion
+
+    librosa = load_librosa()
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(emotion.HOP * (2 * emotion.STFT_FRAMES + 300))).astype(np.float32)
+    y += (0.3 * np.sin(2 * np.pi * 440 * np.arange(y.size) / emotion.SR)).astype(np.float32)
+    mel, rms, centroid, flat, chroma = emotion._spectral_frames(y)
+    power = np.abs(librosa.stft(y, n_fft=emotion.N_FFT, hop_length=emotion.HOP)) ** 2
+    whole = librosa.feature.melspectrogram(S=power, sr=emotion.SR, n_mels=emotion.N_MELS, fmax=emotion.FMAX)
+    np.testing.assert_allclose(mel, whole, rtol=1e-4, atol=1e-10)
+    np.testing.assert_allclose(chroma, librosa.feature.chroma_stft(S=power, sr=emotion.SR, tuning=0.0).T, atol=1e-6)
+    np.testing.assert_allclose(rms, librosa.feature.rms(S=np.sqrt(power), frame_length=emotion.N_FFT)[0], rtol=1e-5)
+    assert len(centroid) == len(flat) == power.shape[1]

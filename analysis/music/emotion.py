@@ -67,27 +67,50 @@ FEATURE_NAMES = (
 )
 
 
+#: STFT frames computed at once by :func:`_spectral_frames` (about 48 s at 22.05 kHz / 512).
+STFT_FRAMES = 1 << 11
+
+
+def _spectral_frames(y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per frame of librosa's centred STFT (``N_FFT`` / ``HOP``): mel power ``(N_MELS, T)``, RMS, centroid
+    and flatness below ``FMAX`` ``(T,)``, chroma ``(T, 12)``. Each reads one frame's spectrum, so the
+    spectrogram is made a stretch of :data:`STFT_FRAMES` frames at a time: a whole track's took
+    1025 complex bins a frame at once (0.7 GB for 10 minutes)."""
+    librosa = load_librosa()
+    padded = np.pad(y, N_FFT // 2)  # what the centred STFT pads (zeros)
+    total = 1 + (len(padded) - N_FFT) // HOP
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SR)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for k in range(0, total, STFT_FRAMES):
+        last = min(total, k + STFT_FRAMES)
+        piece = padded[k * HOP : (last - 1) * HOP + N_FFT]
+        power = np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2  # (bins, frames)
+        # nothing above FMAX: lossy codecs low-pass there (an mp3 moves the 9-11 kHz bands by >10 sd)
+        low = np.sqrt(power[freqs <= FMAX])
+        parts.append((
+            librosa.feature.melspectrogram(S=power, sr=SR, n_mels=N_MELS, fmax=FMAX),
+            librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT)[0],
+            librosa.feature.spectral_centroid(S=low, sr=SR, freq=freqs[freqs <= FMAX])[0],
+            librosa.feature.spectral_flatness(S=low)[0],
+            librosa.feature.chroma_stft(S=power, sr=SR, tuning=0.0).T,
+        ))
+    mels, rms, centroid, flat, chroma = zip(*parts, strict=True)
+    return (np.concatenate(mels, axis=1), *(np.concatenate(x) for x in (rms, centroid, flat, chroma)))
+
+
 def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     """Frame-wise features ``(T, F)``, chroma ``(T, 12)``, onset times, tempo and onset envelope."""
     librosa = load_librosa()
 
-    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2  # (bins, T)
-    # nothing above FMAX: lossy codecs low-pass there (an mp3 moves the 9-11 kHz bands by >10 sd)
-    mel = librosa.feature.melspectrogram(S=power, sr=SR, n_mels=N_MELS, fmax=FMAX)
-    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SR)
-    low = np.sqrt(power[freqs <= FMAX])
+    mel, rms, centroid, flat, chroma = _spectral_frames(y)
     # absolute dB (level is an arousal cue), floored at -70 dB: below that, bands hold codec and
     # dither noise, which an ogg/mp3 encoder changes by tens of dB and a model must not read
     logmel = 10 * np.log10(np.maximum(mel, MEL_FLOOR))
     env = librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=np.max, top_db=80), sr=SR, hop_length=HOP)
     onsets = librosa.onset.onset_detect(onset_envelope=env, sr=SR, hop_length=HOP, units="time")
     tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP))[0])
-    rms = librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT)[0]
     db = 20 * np.log10(np.maximum(rms, 1e-5))
-    centroid = librosa.feature.spectral_centroid(S=low, sr=SR, freq=freqs[freqs <= FMAX])[0]
-    flat = librosa.feature.spectral_flatness(S=low)[0]
-    chroma = librosa.feature.chroma_stft(S=power, sr=SR, tuning=0.0).T  # (T, 12)
-    n = power.shape[1]
+    n = mel.shape[1]
     frames = np.column_stack([
         logmel.T, logmel.T ** 2, env[:n], env[:n] ** 2, db, db ** 2,
         np.log2(np.maximum(centroid, 50.0) / 1000.0), np.log10(np.maximum(flat, 1e-3)),
