@@ -131,8 +131,8 @@ def visit(url: str, user: int, clip: Path, sources: list[str] | None) -> Visit:
         v.uid = token.rsplit(".", 1)[0]
         t1 = time.perf_counter()
         extra = {"sources": sources} if sources is not None else {}
-        out = client.predict(video=handle_file(str(clip)), content_type="general", token=token,
-                             api_name="/analyse", **extra)
+        out = client.predict(video=handle_file(str(clip)), subtitles=None, content_type="general", token=token,
+                             api_name="/analyse", **extra)  # no subtitle file: the clip alone
         if out[0]:
             raise RuntimeError(f"analyse answered {out[0]!r}")
         choice = out[3]["value"] if isinstance(out[3], dict) else out[3]
