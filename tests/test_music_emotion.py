@@ -112,10 +112,11 @@ def test_a_long_track_is_read_a_stretch_of_spectrogram_at_a_time_to_the_same_fea
     features reads one frame's spectrum, so stretches give the same values."""
     from analysis.jit import load_librosa
     from analysis.music import emotion
+    from analysis.music.spectra import STFT_FRAMES
 
     librosa = load_librosa()
     rng = np.random.default_rng(0)
-    y = (0.1 * rng.standard_normal(emotion.HOP * (2 * emotion.STFT_FRAMES + 300))).astype(np.float32)
+    y = (0.1 * rng.standard_normal(emotion.HOP * (2 * STFT_FRAMES + 300))).astype(np.float32)
     y += (0.3 * np.sin(2 * np.pi * 440 * np.arange(y.size) / emotion.SR)).astype(np.float32)
     mel, rms, centroid, flat, chroma = emotion._spectral_frames(y)
     power = np.abs(librosa.stft(y, n_fft=emotion.N_FFT, hop_length=emotion.HOP)) ** 2

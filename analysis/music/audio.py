@@ -33,6 +33,7 @@ from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
 from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
+from analysis.music.spectra import STFT_FRAMES, power_stretches
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
 if TYPE_CHECKING:
@@ -110,23 +111,10 @@ def _checked(y: np.ndarray, *, hop: float, window: float, key_window: float, rea
     return y
 
 
-#: STFT frames computed at once by :func:`band_power` (about 48 s at 22.05 kHz / 512).
-STFT_FRAMES = 1 << 11
-
-
 def band_power(y: np.ndarray, bands: np.ndarray) -> np.ndarray:
     """``(T, len(bands))``: the power spectrogram of ``y`` (librosa's centred STFT, ``N_FFT`` / ``HOP``)
-    summed into ``bands`` ``(n, bins)``, a stretch of :data:`STFT_FRAMES` frames at a time. The
-    spectrogram of a whole track took 4096 / 2 complex bins a frame at once: 0.8 GB for 10 minutes."""
-    librosa = load_librosa()
-    padded = np.pad(y, N_FFT // 2)  # what the centred STFT pads (zeros)
-    frames = 1 + (len(padded) - N_FFT) // HOP
-    out = np.empty((frames, len(bands)), np.float64)
-    for k in range(0, frames, STFT_FRAMES):
-        last = min(frames, k + STFT_FRAMES)
-        piece = padded[k * HOP : (last - 1) * HOP + N_FFT]
-        out[k:last] = (bands @ (np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2)).T
-    return out
+    summed into ``bands`` ``(n, bins)``, a stretch at a time (:func:`~analysis.music.spectra.power_stretches`)."""
+    return np.concatenate([(bands @ power).T for power in power_stretches(y, N_FFT, HOP)])
 
 
 def frame_power(y: np.ndarray, length: int) -> np.ndarray:
@@ -136,11 +124,9 @@ def frame_power(y: np.ndarray, length: int) -> np.ndarray:
     if length % HOP:
         raise ValueError(f"`length` must be a whole number of hops (received {length})")
     padded = np.pad(np.asarray(y, np.float32), length // 2)
-    blocks = len(padded) // HOP
-    per_block = np.concatenate([  # the sum of squares of each hop, a stretch at a time (float64 sums)
-        np.einsum("ij,ij->i", part, part, dtype=np.float64)
-        for part in (padded[a * HOP : min(blocks, a + STFT_FRAMES) * HOP].reshape(-1, HOP).astype(np.float64)
-                     for a in range(0, blocks, STFT_FRAMES))
+    blocks = padded[: len(padded) // HOP * HOP].reshape(-1, HOP)  # a view: one row a hop
+    per_block = np.concatenate([  # each hop's sum of squares, in float64, a stretch of rows at a time
+        np.square(blocks[a : a + STFT_FRAMES], dtype=np.float64).sum(axis=1) for a in range(0, len(blocks), STFT_FRAMES)
     ])
     sums = np.concatenate([[0.0], np.cumsum(per_block)])
     k, span = 1 + (len(padded) - length) // HOP, length // HOP

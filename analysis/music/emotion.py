@@ -42,6 +42,7 @@ from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
 from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
+from analysis.music.spectra import power_stretches
 from analysis.music.symbolic import key_correlations
 from analysis.music.tagger import CHECKPOINT as TAGGER_CHECKPOINT
 from analysis.music.tagger import arousal_contrast, window_logits
@@ -67,24 +68,14 @@ FEATURE_NAMES = (
 )
 
 
-#: STFT frames computed at once by :func:`_spectral_frames` (about 48 s at 22.05 kHz / 512).
-STFT_FRAMES = 1 << 11
-
-
 def _spectral_frames(y: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per frame of librosa's centred STFT (``N_FFT`` / ``HOP``): mel power ``(N_MELS, T)``, RMS, centroid
     and flatness below ``FMAX`` ``(T,)``, chroma ``(T, 12)``. Each reads one frame's spectrum, so the
-    spectrogram is made a stretch of :data:`STFT_FRAMES` frames at a time: a whole track's took
-    1025 complex bins a frame at once (0.7 GB for 10 minutes)."""
+    spectrogram is made a stretch at a time (:func:`~analysis.music.spectra.power_stretches`)."""
     librosa = load_librosa()
-    padded = np.pad(y, N_FFT // 2)  # what the centred STFT pads (zeros)
-    total = 1 + (len(padded) - N_FFT) // HOP
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / SR)
     parts: list[tuple[np.ndarray, ...]] = []
-    for k in range(0, total, STFT_FRAMES):
-        last = min(total, k + STFT_FRAMES)
-        piece = padded[k * HOP : (last - 1) * HOP + N_FFT]
-        power = np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2  # (bins, frames)
+    for power in power_stretches(y, N_FFT, HOP):  # (bins, frames)
         # nothing above FMAX: lossy codecs low-pass there (an mp3 moves the 9-11 kHz bands by >10 sd)
         low = np.sqrt(power[freqs <= FMAX])
         parts.append((
