@@ -277,13 +277,18 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
 
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
-    notes: list[str] = []
+
+    def muxed(track: str | Path, report: DialogueMix) -> tuple[Path, DialogueMix]:
+        """``out`` with ``track`` as its sound, and ``report`` with the depth (read before it was known)
+        and the clip's tracks the output could not hold."""
+        notes: list[str] = []
+        path = mux(video, track, out, duration=duration, notes=notes)
+        return path, replace(report, duck_db=duck_db, left_out=tuple(notes))
+
     if sound is None and clip_sound == "replace":
-        path = mux(video, audio, out, duration=duration, notes=notes)
-        return path, DialogueMix(False, (), why="asked", duck_db=duck_db, left_out=tuple(notes))
+        return muxed(audio, DialogueMix(False, (), why="asked"))
     if sound is not None and sound.samples is None:  # read already, and nothing of it to mix
-        path = mux(video, audio, out, duration=duration, notes=notes)
-        return path, replace(sound.report, duck_db=duck_db, left_out=tuple(notes))
+        return muxed(audio, sound.report)
     try:
         music, sr = soundfile.read(str(audio), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as err:  # soundfile raises LibsndfileError (a RuntimeError) on bad files
@@ -291,17 +296,15 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
     if sound is None or sound.sr != sr:
         sound = read_clip_sound(video, clip_sound, speech=speech, sr=sr, channels=music.shape[1])
     if sound.samples is None:
-        path = mux(video, audio, out, duration=duration, notes=notes)
-        return path, replace(sound.report, duck_db=duck_db, left_out=tuple(notes))
+        return muxed(audio, sound.report)
     mixed = mix_under_dialogue(music.T, sound, music_lufs=music_lufs, duck_db=duck_db)
     dst = Path(out)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.mix.wav")
     try:
         write_wav_file(tmp, mixed.T, sr)
-        mux(video, tmp, out, duration=duration, notes=notes)
+        path, report = muxed(tmp, sound.report)
     finally:
         tmp.unlink(missing_ok=True)
-    report = replace(sound.report, duck_db=duck_db, left_out=tuple(notes))  # read before the depth was known
     log.info("%s: %s", video, report.describe())
-    return dst, report
+    return path, report

@@ -126,12 +126,17 @@ def _delayed(start: float) -> list[str]:
 def check_mux(video: str | Path, out: str | Path) -> tuple[str, float]:
     """``(video codec, duration)`` when ``video`` can take a soundtrack into ``out``; else a clear error
     before any work (a render, a mix) is spent on it."""
+    return _checked_facts(video, out)[:2]
+
+
+def _checked_facts(video: str | Path, out: str | Path) -> tuple[str, float, float, int]:
+    """:func:`_video_facts` of ``video`` once :func:`check_mux`'s checks pass."""
     if Path(out).suffix.lower() not in CONTAINERS:
         raise ParameterError(f"the scored video must be one of {', '.join(CONTAINERS)} (received {str(out)!r})")
     src = Path(video)
     if not src.is_file():
         raise MediaError(video, "file not found")
-    return _video_facts(src.resolve())[:2]
+    return _video_facts(src.resolve())
 
 
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None,
@@ -149,8 +154,7 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
-    check_mux(src, dst)
-    codec, own, start, index = _video_facts(src)
+    codec, own, start, index = _checked_facts(src, dst)  # the clip is opened once for its facts
     if not sound.is_file():
         raise MediaError(audio, "audio file not found")
     length = own if duration is None else start + float(duration)
