@@ -47,3 +47,14 @@ def as_path(value: object, name: str = "path") -> Path:
     if isinstance(value, str | os.PathLike) and str(value):
         return Path(value)
     raise ParameterError(f"`{name}` must be a path, a str or os.PathLike (received {value!r})")
+
+
+def make_folder(folder: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """``folder``, created with its parents; a :class:`MediaError` naming it (as ``what``) when it cannot be
+    (a file in the way, no permission, a read-only file system)."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MediaError(path, f"cannot create the {what} ({err.strerror or err})") from None
+    return path

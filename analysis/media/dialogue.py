@@ -299,7 +299,6 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
         return muxed(audio, sound.report)
     mixed = mix_under_dialogue(music.T, sound, music_lufs=music_lufs, duck_db=duck_db)
     dst = Path(out)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.mix.wav")
     try:
         write_wav_file(tmp, mixed.T, sr)

@@ -15,7 +15,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, make_folder
 from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
 from analysis.media.probe import container_duration, main_video, open_media, picture_start
 
@@ -170,10 +170,7 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
         notes.extend(left_out)
     if codec not in MP4_VIDEO:
         log.info("%s: MP4 cannot hold %s video; re-encoding the picture to H.264", video, codec)
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(dst.parent, f"cannot create the output folder ({err.strerror or err})") from None
+    make_folder(dst.parent)
     # Written under a passing name and renamed when whole: a failure leaves no broken file at ``out``.
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [

@@ -20,7 +20,7 @@ from typing import Any
 import mido
 import pretty_midi
 
-from analysis.errors import MediaError, as_path
+from analysis.errors import MediaError, as_path, make_folder
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS
 from analysis.media.mux import check_mux
@@ -140,7 +140,7 @@ class Composition:
         """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long; together they
         sum to :meth:`render`'s audio."""
         d = as_path(directory, "directory")
-        _make_folder(d)
+        make_folder(d, what="folder")
         paths = []
         for i, (part, audio) in enumerate(zip(self.parts, stems(self.parts, self.duration, soundfont=soundfont),
                                               strict=True), 1):
@@ -202,14 +202,5 @@ def _target(path: str | Path, name: str = "path") -> Path:
     p = as_path(path, name)
     if p.exists() and p.is_dir():
         raise MediaError(p, "is a directory, expected a file path to write")
-    _make_folder(p.parent)
+    make_folder(p.parent, what="folder")
     return p
-
-
-def _make_folder(folder: Path) -> None:
-    """``folder`` and its parents created; a :class:`MediaError` naming it when they cannot be."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(folder, f"cannot create the folder ({err.strerror or err})") from None
-

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from analysis.errors import MediaError, ParameterError, SoundtrackError
+from analysis.errors import MediaError, ParameterError, SoundtrackError, make_folder
 from analysis.media.dialogue import (
     UNDER_DB,
     ClipSound,
@@ -47,16 +47,6 @@ DEFAULT_FORMATS = ("mid", "musicxml", "wav", "mp4")
 STEM_NAME = re.compile(r"\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*\.wav")
 #: The files :func:`write_outputs` may write for a stem, by suffix (stems: a folder).
 _SUFFIXES = (".mid", ".musicxml", ".wav", ".mp4", "-stems")
-
-
-def make_folder(folder: Path) -> Path:
-    """``folder``, created with its parents; a :class:`MediaError` naming it when it cannot be (a file in
-    the way, no permission)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MediaError(folder, f"cannot create the output folder ({err.strerror})") from None
-    return folder
 
 
 def _check_tools(wanted: Collection[str], clip: str | Path | None, soundfont: str | Path | None) -> None:

@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analysis.errors import MediaError, ParameterError, as_path, is_number
+from analysis.errors import MediaError, ParameterError, as_path, is_number, make_folder
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from analysis.media.hashing import content_hash
-from composer.output.write import make_folder
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
 from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
 

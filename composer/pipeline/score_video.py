@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import MediaError, ParameterError, as_path
+from analysis.errors import MediaError, ParameterError, as_path, make_folder
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from composer.output.names import safe_stem
 from composer.output.piece import Composition
-from composer.output.write import make_folder
 
 CHOICES = ("match", "compose")
 
