@@ -178,24 +178,22 @@ class Composition:
         check_mux(video, out)  # a missing clip or a container that cannot take the sound: said before rendering
         if wav is not None:
             return mux_soundtrack(video, wav, out, clip_sound=clip_sound, duck_db=duck_db)[0]
-        if saved is not None:
-            write_wav(saved, delivered_mix(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
-            return mux_soundtrack(video, saved, out, clip_sound=clip_sound, duck_db=duck_db,
-                                  music_lufs=TARGET_LUFS)[0]
-        with music_file(self, out, soundfont) as audio:
+        with music_file(self, out, soundfont, keep=saved) as audio:
             return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db,
                                   music_lufs=TARGET_LUFS)[0]
 
 
 @contextmanager
-def music_file(piece: Composition, out: Path, soundfont: str | Path | None) -> Iterator[Path]:
-    """The piece rendered at -16 LUFS into a passing WAV beside ``out`` (the clip it is muxed into),
-    removed afterwards: a user's own ``<out>.wav`` is never touched."""
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{threading.get_ident()}.music.wav")
+def music_file(piece: Composition, out: Path, soundfont: str | Path | None, *, keep: Path | None = None
+               ) -> Iterator[Path]:
+    """The piece rendered at -16 LUFS into ``keep``, or else into a passing WAV beside ``out`` (the clip it
+    is muxed into) removed afterwards: a user's own ``<out>.wav`` is never touched."""
+    wav = keep or out.with_name(f".{out.stem}.{os.getpid()}.{threading.get_ident()}.music.wav")
     try:
-        yield write_wav(tmp, delivered_mix(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
+        yield write_wav(wav, delivered_mix(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
     finally:
-        tmp.unlink(missing_ok=True)
+        if keep is None:
+            wav.unlink(missing_ok=True)
 
 
 def _target(path: str | Path, name: str = "path") -> Path:

@@ -69,7 +69,7 @@ def _balanced(
 ) -> tuple[np.ndarray, float]:
     """The render of ``parts`` with the lead at :func:`lead_boost`, and that boost."""
     lead = [p for p in parts if p.name == "lead" and p.notes]
-    bed = [p for p in parts if not (p.name == "lead" and p.notes)]
+    bed = [p for p in parts if p not in lead]
     if not lead or not bed:
         return dc_blocked(render(parts, duration, fs=fs, soundfont=soundfont), fs), 1.0
     lead_audio = dc_blocked(render(lead, duration, fs=fs, soundfont=soundfont), fs)

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Collection, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError, make_folder
@@ -212,12 +213,10 @@ def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str 
     ``sound``: the clip's own sound, read already."""
     if clip is None:
         raise ParameterError("an mp4 needs a clip to put the piece on")
-    if wav is None:  # the mix was not asked for: rendered for the clip alone, at the outputs' one loudness
-        with music_file(piece, out, soundfont) as audio:
-            path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
-                                          music_lufs=TARGET_LUFS, duck_db=duck_db)
-    else:  # the WAV written above
-        path, report = mux_soundtrack(clip, wav, out, clip_sound=clip_sound, speech=speech, sound=sound,
+    # the WAV written above, or (the mix was not asked for) one rendered for the clip alone; both at the
+    # outputs' one loudness
+    with nullcontext(wav) if wav is not None else music_file(piece, out, soundfont) as audio:
+        path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
                                       music_lufs=TARGET_LUFS, duck_db=duck_db)
     return {"mp4": path}, report
 

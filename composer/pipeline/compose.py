@@ -127,11 +127,11 @@ def compose(
     )
     note_source = get_source(source)
     material = note_source.generate(request)
-    if source == "auto" and material.source != "rules" and lead_share(material.melody, dur) < MIN_LEAD_SHARE:
+    share = lead_share(material.melody, dur)
+    if source == "auto" and material.source != "rules" and share < MIN_LEAD_SHARE:
         # The model wrote almost no melody for this plan (West African calm plans, whose quartal chords
         # it seldom saw: 2 of 24 empty, 12 of 24 with two notes or fewer): the rule source writes one.
-        log.info("the model's melody sounds for %.0f %% of the piece; the rule source's is used",
-                 100 * lead_share(material.melody, dur))
+        log.info("the model's melody sounds for %.0f %% of the piece; the rule source's is used", 100 * share)
         material = get_source("rules").generate(request)
     parts = arrange(plan, material, arc=arc, style=sty, lead_program=program, energy=energy, seed=seed)
     return Composition(
