@@ -205,3 +205,49 @@ def test_every_part_lies_in_its_instruments_range() -> None:
     assert playable_range(40) == (55, 100) and min(leads["violin"]) >= 55
     assert np.median(leads["tuba"]) < np.median(leads["violin"]) < np.median(leads["piccolo"])
     assert [p % 12 for p in leads["tuba"]] == [p % 12 for p in leads["violin"]]  # moved by octaves: the same line
+
+
+def _top_above_lead(piece) -> float:
+    """Share of the lead's sounding time (20 ms steps) in which another pitched part's top note is above it."""
+    t = np.arange(0, piece.duration, 0.02)
+
+    def top(notes) -> np.ndarray:
+        out = np.full(t.size, -1)
+        for n in notes:
+            on = (t >= n.start) & (t < n.end)
+            out[on] = np.maximum(out[on], n.pitch)
+        return out
+
+    lead = top(piece.parts[0].notes)
+    rest = top([n for p in piece.parts[1:] if not p.is_drum for n in p.notes])
+    return float(np.mean(rest[lead >= 0] > lead[lead >= 0]))
+
+
+@pytest.mark.parametrize(
+    ("style", "instrument"),
+    [("celtic", None), ("celtic", "cello"), ("cinematic", "tuba"), ("ambient", "bassoon"), ("indian_raga", "trombone")],
+)
+def test_the_accompaniment_sits_under_the_lead(style, instrument) -> None:
+    """Celtic's pad and counter, and every layer under a low lead (cello, bassoon, trombone, tuba), sat above
+    the melody for 25-100 % of its time: the lead was not the top voice. Layers move down by octaves under it,
+    stay in their instruments' ranges, and are thinned only where the instrument cannot go that low."""
+    from composer.music.ranges import playable_range
+
+    t = grid(24.0, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(-0.5, 0.6, t.size), np.linspace(-0.8, 0.8, t.size))
+    piece = compose(arc, (6.0, 13.0), 24.0, style=style, instrument=instrument, seed=4, source="rules")
+    assert _top_above_lead(piece) == 0.0
+    for part in piece.parts[1:]:
+        low, high = playable_range(part.program)
+        assert part.is_drum or all(low <= n.pitch <= high for n in part.notes), part.name
+    assert sum(len(p.notes) for p in piece.parts[1:] if not p.is_drum) > len(piece.parts[0].notes)
+
+
+def test_under_moves_a_note_down_by_octaves_below_the_lead_or_leaves_it_out() -> None:
+    from composer.music.notes import Note
+    from composer.music.ranges import under
+
+    lead = [Note(0.0, 1.0, 65, 80), Note(1.0, 2.0, 60, 80)]
+    pad = [Note(0.0, 1.0, 77, 50), Note(0.5, 1.5, 62, 50), Note(0.0, 0.9, 64, 50), Note(2.0, 3.0, 90, 50)]
+    assert [n.pitch for n in under(pad, lead, 48)] == [65, 50, 64, 90]  # 77 -> 65 (unison), 62 -> 50 under 60
+    assert [n.pitch for n in under(pad, lead, 73)] == [65, 64, 90]  # a flute (60-96) cannot play 50

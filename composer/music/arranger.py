@@ -18,7 +18,9 @@ per drum  GM percussion voices from their ``level``; a crash on each cut when dr
 
 Styles without a pad keep their arpeggio at every level (a piano's left hand).
 Dynamics: velocity 40..100 from arousal. Register: the pad and arpeggio centres move
-+-5 semitones with valence (the lead's register is set by the note source). Every
++-5 semitones with valence (the lead's register is set by the note source), and every other
+pitched layer keeps at or below the lead note sounding with it, moved down by octaves or left out where
+its instrument cannot go that low (:func:`composer.music.ranges.under`), so the melody is the top voice. Every
 pitched note is snapped to the scale of the chord span where it starts, so a style's
 scales always hold whatever the note source wrote, and a source's lines start on the plan's
 sixteenths or triplets (:func:`composer.music.grid.on_grid`), cuts aside.
@@ -36,7 +38,7 @@ from analysis.arc import EmotionArc
 from composer.music.grid import on_grid
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Material, Note, scale_pitches, snap_to_scale
-from composer.music.ranges import in_range
+from composer.music.ranges import in_range, under
 from composer.music.styles import Style
 
 CRASH = 49
@@ -250,14 +252,16 @@ def arrange(
     drums = a.drums()
     if drums:
         parts.append(Part("drums", 0, True, tuple(drums)))
-    return tuple(_clip(p, plan.duration) for p in parts)
+    lead = _clip(parts[0], plan.duration, ())
+    return (lead, *(_clip(p, plan.duration, lead.notes) for p in parts[1:]))
 
 
-def _clip(part: Part, duration: float) -> Part:
+def _clip(part: Part, duration: float, lead: Sequence[Note]) -> Part:
     """Notes end by ``duration`` (the MIDI's end is the clip's) and last at least 30 ms, lie in the
-    instrument's range (:func:`composer.music.ranges.in_range`), and no note overlaps another of its
-    pitch (:func:`no_restrike_overlaps`)."""
-    playable = part.notes if part.is_drum else in_range(part.notes, part.program)
+    instrument's range (:func:`composer.music.ranges.in_range`), at or below the ``lead`` sounding with
+    them (:func:`composer.music.ranges.under`), and no note overlaps another of its pitch
+    (:func:`no_restrike_overlaps`)."""
+    playable = part.notes if part.is_drum else under(in_range(part.notes, part.program), lead, part.program)
     notes = [Note(n.start, min(n.end, duration), n.pitch, n.velocity) for n in playable if n.start < duration - 0.03]
     return Part(part.name, part.program, part.is_drum, no_restrike_overlaps(notes))
 

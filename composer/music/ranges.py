@@ -58,3 +58,28 @@ def _fold(pitch: int, low: int, high: int) -> int:
     while pitch > high and pitch - 12 >= low:
         pitch -= 12
     return pitch
+
+
+def under(notes: Sequence[Note], lead: Sequence[Note], program: int) -> tuple[Note, ...]:
+    """``notes`` (an accompanying part) kept at or below ``lead``, so the melody stays the top voice.
+
+    A note above the lowest lead note that sounds with it moves down by the fewest octaves that put it
+    at or below that note; one that ``program`` cannot play there is left out (the part thins out
+    rather than covering the lead). Notes the lead does not sound over are left as they are.
+    """
+    if not lead:
+        return tuple(notes)
+    low = playable_range(program)[0]
+    order = sorted(lead, key=lambda n: n.start)
+    starts = np.array([n.start for n in order])
+    ends = np.array([n.end for n in order])
+    pitches = np.array([n.pitch for n in order])
+    out = []
+    for n in notes:
+        sel = slice(0, int(np.searchsorted(starts, n.end, side="left")))
+        over = ends[sel] > n.start
+        ceiling = int(pitches[sel][over].min()) if over.any() else n.pitch
+        pitch = n.pitch - 12 * -(-(n.pitch - ceiling) // 12) if n.pitch > ceiling else n.pitch
+        if pitch >= low:
+            out.append(Note(n.start, n.end, pitch, n.velocity))
+    return tuple(out)
