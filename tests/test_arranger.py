@@ -251,3 +251,19 @@ def test_under_moves_a_note_down_by_octaves_below_the_lead_or_leaves_it_out() ->
     pad = [Note(0.0, 1.0, 77, 50), Note(0.5, 1.5, 62, 50), Note(0.0, 0.9, 64, 50), Note(2.0, 3.0, 90, 50)]
     assert [n.pitch for n in under(pad, lead, 48)] == [65, 50, 64, 90]  # 77 -> 65 (unison), 62 -> 50 under 60
     assert [n.pitch for n in under(pad, lead, 73)] == [65, 64, 90]  # a flute (60-96) cannot play 50
+
+
+def test_the_celtic_drone_and_counter_line_play_under_the_fiddle() -> None:
+    """A bagpipe patch (G4 up) and a tin whistle (C5 up) cannot go under the fiddle: kept under the lead,
+    the drone sounded for a fraction of a cue and the counter line all but vanished."""
+    t = grid(24.0, 0.5)
+    arc = EmotionArc.from_va(t, np.full(t.size, 0.2), np.full(t.size, 0.2))
+    piece = compose(arc, (8.0,), 24.0, style="celtic", seed=1, source="rules")
+    parts = {p.name: p for p in piece.parts}
+    grid_t = np.arange(0, piece.duration, 0.05)
+    drone = np.zeros(grid_t.size, bool)
+    for n in parts["pad"].notes:
+        drone |= (grid_t >= n.start) & (grid_t < n.end)
+    assert drone.mean() > 0.9
+    assert len(parts["counter"].notes) >= 6
+    assert _top_above_lead(piece) == 0.0

@@ -46,7 +46,7 @@ class Style:
 
     ``scales`` maps each mood of :data:`MOODS` to pitch classes relative to the tonic.
     Programs are General MIDI numbers (0-127); ``None`` leaves a layer out. ``drone``
-    makes the pad hold tonic and fifth instead of the chord (raga, bagpipe colour).
+    makes the pad hold tonic and fifth instead of the chord (raga, Celtic harmonium).
     ``arp`` indexes the ascending chord tones per arpeggio step (``arp_rate`` steps
     per beat); ``ostinato`` lists onsets in sixteenths of a bar. ``texture_bias`` is
     added to arousal when choosing texture (negative keeps a style sparse);
@@ -222,15 +222,15 @@ STYLES: Mapping[str, Style] = MappingProxyType(
             ),
             Style(
                 name="celtic",
-                description="Fiddle, tin whistle and harp in mixolydian/dorian/aeolian over a bagpipe-like "
+                description="Fiddle, wooden flute and harp in mixolydian/dorian/aeolian over a harmonium "
                 "drone and a bodhran-like jig pulse.",
                 scales={"bright": MIXOLYDIAN, "dark": DORIAN, "tense": AEOLIAN},
                 tonic=2,  # D
                 lead=110,  # fiddle
-                pad=109,  # bagpipe drone
+                pad=20,  # harmonium (reed organ) drone: a bagpipe patch plays only above G4, over the fiddle
                 arp=46,  # harp
                 bass=None,
-                counter=78,  # whistle
+                counter=73,  # wooden flute: a tin whistle (C5 up) cannot go under the fiddle
                 ostinato=None,
                 brass=None,
                 drone=True,
