@@ -469,3 +469,53 @@ def test_the_lead_is_not_buried_under_the_accompaniment() -> None:
     quiet, loud = 0.01 * np.ones((fs, 2), np.float32), 0.1 * np.ones((fs, 2), np.float32)
     assert lead_boost(quiet, loud, fs) == pytest.approx(10 ** (12 / 20))  # 20 dB under: lifted 12 dB at most
     assert lead_boost(loud, quiet, fs) == 1.0  # on top already: left alone
+
+
+def _sound_of(path: Path) -> tuple[np.ndarray, int]:
+    """``path``'s first audio stream as FFmpeg decodes it at its own rate: ``(samples (n, 2), rate)``."""
+    import json
+    import subprocess
+
+    probe = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_streams", "-of", "json", str(path)]
+    rate = int(json.loads(subprocess.run(probe, capture_output=True, check=True, text=True).stdout)
+               ["streams"][0]["sample_rate"])
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "2", "-f", "f32le", "-"]
+    raw = subprocess.run(cmd, capture_output=True, check=True).stdout
+    return np.frombuffer(raw, "<f4").reshape(-1, 2), rate
+
+
+@pytest.mark.parametrize(("clip_rate", "delivered"), [(48000, 48000), (96000, 96000), (32000, 48000), (None, 48000)])
+def test_the_scored_clip_sounds_at_the_clips_own_rate(piece, tmp_path, clip_rate, delivered) -> None:
+    """The mix was rendered, and the clip's sound decoded, at 44.1 kHz, so a 48 kHz clip came back at 44.1
+    kHz. Now the WAV and the muxed sound are at the clip's rate (48 kHz without sound, or under 44.1 kHz),
+    the music whole: its level, its length, its samples."""
+    from analysis.media.loudness import TARGET_LUFS, integrated_loudness
+    from composer.output.write import write_outputs
+
+    audio = "none" if clip_rate is None else "drone"
+    clip = make_clip(tmp_path / "clip.mp4", shots=[Shot(150)], audio=audio, sample_rate=clip_rate or 44100)
+    files = write_outputs(piece, tmp_path / "out", "cue", clip=clip, formats=("wav", "mp4"), clip_sound="replace")
+    wav, wav_rate = soundfile.read(str(files["wav"]), dtype="float32")
+    heard, rate = _sound_of(files["mp4"])
+    assert wav_rate == rate == delivered
+    assert abs(len(heard) / rate - DURATION) < 0.05 and abs(len(wav) / wav_rate - DURATION) < 0.01
+    assert integrated_loudness(heard, rate) == pytest.approx(TARGET_LUFS, abs=0.5)
+    n = min(len(wav), len(heard))
+    assert np.corrcoef(wav[:n].ravel(), heard[:n].ravel())[0, 1] > 0.95  # the same music, in time
+
+
+def test_a_wav_at_another_rate_is_resampled_to_the_clips(piece, tmp_path) -> None:
+    """``piece.mux(wav=...)`` with a 44.1 kHz WAV, and the page's mux of its WAV, kept 44.1 kHz; the clip's
+    own sound, kept under it, was decoded at 44.1 kHz too. Both sounds now come at the clip's 48 kHz."""
+    from scipy.signal import welch
+
+    clip = make_clip(tmp_path / "clip.mp4", shots=[Shot(150)], audio="drone", sample_rate=48000)
+    t = np.arange(round(DURATION * 44100)) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    soundfile.write(tmp_path / "tone.wav", np.stack([tone, tone], 1), 44100)
+    for sound in ("replace", "keep"):
+        out = piece.mux(clip, tmp_path / f"{sound}.mp4", wav=tmp_path / "tone.wav", clip_sound=sound)
+        heard, rate = _sound_of(out)
+        assert rate == 48000 and abs(len(heard) / rate - DURATION) < 0.05
+        f, power = welch(heard[:, 0], fs=rate, nperseg=8192)
+        assert abs(f[np.argmax(power)] - 1000.0) < 10  # the tone at its pitch: resampled, not relabelled

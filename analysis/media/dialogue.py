@@ -22,7 +22,8 @@ A clip without speech has its sound replaced (``auto``): camera noise or a temp 
 score only muddies it. ``keep`` keeps the clip's sound always (music at its own level where nobody
 speaks); ``replace`` writes the music alone.
 
-The clip's audio is decoded by ``ffmpeg`` to 44.1 kHz stereo with an argument list (never a
+The clip's audio is decoded by ``ffmpeg`` at the rate its new soundtrack is delivered at (its own, unless
+under 44.1 kHz: :func:`analysis.media.mux.delivery_rate`), in stereo, with an argument list (never a
 shell string); ``aresample=async`` fills a damaged packet's gap with silence (any gap over
 10 ms: its default, 0.1 s, let a lost 46 ms AAC packet pull the rest early), so the dialogue
 stays in sync with the picture after it.
@@ -269,20 +270,24 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
     ``sound``: the clip's sound when it was read already (:func:`read_clip_sound`); ``music_lufs``:
     the loudness of ``audio`` when known (else it is measured).
 
+    The sound is delivered at the clip's own rate (:func:`~analysis.media.mux.delivery_rate`): ``audio`` at
+    another is resampled (SoX's very high quality), and the clip's sound is read at its rate, unchanged.
     A kept sound is mixed into a WAV beside ``out`` that is removed once muxed.
     """
     import soundfile
+    import soxr
 
-    from analysis.media.mux import mux
+    from analysis.media.mux import delivery_rate, mux
 
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
+    rate = delivery_rate(video)
 
     def muxed(track: str | Path, report: DialogueMix) -> tuple[Path, DialogueMix]:
         """``out`` with ``track`` as its sound, and ``report`` with the depth (read before it was known)
         and the clip's tracks the output could not hold."""
         notes: list[str] = []
-        path = mux(video, track, out, duration=duration, notes=notes)
+        path = mux(video, track, out, duration=duration, notes=notes, rate=rate)
         return path, replace(report, duck_db=duck_db, left_out=tuple(notes))
 
     if sound is None and clip_sound == "replace":
@@ -293,6 +298,8 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
         music, sr = soundfile.read(str(audio), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as err:  # soundfile raises LibsndfileError (a RuntimeError) on bad files
         raise MediaError(audio, f"cannot be read as audio ({err})") from None
+    if sr != rate:
+        music, sr = soxr.resample(music, sr, rate, quality="VHQ").astype(np.float32, copy=False), rate
     if sound is None or sound.sr != sr:
         sound = read_clip_sound(video, clip_sound, speech=speech, sr=sr, channels=music.shape[1])
     if sound.samples is None:

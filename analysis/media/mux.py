@@ -40,6 +40,16 @@ REENCODE = (
 )  # fmt: skip
 
 
+#: The new soundtrack's sample rate (Hz) where the clip has no sound, or one under 44.1 kHz (the music
+#: would lose its top octave) or over :data:`MAX_RATE`: video's own rate.
+VIDEO_RATE = 48000
+#: The highest rate the new soundtrack is written at: AAC's highest.
+MAX_RATE = 96000
+#: Resampling, where the soundtrack's file is at another rate (a library track, a user's WAV): the SoX
+#: resampler at its very high quality (28 bits), not FFmpeg's default, whose filter leaves images of the
+#: top octave about 70 dB down.
+RESAMPLER = "resampler=soxr:precision=28"
+
 #: Containers the new soundtrack (AAC) and the picture (copied, or H.264) can be written to.
 CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv")
 #: Subtitle codecs written as text: MP4 and QuickTime hold them as mov_text, Matroska as they are
@@ -70,6 +80,22 @@ def _video_facts(path: Path) -> tuple[str, float, float, int]:
             raise MediaError(path, "has no video stream to put the soundtrack on")
         video = main_video(container)
         return video.codec_context.name, container_duration(container), picture_start(container), video.index
+
+
+def delivery_rate(video: str | Path) -> int:
+    """The sample rate (Hz) of ``video``'s new soundtrack: its first audio track's own, so the clip's sound
+    is mixed in at the rate it was recorded at, within 44.1 kHz to :data:`MAX_RATE`; else :data:`VIDEO_RATE`."""
+    with open_media(Path(video).resolve()) as container:
+        audio = container.streams.audio
+        rate = int(audio[0].codec_context.sample_rate or 0) if audio else 0
+    return rate if 44100 <= rate <= MAX_RATE else VIDEO_RATE
+
+
+def _sound_rate(sound: Path) -> int:
+    """The sample rate of ``sound``'s first audio stream (0 when it has none)."""
+    with open_media(sound) as container:
+        audio = container.streams.audio
+        return int(audio[0].codec_context.sample_rate or 0) if audio else 0
 
 
 def kept_streams(video: str | Path, out: str | Path) -> tuple[list[str], list[str]]:
@@ -115,12 +141,14 @@ def _subtitle_codec(name: str, matroska: bool) -> str | None:
     return "mov_text" if name in TEXT_SUBTITLES else None
 
 
-def _delayed(start: float) -> list[str]:
-    """The new sound's filter that puts it ``start`` seconds late on the output's timeline, with the
-    copied picture's first frame (silence before it; ``adelay`` rounds to the sample)."""
-    if start < 0.0005:
-        return []
-    return ["-filter:a:0", f"adelay=delays={start * 1000:.3f}:all=1"]
+def _audio_filter(start: float, rate: int, own_rate: int) -> list[str]:
+    """The new sound's filters: resampled from ``own_rate`` to ``rate`` where they differ (:data:`RESAMPLER`),
+    and put ``start`` seconds late on the output's timeline, with the copied picture's first frame
+    (silence before it; ``adelay`` rounds to the sample)."""
+    chain = [f"aresample={rate}:{RESAMPLER}"] if own_rate != rate else []
+    if start >= 0.0005:
+        chain.append(f"adelay=delays={start * 1000:.3f}:all=1")
+    return ["-filter:a:0", ",".join(chain), "-ar:a:0", str(rate)] if chain else ["-ar:a:0", str(rate)]
 
 
 def check_mux(video: str | Path, out: str | Path) -> tuple[str, float]:
@@ -140,7 +168,7 @@ def _checked_facts(video: str | Path, out: str | Path) -> tuple[str, float, floa
 
 
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None,
-        notes: list[str] | None = None) -> Path:
+        notes: list[str] | None = None, rate: int | None = None) -> Path:
     """Write ``out``: ``video``'s picture with ``audio`` as its soundtrack, ``duration`` seconds long.
 
     The clip's first audio track is replaced; its other audio tracks, subtitles and metadata are
@@ -149,14 +177,19 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     ``duration`` defaults to the clip's own, so the result lasts as long as the clip
     whatever the audio's length. ``audio`` starts with the first frame: where the picture starts
     late on the clip's timeline (the copied video keeps its start), the sound is delayed by as much,
-    with silence before it. The picture is copied, or re-encoded to H.264 when MP4
-    cannot hold the clip's codec (:data:`MP4_VIDEO`). Returns ``out``; raises
+    with silence before it. The sound is written at ``rate`` Hz (default :func:`delivery_rate`: the
+    clip's own), resampled by :data:`RESAMPLER` where ``audio`` is at another. The picture is copied,
+    or re-encoded to H.264 when MP4 cannot hold the clip's codec (:data:`MP4_VIDEO`). Returns ``out``; raises
     :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
     codec, own, start, index = _checked_facts(src, dst)  # the clip is opened once for its facts
     if not sound.is_file():
         raise MediaError(audio, "audio file not found")
+    own_rate = _sound_rate(sound)
+    rate = delivery_rate(src) if rate is None else int(rate)
+    if not 8000 <= rate <= MAX_RATE:
+        raise ParameterError(f"`rate` must be within 8000 and {MAX_RATE} Hz (received {rate})")
     length = own if duration is None else start + float(duration)
     if not length > 0:
         if duration is None:
@@ -175,8 +208,8 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
-        "-map", f"0:{index}", "-map", "1:a:0", *video_args(codec), *_delayed(start), "-c:a:0", "aac",
-        "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}", str(part),
+        "-map", f"0:{index}", "-map", "1:a:0", *video_args(codec), *_audio_filter(start, rate, own_rate),
+        "-c:a:0", "aac", "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}", str(part),
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -23,7 +23,7 @@ import pretty_midi
 from analysis.errors import MediaError, as_path, make_folder
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS
-from analysis.media.mux import check_mux
+from analysis.media.mux import check_mux, delivery_rate
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.music.midi import tempo_midi
@@ -136,17 +136,18 @@ class Composition:
         out = check_wav_name(_target(wav_path, "wav_path"))  # before minutes of rendering, not after
         return write_wav(out, synthesize(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
 
-    def write_stems(self, directory: str | Path, soundfont: str | Path | None = None) -> tuple[Path, ...]:
-        """One WAV per part (``01-lead-violin.wav``, ...), each ``duration`` seconds long; together they
-        sum to :meth:`render`'s audio."""
+    def write_stems(self, directory: str | Path, soundfont: str | Path | None = None, *,
+                    sample_rate: int = SAMPLE_RATE) -> tuple[Path, ...]:
+        """One WAV per part (``01-lead-violin.wav``, ...) at ``sample_rate`` Hz, each ``duration`` seconds long;
+        together they sum to :meth:`render`'s audio."""
         d = as_path(directory, "directory")
         make_folder(d, what="folder")
         paths = []
-        for i, (part, audio) in enumerate(zip(self.parts, stems(self.parts, self.duration, soundfont=soundfont),
-                                              strict=True), 1):
+        for i, (part, audio) in enumerate(zip(self.parts, stems(self.parts, self.duration, soundfont=soundfont,
+                                                                      fs=sample_rate), strict=True), 1):
             label = "drums" if part.is_drum else pretty_midi.program_to_instrument_name(part.program)
             name = re.sub(r"[^a-z0-9]+", "-", f"{part.name}-{label}".lower()).strip("-")
-            paths.append(write_wav(d / f"{i:02d}-{name}.wav", audio, SAMPLE_RATE))
+            paths.append(write_wav(d / f"{i:02d}-{name}.wav", audio, sample_rate))
         return tuple(paths)
 
     def mux(
@@ -161,7 +162,8 @@ class Composition:
         save_wav: str | Path | None = None,
     ) -> Path:
         """``video`` with this piece as its soundtrack (video stream copied, or re-encoded to H.264
-        where MP4 cannot hold its codec), the music at -16 LUFS as the CLI delivers it.
+        where MP4 cannot hold its codec), the music at -16 LUFS as the CLI delivers it, rendered at the clip's
+        own sample rate (:func:`~analysis.media.mux.delivery_rate`: 48 kHz for a clip without sound).
 
         ``wav``: an existing render to use as it is (its own level) instead of rendering; else the
         piece is rendered for the clip alone, and its WAV kept at ``save_wav`` only when that is given
@@ -178,19 +180,19 @@ class Composition:
         check_mux(video, out)  # a missing clip or a container that cannot take the sound: said before rendering
         if wav is not None:
             return mux_soundtrack(video, wav, out, clip_sound=clip_sound, duck_db=duck_db)[0]
-        with music_file(self, out, soundfont, keep=saved) as audio:
+        with music_file(self, out, soundfont, keep=saved, rate=delivery_rate(video)) as audio:
             return mux_soundtrack(video, audio, out, clip_sound=clip_sound, duck_db=duck_db,
                                   music_lufs=TARGET_LUFS)[0]
 
 
 @contextmanager
-def music_file(piece: Composition, out: Path, soundfont: str | Path | None, *, keep: Path | None = None
-               ) -> Iterator[Path]:
-    """The piece rendered at -16 LUFS into ``keep``, or else into a passing WAV beside ``out`` (the clip it
-    is muxed into) removed afterwards: a user's own ``<out>.wav`` is never touched."""
+def music_file(piece: Composition, out: Path, soundfont: str | Path | None, *, keep: Path | None = None,
+               rate: int = SAMPLE_RATE) -> Iterator[Path]:
+    """The piece rendered at -16 LUFS and ``rate`` Hz into ``keep``, or else into a passing WAV beside ``out``
+    (the clip it is muxed into) removed afterwards: a user's own ``<out>.wav`` is never touched."""
     wav = keep or out.with_name(f".{out.stem}.{os.getpid()}.{threading.get_ident()}.music.wav")
     try:
-        yield write_wav(wav, delivered_mix(piece.parts, piece.duration, soundfont=soundfont), SAMPLE_RATE)
+        yield write_wav(wav, delivered_mix(piece.parts, piece.duration, soundfont=soundfont, fs=rate), rate)
     finally:
         if keep is None:
             wav.unlink(missing_ok=True)

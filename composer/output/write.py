@@ -34,6 +34,7 @@ from analysis.media.dialogue import (
     read_clip_sound,
 )
 from analysis.media.loudness import TARGET_LUFS
+from analysis.media.mux import delivery_rate
 from composer.output.piece import Composition, music_file
 from composer.output.render import SAMPLE_RATE, delivered_mix, write_wav
 
@@ -83,7 +84,8 @@ def write_outputs(
 
     ``mp4`` (the clip with the piece as its soundtrack, video stream copied, or
     re-encoded to H.264 where MP4 cannot hold its codec) is written
-    only when ``clip`` is given, from the ``wav`` when that is written too; ``clip_sound``
+    only when ``clip`` is given, from the ``wav`` when that is written too; with it, the WAV and stems are
+    rendered at the clip's own sample rate (:func:`~analysis.media.mux.delivery_rate`), else at 44.1 kHz; ``clip_sound``
     says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by default a
     clip's dialogue stays, the music ducked under it), and ``notes``, when given, receives
     one line saying which it was; ``speech`` gives the clip's speech stretches when they are known
@@ -103,6 +105,9 @@ def write_outputs(
         raise ParameterError(f"`stem` must be a plain file name without folders (received {stem!r})")
     wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
     _check_tools(wanted, clip, soundfont)
+    # With a clip, every audio file is rendered at the rate its soundtrack is delivered at (the clip's own):
+    # the WAV is muxed as it is, and the clip's sound is mixed in without a change of rate.
+    rate = delivery_rate(clip) if "mp4" in wanted and clip is not None else SAMPLE_RATE
     folder = make_folder(Path(out_dir))
     written: dict[str, dict[str, Path]] = {}
     # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.
@@ -118,11 +123,11 @@ def write_outputs(
             if fmt == "mp4":
                 written[fmt], sound = _mux(piece, clip, folder / f"{stem}.mp4", soundfont,
                                            written.get("wav", {}).get("wav"), clip_sound, speech,
-                                           own.result() if own is not None else None, duck_db)
+                                           own.result() if own is not None else None, duck_db, rate)
                 if notes is not None:
                     notes.append(sound.describe())
             else:
-                written[fmt] = _write_one(piece, fmt, folder, stem, soundfont)
+                written[fmt] = _write_one(piece, fmt, folder, stem, soundfont, rate)
         except SoundtrackError as err:
             if fmt not in optional:
                 raise
@@ -139,7 +144,7 @@ def write_outputs(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mux") as pool:
         own = None
         if "mp4" in wanted and clip is not None:
-            own = pool.submit(read_clip_sound, clip, clip_sound, speech=speech, sr=SAMPLE_RATE)
+            own = pool.submit(read_clip_sound, clip, clip_sound, speech=speech, sr=rate)
         for fmt in wanted:
             if fmt in ("mid", "wav"):
                 write(fmt)
@@ -208,29 +213,29 @@ _DOING = {"mid": "writing the MIDI", "musicxml": "writing the MusicXML", "wav": 
 
 def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str | Path | None, wav: Path | None,
          clip_sound: str, speech: tuple[tuple[float, float], ...] | None,
-         sound: ClipSound | None, duck_db: float) -> tuple[dict[str, Path], DialogueMix]:
-    """The clip with ``piece`` as its soundtrack, muxed from ``wav`` (the mix already written) or a fresh render;
-    ``sound``: the clip's own sound, read already."""
+         sound: ClipSound | None, duck_db: float, rate: int) -> tuple[dict[str, Path], DialogueMix]:
+    """The clip with ``piece`` as its soundtrack, muxed from ``wav`` (the mix already written) or a fresh render
+    at ``rate`` Hz; ``sound``: the clip's own sound, read already."""
     if clip is None:
         raise ParameterError("an mp4 needs a clip to put the piece on")
     # the WAV written above, or (the mix was not asked for) one rendered for the clip alone; both at the
     # outputs' one loudness
-    with nullcontext(wav) if wav is not None else music_file(piece, out, soundfont) as audio:
+    with nullcontext(wav) if wav is not None else music_file(piece, out, soundfont, rate=rate) as audio:
         path, report = mux_soundtrack(clip, audio, out, clip_sound=clip_sound, speech=speech, sound=sound,
                                       music_lufs=TARGET_LUFS, duck_db=duck_db)
     return {"mp4": path}, report
 
 
 def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
-               soundfont: str | Path | None) -> dict[str, Path]:
-    """One format's files, the clip aside (:func:`_mux`)."""
+               soundfont: str | Path | None, rate: int) -> dict[str, Path]:
+    """One format's files, the clip aside (:func:`_mux`); audio at ``rate`` Hz."""
     if fmt == "mid":
         return {"mid": piece.write_midi(folder / f"{stem}.mid")}
     if fmt == "musicxml":
         return {"musicxml": piece.write_musicxml(folder / f"{stem}.musicxml")}
     if fmt == "wav":
-        audio = delivered_mix(piece.parts, piece.duration, soundfont=soundfont)
-        return {"wav": write_wav(folder / f"{stem}.wav", audio, SAMPLE_RATE)}
-    stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont)
+        audio = delivered_mix(piece.parts, piece.duration, soundfont=soundfont, fs=rate)
+        return {"wav": write_wav(folder / f"{stem}.wav", audio, rate)}
+    stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont, sample_rate=rate)
     _drop_old_stems(folder / f"{stem}-stems", stems)
     return {f"stem{i}": p for i, p in enumerate(stems, 1)}
