@@ -34,6 +34,11 @@ EMOTION_VA: Mapping[str, tuple[float, float]] = {
 
 _PROTOTYPES = np.array([EMOTION_VA[e] for e in EMOTIONS])  # (6, 2)
 
+#: An emotion word agrees with a valence/arousal point when its region's probability there
+#: (:func:`va_to_emotions`) is at least this share of the nearest region's (squared distances
+#: within ln(10) / 6 = 0.38 of the nearest prototype's).
+AGREES = 0.1
+
 
 def emotions_to_va(probs: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
     """Probability-weighted mean of the circumplex points of ``probs``.
@@ -158,9 +163,23 @@ class EmotionArc:
         return np.stack([self.valence, self.arousal], axis=1)
 
     def dominant_emotion(self) -> list[str]:
-        """Most probable emotion per time step."""
-        probs = np.stack([self.emotions[e] for e in EMOTIONS], axis=1)
-        return [EMOTIONS[i] for i in probs.argmax(axis=1)]
+        """The emotion each time step reads as: the sources' word where it agrees with the arc.
+
+        The most probable of :attr:`emotions` among those whose circumplex region agrees with the
+        step's valence and arousal: its :func:`va_to_emotions` probability there is at least
+        :data:`AGREES` times the nearest region's. Fused emotions blend what the sources said, so two
+        sources that disagree (a bright picture, a line read as sad) can leave "sadness" on top of a
+        positive, calm step; the arc's own region wins there. An arc built from VA alone reads as its
+        nearest region, as before.
+        """
+        if not self.times.size:
+            return []
+        probs = np.stack([self.emotions[e] for e in EMOTIONS], axis=1)  # (n, 6)
+        regions = va_to_emotions(self.valence, self.arousal)
+        region = np.stack([regions[e] for e in EMOTIONS], axis=1)  # (n, 6)
+        agrees = region >= AGREES * region.max(axis=1, keepdims=True)
+        score = np.where(agrees, probs + 1e-6 * region, -1.0)  # ties go to the nearer region
+        return [EMOTIONS[i] for i in score.argmax(axis=1)]
 
     # ------------------------------------------------------------------ transforms
     def resample(self, hop: float | None = None, *, n: int | None = None) -> EmotionArc:

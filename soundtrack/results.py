@@ -144,12 +144,20 @@ def score_title(name: str) -> str:
 PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
 
 
+def main_mood(arc: EmotionArc) -> str:
+    """The emotion most of ``arc``'s steps read as (:meth:`EmotionArc.dominant_emotion`); between words
+    that hold as many steps, the one with the higher summed probability (not whichever a set yields first)."""
+    counts = Counter(arc.dominant_emotion())
+    if not counts:
+        return "?"
+    return max(counts, key=lambda e: (counts[e], float(np.sum(arc.emotions[e]))))
+
+
 def summary(clip: Any, verdict: str) -> str:
     """The page's one paragraph on an analysed clip: length, cuts, mood, the verdict, what it read from."""
-    dominant = clip.arc.dominant_emotion()
     n_cuts = len(clip.cuts)
     return (
         f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
-        f"{max(set(dominant), key=dominant.count)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
+        f"{main_mood(clip.arc)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
         + clip.silent_sources(PAGE_REASONS) + "."
     )

@@ -1,0 +1,80 @@
+"""The mood words (the page's "mostly ...", the plot's strip) follow the fused valence-arousal arc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mediagen import Shot, make_clip
+
+from analysis.arc import EMOTION_VA, EMOTIONS, EmotionArc, va_to_emotions
+from analysis.video import analyze_video
+from soundtrack.results import main_mood, summary
+
+#: A warm, bright still (the visual source reads it as pleasant) under one subtitle line.
+WARM = (230, 180, 90)
+SAD_LINE = "Tears of happiness, honestly."  # the text reader takes it for sadness
+HAPPY_LINE = "What a lovely day, I could cry with joy."
+
+
+def _subtitled_still(tmp_path: Path, line: str) -> Path:
+    clip = make_clip(tmp_path / "still.mp4", shots=[Shot(150, WARM)])
+    (tmp_path / "still.srt").write_text(f"1\n00:00:00,200 --> 00:00:05,800\n{line}\n", encoding="utf-8")
+    return clip
+
+
+def _contradicting_steps(arc: EmotionArc, margin: float = 0.2) -> list[tuple[float, str]]:
+    """Steps whose word lies on the other side of the valence axis from the step's valence."""
+    out = []
+    for t, v, word in zip(arc.times, arc.valence, arc.dominant_emotion(), strict=True):
+        if (v >= margin and EMOTION_VA[word][0] < 0) or (v <= -margin and EMOTION_VA[word][0] > 0):
+            out.append((float(t), word))
+    return out
+
+
+def test_a_pleasant_arc_is_not_called_sad_when_a_source_said_sadness(tmp_path: Path) -> None:
+    """A bright still and a line read as sad: the fused arc is pleasant and calm, and the fused emotions a
+    near tie of joy and sadness. The words follow the arc, not whichever of the two is a hair ahead."""
+    clip = analyze_video(_subtitled_still(tmp_path, SAD_LINE), sources=("visual", "subtitles"))
+    assert clip.source_arcs["subtitles"].emotions["sadness"].max() > 0.5  # the source did say sadness
+    assert clip.arc.valence.mean() > 0.2  # and the arc is pleasant all the same
+    assert _contradicting_steps(clip.arc) == []
+    assert main_mood(clip.arc) not in ("sadness", "anger", "fear")
+    assert "mostly sadness" not in summary(clip, "verdict")
+
+
+def test_the_sources_word_stays_where_it_agrees_with_the_arc(tmp_path: Path) -> None:
+    clip = analyze_video(_subtitled_still(tmp_path, HAPPY_LINE), sources=("visual", "subtitles"))
+    assert clip.arc.valence.mean() > 0.3
+    assert main_mood(clip.arc) == "joy"
+    assert "mostly joy" in summary(clip, "verdict")
+
+
+def test_an_arc_from_va_alone_reads_as_its_nearest_region() -> None:
+    rng = np.random.default_rng(0)
+    va = rng.uniform(-1, 1, (200, 2))
+    arc = EmotionArc.from_va(np.arange(200) + 0.5, va[:, 0], va[:, 1])
+    regions = va_to_emotions(va[:, 0], va[:, 1])
+    nearest = [EMOTIONS[i] for i in np.stack([regions[e] for e in EMOTIONS], axis=1).argmax(axis=1)]
+    assert arc.dominant_emotion() == nearest
+
+
+def test_a_blend_that_contradicts_the_point_gives_way_to_it() -> None:
+    """Fused emotions 0.45 sadness / 0.44 joy at a clearly pleasant, lively step: joy."""
+    probs = {e: np.array([0.0]) for e in EMOTIONS}
+    probs["sadness"], probs["joy"], probs["neutral"] = np.array([0.45]), np.array([0.44]), np.array([0.11])
+    arc = EmotionArc(times=np.array([0.25]), valence=np.array([0.5]), arousal=np.array([0.35]), emotions=probs)
+    assert arc.dominant_emotion() == ["joy"]
+
+
+@pytest.mark.parametrize("first", ["joy", "neutral"])
+def test_a_tie_in_steps_goes_to_the_more_probable_word(first: str) -> None:
+    """Half the steps joy, half neutral: the summary names the one with more probability, whatever the order."""
+    other = "neutral" if first == "joy" else "joy"
+    probs = {e: np.zeros(4) for e in EMOTIONS}
+    probs[first] = np.array([0.9, 0.9, 0.3, 0.3])
+    probs[other] = np.array([0.1, 0.1, 0.7, 0.7])
+    arc = EmotionArc(times=np.arange(4) + 0.5, valence=np.full(4, 0.3), arousal=np.full(4, 0.2), emotions=probs)
+    assert sorted(arc.dominant_emotion()) == sorted([first, first, other, other])
+    assert main_mood(arc) == first
