@@ -13,6 +13,7 @@ _LAZY = {
     "score_videos": "composer.pipeline.batch",
     "generate": "composer.model.raw",  # the model alone; composer/model/generate.py is nested, so it cannot shadow
     "RawPiece": "composer.model.raw",
+    "write_outputs": "composer.output.write",  # every output of a piece in one call, as the CLI writes them
 }
 
 
