@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -77,4 +78,6 @@ def test_a_tie_in_steps_goes_to_the_more_probable_word(first: str) -> None:
     probs[other] = np.array([0.1, 0.1, 0.7, 0.7])
     arc = EmotionArc(times=np.arange(4) + 0.5, valence=np.full(4, 0.3), arousal=np.full(4, 0.2), emotions=probs)
     assert sorted(arc.dominant_emotion()) == sorted([first, first, other, other])
+    clip = SimpleNamespace(arc=arc, cuts=(), duration=2.0, sources_used=("speech",), silent_sources=lambda _: "")
+    assert f"mostly {first};" in summary(clip, "verdict")  # not whichever a set of the two yields first
     assert main_mood(arc) == first
