@@ -213,3 +213,30 @@ def test_batch_rerun_elsewhere_resumes_from_the_database(db_url: str, tmp_path: 
     assert fresh.ran == 6
     stored = Manifest(tmp_path / "x", database=db_url, batch="nightly").records()
     assert len(stored) == 8 and {r.result["frames"] for r in stored if r.status == "ok"} == {12, 15, 10, 14}
+
+
+
+def _with_password(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).set(password="hunter2").render_as_string(hide_password=False)
+
+
+def test_the_cli_does_not_print_a_library_urls_password(postgres_admin_url: str, music: Path, capsys) -> None:
+    """`soundtrack index --library postgresql://me:secret@...` said the URL back, password and all, on stdout
+    (CI logs keep it); `match` did in an error. The server's trust login accepts the password given."""
+    from dbfixtures import new_database
+
+    from soundtrack.cli import main
+
+    url = _with_password(new_database(postgres_admin_url))
+    assert main(["index", str(music / "t0.wav"), "--library", url, "--workers", "0", "--no-progress"]) == 0
+    assert main(["index", str(music / "t0.wav"), "--library", url, "--workers", "0", "--no-progress", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "holds 1 track" in out and '"tracks": 1' in out and "***" in out
+    assert "hunter2" not in out
+    empty = _with_password(new_database(postgres_admin_url))
+    Library(empty)  # a library with no tracks yet, which `match` refuses
+    assert main(["match", str(music / "t0.wav"), "--library", empty]) == 2
+    err = capsys.readouterr().err
+    assert "holds no tracks" in err and "hunter2" not in err

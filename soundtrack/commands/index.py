@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.music.formats import TRACK_SUFFIXES
+    from matching.db import redacted
     from matching.library.store import Library
     from soundtrack.cli import CLI_BUSY_TIMEOUT
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from soundtrack.jsonout import print_json
 
-        print_json({**report.to_dict(), "library": args.library, "tracks": len(lib),
+        print_json({**report.to_dict(), "library": redacted(args.library), "tracks": len(lib),
                     "reanalysed": len(redone), "kept": [k.__dict__ for k in kept], "stale": stale,
                     "missing": [r.path for r in gone], "pruned": len(pruned),
                     "sketch_index": None if index is None else str(index.folder)})  # fmt: skip
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         changed = "".join(f", {what} {len(records)}" for what, records in
                           (("updated", report.updated), ("moved", report.moved)) if records)
         print(f"added {len(report.added)}{changed}, already there {report.existing}, skipped {len(report.skipped)} "
-              f"in {report.seconds:.1f} s; library {args.library} holds {counted(len(lib), 'track')}")
+              f"in {report.seconds:.1f} s; library {redacted(args.library)} holds {counted(len(lib), 'track')}")
         for r in report.updated:
             print(f"  {r.path} changed on disk: analysed again (its title and tags stay)")
         for r in report.moved:

@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     check_library(args.library)
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
-        raise ParameterError(f"`--library` {args.library} holds no tracks (run `soundtrack index DIR` first)")
+        from matching.db import redacted
+
+        raise ParameterError(f"`--library` {redacted(args.library)} holds no tracks (run `soundtrack index DIR` first)")
     clip = analyze_video(args.clip, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
                          content_type=args.content_type)
     # The blend learned from listeners' feedback in this library (the preset until there is any), for the
