@@ -122,6 +122,22 @@ def test_compose_command_from_arc_json(clip, tmp_path, capsys) -> None:
     assert "either --arc" in capsys.readouterr().err
 
 
+def test_compose_says_how_far_off_the_beat_each_cut_falls_not_that_it_moved(tmp_path, capsys) -> None:
+    """The chords change on the cuts; the line said "cut shifts to the nearest beat", as if the cut had moved."""
+    arc_json = tmp_path / "arc.json"
+    arc_json.write_text(analysis.EmotionArc.constant(6.0, 0.2, 0.8).to_json())
+    args = ["compose", "--arc", str(arc_json), "--cuts", "2,4", "--duration", "6", "--style", "ambient",
+            "--source", "rules", "--no-audio", "--out", str(tmp_path / "o")]
+    assert main([*args, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert any(abs(s) > 0.05 for s in plan["cut_shifts"])  # a cut off the beat
+    assert {2.0, 4.0} <= {c["time"] for c in plan["chords"] if c["cut"]}  # the chords change on the cuts
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    said = [line for line in lines if "beat" in line]
+    assert said == ["nearest beat to each cut (ms): " + ", ".join(f"{s * 1000:+.0f}" for s in plan["cut_shifts"])]
+
+
 def test_scoring_runs_where_torch_cannot_be_imported(clip, tmp_path) -> None:
     """torch is only the `train` extra: analysing, composing with the shipped model and rendering need none."""
     import subprocess

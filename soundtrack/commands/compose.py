@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"composed {piece.duration:.1f} s of {piece.style} led by {piece.instrument_name} ({piece.source} source), "
           f"{plan.base_tempo:.0f} BPM, {counted(len(piece.chord_times), 'chord')}, {counted(len(plan.cuts), 'cut')}")
     if plan.cuts:
-        print("cut shifts to the nearest beat (ms): " + ", ".join(f"{s * 1000:+.0f}" for s in plan.cut_shifts))
+        # the chords change on the cuts themselves; this says how far off the beat each one falls
+        print("nearest beat to each cut (ms): " + ", ".join(f"{s * 1000:+.0f}" for s in plan.cut_shifts))
     for line in notes:
         print(line)
     for kind, p in files.items():
