@@ -16,7 +16,10 @@ share it:
   that differs from the one before it and keeps at most one of its tones whenever a chord
   of the scale can (a root a third away keeps two and sounds like the same harmony going on;
   this outranks the phrase's functional slot, so a phrase that starts on a cut may start
-  off the tonic).
+  off the tonic). In a bright span a cut first draws a major chord that keeps no tone (IV -> V,
+  V -> IV, ii -> I), then one that moves the bass by a fourth or fifth keeping one (I -> IV, V):
+  the chords that keep no tone of a major tonic are ii and vii°, and a bright cue cut every few
+  seconds read minor.
 * **Phrases** start at the biggest turns of the (smoothed) arc; each phrase returns to
   the tonic; a chord takes its mode from valence (0.6 x its own + 0.4 x its phrase's
   mean): ``bright`` scale above +0.15, ``dark`` below -0.15, modal mixture in between
@@ -394,10 +397,11 @@ def _pick_degree(
     and a melody that dwells on one shared tone (I -> V keeps the fifth) hides the change as well.
     So a cut first draws among chords sharing no pitch class with ``prev`` (I -> ii, IV -> V, V -> vi)
     by the style's weights, then among those sharing at most one (I -> IV, V) by any weights,
-    before it allows the rest.
+    before it allows the rest. In a bright span it draws first among the major chords of
+    :func:`_bright_move` (none kept, then one), by the style's weights.
     """
     n = len(attempts[0])
-    allowed, shared = np.ones(n), np.zeros(n, int)
+    allowed, shared, bright = np.ones(n), np.zeros(n, int), np.zeros((2, n))
     if prev is not None:
         for d in range(n):
             deg = (tonic_idx + d) % n
@@ -405,12 +409,36 @@ def _pick_degree(
             shared[d] = len(set(cand) & set(prev.pitches))
             if scale[deg] == prev.root or set(cand) == set(prev.pitches):
                 allowed[d] = 0.0  # a new chord must sound different
+            bright[:, d] = _bright_move(build_chord(scale, deg, seventh=False, ninth=False), prev)
     tries = [(allowed, attempts)]
     if at_cut:  # no tone kept where the style's own weights allow it, else one (any weights)
         tries = [(allowed * (shared == 0), attempts[:-1]), (allowed * (shared <= 1), attempts), *tries]
+        if mood == "bright":  # a major chord that moves the bass clearly first (see _bright_move)
+            tries = [(allowed * bright[0], attempts[:-1]), (allowed * bright[1], attempts[:-1]), *tries]
     # the last weights are uniform and a scale has more than one root, so some weights always remain
     cand_w = next(w for mask, tried in tries for attempt in tried if (w := attempt * mask).sum() > 0)
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
+
+
+def _bright_move(triad: Sequence[int], prev: ChordSpan) -> tuple[bool, bool]:
+    """Whether a cut in a bright span may move from ``prev`` to the major ``triad``: (keeping none of
+    ``prev``'s tones, keeping one with the root a fourth or fifth away, so the bass moves clearly).
+
+    Judged on the triad, as an added ninth is colour (see :func:`_cut_pitches`): from Iadd9 no coloured
+    major chord keeps one tone or fewer, so a bright cue cut every few seconds walked I-ii-I-ii and read
+    minor. A kept tone comes second, as the model's few notes around a cut may dwell on it."""
+    if len(triad) < 3 or (triad[1] - triad[0]) % 12 != 4 or (triad[2] - triad[0]) % 12 != 7:
+        return False, False
+    kept = len(set(triad) & set(prev.pitches))
+    return kept == 0, kept == 1 and (triad[0] - prev.root) % 12 in (5, 7)
+
+
+def _cut_pitches(pitches: tuple[int, ...], triad: tuple[int, ...], prev: ChordSpan | None) -> tuple[int, ...]:
+    """A bright cut chord's pitches: its colour, or its plain triad where the colour keeps more of
+    ``prev``'s tones than the triad does (G -> Fadd9 keeps G, G -> F none)."""
+    if prev is not None and len(set(triad) & set(prev.pitches)) < len(set(pitches) & set(prev.pitches)):
+        return triad
+    return pitches
 
 
 def _home(prev: ChordSpan, at_cut: bool, scale: Sequence[int], tonic_idx: int, mood: str, valence: float,
@@ -473,6 +501,9 @@ def _plan_chords(
             rel_degree = 0 if home is not None else rel_degree
         degree = (tonic_idx + rel_degree) % n
         pitches = home or _chord(scale, degree, rel_degree, mood, v, arousal)
+        if marks[start] == "cut" and home is None and mood == "bright":
+            triad = build_chord(scale, degree, seventh=False, ninth=False)
+            pitches = _cut_pitches(pitches, triad, chords[-1] if chords else None)
         chords.append(
             ChordSpan(
                 start=float(start),
