@@ -267,3 +267,20 @@ def test_the_celtic_drone_and_counter_line_play_under_the_fiddle() -> None:
     assert drone.mean() > 0.9
     assert len(parts["counter"].notes) >= 6
     assert _top_above_lead(piece) == 0.0
+
+
+@pytest.mark.parametrize("style", ["indian_raga", "celtic", "piano_solo"])
+def test_a_calm_cue_sounds_every_chord_of_its_plan(style: str) -> None:
+    """A calm cue without cuts changes chord every two bars, but in the drone styles nothing sounded the
+    changes: the pad holds tonic and fifth, there is no bass, and the arpeggio waited for arousal above
+    -0.3. A 30 s cue was a drone under a few lead notes, heard as one chord. Now, within every chord, a
+    part other than the lead strikes a tone of that chord that the drone does not hold."""
+    arc = EmotionArc.constant(30.0, valence=0.1, arousal=-0.5)
+    for seed in range(3):
+        piece = compose(arc, (), 30.0, style=style, seed=seed, source="rules")
+        drone = {piece.plan.tonic, (piece.plan.tonic + 7) % 12}
+        assert len(piece.plan.chords) >= 4  # a change every two bars at 77.5 bpm
+        for span in piece.plan.chords:
+            struck = {n.pitch % 12 for p in piece.parts if p.name != "lead" for n in p.notes
+                      if span.start - 1e-6 <= n.start < span.end}
+            assert struck & (set(span.pitches) - drone), (style, seed, span.symbol)

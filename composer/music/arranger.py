@@ -16,7 +16,9 @@ any       lead (the user's instrument), pad or drone (sparse pad when calm)
 per drum  GM percussion voices from their ``level``; a crash on each cut when drums play
 ========  =====================================================================
 
-Styles without a pad keep their arpeggio at every level (a piano's left hand).
+Styles without a pad keep their arpeggio at every level (a piano's left hand), and so do styles
+whose pad is a drone: a drone holds tonic and fifth through every chord, so in a calm cue with no
+bass the arpeggio's one note a beat is all that carries the chord changes.
 Dynamics: velocity 40..100 from arousal. Register: the pad and arpeggio centres move
 +-5 semitones with valence (the lead's register is set by the note source), and every other
 pitched layer keeps at or below the lead note sounding with it, moved down by octaves or left out where
@@ -146,7 +148,7 @@ class _Arranger:
 
     def arp(self) -> list[Note]:
         out = []
-        always = self.style.pad is None
+        always = self.style.pad is None or self.style.drone  # nothing else may sound the chord
         per_beat = self.style.arp_rate
         for i, (t, nxt) in enumerate(_pairs(self.steps(per_beat), self.plan.duration)):
             lv = self.level(t)
@@ -156,8 +158,10 @@ class _Arranger:
             tones = [p for p in scale_pitches(span.pitches, 0, 127) if 50 + 5 * self.val(t) <= p][:6]
             if not tones:
                 continue
-            p = tones[self.style.arp_pattern[i % len(self.style.arp_pattern)] % len(tones)]
-            hold = (nxt - t) * (per_beat if lv <= -0.3 else 1.0)
+            calm = lv <= -0.3  # one note a beat: the pattern steps by beats (a step's index skips tones)
+            step = i // per_beat if calm else i
+            p = tones[self.style.arp_pattern[step % len(self.style.arp_pattern)] % len(tones)]
+            hold = (nxt - t) * (per_beat if calm else 1.0)
             out.append(Note(t, min(t + hold, span.end, self.plan.duration), p, velocity(self.aro(t), -10)))
         return out
 
