@@ -204,3 +204,24 @@ def test_a_cue_gets_a_melody_where_the_model_writes_almost_none() -> None:
     assert auto.source == "rules" and auto.parts[0].name == "lead"
     assert lead_share(auto.parts[0].notes, 15.0) >= MIN_LEAD_SHARE
     assert lead_share([], 15.0) == 0.0 and lead_share([Note(0.0, 3.0, 60, 90), Note(2.0, 6.0, 62, 90)], 12.0) == 0.5
+
+
+def test_a_calm_cue_keeps_a_lead_that_is_sparse_but_present() -> None:
+    """The model wrote five lead notes in 50 s for a calm West African cue, sounding for half of it (so the
+    share rule let it through) and resting six bars at a stretch: heard as a lead gone missing. With
+    ``source="auto"`` a learned lead that rests more than four bars is replaced by the rule source's."""
+    from composer.music.sources import LEARNED_CHECKPOINT
+    from composer.pipeline.compose import MAX_LEAD_GAP_BARS, longest_lead_gap
+
+    if not LEARNED_CHECKPOINT.is_file():
+        pytest.skip("no shipped checkpoint in this checkout")
+    beats = np.arange(0.0, 12.0, 0.5)  # 120 bpm: a bar is 2 s
+    assert longest_lead_gap([Note(1.0, 2.0, 60, 90), Note(9.0, 9.5, 62, 90)], beats, 12.0) == pytest.approx(4.0)
+    assert longest_lead_gap([], beats, 12.0) == pytest.approx(6.0)
+    arc = EmotionArc.constant(50.0, valence=0.3, arousal=-0.5)
+    asked = compose(arc, (), 50.0, style="west_african", seed=26, source="learned")
+    assert longest_lead_gap(asked.parts[0].notes, asked.plan.beats, 50.0) > MAX_LEAD_GAP_BARS
+    auto = compose(arc, (), 50.0, style="west_african", seed=26)
+    assert auto.source == "rules" and auto.parts[0].name == "lead"
+    assert longest_lead_gap(auto.parts[0].notes, auto.plan.beats, 50.0) <= MAX_LEAD_GAP_BARS
+    assert len(auto.parts[0].notes) >= 2 * len(asked.parts[0].notes)

@@ -41,6 +41,22 @@ def lead_share(melody: Sequence[Note], duration: float) -> float:
     return covered / duration if duration > 0 else 0.0
 
 
+#: ... or that leaves more than this many bars (of the plan's beats, four to a bar) without a new note: a
+#: calm West African cue of 50 s had ten lead notes and six bars without one, heard as a lead gone missing.
+MAX_LEAD_GAP_BARS = 4.0
+
+
+def longest_lead_gap(melody: Sequence[Note], beats: np.ndarray, duration: float) -> float:
+    """The longest stretch of the piece without a note onset in ``melody``, in bars of the plan's ``beats``
+    (from the start to the first onset and from the last onset to the end count as well)."""
+    b = np.asarray(beats, float)
+    if b.size < 2:
+        return 0.0
+    times = np.array([0.0, *sorted(n.start for n in melody if 0.0 <= n.start < duration), duration])
+    beat_of = np.interp(times, b, np.arange(b.size), left=0.0, right=b.size - 1 + (duration - b[-1]) / (b[-1] - b[-2]))
+    return float(np.max(np.diff(beat_of))) / 4.0
+
+
 def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
     """A seed melody as notes in *beats* from its first onset (at most 16 notes, top voice).
 
@@ -96,7 +112,7 @@ def compose(
     and texture; ``tempo`` (bpm) replaces the derived base tempo; ``seed_melody`` (MIDI
     path, PrettyMIDI or notes) is developed through the piece; ``source`` picks the
     note source (``"auto"``: the learned model when available, else rules, and rules too where the
-    model's melody would sound for less than half the piece; or a
+    model's melody would sound for less than half the piece or rest more than four bars; or a
     :class:`~composer.music.notes.NoteSource` instance).
     """
     if not isinstance(arc, EmotionArc):
@@ -127,11 +143,12 @@ def compose(
     )
     note_source = get_source(source)
     material = note_source.generate(request)
-    share = lead_share(material.melody, dur)
-    if source == "auto" and material.source != "rules" and share < MIN_LEAD_SHARE:
+    share, gap = lead_share(material.melody, dur), longest_lead_gap(material.melody, plan.beats, dur)
+    if source == "auto" and material.source != "rules" and (share < MIN_LEAD_SHARE or gap > MAX_LEAD_GAP_BARS):
         # The model wrote almost no melody for this plan (West African calm plans, whose quartal chords
         # it seldom saw: 2 of 24 empty, 12 of 24 with two notes or fewer): the rule source writes one.
-        log.info("the model's melody sounds for %.0f %% of the piece; the rule source's is used", 100 * share)
+        log.info("the model's melody sounds for %.0f %% of the piece and rests %.1f bars at most; the rule "
+                 "source's is used", 100 * share, gap)
         material = get_source("rules").generate(request)
     parts = arrange(plan, material, arc=arc, style=sty, lead_program=program, energy=energy, seed=seed)
     return Composition(
