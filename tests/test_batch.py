@@ -235,6 +235,27 @@ def test_killed_batch_process_resumes_with_only_the_rest(clips: Path, tmp_path: 
     assert len(read_csv(manifest.csv_path)) == 6
 
 
+def test_a_second_batch_on_the_same_folder_is_refused_while_the_first_runs(clips: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
+    slow = _KILLABLE.replace("DELAY = 0.4", "DELAY = 1.0")
+    first = subprocess.Popen([sys.executable, "-c", slow, str(clips), str(tmp_path)], env=env)
+    manifest = Manifest(tmp_path)
+    deadline = time.monotonic() + 60
+    try:
+        while not manifest.records():
+            if first.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"batch subprocess ended early or stalled (rc {first.returncode})")
+            time.sleep(0.05)
+        with pytest.raises(MediaError, match=f"another batch is writing its manifest \\(process {first.pid} on"):
+            score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    finally:
+        assert first.wait(timeout=60) == 0
+    keys = [r.key for r in manifest.records()]
+    assert len(keys) == len(set(keys)) == 6  # every clip scored once, by the first batch
+    again = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    assert (again.ran, again.skipped) == (0, 6)  # the lock went with the first batch
+
+
 def test_cli_batch_reports_a_missing_library_in_one_line(clips: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from soundtrack.cli import main

@@ -423,6 +423,26 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
     return _JobPlan(jobs, skipped, duplicates, unreadable, failed_before)
 
 
+def _run_plan(manifest: Manifest, plan: _JobPlan, fn: Callable[[ClipJob], TaskResult], digest: str,
+              tasks: Callable[..., Iterable[TaskOutcome]]) -> list[Record]:
+    """Run ``plan``'s jobs through ``tasks`` (:func:`run_tasks`, bound to where they run), recording each
+    outcome in ``manifest`` as it comes; returns this run's records (the duplicates' rows are written, not
+    returned)."""
+    records: list[Record] = []
+    for rec in plan.unreadable:
+        manifest.append(rec)
+        records.append(rec)
+    for outcome in tasks(fn, plan.jobs):
+        rec = _record(outcome, digest)
+        manifest.append(rec)
+        records.append(rec)
+        if rec.error:
+            log.info("%s", named_error(rec))  # the report lists every error; the CLI prints them once
+    for rec in _same_as(plan.duplicates, records):
+        manifest.append(rec)
+    return records
+
+
 def score_videos(
     paths: str | Path | Iterable[str | Path],
     *,
@@ -484,25 +504,14 @@ def score_videos(
     # The task is part of the key: analysing a clip does not make it scored.
     digest = settings_digest({**settings.resume_fields(), "task": _task_name(task)})
     manifest = Manifest(out, database=manifest_db, batch=batch)
-    manifest.sync_jsonl()
-    manifest.sync_csv()
-    done = manifest.to_skip(retry_errors=retry_errors)
-
-    plan = _plan_jobs(clips, out=out, digest=digest, done=done)
-    records: list[Record] = []
-    for rec in plan.unreadable:
-        manifest.append(rec)
-        records.append(rec)
-    fn = functools.partial(_run_job, task=task, settings=settings)
-    for outcome in run_tasks(fn, plan.jobs, client=client, scheduler=scheduler, workers=workers, progress=progress,
-                             desc="scoring", unit="clip"):
-        rec = _record(outcome, digest)
-        manifest.append(rec)
-        records.append(rec)
-        if rec.error:
-            log.info("%s", named_error(rec))  # the report lists every error; the CLI prints them once
-    for rec in _same_as(plan.duplicates, records):
-        manifest.append(rec)
+    with manifest.hold():  # a second batch on this folder is refused here, before it runs any clip
+        manifest.sync_jsonl()
+        manifest.sync_csv()
+        plan = _plan_jobs(clips, out=out, digest=digest, done=manifest.to_skip(retry_errors=retry_errors))
+        fn = functools.partial(_run_job, task=task, settings=settings)
+        tasks = functools.partial(run_tasks, client=client, scheduler=scheduler, workers=workers, progress=progress,
+                                  desc="scoring", unit="clip")
+        records = _run_plan(manifest, plan, fn, digest, tasks)
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
         manifest=manifest.jsonl_path,

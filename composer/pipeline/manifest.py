@@ -13,6 +13,10 @@ several records (an error retried later), the last one wins.
 
 Only one process may append to a manifest at a time: in a distributed batch that is the
 client, which receives every result and writes it (workers never touch the manifest).
+:meth:`Manifest.hold` makes that so: it locks the folder's ``.manifest.lock`` for as long as a
+batch runs, and a second batch on the same folder is refused at once, before it runs any clip
+(two batches there would each score every clip, into the same files, and record each twice).
+The operating system drops the lock when its holder ends, however it ends (even ``kill -9``).
 
 With ``database=`` (an SQLite path or a database URL such as ``postgresql://host/db``,
 opened by :func:`matching.db.make_engine`) every record is also stored in the table
@@ -28,7 +32,9 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +47,8 @@ log = logging.getLogger(__name__)
 
 JSONL_NAME = "manifest.jsonl"
 CSV_NAME = "manifest.csv"
+#: Held (``flock``) by the one process writing the folder's manifest; it names that process.
+LOCK_NAME = ".manifest.lock"
 #: CSV columns, in order. ``outputs``, ``timings`` and ``result`` hold JSON text.
 CSV_COLUMNS = (
     "input",
@@ -306,6 +314,37 @@ class Manifest:
         self.write_csv = write_csv
         name = batch if batch is not None else str(self.folder.resolve())
         self.table = RecordTable(database, name) if database is not None else None
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Be the one writer of this folder's manifest while the block runs (see the module docstring).
+
+        Raises :class:`MediaError` at once when another process holds it, naming that process, or when
+        the folder cannot be written (read-only, no permission).
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on a POSIX system: no lock, as before
+            yield
+            return
+        path = self.folder / LOCK_NAME
+        try:
+            fh = path.open("a+", encoding="utf-8")
+        except OSError as err:
+            raise MediaError(self.folder, f"cannot write the manifest there ({err.strerror or err})") from None
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise MediaError(self.folder, f"another batch is writing its manifest ({holder}); wait for it to "
+                                              "finish, or give another output folder") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+            fh.flush()
+            yield
 
     def records(self) -> list[Record]:
         """Every record written so far, in the order written (retries included)."""
