@@ -56,6 +56,11 @@ T = TypeVar("T")
 #: Seconds to wait for a remote scheduler to answer.
 CONNECT_TIMEOUT = 20.0
 
+#: Run by each worker process of a local cluster as it starts (a Dask preload given as its text): Ctrl-C in
+#: the terminal reaches the whole process group, and the client alone should answer it, by closing the
+#: cluster. A worker left to answer it too died printing some 15 lines of traceback.
+IGNORE_CTRL_C = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+
 
 class ClusterError(SoundtrackError):
     """The Dask scheduler could not be reached or was lost during a batch."""
@@ -183,6 +188,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
         scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
         set_as_default=False,
+        preload=[IGNORE_CTRL_C],  # the nanny gives it to every worker it starts, a restarted one too
     )
 
 
@@ -197,8 +203,42 @@ def cluster_session(
     own = get_client(scheduler=scheduler, workers=workers)
     try:
         yield own
+    except BaseException:  # Ctrl-C, or the caller stopped early: the running tasks are abandoned
+        if scheduler is None:
+            _stop_local_workers(own)
+        raise
     finally:
         own.close()
+
+
+def _stop_local_workers(client: Client, *, grace: float = 0.5) -> None:
+    """Stop the worker processes of this call's own local cluster within about ``grace`` seconds.
+
+    A plain close lets each busy worker finish its task for 4 s before its nanny kills it, and the
+    worker then logs a traceback when its heartbeat finds the scheduler gone. Closing the nannies
+    first, with a short grace, kills them while the scheduler is still up. Their "still alive, killing"
+    warnings, and the scheduler's about results lost with them (the tasks were cancelled), are expected
+    here and kept quiet.
+    """
+    import asyncio
+
+    nannies = list(getattr(client.cluster, "workers", {}).values())
+
+    async def close_all() -> None:
+        await asyncio.gather(*(n.close(timeout=grace, reason="batch-interrupted") for n in nannies),
+                             return_exceptions=True)
+
+    quiet = [logging.getLogger(f"distributed.{name}") for name in ("nanny", "scheduler")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        client.cluster.sync(close_all)
+    except Exception as err:  # the plain close that follows still stops them
+        log.debug("stopping the local workers early failed: %s", err)
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -346,9 +386,25 @@ def _run_dask(
                 bar.update(1)
                 yield outcome
         finished = True
+    except KeyboardInterrupt:
+        yield from _finished_already(futures)  # kept, not lost with the workers the interrupt stops
+        raise
     finally:
         if not finished and futures:
             client.cancel(list(futures))
+
+
+def _finished_already(futures: dict[Any, Any]) -> Iterator[TaskOutcome]:
+    """The outcomes of the tasks in ``futures`` that have finished but were not yet taken, taken out of it."""
+    for future in [f for f in futures if f.status == "finished"]:
+        item = futures.pop(future)
+        try:
+            outcome = future.result(timeout=CONNECT_TIMEOUT)
+        except Exception as err:  # its worker went meanwhile: the clip runs again next time
+            log.debug("the finished task %s could not be fetched: %s", item, err)
+            continue
+        future.release()
+        yield outcome
 
 
 def _result(future: Any, item: Any) -> TaskOutcome:

@@ -8,6 +8,10 @@ default path (no client, ``workers=2``).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +45,12 @@ def crashing_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     """Takes its worker process down on the 'dark' clip, as a decoder segfault would."""
     if Path(job.path).stem == "dark":
         os._exit(3)
+    return probe_task(job, settings)
+
+
+def slow_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """:func:`probe_task` a second later, so that a batch can be interrupted mid-way."""
+    time.sleep(1.0)
     return probe_task(job, settings)
 
 
@@ -174,6 +184,58 @@ def test_a_second_local_cluster_finds_no_port_taken() -> None:
         holder.close()
     assert port != 8787
     assert not [w for w in seen if "already in use" in str(w.message)]
+
+
+_INTERRUPTIBLE = """
+import sys
+from pathlib import Path
+import test_cluster
+from composer.pipeline.batch import score_videos
+
+try:
+    score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=1, progress=False, task=test_cluster.slow_task)
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+def _group_members(group: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def test_ctrl_c_on_a_local_cluster_batch_stops_it_quietly_and_it_resumes(clips: Path, tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole process group. The workers answered it too: each died
+    printing a KeyboardInterrupt traceback (some 70 lines for two), and the client waited 4 s for them."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)])}
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTIBLE, str(clips), str(tmp_path)], env=env,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    manifest = Manifest(tmp_path)
+    deadline = time.monotonic() + 120
+    while not [r for r in manifest.records() if r.worker != "client"]:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"batch subprocess ended early or stalled (rc {proc.returncode})")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == "interrupted"  # no worker's traceback, no "still alive, killing" warnings
+    while _group_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_members(proc.pid)  # no worker process left behind
+    done = {r.key for r in manifest.records()}
+    rest = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=slow_task)
+    assert rest.skipped == len(done) and rest.ran == 6 - len(done)
 
 
 def test_unreachable_scheduler_is_a_clear_error() -> None:
