@@ -178,6 +178,16 @@ def test_renamed_and_duplicate_clips_are_recognised_by_content(clips: Path, tmp_
     assert (second.ran, second.skipped) == (0, 1)
 
 
+def test_a_clip_named_twice_is_one_clip_not_its_own_duplicate(clips: Path, tmp_path: Path) -> None:
+    """`soundtrack batch clips clips/mid.mp4` (a folder and a file in it, or overlapping globs) counted the
+    file as a duplicate of itself and wrote it to the manifest twice, the second row "same_as" itself."""
+    report = score_videos([clips, clips / "mid.mp4", clips / ".." / clips.name / "dark.mp4"], out_dir=tmp_path,
+                          workers=0, progress=False, task=probe_task)
+    assert (report.total, report.ran, report.duplicates) == (6, 6, ())
+    inputs = [r.input for r in Manifest(tmp_path).records()]
+    assert sorted(inputs) == sorted(set(inputs)) and len(inputs) == 6
+
+
 def test_missing_file_is_recorded_not_fatal(clips: Path, tmp_path: Path) -> None:
     report = score_videos([clips / "mid.mp4", tmp_path / "gone.mp4"], out_dir=tmp_path / "o", workers=0,
                           progress=False, task=probe_task)

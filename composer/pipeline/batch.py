@@ -160,7 +160,12 @@ def _clips_of(paths: str | Path | Iterable[str | Path], recursive: bool, out: Pa
         given = [as_path(p, "paths").absolute() for p in paths]  # read once: may be an iterator
     except TypeError:
         raise ParameterError(f"`paths` must be a clip, a folder or an iterable of them (received {paths!r})") from None
-    clips = [c for c in _expand(given, recursive) if not c.resolve().is_relative_to(out.resolve())]
+    # A clip named twice (a folder and a file in it, overlapping folders, `..`) is one clip, not a duplicate.
+    # Its folder is resolved, not its name: a link to a clip under another name stays a duplicate, with a row.
+    named: dict[Path, Path] = {}
+    for clip in _expand(given, recursive):
+        named.setdefault(clip.parent.resolve() / clip.name, clip)
+    clips = [c for c in named.values() if not c.resolve().is_relative_to(out.resolve())]
     if not clips:
         looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
         if len(given) == 1:
