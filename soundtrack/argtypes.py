@@ -52,7 +52,7 @@ def add_clip_sound(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-sound", choices=CLIP_SOUNDS, default="auto",
                         help="the clip's own sound: auto (default) keeps its dialogue with the music ducked under "
                              "it and replaces a sound without speech; keep keeps any sound; replace drops it")
-    parser.add_argument("--duck", type=duck_depth, default=UNDER_DB, metavar="DB", dest="duck_db",
+    parser.add_argument("--duck", type=duck_depth, default=UNDER_DB, metavar="DECIBELS", dest="duck_db",
                         help=f"music under speech: this many dB below the dialogue ({MIN_DUCK_DB:g} to "
                              f"{MAX_DUCK_DB:g}, default {UNDER_DB:g})")
 

@@ -275,6 +275,25 @@ def test_cli_batch_reports_a_missing_library_in_one_line(clips: Path, tmp_path: 
     assert rc == 2 and err.count("\n") == 0 and "none.db: library database not found" in err
 
 
+def test_cli_batch_help_states_its_exit_status_and_names_decibels_apart_from_databases(
+        clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The help named `--library DB`, `--duck DB` and `--manifest-db DB` alike, gave the threshold's default
+    as "score_video's", and said nothing of the exit status that scripts test."""
+    from soundtrack.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--duck DECIBELS" in text and "--duck DB" not in text
+    assert "score_video" not in text and "(0..1)" in text
+    status = text[text.index("Exit status:"):]
+    # what it says, as the command does it: 1 when some clip failed, 2 on a usage error
+    assert "0 when every clip is ok; 1 when some clip's latest record is an error" in status
+    assert main(["batch", str(clips), "--out", str(tmp_path), "--workers", "0", "--no-progress",
+                 "--analyze-only"]) == 1
+    assert main(["batch", str(clips), "--out", str(tmp_path), "--threshold", "2"]) == 2
+
+
 def test_workers_on_the_library_cannot_write(tmp_path: Path) -> None:
     import sqlalchemy as sa
 

@@ -17,21 +17,30 @@ from soundtrack.argtypes import add_clip_sound, check_library, wants_bar
 NAME = "batch"
 HELP = "score many clips (match or compose each), locally or on a Dask cluster; resumable via a manifest"
 ORDER = 60
+EPILOG = ("Running the same command again resumes: a clip already in OUT's manifest with the same settings is "
+          "skipped, found by its content (a renamed file too); --retry-errors runs the failed ones again. Clips "
+          "with the same bytes are scored once. One batch at a time may write to an output folder. Exit status: "
+          "0 when every clip is ok; 1 when some clip's latest record is an error (this run's or an earlier one's, "
+          "each listed with its reason); 2 on a usage error, before any clip runs; 130 when interrupted (the "
+          "finished clips are kept).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clips", nargs="+", type=Path, metavar="CLIPS_DIR",
                         help="folder(s) of clips (searched recursively) and/or clip files")
     parser.add_argument("--library", metavar="DB", default=None,
-                        help="library database (SQLite path or URL), opened read-only by the workers")
+                        help="library database (SQLite path or URL), opened read-only by the workers; without it, "
+                             "each clip gets a composed score")
     parser.add_argument("--out", metavar="OUT", type=Path, required=True,
                         help="output folder: one sub-folder per clip, plus manifest.jsonl and manifest.csv")
     parser.add_argument("--scheduler", metavar="ADDR", default=None,
                         help="Dask scheduler address (tcp://host:8786); default: a local cluster on this machine")
     parser.add_argument("--workers", metavar="N", type=int, default=None,
-                        help="local worker processes (default: one per core; 0 = run in this process)")
+                        help="local worker processes (default: one per core; 0 = run in this process); ignored with "
+                             "--scheduler")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="lowest match score accepted before composing instead (default: score_video's)")
+                        help="best-match score (0..1) needed to use a library track, else a score is composed "
+                             "(default: the --content-type preset's)")
     parser.add_argument("--style", default="cinematic", help="composition style preset (default cinematic)")
     parser.add_argument("--instrument", default=None, help="lead instrument for composed pieces")
     parser.add_argument("--content-type", default="general",
