@@ -161,6 +161,22 @@ def test_the_duck_depth_reaches_the_task_and_keys_the_resume_only_when_chosen(cl
     assert summarize_score(scored).result["duck_db"] == 20.0  # the default task's manifest record
 
 
+def style_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    out = Path(job.out_dir) / "piece.txt"
+    out.write_text(settings.style)
+    return TaskResult(result={"chosen": "compose"}, outputs=(str(out),))
+
+
+def test_batches_with_other_settings_into_one_folder_keep_their_own_files(clips: Path, tmp_path: Path) -> None:
+    """Clip folders were named by the clip alone: a second batch into the same folder with another style
+    wrote over the files that the first style's records name, and rerunning the first then skipped it."""
+    for style in ("ambient", "celtic", "ambient"):
+        score_videos(clips / "dark.mp4", out_dir=tmp_path, workers=0, progress=False, task=style_task, style=style)
+    records = Manifest(tmp_path).records()
+    assert len(records) == 2 and records[0].settings != records[1].settings
+    assert [Path(r.outputs[0]).read_text() for r in records] == ["ambient", "celtic"]
+
+
 def test_renamed_and_duplicate_clips_are_recognised_by_content(clips: Path, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -10,7 +10,9 @@ recorded, so an interrupted batch picks up where it stopped; a clip that fails i
 recorded with its error and the batch goes on.
 
 Workers open the library read-only, once per worker (:func:`matching.cluster.worker_cache`),
-and write only their own clip's output folder ``out_dir/clips/<stem>-<hash8>/``.
+and write only their own clip's output folder ``out_dir/clips/<stem>-<hash8>-<settings6>/`` (the clip's
+content hash and the settings digest, so that batches with other settings into the same folder keep
+their own files).
 """
 
 from __future__ import annotations
@@ -424,7 +426,10 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
             duplicates.append((str(clip), digest_hex))
         else:
             seen[digest_hex] = str(clip)
-            jobs.append(ClipJob(str(clip), digest_hex, str(out / "clips" / f"{clip.stem}-{digest_hex[:8]}")))
+            # The settings name the folder too: a batch into the same OUT with other settings (another style)
+            # wrote over the files that the first settings' records name.
+            folder = out / "clips" / f"{clip.stem}-{digest_hex[:8]}-{digest[:6]}"
+            jobs.append(ClipJob(str(clip), digest_hex, str(folder)))
     return _JobPlan(jobs, skipped, duplicates, unreadable, failed_before)
 
 

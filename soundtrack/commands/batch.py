@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed of composed pieces (default 0)")
     add_clip_sound(parser)
     parser.add_argument("--analyze-only", action="store_true",
-                        help="only analyse each clip (arc, cuts, pace) into OUT/clips/<clip>-<hash>/analysis.json")
+                        help="only analyse each clip (arc, cuts, pace) into "
+                             "OUT/clips/<clip>-<hash>-<settings>/analysis.json")
     parser.add_argument("--manifest-db", metavar="DB", default=None,
                         help="also keep the manifest in this database (SQLite path or postgresql:// URL), so a "
                              "rerun elsewhere against it resumes")
