@@ -177,6 +177,22 @@ def test_batches_with_other_settings_into_one_folder_keep_their_own_files(clips:
     assert [Path(r.outputs[0]).read_text() for r in records] == ["ambient", "celtic"]
 
 
+def test_clip_folders_are_safe_names_even_for_long_titles_in_any_script(clips: Path, tmp_path: Path) -> None:
+    """A clip's folder took its raw name: a newline or a leading dash went into it, and an 82-character
+    Japanese title (246 bytes) overflowed the 255-byte name limit with the folder's suffixes, so the clip
+    failed with "File name too long"."""
+    names = ["場" * 82, "-rf", "new\nline"]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n, name in enumerate(names):
+        (folder / f"{name}.mp4").write_bytes((clips / ("dark.mp4", "mid.mp4", "bright.mp4")[n]).read_bytes())
+    report = score_videos(folder, out_dir=tmp_path / "out", workers=0, progress=False, task=probe_task)
+    assert (report.ok, report.errors) == (3, 0), [r.error for r in report.records]
+    made = sorted(p.name for p in (tmp_path / "out" / "clips").iterdir())
+    assert all("\n" not in m and not m.startswith("-") and len(m.encode()) <= 255 for m in made), made
+    assert any(m.startswith("場" * 33 + "-") for m in made)  # 100 bytes of the title: 33 whole characters
+
+
 def test_renamed_and_duplicate_clips_are_recognised_by_content(clips: Path, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -11,8 +11,8 @@ recorded with its error and the batch goes on.
 
 Workers open the library read-only, once per worker (:func:`matching.cluster.worker_cache`),
 and write only their own clip's output folder ``out_dir/clips/<stem>-<hash8>-<settings6>/`` (the clip's
-content hash and the settings digest, so that batches with other settings into the same folder keep
-their own files).
+name made safe by :func:`~composer.output.names.safe_stem`, its content hash and the settings digest, so
+that batches with other settings into the same folder keep their own files).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from analysis.errors import MediaError, ParameterError, as_path, is_number, make_folder
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from analysis.media.hashing import content_hash
+from composer.output.names import safe_stem
 from composer.pipeline.manifest import Manifest, Record, TaskResult, settings_digest
 from matching.cluster import TaskOutcome, readonly_url, run_tasks, worker_cache
 
@@ -428,7 +429,7 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
             seen[digest_hex] = str(clip)
             # The settings name the folder too: a batch into the same OUT with other settings (another style)
             # wrote over the files that the first settings' records name.
-            folder = out / "clips" / f"{clip.stem}-{digest_hex[:8]}-{digest[:6]}"
+            folder = out / "clips" / f"{safe_stem(clip.stem)}-{digest_hex[:8]}-{digest[:6]}"
             jobs.append(ClipJob(str(clip), digest_hex, str(folder)))
     return _JobPlan(jobs, skipped, duplicates, unreadable, failed_before)
 
