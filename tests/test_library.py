@@ -320,3 +320,54 @@ def test_a_read_only_library_from_before_moves_were_recorded_opens(music: Path, 
     writer.engine.dispose()
     ro = Library(readonly_url(str(db)))
     assert ro.moves() == 0 and len(ro.catalog()) == 3
+
+
+def slow_analyzer(path: Path, *, hop: float = 0.5) -> object:
+    """Marks ``started-<name>``, takes 5 s, then marks ``done-<name>`` beside the track: an analysis long enough
+    to be interrupted in (it never returns a track; the interruption test does not need one)."""
+    import time
+
+    (path.parent / f"started-{path.stem}").touch()
+    time.sleep(5.0)
+    (path.parent / f"done-{path.stem}").touch()
+    raise MediaError(path, "only a probe")
+
+
+_INDEXING = """
+import sys
+import test_library
+from matching.library.store import Library
+
+try:
+    Library(sys.argv[2], analyzer=test_library.slow_analyzer).add_folder(sys.argv[1], workers=2, progress=False)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_indexing_in_processes_stops_the_analyses_under_way(tmp_path: Path) -> None:
+    """The pool's shutdown waited for every analysis under way (up to 12 s here with short tracks; one
+    run took 365 s), and the pool's workers each took the Ctrl-C too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    music = tmp_path / "music"
+    music.mkdir()
+    for n in range(4):
+        sf.write(music / f"t{n}.wav", np.full(2205, 0.01 * (n + 1), dtype=np.float32), 22050)
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)])}
+    proc = subprocess.Popen([sys.executable, "-c", _INDEXING, str(music), str(tmp_path / "lib.db")], env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(music.glob("started-*")):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"indexing subprocess ended early or stalled (rc {proc.returncode})")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    assert not list(music.glob("done-*"))  # no analysis ran on after the interrupt

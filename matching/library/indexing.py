@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -118,14 +119,31 @@ def _results(
         for p in paths:
             yield analyze_one(analyzer, p, hop)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futs: list[Future[_Outcome]] = [pool.submit(analyze_one, analyzer, p, hop) for p in paths]
-            try:
-                for fut in as_completed(futs):
-                    yield fut.result()
-            finally:
-                for f in futs:
-                    f.cancel()
+        yield from _pooled(analyzer, paths, hop, workers)
+
+
+def _ignore_ctrl_c() -> None:
+    """A pool worker's initializer: Ctrl-C in the terminal reaches every process; the parent answers it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pooled(analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int) -> Iterator[_Outcome]:
+    """:func:`analyze_one` of each path in a pool of ``workers`` processes, in finishing order.
+
+    Stopped early (Ctrl-C, the caller's error), the pool's processes are ended at once: the pool's own
+    shutdown waited for the analyses already started, and at exit for every one still queued.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_ctrl_c)
+    futs: list[Future[_Outcome]] = [pool.submit(analyze_one, analyzer, p, hop) for p in paths]
+    try:
+        for fut in as_completed(futs):
+            yield fut.result()
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def analyze_files(
