@@ -97,3 +97,15 @@ def test_a_long_recording_is_tagged_in_stretches_to_the_same_logits(monkeypatch)
     np.testing.assert_allclose(window_logits(y, SR, centres), whole, atol=2e-4)
     monkeypatch.setattr(tagger, "HALO", 0)  # without the context: the stretches' edges would differ
     assert np.abs(window_logits(y, SR, centres) - whole).max() > 0.01
+
+
+def test_the_log_mel_spectrogram_is_made_in_stretches_to_the_same_values():
+    """The tagger's input was the whole track's STFT at once (0.1 GB for 10 minutes)."""
+    from analysis.music import tagger
+
+    y = np.tile(_piece(140, 100, drums=True), 6)  # 72 s at 22.05 kHz: 50 s, two stretches, at 16 kHz
+    y = load_librosa().resample(y, orig_sr=SR, target_sr=tagger.SR)
+    assert len(y) > tagger.HOP * 2048
+    mel = load_librosa().feature.melspectrogram(y=y, sr=tagger.SR, hop_length=tagger.HOP, n_fft=tagger.N_FFT,
+                                                n_mels=tagger.N_MELS).T
+    np.testing.assert_allclose(logmel(y), np.log10(1.0 + 10000.0 * mel.astype(np.float32)), atol=1e-5)

@@ -217,3 +217,78 @@ def test_the_hand_built_features_read_a_long_track_in_stretches_to_the_same_valu
     np.testing.assert_allclose(audio.band_power(y, audio._FB), full, rtol=1e-5, atol=1e-9)
     rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=audio.HOP)[0] ** 2
     np.testing.assert_allclose(audio.frame_power(y, 2048), rms, rtol=1e-4, atol=1e-12)
+
+
+def test_a_long_file_is_decoded_mixed_and_resampled_a_block_at_a_time(tmp_path) -> None:
+    """A whole 44.1 kHz stereo file was read at once, mixed to mono, then resampled: seven times the
+    result's size at the peak (0.37 GB for 10 minutes). A block at a time it is the same samples."""
+    import tracemalloc
+
+    from analysis.jit import load_librosa
+    from analysis.music.track import load_audio
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "long.wav"
+    stereo = (0.1 * rng.standard_normal((44100 * 150 + 17, 2))).astype(np.float32)
+    sf.write(path, stereo, 44100, subtype="PCM_16")
+    del stereo
+    sf.write(tmp_path / "short.wav", np.zeros((4410, 2), np.float32), 44100)
+    load_audio(tmp_path / "short.wav", sr=SR)  # the decoders' modules load outside the count
+    tracemalloc.start()
+    try:
+        y = load_audio(path, sr=SR)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * y.nbytes  # the samples, a block and a finite-check mask
+    data, _ = sf.read(path, dtype="float32", always_2d=True)
+    whole = load_librosa().resample(data.mean(axis=1), orig_sr=44100, target_sr=SR)
+    np.testing.assert_array_equal(y, whole)
+
+
+def test_the_global_tempo_sums_its_tempogram_in_stretches_to_librosas_estimate(chorale) -> None:
+    """librosa's tempo averaged a whole-track tempogram (344 lags a frame, 0.45 GB traced for 10 minutes);
+    summed a stretch of columns at a time it names the same tempo, in a few MB."""
+    import tracemalloc
+
+    from analysis.jit import load_librosa
+    from analysis.music.spectra import global_tempo
+
+    librosa = load_librosa()
+    y, _ = sf.read(chorale / "fast.wav", dtype="float32")
+    rng = np.random.default_rng(1)
+    envs = [librosa.onset.onset_strength(y=y, sr=SR), *(rng.random(n) for n in (90, 700, 3000))]
+    for env in envs:
+        whole = float(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=512)[0])
+        assert global_tempo(env, SR, 512, frames=37) == whole == global_tempo(env, SR, 512)
+    long_env = rng.random(26000)  # 10 minutes of frames
+    tracemalloc.start()
+    try:
+        global_tempo(long_env, SR, 512)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6  # librosa's: 0.45 GB
+
+
+@pytest.mark.slow
+def test_a_long_recording_is_analysed_in_memory_that_stays_near_its_own_size() -> None:
+    """The hand-built cues and the model's window features each took nine times the audio's size above it
+    for 10 minutes (their tempograms and padded copies); in stretches a few times its size at most."""
+    import tracemalloc
+
+    from analysis.music.audio import analyze_audio
+    from analysis.music.emotion import window_features
+
+    rng = np.random.default_rng(2)
+    t = np.arange(SR * 360) / SR
+    y = (0.2 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    y += (0.05 * rng.standard_normal(y.size)).astype(np.float32)
+    for run in (lambda: analyze_audio(y, SR, reader="features"), lambda: window_features(y, SR)):
+        tracemalloc.start()
+        try:
+            run()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 3 * y.nbytes

@@ -33,7 +33,7 @@ from analysis.arc import EmotionArc, grid
 from analysis.errors import ParameterError
 from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
-from analysis.music.spectra import STFT_FRAMES, power_stretches
+from analysis.music.spectra import STFT_FRAMES, global_tempo, padded_slice, power_stretches
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
 if TYPE_CHECKING:
@@ -123,13 +123,16 @@ def frame_power(y: np.ndarray, length: int) -> np.ndarray:
     signal: ``length`` floats a frame, 0.2 GB for 10 minutes)."""
     if length % HOP:
         raise ValueError(f"`length` must be a whole number of hops (received {length})")
-    padded = np.pad(np.asarray(y, np.float32), length // 2)
-    blocks = padded[: len(padded) // HOP * HOP].reshape(-1, HOP)  # a view: one row a hop
-    per_block = np.concatenate([  # each hop's sum of squares, in float64, a stretch of rows at a time
-        np.square(blocks[a : a + STFT_FRAMES], dtype=np.float64).sum(axis=1) for a in range(0, len(blocks), STFT_FRAMES)
+    y, pad = np.asarray(y, np.float32), length // 2
+    size = len(y) + 2 * pad  # of the padded signal, cut a stretch of hops at a time (no padded copy of y)
+    blocks = size // HOP
+    per_block = np.concatenate([  # each hop's sum of squares, in float64
+        np.square(padded_slice(y, pad, a * HOP, min(blocks, a + STFT_FRAMES) * HOP).reshape(-1, HOP),
+                  dtype=np.float64).sum(axis=1)
+        for a in range(0, blocks, STFT_FRAMES)
     ])
     sums = np.concatenate([[0.0], np.cumsum(per_block)])
-    k, span = 1 + (len(padded) - length) // HOP, length // HOP
+    k, span = 1 + (size - length) // HOP, length // HOP
     return (sums[span : span + k] - sums[:k]) / length
 
 
@@ -166,7 +169,7 @@ def analyze_audio(
     # spectral flux on the semitone spectrum (dB) finds pitch changes of soft-attack instruments too
     env = librosa.onset.onset_strength(S=librosa.power_to_db(semis.T, ref=np.max, top_db=60), sr=SR, hop_length=HOP)
     onsets = librosa.onset.onset_detect(onset_envelope=env, sr=SR, hop_length=HOP, units="time", delta=0.1, wait=3)
-    tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP))[0])
+    tempo = global_tempo(env, SR, HOP)
 
     t = grid(duration, hop)
     n = len(semis)

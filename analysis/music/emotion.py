@@ -42,7 +42,7 @@ from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
 from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
-from analysis.music.spectra import power_stretches
+from analysis.music.spectra import global_tempo, power_stretches
 from analysis.music.symbolic import key_correlations
 from analysis.music.tagger import CHECKPOINT as TAGGER_CHECKPOINT
 from analysis.music.tagger import arousal_contrast, window_logits
@@ -99,7 +99,7 @@ def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     logmel = 10 * np.log10(np.maximum(mel, MEL_FLOOR))
     env = librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=np.max, top_db=80), sr=SR, hop_length=HOP)
     onsets = librosa.onset.onset_detect(onset_envelope=env, sr=SR, hop_length=HOP, units="time")
-    tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=HOP))[0])
+    tempo = global_tempo(env, SR, HOP)
     db = 20 * np.log10(np.maximum(rms, 1e-5))
     n = mel.shape[1]
     frames = np.column_stack([

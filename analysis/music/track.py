@@ -180,12 +180,15 @@ def load_audio(path: str | Path, *, sr: int = 22050, mono: bool = True) -> np.nd
     y: np.ndarray | None = None
     if p.suffix.lower() not in AV_FIRST:
         try:
-            data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
-            _warn_if_cut(p, data.shape[0], file_sr)
-            if mono or data.shape[1] <= 2:
-                y = data.mean(axis=1) if mono else data.T
-                if file_sr != sr and y.shape[-1]:
-                    y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
+            if mono:
+                y = _read_mono(p, sr)
+            else:
+                data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
+                _warn_if_cut(p, data.shape[0], file_sr)
+                if data.shape[1] <= 2:
+                    y = data.T
+                    if file_sr != sr and y.shape[-1]:
+                        y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
         except (sf.LibsndfileError, RuntimeError, ValueError):
             y = None
     if y is None:
@@ -195,6 +198,42 @@ def load_audio(path: str | Path, *, sr: int = 22050, mono: bool = True) -> np.nd
     if not np.all(np.isfinite(y)):
         raise MediaError(p, "has non-finite audio samples")
     return np.ascontiguousarray(y, np.float32)
+
+
+#: Sample frames :func:`_read_mono` decodes at once (6 s at 44.1 kHz): the whole file at its rate and
+#: channels, then its mono mix and the resampled mix, took 0.37 GB for 10 minutes of 44.1 kHz stereo.
+BLOCK = 1 << 18
+
+
+def _read_mono(p: Path, sr: int) -> np.ndarray:
+    """The mono mix of a file libsndfile reads, at rate ``sr``, decoded, mixed and resampled a block at a
+    time: the samples ``librosa.resample(sf.read(p).mean(axis=1), ...)`` gives (soxr's stream is its
+    one-shot call in pieces, to the same samples), holding only the result whole."""
+    import soundfile as sf
+    import soxr
+
+    with sf.SoundFile(str(p)) as f:
+        file_sr, frames = f.samplerate, f.frames
+        stream = soxr.ResampleStream(file_sr, sr, 1, dtype="float32", quality="HQ") if file_sr != sr else None
+        out, n, read = np.empty(int(np.ceil(frames * sr / file_sr)) + 1, np.float32), 0, 0
+        for block in f.blocks(BLOCK, dtype="float32", always_2d=True):
+            read += len(block)
+            mixed = block.mean(axis=1)
+            out, n = _put(out, n, mixed if stream is None else stream.resample_chunk(mixed, last=False))
+        if stream is not None:
+            out, n = _put(out, n, stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    _warn_if_cut(p, read, file_sr)
+    size = int(np.ceil(read * sr / file_sr))  # librosa.resample's length (fix=True)
+    out, _ = _put(out, n, np.zeros(max(0, size - n), np.float32))
+    return out[:size]
+
+
+def _put(out: np.ndarray, n: int, samples: np.ndarray) -> tuple[np.ndarray, int]:
+    """``samples`` written into ``out`` at ``n`` (``out`` grown if full): the array and the new count."""
+    if n + len(samples) > len(out):
+        out = np.concatenate([out[:n], np.empty(max(n + len(samples) - len(out), len(out) // 2), np.float32)])
+    out[n : n + len(samples)] = samples
+    return out, n + len(samples)
 
 
 def _warn_if_cut(p: Path, frames: int, sr: int) -> None:
@@ -265,7 +304,7 @@ def analyze_track(path: str | Path, *, hop: float = 0.5) -> TrackAnalysis:
         y = load_audio(p, sr=SR)
         if y.size < MIN_SECONDS * SR:  # a cut-off download or a click: no arc to match, nothing to fit
             raise MediaError(p, f"is too short to be a track ({y.size / SR:.2f} s; at least {MIN_SECONDS:g} s)")
-        if np.max(np.abs(y)) < 1e-4:
+        if max(float(y.max()), -float(y.min())) < 1e-4:  # no |y| copy of a long track
             raise MediaError(p, "is silent (peak below -80 dBFS)")
         res = analyze_audio(y, SR, hop=hop)
         arc, feats, tempo, loudness, duration = res.arc, res.features, res.tempo, res.loudness, res.duration
