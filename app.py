@@ -337,8 +337,8 @@ def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> Non
         return service.add_tracks([f if isinstance(f, str) else f.name for f in files or []]), service.catalogue()
 
     @_guard(lambda msg: (msg, service.catalogue()))
-    def on_folder(folder):
-        return service.add_folder(folder), service.catalogue()
+    def on_folder(folder, progress=gr.Progress()):  # noqa: B008
+        return service.add_folder(folder, progress=lambda f, m: progress(f, desc=m)), service.catalogue()
 
     if "add_btn" in c:
         c["add_btn"].click(on_add, [c["uploads"]], [c["lib_note"], c["catalogue"]], api_name="add_tracks")

@@ -577,10 +577,11 @@ class SoundtrackService:
             msg += f"; already in the library (duplicates): {', '.join(duplicates)}"
         return msg + (f"; skipped: {'; '.join(failed)}" if failed else "")
 
-    def add_folder(self, folder: object) -> str:
-        """Index a folder inside the operator's ``index_roots``; the reply gives counts and titles, no paths."""
+    def add_folder(self, folder: object, *, progress: Progress | None = None) -> str:
+        """Index a folder inside the operator's ``index_roots``; the reply gives counts and titles, no paths.
+        ``progress`` hears the share of its files analysed, moving within a long recording too."""
         real = resolve_under_roots(folder, self.config.index_roots)
-        report = self.library.add_folder(real, progress=False, workers=0,
+        report = self.library.add_folder(real, progress=progress or False, workers=0,
                                          within=root_of(real, self.config.index_roots))
         titles = ", ".join(r.title or "?" for r in report.added[:20]) + (" ..." if len(report.added) > 20 else "")
         return (f"indexed the folder: added {len(report.added)} track(s)" + (f" ({titles})" if titles else "")

@@ -371,3 +371,39 @@ def test_ctrl_c_while_indexing_in_processes_stops_the_analyses_under_way(tmp_pat
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     assert not list(music.glob("done-*"))  # no analysis ran on after the interrupt
+
+
+def stepping_analyzer(path: Path, *, hop: float = 0.5, progress=None) -> FakeTrack:
+    """The stand-in analyser, saying how far it got a quarter at a time, as a long recording's analysis does."""
+    for fraction in (0.25, 0.5, 0.75):
+        if progress is not None:
+            progress(fraction, "reading")
+    return loudness_analyzer(path, hop=hop)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_indexing_progress_moves_within_each_file(music: Path, tmp_path: Path, workers: int) -> None:
+    """The bar moved once a file was analysed: a folder with one long recording stood still for minutes. Each
+    file's own reports now move it, from this process and from a pool's workers alike."""
+    heard: list[tuple[float, str]] = []
+    report = Library(tmp_path / "lib.db", analyzer=stepping_analyzer).add_folder(
+        music, workers=workers, progress=lambda f, m: heard.append((f, m)))
+    assert len(report.added) == 3
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    inside = [f for f in fractions if not float(3 * f).is_integer()]  # between two whole files
+    assert len(inside) == 9  # three reports a file
+    assert any(m.endswith(": reading") for _, m in heard)
+
+
+def test_the_index_bar_shows_the_file_and_its_stage(capsys) -> None:
+    from matching.library.indexing import IndexProgress
+
+    bar = IndexProgress(2, True)
+    bar.tick("/music/long.wav", 0.5, "tagging")
+    bar.finished("/music/long.wav")
+    bar.tick("/music/long.wav", 0.9, "late report")  # after the file's result: changes nothing
+    assert bar.done + bar.share == 1
+    bar.close()
+    err = capsys.readouterr().err
+    assert "long.wav: tagging" in err and "0.5/2 tracks" in err

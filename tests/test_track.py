@@ -292,3 +292,18 @@ def test_a_long_recording_is_analysed_in_memory_that_stays_near_its_own_size() -
         finally:
             tracemalloc.stop()
         assert peak < 3 * y.nbytes
+
+
+@pytest.mark.slow
+def test_a_long_recording_reports_its_progress_as_it_goes(chorale, tmp_path) -> None:
+    """Indexing a folder with one long track showed a bar that stood still for minutes: the analysis said
+    nothing until it was done. Each stage now reports as it goes, a stretch at a time, to the same result."""
+    y, _ = sf.read(chorale / "c.wav", dtype="float32")
+    sf.write(tmp_path / "long.wav", np.tile(y, 3), SR)
+    heard: list[tuple[float, str]] = []
+    track = analyze_track(tmp_path / "long.wav", progress=lambda f, m: heard.append((f, m)))
+    fractions = [f for f, _ in heard]
+    assert len(set(fractions)) >= 6 and fractions == sorted(fractions) and 0 <= min(fractions) <= max(fractions) <= 1
+    assert {m for _, m in heard} == {"decoding", "reading pitch and loudness", "reading timbre", "tagging"}
+    quiet = analyze_track(tmp_path / "long.wav")
+    assert track.tempo == quiet.tempo and np.array_equal(track.arc.arousal, quiet.arc.arousal)

@@ -42,7 +42,7 @@ from analysis.caches import cached
 from analysis.errors import ModelError, ParameterError
 from analysis.filters import frame_spans, window_sums
 from analysis.jit import load_librosa
-from analysis.music.spectra import global_tempo, power_stretches
+from analysis.music.spectra import Progress, Tick, global_tempo, power_stretches, stage
 from analysis.music.symbolic import key_correlations
 from analysis.music.tagger import CHECKPOINT as TAGGER_CHECKPOINT
 from analysis.music.tagger import arousal_contrast, window_logits
@@ -59,6 +59,9 @@ MEL_FLOOR = 1e-7  # -70 dB
 FEATURE_VERSION = 4
 FMAX = 8000.0  # Hz
 CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "music_emotion.npz"
+#: Share of :func:`music_emotion`'s time its window features take; the tagger takes the rest (10 minutes
+#: of music: 4 s and 80 s here).
+TIMBRE_SHARE = 0.05
 
 #: Names of the window features, in order (the model's input).
 FEATURE_NAMES = (
@@ -68,14 +71,14 @@ FEATURE_NAMES = (
 )
 
 
-def _spectral_frames(y: np.ndarray) -> tuple[np.ndarray, ...]:
+def _spectral_frames(y: np.ndarray, progress: Tick | None = None) -> tuple[np.ndarray, ...]:
     """Per frame of librosa's centred STFT (``N_FFT`` / ``HOP``): mel power ``(N_MELS, T)``, RMS, centroid
     and flatness below ``FMAX`` ``(T,)``, chroma ``(T, 12)``. Each reads one frame's spectrum, so the
     spectrogram is made a stretch at a time (:func:`~analysis.music.spectra.power_stretches`)."""
     librosa = load_librosa()
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / SR)
     parts: list[tuple[np.ndarray, ...]] = []
-    for power in power_stretches(y, N_FFT, HOP):  # (bins, frames)
+    for power in power_stretches(y, N_FFT, HOP, progress=progress):  # (bins, frames)
         # nothing above FMAX: lossy codecs low-pass there (an mp3 moves the 9-11 kHz bands by >10 sd)
         low = np.sqrt(power[freqs <= FMAX])
         parts.append((
@@ -89,11 +92,13 @@ def _spectral_frames(y: np.ndarray) -> tuple[np.ndarray, ...]:
     return (np.concatenate(mels, axis=1), *(np.concatenate(x) for x in (rms, centroid, flat, chroma)))
 
 
-def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+def _frame_features(
+    y: np.ndarray, progress: Tick | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     """Frame-wise features ``(T, F)``, chroma ``(T, 12)``, onset times, tempo and onset envelope."""
     librosa = load_librosa()
 
-    mel, rms, centroid, flat, chroma = _spectral_frames(y)
+    mel, rms, centroid, flat, chroma = _spectral_frames(y, progress)
     # absolute dB (level is an arousal cue), floored at -70 dB: below that, bands hold codec and
     # dither noise, which an ogg/mp3 encoder changes by tens of dB and a model must not read
     logmel = 10 * np.log10(np.maximum(mel, MEL_FLOOR))
@@ -110,9 +115,11 @@ def _frame_features(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 def window_features(
-    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0
+    y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0,
+    progress: Tick | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Window centres ``grid(duration, hop)`` and the ``(n, len(FEATURE_NAMES))`` feature matrix."""
+    """Window centres ``grid(duration, hop)`` and the ``(n, len(FEATURE_NAMES))`` feature matrix (``progress``
+    hears the share of the recording read)."""
     librosa = load_librosa()
 
     for name, value in (("hop", hop), ("window", window), ("key_window", key_window)):
@@ -125,7 +132,7 @@ def window_features(
         y = librosa.resample(y, orig_sr=sr, target_sr=SR)
     if y.size < N_FFT:
         y = np.pad(y, (0, N_FFT - y.size))
-    frames, chroma, onsets, tempo, _ = _frame_features(y)
+    frames, chroma, onsets, tempo, _ = _frame_features(y, progress)
     n = frames.shape[0]
     t = grid(y.size / SR, hop)
     a, b = frame_spans(t - window / 2, t + window / 2, FRAME_RATE, n)
@@ -224,7 +231,7 @@ def load_model(path: str = str(CHECKPOINT)) -> EmotionModel:
 
 def music_emotion(
     y: np.ndarray, sr: int, *, hop: float = 0.5, window: float = 3.0, key_window: float = 8.0,
-    checkpoint: str | Path | None = None, tags: bool = True,
+    checkpoint: str | Path | None = None, tags: bool = True, progress: Progress | None = None,
 ) -> EmotionArc:
     """Per-window valence/arousal of mono audio ``y`` at rate ``sr`` on ``grid(duration, hop)``.
 
@@ -232,12 +239,17 @@ def music_emotion(
     with ``tags=False``, or when the checkpoint does not calibrate the tagger). Track analysis
     (:func:`analysis.music.audio.analyze_audio`, reader "model") keeps this arousal and takes
     valence from its hand-built cues, which rank real recordings better (``checkpoints/README.md``).
-    Meant for music: callers gate out speech and silence first.
+    Meant for music: callers gate out speech and silence first. ``progress`` hears ``(fraction done,
+    stage)`` a stretch of the recording at a time.
     """
-    t, x = window_features(y, sr, hop=hop, window=window, key_window=key_window)
     model = load_model(str(checkpoint or CHECKPOINT))
+    tagged = tags and model.tag_arousal is not None
+    timbre = TIMBRE_SHARE if tagged else 1.0
+    t, x = window_features(y, sr, hop=hop, window=window, key_window=key_window,
+                           progress=stage(progress, 0.0, timbre, "reading timbre"))
     contrast = None
-    if tags and model.tag_arousal is not None:
-        contrast = arousal_contrast(window_logits(y, sr, t, window=window))
+    if tagged:
+        contrast = arousal_contrast(window_logits(y, sr, t, window=window,
+                                                  progress=stage(progress, timbre, 1.0, "tagging")))
     va = model.predict(x, contrast)
     return EmotionArc.from_va(t, va[:, 0], va[:, 1])

@@ -8,11 +8,15 @@ gives (zeros padded at both ends, as it pads), cut from ``y`` without a padded c
 Likewise the global tempo (``librosa.feature.tempo``) averages a tempogram whose columns each read
 one 8 s stretch of the onset envelope: 344 lags a frame, 0.45 GB traced for 10 minutes. Its mean is
 summed a stretch of columns at a time (:func:`global_tempo`).
+
+A stretch is also where a long analysis says how far it got: :func:`power_stretches` reports the share of
+frames done, and :func:`stage` maps a stage's share onto the whole analysis's ``(fraction, message)``
+:data:`Progress`, the callback ``analyze_video`` and the CLI's bars take.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -22,6 +26,18 @@ from analysis.jit import load_librosa
 STFT_FRAMES = 1 << 11
 #: Tempogram columns computed at once (12 s at hop 512): their autocorrelation takes 11 MB.
 TEMPO_FRAMES = 1 << 9
+#: ``(fraction done, what is happening)``, as :func:`analysis.analyze_video` reports.
+Progress = Callable[[float, str], None]
+#: The share done of one stage of an analysis (0..1).
+Tick = Callable[[float], None]
+
+
+def stage(report: Progress | None, start: float, end: float, message: str) -> Tick | None:
+    """A :data:`Tick` for the stage that spans ``start``..``end`` of an analysis ``report`` follows (None
+    without one)."""
+    if report is None:
+        return None
+    return lambda f: report(start + (end - start) * min(max(f, 0.0), 1.0), message)
 
 
 def padded_slice(y: np.ndarray, pad: int, start: int, stop: int) -> np.ndarray:
@@ -31,14 +47,24 @@ def padded_slice(y: np.ndarray, pad: int, start: int, stop: int) -> np.ndarray:
     return np.pad(inner, (before, stop - start - before - len(inner)))
 
 
-def power_stretches(y: np.ndarray, n_fft: int, hop: int, frames: int = STFT_FRAMES) -> Iterator[np.ndarray]:
-    """``|STFT|^2`` of ``y`` (``(1 + n_fft // 2, k)`` each), ``frames`` frames at a time, in order."""
+def within(progress: Tick | None, start: float, end: float) -> Tick | None:
+    """A :data:`Tick` for the part ``start``..``end`` of the stage ``progress`` follows (None without one)."""
+    return None if progress is None else lambda f: progress(start + (end - start) * f)
+
+
+def power_stretches(
+    y: np.ndarray, n_fft: int, hop: int, frames: int = STFT_FRAMES, *, progress: Tick | None = None
+) -> Iterator[np.ndarray]:
+    """``|STFT|^2`` of ``y`` (``(1 + n_fft // 2, k)`` each), ``frames`` frames at a time, in order;
+    ``progress`` hears the share of frames done as each stretch is handed on."""
     librosa = load_librosa()
     pad = n_fft // 2  # what the centred STFT pads (zeros)
     total = 1 + (len(y) + 2 * pad - n_fft) // hop
     for k in range(0, total, frames):
         piece = padded_slice(y, pad, k * hop, (min(total, k + frames) - 1) * hop + n_fft)
         yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False)) ** 2
+        if progress is not None:
+            progress(min(total, k + frames) / total)
 
 
 def global_tempo(env: np.ndarray, sr: float, hop: int, frames: int = TEMPO_FRAMES) -> float:

@@ -33,7 +33,7 @@ from analysis.caches import cached
 from analysis.errors import ParameterError
 from analysis.filters import frame_spans
 from analysis.jit import load_librosa
-from analysis.music.spectra import power_stretches
+from analysis.music.spectra import Tick, power_stretches, within
 from analysis.music.weights import read_weights
 
 SR = 16000
@@ -56,6 +56,8 @@ MIDEND = (("conv5", "bn6"), ("conv6", "bn7"), ("conv7", "bn8"))
 CHUNK = 256  # frames per front-end block (bounds the working memory to ~40 MB)
 #: Frames of windows tagged at once (about 4 minutes): the per-frame features take 3 KB a frame.
 SPAN = 1 << 14
+#: Share of :meth:`Tagger.frames`' time its front end takes (for progress reports only).
+FRONT_SHARE = 0.8
 #: Frames either side a stretch's features depend on: the widest kernel's reach (the 128-frame temporal
 #: one, 64) and the three 7-frame mid-end layers' (9), rounded up. Computed with it, a stretch's features
 #: equal the whole track's.
@@ -104,8 +106,9 @@ class Tagger:
         scale = self.w[f"{name}_scale"]
         return self._bn(name, np.where(scale >= 0, x.max(1), x.min(1)))
 
-    def _front(self, x: np.ndarray) -> np.ndarray:
-        """Normalised spectrogram ``(T, 96)`` -> front-end features ``(T, 561)``."""
+    def _front(self, x: np.ndarray, progress: Tick | None = None) -> np.ndarray:
+        """Normalised spectrogram ``(T, 96)`` -> front-end features ``(T, 561)`` (``progress`` hears the share
+        of its filters done)."""
         t = len(x)
         out = []
         for conv, bn, kt, kf in TIMBRAL:
@@ -119,6 +122,7 @@ class Tagger:
                 acc = (patches[s:e].reshape(-1, kt * kf) @ kernel).reshape(e - s, patches.shape[1], -1) + b
                 feats[s:e] = self._bn_max(bn, np.maximum(acc, 0))
             out.append(feats)
+            _say(progress, len(out) / (len(TIMBRAL) + len(TEMPORAL)))
         for conv, bn, kt in TEMPORAL:
             k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, C)
             frames = np.lib.stride_tricks.sliding_window_view(_same(x, kt), kt, axis=0)  # (T, 96, kt)
@@ -127,12 +131,14 @@ class Tagger:
                 e = min(s + CHUNK, t)
                 feats[s:e] = self._bn_max(bn, np.maximum(frames[s:e] @ k + b, 0))
             out.append(feats)
+            _say(progress, len(out) / (len(TIMBRAL) + len(TEMPORAL)))
         return np.concatenate(out, axis=1)
 
-    def frames(self, spec: np.ndarray) -> np.ndarray:
-        """Log-mel ``(T, 96)`` -> per-frame features ``(T, 753)``: front end and the three mid-end layers."""
+    def frames(self, spec: np.ndarray, progress: Tick | None = None) -> np.ndarray:
+        """Log-mel ``(T, 96)`` -> per-frame features ``(T, 753)``: front end and the three mid-end layers
+        (``progress`` hears the share done, after each filter bank and layer)."""
         x = self._bn("bn0", np.asarray(spec, np.float32))
-        h = self._front(x)
+        h = self._front(x, within(progress, 0.0, FRONT_SHARE))
         layers = [h]
         for i, (conv, bn) in enumerate(MIDEND):
             k = self.w[conv]  # (7, C_in, C_out)
@@ -140,6 +146,7 @@ class Tagger:
             y = self._bn(bn, np.maximum(sum(pad[j:j + len(h)] @ k[j] for j in range(len(k))) + self.w[f"{conv}_b"], 0))
             h = y if i == 0 else y + h
             layers.append(h)
+            _say(progress, FRONT_SHARE + (1 - FRONT_SHARE) * (i + 1) / len(MIDEND))
         return np.concatenate(layers, axis=1)
 
     def logits(self, frames: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -147,6 +154,11 @@ class Tagger:
         pooled = np.stack([np.stack([frames[a:b].max(0), frames[a:b].mean(0)], 1).reshape(-1) for a, b in spans])
         h = self._bn("bn10", np.maximum(self._bn("bn9", pooled) @ self.w["dense0"] + self.w["dense0_b"], 0))
         return h @ self.w["dense1"] + self.w["dense1_b"]
+
+
+def _say(progress: Tick | None, fraction: float) -> None:
+    if progress is not None:
+        progress(fraction)
 
 
 def arousal_contrast(logits: np.ndarray) -> np.ndarray:
@@ -166,9 +178,11 @@ def load_tagger(path: str = str(CHECKPOINT)) -> Tagger:
 
 
 def window_logits(
-    y: np.ndarray, sr: int, centres: np.ndarray, *, window: float = 3.0, checkpoint: str | Path | None = None
+    y: np.ndarray, sr: int, centres: np.ndarray, *, window: float = 3.0, checkpoint: str | Path | None = None,
+    progress: Tick | None = None,
 ) -> np.ndarray:
-    """Tag logits ``(len(centres), 50)`` of mono audio ``y`` (rate ``sr``) in ``window``-second windows."""
+    """Tag logits ``(len(centres), 50)`` of mono audio ``y`` (rate ``sr``) in ``window``-second windows;
+    ``progress`` hears the share of windows tagged, a stretch of them at a time."""
     librosa = load_librosa()
 
     y = np.asarray(y, np.float32)
@@ -190,7 +204,8 @@ def window_logits(
             j += 1
         hi = int(b[i:j].max())
         first, last = max(0, lo - HALO), min(len(spec), hi + HALO)  # context the convolutions reach into
-        feats = tagger.frames(spec[first:last])[lo - first : hi - first]
-        out[i:j] = tagger.logits(feats, [(int(s) - lo, int(e) - lo) for s, e in zip(a[i:j], b[i:j], strict=True)])
+        feats = tagger.frames(spec[first:last], within(progress, i / len(c), j / len(c)))
+        out[i:j] = tagger.logits(feats[lo - first : hi - first],
+                                 [(int(s) - lo, int(e) - lo) for s, e in zip(a[i:j], b[i:j], strict=True)])
         i = j
     return out

@@ -14,12 +14,14 @@ keeping its id, title, tags and ratings).
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +30,8 @@ from analysis.errors import MediaError, SoundtrackError
 from matching.library.records import TrackRecord
 
 log = logging.getLogger(__name__)
+#: ``(path, fraction of that file done, stage)``: a file's progress as its analysis reports it.
+_Tick = Callable[[str, float, str], None]
 
 
 class TrackStore(Protocol):
@@ -93,18 +97,79 @@ class _Outcome:
     error: str | None = None
 
 
-def analyze_one(analyzer: Callable[..., Any], path: str, hop: float) -> _Outcome:
-    """Analyse one file; any failure becomes a reason string (runs in a worker)."""
+def analyze_one(
+    analyzer: Callable[..., Any], path: str, hop: float, progress: Callable[[float, str], None] | None = None
+) -> _Outcome:
+    """Analyse one file; any failure becomes a reason string (runs in a worker). ``progress`` hears the
+    analysis's ``(fraction done, stage)`` when ``analyzer`` takes a ``progress`` argument."""
+    hears = progress is not None and _takes_progress(analyzer)
     try:
-        return _Outcome(path, analysis=analyzer(Path(path), hop=hop))
+        analysis = analyzer(Path(path), hop=hop, progress=progress) if hears else analyzer(Path(path), hop=hop)
+        return _Outcome(path, analysis=analysis)
     except MediaError as err:
         return _Outcome(path, error=err.problem)
     except (SoundtrackError, OSError, ValueError, RuntimeError, EOFError) as err:
         return _Outcome(path, error=f"{type(err).__name__}: {err}")
 
 
+def _takes_progress(analyzer: Callable[..., Any]) -> bool:
+    try:
+        return "progress" in inspect.signature(analyzer).parameters
+    except (TypeError, ValueError):  # a callable without a signature Python can read
+        return False
+
+
+#: Where a pool worker sends its file's progress (set in each worker by :func:`_report_to`).
+_progress_queue: Any = None
+
+
+def _report_to(queue: Any) -> None:
+    """A pool worker's initializer: progress goes to ``queue``, and Ctrl-C in the terminal, which reaches
+    every process, is left to the parent to answer."""
+    global _progress_queue
+    _progress_queue = queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _analyze_reporting(analyzer: Callable[..., Any], path: str, hop: float) -> _Outcome:
+    """:func:`analyze_one` in a pool worker, its progress sent to the parent as ``(path, fraction, stage)``."""
+    queue = _progress_queue
+    return analyze_one(analyzer, path, hop, None if queue is None else lambda f, m: queue.put((path, f, m)))
+
+
+#: How often (s) the parent looks for the workers' progress while it waits for a file to finish.
+POLL_S = 0.5
+
+
+def _pooled(
+    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, tick: _Tick
+) -> Iterator[_Outcome]:
+    """Each file's outcome from a process pool, in finishing order, hearing the workers' progress meanwhile
+    (a pipe each worker writes to as it goes, so a file's reports are there before its result).
+
+    Stopped early (Ctrl-C, the caller's error), the pool's processes are ended at once: the pool's own
+    shutdown waited for the analyses already started, and at exit for every one still queued.
+    """
+    context = multiprocessing.get_context()
+    queue = context.SimpleQueue()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_report_to, initargs=(queue,))
+    pending: set[Future[_Outcome]] = {pool.submit(_analyze_reporting, analyzer, p, hop) for p in paths}
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            while not queue.empty():
+                tick(*queue.get())
+            yield from (fut.result() for fut in done)
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _results(
-    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, client: Any
+    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, client: Any, tick: _Tick
 ) -> Iterator[_Outcome]:
     if client is not None:
         # A distributed.Client or a scheduler address; matching.cluster streams results in
@@ -117,33 +182,9 @@ def _results(
             yield done.value if done.ok else _Outcome(done.item, error=done.error)
     elif workers <= 1 or len(paths) <= 1:
         for p in paths:
-            yield analyze_one(analyzer, p, hop)
+            yield analyze_one(analyzer, p, hop, functools.partial(tick, p))
     else:
-        yield from _pooled(analyzer, paths, hop, workers)
-
-
-def _ignore_ctrl_c() -> None:
-    """A pool worker's initializer: Ctrl-C in the terminal reaches every process; the parent answers it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _pooled(analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int) -> Iterator[_Outcome]:
-    """:func:`analyze_one` of each path in a pool of ``workers`` processes, in finishing order.
-
-    Stopped early (Ctrl-C, the caller's error), the pool's processes are ended at once: the pool's own
-    shutdown waited for the analyses already started, and at exit for every one still queued.
-    """
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_ctrl_c)
-    futs: list[Future[_Outcome]] = [pool.submit(analyze_one, analyzer, p, hop) for p in paths]
-    try:
-        for fut in as_completed(futs):
-            yield fut.result()
-    except BaseException:
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):
-            proc.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        yield from _pooled(analyzer, paths, hop, workers, tick)
 
 
 def analyze_files(
@@ -152,14 +193,12 @@ def analyze_files(
     *,
     analyzer: Callable[..., Any],
     workers: int | None,
-    progress: bool,
+    progress: bool | Callable[[float, str], None],
     client: Any,
     tags: tuple[str, ...],
     licence: str | None,
 ) -> IndexReport:
     """See :meth:`matching.Library.add_folder`."""
-    from tqdm import tqdm
-
     from analysis.media.hashing import content_hash
 
     t0 = time.perf_counter()
@@ -188,10 +227,10 @@ def analyze_files(
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     added: list[TrackRecord] = []
     updated: list[TrackRecord] = []
-    bar = tqdm(total=len(todo), desc="indexing", unit="track", disable=not progress or not todo)
+    bar = IndexProgress(len(todo), progress)
     try:
-        for out in _results(analyzer, list(todo), library.hop, n_workers, client):
-            bar.update(1)
+        for out in _results(analyzer, list(todo), library.hop, n_workers, client, bar.tick):
+            bar.finished(out.path)
             if out.error is not None:
                 skipped.append(Skipped(out.path, out.error))
                 log.warning("skipped %s: %s", out.path, out.error)
@@ -213,6 +252,50 @@ def analyze_files(
     finally:
         bar.close()
     return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0, tuple(updated), tuple(moved))
+
+
+class IndexProgress:
+    """How far indexing got: whole tracks done plus the share done of each track in analysis, as its
+    analysis reports it (a long recording moves the bar several times). Drawn as a tqdm bar on stderr
+    (``progress`` True), told to a ``(fraction, message)`` callback, or neither (False)."""
+
+    def __init__(self, total: int, progress: bool | Callable[[float, str], None]) -> None:
+        from tqdm import tqdm
+
+        self.total, self.done, self.share = total, 0, 0.0  # share: the sum of the partial shares
+        self.partial: dict[str, float] = {}  # path -> share done, of the files in analysis
+        self.ended: set[str] = set()
+        self.callback = progress if callable(progress) else None
+        self.bar = tqdm(total=total, desc="indexing", disable=progress is not True or not total,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} tracks "
+                                   "[{elapsed}<{remaining}{postfix}]")
+
+    def tick(self, path: str, fraction: float, message: str) -> None:
+        """File ``path`` is ``fraction`` done, at stage ``message`` (ignored once it is finished: a pool
+        worker's last report may come after its result)."""
+        old = self.partial.get(path, 0.0)
+        if path in self.ended or fraction < old:
+            return
+        self.partial[path] = min(fraction, 0.99)
+        self.share += self.partial[path] - old
+        self._show(f"{Path(path).name}: {message}")
+
+    def finished(self, path: str) -> None:
+        self.done += 1
+        self.share -= self.partial.pop(path, 0.0)
+        self.ended.add(path)
+        self._show(Path(path).name)
+
+    def _show(self, message: str) -> None:
+        now = self.done + max(self.share, 0.0)
+        if self.callback is not None:
+            self.callback(now / max(self.total, 1), message)
+        self.bar.n = now
+        self.bar.set_postfix_str(message, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def moved_here(known: TrackRecord, found: Path) -> bool:

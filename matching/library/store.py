@@ -375,7 +375,7 @@ class Library:
         *,
         recursive: bool = True,
         workers: int | None = None,
-        progress: bool = True,
+        progress: bool | Callable[[float, str], None] = True,
         client: Any = None,
         tags: Sequence[str] = (),
         licence: str | None = None,
@@ -391,6 +391,8 @@ class Library:
         scheduler address such as ``tcp://host:8786``) runs the same per-file function on
         its cluster instead (``matching.cluster.run_tasks``); only this process writes.
         ``within`` drops files whose real path (links resolved) lies outside that folder.
+        ``progress`` True draws a bar on stderr; a ``(fraction, message)`` callback hears the same: the
+        share of the files analysed, moving within a long recording too (not on a Dask cluster).
         """
         root = as_path(folder, "folder")
         if root.is_file():
