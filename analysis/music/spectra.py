@@ -16,7 +16,7 @@ frames done, and :func:`stage` maps a stage's share onto the whole analysis's ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -65,6 +65,48 @@ def power_stretches(
         yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False)) ** 2
         if progress is not None:
             progress(min(total, k + frames) / total)
+
+
+def resampled_blocks(y: np.ndarray, sr: int, target: int, block: int = 1 << 18) -> Iterator[np.ndarray]:
+    """``librosa.resample(y, orig_sr=sr, target_sr=target)`` (soxr HQ, its length fixed as librosa fixes
+    it) in pieces, ``block`` input samples at a time: soxr's stream is its one-shot call in pieces, to the
+    same samples, so no whole resampled copy need be held."""
+    import soxr
+
+    if sr == target:
+        yield from (y[i : i + block] for i in range(0, len(y), block))
+        return
+    length, made = int(np.ceil(len(y) * target / sr)), 0
+    stream = soxr.ResampleStream(sr, target, 1, dtype="float32", quality="HQ")
+    for i in range(0, len(y) + block, block):  # the last round flushes the stream
+        last = i >= len(y)
+        out = stream.resample_chunk(np.asarray(y[i : i + block], np.float32), last=last)[: length - made]
+        made += len(out)
+        yield out
+        if last:
+            break
+    yield np.zeros(length - made, np.float32)
+
+
+def stream_power_stretches(
+    blocks: Iterable[np.ndarray], length: int, n_fft: int, hop: int, frames: int = STFT_FRAMES
+) -> Iterator[np.ndarray]:
+    """:func:`power_stretches` of the ``length``-sample signal that ``blocks`` make up in order, made as
+    the blocks arrive: only a stretch's samples are held."""
+    librosa = load_librosa()
+    pad = n_fft // 2
+    total = 1 + (length + 2 * pad - n_fft) // hop
+    source = iter(blocks)
+    held, start = np.zeros(0, np.float32), 0  # held: the signal's samples start .. start + len(held)
+    for k in range(0, total, frames):
+        a, b = k * hop - pad, (min(total, k + frames) - 1) * hop + n_fft - pad  # the stretch's samples
+        while start + len(held) < min(b, length):
+            held = np.concatenate([held, next(source)])
+        inner = held[max(a, 0) - start : min(b, length) - start]
+        piece = np.pad(inner, (max(0, -a), b - max(a, 0) - len(inner)))  # the centred STFT's zeros
+        yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False)) ** 2
+        drop = max(0, min((k + frames) * hop - pad - start, len(held)))
+        held, start = held[drop:], start + drop
 
 
 def global_tempo(env: np.ndarray, sr: float, hop: int, frames: int = TEMPO_FRAMES) -> float:
