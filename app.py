@@ -29,6 +29,10 @@ log = logging.getLogger("soundtrack.app")
 
 SKIP_JS = """(s, c, p, l, k, d) => { const v = document.querySelector('#preview video');
     return [s, c, v ? v.currentTime : 0, v ? v.duration : 0, k, d]; }"""
+#: Once the upload's look-only copy is on show, the browser's "Video not playable" about the upload is stale.
+DISMISS_JS = """() => { if (!document.querySelector('#clip-note')?.innerText.includes('small copy')) return;
+    document.querySelectorAll('.toast-body').forEach(t => { if (t.innerText.includes('Video not playable'))
+        t.querySelector('.toast-close')?.click(); }); }"""
 #: The page's choices for the clip's own sound under a preview or a composed score.
 CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
                       ("Keep all of it under the music", "keep"), ("Replace it with the music", "replace")]
@@ -85,6 +89,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(scale=1):
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+            c["clip_note"] = gr.Markdown(elem_id="clip-note")  # what the player shows, when not the upload
             c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
             if shipped_example() is not None:
                 gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
@@ -192,13 +197,51 @@ def _data_box(gr: Any) -> dict[str, Any]:
     return c
 
 
+def _no_list(gr: Any) -> Any:
+    return gr.update(choices=[("no tracks listed: analyse a clip", NO_TRACK)], value=NO_TRACK)
+
+
+#: The composed score, its files and the track heard alone belong to one clip: cleared when another
+#: is chosen or analysed, so nothing of the last clip stays on show.
+GONE = (None, None, None)
+
+
+def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
+    """A clip uploaded, the example chosen or the clip cleared: the old results go, and an upload the
+    browser cannot play is shown through a small copy."""
+    no_list, gone = _no_list(gr), GONE
+
+    @_guard(lambda msg: ("", None, None, no_list, "", None, "", "", None, "", "", *gone))
+    def on_new_clip(session, video):  # an upload, the example, or the clip cleared: the old results go
+        if session is not None and session.is_view(video):  # the upload's look-only copy, put in its place
+            return (gr.update(),) * 14
+        service.forget_clip(session)
+        return ("", None, None, no_list, "", None, "", "", None, "", "", *gone)
+
+    @_guard(lambda msg: (gr.update(), gr.update(), msg))
+    def on_upload(session, video):  # a clip the browser cannot play: a small copy to look at in its place
+        session = service.ensure_session(session)
+        shown = service.show_upload(session, video) if video else None
+        if shown is None:
+            return session, gr.update(), ""
+        return session, _publish(shown[0]), (f"Your browser cannot play this clip ({shown[1]}): shown as a small "
+                                              "copy; the analysis reads the clip itself.")
+
+    c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
+    c["video"].change(on_new_clip, [c["session"], c["video"]],
+                      [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
+                       c["preview_error"], c["rating"], c["compose_note"], c["clip_note"], c["composed"],
+                       c["downloads"], c["alone"]]
+                      ).then(lambda s, v: gr.update() if s is not None and s.is_view(v) else gr.update(value=NO_TRACK),
+                             [c["session"], c["video"]], c["choice"])  # after the choices, or the page would keep
+    # showing the last pick
+    c["video"].upload(on_upload, [c["session"], c["video"]], [c["session"], c["video"], c["clip_note"]],
+                      trigger_mode="always_last").then(None, None, None, js=DISMISS_JS)
+
+
 def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     """Analyse, preview, listen, skip and rate; every success clears the messages it makes stale."""
-    no_list = gr.update(choices=[("no tracks listed: analyse a clip", NO_TRACK)], value=NO_TRACK)
-
-    # The composed score, its files and the track heard alone belong to one clip: cleared when another
-    # is chosen or analysed, so nothing of the last clip stays on show.
-    gone = (None, None, None)
+    no_list, gone = _no_list(gr), GONE
 
     @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone))
     def on_analyse(video, subtitles, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008
@@ -213,11 +256,6 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
         return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
                 view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None,
                 *gone)
-
-    @_guard(lambda msg: ("", None, None, no_list, "", None, "", "", None, "", *gone))
-    def on_new_clip(session):  # an upload, the example, or the clip cleared: the old results go
-        service.forget_clip(session)
-        return ("", None, None, no_list, "", None, "", "", None, "", *gone)
 
     @_guard(lambda msg: (msg, None))
     def on_preview(session, choice, clip_sound, duck_db):
@@ -253,18 +291,12 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     def on_rate(session, choice, rating):
         return service.rate(session, choice, rating)
 
-    c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
     c["analyse"].click(on_analyse, [c["video"], c["subtitles"], c["content_type"], c["sources"], c["token"],
                                     c["session"]],
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"],
                         c["composed"], c["downloads"], c["alone"]],
                        api_name="analyse")
-    c["video"].change(on_new_clip, [c["session"]],
-                      [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
-                       c["preview_error"], c["rating"], c["compose_note"], c["composed"], c["downloads"], c["alone"]]
-                      ).then(lambda: gr.update(value=NO_TRACK), None, c["choice"])  # after the choices, or the
-    # page would keep showing the last pick
     # the depth under speech means nothing when the clip's sound is replaced
     c["clip_sound"].change(lambda choice: gr.update(interactive=choice != "replace"), c["clip_sound"], c["duck"])
     c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"], c["duck"]],
@@ -375,6 +407,7 @@ def build_ui(service: SoundtrackService) -> Any:
         build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # live_page.py
         demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None).then(
             service.catalogue, None, c["catalogue"])
+        _wire_new_clip(gr, service, c)
         _wire_clip(gr, service, c)
         _wire_compose_and_data(gr, service, c)
         _wire_library(gr, service, c)

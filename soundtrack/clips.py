@@ -20,6 +20,7 @@ from analysis.errors import MediaError, ParameterError
 
 if TYPE_CHECKING:
     from analysis.text.captions import Subtitles
+    from soundtrack.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +132,32 @@ def read_subtitle_upload(upload: object, folder: Path) -> Subtitles:
         return read_subtitles(local)
     except MediaError as err:
         raise MediaError(src.name, err.problem) from None
+
+
+#: The look-only copy of an upload the browser cannot play: no taller than this (pixels), so it is quick.
+VIEW_HEIGHT = 360
+
+
+def playable_view(session: Session, upload: Path) -> tuple[Path, str] | None:
+    """(a small browser-playable copy of ``upload`` in the session's folder, why it is needed), or None when
+    the browser plays the upload as it is, or another clip was uploaded while the copy was made.
+
+    The session remembers which upload the copy stands for (:meth:`Session.original`), so analysis and
+    muxing read the upload itself.
+    """
+    import secrets
+
+    from analysis.media.proxy import browser_proxy, proxy_reason
+    from composer.output.names import safe_stem
+
+    session.upload = upload
+    why = proxy_reason(upload)
+    if why is None:
+        return None
+    # a random part: the copy's name alone says which upload it stands for, and no two copies share one
+    view = session.folder / f"{safe_stem(upload.stem, fallback='clip')}-view-{secrets.token_hex(4)}.mp4"
+    browser_proxy(upload, view, max_height=VIEW_HEIGHT)
+    if session.upload != upload:
+        return None
+    session.add_view(view, upload)
+    return view, why

@@ -44,7 +44,7 @@ from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
 from soundtrack.argtypes import counted, safe_stem
-from soundtrack.clips import make_example_clip, probe_video, read_subtitle_upload
+from soundtrack.clips import make_example_clip, playable_view, probe_video, read_subtitle_upload
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
     PRODUCT,
@@ -178,6 +178,12 @@ class SoundtrackService:
             raise MediaError(p.name, f"is {mb:.0f} MB; the limit is {self.config.max_upload_mb:.0f} MB")
         return probe_video(p, max_duration=self.config.max_duration_s)  # counted from packets, not the header
 
+    def show_upload(self, session: Session, video: str | Path) -> tuple[Path, str] | None:
+        """A quick look-only copy to show in place of an upload the browser cannot play, and why (None: the
+        upload plays as it is); the limits are checked first. Analysis and muxing read the upload itself."""
+        self.check_upload(video)
+        return playable_view(session, Path(video))
+
     # ------------------------------------------------------------------ identity
     def identify(self, token: object = None) -> tuple[str, str]:
         """The browser's (token, user id): its own token if this server signed it, else a new one."""
@@ -246,8 +252,8 @@ class SoundtrackService:
             raise ParameterError(f"`content_type` must be a preset name (received {type(content_type).__name__})")
         if not video or not isinstance(video, str | Path):
             raise ParameterError("upload a clip (or use the example clip) first")
-        self.check_upload(video)
-        src = Path(video)
+        src = session.original(video)  # an upload, not the look-only copy shown in its place
+        self.check_upload(src)
         local = session.folder / f"clip{src.suffix.lower() or '.mp4'}"
         shutil.copyfile(src, local)
         if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):

@@ -50,6 +50,10 @@ class AppConfig:
         return Path(self.work_dir) if self.work_dir is not None else default_home() / "app"
 
 
+#: Look-only copies of uploads a session remembers (older ones are analysed as the copies they are).
+MAX_VIEWS = 8
+
+
 @dataclass
 class Session:
     """One browser session's state: its folder and what it has been shown."""
@@ -64,6 +68,22 @@ class Session:
     weights: Any = None  # the MatchWeights the list was ranked with (posterior mean)
     name: str = ""  # the uploaded clip's file name, for plot titles
     display: Path | None = None  # what players show: the clip, or its browser-playable proxy
+    upload: Path | None = None  # the clip last uploaded, as received (what a look-only copy stands for)
+    #: File name of a look-only copy shown in an upload's place -> that upload (the newest few).
+    views: dict[str, Path] = field(default_factory=dict)
+
+    def original(self, video: str | Path) -> Path:
+        """The upload ``video`` stands for: the clip itself, or the upload a look-only copy shows."""
+        return self.views.get(Path(video).name, Path(video))
+
+    def is_view(self, video: str | Path | None) -> bool:
+        """Whether ``video`` is a look-only copy this session showed in its upload's place."""
+        return video is not None and Path(video).name in self.views
+
+    def add_view(self, view: Path, upload: Path) -> None:
+        self.views[view.name] = upload
+        while len(self.views) > MAX_VIEWS:
+            self.views.pop(next(iter(self.views)))
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,27 @@ def test_unplayable_clip_is_shown_through_a_proxy_and_stale_errors_clear(server,
     page.close()
 
 
+def test_an_upload_the_browser_cannot_play_is_shown_as_a_playable_copy(server, browser, two_shots, tmp_path):
+    from playwright.sync_api import expect
+
+    avi = tmp_path / "camera.avi"  # MJPEG in AVI: Chromium cannot play it ("Video not playable")
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(two_shots), "-c:v", "mjpeg", "-q:v", "5",
+                    "-c:a", "pcm_s16le", str(avi)], check=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    _upload(page, avi)
+    expect(page.locator("#clip-note")).to_contain_text("video codec mjpeg", timeout=30_000)
+    page.wait_for_function("() => { const v = document.querySelector('#clip video');"
+                           " return v && v.src.endsWith('.mp4') && v.videoWidth > 0 && !v.error; }", timeout=20_000)
+    expect(page.locator(".toast-body")).to_have_count(0, timeout=10_000)  # the stale toast went with the copy
+    page.locator("#analyse").click()
+    expect(page.locator("#summary")).to_contain_text("cut", timeout=60_000)
+    expect(page.locator("#error")).to_have_text("")
+    expect(page.locator("#clip-note")).to_contain_text("video codec mjpeg")  # the copy's note stays with it
+    page.close()
+
+
 def test_library_tab_plays_a_track_alone(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(server["url"])

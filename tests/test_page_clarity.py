@@ -312,3 +312,28 @@ def test_rating_a_list_deleted_from_another_tab_says_what_happened(service, clip
     service.delete_my_data(user, second)  # in the other tab
     with pytest.raises(ParameterError, match="this list was deleted with your data: analyse the clip again"):
         service.rate(first, "1. x", 3)
+
+
+def test_an_upload_the_browser_cannot_play_is_shown_small_and_analysed_from_the_upload(service, tmp_path):
+    big = tmp_path / "big.mp4"
+    make_clip(big, shots=[Shot(25, (30, 40, 120)), Shot(25, (250, 160, 40), motion=1.0)], size=(1280, 720),
+              audio="percussion")
+    avi = tmp_path / "camera.avi"  # MJPEG in AVI, as older cameras write: no browser plays it
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(big), "-c:v", "mjpeg", "-q:v", "5",
+                    "-c:a", "pcm_s16le", str(avi)], check=True)
+    from analysis.media.probe import probe
+    from analysis.media.proxy import proxy_reason
+
+    session = service.new_session()
+    shown, why = service.show_upload(session, avi)
+    assert why == "video codec mjpeg" and proxy_reason(shown) is None
+    info = probe(shown)
+    assert (info.width, info.height) == (640, 360) and info.audio_codec == "aac"  # small, with its sound
+    assert service.show_upload(session, big) is None  # a clip the browser plays is shown as it is
+    # the page hands back the copy's path (its cached copy keeps the name): the upload itself is analysed
+    cached = tmp_path / "cache" / shown.name
+    cached.parent.mkdir()
+    cached.write_bytes(shown.read_bytes())
+    service.analyse(session, cached, user=service.signer.sign("view"))
+    assert session.name == "camera.avi" and session.video.suffix == ".avi"
+    assert probe(session.video).video_codec == "mjpeg" and session.clip.duration == pytest.approx(2.0, abs=0.1)

@@ -59,18 +59,24 @@ def proxy_reason(path: str | Path) -> str | None:
     return "damaged frames" if damage else None
 
 
-def browser_proxy(src: str | Path, out: str | Path) -> Path:
-    """Write ``out``: ``src`` as H.264 yuv420p + AAC in MP4, even dimensions, fast start."""
+def browser_proxy(src: str | Path, out: str | Path, *, max_height: int | None = None) -> Path:
+    """Write ``out``: ``src`` as H.264 yuv420p + AAC in MP4, even dimensions, fast start.
+
+    ``max_height`` (pixels) makes a quick look-only copy: no taller than that, encoded at FFmpeg's
+    fastest preset (the page shows one while a clip the browser cannot play waits to be analysed).
+    """
     source, dst = Path(src).resolve(), Path(out).resolve()
     if not source.is_file():
         raise MediaError(src, "file not found")
     dst.parent.mkdir(parents=True, exist_ok=True)
     ffmpeg = ffmpeg_binary(source, "converted")
+    # -2: the width that keeps the picture's shape, rounded to even (H.264 4:2:0 needs even sides)
+    size, preset, crf = (f"scale=-2:min({max_height}\\,trunc(ih/2)*2)", "ultrafast", "28") if max_height else \
+        ("scale=trunc(iw/2)*2:trunc(ih/2)*2", "veryfast", "23")
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-err_detect", "ignore_err", "-i", str(source),
-        "-map", main_video_map(source), "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-        "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:a", "aac", "-b:a", "128k",
-        "-movflags", "+faststart", str(dst),
+        "-map", main_video_map(source), "-map", "0:a:0?", "-c:v", "libx264", "-preset", preset, "-crf", crf,
+        "-pix_fmt", "yuv420p", "-vf", size, "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(dst),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not dst.is_file() or dst.stat().st_size == 0:
