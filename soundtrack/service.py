@@ -513,7 +513,7 @@ class SoundtrackService:
             clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
             seed=int(seed), tempo=tempo or None, energy=energy,
         )
-        from composer.output.write import write_outputs
+        from composer.output.write import write_outputs, write_stems_zip
 
         stem, folder = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder
         report(0.3, "writing MIDI and MusicXML")
@@ -530,7 +530,7 @@ class SoundtrackService:
                                       clip_sound=clip_sound, speech=clip.speech_regions, duck_db=duck_db,
                                       music_lufs=TARGET_LUFS)  # write_outputs' WAV is at that level
         report(0.8, "rendering the stems")
-        stems = self._stems(piece, folder, stem)
+        stems = write_stems_zip(piece, folder, stem)
         report(1.0, "done")
         if session.clip is not clip:  # cleared or replaced while this ran: its score would show under the new one
             raise ParameterError("the clip changed while its score was composed: compose again for the clip on show")
@@ -539,24 +539,6 @@ class SoundtrackService:
                            summary=f"{results.readable(piece.style, results.STYLE_NAMES)}, {piece.instrument_name}, "
                                    f"{counted(len(piece.chord_times), 'chord')}, seed {seed}, "
                                    f"notes from the {piece.source} source; {sound.describe()}")
-
-    @staticmethod
-    def _stems(piece: Any, folder: Path, stem: str) -> Path | None:
-        import zipfile
-
-        from composer.output.write import write_outputs
-
-        try:
-            parts = [p for k, p in write_outputs(piece, folder, stem, formats=("stems",)).items()
-                     if k.startswith("stem")]
-        except SoundtrackError as err:
-            log.warning("stems left out: %s", err)
-            return None
-        out = folder / f"{stem}-stems.zip"
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for part in parts:
-                z.write(part, arcname=part.name)
-        return out
 
     # ------------------------------------------------------------------ the library
     def add_tracks(self, paths: Sequence[str | Path]) -> str:

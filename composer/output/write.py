@@ -239,3 +239,20 @@ def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
     stems = piece.write_stems(folder / f"{stem}-stems", soundfont=soundfont, sample_rate=rate)
     _drop_old_stems(folder / f"{stem}-stems", stems)
     return {f"stem{i}": p for i, p in enumerate(stems, 1)}
+
+
+def write_stems_zip(piece: Composition, folder: Path, stem: str) -> Path | None:
+    """``<stem>-stems.zip`` in ``folder``: the piece's parts, one WAV each; None (logged) when the stems could
+    not be written."""
+    import zipfile
+
+    try:
+        parts = [p for k, p in write_outputs(piece, folder, stem, formats=("stems",)).items() if k.startswith("stem")]
+    except SoundtrackError as err:
+        log.warning("stems left out: %s", err)
+        return None
+    out = folder / f"{stem}-stems.zip"
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for part in parts:
+            z.write(part, arcname=part.name)
+    return out
