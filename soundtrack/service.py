@@ -53,6 +53,7 @@ from soundtrack.session import (
     ComposeView,
     Session,
     shipped_example,
+    stamp,
 )
 
 log = logging.getLogger("soundtrack.service")
@@ -222,6 +223,7 @@ class SoundtrackService:
         composed for."""
         if session is not None:
             session.clip, session.matches, session.recommendation_id, session.played = None, [], None, set()
+            session.last.clear()  # what was asked of the old clip
             session.video = session.display = None
             for made in session.folder.glob("preview-*"):  # named by list position: the next list's would reuse
                 made.unlink(missing_ok=True)
@@ -242,8 +244,16 @@ class SoundtrackService:
         ``user`` is the token :meth:`identify` issued; anything else is refused before any work.
         ``sources`` are the affect sources the user left switched on (default: the config's).
         ``subtitles`` is an uploaded .srt/.vtt/.ass file for the subtitles source (read only while that
-        source is switched on); nothing else beside the clip is ever read.
+        source is switched on); nothing else beside the clip is ever read. The same request again while
+        its list is on show (a double click) gets the same answer, and no second list is logged.
         """
+        return session.once("analyse", (user, stamp(video), content_type, sources, stamp(subtitles)),
+                            lambda: self._analyse(session, video, user, content_type, sources, subtitles, progress),
+                            lambda view: view.recommendation_id == session.recommendation_id)
+
+    def _analyse(self, session: Session, video: str | Path, user: object, content_type: str,
+                 sources: Sequence[str] | None, subtitles: str | Path | None, progress: Progress | None
+                 ) -> AnalysisView:
         report = progress or (lambda f, m: None)
         # Forget the previous clip first, so an error leaves no stale list to rate.
         self.forget_clip(session)
@@ -488,12 +498,20 @@ class SoundtrackService:
 
         ``progress`` hears each real stage: composing, the score files, the audio, the video, the stems.
         ``clip_sound`` says what becomes of the clip's own sound, ``duck_db`` how far the music sits
-        under its speech (:mod:`analysis.media.dialogue`).
+        under its speech (:mod:`analysis.media.dialogue`). The same request again (a double click) gets
+        the same files, composed and logged once.
         """
+        return session.once("compose", (style, instrument, tempo, energy, seed, clip_sound, duck_db),
+                            lambda: self._compose(session, style, instrument, tempo, energy, seed, progress,
+                                                  clip_sound, duck_db),
+                            lambda view: view.video.is_file())
+
+    def _compose(self, session: Session, style: str, instrument: str | None, tempo: float | None,
+                 energy: float | None, seed: int, progress: Progress | None, clip_sound: str, duck_db: float
+                 ) -> ComposeView:
         import composer
 
         report = progress or (lambda f, m: None)
-
         if session.clip is None:
             raise ParameterError("analyse a clip first (nothing to compose for)")
         seed = check_seed(seed)

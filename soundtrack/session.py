@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from analysis.errors import ParameterError
 from analysis.sources import DEFAULT_SOURCES
@@ -50,6 +52,8 @@ class AppConfig:
         return Path(self.work_dir) if self.work_dir is not None else default_home() / "app"
 
 
+T = TypeVar("T")
+
 #: Look-only copies of uploads a session remembers (older ones are analysed as the copies they are).
 MAX_VIEWS = 8
 
@@ -72,6 +76,22 @@ class Session:
     #: File name of a look-only copy shown in an upload's place -> that upload (the newest few).
     views: dict[str, Path] = field(default_factory=dict)
 
+    #: The last answer per kind of request ("analyse", "compose"), with what was asked: see :meth:`once`.
+    last: dict[str, tuple[tuple[Any, ...], Any]] = field(default_factory=dict)
+    busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def once(self, kind: str, request: tuple[Any, ...], run: Callable[[], T], valid: Callable[[T], bool]) -> T:
+        """``run()``, one request at a time in this session; the same request again (a double click, queued
+        behind the first) gets the first's answer while ``valid(answer)`` holds, and nothing runs or is
+        logged twice."""
+        with self.busy:
+            last = self.last.get(kind)
+            if last is not None and last[0] == request and valid(last[1]):
+                return last[1]
+            answer = run()
+            self.last[kind] = (request, answer)
+            return answer
+
     def original(self, video: str | Path) -> Path:
         """The upload ``video`` stands for: the clip itself, or the upload a look-only copy shows."""
         return self.views.get(Path(video).name, Path(video))
@@ -84,6 +104,14 @@ class Session:
         self.views[view.name] = upload
         while len(self.views) > MAX_VIEWS:
             self.views.pop(next(iter(self.views)))
+
+
+def stamp(path: object) -> object:
+    """A request's file as (name, size, modification time): a file replaced under its name is asked anew."""
+    if isinstance(path, str | Path) and str(path) and Path(path).is_file():
+        st = Path(path).stat()
+        return str(path), st.st_size, st.st_mtime_ns
+    return path
 
 
 @dataclass(frozen=True)

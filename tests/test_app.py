@@ -333,3 +333,37 @@ def test_preview_and_compose_put_the_music_as_far_under_speech_as_asked(service,
     under, between = _depths(mp4, music, clip, own, spans)
     assert under == pytest.approx(20.0, abs=1.0) and between == pytest.approx(4.0, abs=1.0)
     assert "sits 20 dB under it while people speak" in service.compose(session, duck_db=20).summary
+
+
+def test_a_double_clicked_analyse_or_compose_logs_and_runs_once(service, clip):
+    """Two clicks a moment apart reach the server as two requests: the second waits for the first and
+    gets its answer, so the learner sees one list and one "compose instead"."""
+    import threading
+
+    session, token = service.new_session(), service.signer.sign("double-clicker")
+    start = threading.Barrier(2)
+
+    def twice(call):
+        answers: list = []
+
+        def click():
+            start.wait()
+            answers.append(call())
+
+        threads = [threading.Thread(target=click) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return answers
+
+    views = twice(lambda: service.analyse(session, str(clip), user=token, sources=["visual", "audio"]))
+    lists = service.feedback.export_user("double-clicker")["recommendations"]
+    assert len(lists) == 1 and {v.recommendation_id for v in views} == {lists[0]["id"]}
+    composed = twice(lambda: service.compose(session, style="ambient", seed=3))
+    assert composed[0] == composed[1]
+    kinds = [o.kind for o in service.feedback.observations() if o.recommendation_id == lists[0]["id"]]
+    assert kinds == ["compose_instead"]
+    # another request is answered anew: other settings, or the same clip asked for again after a new one
+    service.analyse(session, str(clip), user=token, sources=["visual"])
+    assert len(service.feedback.export_user("double-clicker")["recommendations"]) == 2
