@@ -243,7 +243,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     """Analyse, preview, listen, skip and rate; every success clears the messages it makes stale."""
     no_list, gone = _no_list(gr), GONE
 
-    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone))
+    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone, gr.update()))
     def on_analyse(video, subtitles, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008
         session = service.ensure_session(session)
         progress(0.0, desc="checking the upload")
@@ -251,11 +251,12 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
             view = service.analyse(session, video, user=token, content_type=content_type, sources=sources,
                                    subtitles=subtitles, progress=lambda f, m: progress(f, desc=m))
         except SoundtrackError as err:
-            return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None, *gone)
+            return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None, *gone,
+                    gr.update())
         first = view.choices[0] if view.choices else None
         return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
                 view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None,
-                *gone)
+                *gone, session.key)  # the browser keeps the key: a reload brings the list back (_wire_restore)
 
     @_guard(lambda msg: (msg, None))
     def on_preview(session, choice, clip_sound, duck_db):
@@ -295,7 +296,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                                     c["session"]],
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"],
-                        c["composed"], c["downloads"], c["alone"]],
+                        c["composed"], c["downloads"], c["alone"], c["saved"]],
                        api_name="analyse")
     # the depth under speech means nothing when the clip's sound is replaced
     c["clip_sound"].change(lambda choice: gr.update(interactive=choice != "replace"), c["clip_sound"], c["duck"])
@@ -311,6 +312,25 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     c["alone_btn"].click(on_alone, [c["session"], c["choice"]], [c["preview_error"], c["alone"]])
     c["rate_btn"].click(on_rate, [c["session"], c["choice"], c["rating"]], c["feedback_note"], api_name="rate",
                         concurrency_limit=None)  # one short write: no need to queue behind analyses
+
+
+def _wire_restore(gr: Any, service: SoundtrackService, c: dict[str, Any], loaded: Any) -> None:
+    """After ``loaded`` (the page's load): the clip, plot, table and summary this browser's last list showed,
+    when the server still holds them (a reload otherwise starts afresh)."""
+    outputs = [c["session"], c["video"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
+               c["compose_box"]]
+
+    @_guard(lambda msg: (gr.update(),) * len(outputs))
+    def on_restore(saved, token):
+        found = service.restore(saved, token)
+        if found is None:
+            return (gr.update(),) * len(outputs)
+        session, view, clip = found
+        first = view.choices[0] if view.choices else None
+        return (session, _publish(clip), _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
+                view.summary, _publish(view.proxy), gr.update(open=view.compose_instead))
+
+    loaded.then(on_restore, [c["saved"], c["token"]], outputs)
 
 
 def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
@@ -394,7 +414,9 @@ def build_ui(service: SoundtrackService) -> Any:
     with gr.Blocks(
         title="Soundtrack composer", delete_cache=(3600, int(service.config.cleanup_age_s)), analytics_enabled=False
     ) as demo:
-        c: dict[str, Any] = {"token": gr.BrowserState(None, storage_key="soundtrack-user"), "session": gr.State(None)}
+        c: dict[str, Any] = {"token": gr.BrowserState(None, storage_key="soundtrack-user"), "session": gr.State(None),
+                             # the key of this browser's last list on the server (a reload brings it back)
+                             "saved": gr.BrowserState(None, storage_key="soundtrack-session")}
         gr.Markdown("# Soundtrack composer\nUpload a clip: see its emotional arc, hear library tracks fitted to it, "
                     "rate them, or compose a new score.")
         who = gr.Markdown(elem_id="user-note")
@@ -405,8 +427,9 @@ def build_ui(service: SoundtrackService) -> Any:
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
         build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # live_page.py
-        demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None).then(
-            service.catalogue, None, c["catalogue"])
+        loaded = demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None)
+        loaded.then(service.catalogue, None, c["catalogue"])
+        _wire_restore(gr, service, c, loaded)
         _wire_new_clip(gr, service, c)
         _wire_clip(gr, service, c)
         _wire_compose_and_data(gr, service, c)

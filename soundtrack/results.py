@@ -16,12 +16,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analysis.arc import EmotionArc
+from analysis.errors import SoundtrackError
 from matching.ranking.weights import MatchWeights
+
+if TYPE_CHECKING:
+    from soundtrack.fitscale import FitScale
 
 #: Readable names of composer styles and content types (anything else: underscores to spaces).
 STYLE_NAMES = {"piano_solo": "Solo piano", "indian_raga": "Indian raga", "arabic_maqam": "Arabic maqam",
@@ -161,3 +165,34 @@ def summary(clip: Any, verdict: str) -> str:
         f"{main_mood(clip.arc)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
         + clip.silent_sources(PAGE_REASONS) + "."
     )
+
+
+def ranked_rows(library: Any, cat: Any, clip: Any, matches: Sequence[Any], everyone: Sequence[Any],
+                scale: FitScale, lifted: int | None, hop: float) -> list[Row]:
+    """The table's facts: fit percentile among every scored track (unscored ones count as lower), word, mood
+    in the used section (``hop``: the arc's step when the clip's arc has none), tags."""
+    from soundtrack.fitscale import percentiles
+
+    scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
+    fits = percentiles([m.score for m in matches], scores)
+    return [Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", _mood(cat, clip, m, hop),
+                _tags(library, m.track_id), m.start, m.end, m.stretch, exploring=i == lifted)
+            for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
+
+
+def _mood(cat: Any, clip: Any, m: Any, hop: float) -> str:
+    from matching.ranking.ranker import track_va_at
+
+    rows = np.flatnonzero(cat.ids == m.track_id)
+    if not rows.size:
+        return "?"
+    hop = clip.arc.hop or hop
+    va = track_va_at(cat, int(rows[0]), hop)
+    return mood(va[steps(m.start, m.end, hop)])
+
+
+def _tags(library: Any, track_id: int) -> tuple[str, ...]:
+    try:
+        return tuple(library.get(track_id).tags)
+    except SoundtrackError:
+        return ()

@@ -52,6 +52,7 @@ from soundtrack.session import (
     AppConfig,
     ComposeView,
     Session,
+    SessionStore,
     shipped_example,
     stamp,
 )
@@ -93,6 +94,7 @@ class SoundtrackService:
         key = beside.with_name(beside.name.removesuffix("-files") + "-identity.key") if beside else None
         self.signer = IdentitySigner.beside(key or self.work / "identity.key")
         self._plot_lock = threading.Lock()
+        self.sessions = SessionStore()  # found again after a reload
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -218,6 +220,18 @@ class SoundtrackService:
                 f"{counted(removed['candidates'], 'candidate')}, {counted(removed['events'], 'event')}."
                 + (" Analyse the clip again to rate its tracks." if shown else ""))
 
+    def restore(self, key: object, token: object) -> tuple[Session, AnalysisView, Path] | None:
+        """After a reload: the session the browser's ``key`` names, when it is this user's and its list is
+        still on show, with that list and its clip under a new look-only name (not taken for an upload)."""
+        try:
+            session = self.sessions.get(key, self.user_of(token))
+        except ParameterError:
+            return None
+        last = session.last.get("analyse") if session is not None else None
+        if last is None or last[1].recommendation_id != session.recommendation_id or session.video is None:
+            return None
+        return session, last[1], session.show_again()
+
     def forget_clip(self, session: Session | None) -> None:
         """A new clip was chosen on the page: nothing shown for the old one may be previewed, rated or
         composed for."""
@@ -265,7 +279,8 @@ class SoundtrackService:
         src = session.original(video)  # an upload, not the look-only copy shown in its place
         self.check_upload(src)
         local = session.folder / f"clip{src.suffix.lower() or '.mp4'}"
-        shutil.copyfile(src, local)
+        if src.resolve() != local.resolve():  # a list brought back by a reload names the session's own copy
+            shutil.copyfile(src, local)
         if sources is not None and not (isinstance(sources, list | tuple) and all(isinstance(x, str) for x in sources)):
             raise ParameterError(f"`sources` must be a list of source names (received {type(sources).__name__})")
         names = self.config.sources if sources is None else tuple(sources)
@@ -308,10 +323,11 @@ class SoundtrackService:
         )
         session.max_stretch, session.weights = weights.max_stretch, weights
         session.video, session.clip, session.matches, session.name = local, clip, matches, src.name
-        session.recommendation_id, session.played = rec, set()
+        session.recommendation_id, session.played, session.source = rec, set(), src
+        self.sessions.keep(session, user_id)
         report(0.85, "calibrating the fit scale")
         scale = fitscale.scale_for(cat, weights)
-        rows = self._rows(cat, clip, matches, everyone, scale, lifted)
+        rows = results.ranked_rows(self.library, cat, clip, matches, everyone, scale, lifted, self.config.hop)
         report(0.9, "drawing the arc")
         plot = self.why(session, 0) if matches else self._plot(session, None, src.name)
         report(1.0, "done")
@@ -342,31 +358,6 @@ class SoundtrackService:
     def display_video(self, session: Session) -> Path:
         """The clip as players show it: its browser-playable proxy when one was made."""
         return session.display or session.video
-
-    def _rows(self, cat: Any, clip: Any, matches: list[Any], everyone: Sequence[Any], scale: fitscale.FitScale,
-              lifted: int | None) -> list[results.Row]:
-        """The table's facts: fit percentile among every scored track (unscored ones count as lower), word, mood."""
-        scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
-        fits = fitscale.percentiles([m.score for m in matches], scores)
-        return [results.Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", self._mood(cat, clip, m),
-                            self._tags(m.track_id), m.start, m.end, m.stretch, exploring=i == lifted)
-                for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
-
-    def _mood(self, cat: Any, clip: Any, m: Any) -> str:
-        from matching.ranking.ranker import track_va_at
-
-        rows = np.flatnonzero(cat.ids == m.track_id)
-        if not rows.size:
-            return "?"
-        hop = clip.arc.hop or self.config.hop
-        va = track_va_at(cat, int(rows[0]), hop)
-        return results.mood(va[results.steps(m.start, m.end, hop)])
-
-    def _tags(self, track_id: int) -> tuple[str, ...]:
-        try:
-            return tuple(self.library.get(track_id).tags)
-        except SoundtrackError:
-            return ()
 
     def _plot(self, session: Session, overlay: Any, title: str | None, name: str = "arc.png") -> Path:
         from analysis.plot import plot_arc

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,7 @@ class Session:
     weights: Any = None  # the MatchWeights the list was ranked with (posterior mean)
     name: str = ""  # the uploaded clip's file name, for plot titles
     display: Path | None = None  # what players show: the clip, or its browser-playable proxy
+    source: Path | None = None  # the upload the shown list was made for, as received
     upload: Path | None = None  # the clip last uploaded, as received (what a look-only copy stands for)
     #: File name of a look-only copy shown in an upload's place -> that upload (the newest few).
     views: dict[str, Path] = field(default_factory=dict)
@@ -79,6 +82,7 @@ class Session:
     #: The last answer per kind of request ("analyse", "compose"), with what was asked: see :meth:`once`.
     last: dict[str, tuple[tuple[Any, ...], Any]] = field(default_factory=dict)
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    key: str = ""  # what its browser keeps to find it again after a reload (SessionStore)
 
     def once(self, kind: str, request: tuple[Any, ...], run: Callable[[], T], valid: Callable[[T], bool]) -> T:
         """``run()``, one request at a time in this session; the same request again (a double click, queued
@@ -99,6 +103,19 @@ class Session:
     def is_view(self, video: str | Path | None) -> bool:
         """Whether ``video`` is a look-only copy this session showed in its upload's place."""
         return video is not None and Path(video).name in self.views
+
+    def show_again(self) -> Path:
+        """The clip as players show it, under a new look-only name (:meth:`add_view`) for the clip it shows."""
+        import secrets
+
+        shown = self.display or self.video
+        view = self.folder / f"shown-{secrets.token_hex(4)}{shown.suffix}"
+        try:
+            os.link(shown, view)  # the same bytes: no copy of a large clip
+        except OSError:
+            shutil.copyfile(shown, view)
+        self.add_view(view, self.source if self.source is not None and self.source.is_file() else self.video)
+        return view
 
     def add_view(self, view: Path, upload: Path) -> None:
         self.views[view.name] = upload
@@ -160,3 +177,32 @@ def shipped_example() -> Path | None:
 
 
 CATALOGUE_HEADERS = ["id", "title", "kind", "duration (s)", "tempo", "key", "mode", "tags"]
+
+
+class SessionStore:
+    """The newest ``limit`` sessions that showed results, each under a random key its browser keeps, so a
+    reload brings the page's work back (:meth:`get` answers only the user who made it, while its folder lasts)."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[str, tuple[str, Session]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, session: Session, user_id: str) -> str:
+        """The key ``session`` is kept under for ``user_id`` (one per session; the oldest beyond the limit go)."""
+        import secrets
+
+        with self._lock:
+            session.key = session.key or secrets.token_urlsafe(16)
+            self._kept[session.key] = (user_id, session)
+            self._kept.move_to_end(session.key)
+            while len(self._kept) > self.limit:
+                self._kept.popitem(last=False)
+            return session.key
+
+    def get(self, key: object, user_id: str) -> Session | None:
+        with self._lock:
+            kept = self._kept.get(key) if isinstance(key, str) else None
+        if kept is None or kept[0] != user_id or not kept[1].folder.is_dir():
+            return None
+        return kept[1]

@@ -367,3 +367,29 @@ def test_a_double_clicked_analyse_or_compose_logs_and_runs_once(service, clip):
     # another request is answered anew: other settings, or the same clip asked for again after a new one
     service.analyse(session, str(clip), user=token, sources=["visual"])
     assert len(service.feedback.export_user("double-clicker")["recommendations"]) == 2
+
+
+def test_a_reload_gets_the_last_list_back_for_its_own_user_only(service, clip, tmp_path):
+    token = service.signer.sign("reloader")
+    session = service.new_session()
+    view = service.analyse(session, str(clip), user=token)
+    assert service.restore(session.key, service.signer.sign("someone-else")) is None  # a key alone is not enough
+    assert service.restore("no-such-key", token) is None
+    found, again, shown = service.restore(session.key, token)
+    assert found is session and again == view and shown.parent == session.folder and shown.name != "clip.mp4"
+    assert shown.read_bytes() == clip.read_bytes()  # the clip itself, under a name not taken for an upload
+    assert session.is_view(shown) and session.original(shown) == clip
+    relisted = service.analyse(found, str(shown), user=token, sources=["visual"])  # re-analysing it reads the clip
+    assert relisted.recommendation_id != view.recommendation_id and session.name == clip.name
+    service.forget_clip(session)  # another clip chosen on the page: nothing to bring back
+    assert service.restore(session.key, token) is None
+
+
+def test_the_session_store_keeps_the_newest_sessions(tmp_path):
+    from soundtrack.session import Session, SessionStore
+
+    store = SessionStore(limit=2)
+    sessions = [Session(folder=tmp_path) for _ in range(3)]
+    keys = [store.keep(s, "u") for s in sessions]
+    assert len(set(keys)) == 3 and store.keep(sessions[2], "u") == keys[2]  # one key per session
+    assert store.get(keys[0], "u") is None and store.get(keys[2], "u") is sessions[2]

@@ -357,6 +357,26 @@ def test_an_upload_the_browser_cannot_play_is_shown_as_a_playable_copy(server, b
     page.close()
 
 
+def test_a_reload_brings_the_last_list_back(server, browser, two_shots):
+    from playwright.sync_api import expect
+
+    page = _analysed(browser, server, two_shots, viewport={"width": 1280, "height": 1000})
+    summary = page.locator("#summary").inner_text()
+    page.reload()
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    expect(page.locator("#ranked")).to_contain_text("bright-march", timeout=20_000)
+    expect(page.locator("#summary")).to_have_text(summary)
+    page.locator("#arc-plot img").wait_for(timeout=10_000)
+    page.wait_for_function("() => { const v = document.querySelector('#clip video'); return v && v.videoWidth > 0; }",
+                           timeout=20_000)
+    expect(page.locator("#choice input")).to_have_value(re.compile(r"^1\. "))
+    page.locator("#preview-btn").click()  # the list answers as before the reload
+    page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }",
+                           timeout=60_000)
+    expect(page.locator("#preview-error")).to_have_text("")
+    page.close()
+
+
 def test_library_tab_plays_a_track_alone(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(server["url"])
