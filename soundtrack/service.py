@@ -259,11 +259,22 @@ class SoundtrackService:
         ``sources`` are the affect sources the user left switched on (default: the config's).
         ``subtitles`` is an uploaded .srt/.vtt/.ass file for the subtitles source (read only while that
         source is switched on); nothing else beside the clip is ever read. The same request again while
-        its list is on show (a double click) gets the same answer, and no second list is logged.
+        its list is on show (a double click), on the same catalogue and learned weights, gets the same
+        answer, and no second list is logged.
         """
-        return session.once("analyse", (user, stamp(video), content_type, sources, stamp(subtitles)),
+        asked = (user, stamp(video), content_type, sources, stamp(subtitles), *self._list_rests_on(content_type, user))
+        return session.once("analyse", asked,
                             lambda: self._analyse(session, video, user, content_type, sources, subtitles, progress),
                             lambda view: view.recommendation_id == session.recommendation_id)
+
+    def _list_rests_on(self, content_type: object, user: object) -> tuple[bytes, str]:
+        """What a list rests on besides the request: the catalogue's tracks and the user's learned weights."""
+        try:  # a bad token or preset (a list, say: TypeError) is refused in words by _analyse
+            self.learner.refresh()
+            weights = repr(self.learner.current_weights(content_type, self.user_of(user)).to_dict())  # type: ignore[arg-type]
+        except (SoundtrackError, TypeError):
+            weights = ""
+        return self.library.catalog().ids.tobytes(), weights
 
     def _analyse(self, session: Session, video: str | Path, user: object, content_type: str,
                  sources: Sequence[str] | None, subtitles: str | Path | None, progress: Progress | None
@@ -489,8 +500,7 @@ class SoundtrackService:
 
         ``progress`` hears each real stage: composing, the score files, the audio, the video, the stems.
         ``clip_sound`` says what becomes of the clip's own sound, ``duck_db`` how far the music sits
-        under its speech (:mod:`analysis.media.dialogue`). The same request again (a double click) gets
-        the same files, composed and logged once.
+        under its speech (:mod:`analysis.media.dialogue`). Asked again (a double click): the same files.
         """
         return session.once("compose", (style, instrument, tempo, energy, seed, clip_sound, duck_db),
                             lambda: self._compose(session, style, instrument, tempo, energy, seed, progress,

@@ -393,3 +393,14 @@ def test_the_session_store_keeps_the_newest_sessions(tmp_path):
     keys = [store.keep(s, "u") for s in sessions]
     assert len(set(keys)) == 3 and store.keep(sessions[2], "u") == keys[2]  # one key per session
     assert store.get(keys[0], "u") is None and store.get(keys[2], "u") is sessions[2]
+
+
+def test_the_same_request_after_the_library_changed_is_ranked_again(service, clip, tmp_path):
+    session, token = service.new_session(), service.signer.sign("library-watcher")
+    first = service.analyse(session, str(clip), user=token)
+    assert service.analyse(session, str(clip), user=token) == first  # nothing changed: the same list
+    write_midi(tmp_path / "new-waltz.mid", pitches=[65, 69, 72], tempo=90.0, velocity=70, program=0)
+    assert "added 1 track" in service.add_tracks([tmp_path / "new-waltz.mid"])
+    again = service.analyse(session, str(clip), user=token)
+    assert again.recommendation_id != first.recommendation_id
+    assert len(service.feedback.export_user("library-watcher")["recommendations"]) == 2
