@@ -167,11 +167,12 @@ class LiveService:
 
     # ------------------------------------------------------------------ the stream
     def prepare(self, session: Session | None, clip_sound: str = "auto") -> tuple[str, bool]:
-        """The clip to play beside the live score (the one analysed in the first tab), and whether it
-        plays with its own sound (``clip_sound``: ``auto`` only when people speak in it)."""
+        """The clip to play beside the live score (the one analysed in the first tab, as players show it:
+        its browser-playable copy when it needed one), and whether it plays with its own sound
+        (``clip_sound``: ``auto`` only when people speak in it)."""
         if session is None or session.clip is None or session.video is None:
             raise ParameterError("analyse a clip in the first tab, then come back to play it live")
-        return str(session.video), keeps_clip_sound(clip_sound, bool(_speech(session.clip)))
+        return str(session.display or session.video), keeps_clip_sound(clip_sound, bool(_speech(session.clip)))
 
     def stream(self, session: Session | None, key: str | None, style: str, token: object, *, pace: bool = True,
                clip_sound: str = "auto", duck_db: float = UNDER_DB) -> Iterator[tuple[bytes, str]]:

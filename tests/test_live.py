@@ -358,3 +358,17 @@ def test_a_closed_session_says_so() -> None:
     for call in (lambda: live.render_next(0.5), lambda: live.update(0.1, 0.1)):
         with pytest.raises(ParameterError, match="closed"):  # was an AttributeError from the freed synthesiser
             call()
+
+
+def test_the_live_tab_plays_the_clip_as_browsers_can_show_it(live_service, tmp_path) -> None:
+    """A clip the browser cannot play was shown through its proxy on the first tab; the Live tab played the
+    upload itself (a black or refused player)."""
+    from analysis.arc import EmotionArc
+    from soundtrack.session import Session
+
+    clip = type("Clip", (), {"arc": EmotionArc(np.linspace(0, 2, 5), np.zeros(5), np.zeros(5)), "duration": 2.0,
+                             "speech_regions": None})
+    session = Session(folder=tmp_path, video=tmp_path / "clip.avi", display=tmp_path / "clip-play.mp4", clip=clip)
+    assert live_service.prepare(session)[0] == str(tmp_path / "clip-play.mp4")
+    plain = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=clip)  # no proxy: the clip itself
+    assert live_service.prepare(plain)[0] == str(tmp_path / "clip.mp4")
