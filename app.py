@@ -315,10 +315,10 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
 
 
 def _wire_restore(gr: Any, service: SoundtrackService, c: dict[str, Any], loaded: Any) -> None:
-    """After ``loaded`` (the page's load): the clip, plot, table and summary this browser's last list showed,
-    when the server still holds them (a reload otherwise starts afresh)."""
+    """After ``loaded`` (the page's load): the clip, plot, table, summary and the settings of this browser's
+    last list, when the server still holds them (a reload otherwise starts afresh)."""
     outputs = [c["session"], c["video"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
-               c["compose_box"]]
+               c["compose_box"], c["content_type"], c["sources"]]
 
     @_guard(lambda msg: (gr.update(),) * len(outputs))
     def on_restore(saved, token):
@@ -328,7 +328,8 @@ def _wire_restore(gr: Any, service: SoundtrackService, c: dict[str, Any], loaded
         session, view, clip = found
         first = view.choices[0] if view.choices else None
         return (session, _publish(clip), _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
-                view.summary, _publish(view.proxy), gr.update(open=view.compose_instead))
+                view.summary, _publish(view.proxy), gr.update(open=view.compose_instead), view.asked[0],
+                list(view.asked[1]))  # a list: Gradio reads a tuple as no box ticked
 
     loaded.then(on_restore, [c["saved"], c["token"]], outputs)
 

@@ -351,10 +351,10 @@ class SoundtrackService:
         table, choices = results.table_rows(rows)
         note = f" Your clip is shown converted for the browser ({why_proxy}); the analysis read the original." \
             if proxy else ""
-        notes = [*found, *clip.warnings]
-        note += f" Note: {'; '.join(notes)}." if notes else ""
+        note += f" Note: {'; '.join([*found, *clip.warnings])}." if found or clip.warnings else ""
         return AnalysisView(plot=plot, table=table, choices=choices, summary=results.summary(clip, verdict) + note,
-                            recommendation_id=rec, compose_instead=compose_instead, proxy=proxy)
+                            recommendation_id=rec, compose_instead=compose_instead, proxy=proxy,
+                            asked=(content_type, names))
 
     @staticmethod
     def _proxy(session: Session, local: Path) -> tuple[Path | None, str | None]:

@@ -144,6 +144,8 @@ class AnalysisView:
     compose_instead: bool = False
     #: A browser-playable copy of the clip when the browser could not play the upload (else None).
     proxy: Path | None = None
+    #: What the list was made with: the content type and the sources read (a reload shows them again).
+    asked: tuple[str, tuple[str, ...]] = ("general", DEFAULT_SOURCES)
 
 
 @dataclass(frozen=True)

@@ -372,7 +372,8 @@ def test_a_double_clicked_analyse_or_compose_logs_and_runs_once(service, clip):
 def test_a_reload_gets_the_last_list_back_for_its_own_user_only(service, clip, tmp_path):
     token = service.signer.sign("reloader")
     session = service.new_session()
-    view = service.analyse(session, str(clip), user=token)
+    view = service.analyse(session, str(clip), user=token, content_type="music_video", sources=["visual", "audio"])
+    assert view.asked == ("music_video", ("visual", "audio"))  # the page shows the settings again with the list
     assert service.restore(session.key, service.signer.sign("someone-else")) is None  # a key alone is not enough
     assert service.restore("no-such-key", token) is None
     found, again, shown = service.restore(session.key, token)

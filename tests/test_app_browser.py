@@ -360,7 +360,13 @@ def test_an_upload_the_browser_cannot_play_is_shown_as_a_playable_copy(server, b
 def test_a_reload_brings_the_last_list_back(server, browser, two_shots):
     from playwright.sync_api import expect
 
-    page = _analysed(browser, server, two_shots, viewport={"width": 1280, "height": 1000})
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    _upload(page, two_shots)
+    page.locator("#sources").get_by_label("faces").uncheck()  # a setting the list was made with
+    page.locator("#analyse").click()
+    expect(page.locator("#ranked")).to_contain_text("bright-march", timeout=60_000)
     summary = page.locator("#summary").inner_text()
     page.reload()
     page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
@@ -370,6 +376,8 @@ def test_a_reload_brings_the_last_list_back(server, browser, two_shots):
     page.wait_for_function("() => { const v = document.querySelector('#clip video'); return v && v.videoWidth > 0; }",
                            timeout=20_000)
     expect(page.locator("#choice input")).to_have_value(re.compile(r"^1\. "))
+    expect(page.locator("#sources").get_by_label("faces")).not_to_be_checked()
+    expect(page.locator("#sources").get_by_label("visual")).to_be_checked()
     page.locator("#preview-btn").click()  # the list answers as before the reload
     page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }",
                            timeout=60_000)
