@@ -53,6 +53,7 @@ from soundtrack.session import (
     ComposeView,
     Session,
     SessionStore,
+    remove_untouched,
     shipped_example,
     stamp,
 )
@@ -110,17 +111,7 @@ class SoundtrackService:
 
     def cleanup(self, *, now: float | None = None) -> int:
         """Remove session folders untouched for ``cleanup_age_s``; returns how many went."""
-        cutoff = (now or time.time()) - self.config.cleanup_age_s
-        removed = 0
-        for folder in (self.work / "sessions").iterdir():
-            try:
-                newest = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.rglob("*"))])
-            except FileNotFoundError:
-                continue
-            if folder.is_dir() and newest < cutoff:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-        return removed
+        return remove_untouched(self.work / "sessions", (now or time.time()) - self.config.cleanup_age_s)
 
     def start_sweeper(self, every_s: float = 300.0) -> None:
         def loop() -> None:

@@ -208,3 +208,18 @@ class SessionStore:
         if kept is None or kept[0] != user_id or not kept[1].folder.is_dir():
             return None
         return kept[1]
+
+
+def remove_untouched(sessions: Path, cutoff: float) -> int:
+    """Remove the session folders in ``sessions`` with nothing modified since ``cutoff`` (epoch seconds);
+    returns how many went."""
+    removed = 0
+    for folder in sessions.iterdir():
+        try:
+            newest = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.rglob("*"))])
+        except FileNotFoundError:
+            continue
+        if folder.is_dir() and newest < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
