@@ -21,8 +21,9 @@ whose pad is a drone: a drone holds tonic and fifth through every chord, so in a
 bass the arpeggio's one note a beat is all that carries the chord changes.
 Dynamics: velocity 40..100 from arousal. Register: the pad and arpeggio centres move
 +-5 semitones with valence (the lead's register is set by the note source), and every other
-pitched layer keeps at or below the lead note sounding with it, moved down by octaves or left out where
-its instrument cannot go that low (:func:`composer.music.ranges.under`), so the melody is the top voice. Every
+pitched layer keeps at or below the lead note sounding with it, a chord span at a time moved down by
+octaves but not under C3, or under a lead below middle C an octave clear above it, and left out where
+neither fits (:func:`composer.music.ranges.under`), so the melody is heard on top. Every
 pitched note is snapped to the scale of the chord span where it starts, so a style's
 scales always hold whatever the note source wrote, and a source's lines start on the plan's
 sixteenths or triplets (:func:`composer.music.grid.on_grid`), cuts aside.
@@ -257,15 +258,16 @@ def arrange(
     if drums:
         parts.append(Part("drums", 0, True, tuple(drums)))
     lead = _clip(parts[0], plan.duration, ())
-    return (lead, *(_clip(p, plan.duration, lead.notes) for p in parts[1:]))
+    phrases = [c.start for c in plan.chords]
+    return (lead, *(_clip(p, plan.duration, lead.notes, phrases) for p in parts[1:]))
 
 
-def _clip(part: Part, duration: float, lead: Sequence[Note]) -> Part:
+def _clip(part: Part, duration: float, lead: Sequence[Note], phrases: Sequence[float] = ()) -> Part:
     """Notes end by ``duration`` (the MIDI's end is the clip's) and last at least 30 ms, lie in the
     instrument's range (:func:`composer.music.ranges.in_range`), at or below the ``lead`` sounding with
     them (:func:`composer.music.ranges.under`), and no note overlaps another of its pitch
     (:func:`no_restrike_overlaps`)."""
-    playable = part.notes if part.is_drum else under(in_range(part.notes, part.program), lead, part.program)
+    playable = part.notes if part.is_drum else under(in_range(part.notes, part.program), lead, part.program, phrases)
     notes = [Note(n.start, min(n.end, duration), n.pitch, n.velocity) for n in playable if n.start < duration - 0.03]
     return Part(part.name, part.program, part.is_drum, no_restrike_overlaps(notes))
 

@@ -60,26 +60,79 @@ def _fold(pitch: int, low: int, high: int) -> int:
     return pitch
 
 
-def under(notes: Sequence[Note], lead: Sequence[Note], program: int) -> tuple[Note, ...]:
-    """``notes`` (an accompanying part) kept at or below ``lead``, so the melody stays the top voice.
+#: Accompaniment is not pushed below C3 to get under the lead (a bass already there stays): close chords
+#: under it are mud, and the low lead they would sit beside is masked by them.
+FLOOR = 48
+#: A lead under middle C may have the accompaniment above it instead, an octave or more clear of it
+#: (a tuba or double-bass tune under a string pad), rather than the band crammed under it.
+LOW_LEAD = 60
 
-    A note above the lowest lead note that sounds with it moves down by the fewest octaves that put it
-    at or below that note; one that ``program`` cannot play there is left out (the part thins out
-    rather than covering the lead). Notes the lead does not sound over are left as they are.
+
+def under(
+    notes: Sequence[Note], lead: Sequence[Note], program: int, phrases: Sequence[float] = ()
+) -> tuple[Note, ...]:
+    """``notes`` (an accompanying part) kept clear of ``lead``, so the melody stays the top voice.
+
+    The notes that start in one phrase (between consecutive ``phrases`` times, a chord span) move
+    together by the octaves that fit the most of them at or below the lowest lead note sounding with
+    each, but no lower than :data:`FLOOR` (or the instrument's low note, or the phrase's own lowest
+    note), or, under a lead below :data:`LOW_LEAD`, an octave or more above the highest lead note
+    sounding with each; the last phrase's shift is kept where it fits as many, so lines and chords do
+    not jump octaves. A note that does not fit is left out, except in a bass (a part written under
+    :data:`FLOOR`), which keeps it as written and never goes above the lead. Notes the lead does not
+    sound over are left as they are.
     """
     if not lead:
         return tuple(notes)
-    low = playable_range(program)[0]
-    order = sorted(lead, key=lambda n: n.start)
-    starts = np.array([n.start for n in order])
-    ends = np.array([n.end for n in order])
-    pitches = np.array([n.pitch for n in order])
-    out = []
+    low, high = playable_range(program)
+    clash = _Clash(lead)
+    bounds = np.asarray(sorted(phrases), float)
+    groups: dict[int, list[Note]] = {}
     for n in notes:
-        sel = slice(0, int(np.searchsorted(starts, n.end, side="left")))
-        over = ends[sel] > n.start
-        ceiling = int(pitches[sel][over].min()) if over.any() else n.pitch
-        pitch = n.pitch - 12 * -(-(n.pitch - ceiling) // 12) if n.pitch > ceiling else n.pitch
-        if pitch >= low:
-            out.append(Note(n.start, n.end, pitch, n.velocity))
-    return tuple(out)
+        groups.setdefault(int(np.searchsorted(bounds, n.start, side="right")), []).append(n)
+    out: list[Note] = []
+    prev = 0
+    bass = float(np.median([n.pitch for n in notes])) < FLOOR  # written low: down to its floor, never above
+    for _, group in sorted(groups.items()):
+        floor = low if bass else min(max(low, FLOOR), min(n.pitch for n in group))
+        shift, fit = _place(group, clash, floor, -1 if bass else high, prev)
+        out.extend(Note(n.start, n.end, n.pitch + (shift or 0 if ok else 0), n.velocity)
+                   for n, ok in zip(group, fit, strict=True) if ok or bass)
+        prev = prev if shift is None else shift
+    return tuple(sorted(out, key=lambda n: (n.start, n.pitch)))
+
+
+class _Clash:
+    """The lowest and highest ``lead`` pitch sounding over a span of time."""
+
+    def __init__(self, lead: Sequence[Note]) -> None:
+        order = sorted(lead, key=lambda n: n.start)
+        self.starts = np.array([n.start for n in order])
+        self.ends = np.array([n.end for n in order])
+        self.pitches = np.array([n.pitch for n in order])
+
+    def over(self, n: Note) -> tuple[int, int] | None:
+        sel = slice(0, int(np.searchsorted(self.starts, n.end, side="left")))
+        hit = self.pitches[sel][self.ends[sel] > n.start]
+        return (int(hit.min()), int(hit.max())) if hit.size else None
+
+
+def _place(
+    group: Sequence[Note], clash: _Clash, floor: int, high: int, prev: int
+) -> tuple[int | None, list[bool]]:
+    """The octave shift for ``group`` that fits the most of its notes at or below the lead (not under
+    ``floor``) or, under a low lead, an octave clear above it (not over ``high``), and which notes fit:
+    among equals ``prev`` (the last phrase's) or the nearest to it, so a line does not jump octaves
+    between phrases, then the fewest octaves, below first (None where the lead is silent)."""
+    spans = [(n.pitch, clash.over(n)) for n in group]
+
+    def fits(p: int, c: tuple[int, int] | None) -> bool:
+        if c is None:
+            return True
+        return (floor <= p <= c[0]) or (c[1] < LOW_LEAD and c[1] + 12 <= p <= high)
+
+    if all(c is None for _, c in spans):
+        return None, [True] * len(spans)  # the lead is silent here: as written
+    order = sorted(range(-36, 37, 12), key=lambda s: (abs(s - prev), abs(s), s > 0))
+    best = max(order, key=lambda s: sum(fits(p + s, c) for p, c in spans))  # max keeps the first of equals
+    return best, [fits(p + best, c) for p, c in spans]
