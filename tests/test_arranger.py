@@ -307,3 +307,39 @@ def test_under_moves_a_note_down_by_octaves_below_the_lead_or_leaves_it_out() ->
     # under a low lead (a tuba's A2) the chord goes an octave clear above it, whole
     chord = [Note(0.0, 2.0, p, 50) for p in (52, 55, 60)]
     assert [n.pitch for n in under(chord, [Note(0.0, 2.0, 45, 80)], 48)] == [64, 67, 72]
+
+
+def _leaps_within_scenes(piece, name: str) -> int:
+    """Leaps of an octave or more between consecutive onsets of part ``name`` with no cut between them."""
+    part = next((p for p in piece.parts if p.name == name), None)
+    if part is None:
+        return 0
+    tops: dict[float, int] = {}
+    for n in part.notes:
+        tops[n.start] = max(tops.get(n.start, 0), n.pitch)
+    times = sorted(tops)
+    return sum(
+        abs(tops[b] - tops[a]) >= 12 and not any(a < c <= b for c in piece.plan.cuts)
+        for a, b in itertools.pairwise(times)
+    )
+
+
+@pytest.mark.parametrize("instrument", ["cello", "bassoon", "tuba"])
+def test_layers_change_octave_only_at_cuts(instrument, monkeypatch) -> None:
+    """Placing each chord span on its own under a low lead made arpeggios and counter-lines leap an octave
+    mid-scene where the written line did not (252 cues: arpeggio 110 leaps, counter 24; the written lines 42
+    and 0). A scene, cut to cut, moves by one octave shift, so no leap appears that the source did not write."""
+    import composer.music.arranger as arranger
+
+    t = grid(30.0, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(-0.5, 0.6, t.size), np.linspace(-0.8, 0.8, t.size))
+    cues = [(style, seed) for style in ("cinematic", "arabic_maqam", "celtic", "indian_raga") for seed in (1, 2)]
+
+    def leaps() -> int:
+        pieces = [compose(arc, (9.0, 19.0), 30.0, style=s, instrument=instrument, seed=k, source="rules")
+                  for s, k in cues]
+        return sum(_leaps_within_scenes(p, name) for p in pieces for name in ("arpeggio", "counter"))
+
+    placed = leaps()
+    monkeypatch.setattr(arranger, "under", lambda notes, *_: tuple(notes))
+    assert placed <= leaps()

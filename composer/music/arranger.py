@@ -21,9 +21,9 @@ whose pad is a drone: a drone holds tonic and fifth through every chord, so in a
 bass the arpeggio's one note a beat is all that carries the chord changes.
 Dynamics: velocity 40..100 from arousal. Register: the pad and arpeggio centres move
 +-5 semitones with valence (the lead's register is set by the note source), and every other
-pitched layer keeps at or below the lead note sounding with it, a chord span at a time moved down by
-octaves but not under C3, or under a lead below middle C an octave clear above it, and left out where
-neither fits (:func:`composer.music.ranges.under`), so the melody is heard on top. Every
+pitched layer keeps at or below the lead note sounding with it, a scene (cut to cut) at a time moved
+down by octaves but not under C3, or under a lead below middle C an octave clear above it, and left out
+where neither fits (:func:`composer.music.ranges.under`), so the melody is heard on top. Every
 pitched note is snapped to the scale of the chord span where it starts, so a style's
 scales always hold whatever the note source wrote, and a source's lines start on the plan's
 sixteenths or triplets (:func:`composer.music.grid.on_grid`), cuts aside.
@@ -258,7 +258,7 @@ def arrange(
     if drums:
         parts.append(Part("drums", 0, True, tuple(drums)))
     lead = _clip(parts[0], plan.duration, ())
-    phrases = [c.start for c in plan.chords]
+    phrases = [float(c) for c in plan.cuts]  # a scene moves as one: octave changes fall on cuts
     return (lead, *(_clip(p, plan.duration, lead.notes, phrases) for p in parts[1:]))
 
 

@@ -73,7 +73,7 @@ def under(
 ) -> tuple[Note, ...]:
     """``notes`` (an accompanying part) kept clear of ``lead``, so the melody stays the top voice.
 
-    The notes that start in one phrase (between consecutive ``phrases`` times, a chord span) move
+    The notes that start in one phrase (between consecutive ``phrases`` times: the arranger's cuts) move
     together by the octaves that fit the most of them at or below the lowest lead note sounding with
     each, but no lower than :data:`FLOOR` (or the instrument's low note, or the phrase's own lowest
     note), or, under a lead below :data:`LOW_LEAD`, an octave or more above the highest lead note
