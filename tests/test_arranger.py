@@ -343,3 +343,19 @@ def test_layers_change_octave_only_at_cuts(instrument, monkeypatch) -> None:
     placed = leaps()
     monkeypatch.setattr(arranger, "under", lambda notes, *_: tuple(notes))
     assert placed <= leaps()
+
+
+def test_a_calm_dark_piano_cue_reads_minor() -> None:
+    """A calm piano arpeggio (no pad: it alone carries the chords) stepped its pattern by beats, as drone
+    styles need, and a calm dark cue's notes read neither major nor minor (key-profile score +0.02 over
+    4 cues; -0.38 on the pattern's strong steps)."""
+    from analysis.music.symbolic import midi_features
+
+    t = grid(24.0, 0.5)
+    arc = EmotionArc.from_va(t, np.full(t.size, -0.5), np.full(t.size, -0.6))
+    modes = [
+        float(np.nanmean(midi_features(compose(arc, (6.0, 13.0, 19.0), 24.0, style="piano_solo", instrument=lead,
+                                               seed=seed, source="rules").midi).mode))
+        for seed in (1, 2) for lead in (None, "cello")
+    ]
+    assert np.mean(modes) < -0.2

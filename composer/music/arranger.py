@@ -159,8 +159,11 @@ class _Arranger:
             tones = [p for p in scale_pitches(span.pitches, 0, 127) if 50 + 5 * self.val(t) <= p][:6]
             if not tones:
                 continue
-            calm = lv <= -0.3  # one note a beat: the pattern steps by beats (a step's index skips tones)
-            step = i // per_beat if calm else i
+            calm = lv <= -0.3  # one note a beat
+            # a drone style's calm pattern steps by beats (celtic's 3-step index skipped to the same tone);
+            # pad-less styles keep the pattern's strong steps, which carry their mode (a calm dark piano read
+            # major-minor +0.02 stepping by beats, -0.38 on the strong steps)
+            step = i // per_beat if calm and self.style.drone else i
             p = tones[self.style.arp_pattern[step % len(self.style.arp_pattern)] % len(tones)]
             hold = (nxt - t) * (per_beat if calm else 1.0)
             out.append(Note(t, min(t + hold, span.end, self.plan.duration), p, velocity(self.aro(t), -10)))
