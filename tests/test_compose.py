@@ -190,17 +190,19 @@ def test_a_learned_source_plugs_into_the_protocol(tmp_path) -> None:
 
 def test_a_cue_gets_a_melody_where_the_model_writes_almost_none() -> None:
     """The model wrote no lead at all for a calm dark West African cue (2 of 24 calm cues empty, 12 of 24
-    with two notes or fewer); with ``source="auto"`` the rule source writes one instead, and says so."""
+    with two notes or fewer); with ``source="auto"`` the rule source writes one instead, and says so. Since
+    pentatonic chords hold their thirds it writes a lead for calm dark cues (24 of 24 seeds); a calm bright
+    one at seed 5 sounds for 0.4 of the cue."""
     from composer.music.sources import LEARNED_CHECKPOINT
     from composer.pipeline.compose import MIN_LEAD_SHARE, lead_share
 
     if not LEARNED_CHECKPOINT.is_file():
         pytest.skip("no shipped checkpoint in this checkout")
-    arc = EmotionArc.constant(15.0, valence=-0.6, arousal=-0.6)
+    arc = EmotionArc.constant(15.0, valence=0.5, arousal=-0.6)
     cuts = [3.0, 6.0, 9.0, 12.0]
-    asked = compose(arc, cuts=cuts, duration=15.0, style="west_african", seed=1, source="learned")
+    asked = compose(arc, cuts=cuts, duration=15.0, style="west_african", seed=5, source="learned")
     assert lead_share(asked.parts[0].notes if asked.parts[0].name == "lead" else (), 15.0) < MIN_LEAD_SHARE
-    auto = compose(arc, cuts=cuts, duration=15.0, style="west_african", seed=1)
+    auto = compose(arc, cuts=cuts, duration=15.0, style="west_african", seed=5)
     assert auto.source == "rules" and auto.parts[0].name == "lead"
     assert lead_share(auto.parts[0].notes, 15.0) >= MIN_LEAD_SHARE
     assert lead_share([], 15.0) == 0.0 and lead_share([Note(0.0, 3.0, 60, 90), Note(2.0, 6.0, 62, 90)], 12.0) == 0.5
@@ -209,7 +211,8 @@ def test_a_cue_gets_a_melody_where_the_model_writes_almost_none() -> None:
 def test_a_calm_cue_keeps_a_lead_that_is_sparse_but_present() -> None:
     """The model wrote five lead notes in 50 s for a calm West African cue, sounding for half of it (so the
     share rule let it through) and resting six bars at a stretch: heard as a lead gone missing. With
-    ``source="auto"`` a learned lead that rests more than four bars is replaced by the rule source's."""
+    ``source="auto"`` a learned lead that rests more than four bars is replaced by the rule source's. (Over
+    the pentatonic chords that hold their thirds, seed 26's lead rests 3 bars at most; seed 38's rests 8.)"""
     from composer.music.sources import LEARNED_CHECKPOINT
     from composer.pipeline.compose import MAX_LEAD_GAP_BARS, longest_lead_gap
 
@@ -219,9 +222,9 @@ def test_a_calm_cue_keeps_a_lead_that_is_sparse_but_present() -> None:
     assert longest_lead_gap([Note(1.0, 2.0, 60, 90), Note(9.0, 9.5, 62, 90)], beats, 12.0) == pytest.approx(4.0)
     assert longest_lead_gap([], beats, 12.0) == pytest.approx(6.0)
     arc = EmotionArc.constant(50.0, valence=0.3, arousal=-0.5)
-    asked = compose(arc, (), 50.0, style="west_african", seed=26, source="learned")
+    asked = compose(arc, (), 50.0, style="west_african", seed=38, source="learned")
     assert longest_lead_gap(asked.parts[0].notes, asked.plan.beats, 50.0) > MAX_LEAD_GAP_BARS
-    auto = compose(arc, (), 50.0, style="west_african", seed=26)
+    auto = compose(arc, (), 50.0, style="west_african", seed=38)
     assert auto.source == "rules" and auto.parts[0].name == "lead"
     assert longest_lead_gap(auto.parts[0].notes, auto.plan.beats, 50.0) <= MAX_LEAD_GAP_BARS
     assert len(auto.parts[0].notes) >= 2 * len(asked.parts[0].notes)

@@ -241,3 +241,38 @@ def test_a_bright_cue_cut_every_few_seconds_stays_major() -> None:
             modes.append(float(np.mean(bar_va(piece.midi).features.mode)))
         assert np.mean(major) >= 0.9, style  # 0.5 when a cut drew a no-tone chord first, whatever its colour
     assert np.mean(modes) >= 0.62, modes  # 0.57 then (cinematic 0.79, piano_solo 0.57, ambient 0.35); 0.67 now
+
+
+def test_a_pentatonic_chord_holds_its_third() -> None:
+    """Every other step of a pentatonic scale is mostly a fourth: G minor pentatonic's tonic was G-C-F
+    and its fifth degree D-G-C (which reads G major). A degree with a third takes it, with its fifth or
+    else its minor seventh; one without keeps the quartal stack."""
+    minor_pent, major_pent = (0, 3, 5, 7, 10), (0, 2, 4, 7, 9)
+    assert build_chord(minor_pent, 0, seventh=False, ninth=False) == (0, 3, 7)
+    assert build_chord(minor_pent, 3, seventh=False, ninth=False) == (7, 10, 5)  # v: D-F-C over G
+    assert build_chord(minor_pent, 2, seventh=False, ninth=False) == (5, 10, 3)  # no third: quartal
+    assert build_chord(major_pent, 0, seventh=False, ninth=False) == (0, 4, 7)
+    assert build_chord(major_pent, 0, seventh=False, ninth=True) == (0, 4, 7, 2)
+
+
+def _cue_modes(style: str, valence: float, arousal: float, seeds: range) -> list[float]:
+    """Mean key-profile mode (+1 major, -1 minor) of composed cues, read over 8 s windows."""
+    from analysis.music.symbolic import midi_features
+
+    modes = []
+    for seed in seeds:
+        arc = EmotionArc.constant(32.0, valence=valence, arousal=arousal)
+        cuts = tuple(np.arange(5.0 + seed % 3, 30.0, 7.0))
+        piece = compose(arc, cuts, 32.0, style=style, seed=seed, source="rules")
+        modes.append(float(np.nanmean(midi_features(piece.midi).mode)))
+    return modes
+
+
+def test_west_african_dark_cues_read_minor_and_bright_ones_major() -> None:
+    """A major pentatonic and its relative minor are one pitch set, so only the chords carry the mode:
+    quartal chords and Bb-D-F over a G minor pentatonic read the relative major, and calm dark cues
+    read major (+0.54 mean over 6 seeds, 6 of 6 major)."""
+    dark = _cue_modes("west_african", -0.6, -0.5, range(1, 5))
+    assert np.mean(dark) < -0.15, dark
+    assert np.mean(_cue_modes("west_african", 0.6, 0.5, range(1, 5))) > 0.3
+

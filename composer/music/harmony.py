@@ -44,11 +44,15 @@ import numpy as np
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError, is_number
+from composer.music.chords import PITCH_NAMES, build_chord, chord_symbol
 from composer.music.notes import ChordSpan
 from composer.music.styles import Style, get_style
 
 MAX_BEND = 0.12
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+#: Weight factor of a dark or tense chord without a minor third in a gapped (pentatonic) scale: in G minor
+#: pentatonic only G-Bb-D and D-F-C read minor (C-F-Bb reads F major, Bb-D-F Bb major), and a calm dark
+#: West African cue that drew them evenly read major.
+GAPPED_OFF_MODE = 0.1
 
 #: Degree weights (scale index of the chord root) for 7-note scales, by mood.
 DEGREE_WEIGHTS = {
@@ -60,21 +64,6 @@ DEGREE_WEIGHTS = {
 #: Allowed degrees by slot of the four-chord cycle in a phrase (7-note scales):
 #: tonic; anything; pre-dominant (ii, IV, vi); dominant (V, vii).
 FUNCTIONS = {0: (0,), 1: tuple(range(7)), 2: (1, 3, 5), 3: (4, 6)}
-
-_QUALITIES = {
-    (0, 4, 7): "",
-    (0, 3, 7): "m",
-    (0, 3, 6): "dim",
-    (0, 4, 8): "aug",
-    (0, 4, 7, 11): "maj7",
-    (0, 4, 7, 10): "7",
-    (0, 3, 7, 10): "m7",
-    (0, 3, 6, 10): "m7b5",
-    (0, 3, 6, 9): "dim7",
-    (0, 3, 7, 11): "m(maj7)",
-    (0, 2, 4, 7): "add9",
-    (0, 2, 3, 7): "m(add9)",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,21 +204,6 @@ def phrase_starts(arc: EmotionArc, duration: float, *, every: float = 16.0) -> l
     return [0.0, *sorted(picked)]
 
 
-def chord_symbol(root: int, pitches: Sequence[int]) -> str:
-    rel = tuple(sorted({(p - root) % 12 for p in pitches}))
-    quality = _QUALITIES.get(rel)
-    if quality is None:
-        quality = "(" + ",".join(str(x) for x in rel[1:]) + ")"
-    return PITCH_NAMES[root] + quality
-
-
-def build_chord(scale: Sequence[int], degree: int, *, seventh: bool, ninth: bool) -> tuple[int, ...]:
-    """Pitch classes stacked in thirds of ``scale`` (every other scale step) from ``degree``."""
-    n = len(scale)
-    idx = [0, 2, 4] + ([6] if seventh and n >= 7 else []) + ([1] if ninth and not seventh else [])
-    return tuple(dict.fromkeys(scale[(degree + i) % n] for i in idx))
-
-
 def _chord(scale: Sequence[int], degree: int, rel_degree: int, mood: str, valence: float, arousal: float):
     """Chord colour: sevenths on tense (and intense non-bright) non-tonic chords, added
     ninths on bright tonic and subdominant chords when valence is high, if they have a perfect fifth
@@ -364,14 +338,17 @@ def _degree_weights(
     # functional cycle within a phrase: tonic, free, pre-dominant, dominant
     allowed = (FUNCTIONS[slot] if n == 7 else ((0,) if slot == 0 else tuple(range(n))))
     # colour by valence: the brighter, the fewer minor chords (and the darker, the fewer major ones)
-    thirds = np.array([(scale[(tonic_idx + d + 2) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
-    fifths = np.array([(scale[(tonic_idx + d + 4) % n] - scale[(tonic_idx + d) % n]) % 12 for d in range(n)])
+    triads = [build_chord(scale, tonic_idx + d, seventh=False, ninth=False) for d in range(n)]
+    thirds = np.array([(t[1] - t[0]) % 12 for t in triads])
+    fifths = np.array([(t[2] - t[0]) % 12 for t in triads])
     if mood == "bright":
         weights = weights * np.where(thirds == 3, 1.0 - 0.8 * max(valence, 0.0), 1.0)
         if valence > 0.3:  # no diminished chord in a clearly bright cue (a Lydian scale's fourth degree)
             weights = weights * (fifths != 6)
     else:
         weights = weights * np.where(thirds == 4, 1.0 - 0.6 * min(1.0, max(-valence, 0.0)), 1.0)
+    if n < 7 and mood != "bright":  # a gapped scale's quartal and major chords read the relative major
+        weights = weights * np.where(thirds == 3, 1.0, GAPPED_OFF_MODE)
     w = np.zeros(n)
     w[list(allowed)] = weights[list(allowed)] + (1.0 if slot == 0 else 0.0)
     return w, weights.copy(), np.ones(n)

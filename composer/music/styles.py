@@ -210,7 +210,9 @@ STYLES: Mapping[str, Style] = MappingProxyType(
                 counter=13,  # xylophone
                 ostinato=12,
                 brass=None,
-                arp_pattern=(0, 1, 2, 1, 0, 2),
+                # a bar of 12 steps whose beats (0, 3, 6, 9) sound every chord tone: calm, only the beats
+                # play, and (0, 1, 2, 1, 0, 2) gave them the two lowest tones, a minor tonic's fifth and root
+                arp_pattern=(0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 2, 0),
                 arp_rate=3,
                 ostinato_steps=(0, 3, 6, 8, 11, 14),
                 drums=(
