@@ -365,6 +365,7 @@ def _pick_degree(
     prev: ChordSpan | None,
     rng: np.random.Generator,
     at_cut: bool = False,
+    minor_cuts: bool = False,
 ) -> int:
     """Draw a degree (relative to the tonic) from the first weights that leave a chord sounding
     different from ``prev`` (another root and other pitches).
@@ -375,10 +376,12 @@ def _pick_degree(
     So a cut first draws among chords sharing no pitch class with ``prev`` (I -> ii, IV -> V, V -> vi)
     by the style's weights, then among those sharing at most one (I -> IV, V) by any weights,
     before it allows the rest. In a bright span it draws first among the major chords of
-    :func:`_bright_move` (none kept, then one), by the style's weights.
+    :func:`_bright_move` (none kept, then one), by the style's weights. ``minor_cuts`` (the style's
+    :attr:`~composer.music.styles.Style.minor_cuts`): a dark span's cut first draws a minor chord of
+    :func:`_minor_move`.
     """
     n = len(attempts[0])
-    allowed, shared, bright = np.ones(n), np.zeros(n, int), np.zeros((2, n))
+    allowed, shared, bright, minor = np.ones(n), np.zeros(n, int), np.zeros((2, n)), np.zeros(n)
     if prev is not None:
         for d in range(n):
             deg = (tonic_idx + d) % n
@@ -386,12 +389,15 @@ def _pick_degree(
             shared[d] = len(set(cand) & set(prev.pitches))
             if scale[deg] == prev.root or set(cand) == set(prev.pitches):
                 allowed[d] = 0.0  # a new chord must sound different
-            bright[:, d] = _bright_move(build_chord(scale, deg, seventh=False, ninth=False), prev)
+            triad = build_chord(scale, deg, seventh=False, ninth=False)
+            bright[:, d], minor[d] = _bright_move(triad, prev), _minor_move(triad, prev)
     tries = [(allowed, attempts)]
     if at_cut:  # no tone kept where the style's own weights allow it, else one (any weights)
         tries = [(allowed * (shared == 0), attempts[:-1]), (allowed * (shared <= 1), attempts), *tries]
         if mood == "bright":  # a major chord that moves the bass clearly first (see _bright_move)
             tries = [(allowed * bright[0], attempts[:-1]), (allowed * bright[1], attempts[:-1]), *tries]
+        if mood == "dark" and minor_cuts:
+            tries = [(allowed * minor, attempts[:-1]), *tries]
     # the last weights are uniform and a scale has more than one root, so some weights always remain
     cand_w = next(w for mask, tried in tries for attempt in tried if (w := attempt * mask).sum() > 0)
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
@@ -408,6 +414,17 @@ def _bright_move(triad: Sequence[int], prev: ChordSpan) -> tuple[bool, bool]:
         return False, False
     kept = len(set(triad) & set(prev.pitches))
     return kept == 0, kept == 1 and (triad[0] - prev.root) % 12 in (5, 7)
+
+
+def _minor_move(triad: Sequence[int], prev: ChordSpan) -> bool:
+    """Whether a cut in a dark span may move from ``prev`` to the minor ``triad``: keeping none of its
+    tones, or one with the root a fourth or fifth away (i -> iv, v). The chord keeping no tone of a
+    minor tonic is the major VII (or ii°): a calm dark ambient cue went i -> VII on every cut, held it
+    for 7 s, and read major in those windows."""
+    if len(triad) < 3 or (triad[1] - triad[0]) % 12 != 3 or (triad[2] - triad[0]) % 12 != 7:
+        return False
+    kept = len(set(triad) & set(prev.pitches))
+    return kept == 0 or (kept == 1 and (triad[0] - prev.root) % 12 in (5, 7))
 
 
 def _cut_pitches(pitches: tuple[int, ...], triad: tuple[int, ...], prev: ChordSpan | None) -> tuple[int, ...]:
@@ -467,7 +484,7 @@ def _plan_chords(
         rel_degree = _pick_degree(
             _degree_weights(mood, scale, n, tonic_idx, v, k_in_phrase % 4),
             scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
-            prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut",
+            prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut", minor_cuts=style.minor_cuts,
         )
         home = None
         if end >= duration - 1e-6 and chords:  # the ending comes home (see the module docstring)

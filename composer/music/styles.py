@@ -50,7 +50,9 @@ class Style:
     ``arp`` indexes the ascending chord tones per arpeggio step (``arp_rate`` steps
     per beat); ``ostinato`` lists onsets in sixteenths of a bar. ``texture_bias`` is
     added to arousal when choosing texture (negative keeps a style sparse);
-    ``tempo_scale`` multiplies the tempo the planner derives from the arc.
+    ``tempo_scale`` multiplies the tempo the planner derives from the arc. ``minor_cuts``: a cut in
+    a dark span moves to a minor chord (i -> iv, v) rather than to one keeping no tone (i -> VII),
+    for styles whose slow chords each fill a key-reading window (ambient).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Style:
     ostinato_steps: tuple[int, ...] = (0, 2, 3, 4, 6, 8, 10, 11, 12, 14)
     texture_bias: float = 0.0
     tempo_scale: float = 1.0
+    minor_cuts: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -139,6 +142,7 @@ STYLES: Mapping[str, Style] = MappingProxyType(
                 arp_rate=1,
                 texture_bias=-0.35,
                 tempo_scale=0.8,
+                minor_cuts=True,
             ),
             Style(
                 name="piano_solo",
