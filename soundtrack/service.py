@@ -34,8 +34,7 @@ import numpy as np
 import analysis
 import matching
 from analysis.errors import MediaError, ParameterError, SoundtrackError
-from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
-from analysis.media.loudness import TARGET_LUFS
+from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from matching.feedback.identity import IdentitySigner
 from matching.feedback.learner import WeightLearner
 from matching.feedback.log import FeedbackLog, UnknownRecommendation, clip_fingerprint
@@ -523,32 +522,25 @@ class SoundtrackService:
             clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
             seed=int(seed), tempo=tempo or None, energy=energy,
         )
-        from composer.output.write import write_outputs, write_stems_zip
+        from composer.output.write import write_outputs, zip_stems
 
-        stem, folder = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder
-        report(0.3, "writing MIDI and MusicXML")
-        files = write_outputs(piece, folder, stem, formats=("mid",))
-        try:
-            files["musicxml"] = piece.write_musicxml(folder / f"{stem}.musicxml",
-                                                     title=results.score_title(name), composer=PRODUCT)
-        except SoundtrackError as err:  # a folder in the way, a full disk: the other files still come
-            log.warning("MusicXML left out: %s", err)
-        report(0.45, "rendering the audio")
-        files.update(write_outputs(piece, folder, stem, formats=("wav",)))  # at the page's one loudness
-        report(0.7, "putting it on the video")
-        video, sound = mux_soundtrack(display, files["wav"], folder / f"{stem}.mp4",
-                                      clip_sound=clip_sound, speech=clip.speech_regions, duck_db=duck_db,
-                                      music_lufs=TARGET_LUFS)  # write_outputs' WAV is at that level
-        report(0.8, "rendering the stems")
-        stems = write_stems_zip(piece, folder, stem)
+        stem, folder, notes = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder, []
+        # One call for every file: called once per format, each call took the last one's files for an earlier
+        # run's. The score files and the stems may fail (logged) and the rest still come.
+        files = write_outputs(piece, folder, stem, display, ("mid", "musicxml", "wav", "mp4", "stems"),
+                              optional=("musicxml", "stems"), clip_sound=clip_sound, notes=notes,
+                              speech=clip.speech_regions, duck_db=duck_db, title=results.score_title(name),
+                              credit=PRODUCT, progress=lambda f, m: report(0.3 + 0.65 * f, m))
+        report(0.97, "packing the stems")
+        stems = zip_stems(files, folder / f"{stem}-stems.zip")
         report(1.0, "done")
         if session.clip is not clip:  # cleared or replaced while this ran: its score would show under the new one
             raise ParameterError("the clip changed while its score was composed: compose again for the clip on show")
-        return ComposeView(video=video, midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
+        return ComposeView(video=files["mp4"], midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
                            summary=f"{results.readable(piece.style, results.STYLE_NAMES)}, {piece.instrument_name}, "
                                    f"{counted(len(piece.chord_times), 'chord')}, seed {seed}, "
-                                   f"notes from the {piece.source} source; {sound.describe()}")
+                                   f"notes from the {piece.source} source; {notes[0]}")
 
     # ------------------------------------------------------------------ the library
     def add_tracks(self, paths: Sequence[str | Path]) -> str:

@@ -405,3 +405,20 @@ def test_the_same_request_after_the_library_changed_is_ranked_again(service, cli
     again = service.analyse(session, str(clip), user=token)
     assert again.recommendation_id != first.recommendation_id
     assert len(service.feedback.export_user("library-watcher")["recommendations"]) == 2
+
+
+def test_composing_again_logs_no_earlier_run_warning(service, clip, caplog):
+    """The page writes its files in one go: no file it wrote a moment ago is called an earlier run's."""
+    import logging
+
+    session = service.new_session()
+    service.analyse(session, clip, user=service.signer.sign("recomposer"))
+    steps: list[float] = []
+    with caplog.at_level(logging.WARNING):
+        first = service.compose(session, style="ambient", seed=5, progress=lambda f, m: steps.append(f))
+        again = service.compose(session, style="ambient", seed=5, clip_sound="replace")  # not the cached answer
+    assert not [r for r in caplog.records if "earlier run" in r.getMessage()]
+    assert steps == sorted(steps) and steps[-1] == 1.0
+    for out in (first, again):
+        assert all(p.is_file() and p.stat().st_size > 0 for p in (out.midi, out.wav, out.video, out.stems))
+    assert "<movement-title>Score for clip</movement-title>" in again.musicxml.read_text()

@@ -335,7 +335,7 @@ def test_a_missing_tool_is_named_before_any_file_is_written(piece, clip, tmp_pat
 def test_write_outputs_optional_formats_and_bad_arguments(piece, tmp_path, monkeypatch) -> None:
     from composer.output.write import write_outputs
 
-    def broken(self, path):
+    def broken(self, path, *, title=None, composer=None):  # as Composition.write_musicxml
         raise MediaError(path, "MusicXML export failed (test)")
 
     monkeypatch.setattr(type(piece), "write_musicxml", broken)

@@ -79,22 +79,22 @@ def write_outputs(
     speech: tuple[tuple[float, float], ...] | None = None,
     duck_db: float = UNDER_DB,
     progress: Callable[[float, str], None] | None = None,
+    title: str | None = None, credit: str | None = None,
 ) -> dict[str, Path]:
     """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
 
-    ``mp4`` (the clip with the piece as its soundtrack, video stream copied, or
-    re-encoded to H.264 where MP4 cannot hold its codec) is written
-    only when ``clip`` is given, from the ``wav`` when that is written too; with it, the WAV and stems are
-    rendered at the clip's own sample rate (:func:`~analysis.media.mux.delivery_rate`), else at 44.1 kHz; ``clip_sound``
-    says what becomes of the clip's own sound (:mod:`analysis.media.dialogue`: by default a
-    clip's dialogue stays, the music ducked under it), and ``notes``, when given, receives
-    one line saying which it was; ``speech`` gives the clip's speech stretches when they are known
-    (``VideoAnalysis.speech_regions``), else the mix finds them; ``duck_db``, how far the music
-    sits under speech (dB below the dialogue). ``stems`` adds
-    one entry per part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails
-    with a :class:`SoundtrackError` (MusicXML export of odd rhythms, say) is logged and left
-    out instead of raising. ``timings``, when given, receives the seconds each format took;
-    ``progress``, (fraction of the writing done, what is being written) as each format starts.
+    ``mp4`` (the clip with the piece as its soundtrack, video stream copied, or re-encoded to H.264 where MP4
+    cannot hold its codec) is written only when ``clip`` is given, from the ``wav`` when that is written too;
+    with it, the WAV and stems are rendered at the clip's own sample rate
+    (:func:`~analysis.media.mux.delivery_rate`), else at 44.1 kHz; ``clip_sound`` says what becomes of the
+    clip's own sound (:mod:`analysis.media.dialogue`: by default a clip's dialogue stays, the music ducked
+    under it), and ``notes``, when given, receives one line saying which it was; ``speech`` gives the clip's
+    speech stretches when they are known (``VideoAnalysis.speech_regions``), else the mix finds them;
+    ``duck_db``, how far the music sits under speech (dB below the dialogue). ``stems`` adds one entry per
+    part, ``stem1``, ``stem2``, ... A format named in ``optional`` that fails with a :class:`SoundtrackError`
+    (MusicXML export of odd rhythms, say) is logged and left out instead of raising. ``timings``, when given,
+    receives the seconds each format took; ``progress``, (fraction of the writing done, what is being
+    written) as each format starts. ``title`` and ``credit`` head the MusicXML (default: its own).
     """
     check_clip_sound(clip_sound)
     check_duck_db(duck_db)
@@ -127,7 +127,7 @@ def write_outputs(
                 if notes is not None:
                     notes.append(sound.describe())
             else:
-                written[fmt] = _write_one(piece, fmt, folder, stem, soundfont, rate)
+                written[fmt] = _write_one(piece, fmt, folder, stem, soundfont, rate, (title, credit))
         except SoundtrackError as err:
             if fmt not in optional:
                 raise
@@ -226,13 +226,14 @@ def _mux(piece: Composition, clip: str | Path | None, out: Path, soundfont: str 
     return {"mp4": path}, report
 
 
-def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
-               soundfont: str | Path | None, rate: int) -> dict[str, Path]:
-    """One format's files, the clip aside (:func:`_mux`); audio at ``rate`` Hz."""
+def _write_one(piece: Composition, fmt: str, folder: Path, stem: str, soundfont: str | Path | None, rate: int,
+               heading: tuple[str | None, str | None] = (None, None)) -> dict[str, Path]:
+    """One format's files, the clip aside (:func:`_mux`); audio at ``rate`` Hz; ``heading``: the MusicXML's
+    (title, composer)."""
     if fmt == "mid":
         return {"mid": piece.write_midi(folder / f"{stem}.mid")}
     if fmt == "musicxml":
-        return {"musicxml": piece.write_musicxml(folder / f"{stem}.musicxml")}
+        return {"musicxml": piece.write_musicxml(folder / f"{stem}.musicxml", title=heading[0], composer=heading[1])}
     if fmt == "wav":
         audio = delivered_mix(piece.parts, piece.duration, soundfont=soundfont, fs=rate)
         return {"wav": write_wav(folder / f"{stem}.wav", audio, rate)}
@@ -241,17 +242,14 @@ def _write_one(piece: Composition, fmt: str, folder: Path, stem: str,
     return {f"stem{i}": p for i, p in enumerate(stems, 1)}
 
 
-def write_stems_zip(piece: Composition, folder: Path, stem: str) -> Path | None:
-    """``<stem>-stems.zip`` in ``folder``: the piece's parts, one WAV each; None (logged) when the stems could
-    not be written."""
+def zip_stems(files: dict[str, Path], out: Path) -> Path | None:
+    """``out``, a zip of the stems among ``files`` (what :func:`write_outputs` returned); None when it wrote
+    none (they were left out)."""
     import zipfile
 
-    try:
-        parts = [p for k, p in write_outputs(piece, folder, stem, formats=("stems",)).items() if k.startswith("stem")]
-    except SoundtrackError as err:
-        log.warning("stems left out: %s", err)
+    parts = [p for k, p in files.items() if k.startswith("stem")]
+    if not parts:
         return None
-    out = folder / f"{stem}-stems.zip"
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for part in parts:
             z.write(part, arcname=part.name)
