@@ -55,6 +55,9 @@ T = TypeVar("T")
 
 #: Seconds to wait for a remote scheduler to answer.
 CONNECT_TIMEOUT = 20.0
+#: Seconds an address that refuses connections is tried before it is called unreachable (a scheduler
+#: still starting may refuse for a moment; one that accepts gets the whole :data:`CONNECT_TIMEOUT`).
+REFUSED_FOR = 1.0
 
 #: Run by each worker process of a local cluster as it starts (a Dask preload given as its text): Ctrl-C in
 #: the terminal reaches the whole process group, and the client alone should answer it, by closing the
@@ -165,6 +168,9 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
     if scheduler is not None:
         if workers is not None:
             log.info("`workers` (%s) is ignored with a scheduler: the cluster has its own", workers)
+        refused = _refuses(scheduler, min(REFUSED_FOR, timeout))
+        if refused:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler!r} ({refused})")
         try:
             return Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as err:
@@ -190,6 +196,32 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
         set_as_default=False,
         preload=[IGNORE_CTRL_C],  # the nanny gives it to every worker it starts, a restarted one too
     )
+
+
+def _refuses(scheduler: str, within: float) -> str | None:
+    """Why a TCP ``scheduler`` address refused every connection for ``within`` seconds (nothing listens
+    there), or None: it accepted one, or it is not a plain host:port to try (Dask then tries it itself).
+    Dask retries a refused address until its whole timeout has passed."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(scheduler)
+        host, port = parse_host_port(location)
+    except (TypeError, ValueError):
+        return None
+    if scheme not in ("tcp", "tls"):
+        return None
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=max(0.1, deadline - time.monotonic())):
+                return None
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                return f"connection refused: nothing listens at {host}:{port}"
+            time.sleep(0.1)
+        except OSError:  # slow, unresolved or unroutable: Dask gets its whole timeout and says why
+            return None
 
 
 @contextmanager

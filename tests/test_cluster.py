@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -241,6 +242,36 @@ def test_ctrl_c_on_a_local_cluster_batch_stops_it_quietly_and_it_resumes(clips: 
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:9"):
         get_client("tcp://127.0.0.1:9", timeout=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_refusing_address_fails_without_waiting_for_dask(monkeypatch) -> None:
+    """Nothing listens there: said at once, not after Dask's 20 s of retries (Dask is never asked)."""
+    import distributed
+
+    def no_dask(*args, **kwargs):
+        raise AssertionError("Dask was left to retry a refused address for its whole timeout")
+
+    monkeypatch.setattr(distributed, "Client", no_dask)
+    port = _free_port()
+    with pytest.raises(ClusterError, match=rf"tcp://127\.0\.0\.1:{port}'.*connection refused"):
+        get_client(f"tcp://127.0.0.1:{port}")
+
+
+def test_a_listening_address_is_left_to_dask() -> None:
+    """An address that accepts connections is not called refused (a busy scheduler gets Dask's whole timeout)."""
+    from matching.cluster import _refuses
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert _refuses(f"tcp://127.0.0.1:{server.getsockname()[1]}", 1.0) is None
+    assert "refused" in _refuses(f"tcp://127.0.0.1:{_free_port()}", 0.2)
 
 
 @dataclass(frozen=True)
