@@ -267,3 +267,18 @@ def test_python_dash_m_soundtrack_runs_the_command() -> None:
     done = subprocess.run([sys.executable, "-m", "soundtrack", "compose", "--help"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("usage: soundtrack compose"), done.stderr
+
+
+def test_index_names_each_skipped_file_once_with_its_reason(capsys, caplog, tmp_path):
+    """A file that is not music is said once, in the summary, not also as a logged warning."""
+    folder = tmp_path / "music"
+    folder.mkdir()
+    write_midi(folder / "tune.mid", pitches=[60, 64, 67], tempo=120.0, velocity=90, program=0, bars=2)
+    (folder / "notes.mp3").write_text("not a recording")
+    with caplog.at_level("WARNING"):
+        assert main(["index", str(folder), "--library", str(tmp_path / "lib.db"), "--workers", "0",
+                     "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    said = out + err + caplog.text
+    assert said.count("notes.mp3") == 1 and "skipped 1" in out
+    assert re.search(r"skipped .*notes\.mp3: is not readable audio", out)
