@@ -55,9 +55,10 @@ T = TypeVar("T")
 
 #: Seconds to wait for a remote scheduler to answer.
 CONNECT_TIMEOUT = 20.0
-#: Seconds an address that refuses connections is tried before it is called unreachable (a scheduler
-#: still starting may refuse for a moment; one that accepts gets the whole :data:`CONNECT_TIMEOUT`).
-REFUSED_FOR = 1.0
+#: Seconds an address that refuses connections is tried before it is called unreachable: a scheduler
+#: started a moment before the batch (``dask scheduler &`` in the same script) takes a second or two to
+#: listen. One that accepts gets the whole :data:`CONNECT_TIMEOUT`.
+REFUSED_FOR = 5.0
 
 #: Run by each worker process of a local cluster as it starts (a Dask preload given as its text): Ctrl-C in
 #: the terminal reaches the whole process group, and the client alone should answer it, by closing the

@@ -274,6 +274,23 @@ def test_a_listening_address_is_left_to_dask() -> None:
     assert "refused" in _refuses(f"tcp://127.0.0.1:{_free_port()}", 0.2)
 
 
+def test_a_scheduler_that_starts_listening_a_moment_later_is_not_called_refused() -> None:
+    """`dask scheduler &` then a batch in the same script: the address refuses for a second or so first."""
+    import threading
+
+    from matching.cluster import REFUSED_FOR, _refuses
+
+    port = _free_port()
+    server = socket.socket()
+    listening = threading.Timer(1.5, lambda: (server.bind(("127.0.0.1", port)), server.listen()))
+    listening.start()
+    try:
+        assert _refuses(f"tcp://127.0.0.1:{port}", REFUSED_FOR) is None
+    finally:
+        listening.join()
+        server.close()
+
+
 @dataclass(frozen=True)
 class RmsTrack:
     kind: str
