@@ -67,24 +67,30 @@ def power_stretches(
             progress(min(total, k + frames) / total)
 
 
-def resampled_blocks(y: np.ndarray, sr: int, target: int, block: int = 1 << 18) -> Iterator[np.ndarray]:
-    """``librosa.resample(y, orig_sr=sr, target_sr=target)`` (soxr HQ, its length fixed as librosa fixes
-    it) in pieces, ``block`` input samples at a time: soxr's stream is its one-shot call in pieces, to the
-    same samples, so no whole resampled copy need be held."""
+def resample_stream(blocks: Iterable[np.ndarray], sr: int, target: int) -> Iterator[np.ndarray]:
+    """The mono signal that ``blocks`` make up, resampled from ``sr`` to ``target`` Hz by soxr's stream (HQ,
+    librosa's resampler), piece by piece and flushed at the end: the samples of the one-shot call, no more
+    held than a block. The length is soxr's; :func:`resampled_blocks` fixes it as librosa does."""
     import soxr
 
+    stream = soxr.ResampleStream(sr, target, 1, dtype="float32", quality="HQ")
+    for b in blocks:
+        yield stream.resample_chunk(np.asarray(b, np.float32), last=False)
+    yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def resampled_blocks(y: np.ndarray, sr: int, target: int, block: int = 1 << 18) -> Iterator[np.ndarray]:
+    """``librosa.resample(y, orig_sr=sr, target_sr=target)`` (its length fixed as librosa fixes it) in pieces,
+    ``block`` input samples at a time (:func:`resample_stream`), so no whole resampled copy need be held."""
+    pieces = (y[i : i + block] for i in range(0, len(y), block))
     if sr == target:
-        yield from (y[i : i + block] for i in range(0, len(y), block))
+        yield from pieces
         return
     length, made = int(np.ceil(len(y) * target / sr)), 0
-    stream = soxr.ResampleStream(sr, target, 1, dtype="float32", quality="HQ")
-    for i in range(0, len(y) + block, block):  # the last round flushes the stream
-        last = i >= len(y)
-        out = stream.resample_chunk(np.asarray(y[i : i + block], np.float32), last=last)[: length - made]
+    for out in resample_stream(pieces, sr, target):
+        out = out[: length - made]
         made += len(out)
         yield out
-        if last:
-            break
     yield np.zeros(length - made, np.float32)
 
 

@@ -10,7 +10,7 @@ the two kinds compare directly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,23 +208,26 @@ BLOCK = 1 << 18
 
 def _read_mono(p: Path, sr: int) -> np.ndarray:
     """The mono mix of a file libsndfile reads, at rate ``sr``, decoded, mixed and resampled a block at a
-    time: the samples ``librosa.resample(sf.read(p).mean(axis=1), ...)`` gives (soxr's stream is its
-    one-shot call in pieces, to the same samples), holding only the result whole."""
+    time: the samples ``librosa.resample(sf.read(p).mean(axis=1), ...)`` gives
+    (:func:`~analysis.music.spectra.resample_stream`), holding only the result whole."""
     import soundfile as sf
-    import soxr
+
+    from analysis.music.spectra import resample_stream
+
+    read = [0]
+
+    def mixed(f: sf.SoundFile) -> Iterator[np.ndarray]:
+        for block in f.blocks(BLOCK, dtype="float32", always_2d=True):
+            read[0] += len(block)
+            yield block.mean(axis=1)
 
     with sf.SoundFile(str(p)) as f:
         file_sr, frames = f.samplerate, f.frames
-        stream = soxr.ResampleStream(file_sr, sr, 1, dtype="float32", quality="HQ") if file_sr != sr else None
-        out, n, read = np.empty(int(np.ceil(frames * sr / file_sr)) + 1, np.float32), 0, 0
-        for block in f.blocks(BLOCK, dtype="float32", always_2d=True):
-            read += len(block)
-            mixed = block.mean(axis=1)
-            out, n = _put(out, n, mixed if stream is None else stream.resample_chunk(mixed, last=False))
-        if stream is not None:
-            out, n = _put(out, n, stream.resample_chunk(np.zeros(0, np.float32), last=True))
-    _warn_if_cut(p, read, file_sr)
-    size = int(np.ceil(read * sr / file_sr))  # librosa.resample's length (fix=True)
+        out, n = np.empty(int(np.ceil(frames * sr / file_sr)) + 1, np.float32), 0
+        for samples in mixed(f) if file_sr == sr else resample_stream(mixed(f), file_sr, sr):
+            out, n = _put(out, n, samples)
+    _warn_if_cut(p, read[0], file_sr)
+    size = int(np.ceil(read[0] * sr / file_sr))  # librosa.resample's length (fix=True)
     out, _ = _put(out, n, np.zeros(max(0, size - n), np.float32))
     return out[:size]
 
