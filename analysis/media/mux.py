@@ -85,9 +85,7 @@ def _video_facts(path: Path) -> tuple[str, float, float, int]:
 def delivery_rate(video: str | Path) -> int:
     """The sample rate (Hz) of ``video``'s new soundtrack: its first audio track's own, so the clip's sound
     is mixed in at the rate it was recorded at, within 44.1 kHz to :data:`MAX_RATE`; else :data:`VIDEO_RATE`."""
-    with open_media(Path(video).resolve()) as container:
-        audio = container.streams.audio
-        rate = int(audio[0].codec_context.sample_rate or 0) if audio else 0
+    rate = _sound_rate(Path(video).resolve())
     return rate if 44100 <= rate <= MAX_RATE else VIDEO_RATE
 
 
