@@ -262,13 +262,18 @@ class IndexProgress:
     def __init__(self, total: int, progress: bool | Callable[[float, str], None]) -> None:
         from tqdm import tqdm
 
-        self.total, self.done, self.share = total, 0, 0.0  # share: the sum of the partial shares
+        self.total, self.done = total, 0
         self.partial: dict[str, float] = {}  # path -> share done, of the files in analysis
         self.ended: set[str] = set()
         self.callback = progress if callable(progress) else None
         self.bar = tqdm(total=total, desc="indexing", disable=progress is not True or not total,
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} tracks "
                                    "[{elapsed}<{remaining}{postfix}]")
+
+    @property
+    def share(self) -> float:
+        """The summed share done of the files in analysis."""
+        return sum(self.partial.values())
 
     def tick(self, path: str, fraction: float, message: str) -> None:
         """File ``path`` is ``fraction`` done, at stage ``message`` (ignored once it is finished: a pool
@@ -277,17 +282,16 @@ class IndexProgress:
         if path in self.ended or fraction < old:
             return
         self.partial[path] = min(fraction, 0.99)
-        self.share += self.partial[path] - old
         self._show(f"{Path(path).name}: {message}")
 
     def finished(self, path: str) -> None:
         self.done += 1
-        self.share -= self.partial.pop(path, 0.0)
+        self.partial.pop(path, None)
         self.ended.add(path)
         self._show(Path(path).name)
 
     def _show(self, message: str) -> None:
-        now = self.done + max(self.share, 0.0)
+        now = self.done + self.share
         if self.callback is not None:
             self.callback(now / max(self.total, 1), message)
         self.bar.n = now
