@@ -376,9 +376,9 @@ def _pick_degree(
     So a cut first draws among chords sharing no pitch class with ``prev`` (I -> ii, IV -> V, V -> vi)
     by the style's weights, then among those sharing at most one (I -> IV, V) by any weights,
     before it allows the rest. In a bright span it draws first among the major chords of
-    :func:`_bright_move` (none kept, then one), by the style's weights. ``minor_cuts`` (the style's
+    :func:`_clear_move` (none kept, then one), by the style's weights. ``minor_cuts`` (the style's
     :attr:`~composer.music.styles.Style.minor_cuts`): a dark span's cut first draws a minor chord of
-    :func:`_minor_move`.
+    :func:`_clear_move`.
     """
     n = len(attempts[0])
     allowed, shared, bright, minor = np.ones(n), np.zeros(n, int), np.zeros((2, n)), np.zeros(n)
@@ -390,11 +390,11 @@ def _pick_degree(
             if scale[deg] == prev.root or set(cand) == set(prev.pitches):
                 allowed[d] = 0.0  # a new chord must sound different
             triad = build_chord(scale, deg, seventh=False, ninth=False)
-            bright[:, d], minor[d] = _bright_move(triad, prev), _minor_move(triad, prev)
+            bright[:, d], minor[d] = _clear_move(triad, prev, 4), any(_clear_move(triad, prev, 3))
     tries = [(allowed, attempts)]
     if at_cut:  # no tone kept where the style's own weights allow it, else one (any weights)
         tries = [(allowed * (shared == 0), attempts[:-1]), (allowed * (shared <= 1), attempts), *tries]
-        if mood == "bright":  # a major chord that moves the bass clearly first (see _bright_move)
+        if mood == "bright":  # a major chord that moves the bass clearly first (see _clear_move)
             tries = [(allowed * bright[0], attempts[:-1]), (allowed * bright[1], attempts[:-1]), *tries]
         if mood == "dark" and minor_cuts:
             tries = [(allowed * minor, attempts[:-1]), *tries]
@@ -403,28 +403,21 @@ def _pick_degree(
     return int(rng.choice(n, p=cand_w / cand_w.sum()))
 
 
-def _bright_move(triad: Sequence[int], prev: ChordSpan) -> tuple[bool, bool]:
-    """Whether a cut in a bright span may move from ``prev`` to the major ``triad``: (keeping none of
-    ``prev``'s tones, keeping one with the root a fourth or fifth away, so the bass moves clearly).
+def _clear_move(triad: Sequence[int], prev: ChordSpan, third: int) -> tuple[bool, bool]:
+    """Whether a cut may move from ``prev`` to ``triad`` when it is a major (``third`` 4) or minor (3) triad:
+    (keeping none of ``prev``'s tones, keeping one with the root a fourth or fifth away, so the bass moves
+    clearly).
 
-    Judged on the triad, as an added ninth is colour (see :func:`_cut_pitches`): from Iadd9 no coloured
-    major chord keeps one tone or fewer, so a bright cue cut every few seconds walked I-ii-I-ii and read
-    minor. A kept tone comes second, as the model's few notes around a cut may dwell on it."""
-    if len(triad) < 3 or (triad[1] - triad[0]) % 12 != 4 or (triad[2] - triad[0]) % 12 != 7:
+    Bright spans draw major chords so (judged on the triad, as an added ninth is colour, see
+    :func:`_cut_pitches`): from Iadd9 no coloured major chord keeps one tone or fewer, so a bright cue cut
+    every few seconds walked I-ii-I-ii and read minor; a kept tone comes second, as the model's few notes
+    around a cut may dwell on it. Dark spans of ``minor_cuts`` styles draw minor ones (i -> iv, v), either
+    kind alike: the chord keeping no tone of a minor tonic is the major VII (or ii°), and a calm dark
+    ambient cue went i -> VII on every cut, held it for 7 s, and read major in those windows."""
+    if len(triad) < 3 or (triad[1] - triad[0]) % 12 != third or (triad[2] - triad[0]) % 12 != 7:
         return False, False
     kept = len(set(triad) & set(prev.pitches))
     return kept == 0, kept == 1 and (triad[0] - prev.root) % 12 in (5, 7)
-
-
-def _minor_move(triad: Sequence[int], prev: ChordSpan) -> bool:
-    """Whether a cut in a dark span may move from ``prev`` to the minor ``triad``: keeping none of its
-    tones, or one with the root a fourth or fifth away (i -> iv, v). The chord keeping no tone of a
-    minor tonic is the major VII (or ii°): a calm dark ambient cue went i -> VII on every cut, held it
-    for 7 s, and read major in those windows."""
-    if len(triad) < 3 or (triad[1] - triad[0]) % 12 != 3 or (triad[2] - triad[0]) % 12 != 7:
-        return False
-    kept = len(set(triad) & set(prev.pitches))
-    return kept == 0 or (kept == 1 and (triad[0] - prev.root) % 12 in (5, 7))
 
 
 def _cut_pitches(pitches: tuple[int, ...], triad: tuple[int, ...], prev: ChordSpan | None) -> tuple[int, ...]:
