@@ -359,3 +359,20 @@ def test_a_calm_dark_piano_cue_reads_minor() -> None:
         for seed in (1, 2) for lead in (None, "cello")
     ]
     assert np.mean(modes) < -0.2
+
+
+@pytest.mark.parametrize("style", ["cinematic", "celtic", "piano_solo"])
+def test_a_calm_dark_cue_with_cuts_reads_clearly_minor(style: str) -> None:
+    """A dark cut moves i -> VII (no tone kept) and the VII's 6 s read the relative major: calm dark
+    cinematic cues read -0.31 (key-profile mode, 6 cues), Celtic's bare tonic-fifth drone -0.33 and a piano
+    -0.33. The key's tonic under a dark chord that lacks it (a beat late on a cut), the minor third in a
+    drone under a chord that holds it, and a calm piano hand sounding the tonic read -0.39, -0.54, -0.54
+    (the worst cues -0.02, -0.16, -0.19 before; -0.22, -0.27, -0.39 after)."""
+    from analysis.music.symbolic import midi_features
+
+    t = grid(24.0, 0.5)
+    arc = EmotionArc.from_va(t, np.full(t.size, -0.5), np.full(t.size, -0.6))
+    modes = [float(np.nanmean(midi_features(compose(arc, (6.0, 13.0, 19.0), 24.0, style=style, seed=seed,
+                                                    source="rules").midi).mode)) for seed in range(6)]
+    assert np.mean(modes) < -0.33
+    assert max(modes) < -0.2

@@ -19,6 +19,9 @@ per drum  GM percussion voices from their ``level``; a crash on each cut when dr
 Styles without a pad keep their arpeggio at every level (a piano's left hand), and so do styles
 whose pad is a drone: a drone holds tonic and fifth through every chord, so in a calm cue with no
 bass the arpeggio's one note a beat is all that carries the chord changes.
+A dark span's pad holds the key's tonic under a chord that lacks it (a beat late on a cut), a drone takes
+the minor third when the chord holds it, and a calm pad-less hand adds the tonic, so a calm dark cue is
+heard in its minor key rather than its relative (or parallel) major.
 Dynamics: velocity 40..100 from arousal. Register: the pad and arpeggio centres move
 +-5 semitones with valence (the lead's register is set by the note source), and every other
 pitched layer keeps at or below the lead note sounding with it, a scene (cut to cut) at a time moved
@@ -85,9 +88,29 @@ class _Arranger:
         """Chord tones (or tonic and fifth for a drone) within a sixth of ``centre``."""
         pcs: tuple[int, ...] = span.pitches
         if drone:
-            fifth = (self.plan.tonic + 7) % 12
-            pcs = (self.plan.tonic, fifth) if fifth in span.scale else (self.plan.tonic,)
+            tonic = self.plan.tonic % 12
+            fifth = (tonic + 7) % 12
+            pcs = (tonic, fifth) if fifth in span.scale else (tonic,)
+            third = (tonic + 3) % 12
+            if span.mood != "bright" and third in span.pitches:
+                pcs = (*pcs, third)  # a dark tonic chord over the drone is heard minor, not bare
         return [p for p in range(centre - 6, centre + 7) if p % 12 in pcs]
+
+    def pedal(self, span: ChordSpan, centre: int) -> Note | None:
+        """The key's tonic held under a dark span's chord that lacks it (VII, v, III), so a calm dark cue is
+        heard in its minor key, not its relative major; on a cut it enters a beat late, so the cut's
+        new chord is first heard bare (a cut keeps no tone of the chord before it)."""
+        tonic = self.plan.tonic % 12
+        if span.mood == "bright" or self.style.drone or tonic in span.pitches:
+            return None
+        start = span.start
+        if span.cut:
+            later = self.beats[self.beats > span.start + 1e-6]
+            start = float(later[0]) if later.size else span.end
+        if span.end - start < 0.25:
+            return None
+        pitch = min((p for p in range(centre - 12, centre + 13) if p % 12 == tonic), key=lambda p: abs(p - centre))
+        return Note(start, span.end, pitch, velocity(self.aro(start), -18))
 
     def steps(self, per_beat: int) -> list[float]:
         """Times of ``per_beat`` equal subdivisions of every beat."""
@@ -121,6 +144,9 @@ class _Arranger:
                 pitches = sorted({*pitches, *(p - 12 for p in pitches[:2])})
             v = velocity(self.aro(span.start), -14)
             out.extend(Note(span.start, span.end, p, v) for p in pitches)
+            pedal = self.pedal(span, centre)
+            if pedal is not None:
+                out.append(pedal)
         return out
 
     def bass(self) -> list[Note]:
@@ -156,7 +182,10 @@ class _Arranger:
             if lv <= -0.3 and not (always and i % per_beat == 0):
                 continue
             span = self.chord(t)
-            tones = [p for p in scale_pitches(span.pitches, 0, 127) if 50 + 5 * self.val(t) <= p][:6]
+            pcs = span.pitches
+            if self.style.pad is None and span.mood != "bright" and lv <= -0.3:
+                pcs = (*pcs, self.plan.tonic % 12)  # a calm hand, no pad: it sounds the key's tonic too
+            tones = [p for p in scale_pitches(pcs, 0, 127) if 50 + 5 * self.val(t) <= p][:6]
             if not tones:
                 continue
             calm = lv <= -0.3  # one note a beat
