@@ -9,7 +9,7 @@ import pytest
 
 from analysis.arc import EmotionArc, grid
 from composer import compose
-from composer.music.styles import resolve_instrument
+from composer.music.styles import get_style, resolve_instrument
 
 
 def _ramp(duration: float, valence: tuple[float, float], arousal: tuple[float, float]) -> EmotionArc:
@@ -383,3 +383,26 @@ def test_a_calm_dark_cue_with_cuts_reads_clearly_minor(style: str) -> None:
                                                     source="rules").midi).mode)) for seed in range(6)]
     assert np.mean(modes) < -0.33
     assert max(modes) < -0.2
+
+
+@pytest.mark.parametrize("style", ["indian_raga", "celtic", "cinematic"])
+def test_no_pad_tone_holds_across_a_cut_that_changes_the_chord(style: str) -> None:
+    """A drone held tonic and fifth straight across every cut (2.25 of a cut's sounding tones held, 2.1
+    changed, over 16 raga cuts), so the change the plan puts on the cut was masked. Tones sounding on both
+    sides now breathe and are struck again on the cut; the drone still keeps the tonic, as its style wants."""
+    t = grid(30.0, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(0.3, -0.4, t.size), np.full(t.size, -0.5))
+    for seed in (0, 1):
+        piece = compose(arc, (5.0, 11.0, 17.0, 23.0), 30.0, style=style, seed=seed, source="rules")
+        pad = next(p.notes for p in piece.parts if p.name == "pad")
+        chords = piece.plan.chords
+        changes = [b.start for a, b in itertools.pairwise(chords) if b.cut and set(a.pitches) != set(b.pitches)]
+        assert len(changes) >= 3
+        for c in changes:
+            before = {n.pitch for n in pad if n.start < c and n.end > c - 0.04}
+            after = {n.pitch for n in pad if n.start <= c + 0.04 and n.end > c}
+            assert after and not before & after, c
+        if get_style(style).drone:
+            tonic = piece.plan.tonic % 12
+            sounding = [any(n.start <= x < n.end and n.pitch % 12 == tonic for n in pad) for x in np.arange(0, 30, 0.1)]
+            assert np.mean(sounding) > 0.9

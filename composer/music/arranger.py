@@ -18,7 +18,10 @@ per drum  GM percussion voices from their ``level``; a crash on each cut when dr
 
 Styles without a pad keep their arpeggio at every level (a piano's left hand), and so do styles
 whose pad is a drone: a drone holds tonic and fifth through every chord, so in a calm cue with no
-bass the arpeggio's one note a beat is all that carries the chord changes.
+bass the arpeggio's one note a beat is all that carries the chord changes. Before a cut that changes
+the chord the pad's tones that sound on both sides (a drone's, a pedal, a common tone) breathe (a quarter
+beat, at most 0.2 s) and are struck again on the cut, so none holds across the change and masks it (a
+tanpura or harmonium keeps its tonic, as the style wants).
 A dark span's pad holds the key's tonic under a chord that lacks it (a beat late on a cut), a drone takes
 the minor third when the chord holds it, and a calm pad-less hand adds the tonic, so a calm dark cue is
 heard in its minor key rather than its relative (or parallel) major.
@@ -147,7 +150,22 @@ class _Arranger:
             pedal = self.pedal(span, centre)
             if pedal is not None:
                 out.append(pedal)
-        return out
+        return self.breathe_at_cuts(out)
+
+    def breathe_at_cuts(self, notes: list[Note]) -> list[Note]:
+        """``notes`` with each one that ends on a cut changing the chord, where a note of its pitch starts,
+        ended a quarter beat (at most 0.2 s) early: the tone is struck again on the cut instead of held
+        across it (a drone held tonic and fifth across every cut, 2.25 tones a cut, masking the change)."""
+        chords = self.plan.chords
+        cuts = [b.start for a, b in itertools.pairwise(chords)
+                if b.cut and (a.root != b.root or set(a.pitches) != set(b.pitches))]
+        beat = float(np.median(np.diff(self.beats))) if self.beats.size > 1 else 60.0 / self.plan.base_tempo
+        breath = min(0.25 * beat, 0.2)
+        again = {(round(n.start, 6), n.pitch) for n in notes}
+        return [Note(n.start, n.end - breath, n.pitch, n.velocity)
+                if any(abs(n.end - c) < 1e-6 and (round(c, 6), n.pitch) in again for c in cuts)
+                and n.end - breath > n.start + 0.05 else n
+                for n in notes]
 
     def bass(self) -> list[Note]:
         out = []
