@@ -9,6 +9,7 @@ and the modes in which it does; ``tests/test_filters.py`` checks the equality. A
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from math import gcd
 from typing import Literal
@@ -51,6 +52,26 @@ def window_sums(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Sums of the rows ``[lo[i], hi[i])`` of ``x`` for every window ``i``, by one prefix sum."""
     c = prefix_sum(x)
     return c[hi] - c[lo]
+
+
+def streamed_window_sums(parts: Iterable[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """:func:`window_sums` of the rows that ``parts`` make up in order, with the prefix sum carried from
+    part to part: the same sums (the same additions, in the same order), holding one part's rows."""
+    lo, hi = np.asarray(lo), np.asarray(hi)
+    got: list[np.ndarray] = []  # the prefix sum at lo and at hi
+    carry, start = None, 0  # carry: the prefix sum at start, the first row of the part
+    for x in parts:
+        if carry is None:
+            carry = np.zeros((1, *x.shape[1:]), x.dtype)
+            got = [np.zeros((len(lo), *x.shape[1:])), np.zeros((len(hi), *x.shape[1:]))]
+        c = np.cumsum(np.concatenate([carry, x]), axis=0)  # the prefix sum at start .. start + len(x)
+        for at, edge in zip(got, (lo, hi), strict=True):
+            here = (edge >= start) & (edge <= start + len(x))
+            at[here] = c[edge[here] - start]
+        carry, start = c[-1:], start + len(x)
+    if not got:
+        raise ValueError("no rows to sum")
+    return got[1] - got[0]
 
 
 def frame_spans(starts: np.ndarray, ends: np.ndarray, rate: float, n: int) -> tuple[np.ndarray, np.ndarray]:

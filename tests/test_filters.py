@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -14,7 +15,16 @@ from scipy.signal import resample_poly as scipy_resample_poly
 from scipy.signal import sosfilt as scipy_sosfilt
 
 import analysis.filters
-from analysis.filters import frame_spans, moving_average, moving_max, resample_poly, savgol, sosfilt, window_sums
+from analysis.filters import (
+    frame_spans,
+    moving_average,
+    moving_max,
+    resample_poly,
+    savgol,
+    sosfilt,
+    streamed_window_sums,
+    window_sums,
+)
 from analysis.media.loudness import _k_weighting
 
 LENGTHS = (1, 2, 3, 4, 7, 10, 33, 500)
@@ -163,6 +173,19 @@ def test_frame_spans_clip_to_the_signal_and_are_never_empty():
     x = np.arange(10.0)
     assert window_sums(x, lo, hi).tolist() == [0.0, 5.0, 17.0, 9.0]
 
+
+
+def test_window_sums_of_a_signal_made_in_parts_are_the_sums_of_the_whole() -> None:
+    """The prefix sum carried from part to part adds the same numbers in the same order: equal to the bit."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1000, 5)).astype(np.float32) * 1e3
+    lo = rng.integers(0, 999, 300)
+    hi = np.minimum(lo + rng.integers(1, 80, 300), 1000)
+    cuts = [0, 1, 64, 300, 301, 777, 1000]
+    parts = (x[a:b] for a, b in pairwise(cuts))
+    np.testing.assert_array_equal(streamed_window_sums(parts, lo, hi), window_sums(x, lo, hi))
+    with pytest.raises(ValueError, match="no rows"):
+        streamed_window_sums([], lo, hi)
 
 def test_sosfilt_carries_its_state_across_stretches_and_keeps_memory_flat() -> None:
     """The whole signal went through float64 work space at once (an hour of stereo: 9 GB while rendering);

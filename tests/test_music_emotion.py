@@ -125,3 +125,28 @@ def test_a_long_track_is_read_a_stretch_of_spectrogram_at_a_time_to_the_same_fea
     np.testing.assert_allclose(chroma, librosa.feature.chroma_stft(S=power, sr=emotion.SR, tuning=0.0).T, atol=1e-6)
     np.testing.assert_allclose(rms, librosa.feature.rms(S=np.sqrt(power), frame_length=emotion.N_FFT)[0], rtol=1e-5)
     assert len(centroid) == len(flat) == power.shape[1]
+
+
+@pytest.mark.slow
+def test_the_window_features_pool_their_frames_as_they_go() -> None:
+    """The per-frame feature matrix and its prefix sums were made whole: 0.88 bytes traced per byte of audio
+    added, 110 MB above 20 minutes of audio. Pooled a stretch of frames at a time, what grows is the mel and
+    chroma frames the onsets and keys read (0.11 a byte), to the same features to the bit."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+
+    def track(minutes: float) -> np.ndarray:
+        t = np.arange(int(SR * 60 * minutes)) / SR
+        y = (0.2 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+        return y + (0.05 * rng.standard_normal(y.size)).astype(np.float32)
+
+    y = track(20.0)
+    window_features(y[: 5 * SR], SR)  # librosa's modules and kernels load on first use
+    tracemalloc.start()
+    try:
+        window_features(y, SR)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.8 * y.nbytes  # was 1.03 times (110 MB); a stretch's spectrogram alone takes 50 MB
