@@ -341,3 +341,19 @@ def test_an_mp3_or_m4a_is_decoded_into_one_array_not_a_list_joined_after(tmp_pat
     np.testing.assert_array_equal(track.load_audio(path, sr=SR), got)
     stereo = track.load_audio(path, sr=SR, mono=False)
     assert stereo.shape == (2, got.size) and stereo.flags.c_contiguous
+
+
+def test_a_signal_held_whole_or_arriving_in_blocks_gives_the_same_stretches_and_progress() -> None:
+    """The centred frames were cut two ways, from the whole signal and from arriving blocks; both are now the
+    one streamed cut, to the same spectra to the bit, and both report the share of frames done."""
+    from analysis.music.spectra import power_stretches, stream_power_stretches
+
+    y = np.random.default_rng(6).standard_normal(512 * 300 + 77).astype(np.float32)
+    heard: dict[str, list[float]] = {"whole": [], "blocks": []}
+    whole = list(power_stretches(y, 2048, 512, 64, progress=heard["whole"].append))
+    blocks = (y[i : i + 5000] for i in range(0, y.size, 5000))
+    streamed = list(stream_power_stretches(blocks, y.size, 2048, 512, 64, progress=heard["blocks"].append))
+    assert len(whole) == len(streamed) == 5
+    for a, b in zip(whole, streamed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert heard["whole"] == heard["blocks"] == sorted(heard["whole"]) and heard["whole"][-1] == 1.0

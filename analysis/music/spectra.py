@@ -55,16 +55,11 @@ def within(progress: Tick | None, start: float, end: float) -> Tick | None:
 def power_stretches(
     y: np.ndarray, n_fft: int, hop: int, frames: int = STFT_FRAMES, *, progress: Tick | None = None
 ) -> Iterator[np.ndarray]:
-    """``|STFT|^2`` of ``y`` (``(1 + n_fft // 2, k)`` each), ``frames`` frames at a time, in order;
-    ``progress`` hears the share of frames done as each stretch is handed on."""
-    librosa = load_librosa()
-    pad = n_fft // 2  # what the centred STFT pads (zeros)
-    total = 1 + (len(y) + 2 * pad - n_fft) // hop
-    for k in range(0, total, frames):
-        piece = padded_slice(y, pad, k * hop, (min(total, k + frames) - 1) * hop + n_fft)
-        yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False)) ** 2
-        if progress is not None:
-            progress(min(total, k + frames) / total)
+    """``|STFT|^2`` of ``y`` (``(1 + n_fft // 2, k)`` each), ``frames`` frames at a time, in order: the
+    :func:`stream_power_stretches` of views of ``y`` (no copy of it), a stretch's worth of samples each."""
+    step = frames * hop
+    views = (y[i : i + step] for i in range(0, len(y), step))
+    return stream_power_stretches(views, len(y), n_fft, hop, frames, progress=progress)
 
 
 def resample_stream(blocks: Iterable[np.ndarray], sr: int, target: int) -> Iterator[np.ndarray]:
@@ -95,10 +90,13 @@ def resampled_blocks(y: np.ndarray, sr: int, target: int, block: int = 1 << 18) 
 
 
 def stream_power_stretches(
-    blocks: Iterable[np.ndarray], length: int, n_fft: int, hop: int, frames: int = STFT_FRAMES
+    blocks: Iterable[np.ndarray], length: int, n_fft: int, hop: int, frames: int = STFT_FRAMES, *,
+    progress: Tick | None = None,
 ) -> Iterator[np.ndarray]:
-    """:func:`power_stretches` of the ``length``-sample signal that ``blocks`` make up in order, made as
-    the blocks arrive: only a stretch's samples are held."""
+    """``|STFT|^2`` of the ``length``-sample signal that ``blocks`` make up in order (``(1 + n_fft // 2, k)``
+    each), ``frames`` frames at a time, made as the blocks arrive: exactly the frames of
+    ``librosa.stft(y, center=True)``, zeros padded at both ends as it pads, with only a stretch's samples
+    held. ``progress`` hears the share of frames done as each stretch is handed on."""
     librosa = load_librosa()
     pad = n_fft // 2
     total = 1 + (length + 2 * pad - n_fft) // hop
@@ -113,6 +111,8 @@ def stream_power_stretches(
         yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False)) ** 2
         drop = max(0, min((k + frames) * hop - pad - start, len(held)))
         held, start = held[drop:], start + drop
+        if progress is not None:
+            progress(min(total, k + frames) / total)
 
 
 def global_tempo(env: np.ndarray, sr: float, hop: int, frames: int = TEMPO_FRAMES) -> float:
