@@ -357,3 +357,18 @@ def test_a_signal_held_whole_or_arriving_in_blocks_gives_the_same_stretches_and_
     for a, b in zip(whole, streamed, strict=True):
         np.testing.assert_array_equal(a, b)
     assert heard["whole"] == heard["blocks"] == sorted(heard["whole"]) and heard["whole"][-1] == 1.0
+
+
+def test_one_within_maps_a_part_of_either_kind_of_progress() -> None:
+    """A part's share was mapped onto its whole four ways (a stage, a part of a stage, two inline lambdas and
+    the tagger's own helper); one :func:`within` now maps either kind of callback, nested and clamped."""
+    from analysis.music.spectra import stage, within
+
+    heard: list[tuple[float, str]] = []
+    whole = within(lambda f, m: heard.append((f, m)), 0.5, 1.0)  # the second half of an analysis
+    within(whole, 0.0, 0.5)(1.0, "tagging")  # the first half of that half, done
+    stage(whole, 0.5, 1.0, "tagging")(2.0)  # past its end: clamped
+    within(stage(lambda f, m: heard.append((f, m)), 0.0, 0.4, "timbre"), 0.5, 1.0)(0.5)
+    assert heard == [(0.75, "tagging"), (1.0, "tagging"), (pytest.approx(0.3), "timbre")]
+    within(None, 0.0, 1.0)(0.5)  # no one follows: nothing heard, nothing raised
+    stage(None, 0.0, 1.0, "tagging")(0.5)

@@ -41,6 +41,7 @@ from analysis.music.spectra import (
     padded_slice,
     power_stretches,
     stage,
+    within,
 )
 from analysis.music.symbolic import Key, MusicFeatures, key_from_chroma, mode_score, pair_roughness
 
@@ -216,7 +217,7 @@ def analyze_audio(
     loud = frame_pow[sounding > 0].mean() if sounding.any() else 0.0
     return AudioMusic(
         arc=_arc(reader, y, t, feats, hop=hop, window=window, key_window=key_window,
-                 progress=None if progress is None else lambda f, m: progress(cues_end + (1 - cues_end) * f, m)),
+                 progress=within(progress, cues_end, 1.0)),
         features=feats,
         key=key_from_chroma(chroma_n.sum(0)),
         tempo=tempo,

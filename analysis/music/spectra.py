@@ -10,13 +10,15 @@ one 8 s stretch of the onset envelope: 344 lags a frame, 0.45 GB traced for 10 m
 summed a stretch of columns at a time (:func:`global_tempo`).
 
 A stretch is also where a long analysis says how far it got: :func:`power_stretches` reports the share of
-frames done, and :func:`stage` maps a stage's share onto the whole analysis's ``(fraction, message)``
-:data:`Progress`, the callback ``analyze_video`` and the CLI's bars take.
+frames done, and :func:`within` maps a part's share onto the whole it is part of, be it the whole
+analysis's ``(fraction, message)`` :data:`Progress` (the callback ``analyze_video`` and the CLI's bars take)
+or a stage's share, a :data:`Tick`; :func:`stage` names the stage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -30,14 +32,33 @@ TEMPO_FRAMES = 1 << 9
 Progress = Callable[[float, str], None]
 #: The share done of one stage of an analysis (0..1).
 Tick = Callable[[float], None]
+#: Either kind of callback: :func:`within` hands on the kind it is given.
+Report = TypeVar("Report", Progress, Tick)
 
 
-def stage(report: Progress | None, start: float, end: float, message: str) -> Tick | None:
-    """A :data:`Tick` for the stage that spans ``start``..``end`` of an analysis ``report`` follows (None
-    without one)."""
-    if report is None:
-        return None
-    return lambda f: report(start + (end - start) * min(max(f, 0.0), 1.0), message)
+def within(progress: Report | None, start: float, end: float) -> Report:
+    """The callback for the part ``start``..``end`` of what ``progress`` follows: it hears the share of that
+    part done (0..1, clamped) and passes on the stage's message where ``progress`` takes one. Without
+    ``progress``, a callback that does nothing, so a stage can always say how far it got."""
+    if progress is None:
+        return cast(Report, _quiet)
+    follow = progress
+
+    def part(fraction: float, *message: str) -> None:
+        follow(start + (end - start) * min(max(fraction, 0.0), 1.0), *message)
+
+    return cast(Report, part)
+
+
+def _quiet(fraction: float, *message: str) -> None:
+    """What :func:`within` hands on when no one follows the analysis."""
+
+
+def stage(report: Progress | None, start: float, end: float, message: str) -> Tick:
+    """A :data:`Tick` for the stage ``message`` that spans ``start``..``end`` of an analysis ``report``
+    follows (:func:`within`)."""
+    part = within(report, start, end)
+    return lambda fraction: part(fraction, message)
 
 
 def padded_slice(y: np.ndarray, pad: int, start: int, stop: int) -> np.ndarray:
@@ -45,11 +66,6 @@ def padded_slice(y: np.ndarray, pad: int, start: int, stop: int) -> np.ndarray:
     before = max(0, min(stop, pad) - start)  # zeros ahead of y
     inner = y[max(0, start - pad) : max(0, min(len(y), stop - pad))]
     return np.pad(inner, (before, stop - start - before - len(inner)))
-
-
-def within(progress: Tick | None, start: float, end: float) -> Tick | None:
-    """A :data:`Tick` for the part ``start``..``end`` of the stage ``progress`` follows (None without one)."""
-    return None if progress is None else lambda f: progress(start + (end - start) * f)
 
 
 def power_stretches(

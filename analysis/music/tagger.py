@@ -112,7 +112,7 @@ class Tagger:
         scale = self.w[f"{name}_scale"]
         return self._bn(name, np.where(scale >= 0, x.max(1), x.min(1)))
 
-    def _front(self, x: np.ndarray, progress: Tick | None = None) -> np.ndarray:
+    def _front(self, x: np.ndarray, progress: Tick) -> np.ndarray:
         """Normalised spectrogram ``(T, 96)`` -> front-end features ``(T, 561)`` (``progress`` hears the share
         of its filters done)."""
         t = len(x)
@@ -128,7 +128,7 @@ class Tagger:
                 acc = (patches[s:e].reshape(-1, kt * kf) @ kernel).reshape(e - s, patches.shape[1], -1) + b
                 feats[s:e] = self._bn_max(bn, np.maximum(acc, 0))
             out.append(feats)
-            _say(progress, len(out) / (len(TIMBRAL) + len(TEMPORAL)))
+            progress(len(out) / (len(TIMBRAL) + len(TEMPORAL)))
         for conv, bn, kt in TEMPORAL:
             k, b = self.w[conv], self.w[f"{conv}_b"]  # (kt, C)
             frames = np.lib.stride_tricks.sliding_window_view(_same(x, kt), kt, axis=0)  # (T, 96, kt)
@@ -137,7 +137,7 @@ class Tagger:
                 e = min(s + CHUNK, t)
                 feats[s:e] = self._bn_max(bn, np.maximum(frames[s:e] @ k + b, 0))
             out.append(feats)
-            _say(progress, len(out) / (len(TIMBRAL) + len(TEMPORAL)))
+            progress(len(out) / (len(TIMBRAL) + len(TEMPORAL)))
         return np.concatenate(out, axis=1)
 
     def frames(self, spec: np.ndarray, progress: Tick | None = None) -> np.ndarray:
@@ -145,6 +145,7 @@ class Tagger:
         (``progress`` hears the share done, after each filter bank and layer)."""
         x = self._bn("bn0", np.asarray(spec, np.float32))
         h = self._front(x, within(progress, 0.0, FRONT_SHARE))
+        mid = within(progress, FRONT_SHARE, 1.0)
         layers = [h]
         for i, (conv, bn) in enumerate(MIDEND):
             k = self.w[conv]  # (7, C_in, C_out)
@@ -152,7 +153,7 @@ class Tagger:
             y = self._bn(bn, np.maximum(sum(pad[j:j + len(h)] @ k[j] for j in range(len(k))) + self.w[f"{conv}_b"], 0))
             h = y if i == 0 else y + h
             layers.append(h)
-            _say(progress, FRONT_SHARE + (1 - FRONT_SHARE) * (i + 1) / len(MIDEND))
+            mid((i + 1) / len(MIDEND))
         return np.concatenate(layers, axis=1)
 
     def logits(self, frames: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -160,11 +161,6 @@ class Tagger:
         pooled = np.stack([np.stack([frames[a:b].max(0), frames[a:b].mean(0)], 1).reshape(-1) for a, b in spans])
         h = self._bn("bn10", np.maximum(self._bn("bn9", pooled) @ self.w["dense0"] + self.w["dense0_b"], 0))
         return h @ self.w["dense1"] + self.w["dense1_b"]
-
-
-def _say(progress: Tick | None, fraction: float) -> None:
-    if progress is not None:
-        progress(fraction)
 
 
 def arousal_contrast(logits: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from analysis.errors import MediaError, ParameterError, as_path
 from analysis.jit import load_librosa
 from analysis.media.hashing import content_hash
 from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES, header_frames
-from analysis.music.spectra import Progress
+from analysis.music.spectra import Progress, within
 from analysis.music.symbolic import MusicFeatures
 
 if TYPE_CHECKING:
@@ -346,8 +346,7 @@ def analyze_track(path: str | Path, *, hop: float = 0.5, progress: Progress | No
             raise MediaError(p, f"is too short to be a track ({y.size / SR:.2f} s; at least {MIN_SECONDS:g} s)")
         if max(float(y.max()), -float(y.min())) < 1e-4:  # no |y| copy of a long track
             raise MediaError(p, "is silent (peak below -80 dBFS)")
-        res = analyze_audio(y, SR, hop=hop, progress=None if progress is None else
-                            lambda f, m: progress(DECODE_SHARE + (1 - DECODE_SHARE) * f, m))
+        res = analyze_audio(y, SR, hop=hop, progress=within(progress, DECODE_SHARE, 1.0))
         arc, feats, tempo, loudness, duration = res.arc, res.features, res.tempo, res.loudness, res.duration
         key, mode = res.key.name, res.key.mode
         kind = "audio"
