@@ -122,43 +122,49 @@ def _scaled_size(w: int, h: int, width: int) -> tuple[int, int]:
     return max(2, tw // 2 * 2), th
 
 
-#: Most bytes :class:`_FrameStore` reserves before a clip's frames need them.
+#: Most bytes a :class:`_Store` reserves before a clip's frames or samples need them.
 _MAX_RESERVE = 4 << 30
 
 
-class _FrameStore:
-    """The sampled frames of one pass, in one array sized from the clip's announced duration (doubled when
-    a clip runs longer): an hour of frames at 5 fps is about 2 GB, which a list stacked at the end held
-    twice at its peak (a 10-minute clip: peak RSS 891 MB before, 537 MB with this).
+class _Store:
+    """The rows of one pass (its sampled frames, or its audio samples) in one array sized from the clip's
+    announced duration (doubled when a clip runs longer): an hour of frames at 5 fps is about 2 GB, which a
+    list stacked at the end held twice at its peak (a 10-minute clip: peak RSS 891 MB before, 537 MB with
+    this); the audio's list and its joined copy held 2.0 times the audio.
 
-    Pages of the array that no frame reaches are never touched, so an estimate too high costs address
+    Pages of the array that no row reaches are never touched, so an estimate too high costs address
     space, not memory; it is capped at :data:`_MAX_RESERVE` bytes, so a header that claims days does
     not ask for more than the machine has.
     """
 
-    def __init__(self, expected: int) -> None:
-        self.expected = max(1, expected)
+    def __init__(self, expected: int, dtype: type[np.generic] = np.uint8) -> None:
+        self.expected, self.dtype = max(1, expected), dtype
         self.buffer: np.ndarray | None = None
         self.n = 0
 
     def append(self, img: np.ndarray) -> None:
+        self.extend(img[None])
+
+    def extend(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
         if self.buffer is None:
-            cap = min(self.expected, max(1, _MAX_RESERVE // max(1, img.nbytes)))
-            self.buffer = np.empty((cap, *img.shape), np.uint8)
-        elif self.n == len(self.buffer):
-            grown = np.empty((2 * len(self.buffer), *self.buffer.shape[1:]), np.uint8)
-            grown[: self.n] = self.buffer
+            cap = min(self.expected, max(1, _MAX_RESERVE // max(1, rows[0].nbytes)))
+            self.buffer = np.empty((max(cap, len(rows)), *rows.shape[1:]), self.dtype)
+        elif self.n + len(rows) > len(self.buffer):
+            grown = np.empty((max(2 * len(self.buffer), self.n + len(rows)), *self.buffer.shape[1:]), self.dtype)
+            grown[: self.n] = self.buffer[: self.n]
             self.buffer = grown
-        self.buffer[self.n] = img
-        self.n += 1
+        self.buffer[self.n : self.n + len(rows)] = rows
+        self.n += len(rows)
 
     def __len__(self) -> int:
         return self.n
 
-    def array(self, empty_shape: tuple[int, int]) -> np.ndarray:
-        """The frames as one ``(n, h, w, 3)`` array (a view, no copy); ``(0, *empty_shape, 3)`` when none."""
+    def array(self, empty_shape: tuple[int, ...]) -> np.ndarray:
+        """The rows as one ``(n, ...)`` array (a view, no copy); ``(0, *empty_shape)`` when none."""
         if self.buffer is None:
-            return np.zeros((0, *empty_shape, 3), np.uint8)
+            return np.zeros((0, *empty_shape), self.dtype)
         return self.buffer[: self.n]
 
 
@@ -247,10 +253,11 @@ class _Pass:
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=opts.audio_rate) if resample else None
         self.v_start = float(vstream.start_time * vstream.time_base) if vstream.start_time is not None else 0.0
         self.fps = info.fps or 25.0
-        self.frames = _FrameStore(round(info.duration * opts.sample_fps) + 2 if info.duration > 0 else 256)
+        self.frames = _Store(round(info.duration * opts.sample_fps) + 2 if info.duration > 0 else 256)
+        seconds = info.duration + 1.0 if info.duration > 0 else 60.0  # and a second for the mux order
+        self.audio = _Store(round(seconds * opts.audio_rate), np.float32)
+        self.audio_began = False  # whether a sample (or a chunk trimmed to none) was put
         self.times: list[float] = []
-        self.chunks: list[np.ndarray] = []
-        self.audio_samples = 0
         self.trim = 0  # samples still to drop: the audio stream starts before the picture
         self.n_video = 0
         self.last_t = -1.0
@@ -373,7 +380,7 @@ class _Pass:
         return rgb if self.turn == 0 else cv2.rotate(rgb, _ROTATIONS[self.turn])
 
     def _audio(self, frame: av.AudioFrame | None) -> None:
-        """Resample one audio frame (None: flush the resampler) into the mono chunks."""
+        """Resample one audio frame (None: flush the resampler) into the mono samples."""
         if self.resampler is None:
             return
         try:
@@ -390,9 +397,9 @@ class _Pass:
             if self.trim:  # sound from before the picture starts
                 cut, self.trim = min(self.trim, chunk.size), self.trim - min(self.trim, chunk.size)
                 chunk = chunk[cut:]
-            self.chunks.append(chunk)
-            self.audio_samples += chunk.size
-        self._check_limit(self.audio_samples / self.opts.audio_rate - 1.0)  # a second of slack for the mux order
+            self.audio.extend(chunk)
+            self.audio_began = True
+        self._check_limit(len(self.audio) / self.opts.audio_rate - 1.0)  # a second of slack for the mux order
 
     def _fill_to(self, frame: av.AudioFrame) -> None:
         """Place ``frame`` at its own time on the picture's clock, as players do: silence for a stream
@@ -400,20 +407,19 @@ class _Pass:
         if frame.time is None:
             return
         at = round((float(frame.time) - self.v_start) * self.opts.audio_rate)
-        if self.audio_samples == 0 and not self.chunks and at < 0:
+        if not self.audio_began and at < 0:
             self.trim = -at
-        gap = at - self.audio_samples
+        gap = at - len(self.audio)
         if gap > self.opts.audio_rate // GAP_FRACTION:
-            self.chunks.append(np.zeros(gap, np.float32))
-            self.audio_samples += gap
+            self.audio.extend(np.zeros(gap, np.float32))
+            self.audio_began = True
 
     # ---------------------------------------------------------------- the result
     def _samples(self) -> np.ndarray | None:
         """The mono audio of this pass (or of the audio track it was handed); None when there is none."""
         if self.track is not None:
             return self.track.samples
-        audio = np.concatenate(self.chunks).astype(np.float32, copy=False) if self.chunks else None
-        return audio if audio is not None and audio.size else None
+        return self.audio.array(()) if len(self.audio) else None
 
     def _notes(self, audio: np.ndarray | None) -> tuple[list[str], tuple[tuple[str, int], ...]]:
         """The notes about the streams read (the video's length aside) and the skipped packets by type."""
@@ -458,7 +464,7 @@ class _Pass:
             duration=float(video_end),
             fps=float(info.fps or self.n_video / max(video_end, frame_dt)),
             frame_times=np.asarray(self.times, dtype=np.float64),
-            frames=self.frames.array((self.size[1], self.size[0])),
+            frames=self.frames.array((self.size[1], self.size[0], 3)),
             audio=audio,
             sample_rate=opts.audio_rate,
         )
