@@ -23,6 +23,13 @@ directions follow the affective-video literature:
 * **contrast** (RMS contrast of luma) -> arousal +: high-contrast lighting is tense and
   dramatic, flat lighting calm (Wang & Cheong 2006, lighting key).
 
+Only brightness, warmth, motion and shot rhythm have two poles (dark/bright, cool/warm, still/
+busy, long takes/quick cuts). Saturation, colourfulness and contrast are amounts of stimulation:
+more than an ordinary picture has raises valence and arousal, less is not the opposite feeling (a
+grey, flat frame is neither unpleasant nor asleep), so they read 0 at and below an ordinary
+picture's amount (:func:`_excess`). Warmth counts in full only once a picture holds some colour: a
+grey with a codec's faint tint has no hue to speak of.
+
 Black bars (letterbox, pillarbox) are not picture: edge rows and columns that stay black in
 every sampled frame are left out of every feature (:func:`picture_box`), or a film framed
 2.39:1 inside 16:9 would read darker, greyer and stiller than the same picture full frame.
@@ -54,6 +61,9 @@ WEIGHTS: CueWeights = {
 }
 
 
+#: Mean colour weight (saturation times value) a frame needs for its warm/cool balance to count in
+#: full; below it the balance shrinks in proportion (a pale pastel is 0.15, a codec's tint on grey 0.01).
+PALE = 0.15
 #: An edge row or column is a black bar while its brightest channel stays below this (of 255) in every
 #: sampled frame: about ffmpeg's cropdetect limit, above the noise a codec leaves in digital black.
 BAR_LEVEL = 24
@@ -98,6 +108,11 @@ def _unit(x: np.ndarray, mid: float, half_range: float) -> np.ndarray:
     return np.clip((x - mid) / half_range, -1.0, 1.0)
 
 
+def _excess(x: np.ndarray, ordinary: float, half_range: float) -> np.ndarray:
+    """How far an amount cue lies above an ordinary picture's, in [0, 1]: 0 at or below ``ordinary``."""
+    return np.clip((x - ordinary) / half_range, 0.0, 1.0)
+
+
 def _one_frame(img: np.ndarray) -> tuple[float, float, float, float, float]:
     """(brightness, saturation, colourfulness, warmth, contrast) of one RGB uint8 image."""
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -112,7 +127,7 @@ def _one_frame(img: np.ndarray) -> tuple[float, float, float, float, float]:
     weight = sat * (hsv[..., 2].astype(np.float32) / 255.0)  # only coloured, lit pixels have a hue
     warm = weight[(hue < 70) | (hue >= 330)].sum()
     cool = weight[(hue >= 170) & (hue < 270)].sum()
-    warmth = (warm - cool) / max(float(weight.sum()), 1e-6)
+    warmth = (warm - cool) / max(float(weight.sum()), PALE * weight.size)
     return (
         float(g_mean[0, 0]) / 255.0, float(sat.mean()), float(colourful), float(warmth), float(g_std[0, 0]) / 255.0
     )
@@ -205,10 +220,10 @@ class VisualSource:
 
         scaled = {
             "brightness": _unit(windows["brightness"], 0.45, 0.35),
-            "saturation": _unit(windows["saturation"], 0.30, 0.30),
-            "colourfulness": _unit(windows["colourfulness"], 35.0, 35.0),
+            "saturation": _excess(windows["saturation"], 0.30, 0.30),
+            "colourfulness": _excess(windows["colourfulness"], 35.0, 35.0),
             "warmth": np.clip(windows["warmth"], -1.0, 1.0),
-            "contrast": _unit(windows["contrast"], 0.18, 0.15),
+            "contrast": _excess(windows["contrast"], 0.18, 0.15),
             # Saturating maps: 0 -> -1, a calm handheld shot (~3) -> about -0.3, action (>15) -> near +1.
             "motion": 2.0 * (1.0 - np.exp(-windows["motion"] / 6.0)) - 1.0,
             # 0 cuts/min -> -1, 15 -> about 0, 45+ -> near +1.
