@@ -12,7 +12,7 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
 
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
 :func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
-:func:`boxed_copy`, :func:`video_packets`.
+:func:`boxed_copy`, :func:`grainy_copy`, :func:`video_packets`.
 """
 
 from __future__ import annotations
@@ -353,3 +353,20 @@ def video_packets(path: str | Path) -> list[bytes]:
     not re-encoded (a re-encode to the same codec keeps its name and frame count)."""
     with av.open(str(path)) as c:
         return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def grainy_copy(src: str | Path, dst: str | Path, *, sd: float = 30.0, seed: int = 0) -> Path:
+    """Copy ``src``'s picture (H.264, no sound) with heavy film grain: fresh Gaussian noise of ``sd`` levels
+    in every frame, mostly in luma with a third of it per channel (the chroma speckle of a high-ISO sensor)."""
+    rng = np.random.default_rng(seed)
+    with av.open(str(src)) as a, av.open(str(dst), mode="w") as b:
+        vs = a.streams.video[0]
+        out = b.add_stream("libx264", rate=vs.average_rate)
+        out.width, out.height = vs.codec_context.width, vs.codec_context.height
+        out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
+        for f in a.decode(vs):
+            img = f.to_ndarray(format="rgb24").astype(np.float32)
+            img += rng.normal(0.0, sd, (*img.shape[:2], 1)) + rng.normal(0.0, sd / 3, img.shape)
+            b.mux(out.encode(av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")))
+        b.mux(out.encode(None))
+    return Path(dst)

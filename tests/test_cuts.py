@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediagen import Shot, cut_frames, make_clip
+from mediagen import Shot, cut_frames, grainy_copy, make_clip
 
 from analysis.cuts import DETECTORS, CutDetector, detect_cuts, min_shot_frames, pace
 from analysis.errors import ParameterError
@@ -152,3 +152,21 @@ def test_vp8_keyframes_in_a_still_picture_are_no_cuts(tmp_path: Path) -> None:
         "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1[v]", "-map", "[v]", *_VP8,
     )
     assert list(detect_cuts(cut)) == pytest.approx([3.0, 6.0])
+
+
+# --- awkward footage: grain ------------------------------------------------------------------------
+
+#: Four shots of muted, nearby colours (a dull interior, a window, a lamp, a wall): the cuts are real but
+#: not loud, as between shots of one scene.
+_MUTED = [Shot(30, (120, 110, 100), 0.3), Shot(30, (100, 115, 130), 0.3), Shot(30, (150, 125, 90), 0.3),
+          Shot(30, (95, 100, 95), 0.3)]
+
+
+@pytest.mark.parametrize("sd", [30.0, 45.0])
+def test_heavy_grain_neither_hides_cuts_nor_makes_them(tmp_path: Path, sd: float) -> None:
+    clean = make_clip(tmp_path / "clean.mp4", shots=_MUTED)
+    grainy = grainy_copy(clean, tmp_path / "grainy.mp4", sd=sd)
+    # Before: grain raised every frame's change and the adaptive detector found [2.4, 3.6] at sd 30, nothing at 45.
+    assert list(detect_cuts(grainy)) == pytest.approx([f / 25 for f in cut_frames(_MUTED)])
+    one_shot = make_clip(tmp_path / "one.mp4", shots=[Shot(100, (110, 105, 100), 0.8)])
+    assert detect_cuts(grainy_copy(one_shot, tmp_path / "one_grainy.mp4", sd=sd)) == ()
