@@ -165,6 +165,18 @@ class CutDetector:
         these to :meth:`_in_black`: two dark frames of a fade through black compare alike."""
         return self._brightness[c - 1] < BLACK and self._brightness[c] < BLACK
 
+    def _touches_black(self, c: int) -> bool:
+        """Whether candidate ``c`` leads out of a black frame or into one."""
+        return self._brightness[c - 1] < BLACK or self._brightness[c] < BLACK
+
+    def _change_at(self, c: int) -> float:
+        """How much the picture changes at candidate ``c``: the thumbnails' distance, or only their
+        brightness change where one side is black (a black frame's hue and saturation are noise, which
+        would make a dim frame leaving black look like a leap; the flash check needs the true size)."""
+        if not self._touches_black(c):
+            return self._step(c)
+        return float(np.mean(np.abs(self._thumb(c - 1)[..., 2] - self._thumb(c)[..., 2])))
+
     def _is_flash(self, c: int) -> bool:
         """Whether the picture comes back within ``min_shot`` to what it was before candidate ``c``.
 
@@ -173,7 +185,7 @@ class CutDetector:
         """
         n, k = len(self._times), self._min_frames
         first = max(0, c - k, n - len(self._thumbs))
-        step = self._step(c)
+        step = self._change_at(c)
         return any(
             _distance(self._thumb(a), self._thumb(b)) < 0.5 * step
             for a in range(first, c)
@@ -182,11 +194,11 @@ class CutDetector:
         )
 
     def _in_black(self, frames: list[int]) -> set[int]:
-        """The candidates among ``frames`` that lie between black frames before the first picture
-        or after the last (inside a fade from black at the start or to black at the end)."""
+        """The candidates among ``frames`` that touch a black frame with no picture before them or
+        none after (in or at the edge of a fade from black at the start or to black at the end)."""
         lit = [i for i, v in enumerate(self._brightness) if v >= BLACK]
         return {
-            c for c in frames if self._between_black(c) and (not lit or c < lit[0] or c > lit[-1])
+            c for c in frames if self._touches_black(c) and (not lit or c <= lit[0] or c > lit[-1])
         }
 
     def _spaced(self, frames: list[int]) -> list[int]:

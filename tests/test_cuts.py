@@ -170,3 +170,35 @@ def test_heavy_grain_neither_hides_cuts_nor_makes_them(tmp_path: Path, sd: float
     assert list(detect_cuts(grainy)) == pytest.approx([f / 25 for f in cut_frames(_MUTED)])
     one_shot = make_clip(tmp_path / "one.mp4", shots=[Shot(100, (110, 105, 100), 0.8)])
     assert detect_cuts(grainy_copy(one_shot, tmp_path / "one_grainy.mp4", sd=sd)) == ()
+
+
+# --- awkward footage: quick dips to black -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dip", [0.3, 0.4])
+def test_a_quick_dip_to_black_between_two_scenes_is_a_cut(tmp_path: Path, dip: float) -> None:
+    # Out over ``dip`` s into black at 2.0 s and in again: the editor's dip to black, scored like a cut.
+    clip = _ffmpeg(
+        tmp_path / "dip.mp4",
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "smptebars=s=320x240:r=25:d=2",
+        "-filter_complex",
+        f"[0:v]fade=t=out:st={2 - dip}:d={dip}[a];[1:v]fade=t=in:st=0:d={dip}[b];[a][b]concat=n=2:v=1[v]",
+        "-map", "[v]", *_H264,
+    )
+    # Before: the dim frames either side of the black compared alike against a step inflated by black's
+    # noisy hue, so the cut was taken for a flash and dropped.
+    cuts = detect_cuts(clip)
+    assert len(cuts) == 1 and abs(cuts[0] - 2.0) <= 2 / 25
+
+
+def test_quick_fades_at_the_ends_and_a_flash_in_the_dark_are_no_cuts(tmp_path: Path) -> None:
+    ends = _ffmpeg(
+        tmp_path / "ends.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3",
+        "-vf", "fade=t=in:st=0:d=0.3,fade=t=out:st=2.6:d=0.3", *_H264,
+    )
+    assert detect_cuts(ends) == ()
+    lightning = _ffmpeg(
+        tmp_path / "lightning.mp4", "-f", "lavfi", "-i", "color=c=black:s=320x240:r=25:d=3",
+        "-vf", "drawbox=x=0:y=0:w=iw:h=ih:t=fill:color=white:enable='between(n,35,36)'", *_H264,
+    )
+    assert detect_cuts(lightning) == ()
