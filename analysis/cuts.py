@@ -45,6 +45,15 @@ MIN_SHOT = 0.25
 BLACK = 12.0
 #: Size (width, height) of the thumbnails kept to compare frames a few apart (flash check).
 _THUMB = (32, 18)
+#: A change is one of light, not of picture, when the brightness patterns of the two frames still
+#: correlate this well (Pearson, over the pixels lit in either): a strobe, a lamp switched on. On
+#: generated clips one shot under a flashing light correlates 0.94 to 1 (0.84 to 0.88 where the light
+#: blows the highlights out), different shots below 0.2, and a jump cut that shifts the framing by 4%
+#: of its width 0.82.
+RELIT = 0.85
+#: A thumbnail whose lit pixels vary by less than this (standard deviation of HSV value) has no
+#: pattern to compare: a flat card, a black frame.
+_FLAT = 4.0
 #: Gaussian blur (sigma, in pixels of the detector's frame) before the detector sees a frame. Film grain
 #: and sensor noise are fresh in every frame, so they raise every frame's change score, and an adaptive
 #: detector, which wants a cut to stand out from its neighbours' changes, stops seeing real cuts (a 30-level
@@ -76,6 +85,20 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.abs(a - b)))
 
 
+def _pattern_match(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Correlation of two thumbnails' brightness patterns over the pixels lit in either (black bars
+    and black areas are left out: they would correlate for any two shots); None when either is flat."""
+    va, vb = a[..., 2].astype(np.float64), b[..., 2].astype(np.float64)
+    lit = (va >= BLACK) | (vb >= BLACK)
+    if not lit.any():
+        return None
+    x, y = va[lit] - va[lit].mean(), vb[lit] - vb[lit].mean()
+    sx, sy = float(x.std()), float(y.std())
+    if sx < _FLAT or sy < _FLAT:
+        return None
+    return float(np.mean(x * y) / (sx * sy))
+
+
 class CutDetector:
     """Feeds frames to one PySceneDetect detector and collects cut times in seconds.
 
@@ -84,6 +107,8 @@ class CutDetector:
     (converted to frames at ``fps``); it holds for the first and last shot too. The
     detector reports every candidate; this class then drops
 
+    * changes of light: a candidate whose two frames still show one brightness pattern (a strobe,
+      a lamp switched on; :data:`RELIT`), however long the light stays;
     * flashes: a candidate inside a stretch shorter than ``min_shot`` after which the
       picture returns to what it was (a white flash, a codec's keyframe pop);
     * fades to or from black at the clip's ends: a candidate between two black frames
@@ -145,8 +170,21 @@ class CutDetector:
         n, k = len(self._times), self._min_frames
         ready = [c for c in self._pending if final or c + k < n]
         self._pending = [c for c in self._pending if c not in ready]
-        self._candidates += [c for c in ready if 0 < c < n and self._stands_out(c)
+        self._candidates += [c for c in ready if 0 < c < n and self._stands_out(c) and not self._relit(c)
                              and (self._between_black(c) or not self._is_flash(c))]
+
+    def _relit(self, c: int) -> bool:
+        """Whether candidate ``c`` changes the light on the same picture (a strobe, a lamp), not the picture."""
+        match = _pattern_match(self._thumb(c - 1), self._thumb(c))
+        return match is not None and match >= RELIT
+
+    def _same_picture(self, a: int, b: int, step: float) -> bool:
+        """Whether frames ``a`` and ``b`` differ by less than half of ``step`` and, where both have a
+        pattern, show the same one: two frames lit alike by a strobe are not the same picture."""
+        if _distance(self._thumb(a), self._thumb(b)) >= 0.5 * step:
+            return False
+        match = _pattern_match(self._thumb(a), self._thumb(b))
+        return match is None or match >= RELIT
 
     def _step(self, i: int) -> float:
         return _distance(self._thumb(i - 1), self._thumb(i))
@@ -181,13 +219,14 @@ class CutDetector:
         """Whether the picture comes back within ``min_shot`` to what it was before candidate ``c``.
 
         Frames ``a < c <= b`` with fewer than ``min_shot`` frames between them are compared; the
-        picture has come back when they differ by less than half the change at ``c``.
+        picture has come back when they differ by less than half the change at ``c`` and show the
+        same pattern (:meth:`_same_picture`).
         """
         n, k = len(self._times), self._min_frames
         first = max(0, c - k, n - len(self._thumbs))
         step = self._change_at(c)
         return any(
-            _distance(self._thumb(a), self._thumb(b)) < 0.5 * step
+            self._same_picture(a, b, step)
             for a in range(first, c)
             for b in range(c, min(n, a + k + 1))
             if (a, b) != (c - 1, c)

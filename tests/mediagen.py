@@ -12,7 +12,8 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
 
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
 :func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
-:func:`boxed_copy`, :func:`grainy_copy`, :func:`video_packets`.
+:func:`boxed_copy`, :func:`grainy_copy`, :func:`strobed_copy`,
+:func:`video_packets`.
 """
 
 from __future__ import annotations
@@ -368,5 +369,22 @@ def grainy_copy(src: str | Path, dst: str | Path, *, sd: float = 30.0, seed: int
             img = f.to_ndarray(format="rgb24").astype(np.float32)
             img += rng.normal(0.0, sd, (*img.shape[:2], 1)) + rng.normal(0.0, sd / 3, img.shape)
             b.mux(out.encode(av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")))
+        b.mux(out.encode(None))
+    return Path(dst)
+
+
+def strobed_copy(src: str | Path, dst: str | Path, *, period: int = 16, lit: int = 8) -> Path:
+    """Copy ``src``'s picture (H.264, no sound) under a flashing light: the first ``lit`` frames of every
+    ``period`` get white light added (``0.6 * pixel + 90``: brighter and paler, highlights not blown out)."""
+    with av.open(str(src)) as a, av.open(str(dst), mode="w") as b:
+        vs = a.streams.video[0]
+        out = b.add_stream("libx264", rate=vs.average_rate)
+        out.width, out.height = vs.codec_context.width, vs.codec_context.height
+        out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
+        for i, f in enumerate(a.decode(vs)):
+            img = f.to_ndarray(format="rgb24")
+            if i % period < lit:
+                img = np.clip(img.astype(np.float32) * 0.6 + 90.0, 0, 255).astype(np.uint8)
+            b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         b.mux(out.encode(None))
     return Path(dst)
