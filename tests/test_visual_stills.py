@@ -1,4 +1,5 @@
-"""Still pictures on the visual source's scale: a plain grey frame is neutral, not the saddest, calmest picture."""
+"""Still pictures on the visual source's scale: a plain grey frame is neutral, not the saddest, calmest
+picture, and grain on a still is not motion."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from mediagen import Shot, make_clip
+import pytest
+from mediagen import Shot, grainy_copy, make_clip
 
 from analysis.media.decode import decode
 from analysis.sources.base import SourceArc
@@ -51,3 +53,17 @@ def test_a_faint_tint_on_grey_has_no_warmth() -> None:
     # Before: -1.0, a full cool reading from a 3-level tint.
     assert abs(frame_features(tinted)["warmth"][0]) < 0.15
     assert frame_features(pastel)["warmth"][0] < -0.9
+
+
+@pytest.mark.parametrize("sd", [8.0, 20.0])
+def test_grain_is_not_motion(tmp_path: Path, sd: float) -> None:
+    still = make_clip(tmp_path / "still.mp4", shots=[Shot(75, (120, 110, 100))])
+    moving = make_clip(tmp_path / "moving.mp4", shots=[Shot(75, (120, 110, 100), motion=0.6)])
+    clean_still, clean_moving = _visual(still), _visual(moving)
+    grainy_still = _visual(grainy_copy(still, tmp_path / "still_g.mp4", sd=sd))
+    grainy_moving = _visual(grainy_copy(moving, tmp_path / "moving_g.mp4", sd=sd))
+    # Before: grain of 8 levels read as motion 8.2 on a still (a brisk handheld shot), 20 levels as 21.
+    assert grainy_still.features["motion"].mean() < 2.0
+    assert grainy_still.arousal.mean() < clean_still.arousal.mean() + 0.25
+    assert grainy_moving.arousal.mean() == pytest.approx(clean_moving.arousal.mean(), abs=0.15)
+    assert grainy_moving.arousal.mean() > grainy_still.arousal.mean() + 0.5
