@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediagen import Shot, boxed_copy, make_clip
+from mediagen import Shot, boxed_copy, grainy_copy, make_clip
 
 from analysis.media.decode import decode
 from analysis.sources.visual import BAR_LEVEL, VisualSource, picture_box
@@ -34,6 +34,21 @@ def test_boxed_clip_reads_as_the_picture_inside_the_bars(tmp_path: Path, picture
         assert barred.features[key].mean() == pytest.approx(bare.features[key].mean(), abs=tol), (name, key)
     # Motion is read at another scale (the boxed picture is decoded smaller), so within 10%; bars took a quarter.
     assert barred.features["motion"].mean() == pytest.approx(bare.features["motion"].mean(), rel=0.1), name
+
+
+@pytest.mark.parametrize("sd", [15.0, 30.0])
+def test_grain_over_the_bars_does_not_hide_them(tmp_path: Path, sd: float) -> None:
+    # A film scan or a camera's own letterbox: the grain covers the bars as well as the picture.
+    clip = make_clip(tmp_path / "picture.mp4", shots=SHOTS, size=(320, 134))
+    boxed = boxed_copy(clip, tmp_path / "boxed.mp4", size=(320, 180))
+    bare, barred = _visual(grainy_copy(clip, tmp_path / "bare_g.mp4", sd=sd)), decode(
+        grainy_copy(boxed, tmp_path / "boxed_g.mp4", sd=sd))
+    rows, cols = picture_box(barred.frames)
+    # Before: single grain pixels lit every bar line, the whole frame was read: brightness 0.30 for 0.40.
+    assert abs(rows.start - 12) <= 1 and abs(rows.stop - 78) <= 1 and (cols.start, cols.stop) == (0, 160)
+    arc = VisualSource().analyze(barred, hop=0.5)
+    assert arc.features["brightness"].mean() == pytest.approx(bare.features["brightness"].mean(), abs=0.015)
+    assert arc.features["saturation"].mean() == pytest.approx(bare.features["saturation"].mean(), abs=0.02)
 
 
 @pytest.mark.parametrize(("color", "motion"), [((2, 2, 2), 0.0), ((20, 20, 24), 0.3)])

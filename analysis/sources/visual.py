@@ -64,8 +64,8 @@ WEIGHTS: CueWeights = {
 #: Mean colour weight (saturation times value) a frame needs for its warm/cool balance to count in
 #: full; below it the balance shrinks in proportion (a pale pastel is 0.15, a codec's tint on grey 0.01).
 PALE = 0.15
-#: An edge row or column is a black bar while its brightest channel stays below this (of 255) in every
-#: sampled frame: about ffmpeg's cropdetect limit, above the noise a codec leaves in digital black.
+#: An edge row or column is a black bar while the mean of its pixels' brightest channel stays below this
+#: (of 255) in every sampled frame: about ffmpeg's cropdetect limit, above a codec's noise in digital black.
 BAR_LEVEL = 24
 #: Bars are cut away only while the picture left holds at least this share of the frame.
 MIN_PICTURE = 0.5
@@ -84,7 +84,10 @@ def _lit_span(lit: np.ndarray) -> tuple[int, int]:
 
 def picture_box(frames: np.ndarray) -> tuple[slice, slice]:
     """(rows, columns) of RGB ``frames`` ``(n, h, w, 3)`` inside black bars, as ffmpeg's cropdetect
-    finds them: edge lines whose every pixel stays under :data:`BAR_LEVEL` in all frames.
+    finds them: edge lines whose mean stays under :data:`BAR_LEVEL` in all frames. A mean, not every
+    pixel: grain or sensor noise over the bars (a film scan, a camera's own letterbox) puts single
+    pixels well above the level in almost every frame. Rows are judged between the side bars and
+    columns between the top and bottom ones, so neither dilutes the other.
 
     The whole frame when there are no bars, when the clip is dark throughout (a dark scene is not
     a letterbox), or when the bars would leave less than :data:`MIN_PICTURE` of it or not its centre.
@@ -93,11 +96,13 @@ def picture_box(frames: np.ndarray) -> tuple[slice, slice]:
     whole = (slice(0, h), slice(0, w))
     if n == 0 or h == 0 or w == 0:
         return whole
-    peak = frames.max(axis=0).max(axis=-1)  # brightest channel each pixel reaches in the clip
-    rows, cols = peak.max(axis=1) >= BAR_LEVEL, peak.max(axis=0) >= BAR_LEVEL
+    bright = frames.max(axis=-1).astype(np.float32)  # (n, h, w): each pixel's brightest channel
+    rows = bright.mean(axis=2).max(axis=0) >= BAR_LEVEL
     if not rows.any():
         return whole
-    (top, bottom), (left, right) = _lit_span(rows), _lit_span(cols)
+    top, bottom = _lit_span(rows)
+    left, right = _lit_span(bright[:, top:bottom].mean(axis=1).max(axis=0) >= BAR_LEVEL)
+    top, bottom = _lit_span(bright[:, :, left:right].mean(axis=2).max(axis=0) >= BAR_LEVEL)
     centred = top <= h // 2 < bottom and left <= w // 2 < right
     if not centred or (bottom - top) * (right - left) < MIN_PICTURE * h * w:
         return whole
