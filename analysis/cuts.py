@@ -36,6 +36,8 @@ DETECTORS: dict[str, tuple[str, str]] = {
 _FIXED_THRESHOLD = frozenset({"content", "hash", "histogram"})
 #: How many times the mean change of the two frames either side a candidate's change must be.
 _STANDS_OUT = 2.0
+#: Detectors that look for changes of brightness itself (fades), which must see the light as it is.
+_BY_BRIGHTNESS = frozenset({"threshold"})
 
 #: Shortest shot that gets its own cut, in seconds: a chord per shot stops making sense
 #: much below a quarter second (an eighth note at 120 BPM). Converted to frames per clip.
@@ -51,6 +53,12 @@ _THUMB = (32, 18)
 #: blows the highlights out), different shots below 0.2, and a jump cut that shifts the framing by 4%
 #: of its width 0.82.
 RELIT = 0.85
+#: A change of light between two frames is abrupt (a strobe, a switch) from this jump in mean level (of
+#: 255) or this change of log contrast (42%). A fade or a dip to black over 0.3 s or more moves less per
+#: frame while the frames are lit (its last, dim frames are not levelled), exposure drift far less.
+LIGHT_JUMP = (25.0, 0.35)
+#: Mean HSV value (of 255) under which a frame is too dim to level (:class:`_Leveller`).
+_DIM = 64.0
 #: A thumbnail whose lit pixels vary by less than this (standard deviation of HSV value) has no
 #: pattern to compare: a flat card, a black frame.
 _FLAT = 4.0
@@ -99,13 +107,48 @@ def _pattern_match(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.mean(x * y) / (sx * sy))
 
 
+class _Leveller:
+    """Undoes abrupt changes of light on one picture for a picture-comparing detector.
+
+    A light that flashes every few frames makes every frame change a lot, so an adaptive detector
+    no longer sees the real cuts among them stand out. When a frame shows the previous one's
+    pattern (:func:`_pattern_match` >= :data:`RELIT`) but its level or contrast jumped
+    (:data:`LIGHT_JUMP`), its levels are mapped onto the previous frame's as the detector saw it; the
+    mapping holds while the light stays and ends at a cut or in a dim frame (below :data:`_DIM`).
+    Gradual changes (fades, exposure drift) never start one, so fades reach the detector as they are.
+    """
+
+    def __init__(self) -> None:
+        self._thumb: np.ndarray | None = None
+        self._stats = (0.0, 0.0)  # mean and spread of the previous frame's levels
+        self._map = (1.0, 0.0)  # gain and offset applied to the previous frame
+
+    def __call__(self, frame_bgr: np.ndarray, thumb: np.ndarray) -> np.ndarray:
+        f = frame_bgr.astype(np.float32)
+        stats = (float(f.mean()), max(float(f.std()), 1e-3))
+        prev, (pm, ps), (g0, o0) = self._thumb, self._stats, self._map
+        match = None if prev is None else _pattern_match(prev, thumb)
+        if float(thumb[..., 2].mean()) < _DIM or match is None or match < RELIT:
+            self._map = (1.0, 0.0)
+        elif abs(stats[0] - pm) >= LIGHT_JUMP[0] or abs(math.log(stats[1] / ps)) >= LIGHT_JUMP[1]:
+            gain = float(np.clip(g0 * ps / stats[1], 1 / 3, 3))
+            self._map = (gain, g0 * pm + o0 - gain * stats[0])
+        self._thumb, self._stats = thumb, stats
+        gain, offset = self._map
+        if (gain, offset) == (1.0, 0.0):
+            return frame_bgr
+        return np.clip(f * gain + offset, 0, 255).astype(np.uint8)
+
+
 class CutDetector:
     """Feeds frames to one PySceneDetect detector and collects cut times in seconds.
 
     ``threshold`` None keeps the detector's own default (adaptive 3.0, content 27,
     threshold 12, hash 0.35, histogram 0.2). ``min_shot`` is the shortest shot in seconds
     (converted to frames at ``fps``); it holds for the first and last shot too. The
-    detector reports every candidate; this class then drops
+    detector sees each frame with its grain smoothed (:data:`GRAIN_SIGMA`) and, unless it is
+    the threshold detector, a strobe's light levelled (:class:`_Leveller`). It reports every
+    candidate; this class then drops
 
     * changes of light: a candidate whose two frames still show one brightness pattern (a strobe,
       a lamp switched on; :data:`RELIT`), however long the light stays;
@@ -146,6 +189,7 @@ class CutDetector:
         self._pending: list[int] = []  # candidates whose following frames are not all in yet
         self._candidates: list[int] = []  # candidates that passed the checks
         self._done = False
+        self._leveller = _Leveller()
 
     def _timecode(self, index: int):
         from scenedetect import FrameTimecode
@@ -158,7 +202,10 @@ class CutDetector:
         self._times.append(time)
         self._brightness.append(float(thumb[..., 2].mean()))
         self._thumbs.append(thumb)
-        found = self._detector.process_frame(self._timecode(index), _degrain(frame_bgr))
+        seen = _degrain(frame_bgr)
+        if self.name not in _BY_BRIGHTNESS:
+            seen = self._leveller(seen, thumb)
+        found = self._detector.process_frame(self._timecode(index), seen)
         self._pending += [tc.frame_num for tc in found]
         self._check_pending(final=False)
 

@@ -207,12 +207,13 @@ def test_quick_fades_at_the_ends_and_a_flash_in_the_dark_are_no_cuts(tmp_path: P
 # --- awkward footage: a flashing light ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("period", "lit"), [(16, 8), (24, 12)])
+@pytest.mark.parametrize(("period", "lit"), [(16, 8), (24, 12), (4, 1), (8, 4)])
 def test_a_flashing_light_is_no_cut_and_the_cuts_under_it_are_found(tmp_path: Path, period: int, lit: int) -> None:
-    # A light on for 8 or 12 frames (longer than a flash may last) and off as long, over four still shots
+    # A light on for 8 or 12 frames (longer than a flash may last) and off as long, or flashing every 4 or
+    # 8 frames (each switch a change as large as a cut's, so no cut stood out), over four still shots
     # (mediagen's moving shapes wrap round the frame edge now and then: a change of picture).
     shots = [Shot(s.frames, s.color) for s in _MUTED]
     clean = make_clip(tmp_path / "clean.mp4", shots=shots)
     strobed = strobed_copy(clean, tmp_path / "strobed.mp4", period=period, lit=lit)
-    # Before: every switch of the light was a cut, and they crowded out real ones.
+    # Before: every switch of a slow light was a cut and they crowded out real ones; a fast one hid the cuts.
     assert list(detect_cuts(strobed)) == pytest.approx([f / 25 for f in cut_frames(shots)], abs=2 / 25)
