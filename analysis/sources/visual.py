@@ -96,13 +96,15 @@ def picture_box(frames: np.ndarray) -> tuple[slice, slice]:
     whole = (slice(0, h), slice(0, w))
     if n == 0 or h == 0 or w == 0:
         return whole
-    bright = frames.max(axis=-1).astype(np.float32)  # (n, h, w): each pixel's brightest channel
-    rows = bright.mean(axis=2).max(axis=0) >= BAR_LEVEL
+    # (n, h, w) uint8, each pixel's brightest channel: np.maximum over the channel planes, as max(axis=-1)
+    # reduces an axis of 3 per pixel, twenty times slower (0.95 s for 300 frames of 320x180)
+    bright = np.maximum(np.maximum(frames[..., 0], frames[..., 1]), frames[..., 2])
+    rows = bright.mean(axis=2, dtype=np.float32).max(axis=0) >= BAR_LEVEL
     if not rows.any():
         return whole
     top, bottom = _lit_span(rows)
-    left, right = _lit_span(bright[:, top:bottom].mean(axis=1).max(axis=0) >= BAR_LEVEL)
-    top, bottom = _lit_span(bright[:, :, left:right].mean(axis=2).max(axis=0) >= BAR_LEVEL)
+    left, right = _lit_span(bright[:, top:bottom].mean(axis=1, dtype=np.float32).max(axis=0) >= BAR_LEVEL)
+    top, bottom = _lit_span(bright[:, :, left:right].mean(axis=2, dtype=np.float32).max(axis=0) >= BAR_LEVEL)
     centred = top <= h // 2 < bottom and left <= w // 2 < right
     if not centred or (bottom - top) * (right - left) < MIN_PICTURE * h * w:
         return whole
