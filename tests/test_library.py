@@ -139,6 +139,20 @@ def test_bad_files_are_skipped_with_reason(music: Path, tmp_path: Path, caplog: 
         lib.add(music / "missing.wav")
 
 
+def test_a_caller_that_shows_the_skips_itself_can_leave_them_unlogged(
+    music: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``soundtrack index`` lists each skipped file itself; it hid the library's warnings with a logging
+    filter matching their text. ``log_skips=False`` leaves them unlogged, and the report still names them."""
+    (music / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    (music / "empty.flac").write_bytes(b"")
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    with caplog.at_level("WARNING", logger="matching.library.indexing"):
+        report = lib.add_folder(music, workers=0, progress=False, log_skips=False)
+    assert {Path(s.path).name for s in report.skipped} == {"broken.wav", "empty.flac"}
+    assert len(report.added) == 3 and "skipped" not in caplog.text
+
+
 def test_catalog_loads_all_arcs_and_is_invalidated(music: Path, tmp_path: Path) -> None:
     lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
     lib.add_folder(music, workers=0, progress=False)

@@ -197,12 +197,19 @@ def analyze_files(
     client: Any,
     tags: tuple[str, ...],
     licence: str | None,
+    log_skips: bool = True,
 ) -> IndexReport:
     """See :meth:`matching.Library.add_folder`."""
     from analysis.media.hashing import content_hash
 
     t0 = time.perf_counter()
     skipped: list[Skipped] = []
+
+    def skip(path: str | Path, reason: str) -> None:
+        skipped.append(Skipped(str(path), reason))
+        if log_skips:
+            log.warning("skipped %s: %s", path, reason)
+
     todo: dict[str, str] = {}  # path -> checksum
     seen: set[str] = set()
     existing = 0
@@ -211,8 +218,7 @@ def analyze_files(
         try:
             checksum = content_hash(f)
         except MediaError as err:
-            skipped.append(Skipped(str(f), err.problem))
-            log.warning("skipped %s: %s", f, err.problem)
+            skip(f, err.problem)
             continue
         known = None if checksum in seen else library.by_checksum(checksum)
         if known is not None and moved_here(known, f):
@@ -232,8 +238,7 @@ def analyze_files(
         for out in _results(analyzer, list(todo), library.hop, n_workers, client, bar.tick):
             bar.finished(out.path)
             if out.error is not None:
-                skipped.append(Skipped(out.path, out.error))
-                log.warning("skipped %s: %s", out.path, out.error)
+                skip(out.path, out.error)
                 continue
             try:
                 old = edited.get(str(Path(out.path).resolve()))
@@ -247,8 +252,7 @@ def analyze_files(
                     else:  # another process catalogued the same bytes meanwhile: theirs is the record
                         existing += 1
             except MediaError as err:
-                skipped.append(Skipped(out.path, err.problem))
-                log.warning("skipped %s: %s", out.path, err.problem)
+                skip(out.path, err.problem)
     finally:
         bar.close()
     return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0, tuple(updated), tuple(moved))

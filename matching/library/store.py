@@ -380,6 +380,7 @@ class Library:
         tags: Sequence[str] = (),
         licence: str | None = None,
         within: str | Path | None = None,
+        log_skips: bool = True,
     ) -> IndexReport:
         """Analyse every audio/MIDI file under ``folder`` (or one file) and store the new ones.
 
@@ -391,6 +392,7 @@ class Library:
         scheduler address such as ``tcp://host:8786``) runs the same per-file function on
         its cluster instead (``matching.cluster.run_tasks``); only this process writes.
         ``within`` drops files whose real path (links resolved) lies outside that folder.
+        ``log_skips`` False leaves the skipped files unlogged (a caller that shows ``report.skipped`` itself).
         ``progress`` True draws a bar on stderr; a ``(fraction, message)`` callback hears the same: the
         share of the files analysed, moving within a long recording too (not on a Dask cluster).
         """
@@ -417,6 +419,7 @@ class Library:
             client=client,
             tags=_clean_tags(tags),
             licence=licence,
+            log_skips=log_skips,
         )
         return dataclasses.replace(report, skipped=report.skipped + tuple(outside)) if outside else report
 

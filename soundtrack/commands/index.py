@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
-@contextmanager
-def _skips_unlogged() -> Iterator[None]:
-    """Drop the library's "skipped FILE: why" warnings meanwhile: the summary (or the JSON) says each."""
-    logger = logging.getLogger("matching.library.indexing")
-
-    def said_below(record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.WARNING and str(record.msg).startswith("skipped "))
-
-    logger.addFilter(said_below)
-    try:
-        yield
-    finally:
-        logger.removeFilter(said_below)
-
-
 def run(args: argparse.Namespace) -> int:
     from analysis.music.formats import TRACK_SUFFIXES
     from matching.db import redacted
@@ -67,16 +49,16 @@ def run(args: argparse.Namespace) -> int:
 
         raise MediaError(args.source, "is neither a folder nor a file")
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
-    with _skips_unlogged():  # the report names each skipped file and why, once
-        report = lib.add_folder(
-            args.source,
-            recursive=not args.no_recursive,
-            workers=args.workers,
-            progress=wants_bar(args),
-            client=args.scheduler,
-            tags=args.tag,
-            licence=args.licence,
-        )
+    report = lib.add_folder(
+        args.source,
+        recursive=not args.no_recursive,
+        workers=args.workers,
+        progress=wants_bar(args),
+        client=args.scheduler,
+        tags=args.tag,
+        licence=args.licence,
+        log_skips=False,  # the report names each skipped file and why, once
+    )
     if Path(args.source).is_dir() and not (report.added or report.existing or report.skipped):
         print_warnings("index", [f"{args.source} holds no audio or MIDI files (looked for "
                                  f"{', '.join(sorted(TRACK_SUFFIXES))})"])
