@@ -254,6 +254,14 @@ def test_serve_names_its_flags_and_a_taken_port_before_loading_anything(capsys, 
         assert f"port {port} on 127.0.0.1 cannot be listened on" in said
 
 
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"])
+def test_serve_blames_a_host_it_cannot_listen_on_not_the_port(capsys, host):
+    """A host name that does not resolve, or another machine's address (192.0.2.1 is TEST-NET-1), was said as
+    "port 7860 ... cannot be listened on: choose another with --port", which no port mends."""
+    said = _one_sentence(capsys, ["serve", "--host", host, "--port", "7860"])
+    assert f"host {host!r} is not an address of this machine" in said and "--port" not in said
+
+
 def test_feedback_stats_checks_the_user_id_as_export_does(capsys, tmp_path):
     from matching.library.store import Library
 

@@ -38,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """A :class:`ParameterError` when ``host:port`` cannot be listened on (another server has it)."""
+    """A :class:`ParameterError` when ``host:port`` cannot be listened on: another server has the port, or
+    ``host`` is no address of this machine (a name that does not resolve, another machine's address),
+    which no other port would mend."""
+    import errno
     import socket
 
     from analysis.errors import ParameterError
@@ -49,6 +52,9 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as err:
+            if isinstance(err, socket.gaierror) or err.errno == errno.EADDRNOTAVAIL:
+                raise ParameterError(f"host {host!r} is not an address of this machine ({err.strerror}): give "
+                                     "--host one of its own, such as 127.0.0.1, or --share-lan") from None
             raise ParameterError(f"port {port} on {host} cannot be listened on ({err.strerror}): choose another "
                                  "with --port") from None
 
