@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,3 +172,24 @@ def test_an_index_of_an_older_format_is_rebuilt(arcs, db_url: str, tmp_path: Pat
         SketchIndex(index.folder)
     again = sync_index(lib, tmp_path / "idx")
     assert again.meta["format"] == 2 and len(again) == 20 and again.lengths() == []
+
+
+def test_an_index_is_never_made_in_a_folder_of_other_files(arcs, db_url: str, tmp_path: Path) -> None:
+    """`soundtrack match clip.mp4 --sketch-index music` deleted every file in music/ (a new index empties its
+    folder), and `--sketch-index song.wav` said only "File exists". Both are refused, nothing removed."""
+    lib = Library(db_url)
+    for i in range(5):
+        lib.store(tmp_path / f"t{i}.wav", Stored(arcs[i], arcs[i].duration), checksum=f"{i:064x}")
+    music = tmp_path / "music"
+    music.mkdir()
+    song = music / "song.wav"
+    song.write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(ParameterError, match=r"holds files that are not the index's \(such as 'song.wav'\)"):
+        sync_index(lib, music)
+    with pytest.raises(ParameterError, match="needs a folder"):
+        sync_index(lib, song)
+    assert sorted(p.name for p in music.iterdir()) == ["song.wav"] and song.stat().st_size == 104
+    index = sync_index(lib, tmp_path / "idx", lengths=[16.0])  # its own folder: rebuilt in place as before
+    meta = json.loads((index.folder / "index.json").read_text())
+    (index.folder / "index.json").write_text(json.dumps({**meta, "format": 1}))
+    assert len(sync_index(lib, tmp_path / "idx")) == 5

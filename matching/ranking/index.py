@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,25 @@ def default_folder(library: str | Path) -> Path:
     if "://" in text:
         raise ParameterError(f"`folder` is required for an index of a database server (received {text!r})")
     return Path(text).expanduser().with_name(Path(text).name + ".index")
+
+
+#: The files an index folder holds (its arrays, tables and their temporary files): the only ones
+#: :func:`create_index` removes.
+_OWN_FILE = re.compile(r"(?:index\.json|offsets|embeddings|names\.jsonl|" + "|".join(_ARRAYS)
+                       + r"|L[0-9.]+-P\d+-S[0-9.e+-]+\.(?:rows|first))(?:\.\d+\.tmp)?|\.lock")
+
+
+def _own_files(folder: Path) -> list[Path]:
+    """The index's files in ``folder``; a :class:`ParameterError` when it is a file or holds other files (a
+    music folder named by mistake, say), which replacing the index there would delete."""
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"the sketch index needs a folder (received the file {str(folder)!r})")
+    files = [p for p in folder.iterdir() if not p.is_dir()] if folder.is_dir() else []
+    other = sorted(p.name for p in files if not _OWN_FILE.fullmatch(p.name))
+    if other:
+        raise ParameterError(f"the sketch index folder {str(folder)!r} holds files that are not the index's "
+                             f"(such as {other[0]!r}): give the index a folder of its own")
+    return files
 
 
 def _table_name(length: float, points: int, stride: float) -> str:
@@ -203,10 +223,11 @@ def create_index(
 ) -> SketchIndex:
     """Write ``catalog`` (replacing any index in ``folder``) and build the tables of ``lengths`` seconds."""
     folder = Path(folder)
+    _own_files(folder)  # refused before anything is made or removed
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
-        for p in folder.iterdir():
-            if p.is_file() and p.name != ".lock":
+        for p in _own_files(folder):
+            if p.name != ".lock":
                 p.unlink()
         dim = 0 if catalog.embeddings is None else int(catalog.embeddings.shape[1])
         meta: dict[str, Any] = {"format": FORMAT, "tracks": 0, "steps": 0, "embedding_dim": dim, "last_id": 0,
