@@ -49,8 +49,12 @@ def numbers(name: str, value: Any) -> list[float]:
 
 
 def _load(path: Path) -> Any:
+    if path.is_dir():
+        raise MediaError(path, "is a folder, not an arc file")
     if not path.is_file():
         raise MediaError(path, "arc file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "is empty (0 bytes): not an arc file")
     if path.stat().st_size > MAX_BYTES:
         raise MediaError(path, f"is larger than {MAX_BYTES // 1_000_000} MB: not an arc file")
     try:

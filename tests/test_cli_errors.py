@@ -104,6 +104,7 @@ ARCS = {
     "a string duration": ('{"arc": {"times": [0.25], "valence": [0], "arousal": [0]}, "duration": "ten"}',
                           "'duration' must be a positive number"),
     "not JSON": ("{times: 1}", "is not valid JSON"),
+    "an empty file": ("", "arc.json: is empty (0 bytes): not an arc file"),
 }
 
 
@@ -115,6 +116,13 @@ def test_compose_arc_of_the_wrong_shape(capsys, tmp_path, name):
     line = _one_sentence(capsys, ["compose", "--arc", str(arc), "--no-audio", "--out", str(tmp_path / "out")])
     assert expected in line
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_compose_arc_that_is_a_folder_is_not_said_to_be_missing(capsys, tmp_path):
+    folder = tmp_path / "arc.json"
+    folder.mkdir()
+    line = _one_sentence(capsys, ["compose", "--arc", str(folder), "--no-audio", "--out", str(tmp_path / "out")])
+    assert "arc.json: is a folder, not an arc file" in line
 
 
 def test_compose_cuts_must_be_numbers(capsys, tmp_path):
