@@ -48,3 +48,27 @@ def test_errors_are_one_line_and_exit_2(tmp_path: Path, four_shot_clip, capsys, 
     assert rc == 2
     assert message in err[-1] and err[-1].startswith("soundtrack analyze: error:")
     assert "Traceback" not in "\n".join(err)
+
+
+def test_a_plot_goes_into_a_new_folder_and_a_bad_plot_path_is_refused_before_the_analysis(
+    silent_clip, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """`--plot out/arc.png` with no out/ failed with "No such file or directory" after the whole analysis
+    (minutes for a long clip); a file in the folder's place was found only then too."""
+    png = tmp_path / "new" / "deeper" / "arc.png"
+    assert main(["analyze", str(silent_clip.path), "--sources", "visual", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    import analysis.video
+
+    def no_analysis(*_a, **_k):
+        raise AssertionError("analysed before the plot path was checked")
+
+    monkeypatch.setattr(analysis.video, "analyze_video", no_analysis)
+    (tmp_path / "notes.txt").write_text("a file")
+    (tmp_path / "folder.png").mkdir()
+    for plot, said in ((tmp_path / "notes.txt" / "arc.png", "notes.txt is a file, not a folder"),
+                       (tmp_path / "folder.png", "folder.png: is a folder")):
+        assert main(["analyze", str(silent_clip.path), "--plot", str(plot)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0] and err[0].startswith("soundtrack analyze: error:")

@@ -26,6 +26,18 @@ def plot_path(text: str) -> Path:
     return path
 
 
+def check_plot_target(path: Path) -> None:
+    """Refuse, before the analysis (minutes for a long clip), a plot path that cannot be written: a folder
+    of that name, or a file where one of its folders should be. Missing folders are made when it is written."""
+    from analysis.errors import MediaError
+
+    if path.is_dir():
+        raise MediaError(path, "is a folder: name the plot's file (such as arc.png)")
+    above = next(p for p in path.parents if p.exists())  # the root exists
+    if not above.is_dir():
+        raise MediaError(path, f"cannot be written: {above} is a file, not a folder")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=input_path, help="video file (mp4, mov, avi, mkv, webm, ...)")
     parser.add_argument("--json", action="store_true", help="print the whole analysis as JSON on stdout")
@@ -52,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from analysis.video import analyze_video
 
     sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
+    if args.plot:
+        check_plot_target(args.plot)
     with progress_bar("analyse", not args.no_progress) as progress:
         result = analyze_video(
             args.clip,
@@ -68,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from analysis.plot import plot_arc
 
+        args.plot.parent.mkdir(parents=True, exist_ok=True)  # as compose's --out and the writers make theirs
         plot_arc(result.arc, args.plot, cuts=result.cuts, title=result.path.name)
     if args.json:
         from soundtrack.jsonout import print_json
