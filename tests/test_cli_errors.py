@@ -298,3 +298,21 @@ def test_index_names_each_skipped_file_once_with_its_reason(capsys, caplog, tmp_
     said = out + err + caplog.text
     assert said.count("notes.mp3") == 1 and "skipped 1" in out
     assert re.search(r"skipped .*notes\.mp3: is not readable audio", out)
+
+
+def test_match_warns_of_a_listed_track_whose_file_is_gone(tmp_path: Path, bright_clip, capsys) -> None:
+    """`match` listed a track whose file had been deleted as if it could be used (`score` passes over it)."""
+    from test_app import write_midi
+
+    music, db = tmp_path / "music", str(tmp_path / "lib.db")
+    music.mkdir()
+    kept = write_midi(music / "kept.mid", pitches=[60, 64, 67], tempo=90, velocity=70, program=0)
+    gone = write_midi(music / "gone.mid", pitches=[57, 60, 64], tempo=70, velocity=90, program=0)
+    assert main(["index", str(music), "--library", db, "--workers", "0", "--no-progress"]) == 0
+    gone.unlink()
+    capsys.readouterr()
+    assert main(["match", str(bright_clip.path), "--library", db, "--sources", "visual", "--json"]) == 0
+    out = capsys.readouterr()
+    assert len(json.loads(out.out)["matches"]) == 2  # still ranked: the catalogue keeps it until --prune
+    warned = [line for line in out.err.splitlines() if "warning:" in line]
+    assert len(warned) == 1 and f"({gone}) is gone" in warned[0] and str(kept) not in out.err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from soundtrack.argtypes import check_library, input_path
+from soundtrack.argtypes import check_library, input_path, print_warnings
 from soundtrack.commands.analyze import SOURCES_HELP_DEFAULT
 
 NAME = "match"
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     index = update_sketch_index(lib, args.sketch_index)  # new tracks appended, removals rebuilt
     hits = rank(clip, lib if index is None else index, k=args.k, content_type=args.content_type, weights=weights,
                 fast=not args.exhaustive)
+    # Still listed (the catalogue keeps them until `index --prune`), but `score` passes over them: say so.
+    print_warnings("match", [f"the file of {m.title or Path(m.path).name!r} ({m.path}) is gone: `soundtrack index` "
+                             "finds a moved file again, `soundtrack index --prune` removes the track"
+                             for m in hits if not Path(m.path).is_file()])
     if args.json:
         from soundtrack.jsonout import print_json
 
