@@ -332,6 +332,35 @@ def test_a_missing_tool_is_named_before_any_file_is_written(piece, clip, tmp_pat
     assert set(midi_only) == {"mid"}  # MIDI alone needs neither
 
 
+def test_a_run_that_fails_midway_leaves_none_of_its_files(piece, clip, tmp_path, monkeypatch) -> None:
+    """A run that failed after the MIDI (a folder where the WAV goes) or was stopped while muxing (Ctrl-C)
+    left the MIDI and WAV it had written, a partial set passing for a piece. They go, and a folder the run
+    made; an earlier run's file that the failed run never reached stays."""
+    import os
+    import time
+
+    from composer.output import write
+    from composer.output.write import write_outputs
+
+    out = tmp_path / "out"
+    (out / "cue.wav").mkdir(parents=True)
+    earlier = out / "cue.musicxml"
+    earlier.write_text("an earlier run's score")
+    os.utime(earlier, (time.time() - 60, time.time() - 60))
+    with pytest.raises(MediaError, match="is a directory"):
+        write_outputs(piece, out, "cue", clip)
+    assert sorted(p.name for p in out.iterdir()) == ["cue.musicxml", "cue.wav"]  # no cue.mid
+    assert earlier.read_text() == "an earlier run's score"
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(write, "mux_soundtrack", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(piece, tmp_path / "new", "cue", clip, ("mid", "wav", "mp4", "stems"))
+    assert not (tmp_path / "new").exists()
+
+
 def test_write_outputs_optional_formats_and_bad_arguments(piece, tmp_path, monkeypatch) -> None:
     from composer.output.write import write_outputs
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Callable, Collection, Iterator, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError, make_folder
@@ -108,55 +108,55 @@ def write_outputs(
     # With a clip, every audio file is rendered at the rate its soundtrack is delivered at (the clip's own):
     # the WAV is muxed as it is, and the clip's sound is mixed in without a change of rate.
     rate = delivery_rate(clip) if "mp4" in wanted and clip is not None else SAMPLE_RATE
-    folder = make_folder(Path(out_dir))
-    written: dict[str, dict[str, Path]] = {}
-    # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.
-    share = {f: _SHARE[f] / sum(_SHARE[w] for w in wanted) for f in wanted}
-    done = [0.0]
+    with _partial_set_removed(Path(out_dir), stem) as folder:  # an error or Ctrl-C leaves no partial set
+        written: dict[str, dict[str, Path]] = {}
+        # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.
+        share = {f: _SHARE[f] / sum(_SHARE[w] for w in wanted) for f in wanted}
+        done = [0.0]
 
-    def write(fmt: str, own: Future[ClipSound] | None = None) -> None:
-        if progress is not None and fmt != "mp4":  # the mux runs beside the others: said when it starts
-            progress(done[0], _DOING[fmt])
-            done[0] += share[fmt]
-        t0 = time.perf_counter()
-        try:
-            if fmt == "mp4":
-                written[fmt], sound = _mux(piece, clip, folder / f"{stem}.mp4", soundfont,
-                                           written.get("wav", {}).get("wav"), clip_sound, speech,
-                                           own.result() if own is not None else None, duck_db, rate)
-                if notes is not None:
-                    notes.append(sound.describe())
-            else:
-                written[fmt] = _write_one(piece, fmt, folder, stem, soundfont, rate, (title, credit))
-        except SoundtrackError as err:
-            if fmt not in optional:
-                raise
-            log.warning("%s export left out: %s", fmt, err)
-            return
-        if timings is not None:
-            timings[fmt] = time.perf_counter() - t0
+        def write(fmt: str, own: Future[ClipSound] | None = None) -> None:
+            if progress is not None and fmt != "mp4":  # the mux runs beside the others: said when it starts
+                progress(done[0], _DOING[fmt])
+                done[0] += share[fmt]
+            t0 = time.perf_counter()
+            try:
+                if fmt == "mp4":
+                    written[fmt], sound = _mux(piece, clip, folder / f"{stem}.mp4", soundfont,
+                                               written.get("wav", {}).get("wav"), clip_sound, speech,
+                                               own.result() if own is not None else None, duck_db, rate)
+                    if notes is not None:
+                        notes.append(sound.describe())
+                else:
+                    written[fmt] = _write_one(piece, fmt, folder, stem, soundfont, rate, (title, credit))
+            except SoundtrackError as err:
+                if fmt not in optional:
+                    raise
+                log.warning("%s export left out: %s", fmt, err)
+                return
+            if timings is not None:
+                timings[fmt] = time.perf_counter() - t0
 
-    # The MIDI and the mix first: FluidSynth is fed one event at a time from Python, so beside other
-    # Python work it waits for the GIL at every note (beside music21's MusicXML export a minute took
-    # 3 s instead of 1.2 s). The MusicXML (0.01 s now) and stems then run while FFmpeg, a process of
-    # its own, muxes the clip. The clip's own sound (an FFmpeg decode and a loudness reading) is read
-    # meanwhile, while the mix renders.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mux") as pool:
-        own = None
-        if "mp4" in wanted and clip is not None:
-            own = pool.submit(read_clip_sound, clip, clip_sound, speech=speech, sr=rate)
-        for fmt in wanted:
-            if fmt in ("mid", "wav"):
-                write(fmt)
-        if progress is not None and "mp4" in wanted:
-            progress(done[0], _DOING["mp4"])
-            done[0] += share["mp4"]
-        mux = pool.submit(write, "mp4", own) if "mp4" in wanted else None
-        for fmt in wanted:
-            if fmt in ("musicxml", "stems"):
-                write(fmt)
-        if mux is not None:
-            mux.result()
+        # The MIDI and the mix first: FluidSynth is fed one event at a time from Python, so beside other
+        # Python work it waits for the GIL at every note (beside music21's MusicXML export a minute took
+        # 3 s instead of 1.2 s). The MusicXML (0.01 s now) and stems then run while FFmpeg, a process of
+        # its own, muxes the clip. The clip's own sound (an FFmpeg decode and a loudness reading) is read
+        # meanwhile, while the mix renders.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mux") as pool:
+            own = None
+            if "mp4" in wanted and clip is not None:
+                own = pool.submit(read_clip_sound, clip, clip_sound, speech=speech, sr=rate)
+            for fmt in wanted:
+                if fmt in ("mid", "wav"):
+                    write(fmt)
+            if progress is not None and "mp4" in wanted:
+                progress(done[0], _DOING["mp4"])
+                done[0] += share["mp4"]
+            mux = pool.submit(write, "mp4", own) if "mp4" in wanted else None
+            for fmt in wanted:
+                if fmt in ("musicxml", "stems"):
+                    write(fmt)
+            if mux is not None:
+                mux.result()
     if progress is not None:
         progress(1.0, "written")
     files = {key: path for fmt in wanted for key, path in written.get(fmt, {}).items()}
@@ -164,6 +164,39 @@ def write_outputs(
     if stale:
         log.warning("%s", stale_note(stale, files))
     return files
+
+
+@contextmanager
+def _partial_set_removed(out_dir: Path, stem: str) -> Iterator[Path]:
+    """``out_dir``, made; if the block fails, the files of ``stem``'s set it wrote are removed
+    (:func:`remove_partial`) before the error goes on."""
+    existed = out_dir.is_dir()
+    since_ns = time.time_ns() - 100_000_000  # file times come from the kernel's coarse clock: a margin
+    folder = make_folder(out_dir)
+    try:
+        yield folder
+    except BaseException:
+        remove_partial(folder, stem, since_ns, created=not existed)
+        raise
+
+
+def remove_partial(folder: Path, stem: str, since_ns: int, *, created: bool) -> None:
+    """Remove what a failed or interrupted :func:`write_outputs` run wrote of ``stem``'s set (the MIDI and WAV
+    of a run stopped while muxing, a WAV cut short): the files of its names touched since ``since_ns``, so an
+    earlier run's file this run never reached stays; then the folders, when this run made them and they
+    are empty. The MP4 needs nothing: it is renamed into place only when whole."""
+    def fresh(path: Path) -> bool:
+        return path.is_file() and path.stat().st_mtime_ns >= since_ns
+
+    stems = folder / f"{stem}-stems"
+    doomed = [folder / f"{stem}{suffix}" for suffix in _SUFFIXES if suffix != "-stems"]
+    doomed += _stems_in(stems) if stems.is_dir() else []
+    for path in filter(fresh, doomed):
+        path.unlink(missing_ok=True)
+        log.info("removed %s, written by the run that failed", path)
+    for made in (stems, folder) if created else (stems,):
+        if made.is_dir() and made.stat().st_mtime_ns >= since_ns and not any(made.iterdir()):
+            made.rmdir()
 
 
 def stale_outputs(folder: Path, stem: str, files: dict[str, Path]) -> list[Path]:
