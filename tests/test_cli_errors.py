@@ -316,3 +316,41 @@ def test_match_warns_of_a_listed_track_whose_file_is_gone(tmp_path: Path, bright
     assert len(json.loads(out.out)["matches"]) == 2  # still ranked: the catalogue keeps it until --prune
     warned = [line for line in out.err.splitlines() if "warning:" in line]
     assert len(warned) == 1 and f"({gone}) is gone" in warned[0] and str(kept) not in out.err
+
+
+def test_a_clip_too_long_to_compose_for_is_refused_before_its_analysis(capsys, tmp_path, monkeypatch):
+    """`compose film.mp4` and `score film.mp4` (no library) on a two-hour clip analysed it for 144 s and 6.9 GB,
+    then refused a score over one hour. A probe refuses it first; `--duration` still scores its start."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    import analysis.video
+    import composer.pipeline.score_video as score_video
+
+    film = tmp_path / "film.mp4"
+    with av.open(str(film), "w") as out:  # two frames 3700 s apart: a long clip in a few bytes
+        stream = out.add_stream("libx264", rate=1)
+        stream.width = stream.height = 16
+        stream.pix_fmt, stream.codec_context.time_base = "yuv420p", Fraction(1, 1)
+        for pts in (0, 3700):
+            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    def analysed(*_a, **_k):
+        raise AssertionError("analysed before its length was checked")
+
+    monkeypatch.setattr(analysis.video, "analyze_video", analysed)
+    monkeypatch.setattr(score_video, "analyze_video", analysed, raising=False)
+    for argv, advice in ((["compose", str(film), "--no-audio"], "give --duration to score its start"),
+                         (["score", str(film)], "a library track can still be fitted")):
+        said = _one_sentence(capsys, [*argv, "--out", str(tmp_path / "out")])
+        assert "film.mp4 runs 3701 s and a composed score is at most 3600 s (one hour)" in said and advice in said
+    assert not (tmp_path / "out").exists()
+    said = _one_sentence(capsys, ["compose", str(film), "--duration", "60", "--no-audio", "--out", str(tmp_path)])
+    assert "analysed before" in said  # with --duration it goes on to the analysis (stubbed here)

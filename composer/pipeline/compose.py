@@ -44,6 +44,8 @@ def lead_share(melody: Sequence[Note], duration: float) -> float:
 #: ... or that leaves more than this many bars (of the plan's beats, four to a bar) without a new note: a
 #: calm West African cue of 50 s had ten lead notes and six bars without one, heard as a lead gone missing.
 MAX_LEAD_GAP_BARS = 4.0
+#: The longest piece :func:`compose` writes, in seconds.
+MAX_DURATION = 3600.0
 
 
 def longest_lead_gap(melody: Sequence[Note], beats: np.ndarray, duration: float) -> float:
@@ -92,6 +94,22 @@ def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
     return tuple(Note((n.start - t0) / beat, (n.end - t0) / beat, n.pitch, n.velocity) for n in top)
 
 
+def check_clip_length(clip: Path, advice: str) -> None:
+    """A :class:`ParameterError` when ``clip`` runs longer than a composed piece may (:data:`MAX_DURATION`),
+    said from a probe before its analysis (minutes and gigabytes for a two-hour film) rather than after it;
+    ``advice`` says what the caller can do instead. A clip the probe cannot read is left to the analysis,
+    which names its problem."""
+    from analysis.media.probe import media_duration
+
+    try:
+        seconds = media_duration(clip)
+    except MediaError:
+        return
+    if seconds > MAX_DURATION:
+        raise ParameterError(f"{clip} runs {seconds:.0f} s and a composed score is at most {MAX_DURATION:.0f} s "
+                             f"(one hour): {advice}")
+
+
 def compose(
     arc: EmotionArc,
     cuts: Sequence[float] = (),
@@ -124,7 +142,7 @@ def compose(
     dur = float(arc.duration if duration is None else duration)
     if not np.isfinite(dur) or dur <= 0:
         raise ParameterError(f"`duration` must be positive (received {dur if duration is None else duration})")
-    if dur > 3600:
+    if dur > MAX_DURATION:
         raise ParameterError(f"`duration` must be at most one hour (received {dur} s)")
     sty = get_style(style)
     program = sty.lead if instrument is None else resolve_instrument(instrument)

@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
         stem = safe_stem(args.arc.stem, fallback="arc")
     else:
         from analysis.video import analyze_video
+        from composer.pipeline.compose import check_clip_length
 
+        if duration is None:
+            check_clip_length(args.clip, "give --duration to score its start")
         with progress_bar("analyse", not args.no_progress) as progress:
             clip = analyze_video(args.clip, progress=progress)
         print_warnings("compose", clip.warnings)
