@@ -354,3 +354,11 @@ def test_a_clip_too_long_to_compose_for_is_refused_before_its_analysis(capsys, t
     assert not (tmp_path / "out").exists()
     said = _one_sentence(capsys, ["compose", str(film), "--duration", "60", "--no-audio", "--out", str(tmp_path)])
     assert "analysed before" in said  # with --duration it goes on to the analysis (stubbed here)
+
+
+def test_demo_path_that_is_a_file_is_said_in_a_sentence(capsys, tmp_path):
+    """`soundtrack demo --path song.wav` said only "song.wav: File exists"."""
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"RIFF")
+    said = _one_sentence(capsys, ["demo", "--path", str(song)])
+    assert f"{song}: cannot create the demo library folder (File exists)" in said

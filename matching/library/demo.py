@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import ParameterError
+from analysis.errors import ParameterError, make_folder
 from matching.library.records import TrackRecord
 from matching.library.store import Library
 
@@ -193,8 +193,7 @@ def demo_library(
     """
     if pieces is not None and not 0 <= pieces <= len(PIECES):
         raise ParameterError(f"`pieces` must be within 0 and {len(PIECES)} (received {pieces})")
-    folder = Path(path).expanduser() if path is not None else demo_home()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(Path(path).expanduser() if path is not None else demo_home(), what="demo library folder")
     lib = Library(folder / "library.db")
     stale = lib.stale()
     if stale:  # analysed by an earlier music reader: the page must show what this one hears
