@@ -362,3 +362,24 @@ def test_demo_path_that_is_a_file_is_said_in_a_sentence(capsys, tmp_path):
     song.write_bytes(b"RIFF")
     said = _one_sentence(capsys, ["demo", "--path", str(song)])
     assert f"{song}: cannot create the demo library folder (File exists)" in said
+
+
+def test_compose_names_the_seed_melody_file_that_cannot_be_one(capsys, tmp_path):
+    """A folder was "seed melody file not found"; a MIDI of drums alone was "`seed_melody` has no pitched
+    notes", naming neither the file nor the flag."""
+    import pretty_midi
+
+    arc = tmp_path / "arc.json"
+    arc.write_text(json.dumps({"times": [0.25, 0.75], "valence": [0, 0], "arousal": [0, 0]}))
+    drums = tmp_path / "drums.mid"
+    pm = pretty_midi.PrettyMIDI()
+    kit = pretty_midi.Instrument(0, is_drum=True)
+    kit.notes.append(pretty_midi.Note(100, 36, 0.0, 0.5))
+    pm.instruments.append(kit)
+    pm.write(str(drums))
+    (tmp_path / "tune.mid").mkdir()
+    for seed, said in ((drums, "drums.mid: holds no pitched notes to develop as a seed melody"),
+                       (tmp_path / "tune.mid", "tune.mid: is a folder, not a seed melody MIDI file")):
+        line = _one_sentence(capsys, ["compose", "--arc", str(arc), "--seed-melody", str(seed), "--no-audio",
+                                      "--out", str(tmp_path / "out")])
+        assert said in line

@@ -66,12 +66,16 @@ def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
     """
     if isinstance(seed, (str, Path)):
         path = Path(seed)
+        if path.is_dir():
+            raise MediaError(path, "is a folder, not a seed melody MIDI file")
         if not path.is_file():
             raise MediaError(path, "seed melody file not found")
         try:
             pm = pretty_midi.PrettyMIDI(str(path))
         except Exception as err:  # mido/pretty_midi raise many types on a corrupt file
             raise MediaError(path, f"not a readable MIDI file ({type(err).__name__})") from None
+        if not any(inst.notes for inst in pm.instruments if not inst.is_drum):
+            raise MediaError(path, "holds no pitched notes to develop as a seed melody")
         seed = pm
     if isinstance(seed, pretty_midi.PrettyMIDI):
         _, bpms = seed.get_tempo_changes()
