@@ -554,7 +554,8 @@ class SoundtrackService:
             try:
                 if Path(p).is_file() and Path(p).stat().st_size > self.config.max_upload_mb * 1e6:
                     raise MediaError(name, f"is larger than the {self.config.max_upload_mb:.0f} MB limit")
-                record, new = import_track(self.library, p, storage=self.storage, title=Path(p).stem)
+                record, new = import_track(self.library, p, storage=self.storage, title=Path(p).stem,
+                                           max_seconds=self.config.max_track_s)
             except MediaError as err:  # named by the upload's name, not the stored copy's
                 failed.append(public_message(MediaError(name, err.problem)))
                 continue

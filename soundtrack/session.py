@@ -28,6 +28,8 @@ class AppConfig:
     work_dir: Path | None = None  # None: <home>/app
     max_upload_mb: float = 200.0
     max_duration_s: float = 600.0
+    #: The longest track a visitor may add by upload, seconds (measured, not read from a header).
+    max_track_s: float = 1800.0
     cleanup_age_s: float = 6 * 3600.0
     k: int = 8
     hop: float = 0.5
@@ -40,7 +42,7 @@ class AppConfig:
     storage_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_duration_s", "cleanup_age_s", "hop"):
+        for name in ("max_upload_mb", "max_duration_s", "max_track_s", "cleanup_age_s", "hop"):
             if not getattr(self, name) > 0:
                 raise ParameterError(f"`{name}` must be positive (received {getattr(self, name)})")
         if not 1 <= self.k <= 100:

@@ -148,6 +148,40 @@ def test_upload_failures_name_the_file_not_the_server_folder(lib_path, tmp_path)
     assert {p for p in service.storage.rglob("*") if p.is_file()} <= kept  # no orphan bytes kept
 
 
+def test_a_tiny_midi_holding_hours_is_refused_before_it_is_catalogued(lib_path, tmp_path):
+    """71 bytes of MIDI holding a note at ten hours: catalogued, its excerpt rendered the whole ten
+    hours (RSS past 2.8 GB before it was stopped). Now it is measured first and refused."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=4)  # slow: ten hours in few ticks
+    inst = pretty_midi.Instrument(0)
+    inst.notes += [pretty_midi.Note(80, 60, 0.0, 1.0), pretty_midi.Note(80, 64, 36000.0, 36001.0)]
+    pm.instruments.append(inst)
+    bomb = tmp_path / "ten-hours.mid"
+    pm.write(str(bomb))
+    assert bomb.stat().st_size < 200
+    service = _service(lib_path, tmp_path)
+    before = [r.id for r in service.library.list()]
+    msg = service.add_tracks([bomb])
+    assert msg.startswith("added 0 track(s); skipped: ten-hours.mid: lasts more than 1800 s"), msg
+    assert [r.id for r in service.library.list()] == before
+    assert not any(p.is_file() for p in service.storage.rglob("*.mid") if "ten-hours" in p.name)
+
+
+def test_a_long_audio_track_is_measured_by_its_packets_and_refused(lib_path, tmp_path):
+    import soundfile as sf
+
+    silence = tmp_path / "long-silence.flac"
+    with sf.SoundFile(str(silence), "w", samplerate=8000, channels=1, format="FLAC") as f:
+        for _ in range(3):
+            f.write(np.zeros(8000 * 60, np.int16))  # three minutes of silence: a few kB
+    service = _service(lib_path, tmp_path, max_track_s=120.0)
+    before = [r.id for r in service.library.list()]
+    msg = service.add_tracks([silence])
+    assert "long-silence.flac: lasts more than 120 s" in msg, msg
+    assert [r.id for r in service.library.list()] == before
+
+
 def test_uploads_can_be_switched_off(lib_path, tmp_path):
     service = _service(lib_path, tmp_path, allow_uploads=False)
     upload = write_midi(tmp_path / "x.mid", pitches=[60], tempo=100, velocity=80, program=0)

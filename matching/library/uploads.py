@@ -20,7 +20,7 @@ from typing import Any
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.hashing import content_hash
-from analysis.music.formats import TRACK_SUFFIXES
+from analysis.music.formats import MIDI_SUFFIXES, TRACK_SUFFIXES
 from matching.library.records import TrackRecord
 
 #: Suffixes an upload may have (what ``Library.add_folder`` indexes).
@@ -54,6 +54,47 @@ def _copy_in(src: Path, dest: Path) -> None:
         raise
 
 
+def track_seconds(path: Path, limit: float) -> float:
+    """Seconds of music in ``path``, measured without decoding or rendering, and refused past ``limit``.
+
+    A few bytes can hold hours: a MIDI note held for ten hours is 71 bytes, and ten hours of
+    FLAC silence a few MB, yet hearing either (rendered or decoded whole) takes gigabytes. MIDI
+    is measured by its parsed end time; audio by its packets (what the header claims is ignored),
+    stopping once past ``limit``.
+    """
+    if path.suffix.lower() in MIDI_SUFFIXES:
+        import pretty_midi
+
+        try:
+            seconds = float(pretty_midi.PrettyMIDI(str(path)).get_end_time())
+        except Exception as err:  # pretty_midi raises anything on a broken file
+            raise MediaError(path.name, f"is not a readable MIDI file ({type(err).__name__})") from None
+    else:
+        seconds = _audio_packet_seconds(path, limit)
+    if seconds > limit:
+        raise MediaError(path.name, f"lasts more than {limit:.0f} s (the limit for an added track)")
+    return seconds
+
+
+def _audio_packet_seconds(path: Path, limit: float) -> float:
+    import av
+
+    try:
+        with av.open(str(path), timeout=(30.0, 30.0)) as container:
+            if not container.streams.audio:
+                raise MediaError(path.name, "has no audio stream")
+            stream = container.streams.audio[0]
+            seconds = 0.0
+            for packet in container.demux(stream):
+                if packet.duration and packet.time_base:
+                    seconds += float(packet.duration * packet.time_base)
+                if seconds > limit:
+                    break
+            return seconds
+    except (av.error.FFmpegError, OSError, ValueError):
+        raise MediaError(path.name, "is not a readable audio file") from None
+
+
 def import_track(
     library: Any,
     path: str | Path,
@@ -61,17 +102,21 @@ def import_track(
     storage: str | Path,
     title: str | None = None,
     tags: Sequence[str] = (),
+    max_seconds: float | None = None,
 ) -> tuple[TrackRecord, bool]:
     """Copy ``path`` into ``storage`` and catalogue the copy; returns (record, newly added).
 
     ``library`` is a :class:`matching.Library`. A file whose bytes are already catalogued
-    returns the existing record and ``False``.
+    returns the existing record and ``False``. ``max_seconds`` refuses a longer track before
+    anything is copied or analysed (:func:`track_seconds`).
     """
     src = Path(path)
     suffix = src.suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise MediaError(src.name, f"is not an audio or MIDI file (suffix {suffix or 'none'!r}; "
                                    f"accepted: {', '.join(sorted(UPLOAD_SUFFIXES))})")
+    if max_seconds is not None:
+        track_seconds(src, max_seconds)
     checksum = content_hash(src)
     dest = Path(storage) / checksum[:2] / f"{checksum}{suffix}"
     existing = library.by_checksum(checksum)
@@ -97,4 +142,4 @@ def check_storage(storage: str | Path | None) -> Path:
     return Path(storage)
 
 
-__all__ = ["UPLOAD_SUFFIXES", "check_storage", "default_storage", "import_track"]
+__all__ = ["UPLOAD_SUFFIXES", "check_storage", "default_storage", "import_track", "track_seconds"]
