@@ -438,6 +438,14 @@ def build_ui(service: SoundtrackService) -> Any:
     return demo
 
 
+def _queue_share() -> Any:
+    from starlette.middleware import Middleware
+
+    from soundtrack.security import QueueShare
+
+    return Middleware(QueueShare)
+
+
 def serve(
     config: AppConfig | None = None, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True
 ) -> Any:
@@ -457,6 +465,7 @@ def serve(
         prevent_thread_lock=not block,
         show_error=True,
         css=CSS,  # Gradio 6 takes page CSS at launch
+        app_kwargs={"middleware": [_queue_share()]},  # a few heavy requests per visitor (security.py)
     )
     return demo
 

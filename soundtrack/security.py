@@ -88,7 +88,8 @@ def _strip_folders(text: str) -> str:
     return _ABS_PATH.sub(r"\1", text)
 
 
-__all__ = ["MAX_SEED", "check_seed", "optional_number", "public_message", "resolve_under_roots", "root_of"]
+__all__ = ["MAX_SEED", "QueueShare", "check_seed", "optional_number", "public_message", "resolve_under_roots",
+           "root_of"]
 
 
 #: Addresses only this machine can reach: there, visitors may add tracks without --allow-uploads.
@@ -109,3 +110,110 @@ def address(host: str | None = None, port: int | None = None, *, share_lan: bool
     if share_lan:
         return "0.0.0.0", port
     return (host or os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"), port
+
+
+#: Heavy requests (analyse, compose, preview, add tracks...) one client address may have queued or running.
+PER_CLIENT = 4
+
+
+class QueueShare:
+    """ASGI middleware: each client address may have at most ``limit`` heavy events waiting or running.
+
+    Gradio's queue is first come, first served across browser sessions, and a visitor can open
+    as many sessions as they like: one client queueing twelve analyses put the next visitor
+    tenth in line. A join past the limit is refused (HTTP 503, as Gradio refuses a full queue)
+    with a sentence; light events (those with no concurrency limit: the id, a rating) are not
+    counted. Clients behind one proxy share an address, and so a share (see SECURITY.md).
+    """
+
+    def __init__(self, app: Any, limit: int = PER_CLIENT) -> None:
+        self.app, self.limit = app, limit
+        self._ids: dict[str, set[str]] = {}  # per address: its heavy events Gradio still holds
+        self._joining: dict[str, int] = {}  # per address: joins on their way in (not yet given an id)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/queue/join"):
+            return await self.app(scope, receive, send)
+        body = await _whole_body(receive)
+        queue, heavy = _queue_and_weight(scope, body)
+        if not heavy or queue is None:
+            return await self.app(scope, _replay(body), send)
+        host = str((scope.get("client") or ("unknown",))[0])
+        live = self._ids.pop(host, set()) & queue.event_ids_to_events.keys()  # finished events leave that table
+        if live:
+            self._ids[host] = live
+        held = len(live) + self._joining.get(host, 0)
+        if held >= self.limit:
+            return await _refuse(send, f"you already have {held} requests waiting or running on this server "
+                                       f"(the limit per visitor is {self.limit}): wait for them to finish")
+        sent: list[bytes] = []
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                sent.append(message.get("body", b""))
+            await send(message)
+
+        self._joining[host] = self._joining.get(host, 0) + 1
+        try:
+            await self.app(scope, _replay(body), keep)
+        finally:
+            self._joining[host] -= 1
+            if not self._joining[host]:
+                del self._joining[host]
+        event_id = _event_id(b"".join(sent))
+        if event_id:
+            self._ids.setdefault(host, set()).add(event_id)
+
+
+async def _whole_body(receive: Any) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+        if sum(map(len, chunks)) > 4 * 2**20:  # a join names files; it never carries them
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    done = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal done
+        if done:
+            return {"type": "http.disconnect"}
+        done = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _queue_and_weight(scope: dict[str, Any], body: bytes) -> tuple[Any, bool]:
+    """(Gradio's queue, whether the joined event is heavy); (None, False) when either cannot be told."""
+    import json
+
+    try:
+        blocks = scope["app"].get_blocks()
+        fn = blocks.fns[int(json.loads(body)["fn_index"])]
+        return blocks._queue, fn.concurrency_limit is not None
+    except Exception:  # not a Gradio app, or a malformed join: Gradio answers it as it would
+        return None, False
+
+
+def _event_id(body: bytes) -> str | None:
+    import json
+
+    try:
+        return str(json.loads(body)["event_id"])
+    except Exception:
+        return None
+
+
+async def _refuse(send: Any, message: str) -> None:
+    import json
+
+    payload = json.dumps({"detail": message}).encode()
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})

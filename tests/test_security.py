@@ -333,3 +333,61 @@ def test_serve_flags_index_roots_and_uploads_on_the_lan(monkeypatch, tmp_path):
     assert local.index_roots == (tmp_path / "a", tmp_path / "b") and local.allow_uploads
     assert host == "0.0.0.0" and lan.index_roots == () and not lan.allow_uploads and lan_open.allow_uploads
     assert main(["serve", "--index-root", str(tmp_path / "missing")]) == 2
+
+
+# ---------------------------------------------------------------------- one visitor, many requests
+class _FakeGradio:
+    """Just enough of Gradio's app for :class:`QueueShare`: a join queues an event and answers its id."""
+
+    def __init__(self) -> None:
+        light, heavy = type("Fn", (), {"concurrency_limit": None}), type("Fn", (), {"concurrency_limit": "default"})
+        self.fns = {0: light, 1: heavy}
+        self._queue = type("Queue", (), {"event_ids_to_events": {}})()
+        self.joined = 0
+
+    def get_blocks(self):
+        return self
+
+    async def __call__(self, scope, receive, send):
+        import json
+
+        body = json.loads((await receive())["body"])
+        self.joined += 1
+        event_id = f"e{self.joined}-{body['fn_index']}"
+        self._queue.event_ids_to_events[event_id] = object()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": json.dumps({"event_id": event_id}).encode()})
+
+
+def _join(share, gradio, host: str, fn_index: int) -> int:
+    import asyncio
+    import json
+
+    body = json.dumps({"fn_index": fn_index, "data": [], "session_hash": host + str(gradio.joined)}).encode()
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "client": (host, 5000),
+             "app": gradio}
+    statuses = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    asyncio.run(share(scope, receive, send))
+    return statuses[0]
+
+
+def test_one_visitor_cannot_fill_the_queue_ahead_of_others():
+    """Before: one client queued twelve analyses and the next visitor was tenth in line."""
+    from soundtrack.security import PER_CLIENT, QueueShare
+
+    gradio = _FakeGradio()
+    share = QueueShare(gradio)
+    flood = [_join(share, gradio, "10.0.0.9", 1) for _ in range(PER_CLIENT + 3)]
+    assert flood == [200] * PER_CLIENT + [503] * 3
+    assert _join(share, gradio, "10.0.0.9", 0) == 200  # a light event (an id, a rating) still goes through
+    assert _join(share, gradio, "10.0.0.7", 1) == 200  # another visitor is not held back
+    gradio._queue.event_ids_to_events.clear()  # the flood's events finished
+    assert _join(share, gradio, "10.0.0.9", 1) == 200
