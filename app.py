@@ -21,7 +21,7 @@ from typing import Any
 from analysis.errors import SoundtrackError
 from soundtrack import results
 from soundtrack.live_page import build_live_tab
-from soundtrack.security import public_message
+from soundtrack.security import private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
 from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, shipped_example
 
@@ -58,7 +58,7 @@ def _publish(path: str | Path | None) -> str | None:
         return None
     from gradio import processing_utils, utils
 
-    return processing_utils.save_file_to_cache(path, utils.get_upload_folder())
+    return private_copy(processing_utils.save_file_to_cache(path, utils.get_upload_folder()))  # 0600: security.py
 
 
 def _guard(on_error: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -88,8 +88,27 @@ def _strip_folders(text: str) -> str:
     return _ABS_PATH.sub(r"\1", text)
 
 
-__all__ = ["MAX_SEED", "QueueShare", "check_seed", "optional_number", "public_message", "resolve_under_roots",
-           "root_of"]
+__all__ = ["MAX_SEED", "QueueShare", "check_seed", "optional_number", "private_copy", "public_message",
+           "resolve_under_roots", "root_of"]
+
+
+def private_copy(path: str) -> str:
+    """``path`` (a copy handed to one browser in Gradio's cache) readable by the server's account only.
+
+    Gradio copies a handed-out file with its mode (0644) into a folder it makes 0755, so any
+    account on the server could read every visitor's clip copies, plots, scores and data
+    exports there. The copy becomes 0600 and its hash-named folder 0700; the cache's own root
+    is left alone (it may be a shared folder such as /tmp).
+    """
+    copy = Path(path)
+    try:
+        copy.chmod(0o600)
+        copy.parent.chmod(0o700)
+    except OSError:  # another account's file (a shared cache): say so in the log, hand it out anyway
+        import logging
+
+        logging.getLogger("soundtrack.security").warning("could not make %s private", copy.name)
+    return path
 
 
 #: Addresses only this machine can reach: there, visitors may add tracks without --allow-uploads.

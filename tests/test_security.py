@@ -391,3 +391,19 @@ def test_one_visitor_cannot_fill_the_queue_ahead_of_others():
     assert _join(share, gradio, "10.0.0.7", 1) == 200  # another visitor is not held back
     gradio._queue.event_ids_to_events.clear()  # the flood's events finished
     assert _join(share, gradio, "10.0.0.9", 1) == 200
+
+
+# ---------------------------------------------------------------------- files other visitors were shown
+def test_copies_handed_to_a_browser_are_private_to_the_server_account(tmp_path, monkeypatch):
+    """Before: a visitor's data export, clip copies and scores lay 0644 in 0755 folders of Gradio's
+    cache, readable by every account on the server."""
+    import app
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    (tmp_path / "session").mkdir()
+    score = write_midi(tmp_path / "session" / "score.mid", pitches=[60, 64, 67], tempo=100, velocity=80, program=0)
+    score.chmod(0o644)
+    shown = Path(app._publish(score))
+    assert shown.is_relative_to(tmp_path / "cache") and shown.read_bytes() == score.read_bytes()
+    assert stat.S_IMODE(shown.stat().st_mode) == 0o600
+    assert stat.S_IMODE(shown.parent.stat().st_mode) == 0o700
