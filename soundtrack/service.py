@@ -43,7 +43,7 @@ from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
 from soundtrack.argtypes import counted, safe_stem
-from soundtrack.clips import make_example_clip, playable_view, probe_video, read_subtitle_upload
+from soundtrack.clips import PAGE_MAX_PIXELS, make_example_clip, playable_view, probe_video, read_subtitle_upload
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
     PRODUCT,
@@ -169,7 +169,8 @@ class SoundtrackService:
         mb = p.stat().st_size / 1e6
         if mb > self.config.max_upload_mb:
             raise MediaError(p.name, f"is {mb:.0f} MB; the limit is {self.config.max_upload_mb:.0f} MB")
-        return probe_video(p, max_duration=self.config.max_duration_s)  # counted from packets, not the header
+        return probe_video(p, max_duration=self.config.max_duration_s,  # counted from packets, not the header
+                           max_pixels=PAGE_MAX_PIXELS)
 
     def show_upload(self, session: Session, video: str | Path) -> tuple[Path, str] | None:
         """A quick look-only copy to show in place of an upload the browser cannot play, and why (None: the

@@ -407,3 +407,25 @@ def test_copies_handed_to_a_browser_are_private_to_the_server_account(tmp_path, 
     assert shown.is_relative_to(tmp_path / "cache") and shown.read_bytes() == score.read_bytes()
     assert stat.S_IMODE(shown.stat().st_mode) == 0o600
     assert stat.S_IMODE(shown.parent.stat().st_mode) == 0o700
+
+
+def test_a_giant_picture_is_refused_before_it_is_decoded(lib_path, tmp_path):
+    """Three flat 8192x8192 frames are a 198 kB file that took 737 MB to analyse; past 8K the page
+    now refuses the clip from its stream header, before a frame is decoded or a proxy is made."""
+    import av
+
+    giant = tmp_path / "giant.mp4"
+    with av.open(str(giant), "w") as out:
+        stream = out.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 8192, 4352, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        frame = np.full((4352, 8192, 3), 90, np.uint8)
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    assert giant.stat().st_size < 2_000_000
+    service = _service(lib_path, tmp_path)
+    with pytest.raises(MediaError, match=r"is 8192x4352 pixels; the largest picture accepted here"):
+        service.check_upload(giant)
+    with pytest.raises(MediaError, match="pixels"):
+        service.show_upload(service.new_session(), giant)
