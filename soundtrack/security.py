@@ -131,8 +131,9 @@ def address(host: str | None = None, port: int | None = None, *, share_lan: bool
     return (host or os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"), port
 
 
-#: Heavy requests (analyse, compose, preview, add tracks...) one client address may have queued or running.
-PER_CLIENT = 4
+#: Heavy requests (analyse, compose, preview, add tracks...) one client address may have queued or running:
+#: room for a page's own burst (an upload fires three events, then Analyse) while others' analyses run.
+PER_CLIENT = 6
 
 
 class QueueShare:
