@@ -155,11 +155,11 @@ class QueueShare:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/queue/join"):
             return await self.app(scope, receive, send)
         body = await _whole_body(receive)
-        queue, heavy = _queue_and_weight(scope, body)
-        if not heavy or queue is None:
+        held_ids, heavy = _held_and_weight(scope, body)
+        if not heavy or held_ids is None:
             return await self.app(scope, _replay(body), send)
         host = str((scope.get("client") or ("unknown",))[0])
-        live = self._ids.pop(host, set()) & queue.event_ids_to_events.keys()  # finished events leave that table
+        live = self._ids.pop(host, set()) & held_ids  # finished events leave Gradio's table
         if live:
             self._ids[host] = live
         held = len(live) + self._joining.get(host, 0)
@@ -209,15 +209,17 @@ def _replay(body: bytes) -> Any:
     return receive
 
 
-def _queue_and_weight(scope: dict[str, Any], body: bytes) -> tuple[Any, bool]:
-    """(Gradio's queue, whether the joined event is heavy); (None, False) when either cannot be told."""
+def _held_and_weight(scope: dict[str, Any], body: bytes) -> tuple[set[str] | None, bool]:
+    """(the ids of the events Gradio's queue still holds, whether the joined event is heavy); (None, False)
+    when either cannot be told: not a Gradio app, a malformed join, or a Gradio whose queue keeps them
+    elsewhere (``gradio>=5`` is all the project pins), so the middleware then stands aside."""
     import json
 
     try:
         blocks = scope["app"].get_blocks()
         fn = blocks.fns[int(json.loads(body)["fn_index"])]
-        return blocks._queue, fn.concurrency_limit is not None
-    except Exception:  # not a Gradio app, or a malformed join: Gradio answers it as it would
+        return set(blocks._queue.event_ids_to_events), fn.concurrency_limit is not None
+    except Exception:  # Gradio answers the join as it would
         return None, False
 
 
