@@ -170,4 +170,44 @@ def playable_view(session: Session, upload: Path) -> tuple[Path, str] | None:
     if session.upload != upload:
         return None
     session.add_view(view, upload)
+    session.quick = (upload, view, why)
     return view, why
+
+
+def shown_copy(session: Session, upload: Path, local: Path) -> tuple[Path | None, str | None]:
+    """(the copy players show and previews are muxed onto, why) when browsers may not play ``local``, the
+    session's copy of ``upload``, else (None, None); sets what the session's players show.
+
+    The small copy :func:`playable_view` made when ``upload`` arrived serves when there is one, else one like
+    it is made here: a preview is for looking. Only a composed score's MP4 gets a full-size copy
+    (:func:`delivery_copy`).
+    """
+    from analysis.media.proxy import browser_proxy, proxy_reason
+
+    made = session.quick
+    if made is not None and made[0] == upload and made[1].is_file():
+        proxy, why = made[1], made[2]
+    else:
+        why = proxy_reason(local)
+        proxy = browser_proxy(local, session.folder / "clip-play.mp4", max_height=VIEW_HEIGHT) if why else None
+    session.display = proxy or local
+    return proxy, why
+
+
+#: The full-size browser-playable copy of a clip the browser cannot play, in its session's folder.
+FULL_COPY = "clip-full.mp4"
+
+
+def delivery_copy(session: Session) -> Path:
+    """The clip a composed score's MP4 is muxed onto: the clip itself when browsers play it, else a
+    full-size browser-playable copy, made the first time a score needs it."""
+    from analysis.media.proxy import browser_proxy
+
+    video, shown = session.video, session.display  # as they are now: another clip may be chosen meanwhile
+    if shown is None or shown == video:
+        return video
+    full = session.folder / FULL_COPY
+    if not full.is_file():  # written under another name first: a failed conversion leaves no half file
+        part = browser_proxy(video, full.with_suffix(".part.mp4"))
+        part.replace(full)
+    return full

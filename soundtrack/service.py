@@ -43,7 +43,16 @@ from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
 from soundtrack import fitscale, results
 from soundtrack.argtypes import counted, safe_stem
-from soundtrack.clips import PAGE_MAX_PIXELS, make_example_clip, playable_view, probe_video, read_subtitle_upload
+from soundtrack.clips import (
+    FULL_COPY,
+    PAGE_MAX_PIXELS,
+    delivery_copy,
+    make_example_clip,
+    playable_view,
+    probe_video,
+    read_subtitle_upload,
+    shown_copy,
+)
 from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
     PRODUCT,
@@ -232,6 +241,7 @@ class SoundtrackService:
             session.video = session.display = None
             for made in session.folder.glob("preview-*"):  # named by list position: the next list's would reuse
                 made.unlink(missing_ok=True)
+            (session.folder / FULL_COPY).unlink(missing_ok=True)  # the old clip's
 
     def analyse(
         self,
@@ -296,7 +306,7 @@ class SoundtrackService:
         # is found, and a proxy made if not, while the clip is analysed rather than before (a minute of
         # 720p here: 5.3-5.5 s to the ranked list instead of 6.0-6.2 s).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxy") as pool:
-            playable = pool.submit(self._proxy, session, local)
+            playable = pool.submit(shown_copy, session, src, local)
             clip = analysis.analyze_video(
                 local,
                 hop=self.config.hop,
@@ -346,16 +356,6 @@ class SoundtrackService:
         return AnalysisView(plot=plot, table=table, choices=choices, summary=results.summary(clip, verdict) + note,
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy,
                             asked=(content_type, names))
-
-    @staticmethod
-    def _proxy(session: Session, local: Path) -> tuple[Path | None, str | None]:
-        """(proxy, why) when browsers may not play ``local``; sets what the session's players show."""
-        from analysis.media.proxy import browser_proxy, proxy_reason
-
-        why = proxy_reason(local)
-        proxy = browser_proxy(local, session.folder / "clip-play.mp4") if why else None
-        session.display = proxy or local
-        return proxy, why
 
     def display_video(self, session: Session) -> Path:
         """The clip as players show it: its browser-playable proxy when one was made."""
@@ -517,12 +517,17 @@ class SoundtrackService:
             with contextlib.suppress(UnknownRecommendation):  # the list went with the user's data: compose anyway
                 self.feedback.log_event(session.recommendation_id, "compose_instead")
         # As they are now: another clip may be chosen on the page while this runs.
-        clip, display, name = session.clip, self.display_video(session), session.name
-        report(0.05, "composing the score")
-        piece = composer.compose(
-            clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
-            seed=int(seed), tempo=tempo or None, energy=energy,
-        )
+        clip, name = session.clip, session.name
+        converting = session.display not in (None, session.video) and not (session.folder / FULL_COPY).is_file()
+        report(0.05, "composing the score" + (" and converting the clip for its video at full size" if converting
+                                              else ""))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="full-copy") as pool:  # FFmpeg beside the model
+            full = pool.submit(delivery_copy, session)
+            piece = composer.compose(
+                clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
+                seed=int(seed), tempo=tempo or None, energy=energy,
+            )
+            display = full.result()
         from composer.output.write import write_outputs, zip_stems
 
         stem, folder, notes = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder, []

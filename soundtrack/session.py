@@ -80,6 +80,8 @@ class Session:
     upload: Path | None = None  # the clip last uploaded, as received (what a look-only copy stands for)
     #: File name of a look-only copy shown in an upload's place -> that upload (the newest few).
     views: dict[str, Path] = field(default_factory=dict)
+    #: The newest look-only copy made on upload: (the upload, the copy, why the browser needs it).
+    quick: tuple[Path, Path, str] | None = None
 
     #: The last answer per kind of request ("analyse", "compose"), with what was asked: see :meth:`once`.
     last: dict[str, tuple[tuple[Any, ...], Any]] = field(default_factory=dict)

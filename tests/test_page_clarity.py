@@ -337,3 +337,29 @@ def test_an_upload_the_browser_cannot_play_is_shown_small_and_analysed_from_the_
     service.analyse(session, cached, user=service.signer.sign("view"))
     assert session.name == "camera.avi" and session.video.suffix == ".avi"
     assert probe(session.video).video_codec == "mjpeg" and session.clip.duration == pytest.approx(2.0, abs=0.1)
+
+
+def test_analysis_previews_on_the_small_copy_made_on_upload_and_only_a_score_gets_a_full_size_one(service, tmp_path):
+    """An upload the browser cannot play is converted once for looking (360 p, on upload): analysis and
+    previews use that copy, not a second, full-size one; the composed score's MP4 keeps the clip's size."""
+    big = tmp_path / "big.mp4"
+    make_clip(big, shots=[Shot(25, (30, 40, 120)), Shot(25, (250, 160, 40), motion=1.0)], size=(1280, 720),
+              audio="percussion")
+    odd = tmp_path / "studio.mp4"  # 4:2:2 H.264, as some cameras write: browsers play no H.264 but 4:2:0
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(big), "-c:v", "libx264", "-pix_fmt",
+                    "yuv422p", "-c:a", "copy", str(odd)], check=True)
+    from analysis.media.probe import probe
+
+    session = service.new_session()
+    shown, why = service.show_upload(session, odd)
+    assert why == "pixel format yuv422p"
+    view = service.analyse(session, shown, user=service.signer.sign("small"))
+    assert view.proxy == shown and why in view.summary
+    assert sorted(p.name for p in session.folder.glob("*.mp4")) == sorted(["clip.mp4", shown.name])
+    preview = service.preview(session, 0)
+    assert (probe(preview).width, probe(preview).height) == (640, 360)
+    score = service.compose(session, seed=1)
+    assert (probe(score.video).width, probe(score.video).height) == (1280, 720)
+    from analysis.media.proxy import proxy_reason
+
+    assert proxy_reason(score.video) is None and abs(probe_video(score.video) - 2.0) < 0.2
