@@ -240,7 +240,9 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
 
 
 def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
-    """Analyse, preview, listen, skip and rate; every success clears the messages it makes stale."""
+    """Analyse, preview, listen, skip and rate; every success clears the messages it makes stale. The preview
+    player holds only a track on the video: the clip alone is in the clip's player (its small copy when the
+    browser cannot play the upload), and a play in the preview player is logged as a play of the track."""
     no_list, gone = _no_list(gr), GONE
 
     @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone, gr.update()))
@@ -255,7 +257,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                     gr.update())
         first = view.choices[0] if view.choices else None
         return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
-                view.summary, _publish(view.proxy), "", "", "", gr.update(open=view.compose_instead), None,
+                view.summary, None, "", "", "", gr.update(open=view.compose_instead), None,
                 *gone, session.key)  # the browser keeps the key: a reload brings the list back (_wire_restore)
 
     @_guard(lambda msg: (msg, None))
@@ -328,7 +330,7 @@ def _wire_restore(gr: Any, service: SoundtrackService, c: dict[str, Any], loaded
         session, view, clip = found
         first = view.choices[0] if view.choices else None
         return (session, _publish(clip), _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
-                view.summary, _publish(view.proxy), gr.update(open=view.compose_instead), view.asked[0],
+                view.summary, None, gr.update(open=view.compose_instead), view.asked[0],
                 list(view.asked[1]))  # a list: Gradio reads a tuple as no box ticked
 
     loaded.then(on_restore, [c["saved"], c["token"]], outputs)

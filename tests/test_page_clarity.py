@@ -363,3 +363,29 @@ def test_analysis_previews_on_the_small_copy_made_on_upload_and_only_a_score_get
     from analysis.media.proxy import proxy_reason
 
     assert proxy_reason(score.video) is None and abs(probe_video(score.video) - 2.0) < 0.2
+
+
+def test_the_preview_player_stays_empty_until_a_track_is_put_on_the_clip(service, tmp_path):
+    """After analysing (or a reload) of a clip the browser cannot play, the preview player held the bare clip,
+    and playing it logged a play of track 1, which was never heard; the clip's own player shows the clip."""
+    from app import build_ui
+
+    odd = tmp_path / "grade.mp4"
+    make_clip(odd, shots=[Shot(25, (30, 40, 120)), Shot(25, (250, 160, 40), motion=1.0)], audio="percussion")
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(odd), "-c:v", "libx264", "-pix_fmt",
+                    "yuv444p", "-c:a", "copy", str(tmp_path / "grade-444.mp4")], check=True)
+    demo = build_ui(service)
+    fns = {fn.name: fn for fn in demo.fns.values()}
+    token = service.identify(None)[0]
+    session = service.new_session()
+    shown, _ = service.show_upload(session, tmp_path / "grade-444.mp4")
+    analysed = fns["on_analyse"]
+    out = analysed.fn(str(shown), None, "general", ["visual", "audio"], token, session, progress=lambda *a, **k: None)
+    by_id = {c.elem_id: v for c, v in zip(analysed.outputs, out, strict=True)}
+    assert "converted for the browser" in by_id["summary"] and by_id["error"] == ""
+    assert by_id["preview"] is None
+    restored = fns["on_restore"]
+    out = restored.fn(session.key, token)
+    by_id = {c.elem_id: v for c, v in zip(restored.outputs, out, strict=True)}
+    assert by_id["summary"] and by_id["clip"] is not None and by_id["preview"] is None
+
