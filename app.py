@@ -405,13 +405,16 @@ def build_ui(service: SoundtrackService) -> Any:
     """The Gradio Blocks page; every handler is a thin call into ``service``."""
     import gradio as gr
 
-    @_guard(lambda msg: (None, msg))
-    def on_load(token):
+    # The page's session is made as it loads: an upload's handler and an Analyse clicked before it returns
+    # then share one (each made its own, and the one returned last, the upload's, showed no list).
+    @_guard(lambda msg: (None, gr.update(), msg))
+    def on_load(token, session):
         token, uid = service.identify(token)
-        return token, (f"Your anonymous id: `{uid}`. Under it this server keeps the lists of tracks it showed you "
-                       "and what you did with them (plays, skips, ratings, downloads), to learn what fits; your "
-                       f"clips and files are deleted after {service.config.cleanup_age_s / 3600:g} hours. Download "
-                       "or delete what is kept under **Your data** below.")
+        note = (f"Your anonymous id: `{uid}`. Under it this server keeps the lists of tracks it showed you and what "
+                "you did with them (plays, skips, ratings, downloads), to learn what fits; your clips and files are "
+                f"deleted after {service.config.cleanup_age_s / 3600:g} hours. Download or delete what is kept under "
+                "**Your data** below.")
+        return token, service.ensure_session(session), note
 
     # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
     with gr.Blocks(
@@ -430,7 +433,8 @@ def build_ui(service: SoundtrackService) -> Any:
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
         build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # live_page.py
-        loaded = demo.load(on_load, [c["token"]], [c["token"], who], api_name="identify", concurrency_limit=None)
+        loaded = demo.load(on_load, [c["token"], c["session"]], [c["token"], c["session"], who], api_name="identify",
+                           concurrency_limit=None)
         loaded.then(service.catalogue, None, c["catalogue"])
         _wire_restore(gr, service, c, loaded)
         _wire_new_clip(gr, service, c)

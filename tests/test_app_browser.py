@@ -329,8 +329,13 @@ def test_unplayable_clip_is_shown_through_a_proxy_and_stale_errors_clear(server,
     page.locator("#analyse").click()
     expect(page.locator("#summary")).to_contain_text("converted for the browser", timeout=60_000)
     expect(page.locator("#error")).to_have_text("", timeout=10_000)  # the old error went with the success
+    # the clip plays in its own player (its small copy); the preview player waits for a track on the clip
+    page.evaluate("() => { const v = document.querySelector('#clip video'); v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('#clip video').currentTime > 0.2", timeout=20_000)
+    assert page.evaluate("() => !document.querySelector('#preview video')?.src")
+    page.locator("#preview-btn").click()
     page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }",
-                           timeout=20_000)
+                           timeout=60_000)
     page.evaluate("() => { const v = document.querySelector('#preview video'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#preview video').currentTime > 0.2", timeout=20_000)
     page.close()

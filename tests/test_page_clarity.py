@@ -389,3 +389,34 @@ def test_the_preview_player_stays_empty_until_a_track_is_put_on_the_clip(service
     by_id = {c.elem_id: v for c, v in zip(restored.outputs, out, strict=True)}
     assert by_id["summary"] and by_id["clip"] is not None and by_id["preview"] is None
 
+
+def test_analyse_clicked_while_the_upload_is_still_being_copied_keeps_its_list(service, tmp_path):
+    """Analyse clicked before the small copy of an unplayable upload came back: the upload's handler returned
+    last with a session of its own, so the page then held a session with no list ("pick a track from the
+    list"). The page's one session is made as it loads; both handlers work in it."""
+    import gradio as gr
+
+    from app import build_ui
+
+    plain = tmp_path / "take.mp4"
+    make_clip(plain, shots=[Shot(25, (30, 40, 120)), Shot(25, (250, 160, 40), motion=1.0)], audio="percussion")
+    odd = tmp_path / "take-444.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(plain), "-c:v", "libx264", "-pix_fmt",
+                    "yuv444p", "-c:a", "copy", str(odd)], check=True)
+    demo = build_ui(service)
+    fns = {fn.name: fn for fn in demo.fns.values()}
+    page: dict[str, object] = {"video": str(odd)}
+
+    def run(name: str, *args: object, **kwargs: object) -> None:  # the browser's state after the handler
+        fn = fns[name]
+        for comp, value in zip(fn.outputs, fn.fn(*args, **kwargs), strict=True):
+            if isinstance(comp, gr.State):
+                page["session"] = value
+
+    token = service.identify(None)[0]
+    run("on_load", *[page.get("session") if isinstance(i, gr.State) else token for i in fns["on_load"].inputs])
+    session = page.get("session")
+    run("on_analyse", str(odd), None, "general", ["visual", "audio"], token, session, progress=lambda *a, **k: None)
+    run("on_upload", session, str(odd))  # its copy came back after the list
+    preview = fns["on_preview"].fn(page["session"], "1. x", "replace", 14)
+    assert preview[0] == "" and preview[1] is not None
