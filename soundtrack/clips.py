@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,9 +199,9 @@ def shown_copy(session: Session, upload: Path, local: Path) -> tuple[Path | None
 FULL_COPY = "clip-full.mp4"
 
 
-def delivery_copy(session: Session) -> Path:
+def delivery_copy(session: Session, progress: Callable[[float], None] | None = None) -> Path:
     """The clip a composed score's MP4 is muxed onto: the clip itself when browsers play it, else a
-    full-size browser-playable copy, made the first time a score needs it."""
+    full-size browser-playable copy, made the first time a score needs it (``progress`` hears its share made)."""
     from analysis.media.proxy import browser_proxy
 
     video, shown = session.video, session.display  # as they are now: another clip may be chosen meanwhile
@@ -208,6 +209,7 @@ def delivery_copy(session: Session) -> Path:
         return video
     full = session.folder / FULL_COPY
     if not full.is_file():  # written under another name first: a failed conversion leaves no half file
-        part = browser_proxy(video, full.with_suffix(".part.mp4"))
+        seconds = float(getattr(session.clip, "duration", 0.0) or 0.0)
+        part = browser_proxy(video, full.with_suffix(".part.mp4"), progress=progress, seconds=seconds)
         part.replace(full)
     return full

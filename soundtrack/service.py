@@ -518,16 +518,17 @@ class SoundtrackService:
                 self.feedback.log_event(session.recommendation_id, "compose_instead")
         # As they are now: another clip may be chosen on the page while this runs.
         clip, name = session.clip, session.name
-        converting = session.display not in (None, session.video) and not (session.folder / FULL_COPY).is_file()
-        report(0.05, "composing the score" + (" and converting the clip for its video at full size" if converting
-                                              else ""))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="full-copy") as pool:  # FFmpeg beside the model
-            full = pool.submit(delivery_copy, session)
-            piece = composer.compose(
-                clip.arc, cuts=clip.cuts, duration=clip.duration, style=style, instrument=instrument or None,
-                seed=int(seed), tempo=tempo or None, energy=energy,
+        report(0.05, "composing the score")
+        # The model composes while FFmpeg makes the clip's full-size copy, when it needs one; the copy reports
+        # from this thread, where the page's progress bar hears it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose") as pool:
+            composing = pool.submit(
+                composer.compose, clip.arc, cuts=clip.cuts, duration=clip.duration, style=style,
+                instrument=instrument or None, seed=int(seed), tempo=tempo or None, energy=energy,
             )
-            display = full.result()
+            display = delivery_copy(session, lambda f: report(0.05 + 0.25 * f, "converting the clip for the "
+                                                              "browser at full size (the score's video)"))
+            piece = composing.result()
         from composer.output.write import write_outputs, zip_stems
 
         stem, folder, notes = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder, []

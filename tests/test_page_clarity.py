@@ -358,8 +358,13 @@ def test_analysis_previews_on_the_small_copy_made_on_upload_and_only_a_score_get
     assert sorted(p.name for p in session.folder.glob("*.mp4")) == sorted(["clip.mp4", shown.name])
     preview = service.preview(session, 0)
     assert (probe(preview).width, probe(preview).height) == (640, 360)
-    score = service.compose(session, seed=1)
+    steps: list[tuple[float, str]] = []
+    score = service.compose(session, seed=1, progress=lambda f, m: steps.append((f, m)))
     assert (probe(score.video).width, probe(score.video).height) == (1280, 720)
+    # the full-size copy, the slow part, moves the page's progress bar as FFmpeg writes it
+    converting = [f for f, m in steps if "full size" in m]
+    assert converting and converting[-1] == pytest.approx(0.3, abs=0.01) and converting == sorted(converting)
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps)
     from analysis.media.proxy import proxy_reason
 
     assert proxy_reason(score.video) is None and abs(probe_video(score.video) - 2.0) < 0.2

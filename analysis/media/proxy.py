@@ -9,7 +9,9 @@ argument list and absolute paths only (so no file name is read as an option).
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from analysis.errors import MediaError
@@ -59,11 +61,13 @@ def proxy_reason(path: str | Path) -> str | None:
     return "damaged frames" if damage else None
 
 
-def browser_proxy(src: str | Path, out: str | Path, *, max_height: int | None = None) -> Path:
+def browser_proxy(src: str | Path, out: str | Path, *, max_height: int | None = None,
+                  progress: Callable[[float], None] | None = None, seconds: float = 0.0) -> Path:
     """Write ``out``: ``src`` as H.264 yuv420p + AAC in MP4, even dimensions, fast start.
 
     ``max_height`` (pixels) makes a quick look-only copy: no taller than that, encoded at FFmpeg's
     fastest preset (the page shows one while a clip the browser cannot play waits to be analysed).
+    ``progress`` hears the share of the clip's ``seconds`` written, as FFmpeg reports it.
     """
     source, dst = Path(src).resolve(), Path(out).resolve()
     if not source.is_file():
@@ -76,10 +80,29 @@ def browser_proxy(src: str | Path, out: str | Path, *, max_height: int | None = 
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-err_detect", "ignore_err", "-i", str(source),
         "-map", main_video_map(source), "-map", "0:a:0?", "-c:v", "libx264", "-preset", preset, "-crf", crf,
-        "-pix_fmt", "yuv420p", "-vf", size, "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(dst),
+        "-pix_fmt", "yuv420p", "-vf", size, "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart",
+        "-progress", "pipe:1", "-nostats", str(dst),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not dst.is_file() or dst.stat().st_size == 0:
-        lines = proc.stderr.strip().splitlines()
+    code, said = _run_reporting(cmd, progress if seconds > 0 else None, seconds)
+    if code != 0 or not dst.is_file() or dst.stat().st_size == 0:
+        lines = said.strip().splitlines()
         raise MediaError(src, f"could not be converted for the browser ({lines[-1] if lines else 'no message'})")
     return Path(out)
+
+
+#: A line of FFmpeg's ``-progress`` report ("out_time_us=1234567"); anything else it says is a complaint.
+_REPORT_LINE = re.compile(r"^(\w+)=(\S*)$")
+
+
+def _run_reporting(cmd: list[str], progress: Callable[[float], None] | None, seconds: float) -> tuple[int, str]:
+    """Run ``cmd`` (FFmpeg with ``-progress pipe:1``): (its exit code, what it said besides its report),
+    telling ``progress`` the share of ``seconds`` written. One pipe for both, so neither fills unread."""
+    said: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout or ():
+            found = _REPORT_LINE.match(line.strip())
+            if found is None:
+                said.append(line)
+            elif progress is not None and found[1] == "out_time_us" and found[2].isdigit():
+                progress(min(1.0, int(found[2]) / 1e6 / seconds))
+    return proc.returncode, "".join(said)
