@@ -219,9 +219,9 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
         return ("", None, None, no_list, "", None, "", "", None, "", "", *gone)
 
     @_guard(lambda msg: (gr.update(), gr.update(), msg))
-    def on_upload(session, video):  # a clip the browser cannot play: a small copy to look at in its place
-        session = service.ensure_session(session)
-        shown = service.show_upload(session, video) if video else None
+    def on_upload(session, video, progress=gr.Progress()):  # noqa: B008  # a clip the browser cannot play:
+        session = service.ensure_session(session)  # a small copy to look at in its place, its making shown
+        shown = service.show_upload(session, video, progress=lambda f, m: progress(f, desc=m)) if video else None
         if shown is None:
             return session, gr.update(), ""
         return session, _publish(shown[0]), (f"Your browser cannot play this clip ({shown[1]}): shown as a small "

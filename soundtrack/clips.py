@@ -149,12 +149,13 @@ def read_subtitle_upload(upload: object, folder: Path) -> Subtitles:
 VIEW_HEIGHT = 360
 
 
-def playable_view(session: Session, upload: Path) -> tuple[Path, str] | None:
+def playable_view(session: Session, upload: Path, progress: Callable[[float], None] | None = None,
+                  seconds: float = 0.0) -> tuple[Path, str] | None:
     """(a small browser-playable copy of ``upload`` in the session's folder, why it is needed), or None when
     the browser plays the upload as it is, or another clip was uploaded while the copy was made.
 
     The session remembers which upload the copy stands for (:meth:`Session.original`), so analysis and
-    muxing read the upload itself.
+    muxing read the upload itself. ``progress`` hears the share made of the upload's ``seconds``.
     """
     import secrets
 
@@ -167,7 +168,7 @@ def playable_view(session: Session, upload: Path) -> tuple[Path, str] | None:
         return None
     # a random part: the copy's name alone says which upload it stands for, and no two copies share one
     view = session.folder / f"{safe_stem(upload.stem, fallback='clip')}-view-{secrets.token_hex(4)}.mp4"
-    browser_proxy(upload, view, max_height=VIEW_HEIGHT)
+    browser_proxy(upload, view, max_height=VIEW_HEIGHT, progress=progress, seconds=seconds)
     if session.upload != upload:
         return None
     session.add_view(view, upload)

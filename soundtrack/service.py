@@ -181,11 +181,15 @@ class SoundtrackService:
         return probe_video(p, max_duration=self.config.max_duration_s,  # counted from packets, not the header
                            max_pixels=PAGE_MAX_PIXELS)
 
-    def show_upload(self, session: Session, video: str | Path) -> tuple[Path, str] | None:
+    def show_upload(self, session: Session, video: str | Path, *, progress: Progress | None = None
+                    ) -> tuple[Path, str] | None:
         """A quick look-only copy to show in place of an upload the browser cannot play, and why (None: the
-        upload plays as it is); the limits are checked first. Analysis and muxing read the upload itself."""
-        self.check_upload(video)
-        return playable_view(session, Path(video))
+        upload plays as it is); the limits are checked first. Analysis and muxing read the upload itself.
+        ``progress`` hears the share of the copy made."""
+        seconds = self.check_upload(video)
+        report = progress or (lambda f, m: None)
+        return playable_view(session, Path(video), lambda f: report(f, "making a small copy your browser can play"),
+                             seconds)
 
     # ------------------------------------------------------------------ identity
     def identify(self, token: object = None) -> tuple[str, str]:

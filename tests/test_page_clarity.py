@@ -351,8 +351,10 @@ def test_analysis_previews_on_the_small_copy_made_on_upload_and_only_a_score_get
     from analysis.media.probe import probe
 
     session = service.new_session()
-    shown, why = service.show_upload(session, odd)
+    made: list[tuple[float, str]] = []
+    shown, why = service.show_upload(session, odd, progress=lambda f, m: made.append((f, m)))
     assert why == "pixel format yuv422p"
+    assert made and made[-1][0] == pytest.approx(1.0, abs=0.01) and "small copy" in made[-1][1]  # seen being made
     view = service.analyse(session, shown, user=service.signer.sign("small"))
     assert view.proxy == shown and why in view.summary
     assert sorted(p.name for p in session.folder.glob("*.mp4")) == sorted(["clip.mp4", shown.name])
