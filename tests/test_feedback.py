@@ -300,3 +300,25 @@ def test_ratings_that_do_not_vary_within_a_list_leave_the_blend_alone(tmp_path, 
         log.rate(rec, 1, 5)
     learner.refresh()
     assert learner.estimate().w_dtw < PRESETS["general"].blend[0] - 0.1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_ratings_leave_the_blend_near_the_preset(tmp_path, seed):
+    # 20 listeners give random stars (1-5) to every track of 300 lists: nothing says which score
+    # they care about. The blend as a ratio of two coefficients that both shrink to 0 went to
+    # 0.0, 0.2 or 1.0 by the seed; the blend's own posterior stays with the prior and says so.
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log)
+    rng = np.random.default_rng(seed)
+    for i in range(300):
+        weights = learner.sample_weights(rng=rng)
+        cands = [{"score": 0.5, "dtw_score": d, "embedding_score": e} for d, e in rng.uniform(0, 1, (3, 2))]
+        rec = log.log_recommendation(user_id=f"r{i % 20}", clip_fingerprint="c", candidates=cands,
+                                     weights=weights.to_dict())  # fmt: skip
+        for position in range(3):
+            log.rate(rec, position, int(rng.integers(1, 6)))
+        learner.refresh()
+    est = learner.estimate()
+    assert est.n_ratings == 900
+    assert est.w_dtw == pytest.approx(PRESETS["general"].blend[0], abs=0.15)
+    assert est.w_dtw_sd > 0.1  # and it knows that it does not know

@@ -5,8 +5,10 @@ Two things are learned, per content type and optionally per user:
 1. **Blend weight** ``w_dtw`` (arc fit) against ``w_emb = 1 - w_dtw`` (embedding): a
    Bayesian linear regression of reward on the candidate's component scores,
    ``reward ~ b0 + b_dtw * dtw_score + b_emb * embedding_score``, with a Gaussian prior
-   centred on the default weights. The learned blend is ``b_dtw / (b_dtw + b_emb)``
-   (negative coefficients clipped to 0). The posterior updates in closed form from
+   centred on the default weights. The learned blend is the most probable ``w`` of
+   ``reward ~ b0 + s * (w * dtw_score + (1 - w) * embedding_score)`` on a grid
+   (:mod:`matching.feedback.blend`), not the ratio of the two coefficients, which is noise
+   when ratings follow neither score. The posterior updates in closed form from
    sufficient statistics (X^T W X and X^T W y), summed over each batch of new events at
    once, so learning is online and cheap: 100k events fold in a fraction of a second.
    The ratings of one list share an offset (the listener's mood and generosity), so the
@@ -51,6 +53,7 @@ import sqlalchemy as sa
 from analysis.caches import Cache
 from analysis.errors import ParameterError
 from matching.db import ReadOnlyDatabase, server_url
+from matching.feedback import blend
 from matching.feedback.evidence import (
     LIST_WIDTH,
     Batch,
@@ -83,6 +86,7 @@ class LearnerConfig:
     implicit_weight: float = 1.0  # multiplies the engagement weights (evidence._ENGAGEMENT) and skips
     list_offset_var: float = 0.02  # variance of a list's shared reward offset (mood, generosity), see list_evidence
     prior_w_dtw: float | None = None  # centre of the prior blend; None: the content type's preset
+    prior_blend_sd: float = 0.2  # sd of the prior on w_dtw itself (matching.feedback.blend)
 
     def __post_init__(self) -> None:
         if not 0 < self.max_explore <= 0.5:
@@ -94,6 +98,8 @@ class LearnerConfig:
                 f"`noise_var` and `prior_precision` must be positive (received {self.noise_var}, "
                 f"{self.prior_precision})"
             )
+        if not 0 < self.prior_blend_sd <= 1:
+            raise ParameterError(f"`prior_blend_sd` must be in (0, 1] (received {self.prior_blend_sd})")
         if self.prior_w_dtw is not None and not 0 <= self.prior_w_dtw <= 1:
             raise ParameterError(f"`prior_w_dtw` must be within 0 and 1 (received {self.prior_w_dtw})")
         if not self.transition_grid or list(self.transition_grid) != sorted(set(self.transition_grid)):
@@ -325,12 +331,22 @@ class WeightLearner:
         cov_u = np.linalg.inv(prec_u)
         return cov_u @ (prec_u0 @ mean_ct + u.xty / cfg.noise_var), cov_u
 
-    @staticmethod
-    def _blend(b: np.ndarray) -> np.ndarray:
-        """w_dtw from coefficient vectors ``(..., 3)``; 0.5 where neither score helps."""
-        pos = np.clip(b[..., 1:], 0.0, None)
-        tot = pos.sum(-1)
-        return np.where(tot > 1e-9, pos[..., 0] / np.where(tot > 1e-9, tot, 1.0), 0.5)
+    def _blend_posterior(self, content_type: str, user: str | None) -> np.ndarray:
+        """Log densities (unnormalised) of the grid's blend weights (:mod:`matching.feedback.blend`).
+
+        A user's prior is the content type's posterior without the user's own evidence, tempered
+        by ``user_prior_inflation`` (as :meth:`_posterior` widens its covariance).
+        """
+        cfg = self.config
+        w0 = _default_blend(content_type)[0] if cfg.prior_w_dtw is None else cfg.prior_w_dtw
+        s = self._ct.get(content_type, Stats())
+        u = self._user.get((content_type, user), Stats()) if user is not None else Stats()
+        log_p = blend.log_prior(w0, cfg.prior_blend_sd)
+        if s.xtx.any():
+            log_p = log_p + blend.log_likelihood(s.xtx - u.xtx, s.xty - u.xty, cfg.noise_var)
+        if user is not None and u.xtx.any():
+            log_p = log_p / cfg.user_prior_inflation + blend.log_likelihood(u.xtx, u.xty, cfg.noise_var)
+        return log_p
 
     def _arms(self, content_type: str, user: str | None) -> dict[float, tuple[float, float]]:
         """Posterior ``(mean, variance)`` of the residual reward per transition arm.
@@ -384,9 +400,8 @@ class WeightLearner:
             return self._estimate(content_type, user)
 
     def _estimate(self, content_type: str, user: str | None) -> WeightEstimate:
-        mean, cov = self._posterior(content_type, user)
-        draws = np.random.default_rng(0).multivariate_normal(mean, cov, size=400)
-        w = float(self._blend(mean))
+        log_p = self._blend_posterior(content_type, user)
+        w, sd = blend.mode(log_p), blend.sd(blend.normalise(log_p))
         s = (self._user.get((content_type, user)) if user else self._ct.get(content_type)) or Stats()
         return WeightEstimate(
             content_type=content_type,
@@ -397,7 +412,7 @@ class WeightLearner:
             n_events=s.n_events,
             n_ratings=s.n_ratings,
             n_users=len(s.users),
-            w_dtw_sd=round(float(self._blend(draws).std()), 4),
+            w_dtw_sd=round(sd, 4),
         )
 
     def current_weights(self, content_type: str = "general", user: str | None = None) -> MatchWeights:
@@ -413,9 +428,8 @@ class WeightLearner:
             return self._sample(content_type, user, rng or np.random.default_rng())
 
     def _sample(self, content_type: str, user: str | None, rng: np.random.Generator) -> MatchWeights:
-        mean, cov = self._posterior(content_type, user)
-        w_mean = float(self._blend(mean))
-        w = float(self._blend(rng.multivariate_normal(mean, cov)))
+        log_p = self._blend_posterior(content_type, user)
+        w_mean, w = blend.mode(log_p), blend.draw(blend.normalise(log_p), rng)
         lim = self.config.max_explore
         w = float(np.clip(w, max(0.0, w_mean - lim), min(1.0, w_mean + lim)))
         grid = list(self.config.transition_grid)
