@@ -144,7 +144,8 @@ def test_per_user_weights_follow_each_users_taste(tmp_path):
     log.delete_user("arcfan")
     assert learner.rebuild() == 120
     assert learner.estimate(user="arcfan").n_ratings == 0 and learner.estimate().n_ratings == 120
-    assert learner.estimate().w_dtw < 0.5
+    # One user left: below `min_users`, everyone's blend is the prior again; theirs stays their own.
+    assert learner.estimate().w_dtw == pytest.approx(0.5) and learner.estimate(user="vibes").w_dtw < 0.4
 
 
 def test_engagement_rewards_and_config_checks():
@@ -253,7 +254,7 @@ def test_a_users_own_ratings_count_once_in_their_weights(tmp_path):
     # With one user and a prior not widened for users, the user's posterior and everyone's are
     # the same evidence (the preset plus these ratings, once): they must agree exactly.
     log = FeedbackLog(tmp_path / "lib.db")
-    learner = WeightLearner(log, config=LearnerConfig(user_prior_inflation=1.0))
+    learner = WeightLearner(log, config=LearnerConfig(user_prior_inflation=1.0, min_users=1))
     rng = np.random.default_rng(3)
     for _ in range(6):
         _one_round(log, learner, Population(hidden_w_dtw=0.2), rng, user="solo")
@@ -322,3 +323,33 @@ def test_random_ratings_leave_the_blend_near_the_preset(tmp_path, seed):
     assert est.n_ratings == 900
     assert est.w_dtw == pytest.approx(PRESETS["general"].blend[0], abs=0.15)
     assert est.w_dtw_sd > 0.1  # and it knows that it does not know
+
+
+def test_one_listener_flooding_ratings_cannot_swing_everyones_blend(tmp_path):
+    # Ten listeners who like arc fit (hidden 0.8), then one (or one script) rating 300 lists as an
+    # embedding fan: everyone's blend counts them as at most `max_user_weight` ratings.
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log)
+    rng = np.random.default_rng(4)
+    for i in range(150):
+        _one_round(log, learner, Population(hidden_w_dtw=0.8), rng, user=f"u{i % 10}")
+    honest = learner.estimate().w_dtw
+    for _ in range(300):
+        _one_round(log, learner, Population(hidden_w_dtw=0.0), rng, user="flooder")
+    est = learner.estimate()
+    assert est.n_ratings == 450 and est.n_users == 11
+    assert est.w_dtw == pytest.approx(honest, abs=0.05)
+    assert learner.estimate(user="u0").w_dtw > 0.6  # a regular listener keeps their blend
+    assert learner.estimate(user="flooder").w_dtw < 0.3  # the flooder gets their own
+
+
+def test_a_lone_listener_moves_only_their_own_blend(tmp_path):
+    log = FeedbackLog(tmp_path / "lib.db")
+    learner = WeightLearner(log)
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        _one_round(log, learner, Population(hidden_w_dtw=0.0), rng, user="solo")
+    assert learner.estimate().w_dtw == pytest.approx(PRESETS["general"].blend[0])  # below `min_users`
+    assert learner.estimate(user="solo").w_dtw < 0.5
+    with pytest.raises(ParameterError, match="min_users"):
+        LearnerConfig(min_users=0)

@@ -32,8 +32,8 @@ def _library(db: Path, n: int = 12) -> tuple[Library, list]:
 def _rate_embedding_fan(db: Path, n: int = 15) -> None:
     """Lists rated on the page (logged under "general"): 5 stars to a strong embedding match, 1 to an arc fit."""
     log = FeedbackLog(db)
-    for _ in range(n):
-        rec = log.log_recommendation(user_id="fan", clip_fingerprint="clip", candidates=[
+    for i in range(n):  # two listeners: one alone does not move everyone's blend (LearnerConfig.min_users)
+        rec = log.log_recommendation(user_id=f"fan{i % 2}", clip_fingerprint="clip", candidates=[
             {"score": 0.5, "dtw_score": 0.9, "embedding_score": 0.1},
             {"score": 0.5, "dtw_score": 0.1, "embedding_score": 0.9},
         ])  # fmt: skip

@@ -147,3 +147,22 @@ def list_evidence(sums: np.ndarray, noise_var: float, offset_var: float) -> np.n
     xtx = sums[:, 7:16] - (k[:, None, None] * sx[:, :, None] * sx[:, None, :]).reshape(-1, 9)
     xty = sums[:, 16:19] - k[:, None] * sx * sy[:, None]
     return np.where(flat[:, None], 0.0, np.concatenate([xtx, xty], axis=1))
+
+
+def user_share(s: Stats, cap: float) -> float:
+    """The factor on one user's evidence in everyone's weights: 1, or less so that it sums to ``cap``
+    ratings' worth (a rating weighs 1, engagement less)."""
+    return min(1.0, cap / s.sum_w) if s.sum_w > 0 else 1.0
+
+
+def scaled_sum(parts: list[tuple[float, Stats]]) -> Stats:
+    """``sum f * s`` over ``(f, s)`` of the blend and arm statistics (counts and users are not summed)."""
+    out = Stats()
+    for f, s in parts:
+        out.xtx += f * s.xtx
+        out.xty += f * s.xty
+        out.sum_w += f * s.sum_w
+        for a, aw in s.arm_w.items():
+            out.arm_w[a] = out.arm_w.get(a, 0.0) + f * aw
+            out.arm_wr[a] = out.arm_wr.get(a, 0.0) + f * s.arm_wr.get(a, 0.0)
+    return out

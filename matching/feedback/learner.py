@@ -65,7 +65,9 @@ from matching.feedback.evidence import (
     list_rows,
     reward,
     rewards,
+    scaled_sum,
     sum_by,
+    user_share,
 )
 from matching.feedback.log import FeedbackLog, Observation, event_table, rec_table
 from matching.ranking.weights import PRESETS, MatchWeights, weights_for
@@ -87,6 +89,8 @@ class LearnerConfig:
     list_offset_var: float = 0.02  # variance of a list's shared reward offset (mood, generosity), see list_evidence
     prior_w_dtw: float | None = None  # centre of the prior blend; None: the content type's preset
     prior_blend_sd: float = 0.2  # sd of the prior on w_dtw itself (matching.feedback.blend)
+    max_user_weight: float = 20.0  # one user counts at most as this many ratings in everyone's weights
+    min_users: int = 2  # everyone's weights stay the preset until this many users gave evidence
 
     def __post_init__(self) -> None:
         if not 0 < self.max_explore <= 0.5:
@@ -97,6 +101,11 @@ class LearnerConfig:
             raise ParameterError(
                 f"`noise_var` and `prior_precision` must be positive (received {self.noise_var}, "
                 f"{self.prior_precision})"
+            )
+        if not self.max_user_weight > 0 or not isinstance(self.min_users, int) or self.min_users < 1:
+            raise ParameterError(
+                f"`max_user_weight` must be positive and `min_users` a whole number from 1 (received "
+                f"{self.max_user_weight}, {self.min_users!r})"
             )
         if not 0 < self.prior_blend_sd <= 1:
             raise ParameterError(f"`prior_blend_sd` must be in (0, 1] (received {self.prior_blend_sd})")
@@ -154,6 +163,7 @@ class WeightLearner:
         self._ct: dict[str, Stats] = {}
         self._user: dict[tuple[str, str], Stats] = {}
         self._lists: dict[int, np.ndarray] = {}  # per list id, its sums (see LIST_WIDTH)
+        self._shared_sums: dict[str, tuple[Stats, int]] = {}  # per content type, see _shared
         self._last_id = 0
         self._n_read = 0  # events read so far (all with ids up to _last_id)
         self._read_at = 0.0  # time.time() when the last read began
@@ -188,6 +198,7 @@ class WeightLearner:
         self._ct.clear()
         self._user.clear()
         self._lists.clear()
+        self._shared_sums.clear()
         self._last_id, self._n_read, self._read_at = 0, 0, 0.0
 
     def _log_rewritten(self) -> bool:
@@ -240,6 +251,7 @@ class WeightLearner:
         b = self._batch(obs)
         if not len(b.y):
             return
+        self._shared_sums.clear()
         cts, ct_index = group(b.content_type)
         users, user_index = group(b.user)
         pairs, pair_index = group(ct_index * len(users) + user_index)
@@ -256,7 +268,9 @@ class WeightLearner:
             s.add_blend(pair_sums[g])
             s.users.add(user)
             pair_stats.append(s)
+        self._shared_sums.clear()
         self._fold_arms(b, cts, ct_index, pair_stats, pair_index)
+        self._shared_sums.clear()
 
     def _list_terms(
         self, b: Batch, ct_index: np.ndarray, pair_index: np.ndarray
@@ -317,19 +331,35 @@ class WeightLearner:
         prec = np.diag([1e-2, 0.0, 0.0]) + cfg.prior_scale_precision * np.outer(u, u)
         prec += cfg.prior_precision * np.outer(v, v)
         mean0 = np.array([0.0, w0, 1.0 - w0])
-        s = self._ct.get(content_type, Stats())
+        s = self._shared(content_type, user)
         u = self._user.get((content_type, user), Stats()) if user is not None else Stats()
         # A user's prior is what *everyone else* taught (the content type's statistics less
         # the user's own), so each of the user's ratings counts once, in the user's part.
-        prec_ct = prec + (s.xtx - u.xtx) / cfg.noise_var
+        prec_ct = prec + s.xtx / cfg.noise_var
         cov_ct = np.linalg.inv(prec_ct)
-        mean_ct = cov_ct @ (prec @ mean0 + (s.xty - u.xty) / cfg.noise_var)
+        mean_ct = cov_ct @ (prec @ mean0 + s.xty / cfg.noise_var)
         if user is None:
             return mean_ct, cov_ct
         prec_u0 = np.linalg.inv(cov_ct * cfg.user_prior_inflation)
         prec_u = prec_u0 + u.xtx / cfg.noise_var
         cov_u = np.linalg.inv(prec_u)
         return cov_u @ (prec_u0 @ mean_ct + u.xty / cfg.noise_var), cov_u
+
+    def _shared(self, content_type: str, user: str | None) -> Stats:
+        """Everyone's evidence of ``content_type`` (less ``user``'s own), each user's scaled by
+        :func:`user_share` so that no one counts for more than ``max_user_weight`` ratings; none at
+        all while fewer than ``min_users`` users gave any. One listener (or one scripted client)
+        flooding ratings moved everyone's blend from 0.76 to 0.13 after 1,000 ratings."""
+        cfg = self.config
+        if content_type not in self._shared_sums:
+            mine = [s for (ct, _), s in self._user.items() if ct == content_type and s.sum_w > 0]
+            total = scaled_sum([(user_share(s, cfg.max_user_weight), s) for s in mine])
+            self._shared_sums[content_type] = (total, len(mine))
+        total, n = self._shared_sums[content_type]
+        own = self._user.get((content_type, user)) if user is not None else None
+        if own is not None and own.sum_w > 0:
+            total, n = scaled_sum([(1.0, total), (-user_share(own, cfg.max_user_weight), own)]), n - 1
+        return total if n >= cfg.min_users else Stats()
 
     def _blend_posterior(self, content_type: str, user: str | None) -> np.ndarray:
         """Log densities (unnormalised) of the grid's blend weights (:mod:`matching.feedback.blend`).
@@ -339,11 +369,11 @@ class WeightLearner:
         """
         cfg = self.config
         w0 = _default_blend(content_type)[0] if cfg.prior_w_dtw is None else cfg.prior_w_dtw
-        s = self._ct.get(content_type, Stats())
+        s = self._shared(content_type, user)
         u = self._user.get((content_type, user), Stats()) if user is not None else Stats()
         log_p = blend.log_prior(w0, cfg.prior_blend_sd)
         if s.xtx.any():
-            log_p = log_p + blend.log_likelihood(s.xtx - u.xtx, s.xty - u.xty, cfg.noise_var)
+            log_p = log_p + blend.log_likelihood(s.xtx, s.xty, cfg.noise_var)
         if user is not None and u.xtx.any():
             log_p = log_p / cfg.user_prior_inflation + blend.log_likelihood(u.xtx, u.xty, cfg.noise_var)
         return log_p
@@ -355,12 +385,12 @@ class WeightLearner:
         events (as the blend does, see :meth:`_posterior`).
         """
         cfg = self.config
-        s = self._ct.get(content_type) or Stats()
+        s = self._shared(content_type, user)
         us = (self._user.get((content_type, user)) if user is not None else None) or Stats()
         out = {}
         for a in cfg.transition_grid:
-            n = cfg.arm_prior_count + s.arm_w.get(a, 0.0) - us.arm_w.get(a, 0.0)
-            out[a] = ((s.arm_wr.get(a, 0.0) - us.arm_wr.get(a, 0.0)) / n, cfg.noise_var / n)
+            n = cfg.arm_prior_count + s.arm_w.get(a, 0.0)
+            out[a] = (s.arm_wr.get(a, 0.0) / n, cfg.noise_var / n)
         if user is None:
             return out
         for a, (m, var) in out.items():
