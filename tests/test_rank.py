@@ -187,3 +187,18 @@ def test_real_library_neighbours(real_library: Path, tmp_path: Path) -> None:
     assert hits[0].track_id == midi.id
     assert abs(hits[0].start - arc.duration * 0.3) <= arc.hop + 1e-6
     assert len({m.track_id for m in hits}) == len(lib)
+
+
+def test_k_and_candidates_take_numpy_integers_but_not_bools(library: tuple[Catalog, list[np.ndarray]]) -> None:
+    # A k computed with numpy (np.int64) was refused as "not a positive integer"; True passed as 1.
+    cat, vas = library
+    clip = _arc(vas[5][:30])
+    assert [m.track_id for m in rank(clip, cat, k=np.int64(3), candidates=np.int32(5))] == [
+        m.track_id for m in rank(clip, cat, k=3, candidates=5)
+    ]
+    assert len(rank(clip, cat, k=np.int64(len(cat) + 5))) == len(cat)  # k beyond the library: every track
+    for bad in (True, 0, -2, 2.0):
+        with pytest.raises(ParameterError, match=r"`k` must be a positive integer"):
+            rank(clip, cat, k=bad)
+    with pytest.raises(ParameterError, match=r"`candidates` must be a positive integer \(received False\)"):
+        rank(clip, cat, k=2, candidates=False)

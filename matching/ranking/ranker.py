@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +167,13 @@ def _catalog(library: Any) -> Catalog:
     )
 
 
+def _count(name: str, value: Any) -> int:
+    """A positive whole number as an ``int``: numpy integers too (a ``k`` computed with numpy), never a bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ParameterError(f"`{name}` must be a positive integer (received {value!r})")
+    return int(value)
+
+
 def rank(
     clip: Any,
     library: Any,
@@ -183,10 +191,8 @@ def rank(
     ``candidates`` tracks (default :func:`shortlist_size`) whose sketches
     (:mod:`matching.ranking.sketches`) fit best; ``fast=False`` scores every track.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ParameterError(f"`k` must be a positive integer (received {k!r})")
-    if candidates is not None and (not isinstance(candidates, int) or candidates < 1):
-        raise ParameterError(f"`candidates` must be a positive integer (received {candidates!r})")
+    k = _count("k", k)
+    candidates = None if candidates is None else _count("candidates", candidates)
     w = weights_for(content_type, weights)
     arc = clip_arc(clip)
     cat = _catalog(library)
