@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from analysis.errors import MediaError, ParameterError
-from matching.feedback.log import EVENT_KINDS, Candidate, FeedbackLog, clip_fingerprint
+from matching.feedback.log import EVENT_KINDS, Candidate, FeedbackLog, UnknownRecommendation, clip_fingerprint
 
 CANDS = [
     {"track_id": 1, "title": "a", "score": 0.9, "dtw_score": 0.95, "embedding_score": 0.7, "start": 3.0,
@@ -157,6 +157,9 @@ def test_impossible_events_are_refused_before_anything_is_stored(log, kwargs, me
         ({"score": float("nan"), "dtw_score": float("nan")}, r"`score` must be within 0 and 1 \(received nan"),
         ({"dtw_score": 1e6}, r"candidate `dtw_score` must be within 0 and 1 \(received 1000000.0\)"),
         ({"embedding_score": -1e6}, r"candidate `embedding_score` must be within 0 and 1"),
+        ({"track_id": 10**30}, r"candidate `track_id` must be a track id"),  # was SQLite's OverflowError
+        ({"start": float("nan")}, r"candidate `start` must be a finite number of at least 0 \(received nan\)"),
+        ({"stretch": -5.0}, r"candidate `stretch` must be a finite number"),
         ({"content_type": "nonsense"}, r"`content_type` must be one of .*received 'nonsense'"),
     ],
 )
@@ -165,4 +168,34 @@ def test_impossible_recommendations_are_refused_before_anything_is_stored(log, c
     cands = [{**CANDS[0], **change}, CANDS[1]]
     with pytest.raises(ParameterError, match=message):
         log.log_recommendation(user_id="u1", clip_fingerprint="abc", candidates=cands, content_type=content_type)
+    assert log.counts() == {"recommendations": 0, "candidates": 0}
+
+
+@pytest.mark.parametrize(
+    ("rec_id", "error", "message"),
+    [  # each was a ValueError or OverflowError from int() or SQLite, or rated list 1 (1.7, True)
+        ("1; drop table", ParameterError, r"`recommendation_id` must be a whole number \(received '1; drop table'\)"),
+        (float("nan"), ParameterError, r"`recommendation_id` must be a whole number \(received nan\)"),
+        (1.7, ParameterError, r"`recommendation_id` must be a whole number \(received 1.7\)"),
+        (True, ParameterError, r"`recommendation_id` must be a whole number \(received True\)"),
+        (10**30, UnknownRecommendation, r"no recommendation with id 10{30} in the feedback log"),
+    ],
+)
+def test_malformed_recommendation_ids_are_refused_clearly(log, rec_id, error, message):
+    log.log_recommendation(user_id="u1", clip_fingerprint="abc", candidates=CANDS)  # id 1
+    with pytest.raises(error, match=message):
+        log.rate(rec_id, 0, 3)
+    assert log.observations() == []
+
+
+def test_hostile_payloads_get_a_short_message_and_store_nothing(log):
+    with pytest.raises(ParameterError, match="`kind` must be one of") as err:
+        log.log_event(1, "x" * 1_000_000, position=0)
+    assert len(str(err.value)) < 300  # the megabyte is not echoed back
+    with pytest.raises(ParameterError, match="`user_id` must be") as err:
+        log.log_recommendation(user_id="u" * 1_000_000, clip_fingerprint="c", candidates=CANDS)
+    assert len(str(err.value)) < 300
+    with pytest.raises(ParameterError, match=r"`weights` must be finite numbers .*'transition': nan"):
+        log.log_recommendation(user_id="u1", clip_fingerprint="c", candidates=CANDS,
+                               weights={"transition": float("nan")})  # fmt: skip
     assert log.counts() == {"recommendations": 0, "candidates": 0}

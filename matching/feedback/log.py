@@ -24,6 +24,7 @@ import json
 import math
 import numbers
 import re
+import reprlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
@@ -44,6 +45,10 @@ EVENT_KINDS: tuple[str, ...] = ("rating", "play", "skip", "replay", "complete", 
 
 _SCORE_SLACK = 1e-9  # floating-point rounding of a score computed as 1.0
 _USER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_echo = _short.repr  # a hostile payload's echo in a message stays short
 
 _meta = sa.MetaData()
 
@@ -134,7 +139,7 @@ class Candidate:
             }
         except (TypeError, ValueError):
             raise ParameterError(
-                f"candidate needs numeric score, dtw_score and embedding_score (received {item!r})"
+                f"candidate needs numeric score, dtw_score and embedding_score (received {_echo(item)})"
             ) from None
         return cls(**fields)
 
@@ -144,6 +149,12 @@ class Candidate:
             v = getattr(self, name)
             if not (math.isfinite(v) and -_SCORE_SLACK <= v <= 1 + _SCORE_SLACK):
                 raise ParameterError(f"candidate `{name}` must be within 0 and 1 (received {v!r})")
+        if self.track_id is not None and not 0 <= self.track_id <= _MAX_ID:
+            raise ParameterError(f"candidate `track_id` must be a track id, 0 or more (received {self.track_id})")
+        for name, low in (("start", 0.0), ("stretch", 1e-9)):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v >= low):
+                raise ParameterError(f"candidate `{name}` must be a finite number of at least {low:g} (received {v!r})")
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,11 @@ def _weights_dict(weights: Any) -> dict[str, float]:
         raw = dict(weights)
     else:
         raise ParameterError(f"`weights` must be a dataclass or a mapping (received {type(weights).__name__})")
-    return {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    out = {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    bad = {k: v for k, v in out.items() if not math.isfinite(v)}
+    if bad:
+        raise ParameterError(f"`weights` must be finite numbers (received {_echo(bad)})")
+    return out
 
 
 def _is_number(x: Any) -> bool:
@@ -187,15 +202,15 @@ def _is_number(x: Any) -> bool:
 def _check_event(kind: str, position: Any, value: Any, duration: Any) -> None:
     """Refuse an event that could not have happened, before anything is stored."""
     if kind not in EVENT_KINDS:
-        raise ParameterError(f"`kind` must be one of {', '.join(EVENT_KINDS)} (received {kind!r})")
+        raise ParameterError(f"`kind` must be one of {', '.join(EVENT_KINDS)} (received {_echo(kind)})")
     if position is None:
         if kind not in ("compose_instead", "download"):
             raise ParameterError(f"`position` (which candidate) is required for a {kind!r} event")
     elif not isinstance(position, numbers.Integral) or isinstance(position, bool):
-        raise ParameterError(f"`position` must be a whole number (received {position!r})")
+        raise ParameterError(f"`position` must be a whole number (received {_echo(position)})")
     for name, x in (("value", value), ("duration", duration)):
         if x is not None and not (_is_number(x) and math.isfinite(x)):
-            raise ParameterError(f"`{name}` must be a finite number (received {x!r})")
+            raise ParameterError(f"`{name}` must be a finite number (received {_echo(x)})")
     if kind == "rating" and (value is None or not 1 <= value <= 5 or value != int(value)):
         raise ParameterError(f"a rating must be a whole number from 1 to 5 (received {value!r})")
     if duration is not None and duration <= 0:
@@ -208,10 +223,21 @@ class UnknownRecommendation(ParameterError):
     """An event for a recommendation the log does not hold (never logged, or deleted with its user's data)."""
 
 
+def check_recommendation_id(recommendation_id: object) -> int:
+    """A recommendation id as an ``int``: a whole number (numpy's too), never a bool, a float or a string."""
+    if isinstance(recommendation_id, bool) or not isinstance(recommendation_id, numbers.Integral):
+        raise ParameterError(f"`recommendation_id` must be a whole number (received {_echo(recommendation_id)})")
+    if not 1 <= recommendation_id <= _MAX_ID:
+        raise UnknownRecommendation(f"no recommendation with id {recommendation_id} in the feedback log")
+    return int(recommendation_id)
+
+
 def check_user(user_id: str) -> str:
     """Validate an anonymous user id (1-64 characters of letters, digits and ``_.:-``)."""
     if not isinstance(user_id, str) or not _USER_RE.match(user_id):
-        raise ParameterError(f"`user_id` must be 1-64 characters of letters, digits and _.:- (received {user_id!r})")
+        raise ParameterError(
+            f"`user_id` must be 1-64 characters of letters, digits and _.:- (received {_echo(user_id)})"
+        )
     return user_id
 
 
@@ -286,6 +312,7 @@ class FeedbackLog:
         downloaded). Returns the event id.
         """
         _check_event(kind, position, value, duration)
+        recommendation_id = check_recommendation_id(recommendation_id)
         # Read the owner first, in its own short transaction, then write in another: a
         # read-then-write transaction could deadlock on SQLite under many writers.
         with self.engine.connect() as conn:
