@@ -291,14 +291,14 @@ def test_ratings_that_do_not_vary_within_a_list_leave_the_blend_alone(tmp_path, 
         log.rate(rec, 0, stars)  # the same track again
     learner.refresh()
     for est in (learner.estimate(), learner.estimate(user="flat")):
-        assert est.n_ratings == 220
+        assert est.n_ratings == 200  # the track rated again counts once
         assert est.w_dtw == pytest.approx(PRESETS["general"].blend[0], abs=0.02)
     # Ratings that do vary within a list are learned from: the embedding-heavy track is preferred.
-    rec = log.log_recommendation(user_id="picky", clip_fingerprint="c", candidates=[
-        {"score": 0.9, "dtw_score": 0.95, "embedding_score": 0.8},
-        {"score": 0.9, "dtw_score": 0.8, "embedding_score": 0.95},
-    ])  # fmt: skip
     for _ in range(5):
+        rec = log.log_recommendation(user_id="picky", clip_fingerprint="c", candidates=[
+            {"score": 0.9, "dtw_score": 0.95, "embedding_score": 0.8},
+            {"score": 0.9, "dtw_score": 0.8, "embedding_score": 0.95},
+        ])  # fmt: skip
         log.rate(rec, 0, 1)
         log.rate(rec, 1, 5)
     learner.refresh()
@@ -355,3 +355,26 @@ def test_a_lone_listener_moves_only_their_own_blend(tmp_path):
     assert learner.estimate(user="solo").w_dtw < 0.5
     with pytest.raises(ParameterError, match="min_users"):
         LearnerConfig(min_users=0)
+
+
+def test_a_track_rated_again_counts_once_with_its_latest_rating(tmp_path):
+    # One listener clicks the same two stars ten times, and changes their mind on one track: their
+    # weights are those of rating each track once, as last rated (the ten clicks counted 20 ratings).
+    cands = [{"score": 0.9, "dtw_score": 0.95, "embedding_score": 0.8},
+             {"score": 0.9, "dtw_score": 0.8, "embedding_score": 0.95}]  # fmt: skip
+    learners = []
+    for name, clicks in (("again", [(0, 1), (1, 5)] * 10 + [(0, 5), (0, 2)]), ("once", [(1, 5), (0, 2)])):
+        log = FeedbackLog(tmp_path / f"{name}.db")
+        learner = WeightLearner(log)
+        rec = log.log_recommendation(user_id="picky", clip_fingerprint="c", candidates=cands)
+        for i, (position, stars) in enumerate(clicks):
+            log.rate(rec, position, stars)
+            if i % 3 == 0:
+                learner.refresh()  # replaced ratings may have been read already
+        learner.refresh()
+        learners.append(learner)
+    again, once = (lr.estimate(user="picky") for lr in learners)
+    assert again.n_ratings == once.n_ratings == 2
+    assert again.w_dtw == pytest.approx(once.w_dtw, abs=1e-6) and again.w_dtw_sd == pytest.approx(once.w_dtw_sd)
+    assert again.w_dtw < PRESETS["general"].blend[0] - 0.05  # the one contrast still teaches
+    assert learners[0].rebuild() == 22 and learners[0].estimate(user="picky") == again  # re-read: the same

@@ -94,6 +94,7 @@ class Batch:
     has_x: np.ndarray  # bool
     rating: np.ndarray  # bool
     arm: np.ndarray  # index into the transition grid, -1 where the weights used are unknown
+    sign: np.ndarray  # 1, or -1 for a rating taken back (the listener rated the same track again)
 
 
 def group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +110,7 @@ def sum_by(index: np.ndarray, n_groups: int, columns: np.ndarray) -> np.ndarray:
 def event_terms(b: Batch) -> np.ndarray:
     """Per event, the columns of :meth:`Stats.add_blend`: 0 for X^T W X and X^T W y (those come per
     list, from :func:`list_evidence`), then w, w y, 1, rating."""
-    rest = np.stack([b.w, b.w * b.y, np.ones_like(b.w), b.rating.astype(np.float64)], axis=1)
+    rest = np.stack([b.w, b.w * b.y, b.sign, b.rating * b.sign], axis=1)
     return np.concatenate([np.zeros((len(b.w), 12)), rest], axis=1)
 
 
@@ -122,7 +123,7 @@ def list_rows(b: Batch) -> np.ndarray:
     x, w, y = np.nan_to_num(b.x), b.w, b.y
     wx = w[:, None] * x
     return np.column_stack(
-        [np.ones_like(w), w, wx, w * y, w * y * y, (wx[:, :, None] * x[:, None, :]).reshape(-1, 9), wx * y[:, None]]
+        [b.sign, w, wx, w * y, w * y * y, (wx[:, :, None] * x[:, None, :]).reshape(-1, 9), wx * y[:, None]]
     )
 
 

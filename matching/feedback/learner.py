@@ -18,6 +18,9 @@ Two things are learned, per content type and optionally per user:
    the log only holds DTW scores computed under the weight that was used, so this one is
    a bandit over a small grid of settings: a Gaussian posterior of the reward per arm.
 
+A track rated again counts once, with its latest rating: the earlier one is taken back out of
+the sums (its transition-arm residual as recomputed then, a close approximation).
+
 Rewards come from ratings (1..5 mapped to 0..1, full weight) and engagement, which is
 noisier and so counts less: completion, replay and download up; a skip scores by how far
 into the preview it came (an early skip is near 0). "Compose instead" lowers the reward
@@ -164,6 +167,7 @@ class WeightLearner:
         self._user: dict[tuple[str, str], Stats] = {}
         self._lists: dict[int, np.ndarray] = {}  # per list id, its sums (see LIST_WIDTH)
         self._shared_sums: dict[str, tuple[Stats, int]] = {}  # per content type, see _shared
+        self._rated: dict[tuple[int, int], Observation] = {}  # the latest rating of each (list, position)
         self._last_id = 0
         self._n_read = 0  # events read so far (all with ids up to _last_id)
         self._read_at = 0.0  # time.time() when the last read began
@@ -199,6 +203,7 @@ class WeightLearner:
         self._user.clear()
         self._lists.clear()
         self._shared_sums.clear()
+        self._rated.clear()
         self._last_id, self._n_read, self._read_at = 0, 0, 0.0
 
     def _log_rewritten(self) -> bool:
@@ -214,13 +219,30 @@ class WeightLearner:
             n, newest = conn.execute(query).one()
         return int(n) != self._n_read or (newest is not None and float(newest) > self._read_at)
 
+    def _retracted(self, obs: list[Observation]) -> list[Observation]:
+        """The ratings that those in ``obs`` replace: a listener's latest rating of a track is the one
+        that counts (re-rating one list's two tracks 10 times counted 20 ratings)."""
+        out = []
+        for o in obs:
+            if o.kind == "rating" and o.position is not None:
+                earlier = self._rated.get((o.recommendation_id, o.position))
+                if earlier is not None:
+                    out.append(earlier)
+                self._rated[(o.recommendation_id, o.position)] = o
+        return out
+
     def _batch(self, obs: list[Observation]) -> Batch:
-        """The events of ``obs`` that say something about the ranking, as arrays."""
+        """The events of ``obs`` that say something about the ranking, as arrays; the ratings they
+        replace come last, with weight and counts negated, to take them back out of the sums."""
+        back = self._retracted(obs)
+        sign = np.concatenate([np.ones(len(obs)), -np.ones(len(back))])
+        obs = obs + back
         kind = np.array([o.kind for o in obs], dtype=str)
         y, w = rewards(
             kind, floats([o.value for o in obs]), floats([o.duration for o in obs]),
             implicit_weight=self.config.implicit_weight,
         )  # fmt: skip
+        w = w * sign
         x = np.stack(
             [np.ones(len(obs)), floats([o.dtw_score for o in obs]), floats([o.embedding_score for o in obs])], axis=1
         )
@@ -236,6 +258,7 @@ class WeightLearner:
             user=np.array([o.user_id for o in obs], dtype=str)[keep],
             rec=np.array([o.recommendation_id for o in obs], dtype=np.int64)[keep],
             y=y[keep], w=w[keep], x=x[keep], has_x=has_x[keep], rating=(kind == "rating")[keep], arm=arm[keep],
+            sign=sign[keep],
         )  # fmt: skip
 
     def _fold(self, obs: list[Observation]) -> None:
