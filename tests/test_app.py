@@ -198,6 +198,9 @@ def test_serve_command_parses_limits_and_lan_flag(monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append((config, host, port)))
+    import matching
+
+    matching.Library(tmp_path / "l.db")  # an existing library; a missing one is refused (below)
     assert main(["serve", "--library", str(tmp_path / "l.db"), "--port", "7999", "--max-upload-mb", "50",
                  "--max-duration", "120", "--cleanup-hours", "2", "-k", "5"]) == 0
     assert main(["serve", "--share-lan"]) == 0
@@ -206,6 +209,20 @@ def test_serve_command_parses_limits_and_lan_flag(monkeypatch, tmp_path):
     assert (cfg.max_upload_mb, cfg.max_duration_s, cfg.cleanup_age_s, cfg.k) == (50, 120, 7200, 5)
     assert cfg2.library is None  # no --library: the built-in demo library
     assert main(["serve", "--port", "70000"]) == 2
+
+
+def test_serve_refuses_a_library_path_that_does_not_exist(monkeypatch, tmp_path, capsys):
+    """A mistyped ``--library`` is refused naming the path, as `match` and `score` refuse it, instead of
+    being served as a new, empty library made there."""
+    import app
+    from soundtrack.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append(config))
+    typo = tmp_path / "typo.db"
+    assert main(["serve", "--library", str(typo), "--port", "7999"]) == 2
+    assert "typo.db: library database not found" in capsys.readouterr().err
+    assert calls == [] and not typo.exists()
 
 
 def test_uploaded_subtitles_reach_the_subtitles_source_and_nothing_else_does(service, clip, tmp_path):

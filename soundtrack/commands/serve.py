@@ -16,7 +16,7 @@ ORDER = 70
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", metavar="DB", default=None,
-                        help="library database (SQLite path or URL); default: the built-in demo library")
+                        help="an existing library database (SQLite path or URL); default: the built-in demo library")
     parser.add_argument("--host", default=None,
                         help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else 7860)")
@@ -72,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"`{flag}` must be positive (received {value:g})")
     if not 1 <= args.k <= 100:
         raise ParameterError(f"`-k` must be within 1 and 100 (received {args.k})")
+    if args.library is not None:
+        from soundtrack.argtypes import check_library
+
+        check_library(args.library)  # a mistyped path would be served as a new, empty library
     check_port_free(host, port)  # said now, not after a minute of loading models
     for root in args.index_root:
         if not root.is_dir():
