@@ -206,6 +206,29 @@ def test_cli_stats_export_delete(tmp_path, capsys):
     assert "nope.db" in capsys.readouterr().err and not (tmp_path / "nope.db").exists()
 
 
+def test_cli_export_refuses_an_existing_output_unless_forced(tmp_path, capsys):
+    """``feedback export -o FILE`` leaves a file already there (here a .wav) alone and says so; --force
+    overwrites it; a new path is written."""
+    import json
+
+    from soundtrack.cli import main
+
+    db = tmp_path / "lib.db"
+    log = FeedbackLog(db)
+    cands = [{"score": 0.5, "dtw_score": 0.5, "embedding_score": 0.5}]
+    log.log_recommendation(user_id="u1", clip_fingerprint="c", candidates=cands, weights=PRESETS["general"].to_dict())
+    take = tmp_path / "take.wav"
+    take.write_bytes(b"RIFF....WAVE")
+    assert main(["feedback", "export", "--library", str(db), "--user", "u1", "-o", str(take)]) == 2
+    err = capsys.readouterr().err
+    assert "take.wav" in err and "--force" in err and take.read_bytes() == b"RIFF....WAVE"
+    assert main(["feedback", "export", "--library", str(db), "--user", "u1", "-o", str(take), "--force"]) == 0
+    assert json.loads(take.read_text())["user_id"] == "u1"
+    fresh = tmp_path / "u1.json"
+    assert main(["feedback", "export", "--library", str(db), "--user", "u1", "-o", str(fresh)]) == 0
+    assert len(json.loads(fresh.read_text())["recommendations"]) == 1
+
+
 def test_a_few_poor_ratings_keep_the_default_transition(tmp_path):
     # Poor ratings under the default setting (2.0) are no evidence that a setting never
     # tried is better: the transition weight stays put, rating after rating.

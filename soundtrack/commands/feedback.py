@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stats.add_argument("--user", metavar="ID", default=None, help="also show this user's personal weights")
     stats.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     export.add_argument("--user", metavar="ID", required=True, help="the anonymous user id (shown in the app)")
-    export.add_argument("-o", "--output", metavar="FILE", type=Path, default=None, help="write the JSON here")
+    export.add_argument("-o", "--output", metavar="FILE", type=Path, default=None,
+                        help="write the JSON here (an existing file is refused unless --force)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     delete.add_argument("--user", metavar="ID", required=True, help="the anonymous user id (shown in the app)")
     delete.add_argument("--json", action="store_true", help="print the deleted row counts as JSON on stdout")
 
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from matching.feedback.log import FeedbackLog, check_user
     from soundtrack.jsonout import print_json
 
+    if args.action == "export" and args.output is not None and args.output.exists() and not args.force:
+        raise ParameterError(f"`--output` names a file that exists (received {str(args.output)!r}): "
+                             "pass --force to overwrite it, or name another")
     db = args.library or default_database()
     if "://" not in db and not Path(db).expanduser().is_file():
         raise ParameterError(f"`--library` names no database file (received {db!r}); serve or index first")
