@@ -149,6 +149,14 @@ def test_bad_arguments_are_named(kwargs, word: str) -> None:
         compose(_flat(0.0, 0.0, 6.0), **kwargs)
 
 
+def test_negative_cuts_are_refused_as_the_cli_refuses_them() -> None:
+    """A negative cut is a mistake said in the CLI's words; a cut at or past the end is left out (the CLI
+    warns of it), as a cut within the edges is."""
+    with pytest.raises(ParameterError, match=r"^`cuts` must not be negative \(received -1\)$"):
+        compose(_flat(0.0, 0.0, 6.0), cuts=(2.0, -1.0), source="rules")
+    assert compose(_flat(0.0, 0.0, 6.0), cuts=(2.0, 6.0, 9.0), source="rules").plan.cuts == (2.0,)
+
+
 def test_bad_arc() -> None:
     with pytest.raises(ParameterError, match="arc"):
         compose({"times": [0.25]})  # type: ignore[arg-type]

@@ -123,6 +123,7 @@ def test_a_plan_gives_defaults_and_is_measured_against_not_imposed(tiny) -> None
         ({"duration": 0.0}, "duration"),
         ({"duration": "long"}, "duration"),
         ({"cuts": (1.0, float("nan"))}, "cuts"),
+        ({"cuts": (-0.5, 1.0), "plan": False}, "`cuts` must not be negative"),
         ({"seed": 1.5}, "seed"),
         ({"plan": {"chords": []}}, "plan"),
     ],

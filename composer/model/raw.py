@@ -23,7 +23,7 @@ from analysis.errors import ParameterError
 from composer.model import checkpoint
 from composer.model import generate as sampling
 from composer.model.plan import plan_following
-from composer.music.harmony import HarmonyPlan, plan_harmony
+from composer.music.harmony import HarmonyPlan, check_cuts, plan_harmony
 from composer.music.styles import get_style
 
 #: What a model reads at every token: every checkpoint reads the first three; one with plan
@@ -125,13 +125,7 @@ def _check(arc: Any, cuts: Any, duration: float | None, plan: Any) -> tuple[floa
     if plan is not None and abs(plan.duration - dur) > 1e-6:
         raise ParameterError(f"`plan` covers {plan.duration} s but `duration` is {dur} s (received both)")
     given = (plan.cuts if plan is not None else ()) if cuts is None else cuts
-    try:
-        times = tuple(float(c) for c in given)
-    except (TypeError, ValueError):
-        raise ParameterError(f"`cuts` must be a sequence of seconds (received {cuts!r})") from None
-    if not all(math.isfinite(c) for c in times):
-        raise ParameterError(f"`cuts` must be finite seconds (received {cuts!r})")
-    return dur, times
+    return dur, check_cuts(given)
 
 
 def generate(

@@ -247,17 +247,25 @@ def _check_plan(duration: float, tempo: float | None, energy: float | None, seed
 EDGE = 0.3
 
 
-def usable_cuts(cuts: Sequence[float], duration: float) -> list[float]:
-    """The cuts a chord changes on: sorted, inside ``(EDGE, duration - EDGE)`` s, none within 50 ms
-    of the one before."""
+def check_cuts(cuts: Sequence[float]) -> tuple[float, ...]:
+    """``cuts`` as seconds, or a :class:`ParameterError` naming the argument: each a finite number, none
+    negative (as the CLI's ``--cuts`` is checked). Cuts at or past the end are left to the caller to drop."""
     try:
-        raw = np.asarray([float(c) for c in cuts], float)
+        times = tuple(float(c) for c in cuts)
     except (TypeError, ValueError):
         raise ParameterError(f"`cuts` must be a sequence of seconds (received {cuts!r})") from None
-    if raw.size and not np.all(np.isfinite(raw)):
+    if not all(np.isfinite(times)):
         raise ParameterError(f"`cuts` must be finite seconds (received {list(cuts)})")
+    if times and min(times) < 0:
+        raise ParameterError(f"`cuts` must not be negative (received {min(times):g})")
+    return times
+
+
+def usable_cuts(cuts: Sequence[float], duration: float) -> list[float]:
+    """The cuts a chord changes on: sorted, inside ``(EDGE, duration - EDGE)`` s, none within 50 ms
+    of the one before. A cut that is not a finite, non-negative number is a :class:`ParameterError`."""
     clean: list[float] = []
-    for c in sorted(raw.tolist()):
+    for c in sorted(check_cuts(cuts)):
         if EDGE < c < duration - EDGE and (not clean or c - clean[-1] > 0.05):
             clean.append(c)
     return clean

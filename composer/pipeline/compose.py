@@ -129,7 +129,8 @@ def compose(
 ) -> Composition:
     """Compose music that follows ``arc`` with a chord change on every cut.
 
-    ``duration`` defaults to the arc's; ``instrument`` (GM name or number, default the
+    ``cuts`` are seconds, none negative (a :class:`ParameterError`); cuts within 0.3 s of either end, or
+    past it, are left out. ``duration`` defaults to the arc's; ``instrument`` (GM name or number, default the
     style's lead) plays the lead line; ``energy`` in [-1, 1] shifts arousal for tempo
     and texture; ``tempo`` (bpm) replaces the derived base tempo; ``seed_melody`` (MIDI
     path, PrettyMIDI or notes) is developed through the piece; ``source`` picks the
