@@ -421,3 +421,18 @@ def test_the_index_bar_shows_the_file_and_its_stage(capsys) -> None:
     bar.close()
     err = capsys.readouterr().err
     assert "long.wav: tagging" in err and "0.5/2 tracks" in err
+
+
+def test_add_folder_draws_its_bar_by_default_only_on_a_terminal(music: Path, tmp_path: Path, capsys,
+                                                                 monkeypatch) -> None:
+    """An API script whose stderr is a log file gets no bar redraws there by default; on a terminal the
+    default draws one, and ``progress=True`` draws one anywhere."""
+    import sys
+
+    Library(tmp_path / "a.db", analyzer=loudness_analyzer).add_folder(music, workers=0)
+    assert "indexing" not in capsys.readouterr().err  # captured: not a terminal
+    Library(tmp_path / "b.db", analyzer=loudness_analyzer).add_folder(music, workers=0, progress=True)
+    assert "3.0/3 tracks" in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    Library(tmp_path / "c.db", analyzer=loudness_analyzer).add_folder(music, workers=0)
+    assert "3.0/3 tracks" in capsys.readouterr().err

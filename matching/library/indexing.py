@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -193,7 +194,7 @@ def analyze_files(
     *,
     analyzer: Callable[..., Any],
     workers: int | None,
-    progress: bool | Callable[[float, str], None],
+    progress: bool | Callable[[float, str], None] | None,
     client: Any,
     tags: tuple[str, ...],
     licence: str | None,
@@ -261,16 +262,19 @@ def analyze_files(
 class IndexProgress:
     """How far indexing got: whole tracks done plus the share done of each track in analysis, as its
     analysis reports it (a long recording moves the bar several times). Drawn as a tqdm bar on stderr
-    (``progress`` True), told to a ``(fraction, message)`` callback, or neither (False)."""
+    (``progress`` True; None: when stderr is a terminal, as a log file would fill with redrawn bars), told
+    to a ``(fraction, message)`` callback, or neither (False)."""
 
-    def __init__(self, total: int, progress: bool | Callable[[float, str], None]) -> None:
+    def __init__(self, total: int, progress: bool | Callable[[float, str], None] | None) -> None:
         from tqdm import tqdm
+
+        draw = progress is True or (progress is None and sys.stderr.isatty())
 
         self.total, self.done = total, 0
         self.partial: dict[str, float] = {}  # path -> share done, of the files in analysis
         self.ended: set[str] = set()
         self.callback = progress if callable(progress) else None
-        self.bar = tqdm(total=total, desc="indexing", disable=progress is not True or not total,
+        self.bar = tqdm(total=total, desc="indexing", disable=not draw or not total,
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} tracks "
                                    "[{elapsed}<{remaining}{postfix}]")
 

@@ -375,7 +375,7 @@ class Library:
         *,
         recursive: bool = True,
         workers: int | None = None,
-        progress: bool | Callable[[float, str], None] = True,
+        progress: bool | Callable[[float, str], None] | None = None,
         client: Any = None,
         tags: Sequence[str] = (),
         licence: str | None = None,
@@ -393,8 +393,9 @@ class Library:
         its cluster instead (``matching.cluster.run_tasks``); only this process writes.
         ``within`` drops files whose real path (links resolved) lies outside that folder.
         ``log_skips`` False leaves the skipped files unlogged (a caller that shows ``report.skipped`` itself).
-        ``progress`` True draws a bar on stderr; a ``(fraction, message)`` callback hears the same: the
-        share of the files analysed, moving within a long recording too (not on a Dask cluster).
+        ``progress`` None (the default) draws a bar on stderr when it is a terminal (none in a log file),
+        True always, False never; a ``(fraction, message)`` callback hears the same: the share of the files
+        analysed, moving within a long recording too (not on a Dask cluster).
         """
         root = as_path(folder, "folder")
         if root.is_file():
