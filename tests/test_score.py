@@ -91,6 +91,27 @@ def test_bad_arguments(clip, tmp_path) -> None:
         score_video(tmp_path / "missing.mp4", out_dir=tmp_path / "x")
 
 
+def test_a_failed_run_leaves_no_empty_folder_it_made(clip, tmp_path) -> None:
+    """Composing fails (an unknown style) after the output folder is made: the folder this run made goes
+    again, empty; a folder that was there before stays, with what it held."""
+    path, va = clip
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ParameterError, match="style"):
+        score_video(path, out_dir=fresh, clip_analysis=va, style="polka", source="rules")
+    assert not fresh.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(ParameterError, match="style"):
+        score_video(path, out_dir=kept, clip_analysis=va, style="polka", source="rules")
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ParameterError, match="style"):
+        score_video(path, out_dir=empty, clip_analysis=va, style="polka", source="rules")
+    assert empty.is_dir()
+
+
 def test_score_command(clip, library, tmp_path, capsys) -> None:
     path, _ = clip
     db = library.catalog().paths  # the library exists on disk

@@ -108,7 +108,7 @@ def write_outputs(
     # With a clip, every audio file is rendered at the rate its soundtrack is delivered at (the clip's own):
     # the WAV is muxed as it is, and the clip's sound is mixed in without a change of rate.
     rate = delivery_rate(clip) if "mp4" in wanted and clip is not None else SAMPLE_RATE
-    with _partial_set_removed(Path(out_dir), stem) as folder:  # an error or Ctrl-C leaves no partial set
+    with partial_set_removed(Path(out_dir), stem) as folder:  # an error or Ctrl-C leaves no partial set
         written: dict[str, dict[str, Path]] = {}
         # Rough shares of the time each format takes (the mix's render dominates), for ``progress``.
         share = {f: _SHARE[f] / sum(_SHARE[w] for w in wanted) for f in wanted}
@@ -167,7 +167,7 @@ def write_outputs(
 
 
 @contextmanager
-def _partial_set_removed(out_dir: Path, stem: str) -> Iterator[Path]:
+def partial_set_removed(out_dir: Path, stem: str) -> Iterator[Path]:
     """``out_dir``, made; if the block fails, the files of ``stem``'s set it wrote are removed
     (:func:`remove_partial`) before the error goes on."""
     existed = out_dir.is_dir()

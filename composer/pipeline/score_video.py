@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import MediaError, ParameterError, as_path, make_folder
+from analysis.errors import MediaError, ParameterError, as_path
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from composer.output.names import safe_stem
 from composer.output.piece import Composition
@@ -143,6 +143,7 @@ def score_video(
     """
     from analysis.video import analyze_video
     from composer.music.sources import get_source
+    from composer.output.write import partial_set_removed
     from composer.pipeline.compose import compose
 
     check_clip_sound(clip_sound)
@@ -175,34 +176,34 @@ def score_video(
     candidates = tuple(ranking) if ranking is not None else ()
     limit = float(threshold) if threshold is not None else (ranking.threshold if ranking is not None else 0.55)
     best = candidates[0] if candidates else None
-    make_folder(out)
-    chosen, passed = _usable_match(candidates, limit, lib)
-    read["warnings"] += tuple(passed)
-    if chosen is not None:
-        report(0.75, f"fitting {chosen.title or Path(chosen.path).name} to the clip")
-        outputs, sound = _fit_match(chosen, clip_path, out, timings, clip_sound, clip.speech_regions, duck_db)
+    with partial_set_removed(out, f"{stem}-score"):  # a failure or Ctrl-C leaves no folder it made empty
+        chosen, passed = _usable_match(candidates, limit, lib)
+        read["warnings"] += tuple(passed)
+        if chosen is not None:
+            report(0.75, f"fitting {chosen.title or Path(chosen.path).name} to the clip")
+            outputs, sound = _fit_match(chosen, clip_path, out, timings, clip_sound, clip.speech_regions, duck_db)
+            report(1.0, "done")
+            reason = f"{'best' if chosen is best else 'best usable'} match {chosen.title or chosen.path} scored " \
+                     f"{chosen.score:.3f} >= threshold {limit:.3f}"
+            return ScoreResult(clip_path, "match", reason, limit, best.score, chosen, candidates, outputs, timings,
+                               clip.duration, clip_sound=sound, duck_db=duck_db, **read)
+        reason = _why_composed(best, lib is None, limit, passed=len(passed),
+                               too_short=clip.duration if too_short else None)
+        t0 = time.perf_counter()
+        report(0.75, "composing")
+        chosen_source = note_source.result() if note_source is not None else source
+        piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed,
+                        source=chosen_source)
+        timings["composing"] = time.perf_counter() - t0
+        notes: list[str] = []
+        report(0.8, "rendering the score and putting it on the clip")
+        outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
+                                     clip_sound=clip_sound, notes=notes, speech=clip.speech_regions, duck_db=duck_db,
+                                     progress=lambda f, m: report(0.8 + 0.2 * f, m))
         report(1.0, "done")
-        reason = f"{'best' if chosen is best else 'best usable'} match {chosen.title or chosen.path} scored " \
-                 f"{chosen.score:.3f} >= threshold {limit:.3f}"
-        return ScoreResult(clip_path, "match", reason, limit, best.score, chosen, candidates, outputs, timings,
-                           clip.duration, clip_sound=sound, duck_db=duck_db, **read)
-
-    reason = _why_composed(best, lib is None, limit, passed=len(passed), too_short=clip.duration if too_short else None)
-    t0 = time.perf_counter()
-    report(0.75, "composing")
-    chosen_source = note_source.result() if note_source is not None else source
-    piece = compose(clip.arc, clip.cuts, clip.duration, style=style, instrument=instrument, seed=seed,
-                    source=chosen_source)
-    timings["composing"] = time.perf_counter() - t0
-    notes: list[str] = []
-    report(0.8, "rendering the score and putting it on the clip")
-    outputs = _write_composition(piece, clip_path, out, timings, musicxml=musicxml, soundfont=soundfont,
-                                 clip_sound=clip_sound, notes=notes, speech=clip.speech_regions, duck_db=duck_db,
-                                 progress=lambda f, m: report(0.8 + 0.2 * f, m))
-    report(1.0, "done")
-    return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
-                       outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
-                       duck_db=duck_db, **read)
+        return ScoreResult(clip_path, "compose", reason, limit, None if best is None else best.score, None, candidates,
+                           outputs, timings, clip.duration, composition=piece, clip_sound=notes[0] if notes else None,
+                           duck_db=duck_db, **read)
 
 
 def _rank(clip: Any, lib: Any, k: int, content_type: str, weights: Any, report: Callable[[float, str], None]) -> Any:
