@@ -14,7 +14,9 @@ every later run would until the files were deleted; with it, none of 12.
 exclusive file lock (``fcntl.flock``) in the temporary folder: the first process builds and writes
 the kernels, the others wait and then read finished files. Later calls in the same process cost
 nothing. Every module that imports librosa calls it instead (``tests/test_jit.py`` checks that the
-kernels the product loads are all in :data:`KERNEL_MODULES`).
+kernels the product loads are all in :data:`KERNEL_MODULES`). The lock is re-entrant (a thread that holds it
+may take it again), and waiting for another process ends after :data:`LOCK_TIMEOUT` with
+:class:`KernelLockTimeout` naming the holder.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 from analysis.caches import cached
+from analysis.errors import SoundtrackError
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +41,87 @@ KERNEL_MODULES = ("librosa.core.audio", "librosa.core.pitch", "librosa.util.util
 LOCK = Path(tempfile.gettempdir()) / "soundtrack-librosa-kernels.lock"
 
 
+class KernelLockTimeout(SoundtrackError):
+    """Another process held the numba kernel lock longer than the wait allowed."""
+
+
+#: Seconds :func:`kernel_lock` waits for another process: a cold build of every kernel takes one to two
+#: minutes on a busy 2-core machine. A dead holder never counts: the system releases its lock at once.
+LOCK_TIMEOUT = 600.0
+#: Seconds between two tries to take a lock another process holds.
+_POLL = 0.1
+#: This process's hold: the thread lock that makes the lock re-entrant and the file descriptor of the outermost hold.
+_THREADS = threading.RLock()
+_HELD: dict[Path, int] = {}
+
+
 @contextmanager
-def kernel_lock(path: Path = LOCK) -> Iterator[bool]:
-    """Hold the exclusive lock on ``path``; yields False (and holds nothing) where it cannot be taken."""
+def kernel_lock(path: Path = LOCK, *, timeout: float = LOCK_TIMEOUT) -> Iterator[bool]:
+    """Hold the exclusive lock on ``path``; yields False (and holds nothing) where it cannot be taken.
+
+    Re-entrant: a thread that holds it may take it again (a kernel built under it may load librosa, which takes
+    it too). Another process's hold is waited for ``timeout`` seconds at most, then :class:`KernelLockTimeout`
+    says which process holds it.
+    """
+    if not _THREADS.acquire(timeout=timeout):
+        raise KernelLockTimeout(f"waited {timeout:.0f} s for another thread building numba kernels in this process")
+    try:
+        if path in _HELD:  # re-entered: this process holds it already
+            yield True
+            return
+        fd = _take(path, timeout)
+        if fd is None:
+            yield False
+            return
+        _HELD[path] = fd
+        try:
+            yield True
+        finally:
+            del _HELD[path]
+            os.close(fd)  # closing releases the lock
+    finally:
+        _THREADS.release()
+
+
+def _take(path: Path, timeout: float) -> int | None:
+    """A descriptor of ``path`` holding its exclusive ``flock`` (None where no lock can be had: run without)."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock, as before
-        yield False
-        return
+        return None
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:  # e.g. another user's lock file: go on without, as before
         log.warning("cannot open the numba kernel lock %s (%s); building without it", path, err)
-        yield False
-        return
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _holder(fd)
+                os.close(fd)
+                raise KernelLockTimeout(
+                    f"waited {timeout:.0f} s for the numba kernel lock {path}, held by {holder} building "
+                    "librosa's and the ranking's kernels; end that process if it is stuck"
+                ) from None
+            time.sleep(_POLL)
+    try:  # name the holder for a process that times out waiting
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError:  # another user's file opened read-write but not truncatable: the name is only a courtesy
+        pass
+    return fd
+
+
+def _holder(fd: int) -> str:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield True
-    finally:
-        os.close(fd)  # closing releases the lock
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        pid = ""
+    return f"process {pid}" if pid.isdigit() else "another process"
 
 
 @cached("librosa", maxsize=1)

@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.jit import KERNEL_MODULES, kernel_lock
+import pytest
+
+from analysis.jit import KERNEL_MODULES, KernelLockTimeout, kernel_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,3 +77,58 @@ def test_every_librosa_kernel_the_product_loads_is_built_under_the_lock(tmp_path
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded, "the product loaded no librosa kernel at all: the check below would prove nothing"
     assert set(loaded) <= set(KERNEL_MODULES)
+
+
+#: Takes the lock on argv[1] twice in one thread, then once from a second thread after the first let go.
+REENTER = """
+import sys, threading
+from pathlib import Path
+from analysis.jit import kernel_lock
+path = Path(sys.argv[1])
+with kernel_lock(path) as outer:
+    with kernel_lock(path) as inner:
+        print("nested", outer, inner, flush=True)
+seen = []
+def take():
+    with kernel_lock(path) as held:
+        seen.append(held)
+t = threading.Thread(target=take)
+t.start(); t.join(30)
+print("thread", seen, flush=True)
+"""
+
+#: Holds the lock on argv[1] until killed.
+HOLD = """
+import sys, time
+from pathlib import Path
+from analysis.jit import kernel_lock
+with kernel_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(300)
+"""
+
+
+def test_a_thread_holding_the_lock_may_take_it_again(tmp_path: Path) -> None:
+    """Taking it again in the holding thread (a kernel built under it loads librosa, which takes it) had
+    deadlocked on itself; the process is given 120 s, where it needs about two."""
+    out = subprocess.run([sys.executable, "-c", REENTER, str(tmp_path / "k.lock")], env=_env(), cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.splitlines() == ["nested True True", "thread [True]"]
+
+
+def test_waiting_for_another_process_ends_with_an_error_naming_it(tmp_path: Path) -> None:
+    lock = tmp_path / "k.lock"
+    child = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], env=_env(), cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(KernelLockTimeout, match=rf"{lock}, held by process {child.pid}\b"), \
+                kernel_lock(lock, timeout=1.0):
+            pass
+        child.kill()
+        child.wait()
+        with kernel_lock(lock, timeout=30.0) as held:  # its holder gone, the lock is free at once
+            assert held
+    finally:
+        child.kill()
+        child.wait()
