@@ -172,6 +172,9 @@ def get_client(scheduler: str | None = None, workers: int | None = None, *, time
         refused = _refuses(scheduler, min(REFUSED_FOR, timeout))
         if refused:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler!r} ({refused})")
+        silent = _silent(scheduler, timeout)
+        if silent:
+            raise ClusterError(f"no Dask scheduler answers at {scheduler!r} ({silent})")
         try:
             return Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as err:
@@ -223,6 +226,32 @@ def _refuses(scheduler: str, within: float) -> str | None:
             time.sleep(0.1)
         except OSError:  # slow, unresolved or unroutable: Dask gets its whole timeout and says why
             return None
+
+
+def _silent(scheduler: str, timeout: float) -> str | None:
+    """Why ``scheduler`` sent no Dask handshake within ``timeout`` seconds of a connection, or None: it
+    answered, or it failed some other way (the Client then says how).
+
+    Dask's ``connect`` waits for the other side's handshake with no limit at all, so a Client pointed at
+    an address that accepts connections and stays silent (a stuck scheduler, another program on the port,
+    a proxy) never returned: a batch waited over 5 minutes for it.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def shake() -> None:
+        comm = await connect(scheduler, timeout=timeout, **Security().get_connection_args("client"))
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(shake(), timeout))
+    except TimeoutError:
+        return f"it took a connection but sent no Dask handshake within {timeout:g} s"
+    except Exception as err:  # refused meanwhile, a bad address, a running event loop: left to the Client
+        log.debug("handshake with %s: %s", scheduler, err)
+    return None
 
 
 @contextmanager

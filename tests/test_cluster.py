@@ -291,6 +291,48 @@ def test_a_scheduler_that_starts_listening_a_moment_later_is_not_called_refused(
         server.close()
 
 
+@pytest.fixture()
+def silent_address() -> Iterator[str]:
+    """A TCP address that accepts every connection and never sends a byte."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    taken: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                taken.append(server.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in taken:
+            conn.close()
+
+
+def test_a_silent_address_is_a_clear_error_not_a_hang(silent_address: str) -> None:
+    """Dask waits for the handshake without a limit: the Client had not returned after 5 minutes."""
+    with pytest.raises(ClusterError, match=rf"'{silent_address}' .*no Dask handshake within 2 s"):
+        get_client(silent_address, timeout=2)
+
+
+def test_cli_batch_on_a_silent_scheduler_fails_in_one_line(clips: Path, tmp_path: Path, silent_address: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "soundtrack", "batch", str(clips), "--out", str(tmp_path / "out"),
+                          "--scheduler", silent_address, "--no-progress"], env=env, capture_output=True, text=True,
+                         timeout=240)  # the old code was still waiting here
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and silent_address in out.stderr, out.stderr
+    assert "no Dask handshake" in out.stderr and not out.stdout
+
+
 @dataclass(frozen=True)
 class RmsTrack:
     kind: str
