@@ -11,9 +11,11 @@ one more): without the lock, 2 of 11 tries left a cache on which the next run cr
 every later run would until the files were deleted; with it, none of 12.
 
 :func:`load_librosa` therefore imports the modules that hold those kernels while holding an
-exclusive file lock (``fcntl.flock``) in the temporary folder: the first process builds and writes
-the kernels, the others wait and then read finished files. Later calls in the same process cost
-nothing. Every module that imports librosa calls it instead (``tests/test_jit.py`` checks that the
+exclusive file lock (``fcntl.flock``) kept with the compiled kernels (:func:`lock_for`): the first process
+builds and writes the kernels, the others wait and then read finished files. Kernels that numba compiles at
+their first call (the ranking's) are built the same way, by :func:`build_once` on tiny data. Later calls
+in the same process cost nothing. Every module that imports librosa calls it instead
+(``tests/test_jit.py`` checks that the
 kernels the product loads are all in :data:`KERNEL_MODULES`). The lock is re-entrant (a thread that holds it
 may take it again), and waiting for another process ends after :data:`LOCK_TIMEOUT` with
 :class:`KernelLockTimeout` naming the holder.
@@ -26,7 +28,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -38,7 +40,6 @@ log = logging.getLogger(__name__)
 
 #: librosa's modules whose numba gufuncs the product loads (``librosa.beat`` has more; nothing here uses it).
 KERNEL_MODULES = ("librosa.core.audio", "librosa.core.pitch", "librosa.util.utils")
-LOCK = Path(tempfile.gettempdir()) / "soundtrack-librosa-kernels.lock"
 
 
 class KernelLockTimeout(SoundtrackError):
@@ -56,13 +57,15 @@ _HELD: dict[Path, int] = {}
 
 
 @contextmanager
-def kernel_lock(path: Path = LOCK, *, timeout: float = LOCK_TIMEOUT) -> Iterator[bool]:
-    """Hold the exclusive lock on ``path``; yields False (and holds nothing) where it cannot be taken.
+def kernel_lock(path: Path | None = None, *, timeout: float = LOCK_TIMEOUT) -> Iterator[bool]:
+    """Hold the exclusive lock on ``path`` (default: librosa's, :func:`lock_for`); yields False (and holds
+    nothing) where it cannot be taken.
 
     Re-entrant: a thread that holds it may take it again (a kernel built under it may load librosa, which takes
     it too). Another process's hold is waited for ``timeout`` seconds at most, then :class:`KernelLockTimeout`
     says which process holds it.
     """
+    path = lock_for("librosa") if path is None else path
     if not _THREADS.acquire(timeout=timeout):
         raise KernelLockTimeout(f"waited {timeout:.0f} s for another thread building numba kernels in this process")
     try:
@@ -124,14 +127,78 @@ def _holder(fd: int) -> str:
     return f"process {pid}" if pid.isdigit() else "another process"
 
 
+_BUILT: set[str] = set()
+
+
+def lock_for(name: str) -> Path:
+    """The lock file of kernel group ``name``, kept with the compiled kernels it guards: in ``NUMBA_CACHE_DIR``
+    where that is set (read now), else in this user's ``~/.cache/soundtrack``. In the shared temporary
+    folder, one lock had held back every user's and every cache's builds on the machine: a batch on a fresh
+    cache of its own waited for other people's test runs. Groups write different files, so each has its
+    own lock and two processes may build two groups at once."""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or Path.home() / ".cache" / "soundtrack").expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a home that cannot be written: the temporary folder, as before
+        log.debug("cannot make %s (%s): the kernel lock goes to the temporary folder", folder, err)
+        folder = Path(tempfile.gettempdir())
+    return folder / f"soundtrack-{name}-kernels.lock"
+
+
+def build_once(name: str, build: Callable[[], object], *, wait: bool = True) -> bool:
+    """Call ``build`` (calls that compile the numba kernels of group ``name``) under the group's
+    :func:`kernel_lock`, once per process; True once built. ``wait=False``: False at once, building nothing,
+    while another process builds the group.
+
+    A kernel that numba compiles at its first call (``@njit(cache=True)``) is written to the cache by
+    whichever process calls it first: the worker processes of a batch all called the ranking's at once on
+    a fresh cache, and each compiled them (some 40 s on the 2-core machine) and wrote the same files.
+    Built here, the first process compiles and writes them; the others wait, then read them. ``build`` may
+    call the function that calls this (its name is taken first); a ``build`` that fails is logged and
+    left to the real call.
+    """
+    if name in _BUILT:
+        return True
+    try:
+        with kernel_lock(lock_for(name), timeout=LOCK_TIMEOUT if wait else 0.0):
+            if name in _BUILT:
+                return True
+            _BUILT.add(name)
+            start = time.perf_counter()
+            log.debug("building or reading the %s kernels", name)
+            try:
+                build()
+            except Exception as err:  # the real call then compiles what it needs, or says what is wrong
+                log.warning("building the %s kernels failed: %s", name, err)
+            log.debug("%s kernels built or read in %.1f s", name, time.perf_counter() - start)
+    except KernelLockTimeout:
+        if wait:
+            raise
+        log.debug("another process is building the %s kernels", name)
+        return False
+    return True
+
+
+def build_all(groups: Mapping[str, Callable[[], object]]) -> None:
+    """:func:`build_once` every group, those no other process is building first: the workers of a batch
+    on a fresh cache then build different groups side by side, and read the others' afterwards."""
+    later = {name: build for name, build in groups.items() if not build_once(name, build, wait=False)}
+    for name, build in later.items():
+        build_once(name, build)
+
+
+def librosa_kernels() -> None:
+    """Import librosa's modules that build numba kernels (:data:`KERNEL_MODULES`)."""
+    import importlib
+
+    for name in KERNEL_MODULES:
+        importlib.import_module(name)
+
+
 @cached("librosa", maxsize=1)
 def load_librosa() -> ModuleType:
     """The ``librosa`` module, its numba kernels built or read under :func:`kernel_lock` (once per process)."""
-    import importlib
-
     import librosa
 
-    with kernel_lock():
-        for name in KERNEL_MODULES:
-            importlib.import_module(name)
+    build_once("librosa", librosa_kernels)
     return librosa

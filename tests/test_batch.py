@@ -438,3 +438,50 @@ def test_settings_every_clip_would_fail_on_are_refused_before_any_clip_runs(clip
     (tmp_path / "a-file").write_text("")
     with pytest.raises(MediaError, match="cannot create the output folder"):
         score_videos(clips, out_dir=tmp_path / "a-file", workers=0, progress=False, task=probe_task)
+
+
+def rank_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
+    """Rank an arc made of the clip's grey levels in a small catalogue (the ranking's numba kernels)."""
+    from analysis.arc import EmotionArc
+    from matching.ranking.catalog import Catalog
+    from matching.ranking.ranker import rank
+
+    with av.open(job.path) as container:
+        levels = np.array([f.to_ndarray(format="gray").mean() / 255 for f in container.decode(video=0)])
+    steps = np.arange(levels.size, dtype=np.float64)
+    clip = EmotionArc(steps * 0.5, levels - 0.5, np.linspace(-0.5, 0.5, levels.size))
+    library = Catalog.from_arcs([EmotionArc(np.arange(30) * 0.5, np.sin(np.arange(30) / (i + 2)) * 0.8,
+                                            np.cos(np.arange(30) / (i + 3)) * 0.8) for i in range(4)])
+    best = rank(clip, library, k=2)[0]
+    return TaskResult(result={"chosen": "match", "choice": best.path, "score": best.score}, outputs=(),
+                      timings={"ranking": 0.0})
+
+
+_COLD_BATCH = """
+import sys
+from pathlib import Path
+import test_batch
+from composer.pipeline.batch import score_videos
+score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=2, progress=False, task=test_batch.rank_task)
+"""
+
+
+@pytest.mark.slow  # builds the ranking's kernels from nothing: about 100 s on the 2-core machine
+def test_workers_on_a_fresh_kernel_cache_compile_each_ranking_kernel_once(clips: Path, tmp_path: Path) -> None:
+    """Both workers of a batch on a fresh numba cache compiled the ranking's kernels and wrote the same files
+    (numba's cache log showed each of them saved twice): one process compiles them now, the other reads them."""
+    good = tmp_path / "clips"
+    good.mkdir()
+    for stem in GOOD:
+        (good / f"{stem}.mp4").symlink_to(clips / f"{stem}.mp4")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NUMBA_DEBUG_CACHE": "1"}
+    out = subprocess.run([sys.executable, "-c", _COLD_BATCH, str(good), str(tmp_path / "out")], env=env,
+                         capture_output=True, text=True, timeout=600, check=True)
+    records = Manifest(tmp_path / "out").records()
+    assert [r.status for r in records] == ["ok"] * len(GOOD)
+    assert len({r.worker for r in records}) == 2, "one worker ran every clip: nothing was compiled side by side"
+    saved = [line.split(" saved to ")[1] for line in out.stdout.splitlines() if "data saved to" in line]
+    assert any("_align_range" in name for name in saved), out.stdout[-2000:]
+    twice = sorted({name for name in saved if saved.count(name) > 1})
+    assert not twice, f"compiled and written by more than one process: {twice}"

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from analysis.jit import KERNEL_MODULES, KernelLockTimeout, kernel_lock
+from analysis.jit import KERNEL_MODULES, KernelLockTimeout, kernel_lock, lock_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,11 +50,12 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
-def test_building_the_kernels_waits_for_the_lock(tmp_path) -> None:
+def test_building_the_kernels_waits_for_the_lock(tmp_path, monkeypatch) -> None:
     """Held by another process, the lock keeps a fresh process from building (and writing) any
     kernel; released, the process builds them. Unlocked, its first kernel file appears about 4 s
     after "ready" on the 2-core machine."""
     cache = tmp_path / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))  # the lock of the child's cache
     child = subprocess.Popen([sys.executable, "-c", CHILD], env=_env(NUMBA_CACHE_DIR=str(cache)),
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
@@ -132,3 +134,18 @@ def test_waiting_for_another_process_ends_with_an_error_naming_it(tmp_path: Path
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_cache_of_its_own_is_built_without_waiting_for_other_caches_locks(tmp_path, monkeypatch) -> None:
+    """The lock lay in the shared temporary folder: a process building into its own fresh cache waited for
+    every other cache's build on the machine (other users' too). Now each cache has its lock beside it."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "other"))
+    cache = tmp_path / "numba"
+    with kernel_lock() as held:  # another cache's build under way
+        assert held
+        child = subprocess.run([sys.executable, "-c", CHILD], env=_env(NUMBA_CACHE_DIR=str(cache)), cwd=ROOT,
+                               capture_output=True, text=True, timeout=300)
+        assert child.stdout.split() == ["ready", "loaded"], child.stderr[-2000:]
+        assert list(cache.rglob("*.nbi"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert not lock_for("librosa").is_relative_to(tempfile.gettempdir())  # per user, by default

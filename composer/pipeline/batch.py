@@ -194,6 +194,15 @@ def _open_library(url: str) -> Any:
     return Library(readonly_url(url))
 
 
+def _build_kernels() -> None:
+    """The numba kernels of matching and fitting, compiled by one worker process each on a fresh cache
+    (two workers build the two groups side by side) and read by the others (:func:`analysis.jit.build_all`)."""
+    from analysis.jit import build_all, librosa_kernels
+    from matching.ranking.ranker import build_kernels
+
+    build_all({"ranking": build_kernels, "librosa": librosa_kernels})
+
+
 def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     """Score one clip with :func:`composer.score_video` (the default batch task; runs on a worker)."""
     from composer.pipeline.score_video import score_video
@@ -201,6 +210,7 @@ def score_clip(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     library = None
     start = time.perf_counter()
     if settings.library is not None:
+        _build_kernels()
         library = worker_cache(("library", settings.library), functools.partial(_open_library, settings.library))
     opened = time.perf_counter()
     result = score_video(

@@ -35,6 +35,7 @@ from numba import njit
 
 from analysis.arc import EmotionArc
 from analysis.errors import ParameterError
+from analysis.jit import build_once
 from matching.ranking.catalog import Catalog, arc_summary
 from matching.ranking.dtw import Alignments, align_series, distance_to_score, features
 from matching.ranking.sketches import estimate, release_pages
@@ -193,6 +194,7 @@ def rank(
     """
     k = _count("k", k)
     candidates = None if candidates is None else _count("candidates", candidates)
+    build_once("ranking", build_kernels)  # one process compiles them, the others read them
     w = weights_for(content_type, weights)
     arc = clip_arc(clip)
     cat = _catalog(library)
@@ -217,6 +219,19 @@ def rank(
         best = exact(_shortlist(cat, q, hop, k, w, emb, size))
     top = best[0].score if best else 0.0
     return Ranking(best, compose_instead=top < w.compose_threshold, threshold=w.compose_threshold, weights=w)
+
+
+def build_kernels() -> None:
+    """Rank a tiny clip in tiny catalogues the ways :func:`rank` can go: a shortlist (sketches) or every
+    track, library tracks at the clip's hop (float32 arcs) or at another (float64), so that each kernel
+    is compiled, or read from numba's cache, for every type it is called with."""
+    steps = np.arange(24, dtype=np.float64)
+    clip = EmotionArc(steps[:8] * 0.5, 0.5 * np.sin(steps[:8]), 0.5 * np.cos(steps[:8] / 2))
+    for hop in (0.5, 0.25):
+        arcs = [EmotionArc(steps * hop, 0.5 * np.sin(steps * hop + i), 0.5 * np.cos(steps + i)) for i in range(3)]
+        cat = Catalog.from_arcs(arcs)
+        rank(clip, cat, k=1)
+        rank(clip, cat, k=1, fast=False)
 
 
 def _match(cat: Catalog, i: int, score: float, al: Alignments, r: int, emb: float) -> Match:
