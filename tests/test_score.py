@@ -91,25 +91,60 @@ def test_bad_arguments(clip, tmp_path) -> None:
         score_video(tmp_path / "missing.mp4", out_dir=tmp_path / "x")
 
 
-def test_a_failed_run_leaves_no_empty_folder_it_made(clip, tmp_path) -> None:
-    """Composing fails (an unknown style) after the output folder is made: the folder this run made goes
-    again, empty; a folder that was there before stays, with what it held."""
+def test_a_failed_run_leaves_no_empty_folder_it_made(clip, tmp_path, monkeypatch) -> None:
+    """Composing fails after the output folder is made: the folder this run made goes again, empty; a
+    folder that was there before stays, with what it held."""
+    import composer.pipeline.compose
+
+    def failing(*_args, **_kwargs):
+        raise ParameterError("`style` failed while composing")
+
+    monkeypatch.setattr(composer.pipeline.compose, "compose", failing)
     path, va = clip
     fresh = tmp_path / "fresh"
     with pytest.raises(ParameterError, match="style"):
-        score_video(path, out_dir=fresh, clip_analysis=va, style="polka", source="rules")
+        score_video(path, out_dir=fresh, clip_analysis=va, source="rules")
     assert not fresh.exists()
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "notes.txt").write_text("mine")
     with pytest.raises(ParameterError, match="style"):
-        score_video(path, out_dir=kept, clip_analysis=va, style="polka", source="rules")
+        score_video(path, out_dir=kept, clip_analysis=va, source="rules")
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ParameterError, match="style"):
-        score_video(path, out_dir=empty, clip_analysis=va, style="polka", source="rules")
+        score_video(path, out_dir=empty, clip_analysis=va, source="rules")
     assert empty.is_dir()
+
+
+@pytest.fixture
+def no_analysis(monkeypatch) -> list[str]:
+    """analyze_video replaced by a stub that records each call and fails; the list of calls."""
+    import analysis.video
+
+    calls: list[str] = []
+
+    def analysed(path, **_kwargs):
+        calls.append(str(path))
+        raise RuntimeError("the clip was analysed")
+
+    monkeypatch.setattr(analysis.video, "analyze_video", analysed)
+    return calls
+
+
+@pytest.mark.parametrize(("option", "value"), [("style", "nosuchstyle"), ("instrument", "kazoo"),
+                                                ("source", "oracle")])
+def test_unknown_choices_are_refused_before_the_analysis(option, value, no_analysis, tmp_path, capsys) -> None:
+    clip_path = tmp_path / "clip.mp4"
+    clip_path.write_bytes(b"never read")
+    with pytest.raises(ParameterError, match=f"`{option}`.*{value}"):
+        score_video(clip_path, out_dir=tmp_path / "out", **{option: value})
+    for command in ("score", "compose"):
+        assert main([command, str(clip_path), f"--{option}", value]) == 2
+        assert f"`{option}`" in capsys.readouterr().err
+    assert no_analysis == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_score_command(clip, library, tmp_path, capsys) -> None:

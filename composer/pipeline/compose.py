@@ -18,7 +18,7 @@ from analysis.errors import MediaError, ParameterError, is_number
 from composer.music.arranger import arrange
 from composer.music.harmony import plan_harmony
 from composer.music.notes import MaterialRequest, Note, NoteSource
-from composer.music.sources import get_source
+from composer.music.sources import SOURCES, get_source
 from composer.music.styles import Style, get_style, resolve_instrument
 from composer.output.piece import Composition, build_midi
 
@@ -112,6 +112,16 @@ def check_clip_length(clip: Path, advice: str) -> None:
     if seconds > MAX_DURATION:
         raise ParameterError(f"{clip} runs {seconds:.0f} s and a composed score is at most {MAX_DURATION:.0f} s "
                              f"(one hour): {advice}")
+
+
+def check_choices(style: str | Style, instrument: str | int | None, source: str | NoteSource = "auto") -> None:
+    """A :class:`ParameterError` for an unknown ``style``, ``instrument`` or ``source`` name, said at once:
+    callers that analyse a clip first check these before the analysis, not minutes after it."""
+    get_style(style)
+    if instrument is not None:
+        resolve_instrument(instrument)
+    if not isinstance(source, NoteSource) and source not in SOURCES:
+        raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {source!r})")
 
 
 def compose(

@@ -93,11 +93,14 @@ def open_library(library: Any) -> Any:
     return Library(str(library))
 
 
-def _check_request(clip: Path, threshold: float | None, *, compose_only: bool) -> None:
-    """Refuse before the analysis a ``threshold`` off [0, 1] and, when a score will be composed (no library),
-    a clip too long for one (:func:`composer.pipeline.compose.check_clip_length`)."""
-    from composer.pipeline.compose import check_clip_length
+def _check_request(clip: Path, threshold: float | None, choices: tuple[Any, Any, Any], *,
+                   compose_only: bool) -> None:
+    """Refuse before the analysis a ``threshold`` off [0, 1], an unknown (style, instrument, source) in
+    ``choices`` and, when a score will be composed (no library), a clip too long for one
+    (:func:`composer.pipeline.compose.check_clip_length`)."""
+    from composer.pipeline.compose import check_choices, check_clip_length
 
+    check_choices(*choices)
     if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
     if compose_only:
@@ -149,7 +152,7 @@ def score_video(
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
     clip_path = as_path(path)
-    _check_request(clip_path, threshold, compose_only=library is None and clip_analysis is None)
+    _check_request(clip_path, threshold, (style, instrument, source), compose_only=library is clip_analysis is None)
     stem = safe_stem(clip_path.stem)
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{stem}-score")
     timings: dict[str, float] = {}

@@ -63,12 +63,13 @@ def _cuts(text: str | None) -> tuple[float, ...] | None:
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
     from composer.output.write import write_outputs
-    from composer.pipeline.compose import compose
+    from composer.pipeline.compose import check_choices, compose
 
     if (args.arc is None) == (args.clip is None):
         raise ParameterError("give either --arc ARC.json or a clip to analyse (received "
                              f"{'both' if args.arc else 'neither'})")
     cuts = _cuts(args.cuts)
+    check_choices(args.style, args.instrument, args.source)  # before the clip's analysis, not after it
     duration = args.duration
     speech = None
     args.out = Path(args.out).absolute()  # no derived name can start with a dash
