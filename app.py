@@ -466,7 +466,7 @@ def serve(
     demo.launch(  # Gradio's default theme serves its fonts locally; the browser test checks no outside request
         server_name=host,
         server_port=port,
-        max_file_size=int(cfg.max_upload_mb * 1024 * 1024),  # bytes: "0.5mb" would have been int() to 0
+        max_file_size=cfg.max_upload_bytes,  # bytes, decimal MB as the service counts them
         allowed_paths=[],  # nothing by path: handlers publish copies (see _publish)
         prevent_thread_lock=not block,
         show_error=True,

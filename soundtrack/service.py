@@ -175,9 +175,7 @@ class SoundtrackService:
         p = Path(path)
         if not p.is_file():
             raise MediaError(p.name, "was not received (upload it again)")
-        mb = p.stat().st_size / 1e6
-        if mb > self.config.max_upload_mb:
-            raise MediaError(p.name, f"is {mb:.0f} MB; the limit is {self.config.max_upload_mb:.0f} MB")
+        self.config.check_upload_size(p)
         return probe_video(p, max_duration=self.config.max_duration_s,  # counted from packets, not the header
                            max_pixels=PAGE_MAX_PIXELS)
 
@@ -563,8 +561,8 @@ class SoundtrackService:
         for p in paths:
             name = Path(p).name
             try:
-                if Path(p).is_file() and Path(p).stat().st_size > self.config.max_upload_mb * 1e6:
-                    raise MediaError(name, f"is larger than the {self.config.max_upload_mb:.0f} MB limit")
+                if Path(p).is_file():
+                    self.config.check_upload_size(Path(p), name)
                 record, new = import_track(self.library, p, storage=self.storage, title=Path(p).stem,
                                            max_seconds=self.config.max_track_s)
             except MediaError as err:  # named by the upload's name, not the stored copy's

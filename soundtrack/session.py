@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from analysis.errors import ParameterError
+from analysis.errors import MediaError, ParameterError
 from analysis.sources import DEFAULT_SOURCES
 
 
@@ -54,6 +54,20 @@ class AppConfig:
     @property
     def work(self) -> Path:
         return Path(self.work_dir) if self.work_dir is not None else default_home() / "app"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """``max_upload_mb`` in bytes, decimal megabytes (10^6 bytes): Gradio's limit and the service's own."""
+        return round(self.max_upload_mb * 1_000_000)
+
+    def check_upload_size(self, path: Path, name: str | None = None) -> None:
+        """A :class:`MediaError` naming ``name`` (default the file's) when ``path`` is over ``max_upload_bytes``.
+        The size is shown rounded up to a tenth of a MB, so it never reads as the limit or under it."""
+        size = path.stat().st_size
+        if size > self.max_upload_bytes:
+            tenths = -(-size // 100_000)  # whole tenths of a MB, rounded up
+            raise MediaError(name or path.name, f"is {tenths // 10}.{tenths % 10} MB; "
+                                                f"the limit is {self.max_upload_mb:g} MB")
 
 
 T = TypeVar("T")

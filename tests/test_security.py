@@ -182,6 +182,53 @@ def test_a_long_audio_track_is_measured_by_its_packets_and_refused(lib_path, tmp
     assert [r.id for r in service.library.list()] == before
 
 
+def test_the_upload_limit_is_one_number_of_bytes_and_its_message_never_contradicts(lib_path, tmp_path,
+                                                                                  monkeypatch):
+    """Gradio's max_file_size and the service's check count the same decimal megabytes; a file just over the
+    limit reads as more than it, never as the limit itself."""
+    import app
+
+    service = _service(lib_path, tmp_path, max_upload_mb=5)
+    over = tmp_path / "over.mp4"
+    with over.open("wb") as f:
+        f.truncate(5_000_001)
+    with pytest.raises(MediaError, match=r"over\.mp4: is 5\.1 MB; the limit is 5 MB"):
+        service.check_upload(over)
+    assert "over.mp4: is 5.1 MB; the limit is 5 MB" in service.add_tracks([over])
+    at = tmp_path / "at.mp4"
+    with at.open("wb") as f:
+        f.truncate(5_000_000)
+    with pytest.raises(MediaError, match="not a readable video"):  # past the size check
+        service.check_upload(at)
+
+    launched = {}
+
+    class Page:
+        def queue(self, **_kw):
+            pass
+
+        def launch(self, **kw):
+            launched.update(kw)
+
+    class Quiet:
+        def __init__(self, config, **_kw):
+            pass
+
+        def warm_up(self):
+            return 0.0
+
+        def cleanup(self):
+            pass
+
+        def start_sweeper(self):
+            pass
+
+    monkeypatch.setattr(app, "SoundtrackService", Quiet)
+    monkeypatch.setattr(app, "build_ui", lambda _service: Page())
+    app.serve(AppConfig(max_upload_mb=5), block=False)
+    assert launched["max_file_size"] == 5_000_000
+
+
 def test_uploads_can_be_switched_off(lib_path, tmp_path):
     service = _service(lib_path, tmp_path, allow_uploads=False)
     upload = write_midi(tmp_path / "x.mid", pitches=[60], tempo=100, velocity=80, program=0)
