@@ -21,7 +21,7 @@ from typing import Any
 from analysis.errors import SoundtrackError
 from soundtrack import results
 from soundtrack.live_page import build_live_tab
-from soundtrack.security import private_copy, public_message
+from soundtrack.security import client_address, private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
 from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, shipped_example
 
@@ -408,13 +408,15 @@ def build_ui(service: SoundtrackService) -> Any:
     # The page's session is made as it loads: an upload's handler and an Analyse clicked before it returns
     # then share one (each made its own, and the one returned last, the upload's, showed no list).
     @_guard(lambda msg: (None, gr.update(), msg))
-    def on_load(token, session):
-        token, uid = service.identify(token)
+    def on_load(token, session, request=None):
+        token, uid = service.identify(token, client=client_address(request))  # new ids: a few per address
         note = (f"Your anonymous id: `{uid}`. Under it this server keeps the lists of tracks it showed you and what "
                 "you did with them (plays, skips, ratings, downloads), to learn what fits; your clips and files are "
                 f"deleted after {service.config.cleanup_age_s / 3600:g} hours. Download or delete what is kept under "
                 "**Your data** below.")
         return token, service.ensure_session(session), note
+
+    on_load.__annotations__["request"] = gr.Request | None  # the hint (a class, not a string) Gradio fills in
 
     # analytics_enabled=False: no telemetry leaves the machine (Gradio's default sends some).
     with gr.Blocks(

@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +242,45 @@ async def _refuse(send: Any, message: str) -> None:
     await send({"type": "http.response.start", "status": 503,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
+
+
+#: New visitor ids one client address may be issued per ``ID_WINDOW_S``. Each id's ratings count towards the
+#: feedback learner up to a cap, so ids free for the asking would let one script outvote every visitor.
+IDS_PER_ADDRESS = 20
+ID_WINDOW_S = 3600.0
+#: Addresses remembered at most; past it those with no id inside the window are forgotten.
+MAX_ADDRESSES = 10_000
+
+
+class IdIssueLimit:
+    """A sliding-window count of the ids issued to each client address (thread-safe)."""
+
+    def __init__(self, limit: int = IDS_PER_ADDRESS, window_s: float = ID_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._issued: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, address: str) -> None:
+        """Count one new id for ``address``; a :class:`ParameterError` when it had ``limit`` in the window."""
+        now = self._clock()
+        with self._lock:
+            stamps = self._issued.setdefault(address, deque())
+            while stamps and stamps[0] <= now - self.window_s:
+                stamps.popleft()
+            if len(stamps) >= self.limit:
+                raise ParameterError(f"this address was given {len(stamps)} new ids in the last "
+                                     f"{self.window_s / 60:g} minutes (the limit is {self.limit}): "
+                                     "keep the id this browser has, or try again later")
+            stamps.append(now)
+            if len(self._issued) > MAX_ADDRESSES:
+                self._issued = {a: t for a, t in self._issued.items() if t and t[-1] > now - self.window_s}
+
+
+def client_address(request: Any) -> str | None:
+    """The client host of a Gradio request (``"unknown"`` when it has none); None for no request at all
+    (a call from this process, which issues ids uncounted)."""
+    if request is None:
+        return None
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", None) or "unknown")

@@ -53,7 +53,7 @@ from soundtrack.clips import (
     read_subtitle_upload,
     shown_copy,
 )
-from soundtrack.security import check_seed, optional_number, public_message, resolve_under_roots, root_of
+from soundtrack.security import IdIssueLimit, check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
     PRODUCT,
     AnalysisView,
@@ -102,6 +102,7 @@ class SoundtrackService:
         self.storage = Path(self.config.storage_dir or beside or self.work / "library-files")
         key = beside.with_name(beside.name.removesuffix("-files") + "-identity.key") if beside else None
         self.signer = IdentitySigner.beside(key or self.work / "identity.key")
+        self.id_limit = IdIssueLimit()  # new ids per client address
         self._plot_lock = threading.Lock()
         self.sessions = SessionStore()  # found again after a reload
         self._sweeper: threading.Thread | None = None
@@ -190,11 +191,14 @@ class SoundtrackService:
                              seconds)
 
     # ------------------------------------------------------------------ identity
-    def identify(self, token: object = None) -> tuple[str, str]:
-        """The browser's (token, user id): its own token if this server signed it, else a new one."""
+    def identify(self, token: object = None, client: str | None = None) -> tuple[str, str]:
+        """The browser's (token, user id): its own token if this server signed it, else a new one, at most
+        ``IDS_PER_ADDRESS`` an hour to one ``client`` address (security.py; None: not counted)."""
         try:
             return str(token), self.signer.verify(token)
         except ParameterError:
+            if client is not None:
+                self.id_limit.take(client)
             fresh = self.signer.issue()
             return fresh, self.signer.verify(fresh)
 

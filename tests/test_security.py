@@ -258,6 +258,44 @@ def test_the_server_issues_signed_ids_and_refuses_others(lib_path, tmp_path, bri
     assert service.feedback.counts()["recommendations"] == before  # nothing was logged
 
 
+def test_one_address_cannot_mint_ids_without_end(lib_path, tmp_path):
+    """Each id's ratings count up to a cap, so ids free for the asking let one script outvote everyone: new
+    ids are bounded per client address in a sliding window; a returning browser keeps its id regardless."""
+    from soundtrack.security import IDS_PER_ADDRESS, IdIssueLimit
+
+    service = _service(lib_path, tmp_path)
+    now = [0.0]
+    service.id_limit = IdIssueLimit(window_s=3600.0, clock=lambda: now[0])
+    tokens = [service.identify(None, client="203.0.113.9")[0] for _ in range(IDS_PER_ADDRESS)]
+    assert len({service.user_of(t) for t in tokens}) == IDS_PER_ADDRESS
+    with pytest.raises(ParameterError, match=rf"given {IDS_PER_ADDRESS} new ids.*the limit is {IDS_PER_ADDRESS}"):
+        service.identify(None, client="203.0.113.9")
+    with pytest.raises(ParameterError, match="limit"):  # a forged token is no way around it
+        service.identify("victim." + "0" * 32, client="203.0.113.9")
+    assert service.identify(tokens[0], client="203.0.113.9")[0] == tokens[0]
+    service.identify(None, client="198.51.100.4")  # another address has its own count
+    now[0] = 3600.5  # the window slides past the first ids
+    service.identify(None, client="203.0.113.9")
+
+
+def test_the_page_counts_new_ids_by_the_visitors_address(lib_path, tmp_path):
+    from types import SimpleNamespace
+
+    from gradio.helpers import special_args
+
+    from app import build_ui
+
+    service = _service(lib_path, tmp_path)
+    service.id_limit.limit = 2
+    on_load = next(fn for fn in build_ui(service).fns.values() if fn.name == "on_load")
+    request = SimpleNamespace(client=SimpleNamespace(host="203.0.113.9"))
+    notes = []
+    for _ in range(3):
+        args = special_args(on_load.fn, [None, None], request=request)[0]  # as Gradio calls it
+        notes.append(on_load.fn(*args)[-1])
+    assert "Your anonymous id" in notes[1] and "the limit is 2" in notes[2]
+
+
 def test_export_and_delete_my_data(lib_path, tmp_path, bright_clip):
     import json
 
