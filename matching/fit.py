@@ -42,9 +42,10 @@ class FitResult:
     clip_sound: DialogueMix | None = None
 
 
-def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
+def load_track_audio(path: Path, *, sr: int, until: float | None = None) -> np.ndarray:
     """``(channels, samples)`` float32 audio of a track (one or two channels); MIDI is rendered (mono,
-    peak 0.8). Read as the analysis reads it (:func:`analysis.music.track.load_audio`, keeping the
+    peak 0.8), only up to ``until`` seconds when given (a preview of a MIDI file of hours renders seconds).
+    Read as the analysis reads it (:func:`analysis.music.track.load_audio`, keeping the
     channels), so a damaged packet that the analysis skipped is skipped here too, its time kept as
     silence, and the fitted section starts where the arc said."""
     if not path.is_file():
@@ -56,9 +57,10 @@ def load_track_audio(path: Path, *, sr: int) -> np.ndarray:
             pm = pretty_midi.PrettyMIDI(str(path))
         except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
             raise MediaError(path, f"cannot be read as MIDI ({err})") from None
-        from analysis.media.synth import render_mono
+        from analysis.media.synth import end_time, render_mono
 
-        audio = render_mono(pm.instruments, fs=sr)
+        whole = end_time(pm.instruments) + 1.0  # render's own length: the last note and its release
+        audio = render_mono(pm.instruments, until if until is not None and until < whole else None, fs=sr)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         return (audio / peak * 0.8 if peak > 0 else audio).astype(np.float32)[None, :]
     return load_audio(path, sr=sr, mono=False)
@@ -94,9 +96,9 @@ def fit_track(
     librosa = load_librosa()
 
     applied = float(min(max(stretch, 1.0 / max_stretch), max_stretch))
-    y = load_track_audio(track, sr=sr)
     a = round(start * sr)
     b = a + int(np.ceil(duration / applied * sr)) + int(0.1 * sr)  # a little spare for the stretcher's edges
+    y = load_track_audio(track, sr=sr, until=b / sr)
     section = y[:, a:b]
     if section.shape[1] == 0:
         raise ParameterError(f"`start` {start} s is past the end of {track} ({y.shape[1] / sr:.2f} s)")

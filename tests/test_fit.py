@@ -87,6 +87,35 @@ def test_midi_track_is_rendered(tmp_path: Path) -> None:
     assert y.shape[0] == 3 * SR and np.abs(y).max() > 0.1
 
 
+def test_a_long_midi_track_renders_only_the_span_fitted(tmp_path: Path, monkeypatch) -> None:
+    """A library MIDI lasting far past the preview (a note at 2 minutes) was rendered whole to write
+    seconds of it: only the section fitted, and the stretcher's spare, is rendered now."""
+    import analysis.media.synth
+
+    rendered: list[int] = []
+    real = analysis.media.synth.render_mono
+
+    def counting(*args, **kwargs):
+        audio = real(*args, **kwargs)
+        rendered.append(audio.shape[0])
+        return audio
+
+    monkeypatch.setattr(analysis.media.synth, "render_mono", counting)
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i, start=i * 0.5, end=i * 0.5 + 0.45) for i in range(8)]
+    piano.notes.append(pretty_midi.Note(velocity=90, pitch=72, start=120.0, end=121.0))
+    pm.instruments.append(piano)
+    mid = tmp_path / "long.mid"
+    pm.write(str(mid))
+    res = fit_track(mid, tmp_path / "long.wav", start=1.0, duration=2.0, sr=SR)
+    y, _ = sf.read(str(res.wav))
+    assert y.shape[0] == 2 * SR and np.abs(y).max() > 0.1
+    assert rendered == [round(3.1 * SR)]  # to 1 s + 2 s + 0.1 s of spare, not to 122 s
+    with pytest.raises(ParameterError, match="past the end"):  # the track's true end still counts
+        fit_track(mid, tmp_path / "x.wav", start=130.0, duration=1.0, sr=SR)
+
+
 def test_bad_inputs(tmp_path: Path, chirp: Path) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
