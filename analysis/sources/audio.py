@@ -36,7 +36,7 @@ without audio gets confidence 0 everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import numpy as np
@@ -66,35 +66,81 @@ WEIGHTS: CueWeights = {
 }
 
 
-def _stft(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(RMS per frame, magnitude spectrogram (frames, bins)), frames centred at ``i * HOP``."""
-    padded = np.pad(y.astype(np.float32, copy=False), N_FFT // 2)
-    if padded.size < N_FFT:
-        padded = np.pad(padded, (0, N_FFT - padded.size))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+#: Samples of audio transformed at a time (about 48 s at 22.05 kHz): one block's spectra are held at
+#: once, not the clip's (a 20-minute clip's spectrogram, its float64 products and chroma took about
+#: 0.7 GB). Blocks hold a multiple of 8 frames, so the FFT groups rows for SIMD as over the whole clip
+#: and the features stay bit for bit the same.
+BLOCK = 2048 * HOP
+
+#: Sample ranges ``(start, stop)`` of the audio read as silence (the speech, see :func:`_without_speech`).
+Silence = tuple[tuple[int, int], ...]
+
+
+def _frame_blocks(y: np.ndarray, n_fft: int, hop: int, silence: Silence = ()) -> Iterator[np.ndarray]:
+    """Frames ``(k, n_fft)`` of ``y`` zero-padded by ``n_fft // 2`` each side (to ``n_fft`` at least),
+    frame ``i`` starting at padded sample ``i * hop``, about :data:`BLOCK` samples' worth at a time (views
+    of one block's float32 copy); the samples in ``silence`` read zero. The whole clip is never copied."""
+    half = n_fft // 2
+    n_frames = (max(y.size + 2 * half, n_fft) - n_fft) // hop + 1
+    step = max(8, BLOCK // hop // 8 * 8)  # frames per block
+    for f0 in range(0, n_frames, step):
+        f1 = min(n_frames, f0 + step)
+        lo, hi = f0 * hop - half, (f1 - 1) * hop + n_fft - half  # the block's samples, in y's indices
+        seg = np.zeros(hi - lo, np.float32)
+        a, b = max(lo, 0), min(hi, y.size)
+        if b > a:
+            seg[a - lo : b - lo] = y[a:b]
+        for s0, s1 in silence:
+            s0, s1 = max(s0, lo), min(s1, hi)
+            if s1 > s0:
+                seg[s0 - lo : s1 - lo] = 0.0
+        yield np.lib.stride_tricks.sliding_window_view(seg, n_fft)[::hop]
+
+
+def _spectral_rows(y: np.ndarray, sr: int, silence: Silence) -> dict[str, np.ndarray]:
+    """Per-frame RMS, power sum, centroid, log-spectral flux, flatness and peak bin (80 Hz..2 kHz),
+    frames centred at ``i * HOP``, one block of spectra (:func:`_frame_blocks`) at a time."""
     window = np.hanning(N_FFT).astype(np.float32)
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1))
-    return rms, np.abs(scipy.fft.rfft(frames * window, axis=1))
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / sr)
+    band = (freqs >= 80) & (freqs <= 2000)
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("rms", "total", "centroid", "flux", "flat", "peak")}
+    last: np.ndarray | None = None  # the previous block's last log spectrum, for the flux
+    for frames in _frame_blocks(y, N_FFT, HOP, silence):
+        rows["rms"].append(np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1)))
+        mag = np.abs(scipy.fft.rfft(frames * window, axis=1))  # (k, bins)
+        power = mag**2
+        total = np.maximum(power.sum(1), 1e-12)
+        rows["total"].append(total)
+        rows["centroid"].append((power * freqs).sum(1) / total)
+        logmag = np.log1p(100 * mag)
+        ahead = logmag if last is None else np.concatenate([last[None], logmag])
+        rows["flux"].append(np.maximum(np.diff(ahead, axis=0), 0).mean(1))
+        last = logmag[-1]
+        rows["flat"].append(np.exp(np.mean(np.log(power + 1e-12), 1)) / (power.mean(1) + 1e-12))
+        rows["peak"].append(np.argmax(mag[:, band], axis=1))
+    out = {k: np.concatenate(v) for k, v in rows.items()}
+    out["flux"] = np.concatenate([[0.0], out["flux"]])
+    out["peak_hz"] = freqs[band][out.pop("peak")]
+    return out
 
 
-def _chroma(y: np.ndarray, sr: int) -> np.ndarray:
+def _chroma(y: np.ndarray, sr: int, silence: Silence = ()) -> np.ndarray:
     """(frames, 12) chroma on the ``HOP`` frame grid, C = 0.
 
     Its own long FFT (4 x ``N_FFT``): at 1024 samples a bin is wider than a semitone below
     ~350 Hz, which smears minor thirds into major ones. Bins 110 Hz..2 kHz only.
     """
     n_fft, hop = 4 * N_FFT, 4 * HOP
-    padded = np.pad(y.astype(np.float32, copy=False), n_fft // 2)
-    if padded.size < n_fft:
-        padded = np.pad(padded, (0, n_fft - padded.size))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    power = np.abs(scipy.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
+    window = np.hanning(n_fft).astype(np.float32)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     m = np.zeros((12, freqs.size))
     ok = (freqs >= 110) & (freqs <= 2000)
     pc = np.round(12 * np.log2(freqs[ok] / 440.0) + 9).astype(int) % 12  # A = 9
     m[pc, np.flatnonzero(ok)] = 1.0
-    chroma = power @ m.T  # (long frames, 12)
+    chroma = np.concatenate([  # (long frames, 12)
+        (np.abs(scipy.fft.rfft(frames * window, axis=1)) ** 2) @ m.T
+        for frames in _frame_blocks(y, n_fft, hop, silence)
+    ])
     return np.repeat(chroma, 4, axis=0)  # long frame j covers short frames 4j..4j+3
 
 
@@ -127,29 +173,22 @@ def _local_tempo(onset_env: np.ndarray, fps: float, win_s: float = 6.0) -> np.nd
     return np.interp(np.arange(n), centres[good], out[good])
 
 
-def frame_features(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
-    """Raw per-STFT-frame features of mono audio ``y`` at ``sr`` (see module docstring)."""
-    rms, mag = _stft(y)  # (frames,), (frames, bins)
-    power = mag**2
-    freqs = np.fft.rfftfreq(N_FFT, 1.0 / sr)
+def frame_features(y: np.ndarray, sr: int, silence: Silence = ()) -> dict[str, np.ndarray]:
+    """Raw per-STFT-frame features of mono audio ``y`` at ``sr`` (see module docstring), the sample
+    ranges in ``silence`` read as zeros."""
+    rows = _spectral_rows(y, sr, silence)
     fps = sr / HOP
-    db = 20 * np.log10(np.maximum(rms, 1e-3))  # floor at -60 dBFS: silence is not "infinitely" quiet
-    total = np.maximum(power.sum(1), 1e-12)
-    centroid = (power * freqs).sum(1) / total
-    logmag = np.log1p(100 * mag)
-    flux = np.concatenate([[0.0], np.maximum(np.diff(logmag, axis=0), 0).mean(1)])
+    db = 20 * np.log10(np.maximum(rows["rms"], 1e-3))  # floor at -60 dBFS: silence is not "infinitely" quiet
+    centroid, flux = rows["centroid"], rows["flux"]
     # Onsets: flux peaks that are local maxima over +-50 ms and stand above a running mean.
     ref = moving_average(flux, max(3, int(0.5 * fps)))
     peaks = (flux == moving_max(flux, max(3, int(0.1 * fps)))) & (flux > 1.5 * ref + 0.08)
     onset_rate = moving_average(peaks.astype(float), max(3, int(2 * fps))) * fps  # onsets/s over 2 s
     tempo = _local_tempo(flux, fps)
     # Tonal frames: low spectral flatness; their strongest bin in 80 Hz..2 kHz is the pitch.
-    flat = np.exp(np.mean(np.log(power + 1e-12), 1)) / (power.mean(1) + 1e-12)
-    tonal = np.clip(1.0 - flat * 4, 0.0, 1.0) * (db > -55)
-    band = (freqs >= 80) & (freqs <= 2000)
-    peak_hz = freqs[band][np.argmax(mag[:, band], axis=1)]
-    midi = 69 + 12 * np.log2(peak_hz / 440.0)
-    chroma = _chroma(y, sr)[: db.size]  # (frames, 12)
+    tonal = np.clip(1.0 - rows["flat"] * 4, 0.0, 1.0) * (db > -55)
+    midi = 69 + 12 * np.log2(rows["peak_hz"] / 440.0)
+    chroma = _chroma(y, sr, silence)[: db.size]  # (frames, 12)
     return {
         "db": db,
         "centroid": centroid,
@@ -171,25 +210,24 @@ def _mode(chroma: np.ndarray) -> float:
     return float(np.clip((corr[:12].max() - corr[12:].max()) * 3.0, -1.0, 1.0))
 
 
-def _without_speech(media: MediaStreams) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """The clip's audio with its speech stretches silenced, and a test "is time t speech?".
+def _without_speech(media: MediaStreams) -> tuple[Silence, Callable[[np.ndarray], np.ndarray]]:
+    """The sample ranges of the clip's speech stretches, to read as silence, and a test "is time t speech?".
 
     Speech comes from the voice-activity detector shared with the speech source
     (:mod:`analysis.sources.vad`). Dialogue is read by the speech source; here it would pass
     for music (a voice is tonal, has a pitch, a loudness and a syllable rate). Without the
-    detector (``faster-whisper`` missing) nothing is silenced.
+    detector (``faster-whisper`` missing) nothing is silenced. The ranges are silenced block by
+    block as the spectra are taken, not in a copy of the whole audio.
     """
     none = lambda t: np.zeros(np.shape(t), dtype=bool)  # noqa: E731
     try:
         voice = voice_activity(media)
     except ModelError:
-        return media.audio, none
+        return (), none
     if voice is None or not voice.any:
-        return media.audio, none
-    y = media.audio.copy()
-    for start, end in voice.regions:
-        y[int(start * media.sample_rate) : int(np.ceil(end * media.sample_rate))] = 0.0
-    return y, voice.mask
+        return (), none
+    sr = media.sample_rate
+    return tuple((int(start * sr), int(np.ceil(end * sr))) for start, end in voice.regions), voice.mask
 
 
 class AudioSource:
@@ -204,8 +242,8 @@ class AudioSource:
         if media.audio is None or media.audio.size < N_FFT:
             return SourceArc(self.name, centres, zeros, zeros.copy(), zeros.copy())
         sr = media.sample_rate
-        y, speech_at = _without_speech(media)
-        f = frame_features(y, sr)
+        silence, speech_at = _without_speech(media)
+        f = frame_features(media.audio, sr, silence)
         ft = np.arange(f["db"].size) * HOP / sr  # frame centres (s)
         idx = np.clip(np.floor(ft / hop).astype(int), 0, n - 1)
         keep = (~speech_at(ft)).astype(float)  # frames outside speech: the only ones read here

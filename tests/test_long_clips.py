@@ -1,0 +1,59 @@
+"""Memory on long clips: what a source holds beyond the decoded media must not grow with the clip.
+
+Each test measures the traced peak (``tracemalloc``: numpy's buffers are traced) of one step on
+minutes of generated media, and bounds it well under what the clip-sized intermediates took.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from analysis.sources import audio
+from analysis.sources.base import MediaStreams
+
+SR = 22050
+
+
+def _peak(step: Callable[[], object]) -> int:
+    """Bytes traced at the peak of ``step()`` above what was held before it."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def _tone(seconds: float) -> np.ndarray:
+    t = np.arange(int(SR * seconds)) / SR
+    noise = 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    return (0.1 * np.sin(2 * np.pi * 440 * t) + noise).astype(np.float32)
+
+
+def _media(samples: np.ndarray) -> MediaStreams:
+    return MediaStreams(path=Path("long.mp4"), duration=samples.size / SR, fps=25.0, frame_times=np.zeros(0),
+                        frames=np.zeros((0, 2, 2, 3), np.uint8), audio=samples, sample_rate=SR)
+
+
+def test_audio_source_holds_spectra_a_block_at_a_time() -> None:
+    y = _tone(600.0)  # 10 minutes: 50 MB of samples; the whole-clip spectra took 406 MB more at their peak
+    media = _media(y)
+    media.memo["voice"] = None  # no voice activity to read (and no VAD model to load)
+    peak = _peak(lambda: audio.AudioSource().analyze(media, hop=0.5))
+    assert peak < 1.25 * y.nbytes, f"peak {peak / 2**20:.0f} MB for {y.nbytes / 2**20:.0f} MB of audio"
+
+
+def test_speech_is_silenced_block_by_block_as_in_a_silenced_copy() -> None:
+    y = _tone(120.0)
+    silence = ((int(46.0 * SR), int(49.5 * SR)), (int(100.2 * SR), int(101.0 * SR)))  # one across a block edge
+    copy = y.copy()
+    for s0, s1 in silence:
+        copy[s0:s1] = 0.0
+    got, want = audio.frame_features(y, SR, silence), audio.frame_features(copy, SR)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
