@@ -145,19 +145,21 @@ def _kaiser_lowpass(numtaps: int, cutoff: float, beta: float = 5.0) -> np.ndarra
     return h / h.sum()
 
 
-def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
+def resample_poly(x: np.ndarray, up: int, down: int, *, dtype: type[np.floating] = np.float64) -> np.ndarray:
     """Resample by ``up / down`` with a polyphase FIR filter; equals ``scipy.signal.resample_poly(
     x, up, down)`` with its defaults: a Kaiser(5.0) low-pass of ``20 * max(up, down) + 1`` taps
     (after dividing both by their gcd) at cutoff ``1 / max(up, down)``, gain ``up``, zeros beyond
     the ends, centred output of ``ceil(len(x) * up / down)`` samples. Computed in float64 (scipy
-    keeps float32 for float32 input: the two differ by float32 rounding) in blocks of output."""
+    keeps float32 for float32 input: the two differ by float32 rounding) in blocks of output, each
+    block stored as ``dtype`` (float32: what ``.astype(np.float32)`` of the float64 result gives, without
+    holding that result: 8 bytes per output sample)."""
     x = _as_1d(x)  # no float64 copy of the whole input: each block converts its own slice
     if up < 1 or down < 1:
         raise ValueError(f"up and down must be >= 1 (received {up}, {down})")
     g = gcd(up, down)
     up, down = up // g, down // g
     if up == down == 1:
-        return x.astype(np.float64)
+        return x.astype(dtype)
     n_in = x.size
     n_out = -(-n_in * up // down)
     half = 10 * max(up, down)
@@ -167,7 +169,7 @@ def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
     # Output i sits at p = i*down + half on the upsampled grid; with m0 = p // up and r = p % up,
     # y[i] = sum_k x[m0 - k] * h[r + k*up] = window x[m0-taps+1 .. m0] dotted with phase[r].
     phase = h.reshape(taps, up).T[:, ::-1]
-    y = np.empty(n_out)
+    y = np.empty(n_out, dtype)
     block = up * max(1, _CHUNK // up)  # a multiple of up: every block has the same phases
     for i0 in range(0, n_out, block):
         i1 = min(i0 + block, n_out)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.sources import audio
+from analysis.sources import audio, vad
 from analysis.sources.base import MediaStreams
 
 SR = 22050
@@ -57,3 +57,22 @@ def test_speech_is_silenced_block_by_block_as_in_a_silenced_copy() -> None:
     got, want = audio.frame_features(y, SR, silence), audio.frame_features(copy, SR)
     for key in want:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_voice_activity_reads_the_clip_a_batch_at_a_time() -> None:
+    y = _tone(1200.0)  # 20 minutes: 73 MB at 16 kHz, kept; the whole-clip copies took 165 MB more
+    vad.vad_model()  # loaded before measuring
+    found: list[vad.VoiceActivity] = []
+    peak = _peak(lambda: found.append(vad.detect(y, SR)))
+    kept = found[0].audio16.nbytes
+    assert peak < 2 * kept, f"peak {peak / 2**20:.0f} MB for {kept / 2**20:.0f} MB of 16 kHz audio"
+
+
+def test_voice_activity_batches_are_the_wrappers_own() -> None:
+    rng = np.random.default_rng(1)
+    for n in (700, vad.WINDOW * vad.BATCH, vad.WINDOW * (vad.BATCH + 3) + 37):
+        a = (0.05 * rng.standard_normal(n)).astype(np.float32)
+        a[: 60000] += 0.3 * np.sin(np.arange(min(n, 60000)) / 7).astype(np.float32)
+        padded = np.pad(a, (0, (-a.size) % vad.WINDOW))
+        want = np.asarray(vad.vad_model()(padded), dtype=float).reshape(-1)
+        np.testing.assert_array_equal(vad._probabilities(a), want)

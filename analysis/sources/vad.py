@@ -18,6 +18,7 @@ decoded before the video, and puts it there); the model itself loads once per pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     from math import gcd
 
     g = gcd(SAMPLE_RATE, int(sample_rate))
-    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
+    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g, dtype=np.float32)
 
 
 def speech_regions(
@@ -156,13 +157,53 @@ class VoiceActivity:
         return np.clip(out / hop, 0.0, 1.0)
 
 
+#: Silero windows per ONNX run, as ``faster_whisper.vad.SileroVADModel`` batches them (its state is carried
+#: from one run to the next, so the runs must be the same for the same probabilities).
+BATCH = 10000
+CONTEXT = 64  # samples of the window before that each window is given, as faster-whisper gives them
+
+
+def _batches(audio16: np.ndarray) -> Iterator[np.ndarray]:
+    """The model's input ``(k, CONTEXT + WINDOW)``, :data:`BATCH` windows at a time, as faster-whisper's
+    wrapper builds it for the whole clip at once (the clip zero-padded to whole windows; each window led by
+    the last ``CONTEXT`` samples of the one before, zeros for the first; the last window's own last
+    ``CONTEXT`` samples zeroed, as its wrapper does): only one batch is copied at a time."""
+    n = -(-audio16.size // WINDOW)
+    for w0 in range(0, n, BATCH):
+        w1 = min(n, w0 + BATCH)
+        rows = np.zeros((w1 - w0, CONTEXT + WINDOW), np.float32)
+        part = audio16[w0 * WINDOW : w1 * WINDOW]
+        full = part.size // WINDOW
+        rows[:full, CONTEXT:] = part[: full * WINDOW].reshape(full, WINDOW)
+        if full < len(rows):  # the clip's last window, part of it (the rest stays zero)
+            rows[full, CONTEXT : CONTEXT + part.size - full * WINDOW] = part[full * WINDOW :]
+        if w1 == n:
+            rows[-1, -CONTEXT:] = 0.0
+        rows[1:, :CONTEXT] = rows[:-1, -CONTEXT:]
+        if w0 > 0:
+            rows[0, :CONTEXT] = audio16[w0 * WINDOW - CONTEXT : w0 * WINDOW]
+        yield rows
+
+
+def _probabilities(audio16: np.ndarray) -> np.ndarray:
+    """Silero's speech probability per window of ``audio16`` (what ``vad_model()(padded)`` gives), run a
+    batch at a time on the wrapper's ONNX session: the wrapper itself copies the whole clip twice."""
+    session = vad_model().session
+    h = np.zeros((1, 1, 128), dtype="float32")
+    c = np.zeros((1, 1, 128), dtype="float32")
+    out = []
+    for batch in _batches(audio16):
+        p, h, c = session.run(None, {"input": batch, "h": h, "c": c})
+        out.append(np.asarray(p, dtype=float).reshape(-1))
+    return np.concatenate(out)
+
+
 def detect(audio: np.ndarray, sample_rate: int, *, duration: float | None = None) -> VoiceActivity:
     """Voice activity of mono ``audio`` at ``sample_rate`` (see :func:`speech_regions`)."""
     audio16 = to_16k(audio, sample_rate)
     if audio16.size < WINDOW:
         return VoiceActivity(np.zeros(0), (), audio16)
-    padded = np.pad(audio16, (0, (-audio16.size) % WINDOW))
-    probability = np.asarray(vad_model()(padded), dtype=float).reshape(-1)
+    probability = _probabilities(audio16)
     return VoiceActivity(probability, speech_regions(probability, duration=duration), audio16)
 
 
