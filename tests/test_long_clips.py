@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.sources import audio, vad, visual
+from analysis.sources import audio, speech, vad, visual
 from analysis.sources.base import MediaStreams
 
 SR = 22050
@@ -88,3 +88,23 @@ def test_visual_source_reads_frames_without_clip_sized_copies() -> None:
     peak = _peak(lambda: visual.VisualSource().analyze(media, hop=0.5))
     # the smoothed float32 frames for motion took 1.3 times the frames, their greys and brightest channels more
     assert peak < 0.25 * frames.nbytes, f"peak {peak / 2**20:.0f} MB for {frames.nbytes / 2**20:.0f} MB of frames"
+
+
+def test_prosody_reads_the_voice_a_block_of_frames_at_a_time() -> None:
+    n = 16000 * 300  # 5 minutes at 16 kHz: 18 MB; all frames' spectra at once took 22 times that (413 MB)
+    t = np.arange(n) / 16000
+    voice = (0.2 * np.sin(2 * np.pi * (150 + 50 * np.sin(t)) * t)).astype(np.float32)
+    peak = _peak(lambda: speech.prosody(voice))
+    # left: the padded audio and its running energy in float64 (3 times the audio), and one block's spectra
+    bound = 3.5 * voice.nbytes + (40 << 20)
+    assert peak < bound, f"peak {peak / 2**20:.0f} MB for {voice.nbytes / 2**20:.0f} MB of audio"
+
+
+def test_yin_by_blocks_is_yin_of_the_whole() -> None:
+    n = 16000 * 30
+    t = np.arange(n) / 16000
+    voice = (0.2 * np.sin(2 * np.pi * (150 + 50 * np.sin(t)) * t)).astype(np.float32)
+    whole = speech._yin_rows(speech._centred_frames(voice, 1024, 320), 0,
+                             np.concatenate([[0.0], np.cumsum(np.pad(voice.astype(np.float64), 512) ** 2)]),
+                             16000, lo=40, hi=247, hop=320, threshold=0.1)
+    np.testing.assert_array_equal(speech.yin(voice, 16000, fmin=65.0, fmax=400.0), whole)
