@@ -188,7 +188,10 @@ def _batches(audio16: np.ndarray) -> Iterator[np.ndarray]:
 def _probabilities(audio16: np.ndarray) -> np.ndarray:
     """Silero's speech probability per window of ``audio16`` (what ``vad_model()(padded)`` gives), run a
     batch at a time on the wrapper's ONNX session: the wrapper itself copies the whole clip twice."""
-    session = vad_model().session
+    model = vad_model()
+    session = getattr(model, "session", None)
+    if session is None:  # a faster-whisper whose wrapper keeps its session elsewhere: the wrapper, whole clip
+        return np.asarray(model(np.pad(audio16, (0, (-audio16.size) % WINDOW))), dtype=float).reshape(-1)
     h = np.zeros((1, 1, 128), dtype="float32")
     c = np.zeros((1, 1, 128), dtype="float32")
     out = []
