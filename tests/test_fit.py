@@ -75,13 +75,20 @@ def test_fit_to_clip_durations_match(chirp: Path, clip: Path, tmp_path: Path) ->
     assert video_packets(res.video) == video_packets(clip)  # copied, not re-encoded
 
 
-def test_midi_track_is_rendered(tmp_path: Path) -> None:
+def _scale_midi(path: Path, notes: int, *, late_note_at: float | None = None) -> Path:
+    """A piano climbing ``notes`` semitones from middle C, a note every 0.5 s (and one more at ``late_note_at``)."""
     pm = pretty_midi.PrettyMIDI()
     piano = pretty_midi.Instrument(program=0)
-    piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i, start=i * 0.5, end=i * 0.5 + 0.45) for i in range(16)]
+    piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i, start=i * 0.5, end=i * 0.5 + 0.45) for i in range(notes)]
+    if late_note_at is not None:
+        piano.notes.append(pretty_midi.Note(velocity=90, pitch=72, start=late_note_at, end=late_note_at + 1.0))
     pm.instruments.append(piano)
-    mid = tmp_path / "tune.mid"
-    pm.write(str(mid))
+    pm.write(str(path))
+    return path
+
+
+def test_midi_track_is_rendered(tmp_path: Path) -> None:
+    mid = _scale_midi(tmp_path / "tune.mid", 16)
     res = fit_track(mid, tmp_path / "tune.wav", start=1.0, duration=3.0, sr=SR)
     y, _ = sf.read(str(res.wav))
     assert y.shape[0] == 3 * SR and np.abs(y).max() > 0.1
@@ -101,13 +108,7 @@ def test_a_long_midi_track_renders_only_the_span_fitted(tmp_path: Path, monkeypa
         return audio
 
     monkeypatch.setattr(analysis.media.synth, "render_mono", counting)
-    pm = pretty_midi.PrettyMIDI()
-    piano = pretty_midi.Instrument(program=0)
-    piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i, start=i * 0.5, end=i * 0.5 + 0.45) for i in range(8)]
-    piano.notes.append(pretty_midi.Note(velocity=90, pitch=72, start=120.0, end=121.0))
-    pm.instruments.append(piano)
-    mid = tmp_path / "long.mid"
-    pm.write(str(mid))
+    mid = _scale_midi(tmp_path / "long.mid", 8, late_note_at=120.0)
     res = fit_track(mid, tmp_path / "long.wav", start=1.0, duration=2.0, sr=SR)
     y, _ = sf.read(str(res.wav))
     assert y.shape[0] == 2 * SR and np.abs(y).max() > 0.1
