@@ -446,12 +446,12 @@ def build_ui(service: SoundtrackService) -> Any:
     return demo
 
 
-def _queue_share() -> Any:
+def _queue_share(visitors_per_address: int) -> Any:
     from starlette.middleware import Middleware
 
-    from soundtrack.security import QueueShare
+    from soundtrack.security import PER_CLIENT, QueueShare
 
-    return Middleware(QueueShare)
+    return Middleware(QueueShare, limit=PER_CLIENT * visitors_per_address)
 
 
 def serve(
@@ -473,7 +473,7 @@ def serve(
         prevent_thread_lock=not block,
         show_error=True,
         css=CSS,  # Gradio 6 takes page CSS at launch
-        app_kwargs={"middleware": [_queue_share()]},  # a few heavy requests per visitor (security.py)
+        app_kwargs={"middleware": [_queue_share(cfg.visitors_per_address)]},  # a few heavy requests per visitor
     )
     return demo
 

@@ -89,11 +89,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, work: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(db: Path, work: Path, log: Path, users: int) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "SOUNDTRACK_HOME": str(work / "home"), "GRADIO_ANALYTICS_ENABLED": "False"}
     cmd = [sys.executable, "-m", "soundtrack.cli", "serve", "--library", str(db), "--host", "127.0.0.1",
-           "--port", str(port), "--work-dir", str(work / "app"), "-k", "3"]
+           "--port", str(port), "--work-dir", str(work / "app"), "-k", "3",
+           "--visitors-per-address", str(users)]  # every simulated visitor comes from 127.0.0.1
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
@@ -179,7 +180,7 @@ def run_load(users: int = 20, seconds: float = 2.0, workdir: Path | None = None)
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-load-"))
     db = build_library(work / "library")
     clips = make_clips(work, users, seconds)
-    proc, url = start_server(db, work, work / "server.log")
+    proc, url = start_server(db, work, work / "server.log", users)
     try:
         sources = ["visual", "audio"] if _analyse_takes_sources(url) else None
         results: list[Visit] = [Visit(user=i) for i in range(users)]

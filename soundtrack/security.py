@@ -256,8 +256,9 @@ class IdIssueLimit:
     """A sliding-window count of the ids issued to each client address (thread-safe)."""
 
     def __init__(self, limit: int = IDS_PER_ADDRESS, window_s: float = ID_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window_s, self._clock = limit, window_s, clock
+                 clock: Callable[[], float] = time.monotonic, *, visitors: int = 1) -> None:
+        """``visitors``: how many visitors one address stands for (behind a proxy): ``limit`` each."""
+        self.limit, self.window_s, self._clock = limit * visitors, window_s, clock
         self._issued: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 

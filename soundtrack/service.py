@@ -102,7 +102,7 @@ class SoundtrackService:
         self.storage = Path(self.config.storage_dir or beside or self.work / "library-files")
         key = beside.with_name(beside.name.removesuffix("-files") + "-identity.key") if beside else None
         self.signer = IdentitySigner.beside(key or self.work / "identity.key")
-        self.id_limit = IdIssueLimit()  # new ids per client address
+        self.id_limit = IdIssueLimit(visitors=config.visitors_per_address)  # new ids per client address
         self._plot_lock = threading.Lock()
         self.sessions = SessionStore()  # found again after a reload
         self._sweeper: threading.Thread | None = None

@@ -40,11 +40,17 @@ class AppConfig:
     allow_uploads: bool = True
     #: Where uploaded tracks are kept (None: beside an SQLite library, else <work>/library-files).
     storage_dir: Path | None = None
+    #: Visitors one client address stands for (several behind a proxy or NAT): the per-address limits on heavy
+    #: requests and on new ids (soundtrack.security) are this many visitors' worth.
+    visitors_per_address: int = 1
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_duration_s", "max_track_s", "cleanup_age_s", "hop"):
             if not getattr(self, name) > 0:
                 raise ParameterError(f"`{name}` must be positive (received {getattr(self, name)})")
+        if not (isinstance(self.visitors_per_address, int) and self.visitors_per_address >= 1):
+            raise ParameterError(f"`visitors_per_address` must be a positive integer "
+                                 f"(received {self.visitors_per_address!r})")
         if not 1 <= self.k <= 100:
             raise ParameterError(f"`k` must be within 1 and 100 (received {self.k})")
         for root in self.index_roots:

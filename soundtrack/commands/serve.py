@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-root", metavar="DIR", type=Path, action="append", default=[],
                         help="a folder visitors may have indexed into the library (repeatable; default: none, "
                              "and the page offers no folder indexing)")
+    parser.add_argument("--visitors-per-address", type=int, default=1, metavar="N",
+                        help="visitors one client address stands for (behind a proxy or NAT): the per-address "
+                             "limits on queued requests and new ids are N visitors' worth (default 1)")
     parser.add_argument("--allow-uploads", action="store_true",
                         help="let visitors add uploaded tracks to the shared library even with --share-lan "
                              "(on by default only when listening on 127.0.0.1)")
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k,
         index_roots=tuple(root.resolve() for root in args.index_root),
         allow_uploads=args.allow_uploads or host in LOOPBACK,
+        visitors_per_address=args.visitors_per_address,
     )
     serve(config, host=host, port=port)
     return 0
