@@ -60,6 +60,12 @@ CONNECT_TIMEOUT = 20.0
 #: listen. One that accepts gets the whole :data:`CONNECT_TIMEOUT`.
 REFUSED_FOR = 5.0
 
+#: Close timeout (seconds) for the nannies of a finished batch's local cluster: each worker process gets 0.8 of it
+#: (24 s) to exit before its nanny kills it. A plain close gives it 4 s (0.8 of the nanny's default 5), and a worker
+#: that had loaded librosa, numba and torch often took longer on a busy machine: the batch ended with Dask's
+#: "Worker process still alive after 4.0 seconds, killing".
+CLOSE_TIMEOUT = 30.0
+
 #: Run by each worker process of a local cluster as it starts (a Dask preload given as its text): Ctrl-C in
 #: the terminal reaches the whole process group, and the client alone should answer it, by closing the
 #: cluster. A worker left to answer it too died printing some 15 lines of traceback.
@@ -269,6 +275,9 @@ def cluster_session(
         if scheduler is None:
             _stop_local_workers(own)
         raise
+    else:
+        if scheduler is None:
+            _close_nannies(own, timeout=CLOSE_TIMEOUT, reason="batch-finished")
     finally:
         own.close()
 
@@ -282,25 +291,31 @@ def _stop_local_workers(client: Client, *, grace: float = 0.5) -> None:
     warnings, and the scheduler's about results lost with them (the tasks were cancelled), are expected
     here and kept quiet.
     """
-    import asyncio
-
-    nannies = list(getattr(client.cluster, "workers", {}).values())
-
-    async def close_all() -> None:
-        await asyncio.gather(*(n.close(timeout=grace, reason="batch-interrupted") for n in nannies),
-                             return_exceptions=True)
-
     quiet = [logging.getLogger(f"distributed.{name}") for name in ("nanny", "scheduler")]
     levels = [logger.level for logger in quiet]
     for logger in quiet:
         logger.setLevel(logging.ERROR)
     try:
-        client.cluster.sync(close_all)
-    except Exception as err:  # the plain close that follows still stops them
-        log.debug("stopping the local workers early failed: %s", err)
+        _close_nannies(client, timeout=grace, reason="batch-interrupted")
     finally:
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
+
+
+def _close_nannies(client: Client, *, timeout: float, reason: str) -> None:
+    """Close the nannies of this call's own local cluster (and so their worker processes), each given
+    ``timeout`` seconds before it kills its worker; the scheduler is still up meanwhile."""
+    import asyncio
+
+    nannies = list(getattr(client.cluster, "workers", {}).values())
+
+    async def close_all() -> None:
+        await asyncio.gather(*(n.close(timeout=timeout, reason=reason) for n in nannies), return_exceptions=True)
+
+    try:
+        client.cluster.sync(close_all)
+    except Exception as err:  # the plain close that follows still stops them
+        log.debug("closing the local workers failed: %s", err)
 
 
 # --------------------------------------------------------------------------- tasks

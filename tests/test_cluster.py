@@ -28,7 +28,7 @@ from analysis.arc import EmotionArc
 from analysis.errors import MediaError
 from composer.pipeline.batch import ClipJob, ScoreSettings, score_videos
 from composer.pipeline.manifest import Manifest, TaskResult
-from matching.cluster import ClusterError, cache_info, get_client, run_tasks, worker_cache
+from matching.cluster import ClusterError, cache_info, cluster_session, get_client, run_tasks, worker_cache
 
 distributed = pytest.importorskip("distributed")
 
@@ -158,6 +158,45 @@ def test_a_local_cluster_keeps_its_info_lines_to_itself() -> None:
         root.setLevel(levels[0])
         distributed.setLevel(levels[1])
     assert not [r.getMessage() for r in records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+
+
+#: Seconds a worker takes to close with :class:`SlowExit` registered: past the 4 s a plain close allows.
+EXIT_SECONDS = 6.0
+
+
+class SlowExit(distributed.WorkerPlugin):
+    """Makes its worker take :data:`EXIT_SECONDS` to close, as a worker that had loaded librosa, numba and
+    torch did on a busy machine (its plugins are torn down as it closes; ``atexit`` never runs there), and
+    then writes ``done``: a worker killed before it finished closing leaves no such file."""
+
+    def __init__(self, done: Path) -> None:
+        self.done = done
+
+    async def teardown(self, worker: object) -> None:
+        import asyncio
+
+        await asyncio.sleep(EXIT_SECONDS)
+        self.done.write_text("closed")
+
+
+def test_a_finished_local_batch_lets_its_workers_exit_without_killing_them(tmp_path: Path) -> None:
+    """A plain close gave each worker 4 s to exit, and busy batches ended with Dask's "Worker process still
+    alive after 4.0 seconds, killing"; a session that ends normally now closes its nannies with CLOSE_TIMEOUT first."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    nanny = logging.getLogger("distributed.nanny")
+    nanny.addHandler(handler)
+    try:
+        with cluster_session(workers=1) as cl:
+            cl.register_plugin(SlowExit(tmp_path / "done"), name="slow-exit")
+            assert cl.submit(_pid, None, pure=False).result() != os.getpid()
+    finally:
+        nanny.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "still alive" in r.getMessage()]
+    assert (tmp_path / "done").read_text() == "closed"
 
 
 def test_a_second_local_cluster_finds_no_port_taken() -> None:
