@@ -8,6 +8,8 @@ goes back never shows where on the server a file lives.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import re
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError
+
+log = logging.getLogger(__name__)
 
 #: The largest seed the composer's random generators take.
 MAX_SEED = 2**32 - 1
@@ -108,9 +112,7 @@ def private_copy(path: str) -> str:
         copy.chmod(0o600)
         copy.parent.chmod(0o700)
     except OSError:  # another account's file (a shared cache): say so in the log, hand it out anyway
-        import logging
-
-        logging.getLogger("soundtrack.security").warning("could not make %s private", copy.name)
+        log.warning("could not make %s private", copy.name)
     return path
 
 
@@ -216,8 +218,6 @@ def _held_and_weight(scope: dict[str, Any], body: bytes) -> tuple[set[str] | Non
     """(the ids of the events Gradio's queue still holds, whether the joined event is heavy); (None, False)
     when either cannot be told: not a Gradio app, a malformed join, or a Gradio whose queue keeps them
     elsewhere (``gradio>=5`` is all the project pins), so the middleware then stands aside."""
-    import json
-
     try:
         blocks = scope["app"].get_blocks()
         fn = blocks.fns[int(json.loads(body)["fn_index"])]
@@ -227,8 +227,6 @@ def _held_and_weight(scope: dict[str, Any], body: bytes) -> tuple[set[str] | Non
 
 
 def _event_id(body: bytes) -> str | None:
-    import json
-
     try:
         return str(json.loads(body)["event_id"])
     except Exception:
@@ -236,8 +234,6 @@ def _event_id(body: bytes) -> str | None:
 
 
 async def _refuse(send: Any, message: str) -> None:
-    import json
-
     payload = json.dumps({"detail": message}).encode()
     await send({"type": "http.response.start", "status": 503,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
