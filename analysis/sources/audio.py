@@ -45,6 +45,7 @@ import scipy.fft
 from analysis.arc import grid
 from analysis.errors import ModelError
 from analysis.filters import moving_average, moving_max
+from analysis.music.spectra import padded_slice
 from analysis.music.symbolic import key_correlations
 from analysis.sources.base import CueWeights, MediaStreams, SourceArc, weighted_va
 from analysis.sources.vad import voice_activity
@@ -86,10 +87,7 @@ def _frame_blocks(y: np.ndarray, n_fft: int, hop: int, silence: Silence = ()) ->
     for f0 in range(0, n_frames, step):
         f1 = min(n_frames, f0 + step)
         lo, hi = f0 * hop - half, (f1 - 1) * hop + n_fft - half  # the block's samples, in y's indices
-        seg = np.zeros(hi - lo, np.float32)
-        a, b = max(lo, 0), min(hi, y.size)
-        if b > a:
-            seg[a - lo : b - lo] = y[a:b]
+        seg = padded_slice(y, half, lo + half, hi + half).astype(np.float32, copy=False)  # a fresh array
         for s0, s1 in silence:
             s0, s1 = max(s0, lo), min(s1, hi)
             if s1 > s0:
