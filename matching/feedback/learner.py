@@ -274,7 +274,6 @@ class WeightLearner:
         b = self._batch(obs)
         if not len(b.y):
             return
-        self._shared_sums.clear()
         cts, ct_index = group(b.content_type)
         users, user_index = group(b.user)
         pairs, pair_index = group(ct_index * len(users) + user_index)
@@ -291,9 +290,9 @@ class WeightLearner:
             s.add_blend(pair_sums[g])
             s.users.add(user)
             pair_stats.append(s)
-        self._shared_sums.clear()
+        self._shared_sums.clear()  # the blend sums changed; _fold_arms reads them (via _posterior)
         self._fold_arms(b, cts, ct_index, pair_stats, pair_index)
-        self._shared_sums.clear()
+        self._shared_sums.clear()  # and the arm sums
 
     def _list_terms(
         self, b: Batch, ct_index: np.ndarray, pair_index: np.ndarray
