@@ -31,7 +31,7 @@ import numpy as np
 
 from analysis.errors import ParameterError
 from matching.ranking.catalog import Catalog
-from matching.ranking.ranker import Match, Ranking, clip_arc, rank, shortlist_size
+from matching.ranking.ranker import Match, Ranking, clip_arc, positive_count, rank, shortlist_size
 from matching.ranking.weights import MatchWeights, weights_for
 
 if TYPE_CHECKING:
@@ -118,8 +118,7 @@ class ShardedCatalog:
         candidates: int | None = None,
     ) -> Ranking:
         """The ``k`` best tracks over all shards, as :func:`matching.rank` would give on the whole catalogue."""
-        if not isinstance(k, int) or k < 1:
-            raise ParameterError(f"`k` must be a positive integer (received {k!r})")
+        k = positive_count("k", k)  # as rank() reads it: numpy integers too, never a bool
         w = weights_for(content_type, weights)
         arc = clip_arc(clip)
         size = candidates if candidates is not None else shortlist_size(len(self))

@@ -168,7 +168,7 @@ def _catalog(library: Any) -> Catalog:
     )
 
 
-def _count(name: str, value: Any) -> int:
+def positive_count(name: str, value: Any) -> int:
     """A positive whole number as an ``int``: numpy integers too (a ``k`` computed with numpy), never a bool."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ParameterError(f"`{name}` must be a positive integer (received {value!r})")
@@ -192,8 +192,8 @@ def rank(
     ``candidates`` tracks (default :func:`shortlist_size`) whose sketches
     (:mod:`matching.ranking.sketches`) fit best; ``fast=False`` scores every track.
     """
-    k = _count("k", k)
-    candidates = None if candidates is None else _count("candidates", candidates)
+    k = positive_count("k", k)
+    candidates = None if candidates is None else positive_count("candidates", candidates)
     build_once("ranking", build_kernels)  # one process compiles them, the others read them
     w = weights_for(content_type, weights)
     arc = clip_arc(clip)
