@@ -14,6 +14,12 @@ SOURCES: tuple[str, ...] = ("auto", "rules", "learned")
 LEARNED_CHECKPOINT = shipped_file(SAMPLING_NAME)
 
 
+def check_source(name: str | NoteSource) -> None:
+    """A :class:`ParameterError` unless ``name`` is one of :data:`SOURCES` or a :class:`NoteSource`."""
+    if (isinstance(name, str) or not isinstance(name, NoteSource)) and name not in SOURCES:
+        raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {name!r})")
+
+
 def get_source(name: str | NoteSource = "auto") -> NoteSource:
     """The note source called ``name``.
 
@@ -24,8 +30,7 @@ def get_source(name: str | NoteSource = "auto") -> NoteSource:
     """
     if not isinstance(name, str) and isinstance(name, NoteSource):
         return name
-    if name not in SOURCES:
-        raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {name!r})")
+    check_source(name)
     if name == "rules" or (name == "auto" and not LEARNED_CHECKPOINT.is_file()):
         return RuleSource()  # no weights: skip importing the model at all
     try:

@@ -18,7 +18,7 @@ from analysis.errors import MediaError, ParameterError, is_number
 from composer.music.arranger import arrange
 from composer.music.harmony import plan_harmony
 from composer.music.notes import MaterialRequest, Note, NoteSource
-from composer.music.sources import SOURCES, get_source
+from composer.music.sources import check_source, get_source
 from composer.music.styles import Style, get_style, resolve_instrument
 from composer.output.piece import Composition, build_midi
 
@@ -120,8 +120,7 @@ def check_choices(style: str | Style, instrument: str | int | None, source: str 
     get_style(style)
     if instrument is not None:
         resolve_instrument(instrument)
-    if not isinstance(source, NoteSource) and source not in SOURCES:
-        raise ParameterError(f"`source` must be one of {list(SOURCES)} (received {source!r})")
+    check_source(source)
 
 
 def compose(
