@@ -40,6 +40,7 @@ class RuleSource:
         rng = np.random.default_rng(request.seed)
         beats = np.asarray(request.beats, float)
         beat_len = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
+        downbeats = np.asarray(request.downbeats, float)
         motif = _motif(request.seed_melody)
         notes: list[Note] = []
         line = _Contour(rng)
@@ -54,13 +55,15 @@ class RuleSource:
             if motif and (span.cut or i % 4 == 0):  # a phrase opens with the motif
                 t, line.prev = self._motif(notes, motif, variant, span, pool, aro, beat_len, t, request)
                 variant += 1
-            strong = _strong_times(beats, np.asarray(request.downbeats, float), note_value(aro))
-            step = note_value(aro) * beat_len
+            value = note_value(aro)
+            strong = _strong_times(beats, downbeats, value)
+            step = value * beat_len
+            scene_ends = i + 1 == len(request.chords) or request.chords[i + 1].cut  # a cut or the end follows
             while t < span.end - 1e-6:
                 dur = min(step * (2 if rng.random() < 0.15 else 1), span.end - t)
                 if dur < 0.05:
                     break
-                closing = t + dur >= span.end - 1e-6 and (i + 1 == len(request.chords) or request.chords[i + 1].cut)
+                closing = scene_ends and t + dur >= span.end - 1e-6
                 if closing or t <= span.start + 1e-6 or _covers(t, dur, strong, beat_len):
                     pull = CADENCE if closing else HOME_PULL  # a scene's last note comes home
                     pitch = line.chord_tone(span, pool, centre, request.tonic % 12, pull)
