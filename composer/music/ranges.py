@@ -96,7 +96,7 @@ def under(
     for _, group in sorted(groups.items()):
         floor = low if bass else min(max(low, FLOOR), min(n.pitch for n in group))
         shift, fit = _place(group, clash, floor, -1 if bass else high, prev)
-        out.extend(Note(n.start, n.end, n.pitch + (shift or 0 if ok else 0), n.velocity)
+        out.extend(Note(n.start, n.end, n.pitch + (shift or 0) if ok else n.pitch, n.velocity)
                    for n, ok in zip(group, fit, strict=True) if ok or bass)
         prev = prev if shift is None else shift
     return tuple(sorted(out, key=lambda n: (n.start, n.pitch)))
