@@ -8,9 +8,11 @@ goes back never shows where on the server a file lives.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import numbers
 import os
 import re
 import threading
@@ -69,6 +71,20 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def check_rating(rating: Any) -> int:
+    """Stars as the page sends them (the text ``"1"`` .. ``"5"``) or a caller passes them (an int); the
+    range is the feedback log's to check. A bool is refused, not read as 1 or 0 (``int(True)`` is 1), and
+    so is a float (``int(3.7)`` is 3)."""
+    if rating is None or rating == "":
+        raise ParameterError("pick a rating (1 to 5) first")
+    if isinstance(rating, numbers.Integral) and not isinstance(rating, bool):
+        return int(rating)
+    if isinstance(rating, str):
+        with contextlib.suppress(ValueError):
+            return int(rating)
+    raise ParameterError(f"choose a rating from 1 to 5 (received {rating!r})")
+
+
 def optional_number(name: str, value: Any, low: float, high: float, *, zero_means_none: bool = True) -> float | None:
     """``None`` for empty (and for 0, the page's 'automatic', unless told otherwise), else a finite number
     within [low, high]."""
@@ -95,7 +111,7 @@ def _strip_folders(text: str) -> str:
     return _ABS_PATH.sub(r"\1", text)
 
 
-__all__ = ["MAX_SEED", "QueueShare", "check_seed", "optional_number", "private_copy", "public_message",
+__all__ = ["MAX_SEED", "QueueShare", "check_rating", "check_seed", "optional_number", "private_copy", "public_message",
            "resolve_under_roots", "root_of"]
 
 

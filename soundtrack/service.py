@@ -41,7 +41,7 @@ from matching.feedback.log import FeedbackLog, UnknownRecommendation, clip_finge
 from matching.library.uploads import default_storage, import_track
 from matching.ranking.ranker import rank
 from matching.ranking.weights import weights_for
-from soundtrack import fitscale, results
+from soundtrack import fitscale, results, security
 from soundtrack.argtypes import counted, safe_stem
 from soundtrack.clips import (
     FULL_COPY,
@@ -471,12 +471,7 @@ class SoundtrackService:
                                  "tracks") from None
 
     def rate(self, session: Session | None, choice: str | int, rating: int | str) -> str:
-        if rating is None or rating == "":
-            raise ParameterError("pick a rating (1 to 5) first")
-        try:
-            stars = int(rating)
-        except (TypeError, ValueError, OverflowError):
-            raise ParameterError(f"choose a rating from 1 to 5 (received {rating!r})") from None
+        stars = security.check_rating(rating)  # a bool or a float is refused, not read as int(True) or int(3.7)
         self.event(session, "rating", choice, value=stars)
         return f"Thanks: {session.matches[self._position(session, choice)].title} rated {stars}/5."
 

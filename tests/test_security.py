@@ -361,6 +361,22 @@ def test_hostile_numbers_are_refused_in_one_sentence(lib_path, tmp_path, bright_
         service.analyse(session, bright_clip.path, user=token, content_type=["general"])
 
 
+def test_a_rating_is_a_whole_number_never_a_bool_or_a_float(lib_path, tmp_path, bright_clip):
+    """``int(True)`` is 1 and ``int(3.7)`` is 3: such a rating was logged as 1 or 3 stars (False as 0, refused by
+    the log with another sentence). Each is refused as any other bad rating is, and nothing is logged."""
+    service = _service(lib_path, tmp_path)
+    session = service.new_session()
+    token, _ = service.identify(None)
+    service.analyse(session, bright_clip.path, user=token)
+    for rating in (True, False, 3.7, 4.0, "x"):
+        with pytest.raises(ParameterError, match=r"choose a rating from 1 to 5 \(received"):
+            service.rate(session, 0, rating)
+    assert "rated 4/5" in service.rate(session, 0, "4")  # as the page sends it
+    assert "rated 5/5" in service.rate(session, 0, np.int64(5))
+    events = service.feedback.export_user(service.user_of(token))["events"]
+    assert [(e["kind"], e["value"]) for e in events] == [("rating", 4), ("rating", 5)]
+
+
 def test_duration_limit_counts_the_packets_not_the_header(lib_path, tmp_path):
     liar = lying_mkv(tmp_path / "liar.mkv", seconds=1200, claimed=10.0)
     import av
