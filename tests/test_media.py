@@ -215,19 +215,19 @@ def test_mux_copies_hevc_tagged_for_apple_players(tmp_path: Path) -> None:
 
 def test_the_frame_store_grows_past_its_estimate_and_caps_what_it_reserves(monkeypatch) -> None:
     """Sampled frames go into one array sized from the announced duration: a clip that runs longer than
-    announced grows it with every frame kept; an absurd announcement reserves at most _MAX_RESERVE bytes."""
-    from analysis.media import decode as dec
+    announced grows it with every frame kept; an absurd announcement reserves at most MAX_RESERVE bytes."""
+    from analysis.media import buffers
 
-    store = dec._Store(expected=2)
+    store = buffers.GrowingRows(expected=2)
     frames = [np.full((4, 6, 3), i, np.uint8) for i in range(7)]
     for f in frames:
         store.append(f)
     out = store.array((4, 6, 3))
     assert len(store) == 7 and out.shape == (7, 4, 6, 3)
     assert [int(f[0, 0, 0]) for f in out] == list(range(7))
-    assert dec._Store(3).array((4, 6, 3)).shape == (0, 4, 6, 3)
-    monkeypatch.setattr(dec, "_MAX_RESERVE", 10 * 72)  # ten frames of 4 x 6 x 3
-    huge = dec._Store(expected=10**12)  # a header that claims a millennium
+    assert buffers.GrowingRows(3).array((4, 6, 3)).shape == (0, 4, 6, 3)
+    monkeypatch.setattr(buffers, "MAX_RESERVE", 10 * 72)  # ten frames of 4 x 6 x 3
+    huge = buffers.GrowingRows(expected=10**12)  # a header that claims a millennium
     huge.append(frames[0])
     assert len(huge.buffer) == 10
 

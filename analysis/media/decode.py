@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError, is_number
+from analysis.media.buffers import GrowingRows
 from analysis.media.hdr import hdr_to_sdr, hdr_transfer
 from analysis.media.probe import MAX_PIXELS, VideoInfo, main_video, open_media, read_info, reason
 from analysis.sources.base import MediaStreams
@@ -122,52 +123,6 @@ def _scaled_size(w: int, h: int, width: int) -> tuple[int, int]:
     return max(2, tw // 2 * 2), th
 
 
-#: Most bytes a :class:`_Store` reserves before a clip's frames or samples need them.
-_MAX_RESERVE = 4 << 30
-
-
-class _Store:
-    """The rows of one pass (its sampled frames, or its audio samples) in one array sized from the clip's
-    announced duration (doubled when a clip runs longer): an hour of frames at 5 fps is about 2 GB, which a
-    list stacked at the end held twice at its peak (a 10-minute clip: peak RSS 891 MB before, 537 MB with
-    this); the audio's list and its joined copy held 2.0 times the audio.
-
-    Pages of the array that no row reaches are never touched, so an estimate too high costs address
-    space, not memory; it is capped at :data:`_MAX_RESERVE` bytes, so a header that claims days does
-    not ask for more than the machine has.
-    """
-
-    def __init__(self, expected: int, dtype: type[np.generic] = np.uint8) -> None:
-        self.expected, self.dtype = max(1, expected), dtype
-        self.buffer: np.ndarray | None = None
-        self.n = 0
-
-    def append(self, img: np.ndarray) -> None:
-        self.extend(img[None])
-
-    def extend(self, rows: np.ndarray) -> None:
-        if not len(rows):
-            return
-        if self.buffer is None:
-            cap = min(self.expected, max(1, _MAX_RESERVE // max(1, rows[0].nbytes)))
-            self.buffer = np.empty((max(cap, len(rows)), *rows.shape[1:]), self.dtype)
-        elif self.n + len(rows) > len(self.buffer):
-            grown = np.empty((max(2 * len(self.buffer), self.n + len(rows)), *self.buffer.shape[1:]), self.dtype)
-            grown[: self.n] = self.buffer[: self.n]
-            self.buffer = grown
-        self.buffer[self.n : self.n + len(rows)] = rows
-        self.n += len(rows)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def array(self, empty_shape: tuple[int, ...]) -> np.ndarray:
-        """The rows as one ``(n, ...)`` array (a view, no copy); ``(0, *empty_shape)`` when none."""
-        if self.buffer is None:
-            return np.zeros((0, *empty_shape), self.dtype)
-        return self.buffer[: self.n]
-
-
 @dataclass(frozen=True)
 class _Options:
     """The checked parameters of one decode pass."""
@@ -253,9 +208,9 @@ class _Pass:
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=opts.audio_rate) if resample else None
         self.v_start = float(vstream.start_time * vstream.time_base) if vstream.start_time is not None else 0.0
         self.fps = info.fps or 25.0
-        self.frames = _Store(round(info.duration * opts.sample_fps) + 2 if info.duration > 0 else 256)
+        self.frames = GrowingRows(round(info.duration * opts.sample_fps) + 2 if info.duration > 0 else 256)
         seconds = info.duration + 1.0 if info.duration > 0 else 60.0  # and a second for the mux order
-        self.audio = _Store(round(seconds * opts.audio_rate), np.float32)
+        self.audio = GrowingRows(round(seconds * opts.audio_rate), np.float32)
         self.audio_began = False  # whether a sample (or a chunk trimmed to none) was put
         self.times: list[float] = []
         self.trim = 0  # samples still to drop: the audio stream starts before the picture

@@ -20,6 +20,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.errors import MediaError, ParameterError, as_path
 from analysis.jit import load_librosa
+from analysis.media.buffers import GrowingRows
 from analysis.media.hashing import content_hash
 from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES, header_frames
 from analysis.music.spectra import Progress, within
@@ -138,7 +139,7 @@ def _load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
             raise MediaError(path, "has no audio stream")
         stream = container.streams.audio[0]
         width = 1 if mono or stream.channels < 2 else 2
-        buf, n = _reserve(container, stream, sr, width), 0  # buf[:, :n]: the samples so far
+        buf = GrowingRows(_announced(container, stream, sr), np.float32)  # rows: sample frames of width channels
         resampler = av.AudioResampler(format="fltp", layout="mono" if width == 1 else "stereo", rate=sr)
         try:
             for packet in container.demux(stream):
@@ -156,40 +157,40 @@ def _load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
                         start = t if start is None else start
                         gap = (t - start) - fed
                         if gap > GAP_S:
-                            buf, n = _put(buf, n, np.zeros((width, round(gap * sr)), np.float32))
+                            buf.extend(np.zeros((round(gap * sr), width), np.float32))
                             fed += gap
                     fed += seconds
                     for f in resampled:
-                        buf, n = _put(buf, n, f.to_ndarray())
+                        buf.extend(f.to_ndarray().T)
             for f in resampler.resample(None):
-                buf, n = _put(buf, n, f.to_ndarray())
+                buf.extend(f.to_ndarray().T)
         except errors as err:  # the demuxer itself gave up: keep what was read
             first_error = first_error or reason(err)
-    if n == 0:
+    if not len(buf):
         raise MediaError(path, f"is not readable audio ({first_error or 'no audio decoded'})")
     if bad:
         log.warning("%s: skipped %d undecodable audio packet(s) (%s); their time is kept as silence",
                     path, bad, first_error)
-    return buf[0, :n] if mono else np.ascontiguousarray(buf[:, :n])
+    samples = buf.array((width,))
+    return samples[:, 0] if mono else np.ascontiguousarray(samples.T)
 
 
-#: Longest stretch of audio :func:`_reserve` sets aside ahead of decoding it (seconds): a header that
+#: Longest stretch of audio :func:`_announced` sets aside ahead of decoding it (seconds): a header that
 #: claims days does not ask for more than a machine has.
 MAX_RESERVE_S = 3 * 3600.0
 
 
-def _reserve(container: av.container.InputContainer, stream: av.AudioStream, sr: int, width: int) -> np.ndarray:
-    """An empty ``(width, k)`` float32 array for the samples of ``stream`` at rate ``sr``: its announced
+def _announced(container: av.container.InputContainer, stream: av.AudioStream, sr: int) -> int:
+    """Sample frames to set aside for ``stream`` at rate ``sr`` (:class:`GrowingRows`): its announced
     length and a second more (an encoder's priming samples), so that the samples are written where they
-    stay; a minute where nothing is announced. Decoded into a list and joined, they were held twice (0.11 GB
-    at the peak for 10 minutes of MP3); pages no sample reaches cost address space, not memory."""
+    stay; a minute where nothing is announced."""
     if stream.duration and stream.time_base:
         seconds = float(stream.duration * stream.time_base)
     elif container.duration:
         seconds = container.duration / 1e6  # av.time_base: microseconds
     else:
         seconds = 60.0
-    return np.empty((width, int(min(seconds, MAX_RESERVE_S) * sr) + sr), np.float32)
+    return int(min(seconds, MAX_RESERVE_S) * sr) + sr
 
 
 def load_audio(path: str | Path, *, sr: int = 22050, mono: bool = True) -> np.ndarray:
@@ -246,25 +247,13 @@ def _read_mono(p: Path, sr: int) -> np.ndarray:
 
     with sf.SoundFile(str(p)) as f:
         file_sr, frames = f.samplerate, f.frames
-        out, n = np.empty(int(np.ceil(frames * sr / file_sr)) + 1, np.float32), 0
+        out = GrowingRows(int(np.ceil(frames * sr / file_sr)) + 1, np.float32)
         for samples in mixed(f) if file_sr == sr else resample_stream(mixed(f), file_sr, sr):
-            out, n = _put(out, n, samples)
+            out.extend(samples)
     _warn_if_cut(p, read[0], file_sr)
     size = int(np.ceil(read[0] * sr / file_sr))  # librosa.resample's length (fix=True)
-    out, _ = _put(out, n, np.zeros(max(0, size - n), np.float32))
-    return out[:size]
-
-
-def _put(out: np.ndarray, n: int, samples: np.ndarray) -> tuple[np.ndarray, int]:
-    """``samples`` written into ``out`` at ``n`` along the last axis (``out`` grown by half when full): the
-    array and the new count."""
-    k = samples.shape[-1]
-    if n + k > out.shape[-1]:
-        grown = np.empty((*out.shape[:-1], max(n + k, out.shape[-1] * 3 // 2)), np.float32)
-        grown[..., :n] = out[..., :n]
-        out = grown
-    out[..., n : n + k] = samples
-    return out, n + k
+    out.extend(np.zeros(max(0, size - len(out)), np.float32))
+    return out.array(())[:size]
 
 
 def _warn_if_cut(p: Path, frames: int, sr: int) -> None:
