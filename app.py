@@ -449,9 +449,9 @@ def build_ui(service: SoundtrackService) -> Any:
 def _queue_share(visitors_per_address: int) -> Any:
     from starlette.middleware import Middleware
 
-    from soundtrack.security import PER_CLIENT, QueueShare
+    from soundtrack.security import QueueShare
 
-    return Middleware(QueueShare, limit=PER_CLIENT * visitors_per_address)
+    return Middleware(QueueShare, visitors=visitors_per_address)
 
 
 def serve(

@@ -167,8 +167,10 @@ class QueueShare:
     counted. Clients behind one proxy share an address, and so a share (see SECURITY.md).
     """
 
-    def __init__(self, app: Any, limit: int = PER_CLIENT) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Any, limit: int = PER_CLIENT, *, visitors: int = 1) -> None:
+        """``visitors``: how many visitors one address stands for (behind a proxy): ``limit`` each, as
+        :class:`IdIssueLimit` counts them."""
+        self.app, self.limit = app, limit * visitors
         self._ids: dict[str, set[str]] = {}  # per address: its heavy events Gradio still holds
         self._joining: dict[str, int] = {}  # per address: joins on their way in (not yet given an id)
 

@@ -282,14 +282,14 @@ def test_an_address_standing_for_several_visitors_gets_their_limits(lib_path, tm
     """Behind a proxy or NAT one address is many visitors (the load test's 20 users on loopback were refused
     past six requests): ``visitors_per_address`` scales both per-address limits."""
     from app import _queue_share
-    from soundtrack.security import IDS_PER_ADDRESS, PER_CLIENT
+    from soundtrack.security import IDS_PER_ADDRESS, PER_CLIENT, QueueShare
 
     service = _service(lib_path, tmp_path, visitors_per_address=3)
     tokens = {service.identify(None, client="203.0.113.9")[0] for _ in range(3 * IDS_PER_ADDRESS)}
     assert len(tokens) == 3 * IDS_PER_ADDRESS
     with pytest.raises(ParameterError, match="limit"):
         service.identify(None, client="203.0.113.9")
-    assert _queue_share(3).kwargs["limit"] == 3 * PER_CLIENT
+    assert QueueShare(None, **_queue_share(3).kwargs).limit == 3 * PER_CLIENT
     with pytest.raises(ParameterError, match="visitors_per_address"):
         AppConfig(library=lib_path, work_dir=tmp_path / "w2", visitors_per_address=0)
 
