@@ -111,6 +111,18 @@ def test_the_log_mel_spectrogram_is_made_in_stretches_to_the_same_values():
     np.testing.assert_allclose(logmel(y), np.log10(1.0 + 10000.0 * mel.astype(np.float32)), atol=1e-5)
 
 
+def test_the_resampled_length_is_librosas() -> None:
+    """One helper says how many samples a resampling makes (written out three times before): librosa's own
+    count at the rates tracks come in, the input's where the rates agree."""
+    from analysis.music.spectra import resampled_length
+
+    librosa = load_librosa()
+    assert resampled_length(10, 3, 2) == 7 and resampled_length(12345, 22050, 22050) == 12345
+    for sr, target, n in [(22050, 16000, 1001), (44100, 22050, 999), (48000, 22050, 4097), (8000, 22050, 31)]:
+        made = librosa.resample(np.zeros(n, np.float32), orig_sr=sr, target_sr=target)
+        assert resampled_length(n, sr, target) == len(made)
+
+
 def test_the_16_khz_input_is_resampled_and_spectrum_made_as_it_streams():
     """The tagger resampled a whole track to 16 kHz before its spectrogram (0.7 times the audio, 0.1 GB for
     30 minutes); soxr's stream gives the same samples a block at a time, and the mel frames come out the same

@@ -90,6 +90,13 @@ def resample_stream(blocks: Iterable[np.ndarray], sr: int, target: int) -> Itera
     yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
+def resampled_length(n: int, sr: int, target: int) -> int:
+    """Samples that ``n`` samples at ``sr`` Hz make at ``target`` Hz: ``ceil(n * target / sr)``, the length
+    ``librosa.resample`` fixes its output to (``n`` itself when the rates agree). Librosa rounds the ratio
+    first, ``ceil(n * (target / sr))``: one sample more at a few rates (37800 Hz: n = 108 makes 64 there)."""
+    return int(np.ceil(n * target / sr))
+
+
 def resampled_blocks(y: np.ndarray, sr: int, target: int, block: int = 1 << 18) -> Iterator[np.ndarray]:
     """``librosa.resample(y, orig_sr=sr, target_sr=target)`` (its length fixed as librosa fixes it) in pieces,
     ``block`` input samples at a time (:func:`resample_stream`), so no whole resampled copy need be held."""
@@ -97,7 +104,7 @@ def resampled_blocks(y: np.ndarray, sr: int, target: int, block: int = 1 << 18) 
     if sr == target:
         yield from pieces
         return
-    length, made = int(np.ceil(len(y) * target / sr)), 0
+    length, made = resampled_length(len(y), sr, target), 0
     for out in resample_stream(pieces, sr, target):
         out = out[: length - made]
         made += len(out)

@@ -33,7 +33,7 @@ from analysis.caches import cached
 from analysis.errors import ParameterError
 from analysis.filters import frame_spans
 from analysis.jit import load_librosa
-from analysis.music.spectra import Tick, resampled_blocks, stream_power_stretches, within
+from analysis.music.spectra import Tick, resampled_blocks, resampled_length, stream_power_stretches, within
 from analysis.music.weights import read_weights
 
 SR = 16000
@@ -85,7 +85,7 @@ def logmel(y: np.ndarray, sr: int = SR) -> np.ndarray:
     librosa = load_librosa()
 
     y = np.asarray(y, np.float32)
-    length = len(y) if sr == SR else int(np.ceil(len(y) * SR / sr))
+    length = resampled_length(len(y), sr, SR)
     out = np.empty((1 + length // HOP, N_MELS), np.float32)  # the centred STFT's frames
     at = 0
     for power in stream_power_stretches(resampled_blocks(y, sr, SR), length, N_FFT, HOP):

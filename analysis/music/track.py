@@ -236,7 +236,7 @@ def _read_mono(p: Path, sr: int) -> np.ndarray:
     (:func:`~analysis.music.spectra.resample_stream`), holding only the result whole."""
     import soundfile as sf
 
-    from analysis.music.spectra import resample_stream
+    from analysis.music.spectra import resample_stream, resampled_length
 
     read = [0]
 
@@ -247,11 +247,11 @@ def _read_mono(p: Path, sr: int) -> np.ndarray:
 
     with sf.SoundFile(str(p)) as f:
         file_sr, frames = f.samplerate, f.frames
-        out = GrowingRows(int(np.ceil(frames * sr / file_sr)) + 1, np.float32)
+        out = GrowingRows(resampled_length(frames, file_sr, sr) + 1, np.float32)
         for samples in mixed(f) if file_sr == sr else resample_stream(mixed(f), file_sr, sr):
             out.extend(samples)
     _warn_if_cut(p, read[0], file_sr)
-    size = int(np.ceil(read[0] * sr / file_sr))  # librosa.resample's length (fix=True)
+    size = resampled_length(read[0], file_sr, sr)
     out.extend(np.zeros(max(0, size - len(out)), np.float32))
     return out.array(())[:size]
 
