@@ -129,8 +129,7 @@ def stream_power_stretches(
         a, b = k * hop - pad, (min(total, k + frames) - 1) * hop + n_fft - pad  # the stretch's samples
         while start + len(held) < min(b, length):
             held = np.concatenate([held, next(source)])
-        inner = held[max(a, 0) - start : min(b, length) - start]
-        piece = np.pad(inner, (max(0, -a), b - max(a, 0) - len(inner)))  # the centred STFT's zeros
+        piece = padded_slice(held, pad, a - start + pad, b - start + pad)  # the centred STFT's zeros at the ends
         yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False)) ** 2
         drop = max(0, min((k + frames) * hop - pad - start, len(held)))
         held, start = held[drop:], start + drop
