@@ -77,10 +77,18 @@ def track_seconds(path: Path, limit: float) -> float:
 
 
 def _audio_packet_seconds(path: Path, limit: float) -> float:
+    """Seconds of ``path``'s first audio stream by its packets, counted until past ``limit``; the file is
+    opened by :func:`~analysis.media.probe.open_media` (a file, not empty, reads that time out)."""
     import av
 
+    from analysis.media.probe import open_media
+
     try:
-        with av.open(str(path), timeout=(30.0, 30.0)) as container:
+        opened = open_media(path)
+    except MediaError:  # its sentence speaks of a video file, and of the path, not the upload's name
+        raise MediaError(path.name, "is not a readable audio file") from None
+    try:
+        with opened as container:
             if not container.streams.audio:
                 raise MediaError(path.name, "has no audio stream")
             stream = container.streams.audio[0]
