@@ -73,6 +73,7 @@ class _Arranger:
         self.plan, self.arc, self.style, self.bias = plan, arc, style, bias
         self.rng = np.random.default_rng(seed + 7919)
         self.beats = plan.beats
+        self.beat = 60.0 / plan.base_tempo  # the nominal beat (s), where the beats are too few to measure
         self.starts = np.array([c.start for c in plan.chords])
 
     def aro(self, t: float) -> float:
@@ -117,7 +118,7 @@ class _Arranger:
 
     def steps(self, per_beat: int) -> list[float]:
         """Times of ``per_beat`` equal subdivisions of every beat."""
-        last = self.beats[-1] - self.beats[-2] if self.beats.size > 1 else 60.0 / self.plan.base_tempo
+        last = self.beats[-1] - self.beats[-2] if self.beats.size > 1 else self.beat
         b = np.append(self.beats, self.beats[-1] + last)  # the last beat keeps its length
         out: list[float] = []
         for s, e in itertools.pairwise(b):
@@ -159,7 +160,7 @@ class _Arranger:
         chords = self.plan.chords
         cuts = [b.start for a, b in itertools.pairwise(chords)
                 if b.cut and (a.root != b.root or set(a.pitches) != set(b.pitches))]
-        beat = float(np.median(np.diff(self.beats))) if self.beats.size > 1 else 60.0 / self.plan.base_tempo
+        beat = float(np.median(np.diff(self.beats))) if self.beats.size > 1 else self.beat
         breath = min(0.25 * beat, 0.2)
         again = {(round(n.start, 6), n.pitch) for n in notes}
         return [Note(n.start, n.end - breath, n.pitch, n.velocity)
@@ -230,7 +231,7 @@ class _Arranger:
             span = self.chord(t)
             tones = [p for p in scale_pitches(span.pitches, 45, 62) if p != prev] or [prev]
             prev = min(tones, key=lambda p: abs(p - prev) + self.rng.random())
-            end = min(span.end, t + 2 * 60 / self.plan.base_tempo, self.plan.duration)
+            end = min(span.end, t + 2 * self.beat, self.plan.duration)
             if end - t > 0.05:
                 out.append(Note(t, end, prev, velocity(self.aro(t), -12)))
         return out
