@@ -12,7 +12,8 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
 
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
 :func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
-:func:`boxed_copy`, :func:`grainy_copy`, :func:`strobed_copy`,
+:func:`boxed_copy`, :func:`grainy_copy`, :func:`strobed_copy`, :class:`Take`, :func:`make_takes`,
+:func:`take_cut_frames`, :func:`textured_scene`, :func:`flashed_copy`,
 :func:`video_packets`.
 """
 
@@ -385,6 +386,88 @@ def strobed_copy(src: str | Path, dst: str | Path, *, period: int = 16, lit: int
             img = f.to_ndarray(format="rgb24")
             if i % period < lit:
                 img = np.clip(img.astype(np.float32) * 0.6 + 90.0, 0, 255).astype(np.uint8)
+            b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        b.mux(out.encode(None))
+    return Path(dst)
+
+
+# --- textured scenes seen through a moving frame (jump cuts), blown-out flashes ---------------------
+
+
+@dataclass(frozen=True)
+class Take:
+    """``frames`` frames of textured scene ``scene`` (a seed: equal seeds, one scene) framed ``shift`` of the
+    frame width right of centre and zoomed in by ``zoom``, drifting ``drift`` pixels a frame to the right (a slow
+    pan). Two takes of one scene with a small ``shift`` between them make a jump cut; of two scenes, a hard cut."""
+
+    frames: int
+    scene: int = 0
+    shift: float = 0.0
+    zoom: float = 1.0
+    drift: float = 0.0
+
+
+def textured_scene(seed: int, size: tuple[int, int]) -> np.ndarray:
+    """An RGB picture ``size`` (width, height) of detail at every scale: coloured noise summed over octaves
+    from a quarter of the picture down to 4 pixels, with a few sharp-edged blocks (walls, windows)."""
+    w, h = size
+    rng = np.random.default_rng(5000 + seed)
+    img = np.zeros((h, w, 3), np.float32)
+    for cell, amp in ((w // 4, 60.0), (w // 16, 35.0), (16, 25.0), (4, 15.0)):
+        grid = rng.normal(0.0, 1.0, (max(2, h // cell + 2), max(2, w // cell + 2), 3)).astype(np.float32)
+        img += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+    img += rng.uniform(70, 170, 3).astype(np.float32)
+    for _ in range(6):
+        x, y = int(rng.integers(0, w - w // 8)), int(rng.integers(0, h - h // 8))
+        bh, bw = int(rng.integers(h // 10, h // 4)), int(rng.integers(w // 12, w // 5))
+        img[y : y + bh, x : x + bw] += rng.uniform(-60, 60, 3)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_takes(path: str | Path, takes: Sequence[Take], *, fps: int = 25, size: tuple[int, int] = (320, 180)) -> Path:
+    """Write ``takes`` one after another (H.264, no sound): each frame a view of its take's scene (see
+    :class:`Take`), cut out of a picture a third larger than the frame so that shifts and drift stay inside it."""
+    w, h = size
+    big = (w * 4 // 3, h * 4 // 3)
+    scenes = {t.scene: textured_scene(t.scene, big) for t in takes}
+    with av.open(str(path), mode="w") as container:
+        out = container.add_stream("libx264", rate=fps)
+        out.width, out.height = w, h
+        out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
+        for t in takes:
+            for f in range(t.frames):
+                cx, cy = big[0] / 2 + t.shift * w + t.drift * f, big[1] / 2
+                m = np.float32([[t.zoom, 0, w / 2 - t.zoom * cx], [0, t.zoom, h / 2 - t.zoom * cy]])
+                img = cv2.warpAffine(scenes[t.scene], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                container.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(out.encode(None))
+    return Path(path)
+
+
+def take_cut_frames(takes: Sequence[Take]) -> list[int]:
+    """The first frame of every take after the first: hard cuts and jump cuts alike."""
+    return [int(x) for x in np.cumsum([t.frames for t in takes])[:-1]]
+
+
+def flashed_copy(src: str | Path, dst: str | Path, *, at: Sequence[int], length: int = 1, ghost: float = 0.0) -> Path:
+    """Copy ``src``'s picture (H.264, no sound) with a white flash of ``length`` frames starting at each frame of
+    ``at``: the picture blown out to ``ghost * pixel + (1 - ghost) * 255`` (0: pure white; 0.2: a faint trace of
+    the picture left, as a photographer's flash leaves), the last frame of a longer flash a little less so."""
+    starts = set(at)
+    with av.open(str(src)) as a, av.open(str(dst), mode="w") as b:
+        vs = a.streams.video[0]
+        out = b.add_stream("libx264", rate=vs.average_rate)
+        out.width, out.height = vs.codec_context.width, vs.codec_context.height
+        out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
+        left = 0
+        for i, f in enumerate(a.decode(vs)):
+            img = f.to_ndarray(format="rgb24")
+            if i in starts:
+                left = length
+            if left:
+                g = ghost if left > 1 or length == 1 else min(1.0, ghost + 0.15)
+                img = np.clip(img.astype(np.float32) * g + (1.0 - g) * 255.0, 0, 255).astype(np.uint8)
+                left -= 1
             b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         b.mux(out.encode(None))
     return Path(dst)
