@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediagen import Shot, cut_frames, grainy_copy, make_clip, strobed_copy
+from mediagen import Shot, Take, cut_frames, flashed_copy, grainy_copy, make_clip, make_takes, strobed_copy
 
 from analysis.cuts import DETECTORS, CutDetector, detect_cuts, min_shot_frames, pace
 from analysis.errors import ParameterError
@@ -217,3 +217,28 @@ def test_a_flashing_light_is_no_cut_and_the_cuts_under_it_are_found(tmp_path: Pa
     strobed = strobed_copy(clean, tmp_path / "strobed.mp4", period=period, lit=lit)
     # Before: every switch of a slow light was a cut and they crowded out real ones; a fast one hid the cuts.
     assert list(detect_cuts(strobed)) == pytest.approx([f / 25 for f in cut_frames(shots)], abs=2 / 25)
+
+
+# --- awkward footage: a white flash over a moving picture ---------------------------------------------
+
+
+@pytest.mark.parametrize("length", [1, 2, 3])
+@pytest.mark.parametrize("scene", ["shapes", "pan"])
+def test_a_white_flash_over_a_moving_picture_is_no_cut(tmp_path: Path, scene: str, length: int) -> None:
+    # Two shots, a hard cut at frame 75; in each a flash blows ``length`` frames out to white (at 45 and 110).
+    # Behind the flash the shapes move on (2.4 and 4 % of the width a frame) or the camera pans (4 px a frame).
+    if scene == "shapes":
+        src = make_clip(tmp_path / "src.mp4", shots=[Shot(75, (120, 110, 100), 0.6), Shot(75, (60, 120, 160), 1.0)])
+    else:
+        src = make_takes(tmp_path / "src.mp4", [Take(75, 1, drift=4.0), Take(75, 2, drift=-4.0)])
+    clip = flashed_copy(src, tmp_path / "flash.mp4", at=[45, 110], length=length)
+    # Before: the frames either side of the flash, 2 to 4 frames apart, no longer showed one pattern, so the
+    # flash was taken for a cut. (Not at 30 or 60: a shape wraps round the frame edge there, a change of picture.)
+    assert list(detect_cuts(clip)) == pytest.approx([3.0])
+
+
+def test_a_cut_under_a_white_flash_is_kept(tmp_path: Path) -> None:
+    # The flash blows out the last frame of one panning shot and the first of the next: a cut, not a flash.
+    src = make_takes(tmp_path / "src.mp4", [Take(75, 1, drift=4.0), Take(75, 2, drift=-4.0)])
+    cuts = detect_cuts(flashed_copy(src, tmp_path / "under.mp4", at=[74], length=2))
+    assert len(cuts) == 1 and abs(cuts[0] - 3.0) <= 2 / 25
