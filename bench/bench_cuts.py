@@ -115,7 +115,9 @@ def cases(mg, folder: Path) -> list[tuple[str, Callable[[], tuple[Path, list[int
         "jump 3%": [T(50, 3), T(50, 3, 0.03), T(50, 3, 0.0), T(50, 4)],
         "jump 5%": [T(50, 3), T(50, 3, 0.05), T(50, 3, 0.0), T(50, 4)],
         "jump 3% + zoom 4%": [T(50, 3), T(50, 3, 0.03, 1.04), T(50, 3, 0.0), T(50, 4)],
-        "jump 2% drifting": [T(50, 5, drift=0.3), T(50, 5, 0.02, drift=0.3), T(50, 5, 0.05, drift=0.3), T(50, 6)],
+        # drift restarts with each take: the pan's 14.7 px per take make the jumps 2.6 % and 1.6 % of the width
+        "jump 2.6%, 1.6% in a slow pan": [T(50, 5, drift=0.3), T(50, 5, 0.02, drift=0.3), T(50, 5, 0.05, drift=0.3),
+                                          T(50, 6)],
     }
     for name, takes in jumps.items():
         for grain in (0.0, 20.0):
@@ -134,7 +136,7 @@ def cases(mg, folder: Path) -> list[tuple[str, Callable[[], tuple[Path, list[int
             S(45, (150, 150, 150), 0.1)]
     out.append(("hard cuts, moving shots", lambda: (mg.make_clip(folder / "four.mp4", shots=four, fps=FPS),
                                                     mg.cut_frames(four))))
-    textured = [T(40, 7, drift=0.5), T(40, 8), T(40, 9, drift=-0.5), T(40, 10)]
+    textured = [T(40, 7, drift=1.0), T(40, 8, drift=1.0), T(40, 9, drift=-1.0), T(40, 10, drift=1.0)]
     out.append(("hard cuts, textured", lambda: (mg.make_takes(folder / "tex.mp4", textured, fps=FPS),
                                                 mg.take_cut_frames(textured))))
     muted = [S(30, (120, 110, 100), 0.3), S(30, (100, 115, 130), 0.3), S(30, (150, 125, 90), 0.3),
@@ -154,6 +156,17 @@ def cases(mg, folder: Path) -> list[tuple[str, Callable[[], tuple[Path, list[int
             return mg.strobed_copy(clean, folder / f"strobe{period}.mp4", period=period, lit=lit), mg.cut_frames(still)
 
         out.append((f"strobe {lit}/{period}, muted shots", strobe))
+    # A flashing light over moving pictures: the light changes, the picture moves as it did (no jump cut).
+    for period, lit in ((8, 4), (4, 1)):
+        for label, make in (("textured pan 1px/f", lambda stem: mg.make_takes(stem, textured, fps=FPS)),
+                            ("moving shapes", lambda stem: mg.make_clip(stem, shots=four, fps=FPS))):
+            def strobe_moving(period=period, lit=lit, make=make, label=label):
+                stem = folder / f"strobe{period}_{label.replace(' ', '_').replace('/', '')}"
+                src = make(stem.with_suffix(".src.mp4"))
+                truth = mg.take_cut_frames(textured) if label.startswith("textured") else mg.cut_frames(four)
+                return mg.strobed_copy(src, stem.with_suffix(".mp4"), period=period, lit=lit), truth
+
+            out.append((f"strobe {lit}/{period}, {label}", strobe_moving))
     out.append(("grain 30, muted shots", lambda: (
         mg.grainy_copy(mg.make_clip(folder / "muted.mp4", shots=muted, fps=FPS), folder / "mg.mp4", sd=30.0),
         mg.cut_frames(muted))))
