@@ -47,11 +47,22 @@ MIN_SHOT = 0.25
 BLACK = 12.0
 #: Size (width, height) of the thumbnails kept to compare frames a few apart (flash check).
 _THUMB = (32, 18)
+#: Size (width, height) of the grey frames kept to tell a jump cut from a change of light: one pixel is 1.25 %
+#: of the width, and a jump cut that reframes by 2 % moves the picture by 1.6 of them.
+_GREY = (80, 45)
+#: Largest reframing looked for, in pixels of :data:`_GREY` either way: 6 % of the width, 7 % of the height.
+_REFRAME = (5, 3)
+#: A candidate whose two frames show one pattern is a jump cut (the same shot reframed a little, a few seconds
+#: removed), not a change of light, when the second frame matches the first moved by a pixel or more with at
+#: most this share left of what the unmoved match leaves unexplained (1 - correlation), and the motion just
+#: before and just after it is another. On generated jump cuts of 2 to 5 % the share was 0.02 to 0.2; the light
+#: of a strobe or a lamp moves nothing, and the best move stays 0.
+JUMP_RESIDUAL = 0.5
 #: A change is one of light, not of picture, when the brightness patterns of the two frames still
 #: correlate this well (Pearson, over the pixels lit in either): a strobe, a lamp switched on. On
 #: generated clips one shot under a flashing light correlates 0.94 to 1 (0.84 to 0.88 where the light
 #: blows the highlights out), different shots below 0.2, and a jump cut that shifts the framing by 4%
-#: of its width 0.82.
+#: of its width 0.82 (by 2 %: 0.95; :data:`JUMP_RESIDUAL` tells those from a change of light).
 RELIT = 0.85
 #: A change of light between two frames is abrupt (a strobe, a switch) from this jump in mean level (of
 #: 255) or this change of log contrast (42%). A fade or a dip to black over 0.3 s or more moves less per
@@ -103,6 +114,26 @@ def _degrain(frame_bgr: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.GaussianBlur(frame_bgr, (7, 7), GRAIN_SIGMA)  # +-2 sigma: the default 11 taps cost twice
+
+
+def _grey(frame_bgr: np.ndarray) -> np.ndarray:
+    """``frame_bgr`` as a float32 grey picture of :data:`_GREY` pixels."""
+    import cv2
+
+    small = cv2.resize(frame_bgr, _GREY, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def _best_move(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, int], float, float]:
+    """How far (x, y pixels, up to :data:`_REFRAME`) grey frame ``b``'s middle lies moved from where it lies in
+    ``a``, with the correlation (normalised: a change of gain or offset leaves it be) at that move and unmoved."""
+    import cv2
+
+    mx, my = _REFRAME
+    scores = cv2.matchTemplate(a, b[my:-my, mx:-mx], cv2.TM_CCOEFF_NORMED)  # (2 my + 1, 2 mx + 1)
+    scores = np.nan_to_num(scores, nan=0.0)  # a flat middle has no pattern to place
+    y, x = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return (int(x) - mx, int(y) - my), float(scores[y, x]), float(scores[my, mx])
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -174,7 +205,8 @@ class CutDetector:
     candidate; this class then drops
 
     * changes of light: a candidate whose two frames still show one brightness pattern (a strobe,
-      a lamp switched on; :data:`RELIT`), however long the light stays;
+      a lamp switched on; :data:`RELIT`), however long the light stays, unless the second shows the
+      first moved as a whole where the frames around it did not move so (a jump cut; :data:`JUMP_RESIDUAL`);
     * flashes: a candidate inside a stretch shorter than ``min_shot`` after which the
       picture returns to what it was (a white flash, a codec's keyframe pop);
     * fades to or from black at the clip's ends: a candidate between two black frames
@@ -209,6 +241,9 @@ class CutDetector:
         self._times: list[float] = []
         self._brightness: list[float] = []  # mean HSV value of every frame
         self._thumbs: deque[np.ndarray] = deque(maxlen=2 * self._min_frames + 16)  # the latest frames
+        # the same frames as the detector saw them before levelling, kept by reference (no copy, no work per
+        # frame): the jump-cut check turns the few it needs grey
+        self._seen: deque[np.ndarray] = deque(maxlen=self._thumbs.maxlen)
         self._pending: list[int] = []  # candidates whose following frames are not all in yet
         self._candidates: list[int] = []  # candidates that passed the checks
         self._done = False
@@ -226,6 +261,7 @@ class CutDetector:
         self._brightness.append(float(thumb[..., 2].mean()))
         self._thumbs.append(thumb)
         seen = _degrain(frame_bgr)
+        self._seen.append(seen)
         if self.name not in _BY_BRIGHTNESS:
             seen = self._leveller(seen, thumb)
         found = self._detector.process_frame(self._timecode(index), seen)
@@ -246,7 +282,21 @@ class CutDetector:
     def _relit(self, c: int) -> bool:
         """Whether candidate ``c`` changes the light on the same picture (a strobe, a lamp), not the picture."""
         match = _pattern_match(self._thumb(c - 1), self._thumb(c))
-        return match is not None and match >= RELIT
+        return match is not None and match >= RELIT and not self._reframed(c)
+
+    def _reframed(self, c: int) -> bool:
+        """Whether candidate ``c`` shows the picture before it moved as a whole (a jump cut): the best small
+        move explains nearly all the change (:data:`JUMP_RESIDUAL`), and it is not the move of the frames just
+        before and just after (a pan under a flashing light)."""
+        n, oldest = len(self._times), len(self._times) - len(self._seen)
+        if c - 2 < oldest or c + 1 >= n:
+            return False
+        grey = [_grey(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)]
+        move, best, still = _best_move(grey[1], grey[2])
+        if move == (0, 0) or 1 - best > JUMP_RESIDUAL * (1 - still):
+            return False
+        usual = [_best_move(grey[0], grey[1])[0], _best_move(grey[2], grey[3])[0]]
+        return all(max(abs(move[0] - u[0]), abs(move[1] - u[1])) >= 1 for u in usual)
 
     def _same_picture(self, a: int, b: int, step: float) -> bool:
         """Whether frames ``a`` and ``b`` differ by less than half of ``step`` and, where both have a

@@ -242,3 +242,33 @@ def test_a_cut_under_a_white_flash_is_kept(tmp_path: Path) -> None:
     src = make_takes(tmp_path / "src.mp4", [Take(75, 1, drift=4.0), Take(75, 2, drift=-4.0)])
     cuts = detect_cuts(flashed_copy(src, tmp_path / "under.mp4", at=[74], length=2))
     assert len(cuts) == 1 and abs(cuts[0] - 3.0) <= 2 / 25
+
+
+# --- awkward footage: jump cuts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "takes",
+    [
+        [Take(50, 3), Take(50, 3, 0.02), Take(50, 3, 0.04), Take(50, 4)],
+        # a slow pan (0.3 px a frame, from the start of each take): jumps of 2.6 % and 1.6 % of the width
+        [Take(50, 5, drift=0.3), Take(50, 5, 0.02, drift=0.3), Take(50, 5, 0.05, drift=0.3), Take(50, 6)],
+    ],
+    ids=["2pc-steps", "in-a-slow-pan"],
+)
+def test_a_jump_cut_of_a_few_percent_is_a_cut(tmp_path: Path, takes: list[Take]) -> None:
+    # One scene reframed at frames 50 and 100 (the same shot a few seconds on), another scene from frame 150.
+    clip = make_takes(tmp_path / "jumps.mp4", takes)
+    # Before: the frames either side of a jump cut still correlated >= 0.85 at 32x18, so it was dropped as a
+    # change of light ([6.0] and [2.0, 6.0] found).
+    assert list(detect_cuts(clip)) == pytest.approx([2.0, 4.0, 6.0])
+
+
+def test_a_flashing_light_over_a_pan_is_no_jump_cut(tmp_path: Path) -> None:
+    # The light changes every frame or four while the camera pans 1 px a frame: the move at a switch of the
+    # light is the pan's, as before and after it, so nothing there is taken for a jump cut.
+    takes = [Take(40, 7, drift=1.0), Take(40, 8, drift=1.0), Take(40, 9, drift=-1.0), Take(40, 10, drift=1.0)]
+    src = make_takes(tmp_path / "pan.mp4", takes)
+    for period, lit in ((8, 4), (4, 1)):
+        strobed = strobed_copy(src, tmp_path / f"strobed{period}.mp4", period=period, lit=lit)
+        assert list(detect_cuts(strobed)) == pytest.approx([1.6, 3.2, 4.8])
