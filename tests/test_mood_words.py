@@ -11,7 +11,7 @@ from mediagen import Shot, make_clip
 
 from analysis.arc import EMOTION_VA, EMOTIONS, EmotionArc, va_to_emotions
 from analysis.video import analyze_video
-from soundtrack.results import main_mood, summary
+from soundtrack.results import main_mood, mood, summary
 
 #: A warm, bright still (the visual source reads it as pleasant) under one subtitle line.
 WARM = (230, 180, 90)
@@ -81,3 +81,31 @@ def test_a_tie_in_steps_goes_to_the_more_probable_word(first: str) -> None:
     clip = SimpleNamespace(arc=arc, cuts=(), duration=2.0, sources_used=("speech",), silent_sources=lambda _: "")
     assert f"mostly {first};" in summary(clip, "verdict")  # not whichever a set of the two yields first
     assert main_mood(arc) == first
+
+
+@pytest.mark.parametrize(("va", "word"), [((0.6, 0.5), "joyful"), ((0.6, -0.4), "serene"), ((-0.5, -0.3), "sad"),
+                                          ((-0.5, 0.6), "tense"), ((0.05, -0.05), "neutral"), ((0.5, 0.0), "warm")])
+def test_the_table_names_the_region_of_a_clear_stretch(va: tuple[float, float], word: str) -> None:
+    """A calm, pleasant stretch is serene, not "neutral" (no emotion of the six lies in that quadrant)."""
+    assert mood(np.tile(va, (8, 1))) == word
+
+
+def test_soft_and_loud_minor_and_major_renders_read_as_different_moods(tmp_path: Path) -> None:
+    """One chorale rendered soft, loud and turned minor: the mood words follow what the music reader hears
+    (soft and loud were both "joy, moderate" while arousal within 0.25 of 0 was "moderate")."""
+    import soundfile as sf
+
+    from analysis.music.audio import SR, render_midi
+    from analysis.music.track import analyze_track
+    from matching.library.demo import DemoPiece, make_midi
+
+    words, arcs = {}, {}
+    for name, velocity, mode in (("soft", 0.4, "keep"), ("loud", 1.15, "keep"), ("minor", 0.4, "minor")):
+        piece = DemoPiece(name, "bach/bwv86.6", name, (), 48, 1.0, (velocity, velocity), 0, mode)
+        sf.write(tmp_path / f"{name}.ogg", render_midi(make_midi(piece)), SR, format="OGG", subtype="VORBIS")
+        arcs[name] = analyze_track(tmp_path / f"{name}.ogg").arc
+        words[name] = mood(arcs[name].va())
+    assert arcs["loud"].arousal.mean() > arcs["soft"].arousal.mean() + 0.3  # what the reader hears differs
+    assert arcs["soft"].valence.mean() > arcs["minor"].valence.mean() + 0.5
+    assert words["soft"] in {"serene", "calm"} and words["loud"] == "joyful", words
+    assert words["minor"] in {"sad", "sombre"}, words
