@@ -152,3 +152,27 @@ def test_clips_of_each_mood_rank_tracks_of_that_mood_first(full_demo, tmp_path):
             assert (np.sign(arc.valence.mean()), np.sign(arc.arousal.mean())) == quadrant, (
                 name, full_demo.get(track).title)
     assert len({t for top in tops.values() for t in top}) == 3 * len(MOOD_CLIPS)
+
+
+def test_a_changed_or_retired_recipe_is_not_kept_from_an_earlier_build(tmp_path, monkeypatch):
+    """A cache built by an earlier release: a piece whose recipe changed is rendered again under its new title
+    and tags, and a piece no longer listed leaves the catalogue and the folder (before, both stayed as they
+    were: an upgraded page showed the old demo, plus whatever was new)."""
+    import dataclasses
+
+    import matching.library.demo as demo
+
+    first, second = PIECES[0], PIECES[1]
+    monkeypatch.setattr(demo, "PIECES", (first, second))
+    before = demo_library(tmp_path, recordings=False, progress=False)
+    old_arousal = before.arc(before.list()[0].id).arousal.mean()
+    softer = dataclasses.replace(first, title="Softer", tags=("softer",), velocity=(0.3, 0.3))
+    monkeypatch.setattr(demo, "PIECES", (softer,))
+    after = demo_library(tmp_path, recordings=False, progress=False)
+    records = after.list()
+    assert [r.title for r in records] == ["Softer"] and "softer" in records[0].tags
+    assert after.arc(records[0].id).arousal.mean() < old_arousal - 0.2  # the new render, analysed
+    assert not (tmp_path / f"{second.slug}.ogg").exists()
+    stamp = (tmp_path / f"{first.slug}.ogg").stat().st_mtime_ns
+    assert [r.id for r in demo_library(tmp_path, recordings=False, progress=False).list()] == [records[0].id]
+    assert (tmp_path / f"{first.slug}.ogg").stat().st_mtime_ns == stamp  # the same recipe: nothing redone

@@ -171,21 +171,45 @@ def make_midi(piece: DemoPiece):
     return pm
 
 
-def _render(piece: DemoPiece, folder: Path) -> Path:
-    """Write ``<slug>.mid`` and ``<slug>.ogg`` unless the .ogg exists (so checksums stay stable)."""
+def _render(piece: DemoPiece, folder: Path) -> tuple[Path, bool]:
+    """Write ``<slug>.mid`` and ``<slug>.ogg`` unless the .ogg exists from this very recipe (so checksums stay
+    stable); returns the audio and whether it was rendered now.
+
+    The recipe (``repr(piece)``) is kept beside the render: a slug whose recipe changed is rendered again
+    (a renderer's bytes differ from run to run, so a render without a recipe, from before, is redone once).
+    """
     import soundfile as sf
 
     from analysis.music.audio import SR, render_midi
 
-    audio = folder / f"{piece.slug}.ogg"
-    if audio.exists() and audio.stat().st_size > 0:
-        return audio
+    audio, recipe = folder / f"{piece.slug}.ogg", folder / f".{piece.slug}.recipe"
+    if audio.exists() and audio.stat().st_size > 0 and recipe.is_file() and recipe.read_text() == repr(piece):
+        return audio, False
     pm = make_midi(piece)
     pm.write(str(folder / f"{piece.slug}.mid"))
     tmp = folder / f".{piece.slug}.partial.ogg"
     sf.write(tmp, render_midi(pm), SR, format="OGG", subtype="VORBIS")
     tmp.replace(audio)  # atomic: an interrupted build never leaves a half-written track
-    return audio
+    recipe.write_text(repr(piece))
+    return audio, True
+
+
+def _forget(lib: Library, paths: list[Path]) -> None:
+    """Remove the tracks catalogued at ``paths``: a render of another recipe, whose title and tags were that
+    recipe's (:meth:`Library.add` keeps a known path's title and tags when its bytes change)."""
+    for record in lib.at_paths(paths).values():
+        lib.remove(record.id)
+
+
+def _drop_retired(lib: Library, folder: Path) -> None:
+    """Remove the renders in ``folder`` of slugs no longer in :data:`PIECES`, from the catalogue and the disk."""
+    current = {piece.slug for piece in PIECES}
+    for record in lib.list():
+        path = Path(record.path)
+        if path.parent == folder.resolve() and path.stem not in current:
+            lib.remove(record.id)
+            for stale in (path, path.with_suffix(".mid"), folder / f".{path.stem}.recipe"):
+                stale.unlink(missing_ok=True)
 
 
 def demo_library(
@@ -198,7 +222,9 @@ def demo_library(
 ) -> Library:
     """Build (once) and open the demo library in folder ``path`` (default :func:`demo_home`).
 
-    ``pieces`` limits the build to the first N of :data:`PIECES` (tests use a few);
+    ``pieces`` limits the build to the first N of :data:`PIECES` (tests use a few). A piece whose recipe
+    changed since its render is rendered and catalogued again, and a full build drops the tracks of pieces
+    no longer listed, so a library built by an earlier release shows this one's demo.
     ``include_midi`` also catalogues each ``.mid``; ``progress`` is True for a tqdm bar,
     False for none, or a callback ``(done, total, title)``. A second call re-renders
     nothing and re-analyses nothing (tracks are known by content hash), unless the music
@@ -222,7 +248,9 @@ def demo_library(
 
         bar = tqdm(total=total, desc="demo library", unit="track")
     for i, piece in enumerate(chosen):
-        audio = _render(piece, folder)
+        audio, rendered = _render(piece, folder)
+        if rendered:
+            _forget(lib, [audio, audio.with_suffix(".mid")])
         tags = (*piece.tags, "demo", f"corpus:{piece.corpus}")
         record = lib.add(audio, title=piece.title, artist=_composer(piece.corpus), tags=tags, licence=SCORE_LICENCE)
         _score_key(lib, record, folder / f"{piece.slug}.mid")
@@ -235,6 +263,8 @@ def demo_library(
         _tick(bar, progress, len(chosen) + j + 1, total, title)
     if bar is not None:
         bar.close()
+    if pieces is None:
+        _drop_retired(lib, folder)
     return lib
 
 
