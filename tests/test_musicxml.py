@@ -192,8 +192,38 @@ def test_keys_spell_with_the_signature(tmp_path) -> None:
     root, score = hand_score([Note(0.0, 1.0, 70, 80)], tmp_path, plan=plan_at_60(4.0, tonic=5))
     assert root.findtext(".//pitch/step") == "B" and root.findtext(".//pitch/alter") == "-1"
     assert score.parts[0].recurse().getElementsByClass(key.KeySignature).first().sharps == -1
-    root, _ = hand_score([Note(0.0, 1.0, 70, 80)], tmp_path, plan=plan_at_60(4.0, tonic=7))
-    assert root.findtext(".//pitch/step") == "A" and root.findtext(".//pitch/alter") == "1"
+    # notes outside the key are chromatic degrees of its tonic (b3, #4 of G major), not "sharps in sharp keys"
+    root, _ = hand_score([Note(0.0, 1.0, 70, 80), Note(1.0, 2.0, 73, 80)], tmp_path, plan=plan_at_60(4.0, tonic=7))
+    assert [(p.findtext("step"), p.findtext("alter")) for p in root.iter("pitch")] == [("B", "-1"), ("C", "1")]
+
+
+def spelled(root) -> list[list[str]]:
+    """Names of the notes struck together (a note and the chord members after it), in order."""
+    out: list[list[str]] = []
+    for n in root.iter("note"):
+        if n.find("pitch") is not None:
+            name = n.findtext("pitch/step") + {"1": "#", "-1": "b"}.get(n.findtext("pitch/alter") or "", "")
+            if n.find("chord") is None:
+                out.append([])
+            out[-1].append(name)
+    return out
+
+
+def test_chord_tones_are_spelled_from_the_chord_root(tmp_path) -> None:
+    """D minor's leading tone in its dominant is C#, not the Db that stood next to a D (Db-D-E-G-A); the
+    fifth of B diminished in E minor is F, not E#; C major's flat seventh is Bb, not A#."""
+    d_minor = plan_at_60(4.0, tonic=2, mood="dark")
+    a7 = ChordSpan(0.0, 4.0, 9, (9, 1, 4, 7), (2, 4, 5, 7, 9, 10, 1), "A7", 4, "dark")
+    notes = [Note(0.0, 2.0, p, 80) for p in (49, 50, 52, 55, 57)] + [Note(2.0, 3.0, 61, 80), Note(3.0, 4.0, 63, 80)]
+    root, _ = hand_score(notes, tmp_path, plan=dataclasses.replace(d_minor, chords=(a7,)), name="pad")
+    assert spelled(root) == [["C#", "D", "E", "G", "A"], ["C#"], ["Eb"]]  # Eb: not in A7, the b2 of D
+    e_minor = plan_at_60(4.0, tonic=4, mood="dark")
+    b_dim = ChordSpan(0.0, 4.0, 11, (11, 2, 5), (4, 5, 7, 9, 11, 0, 2), "Bdim", 4, "dark")
+    root, _ = hand_score([Note(0.0, 1.0, p, 80) for p in (59, 62, 65)], tmp_path,
+                         plan=dataclasses.replace(e_minor, chords=(b_dim,)))
+    assert spelled(root) == [["B", "D", "F"]]
+    root, _ = hand_score([Note(0.0, 1.0, 70, 80)], tmp_path, plan=plan_at_60(4.0, tonic=0))
+    assert spelled(root) == [["Bb"]]
 
 
 def test_tempo_marks_follow_the_map(tmp_path) -> None:
@@ -229,14 +259,13 @@ def test_a_lasting_turn_of_mode_changes_the_key_signature_in_the_score_and_the_m
     tonic = piece.plan.tonic
     want = [(0, tonic + 12), (pytest.approx(float(piece.plan.downbeats[turn])), tonic)]
     assert [(k.time, k.key_number) for k in piece.midi.key_signature_changes] == want
-    # accidentals are spelled as each bar's signature spells them: sharps in sharp keys, flats in flat keys
-    flats = [key_signature(piece.plan, bar)[0] < 0 for bar in range(len(piece.plan.downbeats))]
-    assert flats[0] != flats[-1]  # D minor (one flat) turns to D major (two sharps) at this seed
+    # D minor (one flat) turns to D major (two sharps) at this seed; in either, no chord holds two notes of
+    # one letter (the leading tone is C#, not a Db beside the D)
+    assert key_signature(piece.plan, 0)[0] == -1 and key_signature(piece.plan, len(piece.plan.downbeats) - 1)[0] == 2
     root = ET.parse(path).getroot()
     for part in root.iter("part"):
-        for i, measure in enumerate(part.findall("measure")):
-            alters = {int(a.text) for a in measure.iter("alter")}
-            assert alters <= ({-1} if flats[min(i, len(flats) - 1)] else {1}), (part.get("id"), i + 1)
+        for names in spelled(part):
+            assert len({n[0] for n in names}) == len(set(names)), (part.get("id"), names)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -253,3 +282,15 @@ def test_modal_mixture_keeps_one_signature_for_whole_phrases(seed: int) -> None:
     assert moods == {True, False}  # the mixture is there
     firsts = [bar for bar, _ in key_sections(plan)] + [len(plan.downbeats)]
     assert firsts[0] == 0 and all(b - a >= 4 for a, b in itertools.pairwise(firsts))
+
+
+def test_a_composed_cue_never_writes_two_notes_of_one_letter_in_a_chord(tmp_path) -> None:
+    """A minor-key cue through its dominant: the old 'flats in flat keys' rule wrote Db-D-E-G-A in the pad."""
+    from analysis.arc import grid
+
+    t = grid(60.0, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(-0.7, 0.7, t.size), np.linspace(-0.3, 0.6, t.size))
+    piece = composer.compose(arc, cuts=(7.3, 19.9, 33.1), duration=47.3, seed=3, source="rules")
+    root = ET.parse(piece.write_musicxml(tmp_path / "minor.musicxml")).getroot()
+    chords = [names for part in root.iter("part") for names in spelled(part) if len(names) > 1]
+    assert chords and all(len({n[0] for n in names}) == len(set(names)) for names in chords)

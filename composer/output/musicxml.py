@@ -21,6 +21,7 @@ import pretty_midi
 
 from composer.music.arranger import Part
 from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
+from composer.output.spelling import pitch_xml, spell, tonic_letter
 
 DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
 BAR = 4 * DIVISIONS
@@ -31,8 +32,6 @@ SOFTWARE = "soundtrack composer"
 _VALUES = ((48, "whole", 0), (36, "half", 1), (24, "half", 0), (18, "quarter", 1),
            (12, "quarter", 0), (9, "eighth", 1), (6, "eighth", 0), (3, "16th", 0))
 _TRIPLETS = {4: "eighth", 8: "quarter"}
-_SHARP_SPELLING = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_FLAT_SPELLING = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 _CHANNELS = tuple(c for c in range(1, 17) if c != 10)
 
 
@@ -141,15 +140,21 @@ def _note(piece: Piece, pitch: str, ties: tuple[bool, bool], *, chord: bool = Fa
     return "".join(xml) + "</note>"
 
 
-def _pitch(midi: int, flats: bool) -> str:
-    """Sharps in sharp keys, flats in flat keys, so accidentals follow the key signature."""
-    name = (_FLAT_SPELLING if flats else _SHARP_SPELLING)[midi % 12]
-    alter = {"#": 1, "b": -1}.get(name[1:], 0)
-    step = f"<step>{name[0]}</step>" + (f"<alter>{alter}</alter>" if alter else "")
-    return f"<pitch>{step}<octave>{midi // 12 - 1}</octave></pitch>"
+def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]]) -> dict[QNote, str]:
+    """Each note's ``<pitch>``, spelled once at its onset (so its tied pieces agree) in the key of its
+    bar (``keys``: fifths and mode per bar) and the chord sounding there (:mod:`composer.output.spelling`)."""
+    starts = np.round(to_beats([c.start for c in plan.chords], plan.tempo_map) * DIVISIONS).astype(int)
+    out = {}
+    for n in notes:
+        fifths, mode = keys[min(n.start // BAR, len(keys) - 1)]
+        i = int(np.searchsorted(starts, n.start, side="right")) - 1
+        chord = (plan.chords[i].root, plan.chords[i].pitches) if i >= 0 else None
+        letter, alter = spell(n.pitch % 12, plan.tonic, tonic_letter(fifths, mode), chord)
+        out[n] = pitch_xml(n.pitch, letter, alter)
+    return out
 
 
-def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], flats: bool) -> list[str]:
+def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], names: dict[QNote, str]) -> list[str]:
     """The notes, chords or rests that write one slice, tied across its pieces and to the slices around it."""
     if not sounding and b - a == BAR:
         return [f'<note><rest measure="yes"/><duration>{BAR}</duration><voice>1</voice></note>']
@@ -162,7 +167,7 @@ def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], 
             out.append(_note(piece, "<rest/>", (False, False), tuplet=tuplet))
         for j, n in enumerate(sounding):
             ties = (k > 0 or n.start < a, k < len(values) - 1 or n.end > b)
-            out.append(_note(piece, _pitch(n.pitch, flats), ties, chord=j > 0, tuplet=tuplet))
+            out.append(_note(piece, names[n], ties, chord=j > 0, tuplet=tuplet))
     return out
 
 
@@ -201,21 +206,22 @@ def _part_xml(
     clef = "<sign>G</sign><line>2</line>" if treble else "<sign>F</sign><line>4</line>"
     marks = sorted(_tempo_marks(plan).items()) if index == 0 else []
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
-    fifths = [0] * len(bars)  # the key signature of each bar: sharps > 0, flats < 0
+    keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
     for first, mode in sections:
         if first >= len(bars):
             break
-        fifths[first:] = [_fifths(plan.tonic, mode)] * (len(bars) - first)
-        key = f"<key><fifths>{fifths[first]}</fifths><mode>{mode}</mode></key>"
+        keys[first:] = [(_fifths(plan.tonic, mode), mode)] * (len(bars) - first)
+        key = f"<key><fifths>{keys[first][0]}</fifths><mode>{mode}</mode></key>"
         bars[first].append(
             f"<attributes><divisions>{DIVISIONS}</divisions>{key}<time><beats>4</beats><beat-type>4</beat-type></time>"
             f"<clef>{clef}</clef></attributes>" if first == 0 else f"<attributes>{key}</attributes>"
         )
+    names = _spellings(notes, plan, keys)
     for a, b, sounding in _slices(notes, triplets, total):
         while marks and marks[0][0] < b:
             offset = marks[0][0] - a
             bars[a // BAR].append(marks.pop(0)[1].format(offset=f"<offset>{offset}</offset>" if offset > 0 else ""))
-        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, fifths[a // BAR] < 0))
+        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, names))
     body = "\n".join(f'<measure number="{i + 1}">\n' + "\n".join(bar) + "\n</measure>" for i, bar in enumerate(bars))
     return f'<part id="P{index + 1}">\n{body}\n</part>'
 
