@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from music21 import converter, key, meter, tempo
+from music21 import clef, converter, key, meter, tempo
 
 import composer
 from analysis.arc import EmotionArc
@@ -46,11 +46,12 @@ def plan_at_60(duration: float, *, tonic: int = 0, mood: str = "bright", tempo_m
                        (), (), (0.0,))
 
 
-def hand_score(notes: list[Note], tmp_path, *, plan: HarmonyPlan | None = None, name: str = "lead"):
-    """Write one hand-built part; return the parsed XML root and music21's score."""
+def hand_score(notes: list[Note], tmp_path, *, plan: HarmonyPlan | None = None, name: str = "lead",
+               program: int = 40):
+    """Write one hand-built part (a violin unless told); return the parsed XML root and music21's score."""
     plan = plan or plan_at_60(8.0)
     path = tmp_path / "hand.musicxml"
-    path.write_bytes(score_xml((Part(name, 40, False, tuple(notes)),), plan, title="Hand", composer="Me"))
+    path.write_bytes(score_xml((Part(name, program, False, tuple(notes)),), plan, title="Hand", composer="Me"))
     return ET.parse(path).getroot(), converter.parse(str(path))
 
 
@@ -140,7 +141,7 @@ def test_measures_fill_four_quarters_and_children_keep_schema_order(written) -> 
 
 
 def test_a_note_across_the_barline_is_two_tied_notes(tmp_path) -> None:
-    root, score = hand_score([Note(3.0, 5.0, 48, 80)], tmp_path)
+    root, score = hand_score([Note(3.0, 5.0, 48, 80)], tmp_path, program=42)  # a cello
     m1, m2 = root.find("part").findall("measure")[:2]
     last, first = m1.findall("note")[-1], m2.findall("note")[0]
     assert last.findtext("pitch/step") == first.findtext("pitch/step") == "C"
@@ -181,7 +182,7 @@ def test_overlapping_notes_are_chords_with_ties(tmp_path) -> None:
     assert sounding(score.parts[0]) == [(0, Fraction(1, 2), 60), (0, Fraction(3, 2), 48),
                                         (Fraction(1, 2), Fraction(3, 4), 62), (Fraction(5, 4), Fraction(3, 4), 64),
                                         (Fraction(3, 2), Fraction(3, 2), 48)]
-    assert root.findtext("part/measure/attributes/clef/sign") == "G"  # median pitch 60
+    assert root.findtext("part/measure/attributes/clef/sign") == "G"  # a violin's part
 
 
 def test_keys_spell_with_the_signature(tmp_path) -> None:
@@ -294,3 +295,55 @@ def test_a_composed_cue_never_writes_two_notes_of_one_letter_in_a_chord(tmp_path
     root = ET.parse(piece.write_musicxml(tmp_path / "minor.musicxml")).getroot()
     chords = [names for part in root.iter("part") for names in spelled(part) if len(names) > 1]
     assert chords and all(len({n[0] for n in names}) == len(set(names)) for names in chords)
+
+
+def clefs_by_bar(part) -> list[tuple[int, str, int]]:
+    """(measure number, sign, line) of every clef music21 reads in ``part``."""
+    return [(c.measureNumber, c.sign, c.line) for c in part.recurse().getElementsByClass(clef.Clef)]
+
+
+@pytest.mark.parametrize(("program", "want"), [(40, ("G", 2)), (110, ("G", 2)), (41, ("C", 3)), (43, ("F", 4)),
+                                               (42, ("F", 4)), (0, ("F", 4))])
+def test_each_instrument_reads_its_own_clef(program: int, want: tuple[str, int], tmp_path) -> None:
+    """A low line (G3 to D4, median under middle C) is in bass clef only for players who read it: the
+    median rule wrote a fiddle and a viola in bass clef."""
+    line = [Note(float(k), k + 1.0, p, 80) for k, p in enumerate((55, 57, 59, 60, 62, 59, 57, 55))]
+    _, score = hand_score(line, tmp_path, program=program)
+    assert clefs_by_bar(score.parts[0]) == [(1, *want)]
+
+
+def test_a_line_that_climbs_changes_clef_at_a_barline_and_back(tmp_path) -> None:
+    """A harp (treble or bass) plays two bars low, two bars at the top of the treble staff and above, two
+    low again: one clef wrote the high bars with up to ten ledger lines."""
+    low = [48, 50, 52, 53]
+    high = [84, 88, 91, 93]
+    pitches = low * 2 + high * 2 + low * 2
+    notes = [Note(float(k), k + 1.0, p, 80) for k, p in enumerate(pitches)]
+    root, score = hand_score(notes, tmp_path, plan=plan_at_60(24.0), program=46)
+    assert clefs_by_bar(score.parts[0]) == [(1, "F", 4), (3, "G", 2), (5, "F", 4)]
+    attrs = root.find("part").findall("measure")[2].find("attributes")
+    assert [c.tag for c in attrs] == ["clef"]
+    assert sounding(score.parts[0]) == [(k, 1, p) for k, p in enumerate(pitches)]
+
+
+def test_a_composed_score_keeps_notes_near_the_staff(tmp_path) -> None:
+    """A cinematic cue by the learned source whose harp and string pad climb to A6 and E6: in a bass clef
+    chosen by the median, 135 written pitches of 15,624 in the probe needed five ledger lines or more."""
+    from music21 import pitch as m21pitch
+
+    from analysis.arc import grid
+
+    t = grid(90.0, 0.5)
+    arc = EmotionArc.from_va(t, 0.6 * np.sin(t / 9), 0.5 * np.cos(t / 7))
+    piece = composer.compose(arc, cuts=(11.13, 29.7, 52.41, 71.05), duration=83.7, seed=3, source="auto")
+    score = converter.parse(str(piece.write_musicxml(tmp_path / "wave.musicxml")))
+    staff = {("G", 2): ("E4", "F5"), ("F", 4): ("G2", "A3"), ("C", 3): ("F3", "G4"), ("C", 4): ("D3", "E4")}
+    staff = {k: (m21pitch.Pitch(a).diatonicNoteNum, m21pitch.Pitch(b).diatonicNoteNum) for k, (a, b) in staff.items()}
+    worst = {}
+    for part in score.parts:
+        for el in part.recurse().notes:
+            c = el.getContextByClass(clef.Clef)
+            bottom, top = staff[(c.sign, c.line)]
+            lines = [max(0, (p.diatonicNoteNum - top) // 2, (bottom - p.diatonicNoteNum) // 2) for p in el.pitches]
+            worst[part.partName] = max(worst.get(part.partName, 0), *lines)
+    assert max(worst.values()) <= 4, worst

@@ -21,6 +21,7 @@ import pretty_midi
 
 from composer.music.arranger import Part
 from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
+from composer.output.clefs import choose_clefs, clef_xml
 from composer.output.spelling import pitch_xml, spell, tonic_letter
 
 DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
@@ -197,25 +198,32 @@ def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
 
 def _part_xml(
     index: int, notes: list[QNote], triplets: frozenset[int], total: int, plan: HarmonyPlan,
-    sections: list[tuple[int, str]],
+    sections: list[tuple[int, str]], program: int,
 ) -> str:
     """One ``<part>``: attributes in the first measure, a new key at each of ``sections`` (the
-    plan's :func:`~composer.music.harmony.key_sections`), tempo marks in the first part only."""
-    pitches = [n.pitch for n in notes]
-    treble = not pitches or float(np.median(pitches)) >= 60
-    clef = "<sign>G</sign><line>2</line>" if treble else "<sign>F</sign><line>4</line>"
+    plan's :func:`~composer.music.harmony.key_sections`), a new clef where :func:`choose_clefs` changes
+    it for the GM ``program``'s player, tempo marks in the first part only."""
     marks = sorted(_tempo_marks(plan).items()) if index == 0 else []
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
     keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
+    new_key = {}
     for first, mode in sections:
         if first >= len(bars):
             break
         keys[first:] = [(_fifths(plan.tonic, mode), mode)] * (len(bars) - first)
-        key = f"<key><fifths>{keys[first][0]}</fifths><mode>{mode}</mode></key>"
-        bars[first].append(
-            f"<attributes><divisions>{DIVISIONS}</divisions>{key}<time><beats>4</beats><beat-type>4</beat-type></time>"
-            f"<clef>{clef}</clef></attributes>" if first == 0 else f"<attributes>{key}</attributes>"
-        )
+        new_key[first] = f"<key><fifths>{keys[first][0]}</fifths><mode>{mode}</mode></key>"
+    written: list[list[int]] = [[] for _ in bars]  # the pitches each bar writes, tied pieces included
+    for n in notes:
+        for bar in range(n.start // BAR, min(-(-n.end // BAR), len(bars))):
+            written[bar].append(n.pitch)
+    clefs = choose_clefs(written, program)
+    for i, bar in enumerate(bars):
+        clef = clef_xml(clefs[i]) if i == 0 or clefs[i] != clefs[i - 1] else ""
+        if i == 0:
+            bar.append(f"<attributes><divisions>{DIVISIONS}</divisions>{new_key.get(0, '')}"
+                       f"<time><beats>4</beats><beat-type>4</beat-type></time>{clef}</attributes>")
+        elif i in new_key or clef:
+            bar.append(f"<attributes>{new_key.get(i, '')}{clef}</attributes>")
     names = _spellings(notes, plan, keys)
     for a, b, sounding in _slices(notes, triplets, total):
         while marks and marks[0][0] < b:
@@ -256,7 +264,8 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
             f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
             f"<encoding><software>{SOFTWARE}</software></encoding></identification>", _part_list(pitched)]
     sections = key_sections(plan)
-    body = [_part_xml(i, notes, tri, total, plan, sections) for i, (notes, tri) in enumerate(quantised)]
+    body = [_part_xml(i, notes, tri, total, plan, sections, part.program)
+            for i, (part, (notes, tri)) in enumerate(zip(pitched, quantised, strict=True))]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")
 
 
