@@ -347,3 +347,25 @@ def test_a_composed_score_keeps_notes_near_the_staff(tmp_path) -> None:
             lines = [max(0, (p.diatonicNoteNum - top) // 2, (bottom - p.diatonicNoteNum) // 2) for p in el.pitches]
             worst[part.partName] = max(worst.get(part.partName, 0), *lines)
     assert max(worst.values()) <= 4, worst
+
+
+def written_values(root) -> list[tuple[str, str, int]]:
+    """(note or rest, type, dots) of each written value of the first part, chord members left out."""
+    return [("rest" if n.find("rest") is not None else "note", n.findtext("type"), len(n.findall("dot")))
+            for n in root.find("part").iter("note") if n.find("chord") is None]
+
+
+def test_the_middle_of_the_bar_stays_visible_with_the_fewest_values(tmp_path) -> None:
+    """A note from beat 2 to the barline is a quarter tied to a half, not dotted quarter + eighth + quarter
+    (beat 3 hidden, three heads); the rest before it is one quarter; a half on beat 2 that ends on beat 4 is
+    the plain syncopation; a note from the 'and' of 1 to the barline is eighth + quarter + half, not four."""
+    root, score = hand_score([Note(1.0, 4.0, 72, 80), Note(4.0, 5.0, 72, 80), Note(5.0, 7.0, 74, 80),
+                              Note(7.0, 8.0, 76, 80), Note(8.5, 12.0, 77, 80)], tmp_path, plan=plan_at_60(12.0))
+    assert written_values(root) == [
+        ("rest", "quarter", 0), ("note", "quarter", 0), ("note", "half", 0),
+        ("note", "quarter", 0), ("note", "half", 0), ("note", "quarter", 0),
+        ("rest", "eighth", 0), ("note", "eighth", 0), ("note", "quarter", 0), ("note", "half", 0)]
+    assert sounding(score.parts[0]) == [(1, 3, 72), (4, 1, 72), (5, 2, 74), (7, 1, 76),
+                                        (Fraction(17, 2), Fraction(7, 2), 77)]
+    root, _ = hand_score([Note(0.0, 1.0, 72, 80)], tmp_path, plan=plan_at_60(4.0))
+    assert written_values(root) == [("note", "quarter", 0), ("rest", "quarter", 0), ("rest", "half", 0)]

@@ -112,14 +112,21 @@ def _slices(notes: list[QNote], triplets: frozenset[int], total: int) -> list[tu
 
 def pieces(start: int, end: int, triplet: bool) -> list[Piece]:
     """Standard values for ``[start, end)`` ticks: triplet slices are one 3:2 value; others are
-    greedy, longest value first, values under a quarter never crossing a beat and halves or
-    longer starting on beat 1 or 3, so the beats and the middle of the bar stay visible."""
+    greedy, longest value first, values under a quarter never crossing a beat, halves or longer
+    starting on beat 1 or 3, and nothing that starts off beats 1 and 3 crossing the middle of the
+    bar, so the beats and the middle of the bar stay visible: beat 2 to the barline is a quarter
+    and a half, not a dotted quarter, an eighth and a quarter. The one exception is the plain
+    syncopation, a half from beat 2 to beat 4."""
     if triplet and end - start < DIVISIONS:
         return [Piece(end - start, _TRIPLETS[end - start], 0, True)]
-    out, pos = [], start
+    out, pos, middle = [], start, BAR // 2
     while pos < end:
         room = end - pos if pos % DIVISIONS == 0 else min(end - pos, DIVISIONS - pos % DIVISIONS)
-        ticks, kind, dots = next(v for v in _VALUES if v[0] <= room and (v[0] < 24 or pos % 24 == 0))
+        syncopation = pos % BAR == DIVISIONS and end - pos == middle
+        if pos % middle and not syncopation:
+            room = min(room, middle - pos % middle)
+        ticks, kind, dots = next(v for v in _VALUES if v[0] <= room and (v[0] < middle or pos % middle == 0
+                                                                          or syncopation))
         out.append(Piece(ticks, kind, dots, False))
         pos += ticks
     return out
