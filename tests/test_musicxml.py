@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from music21 import clef, converter, key, meter, tempo
+from music21 import clef, converter, dynamics, key, meter, tempo
 
 import composer
 from analysis.arc import EmotionArc
@@ -19,6 +19,7 @@ from composer.model.plan import MODEL_BEAT, beat_warp
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Note
+from composer.output.dynamics import LEVELS
 from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_xml
 
 NOTE_ORDER = ("chord", "pitch|rest", "duration", "tie", "voice", "type", "dot", "time-modification", "staff",
@@ -369,3 +370,37 @@ def test_the_middle_of_the_bar_stays_visible_with_the_fewest_values(tmp_path) ->
                                         (Fraction(17, 2), Fraction(7, 2), 77)]
     root, _ = hand_score([Note(0.0, 1.0, 72, 80)], tmp_path, plan=plan_at_60(4.0))
     assert written_values(root) == [("note", "quarter", 0), ("rest", "quarter", 0), ("rest", "half", 0)]
+
+
+def test_dynamics_follow_the_velocities_where_a_level_holds(tmp_path) -> None:
+    """Two bars at velocity 50 (p), two at 95 (f), one at 80 (mf, a one-bar wobble by one level: no mark),
+    two at 95, one at 33 after a rest (pp: two levels down or more is marked at once)."""
+    velocities = [50, 50, 95, 95, 80, 95, 95, None, 33]
+    notes = [Note(4.0 * bar + 1.0 + k, 4.0 * bar + 1.5 + k, 72, v) for bar, v in enumerate(velocities)
+             if v is not None for k in range(2)]
+    root, score = hand_score(notes, tmp_path, plan=plan_at_60(36.0))
+    marks = [(d.measureNumber, d.value, d.getOffsetInHierarchy(score.parts[0]) % 4)
+             for d in score.parts[0].recurse().getElementsByClass(dynamics.Dynamic)]
+    assert marks == [(1, "p", 1), (3, "f", 1), (9, "pp", 1)]
+    sound = [float(d.find("sound").get("dynamics")) for d in root.iter("direction")
+             if d.find(".//dynamics") is not None]
+    assert sound == pytest.approx([100 * 49 / 90, 100 * 96 / 90, 100 * 33 / 90], abs=0.01)  # % of forte (90)
+
+
+def test_a_cue_that_swells_is_marked_from_soft_to_loud(tmp_path) -> None:
+    """Arousal from calm to excited: each part with notes is marked at its first note, and the lead's
+    marks climb (the score had no dynamics at all)."""
+    from analysis.arc import grid
+
+    t = grid(40.0, 0.5)
+    arc = EmotionArc.from_va(t, np.full(t.size, 0.3), np.linspace(-0.9, 0.9, t.size))
+    piece = composer.compose(arc, cuts=(13.7, 26.1), duration=40.0, seed=1, source="rules")
+    score = converter.parse(str(piece.write_musicxml(tmp_path / "swell.musicxml")))
+    order = [name for name, _ in LEVELS]
+    for part in score.parts:
+        notes = list(part.recurse().notes)
+        marks = list(part.recurse().getElementsByClass(dynamics.Dynamic))
+        if notes:
+            assert marks and marks[0].getOffsetInHierarchy(part) == notes[0].getOffsetInHierarchy(part), part.partName
+    lead = [order.index(d.value) for d in score.parts[0].recurse().getElementsByClass(dynamics.Dynamic)]
+    assert len(lead) >= 2 and lead == sorted(lead) and lead[-1] - lead[0] >= 2

@@ -6,7 +6,9 @@ sixteenths or eighth triplets, and held as integer ticks (``DIVISIONS`` per quar
 every measure sums to exactly four quarters. Per part the timeline is cut at every
 onset/offset, barline and triplet-beat boundary; each slice is a note, a chord or a rest,
 spelled with standard note types and tied where one note spans slices. One voice per
-part (overlapping notes become chords), no beams: readers beam by meter themselves.
+part (overlapping notes become chords), no beams: readers beam by meter themselves. Pitch spelling,
+clefs and dynamic marks have modules of their own (:mod:`composer.output.spelling`,
+:mod:`composer.output.clefs`, :mod:`composer.output.dynamics`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pretty_midi
 from composer.music.arranger import Part
 from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
 from composer.output.clefs import choose_clefs, clef_xml
+from composer.output.dynamics import dynamic_marks
 from composer.output.spelling import pitch_xml, spell, tonic_letter
 
 DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
@@ -203,14 +206,21 @@ def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
     return out
 
 
-def _part_xml(
-    index: int, notes: list[QNote], triplets: frozenset[int], total: int, plan: HarmonyPlan,
-    sections: list[tuple[int, str]], program: int,
-) -> str:
+class Written(NamedTuple):
+    """One part as the score writes it: quantised ``notes``, its ``triplets`` beats, the GM ``program`` and
+    ``marks``, ``(tick, <direction>)`` of its tempo and dynamic marks in time order."""
+
+    notes: list[QNote]
+    triplets: frozenset[int]
+    program: int
+    marks: list[tuple[int, str]]
+
+
+def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections: list[tuple[int, str]]) -> str:
     """One ``<part>``: attributes in the first measure, a new key at each of ``sections`` (the
     plan's :func:`~composer.music.harmony.key_sections`), a new clef where :func:`choose_clefs` changes
-    it for the GM ``program``'s player, tempo marks in the first part only."""
-    marks = sorted(_tempo_marks(plan).items()) if index == 0 else []
+    it for the part's player, its marks at the slices they fall in."""
+    notes, triplets, marks = part.notes, part.triplets, list(part.marks)
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
     keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
     new_key = {}
@@ -223,7 +233,7 @@ def _part_xml(
     for n in notes:
         for bar in range(n.start // BAR, min(-(-n.end // BAR), len(bars))):
             written[bar].append(n.pitch)
-    clefs = choose_clefs(written, program)
+    clefs = choose_clefs(written, part.program)
     for i, bar in enumerate(bars):
         clef = clef_xml(clefs[i]) if i == 0 or clefs[i] != clefs[i - 1] else ""
         if i == 0:
@@ -257,13 +267,16 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
     """A MusicXML 4.0 partwise score of the pitched ``parts`` (drums left out) on the plan's tempo map."""
     pitched = [p for p in parts if not p.is_drum]
     quantised = []
-    for part in pitched:
+    tempo = sorted(_tempo_marks(plan).items())  # written in the first part only
+    for i, part in enumerate(pitched):
         beats = to_beats([t for n in part.notes for t in (n.start, n.end)], plan.tempo_map)
         s, e, triplets = quantise(beats[0::2], beats[1::2])
         notes = [QNote(int(a), int(b), n.pitch) for a, b, n in zip(s, e, part.notes, strict=True)]
-        quantised.append((_no_unisons(notes), triplets))
+        dynamics = dynamic_marks(s, [n.velocity for n in part.notes], BAR)
+        marks = sorted((tempo if i == 0 else []) + dynamics, key=lambda m: m[0])  # a tempo first at one tick
+        quantised.append(Written(_no_unisons(notes), triplets, part.program, marks))
     end = float(to_beats([plan.duration], plan.tempo_map)[0]) * DIVISIONS
-    last = max([round(end), 1, *(n.end for notes, _ in quantised for n in notes)])
+    last = max([round(end), 1, *(n.end for w in quantised for n in w.notes)])
     total = -(-last // BAR) * BAR
     head = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', DOCTYPE, '<score-partwise version="4.0">',
             f"<work><work-title>{escape(title)}</work-title></work>",
@@ -271,8 +284,7 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
             f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
             f"<encoding><software>{SOFTWARE}</software></encoding></identification>", _part_list(pitched)]
     sections = key_sections(plan)
-    body = [_part_xml(i, notes, tri, total, plan, sections, part.program)
-            for i, (part, (notes, tri)) in enumerate(zip(pitched, quantised, strict=True))]
+    body = [_part_xml(i, written, total, plan, sections) for i, written in enumerate(quantised)]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")
 
 
