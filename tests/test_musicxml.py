@@ -404,3 +404,14 @@ def test_a_cue_that_swells_is_marked_from_soft_to_loud(tmp_path) -> None:
             assert marks and marks[0].getOffsetInHierarchy(part) == notes[0].getOffsetInHierarchy(part), part.partName
     lead = [order.index(d.value) for d in score.parts[0].recurse().getElementsByClass(dynamics.Dynamic)]
     assert len(lead) >= 2 and lead == sorted(lead) and lead[-1] - lead[0] >= 2
+
+
+def test_a_drift_of_the_tempo_plays_but_prints_no_new_metronome_mark(tmp_path) -> None:
+    """The planner drifts the tempo by fractions of a bpm to land beats on cuts: every change still
+    plays (<sound tempo>), but only a change of 3 bpm or more from the last printed mark is printed
+    (the score showed q=97, q=97, q=98 bars apart)."""
+    tempo_map = ((0.0, 97.0), (4.0, 96.9), (8.0, 97.8), (12.0, 104.0), (16.0, 102.5))
+    root, _ = hand_score([Note(0.0, 1.0, 72, 80)], tmp_path, plan=plan_at_60(20.0, tempo_map=tempo_map))
+    marks = [(m.findtext("per-minute"), m.get("print-object", "yes")) for m in root.iter("metronome")]
+    assert marks == [("97", "yes"), ("97", "no"), ("98", "no"), ("104", "yes"), ("102", "no")]
+    assert [float(s.get("tempo")) for s in root.iter("sound") if s.get("tempo")] == [97, 96.9, 97.8, 104, 102.5]

@@ -37,6 +37,10 @@ _VALUES = ((48, "whole", 0), (36, "half", 1), (24, "half", 0), (18, "quarter", 1
            (12, "quarter", 0), (9, "eighth", 1), (6, "eighth", 0), (3, "16th", 0))
 _TRIPLETS = {4: "eighth", 8: "quarter"}
 _CHANNELS = tuple(c for c in range(1, 17) if c != 10)
+#: The least change of tempo (bpm, rounded) that prints a new metronome mark (:func:`_tempo_marks`).
+SHOWN_CHANGE = 3
+HIDDEN = 'print-object="no"'
+
 
 
 class QNote(NamedTuple):
@@ -194,13 +198,21 @@ def _fifths(tonic: int, mode: str) -> int:
 
 
 def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
-    """``<direction>`` per tick where the (rounded) tempo changes; placed at slice starts with an offset."""
-    out, last = {}, None
+    """``<direction>`` per tick where the (rounded) tempo changes; placed at slice starts with an offset.
+
+    Every change plays (``<sound tempo>``: the music stays on the picture's cuts), but a metronome mark
+    within :data:`SHOWN_CHANGE` bpm of the last one shown is not printed: the planner drifts the tempo
+    by a fraction of a bpm to land beats on cuts, and the score showed q=97, q=97, q=98, q=97 bars apart."""
+    out, last, shown = {}, None, None
     ticks = np.round(to_beats([t for t, _ in plan.tempo_map], plan.tempo_map) * DIVISIONS).astype(int)
     for tick, (_, bpm) in zip(ticks, plan.tempo_map, strict=True):
         if round(bpm, 2) != last:
             last = round(bpm, 2)
-            out[int(tick)] = ('<direction placement="above"><direction-type><metronome><beat-unit>quarter</beat-unit>'
+            printed = shown is None or abs(round(bpm) - shown) >= SHOWN_CHANGE
+            shown = round(bpm) if printed else shown
+            hide = "" if printed else f" {HIDDEN}"
+            out[int(tick)] = ('<direction placement="above"><direction-type>'
+                              f"<metronome{hide}><beat-unit>quarter</beat-unit>"
                               f"<per-minute>{round(bpm)}</per-minute></metronome></direction-type>{{offset}}"
                               f'<sound tempo="{last:g}"/></direction>')
     return out
