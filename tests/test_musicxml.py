@@ -24,7 +24,7 @@ from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_x
 
 NOTE_ORDER = ("chord", "pitch|rest", "duration", "tie", "voice", "type", "dot", "time-modification", "staff",
               "notations")
-ATTRIBUTE_ORDER = ("divisions", "key", "time", "clef")
+ATTRIBUTE_ORDER = ("divisions", "key", "time", "clef", "for-part")
 
 
 @pytest.fixture(scope="module", params=["rules", "auto"])
@@ -137,7 +137,8 @@ def test_measures_fill_four_quarters_and_children_keep_schema_order(written) -> 
             ranks = [rank[c.tag] for c in note]
             assert ranks == sorted(ranks), [c.tag for c in note]
         attrs = measures[0].find("attributes")
-        assert [c.tag for c in attrs] == list(ATTRIBUTE_ORDER)
+        tags = [c.tag for c in attrs]
+        assert tags[:4] == list(ATTRIBUTE_ORDER[:4]) and tags == sorted(tags, key=ATTRIBUTE_ORDER.index)
         assert attrs.findtext("divisions") == str(DIVISIONS)
 
 
@@ -415,3 +416,25 @@ def test_a_drift_of_the_tempo_plays_but_prints_no_new_metronome_mark(tmp_path) -
     marks = [(m.findtext("per-minute"), m.get("print-object", "yes")) for m in root.iter("metronome")]
     assert marks == [("97", "yes"), ("97", "no"), ("98", "no"), ("104", "yes"), ("102", "no")]
     assert [float(s.get("tempo")) for s in root.iter("sound") if s.get("tempo")] == [97, 96.9, 97.8, 104, 102.5]
+
+
+def test_a_concert_score_gives_each_transposing_part_its_transposition(tmp_path) -> None:
+    """The cinematic lead is a French horn, its bass a contrabass: the score is at concert pitch and says
+    so, with the horn's part a fifth up (in F) and the contrabass's an octave up; strings in C get none.
+    The notes stay at concert pitch."""
+    arc = EmotionArc.constant(16.0, valence=0.3, arousal=0.4)
+    piece = composer.compose(arc, cuts=(7.5,), duration=16.0, seed=0, source="rules")
+    path = piece.write_musicxml(tmp_path / "horn.musicxml")
+    root = ET.parse(path).getroot()
+    assert root.find("defaults/concert-score") is not None
+    names = {sp.get("id"): sp.findtext("part-name").split(" (")[0] for sp in root.iter("score-part")}
+    programs = {p.name: p.program for p in piece.parts}
+    assert programs["lead"] == 60 and programs["bass"] == 43 and programs["pad"] == 48
+    want = {"lead": ("-4", "-7", None), "bass": ("0", "0", "-1"), "pad": None}
+    for part in root.iter("part"):
+        if names[part.get("id")] in want:
+            t = part.find("measure/attributes/for-part/part-transpose")
+            got = None if t is None else (t.findtext("diatonic"), t.findtext("chromatic"), t.findtext("octave-change"))
+            assert got == want[names[part.get("id")]], names[part.get("id")]
+    lead = converter.parse(str(path)).parts[0]
+    assert sounding(lead) == expected(piece.parts[0], piece.plan)

@@ -26,6 +26,7 @@ from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
 from composer.output.clefs import choose_clefs, clef_xml
 from composer.output.dynamics import dynamic_marks
 from composer.output.spelling import pitch_xml, spell, tonic_letter
+from composer.output.transpose import defaults_xml, for_part_xml
 
 DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
 BAR = 4 * DIVISIONS
@@ -250,7 +251,8 @@ def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections
         clef = clef_xml(clefs[i]) if i == 0 or clefs[i] != clefs[i - 1] else ""
         if i == 0:
             bar.append(f"<attributes><divisions>{DIVISIONS}</divisions>{new_key.get(0, '')}"
-                       f"<time><beats>4</beats><beat-type>4</beat-type></time>{clef}</attributes>")
+                       f"<time><beats>4</beats><beat-type>4</beat-type></time>{clef}{for_part_xml(part.program)}"
+                       "</attributes>")
         elif i in new_key or clef:
             bar.append(f"<attributes>{new_key.get(i, '')}{clef}</attributes>")
     names = _spellings(notes, plan, keys)
@@ -276,7 +278,8 @@ def _part_list(parts: Sequence[Part]) -> str:
 
 
 def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer: str) -> bytes:
-    """A MusicXML 4.0 partwise score of the pitched ``parts`` (drums left out) on the plan's tempo map."""
+    """A MusicXML 4.0 partwise score of the pitched ``parts`` (drums left out) on the plan's tempo map, at
+    concert pitch, with each transposing instrument's transposition (:mod:`composer.output.transpose`)."""
     pitched = [p for p in parts if not p.is_drum]
     quantised = []
     tempo = sorted(_tempo_marks(plan).items())  # written in the first part only
@@ -294,7 +297,8 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
             f"<work><work-title>{escape(title)}</work-title></work>",
             f"<movement-title>{escape(title)}</movement-title>",
             f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
-            f"<encoding><software>{SOFTWARE}</software></encoding></identification>", _part_list(pitched)]
+            f"<encoding><software>{SOFTWARE}</software></encoding></identification>",
+            defaults_xml([p.program for p in pitched]), _part_list(pitched)]
     sections = key_sections(plan)
     body = [_part_xml(i, written, total, plan, sections) for i, written in enumerate(quantised)]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")
