@@ -437,4 +437,16 @@ def test_a_concert_score_gives_each_transposing_part_its_transposition(tmp_path)
             got = None if t is None else (t.findtext("diatonic"), t.findtext("chromatic"), t.findtext("octave-change"))
             assert got == want[names[part.get("id")]], names[part.get("id")]
     lead = converter.parse(str(path)).parts[0]
-    assert sounding(lead) == expected(piece.parts[0], piece.plan)
+    assert [(o, p) for o, _, p in sounding(lead)] == [(o, p) for o, _, p in expected(piece.parts[0], piece.plan)]
+
+
+def test_the_last_notes_hold_to_the_end_of_the_beat_instead_of_a_lone_triplet(tmp_path) -> None:
+    """The picture ends a third of a beat into beat 4 of bar 2: the last note was written as a triplet
+    eighth and a triplet quarter rest, the only triplet in the part. Now it holds to the beat's end; a
+    note that ends where another starts in that beat keeps its length."""
+    root, score = hand_score([Note(0.0, 1.0, 72, 80), Note(5.0, 7.34, 74, 80)], tmp_path, plan=plan_at_60(7.34))
+    assert root.find(".//time-modification") is None
+    assert sounding(score.parts[0]) == [(0, 1, 72), (5, 3, 74)]
+    root, score = hand_score([Note(6.0, 7 + 1 / 3, 74, 80), Note(7 + 1 / 3, 7.34, 76, 80)], tmp_path,
+                             plan=plan_at_60(7.34))
+    assert sounding(score.parts[0]) == [(6, Fraction(4, 3), 74), (Fraction(22, 3), Fraction(2, 3), 76)]

@@ -88,6 +88,18 @@ def quantise(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return s, np.maximum(e, s + step), frozenset(int(b) for b in np.flatnonzero(tri))
 
 
+def _held_to_the_beat(starts: np.ndarray, ends: np.ndarray, piece_end: float) -> np.ndarray:
+    """Ends (beats) of the last notes (nothing starts after them) that fall within the piece's last, partial
+    beat nearer a triplet than a sixteenth, moved to that beat's end: the picture ends a third or so of a
+    beat in, and the last notes of 13 scores in 42 ended on a lone triplet and triplet rest."""
+    last = np.ceil(piece_end - 1e-6)
+    if not starts.size:
+        return ends
+    triplet = np.abs(ends * 3 - np.round(ends * 3)) / 3 < np.abs(ends * 4 - np.round(ends * 4)) / 4
+    held = (ends > last - 1 + 1e-6) & (ends < last) & (ends > starts.max() + 1e-6) & triplet
+    return np.where(held, last, ends)
+
+
 def _no_unisons(notes: list[QNote]) -> list[QNote]:
     """Same-pitch overlaps cannot be written in one voice: the earlier note ends where the later starts."""
     out: list[QNote] = []
@@ -283,15 +295,15 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
     pitched = [p for p in parts if not p.is_drum]
     quantised = []
     tempo = sorted(_tempo_marks(plan).items())  # written in the first part only
+    piece_end = float(to_beats([plan.duration], plan.tempo_map)[0])
     for i, part in enumerate(pitched):
         beats = to_beats([t for n in part.notes for t in (n.start, n.end)], plan.tempo_map)
-        s, e, triplets = quantise(beats[0::2], beats[1::2])
+        s, e, triplets = quantise(beats[0::2], _held_to_the_beat(beats[0::2], beats[1::2], piece_end))
         notes = [QNote(int(a), int(b), n.pitch) for a, b, n in zip(s, e, part.notes, strict=True)]
         dynamics = dynamic_marks(s, [n.velocity for n in part.notes], BAR)
         marks = sorted((tempo if i == 0 else []) + dynamics, key=lambda m: m[0])  # a tempo first at one tick
         quantised.append(Written(_no_unisons(notes), triplets, part.program, marks))
-    end = float(to_beats([plan.duration], plan.tempo_map)[0]) * DIVISIONS
-    last = max([round(end), 1, *(n.end for w in quantised for n in w.notes)])
+    last = max([round(piece_end * DIVISIONS), 1, *(n.end for w in quantised for n in w.notes)])
     total = -(-last // BAR) * BAR
     head = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', DOCTYPE, '<score-partwise version="4.0">',
             f"<work><work-title>{escape(title)}</work-title></work>",
