@@ -20,10 +20,10 @@ from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Note
 from composer.output.dynamics import LEVELS
-from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_xml
+from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_xml, to_beats
 
-NOTE_ORDER = ("chord", "pitch|rest", "duration", "tie", "voice", "type", "dot", "time-modification", "staff",
-              "notations")
+NOTE_ORDER = ("chord", "pitch|unpitched|rest", "duration", "tie", "instrument", "voice", "type", "dot",
+              "time-modification", "notehead", "staff", "notations")
 ATTRIBUTE_ORDER = ("divisions", "key", "time", "clef", "for-part")
 
 
@@ -98,12 +98,14 @@ def expected(part: Part, plan: HarmonyPlan) -> list[tuple[Fraction, Fraction, in
 def test_music21_reads_parts_names_key_and_meter(piece, written) -> None:
     _, score = written
     pitched = [p for p in piece.parts if not p.is_drum]
-    assert len(score.parts) == len(pitched) >= 4
-    assert [p.partName.split(" (")[0] for p in score.parts] == [p.name for p in pitched]
+    drums = [p for p in piece.parts if p.is_drum and p.notes]  # the percussion part comes last
+    assert len(score.parts) == len(pitched) + len(drums) and len(pitched) >= 4
+    assert [p.partName.split(" (")[0] for p in score.parts] == [p.name for p in pitched + drums]
     fifths, mode = key_signature(piece.plan)
-    for part in score.parts:
-        ks = part.recurse().getElementsByClass(key.KeySignature).first()
-        assert ks.sharps == fifths and ks.mode == mode
+    for i, part in enumerate(score.parts):
+        if i < len(pitched):
+            ks = part.recurse().getElementsByClass(key.KeySignature).first()
+            assert ks.sharps == fifths and ks.mode == mode
         assert part.recurse().getElementsByClass(meter.TimeSignature).first().ratioString == "4/4"
     assert score.metadata.composer == "Soundtrack composer"
 
@@ -111,7 +113,7 @@ def test_music21_reads_parts_names_key_and_meter(piece, written) -> None:
 def test_every_sounding_note_comes_back(piece, written) -> None:
     _, score = written
     pitched = [p for p in piece.parts if not p.is_drum]
-    for part, read in zip(pitched, score.parts, strict=True):
+    for part, read in zip(pitched, score.parts[: len(pitched)], strict=True):
         want, got = expected(part, piece.plan), sounding(read)
         assert len(got) == len(want), part.name
         for (wo, wd, wp), (go, gd, gp) in zip(want, got, strict=True):
@@ -138,7 +140,8 @@ def test_measures_fill_four_quarters_and_children_keep_schema_order(written) -> 
             assert ranks == sorted(ranks), [c.tag for c in note]
         attrs = measures[0].find("attributes")
         tags = [c.tag for c in attrs]
-        assert tags[:4] == list(ATTRIBUTE_ORDER[:4]) and tags == sorted(tags, key=ATTRIBUTE_ORDER.index)
+        assert tags == sorted(tags, key=ATTRIBUTE_ORDER.index) and {"divisions", "time", "clef"} <= set(tags)
+        assert ("key" in tags) == (attrs.findtext("clef/sign") != "percussion")  # every pitched part has a key
         assert attrs.findtext("divisions") == str(DIVISIONS)
 
 
@@ -342,7 +345,7 @@ def test_a_composed_score_keeps_notes_near_the_staff(tmp_path) -> None:
     staff = {("G", 2): ("E4", "F5"), ("F", 4): ("G2", "A3"), ("C", 3): ("F3", "G4"), ("C", 4): ("D3", "E4")}
     staff = {k: (m21pitch.Pitch(a).diatonicNoteNum, m21pitch.Pitch(b).diatonicNoteNum) for k, (a, b) in staff.items()}
     worst = {}
-    for part in score.parts:
+    for part in score.parts[: len([p for p in piece.parts if not p.is_drum])]:  # the drums' staff has no pitches
         for el in part.recurse().notes:
             c = el.getContextByClass(clef.Clef)
             bottom, top = staff[(c.sign, c.line)]
@@ -450,3 +453,37 @@ def test_the_last_notes_hold_to_the_end_of_the_beat_instead_of_a_lone_triplet(tm
     root, score = hand_score([Note(6.0, 7 + 1 / 3, 74, 80), Note(7 + 1 / 3, 7.34, 76, 80)], tmp_path,
                              plan=plan_at_60(7.34))
     assert sounding(score.parts[0]) == [(6, Fraction(4, 3), 74), (Fraction(22, 3), Fraction(2, 3), 76)]
+
+
+def test_the_drums_get_a_percussion_part(tmp_path) -> None:
+    """A cinematic cue's drums (kick, low tom, closed hi-hat, a crash on the cut) were left out of the
+    score: now a five-line percussion staff, each drum at its place, every hit back at its onset, each
+    lasting to the next hit or its beat's end (no ties, no rest between hits within a beat)."""
+    arc = EmotionArc.constant(12.0, valence=0.3, arousal=0.8)
+    piece = composer.compose(arc, cuts=(6.0,), duration=12.0, seed=0, source="rules")
+    drums = next(p for p in piece.parts if p.is_drum)
+    root = ET.parse(piece.write_musicxml(tmp_path / "drums.musicxml")).getroot()
+    part_id = next(sp.get("id") for sp in root.iter("score-part") if sp.findtext("part-name").startswith("drums"))
+    part = next(p for p in root.iter("part") if p.get("id") == part_id)
+    attrs = part.find("measure/attributes")
+    assert attrs.findtext("clef/sign") == "percussion" and attrs.find("key") is None
+    keys = {n.pitch for n in drums.notes}
+    sp = next(sp for sp in root.iter("score-part") if sp.get("id") == part_id)
+    assert {int(m.findtext("midi-unpitched")) - 1 for m in sp.iter("midi-instrument")} == keys
+    assert {m.findtext("midi-channel") for m in sp.iter("midi-instrument")} == {"10"}
+    onsets, tick = set(), 0
+    for measure in part.findall("measure"):
+        for n in measure.iter("note"):
+            assert n.find("tie") is None and n.find("pitch") is None
+            if n.find("chord") is not None:
+                tick -= int(n.findtext("duration"))
+            if n.find("unpitched") is not None:
+                key_ = int(n.find("instrument").get("id").rsplit("-I", 1)[1])
+                step = n.findtext("unpitched/display-step") + n.findtext("unpitched/display-octave")
+                assert (key_, step) in {(35, "F4"), (45, "B4"), (42, "G5"), (49, "A5")}
+                assert (n.findtext("notehead") == "x") == (key_ in (42, 49))
+                onsets.add((tick, key_))
+            tick += int(n.findtext("duration"))
+    beats = to_beats([n.start for n in drums.notes], piece.plan.tempo_map)
+    want = {(int(s), n.pitch) for s, n in zip(quantise(beats, beats)[0], drums.notes, strict=True)}
+    assert onsets == want

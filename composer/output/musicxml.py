@@ -25,6 +25,7 @@ from composer.music.arranger import Part
 from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
 from composer.output.clefs import choose_clefs, clef_xml
 from composer.output.dynamics import dynamic_marks
+from composer.output.percussion import CLEF, hit_ends, instruments_xml, unpitched_xml
 from composer.output.spelling import pitch_xml, spell, tonic_letter
 from composer.output.transpose import defaults_xml, for_part_xml
 
@@ -152,15 +153,22 @@ def pieces(start: int, end: int, triplet: bool) -> list[Piece]:
     return out
 
 
-def _note(piece: Piece, pitch: str, ties: tuple[bool, bool], *, chord: bool = False, tuplet: str = "") -> str:
-    """One ``<note>``, children in schema order (chord, pitch|rest, duration, tie, voice, type, dot,
-    time-modification, notations) so strict readers accept it."""
+#: What a note is: ``(<pitch>|<unpitched>|<rest/>, <instrument> or "", <notehead> or "")``.
+Head = tuple[str, str, str]
+REST: Head = ("<rest/>", "", "")
+
+
+def _note(piece: Piece, head: Head, ties: tuple[bool, bool], *, chord: bool = False, tuplet: str = "") -> str:
+    """One ``<note>``, children in schema order (chord, pitch|unpitched|rest, duration, tie, instrument,
+    voice, type, dot, time-modification, notehead, notations) so strict readers accept it."""
     stop, start = ties
+    pitch, instrument, notehead = head
     xml = ["<note>", "<chord/>" if chord else "", pitch, f"<duration>{piece.ticks}</duration>",
-           '<tie type="stop"/>' if stop else "", '<tie type="start"/>' if start else "",
+           '<tie type="stop"/>' if stop else "", '<tie type="start"/>' if start else "", instrument,
            f"<voice>1</voice><type>{piece.kind}</type>", "<dot/>" * piece.dots]
     if piece.triplet:
         xml.append("<time-modification><actual-notes>3</actual-notes><normal-notes>2</normal-notes></time-modification>")
+    xml.append(notehead)
     marks = ('<tied type="stop"/>' if stop else "") + ('<tied type="start"/>' if start else "")
     marks += f'<tuplet type="{tuplet}" bracket="yes"/>' if tuplet and not chord else ""
     if marks:
@@ -168,7 +176,7 @@ def _note(piece: Piece, pitch: str, ties: tuple[bool, bool], *, chord: bool = Fa
     return "".join(xml) + "</note>"
 
 
-def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]]) -> dict[QNote, str]:
+def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]]) -> dict[QNote, Head]:
     """Each note's ``<pitch>``, spelled once at its onset (so its tied pieces agree) in the key of its
     bar (``keys``: fifths and mode per bar) and the chord sounding there (:mod:`composer.output.spelling`)."""
     starts = np.round(to_beats([c.start for c in plan.chords], plan.tempo_map) * DIVISIONS).astype(int)
@@ -178,11 +186,11 @@ def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]
         i = int(np.searchsorted(starts, n.start, side="right")) - 1
         chord = (plan.chords[i].root, plan.chords[i].pitches) if i >= 0 else None
         letter, alter = spell(n.pitch % 12, plan.tonic, tonic_letter(fifths, mode), chord)
-        out[n] = pitch_xml(n.pitch, letter, alter)
+        out[n] = (pitch_xml(n.pitch, letter, alter), "", "")
     return out
 
 
-def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], names: dict[QNote, str]) -> list[str]:
+def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], names: dict[QNote, Head]) -> list[str]:
     """The notes, chords or rests that write one slice, tied across its pieces and to the slices around it."""
     if not sounding and b - a == BAR:
         return [f'<note><rest measure="yes"/><duration>{BAR}</duration><voice>1</voice></note>']
@@ -192,7 +200,7 @@ def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], 
     for k, piece in enumerate(values):
         tuplet = ("start" if a % DIVISIONS == 0 else "stop" if b % DIVISIONS == 0 else "") if piece.triplet else ""
         if not sounding:
-            out.append(_note(piece, "<rest/>", (False, False), tuplet=tuplet))
+            out.append(_note(piece, REST, (False, False), tuplet=tuplet))
         for j, n in enumerate(sounding):
             ties = (k > 0 or n.start < a, k < len(values) - 1 or n.end > b)
             out.append(_note(piece, names[n], ties, chord=j > 0, tuplet=tuplet))
@@ -239,17 +247,19 @@ class Written(NamedTuple):
     triplets: frozenset[int]
     program: int
     marks: list[tuple[int, str]]
+    drum: bool = False
 
 
 def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections: list[tuple[int, str]]) -> str:
     """One ``<part>``: attributes in the first measure, a new key at each of ``sections`` (the
     plan's :func:`~composer.music.harmony.key_sections`), a new clef where :func:`choose_clefs` changes
-    it for the part's player, its marks at the slices they fall in."""
+    it for the part's player, its marks at the slices they fall in. A drum part has no key, the
+    percussion clef and unpitched notes (:mod:`composer.output.percussion`)."""
     notes, triplets, marks = part.notes, part.triplets, list(part.marks)
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
     keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
     new_key = {}
-    for first, mode in sections:
+    for first, mode in [] if part.drum else sections:
         if first >= len(bars):
             break
         keys[first:] = [(_fifths(plan.tonic, mode), mode)] * (len(bars) - first)
@@ -258,16 +268,17 @@ def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections
     for n in notes:
         for bar in range(n.start // BAR, min(-(-n.end // BAR), len(bars))):
             written[bar].append(n.pitch)
-    clefs = choose_clefs(written, part.program)
+    clefs = [CLEF] * len(bars) if part.drum else [clef_xml(c) for c in choose_clefs(written, part.program)]
     for i, bar in enumerate(bars):
-        clef = clef_xml(clefs[i]) if i == 0 or clefs[i] != clefs[i - 1] else ""
+        clef = clefs[i] if i == 0 or clefs[i] != clefs[i - 1] else ""
         if i == 0:
             bar.append(f"<attributes><divisions>{DIVISIONS}</divisions>{new_key.get(0, '')}"
                        f"<time><beats>4</beats><beat-type>4</beat-type></time>{clef}{for_part_xml(part.program)}"
                        "</attributes>")
         elif i in new_key or clef:
             bar.append(f"<attributes>{new_key.get(i, '')}{clef}</attributes>")
-    names = _spellings(notes, plan, keys)
+    names = ({n: unpitched_xml(n.pitch, f"P{index + 1}") for n in notes} if part.drum
+             else _spellings(notes, plan, keys))
     for a, b, sounding in _slices(notes, triplets, total):
         while marks and marks[0][0] < b:
             offset = marks[0][0] - a
@@ -278,9 +289,15 @@ def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections
 
 
 def _part_list(parts: Sequence[Part]) -> str:
-    """``<part-list>``: the part's role and GM instrument, one MIDI channel each (10 skipped: drums)."""
+    """``<part-list>``: the part's role and GM instrument, one MIDI channel each (10 skipped: drums);
+    a drum part names each drum it plays, all on channel 10."""
     out = ["<part-list>"]
     for i, part in enumerate(parts, 1):
+        if part.is_drum:
+            keys = sorted({n.pitch for n in part.notes})
+            out.append(f'<score-part id="P{i}"><part-name>{escape(f"{part.name} (Percussion)")}</part-name>'
+                       f'{instruments_xml(keys, f"P{i}")}</score-part>')
+            continue
         name = pretty_midi.program_to_instrument_name(part.program)
         out.append(f'<score-part id="P{i}"><part-name>{escape(f"{part.name} ({name})")}</part-name>'
                    f'<score-instrument id="P{i}-I1"><instrument-name>{escape(name)}</instrument-name>'
@@ -290,19 +307,22 @@ def _part_list(parts: Sequence[Part]) -> str:
 
 
 def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer: str) -> bytes:
-    """A MusicXML 4.0 partwise score of the pitched ``parts`` (drums left out) on the plan's tempo map, at
-    concert pitch, with each transposing instrument's transposition (:mod:`composer.output.transpose`)."""
+    """A MusicXML 4.0 partwise score of ``parts`` on the plan's tempo map, the pitched parts first and at
+    concert pitch, with each transposing instrument's transposition (:mod:`composer.output.transpose`),
+    then any drum part with notes (:mod:`composer.output.percussion`)."""
     pitched = [p for p in parts if not p.is_drum]
+    scored = pitched + [p for p in parts if p.is_drum and p.notes]
     quantised = []
     tempo = sorted(_tempo_marks(plan).items())  # written in the first part only
     piece_end = float(to_beats([plan.duration], plan.tempo_map)[0])
-    for i, part in enumerate(pitched):
+    for i, part in enumerate(scored):
         beats = to_beats([t for n in part.notes for t in (n.start, n.end)], plan.tempo_map)
         s, e, triplets = quantise(beats[0::2], _held_to_the_beat(beats[0::2], beats[1::2], piece_end))
+        e = hit_ends(s, DIVISIONS) if part.is_drum else e
         notes = [QNote(int(a), int(b), n.pitch) for a, b, n in zip(s, e, part.notes, strict=True)]
         dynamics = dynamic_marks(s, [n.velocity for n in part.notes], BAR)
         marks = sorted((tempo if i == 0 else []) + dynamics, key=lambda m: m[0])  # a tempo first at one tick
-        quantised.append(Written(_no_unisons(notes), triplets, part.program, marks))
+        quantised.append(Written(_no_unisons(notes), triplets, part.program, marks, part.is_drum))
     last = max([round(piece_end * DIVISIONS), 1, *(n.end for w in quantised for n in w.notes)])
     total = -(-last // BAR) * BAR
     head = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', DOCTYPE, '<score-partwise version="4.0">',
@@ -310,7 +330,7 @@ def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer:
             f"<movement-title>{escape(title)}</movement-title>",
             f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
             f"<encoding><software>{SOFTWARE}</software></encoding></identification>",
-            defaults_xml([p.program for p in pitched]), _part_list(pitched)]
+            defaults_xml([p.program for p in pitched]), _part_list(scored)]
     sections = key_sections(plan)
     body = [_part_xml(i, written, total, plan, sections) for i, written in enumerate(quantised)]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")

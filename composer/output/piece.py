@@ -114,7 +114,8 @@ class Composition:
         return out
 
     def write_musicxml(self, path: str | Path, *, title: str | None = None, composer: str | None = None) -> Path:
-        """MusicXML of the pitched parts, quantised to sixteenths and triplets (:mod:`composer.output.musicxml`).
+        """MusicXML of every part (the drums on a percussion staff), quantised to sixteenths and triplets
+        (:mod:`composer.output.musicxml`).
 
         The score's title and composer are ``title`` (default: "<Style> score") and ``composer``
         (default :data:`CREDIT`). A ``.mxl`` path gets compressed MusicXML (the zip notation programs
