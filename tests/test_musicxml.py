@@ -19,8 +19,8 @@ from composer.model.plan import MODEL_BEAT, beat_warp
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Note
-from composer.output.dynamics import LEVELS
 from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_xml, to_beats
+from composer.output.notation.dynamics import LEVELS
 
 NOTE_ORDER = ("chord", "pitch|unpitched|rest", "duration", "tie", "instrument", "voice", "type", "dot",
               "time-modification", "notehead", "staff", "notations")

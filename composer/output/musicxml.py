@@ -7,8 +7,8 @@ every measure sums to exactly four quarters. Per part the timeline is cut at eve
 onset/offset, barline and triplet-beat boundary; each slice is a note, a chord or a rest,
 spelled with standard note types and tied where one note spans slices. One voice per
 part (overlapping notes become chords), no beams: readers beam by meter themselves. Pitch spelling,
-clefs and dynamic marks have modules of their own (:mod:`composer.output.spelling`,
-:mod:`composer.output.clefs`, :mod:`composer.output.dynamics`).
+clefs and dynamic marks have modules of their own (:mod:`composer.output.notation.spelling`,
+:mod:`composer.output.notation.clefs`, :mod:`composer.output.notation.dynamics`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import pretty_midi
 
 from composer.music.arranger import Part
 from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
-from composer.output.clefs import choose_clefs, clef_xml
-from composer.output.dynamics import dynamic_marks
-from composer.output.percussion import CLEF, hit_ends, instruments_xml, unpitched_xml
-from composer.output.spelling import pitch_xml, spell, tonic_letter
-from composer.output.transpose import defaults_xml, for_part_xml
+from composer.output.notation.clefs import choose_clefs, clef_xml
+from composer.output.notation.dynamics import dynamic_marks
+from composer.output.notation.percussion import CLEF, hit_ends, instruments_xml, unpitched_xml
+from composer.output.notation.spelling import pitch_xml, spell, tonic_letter
+from composer.output.notation.transpose import defaults_xml, for_part_xml
 
 DIVISIONS = 12  # ticks per quarter: holds sixteenths (3) and eighth triplets (4)
 BAR = 4 * DIVISIONS
@@ -178,7 +178,7 @@ def _note(piece: Piece, head: Head, ties: tuple[bool, bool], *, chord: bool = Fa
 
 def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]]) -> dict[QNote, Head]:
     """Each note's ``<pitch>``, spelled once at its onset (so its tied pieces agree) in the key of its
-    bar (``keys``: fifths and mode per bar) and the chord sounding there (:mod:`composer.output.spelling`)."""
+    bar (``keys``: fifths and mode per bar) and the chord sounding there (:mod:`composer.output.notation.spelling`)."""
     starts = np.round(to_beats([c.start for c in plan.chords], plan.tempo_map) * DIVISIONS).astype(int)
     out = {}
     for n in notes:
@@ -254,7 +254,7 @@ def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections
     """One ``<part>``: attributes in the first measure, a new key at each of ``sections`` (the
     plan's :func:`~composer.music.harmony.key_sections`), a new clef where :func:`choose_clefs` changes
     it for the part's player, its marks at the slices they fall in. A drum part has no key, the
-    percussion clef and unpitched notes (:mod:`composer.output.percussion`)."""
+    percussion clef and unpitched notes (:mod:`composer.output.notation.percussion`)."""
     notes, triplets, marks = part.notes, part.triplets, list(part.marks)
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
     keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
@@ -308,8 +308,8 @@ def _part_list(parts: Sequence[Part]) -> str:
 
 def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer: str) -> bytes:
     """A MusicXML 4.0 partwise score of ``parts`` on the plan's tempo map, the pitched parts first and at
-    concert pitch, with each transposing instrument's transposition (:mod:`composer.output.transpose`),
-    then any drum part with notes (:mod:`composer.output.percussion`)."""
+    concert pitch, with each transposing instrument's transposition (:mod:`composer.output.notation.transpose`),
+    then any drum part with notes (:mod:`composer.output.notation.percussion`)."""
     pitched = [p for p in parts if not p.is_drum]
     scored = pitched + [p for p in parts if p.is_drum and p.notes]
     quantised = []
