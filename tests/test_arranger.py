@@ -406,3 +406,22 @@ def test_no_pad_tone_holds_across_a_cut_that_changes_the_chord(style: str) -> No
             tonic = piece.plan.tonic % 12
             sounding = [any(n.start <= x < n.end and n.pitch % 12 == tonic for n in pad) for x in np.arange(0, 30, 0.1)]
             assert np.mean(sounding) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("style", "seed"), [("ambient", 1), ("indian_raga", 1), ("celtic", 2)]
+)
+def test_notes_where_the_lead_rests_stay_in_the_instruments_range(style, seed) -> None:
+    """A scene moved down an octave under the lead took the notes where the lead rests with it, past the
+    instrument's range: a celesta's G#3 (range C4 up), a koto's F3 (G3 up), a flute counter-line's G3
+    (28 notes in 588 cues of every style)."""
+    from composer.music.ranges import playable_range
+
+    t = grid(40.0, 0.5)
+    arc = EmotionArc.from_va(t, np.where(t < 20, -0.6, 0.6), np.full(t.size, 0.1))  # a valence turn mid-cue
+    cuts = (3.0, 8.0, 12.0, 20.0, 24.0, 29.0)
+    piece = compose(arc, cuts, 40.0, style=style, seed=seed, source="rules")
+    outside = [(p.name, n.start, n.pitch, playable_range(p.program)) for p in piece.parts if not p.is_drum
+               for n in p.notes if not playable_range(p.program)[0] <= n.pitch <= playable_range(p.program)[1]]
+    assert outside == []
+    assert sum(len(p.notes) for p in piece.parts[1:] if not p.is_drum) > len(piece.parts[0].notes)

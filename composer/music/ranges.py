@@ -80,7 +80,9 @@ def under(
     sounding with each; the last phrase's shift is kept where it fits as many, so lines and chords do
     not jump octaves. A note that does not fit is left out, except in a bass (a part written under
     :data:`FLOOR`), which keeps it as written and never goes above the lead. Notes the lead does not
-    sound over are left as they are.
+    sound over move with their phrase where the instrument can play them there, else by the octaves
+    that keep them in its range: the phrase's shift took them past it (a celesta's G#3 after a pause of
+    the lead, a flute counter-line's G3), 28 notes in 588 cues.
     """
     if not lead:
         return tuple(notes)
@@ -95,11 +97,17 @@ def under(
     bass = float(np.median([n.pitch for n in notes])) < FLOOR  # written low: down to its floor, never above
     for _, group in sorted(groups.items()):
         floor = low if bass else min(max(low, FLOOR), min(n.pitch for n in group))
-        shift, fit = _place(group, clash, floor, -1 if bass else high, prev)
-        out.extend(Note(n.start, n.end, n.pitch + (shift or 0) if ok else n.pitch, n.velocity)
+        shift, fit = _place(group, clash, floor, -1 if bass else high, prev, ceiling=high)
+        out.extend(Note(n.start, n.end, _moved(n.pitch, shift, low, high) if ok else n.pitch, n.velocity)
                    for n, ok in zip(group, fit, strict=True) if ok or bass)
         prev = prev if shift is None else shift
     return tuple(sorted(out, key=lambda n: (n.start, n.pitch)))
+
+
+def _moved(pitch: int, shift: int | None, low: int, high: int) -> int:
+    """``pitch`` moved by ``shift`` octaves' worth of semitones, folded back into ``low``..``high`` where the
+    move takes it out (no move leaves it as it is)."""
+    return _fold(pitch + shift, low, high) if shift else pitch
 
 
 class _Clash:
@@ -118,10 +126,11 @@ class _Clash:
 
 
 def _place(
-    group: Sequence[Note], clash: _Clash, floor: int, high: int, prev: int
+    group: Sequence[Note], clash: _Clash, floor: int, high: int, prev: int, *, ceiling: int = 127
 ) -> tuple[int | None, list[bool]]:
     """The octave shift for ``group`` that fits the most of its notes at or below the lead (not under
-    ``floor``) or, under a low lead, an octave clear above it (not over ``high``), and which notes fit:
+    ``floor``, nor over the instrument's ``ceiling``) or, under a low lead, an octave clear above it (not
+    over ``high``), and which notes fit:
     among equals ``prev`` (the last phrase's) or the nearest to it, so a line does not jump octaves
     between phrases, then the fewest octaves, below first (None where the lead is silent)."""
     spans = [(n.pitch, clash.over(n)) for n in group]
@@ -129,7 +138,7 @@ def _place(
     def fits(p: int, c: tuple[int, int] | None) -> bool:
         if c is None:
             return True
-        return (floor <= p <= c[0]) or (c[1] < LOW_LEAD and c[1] + 12 <= p <= high)
+        return (floor <= p <= min(c[0], ceiling)) or (c[1] < LOW_LEAD and c[1] + 12 <= p <= high)
 
     if all(c is None for _, c in spans):
         return None, [True] * len(spans)  # the lead is silent here: as written
