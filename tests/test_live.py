@@ -372,3 +372,23 @@ def test_the_live_tab_plays_the_clip_as_browsers_can_show_it(live_service, tmp_p
     assert live_service.prepare(session)[0] == str(tmp_path / "clip-play.mp4")
     plain = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=clip)  # no proxy: the clip itself
     assert live_service.prepare(plain)[0] == str(tmp_path / "clip.mp4")
+
+
+def test_a_drone_held_through_an_intense_bar_does_not_stay_loud_when_the_music_calms() -> None:
+    """Calm, intense, calm again (10 s each): the tanpura drone struck forte in the intense bars was tied on
+    through the calm ones (velocity 80 where they ask 38), and the second calm stretch played 11.5 dB louder
+    than the first for the same target. The drone is struck again at the calm velocity instead."""
+    live = LiveComposer(style="indian_raga", seed=0, valence=0.5, arousal=-0.6, sample_rate=SR)
+    chunks = []
+    for seg, target in enumerate([(0.5, -0.6), (-0.6, 0.8), (0.5, -0.6)]):
+        if seg:
+            live.update(*target)
+        while live.time < 10 * (seg + 1) - 1e-9:
+            chunks.append(live.render_next(0.5))
+    audio = np.concatenate(chunks)
+    first, second = _rms(audio, SR, 2, 10), _rms(audio, SR, 22, 30)
+    assert abs(20 * math.log10(second / first)) < 3.0, (first, second)
+    pad = next(inst for inst in live.midi_so_far().instruments if inst.name == "pad")
+    calm = min(n.velocity for n in pad.notes if n.start < 10)
+    assert all(n.velocity <= calm + 10 for n in pad.notes if n.end > 22 and n.start < 30)
+    live.close()

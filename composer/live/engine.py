@@ -29,6 +29,10 @@ from analysis.media.synth import fluidsynth_module
 #: with its default 256 voices an intense cinematic texture renders at ~5x real time, with 64 at ~15x.
 SETTINGS = {"synth.chorus.active": 0, "synth.polyphony": 64}
 TIE_S = 0.002  # a note starting this close to where the same key on the same channel ends continues it
+#: ... if its velocity is within this of the held note's: a drone struck forte in an intense bar was tied
+#: on through the calm bars after it (velocity 80 where they ask 38, 11 dB over the same calm target
+#: played before it); a louder or softer note is struck again instead.
+TIE_VELOCITY = 6
 
 
 @dataclass(frozen=True)
@@ -91,19 +95,20 @@ class LiveSynth:
             on = max(on, self.position)
             if off - on < 1:
                 continue
-            if ch.tie and self._extend(ch.channel, pitch, on, off):
+            if ch.tie and self._extend(ch.channel, pitch, on, off, vel):
                 continue
             self._pending.append([on, off, ch.channel, pitch, vel, role])
         self._pending.sort(key=lambda e: e[0])
 
-    def _extend(self, channel: int, pitch: int, on: int, off: int) -> bool:
-        """Lengthen a held note that ends where this one starts (a tie) instead of striking again."""
+    def _extend(self, channel: int, pitch: int, on: int, off: int, velocity: int) -> bool:
+        """Lengthen a held note that ends where this one starts, at about its ``velocity`` (a tie), instead
+        of striking again."""
         tol = round(TIE_S * self.sample_rate)
         held = self._sounding.get((channel, pitch))
         candidates = [held] if held is not None else []
         candidates += [e for e in self._pending if e[2] == channel and e[3] == pitch]
         for e in candidates:
-            if abs(e[1] - on) <= tol:
+            if abs(e[1] - on) <= tol and abs(e[4] - velocity) <= TIE_VELOCITY:
                 e[1] = max(e[1], off)
                 return True
         return False
