@@ -9,7 +9,17 @@ import pytest
 import soundfile as sf
 
 from analysis.errors import ParameterError
-from analysis.media.loudness import CEILING, TARGET_LUFS, integrated_loudness, normalize_file, normalize_loudness
+from analysis.filters import resample_poly
+from analysis.media.loudness import (
+    CEILING,
+    TARGET_LUFS,
+    TRUE_PEAK_DBTP,
+    integrated_loudness,
+    limit_true_peak,
+    normalize_file,
+    normalize_loudness,
+    true_peak,
+)
 
 SR = 44100
 
@@ -88,3 +98,80 @@ def test_fitted_previews_of_quiet_and_loud_tracks_share_one_level(tmp_path):
         audio, sr = sf.read(str(res.wav))
         levels.append(integrated_loudness(audio, sr))
     assert levels == pytest.approx([TARGET_LUFS] * 2, abs=0.5)
+
+
+# True peak (BS.1770-4 Annex 2): what a player's reconstruction or an encoder sees between the samples.
+
+
+def reference_dbtp(audio: np.ndarray) -> float:
+    """True peak in dBTP by another interpolator than the one under test: a Kaiser-windowed sinc, 4x
+    (:func:`analysis.filters.resample_poly`, equal to scipy's), over each channel of (frames, channels) audio."""
+    a = np.asarray(audio, dtype=np.float64).reshape(len(audio), -1)
+    return 20 * math.log10(max(float(np.abs(resample_poly(a[:, c], 4, 1)).max()) for c in range(a.shape[1])))
+
+
+def quarter_rate_sine(amp: float, seconds: float) -> np.ndarray:
+    """A sine at a quarter of the sample rate with its samples at +-45 degrees: every sample is
+    amp / sqrt 2, the waveform between them reaches amp (3 dB over its samples)."""
+    return amp * np.sin(np.pi / 2 * np.arange(int(seconds * SR)) + np.pi / 4)
+
+
+def test_true_peak_reads_the_swing_between_samples():
+    x = quarter_rate_sine(0.5, 1.0)
+    assert float(np.abs(x).max()) == pytest.approx(0.5 / math.sqrt(2), abs=1e-6)
+    assert true_peak(x) == pytest.approx(0.5, rel=0.012)  # within 0.1 dB (the Annex's filter ripples that much)
+    assert true_peak(np.stack([0.2 * x, x], axis=1)) == pytest.approx(true_peak(x))  # the loudest channel
+    assert true_peak(np.stack([0.2 * x, x]), channels_first=True) == pytest.approx(true_peak(x))
+    assert true_peak(np.zeros((SR, 2))) == 0.0 and true_peak(np.zeros((0, 2))) == 0.0
+    music = tone(0.3).T  # low notes: the true peak is the sample peak, within the filter's ripple
+    assert 20 * math.log10(true_peak(music)) == pytest.approx(reference_dbtp(music), abs=0.05)
+
+
+def test_normalised_audio_stays_under_minus_1_dbtp_between_samples():
+    """3 ms bursts whose samples reach about 0.7 at the target loudness while the waveform between them
+    reaches 1.0 (a sample ceiling let it swing to +0.7 dBTP): the loudness is reached, and the true peak,
+    not only the samples, stays at -1 dBTP."""
+    x = tone(0.02, seconds=6.0)
+    burst = quarter_rate_sine(0.09, 0.003)
+    for start in range(SR // 2, 6 * SR - len(burst), SR):
+        x[:, start : start + len(burst)] += burst
+    y = normalize_loudness(x, SR, channels_first=True)
+    assert integrated_loudness(y, SR, channels_first=True) == pytest.approx(TARGET_LUFS, abs=0.3)
+    assert reference_dbtp(y.T) <= TRUE_PEAK_DBTP + 0.05
+    assert true_peak(y, channels_first=True) <= CEILING + 1e-6
+
+
+def test_the_limiter_leaves_quiet_audio_alone_and_bends_only_the_loud_moments():
+    x = tone(0.3).T  # (frames, channels), true peak about -10 dBTP
+    assert np.array_equal(limit_true_peak(x), x)
+    loud = x * 3.2  # about 0.96: over the ceiling, only on the crests of the tremolo
+    y = limit_true_peak(loud)
+    assert y.shape == loud.shape and y.dtype == loud.dtype
+    assert reference_dbtp(y) <= TRUE_PEAK_DBTP + 0.05
+    untouched = np.sin(np.pi * np.arange(len(x)) / SR) < -0.5  # the tremolo's troughs: crests under 0.6
+    assert untouched.mean() > 0.2 and np.array_equal(y[untouched], loud[untouched])
+    assert not np.array_equal(y, loud)
+    with pytest.raises(ParameterError, match="ceiling"):
+        limit_true_peak(x, ceiling=1.5)
+
+
+def test_a_loudness_matched_midi_render_stays_under_minus_1_dbtp(tmp_path):
+    """A piano piece built in memory, rendered by FluidSynth and fitted as a library preview is: loud
+    chords struck short between soft notes need the limiter at -16 LUFS (its samples peaked at -0.5 dBFS)."""
+    import pretty_midi
+
+    from matching.fit import fit_track
+
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(0)
+    for i in range(4):
+        t = 0.5 + 1.5 * i
+        piano.notes += [pretty_midi.Note(127, p, t, t + 0.15) for p in (36, 48, 55, 60, 64, 67, 72, 84)]
+        piano.notes += [pretty_midi.Note(30, 72 + 2 * j, t + 0.4 + 0.2 * j, t + 0.55 + 0.2 * j) for j in range(5)]
+    pm.instruments.append(piano)
+    pm.write(str(tmp_path / "chords.mid"))
+    res = fit_track(tmp_path / "chords.mid", tmp_path / "fit.wav", start=0.0, duration=6.0)
+    audio, sr = sf.read(str(res.wav))
+    assert integrated_loudness(audio, sr) == pytest.approx(TARGET_LUFS, abs=0.3)
+    assert reference_dbtp(audio) <= TRUE_PEAK_DBTP + 0.05
+

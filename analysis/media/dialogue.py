@@ -16,7 +16,7 @@ holds speech keeps its own sound, and the music is laid under it, as an editor's
   stretches are known before the mix, so the dip leads the first word by :data:`ATTACK_S` and
   comes back over :data:`RELEASE_S` after the last; a pause shorter than :data:`HOLD_S` stays
   down, so the music does not pump between sentences;
-* peaks are soft-limited like every other output's.
+* true peaks are soft-limited under -1 dBTP like every other output's.
 
 A clip without speech has its sound replaced (``auto``): camera noise or a temp track under a new
 score only muddies it. ``keep`` keeps the clip's sound always (music at its own level where nobody
@@ -44,7 +44,7 @@ import numpy as np
 
 from analysis.errors import MediaError, ParameterError, is_number
 from analysis.media.ffmpeg import ffmpeg_binary
-from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_peaks, normalize_loudness
+from analysis.media.loudness import TARGET_LUFS, integrated_loudness, limit_true_peak, normalize_loudness
 from analysis.media.probe import open_media, picture_start
 from analysis.media.wavio import write_wav_file
 
@@ -249,7 +249,7 @@ def mix_under_dialogue(music: np.ndarray, sound: ClipSound, *, music_lufs: float
     for i in range(0, n, _BLOCK):  # in blocks: an hour of stereo is 1.3 GB, its gain curve need not be
         j = min(n, i + _BLOCK)
         own[:, i:j] += music[:, i:j] * np.interp(np.arange(i, j) / sr, t, gain_t).astype(np.float32)
-    return limit_peaks(own)
+    return limit_true_peak(own, channels_first=True)
 
 
 def dialogue_regions(clip: np.ndarray, sr: int) -> tuple[tuple[float, float], ...]:

@@ -8,11 +8,18 @@ NumPy: a minute of stereo in about 0.08 s instead of 0.15 s, and normalising mea
 The K-weighting filter is :func:`analysis.filters.sosfilt` (NumPy, equal to scipy's ``sosfilt``),
 so rendering does not import ``scipy.signal`` (about 1 s).
 
-Gain alone can push peaks past full scale (a quiet orchestral track needs +10 dB or more):
-peaks above :data:`KNEE` are then bent smoothly towards :data:`CEILING` (a tanh soft limiter,
-which only touches the few loudest samples), and gain and limiting are repeated (at most
-four passes) until the level is within 0.2 LU of the target: very peaky audio (a click
-track) may stay a little under it. Audio shorter than one 400 ms gating block, or silent, is returned as is.
+Peaks are *true* peaks (:func:`true_peak`: BS.1770-4 Annex 2, the signal 4x oversampled by the
+Annex's 48-tap interpolator), held at or under :data:`TRUE_PEAK_DBTP` (-1 dBTP, what EBU R128 and the
+streaming platforms ask for): a waveform whose samples stay under full scale can still swing past it
+between them, and a player's reconstruction, or an AAC/Vorbis/MP3 encoder, then clips (a -16 LUFS
+preview of a piano recording peaked at -0.2 dBTP with its samples held under 0.98).
+
+Gain alone can push peaks past the ceiling (a quiet orchestral track needs +10 dB or more):
+peaks above :data:`KNEE` are then bent smoothly towards :data:`CEILING` (:func:`limit_true_peak`: a
+soft knee on the true-peak envelope, applied as a gain that ramps over a millisecond, so it only
+touches the loudest moments), and gain and limiting are repeated (at most four passes) until the
+level is within 0.2 LU of the target: very peaky audio (a click track) may stay a little under it.
+Audio shorter than one 400 ms gating block, or silent, is returned as is.
 """
 
 from __future__ import annotations
@@ -21,24 +28,44 @@ import math
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from analysis.errors import MediaError, ParameterError
 from analysis.filters import sosfilt
 
 #: Integrated loudness everything is normalised to (the common streaming/web level).
 TARGET_LUFS = -16.0
-#: Highest sample value after normalising (about -0.2 dBFS).
-CEILING = 0.98
+#: Highest true peak after normalising (dBTP): EBU R128's and the streaming platforms' delivery limit.
+TRUE_PEAK_DBTP = -1.0
+#: :data:`TRUE_PEAK_DBTP` as a linear level (0.891): no sample, and no point between samples, goes above it.
+CEILING = 10 ** (TRUE_PEAK_DBTP / 20)
 #: Level above which the soft limiter starts bending peaks.
 KNEE = 0.7
+#: BS.1770-4 Annex 2's interpolator: four phases of 12 taps, the 4x oversampled points between a sample
+#: and the next. As a (12 taps, 4 phases) matrix that a window of 12 samples, oldest first, multiplies.
+_PHASES = np.array([
+    [0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000, -0.0594482421875, 0.1373291015625,
+     0.9721679687500, -0.1022949218750, 0.0476074218750, -0.0266113281250, 0.0148925781250, -0.0083007812500],
+    [-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250, -0.1665039062500, 0.4650878906250,
+     0.7797851562500, -0.2003173828125, 0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375],
+])  # fmt: skip
+_TAPS = np.vstack([_PHASES, _PHASES[::-1, ::-1]])[:, ::-1].T.astype(np.float32)  # phases 2, 3 mirror 1, 0
+#: The most an interpolated point can exceed the largest of its 12 samples (the phases' largest sum of |taps|).
+_BOUND = float(np.abs(_TAPS).sum(axis=0).max())
+_TP_BLOCK = 1 << 16  # frames measured at a time
+#: The limiter's gain reaches its lowest this many samples (0.7 ms at 44.1 kHz) before a peak and
+#: comes back over as many after it: a ramp, not a step, which would itself swing between samples.
+_RAMP = 32
+_LIMIT_TRIES = 4
 _BLOCK_S = 0.4
 _OVERLAP = 0.75
 _ABSOLUTE_GATE = -70.0  # LUFS
 _PASSES = 4
 
 
-def _frames(audio: np.ndarray, channels_first: bool) -> np.ndarray:
-    a = np.asarray(audio, dtype=np.float64)
+def _frames(audio: np.ndarray, channels_first: bool, dtype: type | None = np.float64) -> np.ndarray:
+    """``audio`` as (frames, channels), as ``dtype`` (None: its own, no copy)."""
+    a = np.asarray(audio, dtype=dtype)
     if a.ndim == 1:
         return a[:, None]
     if a.ndim != 2:
@@ -92,22 +119,118 @@ def integrated_loudness(audio: np.ndarray, sr: int, *, channels_first: bool = Fa
     return float(-0.691 + 10 * np.log10(power[loud & (level > relative)].mean()))
 
 
-def limit_peaks(x: np.ndarray) -> np.ndarray:
-    """Soft-limit ``x``: identity below :data:`KNEE`, tanh towards :data:`CEILING` above it."""
-    mag = np.abs(x)
-    over = mag > KNEE
-    if not over.any():
-        return x
-    room = CEILING - KNEE
-    out = x.copy()
-    out[over] = np.sign(x[over]) * (KNEE + room * np.tanh((mag[over] - KNEE) / room))
+def _running(op: np.ufunc, x: np.ndarray, width: int) -> np.ndarray:
+    """``op`` (np.maximum or np.minimum) over every ``width`` consecutive values of 1-D ``x``
+    (``len(x) - width + 1`` of them), in log2(width) passes by doubling spans."""
+    m, span = x, 1
+    while 2 * span <= width:
+        m = op(m[:-span], m[span:])  # m[i]: op over x[i : i + 2 * span]
+        span *= 2
+    n = len(x) - width + 1
+    return op(m[:n], m[width - span : width - span + n])
+
+
+def _row_max(x: np.ndarray) -> np.ndarray:
+    """The largest magnitude in each row of 2-D ``x``, column by column (``np.abs(x).max(axis=1)`` reduces a
+    stereo pair 20 to 50 times slower)."""
+    m = np.abs(x[:, 0])
+    for c in range(1, x.shape[1]):
+        np.maximum(m, np.abs(x[:, c]), out=m)
+    return m
+
+
+def _frame_peaks(x: np.ndarray, a: int, b: int, floor: float) -> np.ndarray:
+    """For frames ``a .. b-1`` of ``x`` ((frames, channels)), the largest magnitude over the channels of the
+    sample and of the three points BS.1770's interpolator puts between it and the next; only where that
+    could exceed ``floor`` (the sample itself elsewhere, which is then at most ``floor`` too)."""
+    n = len(x)
+    lo, hi = max(a - 5, 0), min(b + 6, n)  # the 12-sample window of frame j is x[j - 5 : j + 7)
+    seg = _row_max(x[lo:hi])
+    if lo > a - 5 or hi < b + 6:
+        seg = np.pad(seg, (lo - (a - 5), b + 6 - hi))
+    peaks = seg[5 : 5 + b - a].astype(np.float32)
+    near = np.flatnonzero(_running(np.maximum, seg, 12) * _BOUND > floor)
+    if near.size:
+        block = x[lo:hi].astype(np.float32)
+        if lo > a - 5 or hi < b + 6:
+            block = np.pad(block, ((lo - (a - 5), b + 6 - hi), (0, 0)))
+        windows = sliding_window_view(block, 12, axis=0)[near]  # (near, channels, 12)
+        points = (windows @ _TAPS).reshape(near.size, -1)  # (near, channels * 4 phases)
+        peaks[near] = np.maximum(peaks[near], _row_max(points))
+    return peaks
+
+
+def true_peak(audio: np.ndarray, *, channels_first: bool = False) -> float:
+    """The true peak of ``audio`` (linear; ``20 * log10`` of it reads dBTP): ITU-R BS.1770-4 Annex 2, the
+    largest magnitude of the signal 4x oversampled by the Annex's interpolator, or of a sample where that is
+    larger. A sine at a quarter of the sample rate whose samples fall at +-45 degrees reads its amplitude,
+    1.41 times (3 dB over) its largest sample. Silence and empty audio read 0."""
+    x = _frames(audio, channels_first, None)  # no float64 copy: an hour of stereo is 1.3 GB a copy
+    if x.size == 0:
+        return 0.0
+    best = float(max(x.max(), -x.min()))
+    for a in range(0, len(x), _TP_BLOCK):
+        best = max(best, float(_frame_peaks(x, a, min(a + _TP_BLOCK, len(x)), best).max()))
+    return best
+
+
+def limit_true_peak(audio: np.ndarray, *, ceiling: float = CEILING, channels_first: bool = False) -> np.ndarray:
+    """``audio`` (same shape and layout) with its true peak (:func:`true_peak`) held at or under ``ceiling``:
+    untouched where it stays under :data:`KNEE` (scaled with ``ceiling``), bent softly towards ``ceiling`` above,
+    every channel by one gain (the stereo image stays)."""
+    if not 0.0 < ceiling <= 1.0:
+        raise ParameterError(f"`ceiling` must be within 0 and 1 (received {ceiling})")
+    x = _frames(audio, channels_first)
+    y = _limited(x, ceiling, true_peak(x))[0].astype(np.asarray(audio).dtype, copy=False)
+    if np.asarray(audio).ndim == 1:
+        return y[:, 0]
+    return y.T if channels_first else y
+
+
+def _limited(x: np.ndarray, ceiling: float, peak: float) -> tuple[np.ndarray, float]:
+    """``x`` ((frames, channels)) limited to true peak ``ceiling``, and its true peak after; ``peak``: its true
+    peak before. The soft knee aims at ``ceiling`` first; where the bent waveform still swings over it between
+    samples, the aim is lowered by as much and ``x`` bent again (a few tries; then a plain gain)."""
+    if peak <= ceiling:
+        return x, peak
+    aim = ceiling
+    for _ in range(_LIMIT_TRIES):
+        y = _bent(x, aim)
+        peak = true_peak(y)
+        if peak <= ceiling:
+            return y, peak
+        aim *= ceiling / peak
+    return y * (ceiling / peak), ceiling
+
+
+def _bent(x: np.ndarray, aim: float) -> np.ndarray:
+    """``x`` ((frames, channels)) times the gain that bends its true-peak envelope above the knee
+    (:data:`KNEE` * ``aim`` / :data:`CEILING`) along a tanh towards ``aim``; the gain each frame needs is held
+    over :data:`_RAMP` frames either side and averaged over as many, so it never exceeds what a frame
+    needs and never steps."""
+    knee = KNEE * aim / CEILING
+    room = aim - knee
+    out, n, w = x.copy(), len(x), 2 * _RAMP + 1
+    for a in range(0, n, _TP_BLOCK):
+        b = min(a + _TP_BLOCK, n)
+        lo, hi = max(a - 2 * _RAMP, 0), min(b + 2 * _RAMP, n)
+        peaks = _frame_peaks(x, lo, hi, knee).astype(np.float64)
+        over = peaks > knee
+        if not over.any():
+            continue
+        need = np.ones(b - a + 4 * _RAMP)  # frames a - 2R .. b + 2R, those past the ends need nothing
+        lift = peaks[over]
+        need[lo - (a - 2 * _RAMP) : hi - (a - 2 * _RAMP)][over] = (knee + room * np.tanh((lift - knee) / room)) / lift
+        held = _running(np.minimum, need, w)  # frames a - R .. b + R
+        sums = np.concatenate([[0.0], np.cumsum(held)])
+        out[a:b] *= ((sums[w:] - sums[:-w]) / w)[:, None]  # frames a .. b - 1
     return out
 
 
 def normalize_loudness(
     audio: np.ndarray, sr: int, *, target: float = TARGET_LUFS, channels_first: bool = False
 ) -> np.ndarray:
-    """``audio`` (same shape and layout, float32) at ``target`` LUFS, peaks kept under :data:`CEILING`."""
+    """``audio`` (same shape and layout, float32) at ``target`` LUFS, its true peak kept under :data:`CEILING`."""
     return _normalized(audio, sr, target, channels_first)[0]
 
 
@@ -119,9 +242,10 @@ def _normalized(audio: np.ndarray, sr: int, target: float, channels_first: bool)
     before = integrated_loudness(x, sr)
     if not math.isfinite(before):
         return np.asarray(audio, dtype=np.float32), before, before
-    y, level = x, before
+    y, level, peak = x, before, true_peak(x)  # a gain scales the true peak: it is measured again only when bent
     for _ in range(_PASSES):  # limiting takes loudness away with the peaks: measure and go again
-        y = limit_peaks(y * 10 ** ((target - level) / 20))
+        gain = 10 ** ((target - level) / 20)
+        y, peak = _limited(y * gain, CEILING, peak * gain)
         level = integrated_loudness(y, sr)
         if not math.isfinite(level) or abs(level - target) < 0.2:
             break
