@@ -175,3 +175,13 @@ def test_a_loudness_matched_midi_render_stays_under_minus_1_dbtp(tmp_path):
     assert integrated_loudness(audio, sr) == pytest.approx(TARGET_LUFS, abs=0.3)
     assert reference_dbtp(audio) <= TRUE_PEAK_DBTP + 0.05
 
+
+def test_a_composed_render_peaks_at_minus_1_dbtp(tmp_path):
+    """Composition.render peak-normalises: to a true peak of -1 dBTP (the sample peak of 0.9 it had read
+    -0.9 dBTP), and no lower than needed."""
+    from analysis.arc import EmotionArc
+    from composer import compose
+
+    piece = compose(EmotionArc.constant(4.0, 0.6, 0.95), (2.0,), 4.0, style="piano_solo", seed=1, source="rules")
+    audio, _ = sf.read(str(piece.render(tmp_path / "piece.wav")))
+    assert TRUE_PEAK_DBTP - 0.2 <= reference_dbtp(audio) <= TRUE_PEAK_DBTP + 0.05

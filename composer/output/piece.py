@@ -132,7 +132,7 @@ class Composition:
 
     def render(self, wav_path: str | Path, soundfont: str | Path | None = None) -> Path:
         """WAV (44.1 kHz stereo, 16 bit) of exactly ``duration`` seconds, via FluidSynth: the mix as rendered,
-        peaking at 0.9 (its stems, :meth:`write_stems`, sum to it). The files the CLI, the page,
+        its true peak at -1 dBTP (its stems, :meth:`write_stems`, sum to it). The files the CLI, the page,
         :meth:`mux` and :func:`composer.output.write.write_outputs` deliver are brought to -16 LUFS instead."""
         out = check_wav_name(_target(wav_path, "wav_path"))  # before minutes of rendering, not after
         return write_wav(out, synthesize(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)

@@ -1,8 +1,8 @@
 """Audio out for a composed piece: its parts rendered to exactly ``duration`` seconds, and the WAV writer.
 
 Rendering is :func:`analysis.media.synth.render` (one cached FluidSynth and SoundFont per
-process); here the piece's audio is peak-normalised to 0.9 and faded out over its last second
-(a tenth of a piece shorter than ten seconds), so a WAV and the clip it scores have the same
+process); here the piece's audio is normalised to a true peak of -1 dBTP (:data:`PEAK`) and faded
+out over its last second (a tenth of a piece shorter than ten seconds), so a WAV and the clip it scores have the same
 length and the final chord dies away with the picture instead of stopping on it. Stems share
 their mix's gain and fade, so they sum to it.
 """
@@ -19,13 +19,15 @@ import numpy as np
 
 from analysis.errors import MediaError, ParameterError
 from analysis.filters import sosfilt
+from analysis.media.loudness import CEILING, true_peak
 from analysis.media.synth import render
 from analysis.media.wavio import write_wav_file
 from composer.music.arranger import Part
 
 SAMPLE_RATE = 44100
-#: Peak level of a rendered piece or stem.
-PEAK = 0.9
+#: True peak (:func:`analysis.media.loudness.true_peak`, linear) of a rendered piece: -1 dBTP, the delivery
+#: limit. A sample peak of 0.9 (what it was) left the waveform swinging to -0.86 dBTP between samples.
+PEAK = CEILING
 #: Seconds of fade-out at the end of every render (at most a tenth of the piece).
 FADE = 1.0
 #: Corner of the DC-blocking high-pass every render passes (Hz): below the lowest note a piece plays
@@ -83,7 +85,7 @@ def synthesize(
     parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
 ) -> np.ndarray:
     """Stereo float32 audio ``(round(duration * fs), 2)`` of ``parts``, the lead lifted over the others where
-    it would sit under them (:func:`lead_boost`), peak-normalised to :data:`PEAK`."""
+    it would sit under them (:func:`lead_boost`), normalised to the true peak :data:`PEAK`."""
     audio, boost = _balanced(parts, duration, soundfont, fs)
     gain = peak_gain(audio)
     _remember_gain((tuple(parts), duration, str(soundfont), fs), (gain, boost))
@@ -103,7 +105,7 @@ def delivered_mix(
 def stems(
     parts: Sequence[Part], duration: float, *, soundfont: str | Path | None = None, fs: int = SAMPLE_RATE
 ) -> Iterator[np.ndarray]:
-    """Each part's audio in turn, at the gain that peak-normalises the whole piece, so the stems add
+    """Each part's audio in turn, at the gain that peak-normalises the whole piece (:func:`peak_gain`), so the stems add
     up to its render (each normalised on its own, seven stems at 0.9 peaked at 2.6 together and lost
     the balance). One part at a time: an hour of eight parts would not fit in memory at once."""
     with _GAINS_LOCK:
@@ -132,8 +134,8 @@ def _remember_gain(key: tuple, gain: tuple[float, float]) -> None:
 
 
 def peak_gain(audio: np.ndarray) -> float:
-    """The factor that brings ``audio``'s peak to :data:`PEAK` (1 for silence)."""
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    """The factor that brings ``audio``'s true peak ((frames, channels)) to :data:`PEAK` (1 for silence)."""
+    peak = true_peak(audio)
     return PEAK / peak if peak > 0 else 1.0
 
 
