@@ -3,8 +3,10 @@
 Every case is built on the fly (``tests/mediagen.py``) with its true cut frames known by construction:
 white flashes (1, 2, 3 frames blown out) inside one shot over a textured and a flat scene, with and without
 grain; jump cuts (the same scene framed 2 %, 3 %, 5 % of the width apart, one with a small zoom); and the
-older cases (hard cuts, a dissolve, a flashing light over muted shots, grain). A found cut is right within
-2 frames of a true one (each true cut matched once). ``detect_cuts`` with its defaults.
+older cases (hard cuts, a dissolve, a flashing light over muted shots, grain); handheld footage (the camera
+shaken 1, 2, 4 % of the width (standard deviation): jitter fresh every frame, a smooth sway, a walker's bounce;
+cuts between textured takes, between takes that look alike, and one take with no cut; with and without grain).
+A found cut is right within 2 frames of a true one (each true cut matched once). ``detect_cuts`` with its defaults.
 
     .venv/bin/python bench/bench_cuts.py [--keep DIR] [--only SUBSTRING]
 """
@@ -167,9 +169,38 @@ def cases(mg, folder: Path) -> list[tuple[str, Callable[[], tuple[Path, list[int
                 return mg.strobed_copy(src, stem.with_suffix(".mp4"), period=period, lit=lit), truth
 
             out.append((f"strobe {lit}/{period}, {label}", strobe_moving))
+    out += _handheld_cases(mg, folder)
     out.append(("grain 30, muted shots", lambda: (
         mg.grainy_copy(mg.make_clip(folder / "muted.mp4", shots=muted, fps=FPS), folder / "mg.mp4", sd=30.0),
         mg.cut_frames(muted))))
+    return out
+
+
+def _handheld_cases(mg, folder: Path) -> list[tuple[str, Callable[[], tuple[Path, list[int]]]]]:
+    """A handheld camera (:func:`mediagen.handheld`) over three takes of 40 frames (cuts at 40 and 80)."""
+    T = mg.Take
+    pairs = {
+        "textured": [T(40, 13), T(40, 14), T(40, 15)],
+        "look-alike": [T(40, 16, look=1), T(40, 17, look=1), T(40, 18, look=1)],
+        "one take": [T(120, 19)],
+    }
+    shakes = [("jitter", sd) for sd in (0.01, 0.02, 0.04)] + [("smooth", sd) for sd in (0.01, 0.02, 0.04)]
+    shakes += [("walk", sd) for sd in (0.02, 0.04)]
+    out: list[tuple[str, Callable[[], tuple[Path, list[int]]]]] = []
+    for kind, sd in shakes:
+        for pair, takes in pairs.items():
+            for grain in (0.0, 20.0):
+                name = f"handheld {kind} {sd:.0%}, {pair}{' grain' if grain else ''}"
+
+                def build(kind=kind, sd=sd, takes=takes, grain=grain, name=name):
+                    stem = folder / name.replace(" ", "_").replace("%", "pc").replace(",", "")
+                    shake = mg.handheld(sum(t.frames for t in takes), sd=sd, kind=kind)
+                    clip = mg.make_takes(stem.with_suffix(".mp4"), takes, fps=FPS, shake=shake)
+                    if grain:
+                        clip = mg.grainy_copy(clip, stem.with_suffix(".grain.mp4"), sd=grain)
+                    return clip, mg.take_cut_frames(takes)
+
+                out.append((name, build))
     return out
 
 

@@ -13,7 +13,7 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
 :func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
 :func:`boxed_copy`, :func:`grainy_copy`, :func:`strobed_copy`, :class:`Take`, :func:`make_takes`,
-:func:`take_cut_frames`, :func:`textured_scene`, :func:`flashed_copy`,
+:func:`take_cut_frames`, :func:`textured_scene`, :func:`handheld`, :func:`flashed_copy`,
 :func:`video_packets`.
 """
 
@@ -405,18 +405,23 @@ class Take:
     shift: float = 0.0
     zoom: float = 1.0
     drift: float = 0.0
+    #: scenes of one ``look`` (a seed) share their base colour: two different places that look alike at a glance
+    look: int | None = None
 
 
-def textured_scene(seed: int, size: tuple[int, int]) -> np.ndarray:
+def textured_scene(seed: int, size: tuple[int, int], *, look: int | None = None) -> np.ndarray:
     """An RGB picture ``size`` (width, height) of detail at every scale: coloured noise summed over octaves
-    from a quarter of the picture down to 4 pixels, with a few sharp-edged blocks (walls, windows)."""
+    from a quarter of the picture down to 4 pixels, with a few sharp-edged blocks (walls, windows). Scenes of
+    one ``look`` have one base colour (else each seed draws its own)."""
     w, h = size
     rng = np.random.default_rng(5000 + seed)
+    base = np.random.default_rng(9000 + look).uniform(70, 170, 3) if look is not None else None
     img = np.zeros((h, w, 3), np.float32)
     for cell, amp in ((w // 4, 60.0), (w // 16, 35.0), (16, 25.0), (4, 15.0)):
         grid = rng.normal(0.0, 1.0, (max(2, h // cell + 2), max(2, w // cell + 2), 3)).astype(np.float32)
         img += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-    img += rng.uniform(70, 170, 3).astype(np.float32)
+    drawn = rng.uniform(70, 170, 3)
+    img += (drawn if base is None else base).astype(np.float32)
     for _ in range(6):
         x, y = int(rng.integers(0, w - w // 8)), int(rng.integers(0, h - h // 8))
         bh, bw = int(rng.integers(h // 10, h // 4)), int(rng.integers(w // 12, w // 5))
@@ -424,19 +429,44 @@ def textured_scene(seed: int, size: tuple[int, int]) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_takes(path: str | Path, takes: Sequence[Take], *, fps: int = 25, size: tuple[int, int] = (320, 180)) -> Path:
+def handheld(frames: int, *, sd: float, kind: str = "smooth", width: int = 320, seed: int = 0) -> np.ndarray:
+    """A handheld camera's offsets ``(frames, 2)`` (x, y pixels) for :func:`make_takes`: ``"jitter"`` an
+    independent random position every frame, ``"smooth"`` that jitter low-pass filtered (Gaussian, sigma 3
+    frames: a hand's sway), ``"walk"`` a walker's bounce (up-down at 2 steps a second, side to side at 1, at
+    25 fps) with a little smooth sway; the x offsets have a standard deviation of ``sd`` of the frame width."""
+    rng = np.random.default_rng(7000 + seed)
+    if kind not in ("jitter", "smooth", "walk"):
+        raise ValueError(f"unknown handheld kind {kind!r}")
+    raw = rng.normal(0.0, 1.0, (frames, 2))
+    if kind != "jitter":
+        taps = np.exp(-0.5 * (np.arange(-9, 10) / 3.0) ** 2)
+        raw = np.stack([np.convolve(np.pad(c, 9, mode="reflect"), taps / taps.sum(), "valid") for c in raw.T], 1)
+    if kind == "walk":
+        t = np.arange(frames) / 25.0
+        phase = rng.uniform(0, 2 * np.pi)
+        raw = 0.3 * raw / raw.std(0) + np.stack([np.sin(2 * np.pi * t + phase), np.abs(np.sin(2 * np.pi * t + phase))
+                                                 * 2.0 - 1.0], 1)
+    return raw / raw[:, 0].std() * sd * width
+
+
+def make_takes(path: str | Path, takes: Sequence[Take], *, fps: int = 25, size: tuple[int, int] = (320, 180),
+               shake: np.ndarray | None = None) -> Path:
     """Write ``takes`` one after another (H.264, no sound): each frame a view of its take's scene (see
-    :class:`Take`), cut out of a picture a third larger than the frame so that shifts and drift stay inside it."""
+    :class:`Take`), cut out of a picture a third larger than the frame so that shifts and drift stay inside it.
+    ``shake`` (x, y pixels per frame of the clip, :func:`handheld`) moves the view further: a handheld camera."""
     w, h = size
     big = (w * 4 // 3, h * 4 // 3)
-    scenes = {t.scene: textured_scene(t.scene, big) for t in takes}
+    scenes = {t.scene: textured_scene(t.scene, big, look=t.look) for t in takes}
+    n = 0
     with av.open(str(path), mode="w") as container:
         out = container.add_stream("libx264", rate=fps)
         out.width, out.height = w, h
         out.pix_fmt, out.options = "yuv420p", {"preset": "ultrafast"}
         for t in takes:
             for f in range(t.frames):
-                cx, cy = big[0] / 2 + t.shift * w + t.drift * f, big[1] / 2
+                dx, dy = (0.0, 0.0) if shake is None else shake[n]
+                n += 1
+                cx, cy = big[0] / 2 + t.shift * w + t.drift * f + dx, big[1] / 2 + dy
                 m = np.float32([[t.zoom, 0, w / 2 - t.zoom * cx], [0, t.zoom, h / 2 - t.zoom * cy]])
                 img = cv2.warpAffine(scenes[t.scene], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                 container.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
