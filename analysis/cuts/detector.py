@@ -1,24 +1,15 @@
-"""Hard cuts with PySceneDetect on downscaled frames, and pace (cuts per minute) over time.
+"""The cut detector: PySceneDetect fed every frame, and the checks that keep light, flashes and fades out."""
 
-:class:`CutDetector` is fed every decoded frame (``analysis.media.decode`` hands them over in
-the same pass that samples frames for the sources, so nothing is decoded twice). The
-default is ``AdaptiveDetector``: the strongest of PySceneDetect's detectors at their
-defaults on its own benchmark (hard-cut F1 91.6 on BBC), because it compares each
-frame's change with its neighbours' and so ignores steady camera motion; each frame's change is scored
-after undoing the camera's small global move, so a handheld camera's shake does not hide the cuts either.
-"""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from analysis.arc import grid
+from analysis.cuts.motion import SHAKE, best_move, grey_frame, move_scores, steadied_adaptive
 from analysis.errors import ParameterError
 
 #: Detector name -> (scenedetect class, name of its threshold argument).
@@ -49,23 +40,9 @@ MIN_SHOT = 0.25
 BLACK = 12.0
 #: Size (width, height) of the thumbnails kept to compare frames a few apart (flash check).
 _THUMB = (32, 18)
-#: Size (width, height) of the grey frames kept to tell a jump cut from a change of light: one pixel is 1.25 %
-#: of the width, and a jump cut that reframes by 2 % moves the picture by 1.6 of them.
-_GREY = (80, 45)
-#: Largest reframing looked for, in pixels of :data:`_GREY` either way: 6 % of the width, 7 % of the height.
-_REFRAME = (5, 3)
-#: Largest move of a shaken camera undone before a frame's change is scored (:func:`_steadied_adaptive`), in
-#: pixels of :data:`_GREY` either way: 10 % of the width, 13 % of the height. A hand shaking 4 % of the width
-#: (standard deviation) afresh every frame moves the picture 5.7 % from one frame to the next (sd), 7 % of the
-#: height where it shakes as many pixels up and down.
-_SHAKE = (8, 6)
-#: A frame that changes less than this (ContentDetector's score, mean HSV difference of 255) is scored without
-#: looking for a camera move: neighbours that change this little cannot hide a cut (AdaptiveDetector wants 3
-#: times their mean and at least 15); a shaken textured shot changed 40 to 45 a frame, 1 to 5 once steadied.
-STEADY_FROM = 8.0
-#: Two frames show one shot moved when they correlate at least this well (normalised, :func:`_move_scores`) at
-#: some move up to :data:`_SHAKE`. A shot shaken 4 % of the width afresh every frame, whose move at one frame lay
-#: beyond :data:`_SHAKE`, matched 0.99 two frames on; across cuts between textured and look-alike takes under
+#: Two frames show one shot moved when they correlate at least this well (normalised, :func:`move_scores`) at
+#: some move up to :data:`SHAKE`. A shot shaken 4 % of the width afresh every frame, whose move at one frame lay
+#: beyond :data:`SHAKE`, matched 0.99 two frames on; across cuts between textured and look-alike takes under
 #: every generated shake the best match was -0.25 to 0.27.
 SAME_SHOT = 0.8
 #: A candidate whose two frames show one pattern is a jump cut (the same shot reframed a little, a few seconds
@@ -132,50 +109,6 @@ def _degrain(frame_bgr: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(frame_bgr, (7, 7), GRAIN_SIGMA)  # +-2 sigma: the default 11 taps cost twice
 
 
-def _grey(frame_bgr: np.ndarray) -> np.ndarray:
-    """``frame_bgr`` as a float32 grey picture of :data:`_GREY` pixels."""
-    import cv2
-
-    small = cv2.resize(frame_bgr, _GREY, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
-
-
-def _move_scores(a: np.ndarray, b: np.ndarray, reach: tuple[int, int] = _REFRAME) -> np.ndarray:
-    """Correlation (normalised: a change of gain or offset leaves it be) of grey frame ``b``'s middle with ``a``
-    at every move up to ``reach`` (x, y): ``(2 my + 1, 2 mx + 1)``, the unmoved match in the middle."""
-    import cv2
-
-    mx, my = reach
-    scores = cv2.matchTemplate(a, b[my:-my, mx:-mx], cv2.TM_CCOEFF_NORMED)  # (2 my + 1, 2 mx + 1)
-    return np.nan_to_num(scores, nan=0.0)  # a flat middle has no pattern to place
-
-
-def _best_move(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, int], float, float]:
-    """How far (x, y pixels, up to :data:`_REFRAME`) grey frame ``b``'s middle lies moved from where it lies in
-    ``a``, with the correlation (normalised: a change of gain or offset leaves it be) at that move and unmoved."""
-    mx, my = _REFRAME
-    scores = _move_scores(a, b)
-    y, x = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return (int(x) - mx, int(y) - my), float(scores[y, x]), float(scores[my, mx])
-
-
-def _fine_move(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """:func:`_best_move`'s move, up to :data:`_SHAKE`, to a fraction of a pixel (a parabola through the best
-    score and its neighbours along each axis): a camera shaken by a hand moves by fractions of these pixels."""
-    mx, my = _SHAKE
-    scores = _move_scores(a, b, _SHAKE)
-    y, x = np.unravel_index(int(np.argmax(scores)), scores.shape)
-
-    def vertex(line: np.ndarray, i: int) -> float:
-        if not 0 < i < line.size - 1:
-            return float(i)
-        lo, mid, hi = float(line[i - 1]), float(line[i]), float(line[i + 1])
-        bend = lo - 2 * mid + hi
-        return i + (0.5 * (lo - hi) / bend if bend < 0 else 0.0)
-
-    return vertex(scores[y], int(x)) - mx, vertex(scores[:, x], int(y)) - my
-
-
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
     """ContentDetector's score (mean of the hue, saturation and value differences) of two thumbnails."""
     return float(np.mean(np.abs(a - b)))
@@ -234,60 +167,6 @@ class _Leveller:
         return np.clip(frame_bgr.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
 
 
-@functools.cache
-def _steadied_adaptive() -> type:
-    """``AdaptiveDetector`` that scores each frame's change after undoing the camera's small global move.
-
-    A handheld camera moves the whole picture a little every frame, so every frame of a textured shot changes
-    a lot and a real cut no longer stands out from its neighbours (with a shake of 2-4 % of the width the cut
-    scored under the adaptive threshold of 3 times its neighbours' mean). This detector finds the move from the
-    previous frame (:func:`_fine_move` on :data:`_GREY` brightness pictures), shifts the previous frame by it
-    (in whole pixels of the detector's frame) and scores ContentDetector's mean HSV difference over the overlap;
-    the frame's score is the lower of that and the unmoved score. A different picture stays different however
-    it is moved; the picture of a shaken shot comes back. Frames that change less than :data:`STEADY_FROM` are
-    scored as they are (nothing to undo; most frames of a steady shot, at no cost). The unmoved score is kept as
-    ``raw_score``: a jump cut (the same shot reframed) is such a move too, and :class:`CutDetector` still looks
-    for cuts in it as before. It hooks ContentDetector's ``_calculate_frame_score`` and reads its ``_last_frame``
-    planes (internal; written against the installed scenedetect 0.7.2), so the HSV planes are made once.
-    """
-    import cv2
-    from scenedetect.detectors import AdaptiveDetector
-
-    class SteadiedAdaptive(AdaptiveDetector):
-        def __init__(self, **params: float | int) -> None:
-            super().__init__(**params)
-            self.raw_score = 0.0
-            self._small: tuple[int, np.ndarray | None] = (-2, None)  # the latest frame's :data:`_GREY` picture
-
-        def _calculate_frame_score(self, timecode, frame_img: np.ndarray) -> float:
-            before = self._last_frame
-            raw = self.raw_score = float(super()._calculate_frame_score(timecode, frame_img))
-            now = self._last_frame  # the planes ContentDetector just made (hue, sat, lum, edges)
-            if before is None or raw < STEADY_FROM or self._weights[3] != 0:
-                return raw
-
-            def small(lum: np.ndarray) -> np.ndarray:
-                return cv2.resize(lum, _GREY, interpolation=cv2.INTER_AREA).astype(np.float32)
-
-            index = timecode.frame_num  # the previous frame's small picture is kept when it was made
-            prev = self._small[1] if self._small[0] == index - 1 else small(before.lum)
-            self._small = (index, small(now.lum))
-            fx, fy = _fine_move(prev, self._small[1])
-            h, w = now.lum.shape
-            dx, dy = round(fx * w / _GREY[0]), round(fy * h / _GREY[1])
-            if (dx, dy) == (0, 0):
-                return raw
-            # now[r, c] shows what before[r + dy, c + dx] showed
-            cur = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
-            old = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
-            planes = zip((now.hue, now.sat, now.lum), (before.hue, before.sat, before.lum), self._weights[:3],
-                         strict=True)
-            moved = sum(wt * cv2.norm(a[cur], b[old], cv2.NORM_L1) / a[cur].size for a, b, wt in planes)
-            return min(raw, moved / sum(abs(wt) for wt in self._weights))
-
-    return SteadiedAdaptive
-
-
 class CutDetector:
     """Feeds frames to one PySceneDetect detector and collects cut times in seconds.
 
@@ -329,7 +208,7 @@ class CutDetector:
         if threshold is not None:
             params[arg] = threshold
         self.name = detector
-        self._detector = (_steadied_adaptive() if detector == "adaptive" else getattr(sd, cls_name))(**params)
+        self._detector = (steadied_adaptive() if detector == "adaptive" else getattr(sd, cls_name))(**params)
         self._raw: list[float] = []  # the adaptive detector's scores without undoing the camera's move
         self._steady_only: set[int] = set()  # candidates only the steadied scores show (:meth:`_shaken`)
         self._fps = float(fps)
@@ -401,22 +280,22 @@ class CutDetector:
         n, oldest = len(self._times), len(self._times) - len(self._seen)
         if c - 2 < oldest or c + 1 >= n:
             return False
-        grey = [_grey(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)]
-        move, best, still = _best_move(grey[1], grey[2])
+        grey = [grey_frame(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)]
+        move, best, still = best_move(grey[1], grey[2])
         if move == (0, 0) or 1 - best > JUMP_RESIDUAL * (1 - still):
             return False
-        usual = [_best_move(grey[0], grey[1])[0], _best_move(grey[2], grey[3])[0]]
+        usual = [best_move(grey[0], grey[1])[0], best_move(grey[2], grey[3])[0]]
         return all(max(abs(move[0] - u[0]), abs(move[1] - u[1])) >= 1 for u in usual)
 
     def _shaken(self, c: int) -> bool:
         """Whether candidate ``c``, seen only once the camera's move is undone, is one shot shaken further than
-        :data:`_SHAKE` from one frame to the next: a frame of the two before it shows the picture of one of the
-        two after it, moved up to :data:`_SHAKE` (:data:`SAME_SHOT`), and it is no jump cut (:meth:`_reframed`)."""
+        :data:`SHAKE` from one frame to the next: a frame of the two before it shows the picture of one of the
+        two after it, moved up to :data:`SHAKE` (:data:`SAME_SHOT`), and it is no jump cut (:meth:`_reframed`)."""
         n, oldest = len(self._times), len(self._times) - len(self._seen)
         if c - 2 < oldest or c + 1 >= n:
             return False
-        grey = {i: _grey(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)}
-        same = any(float(_move_scores(grey[a], grey[b], _SHAKE).max()) >= SAME_SHOT
+        grey = {i: grey_frame(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)}
+        same = any(float(move_scores(grey[a], grey[b], SHAKE).max()) >= SAME_SHOT
                    for a in (c - 2, c - 1) for b in (c, c + 1))
         return same and not self._reframed(c)
 
@@ -557,38 +436,3 @@ def detect_cuts(
     return cd.cuts()
 
 
-@dataclass(frozen=True, eq=False)
-class Pace:
-    """Cuts per minute over time: ``cuts_per_minute[i]`` counts cuts within ``window``
-    seconds centred on ``times[i]`` (the arc grid), scaled to a minute."""
-
-    times: np.ndarray
-    cuts_per_minute: np.ndarray
-    mean: float  # cuts per minute over the whole clip
-    window: float
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "times": [round(float(t), 4) for t in self.times],
-            "cuts_per_minute": [round(float(x), 3) for x in self.cuts_per_minute],
-            "mean": round(self.mean, 3),
-            "window": self.window,
-        }
-
-
-def pace(cuts: tuple[float, ...] | list[float], duration: float, *, hop: float = 0.5, window: float = 10.0) -> Pace:
-    """Cuts per minute in a sliding ``window`` (seconds) on ``grid(duration, hop)``.
-
-    Near the clip's ends the window is clipped to the clip, and the count is divided
-    by the part of the window that lies inside it, so the rate is not biased low there.
-    """
-    if not window > 0:
-        raise ParameterError(f"`window` must be positive (received {window})")
-    t = grid(duration, hop)
-    c = np.sort(np.asarray(cuts, dtype=float))
-    lo = np.clip(t - window / 2, 0.0, duration)
-    hi = np.clip(t + window / 2, 0.0, duration)
-    counts = np.searchsorted(c, hi, side="left") - np.searchsorted(c, lo, side="left")
-    span = np.maximum(hi - lo, 1e-9)
-    cpm = counts / span * 60.0
-    return Pace(times=t, cuts_per_minute=cpm, mean=float(c.size / duration * 60.0), window=float(window))
