@@ -23,7 +23,7 @@ from soundtrack import results
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import client_address, private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
-from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, shipped_example
+from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, catalogue_table, shipped_example
 
 log = logging.getLogger("soundtrack.app")
 
@@ -387,13 +387,16 @@ def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> Non
     on_pick = _guard(lambda msg: (gr.update(), msg, None))(pick)
     c["catalogue"].select(on_pick, [c["session"]], [c["session"], c["lib_note"], c["lib_audio"]])
 
-    @_guard(lambda msg: (msg, service.catalogue()))
-    def on_add(files):
-        return service.add_tracks([f if isinstance(f, str) else f.name for f in files or []]), service.catalogue()
+    def table() -> Any:  # one decimal for every duration, sortable by number (session.catalogue_table)
+        return catalogue_table(service.catalogue())
 
-    @_guard(lambda msg: (msg, service.catalogue()))
+    @_guard(lambda msg: (msg, table()))
+    def on_add(files):
+        return service.add_tracks([f if isinstance(f, str) else f.name for f in files or []]), table()
+
+    @_guard(lambda msg: (msg, table()))
     def on_folder(folder, progress=gr.Progress()):  # noqa: B008
-        return service.add_folder(folder, progress=lambda f, m: progress(f, desc=m)), service.catalogue()
+        return service.add_folder(folder, progress=lambda f, m: progress(f, desc=m)), table()
 
     if "add_btn" in c:
         c["add_btn"].click(on_add, [c["uploads"]], [c["lib_note"], c["catalogue"]], api_name="add_tracks")
@@ -437,7 +440,7 @@ def build_ui(service: SoundtrackService) -> Any:
         build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # live_page.py
         loaded = demo.load(on_load, [c["token"], c["session"]], [c["token"], c["session"], who], api_name="identify",
                            concurrency_limit=None)
-        loaded.then(service.catalogue, None, c["catalogue"])
+        loaded.then(lambda: catalogue_table(service.catalogue()), None, c["catalogue"])
         _wire_restore(gr, service, c, loaded)
         _wire_new_clip(gr, service, c)
         _wire_clip(gr, service, c)

@@ -205,6 +205,16 @@ def shipped_example() -> Path | None:
 CATALOGUE_HEADERS = ["id", "title", "kind", "duration (s)", "tempo", "key", "mode", "tags"]
 
 
+def catalogue_table(rows: list[list[Any]]) -> Any:
+    """The Library tab's table of :meth:`SoundtrackService.catalogue` rows: every duration shown with one
+    decimal (a whole-second track read "29" beside "45.6"), while the cells keep their numbers, so the
+    column still sorts by value in the page and the API still answers numbers."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=CATALOGUE_HEADERS)
+    return frame.style.format({"duration (s)": "{:.1f}"}, na_rep="").hide(axis="index")
+
+
 class SessionStore:
     """The newest ``limit`` sessions that showed results, each under a random key its browser keeps, so a
     reload brings the page's work back (:meth:`get` answers only the user who made it, while its folder lasts)."""

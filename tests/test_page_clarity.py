@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from mediagen import Shot, make_clip
+from mediagen import Shot, make_audio_file, make_clip
 from test_app import build_small_library
 
 from analysis.arc import EmotionArc
@@ -427,3 +427,27 @@ def test_analyse_clicked_while_the_upload_is_still_being_copied_keeps_its_list(s
     run("on_upload", session, str(odd))  # its copy came back after the list
     preview = fns["on_preview"].fn(page["session"], "1. x", "replace", 14)
     assert preview[0] == "" and preview[1] is not None
+
+
+def test_library_durations_read_alike_and_stay_numbers(tmp_path):
+    """The Library tab showed a whole-second track as "29" beside "45.6": every duration now reads with one
+    decimal, and the cells still hold numbers, so the column sorts by value (and the API answers numbers)."""
+    import re
+
+    import matching
+    from app import build_ui
+
+    lib = matching.Library(tmp_path / "lib.db")
+    for seconds in (3.0, 2.5):  # a whole second and a half: "3" beside "2.5" before
+        lib.add(make_audio_file(tmp_path / f"tone-{seconds}.wav", seconds=seconds, codec="pcm_s16le"))
+    demo = build_ui(SoundtrackService(AppConfig(library=tmp_path / "lib.db", work_dir=tmp_path / "work", k=2)))
+    table = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "catalogue")
+    loads = [fn for fn in demo.fns.values() if table in fn.outputs and not fn.inputs]
+    assert loads, "nothing fills the catalogue as the page loads"
+    shown = table.postprocess(loads[0].fn())
+    col = shown.headers.index("duration (s)")
+    durations = [row[col] for row in shown.data]
+    assert sorted(durations) == pytest.approx([2.5, 3.0], abs=0.05)  # numbers: the column sorts by value
+    texts = [row[col] for row in (shown.metadata or {}).get("display_value") or shown.data]
+    assert all(isinstance(t, str) and re.fullmatch(r"\d+\.\d", t) for t in texts), texts
+    assert texts == [f"{d:.1f}" for d in durations]
