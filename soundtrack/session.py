@@ -212,7 +212,17 @@ def catalogue_table(rows: list[list[Any]]) -> Any:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=CATALOGUE_HEADERS)
+    frame["key"] = [tonic(k, m) for k, m in zip(frame["key"], frame["mode"], strict=True)]
     return frame.style.format({"duration (s)": "{:.1f}"}, na_rep="").hide(axis="index")
+
+
+def tonic(key: Any, mode: Any) -> Any:
+    """The key column's tonic alone: the analysis names a key with its mode ("C major"), the demo's score
+    keys are tonics ("F"), and the mode has a column of its own, so a catalogue read "C major | major"
+    in one row and "F | major" in the next."""
+    if isinstance(key, str) and isinstance(mode, str) and key.endswith(f" {mode}"):
+        return key[: -len(mode) - 1]
+    return key
 
 
 class SessionStore:

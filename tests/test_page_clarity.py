@@ -429,25 +429,46 @@ def test_analyse_clicked_while_the_upload_is_still_being_copied_keeps_its_list(s
     assert preview[0] == "" and preview[1] is not None
 
 
-def test_library_durations_read_alike_and_stay_numbers(tmp_path):
-    """The Library tab showed a whole-second track as "29" beside "45.6": every duration now reads with one
-    decimal, and the cells still hold numbers, so the column sorts by value (and the API answers numbers)."""
-    import re
-
+@pytest.fixture(scope="module")
+def catalogue_shown(tmp_path_factory):
+    """The Library tab's table as the page's load handler fills it (through the Dataframe), on two tracks."""
     import matching
     from app import build_ui
 
-    lib = matching.Library(tmp_path / "lib.db")
+    root = tmp_path_factory.mktemp("catalogue")
+    lib = matching.Library(root / "lib.db")
     for seconds in (3.0, 2.5):  # a whole second and a half: "3" beside "2.5" before
-        lib.add(make_audio_file(tmp_path / f"tone-{seconds}.wav", seconds=seconds, codec="pcm_s16le"))
-    demo = build_ui(SoundtrackService(AppConfig(library=tmp_path / "lib.db", work_dir=tmp_path / "work", k=2)))
+        lib.add(make_audio_file(root / f"tone-{seconds}.wav", seconds=seconds, codec="pcm_s16le"))
+    service = SoundtrackService(AppConfig(library=root / "lib.db", work_dir=root / "work", k=2))
+    demo = build_ui(service)
     table = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "catalogue")
     loads = [fn for fn in demo.fns.values() if table in fn.outputs and not fn.inputs]
     assert loads, "nothing fills the catalogue as the page loads"
     shown = table.postprocess(loads[0].fn())
+    texts = (shown.metadata or {}).get("display_value") or shown.data
+    return shown, texts, service.catalogue()
+
+
+def test_library_durations_read_alike_and_stay_numbers(catalogue_shown):
+    """The Library tab showed a whole-second track as "29" beside "45.6": every duration now reads with one
+    decimal, and the cells still hold numbers, so the column sorts by value (and the API answers numbers)."""
+    import re
+
+    shown, texts, _ = catalogue_shown
     col = shown.headers.index("duration (s)")
     durations = [row[col] for row in shown.data]
     assert sorted(durations) == pytest.approx([2.5, 3.0], abs=0.05)  # numbers: the column sorts by value
-    texts = [row[col] for row in (shown.metadata or {}).get("display_value") or shown.data]
-    assert all(isinstance(t, str) and re.fullmatch(r"\d+\.\d", t) for t in texts), texts
-    assert texts == [f"{d:.1f}" for d in durations]
+    assert all(isinstance(row[col], str) and re.fullmatch(r"\d+\.\d", row[col]) for row in texts), texts
+    assert [row[col] for row in texts] == [f"{d:.1f}" for d in durations]
+
+
+def test_library_key_column_names_the_tonic_once(catalogue_shown):
+    """An analysed track's key is named with its mode ("A major"); beside its own mode column the Library
+    tab read "A major | major" for uploads and "F | major" for the demo's tracks. The key column shows the
+    tonic; the service's rows keep the analysis's name."""
+    from analysis.music.symbolic import PITCH_NAMES
+
+    shown, texts, rows = catalogue_shown
+    key, mode = shown.headers.index("key"), shown.headers.index("mode")
+    assert all(r[key] == f"{s[key]} {s[mode]}" for r, s in zip(rows, shown.data, strict=True)), (rows, shown.data)
+    assert all(row[key] in PITCH_NAMES and row[mode] in ("major", "minor") for row in texts), texts
