@@ -23,7 +23,15 @@ from soundtrack import results
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import client_address, private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
-from soundtrack.session import CATALOGUE_HEADERS, EXAMPLE_CREDIT, AppConfig, catalogue_table, shipped_example
+from soundtrack.session import (
+    CATALOGUE_HEADERS,
+    EXAMPLE_CREDIT,
+    EXCERPT_S,
+    AppConfig,
+    catalogue_table,
+    excerpt_label,
+    shipped_example,
+)
 
 log = logging.getLogger("soundtrack.app")
 
@@ -178,8 +186,8 @@ def _library_tab(gr: Any, service: SoundtrackService) -> dict[str, Any]:
         c["folder_btn"] = gr.Button("Index folder", elem_id="index-btn")
     c["catalogue"] = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue (click a row to hear the track)",
                                   interactive=False, elem_id="catalogue")
-    c["lib_audio"] = gr.Audio(label="The track (its first 30 s)", type="filepath", interactive=False,
-                              elem_id="lib-audio")
+    c["lib_audio"] = gr.Audio(label=f"The track you click (its first {EXCERPT_S:g} s)", type="filepath",
+                              interactive=False, elem_id="lib-audio")
     return c
 
 
@@ -378,9 +386,10 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
 
 
 def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
-    def pick(session, evt):  # a click on a catalogue row: hear that track
-        session = service.ensure_session(session)
-        return session, "", _publish(service.excerpt(session, (evt.row_value or [None])[0]))
+    def pick(session, evt):  # a click on a catalogue row: hear that track, named in the player's label
+        session, row = service.ensure_session(session), evt.row_value or [None]
+        return session, "", gr.update(value=_publish(service.excerpt(session, row[0], seconds=EXCERPT_S)),
+                                      label=excerpt_label(row))
 
     # Gradio finds the event argument by its annotation; a real class, since this module's are strings
     pick.__annotations__ = {"evt": gr.SelectData}

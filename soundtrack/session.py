@@ -216,6 +216,21 @@ def catalogue_table(rows: list[list[Any]]) -> Any:
     return frame.style.format({"duration (s)": "{:.1f}"}, na_rep="").hide(axis="index")
 
 
+#: How much of a catalogued track the Library tab plays (SoundtrackService.excerpt's default).
+EXCERPT_S = 30.0
+
+
+def excerpt_label(row: list[Any] | None, seconds: float = EXCERPT_S) -> str:
+    """The Library player's label for a clicked catalogue row: which track it holds and how much of it
+    (the player said "The track (its first 30 s)" whichever row was clicked, even for a 12 s track)."""
+    title = str(row[1]) if row and len(row) > 3 and row[1] else "The track"
+    try:
+        duration = float(row[3])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError):
+        return f"{title} (its first {seconds:g} s)"
+    return f"{title} (its first {seconds:g} s)" if duration > seconds else f"{title} (all {duration:.1f} s)"
+
+
 def tonic(key: Any, mode: Any) -> Any:
     """The key column's tonic alone: the analysis names a key with its mode ("C major"), the demo's score
     keys are tonics ("F"), and the mode has a column of its own, so a catalogue read "C major | major"

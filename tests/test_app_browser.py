@@ -395,8 +395,13 @@ def test_library_tab_plays_a_track_alone(server, browser):
     page.goto(server["url"])
     page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
     page.get_by_role("tab", name="Library").click()
+    from playwright.sync_api import expect
+
+    durations = page.locator("#catalogue [data-testid$='-3'][data-testid^='cell-']").all_inner_texts()
+    assert len(durations) == 3 and all(re.fullmatch(r"\d+\.\d", d) for d in durations), durations
     page.locator("#catalogue").get_by_text("slow-lament").first.click()
     page.locator("#lib-audio button.play-pause-button").wait_for(timeout=30_000)  # a player with the track
+    expect(page.locator("#lib-audio")).to_contain_text(re.compile(r"slow-lament \((its first 30|all [\d.]+) s\)"))
     assert page.locator("#lib-note").inner_text().strip() == ""
     page.close()
 

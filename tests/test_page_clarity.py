@@ -472,3 +472,11 @@ def test_library_key_column_names_the_tonic_once(catalogue_shown):
     key, mode = shown.headers.index("key"), shown.headers.index("mode")
     assert all(r[key] == f"{s[key]} {s[mode]}" for r, s in zip(rows, shown.data, strict=True)), (rows, shown.data)
     assert all(row[key] in PITCH_NAMES and row[mode] in ("major", "minor") for row in texts), texts
+
+
+def test_the_library_player_names_the_track_and_how_much_of_it():
+    from soundtrack.session import excerpt_label
+
+    assert excerpt_label([3, "Chorale in E", "audio", 45.6, 123, "B", "major", ""]) == "Chorale in E (its first 30 s)"
+    assert excerpt_label([4, "Rag", "audio", 12.25, 96, "F", "major", ""]) == "Rag (all 12.2 s)"
+    assert excerpt_label([None]) == "The track (its first 30 s)"  # an odd event: still a sentence
