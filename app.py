@@ -46,10 +46,17 @@ CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
                       ("Keep all of it under the music", "keep"), ("Replace it with the music", "replace")]
 #: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text.
 #: (Gradio's image markup: .image-container > button > .image-frame > img; checked by the phone browser test.)
+#: On a phone the two columns under the table stack, and the preview player came after the skip, the track
+#: alone and the rating: a tap on "Preview on the video" changed nothing in view. There the controls' column
+#: gives its items to the row (display: contents) and the player is ordered right after the preview button.
 CSS = """@media (max-width: 640px) {
   #arc-plot .image-container { overflow-x: auto; }
   #arc-plot .image-container > button { justify-content: flex-start; min-width: 600px; }
   #arc-plot img { min-width: 600px; max-width: none; }
+  #pick-col { display: contents; }
+  #pick-col > * { order: 2; flex: 1 1 100%; }
+  #pick-col > .form:first-child, #pick-col > #preview-btn, #pick-col > #preview-error { order: 0; }
+  #preview-col { order: 1; flex: 1 1 100%; }
 }"""
 #: The track list's value while no clip is analysed (a cleared value would leave the last pick on show).
 NO_TRACK = "(none)"
@@ -125,7 +132,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
                               "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked",
                               column_widths=["100px", "270px", "180px", "260px", "130px", "120px"])
     with gr.Row():
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, elem_id="pick-col"):  # on a phone: the player after the preview button (CSS)
             c["choice"] = gr.Dropdown([], label="Track", elem_id="choice", allow_custom_value=True)  # a stale pick is
             # answered by the handler ("analyse a clip first"), not by a Gradio toast
             c["preview_btn"] = gr.Button("Preview on the video", elem_id="preview-btn")
@@ -137,7 +144,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["rating"] = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
             c["rate_btn"] = gr.Button("Submit rating", elem_id="rate-btn")
             c["feedback_note"] = gr.Markdown(elem_id="feedback-note")
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, elem_id="preview-col"):
             c["preview"] = gr.Video(label="Preview", interactive=False, elem_id="preview")
     return c
 

@@ -248,6 +248,8 @@ def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, b
 
     page = _analysed(browser, server, two_shots, viewport={"width": 1280, "height": 1000})
     expect(page.locator("#ranked")).to_contain_text("fit")
+    button, player = page.locator("#preview-btn").bounding_box(), page.locator("#preview").bounding_box()
+    assert button and player and player["x"] > button["x"] + button["width"], (button, player)  # side by side
     cells = _fit_cells(page)
     assert all(re.fullmatch(r"\d{1,3} (great|good|weak)", c) for c in cells), cells
     # the small library fits this clip badly: the summary says so and the compose box is open by itself
@@ -297,6 +299,11 @@ def test_phone_keeps_the_fit_column_in_view(server, browser, two_shots):
     plot = page.locator("#arc-plot img").bounding_box()
     frame = page.locator("#arc-plot").bounding_box()
     assert plot is not None and frame is not None and plot["width"] >= 600 and plot["x"] >= frame["x"] - 1, plot
+    # the preview player comes right after its button, before skip, the track alone and the rating (it came
+    # after them all, so a tap on the button changed nothing in view)
+    boxes = {k: page.locator(k).bounding_box() for k in ("#preview-btn", "#preview", "#skip-btn", "#rating")}
+    assert all(boxes.values()), boxes
+    assert boxes["#preview-btn"]["y"] < boxes["#preview"]["y"] < boxes["#skip-btn"]["y"] < boxes["#rating"]["y"], boxes
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-phone.png"), full_page=True)
     page.close()
