@@ -49,6 +49,7 @@ CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
 #: On a phone the two columns under the table stack, and the preview player came after the skip, the track
 #: alone and the rating: a tap on "Preview on the video" changed nothing in view. There the controls' column
 #: gives its items to the row (display: contents) and the player is ordered right after the preview button.
+#: Gradio cuts a long file name to one line ("harbo… .wav", "harbou… .zip" at 390 px): the downloads wrap.
 CSS = """@media (max-width: 640px) {
   #arc-plot .image-container { overflow-x: auto; }
   #arc-plot .image-container > button { justify-content: flex-start; min-width: 600px; }
@@ -57,7 +58,10 @@ CSS = """@media (max-width: 640px) {
   #pick-col > * { order: 2; flex: 1 1 100%; }
   #pick-col > .form:first-child, #pick-col > #preview-btn, #pick-col > #preview-error { order: 0; }
   #preview-col { order: 1; flex: 1 1 100%; }
-}"""
+  #downloads td.download, #data-file td.download { min-width: max-content; }
+}
+#downloads td.filename, #data-file td.filename { flex-wrap: wrap; min-width: 0; }
+#downloads td.filename .stem, #data-file td.filename .stem { white-space: normal; overflow-wrap: anywhere; }"""
 #: The track list's value while no clip is analysed (a cleared value would leave the last pick on show).
 NO_TRACK = "(none)"
 UNEXPECTED = "**Error:** the server could not do that (it has been logged); try again or reload the page."

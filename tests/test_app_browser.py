@@ -304,6 +304,14 @@ def test_phone_keeps_the_fit_column_in_view(server, browser, two_shots):
     boxes = {k: page.locator(k).bounding_box() for k in ("#preview-btn", "#preview", "#skip-btn", "#rating")}
     assert all(boxes.values()), boxes
     assert boxes["#preview-btn"]["y"] < boxes["#preview"]["y"] < boxes["#skip-btn"]["y"] < boxes["#rating"]["y"], boxes
+    # a file offered for download shows its whole name (Gradio cut it to "my-data-2… .json", "harbo… .wav")
+    page.get_by_text("Your data", exact=True).last.click()
+    page.locator("#export-btn").click()
+    stem = page.locator("#data-file td.filename .stem").first
+    stem.wait_for(timeout=20_000)
+    assert stem.evaluate("e => e.scrollWidth <= e.clientWidth"), stem.inner_text()
+    box = page.locator("#data-file [data-testid=download-link]").first.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, box  # the size and link stay in view
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-phone.png"), full_page=True)
     page.close()
