@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import SoundtrackError
+from analysis.errors import ParameterError, SoundtrackError
 from soundtrack import results
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import client_address, private_copy, public_message
@@ -412,7 +412,9 @@ def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> Non
 
     @_guard(lambda msg: (msg, table()))
     def on_add(files):
-        return service.add_tracks([f if isinstance(f, str) else f.name for f in files or []]), table()
+        if not files:  # the button with nothing uploaded answered "added 0 track(s)", as if it had worked
+            raise ParameterError("choose audio or MIDI files in the box above first, then add them")
+        return service.add_tracks([f if isinstance(f, str) else f.name for f in files]), table()
 
     @_guard(lambda msg: (msg, table()))
     def on_folder(folder, progress=gr.Progress()):  # noqa: B008

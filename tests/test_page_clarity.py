@@ -480,3 +480,16 @@ def test_the_library_player_names_the_track_and_how_much_of_it():
     assert excerpt_label([3, "Chorale in E", "audio", 45.6, 123, "B", "major", ""]) == "Chorale in E (its first 30 s)"
     assert excerpt_label([4, "Rag", "audio", 12.25, 96, "F", "major", ""]) == "Rag (all 12.2 s)"
     assert excerpt_label([None]) == "The track (its first 30 s)"  # an odd event: still a sentence
+
+
+def test_adding_tracks_with_none_uploaded_says_what_to_do(service):
+    """"Add uploaded tracks" pressed before choosing a file answered "added 0 track(s)", as if it had done
+    something; it now says to choose files first, and the catalogue is unchanged."""
+    from app import build_ui
+
+    fns = {fn.name: fn for fn in build_ui(service).fns.values()}
+    before = len(service.catalogue())
+    for nothing in (None, []):
+        note, _ = fns["on_add"].fn(nothing)
+        assert "choose audio or MIDI files" in note and "added" not in note, note
+    assert len(service.catalogue()) == before
