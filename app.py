@@ -44,16 +44,20 @@ DISMISS_JS = """() => { if (!document.querySelector('#clip-note')?.innerText.inc
 #: The page's choices for the clip's own sound under a preview or a composed score.
 CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
                       ("Keep all of it under the music", "keep"), ("Replace it with the music", "replace")]
-#: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text.
+#: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text; a line above
+#: it (#plot-hint, shown only there and only with a plot) says so: a phone shows no scroll bar, and the plot's
+#: right half (the later scenes, the legend) looked cut off.
 #: (Gradio's image markup: .image-container > button > .image-frame > img; checked by the phone browser test.)
 #: On a phone the two columns under the table stack, and the preview player came after the skip, the track
 #: alone and the rating: a tap on "Preview on the video" changed nothing in view. There the controls' column
 #: gives its items to the row (display: contents) and the player is ordered right after the preview button.
 #: Gradio cuts a long file name to one line ("harbo… .wav", "harbou… .zip" at 390 px): the downloads wrap.
-CSS = """@media (max-width: 640px) {
+CSS = """#plot-hint { display: none !important; }
+@media (max-width: 640px) {
   #arc-plot .image-container { overflow-x: auto; }
   #arc-plot .image-container > button { justify-content: flex-start; min-width: 600px; }
   #arc-plot img { min-width: 600px; max-width: none; }
+  :has(> #arc-plot img) > #plot-hint { display: block !important; }
   #pick-col { display: contents; }
   #pick-col > * { order: 2; flex: 1 1 100%; }
   #pick-col > .form:first-child, #pick-col > #preview-btn, #pick-col > #preview-error { order: 0; }
@@ -130,6 +134,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["summary"] = gr.Markdown(elem_id="summary")
             gr.Markdown("**Why it fits:** the clip's valence and arousal (solid) and the chosen track's section "
                         "(dashed, warped onto the clip), with the section marked on the track's own timeline.")
+            gr.Markdown("<small>Swipe the plot sideways for the rest of it (the later scenes and the legend), or "
+                        "open it full screen with its corner button.</small>", elem_id="plot-hint")  # phone only
             c["plot"] = gr.Image(show_label=False, type="filepath", elem_id="arc-plot")
     # Pixel widths: all six columns on a laptop; a phone scrolls the table sideways.
     c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "

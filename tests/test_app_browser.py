@@ -248,6 +248,7 @@ def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, b
 
     page = _analysed(browser, server, two_shots, viewport={"width": 1280, "height": 1000})
     expect(page.locator("#ranked")).to_contain_text("fit")
+    assert not page.locator("#plot-hint").is_visible()  # the whole plot fits: no swipe hint
     button, player = page.locator("#preview-btn").bounding_box(), page.locator("#preview").bounding_box()
     assert button and player and player["x"] > button["x"] + button["width"], (button, player)  # side by side
     cells = _fit_cells(page)
@@ -299,6 +300,12 @@ def test_phone_keeps_the_fit_column_in_view(server, browser, two_shots):
     plot = page.locator("#arc-plot img").bounding_box()
     frame = page.locator("#arc-plot").bounding_box()
     assert plot is not None and frame is not None and plot["width"] >= 600 and plot["x"] >= frame["x"] - 1, plot
+    # ...and a phone shows no scroll bar: a line above the plot says to swipe it (the laptop shows none)
+    assert page.locator("#arc-plot .image-container").evaluate("e => e.scrollWidth > e.clientWidth + 100")
+    hint = page.locator("#plot-hint")
+    assert hint.is_visible() and "Swipe the plot sideways" in hint.inner_text()
+    hint_box = hint.bounding_box()
+    assert hint_box is not None and hint_box["y"] + hint_box["height"] <= frame["y"] + 1, (hint_box, frame)
     # the preview player comes right after its button, before skip, the track alone and the rating (it came
     # after them all, so a tap on the button changed nothing in view)
     boxes = {k: page.locator(k).bounding_box() for k in ("#preview-btn", "#preview", "#skip-btn", "#rating")}
