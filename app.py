@@ -52,6 +52,7 @@ CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
 #: alone and the rating: a tap on "Preview on the video" changed nothing in view. There the controls' column
 #: gives its items to the row (display: contents) and the player is ordered right after the preview button.
 #: Gradio cuts a long file name to one line ("harbo… .wav", "harbou… .zip" at 390 px): the downloads wrap.
+#: The five rating choices share one line on a phone (the 5 sat alone on a second line).
 CSS = """#plot-hint { display: none !important; }
 @media (max-width: 640px) {
   #arc-plot .image-container { overflow-x: auto; }
@@ -63,6 +64,8 @@ CSS = """#plot-hint { display: none !important; }
   #pick-col > .form:first-child, #pick-col > #preview-btn, #pick-col > #preview-error { order: 0; }
   #preview-col { order: 1; flex: 1 1 100%; }
   #downloads td.download, #data-file td.download { min-width: max-content; }
+  #rating .wrap { flex-wrap: nowrap; gap: 6px; }
+  #rating .wrap label { padding-left: 8px; padding-right: 8px; flex: 1 1 0; min-width: 0; }
 }
 #downloads td.filename, #data-file td.filename { flex-wrap: wrap; min-width: 0; }
 #downloads td.filename .stem, #data-file td.filename .stem { white-space: normal; overflow-wrap: anywhere; }"""

@@ -311,6 +311,8 @@ def test_phone_keeps_the_fit_column_in_view(server, browser, two_shots):
     boxes = {k: page.locator(k).bounding_box() for k in ("#preview-btn", "#preview", "#skip-btn", "#rating")}
     assert all(boxes.values()), boxes
     assert boxes["#preview-btn"]["y"] < boxes["#preview"]["y"] < boxes["#skip-btn"]["y"] < boxes["#rating"]["y"], boxes
+    stars = [b["y"] for b in (label.bounding_box() for label in page.locator("#rating label").all()) if b]
+    assert len(stars) == 5 and len(set(stars)) == 1, stars  # 1 to 5 on one line (the 5 wrapped alone)
     # a file offered for download shows its whole name (Gradio cut it to "my-data-2… .json", "harbo… .wav")
     page.get_by_text("Your data", exact=True).last.click()
     page.locator("#export-btn").click()
