@@ -206,8 +206,9 @@ def _library_tab(gr: Any, service: SoundtrackService) -> dict[str, Any]:
         c["folder_btn"] = gr.Button("Index folder", elem_id="index-btn")
     c["catalogue"] = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue (click a row to hear the track)",
                                   interactive=False, elem_id="catalogue")
+    # autoplay: "click a row to hear the track" (a click only loaded the player, below the table and off screen)
     c["lib_audio"] = gr.Audio(label=f"The track you click (its first {EXCERPT_S:g} s)", type="filepath",
-                              interactive=False, elem_id="lib-audio")
+                              interactive=False, autoplay=True, elem_id="lib-audio")
     return c
 
 

@@ -426,6 +426,10 @@ def test_library_tab_plays_a_track_alone(server, browser):
     page.locator("#catalogue").get_by_text("slow-lament").first.click()
     page.locator("#lib-audio button.play-pause-button").wait_for(timeout=30_000)  # a player with the track
     expect(page.locator("#lib-audio")).to_contain_text(re.compile(r"slow-lament \((its first 30|all [\d.]+) s\)"))
+    # it plays at the click (the player sits under the table, off screen on a laptop and a phone): the
+    # player's clock moves on by itself
+    page.wait_for_function("() => /\\b0:0[1-9]\\b/.test(document.querySelector('#lib-audio').innerText)",
+                           timeout=20_000)
     assert page.locator("#lib-note").inner_text().strip() == ""
     page.close()
 
