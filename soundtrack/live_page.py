@@ -250,9 +250,13 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
     def on_start(sess, clip_sound="auto"):
         try:
             video, with_sound = live.prepare(sess, clip_sound)
-            return "", publish(video), with_sound
+            return "", publish(video), with_sound, True
         except Exception as err:
-            return _message(err), None, False
+            return _message(err), None, False, False
+
+    def go_on(ready):  # Play live refused (its message is on show): stop here, start no stream (the score's
+        if not ready:  # player was left showing "playing" at 0:00 / 0:00 beside the error)
+            raise gr.Error("", visible=False, print_exception=False)
 
     def on_stream(sess, key, style, tok, clip_sound="auto", duck_db=UNDER_DB):
         try:
@@ -286,8 +290,9 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         with_sound = gr.Checkbox(False, visible=False, elem_id="live-clip-sound")  # the clip's dialogue plays
         mute = "(keep) => { const v = document.querySelector('#live-video video'); if (v) { v.muted = !keep; } }"
         controls = list(sound or ())
-        started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound])
-        streaming = started.then(None, [with_sound], None, js=mute).then(
+        ready = gr.State(False)  # whether the last Play live found a clip to play
+        started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound, ready])
+        streaming = started.then(go_on, [ready], None).success(None, [with_sound], None, js=mute).then(
             on_stream, [session, key, style, token, *controls], [audio, status], concurrency_limit=4)
         # Stop halts the clip as well as the score (the clip played on, with its dialogue), and says so.
         halt = ("() => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "

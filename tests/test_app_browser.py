@@ -460,3 +460,29 @@ def test_the_clip_sound_choice_reaches_preview_and_compose(server, browser, tmp_
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-clip-sound.png"), full_page=True)
     page.close()
+
+
+def test_live_tab_refuses_without_a_clip_and_plays_after_one(server, browser, two_shots):
+    """Play live before any analysis said so, but still started the score's stream: its player showed
+    "playing" at 0:00 / 0:00 beside the error. The refusal now starts nothing; after an analysis it plays."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#live-start").click()
+    expect(page.locator("#live-status")).to_contain_text("analyse a clip in the first tab", timeout=20_000)
+    page.wait_for_timeout(2000)  # the old chain went on to the stream here
+    assert page.locator("#live-audio audio").count() == 0
+    expect(page.locator("#live-status")).to_contain_text("analyse a clip in the first tab")
+    assert page.locator(".toast-body").count() == 0  # the stop is silent: the status line says it all
+    page.close()
+
+    page = _analysed(browser, server, two_shots, viewport={"width": 390, "height": 844})
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#live-start").click()
+    expect(page.locator("#live-status")).to_contain_text(re.compile(r"Live: \d+\.\d / \d+\.\d s"), timeout=60_000)
+    page.locator("#live-audio audio").wait_for(state="attached", timeout=20_000)
+    page.locator("#live-stop").click()
+    page.close()
