@@ -153,7 +153,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["skip"] = gr.Button("Skip to the next track", size="sm", elem_id="skip-btn")
             c["alone_btn"] = gr.Button("Hear the track alone", size="sm", elem_id="alone-btn")
             c["alone"] = gr.Audio(label="The track alone (the section used)", type="filepath", interactive=False,
-                                  elem_id="alone")
+                                  autoplay=True, elem_id="alone")  # "Hear": it plays (it only loaded)
             c["rating"] = gr.Radio(["1", "2", "3", "4", "5"], label="Your rating", elem_id="rating")
             c["rate_btn"] = gr.Button("Submit rating", elem_id="rate-btn")
             c["feedback_note"] = gr.Markdown(elem_id="feedback-note")
