@@ -176,3 +176,21 @@ def test_a_changed_or_retired_recipe_is_not_kept_from_an_earlier_build(tmp_path,
     stamp = (tmp_path / f"{first.slug}.ogg").stat().st_mtime_ns
     assert [r.id for r in demo_library(tmp_path, recordings=False, progress=False).list()] == [records[0].id]
     assert (tmp_path / f"{first.slug}.ogg").stat().st_mtime_ns == stamp  # the same recipe: nothing redone
+
+
+def test_a_loud_demo_track_is_limited_not_clipped(tmp_path):
+    """The loudest recipe (brass at 1.3-1.35 velocity) had 0.18 % of its samples flat at full scale, and its
+    Vorbis file swung 0.5 dB past it: the render people hear is bent under -1 dBTP and encoded so that it
+    stays under full scale."""
+    import soundfile as sf
+
+    from analysis.media.loudness import CEILING, true_peak
+    from matching.library.demo import _render
+
+    piece = next(p for p in PIECES if p.slug == "chorale-alarm")
+    audio, rendered = _render(piece, tmp_path)
+    assert rendered
+    y, _ = sf.read(audio, dtype="float32")
+    assert np.abs(y).max() < 0.99  # nothing at or past full scale once decoded
+    assert true_peak(y) < 1.0  # nor between samples
+    assert true_peak(y) > 0.5 * CEILING  # still a loud track: limited, not turned down
