@@ -87,6 +87,11 @@ class LiveSynth:
         self._sounding: dict[tuple[int, int], list[int]] = {}
         self.position = 0  # samples rendered so far
         self.record = NoteRecord()
+        self.gain = 1.0  # output level (linear), set once before the first note (composer.live.balance)
+
+    def set_volume(self, role: int, volume: int) -> None:
+        """Channel volume (MIDI CC7, 0-127; FluidSynth plays 40 log10(cc / 127) dB) of channel ``role``."""
+        self._synth.cc(self.channels[role].channel, 7, int(volume))
 
     def schedule(self, notes: Sequence[tuple[int, int, int, int]], role: int) -> None:
         """Add ``(on_sample, off_sample, pitch, velocity)`` notes for channel ``role`` (index in ``channels``)."""
@@ -141,6 +146,7 @@ class LiveSynth:
         """The next ``n`` frames as float32 ``(n, 2)``."""
         end = self.position + n
         out = np.empty((n, 2), np.float32)
+        scale = np.float32(self.gain / 32768.0)
         filled = 0
         while True:
             next_on = self._pending[0][0] if self._pending else math.inf
@@ -149,7 +155,7 @@ class LiveSynth:
             if t > self.position:
                 k = t - self.position
                 block = np.asarray(self._synth.get_samples(k), np.int16).reshape(-1, 2)
-                out[filled:filled + k] = block * np.float32(1.0 / 32768.0)
+                out[filled:filled + k] = block * scale
                 filled += k
                 self.position = t
             if t >= end:

@@ -24,6 +24,7 @@ import pretty_midi
 
 from analysis.errors import ParameterError
 from analysis.media.synth import soundfont_path
+from composer.live.balance import session_mix
 from composer.live.engine import Channel, LiveSynth
 from composer.live.planner import Bar, BarPlanner, HarmonicState, choose_mood
 from composer.music.arranger import Part
@@ -114,7 +115,9 @@ class LiveComposer:
         self.source = self._planner.source.name
         channels = _channels(self.style, self.instrument)
         self._role_of = {c.role: i for i, c in enumerate(channels)}
-        self._synth = LiveSynth(channels, soundfont=soundfont_path(soundfont), sample_rate=sample_rate)
+        font = soundfont_path(soundfont)
+        self._synth = LiveSynth(channels, soundfont=font, sample_rate=sample_rate)
+        self._balance(channels, font)
         self._closed = False
         self._lock = threading.RLock()
         self._bars: deque[_Placed] = deque()  # planned bars not yet fully played (and the one playing)
@@ -211,6 +214,15 @@ class LiveComposer:
             synth.close()
 
     # ------------------------------------------------------------------ internals
+    def _balance(self, channels: tuple[Channel, ...], font: Path) -> None:
+        """The lead over the rest and the level of the style, from a trial (:mod:`composer.live.balance`)."""
+        trial = BarPlanner(self.style, self._planner.source, self.instrument, 0)
+        key = (repr(self.style), self.instrument, self.source, str(font))  # a Style holds dicts: not hashable
+        mix = session_mix(key, trial, channels, font)
+        for i, ch in enumerate(channels):
+            self._synth.set_volume(i, mix.lead_volume if ch.role == "lead" else mix.bed_volume)
+        self._synth.gain = mix.gain
+
     @staticmethod
     def _differs(planned: tuple[float, float], target: tuple[float, float], bar: Bar) -> bool:
         if max(abs(planned[0] - target[0]), abs(planned[1] - target[1])) >= TURN_THRESHOLD:
