@@ -283,16 +283,24 @@ def test_tracks_that_cannot_be_fitted_are_passed_over(clip, library, tmp_path) -
     (folder / "gone.wav").unlink()
     y, sr = soundfile.read(folder / "edited.wav")
     soundfile.write(folder / "edited.wav", y[: sr // 2], sr)
+    why = {"gone": "gone.wav is gone", "edited": "edited.wav changed since it was analysed"}
+    # the three copies score within a thousandth of each other, so their order is the ranker's to choose:
+    # each unusable one ranked above "fits" is passed over, and said to be
+    above = [m.title for m in matching.rank(va, lib, k=4)]
+    above = above[: above.index("fits")]
     result = score_video(path, library=lib, threshold=0.0, out_dir=tmp_path / "out", clip_analysis=va)
-    assert result.chosen == "match" and result.match.title == "fits" and "best usable" in result.reason
+    assert result.chosen == "match" and result.match.title == "fits"
+    assert ("best usable" in result.reason) == bool(above)
     passed = "\n".join(result.warnings)
-    assert "gone.wav is gone" in passed and "edited.wav changed since it was analysed" in passed
+    assert all(why[t] in passed for t in above if t in why), (above, passed)
     _close_to_clip(result.outputs["mp4"], path)
 
     (folder / "fits.wav").unlink()
     composed = score_video(path, library=lib, threshold=0.0, out_dir=tmp_path / "out2", clip_analysis=va,
                            source="rules", musicxml=False)
     assert composed.chosen == "compose" and "the 4 matches at or above" in composed.reason
+    passed = "\n".join(composed.warnings)
+    assert why["gone"] in passed and why["edited"] in passed
     assert any(w.startswith("passed over short: too short, even slowed down it covers") for w in composed.warnings)
 
 
