@@ -487,3 +487,34 @@ def test_the_drums_get_a_percussion_part(tmp_path) -> None:
     beats = to_beats([n.start for n in drums.notes], piece.plan.tempo_map)
     want = {(int(s), n.pitch) for s, n in zip(quantise(beats, beats)[0], drums.notes, strict=True)}
     assert onsets == want
+
+
+def test_a_raga_keeps_one_spelling_of_its_tonic_through_a_turn_of_mode(tmp_path) -> None:
+    """A raga on C# from grief to hope: the score read C# minor (4 sharps), then Db major (5 flats), every
+    note changing letter at the turn. Now C# minor turns to C# major, and the lead's tonic stays C#."""
+    from analysis.arc import grid
+    from composer.music.harmony import key_sections
+
+    t = grid(40.0, 0.5)
+    arc = EmotionArc.from_va(t, np.linspace(-0.7, 0.7, t.size), np.zeros(t.size))
+    piece = composer.compose(arc, cuts=(12.0, 27.0), duration=40.0, style="indian_raga", seed=0, source="rules")
+    sections = key_sections(piece.plan)
+    assert piece.plan.tonic == 1 and [m for _, m in sections] == ["minor", "major"]
+    lead = converter.parse(str(piece.write_musicxml(tmp_path / "raga.musicxml"))).parts[0]
+    signatures = [(ks.measureNumber, ks.sharps, ks.mode) for ks in lead.recurse().getElementsByClass(key.KeySignature)]
+    assert signatures == [(1, 4, "minor"), (sections[1][0] + 1, 7, "major")]
+    assert key_signature(piece.plan, sections[1][0]) == (7, "major")
+    after = [p.name for n in lead.recurse().notes if n.measureNumber > sections[1][0] for p in n.pitches]
+    assert after.count("C#") > 0 and after.count("D-") == 0
+
+
+@pytest.mark.parametrize(("tonic", "modes", "want"), [
+    (1, ["major"], (-5, -8)), (1, ["minor"], (7, 4)), (1, ["major", "minor"], (7, 4)),
+    (8, ["major", "minor"], (-4, -7)), (8, ["minor"], (8, 5)), (6, ["major"], (6, 3)), (2, ["major", "minor"], (2, -1)),
+])
+def test_the_tonic_is_spelled_once_with_the_fewest_accidentals(tonic: int, modes: list[str], want) -> None:
+    """Db major alone, C# minor alone; both modes on C#: C# (7 and 4 sharps; Db minor would need 8 flats)."""
+    from composer.output.notation.keys import signatures
+
+    got = signatures(tonic, modes)
+    assert (got["major"], got["minor"]) == want

@@ -22,9 +22,10 @@ import numpy as np
 import pretty_midi
 
 from composer.music.arranger import Part
-from composer.music.harmony import PITCH_NAMES, HarmonyPlan, key_sections
+from composer.music.harmony import HarmonyPlan, key_sections
 from composer.output.notation.clefs import choose_clefs, clef_xml
 from composer.output.notation.dynamics import dynamic_marks
+from composer.output.notation.keys import signatures
 from composer.output.notation.percussion import CLEF, hit_ends, instruments_xml, unpitched_xml
 from composer.output.notation.spelling import pitch_xml, spell, tonic_letter
 from composer.output.notation.transpose import defaults_xml, for_part_xml
@@ -208,14 +209,11 @@ def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], 
 
 
 def key_signature(plan: HarmonyPlan, bar: int = 0) -> tuple[int, str]:
-    """Fifths and mode of the plan's key at ``bar`` (:func:`~composer.music.harmony.key_sections`)."""
-    mode = next(m for first, m in reversed(key_sections(plan)) if first <= bar)
-    return _fifths(plan.tonic, mode), mode
-
-
-def _fifths(tonic: int, mode: str) -> int:
-    fifths = ((tonic + (3 if mode == "minor" else 0)) * 7) % 12
-    return fifths - 12 if fifths > 6 or (fifths == 6 and "b" in PITCH_NAMES[tonic % 12]) else fifths
+    """Fifths and mode of the plan's key at ``bar`` (:func:`~composer.music.harmony.key_sections`), the
+    tonic spelled alike in every section (:func:`composer.output.notation.keys.signatures`)."""
+    sections = key_sections(plan)
+    mode = next(m for first, m in reversed(sections) if first <= bar)
+    return signatures(plan.tonic, (m for _, m in sections))[mode], mode
 
 
 def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
@@ -259,10 +257,11 @@ def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections
     bars: list[list[str]] = [[] for _ in range(total // BAR)]
     keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
     new_key = {}
+    fifths = signatures(plan.tonic, (m for _, m in sections))
     for first, mode in [] if part.drum else sections:
         if first >= len(bars):
             break
-        keys[first:] = [(_fifths(plan.tonic, mode), mode)] * (len(bars) - first)
+        keys[first:] = [(fifths[mode], mode)] * (len(bars) - first)
         new_key[first] = f"<key><fifths>{keys[first][0]}</fifths><mode>{mode}</mode></key>"
     written: list[list[int]] = [[] for _ in bars]  # the pitches each bar writes, tied pieces included
     for n in notes:
