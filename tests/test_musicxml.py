@@ -518,3 +518,27 @@ def test_the_tonic_is_spelled_once_with_the_fewest_accidentals(tonic: int, modes
 
     got = signatures(tonic, modes)
     assert (got["major"], got["minor"]) == want
+
+
+@pytest.mark.parametrize("source", ["rules", "learned"])
+def test_a_piano_is_one_part_on_a_grand_staff(source: str, tmp_path) -> None:
+    """piano_solo's melody, left-hand arpeggios and bass were three piano parts of one staff each; a pianist
+    reads one part on two staves under a brace: the melody on the upper (treble) staff, arpeggios and bass
+    on the lower (bass), each note back at its onset and pitch."""
+    arc = EmotionArc.constant(16.0, valence=0.3, arousal=0.4)
+    piece = composer.compose(arc, cuts=(7.5,), duration=16.0, style="piano_solo", seed=0, source=source)
+    roles = {p.name: p for p in piece.parts if not p.is_drum}
+    assert {p.program for p in roles.values()} == {0} and set(roles) == {"lead", "arpeggio", "bass"}
+    path = piece.write_musicxml(tmp_path / "piano.musicxml")
+    root = ET.parse(path).getroot()
+    assert len(root.findall("part-list/score-part")) == len(root.findall("part")) == 1
+    attrs = root.find("part/measure/attributes")
+    assert attrs.findtext("staves") == "2" and attrs.findtext("part-symbol") == "brace"
+    assert [(c.get("number"), c.findtext("sign")) for c in attrs.iter("clef")] == [("1", "G"), ("2", "F")]
+    for note in root.iter("note"):
+        assert (note.findtext("staff"), note.findtext("voice")) in {("1", "1"), ("2", "5")}
+    upper, lower = converter.parse(str(path)).parts
+    below = Part("left hand", 0, False, roles["arpeggio"].notes + roles["bass"].notes)
+    for staff, part in ((upper, roles["lead"]), (lower, below)):
+        want, got = expected(part, piece.plan), sounding(staff)
+        assert [(o, p) for o, _, p in got] == [(o, p) for o, _, p in want]

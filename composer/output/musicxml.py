@@ -25,6 +25,7 @@ from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.output.notation.clefs import choose_clefs, clef_xml
 from composer.output.notation.dynamics import dynamic_marks
+from composer.output.notation.grandstaff import instruments, upper_staff
 from composer.output.notation.keys import signatures
 from composer.output.notation.percussion import CLEF, hit_ends, instruments_xml, unpitched_xml
 from composer.output.notation.spelling import pitch_xml, spell, tonic_letter
@@ -159,22 +160,33 @@ Head = tuple[str, str, str]
 REST: Head = ("<rest/>", "", "")
 
 
-def _note(piece: Piece, head: Head, ties: tuple[bool, bool], *, chord: bool = False, tuplet: str = "") -> str:
+def _note(piece: Piece, head: Head, ties: tuple[bool, bool], *, chord: bool = False, tuplet: str = "",
+          staff: int = 0) -> str:
     """One ``<note>``, children in schema order (chord, pitch|unpitched|rest, duration, tie, instrument,
-    voice, type, dot, time-modification, notehead, notations) so strict readers accept it."""
+    voice, type, dot, time-modification, notehead, staff, notations) so strict readers accept it; on
+    ``staff`` 2 of a grand staff in voice 5 (the lower staff's first voice in notation programs)."""
     stop, start = ties
     pitch, instrument, notehead = head
     xml = ["<note>", "<chord/>" if chord else "", pitch, f"<duration>{piece.ticks}</duration>",
            '<tie type="stop"/>' if stop else "", '<tie type="start"/>' if start else "", instrument,
-           f"<voice>1</voice><type>{piece.kind}</type>", "<dot/>" * piece.dots]
+           f"<voice>{_voice(staff)}</voice><type>{piece.kind}</type>", "<dot/>" * piece.dots]
     if piece.triplet:
         xml.append("<time-modification><actual-notes>3</actual-notes><normal-notes>2</normal-notes></time-modification>")
-    xml.append(notehead)
+    xml.append(notehead + _staff(staff))
     marks = ('<tied type="stop"/>' if stop else "") + ('<tied type="start"/>' if start else "")
     marks += f'<tuplet type="{tuplet}" bracket="yes"/>' if tuplet and not chord else ""
     if marks:
         xml.append(f"<notations>{marks}</notations>")
     return "".join(xml) + "</note>"
+
+
+def _voice(staff: int) -> int:
+    return 5 if staff == 2 else 1
+
+
+def _staff(staff: int) -> str:
+    """``<staff>`` of a note or direction on a grand staff (``staff`` 1 or 2); "" on a part of one staff."""
+    return f"<staff>{staff}</staff>" if staff else ""
 
 
 def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]]) -> dict[QNote, Head]:
@@ -191,20 +203,22 @@ def _spellings(notes: list[QNote], plan: HarmonyPlan, keys: list[tuple[int, str]
     return out
 
 
-def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], names: dict[QNote, Head]) -> list[str]:
+def _slice_xml(a: int, b: int, sounding: list[QNote], triplets: frozenset[int], names: dict[QNote, Head],
+               staff: int = 0) -> list[str]:
     """The notes, chords or rests that write one slice, tied across its pieces and to the slices around it."""
     if not sounding and b - a == BAR:
-        return [f'<note><rest measure="yes"/><duration>{BAR}</duration><voice>1</voice></note>']
+        return [f'<note><rest measure="yes"/><duration>{BAR}</duration><voice>{_voice(staff)}</voice>'
+                f"{_staff(staff)}</note>"]
     triplet = a // DIVISIONS in triplets
     values = pieces(a, b, triplet)
     out = []
     for k, piece in enumerate(values):
         tuplet = ("start" if a % DIVISIONS == 0 else "stop" if b % DIVISIONS == 0 else "") if piece.triplet else ""
         if not sounding:
-            out.append(_note(piece, REST, (False, False), tuplet=tuplet))
+            out.append(_note(piece, REST, (False, False), tuplet=tuplet, staff=staff))
         for j, n in enumerate(sounding):
             ties = (k > 0 or n.start < a, k < len(values) - 1 or n.end > b)
-            out.append(_note(piece, names[n], ties, chord=j > 0, tuplet=tuplet))
+            out.append(_note(piece, names[n], ties, chord=j > 0, tuplet=tuplet, staff=staff))
     return out
 
 
@@ -237,99 +251,144 @@ def _tempo_marks(plan: HarmonyPlan) -> dict[int, str]:
     return out
 
 
-class Written(NamedTuple):
-    """One part as the score writes it: quantised ``notes``, its ``triplets`` beats, the GM ``program`` and
-    ``marks``, ``(tick, <direction>)`` of its tempo and dynamic marks in time order."""
+class Staff(NamedTuple):
+    """One staff's quantised ``notes`` and the beats it writes in ``triplets``."""
 
     notes: list[QNote]
     triplets: frozenset[int]
+
+
+class Written(NamedTuple):
+    """One part as the score writes it: its ``staves`` (two for a keyboard or harp on a grand staff, the
+    upper first), the GM ``program`` and ``marks``, ``(tick, <direction>)`` of its tempo and dynamic marks
+    in time order, written with the first staff."""
+
+    staves: list[Staff]
     program: int
     marks: list[tuple[int, str]]
     drum: bool = False
 
 
-def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections: list[tuple[int, str]]) -> str:
-    """One ``<part>``: attributes in the first measure, a new key at each of ``sections`` (the
-    plan's :func:`~composer.music.harmony.key_sections`), a new clef where :func:`choose_clefs` changes
-    it for the part's player, its marks at the slices they fall in. A drum part has no key, the
-    percussion clef and unpitched notes (:mod:`composer.output.notation.percussion`)."""
-    notes, triplets, marks = part.notes, part.triplets, list(part.marks)
-    bars: list[list[str]] = [[] for _ in range(total // BAR)]
-    keys = [(0, "major")] * len(bars)  # the key signature of each bar: (sharps > 0, flats < 0; mode)
-    new_key = {}
+def _keys(plan: HarmonyPlan, sections: list[tuple[int, str]], bars: int) -> tuple[list[tuple[int, str]],
+                                                                                 dict[int, str]]:
+    """The key signature of each bar (sharps > 0, flats < 0; mode) and the ``<key>`` of each bar that
+    starts one of ``sections`` (the plan's :func:`~composer.music.harmony.key_sections`)."""
+    keys, new_key = [(0, "major")] * bars, {}
     fifths = signatures(plan.tonic, (m for _, m in sections))
-    for first, mode in [] if part.drum else sections:
-        if first >= len(bars):
+    for first, mode in sections:
+        if first >= bars:
             break
-        keys[first:] = [(fifths[mode], mode)] * (len(bars) - first)
+        keys[first:] = [(fifths[mode], mode)] * (bars - first)
         new_key[first] = f"<key><fifths>{keys[first][0]}</fifths><mode>{mode}</mode></key>"
+    return keys, new_key
+
+
+def _staff_bars(index: int, staff: Staff, number: int, part: Written, total: int, plan: HarmonyPlan,
+                keys: list[tuple[int, str]], marks: list[tuple[int, str]]) -> tuple[list[list[str]], list[str]]:
+    """The notes and ``marks`` of one staff (``number`` 1 or 2 of a grand staff, 0 alone) bar by bar, and
+    the clef of each bar (:func:`choose_clefs`; a grand staff's lower staff prefers the bass clef)."""
+    notes, triplets = staff
+    bars: list[list[str]] = [[] for _ in range(total // BAR)]
     written: list[list[int]] = [[] for _ in bars]  # the pitches each bar writes, tied pieces included
     for n in notes:
         for bar in range(n.start // BAR, min(-(-n.end // BAR), len(bars))):
             written[bar].append(n.pitch)
-    clefs = [CLEF] * len(bars) if part.drum else [clef_xml(c) for c in choose_clefs(written, part.program)]
-    for i, bar in enumerate(bars):
-        clef = clefs[i] if i == 0 or clefs[i] != clefs[i - 1] else ""
-        if i == 0:
-            bar.append(f"<attributes><divisions>{DIVISIONS}</divisions>{new_key.get(0, '')}"
-                       f"<time><beats>4</beats><beat-type>4</beat-type></time>{clef}{for_part_xml(part.program)}"
-                       "</attributes>")
-        elif i in new_key or clef:
-            bar.append(f"<attributes>{new_key.get(i, '')}{clef}</attributes>")
+    first = "bass" if number == 2 else None
+    clefs = ([CLEF] * len(bars) if part.drum
+             else [clef_xml(c, number) for c in choose_clefs(written, part.program, first=first)])
     names = ({n: unpitched_xml(n.pitch, f"P{index + 1}") for n in notes} if part.drum
              else _spellings(notes, plan, keys))
+    marks = list(marks)
     for a, b, sounding in _slices(notes, triplets, total):
         while marks and marks[0][0] < b:
-            offset = marks[0][0] - a
-            bars[a // BAR].append(marks.pop(0)[1].format(offset=f"<offset>{offset}</offset>" if offset > 0 else ""))
-        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, names))
-    body = "\n".join(f'<measure number="{i + 1}">\n' + "\n".join(bar) + "\n</measure>" for i, bar in enumerate(bars))
-    return f'<part id="P{index + 1}">\n{body}\n</part>'
+            offset = f"<offset>{marks[0][0] - a}</offset>" if marks[0][0] > a else ""
+            bars[a // BAR].append(marks.pop(0)[1].format(offset=offset + _staff(number)))
+        bars[a // BAR].extend(_slice_xml(a, b, sounding, triplets, names, number))
+    return bars, clefs
 
 
-def _part_list(parts: Sequence[Part]) -> str:
-    """``<part-list>``: the part's role and GM instrument, one MIDI channel each (10 skipped: drums);
+def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections: list[tuple[int, str]]) -> str:
+    """One ``<part>``: attributes in the first measure, a new key at each of ``sections``, a new clef where
+    :func:`choose_clefs` changes it for the part's player, its marks at the slices they fall in. A grand
+    staff writes its upper staff, backs up a bar and writes its lower one. A drum part has no key, the
+    percussion clef and unpitched notes (:mod:`composer.output.notation.percussion`)."""
+    n_bars = total // BAR
+    keys, new_key = _keys(plan, [] if part.drum else sections, n_bars)
+    grand = len(part.staves) > 1
+    rows = [_staff_bars(index, staff, k if grand else 0, part, total, plan, keys, part.marks if k == 1 else [])
+            for k, staff in enumerate(part.staves, 1)]
+    staves = f"<staves>{len(rows)}</staves><part-symbol>brace</part-symbol>" if grand else ""
+    backup = f"<backup><duration>{BAR}</duration></backup>"
+    measures = []
+    for i in range(n_bars):
+        clef = "".join(clefs[i] for _, clefs in rows if i == 0 or clefs[i] != clefs[i - 1])
+        if i == 0:
+            head = [f"<attributes><divisions>{DIVISIONS}</divisions>{new_key.get(0, '')}"
+                    f"<time><beats>4</beats><beat-type>4</beat-type></time>{staves}{clef}"
+                    f"{for_part_xml(part.program)}</attributes>"]
+        else:
+            head = [f"<attributes>{new_key.get(i, '')}{clef}</attributes>"] if i in new_key or clef else []
+        body = [line for k, (bars, _) in enumerate(rows) for line in ([backup] if k else []) + bars[i]]
+        measures.append(f'<measure number="{i + 1}">\n' + "\n".join(head + body) + "\n</measure>")
+    return f'<part id="P{index + 1}">\n' + "\n".join(measures) + "\n</part>"
+
+
+def _part_list(instruments: Sequence[Sequence[Part]]) -> str:
+    """``<part-list>``: each instrument's roles and GM name, one MIDI channel each (10 skipped: drums);
     a drum part names each drum it plays, all on channel 10."""
     out = ["<part-list>"]
-    for i, part in enumerate(parts, 1):
+    for i, group in enumerate(instruments, 1):
+        roles = " + ".join(p.name for p in group)
+        part = group[0]
         if part.is_drum:
             keys = sorted({n.pitch for n in part.notes})
-            out.append(f'<score-part id="P{i}"><part-name>{escape(f"{part.name} (Percussion)")}</part-name>'
+            out.append(f'<score-part id="P{i}"><part-name>{escape(f"{roles} (Percussion)")}</part-name>'
                        f'{instruments_xml(keys, f"P{i}")}</score-part>')
             continue
         name = pretty_midi.program_to_instrument_name(part.program)
-        out.append(f'<score-part id="P{i}"><part-name>{escape(f"{part.name} ({name})")}</part-name>'
+        out.append(f'<score-part id="P{i}"><part-name>{escape(f"{roles} ({name})")}</part-name>'
                    f'<score-instrument id="P{i}-I1"><instrument-name>{escape(name)}</instrument-name>'
                    f'</score-instrument><midi-instrument id="P{i}-I1"><midi-channel>{_CHANNELS[(i - 1) % 15]}'
                    f"</midi-channel><midi-program>{part.program + 1}</midi-program></midi-instrument></score-part>")
     return "\n".join([*out, "</part-list>"])
 
 
+def _written(group: Sequence[Part], plan: HarmonyPlan, piece_end: float, tempo: list[tuple[int, str]]) -> Written:
+    """One instrument's parts quantised, staff by staff: a keyboard or harp with several roles on a grand
+    staff (:mod:`composer.output.notation.grandstaff`), anything else on one staff."""
+    upper = upper_staff(group) if len(group) > 1 else [True]
+    members = [[p for p, u in zip(group, upper, strict=True) if u == side] for side in (True, False)]
+    staves, onsets, velocities = [], [], []
+    for notes in ([n for p in ps for n in p.notes] for ps in members if ps):
+        beats = to_beats([t for n in notes for t in (n.start, n.end)], plan.tempo_map)
+        s, e, triplets = quantise(beats[0::2], _held_to_the_beat(beats[0::2], beats[1::2], piece_end))
+        e = hit_ends(s, DIVISIONS) if group[0].is_drum else e
+        staves.append(Staff(_no_unisons([QNote(int(a), int(b), n.pitch) for a, b, n in zip(s, e, notes, strict=True)]),
+                            triplets))
+        onsets.extend(s.tolist())
+        velocities.extend(n.velocity for n in notes)
+    marks = sorted(tempo + dynamic_marks(onsets, velocities, BAR), key=lambda m: m[0])  # a tempo first at one tick
+    return Written(staves, group[0].program, marks, group[0].is_drum)
+
+
 def score_xml(parts: Sequence[Part], plan: HarmonyPlan, *, title: str, composer: str) -> bytes:
     """A MusicXML 4.0 partwise score of ``parts`` on the plan's tempo map, the pitched parts first and at
     concert pitch, with each transposing instrument's transposition (:mod:`composer.output.notation.transpose`),
-    then any drum part with notes (:mod:`composer.output.notation.percussion`)."""
+    the roles of one keyboard or harp as one part on a grand staff, then any drum part with notes
+    (:mod:`composer.output.notation.percussion`)."""
     pitched = [p for p in parts if not p.is_drum]
-    scored = pitched + [p for p in parts if p.is_drum and p.notes]
-    quantised = []
+    groups = instruments(pitched) + [[p] for p in parts if p.is_drum and p.notes]
     tempo = sorted(_tempo_marks(plan).items())  # written in the first part only
     piece_end = float(to_beats([plan.duration], plan.tempo_map)[0])
-    for i, part in enumerate(scored):
-        beats = to_beats([t for n in part.notes for t in (n.start, n.end)], plan.tempo_map)
-        s, e, triplets = quantise(beats[0::2], _held_to_the_beat(beats[0::2], beats[1::2], piece_end))
-        e = hit_ends(s, DIVISIONS) if part.is_drum else e
-        notes = [QNote(int(a), int(b), n.pitch) for a, b, n in zip(s, e, part.notes, strict=True)]
-        dynamics = dynamic_marks(s, [n.velocity for n in part.notes], BAR)
-        marks = sorted((tempo if i == 0 else []) + dynamics, key=lambda m: m[0])  # a tempo first at one tick
-        quantised.append(Written(_no_unisons(notes), triplets, part.program, marks, part.is_drum))
-    last = max([round(piece_end * DIVISIONS), 1, *(n.end for w in quantised for n in w.notes)])
+    quantised = [_written(group, plan, piece_end, tempo if i == 0 else []) for i, group in enumerate(groups)]
+    last = max([round(piece_end * DIVISIONS), 1, *(n.end for w in quantised for st in w.staves for n in st.notes)])
     total = -(-last // BAR) * BAR
     head = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>', DOCTYPE, '<score-partwise version="4.0">',
             f"<work><work-title>{escape(title)}</work-title></work>",
             f"<movement-title>{escape(title)}</movement-title>",
             f"<identification><creator type={quoteattr('composer')}>{escape(composer)}</creator>"
             f"<encoding><software>{SOFTWARE}</software></encoding></identification>",
-            defaults_xml([p.program for p in pitched]), _part_list(scored)]
+            defaults_xml([p.program for p in pitched]), _part_list(groups)]
     sections = key_sections(plan)
     body = [_part_xml(i, written, total, plan, sections) for i, written in enumerate(quantised)]
     return "\n".join([*head, *body, "</score-partwise>", ""]).encode("utf-8")

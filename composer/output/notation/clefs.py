@@ -54,10 +54,13 @@ def ledger_lines(midi: int, clef: str) -> int:
     return max(0, (step - top) // 2, (bottom - step) // 2)
 
 
-def choose_clefs(bars: Sequence[Sequence[int]], program: int) -> list[str]:
+def choose_clefs(bars: Sequence[Sequence[int]], program: int, *, first: str | None = None) -> list[str]:
     """The clef of each bar, given the MIDI pitches written in each (a bar without notes costs nothing
-    in any clef, so a change waits for the music that needs it)."""
+    in any clef, so a change waits for the music that needs it); ``first`` is the usual clef where the
+    player reads several (the bass for a grand staff's lower staff)."""
     options = readable_clefs(program)
+    if first in options:
+        options = (first, *(c for c in options if c != first))
     if len(options) == 1 or not bars:
         return [options[0]] * len(bars)
 
@@ -79,7 +82,8 @@ def choose_clefs(bars: Sequence[Sequence[int]], program: int) -> list[str]:
     return [options[k] for k in reversed(path)]
 
 
-def clef_xml(clef: str) -> str:
-    """The ``<clef>`` element of ``clef``."""
+def clef_xml(clef: str, staff: int = 0) -> str:
+    """The ``<clef>`` element of ``clef``, for ``staff`` of a grand staff when one is given."""
     sign, line, _, _ = CLEFS[clef]
-    return f"<clef><sign>{sign}</sign><line>{line}</line></clef>"
+    number = f' number="{staff}"' if staff else ""
+    return f"<clef{number}><sign>{sign}</sign><line>{line}</line></clef>"
