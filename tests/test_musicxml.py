@@ -21,6 +21,7 @@ from composer.music.harmony import HarmonyPlan
 from composer.music.notes import ChordSpan, Note
 from composer.output.musicxml import DIVISIONS, key_signature, quantise, score_xml, to_beats
 from composer.output.notation.dynamics import LEVELS
+from composer.output.notation.instruments import part_names
 
 NOTE_ORDER = ("chord", "pitch|unpitched|rest", "duration", "tie", "instrument", "voice", "type", "dot",
               "time-modification", "notehead", "staff", "notations")
@@ -100,7 +101,8 @@ def test_music21_reads_parts_names_key_and_meter(piece, written) -> None:
     pitched = [p for p in piece.parts if not p.is_drum]
     drums = [p for p in piece.parts if p.is_drum and p.notes]  # the percussion part comes last
     assert len(score.parts) == len(pitched) + len(drums) and len(pitched) >= 4
-    assert [p.partName.split(" (")[0] for p in score.parts] == [p.name for p in pitched + drums]
+    programs = [p.program for p in pitched] + [None] * len(drums)
+    assert [p.partName for p in score.parts] == [inst.name for inst in part_names(programs)]
     fifths, mode = key_signature(piece.plan)
     for i, part in enumerate(score.parts):
         if i < len(pitched):
@@ -430,10 +432,11 @@ def test_a_concert_score_gives_each_transposing_part_its_transposition(tmp_path)
     path = piece.write_musicxml(tmp_path / "horn.musicxml")
     root = ET.parse(path).getroot()
     assert root.find("defaults/concert-score") is not None
-    names = {sp.get("id"): sp.findtext("part-name").split(" (")[0] for sp in root.iter("score-part")}
+    names = {f"P{i}": p.name for i, p in enumerate(piece.parts, 1)}  # one part each: no keyboard twice
     programs = {p.name: p.program for p in piece.parts}
     assert programs["lead"] == 60 and programs["bass"] == 43 and programs["pad"] == 48
     want = {"lead": ("-4", "-7", None), "bass": ("0", "0", "-1"), "pad": None}
+    assert sum(names[part.get("id")] in want for part in root.iter("part")) == 3
     for part in root.iter("part"):
         if names[part.get("id")] in want:
             t = part.find("measure/attributes/for-part/part-transpose")
@@ -463,7 +466,7 @@ def test_the_drums_get_a_percussion_part(tmp_path) -> None:
     piece = composer.compose(arc, cuts=(6.0,), duration=12.0, seed=0, source="rules")
     drums = next(p for p in piece.parts if p.is_drum)
     root = ET.parse(piece.write_musicxml(tmp_path / "drums.musicxml")).getroot()
-    part_id = next(sp.get("id") for sp in root.iter("score-part") if sp.findtext("part-name").startswith("drums"))
+    part_id = next(sp.get("id") for sp in root.iter("score-part") if sp.findtext("part-name") == "Percussion")
     part = next(p for p in root.iter("part") if p.get("id") == part_id)
     attrs = part.find("measure/attributes")
     assert attrs.findtext("clef/sign") == "percussion" and attrs.find("key") is None
@@ -542,3 +545,27 @@ def test_a_piano_is_one_part_on_a_grand_staff(source: str, tmp_path) -> None:
     for staff, part in ((upper, roles["lead"]), (lower, below)):
         want, got = expected(part, piece.plan), sounding(staff)
         assert [(o, p) for o, _, p in got] == [(o, p) for o, _, p in want]
+
+
+def test_parts_are_named_as_players_name_their_instrument_with_its_sound(tmp_path) -> None:
+    """Parts were named "lead (French Horn)", "pad (String Ensemble 1)", with no sound for notation software
+    to play them with: now "Horn in F", "Strings", ..., abbreviated for later systems, with MusicXML's
+    sound of each instrument; two marimbas are Marimba 1 and 2."""
+    arc = EmotionArc.constant(12.0, valence=0.3, arousal=0.8)
+    want = {"cinematic": [("Horn in F", "Hn.", "brass.french-horn"), ("Strings", "Str.", "strings.group"),
+                          ("Contrabass", "Cb.", "strings.contrabass"), ("Harp", "Hp.", "pluck.harp"),
+                          ("Cello", "Vc.", "strings.cello"), ("Strings pizz.", "Str. pizz.", "strings.group"),
+                          ("Brass", "Br.", "brass.group"), ("Percussion", "Perc.", None)],
+            "west_african": [("Kalimba", "Kal.", "pitched-percussion.kalimba"),
+                             ("Acoustic Bass", "A. Bass", "pluck.bass.acoustic"),
+                             ("Marimba 1", "Mrm. 1", "pitched-percussion.marimba"),
+                             ("Xylophone", "Xyl.", "pitched-percussion.xylophone"),
+                             ("Marimba 2", "Mrm. 2", "pitched-percussion.marimba"), ("Percussion", "Perc.", None)]}
+    for style, parts in want.items():
+        piece = composer.compose(arc, cuts=(6.0,), duration=12.0, style=style, seed=0, source="rules")
+        assert len(piece.parts) == len(parts) and all(p.notes for p in piece.parts)
+        root = ET.parse(piece.write_musicxml(tmp_path / f"{style}.musicxml")).getroot()
+        got = [(sp.findtext("part-name"), sp.findtext("part-abbreviation"),
+                sp.findtext("score-instrument/instrument-sound")) for sp in root.iter("score-part")]
+        assert got == parts, style
+        assert [p.partName for p in converter.parse(str(tmp_path / f"{style}.musicxml")).parts] == [p[0] for p in parts]

@@ -3,12 +3,12 @@
 Every beat of the plan is a quarter note in 4/4, so seconds go to beats through the
 tempo map. Each note's start and end are quantised per beat to the nearer of two grids,
 sixteenths or eighth triplets, and held as integer ticks (``DIVISIONS`` per quarter), so
-every measure sums to exactly four quarters. Per part the timeline is cut at every
+every measure sums to exactly four quarters. Per staff the timeline is cut at every
 onset/offset, barline and triplet-beat boundary; each slice is a note, a chord or a rest,
 spelled with standard note types and tied where one note spans slices. One voice per
-part (overlapping notes become chords), no beams: readers beam by meter themselves. Pitch spelling,
-clefs and dynamic marks have modules of their own (:mod:`composer.output.notation.spelling`,
-:mod:`composer.output.notation.clefs`, :mod:`composer.output.notation.dynamics`).
+staff (overlapping notes become chords), no beams: readers beam by meter themselves. Pitch spelling,
+key signatures, clefs, dynamic marks, the grand staff and the part names have modules of their own in
+:mod:`composer.output.notation`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
-import pretty_midi
 
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan, key_sections
 from composer.output.notation.clefs import choose_clefs, clef_xml
 from composer.output.notation.dynamics import dynamic_marks
 from composer.output.notation.grandstaff import instruments, upper_staff
+from composer.output.notation.instruments import INSTRUMENTS, part_names
 from composer.output.notation.keys import signatures
 from composer.output.notation.percussion import CLEF, hit_ends, instruments_xml, unpitched_xml
 from composer.output.notation.spelling import pitch_xml, spell, tonic_letter
@@ -334,22 +334,23 @@ def _part_xml(index: int, part: Written, total: int, plan: HarmonyPlan, sections
 
 
 def _part_list(instruments: Sequence[Sequence[Part]]) -> str:
-    """``<part-list>``: each instrument's roles and GM name, one MIDI channel each (10 skipped: drums);
-    a drum part names each drum it plays, all on channel 10."""
+    """``<part-list>``: each part named as its player expects, with its abbreviation and MusicXML sound
+    (:mod:`composer.output.notation.instruments`), one MIDI channel each (10 skipped: drums); a drum part
+    names each drum it plays, all on channel 10."""
     out = ["<part-list>"]
-    for i, group in enumerate(instruments, 1):
-        roles = " + ".join(p.name for p in group)
+    names = part_names([None if group[0].is_drum else group[0].program for group in instruments])
+    for i, (group, inst) in enumerate(zip(instruments, names, strict=True), 1):
         part = group[0]
+        head = (f'<score-part id="P{i}"><part-name>{escape(inst.name)}</part-name>'
+                f"<part-abbreviation>{escape(inst.abbreviation)}</part-abbreviation>")
         if part.is_drum:
             keys = sorted({n.pitch for n in part.notes})
-            out.append(f'<score-part id="P{i}"><part-name>{escape(f"{roles} (Percussion)")}</part-name>'
-                       f'{instruments_xml(keys, f"P{i}")}</score-part>')
+            out.append(f'{head}{instruments_xml(keys, f"P{i}")}</score-part>')
             continue
-        name = pretty_midi.program_to_instrument_name(part.program)
-        out.append(f'<score-part id="P{i}"><part-name>{escape(f"{roles} ({name})")}</part-name>'
-                   f'<score-instrument id="P{i}-I1"><instrument-name>{escape(name)}</instrument-name>'
-                   f'</score-instrument><midi-instrument id="P{i}-I1"><midi-channel>{_CHANNELS[(i - 1) % 15]}'
-                   f"</midi-channel><midi-program>{part.program + 1}</midi-program></midi-instrument></score-part>")
+        out.append(f'{head}<score-instrument id="P{i}-I1"><instrument-name>{escape(INSTRUMENTS[part.program].name)}'
+                   f"</instrument-name><instrument-sound>{inst.sound}</instrument-sound></score-instrument>"
+                   f'<midi-instrument id="P{i}-I1"><midi-channel>{_CHANNELS[(i - 1) % 15]}</midi-channel>'
+                   f"<midi-program>{part.program + 1}</midi-program></midi-instrument></score-part>")
     return "\n".join([*out, "</part-list>"])
 
 

@@ -1,2 +1,3 @@
 """What a copyist decides beyond the notes, for the MusicXML writer (:mod:`composer.output.musicxml`):
-pitch spelling, clefs, dynamic marks, transposing instruments and the percussion staff."""
+pitch spelling, key signatures, clefs, dynamic marks, transposing instruments, the percussion staff,
+the grand staff of a keyboard or harp, and the names and sounds of the parts."""
