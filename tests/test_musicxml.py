@@ -550,17 +550,18 @@ def test_a_piano_is_one_part_on_a_grand_staff(source: str, tmp_path) -> None:
 def test_parts_are_named_as_players_name_their_instrument_with_its_sound(tmp_path) -> None:
     """Parts were named "lead (French Horn)", "pad (String Ensemble 1)", with no sound for notation software
     to play them with: now "Horn in F", "Strings", ..., abbreviated for later systems, with MusicXML's
-    sound of each instrument; two marimbas are Marimba 1 and 2."""
+    sound of each instrument (each drum its own); two marimbas are Marimba 1 and 2."""
     arc = EmotionArc.constant(12.0, valence=0.3, arousal=0.8)
     want = {"cinematic": [("Horn in F", "Hn.", "brass.french-horn"), ("Strings", "Str.", "strings.group"),
                           ("Contrabass", "Cb.", "strings.contrabass"), ("Harp", "Hp.", "pluck.harp"),
                           ("Cello", "Vc.", "strings.cello"), ("Strings pizz.", "Str. pizz.", "strings.group"),
-                          ("Brass", "Br.", "brass.group"), ("Percussion", "Perc.", None)],
+                          ("Brass", "Br.", "brass.group"), ("Percussion", "Perc.", "drum.bass-drum")],
             "west_african": [("Kalimba", "Kal.", "pitched-percussion.kalimba"),
                              ("Acoustic Bass", "A. Bass", "pluck.bass.acoustic"),
                              ("Marimba 1", "Mrm. 1", "pitched-percussion.marimba"),
                              ("Xylophone", "Xyl.", "pitched-percussion.xylophone"),
-                             ("Marimba 2", "Mrm. 2", "pitched-percussion.marimba"), ("Percussion", "Perc.", None)]}
+                             ("Marimba 2", "Mrm. 2", "pitched-percussion.marimba"),
+                             ("Percussion", "Perc.", "metal.cymbal.crash")]}
     for style, parts in want.items():
         piece = composer.compose(arc, cuts=(6.0,), duration=12.0, style=style, seed=0, source="rules")
         assert len(piece.parts) == len(parts) and all(p.notes for p in piece.parts)
@@ -568,4 +569,11 @@ def test_parts_are_named_as_players_name_their_instrument_with_its_sound(tmp_pat
         got = [(sp.findtext("part-name"), sp.findtext("part-abbreviation"),
                 sp.findtext("score-instrument/instrument-sound")) for sp in root.iter("score-part")]
         assert got == parts, style
+        drums = {int(si.get("id").rsplit("-I", 1)[1]): si.findtext("instrument-sound")
+                 for si in root.findall("part-list/score-part")[-1].iter("score-instrument")}
+        assert drums == {k: sound for k, sound in {35: "drum.bass-drum", 45: "drum.tom-tom", 42: "metal.hi-hat",
+                                                    49: "metal.cymbal.crash", 56: "metal.bells.cowbell",
+                                                    64: "drum.conga", 63: "drum.conga", 70: "rattle.maraca"}.items()
+                         if k in drums}
+        assert drums and None not in drums.values()
         assert [p.partName for p in converter.parse(str(tmp_path / f"{style}.musicxml")).parts] == [p[0] for p in parts]

@@ -21,6 +21,20 @@ POSITIONS: dict[int, tuple[str, int, str]] = {
     51: ("F", 5, "x"), 59: ("F", 5, "x"), 54: ("B", 5, "x"), 56: ("E", 5, "triangle"), 60: ("E", 5, ""),
     61: ("D", 5, ""), 62: ("B", 4, "x"), 63: ("C", 5, ""), 64: ("A", 4, ""), 70: ("F", 5, "x"),
 }
+#: GM key -> MusicXML 4.0 sound (sounds.xml), so notation software plays each drum with its own sound.
+SOUNDS: dict[int, str] = {
+    **dict.fromkeys((35, 36), "drum.bass-drum"), **dict.fromkeys((37, 38), "drum.snare-drum"), 39: "effect.hand-clap",
+    40: "drum.snare-drum.electric", **dict.fromkeys((41, 43, 45, 47, 48, 50), "drum.tom-tom"),
+    **dict.fromkeys((42, 44, 46), "metal.hi-hat"), **dict.fromkeys((49, 57), "metal.cymbal.crash"),
+    **dict.fromkeys((51, 53, 59), "metal.cymbal.ride"), 52: "metal.cymbal.chinese", 54: "drum.tambourine",
+    55: "metal.cymbal.splash", 56: "metal.bells.cowbell", 58: "rattle.vibraslap",
+    **dict.fromkeys((60, 61), "drum.bongo"),
+    **dict.fromkeys((62, 63, 64), "drum.conga"), **dict.fromkeys((65, 66), "drum.timbale"),
+    **dict.fromkeys((67, 68), "metal.bells.agogo"), 69: "rattle.cabasa", 70: "rattle.maraca",
+    **dict.fromkeys((71, 72), "effect.whistle"), **dict.fromkeys((73, 74), "wood.guiro"), 75: "wood.claves",
+    **dict.fromkeys((76, 77), "wood.wood-block"), **dict.fromkeys((78, 79), "drum.cuica"),
+    **dict.fromkeys((80, 81), "metal.triangle"),
+}
 #: Where a key without a place of its own is written.
 OTHER = ("C", 5, "")
 CLEF = "<clef><sign>percussion</sign></clef>"
@@ -42,10 +56,12 @@ def unpitched_xml(key: int, part_id: str) -> tuple[str, str, str]:
 
 
 def instruments_xml(keys: list[int], part_id: str) -> str:
-    """The ``<score-instrument>`` and ``<midi-instrument>`` (channel 10) of each drum key the part plays."""
+    """The ``<score-instrument>`` (with its ``<instrument-sound>`` where GM names the drum) and
+    ``<midi-instrument>`` (channel 10) of each drum key the part plays."""
     names = "".join(f'<score-instrument id="{part_id}-I{k}"><instrument-name>'
-                    f"{pretty_midi.note_number_to_drum_name(k) or f'Drum {k}'}</instrument-name></score-instrument>"
-                    for k in keys)
+                    f"{pretty_midi.note_number_to_drum_name(k) or f'Drum {k}'}</instrument-name>"
+                    + (f"<instrument-sound>{SOUNDS[k]}</instrument-sound>" if k in SOUNDS else "")
+                    + "</score-instrument>" for k in keys)
     midi = "".join(f'<midi-instrument id="{part_id}-I{k}"><midi-channel>10</midi-channel>'
                    f"<midi-unpitched>{k + 1}</midi-unpitched></midi-instrument>" for k in keys)
     return names + midi
