@@ -526,8 +526,8 @@ def test_the_tonic_is_spelled_once_with_the_fewest_accidentals(tonic: int, modes
 @pytest.mark.parametrize("source", ["rules", "learned"])
 def test_a_piano_is_one_part_on_a_grand_staff(source: str, tmp_path) -> None:
     """piano_solo's melody, left-hand arpeggios and bass were three piano parts of one staff each; a pianist
-    reads one part on two staves under a brace: the melody on the upper (treble) staff, arpeggios and bass
-    on the lower (bass), each note back at its onset and pitch."""
+    reads one part on two staves under a brace: the melody on the upper (treble) staff, the bass on the
+    lower (bass), the arpeggios where they lie; each note back at its onset and pitch."""
     arc = EmotionArc.constant(16.0, valence=0.3, arousal=0.4)
     piece = composer.compose(arc, cuts=(7.5,), duration=16.0, style="piano_solo", seed=0, source=source)
     roles = {p.name: p for p in piece.parts if not p.is_drum}
@@ -540,11 +540,31 @@ def test_a_piano_is_one_part_on_a_grand_staff(source: str, tmp_path) -> None:
     assert [(c.get("number"), c.findtext("sign")) for c in attrs.iter("clef")] == [("1", "G"), ("2", "F")]
     for note in root.iter("note"):
         assert (note.findtext("staff"), note.findtext("voice")) in {("1", "1"), ("2", "5")}
+    staves = [[(o, p) for o, _, p in sounding(staff)] for staff in converter.parse(str(path)).parts]
+    for name, where in (("lead", (0,)), ("bass", (1,)), ("arpeggio", (0, 1))):
+        for onset, _, pitch in expected(roles[name], piece.plan):
+            k, j = next((k, j) for k in where for j, (o, p) in enumerate(staves[k])
+                        if p == pitch and abs(o - onset) <= Fraction(1, 6))
+            staves[k].pop(j)
+    assert staves == [[], []]
+
+
+def test_an_arpeggio_that_climbs_moves_to_the_right_hand_for_those_bars(tmp_path) -> None:
+    """An inner part goes on a grand staff bar by bar, where it needs fewer ledger lines: a left-hand
+    arpeggio that climbs over middle C for four bars is written in the right hand there (the whole
+    arpeggio on the lower staff wrote its B4 four ledger lines over the bass clef)."""
+    lead = [Note(float(t), t + 1.0, 76 + t % 3, 80) for t in range(16)]
+    bass = [Note(float(t), t + 2.0, 36 + t % 5, 80) for t in range(0, 16, 2)]
+    low, high = (48, 52, 55, 52), (64, 67, 71, 67)
+    arp = [Note(t / 2, t / 2 + 0.5, (high if 4 <= t // 2 < 12 else low)[t % 4], 70) for t in range(32)]
+    parts = (Part("lead", 0, False, tuple(lead)), Part("arpeggio", 0, False, tuple(arp)),
+             Part("bass", 0, False, tuple(bass)))
+    path = tmp_path / "climb.musicxml"
+    path.write_bytes(score_xml(parts, plan_at_60(16.0), title="Climb", composer="Me"))
     upper, lower = converter.parse(str(path)).parts
-    below = Part("left hand", 0, False, roles["arpeggio"].notes + roles["bass"].notes)
-    for staff, part in ((upper, roles["lead"]), (lower, below)):
-        want, got = expected(part, piece.plan), sounding(staff)
-        assert [(o, p) for o, _, p in got] == [(o, p) for o, _, p in want]
+    assert {p for _, _, p in sounding(upper)} == {76, 77, 78, *high}
+    assert {p for _, _, p in sounding(lower)} == {36, 37, 38, 39, 40, *low}
+    assert sorted(o for o, _, p in sounding(upper) if p in high) == [Fraction(t, 2) for t in range(8, 24)]
 
 
 def test_parts_are_named_as_players_name_their_instrument_with_its_sound(tmp_path) -> None:

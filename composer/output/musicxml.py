@@ -357,10 +357,14 @@ def _part_list(instruments: Sequence[Sequence[Part]]) -> str:
 def _written(group: Sequence[Part], plan: HarmonyPlan, piece_end: float, tempo: list[tuple[int, str]]) -> Written:
     """One instrument's parts quantised, staff by staff: a keyboard or harp with several roles on a grand
     staff (:mod:`composer.output.notation.grandstaff`), anything else on one staff."""
-    upper = upper_staff(group) if len(group) > 1 else [True]
-    members = [[p for p, u in zip(group, upper, strict=True) if u == side] for side in (True, False)]
+    sides = [list(group[0].notes)]
+    if len(group) > 1:
+        bars = [to_beats([n.start for n in p.notes], plan.tempo_map) // 4 for p in group]
+        upper = upper_staff(group, bars)
+        sides = [[n for p, up in zip(group, upper, strict=True) for n, u in zip(p.notes, up, strict=True) if u == side]
+                 for side in (True, False)]
     staves, onsets, velocities = [], [], []
-    for notes in ([n for p in ps for n in p.notes] for ps in members if ps):
+    for notes in sides:
         beats = to_beats([t for n in notes for t in (n.start, n.end)], plan.tempo_map)
         s, e, triplets = quantise(beats[0::2], _held_to_the_beat(beats[0::2], beats[1::2], piece_end))
         e = hit_ends(s, DIVISIONS) if group[0].is_drum else e
