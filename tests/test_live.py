@@ -440,3 +440,51 @@ def test_one_calm_target_is_about_equally_loud_in_every_style() -> None:
 
     level = {s: integrated_loudness(_played(s, [(0.5, -0.6)], seconds=9.0)[SR:], SR) for s in STYLES}
     assert max(level.values()) - min(level.values()) < 4.0, level
+
+
+def _seam_clicks(chunks: list[np.ndarray], sr: int) -> list[float]:
+    """Seams (s) where the sample-to-sample jump is over 6x the 99th percentile of the jumps within 10 ms
+    around it (and over 0.02): a click, as a listener hears one (/tmp/listen/clicks.py's measure)."""
+    mono = np.concatenate(chunks).mean(axis=1).astype(np.float64)
+    jump, w = np.abs(np.diff(mono)), int(0.01 * sr)
+    seams = np.cumsum([len(c) for c in chunks])[:-1] - 1
+    clicks = []
+    for i in seams:
+        around = np.concatenate([jump[max(0, i - w):max(0, i - 2)], jump[i + 3:i + w]])
+        if around.size and jump[i] > 0.02 and jump[i] > 6 * np.percentile(around, 99):
+            clicks.append(i / sr)
+    return clicks
+
+
+def test_a_session_driven_to_its_loudest_targets_stays_under_minus_1_dbtp() -> None:
+    """indian_raga's level gain (+8.9 dB, from its calm trial) took its loudest targets past full scale: sample
+    peak 1.004, true peak +0.08 dBTP, clipped when the page converts to 16-bit. The session's output now runs
+    through a true-peak limiter that carries its gain from chunk to chunk: at most -1 dBTP, and no click at
+    a seam."""
+    from analysis.media.loudness import CEILING, true_peak
+
+    live = LiveComposer(style="indian_raga", seed=0, valence=0.5, arousal=-0.6, sample_rate=SR)
+    chunks = []
+    for seg, target in enumerate([(0.5, -0.6), (-1.0, 1.0), (1.0, 1.0)]):
+        if seg:
+            live.update(*target)
+        while live.time < 6 * (seg + 1) - 1e-9:
+            chunks.append(live.render_next(0.5))
+    live.close()
+    audio = np.concatenate(chunks)
+    assert true_peak(audio) <= CEILING * 1.0001, 20 * math.log10(true_peak(audio))
+    assert _seam_clicks(chunks, SR) == []
+
+
+def test_the_learned_west_african_session_is_about_as_loud_as_the_others() -> None:
+    """A calm learned west_african session measured -38.4 LUFS where the other styles measured -30.6 to -33.2:
+    its level gain was held back by the trial's peak (to 0.7). With a limiter on the output the gain is no
+    longer held back, and the session lands near the level the others are calibrated to."""
+    from analysis.media.loudness import integrated_loudness
+    from composer.live.balance import CALM_LUFS
+
+    live = LiveComposer(style="west_african", seed=0, source="learned", valence=0.5, arousal=-0.6, sample_rate=SR)
+    audio = np.concatenate([live.render_next(0.37) for _ in range(25)])
+    live.close()
+    level = integrated_loudness(audio[SR:], SR)
+    assert abs(level - CALM_LUFS) < 4.0, level  # was 5.9 LU under; now 2.5

@@ -12,8 +12,10 @@ from analysis.errors import ParameterError
 from analysis.filters import resample_poly
 from analysis.media.loudness import (
     CEILING,
+    STREAM_DELAY,
     TARGET_LUFS,
     TRUE_PEAK_DBTP,
+    StreamLimiter,
     integrated_loudness,
     limit_true_peak,
     normalize_file,
@@ -185,3 +187,32 @@ def test_a_composed_render_peaks_at_minus_1_dbtp(tmp_path):
     piece = compose(EmotionArc.constant(4.0, 0.6, 0.95), (2.0,), 4.0, style="piano_solo", seed=1, source="rules")
     audio, _ = sf.read(str(piece.render(tmp_path / "piece.wav")))
     assert TRUE_PEAK_DBTP - 0.2 <= reference_dbtp(audio) <= TRUE_PEAK_DBTP + 0.05
+
+
+def _swells(sr: int) -> np.ndarray:
+    """4 s of a stereo 220 Hz tone at 0.3 with 1.8 swells (true peak +6 dBTP) and a little noise."""
+    t = np.arange(4 * sr) / sr
+    x = np.sin(2 * np.pi * 220 * t) * (0.3 + 1.5 * (np.sin(2 * np.pi * 0.5 * t) > 0.9))
+    x += 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    return np.stack([x, 0.8 * x], axis=1).astype(np.float32)
+
+
+def test_the_stream_limiter_holds_every_chunk_under_the_ceiling_whatever_the_chunks():
+    """Chunks of any size give the same output as one chunk (the gain runs on across seams: no step there), under
+    -1 dBTP, the quiet tone untouched (only delayed), and the swells bent, not flattened to the ceiling's level."""
+    sr = 44100
+    x = _swells(sr)
+    whole = StreamLimiter(sr).process(x)
+    limiter, parts, at = StreamLimiter(sr), [], 0
+    for size in np.random.default_rng(1).integers(1, 9000, 200):
+        parts.append(limiter.process(x[at:at + size]))
+        at += size
+        if at >= len(x):
+            break
+    chunked = np.concatenate(parts)
+    assert chunked.shape == x.shape
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert true_peak(chunked) <= CEILING
+    quiet = slice(sr // 10, 3 * sr // 10)  # 0.1 .. 0.3 s: the tone at 0.3 (a swell from 0.36 s)
+    np.testing.assert_array_equal(chunked[quiet], x[quiet.start - STREAM_DELAY:quiet.stop - STREAM_DELAY])
+    assert true_peak(chunked) > 0.95 * CEILING

@@ -210,21 +210,35 @@ def _bent(x: np.ndarray, aim: float) -> np.ndarray:
     needs and never steps."""
     knee = KNEE * aim / CEILING
     room = aim - knee
-    out, n, w = x.copy(), len(x), 2 * _RAMP + 1
+    out, n = x.copy(), len(x)
     for a in range(0, n, _TP_BLOCK):
         b = min(a + _TP_BLOCK, n)
         lo, hi = max(a - 2 * _RAMP, 0), min(b + 2 * _RAMP, n)
         peaks = _frame_peaks(x, lo, hi, knee).astype(np.float64)
-        over = peaks > knee
-        if not over.any():
+        if not (peaks > knee).any():
             continue
         need = np.ones(b - a + 4 * _RAMP)  # frames a - 2R .. b + 2R, those past the ends need nothing
-        lift = peaks[over]
-        need[lo - (a - 2 * _RAMP) : hi - (a - 2 * _RAMP)][over] = (knee + room * np.tanh((lift - knee) / room)) / lift
-        held = _running(np.minimum, need, w)  # frames a - R .. b + R
-        sums = np.concatenate([[0.0], np.cumsum(held)])
-        out[a:b] *= ((sums[w:] - sums[:-w]) / w)[:, None]  # frames a .. b - 1
+        need[lo - (a - 2 * _RAMP) : hi - (a - 2 * _RAMP)] = _knee_gain(peaks, knee, room)
+        out[a:b] *= _ramped(need)[:, None]  # frames a .. b - 1
     return out
+
+
+def _knee_gain(peaks: np.ndarray, knee: float, room: float) -> np.ndarray:
+    """The gain per frame that bends true peaks above ``knee`` along a tanh towards ``knee + room`` (1 below)."""
+    need = np.ones(len(peaks))
+    over = peaks > knee
+    lift = peaks[over]
+    need[over] = (knee + room * np.tanh((lift - knee) / room)) / lift
+    return need
+
+
+def _ramped(need: np.ndarray) -> np.ndarray:
+    """The gain for frames ``2R .. len(need) - 2R`` (R = :data:`_RAMP`) of ``need``: held at the lowest within R
+    frames either side, then averaged over as many; never above what a frame needs, and never a step."""
+    w = 2 * _RAMP + 1
+    held = _running(np.minimum, need, w)
+    sums = np.concatenate([[0.0], np.cumsum(held)])
+    return (sums[w:] - sums[:-w]) / w
 
 
 def normalize_loudness(
@@ -268,3 +282,60 @@ def normalize_file(path: str | Path, *, target: float = TARGET_LUFS) -> tuple[fl
     out, before, after = _normalized(audio, sr, target, False)
     sf.write(str(p), out, sr, subtype=info.subtype)
     return before, after
+
+
+#: :class:`StreamLimiter`'s delay in frames: its gain looks this far ahead (the ramp's 2R, and the 6 frames past
+#: a frame that BS.1770's interpolator reads), so it is already down when a peak arrives, in whichever chunk.
+STREAM_DELAY = 2 * _RAMP + 6
+#: :class:`StreamLimiter`'s release (s): after a peak its gain comes back at most this exponentially, across
+#: chunks. Offline the gain comes back within :data:`_RAMP` frames; a stream bent bar after bar would buzz.
+RELEASE_S = 0.05
+#: :class:`StreamLimiter` aims this much (dB) under its ceiling: it cannot measure and bend again as
+#: :func:`limit_true_peak` does, and the gain moving within the interpolator's 12 taps costs a little.
+_STREAM_MARGIN_DB = 0.3
+
+
+class StreamLimiter:
+    """:func:`limit_true_peak` for audio that comes in chunks (a live stream): every chunk out stays at or under
+    ``ceiling`` true peak, with the same soft knee, and the gain it applies runs on from one chunk to the next
+    (no step at a seam). The price is :data:`STREAM_DELAY` frames of delay (1.6 ms at 44.1 kHz): the first
+    chunk out starts with as many frames of silence, and the last ones stay inside until more comes."""
+
+    def __init__(self, sr: int, channels: int = 2, *, ceiling: float = CEILING) -> None:
+        if not 0.0 < ceiling <= 1.0:
+            raise ParameterError(f"`ceiling` must be within 0 and 1 (received {ceiling})")
+        if sr <= 0:
+            raise ParameterError(f"`sr` must be positive (received {sr})")
+        aim = ceiling * 10 ** (-_STREAM_MARGIN_DB / 20)
+        self._knee = KNEE * aim / CEILING
+        self._room = aim - self._knee
+        self._log_decay = -1.0 / (RELEASE_S * sr)  # log of the release's factor a frame
+        self._tail = np.zeros((STREAM_DELAY, channels), np.float32)  # the last frames in, not yet out
+        self._need = np.ones(4 * _RAMP)  # the knee's gain of the 4R frames before the newest 6 in
+        self._cut = 0.0  # 1 - the gain of the last frame out
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """The next ``len(chunk)`` frames out (float32 (frames, channels)) for ``chunk`` in."""
+        x = np.asarray(chunk, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self._tail.shape[1]:
+            raise ParameterError(f"`chunk` must be (frames, {self._tail.shape[1]}) (received shape {x.shape})")
+        n, d = len(x), STREAM_DELAY
+        if n == 0:
+            return x.copy()
+        frames = np.concatenate([self._tail, x])  # frames[0] is the first one out
+        self._tail = frames[-d:].copy()
+        peaks = _frame_peaks(frames, d - 6, d - 6 + n, self._knee).astype(np.float64)
+        need = np.concatenate([self._need, _knee_gain(peaks, self._knee, self._room)])
+        self._need = need[-4 * _RAMP :]
+        if self._cut < 1e-6 and need.min() >= 1.0:
+            self._cut = 0.0
+            return frames[:n]
+        cut = 1.0 - _ramped(need)  # frames out: need[2R + j] is frame j + 6 of them
+        # the release: cut[j] = max(cut[j], cut[j - 1] * decay), from the last chunk's, in closed form
+        steps = np.arange(n) * self._log_decay
+        with np.errstate(divide="ignore"):
+            run = np.log(np.maximum(cut, 0.0)) - steps
+            run[0] = max(run[0], math.log(self._cut) + self._log_decay if self._cut > 0 else -math.inf)
+        cut = np.exp(np.maximum.accumulate(run) + steps)
+        self._cut = float(cut[-1])
+        return (frames[:n] * (1.0 - cut)[:, None]).astype(np.float32)
