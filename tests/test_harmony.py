@@ -282,3 +282,29 @@ def test_a_calm_dark_ambient_cue_reads_minor() -> None:
     chord for a key-reading window (-0.14 mean over 6 seeds, 2 of 6 major); it now moves i -> iv, v."""
     dark = _cue_modes("ambient", -0.6, -0.5, range(1, 5))
     assert np.mean(dark) < -0.4 and max(dark) < 0, dark
+
+
+def _turn_to_bright() -> tuple[EmotionArc, tuple[float, ...]]:
+    """40 s: valence -0.6 for 20 s, then +0.6, arousal 0.1; cuts on both sides and on the turn."""
+    t = grid(40.0, 0.5)
+    arc = EmotionArc.from_va(t, np.where(t < 20.0, -0.6, 0.6), np.full(t.size, 0.1))
+    return arc, (3.0, 8.0, 12.0, 20.0, 24.0, 29.0)
+
+
+@pytest.mark.parametrize("style", ["cinematic", "piano_solo", "celtic"])
+def test_a_span_turning_bright_opens_on_a_major_chord(style: str) -> None:
+    """The cut on a turn from dark to bright drew the chord keeping no tone of the dark chord before, which
+    after Bbmaj7 in D is Em (ii): the bright section opened Em Dadd9 G Bm and its first 8 s read minor. It
+    now opens on the tonic, or where the tonic would keep two tones at the cut, on another major chord."""
+    arc, cuts = _turn_to_bright()
+    for seed in range(4):
+        plan = plan_harmony(arc, cuts, 40.0, style=style, seed=seed)
+        i = next(i for i, c in enumerate(plan.chords) if c.mood == "bright" and c.start >= 19.0)
+        before, first = plan.chords[i - 1], plan.chords[i]
+        assert before.mood != "bright" and first.cut and first.start == pytest.approx(20.0, abs=0.1)
+        assert {(p - first.root) % 12 for p in first.pitches} >= {4, 7}, (seed, before.symbol, first.symbol)
+        assert len(set(before.pitches) & set(first.pitches)) <= 1  # the cut rule still holds
+        tonic = build_chord(first.scale, first.scale.index(plan.tonic), seventh=False, ninth=False)
+        if before.root != plan.tonic and len(set(tonic) & set(before.pitches)) <= 1:
+            assert first.root == plan.tonic, (seed, before.symbol, first.symbol)
+

@@ -19,7 +19,8 @@ share it:
   off the tonic). In a bright span a cut first draws a major chord that keeps no tone (IV -> V,
   V -> IV, ii -> I), then one that moves the bass by a fourth or fifth keeping one (I -> IV, V):
   the chords that keep no tone of a major tonic are ii and vii°, and a bright cue cut every few
-  seconds read minor.
+  seconds read minor. A span that turns bright (from a dark or tense chord) opens on the tonic, or where
+  the tonic would keep two tones at a cut, on another major chord (after Bbmaj7 in D the cut had drawn Em).
 * **Phrases** start at the biggest turns of the (smoothed) arc; each phrase returns to
   the tonic; a chord takes its mode from valence (0.6 x its own + 0.4 x its phrase's
   mean): ``bright`` scale above +0.15, ``dark`` below -0.15, modal mixture in between
@@ -385,8 +386,8 @@ def _pick_degree(
     by the style's weights, then among those sharing at most one (I -> IV, V) by any weights,
     before it allows the rest. In a bright span it draws first among the major chords of
     :func:`_clear_move` (none kept, then one), by the style's weights. ``minor_cuts`` (the style's
-    :attr:`~composer.music.styles.Style.minor_cuts`): a dark span's cut first draws a minor chord of
-    :func:`_clear_move`.
+    :attr:`~composer.music.styles.Style.minor_cuts`): a dark span's cut first draws a
+    minor chord of :func:`_clear_move`.
     """
     n = len(attempts[0])
     allowed, shared, bright, minor = np.ones(n), np.zeros(n, int), np.zeros((2, n)), np.zeros(n)
@@ -450,6 +451,29 @@ def _home(prev: ChordSpan, at_cut: bool, scale: Sequence[int], tonic_idx: int, m
     return None
 
 
+def _bright_opening(prev: ChordSpan, at_cut: bool, scale: Sequence[int], tonic_idx: int,
+                    rng: np.random.Generator) -> int | None:
+    """The degree (relative to the tonic) that opens a span turning bright after ``prev`` (dark or
+    tense): the tonic, else a major chord of the scale (IV, V by the bright weights), each one that
+    sounds different from ``prev`` and, on a cut, keeps at most one of its tones (judged on the triad,
+    as :func:`_cut_pitches` plays it without its ninth where that keeps more); None when none does.
+
+    The plain draw took the chord keeping no tone of the dark chord before, which after Bbmaj7 in
+    D is Em (ii), and a cinematic cue's first 8 s after its turn to bright read minor."""
+    n = len(scale)
+    ok = []
+    for d in range(n):
+        triad = build_chord(scale, (tonic_idx + d) % n, seventh=False, ninth=False)
+        major = len(triad) == 3 and (triad[1] - triad[0]) % 12 == 4 and (triad[2] - triad[0]) % 12 == 7
+        kept = len(set(triad) & set(prev.pitches))
+        ok.append(major and triad[0] != prev.root and (not at_cut or kept <= 1))
+    if ok[0]:
+        return 0
+    weights = np.asarray(DEGREE_WEIGHTS["bright"], float) if n == 7 else np.ones(n)
+    w = weights * np.asarray(ok, float)
+    return int(rng.choice(n, p=w / w.sum())) if w.sum() > 0 else None
+
+
 def _plan_chords(
     marks: dict[float, str],
     phrases: Sequence[float],
@@ -485,8 +509,13 @@ def _plan_chords(
         rel_degree = _pick_degree(
             _degree_weights(mood, scale, n, tonic_idx, v, k_in_phrase % 4),
             scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
-            prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut", minor_cuts=style.minor_cuts,
+            prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut",
+            minor_cuts=style.minor_cuts,
         )
+        # a span turning bright (not a modal-mixture draw) opens on the tonic or another major chord
+        if mood == "bright" and chords and chords[-1].mood != "bright" and 0.6 * v + 0.4 * ph_val >= 0.15:
+            opening = _bright_opening(chords[-1], marks[start] == "cut", scale, tonic_idx, rng)
+            rel_degree = rel_degree if opening is None else opening
         home = None
         if end >= duration - 1e-6 and chords:  # the ending comes home (see the module docstring)
             if chords[-1].root == key % 12 and marks[start] != "cut":
