@@ -21,6 +21,9 @@ share it:
   the chords that keep no tone of a major tonic are ii and vii°, and a bright cue cut every few
   seconds read minor. A span that turns bright (from a dark or tense chord) opens on the tonic, or where
   the tonic would keep two tones at a cut, on another major chord (after Bbmaj7 in D the cut had drawn Em).
+  A calm cut (arousal below ``CALM``) in a dark span moves among the minor chords (i -> iv, v), as the
+  ``minor_cuts`` styles' do: a calm chord fills a key-reading window, and the chords keeping no tone
+  of a minor chord are mostly major (i -> VII, iv -> III).
 * **Phrases** start at the biggest turns of the (smoothed) arc; each phrase returns to
   the tonic; a chord takes its mode from valence (0.6 x its own + 0.4 x its phrase's
   mean): ``bright`` scale above +0.15, ``dark`` below -0.15, modal mixture in between
@@ -386,7 +389,7 @@ def _pick_degree(
     by the style's weights, then among those sharing at most one (I -> IV, V) by any weights,
     before it allows the rest. In a bright span it draws first among the major chords of
     :func:`_clear_move` (none kept, then one), by the style's weights. ``minor_cuts`` (the style's
-    :attr:`~composer.music.styles.Style.minor_cuts`): a dark span's cut first draws a
+    :attr:`~composer.music.styles.Style.minor_cuts`, or a calm moment): a dark span's cut first draws a
     minor chord of :func:`_clear_move`.
     """
     n = len(attempts[0])
@@ -510,7 +513,7 @@ def _plan_chords(
             _degree_weights(mood, scale, n, tonic_idx, v, k_in_phrase % 4),
             scale=scale, tonic_idx=tonic_idx, mood=mood, valence=v, arousal=arousal,
             prev=chords[-1] if chords else None, rng=rng, at_cut=marks[start] == "cut",
-            minor_cuts=style.minor_cuts,
+            minor_cuts=style.minor_cuts or arousal < CALM,  # a calm chord fills a key-reading window
         )
         # a span turning bright (not a modal-mixture draw) opens on the tonic or another major chord
         if mood == "bright" and chords and chords[-1].mood != "bright" and 0.6 * v + 0.4 * ph_val >= 0.15:
