@@ -216,3 +216,18 @@ def test_the_stream_limiter_holds_every_chunk_under_the_ceiling_whatever_the_chu
     quiet = slice(sr // 10, 3 * sr // 10)  # 0.1 .. 0.3 s: the tone at 0.3 (a swell from 0.36 s)
     np.testing.assert_array_equal(chunked[quiet], x[quiet.start - STREAM_DELAY:quiet.stop - STREAM_DELAY])
     assert true_peak(chunked) > 0.95 * CEILING
+
+
+def test_one_nan_sample_stays_one_nan_sample():
+    """A NaN sample (a float file's bad sample) is passed through, not spread: the true peak is the other samples'
+    and the limiter bends them as without it. Before, the true peak read NaN and every sample of the output was
+    NaN, quiet audio that needs no limiting included."""
+    quiet, loud = tone(0.3).T, tone(0.3).T * 3.2
+    quiet[1000, 0] = loud[1000, 0] = np.nan
+    assert true_peak(quiet) == pytest.approx(true_peak(tone(0.3).T))
+    y = limit_true_peak(quiet)
+    assert np.isnan(y).sum() == 1 and np.array_equal(y[~np.isnan(y)], quiet[~np.isnan(quiet)])
+    y = limit_true_peak(loud)
+    assert np.isnan(y).sum() == 1 and true_peak(y) <= CEILING
+    out = StreamLimiter(SR).process(loud)
+    assert np.isnan(out).sum() == 1 and true_peak(out) <= CEILING

@@ -164,13 +164,16 @@ def true_peak(audio: np.ndarray, *, channels_first: bool = False) -> float:
     """The true peak of ``audio`` (linear; ``20 * log10`` of it reads dBTP): ITU-R BS.1770-4 Annex 2, the
     largest magnitude of the signal 4x oversampled by the Annex's interpolator, or of a sample where that is
     larger. A sine at a quarter of the sample rate whose samples fall at +-45 degrees reads its amplitude,
-    1.41 times (3 dB over) its largest sample. Silence and empty audio read 0."""
+    1.41 times (3 dB over) its largest sample. Silence and empty audio read 0; NaN samples are passed over
+    (one bad sample of a float file would otherwise make the peak, and every gain made from it, NaN)."""
     x = _frames(audio, channels_first, None)  # no float64 copy: an hour of stereo is 1.3 GB a copy
     if x.size == 0:
         return 0.0
-    best = float(max(x.max(), -x.min()))
+    best = float(max(np.fmax.reduce(x, axis=None), -np.fmin.reduce(x, axis=None)))  # fmax: NaN passed over
+    if math.isnan(best):  # nothing but NaN
+        return 0.0
     for a in range(0, len(x), _TP_BLOCK):
-        best = max(best, float(_frame_peaks(x, a, min(a + _TP_BLOCK, len(x)), best).max()))
+        best = max(best, float(np.fmax.reduce(_frame_peaks(x, a, min(a + _TP_BLOCK, len(x)), best))))
     return best
 
 
