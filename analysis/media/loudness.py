@@ -183,9 +183,11 @@ def limit_true_peak(audio: np.ndarray, *, ceiling: float = CEILING, channels_fir
     every channel by one gain (the stereo image stays)."""
     if not 0.0 < ceiling <= 1.0:
         raise ParameterError(f"`ceiling` must be within 0 and 1 (received {ceiling})")
-    x = _frames(audio, channels_first)
-    y = _limited(x, ceiling, true_peak(x))[0].astype(np.asarray(audio).dtype, copy=False)
-    if np.asarray(audio).ndim == 1:
+    a = np.asarray(audio)
+    # float32 is bent as float32 (its gains are float64): a float64 copy of an hour of stereo is 2.7 GB more
+    x = _frames(a, channels_first, np.float32 if a.dtype == np.float32 else np.float64)
+    y = _limited(x, ceiling, true_peak(x))[0].astype(a.dtype, copy=False)
+    if a.ndim == 1:
         return y[:, 0]
     return y.T if channels_first else y
 
