@@ -109,6 +109,17 @@ def _degrain(frame_bgr: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(frame_bgr, (7, 7), GRAIN_SIGMA)  # +-2 sigma: the default 11 taps cost twice
 
 
+def _jump(grey: list[np.ndarray]) -> bool:
+    """Whether grey frames ``c - 2 .. c + 1`` show a jump cut at ``c``: the picture at ``c`` is the one before
+    it moved as a whole, the best small move explaining nearly all the change (:data:`JUMP_RESIDUAL`), and that
+    move is not the move of the frames just before and just after (a pan under a flashing light)."""
+    move, best, still = best_move(grey[1], grey[2])
+    if move == (0, 0) or 1 - best > JUMP_RESIDUAL * (1 - still):
+        return False
+    usual = [best_move(grey[0], grey[1])[0], best_move(grey[2], grey[3])[0]]
+    return all(max(abs(move[0] - u[0]), abs(move[1] - u[1])) >= 1 for u in usual)
+
+
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
     """ContentDetector's score (mean of the hue, saturation and value differences) of two thumbnails."""
     return float(np.mean(np.abs(a - b)))
@@ -273,31 +284,28 @@ class CutDetector:
         match = _pattern_match(self._thumb(c - 1), self._thumb(c))
         return match is not None and match >= RELIT and not self._reframed(c)
 
-    def _reframed(self, c: int) -> bool:
-        """Whether candidate ``c`` shows the picture before it moved as a whole (a jump cut): the best small
-        move explains nearly all the change (:data:`JUMP_RESIDUAL`), and it is not the move of the frames just
-        before and just after (a pan under a flashing light)."""
+    def _greys_around(self, c: int) -> list[np.ndarray] | None:
+        """Frames ``c - 2 .. c + 1`` as the detector saw them, grey (:func:`grey_frame`); None when they are not
+        all held."""
         n, oldest = len(self._times), len(self._times) - len(self._seen)
         if c - 2 < oldest or c + 1 >= n:
-            return False
-        grey = [grey_frame(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)]
-        move, best, still = best_move(grey[1], grey[2])
-        if move == (0, 0) or 1 - best > JUMP_RESIDUAL * (1 - still):
-            return False
-        usual = [best_move(grey[0], grey[1])[0], best_move(grey[2], grey[3])[0]]
-        return all(max(abs(move[0] - u[0]), abs(move[1] - u[1])) >= 1 for u in usual)
+            return None
+        return [grey_frame(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)]
+
+    def _reframed(self, c: int) -> bool:
+        """Whether candidate ``c`` shows the picture before it moved as a whole (a jump cut; :func:`_jump`)."""
+        grey = self._greys_around(c)
+        return grey is not None and _jump(grey)
 
     def _shaken(self, c: int) -> bool:
         """Whether candidate ``c``, seen only once the camera's move is undone, is one shot shaken further than
         :data:`SHAKE` from one frame to the next: a frame of the two before it shows the picture of one of the
-        two after it, moved up to :data:`SHAKE` (:data:`SAME_SHOT`), and it is no jump cut (:meth:`_reframed`)."""
-        n, oldest = len(self._times), len(self._times) - len(self._seen)
-        if c - 2 < oldest or c + 1 >= n:
+        two after it, moved up to :data:`SHAKE` (:data:`SAME_SHOT`), and it is no jump cut (:func:`_jump`)."""
+        grey = self._greys_around(c)
+        if grey is None:
             return False
-        grey = {i: grey_frame(self._seen[i - oldest]) for i in (c - 2, c - 1, c, c + 1)}
-        same = any(float(move_scores(grey[a], grey[b], SHAKE).max()) >= SAME_SHOT
-                   for a in (c - 2, c - 1) for b in (c, c + 1))
-        return same and not self._reframed(c)
+        same = any(float(move_scores(grey[a], grey[b], SHAKE).max()) >= SAME_SHOT for a in (0, 1) for b in (2, 3))
+        return same and not _jump(grey)
 
     def _same_picture(self, a: int, b: int, step: float) -> bool:
         """Whether frames ``a`` and ``b`` differ by less than half of ``step`` and, where both have a
