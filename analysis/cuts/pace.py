@@ -29,7 +29,6 @@ class Pace:
         }
 
 
-
 def pace(cuts: tuple[float, ...] | list[float], duration: float, *, hop: float = 0.5, window: float = 10.0) -> Pace:
     """Cuts per minute in a sliding ``window`` (seconds) on ``grid(duration, hop)``.
 

@@ -294,7 +294,7 @@ def normalize_file(path: str | Path, *, target: float = TARGET_LUFS) -> tuple[fl
 STREAM_DELAY = 2 * _RAMP + 6
 #: :class:`StreamLimiter`'s release (s): after a peak its gain comes back at most this exponentially, across
 #: chunks. Offline the gain comes back within :data:`_RAMP` frames; a stream bent bar after bar would buzz.
-RELEASE_S = 0.05
+LIMIT_RELEASE_S = 0.05
 #: :class:`StreamLimiter` aims this much (dB) under its ceiling: it cannot measure and bend again as
 #: :func:`limit_true_peak` does, and the gain moving within the interpolator's 12 taps costs a little.
 _STREAM_MARGIN_DB = 0.3
@@ -314,7 +314,7 @@ class StreamLimiter:
         aim = ceiling * 10 ** (-_STREAM_MARGIN_DB / 20)
         self._knee = KNEE * aim / CEILING
         self._room = aim - self._knee
-        self._log_decay = -1.0 / (RELEASE_S * sr)  # log of the release's factor a frame
+        self._log_decay = -1.0 / (LIMIT_RELEASE_S * sr)  # log of the release's factor a frame
         self._tail = np.zeros((STREAM_DELAY, channels), np.float32)  # the last frames in, not yet out
         self._need = np.ones(4 * _RAMP)  # the knee's gain of the 4R frames before the newest 6 in
         self._cut = 0.0  # 1 - the gain of the last frame out
