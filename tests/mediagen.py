@@ -32,6 +32,10 @@ import numpy as np
 #: Friendly codec names -> FFmpeg encoder names.
 VIDEO_ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "vp8": "libvpx", "mpeg4": "mpeg4"}
 AUDIO_ENCODERS = {"aac": "aac", "mp3": "libmp3lame", "ac3": "ac3", "opus": "libopus", "vorbis": "libvorbis"}
+#: Codec of an audio-only file (:func:`make_audio_file`) by suffix: what a reader expects inside that container
+#: (AAC written into a .wav read as 0.23 s of a 3 s file, and soundfile refused it).
+AUDIO_FILE_CODECS = {".wav": "pcm_s16le", ".flac": "flac", ".mp3": "mp3", ".opus": "opus", ".ogg": "vorbis",
+                     ".m4a": "aac", ".aac": "aac"}
 #: Audio codec picked when ``audio_codec`` is None, by container suffix.
 DEFAULT_AUDIO = {".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "mp3", ".webm": "opus", ".m4a": "aac"}
 
@@ -245,12 +249,16 @@ def make_audio_file(
     codec: str | None = None,
     sample_rate: int = 44100,
 ) -> Path:
-    """An audio-only file (no video stream), e.g. ``.m4a`` (aac) or ``.mp3``."""
+    """An audio-only file (no video stream), e.g. ``.m4a`` (aac) or ``.mp3``; ``codec`` None: the
+    suffix's own (:data:`AUDIO_FILE_CODECS`), so a ``.wav`` holds PCM."""
     path = Path(path)
     samples = _audio_samples(audio, seconds, sample_rate)
     if samples is None:
         raise ValueError("an audio-only file needs audio (received 'none')")
-    acodec = codec or {".mp3": "mp3", ".opus": "opus", ".ogg": "vorbis"}.get(path.suffix.lower(), "aac")
+    acodec = codec or AUDIO_FILE_CODECS.get(path.suffix.lower())
+    if acodec is None:
+        known = ", ".join(sorted(AUDIO_FILE_CODECS))
+        raise ValueError(f"no default audio codec for {path.suffix!r} (known: {known}): pass codec=")
     with av.open(str(path), mode="w") as container:
         stream, _ = _add_audio_stream(container, acodec, sample_rate)
         _encode_audio(container, stream, samples, sample_rate)

@@ -420,3 +420,16 @@ def test_a_clips_audio_is_decoded_into_one_array_not_a_list_joined_after(tmp_pat
         tracemalloc.stop()
     assert track.samples is not None and abs(track.samples.size - 90 * 22050) < 0.1 * 22050
     assert peak < 1.3 * track.samples.nbytes  # was 2.0 times
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_audio_file_default_codec_follows_suffix(tmp_path: Path, suffix: str) -> None:
+    """mediagen's audio file holds what its suffix promises: a .wav written as AAC (the old default) read
+    as 0.23 s of a 3 s file, and soundfile refused it."""
+    import soundfile as sf
+
+    path = make_audio_file(tmp_path / f"tone{suffix}", seconds=3.0, sample_rate=22050)
+    samples, sr = sf.read(str(path), dtype="float32")
+    assert sr == 22050
+    assert len(samples) == 3 * 22050
+    assert float(np.sqrt(np.mean(samples**2))) > 0.01  # the drone, not silence
