@@ -471,9 +471,10 @@ class SoundtrackService:
                                  "tracks") from None
 
     def rate(self, session: Session | None, choice: str | int, rating: int | str) -> str:
+        pos = self._position(session, choice)  # first: with no list, "analyse a clip first", not "pick a rating"
         stars = security.check_rating(rating)  # a bool or a float is refused, not read as int(True) or int(3.7)
-        self.event(session, "rating", choice, value=stars)
-        return f"Thanks: {session.matches[self._position(session, choice)].title} rated {stars}/5."
+        self.event(session, "rating", pos, value=stars)
+        return f"Thanks: {session.matches[pos].title} rated {stars}/5."
 
     def compose(
         self,

@@ -137,6 +137,18 @@ def test_bad_uploads_give_readable_errors(service, clip, tmp_path):
         AppConfig(max_upload_mb=0)
 
 
+def test_submit_rating_before_any_analysis_says_to_analyse_first(service, clip):
+    """The page's "Submit rating" with no list and no stars said "pick a rating (1 to 5) first": the stars
+    were not what was missing."""
+    for session in (None, service.new_session()):
+        with pytest.raises(ParameterError, match="analyse a clip first"):
+            service.rate(session, "(none)", None)  # what the page sends before any analysis
+    session = service.new_session()
+    view = service.analyse(session, clip, user=service.signer.sign("tester"))
+    with pytest.raises(ParameterError, match=r"pick a rating \(1 to 5\) first"):  # a list, no stars yet
+        service.rate(session, view.choices[0], None)
+
+
 def test_compose_instead_writes_all_downloads(service, clip):
     session = service.new_session()
     view = service.analyse(session, clip, user=service.signer.sign("composer-fan"))
