@@ -230,6 +230,8 @@ def _message(err: Exception) -> str:
 
 #: The Live tab's status after Stop.
 STOPPED = "Live: stopped. Press **Play live** to start again from the beginning."
+#: ...and after a Stop with nothing playing (it said "stopped" before anything had played).
+NOTHING_PLAYING = "Live: nothing is playing. Press **Play live** to play the analysed clip with a live score."
 
 
 def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any],
@@ -290,14 +292,17 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         with_sound = gr.Checkbox(False, visible=False, elem_id="live-clip-sound")  # the clip's dialogue plays
         mute = "(keep) => { const v = document.querySelector('#live-video video'); if (v) { v.muted = !keep; } }"
         controls = list(sound or ())
-        ready = gr.State(False)  # whether the last Play live found a clip to play
+        ready = gr.State(False)  # whether the last Play live found a clip to play (and it has not ended)
         started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound, ready])
         streaming = started.then(go_on, [ready], None).success(None, [with_sound], None, js=mute).then(
             on_stream, [session, key, style, token, *controls], [audio, status], concurrency_limit=4)
-        # Stop halts the clip as well as the score (the clip played on, with its dialogue), and says so.
-        halt = ("() => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "
-                "{ m.pause(); } }")
-        stop.click(lambda: STOPPED, None, [status], cancels=[streaming], js=halt)
+        streaming.then(lambda: False, None, [ready])  # played to its end: nothing left to stop
+        # Stop halts the clip as well as the score (the clip played on, with its dialogue), and says so;
+        # with nothing playing it says that (it said "stopped").
+        halt = ("(playing) => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "
+                "{ m.pause(); } return playing; }")
+        stop.click(lambda playing: (STOPPED if playing else NOTHING_PLAYING, False), [ready], [status, ready],
+                   cancels=[streaming], js=halt)
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,
                    show_progress="hidden")

@@ -474,6 +474,8 @@ def test_live_tab_refuses_without_a_clip_and_plays_after_one(server, browser, tw
     page.goto(server["url"])
     page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
     page.get_by_role("tab", name="Live").click()
+    page.locator("#live-stop").click()  # nothing has played: Stop says so (it said "stopped")
+    expect(page.locator("#live-status")).to_contain_text("nothing is playing", timeout=20_000)
     page.locator("#live-start").click()
     expect(page.locator("#live-status")).to_contain_text("analyse a clip in the first tab", timeout=20_000)
     page.wait_for_timeout(2000)  # the old chain went on to the stream here
@@ -488,4 +490,5 @@ def test_live_tab_refuses_without_a_clip_and_plays_after_one(server, browser, tw
     expect(page.locator("#live-status")).to_contain_text(re.compile(r"Live: \d+\.\d / \d+\.\d s"), timeout=60_000)
     page.locator("#live-audio audio").wait_for(state="attached", timeout=20_000)
     page.locator("#live-stop").click()
+    expect(page.locator("#live-status")).to_contain_text("Live: stopped", timeout=10_000)
     page.close()
