@@ -436,6 +436,26 @@ def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> Non
         c["folder_btn"].click(on_folder, [c["folder"]], [c["lib_note"], c["catalogue"]], api_name="index_folder")
 
 
+#: The score tab's messages, each beside the controls it answers, and the (control, event) pairs that answer
+#: in each. A press of one control clears an error left by another (it stayed on show: "pick a rating" under
+#: the rating while the preview played); a message that is not an error stays.
+MESSAGES = {"error": (("analyse", "click"),),
+            "preview_error": (("preview_btn", "click"), ("alone_btn", "click"), ("choice", "input")),
+            "feedback_note": (("skip", "click"), ("rate_btn", "click")),
+            "compose_note": (("compose_btn", "click"),),
+            "data_note": (("export_btn", "click"), ("delete_btn", "click"))}
+#: Runs in the browser: no request, so it takes no share of the visitor's queue (security.QueueShare).
+CLEAR_ERRORS_JS = "(...notes) => notes.map(n => typeof n === 'string' && n.startsWith('**Error:**') ? '' : n)"
+
+
+def _wire_stale_errors(c: dict[str, Any]) -> None:
+    """Each control of :data:`MESSAGES` clears the errors shown in the other messages when pressed."""
+    for own, controls in MESSAGES.items():
+        others = [c[name] for name in MESSAGES if name != own]
+        for control, event in controls:
+            getattr(c[control], event)(None, others, others, js=CLEAR_ERRORS_JS, queue=False)
+
+
 def build_ui(service: SoundtrackService) -> Any:
     """The Gradio Blocks page; every handler is a thin call into ``service``."""
     import gradio as gr
@@ -478,6 +498,7 @@ def build_ui(service: SoundtrackService) -> Any:
         _wire_clip(gr, service, c)
         _wire_compose_and_data(gr, service, c)
         _wire_library(gr, service, c)
+        _wire_stale_errors(c)
     return demo
 
 

@@ -117,10 +117,13 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
         expect(table).to_contain_text(title, timeout=10_000)
     expect(page.locator("#summary")).to_contain_text("cut")
     expect(page.locator("#summary")).to_contain_text(re.compile(r"Read from: [a-z, ]*subtitles"))  # the upload spoke
+    page.locator("#rate-btn").click()  # no stars yet: said under the rating...
+    expect(page.locator("#feedback-note")).to_contain_text("pick a rating (1 to 5) first", timeout=10_000)
 
     page.locator("#preview-btn").click()
     video = page.locator("#preview video")
     video.wait_for(timeout=60_000)
+    expect(page.locator("#feedback-note")).to_have_text("", timeout=10_000)  # ...and gone once another button answers
     page.wait_for_function("() => { const v = document.querySelector('#preview video'); return v && v.src; }")
     page.evaluate("() => { const v = document.querySelector('#preview video'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#preview video').currentTime > 0.2", timeout=20_000)
