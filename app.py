@@ -20,6 +20,7 @@ from typing import Any
 
 from analysis.errors import ParameterError, SoundtrackError
 from soundtrack import results
+from soundtrack.clips import not_a_clip
 from soundtrack.live_page import build_live_tab
 from soundtrack.security import client_address, private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
@@ -41,6 +42,24 @@ SKIP_JS = """(s, c, p, l, k, d) => { const v = document.querySelector('#preview 
 DISMISS_JS = """() => { if (!document.querySelector('#clip-note')?.innerText.includes('small copy')) return;
     document.querySelectorAll('.toast-body').forEach(t => { if (t.innerText.includes('Video not playable'))
         t.querySelector('.toast-close')?.click(); }); }"""
+#: A file dropped on (or picked for) the clip box that is not a video: Gradio answered with its own pop-up
+#: ("Invalid file type: tone.wav. Only video/x-m4v,video/* allowed."). This listener, ahead of Gradio's (capture
+#: phase), takes the files Gradio would refuse (a type not video/*), hands the name to the hidden
+#: #clip-refuse-btn, whose handler words the answer under the clip (clips.not_a_clip), and gives Gradio an
+#: empty drop, so the box leaves its "dragging" look.
+CLIP_GUARD_JS = """() => { if (window.soundtrackClipGuard) return; window.soundtrackClipGuard = true;
+  const refuse = (event, files) => {
+    if (!(event.target instanceof Element) || !event.target.closest('#clip')) return;
+    const odd = Array.from(files || []).find(f => !(f.type || '').startsWith('video/'));
+    if (!odd) return;
+    event.preventDefault(); event.stopImmediatePropagation();
+    if (event.type === 'drop') event.target.dispatchEvent(new DragEvent('drop',
+      {dataTransfer: new DataTransfer(), bubbles: true, cancelable: true}));
+    else event.target.value = '';
+    window.soundtrackRefused = odd.name;
+    document.querySelector('#clip-refuse-btn')?.click(); };
+  document.addEventListener('drop', e => refuse(e, e.dataTransfer?.files), true);
+  document.addEventListener('change', e => refuse(e, e.target.files), true); }"""
 #: The page's choices for the clip's own sound under a preview or a composed score.
 CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
                       ("Keep all of it under the music", "keep"), ("Replace it with the music", "replace")]
@@ -116,6 +135,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
         with gr.Column(scale=1):
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             c["clip_note"] = gr.Markdown(elem_id="clip-note")  # what the player shows, when not the upload
+            c["refused"] = gr.Textbox(visible="hidden", elem_id="clip-refused")  # a file the clip box refused,
+            c["refuse_btn"] = gr.Button(visible="hidden", elem_id="clip-refuse-btn")  # named by CLIP_GUARD_JS
             c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
             if shipped_example() is not None:
                 gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
@@ -257,6 +278,9 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
                                               "copy; the analysis reads the clip itself.")
 
     c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
+    refused = _guard(lambda msg: msg)(lambda name: not_a_clip(name, library_uploads=service.config.allow_uploads))
+    c["refuse_btn"].click(refused, [c["refused"]], c["clip_note"], js="() => [window.soundtrackRefused || '']",
+                          queue=False)
     c["video"].change(on_new_clip, [c["session"], c["video"]],
                       [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
                        c["preview_error"], c["rating"], c["compose_note"], c["clip_note"], c["composed"],
@@ -493,6 +517,7 @@ def build_ui(service: SoundtrackService) -> Any:
         loaded = demo.load(on_load, [c["token"], c["session"]], [c["token"], c["session"], who], api_name="identify",
                            concurrency_limit=None)
         loaded.then(lambda: catalogue_table(service.catalogue()), None, c["catalogue"])
+        demo.load(None, None, None, js=CLIP_GUARD_JS)
         _wire_restore(gr, service, c, loaded)
         _wire_new_clip(gr, service, c)
         _wire_clip(gr, service, c)

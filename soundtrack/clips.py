@@ -9,6 +9,7 @@ limit, and a still image posing as a video (one frame) is refused.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Callable
 from fractions import Fraction
@@ -214,3 +215,28 @@ def delivery_copy(session: Session, progress: Callable[[float], None] | None = N
         part = browser_proxy(video, full.with_suffix(".part.mp4"), progress=progress, seconds=seconds)
         part.replace(full)
     return full
+
+
+#: What the clip box takes, as a creator names it (the formats the analysis is tested on).
+CLIP_KINDS = "a video clip (MP4, MOV, WebM, MKV or AVI)"
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
+def not_a_clip(name: object, *, library_uploads: bool = True) -> str:
+    """The page's answer to a file dropped on (or picked for) the clip box that is not a video, in place of
+    Gradio's pop-up "Invalid file type: tone.wav. Only video/x-m4v,video/* allowed.": what to upload
+    there, and where music (the Library tab, when this server takes uploads) and subtitles go instead."""
+    from analysis.music.formats import TRACK_SUFFIXES
+    from analysis.text.sidecar import SIDECAR_SUFFIXES
+
+    base = Path(str(name or "")).name[:120]
+    escaped = _MARKDOWN.sub(r"\\\1", base)  # the name as typed, not read as markdown
+    shown = f"**{escaped}**" if base else "That file"
+    suffix = Path(base).suffix.lower()
+    if suffix in TRACK_SUFFIXES:
+        where = ("to add it to the music this page chooses from, use the **Library** tab" if library_uploads
+                 else "this server does not take new music")
+        return f"{shown} is music, not a video: {where}. Here, upload {CLIP_KINDS}."
+    if suffix in SIDECAR_SUFFIXES:
+        return f"{shown} is a subtitle file: put it in the **Subtitles** box below; here, upload {CLIP_KINDS}."
+    return f"{shown} is not a video: upload {CLIP_KINDS}."

@@ -13,6 +13,7 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_clip, talking_clip
 
 from analysis.errors import MediaError, ParameterError
+from soundtrack.clips import not_a_clip
 from soundtrack.results import EXPLORE_MARK
 from soundtrack.service import AppConfig, SoundtrackService, make_example_clip, probe_video
 
@@ -147,6 +148,16 @@ def test_submit_rating_before_any_analysis_says_to_analyse_first(service, clip):
     view = service.analyse(session, clip, user=service.signer.sign("tester"))
     with pytest.raises(ParameterError, match=r"pick a rating \(1 to 5\) first"):  # a list, no stars yet
         service.rate(session, view.choices[0], None)
+
+
+def test_a_file_that_is_not_a_video_is_answered_in_the_pages_words():
+    """What the clip box says of a file it refuses: music goes to the Library tab (when this server takes
+    uploads), subtitles to their own box, and the name shows as typed."""
+    assert "use the **Library** tab" in not_a_clip("tone.wav") and "MP4" in not_a_clip("tone.wav")
+    assert "Library" not in not_a_clip("tone.wav", library_uploads=False)
+    assert "does not take new music" in not_a_clip("song.MID", library_uploads=False)
+    assert "**Subtitles** box" in not_a_clip("/home/me/joy.srt") and "/home" not in not_a_clip("/home/me/joy.srt")
+    assert not_a_clip("a_b*c.txt").startswith(r"**a\_b\*c.txt** is not a video: upload a video clip")
 
 
 def test_compose_instead_writes_all_downloads(service, clip):

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from mediagen import Shot, corrupt_copy, make_clip, talking_clip
+from mediagen import Shot, corrupt_copy, make_audio_file, make_clip, talking_clip
 from test_app import build_small_library
 
 pytestmark = pytest.mark.browser
@@ -159,13 +159,38 @@ def test_upload_rank_preview_and_rate(server, browser, tmp_path):
     page.close()
 
 
+#: Drops a file (its bytes in base64) on an element as a browser does: drag enter, over, drop.
+DROP_JS = """([selector, name, type, data]) => {
+    const file = new File([Uint8Array.from(atob(data), ch => ch.charCodeAt(0))], name, {type});
+    const dt = new DataTransfer(); dt.items.add(file); const target = document.querySelector(selector);
+    for (const kind of ['dragenter', 'dragover', 'drop'])
+        target.dispatchEvent(new DragEvent(kind, {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
+
+
+def _drop(page, selector: str, path: Path, mime: str) -> None:
+    import base64
+
+    page.evaluate(DROP_JS, [selector, path.name, mime, base64.b64encode(path.read_bytes()).decode()])
+
+
 def test_corrupt_upload_shows_error_and_app_keeps_serving(server, browser, tmp_path):
+    from playwright.sync_api import expect
+
     good = tmp_path / "good.mp4"
     make_clip(good, shots=[Shot(40, (120, 120, 120), motion=0.5)], fps=25, audio="drone")
     broken = corrupt_copy(good, tmp_path / "broken.mp4", mode="garble")
     page = browser.new_page()
     page.goto(server["url"])
     page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    # Not a video: the page says in its own words what goes where (Gradio's pop-up said "Invalid file type:
+    # tone.wav. Only video/x-m4v,video/* allowed.")
+    _drop(page, "#clip [data-testid=file-upload]", make_audio_file(tmp_path / "tone.wav", seconds=0.5), "audio/wav")
+    expect(page.locator("#clip-note")).to_contain_text("tone.wav is music, not a video", timeout=10_000)
+    expect(page.locator("#clip-note")).to_contain_text("Library tab")
+    (tmp_path / "notes.txt").write_text("not a clip")
+    page.locator("#clip input[type=file]").set_input_files(str(tmp_path / "notes.txt"))  # picked, not dropped
+    expect(page.locator("#clip-note")).to_contain_text("notes.txt is not a video: upload a video clip", timeout=10_000)
+    assert page.locator(".toast-body").count() == 0
     page.locator("#clip input[type=file]").set_input_files(str(broken))
     page.wait_for_timeout(1000)
     page.locator("#analyse").click()
