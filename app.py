@@ -165,6 +165,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
     c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "
                               "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked",
                               column_widths=["100px", "270px", "180px", "260px", "130px", "120px"])
+    c["ranked_note"] = gr.Markdown(elem_id="ranked-note")  # a track the list lifted one place, and why
     with gr.Row():
         with gr.Column(scale=1, elem_id="pick-col"):  # on a phone: the player after the preview button (CSS)
             c["choice"] = gr.Dropdown([], label="Track", elem_id="choice", allow_custom_value=True)  # a stale pick is
@@ -261,12 +262,12 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
     browser cannot play is shown through a small copy."""
     no_list, gone = _no_list(gr), GONE
 
-    @_guard(lambda msg: ("", None, None, no_list, "", None, "", "", None, "", "", *gone))
+    @_guard(lambda msg: ("", None, None, no_list, "", None, "", "", None, "", "", *gone, ""))
     def on_new_clip(session, video):  # an upload, the example, or the clip cleared: the old results go
         if session is not None and session.is_view(video):  # the upload's look-only copy, put in its place
-            return (gr.update(),) * 14
+            return (gr.update(),) * 15
         service.forget_clip(session)
-        return ("", None, None, no_list, "", None, "", "", None, "", "", *gone)
+        return ("", None, None, no_list, "", None, "", "", None, "", "", *gone, "")
 
     @_guard(lambda msg: (gr.update(), gr.update(), msg))
     def on_upload(session, video, progress=gr.Progress()):  # noqa: B008  # a clip the browser cannot play:
@@ -284,7 +285,7 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
     c["video"].change(on_new_clip, [c["session"], c["video"]],
                       [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
                        c["preview_error"], c["rating"], c["compose_note"], c["clip_note"], c["composed"],
-                       c["downloads"], c["alone"]]
+                       c["downloads"], c["alone"], c["ranked_note"]]
                       ).then(lambda s, v: gr.update() if s is not None and s.is_view(v) else gr.update(value=NO_TRACK),
                              [c["session"], c["video"]], c["choice"])  # after the choices, or the page would keep
     # showing the last pick
@@ -298,7 +299,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     browser cannot play the upload), and a play in the preview player is logged as a play of the track."""
     no_list, gone = _no_list(gr), GONE
 
-    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone, gr.update()))
+    @_guard(lambda msg: (None, msg, None, None, no_list, "", None, "", "", "", gr.update(), None, *gone, gr.update(),
+                         ""))
     def on_analyse(video, subtitles, content_type, sources, token, session, progress=gr.Progress()):  # noqa: B008
         session = service.ensure_session(session)
         progress(0.0, desc="checking the upload")
@@ -307,11 +309,11 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                                    subtitles=subtitles, progress=lambda f, m: progress(f, desc=m))
         except SoundtrackError as err:
             return (session, _error(err), None, None, no_list, "", None, "", "", "", gr.update(), None, *gone,
-                    gr.update())
+                    gr.update(), "")
         first = view.choices[0] if view.choices else None
         return (session, "", _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
                 view.summary, None, "", "", "", gr.update(open=view.compose_instead), None,
-                *gone, session.key)  # the browser keeps the key: a reload brings the list back (_wire_restore)
+                *gone, session.key, view.table_note)  # the browser keeps the key: a reload brings the list back
 
     @_guard(lambda msg: (msg, None))
     def on_preview(session, choice, clip_sound, duck_db):
@@ -351,7 +353,7 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                                     c["session"]],
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"],
-                        c["composed"], c["downloads"], c["alone"], c["saved"]],
+                        c["composed"], c["downloads"], c["alone"], c["saved"], c["ranked_note"]],
                        api_name="analyse")
     # the depth under speech means nothing when the clip's sound is replaced
     c["clip_sound"].change(lambda choice: gr.update(interactive=choice != "replace"), c["clip_sound"], c["duck"])
@@ -373,7 +375,7 @@ def _wire_restore(gr: Any, service: SoundtrackService, c: dict[str, Any], loaded
     """After ``loaded`` (the page's load): the clip, plot, table, summary and the settings of this browser's
     last list, when the server still holds them (a reload otherwise starts afresh)."""
     outputs = [c["session"], c["video"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
-               c["compose_box"], c["content_type"], c["sources"]]
+               c["compose_box"], c["content_type"], c["sources"], c["ranked_note"]]
 
     @_guard(lambda msg: (gr.update(),) * len(outputs))
     def on_restore(saved, token):
@@ -384,7 +386,7 @@ def _wire_restore(gr: Any, service: SoundtrackService, c: dict[str, Any], loaded
         first = view.choices[0] if view.choices else None
         return (session, _publish(clip), _publish(view.plot), view.table, gr.update(choices=view.choices, value=first),
                 view.summary, None, gr.update(open=view.compose_instead), view.asked[0],
-                list(view.asked[1]))  # a list: Gradio reads a tuple as no box ticked
+                list(view.asked[1]), view.table_note)  # a list: Gradio reads a tuple as no box ticked
 
     loaded.then(on_restore, [c["saved"], c["token"]], outputs)
 

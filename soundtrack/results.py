@@ -1,7 +1,7 @@
 """What the results page shows about ranked tracks, in a creator's words.
 
 * :func:`explore_one_slot`: the list is ranked by the learned blend's posterior mean; a
-  Thompson draw of the blend may lift *one* track by *one* slot (marked "trying"), so the
+  Thompson draw of the blend may lift *one* track by *one* slot (marked, and said under the table), so the
   learner keeps learning while the scores and order a creator sees stay steady.
 * :func:`table_rows`: fit 0-100 and its word first (they stay on screen at phone width),
   then the track, its mood in the used section, its tags, the section and the speed change.
@@ -32,7 +32,9 @@ STYLE_NAMES = {"piano_solo": "Solo piano", "indian_raga": "Indian raga", "arabic
                "west_african": "West African"}
 CONTENT_NAMES = {"general": "General", "music_video": "Music video", "courtroom": "Courtroom"}
 TABLE_HEADERS = ["fit", "track", "mood", "tags", "section used", "speed"]
-EXPLORE_MARK = " (trying: up one place)"
+#: Beside the title of a track the list lifted one place (explore_one_slot); :func:`explore_note` says why
+#: under the table. (" (trying: up one place)" in the title, beside a fit of 92 above 96, read as a bug.)
+EXPLORE_MARK = " ↑"
 
 
 def readable(name: str, names: dict[str, str]) -> str:
@@ -107,6 +109,16 @@ def table_rows(rows: Sequence[Row]) -> tuple[list[list[Any]], list[str]]:
         table.append([f"{r.fit} {r.word}", name + (EXPLORE_MARK if r.exploring else ""), r.mood,
                       ", ".join(shown) or "-", f"{r.start:.1f}-{r.end:.1f} s", speed(r.stretch)])
     return table, choices
+
+
+def explore_note(rows: Sequence[Row]) -> str:
+    """The line under the table on the lifted track (:data:`EXPLORE_MARK`), or "" when none was lifted."""
+    lifted = next((i for i, r in enumerate(rows) if r.exploring), None)
+    if lifted is None:
+        return ""
+    name = f"{lifted + 1}. {rows[lifted].title}"
+    return (f"{EXPLORE_MARK.strip()} **{name}** is shown one place higher than its fit puts it: now and then the "
+            "list tries a track a place up, and your ratings teach it which fits better.")
 
 
 def warped_section(clip_va: np.ndarray, track_va: np.ndarray, *, hop: float, start: float, end: float,

@@ -170,6 +170,8 @@ class AnalysisView:
     proxy: Path | None = None
     #: What the list was made with: the content type and the sources read (a reload shows them again).
     asked: tuple[str, tuple[str, ...]] = ("general", DEFAULT_SOURCES)
+    #: The line under the table: which track the list lifted one place to learn from ratings (else "").
+    table_note: str = ""
 
 
 @dataclass(frozen=True)

@@ -262,9 +262,16 @@ def test_the_summary_names_the_best_fit_even_when_a_trial_pick_is_shown_first(se
     monkeypatch.setattr(results, "explore_one_slot", lift_second)
     view = service.analyse(service.new_session(), clip, user=service.signer.sign("explorer"))
     fits = [int(row[0].split()[0]) for row in view.table]
-    assert fits[0] < fits[1] and results.EXPLORE_MARK in view.table[0][1]
+    assert fits[0] < fits[1] and view.table[0][1].endswith(results.EXPLORE_MARK)
     best_title = view.table[1][1].split(". ", 1)[1]
-    assert best_title in view.summary and view.table[0][1].split(". ", 1)[1].split(" (")[0] not in view.summary
+    lifted = view.table[0][1].removesuffix(results.EXPLORE_MARK)
+    assert best_title in view.summary and lifted.split(". ", 1)[1] not in view.summary
+    # the title carries only a mark; a line under the table says in words what happened and why (the title
+    # read "1. x (trying: up one place)" beside a lower fit than the row below it, and nothing said why)
+    assert "trying" not in view.table[0][1] and view.table_note.startswith(f"↑ **{lifted}** is shown one place higher")
+    assert "your ratings" in view.table_note and not any(r[1].endswith(results.EXPLORE_MARK) for r in view.table[1:])
+    monkeypatch.setattr(results, "explore_one_slot", lambda matches, sampled: (list(matches), None))
+    assert service.analyse(service.new_session(), clip, user=service.signer.sign("explorer")).table_note == ""
 
 
 def test_a_clip_too_short_to_match_can_still_be_composed_for(service, tmp_path):
