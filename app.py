@@ -72,8 +72,23 @@ CLIP_SOUND_CHOICES = [("Keep its dialogue, music ducked under speech", "auto"),
 #: gives its items to the row (display: contents) and the player is ordered right after the preview button.
 #: Gradio cuts a long file name to one line ("harbo… .wav", "harbou… .zip" at 390 px): the downloads wrap.
 #: The five rating choices share one line on a phone (the 5 sat alone on a second line).
-CSS = """#plot-hint { display: none !important; }
+#: On a phone the ranked table shows fit, track and mood whole, the catalogue its id and title (it showed fit
+#: and a cut-off track, id and a cut-off title): Gradio sets each column's width inline (the header's sizing
+#: cells, td, and the body's div cells), so these override it there. The other columns scroll sideways, as a
+#: line above each table says so (phone only; above the ranked table only once it has rows). Gradio scopes
+#: page CSS by splitting selectors at every comma, :is(th, td) too: hence one selector a cell kind.
+PHONE_COLUMNS = {"ranked": (64, 148, 104), "catalogue": (40, 200)}
+PHONE_TABLES = "\n".join(
+    f'  #{table} th:nth-child({i + 1}), #{table} td:nth-child({i + 1}), #{table} .body-cell[data-col="{i}"] '
+    f"{{ width: {w}px !important; "
+    f"min-width: {w}px !important; max-width: {w}px !important; flex: 0 0 {w}px !important; }}"
+    for table, widths in PHONE_COLUMNS.items() for i, w in enumerate(widths))
+CSS = """#plot-hint, #ranked-hint, #catalogue-hint { display: none !important; }
 @media (max-width: 640px) {
+""" + PHONE_TABLES + """
+  #ranked table, #catalogue table { width: auto !important; }
+  #catalogue .body-cell[data-col="1"] span { white-space: normal; }
+  :has(> #ranked .body-cell) > #ranked-hint, #catalogue-hint { display: block !important; }
   #arc-plot .image-container { overflow-x: auto; }
   #arc-plot .image-container > button { justify-content: flex-start; min-width: 600px; }
   #arc-plot img { min-width: 600px; max-width: none; }
@@ -162,6 +177,8 @@ def _score_tab(gr: Any) -> dict[str, Any]:
                         "open it full screen with its corner button.</small>", elem_id="plot-hint")  # phone only
             c["plot"] = gr.Image(show_label=False, type="filepath", elem_id="arc-plot")
     # Pixel widths: all six columns on a laptop; a phone scrolls the table sideways.
+    gr.Markdown("<small>Swipe the table sideways for each track's tags, the section used and the speed change."
+                "</small>", elem_id="ranked-hint")  # phone only (CSS)
     c["table"] = gr.Dataframe(headers=TABLE_HEADERS, label="Ranked tracks (fit: 0-100 against the library for "
                               "this clip, and how well it fits)", interactive=False, wrap=True, elem_id="ranked",
                               column_widths=["100px", "270px", "180px", "260px", "130px", "120px"])
@@ -226,6 +243,8 @@ def _library_tab(gr: Any, service: SoundtrackService) -> dict[str, Any]:
         c["folder"] = gr.Textbox(label="Or index a folder (inside the folders this server allows)",
                                  elem_id="index-folder")
         c["folder_btn"] = gr.Button("Index folder", elem_id="index-btn")
+    gr.Markdown("<small>Swipe the table sideways for each track's duration, tempo, key, mode and tags.</small>",
+                elem_id="catalogue-hint")  # phone only (CSS)
     c["catalogue"] = gr.Dataframe(headers=CATALOGUE_HEADERS, label="Catalogue (click a row to hear the track)",
                                   interactive=False, elem_id="catalogue")
     # autoplay: "click a row to hear the track" (a click only loaded the player, below the table and off screen)
