@@ -9,7 +9,6 @@ limit, and a still image posing as a video (one frame) is refused.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from collections.abc import Callable
 from fractions import Fraction
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.errors import MediaError, ParameterError
+from soundtrack.results import plain
 
 if TYPE_CHECKING:
     from analysis.text.captions import Subtitles
@@ -219,7 +219,6 @@ def delivery_copy(session: Session, progress: Callable[[float], None] | None = N
 
 #: What the clip box takes, as a creator names it (the formats the analysis is tested on).
 CLIP_KINDS = "a video clip (MP4, MOV, WebM, MKV or AVI)"
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 
 def not_a_clip(name: object, *, library_uploads: bool = True) -> str:
@@ -230,8 +229,7 @@ def not_a_clip(name: object, *, library_uploads: bool = True) -> str:
     from analysis.text.sidecar import SIDECAR_SUFFIXES
 
     base = Path(str(name or "")).name[:120]
-    escaped = _MARKDOWN.sub(r"\\\1", base)  # the name as typed, not read as markdown
-    shown = f"**{escaped}**" if base else "That file"
+    shown = f"**{plain(base)}**" if base else "That file"  # the name as typed, not read as markdown
     suffix = Path(base).suffix.lower()
     if suffix in TRACK_SUFFIXES:
         where = ("to add it to the music this page chooses from, use the **Library** tab" if library_uploads

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,14 @@ TABLE_HEADERS = ["fit", "track", "mood", "tags", "section used", "speed"]
 #: Beside the title of a track the list lifted one place (explore_one_slot); :func:`explore_note` says why
 #: under the table. (" (trying: up one place)" in the title, beside a fit of 92 above 96, read as a bug.)
 EXPLORE_MARK = " ↑"
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
+def plain(text: str) -> str:
+    """``text`` shown as typed inside the page's markdown (a title "a_b_c" read as italics)."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def readable(name: str, names: dict[str, str]) -> str:
@@ -116,7 +125,7 @@ def explore_note(rows: Sequence[Row]) -> str:
     lifted = next((i for i, r in enumerate(rows) if r.exploring), None)
     if lifted is None:
         return ""
-    name = f"{lifted + 1}. {rows[lifted].title}"
+    name = plain(f"{lifted + 1}. {rows[lifted].title}")
     return (f"{EXPLORE_MARK.strip()} **{name}** is shown one place higher than its fit puts it: now and then the "
             "list tries a track a place up, and your ratings teach it which fits better.")
 

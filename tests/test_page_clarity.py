@@ -74,6 +74,13 @@ def test_exploration_lifts_at_most_one_track_by_one_slot():
     assert lifted is None and order == ms
 
 
+def test_the_line_on_a_lifted_track_shows_its_title_as_typed():
+    rows = [results.Row(96, "good", "night_drive", "calm", (), 0.0, 4.0, 1.0),
+            results.Row(92, "good", "*dawn* [live]", "warm", (), 0.0, 4.0, 1.0, exploring=True)]
+    assert results.explore_note(rows).startswith(r"↑ **2. \*dawn\* \[live\]** is shown one place higher")
+    assert results.explore_note(rows[:1]) == ""
+
+
 def test_same_clip_three_times_gives_the_same_scores_and_order(service, clip):
     token = service.signer.sign("steady")
     first = service.analyse(service.new_session(), clip, user=token)
