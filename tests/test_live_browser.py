@@ -71,7 +71,9 @@ def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
 
     y4m = _face_y4m(tmp_path / "face.y4m")
     clip = tmp_path / "clip.mp4"
-    make_clip(clip, shots=[Shot(75, (30, 40, 120), motion=0.1), Shot(75, (250, 160, 40), motion=1.0)],
+    # 16 s: Stop must find the score still streaming after the camera's first reading and the waits below (a
+    # 6 s clip had streamed to its end on a loaded machine, and Stop then had nothing to stop)
+    make_clip(clip, shots=[Shot(75, (30, 40, 120), motion=0.1), Shot(325, (250, 160, 40), motion=1.0)],
               fps=25, audio="percussion")
     args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required"]
