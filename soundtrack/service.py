@@ -55,6 +55,7 @@ from soundtrack.clips import (
 )
 from soundtrack.security import IdIssueLimit, check_seed, optional_number, public_message, resolve_under_roots, root_of
 from soundtrack.session import (
+    EXCERPT_S,
     PRODUCT,
     AnalysisView,
     AppConfig,
@@ -437,7 +438,7 @@ class SoundtrackService:
                       stretch=m.stretch, max_stretch=session.max_stretch)
         return wav
 
-    def excerpt(self, session: Session, track_id: object, *, seconds: float = 30.0) -> Path:
+    def excerpt(self, session: Session, track_id: object, *, seconds: float = EXCERPT_S) -> Path:
         """The first ``seconds`` of a catalogued track, at the page's one loudness, in the session's folder."""
         try:
             tid = int(track_id)  # type: ignore[call-overload]
