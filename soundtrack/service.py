@@ -447,7 +447,7 @@ class SoundtrackService:
         record = self.library.get(tid)
         from matching.fit import fit_track
 
-        out = session.folder / f"track-{record.id}.wav"
+        out = session.folder / f"track-{record.id}-{seconds:g}s.wav"  # one file per length asked for
         if not out.exists():
             fit_track(record.path, out, start=0.0, duration=max(0.5, min(seconds, record.duration)))
         return out

@@ -222,6 +222,20 @@ def test_a_track_can_be_heard_alone_from_the_list_and_the_catalogue(service, cli
         service.excerpt(session, 99999)
 
 
+def test_an_excerpt_of_another_length_is_not_the_one_made_before(service):
+    """The excerpt was kept as ``track-<id>.wav`` whatever its length: asked for 1 s and then for 3 s of a
+    track, the session got the 1 s file again (and the page's label said "its first 30 s" over it)."""
+    import soundfile as sf
+
+    session = service.new_session()
+    first = next(row for row in service.catalogue() if row[3] >= 3.5)
+    lengths = []
+    for seconds in (1.0, 3.0, 1.0):
+        audio, sr = sf.read(str(service.excerpt(session, first[0], seconds=seconds)))
+        lengths.append(len(audio) / sr)
+    assert lengths == pytest.approx([1.0, 3.0, 1.0], abs=0.1), lengths
+
+
 def test_hearing_a_track_alone_puts_nothing_on_the_video(service, clip):
     session = service.new_session()
     view = service.analyse(session, clip, user=service.signer.sign("listener"))
