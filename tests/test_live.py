@@ -401,9 +401,9 @@ def _played(style: str, targets: list[tuple[float, float]], keep: str | None = N
     be measured apart."""
     live = LiveComposer(style=style, seed=0, valence=targets[0][0], arousal=targets[0][1], sample_rate=SR)
     if keep is not None:
-        for ch in live._synth.channels:
+        for i, ch in enumerate(live._synth.channels):
             if (ch.role == "lead") != (keep == "lead"):
-                live._synth._synth.cc(ch.channel, 7, 0)
+                live._synth.set_volume(i, 0)
     chunks = []
     for seg, target in enumerate(targets):
         if seg:
@@ -444,7 +444,7 @@ def test_one_calm_target_is_about_equally_loud_in_every_style() -> None:
 
 def _seam_clicks(chunks: list[np.ndarray], sr: int) -> list[float]:
     """Seams (s) where the sample-to-sample jump is over 6x the 99th percentile of the jumps within 10 ms
-    around it (and over 0.02): a click, as a listener hears one (/tmp/listen/clicks.py's measure)."""
+    around it (and over 0.02): a click, as a listener hears one."""
     mono = np.concatenate(chunks).mean(axis=1).astype(np.float64)
     jump, w = np.abs(np.diff(mono)), int(0.01 * sr)
     seams = np.cumsum([len(c) for c in chunks])[:-1] - 1
