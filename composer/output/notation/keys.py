@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from composer.music.chords import PITCH_NAMES
+from composer.output.notation.spelling import LETTERS, alteration
 
-_NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 #: Sharps (flats < 0) of the major and the minor key on each natural letter.
 _MAJOR = {"C": 0, "D": 2, "E": 4, "F": -1, "G": 1, "A": 3, "B": 5}
 _MINOR = {"C": -3, "D": -1, "E": 1, "F": -4, "G": -2, "A": 0, "B": 2}
@@ -23,7 +23,7 @@ _MINOR = {"C": -3, "D": -1, "E": 1, "F": -4, "G": -2, "A": 0, "B": 2}
 def spellings(tonic: int) -> list[tuple[str, int]]:
     """``(letter, alter)`` of each way to write pitch class ``tonic`` with at most one sharp or flat, the
     planner's own name (:data:`~composer.music.chords.PITCH_NAMES`) first."""
-    out = [(letter, (tonic - pc + 6) % 12 - 6) for letter, pc in _NATURAL.items()]
+    out = [(letter, alteration(tonic, k)) for k, letter in enumerate(LETTERS)]
     out = [s for s in out if abs(s[1]) <= 1]
     own = PITCH_NAMES[tonic % 12][0]
     return sorted(out, key=lambda s: s[0] != own)

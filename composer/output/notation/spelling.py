@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-_LETTERS = "CDEFGAB"
-_NATURAL = (0, 2, 4, 5, 7, 9, 11)
+#: The seven letters, and the pitch class of each natural.
+LETTERS = "CDEFGAB"
+NATURAL = (0, 2, 4, 5, 7, 9, 11)
 #: Semitones above a reference -> (letter steps above its letter): 1 b2 2 b3 3 4 #4 5 b6 6 b7 7.
 _STEPS = (0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6)
 #: Semitones above a chord's root -> letter steps: chords stack thirds (:mod:`composer.music.chords`), so
@@ -30,9 +31,9 @@ def tonic_letter(fifths: int, mode: str) -> int:
     return (4 * fifths + (5 if mode == "minor" else 0)) % 7
 
 
-def _alter(pc: int, letter: int) -> int:
+def alteration(pc: int, letter: int) -> int:
     """Semitones from ``letter``'s natural to pitch class ``pc``, in -6..5."""
-    return (pc - _NATURAL[letter] + 6) % 12 - 6
+    return (pc - NATURAL[letter] + 6) % 12 - 6
 
 
 def spell_above(pc: int, ref_pc: int, ref_letter: int, *, chord: bool = False) -> tuple[int, int]:
@@ -40,10 +41,10 @@ def spell_above(pc: int, ref_pc: int, ref_letter: int, *, chord: bool = False) -
     written with letter ``ref_letter`` (a chord's root when ``chord``); never a double accidental."""
     interval = (pc - ref_pc) % 12
     for steps in ((_CHORD_STEPS if chord else _STEPS)[interval], _OTHER_STEPS.get(interval)):
-        if steps is not None and abs(_alter(pc, letter := (ref_letter + steps) % 7)) <= 1:
-            return letter, _alter(pc, letter)
-    letter = next(k for k in range(7) if _alter(pc, k) in (0, 1))  # a reference itself far off: plain
-    return letter, _alter(pc, letter)
+        if steps is not None and abs(alteration(pc, letter := (ref_letter + steps) % 7)) <= 1:
+            return letter, alteration(pc, letter)
+    letter = next(k for k in range(7) if alteration(pc, k) in (0, 1))  # a reference itself far off: plain
+    return letter, alteration(pc, letter)
 
 
 def spell(pc: int, tonic: int, letter: int, chord: tuple[int, Sequence[int]] | None = None) -> tuple[int, int]:
@@ -58,5 +59,5 @@ def spell(pc: int, tonic: int, letter: int, chord: tuple[int, Sequence[int]] | N
 
 def pitch_xml(midi: int, letter: int, alter: int) -> str:
     """``<pitch>`` of ``midi`` written as ``letter`` + ``alter`` (B#3 is MIDI 60, Cb4 is MIDI 59)."""
-    step = f"<step>{_LETTERS[letter]}</step>" + (f"<alter>{alter}</alter>" if alter else "")
+    step = f"<step>{LETTERS[letter]}</step>" + (f"<alter>{alter}</alter>" if alter else "")
     return f"<pitch>{step}<octave>{(midi - alter) // 12 - 1}</octave></pitch>"
