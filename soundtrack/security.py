@@ -62,10 +62,17 @@ def root_of(folder: Path, roots: Sequence[Path]) -> Path:
     return next(r for r in (Path(x).resolve() for x in roots) if folder.is_relative_to(r))
 
 
+def _echo(value: Any) -> str:
+    """``value`` as a refusal quotes it: its ``repr`` cut to 60 characters, so a megabyte sent as a number
+    is not sent back (nor logged) whole."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 def check_seed(seed: Any) -> int:
     """A seed the composer takes: a whole number within 0 and 2**32 - 1."""
     if isinstance(seed, bool) or not isinstance(seed, int | float) or not math.isfinite(seed) or seed != int(seed):
-        raise ParameterError(f"`seed` must be a whole number (received {seed!r})")
+        raise ParameterError(f"`seed` must be a whole number (received {_echo(seed)})")
     if not 0 <= int(seed) <= MAX_SEED:
         raise ParameterError(f"`seed` must be within 0 and {MAX_SEED} (received {int(seed)})")
     return int(seed)
@@ -82,7 +89,7 @@ def check_rating(rating: Any) -> int:
     if isinstance(rating, str):
         with contextlib.suppress(ValueError):
             return int(rating)
-    raise ParameterError(f"choose a rating from 1 to 5 (received {rating!r})")
+    raise ParameterError(f"choose a rating from 1 to 5 (received {_echo(rating)})")
 
 
 def optional_number(name: str, value: Any, low: float, high: float, *, zero_means_none: bool = True) -> float | None:
@@ -91,9 +98,9 @@ def optional_number(name: str, value: Any, low: float, high: float, *, zero_mean
     if value is None or value == "" or (zero_means_none and isinstance(value, int | float) and value == 0):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ParameterError(f"`{name}` must be a number (received {value!r})")
+        raise ParameterError(f"`{name}` must be a number (received {_echo(value)})")
     if not low <= value <= high:
-        raise ParameterError(f"`{name}` must be within {low:g} and {high:g} (received {value!r})")
+        raise ParameterError(f"`{name}` must be within {low:g} and {high:g} (received {_echo(value)})")
     return float(value)
 
 

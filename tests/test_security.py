@@ -546,3 +546,17 @@ def test_a_giant_picture_is_refused_before_it_is_decoded(lib_path, tmp_path):
         service.check_upload(giant)
     with pytest.raises(MediaError, match="pixels"):
         service.show_upload(service.new_session(), giant)
+
+
+def test_a_hostile_value_is_echoed_short_in_its_refusal():
+    """A megabyte of text sent as a seed, a rating or a number was echoed whole in the refusal (1,000,043
+    characters): the sentence a visitor reads, and the log, now show its first characters only."""
+    from soundtrack.security import check_rating, check_seed, optional_number
+
+    payload = "7x" * 500_000
+    for check in (lambda: check_seed(payload), lambda: check_rating(payload),
+                  lambda: optional_number("tempo", payload, 1, 300)):
+        with pytest.raises(ParameterError) as err:
+            check()
+        assert "received '7x7x" in str(err.value) and len(str(err.value)) < 200, len(str(err.value))
+
