@@ -71,10 +71,12 @@ def _echo(value: Any) -> str:
 
 def check_seed(seed: Any) -> int:
     """A seed the composer takes: a whole number within 0 and 2**32 - 1."""
-    if isinstance(seed, bool) or not isinstance(seed, int | float) or not math.isfinite(seed) or seed != int(seed):
+    # an int is never passed to math.isfinite: JSON's 10**400 is one, and too large for a float
+    whole = isinstance(seed, int) or (isinstance(seed, float) and math.isfinite(seed) and seed == int(seed))
+    if isinstance(seed, bool) or not whole:
         raise ParameterError(f"`seed` must be a whole number (received {_echo(seed)})")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise ParameterError(f"`seed` must be within 0 and {MAX_SEED} (received {int(seed)})")
+    if not 0 <= seed <= MAX_SEED:
+        raise ParameterError(f"`seed` must be within 0 and {MAX_SEED} (received {_echo(int(seed))})")
     return int(seed)
 
 
@@ -97,7 +99,8 @@ def optional_number(name: str, value: Any, low: float, high: float, *, zero_mean
     within [low, high]."""
     if value is None or value == "" or (zero_means_none and isinstance(value, int | float) and value == 0):
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float)
+                                                                          and not math.isfinite(value)):
         raise ParameterError(f"`{name}` must be a number (received {_echo(value)})")
     if not low <= value <= high:
         raise ParameterError(f"`{name}` must be within {low:g} and {high:g} (received {_echo(value)})")

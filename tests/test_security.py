@@ -560,3 +560,16 @@ def test_a_hostile_value_is_echoed_short_in_its_refusal():
             check()
         assert "received '7x7x" in str(err.value) and len(str(err.value)) < 200, len(str(err.value))
 
+
+
+def test_a_whole_number_too_large_for_a_float_is_refused_as_out_of_range():
+    """Python (and its json module) carry integers of hundreds of digits: 10**400 as a seed or a number raised
+    OverflowError ("int too large to convert to float") where 2**70 got the sentence saying the range."""
+    from soundtrack.security import MAX_SEED, check_seed, optional_number
+
+    for huge in (10**400, -(10**400)):
+        with pytest.raises(ParameterError, match=f"`seed` must be within 0 and {MAX_SEED}"):
+            check_seed(huge)
+        with pytest.raises(ParameterError, match="`tempo` must be within 1 and 300"):
+            optional_number("tempo", huge, 1, 300)
+    assert check_seed(7.0) == 7 and optional_number("tempo", 120, 1, 300) == 120.0
