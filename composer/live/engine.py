@@ -87,7 +87,8 @@ class LiveSynth:
         self._sounding: dict[tuple[int, int], list[int]] = {}
         self.position = 0  # samples rendered so far
         self.record = NoteRecord()
-        self.gain = 1.0  # output level (linear), set once before the first note (composer.live.balance)
+        # output level (linear), set once before the first note (composer.live.balance); not FluidSynth's `gain`
+        self.output_gain = 1.0
 
     def set_volume(self, role: int, volume: int) -> None:
         """Channel volume (MIDI CC7, 0-127; FluidSynth plays 40 log10(cc / 127) dB) of channel ``role``."""
@@ -146,7 +147,7 @@ class LiveSynth:
         """The next ``n`` frames as float32 ``(n, 2)``."""
         end = self.position + n
         out = np.empty((n, 2), np.float32)
-        scale = np.float32(self.gain / 32768.0)
+        scale = np.float32(self.output_gain / 32768.0)
         filled = 0
         while True:
             next_on = self._pending[0][0] if self._pending else math.inf

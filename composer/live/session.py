@@ -224,7 +224,7 @@ class LiveComposer:
         mix = session_mix(key, trial, channels, font)
         for i, ch in enumerate(channels):
             self._synth.set_volume(i, mix.lead_volume if ch.role == "lead" else mix.bed_volume)
-        self._synth.gain = mix.gain
+        self._synth.output_gain = mix.gain
 
     @staticmethod
     def _differs(planned: tuple[float, float], target: tuple[float, float], bar: Bar) -> bool:
