@@ -25,7 +25,7 @@ from composer.output.notation.instruments import part_names
 
 NOTE_ORDER = ("chord", "pitch|unpitched|rest", "duration", "tie", "instrument", "voice", "type", "dot",
               "time-modification", "notehead", "staff", "notations")
-ATTRIBUTE_ORDER = ("divisions", "key", "time", "clef", "for-part")
+ATTRIBUTE_ORDER = ("divisions", "key", "time", "staves", "part-symbol", "clef", "for-part")  # MusicXML 4.0 order
 
 
 @pytest.fixture(scope="module", params=["rules", "auto"])
@@ -537,6 +537,8 @@ def test_a_piano_is_one_part_on_a_grand_staff(source: str, tmp_path) -> None:
     assert len(root.findall("part-list/score-part")) == len(root.findall("part")) == 1
     attrs = root.find("part/measure/attributes")
     assert attrs.findtext("staves") == "2" and attrs.findtext("part-symbol") == "brace"
+    tags = [c.tag for c in attrs]  # schema order (a clef per staff; a piano is in C: no for-part)
+    assert tags == sorted(tags, key=ATTRIBUTE_ORDER.index) and "for-part" not in tags and tags.count("clef") == 2
     assert [(c.get("number"), c.findtext("sign")) for c in attrs.iter("clef")] == [("1", "G"), ("2", "F")]
     for note in root.iter("note"):
         assert (note.findtext("staff"), note.findtext("voice")) in {("1", "1"), ("2", "5")}
