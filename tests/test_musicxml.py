@@ -292,6 +292,18 @@ def test_modal_mixture_keeps_one_signature_for_whole_phrases(seed: int) -> None:
     assert firsts[0] == 0 and all(b - a >= 4 for a, b in itertools.pairwise(firsts))
 
 
+def test_a_chord_tone_with_no_spelling_near_its_root_is_a_plain_natural(tmp_path) -> None:
+    """B diminished in Bb major (vii of ii): its root reads Cb from the key, and its fifth F has no letter a
+    diminished fifth above Cb without a double flat. The fallback took the first letter a natural or sharp
+    fits, and E comes before F: the chord read Cb-D-E#. F is F."""
+    b_flat = plan_at_60(4.0, tonic=10)
+    b_dim = ChordSpan(0.0, 4.0, 11, (11, 2, 5), (10, 0, 2, 3, 5, 7, 9), "Bdim", 4, "bright")
+    root, _ = hand_score([Note(0.0, 1.0, p, 80) for p in (59, 62, 65)], tmp_path,
+                         plan=dataclasses.replace(b_flat, chords=(b_dim,)))
+    names = spelled(root)
+    assert names[0][1:] == ["D", "F"] and all("E#" not in chord for chord in names), names
+
+
 def test_a_composed_cue_never_writes_two_notes_of_one_letter_in_a_chord(tmp_path) -> None:
     """A minor-key cue through its dominant: the old 'flats in flat keys' rule wrote Db-D-E-G-A in the pad."""
     from analysis.arc import grid

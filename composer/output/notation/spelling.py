@@ -16,6 +16,8 @@ from collections.abc import Sequence
 #: The seven letters, and the pitch class of each natural.
 LETTERS = "CDEFGAB"
 NATURAL = (0, 2, 4, 5, 7, 9, 11)
+#: Pitch class -> letter as a natural or, between two naturals, a sharp (C C# D D# E F F# ...).
+PLAIN_LETTER = (0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6)
 #: Semitones above a reference -> (letter steps above its letter): 1 b2 2 b3 3 4 #4 5 b6 6 b7 7.
 _STEPS = (0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6)
 #: Semitones above a chord's root -> letter steps: chords stack thirds (:mod:`composer.music.chords`), so
@@ -43,7 +45,7 @@ def spell_above(pc: int, ref_pc: int, ref_letter: int, *, chord: bool = False) -
     for steps in ((_CHORD_STEPS if chord else _STEPS)[interval], _OTHER_STEPS.get(interval)):
         if steps is not None and abs(alteration(pc, letter := (ref_letter + steps) % 7)) <= 1:
             return letter, alteration(pc, letter)
-    letter = next(k for k in range(7) if alteration(pc, k) in (0, 1))  # a reference itself far off: plain
+    letter = PLAIN_LETTER[pc % 12]  # a reference itself far off: plain (F, not the E# a first fit gave)
     return letter, alteration(pc, letter)
 
 
