@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from composer.output.notation.spelling import PLAIN_LETTER
+
 #: MusicXML sign, line, and the diatonic steps (C4 = 28) of the bottom and top staff lines.
 CLEFS: dict[str, tuple[str, int, int, int]] = {
     "treble": ("G", 2, 30, 38),  # E4 .. F5
@@ -30,7 +32,6 @@ _TREBLE = frozenset({9, 10, 13, 40, 44, 56, 59, 64, 65, 68, 69, 71, 104, 105, 10
 _BASS = frozenset({*range(32, 40), 43, 58, 67})
 _OWN = {41: ("alto", "treble"), 42: ("bass", "tenor", "treble"), 57: ("bass", "tenor"), 60: ("treble", "bass"),
         70: ("bass", "tenor")}
-_NATURAL_STEP = (0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6)  # pitch class -> letter, sharps spelling
 
 
 def readable_clefs(program: int) -> tuple[str, ...]:
@@ -49,7 +50,7 @@ def readable_clefs(program: int) -> tuple[str, ...]:
 
 def ledger_lines(midi: int, clef: str) -> int:
     """Ledger lines ``midi`` needs in ``clef`` (as a natural or sharp: a flat may sit one step higher)."""
-    step = (midi // 12 - 1) * 7 + _NATURAL_STEP[midi % 12]
+    step = (midi // 12 - 1) * 7 + PLAIN_LETTER[midi % 12]
     _, _, bottom, top = CLEFS[clef]
     return max(0, (step - top) // 2, (bottom - step) // 2)
 
