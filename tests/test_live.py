@@ -488,3 +488,27 @@ def test_the_learned_west_african_session_is_about_as_loud_as_the_others() -> No
     live.close()
     level = integrated_loudness(audio[SR:], SR)
     assert abs(level - CALM_LUFS) < 4.0, level  # was 5.9 LU under; now 2.5
+
+
+def test_a_trial_whose_lead_plays_nothing_leaves_the_other_parts_as_they_are() -> None:
+    """A note source that writes no lead (the NoteSource protocol allows it) gave a trial with a silent lead,
+    and lead_boost read silence as a lead 200 dB under the rest: the session lowered every other channel by the
+    most there is (CC7 100 -> 50, 12 dB). Offline, a piece without lead notes gets no boost; live now too."""
+    from typing import ClassVar
+
+    from analysis.media.synth import soundfont_path
+    from composer.live.balance import DEFAULT_VOLUME, measure_mix
+    from composer.live.planner import BarPlanner
+    from composer.live.session import _channels
+    from composer.music.notes import Material
+    from composer.music.styles import get_style
+
+    class NoLead:
+        name: ClassVar[str] = "no-lead"
+
+        def generate(self, request):
+            return Material((), self.name)
+
+    style = get_style("cinematic")
+    mix = measure_mix(BarPlanner(style, NoLead(), style.lead, 0), _channels(style, style.lead), soundfont_path(None))
+    assert mix.bed_volume == DEFAULT_VOLUME, mix

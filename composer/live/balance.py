@@ -111,7 +111,10 @@ def measure_mix(planner: BarPlanner, channels: tuple[Channel, ...], soundfont: P
     notes, length, calm_end = _trial_notes(planner)
     lead = _render_trial(channels, notes, length, soundfont, sr, True)
     bed = _render_trial(channels, notes, length, soundfont, sr, False)
-    boost_db = 20 * math.log10(lead_boost(lead, bed, sr))
+    # as offline (render._balanced): a lead that plays no note gets no boost (lead_boost reads silence as a
+    # lead far under the rest, and the other channels would all go down by the most there is)
+    played = any(role == "lead" for role, _, _ in notes)
+    boost_db = 20 * math.log10(lead_boost(lead, bed, sr)) if played else 0.0
     bed_volume = volume_for(-boost_db)
     mix = lead + bed * np.float32(10 ** (_cc_db(bed_volume) / 20))
     calm = integrated_loudness(mix[: round(calm_end * sr)], sr)
