@@ -215,7 +215,8 @@ def catalogue_table(rows: list[list[Any]]) -> Any:
 
     frame = pd.DataFrame(rows, columns=CATALOGUE_HEADERS)
     frame["key"] = [tonic(k, m) for k, m in zip(frame["key"], frame["mode"], strict=True)]
-    return frame.style.format({"duration (s)": "{:.1f}"}, na_rep="").hide(axis="index")
+    # tempo as whole bpm: one track without a tempo makes the column floats, shown "120.000000"
+    return frame.style.format({"duration (s)": "{:.1f}", "tempo": "{:.0f}"}, na_rep="").hide(axis="index")
 
 
 #: How much of a catalogued track the Library tab plays (SoundtrackService.excerpt's default).

@@ -521,3 +521,17 @@ def test_adding_tracks_with_none_uploaded_says_what_to_do(service):
         note, _ = fns["on_add"].fn(nothing)
         assert "choose audio or MIDI files" in note and "added" not in note, note
     assert len(service.catalogue()) == before
+
+
+def test_a_track_without_a_tempo_leaves_the_other_tempos_whole():
+    """A catalogued track may have no tempo (the record's tempo is optional): the column then held floats, and
+    the Library tab showed every other tempo as "120.000000". Tempos read as whole bpm, a missing one blank."""
+    import gradio as gr
+
+    from soundtrack.session import CATALOGUE_HEADERS, catalogue_table
+
+    rows = [[1, "Chorale", "audio", 29.0, 120, "C major", "major", ""],
+            [2, "Pulse", "midi", 45.63, None, "F", "major", ""]]
+    shown = gr.Dataframe(headers=CATALOGUE_HEADERS).postprocess(catalogue_table(rows))
+    col = CATALOGUE_HEADERS.index("tempo")
+    assert [row[col] for row in shown.metadata["display_value"]] == ["120", ""], shown.metadata
