@@ -182,11 +182,15 @@ PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
 
 def main_mood(arc: EmotionArc) -> str:
     """The emotion most of ``arc``'s steps read as (:meth:`EmotionArc.dominant_emotion`); between words
-    that hold as many steps, the one with the higher summed probability (not whichever a set yields first)."""
+    that hold as many steps, the one with the higher summed probability (not whichever a set yields first).
+    Where that is "neutral" but the arc's mean lies in another region of :data:`MOOD_GRID`, the grid's word:
+    none of the six emotions lies in the calm, pleasant quadrant, so a bright, still clip read "mostly
+    neutral" beside tracks the table calls "serene"."""
     counts = Counter(arc.dominant_emotion())
     if not counts:
         return "?"
-    return max(counts, key=lambda e: (counts[e], float(np.sum(arc.emotions[e]))))
+    word = max(counts, key=lambda e: (counts[e], float(np.sum(arc.emotions[e]))))
+    return mood(arc.va()) if word == "neutral" else word
 
 
 def summary(clip: Any, verdict: str) -> str:
