@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _shared import load_module, mediagen
 
 HERE = Path(__file__).resolve().parent
 HAPPY = "What a wonderful day. I am so happy and delighted to see all my friends again."
@@ -40,23 +41,11 @@ SAD = "My dog died yesterday. I feel terribly sad, lonely and miserable."
 SOURCES = ("visual", "audio", "faces", "speech", "subtitles")
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _mediagen():
-    return _load("mediagen", HERE.parent / "tests" / "mediagen.py")
-
-
 def spoken_clip(folder: Path, name: str, text: str) -> Path:
     """A grey still (10 fps) with ``text`` said by espeak-ng, half a second of silence either side."""
     import soundfile as sf
 
-    mg = _mediagen()
+    mg = mediagen()
     wav = folder / f"{name}.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True, timeout=60)
     audio, sr = sf.read(wav, dtype="float32")
@@ -119,7 +108,7 @@ def music_table(seconds: float) -> None:
     if not truth_py.is_file():
         print(header + "\n" + "".join(f"  {n:10s}{'n/a':>13s}{'n/a':>13s}{'n/a':>13s}\n" for n in names), end="")
         return
-    truth = _load("music_truth", truth_py)
+    truth = load_module("music_truth", truth_py)
     tracks = [t for t in truth.read_manifest(truth.MANIFEST) if t.local.is_file()]
     readers = _music_readers() if tracks else {}
     print(header)
@@ -144,7 +133,7 @@ def music_table(seconds: float) -> None:
 
 
 def mood_clips(folder: Path) -> dict[str, Path]:
-    mg = _mediagen()
+    mg = mediagen()
     tense_colours = [(90, 10, 10), (20, 10, 15), (120, 20, 10), (30, 25, 30)]
     tense = [mg.Shot(25, tense_colours[i % 4], motion=1.0) for i in range(12)]  # 12 one-second shots
     calm = [mg.Shot(300, (120, 170, 190), motion=0.0)]

@@ -36,23 +36,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
-
-# mediagen lives with the tests; load it by file location (no sys.path edits).
-_MEDIAGEN = Path(__file__).resolve().parent.parent / "tests" / "mediagen.py"
-
-
-def _mediagen():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mediagen", _MEDIAGEN)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mediagen"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from _shared import load_module, mediagen
 
 
 def make_bench_clip(path: Path, seconds: float, fps: int = 25) -> tuple[Path, list[float]]:
-    mg = _mediagen()
+    mg = mediagen()
     colours = [(200, 60, 50), (40, 90, 180), (70, 160, 70), (150, 150, 150), (230, 200, 40), (30, 30, 40)]
     n_shots = max(1, int(seconds // 5))
     per = round(seconds * fps / n_shots)
@@ -133,12 +121,9 @@ def _cpu() -> float:
 
 def score_dialogue(folder: Path, library: Path | None) -> None:
     """``soundtrack score`` in a fresh process on a minute of face and speech: wall, CPU and its steps."""
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("bench_sources", Path(__file__).with_name("bench_sources.py"))
-    bench_sources = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_sources)
+    bench_sources = load_module("bench_sources", Path(__file__).with_name("bench_sources.py"))
     clip, _ = bench_sources.build_minute(folder)
     cmd = [sys.executable, "-m", "soundtrack.cli", "score", str(clip), "--out", str(folder / "score"), "--json"]
     if library is not None:

@@ -21,20 +21,10 @@ from pathlib import Path
 
 import av
 import numpy as np
+from _shared import mediagen
 
-_MEDIAGEN = Path(__file__).resolve().parent.parent / "tests" / "mediagen.py"
 FPS = 25
 TOLERANCE = 2  # frames
-
-
-def _mediagen():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mediagen", _MEDIAGEN)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mediagen"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _dissolve(mg, a: Path, b: Path, dst: Path, frames: int) -> Path:
@@ -222,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from analysis.cuts import detect_cuts
 
-    mg = _mediagen()
+    mg = mediagen()
     tmp = None if args.keep else tempfile.TemporaryDirectory(prefix="bench_cuts_")
     folder = args.keep or Path(tmp.name)
     folder.mkdir(parents=True, exist_ok=True)

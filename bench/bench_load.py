@@ -17,7 +17,6 @@ machine.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import socket
 import sqlite3
@@ -32,17 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from _shared import mediagen
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _mediagen():
-    """``tests/mediagen.py`` by file location (no sys.path edits)."""
-    spec = importlib.util.spec_from_file_location("mediagen", ROOT / "tests" / "mediagen.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mediagen"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _midi(path: Path, pitches: list[int], tempo: float, velocity: int, program: int) -> Path:
@@ -71,7 +62,7 @@ def build_library(folder: Path) -> Path:
 
 
 def make_clips(folder: Path, n: int, seconds: float) -> list[Path]:
-    mg = _mediagen()
+    mg = mediagen()
     frames = max(2, round(seconds * 25))
     clips = []
     for i in range(n):  # each user's clip differs (colour, motion, audio), so each has its own fingerprint

@@ -1,0 +1,42 @@
+"""The bench scripts that write synthetic media load ``tests/mediagen.py`` through one helper,
+``bench/_shared.py``, and still load as a test loads them: by file location, with bench/ first on the path."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+# Every bench script that calls a mediagen loader (bench_batch.py imports mediagen from tests/ on sys.path).
+USERS = sorted(p for p in BENCH.glob("*.py") if p.name != "_shared.py" and "mediagen()" in p.read_text())
+
+
+def _load_script(path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    for name in ("_shared", "mediagen"):  # put back afterwards: the other tests share conftest's mediagen
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    spec = importlib.util.spec_from_file_location(f"_bench_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("script", USERS, ids=lambda p: p.name)
+def test_bench_script_writes_clips_with_the_shared_mediagen(script, monkeypatch, tmp_path):
+    mod = _load_script(script, monkeypatch)
+    shared = sys.modules.get("_shared")
+    assert shared is not None, f"{script.name} does not use bench/_shared.py"
+    assert mod.mediagen is shared.mediagen  # no copy of the loader of its own
+    mg = mod.mediagen()
+    shots = [mg.Shot(6, (200, 60, 50)), mg.Shot(4, (40, 90, 180))]
+    clip = mg.make_clip(tmp_path / "two_shots.mp4", shots=shots, fps=10, size=(64, 48))
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+    assert len(frames) == 10
+    assert mg.cut_frames(shots) == [6]
+    assert frames[5][..., 0].mean() > frames[6][..., 0].mean() + 80  # red shot, then blue: the cut at frame 6
