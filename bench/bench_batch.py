@@ -21,22 +21,21 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _shared import mediagen
 
 
 def make_clips(folder: Path, n: int, seconds: float) -> list[Path]:
-    from mediagen import Shot, make_clip
-
+    mg = mediagen()
     fps = 25
     frames = round(seconds * fps)
     colors = [(200, 60, 50), (40, 90, 180), (70, 160, 70), (150, 150, 150), (230, 200, 60), (30, 30, 40)]
     paths = []
     for i in range(n):
         a, b = frames // 3, frames // 3
-        shots = [Shot(a, colors[i % 6], 0.2 + 0.1 * (i % 5)), Shot(b, colors[(i + 1) % 6], 0.5),
-                 Shot(frames - a - b, colors[(i + 2) % 6], 0.1 * (i % 3))]
+        shots = [mg.Shot(a, colors[i % 6], 0.2 + 0.1 * (i % 5)), mg.Shot(b, colors[(i + 1) % 6], 0.5),
+                 mg.Shot(frames - a - b, colors[(i + 2) % 6], 0.1 * (i % 3))]
         path = folder / f"clip{i:02d}.mp4"
-        make_clip(path, shots=shots, fps=fps, size=(320, 180), audio="percussion" if i % 2 else "drone", seed=i)
+        mg.make_clip(path, shots=shots, fps=fps, size=(320, 180), audio="percussion" if i % 2 else "drone", seed=i)
         paths.append(path)
     return paths
 
@@ -83,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "tests"))  # mediagen, the synthetic clip writer of the tests
 
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
         tmp_path = Path(tmp)

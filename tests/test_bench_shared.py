@@ -11,7 +11,7 @@ import av
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-# Every bench script that calls a mediagen loader (bench_batch.py imports mediagen from tests/ on sys.path).
+# Every bench script that calls a mediagen loader.
 USERS = sorted(p for p in BENCH.glob("*.py") if p.name != "_shared.py" and "mediagen()" in p.read_text())
 
 
@@ -40,3 +40,17 @@ def test_bench_script_writes_clips_with_the_shared_mediagen(script, monkeypatch,
     assert len(frames) == 10
     assert mg.cut_frames(shots) == [6]
     assert frames[5][..., 0].mean() > frames[6][..., 0].mean() + 80  # red shot, then blue: the cut at frame 6
+
+
+def test_bench_batch_makes_clips_without_tests_on_the_path(monkeypatch, tmp_path):
+    """``bench_batch.make_clips`` used to import mediagen from ``tests/``, which only ``main()`` put on
+    ``sys.path``: called from elsewhere it raised ModuleNotFoundError."""
+    tests = Path(__file__).resolve().parent
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != tests])
+    mod = _load_script(BENCH / "bench_batch.py", monkeypatch)
+    clips = mod.make_clips(tmp_path, 2, 0.4)
+    assert [c.name for c in clips] == ["clip00.mp4", "clip01.mp4"]
+    for clip in clips:
+        with av.open(str(clip)) as c:
+            assert sum(1 for _ in c.decode(c.streams.video[0])) == 10  # 0.4 s at 25 fps
+            assert len(c.streams.audio) == 1  # drone, then percussion
