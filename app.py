@@ -20,9 +20,9 @@ from typing import Any
 
 from analysis.errors import ParameterError, SoundtrackError
 from soundtrack import results
-from soundtrack.clips import not_a_clip
+from soundtrack.clips import not_a_clip, not_subtitles
 from soundtrack.live_page import build_live_tab
-from soundtrack.page.assets import CLEAR_ERRORS_JS, CLIP_GUARD_JS, CSS, DISMISS_JS, SKIP_JS
+from soundtrack.page.assets import CLEAR_ERRORS_JS, CSS, DISMISS_JS, REFUSED_JS, SKIP_JS, upload_guard_js
 from soundtrack.security import client_address, private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
 from soundtrack.session import (
@@ -87,13 +87,15 @@ def _score_tab(gr: Any) -> dict[str, Any]:
         with gr.Column(scale=1):
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             c["clip_note"] = gr.Markdown(elem_id="clip-note")  # what the player shows, when not the upload
-            c["refused"] = gr.Textbox(visible="hidden", elem_id="clip-refused")  # a file the clip box refused,
-            c["refuse_btn"] = gr.Button(visible="hidden", elem_id="clip-refuse-btn")  # named by CLIP_GUARD_JS
+            c["refused"] = gr.Textbox(visible="hidden", elem_id="clip-refused")  # a file an upload box refused,
+            c["clip_refuse_btn"] = gr.Button(visible="hidden", elem_id="clip-refuse-btn")  # named by the guard
             c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
             if shipped_example() is not None:
                 gr.Markdown(f"<small>Example: {EXAMPLE_CREDIT}.</small>")
             c["subtitles"] = gr.File(label="Subtitles (optional .srt, .vtt or .ass)", type="filepath", height=130,
                                      file_types=list(SIDECAR_SUFFIXES), elem_id="subtitles")
+            c["subtitles_note"] = gr.Markdown(elem_id="subtitles-note")  # a file the box refused (REFUSALS)
+            c["subtitles_refuse_btn"] = gr.Button(visible="hidden", elem_id="subtitles-refuse-btn")
             c["content_type"] = gr.Dropdown([(results.readable(n, results.CONTENT_NAMES), n) for n in CONTENT_PRESETS],
                                             value="general", label="Content type")
             c["sources"] = gr.CheckboxGroup(list(DEFAULT_SOURCES), value=list(DEFAULT_SOURCES), elem_id="sources",
@@ -208,6 +210,11 @@ def _no_list(gr: Any) -> Any:
     return gr.update(choices=[("no tracks listed: analyse a clip", NO_TRACK)], value=NO_TRACK)
 
 
+#: The upload boxes whose wrong files the page answers itself, in place of Gradio's pop-up (element id -> the
+#: note under the box and the answer's words); what each box takes is in build_ui (page.assets.upload_guard_js).
+REFUSALS = {"clip": ("clip_note", not_a_clip), "subtitles": ("subtitles_note", not_subtitles)}
+
+
 #: The composed score, its files and the track heard alone belong to one clip: cleared when another
 #: is chosen or analysed, so nothing of the last clip stays on show.
 GONE = (None, None, None)
@@ -235,9 +242,11 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
                                               "copy; the analysis reads the clip itself.")
 
     c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
-    refused = _guard(lambda msg: msg)(lambda name: not_a_clip(name, library_uploads=service.config.allow_uploads))
-    c["refuse_btn"].click(refused, [c["refused"]], c["clip_note"], js="() => [window.soundtrackRefused || '']",
-                          queue=False)
+    uploads = service.config.allow_uploads
+    for box, (note, answer) in REFUSALS.items():  # a wrong file in an upload box: said under it
+        refused = _guard(lambda msg: msg)(lambda name, answer=answer: answer(name, library_uploads=uploads))
+        c[f"{box}_refuse_btn"].click(refused, [c["refused"]], c[note], js=REFUSED_JS, queue=False)
+    c["subtitles"].change(lambda: "", None, c["subtitles_note"], queue=False)  # another file: the note is stale
     c["video"].change(on_new_clip, [c["session"], c["video"]],
                       [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
                        c["preview_error"], c["rating"], c["compose_note"], c["clip_note"], c["composed"],
@@ -440,6 +449,8 @@ def build_ui(service: SoundtrackService) -> Any:
     """The Gradio Blocks page; every handler is a thin call into ``service``."""
     import gradio as gr
 
+    from analysis.text.sidecar import SIDECAR_SUFFIXES
+
     # The page's session is made as it loads: an upload's handler and an Analyse clicked before it returns
     # then share one (each made its own, and the one returned last, the upload's, showed no list).
     @_guard(lambda msg: (None, gr.update(), msg))
@@ -473,7 +484,7 @@ def build_ui(service: SoundtrackService) -> Any:
         loaded = demo.load(on_load, [c["token"], c["session"]], [c["token"], c["session"], who], api_name="identify",
                            concurrency_limit=None)
         loaded.then(lambda: catalogue_table(service.catalogue()), None, c["catalogue"])
-        demo.load(None, None, None, js=CLIP_GUARD_JS)
+        demo.load(None, None, None, js=upload_guard_js({"clip": ("video/",), "subtitles": SIDECAR_SUFFIXES}))
         _wire_restore(gr, service, c, loaded)
         _wire_new_clip(gr, service, c)
         _wire_clip(gr, service, c)

@@ -219,6 +219,19 @@ def delivery_copy(session: Session, progress: Callable[[float], None] | None = N
 
 #: What the clip box takes, as a creator names it (the formats the analysis is tested on).
 CLIP_KINDS = "a video clip (MP4, MOV, WebM, MKV or AVI)"
+CLIP_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
+#: What the subtitles box takes (analysis.text.sidecar.SIDECAR_SUFFIXES).
+SUBTITLE_KINDS = "a subtitle file (.srt, .vtt, .ass or .ssa)"
+
+
+def _refused(name: object, library_uploads: bool) -> tuple[str, str, str]:
+    """A refused file's name as shown (bold, as typed: not read as markdown), its lower-case suffix, and
+    where music goes instead."""
+    base = Path(str(name or "")).name[:120]
+    shown = f"**{plain(base)}**" if base else "That file"
+    music = ("to add it to the music this page chooses from, use the **Library** tab" if library_uploads
+             else "this server does not take new music")
+    return shown, Path(base).suffix.lower(), music
 
 
 def not_a_clip(name: object, *, library_uploads: bool = True) -> str:
@@ -228,13 +241,22 @@ def not_a_clip(name: object, *, library_uploads: bool = True) -> str:
     from analysis.music.formats import TRACK_SUFFIXES
     from analysis.text.sidecar import SIDECAR_SUFFIXES
 
-    base = Path(str(name or "")).name[:120]
-    shown = f"**{plain(base)}**" if base else "That file"  # the name as typed, not read as markdown
-    suffix = Path(base).suffix.lower()
+    shown, suffix, music = _refused(name, library_uploads)
     if suffix in TRACK_SUFFIXES:
-        where = ("to add it to the music this page chooses from, use the **Library** tab" if library_uploads
-                 else "this server does not take new music")
-        return f"{shown} is music, not a video: {where}. Here, upload {CLIP_KINDS}."
+        return f"{shown} is music, not a video: {music}. Here, upload {CLIP_KINDS}."
     if suffix in SIDECAR_SUFFIXES:
         return f"{shown} is a subtitle file: put it in the **Subtitles** box below; here, upload {CLIP_KINDS}."
     return f"{shown} is not a video: upload {CLIP_KINDS}."
+
+
+def not_subtitles(name: object, *, library_uploads: bool = True) -> str:
+    """The page's answer to a file in the subtitles box that is not subtitles, in place of Gradio's pop-up
+    "Invalid file type: tone.wav. Only .srt, .vtt, .ass, .ssa allowed.": where a clip and music go instead."""
+    from analysis.music.formats import TRACK_SUFFIXES
+
+    shown, suffix, music = _refused(name, library_uploads)
+    if suffix in TRACK_SUFFIXES:
+        return f"{shown} is music, not subtitles: {music}. Here, upload {SUBTITLE_KINDS}."
+    if suffix in CLIP_SUFFIXES:
+        return f"{shown} is a video: put it in the **Clip** box above; here, upload {SUBTITLE_KINDS}."
+    return f"{shown} is not a subtitle file: upload {SUBTITLE_KINDS}."

@@ -13,7 +13,7 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_clip, talking_clip
 
 from analysis.errors import MediaError, ParameterError
-from soundtrack.clips import not_a_clip
+from soundtrack.clips import not_a_clip, not_subtitles
 from soundtrack.results import EXPLORE_MARK
 from soundtrack.service import AppConfig, SoundtrackService, make_example_clip, probe_video
 
@@ -158,6 +158,16 @@ def test_a_file_that_is_not_a_video_is_answered_in_the_pages_words():
     assert "does not take new music" in not_a_clip("song.MID", library_uploads=False)
     assert "**Subtitles** box" in not_a_clip("/home/me/joy.srt") and "/home" not in not_a_clip("/home/me/joy.srt")
     assert not_a_clip("a_b*c.txt").startswith(r"**a\_b\*c.txt** is not a video: upload a video clip")
+
+
+def test_a_file_that_is_not_subtitles_is_answered_in_the_pages_words():
+    """What the subtitles box says of a file it refuses (it showed Gradio's pop-up "Invalid file type:
+    tone.wav. Only .srt, .vtt, .ass, .ssa allowed."): a clip goes to the clip box, music to the Library tab."""
+    assert not_subtitles("tone.wav").startswith("**tone.wav** is music, not subtitles: ")
+    assert "**Library** tab" in not_subtitles("tone.wav") and ".srt" in not_subtitles("tone.wav")
+    assert "does not take new music" in not_subtitles("song.mid", library_uploads=False)
+    assert "**Clip** box" in not_subtitles("/home/me/holiday.MP4") and "/home" not in not_subtitles("/x/a.mp4")
+    assert not_subtitles("a_b*c.pdf").startswith(r"**a\_b\*c.pdf** is not a subtitle file: upload a subtitle file")
 
 
 def test_compose_instead_writes_all_downloads(service, clip):

@@ -190,7 +190,17 @@ def test_corrupt_upload_shows_error_and_app_keeps_serving(server, browser, tmp_p
     (tmp_path / "notes.txt").write_text("not a clip")
     page.locator("#clip input[type=file]").set_input_files(str(tmp_path / "notes.txt"))  # picked, not dropped
     expect(page.locator("#clip-note")).to_contain_text("notes.txt is not a video: upload a video clip", timeout=10_000)
+    # The subtitles box answers the same way (it showed "Invalid file type: tone.wav. Only .srt, .vtt, .ass, .ssa
+    # allowed."), dropped or picked, and a subtitle file it takes clears the answer
+    _drop(page, "#subtitles [data-testid=file-upload]", tmp_path / "tone.wav", "audio/wav")
+    expect(page.locator("#subtitles-note")).to_contain_text("tone.wav is music, not subtitles", timeout=10_000)
+    page.locator("#subtitles input[type=file]").set_input_files(str(good))
+    expect(page.locator("#subtitles-note")).to_contain_text("good.mp4 is a video: put it in the Clip box",
+                                                            timeout=10_000)
     assert page.locator(".toast-body").count() == 0
+    page.locator("#subtitles input[type=file]").set_input_files(str(ROOT / "tests" / "data" / "joy_then_grim.srt"))
+    expect(page.locator("#subtitles")).to_contain_text(re.compile(r"joy_then_grim\s*\.srt"), timeout=20_000)
+    expect(page.locator("#subtitles-note")).to_have_text("", timeout=10_000)
     page.locator("#clip input[type=file]").set_input_files(str(broken))
     page.wait_for_timeout(1000)
     page.locator("#analyse").click()

@@ -6,30 +6,48 @@ place; nothing here imports Gradio. Each constant's comment says which element i
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
+
 SKIP_JS = """(s, c, p, l, k, d) => { const v = document.querySelector('#preview video');
     return [s, c, v ? v.currentTime : 0, v ? v.duration : 0, k, d]; }"""
 #: Once the upload's look-only copy is on show, the browser's "Video not playable" about the upload is stale.
 DISMISS_JS = """() => { if (!document.querySelector('#clip-note')?.innerText.includes('small copy')) return;
     document.querySelectorAll('.toast-body').forEach(t => { if (t.innerText.includes('Video not playable'))
         t.querySelector('.toast-close')?.click(); }); }"""
-#: A file dropped on (or picked for) the clip box that is not a video: Gradio answered with its own pop-up
-#: ("Invalid file type: tone.wav. Only video/x-m4v,video/* allowed."). This listener, ahead of Gradio's (capture
-#: phase), takes the files Gradio would refuse (a type not video/*), hands the name to the hidden
-#: #clip-refuse-btn, whose handler words the answer under the clip (clips.not_a_clip), and gives Gradio an
-#: empty drop, so the box leaves its "dragging" look.
-CLIP_GUARD_JS = """() => { if (window.soundtrackClipGuard) return; window.soundtrackClipGuard = true;
+#: A file dropped on (or picked for) an upload box that the box does not take: Gradio answered with its own
+#: pop-up ("Invalid file type: tone.wav. Only video/x-m4v,video/* allowed."; the subtitles box: "Only .srt, .vtt,
+#: .ass, .ssa allowed."). This listener, ahead of Gradio's (capture phase), takes the files Gradio would refuse,
+#: hands the name to the box's hidden #BOX-refuse-btn, whose handler words the answer under the box
+#: (clips.not_a_clip, clips.not_subtitles), and gives Gradio an empty drop, so the box leaves its "dragging" look.
+#: ``__BOXES__`` becomes {box id: what it takes}, each a MIME type prefix ("video/") or a file suffix (".srt").
+_UPLOAD_GUARD_JS = """() => { if (window.soundtrackUploadGuard) return; window.soundtrackUploadGuard = true;
+  const boxes = __BOXES__;
+  const takes = (f, kinds) => kinds.some(k => k.startsWith('.') ? (f.name || '').toLowerCase().endsWith(k)
+    : (f.type || '').startsWith(k));
   const refuse = (event, files) => {
-    if (!(event.target instanceof Element) || !event.target.closest('#clip')) return;
-    const odd = Array.from(files || []).find(f => !(f.type || '').startsWith('video/'));
+    if (!(event.target instanceof Element)) return;
+    const box = Object.keys(boxes).find(b => event.target.closest('#' + b));
+    const odd = box && Array.from(files || []).find(f => !takes(f, boxes[box]));
     if (!odd) return;
     event.preventDefault(); event.stopImmediatePropagation();
     if (event.type === 'drop') event.target.dispatchEvent(new DragEvent('drop',
       {dataTransfer: new DataTransfer(), bubbles: true, cancelable: true}));
     else event.target.value = '';
     window.soundtrackRefused = odd.name;
-    document.querySelector('#clip-refuse-btn')?.click(); };
+    document.querySelector('#' + box + '-refuse-btn')?.click(); };
   document.addEventListener('drop', e => refuse(e, e.dataTransfer?.files), true);
   document.addEventListener('change', e => refuse(e, e.target.files), true); }"""
+
+
+def upload_guard_js(boxes: Mapping[str, Sequence[str]]) -> str:
+    """The page-load script that answers a wrong file in each of ``boxes`` (element id -> the MIME type
+    prefixes and lower-case suffixes it takes) through that box's hidden ``#<id>-refuse-btn``."""
+    return _UPLOAD_GUARD_JS.replace("__BOXES__", json.dumps({box: list(kinds) for box, kinds in boxes.items()}))
+
+
+#: The script a hidden refuse button sends its handler: the name of the file the guard took.
+REFUSED_JS = "() => [window.soundtrackRefused || '']"
 #: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text; a line above
 #: it (#plot-hint, shown only there and only with a plot) says so: a phone shows no scroll bar, and the plot's
 #: right half (the later scenes, the legend) looked cut off.
