@@ -21,8 +21,8 @@ from typing import Any
 from analysis.errors import ParameterError, SoundtrackError
 from soundtrack import results
 from soundtrack.clips import not_a_clip, not_subtitles
-from soundtrack.live_page import build_live_tab
 from soundtrack.page.assets import CLEAR_ERRORS_JS, CSS, DISMISS_JS, REFUSED_JS, SKIP_JS, upload_guard_js
+from soundtrack.page.live import build_live_tab
 from soundtrack.security import client_address, private_copy, public_message
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
 from soundtrack.session import (
@@ -480,7 +480,7 @@ def build_ui(service: SoundtrackService) -> Any:
             c.update(_data_box(gr))
         with gr.Tab("Library"):
             c.update(_library_tab(gr, service))
-        build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # live_page.py
+        build_live_tab(service, c["session"], c["token"], _publish, (c["clip_sound"], c["duck"]))  # page/live.py
         loaded = demo.load(on_load, [c["token"], c["session"]], [c["token"], c["session"], who], api_name="identify",
                            concurrency_limit=None)
         loaded.then(lambda: catalogue_table(service.catalogue()), None, c["catalogue"])

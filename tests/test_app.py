@@ -345,7 +345,7 @@ def test_the_music_under_speech_slider_reaches_preview_skip_and_compose(service,
         calls.append(("live", clip_sound, duck_db))
         yield b"", "live"
 
-    monkeypatch.setattr("soundtrack.live_page.LiveService.stream", stream)
+    monkeypatch.setattr("soundtrack.page.live.LiveService.stream", stream)
     page = {"duck": 20.0, "clip-sound": "keep", "choice": "1. one"}  # what the browser sends, by elem_id
     wired = [fn for fn in demo.fns.values() if slider in fn.inputs]
     assert {fn.name for fn in wired} == {"on_preview", "on_skip", "on_compose", "on_stream"}

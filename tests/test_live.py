@@ -227,7 +227,7 @@ def test_the_learned_source_plays_live() -> None:
 def live_service(tmp_path_factory):
     from test_app import build_small_library
 
-    from soundtrack.live_page import LiveService
+    from soundtrack.page.live import LiveService
     from soundtrack.service import AppConfig, SoundtrackService
 
     root = tmp_path_factory.mktemp("live-app")
@@ -252,7 +252,7 @@ def _rate(live_service, stars_bright: int, stars_dark: int) -> str:
 
 
 def test_ratings_shift_the_live_score_lighter_or_darker(live_service) -> None:
-    from soundtrack.live_page import TASTE_MAX
+    from soundtrack.page.live import TASTE_MAX
 
     assert live_service.taste(None) == 0.0
     assert live_service.taste("not-a-token") == 0.0
@@ -285,7 +285,7 @@ def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) 
     import wave
 
     from analysis.arc import EmotionArc
-    from soundtrack.live_page import SAMPLE_RATE
+    from soundtrack.page.live import SAMPLE_RATE
     from soundtrack.session import Session
 
     arc = EmotionArc(np.linspace(0, 3, 7), np.linspace(0.6, -0.6, 7), np.linspace(-0.8, 0.8, 7))
@@ -313,7 +313,7 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
 
     from analysis.arc import EmotionArc
     from analysis.media.dialogue import GAP_DB
-    from soundtrack.live_page import DIALOGUE_DIP_DB, SAMPLE_RATE
+    from soundtrack.page.live import DIALOGUE_DIP_DB, SAMPLE_RATE
     from soundtrack.session import Session
 
     arc = EmotionArc(np.linspace(0, 6, 13), np.full(13, 0.3), np.full(13, 0.4))

@@ -1,1 +1,2 @@
-"""What the web page shows in the browser itself: its CSS and JavaScript (:mod:`.assets`)."""
+"""The web page's parts beside its wiring in ``app.py``: the CSS and JavaScript the browser runs
+(:mod:`.assets`) and the Live tab (:mod:`.live`)."""
