@@ -46,6 +46,10 @@ def test_bench_batch_makes_clips_without_tests_on_the_path(monkeypatch, tmp_path
     """``bench_batch.make_clips`` used to import mediagen from ``tests/``, which only ``main()`` put on
     ``sys.path``: called from elsewhere it raised ModuleNotFoundError."""
     tests = Path(__file__).resolve().parent
+    # bench/ first, before sys.path is swapped: monkeypatch saves the path at its first prepend and writes that
+    # back into sys.path when it undoes, so a save taken after the swap left every later test without tests/
+    # (Dask workers spawned later could not import the tests' task functions)
+    monkeypatch.syspath_prepend(str(BENCH))
     monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != tests])
     mod = _load_script(BENCH / "bench_batch.py", monkeypatch)
     clips = mod.make_clips(tmp_path, 2, 0.4)
