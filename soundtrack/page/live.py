@@ -294,15 +294,19 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         controls = list(sound or ())
         ready = gr.State(False)  # whether the last Play live found a clip to play (and it has not ended)
         started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound, ready])
-        streaming = started.then(go_on, [ready], None).success(None, [with_sound], None, js=mute).then(
+        checked = started.then(go_on, [ready], None, concurrency_limit=None)  # light: see Stop below
+        streaming = checked.success(None, [with_sound], None, js=mute).then(
             on_stream, [session, key, style, token, *controls], [audio, status], concurrency_limit=4)
-        streaming.then(lambda: False, None, [ready])  # played to its end: nothing left to stop
+        streaming.then(lambda: False, None, [ready], concurrency_limit=None)  # played to its end: nothing to stop
         # Stop halts the clip as well as the score (the clip played on, with its dialogue), and says so;
         # with nothing playing it says that (it said "stopped").
         halt = ("(playing) => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "
                 "{ m.pause(); } return playing; }")
+        # light (no concurrency limit): a Stop must get through while camera frames fill the address's share of
+        # the queue (security.QueueShare counts limited events; on a loaded machine Stop was refused, and the
+        # score played on)
         stop.click(lambda playing: (STOPPED if playing else NOTHING_PLAYING, False), [ready], [status, ready],
-                   cancels=[streaming], js=halt)
+                   cancels=[streaming], js=halt, concurrency_limit=None)
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,
                    show_progress="hidden")
