@@ -304,6 +304,49 @@ def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) 
         next(live_service.stream(Session(folder=tmp_path), None, "cinematic", None))
 
 
+def test_stop_ends_the_stream_before_it_answers(live_service, tmp_path) -> None:
+    """Stop and the stream are separate page events, and the page applies each event's messages in its
+    own order: a chunk it had not yet applied put its status over Stop's "stopped" (the live browser test
+    failed so in full-suite runs). Stop now reaches the stream itself, whose last status is "stopped", and
+    answers once the stream has ended; with nothing playing it says False."""
+    import threading
+
+    from analysis.arc import EmotionArc
+    from soundtrack.page.live import STOPPED
+    from soundtrack.session import Session
+
+    arc = EmotionArc(np.linspace(0, 8, 9), np.zeros(9), np.zeros(9))
+    session = Session(folder=tmp_path, video=tmp_path / "clip.mp4",
+                      clip=type("Clip", (), {"arc": arc, "duration": 8.0}))
+    assert live_service.stop(None) is False and live_service.stop("no-such-run") is False
+    run = live_service.begin()
+    got: list[tuple[bool, str]] = []
+    two = threading.Event()
+
+    def page() -> None:  # reads the stream as Gradio does: the next chunk as soon as one is sent
+        for chunk, status in live_service.stream(session, None, "ambient", None, run=run):  # paced, as served
+            got.append((chunk is not None, status))
+            two.set() if len(got) >= 2 else None
+
+    reader = threading.Thread(target=page)
+    reader.start()
+    assert two.wait(30)
+    assert live_service.stop(run) is True
+    seen = len(got)
+    reader.join(10)
+    assert not reader.is_alive()  # the stream ended, woken from its pacing wait
+    assert len(got) == seen < 16  # and sent nothing after Stop's answer (8 s of 0.5 s chunks is 16)
+    assert got[-1] == (False, STOPPED) and all(sound for sound, _ in got[:-1])  # its last word: no sound, "stopped"
+    assert live_service.stop(run) is False  # stopped already: nothing playing
+
+    ran = live_service.begin()
+    assert len(list(live_service.stream(session, None, "ambient", None, pace=False, run=ran))) == 16
+    assert live_service.stop(ran) is False  # played to its end
+    early = live_service.begin()
+    assert live_service.stop(early) is True  # Stop before the stream began: it begins stopped
+    assert list(live_service.stream(session, None, "ambient", None, run=early)) == [(None, STOPPED)]
+
+
 def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path) -> None:
     """With speech in the clip, the clip plays with its sound and the live score dips by
     DIALOGUE_DIP_DB under the speech (ramps as the file mix's); without, the clip plays muted. The

@@ -66,10 +66,6 @@ def _images(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES} if folder.exists() else set()
 
 
-# In the slow set for now: in three of four full-suite runs this stop (after tests/test_app_browser.py, with
-# CI=1) the status stayed "Live: 5.0 / 16.0 s" after Stop; alone it passes, and the cause is not found yet
-# (see the closing note). `pytest -m slow` still runs it.
-@pytest.mark.slow
 def test_live_tab_streams_a_score_and_follows_the_camera(live_server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 

@@ -39,7 +39,7 @@ import time
 import uuid
 import wave
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,14 @@ TASTE_MAX = 0.2
 CAMERA_ON = ('<div id="camera-indicator" role="status" style="color:#b00020;font-weight:600">'
              '&#9679; Camera on: frames go only to this server, are read for expression and discarded. {detail}</div>')
 CAMERA_OFF = '<div id="camera-indicator-off">Camera off.</div>'
+#: The Live tab's status after Stop.
+STOPPED = "Live: stopped. Press **Play live** to start again from the beginning."
+#: ...and after a Stop with nothing playing (it said "stopped" before anything had played).
+NOTHING_PLAYING = "Live: nothing is playing. Press **Play live** to play the analysed clip with a live score."
+#: How long Stop waits for the stream to take it (the stream looks between chunks, every ``CHUNK_S`` of music).
+STOP_WAIT_S = 3.0
+#: A run that Play live prepared but whose stream never began (the page was closed) is forgotten after this.
+RUN_TTL_S = 120.0
 
 
 @dataclass
@@ -74,6 +82,16 @@ class _Listener:
     reaction: tuple[float, float] | None = None
     seen_at: float = 0.0
     camera: bool = False
+
+
+@dataclass
+class _Run:
+    """One press of Play live: Stop's flag, and whether its stream has begun and has ended."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    made: float = field(default_factory=time.monotonic)
+    began: bool = False
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -96,6 +114,7 @@ class LiveService:
         self._listeners: dict[str, _Listener] = {}
         self._lock = threading.Lock()
         self._faces: Any = None
+        self._runs: dict[str, _Run] = {}
 
     def listener(self, key: str | None) -> tuple[str, _Listener]:
         with self._lock:
@@ -166,6 +185,33 @@ class LiveService:
         return float(np.clip(v, -1, 1)), float(np.clip(a, -1, 1))
 
     # ------------------------------------------------------------------ the stream
+    def begin(self) -> str:
+        """A new run id for a Play live that found a clip (its stream takes it; Stop names it)."""
+        now = time.monotonic()
+        with self._lock:
+            for old in [k for k, r in self._runs.items() if not r.began and now - r.made > RUN_TTL_S]:
+                del self._runs[old]
+            run = uuid.uuid4().hex
+            self._runs[run] = _Run()
+        return run
+
+    def stop(self, run: str | None) -> bool:
+        """Stop the run's stream; False when nothing of it is playing (it ended, or no such run).
+
+        The stream takes it between chunks and sends :data:`STOPPED` as its last status; this waits
+        (up to ``STOP_WAIT_S``) until it has. Stop's answer and the stream's chunks are separate
+        events, and the page applies each event's messages in its own order: a chunk the page had
+        not yet applied put its status over Stop's "stopped" (the live browser test failed so in
+        full-suite runs). Now the stream's own last word is "stopped" too.
+        """
+        with self._lock:
+            r = self._runs.get(run or "")
+        if r is None or r.stop.is_set():  # it played to its end, was stopped already, or never was
+            return False
+        r.stop.set()  # a stream that has not begun yet begins stopped, and ends at once
+        r.ended.wait(STOP_WAIT_S) if r.began else None
+        return True
+
     def prepare(self, session: Session | None, clip_sound: str = "auto") -> tuple[str, bool]:
         """The clip to play beside the live score (the one analysed in the first tab, as players show it:
         its browser-playable copy when it needed one), and whether it plays with its own sound
@@ -175,9 +221,17 @@ class LiveService:
         return str(session.display or session.video), keeps_clip_sound(clip_sound, bool(_speech(session.clip)))
 
     def stream(self, session: Session | None, key: str | None, style: str, token: object, *, pace: bool = True,
-               clip_sound: str = "auto", duck_db: float = UNDER_DB) -> Iterator[tuple[bytes, str]]:
+               clip_sound: str = "auto", duck_db: float = UNDER_DB, run: str | None = None
+               ) -> Iterator[tuple[bytes | None, str]]:
         """WAV chunks of the live score for the session's clip, with a one-line status. ``clip_sound`` and
-        ``duck_db`` as the file mix takes them (the dip under speech is ``duck_db`` less GAP_DB)."""
+        ``duck_db`` as the file mix takes them (the dip under speech is ``duck_db`` less GAP_DB); ``run``,
+        the id :meth:`begin` gave (None: no Stop reaches this stream; it ends with the clip). Stopped,
+        it ends with ``(None, STOPPED)``: no audio, the status."""
+        with self._lock:
+            mine = self._runs.get(run) if run else None
+        if mine is not None:
+            mine.began = True
+        halt = mine.stop if mine is not None else threading.Event()
         from composer.live import LiveComposer
 
         dip = check_duck_db(duck_db) - GAP_DB
@@ -191,7 +245,7 @@ class LiveService:
                     else "; the clip's own sound plays with it" if with_sound else "")
         t0 = time.monotonic()
         try:
-            while live.time < clip.duration - 1e-6:
+            while live.time < clip.duration - 1e-6 and not halt.is_set():
                 v, a = self.target(clip, live.time, key, taste)
                 live.update(v, a)
                 start = live.time
@@ -201,10 +255,16 @@ class LiveService:
                 status = (f"Live: {live.time:.1f} / {clip.duration:.1f} s, target valence {v:+.2f}, "
                           f"arousal {a:+.2f}; your ratings lean {lean} ({taste:+.2f}){dialogue}")
                 yield wav_bytes(audio, SAMPLE_RATE), status
-                if pace:
-                    time.sleep(max(0.0, live.time - AHEAD_S - (time.monotonic() - t0)))
+                if pace:  # a Stop wakes it
+                    halt.wait(max(0.0, live.time - AHEAD_S - (time.monotonic() - t0)))
+            if halt.is_set():
+                yield None, STOPPED
         finally:
             live.close()
+            if mine is not None:
+                mine.ended.set()
+                with self._lock:
+                    self._runs.pop(run or "", None)
 
 
 def _speech(clip: Any) -> tuple[tuple[float, float], ...]:
@@ -228,12 +288,6 @@ def _message(err: Exception) -> str:
     return "**Error:** the server could not do that (it has been logged); try again or reload the page."
 
 
-#: The Live tab's status after Stop.
-STOPPED = "Live: stopped. Press **Play live** to start again from the beginning."
-#: ...and after a Stop with nothing playing (it said "stopped" before anything had played).
-NOTHING_PLAYING = "Live: nothing is playing. Press **Play live** to play the analysed clip with a live score."
-
-
 def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish: Callable[[str], Any],
                    sound: tuple[Any, Any] | None = None) -> Any:
     """The Live tab, built inside the page's ``gr.Blocks`` (call it within ``with gr.Blocks()``).
@@ -252,17 +306,18 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
     def on_start(sess, clip_sound="auto"):
         try:
             video, with_sound = live.prepare(sess, clip_sound)
-            return "", publish(video), with_sound, True
+            return "", publish(video), with_sound, live.begin()
         except Exception as err:
-            return _message(err), None, False, False
+            return _message(err), None, False, None
 
-    def go_on(ready):  # Play live refused (its message is on show): stop here, start no stream (the score's
-        if not ready:  # player was left showing "playing" at 0:00 / 0:00 beside the error)
+    def go_on(run):  # Play live refused (its message is on show): stop here, start no stream (the score's
+        if not run:  # player was left showing "playing" at 0:00 / 0:00 beside the error)
             raise gr.Error("", visible=False, print_exception=False)
 
-    def on_stream(sess, key, style, tok, clip_sound="auto", duck_db=UNDER_DB):
+    def on_stream(sess, key, style, tok, run, clip_sound="auto", duck_db=UNDER_DB):
         try:
-            yield from live.stream(sess, key, style, tok, clip_sound=clip_sound, duck_db=duck_db)
+            for chunk, said in live.stream(sess, key, style, tok, clip_sound=clip_sound, duck_db=duck_db, run=run):
+                yield gr.skip() if chunk is None else chunk, said
         except Exception as err:
             yield None, _message(err)
 
@@ -292,20 +347,21 @@ def build_live_tab(service: SoundtrackService, session: Any, token: Any, publish
         with_sound = gr.Checkbox(False, visible=False, elem_id="live-clip-sound")  # the clip's dialogue plays
         mute = "(keep) => { const v = document.querySelector('#live-video video'); if (v) { v.muted = !keep; } }"
         controls = list(sound or ())
-        ready = gr.State(False)  # whether the last Play live found a clip to play (and it has not ended)
-        started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound, ready])
-        checked = started.then(go_on, [ready], None, concurrency_limit=None)  # light: see Stop below
+        run = gr.State(None)  # the id of the last Play live that found a clip (LiveService.begin)
+        started = start.click(on_start, [session, *controls[:1]], [status, video, with_sound, run])
+        checked = started.then(go_on, [run], None, concurrency_limit=None)  # light: see Stop below
         streaming = checked.success(None, [with_sound], None, js=mute).then(
-            on_stream, [session, key, style, token, *controls], [audio, status], concurrency_limit=4)
-        streaming.then(lambda: False, None, [ready], concurrency_limit=None)  # played to its end: nothing to stop
+            on_stream, [session, key, style, token, run, *controls], [audio, status], concurrency_limit=4)
         # Stop halts the clip as well as the score (the clip played on, with its dialogue), and says so;
-        # with nothing playing it says that (it said "stopped").
-        halt = ("(playing) => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "
-                "{ m.pause(); } return playing; }")
+        # with nothing playing it says that (it said "stopped"). The stream itself takes the stop before
+        # the answer comes (LiveService.stop): Gradio cancels a stream only after this event has answered,
+        # and a chunk in between put its status over "stopped".
+        halt = ("(run) => { for (const m of document.querySelectorAll('#live-video video, #live-audio audio')) "
+                "{ m.pause(); } return run; }")
         # light (no concurrency limit): a Stop must get through while camera frames fill the address's share of
         # the queue (security.QueueShare counts limited events; on a loaded machine Stop was refused, and the
         # score played on)
-        stop.click(lambda playing: (STOPPED if playing else NOTHING_PLAYING, False), [ready], [status, ready],
+        stop.click(lambda r: STOPPED if live.stop(r) else NOTHING_PLAYING, [run], [status],
                    cancels=[streaming], js=halt, concurrency_limit=None)
         follow.change(on_switch, [key, follow], [key, indicator, cam])
         cam.stream(live.read_frame, [key, cam], [indicator], stream_every=FRAME_EVERY_S, concurrency_limit=4,
