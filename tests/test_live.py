@@ -292,7 +292,9 @@ def test_the_stream_yields_wav_chunks_covering_the_clip(live_service, tmp_path) 
     session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=type("Clip", (), {"arc": arc,
                                                                                             "duration": 3.0}))
     frames, statuses = 0, []
-    for chunk, status in live_service.stream(session, None, "ambient", None, pace=False):
+    *chunks, last = live_service.stream(session, None, "ambient", None, pace=False)
+    assert last == (None, "Live: played to the end (3.0 s). Press **Play live** to play it again.")
+    for chunk, status in chunks:
         with wave.open(io.BytesIO(chunk)) as w:
             assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 2
             frames += w.getnframes()
@@ -340,7 +342,7 @@ def test_stop_ends_the_stream_before_it_answers(live_service, tmp_path) -> None:
     assert live_service.stop(run) is False  # stopped already: nothing playing
 
     ran = live_service.begin()
-    assert len(list(live_service.stream(session, None, "ambient", None, pace=False, run=ran))) == 16
+    assert len(list(live_service.stream(session, None, "ambient", None, pace=False, run=ran))) == 16 + 1
     assert live_service.stop(ran) is False  # played to its end
     early = live_service.begin()
     assert live_service.stop(early) is True  # Stop before the stream began: it begins stopped
@@ -365,8 +367,8 @@ def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path
         clip = type("Clip", (), {"arc": arc, "duration": 6.0, "speech_regions": speech})
         session = Session(folder=tmp_path, video=tmp_path / "clip.mp4", clip=clip)
         chunks, statuses = [], []
-        for chunk, status in live_service.stream(session, None, "ambient", None, pace=False, clip_sound=clip_sound,
-                                                 **kw):
+        *sent, _ = live_service.stream(session, None, "ambient", None, pace=False, clip_sound=clip_sound, **kw)
+        for chunk, status in sent:
             with wave.open(io.BytesIO(chunk)) as w:
                 pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
             chunks.append(pcm.astype(float) / 32767)

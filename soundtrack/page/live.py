@@ -69,6 +69,8 @@ CAMERA_OFF = '<div id="camera-indicator-off">Camera off.</div>'
 STOPPED = "Live: stopped. Press **Play live** to start again from the beginning."
 #: ...and after a Stop with nothing playing (it said "stopped" before anything had played).
 NOTHING_PLAYING = "Live: nothing is playing. Press **Play live** to play the analysed clip with a live score."
+#: ...and once the score has played to the clip's end (the last chunk's "4.0 / 4.0 s" stayed on show).
+PLAYED = "Live: played to the end ({duration:.1f} s). Press **Play live** to play it again."
 #: How long Stop waits for the stream to take it (the stream looks between chunks, every ``CHUNK_S`` of music).
 STOP_WAIT_S = 3.0
 #: A run that Play live prepared but whose stream never began (the page was closed) is forgotten after this.
@@ -225,8 +227,8 @@ class LiveService:
                ) -> Iterator[tuple[bytes | None, str]]:
         """WAV chunks of the live score for the session's clip, with a one-line status. ``clip_sound`` and
         ``duck_db`` as the file mix takes them (the dip under speech is ``duck_db`` less GAP_DB); ``run``,
-        the id :meth:`begin` gave (None: no Stop reaches this stream; it ends with the clip). Stopped,
-        it ends with ``(None, STOPPED)``: no audio, the status."""
+        the id :meth:`begin` gave (None: no Stop reaches this stream; it ends with the clip). It ends
+        with ``(None, STOPPED)`` when stopped, else ``(None, PLAYED...)``: no audio, the last status."""
         with self._lock:
             mine = self._runs.get(run) if run else None
         if mine is not None:
@@ -257,8 +259,7 @@ class LiveService:
                 yield wav_bytes(audio, SAMPLE_RATE), status
                 if pace:  # a Stop wakes it
                     halt.wait(max(0.0, live.time - AHEAD_S - (time.monotonic() - t0)))
-            if halt.is_set():
-                yield None, STOPPED
+            yield None, STOPPED if halt.is_set() else PLAYED.format(duration=clip.duration)
         finally:
             live.close()
             if mine is not None:
