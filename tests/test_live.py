@@ -347,6 +347,10 @@ def test_stop_ends_the_stream_before_it_answers(live_service, tmp_path) -> None:
     early = live_service.begin()
     assert live_service.stop(early) is True  # Stop before the stream began: it begins stopped
     assert list(live_service.stream(session, None, "ambient", None, run=early)) == [(None, STOPPED)]
+    failed = live_service.begin()
+    with pytest.raises(ParameterError, match="analyse a clip"):  # no clip: the stream fails at once...
+        next(live_service.stream(Session(folder=tmp_path), None, "ambient", None, run=failed))
+    assert live_service.stop(failed) is False  # ...and its run is forgotten (Stop waited 3 s on it, said "stopped")
 
 
 def test_the_live_score_steps_back_under_the_clips_speech(live_service, tmp_path) -> None:

@@ -231,9 +231,19 @@ class LiveService:
         with ``(None, STOPPED)`` when stopped, else ``(None, PLAYED...)``: no audio, the last status."""
         with self._lock:
             mine = self._runs.get(run) if run else None
-        if mine is not None:
-            mine.began = True
-        halt = mine.stop if mine is not None else threading.Event()
+        if mine is None:
+            yield from self._play(session, key, style, token, pace, clip_sound, duck_db, threading.Event())
+            return
+        mine.began = True
+        try:
+            yield from self._play(session, key, style, token, pace, clip_sound, duck_db, mine.stop)
+        finally:  # ended, stopped, failed or closed by Gradio: Stop stops waiting, the run is forgotten
+            mine.ended.set()
+            with self._lock:
+                self._runs.pop(run or "", None)
+
+    def _play(self, session: Session | None, key: str | None, style: str, token: object, pace: bool,
+              clip_sound: str, duck_db: float, halt: threading.Event) -> Iterator[tuple[bytes | None, str]]:
         from composer.live import LiveComposer
 
         dip = check_duck_db(duck_db) - GAP_DB
@@ -262,10 +272,6 @@ class LiveService:
             yield None, STOPPED if halt.is_set() else PLAYED.format(duration=clip.duration)
         finally:
             live.close()
-            if mine is not None:
-                mine.ended.set()
-                with self._lock:
-                    self._runs.pop(run or "", None)
 
 
 def _speech(clip: Any) -> tuple[tuple[float, float], ...]:
