@@ -41,6 +41,15 @@ def is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def check_seed(seed: object) -> int:
+    """``seed`` as a Python int, or a :class:`ParameterError` naming it. A NumPy integer is converted, so a
+    ``np.uint8`` seed does not overflow where an offset is added to it (``seed + 7919`` raised NumPy's
+    OverflowError from the arranger)."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+    return int(seed)
+
+
 def as_path(value: object, name: str = "path") -> Path:
     """``value`` as a :class:`Path`, or a :class:`ParameterError` naming ``name`` when it is not a path
     (``analyze_video(None)`` should not surface as pathlib's TypeError)."""

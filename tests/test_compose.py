@@ -66,6 +66,16 @@ def test_same_seed_same_piece_other_seed_other_piece() -> None:
     assert notes(a) != notes(c)
 
 
+@pytest.mark.parametrize("kind", [np.uint8, np.int16, np.int64, np.uint64])
+def test_a_numpy_integer_seed_composes_the_same_piece_as_the_int(tmp_path, kind) -> None:
+    """``seed=np.uint8(3)`` raised NumPy's OverflowError from the arranger (``seed + 7919`` in uint8); every
+    NumPy integer is the Python int of its value, to the MIDI byte."""
+    arc = _flat(0.2, 0.1, 8.0)
+    want = compose(arc, (3.0,), seed=3, source="rules").write_midi(tmp_path / "int.mid").read_bytes()
+    got = compose(arc, (3.0,), seed=kind(3), source="rules").write_midi(tmp_path / "np.mid").read_bytes()
+    assert got == want
+
+
 def _motif() -> pretty_midi.PrettyMIDI:
     pm = pretty_midi.PrettyMIDI(initial_tempo=100)
     inst = pretty_midi.Instrument(0)

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from analysis.arc import EmotionArc
-from analysis.errors import ParameterError, is_number
+from analysis.errors import ParameterError, check_seed, is_number
 from composer.music.chords import PITCH_NAMES, build_chord, chord_symbol
 from composer.music.notes import ChordSpan
 from composer.music.styles import Style, get_style
@@ -241,8 +241,7 @@ def _check_plan(duration: float, tempo: float | None, energy: float | None, seed
         raise ParameterError(f"`tempo` must be within 30 and 240 bpm (received {tempo!r})")
     if energy is not None and not (is_number(energy) and -1 <= energy <= 1):
         raise ParameterError(f"`energy` must be within -1 and 1 (received {energy!r})")
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+    check_seed(seed)
 
 
 #: Cuts this close (s) to the start or the end are part of the opening or the ending: a chord changed

@@ -14,7 +14,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.arc import EmotionArc
-from analysis.errors import MediaError, ParameterError, is_number
+from analysis.errors import MediaError, ParameterError, check_seed, is_number
 from composer.music.arranger import arrange
 from composer.music.harmony import plan_harmony
 from composer.music.notes import MaterialRequest, Note, NoteSource
@@ -158,6 +158,7 @@ def compose(
         raise ParameterError(f"`duration` must be positive (received {dur if duration is None else duration})")
     if dur > MAX_DURATION:
         raise ParameterError(f"`duration` must be at most one hour (received {dur} s)")
+    seed = check_seed(seed)
     sty = get_style(style)
     program = sty.lead if instrument is None else resolve_instrument(instrument)
     plan = plan_harmony(arc, cuts, dur, style=sty, seed=seed, tempo=tempo, energy=energy)
