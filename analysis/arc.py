@@ -8,13 +8,14 @@ Russell & Mehrabian (1977); the reverse mapping gives nearest-region probabiliti
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from analysis.errors import ParameterError
+from analysis.errors import ParameterError, is_number
 
 #: The emotions every arc carries, in a fixed order.
 EMOTIONS: tuple[str, ...] = ("joy", "sadness", "anger", "fear", "surprise", "neutral")
@@ -260,9 +261,10 @@ class EmotionArc:
 
 def grid(duration: float, hop: float) -> np.ndarray:
     """Window centres ``hop/2, 3hop/2, ...`` covering ``duration`` seconds (at least one)."""
-    if hop <= 0:
-        raise ParameterError(f"`hop` must be positive (received {hop})")
-    if duration <= 0:
-        raise ParameterError(f"`duration` must be positive (received {duration})")
+    # NaN passes a `<= 0` test and inf makes no grid: both reached NumPy's "cannot convert float NaN to integer"
+    if not (is_number(hop) and math.isfinite(hop) and hop > 0):
+        raise ParameterError(f"`hop` must be positive, finite seconds (received {hop!r})")
+    if not (is_number(duration) and math.isfinite(duration) and duration > 0):
+        raise ParameterError(f"`duration` must be positive, finite seconds (received {duration!r})")
     n = max(1, int(np.ceil(duration / hop - 1e-9)))
     return (np.arange(n) + 0.5) * hop

@@ -43,6 +43,17 @@ def test_arc_rejects_bad_input(times, val, aro, match):
         EmotionArc.from_va(times, val, aro)
 
 
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), -1.0, 0.0, "8", None])
+def test_a_constant_arc_names_a_duration_it_cannot_cover(duration):
+    """NaN reached NumPy's "cannot convert float NaN to integer" (a ValueError of no name), inf "cannot
+    convert float infinity to integer"."""
+    with pytest.raises(ParameterError, match=r"^`duration` must be positive, finite seconds \(received "):
+        EmotionArc.constant(duration, valence=0.0, arousal=0.0)
+    with pytest.raises(ParameterError, match=r"^`hop` must be positive"):
+        EmotionArc.constant(4.0, valence=0.0, arousal=0.0, hop=float("nan"))
+    assert len(EmotionArc.constant(np.float32(4.0), valence=0.0, arousal=0.0)) == 8
+
+
 def test_grid_resample_slice_roundtrip():
     t = grid(10.0, 0.5)
     assert t[0] == 0.25 and t[-1] == 9.75 and t.size == 20
