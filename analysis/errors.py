@@ -67,3 +67,13 @@ def make_folder(folder: str | os.PathLike, *, what: str = "output folder") -> Pa
     except OSError as err:
         raise MediaError(path, f"cannot create the {what} ({err.strerror or err})") from None
     return path
+
+
+def output_file(value: object, name: str = "path") -> Path:
+    """``value`` as a file path to write: a :class:`ParameterError` naming ``name`` when it is not a path, a
+    :class:`MediaError` when a folder is in its place, its folder created (:func:`make_folder`)."""
+    path = as_path(value, name)
+    if path.is_dir():
+        raise MediaError(path, "is a directory, expected a file path to write")
+    make_folder(path.parent, what="folder")
+    return path

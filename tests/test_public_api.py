@@ -70,3 +70,22 @@ def test_what_is_not_a_path_is_named_before_any_work(tmp_path, monkeypatch) -> N
         with pytest.raises(ParameterError, match="`url_or_path` must be a database path or URL"):
             matching.Library(value)
     assert not [p.name for p in tmp_path.iterdir() if not p.name.startswith("lib.db")]
+
+
+def test_the_model_alones_midi_writer_names_what_is_in_the_way(tmp_path) -> None:
+    """``composer.generate(...).write_midi`` to a folder raised mido's IsADirectoryError, and under a file
+    pathlib's FileExistsError; it now answers as ``Composition.write_midi`` does, and writes the same bytes to
+    a str and a Path."""
+    from analysis.arc import EmotionArc
+    from analysis.errors import MediaError, ParameterError
+
+    raw = composer.generate(EmotionArc.constant(3.0, valence=0.2, arousal=0.1), duration=3.0, seed=0)
+    (tmp_path / "a.mid").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MediaError, match=r"a\.mid: is a directory, expected a file path to write"):
+        raw.write_midi(tmp_path / "a.mid")
+    with pytest.raises(MediaError, match="file: cannot create the folder"):
+        raw.write_midi(str(tmp_path / "file" / "raw.mid"))
+    with pytest.raises(ParameterError, match="`path` must be a path"):
+        raw.write_midi(None)
+    assert raw.write_midi(str(tmp_path / "s" / "r.mid")).read_bytes() == raw.write_midi(tmp_path / "p.mid").read_bytes()

@@ -19,7 +19,7 @@ import numpy as np
 import pretty_midi
 
 from analysis.arc import EmotionArc
-from analysis.errors import ParameterError
+from analysis.errors import MediaError, ParameterError, output_file
 from composer.model import checkpoint
 from composer.model import generate as sampling
 from composer.model.plan import plan_following
@@ -101,9 +101,11 @@ class RawPiece:
     def write_midi(self, path: str | Path) -> Path:
         """The piece as a standard MIDI file: the plan's tempo map and 4/4 bars, or without a plan the
         model's own 120 bpm in the meter of its bars."""
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.midi.write(str(out))
+        out = output_file(path)  # a folder in the way is named, as Composition.write_midi names it
+        try:
+            self.midi.write(str(out))
+        except OSError as err:
+            raise MediaError(out, f"cannot be written ({err.strerror or err})") from None
         return out
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import mido
 import pretty_midi
 
-from analysis.errors import MediaError, as_path, make_folder
+from analysis.errors import MediaError, as_path, make_folder, output_file
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS
 from analysis.media.mux import check_mux, delivery_rate
@@ -86,7 +86,7 @@ class Composition:
     # ------------------------------------------------------------------ writers
     def write_midi(self, path: str | Path) -> Path:
         """Standard MIDI file with the tempo map and a ``marker`` meta event at each cut."""
-        out = _target(path)
+        out = output_file(path)
         buf = io.BytesIO()
         self.midi.write(buf)
         buf.seek(0)
@@ -121,7 +121,7 @@ class Composition:
         (default :data:`CREDIT`). A ``.mxl`` path gets compressed MusicXML (the zip notation programs
         expect under that name), any other the plain XML.
         """
-        out = _target(path)
+        out = output_file(path)
         title = title or f"{self.style.replace('_', ' ').capitalize()} score"
         try:
             xml = score_xml(self.parts, self.plan, title=title, composer=composer or CREDIT)
@@ -134,7 +134,7 @@ class Composition:
         """WAV (44.1 kHz stereo, 16 bit) of exactly ``duration`` seconds, via FluidSynth: the mix as rendered,
         its true peak at -1 dBTP (its stems, :meth:`write_stems`, sum to it). The files the CLI, the page,
         :meth:`mux` and :func:`composer.output.write.write_outputs` deliver are brought to -16 LUFS instead."""
-        out = check_wav_name(_target(wav_path, "wav_path"))  # before minutes of rendering, not after
+        out = check_wav_name(output_file(wav_path, "wav_path"))  # before minutes of rendering, not after
         return write_wav(out, synthesize(self.parts, self.duration, soundfont=soundfont), SAMPLE_RATE)
 
     def write_stems(self, directory: str | Path, soundfont: str | Path | None = None, *,
@@ -176,8 +176,8 @@ class Composition:
         video = as_path(video, "video")
         check_clip_sound(clip_sound)
         check_duck_db(duck_db)
-        out = _target(out_mp4, "out_mp4")
-        saved = check_wav_name(_target(save_wav, "save_wav")) if save_wav is not None else None
+        out = output_file(out_mp4, "out_mp4")
+        saved = check_wav_name(output_file(save_wav, "save_wav")) if save_wav is not None else None
         check_mux(video, out)  # a missing clip or a container that cannot take the sound: said before rendering
         if wav is not None:
             return mux_soundtrack(video, wav, out, clip_sound=clip_sound, duck_db=duck_db)[0]
@@ -199,9 +199,3 @@ def music_file(piece: Composition, out: Path, soundfont: str | Path | None, *, k
             wav.unlink(missing_ok=True)
 
 
-def _target(path: str | Path, name: str = "path") -> Path:
-    p = as_path(path, name)
-    if p.exists() and p.is_dir():
-        raise MediaError(p, "is a directory, expected a file path to write")
-    make_folder(p.parent, what="folder")
-    return p
