@@ -89,3 +89,26 @@ def test_the_model_alones_midi_writer_names_what_is_in_the_way(tmp_path) -> None
     with pytest.raises(ParameterError, match="`path` must be a path"):
         raw.write_midi(None)
     assert raw.write_midi(str(tmp_path / "s" / "r.mid")).read_bytes() == raw.write_midi(tmp_path / "p.mid").read_bytes()
+
+
+def test_a_scored_copy_is_refused_over_its_own_clip(tmp_path) -> None:
+    """``piece.mux("clip.mp4", "clip.mp4")`` replaced the clip by its scored copy without a word (its own
+    sound gone for good), and a folder given as the clip was "file not found"."""
+    from mediagen import Shot, make_clip
+
+    from analysis.arc import EmotionArc
+    from analysis.errors import MediaError, ParameterError
+
+    clip = make_clip(tmp_path / "clip.mp4", shots=[Shot(25, (200, 60, 50)), Shot(25, (40, 90, 180))], audio="drone")
+    before = clip.read_bytes()
+    piece = composer.compose(EmotionArc.constant(2.0, valence=0.0, arousal=0.0), source="rules")
+    for out in (clip, str(clip), tmp_path / "." / "clip.mp4"):
+        with pytest.raises(ParameterError, match="the scored video must be another file than the clip"):
+            piece.mux(clip, out)
+    (tmp_path / "link.mp4").symlink_to(clip)
+    with pytest.raises(ParameterError, match="another file than the clip"):
+        piece.mux(tmp_path / "link.mp4", clip)
+    assert clip.read_bytes() == before
+    (tmp_path / "takes").mkdir()
+    with pytest.raises(MediaError, match="takes: is a folder, not a clip"):
+        piece.mux(tmp_path / "takes", tmp_path / "o.mp4")

@@ -159,9 +159,13 @@ def _checked_facts(video: str | Path, out: str | Path) -> tuple[str, float, floa
     """:func:`_video_facts` of ``video`` once :func:`check_mux`'s checks pass."""
     if Path(out).suffix.lower() not in CONTAINERS:
         raise ParameterError(f"the scored video must be one of {', '.join(CONTAINERS)} (received {str(out)!r})")
-    src = Path(video)
+    src, dst = Path(video), Path(out)
+    if src.is_dir():
+        raise MediaError(video, "is a folder, not a clip")
     if not src.is_file():
         raise MediaError(video, "file not found")
+    if dst.exists() and os.path.samefile(src, dst):  # the scored copy would replace the clip, its own sound lost
+        raise ParameterError(f"the scored video must be another file than the clip (received {str(out)!r} for both)")
     return _video_facts(src.resolve())
 
 
