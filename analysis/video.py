@@ -16,7 +16,8 @@ the sources one after another.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ import numpy as np
 from analysis.arc import EmotionArc, grid
 from analysis.caches import Cache
 from analysis.cuts import CutDetector, Pace, pace
-from analysis.errors import MediaError, ModelError, ParameterError, as_path
+from analysis.errors import MediaError, ModelError, ParameterError, as_path, is_number
 from analysis.fusion import fuse
 from analysis.media.decode import AudioTrack, decode_audio, decode_report
 from analysis.media.probe import VideoInfo, probe
@@ -175,10 +176,12 @@ def _source_names(
 
     if isinstance(sources, str):
         raise ParameterError(f"`sources` must be a sequence of names, not one string (received {sources!r})")
+    if not isinstance(sources, Iterable):  # None was Python's "'NoneType' object is not iterable"
+        raise ParameterError(f"`sources` must be a sequence of names (received {sources!r})")
     names = list(dict.fromkeys(sources))
     if subtitles is not None:
         if not isinstance(subtitles, Subtitles):
-            subtitles = read_subtitles(subtitles)  # before any decoding: a bad file fails at once
+            subtitles = read_subtitles(as_path(subtitles, "subtitles"))  # before any decoding: a bad file fails at once
         if "subtitles" not in names:
             names.append("subtitles")
     if not names:
@@ -338,6 +341,21 @@ def _coverage_notes(coverage: float) -> list[str]:
     return []
 
 
+def _check_options(*, hop: object, sample_fps: object, frame_width: object, cut_threshold: object) -> None:
+    """A :class:`ParameterError` naming the first option of :func:`analyze_video` out of range, by the name the
+    caller used: ``hop=np.float32(0.25)`` was refused and ``hop=True`` read as 1 s, ``sample_fps=nan`` reached
+    NumPy's "cannot convert float NaN to integer", ``cut_threshold=-5`` was named `threshold`."""
+    if not (is_number(hop) and 0.05 <= hop <= 60):
+        raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
+    if not (is_number(sample_fps) and math.isfinite(sample_fps) and sample_fps > 0):
+        raise ParameterError(f"`sample_fps` must be a positive, finite number (received {sample_fps!r})")
+    if not (isinstance(frame_width, int | np.integer) and not isinstance(frame_width, bool) and frame_width >= 8):
+        raise ParameterError(f"`frame_width` must be a whole number of pixels, at least 8 (received {frame_width!r})")
+    if cut_threshold is not None and not (is_number(cut_threshold) and math.isfinite(cut_threshold)
+                                          and cut_threshold > 0):
+        raise ParameterError(f"`cut_threshold` must be positive or None (received {cut_threshold!r})")
+
+
 def analyze_video(
     path: str | Path,
     *,
@@ -374,8 +392,7 @@ def analyze_video(
     decodes past it, whatever its header claims (the page's limit).
     """
     path = as_path(path)
-    if not (isinstance(hop, int | float) and 0.05 <= hop <= 60):
-        raise ParameterError(f"`hop` must be between 0.05 and 60 seconds (received {hop!r})")
+    _check_options(hop=hop, sample_fps=sample_fps, frame_width=frame_width, cut_threshold=cut_threshold)
     auto = isinstance(subtitles, str) and subtitles == AUTO
     names, subtitles = _source_names(sources, None if auto else subtitles)
     preset = source_weights(content_type, weights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,28 @@ def test_errors_name_the_problem(tmp_path: Path, four_shot_clip) -> None:
         analyze_video(four_shot_clip.path, content_type="western")
     with pytest.raises(MediaError, match="subtitle file not found"):
         analyze_video(four_shot_clip.path, subtitles=tmp_path / "none.srt")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"sources": None}, "`sources` must be a sequence of names (received None)"),
+    ({"subtitles": 5}, "`subtitles` must be a path"),
+    ({"hop": True}, "`hop` must be between 0.05 and 60 seconds (received True)"),
+    ({"sample_fps": float("nan")}, "`sample_fps` must be a positive, finite number (received nan)"),
+    ({"frame_width": 100.5}, "`frame_width` must be a whole number of pixels, at least 8 (received 100.5)"),
+    ({"cut_threshold": -5}, "`cut_threshold` must be positive or None (received -5)"),
+])
+def test_an_option_out_of_range_is_named_as_the_caller_named_it(four_shot_clip, kwargs, message) -> None:
+    """Each reached Python or NumPy (``'NoneType' object is not iterable``, pathlib's TypeError, NumPy's
+    "cannot convert float NaN to integer"), was read as something else (``hop=True`` as 1 s) or was named
+    by an inner name (`threshold`, `width`)."""
+    with pytest.raises(ParameterError, match=f"^{re.escape(message)}"):
+        analyze_video(four_shot_clip.path, **kwargs)
+
+
+def test_numpy_numbers_are_taken_as_options(four_shot_clip) -> None:
+    """``hop=np.float32(0.25)`` was refused as not between 0.05 and 60 seconds."""
+    res = analyze_video(four_shot_clip.path, sources=["visual"], hop=np.float32(0.25), frame_width=np.int32(96))
+    assert res.arc.hop == pytest.approx(0.25) and res.arc.duration == pytest.approx(res.duration, abs=0.25)
 
 
 def test_plot_writes_png_and_sections_cover_the_arc(tmp_path: Path) -> None:
