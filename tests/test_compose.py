@@ -76,6 +76,16 @@ def test_a_numpy_integer_seed_composes_the_same_piece_as_the_int(tmp_path, kind)
     assert got == want
 
 
+def test_a_numpy_integer_instrument_is_the_program_it_holds() -> None:
+    """``instrument=np.int64(40)`` (a program read from an array) was "not a General MIDI program name or
+    number"."""
+    arc = _flat(0.2, 0.1, 4.0)
+    for value in (np.int64(40), np.uint8(40)):
+        piece = compose(arc, instrument=value, source="rules")
+        assert piece.instrument == 40 and type(piece.instrument) is int
+        assert 40 in {inst.program for inst in piece.midi.instruments}
+
+
 def _motif() -> pretty_midi.PrettyMIDI:
     pm = pretty_midi.PrettyMIDI(initial_tempo=100)
     inst = pretty_midi.Instrument(0)
@@ -152,6 +162,8 @@ def test_sources() -> None:
         ({"cuts": (1.0, float("nan"))}, "cuts"),
         ({"cuts": "abc"}, "cuts"),
         ({"cuts": 5}, "cuts"),
+        ({"seed_melody": 5}, "seed_melody"),  # was Python's "'int' object is not iterable"
+        ({"seed_melody": [60, 64]}, "seed_melody"),  # was "'int' object has no attribute 'start'"
     ],
 )
 def test_bad_arguments_are_named(kwargs, word: str) -> None:

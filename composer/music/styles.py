@@ -15,6 +15,7 @@ leave out the ornaments (meend, gamaka) that characterise a raga in performance.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -271,7 +272,7 @@ def resolve_instrument(instrument: str | int) -> int:
     """
     if isinstance(instrument, bool):
         raise ParameterError(f"`instrument` must be a GM program or name (received {instrument!r})")
-    if isinstance(instrument, int) or (isinstance(instrument, str) and instrument.strip().isdigit()):
+    if isinstance(instrument, numbers.Integral) or (isinstance(instrument, str) and instrument.strip().isdigit()):
         prog = int(instrument)
         if not 0 <= prog <= 127:
             raise ParameterError(f"`instrument` program must be within 0 and 127 (received {prog})")

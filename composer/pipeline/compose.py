@@ -7,7 +7,8 @@ Plan harmony and tempo (:mod:`composer.music.harmony`), ask a note source for th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
 
     Accepts a MIDI path, a PrettyMIDI, or :class:`Note` objects in seconds at 120 bpm.
     """
-    if isinstance(seed, (str, Path)):
+    if isinstance(seed, str | os.PathLike):
         path = Path(seed)
         if path.is_dir():
             raise MediaError(path, "is a folder, not a seed melody MIDI file")
@@ -84,7 +85,14 @@ def load_seed_melody(seed: SeedMelody) -> tuple[Note, ...]:
         notes = [Note(n.start, n.end, n.pitch, n.velocity) for n in raw]
     else:
         beat = 0.5
+        # an int here was Python's "'int' object is not iterable"; a list of numbers its AttributeError
+        fields = ("start", "end", "pitch", "velocity")
+        if isinstance(seed, str | bytes) or not isinstance(seed, Iterable):
+            raise ParameterError(f"`seed_melody` must be a MIDI file path, a PrettyMIDI or notes (received {seed!r})")
         notes = list(seed)
+        if not all(all(hasattr(n, f) for f in fields) for n in notes):
+            raise ParameterError("`seed_melody` notes must each have a start, end, pitch and velocity "
+                                 f"(received {notes[:3]!r})")
     if not notes:
         raise ParameterError("`seed_melody` has no pitched notes")
     # keep the top voice: the highest note of each onset
