@@ -86,6 +86,20 @@ def test_a_numpy_integer_instrument_is_the_program_it_holds() -> None:
         assert 40 in {inst.program for inst in piece.midi.instruments}
 
 
+@pytest.mark.parametrize("source", ["rules", "auto"])
+def test_a_piece_too_short_for_a_note_is_refused_not_written_empty(source) -> None:
+    """``compose(arc, duration=0.002)`` returned a Composition whose MIDI held no note, without a word; a
+    piece that short is a ParameterError naming `duration`, and the shortest that holds notes still
+    composes."""
+    arc = _flat(0.2, 0.1, 8.0)
+    for seconds in (0.001, 0.005):
+        with pytest.raises(ParameterError, match=r"^`duration` is too short to hold a note: a beat lasts"):
+            compose(arc, duration=seconds, source=source)
+    piece = compose(arc, duration=0.1, source=source)
+    assert piece.midi.instruments and all(n.end <= 0.1 + 1e-6 for i in piece.midi.instruments for n in i.notes)
+    assert sum(len(i.notes) for i in piece.midi.instruments) > 0
+
+
 def _motif() -> pretty_midi.PrettyMIDI:
     pm = pretty_midi.PrettyMIDI(initial_tempo=100)
     inst = pretty_midi.Instrument(0)

@@ -112,3 +112,20 @@ def test_a_scored_copy_is_refused_over_its_own_clip(tmp_path) -> None:
     (tmp_path / "takes").mkdir()
     with pytest.raises(MediaError, match="takes: is a folder, not a clip"):
         piece.mux(tmp_path / "takes", tmp_path / "o.mp4")
+
+
+def test_the_model_alone_refuses_a_piece_too_short_for_a_note() -> None:
+    """``composer.generate(arc, duration=0.002)`` returned a RawPiece whose MIDI held no note (chord_times
+    empty) without a word; ``plan=0`` was told the plan must be a HarmonyPlan "or None", though False is
+    how one asks for no plan."""
+    from analysis.arc import EmotionArc
+    from analysis.errors import ParameterError
+
+    arc = EmotionArc.constant(2.0, valence=0.2, arousal=0.1)
+    for plan in (None, False):
+        with pytest.raises(ParameterError, match=r"^`duration` is too short to hold a note"):
+            composer.generate(arc, duration=0.002, seed=0, plan=plan)
+    with pytest.raises(ParameterError, match=r"HarmonyPlan from plan_harmony, None or False \(received int\)"):
+        composer.generate(arc, duration=2.0, plan=0)
+    raw = composer.generate(arc, duration=0.1, seed=0)
+    assert sum(len(i.notes) for i in raw.midi.instruments) > 0

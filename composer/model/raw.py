@@ -24,6 +24,7 @@ from composer.model import checkpoint
 from composer.model import generate as sampling
 from composer.model.plan import plan_following
 from composer.music.harmony import HarmonyPlan, check_cuts, plan_harmony
+from composer.music.midi import check_holds_notes
 from composer.music.styles import get_style
 
 #: What a model reads at every token: every checkpoint reads the first three; one with plan
@@ -116,7 +117,8 @@ def _check(arc: Any, cuts: Any, duration: float | None, plan: Any) -> tuple[floa
     if len(arc) == 0:
         raise ParameterError("`arc` is empty (received an arc with no time steps)")
     if plan is not None and not isinstance(plan, HarmonyPlan):
-        raise ParameterError(f"`plan` must be a HarmonyPlan from plan_harmony or None (received {type(plan).__name__})")
+        raise ParameterError("`plan` must be a HarmonyPlan from plan_harmony, None or False "
+                             f"(received {type(plan).__name__})")
     default = plan.duration if plan is not None else arc.duration
     try:
         dur = float(default if duration is None else duration)
@@ -179,6 +181,8 @@ def generate(
         loaded, name = checkpoint.load(path), path.name
     piece = sampling.generate(arc, duration=dur, cuts=cut_times, seed=int(seed), temperature=temperature,
                               top_p=top_p, force_cuts=bool(force_cuts), model=loaded, plan=given)
+    bpm = given.base_tempo if given is not None else 120.0  # the model's own clock without a plan
+    check_holds_notes(sum(len(inst.notes) for inst in piece.midi.instruments), dur, bpm)
     reads_plan = bool(loaded.model.config.plan_chords) and given is not None
     return RawPiece(
         midi=piece.midi,

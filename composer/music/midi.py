@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import pretty_midi
 
+from analysis.errors import ParameterError
+
 RESOLUTION = 480
 
 
@@ -32,3 +34,13 @@ def tempo_midi(
     pm._update_tick_to_time(tick + round((end - prev_t + 1.0) * prev_bpm / 60.0 * resolution))
     pm.time_signature_changes.append(pretty_midi.TimeSignature(beats_per_bar, 4, 0.0))
     return pm
+
+
+def check_holds_notes(notes: int, duration: float, bpm: float) -> None:
+    """A :class:`ParameterError` naming ``duration`` when a piece shorter than one beat came out without a
+    note: ``compose(arc, duration=0.002)`` returned an empty MIDI without a word (the rule source wrote
+    none under about 0.04 s, the model none under about 0.01 s)."""
+    beat = 60.0 / bpm
+    if notes == 0 and duration < beat:
+        raise ParameterError(f"`duration` is too short to hold a note: a beat lasts {beat:.2f} s at {bpm:.0f} bpm "
+                             f"(received {duration:g} s)")

@@ -18,6 +18,7 @@ from analysis.arc import EmotionArc
 from analysis.errors import MediaError, ParameterError, check_seed, is_number
 from composer.music.arranger import arrange
 from composer.music.harmony import plan_harmony
+from composer.music.midi import check_holds_notes
 from composer.music.notes import MaterialRequest, Note, NoteSource
 from composer.music.sources import check_source, get_source
 from composer.music.styles import Style, get_style, resolve_instrument
@@ -192,6 +193,7 @@ def compose(
                  "source's is used", 100 * share, gap)
         material = get_source("rules").generate(request)
     parts = arrange(plan, material, arc=arc, style=sty, lead_program=program, energy=energy, seed=seed)
+    check_holds_notes(sum(len(part.notes) for part in parts), dur, plan.base_tempo)
     return Composition(
         midi=build_midi(parts, plan),
         chord_times=plan.chord_times,
