@@ -129,3 +129,14 @@ def test_the_model_alone_refuses_a_piece_too_short_for_a_note() -> None:
         composer.generate(arc, duration=2.0, plan=0)
     raw = composer.generate(arc, duration=0.1, seed=0)
     assert sum(len(i.notes) for i in raw.midi.instruments) > 0
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), "hot"])
+def test_the_model_alone_names_a_temperature_it_cannot_sample_at(temperature) -> None:
+    """``temperature=nan`` passed the `<= 0` check and returned 3 s without a note and twelve chord changes
+    all at 0.0 s."""
+    from analysis.arc import EmotionArc
+    from analysis.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^`temperature` must be positive and finite"):
+        composer.generate(EmotionArc.constant(3.0, valence=0.2, arousal=0.1), duration=3.0, temperature=temperature)

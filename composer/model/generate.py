@@ -30,7 +30,7 @@ import pretty_midi
 
 from analysis.arc import EmotionArc
 from analysis.caches import cached
-from analysis.errors import MediaError, ParameterError
+from analysis.errors import MediaError, ParameterError, is_number
 from composer.model import checkpoint
 from composer.model.infer import NumpyDecoder, Weights
 from composer.model.plan import IDENTITY, MODEL_BEAT, ChordPlan, PlanTrack, TimeWarp, beat_warp, plan_track
@@ -236,10 +236,11 @@ class _Sampler:
 def _check_sampling(duration: float, temperature: float, top_p: float) -> None:
     if not 0 < duration <= 3600:
         raise ParameterError(f"`duration` must be within 0 and 3600 s (received {duration})")
-    if temperature <= 0:
-        raise ParameterError(f"`temperature` must be positive (received {temperature})")
-    if not 0 < top_p <= 1:
-        raise ParameterError(f"`top_p` must be within 0 and 1 (received {top_p})")
+    # NaN passed `<= 0` and sampled NaN probabilities: no note, a dozen chord tokens all at 0.0 s
+    if not (is_number(temperature) and 0 < temperature < float("inf")):
+        raise ParameterError(f"`temperature` must be positive and finite (received {temperature!r})")
+    if not (is_number(top_p) and 0 < top_p <= 1):
+        raise ParameterError(f"`top_p` must be within 0 and 1 (received {top_p!r})")
 
 
 def generate(
