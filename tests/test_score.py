@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import soundfile
 from mediagen import Shot, make_clip
@@ -89,6 +90,17 @@ def test_bad_arguments(clip, tmp_path) -> None:
         score_video(path, library=tmp_path / "nope.db", clip_analysis=va)
     with pytest.raises(MediaError):
         score_video(tmp_path / "missing.mp4", out_dir=tmp_path / "x")
+
+
+def test_a_numpy_threshold_is_taken_and_a_wrong_analysis_named(clip, library, tmp_path) -> None:
+    """``threshold=np.float32(0.0)`` (a value read from an array) was refused as not within 0 and 1, and
+    ``clip_analysis=5`` reached "'int' object has no attribute 'arc'" after the library was opened."""
+    path, va = clip
+    result = score_video(path, library=library, threshold=np.float32(0.0), out_dir=tmp_path / "m", clip_analysis=va)
+    assert result.chosen == "match" and result.threshold == 0.0
+    with pytest.raises(ParameterError, match=r"^`clip_analysis` must be an analysis.VideoAnalysis .*\(received int\)"):
+        score_video(path, library=library, out_dir=tmp_path / "x", clip_analysis=5)
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_failed_run_leaves_no_empty_folder_it_made(clip, tmp_path, monkeypatch) -> None:

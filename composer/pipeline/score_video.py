@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import MediaError, ParameterError, as_path
+from analysis.arc import EmotionArc
+from analysis.errors import MediaError, ParameterError, as_path, is_number
 from analysis.media.dialogue import UNDER_DB, check_clip_sound, check_duck_db
 from composer.output.names import safe_stem
 from composer.output.piece import Composition
@@ -93,17 +94,21 @@ def open_library(library: Any) -> Any:
     return Library(str(library))
 
 
-def _check_request(clip: Path, threshold: float | None, choices: tuple[Any, Any, Any], *,
-                   compose_only: bool) -> None:
+def _check_request(clip: Path, threshold: float | None, choices: tuple[Any, Any, Any], clip_analysis: Any, *,
+                   library: Any) -> None:
     """Refuse before the analysis a ``threshold`` off [0, 1], an unknown (style, instrument, source) in
-    ``choices`` and, when a score will be composed (no library), a clip too long for one
-    (:func:`composer.pipeline.compose.check_clip_length`)."""
+    ``choices``, a ``clip_analysis`` that is none and, when a score will be composed (no library, no
+    analysis), a clip too long for one (:func:`composer.pipeline.compose.check_clip_length`)."""
     from composer.pipeline.compose import check_choices, check_clip_length
 
     check_choices(*choices)
-    if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
+    if threshold is not None and not (is_number(threshold) and 0 <= threshold <= 1):  # np.float32 was refused
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
-    if compose_only:
+    if clip_analysis is not None and not isinstance(getattr(clip_analysis, "arc", None), EmotionArc):
+        # 5 here was "'int' object has no attribute 'arc'" after the library was opened
+        raise ParameterError(f"`clip_analysis` must be an analysis.VideoAnalysis of the clip or None "
+                             f"(received {type(clip_analysis).__name__})")
+    if library is None and clip_analysis is None:
         check_clip_length(clip, "a library track can still be fitted to it (`library`, --library)")
 
 
@@ -152,7 +157,7 @@ def score_video(
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
     clip_path = as_path(path)
-    _check_request(clip_path, threshold, (style, instrument, source), compose_only=library is clip_analysis is None)
+    _check_request(clip_path, threshold, (style, instrument, source), clip_analysis, library=library)
     stem = safe_stem(clip_path.stem)
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{stem}-score")
     timings: dict[str, float] = {}
