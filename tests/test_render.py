@@ -315,6 +315,19 @@ def test_write_outputs_writes_each_format_once(piece, clip, tmp_path) -> None:
 
 
 
+def test_formats_that_cannot_be_written_as_asked_are_named(piece, tmp_path) -> None:
+    """``formats=("mp4",)`` without a clip wrote nothing and returned ``{}`` without a word, and
+    ``formats="mid"`` was read letter by letter ("received d, i, m")."""
+    from composer.output.write import write_outputs
+
+    with pytest.raises(ParameterError, match=r"^`formats` names mp4, the clip with its new soundtrack, but no `clip`"):
+        write_outputs(piece, tmp_path / "a", "cue", formats=("mp4",))
+    with pytest.raises(ParameterError, match=r"^`formats` must be a collection of format names, not one string"):
+        write_outputs(piece, tmp_path / "b", "cue", formats="mid")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert set(write_outputs(piece, tmp_path / "c", "cue", formats=["mid"])) == {"mid"}
+
+
 def test_a_missing_tool_is_named_before_any_file_is_written(piece, clip, tmp_path, monkeypatch) -> None:
     """Without FFmpeg the MIDI, MusicXML and WAV were written before the mux failed, a partial set left
     behind; a missing SoundFont left the MIDI."""

@@ -64,6 +64,19 @@ def _check_tools(wanted: Collection[str], clip: str | Path | None, soundfont: st
         fluidsynth_module()
 
 
+def _wanted(formats: Collection[str], clip: str | Path | None) -> list[str]:
+    """The formats to write, in :data:`FORMATS` order: ``mp4`` only with a ``clip`` (left out of the
+    default set without one, refused when named), or a :class:`ParameterError` naming ``formats``."""
+    if isinstance(formats, str):  # "mid" was read letter by letter: "(received d, i, m)"
+        raise ParameterError(f"`formats` must be a collection of format names, not one string (received {formats!r})")
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
+    if "mp4" in formats and clip is None and formats is not DEFAULT_FORMATS:  # asked for by name: wrote {}
+        raise ParameterError("`formats` names mp4, the clip with its new soundtrack, but no `clip` was given")
+    return [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
+
+
 def write_outputs(
     piece: Composition,
     out_dir: str | Path,
@@ -98,12 +111,9 @@ def write_outputs(
     """
     check_clip_sound(clip_sound)
     check_duck_db(duck_db)
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
+    wanted = _wanted(formats, clip)
     if not stem or Path(stem).name != stem:
         raise ParameterError(f"`stem` must be a plain file name without folders (received {stem!r})")
-    wanted = [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
     _check_tools(wanted, clip, soundfont)
     # With a clip, every audio file is rendered at the rate its soundtrack is delivered at (the clip's own):
     # the WAV is muxed as it is, and the clip's sound is mixed in without a change of rate.

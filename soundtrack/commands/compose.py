@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                                    + ", ".join(f"{c:g} s" for c in late)])
     formats = ["mid", "musicxml"]
     if not args.no_audio:
-        formats += ["wav", "mp4"] + (["stems"] if args.stems else [])
+        formats += ["wav"] + (["mp4"] if args.clip is not None else []) + (["stems"] if args.stems else [])
     notes: list[str] = []
     with progress_bar("compose", not args.no_progress) as progress:
         progress(0.0, "composing")
