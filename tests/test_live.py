@@ -171,6 +171,16 @@ def test_zero_seconds_is_an_empty_chunk() -> None:
     assert live.time == 0.0
 
 
+def test_numpy_integers_are_taken_for_the_seed_and_the_rate() -> None:
+    """``sample_rate=np.int64(22050)`` (a rate read from a file's header by NumPy) was refused as not an
+    integer; it plays at the int's rate, and a NumPy seed renders the int seed's audio."""
+    live = LiveComposer(seed=np.uint8(3), sample_rate=np.int64(SR))
+    assert live.sample_rate == SR and type(live.sample_rate) is int
+    got = live.render_next(0.5)
+    assert got.shape == (round(0.5 * SR), 2)
+    assert np.array_equal(got, LiveComposer(seed=3, sample_rate=SR).render_next(0.5))
+
+
 def _long_session(minutes: float, sr: int) -> dict[str, float]:
     """Render ``minutes`` in 1 s chunks with a target that wanders; memory at 20 % and at the end."""
     live = LiveComposer(seed=5, sample_rate=sr)

@@ -106,21 +106,22 @@ class LiveComposer:
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 96000:
+        rate_ok = isinstance(sample_rate, int | np.integer) and not isinstance(sample_rate, bool)
+        if not (rate_ok and 8000 <= sample_rate <= 96000):
             raise ParameterError(f"`sample_rate` must be an integer within 8000 and 96000 (received {sample_rate!r})")
         self.style = get_style(style)
         self.instrument = self.style.lead if instrument is None else resolve_instrument(instrument)
         self.seed = int(seed)
-        self.sample_rate = sample_rate
+        self.sample_rate = int(sample_rate)  # np.int64(44100) was refused as not an integer
         self._target = (_check_va("valence", valence), _check_va("arousal", arousal))
         self._planner = BarPlanner(self.style, get_source(source), self.instrument, self.seed)
         self.source = self._planner.source.name
         channels = _channels(self.style, self.instrument)
         self._role_of = {c.role: i for i, c in enumerate(channels)}
         font = soundfont_path(soundfont)
-        self._synth = LiveSynth(channels, soundfont=font, sample_rate=sample_rate)
+        self._synth = LiveSynth(channels, soundfont=font, sample_rate=self.sample_rate)
         self._balance(channels, font)
-        self._limiter = StreamLimiter(sample_rate, 2)  # the level gain may lift peaks past -1 dBTP: bend them
+        self._limiter = StreamLimiter(self.sample_rate, 2)  # the level gain may lift peaks past -1 dBTP: bend them
         self._closed = False
         self._lock = threading.RLock()
         self._bars: deque[_Placed] = deque()  # planned bars not yet fully played (and the one playing)
