@@ -140,3 +140,15 @@ def test_the_model_alone_names_a_temperature_it_cannot_sample_at(temperature) ->
 
     with pytest.raises(ParameterError, match=r"^`temperature` must be positive and finite"):
         composer.generate(EmotionArc.constant(3.0, valence=0.2, arousal=0.1), duration=3.0, temperature=temperature)
+
+
+def test_the_model_alone_takes_force_cuts_only_as_a_bool() -> None:
+    """``force_cuts="False"`` was read as ``bool("False")``, True: every cut forced though the caller said
+    not to."""
+    from analysis.arc import EmotionArc
+    from analysis.errors import ParameterError
+
+    arc = EmotionArc.constant(3.0, valence=0.2, arousal=0.1)
+    for value in ("False", 0, None):
+        with pytest.raises(ParameterError, match=r"^`force_cuts` must be True or False"):
+            composer.generate(arc, cuts=(1.5,), duration=3.0, force_cuts=value)

@@ -171,6 +171,8 @@ def generate(
     dur, cut_times = _check(arc, cuts, duration, None if plan is False else plan)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ParameterError(f"`seed` must be an integer (received {seed!r})")
+    if not isinstance(force_cuts, bool | np.bool_):  # bool("False") is True: the string forced every cut
+        raise ParameterError(f"`force_cuts` must be True or False (received {force_cuts!r})")
     if plan is None:
         plan = plan_harmony(arc, cut_times, dur, style=get_style(style), seed=int(seed))
     given = None if plan is False else plan
