@@ -94,6 +94,20 @@ def test_add_is_idempotent_by_content(music: Path, tmp_path: Path) -> None:
     assert lib.get(a.id) == a
 
 
+def test_a_track_id_is_an_integer_or_a_parameter_error(music: Path, tmp_path: Path) -> None:
+    """``lib.get(None)`` was Python's "int() argument must be ... not 'NoneType'", and ``get(True)`` or
+    ``get(1.7)`` quietly gave track 1; a NumPy id (from an array of ids) and its digits are the track."""
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    a = lib.add(music / "rising.wav")
+    assert lib.get(np.int64(a.id)) == lib.get(str(a.id)) == a
+    assert len(lib.arc(np.uint32(a.id))) == len(lib.arc(a.id))
+    for bad in (None, True, 1.7, "one"):
+        for call in (lib.get, lib.arc, lib.remove):
+            with pytest.raises(ParameterError, match=r"^`track_id` must be an integer \(received "):
+                call(bad)
+    assert len(lib) == 1
+
+
 def test_add_folder_tags_search_remove(music: Path, tmp_path: Path) -> None:
     lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
     report = lib.add_folder(music, workers=2, progress=False, tags=["demo"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import numbers
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -123,6 +124,16 @@ def _clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _track_id(value: object) -> int:
+    """``value`` as a track id: an integer (a NumPy one too) or its digits. ``get(None)`` was Python's
+    "int() argument must be ... not 'NoneType'", and ``get(True)`` or ``get(1.7)`` quietly gave track 1."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        return int(value)
+    raise ParameterError(f"`track_id` must be an integer (received {value!r})")
+
+
 def _default_analyzer() -> Callable[..., Any]:
     from analysis.music.track import analyze_track
 
@@ -183,7 +194,7 @@ class Library:
         ]
 
     def get(self, track_id: int) -> TrackRecord:
-        found = self._records(tracks.c.id == int(track_id))
+        found = self._records(tracks.c.id == _track_id(track_id))
         if not found:
             raise ParameterError(f"`track_id` {track_id} is not in the library {self.url!r}")
         return found[0]
@@ -223,7 +234,7 @@ class Library:
 
     def arc(self, track_id: int) -> EmotionArc:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(arcs).where(arcs.c.track_id == int(track_id))).mappings().first()
+            row = conn.execute(sa.select(arcs).where(arcs.c.track_id == _track_id(track_id))).mappings().first()
         if row is None:
             raise ParameterError(f"`track_id` {track_id} is not in the library {self.url!r}")
         emo = unblob(row["emotions"]).reshape(len(EMOTIONS), -1)
