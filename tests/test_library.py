@@ -108,6 +108,18 @@ def test_a_track_id_is_an_integer_or_a_parameter_error(music: Path, tmp_path: Pa
     assert len(lib) == 1
 
 
+@pytest.mark.parametrize("workers", [float("nan"), -1, 2.5, "2"])
+def test_a_worker_count_that_is_no_count_is_named_before_any_file_is_read(music: Path, tmp_path: Path,
+                                                                           workers) -> None:
+    """``add_folder(workers=float("nan"))`` hashed every file and then raised NumPy's bare "cannot convert
+    float NaN to integer"; -1 was taken."""
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    with pytest.raises(ParameterError, match=r"^`workers` must be a whole number >= 0 or None"):
+        lib.add_folder(music, workers=workers, progress=False)
+    assert len(lib) == 0
+    assert len(lib.add_folder(music, workers=np.int64(0), progress=False).added) == 3
+
+
 def test_add_folder_tags_search_remove(music: Path, tmp_path: Path) -> None:
     lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
     report = lib.add_folder(music, workers=2, progress=False, tags=["demo"])

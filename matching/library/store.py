@@ -409,6 +409,9 @@ class Library:
         analysed, moving within a long recording too (not on a Dask cluster).
         """
         root = as_path(folder, "folder")
+        if workers is not None and not (isinstance(workers, numbers.Integral) and not isinstance(workers, bool)
+                                        and workers >= 0):  # nan failed after every file was hashed
+            raise ParameterError(f"`workers` must be a whole number >= 0 or None (received {workers!r})")
         if root.is_file():
             files = [root]
         elif root.is_dir():
