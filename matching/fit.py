@@ -12,12 +12,13 @@ stream is copied, never re-encoded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import MediaError, ParameterError, as_path
+from analysis.errors import MediaError, ParameterError, as_path, is_number
 from analysis.jit import load_librosa
 from analysis.media.dialogue import UNDER_DB, DialogueMix, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
@@ -66,6 +67,17 @@ def load_track_audio(path: Path, *, sr: int, until: float | None = None) -> np.n
     return load_audio(path, sr=sr, mono=False)
 
 
+def _check_section(start: object, stretch: object, max_stretch: object) -> None:
+    """A :class:`ParameterError` naming ``start``, ``stretch`` or ``max_stretch`` when it is no finite number in
+    range: NaN passed the ``< 0`` checks and reached NumPy's "cannot convert float NaN to integer"."""
+    if not (is_number(start) and 0 <= start < math.inf):
+        raise ParameterError(f"`start` must not be negative (received {start!r})" if is_number(start) and start < 0
+                             else f"`start` must be finite seconds, 0 or more (received {start!r})")
+    if not (is_number(stretch) and 0 < stretch < math.inf and is_number(max_stretch) and 1 <= max_stretch < math.inf):
+        raise ParameterError("`stretch` must be positive and `max_stretch` >= 1, both finite "
+                             f"(received {stretch!r}, {max_stretch!r})")
+
+
 def fit_track(
     track: str | Path,
     out_wav: str | Path,
@@ -84,12 +96,9 @@ def fit_track(
 
     ``target_lufs``: integrated loudness of the written audio (None: the track's own level).
     """
-    if duration <= 0:
-        raise ParameterError(f"`duration` must be positive (received {duration})")
-    if start < 0:
-        raise ParameterError(f"`start` must not be negative (received {start})")
-    if stretch <= 0 or max_stretch < 1:
-        raise ParameterError(f"`stretch` must be positive and `max_stretch` >= 1 (received {stretch}, {max_stretch})")
+    if not (is_number(duration) and 0 < duration < math.inf):
+        raise ParameterError(f"`duration` must be positive, finite seconds (received {duration!r})")
+    _check_section(start, stretch, max_stretch)
     track, out_path = as_path(track, "track"), as_path(out_wav, "out_wav")
     import soundfile as sf
 
@@ -142,6 +151,7 @@ def fit_to_clip(
     music sits under speech (dB below the dialogue)."""
     check_clip_sound(clip_sound)
     check_duck_db(duck_db)
+    _check_section(start, stretch, max_stretch)  # before the clip is probed and the track read
     clip_path = as_path(clip, "clip")
     if not clip_path.is_file():
         raise MediaError(clip_path, "is not a file")

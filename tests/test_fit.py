@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
@@ -126,6 +127,26 @@ def test_bad_inputs(tmp_path: Path, chirp: Path) -> None:
         fit_track(chirp, tmp_path / "x.wav", start=0, duration=0)
     with pytest.raises(ParameterError, match="past the end"):
         fit_track(chirp, tmp_path / "x.wav", start=60, duration=1, sr=SR)
+
+
+@pytest.mark.parametrize(("kwargs", "word"), [
+    ({"start": float("nan")}, "`start` must be finite seconds"),
+    ({"duration": float("nan")}, "`duration` must be positive, finite seconds"),
+    ({"duration": float("inf")}, "`duration` must be positive, finite seconds"),
+    ({"stretch": float("nan")}, "`stretch` must be positive"),
+    ({"start": -1.0}, "`start` must not be negative"),
+])
+def test_a_section_that_is_no_number_is_named(tmp_path: Path, chirp: Path, clip: Path, kwargs, word) -> None:
+    """NaN passed the ``< 0`` checks and reached NumPy's "cannot convert float NaN to integer" (inf:
+    "cannot convert float infinity to integer"), from fit_track and from fit_to_clip after the clip was
+    probed."""
+    args = {"start": 0.0, "duration": 1.0, **kwargs}
+    with pytest.raises(ParameterError, match=f"^{re.escape(word)}"):
+        fit_track(chirp, tmp_path / "x.wav", **args, sr=SR)
+    if "duration" not in kwargs:
+        with pytest.raises(ParameterError, match=f"^{re.escape(word)}"):
+            fit_to_clip(chirp, clip, tmp_path / "x.mp4", **{k: v for k, v in args.items() if k != "duration"})
+    assert not list(tmp_path.iterdir())
 
 
 def test_midi_track_renders_its_pitches_the_same_each_time(tmp_path: Path) -> None:
