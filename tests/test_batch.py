@@ -138,6 +138,17 @@ def test_rerun_skips_done_and_retry_errors_reruns_only_errors(clips: Path, tmp_p
     assert len(Manifest(tmp_path).records()) == 6 + 2 + 6
 
 
+def test_numpy_integers_for_seed_and_workers_are_the_ints_they_hold(clips: Path, tmp_path: Path) -> None:
+    """``score_videos(..., seed=np.uint8(2), workers=np.int64(0))`` was refused ("`workers` must be 0 (this
+    process) or more (received np.int64(0))"), though score_video and compose take NumPy integers; a rerun with
+    the plain ints is the same batch (resume key), everything skipped."""
+    first = score_videos(clips, out_dir=tmp_path, workers=np.int64(0), seed=np.uint8(2), progress=False,
+                         task=probe_task)
+    assert (first.ran, first.ok) == (6, 4)
+    again = score_videos(clips, out_dir=tmp_path, workers=0, seed=2, progress=False, task=probe_task)
+    assert (again.ran, again.skipped) == (0, 6)
+
+
 def depth_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     """Records the music's depth under speech that the task was given."""
     return TaskResult(result={"chosen": "probe", "choice": Path(job.path).stem, "duck_db": settings.duck_db})

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -356,9 +357,12 @@ def _check_settings(threshold: float | None, style: str, instrument: str | int |
     default = weights_for(content_type).compose_threshold
     if threshold is not None and not (is_number(threshold) and 0 <= threshold <= 1):
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+    # A NumPy integer (np.int64(0), as score_video and compose take it) was refused; the caller goes on with
+    # the int, so the resume key and the manifest's JSON hold a plain number.
+    if not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
         raise ParameterError(f"`seed` must be a whole number, 0 or more (received {seed!r})")
-    if workers is not None and not (isinstance(workers, int) and workers >= 0):
+    if workers is not None and not (isinstance(workers, numbers.Integral) and not isinstance(workers, bool)
+                                    and workers >= 0):
         raise ParameterError(f"`workers` must be 0 (this process) or more (received {workers!r})")
     if batch is not None and manifest_db is None:
         raise ParameterError("`batch` names a batch in `manifest_db`; give that too")
@@ -507,6 +511,7 @@ def score_videos(
     start = time.perf_counter()
     _check_library(library)
     threshold = _check_settings(threshold, style, instrument, content_type, seed, workers, batch, manifest_db)
+    seed, workers = int(seed), None if workers is None else int(workers)
     out = as_path(out_dir, "out_dir").absolute()
     clips = _clips_of(paths, recursive, out)
     make_folder(out)
