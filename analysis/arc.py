@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,13 +191,16 @@ class EmotionArc:
         if not self.times.size:
             return self
         start, end = float(self.times[0]), float(self.times[-1])
+        # NaN passed `hop <= 0` to NumPy's "arange: cannot compute length"; n=2.5 reached linspace's TypeError
         if n is not None:
-            if n < 1:
-                raise ParameterError(f"`n` must be at least 1 (received {n})")
-            t = np.linspace(start, end, n)
+            if not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1):
+                raise ParameterError(f"`n` must be a whole number, at least 1 (received {n!r})")
+            if n > 1 and start == end:
+                raise ParameterError(f"an arc of one time step resamples to one point only (received n={n})")
+            t = np.linspace(start, end, int(n))
         else:
-            if hop <= 0:
-                raise ParameterError(f"`hop` must be positive (received {hop})")
+            if not (is_number(hop) and 0 < hop < math.inf):
+                raise ParameterError(f"`hop` must be positive, finite seconds (received {hop!r})")
             t = np.arange(start, end + hop / 2, hop)
         interp = lambda y: np.interp(t, self.times, y)  # noqa: E731
         return EmotionArc(
@@ -208,6 +212,9 @@ class EmotionArc:
 
     def slice(self, start: float, end: float, *, rebase: bool = True) -> EmotionArc:
         """The part with ``start <= t < end``; times restart at ``hop / 2`` when ``rebase``."""
+        if not (is_number(start) and is_number(end) and math.isfinite(start) and not math.isnan(end)):
+            # NaN compared false everywhere and gave an empty arc without a word
+            raise ParameterError(f"`start` and `end` must be seconds (received start={start!r}, end={end!r})")
         if end <= start:
             raise ParameterError(f"`end` must be after `start` (received start={start}, end={end})")
         mask = (self.times >= start) & (self.times < end)

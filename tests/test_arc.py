@@ -54,6 +54,23 @@ def test_a_constant_arc_names_a_duration_it_cannot_cover(duration):
     assert len(EmotionArc.constant(np.float32(4.0), valence=0.0, arousal=0.0)) == 8
 
 
+def test_resample_and_slice_name_what_is_no_number():
+    """``resample(hop=nan)`` reached NumPy's "arange: cannot compute length", ``resample(n=2.5)`` linspace's
+    TypeError, a one-step arc resampled to 4 points "`times` must be strictly increasing" (an argument the
+    caller never gave), and ``slice(nan, 2)`` an empty arc without a word."""
+    arc = EmotionArc.constant(8.0, valence=0.3, arousal=-0.2)
+    with pytest.raises(ParameterError, match=r"^`hop` must be positive, finite seconds \(received nan\)"):
+        arc.resample(float("nan"))
+    with pytest.raises(ParameterError, match=r"^`n` must be a whole number, at least 1 \(received 2.5\)"):
+        arc.resample(n=2.5)
+    with pytest.raises(ParameterError, match=r"^an arc of one time step resamples to one point only"):
+        EmotionArc.from_va([0.0], [0.1], [0.2]).resample(n=4)
+    with pytest.raises(ParameterError, match=r"^`start` and `end` must be seconds"):
+        arc.slice(float("nan"), 2.0)
+    assert len(arc.resample(n=np.int64(4))) == 4 and len(arc.resample(np.float32(0.25))) == 31
+    assert len(arc.slice(0.0, float("inf"))) == len(arc)
+
+
 def test_grid_resample_slice_roundtrip():
     t = grid(10.0, 0.5)
     assert t[0] == 0.25 and t[-1] == 9.75 and t.size == 20
