@@ -90,6 +90,15 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _numbers(values: Any, key: str) -> np.ndarray:
+    """``values`` as a float array, or a :class:`ParameterError` naming ``key`` ("x" in a list was NumPy's
+    "could not convert string to float")."""
+    try:
+        return np.asarray(values, float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"arc data's `{key}` must be numbers (received {str(values)[:80]})") from None
+
+
 @dataclass(frozen=True, eq=False)
 class EmotionArc:
     """Valence/arousal (in [-1, 1]) and emotion probabilities (in [0, 1]) on a time grid.
@@ -242,15 +251,18 @@ class EmotionArc:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EmotionArc:
         """Inverse of :meth:`to_dict`; ``emotions`` may be absent (derived from VA)."""
-        try:
-            return cls(
-                times=np.asarray(data["times"], float),
-                valence=np.asarray(data["valence"], float),
-                arousal=np.asarray(data["arousal"], float),
-                emotions={k: np.asarray(v, float) for k, v in (data.get("emotions") or {}).items()},
-            )
-        except KeyError as err:
-            raise ParameterError(f"arc data lacks the key {err.args[0]!r}") from None
+        if not isinstance(data, Mapping):  # a JSON list or number was "list indices must be integers"
+            raise ParameterError(f"arc data must be a mapping with times, valence and arousal "
+                                 f"(received {type(data).__name__})")
+        arrays: dict[str, np.ndarray] = {}
+        for key in ("times", "valence", "arousal"):
+            if key not in data:
+                raise ParameterError(f"arc data lacks the key {key!r}")
+            arrays[key] = _numbers(data[key], key)
+        emotions = data.get("emotions") or {}
+        if not isinstance(emotions, Mapping):
+            raise ParameterError(f"arc data's `emotions` must be a mapping (received {type(emotions).__name__})")
+        return cls(**arrays, emotions={k: _numbers(v, f"emotions.{k}") for k, v in emotions.items()})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

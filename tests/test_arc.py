@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,19 @@ def test_resample_and_slice_name_what_is_no_number():
         arc.slice(float("nan"), 2.0)
     assert len(arc.resample(n=np.int64(4))) == 4 and len(arc.resample(np.float32(0.25))) == 31
     assert len(arc.slice(0.0, float("inf"))) == len(arc)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[]", "arc data must be a mapping with times, valence and arousal (received list)"),
+    ('{"arc": 5}', "arc data must be a mapping with times, valence and arousal (received int)"),
+    ('{"times": [0, 1], "valence": [0, "x"], "arousal": [0, 0]}', "arc data's `valence` must be numbers"),
+    ('{"times": [0, 1], "valence": [0, 0], "arousal": [0, 0], "emotions": [1]}', "arc data's `emotions` must be a"),
+])
+def test_arc_json_of_the_wrong_shape_is_named(text, message):
+    """A JSON list was "list indices must be integers or slices, not str", a string value NumPy's "could not
+    convert string to float"."""
+    with pytest.raises(ParameterError, match=f"^{re.escape(message)}"):
+        EmotionArc.from_json(text)
 
 
 def test_grid_resample_slice_roundtrip():
