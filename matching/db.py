@@ -90,6 +90,9 @@ def make_engine(url_or_path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) 
         return _server_engine(server_url(text))
     if "://" in text:
         url = text
+        database = _sqlite_file(url)
+        if database is not None and not database.parent.is_dir():  # was sqlite3's "unable to open database file"
+            raise ParameterError(f"the database's folder does not exist (received {text!r})")
     else:
         path = Path(text).expanduser()
         if not path.parent.exists():
@@ -133,6 +136,18 @@ def _journal_wal(cur: Any, busy_timeout: float) -> None:
             if "locked" not in str(err) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file an ``sqlite:///...`` URL names (None for another dialect, memory or a URL that does not parse)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name).expanduser()
 
 
 def sqlite_url(path: Path, *, read_only: bool = False) -> str:
@@ -193,4 +208,8 @@ def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
         if engine.dialect.name == "sqlite" and "not a database" in str(err.orig):
             raise ParameterError(f"{engine.url.database} is not an SQLite database (received a file of another "
                                  "kind)") from None
+        said = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err.orig).__name__
+        if engine.dialect.name != "sqlite" and said.startswith("connection"):  # psycopg: "connection failed: ..."
+            shown = engine.url.render_as_string(hide_password=True)
+            raise ParameterError(f"cannot connect to the database {shown} ({said})") from None
         raise

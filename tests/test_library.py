@@ -120,6 +120,18 @@ def test_a_worker_count_that_is_no_count_is_named_before_any_file_is_read(music:
     assert len(lib.add_folder(music, workers=np.int64(0), progress=False).added) == 3
 
 
+def test_a_database_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    """An ``sqlite:///`` URL into a missing folder raised SQLAlchemy's OperationalError ("unable to open database
+    file") where the same path without ``sqlite:///`` was named; a PostgreSQL server that refuses the connection
+    raised psycopg's OperationalError from inside SQLAlchemy."""
+    with pytest.raises(ParameterError, match=r"^the database's folder does not exist \(received 'sqlite:///"):
+        Library(f"sqlite:///{tmp_path / 'nope' / 'lib.db'}")
+    with pytest.raises(ParameterError, match=r"^cannot connect to the database postgresql\+psycopg://me:\*\*\*@"
+                                             r"127\.0\.0\.1:1/music \(connection failed"):
+        Library("postgresql://me:secret@127.0.0.1:1/music")  # port 1: nothing listens, refused at once
+    assert len(Library(f"sqlite:///{tmp_path / 'lib.db'}")) == 0
+
+
 def test_add_folder_tags_search_remove(music: Path, tmp_path: Path) -> None:
     lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
     report = lib.add_folder(music, workers=2, progress=False, tags=["demo"])
