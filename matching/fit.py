@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import MediaError, ParameterError, as_path, is_number
+from analysis.errors import MediaError, ParameterError, as_path, is_number, output_file
 from analysis.jit import load_librosa
 from analysis.media.dialogue import UNDER_DB, DialogueMix, check_clip_sound, check_duck_db, mux_soundtrack
 from analysis.media.loudness import TARGET_LUFS, normalize_loudness
@@ -99,8 +99,12 @@ def fit_track(
     if not (is_number(duration) and 0 < duration < math.inf):
         raise ParameterError(f"`duration` must be positive, finite seconds (received {duration!r})")
     _check_section(start, stretch, max_stretch)
-    track, out_path = as_path(track, "track"), as_path(out_wav, "out_wav")
+    track, out_path = as_path(track, "track"), output_file(out_wav, "out_wav")  # a folder there: soundfile's TypeError
     import soundfile as sf
+
+    if out_path.suffix[1:].upper() not in sf.available_formats():  # found out only after the stretch before
+        raise ParameterError(f"`out_wav` must name an audio file soundfile writes, such as .wav or .flac "
+                             f"(received {str(out_path)!r})")
 
     librosa = load_librosa()
 
@@ -126,7 +130,10 @@ def fit_track(
         out[:, n - fo :] *= np.linspace(1.0, 0.0, fo, dtype=np.float32)
     if target_lufs is not None:
         out = normalize_loudness(out, sr, target=target_lufs, channels_first=True)
-    sf.write(str(out_path), out.T, sr)
+    try:
+        sf.write(str(out_path), out.T, sr)
+    except (OSError, RuntimeError) as err:  # LibsndfileError is a RuntimeError
+        raise MediaError(out_path, f"cannot be written ({err})") from None
     return FitResult(out_path, None, n / sr, float(start), applied, float(pitch_shift))
 
 

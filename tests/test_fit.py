@@ -149,6 +149,19 @@ def test_a_section_that_is_no_number_is_named(tmp_path: Path, chirp: Path, clip:
     assert not list(tmp_path.iterdir())
 
 
+def test_where_the_fitted_audio_cannot_go_is_said_before_the_work(tmp_path: Path, chirp: Path) -> None:
+    """A folder as ``out_wav`` reached soundfile after the section was read and stretched (LibsndfileError
+    "System error"; a folder without a suffix, "No format specified and unable to get format from file
+    extension"), as did a suffix soundfile cannot write; a missing folder is made."""
+    (tmp_path / "taken.wav").mkdir()
+    with pytest.raises(MediaError, match=r"taken\.wav: is a directory, expected a file path to write"):
+        fit_track(chirp, tmp_path / "taken.wav", start=0.0, duration=1.0, sr=SR)
+    with pytest.raises(ParameterError, match=r"^`out_wav` must name an audio file soundfile writes"):
+        fit_track(chirp, str(tmp_path / "fit.xyz"), start=0.0, duration=1.0, sr=SR)
+    res = fit_track(chirp, tmp_path / "new" / "fit.flac", start=0.0, duration=1.0, sr=SR)
+    assert sf.info(str(res.wav)).duration == pytest.approx(1.0, abs=0.01)
+
+
 def test_midi_track_renders_its_pitches_the_same_each_time(tmp_path: Path) -> None:
     """MIDI goes through the one renderer (analysis.media.synth): right pitch, mono, peak 0.8, repeatable."""
     pm = pretty_midi.PrettyMIDI()
