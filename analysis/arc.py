@@ -52,6 +52,10 @@ def emotions_to_va(probs: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
     if unknown:
         raise ParameterError(f"`probs` has unknown emotions {sorted(unknown)} (known: {sorted(EMOTION_VA)})")
     arrays = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in probs.items()}
+    bad = sorted(k for k, a in arrays.items() if not np.all(np.isfinite(a) & (a >= -1e-9)))
+    if bad:  # joy -1 with sadness 1 gave valence -1.39, off the circumplex; NaN gave NaN
+        raise ParameterError(f"`probs` must be finite and not negative (received {', '.join(bad)}: "
+                             f"{', '.join(str(probs[k]) for k in bad)})")
     n = max((a.shape[0] for a in arrays.values()), default=1)
     total = np.zeros(n)
     val = np.zeros(n)
@@ -76,6 +80,8 @@ def va_to_emotions(
     if sharpness <= 0:
         raise ParameterError(f"`sharpness` must be positive (received {sharpness})")
     va = np.stack([np.atleast_1d(np.asarray(valence, float)), np.atleast_1d(np.asarray(arousal, float))], axis=-1)
+    if not np.all(np.isfinite(va)):  # NaN gave every emotion NaN
+        raise ParameterError(f"`valence` and `arousal` must be finite (received {valence!r}, {arousal!r})")
     d2 = ((va[:, None, :] - _PROTOTYPES[None, :, :]) ** 2).sum(-1)  # (n, 6)
     logits = -sharpness * d2
     logits -= logits.max(axis=1, keepdims=True)

@@ -86,6 +86,19 @@ def test_arc_json_of_the_wrong_shape_is_named(text, message):
         EmotionArc.from_json(text)
 
 
+def test_the_circumplex_maps_refuse_what_is_no_probability_or_point():
+    """``emotions_to_va({"joy": -1, "sadness": 1})`` gave valence -1.39, off the circumplex, and NaN went
+    through both maps as NaN."""
+    with pytest.raises(ParameterError, match=r"^`probs` must be finite and not negative \(received joy: -1"):
+        emotions_to_va({"joy": -1.0, "sadness": 1.0})
+    with pytest.raises(ParameterError, match=r"^`probs` must be finite and not negative \(received fear: nan"):
+        emotions_to_va({"joy": 0.5, "fear": float("nan")})
+    with pytest.raises(ParameterError, match=r"^`valence` and `arousal` must be finite"):
+        va_to_emotions(float("nan"), 0.0)
+    v, a = emotions_to_va({"joy": np.float32(1.0), "sadness": 0.0})
+    assert (v[0], a[0]) == pytest.approx(EMOTION_VA["joy"])
+
+
 def test_grid_resample_slice_roundtrip():
     t = grid(10.0, 0.5)
     assert t[0] == 0.25 and t[-1] == 9.75 and t.size == 20
