@@ -3,8 +3,9 @@
 A preset is a weight per source name of :data:`analysis.sources.REGISTRY`; the fuser
 multiplies it with each source's per-window confidence. Weights are relative (only
 their ratios matter). The reasoning: drama is carried by faces, documentary and
-court-room by what is said, action and sports by motion and sound, music videos by the
-music. The faces/speech/subtitles numbers are first guesses for their owners to tune.
+court-room by what is said, action, sports and trailers by motion and sound (a trailer's voice-over
+a little more than an action scene's lines), music videos by the music. The faces/speech/subtitles
+numbers are first guesses for their owners to tune.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PRESETS: Mapping[str, Mapping[str, float]] = MappingProxyType(
             "action": _P(visual=1.6, audio=1.3, faces=0.5, speech=0.4, subtitles=0.4),
             "sports": _P(visual=1.5, audio=1.4, faces=0.4, speech=0.6, subtitles=0.4),
             "music_video": _P(visual=1.0, audio=1.8, faces=0.6, speech=0.2, subtitles=0.3),
+            "trailer": _P(visual=1.6, audio=1.3, faces=0.5, speech=0.6, subtitles=0.4),
         }.items()
     }
 )

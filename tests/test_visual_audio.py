@@ -107,6 +107,24 @@ def test_presets_cover_every_source_and_reject_unknown_names() -> None:
         source_weights("general", {"audio": -1})
 
 
+def test_every_matching_preset_is_a_content_type_the_analysis_takes() -> None:
+    """`--content-type trailer` ranked with the trailer preset once a clip was analysed, but analysing
+    the clip refused it ("unknown content type 'trailer'"): both layers take the same names."""
+    from matching.ranking.weights import PRESETS as MATCHING
+
+    assert set(MATCHING) - {"default"} == set(PRESETS)  # "default" is the ranker's name for "general"
+    trailer = source_weights("trailer")
+    assert trailer["visual"] > trailer["faces"] and trailer["speech"] > source_weights("action")["speech"]
+    import argparse
+
+    from soundtrack.commands import analyze
+
+    parser = argparse.ArgumentParser()
+    analyze.add_arguments(parser)
+    said = next(a.help for a in parser._actions if a.dest == "content_type")
+    assert all(name in said for name in PRESETS), said  # the CLI's help names them all
+
+
 def _arc(name, v, a, c, emotions=None):
     t = grid(len(v) * 0.5, 0.5)
     return SourceArc(name, t, np.asarray(v, float), np.asarray(a, float), np.asarray(c, float), emotions)

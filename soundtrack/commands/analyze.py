@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and subtitles switch themselves off when they find no face, voice or subtitle file)")
     parser.add_argument("--content-type", default="general",
                         help="source-weight preset: general, drama, documentary, interview, courtroom, action, "
-                             "sports, music_video (default general)")
+                             "sports, music_video, trailer (default general)")
     parser.add_argument("--subtitles", type=input_path, metavar="FILE",
                         help=".srt/.vtt subtitles (adds that source; by default the subtitles source reads the file "
                              "beside the clip, such as clip.srt or clip.en.srt, else the clip's own subtitle track)")
