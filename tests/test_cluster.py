@@ -50,8 +50,11 @@ def crashing_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
 
 
 def slow_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
-    """:func:`probe_task` a second later, so that a batch can be interrupted mid-way."""
+    """:func:`probe_task` a second later, so that a batch can be interrupted mid-way; meanwhile a half-written
+    file lies in the clip's folder, as a render's does."""
+    (Path(job.out_dir) / "render.part").write_bytes(b"RIFF")
     time.sleep(1.0)
+    (Path(job.out_dir) / "render.part").unlink()
     return probe_task(job, settings)
 
 
@@ -274,6 +277,11 @@ def test_ctrl_c_on_a_local_cluster_batch_stops_it_quietly_and_it_resumes(clips: 
         time.sleep(0.1)
     assert not _group_members(proc.pid)  # no worker process left behind
     done = {r.key for r in manifest.records()}
+    # The clips stopped mid-way leave no folder (their workers were killed before they could clean up):
+    # every folder left is a finished clip's, holding just its outputs.
+    finished = {Path(p).parent: Path(p).name for r in manifest.records() for p in r.outputs}
+    left = {d: sorted(f.name for f in d.iterdir()) for d in (tmp_path / "clips").iterdir()}
+    assert left == {d: [finished.get(d)] for d in left}
     rest = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=slow_task)
     assert rest.skipped == len(done) and rest.ran == 6 - len(done)
 

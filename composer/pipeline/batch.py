@@ -22,6 +22,7 @@ import functools
 import logging
 import numbers
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -449,7 +450,7 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
 
 
 def _run_plan(manifest: Manifest, plan: _JobPlan, fn: Callable[[ClipJob], TaskResult], digest: str,
-              tasks: Callable[..., Iterable[TaskOutcome]]) -> list[Record]:
+              tasks: Callable[..., Iterable[TaskOutcome]], *, own_workers: bool) -> list[Record]:
     """Run ``plan``'s jobs through ``tasks`` (:func:`run_tasks`, bound to where they run), recording each
     outcome in ``manifest`` as it comes; returns this run's records (the duplicates' rows are written, not
     returned)."""
@@ -457,15 +458,36 @@ def _run_plan(manifest: Manifest, plan: _JobPlan, fn: Callable[[ClipJob], TaskRe
     for rec in plan.unreadable:
         manifest.append(rec)
         records.append(rec)
-    for outcome in tasks(fn, plan.jobs):
-        rec = _record(outcome, digest)
-        manifest.append(rec)
-        records.append(rec)
-        if rec.error:
-            log.info("%s", named_error(rec))  # the report lists every error; the CLI prints them once
+    try:
+        for outcome in tasks(fn, plan.jobs):
+            rec = _record(outcome, digest)
+            manifest.append(rec)
+            records.append(rec)
+            if rec.error:
+                log.info("%s", named_error(rec))  # the report lists every error; the CLI prints them once
+    except BaseException:  # Ctrl-C, a lost cluster: what the unfinished clips wrote is not an output
+        if own_workers:  # stopped by now; a cluster's own workers finish the task they run, and its files
+            _discard_unfinished(plan.jobs, records)
+        raise
     for rec in _same_as(plan.duplicates, records):
         manifest.append(rec)
     return records
+
+
+def _discard_unfinished(jobs: list[ClipJob], records: list[Record]) -> None:
+    """Remove the output folders of ``jobs`` that have no record: clips stopped mid-way.
+
+    A local cluster's workers are killed at Ctrl-C, so their own clean-up never runs, and the half-written
+    files (an empty folder, a WAV without its MP4) looked like outputs in ``out/clips/``. Each folder belongs to
+    one clip content and these settings, and the manifest lock keeps other batches out, so it holds nothing else.
+    Only for workers that are stopped by now (this process's, a local cluster's): a task running on a cluster
+    given by address goes on after the batch has gone, and removing its folder under it left a partial set.
+    """
+    recorded = {r.input for r in records}
+    for job in jobs:
+        if job.path not in recorded and Path(job.out_dir).exists():
+            log.debug("removing %s: its clip did not finish", job.out_dir)
+            shutil.rmtree(job.out_dir, ignore_errors=True)
 
 
 def score_videos(
@@ -537,7 +559,7 @@ def score_videos(
         fn = functools.partial(_run_job, task=task, settings=settings)
         tasks = functools.partial(run_tasks, client=client, scheduler=scheduler, workers=workers, progress=progress,
                                   desc="scoring", unit="clip")
-        records = _run_plan(manifest, plan, fn, digest, tasks)
+        records = _run_plan(manifest, plan, fn, digest, tasks, own_workers=client is None and scheduler is None)
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
         manifest=manifest.jsonl_path,
