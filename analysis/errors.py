@@ -7,6 +7,7 @@ and echo what was received, so a user can act on them.
 
 from __future__ import annotations
 
+import errno
 import numbers
 import os
 from pathlib import Path
@@ -77,3 +78,18 @@ def output_file(value: object, name: str = "path") -> Path:
         raise MediaError(path, "is a directory, expected a file path to write")
     make_folder(path.parent, what="folder")
     return path
+
+
+def not_found(path: Path) -> MediaError:
+    """The error for a ``path`` that names nothing readable: a link says where it points, as a studio's
+    folder of links to clips on another volume is broken by that volume going away, not by a missing file."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 on a loop
+            return MediaError(path, "is a link that loops back on itself")
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return MediaError(path, "is a link that loops back on itself")
+            return MediaError(path, f"is a link to {os.readlink(path)}, which does not exist")
+    return MediaError(path, "file not found")

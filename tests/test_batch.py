@@ -239,6 +239,29 @@ def test_missing_file_is_recorded_not_fatal(clips: Path, tmp_path: Path) -> None
     assert "gone.mp4: file not found" in gone.error and gone.content_hash == ""
 
 
+def test_broken_links_in_a_folder_of_clips_are_recorded_not_passed_over(clips: Path, tmp_path: Path) -> None:
+    """A folder of links to clips on a volume that went away (or a link that loops) was scored as fewer clips
+    without a word, and a loop stopped the whole batch with "unexpected RuntimeError: Symlink loop"."""
+    folder = tmp_path / "links"
+    folder.mkdir()
+    (folder / "mid.mp4").symlink_to(clips / "mid.mp4")
+    (folder / "away.mp4").symlink_to(tmp_path / "unmounted" / "away.mp4")
+    (folder / "loop-a.mov").symlink_to("loop-b.mov")
+    (folder / "loop-b.mov").symlink_to("loop-a.mov")
+    report = score_videos(folder, out_dir=tmp_path / "o", workers=0, progress=False, task=probe_task)
+    assert (report.total, report.ok, report.errors) == (4, 1, 3)
+    errors = {Path(r.input).name: r.error for r in report.records if r.status == "error"}
+    assert errors["away.mp4"].endswith(f"away.mp4: is a link to {tmp_path / 'unmounted' / 'away.mp4'}, "
+                                       "which does not exist")
+    assert errors["loop-a.mov"].endswith("loop-a.mov: is a link that loops back on itself")
+    assert errors["loop-b.mov"].endswith("loop-b.mov: is a link that loops back on itself")
+    ok = next(r for r in report.records if r.status == "ok")
+    assert ok.result["frames"] == GOOD["mid"][0]
+    # Named one by one, as a shell's `links/*.mp4 links/*.mov` names them.
+    named = score_videos(sorted(folder.iterdir()), out_dir=tmp_path / "o2", workers=0, progress=False, task=probe_task)
+    assert (named.total, named.ok, named.errors) == (4, 1, 3)
+
+
 def test_interrupted_batch_resumes_with_only_the_rest(clips: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     order = [clips / f"{n}.mp4" for n in ("dark", "mid", "truncated", "bright", "cut", "garbled")]

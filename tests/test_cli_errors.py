@@ -198,6 +198,17 @@ def test_a_still_image_posing_as_video_is_refused_by_the_cli(capsys, tmp_path):
     assert "no video stream with more than one frame" in line
 
 
+def test_a_broken_link_is_said_to_be_one(capsys, tmp_path):
+    """A link to a clip on a volume that went away was "file not found", though `ls` shows the file."""
+    (tmp_path / "away.mp4").symlink_to(tmp_path / "volume" / "clip.mp4")
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    for command in ("analyze", "score"):
+        line = _one_sentence(capsys, [command, str(tmp_path / "away.mp4")])
+        assert line.endswith(f"away.mp4: is a link to {tmp_path / 'volume' / 'clip.mp4'}, which does not exist")
+        line = _one_sentence(capsys, [command, str(tmp_path / "loop.mp4")])
+        assert line.endswith("loop.mp4: is a link that loops back on itself")
+
+
 @pytest.mark.parametrize("command", ["score", "compose", "batch"])
 @pytest.mark.parametrize("depth", ["5", "31", "loud"])
 def test_a_duck_depth_out_of_range_is_refused_before_any_work(capsys, tmp_path, command, depth):

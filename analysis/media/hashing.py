@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from pathlib import Path
 
-from analysis.errors import MediaError
+from analysis.errors import MediaError, not_found
 
 
 def content_hash(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
@@ -21,9 +22,11 @@ def content_hash(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
             while block := fh.read(chunk_size):
                 digest.update(block)
     except FileNotFoundError:
-        raise MediaError(path, "file not found") from None
+        raise not_found(path) from None
     except IsADirectoryError:
         raise MediaError(path, "is a directory, not a file") from None
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise not_found(path) from None
         raise MediaError(path, f"cannot be read ({err.strerror or err})") from None
     return digest.hexdigest()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from analysis.errors import MediaError
+from analysis.errors import MediaError, not_found
 
 #: Pixel count above which a video is refused (16K x 16K). FFmpeg would try to allocate it.
 MAX_PIXELS = 16384 * 16384
@@ -52,7 +52,7 @@ def reason(err: Exception) -> str:
 def open_media(path: Path) -> av.container.InputContainer:
     """``path`` opened for reading by PyAV, or a :class:`MediaError` saying why not."""
     if not path.exists():
-        raise MediaError(path, "file not found")
+        raise not_found(path)
     if not path.is_file():
         raise MediaError(path, "is not a file")
     if path.stat().st_size == 0:

@@ -143,14 +143,19 @@ class BatchReport:
 
 
 def find_clips(folder: str | Path, *, recursive: bool = True) -> list[Path]:
-    """Video files under ``folder`` (by suffix), sorted, hidden files left out."""
+    """Video files under ``folder`` (by suffix), sorted, hidden files left out.
+
+    A broken link with a clip's name is kept (its clip is then recorded as an error saying where the link
+    points): a folder of links to clips on a volume that went away was scored as fewer clips, without a word.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise MediaError(folder, "is not a folder of clips")
     pattern = "**/*" if recursive else "*"
     return sorted(
         p for p in folder.glob(pattern)
-        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")
+        if (p.is_file() or (p.is_symlink() and not p.exists()))
+        and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")
     )
 
 
@@ -170,13 +175,21 @@ def _clips_of(paths: str | Path | Iterable[str | Path], recursive: bool, out: Pa
     named: dict[Path, Path] = {}
     for clip in _expand(given, recursive):
         named.setdefault(clip.parent.resolve() / clip.name, clip)
-    clips = [c for c in named.values() if not c.resolve().is_relative_to(out.resolve())]
+    clips = [c for c in named.values() if not _is_under(c, out.resolve())]
     if not clips:
         looked = f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
         if len(given) == 1:
             raise MediaError(given[0], f"holds no video clips ({looked})")
         raise ParameterError(f"no video clips in {', '.join(map(str, given)) or 'no paths'} ({looked})")
     return clips
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    """Whether ``path`` leads into ``folder``; a link that loops leads nowhere (its clip is an error)."""
+    try:
+        return path.resolve().is_relative_to(folder)
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError on a loop
+        return False
 
 
 def _expand(paths: list[Path], recursive: bool) -> list[Path]:
