@@ -65,6 +65,9 @@ REFUSED_FOR = 5.0
 #: that had loaded librosa, numba and torch often took longer on a busy machine: the batch ended with Dask's
 #: "Worker process still alive after 4.0 seconds, killing".
 CLOSE_TIMEOUT = 30.0
+#: Seconds a finished local batch waits for its scheduler to let go of the delivered results before its
+#: workers are closed (:func:`_wait_released`); it takes some milliseconds.
+RELEASE_TIMEOUT = 2.0
 
 #: Run by each worker process of a local cluster as it starts (a Dask preload given as its text): Ctrl-C in
 #: the terminal reaches the whole process group, and the client alone should answer it, by closing the
@@ -277,9 +280,31 @@ def cluster_session(
         raise
     else:
         if scheduler is None:
+            _wait_released(own, timeout=RELEASE_TIMEOUT)
             _close_nannies(own, timeout=CLOSE_TIMEOUT, reason="batch-finished")
     finally:
         own.close()
+
+
+def _held_tasks(dask_scheduler: Any) -> int:
+    """How many tasks the scheduler still keeps (run on the scheduler by :func:`_wait_released`)."""
+    return len(dask_scheduler.tasks)
+
+
+def _wait_released(client: Client, *, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for the scheduler to let go of the finished tasks' results.
+
+    The client lets go of a result as it drops its future, in a message sent a moment later; workers
+    closed before the scheduler had it made it warn that their removal "caused the cluster to lose already
+    computed task(s), which will be recomputed elsewhere" (4 of 5 finished local batches), of results that
+    had been delivered and nothing would recompute.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        while client.run_on_scheduler(_held_tasks) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    except Exception as err:  # the close that follows is what matters
+        log.debug("waiting for the scheduler to release the results failed: %s", err)
 
 
 def _stop_local_workers(client: Client, *, grace: float = 0.5) -> None:
