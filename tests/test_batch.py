@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,6 +153,18 @@ def test_numpy_integers_for_seed_and_workers_are_the_ints_they_hold(clips: Path,
 def depth_task(job: ClipJob, settings: ScoreSettings) -> TaskResult:
     """Records the music's depth under speech that the task was given."""
     return TaskResult(result={"chosen": "probe", "choice": Path(job.path).stem, "duck_db": settings.duck_db})
+
+
+def test_a_clip_whose_outputs_were_deleted_is_made_again(clips: Path, tmp_path: Path) -> None:
+    """Deleting a clip's folder to have it made again: the rerun said "already done" and left it without files."""
+    first = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    mid = next(r for r in first.records if Path(r.input).stem == "mid")
+    shutil.rmtree(Path(mid.outputs[0]).parent)
+    again = score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task)
+    assert (again.ran, again.ok, again.skipped) == (1, 1, 5)
+    assert again.records[0].input == mid.input and Path(mid.outputs[0]).is_file()
+    assert json.loads(Path(mid.outputs[0]).read_text()) == {"frames": GOOD["mid"][0]}
+    assert score_videos(clips, out_dir=tmp_path, workers=0, progress=False, task=probe_task).ran == 0
 
 
 def test_the_duck_depth_reaches_the_task_and_keys_the_resume_only_when_chosen(clips: Path, tmp_path: Path) -> None:

@@ -430,6 +430,18 @@ class _JobPlan:
     failed_before: list[Record]
 
 
+def _outputs_gone(record: Record, out: Path) -> bool:
+    """Whether a clip done before must run again: files its record names in this output folder are gone.
+
+    A studio deletes a clip's folder to have it made again; the rerun said the clip was done and left it
+    without outputs. Outputs elsewhere (a batch resumed from another folder or machine through
+    ``manifest_db``) are not looked for: they are where that batch wrote them.
+    """
+    return record.status == "ok" and any(
+        Path(p).is_relative_to(out) and not Path(p).exists() for p in record.outputs
+    )
+
+
 def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple[str, str], Record]) -> _JobPlan:
     """One job per distinct clip content not done before under these settings (``digest``); ``done``
     holds the last record of each key to skip."""
@@ -447,7 +459,7 @@ def _plan_jobs(clips: list[Path], *, out: Path, digest: str, done: Mapping[tuple
             unreadable.append(Record(str(clip), "", digest, "error", error=str(err), worker="client",
                                      finished_at=_now()))
             continue
-        if (digest_hex, digest) in done:
+        if (digest_hex, digest) in done and not _outputs_gone(done[digest_hex, digest], out):
             skipped += 1
             if done[digest_hex, digest].status == "error":
                 failed_before.append(done[digest_hex, digest])
