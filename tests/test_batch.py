@@ -301,6 +301,26 @@ score_videos(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), workers=0, progress=F
 """
 
 
+def test_cli_batch_interrupted_says_where_the_finished_clips_are_and_how_to_go_on(
+        clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C said only "soundtrack batch: interrupted": not that the finished clips were kept, nor how to go on."""
+    import composer.pipeline.batch as batch_module
+    from soundtrack.cli import main
+
+    monkeypatch.setattr(batch_module, "score_clip", probe_task)
+    monkeypatch.setattr(sys.modules[__name__], "INTERRUPT_AT", "mid")  # the fifth clip, by name
+    argv = ["batch", str(clips), "--out", str(tmp_path), "--workers", "0", "--no-progress"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    manifest = tmp_path / "manifest.jsonl"
+    assert err == (f"soundtrack batch: interrupted; the clips that finished are recorded in {manifest}: "
+                   "run the same command again to do the rest")
+    assert sorted(_by_stem(Manifest(tmp_path))) == ["bright", "cut", "dark", "garbled"]
+    monkeypatch.setattr(sys.modules[__name__], "INTERRUPT_AT", None)
+    assert main(argv) == 1  # the rest done; garbled and truncated are errors
+    assert sorted(_by_stem(Manifest(tmp_path))) == sorted([*GOOD, *BAD])
+
+
 def test_killed_batch_process_resumes_with_only_the_rest(clips: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
     proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(clips), str(tmp_path)], env=env)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from soundtrack.argtypes import add_clip_sound, check_library, wants_bar
 
@@ -63,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.errors import ParameterError
-    from composer.pipeline.batch import analyze_clip, named_error, score_clip, score_videos
+    from composer.pipeline.batch import analyze_clip, named_error, score_clip
 
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"`--workers` must be 0 or more (received {args.workers})")
@@ -75,26 +76,14 @@ def run(args: argparse.Namespace) -> int:
 
         check_library(args.library)
         Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT).engine.dispose()
-    report = score_videos(
-        args.clips,
-        library=args.library,
-        out_dir=args.out,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        progress=wants_bar(args),
-        threshold=args.threshold,
-        style=args.style,
-        instrument=args.instrument,
-        content_type=args.content_type,
-        seed=args.seed,
-        recursive=not args.no_recursive,
-        retry_errors=args.retry_errors,
-        task=analyze_clip if args.analyze_only else score_clip,
-        manifest_db=args.manifest_db,
-        batch=args.batch_name,
-        clip_sound=args.clip_sound,
-        duck_db=args.duck_db,
-    )
+    try:
+        report = _run_batch(args, task=analyze_clip if args.analyze_only else score_clip)
+    except KeyboardInterrupt:
+        manifest = args.out / "manifest.jsonl"
+        kept = (f"; the clips that finished are recorded in {manifest}: run the same command again to do the rest"
+                if manifest.is_file() else "")
+        print(f"soundtrack batch: interrupted{kept}", file=sys.stderr)
+        return 130
     if args.json:
         from soundtrack.jsonout import print_json
 
@@ -116,3 +105,29 @@ def run(args: argparse.Namespace) -> int:
         if report.failed_before:
             print("  --retry-errors runs the clips that failed before again", file=sys.stderr)
     return 1 if report.failing else 0
+
+
+def _run_batch(args: argparse.Namespace, *, task: Any) -> Any:
+    """:func:`composer.score_videos` with the command line's settings."""
+    from composer.pipeline.batch import score_videos
+
+    return score_videos(
+        args.clips,
+        library=args.library,
+        out_dir=args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=wants_bar(args),
+        threshold=args.threshold,
+        style=args.style,
+        instrument=args.instrument,
+        content_type=args.content_type,
+        seed=args.seed,
+        recursive=not args.no_recursive,
+        retry_errors=args.retry_errors,
+        task=task,
+        manifest_db=args.manifest_db,
+        batch=args.batch_name,
+        clip_sound=args.clip_sound,
+        duck_db=args.duck_db,
+    )
