@@ -198,6 +198,19 @@ def test_a_still_image_posing_as_video_is_refused_by_the_cli(capsys, tmp_path):
     assert "no video stream with more than one frame" in line
 
 
+def test_match_says_a_clip_is_too_short_to_match_naming_it(capsys, tmp_path):
+    """A half-second clip got "`clip` arc needs at least 2 steps to be matched (received 1): the clip is shorter
+    than two arc steps": not which file, nor what to do instead."""
+    from mediagen import Shot, make_clip
+    from test_app import build_small_library
+
+    build_small_library(tmp_path / "library")
+    clip = make_clip(tmp_path / "blink.mp4", shots=[Shot(12, (200, 100, 50), motion=0.2)], fps=25)
+    line = _one_sentence(capsys, ["match", str(clip), "--library", str(tmp_path / "library" / "lib.db")])
+    assert line == (f"soundtrack match: error: {clip}: is too short to match a track (0.5 s, one arc step; matching "
+                    "needs two): `soundtrack score` or `soundtrack compose` composes a score for it")
+
+
 def test_a_broken_link_is_said_to_be_one(capsys, tmp_path):
     """A link to a clip on a volume that went away was "file not found", though `ls` shows the file."""
     (tmp_path / "away.mp4").symlink_to(tmp_path / "volume" / "clip.mp4")

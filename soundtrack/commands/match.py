@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.errors import ParameterError
+    from analysis.errors import MediaError, ParameterError
     from analysis.video import analyze_video
     from matching.feedback.learner import current_weights
     from matching.library.store import Library
@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"`--library` {redacted(args.library)} holds no tracks (run `soundtrack index DIR` first)")
     clip = analyze_video(args.clip, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
                          content_type=args.content_type)
+    if len(clip.arc) < 2:  # one arc step has no shape to match (matching.ranking.ranker.clip_arc)
+        raise MediaError(args.clip, f"is too short to match a track ({clip.duration:.1f} s, one arc step; matching "
+                                    "needs two): `soundtrack score` or `soundtrack compose` composes a score for it")
     # The blend learned from listeners' feedback in this library (the preset until there is any), for the
     # content type the ratings were logged under: `score`, `batch` and the page read the same.
     weights = current_weights(args.content_type, db=lib)
