@@ -271,11 +271,13 @@ def cluster_session(
     if client is not None:
         yield client
         return
-    own = get_client(scheduler=scheduler, workers=workers)
+    own = None
     try:
+        with _ctrl_c_held(scheduler is None):  # a Ctrl-C while the cluster starts is raised once it has started
+            own = get_client(scheduler=scheduler, workers=workers)
         yield own
     except BaseException:  # Ctrl-C, or the caller stopped early: the running tasks are abandoned
-        if scheduler is None:
+        if scheduler is None and own is not None:
             _stop_local_workers(own)
         raise
     else:
@@ -283,7 +285,8 @@ def cluster_session(
             _wait_released(own, timeout=RELEASE_TIMEOUT)
             _close_nannies(own, timeout=CLOSE_TIMEOUT, reason="batch-finished")
     finally:
-        own.close()
+        if own is not None:
+            own.close()
 
 
 def _held_tasks(dask_scheduler: Any) -> int:
@@ -305,6 +308,35 @@ def _wait_released(client: Client, *, timeout: float) -> None:
             time.sleep(0.02)
     except Exception as err:  # the close that follows is what matters
         log.debug("waiting for the scheduler to release the results failed: %s", err)
+
+
+@contextmanager
+def _ctrl_c_held(local: bool) -> Iterator[None]:
+    """Hold Ctrl-C while a ``local`` cluster starts, and raise it (KeyboardInterrupt) once the start is over.
+
+    Pressed while the cluster started, it broke off the start half-way: the batch said "interrupted", then
+    "Exception ignored in atexit callback: <function close_clusters ...> ... AssertionError: Status.init" as
+    the half-made cluster was closed at exit. Now the start finishes (or fails: its workers got the Ctrl-C
+    too) and the caller stops the cluster it has.
+    """
+    import signal
+
+    if not local or threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # a handler or SIG_IGN of its own
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
+    try:
+        yield
+    except Exception:
+        if pressed:  # "Nanny failed to start": a worker that was still importing Dask took the Ctrl-C as well
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def _stop_local_workers(client: Client, *, grace: float = 0.5) -> None:
