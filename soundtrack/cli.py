@@ -65,10 +65,29 @@ def describe(err: BaseException) -> str:
     return f"unexpected {type(err).__name__}: {detail} (run `soundtrack -v ...` for the traceback)"
 
 
+def _hint_dashed_files(argv: list[str]) -> None:
+    """After a usage error: name the files whose names start with a dash, which were read as options.
+
+    ``soundtrack analyze -take1.mp4`` said only "the following arguments are required: clip"."""
+    from pathlib import Path
+
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    for word in words:
+        if word.startswith("-") and len(word) > 1 and Path(word).is_file():
+            print(f"soundtrack: {word} was read as an option; for the file, write ./{word} or put -- before it",
+                  file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from analysis.errors import SoundtrackError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        if stop.code == 2:
+            _hint_dashed_files(argv)
+        raise
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

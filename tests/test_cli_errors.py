@@ -192,6 +192,20 @@ def test_a_clip_named_like_an_option_is_composed_end_to_end(tmp_path, bright_cli
     assert sorted(p.name for p in work.iterdir() if p.name.startswith("-")) == ["-rf.mp4"]
 
 
+@pytest.mark.parametrize("argv", [["analyze", "-take1.mp4"], ["batch", "-take1.mp4", "--out", "scores"]])
+def test_a_clip_named_like_an_option_without_dot_slash_is_pointed_out(capsys, tmp_path, monkeypatch, argv):
+    """``soundtrack analyze -take1.mp4`` said only "the following arguments are required: clip"."""
+    monkeypatch.chdir(tmp_path)
+    still_as_mp4(tmp_path / "-take1.mp4")
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == ("soundtrack: -take1.mp4 was read as an option; for the file, write ./-take1.mp4 "
+                                    "or put -- before it")
+    assert not (tmp_path / "scores").exists()
+
+
 def test_a_still_image_posing_as_video_is_refused_by_the_cli(capsys, tmp_path):
     still = still_as_mp4(tmp_path / "photo.mp4")
     line = _one_sentence(capsys, ["analyze", str(still)])
