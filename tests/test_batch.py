@@ -434,6 +434,16 @@ def test_cli_analyze_only_on_real_clips(four_shot_clip, tmp_path: Path, capsys: 
     assert "error (an earlier run):" in said.err and "bad.mp4" in said.err and "--retry-errors" in said.err
 
 
+def test_an_analysis_batch_says_analysing_on_its_progress_bar(four_shot_clip, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`soundtrack batch --analyze-only` drew "scoring: 100%|...| 20/20" while it scored nothing."""
+    from composer.pipeline.batch import analyze_clip
+
+    report = score_videos(four_shot_clip.path, out_dir=tmp_path, workers=0, progress=True, task=analyze_clip)
+    bar = capsys.readouterr().err
+    assert report.ok == 1 and "analysing: 100%" in bar and "scoring" not in bar
+
+
 @pytest.mark.slow
 def test_real_scoring_batch_matches_from_a_read_only_library(four_shot_clip, tmp_path: Path) -> None:
     """The default task end to end: analysis, ranking on the library, fitting the match to the clip."""

@@ -583,7 +583,7 @@ def score_videos(
         plan = _plan_jobs(clips, out=out, digest=digest, done=manifest.to_skip(retry_errors=retry_errors))
         fn = functools.partial(_run_job, task=task, settings=settings)
         tasks = functools.partial(run_tasks, client=client, scheduler=scheduler, workers=workers, progress=progress,
-                                  desc="scoring", unit="clip")
+                                  desc="analysing" if task is analyze_clip else "scoring", unit="clip")
         records = _run_plan(manifest, plan, fn, digest, tasks, own_workers=client is None and scheduler is None)
     n_err = sum(r.status == "error" for r in records)
     return BatchReport(
