@@ -321,6 +321,38 @@ def test_cli_batch_interrupted_says_where_the_finished_clips_are_and_how_to_go_o
     assert sorted(_by_stem(Manifest(tmp_path))) == sorted([*GOOD, *BAD])
 
 
+_TERMINATED = """
+import os, signal, sys, time
+from pathlib import Path
+import composer.pipeline.batch as batch_module
+import test_batch
+from soundtrack.cli import main
+
+def task(job, settings):
+    if Path(job.path).stem == "mid":  # the fifth clip, by name
+        (Path(job.out_dir) / "render.part").write_bytes(b"RIFF")
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a job scheduler's time limit does
+        time.sleep(30)
+    return test_batch.probe_task(job, settings)
+
+batch_module.score_clip = task
+sys.exit(main(["batch", sys.argv[1], "--out", sys.argv[2], "--workers", "0", "--no-progress"]))
+"""
+
+
+def test_cli_batch_terminated_stops_as_ctrl_c_does(clips: Path, tmp_path: Path) -> None:
+    """SIGTERM ended the batch on the spot (status -15), leaving the clip it was on half-written in its folder
+    (and, on a local cluster, "resource_tracker: There appear to be 12 leaked semaphore objects")."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
+    done = subprocess.run([sys.executable, "-c", _TERMINATED, str(clips), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip() == (f"soundtrack batch: terminated; the clips that finished are recorded in "
+                                   f"{tmp_path / 'manifest.jsonl'}: run the same command again to do the rest")
+    assert sorted(_by_stem(Manifest(tmp_path))) == ["bright", "cut", "dark", "garbled"]
+    assert not list((tmp_path / "clips").glob("mid-*"))  # the half-written clip left nothing
+
+
 def test_killed_batch_process_resumes_with_only_the_rest(clips: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
     proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(clips), str(tmp_path)], env=env)

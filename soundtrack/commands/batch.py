@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from soundtrack.argtypes import add_clip_sound, check_library, wants_bar
+from soundtrack.argtypes import add_clip_sound, check_library, exit_status, sigterm_as_interrupt, stopped, wants_bar
 
 NAME = "batch"
 HELP = "score many clips (match or compose each), locally or on a Dask cluster; resumable via a manifest"
@@ -22,8 +22,8 @@ EPILOG = ("Running the same command again resumes: a clip already in OUT's manif
           "skipped, found by its content (a renamed file too); --retry-errors runs the failed ones again. Clips "
           "with the same bytes are scored once. One batch at a time may write to an output folder. Exit status: "
           "0 when every clip is ok; 1 when some clip's latest record is an error (this run's or an earlier one's, "
-          "each listed with its reason); 2 on a usage error, before any clip runs; 130 when interrupted (the "
-          "finished clips are kept).")
+          "each listed with its reason); 2 on a usage error, before any clip runs; 130 when interrupted, 143 when "
+          "terminated (SIGTERM; the finished clips are kept either way).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,13 +77,14 @@ def run(args: argparse.Namespace) -> int:
         check_library(args.library)
         Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT).engine.dispose()
     try:
-        report = _run_batch(args, task=analyze_clip if args.analyze_only else score_clip)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():  # a job scheduler's stop leaves the output folder as Ctrl-C does
+            report = _run_batch(args, task=analyze_clip if args.analyze_only else score_clip)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM
         manifest = args.out / "manifest.jsonl"
         kept = (f"; the clips that finished are recorded in {manifest}: run the same command again to do the rest"
                 if manifest.is_file() else "")
-        print(f"soundtrack batch: interrupted{kept}", file=sys.stderr)
-        return 130
+        print(f"soundtrack batch: {stopped(stop)}{kept}", file=sys.stderr)
+        return exit_status(stop)
     if args.json:
         from soundtrack.jsonout import print_json
 
