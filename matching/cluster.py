@@ -317,26 +317,30 @@ def _ctrl_c_held(local: bool) -> Iterator[None]:
     Pressed while the cluster started, it broke off the start half-way: the batch said "interrupted", then
     "Exception ignored in atexit callback: <function close_clusters ...> ... AssertionError: Status.init" as
     the half-made cluster was closed at exit. Now the start finishes (or fails: its workers got the Ctrl-C
-    too) and the caller stops the cluster it has.
+    too) and the caller stops the cluster it has. A SIGTERM that the program turns into an exception
+    (``soundtrack batch``) is held the same way; one left to its default action ends the process as before.
     """
     import signal
 
-    if not local or threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # a handler or SIG_IGN of its own
+    if not local or threading.current_thread() is not threading.main_thread():
         yield
         return
-    pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
+    # Python's Ctrl-C handler, or one of the program's own; not SIG_DFL or SIG_IGN, whose effect stays as it is.
+    handlers = {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(sig))}
+    arrived: list[int] = []
+    for sig in handlers:
+        signal.signal(sig, lambda signum, _frame: arrived.append(signum))
     try:
         yield
     except Exception:
-        if pressed:  # "Nanny failed to start": a worker that was still importing Dask took the Ctrl-C as well
-            raise KeyboardInterrupt from None
+        if arrived:  # "Nanny failed to start": a worker that was still importing Dask took the Ctrl-C as well
+            handlers[arrived[0]](arrived[0], None)  # raises KeyboardInterrupt, or what the program's own raises
         raise
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if arrived:
+        handlers[arrived[0]](arrived[0], None)
 
 
 def _stop_local_workers(client: Client, *, grace: float = 0.5) -> None:
