@@ -23,7 +23,8 @@ import pytest
 from mediagen import Shot, corrupt_copy, make_clip
 
 from analysis.errors import MediaError, ParameterError
-from composer.pipeline.batch import ClipJob, ScoreSettings, find_clips, score_videos
+from composer.pipeline.batch import ClipJob, ScoreSettings, score_videos
+from composer.pipeline.clips import find_clips
 from composer.pipeline.manifest import Manifest, TaskResult, read_csv
 from matching.cluster import worker_cache
 
