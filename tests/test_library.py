@@ -108,6 +108,18 @@ def test_a_track_id_is_an_integer_or_a_parameter_error(music: Path, tmp_path: Pa
     assert len(lib) == 1
 
 
+def test_a_key_is_set_only_as_the_catalogue_spells_one(music: Path, tmp_path: Path) -> None:
+    """``set_key`` took any one or two characters ("H", "c#", "Z9") into the catalogue's key column."""
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    a = lib.add(music / "rising.wav")
+    for key, mode in (("F#", "minor"), ("Bb", "major"), ("E", "minor")):
+        assert (lib.set_key(a.id, key, mode).key, lib.get(a.id).mode) == (key, mode)
+    for key, mode in (("H", "major"), ("c#", "minor"), ("Z9", "major"), ("", "major"), ("C", "dorian"), (1, "major")):
+        with pytest.raises(ParameterError, match="a key is a tonic name"):
+            lib.set_key(a.id, key, mode)
+    assert (lib.get(a.id).key, lib.get(a.id).mode) == ("E", "minor")
+
+
 @pytest.mark.parametrize("workers", [float("nan"), -1, 2.5, "2"])
 def test_a_worker_count_that_is_no_count_is_named_before_any_file_is_read(music: Path, tmp_path: Path,
                                                                            workers) -> None:

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import numbers
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -460,7 +461,8 @@ class Library:
     def set_key(self, track_id: int, key: str, mode: str) -> TrackRecord:
         """Record a track's key where it is known better than the audio reader hears it (the demo's tracks:
         the score they were rendered from). The next analysis of the track replaces it."""
-        if mode not in ("major", "minor") or not isinstance(key, str) or not 1 <= len(key) <= 2:
+        # a tonic as the catalogue spells it: a letter A-G and an optional sharp or flat ("H" and "c#" passed)
+        if mode not in ("major", "minor") or not isinstance(key, str) or not re.fullmatch(r"[A-G][#b]?", key):
             raise ParameterError(f"a key is a tonic name and major or minor (received {key!r} {mode!r})")
         record = self.get(track_id)
         with self.engine.begin() as conn:
