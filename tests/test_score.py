@@ -101,6 +101,9 @@ def test_a_numpy_threshold_is_taken_and_a_wrong_analysis_named(clip, library, tm
     with pytest.raises(ParameterError, match=r"^`clip_analysis` must be an analysis.VideoAnalysis .*\(received int\)"):
         score_video(path, library=library, out_dir=tmp_path / "x", clip_analysis=5)
     assert not (tmp_path / "x").exists()
+    with pytest.raises(ParameterError, match=r"^`musicxml` must be True or False \(received 'no'\)"):
+        score_video(path, out_dir=tmp_path / "x", clip_analysis=va, musicxml="no")  # "no" wrote the MusicXML
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_failed_run_leaves_no_empty_folder_it_made(clip, tmp_path, monkeypatch) -> None:

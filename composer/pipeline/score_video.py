@@ -158,6 +158,8 @@ def score_video(
     duck_db = check_duck_db(duck_db)
     clip_path = as_path(path)
     _check_request(clip_path, threshold, (style, instrument, source), clip_analysis, library=library)
+    if not isinstance(musicxml, bool):  # "no" is true: the MusicXML was written
+        raise ParameterError(f"`musicxml` must be True or False (received {musicxml!r})")
     stem = safe_stem(clip_path.stem)
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{stem}-score")
     timings: dict[str, float] = {}
