@@ -196,3 +196,36 @@ def test_max_duration_refuses_a_long_header_before_decoding(clips) -> None:
 def test_max_duration_must_be_positive(clips, bad) -> None:
     with pytest.raises(ParameterError, match="max_duration"):
         decode_report(clips[".mkv"], max_duration=bad)
+
+
+def test_a_batch_says_which_clips_had_damage_skipped(clips, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A batch went on past a damaged packet, as it should, but said so only in its manifest: its summary read
+    "2 clip(s) analysed (2 ok, ...)" and a studio never heard that one clip's audio had a gap."""
+    from soundtrack.cli import main
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(clips[".mkv"], folder / "good.mkv")
+    packets = _packets(clips[".mkv"], "audio")
+    damaged = _overwrite(clips[".mkv"], folder / "damaged.mkv", [packets[len(packets) // 4]])
+    rc = main(["batch", str(folder), "--out", str(tmp_path / "out"), "--analyze-only", "--workers", "0",
+               "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "2 clip(s) analysed (2 ok, 0 with errors)" in out
+    warned = [line for line in err.splitlines() if "warning:" in line]
+    assert warned and all(str(damaged) in line for line in warned), err
+    assert any("skipped 1 audio packet" in line for line in warned), err
+
+
+def test_match_says_what_damage_it_skipped(clips, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`soundtrack match` ranked a damaged clip without a word of the skipped packet (analyze and score said it)."""
+    from test_app import build_small_library
+
+    from soundtrack.cli import main
+
+    library = build_small_library(tmp_path / "library").url
+    packets = _packets(clips[".mkv"], "video")
+    damaged = _overwrite(clips[".mkv"], tmp_path / "damaged.mkv", [packets[len(packets) // 4]])
+    assert main(["match", str(damaged), "--library", library, "--sources", "visual,audio"]) == 0
+    err = capsys.readouterr().err
+    assert "soundtrack match: warning:" in err and "skipped 1 video packet" in err, err

@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         for rec in report.records:
             if rec.error:
                 print(f"  error: {named_error(rec)}", file=sys.stderr)
+            for note in (rec.result or {}).get("warnings") or ():  # a damaged packet skipped: only the manifest said
+                print(f"  warning: {rec.input}: {note}", file=sys.stderr)
         for rec in report.failed_before:
             print(f"  error (an earlier run): {named_error(rec)}", file=sys.stderr)
         if report.failed_before:

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if len(clip.arc) < 2:  # one arc step has no shape to match (matching.ranking.ranker.clip_arc)
         raise MediaError(args.clip, f"is too short to match a track ({clip.duration:.1f} s, one arc step; matching "
                                     "needs two): `soundtrack score` or `soundtrack compose` composes a score for it")
+    print_warnings("match", clip.warnings)  # damage skipped, a source left out: as analyze and score say them
     # The blend learned from listeners' feedback in this library (the preset until there is any), for the
     # content type the ratings were logged under: `score`, `batch` and the page read the same.
     weights = current_weights(args.content_type, db=lib)
