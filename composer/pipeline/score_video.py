@@ -95,13 +95,15 @@ def open_library(library: Any) -> Any:
 
 
 def _check_request(clip: Path, threshold: float | None, choices: tuple[Any, Any, Any], clip_analysis: Any, *,
-                   library: Any) -> None:
+                   library: Any, musicxml: object = True) -> None:
     """Refuse before the analysis a ``threshold`` off [0, 1], an unknown (style, instrument, source) in
     ``choices``, a ``clip_analysis`` that is none and, when a score will be composed (no library, no
     analysis), a clip too long for one (:func:`composer.pipeline.compose.check_clip_length`)."""
     from composer.pipeline.compose import check_choices, check_clip_length
 
     check_choices(*choices)
+    if not isinstance(musicxml, bool):  # "no" is true: the MusicXML was written
+        raise ParameterError(f"`musicxml` must be True or False (received {musicxml!r})")
     if threshold is not None and not (is_number(threshold) and 0 <= threshold <= 1):  # np.float32 was refused
         raise ParameterError(f"`threshold` must be within 0 and 1 (received {threshold!r})")
     if clip_analysis is not None and not isinstance(getattr(clip_analysis, "arc", None), EmotionArc):
@@ -157,9 +159,7 @@ def score_video(
     check_clip_sound(clip_sound)
     duck_db = check_duck_db(duck_db)
     clip_path = as_path(path)
-    _check_request(clip_path, threshold, (style, instrument, source), clip_analysis, library=library)
-    if not isinstance(musicxml, bool):  # "no" is true: the MusicXML was written
-        raise ParameterError(f"`musicxml` must be True or False (received {musicxml!r})")
+    _check_request(clip_path, threshold, (style, instrument, source), clip_analysis, library=library, musicxml=musicxml)
     stem = safe_stem(clip_path.stem)
     out = Path(out_dir) if out_dir is not None else clip_path.with_name(f"{stem}-score")
     timings: dict[str, float] = {}
