@@ -532,6 +532,7 @@ class SoundtrackService:
             display = delivery_copy(session, lambda f: report(0.05 + 0.25 * f, "converting the clip for the "
                                                               "browser at full size (the score's video)"))
             piece = composing.result()
+        session.same_clip(clip)  # before the files: a cleared clip has no video to put the score on
         from composer.output.write import write_outputs, zip_stems
 
         stem, folder, notes = f"{safe_stem(Path(name).stem, fallback='clip')}-{style}-{int(seed)}", session.folder, []
@@ -544,8 +545,7 @@ class SoundtrackService:
         report(0.97, "packing the stems")
         stems = zip_stems(files, folder / f"{stem}-stems.zip")
         report(1.0, "done")
-        if session.clip is not clip:  # cleared or replaced while this ran: its score would show under the new one
-            raise ParameterError("the clip changed while its score was composed: compose again for the clip on show")
+        session.same_clip(clip)
         return ComposeView(video=files["mp4"], midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],
                            stems=stems,
                            summary=f"{results.readable(piece.style, results.STYLE_NAMES)}, {piece.instrument_name}, "

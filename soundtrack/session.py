@@ -120,6 +120,12 @@ class Session:
             self.last[kind] = (request, answer)
             return answer
 
+    def same_clip(self, clip: object) -> None:
+        """Refuse a score whose ``clip`` was cleared or replaced while it was composed: it would show under the
+        new clip, and a cleared clip has no video to put it on (``write_outputs`` then refused the mp4)."""
+        if self.clip is not clip:
+            raise ParameterError("the clip changed while its score was composed: compose again for the clip on show")
+
     def original(self, video: str | Path) -> Path:
         """The upload ``video`` stands for: the clip itself, or the upload a look-only copy shows."""
         return self.views.get(Path(video).name, Path(video))
