@@ -564,7 +564,7 @@ class SoundtrackService:
             try:
                 if Path(p).is_file():
                     self.config.check_upload_size(Path(p), name)
-                record, new = import_track(self.library, p, storage=self.storage, title=Path(p).stem,
+                record, new = import_track(self.library, p, storage=self.storage,
                                            max_seconds=self.config.max_track_s)
             except MediaError as err:  # named by the upload's name, not the stored copy's
                 failed.append(public_message(MediaError(name, err.problem)))

@@ -22,6 +22,7 @@ from analysis.errors import MediaError, ParameterError, as_path
 from analysis.jit import load_librosa
 from analysis.media.buffers import GrowingRows
 from analysis.media.hashing import content_hash
+from analysis.music.filetags import FileTags, read_tags
 from analysis.music.formats import AUDIO_SUFFIXES, AV_FIRST, MIDI_SUFFIXES, header_frames
 from analysis.music.spectra import Progress, within
 from analysis.music.symbolic import MusicFeatures
@@ -58,6 +59,9 @@ class TrackAnalysis:
     loudness: float
     embedding: np.ndarray  # float32, len(EMBEDDING_DIMS)
     checksum: str
+    #: What the file's own tags name it (:mod:`analysis.music.filetags`); None where it has no such tag.
+    title: str | None = None
+    artist: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +75,8 @@ class TrackAnalysis:
             "embedding": [round(float(x), 6) for x in self.embedding],
             "checksum": self.checksum,
             "arc": self.arc.to_dict(),
+            "title": self.title,
+            "artist": self.artist,
         }
 
     @classmethod
@@ -87,9 +93,15 @@ class TrackAnalysis:
                 loudness=float(data["loudness"]),
                 embedding=np.asarray(data["embedding"], dtype=np.float32),
                 checksum=str(data["checksum"]),
+                title=_opt_str(data.get("title")),
+                artist=_opt_str(data.get("artist")),
             )
         except KeyError as err:
             raise ParameterError(f"track data lacks the key {err.args[0]!r}") from None
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
@@ -327,6 +339,7 @@ def analyze_track(path: str | Path, *, hop: float = 0.5, progress: Progress | No
     if suffix in MIDI_SUFFIXES:
         arc, feats, tempo, key, mode, loudness, duration = _analyze_midi(p, hop)
         kind = "midi"
+        tags = FileTags()
     elif suffix in AUDIO_SUFFIXES:
         if progress is not None:
             progress(0.0, "decoding")
@@ -339,6 +352,7 @@ def analyze_track(path: str | Path, *, hop: float = 0.5, progress: Progress | No
         arc, feats, tempo, loudness, duration = res.arc, res.features, res.tempo, res.loudness, res.duration
         key, mode = res.key.name, res.key.mode
         kind = "audio"
+        tags = read_tags(p)
     else:
         raise MediaError(p, f"is not a supported audio or MIDI file (suffix {suffix or 'none'!r})")
     return TrackAnalysis(
@@ -352,4 +366,6 @@ def analyze_track(path: str | Path, *, hop: float = 0.5, progress: Progress | No
         loudness=float(loudness),
         embedding=embedding(arc, feats),
         checksum=content_hash(p),
+        title=tags.title,
+        artist=tags.artist,
     )

@@ -351,8 +351,9 @@ class Library:
             track_id = conn.execute(
                 tracks.insert().values(
                     path=str(Path(path).resolve()),
-                    title=title if title is not None else Path(path).stem,
-                    artist=artist,
+                    # the caller's title, else the file's own tag, else its name
+                    title=title if title is not None else getattr(analysis, "title", None) or Path(path).stem,
+                    artist=artist if artist is not None else getattr(analysis, "artist", None),
                     tags=",".join(clean),
                     licence=licence,
                     checksum=checksum,

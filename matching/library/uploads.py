@@ -20,6 +20,7 @@ from typing import Any
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.hashing import content_hash
+from analysis.music.filetags import read_tags
 from analysis.music.formats import MIDI_SUFFIXES, TRACK_SUFFIXES
 from matching.library.records import TrackRecord
 
@@ -137,7 +138,9 @@ def import_track(
         _copy_in(src, dest)
     try:
         # Two visitors adding the same bytes at once: the second finds the first's record, and hears so.
-        return library.add_new(dest, title=title if title is not None else src.stem, tags=tags)
+        if title is None:  # the stored copy is named by its bytes: the upload's own tag, else its name
+            title = read_tags(src).title or src.stem
+        return library.add_new(dest, title=title, tags=tags)
     except BaseException:
         if library.by_checksum(checksum) is None:  # analysis failed: keep no orphan bytes (nobody's record)
             dest.unlink(missing_ok=True)

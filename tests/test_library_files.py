@@ -1,0 +1,66 @@
+"""A studio's own music folder indexed with the real track analysis: what the catalogue calls each file,
+and which copy a record follows when a folder holding duplicates moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+import soundfile as sf
+from mediagen import make_audio_file, percussion, tone
+
+from matching.library.store import Library
+
+
+def _tagged(path: Path, **tags: str) -> Path:
+    """A copy of ``path`` whose container carries ``tags`` (ID3 for MP3, Vorbis comments for FLAC)."""
+    out = path.with_name(f"{path.stem}-tagged{path.suffix}")
+    with av.open(str(path)) as src, av.open(str(out), "w") as dst:
+        dst.metadata.update(tags)
+        stream = dst.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux(src.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".flac"])
+def test_a_tracks_title_and_artist_come_from_its_tags_else_its_name(tmp_path: Path, suffix: str) -> None:
+    """An MP3 named ``01 - cue_v3`` whose ID3 title is 'Harbour at Dawn' was catalogued as '01 - cue_v3-tagged'
+    with no artist: tags were never read. The tag wins; a file without tags keeps its name; a title given
+    to ``add`` wins over both."""
+    folder = tmp_path / "music"
+    folder.mkdir()
+    plain = make_audio_file(folder / f"01 - cue_v3{suffix}", audio=percussion(4.0, sample_rate=22050),
+                            seconds=4.0, sample_rate=22050)
+    tagged = _tagged(plain, title="Harbour at Dawn", artist="Studio\nBand ")
+    untagged = folder / "plain tone.wav"
+    sf.write(untagged, tone([220.0, 330.0], 4.0, sample_rate=22050, amplitude=0.3), 22050)
+    lib = Library(tmp_path / "lib.db")
+    report = lib.add_folder(folder, workers=0, progress=False)
+    assert report.skipped == ()
+    by_path = {Path(r.path).name: r for r in lib.list()}
+    assert (by_path[tagged.name].title, by_path[tagged.name].artist) == ("Harbour at Dawn", "Studio Band")
+    assert (by_path[plain.name].title, by_path[plain.name].artist) == ("01 - cue_v3", None)
+    assert (by_path[untagged.name].title, by_path[untagged.name].artist) == ("plain tone", None)
+
+    named = Library(tmp_path / "other.db").add(tagged, title="Cue 1")
+    assert named.title == "Cue 1" and named.artist == "Studio Band"
+
+
+def test_an_uploaded_track_is_named_by_its_tag_else_its_upload_name(tmp_path: Path) -> None:
+    """The page stores an upload under its checksum; it named the track by the upload's file name even
+    when the file's tags said its title."""
+    from matching.library.uploads import import_track
+
+    plain = make_audio_file(tmp_path / "take 2.mp3", audio=percussion(4.0, sample_rate=22050), seconds=4.0,
+                            sample_rate=22050)
+    tagged = _tagged(plain, title="Night Drive", artist="Studio Band")
+    lib = Library(tmp_path / "lib.db")
+    record, new = import_track(lib, tagged, storage=tmp_path / "store")
+    assert new and (record.title, record.artist) == ("Night Drive", "Studio Band")
+    assert Path(record.path).parent.parent == tmp_path / "store"
+    record, new = import_track(lib, plain, storage=tmp_path / "store")
+    assert new and (record.title, record.artist) == ("take 2", None)
