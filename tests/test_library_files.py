@@ -64,3 +64,27 @@ def test_an_uploaded_track_is_named_by_its_tag_else_its_upload_name(tmp_path: Pa
     assert Path(record.path).parent.parent == tmp_path / "store"
     record, new = import_track(lib, plain, storage=tmp_path / "store")
     assert new and (record.title, record.artist) == ("take 2", None)
+
+
+def test_a_moved_folder_holding_a_track_twice_keeps_the_record_on_its_own_file(tmp_path: Path) -> None:
+    """A folder with 'zeta/theme.wav' and a later copy 'alpha/theme copy.wav' was moved: the record of
+    'theme' then pointed at 'alpha/theme copy.wav', the first copy in name order. It follows the file
+    whose path ends as its old one did."""
+    from test_library import loudness_analyzer
+
+    music = tmp_path / "music"
+    (music / "zeta").mkdir(parents=True)
+    sf.write(music / "zeta" / "theme.wav", tone([220.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
+    sf.write(music / "zeta" / "other.wav", tone([330.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    lib.add_folder(music, workers=0, progress=False)
+    (music / "alpha").mkdir()
+    (music / "alpha" / "theme copy.wav").write_bytes((music / "zeta" / "theme.wav").read_bytes())
+    assert lib.add_folder(music, workers=0, progress=False).existing == 3
+    moved_to = tmp_path / "moved"
+    music.rename(moved_to)
+    report = lib.add_folder(moved_to, workers=0, progress=False)
+    assert sorted(r.path for r in report.moved) == [str(moved_to / "zeta" / "other.wav"),
+                                                    str(moved_to / "zeta" / "theme.wav")]
+    assert report.existing == 1 and report.added == ()
+    assert {r.title: r.path for r in lib.list()}["theme"] == str(moved_to / "zeta" / "theme.wav")

@@ -215,16 +215,21 @@ def analyze_files(
     seen: set[str] = set()
     existing = 0
     moved: list[TrackRecord] = []
+    hashed: list[tuple[Path, str]] = []
     for f in files:
         try:
-            checksum = content_hash(f)
+            hashed.append((f, content_hash(f)))
         except MediaError as err:
             skip(f, err.problem)
-            continue
+    copies: dict[str, list[Path]] = {}
+    for f, checksum in hashed:
+        copies.setdefault(checksum, []).append(f)
+    for f, checksum in hashed:
         known = None if checksum in seen else library.by_checksum(checksum)
         if known is not None and moved_here(known, f):
-            moved.append(library.relocate(known.id, f))
-            log.info("%s moved to %s", known.path, f)
+            target = likeliest_copy(known.path, copies[checksum])
+            moved.append(library.relocate(known.id, target))
+            log.info("%s moved to %s", known.path, target)  # f, if not target, is a copy: counted there
         elif checksum in seen or known is not None:
             existing += 1
         else:
@@ -308,6 +313,19 @@ class IndexProgress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def likeliest_copy(old_path: str, copies: Sequence[Path]) -> Path:
+    """Of the files holding a moved track's bytes, the one whose path ends most like its old one (the same
+    name, then the same folder...): a moved folder that holds the same audio twice keeps each record on
+    its own file. The first of ``copies`` where none is closer."""
+    old = Path(old_path).parts[::-1]
+
+    def shared(p: Path) -> int:
+        parts = p.resolve().parts[::-1]
+        return next((i for i, (a, b) in enumerate(zip(old, parts, strict=False)) if a != b), min(len(old), len(parts)))
+
+    return max(copies, key=shared)  # max keeps the first of equals
 
 
 def moved_here(known: TrackRecord, found: Path) -> bool:
