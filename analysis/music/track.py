@@ -125,6 +125,12 @@ def embedding(arc: EmotionArc, features: MusicFeatures) -> np.ndarray:
 GAP_S = 0.05
 
 
+#: A file PyAV decodes this much shorter than its stream announces (seconds, and share of the announced
+#: length) was cut off, as an MP3 download stopped half-way whose Xing header still counts every frame.
+#: Looser than the WAV check: a VBR MP3 without that header has a length FFmpeg only estimates.
+AV_CUT_S, AV_CUT_SHARE = 0.5, 0.05
+
+
 def _load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
     """Samples by PyAV at rate ``sr``: ``(n,)`` mono, or with ``mono=False`` ``(channels, n)`` (a mono
     file gives one channel, more than two are mixed down to stereo). A packet that does not decode (a
@@ -150,6 +156,7 @@ def _load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
         if not container.streams.audio:
             raise MediaError(path, "has no audio stream")
         stream = container.streams.audio[0]
+        announced = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
         width = 1 if mono or stream.channels < 2 else 2
         buf = GrowingRows(_announced(container, stream, sr), np.float32)  # rows: sample frames of width channels
         resampler = av.AudioResampler(format="fltp", layout="mono" if width == 1 else "stereo", rate=sr)
@@ -183,6 +190,8 @@ def _load_av(path: Path, sr: int, *, mono: bool = True) -> np.ndarray:
     if bad:
         log.warning("%s: skipped %d undecodable audio packet(s) (%s); their time is kept as silence",
                     path, bad, first_error)
+    if announced is not None and announced - fed > max(AV_CUT_S, AV_CUT_SHARE * announced):
+        log.warning("%s: decoded %.1f s of the %.1f s its header announces (truncated?)", path, fed, announced)
     samples = buf.array((width,))
     return samples[:, 0] if mono else np.ascontiguousarray(samples.T)
 
