@@ -113,3 +113,32 @@ def test_an_mp3_cut_in_half_is_said_to_be_truncated(tmp_path: Path, suffix: str,
     assert 3.0 < y.size / 22050 < 7.0  # what is there is still read
     said = f"cut{suffix}: decoded" in caplog.text and "(truncated?)" in caplog.text
     assert said == (suffix == ".mp3")
+
+
+def test_the_tracks_of_a_folder_that_is_gone_can_be_pruned(tmp_path: Path, capsys) -> None:
+    """A track deleted before its folder was moved stayed in the library for good: indexing the new folder
+    never names it, `match` warned of it on every run and advised `soundtrack index --prune`, but
+    `index OLD --prune` answered 'is neither a folder nor a file'. It now removes the tracks stored under
+    the folder that is gone; without --prune the error says how many there are."""
+    from test_app import write_midi
+
+    from soundtrack.cli import main
+
+    music, db = tmp_path / "music", str(tmp_path / "lib.db")
+    music.mkdir()
+    write_midi(music / "kept.mid", pitches=[60, 64, 67], tempo=90, velocity=70, program=0, bars=2)
+    write_midi(music / "deleted.mid", pitches=[57, 60, 64], tempo=70, velocity=90, program=0, bars=2)
+    assert main(["index", str(music), "--library", db, "--workers", "0", "--no-progress"]) == 0
+    (music / "deleted.mid").unlink()
+    music.rename(tmp_path / "moved")
+    assert main(["index", str(tmp_path / "moved"), "--library", db, "--workers", "0", "--no-progress",
+                 "--prune"]) == 0
+    assert sorted(r.title for r in Library(db).list()) == ["deleted", "kept"]  # stored under the old folder
+    capsys.readouterr()
+    assert main(["index", str(music), "--library", db, "--no-progress"]) == 2
+    assert "the library holds 1 track stored under it (--prune removes them)" in capsys.readouterr().err
+    assert main(["index", str(music), "--library", db, "--no-progress", "--prune"]) == 0
+    assert "removed 1 track whose file is gone" in capsys.readouterr().out
+    assert [r.title for r in Library(db).list()] == ["kept"]
+    assert main(["index", str(tmp_path / "nowhere"), "--library", str(tmp_path / "new.db"), "--prune"]) == 2
+    assert not (tmp_path / "new.db").exists()  # no library made for a folder that is not there

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "reader analysed (ids, titles and tags stay)")
     parser.add_argument("--prune", action="store_true",
                         help="remove from the library the tracks stored under DIR whose files are gone "
-                             "(a moved file is found again by its bytes and needs no pruning)")
+                             "(a moved file is found again by its bytes and needs no pruning); DIR may be a folder "
+                             "that is gone")
     parser.add_argument("--json", action="store_true", help="print the index report as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -44,12 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from matching.library.store import Library
     from soundtrack.cli import CLI_BUSY_TIMEOUT
 
-    if not args.source.exists():  # said before a library file is created for nothing
-        from analysis.errors import MediaError
+    gone_folder = not args.source.exists()
+    if gone_folder and not ("://" in args.library or Path(args.library).is_file()):
+        from analysis.errors import MediaError  # said before a library file is created for nothing
 
         raise MediaError(args.source, "is neither a folder nor a file")
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
-    report = lib.add_folder(
+    report = prune_only(lib, args.source, args.prune) if gone_folder else lib.add_folder(
         args.source,
         recursive=not args.no_recursive,
         workers=args.workers,
@@ -99,6 +101,22 @@ def run(args: argparse.Namespace) -> int:
         if index is not None:
             print(f"sketch index {index.folder} holds {counted(len(index), 'track')}")
     return 0
+
+
+def prune_only(lib: Any, folder: Path, prune: bool) -> Any:
+    """The empty report of indexing a folder that is gone, so that ``--prune`` removes the tracks stored
+    under it (after a folder is moved, the tracks whose files were deleted before stay under the old
+    path: indexing the new one never names them); an error without ``--prune`` or tracks there."""
+    from analysis.errors import MediaError
+    from matching.library.indexing import IndexReport
+
+    gone = len(lib.missing(under=folder))
+    if not gone:
+        raise MediaError(folder, "is neither a folder nor a file")
+    if not prune:
+        raise MediaError(folder, f"is neither a folder nor a file; the library holds {counted(gone, 'track')} "
+                                 f"stored under it (--prune removes them)")
+    return IndexReport(added=(), existing=0, skipped=(), seconds=0.0)
 
 
 def print_gone(gone: list[Any], *, pruned: bool) -> None:
