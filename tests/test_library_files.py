@@ -142,3 +142,27 @@ def test_the_tracks_of_a_folder_that_is_gone_can_be_pruned(tmp_path: Path, capsy
     assert [r.title for r in Library(db).list()] == ["kept"]
     assert main(["index", str(tmp_path / "nowhere"), "--library", str(tmp_path / "new.db"), "--prune"]) == 2
     assert not (tmp_path / "new.db").exists()  # no library made for a folder that is not there
+
+
+def test_a_dangling_link_or_a_pipe_named_like_a_track_is_said_to_be_skipped(tmp_path: Path,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A link to a track on a drive that is not mounted, and a pipe named 'live.wav', were left out of the
+    index without a word (the report said 'skipped 0'). Each is one skipped line naming why."""
+    import os
+
+    from test_library import loudness_analyzer
+
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(music / "theme.wav", tone([220.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
+    (music / "on-nas.wav").symlink_to(tmp_path / "unmounted" / "cue.wav")
+    os.mkfifo(music / "live.wav")
+    (music / "folder.wav").mkdir()  # a folder named like a track is a folder: scanned, not skipped
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    report = lib.add_folder(music, workers=0, progress=False)
+    assert len(report.added) == 1
+    assert {Path(s.path).name: s.reason for s in report.skipped} == {
+        "on-nas.wav": f"is a link to {tmp_path / 'unmounted' / 'cue.wav'}, which is not there",
+        "live.wav": "is not a regular file (a pipe, socket or device)",
+    }
+    assert caplog.text.count("skipped ") == 2

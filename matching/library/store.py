@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import numbers
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -414,18 +415,21 @@ class Library:
         if workers is not None and not (isinstance(workers, numbers.Integral) and not isinstance(workers, bool)
                                         and workers >= 0):  # nan failed after every file was hashed
             raise ParameterError(f"`workers` must be a whole number >= 0 or None (received {workers!r})")
+        outside: list[Skipped] = []
         if root.is_file():
             files = [root]
         elif root.is_dir():
             pattern = root.rglob("*") if recursive else root.glob("*")
-            files = sorted(p for p in pattern if p.is_file() and p.suffix.lower() in TRACK_SUFFIXES)
+            named = sorted(p for p in pattern if p.suffix.lower() in TRACK_SUFFIXES)
+            files = [p for p in named if p.is_file()]
+            # a link whose target is gone (a drive not mounted) or a pipe was left out without a word
+            outside = [Skipped(str(p), _not_a_file(p)) for p in named if not p.is_file() and not p.is_dir()]
         else:
             raise MediaError(root, "is neither a folder nor a file")
-        outside: list[Skipped] = []
         if within is not None:  # links out of an allowed root are not followed, and are said to be skipped
             fence = Path(within).resolve()
-            outside = [Skipped(str(p), "links to a file outside the folders allowed") for p in files
-                       if not p.resolve().is_relative_to(fence)]
+            outside += [Skipped(str(p), "links to a file outside the folders allowed") for p in files
+                        if not p.resolve().is_relative_to(fence)]
             files = [p for p in files if p.resolve().is_relative_to(fence)]
         report = analyze_files(
             self,
@@ -438,6 +442,8 @@ class Library:
             licence=licence,
             log_skips=log_skips,
         )
+        for s in outside if log_skips else ():
+            log.warning("skipped %s: %s", s.path, s.reason)
         return dataclasses.replace(report, skipped=report.skipped + tuple(outside)) if outside else report
 
     def relocate(self, track_id: int, path: str | Path) -> TrackRecord:
@@ -541,6 +547,13 @@ class Library:
                 reader=reader, revision=track_readers.c.revision + 1))
             if not bumped.rowcount:  # a track stored before readers were recorded
                 conn.execute(track_readers.insert().values(track_id=track_id, reader=reader, revision=1))
+
+
+def _not_a_file(p: Path) -> str:
+    """Why ``p``, named like a track, is neither a file nor a folder."""
+    if p.is_symlink() and not p.exists():
+        return f"is a link to {os.readlink(p)}, which is not there"
+    return "is not a regular file (a pipe, socket or device)"
 
 
 def _moves(conn: sa.Connection) -> int:
