@@ -166,3 +166,57 @@ def test_a_dangling_link_or_a_pipe_named_like_a_track_is_said_to_be_skipped(tmp_
         "live.wav": "is not a regular file (a pipe, socket or device)",
     }
     assert caplog.text.count("skipped ") == 2
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_index_names_the_files_cut_off_once_in_its_report(tmp_path: Path, capfd, caplog: pytest.LogCaptureFixture,
+                                                          workers: str) -> None:
+    """A WAV or MP3 cut off part-way was indexed with a log line from the analysis only: printed amid the
+    progress bar by a worker process, absent from the report and from `--json`. The report names each such
+    file once, with what its analysis warned of."""
+    import json
+
+    from soundtrack.cli import main
+
+    music = tmp_path / "music"
+    music.mkdir()
+    for name in ("whole.wav", "cut.wav", "cut.mp3"):
+        make_audio_file(tmp_path / name, audio=percussion(6.0, sample_rate=22050), seconds=6.0, sample_rate=22050)
+        data = (tmp_path / name).read_bytes()
+        (music / name).write_bytes(data if name.startswith("whole") else data[: len(data) // 2])
+    db = str(tmp_path / "lib.db")
+    with caplog.at_level("WARNING"):
+        assert main(["index", str(music), "--library", db, "--workers", workers, "--no-progress"]) == 0
+    out, err = capfd.readouterr()
+    said = out + err + caplog.text
+    for name in ("cut.wav", "cut.mp3"):
+        assert said.count(name) == 1 and f"indexed {music / name}, but decoded 3.0 s of the 6.0 s" in out
+    assert "whole.wav" not in said
+    (tmp_path / "again.db").unlink(missing_ok=True)
+    assert main(["index", str(music), "--library", str(tmp_path / "again.db"), "--workers", workers,
+                 "--no-progress", "--json"]) == 0
+    warned = json.loads(capfd.readouterr().out)["warned"]
+    assert sorted(Path(w["path"]).name for w in warned) == ["cut.mp3", "cut.wav"]
+    assert all(w["reason"].endswith("its header announces (truncated?)") for w in warned)
+
+
+def test_a_reports_warnings_are_its_own_files_not_another_threads(tmp_path: Path) -> None:
+    """On the page a folder is indexed in one thread while other visitors' clips are analysed in others:
+    what those analyses warn of meanwhile is not this folder's."""
+    import logging
+    import threading
+
+    from test_library import loudness_analyzer
+
+    def analyzer(path: Path, *, hop: float = 0.5):
+        other = threading.Thread(target=logging.getLogger("analysis.video").warning, args=("clip.mp4: cut off",))
+        other.start()
+        other.join()
+        logging.getLogger("analysis.music.track").warning("%s: decoded 1.0 s of the 2.0 s", path)
+        return loudness_analyzer(path, hop=hop)
+
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(music / "theme.wav", tone([220.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
+    report = Library(tmp_path / "lib.db", analyzer=analyzer).add_folder(music, workers=0, progress=False)
+    assert [(Path(w.path).name, w.reason) for w in report.warned] == [("theme.wav", "decoded 1.0 s of the 2.0 s")]

@@ -13,6 +13,7 @@ keeping its id, title, tags and ratings).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -20,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -54,7 +56,8 @@ class TrackStore(Protocol):
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that was not indexed, and why."""
+    """A file that was not indexed, and why (in :attr:`IndexReport.warned`: a file indexed, and what its
+    analysis warned of)."""
 
     path: str
     reason: str
@@ -73,6 +76,8 @@ class IndexReport:
     updated: tuple[TrackRecord, ...] = ()
     #: Tracks found at a new path (their old file gone), now pointing there.
     moved: tuple[TrackRecord, ...] = ()
+    #: Files indexed whose analysis warned of something (a file cut off, damaged packets skipped).
+    warned: tuple[Skipped, ...] = ()
 
     @property
     def tracks_per_second(self) -> float:
@@ -86,6 +91,7 @@ class IndexReport:
             "moved": [r.to_dict() for r in self.moved],
             "existing": self.existing,
             "skipped": [s.__dict__ for s in self.skipped],
+            "warned": [w.__dict__ for w in self.warned],
             "seconds": round(self.seconds, 3),
             "tracks_per_second": round(self.tracks_per_second, 3),
         }
@@ -96,21 +102,53 @@ class _Outcome:
     path: str
     analysis: Any = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def analyze_one(
-    analyzer: Callable[..., Any], path: str, hop: float, progress: Callable[[float, str], None] | None = None
+    analyzer: Callable[..., Any], path: str, hop: float, progress: Callable[[float, str], None] | None = None,
+    *, quiet: bool = False,
 ) -> _Outcome:
     """Analyse one file; any failure becomes a reason string (runs in a worker). ``progress`` hears the
-    analysis's ``(fraction done, stage)`` when ``analyzer`` takes a ``progress`` argument."""
+    analysis's ``(fraction done, stage)`` when ``analyzer`` takes a ``progress`` argument. What the analysis
+    warns of is kept in the outcome, and with ``quiet`` not logged as well (a caller that shows the report)."""
     hears = progress is not None and _takes_progress(analyzer)
+    with _warnings_kept(quiet) as warned:
+        try:
+            analysis = analyzer(Path(path), hop=hop, progress=progress) if hears else analyzer(Path(path), hop=hop)
+        except MediaError as err:
+            return _Outcome(path, error=err.problem)
+        except (SoundtrackError, OSError, ValueError, RuntimeError, EOFError) as err:
+            return _Outcome(path, error=f"{type(err).__name__}: {err}")
+    return _Outcome(path, analysis=analysis, warnings=tuple(m.removeprefix(f"{path}: ") for m in warned))
+
+
+class _Kept(logging.Handler):
+    """Warnings logged by this thread (a server analyses other files in other threads meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _warnings_kept(quiet: bool) -> Iterator[list[str]]:
+    """The warnings the analysis logs meanwhile (``quiet``: not passed on to the root logger: the process
+    analyses one file at a time, in a pool worker or the indexing process itself)."""
+    logger, kept = logging.getLogger("analysis"), _Kept()
+    was = logger.propagate
+    logger.addHandler(kept)
+    logger.propagate = was and not quiet
     try:
-        analysis = analyzer(Path(path), hop=hop, progress=progress) if hears else analyzer(Path(path), hop=hop)
-        return _Outcome(path, analysis=analysis)
-    except MediaError as err:
-        return _Outcome(path, error=err.problem)
-    except (SoundtrackError, OSError, ValueError, RuntimeError, EOFError) as err:
-        return _Outcome(path, error=f"{type(err).__name__}: {err}")
+        yield kept.messages
+    finally:
+        logger.removeHandler(kept)
+        logger.propagate = was
 
 
 def _takes_progress(analyzer: Callable[..., Any]) -> bool:
@@ -132,10 +170,11 @@ def _report_to(queue: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _analyze_reporting(analyzer: Callable[..., Any], path: str, hop: float) -> _Outcome:
+def _analyze_reporting(analyzer: Callable[..., Any], path: str, hop: float, quiet: bool) -> _Outcome:
     """:func:`analyze_one` in a pool worker, its progress sent to the parent as ``(path, fraction, stage)``."""
     queue = _progress_queue
-    return analyze_one(analyzer, path, hop, None if queue is None else lambda f, m: queue.put((path, f, m)))
+    return analyze_one(analyzer, path, hop, None if queue is None else lambda f, m: queue.put((path, f, m)),
+                       quiet=quiet)
 
 
 #: How often (s) the parent looks for the workers' progress while it waits for a file to finish.
@@ -143,7 +182,7 @@ POLL_S = 0.5
 
 
 def _pooled(
-    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, tick: _Tick
+    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, tick: _Tick, quiet: bool
 ) -> Iterator[_Outcome]:
     """Each file's outcome from a process pool, in finishing order, hearing the workers' progress meanwhile
     (a pipe each worker writes to as it goes, so a file's reports are there before its result).
@@ -154,7 +193,7 @@ def _pooled(
     context = multiprocessing.get_context()
     queue = context.SimpleQueue()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_report_to, initargs=(queue,))
-    pending: set[Future[_Outcome]] = {pool.submit(_analyze_reporting, analyzer, p, hop) for p in paths}
+    pending: set[Future[_Outcome]] = {pool.submit(_analyze_reporting, analyzer, p, hop, quiet) for p in paths}
     try:
         while pending:
             done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
@@ -170,7 +209,8 @@ def _pooled(
 
 
 def _results(
-    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, client: Any, tick: _Tick
+    analyzer: Callable[..., Any], paths: Sequence[str], hop: float, workers: int, client: Any, tick: _Tick,
+    quiet: bool = False,
 ) -> Iterator[_Outcome]:
     if client is not None:
         # A distributed.Client or a scheduler address; matching.cluster streams results in
@@ -183,9 +223,9 @@ def _results(
             yield done.value if done.ok else _Outcome(done.item, error=done.error)
     elif workers <= 1 or len(paths) <= 1:
         for p in paths:
-            yield analyze_one(analyzer, p, hop, functools.partial(tick, p))
+            yield analyze_one(analyzer, p, hop, functools.partial(tick, p), quiet=quiet)
     else:
-        yield from _pooled(analyzer, paths, hop, workers, tick)
+        yield from _pooled(analyzer, paths, hop, workers, tick, quiet)
 
 
 def analyze_files(
@@ -239,9 +279,10 @@ def analyze_files(
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     added: list[TrackRecord] = []
     updated: list[TrackRecord] = []
+    warned: list[Skipped] = []
     bar = IndexProgress(len(todo), progress)
     try:
-        for out in _results(analyzer, list(todo), library.hop, n_workers, client, bar.tick):
+        for out in _results(analyzer, list(todo), library.hop, n_workers, client, bar.tick, not log_skips):
             bar.finished(out.path)
             if out.error is not None:
                 skip(out.path, out.error)
@@ -259,9 +300,12 @@ def analyze_files(
                         existing += 1
             except MediaError as err:
                 skip(out.path, err.problem)
+                continue
+            warned += [Skipped(out.path, w) for w in out.warnings]
     finally:
         bar.close()
-    return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0, tuple(updated), tuple(moved))
+    return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0, tuple(updated), tuple(moved),
+                       tuple(warned))
 
 
 class IndexProgress:

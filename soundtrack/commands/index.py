@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  moved: {r.title or r.id} is now {r.path}")
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
+        for w in report.warned:
+            print(f"  indexed {w.path}, but {w.reason}")
         print_gone(gone, pruned=bool(pruned))
         if args.reanalyse:
             print(f"analysed again with the current music reader: {len(redone)}")
