@@ -117,12 +117,19 @@ def public_message(err: SoundtrackError) -> str:
     return _strip_folders(str(err))
 
 
+def public_files(files: Sequence[Any], most: int = 10) -> str:
+    """`` (a.mp3: is empty (0 bytes); ...)``: the first ``most`` of an index report's skipped or warned
+    files (``.path``, ``.reason``) by name and reason, their folders left out; "" for none."""
+    said = "; ".join(public_message(MediaError(Path(f.path), f.reason)) for f in files[:most])
+    return f" ({said}{'; ...' if len(files) > most else ''})" if said else ""
+
+
 def _strip_folders(text: str) -> str:
     return _ABS_PATH.sub(r"\1", text)
 
 
-__all__ = ["MAX_SEED", "QueueShare", "check_rating", "check_seed", "optional_number", "private_copy", "public_message",
-           "resolve_under_roots", "root_of"]
+__all__ = ["MAX_SEED", "QueueShare", "check_rating", "check_seed", "optional_number", "private_copy", "public_files",
+           "public_message", "resolve_under_roots", "root_of"]
 
 
 def private_copy(path: str) -> str:

@@ -586,7 +586,10 @@ class SoundtrackService:
                                          within=root_of(real, self.config.index_roots))
         titles = ", ".join(r.title or "?" for r in report.added[:20]) + (" ..." if len(report.added) > 20 else "")
         return (f"indexed the folder: added {len(report.added)} track(s)" + (f" ({titles})" if titles else "")
-                + f", {report.existing} already in the library, {len(report.skipped)} skipped")
+                + f", {report.existing} already in the library, {len(report.skipped)} skipped"
+                + security.public_files(report.skipped)
+                + (f"; read with a warning: {len(report.warned)}" + security.public_files(report.warned)
+                   if report.warned else ""))
 
     def catalogue(self) -> list[list[Any]]:
         return [

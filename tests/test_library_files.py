@@ -220,3 +220,24 @@ def test_a_reports_warnings_are_its_own_files_not_another_threads(tmp_path: Path
     sf.write(music / "theme.wav", tone([220.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
     report = Library(tmp_path / "lib.db", analyzer=analyzer).add_folder(music, workers=0, progress=False)
     assert [(Path(w.path).name, w.reason) for w in report.warned] == [("theme.wav", "decoded 1.0 s of the 2.0 s")]
+
+
+def test_the_library_tab_names_the_files_it_skipped_or_read_with_a_warning(tmp_path: Path) -> None:
+    """The page's 'index a folder' said '2 skipped' and nothing of which files or why, nor of a file cut
+    off. It names them (no folders: a visitor learns no server paths)."""
+    from soundtrack.service import AppConfig, SoundtrackService
+
+    root = tmp_path / "roots" / "music"
+    root.mkdir(parents=True)
+    make_audio_file(root / "good.wav", audio=percussion(4.0, sample_rate=22050), seconds=4.0, sample_rate=22050)
+    (root / "empty.mp3").write_bytes(b"")
+    (root / "notes.wav").write_text("not audio")
+    make_audio_file(tmp_path / "whole.mp3", audio=percussion(6.0, sample_rate=22050), seconds=6.0, sample_rate=22050)
+    data = (tmp_path / "whole.mp3").read_bytes()
+    (root / "cut.mp3").write_bytes(data[: len(data) // 2])
+    service = SoundtrackService(AppConfig(library=tmp_path / "lib.db", work_dir=tmp_path / "work",
+                                          index_roots=(tmp_path / "roots",)))
+    msg = service.add_folder("music")
+    assert "added 2 track(s)" in msg and "2 skipped (empty.mp3: is empty (0 bytes); notes.wav: is not readable" in msg
+    assert "; read with a warning: 1 (cut.mp3: decoded 3.0 s of the 6.0 s its header announces (truncated?))" in msg
+    assert str(tmp_path) not in msg
