@@ -241,3 +241,25 @@ def test_the_library_tab_names_the_files_it_skipped_or_read_with_a_warning(tmp_p
     assert "added 2 track(s)" in msg and "2 skipped (empty.mp3: is empty (0 bytes); notes.wav: is not readable" in msg
     assert "; read with a warning: 1 (cut.mp3: decoded 3.0 s of the 6.0 s its header announces (truncated?))" in msg
     assert str(tmp_path) not in msg
+
+
+def test_a_caller_showing_the_report_hears_the_analysis_details_but_not_its_warnings_twice(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`soundtrack -v index` shows the analysis's details as it goes; its warnings come once, in the report."""
+    import logging
+
+    from test_library import loudness_analyzer
+
+    def analyzer(path: Path, *, hop: float = 0.5):
+        logging.getLogger("analysis.music.track").info("%s: reading", path)
+        logging.getLogger("analysis.music.track").warning("%s: decoded 1.0 s of the 2.0 s", path)
+        return loudness_analyzer(path, hop=hop)
+
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(music / "theme.wav", tone([220.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
+    with caplog.at_level("INFO"):
+        report = Library(tmp_path / "lib.db", analyzer=analyzer).add_folder(music, workers=0, progress=False,
+                                                                            log_skips=False)
+    assert [w.reason for w in report.warned] == ["decoded 1.0 s of the 2.0 s"]
+    assert "theme.wav: reading" in caplog.text and "decoded" not in caplog.text

@@ -135,20 +135,27 @@ class _Kept(logging.Handler):
         if record.thread == self.thread:
             self.messages.append(record.getMessage())
 
+    def hidden(self, record: logging.LogRecord) -> bool:
+        """A filter for the root logger's handlers: False for the records this handler keeps."""
+        return not (record.levelno >= logging.WARNING and record.thread == self.thread
+                    and record.name.split(".")[0] == "analysis")
+
 
 @contextlib.contextmanager
 def _warnings_kept(quiet: bool) -> Iterator[list[str]]:
-    """The warnings the analysis logs meanwhile (``quiet``: not passed on to the root logger: the process
-    analyses one file at a time, in a pool worker or the indexing process itself)."""
+    """The warnings the analysis logs meanwhile; with ``quiet`` not printed by the root logger's handlers
+    as well (its lesser records, as ``-v`` shows them, still are)."""
     logger, kept = logging.getLogger("analysis"), _Kept()
-    was = logger.propagate
+    shown = list(logging.getLogger().handlers) if quiet else []
     logger.addHandler(kept)
-    logger.propagate = was and not quiet
+    for handler in shown:
+        handler.addFilter(kept.hidden)
     try:
         yield kept.messages
     finally:
         logger.removeHandler(kept)
-        logger.propagate = was
+        for handler in shown:
+            handler.removeFilter(kept.hidden)
 
 
 def _takes_progress(analyzer: Callable[..., Any]) -> bool:
