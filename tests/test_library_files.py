@@ -1,5 +1,7 @@
-"""A studio's own music folder indexed with the real track analysis: what the catalogue calls each file,
-and which copy a record follows when a folder holding duplicates moves."""
+"""A studio's own music folder indexed as it is edited, moved and littered: what the catalogue calls each
+file (its tags), which copy a record follows when a folder holding duplicates moves, and how the report names
+files cut off, copied, dangling or gone. Titles and cut-off files use the real track analysis; the folder
+bookkeeping uses test_library's small stand-in analyser."""
 
 from __future__ import annotations
 
@@ -263,3 +265,34 @@ def test_a_caller_showing_the_report_hears_the_analysis_details_but_not_its_warn
                                                                             log_skips=False)
     assert [w.reason for w in report.warned] == ["decoded 1.0 s of the 2.0 s"]
     assert "theme.wav: reading" in caplog.text and "decoded" not in caplog.text
+
+
+def test_a_copy_of_a_catalogued_track_is_named_with_the_file_it_copies(tmp_path: Path, capsys) -> None:
+    """The same audio under two names was counted 'already there 1' and nothing more: which file, a copy of
+    which, was not said. The report names each copy and the path the track is catalogued under; a link to
+    the catalogued file is that file, not a copy."""
+    import json
+
+    from test_library import loudness_analyzer
+
+    from soundtrack.cli import main
+
+    music = tmp_path / "music"
+    (music / "old").mkdir(parents=True)
+    sf.write(music / "theme.wav", tone([220.0], 2.0, sample_rate=8000, amplitude=0.3), 8000)
+    (music / "old" / "theme (1).wav").write_bytes((music / "theme.wav").read_bytes())
+    (music / "link.wav").symlink_to(music / "theme.wav")
+    lib = Library(tmp_path / "lib.db", analyzer=loudness_analyzer)
+    first = lib.add_folder(music, workers=0, progress=False)
+    assert len(first.added) == 1 and first.existing == 2
+    catalogued = lib.list()[0].path
+    assert catalogued == str(music / "theme.wav")  # by link.wav, the first in name order: links are resolved
+    said = [(Path(c.path).name, c.reason) for c in first.copies]
+    assert said == [("theme (1).wav", f"holds the same audio as {catalogued}")]
+    again = lib.add_folder(music, workers=0, progress=False)
+    assert [(Path(c.path).name, c.reason) for c in again.copies] == said
+    assert main(["index", str(music), "--library", str(tmp_path / "lib.db"), "--no-progress"]) == 0
+    copy = music / "old" / "theme (1).wav"
+    assert f"  {copy} holds the same audio as {catalogued} (catalogued once)" in capsys.readouterr().out
+    assert main(["index", str(music), "--library", str(tmp_path / "lib.db"), "--no-progress", "--json"]) == 0
+    assert [c["path"] for c in json.loads(capsys.readouterr().out)["copies"]] == [str(copy)]

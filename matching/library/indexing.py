@@ -78,6 +78,8 @@ class IndexReport:
     moved: tuple[TrackRecord, ...] = ()
     #: Files indexed whose analysis warned of something (a file cut off, damaged packets skipped).
     warned: tuple[Skipped, ...] = ()
+    #: Files holding the same bytes as another path of the library (counted in ``existing``, stored once).
+    copies: tuple[Skipped, ...] = ()
 
     @property
     def tracks_per_second(self) -> float:
@@ -92,6 +94,7 @@ class IndexReport:
             "existing": self.existing,
             "skipped": [s.__dict__ for s in self.skipped],
             "warned": [w.__dict__ for w in self.warned],
+            "copies": [c.__dict__ for c in self.copies],
             "seconds": round(self.seconds, 3),
             "tracks_per_second": round(self.tracks_per_second, 3),
         }
@@ -259,7 +262,6 @@ def analyze_files(
             log.warning("skipped %s: %s", path, reason)
 
     todo: dict[str, str] = {}  # path -> checksum
-    seen: set[str] = set()
     existing = 0
     moved: list[TrackRecord] = []
     hashed: list[tuple[Path, str]] = []
@@ -271,17 +273,23 @@ def analyze_files(
     copies: dict[str, list[Path]] = {}
     for f, checksum in hashed:
         copies.setdefault(checksum, []).append(f)
+    holder: dict[str, str] = {}  # checksum -> the path its record has (or will have)
+    same: list[Skipped] = []
     for f, checksum in hashed:
-        known = None if checksum in seen else library.by_checksum(checksum)
+        known = None if checksum in holder else library.by_checksum(checksum)
         if known is not None and moved_here(known, f):
             target = likeliest_copy(known.path, copies[checksum])
             moved.append(library.relocate(known.id, target))
             log.info("%s moved to %s", known.path, target)  # f, if not target, is a copy: counted there
-        elif checksum in seen or known is not None:
+            holder[checksum] = str(target.resolve())
+        elif checksum in holder or known is not None:
             existing += 1
+            holder.setdefault(checksum, known.path if known is not None else "")
         else:
             todo[str(f)] = checksum
-        seen.add(checksum)
+            holder[checksum] = str(f.resolve())
+        if str(f.resolve()) != holder[checksum]:
+            same.append(Skipped(str(f), f"holds the same audio as {holder[checksum]}"))
     edited = library.at_paths(list(todo)) if todo else {}
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     added: list[TrackRecord] = []
@@ -312,7 +320,7 @@ def analyze_files(
     finally:
         bar.close()
     return IndexReport(tuple(added), existing, tuple(skipped), time.perf_counter() - t0, tuple(updated), tuple(moved),
-                       tuple(warned))
+                       tuple(warned), tuple(same))
 
 
 class IndexProgress:

@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  skipped {s.path}: {s.reason}")
         for w in report.warned:
             print(f"  indexed {w.path}, but {w.reason}")
+        for c in report.copies[:10]:
+            print(f"  {c.path} {c.reason} (catalogued once)")
+        if len(report.copies) > 10:
+            print(f"  ... and {len(report.copies) - 10} more copies")
         print_gone(gone, pruned=bool(pruned))
         if args.reanalyse:
             print(f"analysed again with the current music reader: {len(redone)}")
