@@ -58,7 +58,7 @@ def test_match_ranks_with_the_blend_learned_under_general_by_default(rated, tmp_
     from soundtrack.cli import main
 
     lib, arcs = rated
-    clip = types.SimpleNamespace(arc=section(arcs[4], 2, 30), duration=15.0)
+    clip = types.SimpleNamespace(arc=section(arcs[4], 2, 30), duration=15.0, warnings=())
     seen: dict[str, object] = {}
 
     def fake_analysis(path, **kwargs):
