@@ -227,6 +227,8 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
 
     @_guard(lambda msg: ("", None, None, no_list, "", None, "", "", None, "", "", *gone, ""))
     def on_new_clip(session, video):  # an upload, the example, or the clip cleared: the old results go
+        if session is not None:
+            session.put_on_page(video)  # an analysis of another clip still running is not shown
         if session is not None and session.is_view(video):  # the upload's look-only copy, put in its place
             return (gr.update(),) * 15
         service.forget_clip(session)

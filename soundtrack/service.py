@@ -271,9 +271,11 @@ class SoundtrackService:
         answer, and no second list is logged.
         """
         asked = (user, stamp(video), content_type, sources, stamp(subtitles), *self._list_rests_on(content_type, user))
-        return session.once("analyse", asked,
+        view = session.once("analyse", asked,
                             lambda: self._analyse(session, video, user, content_type, sources, subtitles, progress),
                             lambda view: view.recommendation_id == session.recommendation_id)
+        session.check_on_page(session.original(video))  # the page may have moved on while the arc was drawn
+        return view
 
     def _list_rests_on(self, content_type: object, user: object) -> tuple[bytes, str]:
         """What a list rests on besides the request: the catalogue's tracks and the user's learned weights."""
@@ -331,6 +333,7 @@ class SoundtrackService:
         too_short = len(clip.arc) < 2  # one arc step has no shape to match: the clip can only be composed for
         everyone = rank(clip, cat, k=max(1, min(len(cat), SCORED)), weights=weights) if len(cat) and not too_short \
             else []
+        session.check_on_page(src)  # another clip chosen meanwhile: nothing logged, nothing kept
         matches, lifted = results.explore_one_slot(everyone[: self.config.k],
                                                    self.learner.sample_weights(content_type, user_id))
         rec = self.feedback.log_recommendation(

@@ -107,6 +107,9 @@ class Session:
     last: dict[str, tuple[tuple[Any, ...], Any]] = field(default_factory=dict)
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     key: str = ""  # what its browser keeps to find it again after a reload (SessionStore)
+    #: The clip the page shows, as its last new-clip event said: (the upload it stands for, or None once
+    #: cleared); None until a page says (an API caller never does). See :meth:`check_on_page`.
+    on_page: tuple[Path | None] | None = None
 
     def once(self, kind: str, request: tuple[Any, ...], run: Callable[[], T], valid: Callable[[T], bool]) -> T:
         """``run()``, one request at a time in this session; the same request again (a double click, queued
@@ -129,6 +132,18 @@ class Session:
     def original(self, video: str | Path) -> Path:
         """The upload ``video`` stands for: the clip itself, or the upload a look-only copy shows."""
         return self.views.get(Path(video).name, Path(video))
+
+    def put_on_page(self, video: str | Path | None) -> None:
+        """The page now shows ``video`` (None: no clip)."""
+        self.on_page = (self.original(video) if video else None,)
+
+    def check_on_page(self, src: Path) -> None:
+        """A :class:`ParameterError` when the page has moved on from the clip ``src`` (another clip, or none)
+        while it was analysed: its list, finishing after the page cleared the old results, showed under the
+        new clip (a 3-minute clip swapped for a 4 s one read "180.0 s, ..." with the long clip's tracks)."""
+        if self.on_page is not None and self.on_page[0] != src:
+            raise ParameterError(f"the clip was changed while {src.name} was analysed, so its list is not shown: "
+                                 "press Analyse and rank for the clip on the page")
 
     def is_view(self, video: str | Path | None) -> bool:
         """Whether ``video`` is a look-only copy this session showed in its upload's place."""

@@ -535,3 +535,43 @@ def test_a_track_without_a_tempo_leaves_the_other_tempos_whole():
     shown = gr.Dataframe(headers=CATALOGUE_HEADERS).postprocess(catalogue_table(rows))
     col = CATALOGUE_HEADERS.index("tempo")
     assert [row[col] for row in shown.metadata["display_value"]] == ["120", ""], shown.metadata
+
+
+def test_a_clip_swapped_while_the_last_was_analysed_gets_no_list_of_the_last(service, tmp_path):
+    """A long clip analysed, then swapped on the page for a short one before its analysis ended: the page
+    cleared the old results, then the long clip's list arrived and stayed on show under the short clip
+    ("180.0 s, ..." beside a 4 s video), and preview put its tracks on the long clip. The swapped-out
+    clip's analysis now ends in a note beside Analyse, keeps no list and logs none."""
+    import gradio as gr
+
+    from app import build_ui
+
+    first, second = tmp_path / "long-take.mp4", tmp_path / "short-take.mp4"
+    make_clip(first, shots=[Shot(25, (30, 40, 120)), Shot(25, (250, 160, 40), motion=1.0)], audio="percussion")
+    make_clip(second, shots=[Shot(25, (200, 200, 60), motion=0.5)], audio="drone")
+    fns = {fn.name: fn for fn in build_ui(service).fns.values()}
+    token, uid = service.identify(None)
+    session = service.new_session()
+    fns["on_new_clip"].fn(session, str(first))  # uploaded; Analyse pressed
+
+    swapped: list[str] = []
+
+    def swap_on_page(fraction: float, desc: str = "") -> None:  # while it analyses, another clip is chosen
+        if desc.startswith("analysing") and not swapped:
+            swapped.append(desc)
+            fns["on_new_clip"].fn(session, str(second))
+
+    out = fns["on_analyse"].fn(str(first), None, "general", ["visual", "audio"], token, session,
+                               progress=swap_on_page)
+    by_id = {c.elem_id: v for c, v in zip(fns["on_analyse"].outputs, out, strict=True)
+             if not isinstance(c, gr.State)}
+    assert "changed while long-take.mp4 was analysed" in by_id["error"], by_id["error"]
+    assert by_id["summary"] == "" and by_id["ranked"] is None and by_id["arc-plot"] is None, by_id
+    assert session.matches == [] and service.feedback.export_user(uid)["recommendations"] == []
+    assert "analyse a clip first" in fns["on_preview"].fn(session, "1. bright-march", "replace", 14)[0]
+    # the clip on the page is analysed as before
+    out = fns["on_analyse"].fn(str(second), None, "general", ["visual", "audio"], token, session,
+                               progress=lambda *a, **k: None)
+    by_id = {c.elem_id: v for c, v in zip(fns["on_analyse"].outputs, out, strict=True)
+             if not isinstance(c, gr.State)}
+    assert by_id["error"] == "" and by_id["summary"].startswith("1.0 s") and len(session.matches) == 3
