@@ -105,6 +105,8 @@ class Row:
     end: float
     stretch: float
     exploring: bool = False
+    #: Seconds of the clip the track has music for, when it runs out first even slowed down (else None).
+    runs_out: float | None = None
 
 
 def table_rows(rows: Sequence[Row]) -> tuple[list[list[Any]], list[str]]:
@@ -116,8 +118,23 @@ def table_rows(rows: Sequence[Row]) -> tuple[list[list[Any]], list[str]]:
         shown = [t for t in r.tags if ":" not in t]  # what the track is like; where it came from (corpus:...) is
         # the Library tab's, and here pushed the section and speed columns off the page
         table.append([f"{r.fit} {r.word}", name + (EXPLORE_MARK if r.exploring else ""), r.mood,
-                      ", ".join(shown) or "-", f"{r.start:.1f}-{r.end:.1f} s", speed(r.stretch)])
+                      ", ".join(shown) or "-", f"{r.start:.1f}-{r.end:.1f} s" + _ends(r), speed(r.stretch)])
     return table, choices
+
+
+def _ends(r: Row) -> str:
+    return "" if r.runs_out is None else f" (music for the clip's first {r.runs_out:.0f} s)"
+
+
+def table_note(rows: Sequence[Row]) -> str:
+    """The lines under the table: the lifted track (:func:`explore_note`) and the tracks that run out before
+    the clip ends. (A 3-minute clip's preview had 24 s of music and 156 s of silence, the table saying only
+    "0.0-19.5 s, 20 % slower".)"""
+    short = [f"{plain(f'{i + 1}. {r.title}')} (after {r.runs_out:.0f} s)" for i, r in enumerate(rows)
+             if r.runs_out is not None]
+    note = (f"Shorter than the clip, even slowed down, so their previews go silent: {', '.join(short)}."
+            if short else "")
+    return "\n\n".join(n for n in (explore_note(rows), note) if n)
 
 
 def explore_note(rows: Sequence[Row]) -> str:
@@ -212,8 +229,19 @@ def ranked_rows(library: Any, cat: Any, clip: Any, matches: Sequence[Any], every
     scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
     fits = percentiles([m.score for m in matches], scores)
     return [Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", _mood(cat, clip, m, hop),
-                _tags(library, m.track_id), m.start, m.end, m.stretch, exploring=i == lifted)
+                _tags(library, m.track_id), m.start, m.end, m.stretch, exploring=i == lifted,
+                runs_out=_runs_out(library, clip.duration, m))
             for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
+
+
+def _runs_out(library: Any, clip_s: float, m: Any) -> float | None:
+    """Seconds of a ``clip_s`` clip the track has music for when fitted (from the section's start to the
+    track's end, slowed down as the fit says; matching.fit.fit_track), or None when that is all of it."""
+    try:
+        covered = (float(library.get(m.track_id).duration) - m.start) * m.stretch
+    except (SoundtrackError, TypeError):
+        return None
+    return covered if clip_s - covered > 0.5 else None
 
 
 def _mood(cat: Any, clip: Any, m: Any, hop: float) -> str:

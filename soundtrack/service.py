@@ -365,7 +365,7 @@ class SoundtrackService:
         note += f" Note: {'; '.join([*found, *clip.warnings])}." if found or clip.warnings else ""
         return AnalysisView(plot=plot, table=table, choices=choices, summary=results.summary(clip, verdict) + note,
                             recommendation_id=rec, compose_instead=compose_instead, proxy=proxy,
-                            asked=(content_type, names), table_note=results.explore_note(rows))
+                            asked=(content_type, names), table_note=results.table_note(rows))
 
     def display_video(self, session: Session) -> Path:
         """The clip as players show it: its browser-playable proxy when one was made."""

@@ -3,6 +3,7 @@ titled MusicXML with stems, and Gradio's address variables."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import zipfile
 
@@ -575,3 +576,28 @@ def test_a_clip_swapped_while_the_last_was_analysed_gets_no_list_of_the_last(ser
     by_id = {c.elem_id: v for c, v in zip(fns["on_analyse"].outputs, out, strict=True)
              if not isinstance(c, gr.State)}
     assert by_id["error"] == "" and by_id["summary"].startswith("1.0 s") and len(session.matches) == 3
+
+
+def test_a_track_shorter_than_the_clip_says_where_its_music_ends(service, tmp_path):
+    """A 3-minute clip's preview had 24 s of music, then silence, while the table said only "0.0-19.5 s,
+    20 % slower". A track that runs out before the clip, even slowed down, says after how many seconds, in
+    its section cell and under the table, and the fitted audio goes silent there."""
+    import soundfile as sf
+
+    long_clip = tmp_path / "long-walk.mp4"
+    make_clip(long_clip, shots=[Shot(375, (30, 40, 120), motion=0.2), Shot(375, (250, 160, 40), motion=0.8)],
+              size=(160, 90), audio="percussion")  # 30 s: longer than two of the three tracks slowed down
+    session = service.new_session()
+    view = service.analyse(session, long_clip, user=service.identify(None)[0], sources=["visual", "audio"])
+    short = {}
+    for row in view.table:
+        found = re.search(r"\(music for the clip's first (\d+) s\)", row[4])
+        if found:
+            short[row[1].rstrip(results.EXPLORE_MARK)] = int(found[1])
+    assert len(short) == 2 and "slow-lament" not in " ".join(short), view.table  # 32 s long: it fills the clip
+    for choice, seconds in short.items():
+        audio, sr = sf.read(service.hear_alone(session, choice), always_2d=True)
+        heard = np.flatnonzero(np.abs(audio).max(axis=1) > 1e-3)[-1] / sr  # a release tail under -60 dBFS aside
+        assert abs(heard - seconds) <= 1.0, (choice, heard, seconds)
+        assert f"{choice} (after {seconds} s)" in view.table_note, view.table_note
+    assert "previews go silent" in view.table_note
