@@ -20,7 +20,7 @@ from typing import Any
 
 from analysis.errors import ParameterError, SoundtrackError
 from soundtrack import results
-from soundtrack.clips import not_a_clip, not_subtitles
+from soundtrack.clips import not_a_clip, not_subtitles, too_big
 from soundtrack.page.assets import CLEAR_ERRORS_JS, CSS, DISMISS_JS, REFUSED_JS, SKIP_JS, upload_guard_js
 from soundtrack.page.live import build_live_tab
 from soundtrack.security import client_address, private_copy, public_message
@@ -88,6 +88,7 @@ def _score_tab(gr: Any) -> dict[str, Any]:
             c["video"] = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             c["clip_note"] = gr.Markdown(elem_id="clip-note")  # what the player shows, when not the upload
             c["refused"] = gr.Textbox(visible="hidden", elem_id="clip-refused")  # a file an upload box refused,
+            c["refused_size"] = gr.Number(visible="hidden", elem_id="clip-refused-size")  # (its size: too big)
             c["clip_refuse_btn"] = gr.Button(visible="hidden", elem_id="clip-refuse-btn")  # named by the guard
             c["example"] = gr.Button("Use the example clip", size="sm", elem_id="example-btn")
             if shipped_example() is not None:
@@ -245,9 +246,15 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
 
     c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
     uploads = service.config.allow_uploads
+    most_mb = service.config.max_upload_mb
+
+    def refused(name: str, size: float | None, answer: Callable[..., str]) -> str:  # a file too big, else wrong
+        return too_big(name, size, most_mb) if size else answer(name, library_uploads=uploads)
+
     for box, (note, answer) in REFUSALS.items():  # a wrong file in an upload box: said under it
-        refused = _guard(lambda msg: msg)(lambda name, answer=answer: answer(name, library_uploads=uploads))
-        c[f"{box}_refuse_btn"].click(refused, [c["refused"]], c[note], js=REFUSED_JS, queue=False)
+        on_refused = _guard(lambda msg: msg)(functools.partial(refused, answer=answer))
+        c[f"{box}_refuse_btn"].click(on_refused, [c["refused"], c["refused_size"]], c[note], js=REFUSED_JS,
+                                     queue=False)
     c["subtitles"].change(lambda: "", None, c["subtitles_note"], queue=False)  # another file: the note is stale
     c["video"].change(on_new_clip, [c["session"], c["video"]],
                       [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
@@ -486,7 +493,8 @@ def build_ui(service: SoundtrackService) -> Any:
         loaded = demo.load(on_load, [c["token"], c["session"]], [c["token"], c["session"], who], api_name="identify",
                            concurrency_limit=None)
         loaded.then(lambda: catalogue_table(service.catalogue()), None, c["catalogue"])
-        demo.load(None, None, None, js=upload_guard_js({"clip": ("video/",), "subtitles": SIDECAR_SUFFIXES}))
+        demo.load(None, None, None, js=upload_guard_js({"clip": ("video/",), "subtitles": SIDECAR_SUFFIXES},
+                                                       service.config.max_upload_bytes))
         _wire_restore(gr, service, c, loaded)
         _wire_new_clip(gr, service, c)
         _wire_clip(gr, service, c)

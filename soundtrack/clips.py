@@ -249,6 +249,16 @@ def not_a_clip(name: object, *, library_uploads: bool = True) -> str:
     return f"{shown} is not a video: upload {CLIP_KINDS}."
 
 
+def too_big(name: object, size: float, limit_mb: float) -> str:
+    """The page's answer to a file over the server's upload limit (``size`` bytes, ``limit_mb`` decimal MB),
+    in place of Gradio's pop-up, which gave the limit in MiB ("190.7 Mb" of a 200 MB limit) and no way on.
+    The size is rounded up to a tenth of a MB, so it never reads as the limit (as the service's own check)."""
+    shown, _, _ = _refused(name, False)
+    tenths = -(-int(size) // 100_000)
+    return (f"{shown} is {tenths // 10}.{tenths % 10} MB; this server takes files up to {limit_mb:g} MB. Trim it, "
+            "or export it at a lower resolution or bitrate, and upload it again.")
+
+
 def not_subtitles(name: object, *, library_uploads: bool = True) -> str:
     """The page's answer to a file in the subtitles box that is not subtitles, in place of Gradio's pop-up
     "Invalid file type: tone.wav. Only .srt, .vtt, .ass, .ssa allowed.": where a clip and music go instead."""

@@ -551,3 +551,23 @@ def test_live_tab_refuses_without_a_clip_and_plays_after_one(server, browser, tw
     page.locator("#live-stop").click()
     expect(page.locator("#live-status")).to_contain_text("Live: stopped", timeout=10_000)
     page.close()
+
+
+def test_the_upload_guard_refuses_a_clip_over_the_limit_and_names_its_size(browser):
+    """The guard (page.assets.upload_guard_js) on a bare page: a video over the limit is refused with its
+    size (Gradio's pop-up said "File(s) exceed the maximum allowed size of 190.7 Mb"), one under it passes."""
+    from soundtrack.page.assets import REFUSED_JS, upload_guard_js
+
+    page = browser.new_page()
+    page.set_content('<div id="clip"><input type="file"></div>'
+                     '<button id="clip-refuse-btn" onclick="window.refusals = (window.refusals || 0) + 1">')
+    page.evaluate(upload_guard_js({"clip": ("video/",)}, 1000))
+    box = page.locator("#clip input[type=file]")
+    box.set_input_files(files=[{"name": "holiday.mp4", "mimeType": "video/mp4", "buffer": b"\0" * 1500}])
+    assert page.evaluate("window.refusals") == 1 and page.evaluate(REFUSED_JS) == ["holiday.mp4", 1500]
+    assert page.evaluate("document.querySelector('#clip input').value") == ""  # Gradio never gets it
+    box.set_input_files(files=[{"name": "short.mp4", "mimeType": "video/mp4", "buffer": b"\0" * 900}])
+    assert page.evaluate("window.refusals") == 1  # under the limit: the box takes it
+    box.set_input_files(files=[{"name": "tone.wav", "mimeType": "audio/wav", "buffer": b"\0" * 1500}])
+    assert page.evaluate("window.refusals") == 2 and page.evaluate(REFUSED_JS) == ["tone.wav", 0]  # its kind
+    page.close()

@@ -601,3 +601,21 @@ def test_a_track_shorter_than_the_clip_says_where_its_music_ends(service, tmp_pa
         assert abs(heard - seconds) <= 1.0, (choice, heard, seconds)
         assert f"{choice} (after {seconds} s)" in view.table_note, view.table_note
     assert "previews go silent" in view.table_note
+
+
+def test_a_clip_over_the_upload_limit_is_answered_in_the_pages_words(service):
+    """Gradio's pop-up said "File(s) exceed the maximum allowed size of 190.7 Mb" of a 200 MB limit (MiB
+    under a MB name) and nothing under the box; the clip box's guard hands the size on (test_app_browser),
+    and the note under the box gives the file's size and the server's limit in one unit, and a way on."""
+    from app import build_ui
+
+    demo = build_ui(service)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    answer = next(fn for fn in demo.fns.values() if by_id["clip-note"] in fn.outputs
+                  and by_id["clip-refused"] in fn.inputs)  # the clip box's refuse button
+    limit = service.config.max_upload_mb
+    said = answer.fn("holiday_day1.mp4", service.config.max_upload_bytes + 1)
+    assert said.startswith(r"**holiday\_day1.mp4** is ") and f"takes files up to {limit:g} MB" in said, said
+    size = float(re.search(r"is ([\d.]+) MB", said)[1])
+    assert size > limit and "Trim it" in said
+    assert "not a video" in answer.fn("notes.txt", 0)  # a wrong kind is answered as before

@@ -21,15 +21,18 @@ DISMISS_JS = """() => { if (!document.querySelector('#clip-note')?.innerText.inc
 #: hands the name to the box's hidden #BOX-refuse-btn, whose handler words the answer under the box
 #: (clips.not_a_clip, clips.not_subtitles), and gives Gradio an empty drop, so the box leaves its "dragging" look.
 #: ``__BOXES__`` becomes {box id: what it takes}, each a MIME type prefix ("video/") or a file suffix (".srt").
+#: A file of the right kind over ``__MOST__`` bytes (the server's upload limit) is refused the same way, its size
+#: handed on too: Gradio's pop-up said "File(s) exceed the maximum allowed size of 190.7 Mb" of a 200 MB limit.
 _UPLOAD_GUARD_JS = """() => { if (window.soundtrackUploadGuard) return; window.soundtrackUploadGuard = true;
-  const boxes = __BOXES__;
+  const boxes = __BOXES__, most = __MOST__;
   const takes = (f, kinds) => kinds.some(k => k.startsWith('.') ? (f.name || '').toLowerCase().endsWith(k)
     : (f.type || '').startsWith(k));
   const refuse = (event, files) => {
     if (!(event.target instanceof Element)) return;
     const box = Object.keys(boxes).find(b => event.target.closest('#' + b));
-    const odd = box && Array.from(files || []).find(f => !takes(f, boxes[box]));
+    const odd = box && Array.from(files || []).find(f => !takes(f, boxes[box]) || (most && f.size > most));
     if (!odd) return;
+    window.soundtrackRefusedSize = takes(odd, boxes[box]) ? odd.size : 0;
     event.preventDefault(); event.stopImmediatePropagation();
     if (event.type === 'drop') event.target.dispatchEvent(new DragEvent('drop',
       {dataTransfer: new DataTransfer(), bubbles: true, cancelable: true}));
@@ -40,14 +43,17 @@ _UPLOAD_GUARD_JS = """() => { if (window.soundtrackUploadGuard) return; window.s
   document.addEventListener('change', e => refuse(e, e.target.files), true); }"""
 
 
-def upload_guard_js(boxes: Mapping[str, Sequence[str]]) -> str:
+def upload_guard_js(boxes: Mapping[str, Sequence[str]], max_bytes: int | None = None) -> str:
     """The page-load script that answers a wrong file in each of ``boxes`` (element id -> the MIME type
-    prefixes and lower-case suffixes it takes) through that box's hidden ``#<id>-refuse-btn``."""
-    return _UPLOAD_GUARD_JS.replace("__BOXES__", json.dumps({box: list(kinds) for box, kinds in boxes.items()}))
+    prefixes and lower-case suffixes it takes), or one over ``max_bytes``, through that box's hidden
+    ``#<id>-refuse-btn``."""
+    return (_UPLOAD_GUARD_JS.replace("__BOXES__", json.dumps({box: list(kinds) for box, kinds in boxes.items()}))
+            .replace("__MOST__", json.dumps(max_bytes or 0)))
 
 
-#: The script a hidden refuse button sends its handler: the name of the file the guard took.
-REFUSED_JS = "() => [window.soundtrackRefused || '']"
+#: The script a hidden refuse button sends its handler: the name of the file the guard took, and its size
+#: when it was refused for that alone (else 0).
+REFUSED_JS = "() => [window.soundtrackRefused || '', window.soundtrackRefusedSize || 0]"
 #: On a phone the plot keeps a readable width and scrolls sideways instead of shrinking its text; a line above
 #: it (#plot-hint, shown only there and only with a plot) says so: a phone shows no scroll bar, and the plot's
 #: right half (the later scenes, the legend) looked cut off.
