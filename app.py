@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from analysis.errors import ParameterError, SoundtrackError
 from soundtrack import results
+from soundtrack.argtypes import safe_stem
 from soundtrack.clips import not_a_clip, not_subtitles, too_big
 from soundtrack.page.assets import CLEAR_ERRORS_JS, CSS, DISMISS_JS, REFUSED_JS, SKIP_JS, upload_guard_js
 from soundtrack.page.live import build_live_tab
@@ -49,12 +53,20 @@ def _error(err: Exception) -> str:
     return f"**Error:** {public_message(err)}" if isinstance(err, SoundtrackError) else UNEXPECTED
 
 
-def _publish(path: str | Path | None) -> str | None:
-    """A copy of ``path`` in Gradio's cache, in a folder named by the hash of its bytes (see module doc)."""
+def _publish(path: str | Path | None, as_name: str | None = None) -> str | None:
+    """A copy of ``path`` in Gradio's cache, in a folder named by the hash of its bytes (see module doc),
+    under the name ``as_name`` when given: what a download of it is called (Session.download_name)."""
     if path is None:
         return None
     from gradio import processing_utils, utils
 
+    if as_name and Path(as_name).name == as_name and as_name != Path(path).name:
+        with tempfile.TemporaryDirectory(dir=Path(path).parent) as named:  # the same bytes under that name
+            try:
+                os.link(path, Path(named) / as_name)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(path, Path(named) / as_name)
+            return _publish(Path(named) / as_name)
     return private_copy(processing_utils.save_file_to_cache(path, utils.get_upload_folder()))  # 0600: security.py
 
 
@@ -291,7 +303,9 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
 
     @_guard(lambda msg: (msg, None))
     def on_preview(session, choice, clip_sound, duck_db):
-        return "", _publish(service.preview(service.ensure_session(session), choice, clip_sound, duck_db))
+        session = service.ensure_session(session)
+        made = service.preview(session, choice, clip_sound, duck_db)
+        return "", _publish(made, session.download_name(made))  # "harbour-bright-march-auto.mp4"
 
     @_guard(lambda msg: (msg, gr.update(), None, None, None))
     def on_choose(session, choice):  # a new track: its own plot, no old rating, no other track's preview or audio
@@ -311,13 +325,16 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
             return note + " That was the last track: try **Compose instead** below.", gr.update(), None, None, \
                 gr.update(), None
         nxt = choices[pos + 1]
-        preview = _publish(service.preview(session, nxt, clip_sound, duck_db))
+        made = service.preview(session, nxt, clip_sound, duck_db)
+        preview = _publish(made, session.download_name(made))
         return (note + f" Now: {nxt}.", gr.update(value=nxt), None, preview, _publish(service.why(session, nxt)),
                 None)
 
     @_guard(lambda msg: (msg, None))
     def on_alone(session, choice):
-        return "", _publish(service.hear_alone(service.ensure_session(session), choice))
+        session = service.ensure_session(session)
+        made = service.hear_alone(session, choice)
+        return "", _publish(made, session.download_name(made))
 
     @_guard(lambda msg: msg)
     def on_rate(session, choice, rating):
@@ -409,7 +426,8 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
 def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
     def pick(session, evt):  # a click on a catalogue row: hear that track, named in the player's label
         session, row = service.ensure_session(session), evt.row_value or [None]
-        return session, "", gr.update(value=_publish(service.excerpt(session, row[0], seconds=EXCERPT_S)),
+        made = service.excerpt(session, row[0], seconds=EXCERPT_S)  # named after the track, not "track-2-30s"
+        return session, "", gr.update(value=_publish(made, f"{safe_stem(str(row[1]), fallback='track')}{made.suffix}"),
                                       label=excerpt_label(row))
 
     # Gradio finds the event argument by its annotation; a real class, since this module's are strings

@@ -145,6 +145,21 @@ class Session:
             raise ParameterError(f"the clip was changed while {src.name} was analysed, so its list is not shown: "
                                  "press Analyse and rank for the clip on the page")
 
+    def download_name(self, made: Path) -> str:
+        """What a file made for a track of the list is called where a creator downloads it: after the clip
+        and the track ("harbour-bright-march-auto.mp4", "harbour-bright-march-alone.wav"); every preview of
+        every clip downloaded as "preview-1-auto.mp4", the track alone as "preview-1.fitted.wav"."""
+        import re
+
+        from composer.output.names import safe_stem
+
+        found = re.fullmatch(r"preview-(\d+)(\.fitted)?(.*)", made.name)
+        if found is None or not 0 < int(found[1]) <= len(self.matches):
+            return made.name
+        track = safe_stem(self.matches[int(found[1]) - 1].title or "track", fallback="track")
+        clip = safe_stem(Path(self.name).stem, fallback="clip")
+        return f"{clip}-{track}{'-alone' if found[2] else ''}{found[3]}"
+
     def is_view(self, video: str | Path | None) -> bool:
         """Whether ``video`` is a look-only copy this session showed in its upload's place."""
         return video is not None and Path(video).name in self.views

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -619,3 +620,29 @@ def test_a_clip_over_the_upload_limit_is_answered_in_the_pages_words(service):
     size = float(re.search(r"is ([\d.]+) MB", said)[1])
     assert size > limit and "Trim it" in said
     assert "not a video" in answer.fn("notes.txt", 0)  # a wrong kind is answered as before
+
+
+def test_a_preview_and_the_track_alone_download_under_the_clip_and_the_tracks_names(service, clip):
+    """Every preview of every clip downloaded as "preview-1-auto.mp4", the track alone as
+    "preview-1.fitted.wav", a Library excerpt as "track-2-30s.wav": their names now say clip and track."""
+    import gradio as gr
+
+    from app import build_ui
+
+    fns = {fn.name: fn for fn in build_ui(service).fns.values()}
+    token = service.identify(None)[0]
+    session = service.new_session()
+    fns["on_analyse"].fn(str(clip), None, "general", ["visual", "audio"], token, session, progress=lambda *a, **k: None)
+    titles = [m.title for m in session.matches]
+    names = []
+    for i, title in enumerate(titles[:2]):
+        _, shown = fns["on_preview"].fn(session, f"{i + 1}. {title}", "replace", 14)
+        _, alone = fns["on_alone"].fn(session, f"{i + 1}. {title}")
+        names += [Path(shown).name, Path(alone).name]
+        assert names[-2:] == [f"beach_run-final-{title}-replace.mp4", f"beach_run-final-{title}-alone.wav"], names
+        assert Path(shown).read_bytes() == (session.folder / f"preview-{i + 1}-replace.mp4").read_bytes()
+    assert len(set(names)) == 4
+    pick = next(fn for fn in build_ui(service).fns.values() if fn.name == "pick")
+    event = gr.SelectData(None, {"index": [0, 1], "value": "x", "row_value": [1, titles[0], "midi", 13.0]})
+    _, _, player = pick.fn(session, event)
+    assert Path(player["value"]).name == f"{titles[0]}.wav", player
