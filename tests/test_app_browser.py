@@ -305,6 +305,8 @@ def test_desktop_reads_at_a_glance_and_compose_opens_when_nothing_fits(server, b
     for suffix in (".mid", ".musicxml", ".wav", ".mp4", "-stems", ".zip"):
         expect(files).to_contain_text(suffix, timeout=30_000)
     expect(files).to_contain_text(re.compile(r"harbour-at-dusk-cinematic-0\s*\.mid"))  # named after its clip
+    # no remove button (×) beside a composed file: a click took it off the list, and nothing brought it back
+    assert page.locator("#downloads button[aria-label='Remove this file']:visible").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-desktop.png"), full_page=True)
     # Another clip: nothing made for the last one stays on show (its score, files, list and summary).

@@ -62,6 +62,8 @@ REFUSED_JS = "() => [window.soundtrackRefused || '', window.soundtrackRefusedSiz
 #: alone and the rating: a tap on "Preview on the video" changed nothing in view. There the controls' column
 #: gives its items to the row (display: contents) and the player is ordered right after the preview button.
 #: Gradio cuts a long file name to one line ("harbo… .wav", "harbou… .zip" at 390 px): the downloads wrap.
+#: Gradio gives each of several files a remove button (×, interactive or not): a click took a composed file off
+#: the downloads for good, so the downloads show none.
 #: The five rating choices share one line on a phone (the 5 sat alone on a second line).
 #: On a phone the ranked table shows fit, track and mood whole, the catalogue its id and title (it showed fit
 #: and a cut-off track, id and a cut-off title): Gradio sets each column's width inline (the header's sizing
@@ -93,6 +95,7 @@ CSS = """#plot-hint, #ranked-hint, #catalogue-hint { display: none !important; }
   #rating .wrap label { padding-left: 8px; padding-right: 8px; flex: 1 1 0; min-width: 0; }
 }
 #downloads td.filename, #data-file td.filename { flex-wrap: wrap; min-width: 0; }
+#downloads .label-clear-button { display: none; }
 #downloads td.filename .stem, #data-file td.filename .stem { white-space: normal; overflow-wrap: anywhere; }"""
 #: Runs in the browser: no request, so it takes no share of the visitor's queue (security.QueueShare).
 CLEAR_ERRORS_JS = "(...notes) => notes.map(n => typeof n === 'string' && n.startsWith('**Error:**') ? '' : n)"
