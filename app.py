@@ -245,7 +245,10 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
         if session is not None and session.is_view(video):  # the upload's look-only copy, put in its place
             return (gr.update(),) * 15
         service.forget_clip(session)
-        return ("", None, None, no_list, "", None, "", "", None, "", "", *gone, "")
+        # The note under an upload is the upload handler's (its problem, or ""): this event runs beside it, and
+        # its "" came last for a clip over the length limit, which then said nothing until Analyse was pressed.
+        note = "" if video is None else gr.update()
+        return ("", None, None, no_list, "", None, "", "", None, "", note, *gone, "")
 
     @_guard(lambda msg: (gr.update(), gr.update(), msg))
     def on_upload(session, video, progress=gr.Progress()):  # noqa: B008  # a clip the browser cannot play:
@@ -256,7 +259,8 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
         return session, _publish(shown[0]), (f"Your browser cannot play this clip ({shown[1]}): shown as a small "
                                               "copy; the analysis reads the clip itself.")
 
-    c["example"].click(_guard(lambda msg: None)(lambda: _publish(service.example_clip())), None, c["video"])
+    c["example"].click(_guard(lambda msg: (None, msg))(lambda: (_publish(service.example_clip()), "")), None,
+                       [c["video"], c["clip_note"]])  # the last upload's note goes with it
     uploads = service.config.allow_uploads
     most_mb = service.config.max_upload_mb
 

@@ -646,3 +646,37 @@ def test_a_preview_and_the_track_alone_download_under_the_clip_and_the_tracks_na
     event = gr.SelectData(None, {"index": [0, 1], "value": "x", "row_value": [1, titles[0], "midi", 13.0]})
     _, _, player = pick.fn(session, event)
     assert Path(player["value"]).name == f"{titles[0]}.wav", player
+
+
+def test_the_note_on_an_upload_stays_whichever_of_its_two_events_ends_last(tmp_path):
+    """An upload fires two events: the new clip's (old results go) and the upload's (its checks). The first
+    cleared the note under the clip box; when it ended last, a clip over the length limit said nothing until
+    Analyse was pressed. The note is the upload's to set; a cleared clip or the example clears it."""
+    from app import build_ui
+
+    build_small_library(tmp_path / "library")
+    service = SoundtrackService(AppConfig(library=tmp_path / "library" / "lib.db", work_dir=tmp_path / "work", k=3,
+                                          max_duration_s=2.0))
+    long_clip = make_clip(tmp_path / "long-take.mp4", shots=[Shot(100, (30, 40, 120), motion=0.3)])  # 4 s
+    demo = build_ui(service)
+    fns = {fn.name: fn for fn in demo.fns.values()}
+    session = service.new_session()
+    page: dict[str, object] = {}
+
+    def run(fn: object, *args: object, **kwargs: object) -> None:  # what the page shows after ``fn`` ends
+        for comp, value in zip(fn.outputs, fn.fn(*args, **kwargs), strict=True):
+            if not (isinstance(value, dict) and value.get("__type__") == "update"):
+                page[comp.elem_id] = value
+
+    for order in (("on_upload", "on_new_clip"), ("on_new_clip", "on_upload")):
+        for name in order:
+            run(fns[name], session, str(long_clip), **({"progress": lambda *a, **k: None} if name == "on_upload"
+                                                        else {}))
+        assert "long-take.mp4: lasts more than 2 s" in page["clip-note"], (order, page["clip-note"])
+    run(fns["on_new_clip"], session, None)  # the clip cleared: its note goes
+    assert page["clip-note"] == ""
+    run(fns["on_upload"], session, str(long_clip), progress=lambda *a, **k: None)
+    example = next(fn for fn in demo.fns.values() if not fn.inputs and any(
+        getattr(o, "elem_id", None) == "clip" for o in fn.outputs))
+    run(example)
+    assert page["clip-note"] == "" and page["clip"] is not None
