@@ -109,7 +109,8 @@ def _packet_duration(path: Path, container: Any, stream: Any, max_duration: floa
             last = max(last, t + float((packet.duration or 0) * packet.time_base))
         seconds = max(last - (first or 0.0), frames / rate)
         if max_duration is not None and seconds > max_duration:
-            raise MediaError(path.name, f"lasts more than {max_duration:.0f} s (the limit), whatever its header says")
+            raise MediaError(path.name, f"lasts more than {max_duration:.0f} s, the longest clip this server takes: "
+                                        "trim it and upload it again")  # counted from packets: a header may lie
     if frames < 2:
         raise MediaError(path.name, "has no video stream with more than one frame (is it a still image?)")
     return max(last - (first or 0.0), frames / rate)

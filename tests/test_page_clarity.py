@@ -673,6 +673,8 @@ def test_the_note_on_an_upload_stays_whichever_of_its_two_events_ends_last(tmp_p
             run(fns[name], session, str(long_clip), **({"progress": lambda *a, **k: None} if name == "on_upload"
                                                         else {}))
         assert "long-take.mp4: lasts more than 2 s" in page["clip-note"], (order, page["clip-note"])
+    # in a creator's words: what the limit is and what to do ("(the limit), whatever its header says")
+    assert page["clip-note"].endswith("the longest clip this server takes: trim it and upload it again"), page
     run(fns["on_new_clip"], session, None)  # the clip cleared: its note goes
     assert page["clip-note"] == ""
     run(fns["on_upload"], session, str(long_clip), progress=lambda *a, **k: None)
