@@ -174,7 +174,8 @@ def _compose_box(gr: Any) -> dict[str, Any]:
             c["tempo"] = gr.Number(0, label="Tempo bpm (0: from the clip)")
             c["energy"] = gr.Slider(-1, 1, 0, step=0.1, label="Energy",
                                     info="-1 calmer and sparser, +1 busier and faster than the clip alone suggests")
-            c["seed"] = gr.Number(0, label="Seed", precision=0, minimum=0, step=1,
+            # no minimum: Gradio refused -1 in a pop-up of its own, the last compose's note left on show beside it
+            c["seed"] = gr.Number(0, label="Seed", precision=0, step=1,
                                   info="the same seed gives the same piece; change it for another take")
         c["compose_btn"] = gr.Button("Compose", elem_id="compose-btn")
         c["compose_note"] = gr.Markdown(elem_id="compose-note")

@@ -682,3 +682,20 @@ def test_the_note_on_an_upload_stays_whichever_of_its_two_events_ends_last(tmp_p
         getattr(o, "elem_id", None) == "clip" for o in fn.outputs))
     run(example)
     assert page["clip-note"] == "" and page["clip"] is not None
+
+
+def test_a_seed_below_zero_is_answered_beside_compose(service, clip):
+    """Seed -1 got Gradio's pop-up "Value -1 is less than minimum value 0." while the compose note beside the
+    button kept the last compose's message ("tempo must be within 20 and 400 (received 5000)"): the handler
+    never ran. The seed reaches the handler, which answers in the note as it does for the tempo."""
+    from app import build_ui
+
+    demo = build_ui(service)
+    seed_box = next(b for b in demo.blocks.values() if getattr(b, "label", None) == "Seed")
+    assert seed_box.preprocess(-1) == -1
+    fns = {fn.name: fn for fn in demo.fns.values()}
+    session = service.new_session()
+    service.analyse(session, clip, user=service.identify(None)[0], sources=["visual"])
+    note, video, _ = fns["on_compose"].fn(session, "cinematic", "", 0, 0, -1, "replace", 14,
+                                              progress=lambda *a, **k: None)
+    assert note == "**Error:** `seed` must be within 0 and 4294967295 (received -1)" and video is None, note
