@@ -573,3 +573,24 @@ def test_the_upload_guard_refuses_a_clip_over_the_limit_and_names_its_size(brows
     box.set_input_files(files=[{"name": "tone.wav", "mimeType": "audio/wav", "buffer": b"\0" * 1500}])
     assert page.evaluate("window.refusals") == 2 and page.evaluate(REFUSED_JS) == ["tone.wav", 0]  # its kind
     page.close()
+
+
+def test_a_portrait_clip_fits_the_window_in_each_player(server, browser, tmp_path):
+    """A 9:16 clip filled each player's width: on a 1366x768 laptop the clip was 398x708 px, the preview
+    798x1419 and the composed score 1188x2112, so no player showed the whole frame. Each now stays within
+    70 % of the window's height, the picture whole inside it."""
+    clip = tmp_path / "vertical.mp4"
+    make_clip(clip, shots=[Shot(50, (30, 40, 120), motion=0.1), Shot(50, (250, 160, 40), motion=1.0)], fps=25,
+              size=(180, 320), audio="percussion")
+    page = _analysed(browser, server, clip, viewport={"width": 1366, "height": 768})
+    page.locator("#preview-btn").click()
+    page.locator("#preview video").wait_for(timeout=60_000)
+    if not page.locator("#compose-btn").is_visible():  # the box opens by itself when no track fits
+        page.locator("#compose-box").get_by_text("Compose instead").first.click()
+    page.locator("#compose-btn").click()
+    page.locator("#composed video").wait_for(timeout=120_000)
+    for player in ("#clip video", "#preview video", "#composed video"):
+        box = page.locator(player).first.bounding_box()
+        assert box is not None and box["height"] <= 0.7 * 768 + 1, (player, box)
+        assert page.locator(player).first.evaluate("v => getComputedStyle(v).objectFit") == "contain", player
+    page.close()

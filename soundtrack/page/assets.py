@@ -76,7 +76,12 @@ PHONE_TABLES = "\n".join(
     f"{{ width: {w}px !important; "
     f"min-width: {w}px !important; max-width: {w}px !important; flex: 0 0 {w}px !important; }}"
     for table, widths in PHONE_COLUMNS.items() for i, w in enumerate(widths))
-CSS = """#plot-hint, #ranked-hint, #catalogue-hint { display: none !important; }
+#: A player is at most 70 % of the window's height, its picture whole inside it: a 9:16 clip filled the width,
+#: and on a 1366x768 laptop the preview was 798x1419 px and the composed score 1188x2112 px (nearly three
+#: screens: no way to see the whole frame).
+PLAYERS = "#clip video, #preview video, #composed video { max-height: 70vh; object-fit: contain; }"
+CSS = PLAYERS + """
+#plot-hint, #ranked-hint, #catalogue-hint { display: none !important; }
 @media (max-width: 640px) {
 """ + PHONE_TABLES + """
   #ranked table, #catalogue table { width: auto !important; }
