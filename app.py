@@ -350,7 +350,8 @@ def _wire_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:
                        [c["session"], c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"],
                         c["feedback_note"], c["preview_error"], c["compose_note"], c["compose_box"], c["rating"],
                         c["composed"], c["downloads"], c["alone"], c["saved"], c["ranked_note"]],
-                       api_name="analyse")
+                       api_name="analyse", trigger_mode="always_last")  # a press while it runs: its settings
+    # next ("once" dropped it, and the first list stayed under the settings of the second press)
     # the depth under speech means nothing when the clip's sound is replaced
     c["clip_sound"].change(lambda choice: gr.update(interactive=choice != "replace"), c["clip_sound"], c["duck"])
     c["preview_btn"].click(on_preview, [c["session"], c["choice"], c["clip_sound"], c["duck"]],

@@ -594,3 +594,25 @@ def test_a_portrait_clip_fits_the_window_in_each_player(server, browser, tmp_pat
         assert box is not None and box["height"] <= 0.7 * 768 + 1, (player, box)
         assert page.locator(player).first.evaluate("v => getComputedStyle(v).objectFit") == "contain", player
     page.close()
+
+
+def test_analyse_pressed_again_while_it_runs_answers_the_last_settings(server, browser, tmp_path):
+    """Analyse pressed, audio switched off, Analyse pressed again while the first ran: the second press was
+    dropped (Gradio's 'once'), and the page showed the first list ("Read from: visual, audio") under a
+    box that read audio off. The last press now runs once the first is done, and its list stays."""
+    from playwright.sync_api import expect
+
+    clip = tmp_path / "minute.mp4"
+    make_clip(clip, shots=[Shot(750, (30, 40, 120), motion=0.3), Shot(750, (250, 160, 40), motion=0.8)],
+              size=(160, 90), audio="percussion")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#user-note").get_by_text("anonymous id").wait_for(timeout=20_000)
+    _upload(page, clip)
+    page.locator("#analyse").click()
+    expect(page.locator("#summary")).to_contain_text("analysing", timeout=30_000)  # the first is running
+    page.locator("#sources").get_by_label("audio").uncheck()
+    page.locator("#analyse").click()
+    expect(page.locator("#summary")).to_contain_text(re.compile(r"Read from: visual;"), timeout=120_000)
+    expect(page.locator("#error")).to_have_text("")
+    page.close()
