@@ -588,11 +588,10 @@ class SoundtrackService:
         report = self.library.add_folder(real, progress=progress or False, workers=0,
                                          within=root_of(real, self.config.index_roots))
         titles = ", ".join(r.title or "?" for r in report.added[:20]) + (" ..." if len(report.added) > 20 else "")
+        said, warned = f"{len(report.skipped)} skipped{security.public_files(report.skipped)}", report.warned
+        said += f"; read with a warning: {len(warned)}{security.public_files(warned)}" if warned else ""
         return (f"indexed the folder: added {len(report.added)} track(s)" + (f" ({titles})" if titles else "")
-                + f", {report.existing} already in the library, {len(report.skipped)} skipped"
-                + security.public_files(report.skipped)
-                + (f"; read with a warning: {len(report.warned)}" + security.public_files(report.warned)
-                   if report.warned else ""))
+                + f", {report.existing} already in the library, {said}")
 
     def catalogue(self) -> list[list[Any]]:
         return [
