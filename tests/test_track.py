@@ -261,6 +261,7 @@ def test_the_global_tempo_sums_its_tempogram_in_stretches_to_librosas_estimate(c
     for env in envs:
         whole = float(librosa.feature.tempo(onset_envelope=env, sr=SR, hop_length=512)[0])
         assert global_tempo(env, SR, 512, frames=37) == whole == global_tempo(env, SR, 512)
+        assert global_tempo(env, SR, 512, frames=37, detrend=True) == global_tempo(env, SR, 512, detrend=True)
     long_env = rng.random(26000)  # 10 minutes of frames
     tracemalloc.start()
     try:

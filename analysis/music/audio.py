@@ -70,7 +70,7 @@ SILENCE_DB = -60.0
 READERS = ("model", "features")
 #: Bump when the hand-built cues above or their mapping (:func:`~analysis.music.symbolic.music_va`)
 #: change: libraries then analyse their tracks again (:func:`reader_stamp`).
-CUES_VERSION = 1
+CUES_VERSION = 2  # 2: the tempo reads the onset envelope detrended (slow pieces read x2 and more)
 
 
 def reader_stamp() -> str:
@@ -186,7 +186,7 @@ def analyze_audio(
     # spectral flux on the semitone spectrum (dB) finds pitch changes of soft-attack instruments too
     env = librosa.onset.onset_strength(S=librosa.power_to_db(semis.T, ref=np.max, top_db=60), sr=SR, hop_length=HOP)
     onsets = librosa.onset.onset_detect(onset_envelope=env, sr=SR, hop_length=HOP, units="time", delta=0.1, wait=3)
-    tempo = global_tempo(env, SR, HOP)
+    tempo = global_tempo(env, SR, HOP, detrend=True)  # the envelope's swings: slow soft-attack pieces too
 
     t = grid(duration, hop)
     n = len(semis)

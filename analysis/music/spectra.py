@@ -137,11 +137,23 @@ def stream_power_stretches(
             progress(min(total, k + frames) / total)
 
 
-def global_tempo(env: np.ndarray, sr: float, hop: int, frames: int = TEMPO_FRAMES) -> float:
+def global_tempo(
+    env: np.ndarray, sr: float, hop: int, frames: int = TEMPO_FRAMES, *, detrend: bool = False
+) -> float:
     """``librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=hop)`` (its defaults: 8 s
     autocorrelation windows, the mean over the track), with the tempogram's mean summed over
-    ``frames`` columns at a time instead of built whole."""
+    ``frames`` columns at a time instead of built whole.
+
+    ``detrend``: read the tempo of the envelope's swings about its local mean (Ellis's high-pass,
+    librosa's ``onset_strength(detrend=True)``). A soft-attack track's envelope stands well above zero
+    everywhere, so its autocorrelation is nearly flat (0.96 at a 23 ms lag, 0.81 at the beat of a
+    60 bpm string piece) and the tempo prior around 120 bpm outweighs the beat: such pieces read
+    107-136 bpm. Negative correlations (the off-beat lags) then count as none."""
     librosa = load_librosa()
+    if detrend:
+        import scipy.signal
+
+        env = scipy.signal.lfilter([1.0, -1.0], [1.0, -0.99], env, axis=-1)
     win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop))  # tempo's ac_size
     padded = np.pad(env, win // 2, mode="linear_ramp", end_values=[0, 0])  # as tempogram(center=True) pads
     n = len(env)
@@ -152,4 +164,6 @@ def global_tempo(env: np.ndarray, sr: float, hop: int, frames: int = TEMPO_FRAME
                                        win_length=win, center=False)  # (win, m): columns k .. k + m
         total += tg.sum(axis=1)
     mean = (total / max(n, 1))[:, None]
+    if detrend:
+        mean = np.maximum(mean, 0.0)
     return float(np.atleast_1d(librosa.feature.tempo(tg=mean, sr=sr, hop_length=hop, aggregate=None))[0])
