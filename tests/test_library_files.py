@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from mediagen import make_audio_file, percussion, tone
 
+from analysis.errors import MediaError
 from matching.library.store import Library
 
 
@@ -146,8 +147,9 @@ def test_the_tracks_of_a_folder_that_is_gone_can_be_pruned(tmp_path: Path, capsy
     assert not (tmp_path / "new.db").exists()  # no library made for a folder that is not there
 
 
-def test_a_dangling_link_or_a_pipe_named_like_a_track_is_said_to_be_skipped(tmp_path: Path,
-                                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_a_dangling_link_or_a_pipe_named_like_a_track_is_said_to_be_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A link to a track on a drive that is not mounted, and a pipe named 'live.wav', were left out of the
     index without a word (the report said 'skipped 0'). Each is one skipped line naming why."""
     import os
@@ -168,6 +170,12 @@ def test_a_dangling_link_or_a_pipe_named_like_a_track_is_said_to_be_skipped(tmp_
         "live.wav": "is not a regular file (a pipe, socket or device)",
     }
     assert caplog.text.count("skipped ") == 2
+    with pytest.raises(MediaError, match=r"on-nas.wav: is a link to .*cue.wav, which does not exist"):
+        lib.add_folder(music / "on-nas.wav", workers=0, progress=False)  # given itself: "neither a folder nor a file"
+    from soundtrack.cli import main
+
+    assert main(["index", str(music / "on-nas.wav"), "--library", str(tmp_path / "new.db"), "--no-progress"]) == 2
+    assert "on-nas.wav: is a link to" in capsys.readouterr().err and not (tmp_path / "new.db").exists()
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])

@@ -29,7 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from analysis.arc import EMOTIONS, EmotionArc
-from analysis.errors import MediaError, ParameterError, as_path
+from analysis.errors import MediaError, ParameterError, as_path, not_found
 from analysis.media.hashing import content_hash
 from analysis.music.formats import TRACK_SUFFIXES  # what add_folder picks up: what analyze_track reads
 from matching.db import BUSY_TIMEOUT, ReadOnlyDatabase, create_tables, make_engine
@@ -424,6 +424,8 @@ class Library:
             files = [p for p in named if p.is_file()]
             # a link whose target is gone (a drive not mounted) or a pipe was left out without a word
             outside = [Skipped(str(p), _not_a_file(p)) for p in named if not p.is_file() and not p.is_dir()]
+        elif not root.exists():  # a link to a drive not mounted says where it points ("neither a folder nor a file")
+            raise not_found(root)
         else:
             raise MediaError(root, "is neither a folder nor a file")
         if within is not None:  # links out of an allowed root are not followed, and are said to be skipped

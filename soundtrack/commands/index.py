@@ -47,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     gone_folder = not args.source.exists()
     if gone_folder and not ("://" in args.library or Path(args.library).is_file()):
-        from analysis.errors import MediaError  # said before a library file is created for nothing
-
-        raise MediaError(args.source, "is neither a folder nor a file")
+        raise _not_there(args.source)  # said before a library file is created for nothing
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     report = prune_only(lib, args.source, args.prune) if gone_folder else lib.add_folder(
         args.source,
@@ -109,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_there(path: Path) -> Exception:
+    """The error for a source that is not there: a link says where it points (a drive not mounted)."""
+    from analysis.errors import MediaError, not_found
+
+    return not_found(path) if path.is_symlink() else MediaError(path, "is neither a folder nor a file")
+
+
 def prune_only(lib: Any, folder: Path, prune: bool) -> Any:
     """The empty report of indexing a folder that is gone, so that ``--prune`` removes the tracks stored
     under it (after a folder is moved, the tracks whose files were deleted before stay under the old
@@ -118,7 +123,7 @@ def prune_only(lib: Any, folder: Path, prune: bool) -> Any:
 
     gone = len(lib.missing(under=folder))
     if not gone:
-        raise MediaError(folder, "is neither a folder nor a file")
+        raise _not_there(folder)
     if not prune:
         raise MediaError(folder, f"is neither a folder nor a file; the library holds {counted(gone, 'track')} "
                                  f"stored under it (--prune removes them)")
