@@ -82,8 +82,9 @@ def probe_video(path: Path, *, max_duration: float | None = None, max_pixels: in
 
     try:
         with av.open(str(path), timeout=(30.0, 30.0)) as container:
-            if not container.streams.video:
-                raise MediaError(path.name, "has no video stream (is it a video file?)")
+            if not container.streams.video:  # a voice memo or a song saved as .mp4 said only "no video stream"
+                raise MediaError(path.name, "has sound but no picture (a voice memo or a song?): upload a video clip"
+                                 if container.streams.audio else "has no video stream (is it a video file?)")
             stream = main_video(container)
             width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
             if max_pixels is not None and width * height > max_pixels:

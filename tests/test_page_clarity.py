@@ -14,7 +14,7 @@ from mediagen import Shot, make_audio_file, make_clip
 from test_app import build_small_library
 
 from analysis.arc import EmotionArc
-from analysis.errors import ParameterError
+from analysis.errors import ParameterError, SoundtrackError
 from matching.ranking.catalog import Catalog
 from matching.ranking.weights import MatchWeights
 from soundtrack import fitscale, results
@@ -273,6 +273,15 @@ def test_a_damaged_upload_is_explained_in_words_not_decoder_lines(service, tmp_p
     assert "shown converted for the browser (damaged frames)" in view.summary
     assert "Note: skipped" in view.summary and "did not decode" in view.summary
     assert "0x" not in view.summary and " @ " not in view.summary
+
+
+def test_a_clip_of_sound_alone_is_called_so(service, tmp_path):
+    """A voice memo saved as .mp4 (a video/ type, so the upload box takes it) was refused with "has no video
+    stream (is it a video file?)": it is a file of sound, and the answer says so."""
+    memo = make_audio_file(tmp_path / "memo.mp4", seconds=2.0, codec="aac")
+    with pytest.raises(SoundtrackError) as err:
+        service.analyse(service.new_session(), memo, user=service.signer.sign("memo"))
+    assert "memo.mp4: has sound but no picture (a voice memo or a song?): upload a video clip" in str(err.value)
 
 
 def test_the_summary_names_the_best_fit_even_when_a_trial_pick_is_shown_first(service, clip, monkeypatch):
