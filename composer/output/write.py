@@ -64,17 +64,20 @@ def _check_tools(wanted: Collection[str], clip: str | Path | None, soundfont: st
         fluidsynth_module()
 
 
-def _wanted(formats: Collection[str], clip: str | Path | None) -> list[str]:
+def _wanted(formats: Collection[str] | None, clip: str | Path | None) -> list[str]:
     """The formats to write, in :data:`FORMATS` order: ``mp4`` only with a ``clip`` (left out of the
-    default set without one, refused when named), or a :class:`ParameterError` naming ``formats``."""
+    default set, ``formats`` None, without one; refused when named), or a :class:`ParameterError` naming
+    ``formats``."""
+    if formats is None:
+        return [f for f in DEFAULT_FORMATS if not (f == "mp4" and clip is None)]
     if isinstance(formats, str):  # "mid" was read letter by letter: "(received d, i, m)"
         raise ParameterError(f"`formats` must be a collection of format names, not one string (received {formats!r})")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ParameterError(f"`formats` must be among {', '.join(FORMATS)} (received {', '.join(unknown)})")
-    if "mp4" in formats and clip is None and formats is not DEFAULT_FORMATS:  # asked for by name: wrote {}
+    if "mp4" in formats and clip is None:  # asked for by name: wrote {}
         raise ParameterError("`formats` names mp4, the clip with its new soundtrack, but no `clip` was given")
-    return [f for f in FORMATS if f in formats and not (f == "mp4" and clip is None)]
+    return [f for f in FORMATS if f in formats]
 
 
 def write_outputs(
@@ -82,7 +85,7 @@ def write_outputs(
     out_dir: str | Path,
     stem: str,
     clip: str | Path | None = None,
-    formats: Collection[str] = DEFAULT_FORMATS,
+    formats: Collection[str] | None = None,
     *,
     soundfont: str | Path | None = None,
     optional: Collection[str] = (),
@@ -94,7 +97,7 @@ def write_outputs(
     progress: Callable[[float, str], None] | None = None,
     title: str | None = None, credit: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``piece`` in ``formats`` into ``out_dir``; returns ``{format: path}``.
+    """Write ``piece`` in ``formats`` (None: :data:`DEFAULT_FORMATS`) into ``out_dir``; returns ``{format: path}``.
 
     ``mp4`` (the clip with the piece as its soundtrack, video stream copied, or re-encoded to H.264 where MP4
     cannot hold its codec) is written only when ``clip`` is given, from the ``wav`` when that is written too;
