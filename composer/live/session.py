@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from analysis.errors import ParameterError
+from analysis.errors import ParameterError, check_seed
 from analysis.media.loudness import StreamLimiter
 from analysis.media.synth import soundfont_path
 from composer.live.balance import session_mix
@@ -104,14 +104,13 @@ class LiveComposer:
         sample_rate: int = 44100,
         soundfont: str | Path | None = None,
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ParameterError(f"`seed` must be a non-negative integer (received {seed!r})")
+        seed = check_seed(seed)
         rate_ok = isinstance(sample_rate, int | np.integer) and not isinstance(sample_rate, bool)
         if not (rate_ok and 8000 <= sample_rate <= 96000):
             raise ParameterError(f"`sample_rate` must be an integer within 8000 and 96000 (received {sample_rate!r})")
         self.style = get_style(style)
         self.instrument = self.style.lead if instrument is None else resolve_instrument(instrument)
-        self.seed = int(seed)
+        self.seed = seed
         self.sample_rate = int(sample_rate)  # np.int64(44100) was refused as not an integer
         self._target = (_check_va("valence", valence), _check_va("arousal", arousal))
         self._planner = BarPlanner(self.style, get_source(source), self.instrument, self.seed)
