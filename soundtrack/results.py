@@ -228,18 +228,29 @@ def ranked_rows(library: Any, cat: Any, clip: Any, matches: Sequence[Any], every
 
     scores = [m.score for m in everyone] + [-1.0] * (len(cat) - len(everyone))
     fits = percentiles([m.score for m in matches], scores)
-    return [Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", _mood(cat, clip, m, hop),
-                _tags(library, m.track_id), m.start, m.end, m.stretch, exploring=i == lifted,
-                runs_out=_runs_out(library, clip.duration, m))
-            for i, (m, fit) in enumerate(zip(matches, fits, strict=True))]
+    rows = []
+    for i, (m, fit) in enumerate(zip(matches, fits, strict=True)):
+        record = _record(library, m.track_id)  # once a row: its tags and its length
+        rows.append(Row(fit, scale.word(m.score), m.title or f"track {m.track_id}", _mood(cat, clip, m, hop),
+                        tuple(record.tags) if record is not None else (), m.start, m.end, m.stretch,
+                        exploring=i == lifted, runs_out=_runs_out(record, clip.duration, m)))
+    return rows
 
 
-def _runs_out(library: Any, clip_s: float, m: Any) -> float | None:
+def _record(library: Any, track_id: int) -> Any:
+    """The track's catalogue record, or None when it left the library meanwhile."""
+    try:
+        return library.get(track_id)
+    except SoundtrackError:
+        return None
+
+
+def _runs_out(record: Any, clip_s: float, m: Any) -> float | None:
     """Seconds of a ``clip_s`` clip the track has music for when fitted (from the section's start to the
     track's end, slowed down as the fit says; matching.fit.fit_track), or None when that is all of it."""
     try:
-        covered = (float(library.get(m.track_id).duration) - m.start) * m.stretch
-    except (SoundtrackError, TypeError):
+        covered = (float(record.duration) - m.start) * m.stretch
+    except (AttributeError, TypeError):  # no record, or no length in it
         return None
     return covered if clip_s - covered > 0.5 else None
 
@@ -253,10 +264,3 @@ def _mood(cat: Any, clip: Any, m: Any, hop: float) -> str:
     hop = clip.arc.hop or hop
     va = track_va_at(cat, int(rows[0]), hop)
     return mood(va[steps(m.start, m.end, hop)])
-
-
-def _tags(library: Any, track_id: int) -> tuple[str, ...]:
-    try:
-        return tuple(library.get(track_id).tags)
-    except SoundtrackError:
-        return ()
