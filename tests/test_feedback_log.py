@@ -199,3 +199,22 @@ def test_hostile_payloads_get_a_short_message_and_store_nothing(log):
         log.log_recommendation(user_id="u1", clip_fingerprint="c", candidates=CANDS,
                                weights={"transition": float("nan")})  # fmt: skip
     assert log.counts() == {"recommendations": 0, "candidates": 0}
+
+
+def test_a_rating_on_a_list_deleted_while_it_was_sent_is_refused_in_words(log, tmp_path, monkeypatch):
+    # The listener rates in one tab while "Delete my data" (or `soundtrack feedback delete`) runs: the
+    # deletion lands after the log found the list and before it wrote the rating. The foreign key
+    # refused the write with a raw IntegrityError (the page said "the server could not do that").
+    rec = log.log_recommendation(user_id="me", clip_fingerprint="c1", candidates=CANDS)
+    elsewhere = FeedbackLog(tmp_path / "lib.db")  # another engine, as the CLI in another process
+    begin = log.engine.begin
+
+    def deleted_meanwhile():
+        elsewhere.delete_user("me")
+        return begin()
+
+    monkeypatch.setattr(log.engine, "begin", deleted_meanwhile)
+    with pytest.raises(UnknownRecommendation, match=f"no recommendation with id {rec} in the feedback log"):
+        log.rate(rec, 0, 4)
+    monkeypatch.undo()
+    assert log.counts() == {"recommendations": 0, "candidates": 0}

@@ -329,19 +329,33 @@ class FeedbackLog:
                 f"`position` must be within 0 and {n_cands - 1}, the candidates of recommendation "
                 f"{recommendation_id} (received {position})"
             )
-        with self.engine.begin() as conn:
-            event_id = conn.execute(
-                event_table.insert().values(
-                    recommendation_id=int(recommendation_id),
-                    user_id=user_id,
-                    position=None if position is None else int(position),
-                    kind=kind,
-                    value=None if value is None else float(value),
-                    duration=None if duration is None else float(duration),
-                    created_at=time.time(),
-                )
-            ).inserted_primary_key[0]
+        try:
+            with self.engine.begin() as conn:
+                event_id = conn.execute(
+                    event_table.insert().values(
+                        recommendation_id=int(recommendation_id),
+                        user_id=user_id,
+                        position=None if position is None else int(position),
+                        kind=kind,
+                        value=None if value is None else float(value),
+                        duration=None if duration is None else float(duration),
+                        created_at=time.time(),
+                    )
+                ).inserted_primary_key[0]
+        except sa.exc.IntegrityError:
+            # The list was deleted (its user's data, from another tab or the CLI) between the read and
+            # this write: the foreign key refuses the event. Say so as for a list deleted before.
+            if self._exists(recommendation_id):
+                raise
+            raise UnknownRecommendation(
+                f"no recommendation with id {recommendation_id} in the feedback log"
+            ) from None
         return int(event_id)
+
+    def _exists(self, recommendation_id: int) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(rec_table.c.id).where(rec_table.c.id == recommendation_id)).first()
+        return found is not None
 
     def rate(self, recommendation_id: int, position: int, rating: int) -> int:
         """Shorthand for a ``rating`` event."""
