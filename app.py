@@ -12,6 +12,7 @@ copied into Gradio's upload cache under a folder named by the hash of its bytes
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -36,6 +37,7 @@ from soundtrack.session import (
     AppConfig,
     catalogue_table,
     excerpt_label,
+    export_name,
     shipped_example,
 )
 
@@ -68,6 +70,17 @@ def _publish(path: str | Path | None, as_name: str | None = None) -> str | None:
                 shutil.copyfile(path, Path(named) / as_name)
             return _publish(Path(named) / as_name)
     return private_copy(processing_utils.save_file_to_cache(path, utils.get_upload_folder()))  # 0600: security.py
+
+
+def _unpublish(name: str) -> None:
+    """Remove every copy named ``name`` that :func:`_publish` handed out (a data export whose data was deleted),
+    with its hash-named folder when nothing else is in it."""
+    from gradio import utils
+
+    for copy in Path(utils.get_upload_folder()).glob(f"*/{name}"):
+        copy.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            copy.parent.rmdir()
 
 
 def _guard(on_error: Callable[[str], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -410,11 +423,13 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
         path = service.export_my_data(service.ensure_session(session), token)
         return "Your data is ready below.", _publish(path)
 
-    @_guard(lambda msg: (msg, gr.update()))
+    @_guard(lambda msg: (msg, gr.update(), gr.update()))
     def on_delete(token, confirmed, session):
         if not confirmed:
-            return "Tick the box first: deleting cannot be undone.", gr.update()
-        return service.delete_my_data(token, session), False  # the next deletion asks again
+            return "Tick the box first: deleting cannot be undone.", gr.update(), gr.update()
+        note = service.delete_my_data(token, session)
+        _unpublish(export_name(service.user_of(token)))  # an export handed out before stays no download
+        return note, False, None  # the next deletion asks again
 
     c["compose_btn"].click(on_compose, [c["session"], c["style"], c["instrument"], c["tempo"], c["energy"],
                                         c["seed"], c["clip_sound"], c["duck"]],
@@ -425,8 +440,8 @@ def _wire_compose_and_data(gr: Any, service: SoundtrackService, c: dict[str, Any
                       c["style"])
     c["export_btn"].click(on_export, [c["session"], c["token"]], [c["data_note"], c["data_file"]],
                           api_name="export_my_data")
-    c["delete_btn"].click(on_delete, [c["token"], c["confirm"], c["session"]], [c["data_note"], c["confirm"]],
-                          api_name="delete_my_data")
+    c["delete_btn"].click(on_delete, [c["token"], c["confirm"], c["session"]],
+                          [c["data_note"], c["confirm"], c["data_file"]], api_name="delete_my_data")
 
 
 def _wire_library(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> None:

@@ -62,6 +62,8 @@ from soundtrack.session import (
     ComposeView,
     Session,
     SessionStore,
+    deleted_note,
+    remove_exports,
     remove_untouched,
     shipped_example,
     stamp,
@@ -210,7 +212,7 @@ class SoundtrackService:
     def export_my_data(self, session: Session, token: object) -> Path:
         """Everything stored about the token's user, as a JSON file in the session's folder."""
         uid = self.user_of(token)
-        out = session.folder / f"my-data-{uid}.json"
+        out = session.export_file(uid)
         out.write_text(self.feedback.export_user_json(uid) + "\n")
         return out
 
@@ -220,12 +222,9 @@ class SoundtrackService:
         uid = self.user_of(token)
         removed = self.feedback.delete_user(uid)
         self.learner.refresh()  # it sees the deletion and re-reads the log: the weights forget this user now
-        shown = session is not None and session.recommendation_id is not None
-        if session is not None:
-            session.recommendation_id, session.played = None, set()
-        return (f"Deleted your data: {counted(removed['recommendations'], 'recommendation')}, "
-                f"{counted(removed['candidates'], 'candidate')}, {counted(removed['events'], 'event')}."
-                + (" Analyse the clip again to rate its tracks." if shown else ""))
+        exports = remove_exports(self.work / "sessions", uid)  # a download made before must not outlive it
+        shown = session is not None and session.forget_list()  # logged under the id: it can no longer be rated
+        return deleted_note(removed, exports, shown)
 
     def restore(self, key: object, token: object) -> tuple[Session, AnalysisView, Path] | None:
         """After a reload: the session the browser's ``key`` names, when it is this user's and its list is

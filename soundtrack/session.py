@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -122,6 +123,15 @@ class Session:
             answer = run()
             self.last[kind] = (request, answer)
             return answer
+
+    def export_file(self, user_id: str) -> Path:
+        """Where ``user_id``'s data export is written for this session's browser to download."""
+        return self.folder / export_name(user_id)
+
+    def forget_list(self) -> bool:
+        """Forget the list on show (its user's data was deleted); whether there was one."""
+        shown, self.recommendation_id, self.played = self.recommendation_id is not None, None, set()
+        return shown
 
     def same_clip(self, clip: object) -> None:
         """Refuse a score whose ``clip`` was cleared or replaced while it was composed: it would show under the
@@ -321,3 +331,31 @@ def remove_untouched(sessions: Path, cutoff: float) -> int:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
+
+
+def export_name(user_id: str) -> str:
+    """The file name of ``user_id``'s data export (in a session folder, and as the browser downloads it)."""
+    return f"my-data-{user_id}.json"
+
+
+def remove_exports(sessions: Path, user_id: str) -> int:
+    """Remove ``user_id``'s data exports from every session folder in ``sessions`` (other tabs' too): after
+    "Delete my data" the file made for download held everything deleted, for hours. Returns how many went."""
+    gone = 0
+    for copy in sessions.glob(f"*/{export_name(user_id)}"):  # a checked id: letters, digits and _.:- only
+        with contextlib.suppress(FileNotFoundError):  # a sweep or another request removed it first
+            copy.unlink()
+            gone += 1
+    return gone
+
+
+def deleted_note(removed: dict[str, int], exports: int, shown: bool) -> str:
+    """What "Delete my data" tells the user: the rows removed, the exports removed, and whether the list on
+    show can still be rated."""
+    from soundtrack.argtypes import counted
+
+    rows = (f"{counted(removed['recommendations'], 'recommendation')}, {counted(removed['candidates'], 'candidate')}, "
+            f"{counted(removed['events'], 'event')}")
+    copies = ("" if not exports else " The copy of your data made for download is deleted too." if exports == 1
+              else f" The {exports} copies of your data made for download are deleted too.")
+    return f"Deleted your data: {rows}.{copies}" + (" Analyse the clip again to rate its tracks." if shown else "")

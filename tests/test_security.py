@@ -331,14 +331,44 @@ def test_export_and_delete_my_data(lib_path, tmp_path, bright_clip):
         service.export_my_data(s1, other_id)  # an id alone is not enough
     service.learner.refresh()
     ratings = sum(r.n_ratings for r in service.learner.stats())
-    assert service.delete_my_data(me, s1) == ("Deleted your data: 1 recommendation, 3 candidates, 1 event. "
-                                              "Analyse the clip again to rate its tracks.")
+    assert service.delete_my_data(me, s1) == ("Deleted your data: 1 recommendation, 3 candidates, 1 event. The copy "
+                                              "of your data made for download is deleted too. Analyse the clip "
+                                              "again to rate its tracks.")
+    assert not path.exists()
     with pytest.raises(ParameterError, match="analyse a clip first"):  # the list shown was logged under the id
         service.rate(s1, "1. x", 3)
     assert sum(r.n_ratings for r in service.learner.stats()) == ratings - 1  # the weights forget it at once
     assert service.feedback.export_user(service.user_of(me))["recommendations"] == []
     assert len(service.feedback.export_user(other_id)["recommendations"]) == 1
 
+
+
+def test_delete_my_data_removes_the_exports_made_for_download(lib_path, tmp_path, bright_clip, monkeypatch):
+    # "Download my data", then "Delete my data": the JSON made for the download (in the session folder,
+    # in another tab's, and the copy handed to the browser) held every deleted row for hours after, and
+    # the page still offered it for download.
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    from app import build_ui
+
+    service = _service(lib_path, tmp_path)
+    handlers = {fn.name: fn.fn for fn in build_ui(service).fns.values()}
+    me, uid = service.identify(None)
+    other, other_uid = service.identify(None)
+    tab, other_tab, theirs = service.new_session(), service.new_session(), service.new_session()
+    service.analyse(tab, bright_clip.path, user=me)
+    service.rate(tab, 0, 4)
+    note, handed_out = handlers["on_export"](tab, me)
+    second = service.export_my_data(other_tab, me)
+    kept = service.export_my_data(theirs, other)
+    assert uid in Path(handed_out).read_text() and second.is_file()
+
+    note, confirm, offered = handlers["on_delete"](me, True, tab)
+    assert note == ("Deleted your data: 1 recommendation, 3 candidates, 1 event. The 2 copies of your data made "
+                    "for download are deleted too. Analyse the clip again to rate its tracks.")
+    assert offered is None and confirm is False  # the page no longer offers the old file
+    assert not Path(handed_out).exists() and not tab.export_file(uid).exists() and not second.exists()
+    assert kept.is_file() and other_uid in kept.read_text()  # another user's export stays
+    assert handlers["on_delete"](me, True, tab)[0] == "Deleted your data: 0 recommendations, 0 candidates, 0 events."
 
 # ---------------------------------------------------------------------- numbers and media
 def test_hostile_numbers_are_refused_in_one_sentence(lib_path, tmp_path, bright_clip):
