@@ -81,17 +81,21 @@ def check_seed(seed: Any) -> int:
 
 
 def check_rating(rating: Any) -> int:
-    """Stars as the page sends them (the text ``"1"`` .. ``"5"``) or a caller passes them (an int); the
-    range is the feedback log's to check. A bool is refused, not read as 1 or 0 (``int(True)`` is 1), and
-    so is a float (``int(3.7)`` is 3)."""
+    """Stars as the page sends them (the text ``"1"`` .. ``"5"``) or a caller passes them (an int), from 1 to 5.
+    A bool is refused, not read as 1 or 0 (``int(True)`` is 1), and so is a float (``int(3.7)`` is 3). The
+    range is checked here, where the message can echo what was sent: past here a "6" read "(received 6.0)"
+    and 10**20 "`value` must be within -1e+09 and 1e+09"."""
     if rating is None or rating == "":
         raise ParameterError("pick a rating (1 to 5) first")
+    stars = None
     if isinstance(rating, numbers.Integral) and not isinstance(rating, bool):
-        return int(rating)
-    if isinstance(rating, str):
+        stars = int(rating)
+    elif isinstance(rating, str):
         with contextlib.suppress(ValueError):
-            return int(rating)
-    raise ParameterError(f"choose a rating from 1 to 5 (received {_echo(rating)})")
+            stars = int(rating)
+    if stars is None or not 1 <= stars <= 5:
+        raise ParameterError(f"choose a rating from 1 to 5 (received {_echo(rating)})")
+    return stars
 
 
 def optional_number(name: str, value: Any, low: float, high: float, *, zero_means_none: bool = True) -> float | None:

@@ -402,6 +402,11 @@ def test_a_rating_is_a_whole_number_never_a_bool_or_a_float(lib_path, tmp_path, 
     for rating in (True, False, 3.7, 4.0, "x"):
         with pytest.raises(ParameterError, match=r"choose a rating from 1 to 5 \(received"):
             service.rate(session, 0, rating)
+    # out of range, echoed as sent (they read "(received 6.0)", and 10**20 "`value` must be within -1e+09 ...")
+    for rating, echo in (("6", "'6'"), ("0", "'0'"), (-1, "-1"), (10**20, "100000000000000000000")):
+        with pytest.raises(ParameterError) as refused:
+            service.rate(session, 0, rating)
+        assert str(refused.value) == f"choose a rating from 1 to 5 (received {echo})"
     assert "rated 4/5" in service.rate(session, 0, "4")  # as the page sends it
     assert "rated 5/5" in service.rate(session, 0, np.int64(5))
     events = service.feedback.export_user(service.user_of(token))["events"]
