@@ -8,6 +8,7 @@ list and rating through the real SQLite feedback log.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,6 +229,44 @@ def test_cli_export_refuses_an_existing_output_unless_forced(tmp_path, capsys):
     assert main(["feedback", "export", "--library", str(db), "--user", "u1", "-o", str(fresh)]) == 0
     assert len(json.loads(fresh.read_text())["recommendations"]) == 1
 
+
+
+def test_cli_says_what_it_did_for_ids_it_does_not_hold_and_lines_up_page_ids(tmp_path, capsys, monkeypatch):
+    """A studio answering a data request with a mistyped id was told "deleted user ...: 0 recommendations" or
+    handed an empty export without a word; the page's 16-character ids pushed every number of their row out
+    of its column; ``-o`` naming a folder was "a file that exists"; without --library on a fresh machine the
+    error named an option no one had given."""
+    from soundtrack.cli import main
+
+    db = tmp_path / "lib.db"
+    log = FeedbackLog(db)
+    cands = [{"score": 0.5, "dtw_score": d, "embedding_score": 1 - d} for d in (0.2, 0.8)]
+    page_id = "f256290c719f323b"  # as IdentitySigner.issue makes them
+    rec = log.log_recommendation(user_id=page_id, clip_fingerprint="c", candidates=cands)
+    log.rate(rec, 0, 1)
+    log.rate(rec, 1, 5)
+    assert main(["feedback", "stats", "--library", str(db), "--user", page_id]) == 0
+    header, everyone, mine = capsys.readouterr().out.splitlines()[1:]
+    end = header.index("w_dtw") + len("w_dtw")
+    assert mine.startswith(f"general       {page_id} ") and everyone[:end].endswith("0.750")
+    assert mine[end - 5 : end] == mine.split()[2] == "1.000"  # w_dtw under its heading, learned from the 5 stars
+
+    assert main(["feedback", "export", "--library", str(db), "--user", "f256290c719f323c"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["events"] == [] and "nothing is stored about user f256290c719f323c (check the id)" in err
+    assert main(["feedback", "export", "--library", str(db), "--user", page_id]) == 0
+    assert "nothing is stored" not in capsys.readouterr().err
+    assert main(["feedback", "delete", "--library", str(db), "--user", "f256290c719f323c"]) == 0
+    assert capsys.readouterr().out == "nothing is stored about user f256290c719f323c: nothing deleted (check the id)\n"
+    assert main(["feedback", "export", "--library", str(db), "--user", page_id, "-o", str(tmp_path)]) == 2
+    assert "`--output` names a folder" in capsys.readouterr().err
+    assert main(["feedback", "delete", "--library", str(db), "--user", page_id]) == 0
+    assert capsys.readouterr().out.startswith(f"deleted user {page_id}: 1 recommendations, 2 candidates, 2 events")
+
+    monkeypatch.setenv("SOUNDTRACK_HOME", str(tmp_path / "fresh"))
+    assert main(["feedback", "stats"]) == 2
+    err = capsys.readouterr().err
+    assert "no feedback yet: the demo library's database" in err and "--library` names" not in err
 
 def test_a_few_poor_ratings_keep_the_default_transition(tmp_path):
     # Poor ratings under the default setting (2.0) are no evidence that a setting never

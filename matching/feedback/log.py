@@ -437,6 +437,15 @@ class FeedbackLog:
             "events": [dict(e) for e in evs],
         }
 
+    def holds_user(self, user_id: str) -> bool:
+        """Whether anything is stored about ``user_id`` (a list shown to them, or an event of theirs)."""
+        check_user(user_id)
+        with self.engine.connect() as conn:
+            for table in (rec_table, event_table):
+                if conn.execute(sa.select(table.c.id).where(table.c.user_id == user_id).limit(1)).first():
+                    return True
+        return False
+
     def export_user_json(self, user_id: str) -> str:
         """:meth:`export_user` as an indented JSON string."""
         return json.dumps(self.export_user(user_id), indent=2)

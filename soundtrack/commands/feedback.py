@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 NAME = "feedback"
@@ -44,11 +45,16 @@ def run(args: argparse.Namespace) -> int:
     from matching.feedback.log import FeedbackLog, check_user
     from soundtrack.jsonout import print_json
 
+    if args.action == "export" and args.output is not None and args.output.is_dir():
+        raise ParameterError(f"`--output` names a folder (received {str(args.output)!r}): name the JSON file to write")
     if args.action == "export" and args.output is not None and args.output.exists() and not args.force:
         raise ParameterError(f"`--output` names a file that exists (received {str(args.output)!r}): "
                              "pass --force to overwrite it, or name another")
     db = args.library or default_database()
     if "://" not in db and not Path(db).expanduser().is_file():
+        if args.library is None:  # the user named nothing: say which file was looked for, and why it is not there
+            raise ParameterError(f"no feedback yet: the demo library's database {db} does not exist (start "
+                                 "`soundtrack serve` first, or name a library with --library)")
         raise ParameterError(f"`--library` names no database file (received {db!r}); serve or index first")
     from matching.db import make_engine
     from soundtrack.cli import CLI_BUSY_TIMEOUT
@@ -56,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     log = FeedbackLog(make_engine(db, busy_timeout=CLI_BUSY_TIMEOUT))
     if args.action == "export":
         text = log.export_user_json(args.user)
+        if not log.holds_user(args.user):  # an empty export is a true answer, but a mistyped id gives one too
+            print(f"note: nothing is stored about user {args.user} (check the id)", file=sys.stderr)
         if args.output:
             args.output.write_text(text + "\n")
             print(f"wrote {args.output}")
@@ -66,10 +74,13 @@ def run(args: argparse.Namespace) -> int:
         removed = delete_user(log, args.user)  # also drops this database's cached learner
         if args.json:
             print_json({"user_id": args.user, "deleted": removed})
+        elif not any(removed.values()):
+            print(f"nothing is stored about user {args.user}: nothing deleted (check the id)")
         else:
             print(
                 f"deleted user {args.user}: {removed['recommendations']} recommendations, "
-                f"{removed['candidates']} candidates, {removed['events']} events"
+                f"{removed['candidates']} candidates, {removed['events']} events; the learned weights no longer "
+                "count them (a running app notices on its next request)"
             )
         return 0
 
@@ -84,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
         print_json({"events_read": n, "counts": log.counts(), "weights": [r.to_dict() for r in rows]})
         return 0
     print(f"{n} events in the feedback log ({json.dumps(log.counts())})")
-    print(f"{'content type':<14}{'user':<14}{'w_dtw':>7}{'w_emb':>7}{'transition':>11}{'events':>8}{'ratings':>8}"
-          f"{'users':>6}{'sd(w)':>7}")
+    width = max(14, *(len(r.user or "") + 2 for r in rows))  # the page's ids are 16 characters, a caller's up to 64
+    print(f"{'content type':<14}{'user':<{width}}{'w_dtw':>7}{'w_emb':>7}{'transition':>11}{'events':>8}"
+          f"{'ratings':>8}{'users':>6}{'sd(w)':>7}")
     for r in rows:
         print(
-            f"{r.content_type:<14}{(r.user or '-'):<14}{r.w_dtw:>7.3f}{r.w_emb:>7.3f}{r.transition:>11.2f}"
+            f"{r.content_type:<14}{(r.user or '-'):<{width}}{r.w_dtw:>7.3f}{r.w_emb:>7.3f}{r.transition:>11.2f}"
             f"{r.n_events:>8}{r.n_ratings:>8}{r.n_users:>6}{r.w_dtw_sd:>7.3f}"
         )
     return 0
