@@ -440,3 +440,25 @@ def test_a_track_rated_again_counts_once_with_its_latest_rating(tmp_path):
     assert again.w_dtw == pytest.approx(once.w_dtw, abs=1e-6) and again.w_dtw_sd == pytest.approx(once.w_dtw_sd)
     assert again.w_dtw < PRESETS["general"].blend[0] - 0.05  # the one contrast still teaches
     assert learners[0].rebuild() == 22 and learners[0].estimate(user="picky") == again  # re-read: the same
+
+
+def test_a_mistyped_content_type_or_user_id_is_refused_not_answered_with_the_preset(tmp_path):
+    # `rank(clip, lib, weights=current_weights("dramma", db=lib))` ranked with the default preset's blend,
+    # and a user id the log cannot hold ("Alice Smith") got everyone's weights, both without a word.
+    db = tmp_path / "lib.db"
+    log = FeedbackLog(db)
+    learner = WeightLearner(log)
+    cands = [{"score": 0.5, "dtw_score": d, "embedding_score": 1 - d} for d in (0.1, 0.9)]
+    rec = log.log_recommendation(user_id="alice", clip_fingerprint="c", content_type="drama", candidates=cands)
+    log.rate(rec, 0, 5)
+    log.rate(rec, 1, 1)
+    learner.refresh()
+    assert learner.estimate("drama", "alice").w_dtw < 0.2  # her taste: the embedding
+    for call in (lambda: current_weights("dramma", db=db), lambda: learner.estimate("dramma"),
+                 lambda: learner.sample_weights("Drama", "alice")):
+        with pytest.raises(ParameterError, match=r"`content_type` must be one of \[.*'drama'.*\] \(received '"):
+            call()
+    for user in ("Alice Smith", 7):
+        with pytest.raises(ParameterError, match="`user_id` must be 1-64 characters"):
+            current_weights("drama", user, db=db)
+    assert current_weights("drama", "alice", db=db).blend[0] < 0.2

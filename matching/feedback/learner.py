@@ -72,7 +72,7 @@ from matching.feedback.evidence import (
     sum_by,
     user_share,
 )
-from matching.feedback.log import FeedbackLog, Observation, event_table, rec_table
+from matching.feedback.log import FeedbackLog, Observation, check_user, event_table, rec_table
 from matching.ranking.weights import PRESETS, MatchWeights, weights_for
 
 
@@ -449,7 +449,16 @@ class WeightLearner:
     def estimate(self, content_type: str = "general", user: str | None = None) -> WeightEstimate:
         """Posterior-mean weights and the evidence they rest on."""
         with self._lock:
+            self._check(content_type, user)
             return self._estimate(content_type, user)
+
+    def _check(self, content_type: object, user: object) -> None:
+        """A preset (or a content type the log holds) and a valid user id: a typo ("dramma", "Alice Smith")
+        silently got the default preset's blend, or everyone's instead of the user's own."""
+        if not isinstance(content_type, str) or content_type not in PRESETS.keys() | self._ct.keys():
+            raise ParameterError(f"`content_type` must be one of {sorted(PRESETS)} (received {content_type!r})")
+        if user is not None:
+            check_user(user)  # type: ignore[arg-type]
 
     def _estimate(self, content_type: str, user: str | None) -> WeightEstimate:
         log_p = self._blend_posterior(content_type, user)
@@ -477,6 +486,7 @@ class WeightLearner:
     ) -> MatchWeights:
         """Thompson draw for exploration, bounded to stay near the posterior mean (see module doc)."""
         with self._lock:
+            self._check(content_type, user)
             return self._sample(content_type, user, rng or np.random.default_rng())
 
     def _sample(self, content_type: str, user: str | None, rng: np.random.Generator) -> MatchWeights:
