@@ -16,7 +16,7 @@ import pytest
 
 from analysis.errors import ParameterError
 from matching.feedback.learner import LearnerConfig, WeightLearner, current_weights, reward
-from matching.feedback.log import FeedbackLog, Observation
+from matching.feedback.log import FeedbackLog, Observation, cand_table, event_table, rec_table
 from matching.ranking.weights import PRESETS, MatchWeights
 
 #: The number of ratings within which the learned blend must reach the hidden one (+-0.1)
@@ -462,3 +462,35 @@ def test_a_mistyped_content_type_or_user_id_is_refused_not_answered_with_the_pre
         with pytest.raises(ParameterError, match="`user_id` must be 1-64 characters"):
             current_weights("drama", user, db=db)
     assert current_weights("drama", "alice", db=db).blend[0] < 0.2
+
+
+def test_a_listeners_own_blend_still_follows_their_ratings_in_a_large_audience(tmp_path):
+    # 200 listeners rate 30 tracks each, half by the arc fit (hidden blend 0.9), half by the embedding (0.2).
+    # A listener's prior was everyone's posterior tempered 4-fold, which the audience's size made ever
+    # narrower (sd 0.009 here): each listener's own blend stayed near everyone's 0.55 (0.57 and 0.54).
+    log = FeedbackLog(tmp_path / "lib.db")
+    rng = np.random.default_rng(11)
+    users, lists_each, shown, rated = 200, 10, 5, 3
+    owner = np.repeat(np.arange(users), lists_each)
+    hidden = np.where(owner % 2 == 0, 0.9, 0.2)
+    dtw, emb = rng.uniform(0, 1, (len(owner), shown)), rng.uniform(0, 1, (len(owner), shown))
+    stars = np.clip(np.rint(1 + 4 * (hidden[:, None] * dtw + (1 - hidden[:, None]) * emb)
+                            + rng.normal(0, 0.5, dtw.shape)), 1, 5)
+    with log.engine.begin() as conn:  # the log's own tables, filled at once (200 x 10 lists one by one: minutes)
+        conn.execute(rec_table.insert(), [
+            {"id": i + 1, "user_id": f"u{u}", "clip_fingerprint": "c", "content_type": "general",
+             "weights": json.dumps(PRESETS["general"].to_dict()), "created_at": 1.0} for i, u in enumerate(owner)])
+        conn.execute(cand_table.insert(), [
+            {"recommendation_id": i + 1, "position": j, "score": 0.5, "dtw_score": dtw[i, j],
+             "embedding_score": emb[i, j]} for i in range(len(owner)) for j in range(shown)])
+        conn.execute(event_table.insert(), [
+            {"recommendation_id": i + 1, "user_id": f"u{u}", "position": j, "kind": "rating",
+             "value": float(stars[i, j]), "created_at": 2.0} for i, u in enumerate(owner) for j in range(rated)])
+    learner = WeightLearner(log)
+    assert learner.refresh() == users * lists_each * rated
+    everyone = learner.estimate().w_dtw
+    assert 0.45 < everyone < 0.65  # the two halves' middle
+    own = np.array([learner.estimate("general", f"u{u}").w_dtw for u in range(20)])
+    arc, embedding = own[0::2], own[1::2]
+    assert arc.min() > everyone + 0.1 and embedding.max() < everyone - 0.1, own  # each on their side of everyone
+    assert arc.mean() > 0.75 and embedding.mean() < 0.35, own  # and most of the way to their taste

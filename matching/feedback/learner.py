@@ -33,7 +33,9 @@ sees good results while the learner keeps learning.
 
 A per-user posterior starts from the content type's posterior *without that user's events*
 (its covariance widened by ``user_prior_inflation``) and adds the user's events, so each of
-them counts once.
+them counts once. That prior on the user's blend is never narrower than ``user_blend_sd``:
+everyone's posterior says where the *average* listener stands, ever more precisely as the
+audience grows, not how far one listener may stand from it.
 
 Deleted data stops counting without a restart: :meth:`WeightLearner.refresh` notices when
 events it has read are gone from the log (``soundtrack feedback delete`` run beside a
@@ -84,6 +86,7 @@ class LearnerConfig:
     prior_precision: float = 10.0  # on b_dtw - b_emb (which sets the blend); ~ a dozen ratings' worth
     prior_scale_precision: float = 50.0  # on b_dtw + b_emb around 1 (reward ~ combined score), see _posterior
     user_prior_inflation: float = 4.0  # a user's prior = content type's posterior, covariance x this
+    user_blend_sd: float = 0.2  # ...and on the blend never narrower than this: how far one listener's taste may lie
     max_explore: float = 0.1  # sampled w_dtw stays within this of the posterior mean
     transition_grid: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
     arm_prior_count: float = 5.0  # pseudo-observations of zero residual reward, per transition arm
@@ -110,8 +113,9 @@ class LearnerConfig:
                 f"`max_user_weight` must be positive and `min_users` a whole number from 1 (received "
                 f"{self.max_user_weight}, {self.min_users!r})"
             )
-        if not 0 < self.prior_blend_sd <= 1:
-            raise ParameterError(f"`prior_blend_sd` must be in (0, 1] (received {self.prior_blend_sd})")
+        for name in ("prior_blend_sd", "user_blend_sd"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ParameterError(f"`{name}` must be in (0, 1] (received {getattr(self, name)})")
         if self.prior_w_dtw is not None and not 0 <= self.prior_w_dtw <= 1:
             raise ParameterError(f"`prior_w_dtw` must be within 0 and 1 (received {self.prior_w_dtw})")
         if not self.transition_grid or list(self.transition_grid) != sorted(set(self.transition_grid)):
@@ -397,8 +401,20 @@ class WeightLearner:
         if s.xtx.any():
             log_p = log_p + blend.log_likelihood(s.xtx, s.xty, cfg.noise_var)
         if user is not None and u.xtx.any():
-            log_p = log_p / cfg.user_prior_inflation + blend.log_likelihood(u.xtx, u.xty, cfg.noise_var)
+            log_p = self._user_prior(log_p) + blend.log_likelihood(u.xtx, u.xty, cfg.noise_var)
         return log_p
+
+    def _user_prior(self, log_p: np.ndarray) -> np.ndarray:
+        """A user's prior on the blend from everyone else's posterior ``log_p``: tempered by
+        ``user_prior_inflation``, or, where that is narrower than ``user_blend_sd``, a Gaussian of that sd
+        around its mode. Tempering alone let the audience's size outweigh any one listener: with 1,000
+        listeners who rated 60 tracks each, half preferring the arc fit (0.9) and half the embedding (0.2),
+        everyone's sd was 0.004 and each listener's own blend stayed within 0.01 of everyone's 0.55."""
+        cfg = self.config
+        tempered = log_p / cfg.user_prior_inflation
+        if blend.sd(blend.normalise(tempered)) >= cfg.user_blend_sd:
+            return tempered
+        return blend.log_prior(blend.mode(log_p), cfg.user_blend_sd)
 
     def _arms(self, content_type: str, user: str | None) -> dict[float, tuple[float, float]]:
         """Posterior ``(mean, variance)`` of the residual reward per transition arm.
