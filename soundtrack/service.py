@@ -414,6 +414,7 @@ class SoundtrackService:
         pos = self._position(session, choice)
         check_clip_sound(clip_sound)
         duck_db = check_duck_db(duck_db)
+        session.new_player()
         from matching.fit import fit_to_clip
 
         m = session.matches[pos]
@@ -455,16 +456,16 @@ class SoundtrackService:
         return out
 
     def event(self, session: Session | None, kind: str, choice: str | int | None = None, *,
-              value: float | None = None, duration: float | None = None) -> int:
-        """Log a listener action on the current recommendation; ``play`` of a played track is a replay."""
+              value: float | None = None, duration: float | None = None) -> int | None:
+        """Log a listener action on the current recommendation (its id; None: a play resuming a paused listen)."""
         if session is None or session.recommendation_id is None:
             raise ParameterError("analyse a clip first (no tracks are listed yet)")
         pos = None if choice is None else self._position(session, choice)
         value = optional_number("value", value, -1e9, 1e9, zero_means_none=False)  # a skip at 0 s is a value
         duration = optional_number("duration", duration, 0.0, 1e9)
-        if kind == "play" and pos is not None:
-            kind = "replay" if pos in session.played else "play"
-            session.played.add(pos)
+        kind = session.heard(kind, pos)  # type: ignore[assignment]  # a replay, or None: a resume after a pause
+        if kind is None:
+            return None
         try:
             return self.feedback.log_event(session.recommendation_id, kind, position=pos, value=value,
                                            duration=duration)

@@ -93,6 +93,8 @@ class Session:
     matches: list[Any] = field(default_factory=list)
     recommendation_id: int | None = None
     played: set[int] = field(default_factory=set)
+    #: (list, track) whose preview is playing or paused: a play of it again resumes that listen (see :meth:`heard`).
+    listening: tuple[int | None, int] | None = None
     max_stretch: float = 1.25
     weights: Any = None  # the MatchWeights the list was ranked with (posterior mean)
     name: str = ""  # the uploaded clip's file name, for plot titles
@@ -123,6 +125,25 @@ class Session:
             answer = run()
             self.last[kind] = (request, answer)
             return answer
+
+    def heard(self, kind: str, pos: int | None) -> str | None:
+        """What a player's event on track ``pos`` is to the log: the first ``play`` of a track a ``play``, a
+        later one a ``replay``, except one that resumes the listen a pause broke off, which is nothing new
+        (None): a preview paused twice logged two replays, each counted as the listener liking the track.
+        A ``complete`` or ``skip`` ends the listen, and a new preview (:meth:`new_player`) starts a new one."""
+        if kind == "play" and pos is not None:
+            if self.listening == (self.recommendation_id, pos):
+                return None
+            kind = "replay" if pos in self.played else "play"
+            self.played.add(pos)
+            self.listening = (self.recommendation_id, pos)
+        elif kind in ("complete", "skip"):
+            self.listening = None
+        return kind
+
+    def new_player(self) -> None:
+        """A preview was made: its player starts from the beginning, so its play is a listen of its own."""
+        self.listening = None
 
     def export_file(self, user_id: str) -> Path:
         """Where ``user_id``'s data export is written for this session's browser to download."""

@@ -87,18 +87,40 @@ def test_analyse_rank_preview_rate_and_log(service, clip):
     mp4 = service.preview(session, view.choices[0])
     assert mp4.parent == session.folder and abs(probe_video(mp4) - 4.0) < 0.2
     service.event(session, "play", view.choices[0])
-    service.event(session, "play", view.choices[0])  # second play of the same track: a replay
+    service.event(session, "complete", view.choices[0])
+    service.event(session, "play", view.choices[0])  # played again after the end: a replay
     service.event(session, "skip", view.choices[1], value=0.5, duration=4.0)
     assert "rated 4/5" in service.rate(session, view.choices[0], "4")
 
     kinds = [(o.kind, o.position, o.value) for o in service.feedback.observations()
              if o.recommendation_id == view.recommendation_id]
-    assert kinds == [("play", 0, None), ("replay", 0, None), ("skip", 1, 0.5), ("rating", 0, 4.0)]
+    assert kinds == [("play", 0, None), ("complete", 0, None), ("replay", 0, None), ("skip", 1, 0.5),
+                     ("rating", 0, 4.0)]
     export = service.feedback.export_user("tester")
     rec = next(r for r in export["recommendations"] if r["id"] == view.recommendation_id)
     assert [c["title"] for c in rec["candidates"]] == titles
     assert set(rec["weights"]) >= {"dtw", "embedding", "transition"}
 
+
+
+def test_a_preview_paused_and_resumed_is_one_listen_not_replays(service, clip):
+    """The page's player reports a play at every start, a resume after a pause too: a preview paused twice
+    logged a play and two replays, each counted by the learner as the listener liking the track (0.85
+    reward). A replay is a listen begun again: after the end, after another track, or in a new preview."""
+    session = service.new_session()
+    view = service.analyse(session, clip, user=service.signer.sign("pauser"))
+    first, second = view.choices[0], view.choices[1]
+    for _ in range(3):  # play, pause, resume, pause, resume
+        service.event(session, "play", first)
+    service.event(session, "complete", first)
+    service.event(session, "play", first)  # again after the end
+    service.event(session, "play", second)
+    service.event(session, "play", first)  # back from another track
+    service.preview(session, first, "replace")
+    service.event(session, "play", first)  # a new preview of it, from its start
+    kinds = [(o.kind, o.position) for o in service.feedback.observations()
+             if o.recommendation_id == view.recommendation_id]
+    assert kinds == [("play", 0), ("complete", 0), ("replay", 0), ("play", 1), ("replay", 0), ("replay", 0)]
 
 def test_sessions_are_separate_and_old_ones_are_swept(service, clip):
     a, b = service.new_session(), service.new_session()
