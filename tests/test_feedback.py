@@ -246,11 +246,15 @@ def test_cli_says_what_it_did_for_ids_it_does_not_hold_and_lines_up_page_ids(tmp
     log.rate(rec, 0, 1)
     log.rate(rec, 1, 5)
     assert main(["feedback", "stats", "--library", str(db), "--user", page_id]) == 0
-    header, everyone, mine = capsys.readouterr().out.splitlines()[1:]
+    out, err = capsys.readouterr()
+    header, everyone, mine = out.splitlines()[1:]
+    assert err == ""
     end = header.index("w_dtw") + len("w_dtw")
     assert mine.startswith(f"general       {page_id} ") and everyone[:end].endswith("0.750")
     assert mine[end - 5 : end] == mine.split()[2] == "1.000"  # w_dtw under its heading, learned from the 5 stars
 
+    assert main(["feedback", "stats", "--library", str(db), "--user", "f256290c719f323c"]) == 0
+    assert "nothing is stored about user f256290c719f323c (check the id)" in capsys.readouterr().err
     assert main(["feedback", "export", "--library", str(db), "--user", "f256290c719f323c"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["events"] == [] and "nothing is stored about user f256290c719f323c (check the id)" in err

@@ -89,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
     rows = learner.stats()
     if args.user is not None:
         check_user(args.user)  # as export and delete check it
-    if args.user:
         rows += [learner.estimate(r.content_type, args.user) for r in learner.stats()]
+        if not log.holds_user(args.user):  # their rows are everyone's weights: say so, a typo looks the same
+            print(f"note: nothing is stored about user {args.user} (check the id): their weights are everyone's",
+                  file=sys.stderr)
     if args.json:
         print_json({"events_read": n, "counts": log.counts(), "weights": [r.to_dict() for r in rows]})
         return 0
