@@ -201,12 +201,13 @@ def test_hostile_payloads_get_a_short_message_and_store_nothing(log):
     assert log.counts() == {"recommendations": 0, "candidates": 0}
 
 
-def test_a_rating_on_a_list_deleted_while_it_was_sent_is_refused_in_words(log, tmp_path, monkeypatch):
+def test_a_rating_on_a_list_deleted_while_it_was_sent_is_refused_in_words(db_url, monkeypatch):
     # The listener rates in one tab while "Delete my data" (or `soundtrack feedback delete`) runs: the
     # deletion lands after the log found the list and before it wrote the rating. The foreign key
     # refused the write with a raw IntegrityError (the page said "the server could not do that").
+    log = FeedbackLog(db_url)
     rec = log.log_recommendation(user_id="me", clip_fingerprint="c1", candidates=CANDS)
-    elsewhere = FeedbackLog(tmp_path / "lib.db")  # another engine, as the CLI in another process
+    elsewhere = FeedbackLog(db_url)  # another engine, as the CLI in another process
     begin = log.engine.begin
 
     def deleted_meanwhile():
