@@ -9,7 +9,7 @@ and the modes in which it does; ``tests/test_filters.py`` checks the equality. A
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from math import gcd
 from typing import Literal
@@ -248,21 +248,39 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, *, dtype: type | np.dtype = np.float
     groups of :data:`_SOS_GROUP` blocks, and only a short loop carries the state from group to group.
     The signal goes through in stretches of :data:`_SOS_STRETCH` samples, the state carried across,
     so the float64 work space does not grow with it (a whole hour of stereo took 9 GB)."""
-    sos = np.ascontiguousarray(sos, dtype=np.float64)
-    if sos.ndim != 2 or sos.shape[1] != 6 or not len(sos) or not np.all(sos[:, 3] == 1):
-        raise ValueError(f"sos must have shape (n_sections, 6) and sos[:, 3] all ones (received {sos.shape})")
     x = np.asarray(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"expected a 1-D or 2-D array (received shape {x.shape})")
     if x.size == 0:
+        _checked_sos(sos)
         return np.zeros(x.shape, dtype)
     flat = x.reshape(len(x), -1)
     out = np.empty(flat.shape, dtype)
-    plan = _sos_plan(sos.tobytes(), _SOS_BLOCK, _SOS_GROUP)
-    state = np.zeros((flat.shape[1], 2 * len(sos)))
-    for a in range(0, len(flat), _SOS_STRETCH):
-        out[a : a + _SOS_STRETCH], state = _sos_stretch(flat[a : a + _SOS_STRETCH].astype(np.float64), state, plan)
+    a = 0
+    for part in sosfilt_stretches(sos, flat):
+        out[a : a + len(part)] = part
+        a += len(part)
     return out[:, 0] if x.ndim == 1 else out
+
+
+def sosfilt_stretches(sos: np.ndarray, x: np.ndarray) -> Iterator[np.ndarray]:
+    """:func:`sosfilt` of ``(n, channels)`` ``x`` as consecutive float64 stretches of its output (at most
+    :data:`_SOS_STRETCH` rows each, the same samples): for a reader that only sums or scans the output,
+    so no output of the whole signal is ever held (a loudness meter held an hour of stereo in float64, 2.5 GB,
+    plus its square and their running sum)."""
+    sos = _checked_sos(sos)
+    plan = _sos_plan(sos.tobytes(), _SOS_BLOCK, _SOS_GROUP)
+    state = np.zeros((x.shape[1], 2 * len(sos)))
+    for a in range(0, len(x), _SOS_STRETCH):
+        part, state = _sos_stretch(x[a : a + _SOS_STRETCH].astype(np.float64), state, plan)
+        yield part
+
+
+def _checked_sos(sos: np.ndarray) -> np.ndarray:
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    if sos.ndim != 2 or sos.shape[1] != 6 or not len(sos) or not np.all(sos[:, 3] == 1):
+        raise ValueError(f"sos must have shape (n_sections, 6) and sos[:, 3] all ones (received {sos.shape})")
+    return sos
 
 
 def _sos_stretch(

@@ -231,3 +231,31 @@ def test_one_nan_sample_stays_one_nan_sample():
     assert np.isnan(y).sum() == 1 and true_peak(y) <= CEILING
     out = StreamLimiter(SR).process(loud)
     assert np.isnan(out).sum() == 1 and true_peak(out) <= CEILING
+
+
+def test_measuring_and_normalising_long_audio_holds_no_float64_copy_of_it() -> None:
+    """The meter converted the whole signal to float64 and kept its K-weighted copy, their squares and
+    their running sum (six float32 copies more; an hour of stereo is 1.3 GB a copy), and normalising
+    made float64 copies at every pass. The meter now reads a stretch at a time and normalising holds the
+    gained copy and, while bending peaks, the bent one; the figures are the same."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = (0.05 * rng.standard_normal((60 * SR, 2))).astype(np.float32)
+    x[::SR] = 0.9  # a click a second: the limiter bends them
+    expected = integrated_loudness(x.astype(np.float64), SR)
+    tracemalloc.start()
+    try:
+        level = integrated_loudness(x, SR)
+        meter = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        y = normalize_loudness(x, SR)
+        normalising = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert level == expected
+    assert meter < 0.5 * x.nbytes  # was 6 x
+    assert normalising < 3.2 * x.nbytes  # was 10 x, its output included
+    assert integrated_loudness(y, SR) == pytest.approx(TARGET_LUFS, abs=0.2)
+    assert true_peak(y) <= CEILING + 1e-6
+    assert y.dtype == np.float32 and not np.shares_memory(x, y)

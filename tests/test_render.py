@@ -561,3 +561,30 @@ def test_a_wav_at_another_rate_is_resampled_to_the_clips(piece, tmp_path) -> Non
         assert rate == 48000 and abs(len(heard) / rate - DURATION) < 0.05
         f, power = welch(heard[:, 0], fs=rate, nperseg=8192)
         assert abs(f[np.argmax(power)] - 1000.0) < 10  # the tone at its pitch: resampled, not relabelled
+
+
+def test_the_delivered_mix_holds_few_copies_of_the_piece_at_once() -> None:
+    """A score's WAV is rendered, peak-normalised and brought to -16 LUFS whole. That work held eleven
+    float32 copies of the piece at its peak (float64 loudness meters and gains, a zeroed buffer beside each
+    render, filtered and scaled copies): 2.5 GB for 10 minutes, 14 GB projected for the hour `compose` allows.
+    It now holds three (the two renders the lead's balance needs, or the mix, its gained copy and the
+    limited one), and the samples are the same to one 16-bit step."""
+    import tracemalloc
+
+    from composer.output.render import delivered_mix
+
+    fs = 22050
+    arc = EmotionArc.constant(40.0, valence=-0.3, arousal=0.7)
+    piece = compose(arc, cuts=[10.0, 20.0, 30.0], duration=40.0, seed=0, source="rules")
+    tracemalloc.start()
+    try:
+        audio = delivered_mix(piece.parts, 40.0, fs=fs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert audio.shape == (40 * fs, 2) and audio.dtype == np.float32
+    assert peak < 3.5 * audio.nbytes  # was 11 x
+    from analysis.media.loudness import integrated_loudness, true_peak
+
+    assert integrated_loudness(audio, fs) == pytest.approx(-16.0, abs=0.3)
+    assert 20 * np.log10(true_peak(audio)) <= -1.0 + 1e-3

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from analysis.errors import MediaError, ParameterError
-from analysis.filters import sosfilt
+from analysis.filters import sosfilt_stretches, streamed_window_sums
 
 #: Integrated loudness everything is normalised to (the common streaming/web level).
 TARGET_LUFS = -16.0
@@ -99,17 +99,17 @@ def integrated_loudness(audio: np.ndarray, sr: int, *, channels_first: bool = Fa
     """
     if sr <= 0:
         raise ParameterError(f"`sr` must be positive (received {sr})")
-    x = _frames(audio, channels_first)
+    x = _frames(audio, channels_first, None)  # float64 a stretch at a time: an hour of stereo is 2.5 GB a copy
     n = x.shape[0]
     if n < int(_BLOCK_S * sr) + 1 or not np.any(x):
         return -math.inf
-    y = sosfilt(_k_weighting(sr), x)
     step = _BLOCK_S * (1 - _OVERLAP)
     blocks = np.arange(int(np.round((n / sr - _BLOCK_S) / step)) + 1)
     lo = (_BLOCK_S * blocks * (1 - _OVERLAP) * sr).astype(int)
     hi = np.minimum((_BLOCK_S * (blocks * (1 - _OVERLAP) + 1) * sr).astype(int), n)
-    energy = np.concatenate([np.zeros((1, y.shape[1])), np.cumsum(np.square(y), axis=0)])
-    power = ((energy[hi] - energy[lo]) / (_BLOCK_S * sr)).sum(axis=1)  # mean square per block, channels summed
+    # the K-weighted signal's energy per block, its running sum carried from stretch to stretch (the same sums)
+    energy = streamed_window_sums((np.square(y) for y in sosfilt_stretches(_k_weighting(sr), x)), lo, hi)
+    power = (energy / (_BLOCK_S * sr)).sum(axis=1)  # mean square per block, channels summed
     with np.errstate(divide="ignore"):
         level = -0.691 + 10 * np.log10(power)
     loud = level >= _ABSOLUTE_GATE
@@ -257,18 +257,26 @@ def _normalized(audio: np.ndarray, sr: int, target: float, channels_first: bool)
     """:func:`normalize_loudness` and the loudness before and after (each measured once)."""
     if not -70.0 <= target <= 0.0:
         raise ParameterError(f"`target` must be within -70 and 0 LUFS (received {target})")
-    x = _frames(audio, channels_first)
+    a = np.asarray(audio)
+    # float32 is scaled and bent as float32, and the copy made by the first gain is scaled in place after it:
+    # an hour of stereo is 1.3 GB a float32 copy, and float64 copies of every pass made a one-hour score's
+    # render peak at 14 GB
+    x = _frames(a, channels_first, np.float32 if a.dtype == np.float32 else np.float64)
     before = integrated_loudness(x, sr)
     if not math.isfinite(before):
         return np.asarray(audio, dtype=np.float32), before, before
-    y, level, peak = x, before, true_peak(x)  # a gain scales the true peak: it is measured again only when bent
+    y, level, peak = None, before, true_peak(x)  # a gain scales the true peak: it is measured again only when bent
     for _ in range(_PASSES):  # limiting takes loudness away with the peaks: measure and go again
         gain = 10 ** ((target - level) / 20)
-        y, peak = _limited(y * gain, CEILING, peak * gain)
+        if y is None:
+            y = x * gain  # the caller's audio stays as it was
+        else:
+            y *= gain
+        y, peak = _limited(y, CEILING, peak * gain)
         level = integrated_loudness(y, sr)
         if not math.isfinite(level) or abs(level - target) < 0.2:
             break
-    y = y.astype(np.float32)
+    y = y.astype(np.float32, copy=False)
     if np.asarray(audio).ndim == 1:
         return y[:, 0], before, level
     return (y.T if channels_first else y), before, level
