@@ -76,7 +76,13 @@ def read_arc_file(path: Path) -> ArcInput:
     part = data["arc"] if "arc" in data and "times" not in data else data
     if not isinstance(part, dict):
         raise ParameterError(f"`--arc` field 'arc' must be an object (received {_what(part)})")
-    fields = {k: numbers(k, part.get(k)) for k in ("times", "valence", "arousal")}
+    missing = [k for k in ("times", "valence", "arousal") if k not in part]
+    if missing:  # {"t": ..., "v": ..., "a": ...} was "field 'times' must be a list of numbers (received None)"
+        held = ", ".join(repr(str(k))[:40] for k in list(part)[:8]) + (", ..." if len(part) > 8 else "")
+        names = ", ".join(repr(k) for k in missing[:-1]) + (" or " if len(missing) > 1 else "") + repr(missing[-1])
+        raise ParameterError(f"`--arc` has no {names} (an arc holds times, valence and arousal; this one holds "
+                             f"{held or 'no field at all'})")
+    fields = {k: numbers(k, part[k]) for k in ("times", "valence", "arousal")}
     if len({len(v) for v in fields.values()}) != 1 or not fields["times"]:
         raise ParameterError("`--arc` times, valence and arousal must be equally long and not empty (received "
                              + ", ".join(f"{len(v)}" for v in fields.values()) + ")")

@@ -104,6 +104,11 @@ ARCS = {
     "a string duration": ('{"arc": {"times": [0.25], "valence": [0], "arousal": [0]}, "duration": "ten"}',
                           "'duration' must be a positive number"),
     "not JSON": ("{times: 1}", "is not valid JSON"),
+    "other names for the fields": ('{"t": [0.25], "v": [0], "a": [0]}',
+                                   "has no 'times', 'valence' or 'arousal' (an arc holds times, valence and arousal; "
+                                   "this one holds 't', 'v', 'a')"),
+    "no arousal": ('{"arc": {"times": [0.25], "valence": [0]}, "duration": 2}',
+                   "has no 'arousal' (an arc holds times, valence and arousal; this one holds 'times', 'valence')"),
     "an empty file": ("", "arc.json: is empty (0 bytes): not an arc file"),
 }
 
