@@ -156,6 +156,22 @@ def test_compose_says_what_an_arc_or_its_cuts_cannot_mean(capsys, tmp_path):
     assert "warning: 2 cuts at or past the end (6 s) left out: 8 s, 20 s" in said.err and "1 cut" in said.out
 
 
+def test_compose_an_arc_longer_than_an_hour_says_how_to_score_its_start(capsys, tmp_path):
+    """A three-hour arc was "`duration` must be at most one hour (received 10799.949999999999 s)": a duration
+    the user never gave, and no way out. It names the arc's length and --duration, which composes its start."""
+    long = tmp_path / "film.json"
+    times = [0.25 + 0.5 * i for i in range(6 * 3600)]
+    long.write_text(json.dumps({"times": times, "valence": [0.1] * len(times), "arousal": [0.2] * len(times)}))
+    out = ["--no-audio", "--out", str(tmp_path / "out"), "--no-progress"]
+    line = _one_sentence(capsys, ["compose", "--arc", str(long), *out])
+    assert line.endswith("film.json runs 10800 s and a composed score is at most 3600 s (one hour): "
+                         "give --duration to score its start")
+    assert "`duration` must be at most 3600 s, one hour (received 5000 s)" in _one_sentence(
+        capsys, ["compose", "--arc", str(long), "--duration", "5000", *out])
+    assert main(["compose", "--arc", str(long), "--duration", "8", *out]) == 0
+    assert "composed 8.0 s" in capsys.readouterr().out
+
+
 def test_a_plot_name_and_a_missing_folder_are_refused_before_any_work(capsys, tmp_path):
     with pytest.raises(SystemExit) as stop:  # the parser says it, before the clip is even looked at
         main(["analyze", str(tmp_path / "clip.mp4"), "--plot", str(tmp_path / "arc.txt")])

@@ -200,6 +200,21 @@ def test_bad_arc() -> None:
         compose(EmotionArc.from_va(np.zeros(0), np.zeros(0), np.zeros(0)))
 
 
+def test_an_arc_that_gives_no_usable_length_says_to_give_duration() -> None:
+    """A one-point arc was "`duration` must be positive (received 0.0)" and a three-hour one "`duration` must be
+    at most one hour (received 10799.949999999999 s)": of a duration the caller never gave. Both say to give it,
+    and with it the start of the long arc is composed."""
+    with pytest.raises(ParameterError, match=r"^a one-point arc has no length of its own: give `duration`$"):
+        compose(EmotionArc.from_va([0.25], [0.1], [0.2]), source="rules")
+    film = _flat(0.2, 0.1, 3 * 3600.0)
+    with pytest.raises(ParameterError, match=r"^the arc runs 10800 s and a composed piece is at most 3600 s \(one "
+                       r"hour\): give `duration` to compose its start$"):
+        compose(film, source="rules")
+    with pytest.raises(ParameterError, match=r"^`duration` must be at most 3600 s, one hour \(received 4000 s\)$"):
+        compose(film, duration=4000, source="rules")
+    assert compose(film, duration=8.0, source="rules").duration == 8.0
+
+
 def test_energy_shifts_tempo_and_texture() -> None:
     arc = _flat(0.2, 0.0, 16.0)
     low = compose(arc, energy=-0.8, source="rules")

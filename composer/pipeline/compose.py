@@ -162,11 +162,16 @@ def compose(
         raise ParameterError("`arc` is empty (received an arc with no time steps)")
     if duration is not None and not is_number(duration):
         raise ParameterError(f"`duration` must be a number of seconds (received {duration!r})")
+    if duration is None and len(arc) < 2:  # its duration is 0: "`duration` must be positive (received 0.0)"
+        raise ParameterError("a one-point arc has no length of its own: give `duration`")
     dur = float(arc.duration if duration is None else duration)
     if not np.isfinite(dur) or dur <= 0:
         raise ParameterError(f"`duration` must be positive (received {dur if duration is None else duration})")
+    if dur > MAX_DURATION and duration is None:  # "(received 10799.949999999999 s)", of a duration never given
+        raise ParameterError(f"the arc runs {dur:.0f} s and a composed piece is at most {MAX_DURATION:.0f} s (one "
+                             "hour): give `duration` to compose its start")
     if dur > MAX_DURATION:
-        raise ParameterError(f"`duration` must be at most one hour (received {dur} s)")
+        raise ParameterError(f"`duration` must be at most {MAX_DURATION:.0f} s, one hour (received {dur:g} s)")
     seed = check_seed(seed)
     sty = get_style(style)
     program = sty.lead if instrument is None else resolve_instrument(instrument)

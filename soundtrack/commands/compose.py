@@ -96,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
         stem = safe_stem(args.clip.stem)
     if duration is None and len(arc) < 2:
         raise ParameterError("a one-point arc has no length of its own: give --duration")
+    if duration is None and args.arc is not None:
+        from composer.pipeline.compose import MAX_DURATION
+
+        if arc.duration > MAX_DURATION:  # was "`duration` must be at most one hour (received 10799.949999999999 s)"
+            raise ParameterError(f"{args.arc.name} runs {arc.duration:.0f} s and a composed score is at most "
+                                 f"{MAX_DURATION:.0f} s (one hour): give --duration to score its start")
     end = duration if duration is not None else arc.duration
     late = [c for c in cuts or () if c >= end]
     if late:
