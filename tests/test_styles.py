@@ -81,6 +81,21 @@ def test_bad_instrument_is_named(bad) -> None:
         resolve_instrument(bad)
 
 
+@pytest.mark.parametrize("blank", ["", "  ", "-", "()"])
+def test_a_blank_instrument_is_refused_not_read_as_a_piano(blank) -> None:
+    """`--instrument ""` (an empty form field or shell variable) matched every GM name and led with a piano,
+    "-" with a Honky-tonk Piano; the page reads an empty choice as the style's own lead, so the library says
+    what to give instead of picking one."""
+    from analysis.arc import EmotionArc
+    from composer import compose
+
+    with pytest.raises(ParameterError, match=r"^`instrument` must name a General MIDI instrument .* leave it out "
+                       r"for the style's own lead \(received "):
+        resolve_instrument(blank)
+    with pytest.raises(ParameterError, match="instrument"):
+        compose(EmotionArc.constant(4.0, 0.2, 0.1), duration=4.0, instrument=blank, source="rules")
+
+
 def test_bad_style_is_named() -> None:
     with pytest.raises(ParameterError, match="polka"):
         get_style("polka")

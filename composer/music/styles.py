@@ -278,6 +278,9 @@ def resolve_instrument(instrument: str | int) -> int:
             raise ParameterError(f"`instrument` program must be within 0 and 127 (received {prog})")
         return prog
     query = str(instrument).strip().lower()
+    if not any(ch.isalnum() for ch in query):  # "" matched every name (a piano) and "-" Honky-tonk Piano
+        raise ParameterError(f"`instrument` must name a General MIDI instrument (violin, sitar) or program 0-127; "
+                             f"leave it out for the style's own lead (received {instrument!r})")
     names = [pretty_midi.program_to_instrument_name(p).lower() for p in range(128)]
     if query in names:
         return names.index(query)
