@@ -9,6 +9,7 @@ parser) is a :class:`ParameterError` naming what was wrong.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from typing import Any
 from analysis.arc import EmotionArc
 from analysis.errors import MediaError, ParameterError
 
+#: Byte-order marks and the text they name (UTF-32's before UTF-16's, which begins it).
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 #: Largest arc file read (an arc of an hour at 0.1 s steps is well under 1 MB).
 MAX_BYTES = 20_000_000
 
@@ -57,10 +61,18 @@ def _load(path: Path) -> Any:
         raise MediaError(path, "is empty (0 bytes): not an arc file")
     if path.stat().st_size > MAX_BYTES:
         raise MediaError(path, f"is larger than {MAX_BYTES // 1_000_000} MB: not an arc file")
+    raw = path.read_bytes()
+    # UTF-8, or the text a byte-order mark names: an arc saved by Notepad as "UTF-8 with BOM", or by Windows
+    # PowerShell's `soundtrack analyze clip.mp4 --json > arc.json` (UTF-16), was "not valid JSON" or "not a text file"
+    codec = next((c for bom, c in _BOMS if raw.startswith(bom)), "utf-8")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = raw.decode(codec)
     except UnicodeDecodeError:
-        raise MediaError(path, "is not a text file (an arc JSON is UTF-8 text)") from None
+        text = "\x00"
+    if "\x00" in text:
+        raise MediaError(path, "is not a text file (an arc JSON is UTF-8 text)")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise ParameterError(f"`--arc` is not valid JSON ({err.msg} at line {err.lineno})") from None
     except RecursionError:

@@ -123,6 +123,26 @@ def test_compose_arc_of_the_wrong_shape(capsys, tmp_path, name):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_compose_reads_an_arc_saved_with_a_byte_order_mark(capsys, tmp_path, encoding):
+    """Notepad's "UTF-8 with BOM" was "`--arc` is not valid JSON (Unexpected UTF-8 BOM ...)", and Windows
+    PowerShell's `soundtrack analyze clip.mp4 --json > arc.json` (UTF-16) "is not a text file": the same
+    arc in any of them composes the same piece as in plain UTF-8. Bytes that are no text are still refused."""
+    text = json.dumps({"times": [0.25, 0.75, 1.25, 1.75], "valence": [0.1, 0.2, 0.3, 0.4],
+                       "arousal": [0, 0.1, 0.2, 0.3]})
+    plain, marked = tmp_path / "plain" / "arc.json", tmp_path / "marked" / "arc.json"
+    for path, enc in ((plain, "utf-8"), (marked, encoding)):
+        path.parent.mkdir()
+        path.write_text(text, encoding=enc)
+        assert main(["compose", "--arc", str(path), "--no-audio", "--out", str(path.parent), "--no-progress"]) == 0
+    assert "composed 2.0 s" in capsys.readouterr().out
+    assert (marked.parent / "arc-score.mid").read_bytes() == (plain.parent / "arc-score.mid").read_bytes()
+    junk = tmp_path / "junk.json"
+    junk.write_bytes(b"\x00\x01\x02 not text \xff")
+    assert "junk.json: is not a text file" in _one_sentence(
+        capsys, ["compose", "--arc", str(junk), "--no-audio", "--out", str(tmp_path / "out")])
+
+
 def test_compose_arc_that_is_a_folder_is_not_said_to_be_missing(capsys, tmp_path):
     folder = tmp_path / "arc.json"
     folder.mkdir()
