@@ -104,6 +104,11 @@ def read_arc_file(path: Path) -> ArcInput:
             raise ParameterError(f"`--arc` {axis} must lie within -1 and 1 (received {outside[0]:g})")
     if min(fields["times"]) < 0:
         raise ParameterError(f"`--arc` times must not be negative (received {min(fields['times']):g})")
+    times = fields["times"]
+    back = next((i for i in range(1, len(times)) if times[i] <= times[i - 1]), None)
+    if back is not None:  # was "does not describe an arc (`times` must be strictly increasing)", of 20,000 points
+        raise ParameterError(f"`--arc` times must rise from each point to the next (item {back} is {times[back]:g}, "
+                             f"after {times[back - 1]:g}): sort the points by time and give each time once")
     emotions = part.get("emotions") or {}
     if not isinstance(emotions, dict):
         raise ParameterError(f"`--arc` field 'emotions' must be an object (received {_what(emotions)})")

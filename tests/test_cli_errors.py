@@ -107,6 +107,11 @@ ARCS = {
     "other names for the fields": ('{"t": [0.25], "v": [0], "a": [0]}',
                                    "has no 'times', 'valence' or 'arousal' (an arc holds times, valence and arousal; "
                                    "this one holds 't', 'v', 'a')"),
+    "unsorted times": ('{"times": [0.25, 0.75, 0.5, 1.0], "valence": [0, 0, 0, 0], "arousal": [0, 0, 0, 0]}',
+                       "`--arc` times must rise from each point to the next (item 2 is 0.5, after 0.75): sort the "
+                       "points by time and give each time once"),
+    "a time given twice": ('{"times": [0.25, 0.75, 0.75], "valence": [0, 0, 0], "arousal": [0, 0, 0]}',
+                           "(item 2 is 0.75, after 0.75)"),
     "no arousal": ('{"arc": {"times": [0.25], "valence": [0]}, "duration": 2}',
                    "has no 'arousal' (an arc holds times, valence and arousal; this one holds 'times', 'valence')"),
     "an empty file": ("", "arc.json: is empty (0 bytes): not an arc file"),
