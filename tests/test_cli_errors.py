@@ -179,6 +179,21 @@ def test_compose_says_what_an_arc_or_its_cuts_cannot_mean(capsys, tmp_path):
     assert main(["compose", "--arc", str(one), "--duration", "6", "--cuts", "1,8,20", *out]) == 0
     said = capsys.readouterr()
     assert "warning: 2 cuts at or past the end (6 s) left out: 8 s, 20 s" in said.err and "1 cut" in said.out
+    assert "its last mood is held" not in said.err  # one point asks for a duration: nothing to warn of
+
+
+def test_compose_warns_when_the_duration_runs_far_past_the_arc(capsys, tmp_path):
+    """An arc of 12 s with --duration 120 (the wrong arc file, or one cut short) held its last mood for 108 s in
+    silence; it is said, and a duration within the arc's last step is not."""
+    arc = tmp_path / "arc.json"
+    times = [0.25 + 0.5 * i for i in range(24)]
+    arc.write_text(json.dumps({"times": times, "valence": [0.3] * 24, "arousal": [0.1] * 24}))
+    out = ["--no-audio", "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main(["compose", "--arc", str(arc), "--duration", "120", *out]) == 0
+    said = capsys.readouterr().err
+    assert "warning: the arc ends at 12 s: its last mood is held from there to the end (120 s)" in said
+    assert main(["compose", "--arc", str(arc), "--duration", "12.5", *out]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_compose_an_arc_longer_than_an_hour_says_how_to_score_its_start(capsys, tmp_path):

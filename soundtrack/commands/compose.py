@@ -103,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"{args.arc.name} runs {arc.duration:.0f} s and a composed score is at most "
                                  f"{MAX_DURATION:.0f} s (one hour): give --duration to score its start")
     end = duration if duration is not None else arc.duration
+    if len(arc) > 1 and end > arc.duration + max(1.0, arc.hop):  # a wrong or short arc file: one mood for long
+        print_warnings("compose", [f"the arc ends at {arc.duration:g} s: its last mood is held from there to "
+                                   f"the end ({end:g} s)"])
     late = [c for c in cuts or () if c >= end]
     if late:
         print_warnings("compose", [f"{counted(len(late), 'cut')} at or past the end ({end:g} s) left out: "
