@@ -182,6 +182,25 @@ def test_compose_says_what_an_arc_or_its_cuts_cannot_mean(capsys, tmp_path):
     assert "its last mood is held" not in said.err  # one point asks for a duration: nothing to warn of
 
 
+def test_compose_says_how_long_an_arc_of_points_from_zero_runs(capsys, tmp_path):
+    """An arc written by hand with times 0, 5, 10 composed 12.5 s for a 10 s clip without a word (the times are
+    the middles of the arc's steps); it is said with the --duration that ends the piece at the last point. An
+    analysis's arc (times from half a step) and one given a duration are not warned of."""
+    points, centres = tmp_path / "points.json", tmp_path / "centres.json"
+    points.write_text(json.dumps({"times": [0, 5, 10], "valence": [0.5] * 3, "arousal": [-0.5] * 3}))
+    centres.write_text(json.dumps({"times": [2.5, 7.5], "valence": [0.5] * 2, "arousal": [-0.5] * 2}))
+    out = ["--no-audio", "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main(["compose", "--arc", str(points), *out]) == 0
+    said = capsys.readouterr()
+    assert ("warning: the arc's times are the middles of its steps, so times 0 to 10 s cover 12.5 s: give "
+            "--duration 10 for a piece that ends at the last point") in said.err
+    assert "composed 12.5 s" in said.out
+    assert main(["compose", "--arc", str(points), "--duration", "10", *out]) == 0
+    assert main(["compose", "--arc", str(centres), *out]) == 0
+    said = capsys.readouterr()
+    assert "warning" not in said.err and "composed 10.0 s" in said.out
+
+
 def test_compose_warns_when_the_duration_runs_far_past_the_arc(capsys, tmp_path):
     """An arc of 12 s with --duration 120 (the wrong arc file, or one cut short) held its last mood for 108 s in
     silence; it is said, and a duration within the arc's last step is not."""

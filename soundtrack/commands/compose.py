@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
         if arc.duration > MAX_DURATION:  # was "`duration` must be at most one hour (received 10799.949999999999 s)"
             raise ParameterError(f"{args.arc.name} runs {arc.duration:.0f} s and a composed score is at most "
                                  f"{MAX_DURATION:.0f} s (one hour): give --duration to score its start")
+    if duration is None and args.arc is not None and len(arc) > 1 and arc.times[0] == 0:
+        # an analysis's times are the middles of its steps (the first at half a step): times from 0 are points
+        # written by hand, and a piece of 0 to 10 s came out 12.5 s long, past the clip it was for
+        print_warnings("compose", [f"the arc's times are the middles of its steps, so times 0 to "
+                                   f"{arc.times[-1]:g} s cover {arc.duration:g} s: give --duration "
+                                   f"{arc.times[-1]:g} for a piece that ends at the last point"])
     end = duration if duration is not None else arc.duration
     if len(arc) > 1 and end > arc.duration + max(1.0, arc.hop):  # a wrong or short arc file: one mood for long
         print_warnings("compose", [f"the arc ends at {arc.duration:g} s: its last mood is held from there to "
