@@ -433,3 +433,24 @@ def test_audio_file_default_codec_follows_suffix(tmp_path: Path, suffix: str) ->
     assert sr == 22050
     assert len(samples) == 3 * 22050
     assert float(np.sqrt(np.mean(samples**2))) > 0.01  # the drone, not silence
+
+
+@pytest.mark.skipif(not _has_encoder("libsvtav1"), reason="this FFmpeg has no SVT-AV1 encoder")
+def test_an_av1_clip_with_mp3_sound_is_played_and_scored_as_it_is(tmp_path: Path) -> None:
+    """PyAV opens AV1 with the libdav1d decoder and MP3 with mp3float; those decoder names were taken for
+    the codecs, so the page made a browser copy of a clip it plays as it is ("video codec libdav1d") and a
+    scored AV1 clip had its picture re-encoded to H.264."""
+    import soundfile
+
+    from analysis.media.mux import mux
+    from analysis.media.proxy import proxy_reason
+
+    clip = make_clip(tmp_path / "clip.mp4", shots=[Shot(10, (90, 90, 90))], codec="libsvtav1", size=(160, 90),
+                     audio="drone", audio_codec="mp3")
+    info = probe(clip)
+    assert (info.video_codec, info.audio_codec) == ("av1", "mp3")
+    assert proxy_reason(clip) is None
+    soundfile.write(tmp_path / "music.wav", np.zeros((44100, 2)), 44100)
+    out = mux(clip, tmp_path / "music.wav", tmp_path / "out.mp4")
+    assert probe(out).video_codec == "av1"
+    assert video_packets(out) == video_packets(clip)  # the picture copied, not re-encoded

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, make_folder
 from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
-from analysis.media.probe import container_duration, main_video, open_media, picture_start
+from analysis.media.probe import codec_name, container_duration, main_video, open_media, picture_start
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _video_facts(path: Path) -> tuple[str, float, float, int]:
         if not container.streams.video:
             raise MediaError(path, "has no video stream to put the soundtrack on")
         video = main_video(container)
-        return video.codec_context.name, container_duration(container), picture_start(container), video.index
+        return codec_name(video), container_duration(container), picture_start(container), video.index
 
 
 def delivery_rate(video: str | Path) -> int:
@@ -112,7 +112,7 @@ def kept_streams(video: str | Path, out: str | Path) -> tuple[list[str], list[st
         extras = [s for s in container.streams if s.type in ("audio", "subtitle")]
         first_audio = container.streams.audio[0].index if container.streams.audio else None
         for stream in extras:
-            name = stream.codec_context.name if stream.codec_context else "unknown"
+            name = codec_name(stream)
             if stream.type == "audio" and stream.index != first_audio:
                 copy = matroska or name in MP4_AUDIO
                 args += ["-map", f"0:{stream.index}", f"-c:a:{n_audio}", "copy" if copy else "aac",

@@ -97,6 +97,14 @@ def container_duration(container: av.container.InputContainer) -> float:
     return max(0.0, max(durations, default=0.0))
 
 
+def codec_name(stream: av.stream.Stream) -> str:
+    """FFmpeg's name of ``stream``'s codec ("av1", "mp3"), the name containers and players go by; not the
+    name of the decoder PyAV opened for it ("libdav1d", "mp3float"), which made an AV1 clip's picture
+    look foreign to MP4 and get re-encoded to H.264 when scored."""
+    ctx = stream.codec_context
+    return ctx.codec.canonical_name if ctx is not None else "unknown"
+
+
 #: Codecs of still pictures: a stream of one of them is a cover or a thumbnail beside the clip's video.
 _STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "tiff", "webp", "jpeg2000"})
 
@@ -108,7 +116,7 @@ def main_video(container: av.container.InputContainer) -> av.VideoStream:
     def rank(s: av.VideoStream) -> tuple[bool, bool, int, int]:
         attached = bool(s.disposition & av.stream.Disposition.attached_pic)
         area = int(s.codec_context.width or 0) * int(s.codec_context.height or 0)
-        return attached, s.codec_context.name in _STILL_CODECS, -area, s.index
+        return attached, codec_name(s) in _STILL_CODECS, -area, s.index
 
     return min(container.streams.video, key=rank)
 
@@ -154,9 +162,9 @@ def read_info(path: Path, container: av.container.InputContainer, *, max_pixels:
         width=w,
         height=h,
         fps=float(rate) if rate else 0.0,
-        video_codec=v.codec_context.name,
+        video_codec=codec_name(v),
         frame_count=int(v.frames or 0),
-        audio_codec=a.codec_context.name if a is not None else None,
+        audio_codec=codec_name(a) if a is not None else None,
         sample_rate=int(a.codec_context.sample_rate or 0) if a is not None else 0,
         container=container.format.name,
     )
