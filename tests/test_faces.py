@@ -118,6 +118,19 @@ def test_no_face_means_zero_confidence_not_neutral() -> None:
     assert np.all(arc.features["faces"] == 0)
 
 
+
+def test_a_clip_a_few_pixels_tall_is_analysed_without_faces(tmp_path: Path) -> None:
+    """A 1000x2 strip scales to under one pixel for the face detector: OpenCV's resize assertion ended the
+    whole analysis ("(-215:Assertion failed) !dsize.empty()"); no face fits, so the source finds none."""
+    from mediagen import Shot, make_clip
+
+    from analysis import analyze_video
+
+    shots = [Shot(25, (200, 60, 50), motion=0.5), Shot(25, (40, 90, 180), motion=0.2)]
+    clip = analyze_video(make_clip(tmp_path / "strip.mp4", shots=shots, size=(1000, 2)), sources=("visual", "faces"))
+    assert clip.duration == pytest.approx(2.0)
+    assert "faces" in clip.sources_off and "visual" in clip.sources_used
+
 def test_bad_input(fx: FaceExpression, tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="not found"):
         fx.read_image(tmp_path / "nope.jpg")

@@ -211,8 +211,8 @@ class FaceExpression:
             min_size, max_size = (28, 28), (58, 58)
         else:
             scale = (width or self.detect_width) / grey.shape[1]
-        if grey.size == 0:
-            return []
+        if round(grey.shape[0] * scale) < min_size[1] or round(grey.shape[1] * scale) < min_size[0]:
+            return []  # no face fits: a strip (a 1000x2 clip) scales to under the smallest face, or to nothing
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=interpolation)
         boxes, neighbours = self._cascade.detectMultiScale2(
