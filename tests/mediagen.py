@@ -13,7 +13,7 @@ construction. Import it from any test (pytest puts ``tests/`` on ``sys.path``)::
 API: :class:`Shot`, :class:`KnownClip`, :func:`make_clip`, :func:`make_audio_file`, :func:`cut_frames`,
 :func:`tone`, :func:`drone`, :func:`percussion`, :func:`corrupt_copy`, :func:`sideways_copy`,
 :func:`boxed_copy`, :func:`grainy_copy`, :func:`strobed_copy`, :class:`Take`, :func:`make_takes`,
-:func:`take_cut_frames`, :func:`textured_scene`, :func:`handheld`, :func:`flashed_copy`,
+:func:`take_cut_frames`, :func:`textured_scene`, :func:`handheld`, :func:`flashed_copy`, :func:`held_copy`,
 :func:`video_packets`.
 """
 
@@ -508,4 +508,30 @@ def flashed_copy(src: str | Path, dst: str | Path, *, at: Sequence[int], length:
                 left -= 1
             b.mux(out.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         b.mux(out.encode(None))
+    return Path(dst)
+
+
+def held_copy(src: str | Path, dst: str | Path, *, hold: dict[int, float], audio: AudioSpec = "none") -> Path:
+    """Copy ``src``'s picture (H.264) with variable frame rate, as a screen recording or a slideshow stores a
+    still: frame ``i`` of ``hold`` is written once and stays on screen ``hold[i]`` seconds, every later frame
+    that much later. ``audio`` (as in :func:`make_clip`) runs over the whole new length."""
+    tb = Fraction(1, 1000)
+    with av.open(str(src)) as a:
+        vs = a.streams.video[0]
+        period = 1.0 / float(vs.average_rate)
+        frames = [f.to_ndarray(format="rgb24") for f in a.decode(vs)]
+    times = np.cumsum([0.0] + [hold.get(i, period) for i in range(len(frames) - 1)])
+    samples = _audio_samples(audio, float(times[-1]) + period, 44100)
+    with av.open(str(dst), mode="w") as b:
+        out = b.add_stream("libx264", rate=round(1.0 / period))
+        out.width, out.height = frames[0].shape[1], frames[0].shape[0]
+        out.pix_fmt, out.options, out.codec_context.time_base = "yuv420p", {"preset": "ultrafast"}, tb
+        astream = _add_audio_stream(b, "aac", 44100)[0] if samples is not None else None
+        for img, t in zip(frames, times, strict=True):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), tb
+            b.mux(out.encode(frame))
+        b.mux(out.encode(None))
+        if astream is not None and samples is not None:
+            _encode_audio(b, astream, samples, 44100)
     return Path(dst)

@@ -15,6 +15,7 @@ from mediagen import (
     flashed_copy,
     grainy_copy,
     handheld,
+    held_copy,
     make_clip,
     make_takes,
     strobed_copy,
@@ -115,6 +116,15 @@ def test_min_shot_is_seconds_converted_per_frame_rate() -> None:
     assert [min_shot_frames(fps) for fps in (1, 5, 24, 25, 60)] == [1, 2, 6, 7, 15]
     with pytest.raises(ParameterError, match="min_shot"):
         CutDetector(fps=25, min_shot=0)
+
+
+def test_a_picture_held_for_seconds_in_a_variable_frame_rate_clip_is_a_shot(tmp_path: Path) -> None:
+    """A screen recording or a slideshow stores a still picture once and shows it for seconds. The detector
+    saw it as one frame between two cuts, a flash: the cut out of it was lost (and neither cut was found when
+    the two shots either side looked alike). Both cuts are found at the times players show them."""
+    shots = [Shot(25, (200, 60, 50), motion=0.5), Shot(1, (40, 90, 180)), Shot(25, (60, 200, 60), motion=0.8)]
+    clip = held_copy(make_clip(tmp_path / "cfr.mp4", shots=shots), tmp_path / "held.mp4", hold={25: 4.0})
+    assert list(detect_cuts(clip)) == pytest.approx([1.0, 5.0], abs=0.01)
 
 
 def test_a_flash_is_no_cut_and_a_cut_after_it_is(tmp_path: Path) -> None:

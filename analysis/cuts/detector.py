@@ -35,6 +35,9 @@ _BY_BRIGHTNESS = frozenset({"threshold"})
 #: Shortest shot that gets its own cut, in seconds: a chord per shot stops making sense
 #: much below a quarter second (an eighth note at 120 BPM). Converted to frames per clip.
 MIN_SHOT = 0.25
+#: Frame periods a frame may stay on screen before it is fed again as a held picture (:meth:`CutDetector.feed`):
+#: a dropped frame or two in a phone clip is not a hold.
+HELD = 3
 #: A frame whose mean HSV value (0..255) is below this is black: hue and saturation of
 #: near-black pixels are noise, so a fade's last step to pure black scores like a hard cut.
 BLACK = 12.0
@@ -234,6 +237,7 @@ class CutDetector:
         self._candidates: list[int] = []  # candidates that passed the checks
         self._done = False
         self._leveller = _Leveller()
+        self._last: np.ndarray | None = None  # the latest frame fed, shown until the next one
 
     def _timecode(self, index: int):
         from scenedetect import FrameTimecode
@@ -241,7 +245,22 @@ class CutDetector:
         return FrameTimecode(index, fps=self._fps)
 
     def feed(self, index: int, time: float, frame_bgr: np.ndarray) -> None:
-        """Process frame ``index`` (0-based, consecutive) shown at ``time`` seconds."""
+        """Process frame ``index`` (0-based, consecutive) shown at ``time`` seconds.
+
+        A frame held on screen for longer than :data:`HELD` frames (a screen recording or a slideshow
+        stores a still picture once, with variable frame rate) is fed again, a frame period apart, as a
+        player keeps showing it (at most as many times as the checks look back), so a shot held for
+        seconds is seen as a shot and not as a one-frame flash between two cuts."""
+        if self._times and self._last is not None:
+            held = min(round((time - self._times[-1]) * self._fps) - 1, self._thumbs.maxlen or 0)
+            if held >= HELD:
+                for _ in range(held):
+                    self._feed(self._times[-1] + 1.0 / self._fps, self._last)
+        self._last = frame_bgr
+        self._feed(time, frame_bgr)
+
+    def _feed(self, time: float, frame_bgr: np.ndarray) -> None:
+        index = len(self._times)
         thumb = _hsv_thumb(frame_bgr)
         self._times.append(time)
         self._brightness.append(float(thumb[..., 2].mean()))
