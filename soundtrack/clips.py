@@ -3,7 +3,7 @@ passes before analysis.
 
 :func:`probe_video` measures a clip from its packets, not from its container header: a
 file whose header claims 10 s but holds 20 minutes is stopped once the packets pass the
-limit, and a still image posing as a video (one frame) is refused.
+limit, and a still image posing as a video (one frame, no sound to hold it on screen) is refused.
 """
 
 from __future__ import annotations
@@ -98,7 +98,25 @@ def probe_video(path: Path, *, max_duration: float | None = None, max_pixels: in
 
 
 def _packet_duration(path: Path, container: Any, stream: Any, max_duration: float | None) -> float:
-    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    """Seconds of ``stream`` counted from its packets. A single picture with sound (a cover, a slide under
+    a voice-over) is shown while its sound plays, as analysis reads it: its sound's packets are counted."""
+    from analysis.media.decode import MIN_HELD
+
+    frames, seconds = _packet_seconds(path, container, stream, max_duration)
+    if frames < 2 and container.streams.audio:
+        container.seek(0)
+        seconds = max(seconds, _packet_seconds(path, container, container.streams.audio[0], max_duration)[1])
+    if frames < 2 and seconds < MIN_HELD:
+        raise MediaError(path.name, "has no video stream with more than one frame (is it a still image?)")
+    return seconds
+
+
+def _packet_seconds(path: Path, container: Any, stream: Any, max_duration: float | None) -> tuple[int, float]:
+    """``(packets, seconds)`` of ``stream``; :class:`MediaError` once they pass ``max_duration``."""
+    if stream.type == "audio":  # packets a second, where they carry no times
+        rate = float(stream.codec_context.sample_rate or 44100) / float(stream.codec_context.frame_size or 1024)
+    else:
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
     frames, first, last = 0, None, 0.0
     for packet in container.demux(stream):
         if packet.size == 0:  # the flush packet at the end
@@ -112,9 +130,7 @@ def _packet_duration(path: Path, container: Any, stream: Any, max_duration: floa
         if max_duration is not None and seconds > max_duration:
             raise MediaError(path.name, f"lasts more than {max_duration:.0f} s, the longest clip this server takes: "
                                         "trim it and upload it again")  # counted from packets: a header may lie
-    if frames < 2:
-        raise MediaError(path.name, "has no video stream with more than one frame (is it a still image?)")
-    return max(last - (first or 0.0), frames / rate)
+    return frames, max(last - (first or 0.0), frames / rate)
 
 
 def read_subtitle_upload(upload: object, folder: Path) -> Subtitles:

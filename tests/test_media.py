@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from mediagen import Shot, corrupt_copy, make_audio_file, make_clip, video_packets
+from mediagen import Shot, corrupt_copy, drone, make_audio_file, make_clip, video_packets
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.decode import MediaWarning, decode, decode_audio, decode_report
@@ -454,3 +454,29 @@ def test_an_av1_clip_with_mp3_sound_is_played_and_scored_as_it_is(tmp_path: Path
     out = mux(clip, tmp_path / "music.wav", tmp_path / "out.mp4")
     assert probe(out).video_codec == "av1"
     assert video_packets(out) == video_packets(clip)  # the picture copied, not re-encoded
+
+
+def test_one_picture_with_sound_is_the_picture_held_while_the_sound_plays(tmp_path: Path) -> None:
+    """A cover or a slide under a voice-over, as ``ffmpeg -i cover.png -i talk.wav`` writes it, stores the
+    picture once; players show it while the sound plays. It was refused as "a still image"; now it lasts
+    as long as its sound, and soundtrack score gives it music that long. A picture without sound is refused."""
+    import soundfile
+
+    from analysis import analyze_video
+    from analysis.media.mux import mux
+    from soundtrack.clips import probe_video
+
+    clip = make_clip(tmp_path / "cover.mp4", shots=[Shot(1, (200, 60, 50))], audio=drone(3.0))
+    assert probe(clip).frame_count == 1
+    result = analyze_video(clip, sources=("visual", "audio"))
+    assert result.duration == pytest.approx(3.0, abs=0.05)
+    assert result.arc.times[-1] == pytest.approx(2.75, abs=0.26) and result.cuts == ()
+    assert probe_video(clip, max_duration=60.0) == pytest.approx(3.0, abs=0.05)  # the page takes it too
+    soundfile.write(tmp_path / "music.wav", np.zeros((3 * 44100, 2)), 44100)
+    with av.open(str(mux(clip, tmp_path / "music.wav", tmp_path / "scored.mp4"))) as c:
+        assert c.duration / 1e6 == pytest.approx(3.0, abs=0.05) and len(c.streams.video) == 1
+    silent = make_clip(tmp_path / "photo.mp4", shots=[Shot(1, (200, 60, 50))])
+    with pytest.raises(MediaError, match="no video stream with more than one frame"):
+        analyze_video(silent, sources=("visual",))
+    with pytest.raises(MediaError, match="no video stream with more than one frame"):
+        probe_video(silent, max_duration=60.0)

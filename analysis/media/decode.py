@@ -50,6 +50,9 @@ PACKET_ERRORS = (av.error.FFmpegError, ValueError)
 #: Audio missing for more than 1/this of a second (a late start, lost packets) is filled with silence,
 #: so the sound stays on the picture's clock; shorter jitter of the timestamps is left alone.
 GAP_FRACTION = 20
+#: Seconds of sound a clip of a single picture needs to be read as that picture held while the sound plays
+#: (a cover or a slide under a voice-over); a picture with less, or none, is a still image, not a clip.
+MIN_HELD = 1.0
 
 
 class MediaWarning(UserWarning):
@@ -402,12 +405,15 @@ class _Pass:
         path, info, opts = self.path, self.info, self.opts
         if self.n_video == 0:
             raise MediaError(path, "contains no decodable video frames (empty, corrupt or truncated)")
-        if self.n_video == 1:
-            raise MediaError(path, "has no video stream with more than one frame (a still image is not a clip)")
         audio = self._samples()
-        notes, skipped = self._notes(audio)
         frame_dt = 1.0 / self.fps
         video_end = self.last_t + frame_dt
+        if self.n_video == 1:  # a picture with sound (a cover, a slide under a voice-over) is shown while it plays
+            heard = 0.0 if audio is None else audio.size / opts.audio_rate
+            if heard < max(2 * frame_dt, MIN_HELD):
+                raise MediaError(path, "has no video stream with more than one frame (a still image is not a clip)")
+            video_end = min(heard, info.duration) if info.duration > 0 else heard  # not the codec's padding
+        notes, skipped = self._notes(audio)
         # The video's own announced length where its header counts frames: a clip whose sound runs on past
         # the picture announces the longer length, and is not truncated.
         announced = info.frame_count / info.fps if info.frame_count > 0 and info.fps > 0 else info.duration
