@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from mediagen import Shot, corrupt_copy, drone, make_audio_file, make_clip, video_packets
+from mediagen import Shot, corrupt_copy, drone, held_copy, make_audio_file, make_clip, video_packets
 
 from analysis.errors import MediaError, ParameterError
 from analysis.media.decode import MediaWarning, decode, decode_audio, decode_report
@@ -480,3 +480,19 @@ def test_one_picture_with_sound_is_the_picture_held_while_the_sound_plays(tmp_pa
         analyze_video(silent, sources=("visual",))
     with pytest.raises(MediaError, match="no video stream with more than one frame"):
         probe_video(silent, max_duration=60.0)
+
+
+def test_the_page_measures_a_held_picture_with_b_frames_at_its_length(tmp_path: Path) -> None:
+    """With B-frames a packet's length runs to the next packet in decoding order, so the one before a picture
+    held for 4 s carried the hold as well: the page counted a 6 s screen recording as 9.04 s (and refused
+    one under its length limit). The length is the last frame shown plus its own length."""
+    import subprocess
+
+    from soundtrack.clips import probe_video
+
+    shots = [Shot(25, (200, 60, 50), motion=0.5), Shot(1, (40, 90, 180)), Shot(25, (60, 200, 60), motion=0.8)]
+    held = held_copy(make_clip(tmp_path / "cfr.mp4", shots=shots), tmp_path / "held.mp4", hold={25: 4.0})
+    b_frames = tmp_path / "b-frames.mp4"  # x264's default preset reorders frames (ultrafast does not)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(held), "-c:v", "libx264", "-fps_mode", "passthrough",
+                    str(b_frames)], check=True)
+    assert probe_video(b_frames, max_duration=8.0) == pytest.approx(6.0, abs=0.05)
