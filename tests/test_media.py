@@ -496,3 +496,13 @@ def test_the_page_measures_a_held_picture_with_b_frames_at_its_length(tmp_path: 
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(held), "-c:v", "libx264", "-fps_mode", "passthrough",
                     str(b_frames)], check=True)
     assert probe_video(b_frames, max_duration=8.0) == pytest.approx(6.0, abs=0.05)
+
+
+def test_a_held_picture_does_not_lengthen_the_last_frame(tmp_path: Path) -> None:
+    """The last frame lasted one period of the clip's average rate, which a picture held for 4 s lowers
+    (51 frames in 6 s): the clip read 6.08 s, and its score ran past the picture. It lasts a frame period."""
+    from analysis import analyze_video
+
+    shots = [Shot(25, (200, 60, 50), motion=0.5), Shot(1, (40, 90, 180)), Shot(25, (60, 200, 60), motion=0.8)]
+    held = held_copy(make_clip(tmp_path / "cfr.mp4", shots=shots), tmp_path / "held.mp4", hold={25: 4.0})
+    assert analyze_video(held, sources=("visual",)).duration == pytest.approx(6.0, abs=0.005)

@@ -219,6 +219,7 @@ class _Pass:
         self.trim = 0  # samples still to drop: the audio stream starts before the picture
         self.n_video = 0
         self.last_t = -1.0
+        self.last_gap: float | None = None  # seconds between the last two frames
         self.last_packet_t: float | None = None  # latest video packet time, where video is not decoded
         self.next_sample = 0.0
         self.next_report = 0.0
@@ -296,6 +297,8 @@ class _Pass:
         if t <= self.last_t:  # missing or repeated timestamps: fall back to frame counting
             t = self.last_t + 1.0 / self.fps
         self._check_limit(t)
+        if self.n_video:
+            self.last_gap = t - self.last_t
         self.last_t = t
         opts = self.opts
         small = None
@@ -407,7 +410,9 @@ class _Pass:
             raise MediaError(path, "contains no decodable video frames (empty, corrupt or truncated)")
         audio = self._samples()
         frame_dt = 1.0 / self.fps
-        video_end = self.last_t + frame_dt
+        # the last frame lasts a frame period: the one before it, where the average rate of a variable-rate clip
+        # (a screen recording that holds still pictures) would make it last longer than the frames do
+        video_end = self.last_t + min(frame_dt, self.last_gap or frame_dt)
         if self.n_video == 1:  # a picture with sound (a cover, a slide under a voice-over) is shown while it plays
             heard = 0.0 if audio is None else audio.size / opts.audio_rate
             if heard < max(2 * frame_dt, MIN_HELD):
