@@ -131,6 +131,24 @@ def test_a_clip_a_few_pixels_tall_is_analysed_without_faces(tmp_path: Path) -> N
     assert clip.duration == pytest.approx(2.0)
     assert "faces" in clip.sources_off and "visual" in clip.sources_used
 
+
+def test_a_strip_of_picture_is_searched_at_a_bounded_size() -> None:
+    """Detection scales a frame to 320 wide: a 2x1000 strip became 320x160000 pixels (800 MB to analyse a
+    6 s clip). A frame is searched at most about four squares of that width; a portrait frame as before."""
+    searched: list[tuple[int, ...]] = []
+
+    class Recording:
+        def detectMultiScale2(self, image, **kw):  # OpenCV's name
+            searched.append(image.shape)
+            return (), ()
+
+    fx = FaceExpression()
+    fx._cascade = Recording()
+    fx.detect(np.full((1000, 2), 128, np.uint8))
+    fx.detect(np.full((284, 160), 128, np.uint8))
+    assert searched[0][0] * searched[0][1] <= 4.1 * fx.detect_width**2
+    assert searched[1] == (568, 320)
+
 def test_bad_input(fx: FaceExpression, tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="not found"):
         fx.read_image(tmp_path / "nope.jpg")

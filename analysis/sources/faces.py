@@ -39,6 +39,8 @@ from analysis.sources.base import MediaStreams, SourceArc
 #: The model's output classes, in its order, under this project's emotion names.
 FACE_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 _INPUT = 64
+#: The largest picture the detector searches, in squares of its width (a portrait 9:16 frame is 1.8).
+SEARCH_AREA = 4.0
 _MODEL_LOCK = threading.Lock()
 _XNNPACK_NOTICE = re.compile(r"INFO: Created TensorFlow Lite XNNPACK delegate")
 
@@ -210,7 +212,10 @@ class FaceExpression:
             scale = 40.0 / max(bw, 1)  # the followed face becomes ~40 px: a handful of scales to try
             min_size, max_size = (28, 28), (58, 58)
         else:
-            scale = (width or self.detect_width) / grey.shape[1]
+            target = width or self.detect_width
+            # the picture searched is ``target`` wide, and at most SEARCH_AREA squares of that size: a strip
+            # (1x1000) scaled to 320 wide was 320x160000 pixels, 800 MB for a 6 s clip
+            scale = min(target / grey.shape[1], target * (SEARCH_AREA / grey.size) ** 0.5)
         if round(grey.shape[0] * scale) < min_size[1] or round(grey.shape[1] * scale) < min_size[0]:
             return []  # no face fits: a strip (a 1000x2 clip) scales to under the smallest face, or to nothing
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
