@@ -494,3 +494,41 @@ def test_composing_again_logs_no_earlier_run_warning(service, clip, caplog):
     for out in (first, again):
         assert all(p.is_file() and p.stat().st_size > 0 for p in (out.midi, out.wav, out.video, out.stems))
     assert "<movement-title>Score for clip</movement-title>" in again.musicxml.read_text()
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--cleanup-hours", "inf"], "`--cleanup-hours` must be a number of hours (received inf)"),
+    (["--max-upload-mb", "inf"], "`--max-upload-mb` must be at most 1e+06 (received inf)"),
+    (["--max-upload-mb", "1e300"], "`--max-upload-mb` must be at most 1e+06 (received 1e+300)"),
+    (["--visitors-per-address", "0"], "`--visitors-per-address` must be at least 1 (received 0)"),
+])
+def test_serve_refuses_limits_the_server_cannot_take_before_loading(monkeypatch, tmp_path, capsys, flags, said):
+    """Each was taken, the models loaded, and then the server stopped: "unexpected OverflowError: cannot convert
+    float infinity to integer" (Gradio keeps the upload limit in bytes and the cleanup age in whole seconds);
+    the visitors' flag was named `visitors_per_address`. Now each is refused first, naming its flag."""
+    import app
+    import matching
+    from soundtrack.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append(config))
+    matching.Library(tmp_path / "l.db")
+    assert main(["serve", "--library", str(tmp_path / "l.db"), "--port", "7999", *flags]) == 2
+    assert said in capsys.readouterr().err
+    assert calls == []
+
+
+def test_serve_refuses_a_work_dir_that_is_a_file(monkeypatch, tmp_path, capsys):
+    import app
+    import matching
+    from soundtrack.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append(config))
+    matching.Library(tmp_path / "l.db")
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["serve", "--library", str(tmp_path / "l.db"), "--port", "7999",
+                 "--work-dir", str(tmp_path / "notes.txt")]) == 2
+    assert "`--work-dir` must be a folder this server can write" in capsys.readouterr().err
+    assert calls == [] and (tmp_path / "notes.txt").read_text() == "mine"
+

@@ -8,11 +8,14 @@ source gets the ``--share-lan`` defaults: visitors cannot add tracks unless ``--
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 NAME = "serve"
 HELP = "serve the web page: upload a clip, see its arc, hear and rate matching tracks, compose"
 ORDER = 70
+#: The largest `--max-upload-mb` taken: a terabyte (Gradio holds the limit in bytes as a 64-bit number).
+MOST_UPLOAD_MB = 1_000_000.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", metavar="DB", default=None,
@@ -73,8 +76,15 @@ def run(args: argparse.Namespace) -> int:
                         ("--cleanup-hours", args.cleanup_hours)):
         if not value > 0:
             raise ParameterError(f"`{flag}` must be positive (received {value:g})")
+    # Gradio takes both as whole numbers (bytes, seconds): "inf" stopped the server after its models had loaded
+    if not args.max_upload_mb <= MOST_UPLOAD_MB:
+        raise ParameterError(f"`--max-upload-mb` must be at most {MOST_UPLOAD_MB:g} (received {args.max_upload_mb:g})")
+    if not math.isfinite(args.cleanup_hours):
+        raise ParameterError(f"`--cleanup-hours` must be a number of hours (received {args.cleanup_hours:g})")
     if not 1 <= args.k <= 100:
         raise ParameterError(f"`-k` must be within 1 and 100 (received {args.k})")
+    if args.visitors_per_address < 1:
+        raise ParameterError(f"`--visitors-per-address` must be at least 1 (received {args.visitors_per_address})")
     if args.library is not None:
         from soundtrack.argtypes import check_library
 
@@ -83,6 +93,12 @@ def run(args: argparse.Namespace) -> int:
     for root in args.index_root:
         if not root.is_dir():
             raise ParameterError(f"`--index-root` must be an existing folder (received {str(root)!r})")
+    if args.work_dir is not None:  # a file or an unwritable place: said now, not as a bare OSError
+        try:
+            (args.work_dir / "sessions").mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ParameterError(f"`--work-dir` must be a folder this server can write (received "
+                                 f"{str(args.work_dir)!r}: {err.strerror})") from None
     config = AppConfig(
         library=args.library,
         work_dir=args.work_dir,
