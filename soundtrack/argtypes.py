@@ -44,6 +44,25 @@ def check_library(library: str) -> None:
 
     if "://" not in library and not Path(library).is_file():
         raise MediaError(library, "library database not found (`soundtrack index DIR --library FILE` makes one)")
+    others = [] if "://" in library else _tables_without_tracks(Path(library))
+    if others:  # opening it would have written the library's tables into another program's database
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise MediaError(library, f"is a database of something else, not a music library (its tables: {shown}; "
+                                  "`soundtrack index DIR --library FILE` makes a library in a file of its own)")
+
+
+def _tables_without_tracks(path: Path) -> list[str]:
+    """The tables of the SQLite file ``path`` when it has some and no ``tracks`` table (read without writing
+    anything); [] for a library, a file with no tables yet, or a file that is not SQLite (the library says so)."""
+    import contextlib
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+            names = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    except sqlite3.Error:
+        return []
+    return [] if "tracks" in names else names
 
 
 def add_clip_sound(parser: argparse.ArgumentParser) -> None:

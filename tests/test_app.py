@@ -532,3 +532,23 @@ def test_serve_refuses_a_work_dir_that_is_a_file(monkeypatch, tmp_path, capsys):
     assert "`--work-dir` must be a folder this server can write" in capsys.readouterr().err
     assert calls == [] and (tmp_path / "notes.txt").read_text() == "mine"
 
+
+def test_serve_refuses_another_programs_database_and_leaves_it_as_it_was(monkeypatch, tmp_path, capsys):
+    """An SQLite file of something else given as --library was served as an empty library, and the library's
+    nine tables were written into it; now it is refused, naming its tables, and nothing is written."""
+    import sqlite3
+
+    import app
+    from soundtrack.cli import main
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda config, *, host, port: calls.append(config))
+    other = tmp_path / "notes.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    assert main(["serve", "--library", str(other), "--port", "7999"]) == 2
+    assert "notes.db: is a database of something else, not a music library (its tables: notes;" \
+        in capsys.readouterr().err
+    with sqlite3.connect(other) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["notes"]
+    assert calls == []
