@@ -264,6 +264,12 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
         note = "" if video is None else gr.update()
         return ("", None, None, no_list, "", None, "", "", None, "", note, *gone, "")
 
+    def no_pick(session, video):  # the new clip's track box reads "(none)", unless its list came first
+        # (a quick analysis on a busy server ended before this step: the list showed with "(none)" picked)
+        if session is not None and (session.is_view(video) or session.lists(video)):
+            return gr.update()
+        return gr.update(value=NO_TRACK)
+
     @_guard(lambda msg: (gr.update(), gr.update(), msg))
     def on_upload(session, video, progress=gr.Progress()):  # noqa: B008  # a clip the browser cannot play:
         session = service.ensure_session(session)  # a small copy to look at in its place, its making shown
@@ -290,9 +296,8 @@ def _wire_new_clip(gr: Any, service: SoundtrackService, c: dict[str, Any]) -> No
                       [c["error"], c["plot"], c["table"], c["choice"], c["summary"], c["preview"], c["feedback_note"],
                        c["preview_error"], c["rating"], c["compose_note"], c["clip_note"], c["composed"],
                        c["downloads"], c["alone"], c["ranked_note"]]
-                      ).then(lambda s, v: gr.update() if s is not None and s.is_view(v) else gr.update(value=NO_TRACK),
-                             [c["session"], c["video"]], c["choice"])  # after the choices, or the page would keep
-    # showing the last pick
+                      ).then(no_pick, [c["session"], c["video"]], c["choice"])  # after the choices, or the page
+    # would keep showing the last pick
     c["video"].upload(on_upload, [c["session"], c["video"]], [c["session"], c["video"], c["clip_note"]],
                       trigger_mode="always_last").then(None, None, None, js=DISMISS_JS)
 

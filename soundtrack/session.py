@@ -191,6 +191,10 @@ class Session:
         clip = safe_stem(Path(self.name).stem, fallback="clip")
         return f"{clip}-{track}{'-alone' if found[2] else ''}{found[3]}"
 
+    def lists(self, video: str | Path | None) -> bool:
+        """Whether the list this session holds was made for ``video`` (the upload, or a look-only copy of it)."""
+        return bool(self.matches) and video is not None and self.source == self.original(video)
+
     def is_view(self, video: str | Path | None) -> bool:
         """Whether ``video`` is a look-only copy this session showed in its upload's place."""
         return video is not None and Path(video).name in self.views
