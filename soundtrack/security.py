@@ -313,6 +313,19 @@ class IdIssueLimit:
                 self._issued = {a: t for a, t in self._issued.items() if t and t[-1] > now - self.window_s}
 
 
+#: What the page says when asked to act with no id: its load was given none (IdIssueLimit refused one).
+NO_ID = ("this page has no anonymous id yet, and the lists of tracks it shows are kept under one: reload the page "
+         "(when the line at the top says this address has had its new ids for the hour, reload it later)")
+
+
+def page_user(signer: Any, token: object) -> str:
+    """The user id inside a page's ``token`` (``IdentitySigner.verify``); a page given no id hears
+    :data:`NO_ID` ("`user_id` is not an id issued by this server (received a NoneType)" gave no way on)."""
+    if token is None:
+        raise ParameterError(NO_ID)
+    return signer.verify(token)
+
+
 def client_address(request: Any) -> str | None:
     """The client host of a Gradio request (``"unknown"`` when it has none); None for no request at all
     (a call from this process, which issues ids uncounted)."""

@@ -248,7 +248,7 @@ def test_the_server_issues_signed_ids_and_refuses_others(lib_path, tmp_path, bri
     assert _service(lib_path, tmp_path).user_of(token) == uid  # the key survives a restart
     other = IdentitySigner(b"another server's key, 32 bytes..").sign("victim")
     forged = ["victim", f"{uid}x.{token.rsplit('.', 1)[1]}", "victim." + "0" * 32, other, {"id": "victim"},
-              ["victim"], None, 7, "", "." * 200]
+              ["victim"], 7, "", "." * 200]
     session = service.new_session()
     before = service.feedback.counts()["recommendations"]
     for bad in forged:
@@ -257,6 +257,25 @@ def test_the_server_issues_signed_ids_and_refuses_others(lib_path, tmp_path, bri
         token2, uid2 = service.identify(bad)  # the page replaces it with a fresh id
         assert uid2 != "victim" and service.user_of(token2) == uid2
     assert service.feedback.counts()["recommendations"] == before  # nothing was logged
+
+
+def test_a_page_given_no_id_is_told_what_to_do(lib_path, tmp_path, bright_clip):
+    """Past the per-address limit a page loads with no id; its Analyse then said "`user_id` is not an id issued
+    by this server (received a NoneType)". Now it says, in words, to reload (later, past the limit)."""
+    from soundtrack.security import IdIssueLimit
+
+    service = _service(lib_path, tmp_path)
+    service.id_limit = IdIssueLimit(limit=1)
+    service.identify(None, client="203.0.113.9")
+    with pytest.raises(ParameterError, match="new ids"):  # the next page's load: the line at its top
+        service.identify(None, client="203.0.113.9")
+    session = service.new_session()
+    before = service.feedback.counts()["recommendations"]
+    for act in (lambda: service.analyse(session, bright_clip.path, user=None),
+                lambda: service.export_my_data(session, None), lambda: service.delete_my_data(None)):
+        with pytest.raises(ParameterError, match=r"^this page has no anonymous id yet, .*: reload the page"):
+            act()
+    assert service.feedback.counts()["recommendations"] == before
 
 
 def test_one_address_cannot_mint_ids_without_end(lib_path, tmp_path):
