@@ -28,7 +28,7 @@ from soundtrack.argtypes import safe_stem
 from soundtrack.clips import not_a_clip, not_subtitles, too_big
 from soundtrack.page.assets import CLEAR_ERRORS_JS, CSS, DISMISS_JS, REFUSED_JS, SKIP_JS, upload_guard_js
 from soundtrack.page.live import build_live_tab
-from soundtrack.security import client_address, private_copy, public_message
+from soundtrack.security import client_address, private_copy, public_message, start_lines
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
 from soundtrack.session import (
     CATALOGUE_HEADERS,
@@ -572,11 +572,17 @@ def serve(
         server_port=port,
         max_file_size=cfg.max_upload_bytes,  # bytes, decimal MB as the service counts them
         allowed_paths=[],  # nothing by path: handlers publish copies (see _publish)
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         show_error=True,
         css=CSS,  # Gradio 6 takes page CSS at launch
         app_kwargs={"middleware": [_queue_share(cfg.visitors_per_address)]},  # a few heavy requests per visitor
+        share=False,  # never a public tunnel, whatever $GRADIO_SHARE says (SECURITY.md)
+        quiet=True,  # its lines named 0.0.0.0 as a URL and advised share=True: start_lines says where instead
     )
+    for line in start_lines(host, port, allow_uploads=cfg.allow_uploads):
+        print(line, flush=True)
+    if block:
+        demo.block_thread()
     return demo
 
 

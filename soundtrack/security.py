@@ -173,6 +173,40 @@ def address(host: str | None = None, port: int | None = None, *, share_lan: bool
     return (host or os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"), port
 
 
+def start_lines(host: str, port: int, *, allow_uploads: bool, lan: str | None = None) -> list[str]:
+    """What ``soundtrack serve`` prints once the page answers: where to open it and, off the loopback, who can
+    reach it (Gradio printed "Running on local URL:  http://0.0.0.0:7860", an address no browser opens, and
+    "To create a public link, set `share=True` in `launch()`"). ``lan``: this machine's address on its
+    network (default :func:`lan_address`)."""
+    def url(name: str) -> str:
+        return f"http://[{name}]:{port}/" if ":" in name else f"http://{name}:{port}/"
+
+    if host in LOOPBACK:
+        return [f"The page: {url(host)} (this machine only; `--share-lan` lets other machines connect)"]
+    if host in ("0.0.0.0", "::"):
+        lan = lan or lan_address()
+        lines = [f"The page: {url('127.0.0.1')} on this machine; other machines open "
+                 + (url(lan) if lan else f"this machine's network address, port {port}")]
+    else:
+        lines = [f"The page: {url(host)}"]
+    return [*lines, f"Anyone who can reach port {port} can use it: there is no login and no encryption "
+                    "(SECURITY.md says what to set first). Visitors "
+                    + ("can add tracks to the library (`--allow-uploads`)." if allow_uploads else
+                       "cannot add tracks to the library (`--allow-uploads` lets them).")]
+
+
+def lan_address() -> str | None:
+    """This machine's address on its network: the one it would send from (nothing is sent); None offline."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: the route is looked up, no packet leaves
+            return str(probe.getsockname()[0])
+        except OSError:
+            return None
+
+
 #: Heavy requests (analyse, compose, preview, add tracks...) one client address may have queued or running:
 #: room for a page's own burst (an upload fires three events, then Analyse) while others' analyses run.
 PER_CLIENT = 6

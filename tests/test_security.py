@@ -230,6 +230,56 @@ def test_the_upload_limit_is_one_number_of_bytes_and_its_message_never_contradic
     assert launched["max_file_size"] == 5_000_000
 
 
+def test_serve_says_where_to_open_the_page_and_opens_no_public_link(monkeypatch, capsys):
+    """With --share-lan the server printed Gradio's "Running on local URL:  http://0.0.0.0:7860" (no browser
+    opens that) and "To create a public link, set `share=True` in `launch()`", and said nothing of who could
+    reach it; $GRADIO_SHARE=true asked Gradio for a public tunnel. Now it names the addresses to open, says
+    that anyone reaching the port can use the page, and never opens a public link."""
+    import socket
+    import urllib.request
+
+    import gradio as gr
+
+    import app
+
+    class Quiet:
+        def __init__(self, config, **_kw):
+            pass
+
+        def warm_up(self):
+            return 0.0
+
+        def cleanup(self):
+            pass
+
+        def start_sweeper(self):
+            pass
+
+    def page(_service):
+        with gr.Blocks() as demo:
+            gr.Markdown("a page")
+        return demo
+
+    monkeypatch.setattr(app, "SoundtrackService", Quiet)
+    monkeypatch.setattr(app, "build_ui", page)
+    monkeypatch.setenv("GRADIO_SHARE", "true")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.serve(AppConfig(allow_uploads=False), host="0.0.0.0", port=port, block=False)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+            assert resp.status == 200
+        assert demo.share is False
+    finally:
+        demo.close()
+    out = capsys.readouterr().out
+    assert f"The page: http://127.0.0.1:{port}/ on this machine; other machines open http://" in out
+    assert f"Anyone who can reach port {port} can use it: there is no login" in out
+    assert "Visitors cannot add tracks to the library (`--allow-uploads` lets them)." in out
+    assert "0.0.0.0" not in out and "share=True" not in out
+
+
 def test_uploads_can_be_switched_off(lib_path, tmp_path):
     service = _service(lib_path, tmp_path, allow_uploads=False)
     upload = write_midi(tmp_path / "x.mid", pitches=[60], tempo=100, velocity=80, program=0)
