@@ -28,6 +28,7 @@ from soundtrack.argtypes import safe_stem
 from soundtrack.clips import not_a_clip, not_subtitles, too_big
 from soundtrack.page.assets import CLEAR_ERRORS_JS, CSS, DISMISS_JS, REFUSED_JS, SKIP_JS, upload_guard_js
 from soundtrack.page.live import build_live_tab
+from soundtrack.page.visits import sweeper
 from soundtrack.security import client_address, private_copy, public_message, start_lines
 from soundtrack.service import TABLE_HEADERS, SoundtrackService
 from soundtrack.session import (
@@ -575,7 +576,8 @@ def serve(
         prevent_thread_lock=True,
         show_error=True,
         css=CSS,  # Gradio 6 takes page CSS at launch
-        app_kwargs={"middleware": [_queue_share(cfg.visitors_per_address)]},  # a few heavy requests per visitor
+        app_kwargs={"middleware": [_queue_share(cfg.visitors_per_address)],  # a few heavy requests per visitor
+                    "lifespan": sweeper(cfg.cleanup_age_s)},  # Gradio's state of visits that are over goes
         share=False,  # never a public tunnel, whatever $GRADIO_SHARE says (SECURITY.md)
         quiet=True,  # its lines named 0.0.0.0 as a URL and advised share=True: start_lines says where instead
     )

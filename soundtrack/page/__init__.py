@@ -1,2 +1,3 @@
 """The web page's parts beside its wiring in ``app.py``: the CSS and JavaScript the browser runs
-(:mod:`.assets`) and the Live tab (:mod:`.live`)."""
+(:mod:`.assets`), the Live tab (:mod:`.live`), and forgetting the page state of visits that are over
+(:mod:`.visits`)."""
