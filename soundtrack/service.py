@@ -546,7 +546,7 @@ class SoundtrackService:
                               speech=clip.speech_regions, duck_db=duck_db, title=results.score_title(name),
                               credit=PRODUCT, progress=lambda f, m: report(0.3 + 0.65 * f, m))
         report(0.97, "packing the stems")
-        stems = zip_stems(files, folder / f"{stem}-stems.zip")
+        stems = zip_stems(files, folder / f"{stem}-stems.zip", move=True)  # the page offers the zip alone
         report(1.0, "done")
         session.same_clip(clip)
         return ComposeView(video=files["mp4"], midi=files["mid"], musicxml=files.get("musicxml"), wav=files["wav"],

@@ -158,7 +158,11 @@ def test_compose_titles_the_musicxml_and_zips_the_stems(service, clip):
     assert "Soundtrack composer" in xml and "Music21 Fragment" not in xml
     with zipfile.ZipFile(out.stems) as z:
         names = z.namelist()
+        assert z.testzip() is None and all(z.getinfo(n).file_size > 44 for n in names)  # each a WAV with sound
     assert len(names) >= 2 and all(n.endswith(".wav") for n in names)
+    # each stem once, in the zip the page offers: the session's folder held them twice (a folder beside the zip)
+    assert sorted(p.name for p in session.folder.rglob("*.wav") if p.parent != session.folder) == []
+    assert not out.stems.with_name(out.stems.stem).exists()
     fractions = [f for f, _ in stages]
     assert fractions == sorted(fractions) and len(set(fractions)) >= 5 and fractions[-1] == 1.0
     assert any("rendering the audio" in m for _, m in stages)

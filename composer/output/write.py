@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterator, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 from analysis.errors import MediaError, ParameterError, SoundtrackError, make_folder
@@ -288,9 +288,10 @@ def _write_one(piece: Composition, fmt: str, folder: Path, stem: str, soundfont:
     return {f"stem{i}": p for i, p in enumerate(stems, 1)}
 
 
-def zip_stems(files: dict[str, Path], out: Path) -> Path | None:
+def zip_stems(files: dict[str, Path], out: Path, *, move: bool = False) -> Path | None:
     """``out``, a zip of the stems among ``files`` (what :func:`write_outputs` returned); None when it wrote
-    none (they were left out)."""
+    none (they were left out). ``move``: the parts and their folder are removed once zipped (the page offers
+    only the zip: a composed score's folder held every stem twice, 4.2 MB beside a 3.6 MB zip for 4 s)."""
     import zipfile
 
     parts = [p for k, p in files.items() if k.startswith("stem")]
@@ -299,4 +300,8 @@ def zip_stems(files: dict[str, Path], out: Path) -> Path | None:
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for part in parts:
             z.write(part, arcname=part.name)
+    for part in parts if move else ():
+        part.unlink(missing_ok=True)
+        with suppress(OSError):  # a folder holding anything else stays
+            part.parent.rmdir()
     return out
