@@ -571,3 +571,28 @@ def test_a_trial_whose_lead_plays_nothing_leaves_the_other_parts_as_they_are() -
     style = get_style("cinematic")
     mix = measure_mix(BarPlanner(style, NoLead(), style.lead, 0), _channels(style, style.lead), soundfont_path(None))
     assert mix.bed_volume == DEFAULT_VOLUME, mix
+
+
+@pytest.mark.parametrize(("start", "target"), [((0.1, 0.0), (-0.3, 0.0)), ((0.5, -0.6), (-0.6, 0.8))])
+def test_sending_the_same_target_every_frame_plays_as_sending_it_once(start, target) -> None:
+    """A game loop sends its target every frame. A fall in valence (0.1 -> -0.3) is planned as 'tense' for the
+    bar it lands in, and the check read the target alone as 'dark': each repeat replanned from the next beat
+    (104 times in 2 s at 50 frames a second) and a held note was struck again (59 notes -> 60). An update in
+    a bar's last beat replanned the next bar at each repeat (14 times). Repeats of one target now change
+    nothing: the audio and the MIDI are those of a single update."""
+
+    def play(every_frame: bool) -> tuple[np.ndarray, list]:
+        live = LiveComposer(seed=0, valence=start[0], arousal=start[1], sample_rate=SR)
+        out = [live.render_next(0.02) for _ in range(150)]
+        live.update(*target)
+        for _ in range(250):
+            if every_frame:
+                live.update(*target)
+            out.append(live.render_next(0.02))
+        notes = sorted((n.start, n.end, n.pitch) for i in live.midi_so_far().instruments for n in i.notes)
+        live.close()
+        return np.concatenate(out), notes
+
+    (once, once_notes), (repeated, repeated_notes) = play(False), play(True)
+    assert repeated_notes == once_notes
+    assert np.array_equal(repeated, once)

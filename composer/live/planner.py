@@ -79,6 +79,13 @@ def choose_mood(valence: float, previous: str | None, fallen: bool) -> str:
     return previous if previous in ("bright", "dark") else ("bright" if valence >= 0 else "dark")
 
 
+def bar_mood(state: HarmonicState, valence: float) -> str:
+    """The mood of a bar planned for ``valence`` after ``state`` (a fall of more than 0.3 into negative ground
+    is heard as tense)."""
+    prev = state.chord.mood if state.chord else None
+    return choose_mood(valence, prev, valence - state.valence < -0.3)
+
+
 def chord_every(arousal: float, style: Style) -> int:
     """Harmonic rhythm in beats: 8 calm, 4 in between, 2 intense."""
     a = arousal + style.texture_bias * 0.5
@@ -134,7 +141,7 @@ class BarPlanner:
                 beat: float) -> tuple[list[ChordSpan], HarmonicState]:
         every = chord_every(arousal, self.style)
         prev = state.chord
-        mood = choose_mood(valence, prev.mood if prev else None, valence - state.valence < -0.3)
+        mood = bar_mood(state, valence)
         spans: list[ChordSpan] = []
         held, slot = state.held_beats, state.slot
         for k in range(0, BEATS_PER_BAR, min(every, BEATS_PER_BAR)):

@@ -27,7 +27,7 @@ from analysis.media.loudness import StreamLimiter
 from analysis.media.synth import soundfont_path
 from composer.live.balance import session_mix
 from composer.live.engine import Channel, LiveSynth
-from composer.live.planner import Bar, BarPlanner, HarmonicState, choose_mood
+from composer.live.planner import Bar, BarPlanner, HarmonicState, bar_mood
 from composer.music.arranger import Part
 from composer.music.harmony import HarmonyPlan
 from composer.music.notes import Note, NoteSource
@@ -154,11 +154,13 @@ class LiveComposer:
             self._target = target
             now = self.time
             current = next((p for p in self._bars if p.start <= now < p.end), None)
-            ahead = [p for p in self._bars if p.end > now]
-            if current is None or not any(self._differs(p.target, target, p.bar) for p in ahead):
+            if current is None:
                 return
             beat = current.bar.duration / 4
             turn = current.start + math.ceil((now - current.start) / beat - 1e-9) * beat
+            # only what would be replanned counts: a bar that ends at the turn plays on as planned
+            if not any(self._differs(p, target) for p in self._bars if p.end > turn + 1e-9):
+                return
             self._withdraw(turn)
             if self._bars and self._bars[-1] is current and turn < current.end - 1e-9:
                 self._bars.pop()  # replan the rest of this bar from the next beat
@@ -227,11 +229,14 @@ class LiveComposer:
         self._synth.output_gain = mix.gain
 
     @staticmethod
-    def _differs(planned: tuple[float, float], target: tuple[float, float], bar: Bar) -> bool:
+    def _differs(placed: _Placed, target: tuple[float, float]) -> bool:
+        """Whether ``target`` would plan ``placed`` noticeably differently: by ``TURN_THRESHOLD`` on an axis, or in
+        another mood from the same state (the same target sent again never differs: it replanned the bar at
+        each call, 50 times a second from a game loop, and struck held notes again)."""
+        planned = placed.target
         if max(abs(planned[0] - target[0]), abs(planned[1] - target[1])) >= TURN_THRESHOLD:
             return True
-        mood = bar.chords[-1].mood if bar.chords else None
-        return choose_mood(target[0], mood, False) != mood
+        return bar_mood(placed.state_before, target[0]) != bar_mood(placed.state_before, planned[0])
 
     def _withdraw(self, turn: float) -> None:
         """Drop what is planned from ``turn`` on: notes, bars starting then or later, tempo and chord entries."""
