@@ -25,7 +25,7 @@ import pretty_midi
 from analysis.errors import ParameterError, check_seed
 from analysis.media.loudness import StreamLimiter
 from analysis.media.synth import soundfont_path
-from composer.live.balance import session_mix
+from composer.live.balance import LevelGlide, Mix, session_mix
 from composer.live.engine import Channel, LiveSynth
 from composer.live.planner import Bar, BarPlanner, HarmonicState, bar_mood
 from composer.music.arranger import Part
@@ -119,7 +119,8 @@ class LiveComposer:
         self._role_of = {c.role: i for i, c in enumerate(channels)}
         font = soundfont_path(soundfont)
         self._synth = LiveSynth(channels, soundfont=font, sample_rate=self.sample_rate)
-        self._balance(channels, font)
+        self._mix = self._balance(channels, font)
+        self._level = LevelGlide(self.sample_rate)  # the level by arousal, bar by bar (Mix.level_at)
         self._limiter = StreamLimiter(self.sample_rate, 2)  # the level gain may lift peaks past -1 dBTP: bend them
         self._closed = False
         self._lock = threading.RLock()
@@ -180,7 +181,8 @@ class LiveComposer:
             end_s = (self._synth.position + n) / self.sample_rate
             while self._next_start < end_s + LOOKAHEAD_S:
                 self._place(None)
-            audio = self._limiter.process(self._synth.render(n))
+            pos = self._synth.position
+            audio = self._limiter.process(self._synth.render(n) * self._level.gains(pos, n)[:, None])
             while self._bars and self._bars[0].end <= self.time and len(self._bars) > 1:
                 self._bars.popleft()
             return audio
@@ -219,7 +221,7 @@ class LiveComposer:
             synth.close()
 
     # ------------------------------------------------------------------ internals
-    def _balance(self, channels: tuple[Channel, ...], font: Path) -> None:
+    def _balance(self, channels: tuple[Channel, ...], font: Path) -> Mix:
         """The lead over the rest and the level of the style, from a trial (:mod:`composer.live.balance`)."""
         trial = BarPlanner(self.style, self._planner.source, self.instrument, 0)
         key = (repr(self.style), self.instrument, self.source, str(font))  # a Style holds dicts: not hashable
@@ -227,6 +229,7 @@ class LiveComposer:
         for i, ch in enumerate(channels):
             self._synth.set_volume(i, mix.lead_volume if ch.role == "lead" else mix.bed_volume)
         self._synth.output_gain = mix.gain
+        return mix
 
     @staticmethod
     def _differs(placed: _Placed, target: tuple[float, float]) -> bool:
@@ -241,6 +244,7 @@ class LiveComposer:
     def _withdraw(self, turn: float) -> None:
         """Drop what is planned from ``turn`` on: notes, bars starting then or later, tempo and chord entries."""
         self._synth.cut_at(round(turn * self.sample_rate))
+        self._level.cut_at(max(round(turn * self.sample_rate), self._synth.position))
         while self._bars and self._bars[-1].start >= turn - 1e-9:
             dropped = self._bars.pop()
             self._state, self._next_index, self._next_start = dropped.state_before, dropped.bar.index, dropped.start
@@ -262,6 +266,7 @@ class LiveComposer:
             self._tempo.append((start, bpm))
         self._bpm = bpm
         cut = keep_from if keep_from is not None else start
+        self._level.move_to(max(round(cut * self.sample_rate), self._synth.position), self._mix.level_at(aro))
         for c in bar.chords:
             at = max(start + c.start, cut)
             if start + c.end > cut + 1e-9 and not (at == cut and self._chords and self._chords[-1][1] == c.symbol):
