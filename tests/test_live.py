@@ -611,3 +611,46 @@ def test_sending_the_same_target_every_frame_plays_as_sending_it_once(start, tar
     (once, once_notes), (repeated, repeated_notes) = play(False), play(True)
     assert repeated_notes == once_notes
     assert np.array_equal(repeated, once)
+
+
+_CLOSE_WHILE_RENDERING = """
+import threading, time
+from analysis.errors import ParameterError
+from composer.live import LiveComposer
+
+live = LiveComposer(seed=0, valence=-0.6, arousal=0.9, sample_rate=22050)
+started, outcome = threading.Event(), []
+
+def play():
+    try:
+        while True:
+            started.set()
+            live.render_next(20.0)
+    except ParameterError as err:
+        outcome.append(str(err))
+
+thread = threading.Thread(target=play)
+thread.start()
+started.wait()
+time.sleep(0.1)
+live.close()
+thread.join()
+print(outcome[0])
+print(sum(len(i.notes) for i in live.midi_so_far().instruments) > 0)
+"""
+
+
+def test_closing_from_another_thread_while_a_chunk_renders_ends_the_session_cleanly() -> None:
+    """A game that stops its music from the main thread while its audio thread renders: close() deleted the
+    synthesiser under the chunk being rendered and the whole process died (segmentation fault, exit -11).
+    close() now waits for the chunk; the audio thread's next call says the session is closed, and the MIDI
+    played so far is still there."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", _CLOSE_WHILE_RENDERING], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.splitlines() == ["this live session is closed: start another LiveComposer to play on", "True"]

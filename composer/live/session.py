@@ -152,6 +152,7 @@ class LiveComposer:
         self._check_open()
         target = (_check_va("valence", valence), _check_va("arousal", arousal))
         with self._lock:
+            self._check_open()  # close() from another thread may have come in between
             self._target = target
             now = self.time
             current = next((p for p in self._bars if p.start <= now < p.end), None)
@@ -176,6 +177,7 @@ class LiveComposer:
         if not 0 <= float(seconds) <= MAX_CHUNK_S:
             raise ParameterError(f"`seconds` must be within 0 and {MAX_CHUNK_S:.0f} (received {seconds!r})")
         with self._lock:
+            self._check_open()  # close() from another thread may have come in between
             self._requested += float(seconds)  # chunk lengths add up exactly: no drift from rounding
             n = max(0, round(self._requested * self.sample_rate) - self._synth.position)
             end_s = (self._synth.position + n) / self.sample_rate
@@ -207,9 +209,13 @@ class LiveComposer:
         return build_midi(tuple(parts), summary)
 
     def close(self) -> None:
-        """Release the synthesiser (also done when the object is collected). Nothing more can be played."""
-        self._closed = True
-        self._synth.close()
+        """Release the synthesiser (also done when the object is collected). Nothing more can be played.
+
+        From another thread, it waits for a chunk being rendered to finish (it deleted the synthesiser under
+        it, and the process died of a segmentation fault)."""
+        with self._lock:
+            self._closed = True
+            self._synth.close()
 
     def _check_open(self) -> None:
         if self._closed:
