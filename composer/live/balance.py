@@ -190,10 +190,14 @@ class LevelGlide:
         keep = int(np.searchsorted(self._at, sample, side="left"))
         self._at, self._gain = [*self._at[:keep], sample], [*self._gain[:keep], held]
 
-    def gains(self, position: int, n: int) -> np.ndarray:
-        """float32 gains of frames ``position`` .. ``position + n`` (breakpoints before them are let go)."""
+    def apply(self, audio: np.ndarray, position: int) -> np.ndarray:
+        """``audio`` (frames from ``position`` on) times the level, in place (breakpoints before it are let go)."""
         keep = max(0, int(np.searchsorted(self._at, position, side="right")) - 1)
         self._at, self._gain = self._at[keep:], self._gain[keep:]
         if not self._at:
-            return np.ones(n, np.float32)
-        return np.interp(np.arange(position, position + n), self._at, self._gain).astype(np.float32)
+            return audio
+        gliding = min(len(audio), max(0, self._at[-1] - position))  # frames before the last breakpoint
+        if gliding:
+            audio[:gliding] *= np.interp(np.arange(position, position + gliding), self._at, self._gain)[:, None]
+        audio[gliding:] *= np.float32(self._gain[-1])
+        return audio

@@ -184,7 +184,7 @@ class LiveComposer:
             while self._next_start < end_s + LOOKAHEAD_S:
                 self._place(None)
             pos = self._synth.position
-            audio = self._limiter.process(self._synth.render(n) * self._level.gains(pos, n)[:, None])
+            audio = self._limiter.process(self._level.apply(self._synth.render(n), pos))
             while self._bars and self._bars[0].end <= self.time and len(self._bars) > 1:
                 self._bars.popleft()
             return audio
