@@ -654,3 +654,33 @@ def test_closing_from_another_thread_while_a_chunk_renders_ends_the_session_clea
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert done.stdout.splitlines() == ["this live session is closed: start another LiveComposer to play on", "True"]
+
+
+def test_a_valence_that_jitters_across_a_mood_border_does_not_replan_every_frame() -> None:
+    """A sensor's valence at -0.5 +- 0.02 every frame crossed the dark/tense border back and forth, and each
+    crossing replanned the bar from the next beat: in 10 s, 11 chords where a steady -0.5 plays 5, and 85 notes
+    where it plays 63 (held notes struck again at each beat). A move within the turn threshold now turns the
+    music at once only 0.05 past the border, else at the next bar; a clear crossing still turns within a beat."""
+
+    def play(jitter: float) -> tuple[int, int]:
+        live = LiveComposer(seed=0, valence=-0.5, arousal=0.0, sample_rate=SR)
+        rng = np.random.default_rng(0)
+        for _ in range(500):
+            live.update(float(-0.5 + jitter * rng.uniform(-1, 1)), 0.0)
+            live.render_next(0.02)
+        notes = sum(len(i.notes) for i in live.midi_so_far().instruments)
+        chords = len(live.chords_so_far)
+        live.close()
+        return chords, notes
+
+    (steady_chords, steady_notes), (chords, notes) = play(0.0), play(0.02)
+    assert chords <= steady_chords + 1, (chords, steady_chords)
+    assert notes <= 1.1 * steady_notes, (notes, steady_notes)
+
+    live = LiveComposer(seed=0, valence=-0.45, arousal=0.0, sample_rate=SR)
+    live.render_next(3.1)
+    t = live.time
+    live.update(-0.56, 0.0)  # 0.11: under the turn threshold, 0.06 past the border
+    live.render_next(2.0)
+    bpm = live.midi_so_far().get_tempo_changes()[1][0]
+    assert next(when for when, _, mood in live.chords_so_far if mood == "tense") - t <= 60.0 / bpm + 1e-6

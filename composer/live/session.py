@@ -36,6 +36,7 @@ from composer.music.styles import Style, get_style, resolve_instrument
 from composer.output.piece import build_midi
 
 TURN_THRESHOLD = 0.2  # change of valence or arousal that replans from the next beat
+MOOD_MARGIN = 0.05  # a smaller move across a mood's border replans from the next beat only this far past it
 LOOKAHEAD_S = 0.5  # music is planned at least this far past the end of each chunk
 MAX_CHUNK_S = 600.0
 ROLES = ("lead", "pad", "bass", "arpeggio", "counter", "ostinato", "brass")
@@ -240,12 +241,15 @@ class LiveComposer:
     @staticmethod
     def _differs(placed: _Placed, target: tuple[float, float]) -> bool:
         """Whether ``target`` would plan ``placed`` noticeably differently: by ``TURN_THRESHOLD`` on an axis, or in
-        another mood from the same state (the same target sent again never differs: it replanned the bar at
-        each call, 50 times a second from a game loop, and struck held notes again)."""
-        planned = placed.target
+        another mood from the same state, by ``MOOD_MARGIN`` past its border (the same target sent again never
+        differs: it replanned the bar at each call, 50 times a second from a game loop, and struck held notes
+        again; nor does a valence that jitters across a border: -0.5 +- 0.02 replanned 25 times a second)."""
+        planned, state = placed.target, placed.state_before
         if max(abs(planned[0] - target[0]), abs(planned[1] - target[1])) >= TURN_THRESHOLD:
             return True
-        return bar_mood(placed.state_before, target[0]) != bar_mood(placed.state_before, planned[0])
+        mood = bar_mood(state, planned[0])
+        back = math.copysign(MOOD_MARGIN, planned[0] - target[0])  # the target moved back toward the plan
+        return bar_mood(state, target[0]) != mood and bar_mood(state, target[0] + back) != mood
 
     def _withdraw(self, turn: float) -> None:
         """Drop what is planned from ``turn`` on: notes, bars starting then or later, tempo and chord entries."""
