@@ -684,3 +684,20 @@ def test_a_valence_that_jitters_across_a_mood_border_does_not_replan_every_frame
     live.render_next(2.0)
     bpm = live.midi_so_far().get_tempo_changes()[1][0]
     assert next(when for when, _, mood in live.chords_so_far if mood == "tense") - t <= 60.0 / bpm + 1e-6
+
+
+def test_midi_so_far_ends_where_the_music_played_so_far_ends() -> None:
+    """The tempo of the bar planned ahead went into midi_so_far(): while the tempo glided (calm -> tense), the
+    MIDI carried a tempo change past the last note and ended late (0.34 s here; 30.11 s after 30.0 s played
+    in another session), so a DAW showed a tempo the music never reached. Only the tempo of what was played
+    is written now."""
+    live = LiveComposer(seed=2, valence=0.5, arousal=-0.8, sample_rate=SR)
+    live.render_next(4.0)
+    live.update(-0.6, 0.9)
+    late = []
+    for _ in range(20):
+        live.render_next(0.5)
+        pm = live.midi_so_far()
+        late.append(max(pm.get_end_time(), *pm.get_tempo_changes()[0]) - live.time)
+    assert len(live.midi_so_far().get_tempo_changes()[0]) > 2  # the tempo glided
+    assert max(late) < 1e-6, late

@@ -197,7 +197,8 @@ class LiveComposer:
             rows = [(rec.role[i], rec.start[i], rec.end[i], rec.pitch[i], rec.velocity[i]) for i in range(len(rec))]
             rows += self._synth.sounding_notes()
             now = max(self.time, 1e-3)
-            tempo = tuple(self._tempo) or ((0.0, self._bpm or 120.0),)
+            # the tempo of bars planned ahead is not played yet (it put a tempo change past the last note)
+            tempo = tuple(t for t in self._tempo if t[0] < now) or ((0.0, self._bpm or 120.0),)
         parts = []
         for i, ch in enumerate(self._synth.channels):
             notes = tuple(Note(s, max(e, s + 1e-3), p, v) for r, s, e, p, v in rows if r == i)
