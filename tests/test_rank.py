@@ -202,3 +202,42 @@ def test_k_and_candidates_take_numpy_integers_but_not_bools(library: tuple[Catal
             rank(clip, cat, k=bad)
     with pytest.raises(ParameterError, match=r"`candidates` must be a positive integer \(received False\)"):
         rank(clip, cat, k=2, candidates=False)
+
+
+def _waves(rng: np.random.Generator, n: int, hop: float = HOP) -> np.ndarray:
+    """``(n, 2)`` slow sums of sines (periods of 1-10 min): a long track's moods, inside [-1, 1]."""
+    t = np.arange(n) * hop
+    out = np.zeros((n, 2))
+    for c in range(2):
+        for period in rng.uniform(60, 600, 3):
+            out[:, c] += 0.25 * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
+    return out
+
+
+def test_an_hour_long_clip_is_compared_on_a_bounded_number_of_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 h clip (7,200 steps at 0.5 s) was aligned step for step with every track, at a cost that grows with
+    the square of its steps: five minutes for a 2,000-track library. It is compared on averaged steps, at most
+    ``MAX_STEPS``, and the hour of a long track it was cut from is still found where it lies."""
+    from matching.ranking import dtw, ranker
+
+    rng = np.random.default_rng(11)
+    vas = [_waves(rng, 9000)] + [_waves(rng, int(rng.integers(400, 2400))) for _ in range(12)]
+    cat = Catalog.from_arcs([_arc(v) for v in vas])
+    clip = _arc(vas[0][1000:8200] + rng.normal(0, 0.02, (7200, 2)))
+    steps: list[int] = []
+    align_many = dtw.align_many
+
+    def counting(query_features: np.ndarray, *args: object, **kwargs: object) -> object:
+        steps.append(query_features.shape[0])
+        return align_many(query_features, *args, **kwargs)
+
+    monkeypatch.setattr(dtw, "align_many", counting)
+    for fast in (True, False):
+        hits = rank(clip, cat, k=3, fast=fast)
+        assert hits[0].track_id == cat.ids[0]
+        assert abs(hits[0].start - 500.0) <= 10.0 and hits[0].stretch == pytest.approx(1.0, abs=0.01)
+    assert steps and max(steps) < len(clip) / 10  # before: all 7,200 steps against every track
+    assert max(steps) <= ranker.MAX_STEPS
+    va, hop = ranker.comparison_va(clip)  # averages of runs of steps: the arc's level and span are kept
+    assert va.mean(axis=0) == pytest.approx(clip.va().mean(axis=0), abs=0.01)
+    assert abs(len(va) * hop - clip.duration) <= hop

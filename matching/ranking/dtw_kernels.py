@@ -128,7 +128,11 @@ def _banded(fq: np.ndarray, fs: np.ndarray, window: int) -> float:
     for i in range(n):
         lo = max(0, i - window + 1)
         hi = min(n, i + window)
-        row[:] = _INF
+        # Only the cells next to the band are read outside it (the band moves right one step a row at
+        # most): resetting them, not the whole row, keeps a row's cost to the band's width.
+        row[lo] = _INF
+        if hi < n:
+            row[hi + 1] = _INF
         for j in range(lo, hi):
             d = 0.0
             for c in range(4):
