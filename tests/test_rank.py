@@ -241,3 +241,25 @@ def test_an_hour_long_clip_is_compared_on_a_bounded_number_of_steps(monkeypatch:
     va, hop = ranker.comparison_va(clip)  # averages of runs of steps: the arc's level and span are kept
     assert va.mean(axis=0) == pytest.approx(clip.va().mean(axis=0), abs=0.01)
     assert abs(len(va) * hop - clip.duration) <= hop
+
+
+def test_a_section_ends_with_its_track_not_past_it(tmp_path: Path) -> None:
+    """A 12.3 s recording's arc has 25 half-second steps, the last covering 12.0-12.5 s: a clip like its end
+    was told to use the section up to 12.5 s, past the track's end (a section of a 599.9 s track ended at 606 s
+    for an hour-long clip). The section now ends with the track."""
+    import soundfile as sf
+
+    from matching.library.store import Library
+
+    sr, seconds = 22050, 12.3
+    t = np.arange(int(seconds * sr)) / sr
+    rising = np.sin(2 * np.pi * 220 * t * (1 + t / seconds)) * np.linspace(0.05, 0.6, t.size)
+    sf.write(str(tmp_path / "rise.wav"), rising, sr)
+    lib = Library(tmp_path / "lib.db")
+    record = lib.add(tmp_path / "rise.wav")
+    assert record.duration == pytest.approx(seconds, abs=0.01)
+    arc = lib.arc(record.id)
+    clip = _arc(arc.va()[-12:])  # the last 6 s of its arc
+    for hit in (rank(clip, lib, k=1)[0], rank(_arc(np.repeat(arc.va(), 400, axis=0)), lib, k=1)[0]):
+        assert 0 <= hit.start < hit.end <= record.duration
+    assert rank(clip, lib, k=1)[0].end == pytest.approx(record.duration)

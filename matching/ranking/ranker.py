@@ -260,8 +260,12 @@ def build_kernels() -> None:
 
 def _match(cat: Catalog, i: int, score: float, al: Alignments, r: int, emb: float) -> Match:
     a = al[r]
+    # The arc's last step covers the track's last part-hop (or compared step) in full: the section ends with
+    # the track, not up to a step past it.
+    duration = float(cat.durations[i])
+    end = min(a.end, duration) if a.start < duration else a.end
     return Match(track_id=int(cat.ids[i]), path=cat.paths[i], title=cat.titles[i], score=score, dtw_score=a.score,
-                 embedding_score=emb, start=a.start, end=a.end, stretch=a.stretch, coverage=a.coverage,
+                 embedding_score=emb, start=a.start, end=end, stretch=a.stretch, coverage=a.coverage,
                  distance=a.distance)  # fmt: skip
 
 
