@@ -501,3 +501,19 @@ def test_compose_names_the_seed_melody_file_that_cannot_be_one(capsys, tmp_path)
         line = _one_sentence(capsys, ["compose", "--arc", str(arc), "--seed-melody", str(seed), "--no-audio",
                                       "--out", str(tmp_path / "out")])
         assert said in line
+
+
+@pytest.mark.parametrize("k", ["0", "-3"])
+def test_match_refuses_a_k_below_one_before_analysing_the_clip(capsys, tmp_path, monkeypatch, bright_clip, k):
+    """`match clip.mp4 -k 0` analysed the whole clip (minutes for a long one), then said "`k` must be a positive
+    integer (received 0)", naming no option the command has. It is now said at once, as the option is spelt."""
+    from test_app import write_midi
+
+    music, db = tmp_path / "music", str(tmp_path / "lib.db")
+    music.mkdir()
+    write_midi(music / "tune.mid", pitches=[60, 64, 67], tempo=90, velocity=70, program=0)
+    assert main(["index", str(music), "--library", db, "--workers", "0", "--no-progress"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("analysis.video.analyze_video", lambda *a, **kw: pytest.fail("the clip was analysed"))
+    line = _one_sentence(capsys, ["match", str(bright_clip.path), "--library", db, "-k", k])
+    assert line == f"soundtrack match: error: `-k` must be 1 or more (received {k})"

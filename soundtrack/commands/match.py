@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from soundtrack.cli import CLI_BUSY_TIMEOUT
     from soundtrack.commands.index import update_sketch_index
 
+    if args.k < 1:  # said before the clip is analysed (minutes for a long one), under the option's own name
+        raise ParameterError(f"`-k` must be 1 or more (received {args.k})")
     check_library(args.library)
     lib = Library(args.library, busy_timeout=CLI_BUSY_TIMEOUT)
     if len(lib) == 0:
