@@ -36,7 +36,14 @@ from analysis.arc import EmotionArc
 from matching.ranking import sketches as fastmod
 from matching.ranking.catalog import Catalog, arc_summary
 from matching.ranking.index import SketchIndex, create_index
-from matching.ranking.ranker import align_tracks, embedding_scores, estimated_scores, rank, shortlist_size
+from matching.ranking.ranker import (
+    align_tracks,
+    comparison_va,
+    embedding_scores,
+    estimated_scores,
+    rank,
+    shortlist_size,
+)
 from matching.ranking.weights import MatchWeights
 
 HOP = 1.0
@@ -102,12 +109,13 @@ def query(cat: Catalog, rng: np.random.Generator, kind: str) -> EmotionArc:
 
 
 def exact_scores(cat: Catalog, clip: EmotionArc, w: MatchWeights = W) -> np.ndarray:
-    """Every track's exact blended score, as ``rank(fast=False)`` computes it (compiled, on every core)."""
-    q, hop = clip.va(), clip.hop or 0.5
+    """Every track's exact blended score, as ``rank(fast=False)`` computes it (compiled, on every core): on the
+    clip's compared steps, both parts scaled by the share of the clip a track covers."""
+    q, hop = comparison_va(clip)
     w_dtw, w_emb = w.blend
     emb = embedding_scores(arc_summary(clip), cat.summaries)
-    dtw = align_tracks(cat, np.arange(len(cat)), q, hop, w).score
-    return w_dtw * dtw + w_emb * emb
+    al = align_tracks(cat, np.arange(len(cat)), q, hop, w)  # al.score carries the coverage already
+    return w_dtw * al.score + w_emb * al.coverage * emb
 
 
 def top10(scores: np.ndarray, cat: Catalog) -> set[int]:
@@ -117,7 +125,7 @@ def top10(scores: np.ndarray, cat: Catalog) -> set[int]:
 
 def shortlist_recall(cat: Catalog, clip: EmotionArc, exact: np.ndarray, sizes: list[int]) -> list[float]:
     """recall@10 of shortlists of each size in ``sizes`` against exact scores."""
-    q, hop = clip.va(), clip.hop or 0.5
+    q, hop = comparison_va(clip)
     emb = embedding_scores(arc_summary(clip), cat.summaries)
     order = np.argsort(-estimated_scores(cat, q, hop, W, emb), kind="stable")
     out = []

@@ -58,3 +58,25 @@ def test_bench_batch_makes_clips_without_tests_on_the_path(monkeypatch, tmp_path
         with av.open(str(clip)) as c:
             assert sum(1 for _ in c.decode(c.streams.video[0])) == 10  # 0.4 s at 25 fps
             assert len(c.streams.audio) == 1  # drone, then percussion
+
+
+def test_matching_bench_scores_every_track_as_rank_does(monkeypatch):
+    """The matching bench's exhaustive scores, the truth its recall@10 is measured against, left the embedding part
+    of a track shorter than the clip unscaled by the share it covers (rank scales both parts): on its 2,000-track
+    library a short track entered the "exact" top 10 that rank(fast=False) rightly left out, and the bench stopped
+    with "exact_scores disagrees with rank(fast=False)". They now equal rank's scores, a long clip's too."""
+    import numpy as np
+
+    from analysis.arc import EmotionArc
+    from matching.ranking.catalog import Catalog
+    from matching.ranking.ranker import rank
+
+    bench = _load_script(BENCH / "bench_matching.py", monkeypatch)
+    rng = np.random.default_rng(3)
+    arcs = [EmotionArc.from_va((np.arange(m) + 0.5) * 0.5, *rng.uniform(-0.6, 0.6, (2, 1)) + 0.1 * np.sin(
+        np.arange(m)[None, :] / rng.uniform(3, 30, (2, 1)))) for m in rng.integers(8, 1500, 40)]  # 4 s to 12 min
+    cat = Catalog.from_arcs(arcs)
+    for clip in (arcs[5].slice(0.0, 30.0), EmotionArc.constant(60.0, 0.2, -0.1), EmotionArc.constant(900.0, 0.0, 0.3)):
+        exact = bench.exact_scores(cat, clip)
+        ranked = rank(clip, cat, k=len(cat), fast=False)
+        assert {m.track_id: m.score for m in ranked} == pytest.approx(dict(zip(cat.ids.tolist(), exact, strict=True)))
