@@ -193,3 +193,32 @@ def test_an_index_is_never_made_in_a_folder_of_other_files(arcs, db_url: str, tm
     meta = json.loads((index.folder / "index.json").read_text())
     (index.folder / "index.json").write_text(json.dumps({**meta, "format": 1}))
     assert len(sync_index(lib, tmp_path / "idx")) == 5
+
+
+def test_an_index_on_read_only_media_ranks_with_a_table_it_lacks(arcs, tmp_path: Path, monkeypatch) -> None:
+    """A library and its index copied to a read-only mount (batch workers): `soundtrack match` with a clip
+    whose window lengths the index had no table for stopped with "<index>/.lock: Read-only file system"
+    (simulated: tests run as root). The table is built in memory instead; nothing is written."""
+    import errno
+    import os
+
+    from matching.ranking import index as index_module
+
+    lib = Library(tmp_path / "lib.db")
+    for i in range(60):
+        lib.store(tmp_path / f"t{i}.wav", Stored(arcs[i], arcs[i].duration), checksum=f"{i:064x}")
+    sync_index(lib, tmp_path / "idx", lengths=[16.0])
+    before = sorted(os.listdir(tmp_path / "idx"))
+
+    def read_only_mount(folder: Path) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(folder / ".lock"))
+
+    monkeypatch.setattr(index_module, "writable", lambda path: not Path(path).is_relative_to(tmp_path / "idx"),
+                        raising=False)
+    monkeypatch.setattr(index_module, "_locked", read_only_mount)
+    index = sync_index(lib, tmp_path / "idx")  # up to date: only read
+    clip = section(arcs[30], 5, 45)
+    assert not set(sketches.lengths_for(clip.duration, MatchWeights().max_stretch)) <= set(index.lengths())
+    assert [m.track_id for m in rank(clip, index)] == [m.track_id for m in rank(clip, lib)]
+    assert [m.track_id for m in rank(clip, index)] == [m.track_id for m in rank(clip, lib)]  # its memory copy
+    assert sorted(os.listdir(tmp_path / "idx")) == before

@@ -14,7 +14,8 @@ library by default):
 
 Opening maps the arrays (nothing is read until used; a million tracks open in about a
 second, ``bench/bench_matching.py`` prints it), so a restart costs no rebuild. A
-table missing when a query needs it is built once and stored. Adding tracks appends
+table missing when a query needs it is built once and stored (in the querying process's memory only,
+when the folder cannot be written: a read-only mount). Adding tracks appends
 their rows to every array file and a block of windows to every table file; only a
 removal rebuilds. An index of an older format is rebuilt by :func:`sync_index`. Writers
 take a lock file; readers see the tracks that ``index.json`` counted when they opened.
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import ParameterError
+from matching.db import writable
 from matching.ranking import sketches
 from matching.ranking.catalog import Catalog
 
@@ -119,6 +121,12 @@ class SketchIndex:
         if name in self._tables:
             return self._tables[name]
         info = self.meta["tables"].get(name)
+        if (info is None or info["tracks"] < len(self)) and not writable(self.folder / "index.json"):
+            # A read-only mount (batch workers, a copied catalogue): built in memory for this process, as a
+            # library without an index does; it tried to take the lock and stopped on "Read-only file system".
+            table = sketches.build_table(self.catalog, length, points=points, stride=stride)
+            self._tables[name] = table
+            return table
         if info is None or info["tracks"] < len(self):
             with _locked(self.folder):
                 self._reload_meta()
