@@ -263,3 +263,12 @@ def test_a_section_ends_with_its_track_not_past_it(tmp_path: Path) -> None:
     for hit in (rank(clip, lib, k=1)[0], rank(_arc(np.repeat(arc.va(), 400, axis=0)), lib, k=1)[0]):
         assert 0 <= hit.start < hit.end <= record.duration
     assert rank(clip, lib, k=1)[0].end == pytest.approx(record.duration)
+
+
+@pytest.mark.parametrize("name", ["window", "transition_span", "dtw", "max_stretch", "distance_scale"])
+def test_weights_refuse_an_infinite_value_naming_it(library: tuple[Catalog, list[np.ndarray]], name: str) -> None:
+    """MatchWeights(window=inf) or (transition_span=inf) was taken, and ranking ended in Python's
+    "cannot convert float infinity to integer"; dtw=inf scored every track NaN. Each is refused by name."""
+    cat, vas = library
+    with pytest.raises(ParameterError, match=rf"`{name}` must be a finite number \(received inf\)"):
+        rank(_arc(vas[5][:30]), cat, k=3, weights=MatchWeights(**{name: float("inf")}))

@@ -9,6 +9,7 @@ purpose, so that a stored row round-trips without a schema.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +61,10 @@ class MatchWeights:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or value != value:  # NaN check
-                raise ParameterError(f"`{f.name}` must be a number (received {value!r})")
+            # NaN and infinity: `window=inf` or `transition_span=inf` ended ranking in Python's OverflowError
+            # "cannot convert float infinity to integer", and `dtw=inf` scored every track NaN
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ParameterError(f"`{f.name}` must be a finite number (received {value!r})")
             if value < 0:
                 raise ParameterError(f"`{f.name}` must not be negative (received {value})")
         if self.dtw + self.embedding <= 0:
