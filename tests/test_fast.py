@@ -274,3 +274,33 @@ def test_summaries_and_sketches_of_long_tracks_are_computed_a_bounded_run_of_ste
     for i in sorted({0, lengths.size - 1, *(a for a, _ in runs), *(b - 1 for _, b in runs)}):  # each run's ends
         alone = arc_summaries(va[offsets[i] : offsets[i + 1]], np.array([0, lengths[i]]), hops[i : i + 1])
         assert cat.summaries[i] == pytest.approx(alone[0])
+
+
+def test_threads_needing_one_table_share_one_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads ranking clips of one length at once (the page's) each built the same sketch table (up to 450 MB
+    at the peak for 10,000 long tracks, each). One builds it; the others wait and share it."""
+    import threading
+
+    rng = np.random.default_rng(2)
+    cat = Catalog.from_arcs([_arc(_walk(rng, 100)) for _ in range(30)])
+    builds: list[float] = []
+    second = threading.Event()
+    build = fast.build_table
+
+    def slow_build(*args, **kwargs):  # the first build waits for a second one to start alongside it
+        builds.append(args[1])
+        if len(builds) == 1:
+            second.wait(timeout=1.0)
+        else:
+            second.set()
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(fast, "build_table", slow_build)
+    got: list[fast.SketchTable] = []
+    threads = [threading.Thread(target=lambda: got.append(fast.sketch_table(cat, 16.0))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert builds == [16.0] and not second.is_set()
+    assert len(got) == 4 and all(t is got[0] for t in got)

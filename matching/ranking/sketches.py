@@ -90,6 +90,8 @@ _cache: weakref.WeakKeyDictionary[Catalog, OrderedDict[tuple[float, int, float],
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+#: Held while a table is built (tens of milliseconds to seconds): a thread that needs the same table waits.
+_build_lock = threading.RLock()
 #: Catalogues opened from a persistent index, and that index (see :func:`sketch_table`).
 _indexes: weakref.WeakKeyDictionary[Catalog, Any] = weakref.WeakKeyDictionary()
 
@@ -267,20 +269,30 @@ def sketch_table(catalog: Catalog, length: float, *, points: int = POINTS, strid
     if index is not None:
         return index.table(length, points=points, stride=stride)
     key = (round(float(length), 6), int(points), float(stride))
+    table = _cached(catalog, key)
+    if table is not None:
+        return table
+    with _build_lock:  # threads ranking clips of one length at once share one build (each built its own)
+        table = _cached(catalog, key)
+        if table is not None:
+            return table
+        table = build_table(catalog, length, points=points, stride=stride)
+        with _lock:
+            tables = _cache.setdefault(catalog, OrderedDict())
+            tables[key] = table
+            tables.move_to_end(key)
+            while len(tables) > MAX_TABLES:
+                tables.popitem(last=False)
+    return table
+
+
+def _cached(catalog: Catalog, key: tuple[float, int, float]) -> SketchTable | None:
     with _lock:
         tables = _cache.setdefault(catalog, OrderedDict())
         table = tables.get(key)
         if table is not None:
             tables.move_to_end(key)
-            return table
-    table = build_table(catalog, length, points=points, stride=stride)
-    with _lock:
-        tables = _cache.setdefault(catalog, OrderedDict())
-        tables[key] = table
-        tables.move_to_end(key)
-        while len(tables) > MAX_TABLES:
-            tables.popitem(last=False)
-    return table
+        return table
 
 
 def cached_tables(catalog: Catalog) -> tuple[SketchTable, ...]:
