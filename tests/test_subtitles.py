@@ -253,3 +253,13 @@ def test_an_ass_file_beside_the_clip_is_read_through_ffmpeg(tmp_path: Path) -> N
     (tmp_path / "anime.ja.ass").write_text("not a subtitle file at all")
     broken = analysis.analyze_video(clip, sources=("visual", "subtitles"))
     assert broken.subtitles is None and any("anime.ja.ass was left out" in w for w in broken.warnings)
+
+
+def test_cues_without_blank_lines_between_them_stay_apart(tmp_path: Path) -> None:
+    """Hand-edited SRT often loses the blank line between cues: each timing line still starts a cue."""
+    path = tmp_path / "edited.srt"
+    path.write_text("1\n00:00:01,000 --> 00:00:03,000\nWhat a lovely day!\n2\n00:00:04,000 --> 00:00:06,000\n"
+                    "This is awful.\n00:00:07,000 --> 00:00:08,000\nBye\n")
+    subs = read_subtitles(path)
+    assert [(c.start, c.end, c.text, c.line) for c in subs.cues] == [
+        (1.0, 3.0, "What a lovely day!", 2), (4.0, 6.0, "This is awful.", 5), (7.0, 8.0, "Bye", 7)]

@@ -85,6 +85,12 @@ def parse_subtitles(text: str, *, kind: Kind, name: str | Path = "<subtitles>") 
         block_start = i
         block: list[str] = []
         while i < n and lines[i].strip():
+            if "-->" in lines[i] and any("-->" in b for b in block):
+                # The next cue begins without the blank line before it (hand-edited files): its number goes with it.
+                if block[-1].strip().isdigit() and "-->" not in block[-1]:
+                    block.pop()
+                    i -= 1
+                break
             block.append(lines[i])
             i += 1
         head = block[0].strip()
