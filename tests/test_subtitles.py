@@ -263,3 +263,17 @@ def test_cues_without_blank_lines_between_them_stay_apart(tmp_path: Path) -> Non
     subs = read_subtitles(path)
     assert [(c.start, c.end, c.text, c.line) for c in subs.cues] == [
         (1.0, 3.0, "What a lovely day!", 2), (4.0, 6.0, "This is awful.", 5), (7.0, 8.0, "Bye", 7)]
+
+
+def test_subtitles_in_another_language_are_left_out_with_a_reason(tmp_path: Path) -> None:
+    """The emotion reading reads English: German cues read as noise with full confidence (a joyful line
+    as unpleasant), so a file in another language is switched off and says why; English still reads."""
+    german = tmp_path / "film.de.srt"
+    german.write_text("1\n00:00:00,500 --> 00:00:03,500\nWas für ein herrlicher Morgen! Ich bin so glücklich, "
+                      "euch alle zu sehen, das ist wunderbar.\n\n2\n00:00:06,000 --> 00:00:09,000\n"
+                      "Er ist tot. Alles ist verloren, und ich bin allein in der Dunkelheit.\n")
+    arc = SubtitleSource().analyze(_media(10.0, german), hop=0.5)
+    assert np.all(arc.confidence == 0.0)
+    assert arc.switched_off is not None and "film.de.srt is not in English" in arc.switched_off
+    english = SubtitleSource().analyze(_media(10.0, DATA / "joy_then_grim.srt"), hop=0.5)
+    assert english.switched_off is None and english.confidence.max() > 0

@@ -16,6 +16,7 @@ from analysis.arc import grid
 from analysis.sources.base import MediaStreams, SourceArc
 from analysis.text.captions import Subtitles, read_subtitles
 from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
+from analysis.text.language import not_english
 
 
 class SubtitleSource:
@@ -40,6 +41,10 @@ class SubtitleSource:
         """The arc of already-parsed ``subtitles`` over ``duration`` seconds."""
         times = grid(duration, hop)
         cues = [c for c in subtitles.cues if c.text and c.start < duration]
+        share = not_english(c.text for c in subtitles.cues)
+        if share is not None:  # read as English, another language is noise with full confidence
+            return _silent(self.name, times, f"{subtitles.path.name} is not in English: only {share:.0%} of its words "
+                                             "are common English ones, and the emotion reading reads English only")
         readings = self._reader().read([c.text for c in cues]) if cues else []
         w = align_to_grid(times, hop, [(c.start, c.end, r) for c, r in zip(cues, readings, strict=True)])
         return SourceArc(
@@ -55,9 +60,12 @@ class SubtitleSource:
     def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
         path = self.path or media.subtitles
         if path is None:
-            times = grid(media.duration, hop)
-            zeros = np.zeros(times.size)
-            return SourceArc(self.name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
-                             switched_off="no readable subtitles given or beside the clip")
+            return _silent(self.name, grid(media.duration, hop), "no readable subtitles given or beside the clip")
         subs = path if isinstance(path, Subtitles) else read_subtitles(path)
         return self.read(subs, duration=media.duration, hop=hop)
+
+
+def _silent(name: str, times: np.ndarray, why: str) -> SourceArc:
+    zeros = np.zeros(times.size)
+    return SourceArc(name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
+                     switched_off=why)
