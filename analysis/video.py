@@ -380,7 +380,7 @@ def analyze_video(
     speech and subtitles switch themselves off where they find no evidence (no face in the
     sampled frames, no voice, no subtitle file) and then cost only their detector; they are
     left out of ``source_arcs`` and listed in ``sources_off``. Giving ``subtitles`` (an
-    .srt/.vtt file) adds the ``subtitles`` source; by default (``"auto"``) that source reads what a
+    .srt/.vtt/.ass file) adds the ``subtitles`` source; by default (``"auto"``) that source reads what a
     player would show: the file beside the clip (``clip.srt``, ``clip.vtt``, ``clip.en.srt``), else
     the clip's own text subtitle track (:mod:`analysis.text.sidecar`; what does not read is left out
     with a warning), and ``None`` reads none; subtitles already read (a

@@ -140,7 +140,7 @@ def read_subtitle_upload(upload: object, folder: Path) -> Subtitles:
     """An uploaded .srt/.vtt/.ass file, checked, copied into the session's ``folder`` and read; every error
     names the upload as the user knows it (its file name), not the server's copy."""
     from analysis.text.captions import MAX_BYTES, read_subtitles
-    from analysis.text.sidecar import SIDECAR_SUFFIXES, as_srt
+    from analysis.text.sidecar import SIDECAR_SUFFIXES
 
     if not isinstance(upload, str | Path):
         raise ParameterError(f"`subtitles` must be an uploaded file (received {type(upload).__name__})")
@@ -154,13 +154,6 @@ def read_subtitle_upload(upload: object, folder: Path) -> Subtitles:
         raise MediaError(src.name, f"is larger than the {MAX_BYTES // 2**20} MB a subtitle file may be")
     local = folder / f"subtitles{suffix}"
     shutil.copyfile(src, local)
-    if suffix in (".ass", ".ssa"):
-        unread: list[str] = []
-        subs = as_srt(local, "0:s:0", str(local), unread)
-        if subs is None:
-            log.info("subtitle upload %s: %s", src.name, "; ".join(unread))
-            raise MediaError(src.name, "could not be read as ASS/SSA subtitles")
-        return subs
     try:
         return read_subtitles(local)
     except MediaError as err:

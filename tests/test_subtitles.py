@@ -93,8 +93,11 @@ def test_unusable_files(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="empty"):
         read_subtitles(tmp_path / "empty.srt")
     (tmp_path / "x.ass").write_text("[Script Info]\n")
-    with pytest.raises(MediaError, match="unknown subtitle format"):
+    with pytest.raises(MediaError, match="could not be read as ASS/SSA subtitles"):
         read_subtitles(tmp_path / "x.ass")
+    (tmp_path / "x.sbv").write_text("0:00:01.000,0:00:02.000\nHi\n")
+    with pytest.raises(MediaError, match=r"unknown subtitle format '\.sbv'"):
+        read_subtitles(tmp_path / "x.sbv")
     (tmp_path / "bin.srt").write_bytes(b"\x00\x01\x02")
     with pytest.raises(MediaError, match="not a text file"):
         read_subtitles(tmp_path / "bin.srt")
@@ -252,7 +255,8 @@ def test_an_ass_file_beside_the_clip_is_read_through_ffmpeg(tmp_path: Path) -> N
     assert result.arc.valence[(t > 1.0) & (t < 3.0)].mean() > result.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3
     (tmp_path / "anime.ja.ass").write_text("not a subtitle file at all")
     broken = analysis.analyze_video(clip, sources=("visual", "subtitles"))
-    assert broken.subtitles is None and any("anime.ja.ass was left out" in w for w in broken.warnings)
+    assert broken.subtitles is None
+    assert any("beside the clip were left out" in w and "anime.ja.ass" in w for w in broken.warnings)
 
 
 def test_cues_without_blank_lines_between_them_stay_apart(tmp_path: Path) -> None:
@@ -277,3 +281,25 @@ def test_subtitles_in_another_language_are_left_out_with_a_reason(tmp_path: Path
     assert arc.switched_off is not None and "film.de.srt is not in English" in arc.switched_off
     english = SubtitleSource().analyze(_media(10.0, DATA / "joy_then_grim.srt"), hop=0.5)
     assert english.switched_off is None and english.confidence.max() > 0
+
+
+def test_an_ass_file_given_by_name_is_read_in_any_encoding(tmp_path: Path) -> None:
+    """`subtitles="film.ass"` (and `--subtitles film.ass`) reads it, as one found beside the clip is read;
+    a Latin-1 file keeps its accented lines (FFmpeg alone drops every line that is not UTF-8)."""
+    import subprocess
+
+    from mediagen import Shot, make_clip
+
+    import analysis
+
+    ass = tmp_path / "film.ass"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(DATA / "joy_then_grim.srt"), str(ass)], check=True)
+    subs = read_subtitles(ass)
+    assert [(c.start, c.end) for c in subs.cues] == [(0.5, 3.5), (6.0, 9.0)]
+    ass.write_bytes(ass.read_bytes().replace(b"What a glorious", "Caf\u00e9! What a glorious".encode("latin-1")))
+    assert read_subtitles(ass).cues[0].text.startswith("Caf\u00e9! What a glorious")
+    clip = make_clip(tmp_path / "grey.mp4", shots=[Shot(100)], fps=10)
+    result = analysis.analyze_video(clip, sources=("visual",), subtitles=ass)
+    assert result.subtitles == str(ass) and "subtitles" in result.sources_used
+    t = result.arc.times
+    assert result.arc.valence[(t > 1.0) & (t < 3.0)].mean() > result.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3

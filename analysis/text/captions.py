@@ -1,4 +1,4 @@
-"""SubRip (.srt) and WebVTT (.vtt) subtitle files -> timed cues, with line-numbered errors.
+"""SubRip (.srt), WebVTT (.vtt) and ASS/SSA (.ass, .ssa) subtitle files -> timed cues, with line-numbered errors.
 
 Only what the analysis needs is kept: each cue's start, end and plain text (formatting
 tags such as ``<i>``, ``<v Speaker>`` and ``{\\an8}`` are stripped). A malformed file
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+import subprocess
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from analysis.errors import MediaError, ParameterError
+from analysis.media.ffmpeg import ffmpeg_binary, first_complaint
 
 Kind = Literal["srt", "vtt"]
 
@@ -24,6 +26,8 @@ _TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}(?:\s+.*)?$")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 #: Largest subtitle file read (bytes): a feature film's SRT is well under 1 MB.
 MAX_BYTES = 20 * 1024 * 1024
+#: Seconds FFmpeg may take to turn an ASS/SSA file into SubRip text.
+ASS_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ def parse_subtitles(text: str, *, kind: Kind, name: str | Path = "<subtitles>") 
 
 
 def read_subtitles(path: str | Path) -> Subtitles:
-    """Read an ``.srt`` or ``.vtt`` file (kind from the suffix, or sniffed from a ``WEBVTT`` header)."""
+    """Read an ``.srt``, ``.vtt``, ``.ass`` or ``.ssa`` file (kind from the suffix, or sniffed from a
+    ``WEBVTT`` header); ASS/SSA (what Aegisub and fansubs write) is turned into SubRip text by FFmpeg."""
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "subtitle file not found")
@@ -144,10 +149,29 @@ def read_subtitles(path: str | Path) -> Subtitles:
         except UnicodeDecodeError:
             text = raw.decode("cp1252", errors="replace")  # old SRT files are often Windows-1252
     suffix = path.suffix.lower()
+    if suffix in (".ass", ".ssa"):
+        return _ass_as_srt(path, text)
     if suffix == ".vtt" or text.lstrip().startswith("WEBVTT"):
         kind: Kind = "vtt"
     elif suffix == ".srt":
         kind = "srt"
     else:
-        raise MediaError(path, f"unknown subtitle format {suffix or '(no suffix)'!r} (expected .srt or .vtt)")
+        raise MediaError(path, f"unknown subtitle format {suffix or '(no suffix)'!r} (expected .srt, .vtt or .ass)")
     return parse_subtitles(text, kind=kind, name=path)
+
+
+def _ass_as_srt(path: Path, text: str) -> Subtitles:
+    """The ASS/SSA ``text`` of ``path`` as SubRip text from FFmpeg, parsed. The text goes to FFmpeg as
+    UTF-8 on a pipe, whatever the file's encoding: FFmpeg drops every line of a Latin-1 file that is not
+    plain ASCII ("Invalid UTF-8 in decoded subtitles text")."""
+    cmd = [ffmpeg_binary(path, "read"), "-nostdin", "-v", "error", "-f", "ass", "-i", "pipe:0", "-f", "srt", "pipe:1"]
+    try:
+        proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=ASS_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaError(path, f"could not be read as ASS/SSA subtitles in {ASS_TIMEOUT:.0f} s") from None
+    srt = proc.stdout.decode("utf-8", errors="replace")
+    if proc.returncode != 0 or not srt.strip():
+        why = first_complaint(proc.stderr, default="it holds no dialogue line")
+        raise MediaError(path, f"could not be read as ASS/SSA subtitles ({why})")
+    subs = parse_subtitles(srt, kind="srt", name=path)
+    return Subtitles(path=path, kind="srt", cues=tuple(replace(c, line=0) for c in subs.cues))

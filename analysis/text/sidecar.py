@@ -27,8 +27,8 @@ TEXT_CODECS = frozenset({"subrip", "srt", "mov_text", "ass", "ssa", "webvtt", "t
 EXTRACT_TIMEOUT = 120.0
 
 
-#: Subtitle files found beside a clip: read directly, or (ASS/SSA, as fansubs and Aegisub write them)
-#: turned into SubRip text by FFmpeg first.
+#: Subtitle files found beside a clip (ASS/SSA, as fansubs and Aegisub write them, go through FFmpeg:
+#: :func:`analysis.text.captions.read_subtitles`).
 SIDECAR_SUFFIXES = (".srt", ".vtt", ".ass", ".ssa")
 
 
@@ -98,11 +98,7 @@ def find_subtitles(clip: str | Path, notes: list[str]) -> Subtitles | None:
     """The subtitles a player would show with ``clip``, read: the file beside it, else its own text track,
     else None. What was there but could not be read goes to ``notes``."""
     beside = sidecar_subtitles(clip)
-    if beside is not None and beside.suffix.lower() in (".ass", ".ssa"):
-        found = as_srt(beside, "0:s:0", str(beside), notes)
-        if found is not None:
-            return found
-    elif beside is not None:
+    if beside is not None:
         try:
             return read_subtitles(beside)
         except MediaError as err:

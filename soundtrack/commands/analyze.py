@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="source-weight preset: general, drama, documentary, interview, courtroom, action, "
                              "sports, music_video, trailer (default general)")
     parser.add_argument("--subtitles", type=input_path, metavar="FILE",
-                        help=".srt/.vtt subtitles (adds that source; by default the subtitles source reads the file "
-                             "beside the clip, such as clip.srt or clip.en.srt, else the clip's own subtitle track)")
+                        help=".srt/.vtt/.ass subtitles (adds that source; by default the subtitles source reads "
+                             "the file beside the clip, such as clip.srt or clip.en.srt, else the clip's own "
+                             "subtitle track)")
     parser.add_argument("--cut-detector", default="adaptive",
                         help="adaptive, content, threshold, hash or histogram (default adaptive)")
     parser.add_argument("--cut-threshold", type=float, default=None, help="detector threshold (default: its own)")

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="auto", help="note source when composing: auto, rules, learned")
     add_clip_sound(parser)
     parser.add_argument("--subtitles", type=input_path, default=None, metavar="FILE",
-                        help=".srt/.vtt subtitles (default: the file beside the clip, such as clip.srt, "
+                        help=".srt/.vtt/.ass subtitles (default: the file beside the clip, such as clip.srt, "
                              "else the clip's own track)")
     parser.add_argument("--no-musicxml", action="store_true", help="skip the MusicXML export when composing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
