@@ -303,3 +303,18 @@ def test_an_ass_file_given_by_name_is_read_in_any_encoding(tmp_path: Path) -> No
     assert result.subtitles == str(ass) and "subtitles" in result.sources_used
     t = result.arc.times
     assert result.arc.valence[(t > 1.0) & (t < 3.0)].mean() > result.arc.valence[(t > 6.5) & (t < 8.5)].mean() + 0.3
+
+
+def test_subtitles_that_miss_the_clip_say_why_they_were_not_read(tmp_path: Path) -> None:
+    """Cues timed from a 01:00:00 timecode, or a whole film's subtitles beside an excerpt, all start after
+    the clip ends; a file of empty cues holds nothing to read. Each says so in words, not 'no evidence'."""
+    late = tmp_path / "late.srt"
+    late.write_text("1\n01:00:01,000 --> 01:00:03,000\nI am so happy today.\n\n"
+                    "2\n01:00:04,000 --> 01:00:06,000\nThis is terrible.\n")
+    arc = SubtitleSource().analyze(_media(10.0, late), hop=0.5)
+    assert np.all(arc.confidence == 0.0)
+    assert arc.switched_off == ("every cue of late.srt starts after the clip ends (the first at 1:00:01.0; the clip "
+                                "lasts 10.0 s): are they the subtitles of this clip, timed from its start?")
+    empty = tmp_path / "empty.srt"
+    empty.write_text("1\n00:00:01,000 --> 00:00:03,000\n<i></i>\n")
+    assert SubtitleSource().analyze(_media(10.0, empty), hop=0.5).switched_off == "empty.srt holds no cue with text"

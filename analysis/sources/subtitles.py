@@ -41,7 +41,14 @@ class SubtitleSource:
         """The arc of already-parsed ``subtitles`` over ``duration`` seconds."""
         times = grid(duration, hop)
         cues = [c for c in subtitles.cues if c.text and c.start < duration]
-        share = not_english(c.text for c in subtitles.cues)
+        said = [c for c in subtitles.cues if c.text]
+        if not said:
+            return _silent(self.name, times, f"{subtitles.path.name} holds no cue with text")
+        if not cues:  # a whole film's subtitles for an excerpt, or times counted from a timecode such as 01:00:00
+            return _silent(self.name, times, f"every cue of {subtitles.path.name} starts after the clip ends (the "
+                                             f"first at {_clock(said[0].start)}; the clip lasts {duration:.1f} s): "
+                                             "are they the subtitles of this clip, timed from its start?")
+        share = not_english(c.text for c in said)
         if share is not None:  # read as English, another language is noise with full confidence
             return _silent(self.name, times, f"{subtitles.path.name} is not in English: only {share:.0%} of its words "
                                              "are common English ones, and the emotion reading reads English only")
@@ -69,3 +76,10 @@ def _silent(name: str, times: np.ndarray, why: str) -> SourceArc:
     zeros = np.zeros(times.size)
     return SourceArc(name, times, zeros, zeros.copy(), zeros.copy(), features={"coverage": zeros.copy()},
                      switched_off=why)
+
+
+def _clock(seconds: float) -> str:
+    """``seconds`` as a player shows a time: 1:02:03.5, 2:03.5."""
+    h, rest = divmod(seconds, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{int(h)}:{int(m):02d}:{sec:04.1f}" if h else f"{int(m)}:{sec:04.1f}"
