@@ -318,3 +318,13 @@ def test_subtitles_that_miss_the_clip_say_why_they_were_not_read(tmp_path: Path)
     empty = tmp_path / "empty.srt"
     empty.write_text("1\n00:00:01,000 --> 00:00:03,000\n<i></i>\n")
     assert SubtitleSource().analyze(_media(10.0, empty), hop=0.5).switched_off == "empty.srt holds no cue with text"
+
+
+def test_a_webvtt_cue_right_under_its_header_is_read() -> None:
+    """Hand-written and converted .vtt files often start a cue on the line after 'WEBVTT'; it was taken for
+    header text and the file read as no cue at all."""
+    subs = parse_subtitles("WEBVTT\n00:01.000 --> 00:03.000\nWhat a lovely day!\n\n00:04.000 --> 00:05.000\nBye\n",
+                           kind="vtt")
+    assert [(c.start, c.end, c.text, c.line) for c in subs.cues] == [(1.0, 3.0, "What a lovely day!", 2),
+                                                                   (4.0, 5.0, "Bye", 5)]
+    assert len(parse_subtitles("WEBVTT\nKind: captions\n\n00:01.000 --> 00:03.000\nHi\n", kind="vtt").cues) == 1

@@ -77,7 +77,8 @@ def parse_subtitles(text: str, *, kind: Kind, name: str | Path = "<subtitles>") 
         if not lines[0].lstrip("\ufeff").startswith("WEBVTT"):
             raise MediaError(path, f"line 1: a WebVTT file must start with 'WEBVTT' (received {lines[0][:40]!r})")
         i = 1
-        while i < len(lines) and lines[i].strip():  # header lines up to the first blank line
+        # Header lines up to the first blank line, or up to a first cue written right under "WEBVTT".
+        while i < len(lines) and lines[i].strip() and "-->" not in lines[i]:
             i += 1
     cues: list[Cue] = []
     n = len(lines)
