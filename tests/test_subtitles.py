@@ -122,6 +122,18 @@ def test_utf16_with_its_mark_is_read(tmp_path: Path, encoding: str) -> None:
     assert subs.cues[0].text == "\u00c7a va tr\u00e8s bien." and subs.cues[0].end == 2.5
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_its_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """Some converters write UTF-16 without a byte-order mark: it was refused as 'not a text file'."""
+    path = tmp_path / "converted.srt"
+    path.write_bytes("1\r\n00:00:01,000 --> 00:00:02,500\r\n\u00c7a va tr\u00e8s bien.\r\n".encode(encoding))
+    subs = read_subtitles(path)
+    assert subs.cues[0].text == "\u00c7a va tr\u00e8s bien." and subs.cues[0].end == 2.5
+    (tmp_path / "bin.srt").write_bytes(bytes(range(256)) * 8)  # NUL bytes, but not UTF-16 text
+    with pytest.raises(MediaError, match="not a text file"):
+        read_subtitles(tmp_path / "bin.srt")
+
+
 def test_parse_from_text_with_hours() -> None:
     subs = parse_subtitles("WEBVTT\n\n01:02:03.5 --> 01:02:04.250\nHi\n", kind="vtt")
     assert subs.cues[0].start == pytest.approx(3723.5) and subs.cues[0].end == pytest.approx(3724.25)

@@ -126,6 +126,20 @@ def parse_subtitles(text: str, *, kind: Kind, name: str | Path = "<subtitles>") 
     return Subtitles(path=path, kind=kind, cues=tuple(cues))
 
 
+def _utf16_without_mark(head: bytes) -> str | None:
+    """``"utf-16-le"`` or ``"utf-16-be"`` when ``head`` is UTF-16 text written without a byte-order mark
+    (the NUL high byte of each Latin character on one side of every pair), else None."""
+    pairs = len(head) // 2
+    if pairs < 8:
+        return None
+    even, odd = head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0)
+    if odd >= 0.5 * pairs and even <= 0.02 * pairs:
+        return "utf-16-le"
+    if even >= 0.5 * pairs and odd <= 0.02 * pairs:
+        return "utf-16-be"
+    return None
+
+
 def read_subtitles(path: str | Path) -> Subtitles:
     """Read an ``.srt``, ``.vtt``, ``.ass`` or ``.ssa`` file (kind from the suffix, or sniffed from a
     ``WEBVTT`` header); ASS/SSA (what Aegisub and fansubs write) is turned into SubRip text by FFmpeg."""
@@ -142,6 +156,8 @@ def read_subtitles(path: str | Path) -> Subtitles:
     raw = path.read_bytes()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows Notepad's "Unicode"
         text = raw.decode("utf-16", errors="replace")
+    elif (utf16 := _utf16_without_mark(raw[:4096])) is not None:
+        text = raw.decode(utf16, errors="replace")
     elif b"\x00" in raw[:4096]:
         raise MediaError(path, "is not a text file (found NUL bytes), so not subtitles")
     else:
