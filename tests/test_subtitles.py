@@ -98,6 +98,10 @@ def test_unusable_files(tmp_path: Path) -> None:
     (tmp_path / "x.sbv").write_text("0:00:01.000,0:00:02.000\nHi\n")
     with pytest.raises(MediaError, match=r"unknown subtitle format '\.sbv'"):
         read_subtitles(tmp_path / "x.sbv")
+    with (tmp_path / "huge.srt").open("wb") as f:  # sparse: no 50 MB written
+        f.truncate(50 * 2**20)
+    with pytest.raises(MediaError, match=r"huge.srt: is 50 MB, larger than the 20 MB a subtitle file may be"):
+        read_subtitles(tmp_path / "huge.srt")
     (tmp_path / "bin.srt").write_bytes(b"\x00\x01\x02")
     with pytest.raises(MediaError, match="not a text file"):
         read_subtitles(tmp_path / "bin.srt")

@@ -152,7 +152,8 @@ def read_subtitles(path: str | Path) -> Subtitles:
     if size == 0:
         raise MediaError(path, "subtitle file is empty (0 bytes)")
     if size > MAX_BYTES:
-        raise MediaError(path, f"subtitle file is too large ({size} bytes, limit {MAX_BYTES})")
+        raise MediaError(path, f"is {size / 2**20:.0f} MB, larger than the {MAX_BYTES // 2**20} MB a subtitle file "
+                               "may be (a feature film's subtitles take under 1 MB): is it the right file?")
     raw = path.read_bytes()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows Notepad's "Unicode"
         text = raw.decode("utf-16", errors="replace")
