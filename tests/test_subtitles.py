@@ -344,3 +344,20 @@ def test_a_webvtt_cue_right_under_its_header_is_read() -> None:
     assert [(c.start, c.end, c.text, c.line) for c in subs.cues] == [(1.0, 3.0, "What a lovely day!", 2),
                                                                    (4.0, 5.0, "Bye", 5)]
     assert len(parse_subtitles("WEBVTT\nKind: captions\n\n00:01.000 --> 00:03.000\nHi\n", kind="vtt").cues) == 1
+
+
+def test_sound_descriptions_and_music_notes_are_not_read_as_feelings(tmp_path: Path) -> None:
+    """Subtitles for the hard of hearing: '♪ ♪', '[door slams]' and '...' say nothing of how anyone feels (they
+    read unpleasant with full confidence); lyrics between notes and lines after a speaker's label still read."""
+    path = tmp_path / "sdh.srt"
+    path.write_text("1\n00:00:01,000 --> 00:00:03,000\n\u266a \u266a\n\n"
+                    "2\n00:00:04,000 --> 00:00:06,000\n[door slams]\n\n"
+                    "3\n00:00:07,000 --> 00:00:09,000\n...\n\n4\n00:00:10,000 --> 00:00:12,000\n"
+                    "\u266a What a wonderful day, I am so happy \u266a\n\n"
+                    "5\n00:00:13,000 --> 00:00:15,000\nJOHN: My dog died. I am so sad and lonely.\n")
+    arc = SubtitleSource().analyze(_media(16.0, path), hop=0.5)
+    t = arc.times
+    assert np.all(arc.confidence[t < 9.5] == 0.0)
+    happy, sad = (t > 10.5) & (t < 11.5), (t > 13.5) & (t < 14.5)
+    assert arc.confidence[happy].min() > 0.5 and arc.valence[happy].mean() > 0.5
+    assert arc.confidence[sad].min() > 0.5 and arc.valence[sad].mean() < -0.3
