@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -361,3 +362,18 @@ def test_sound_descriptions_and_music_notes_are_not_read_as_feelings(tmp_path: P
     happy, sad = (t > 10.5) & (t < 11.5), (t > 13.5) & (t < 14.5)
     assert arc.confidence[happy].min() > 0.5 and arc.valence[happy].mean() > 0.5
     assert arc.confidence[sad].min() > 0.5 and arc.valence[sad].mean() < -0.3
+
+
+@pytest.mark.parametrize(("data", "phrase"), [
+    (b"<!DOCTYPE html>\n<html><body>Too many requests</body></html>\n", "is a web page"),
+    (b"{\\rtf1\\ansi\\deff0\n1\\par\n00:00:01,000 --> 00:00:02,000\\par\nHello\\par\n}\n", "rich-text (RTF)"),
+    (bytes(range(1, 256)) * 16, "is not a text file"),  # binary data without a NUL byte
+])
+def test_files_that_are_not_subtitles_say_what_they_are(tmp_path: Path, data: bytes, phrase: str) -> None:
+    """A web page saved in place of the download, a WordPad document or binary data named .srt: before, each
+    was answered 'line 1: expected a cue number or a timing line, received ...' with the file's first bytes."""
+    path = tmp_path / "film.srt"
+    path.write_bytes(data)
+    with pytest.raises(MediaError, match=re.escape(phrase)) as info:
+        read_subtitles(path)
+    assert "line 1" not in str(info.value)

@@ -140,6 +140,20 @@ def _utf16_without_mark(head: bytes) -> str | None:
     return None
 
 
+def _what_else(text: str) -> str | None:
+    """Why decoded ``text`` is plainly not subtitles (a web page saved in their place, a word processor's
+    document, binary data), in words; None when it may be."""
+    head = text[:4096].lstrip("\ufeff \t\r\n").lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<?xml")):
+        return "is a web page or XML document, not SRT/VTT subtitles (a subtitle site may have sent a page instead)"
+    if head.startswith("{\\rtf"):
+        return "is a rich-text (RTF) document, not plain-text subtitles: save it as plain text"
+    odd = sum(1 for ch in head if (ch < " " and ch not in "\t\n\r\f") or ch in "\ufffd\x7f")
+    if head and odd > 0.05 * len(head):
+        return "is not a text file (binary data), so not subtitles"
+    return None
+
+
 def read_subtitles(path: str | Path) -> Subtitles:
     """Read an ``.srt``, ``.vtt``, ``.ass`` or ``.ssa`` file (kind from the suffix, or sniffed from a
     ``WEBVTT`` header); ASS/SSA (what Aegisub and fansubs write) is turned into SubRip text by FFmpeg."""
@@ -166,6 +180,9 @@ def read_subtitles(path: str | Path) -> Subtitles:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = raw.decode("cp1252", errors="replace")  # old SRT files are often Windows-1252
+    not_subtitles = _what_else(text)
+    if not_subtitles:
+        raise MediaError(path, not_subtitles)
     suffix = path.suffix.lower()
     if suffix in (".ass", ".ssa"):
         return _ass_as_srt(path, text)
