@@ -150,3 +150,36 @@ def test_faster_speech_reads_as_more_aroused(tmp_path: Path) -> None:
     rate = arc.features["words_per_s"]
     assert rate[fast].mean() > 1.8 * rate[slow].mean()
     assert arc.arousal[fast].mean() > arc.arousal[slow].mean() + 0.1  # rate is 1/6 of arousal here
+
+
+def test_long_speech_is_heard_in_blocks_of_whole_stretches(speech_clip) -> None:
+    """Whisper's buffers grow with the audio it is handed (10 minutes of speech in one piece peaked 600 MB
+    over the model), so speech goes in blocks of at most `block_s` seconds, cut between stretches; the words
+    and their times come back as from one piece."""
+    from analysis.media.decode import decode
+    from analysis.sources.speech import SAMPLE_RATE, speech_blocks
+    from analysis.sources.vad import voice_activity
+
+    chunks = [{"start": 0, "end": 2 * SAMPLE_RATE}, {"start": 3 * SAMPLE_RATE, "end": 4 * SAMPLE_RATE},
+              {"start": 5 * SAMPLE_RATE, "end": 9 * SAMPLE_RATE}, {"start": 10 * SAMPLE_RATE, "end": 11 * SAMPLE_RATE}]
+    assert speech_blocks(chunks, 3.0) == [chunks[:2], chunks[2:3], chunks[3:]]
+    path, sad_start = speech_clip
+    voice = voice_activity(decode(path))
+    assert len(voice.regions) >= 2
+    whisper = Transcriber()
+    heard: list[float] = []
+    model = whisper._model
+
+    class Counting:
+        def transcribe(self, audio, **options):
+            heard.append(audio.size / SAMPLE_RATE)
+            return model.transcribe(audio, **options)
+
+    whisper._model = Counting()
+    whisper.block_s = 1.0  # every stretch alone
+    blocks = whisper.transcribe(voice.audio16, voice.regions)
+    assert len(heard) == len(voice.regions) and max(heard) < sad_start
+    assert word_error_rate(f"{HAPPY} {SAD}", blocks.text) <= 0.15, blocks.text
+    sad = next(w for w in blocks.words if w.text.strip(".,").lower() == "sad")
+    happy = next(w for w in blocks.words if w.text.strip(".,").lower() == "happy")
+    assert happy.end < sad_start < sad.start

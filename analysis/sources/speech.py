@@ -106,6 +106,26 @@ def speech_chunks(regions: Sequence[tuple[float, float]], n_samples: int) -> lis
     return [c for c in chunks if c["end"] > c["start"]]
 
 
+#: Seconds of speech Whisper reads at a time: its features and buffers grow with the audio it is handed
+#: (600 MB for 10 minutes of speech in one piece), so long dialogue goes in blocks of whole speech stretches.
+BLOCK_S = 60.0
+
+
+def speech_blocks(chunks: list[dict[str, int]], seconds: float) -> list[list[dict[str, int]]]:
+    """``chunks`` (sample ranges) in consecutive groups of at most ``seconds`` of audio each (a longer
+    chunk alone)."""
+    groups: list[list[dict[str, int]]] = []
+    size = 0
+    for c in chunks:
+        n = c["end"] - c["start"]
+        if not groups or size + n > seconds * SAMPLE_RATE:
+            groups.append([])
+            size = 0
+        groups[-1].append(c)
+        size += n
+    return groups
+
+
 class Transcriber:
     """Whisper tiny.en via faster-whisper, with VAD and word timestamps; one model per process."""
 
@@ -115,6 +135,7 @@ class Transcriber:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder; never fall back to the hub
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.beam_size = beam_size
+        self.block_s = BLOCK_S
         self._model = _whisper(str(self.model_dir), threads)
 
     def transcribe(self, audio: np.ndarray, regions: Sequence[tuple[float, float]] | None = None) -> Transcript:
@@ -126,13 +147,19 @@ class Transcriber:
         Without ``regions`` faster-whisper runs its own VAD.
         """
         audio = np.asarray(audio, dtype=np.float32)
-        chunks = None
-        if regions is not None:
+        if regions is None:
+            return Transcript(tuple(self._segments(audio, None)))
+        chunks = speech_chunks(regions, audio.size)
+        out: list[Segment] = []
+        for group in speech_blocks(chunks, self.block_s):
+            out.extend(self._segments(audio, group))
+        return Transcript(tuple(out))
+
+    def _segments(self, audio: np.ndarray, chunks: list[dict[str, int]] | None) -> list[Segment]:
+        """Whisper's segments of ``audio``, or of its ``chunks`` glued together with times mapped back."""
+        if chunks is not None:
             from faster_whisper.vad import collect_chunks
 
-            chunks = speech_chunks(regions, audio.size)
-            if not chunks:
-                return Transcript(())
             audio = np.concatenate(collect_chunks(audio, chunks)[0])
         segments, _ = self._model.transcribe(
             audio, language="en", beam_size=self.beam_size, vad_filter=chunks is None,
@@ -152,7 +179,7 @@ class Transcriber:
                 Word(float(w.start), float(w.end), w.word.strip(), float(w.probability)) for w in s.words or ()
             )
             out.append(Segment(float(s.start), float(s.end), text, words, float(np.clip(conf, 0.0, 1.0))))
-        return Transcript(tuple(out))
+        return out
 
 
 @dataclass(frozen=True, eq=False)
