@@ -194,7 +194,7 @@ def score_title(name: str) -> str:
 
 
 #: Why a source was off, as the page puts it (the page reads no file beside an upload).
-PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}
+PAGE_REASONS = {"subtitles": "no subtitle file uploaded"}  # in place of the source's NO_SUBTITLES only
 
 
 def main_mood(arc: EmotionArc) -> str:
@@ -210,13 +210,21 @@ def main_mood(arc: EmotionArc) -> str:
     return mood(arc.va()) if word == "neutral" else word
 
 
+def _page_reasons(off: dict[str, str]) -> dict[str, str]:
+    """The page's words for a switched-off source, where it has its own: for the subtitles only when no file
+    was uploaded (an uploaded file that was not read keeps its reason, e.g. that it is not in English)."""
+    from analysis.sources.subtitles import NO_SUBTITLES
+
+    return PAGE_REASONS if off.get("subtitles") == NO_SUBTITLES else {}
+
+
 def summary(clip: Any, verdict: str) -> str:
     """The page's one paragraph on an analysed clip: length, cuts, mood, the verdict, what it read from."""
     n_cuts = len(clip.cuts)
     return (
         f"{clip.duration:.1f} s, {n_cuts} cut{'s' * (n_cuts != 1)}, mostly "
         f"{main_mood(clip.arc)}; {verdict}. Read from: {', '.join(clip.sources_used) or 'nothing'}"
-        + clip.silent_sources(PAGE_REASONS) + "."
+        + clip.silent_sources(_page_reasons(clip.sources_off)) + "."
     )
 
 

@@ -582,3 +582,15 @@ def test_a_list_that_ends_before_the_new_clip_step_keeps_its_pick(service, clip)
     other = service.new_session()
     new_clip.fn(other, str(clip))
     assert last_step.fn(other, str(clip)) == gr.update(value=NO_TRACK)
+def test_an_uploaded_file_that_is_not_read_says_why_on_the_page(service, clip, tmp_path):
+    """The page put 'no subtitle file uploaded' in place of any reason the subtitles were off, so an uploaded
+    German file read as if nothing had been uploaded; now the page says why it was left out."""
+    token = service.signer.sign("captions")
+    session = service.new_session()
+    german = tmp_path / "film.de.srt"
+    german.write_text("1\n00:00:00,500 --> 00:00:03,500\nWas für ein herrlicher Morgen! Ich bin so glücklich, "
+                      "euch alle zu sehen, das ist wunderbar.\n\n2\n00:00:06,000 --> 00:00:09,000\n"
+                      "Er ist tot. Alles ist verloren, und ich bin allein in der Dunkelheit.\n")
+    view = service.analyse(session, clip, user=token, subtitles=german)
+    assert "subtitles off (not in English: only" in view.summary, view.summary
+    assert "no subtitle file uploaded" not in view.summary

@@ -18,6 +18,9 @@ from analysis.text.captions import Subtitles, read_subtitles
 from analysis.text.emotion import Method, TextEmotion, align_to_grid, shared
 from analysis.text.language import not_english
 
+#: Why the source is off when there is no subtitle file at all (the page words it its own way).
+NO_SUBTITLES = "no readable subtitles given or beside the clip"
+
 
 class SubtitleSource:
     """Reads ``path`` (or ``media.subtitles`` when ``path`` is None) into a :class:`SourceArc`.
@@ -43,15 +46,15 @@ class SubtitleSource:
         cues = [c for c in subtitles.cues if c.text and c.start < duration]
         said = [c for c in subtitles.cues if c.text]
         if not said:
-            return _silent(self.name, times, f"{subtitles.path.name} holds no cue with text")
+            return _silent(self.name, times, "the file holds no cue with text")
         if not cues:  # a whole film's subtitles for an excerpt, or times counted from a timecode such as 01:00:00
-            return _silent(self.name, times, f"every cue of {subtitles.path.name} starts after the clip ends (the "
-                                             f"first at {_clock(said[0].start)}; the clip lasts {duration:.1f} s): "
+            return _silent(self.name, times, f"every cue starts after the clip ends (the first at "
+                                             f"{_clock(said[0].start)}; the clip lasts {duration:.1f} s): "
                                              "are they the subtitles of this clip, timed from its start?")
         share = not_english(c.text for c in said)
         if share is not None:  # read as English, another language is noise with full confidence
-            return _silent(self.name, times, f"{subtitles.path.name} is not in English: only {share:.0%} of its words "
-                                             "are common English ones, and the emotion reading reads English only")
+            return _silent(self.name, times, f"not in English: only {share:.0%} of their words are common English "
+                                             "ones, and the emotion reading reads English only")
         readings = self._reader().read([c.text for c in cues]) if cues else []
         w = align_to_grid(times, hop, [(c.start, c.end, r) for c, r in zip(cues, readings, strict=True)])
         return SourceArc(
@@ -67,7 +70,7 @@ class SubtitleSource:
     def analyze(self, media: MediaStreams, *, hop: float) -> SourceArc:
         path = self.path or media.subtitles
         if path is None:
-            return _silent(self.name, grid(media.duration, hop), "no readable subtitles given or beside the clip")
+            return _silent(self.name, grid(media.duration, hop), NO_SUBTITLES)
         subs = path if isinstance(path, Subtitles) else read_subtitles(path)
         return self.read(subs, duration=media.duration, hop=hop)
 
