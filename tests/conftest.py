@@ -96,3 +96,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "lib.db")
     return new_database(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture
+def quiet_service(monkeypatch: pytest.MonkeyPatch) -> type:
+    """``app.serve`` with a stand-in for its service: no models, no library, no cleanup thread."""
+    import app
+
+    class QuietService:
+        def __init__(self, config, **_kw):
+            pass
+
+        def warm_up(self):
+            return 0.0
+
+        def cleanup(self):
+            pass
+
+        def start_sweeper(self):
+            pass
+
+    monkeypatch.setattr(app, "SoundtrackService", QuietService)
+    return QuietService

@@ -184,7 +184,7 @@ def test_a_long_audio_track_is_measured_by_its_packets_and_refused(lib_path, tmp
 
 
 def test_the_upload_limit_is_one_number_of_bytes_and_its_message_never_contradicts(lib_path, tmp_path,
-                                                                                  monkeypatch):
+                                                                                  monkeypatch, quiet_service):
     """Gradio's max_file_size and the service's check count the same decimal megabytes; a file just over the
     limit reads as more than it, never as the limit itself."""
     import app
@@ -211,26 +211,12 @@ def test_the_upload_limit_is_one_number_of_bytes_and_its_message_never_contradic
         def launch(self, **kw):
             launched.update(kw)
 
-    class Quiet:
-        def __init__(self, config, **_kw):
-            pass
-
-        def warm_up(self):
-            return 0.0
-
-        def cleanup(self):
-            pass
-
-        def start_sweeper(self):
-            pass
-
-    monkeypatch.setattr(app, "SoundtrackService", Quiet)
     monkeypatch.setattr(app, "build_ui", lambda _service: Page())
     app.serve(AppConfig(max_upload_mb=5), block=False)
     assert launched["max_file_size"] == 5_000_000
 
 
-def test_serve_says_where_to_open_the_page_and_opens_no_public_link(monkeypatch, capsys):
+def test_serve_says_where_to_open_the_page_and_opens_no_public_link(monkeypatch, capsys, quiet_service):
     """With --share-lan the server printed Gradio's "Running on local URL:  http://0.0.0.0:7860" (no browser
     opens that) and "To create a public link, set `share=True` in `launch()`", and said nothing of who could
     reach it; $GRADIO_SHARE=true asked Gradio for a public tunnel. Now it names the addresses to open, says
@@ -242,25 +228,11 @@ def test_serve_says_where_to_open_the_page_and_opens_no_public_link(monkeypatch,
 
     import app
 
-    class Quiet:
-        def __init__(self, config, **_kw):
-            pass
-
-        def warm_up(self):
-            return 0.0
-
-        def cleanup(self):
-            pass
-
-        def start_sweeper(self):
-            pass
-
     def page(_service):
         with gr.Blocks() as demo:
             gr.Markdown("a page")
         return demo
 
-    monkeypatch.setattr(app, "SoundtrackService", Quiet)
     monkeypatch.setattr(app, "build_ui", page)
     monkeypatch.setenv("GRADIO_SHARE", "true")
     with socket.socket() as s:

@@ -39,25 +39,11 @@ def test_visits_closed_an_hour_ago_or_unused_past_the_cleanup_age_are_forgotten(
     assert set(holder.time_last_used) == set(holder.session_data)
 
 
-def test_the_running_server_forgets_visits_that_are_over(monkeypatch):
+def test_the_running_server_forgets_visits_that_are_over(monkeypatch, quiet_service):
     """Gradio kept each visit's page state (a copy of every component's settings, ~180 KB for the real page)
     until 10,000 visits: 2,000 page loads took a test server from 933 to 1,289 MB, none of it given back.
     The server now sweeps the visits unused for the cleanup age (and closed tabs after an hour)."""
 
-    class Quiet:
-        def __init__(self, config, **_kw):
-            pass
-
-        def warm_up(self):
-            return 0.0
-
-        def cleanup(self):
-            pass
-
-        def start_sweeper(self):
-            pass
-
-    monkeypatch.setattr(app, "SoundtrackService", Quiet)
     monkeypatch.setattr(app, "build_ui", lambda _service: _page())
     monkeypatch.setattr(visits, "EVERY_S", 0.05)
     with socket.socket() as s:
