@@ -194,3 +194,45 @@ def test_a_loud_demo_track_is_limited_not_clipped(tmp_path):
     assert np.abs(y).max() < 0.99  # nothing at or past full scale once decoded
     assert true_peak(y) < 1.0  # nor between samples
     assert true_peak(y) > 0.5 * CEILING  # still a loud track: limited, not turned down
+
+
+def test_two_builds_at_once_share_one_render(tmp_path, monkeypatch):
+    """``soundtrack demo`` beside the app's first start (or two apps) on one cache: before, both rendered the
+    same track into one temporary file, so one stopped with '.chorale-hopeful.partial.ogg: No such file or
+    directory' and the other catalogued bytes that the second render had replaced. Now the second waits for
+    the first and finds the track done: both finish, and the catalogue holds the file that is on disk."""
+    import contextlib
+    import threading
+
+    import analysis.music.audio
+    from analysis.media.hashing import content_hash
+
+    start, rendering = threading.Barrier(2), threading.Barrier(2)
+    render = analysis.music.audio.render_midi
+    renders: list[int] = []
+
+    def render_in_step(*args, **kwargs):  # the real render, begun by both builds together where both render
+        renders.append(1)
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other build is not rendering: it waits
+            rendering.wait(timeout=3)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(analysis.music.audio, "render_midi", render_in_step)
+    results: list[object] = []
+
+    def build() -> None:
+        start.wait()
+        try:
+            results.append(demo_library(tmp_path, pieces=1, recordings=False, progress=False))
+        except Exception as err:  # the failure is what the test looks for
+            results.append(err)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not [r for r in results if isinstance(r, Exception)], results
+    records = demo_library(tmp_path, pieces=1, recordings=False, progress=False).list()
+    assert len(records) == 1 and len(renders) == 1
+    assert records[0].checksum == content_hash(tmp_path / f"{PIECES[0].slug}.ogg")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,6 +247,49 @@ def demo_library(
     if pieces is not None and not 0 <= pieces <= len(PIECES):
         raise ParameterError(f"`pieces` must be within 0 and {len(PIECES)} (received {pieces})")
     folder = make_folder(Path(path).expanduser() if path is not None else demo_home(), what="demo library folder")
+    with _building(folder):
+        return _build(folder, pieces=pieces, recordings=recordings, include_midi=include_midi, progress=progress)
+
+
+@contextmanager
+def _building(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s build lock (``fcntl.flock`` on ``.build.lock``) while the demo library is built there.
+
+    Two builds at once (``soundtrack demo`` beside the app's first start, or two apps) rendered the same track
+    into one temporary file: one stopped with "...partial.ogg: No such file or directory" and the other
+    catalogued bytes that another render had replaced. The second build now waits, saying so, then finds the
+    tracks done. Where no lock can be had (not POSIX, a folder that cannot be written) it builds without.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        fd = os.open(folder / ".build.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            log.warning("the demo library in %s is being built by %s; waiting for it to finish", folder,
+                        f"process {holder}" if holder.isdigit() else "another process")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _build(
+    folder: Path, *, pieces: int | None, recordings: bool, include_midi: bool,
+    progress: bool | Callable[[int, int, str], None],
+) -> Library:
+    """:func:`demo_library`'s work, in ``folder``, under its build lock."""
     lib = Library(folder / "library.db")
     stale = lib.stale()
     if stale:  # analysed by an earlier music reader: the page must show what this one hears
