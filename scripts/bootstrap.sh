@@ -30,9 +30,10 @@ if [ ${#missing[@]} -gt 0 ]; then
         >/dev/null
 fi
 
-# A venv left half made (no pip, say by a failed first run) is made again, not taken as done.
-if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
-    echo "bootstrap: .venv has no pip (an earlier run failed); making it again"
+# A venv left half made (no pip, say by a failed first run), or whose Python is gone (removed or upgraded
+# away: its bin/python is a link to nowhere, which `python -m venv` leaves as it is), is made again.
+if [ -e .venv ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    echo "bootstrap: .venv does not run (its Python is gone, or it has no pip); making it again"
     rm -rf .venv
 fi
 if [ ! -x .venv/bin/python ]; then
