@@ -199,6 +199,34 @@ def test_mux_reencodes_a_picture_that_mp4_cannot_hold(tmp_path: Path, name: str,
         assert np.abs(frames[i].reshape(-1, 3).mean(0) - shot.color).max() < 12
 
 
+def _top_boxes(path: Path) -> list[str]:
+    """The names of an MP4/QuickTime file's top-level boxes, in file order."""
+    import struct
+
+    data, names, i = path.read_bytes(), [], 0
+    while i + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        size = struct.unpack(">Q", data[i + 8 : i + 16])[0] if size == 1 else size or len(data) - i
+        names.append(kind.decode("latin-1"))
+        i += size
+    return names
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".m4v"])
+def test_a_scored_clip_streams_on_the_web(tmp_path: Path, suffix: str) -> None:
+    """The scored clip's index (moov) was written after its media (mdat), so a browser had to fetch the
+    whole file before playing it; it comes first now."""
+    import soundfile
+
+    from analysis.media.mux import mux
+
+    clip = make_clip(tmp_path / "clip.mp4", shots=[Shot(25, (90, 90, 90))], size=(160, 90), audio="drone")
+    soundfile.write(tmp_path / "music.wav", 0.1 * np.ones((44100, 2)), 44100)
+    boxes = _top_boxes(mux(clip, tmp_path / "music.wav", tmp_path / f"out{suffix}"))
+    assert "moov" in boxes and "mdat" in boxes
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
 def test_mux_copies_hevc_tagged_for_apple_players(tmp_path: Path) -> None:
     import soundfile
 

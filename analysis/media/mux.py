@@ -52,6 +52,9 @@ RESAMPLER = "resampler=soxr:precision=28"
 
 #: Containers the new soundtrack (AAC) and the picture (copied, or H.264) can be written to.
 CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv")
+#: MP4 and QuickTime outputs are written with their index (``moov``) before the media (``mdat``), so a
+#: browser or a web player starts playing the scored clip while it downloads instead of after it.
+FASTSTART = ("-movflags", "+faststart")
 #: Subtitle codecs written as text: MP4 and QuickTime hold them as mov_text, Matroska as they are
 #: (mov_text, which Matroska cannot hold, as SubRip).
 TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"})
@@ -181,7 +184,8 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     late on the clip's timeline (the copied video keeps its start), the sound is delayed by as much,
     with silence before it. The sound is written at ``rate`` Hz (default :func:`delivery_rate`: the
     clip's own), resampled by :data:`RESAMPLER` where ``audio`` is at another. The picture is copied,
-    or re-encoded to H.264 when MP4 cannot hold the clip's codec (:data:`MP4_VIDEO`). Returns ``out``; raises
+    or re-encoded to H.264 when MP4 cannot hold the clip's codec (:data:`MP4_VIDEO`); an MP4 or QuickTime
+    file is laid out to stream (:data:`FASTSTART`). Returns ``out``; raises
     :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
@@ -211,7 +215,8 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     cmd = [
         ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
         "-map", f"0:{index}", "-map", "1:a:0", *video_args(codec), *_audio_filter(start, rate, own_rate),
-        "-c:a:0", "aac", "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}", str(part),
+        "-c:a:0", "aac", "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}",
+        *(FASTSTART if dst.suffix.lower() != ".mkv" else ()), str(part),
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
