@@ -27,6 +27,11 @@ AUDIO_BITRATE = "192k"
 #: (0.75 s against 1.43 s here) and, at 192 kb/s, decodes as close to the WAV (SNR 32.7 dB
 #: against 30.6 dB on a composed piece).
 AAC_CODER = "fast"
+#: Samples of silence FFmpeg's AAC encoder puts before the first sample of the sound it encodes.
+AAC_PRIMING = 1024
+#: How far (s) the picture may land from where the sound was delayed to before :func:`mux` muxes again:
+#: over Matroska's rounding of times to the millisecond, under anything heard.
+SYNC_TOLERANCE = 0.002
 #: Video codecs (FFmpeg decoder names) copied into the MP4 as they are. FFmpeg's MP4 muxer refuses
 #: prores, dnxhd, vp8, theora, ffv1, wmv*, flv1, gif, rawvideo, h263 and more; png it takes, but
 #: players do not play it.
@@ -182,7 +187,9 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     ``duration`` defaults to the clip's own, so the result lasts as long as the clip
     whatever the audio's length. ``audio`` starts with the first frame: where the picture starts
     late on the clip's timeline (the copied video keeps its start), the sound is delayed by as much,
-    with silence before it. The sound is written at ``rate`` Hz (default :func:`delivery_rate`: the
+    with silence before it; where the muxer moves the picture instead (a camera's MPEG-TS whose B-frames
+    are decoded before its sound starts lands at the start of the MP4), the sound follows it
+    (:func:`picture_lag`). The sound is written at ``rate`` Hz (default :func:`delivery_rate`: the
     clip's own), resampled by :data:`RESAMPLER` where ``audio`` is at another. The picture is copied,
     or re-encoded to H.264 when MP4 cannot hold the clip's codec (:data:`MP4_VIDEO`); an MP4 or QuickTime
     file is laid out to stream (:data:`FASTSTART`). Returns ``out``; raises
@@ -212,17 +219,41 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     make_folder(dst.parent)
     # Written under a passing name and renamed when whole: a failure leaves no broken file at ``out``.
     part = dst.with_name(f".{dst.stem}.{os.getpid()}.{threading.get_ident()}.part{dst.suffix}")
-    cmd = [
-        ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
-        "-map", f"0:{index}", "-map", "1:a:0", *video_args(codec), *_audio_filter(start, rate, own_rate),
-        "-c:a:0", "aac", "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}",
-        *(FASTSTART if dst.suffix.lower() != ".mkv" else ()), str(part),
-    ]  # fmt: skip
-    try:
+
+    def run(delay: float) -> None:
+        cmd = [
+            ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(src), "-i", str(sound),
+            "-map", f"0:{index}", "-map", "1:a:0", *video_args(codec), *_audio_filter(delay, rate, own_rate),
+            "-c:a:0", "aac", "-aac_coder", AAC_CODER, "-b:a:0", AUDIO_BITRATE, *others, "-t", f"{length:.3f}",
+            *(FASTSTART if dst.suffix.lower() != ".mkv" else ()), str(part),
+        ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise MediaError(video, f"ffmpeg could not mux the soundtrack ({first_complaint(proc.stderr)})")
+
+    try:
+        run(start)
+        lag = picture_lag(part, rate)
+        if abs(lag - start) > SYNC_TOLERANCE:  # the muxer moved the picture: the sound goes where it landed
+            log.info("%s: the picture lands %.1f ms after the sound's start, not %.1f ms; muxing again",
+                     video, lag * 1000, start * 1000)
+            run(max(0.0, lag))
         part.replace(dst)
     finally:
         part.unlink(missing_ok=True)
     return Path(out)
+
+
+def picture_lag(path: str | Path, rate: int) -> float:
+    """Seconds from the new soundtrack's first sample to the first picture in ``path``, a file :func:`mux`
+    wrote (the picture its first video stream, the new sound its first audio stream, AAC at ``rate`` Hz).
+
+    The sound's first sample is its first packet's time plus :data:`AAC_PRIMING`: MP4 and QuickTime hide
+    the encoder's priming behind an edit list (the packet starts that much before 0), Matroska starts the
+    timeline with it (the picture and the sound both that much after 0)."""
+    with open_media(Path(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        first = next((p.pts for p in container.demux(audio) if p.pts is not None), None)
+        if first is None or video.start_time is None:
+            return 0.0
+        return float(video.start_time * video.time_base) - (float(first * audio.time_base) + AAC_PRIMING / rate)
