@@ -300,3 +300,25 @@ def test_quiet_dialogue_is_raised_at_most_max_boost_and_the_music_follows_it(tal
                                                             channels_first=True)
     assert dialogue - music_under == pytest.approx(UNDER_DB, abs=1.5)  # the music under the dialogue as raised
     assert integrated_loudness(said, SR, channels_first=True) < TARGET_LUFS - 5
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_kept_dialogue_keeps_its_language(talk, music, tmp_path: Path, suffix: str) -> None:
+    """The scored clip's soundtrack was tagged 'und' (unknown language) even where it holds the clip's English
+    dialogue, so players listed it as 'Unknown' beside the clip's other tracks; it carries the clip's track's
+    language and name now, and the music alone (the clip's sound replaced) claims none."""
+    import subprocess
+
+    import av
+
+    clip, spans = talk
+    tagged = tmp_path / f"tagged{suffix}"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(clip), "-c", "copy", "-metadata:s:a:0",
+                    "language=eng", "-metadata:s:a:0", "title=Interview", str(tagged)], check=True)
+    kept, report = mux_soundtrack(tagged, music, tmp_path / f"kept{suffix}", speech=spans)
+    alone, _ = mux_soundtrack(tagged, music, tmp_path / f"alone{suffix}", clip_sound="replace")
+    assert report.kept
+    with av.open(str(kept)) as c:
+        assert c.streams.audio[0].language == "eng"
+    with av.open(str(alone)) as c:
+        assert c.streams.audio[0].language in (None, "und")

@@ -287,7 +287,7 @@ def mux_soundtrack(video: str | Path, audio: str | Path, out: str | Path, *, dur
         """``out`` with ``track`` as its sound, and ``report`` with the depth (read before it was known)
         and the clip's tracks the output could not hold."""
         notes: list[str] = []
-        path = mux(video, track, out, duration=duration, notes=notes, rate=rate)
+        path = mux(video, track, out, duration=duration, notes=notes, rate=rate, clip_tags=report.kept)
         return path, replace(report, duck_db=duck_db, left_out=tuple(notes))
 
     if sound is None and clip_sound == "replace":

@@ -178,7 +178,7 @@ def _checked_facts(video: str | Path, out: str | Path) -> tuple[str, float, floa
 
 
 def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: float | None = None,
-        notes: list[str] | None = None, rate: int | None = None) -> Path:
+        notes: list[str] | None = None, rate: int | None = None, clip_tags: bool = False) -> Path:
     """Write ``out``: ``video``'s picture with ``audio`` as its soundtrack, ``duration`` seconds long.
 
     The clip's first audio track is replaced; its other audio tracks, subtitles and metadata are
@@ -192,7 +192,9 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
     (:func:`picture_lag`). The sound is written at ``rate`` Hz (default :func:`delivery_rate`: the
     clip's own), resampled by :data:`RESAMPLER` where ``audio`` is at another. The picture is copied,
     or re-encoded to H.264 when MP4 cannot hold the clip's codec (:data:`MP4_VIDEO`); an MP4 or QuickTime
-    file is laid out to stream (:data:`FASTSTART`). Returns ``out``; raises
+    file is laid out to stream (:data:`FASTSTART`). ``clip_tags``: the soundtrack holds the clip's own
+    sound (its dialogue kept under the music), so it carries the tags of the clip's first audio track
+    (its language, its name), as players list it by them. Returns ``out``; raises
     :class:`MediaError` naming the clip when a file is missing or ffmpeg fails.
     """
     src, sound, dst = Path(video).resolve(), Path(audio).resolve(), Path(out).resolve()
@@ -210,6 +212,8 @@ def mux(video: str | Path, audio: str | Path, out: str | Path, *, duration: floa
         raise ParameterError(f"`duration` must be positive (received {duration})")
     ffmpeg = ffmpeg_binary(video, "muxed")
     others, left_out = kept_streams(src, dst)
+    if clip_tags and _sound_rate(src):  # FFmpeg refuses a missing stream here
+        others = ["-map_metadata:s:a:0", "0:s:a:0", *others]
     for line in left_out:
         log.warning("%s: %s", video, line)
     if notes is not None:
