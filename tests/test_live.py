@@ -653,7 +653,9 @@ def test_closing_from_another_thread_while_a_chunk_renders_ends_the_session_clea
     done = subprocess.run([sys.executable, "-c", _CLOSE_WHILE_RENDERING], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
-    assert done.stdout.splitlines() == ["this live session is closed: start another LiveComposer to play on", "True"]
+    # the last two lines: pyfluidsynth prints where it found its library when $CI is set
+    assert done.stdout.splitlines()[-2:] == ["this live session is closed: start another LiveComposer to play on",
+                                             "True"]
 
 
 def test_a_valence_that_jitters_across_a_mood_border_does_not_replan_every_frame() -> None:
