@@ -236,3 +236,22 @@ def test_two_builds_at_once_share_one_render(tmp_path, monkeypatch):
     records = demo_library(tmp_path, pieces=1, recordings=False, progress=False).list()
     assert len(records) == 1 and len(renders) == 1
     assert records[0].checksum == content_hash(tmp_path / f"{PIECES[0].slug}.ogg")
+
+
+def test_a_full_disk_is_said_in_words_and_leaves_no_partial_track(tmp_path, monkeypatch):
+    """On a full disk libsndfile stops with "System error.": the build ended in "unexpected LibsndfileError:
+    System error." and left a half-written .partial.ogg behind. Now it says which track, how much room is left
+    and what to do, and removes the partial file."""
+    import soundfile as sf
+
+    from analysis.errors import MediaError
+
+    def disk_full(path, *_args, **_kwargs):
+        Path(path).write_bytes(b"OggS" + bytes(100))  # what was written before the disk filled
+        raise sf.LibsndfileError(2)  # libsndfile's "System error."
+
+    monkeypatch.setattr(sf, "write", disk_full)
+    with pytest.raises(MediaError, match=r"could not write the demo track \S+\.ogg \(System error\.; [\d.]+ MB free "
+                                         r"there\): free some space, or build it elsewhere"):
+        demo_library(tmp_path, pieces=1, recordings=False)
+    assert not list(tmp_path.glob(".*.partial.ogg"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import ParameterError, make_folder
+from analysis.errors import MediaError, ParameterError, make_folder
 from matching.library.records import TrackRecord
 from matching.library.store import Library
 
@@ -188,14 +188,32 @@ def _render(piece: DemoPiece, folder: Path) -> tuple[Path, bool]:
     if audio.exists() and audio.stat().st_size > 0 and recipe.is_file() and recipe.read_text() == _recipe(piece):
         return audio, False
     pm = make_midi(piece)
-    pm.write(str(folder / f"{piece.slug}.mid"))
     tmp = folder / f".{piece.slug}.partial.ogg"
-    # peaks bent under -1 dBTP, not clipped; Vorbis at its default quality then still swung 0.5 dB past full
-    # scale on a loud brass chorale, at compression 0.3 it stays 0.3 dB under (files a third larger)
-    sf.write(tmp, render_midi(pm, limited=True), SR, format="OGG", subtype="VORBIS", compression_level=0.3)
+    try:
+        pm.write(str(folder / f"{piece.slug}.mid"))
+        # peaks bent under -1 dBTP, not clipped; Vorbis at its default quality then still swung 0.5 dB past full
+        # scale on a loud brass chorale, at compression 0.3 it stays 0.3 dB under (files a third larger)
+        sf.write(tmp, render_midi(pm, limited=True), SR, format="OGG", subtype="VORBIS", compression_level=0.3)
+    except (OSError, sf.SoundFileRuntimeError) as err:  # a full disk: libsndfile says only "System error."
+        tmp.unlink(missing_ok=True)
+        raise _unwritable(folder, audio.name, err) from None
     tmp.replace(audio)  # atomic: an interrupted build never leaves a half-written track
     recipe.write_text(_recipe(piece))
     return audio, True
+
+
+def _unwritable(folder: Path, name: str, err: Exception) -> MediaError:
+    """Why the demo track ``name`` could not be written in ``folder``, in words (with the free space: a full disk
+    read "unexpected LibsndfileError: System error." and left a partial file behind)."""
+    import shutil
+
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
+    except OSError:
+        free = "its free space unknown"
+    why = getattr(err, "strerror", None) or err
+    return MediaError(folder, f"could not write the demo track {name} ({why}; {free}): free some space, or build "
+                              "it elsewhere (soundtrack demo --path DIR; $SOUNDTRACK_HOME for the app)")
 
 
 #: How the renders are made, kept in each recipe so that a change renders the demo again: 2 bends peaks under
